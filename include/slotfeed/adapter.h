@@ -1,0 +1,86 @@
+/*
+ * adapter.h - the one interface every booking-system adapter implements.
+ *
+ * Adapters do no I/O. A poll of one clinic is a short conversation:
+ * begin() produces the first HTTP request; the collector performs it and
+ * hands the response to step(), which either appends slots and is DONE,
+ * asks for another request (MORE: multi-step protocols such as RIV's
+ * GetAvailableDates -> GetAvailableTimeslots, or paging), or fails with an
+ * error class. end() frees the adapter's per-poll state. Because of this,
+ * every adapter is testable with canned bodies and no network.
+ *
+ * Transport failures (no HTTP answer) never reach step(): the collector
+ * classifies them itself. Every HTTP answer does, whatever its status,
+ * because protocols such as SOAP carry their faults in HTTP 500 bodies.
+ */
+#ifndef SLOTFEED_ADAPTER_H
+#define SLOTFEED_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slotfeed/availability.h"
+#include "slotfeed/conf.h"
+#include "slotfeed/error.h"
+
+/* One HTTP request to make. All strings owned by the struct. */
+struct adapter_request {
+    char *url;
+    char *body;            /* NULL for GET; else POSTed */
+    size_t body_len;
+    char *content_type;    /* Content-Type of body, or NULL */
+    char *soap_action;     /* SOAPAction header value (unquoted), or NULL */
+    char *label;           /* short name for logs/errors, e.g. "GetAvailableDates" */
+};
+
+/* Free the strings and zero the struct. NULL ok. */
+void adapter_request_clear(struct adapter_request *r);
+
+/* An HTTP answer, borrowed for the duration of step(). */
+struct adapter_response {
+    long http_status;
+    const char *body;
+    size_t len;
+    const char *content_type;  /* may be NULL */
+};
+
+/* What one poll asks for: the local dates [first_day, last_day]. */
+struct adapter_ctx {
+    const struct conf_region *region;
+    const struct conf_clinic *clinic;
+    int64_t now;
+    int32_t first_day;
+    int32_t last_day;
+};
+
+enum adapter_status {
+    ADAPTER_ERROR = -1,   /* err set; state still needs end() */
+    ADAPTER_DONE = 0,     /* slots complete */
+    ADAPTER_MORE = 1      /* *next filled: perform it, call step() again */
+};
+
+struct adapter {
+    const char *name;
+    /* Start a poll: allocate *state (may stay NULL) and fill *first. */
+    enum adapter_status (*begin)(const struct adapter_ctx *ctx, void **state,
+                                 struct adapter_request *first,
+                                 struct sf_error *err);
+    /*
+     * Consume one response; append found slots to *slots. On MORE, fill
+     * *next (zeroed by the caller). `slots` accumulates across steps.
+     */
+    enum adapter_status (*step)(const struct adapter_ctx *ctx, void *state,
+                                const struct adapter_response *resp,
+                                struct avail_slots *slots,
+                                struct adapter_request *next,
+                                struct sf_error *err);
+    /* Free per-poll state. NULL ok. */
+    void (*end)(void *state);
+};
+
+/* Adapter by config name, or NULL. */
+const struct adapter *adapter_find(const char *name);
+/* Names of all adapters, NULL-terminated (for config validation/help). */
+const char *const *adapter_names(void);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * availability.h - free slots and what we compute from them.
+ *
+ * Owns struct avail_slots (a growable array of free slots with their own
+ * copies of strings) and the pure computation of a clinic's availability
+ * from slots + now + the care-guarantee rule. Nothing here reads the clock
+ * or does I/O: "now" is always a parameter.
+ *
+ * The care guarantee (vårdgaranti): contact day = local date of now = day 0.
+ * With counting CALENDAR the deadline is day 0 + N; with WORKING it is the
+ * N-th working day (clock_is_working_day) after day 0. A slot is within the
+ * guarantee when it starts strictly after now and its local start date is
+ * <= the deadline date.
+ */
+#ifndef SLOTFEED_AVAILABILITY_H
+#define SLOTFEED_AVAILABILITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct avail_slot {
+    int64_t start;        /* instant, UTC seconds */
+    int64_t end;          /* instant, UTC seconds; end > start */
+    char *practitioner;   /* display form "Dalmo, Jacob", or NULL; owned */
+    char *service;        /* time type name, e.g. "Nybesök", or NULL; owned */
+    char *service_id;     /* time type id, or NULL; owned */
+};
+
+struct avail_slots {
+    struct avail_slot *v;
+    size_t n, cap;
+};
+
+/* Empty list; no allocation until the first add. */
+void avail_slots_init(struct avail_slots *s);
+/* Free every slot's strings and the array; leaves an empty list. NULL ok. */
+void avail_slots_clear(struct avail_slots *s);
+/*
+ * Append a slot; the strings are copied (each may be NULL).
+ * Returns 0, or -1 on allocation failure (list unchanged).
+ */
+int avail_slots_add(struct avail_slots *s, int64_t start, int64_t end,
+                    const char *practitioner, const char *service,
+                    const char *service_id);
+/* Deep copy src into dst (dst must be initialised; its old content freed). */
+int avail_slots_copy(struct avail_slots *dst, const struct avail_slots *src);
+/* Move src's content into dst (dst's old content freed); src left empty. */
+void avail_slots_move(struct avail_slots *dst, struct avail_slots *src);
+/* Sort by start, then practitioner; removes exact duplicates. */
+void avail_slots_sort(struct avail_slots *s);
+/* True when both lists hold the same slots in the same order. */
+bool avail_slots_equal(const struct avail_slots *a,
+                       const struct avail_slots *b);
+
+enum avail_counting {
+    AVAIL_COUNT_CALENDAR = 0,
+    AVAIL_COUNT_WORKING = 1
+};
+
+struct avail_rule {
+    int days;                      /* N, default 3 */
+    enum avail_counting counting;  /* default CALENDAR */
+};
+
+#define AVAIL_UPCOMING_MAX 3
+
+struct avail_result {
+    bool has_first_free;
+    int64_t first_free;            /* earliest start > now, if has_first_free */
+    int32_t contact_day;           /* local date of now (day 0) */
+    int32_t deadline_day;          /* last local date that still counts */
+    bool within_guarantee;
+    int free_slots_within_guarantee;
+    int free_slots;                /* all future free slots */
+    int n_upcoming;                /* 0..AVAIL_UPCOMING_MAX */
+    int32_t upcoming_days[AVAIL_UPCOMING_MAX]; /* first local dates with slots */
+    int more_days;                 /* further distinct dates with slots */
+};
+
+/* Last local date within the guarantee for contact day `contact_day`. */
+int32_t avail_deadline(int32_t contact_day, const struct avail_rule *rule);
+
+/*
+ * Compute availability of `slots` (any order; not modified) at `now`.
+ * Slots starting at or before now are ignored. Always succeeds.
+ */
+void avail_compute(const struct avail_slots *slots, int64_t now,
+                   const struct avail_rule *rule, struct avail_result *out);
+
+/* "counting" name <-> enum; parse returns 0 or -1. */
+const char *avail_counting_name(enum avail_counting c);
+int avail_counting_parse(const char *s, enum avail_counting *out);
+
+#endif

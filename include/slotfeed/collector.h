@@ -1,0 +1,103 @@
+/*
+ * collector.h - polls every clinic of a region through its adapter.
+ *
+ * Owns one struct clinic_state per clinic (same order as region->clinics)
+ * and drives polls on a libevent base with a struct fetch: each clinic is
+ * polled every poll_interval_s, the first poll staggered with jitter over
+ * the interval so clinics do not all fire at once. A poll walks the
+ * adapter's begin/step conversation; its result replaces the clinic's
+ * slots only when the whole conversation succeeded. A failed poll keeps
+ * the last good slots and marks the clinic stale (or error, when it never
+ * had data). "now" comes from clock_now(), so tests fix it.
+ *
+ * Web-booking status: clinic without booking config -> NONE (never
+ * polled); adapter answered -> OPEN; platform says not connected
+ * (SF_ERR_NOT_CONNECTED) -> NONE; COLLECTOR_UNREACHABLE_AFTER consecutive
+ * transport/timeout failures -> UNREACHABLE; never answered yet -> UNKNOWN.
+ */
+#ifndef SLOTFEED_COLLECTOR_H
+#define SLOTFEED_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slotfeed/availability.h"
+#include "slotfeed/conf.h"
+#include "slotfeed/error.h"
+
+#define COLLECTOR_UNREACHABLE_AFTER 3
+
+enum web_booking {
+    WEB_UNKNOWN = 0,
+    WEB_OPEN,
+    WEB_NONE,
+    WEB_UNREACHABLE
+};
+
+enum clinic_status {
+    CLINIC_OK = 0,      /* last poll succeeded */
+    CLINIC_STALE,       /* last poll failed; older good data kept */
+    CLINIC_ERROR        /* failed and no good data ever (or not polled) */
+};
+
+struct clinic_state {
+    const struct conf_clinic *conf;   /* borrowed from the region */
+    enum web_booking web;
+    enum clinic_status status;
+    int64_t checked_at;     /* last poll finished (0 = never) */
+    int64_t valid_at;       /* last successful poll (0 = never) */
+    int64_t changed_at;     /* slots last changed (0 = never) */
+    bool has_data;          /* slots hold a good answer */
+    struct avail_slots slots;         /* last good slots, sorted; owned */
+    enum sf_errclass err_class;       /* last poll's error, NONE if ok */
+    char error[256];                  /* last poll's error message */
+    int consecutive_failures;
+    unsigned long polls, failures;    /* counters since start */
+};
+
+const char *web_booking_name(enum web_booking w);
+const char *clinic_status_name(enum clinic_status s);
+
+struct event_base;
+struct fetch;
+struct collector;
+
+/* Called on the loop after each finished poll of clinic `index`. */
+typedef void (*collector_update_fn)(void *arg, size_t index);
+/* Called once when collector_poll_all()'s pass has finished. */
+typedef void (*collector_pass_fn)(void *arg);
+
+/*
+ * New collector for region (borrowed; must outlive the collector) using
+ * fetch f (borrowed). States start UNKNOWN/ERROR (or NONE for clinics
+ * without booking). Returns NULL with err set on failure.
+ */
+struct collector *collector_new(struct event_base *base,
+                                const struct conf_region *region,
+                                struct fetch *f, struct sf_error *err);
+
+void collector_on_update(struct collector *c, collector_update_fn fn,
+                         void *arg);
+
+/* Schedule periodic polling of every clinic (first poll within jitter). */
+int collector_start(struct collector *c);
+
+/*
+ * Poll every clinic with booking once, now; done(arg) fires when all have
+ * finished (success or failure). Independent of collector_start().
+ */
+int collector_poll_all(struct collector *c, collector_pass_fn done,
+                       void *arg);
+
+/* Borrowed array of region->nclinics states, valid until collector_free. */
+const struct clinic_state *collector_states(const struct collector *c,
+                                            size_t *n);
+
+/* Polls in flight. */
+size_t collector_active(const struct collector *c);
+
+/* Cancel timers and polls in flight, free states. NULL ok. */
+void collector_free(struct collector *c);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * conf.h - the region configuration (JSON) and its validation.
+ *
+ * conf_load()/conf_parse() read a region file with cJSON, validate every
+ * field, and either return a fully owned struct conf_region or the list of
+ * every problem found, each prefixed with its JSON path
+ * ("$.clinics[3].id: not a valid HSA-id ..."). A region is immutable after
+ * loading; everything else borrows pointers into it.
+ *
+ * Top-level keys: name, timezone ("Europe/Stockholm"), guarantee {days,
+ * counting}, horizon_days, poll_interval_s, fetch {connect_timeout_ms,
+ * timeout_ms, max_body_bytes, user_agent}, riv {subject_of_care,
+ * actor_type}, listen, clinics[]. Per clinic: id (HSA-id), name,
+ * municipality, locality, operator ("private"|"region"), phone, website,
+ * booking {adapter, url, booking_url, time_type_id, time_type_name}
+ * (absent = no web booking), sim {profile} (read by the simulator only).
+ * docs/config.md documents each key.
+ */
+#ifndef SLOTFEED_CONF_H
+#define SLOTFEED_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "slotfeed/availability.h"
+
+#define CONF_HSA_ID_MAX 31
+
+struct conf_booking {
+    char *adapter;         /* "rivta-scheduling", ... (adapter_find name) */
+    char *url;             /* adapter endpoint base */
+    char *booking_url;     /* patient-facing booking page, or NULL */
+    char *time_type_id;    /* RIV timeTypeID to ask for, or NULL */
+    char *time_type_name;  /* published service name, or NULL */
+};
+
+struct conf_clinic {
+    char *id;              /* HSA-id, normalised to upper case */
+    char *name;
+    char *municipality;
+    char *locality;        /* may be NULL */
+    char *operator_kind;   /* "private" or "region" */
+    char *phone;           /* may be NULL */
+    char *website;         /* may be NULL */
+    bool has_booking;      /* false: no web booking */
+    struct conf_booking booking;  /* valid when has_booking */
+    char *sim_profile;     /* simulator behaviour, or NULL ("normal") */
+};
+
+struct conf_region {
+    char *name;
+    char *timezone;             /* always "Europe/Stockholm" today */
+    struct avail_rule guarantee;
+    int horizon_days;           /* default 28 */
+    int poll_interval_s;        /* default 60 */
+    int connect_timeout_ms;     /* default 3000 */
+    int timeout_ms;             /* default 10000 */
+    long max_body_bytes;        /* default 4 MiB */
+    char *user_agent;           /* default "slotfeed/<version> (+contact)" */
+    char *riv_subject_of_care;  /* query identity; never logged */
+    char *riv_actor_type;       /* default "subject_of_care" */
+    char *listen;               /* default "127.0.0.1:8080" */
+    struct conf_clinic *clinics;
+    size_t nclinics;
+};
+
+/* Every problem found, in file order. Strings owned by the list. */
+struct conf_errors {
+    char **v;
+    size_t n;
+};
+
+void conf_errors_free(struct conf_errors *errs);
+
+/*
+ * Parse and validate region JSON. On success returns 0 and *out owns a new
+ * region (free with conf_free). On any error returns -1, *out is NULL, and
+ * errs holds at least one "PATH: message" line (source_name, e.g. the file
+ * name, prefixes nothing; callers print it). errs must be zeroed first.
+ */
+int conf_parse(const char *text, size_t len, struct conf_region **out,
+               struct conf_errors *errs);
+
+/* conf_parse() of a file; unreadable files are reported in errs too. */
+int conf_load(const char *path, struct conf_region **out,
+              struct conf_errors *errs);
+
+void conf_free(struct conf_region *r);
+
+/* Clinic by HSA-id, compared case-insensitively; NULL if absent. */
+const struct conf_clinic *conf_find_clinic(const struct conf_region *r,
+                                           const char *id);
+/* Index of a clinic, or -1. */
+long conf_clinic_index(const struct conf_region *r, const char *id);
+
+/* ^SE[0-9]{10}-[A-Za-z0-9]+$ and at most 31 characters. */
+bool conf_valid_hsa_id(const char *s);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * error.h - the one error type every module reports through.
+ *
+ * Functions that can fail return 0 / -1 (or a module enum) and fill a
+ * caller-provided struct sf_error with a class and a human message that
+ * names what failed and where ("clinic SE..-1: GetAvailableDates: HTTP 503").
+ * The struct is plain data on the caller's stack; nothing to free.
+ */
+#ifndef SLOTFEED_ERROR_H
+#define SLOTFEED_ERROR_H
+
+#include <stddef.h>
+
+enum sf_errclass {
+    SF_ERR_NONE = 0,
+    SF_ERR_CONFIG,        /* bad configuration or arguments */
+    SF_ERR_TRANSPORT,     /* connect/DNS/reset: no HTTP answer at all */
+    SF_ERR_TIMEOUT,       /* connect or total timeout, slow drip */
+    SF_ERR_TOO_LARGE,     /* response over the size cap */
+    SF_ERR_HTTP,          /* HTTP status that is neither 2xx nor a fault */
+    SF_ERR_PARSE,         /* body is not what the protocol says */
+    SF_ERR_HOSTILE,       /* body refused for safety (DTD, entities) */
+    SF_ERR_FAULT,         /* protocol-level error (SOAP Fault, OperationOutcome) */
+    SF_ERR_NOT_CONNECTED, /* platform says: unit/contract not connected (VP004/VP007) */
+    SF_ERR_NOMEM,
+    SF_ERR_INTERNAL
+};
+
+struct sf_error {
+    enum sf_errclass code;
+    char msg[512];
+};
+
+/* Set code and a printf-style message (truncated to fit). err may be NULL. */
+void sf_error_set(struct sf_error *err, enum sf_errclass code,
+                  const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prefix the existing message with "prefix: " (for adding context). */
+void sf_error_prefix(struct sf_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+void sf_error_clear(struct sf_error *err);
+
+/* Stable lowercase name of a class, e.g. "timeout", for logs and the feed. */
+const char *sf_errclass_name(enum sf_errclass code);
+
+#endif

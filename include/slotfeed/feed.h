@@ -1,0 +1,71 @@
+/*
+ * feed.h - the published availability feed (Feed v1, docs/feed.md).
+ *
+ * feed_build() turns the region + clinic states + now into an immutable
+ * snapshot: the whole-region JSON and each clinic's detail JSON (with its
+ * day-by-day slots), serialized once, each with a strong ETag. The HTTP
+ * layer serves these bytes as they are. Availability is recomputed from
+ * the stored slots at `now`, so passed slots drop out on every rebuild.
+ *
+ * Tri-state rule: a clinic with no good data has first_free null and
+ * within_guarantee null (unknown), never "no free times".
+ */
+#ifndef SLOTFEED_FEED_H
+#define SLOTFEED_FEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "slotfeed/availability.h"
+#include "slotfeed/collector.h"
+#include "slotfeed/conf.h"
+#include "slotfeed/error.h"
+
+#define FEED_ETAG_LEN 48
+
+struct feed_doc {
+    char *json;                 /* owned, NUL-terminated */
+    size_t len;
+    char etag[FEED_ETAG_LEN];   /* quoted strong ETag, e.g. "\"9f..-1234\"" */
+};
+
+struct feed_snapshot {
+    int64_t generated_at;
+    struct feed_doc all;        /* GET /v1/availability */
+    struct feed_doc *clinics;   /* GET /v1/clinics/{id}, region order */
+    size_t nclinics;
+    const struct conf_region *region;  /* borrowed */
+};
+
+/*
+ * Build a snapshot. states has region->nclinics entries. Returns 0 and a
+ * new snapshot in *out (free with feed_snapshot_free), or -1 with err set.
+ */
+int feed_build(const struct conf_region *region,
+               const struct clinic_state *states, int64_t now,
+               struct feed_snapshot **out, struct sf_error *err);
+
+void feed_snapshot_free(struct feed_snapshot *s);
+
+/* Detail doc of clinic id (case-insensitive), or NULL. Borrowed. */
+const struct feed_doc *feed_clinic_doc(const struct feed_snapshot *s,
+                                       const char *id);
+
+/*
+ * Add the availability fields of `slots` at `now` under `rule` to obj:
+ * first_free, within_guarantee, guarantee_deadline, upcoming_days,
+ * more_days, free_slots_within_guarantee, free_slots, and with_days != 0
+ * also "days": [{date, slots: [{start, end, time, practitioner, service}]}].
+ * With slots == NULL (unknown) the values are null / empty.
+ * Used by the feed and by `slotfeed compute`. Returns 0 or -1 (OOM).
+ */
+int feed_add_availability(cJSON *obj, const struct avail_slots *slots,
+                          int64_t now, const struct avail_rule *rule,
+                          int with_days);
+
+/* Strong ETag of bytes: quoted hex of a 64-bit hash plus length. */
+void feed_etag(const char *data, size_t len, char out[FEED_ETAG_LEN]);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * fetch.h - HTTP client on the event loop: libcurl's multi interface driven
+ * by a libevent base (the socket/timer callback cycle of curl's
+ * hiperfifo.c). One struct fetch per loop; any number of transfers in
+ * flight. Every transfer has connect and total timeouts, a low-speed limit
+ * against slow drips, a response size cap enforced while receiving (so it
+ * also bounds chunked and decompressed bodies), http/https only, and no
+ * redirects unless configured.
+ */
+#ifndef SLOTFEED_FETCH_H
+#define SLOTFEED_FETCH_H
+
+#include <stddef.h>
+
+#include "slotfeed/adapter.h"
+#include "slotfeed/error.h"
+
+struct event_base;
+struct fetch;
+
+struct fetch_opts {
+    long connect_timeout_ms;   /* default 3000 */
+    long timeout_ms;           /* default 10000 */
+    size_t max_body_bytes;     /* default 4 MiB */
+    long max_redirects;        /* default 0 */
+    const char *user_agent;    /* copied; default "slotfeed" */
+    /* TLS: verification is always on; these may be NULL. Copied. */
+    const char *ca_file;
+};
+
+/*
+ * Outcome of one transfer, borrowed by the callback only. On transport
+ * failure err.code != SF_ERR_NONE and http_status is 0. A completed HTTP
+ * exchange has err.code == SF_ERR_NONE whatever the status.
+ */
+struct fetch_result {
+    struct sf_error err;
+    long http_status;
+    const char *body;          /* NUL-terminated (not counted in len) */
+    size_t len;
+    const char *content_type;  /* or NULL */
+    long retry_after_s;        /* Retry-After seconds, or -1 */
+    double total_time_s;
+};
+
+typedef void (*fetch_done_fn)(const struct fetch_result *res, void *arg);
+
+/* New fetcher on base. Returns NULL with err set on failure. */
+struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts,
+                        struct sf_error *err);
+
+/*
+ * Start req (copied; caller keeps ownership of req). done is called exactly
+ * once, later, from the event loop, never from inside fetch_start.
+ * Returns 0, or -1 with err set (done will not be called).
+ */
+int fetch_start(struct fetch *f, const struct adapter_request *req,
+                fetch_done_fn done, void *arg, struct sf_error *err);
+
+/* Transfers in flight. */
+size_t fetch_active(const struct fetch *f);
+
+/* Abort all transfers (their callbacks are NOT called) and free. NULL ok. */
+void fetch_free(struct fetch *f);
+
+#endif

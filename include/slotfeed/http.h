@@ -1,0 +1,45 @@
+/*
+ * http.h - the public HTTP server (evhttp on the collector's event base).
+ *
+ * Routes: GET /v1/availability, GET /v1/clinics/{id}, GET /healthz.
+ * Serves the bytes of the current feed snapshot as they are, with a strong
+ * ETag (If-None-Match -> 304), Cache-Control and Content-Type; anything
+ * else gets a JSON problem body (RFC 9457 shape) with a 4xx status.
+ * TCP_NODELAY is set on the listener (see design.md §8).
+ */
+#ifndef SLOTFEED_HTTP_H
+#define SLOTFEED_HTTP_H
+
+#include <stdint.h>
+
+#include "slotfeed/error.h"
+#include "slotfeed/feed.h"
+
+struct event_base;
+struct http_server;
+
+/*
+ * Returns the snapshot to serve now (borrowed; must stay valid until the
+ * loop runs again), or NULL when none is ready yet (-> 503).
+ */
+typedef const struct feed_snapshot *(*http_snapshot_fn)(void *arg);
+
+struct http_opts {
+    int max_age_s;           /* Cache-Control max-age; default 30 */
+};
+
+/*
+ * Listen on host:port (port 0 = ephemeral; see http_port). Returns NULL
+ * with err set when the address cannot be bound.
+ */
+struct http_server *http_new(struct event_base *base, const char *host,
+                             int port, const struct http_opts *opts,
+                             http_snapshot_fn get, void *arg,
+                             struct sf_error *err);
+
+/* The port actually bound. */
+int http_port(const struct http_server *s);
+
+void http_free(struct http_server *s);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * rivta.h - RIV-TA crm:scheduling 1.1 (SOAP 1.1, RIVTABP21) adapter.
+ *
+ * The adapter (adapter_rivta, name "rivta-scheduling") asks
+ * GetAvailableDates for the whole window, then GetAvailableTimeslots for
+ * the spans of dates that have time, and turns timeslotDetail elements into
+ * slots. The building and parsing functions are exported for tests and for
+ * `slotfeed compute`.
+ *
+ * Endpoint of contract C for a clinic whose booking.url is B:
+ *   B "/crm/scheduling/" C "/1/rivtabp21"
+ * SOAPAction: "urn:riv:crm:scheduling:" C "Responder:1:" C
+ *
+ * XML safety: bodies are parsed from memory with XML_PARSE_NONET, without
+ * entity substitution or DTD loading, and any body carrying a DTD is
+ * refused (SOAP 1.1 forbids DTDs) as SF_ERR_HOSTILE before anything is read.
+ */
+#ifndef SLOTFEED_RIVTA_H
+#define SLOTFEED_RIVTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slotfeed/adapter.h"
+#include "slotfeed/availability.h"
+#include "slotfeed/error.h"
+
+extern const struct adapter adapter_rivta;
+
+enum riv_contract {
+    RIV_GET_AVAILABLE_DATES,
+    RIV_GET_AVAILABLE_TIMESLOTS,
+    RIV_GET_ALL_TIME_TYPES
+};
+
+/* "GetAvailableDates", ... */
+const char *riv_contract_name(enum riv_contract c);
+
+struct riv_query {
+    const char *logical_address;   /* clinic HSA-id: header and body */
+    const char *subject_of_care;   /* query identity (12 digits) */
+    const char *actor_type;        /* "subject_of_care" by default */
+    int32_t first_day, last_day;   /* inclusive local dates */
+    const char *time_type_id;      /* or NULL */
+};
+
+/*
+ * Build the SOAP 1.1 envelope of contract c for q. Returns a malloc'd,
+ * NUL-terminated string the caller frees, or NULL with err set.
+ */
+char *riv_build_envelope(enum riv_contract c, const struct riv_query *q,
+                         struct sf_error *err);
+
+/*
+ * Parse a GetAvailableDates response (SOAP envelope or bare response
+ * element). Appends each distinct local date to days (sorted, unique);
+ * *ndays in/out: capacity in, count out. SOAP Faults map to
+ * SF_ERR_NOT_CONNECTED (VP004, VP007) or SF_ERR_FAULT. Returns 0 or -1.
+ */
+int riv_parse_dates(const char *body, size_t len, int32_t *days,
+                    size_t *ndays, struct sf_error *err);
+
+/*
+ * Parse a GetAvailableTimeslots response (SOAP envelope or bare response
+ * element) and append its slots. Unknown elements are skipped; a
+ * timeslotDetail with missing/invalid times is skipped and counted in
+ * *skipped (may be NULL). Returns 0 or -1 (faults as above).
+ */
+int riv_parse_timeslots(const char *body, size_t len,
+                        struct avail_slots *slots, size_t *skipped,
+                        struct sf_error *err);
+
+/*
+ * "title first [middle] last" or "last, first" -> "last, first" for display.
+ * Returns malloc'd string (caller frees), or NULL on NULL/empty input.
+ */
+char *riv_display_name(const char *performer_name);
+
+#endif

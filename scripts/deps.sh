@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the Debian packages slotfeed builds, tests and demos with.
+# Idempotent: does nothing (and needs no network) when all are present.
+set -euo pipefail
+
+pkgs=(
+    build-essential cmake pkg-config
+    libevent-dev libcurl4-openssl-dev libxml2-dev libxml2-utils
+    libcjson-dev libsqlite3-dev zlib1g-dev libcmocka-dev
+    curl ca-certificates tzdata python3 python3-jsonschema
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
