@@ -1,0 +1,280 @@
+/*
+ * app.c - wires collector -> feed -> HTTP on one event base.
+ *
+ * Rebuilding the feed is cheap next to a poll but not free at 10k clinics,
+ * so updates only mark it dirty and one short timer coalesces a burst of
+ * finished polls into one rebuild. Retired snapshots live on for
+ * APP_RETIRE_S seconds because evhttp may still be writing their bytes
+ * to a slow client (the HTTP server's own timeout is shorter than that).
+ */
+#include "slotfeed/app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "slotfeed/clock.h"
+#include "slotfeed/collector.h"
+#include "slotfeed/fetch.h"
+#include "slotfeed/http.h"
+#include "slotfeed/log.h"
+
+#define APP_RETIRE_S 120
+#define APP_RETIRE_MAX 64
+
+struct retired {
+    struct feed_snapshot *snap;
+    int64_t since;              /* real monotonic-ish seconds */
+};
+
+struct app {
+    struct event_base *base;
+    const struct conf_region *region;
+    struct fetch *fetch;
+    struct collector *coll;
+    struct http_server *http;
+    struct feed_snapshot *snap;
+    struct retired retired[APP_RETIRE_MAX];
+    size_t nretired;
+    int dirty;
+    struct event *rebuild_ev;   /* coalescing one-shot */
+    struct event *refresh_ev;   /* periodic */
+    struct timeval rebuild_delay;
+    unsigned long rebuilds;
+};
+
+static int64_t mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+static void retire_old(struct app *a, int force)
+{
+    int64_t now = mono_s();
+    size_t i, keep = 0;
+
+    for (i = 0; i < a->nretired; i++) {
+        if (force || now - a->retired[i].since >= APP_RETIRE_S)
+            feed_snapshot_free(a->retired[i].snap);
+        else
+            a->retired[keep++] = a->retired[i];
+    }
+    a->nretired = keep;
+}
+
+static void rebuild(struct app *a)
+{
+    const struct clinic_state *states;
+    struct feed_snapshot *snap = NULL;
+    struct sf_error err = {0};
+    size_t n;
+
+    states = collector_states(a->coll, &n);
+    if (feed_build(a->region, states, clock_now(), &snap, &err) != 0) {
+        /* Keep serving the previous snapshot rather than nothing. */
+        log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
+        return;
+    }
+    if (a->snap != NULL) {
+        retire_old(a, 0);
+        if (a->nretired == APP_RETIRE_MAX) {
+            /* Full: free the oldest; it is long past any reply. */
+            feed_snapshot_free(a->retired[0].snap);
+            memmove(&a->retired[0], &a->retired[1],
+                    (APP_RETIRE_MAX - 1) * sizeof(a->retired[0]));
+            a->nretired--;
+        }
+        a->retired[a->nretired].snap = a->snap;
+        a->retired[a->nretired].since = mono_s();
+        a->nretired++;
+    }
+    a->snap = snap;
+    a->dirty = 0;
+    a->rebuilds++;
+}
+
+static void on_rebuild(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *a = arg;
+
+    (void)fd;
+    (void)what;
+    if (a->dirty)
+        rebuild(a);
+}
+
+static void on_refresh(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *a = arg;
+
+    (void)fd;
+    (void)what;
+    rebuild(a);
+}
+
+static void on_update(void *arg, size_t index)
+{
+    struct app *a = arg;
+
+    (void)index;
+    a->dirty = 1;
+    if (!evtimer_pending(a->rebuild_ev, NULL))
+        evtimer_add(a->rebuild_ev, &a->rebuild_delay);
+}
+
+static const struct feed_snapshot *get_snapshot(void *arg)
+{
+    return app_snapshot(arg);
+}
+
+int app_parse_listen(const char *s, char *host, size_t hostlen, int *port,
+                     struct sf_error *err)
+{
+    const char *colon, *h = s;
+    size_t hl;
+    char *end;
+    long p;
+
+    if (s == NULL || *s == '\0')
+        goto bad;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            goto bad;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            goto bad;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen)
+        goto bad;
+    p = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535)
+        goto bad;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+bad:
+    sf_error_set(err, SF_ERR_CONFIG,
+                 "listen address \"%s\": want HOST:PORT, e.g. 127.0.0.1:8080",
+                 s ? s : "");
+    return -1;
+}
+
+struct app *app_new(struct event_base *base, const struct conf_region *region,
+                    const struct app_opts *opts, struct sf_error *err)
+{
+    struct app_opts o = {0};
+    struct fetch_opts fo = {0};
+    struct app *a;
+    char host[256];
+    int port;
+
+    if (opts != NULL)
+        o = *opts;
+    if (o.rebuild_delay_ms <= 0)
+        o.rebuild_delay_ms = 250;
+    if (o.refresh_s <= 0)
+        o.refresh_s = 30;
+
+    if (app_parse_listen(region->listen, host, sizeof(host), &port, err) != 0)
+        return NULL;
+    if (o.listen_host != NULL) {
+        snprintf(host, sizeof(host), "%s", o.listen_host);
+        port = o.listen_port;
+    } else if (o.listen_port >= 0 && opts != NULL) {
+        port = o.listen_port;
+    }
+
+    a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    a->base = base;
+    a->region = region;
+    a->rebuild_delay.tv_sec = o.rebuild_delay_ms / 1000;
+    a->rebuild_delay.tv_usec = (o.rebuild_delay_ms % 1000) * 1000;
+
+    fo.connect_timeout_ms = region->connect_timeout_ms;
+    fo.timeout_ms = region->timeout_ms;
+    fo.max_body_bytes = (size_t)region->max_body_bytes;
+    fo.user_agent = region->user_agent;
+    if ((a->fetch = fetch_new(base, &fo, err)) == NULL)
+        goto fail;
+    if ((a->coll = collector_new(base, region, a->fetch, err)) == NULL)
+        goto fail;
+    collector_on_update(a->coll, on_update, a);
+    a->rebuild_ev = evtimer_new(base, on_rebuild, a);
+    a->refresh_ev = event_new(base, -1, EV_PERSIST, on_refresh, a);
+    if (a->rebuild_ev == NULL || a->refresh_ev == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "cannot create timers");
+        goto fail;
+    }
+    {
+        struct timeval tv = {o.refresh_s, 0};
+        event_add(a->refresh_ev, &tv);
+    }
+    rebuild(a);
+    if (a->snap == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "cannot build the initial feed");
+        goto fail;
+    }
+    a->http = http_new(base, host, port, NULL, get_snapshot, a, err);
+    if (a->http == NULL)
+        goto fail;
+    return a;
+fail:
+    app_free(a);
+    return NULL;
+}
+
+int app_start(struct app *a)
+{
+    return collector_start(a->coll);
+}
+
+int app_poll_now(struct app *a, void (*done)(void *), void *arg)
+{
+    return collector_poll_all(a->coll, done, arg);
+}
+
+int app_port(const struct app *a)
+{
+    return http_port(a->http);
+}
+
+const struct feed_snapshot *app_snapshot(struct app *a)
+{
+    if (a->dirty)
+        rebuild(a);
+    return a->snap;
+}
+
+void app_free(struct app *a)
+{
+    if (a == NULL)
+        return;
+    /* HTTP first (no more readers), then polls, then the transfers the
+     * polls own, then the bytes replies may have referenced. */
+    http_free(a->http);
+    fetch_free(a->fetch);
+    collector_free(a->coll);
+    if (a->rebuild_ev)
+        event_free(a->rebuild_ev);
+    if (a->refresh_ev)
+        event_free(a->refresh_ev);
+    retire_old(a, 1);
+    feed_snapshot_free(a->snap);
+    free(a);
+}
