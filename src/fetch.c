@@ -1,0 +1,700 @@
+/*
+ * fetch.c - libcurl's multi interface driven by a libevent base.
+ *
+ * The cycle (see docs: style.md, curl's hiperfifo.c):
+ *   - curl tells us which sockets to watch (on_curl_socket) and when it
+ *     next needs a timeout (on_curl_timer). We keep one persistent event
+ *     per socket and one evtimer; neither callback calls back into curl.
+ *   - When a socket is ready or the timer fires, we call
+ *     curl_multi_socket_action() and then drain curl_multi_info_read() for
+ *     finished transfers, whose done callbacks run right there, on the loop.
+ *
+ * Every transfer carries its own hard limits (connect/total timeouts, a
+ * low-speed floor, a size cap checked while receiving, http/https only,
+ * redirects off unless configured), so one hostile or dead upstream costs
+ * at most timeout_ms and max_body_bytes.
+ *
+ * Ownership: struct fetch owns every struct xfer (a doubly linked list),
+ * every struct sockev (also listed, so teardown can free what curl did
+ * not report) and the curl handles. The request passed to fetch_start is
+ * copied.
+ */
+#include "slotfeed/fetch.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#define FETCH_DEF_CONNECT_MS 3000L
+#define FETCH_DEF_TIMEOUT_MS 10000L
+#define FETCH_DEF_MAX_BODY ((size_t)4 << 20)
+#define FETCH_DEF_UA "slotfeed"
+/*
+ * Slow-drip floor: fewer than this many bytes/s over half the total
+ * timeout aborts. Half, so that a server that thinks for a while before
+ * answering (RIV allows seconds) is not cut off, while a drip is stopped
+ * well before the total timeout when the latter is configured large.
+ */
+#define FETCH_LOW_SPEED_BPS 16L
+
+struct fetch;
+
+/* One watched socket; curl_multi_assign()ed to its fd. */
+struct sockev {
+    struct fetch *f;
+    curl_socket_t fd;
+    struct event *ev;
+    struct sockev *prev, *next;
+};
+
+/* One transfer in flight (or waiting for its deferred failure). */
+struct xfer {
+    struct fetch *f;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *url;
+    char *post;              /* our copy of the POST body, or NULL */
+    char *buf;               /* response body, NUL-terminated */
+    size_t len, cap;
+    bool too_large;
+    char *content_type;      /* from the last response's headers */
+    long retry_after_s;
+    int64_t date_hdr;        /* Date: of the last response, or -1 */
+    char *retry_after_raw;   /* HTTP-date form, resolved at the end */
+    char errbuf[CURL_ERROR_SIZE];
+    fetch_done_fn done;
+    void *arg;
+    struct event *defer;     /* zero-timeout failure delivery, or NULL */
+    struct sf_error defer_err;
+    struct xfer *prev, *next;
+};
+
+struct fetch {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    long connect_timeout_ms, timeout_ms, max_redirects;
+    size_t max_body_bytes;
+    char *user_agent;
+    char *ca_file;
+    struct xfer *xfers;
+    size_t nxfers;
+    struct sockev *socks;
+};
+
+static void xfer_unlink(struct xfer *x)
+{
+    struct fetch *f = x->f;
+
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        f->xfers = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    x->prev = x->next = NULL;
+    f->nxfers--;
+}
+
+/* Detach from curl and free everything; no callback. */
+static void xfer_destroy(struct xfer *x)
+{
+    if (x->easy) {
+        curl_multi_remove_handle(x->f->multi, x->easy);
+        curl_easy_cleanup(x->easy);
+    }
+    if (x->defer)
+        event_free(x->defer);
+    curl_slist_free_all(x->headers);
+    free(x->url);
+    free(x->post);
+    free(x->buf);
+    free(x->content_type);
+    free(x->retry_after_raw);
+    free(x);
+}
+
+/* "host:port/path" of url without scheme, credentials or query. */
+static void url_where(const char *url, char *out, size_t outsz)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *path = NULL;
+
+    snprintf(out, outsz, "%s", "(bad url)");
+    if (u == NULL || url == NULL)
+        goto out;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+        goto out;
+    curl_url_get(u, CURLUPART_HOST, &host, 0);
+    curl_url_get(u, CURLUPART_PORT, &port, 0);
+    curl_url_get(u, CURLUPART_PATH, &path, 0);
+    snprintf(out, outsz, "%s%s%s%s", host ? host : "?", port ? ":" : "",
+             port ? port : "", path ? path : "/");
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
+}
+
+/* --- response callbacks ------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct xfer *x = userp;
+    size_t n = size * nmemb;
+
+    /* The cap is checked on what curl hands us, i.e. after decoding:
+     * it bounds chunked and decompressed bodies alike. */
+    if (n > x->f->max_body_bytes - x->len) {
+        x->too_large = true;
+        return 0;   /* short count: curl aborts with CURLE_WRITE_ERROR */
+    }
+    if (x->len + n + 1 > x->cap) {
+        size_t cap = x->cap ? x->cap : 4096;
+        char *nb;
+
+        while (cap < x->len + n + 1)
+            cap *= 2;
+        if (cap > x->f->max_body_bytes + 1)
+            cap = x->f->max_body_bytes + 1;
+        nb = realloc(x->buf, cap);
+        if (nb == NULL)
+            return 0;
+        x->buf = nb;
+        x->cap = cap;
+    }
+    memcpy(x->buf + x->len, data, n);
+    x->len += n;
+    x->buf[x->len] = '\0';
+    return n;
+}
+
+/* Copy of a header value with surrounding whitespace/CRLF removed. */
+static char *header_value(const char *v, size_t n)
+{
+    char *s;
+
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n > 0 && isspace((unsigned char)v[n - 1]))
+        n--;
+    s = malloc(n + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, v, n);
+    s[n] = '\0';
+    return s;
+}
+
+static bool header_is(const char *line, size_t n, const char *name,
+                      const char **value, size_t *vlen)
+{
+    size_t k = strlen(name);
+
+    if (n <= k || line[k] != ':' || strncasecmp(line, name, k) != 0)
+        return false;
+    *value = line + k + 1;
+    *vlen = n - k - 1;
+    return true;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
+{
+    struct xfer *x = userp;
+    size_t n = size * nmemb;
+    const char *v;
+    size_t vn;
+    char *s;
+
+    /* A new status line starts a new response (redirect, 100-continue):
+     * forget the previous one's headers. */
+    if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        free(x->content_type);
+        free(x->retry_after_raw);
+        x->content_type = x->retry_after_raw = NULL;
+        x->retry_after_s = -1;
+        x->date_hdr = -1;
+        return n;
+    }
+    if (header_is(line, n, "Content-Type", &v, &vn)) {
+        free(x->content_type);
+        x->content_type = header_value(v, vn);
+    } else if (header_is(line, n, "Date", &v, &vn)) {
+        s = header_value(v, vn);
+        if (s) {
+            time_t t = curl_getdate(s, NULL);
+            x->date_hdr = t == (time_t)-1 ? -1 : (int64_t)t;
+            free(s);
+        }
+    } else if (header_is(line, n, "Retry-After", &v, &vn)) {
+        s = header_value(v, vn);
+        if (s == NULL)
+            return n;
+        if (s[0] >= '0' && s[0] <= '9') {
+            char *end;
+            long secs = strtol(s, &end, 10);
+
+            if (*end == '\0' && secs >= 0)
+                x->retry_after_s = secs;
+            free(s);
+        } else {
+            /* HTTP-date: resolved against Date: once all headers are in */
+            free(x->retry_after_raw);
+            x->retry_after_raw = s;
+        }
+    }
+    return n;
+}
+
+/* --- completion ----------------------------------------------------------- */
+
+static enum sf_errclass classify(CURLcode rc, bool too_large)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return SF_ERR_NONE;
+    case CURLE_OPERATION_TIMEDOUT:   /* connect, total and low-speed */
+        return SF_ERR_TIMEOUT;
+    case CURLE_FILESIZE_EXCEEDED:
+        return SF_ERR_TOO_LARGE;
+    case CURLE_WRITE_ERROR:
+        return too_large ? SF_ERR_TOO_LARGE : SF_ERR_NOMEM;
+    case CURLE_OUT_OF_MEMORY:
+        return SF_ERR_NOMEM;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+        return SF_ERR_CONFIG;
+    default:
+        /* resolve/connect/reset/recv/send/TLS/bad reply: no usable answer */
+        return SF_ERR_TRANSPORT;
+    }
+}
+
+static long resolve_retry_after(const struct xfer *x)
+{
+    time_t when, ref;
+
+    if (x->retry_after_s >= 0 || x->retry_after_raw == NULL)
+        return x->retry_after_s;
+    when = curl_getdate(x->retry_after_raw, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    /* Relative to the server's own Date: when given, so clock skew
+     * between us and the server does not matter. */
+    ref = x->date_hdr >= 0 ? (time_t)x->date_hdr : time(NULL);
+    return when > ref ? (long)(when - ref) : 0;
+}
+
+/* Hand x's outcome to its owner, then free x. */
+static void xfer_finish(struct xfer *x, CURLcode rc)
+{
+    struct fetch_result res;
+    char where[256];
+    double total = 0;
+    fetch_done_fn done = x->done;
+    void *arg = x->arg;
+
+    memset(&res, 0, sizeof(res));
+    sf_error_clear(&res.err);
+    res.retry_after_s = -1;
+    curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &total);
+    res.total_time_s = total;
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &res.http_status);
+        res.body = x->buf ? x->buf : "";
+        res.len = x->len;
+        res.content_type = x->content_type;
+        res.retry_after_s = resolve_retry_after(x);
+    } else {
+        enum sf_errclass cls = classify(rc, x->too_large);
+
+        url_where(x->url, where, sizeof(where));
+        if (cls == SF_ERR_TOO_LARGE)
+            sf_error_set(&res.err, cls,
+                         "%s: response larger than %zu bytes", where,
+                         x->f->max_body_bytes);
+        else
+            sf_error_set(&res.err, cls, "%s: %s after %.0f ms (%s)", where,
+                         cls == SF_ERR_TIMEOUT ? "timed out" :
+                         curl_easy_strerror(rc), total * 1000.0,
+                         x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+        res.body = "";
+    }
+    xfer_unlink(x);
+    /* res borrows x's buffers: free only after the callback. */
+    done(&res, arg);
+    xfer_destroy(x);
+}
+
+static void drain_done(struct fetch *f)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(f->multi, &left)) != NULL) {
+        struct xfer *x = NULL;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        if (x == NULL)
+            continue;
+        xfer_finish(x, msg->data.result);
+    }
+}
+
+/* --- the libevent <-> curl cycle --------------------------------------- */
+
+static void on_socket_ready(evutil_socket_t fd, short what, void *arg)
+{
+    struct fetch *f = arg;
+    int running = 0;
+    int action = (what & EV_READ ? CURL_CSELECT_IN : 0) |
+                 (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+
+    curl_multi_socket_action(f->multi, fd, action, &running);
+    drain_done(f);
+    if (running == 0 && f->nxfers == 0)
+        evtimer_del(f->timer);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct fetch *f = arg;
+    int running = 0;
+
+    (void)fd;
+    (void)what;
+    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain_done(f);
+}
+
+/* CURLMOPT_TIMERFUNCTION: only (re)arm or disarm our timer. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct fetch *f = userp;
+    struct timeval tv;
+
+    (void)multi;
+    if (timeout_ms < 0) {
+        evtimer_del(f->timer);
+        return 0;
+    }
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    return evtimer_add(f->timer, &tv) == 0 ? 0 : -1;
+}
+
+static void sockev_free(struct sockev *s)
+{
+    struct fetch *f = s->f;
+
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        f->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->ev)
+        event_free(s->ev);
+    free(s);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: one persistent event per socket. */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+                          void *socketp)
+{
+    struct fetch *f = userp;
+    struct sockev *s = socketp;
+    short kind;
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            curl_multi_assign(f->multi, fd, NULL);
+            sockev_free(s);
+        }
+        return 0;
+    }
+    kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
+           (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return -1;
+        s->f = f;
+        s->fd = fd;
+        s->next = f->socks;
+        if (f->socks)
+            f->socks->prev = s;
+        f->socks = s;
+        curl_multi_assign(f->multi, fd, s);
+    } else if (s->ev) {
+        event_free(s->ev);
+        s->ev = NULL;
+    }
+    s->ev = event_new(f->base, fd, kind, on_socket_ready, f);
+    if (s->ev == NULL || event_add(s->ev, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+/* --- public ---------------------------------------------------------------- */
+
+struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts,
+                        struct sf_error *err)
+{
+    struct fetch *f = NULL;
+    const char *ua = opts && opts->user_agent ? opts->user_agent :
+                     FETCH_DEF_UA;
+
+    if (base == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "fetch: no event base");
+        return NULL;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        sf_error_set(err, SF_ERR_INTERNAL, "fetch: curl_global_init failed");
+        return NULL;
+    }
+    f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        goto nomem;
+    f->base = base;
+    f->connect_timeout_ms = opts && opts->connect_timeout_ms > 0 ?
+                            opts->connect_timeout_ms : FETCH_DEF_CONNECT_MS;
+    f->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms :
+                    FETCH_DEF_TIMEOUT_MS;
+    f->max_body_bytes = opts && opts->max_body_bytes > 0 ?
+                        opts->max_body_bytes : FETCH_DEF_MAX_BODY;
+    f->max_redirects = opts && opts->max_redirects > 0 ?
+                       opts->max_redirects : 0;
+    f->user_agent = strdup(ua);
+    if (f->user_agent == NULL)
+        goto nomem;
+    if (opts && opts->ca_file) {
+        f->ca_file = strdup(opts->ca_file);
+        if (f->ca_file == NULL)
+            goto nomem;
+    }
+    f->multi = curl_multi_init();
+    f->timer = evtimer_new(base, on_timeout, f);
+    if (f->multi == NULL || f->timer == NULL)
+        goto nomem;
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+    return f;
+nomem:
+    sf_error_set(err, SF_ERR_NOMEM, "fetch: out of memory");
+    fetch_free(f);
+    if (f == NULL)
+        curl_global_cleanup();
+    return NULL;
+}
+
+static void on_deferred_fail(evutil_socket_t fd, short what, void *arg)
+{
+    struct xfer *x = arg;
+    struct fetch_result res;
+    fetch_done_fn done = x->done;
+    void *cbarg = x->arg;
+
+    (void)fd;
+    (void)what;
+    memset(&res, 0, sizeof(res));
+    res.err = x->defer_err;
+    res.body = "";
+    res.retry_after_s = -1;
+    xfer_unlink(x);
+    xfer_destroy(x);
+    done(&res, cbarg);
+}
+
+/*
+ * curl refused the transfer before it started: report it through the
+ * loop like any other failure, so done never runs inside fetch_start.
+ */
+static int defer_failure(struct xfer *x, enum sf_errclass cls,
+                         const char *what, struct sf_error *err)
+{
+    struct timeval zero = {0, 0};
+    char where[256];
+
+    url_where(x->url, where, sizeof(where));
+    sf_error_set(&x->defer_err, cls, "%s: %s", where, what);
+    if (x->easy) {
+        curl_multi_remove_handle(x->f->multi, x->easy);
+        curl_easy_cleanup(x->easy);
+        x->easy = NULL;
+    }
+    x->defer = evtimer_new(x->f->base, on_deferred_fail, x);
+    if (x->defer == NULL || evtimer_add(x->defer, &zero) != 0) {
+        sf_error_set(err, SF_ERR_NOMEM, "%s: cannot schedule failure", where);
+        xfer_unlink(x);
+        xfer_destroy(x);
+        return -1;
+    }
+    return 0;
+}
+
+int fetch_start(struct fetch *f, const struct adapter_request *req,
+                fetch_done_fn done, void *arg, struct sf_error *err)
+{
+    struct xfer *x;
+    char line[600];
+    CURLcode rc = CURLE_OK;
+    CURLMcode mrc;
+    struct curl_slist *h;
+
+    if (f == NULL || req == NULL || req->url == NULL || done == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "fetch_start: missing argument");
+        return -1;
+    }
+    x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        goto nomem;
+    x->f = f;
+    x->done = done;
+    x->arg = arg;
+    x->retry_after_s = -1;
+    x->date_hdr = -1;
+    x->url = strdup(req->url);
+    if (x->url == NULL)
+        goto nomem;
+    if (req->body) {
+        x->post = malloc(req->body_len + 1);
+        if (x->post == NULL)
+            goto nomem;
+        memcpy(x->post, req->body, req->body_len);
+        x->post[req->body_len] = '\0';
+    }
+    /* Linked before anything can fail later, so fetch_free sees it. */
+    x->next = f->xfers;
+    if (f->xfers)
+        f->xfers->prev = x;
+    f->xfers = x;
+    f->nxfers++;
+
+    x->easy = curl_easy_init();
+    if (x->easy == NULL)
+        return defer_failure(x, SF_ERR_NOMEM, "curl_easy_init failed", err);
+
+    if (req->body && req->content_type) {
+        snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
+        h = curl_slist_append(x->headers, line);
+        if (h == NULL)
+            goto nomem_linked;
+        x->headers = h;
+    }
+    if (req->soap_action) {
+        snprintf(line, sizeof(line), "SOAPAction: \"%s\"", req->soap_action);
+        h = curl_slist_append(x->headers, line);
+        if (h == NULL)
+            goto nomem_linked;
+        x->headers = h;
+    }
+    /* No "Expect: 100-continue" round trip for POST bodies. */
+    h = curl_slist_append(x->headers, "Expect:");
+    if (h == NULL)
+        goto nomem_linked;
+    x->headers = h;
+
+#define SET(opt, val)                                                       \
+    do {                                                                    \
+        if (rc == CURLE_OK)                                                 \
+            rc = curl_easy_setopt(x->easy, opt, val);                       \
+    } while (0)
+    SET(CURLOPT_URL, x->url);
+    SET(CURLOPT_PRIVATE, x);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_CONNECTTIMEOUT_MS, f->connect_timeout_ms);
+    SET(CURLOPT_TIMEOUT_MS, f->timeout_ms);
+    SET(CURLOPT_LOW_SPEED_LIMIT, FETCH_LOW_SPEED_BPS);
+    SET(CURLOPT_LOW_SPEED_TIME,
+        f->timeout_ms >= 2000 ? f->timeout_ms / 2000 : 1L);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max_body_bytes);
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_USERAGENT, f->user_agent);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, x);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, x);
+    SET(CURLOPT_HTTPHEADER, x->headers);
+    if (f->max_redirects > 0) {
+        SET(CURLOPT_FOLLOWLOCATION, 1L);
+        SET(CURLOPT_MAXREDIRS, f->max_redirects);
+    } else {
+        SET(CURLOPT_FOLLOWLOCATION, 0L);
+    }
+    if (f->ca_file)
+        SET(CURLOPT_CAINFO, f->ca_file);
+    if (x->post) {
+        SET(CURLOPT_POSTFIELDS, x->post);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+#undef SET
+    if (rc != CURLE_OK)
+        return defer_failure(x, classify(rc, false), curl_easy_strerror(rc),
+                             err);
+    mrc = curl_multi_add_handle(f->multi, x->easy);
+    if (mrc != CURLM_OK)
+        return defer_failure(x, SF_ERR_INTERNAL, curl_multi_strerror(mrc),
+                             err);
+    /* curl arms our timer (0 ms) from add_handle; the loop starts it. */
+    return 0;
+
+nomem_linked:
+    xfer_unlink(x);
+nomem:
+    if (x)
+        xfer_destroy(x);
+    sf_error_set(err, SF_ERR_NOMEM, "fetch %s: out of memory",
+                 req->label ? req->label : "request");
+    return -1;
+}
+
+size_t fetch_active(const struct fetch *f)
+{
+    return f ? f->nxfers : 0;
+}
+
+void fetch_free(struct fetch *f)
+{
+    if (f == NULL)
+        return;
+    while (f->xfers) {
+        struct xfer *x = f->xfers;
+
+        xfer_unlink(x);
+        xfer_destroy(x);
+    }
+    /* Closing the connection cache reports CURL_POLL_REMOVE for its
+     * sockets, which frees their events; f must still be whole here. */
+    if (f->multi)
+        curl_multi_cleanup(f->multi);
+    while (f->socks)
+        sockev_free(f->socks);
+    if (f->timer)
+        event_free(f->timer);
+    free(f->user_agent);
+    free(f->ca_file);
+    free(f);
+    curl_global_cleanup();
+}

@@ -1,0 +1,553 @@
+/*
+ * test_fetch.c - fetch (libcurl multi on libevent) against an evhttp
+ * server on 127.0.0.1:<ephemeral> driven by the same base.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "slotfeed/fetch.h"
+#include "slotfeed/log.h"
+#include "th_loopback.h"
+
+/* --- the server ------------------------------------------------------------ */
+
+struct seen {
+    int requests;
+    char method[8];
+    char soap_action[128];
+    char content_type[128];
+    char user_agent[128];
+    char *body;
+    size_t body_len;
+};
+
+static void copy_hdr(struct evhttp_request *req, const char *name, char *out,
+                     size_t n)
+{
+    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                       name);
+
+    snprintf(out, n, "%s", v ? v : "");
+}
+
+/*
+ * Routes by path:
+ *   /hello          200 "hello, world"
+ *   /echo           200, records method/headers/body in struct seen
+ *   /fault          500 with a SOAP-ish body
+ *   /chunked/N      200, N bytes of 'x' sent as 4 chunks (chunked encoding)
+ *   /busy           503, Retry-After: 120
+ *   /busydate       503, Retry-After as HTTP-date 2 min after Date:
+ *   /n/K            200 "body-K"
+ */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct seen *seen = arg;
+    const char *uri = evhttp_request_get_uri(req);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    struct evbuffer *buf = evbuffer_new();
+
+    seen->requests++;
+    if (strcmp(uri, "/hello") == 0) {
+        evhttp_add_header(out, "Content-Type", "text/plain");
+        evbuffer_add_printf(buf, "hello, world");
+        evhttp_send_reply(req, 200, "OK", buf);
+    } else if (strcmp(uri, "/echo") == 0) {
+        snprintf(seen->method, sizeof(seen->method), "%s",
+                 evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST"
+                                                                    : "GET");
+        copy_hdr(req, "SOAPAction", seen->soap_action,
+                 sizeof(seen->soap_action));
+        copy_hdr(req, "Content-Type", seen->content_type,
+                 sizeof(seen->content_type));
+        copy_hdr(req, "User-Agent", seen->user_agent,
+                 sizeof(seen->user_agent));
+        free(seen->body);
+        seen->body = th_lo_body(req, &seen->body_len);
+        evbuffer_add_printf(buf, "ok");
+        evhttp_send_reply(req, 200, "OK", buf);
+    } else if (strcmp(uri, "/fault") == 0) {
+        evhttp_add_header(out, "Content-Type", "text/xml; charset=UTF-8");
+        evbuffer_add_printf(buf, "<Fault>VP009</Fault>");
+        evhttp_send_reply(req, 500, "Internal Server Error", buf);
+    } else if (strncmp(uri, "/chunked/", 9) == 0) {
+        long n = strtol(uri + 9, NULL, 10);
+        long i, part = n / 4;
+
+        evhttp_send_reply_start(req, 200, "OK");
+        for (i = 0; i < 4; i++) {
+            long k = i < 3 ? part : n - 3 * part;
+            char *chunk = malloc((size_t)k + 1);
+
+            memset(chunk, 'x', (size_t)k);
+            evbuffer_add(buf, chunk, (size_t)k);
+            evhttp_send_reply_chunk(req, buf);
+            free(chunk);
+        }
+        evhttp_send_reply_end(req);
+    } else if (strcmp(uri, "/busy") == 0) {
+        evhttp_add_header(out, "Retry-After", "120");
+        evhttp_send_reply(req, 503, "Service Unavailable", buf);
+    } else if (strcmp(uri, "/busydate") == 0) {
+        evhttp_add_header(out, "Date", "Wed, 21 Oct 2015 07:28:00 GMT");
+        evhttp_add_header(out, "Retry-After",
+                          "Wed, 21 Oct 2015 07:30:00 GMT");
+        evhttp_send_reply(req, 503, "Service Unavailable", buf);
+    } else if (strncmp(uri, "/n/", 3) == 0) {
+        evbuffer_add_printf(buf, "body-%s", uri + 3);
+        evhttp_send_reply(req, 200, "OK", buf);
+    } else {
+        evhttp_send_error(req, 404, NULL);
+    }
+    evbuffer_free(buf);
+}
+
+/* --- fixture ---------------------------------------------------------------- */
+
+struct result {
+    int calls;
+    enum sf_errclass code;
+    char msg[512];
+    long status;
+    char *body;
+    size_t len;
+    char content_type[128];
+    long retry_after;
+    struct timeval at;
+};
+
+struct fx {
+    struct event_base *base;
+    struct evhttp *http;
+    int port;
+    struct seen seen;
+    struct fetch *f;
+};
+
+static void on_done(const struct fetch_result *res, void *arg)
+{
+    struct result *r = arg;
+
+    r->calls++;
+    r->code = res->err.code;
+    snprintf(r->msg, sizeof(r->msg), "%s", res->err.msg);
+    r->status = res->http_status;
+    free(r->body);
+    r->body = malloc(res->len + 1);
+    memcpy(r->body, res->body, res->len + 1);
+    r->len = res->len;
+    snprintf(r->content_type, sizeof(r->content_type), "%s",
+             res->content_type ? res->content_type : "");
+    r->retry_after = res->retry_after_s;
+    gettimeofday(&r->at, NULL);
+}
+
+static struct fetch *new_fetch(struct fx *fx, long timeout_ms, size_t cap)
+{
+    struct fetch_opts o;
+    struct sf_error err;
+
+    memset(&o, 0, sizeof(o));
+    o.connect_timeout_ms = 1000;
+    o.timeout_ms = timeout_ms;
+    o.max_body_bytes = cap;
+    o.user_agent = "slotfeed-test/1";
+    fx->f = fetch_new(fx->base, &o, &err);
+    assert_non_null(fx->f);
+    return fx->f;
+}
+
+static int setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+
+    log_quiet();
+    fx->base = event_base_new();
+    fx->http = th_lo_http(fx->base, on_request, &fx->seen, &fx->port);
+    assert_non_null(fx->http);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+
+    fetch_free(fx->f);
+    evhttp_free(fx->http);
+    event_base_free(fx->base);
+    free(fx->seen.body);
+    free(fx);
+    return 0;
+}
+
+static void start_get(struct fx *fx, const char *path, struct result *r,
+                      int port)
+{
+    struct adapter_request req;
+    struct sf_error err;
+    char url[256];
+
+    memset(&req, 0, sizeof(req));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    req.url = url;
+    assert_int_equal(fetch_start(fx->f, &req, on_done, r, &err), 0);
+    /* never re-entrant: nothing may have been delivered yet */
+    assert_int_equal(r->calls, 0);
+}
+
+static long ms_since(const struct timeval *a, const struct timeval *b)
+{
+    return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_usec - a->tv_usec) / 1000;
+}
+
+/* --- tests ------------------------------------------------------------------- */
+
+static void test_get_body(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0};
+
+    new_fetch(fx, 2000, 1024);
+    start_get(fx, "/hello", &r, fx->port);
+    assert_int_equal(fetch_active(fx->f), 1);
+    assert_int_equal(th_lo_run_until(fx->base, &r.calls, 3000), 1);
+    assert_int_equal(r.code, SF_ERR_NONE);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, strlen("hello, world"));
+    assert_string_equal(r.body, "hello, world");
+    assert_string_equal(r.content_type, "text/plain");
+    assert_int_equal(r.retry_after, -1);
+    assert_int_equal(fetch_active(fx->f), 0);
+    free(r.body);
+}
+
+static void test_post_headers(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0};
+    struct adapter_request req;
+    struct sf_error err;
+    char url[128];
+    /* over 1 KiB so curl would otherwise send Expect: 100-continue */
+    char body[3000];
+
+    new_fetch(fx, 2000, 1024);
+    memset(body, 'b', sizeof(body));
+    memcpy(body, "<Envelope>", 10);
+    memset(&req, 0, sizeof(req));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", fx->port);
+    req.url = url;
+    req.body = body;
+    req.body_len = sizeof(body);     /* not NUL-terminated on purpose */
+    req.content_type = "text/xml; charset=UTF-8";
+    req.soap_action = "urn:riv:crm:scheduling:GetAvailableDatesResponder:1:"
+                      "GetAvailableDates";
+    req.label = "GetAvailableDates";
+    assert_int_equal(fetch_start(fx->f, &req, on_done, &r, &err), 0);
+    assert_int_equal(th_lo_run_until(fx->base, &r.calls, 3000), 1);
+    assert_int_equal(r.code, SF_ERR_NONE);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(fx->seen.method, "POST");
+    assert_string_equal(fx->seen.soap_action,
+                        "\"urn:riv:crm:scheduling:GetAvailableDatesResponder:"
+                        "1:GetAvailableDates\"");
+    assert_string_equal(fx->seen.content_type, "text/xml; charset=UTF-8");
+    assert_string_equal(fx->seen.user_agent, "slotfeed-test/1");
+    assert_int_equal(fx->seen.body_len, sizeof(body));
+    assert_memory_equal(fx->seen.body, body, sizeof(body));
+    free(r.body);
+}
+
+static void test_500_is_an_answer(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0};
+
+    new_fetch(fx, 2000, 1024);
+    start_get(fx, "/fault", &r, fx->port);
+    assert_int_equal(th_lo_run_until(fx->base, &r.calls, 3000), 1);
+    assert_int_equal(r.code, SF_ERR_NONE);
+    assert_int_equal(r.status, 500);
+    assert_string_equal(r.body, "<Fault>VP009</Fault>");
+    assert_string_equal(r.content_type, "text/xml; charset=UTF-8");
+    free(r.body);
+}
+
+static void test_size_cap_chunked(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0}, exact = {0};
+
+    new_fetch(fx, 2000, 1000);
+    /* exactly the cap is fine, one byte more is not */
+    start_get(fx, "/chunked/1000", &exact, fx->port);
+    start_get(fx, "/chunked/1001", &r, fx->port);
+    th_lo_run_until(fx->base, &r.calls, 3000);
+    th_lo_run_until(fx->base, &exact.calls, 3000);
+    assert_int_equal(exact.calls, 1);
+    assert_int_equal(exact.code, SF_ERR_NONE);
+    assert_int_equal(exact.len, 1000);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.code, SF_ERR_TOO_LARGE);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.msg, "/chunked/1001"));
+    free(r.body);
+    free(exact.body);
+}
+
+static void test_timeout(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0};
+    struct timeval t0;
+    int port, fd = th_lo_black_hole(&port);
+    long el;
+
+    assert_true(fd >= 0);
+    new_fetch(fx, 300, 1024);
+    gettimeofday(&t0, NULL);
+    start_get(fx, "/never", &r, port);
+    assert_int_equal(th_lo_run_until(fx->base, &r.calls, 3000), 1);
+    el = ms_since(&t0, &r.at);
+    if (getenv("TF_VERBOSE"))
+        fprintf(stderr, "timeout: %s (%ld ms)\n", r.msg, el);
+    assert_int_equal(r.code, SF_ERR_TIMEOUT);
+    assert_int_equal(r.status, 0);
+    /* within the limit, with slack for a loaded machine */
+    assert_true(el >= 250);
+    assert_true(el < 1500);
+    assert_non_null(strstr(r.msg, "127.0.0.1"));
+    assert_non_null(strstr(r.msg, "/never"));
+    close(fd);
+    free(r.body);
+}
+
+static void test_refused(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0};
+    int port = th_lo_refused_port();
+
+    assert_true(port > 0);
+    new_fetch(fx, 2000, 1024);
+    start_get(fx, "/x", &r, port);
+    assert_int_equal(th_lo_run_until(fx->base, &r.calls, 3000), 1);
+    if (getenv("TF_VERBOSE"))
+        fprintf(stderr, "refused: %s\n", r.msg);
+    assert_int_equal(r.code, SF_ERR_TRANSPORT);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.msg, "/x"));
+    free(r.body);
+}
+
+static void test_bad_scheme_deferred(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0};
+    struct adapter_request req;
+    struct sf_error err;
+
+    new_fetch(fx, 2000, 1024);
+    memset(&req, 0, sizeof(req));
+    req.url = "file:///etc/passwd";
+    assert_int_equal(fetch_start(fx->f, &req, on_done, &r, &err), 0);
+    assert_int_equal(r.calls, 0);
+    assert_int_equal(th_lo_run_until(fx->base, &r.calls, 3000), 1);
+    assert_int_equal(r.code, SF_ERR_CONFIG);
+    assert_int_equal(r.len, 0);
+    free(r.body);
+}
+
+#define NMANY 50
+
+static void test_many_concurrent(void **state)
+{
+    struct fx *fx = *state;
+    static struct result r[NMANY];
+    int i, all = 0;
+    char path[32], want[32];
+
+    memset(r, 0, sizeof(r));
+    new_fetch(fx, 5000, 1024);
+    for (i = 0; i < NMANY; i++) {
+        snprintf(path, sizeof(path), "/n/%d", i);
+        start_get(fx, path, &r[i], fx->port);
+    }
+    assert_int_equal(fetch_active(fx->f), NMANY);
+    for (i = 0; i < 500 && !all; i++) {
+        int k;
+
+        th_lo_run_until(fx->base, &all, 10);
+        all = 1;
+        for (k = 0; k < NMANY; k++)
+            if (r[k].calls == 0)
+                all = 0;
+    }
+    assert_true(all);
+    for (i = 0; i < NMANY; i++) {
+        snprintf(want, sizeof(want), "body-%d", i);
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].code, SF_ERR_NONE);
+        assert_string_equal(r[i].body, want);
+        free(r[i].body);
+    }
+    assert_int_equal(fetch_active(fx->f), 0);
+}
+
+static void test_free_in_flight(void **state)
+{
+    struct fx *fx = *state;
+    struct result r[6];
+    int port, fd = th_lo_black_hole(&port), never = 0, i;
+
+    memset(r, 0, sizeof(r));
+    assert_true(fd >= 0);
+    new_fetch(fx, 5000, 1024);
+    for (i = 0; i < 3; i++)
+        start_get(fx, "/hang", &r[i], port);
+    for (i = 3; i < 6; i++)
+        start_get(fx, "/hello", &r[i], fx->port);
+    /* let connections open and requests go out, then pull the plug */
+    th_lo_run_until(fx->base, &never, 100);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(r[i].calls, 0);
+    fetch_free(fx->f);
+    fx->f = NULL;
+    /* nothing may fire later either */
+    th_lo_run_until(fx->base, &never, 50);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(r[i].calls, 0);
+    for (i = 0; i < 6; i++)
+        free(r[i].body);
+    close(fd);
+}
+
+/* A URL curl refuses at setopt time (over its 8 MB input limit). */
+static char *huge_url(void)
+{
+    size_t n = 9u << 20;
+    char *u = malloc(n + 1);
+
+    memcpy(u, "http://127.0.0.1/", 17);
+    memset(u + 17, 'a', n - 17);
+    u[n] = '\0';
+    return u;
+}
+
+static void test_setopt_failure_deferred(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0};
+    struct adapter_request req;
+    struct sf_error err;
+
+    new_fetch(fx, 2000, 1024);
+    memset(&req, 0, sizeof(req));
+    req.url = huge_url();
+    assert_int_equal(fetch_start(fx->f, &req, on_done, &r, &err), 0);
+    free(req.url);
+    /* the failure is known now but must arrive from the loop */
+    assert_int_equal(r.calls, 0);
+    assert_int_equal(fetch_active(fx->f), 1);
+    assert_int_equal(th_lo_run_until(fx->base, &r.calls, 3000), 1);
+    assert_int_equal(r.code, SF_ERR_CONFIG);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(fetch_active(fx->f), 0);
+    free(r.body);
+}
+
+static void test_free_with_deferred_failure(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0};
+    struct adapter_request req;
+    struct sf_error err;
+    int never = 0;
+
+    new_fetch(fx, 2000, 1024);
+    memset(&req, 0, sizeof(req));
+    req.url = huge_url();
+    assert_int_equal(fetch_start(fx->f, &req, on_done, &r, &err), 0);
+    free(req.url);
+    fetch_free(fx->f);
+    fx->f = NULL;
+    th_lo_run_until(fx->base, &never, 30);
+    assert_int_equal(r.calls, 0);
+}
+
+static void test_retry_after(void **state)
+{
+    struct fx *fx = *state;
+    struct result secs = {0}, date = {0};
+
+    new_fetch(fx, 2000, 1024);
+    start_get(fx, "/busy", &secs, fx->port);
+    start_get(fx, "/busydate", &date, fx->port);
+    th_lo_run_until(fx->base, &secs.calls, 3000);
+    th_lo_run_until(fx->base, &date.calls, 3000);
+    assert_int_equal(secs.code, SF_ERR_NONE);
+    assert_int_equal(secs.status, 503);
+    assert_int_equal(secs.retry_after, 120);
+    assert_int_equal(date.status, 503);
+    /* 07:30:00 - 07:28:00 by the server's own Date: */
+    assert_int_equal(date.retry_after, 120);
+    free(secs.body);
+    free(date.body);
+}
+
+static void test_bad_args(void **state)
+{
+    struct fx *fx = *state;
+    struct adapter_request req;
+    struct sf_error err;
+    struct result r = {0};
+
+    new_fetch(fx, 2000, 1024);
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(fetch_start(fx->f, &req, on_done, &r, &err), -1);
+    assert_int_not_equal(err.code, SF_ERR_NONE);
+    assert_int_equal(fetch_active(fx->f), 0);
+    fetch_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_get_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_500_is_an_answer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_size_cap_chunked, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_scheme_deferred, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_many_concurrent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_free_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_setopt_failure_deferred, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_free_with_deferred_failure,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
