@@ -37,6 +37,9 @@ struct feed_snapshot {
     struct feed_doc *clinics;   /* GET /v1/clinics/{id}, region order */
     size_t nclinics;
     const struct conf_region *region;  /* borrowed */
+    /* private (feed.c): references besides the builder's, see below */
+    unsigned extra_refs;
+    int released;               /* the builder called feed_snapshot_free */
 };
 
 /*
@@ -47,7 +50,26 @@ int feed_build(const struct conf_region *region,
                const struct clinic_state *states, int64_t now,
                struct feed_snapshot **out, struct sf_error *err);
 
+/*
+ * Drop the builder's reference. The memory is freed now, or, when
+ * feed_snapshot_ref() holders remain (replies still being written from
+ * its bytes), when the last of them calls feed_snapshot_unref(). NULL ok.
+ * Single-threaded: call all three on the event loop's thread.
+ */
 void feed_snapshot_free(struct feed_snapshot *s);
+
+/*
+ * Take / drop an extra reference (the HTTP server holds one per reply
+ * that references the snapshot's bytes). A snapshot not made by
+ * feed_build() (extra_refs 0, released 0) is never freed by unref.
+ */
+void feed_snapshot_ref(struct feed_snapshot *s);
+void feed_snapshot_unref(struct feed_snapshot *s);
+
+/* Feed format version written as "version" (docs/feed.md). */
+#define FEED_VERSION 1
+/* A clinic whose valid_at is older than this many poll intervals is stale. */
+#define FEED_STALE_INTERVALS 3
 
 /* Detail doc of clinic id (case-insensitive), or NULL. Borrowed. */
 const struct feed_doc *feed_clinic_doc(const struct feed_snapshot *s,
@@ -59,6 +81,9 @@ const struct feed_doc *feed_clinic_doc(const struct feed_snapshot *s,
  * more_days, free_slots_within_guarantee, free_slots, and with_days != 0
  * also "days": [{date, slots: [{start, end, time, practitioner, service}]}].
  * With slots == NULL (unknown) the values are null / empty.
+ * (Precisely: every field is null except guarantee_deadline, which depends
+ * only on now and the rule; upcoming_days and days are null, not [], so
+ * "unknown" can never be read as "no free times".)
  * Used by the feed and by `slotfeed compute`. Returns 0 or -1 (OOM).
  */
 int feed_add_availability(cJSON *obj, const struct avail_slots *slots,

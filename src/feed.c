@@ -1,0 +1,540 @@
+/*
+ * feed.c - Feed v1: region + clinic states + now -> immutable JSON bytes.
+ *
+ * Everything published is computed here, once per rebuild, from the
+ * collector's last good slots and `now`: passed slots drop out, and a
+ * clinic whose good data is older than FEED_STALE_INTERVALS poll
+ * intervals is reported stale even if its last poll did not fail (design
+ * §7.3). Availability is tri-state: no good data (or no web booking) gives
+ * null fields, never zero counts. docs/feed.md is the field reference and
+ * docs/feed.schema.json the machine-checked shape; keep all three in step.
+ */
+#include "slotfeed/feed.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "slotfeed/clock.h"
+
+/* --- small JSON helpers (each returns 0, or -1 on allocation failure) --- */
+
+static int add_str_or_null(cJSON *obj, const char *key, const char *s)
+{
+    if (s == NULL)
+        return cJSON_AddNullToObject(obj, key) ? 0 : -1;
+    return cJSON_AddStringToObject(obj, key, s) ? 0 : -1;
+}
+
+static int add_time(cJSON *obj, const char *key, int64_t t)
+{
+    char buf[CLOCK_RFC3339_LEN];
+
+    clock_format_rfc3339(t, buf);
+    return cJSON_AddStringToObject(obj, key, buf) ? 0 : -1;
+}
+
+/* An instant that is 0 means "never" and is published as null. */
+static int add_time_or_null(cJSON *obj, const char *key, int64_t t)
+{
+    if (t == 0)
+        return cJSON_AddNullToObject(obj, key) ? 0 : -1;
+    return add_time(obj, key, t);
+}
+
+static int add_date(cJSON *obj, const char *key, int32_t day)
+{
+    char buf[CLOCK_DATE_LEN];
+
+    clock_format_date(day, buf);
+    return cJSON_AddStringToObject(obj, key, buf) ? 0 : -1;
+}
+
+static int add_int(cJSON *obj, const char *key, long v)
+{
+    return cJSON_AddNumberToObject(obj, key, (double)v) ? 0 : -1;
+}
+
+static int add_null(cJSON *obj, const char *key)
+{
+    return cJSON_AddNullToObject(obj, key) ? 0 : -1;
+}
+
+/* Append a string to an array; 0 or -1. */
+static int push_str(cJSON *arr, const char *s)
+{
+    cJSON *v = cJSON_CreateString(s);
+
+    if (v == NULL)
+        return -1;
+    cJSON_AddItemToArray(arr, v);
+    return 0;
+}
+
+/* --- names published in the feed (the schema's enums) ------------------- */
+
+static const char *web_name(enum web_booking w)
+{
+    switch (w) {
+    case WEB_OPEN: return "open";
+    case WEB_NONE: return "none";
+    case WEB_UNREACHABLE: return "unreachable";
+    case WEB_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+static const char *status_name(enum clinic_status s)
+{
+    switch (s) {
+    case CLINIC_OK: return "ok";
+    case CLINIC_STALE: return "stale";
+    case CLINIC_ERROR: break;
+    }
+    return "error";
+}
+
+/* --- availability -------------------------------------------------------- */
+
+/* Sort slot pointers by start, then practitioner (NULL first). */
+static int slot_ptr_cmp(const void *a, const void *b)
+{
+    const struct avail_slot *x = *(const struct avail_slot *const *)a;
+    const struct avail_slot *y = *(const struct avail_slot *const *)b;
+
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->practitioner == NULL || y->practitioner == NULL)
+        return (x->practitioner != NULL) - (y->practitioner != NULL);
+    return strcmp(x->practitioner, y->practitioner);
+}
+
+/*
+ * "days": future slots grouped by local start date, in time order. The
+ * input need not be sorted (avail_compute accepts any order too), so we
+ * sort an array of pointers rather than touching the caller's list.
+ */
+static int add_days(cJSON *obj, const struct avail_slots *slots, int64_t now)
+{
+    const struct avail_slot **v = NULL;
+    cJSON *days, *day = NULL, *list = NULL;
+    int32_t cur = 0;
+    size_t n = 0, i;
+    int rc = -1;
+
+    if ((days = cJSON_AddArrayToObject(obj, "days")) == NULL)
+        return -1;
+    if (slots->n > 0 && (v = calloc(slots->n, sizeof(*v))) == NULL)
+        return -1;
+    for (i = 0; i < slots->n; i++)
+        if (slots->v[i].start > now)
+            v[n++] = &slots->v[i];
+    if (n > 1)
+        qsort(v, n, sizeof(*v), slot_ptr_cmp);
+    for (i = 0; i < n; i++) {
+        const struct avail_slot *sl = v[i];
+        int32_t d = clock_local_day(sl->start);
+        char hhmm[6];
+        cJSON *o;
+
+        if (day == NULL || d != cur) {
+            if ((day = cJSON_CreateObject()) == NULL)
+                goto out;
+            cJSON_AddItemToArray(days, day);
+            if (add_date(day, "date", d) != 0 ||
+                (list = cJSON_AddArrayToObject(day, "slots")) == NULL)
+                goto out;
+            cur = d;
+        }
+        if ((o = cJSON_CreateObject()) == NULL)
+            goto out;
+        cJSON_AddItemToArray(list, o);
+        clock_format_hhmm(sl->start, hhmm);
+        if (add_time(o, "start", sl->start) != 0 ||
+            add_time(o, "end", sl->end) != 0 ||
+            cJSON_AddStringToObject(o, "time", hhmm) == NULL ||
+            add_str_or_null(o, "practitioner", sl->practitioner) != 0 ||
+            add_str_or_null(o, "service", sl->service) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(v);
+    return rc;
+}
+
+int feed_add_availability(cJSON *obj, const struct avail_slots *slots,
+                          int64_t now, const struct avail_rule *rule,
+                          int with_days)
+{
+    struct avail_result r;
+    cJSON *up;
+    int i;
+
+    if (obj == NULL)
+        return -1;
+    /* Computed with slots == NULL too: the deadline needs only now. */
+    avail_compute(slots, now, rule, &r);
+    if (slots == NULL) {
+        /* Unknown: null everywhere, so no consumer reads "none free". */
+        if (add_null(obj, "first_free") != 0 ||
+            add_null(obj, "within_guarantee") != 0 ||
+            add_date(obj, "guarantee_deadline", r.deadline_day) != 0 ||
+            add_null(obj, "upcoming_days") != 0 ||
+            add_null(obj, "more_days") != 0 ||
+            add_null(obj, "free_slots_within_guarantee") != 0 ||
+            add_null(obj, "free_slots") != 0 ||
+            (with_days && add_null(obj, "days") != 0))
+            return -1;
+        return 0;
+    }
+    if ((r.has_first_free ? add_time(obj, "first_free", r.first_free)
+                          : add_null(obj, "first_free")) != 0 ||
+        cJSON_AddBoolToObject(obj, "within_guarantee",
+                              r.within_guarantee) == NULL ||
+        add_date(obj, "guarantee_deadline", r.deadline_day) != 0 ||
+        (up = cJSON_AddArrayToObject(obj, "upcoming_days")) == NULL)
+        return -1;
+    for (i = 0; i < r.n_upcoming; i++) {
+        char buf[CLOCK_DATE_LEN];
+
+        clock_format_date(r.upcoming_days[i], buf);
+        if (push_str(up, buf) != 0)
+            return -1;
+    }
+    if (add_int(obj, "more_days", r.more_days) != 0 ||
+        add_int(obj, "free_slots_within_guarantee",
+                r.free_slots_within_guarantee) != 0 ||
+        add_int(obj, "free_slots", r.free_slots) != 0)
+        return -1;
+    if (with_days && add_days(obj, slots, now) != 0)
+        return -1;
+    return 0;
+}
+
+/* --- one clinic ---------------------------------------------------------- */
+
+/* What a clinic contributes to the summary. */
+struct clinic_facts {
+    enum web_booking web;
+    enum clinic_status status;
+    bool known;              /* availability published (not null) */
+    bool within;             /* known and a slot within the guarantee */
+    bool any_free;           /* known and at least one future slot */
+};
+
+/*
+ * The status we publish: the collector's, except that good data older
+ * than FEED_STALE_INTERVALS x poll_interval_s is stale even when the last
+ * poll "succeeded" (e.g. a poll loop that silently stopped).
+ */
+static enum clinic_status effective_status(const struct clinic_state *st,
+                                           int64_t now, int poll_interval_s)
+{
+    if (st->status == CLINIC_OK && st->has_data && poll_interval_s > 0 &&
+        (st->valid_at == 0 ||
+         now - st->valid_at > (int64_t)FEED_STALE_INTERVALS * poll_interval_s))
+        return CLINIC_STALE;
+    return st->status;
+}
+
+/*
+ * Add the clinic's fields to obj (in the order docs/feed.md lists them);
+ * with_days also adds "days". Fills *facts. 0 or -1 (OOM).
+ */
+static int add_clinic_fields(cJSON *obj, const struct conf_region *region,
+                             const struct conf_clinic *c,
+                             const struct clinic_state *st, int64_t now,
+                             int with_days, struct clinic_facts *facts)
+{
+    const struct avail_slots *slots = NULL;
+    struct avail_result r;
+    cJSON *err, *services;
+
+    memset(facts, 0, sizeof(*facts));
+    facts->web = st->web;
+    facts->status = effective_status(st, now, region->poll_interval_s);
+    /*
+     * Availability is published only from good data of a clinic that has
+     * web booking; a stale clinic keeps its last good slots, recomputed at
+     * now (its status and valid_at say how old they are).
+     */
+    if (st->has_data && st->web != WEB_NONE) {
+        slots = &st->slots;
+        facts->known = true;
+        avail_compute(slots, now, &region->guarantee, &r);
+        facts->within = r.within_guarantee;
+        facts->any_free = r.free_slots > 0;
+    }
+
+    if (cJSON_AddStringToObject(obj, "id", c->id) == NULL ||
+        add_str_or_null(obj, "name", c->name) != 0 ||
+        add_str_or_null(obj, "municipality", c->municipality) != 0 ||
+        add_str_or_null(obj, "locality", c->locality) != 0 ||
+        add_str_or_null(obj, "operator", c->operator_kind) != 0 ||
+        cJSON_AddStringToObject(obj, "web_booking", web_name(st->web)) ==
+            NULL ||
+        cJSON_AddStringToObject(obj, "status", status_name(facts->status)) ==
+            NULL ||
+        add_time_or_null(obj, "checked_at", st->checked_at) != 0 ||
+        add_time_or_null(obj, "valid_at", st->valid_at) != 0 ||
+        add_time_or_null(obj, "changed_at", st->changed_at) != 0)
+        return -1;
+    if (st->err_class == SF_ERR_NONE) {
+        if (add_null(obj, "error") != 0)
+            return -1;
+    } else {
+        if ((err = cJSON_AddObjectToObject(obj, "error")) == NULL ||
+            cJSON_AddStringToObject(err, "class",
+                                    sf_errclass_name(st->err_class)) == NULL ||
+            cJSON_AddStringToObject(err, "message", st->error) == NULL)
+            return -1;
+    }
+    if (feed_add_availability(obj, slots, now, &region->guarantee, 0) != 0)
+        return -1;
+    if (add_str_or_null(obj, "booking_url",
+                        c->has_booking ? c->booking.booking_url : NULL) != 0 ||
+        add_str_or_null(obj, "phone", c->phone) != 0 ||
+        add_str_or_null(obj, "website", c->website) != 0 ||
+        (services = cJSON_AddArrayToObject(obj, "services")) == NULL)
+        return -1;
+    if (c->has_booking && c->booking.time_type_name != NULL &&
+        push_str(services, c->booking.time_type_name) != 0)
+        return -1;
+    if (with_days) {
+        if (slots == NULL)
+            return add_null(obj, "days");
+        return add_days(obj, slots, now);
+    }
+    return 0;
+}
+
+/* --- documents ----------------------------------------------------------- */
+
+static int add_guarantee(cJSON *obj, const struct avail_rule *rule,
+                         int64_t now)
+{
+    int32_t contact = clock_local_day(now);
+    cJSON *g;
+
+    if ((g = cJSON_AddObjectToObject(obj, "guarantee")) == NULL ||
+        add_int(g, "days", rule->days) != 0 ||
+        cJSON_AddStringToObject(g, "counting",
+                                avail_counting_name(rule->counting)) == NULL ||
+        add_date(g, "contact_day", contact) != 0 ||
+        add_date(g, "deadline", avail_deadline(contact, rule)) != 0)
+        return -1;
+    return 0;
+}
+
+/* Fields both documents start with. */
+static int add_head(cJSON *obj, const struct conf_region *region, int64_t now)
+{
+    if (add_int(obj, "version", FEED_VERSION) != 0 ||
+        add_time(obj, "generated_at", now) != 0 ||
+        add_str_or_null(obj, "timezone",
+                        region->timezone ? region->timezone
+                                         : CLOCK_TZ_NAME) != 0)
+        return -1;
+    return 0;
+}
+
+/* Serialize obj into doc (bytes + ETag). 0 or -1. */
+static int finish_doc(cJSON *obj, struct feed_doc *doc)
+{
+    if ((doc->json = cJSON_PrintUnformatted(obj)) == NULL)
+        return -1;
+    doc->len = strlen(doc->json);
+    feed_etag(doc->json, doc->len, doc->etag);
+    return 0;
+}
+
+/* Clinic i's detail document. */
+static int build_detail(const struct conf_region *region,
+                        const struct clinic_state *st, size_t i, int64_t now,
+                        struct feed_doc *doc)
+{
+    struct clinic_facts facts;
+    cJSON *obj;
+    int rc = -1;
+
+    if ((obj = cJSON_CreateObject()) == NULL)
+        return -1;
+    if (add_head(obj, region, now) == 0 &&
+        add_guarantee(obj, &region->guarantee, now) == 0 &&
+        add_clinic_fields(obj, region, &region->clinics[i], st, now, 1,
+                          &facts) == 0 &&
+        finish_doc(obj, doc) == 0)
+        rc = 0;
+    cJSON_Delete(obj);
+    return rc;
+}
+
+struct summary {
+    long web[4];             /* by enum web_booking */
+    long with_free, within, stale, error;
+};
+
+static int add_summary(cJSON *obj, size_t nclinics, const struct summary *s)
+{
+    cJSON *o, *w;
+
+    if ((o = cJSON_AddObjectToObject(obj, "summary")) == NULL ||
+        add_int(o, "clinics", (long)nclinics) != 0 ||
+        (w = cJSON_AddObjectToObject(o, "web_booking")) == NULL ||
+        add_int(w, "open", s->web[WEB_OPEN]) != 0 ||
+        add_int(w, "none", s->web[WEB_NONE]) != 0 ||
+        add_int(w, "unreachable", s->web[WEB_UNREACHABLE]) != 0 ||
+        add_int(w, "unknown", s->web[WEB_UNKNOWN]) != 0 ||
+        add_int(o, "with_free_slots", s->with_free) != 0 ||
+        add_int(o, "within_guarantee", s->within) != 0 ||
+        add_int(o, "stale", s->stale) != 0 ||
+        add_int(o, "error", s->error) != 0)
+        return -1;
+    return 0;
+}
+
+/* The whole-region document. The clinics array is built detached so that
+ * the summary, which counts them, still precedes it in the bytes. */
+static int build_all(const struct conf_region *region,
+                     const struct clinic_state *states, int64_t now,
+                     struct feed_doc *doc)
+{
+    struct summary sum;
+    cJSON *obj, *arr = NULL;
+    int rc = -1;
+    size_t i;
+
+    memset(&sum, 0, sizeof(sum));
+    if ((obj = cJSON_CreateObject()) == NULL)
+        return -1;
+    if (add_head(obj, region, now) != 0 ||
+        add_str_or_null(obj, "region", region->name) != 0 ||
+        add_guarantee(obj, &region->guarantee, now) != 0 ||
+        (arr = cJSON_CreateArray()) == NULL)
+        goto out;
+    for (i = 0; i < region->nclinics; i++) {
+        struct clinic_facts f;
+        cJSON *c = cJSON_CreateObject();
+
+        if (c == NULL)
+            goto out;
+        cJSON_AddItemToArray(arr, c);
+        if (add_clinic_fields(c, region, &region->clinics[i], &states[i],
+                              now, 0, &f) != 0)
+            goto out;
+        if ((unsigned)f.web < 4)
+            sum.web[f.web]++;
+        sum.with_free += f.any_free;
+        sum.within += f.within;
+        sum.stale += f.status == CLINIC_STALE;
+        sum.error += f.status == CLINIC_ERROR;
+    }
+    if (add_summary(obj, region->nclinics, &sum) != 0)
+        goto out;
+    cJSON_AddItemToObject(obj, "clinics", arr);
+    arr = NULL;
+    rc = finish_doc(obj, doc);
+out:
+    cJSON_Delete(arr);
+    cJSON_Delete(obj);
+    return rc;
+}
+
+int feed_build(const struct conf_region *region,
+               const struct clinic_state *states, int64_t now,
+               struct feed_snapshot **out, struct sf_error *err)
+{
+    struct feed_snapshot *s;
+    size_t i;
+
+    *out = NULL;
+    if (region == NULL || (states == NULL && region->nclinics > 0)) {
+        sf_error_set(err, SF_ERR_INTERNAL, "feed_build: no region or states");
+        return -1;
+    }
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        goto oom;
+    s->generated_at = now;
+    s->region = region;
+    s->nclinics = region->nclinics;
+    if (s->nclinics > 0 &&
+        (s->clinics = calloc(s->nclinics, sizeof(*s->clinics))) == NULL)
+        goto oom;
+    if (build_all(region, states, now, &s->all) != 0)
+        goto oom;
+    for (i = 0; i < s->nclinics; i++)
+        if (build_detail(region, &states[i], i, now, &s->clinics[i]) != 0)
+            goto oom;
+    *out = s;
+    return 0;
+oom:
+    feed_snapshot_free(s);
+    sf_error_set(err, SF_ERR_NOMEM, "feed_build: out of memory (%zu clinics)",
+                 region->nclinics);
+    return -1;
+}
+
+static void snapshot_destroy(struct feed_snapshot *s)
+{
+    size_t i;
+
+    free(s->all.json);
+    for (i = 0; i < s->nclinics && s->clinics != NULL; i++)
+        free(s->clinics[i].json);
+    free(s->clinics);
+    free(s);
+}
+
+void feed_snapshot_free(struct feed_snapshot *s)
+{
+    if (s == NULL)
+        return;
+    s->released = 1;
+    if (s->extra_refs == 0)
+        snapshot_destroy(s);
+}
+
+void feed_snapshot_ref(struct feed_snapshot *s)
+{
+    if (s != NULL)
+        s->extra_refs++;
+}
+
+void feed_snapshot_unref(struct feed_snapshot *s)
+{
+    if (s == NULL || s->extra_refs == 0)
+        return;
+    if (--s->extra_refs == 0 && s->released)
+        snapshot_destroy(s);
+}
+
+const struct feed_doc *feed_clinic_doc(const struct feed_snapshot *s,
+                                       const char *id)
+{
+    size_t i;
+
+    if (s == NULL || id == NULL || s->region == NULL || s->clinics == NULL)
+        return NULL;
+    /* Linear: ids are short and a region has at most some thousands. */
+    for (i = 0; i < s->nclinics && i < s->region->nclinics; i++)
+        if (strcasecmp(s->region->clinics[i].id, id) == 0)
+            return &s->clinics[i];
+    return NULL;
+}
+
+/* FNV-1a, 64 bit: fast, well spread, and good enough to tell versions of
+ * one document apart (the length is in the tag too). */
+void feed_etag(const char *data, size_t len, char out[FEED_ETAG_LEN])
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char)data[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    snprintf(out, FEED_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
+}
