@@ -96,4 +96,25 @@ long conf_clinic_index(const struct conf_region *r, const char *id);
 /* ^SE[0-9]{10}-[A-Za-z0-9]+$ and at most 31 characters. */
 bool conf_valid_hsa_id(const char *s);
 
+/*
+ * Limits and defaults (added by the conf module; docs/config.md lists them).
+ * conf_load()/conf_parse() refuse input larger than CONF_FILE_MAX bytes;
+ * after CONF_ERRORS_MAX problems one last line says the rest were skipped.
+ */
+#define CONF_FILE_MAX (16L * 1024 * 1024)
+#define CONF_ERRORS_MAX 100
+#define CONF_CLINICS_MAX 100000
+#define CONF_DEFAULT_TIMEZONE "Europe/Stockholm"
+#define CONF_DEFAULT_GUARANTEE_DAYS 3
+#define CONF_DEFAULT_HORIZON_DAYS 28
+#define CONF_DEFAULT_POLL_INTERVAL_S 60
+#define CONF_DEFAULT_CONNECT_TIMEOUT_MS 3000
+#define CONF_DEFAULT_TIMEOUT_MS 10000
+#define CONF_DEFAULT_MAX_BODY_BYTES (4L * 1024 * 1024)
+#define CONF_DEFAULT_ACTOR_TYPE "subject_of_care"
+#define CONF_DEFAULT_LISTEN "127.0.0.1:8080"
+
+/* NULL-terminated list of the simulator profiles sim.profile accepts. */
+const char *const *conf_sim_profiles(void);
+
 #endif

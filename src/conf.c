@@ -1,0 +1,1291 @@
+/*
+ * conf.c - load and validate a region file (JSON, parsed with cJSON).
+ *
+ * Validation walks every object member in file order and reports every
+ * problem it finds as "JSON-path: message", so an operator fixes a file in
+ * one round instead of one error per run (OpenBSD daemons do the same).
+ * Unknown keys are errors: a misspelt optional key would otherwise be
+ * ignored silently and its default used. Values are copied into a fresh
+ * struct conf_region that is handed out only when no problem was found;
+ * on any error it is freed, so callers never see a half-valid region.
+ */
+#include "slotfeed/conf.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "slotfeed/adapter.h"
+
+#ifndef SLOTFEED_VERSION
+#define SLOTFEED_VERSION "0"
+#endif
+
+#define DEFAULT_USER_AGENT "slotfeed/" SLOTFEED_VERSION
+/* Longest string value accepted anywhere (URLs are the longest real ones). */
+#define STR_MAX 2048
+/* Longest key or value shown inside a message, in bytes. */
+#define SHOW_MAX 60
+#define PATH_LEN 256
+
+/* The adapter whose clinics need riv.subject_of_care. */
+#define RIV_ADAPTER "rivta-scheduling"
+
+static const char *const sim_profiles[] = {
+    "normal", "busy", "full", "vp004", "vp007", "error", "garbage",
+    "hostile", "hang", "http503", NULL
+};
+
+const char *const *conf_sim_profiles(void)
+{
+    return sim_profiles;
+}
+
+/* ---- error list ------------------------------------------------------ */
+
+/* Validation state shared by every checker. */
+struct vctx {
+    struct conf_errors *errs;
+    bool oom;       /* an allocation failed: the result is unusable */
+    bool full;      /* CONF_ERRORS_MAX reached: further errors dropped */
+};
+
+void conf_errors_free(struct conf_errors *errs)
+{
+    size_t i;
+
+    if (errs == NULL)
+        return;
+    for (i = 0; i < errs->n; i++)
+        free(errs->v[i]);
+    free(errs->v);
+    errs->v = NULL;
+    errs->n = 0;
+}
+
+/* Append a copy of line; sets cx->oom when memory runs out. */
+static void errs_push(struct vctx *cx, const char *line)
+{
+    char **nv;
+    char *copy;
+
+    copy = strdup(line);
+    if (copy == NULL) {
+        cx->oom = true;
+        return;
+    }
+    nv = realloc(cx->errs->v, (cx->errs->n + 1) * sizeof(*nv));
+    if (nv == NULL) {
+        free(copy);
+        cx->oom = true;
+        return;
+    }
+    nv[cx->errs->n++] = copy;
+    cx->errs->v = nv;
+}
+
+/* Report "path: message". path NULL means the message stands alone. */
+static void verr(struct vctx *cx, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void verr(struct vctx *cx, const char *path, const char *fmt, ...)
+{
+    char msg[768], line[1024];
+    va_list ap;
+
+    if (cx->full)
+        return;
+    if (cx->errs->n >= CONF_ERRORS_MAX) {
+        snprintf(line, sizeof(line),
+                 "too many errors (more than %d); the rest are not reported",
+                 CONF_ERRORS_MAX);
+        errs_push(cx, line);
+        cx->full = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (path != NULL)
+        snprintf(line, sizeof(line), "%s: %s", path, msg);
+    else
+        snprintf(line, sizeof(line), "%s", msg);
+    errs_push(cx, line);
+}
+
+/* ---- text helpers ---------------------------------------------------- */
+
+/*
+ * Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if it is
+ * invalid: overlong forms, surrogates and code points above U+10FFFF are
+ * refused, as RFC 3629 says.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    uint32_t cp;
+    size_t len, i;
+
+    if (n == 0)
+        return 0;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), k;
+
+    while (n > 0) {
+        k = utf8_seq(p, n);
+        if (k == 0)
+            return false;
+        p += k;
+        n -= k;
+    }
+    return true;
+}
+
+/*
+ * Copy s (n bytes) into dst for display: at most SHOW_MAX bytes, whole
+ * characters only, control characters and invalid bytes shown as '?',
+ * and "..." when cut. Safe for any input.
+ */
+static void show_n(char *dst, size_t dstlen, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0, k;
+
+    while (n > 0 && o + 4 < dstlen) {
+        k = utf8_seq(p, n);
+        if (o + (k ? k : 1) > SHOW_MAX) {
+            break;
+        } else if (k == 0 || (k == 1 && (p[0] < 0x20 || p[0] == 0x7f))) {
+            dst[o++] = '?';
+            k = 1;
+        } else {
+            memcpy(dst + o, p, k);
+            o += k;
+        }
+        p += k;
+        n -= k;
+    }
+    if (n > 0 && o + 4 <= dstlen) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o] = '\0';
+}
+
+static void show(char *dst, size_t dstlen, const char *s)
+{
+    show_n(dst, dstlen, s, strlen(s));
+}
+
+static const char *type_name(const cJSON *v)
+{
+    if (cJSON_IsNull(v))
+        return "null";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNumber(v))
+        return "a number";
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsArray(v))
+        return "an array";
+    if (cJSON_IsObject(v))
+        return "an object";
+    return "an unknown value";
+}
+
+static void path_key(char *dst, size_t n, const char *base, const char *key)
+{
+    char k[SHOW_MAX + 8];
+
+    show(k, sizeof(k), key);
+    snprintf(dst, n, "%s.%s", base, k);
+}
+
+/* Small edit distance, for "did you mean" hints on misspelt keys. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), i, j;
+    size_t prev[41], cur[41];
+
+    if (la > 40 || lb > 40)
+        return 99;
+    for (j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (j = 1; j <= lb; j++) {
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t m = del < ins ? del : ins;
+            cur[j] = m < sub ? m : sub;
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
+    }
+    return prev[lb];
+}
+
+/* ---- member dispatch ------------------------------------------------- */
+
+/*
+ * Look up member `it` of an object among the NULL-terminated `keys`.
+ * Fills path with "<base>.<key>". Returns the key's index, or -1 after
+ * reporting an unknown or repeated key (the caller then skips it).
+ * *seen collects a bit per key seen, for required-key checks.
+ */
+static int member(struct vctx *cx, const cJSON *it, const char *base,
+                  const char *const *keys, unsigned *seen, char *path,
+                  size_t pathlen)
+{
+    const char *key = it->string ? it->string : "";
+    size_t best = 99, d;
+    int i, hint = -1;
+
+    path_key(path, pathlen, base, key);
+    for (i = 0; keys[i] != NULL; i++) {
+        if (strcmp(keys[i], key) == 0) {
+            if (*seen & (1u << i)) {
+                verr(cx, path, "duplicate key");
+                return -1;
+            }
+            *seen |= 1u << i;
+            return i;
+        }
+        d = edit_distance(key, keys[i]);
+        if (d < best) {
+            best = d;
+            hint = i;
+        }
+    }
+    if (hint >= 0 && best <= 2 && best < strlen(key))
+        verr(cx, path, "unknown key (did you mean \"%s\"?)", keys[hint]);
+    else
+        verr(cx, path, "unknown key");
+    return -1;
+}
+
+/* Report each key of `required` (indexes into keys, -1 ended) not seen. */
+static void check_required(struct vctx *cx, const char *path,
+                           const char *const *keys, const int *required,
+                           unsigned seen)
+{
+    for (; *required >= 0; required++)
+        if (!(seen & (1u << *required)))
+            verr(cx, path, "missing required key \"%s\"", keys[*required]);
+}
+
+static bool is_object(struct vctx *cx, const cJSON *v, const char *path)
+{
+    if (cJSON_IsObject(v))
+        return true;
+    verr(cx, path, "expected an object, got %s", type_name(v));
+    return false;
+}
+
+/* ---- typed values ---------------------------------------------------- */
+
+/*
+ * Check that v is a string fit for the config: valid UTF-8, no control
+ * characters (every value is single-line and may reach logs, HTTP headers
+ * or XML), at most STR_MAX bytes and, if nonempty, not empty. Returns the
+ * borrowed string or NULL after reporting.
+ */
+static const char *check_str(struct vctx *cx, const cJSON *v,
+                             const char *path, bool nonempty)
+{
+    const char *s;
+    size_t i;
+
+    if (!cJSON_IsString(v) || v->valuestring == NULL) {
+        verr(cx, path, "expected a string, got %s", type_name(v));
+        return NULL;
+    }
+    s = v->valuestring;
+    if (!utf8_valid(s)) {
+        verr(cx, path, "not valid UTF-8");
+        return NULL;
+    }
+    for (i = 0; s[i] != '\0'; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            verr(cx, path, "contains a control character");
+            return NULL;
+        }
+    }
+    if (i > STR_MAX) {
+        verr(cx, path, "longer than %d bytes", STR_MAX);
+        return NULL;
+    }
+    if (nonempty && i == 0) {
+        verr(cx, path, "must not be empty");
+        return NULL;
+    }
+    return s;
+}
+
+/* strdup into *dst (freeing any old value); sets cx->oom on failure. */
+static void store(struct vctx *cx, char **dst, const char *s)
+{
+    char *copy = strdup(s);
+
+    if (copy == NULL) {
+        cx->oom = true;
+        return;
+    }
+    free(*dst);
+    *dst = copy;
+}
+
+static void get_str(struct vctx *cx, const cJSON *v, const char *path,
+                    bool nonempty, char **dst)
+{
+    const char *s = check_str(cx, v, path, nonempty);
+
+    if (s != NULL)
+        store(cx, dst, s);
+}
+
+/* Optional string: null means "absent"; else it must be nonempty. */
+static void get_opt_str(struct vctx *cx, const cJSON *v, const char *path,
+                        char **dst)
+{
+    if (!cJSON_IsNull(v))
+        get_str(cx, v, path, true, dst);
+}
+
+/* Integer in lo..hi. Returns 0 and sets *dst, or -1 after reporting. */
+static int get_int(struct vctx *cx, const cJSON *v, const char *path,
+                   long lo, long hi, long *dst)
+{
+    double d;
+
+    if (!cJSON_IsNumber(v)) {
+        verr(cx, path, "expected an integer, got %s", type_name(v));
+        return -1;
+    }
+    d = v->valuedouble;
+    if (!isfinite(d) || d != floor(d)) {
+        verr(cx, path, "%.15g is not a whole number", d);
+        return -1;
+    }
+    if (d < (double)lo || d > (double)hi) {
+        verr(cx, path, "%.15g is out of range (%ld..%ld)", d, lo, hi);
+        return -1;
+    }
+    *dst = (long)d;
+    return 0;
+}
+
+static void get_int_field(struct vctx *cx, const cJSON *v, const char *path,
+                          long lo, long hi, int *dst)
+{
+    long x;
+
+    if (get_int(cx, v, path, lo, hi, &x) == 0)
+        *dst = (int)x;
+}
+
+/*
+ * An absolute http:// or https:// URL with a host and no characters that
+ * would need quoting in a header or an HTML attribute.
+ */
+static bool valid_http_url(const char *s)
+{
+    size_t skip;
+    const char *p;
+
+    if (strncasecmp(s, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(s, "https://", 8) == 0)
+        skip = 8;
+    else
+        return false;
+    if (s[skip] == '\0' || s[skip] == '/' || s[skip] == ':' ||
+        s[skip] == '?' || s[skip] == '#')
+        return false;
+    for (p = s; *p != '\0'; p++)
+        if (strchr(" \"<>\\^`{|}", *p) != NULL)
+            return false;
+    return true;
+}
+
+static void get_url(struct vctx *cx, const cJSON *v, const char *path,
+                    char **dst)
+{
+    const char *s = check_str(cx, v, path, true);
+    char shown[SHOW_MAX + 8];
+
+    if (s == NULL)
+        return;
+    if (!valid_http_url(s)) {
+        show(shown, sizeof(shown), s);
+        verr(cx, path, "\"%s\" is not an http:// or https:// URL", shown);
+        return;
+    }
+    store(cx, dst, s);
+}
+
+static void get_opt_url(struct vctx *cx, const cJSON *v, const char *path,
+                        char **dst)
+{
+    if (!cJSON_IsNull(v))
+        get_url(cx, v, path, dst);
+}
+
+/* "HOST:PORT" or "[V6]:PORT", port 1..65535. */
+static bool valid_listen(const char *s)
+{
+    const char *colon, *p, *host_end;
+    long port = 0;
+
+    colon = strrchr(s, ':');
+    if (colon == NULL || colon == s || colon[1] == '\0')
+        return false;
+    if (s[0] == '[') {
+        host_end = strchr(s, ']');
+        if (host_end == NULL || host_end + 1 != colon || host_end == s + 1)
+            return false;
+        for (p = s + 1; p < host_end; p++)
+            if (strchr("0123456789abcdefABCDEF:.", *p) == NULL)
+                return false;
+    } else {
+        for (p = s; p < colon; p++)
+            if (strchr("abcdefghijklmnopqrstuvwxyz"
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", *p) == NULL)
+                return false;
+    }
+    for (p = colon + 1; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || p - colon > 5)
+            return false;
+        port = port * 10 + (*p - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
+/* User-Agent goes into an HTTP header: printable ASCII only. */
+static bool valid_user_agent(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++, n++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    return n > 0 && n <= 200;
+}
+
+bool conf_valid_hsa_id(const char *s)
+{
+    size_t i, n;
+
+    if (s == NULL)
+        return false;
+    n = strlen(s);
+    /* "SE" + 10 digits + "-" + at least one letter/digit */
+    if (n < 14 || n > CONF_HSA_ID_MAX)
+        return false;
+    /* HSA-ids compare case-insensitively, so "se" is the same prefix. */
+    if ((s[0] != 'S' && s[0] != 's') || (s[1] != 'E' && s[1] != 'e'))
+        return false;
+    for (i = 2; i < 12; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    if (s[12] != '-')
+        return false;
+    for (i = 13; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+              (c >= 'a' && c <= 'z')))
+            return false;
+    }
+    return true;
+}
+
+static void upcase(char *s)
+{
+    for (; *s != '\0'; s++)
+        if (*s >= 'a' && *s <= 'z')
+            *s = (char)(*s - 'a' + 'A');
+}
+
+/* ---- sections -------------------------------------------------------- */
+
+static void parse_guarantee(struct vctx *cx, const cJSON *obj,
+                            const char *base, struct avail_rule *rule,
+                            bool *days_ok)
+{
+    static const char *const keys[] = { "days", "counting", NULL };
+    char path[PATH_LEN];
+    const cJSON *it;
+    const char *s;
+    unsigned seen = 0;
+    enum avail_counting c;
+    long x;
+
+    *days_ok = false;
+    if (!is_object(cx, obj, base))
+        return;
+    *days_ok = true;
+    cJSON_ArrayForEach(it, obj) {
+        switch (member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        case 0:
+            if (get_int(cx, it, path, 0, 30, &x) == 0)
+                rule->days = (int)x;
+            else
+                *days_ok = false;
+            break;
+        case 1:
+            s = check_str(cx, it, path, false);
+            if (s == NULL)
+                break;
+            if (avail_counting_parse(s, &c) == 0)
+                rule->counting = c;
+            else
+                verr(cx, path, "must be \"calendar\" or \"working\"");
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void parse_fetch(struct vctx *cx, const cJSON *obj, const char *base,
+                        struct conf_region *r, bool *timeouts_ok)
+{
+    static const char *const keys[] = {
+        "connect_timeout_ms", "timeout_ms", "max_body_bytes", "user_agent",
+        NULL
+    };
+    char path[PATH_LEN], shown[SHOW_MAX + 8];
+    const cJSON *it;
+    const char *s;
+    unsigned seen = 0;
+    long x;
+
+    *timeouts_ok = false;
+    if (!is_object(cx, obj, base))
+        return;
+    *timeouts_ok = true;
+    cJSON_ArrayForEach(it, obj) {
+        switch (member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        case 0:
+            if (get_int(cx, it, path, 100, 60000, &x) == 0)
+                r->connect_timeout_ms = (int)x;
+            else
+                *timeouts_ok = false;
+            break;
+        case 1:
+            if (get_int(cx, it, path, 100, 600000, &x) == 0)
+                r->timeout_ms = (int)x;
+            else
+                *timeouts_ok = false;
+            break;
+        case 2:
+            if (get_int(cx, it, path, 1024, 256L * 1024 * 1024, &x) == 0)
+                r->max_body_bytes = x;
+            break;
+        case 3:
+            s = check_str(cx, it, path, true);
+            if (s == NULL)
+                break;
+            if (!valid_user_agent(s)) {
+                show(shown, sizeof(shown), s);
+                verr(cx, path, "\"%s\" is not a valid User-Agent "
+                     "(printable ASCII, at most 200 characters)", shown);
+                break;
+            }
+            store(cx, &r->user_agent, s);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void parse_riv(struct vctx *cx, const cJSON *obj, const char *base,
+                      struct conf_region *r, bool *soc_reported)
+{
+    static const char *const keys[] = {
+        "subject_of_care", "actor_type", NULL
+    };
+    char path[PATH_LEN];
+    const cJSON *it;
+    const char *s;
+    unsigned seen = 0;
+    size_t i;
+
+    *soc_reported = false;
+    if (!is_object(cx, obj, base)) {
+        *soc_reported = true;
+        return;
+    }
+    cJSON_ArrayForEach(it, obj) {
+        switch (member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        case 0:
+            *soc_reported = true;
+            s = check_str(cx, it, path, true);
+            if (s == NULL)
+                break;
+            for (i = 0; s[i] >= '0' && s[i] <= '9'; i++)
+                ;
+            /* never echo the value: it is a personal identity number */
+            if (i != 12 || s[i] != '\0') {
+                verr(cx, path, "must be 12 digits (YYYYMMDDNNNN)");
+                break;
+            }
+            store(cx, &r->riv_subject_of_care, s);
+            break;
+        case 1:
+            s = check_str(cx, it, path, false);
+            if (s == NULL)
+                break;
+            if (strcmp(s, "subject_of_care") != 0 &&
+                strcmp(s, "subject_of_care_agent") != 0) {
+                verr(cx, path, "must be \"subject_of_care\" or "
+                     "\"subject_of_care_agent\"");
+                break;
+            }
+            store(cx, &r->riv_actor_type, s);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void parse_booking(struct vctx *cx, const cJSON *obj,
+                          const char *base, struct conf_booking *b)
+{
+    static const char *const keys[] = {
+        "adapter", "url", "booking_url", "time_type_id", "time_type_name",
+        NULL
+    };
+    static const int required[] = { 0, 1, -1 };
+    char path[PATH_LEN], shown[SHOW_MAX + 8], known[256];
+    const char *const *names;
+    const cJSON *it;
+    const char *s;
+    unsigned seen = 0;
+    size_t o;
+
+    cJSON_ArrayForEach(it, obj) {
+        switch (member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        case 0:
+            s = check_str(cx, it, path, true);
+            if (s == NULL)
+                break;
+            if (adapter_find(s) == NULL) {
+                known[0] = '\0';
+                o = 0;
+                for (names = adapter_names(); *names != NULL; names++)
+                    o += (size_t)snprintf(known + o,
+                                          o < sizeof(known) ?
+                                              sizeof(known) - o : 0,
+                                          "%s%s", o ? ", " : "", *names);
+                show(shown, sizeof(shown), s);
+                verr(cx, path, "unknown adapter \"%s\" (known: %s)", shown,
+                     known);
+                break;
+            }
+            store(cx, &b->adapter, s);
+            break;
+        case 1:
+            get_url(cx, it, path, &b->url);
+            break;
+        case 2:
+            get_opt_url(cx, it, path, &b->booking_url);
+            break;
+        case 3:
+            get_opt_str(cx, it, path, &b->time_type_id);
+            break;
+        case 4:
+            get_opt_str(cx, it, path, &b->time_type_name);
+            break;
+        default:
+            break;
+        }
+    }
+    check_required(cx, base, keys, required, seen);
+}
+
+static void parse_sim(struct vctx *cx, const cJSON *obj, const char *base,
+                      char **profile)
+{
+    static const char *const keys[] = { "profile", NULL };
+    static const int required[] = { 0, -1 };
+    char path[PATH_LEN], shown[SHOW_MAX + 8];
+    const cJSON *it;
+    const char *s;
+    unsigned seen = 0;
+    size_t i;
+
+    cJSON_ArrayForEach(it, obj) {
+        if (member(cx, it, base, keys, &seen, path, sizeof(path)) != 0)
+            continue;
+        s = check_str(cx, it, path, true);
+        if (s == NULL)
+            continue;
+        for (i = 0; sim_profiles[i] != NULL; i++)
+            if (strcmp(sim_profiles[i], s) == 0)
+                break;
+        if (sim_profiles[i] == NULL) {
+            show(shown, sizeof(shown), s);
+            verr(cx, path, "unknown profile \"%s\" (known: normal, busy, "
+                 "full, vp004, vp007, error, garbage, hostile, hang, "
+                 "http503)", shown);
+            continue;
+        }
+        store(cx, profile, s);
+    }
+    check_required(cx, base, keys, required, seen);
+}
+
+/*
+ * dup_of[i] is the index of the first clinic with the same id as clinic
+ * i (ids compared case-insensitively), or -1. Computed before the clinic
+ * walk by sorting, so 10,000 clinics cost n log n, not n^2.
+ */
+struct id_pos {
+    char id[CONF_HSA_ID_MAX + 1];
+    long pos;
+};
+
+static int cmp_id_pos(const void *a, const void *b)
+{
+    const struct id_pos *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+
+    if (c != 0)
+        return c;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static long *find_duplicates(struct vctx *cx, const cJSON *arr, size_t n)
+{
+    struct id_pos *ids;
+    long *dup_of;
+    const cJSON *it, *id;
+    size_t m = 0, i, j, k = 0;
+
+    dup_of = malloc((n ? n : 1) * sizeof(*dup_of));
+    ids = malloc((n ? n : 1) * sizeof(*ids));
+    if (dup_of == NULL || ids == NULL) {
+        free(dup_of);
+        free(ids);
+        cx->oom = true;
+        return NULL;
+    }
+    cJSON_ArrayForEach(it, arr) {
+        dup_of[k] = -1;
+        id = cJSON_IsObject(it) ?
+            cJSON_GetObjectItemCaseSensitive(it, "id") : NULL;
+        if (cJSON_IsString(id) && conf_valid_hsa_id(id->valuestring)) {
+            strcpy(ids[m].id, id->valuestring);
+            upcase(ids[m].id);
+            ids[m].pos = (long)k;
+            m++;
+        }
+        k++;
+    }
+    qsort(ids, m, sizeof(*ids), cmp_id_pos);
+    /* Equal ids are sorted by position: the run's head is the first. */
+    for (i = 0; i < m; i = j)
+        for (j = i + 1; j < m && strcmp(ids[j].id, ids[i].id) == 0; j++)
+            dup_of[ids[j].pos] = ids[i].pos;
+    free(ids);
+    return dup_of;
+}
+
+static void parse_clinic(struct vctx *cx, const cJSON *obj, const char *base,
+                         struct conf_clinic *c, long dup_of)
+{
+    static const char *const keys[] = {
+        "id", "name", "municipality", "locality", "operator", "phone",
+        "website", "booking", "sim", NULL
+    };
+    static const int required[] = { 0, 1, 2, 4, -1 };
+    char path[PATH_LEN], shown[SHOW_MAX + 8];
+    const cJSON *it;
+    const char *s;
+    unsigned seen = 0;
+
+    if (!is_object(cx, obj, base))
+        return;
+    cJSON_ArrayForEach(it, obj) {
+        switch (member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        case 0:
+            s = check_str(cx, it, path, true);
+            if (s == NULL)
+                break;
+            if (!conf_valid_hsa_id(s)) {
+                show(shown, sizeof(shown), s);
+                verr(cx, path, "\"%s\" is not a valid HSA-id (want SE + 10 "
+                     "digits + \"-\" + letters/digits, at most %d chars)",
+                     shown, CONF_HSA_ID_MAX);
+                break;
+            }
+            store(cx, &c->id, s);
+            if (c->id != NULL)
+                upcase(c->id);
+            if (dup_of >= 0 && c->id != NULL)
+                verr(cx, base, "duplicate id %s (first at $.clinics[%ld])",
+                     c->id, dup_of);
+            break;
+        case 1:
+            get_str(cx, it, path, true, &c->name);
+            break;
+        case 2:
+            get_str(cx, it, path, true, &c->municipality);
+            break;
+        case 3:
+            get_opt_str(cx, it, path, &c->locality);
+            break;
+        case 4:
+            s = check_str(cx, it, path, false);
+            if (s == NULL)
+                break;
+            if (strcmp(s, "private") != 0 && strcmp(s, "region") != 0) {
+                verr(cx, path, "must be \"private\" or \"region\"");
+                break;
+            }
+            store(cx, &c->operator_kind, s);
+            break;
+        case 5:
+            get_opt_str(cx, it, path, &c->phone);
+            break;
+        case 6:
+            get_opt_url(cx, it, path, &c->website);
+            break;
+        case 7:
+            if (cJSON_IsNull(it))
+                break;
+            if (!is_object(cx, it, path))
+                break;
+            c->has_booking = true;
+            parse_booking(cx, it, path, &c->booking);
+            break;
+        case 8:
+            if (cJSON_IsNull(it))
+                break;
+            if (is_object(cx, it, path))
+                parse_sim(cx, it, path, &c->sim_profile);
+            break;
+        default:
+            break;
+        }
+    }
+    check_required(cx, base, keys, required, seen);
+}
+
+/* Returns the index of the first clinic using the RIV adapter, or -1. */
+static long parse_clinics(struct vctx *cx, const cJSON *arr, const char *base,
+                          struct conf_region *r)
+{
+    char path[PATH_LEN];
+    const cJSON *it;
+    long *dup_of, first_riv = -1;
+    size_t n, i = 0;
+
+    if (!cJSON_IsArray(arr)) {
+        verr(cx, base, "expected an array, got %s", type_name(arr));
+        return -1;
+    }
+    n = (size_t)cJSON_GetArraySize(arr);
+    if (n == 0) {
+        verr(cx, base, "no clinics: the list must not be empty");
+        return -1;
+    }
+    if (n > CONF_CLINICS_MAX) {
+        verr(cx, base, "too many clinics (%zu; at most %d)", n,
+             CONF_CLINICS_MAX);
+        return -1;
+    }
+    r->clinics = calloc(n, sizeof(*r->clinics));
+    if (r->clinics == NULL) {
+        cx->oom = true;
+        return -1;
+    }
+    r->nclinics = n;
+    dup_of = find_duplicates(cx, arr, n);
+    if (dup_of == NULL)
+        return -1;
+    cJSON_ArrayForEach(it, arr) {
+        if (cx->full || cx->oom)
+            break;
+        snprintf(path, sizeof(path), "%s[%zu]", base, i);
+        parse_clinic(cx, it, path, &r->clinics[i], dup_of[i]);
+        if (first_riv < 0 && r->clinics[i].booking.adapter != NULL &&
+            strcmp(r->clinics[i].booking.adapter, RIV_ADAPTER) == 0)
+            first_riv = (long)i;
+        i++;
+    }
+    free(dup_of);
+    return first_riv;
+}
+
+static void parse_root(struct vctx *cx, const cJSON *root,
+                       struct conf_region *r)
+{
+    static const char *const keys[] = {
+        "name", "timezone", "guarantee", "horizon_days", "poll_interval_s",
+        "fetch", "riv", "listen", "clinics", NULL
+    };
+    static const int required[] = { 0, 8, -1 };
+    char path[PATH_LEN], shown[SHOW_MAX + 8];
+    const cJSON *it;
+    const char *s;
+    unsigned seen = 0;
+    bool days_ok = true, horizon_ok = true, timeouts_ok = true;
+    bool soc_reported = false, horizon_given = false;
+    long first_riv = -1, x;
+
+    if (!is_object(cx, root, "$"))
+        return;
+    cJSON_ArrayForEach(it, root) {
+        switch (member(cx, it, "$", keys, &seen, path, sizeof(path))) {
+        case 0:
+            get_str(cx, it, path, true, &r->name);
+            break;
+        case 1:
+            s = check_str(cx, it, path, true);
+            if (s == NULL)
+                break;
+            if (strcmp(s, CONF_DEFAULT_TIMEZONE) != 0) {
+                show(shown, sizeof(shown), s);
+                verr(cx, path, "\"%s\" is not supported: only \""
+                     CONF_DEFAULT_TIMEZONE "\" is", shown);
+            }
+            break;
+        case 2:
+            parse_guarantee(cx, it, path, &r->guarantee, &days_ok);
+            break;
+        case 3:
+            horizon_given = true;
+            horizon_ok = get_int(cx, it, path, 1, 90, &x) == 0;
+            if (horizon_ok)
+                r->horizon_days = (int)x;
+            break;
+        case 4:
+            get_int_field(cx, it, path, 10, 86400, &r->poll_interval_s);
+            break;
+        case 5:
+            parse_fetch(cx, it, path, r, &timeouts_ok);
+            break;
+        case 6:
+            parse_riv(cx, it, path, r, &soc_reported);
+            break;
+        case 7:
+            s = check_str(cx, it, path, true);
+            if (s == NULL)
+                break;
+            if (!valid_listen(s)) {
+                show(shown, sizeof(shown), s);
+                verr(cx, path, "\"%s\" is not HOST:PORT (port 1..65535; "
+                     "IPv6 as [::1]:8080)", shown);
+                break;
+            }
+            store(cx, &r->listen, s);
+            break;
+        case 8:
+            first_riv = parse_clinics(cx, it, path, r);
+            break;
+        default:
+            break;
+        }
+    }
+    check_required(cx, "$", keys, required, seen);
+
+    /* Cross-field rules, only when both sides are valid on their own. */
+    if (days_ok && horizon_ok && r->horizon_days < r->guarantee.days)
+        verr(cx, "$.horizon_days",
+             "%d%s is shorter than guarantee.days (%d); polls must cover "
+             "the whole guarantee", r->horizon_days,
+             horizon_given ? "" : " (the default)", r->guarantee.days);
+    if (timeouts_ok && r->timeout_ms < r->connect_timeout_ms)
+        verr(cx, "$.fetch.timeout_ms",
+             "%d is shorter than fetch.connect_timeout_ms (%d)",
+             r->timeout_ms, r->connect_timeout_ms);
+    if (first_riv >= 0 && r->riv_subject_of_care == NULL && !soc_reported)
+        verr(cx, "$.riv.subject_of_care",
+             "missing; required because $.clinics[%ld] uses the "
+             RIV_ADAPTER " adapter", first_riv);
+}
+
+/* Defaults for everything optional; strings allocated. */
+static void set_defaults(struct vctx *cx, struct conf_region *r)
+{
+    r->guarantee.days = CONF_DEFAULT_GUARANTEE_DAYS;
+    r->guarantee.counting = AVAIL_COUNT_CALENDAR;
+    r->horizon_days = CONF_DEFAULT_HORIZON_DAYS;
+    r->poll_interval_s = CONF_DEFAULT_POLL_INTERVAL_S;
+    r->connect_timeout_ms = CONF_DEFAULT_CONNECT_TIMEOUT_MS;
+    r->timeout_ms = CONF_DEFAULT_TIMEOUT_MS;
+    r->max_body_bytes = CONF_DEFAULT_MAX_BODY_BYTES;
+    store(cx, &r->timezone, CONF_DEFAULT_TIMEZONE);
+    store(cx, &r->user_agent, DEFAULT_USER_AGENT);
+    store(cx, &r->riv_actor_type, CONF_DEFAULT_ACTOR_TYPE);
+    store(cx, &r->listen, CONF_DEFAULT_LISTEN);
+}
+
+/* ---- syntax errors --------------------------------------------------- */
+
+/* Report msg at byte offset off of text as "line L, column C: ...". */
+static void syntax_error(struct vctx *cx, const char *text, size_t len,
+                         size_t off, const char *what)
+{
+    char near[SHOW_MAX + 8], where[64];
+    size_t line = 1, col = 1, i, end;
+
+    if (off > len)
+        off = len;
+    for (i = 0; i < off; i++) {
+        if (text[i] == '\n') {
+            line++;
+            col = 1;
+        } else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+            col++;   /* count characters, not UTF-8 continuation bytes */
+        }
+    }
+    for (end = off; end < len && end - off < 20 && text[end] != '\n' &&
+                    text[end] != '\r'; end++)
+        ;
+    show_n(near, sizeof(near), text + off, end - off);
+    snprintf(where, sizeof(where), "line %zu, column %zu", line, col);
+    if (near[0] != '\0')
+        verr(cx, where, "%s near '%s'", what, near);
+    else
+        verr(cx, where, "%s at end of file", what);
+}
+
+static bool json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* ---- entry points ---------------------------------------------------- */
+
+int conf_parse(const char *text, size_t len, struct conf_region **out,
+               struct conf_errors *errs)
+{
+    struct vctx cx = { errs, false, false };
+    struct conf_region *r = NULL;
+    cJSON *root = NULL;
+    const char *end = NULL, *body = text;
+    size_t blen = len, i;
+    const void *nul;
+
+    *out = NULL;
+    if (len > (size_t)CONF_FILE_MAX) {
+        verr(&cx, NULL, "file is too large (%zu bytes; at most %ld MiB)",
+             len, CONF_FILE_MAX / (1024 * 1024));
+        goto fail;
+    }
+    /* Editors on some systems write a UTF-8 byte order mark; allow it. */
+    if (blen >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+        body += 3;
+        blen -= 3;
+    }
+    for (i = 0; i < blen && json_space(body[i]); i++)
+        ;
+    if (i == blen) {
+        verr(&cx, NULL, "file is empty: expected a JSON object");
+        goto fail;
+    }
+    /* cJSON stops strings at NUL, which would truncate values silently. */
+    nul = memchr(body, '\0', blen);
+    if (nul != NULL) {
+        syntax_error(&cx, text, len, (size_t)((const char *)nul - text),
+                     "NUL byte in the file");
+        goto fail;
+    }
+    root = cJSON_ParseWithLengthOpts(body, blen, &end, false);
+    if (root == NULL) {
+        /* end points at the failure (thread-safe cJSON_GetErrorPtr) */
+        syntax_error(&cx, text, len,
+                     end ? (size_t)(end - text) : (size_t)(body - text),
+                     "JSON syntax error");
+        goto fail;
+    }
+    for (i = (size_t)(end - body); i < blen && json_space(body[i]); i++)
+        ;
+    if (i < blen) {
+        syntax_error(&cx, text, len, (size_t)(body - text) + i,
+                     "unexpected text after the JSON value");
+        goto fail;
+    }
+
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        cx.oom = true;
+        goto fail;
+    }
+    set_defaults(&cx, r);
+    parse_root(&cx, root, r);
+    if (errs->n > 0 || cx.oom)
+        goto fail;
+    cJSON_Delete(root);
+    *out = r;
+    return 0;
+
+fail:
+    if (cx.oom) {
+        cx.full = false;
+        verr(&cx, NULL, "out of memory while reading the configuration");
+    }
+    cJSON_Delete(root);
+    conf_free(r);
+    return -1;
+}
+
+int conf_load(const char *path, struct conf_region **out,
+              struct conf_errors *errs)
+{
+    struct vctx cx = { errs, false, false };
+    struct stat st;
+    FILE *f = NULL;
+    char *buf = NULL, *nb;
+    size_t len = 0, cap = 0, got;
+    int rc = -1;
+
+    *out = NULL;
+    if (path == NULL) {
+        verr(&cx, NULL, "no configuration file given");
+        return -1;
+    }
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        verr(&cx, NULL, "cannot open file: %s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            verr(&cx, NULL, "cannot read file: it is a directory");
+            goto out;
+        }
+        if (S_ISREG(st.st_mode) && st.st_size > CONF_FILE_MAX) {
+            verr(&cx, NULL, "file is too large (%lld bytes; at most %ld MiB)",
+                 (long long)st.st_size, CONF_FILE_MAX / (1024 * 1024));
+            goto out;
+        }
+    }
+    /* Read to EOF but never past the cap (pipes have no size to check). */
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 64 * 1024;
+            if (cap > (size_t)CONF_FILE_MAX + 1)
+                cap = (size_t)CONF_FILE_MAX + 1;
+            nb = realloc(buf, cap);
+            if (nb == NULL) {
+                verr(&cx, NULL, "out of memory reading the file");
+                goto out;
+            }
+            buf = nb;
+        }
+        got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (len > (size_t)CONF_FILE_MAX) {
+            verr(&cx, NULL, "file is too large (more than %ld MiB)",
+                 CONF_FILE_MAX / (1024 * 1024));
+            goto out;
+        }
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        verr(&cx, NULL, "cannot read file: %s", strerror(errno));
+        goto out;
+    }
+    rc = conf_parse(buf ? buf : "", len, out, errs);
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+static void clinic_free(struct conf_clinic *c)
+{
+    free(c->id);
+    free(c->name);
+    free(c->municipality);
+    free(c->locality);
+    free(c->operator_kind);
+    free(c->phone);
+    free(c->website);
+    free(c->booking.adapter);
+    free(c->booking.url);
+    free(c->booking.booking_url);
+    free(c->booking.time_type_id);
+    free(c->booking.time_type_name);
+    free(c->sim_profile);
+}
+
+void conf_free(struct conf_region *r)
+{
+    size_t i;
+
+    if (r == NULL)
+        return;
+    for (i = 0; i < r->nclinics; i++)
+        clinic_free(&r->clinics[i]);
+    free(r->clinics);
+    free(r->name);
+    free(r->timezone);
+    free(r->user_agent);
+    free(r->riv_subject_of_care);
+    free(r->riv_actor_type);
+    free(r->listen);
+    free(r);
+}
+
+long conf_clinic_index(const struct conf_region *r, const char *id)
+{
+    size_t i;
+
+    if (r == NULL || id == NULL)
+        return -1;
+    for (i = 0; i < r->nclinics; i++)
+        if (r->clinics[i].id != NULL && strcasecmp(r->clinics[i].id, id) == 0)
+            return (long)i;
+    return -1;
+}
+
+const struct conf_clinic *conf_find_clinic(const struct conf_region *r,
+                                           const char *id)
+{
+    long i = conf_clinic_index(r, id);
+
+    return i < 0 ? NULL : &r->clinics[i];
+}

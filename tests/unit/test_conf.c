@@ -1,0 +1,891 @@
+/*
+ * test_conf.c - region file loading and validation.
+ *
+ * Expected error lines are written from the rules in docs/config.md, and
+ * the demo region is checked against the clinic CSV in /work/shared/data
+ * (its own copy of the list) and against counts worked out by reading
+ * conf/demo-region.json, never against what conf.c printed.
+ *
+ * Inline configs use ' for " to stay readable (see q()).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "slotfeed/conf.h"
+
+#define FIX SLOTFEED_SOURCE_DIR "/tests/fixtures/conf/"
+#define DEMO SLOTFEED_SOURCE_DIR "/conf/demo-region.json"
+#define CSV "/work/shared/data/varmland-fysio-clinics-2023.csv"
+
+/* A valid clinic and a valid region around an extra top-level member. */
+#define CLINIC "{'id':'SE2321000156-A1','name':'C','municipality':'M'," \
+               "'operator':'region'}"
+#define TOP(extra) "{'name':'R'," extra "'clinics':[" CLINIC "]}"
+#define CLINICS(list) "{'name':'R','clinics':[" list "]}"
+#define RIV "'riv':{'subject_of_care':'191212121212'},"
+#define BOOKING "'booking':{'adapter':'rivta-scheduling'," \
+                "'url':'http://127.0.0.1:1/vp'}"
+
+/* Copy of s with every ' turned into ". Caller frees. */
+static char *q(const char *s)
+{
+    char *t = strdup(s), *p;
+
+    assert_non_null(t);
+    for (p = t; *p != '\0'; p++)
+        if (*p == '\'')
+            *p = '"';
+    return t;
+}
+
+static int parse_q(const char *s, struct conf_region **r,
+                   struct conf_errors *e)
+{
+    char *t = q(s);
+    int rc = conf_parse(t, strlen(t), r, e);
+
+    free(t);
+    return rc;
+}
+
+static void dump(const struct conf_errors *e)
+{
+    size_t i;
+
+    for (i = 0; i < e->n; i++)
+        fprintf(stderr, "  got: %s\n", e->v[i]);
+}
+
+/*
+ * Expect conf_parse(q(s)) to fail with exactly the NULL-terminated list
+ * of error lines, in order.
+ */
+static void expect_errors(const char *s, ...)
+{
+    struct conf_region *r = (struct conf_region *)1;
+    struct conf_errors e = {0};
+    const char *want;
+    size_t i = 0;
+    va_list ap;
+    bool ok = true;
+
+    assert_int_equal(parse_q(s, &r, &e), -1);
+    assert_null(r);
+    va_start(ap, s);
+    while ((want = va_arg(ap, const char *)) != NULL) {
+        if (i >= e.n || strcmp(e.v[i], want) != 0) {
+            fprintf(stderr, "want[%zu]: %s\n", i, want);
+            ok = false;
+        }
+        i++;
+    }
+    va_end(ap);
+    if (i != e.n)
+        ok = false;
+    if (!ok)
+        dump(&e);
+    conf_errors_free(&e);
+    assert_true(ok);
+}
+
+static struct conf_region *parse_ok(const char *s)
+{
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+    int rc = parse_q(s, &r, &e);
+
+    if (rc != 0)
+        dump(&e);
+    assert_int_equal(rc, 0);
+    assert_int_equal(e.n, 0);
+    assert_non_null(r);
+    return r;
+}
+
+/* ---- the demo region ------------------------------------------------- */
+
+static void test_demo_region(void **state)
+{
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+    size_t i, booking = 0, nonbooking = 0, priv = 0, unreachable = 0;
+    int normal = 0, busy = 0, full = 0, vp004 = 0, vp007 = 0, other = 0;
+    char want_id[32];
+
+    (void)state;
+    if (conf_load(DEMO, &r, &e) != 0)
+        dump(&e);
+    assert_non_null(r);
+    assert_int_equal(e.n, 0);
+    assert_string_equal(r->name,
+                        "Region Värmland — vårdval fysioterapi (demo)");
+    assert_int_equal(r->nclinics, 41);
+    assert_int_equal(r->guarantee.days, 3);
+    assert_int_equal(r->guarantee.counting, AVAIL_COUNT_CALENDAR);
+    assert_int_equal(r->horizon_days, 28);
+    assert_int_equal(r->poll_interval_s, 60);
+    assert_string_equal(r->listen, "127.0.0.1:8080");
+    assert_string_equal(r->riv_subject_of_care, "191212121212");
+    for (i = 0; i < r->nclinics; i++) {
+        const struct conf_clinic *c = &r->clinics[i];
+
+        snprintf(want_id, sizeof(want_id), "SE2321000156-F%03zu", i + 1);
+        assert_string_equal(c->id, want_id);
+        priv += strcmp(c->operator_kind, "private") == 0;
+        if (!c->has_booking) {
+            nonbooking++;
+            /* fiction range 070-174 06 05 .. 070-174 06 99 */
+            assert_non_null(c->phone);
+            assert_int_equal(strncmp(c->phone, "070-174 06 ", 11), 0);
+            assert_true(atoi(c->phone + 11) >= 5);
+            assert_non_null(c->website);
+            assert_non_null(strstr(c->website, ".example/"));
+            assert_null(c->sim_profile);
+            continue;
+        }
+        booking++;
+        assert_string_equal(c->booking.adapter, "rivta-scheduling");
+        assert_string_equal(c->booking.time_type_id, "NYB");
+        assert_string_equal(c->booking.time_type_name,
+                            "Nybesök fysioterapeut");
+        assert_non_null(c->booking.booking_url);
+        if (strcmp(c->booking.url, "http://127.0.0.1:9/vp") == 0)
+            unreachable++;
+        else
+            assert_string_equal(c->booking.url, "http://127.0.0.1:18471/vp");
+        assert_non_null(c->sim_profile);
+        if (strcmp(c->sim_profile, "normal") == 0)
+            normal++;
+        else if (strcmp(c->sim_profile, "busy") == 0)
+            busy++;
+        else if (strcmp(c->sim_profile, "full") == 0)
+            full++;
+        else if (strcmp(c->sim_profile, "vp004") == 0)
+            vp004++;
+        else if (strcmp(c->sim_profile, "vp007") == 0)
+            vp007++;
+        else
+            other++;
+    }
+    /* Counted by hand in the file: 25 of 41 (61 %) book on the web. */
+    assert_int_equal(booking, 25);
+    assert_int_equal(nonbooking, 16);
+    assert_int_equal(normal, 15);   /* includes the unreachable one */
+    assert_int_equal(busy, 4);
+    assert_int_equal(full, 3);
+    assert_int_equal(vp007, 2);
+    assert_int_equal(vp004, 1);
+    assert_int_equal(other, 0);
+    assert_int_equal(unreachable, 1);
+    /* data/README.md: 19 private, 22 region */
+    assert_int_equal(priv, 19);
+    conf_free(r);
+}
+
+/* Each CSV row is clinic i of the demo, with the same fields, in order. */
+static void test_demo_matches_csv(void **state)
+{
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+    char line[512], *f[5], *p;
+    size_t i = 0;
+    int k;
+    FILE *csv;
+
+    (void)state;
+    csv = fopen(CSV, "r");
+    if (csv == NULL)
+        skip();
+    assert_int_equal(conf_load(DEMO, &r, &e), 0);
+    assert_non_null(fgets(line, sizeof(line), csv));   /* header */
+    while (fgets(line, sizeof(line), csv) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0')
+            continue;
+        for (k = 0, p = line; k < 5; k++) {
+            f[k] = p;
+            p = strchr(p, ',');
+            if (p != NULL)
+                *p++ = '\0';
+            else
+                p = line + strlen(line);
+        }
+        assert_true(i < r->nclinics);
+        assert_string_equal(r->clinics[i].name, f[0]);
+        assert_string_equal(r->clinics[i].municipality, f[1]);
+        assert_string_equal(r->clinics[i].locality, f[2]);
+        assert_string_equal(r->clinics[i].operator_kind, f[3]);
+        i++;
+    }
+    fclose(csv);
+    assert_int_equal(i, r->nclinics);
+    conf_free(r);
+}
+
+static void test_find_clinic(void **state)
+{
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+    const struct conf_clinic *c;
+
+    (void)state;
+    assert_int_equal(conf_load(DEMO, &r, &e), 0);
+    c = conf_find_clinic(r, "se2321000156-f007");
+    assert_non_null(c);
+    assert_ptr_equal(c, &r->clinics[6]);
+    assert_ptr_equal(conf_find_clinic(r, "SE2321000156-F041"),
+                     &r->clinics[40]);
+    assert_int_equal(conf_clinic_index(r, "Se2321000156-F001"), 0);
+    assert_int_equal(conf_clinic_index(r, "SE2321000156-F042"), -1);
+    assert_null(conf_find_clinic(r, "SE2321000156-F00"));
+    assert_null(conf_find_clinic(r, NULL));
+    assert_null(conf_find_clinic(NULL, "SE2321000156-F001"));
+    conf_free(r);
+}
+
+/* ---- defaults and good values ---------------------------------------- */
+
+static void test_defaults(void **state)
+{
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+    const struct conf_clinic *c;
+
+    (void)state;
+    assert_int_equal(conf_load(FIX "minimal.json", &r, &e), 0);
+    assert_string_equal(r->name, "Minimal region");
+    assert_string_equal(r->timezone, "Europe/Stockholm");
+    assert_int_equal(r->guarantee.days, 3);
+    assert_int_equal(r->guarantee.counting, AVAIL_COUNT_CALENDAR);
+    assert_int_equal(r->horizon_days, 28);
+    assert_int_equal(r->poll_interval_s, 60);
+    assert_int_equal(r->connect_timeout_ms, 3000);
+    assert_int_equal(r->timeout_ms, 10000);
+    assert_int_equal(r->max_body_bytes, 4L * 1024 * 1024);
+    assert_int_equal(strncmp(r->user_agent, "slotfeed/", 9), 0);
+    assert_null(r->riv_subject_of_care);
+    assert_string_equal(r->riv_actor_type, "subject_of_care");
+    assert_string_equal(r->listen, "127.0.0.1:8080");
+    assert_int_equal(r->nclinics, 1);
+    c = &r->clinics[0];
+    assert_string_equal(c->id, "SE2321000156-A1");
+    assert_string_equal(c->name, "Clinic");
+    assert_string_equal(c->municipality, "Kil");
+    assert_string_equal(c->operator_kind, "region");
+    assert_null(c->locality);
+    assert_null(c->phone);
+    assert_null(c->website);
+    assert_false(c->has_booking);
+    assert_null(c->booking.adapter);
+    assert_null(c->sim_profile);
+    conf_free(r);
+}
+
+static void test_all_keys_set(void **state)
+{
+    struct conf_region *r;
+    const struct conf_clinic *c;
+
+    (void)state;
+    r = parse_ok("\xef\xbb\xbf{'name':'R','timezone':'Europe/Stockholm',"
+                 "'guarantee':{'days':0,'counting':'working'},"
+                 "'horizon_days':90,'poll_interval_s':86400,"
+                 "'fetch':{'connect_timeout_ms':100,'timeout_ms':100,"
+                 "'max_body_bytes':1024,'user_agent':'x/1 (+a@b.example)'},"
+                 "'riv':{'subject_of_care':'191212121212',"
+                 "'actor_type':'subject_of_care_agent'},"
+                 "'listen':'[::1]:65535','clinics':["
+                 "{'id':'se2321000156-ab1c','name':'C','municipality':'M',"
+                 "'locality':'L','operator':'private','phone':'070-174 06 05',"
+                 "'website':'HTTPS://c.example/','booking':{"
+                 "'adapter':'rivta-scheduling','url':'https://vp.example/x',"
+                 "'booking_url':'https://b.example/','time_type_id':'NYB',"
+                 "'time_type_name':'Nybesök'},'sim':{'profile':'http503'}},"
+                 "{'id':'SE2321000156-B','name':'D','municipality':'M',"
+                 "'operator':'region','phone':null,'booking':null,"
+                 "'sim':null}]}");
+    assert_int_equal(r->guarantee.days, 0);
+    assert_int_equal(r->guarantee.counting, AVAIL_COUNT_WORKING);
+    assert_int_equal(r->horizon_days, 90);
+    assert_int_equal(r->poll_interval_s, 86400);
+    assert_int_equal(r->connect_timeout_ms, 100);
+    assert_int_equal(r->timeout_ms, 100);
+    assert_int_equal(r->max_body_bytes, 1024);
+    assert_string_equal(r->user_agent, "x/1 (+a@b.example)");
+    assert_string_equal(r->riv_actor_type, "subject_of_care_agent");
+    assert_string_equal(r->listen, "[::1]:65535");
+    c = &r->clinics[0];
+    assert_string_equal(c->id, "SE2321000156-AB1C");   /* normalised */
+    assert_string_equal(c->locality, "L");
+    assert_string_equal(c->phone, "070-174 06 05");
+    assert_string_equal(c->website, "HTTPS://c.example/");
+    assert_true(c->has_booking);
+    assert_string_equal(c->booking.url, "https://vp.example/x");
+    assert_string_equal(c->booking.booking_url, "https://b.example/");
+    assert_string_equal(c->booking.time_type_name, "Nybesök");
+    assert_string_equal(c->sim_profile, "http503");
+    c = &r->clinics[1];
+    assert_null(c->phone);
+    assert_false(c->has_booking);
+    assert_null(c->sim_profile);
+    conf_free(r);
+}
+
+/* ---- many errors at once --------------------------------------------- */
+
+static void test_many_errors_fixture(void **state)
+{
+    static const char *const want[] = {
+        "$.timezone: \"UTC\" is not supported: only \"Europe/Stockholm\" is",
+        "$.guarantee.days: 31 is out of range (0..30)",
+        "$.guarantee.counting: must be \"calendar\" or \"working\"",
+        "$.horizon_dayz: unknown key (did you mean \"horizon_days\"?)",
+        "$.poll_interval_s: expected an integer, got a string",
+        "$.fetch.timeout_ms: 2.5 is not a whole number",
+        "$.fetch.user_agent: contains a control character",
+        "$.listen: \"localhost\" is not HOST:PORT (port 1..65535; IPv6 as "
+        "[::1]:8080)",
+        "$.clinics[1].id: \"SE123\" is not a valid HSA-id (want SE + 10 "
+        "digits + \"-\" + letters/digits, at most 31 chars)",
+        "$.clinics[1].name: must not be empty",
+        "$.clinics[1].operator: must be \"private\" or \"region\"",
+        "$.clinics[2]: duplicate id SE2321000156-F001 (first at "
+        "$.clinics[0])",
+        "$.clinics[2].booking.adapter: unknown adapter \"fhir\" (known: "
+        "rivta-scheduling)",
+        "$.clinics[2].booking.url: \"ftp://x\" is not an http:// or "
+        "https:// URL",
+        "$.clinics[2].sim.profile: unknown profile \"slow\" (known: normal, "
+        "busy, full, vp004, vp007, error, garbage, hostile, hang, http503)",
+        "$.clinics[3].website: \"javascript:alert(1)\" is not an http:// or "
+        "https:// URL",
+        "$.clinics[3]: missing required key \"id\"",
+        "$.clinics[3]: missing required key \"municipality\"",
+        "$.clinics[4]: expected an object, got a number",
+        "$.riv.subject_of_care: missing; required because $.clinics[0] "
+        "uses the rivta-scheduling adapter",
+    };
+    struct conf_region *r = (struct conf_region *)1;
+    struct conf_errors e = {0};
+    size_t i, n = sizeof(want) / sizeof(want[0]);
+
+    (void)state;
+    assert_int_equal(conf_load(FIX "many-errors.json", &r, &e), -1);
+    assert_null(r);
+    if (e.n != n)
+        dump(&e);
+    assert_int_equal(e.n, n);
+    for (i = 0; i < n; i++)
+        assert_string_equal(e.v[i], want[i]);
+    conf_errors_free(&e);
+    assert_null(e.v);
+    assert_int_equal(e.n, 0);
+}
+
+/* More than CONF_ERRORS_MAX problems: capped, with a closing line. */
+static void test_error_cap(void **state)
+{
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+    char *s = malloc(64 + 2 * 150);
+    size_t o, i;
+
+    (void)state;
+    assert_non_null(s);
+    o = (size_t)sprintf(s, "{\"name\":\"R\",\"clinics\":[");
+    for (i = 0; i < 150; i++)
+        o += (size_t)sprintf(s + o, "%s1", i ? "," : "");
+    strcpy(s + o, "]}");
+    assert_int_equal(conf_parse(s, strlen(s), &r, &e), -1);
+    free(s);
+    assert_int_equal(e.n, CONF_ERRORS_MAX + 1);
+    assert_string_equal(e.v[0], "$.clinics[0]: expected an object, got a "
+                                "number");
+    assert_string_equal(e.v[99], "$.clinics[99]: expected an object, got a "
+                                 "number");
+    assert_string_equal(e.v[100], "too many errors (more than 100); the "
+                                  "rest are not reported");
+    conf_errors_free(&e);
+}
+
+/* ---- syntax, encoding, files ----------------------------------------- */
+
+static void test_syntax_error_line_column(void **state)
+{
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+
+    (void)state;
+    /* missing comma before "operator": line 4, character 69 (Å counts 1) */
+    assert_int_equal(conf_load(FIX "syntax-error.json", &r, &e), -1);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.v[0], "line 4, column 69: JSON syntax error near "
+                                "'\"operator\": \"region\"'");
+    conf_errors_free(&e);
+
+    expect_errors("{\n  'name': 'R',\n  'clinics': [,]\n}",
+                  "line 3, column 15: JSON syntax error near ',]'", NULL);
+    expect_errors("{'name': 'Vå' x}",
+                  "line 1, column 15: JSON syntax error near 'x}'", NULL);
+    expect_errors(TOP("") "\n\n  x",
+                  "line 3, column 3: unexpected text after the JSON value "
+                  "near 'x'", NULL);
+    expect_errors("[1,\n2]]",
+                  "line 2, column 3: unexpected text after the JSON value "
+                  "near ']'", NULL);
+}
+
+static void test_nul_byte(void **state)
+{
+    static const char text[] = "{\"name\":\"R\0x\"}";
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+
+    (void)state;
+    assert_int_equal(conf_parse(text, sizeof(text) - 1, &r, &e), -1);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.v[0], "line 1, column 11: NUL byte in the file "
+                                "near '?x\"}'");
+    conf_errors_free(&e);
+}
+
+static void test_invalid_utf8(void **state)
+{
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+
+    (void)state;
+    /* the fixture also has an empty clinic list: both reported */
+    assert_int_equal(conf_load(FIX "invalid-utf8.json", &r, &e), -1);
+    assert_int_equal(e.n, 2);
+    assert_string_equal(e.v[0], "$.name: not valid UTF-8");
+    assert_string_equal(e.v[1], "$.clinics: no clinics: the list must not "
+                                "be empty");
+    conf_errors_free(&e);
+
+    /* truncated, overlong, surrogate, above U+10FFFF, lone continuation */
+    expect_errors(CLINICS("{'id':'SE2321000156-A1','name':'a\xc3',"
+                          "'municipality':'\xc0\xaf','locality':'\xed\xa0\x80',"
+                          "'operator':'region','phone':'\xf4\x90\x80\x80',"
+                          "'website':'\x80'}"),
+                  "$.clinics[0].name: not valid UTF-8",
+                  "$.clinics[0].municipality: not valid UTF-8",
+                  "$.clinics[0].locality: not valid UTF-8",
+                  "$.clinics[0].phone: not valid UTF-8",
+                  "$.clinics[0].website: not valid UTF-8", NULL);
+    /* a bad key is shown with '?' */
+    expect_errors(TOP("'n\xffme':'x',"),
+                  "$.n?me: unknown key (did you mean \"name\"?)", NULL);
+    /* valid multi-byte text passes: 2, 3 and 4 byte sequences */
+    conf_free(parse_ok(TOP("") "\n"));
+    conf_free(parse_ok("{'name':'Å € \xf0\x9f\x98\x80','clinics':[" CLINIC
+                       "]}"));
+}
+
+static char *tmpfile_with(const char *content, size_t len, off_t trunc_to)
+{
+    char *path = strdup("/tmp/test_conf_XXXXXX");
+    int fd;
+
+    assert_non_null(path);
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    if (len > 0)
+        assert_int_equal(write(fd, content, len), (ssize_t)len);
+    if (trunc_to > 0)
+        assert_int_equal(ftruncate(fd, trunc_to), 0);
+    close(fd);
+    return path;
+}
+
+static void expect_load_error(const char *path, const char *want)
+{
+    struct conf_region *r = (struct conf_region *)1;
+    struct conf_errors e = {0};
+
+    assert_int_equal(conf_load(path, &r, &e), -1);
+    assert_null(r);
+    if (e.n != 1)
+        dump(&e);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.v[0], want);
+    conf_errors_free(&e);
+}
+
+static void test_files(void **state)
+{
+    char *p, *big;
+    char buf[128];
+
+    (void)state;
+    expect_load_error("/nonexistent/slotfeed/region.json",
+                      "cannot open file: No such file or directory");
+    expect_load_error(FIX "empty.json",
+                      "file is empty: expected a JSON object");
+    expect_load_error(SLOTFEED_SOURCE_DIR "/tests",
+                      "cannot read file: it is a directory");
+
+    p = tmpfile_with(" \n\t\r\n", 5, 0);
+    expect_load_error(p, "file is empty: expected a JSON object");
+    unlink(p);
+    free(p);
+
+    /* one byte over the cap: refused before reading (sparse file) */
+    p = tmpfile_with(NULL, 0, CONF_FILE_MAX + 1);
+    snprintf(buf, sizeof(buf),
+             "file is too large (%ld bytes; at most 16 MiB)",
+             CONF_FILE_MAX + 1);
+    expect_load_error(p, buf);
+    unlink(p);
+    free(p);
+
+    /* exactly at the cap is read (and is all blanks here) */
+    big = malloc((size_t)CONF_FILE_MAX);
+    assert_non_null(big);
+    memset(big, ' ', (size_t)CONF_FILE_MAX);
+    p = tmpfile_with(big, (size_t)CONF_FILE_MAX, 0);
+    free(big);
+    expect_load_error(p, "file is empty: expected a JSON object");
+    unlink(p);
+    free(p);
+
+    expect_load_error(NULL, "no configuration file given");
+}
+
+/* ---- individual rules ------------------------------------------------ */
+
+static void test_unknown_and_duplicate_keys(void **state)
+{
+    (void)state;
+    expect_errors(TOP("'horizon_dayz':28,"),
+                  "$.horizon_dayz: unknown key (did you mean "
+                  "\"horizon_days\"?)", NULL);
+    expect_errors(TOP("'colour':'blue',"), "$.colour: unknown key", NULL);
+    /* keys are case-sensitive */
+    expect_errors(TOP("'Name':'x',"),
+                  "$.Name: unknown key (did you mean \"name\"?)", NULL);
+    expect_errors(TOP("'name':'S',"), "$.name: duplicate key", NULL);
+    expect_errors(TOP("'guarantee':{'days':3,'dayz':4,'days':2},"),
+                  "$.guarantee.dayz: unknown key (did you mean \"days\"?)",
+                  "$.guarantee.days: duplicate key", NULL);
+    expect_errors(CLINICS("{'id':'SE2321000156-A1','name':'C',"
+                          "'municipality':'M','operator':'region',"
+                          "'booking':{'adapter':'rivta-scheduling',"
+                          "'url':'http://h/','extra':1},"
+                          "'sim':{'profil':'busy'}}"),
+                  "$.clinics[0].booking.extra: unknown key",
+                  "$.clinics[0].sim.profil: unknown key (did you mean "
+                  "\"profile\"?)",
+                  "$.clinics[0].sim: missing required key \"profile\"",
+                  "$.riv.subject_of_care: missing; required because "
+                  "$.clinics[0] uses the rivta-scheduling adapter", NULL);
+    /* a very long unknown key is cut to 60 bytes + "..." in the message */
+    {
+        char key[81], json[256], want[128];
+
+        memset(key, 'a', 80);
+        key[80] = '\0';
+        snprintf(json, sizeof(json), TOP("'%s':1,"), key);
+        key[60] = '\0';
+        snprintf(want, sizeof(want), "$.%s...: unknown key", key);
+        expect_errors(json, want, NULL);
+    }
+}
+
+static void test_ranges(void **state)
+{
+    (void)state;
+    expect_errors(TOP("'horizon_days':0,"),
+                  "$.horizon_days: 0 is out of range (1..90)", NULL);
+    expect_errors(TOP("'horizon_days':91,"),
+                  "$.horizon_days: 91 is out of range (1..90)", NULL);
+    expect_errors(TOP("'poll_interval_s':9,"),
+                  "$.poll_interval_s: 9 is out of range (10..86400)", NULL);
+    expect_errors(TOP("'poll_interval_s':86401,"),
+                  "$.poll_interval_s: 86401 is out of range (10..86400)",
+                  NULL);
+    expect_errors(TOP("'guarantee':{'days':-1},"),
+                  "$.guarantee.days: -1 is out of range (0..30)", NULL);
+    expect_errors(TOP("'poll_interval_s':1e300,"),
+                  "$.poll_interval_s: 1e+300 is out of range (10..86400)",
+                  NULL);
+    expect_errors(TOP("'horizon_days':7.5,"),
+                  "$.horizon_days: 7.5 is not a whole number", NULL);
+    expect_errors(TOP("'fetch':{'connect_timeout_ms':99,"
+                      "'max_body_bytes':1023},"),
+                  "$.fetch.connect_timeout_ms: 99 is out of range "
+                  "(100..60000)",
+                  "$.fetch.max_body_bytes: 1023 is out of range "
+                  "(1024..268435456)", NULL);
+    /* 7.0 is a whole number */
+    conf_free(parse_ok(TOP("'horizon_days':7.0,")));
+}
+
+static void test_cross_field_rules(void **state)
+{
+    (void)state;
+    expect_errors(TOP("'guarantee':{'days':5},'horizon_days':4,"),
+                  "$.horizon_days: 4 is shorter than guarantee.days (5); "
+                  "polls must cover the whole guarantee", NULL);
+    expect_errors(TOP("'guarantee':{'days':30},"),
+                  "$.horizon_days: 28 (the default) is shorter than "
+                  "guarantee.days (30); polls must cover the whole "
+                  "guarantee", NULL);
+    expect_errors(TOP("'fetch':{'timeout_ms':4000,"
+                      "'connect_timeout_ms':5000},"),
+                  "$.fetch.timeout_ms: 4000 is shorter than "
+                  "fetch.connect_timeout_ms (5000)", NULL);
+    /* equal is fine */
+    conf_free(parse_ok(TOP("'guarantee':{'days':5},'horizon_days':5,")));
+    conf_free(parse_ok(TOP("'fetch':{'connect_timeout_ms':500,"
+                           "'timeout_ms':500},")));
+}
+
+static void test_wrong_types(void **state)
+{
+    (void)state;
+    expect_errors("[]", "$: expected an object, got an array", NULL);
+    expect_errors("'x'", "$: expected an object, got a string", NULL);
+    expect_errors("{'name':5,'clinics':{}}",
+                  "$.name: expected a string, got a number",
+                  "$.clinics: expected an array, got an object", NULL);
+    expect_errors(TOP("'guarantee':[],'fetch':true,'riv':null,"),
+                  "$.guarantee: expected an object, got an array",
+                  "$.fetch: expected an object, got a boolean",
+                  "$.riv: expected an object, got null", NULL);
+    expect_errors(TOP("'listen':8080,'timezone':null,"),
+                  "$.listen: expected a string, got a number",
+                  "$.timezone: expected a string, got null", NULL);
+    expect_errors(CLINICS("{'id':7,'name':'C','municipality':'M',"
+                          "'operator':'region','booking':'yes',"
+                          "'sim':[]}"),
+                  "$.clinics[0].id: expected a string, got a number",
+                  "$.clinics[0].booking: expected an object, got a string",
+                  "$.clinics[0].sim: expected an object, got an array",
+                  NULL);
+    expect_errors(CLINICS("'x'"),
+                  "$.clinics[0]: expected an object, got a string", NULL);
+}
+
+static void test_required_and_empty(void **state)
+{
+    (void)state;
+    expect_errors("{}", "$: missing required key \"name\"",
+                  "$: missing required key \"clinics\"", NULL);
+    expect_errors("{'name':'','clinics':[]}", "$.name: must not be empty",
+                  "$.clinics: no clinics: the list must not be empty", NULL);
+    expect_errors(CLINICS("{}"),
+                  "$.clinics[0]: missing required key \"id\"",
+                  "$.clinics[0]: missing required key \"name\"",
+                  "$.clinics[0]: missing required key \"municipality\"",
+                  "$.clinics[0]: missing required key \"operator\"", NULL);
+    expect_errors(CLINICS("{'id':'SE2321000156-A1','name':'C',"
+                          "'municipality':'M','operator':'region',"
+                          "'phone':'','booking':{}}"),
+                  "$.clinics[0].phone: must not be empty",
+                  "$.clinics[0].booking: missing required key \"adapter\"",
+                  "$.clinics[0].booking: missing required key \"url\"",
+                  NULL);
+}
+
+static void test_duplicate_ids(void **state)
+{
+    (void)state;
+    expect_errors(CLINICS(
+        "{'id':'SE2321000156-A1','name':'a','municipality':'M',"
+        "'operator':'region'},"
+        "{'id':'SE2321000156-B2','name':'b','municipality':'M',"
+        "'operator':'region'},"
+        "{'id':'se2321000156-a1','name':'c','municipality':'M',"
+        "'operator':'region'},"
+        "{'id':'SE2321000156-b2','name':'d','municipality':'M',"
+        "'operator':'region'},"
+        "{'id':'Se2321000156-A1','name':'e','municipality':'M',"
+        "'operator':'region'}"),
+        "$.clinics[2]: duplicate id SE2321000156-A1 (first at $.clinics[0])",
+        "$.clinics[3]: duplicate id SE2321000156-B2 (first at $.clinics[1])",
+        "$.clinics[4]: duplicate id SE2321000156-A1 (first at $.clinics[0])",
+        NULL);
+}
+
+static void test_strings_rules(void **state)
+{
+    (void)state;
+    expect_errors(TOP("'timezone':'Europe/Oslo',"),
+                  "$.timezone: \"Europe/Oslo\" is not supported: only "
+                  "\"Europe/Stockholm\" is", NULL);
+    expect_errors("{'name':'a\\tb','clinics':[" CLINIC "]}",
+                  "$.name: contains a control character", NULL);
+    expect_errors(TOP("'guarantee':{'counting':'Calendar'},"),
+                  "$.guarantee.counting: must be \"calendar\" or "
+                  "\"working\"", NULL);
+    expect_errors(TOP("'riv':{'subject_of_care':'1912121212',"
+                      "'actor_type':'agent'},"),
+                  "$.riv.subject_of_care: must be 12 digits (YYYYMMDDNNNN)",
+                  "$.riv.actor_type: must be \"subject_of_care\" or "
+                  "\"subject_of_care_agent\"", NULL);
+    expect_errors(TOP("'riv':{'subject_of_care':'19121212-1212'},"),
+                  "$.riv.subject_of_care: must be 12 digits (YYYYMMDDNNNN)",
+                  NULL);
+    expect_errors(TOP("'fetch':{'user_agent':'slotfeed/1 (å)'},"),
+                  "$.fetch.user_agent: \"slotfeed/1 (å)\" is not a valid "
+                  "User-Agent (printable ASCII, at most 200 characters)",
+                  NULL);
+}
+
+static void test_listen(void **state)
+{
+    static const char *const good[] = {
+        "127.0.0.1:8080", "localhost:1", "[::1]:65535", "0.0.0.0:80", NULL
+    };
+    static const char *const bad[] = {
+        "127.0.0.1", ":8080", "127.0.0.1:", "127.0.0.1:0",
+        "127.0.0.1:65536", "127.0.0.1:80x", "[::1:80", "[]:80",
+        "::1:80", "host name:80", "127.0.0.1:0000080", NULL
+    };
+    char json[256], want[256];
+    size_t i;
+
+    (void)state;
+    for (i = 0; good[i] != NULL; i++) {
+        struct conf_region *r;
+
+        snprintf(json, sizeof(json), TOP("'listen':'%s',"), good[i]);
+        r = parse_ok(json);
+        assert_string_equal(r->listen, good[i]);
+        conf_free(r);
+    }
+    for (i = 0; bad[i] != NULL; i++) {
+        snprintf(json, sizeof(json), TOP("'listen':'%s',"), bad[i]);
+        snprintf(want, sizeof(want), "$.listen: \"%s\" is not HOST:PORT "
+                 "(port 1..65535; IPv6 as [::1]:8080)", bad[i]);
+        expect_errors(json, want, NULL);
+    }
+}
+
+static void test_urls(void **state)
+{
+    (void)state;
+    expect_errors(CLINICS("{'id':'SE2321000156-A1','name':'C',"
+                          "'municipality':'M','operator':'region',"
+                          "'website':'www.example.org',"
+                          "'booking':{'adapter':'rivta-scheduling',"
+                          "'url':'http://','booking_url':'https://a b/'}}"),
+                  "$.clinics[0].website: \"www.example.org\" is not an "
+                  "http:// or https:// URL",
+                  "$.clinics[0].booking.url: \"http://\" is not an http:// "
+                  "or https:// URL",
+                  "$.clinics[0].booking.booking_url: \"https://a b/\" is not "
+                  "an http:// or https:// URL",
+                  "$.riv.subject_of_care: missing; required because "
+                  "$.clinics[0] uses the rivta-scheduling adapter", NULL);
+}
+
+static void test_riv_required(void **state)
+{
+    struct conf_region *r;
+
+    (void)state;
+    /* no RIV clinic: no riv needed */
+    conf_free(parse_ok(TOP("")));
+    /* RIV clinic later in the list: named in the message */
+    expect_errors(CLINICS(CLINIC ",{'id':'SE2321000156-A2','name':'C',"
+                          "'municipality':'M','operator':'region',"
+                          BOOKING "}"),
+                  "$.riv.subject_of_care: missing; required because "
+                  "$.clinics[1] uses the rivta-scheduling adapter", NULL);
+    /* riv given but without subject_of_care */
+    expect_errors("{'name':'R','riv':{},'clinics':[{'id':'SE2321000156-A2',"
+                  "'name':'C','municipality':'M','operator':'region',"
+                  BOOKING "}]}",
+                  "$.riv.subject_of_care: missing; required because "
+                  "$.clinics[0] uses the rivta-scheduling adapter", NULL);
+    r = parse_ok("{'name':'R'," RIV "'clinics':[{'id':'SE2321000156-A2',"
+                 "'name':'C','municipality':'M','operator':'region',"
+                 BOOKING "}]}");
+    assert_true(r->clinics[0].has_booking);
+    assert_string_equal(r->clinics[0].booking.adapter, "rivta-scheduling");
+    assert_null(r->clinics[0].booking.booking_url);
+    assert_null(r->clinics[0].booking.time_type_id);
+    conf_free(r);
+}
+
+static void test_hsa_id(void **state)
+{
+    /* 13 + 18 = 31 characters, then 32 */
+    static const char id31[] = "SE2321000156-ABCDEFGHIJ12345678";
+    static const char id32[] = "SE2321000156-ABCDEFGHIJ123456789";
+
+    (void)state;
+    assert_int_equal(strlen(id31), 31);
+    assert_int_equal(strlen(id32), 32);
+    assert_true(conf_valid_hsa_id(id31));
+    assert_false(conf_valid_hsa_id(id32));
+    assert_true(conf_valid_hsa_id("SE2321000156-F001"));
+    assert_true(conf_valid_hsa_id("SE2321000016-1hz5"));
+    assert_true(conf_valid_hsa_id("se2321000156-f001"));  /* case-free */
+    assert_true(conf_valid_hsa_id("SE2321000156-1"));
+    assert_false(conf_valid_hsa_id("SE2321000156-Få1"));
+    assert_false(conf_valid_hsa_id("SE2321000156F001"));    /* no dash */
+    assert_false(conf_valid_hsa_id("SE2321000156-"));       /* no suffix */
+    assert_false(conf_valid_hsa_id("SE232100015-F001"));    /* 9 digits */
+    assert_false(conf_valid_hsa_id("SE23210001567-F001"));  /* 11 digits */
+    assert_false(conf_valid_hsa_id("TST2321000156-102C"));
+    assert_false(conf_valid_hsa_id("SE2321000156-F0-1"));
+    assert_false(conf_valid_hsa_id("SE2321000156-F001 "));
+    assert_false(conf_valid_hsa_id(" SE2321000156-F001"));
+    assert_false(conf_valid_hsa_id("SE23210001x6-F001"));
+    assert_false(conf_valid_hsa_id(""));
+    assert_false(conf_valid_hsa_id(NULL));
+
+    /* through the parser: 32 characters and å are reported with a path */
+    expect_errors(CLINICS("{'id':'SE2321000156-ABCDEFGHIJ123456789',"
+                          "'name':'C','municipality':'M',"
+                          "'operator':'region'}"),
+                  "$.clinics[0].id: \"SE2321000156-ABCDEFGHIJ123456789\" is "
+                  "not a valid HSA-id (want SE + 10 digits + \"-\" + "
+                  "letters/digits, at most 31 chars)", NULL);
+    expect_errors(CLINICS("{'id':'SE2321000156-Få1','name':'C',"
+                          "'municipality':'M','operator':'region'}"),
+                  "$.clinics[0].id: \"SE2321000156-Få1\" is not a valid "
+                  "HSA-id (want SE + 10 digits + \"-\" + letters/digits, at "
+                  "most 31 chars)", NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_demo_region),
+        cmocka_unit_test(test_demo_matches_csv),
+        cmocka_unit_test(test_find_clinic),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_all_keys_set),
+        cmocka_unit_test(test_many_errors_fixture),
+        cmocka_unit_test(test_error_cap),
+        cmocka_unit_test(test_syntax_error_line_column),
+        cmocka_unit_test(test_nul_byte),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_files),
+        cmocka_unit_test(test_unknown_and_duplicate_keys),
+        cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_cross_field_rules),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_required_and_empty),
+        cmocka_unit_test(test_duplicate_ids),
+        cmocka_unit_test(test_strings_rules),
+        cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_riv_required),
+        cmocka_unit_test(test_hsa_id),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
