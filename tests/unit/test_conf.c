@@ -860,6 +860,74 @@ static void test_hsa_id(void **state)
                   "most 31 chars)", NULL);
 }
 
+/*
+ * Bad input never crashes or leaks (the ASan build checks the leaks):
+ * prefixes of the demo file, and copies with single bytes replaced by
+ * characters that matter to JSON or UTF-8. Each run either succeeds with
+ * no errors or fails with at least one, never both.
+ */
+static void test_mutations(void **state)
+{
+    static const char subst[] = "\"{}[],:0\\\x80\xc3\xff\n a";
+    struct conf_region *r;
+    struct conf_errors e;
+    char *text = NULL, *copy;
+    size_t len = 0, i, cap = 0, got;
+    uint32_t seed = 12345;
+    int rc, failures = 0;
+    FILE *f = fopen(DEMO, "rb");
+
+    (void)state;
+    assert_non_null(f);
+    do {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 65536;
+            text = realloc(text, cap);
+            assert_non_null(text);
+        }
+        got = fread(text + len, 1, cap - len, f);
+        len += got;
+    } while (got > 0);
+    fclose(f);
+    copy = malloc(len);
+    assert_non_null(copy);
+
+    for (i = 0; i < len; i += 97) {
+        r = NULL;
+        memset(&e, 0, sizeof(e));
+        rc = conf_parse(text, i, &r, &e);
+        assert_int_equal(rc, -1);   /* no prefix is a whole object */
+        assert_null(r);
+        assert_true(e.n >= 1);
+        conf_errors_free(&e);
+    }
+    for (i = 0; i < 2000; i++) {
+        size_t pos;
+
+        seed = seed * 1103515245u + 12345u;
+        pos = (seed >> 8) % len;
+        memcpy(copy, text, len);
+        copy[pos] = subst[(seed >> 4) % (sizeof(subst) - 1)];
+        r = NULL;
+        memset(&e, 0, sizeof(e));
+        rc = conf_parse(copy, len, &r, &e);
+        if (rc == 0) {
+            assert_non_null(r);
+            assert_int_equal(e.n, 0);
+            conf_free(r);
+        } else {
+            assert_null(r);
+            assert_true(e.n >= 1);
+            failures++;
+        }
+        conf_errors_free(&e);
+    }
+    /* most single-byte changes break something; some hit free text */
+    assert_true(failures > 1000);
+    free(copy);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -885,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_riv_required),
         cmocka_unit_test(test_hsa_id),
+        cmocka_unit_test(test_mutations),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
