@@ -21,6 +21,12 @@ struct http_server;
 /*
  * Returns the snapshot to serve now (borrowed; must stay valid until the
  * loop runs again), or NULL when none is ready yet (-> 503).
+ *
+ * Lifetime (http.c): the snapshot must come from feed_build(). A reply
+ * written from its bytes holds a feed_snapshot_ref() until libevent has
+ * sent or dropped them, so the provider may feed_snapshot_free() a
+ * replaced snapshot as soon as the callback has returned; the memory goes
+ * when the last such reply is done. All on the loop's thread.
  */
 typedef const struct feed_snapshot *(*http_snapshot_fn)(void *arg);
 
