@@ -1028,12 +1028,18 @@ static void parse_root(struct vctx *cx, const cJSON *root,
     }
     check_required(cx, "$", keys, required, seen);
 
-    /* Cross-field rules, only when both sides are valid on their own. */
-    if (days_ok && horizon_ok && r->horizon_days < r->guarantee.days)
+    /*
+     * Cross-field rules, only when both sides are valid on their own.
+     * A poll covers horizon_days local dates starting today (day 0), so
+     * reaching the guarantee's last day N takes N + 1 of them.
+     */
+    if (days_ok && horizon_ok && r->horizon_days <= r->guarantee.days)
         verr(cx, "$.horizon_days",
-             "%d%s is shorter than guarantee.days (%d); polls must cover "
-             "the whole guarantee", r->horizon_days,
-             horizon_given ? "" : " (the default)", r->guarantee.days);
+             "%d%s does not reach the last day of the guarantee "
+             "(guarantee.days %d): polls cover today and the next "
+             "horizon_days - 1 days, so at least %d is needed",
+             r->horizon_days, horizon_given ? "" : " (the default)",
+             r->guarantee.days, r->guarantee.days + 1);
     if (timeouts_ok && r->timeout_ms < r->connect_timeout_ms)
         verr(cx, "$.fetch.timeout_ms",
              "%d is shorter than fetch.connect_timeout_ms (%d)",

@@ -632,19 +632,24 @@ static void test_ranges(void **state)
 static void test_cross_field_rules(void **state)
 {
     (void)state;
-    expect_errors(TOP("'guarantee':{'days':5},'horizon_days':4,"),
-                  "$.horizon_days: 4 is shorter than guarantee.days (5); "
-                  "polls must cover the whole guarantee", NULL);
-    expect_errors(TOP("'guarantee':{'days':30},"),
-                  "$.horizon_days: 28 (the default) is shorter than "
-                  "guarantee.days (30); polls must cover the whole "
-                  "guarantee", NULL);
+    /* the window is days 0..horizon-1 and must include day N */
+    expect_errors(TOP("'guarantee':{'days':5},'horizon_days':5,"),
+                  "$.horizon_days: 5 does not reach the last day of the "
+                  "guarantee (guarantee.days 5): polls cover today and the "
+                  "next horizon_days - 1 days, so at least 6 is needed",
+                  NULL);
+    expect_errors(TOP("'guarantee':{'days':28},"),
+                  "$.horizon_days: 28 (the default) does not reach the last "
+                  "day of the guarantee (guarantee.days 28): polls cover "
+                  "today and the next horizon_days - 1 days, so at least 29 "
+                  "is needed", NULL);
     expect_errors(TOP("'fetch':{'timeout_ms':4000,"
                       "'connect_timeout_ms':5000},"),
                   "$.fetch.timeout_ms: 4000 is shorter than "
                   "fetch.connect_timeout_ms (5000)", NULL);
-    /* equal is fine */
-    conf_free(parse_ok(TOP("'guarantee':{'days':5},'horizon_days':5,")));
+    /* one day more than N, and equal timeouts, are fine */
+    conf_free(parse_ok(TOP("'guarantee':{'days':5},'horizon_days':6,")));
+    conf_free(parse_ok(TOP("'guarantee':{'days':27},")));
     conf_free(parse_ok(TOP("'fetch':{'connect_timeout_ms':500,"
                            "'timeout_ms':500},")));
 }
