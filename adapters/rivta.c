@@ -1,0 +1,1417 @@
+/*
+ * rivta.c - RIV-TA crm:scheduling 1.1 adapter (SOAP 1.1, RIVTABP21).
+ *
+ * Three parts:
+ *   - request building: envelopes made with the libxml2 tree API, so every
+ *     text value is escaped by the serializer, after a check that the value
+ *     is valid UTF-8 made only of XML 1.0 characters;
+ *   - response parsing: a tiny SAX probe refuses any DTD before the body is
+ *     read (SOAP 1.1 forbids them; this removes XXE and entity bombs), then
+ *     an xmlTextReader walks the body in one streaming pass, matching
+ *     elements by namespace URI + local name and skipping everything else
+ *     (the contracts end every type in xs:any ##other);
+ *   - the poll conversation: GetAvailableDates for the window, then one
+ *     GetAvailableTimeslots per span of at most 7 days that has dates.
+ *
+ * libxml2 errors never reach stderr: the probe has its own structured
+ * handler, the reader gets one, and the thread-local generic/structured
+ * handlers are swapped for quiet ones during a parse and restored after
+ * (both are per-thread in a threaded libxml2, so this is thread-safe).
+ */
+#include "slotfeed/rivta.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libxml/chvalid.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xmlreader.h>
+#include <libxml/xmlstring.h>
+
+#include "slotfeed/clock.h"
+#include "slotfeed/conf.h"
+#include "slotfeed/log.h"
+
+#define SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
+#define REG_NS "urn:riv:itintegration:registry:1"
+#define HDR_NS "urn:riv:interoperability:headers:1"
+#define CORE_NS "urn:riv:crm:scheduling:1"
+#define NS_BASE "urn:riv:crm:scheduling:"
+
+#define RIV_CONTENT_TYPE "text/xml; charset=UTF-8"
+
+/* Longest text kept from one element; longer values are cut (names, ids). */
+#define FIELD_MAX 4096
+/* Fault text quoted in error messages. */
+#define FAULT_QUOTE_MAX 200
+/* A GetAvailableTimeslots span never covers more than this many dates. */
+#define SPAN_DAYS 7
+
+/* --- small helpers ------------------------------------------------------- */
+
+const char *riv_contract_name(enum riv_contract c)
+{
+    switch (c) {
+    case RIV_GET_AVAILABLE_DATES: return "GetAvailableDates";
+    case RIV_GET_AVAILABLE_TIMESLOTS: return "GetAvailableTimeslots";
+    case RIV_GET_ALL_TIME_TYPES: return "GetAllTimeTypes";
+    }
+    return NULL;
+}
+
+static bool is_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* malloc'd printf; NULL on allocation failure. */
+static char *str_printf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static char *str_printf(const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    char *s;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    s = malloc((size_t)n + 1);
+    if (s == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/*
+ * True when s is valid UTF-8 made only of characters XML 1.0 allows in
+ * text (no C0 controls except TAB/LF/CR, no surrogates, no U+FFFE/FFFF).
+ * The serializer escapes markup characters but passes these through, which
+ * would make a request the producer cannot parse.
+ */
+static bool xml_text_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
+
+    while (left > 0) {
+        int len = left > 4 ? 4 : (int)left;
+        int c = xmlGetUTF8Char(p, &len);
+
+        if (c < 0 || len <= 0)
+            return false;
+        if (!xmlIsCharQ(c) || (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+        p += len;
+        left -= (size_t)len;
+    }
+    return true;
+}
+
+/* Length of s cut to at most max bytes without splitting a UTF-8 char. */
+static size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+/* --- envelope building --------------------------------------------------- */
+
+static xmlNodePtr add_text(xmlNodePtr parent, xmlNsPtr ns, const char *name,
+                           const char *value)
+{
+    return xmlNewTextChild(parent, ns, BAD_CAST name, BAD_CAST value);
+}
+
+static int check_value(const char *what, const char *v, bool required,
+                       struct sf_error *err)
+{
+    if (v == NULL || v[0] == '\0') {
+        if (!required)
+            return 0;
+        sf_error_set(err, SF_ERR_CONFIG, "RIV request: %s missing", what);
+        return -1;
+    }
+    if (!xml_text_ok(v)) {
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "RIV request: %s is not valid UTF-8 XML text", what);
+        return -1;
+    }
+    return 0;
+}
+
+char *riv_build_envelope(enum riv_contract c, const struct riv_query *q,
+                         struct sf_error *err)
+{
+    const char *name = riv_contract_name(c);
+    const char *actor_type;
+    char ns1[128], ns11[128], day[9];
+    xmlDocPtr doc = NULL;
+    xmlNodePtr env, hdr, body, actor, req;
+    xmlNsPtr s_ns, reg_ns, hdr_ns, q_ns, qx_ns;
+    xmlChar *mem = NULL;
+    int size = 0;
+    char *out = NULL;
+
+    if (name == NULL || q == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "RIV request: bad arguments");
+        return NULL;
+    }
+    actor_type = q->actor_type != NULL && q->actor_type[0] != '\0'
+                     ? q->actor_type : "subject_of_care";
+    if (check_value("logical address (HSA-id)", q->logical_address, true,
+                    err) < 0 ||
+        check_value("subject_of_care", q->subject_of_care, true, err) < 0 ||
+        check_value("timeTypeID", q->time_type_id, false, err) < 0)
+        return NULL;
+    if (strcmp(actor_type, "subject_of_care") != 0 &&
+        strcmp(actor_type, "subject_of_care_agent") != 0) {
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "RIV request: actorType must be subject_of_care or "
+                     "subject_of_care_agent");
+        return NULL;
+    }
+    if (c != RIV_GET_ALL_TIME_TYPES && q->first_day > q->last_day) {
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "%s request: start date after end date", name);
+        return NULL;
+    }
+    snprintf(ns1, sizeof(ns1), NS_BASE "%sResponder:1", name);
+    snprintf(ns11, sizeof(ns11), NS_BASE "%sResponder:1.1", name);
+
+    doc = xmlNewDoc(BAD_CAST "1.0");
+    if (doc == NULL)
+        goto nomem;
+    env = xmlNewNode(NULL, BAD_CAST "Envelope");
+    if (env == NULL)
+        goto nomem;
+    xmlDocSetRootElement(doc, env);
+    s_ns = xmlNewNs(env, BAD_CAST SOAP_NS, BAD_CAST "soapenv");
+    reg_ns = xmlNewNs(env, BAD_CAST REG_NS, BAD_CAST "reg");
+    hdr_ns = xmlNewNs(env, BAD_CAST HDR_NS, BAD_CAST "hdr");
+    q_ns = xmlNewNs(env, BAD_CAST ns1, BAD_CAST "q");
+    qx_ns = xmlNewNs(env, BAD_CAST ns11, BAD_CAST "qx");
+    if (s_ns == NULL || reg_ns == NULL || hdr_ns == NULL || q_ns == NULL ||
+        qx_ns == NULL)
+        goto nomem;
+    xmlSetNs(env, s_ns);
+
+    hdr = xmlNewChild(env, s_ns, BAD_CAST "Header", NULL);
+    if (hdr == NULL ||
+        add_text(hdr, reg_ns, "LogicalAddress", q->logical_address) == NULL)
+        goto nomem;
+    actor = xmlNewChild(hdr, hdr_ns, BAD_CAST "Actor", NULL);
+    if (actor == NULL ||
+        add_text(actor, hdr_ns, "actorId", q->subject_of_care) == NULL ||
+        add_text(actor, hdr_ns, "actorType", actor_type) == NULL)
+        goto nomem;
+
+    body = xmlNewChild(env, s_ns, BAD_CAST "Body", NULL);
+    req = body != NULL ? xmlNewChild(body, q_ns, BAD_CAST name, NULL) : NULL;
+    if (req == NULL ||
+        add_text(req, q_ns, "healthcare_facility", q->logical_address) == NULL)
+        goto nomem;
+    if (c != RIV_GET_ALL_TIME_TYPES) {
+        /* Element order is the XSD sequence order. */
+        clock_format_riv_date(q->first_day, day);
+        if (add_text(req, q_ns, "startDateInclusive", day) == NULL)
+            goto nomem;
+        clock_format_riv_date(q->last_day, day);
+        if (add_text(req, q_ns, "endDateInclusive", day) == NULL)
+            goto nomem;
+        if (q->time_type_id != NULL && q->time_type_id[0] != '\0' &&
+            add_text(req, q_ns, "timeTypeID", q->time_type_id) == NULL)
+            goto nomem;
+    }
+    if (add_text(req, qx_ns, "subject_of_care", q->subject_of_care) == NULL)
+        goto nomem;
+
+    xmlDocDumpFormatMemoryEnc(doc, &mem, &size, "UTF-8", 0);
+    if (mem == NULL || size <= 0)
+        goto nomem;
+    out = malloc((size_t)size + 1);
+    if (out == NULL)
+        goto nomem;
+    memcpy(out, mem, (size_t)size);
+    out[size] = '\0';
+    xmlFree(mem);
+    xmlFreeDoc(doc);
+    return out;
+
+nomem:
+    xmlFree(mem);
+    xmlFreeDoc(doc);
+    sf_error_set(err, SF_ERR_NOMEM, "%s request: out of memory", name);
+    return NULL;
+}
+
+/* --- quiet libxml2 ------------------------------------------------------- */
+
+static void quiet_generic(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
+static void quiet_structured(void *ctx, xmlErrorPtr e)
+{
+    (void)ctx;
+    (void)e;
+}
+
+/* The calling thread's libxml2 error handlers, saved during a parse. */
+struct xml_quiet {
+    xmlStructuredErrorFunc sfn;
+    void *sctx;
+    xmlGenericErrorFunc gfn;
+    void *gctx;
+};
+
+static void quiet_begin(struct xml_quiet *q)
+{
+    xmlInitParser();
+    q->sfn = xmlStructuredError;
+    q->sctx = xmlStructuredErrorContext;
+    q->gfn = xmlGenericError;
+    q->gctx = xmlGenericErrorContext;
+    xmlSetStructuredErrorFunc(NULL, quiet_structured);
+    xmlSetGenericErrorFunc(NULL, quiet_generic);
+}
+
+static void quiet_end(const struct xml_quiet *q)
+{
+    xmlSetStructuredErrorFunc(q->sctx, q->sfn);
+    xmlSetGenericErrorFunc(q->gctx, q->gfn);
+}
+
+/* --- DTD probe ----------------------------------------------------------- */
+
+/*
+ * A push SAX parser fed in small pieces that stops at the DOCTYPE (before
+ * its internal subset is read) or at the first element. It keeps no tree
+ * and declares nothing, so it is safe on hostile input.
+ */
+struct dtd_probe {
+    bool dtd;
+    bool element;
+};
+
+static void probe_subset(void *ctx, const xmlChar *name, const xmlChar *eid,
+                         const xmlChar *sid)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    struct dtd_probe *p = ctxt->_private;
+
+    (void)name;
+    (void)eid;
+    (void)sid;
+    p->dtd = true;
+    xmlStopParser(ctxt);
+}
+
+static void probe_start(void *ctx, const xmlChar *localname,
+                        const xmlChar *prefix, const xmlChar *uri,
+                        int nb_namespaces, const xmlChar **namespaces,
+                        int nb_attributes, int nb_defaulted,
+                        const xmlChar **attributes)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    struct dtd_probe *p = ctxt->_private;
+
+    (void)localname;
+    (void)prefix;
+    (void)uri;
+    (void)nb_namespaces;
+    (void)namespaces;
+    (void)nb_attributes;
+    (void)nb_defaulted;
+    (void)attributes;
+    p->element = true;
+    xmlStopParser(ctxt);
+}
+
+/* 1: body carries a DTD; 0: none before the first element; -1: no memory. */
+static int has_dtd(const char *body, size_t len)
+{
+    xmlSAXHandler sax;
+    xmlParserCtxtPtr ctxt;
+    struct dtd_probe p = {false, false};
+    size_t off, first = len < 4 ? len : 4;
+
+    memset(&sax, 0, sizeof(sax));
+    sax.initialized = XML_SAX2_MAGIC;
+    sax.internalSubset = probe_subset;
+    sax.startElementNs = probe_start;
+    sax.serror = quiet_structured;
+    ctxt = xmlCreatePushParserCtxt(&sax, NULL, body, (int)first, NULL);
+    if (ctxt == NULL)
+        return -1;
+    ctxt->_private = &p;
+    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET);
+    off = first;
+    while (!p.dtd && !p.element && ctxt->instate != XML_PARSER_EOF) {
+        size_t n = len - off > 4096 ? 4096 : len - off;
+        int last = off + n == len;
+
+        if (xmlParseChunk(ctxt, body + off, (int)n, last) != 0 || last)
+            break;
+        off += n;
+    }
+    xmlFreeParserCtxt(ctxt);
+    return p.dtd ? 1 : 0;
+}
+
+/* --- streaming response parser -------------------------------------------- */
+
+/* A growable text buffer capped at FIELD_MAX bytes. */
+struct field {
+    char *p;
+    size_t n, cap;
+    bool set;
+};
+
+static void field_reset(struct field *f)
+{
+    f->n = 0;
+    f->set = false;
+    if (f->p != NULL)
+        f->p[0] = '\0';
+}
+
+static void field_free(struct field *f)
+{
+    free(f->p);
+    f->p = NULL;
+    f->n = f->cap = 0;
+    f->set = false;
+}
+
+static int field_append(struct field *f, const char *s, size_t len)
+{
+    if (f->n + len > FIELD_MAX)
+        len = utf8_cut(s, len, FIELD_MAX - f->n);
+    if (f->n + len + 1 > f->cap) {
+        size_t cap = f->cap == 0 ? 64 : f->cap;
+        char *np;
+
+        while (cap < f->n + len + 1)
+            cap *= 2;
+        np = realloc(f->p, cap);
+        if (np == NULL)
+            return -1;
+        f->p = np;
+        f->cap = cap;
+    }
+    memcpy(f->p + f->n, s, len);
+    f->n += len;
+    f->p[f->n] = '\0';
+    return 0;
+}
+
+/* Trimmed value, or NULL when absent or empty (empty = not sent). */
+static const char *field_value(struct field *f)
+{
+    char *s, *e;
+
+    if (!f->set || f->p == NULL)
+        return NULL;
+    s = f->p;
+    while (is_space((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && is_space((unsigned char)e[-1]))
+        *--e = '\0';
+    return *s != '\0' ? s : NULL;
+}
+
+enum item_field {
+    F_START, F_END, F_PERFORMER_NAME, F_TT_NAME, F_TT_ID, F_DATE,
+    F_FAULTCODE, F_FAULTSTRING, F_COUNT
+};
+
+struct parse {
+    xmlTextReaderPtr r;
+    enum riv_contract contract;
+    const char *name;
+    char resp_ns[128];        /* urn:...:<C>Responder:1 */
+    char resp_name[64];       /* <C>Response */
+    const char *item_name;    /* timeslotDetail / performerAvailabilityByDate */
+    struct field f[F_COUNT];
+    bool hostile;
+    bool nomem;
+    bool fault;
+    bool found;               /* response element (or fault) seen */
+    /* first libxml2 error, for the message */
+    bool xml_err;
+    int xml_err_level;
+    int xml_line, xml_col;
+    char xml_msg[160];
+    /* results */
+    int32_t *days;
+    size_t days_cap, ndays;
+    struct avail_slots *slots;
+    size_t skipped;
+};
+
+static void on_xml_error(void *arg, xmlErrorPtr e)
+{
+    struct parse *ps = arg;
+    size_t n;
+
+    if (e == NULL)
+        return;
+    /* Keep the first fatal error, else the first error of any kind. */
+    if (ps->xml_err && !(ps->xml_err_level < XML_ERR_FATAL &&
+                         e->level == XML_ERR_FATAL))
+        return;
+    ps->xml_err = true;
+    ps->xml_err_level = e->level;
+    ps->xml_line = e->line;
+    ps->xml_col = e->int2;
+    snprintf(ps->xml_msg, sizeof(ps->xml_msg), "%s",
+             e->message != NULL ? e->message : "unknown error");
+    n = strlen(ps->xml_msg);
+    while (n > 0 && is_space((unsigned char)ps->xml_msg[n - 1]))
+        ps->xml_msg[--n] = '\0';
+}
+
+/*
+ * Advance one node. 1: on a node; 0: end of document; -1: error. Node
+ * types that only exist with a DTD mark the body hostile.
+ */
+static int rd(struct parse *ps)
+{
+    int t, ret = xmlTextReaderRead(ps->r);
+
+    if (ret != 1)
+        return ret == 0 ? 0 : -1;
+    t = xmlTextReaderNodeType(ps->r);
+    if (t == XML_READER_TYPE_DOCUMENT_TYPE ||
+        t == XML_READER_TYPE_ENTITY_REFERENCE ||
+        t == XML_READER_TYPE_ENTITY || t == XML_READER_TYPE_NOTATION) {
+        ps->hostile = true;
+        return -1;
+    }
+    return 1;
+}
+
+static bool name_is(struct parse *ps, const char *ns, const char *local)
+{
+    const char *u = (const char *)xmlTextReaderConstNamespaceUri(ps->r);
+    const char *l = (const char *)xmlTextReaderConstLocalName(ps->r);
+
+    if (l == NULL || strcmp(l, local) != 0)
+        return false;
+    if (ns == NULL)
+        return u == NULL;
+    return u != NULL && strcmp(u, ns) == 0;
+}
+
+/*
+ * Move to the next child element of the element at depth `depth` that the
+ * reader was positioned in. 1: on a child element; 0: the parent ended;
+ * -1: error. Text, comments and PIs between children are ignored.
+ */
+static int next_child(struct parse *ps, int depth)
+{
+    for (;;) {
+        int ret = rd(ps), t, d;
+
+        if (ret != 1)
+            return ret == 0 ? -1 : ret;  /* EOF inside an element: bad */
+        t = xmlTextReaderNodeType(ps->r);
+        d = xmlTextReaderDepth(ps->r);
+        if (t == XML_READER_TYPE_END_ELEMENT && d == depth)
+            return 0;
+        if (t == XML_READER_TYPE_ELEMENT && d == depth + 1)
+            return 1;
+    }
+}
+
+/* Consume the element the reader is on, with all its content. */
+static int skip_element(struct parse *ps)
+{
+    int depth = xmlTextReaderDepth(ps->r);
+
+    if (xmlTextReaderIsEmptyElement(ps->r))
+        return 0;
+    for (;;) {
+        int ret = rd(ps);
+
+        if (ret != 1)
+            return -1;
+        if (xmlTextReaderNodeType(ps->r) == XML_READER_TYPE_END_ELEMENT &&
+            xmlTextReaderDepth(ps->r) == depth)
+            return 0;
+    }
+}
+
+/* Read the text content of the element the reader is on into f. */
+static int read_text(struct parse *ps, struct field *f)
+{
+    int depth = xmlTextReaderDepth(ps->r);
+
+    field_reset(f);
+    f->set = true;
+    if (field_append(f, "", 0) < 0) {
+        ps->nomem = true;
+        return -1;
+    }
+    if (xmlTextReaderIsEmptyElement(ps->r))
+        return 0;
+    for (;;) {
+        int ret = rd(ps), t;
+
+        if (ret != 1)
+            return -1;
+        t = xmlTextReaderNodeType(ps->r);
+        if (t == XML_READER_TYPE_END_ELEMENT &&
+            xmlTextReaderDepth(ps->r) == depth)
+            return 0;
+        if ((t == XML_READER_TYPE_TEXT || t == XML_READER_TYPE_CDATA ||
+             t == XML_READER_TYPE_SIGNIFICANT_WHITESPACE ||
+             t == XML_READER_TYPE_WHITESPACE) &&
+            xmlTextReaderDepth(ps->r) == depth + 1) {
+            const char *v = (const char *)xmlTextReaderConstValue(ps->r);
+
+            if (v != NULL && field_append(f, v, strlen(v)) < 0) {
+                ps->nomem = true;
+                return -1;
+            }
+        }
+    }
+}
+
+/* Children of an item are in the core namespace; accept the responder's. */
+static bool field_ns_ok(struct parse *ps)
+{
+    const char *u = (const char *)xmlTextReaderConstNamespaceUri(ps->r);
+
+    return u != NULL &&
+           (strcmp(u, CORE_NS) == 0 || strcmp(u, ps->resp_ns) == 0);
+}
+
+/* Insert day into the sorted unique array; when full keep the earliest. */
+static void add_day(struct parse *ps, int32_t day)
+{
+    size_t lo = 0, hi = ps->ndays;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+
+        if (ps->days[mid] < day)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < ps->ndays && ps->days[lo] == day)
+        return;
+    if (ps->ndays == ps->days_cap) {
+        if (lo == ps->ndays)
+            return;
+        ps->ndays--;   /* drop the latest to make room */
+    }
+    memmove(ps->days + lo + 1, ps->days + lo,
+            (ps->ndays - lo) * sizeof(ps->days[0]));
+    ps->days[lo] = day;
+    ps->ndays++;
+}
+
+static int finish_item(struct parse *ps)
+{
+    const char *s, *e;
+    int64_t start, end;
+    char *who;
+    int rc;
+
+    if (ps->contract == RIV_GET_AVAILABLE_DATES) {
+        int32_t day;
+
+        s = field_value(&ps->f[F_DATE]);
+        if (s != NULL && clock_parse_riv_date(s, &day) == 0)
+            add_day(ps, day);
+        else
+            ps->skipped++;
+        return 0;
+    }
+    s = field_value(&ps->f[F_START]);
+    e = field_value(&ps->f[F_END]);
+    if (s == NULL || e == NULL || clock_parse_riv_ts(s, &start) < 0 ||
+        clock_parse_riv_ts(e, &end) < 0 || end <= start) {
+        ps->skipped++;
+        return 0;
+    }
+    who = riv_display_name(field_value(&ps->f[F_PERFORMER_NAME]));
+    rc = avail_slots_add(ps->slots, start, end, who,
+                         field_value(&ps->f[F_TT_NAME]),
+                         field_value(&ps->f[F_TT_ID]));
+    free(who);
+    if (rc < 0) {
+        ps->nomem = true;
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_item(struct parse *ps)
+{
+    static const struct {
+        const char *local;
+        enum item_field f;
+        bool dates;
+    } map[] = {
+        {"startTimeInclusive", F_START, false},
+        {"endTimeExclusive", F_END, false},
+        {"performerName", F_PERFORMER_NAME, false},
+        {"timeTypeName", F_TT_NAME, false},
+        {"timeTypeID", F_TT_ID, false},
+        {"date", F_DATE, true},
+    };
+    int depth = xmlTextReaderDepth(ps->r), ret;
+    bool dates = ps->contract == RIV_GET_AVAILABLE_DATES;
+
+    for (size_t i = 0; i < F_COUNT; i++)
+        field_reset(&ps->f[i]);
+    if (xmlTextReaderIsEmptyElement(ps->r))
+        return finish_item(ps);
+    while ((ret = next_child(ps, depth)) == 1) {
+        const char *l = (const char *)xmlTextReaderConstLocalName(ps->r);
+        bool done = false;
+
+        if (l != NULL && field_ns_ok(ps)) {
+            for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+                if (map[i].dates == dates && strcmp(l, map[i].local) == 0) {
+                    if (read_text(ps, &ps->f[map[i].f]) < 0)
+                        return -1;
+                    done = true;
+                    break;
+                }
+            }
+        }
+        if (!done && skip_element(ps) < 0)
+            return -1;
+    }
+    if (ret < 0)
+        return -1;
+    return finish_item(ps);
+}
+
+static int parse_response(struct parse *ps)
+{
+    int depth = xmlTextReaderDepth(ps->r), ret;
+
+    ps->found = true;
+    if (xmlTextReaderIsEmptyElement(ps->r))
+        return 0;
+    while ((ret = next_child(ps, depth)) == 1) {
+        if (name_is(ps, ps->resp_ns, ps->item_name)) {
+            if (parse_item(ps) < 0)
+                return -1;
+        } else if (skip_element(ps) < 0) {
+            return -1;
+        }
+    }
+    return ret;
+}
+
+/* faultcode/faultstring are unqualified in SOAP 1.1; some stacks qualify. */
+static int parse_fault(struct parse *ps)
+{
+    int depth = xmlTextReaderDepth(ps->r), ret;
+
+    ps->found = true;
+    ps->fault = true;
+    field_reset(&ps->f[F_FAULTCODE]);
+    field_reset(&ps->f[F_FAULTSTRING]);
+    if (xmlTextReaderIsEmptyElement(ps->r))
+        return 0;
+    while ((ret = next_child(ps, depth)) == 1) {
+        if (name_is(ps, NULL, "faultcode") || name_is(ps, SOAP_NS, "faultcode")) {
+            if (read_text(ps, &ps->f[F_FAULTCODE]) < 0)
+                return -1;
+        } else if (name_is(ps, NULL, "faultstring") ||
+                   name_is(ps, SOAP_NS, "faultstring")) {
+            if (read_text(ps, &ps->f[F_FAULTSTRING]) < 0)
+                return -1;
+        } else if (skip_element(ps) < 0) {
+            return -1;
+        }
+    }
+    return ret;
+}
+
+static int parse_body(struct parse *ps)
+{
+    int depth = xmlTextReaderDepth(ps->r), ret;
+
+    if (xmlTextReaderIsEmptyElement(ps->r))
+        return 0;
+    while ((ret = next_child(ps, depth)) == 1) {
+        if (!ps->found && name_is(ps, SOAP_NS, "Fault")) {
+            if (parse_fault(ps) < 0)
+                return -1;
+        } else if (!ps->found && name_is(ps, ps->resp_ns, ps->resp_name)) {
+            if (parse_response(ps) < 0)
+                return -1;
+        } else if (skip_element(ps) < 0) {
+            return -1;
+        }
+    }
+    return ret;
+}
+
+static int parse_envelope(struct parse *ps)
+{
+    int depth = xmlTextReaderDepth(ps->r), ret;
+    bool body = false;
+
+    if (xmlTextReaderIsEmptyElement(ps->r))
+        return 0;
+    while ((ret = next_child(ps, depth)) == 1) {
+        if (!body && name_is(ps, SOAP_NS, "Body")) {
+            body = true;
+            if (parse_body(ps) < 0)
+                return -1;
+        } else if (skip_element(ps) < 0) {   /* Header and extensions */
+            return -1;
+        }
+    }
+    return ret;
+}
+
+/* Copy of s made fit for a one-line message: controls become spaces. */
+static void quote_text(char *dst, size_t cap, const char *s, size_t max)
+{
+    size_t n = utf8_cut(s, strlen(s), max < cap - 1 ? max : cap - 1);
+
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
+            dst[i] = ' ';
+}
+
+/*
+ * Blank out anything shaped like a personnummer (12 digits, or 8/6 digits
+ * then '-'/'+' then 4) in fault text we quote: producers may echo the
+ * query identity, and error messages end up in logs and the feed.
+ */
+static void redact_pnr(char *s)
+{
+    size_t i = 0, n = strlen(s);
+
+    while (i < n) {
+        size_t a = i, b, e;
+
+        if (s[i] < '0' || s[i] > '9') {
+            i++;
+            continue;
+        }
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        b = i;   /* digits [a, b) */
+        e = b;
+        if ((b - a == 8 || b - a == 6) && b < n &&
+            (s[b] == '-' || s[b] == '+')) {
+            size_t k = b + 1;
+
+            while (k < n && s[k] >= '0' && s[k] <= '9')
+                k++;
+            if (k - (b + 1) == 4)
+                e = k;
+        }
+        if (b - a == 12 || e != b) {
+            for (size_t k = a; k < e; k++)
+                if (s[k] != '-' && s[k] != '+')
+                    s[k] = 'x';
+            i = e;
+        }
+    }
+}
+
+static void set_fault_error(struct parse *ps, struct sf_error *err)
+{
+    const char *fs = field_value(&ps->f[F_FAULTSTRING]);
+    const char *fc = field_value(&ps->f[F_FAULTCODE]);
+    char qs[FAULT_QUOTE_MAX + 1], qc[64];
+
+    quote_text(qs, sizeof(qs), fs != NULL ? fs : "(no faultstring)",
+               FAULT_QUOTE_MAX);
+    quote_text(qc, sizeof(qc), fc != NULL ? fc : "?", sizeof(qc) - 1);
+    redact_pnr(qs);
+    redact_pnr(qc);
+    if (fs != NULL &&
+        (strncmp(fs, "VP004", 5) == 0 || strncmp(fs, "VP007", 5) == 0))
+        sf_error_set(err, SF_ERR_NOT_CONNECTED,
+                     "%s: not connected: %s", ps->name, qs);
+    else
+        sf_error_set(err, SF_ERR_FAULT, "%s: SOAP Fault %s: %s", ps->name,
+                     qc, qs);
+}
+
+static void set_xml_error(struct parse *ps, struct sf_error *err)
+{
+    if (ps->xml_err)
+        sf_error_set(err, SF_ERR_PARSE,
+                     "%s response: malformed XML at line %d, column %d: %s",
+                     ps->name, ps->xml_line, ps->xml_col, ps->xml_msg);
+    else
+        sf_error_set(err, SF_ERR_PARSE, "%s response: malformed XML",
+                     ps->name);
+}
+
+/*
+ * Parse one response of contract c. Results go to ps->days or ps->slots.
+ * Returns 0, or -1 with err set (faults included).
+ */
+static int parse_doc(struct parse *ps, const char *body, size_t len,
+                     struct sf_error *err)
+{
+    struct xml_quiet quiet;
+    int ret, probe, rc = -1;
+
+    ps->name = riv_contract_name(ps->contract);
+    snprintf(ps->resp_ns, sizeof(ps->resp_ns), NS_BASE "%sResponder:1",
+             ps->name);
+    snprintf(ps->resp_name, sizeof(ps->resp_name), "%sResponse", ps->name);
+    ps->item_name = ps->contract == RIV_GET_AVAILABLE_DATES
+                        ? "performerAvailabilityByDate" : "timeslotDetail";
+    if (body == NULL || len == 0) {
+        sf_error_set(err, SF_ERR_PARSE, "%s response: empty body", ps->name);
+        return -1;
+    }
+    if (len > INT_MAX) {
+        sf_error_set(err, SF_ERR_TOO_LARGE, "%s response: body too large",
+                     ps->name);
+        return -1;
+    }
+
+    quiet_begin(&quiet);
+    probe = has_dtd(body, len);
+    if (probe != 0) {
+        if (probe > 0)
+            sf_error_set(err, SF_ERR_HOSTILE,
+                         "%s response: document type declaration refused "
+                         "(SOAP forbids DTDs)", ps->name);
+        else
+            sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory",
+                         ps->name);
+        goto out;
+    }
+    ps->r = xmlReaderForMemory(body, (int)len, NULL, NULL, XML_PARSE_NONET);
+    if (ps->r == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory",
+                     ps->name);
+        goto out;
+    }
+    xmlTextReaderSetStructuredErrorHandler(ps->r, on_xml_error, ps);
+
+    /* Root element, skipping the prolog. */
+    while ((ret = rd(ps)) == 1 &&
+           xmlTextReaderNodeType(ps->r) != XML_READER_TYPE_ELEMENT)
+        ;
+    if (ret == 1) {
+        if (name_is(ps, SOAP_NS, "Envelope"))
+            ret = parse_envelope(ps);
+        else if (name_is(ps, ps->resp_ns, ps->resp_name))
+            ret = parse_response(ps);
+        else if (name_is(ps, SOAP_NS, "Fault"))
+            ret = parse_fault(ps);
+        else {
+            const char *u =
+                (const char *)xmlTextReaderConstNamespaceUri(ps->r);
+            const char *l = (const char *)xmlTextReaderConstLocalName(ps->r);
+            char qu[96], ql[64];
+
+            quote_text(qu, sizeof(qu), u != NULL ? u : "", sizeof(qu) - 1);
+            quote_text(ql, sizeof(ql), l != NULL ? l : "", sizeof(ql) - 1);
+            sf_error_set(err, SF_ERR_PARSE,
+                         "%s response: unexpected root element {%s}%s",
+                         ps->name, qu, ql);
+            goto out;
+        }
+        /* Read to the end so trailing garbage is noticed. */
+        if (ret == 0)
+            while ((ret = rd(ps)) == 1)
+                ;
+    } else if (ret == 0) {
+        ret = -1;   /* no root element at all */
+    }
+    if (ps->hostile) {
+        sf_error_set(err, SF_ERR_HOSTILE,
+                     "%s response: DTD or entity reference refused",
+                     ps->name);
+        goto out;
+    }
+    if (ps->nomem) {
+        sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory",
+                     ps->name);
+        goto out;
+    }
+    if (ret < 0) {
+        set_xml_error(ps, err);
+        goto out;
+    }
+    if (ps->fault) {
+        set_fault_error(ps, err);
+        goto out;
+    }
+    if (!ps->found) {
+        sf_error_set(err, SF_ERR_PARSE, "%s response: no %s in SOAP Body",
+                     ps->name, ps->resp_name);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (ps->r != NULL)
+        xmlFreeTextReader(ps->r);
+    ps->r = NULL;
+    for (size_t i = 0; i < F_COUNT; i++)
+        field_free(&ps->f[i]);
+    quiet_end(&quiet);
+    return rc;
+}
+
+int riv_parse_dates(const char *body, size_t len, int32_t *days,
+                    size_t *ndays, struct sf_error *err)
+{
+    struct parse ps;
+
+    if (ndays == NULL || (days == NULL && *ndays > 0)) {
+        sf_error_set(err, SF_ERR_INTERNAL, "riv_parse_dates: bad arguments");
+        return -1;
+    }
+    memset(&ps, 0, sizeof(ps));
+    ps.contract = RIV_GET_AVAILABLE_DATES;
+    ps.days = days;
+    ps.days_cap = *ndays;
+    if (parse_doc(&ps, body, len, err) < 0) {
+        *ndays = 0;
+        return -1;
+    }
+    *ndays = ps.ndays;
+    return 0;
+}
+
+/* Free the slots appended after index n0 (failed parse: no partial data). */
+static void slots_truncate(struct avail_slots *s, size_t n0)
+{
+    while (s->n > n0) {
+        struct avail_slot *sl = &s->v[--s->n];
+
+        free(sl->practitioner);
+        free(sl->service);
+        free(sl->service_id);
+    }
+}
+
+int riv_parse_timeslots(const char *body, size_t len,
+                        struct avail_slots *slots, size_t *skipped,
+                        struct sf_error *err)
+{
+    struct parse ps;
+    size_t n0;
+
+    if (slots == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL,
+                     "riv_parse_timeslots: bad arguments");
+        return -1;
+    }
+    memset(&ps, 0, sizeof(ps));
+    ps.contract = RIV_GET_AVAILABLE_TIMESLOTS;
+    ps.slots = slots;
+    n0 = slots->n;
+    if (parse_doc(&ps, body, len, err) < 0) {
+        slots_truncate(slots, n0);
+        return -1;
+    }
+    if (skipped != NULL)
+        *skipped += ps.skipped;
+    return 0;
+}
+
+/* --- display names -------------------------------------------------------- */
+
+/*
+ * Words that are titles rather than names when they lead a performerName.
+ * Compared ASCII-case-insensitively (UTF-8 bytes of å/ä/ö match exactly).
+ */
+static const char *const titles[] = {
+    "leg", "legitimerad", "fysioterapeut", "sjukgymnast", "dr", "doktor",
+    "med", "läkare", "distriktsläkare", "sjuksköterska", "ssk", "usk",
+    "undersköterska", "arbetsterapeut", "psykolog", "kurator", "naprapat",
+    "kiropraktor", "dietist", "logoped", "barnmorska", "specialist",
+    "professor", "docent", "överläkare", "specialistläkare",
+};
+
+static bool is_title(const char *w, size_t n, bool lower_is_title)
+{
+    if (n == 0)
+        return false;
+    /* "leg.", "Dr.", "med.dr." */
+    if (w[n - 1] == '.')
+        return true;
+    /* Names are capitalised; a lower-case leading word is a title. */
+    if (lower_is_title && w[0] >= 'a' && w[0] <= 'z')
+        return true;
+    for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
+        if (strlen(titles[i]) == n && strncasecmp(w, titles[i], n) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Lenient rule (the contract says "title first [middle] last", but
+ * producers differ):
+ *   - a value with a comma is already "last, first": whitespace is
+ *     normalised, nothing reordered;
+ *   - otherwise words are split on whitespace and leading title words are
+ *     dropped: a word ending in '.' ("leg.", "Dr.") or a known Swedish
+ *     title ("fysioterapeut", "sjukgymnast", ...) while one word remains,
+ *     a word starting lower-case only while two remain (so "jacob dalmo"
+ *     keeps its first name);
+ *   - the last word is the surname and the rest are the given names:
+ *     "last, first [middle]"; a single remaining word is returned as is
+ *     ("Dr. Dalmo" -> "Dalmo"). Surname particles ("van der") are not
+ *     recognised: "Anna van Berg" -> "Berg, Anna van".
+ */
+char *riv_display_name(const char *performer_name)
+{
+    const char *w[32];
+    size_t wl[32], nw = 0, first = 0, len = 0;
+    const char *p = performer_name;
+    char *out, *o;
+
+    if (p == NULL)
+        return NULL;
+    while (*p != '\0') {
+        while (is_space((unsigned char)*p))
+            p++;
+        if (*p == '\0')
+            break;
+        if (nw == sizeof(w) / sizeof(w[0]))
+            break;   /* absurdly many words: keep the first 32 */
+        w[nw] = p;
+        while (*p != '\0' && !is_space((unsigned char)*p))
+            p++;
+        wl[nw] = (size_t)(p - w[nw]);
+        len += wl[nw] + 2;
+        nw++;
+    }
+    if (nw == 0)
+        return NULL;
+    out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    o = out;
+
+    if (strchr(performer_name, ',') != NULL) {
+        /* Already "last, first": only the whitespace is normalised. */
+        for (size_t i = 0; i < nw; i++) {
+            if (i > 0)
+                *o++ = ' ';
+            memcpy(o, w[i], wl[i]);
+            o += wl[i];
+        }
+        *o = '\0';
+        return out;
+    }
+    /* Lower-case words count as titles only while a first name remains. */
+    while (nw - first > 1 &&
+           is_title(w[first], wl[first], nw - first > 2))
+        first++;
+    if (nw - first == 1) {
+        memcpy(o, w[first], wl[first]);
+        o[wl[first]] = '\0';
+        return out;
+    }
+    memcpy(o, w[nw - 1], wl[nw - 1]);
+    o += wl[nw - 1];
+    *o++ = ',';
+    for (size_t i = first; i < nw - 1; i++) {
+        *o++ = ' ';
+        memcpy(o, w[i], wl[i]);
+        o += wl[i];
+    }
+    *o = '\0';
+    return out;
+}
+
+/* --- the adapter ---------------------------------------------------------- */
+
+struct span {
+    int32_t first, last;
+};
+
+struct riv_state {
+    bool slots_phase;
+    struct span *spans;
+    size_t nspans, cur;
+    size_t skipped;
+};
+
+static void fill_query(const struct adapter_ctx *ctx, struct riv_query *q,
+                       int32_t first, int32_t last)
+{
+    const struct conf_clinic *cl = ctx->clinic;
+
+    memset(q, 0, sizeof(*q));
+    q->logical_address = cl->id;
+    q->subject_of_care = ctx->region->riv_subject_of_care;
+    q->actor_type = ctx->region->riv_actor_type;
+    q->first_day = first;
+    q->last_day = last;
+    q->time_type_id = cl->booking.time_type_id;
+}
+
+static enum adapter_status make_request(const struct adapter_ctx *ctx,
+                                        enum riv_contract c, int32_t first,
+                                        int32_t last,
+                                        struct adapter_request *req,
+                                        struct sf_error *err)
+{
+    const char *name = riv_contract_name(c);
+    const char *base = ctx->clinic->booking.url;
+    size_t blen = strlen(base);
+    struct riv_query q;
+
+    /* A trailing slash on the base would double up. */
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    fill_query(ctx, &q, first, last);
+    memset(req, 0, sizeof(*req));
+    req->body = riv_build_envelope(c, &q, err);
+    if (req->body == NULL)
+        return ADAPTER_ERROR;
+    req->body_len = strlen(req->body);
+    req->url = str_printf("%.*s/crm/scheduling/%s/1/rivtabp21", (int)blen,
+                          base, name);
+    req->content_type = strdup(RIV_CONTENT_TYPE);
+    req->soap_action = str_printf(NS_BASE "%sResponder:1:%s", name, name);
+    req->label = strdup(name);
+    if (req->url == NULL || req->content_type == NULL ||
+        req->soap_action == NULL || req->label == NULL) {
+        adapter_request_clear(req);
+        sf_error_set(err, SF_ERR_NOMEM, "%s: out of memory", name);
+        return ADAPTER_ERROR;
+    }
+    return ADAPTER_MORE;
+}
+
+static enum adapter_status riv_begin(const struct adapter_ctx *ctx,
+                                     void **state,
+                                     struct adapter_request *first,
+                                     struct sf_error *err)
+{
+    struct riv_state *st;
+
+    *state = NULL;
+    if (ctx == NULL || ctx->region == NULL || ctx->clinic == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "rivta: bad arguments");
+        return ADAPTER_ERROR;
+    }
+    if (!ctx->clinic->has_booking || ctx->clinic->booking.url == NULL ||
+        ctx->clinic->booking.url[0] == '\0') {
+        sf_error_set(err, SF_ERR_CONFIG, "rivta: clinic has no booking url");
+        return ADAPTER_ERROR;
+    }
+    if (ctx->region->riv_subject_of_care == NULL ||
+        ctx->region->riv_subject_of_care[0] == '\0') {
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "rivta: riv.subject_of_care (query identity) missing");
+        return ADAPTER_ERROR;
+    }
+    if (ctx->first_day > ctx->last_day) {
+        sf_error_set(err, SF_ERR_CONFIG, "rivta: empty date window");
+        return ADAPTER_ERROR;
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
+        return ADAPTER_ERROR;
+    }
+    *state = st;
+    if (make_request(ctx, RIV_GET_AVAILABLE_DATES, ctx->first_day,
+                     ctx->last_day, first, err) == ADAPTER_ERROR)
+        return ADAPTER_ERROR;
+    return ADAPTER_MORE;
+}
+
+/*
+ * Classify an HTTP answer that is not a plain 200 success. A SOAP Fault in
+ * the body (HTTP 500, or 200 from sloppy stacks) wins; a refused body stays
+ * refused; anything else is an HTTP error naming status and contract.
+ */
+static bool http_ok(const struct adapter_response *resp, enum riv_contract c,
+                    struct sf_error *err)
+{
+    struct sf_error perr;
+    int32_t day;
+    size_t n = 1;
+    struct avail_slots tmp;
+
+    if (resp->http_status == 200)
+        return true;
+    sf_error_clear(&perr);
+    if (c == RIV_GET_AVAILABLE_DATES) {
+        riv_parse_dates(resp->body, resp->len, &day, &n, &perr);
+    } else {
+        avail_slots_init(&tmp);
+        riv_parse_timeslots(resp->body, resp->len, &tmp, NULL, &perr);
+        avail_slots_clear(&tmp);
+    }
+    if (perr.code == SF_ERR_FAULT || perr.code == SF_ERR_NOT_CONNECTED ||
+        perr.code == SF_ERR_HOSTILE) {
+        *err = perr;
+        return false;
+    }
+    sf_error_set(err, SF_ERR_HTTP, "%s: HTTP %ld", riv_contract_name(c),
+                 resp->http_status);
+    return false;
+}
+
+/* Spans of at most SPAN_DAYS dates, each from an available date to the last
+ * available date within SPAN_DAYS of it. days is sorted and unique. */
+static size_t make_spans(const int32_t *days, size_t n, struct span *out)
+{
+    size_t ns = 0, i = 0;
+
+    while (i < n) {
+        struct span sp = {days[i], days[i]};
+
+        while (i < n && days[i] - sp.first < SPAN_DAYS)
+            sp.last = days[i++];
+        out[ns++] = sp;
+    }
+    return ns;
+}
+
+/* Keep slots [n0, n) whose local start date is in the window and whose
+ * time type matches the clinic's (when both are known). */
+static void filter_slots(const struct adapter_ctx *ctx,
+                         struct avail_slots *slots, size_t n0)
+{
+    const char *want = ctx->clinic->booking.time_type_id;
+    size_t w = n0;
+
+    for (size_t i = n0; i < slots->n; i++) {
+        struct avail_slot *sl = &slots->v[i];
+        int32_t day = clock_local_day(sl->start);
+        bool keep = day >= ctx->first_day && day <= ctx->last_day;
+
+        if (keep && want != NULL && want[0] != '\0' && sl->service_id != NULL &&
+            strcmp(sl->service_id, want) != 0)
+            keep = false;
+        if (keep) {
+            slots->v[w++] = *sl;
+        } else {
+            free(sl->practitioner);
+            free(sl->service);
+            free(sl->service_id);
+        }
+    }
+    slots->n = w;
+}
+
+static enum adapter_status riv_step(const struct adapter_ctx *ctx,
+                                    void *state,
+                                    const struct adapter_response *resp,
+                                    struct avail_slots *slots,
+                                    struct adapter_request *next,
+                                    struct sf_error *err)
+{
+    struct riv_state *st = state;
+    size_t n0;
+
+    if (st == NULL || resp == NULL || slots == NULL || next == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "rivta: bad arguments");
+        return ADAPTER_ERROR;
+    }
+    if (!st->slots_phase) {
+        int32_t span = ctx->last_day - ctx->first_day + 1;
+        int32_t *days;
+        size_t nd, keep = 0;
+
+        if (!http_ok(resp, RIV_GET_AVAILABLE_DATES, err))
+            return ADAPTER_ERROR;
+        /* Room for every date of the window plus strays outside it. */
+        nd = (size_t)span + 64;
+        days = calloc(nd, sizeof(*days));
+        if (days == NULL) {
+            sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
+            return ADAPTER_ERROR;
+        }
+        if (riv_parse_dates(resp->body, resp->len, days, &nd, err) < 0) {
+            free(days);
+            return ADAPTER_ERROR;
+        }
+        for (size_t i = 0; i < nd; i++)
+            if (days[i] >= ctx->first_day && days[i] <= ctx->last_day)
+                days[keep++] = days[i];
+        if (keep == 0) {
+            free(days);
+            return ADAPTER_DONE;
+        }
+        st->spans = calloc(keep, sizeof(*st->spans));
+        if (st->spans == NULL) {
+            free(days);
+            sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
+            return ADAPTER_ERROR;
+        }
+        st->nspans = make_spans(days, keep, st->spans);
+        free(days);
+        st->slots_phase = true;
+        st->cur = 0;
+        return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS,
+                            st->spans[0].first, st->spans[0].last, next,
+                            err);
+    }
+
+    if (!http_ok(resp, RIV_GET_AVAILABLE_TIMESLOTS, err))
+        return ADAPTER_ERROR;
+    n0 = slots->n;
+    if (riv_parse_timeslots(resp->body, resp->len, slots, &st->skipped,
+                            err) < 0)
+        return ADAPTER_ERROR;
+    filter_slots(ctx, slots, n0);
+    if (++st->cur < st->nspans)
+        return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS,
+                            st->spans[st->cur].first,
+                            st->spans[st->cur].last, next, err);
+    if (st->skipped > 0)
+        log_warn("riv_slots_skipped", "clinic=%s skipped=%zu reason=%s",
+                 ctx->clinic->id, st->skipped, "bad or missing times");
+    return ADAPTER_DONE;
+}
+
+static void riv_end(void *state)
+{
+    struct riv_state *st = state;
+
+    if (st == NULL)
+        return;
+    free(st->spans);
+    free(st);
+}
+
+const struct adapter adapter_rivta = {
+    .name = "rivta-scheduling",
+    .begin = riv_begin,
+    .step = riv_step,
+    .end = riv_end,
+};
