@@ -73,6 +73,11 @@ int riv_parse_timeslots(const char *body, size_t len,
 /*
  * "title first [middle] last" or "last, first" -> "last, first" for display.
  * Returns malloc'd string (caller frees), or NULL on NULL/empty input.
+ * Lenient rule (rivta.c): a value with a comma is kept (whitespace
+ * normalised); leading titles are dropped ("leg.", "Dr.", known Swedish
+ * titles such as "fysioterapeut", lower-case words while two words remain);
+ * the last word is the surname: "leg. fysioterapeut Jacob Erik Dalmo" ->
+ * "Dalmo, Jacob Erik"; a single remaining word is returned as is.
  */
 char *riv_display_name(const char *performer_name);
 
