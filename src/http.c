@@ -49,7 +49,7 @@ struct http_server {
     void *arg;
 };
 
-/* --- replies --------------------------------------------------------------- */
+/* --- replies ------------------------------------------------------------- */
 
 static void set_header(struct evhttp_request *req, const char *k,
                        const char *v)
@@ -107,7 +107,7 @@ static void send_problem(struct evhttp_request *req, int status,
     free(text);
 }
 
-/* --- conditional GET --------------------------------------------------------- */
+/* --- conditional GET ----------------------------------------------------- */
 
 /*
  * Does one If-None-Match field value match our strong `etag`? The value is
@@ -151,7 +151,7 @@ static int not_modified(struct evhttp_request *req, const char *etag)
     return 0;
 }
 
-/* --- serving a feed document ------------------------------------------------ */
+/* --- serving a feed document --------------------------------------------- */
 
 /* evbuffer cleanup: libevent is done with the snapshot's bytes. */
 static void on_bytes_done(const void *data, size_t len, void *arg)
@@ -238,7 +238,7 @@ out:
     free(text);
 }
 
-/* --- routing ---------------------------------------------------------------- */
+/* --- routing ------------------------------------------------------------- */
 
 enum route { R_NOT_FOUND, R_BAD_ID, R_AVAILABILITY, R_CLINIC, R_HEALTH };
 
@@ -332,7 +332,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     serve_doc(s, req, snap, doc);
 }
 
-/* --- setup -------------------------------------------------------------------- */
+/* --- setup --------------------------------------------------------------- */
 
 static int bound_port(evutil_socket_t fd)
 {

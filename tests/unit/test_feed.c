@@ -159,7 +159,7 @@ static struct feed_snapshot *build(struct fixture *fx, int64_t now)
     return s;
 }
 
-/* --- JSON probing ---------------------------------------------------------- */
+/* --- JSON probing -------------------------------------------------------- */
 
 static cJSON *parse_doc(const struct feed_doc *d)
 {
@@ -238,7 +238,7 @@ static void expect_unknown_availability(const cJSON *c)
     expect_null(c, "free_slots");
 }
 
-/* --- tests ----------------------------------------------------------------- */
+/* --- tests --------------------------------------------------------------- */
 
 static void test_etag(void **state)
 {

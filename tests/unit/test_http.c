@@ -331,7 +331,7 @@ static char *raw(struct server *sv, const char *text, size_t *len)
     return buf;
 }
 
-/* --- tests ------------------------------------------------------------------ */
+/* --- tests --------------------------------------------------------------- */
 
 static void test_before_snapshot(void **state)
 {
