@@ -15,6 +15,7 @@
 #ifndef SLOTFEED_SIM_H
 #define SLOTFEED_SIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "slotfeed/availability.h"
@@ -36,6 +37,17 @@ struct sim *sim_new(struct event_base *base, const struct conf_region *region,
 int sim_port(const struct sim *s);
 /* Requests answered so far (all contracts). */
 unsigned long sim_requests(const struct sim *s);
+/*
+ * Requests received but not answered yet: delayed by latency_ms or held by
+ * the "hang" profile. A client that closes its connection takes its
+ * request with it (the count drops once the loop notices).
+ */
+size_t sim_pending(const struct sim *s);
+/*
+ * Stop listening, drop every pending request and free s (NULL ok). The
+ * base and region must still be alive. Replies go out with plain writes:
+ * processes running a sim should ignore SIGPIPE.
+ */
 void sim_free(struct sim *s);
 
 /*

@@ -1,0 +1,1311 @@
+/*
+ * sim.c - the booking-system simulator: an evhttp server that plays the
+ * NTjP virtualisation platform (VP) in front of every clinic of a region
+ * and answers the RIV-TA crm:scheduling 1.1 read contracts
+ * (GetAvailableDates, GetAvailableTimeslots, GetAllTimeTypes) over SOAP 1.1.
+ *
+ * Requests are routed by the LogicalAddress SOAP header, as the VP does;
+ * each clinic's sim profile then decides whether it behaves (normal, busy,
+ * full) or misbehaves (platform faults, producer faults, garbage, hostile
+ * XML, hanging, HTTP 503). Schedules are a pure function of the seed, the
+ * clinic id, its profile and the local date (sim_schedule_day), so tests
+ * can compute the ground truth without talking to the server.
+ *
+ * Every request gets exactly one reply, except under the "hang" profile.
+ * Replies that are delayed (latency) or never sent (hang) live in a job
+ * list; a connection close callback drops the jobs of a connection that
+ * goes away, because libevent frees (or detaches) their requests on its own.
+ */
+#include "slotfeed/sim.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/tree.h>
+
+#include "slotfeed/clock.h"
+
+#define SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
+#define REG_NS "urn:riv:itintegration:registry:1"
+#define CORE_NS "urn:riv:crm:scheduling:1"
+#define RESP_NS_FMT "urn:riv:crm:scheduling:%sResponder:1"
+/* A namespace no client knows: answers carry one element of it (xs:any). */
+#define EXT_NS "urn:slotfeed:sim:extension:1"
+#define SIM_SENDER_ID "SE0000000000-SIM"
+#define XML_CTYPE "text/xml; charset=UTF-8"
+
+/* Request size caps: SOAP queries are a few hundred bytes. */
+#define SIM_MAX_BODY 65536
+#define SIM_MAX_HEADERS 16384
+/* Longest date range one query may ask for (days, inclusive). */
+#define SIM_MAX_RANGE_DAYS 366
+/* Longest identifier we accept from a request (HSA-ids are <= 31). */
+#define SIM_ID_MAX 64
+
+#define TT_NEW_NAME "Nybesök fysioterapeut"
+#define TT_NEW_ID "NYB"
+#define TT_FOLLOWUP_NAME "Återbesök fysioterapeut"
+#define TT_FOLLOWUP_ID "ATB"
+
+/* Working hours (local wall time) and lunch, in minutes after midnight. */
+#define DAY_OPEN_MIN (8 * 60)
+#define DAY_CLOSE_MIN (16 * 60 + 30)
+#define LUNCH_START_MIN (12 * 60)
+#define LUNCH_END_MIN (13 * 60)
+#define MAX_PRACT 4
+
+/* --- profiles ------------------------------------------------------------- */
+
+enum profile {
+    P_NORMAL, P_BUSY, P_FULL, P_VP004, P_VP007, P_ERROR, P_GARBAGE,
+    P_HOSTILE, P_HANG, P_HTTP503
+};
+
+static const struct {
+    const char *name;
+    enum profile p;
+    int permille;   /* share of (practitioner, time) pairs that are free */
+} profiles[] = {
+    {"normal", P_NORMAL, 250},
+    {"busy", P_BUSY, 40},
+    {"full", P_FULL, 0},
+    {"vp004", P_VP004, 0},
+    {"vp007", P_VP007, 0},
+    {"error", P_ERROR, 0},
+    {"garbage", P_GARBAGE, 0},
+    {"hostile", P_HOSTILE, 0},
+    {"hang", P_HANG, 0},
+    {"http503", P_HTTP503, 0},
+};
+
+/* Index into profiles[] of a profile name (NULL = normal), or -1. */
+static int profile_index(const char *name)
+{
+    if (name == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
+        if (strcmp(profiles[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* --- seeded schedule ------------------------------------------------------ */
+
+static const char *const first_names[] = {
+    "Anna", "Eva", "Maria", "Karin", "Sara", "Emma", "Lena", "Kerstin",
+    "Ingrid", "Elin", "Johanna", "Malin", "Åsa", "Linnea", "Sofia", "Ida",
+    "Erik", "Lars", "Karl", "Anders", "Johan", "Per", "Mikael", "Nils",
+    "Olof", "Björn", "Jonas", "Magnus", "Fredrik", "Oskar", "Gustav", "Jörgen",
+};
+
+static const char *const last_names[] = {
+    "Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson",
+    "Olsson", "Persson", "Svensson", "Gustafsson", "Pettersson", "Jonsson",
+    "Jansson", "Hansson", "Bengtsson", "Jönsson", "Lindberg", "Jakobsson",
+    "Magnusson", "Lindström", "Olofsson", "Lindqvist", "Lindgren", "Berg",
+    "Axelsson", "Bergström", "Lundberg", "Lundgren", "Mattsson", "Berglund",
+    "Fredriksson", "Sandberg", "Forsberg", "Sjöberg", "Wallin", "Engström",
+    "Eklund", "Danielsson", "Håkansson", "Björk", "Bergman", "Holm",
+    "Nyström", "Holmberg", "Löfgren", "Söderberg", "Nyberg", "Blomqvist",
+};
+
+#define NFIRST (sizeof(first_names) / sizeof(first_names[0]))
+#define NLAST (sizeof(last_names) / sizeof(last_names[0]))
+
+/* splitmix64 finaliser: a cheap, well-mixed 64-bit hash step. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static uint64_t hash2(uint64_t h, uint64_t v)
+{
+    return mix64(h ^ mix64(v));
+}
+
+/* FNV-1a of the upper-cased id: HSA-ids compare case-insensitively. */
+static uint64_t id_hash(const char *id)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        unsigned char c = *p;
+        if (c >= 'a' && c <= 'z')
+            c = (unsigned char)(c - 'a' + 'A');
+        h = (h ^ c) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Everything about one clinic's timebook that does not depend on the date. */
+struct plan {
+    uint64_t h;                  /* hash of seed and clinic id */
+    int slot_min;                /* 30 or 45 */
+    int npract;                  /* 2..4 */
+    int permille;                /* free share per profile */
+    const char *first[MAX_PRACT], *last[MAX_PRACT];
+    char hsa[MAX_PRACT][CONF_HSA_ID_MAX + 1];   /* invented performer ids */
+    char display[MAX_PRACT][64];  /* "Last, First" (struct avail_slot) */
+    char full[MAX_PRACT][64];     /* "First Last" (RIV performerName) */
+    const char *tt_id;           /* the clinic's bookable time type id */
+};
+
+static void plan_init(struct plan *p, uint32_t seed,
+                      const struct conf_clinic *c)
+{
+    int pi = profile_index(c->sim_profile);
+    char prefix[13] = "SE0000000000";
+    size_t n;
+
+    memset(p, 0, sizeof(*p));
+    if (seed == 0)
+        seed = 1;
+    p->h = hash2(mix64(seed), id_hash(c->id != NULL ? c->id : ""));
+    p->slot_min = (hash2(p->h, 1) & 1) ? 45 : 30;
+    p->npract = 2 + (int)(hash2(p->h, 2) % 3);
+    p->permille = pi < 0 ? profiles[0].permille : profiles[pi].permille;
+    /* The simulated producer offers one new-visit type; honour the
+     * clinic's configured id so that a poller asking for it finds it. */
+    p->tt_id = (c->has_booking && c->booking.time_type_id != NULL &&
+                c->booking.time_type_id[0] != '\0')
+                   ? c->booking.time_type_id : TT_NEW_ID;
+
+    /* Performer ids share the clinic's "SE" + 10 digit organisation part. */
+    n = c->id != NULL ? strlen(c->id) : 0;
+    if (n >= 12 && (c->id[0] == 'S' || c->id[0] == 's') &&
+        (c->id[1] == 'E' || c->id[1] == 'e') &&
+        strspn(c->id + 2, "0123456789") >= 10) {
+        memcpy(prefix, "SE", 2);
+        memcpy(prefix + 2, c->id + 2, 10);
+    }
+
+    for (int i = 0; i < p->npract; i++) {
+        /* Draw until the full name is new in this clinic. */
+        for (uint64_t salt = 0;; salt++) {
+            uint64_t r = hash2(p->h, 100 + (uint64_t)i * 1000 + salt);
+            bool dup = false;
+            p->first[i] = first_names[r % NFIRST];
+            p->last[i] = last_names[(r >> 32) % NLAST];
+            for (int j = 0; j < i; j++)
+                if (p->first[j] == p->first[i] && p->last[j] == p->last[i])
+                    dup = true;
+            if (!dup)
+                break;
+        }
+        snprintf(p->hsa[i], sizeof(p->hsa[i]), "%s-FT%d%04X", prefix, i + 1,
+                 (unsigned)(hash2(p->h, 200 + (uint64_t)i) & 0xffff));
+        snprintf(p->display[i], sizeof(p->display[i]), "%s, %s", p->last[i],
+                 p->first[i]);
+        snprintf(p->full[i], sizeof(p->full[i]), "%s %s", p->first[i],
+                 p->last[i]);
+    }
+}
+
+struct gen_slot {
+    int64_t start, end;
+    int pract;
+};
+
+struct gen_list {
+    struct gen_slot *v;
+    size_t n, cap;
+};
+
+static int gen_push(struct gen_list *l, int64_t start, int64_t end, int pract)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct gen_slot *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (struct gen_slot){start, end, pract};
+    return 0;
+}
+
+/* Instant of local wall time day + minute; -1 when it does not exist. */
+static int local_instant(int32_t day, int minute, int64_t *out)
+{
+    struct clock_civil lt = {0};
+    enum clock_local_result r;
+
+    clock_civil_from_days(day, &lt.year, &lt.month, &lt.day);
+    lt.hour = minute / 60;
+    lt.min = minute % 60;
+    r = clock_from_local(&lt, out);
+    return (r == CLOCK_OK || r == CLOCK_AMBIGUOUS) ? 0 : -1;
+}
+
+/*
+ * Append the free slots of plan p on local date `day` to l, ordered by
+ * start time, then practitioner. Returns 0 or -1 (OOM).
+ */
+static int plan_day(const struct plan *p, int32_t day, struct gen_list *l)
+{
+    static const int blocks[2][2] = {
+        {DAY_OPEN_MIN, LUNCH_START_MIN}, {LUNCH_END_MIN, DAY_CLOSE_MIN}};
+
+    if (p->permille <= 0 || !clock_is_working_day(day))
+        return 0;
+    for (int b = 0; b < 2; b++) {
+        for (int m = blocks[b][0]; m + p->slot_min <= blocks[b][1];
+             m += p->slot_min) {
+            for (int i = 0; i < p->npract; i++) {
+                uint64_t r = hash2(hash2(hash2(p->h, (uint64_t)(int64_t)day),
+                                         (uint64_t)i), (uint64_t)m);
+                int64_t start, end;
+                if ((int)(r % 1000) >= p->permille)
+                    continue;
+                if (local_instant(day, m, &start) != 0 ||
+                    local_instant(day, m + p->slot_min, &end) != 0)
+                    continue;
+                if (gen_push(l, start, end, i) != 0)
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int sim_schedule_day(uint32_t seed, const struct conf_clinic *clinic,
+                     int32_t day, struct avail_slots *out)
+{
+    struct plan p;
+    struct gen_list l = {0};
+    size_t n0 = out->n;
+    int rc = 0;
+
+    plan_init(&p, seed, clinic);
+    if (plan_day(&p, day, &l) != 0) {
+        rc = -1;
+        goto out;
+    }
+    for (size_t k = 0; k < l.n; k++) {
+        if (avail_slots_add(out, l.v[k].start, l.v[k].end,
+                            p.display[l.v[k].pract], TT_NEW_NAME,
+                            p.tt_id) != 0) {
+            /* Leave the list as it was: drop what this call added. */
+            while (out->n > n0) {
+                out->n--;
+                free(out->v[out->n].practitioner);
+                free(out->v[out->n].service);
+                free(out->v[out->n].service_id);
+            }
+            rc = -1;
+            goto out;
+        }
+    }
+out:
+    free(l.v);
+    return rc;
+}
+
+/* --- server state ---------------------------------------------------------- */
+
+/* What to answer; body owned until sent. */
+struct reply {
+    int status;
+    const char *reason;
+    const char *ctype;
+    struct evbuffer *body;
+    bool hang;            /* never answer */
+    bool allow_post;      /* add "Allow: POST" (405) */
+    bool retry_after;     /* add "Retry-After" (503) */
+};
+
+/* A request whose reply is delayed or never sent. */
+struct sim_job {
+    struct sim *s;
+    struct evhttp_request *req;        /* owned by libevent */
+    struct evhttp_connection *evcon;   /* the request's connection */
+    struct event *timer;               /* latency delay, or NULL */
+    struct event *watch;               /* hang: notices the peer leaving */
+    struct reply r;
+    struct sim_job *prev, *next;
+};
+
+struct sim {
+    struct event_base *base;             /* borrowed */
+    const struct conf_region *region;    /* borrowed */
+    struct evhttp *http;
+    uint32_t seed;
+    int latency_ms;
+    int port;
+    unsigned long requests;
+    size_t npending;
+    struct sim_job *jobs;                /* delayed or hanging replies */
+};
+
+static void job_unlink(struct sim_job *j)
+{
+    struct sim *s = j->s;
+
+    if (j->prev != NULL)
+        j->prev->next = j->next;
+    else
+        s->jobs = j->next;
+    if (j->next != NULL)
+        j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+    s->npending--;
+}
+
+/* Unlink and free a job; never touches its request. */
+static void job_free(struct sim_job *j)
+{
+    job_unlink(j);
+    if (j->timer != NULL)
+        event_free(j->timer);
+    if (j->watch != NULL)
+        event_free(j->watch);
+    if (j->r.body != NULL)
+        evbuffer_free(j->r.body);
+    free(j);
+}
+
+static void send_now(struct sim *s, struct evhttp_request *req,
+                     struct reply *r)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+    if (r->ctype != NULL)
+        evhttp_add_header(h, "Content-Type", r->ctype);
+    if (r->allow_post)
+        evhttp_add_header(h, "Allow", "POST");
+    if (r->retry_after)
+        evhttp_add_header(h, "Retry-After", "60");
+    evhttp_add_header(h, "Server", "slotfeed-sim");
+    evhttp_send_reply(req, r->status, r->reason, r->body);
+    if (r->body != NULL) {
+        evbuffer_free(r->body);
+        r->body = NULL;
+    }
+    s->requests++;
+}
+
+/*
+ * A connection is going away (client closed, error, or evhttp_free). The
+ * request of a pending job on it is either still attached (libevent frees
+ * it right after this callback) or was detached by libevent when it saw
+ * EOF (then nobody else will free it). Either way our job must go.
+ */
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct sim *s = arg;
+    struct sim_job *j = s->jobs, *next;
+
+    for (; j != NULL; j = next) {
+        next = j->next;
+        if (j->evcon != evcon)
+            continue;
+        if (evhttp_request_get_connection(j->req) == NULL)
+            evhttp_request_free(j->req);
+        job_free(j);
+    }
+}
+
+static void on_job_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sim_job *j = arg;
+    struct sim *s = j->s;
+    struct evhttp_request *req = j->req;
+    struct reply r = j->r;
+
+    (void)fd;
+    (void)what;
+    j->r.body = NULL;   /* handed to send_now */
+    job_free(j);
+    send_now(s, req, &r);
+}
+
+/*
+ * evhttp stops reading a connection while its request is being answered,
+ * so it would not notice a client that gives up on a hanging request. We
+ * watch the socket ourselves: EOF or an error means the client is gone,
+ * and freeing the connection runs on_conn_close, which frees the job.
+ */
+static void on_hang_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct sim_job *j = arg;
+    char c;
+    ssize_t n;
+
+    (void)what;
+    n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                   errno != EINTR)) {
+        evhttp_connection_free(j->evcon);   /* frees j via on_conn_close */
+        return;
+    }
+    /* Spurious wake-up: watch on. Pipelined bytes: stop watching (the
+     * request stays pending until sim_free) rather than spin. */
+    if (n < 0)
+        event_add(j->watch, NULL);
+}
+
+/* Park req in a job: delayed (timer) or hanging (watch). -1 on OOM. */
+static int job_start(struct sim *s, struct evhttp_request *req,
+                     struct reply *r)
+{
+    struct sim_job *j = calloc(1, sizeof(*j));
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+    if (j == NULL || evcon == NULL) {
+        free(j);
+        return -1;
+    }
+    j->s = s;
+    j->req = req;
+    j->evcon = evcon;
+    if (r->hang) {
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+        evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+        if (fd >= 0)
+            j->watch = event_new(s->base, fd, EV_READ, on_hang_readable, j);
+        if (j->watch == NULL || event_add(j->watch, NULL) != 0)
+            goto fail;
+    } else {
+        struct timeval tv = {s->latency_ms / 1000,
+                             (s->latency_ms % 1000) * 1000};
+        j->timer = evtimer_new(s->base, on_job_timer, j);
+        if (j->timer == NULL || evtimer_add(j->timer, &tv) != 0)
+            goto fail;
+    }
+    j->r = *r;
+    r->body = NULL;
+    evhttp_connection_set_closecb(evcon, on_conn_close, s);
+    j->next = s->jobs;
+    if (s->jobs != NULL)
+        s->jobs->prev = j;
+    s->jobs = j;
+    s->npending++;
+    return 0;
+fail:
+    if (j->watch != NULL)
+        event_free(j->watch);
+    if (j->timer != NULL)
+        event_free(j->timer);
+    free(j);
+    return -1;
+}
+
+/* --- building replies ------------------------------------------------------ */
+
+/* Append s as XML character data (text or attribute value). */
+static void add_escaped(struct evbuffer *b, const char *s)
+{
+    const char *run = s;
+
+    for (; *s; s++) {
+        const char *rep = NULL;
+        switch (*s) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': rep = "&quot;"; break;
+        default:
+            /* Control characters are not XML; drop them. */
+            if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' &&
+                *s != '\r')
+                rep = "";
+        }
+        if (rep != NULL) {
+            evbuffer_add(b, run, (size_t)(s - run));
+            evbuffer_add(b, rep, strlen(rep));
+            run = s + 1;
+        }
+    }
+    evbuffer_add(b, run, (size_t)(s - run));
+}
+
+static void add_elem(struct evbuffer *b, const char *tag, const char *text)
+{
+    evbuffer_add_printf(b, "<%s>", tag);
+    add_escaped(b, text);
+    evbuffer_add_printf(b, "</%s>", tag);
+}
+
+static void soap_open(struct evbuffer *b)
+{
+    evbuffer_add_printf(b,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<soap:Envelope xmlns:soap=\"" SOAP_NS "\">"
+        "<soap:Header/><soap:Body>");
+}
+
+static void soap_close(struct evbuffer *b)
+{
+    evbuffer_add_printf(b, "</soap:Body></soap:Envelope>\n");
+}
+
+static void set_xml(struct reply *r, int status, const char *reason)
+{
+    r->status = status;
+    r->reason = reason;
+    r->ctype = XML_CTYPE;
+}
+
+/* A SOAP 1.1 Fault, HTTP 500. code is "Server" or "Client". */
+static void __attribute__((format(printf, 3, 4)))
+set_fault(struct reply *r, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    evbuffer_drain(r->body, evbuffer_get_length(r->body));
+    soap_open(r->body);
+    evbuffer_add_printf(r->body, "<soap:Fault><faultcode>soap:%s</faultcode>"
+                                 "<faultstring>", code);
+    add_escaped(r->body, msg);
+    evbuffer_add_printf(r->body, "</faultstring></soap:Fault>");
+    soap_close(r->body);
+    set_xml(r, 500, "Internal Server Error");
+}
+
+static void set_text(struct reply *r, int status, const char *reason,
+                     const char *text)
+{
+    evbuffer_drain(r->body, evbuffer_get_length(r->body));
+    evbuffer_add(r->body, text, strlen(text));
+    r->status = status;
+    r->reason = reason;
+    r->ctype = "text/plain; charset=UTF-8";
+}
+
+static void add_ts(struct evbuffer *b, const char *tag, int64_t t)
+{
+    struct clock_civil lt;
+
+    clock_to_local(t, &lt, NULL);
+    evbuffer_add_printf(b, "<%s>%04d%02d%02d%02d%02d%02d</%s>", tag, lt.year,
+                        lt.month, lt.day, lt.hour, lt.min, lt.sec, tag);
+}
+
+static void add_extension(struct evbuffer *b, const struct sim *s)
+{
+    evbuffer_add_printf(b,
+        "<x:simInfo xmlns:x=\"" EXT_NS "\"><x:generator>slotfeed-sim"
+        "</x:generator><x:seed>%u</x:seed><x:note><x:text>unknown elements"
+        " from other namespaces must be skipped</x:text></x:note>"
+        "</x:simInfo>", (unsigned)s->seed);
+}
+
+/* --- parsing requests ------------------------------------------------------- */
+
+enum contract { C_DATES, C_SLOTS, C_TYPES, C_COUNT };
+
+static const char *const contract_names[C_COUNT] = {
+    "GetAvailableDates", "GetAvailableTimeslots", "GetAllTimeTypes"};
+
+/* Contract named by a path ending in /crm/scheduling/<C>/1/rivtabp21. */
+static int path_contract(const char *path)
+{
+    static const char tail[] = "/1/rivtabp21";
+    static const char head[] = "/crm/scheduling/";
+    size_t n = strlen(path), nt = sizeof(tail) - 1, nh = sizeof(head) - 1;
+
+    if (n < nt || strcmp(path + n - nt, tail) != 0)
+        return -1;
+    for (int c = 0; c < C_COUNT; c++) {
+        size_t nc = strlen(contract_names[c]);
+        if (n < nt + nc + nh)
+            continue;
+        if (memcmp(path + n - nt - nc, contract_names[c], nc) == 0 &&
+            memcmp(path + n - nt - nc - nh, head, nh) == 0)
+            return c;
+    }
+    return -1;
+}
+
+static bool is_elem(const xmlNode *n, const char *ns, const char *name)
+{
+    return n != NULL && n->type == XML_ELEMENT_NODE && n->ns != NULL &&
+           strcmp((const char *)n->ns->href, ns) == 0 &&
+           strcmp((const char *)n->name, name) == 0;
+}
+
+static xmlNode *first_elem(xmlNode *n)
+{
+    for (; n != NULL; n = n->next)
+        if (n->type == XML_ELEMENT_NODE)
+            return n;
+    return NULL;
+}
+
+static xmlNode *find_child(xmlNode *parent, const char *ns, const char *name)
+{
+    if (parent == NULL)
+        return NULL;
+    for (xmlNode *c = parent->children; c != NULL; c = c->next)
+        if (is_elem(c, ns, name))
+            return c;
+    return NULL;
+}
+
+/*
+ * Trimmed text of element n into buf. Returns 0, -1 when n is NULL or the
+ * text is empty, -2 when it does not fit.
+ */
+static int elem_text(xmlNode *n, char *buf, size_t size)
+{
+    xmlChar *t;
+    const char *p, *e;
+    int rc = 0;
+
+    if (n == NULL)
+        return -1;
+    t = xmlNodeGetContent(n);
+    if (t == NULL)
+        return -1;
+    p = (const char *)t;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
+    e = p + strlen(p);
+    while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+                     e[-1] == '\n'))
+        e--;
+    if (e == p)
+        rc = -1;
+    else if ((size_t)(e - p) >= size)
+        rc = -2;
+    else {
+        memcpy(buf, p, (size_t)(e - p));
+        buf[e - p] = '\0';
+    }
+    xmlFree(t);
+    return rc;
+}
+
+/* SOAP 1.1 forbids a DTD: stop the parser at the first sign of one. */
+static void on_internal_subset(void *ctx, const xmlChar *name,
+                               const xmlChar *ext_id, const xmlChar *sys_id)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+
+    (void)name;
+    (void)ext_id;
+    (void)sys_id;
+    *(bool *)ctxt->_private = true;
+    xmlStopParser(ctxt);
+}
+
+enum parse_result { PARSE_OK, PARSE_BAD, PARSE_DTD };
+
+/*
+ * Parse a request body: from memory, no network, no entity substitution,
+ * no DTD loading, and no DTD at all. *doc gets a tree the caller frees.
+ */
+static enum parse_result parse_xml(const char *body, size_t len, xmlDoc **doc)
+{
+    xmlParserCtxtPtr ctxt;
+    bool saw_dtd = false;
+    enum parse_result rc = PARSE_BAD;
+
+    *doc = NULL;
+    if (len == 0 || len > INT32_MAX)
+        return PARSE_BAD;
+    ctxt = xmlCreateMemoryParserCtxt(body, (int)len);
+    if (ctxt == NULL)
+        return PARSE_BAD;
+    ctxt->_private = &saw_dtd;
+    ctxt->sax->internalSubset = on_internal_subset;
+    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                XML_PARSE_NOWARNING);
+    xmlParseDocument(ctxt);
+    if (saw_dtd)
+        rc = PARSE_DTD;
+    else if (ctxt->wellFormed && ctxt->myDoc != NULL) {
+        rc = PARSE_OK;
+        *doc = ctxt->myDoc;
+        ctxt->myDoc = NULL;
+    }
+    if (ctxt->myDoc != NULL)
+        xmlFreeDoc(ctxt->myDoc);
+    ctxt->myDoc = NULL;
+    xmlFreeParserCtxt(ctxt);
+    return rc;
+}
+
+/* --- answering ------------------------------------------------------------- */
+
+static const struct conf_clinic *find_clinic(const struct sim *s,
+                                             const char *id)
+{
+    for (size_t i = 0; i < s->region->nclinics; i++) {
+        const struct conf_clinic *c = &s->region->clinics[i];
+        if (c->id != NULL && strcasecmp(c->id, id) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* The query fields the simulated producer looks at. */
+struct query {
+    int32_t first, last;          /* inclusive local dates */
+    char tt_id[SIM_ID_MAX];       /* requested timeTypeID or "" */
+    char performers[MAX_PRACT * 2][SIM_ID_MAX];
+    int nperformers;              /* 0 = all; > capacity is refused */
+};
+
+static bool performer_wanted(const struct query *q, const char *hsa)
+{
+    if (q->nperformers == 0)
+        return true;
+    for (int i = 0; i < q->nperformers; i++)
+        if (strcasecmp(q->performers[i], hsa) == 0)
+            return true;
+    return false;
+}
+
+/* Free, not yet passed slots of clinic for q into l. -1 on OOM. */
+static int query_slots(const struct sim *s, const struct plan *p,
+                       const struct query *q, struct gen_list *l)
+{
+    int64_t now = clock_now();
+    size_t w = 0;
+
+    if (q->tt_id[0] != '\0' && strcmp(q->tt_id, p->tt_id) != 0)
+        return 0;
+    (void)s;
+    for (int32_t d = q->first; d <= q->last; d++) {
+        size_t from = l->n;
+        if (plan_day(p, d, l) != 0)
+            return -1;
+        /* Passed times are not offered (TKB); nor other performers. */
+        w = from;
+        for (size_t k = from; k < l->n; k++)
+            if (l->v[k].start > now &&
+                performer_wanted(q, p->hsa[l->v[k].pract]))
+                l->v[w++] = l->v[k];
+        l->n = w;
+    }
+    return 0;
+}
+
+static void answer_slots(struct sim *s, const struct conf_clinic *c,
+                         const struct query *q, struct reply *r)
+{
+    struct plan p;
+    struct gen_list l = {0};
+
+    plan_init(&p, s->seed, c);
+    if (query_slots(s, &p, q, &l) != 0) {
+        set_fault(r, "Server", "out of memory");
+        goto out;
+    }
+    soap_open(r->body);
+    evbuffer_add_printf(r->body,
+        "<GetAvailableTimeslotsResponse xmlns=\"urn:riv:crm:scheduling:"
+        "GetAvailableTimeslotsResponder:1\" xmlns:c=\"" CORE_NS "\">");
+    for (size_t k = 0; k < l.n; k++) {
+        const struct gen_slot *g = &l.v[k];
+        evbuffer_add_printf(r->body, "<timeslotDetail>");
+        add_ts(r->body, "c:startTimeInclusive", g->start);
+        add_ts(r->body, "c:endTimeExclusive", g->end);
+        add_elem(r->body, "c:healthcare_facility", c->id);
+        add_elem(r->body, "c:performer", p.hsa[g->pract]);
+        if (c->name != NULL)
+            add_elem(r->body, "c:healthcare_facility_name", c->name);
+        add_elem(r->body, "c:performerName", p.full[g->pract]);
+        add_elem(r->body, "c:timeTypeName", TT_NEW_NAME);
+        add_elem(r->body, "c:timeTypeID", p.tt_id);
+        evbuffer_add_printf(r->body, "</timeslotDetail>");
+    }
+    if (l.n > 0)
+        add_extension(r->body, s);
+    evbuffer_add_printf(r->body, "</GetAvailableTimeslotsResponse>");
+    soap_close(r->body);
+    set_xml(r, 200, "OK");
+out:
+    free(l.v);
+}
+
+static void answer_dates(struct sim *s, const struct conf_clinic *c,
+                         const struct query *q, struct reply *r)
+{
+    struct plan p;
+    struct gen_list l = {0};
+    bool first = true;
+
+    plan_init(&p, s->seed, c);
+    if (query_slots(s, &p, q, &l) != 0) {
+        set_fault(r, "Server", "out of memory");
+        goto out;
+    }
+    soap_open(r->body);
+    evbuffer_add_printf(r->body,
+        "<GetAvailableDatesResponse xmlns=\"urn:riv:crm:scheduling:"
+        "GetAvailableDatesResponder:1\">");
+    /* l is ordered by date; one element per (date, practitioner). */
+    for (size_t k = 0; k < l.n;) {
+        int32_t day = clock_local_day(l.v[k].start);
+        bool has[MAX_PRACT] = {false};
+        char dt[9];
+        for (; k < l.n && clock_local_day(l.v[k].start) == day; k++)
+            has[l.v[k].pract] = true;
+        clock_format_riv_date(day, dt);
+        for (int i = 0; i < p.npract; i++) {
+            if (!has[i])
+                continue;
+            evbuffer_add_printf(r->body, "<performerAvailabilityByDate>");
+            add_elem(r->body, "healthcare_facility", c->id);
+            add_elem(r->body, "performer", p.hsa[i]);
+            add_elem(r->body, "date", dt);
+            add_elem(r->body, "timeTypeName", TT_NEW_NAME);
+            add_elem(r->body, "timeTypeID", p.tt_id);
+            if (first)
+                add_extension(r->body, s);
+            first = false;
+            evbuffer_add_printf(r->body, "</performerAvailabilityByDate>");
+        }
+    }
+    if (!first)
+        add_extension(r->body, s);
+    evbuffer_add_printf(r->body, "</GetAvailableDatesResponse>");
+    soap_close(r->body);
+    set_xml(r, 200, "OK");
+out:
+    free(l.v);
+}
+
+static void answer_types(struct sim *s, const struct conf_clinic *c,
+                         struct reply *r)
+{
+    struct plan p;
+
+    plan_init(&p, s->seed, c);
+    soap_open(r->body);
+    evbuffer_add_printf(r->body,
+        "<GetAllTimeTypesResponse xmlns=\"urn:riv:crm:scheduling:"
+        "GetAllTimeTypesResponder:1\" xmlns:c=\"" CORE_NS "\">");
+    evbuffer_add_printf(r->body, "<ListOfTimeTypes>");
+    add_elem(r->body, "c:timeTypeName", TT_NEW_NAME);
+    add_elem(r->body, "c:timeTypeId", p.tt_id);
+    evbuffer_add_printf(r->body, "</ListOfTimeTypes><ListOfTimeTypes>");
+    add_elem(r->body, "c:timeTypeName", TT_FOLLOWUP_NAME);
+    add_elem(r->body, "c:timeTypeId", TT_FOLLOWUP_ID);
+    evbuffer_add_printf(r->body, "</ListOfTimeTypes>");
+    add_extension(r->body, s);
+    evbuffer_add_printf(r->body, "</GetAllTimeTypesResponse>");
+    soap_close(r->body);
+    set_xml(r, 200, "OK");
+}
+
+/* A 200 that is not XML at all (a proxy's error page cut short). */
+static void answer_garbage(struct reply *r)
+{
+    static const char g[] =
+        "<soap:Envelope xmlns:soap=\"" SOAP_NS "\"><soap:Body>"
+        "<GetAvailableTimeslotsResponse><timeslotDetail><<<\x01\x02"
+        " proxy error: upstream reset \xff\xfe {\"not\": xml}";
+    evbuffer_add(r->body, g, sizeof(g) - 1);
+    set_xml(r, 200, "OK");
+}
+
+/* A 200 whose DTD declares an external entity and an entity bomb. */
+static void answer_hostile(const struct conf_clinic *c, int contract,
+                           struct reply *r)
+{
+    evbuffer_add_printf(r->body,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<!DOCTYPE soap:Envelope [\n"
+        "  <!ENTITY xxe SYSTEM \"file:///etc/passwd\">\n"
+        "  <!ENTITY net SYSTEM \"http://127.0.0.1:1/x.dtd\">\n"
+        "  <!ENTITY a \"ha!ha!ha!ha!ha!ha!ha!ha!ha!ha!\">\n"
+        "  <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">\n"
+        "  <!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\n"
+        "  <!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\">\n"
+        "  <!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">\n"
+        "  <!ENTITY f \"&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;\">\n"
+        "  <!ENTITY g \"&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;\">\n"
+        "  <!ENTITY h \"&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;\">\n"
+        "  <!ENTITY i \"&h;&h;&h;&h;&h;&h;&h;&h;&h;&h;\">\n"
+        "]>\n"
+        "<soap:Envelope xmlns:soap=\"" SOAP_NS "\"><soap:Body>"
+        "<%sResponse xmlns=\"urn:riv:crm:scheduling:%sResponder:1\""
+        " xmlns:c=\"" CORE_NS "\">",
+        contract_names[contract], contract_names[contract]);
+    if (contract == C_DATES)
+        evbuffer_add_printf(r->body,
+            "<performerAvailabilityByDate><healthcare_facility>&xxe;"
+            "</healthcare_facility><performer>&net;</performer>"
+            "<date>20300101</date><timeTypeName>&i;</timeTypeName>"
+            "</performerAvailabilityByDate>");
+    else if (contract == C_SLOTS)
+        evbuffer_add_printf(r->body,
+            "<timeslotDetail><c:startTimeInclusive>20300101080000"
+            "</c:startTimeInclusive><c:endTimeExclusive>20300101083000"
+            "</c:endTimeExclusive><c:healthcare_facility>&xxe;"
+            "</c:healthcare_facility><c:performer>&net;</c:performer>"
+            "<c:performerName>&i;</c:performerName></timeslotDetail>");
+    else
+        evbuffer_add_printf(r->body,
+            "<ListOfTimeTypes><c:timeTypeName>&i;</c:timeTypeName>"
+            "<c:timeTypeId>&xxe;</c:timeTypeId></ListOfTimeTypes>");
+    evbuffer_add_printf(r->body, "</%sResponse></soap:Body></soap:Envelope>\n",
+                        contract_names[contract]);
+    (void)c;
+    set_xml(r, 200, "OK");
+}
+
+/* Read the body's query fields; sets a Client fault and returns -1. */
+static int read_query(xmlNode *payload, int contract, const char *resp_ns,
+                      struct query *q, struct reply *r)
+{
+    char start[16], end[16];
+    int rc;
+
+    memset(q, 0, sizeof(*q));
+    if (contract == C_TYPES)
+        return 0;
+    if (elem_text(find_child(payload, resp_ns, "startDateInclusive"), start,
+                  sizeof(start)) != 0 ||
+        clock_parse_riv_date(start, &q->first) != 0) {
+        set_fault(r, "Client", "startDateInclusive is missing or not a "
+                               "date (YYYYMMDD)");
+        return -1;
+    }
+    if (elem_text(find_child(payload, resp_ns, "endDateInclusive"), end,
+                  sizeof(end)) != 0 ||
+        clock_parse_riv_date(end, &q->last) != 0) {
+        set_fault(r, "Client", "endDateInclusive is missing or not a date "
+                               "(YYYYMMDD)");
+        return -1;
+    }
+    if (q->last < q->first) {
+        set_fault(r, "Client", "endDateInclusive %s is before "
+                               "startDateInclusive %s", end, start);
+        return -1;
+    }
+    if ((int64_t)q->last - q->first >= SIM_MAX_RANGE_DAYS) {
+        set_fault(r, "Client", "date range %s-%s is longer than %d days",
+                  start, end, SIM_MAX_RANGE_DAYS);
+        return -1;
+    }
+    rc = elem_text(find_child(payload, resp_ns, "timeTypeID"), q->tt_id,
+                   sizeof(q->tt_id));
+    if (rc == -2) {
+        set_fault(r, "Client", "timeTypeID is too long");
+        return -1;
+    }
+    for (xmlNode *n = payload->children; n != NULL; n = n->next) {
+        if (!is_elem(n, resp_ns, "performer"))
+            continue;
+        if (q->nperformers == (int)(sizeof(q->performers) /
+                                    sizeof(q->performers[0]))) {
+            set_fault(r, "Client", "too many performer elements");
+            return -1;
+        }
+        if (elem_text(n, q->performers[q->nperformers], SIM_ID_MAX) != 0) {
+            set_fault(r, "Client", "performer is empty or too long");
+            return -1;
+        }
+        q->nperformers++;
+    }
+    return 0;
+}
+
+/* The VP and producer logic for one POST to contract `contract`. */
+static void answer_soap(struct sim *s, int contract, const char *body,
+                        size_t len, struct reply *r)
+{
+    char resp_ns[96], ext_ns[96], la[SIM_ID_MAX], hf[SIM_ID_MAX],
+        soc[SIM_ID_MAX];
+    xmlDoc *doc = NULL;
+    xmlNode *env, *header, *sbody, *payload;
+    const struct conf_clinic *c;
+    struct query q;
+    enum parse_result pr;
+    int pi, rc;
+
+    snprintf(resp_ns, sizeof(resp_ns), RESP_NS_FMT, contract_names[contract]);
+    snprintf(ext_ns, sizeof(ext_ns), "%s.1", resp_ns);
+
+    pr = parse_xml(body, len, &doc);
+    if (pr == PARSE_DTD) {
+        set_fault(r, "Client", "request refused: a SOAP message must not "
+                               "contain a document type declaration");
+        goto out;
+    }
+    if (pr != PARSE_OK) {
+        set_fault(r, "Client", "request is not well-formed XML");
+        goto out;
+    }
+    env = xmlDocGetRootElement(doc);
+    if (!is_elem(env, SOAP_NS, "Envelope")) {
+        set_fault(r, "Client", "request is not a SOAP 1.1 Envelope");
+        goto out;
+    }
+    header = find_child(env, SOAP_NS, "Header");
+    sbody = find_child(env, SOAP_NS, "Body");
+
+    /* The platform: route by LogicalAddress, check authorisation. */
+    rc = elem_text(find_child(header, REG_NS, "LogicalAddress"), la,
+                   sizeof(la));
+    if (rc != 0) {
+        set_fault(r, "Server", rc == -2
+                  ? "VP003 No receiverId (logical address) found in message "
+                    "header (too long)"
+                  : "VP003 No receiverId (logical address) found in message "
+                    "header");
+        goto out;
+    }
+    c = find_clinic(s, la);
+    pi = c != NULL ? profile_index(c->sim_profile) : -1;
+    if (c == NULL || profiles[pi].p == P_VP004) {
+        set_fault(r, "Server", "VP004 No Logical Adress found for "
+                  "serviceNamespace:%s, receiverId:%s", resp_ns, la);
+        goto out;
+    }
+    switch (profiles[pi].p) {
+    case P_VP007:
+        set_fault(r, "Server", "VP007 Authorization missing for "
+                  "serviceNamespace: %s, receiverId: %s, senderId: %s",
+                  resp_ns, la, SIM_SENDER_ID);
+        goto out;
+    case P_HTTP503:
+        set_text(r, 503, "Service Unavailable",
+                 "503 Service Unavailable: producer is down for "
+                 "maintenance\n");
+        r->retry_after = true;
+        goto out;
+    case P_HANG:
+        r->hang = true;
+        goto out;
+    case P_ERROR:
+        set_fault(r, "Server", "Internal error in producer: timebook "
+                  "database unavailable (clinic %s)", c->id);
+        goto out;
+    case P_GARBAGE:
+        answer_garbage(r);
+        goto out;
+    case P_HOSTILE:
+        answer_hostile(c, contract, r);
+        goto out;
+    default:
+        break;
+    }
+
+    /* The producer: validate the query like the reference producer. */
+    payload = sbody != NULL ? first_elem(sbody->children) : NULL;
+    if (!is_elem(payload, resp_ns, contract_names[contract])) {
+        set_fault(r, "Client", "expected {%s}%s in the SOAP Body", resp_ns,
+                  contract_names[contract]);
+        goto out;
+    }
+    rc = elem_text(find_child(payload, resp_ns, "healthcare_facility"), hf,
+                   sizeof(hf));
+    if (rc != 0) {
+        set_fault(r, "Client", "healthcare_facility is missing");
+        goto out;
+    }
+    if (strcasecmp(hf, la) != 0) {
+        set_fault(r, "Server", "healthcare_facility %s does not match "
+                  "LogicalAddress %s", hf, la);
+        goto out;
+    }
+    rc = elem_text(find_child(payload, ext_ns, "subject_of_care"), soc,
+                   sizeof(soc));
+    if (rc != 0) {
+        set_fault(r, "Client", "subject_of_care ({%s}subject_of_care) is "
+                  "missing", ext_ns);
+        goto out;
+    }
+    /* Never echo the personnummer: it is personal data. */
+    if (strlen(soc) != 12 || strspn(soc, "0123456789") < 8 ||
+        strchr("0123456789pPtTfF", soc[8]) == NULL ||
+        strspn(soc + 9, "0123456789") != 3) {
+        set_fault(r, "Client", "subject_of_care is not a valid "
+                               "personnummer or samordningsnummer");
+        goto out;
+    }
+    if (read_query(payload, contract, resp_ns, &q, r) != 0)
+        goto out;
+
+    switch (contract) {
+    case C_DATES: answer_dates(s, c, &q, r); break;
+    case C_SLOTS: answer_slots(s, c, &q, r); break;
+    default: answer_types(s, c, r); break;
+    }
+out:
+    xmlFreeDoc(doc);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct sim *s = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    struct reply r = {0};
+    int contract;
+
+    r.body = evbuffer_new();
+    if (r.body == NULL) {
+        evhttp_send_error(req, 500, "out of memory");
+        s->requests++;
+        return;
+    }
+    contract = path != NULL ? path_contract(path) : -1;
+    if (contract < 0) {
+        set_text(&r, 404, "Not Found", "404 no such service\n");
+    } else if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        set_text(&r, 405, "Method Not Allowed", "405 use POST\n");
+        r.allow_post = true;
+    } else {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t len = evbuffer_get_length(in);
+        const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1)
+                                   : "";
+        answer_soap(s, contract, body, len, &r);
+    }
+
+    if (r.hang || s->latency_ms > 0) {
+        if (job_start(s, req, &r) == 0)
+            return;
+        /* Could not park it: answer at once rather than lose it. */
+        r.hang = false;
+        set_fault(&r, "Server", "simulator out of memory");
+    }
+    send_now(s, req, &r);
+}
+
+/* --- lifecycle -------------------------------------------------------------- */
+
+struct sim *sim_new(struct event_base *base, const struct conf_region *region,
+                    const char *host, int port, const struct sim_opts *opts,
+                    struct sf_error *err)
+{
+    struct sim *s = NULL;
+    struct evhttp_bound_socket *bound;
+    evutil_socket_t fd;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int one = 1;
+
+    if (base == NULL || region == NULL || host == NULL || port < 0 ||
+        port > 65535) {
+        sf_error_set(err, SF_ERR_CONFIG, "sim: bad arguments (host %s, "
+                     "port %d)", host != NULL ? host : "(null)", port);
+        return NULL;
+    }
+    if (opts != NULL && (opts->latency_ms < 0 || opts->latency_ms > 600000)) {
+        sf_error_set(err, SF_ERR_CONFIG, "sim: latency_ms %d out of range "
+                     "0..600000", opts->latency_ms);
+        return NULL;
+    }
+    for (size_t i = 0; i < region->nclinics; i++) {
+        const struct conf_clinic *c = &region->clinics[i];
+        if (c->id == NULL || c->id[0] == '\0') {
+            sf_error_set(err, SF_ERR_CONFIG, "sim: clinic %zu has no id", i);
+            return NULL;
+        }
+        if (profile_index(c->sim_profile) < 0) {
+            sf_error_set(err, SF_ERR_CONFIG, "sim: clinic %s: unknown sim "
+                         "profile \"%s\"", c->id, c->sim_profile);
+            return NULL;
+        }
+    }
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "sim: out of memory");
+        return NULL;
+    }
+    s->base = base;
+    s->region = region;
+    s->seed = (opts != NULL && opts->seed != 0) ? opts->seed : 1;
+    s->latency_ms = opts != NULL ? opts->latency_ms : 0;
+    s->http = evhttp_new(base);
+    if (s->http == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "sim: evhttp_new failed");
+        goto fail;
+    }
+    evhttp_set_max_body_size(s->http, SIM_MAX_BODY);
+    evhttp_set_max_headers_size(s->http, SIM_MAX_HEADERS);
+    evhttp_set_timeout(s->http, 60);
+    /* Read and drop an oversized body before answering 413, so that the
+     * client reads our answer instead of a connection reset. */
+    evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    /* Accept every method so that we, not evhttp (501), say 405. */
+    evhttp_set_allowed_methods(s->http,
+        EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+        EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(s->http, on_request, s);
+
+    bound = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
+    if (bound == NULL) {
+        sf_error_set(err, SF_ERR_TRANSPORT, "sim: cannot listen on %s:%d: %s",
+                     host, port, strerror(errno));
+        goto fail;
+    }
+    fd = evhttp_bound_socket_get_fd(bound);
+    /* Headers and body leave in separate segments; without this they meet
+     * the peer's delayed ACK (design.md §8). Accepted sockets inherit it. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        sf_error_set(err, SF_ERR_TRANSPORT, "sim: getsockname: %s",
+                     strerror(errno));
+        goto fail;
+    }
+    if (ss.ss_family == AF_INET)
+        s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    else if (ss.ss_family == AF_INET6)
+        s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return s;
+fail:
+    sim_free(s);
+    return NULL;
+}
+
+int sim_port(const struct sim *s)
+{
+    return s->port;
+}
+
+unsigned long sim_requests(const struct sim *s)
+{
+    return s->requests;
+}
+
+size_t sim_pending(const struct sim *s)
+{
+    return s->npending;
+}
+
+void sim_free(struct sim *s)
+{
+    if (s == NULL)
+        return;
+    /* Frees every connection; on_conn_close drops their jobs and libevent
+     * frees the requests. */
+    if (s->http != NULL)
+        evhttp_free(s->http);
+    /* Whatever is left never reached a connection close: free the job
+     * only, never its request (evhttp_free has taken care of those). */
+    while (s->jobs != NULL)
+        job_free(s->jobs);
+    free(s);
+}
