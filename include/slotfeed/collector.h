@@ -63,7 +63,10 @@ struct event_base;
 struct fetch;
 struct collector;
 
-/* Called on the loop after each finished poll of clinic `index`. */
+/*
+ * Called on the loop after each finished poll of clinic `index` (the
+ * state is already updated). Must not free the collector or the fetch.
+ */
 typedef void (*collector_update_fn)(void *arg, size_t index);
 /* Called once when collector_poll_all()'s pass has finished. */
 typedef void (*collector_pass_fn)(void *arg);
@@ -86,6 +89,10 @@ int collector_start(struct collector *c);
 /*
  * Poll every clinic with booking once, now; done(arg) fires when all have
  * finished (success or failure). Independent of collector_start().
+ * Polls start from the loop, never inside this call; a clinic already
+ * polling is not polled twice: its running poll counts for the pass.
+ * done fires exactly once, from the loop (also when there is nothing to
+ * poll) and may start the next pass. Returns -1 while a pass is running.
  */
 int collector_poll_all(struct collector *c, collector_pass_fn done,
                        void *arg);
@@ -97,7 +104,23 @@ const struct clinic_state *collector_states(const struct collector *c,
 /* Polls in flight. */
 size_t collector_active(const struct collector *c);
 
-/* Cancel timers and polls in flight, free states. NULL ok. */
+/*
+ * Delay of a clinic's first periodic poll after collector_start(): a hash
+ * of its id modulo interval_ms, so in [0, interval_ms), the same on every
+ * run and machine, spread evenly over the interval. 0 if interval_ms <= 0.
+ */
+long collector_stagger_ms(const char *clinic_id, long interval_ms);
+
+/*
+ * Cancel timers and polls in flight, free states. NULL ok.
+ *
+ * Teardown order: fetch_free(f) FIRST, then collector_free(c). A poll in
+ * flight has a transfer in f whose done callback points into c;
+ * fetch_free drops those callbacks, after which collector_free can free
+ * the collector's half of each conversation. Freeing the collector while
+ * f still runs its transfers is a use-after-free. Do not call either from
+ * inside a collector or fetch callback.
+ */
 void collector_free(struct collector *c);
 
 #endif

@@ -1,0 +1,694 @@
+/*
+ * test_collector.c - collector polls against a canned RIV-like SOAP server
+ * on 127.0.0.1:<ephemeral>, through the real fetch and rivta adapter.
+ *
+ * The server routes by the LogicalAddress in the envelope and by the
+ * SOAPAction (GetAvailableDates / GetAvailableTimeslots); each clinic has
+ * a mode the test switches between polls. "now" is fixed with
+ * clock_set_fake(). Expected instants were computed independently
+ * (Python datetime, UTC): local 2026-03-02 is CET (+01:00).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "slotfeed/clock.h"
+#include "slotfeed/collector.h"
+#include "slotfeed/fetch.h"
+#include "slotfeed/log.h"
+#include "th_loopback.h"
+
+/* 2026-03-02 08:00 local (Monday) = 07:00Z */
+#define T0 1772434800LL
+/* slot 1: 2026-03-02 10:00-10:30 local; slot 2: 03-03 08:30-09:15;
+ * slot 3 (second variant only): 03-04 13:00-13:45 */
+#define S1_START 1772442000LL
+#define S1_END 1772443800LL
+#define S2_START 1772523000LL
+#define S2_END 1772525700LL
+#define S3_START 1772625600LL
+#define S3_END 1772628300LL
+
+#define IDENT "191212121212"
+
+enum mode { M_OK, M_OK_MORE, M_503, M_VP007, M_ECHO_IDENT };
+
+#define MAXC 8
+
+struct srv_clinic {
+    const char *id;
+    enum mode mode;
+    int dates_reqs, slots_reqs;
+    char dates_body[4096];    /* last GetAvailableDates request */
+};
+
+struct srv {
+    struct srv_clinic c[MAXC];
+    size_t n;
+    int requests, unknown;
+};
+
+static const char ENV_HEAD[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+    "<soap:Body>";
+static const char ENV_TAIL[] = "</soap:Body></soap:Envelope>";
+
+static void add_date(struct evbuffer *b, const char *id, const char *date)
+{
+    evbuffer_add_printf(b,
+        "<performerAvailabilityByDate><healthcare_facility>%s"
+        "</healthcare_facility><date>%s</date>"
+        "</performerAvailabilityByDate>", id, date);
+}
+
+static void add_slot(struct evbuffer *b, const char *id, const char *start,
+                     const char *end, const char *who)
+{
+    evbuffer_add_printf(b,
+        "<timeslotDetail xmlns:c=\"urn:riv:crm:scheduling:1\">"
+        "<c:startTimeInclusive>%s</c:startTimeInclusive>"
+        "<c:endTimeExclusive>%s</c:endTimeExclusive>"
+        "<c:healthcare_facility>%s</c:healthcare_facility>"
+        "<c:performerName>%s</c:performerName>"
+        "</timeslotDetail>", start, end, id, who);
+}
+
+static void fault(struct evbuffer *b, const char *text)
+{
+    evbuffer_add_printf(b, "%s<soap:Fault><faultcode>soap:Server</faultcode>"
+                        "<faultstring>%s</faultstring></soap:Fault>%s",
+                        ENV_HEAD, text, ENV_TAIL);
+}
+
+/* Text of the first <...LogicalAddress>X</ in body, into out. */
+static void logical_address(const char *body, char *out, size_t n)
+{
+    const char *p = strstr(body, "LogicalAddress>");
+    const char *e;
+
+    out[0] = '\0';
+    if (p == NULL)
+        return;
+    p += strlen("LogicalAddress>");
+    e = strchr(p, '<');
+    if (e == NULL || (size_t)(e - p) >= n)
+        return;
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = '\0';
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct srv *s = arg;
+    const char *action = evhttp_find_header(
+        evhttp_request_get_input_headers(req), "SOAPAction");
+    struct evbuffer *b = evbuffer_new();
+    struct srv_clinic *c = NULL;
+    char la[64], *body = th_lo_body(req, NULL);
+    bool dates;
+    size_t i;
+
+    s->requests++;
+    logical_address(body, la, sizeof(la));
+    for (i = 0; i < s->n; i++)
+        if (strcmp(s->c[i].id, la) == 0)
+            c = &s->c[i];
+    if (c == NULL || action == NULL) {
+        s->unknown++;
+        evhttp_send_error(req, 400, NULL);
+        goto out;
+    }
+    dates = strstr(action, "GetAvailableDates") != NULL;
+    if (dates) {
+        c->dates_reqs++;
+        snprintf(c->dates_body, sizeof(c->dates_body), "%s", body);
+    } else {
+        c->slots_reqs++;
+    }
+    switch (c->mode) {
+    case M_503:
+        evhttp_send_reply(req, 503, "Service Unavailable", b);
+        goto out;
+    case M_VP007:
+        fault(b, "VP007 Authorization missing for serviceNamespace: "
+                 "urn:riv:crm:scheduling:GetAvailableDatesResponder:1");
+        evhttp_send_reply(req, 500, "Internal Server Error", b);
+        goto out;
+    case M_ECHO_IDENT:
+        fault(b, "schema validation: subject_of_care " IDENT " rejected");
+        evhttp_send_reply(req, 500, "Internal Server Error", b);
+        goto out;
+    default:
+        break;
+    }
+    evbuffer_add(b, ENV_HEAD, strlen(ENV_HEAD));
+    if (dates) {
+        evbuffer_add_printf(b, "<GetAvailableDatesResponse xmlns="
+            "\"urn:riv:crm:scheduling:GetAvailableDatesResponder:1\">");
+        add_date(b, c->id, "20260303");
+        add_date(b, c->id, "20260302");
+        if (c->mode == M_OK_MORE)
+            add_date(b, c->id, "20260304");
+        evbuffer_add_printf(b, "</GetAvailableDatesResponse>");
+    } else {
+        evbuffer_add_printf(b, "<GetAvailableTimeslotsResponse xmlns="
+            "\"urn:riv:crm:scheduling:GetAvailableTimeslotsResponder:1\">");
+        /* out of order on purpose: the collector sorts */
+        if (c->mode == M_OK_MORE)
+            add_slot(b, c->id, "20260304130000", "20260304134500",
+                     "Anna Berg");
+        add_slot(b, c->id, "20260303083000", "20260303091500", "Anna Berg");
+        add_slot(b, c->id, "20260302100000", "20260302103000", "Anna Berg");
+        evbuffer_add_printf(b, "</GetAvailableTimeslotsResponse>");
+    }
+    evbuffer_add(b, ENV_TAIL, strlen(ENV_TAIL));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/xml; charset=UTF-8");
+    evhttp_send_reply(req, 200, "OK", b);
+out:
+    free(body);
+    evbuffer_free(b);
+}
+
+/* --- fixture ------------------------------------------------------------ */
+
+#define MAXUPD 64
+
+struct fx {
+    struct event_base *base;
+    struct evhttp *http;
+    int port;
+    struct srv srv;
+    struct fetch *f;
+    struct collector *coll;
+    struct conf_region region;
+    struct conf_clinic clinics[MAXC];
+    char urls[MAXC][64];
+    int black_hole_fd;
+    /* observations */
+    size_t upd_idx[MAXUPD];
+    long upd_ms[MAXUPD];
+    int nupd;
+    int passes;
+    struct timespec t0;
+};
+
+static long since_ms(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)((t.tv_sec - t0->tv_sec) * 1000 +
+                  (t.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+static void on_update(void *arg, size_t index)
+{
+    struct fx *fx = arg;
+
+    if (fx->nupd < MAXUPD) {
+        fx->upd_idx[fx->nupd] = index;
+        fx->upd_ms[fx->nupd] = since_ms(&fx->t0);
+    }
+    fx->nupd++;
+}
+
+static void on_pass(void *arg)
+{
+    struct fx *fx = arg;
+
+    fx->passes++;
+}
+
+static int setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+
+    log_quiet();
+    fx->base = event_base_new();
+    fx->http = th_lo_http(fx->base, on_request, &fx->srv, &fx->port);
+    assert_non_null(fx->http);
+    fx->black_hole_fd = -1;
+    fx->region.name = "test";
+    fx->region.timezone = "Europe/Stockholm";
+    fx->region.guarantee.days = 3;
+    fx->region.guarantee.counting = AVAIL_COUNT_CALENDAR;
+    fx->region.horizon_days = 7;
+    fx->region.poll_interval_s = 60;
+    fx->region.riv_subject_of_care = IDENT;
+    fx->region.riv_actor_type = "subject_of_care";
+    fx->region.clinics = fx->clinics;
+    clock_set_fake(T0);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+
+    /* the documented order: fetch first */
+    fetch_free(fx->f);
+    collector_free(fx->coll);
+    evhttp_free(fx->http);
+    event_base_free(fx->base);
+    if (fx->black_hole_fd >= 0)
+        close(fx->black_hole_fd);
+    clock_set_fake(-1);
+    free(fx);
+    return 0;
+}
+
+enum where { W_SERVER, W_REFUSED, W_HANG, W_NONE };
+
+/* Add a clinic; W_SERVER ones are served in `mode`. Returns its index. */
+static size_t add_clinic(struct fx *fx, const char *id, enum where w,
+                         enum mode mode)
+{
+    size_t i = fx->region.nclinics++;
+    struct conf_clinic *c = &fx->clinics[i];
+    int port = fx->port;
+
+    memset(c, 0, sizeof(*c));
+    c->id = (char *)id;
+    c->name = (char *)id;
+    c->municipality = "Karlstad";
+    c->operator_kind = "private";
+    if (w == W_NONE)
+        return i;
+    if (w == W_REFUSED)
+        port = th_lo_refused_port();
+    if (w == W_HANG) {
+        if (fx->black_hole_fd < 0)
+            fx->black_hole_fd = th_lo_black_hole(&port);
+        else
+            fail_msg("one hang port per test");
+    }
+    snprintf(fx->urls[i], sizeof(fx->urls[i]), "http://127.0.0.1:%d", port);
+    c->has_booking = true;
+    c->booking.adapter = "rivta-scheduling";
+    c->booking.url = fx->urls[i];
+    if (w == W_SERVER) {
+        fx->srv.c[fx->srv.n].id = id;
+        fx->srv.c[fx->srv.n].mode = mode;
+        fx->srv.n++;
+    }
+    return i;
+}
+
+static struct srv_clinic *srv_clinic(struct fx *fx, const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < fx->srv.n; i++)
+        if (strcmp(fx->srv.c[i].id, id) == 0)
+            return &fx->srv.c[i];
+    fail_msg("no server clinic %s", id);
+    return &fx->srv.c[0];   /* not reached */
+}
+
+static void make(struct fx *fx, long timeout_ms)
+{
+    struct fetch_opts o;
+    struct sf_error err;
+
+    memset(&o, 0, sizeof(o));
+    o.connect_timeout_ms = timeout_ms;
+    o.timeout_ms = timeout_ms;
+    fx->f = fetch_new(fx->base, &o, &err);
+    assert_non_null(fx->f);
+    fx->coll = collector_new(fx->base, &fx->region, fx->f, &err);
+    assert_non_null(fx->coll);
+    collector_on_update(fx->coll, on_update, fx);
+}
+
+/* One poll_all pass; asserts done fires exactly once. */
+static void pass(struct fx *fx)
+{
+    int before = fx->passes, never = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &fx->t0);
+    assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), 0);
+    /* polls and done start from the loop, not inside poll_all */
+    assert_int_equal(fx->passes, before);
+    while (fx->passes == before && since_ms(&fx->t0) < 5000)
+        th_lo_run_until(fx->base, &never, 20);
+    assert_int_equal(fx->passes, before + 1);
+    assert_int_equal(collector_active(fx->coll), 0);
+    /* and never again for this pass */
+    th_lo_run_until(fx->base, &never, 20);
+    assert_int_equal(fx->passes, before + 1);
+}
+
+static const struct clinic_state *state_of(struct fx *fx, size_t i)
+{
+    size_t n;
+    const struct clinic_state *st = collector_states(fx->coll, &n);
+
+    assert_int_equal(n, fx->region.nclinics);
+    return &st[i];
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+static void test_success_unchanged_changed_stale(void **state)
+{
+    struct fx *fx = *state;
+    size_t a = add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
+    const struct clinic_state *st;
+    struct srv_clinic *sc;
+
+    make(fx, 2000);
+    st = state_of(fx, a);
+    assert_int_equal(st->web, WEB_UNKNOWN);
+    assert_int_equal(st->status, CLINIC_ERROR);
+    assert_false(st->has_data);
+
+    pass(fx);
+    sc = srv_clinic(fx, "SE2321000156-AAAA");
+    /* window: local day of now .. + horizon_days - 1 */
+    assert_non_null(strstr(sc->dates_body, "startDateInclusive>20260302<"));
+    assert_non_null(strstr(sc->dates_body, "endDateInclusive>20260308<"));
+    assert_int_equal(sc->dates_reqs, 1);
+    assert_true(sc->slots_reqs >= 1);
+    assert_int_equal(st->web, WEB_OPEN);
+    assert_int_equal(st->status, CLINIC_OK);
+    assert_true(st->has_data);
+    assert_int_equal(st->err_class, SF_ERR_NONE);
+    assert_string_equal(st->error, "");
+    assert_int_equal(st->checked_at, T0);
+    assert_int_equal(st->valid_at, T0);
+    assert_int_equal(st->changed_at, T0);
+    assert_int_equal(st->polls, 1);
+    assert_int_equal(st->slots.n, 2);
+    assert_int_equal(st->slots.v[0].start, S1_START);
+    assert_int_equal(st->slots.v[0].end, S1_END);
+    assert_int_equal(st->slots.v[1].start, S2_START);
+    assert_int_equal(st->slots.v[1].end, S2_END);
+    assert_non_null(st->slots.v[0].practitioner);
+    assert_string_equal(st->slots.v[0].practitioner, "Berg, Anna");
+    assert_int_equal(fx->nupd, 1);
+    assert_int_equal(fx->upd_idx[0], a);
+
+    /* same answer a minute later: only checked/valid move */
+    clock_set_fake(T0 + 60);
+    pass(fx);
+    assert_int_equal(st->checked_at, T0 + 60);
+    assert_int_equal(st->valid_at, T0 + 60);
+    assert_int_equal(st->changed_at, T0);
+    assert_int_equal(st->slots.n, 2);
+
+    /* a new slot appears: changed_at moves */
+    sc->mode = M_OK_MORE;
+    clock_set_fake(T0 + 120);
+    pass(fx);
+    assert_int_equal(st->changed_at, T0 + 120);
+    assert_int_equal(st->slots.n, 3);
+    assert_int_equal(st->slots.v[2].start, S3_START);
+    assert_int_equal(st->slots.v[2].end, S3_END);
+
+    /* the upstream breaks: slots kept, marked stale */
+    sc->mode = M_503;
+    clock_set_fake(T0 + 180);
+    pass(fx);
+    assert_int_equal(st->status, CLINIC_STALE);
+    assert_int_equal(st->web, WEB_OPEN);
+    assert_true(st->has_data);
+    assert_int_equal(st->slots.n, 3);
+    assert_int_equal(st->slots.v[0].start, S1_START);
+    assert_int_equal(st->checked_at, T0 + 180);
+    assert_int_equal(st->valid_at, T0 + 120);
+    assert_int_equal(st->changed_at, T0 + 120);
+    assert_int_equal(st->err_class, SF_ERR_HTTP);
+    assert_int_equal(st->consecutive_failures, 1);
+    assert_int_equal(st->failures, 1);
+    assert_int_equal(st->polls, 4);
+    assert_non_null(strstr(st->error, "SE2321000156-AAAA"));
+    assert_non_null(strstr(st->error, "GetAvailableDates"));
+    assert_non_null(strstr(st->error, "503"));
+    assert_int_equal(fx->nupd, 4);
+
+    /* and recovers */
+    sc->mode = M_OK_MORE;
+    clock_set_fake(T0 + 240);
+    pass(fx);
+    assert_int_equal(st->status, CLINIC_OK);
+    assert_int_equal(st->consecutive_failures, 0);
+    assert_int_equal(st->valid_at, T0 + 240);
+    assert_int_equal(st->changed_at, T0 + 120);
+}
+
+static void test_never_success_then_unreachable(void **state)
+{
+    struct fx *fx = *state;
+    size_t r = add_clinic(fx, "SE2321000156-RRRR", W_REFUSED, M_OK);
+    const struct clinic_state *st;
+    int i;
+
+    make(fx, 2000);
+    st = state_of(fx, r);
+    for (i = 1; i <= COLLECTOR_UNREACHABLE_AFTER; i++) {
+        clock_set_fake(T0 + 60 * i);
+        pass(fx);
+        assert_int_equal(st->status, CLINIC_ERROR);
+        assert_false(st->has_data);
+        assert_int_equal(st->err_class, SF_ERR_TRANSPORT);
+        assert_int_equal(st->consecutive_failures, i);
+        assert_int_equal(st->checked_at, T0 + 60 * i);
+        assert_int_equal(st->valid_at, 0);
+        assert_int_equal(st->web, i < COLLECTOR_UNREACHABLE_AFTER
+                                      ? WEB_UNKNOWN : WEB_UNREACHABLE);
+    }
+    assert_non_null(strstr(st->error, "clinic SE2321000156-RRRR: "
+                                      "GetAvailableDates: 127.0.0.1"));
+}
+
+static void test_vp007_means_no_web_booking(void **state)
+{
+    struct fx *fx = *state;
+    size_t v = add_clinic(fx, "SE2321000156-VVVV", W_SERVER, M_VP007);
+    const struct clinic_state *st;
+
+    make(fx, 2000);
+    pass(fx);
+    st = state_of(fx, v);
+    assert_int_equal(st->web, WEB_NONE);
+    assert_int_equal(st->err_class, SF_ERR_NOT_CONNECTED);
+    assert_int_equal(st->status, CLINIC_ERROR);
+    assert_non_null(strstr(st->error, "VP007"));
+}
+
+static void test_identity_never_in_error(void **state)
+{
+    struct fx *fx = *state;
+    size_t e = add_clinic(fx, "SE2321000156-EEEE", W_SERVER, M_ECHO_IDENT);
+    const struct clinic_state *st;
+
+    make(fx, 2000);
+    pass(fx);
+    st = state_of(fx, e);
+    assert_int_equal(st->err_class, SF_ERR_FAULT);
+    assert_null(strstr(st->error, IDENT));
+    assert_non_null(strstr(st->error, "[redacted]"));
+}
+
+static void test_no_booking_never_polled(void **state)
+{
+    struct fx *fx = *state;
+    size_t n = add_clinic(fx, "SE2321000156-NNNN", W_NONE, M_OK);
+    size_t a = add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
+    const struct clinic_state *st;
+
+    make(fx, 2000);
+    st = state_of(fx, n);
+    assert_int_equal(st->web, WEB_NONE);
+    assert_int_equal(st->status, CLINIC_OK);
+    pass(fx);
+    pass(fx);
+    assert_int_equal(st->web, WEB_NONE);
+    assert_int_equal(st->status, CLINIC_OK);
+    assert_int_equal(st->polls, 0);
+    assert_int_equal(st->checked_at, 0);
+    assert_int_equal(fx->nupd, 2);
+    assert_int_equal(fx->upd_idx[0], a);
+    assert_int_equal(fx->upd_idx[1], a);
+    assert_int_equal(state_of(fx, a)->web, WEB_OPEN);
+    /* every request the server saw was for A */
+    assert_int_equal(fx->srv.unknown, 0);
+    assert_int_equal(fx->srv.requests, srv_clinic(fx, "SE2321000156-AAAA")
+                     ->dates_reqs + srv_clinic(fx, "SE2321000156-AAAA")
+                     ->slots_reqs);
+}
+
+static void test_hanging_clinic_isolated(void **state)
+{
+    struct fx *fx = *state;
+    size_t h = add_clinic(fx, "SE2321000156-HHHH", W_HANG, M_OK);
+    size_t a = add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
+    size_t b = add_clinic(fx, "SE2321000156-BBBB", W_SERVER, M_OK);
+    size_t c = add_clinic(fx, "SE2321000156-CCCC", W_SERVER, M_VP007);
+    int i;
+
+    make(fx, 400);
+    pass(fx);
+    assert_int_equal(fx->nupd, 4);
+    /* the hanging one is last, after its timeout; the others before */
+    assert_int_equal(fx->upd_idx[3], h);
+    for (i = 0; i < 3; i++) {
+        assert_true(fx->upd_idx[i] == a || fx->upd_idx[i] == b ||
+                    fx->upd_idx[i] == c);
+        assert_true(fx->upd_ms[i] < 350);
+    }
+    assert_true(fx->upd_ms[3] >= 350);
+    assert_int_equal(state_of(fx, h)->err_class, SF_ERR_TIMEOUT);
+    assert_int_equal(state_of(fx, a)->status, CLINIC_OK);
+    assert_int_equal(state_of(fx, b)->status, CLINIC_OK);
+    assert_int_equal(state_of(fx, c)->web, WEB_NONE);
+}
+
+static void test_empty_pass_deferred_once(void **state)
+{
+    struct fx *fx = *state;
+
+    add_clinic(fx, "SE2321000156-NNNN", W_NONE, M_OK);
+    make(fx, 2000);
+    pass(fx);          /* asserts: not synchronous, exactly once */
+    assert_int_equal(fx->nupd, 0);
+}
+
+static void test_pass_while_pass_running(void **state)
+{
+    struct fx *fx = *state;
+    int never = 0;
+
+    add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
+    make(fx, 2000);
+    assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), 0);
+    assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), -1);
+    clock_gettime(CLOCK_MONOTONIC, &fx->t0);
+    while (fx->passes == 0 && since_ms(&fx->t0) < 5000)
+        th_lo_run_until(fx->base, &never, 20);
+    assert_int_equal(fx->passes, 1);
+    assert_int_equal(fx->nupd, 1);
+}
+
+static void test_free_with_polls_in_flight(void **state)
+{
+    struct fx *fx = *state;
+    int never = 0;
+
+    add_clinic(fx, "SE2321000156-HHHH", W_HANG, M_OK);
+    add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
+    make(fx, 2000);
+    assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), 0);
+    th_lo_run_until(fx->base, &never, 100);
+    assert_int_equal(collector_active(fx->coll), 1);
+    fetch_free(fx->f);
+    fx->f = NULL;
+    collector_free(fx->coll);
+    fx->coll = NULL;
+    th_lo_run_until(fx->base, &never, 20);
+    assert_int_equal(fx->passes, 0);
+}
+
+static void test_stagger_deterministic_and_spread(void **state)
+{
+    char id[32];
+    int buckets[10] = {0}, i;
+    long a, b;
+
+    (void)state;
+    a = collector_stagger_ms("SE2321000156-AAAA", 60000);
+    b = collector_stagger_ms("SE2321000156-AAAA", 60000);
+    assert_int_equal(a, b);
+    assert_true(a >= 0 && a < 60000);
+    assert_int_not_equal(a, collector_stagger_ms("SE2321000156-AAAB", 60000));
+    assert_int_equal(collector_stagger_ms("SE2321000156-AAAA", 0), 0);
+    /* 200 sequential ids over 10 buckets: each gets 20 on average; a
+     * bucket with fewer than 5 would mean clumping */
+    for (i = 0; i < 200; i++) {
+        snprintf(id, sizeof(id), "SE2321000156-%04d", i);
+        a = collector_stagger_ms(id, 60000);
+        assert_true(a >= 0 && a < 60000);
+        buckets[a / 6000]++;
+    }
+    for (i = 0; i < 10; i++)
+        assert_true(buckets[i] >= 5);
+}
+
+/*
+ * Periodic schedule with a 1 s interval: the fast clinic is polled
+ * repeatedly, the hanging one (1.5 s timeout) is never polled twice at
+ * once: its tick while busy is skipped, so it finishes exactly one poll.
+ */
+static void test_start_periodic_no_overlap(void **state)
+{
+    struct fx *fx = *state;
+    size_t h, a;
+    int never = 0;
+    long lim;
+
+    fx->region.poll_interval_s = 1;
+    h = add_clinic(fx, "SE2321000156-HHHH", W_HANG, M_OK);
+    a = add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
+    make(fx, 1500);
+    clock_gettime(CLOCK_MONOTONIC, &fx->t0);
+    assert_int_equal(collector_start(fx->coll), 0);
+    /*
+     * H's first poll runs [s, s + 1.5]. Its tick at s + 0.9..1.1 finds it
+     * busy and must be skipped; the next tick (s + 1.8 or later) starts a
+     * poll that cannot end before s + 3.3. Had the busy tick started an
+     * overlapping poll, that one would end by s + 2.6. Look at s + 2.9.
+     */
+    lim = collector_stagger_ms("SE2321000156-HHHH", 1000) + 2900;
+    while (since_ms(&fx->t0) < lim) {
+        th_lo_run_until(fx->base, &never, 20);
+        assert_true(collector_active(fx->coll) <= 2);
+    }
+    assert_int_equal(state_of(fx, h)->polls, 1);
+    assert_int_equal(state_of(fx, h)->err_class, SF_ERR_TIMEOUT);
+    assert_true(state_of(fx, a)->polls >= 2);
+    assert_int_equal(state_of(fx, a)->status, CLINIC_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_success_unchanged_changed_stale,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_never_success_then_unreachable,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vp007_means_no_web_booking,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_never_in_error, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_booking_never_polled, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hanging_clinic_isolated, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_empty_pass_deferred_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pass_while_pass_running, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_free_with_polls_in_flight,
+                                        setup, teardown),
+        cmocka_unit_test(test_stagger_deterministic_and_spread),
+        cmocka_unit_test_setup_teardown(test_start_periodic_no_overlap,
+                                        setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
