@@ -60,7 +60,10 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
 /* Transfers in flight. */
 size_t fetch_active(const struct fetch *f);
 
-/* Abort all transfers (their callbacks are NOT called) and free. NULL ok. */
+/*
+ * Abort all transfers (their callbacks are NOT called) and free. NULL ok.
+ * Not from inside a done callback.
+ */
 void fetch_free(struct fetch *f);
 
 #endif
