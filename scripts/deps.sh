@@ -8,7 +8,14 @@ pkgs=(
     libevent-dev libcurl4-openssl-dev libxml2-dev libxml2-utils
     libcjson-dev libsqlite3-dev zlib1g-dev libcmocka-dev
     curl ca-certificates tzdata python3 python3-jsonschema
+    # browser test of the patient page
+    chromium chromium-driver python3-selenium
 )
+# benchmarks only (bash scripts/deps.sh --bench): load generator and the
+# reference static server the feed is measured against
+if [ "${1:-}" = "--bench" ]; then
+    pkgs+=(wrk nginx-light)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
