@@ -807,19 +807,24 @@ static void quote_text(char *dst, size_t cap, const char *s, size_t max)
 }
 
 /*
- * Blank out anything shaped like a personnummer (12 digits, or 8/6 digits
- * then '-'/'+' then 4) in fault text we quote: producers may echo the
- * query identity, and error messages end up in logs and the feed.
+ * Replace anything shaped like a personnummer (12 digits, or 8/6 digits
+ * then '-'/'+' then 4) in fault text we quote with "[redacted]", as the
+ * collector does for the configured identity: producers may echo the
+ * query identity (or another person's), and error messages end up in logs
+ * and the feed. s has room for cap bytes; the result is cut to fit.
  */
-static void redact_pnr(char *s)
+static void redact_pnr(char *s, size_t cap)
 {
-    size_t i = 0, n = strlen(s);
+    char out[FAULT_QUOTE_MAX + 64];
+    size_t i = 0, o = 0, n = strlen(s);
 
-    while (i < n) {
+    if (cap > sizeof(out))
+        cap = sizeof(out);
+    while (i < n && o + 1 < cap) {
         size_t a = i, b, e;
 
         if (s[i] < '0' || s[i] > '9') {
-            i++;
+            out[o++] = s[i++];
             continue;
         }
         while (i < n && s[i] >= '0' && s[i] <= '9')
@@ -836,25 +841,39 @@ static void redact_pnr(char *s)
                 e = k;
         }
         if (b - a == 12 || e != b) {
-            for (size_t k = a; k < e; k++)
-                if (s[k] != '-' && s[k] != '+')
-                    s[k] = 'x';
+            const char *r = "[redacted]";
+            size_t rl = strlen(r);
+
+            if (o + rl + 1 > cap)
+                break;
+            memcpy(out + o, r, rl);
+            o += rl;
             i = e;
+        } else {
+            size_t dl = b - a < cap - 1 - o ? b - a : cap - 1 - o;
+
+            memcpy(out + o, s + a, dl);
+            o += dl;
         }
     }
+    out[o] = '\0';
+    memcpy(s, out, o + 1);
 }
 
 static void set_fault_error(struct parse *ps, struct sf_error *err)
 {
     const char *fs = field_value(&ps->f[F_FAULTSTRING]);
     const char *fc = field_value(&ps->f[F_FAULTCODE]);
-    char qs[FAULT_QUOTE_MAX + 1], qc[64];
+    char qs[FAULT_QUOTE_MAX + 32], qc[64];
 
+    /* Redact with some text to spare, then cut: a number straddling the
+     * cut is either whole (and redacted) or beyond FAULT_QUOTE_MAX. */
     quote_text(qs, sizeof(qs), fs != NULL ? fs : "(no faultstring)",
-               FAULT_QUOTE_MAX);
+               sizeof(qs) - 1);
+    redact_pnr(qs, sizeof(qs));
+    qs[utf8_cut(qs, strlen(qs), FAULT_QUOTE_MAX)] = '\0';
     quote_text(qc, sizeof(qc), fc != NULL ? fc : "?", sizeof(qc) - 1);
-    redact_pnr(qs);
-    redact_pnr(qc);
+    redact_pnr(qc, sizeof(qc));
     if (fs != NULL &&
         (strncmp(fs, "VP004", 5) == 0 || strncmp(fs, "VP007", 5) == 0))
         sf_error_set(err, SF_ERR_NOT_CONNECTED,

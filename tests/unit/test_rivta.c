@@ -671,8 +671,25 @@ static void test_faults(void **state)
                          -1);
         assert_int_equal(err.code, SF_ERR_FAULT);
         assert_null(strstr(err.msg, "1212"));
+        assert_non_null(strstr(err.msg, "bad subject_of_care [redacted] / "
+                                        "[redacted] / [redacted]; unit"));
         assert_non_null(strstr(err.msg, "SE2321000016-F1Z1"));
         assert_non_null(strstr(err.msg, "s:Client"));
+    }
+
+    /* an identity straddling the quote limit is not cut in half */
+    {
+        char e[1024];
+        int n = snprintf(e, sizeof(e),
+                         "<s:Fault xmlns:s='" SOAP_NS "'><faultcode>s:Server"
+                         "</faultcode><faultstring>%0195d 191212121212 tail"
+                         "</faultstring></s:Fault>", 0);
+
+        assert_int_equal(riv_parse_timeslots(e, (size_t)n, &s, NULL, &err),
+                         -1);
+        assert_int_equal(err.code, SF_ERR_FAULT);
+        assert_null(strstr(err.msg, "1212"));
+        assert_null(strstr(err.msg, "tail"));   /* quote is bounded */
     }
 
     /* the quoted fault text is one line and bounded */
@@ -969,7 +986,10 @@ static void check_request(const struct adapter_request *r,
 static struct adapter_response canned(long status, const char *body,
                                       size_t len)
 {
-    struct adapter_response r = {status, body, len, "text/xml"};
+    struct adapter_response r = {
+        .http_status = status, .body = body, .len = len,
+        .content_type = "text/xml",
+    };
 
     return r;
 }
