@@ -69,7 +69,7 @@
 #define LUNCH_END_MIN (13 * 60)
 #define MAX_PRACT 4
 
-/* --- profiles ------------------------------------------------------------- */
+/* --- profiles ------------------------------------------------------------ */
 
 enum profile {
     P_NORMAL, P_BUSY, P_FULL, P_VP004, P_VP007, P_ERROR, P_GARBAGE,
@@ -104,7 +104,7 @@ static int profile_index(const char *name)
     return -1;
 }
 
-/* --- seeded schedule ------------------------------------------------------ */
+/* --- seeded schedule ----------------------------------------------------- */
 
 static const char *const first_names[] = {
     "Anna", "Eva", "Maria", "Karin", "Sara", "Emma", "Lena", "Kerstin",
@@ -320,7 +320,7 @@ out:
     return rc;
 }
 
-/* --- server state ---------------------------------------------------------- */
+/* --- server state -------------------------------------------------------- */
 
 /* What to answer; body owned until sent. */
 struct reply {
@@ -509,7 +509,7 @@ fail:
     return -1;
 }
 
-/* --- building replies ------------------------------------------------------ */
+/* --- building replies ---------------------------------------------------- */
 
 /* Append s as XML character data (text or attribute value). */
 static void add_escaped(struct evbuffer *b, const char *s)
@@ -613,7 +613,7 @@ static void add_extension(struct evbuffer *b, const struct sim *s)
         "</x:simInfo>", (unsigned)s->seed);
 }
 
-/* --- parsing requests ------------------------------------------------------- */
+/* --- parsing requests ---------------------------------------------------- */
 
 enum contract { C_DATES, C_SLOTS, C_TYPES, C_COUNT };
 
@@ -749,7 +749,7 @@ static enum parse_result parse_xml(const char *body, size_t len, xmlDoc **doc)
     return rc;
 }
 
-/* --- answering ------------------------------------------------------------- */
+/* --- answering ----------------------------------------------------------- */
 
 static const struct conf_clinic *find_clinic(const struct sim *s,
                                              const char *id)
@@ -781,15 +781,14 @@ static bool performer_wanted(const struct query *q, const char *hsa)
 }
 
 /* Free, not yet passed slots of clinic for q into l. -1 on OOM. */
-static int query_slots(const struct sim *s, const struct plan *p,
-                       const struct query *q, struct gen_list *l)
+static int query_slots(const struct plan *p, const struct query *q,
+                       struct gen_list *l)
 {
     int64_t now = clock_now();
     size_t w = 0;
 
     if (q->tt_id[0] != '\0' && strcmp(q->tt_id, p->tt_id) != 0)
         return 0;
-    (void)s;
     for (int32_t d = q->first; d <= q->last; d++) {
         size_t from = l->n;
         if (plan_day(p, d, l) != 0)
@@ -812,7 +811,7 @@ static void answer_slots(struct sim *s, const struct conf_clinic *c,
     struct gen_list l = {0};
 
     plan_init(&p, s->seed, c);
-    if (query_slots(s, &p, q, &l) != 0) {
+    if (query_slots(&p, q, &l) != 0) {
         set_fault(r, "Server", "out of memory");
         goto out;
     }
@@ -851,7 +850,7 @@ static void answer_dates(struct sim *s, const struct conf_clinic *c,
     bool first = true;
 
     plan_init(&p, s->seed, c);
-    if (query_slots(s, &p, q, &l) != 0) {
+    if (query_slots(&p, q, &l) != 0) {
         set_fault(r, "Server", "out of memory");
         goto out;
     }
@@ -926,8 +925,7 @@ static void answer_garbage(struct reply *r)
 }
 
 /* A 200 whose DTD declares an external entity and an entity bomb. */
-static void answer_hostile(const struct conf_clinic *c, int contract,
-                           struct reply *r)
+static void answer_hostile(int contract, struct reply *r)
 {
     evbuffer_add_printf(r->body,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -967,7 +965,6 @@ static void answer_hostile(const struct conf_clinic *c, int contract,
             "<c:timeTypeId>&xxe;</c:timeTypeId></ListOfTimeTypes>");
     evbuffer_add_printf(r->body, "</%sResponse></soap:Body></soap:Envelope>\n",
                         contract_names[contract]);
-    (void)c;
     set_xml(r, 200, "OK");
 }
 
@@ -1103,7 +1100,7 @@ static void answer_soap(struct sim *s, int contract, const char *body,
         answer_garbage(r);
         goto out;
     case P_HOSTILE:
-        answer_hostile(c, contract, r);
+        answer_hostile(contract, r);
         goto out;
     default:
         break;
@@ -1192,7 +1189,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     send_now(s, req, &r);
 }
 
-/* --- lifecycle -------------------------------------------------------------- */
+/* --- lifecycle ----------------------------------------------------------- */
 
 struct sim *sim_new(struct event_base *base, const struct conf_region *region,
                     const char *host, int port, const struct sim_opts *opts,
