@@ -27,7 +27,10 @@ static void slot_free(struct avail_slot *sl)
     free(sl->practitioner);
     free(sl->service);
     free(sl->service_id);
+    free(sl->booking_url);
+    free(sl->booking_phone);
     sl->practitioner = sl->service = sl->service_id = NULL;
+    sl->booking_url = sl->booking_phone = NULL;
 }
 
 void avail_slots_clear(struct avail_slots *s)
@@ -53,9 +56,7 @@ static char *dup_opt(const char *src, bool *ok)
     return d;
 }
 
-int avail_slots_add(struct avail_slots *s, int64_t start, int64_t end,
-                    const char *practitioner, const char *service,
-                    const char *service_id)
+int avail_slots_add_slot(struct avail_slots *s, const struct avail_slot *src)
 {
     struct avail_slot sl;
     bool ok = true;
@@ -72,17 +73,38 @@ int avail_slots_add(struct avail_slots *s, int64_t start, int64_t end,
         s->v = nv;
         s->cap = ncap;
     }
-    sl.start = start;
-    sl.end = end;
-    sl.practitioner = dup_opt(practitioner, &ok);
-    sl.service = dup_opt(service, &ok);
-    sl.service_id = dup_opt(service_id, &ok);
+    sl.start = src->start;
+    sl.end = src->end;
+    sl.practitioner = dup_opt(src->practitioner, &ok);
+    sl.service = dup_opt(src->service, &ok);
+    sl.service_id = dup_opt(src->service_id, &ok);
+    sl.booking_url = dup_opt(src->booking_url, &ok);
+    sl.booking_phone = dup_opt(src->booking_phone, &ok);
+    sl.capacity = src->capacity >= 1 ? src->capacity : 1;
     if (!ok) {
         slot_free(&sl);
         return -1;
     }
     s->v[s->n++] = sl;
     return 0;
+}
+
+int avail_slots_add(struct avail_slots *s, int64_t start, int64_t end,
+                    const char *practitioner, const char *service,
+                    const char *service_id)
+{
+    /* The casts only let the borrowed strings sit in the template;
+     * avail_slots_add_slot copies them and never writes through them. */
+    struct avail_slot sl = {
+        .start = start,
+        .end = end,
+        .practitioner = (char *)practitioner,
+        .service = (char *)service,
+        .service_id = (char *)service_id,
+        .capacity = 1,
+    };
+
+    return avail_slots_add_slot(s, &sl);
 }
 
 int avail_slots_copy(struct avail_slots *dst, const struct avail_slots *src)
@@ -94,9 +116,7 @@ int avail_slots_copy(struct avail_slots *dst, const struct avail_slots *src)
     /* Build aside, so a failure leaves dst as it was. */
     avail_slots_init(&tmp);
     for (size_t i = 0; i < src->n; i++) {
-        const struct avail_slot *sl = &src->v[i];
-        if (avail_slots_add(&tmp, sl->start, sl->end, sl->practitioner,
-                            sl->service, sl->service_id) != 0) {
+        if (avail_slots_add_slot(&tmp, &src->v[i]) != 0) {
             avail_slots_clear(&tmp);
             return -1;
         }
@@ -142,7 +162,13 @@ static int slot_cmp(const struct avail_slot *a, const struct avail_slot *b)
         return c;
     if ((c = cmp_str(a->service, b->service)) != 0)
         return c;
-    return cmp_str(a->service_id, b->service_id);
+    if ((c = cmp_str(a->service_id, b->service_id)) != 0)
+        return c;
+    if ((c = cmp_str(a->booking_url, b->booking_url)) != 0)
+        return c;
+    if ((c = cmp_str(a->booking_phone, b->booking_phone)) != 0)
+        return c;
+    return (a->capacity > b->capacity) - (a->capacity < b->capacity);
 }
 
 static int slot_qsort_cmp(const void *a, const void *b)

@@ -25,6 +25,9 @@ struct avail_slot {
     char *practitioner;   /* display form "Dalmo, Jacob", or NULL; owned */
     char *service;        /* time type name, e.g. "Nybesök", or NULL; owned */
     char *service_id;     /* time type id, or NULL; owned */
+    char *booking_url;    /* deep link to book this very slot, or NULL; owned */
+    char *booking_phone;  /* phone number to book this slot, or NULL; owned */
+    int capacity;         /* patients this slot takes; 1 unless told (>= 1) */
 };
 
 struct avail_slots {
@@ -37,12 +40,19 @@ void avail_slots_init(struct avail_slots *s);
 /* Free every slot's strings and the array; leaves an empty list. NULL ok. */
 void avail_slots_clear(struct avail_slots *s);
 /*
- * Append a slot; the strings are copied (each may be NULL).
+ * Append a slot; the strings are copied (each may be NULL). The new slot
+ * has no booking_url/booking_phone and capacity 1.
  * Returns 0, or -1 on allocation failure (list unchanged).
  */
 int avail_slots_add(struct avail_slots *s, int64_t start, int64_t end,
                     const char *practitioner, const char *service,
                     const char *service_id);
+/*
+ * Append a copy of *sl, every field included (strings copied; a capacity
+ * below 1 is stored as 1). Returns 0, or -1 on allocation failure (list
+ * unchanged).
+ */
+int avail_slots_add_slot(struct avail_slots *s, const struct avail_slot *sl);
 /* Deep copy src into dst (dst must be initialised; its old content freed). */
 int avail_slots_copy(struct avail_slots *dst, const struct avail_slots *src);
 /* Move src's content into dst (dst's old content freed); src left empty. */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -133,6 +134,70 @@ static void test_list_sort_dedupe(void **state)
     avail_slots_clear(&s);
     avail_slots_sort(&s);               /* empty: fine */
     avail_slots_clear(&t);
+}
+
+/* booking_url/booking_phone/capacity: copied deeply, compared, defaulted. */
+static void test_booking_fields(void **state)
+{
+    struct avail_slots a, b;
+    struct avail_slot tpl = {
+        .start = 5000, .end = 5900, .practitioner = NULL,
+        .service = (char *)"Nybesök",
+        .booking_url = (char *)"https://book.example/s?slot=1",
+        .booking_phone = (char *)"054-10 00 00",
+        .capacity = 4,
+    };
+
+    (void)state;
+    avail_slots_init(&a);
+    avail_slots_init(&b);
+    assert_int_equal(avail_slots_add_slot(&a, &tpl), 0);
+    assert_int_equal(avail_slots_add(&a, 6000, 6900, NULL, NULL, NULL), 0);
+    tpl.capacity = 0;           /* below 1: stored as 1 */
+    tpl.start = 7000;
+    tpl.end = 7600;
+    assert_int_equal(avail_slots_add_slot(&a, &tpl), 0);
+
+    assert_string_equal(a.v[0].booking_url, "https://book.example/s?slot=1");
+    assert_ptr_not_equal(a.v[0].booking_url, tpl.booking_url);
+    assert_string_equal(a.v[0].booking_phone, "054-10 00 00");
+    assert_int_equal(a.v[0].capacity, 4);
+    assert_null(a.v[1].booking_url);
+    assert_null(a.v[1].booking_phone);
+    assert_int_equal(a.v[1].capacity, 1);
+    assert_int_equal(a.v[2].capacity, 1);
+
+    assert_int_equal(avail_slots_copy(&b, &a), 0);
+    assert_true(avail_slots_equal(&a, &b));
+    assert_ptr_not_equal(a.v[0].booking_url, b.v[0].booking_url);
+    assert_string_equal(b.v[0].booking_phone, "054-10 00 00");
+    assert_int_equal(b.v[0].capacity, 4);
+
+    /* each new field takes part in equality */
+    b.v[0].capacity = 5;
+    assert_false(avail_slots_equal(&a, &b));
+    b.v[0].capacity = 4;
+    b.v[0].booking_url[8] = 'X';
+    assert_false(avail_slots_equal(&a, &b));
+    assert_int_equal(avail_slots_copy(&b, &a), 0);
+    free(b.v[0].booking_phone);
+    b.v[0].booking_phone = NULL;
+    assert_false(avail_slots_equal(&a, &b));
+
+    /* slots differing only in booking_url are not duplicates */
+    avail_slots_clear(&b);
+    tpl.start = 5000;
+    tpl.end = 5900;
+    tpl.capacity = 4;
+    assert_int_equal(avail_slots_add_slot(&b, &tpl), 0);
+    tpl.booking_url = (char *)"https://book.example/s?slot=2";
+    assert_int_equal(avail_slots_add_slot(&b, &tpl), 0);
+    assert_int_equal(avail_slots_add_slot(&b, &tpl), 0);
+    avail_slots_sort(&b);
+    assert_int_equal(b.n, 2);
+
+    avail_slots_clear(&a);
+    avail_slots_clear(&b);
 }
 
 static void test_counting_names(void **state)
@@ -464,6 +529,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_basics),
         cmocka_unit_test(test_list_sort_dedupe),
+        cmocka_unit_test(test_booking_fields),
         cmocka_unit_test(test_counting_names),
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_empty),
