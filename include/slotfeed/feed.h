@@ -24,6 +24,8 @@
 #include "slotfeed/error.h"
 
 #define FEED_ETAG_LEN 48
+/* SMART Scheduling Links NDJSON files per snapshot (smartpub.h). */
+#define FEED_SMART_NDOCS 3
 
 struct feed_doc {
     char *json;                 /* owned, NUL-terminated */
@@ -37,6 +39,10 @@ struct feed_snapshot {
     struct feed_doc *clinics;   /* GET /v1/clinics/{id}, region order */
     size_t nclinics;
     const struct conf_region *region;  /* borrowed */
+    /* SMART Scheduling Links NDJSON (Location, Schedule, Slot; index by
+     * enum smartpub_type) and their content-change time; smartpub.c. */
+    struct feed_doc smart[FEED_SMART_NDOCS];
+    int64_t smart_transaction_time;
     /* private (feed.c): references besides the builder's, see below */
     unsigned extra_refs;
     int released;               /* the builder called feed_snapshot_free */

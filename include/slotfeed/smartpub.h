@@ -1,0 +1,116 @@
+/*
+ * smartpub.h - SMART Scheduling Links publication of the merged feed.
+ *
+ * From the same inputs as feed_build() (region, clinic states, now) we
+ * produce three NDJSON documents (one minified FHIR R4 resource per line,
+ * each line ending in '\n'), serialized once per rebuild and stored in the
+ * feed snapshot (feed_snapshot.smart[], indexed by enum smartpub_type):
+ *
+ *   Location  one per clinic: id = the HSA-id, identifier with system
+ *             SMARTPUB_HSA_SYSTEM, name, telecom (phone, url), address
+ *             {city = locality or municipality, district = municipality,
+ *             country "SE"}.
+ *   Schedule  one per clinic with web booking configured and not reported
+ *             "none" (WEB_OPEN, WEB_UNREACHABLE, WEB_UNKNOWN): id =
+ *             "<HSA-id>-booking", actor Location/<HSA-id>, serviceType from
+ *             the clinic's time_type_name, has-availability "some"/"none"
+ *             when the feed knows the availability, "unknown" otherwise.
+ *             Clinics without web booking have a Location and no Schedule.
+ *   Slot      one per future free slot of a clinic whose availability the
+ *             feed publishes (same rule as feed.c, so counts equal the
+ *             feed's free_slots): id "<HSA-id>-<start epoch>-<k>", schedule
+ *             Schedule/<HSA-id>-booking, status "free", start/end with
+ *             offset, booking-deep-link (the slot's booking_url, else the
+ *             clinic's), booking-phone (the slot's, else the clinic's
+ *             phone, when one exists), slot-capacity when above 1.
+ *
+ * The manifest ($bulk-publish) holds absolute URLs, so it is built per
+ * request from the public base URL (config key or Host header, chosen by
+ * the HTTP layer). Its transactionTime is the time the published content
+ * last changed (see smartpub_build), not the rebuild time, so a client's
+ * "same transactionTime -> nothing to fetch" check works.
+ *
+ * HTTP layer (routes, content types):
+ *   GET /$bulk-publish            smartpub_manifest(), application/json
+ *   GET /bulk/Location.ndjson     smartpub_ndjson(s, "Location")
+ *   GET /bulk/Schedule.ndjson     smartpub_ndjson(s, "Schedule")
+ *   GET /bulk/Slot.ndjson         smartpub_ndjson(s, "Slot")
+ *                                 all three application/fhir+ndjson, with
+ *                                 the doc's ETag; Last-Modified may use
+ *                                 smartpub_transaction_time().
+ */
+#ifndef SLOTFEED_SMARTPUB_H
+#define SLOTFEED_SMARTPUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slotfeed/collector.h"
+#include "slotfeed/conf.h"
+#include "slotfeed/feed.h"
+
+/* Index into feed_snapshot.smart[] (FEED_SMART_NDOCS entries). */
+enum smartpub_type {
+    SMARTPUB_LOCATION = 0,
+    SMARTPUB_SCHEDULE = 1,
+    SMARTPUB_SLOT = 2
+};
+
+/* Paths of the files under the base URL, as the manifest lists them. */
+#define SMARTPUB_MANIFEST_PATH "/$bulk-publish"
+#define SMARTPUB_NDJSON_PREFIX "/bulk/"      /* + "Location.ndjson" ... */
+#define SMARTPUB_CONTENT_TYPE "application/fhir+ndjson"
+
+/* HSA-id identifier system (protocols.md §2.2, §3.5). */
+#define SMARTPUB_HSA_SYSTEM "urn:oid:1.2.752.29.4.19"
+#define SMARTPUB_EXT_HAS_AVAILABILITY \
+    "http://fhir-registry.smarthealthit.org/StructureDefinition/has-availability"
+
+/* Longest base URL smartpub_manifest() accepts. */
+#define SMARTPUB_BASE_URL_MAX 1024
+
+/*
+ * Build the three NDJSON documents into docs[0..FEED_SMART_NDOCS-1] (each
+ * json owned by the caller afterwards; free with smartpub_docs_free) and
+ * the content-change time into *transaction_time.
+ *
+ * transactionTime: smartpub remembers (one memo per process, event-loop
+ * thread only) the hash of the last content it built and the `now` at
+ * which that content first appeared; the same content again keeps that
+ * time, different content takes `now`. Called by feed_build().
+ * Returns 0, or -1 on allocation failure (docs left empty).
+ */
+int smartpub_build(const struct conf_region *region,
+                   const struct clinic_state *states, int64_t now,
+                   struct feed_doc docs[FEED_SMART_NDOCS],
+                   int64_t *transaction_time);
+
+/* Free the documents' bytes and zero them. NULL ok. */
+void smartpub_docs_free(struct feed_doc docs[FEED_SMART_NDOCS]);
+
+/*
+ * The NDJSON document of type "Location", "Schedule" or "Slot" (exact
+ * case, as in the file names), or NULL for any other type or snapshot
+ * NULL. Borrowed from the snapshot (hold a feed_snapshot_ref while the
+ * bytes are being sent). An empty document (len 0) is a valid file.
+ */
+const struct feed_doc *smartpub_ndjson(const struct feed_snapshot *s,
+                                       const char *type);
+
+/* Content-change time of the snapshot's SMART documents (UTC seconds). */
+int64_t smartpub_transaction_time(const struct feed_snapshot *s);
+
+/*
+ * The $bulk-publish manifest for base_url ("https://feed.example/x", no
+ * trailing slash needed; one is dropped): transactionTime, request =
+ * base_url + SMARTPUB_MANIFEST_PATH, output [{type, url}] for Location,
+ * Schedule, Slot with absolute URLs, error []. Returns a malloc'd
+ * NUL-terminated string (caller frees) and its length in *len (may be
+ * NULL), or NULL when s or base_url is NULL, base_url is empty, longer
+ * than SMARTPUB_BASE_URL_MAX or holds control characters or spaces, or on
+ * allocation failure. Its ETag, if wanted: feed_etag() of the bytes.
+ */
+char *smartpub_manifest(const struct feed_snapshot *s, const char *base_url,
+                        size_t *len);
+
+#endif
