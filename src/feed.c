@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/smartpub.h"
 
 /* --- small JSON helpers (each returns 0, or -1 on allocation failure) --- */
 
@@ -468,6 +469,10 @@ int feed_build(const struct conf_region *region,
     for (i = 0; i < s->nclinics; i++)
         if (build_detail(region, &states[i], i, now, &s->clinics[i]) != 0)
             goto oom;
+    /* SMART Scheduling Links NDJSON, serialized once per rebuild too. */
+    if (smartpub_build(region, states, now, s->smart,
+                       &s->smart_transaction_time) != 0)
+        goto oom;
     *out = s;
     return 0;
 oom:
@@ -485,6 +490,7 @@ static void snapshot_destroy(struct feed_snapshot *s)
     for (i = 0; i < s->nclinics && s->clinics != NULL; i++)
         free(s->clinics[i].json);
     free(s->clinics);
+    smartpub_docs_free(s->smart);
     free(s);
 }
 

@@ -1,0 +1,448 @@
+/*
+ * smartpub.c - SMART Scheduling Links publication (smartpub.h).
+ *
+ * Builds the Location / Schedule / Slot NDJSON files from the region and
+ * the clinic states at `now`, once per feed rebuild, and the $bulk-publish
+ * manifest per request (it carries absolute URLs). Which clinics publish
+ * availability follows feed.c exactly (good data and web booking not
+ * "none"), so the Slot count of a clinic equals its free_slots in the feed.
+ */
+#include "slotfeed/smartpub.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "slotfeed/clock.h"
+#include "slotfeed/smart.h"
+
+#define SCHEDULE_SUFFIX "-booking"
+/* Published when a clinic names no service: every clinic is physio. */
+#define DEFAULT_SERVICE "Fysioterapi"
+
+static const char *const type_names[FEED_SMART_NDOCS] = {
+    "Location", "Schedule", "Slot"
+};
+
+/* --- output buffer: NDJSON lines appended one by one --------------------- */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static int buf_add(struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *p;
+
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if ((p = realloc(b->p, cap)) == NULL)
+            return -1;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+/* Serialize obj minified as one line; obj is deleted either way. */
+static int buf_line(struct buf *b, cJSON *obj)
+{
+    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    int rc = -1;
+
+    if (s != NULL && buf_add(b, s, strlen(s)) == 0 && buf_add(b, "\n", 1) == 0)
+        rc = 0;
+    free(s);
+    cJSON_Delete(obj);
+    return rc;
+}
+
+/* --- JSON helpers (NULL on allocation failure) --------------------------- */
+
+static int add_time(cJSON *obj, const char *key, int64_t t)
+{
+    char buf[CLOCK_RFC3339_LEN];
+
+    clock_format_rfc3339(t, buf);
+    return cJSON_AddStringToObject(obj, key, buf) ? 0 : -1;
+}
+
+/* {"system": system, "value": value} appended to arr. */
+static int push_sysval(cJSON *arr, const char *system, const char *value)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL)
+        return -1;
+    cJSON_AddItemToArray(arr, o);
+    if (cJSON_AddStringToObject(o, "system", system) == NULL ||
+        cJSON_AddStringToObject(o, "value", value) == NULL)
+        return -1;
+    return 0;
+}
+
+/* {"url": url, <vkey>: value} appended to arr. */
+static int push_ext_str(cJSON *arr, const char *url, const char *vkey,
+                        const char *value)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL)
+        return -1;
+    cJSON_AddItemToArray(arr, o);
+    if (cJSON_AddStringToObject(o, "url", url) == NULL ||
+        cJSON_AddStringToObject(o, vkey, value) == NULL)
+        return -1;
+    return 0;
+}
+
+/* --- which clinics publish what (mirrors feed.c) -------------------------- */
+
+/* The feed publishes this clinic's availability (not null). */
+static bool availability_known(const struct clinic_state *st)
+{
+    return st->has_data && st->web != WEB_NONE;
+}
+
+/* The clinic gets a Schedule: web booking configured and not "none". */
+static bool has_schedule(const struct conf_clinic *c,
+                         const struct clinic_state *st)
+{
+    return c->has_booking && st->web != WEB_NONE;
+}
+
+/* --- resources ------------------------------------------------------------ */
+
+static int location_line(struct buf *b, const struct conf_clinic *c)
+{
+    cJSON *o = cJSON_CreateObject(), *arr, *addr;
+    const char *url = c->website;
+
+    if (o == NULL)
+        return -1;
+    if (cJSON_AddStringToObject(o, "resourceType", "Location") == NULL ||
+        cJSON_AddStringToObject(o, "id", c->id) == NULL ||
+        (arr = cJSON_AddArrayToObject(o, "identifier")) == NULL ||
+        push_sysval(arr, SMARTPUB_HSA_SYSTEM, c->id) != 0 ||
+        cJSON_AddStringToObject(o, "name", c->name ? c->name : c->id) == NULL)
+        goto fail;
+    /* General contact points; the booking page only when no website. */
+    if (url == NULL && c->has_booking)
+        url = c->booking.booking_url;
+    if (c->phone != NULL || url != NULL) {
+        if ((arr = cJSON_AddArrayToObject(o, "telecom")) == NULL ||
+            (c->phone != NULL && push_sysval(arr, "phone", c->phone) != 0) ||
+            (url != NULL && push_sysval(arr, "url", url) != 0))
+            goto fail;
+    }
+    /* No street, postcode or county-level field exists in the region
+     * file; FHIR forbids empty strings, so those are left out. */
+    if ((addr = cJSON_AddObjectToObject(o, "address")) == NULL ||
+        cJSON_AddStringToObject(addr, "city", c->locality ? c->locality
+                                                          : c->municipality)
+            == NULL ||
+        (c->municipality != NULL &&
+         cJSON_AddStringToObject(addr, "district", c->municipality) == NULL) ||
+        cJSON_AddStringToObject(addr, "country", "SE") == NULL)
+        goto fail;
+    return buf_line(b, o);
+fail:
+    cJSON_Delete(o);
+    return -1;
+}
+
+static void schedule_id(const struct conf_clinic *c, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s", c->id, SCHEDULE_SUFFIX);
+}
+
+static int schedule_line(struct buf *b, const struct conf_clinic *c,
+                         const struct clinic_state *st, int64_t now)
+{
+    cJSON *o = cJSON_CreateObject(), *arr, *st_o, *ext, *actor;
+    char id[CONF_HSA_ID_MAX + sizeof(SCHEDULE_SUFFIX) + 1];
+    char ref[sizeof(id) + 16];
+    const char *svc = c->booking.time_type_name, *avail = "unknown";
+
+    if (o == NULL)
+        return -1;
+    schedule_id(c, id, sizeof(id));
+    snprintf(ref, sizeof(ref), "Location/%s", c->id);
+    if (availability_known(st)) {
+        size_t i;
+
+        avail = "none";
+        for (i = 0; i < st->slots.n; i++)
+            if (st->slots.v[i].start > now)
+                avail = "some";
+    }
+    if (cJSON_AddStringToObject(o, "resourceType", "Schedule") == NULL ||
+        cJSON_AddStringToObject(o, "id", id) == NULL ||
+        (arr = cJSON_AddArrayToObject(o, "serviceType")) == NULL ||
+        (st_o = cJSON_CreateObject()) == NULL)
+        goto fail;
+    cJSON_AddItemToArray(arr, st_o);
+    if (cJSON_AddStringToObject(st_o, "text", svc ? svc : DEFAULT_SERVICE) ==
+            NULL ||
+        (arr = cJSON_AddArrayToObject(o, "actor")) == NULL ||
+        (actor = cJSON_CreateObject()) == NULL)
+        goto fail;
+    cJSON_AddItemToArray(arr, actor);
+    if (cJSON_AddStringToObject(actor, "reference", ref) == NULL ||
+        (ext = cJSON_AddArrayToObject(o, "extension")) == NULL ||
+        push_ext_str(ext, SMARTPUB_EXT_HAS_AVAILABILITY, "valueCode", avail)
+            != 0)
+        goto fail;
+    return buf_line(b, o);
+fail:
+    cJSON_Delete(o);
+    return -1;
+}
+
+static int slot_line(struct buf *b, const struct conf_clinic *c,
+                     const struct avail_slot *sl, unsigned k)
+{
+    cJSON *o = cJSON_CreateObject(), *sch, *ext;
+    char sid[CONF_HSA_ID_MAX + sizeof(SCHEDULE_SUFFIX) + 1];
+    char id[CONF_FHIR_ID_MAX + 1], ref[sizeof(sid) + 16];
+    const char *link = sl->booking_url, *phone = sl->booking_phone;
+
+    if (o == NULL)
+        return -1;
+    schedule_id(c, sid, sizeof(sid));
+    snprintf(ref, sizeof(ref), "Schedule/%s", sid);
+    /* HSA-id <= 31, epoch <= 20, k <= 10: always within 64. */
+    snprintf(id, sizeof(id), "%s-%lld-%u", c->id, (long long)sl->start, k);
+    if (link == NULL && c->has_booking)
+        link = c->booking.booking_url;
+    if (phone == NULL)
+        phone = c->phone;
+    if (cJSON_AddStringToObject(o, "resourceType", "Slot") == NULL ||
+        cJSON_AddStringToObject(o, "id", id) == NULL ||
+        (sch = cJSON_AddObjectToObject(o, "schedule")) == NULL ||
+        cJSON_AddStringToObject(sch, "reference", ref) == NULL ||
+        cJSON_AddStringToObject(o, "status", "free") == NULL ||
+        add_time(o, "start", sl->start) != 0 ||
+        add_time(o, "end", sl->end) != 0)
+        goto fail;
+    if (link != NULL || phone != NULL || sl->capacity > 1) {
+        cJSON *cap;
+
+        if ((ext = cJSON_AddArrayToObject(o, "extension")) == NULL ||
+            (link != NULL &&
+             push_ext_str(ext, SMART_EXT_DEEP_LINK, "valueUrl", link) != 0) ||
+            (phone != NULL &&
+             push_ext_str(ext, SMART_EXT_PHONE, "valueString", phone) != 0))
+            goto fail;
+        if (sl->capacity > 1) {
+            if ((cap = cJSON_CreateObject()) == NULL)
+                goto fail;
+            cJSON_AddItemToArray(ext, cap);
+            if (cJSON_AddStringToObject(cap, "url", SMART_EXT_CAPACITY) ==
+                    NULL ||
+                cJSON_AddNumberToObject(cap, "valueInteger",
+                                        (double)sl->capacity) == NULL)
+                goto fail;
+        }
+    }
+    return buf_line(b, o);
+fail:
+    cJSON_Delete(o);
+    return -1;
+}
+
+/* Sort by start, then practitioner (NULL first): stable slot ids. */
+static int slot_ptr_cmp(const void *a, const void *b)
+{
+    const struct avail_slot *x = *(const struct avail_slot *const *)a;
+    const struct avail_slot *y = *(const struct avail_slot *const *)b;
+
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->practitioner == NULL || y->practitioner == NULL)
+        return (x->practitioner != NULL) - (y->practitioner != NULL);
+    return strcmp(x->practitioner, y->practitioner);
+}
+
+/* Future slots of one clinic, time order; k numbers equal starts. */
+static int clinic_slots(struct buf *b, const struct conf_clinic *c,
+                        const struct avail_slots *slots, int64_t now)
+{
+    const struct avail_slot **v;
+    size_t n = 0, i;
+    unsigned k = 0;
+    int rc = 0;
+
+    if (slots->n == 0)
+        return 0;
+    if ((v = calloc(slots->n, sizeof(*v))) == NULL)
+        return -1;
+    for (i = 0; i < slots->n; i++)
+        if (slots->v[i].start > now)
+            v[n++] = &slots->v[i];
+    if (n > 1)
+        qsort(v, n, sizeof(*v), slot_ptr_cmp);
+    for (i = 0; i < n && rc == 0; i++) {
+        k = (i > 0 && v[i]->start == v[i - 1]->start) ? k + 1 : 0;
+        rc = slot_line(b, c, v[i], k);
+    }
+    free(v);
+    return rc;
+}
+
+/* --- build ---------------------------------------------------------------- */
+
+/* Content memo behind transactionTime (see smartpub.h). */
+static struct {
+    bool set;
+    uint64_t hash;
+    int64_t since;
+} memo;
+
+static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
+int smartpub_build(const struct conf_region *region,
+                   const struct clinic_state *states, int64_t now,
+                   struct feed_doc docs[FEED_SMART_NDOCS],
+                   int64_t *transaction_time)
+{
+    struct buf b[FEED_SMART_NDOCS];
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    size_t i;
+    int t;
+
+    memset(b, 0, sizeof(b));
+    memset(docs, 0, sizeof(*docs) * FEED_SMART_NDOCS);
+    for (i = 0; region != NULL && i < region->nclinics; i++) {
+        const struct conf_clinic *c = &region->clinics[i];
+        const struct clinic_state *st = &states[i];
+
+        if (location_line(&b[SMARTPUB_LOCATION], c) != 0)
+            goto oom;
+        if (!has_schedule(c, st))
+            continue;
+        if (schedule_line(&b[SMARTPUB_SCHEDULE], c, st, now) != 0)
+            goto oom;
+        if (availability_known(st) &&
+            clinic_slots(&b[SMARTPUB_SLOT], c, &st->slots, now) != 0)
+            goto oom;
+    }
+    for (t = 0; t < FEED_SMART_NDOCS; t++) {
+        /* An empty file is still a document: "" rather than NULL. */
+        if (b[t].p == NULL && buf_add(&b[t], "", 0) != 0)
+            goto oom;
+        docs[t].json = b[t].p;
+        docs[t].len = b[t].len;
+        feed_etag(docs[t].json, docs[t].len, docs[t].etag);
+        h = fnv1a(h, docs[t].json, docs[t].len);
+        h = fnv1a(h, "\0", 1);  /* file boundary */
+    }
+    if (!memo.set || memo.hash != h) {
+        memo.set = true;
+        memo.hash = h;
+        memo.since = now;
+    }
+    if (transaction_time != NULL)
+        *transaction_time = memo.since;
+    return 0;
+oom:
+    for (t = 0; t < FEED_SMART_NDOCS; t++)
+        free(b[t].p);
+    memset(docs, 0, sizeof(*docs) * FEED_SMART_NDOCS);
+    return -1;
+}
+
+void smartpub_docs_free(struct feed_doc docs[FEED_SMART_NDOCS])
+{
+    int t;
+
+    if (docs == NULL)
+        return;
+    for (t = 0; t < FEED_SMART_NDOCS; t++) {
+        free(docs[t].json);
+        memset(&docs[t], 0, sizeof(docs[t]));
+    }
+}
+
+const struct feed_doc *smartpub_ndjson(const struct feed_snapshot *s,
+                                       const char *type)
+{
+    int t;
+
+    if (s == NULL || type == NULL)
+        return NULL;
+    for (t = 0; t < FEED_SMART_NDOCS; t++)
+        if (strcmp(type, type_names[t]) == 0)
+            return s->smart[t].json ? &s->smart[t] : NULL;
+    return NULL;
+}
+
+int64_t smartpub_transaction_time(const struct feed_snapshot *s)
+{
+    return s ? s->smart_transaction_time : 0;
+}
+
+char *smartpub_manifest(const struct feed_snapshot *s, const char *base_url,
+                        size_t *len)
+{
+    char url[SMARTPUB_BASE_URL_MAX + 64];
+    cJSON *o, *out, *item;
+    size_t n, i;
+    char *json = NULL;
+    int t;
+
+    if (s == NULL || base_url == NULL)
+        return NULL;
+    n = strlen(base_url);
+    if (n == 0 || n > SMARTPUB_BASE_URL_MAX)
+        return NULL;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)base_url[i] <= 0x20 || base_url[i] == 0x7f)
+            return NULL;
+    if (base_url[n - 1] == '/')
+        n--;
+    if ((o = cJSON_CreateObject()) == NULL)
+        return NULL;
+    snprintf(url, sizeof(url), "%.*s%s", (int)n, base_url,
+             SMARTPUB_MANIFEST_PATH);
+    if (add_time(o, "transactionTime", s->smart_transaction_time) != 0 ||
+        cJSON_AddStringToObject(o, "request", url) == NULL ||
+        (out = cJSON_AddArrayToObject(o, "output")) == NULL)
+        goto out;
+    for (t = 0; t < FEED_SMART_NDOCS; t++) {
+        if ((item = cJSON_CreateObject()) == NULL)
+            goto out;
+        cJSON_AddItemToArray(out, item);
+        snprintf(url, sizeof(url), "%.*s%s%s.ndjson", (int)n, base_url,
+                 SMARTPUB_NDJSON_PREFIX, type_names[t]);
+        if (cJSON_AddStringToObject(item, "type", type_names[t]) == NULL ||
+            cJSON_AddStringToObject(item, "url", url) == NULL)
+            goto out;
+    }
+    if (cJSON_AddArrayToObject(o, "error") == NULL)
+        goto out;
+    json = cJSON_PrintUnformatted(o);
+    if (json != NULL && len != NULL)
+        *len = strlen(json);
+out:
+    cJSON_Delete(o);
+    return json;
+}

@@ -1,0 +1,621 @@
+/*
+ * test_smartpub.c - SMART Scheduling Links publication from a hand-built
+ * region and states, through feed_build() (the way the daemon gets it).
+ *
+ * now = 2026-03-31 09:00 local (+02:00; CEST began 29 March) = 07:00Z.
+ * Six clinics, one per case; the expected resources and counts below are
+ * worked out by hand from the fixture and the SMART Scheduling Links
+ * specification, and the per-clinic counts are also cross-checked against
+ * the Feed v1 document's free_slots.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "slotfeed/clock.h"
+#include "slotfeed/feed.h"
+#include "slotfeed/smart.h"
+#include "slotfeed/smartpub.h"
+
+/* 2026-03-31T09:00:00+02:00 = 07:00Z (from Python zoneinfo). */
+#define NOW INT64_C(1774940400)
+#define MIN 60
+#define HOUR 3600
+
+enum { A, B, C, D, F, G, NCLIN };
+
+static char *ids[NCLIN] = {
+    "SE2321000156-AAA1", "SE2321000156-BBB2", "SE2321000156-CCC3",
+    "SE2321000156-DDD4", "SE2321000156-FFF6", "SE2321000156-GGG7",
+};
+
+struct fixture {
+    struct conf_clinic clinics[NCLIN];
+    struct conf_region region;
+    struct clinic_state st[NCLIN];
+};
+
+static void add(struct avail_slots *s, int64_t start, const char *who)
+{
+    assert_int_equal(avail_slots_add(s, start, start + 30 * MIN, who,
+                                     "Nybesök", "TT1"), 0);
+}
+
+static void fixture_init(struct fixture *fx)
+{
+    struct avail_slot rich;
+    size_t i;
+
+    memset(fx, 0, sizeof(*fx));
+    for (i = 0; i < NCLIN; i++) {
+        struct conf_clinic *c = &fx->clinics[i];
+        struct clinic_state *st = &fx->st[i];
+
+        c->id = ids[i];
+        c->name = "Fysio";
+        c->municipality = "Karlstad";
+        c->operator_kind = "private";
+        c->has_booking = i != G;
+        if (c->has_booking) {
+            c->booking.adapter = "rivta-scheduling";
+            c->booking.url = "http://127.0.0.1:1/riv";
+            c->booking.booking_url = "https://e-tjanster.1177.se/boka";
+            c->booking.time_type_name = "Nybesök fysioterapeut";
+        }
+        st->conf = c;
+        avail_slots_init(&st->slots);
+        st->web = WEB_OPEN;
+        st->status = CLINIC_OK;
+        st->checked_at = st->valid_at = NOW - 30;
+        st->changed_at = NOW - 2 * HOUR;
+        st->has_data = true;
+    }
+    fx->clinics[A].locality = "Våxnäs";
+    fx->clinics[A].phone = "054-123456";
+    fx->clinics[A].website = "https://a.example/";
+    fx->clinics[G].phone = "054-777";
+    fx->region.name = "Värmland";
+    fx->region.timezone = "Europe/Stockholm";
+    fx->region.guarantee.days = 3;
+    fx->region.guarantee.counting = AVAIL_COUNT_CALENDAR;
+    fx->region.poll_interval_s = 60;
+    fx->region.clinics = fx->clinics;
+    fx->region.nclinics = NCLIN;
+
+    /* A: open. Future: 10:00 x2 (two practitioners), 2 April 14:00. */
+    add(&fx->st[A].slots, NOW - HOUR, "Dalmo, Jacob");        /* past */
+    add(&fx->st[A].slots, NOW, "Dalmo, Jacob");               /* now: gone */
+    add(&fx->st[A].slots, NOW + HOUR, "Dalmo, Jacob");        /* 10:00 */
+    add(&fx->st[A].slots, NOW + HOUR, "Andersson, Eva");      /* 10:00 */
+    memset(&rich, 0, sizeof(rich));
+    rich.start = NOW + 2 * 24 * HOUR + 5 * HOUR;              /* 2 Apr 14:00 */
+    rich.end = rich.start + 45 * MIN;
+    rich.practitioner = "Dalmo, Jacob";
+    rich.booking_url = "https://deep.example/slot?id=7";
+    rich.booking_phone = "010-1";
+    rich.capacity = 3;
+    assert_int_equal(avail_slots_add_slot(&fx->st[A].slots, &rich), 0);
+
+    /* B: platform says not connected: no Schedule, leftovers hidden. */
+    fx->st[B].web = WEB_NONE;
+    add(&fx->st[B].slots, NOW + 24 * HOUR, "Berg, Lo");
+
+    /* C: never answered: Schedule with unknown availability. */
+    fx->st[C].web = WEB_UNKNOWN;
+    fx->st[C].status = CLINIC_ERROR;
+    fx->st[C].has_data = false;
+
+    /* D: unreachable with last good data: one passed, one future. */
+    fx->st[D].web = WEB_UNREACHABLE;
+    fx->st[D].status = CLINIC_STALE;
+    add(&fx->st[D].slots, NOW - 30 * MIN, "Dahl, Ann");
+    add(&fx->st[D].slots, NOW + 29 * HOUR, "Dahl, Ann");
+
+    /* F: open, answered, nothing free: availability "none". */
+
+    /* G: no web booking configured. */
+    fx->st[G].web = WEB_NONE;
+    fx->st[G].has_data = false;
+}
+
+static void fixture_clear(struct fixture *fx)
+{
+    for (size_t i = 0; i < NCLIN; i++)
+        avail_slots_clear(&fx->st[i].slots);
+}
+
+static struct feed_snapshot *build(struct fixture *fx, int64_t now)
+{
+    struct feed_snapshot *s = NULL;
+    struct sf_error err = {0};
+
+    assert_int_equal(feed_build(&fx->region, fx->st, now, &s, &err), 0);
+    assert_non_null(s);
+    return s;
+}
+
+/* --- NDJSON parsing --------------------------------------------------------- */
+
+#define MAXRES 64
+
+struct file {
+    cJSON *res[MAXRES];
+    size_t n;
+};
+
+/* Parse every line: each is a JSON object of resourceType `type` with a
+ * FHIR id; the document ends with '\n' unless empty; no blank lines. */
+static void parse_file(const struct feed_doc *doc, const char *type,
+                       struct file *out)
+{
+    const char *p, *end, *nl;
+
+    memset(out, 0, sizeof(*out));
+    assert_non_null(doc);
+    assert_non_null(doc->json);
+    assert_int_equal(strlen(doc->json), doc->len);
+    if (doc->len > 0)
+        assert_int_equal(doc->json[doc->len - 1], '\n');
+    for (p = doc->json, end = doc->json + doc->len; p < end; p = nl + 1) {
+        cJSON *o, *rt, *id;
+        size_t k;
+
+        nl = memchr(p, '\n', (size_t)(end - p));
+        assert_non_null(nl);
+        assert_true(nl > p);                      /* no blank line */
+        assert_true(out->n < MAXRES);
+        o = cJSON_ParseWithLength(p, (size_t)(nl - p));
+        assert_non_null(o);
+        assert_true(cJSON_IsObject(o));
+        rt = cJSON_GetObjectItemCaseSensitive(o, "resourceType");
+        assert_true(cJSON_IsString(rt));
+        assert_string_equal(rt->valuestring, type);
+        id = cJSON_GetObjectItemCaseSensitive(o, "id");
+        assert_true(cJSON_IsString(id));
+        assert_true(strlen(id->valuestring) >= 1 &&
+                    strlen(id->valuestring) <= 64);
+        assert_int_equal(strspn(id->valuestring,
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                "qrstuvwxyz0123456789-."),
+                         strlen(id->valuestring));
+        for (k = 0; k < out->n; k++)              /* ids unique */
+            assert_string_not_equal(
+                cJSON_GetObjectItemCaseSensitive(out->res[k], "id")
+                    ->valuestring, id->valuestring);
+        out->res[out->n++] = o;
+    }
+}
+
+static void file_free(struct file *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        cJSON_Delete(f->res[i]);
+    f->n = 0;
+}
+
+static cJSON *by_id(const struct file *f, const char *id)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(cJSON_GetObjectItemCaseSensitive(f->res[i], "id")
+                       ->valuestring, id) == 0)
+            return f->res[i];
+    return NULL;
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    assert_true(cJSON_IsString(v));
+    return v->valuestring;
+}
+
+/* Value of extension `url` in o's extension array (string or number as
+ * text), or NULL when absent. */
+static const char *ext(const cJSON *o, const char *url, char *num, size_t n)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "extension"), *e;
+
+    cJSON_ArrayForEach(e, arr) {
+        const cJSON *v;
+
+        if (strcmp(str(e, "url"), url) != 0)
+            continue;
+        cJSON_ArrayForEach(v, e) {
+            if (strncmp(v->string, "value", 5) != 0)
+                continue;
+            if (cJSON_IsNumber(v)) {
+                snprintf(num, n, "%d", v->valueint);
+                return num;
+            }
+            return v->valuestring;
+        }
+    }
+    return NULL;
+}
+
+/* An instant: seconds and an explicit offset ("Z" or +hh:mm / -hh:mm). */
+static int64_t instant(const char *s)
+{
+    size_t n = strlen(s);
+    int64_t t = 0;
+
+    assert_true(n >= 20);
+    assert_true(s[n - 1] == 'Z' ||
+                ((s[n - 6] == '+' || s[n - 6] == '-') && s[n - 3] == ':'));
+    assert_int_equal(s[16], ':');                  /* hh:mm:ss present */
+    assert_int_equal(clock_parse_rfc3339(s, &t), 0);
+    return t;
+}
+
+struct files {
+    struct file loc, sch, slot;
+};
+
+static void parse_all(const struct feed_snapshot *s, struct files *f)
+{
+    parse_file(smartpub_ndjson(s, "Location"), "Location", &f->loc);
+    parse_file(smartpub_ndjson(s, "Schedule"), "Schedule", &f->sch);
+    parse_file(smartpub_ndjson(s, "Slot"), "Slot", &f->slot);
+}
+
+static void files_free(struct files *f)
+{
+    file_free(&f->loc);
+    file_free(&f->sch);
+    file_free(&f->slot);
+}
+
+/* Location id a Slot belongs to, through Slot.schedule -> Schedule.actor;
+ * fails the test when a reference does not resolve within the files. */
+static const char *slot_location(const struct files *f, const cJSON *slot)
+{
+    const char *ref = str(cJSON_GetObjectItemCaseSensitive(slot, "schedule"),
+                          "reference");
+    const cJSON *sch, *actor;
+
+    assert_int_equal(strncmp(ref, "Schedule/", 9), 0);
+    sch = by_id(&f->sch, ref + 9);
+    assert_non_null(sch);
+    actor = cJSON_GetObjectItemCaseSensitive(sch, "actor");
+    assert_int_equal(cJSON_GetArraySize(actor), 1);
+    ref = str(cJSON_GetArrayItem(actor, 0), "reference");
+    assert_int_equal(strncmp(ref, "Location/", 9), 0);
+    assert_non_null(by_id(&f->loc, ref + 9));
+    return ref + 9;
+}
+
+/* --- tests ------------------------------------------------------------------ */
+
+static void test_shapes_and_references(void **state)
+{
+    struct fixture fx;
+    struct feed_snapshot *s;
+    struct files f;
+    size_t i;
+
+    (void)state;
+    fixture_init(&fx);
+    s = build(&fx, NOW);
+    parse_all(s, &f);
+
+    /* Every clinic has a Location; A, C, D, F (booking, not "none") a
+     * Schedule; slots: A 3 + D 1. */
+    assert_int_equal(f.loc.n, NCLIN);
+    assert_int_equal(f.sch.n, 4);
+    assert_int_equal(f.slot.n, 4);
+    for (i = 0; i < f.sch.n; i++) {
+        const cJSON *actor = cJSON_GetObjectItemCaseSensitive(f.sch.res[i],
+                                                              "actor");
+        const char *ref = str(cJSON_GetArrayItem(actor, 0), "reference");
+
+        assert_int_equal(cJSON_GetArraySize(actor), 1);
+        assert_int_equal(strncmp(ref, "Location/", 9), 0);
+        assert_non_null(by_id(&f.loc, ref + 9));
+        assert_true(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+                        f.sch.res[i], "serviceType")) >= 1);
+    }
+    for (i = 0; i < f.slot.n; i++) {
+        const cJSON *sl = f.slot.res[i];
+        int64_t start = instant(str(sl, "start"));
+        int64_t end = instant(str(sl, "end"));
+
+        assert_string_equal(str(sl, "status"), "free");
+        assert_true(start > NOW);                 /* only future slots */
+        assert_true(end > start);
+        (void)slot_location(&f, sl);
+    }
+    /* Clinics without web booking (B: not connected, G: none configured)
+     * have a Location and no Schedule. */
+    for (i = 0; i < f.sch.n; i++) {
+        const char *ref = str(cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(f.sch.res[i], "actor"), 0),
+            "reference");
+
+        assert_string_not_equal(ref + 9, ids[B]);
+        assert_string_not_equal(ref + 9, ids[G]);
+    }
+    assert_non_null(by_id(&f.loc, ids[B]));
+    assert_non_null(by_id(&f.loc, ids[G]));
+    files_free(&f);
+    feed_snapshot_free(s);
+    fixture_clear(&fx);
+}
+
+static void test_resource_content(void **state)
+{
+    struct fixture fx;
+    struct feed_snapshot *s;
+    struct files f;
+    const cJSON *o, *a, *idf;
+    char num[16], id[80];
+
+    (void)state;
+    fixture_init(&fx);
+    s = build(&fx, NOW);
+    parse_all(s, &f);
+
+    /* Location A: HSA identifier, name, telecom, address. */
+    o = by_id(&f.loc, ids[A]);
+    assert_non_null(o);
+    idf = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "identifier"),
+                             0);
+    assert_string_equal(str(idf, "system"), "urn:oid:1.2.752.29.4.19");
+    assert_string_equal(str(idf, "value"), ids[A]);
+    assert_string_equal(str(o, "name"), "Fysio");
+    a = cJSON_GetObjectItemCaseSensitive(o, "telecom");
+    assert_int_equal(cJSON_GetArraySize(a), 2);
+    assert_string_equal(str(cJSON_GetArrayItem(a, 0), "system"), "phone");
+    assert_string_equal(str(cJSON_GetArrayItem(a, 0), "value"), "054-123456");
+    assert_string_equal(str(cJSON_GetArrayItem(a, 1), "system"), "url");
+    assert_string_equal(str(cJSON_GetArrayItem(a, 1), "value"),
+                        "https://a.example/");
+    a = cJSON_GetObjectItemCaseSensitive(o, "address");
+    assert_string_equal(str(a, "city"), "Våxnäs");
+    assert_string_equal(str(a, "district"), "Karlstad");
+    /* G: no locality -> city is the municipality; phone only. */
+    o = by_id(&f.loc, ids[G]);
+    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(o, "address"),
+                            "city"), "Karlstad");
+    a = cJSON_GetObjectItemCaseSensitive(o, "telecom");
+    assert_int_equal(cJSON_GetArraySize(a), 1);
+    assert_string_equal(str(cJSON_GetArrayItem(a, 0), "value"), "054-777");
+
+    /* Schedules: has-availability by case. */
+    snprintf(id, sizeof(id), "%s-booking", ids[A]);
+    o = by_id(&f.sch, id);
+    assert_non_null(o);
+    assert_string_equal(ext(o, SMARTPUB_EXT_HAS_AVAILABILITY, num,
+                            sizeof(num)), "some");
+    assert_string_equal(str(cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(o, "serviceType"), 0), "text"),
+        "Nybesök fysioterapeut");
+    snprintf(id, sizeof(id), "%s-booking", ids[C]);
+    assert_string_equal(ext(by_id(&f.sch, id), SMARTPUB_EXT_HAS_AVAILABILITY,
+                            num, sizeof(num)), "unknown");
+    snprintf(id, sizeof(id), "%s-booking", ids[D]);
+    assert_string_equal(ext(by_id(&f.sch, id), SMARTPUB_EXT_HAS_AVAILABILITY,
+                            num, sizeof(num)), "some");
+    snprintf(id, sizeof(id), "%s-booking", ids[F]);
+    assert_string_equal(ext(by_id(&f.sch, id), SMARTPUB_EXT_HAS_AVAILABILITY,
+                            num, sizeof(num)), "none");
+
+    /* A's 10:00 slots: two, told apart by the last id part; local time
+     * with the CEST offset; the clinic's deep link and phone. */
+    snprintf(id, sizeof(id), "%s-%lld-0", ids[A], (long long)(NOW + HOUR));
+    o = by_id(&f.slot, id);
+    assert_non_null(o);
+    assert_string_equal(str(o, "start"), "2026-03-31T10:00:00+02:00");
+    assert_string_equal(str(o, "end"), "2026-03-31T10:30:00+02:00");
+    snprintf(id, sizeof(id), "Schedule/%s-booking", ids[A]);
+    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(o, "schedule"),
+                            "reference"), id);
+    assert_string_equal(ext(o, SMART_EXT_DEEP_LINK, num, sizeof(num)),
+                        "https://e-tjanster.1177.se/boka");
+    assert_string_equal(ext(o, SMART_EXT_PHONE, num, sizeof(num)),
+                        "054-123456");
+    assert_null(ext(o, SMART_EXT_CAPACITY, num, sizeof(num)));
+    snprintf(id, sizeof(id), "%s-%lld-1", ids[A], (long long)(NOW + HOUR));
+    assert_non_null(by_id(&f.slot, id));
+    /* The slot with its own deep link, phone and capacity. */
+    snprintf(id, sizeof(id), "%s-%lld-0", ids[A],
+             (long long)(NOW + 53 * HOUR));
+    o = by_id(&f.slot, id);
+    assert_non_null(o);
+    assert_string_equal(str(o, "start"), "2026-04-02T14:00:00+02:00");
+    assert_string_equal(str(o, "end"), "2026-04-02T14:45:00+02:00");
+    assert_string_equal(ext(o, SMART_EXT_DEEP_LINK, num, sizeof(num)),
+                        "https://deep.example/slot?id=7");
+    assert_string_equal(ext(o, SMART_EXT_PHONE, num, sizeof(num)), "010-1");
+    assert_string_equal(ext(o, SMART_EXT_CAPACITY, num, sizeof(num)), "3");
+    /* D has no phone anywhere: deep link only. */
+    snprintf(id, sizeof(id), "%s-%lld-0", ids[D],
+             (long long)(NOW + 29 * HOUR));
+    o = by_id(&f.slot, id);
+    assert_non_null(o);
+    assert_string_equal(str(o, "start"), "2026-04-01T14:00:00+02:00");
+    assert_null(ext(o, SMART_EXT_PHONE, num, sizeof(num)));
+    assert_non_null(ext(o, SMART_EXT_DEEP_LINK, num, sizeof(num)));
+
+    files_free(&f);
+    feed_snapshot_free(s);
+    fixture_clear(&fx);
+}
+
+/* Per clinic, the Slot count equals the feed's free_slots (null -> 0). */
+static void test_counts_match_feed(void **state)
+{
+    struct fixture fx;
+    struct feed_snapshot *s;
+    struct files f;
+    cJSON *all, *c;
+    int total = 0, nfeed = 0;
+
+    (void)state;
+    fixture_init(&fx);
+    s = build(&fx, NOW);
+    parse_all(s, &f);
+    all = cJSON_ParseWithLength(s->all.json, s->all.len);
+    assert_non_null(all);
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(all, "clinics")) {
+        const cJSON *fs = cJSON_GetObjectItemCaseSensitive(c, "free_slots");
+        const char *id = str(c, "id");
+        int want = cJSON_IsNumber(fs) ? fs->valueint : 0, got = 0;
+
+        for (size_t i = 0; i < f.slot.n; i++)
+            got += strcmp(slot_location(&f, f.slot.res[i]), id) == 0;
+        assert_int_equal(got, want);
+        total += got;
+        nfeed++;
+    }
+    assert_int_equal(nfeed, NCLIN);
+    assert_int_equal(total, (int)f.slot.n);
+    cJSON_Delete(all);
+    files_free(&f);
+    feed_snapshot_free(s);
+    fixture_clear(&fx);
+}
+
+static void test_manifest(void **state)
+{
+    struct fixture fx;
+    struct feed_snapshot *s;
+    static const char *types[] = {"Location", "Schedule", "Slot"};
+    const char *bases[] = {"http://127.0.0.1:8080", "http://127.0.0.1:8080/"};
+    char *m, big[SMARTPUB_BASE_URL_MAX + 2];
+    size_t len = 0;
+    int b, i;
+
+    (void)state;
+    fixture_init(&fx);
+    s = build(&fx, NOW);
+    for (b = 0; b < 2; b++) {
+        cJSON *o, *out, *it;
+        int64_t t = 0;
+
+        m = smartpub_manifest(s, bases[b], &len);
+        assert_non_null(m);
+        assert_int_equal(strlen(m), len);
+        o = cJSON_Parse(m);
+        assert_non_null(o);
+        assert_int_equal(clock_parse_rfc3339(str(o, "transactionTime"), &t),
+                         0);
+        assert_true(t == smartpub_transaction_time(s));
+        (void)instant(str(o, "transactionTime"));
+        assert_string_equal(str(o, "request"),
+                            "http://127.0.0.1:8080/$bulk-publish");
+        out = cJSON_GetObjectItemCaseSensitive(o, "output");
+        assert_int_equal(cJSON_GetArraySize(out), 3);
+        i = 0;
+        cJSON_ArrayForEach(it, out) {
+            char want[128];
+
+            snprintf(want, sizeof(want),
+                     "http://127.0.0.1:8080/bulk/%s.ndjson", types[i]);
+            assert_string_equal(str(it, "type"), types[i]);
+            assert_string_equal(str(it, "url"), want);
+            i++;
+        }
+        it = cJSON_GetObjectItemCaseSensitive(o, "error");
+        assert_true(cJSON_IsArray(it));
+        assert_int_equal(cJSON_GetArraySize(it), 0);
+        cJSON_Delete(o);
+        free(m);
+    }
+    /* Refused bases. */
+    assert_null(smartpub_manifest(s, "", &len));
+    assert_null(smartpub_manifest(s, NULL, &len));
+    assert_null(smartpub_manifest(NULL, "http://x", &len));
+    assert_null(smartpub_manifest(s, "http://a b", &len));
+    assert_null(smartpub_manifest(s, "http://a\r\nX: y", &len));
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_null(smartpub_manifest(s, big, &len));
+    /* Types: exact names only. */
+    assert_ptr_equal(smartpub_ndjson(s, "Slot"), &s->smart[SMARTPUB_SLOT]);
+    assert_null(smartpub_ndjson(s, "slot"));
+    assert_null(smartpub_ndjson(s, "Patient"));
+    assert_null(smartpub_ndjson(NULL, "Slot"));
+    feed_snapshot_free(s);
+    fixture_clear(&fx);
+}
+
+/* transactionTime moves only when the published content changes. */
+static void test_transaction_time(void **state)
+{
+    struct fixture fx;
+    struct feed_snapshot *s;
+
+    (void)state;
+    fixture_init(&fx);
+    /* Content unlike any built before: a slot only this build has. */
+    add(&fx.st[F].slots, NOW + 100 * HOUR, NULL);
+    s = build(&fx, NOW - 100);
+    assert_true(smartpub_transaction_time(s) == NOW - 100);
+    feed_snapshot_free(s);
+    fixture_clear(&fx);
+
+    fixture_init(&fx);
+    s = build(&fx, NOW);
+    assert_true(smartpub_transaction_time(s) == NOW);
+    feed_snapshot_free(s);
+    /* A minute later nothing has passed (first future slot at 10:00). */
+    s = build(&fx, NOW + MIN);
+    assert_true(smartpub_transaction_time(s) == NOW);
+    feed_snapshot_free(s);
+    /* 10:00:01: the two 10:00 slots have dropped out. */
+    s = build(&fx, NOW + HOUR + 1);
+    assert_true(smartpub_transaction_time(s) == NOW + HOUR + 1);
+    feed_snapshot_free(s);
+    /* A clinic turning "not connected" loses its Schedule and slots. */
+    fx.st[D].web = WEB_NONE;
+    s = build(&fx, NOW + HOUR + 2);
+    assert_true(smartpub_transaction_time(s) == NOW + HOUR + 2);
+    feed_snapshot_free(s);
+    fixture_clear(&fx);
+}
+
+static void test_empty_region(void **state)
+{
+    struct conf_region r;
+    struct feed_snapshot *s = NULL;
+    struct sf_error err = {0};
+    char *m;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    r.name = "Tom";
+    r.guarantee.days = 3;
+    r.poll_interval_s = 60;
+    assert_int_equal(feed_build(&r, NULL, NOW, &s, &err), 0);
+    for (int t = 0; t < FEED_SMART_NDOCS; t++) {
+        assert_non_null(s->smart[t].json);
+        assert_int_equal(s->smart[t].len, 0);
+        assert_int_equal(s->smart[t].etag[0], '"');
+    }
+    m = smartpub_manifest(s, "https://feed.example", NULL);
+    assert_non_null(m);
+    free(m);
+    feed_snapshot_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shapes_and_references),
+        cmocka_unit_test(test_resource_content),
+        cmocka_unit_test(test_counts_match_feed),
+        cmocka_unit_test(test_manifest),
+        cmocka_unit_test(test_transaction_time),
+        cmocka_unit_test(test_empty_region),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
