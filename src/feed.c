@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <zlib.h>
+
 #include "slotfeed/clock.h"
 #include "slotfeed/smartpub.h"
 
@@ -373,81 +375,230 @@ static int build_detail(const struct conf_region *region,
     return rc;
 }
 
-struct summary {
-    long web[4];             /* by enum web_booking */
-    long with_free, within, stale, error;
+/* --- the region document, spliced ----------------------------------------- */
+
+/* Growable bytes; an allocation failure sticks in oom. */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
 };
 
-static int add_summary(cJSON *obj, size_t nclinics, const struct summary *s)
+static void sb_add(struct sbuf *b, const char *s, size_t n)
 {
-    cJSON *o, *w;
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *np;
 
-    if ((o = cJSON_AddObjectToObject(obj, "summary")) == NULL ||
-        add_int(o, "clinics", (long)nclinics) != 0 ||
-        (w = cJSON_AddObjectToObject(o, "web_booking")) == NULL ||
-        add_int(w, "open", s->web[WEB_OPEN]) != 0 ||
-        add_int(w, "none", s->web[WEB_NONE]) != 0 ||
-        add_int(w, "unreachable", s->web[WEB_UNREACHABLE]) != 0 ||
-        add_int(w, "unknown", s->web[WEB_UNKNOWN]) != 0 ||
-        add_int(o, "with_free_slots", s->with_free) != 0 ||
-        add_int(o, "within_guarantee", s->within) != 0 ||
-        add_int(o, "stale", s->stale) != 0 ||
-        add_int(o, "error", s->error) != 0)
-        return -1;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if ((np = realloc(b->p, cap)) == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+size_t feed_summary_format(const struct feed_snapshot *s, const size_t *idx,
+                           size_t n, char *buf, size_t cap)
+{
+    long web[4] = {0, 0, 0, 0}, with_free = 0, within = 0, stale = 0;
+    long error = 0;
+    size_t k;
+    int len;
+
+    for (k = 0; k < n; k++) {
+        size_t i = idx != NULL ? idx[k] : k;
+        const struct feed_clinic_info *f;
+
+        if (s->info == NULL || i >= s->nclinics)
+            continue;
+        f = &s->info[i];
+        if ((unsigned)f->web < 4)
+            web[f->web]++;
+        with_free += f->any_free;
+        within += f->within == 1;
+        stale += f->status == CLINIC_STALE;
+        error += f->status == CLINIC_ERROR;
+    }
+    /* The same bytes cJSON_PrintUnformatted wrote for this object. */
+    len = snprintf(buf, cap,
+                   "\"summary\":{\"clinics\":%zu,\"web_booking\":{"
+                   "\"open\":%ld,\"none\":%ld,\"unreachable\":%ld,"
+                   "\"unknown\":%ld},\"with_free_slots\":%ld,"
+                   "\"within_guarantee\":%ld,\"stale\":%ld,\"error\":%ld}",
+                   n, web[WEB_OPEN], web[WEB_NONE], web[WEB_UNREACHABLE],
+                   web[WEB_UNKNOWN], with_free, within, stale, error);
+    if (len < 0 || (size_t)len >= cap)
+        return 0;
+    return (size_t)len;
+}
+
+/* The future slots of a clinic whose availability is published. */
+static int copy_future(struct avail_slots *dst, const struct avail_slots *src,
+                       int64_t now)
+{
+    size_t i;
+
+    for (i = 0; i < src->n; i++)
+        if (src->v[i].start > now &&
+            avail_slots_add_slot(dst, &src->v[i]) != 0)
+            return -1;
+    avail_slots_sort(dst);
     return 0;
 }
 
-/* The whole-region document. The clinics array is built detached so that
- * the summary, which counts them, still precedes it in the bytes. */
+/*
+ * The whole-region document: head (version .. guarantee) and every clinic
+ * object are serialized once and kept in the snapshot; all.json is
+ * spliced from them with the summary, so that filtered documents
+ * (api.c) can be spliced from the very same bytes.
+ */
 static int build_all(const struct conf_region *region,
                      const struct clinic_state *states, int64_t now,
-                     struct feed_doc *doc)
+                     struct feed_snapshot *s)
 {
-    struct summary sum;
-    cJSON *obj, *arr = NULL;
+    char sum[FEED_SUMMARY_MAX];
+    struct sbuf b = {0};
+    cJSON *obj;
+    size_t i, n;
     int rc = -1;
-    size_t i;
 
-    memset(&sum, 0, sizeof(sum));
     if ((obj = cJSON_CreateObject()) == NULL)
         return -1;
     if (add_head(obj, region, now) != 0 ||
         add_str_or_null(obj, "region", region->name) != 0 ||
         add_guarantee(obj, &region->guarantee, now) != 0 ||
-        (arr = cJSON_CreateArray()) == NULL)
+        (s->head = cJSON_PrintUnformatted(obj)) == NULL)
         goto out;
+    s->head_len = strlen(s->head) - 1;      /* drop the closing brace */
+    s->head[s->head_len] = '\0';
     for (i = 0; i < region->nclinics; i++) {
+        struct feed_clinic_info *fi = &s->info[i];
         struct clinic_facts f;
         cJSON *c = cJSON_CreateObject();
 
         if (c == NULL)
             goto out;
-        cJSON_AddItemToArray(arr, c);
         if (add_clinic_fields(c, region, &region->clinics[i], &states[i],
-                              now, 0, &f) != 0)
+                              now, 0, &f) != 0 ||
+            (fi->obj = cJSON_PrintUnformatted(c)) == NULL) {
+            cJSON_Delete(c);
             goto out;
-        if ((unsigned)f.web < 4)
-            sum.web[f.web]++;
-        sum.with_free += f.any_free;
-        sum.within += f.within;
-        sum.stale += f.status == CLINIC_STALE;
-        sum.error += f.status == CLINIC_ERROR;
+        }
+        cJSON_Delete(c);
+        fi->obj_len = strlen(fi->obj);
+        fi->web = f.web;
+        fi->status = f.status;
+        fi->within = f.known ? f.within : -1;
+        fi->any_free = f.any_free;
+        if (f.known && copy_future(&fi->slots, &states[i].slots, now) != 0)
+            goto out;
     }
-    if (add_summary(obj, region->nclinics, &sum) != 0)
+    if ((n = feed_summary_format(s, NULL, region->nclinics, sum,
+                                 sizeof(sum))) == 0)
         goto out;
-    cJSON_AddItemToObject(obj, "clinics", arr);
-    arr = NULL;
-    rc = finish_doc(obj, doc);
+    sb_add(&b, s->head, s->head_len);
+    sb_add(&b, ",", 1);
+    sb_add(&b, sum, n);
+    sb_add(&b, ",\"clinics\":[", 12);
+    for (i = 0; i < region->nclinics; i++) {
+        if (i > 0)
+            sb_add(&b, ",", 1);
+        sb_add(&b, s->info[i].obj, s->info[i].obj_len);
+    }
+    sb_add(&b, "]}", 2);
+    if (b.oom)
+        goto out;
+    s->all.json = b.p;
+    s->all.len = b.len;
+    b.p = NULL;
+    feed_etag(s->all.json, s->all.len, s->all.etag);
+    rc = 0;
 out:
-    cJSON_Delete(arr);
+    free(b.p);
     cJSON_Delete(obj);
     return rc;
+}
+
+/* --- gzip, content-change time -------------------------------------------- */
+
+int feed_gzip(const char *data, size_t len, const char *plain_etag,
+              struct feed_doc *out)
+{
+    z_stream z;
+    size_t cap, el;
+    char *buf;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(&z, 0, sizeof(z));
+    /* windowBits 15 + 16: the gzip wrapper (RFC 1952), not zlib's. */
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK)
+        return -1;
+    cap = deflateBound(&z, (uLong)len) + 32;
+    if ((buf = malloc(cap)) == NULL) {
+        deflateEnd(&z);
+        return -1;
+    }
+    z.next_in = (Bytef *)(uintptr_t)data;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)buf;
+    z.avail_out = (uInt)cap;
+    rc = deflate(&z, Z_FINISH);
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(buf);
+        return -1;
+    }
+    out->json = buf;
+    out->len = cap - z.avail_out;
+    el = plain_etag != NULL ? strlen(plain_etag) : 0;
+    if (el >= 2 && el + 3 < FEED_ETAG_LEN) {
+        memcpy(out->etag, plain_etag, el - 1);
+        memcpy(out->etag + el - 1, "-gz\"", 5);
+    } else {
+        feed_etag(buf, out->len, out->etag);
+    }
+    return 0;
+}
+
+/*
+ * Last-Modified: the first build time of the current content. Everything
+ * after the head (summary, clinics) is hashed; the head carries
+ * generated_at, which changes on every build. One memo per process
+ * (event-loop thread only), keyed by region so that tests with several
+ * regions do not mix.
+ */
+static int64_t content_changed_at(const struct feed_snapshot *s, int64_t now)
+{
+    static const struct conf_region *m_region;
+    static char m_tag[FEED_ETAG_LEN];
+    static int64_t m_since;
+    char tag[FEED_ETAG_LEN];
+
+    feed_etag(s->all.json + s->head_len, s->all.len - s->head_len, tag);
+    if (m_region != s->region || strcmp(tag, m_tag) != 0 || now < m_since) {
+        m_region = s->region;
+        memcpy(m_tag, tag, sizeof(tag));
+        m_since = now;
+    }
+    return m_since;
 }
 
 int feed_build(const struct conf_region *region,
                const struct clinic_state *states, int64_t now,
                struct feed_snapshot **out, struct sf_error *err)
 {
+    static uint64_t serial;
     struct feed_snapshot *s;
     size_t i;
 
@@ -461,13 +612,21 @@ int feed_build(const struct conf_region *region,
     s->generated_at = now;
     s->region = region;
     s->nclinics = region->nclinics;
+    s->serial = ++serial;
     if (s->nclinics > 0 &&
-        (s->clinics = calloc(s->nclinics, sizeof(*s->clinics))) == NULL)
+        ((s->clinics = calloc(s->nclinics, sizeof(*s->clinics))) == NULL ||
+         (s->clinics_gz = calloc(s->nclinics, sizeof(*s->clinics_gz))) ==
+             NULL ||
+         (s->info = calloc(s->nclinics, sizeof(*s->info))) == NULL))
         goto oom;
-    if (build_all(region, states, now, &s->all) != 0)
+    if (build_all(region, states, now, s) != 0 ||
+        feed_gzip(s->all.json, s->all.len, s->all.etag, &s->all_gz) != 0)
         goto oom;
+    s->changed_at = content_changed_at(s, now);
     for (i = 0; i < s->nclinics; i++)
-        if (build_detail(region, &states[i], i, now, &s->clinics[i]) != 0)
+        if (build_detail(region, &states[i], i, now, &s->clinics[i]) != 0 ||
+            feed_gzip(s->clinics[i].json, s->clinics[i].len,
+                      s->clinics[i].etag, &s->clinics_gz[i]) != 0)
             goto oom;
     /* SMART Scheduling Links NDJSON, serialized once per rebuild too. */
     if (smartpub_build(region, states, now, s->smart,
@@ -487,9 +646,19 @@ static void snapshot_destroy(struct feed_snapshot *s)
     size_t i;
 
     free(s->all.json);
+    free(s->all_gz.json);
+    free(s->head);
     for (i = 0; i < s->nclinics && s->clinics != NULL; i++)
         free(s->clinics[i].json);
+    for (i = 0; i < s->nclinics && s->clinics_gz != NULL; i++)
+        free(s->clinics_gz[i].json);
+    for (i = 0; i < s->nclinics && s->info != NULL; i++) {
+        free(s->info[i].obj);
+        avail_slots_clear(&s->info[i].slots);
+    }
     free(s->clinics);
+    free(s->clinics_gz);
+    free(s->info);
     smartpub_docs_free(s->smart);
     free(s);
 }
@@ -517,18 +686,25 @@ void feed_snapshot_unref(struct feed_snapshot *s)
         snapshot_destroy(s);
 }
 
-const struct feed_doc *feed_clinic_doc(const struct feed_snapshot *s,
-                                       const char *id)
+long feed_clinic_index(const struct feed_snapshot *s, const char *id)
 {
     size_t i;
 
     if (s == NULL || id == NULL || s->region == NULL || s->clinics == NULL)
-        return NULL;
+        return -1;
     /* Linear: ids are short and a region has at most some thousands. */
     for (i = 0; i < s->nclinics && i < s->region->nclinics; i++)
         if (strcasecmp(s->region->clinics[i].id, id) == 0)
-            return &s->clinics[i];
-    return NULL;
+            return (long)i;
+    return -1;
+}
+
+const struct feed_doc *feed_clinic_doc(const struct feed_snapshot *s,
+                                       const char *id)
+{
+    long i = feed_clinic_index(s, id);
+
+    return i < 0 ? NULL : &s->clinics[i];
 }
 
 /* FNV-1a, 64 bit: fast, well spread, and good enough to tell versions of

@@ -13,6 +13,7 @@
 #ifndef SLOTFEED_FEED_H
 #define SLOTFEED_FEED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,18 @@ struct feed_doc {
     char etag[FEED_ETAG_LEN];   /* quoted strong ETag, e.g. "\"9f..-1234\"" */
 };
 
+/* What filters and metrics need to know of one clinic (feed.c). */
+struct feed_clinic_info {
+    enum web_booking web;
+    enum clinic_status status;  /* as published (age-stale included) */
+    int within;                 /* 1, 0, or -1 = unknown */
+    bool any_free;              /* known and at least one future slot */
+    char *obj;                  /* its object exactly as in all.json */
+    size_t obj_len;
+    struct avail_slots slots;   /* future slots (start > generated_at),
+                                 * sorted; empty when unknown; owned */
+};
+
 struct feed_snapshot {
     int64_t generated_at;
     struct feed_doc all;        /* GET /v1/availability */
@@ -43,6 +56,21 @@ struct feed_snapshot {
      * enum smartpub_type) and their content-change time; smartpub.c. */
     struct feed_doc smart[FEED_SMART_NDOCS];
     int64_t smart_transaction_time;
+    /*
+     * For filtered answers and gzip (feed.c fills, http.c/api.c read):
+     * all.json is spliced from head + summary + the clinic objects, so a
+     * filtered document is spliced from the same bytes without
+     * re-serializing (feed_summary_format recomputes the summary).
+     */
+    char *head;                 /* all.json's first fields, "{...guarantee"
+                                 * without the closing brace; owned */
+    size_t head_len;
+    struct feed_clinic_info *info;   /* nclinics entries, region order */
+    struct feed_doc all_gz;     /* gzip of all; ETag "...-gz" */
+    struct feed_doc *clinics_gz;     /* gzip of each clinic doc */
+    int64_t changed_at;         /* content (all.json minus generated_at)
+                                 * last changed: Last-Modified */
+    uint64_t serial;            /* unique per feed_build in this process */
     /* private (feed.c): references besides the builder's, see below */
     unsigned extra_refs;
     int released;               /* the builder called feed_snapshot_free */
@@ -98,5 +126,27 @@ int feed_add_availability(cJSON *obj, const struct avail_slots *slots,
 
 /* Strong ETag of bytes: quoted hex of a 64-bit hash plus length. */
 void feed_etag(const char *data, size_t len, char out[FEED_ETAG_LEN]);
+
+/* Longest "summary":{...} member feed_summary_format writes, plus NUL. */
+#define FEED_SUMMARY_MAX 320
+
+/*
+ * Write the "summary":{...} member (key included, no surrounding commas)
+ * over the n clinics idx[0..n-1] of s (idx NULL: all clinics) into buf,
+ * as all.json has it. Returns the length, or 0 when cap is too small.
+ */
+size_t feed_summary_format(const struct feed_snapshot *s, const size_t *idx,
+                           size_t n, char *buf, size_t cap);
+
+/*
+ * Gzip (RFC 1952, zlib deflate with the gzip wrapper) len bytes into a new
+ * doc (json = the compressed bytes, owned; not NUL-terminated text) whose
+ * ETag is plain_etag with "-gz" added inside the quotes. 0 or -1 (OOM).
+ */
+int feed_gzip(const char *data, size_t len, const char *plain_etag,
+              struct feed_doc *out);
+
+/* Index of clinic id (case-insensitive) in the snapshot, or -1. */
+long feed_clinic_index(const struct feed_snapshot *s, const char *id);
 
 #endif
