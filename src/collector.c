@@ -14,8 +14,9 @@
  * flag ensures one poll per clinic at a time: a tick that finds the clinic
  * busy is skipped, a pass that finds it busy counts the running poll.
  *
- * Ownership: the collector owns states[] (and their slots) and polls[];
- * the region and the fetch are borrowed.
+ * Ownership: the collector owns states[] (and their slots) and polls[],
+ * including each clinic's adapter cache slot (freed with the adapter's
+ * cache_free); the region and the fetch are borrowed.
  */
 #include "slotfeed/collector.h"
 
@@ -42,6 +43,7 @@ struct cpoll {
     bool busy;
     bool in_pass;               /* counted in the running pass */
     int unreachable_run;        /* consecutive transport/timeout failures */
+    void *cache;                /* adapter memory across polls (ctx.cache) */
     /* valid while busy */
     struct adapter_ctx ctx;
     void *astate;
@@ -282,6 +284,10 @@ static void on_fetched(const struct fetch_result *res, void *arg)
     resp.body = res->body;
     resp.len = res->len;
     resp.content_type = res->content_type;
+#ifdef ADAPTER_MAX_HEADERS  /* validators/cache: adapter.h change in flight */
+    resp.etag = res->etag;
+    resp.last_modified = res->last_modified;
+#endif
     memset(&next, 0, sizeof(next));
     sf_error_clear(&err);
     rc = p->ad->step(&p->ctx, p->astate, &resp, &p->acc, &next, &err);
@@ -329,6 +335,9 @@ static void poll_begin(struct cpoll *p)
     p->ctx.region = c->region;
     p->ctx.clinic = c->states[p->idx].conf;
     p->ctx.now = clock_now();
+#ifdef ADAPTER_MAX_HEADERS
+    p->ctx.cache = &p->cache;
+#endif
     today = clock_local_day(p->ctx.now);
     p->ctx.first_day = today;
     p->ctx.last_day = today + (c->region->horizon_days > 0 ?
@@ -566,6 +575,10 @@ void collector_free(struct collector *c)
             p->ad->end(p->astate);
         adapter_request_clear(&p->req);
         avail_slots_clear(&p->acc);
+#ifdef ADAPTER_MAX_HEADERS
+        if (p->cache && p->ad && p->ad->cache_free)
+            p->ad->cache_free(p->cache);
+#endif
     }
     for (i = 0; c->states && i < c->n; i++)
         avail_slots_clear(&c->states[i].slots);

@@ -65,6 +65,8 @@ struct xfer {
     size_t len, cap;
     bool too_large;
     char *content_type;      /* from the last response's headers */
+    char *etag;
+    char *last_modified;
     long retry_after_s;
     int64_t date_hdr;        /* Date: of the last response, or -1 */
     char *retry_after_raw;   /* HTTP-date form, resolved at the end */
@@ -117,6 +119,8 @@ static void xfer_destroy(struct xfer *x)
     free(x->post);
     free(x->buf);
     free(x->content_type);
+    free(x->etag);
+    free(x->last_modified);
     free(x->retry_after_raw);
     free(x);
 }
@@ -220,8 +224,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
      * forget the previous one's headers. */
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         free(x->content_type);
+        free(x->etag);
+        free(x->last_modified);
         free(x->retry_after_raw);
         x->content_type = x->retry_after_raw = NULL;
+        x->etag = x->last_modified = NULL;
         x->retry_after_s = -1;
         x->date_hdr = -1;
         return n;
@@ -229,6 +236,12 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
     if (header_is(line, n, "Content-Type", &v, &vn)) {
         free(x->content_type);
         x->content_type = header_value(v, vn);
+    } else if (header_is(line, n, "ETag", &v, &vn)) {
+        free(x->etag);
+        x->etag = header_value(v, vn);
+    } else if (header_is(line, n, "Last-Modified", &v, &vn)) {
+        free(x->last_modified);
+        x->last_modified = header_value(v, vn);
     } else if (header_is(line, n, "Date", &v, &vn)) {
         s = header_value(v, vn);
         if (s) {
@@ -317,6 +330,8 @@ static void xfer_finish(struct xfer *x, CURLcode rc)
         res.body = x->buf ? x->buf : "";
         res.len = x->len;
         res.content_type = x->content_type;
+        res.etag = x->etag;
+        res.last_modified = x->last_modified;
         res.retry_after_s = resolve_retry_after(x);
     } else {
         enum sf_errclass cls = classify(rc, x->too_large);
@@ -559,6 +574,7 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
     CURLcode rc = CURLE_OK;
     CURLMcode mrc;
     struct curl_slist *h;
+    size_t i;
 
     if (f == NULL || req == NULL || req->url == NULL || done == NULL) {
         sf_error_set(err, SF_ERR_INTERNAL, "fetch_start: missing argument");
@@ -607,6 +623,28 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
             goto nomem_linked;
         x->headers = h;
     }
+#ifdef ADAPTER_MAX_HEADERS  /* extra headers: adapter.h change in flight */
+    for (i = 0; i < ADAPTER_MAX_HEADERS && req->headers[i] != NULL; i++) {
+        const char *hl = req->headers[i];
+
+        /* One line each: a CR/LF would let a header smuggle another. */
+        if (strpbrk(hl, "\r\n") != NULL || strchr(hl, ':') == NULL ||
+            hl[0] == ':') {
+            xfer_unlink(x);
+            xfer_destroy(x);
+            sf_error_set(err, SF_ERR_CONFIG, "fetch %s: malformed request "
+                         "header %zu", req->label ? req->label : "request",
+                         i);
+            return -1;
+        }
+        h = curl_slist_append(x->headers, hl);
+        if (h == NULL)
+            goto nomem_linked;
+        x->headers = h;
+    }
+#else
+    (void)i;
+#endif
     /* No "Expect: 100-continue" round trip for POST bodies. */
     h = curl_slist_append(x->headers, "Expect:");
     if (h == NULL)

@@ -41,6 +41,8 @@ struct fetch_result {
     const char *content_type;  /* or NULL */
     long retry_after_s;        /* Retry-After seconds, or -1 */
     double total_time_s;
+    const char *etag;          /* ETag of the answer, or NULL */
+    const char *last_modified; /* Last-Modified of the answer, or NULL */
 };
 
 typedef void (*fetch_done_fn)(const struct fetch_result *res, void *arg);
@@ -52,6 +54,8 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts,
 /*
  * Start req (copied; caller keeps ownership of req). done is called exactly
  * once, later, from the event loop, never from inside fetch_start.
+ * req->headers are sent verbatim after Content-Type/SOAPAction (a line
+ * holding CR or LF, or without ':', is refused) and never logged.
  * Returns 0, or -1 with err set (done will not be called).
  */
 int fetch_start(struct fetch *f, const struct adapter_request *req,

@@ -31,6 +31,8 @@ struct seen {
     char soap_action[128];
     char content_type[128];
     char user_agent[128];
+    char accept[128];
+    char if_none_match[128];
     char *body;
     size_t body_len;
 };
@@ -76,6 +78,12 @@ static void on_request(struct evhttp_request *req, void *arg)
                  sizeof(seen->content_type));
         copy_hdr(req, "User-Agent", seen->user_agent,
                  sizeof(seen->user_agent));
+        copy_hdr(req, "Accept", seen->accept, sizeof(seen->accept));
+        copy_hdr(req, "If-None-Match", seen->if_none_match,
+                 sizeof(seen->if_none_match));
+        evhttp_add_header(out, "ETag", "\"v42\"");
+        evhttp_add_header(out, "Last-Modified",
+                          "Wed, 21 Oct 2015 07:28:00 GMT");
         free(seen->body);
         seen->body = th_lo_body(req, &seen->body_len);
         evbuffer_add_printf(buf, "ok");
@@ -126,6 +134,8 @@ struct result {
     char *body;
     size_t len;
     char content_type[128];
+    char etag[64];
+    char last_modified[64];
     long retry_after;
     struct timeval at;
 };
@@ -153,6 +163,9 @@ static void on_done(const struct fetch_result *res, void *arg)
     snprintf(r->content_type, sizeof(r->content_type), "%s",
              res->content_type ? res->content_type : "");
     r->retry_after = res->retry_after_s;
+    snprintf(r->etag, sizeof(r->etag), "%s", res->etag ? res->etag : "");
+    snprintf(r->last_modified, sizeof(r->last_modified), "%s",
+             res->last_modified ? res->last_modified : "");
     gettimeofday(&r->at, NULL);
 }
 
@@ -272,6 +285,64 @@ static void test_post_headers(void **state)
     assert_memory_equal(fx->seen.body, body, sizeof(body));
     free(r.body);
 }
+
+#ifdef ADAPTER_MAX_HEADERS  /* adapter.h change in flight */
+static void test_extra_headers_and_validators(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0}, plain = {0};
+    struct adapter_request req;
+    struct sf_error err;
+    char url[128];
+
+    new_fetch(fx, 2000, 1024);
+    memset(&req, 0, sizeof(req));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", fx->port);
+    req.url = url;
+    req.headers[0] = "Accept: application/fhir+json";
+    req.headers[1] = "If-None-Match: \"v41\"";
+    assert_int_equal(fetch_start(fx->f, &req, on_done, &r, &err), 0);
+    assert_int_equal(th_lo_run_until(fx->base, &r.calls, 3000), 1);
+    assert_int_equal(r.code, SF_ERR_NONE);
+    assert_string_equal(fx->seen.method, "GET");
+    assert_string_equal(fx->seen.accept, "application/fhir+json");
+    assert_string_equal(fx->seen.if_none_match, "\"v41\"");
+    assert_string_equal(r.etag, "\"v42\"");
+    assert_string_equal(r.last_modified, "Wed, 21 Oct 2015 07:28:00 GMT");
+    /* an answer without validators reports none */
+    start_get(fx, "/hello", &plain, fx->port);
+    assert_int_equal(th_lo_run_until(fx->base, &plain.calls, 3000), 1);
+    assert_string_equal(plain.etag, "");
+    assert_string_equal(plain.last_modified, "");
+    free(r.body);
+    free(plain.body);
+}
+
+static void test_header_injection_refused(void **state)
+{
+    struct fx *fx = *state;
+    struct result r = {0};
+    struct adapter_request req;
+    struct sf_error err;
+    char url[128];
+    int never = 0;
+
+    new_fetch(fx, 2000, 1024);
+    memset(&req, 0, sizeof(req));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", fx->port);
+    req.url = url;
+    req.headers[0] = "Accept: a\r\nX-Evil: 1";
+    assert_int_equal(fetch_start(fx->f, &req, on_done, &r, &err), -1);
+    assert_int_equal(err.code, SF_ERR_CONFIG);
+    req.headers[0] = "no colon here";
+    assert_int_equal(fetch_start(fx->f, &req, on_done, &r, &err), -1);
+    assert_int_equal(fetch_active(fx->f), 0);
+    th_lo_run_until(fx->base, &never, 20);
+    assert_int_equal(r.calls, 0);
+    assert_int_equal(fx->seen.requests, 0);
+}
+
+#endif
 
 static void test_500_is_an_answer(void **state)
 {
@@ -530,6 +601,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_headers, setup, teardown),
+#ifdef ADAPTER_MAX_HEADERS
+        cmocka_unit_test_setup_teardown(test_extra_headers_and_validators,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_injection_refused, setup,
+                                        teardown),
+#endif
         cmocka_unit_test_setup_teardown(test_500_is_an_answer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_size_cap_chunked, setup,
