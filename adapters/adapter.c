@@ -1,17 +1,25 @@
 /* adapter.c - the table of adapters, chosen at run time by config name. */
 #include "slotfeed/adapter.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "slotfeed/fhir.h"
 #include "slotfeed/rivta.h"
+#include "slotfeed/smart.h"
 
 static const struct adapter *const adapters[] = {
     &adapter_rivta,
+    &adapter_fhir,
+    &adapter_smart,
 };
 
 static const char *const names[] = {
     "rivta-scheduling",
+    "fhir-slot",
+    "smart-bulk",
     NULL
 };
 
@@ -34,6 +42,8 @@ const char *const *adapter_names(void)
 
 void adapter_request_clear(struct adapter_request *r)
 {
+    size_t i;
+
     if (r == NULL)
         return;
     free(r->url);
@@ -41,5 +51,35 @@ void adapter_request_clear(struct adapter_request *r)
     free(r->content_type);
     free(r->soap_action);
     free(r->label);
+    for (i = 0; i < ADAPTER_MAX_HEADERS; i++)
+        free(r->headers[i]);
     memset(r, 0, sizeof(*r));
+}
+
+/* A header line must stay one line: no CR/LF anywhere (header injection). */
+static bool header_text_ok(const char *s)
+{
+    return s != NULL && strpbrk(s, "\r\n") == NULL;
+}
+
+int adapter_request_add_header(struct adapter_request *r, const char *name,
+                               const char *value)
+{
+    size_t i, n;
+    char *line;
+
+    if (r == NULL || !header_text_ok(name) || !header_text_ok(value) ||
+        name[0] == '\0' || strchr(name, ':') != NULL)
+        return -1;
+    for (i = 0; i < ADAPTER_MAX_HEADERS && r->headers[i] != NULL; i++)
+        ;
+    if (i == ADAPTER_MAX_HEADERS)
+        return -1;
+    n = strlen(name) + 2 + strlen(value) + 1;
+    line = malloc(n);
+    if (line == NULL)
+        return -1;
+    snprintf(line, n, "%s: %s", name, value);
+    r->headers[i] = line;
+    return 0;
 }

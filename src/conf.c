@@ -12,6 +12,7 @@
 #include "slotfeed/conf.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -37,6 +38,8 @@
 
 /* The adapter whose clinics need riv.subject_of_care. */
 #define RIV_ADAPTER "rivta-scheduling"
+#define FHIR_ADAPTER "fhir-slot"
+#define SMART_ADAPTER "smart-bulk"
 
 static const char *const sim_profiles[] = {
     "normal", "busy", "full", "vp004", "vp007", "error", "garbage",
@@ -686,24 +689,105 @@ static void parse_riv(struct vctx *cx, const cJSON *obj, const char *base,
     }
 }
 
+/* FHIR R4 id: 1..64 of letters, digits, '-' and '.'. */
+static bool valid_fhir_id(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > CONF_FHIR_ID_MAX)
+        return false;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' || s[i] == '.'))
+            return false;
+    return true;
+}
+
+/* A relative FHIR reference "Type/id": Type is a resource type name. */
+static bool valid_fhir_reference(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    const char *p;
+
+    if (slash == NULL || slash == s || s[0] < 'A' || s[0] > 'Z')
+        return false;
+    for (p = s; p < slash; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+            return false;
+    return valid_fhir_id(slash + 1, strlen(slash + 1));
+}
+
+/*
+ * Extra search parameters "name=value&name=value", appended to the query
+ * verbatim: only characters that need no quoting in a URL query, each
+ * part with a nonempty name and an '='. '#' would end the query, and
+ * spaces or quotes would make the URL invalid.
+ */
+static bool valid_search(const char *s)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                             "-._~%!$'()*+,;=:@/?";
+    const char *part = s, *p;
+    bool eq = false;
+
+    for (p = s;; p++) {
+        if (*p == '&' || *p == '\0') {
+            if (p == part || !eq || *part == '=')
+                return false;
+            if (*p == '\0')
+                return true;
+            part = p + 1;
+            eq = false;
+            continue;
+        }
+        if (*p == '=')
+            eq = true;
+        else if (strchr(ok, *p) == NULL)
+            return false;
+        if (*p == '%' && !(isxdigit((unsigned char)p[1]) &&
+                           isxdigit((unsigned char)p[2])))
+            return false;
+    }
+}
+
+/* Index of each booking key, for the per-adapter checks below. */
+enum {
+    BK_ADAPTER, BK_URL, BK_BOOKING_URL, BK_TIME_TYPE_ID, BK_TIME_TYPE_NAME,
+    BK_ACTOR, BK_LOCATION, BK_TOKEN_FILE, BK_SEARCH, BK_PAGE_CAP
+};
+
 static void parse_booking(struct vctx *cx, const cJSON *obj,
                           const char *base, struct conf_booking *b)
 {
     static const char *const keys[] = {
         "adapter", "url", "booking_url", "time_type_id", "time_type_name",
-        NULL
+        "actor", "location", "token_file", "search", "page_cap", NULL
     };
-    static const int required[] = { 0, 1, -1 };
+    static const int required[] = { BK_ADAPTER, BK_URL, -1 };
+    /* Keys that only one adapter reads: given to another, they would be
+     * ignored silently, so they are errors like unknown keys. */
+    static const struct {
+        int key;
+        const char *adapter;
+    } only[] = {
+        { BK_ACTOR, FHIR_ADAPTER }, { BK_TOKEN_FILE, FHIR_ADAPTER },
+        { BK_SEARCH, FHIR_ADAPTER }, { BK_PAGE_CAP, FHIR_ADAPTER },
+        { BK_LOCATION, SMART_ADAPTER },
+    };
     char path[PATH_LEN], shown[SHOW_MAX + 8], known[256];
     const char *const *names;
     const cJSON *it;
     const char *s;
     unsigned seen = 0;
-    size_t o;
+    bool adapter_ok = false;
+    size_t o, i;
+    long x;
 
+    b->page_cap = CONF_DEFAULT_PAGE_CAP;
     cJSON_ArrayForEach(it, obj) {
         switch (member(cx, it, base, keys, &seen, path, sizeof(path))) {
-        case 0:
+        case BK_ADAPTER:
             s = check_str(cx, it, path, true);
             if (s == NULL)
                 break;
@@ -721,24 +805,89 @@ static void parse_booking(struct vctx *cx, const cJSON *obj,
                 break;
             }
             store(cx, &b->adapter, s);
+            adapter_ok = true;
             break;
-        case 1:
+        case BK_URL:
             get_url(cx, it, path, &b->url);
             break;
-        case 2:
+        case BK_BOOKING_URL:
             get_opt_url(cx, it, path, &b->booking_url);
             break;
-        case 3:
+        case BK_TIME_TYPE_ID:
             get_opt_str(cx, it, path, &b->time_type_id);
             break;
-        case 4:
+        case BK_TIME_TYPE_NAME:
             get_opt_str(cx, it, path, &b->time_type_name);
+            break;
+        case BK_ACTOR:
+            s = check_str(cx, it, path, true);
+            if (s == NULL)
+                break;
+            if (!valid_fhir_reference(s)) {
+                show(shown, sizeof(shown), s);
+                verr(cx, path, "\"%s\" is not a FHIR reference Type/id "
+                     "(e.g. \"Location/123\"; id: 1..64 letters, digits, "
+                     "'-', '.')", shown);
+                break;
+            }
+            store(cx, &b->actor, s);
+            break;
+        case BK_LOCATION:
+            s = check_str(cx, it, path, true);
+            if (s == NULL)
+                break;
+            if (!valid_fhir_id(s, strlen(s))) {
+                show(shown, sizeof(shown), s);
+                verr(cx, path, "\"%s\" is not a FHIR id (1..64 letters, "
+                     "digits, '-', '.')", shown);
+                break;
+            }
+            store(cx, &b->location, s);
+            break;
+        case BK_TOKEN_FILE:
+            get_opt_str(cx, it, path, &b->token_file);
+            break;
+        case BK_SEARCH:
+            if (cJSON_IsNull(it))
+                break;
+            s = check_str(cx, it, path, true);
+            if (s == NULL)
+                break;
+            if (!valid_search(s)) {
+                show(shown, sizeof(shown), s);
+                verr(cx, path, "\"%s\" is not name=value pairs joined by "
+                     "'&' (URL query characters only, no '#' or spaces)",
+                     shown);
+                break;
+            }
+            store(cx, &b->search, s);
+            break;
+        case BK_PAGE_CAP:
+            if (get_int(cx, it, path, 1, CONF_PAGE_CAP_MAX, &x) == 0)
+                b->page_cap = (int)x;
             break;
         default:
             break;
         }
     }
     check_required(cx, base, keys, required, seen);
+    if (!adapter_ok)
+        return;
+    if (strcmp(b->adapter, FHIR_ADAPTER) == 0 && !(seen & (1u << BK_ACTOR)))
+        verr(cx, base, "missing required key \"actor\" (the fhir-slot "
+             "adapter needs it)");
+    if (strcmp(b->adapter, SMART_ADAPTER) == 0 &&
+        !(seen & (1u << BK_LOCATION)))
+        verr(cx, base, "missing required key \"location\" (the smart-bulk "
+             "adapter needs it)");
+    for (i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
+        if (!(seen & (1u << only[i].key)) ||
+            strcmp(b->adapter, only[i].adapter) == 0)
+            continue;
+        path_key(path, sizeof(path), base, keys[only[i].key]);
+        verr(cx, path, "only used by the %s adapter, not by %s",
+             only[i].adapter, b->adapter);
+    }
 }
 
 static void parse_sim(struct vctx *cx, const cJSON *obj, const char *base,
@@ -1255,6 +1404,10 @@ static void clinic_free(struct conf_clinic *c)
     free(c->booking.booking_url);
     free(c->booking.time_type_id);
     free(c->booking.time_type_name);
+    free(c->booking.actor);
+    free(c->booking.location);
+    free(c->booking.token_file);
+    free(c->booking.search);
     free(c->sim_profile);
 }
 

@@ -23,6 +23,9 @@
 #include "slotfeed/conf.h"
 #include "slotfeed/error.h"
 
+/* Most extra headers one request carries (see headers[] below). */
+#define ADAPTER_MAX_HEADERS 8
+
 /* One HTTP request to make. All strings owned by the struct. */
 struct adapter_request {
     char *url;
@@ -31,10 +34,26 @@ struct adapter_request {
     char *content_type;    /* Content-Type of body, or NULL */
     char *soap_action;     /* SOAPAction header value (unquoted), or NULL */
     char *label;           /* short name for logs/errors, e.g. "GetAvailableDates" */
+    /*
+     * Extra request headers, each a complete "Name: value" line without
+     * CRLF (e.g. "Accept: application/fhir+json", "If-None-Match: \"x\"").
+     * Filled from index 0; the first NULL ends the list. Owned like the
+     * rest. Adapters must never put CR/LF in them; fetch sends them
+     * verbatim and never logs them (Authorization carries credentials).
+     */
+    char *headers[ADAPTER_MAX_HEADERS];
 };
 
 /* Free the strings and zero the struct. NULL ok. */
 void adapter_request_clear(struct adapter_request *r);
+
+/*
+ * Append a copy of "name: value" to r->headers. Returns 0, or -1 when the
+ * list is full, allocation fails, name is empty or holds ':', or either
+ * holds CR or LF (a header must stay one line). r is unchanged on failure.
+ */
+int adapter_request_add_header(struct adapter_request *r, const char *name,
+                               const char *value);
 
 /* An HTTP answer, borrowed for the duration of step(). */
 struct adapter_response {
@@ -42,6 +61,9 @@ struct adapter_response {
     const char *body;
     size_t len;
     const char *content_type;  /* may be NULL */
+    /* Validators of this answer (ETag / Last-Modified), or NULL. */
+    const char *etag;
+    const char *last_modified;
 };
 
 /* What one poll asks for: the local dates [first_day, last_day]. */
@@ -51,6 +73,16 @@ struct adapter_ctx {
     int64_t now;
     int32_t first_day;
     int32_t last_day;
+    /*
+     * Memory that outlives one poll, one per clinic, or NULL (no memory:
+     * every poll starts from scratch, which must always work). The
+     * collector owns the slot `*cache` points at: it starts NULL, the
+     * adapter may allocate or replace *cache in begin()/step(), and the
+     * collector frees it with the adapter's cache_free() when the clinic
+     * goes away. An adapter must accept any *cache it stored earlier, also
+     * after a poll that ended in ERROR.
+     */
+    void **cache;
 };
 
 enum adapter_status {
@@ -76,6 +108,9 @@ struct adapter {
                                 struct sf_error *err);
     /* Free per-poll state. NULL ok. */
     void (*end)(void *state);
+    /* Free what the adapter stored in *ctx->cache. NULL ok. May be NULL
+     * for adapters that keep no memory between polls. */
+    void (*cache_free)(void *cache);
 };
 
 /* Adapter by config name, or NULL. */

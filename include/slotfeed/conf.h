@@ -12,8 +12,9 @@
  * timeout_ms, max_body_bytes, user_agent}, riv {subject_of_care,
  * actor_type}, listen, clinics[]. Per clinic: id (HSA-id), name,
  * municipality, locality, operator ("private"|"region"), phone, website,
- * booking {adapter, url, booking_url, time_type_id, time_type_name}
- * (absent = no web booking), sim {profile} (read by the simulator only).
+ * booking {adapter, url, booking_url, time_type_id, time_type_name,
+ * actor, location, token_file, search, page_cap} (absent = no web
+ * booking), sim {profile} (read by the simulator only).
  * docs/config.md documents each key.
  */
 #ifndef SLOTFEED_CONF_H
@@ -32,6 +33,16 @@ struct conf_booking {
     char *booking_url;     /* patient-facing booking page, or NULL */
     char *time_type_id;    /* RIV timeTypeID to ask for, or NULL */
     char *time_type_name;  /* published service name, or NULL */
+    /* fhir-slot: reference whose slots count ("Location/123"); required. */
+    char *actor;
+    /* smart-bulk: the publisher's Location.id of this clinic; required. */
+    char *location;
+    /* fhir-slot: file holding a bearer token, or NULL (no Authorization). */
+    char *token_file;
+    /* fhir-slot: extra search parameters "a=b&c=d" appended verbatim. */
+    char *search;
+    /* fhir-slot: most result pages read per poll (default 20). */
+    int page_cap;
 };
 
 struct conf_clinic {
@@ -113,6 +124,10 @@ bool conf_valid_hsa_id(const char *s);
 #define CONF_DEFAULT_MAX_BODY_BYTES (4L * 1024 * 1024)
 #define CONF_DEFAULT_ACTOR_TYPE "subject_of_care"
 #define CONF_DEFAULT_LISTEN "127.0.0.1:8080"
+#define CONF_DEFAULT_PAGE_CAP 20
+#define CONF_PAGE_CAP_MAX 1000
+/* Longest FHIR logical id (FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}). */
+#define CONF_FHIR_ID_MAX 64
 
 /* NULL-terminated list of the simulator profiles sim.profile accepts. */
 const char *const *conf_sim_profiles(void);

@@ -360,7 +360,7 @@ static void test_many_errors_fixture(void **state)
         "$.clinics[2]: duplicate id SE2321000156-F001 (first at "
         "$.clinics[0])",
         "$.clinics[2].booking.adapter: unknown adapter \"fhir\" (known: "
-        "rivta-scheduling)",
+        "rivta-scheduling, fhir-slot, smart-bulk)",
         "$.clinics[2].booking.url: \"ftp://x\" is not an http:// or "
         "https:// URL",
         "$.clinics[2].sim.profile: unknown profile \"slow\" (known: normal, "
@@ -823,6 +823,114 @@ static void test_riv_required(void **state)
     conf_free(r);
 }
 
+/* The fhir-slot and smart-bulk keys: values, defaults, per-adapter rules. */
+#define CL(booking) "{'id':'SE2321000156-A1','name':'C','municipality':'M'," \
+                    "'operator':'region','booking':{" booking "}}"
+#define FHIR "'adapter':'fhir-slot','url':'https://fhir.example/r4',"
+#define SMART "'adapter':'smart-bulk','url':'https://p.example/$bulk-publish',"
+
+static void test_fhir_smart_keys(void **state)
+{
+    struct conf_region *r;
+    const struct conf_booking *b;
+
+    (void)state;
+    r = parse_ok(CLINICS(CL(FHIR "'actor':'HealthcareService/abc-1.2',"
+                            "'token_file':'/etc/slotfeed/token',"
+                            "'search':'service-type=http://snomed.info/"
+                            "sct%7C91251008&_elements=start',"
+                            "'page_cap':3") ","
+                         "{'id':'SE2321000156-A2','name':'C','municipality':"
+                         "'M','operator':'region','booking':{" SMART
+                         "'location':'0'}}"));
+    b = &r->clinics[0].booking;
+    assert_string_equal(b->adapter, "fhir-slot");
+    assert_string_equal(b->actor, "HealthcareService/abc-1.2");
+    assert_string_equal(b->token_file, "/etc/slotfeed/token");
+    assert_string_equal(b->search,
+                        "service-type=http://snomed.info/sct%7C91251008"
+                        "&_elements=start");
+    assert_int_equal(b->page_cap, 3);
+    assert_null(b->location);
+    b = &r->clinics[1].booking;
+    assert_string_equal(b->location, "0");
+    assert_null(b->actor);
+    assert_null(b->token_file);
+    assert_null(b->search);
+    assert_int_equal(b->page_cap, CONF_DEFAULT_PAGE_CAP);   /* default */
+    conf_free(r);
+
+    /* null optional keys mean absent */
+    r = parse_ok(CLINICS(CL(FHIR "'actor':'Location/1','token_file':null,"
+                            "'search':null")));
+    assert_null(r->clinics[0].booking.token_file);
+    assert_null(r->clinics[0].booking.search);
+    conf_free(r);
+
+    /* required per adapter */
+    expect_errors(CLINICS(CL(FHIR "'page_cap':2")),
+                  "$.clinics[0].booking: missing required key \"actor\" "
+                  "(the fhir-slot adapter needs it)", NULL);
+    expect_errors(CLINICS(CL(SMART "'booking_url':'https://b.example/'")),
+                  "$.clinics[0].booking: missing required key \"location\" "
+                  "(the smart-bulk adapter needs it)", NULL);
+    /* keys another adapter reads are refused, not silently ignored */
+    expect_errors(CLINICS(CL(SMART "'location':'7','actor':'Location/7',"
+                             "'page_cap':5")),
+                  "$.clinics[0].booking.actor: only used by the fhir-slot "
+                  "adapter, not by smart-bulk",
+                  "$.clinics[0].booking.page_cap: only used by the "
+                  "fhir-slot adapter, not by smart-bulk", NULL);
+    expect_errors(CLINICS(CL(FHIR "'actor':'Location/7','location':'7'")),
+                  "$.clinics[0].booking.location: only used by the "
+                  "smart-bulk adapter, not by fhir-slot", NULL);
+
+    /* bad values */
+    expect_errors(CLINICS(CL(FHIR "'actor':'Location'")),
+                  "$.clinics[0].booking.actor: \"Location\" is not a FHIR "
+                  "reference Type/id (e.g. \"Location/123\"; id: 1..64 "
+                  "letters, digits, '-', '.')", NULL);
+    expect_errors(CLINICS(CL(FHIR "'actor':'location/1'")),
+                  "$.clinics[0].booking.actor: \"location/1\" is not a FHIR "
+                  "reference Type/id (e.g. \"Location/123\"; id: 1..64 "
+                  "letters, digits, '-', '.')", NULL);
+    expect_errors(CLINICS(CL(FHIR "'actor':'Location/1&status=busy'")),
+                  "$.clinics[0].booking.actor: \"Location/1&status=busy\" is "
+                  "not a FHIR reference Type/id (e.g. \"Location/123\"; id: "
+                  "1..64 letters, digits, '-', '.')", NULL);
+    expect_errors(CLINICS(CL(SMART "'location':'a b'")),
+                  "$.clinics[0].booking.location: \"a b\" is not a FHIR id "
+                  "(1..64 letters, digits, '-', '.')", NULL);
+    expect_errors(CLINICS(CL(SMART "'location':"
+                             "'12345678901234567890123456789012345678901234"
+                             "567890123456789012345'")),
+                  "$.clinics[0].booking.location: \"123456789012345678901234"
+                  "567890123456789012345678901234567890...\" is not a FHIR id "
+                  "(1..64 letters, digits, '-', '.')", NULL);
+    expect_errors(CLINICS(CL(FHIR "'actor':'Location/1',"
+                             "'search':'a=1#frag'")),
+                  "$.clinics[0].booking.search: \"a=1#frag\" is not "
+                  "name=value pairs joined by '&' (URL query characters "
+                  "only, no '#' or spaces)", NULL);
+    expect_errors(CLINICS(CL(FHIR "'actor':'Location/1','search':'&a=1'")),
+                  "$.clinics[0].booking.search: \"&a=1\" is not "
+                  "name=value pairs joined by '&' (URL query characters "
+                  "only, no '#' or spaces)", NULL);
+    expect_errors(CLINICS(CL(FHIR "'actor':'Location/1','search':'novalue'")),
+                  "$.clinics[0].booking.search: \"novalue\" is not "
+                  "name=value pairs joined by '&' (URL query characters "
+                  "only, no '#' or spaces)", NULL);
+    expect_errors(CLINICS(CL(FHIR "'actor':'Location/1','search':'a=%zz'")),
+                  "$.clinics[0].booking.search: \"a=%zz\" is not "
+                  "name=value pairs joined by '&' (URL query characters "
+                  "only, no '#' or spaces)", NULL);
+    expect_errors(CLINICS(CL(FHIR "'actor':'Location/1','page_cap':0")),
+                  "$.clinics[0].booking.page_cap: 0 is out of range "
+                  "(1..1000)", NULL);
+    expect_errors(CLINICS(CL(FHIR "'actor':'Location/1','token_file':''")),
+                  "$.clinics[0].booking.token_file: must not be empty", NULL);
+}
+
 static void test_hsa_id(void **state)
 {
     /* 13 + 18 = 31 characters, then 32 */
@@ -958,6 +1066,7 @@ int main(void)
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_riv_required),
         cmocka_unit_test(test_hsa_id),
+        cmocka_unit_test(test_fhir_smart_keys),
         cmocka_unit_test(test_mutations),
     };
 

@@ -1,0 +1,265 @@
+/*
+ * fhir_json.c - JSON helpers shared by the FHIR Slot and SMART bulk
+ * adapters: a strict parse (UTF-8 checked, one value, error position),
+ * and readers for the few FHIR shapes both use (Slot times, references,
+ * CodeableConcept, extensions, OperationOutcome).
+ */
+#include "fhir_json.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "slotfeed/clock.h"
+
+size_t fhirj_utf8_bad(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, len, k;
+    uint32_t cp;
+
+    while (i < n) {
+        if (p[i] == 0)
+            return i;
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        if (p[i] >= 0xc2 && p[i] <= 0xdf) {
+            len = 2;
+            cp = p[i] & 0x1f;
+        } else if (p[i] >= 0xe0 && p[i] <= 0xef) {
+            len = 3;
+            cp = p[i] & 0x0f;
+        } else if (p[i] >= 0xf0 && p[i] <= 0xf4) {
+            len = 4;
+            cp = p[i] & 0x07;
+        } else {
+            return i;
+        }
+        if (n - i < len)
+            return i;
+        for (k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return i;
+        i += len;
+    }
+    return (size_t)-1;
+}
+
+/* Line and column (from 1, columns in bytes) of byte offset `at`. */
+static void line_col(const char *s, size_t at, size_t *line, size_t *col)
+{
+    size_t i;
+
+    *line = 1;
+    *col = 1;
+    for (i = 0; i < at; i++) {
+        if (s[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+static bool json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+cJSON *fhirj_parse(const char *body, size_t len, const char *what,
+                   struct sf_error *err)
+{
+    const char *end = NULL;
+    size_t bad, at, line, col;
+    cJSON *root;
+
+    if (body == NULL || len == 0) {
+        sf_error_set(err, SF_ERR_PARSE, "%s: empty body", what);
+        return NULL;
+    }
+    /* cJSON does not check UTF-8; a name with broken bytes must not
+     * reach the feed. NUL is refused here too (it would end the parse). */
+    bad = fhirj_utf8_bad(body, len);
+    if (bad != (size_t)-1) {
+        line_col(body, bad, &line, &col);
+        sf_error_set(err, SF_ERR_PARSE, "%s: not UTF-8 JSON (bad byte 0x%02x "
+                     "at byte %zu, line %zu, column %zu)", what,
+                     (unsigned char)body[bad], bad, line, col);
+        return NULL;
+    }
+    root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    if (root == NULL) {
+        at = end != NULL && end >= body && end <= body + len ?
+             (size_t)(end - body) : 0;
+        line_col(body, at, &line, &col);
+        sf_error_set(err, SF_ERR_PARSE, "%s: malformed JSON at byte %zu "
+                     "(line %zu, column %zu)", what, at, line, col);
+        return NULL;
+    }
+    at = end != NULL ? (size_t)(end - body) : len;
+    while (at < len && json_space(body[at]))
+        at++;
+    if (at < len) {
+        line_col(body, at, &line, &col);
+        cJSON_Delete(root);
+        sf_error_set(err, SF_ERR_PARSE, "%s: text after the JSON value at "
+                     "byte %zu (line %zu, column %zu)", what, at, line, col);
+        return NULL;
+    }
+    return root;
+}
+
+const char *fhirj_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v;
+
+    if (!cJSON_IsObject(obj))
+        return NULL;
+    v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *fhirj_concept_text(const cJSON *arr)
+{
+    const cJSON *cc, *coding, *c;
+    const char *s;
+
+    if (!cJSON_IsArray(arr))
+        return NULL;
+    cJSON_ArrayForEach(cc, arr) {
+        s = fhirj_str(cc, "text");
+        if (s != NULL && s[0] != '\0')
+            return s;
+        coding = cJSON_GetObjectItemCaseSensitive(cc, "coding");
+        if (!cJSON_IsArray(coding))
+            continue;
+        cJSON_ArrayForEach(c, coding) {
+            s = fhirj_str(c, "display");
+            if (s != NULL && s[0] != '\0')
+                return s;
+        }
+    }
+    return NULL;
+}
+
+const cJSON *fhirj_extension(const cJSON *res, const char *url)
+{
+    const cJSON *arr, *e;
+    const char *u;
+
+    if (!cJSON_IsObject(res))
+        return NULL;
+    arr = cJSON_GetObjectItemCaseSensitive(res, "extension");
+    if (!cJSON_IsArray(arr))
+        return NULL;
+    cJSON_ArrayForEach(e, arr) {
+        u = fhirj_str(e, "url");
+        if (u != NULL && strcmp(u, url) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+enum fhirj_slot fhirj_slot_times(const cJSON *slot, int64_t *start,
+                                 int64_t *end)
+{
+    const char *status = fhirj_str(slot, "status");
+    const char *s = fhirj_str(slot, "start");
+    const char *e = fhirj_str(slot, "end");
+
+    if (status == NULL)
+        return FHIRJ_SLOT_BAD;
+    /* FHIR codes are case-sensitive: "Free" is not a code. */
+    if (strcmp(status, "free") != 0)
+        return FHIRJ_SLOT_NOT_FREE;
+    if (s == NULL || e == NULL || clock_parse_rfc3339(s, start) != 0 ||
+        clock_parse_rfc3339(e, end) != 0 || *end <= *start)
+        return FHIRJ_SLOT_BAD;
+    return FHIRJ_SLOT_FREE;
+}
+
+bool fhirj_ref_is(const char *ref, const char *type, const char *id)
+{
+    size_t rl, tl = strlen(type), il = strlen(id);
+    const char *h, *tail;
+
+    if (ref == NULL)
+        return false;
+    rl = strlen(ref);
+    /* drop a version suffix "/_history/x" */
+    h = strstr(ref, "/_history/");
+    if (h != NULL)
+        rl = (size_t)(h - ref);
+    if (rl < tl + 1 + il)
+        return false;
+    tail = ref + rl - (tl + 1 + il);
+    if (strncmp(tail, type, tl) != 0 || tail[tl] != '/' ||
+        strncmp(tail + tl + 1, id, il) != 0)
+        return false;
+    /* "Type/id" itself, or ".../Type/id" of an absolute URL */
+    return tail == ref || tail[-1] == '/';
+}
+
+void fhirj_quote(char *dst, size_t n, const char *s)
+{
+    size_t o = 0, i;
+
+    if (n == 0)
+        return;
+    for (i = 0; s != NULL && s[i] != '\0' && o + 4 < n &&
+                i < FHIRJ_QUOTE_MAX; i++)
+        dst[o++] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    /* never leave half a UTF-8 sequence at the cut */
+    if (s != NULL && s[i] != '\0') {
+        while (o > 0 && ((unsigned char)dst[o - 1] & 0xc0) == 0x80)
+            o--;
+        if (o > 0 && (unsigned char)dst[o - 1] >= 0xc0)
+            o--;
+        if (o + 4 <= n) {
+            memcpy(dst + o, "...", 3);
+            o += 3;
+        }
+    }
+    dst[o] = '\0';
+}
+
+void fhirj_outcome_text(const cJSON *oo, char *buf, size_t n,
+                        const char **code)
+{
+    const cJSON *issues, *issue;
+    const char *c = NULL, *text = NULL;
+    char q[FHIRJ_QUOTE_MAX + 8];
+
+    issues = cJSON_IsObject(oo) ?
+             cJSON_GetObjectItemCaseSensitive(oo, "issue") : NULL;
+    issue = cJSON_IsArray(issues) ? cJSON_GetArrayItem(issues, 0) : NULL;
+    if (issue != NULL) {
+        c = fhirj_str(issue, "code");
+        text = fhirj_str(issue, "diagnostics");
+        if (text == NULL)
+            text = fhirj_str(cJSON_GetObjectItemCaseSensitive(issue,
+                                                              "details"),
+                             "text");
+    }
+    if (code != NULL)
+        *code = c;
+    fhirj_quote(q, sizeof(q), text ? text : "");
+    if (c != NULL) {
+        char qc[40];
+
+        fhirj_quote(qc, sizeof(qc), c);
+        snprintf(buf, n, "OperationOutcome %s%s%s%s", qc, q[0] ? ": \"" : "",
+                 q, q[0] ? "\"" : "");
+    } else {
+        snprintf(buf, n, "OperationOutcome%s%s%s", q[0] ? ": \"" : "", q,
+                 q[0] ? "\"" : "");
+    }
+}

@@ -1,0 +1,648 @@
+/*
+ * smart.c - SMART Scheduling Links bulk adapter ("smart-bulk").
+ *
+ * A poll is: the $bulk-publish manifest, then its NDJSON files in the
+ * order Location, Schedule, Slot (whatever order the manifest lists them
+ * in), so that each file can be reduced to what this clinic needs as it
+ * arrives: the Location confirms the clinic is published, the Schedules
+ * whose actor is that Location give the set of schedule ids, and the
+ * Slots are kept when they belong to one of those schedules. Nothing of
+ * a file is kept after its step.
+ *
+ * Per-clinic memory (*ctx->cache, see smart.h) lets an unchanged manifest
+ * end the poll after one request. It is replaced only by a poll that read
+ * every file, so a failure half-way leaves the previous good data and the
+ * next poll downloads again.
+ */
+#include "slotfeed/smart.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "fhir_json.h"
+#include "slotfeed/clock.h"
+#include "slotfeed/log.h"
+
+enum smart_type { T_LOCATION = 0, T_SCHEDULE = 1, T_SLOT = 2 };
+
+static const char *const type_names[] = { "Location", "Schedule", "Slot" };
+
+struct smart_cache {
+    char *transaction_time;   /* of the manifest the slots came from */
+    char *etag;               /* validators of that manifest, or NULL */
+    char *last_modified;
+    struct avail_slots slots; /* every free slot of the clinic, any date */
+};
+
+struct smart_output {
+    enum smart_type type;
+    size_t order;          /* position in the manifest (stable sort) */
+    char *url;
+};
+
+struct smart_sched {
+    char *id;
+    char *service;
+};
+
+struct smart_state {
+    bool files;                   /* past the manifest */
+    char *txtime, *etag, *last_modified;   /* of the manifest just read */
+    struct smart_output *outs;
+    size_t nouts, cur;
+    bool have_location_file, location_found;
+    struct smart_sched *scheds;
+    size_t nscheds, capscheds;
+    struct avail_slots all;       /* free slots of the clinic, any date */
+    size_t bad_lines, skipped_slots;
+};
+
+/* --- helpers ----------------------------------------------------------------- */
+
+static char *dup_opt(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void cache_free(void *p)
+{
+    struct smart_cache *c = p;
+
+    if (c == NULL)
+        return;
+    free(c->transaction_time);
+    free(c->etag);
+    free(c->last_modified);
+    avail_slots_clear(&c->slots);
+    free(c);
+}
+
+static struct smart_cache *cache_of(const struct adapter_ctx *ctx)
+{
+    return ctx->cache != NULL ? *ctx->cache : NULL;
+}
+
+/* Copy the slots of `src` whose local start date is in the window. */
+static int window_copy(const struct adapter_ctx *ctx,
+                       const struct avail_slots *src,
+                       struct avail_slots *dst)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        int32_t day = clock_local_day(src->v[i].start);
+
+        if (day < ctx->first_day || day > ctx->last_day)
+            continue;
+        if (avail_slots_add_slot(dst, &src->v[i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static enum adapter_status nomem(struct sf_error *err)
+{
+    sf_error_set(err, SF_ERR_NOMEM, "smart: out of memory");
+    return ADAPTER_ERROR;
+}
+
+static enum adapter_status get_request(const char *url, const char *label,
+                                       const char *accept,
+                                       struct adapter_request *req,
+                                       struct sf_error *err)
+{
+    memset(req, 0, sizeof(*req));
+    req->url = strdup(url);
+    req->label = strdup(label);
+    if (req->url == NULL || req->label == NULL ||
+        adapter_request_add_header(req, "Accept", accept) != 0) {
+        adapter_request_clear(req);
+        return nomem(err);
+    }
+    return ADAPTER_MORE;
+}
+
+static enum adapter_status file_request(struct smart_state *st,
+                                        struct adapter_request *req,
+                                        struct sf_error *err)
+{
+    char label[64];
+
+    snprintf(label, sizeof(label), "%s file %zu/%zu",
+             type_names[st->outs[st->cur].type], st->cur + 1, st->nouts);
+    return get_request(st->outs[st->cur].url, label, "application/fhir+ndjson",
+                       req, err);
+}
+
+/*
+ * Absolute URL of output `link` (resolved against the manifest's URL),
+ * http or https only, and https when the manifest was: a publisher's
+ * files may live on another host (a CDN), but never on a weaker scheme.
+ * NULL when refused or out of memory (*oom tells which).
+ */
+static char *output_url(const char *manifest, const char *link, bool *oom)
+{
+    CURLU *u = curl_url();
+    char *abs = NULL, *sch = NULL, *out = NULL;
+    bool https_base = strncasecmp(manifest, "https:", 6) == 0;
+
+    *oom = u == NULL;
+    if (u == NULL)
+        return NULL;
+    if (curl_url_set(u, CURLUPART_URL, manifest, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_URL, link, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &abs, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &sch, 0) != CURLUE_OK)
+        goto out;
+    if (strcasecmp(sch, "https") != 0 &&
+        (https_base || strcasecmp(sch, "http") != 0))
+        goto out;
+    out = strdup(abs);
+    *oom = out == NULL;
+out:
+    curl_free(abs);
+    curl_free(sch);
+    curl_url_cleanup(u);
+    return out;
+}
+
+/* --- begin -------------------------------------------------------------------- */
+
+static enum adapter_status smart_begin(const struct adapter_ctx *ctx,
+                                       void **state,
+                                       struct adapter_request *first,
+                                       struct sf_error *err)
+{
+    const struct conf_booking *b;
+    struct smart_state *st;
+    struct smart_cache *c;
+    enum adapter_status rc;
+
+    *state = NULL;
+    if (ctx == NULL || ctx->clinic == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "smart: bad arguments");
+        return ADAPTER_ERROR;
+    }
+    b = &ctx->clinic->booking;
+    if (!ctx->clinic->has_booking || b->url == NULL || b->location == NULL) {
+        sf_error_set(err, SF_ERR_CONFIG, "smart: booking.url and "
+                     "booking.location are required");
+        return ADAPTER_ERROR;
+    }
+    if (ctx->first_day > ctx->last_day) {
+        sf_error_set(err, SF_ERR_CONFIG, "smart: empty date window");
+        return ADAPTER_ERROR;
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return nomem(err);
+    avail_slots_init(&st->all);
+    *state = st;
+    rc = get_request(b->url, "manifest", "application/json", first, err);
+    if (rc != ADAPTER_MORE)
+        return rc;
+    /* Conditional GET when a complete earlier poll left validators.
+     * A validator that could not be a header line is simply not sent. */
+    c = cache_of(ctx);
+    if (c != NULL && c->etag != NULL)
+        (void)adapter_request_add_header(first, "If-None-Match", c->etag);
+    if (c != NULL && c->last_modified != NULL)
+        (void)adapter_request_add_header(first, "If-Modified-Since",
+                                         c->last_modified);
+    return ADAPTER_MORE;
+}
+
+/* --- manifest ------------------------------------------------------------------ */
+
+static int cmp_output(const void *a, const void *b)
+{
+    const struct smart_output *x = a, *y = b;
+
+    if (x->type != y->type)
+        return (int)x->type - (int)y->type;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* The poll is answered from the cache: refresh its validators, copy. */
+static enum adapter_status from_cache(const struct adapter_ctx *ctx,
+                                      struct smart_cache *c,
+                                      const struct adapter_response *resp,
+                                      struct avail_slots *slots,
+                                      struct sf_error *err)
+{
+    char *etag = NULL, *lm = NULL;
+
+    if (resp->etag != NULL && (etag = strdup(resp->etag)) == NULL)
+        return nomem(err);
+    if (resp->last_modified != NULL &&
+        (lm = strdup(resp->last_modified)) == NULL) {
+        free(etag);
+        return nomem(err);
+    }
+    /* A 304 may omit validators; keep the ones we have then. */
+    if (etag != NULL) {
+        free(c->etag);
+        c->etag = etag;
+    }
+    if (lm != NULL) {
+        free(c->last_modified);
+        c->last_modified = lm;
+    }
+    if (window_copy(ctx, &c->slots, slots) != 0)
+        return nomem(err);
+    log_debug("smart_unchanged", "clinic=%s transaction_time=%s",
+              ctx->clinic->id, c->transaction_time);
+    return ADAPTER_DONE;
+}
+
+static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
+                                         struct smart_state *st,
+                                         const struct adapter_response *resp,
+                                         struct avail_slots *slots,
+                                         struct adapter_request *next,
+                                         struct sf_error *err)
+{
+    struct smart_cache *c = cache_of(ctx);
+    enum adapter_status rc = ADAPTER_ERROR;
+    const cJSON *outs, *o;
+    const char *tt, *type, *url;
+    char q[FHIRJ_QUOTE_MAX + 8];
+    cJSON *root;
+    size_t n = 0;
+    bool oom;
+    int t;
+
+    if (resp->http_status == 304) {
+        if (c != NULL && c->transaction_time != NULL)
+            return from_cache(ctx, c, resp, slots, err);
+        sf_error_set(err, SF_ERR_HTTP, "manifest: HTTP 304 to a request "
+                     "that was not conditional");
+        return ADAPTER_ERROR;
+    }
+    if (resp->http_status != 200) {
+        sf_error_set(err, SF_ERR_HTTP, "manifest: HTTP %ld",
+                     resp->http_status);
+        return ADAPTER_ERROR;
+    }
+    root = fhirj_parse(resp->body, resp->len, "manifest", err);
+    if (root == NULL)
+        return ADAPTER_ERROR;
+    tt = fhirj_str(root, "transactionTime");
+    outs = cJSON_GetObjectItemCaseSensitive(root, "output");
+    if (tt == NULL || tt[0] == '\0' || !cJSON_IsArray(outs)) {
+        sf_error_set(err, SF_ERR_PARSE, "manifest: not a $bulk-publish "
+                     "manifest (transactionTime and output[] required)");
+        goto out;
+    }
+    if (c != NULL && c->transaction_time != NULL &&
+        strcmp(c->transaction_time, tt) == 0) {
+        rc = from_cache(ctx, c, resp, slots, err);
+        goto out;
+    }
+    if (cJSON_GetArraySize(outs) > SMART_MAX_OUTPUTS) {
+        sf_error_set(err, SF_ERR_PARSE, "manifest: more than %d output "
+                     "files", SMART_MAX_OUTPUTS);
+        goto out;
+    }
+    st->outs = calloc((size_t)cJSON_GetArraySize(outs) + 1,
+                      sizeof(*st->outs));
+    st->txtime = strdup(tt);
+    st->etag = dup_opt(resp->etag);
+    st->last_modified = dup_opt(resp->last_modified);
+    if (st->outs == NULL || st->txtime == NULL ||
+        (resp->etag && !st->etag) || (resp->last_modified &&
+                                      !st->last_modified)) {
+        rc = nomem(err);
+        goto out;
+    }
+    cJSON_ArrayForEach(o, outs) {
+        type = fhirj_str(o, "type");
+        url = fhirj_str(o, "url");
+        for (t = 0; t < 3; t++)
+            if (type != NULL && strcmp(type, type_names[t]) == 0)
+                break;
+        if (t == 3)
+            continue;        /* other resource types are not ours */
+        if (url == NULL) {
+            sf_error_set(err, SF_ERR_PARSE, "manifest: output[%zu] (%s) has "
+                         "no url", n, type);
+            goto out;
+        }
+        st->outs[n].url = output_url(ctx->clinic->booking.url, url, &oom);
+        if (st->outs[n].url == NULL) {
+            if (oom) {
+                rc = nomem(err);
+            } else {
+                fhirj_quote(q, sizeof(q), url);
+                sf_error_set(err, SF_ERR_PARSE, "manifest: output url \"%s\" "
+                             "is not an http(s) URL (or downgrades from "
+                             "https)", q);
+            }
+            goto out;
+        }
+        st->outs[n].type = (enum smart_type)t;
+        st->outs[n].order = n;
+        if (t == T_LOCATION)
+            st->have_location_file = true;
+        st->nouts = ++n;    /* counted as it grows: smart_end frees them */
+    }
+    if (n == 0) {
+        /* A publisher with no Location/Schedule/Slot files at all does
+         * not publish this clinic. */
+        sf_error_set(err, SF_ERR_NOT_CONNECTED, "manifest lists no "
+                     "Location, Schedule or Slot files: no web booking");
+        goto out;
+    }
+    /* Location, then Schedule, then Slot; manifest order within a type. */
+    qsort(st->outs, n, sizeof(*st->outs), cmp_output);
+    st->files = true;
+    st->cur = 0;
+    rc = file_request(st, next, err);
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* --- NDJSON files -------------------------------------------------------------- */
+
+static bool actor_is_location(const cJSON *sched, const char *loc)
+{
+    const cJSON *actors = cJSON_GetObjectItemCaseSensitive(sched, "actor");
+    const cJSON *a;
+
+    if (!cJSON_IsArray(actors))
+        return false;
+    cJSON_ArrayForEach(a, actors)
+        if (fhirj_ref_is(fhirj_str(a, "reference"), "Location", loc))
+            return true;
+    return false;
+}
+
+static int add_sched(struct smart_state *st, const cJSON *res)
+{
+    const char *id = fhirj_str(res, "id");
+    struct smart_sched *sc;
+
+    if (id == NULL)
+        return 0;
+    if (st->nscheds == st->capscheds) {
+        size_t nc = st->capscheds ? st->capscheds * 2 : 8;
+        struct smart_sched *nv = realloc(st->scheds, nc * sizeof(*nv));
+
+        if (nv == NULL)
+            return -1;
+        st->scheds = nv;
+        st->capscheds = nc;
+    }
+    sc = &st->scheds[st->nscheds];
+    sc->id = strdup(id);
+    sc->service = dup_opt(fhirj_concept_text(
+        cJSON_GetObjectItemCaseSensitive(res, "serviceType")));
+    if (sc->id == NULL) {
+        free(sc->service);
+        return -1;
+    }
+    st->nscheds++;
+    return 0;
+}
+
+static const struct smart_sched *find_sched(const struct smart_state *st,
+                                            const char *ref)
+{
+    for (size_t i = 0; ref != NULL && i < st->nscheds; i++)
+        if (fhirj_ref_is(ref, "Schedule", st->scheds[i].id))
+            return &st->scheds[i];
+    return NULL;
+}
+
+/* An http(s) deep link with nothing that could break a feed attribute. */
+static bool plausible_url(const char *s)
+{
+    if (strncasecmp(s, "https://", 8) != 0 && strncasecmp(s, "http://", 7) != 0)
+        return false;
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f || *s == '"' ||
+            *s == '<' || *s == '>' || *s == '\\')
+            return false;
+    return true;
+}
+
+static int add_slot(const struct adapter_ctx *ctx, struct smart_state *st,
+                    const cJSON *res)
+{
+    struct avail_slot sl = { .capacity = 1 };
+    const struct smart_sched *sc;
+    const cJSON *ext, *v;
+    const char *s;
+
+    sc = find_sched(st, fhirj_str(cJSON_GetObjectItemCaseSensitive(
+                                      res, "schedule"), "reference"));
+    if (sc == NULL)
+        return 0;               /* another location's slot */
+    switch (fhirj_slot_times(res, &sl.start, &sl.end)) {
+    case FHIRJ_SLOT_NOT_FREE:
+        return 0;
+    case FHIRJ_SLOT_BAD:
+        st->skipped_slots++;
+        return 0;
+    case FHIRJ_SLOT_FREE:
+        break;
+    }
+    ext = fhirj_extension(res, SMART_EXT_DEEP_LINK);
+    s = fhirj_str(ext, "valueUrl");
+    if (s != NULL && plausible_url(s))
+        sl.booking_url = (char *)s;          /* borrowed; copied on add */
+    ext = fhirj_extension(res, SMART_EXT_PHONE);
+    s = fhirj_str(ext, "valueString");
+    if (s != NULL && s[0] != '\0')
+        sl.booking_phone = (char *)s;
+    ext = fhirj_extension(res, SMART_EXT_CAPACITY);
+    v = ext ? cJSON_GetObjectItemCaseSensitive(ext, "valueInteger") : NULL;
+    if (cJSON_IsNumber(v) && v->valuedouble >= 1 &&
+        v->valuedouble <= 1000000 && v->valuedouble == (double)v->valueint)
+        sl.capacity = v->valueint;
+    s = ctx->clinic->booking.time_type_name;
+    sl.service = (char *)(s != NULL ? s : sc->service);
+    return avail_slots_add_slot(&st->all, &sl);
+}
+
+/* Is [p, p+n) only JSON whitespace? */
+static bool blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+            return false;
+    return true;
+}
+
+/*
+ * One NDJSON file: each nonblank line one resource of the file's type.
+ * A line that is not valid JSON, or not a resource of that type, is
+ * counted and skipped; a file where no line was good is an error.
+ */
+static enum adapter_status read_file(const struct adapter_ctx *ctx,
+                                     struct smart_state *st,
+                                     const struct adapter_response *resp,
+                                     struct sf_error *err)
+{
+    const struct smart_output *o = &st->outs[st->cur];
+    const char *want = type_names[o->type], *loc = ctx->clinic->booking.location;
+    const char *p = resp->body, *end = resp->body + resp->len, *nl, *rt;
+    size_t good = 0, bad = 0, lineno = 0, first_bad = 0;
+    char what[64];
+    cJSON *res;
+
+    snprintf(what, sizeof(what), "%s file %zu/%zu", want, st->cur + 1,
+             st->nouts);
+    if (resp->http_status != 200) {
+        sf_error_set(err, SF_ERR_HTTP, "%s: HTTP %ld", what,
+                     resp->http_status);
+        return ADAPTER_ERROR;
+    }
+    while (p < end) {
+        struct sf_error lerr;
+
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            nl = end;
+        lineno++;
+        if (blank(p, (size_t)(nl - p))) {
+            p = nl + (nl < end);
+            continue;
+        }
+        sf_error_clear(&lerr);
+        res = fhirj_parse(p, (size_t)(nl - p), what, &lerr);
+        rt = fhirj_str(res, "resourceType");
+        if (res == NULL || rt == NULL || strcmp(rt, want) != 0) {
+            if (bad++ == 0)
+                first_bad = lineno;
+        } else {
+            good++;
+            if (o->type == T_LOCATION) {
+                const char *id = fhirj_str(res, "id");
+
+                if (id != NULL && strcmp(id, loc) == 0)
+                    st->location_found = true;
+            } else if (o->type == T_SCHEDULE) {
+                if (actor_is_location(res, loc) && add_sched(st, res) != 0) {
+                    cJSON_Delete(res);
+                    return nomem(err);
+                }
+            } else if (add_slot(ctx, st, res) != 0) {
+                cJSON_Delete(res);
+                return nomem(err);
+            }
+        }
+        cJSON_Delete(res);
+        p = nl + (nl < end);
+    }
+    if (bad > 0 && good == 0) {
+        sf_error_set(err, SF_ERR_PARSE, "%s: no valid %s line (%zu bad, "
+                     "first at line %zu)", what, want, bad, first_bad);
+        return ADAPTER_ERROR;
+    }
+    st->bad_lines += bad;
+    return ADAPTER_DONE;
+}
+
+/* Every file read: remember the result, hand out the window's slots. */
+static enum adapter_status finish(const struct adapter_ctx *ctx,
+                                  struct smart_state *st,
+                                  struct avail_slots *slots,
+                                  struct sf_error *err)
+{
+    struct smart_cache *c;
+
+    if (st->bad_lines > 0 || st->skipped_slots > 0)
+        log_warn("smart_lines_skipped", "clinic=%s bad_lines=%zu "
+                 "bad_slots=%zu", ctx->clinic->id, st->bad_lines,
+                 st->skipped_slots);
+    if (window_copy(ctx, &st->all, slots) != 0)
+        return nomem(err);
+    if (ctx->cache == NULL)
+        return ADAPTER_DONE;
+    c = *ctx->cache;
+    if (c == NULL) {
+        c = calloc(1, sizeof(*c));
+        if (c == NULL)
+            return ADAPTER_DONE;     /* no memory next time; no harm now */
+        avail_slots_init(&c->slots);
+        *ctx->cache = c;
+    }
+    free(c->transaction_time);
+    free(c->etag);
+    free(c->last_modified);
+    c->transaction_time = st->txtime;
+    c->etag = st->etag;
+    c->last_modified = st->last_modified;
+    st->txtime = st->etag = st->last_modified = NULL;
+    avail_slots_move(&c->slots, &st->all);
+    return ADAPTER_DONE;
+}
+
+static enum adapter_status smart_step(const struct adapter_ctx *ctx,
+                                      void *state,
+                                      const struct adapter_response *resp,
+                                      struct avail_slots *slots,
+                                      struct adapter_request *next,
+                                      struct sf_error *err)
+{
+    struct smart_state *st = state;
+    enum adapter_status rc;
+
+    if (st == NULL || resp == NULL || slots == NULL || next == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "smart: bad arguments");
+        return ADAPTER_ERROR;
+    }
+    if (!st->files)
+        return read_manifest(ctx, st, resp, slots, next, err);
+    rc = read_file(ctx, st, resp, err);
+    if (rc != ADAPTER_DONE)
+        return rc;
+    st->cur++;
+    /* The Location files are all read before any other: if none lists
+     * the clinic, the publisher does not offer it; stop here. */
+    if (st->have_location_file && !st->location_found &&
+        (st->cur == st->nouts || st->outs[st->cur].type != T_LOCATION)) {
+        sf_error_set(err, SF_ERR_NOT_CONNECTED, "publisher lists no "
+                     "Location/%s: no web booking",
+                     ctx->clinic->booking.location);
+        return ADAPTER_ERROR;
+    }
+    if (st->cur < st->nouts)
+        return file_request(st, next, err);
+    return finish(ctx, st, slots, err);
+}
+
+static void smart_end(void *state)
+{
+    struct smart_state *st = state;
+
+    if (st == NULL)
+        return;
+    free(st->txtime);
+    free(st->etag);
+    free(st->last_modified);
+    for (size_t i = 0; i < st->nouts; i++)
+        free(st->outs[i].url);
+    free(st->outs);
+    for (size_t i = 0; i < st->nscheds; i++) {
+        free(st->scheds[i].id);
+        free(st->scheds[i].service);
+    }
+    free(st->scheds);
+    avail_slots_clear(&st->all);
+    free(st);
+}
+
+const struct adapter adapter_smart = {
+    .name = "smart-bulk",
+    .begin = smart_begin,
+    .step = smart_step,
+    .end = smart_end,
+    .cache_free = cache_free,
+};
