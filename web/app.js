@@ -1,0 +1,842 @@
+/*
+ * app.js - the patient page "Sök lediga tider": two entries (within the
+ * care guarantee / all clinics), filters, clinic cards and a clinic's day
+ * view with a month calendar. Reads Feed v1 (docs/feed.md):
+ * /v1/availability for the list, ?near= for distances, /v1/clinics/{id}
+ * for the day view. We never book: every slot links to the clinic's
+ * booking_url.
+ *
+ * Routing is in the location hash so that the back button works:
+ *   #/alla?kommun=K&nara=Q        general search (also "" and "#/")
+ *   #/inom-3-dagar?kommun=K&...   only clinics within the guarantee
+ *   #/klinik/ID                   day view, first day with free times
+ *   #/klinik/ID/YYYY-MM           day view, a month
+ *   #/klinik/ID/YYYY-MM-DD        day view, a day
+ *
+ * Unknown availability (within_guarantee null) is never shown as "no
+ * free times" (feed.md rule 1).
+ */
+'use strict';
+
+(function () {
+    var el = SF.el;
+    var REFRESH_MS = 60000;
+    var AGE_TICK_MS = 15000;
+    /* A feed older than this is itself suspect (the publisher is stuck). */
+    var FEED_OLD_MS = 10 * 60000;
+
+    var state = {
+        feed: null,          /* last good /v1/availability */
+        feedError: null,     /* text shown while the feed is unavailable */
+        near: null,          /* {query, doc, error} for the active near= */
+        detail: {},          /* id -> {doc, error, status} */
+        route: null,
+        lastListHash: '#/alla',
+        listScroll: 0,
+        lastStatusText: ''
+    };
+
+    function $(id) {
+        return document.getElementById(id);
+    }
+
+    /* ---------------------------------------------------------------- */
+    /* Routes                                                           */
+
+    function parseQuery(q) {
+        var out = {};
+        if (!q)
+            return out;
+        q.split('&').forEach(function (part) {
+            var i = part.indexOf('=');
+            var k = i < 0 ? part : part.slice(0, i);
+            var v = i < 0 ? '' : part.slice(i + 1);
+            try {
+                out[decodeURIComponent(k)] =
+                    decodeURIComponent(v.replace(/\+/g, ' '));
+            } catch (e) {
+                /* malformed escape: ignore that parameter */
+            }
+        });
+        return out;
+    }
+
+    function parseRoute(hash) {
+        var h = (hash || '').replace(/^#/, '');
+        var qi = h.indexOf('?');
+        var path = qi < 0 ? h : h.slice(0, qi);
+        var q = parseQuery(qi < 0 ? '' : h.slice(qi + 1));
+        var parts = path.split('/').filter(function (s) {
+            return s !== '';
+        });
+        var m;
+
+        if (parts[0] === 'klinik' && parts[1]) {
+            var r = {view: 'day', id: '', date: null, month: null};
+            try {
+                r.id = decodeURIComponent(parts[1]);
+            } catch (e) {
+                r.id = parts[1];
+            }
+            if (parts[2] && SF.parseDate(parts[2]) &&
+                /^\d{4}-\d{2}-\d{2}$/.test(parts[2]))
+                r.date = parts[2];
+            else if (parts[2] && (m = /^(\d{4})-(\d{2})$/.exec(parts[2])) &&
+                     +m[2] >= 1 && +m[2] <= 12)
+                r.month = {y: +m[1], m: +m[2]};
+            return r;
+        }
+        return {
+            view: 'list',
+            mode: parts[0] === 'inom-3-dagar' ? 'guarantee' : 'all',
+            municipality: q.kommun || '',
+            near: (q.nara || '').trim()
+        };
+    }
+
+    function listHash(mode, municipality, near) {
+        var h = mode === 'guarantee' ? '#/inom-3-dagar' : '#/alla';
+        var q = [];
+        if (municipality)
+            q.push('kommun=' + encodeURIComponent(municipality));
+        if (near)
+            q.push('nara=' + encodeURIComponent(near));
+        return q.length ? h + '?' + q.join('&') : h;
+    }
+
+    function clinicHash(id, suffix) {
+        return '#/klinik/' + encodeURIComponent(id) + (suffix ? '/' + suffix : '');
+    }
+
+    /* ---------------------------------------------------------------- */
+    /* Data                                                             */
+
+    function loadFeed() {
+        return SF.getJson('/v1/availability').then(function (r) {
+            if (r.status === 200 && r.body && Array.isArray(r.body.clinics)) {
+                state.feed = r.body;
+                state.feedError = null;
+            } else if (r.status === 503) {
+                state.feedError = 'Tjänsten startar just nu. Sidan försöker igen om en stund.';
+                setTimeout(refresh, 5000);
+            } else {
+                state.feedError = 'Lediga tider kunde inte hämtas just nu (fel ' + r.status + '). Försök igen om en stund.';
+            }
+        }, function () {
+            state.feedError = 'Lediga tider kunde inte hämtas just nu. Kontrollera din anslutning och försök igen.';
+        });
+    }
+
+    function loadNear(query) {
+        var url = '/v1/availability?near=' + encodeURIComponent(query);
+        return SF.getJson(url).then(function (r) {
+            var n = {query: query, doc: null, error: null};
+            if (r.status === 200 && r.body && Array.isArray(r.body.clinics))
+                n.doc = r.body;
+            else if (r.status >= 400 && r.status < 500)
+                n.error = 'Vi känner inte igen ”' + query + '”. Skriv namnet på en kommun eller ort i regionen, eller ett postnummer med fem siffror.';
+            else
+                n.error = 'Avstånd kunde inte beräknas just nu. Mottagningarna visas utan avstånd.';
+            state.near = n;
+        }, function () {
+            state.near = {query: query, doc: null,
+                          error: 'Avstånd kunde inte beräknas just nu. Mottagningarna visas utan avstånd.'};
+        });
+    }
+
+    function loadDetail(id) {
+        return SF.getJson('/v1/clinics/' + encodeURIComponent(id)).then(function (r) {
+            if (r.status === 200 && r.body && r.body.id)
+                state.detail[id] = {doc: r.body, error: null, status: 200};
+            else
+                state.detail[id] = {doc: null, status: r.status,
+                                    error: r.status === 404 || r.status === 400
+                                        ? 'Mottagningen finns inte i listan.'
+                                        : 'Tiderna för mottagningen kunde inte hämtas just nu. Försök igen om en stund.'};
+        }, function () {
+            state.detail[id] = {doc: null, status: 0,
+                                error: 'Tiderna för mottagningen kunde inte hämtas just nu. Kontrollera din anslutning.'};
+        });
+    }
+
+    /* Fetch what the route needs that we do not have yet (or all: force). */
+    function ensureData(route, force) {
+        var jobs = [];
+        if (force || !state.feed)
+            jobs.push(loadFeed());
+        if (route.view === 'list' && route.near &&
+            (force || !state.near || state.near.query !== route.near))
+            jobs.push(loadNear(route.near));
+        if (route.view === 'day' && (force || !state.detail[route.id]))
+            jobs.push(loadDetail(route.id));
+        return Promise.all(jobs);
+    }
+
+    /* ---------------------------------------------------------------- */
+    /* Texts                                                            */
+
+    function guaranteeDays() {
+        var g = state.feed && state.feed.guarantee;
+        return g && typeof g.days === 'number' ? g.days : 3;
+    }
+
+    /* "3 dagar", or "3 vardagar" when the region counts working days. */
+    function guaranteeSpan() {
+        var g = state.feed && state.feed.guarantee;
+        var n = guaranteeDays();
+        var unit = g && g.counting === 'working' ? 'vardag' : 'dag';
+        return n + ' ' + unit + (n === 1 ? '' : (unit === 'dag' ? 'ar' : 'ar'));
+    }
+
+    function placeText(c) {
+        var parts = [];
+        if (c.locality && c.locality !== c.municipality)
+            parts.push(c.locality);
+        if (c.municipality)
+            parts.push(c.municipality + (parts.length ? '' : ' kommun'));
+        return parts.join(', ');
+    }
+
+    /* ---------------------------------------------------------------- */
+    /* Freshness                                                        */
+
+    function renderFreshness() {
+        var p = $('freshness');
+        SF.clear(p);
+        if (!state.feed) {
+            p.appendChild(document.createTextNode(state.feedError ? '' : 'Hämtar lediga tider …'));
+            return;
+        }
+        var gen = state.feed.generated_at;
+        var age = Date.now() - Date.parse(gen);
+        p.appendChild(document.createTextNode('Uppdaterad '));
+        p.appendChild(el('time', {datetime: gen, title: SF.shortInstant(gen)},
+                         SF.relativeAge(age)));
+        p.classList.toggle('freshness-old', age > FEED_OLD_MS);
+        if (age > FEED_OLD_MS)
+            p.appendChild(document.createTextNode(' – uppgifterna kan vara inaktuella'));
+    }
+
+    /* ---------------------------------------------------------------- */
+    /* Clinic cards                                                     */
+
+    function upcomingDays(c) {
+        var p = el('p', {'class': 'upcoming-days'});
+        c.upcoming_days.forEach(function (d, i) {
+            if (i > 0)
+                p.appendChild(document.createTextNode(' '));
+            p.appendChild(el('time', {datetime: d, 'class': 'day'}, SF.shortDate(d)));
+        });
+        if (typeof c.more_days === 'number' && c.more_days > 0) {
+            p.appendChild(document.createTextNode(' '));
+            p.appendChild(el('span', {'class': 'more-days',
+                                      title: c.more_days + ' fler dagar med lediga tider'},
+                             '(+' + c.more_days + ')'));
+        }
+        return p;
+    }
+
+    function phoneLink(phone, cls) {
+        var tel = String(phone).replace(/[^0-9+]/g, '');
+        return tel ? el('a', {href: 'tel:' + tel, 'class': cls || null}, phone)
+                   : document.createTextNode(phone);
+    }
+
+    function staleNote(c) {
+        var t = 'Uppgifterna kan vara inaktuella';
+        if (c.valid_at)
+            t += ' (senast bekräftade ' + SF.relativeAge(Date.now() - Date.parse(c.valid_at)) + ')';
+        return el('p', {'class': 'note note-stale'}, t);
+    }
+
+    /* The availability part of a web-booking clinic card or day view. */
+    function availabilityBlock(c) {
+        var box = el('div', {'class': 'availability'});
+        if (c.within_guarantee === null || c.within_guarantee === undefined ||
+            !Array.isArray(c.upcoming_days)) {
+            box.appendChild(el('p', {'class': 'no-data'}, 'Tidboken kunde inte nås just nu'));
+            if (c.phone)
+                box.appendChild(el('p', {'class': 'contact'},
+                                   ['Ring ', phoneLink(c.phone, 'card-action'), ' för att fråga efter en tid.']));
+            return box;
+        }
+        if (c.upcoming_days.length > 0) {
+            box.appendChild(el('p', {'class': 'label'}, 'Kommande dagar med lediga tider'));
+            box.appendChild(upcomingDays(c));
+        } else {
+            box.appendChild(el('p', {'class': 'no-times'}, 'Just nu finns inga lediga tider'));
+        }
+        return box;
+    }
+
+    function cardMeta(c) {
+        var meta = el('p', {'class': 'meta'});
+        var place = placeText(c);
+        if (place)
+            meta.appendChild(el('span', {'class': 'place'}, place));
+        meta.appendChild(el('span', {'class': 'operator operator-' + (c.operator || 'unknown')},
+                            SF.operatorText(c.operator)));
+        if (typeof c.distance_km === 'number')
+            meta.appendChild(el('span', {'class': 'distance'}, SF.km(c.distance_km) + ' bort'));
+        return meta;
+    }
+
+    function clinicCard(c) {
+        var li = el('li', {'class': 'clinic-card', 'data-id': c.id});
+        var head = el('div', {'class': 'card-head'});
+        head.appendChild(el('h3', {'class': 'clinic-name'},
+                            el('a', {href: clinicHash(c.id), 'class': 'clinic-link',
+                                     'data-focus': 'card:' + c.id}, c.name)));
+        if (c.within_guarantee === true)
+            head.appendChild(el('span', {'class': 'badge badge-ok'},
+                                'Ledig tid inom ' + guaranteeSpan()));
+        li.appendChild(head);
+        li.appendChild(cardMeta(c));
+        if (c.status === 'stale' && c.within_guarantee !== null)
+            li.appendChild(staleNote(c));
+        li.appendChild(availabilityBlock(c));
+        if (c.first_free)
+            li.appendChild(el('p', {'class': 'first-free'},
+                              ['Första lediga tid: ',
+                               el('time', {datetime: c.first_free}, SF.shortInstant(c.first_free))]));
+        return li;
+    }
+
+    function noneCard(c) {
+        var li = el('li', {'class': 'clinic-card clinic-card-none', 'data-id': c.id});
+        li.appendChild(el('h3', {'class': 'clinic-name'}, c.name));
+        li.appendChild(cardMeta(c));
+        var p = el('p', {'class': 'contact'});
+        var web = SF.safeUrl(c.website);
+        if (c.phone) {
+            p.appendChild(document.createTextNode('Ingen webbokning — ring '));
+            p.appendChild(phoneLink(c.phone));
+        } else {
+            p.appendChild(document.createTextNode('Ingen webbokning'));
+        }
+        li.appendChild(p);
+        if (web)
+            li.appendChild(el('p', {'class': 'contact'},
+                              el('a', {href: web, rel: 'noopener noreferrer'},
+                                 ['Mottagningens webbplats', el('span', {'class': 'visually-hidden'}, ' (' + c.name + ')')])));
+        if (!c.phone && !web)
+            li.appendChild(el('p', {'class': 'contact'}, 'Kontakta mottagningen för att boka.'));
+        return li;
+    }
+
+    /* ---------------------------------------------------------------- */
+    /* List view                                                        */
+
+    function byName(a, b) {
+        return String(a.name).localeCompare(String(b.name), 'sv');
+    }
+
+    function byFirstFree(a, b) {
+        var x = a.first_free ? Date.parse(a.first_free) : Infinity;
+        var y = b.first_free ? Date.parse(b.first_free) : Infinity;
+        return x < y ? -1 : x > y ? 1 : byName(a, b);
+    }
+
+    function byDistance(a, b) {
+        var x = typeof a.distance_km === 'number' ? a.distance_km : Infinity;
+        var y = typeof b.distance_km === 'number' ? b.distance_km : Infinity;
+        return x < y ? -1 : x > y ? 1 : byFirstFree(a, b);
+    }
+
+    function fillMunicipalities(route) {
+        var sel = $('municipality');
+        var seen = {};
+        var names = [];
+        state.feed.clinics.forEach(function (c) {
+            if (c.municipality && !seen[c.municipality]) {
+                seen[c.municipality] = true;
+                names.push(c.municipality);
+            }
+        });
+        names.sort(function (a, b) {
+            return a.localeCompare(b, 'sv');
+        });
+        if (route.municipality && !seen[route.municipality])
+            names.unshift(route.municipality);   /* keep an unknown choice visible */
+        var want = [''].concat(names).join('\n');
+        var have = Array.prototype.map.call(sel.options, function (o) {
+            return o.value;
+        }).join('\n');
+        if (want !== have) {
+            SF.clear(sel);
+            sel.appendChild(el('option', {value: ''}, 'Alla kommuner'));
+            names.forEach(function (n) {
+                sel.appendChild(el('option', {value: n}, n));
+            });
+        }
+        sel.value = route.municipality;
+    }
+
+    function setStatus(text) {
+        /* Only a changed text is announced (the live region re-reads it). */
+        if (text !== state.lastStatusText) {
+            $('result-status').textContent = text;
+            state.lastStatusText = text;
+        }
+    }
+
+    function renderList(route) {
+        var feed = state.feed;
+        var source = feed.clinics;
+        var nearErr = $('near-error');
+        var usedDistance = false;
+        var span = guaranteeSpan();
+
+        fillMunicipalities(route);
+        if (document.activeElement !== $('near'))
+            $('near').value = route.near;
+
+        nearErr.hidden = true;
+        if (route.near && state.near && state.near.query === route.near) {
+            if (state.near.doc) {
+                source = state.near.doc.clinics;
+                usedDistance = source.some(function (c) {
+                    return typeof c.distance_km === 'number';
+                });
+                if (!usedDistance) {
+                    nearErr.textContent = 'Avstånd kunde inte beräknas för ”' + route.near + '”. Mottagningarna visas utan avstånd.';
+                    nearErr.hidden = false;
+                }
+            } else if (state.near.error) {
+                nearErr.textContent = state.near.error;
+                nearErr.hidden = false;
+            }
+        }
+
+        var inMuni = source.filter(function (c) {
+            return !route.municipality || c.municipality === route.municipality;
+        });
+        var web = inMuni.filter(function (c) {
+            return c.web_booking !== 'none' &&
+                   (route.mode !== 'guarantee' || c.within_guarantee === true);
+        });
+        var none = inMuni.filter(function (c) {
+            return c.web_booking === 'none';
+        });
+        web.sort(usedDistance ? byDistance
+                 : route.mode === 'guarantee' ? byFirstFree : byName);
+        none.sort(usedDistance ? byDistance : byName);
+
+        var where = route.municipality ? ' i ' + route.municipality : '';
+        var deadline = feed.guarantee && feed.guarantee.deadline;
+        if (route.mode === 'guarantee') {
+            $('heading-web').textContent = 'Ledig tid inom ' + span + where;
+            $('intro-web').textContent = 'Mottagningar med en ledig tid senast ' +
+                (deadline ? SF.weekdayDate(deadline) : '') + ' (vårdgarantin, ' + span + '), ' +
+                (usedDistance ? 'närmast först.' : 'den tidigaste tiden först.');
+        } else {
+            $('heading-web').textContent = 'Mottagningar med webbokning' + where;
+            $('intro-web').textContent = usedDistance
+                ? 'Närmast först. Välj en mottagning för att se alla lediga tider.'
+                : 'Välj en mottagning för att se dess lediga tider dag för dag.';
+        }
+
+        var list = $('clinic-list');
+        SF.clear(list);
+        web.forEach(function (c) {
+            list.appendChild(clinicCard(c));
+        });
+        var empty = $('empty-web');
+        SF.clear(empty);
+        empty.hidden = web.length > 0;
+        if (!web.length) {
+            if (route.mode === 'guarantee') {
+                empty.appendChild(document.createTextNode(
+                    'Just nu har ingen mottagning' + where + ' en ledig tid inom ' + span + '. '));
+                empty.appendChild(el('a', {href: listHash('all', route.municipality, route.near)},
+                                     'Sök bland alla lediga tider'));
+            } else {
+                empty.textContent = 'Ingen mottagning' + where + ' har webbokning.';
+            }
+        }
+
+        var noneList = $('clinic-list-none');
+        SF.clear(noneList);
+        none.forEach(function (c) {
+            noneList.appendChild(noneCard(c));
+        });
+        $('section-none').hidden = none.length === 0;
+
+        var n = web.length;
+        setStatus(route.mode === 'guarantee'
+            ? n + (n === 1 ? ' mottagning har' : ' mottagningar har') + ' en ledig tid inom ' + span + where + '.'
+            : 'Visar ' + n + (n === 1 ? ' mottagning' : ' mottagningar') + ' med webbokning' + where +
+              (none.length ? ' och ' + none.length + ' utan' : '') + '.');
+    }
+
+    /* ---------------------------------------------------------------- */
+    /* Day view                                                         */
+
+    function slotsByDate(days) {
+        var m = {};
+        (days || []).forEach(function (d) {
+            if (d && d.date && Array.isArray(d.slots) && d.slots.length)
+                m[d.date] = d.slots;
+        });
+        return m;
+    }
+
+    function monthOf(dateStr) {
+        var p = SF.parseDate(dateStr);
+        return p ? {y: p.y, m: p.m} : null;
+    }
+
+    function monthKey(mo) {
+        return mo.y * 12 + mo.m;
+    }
+
+    function calendar(doc, shown, selected, free, minMo, maxMo) {
+        var box = el('section', {'class': 'calendar', 'aria-labelledby': 'cal-title'});
+        var nav = el('div', {'class': 'cal-nav'});
+        var prev = SF.addMonths(shown.y, shown.m, -1);
+        var next = SF.addMonths(shown.y, shown.m, 1);
+
+        function navLink(mo, label, cls, sym, enabled) {
+            var content = [el('span', {'aria-hidden': 'true'}, sym),
+                           el('span', {'class': 'visually-hidden'}, label + ': ' + SF.monthName(mo.y, mo.m))];
+            if (!enabled)
+                return el('span', {'class': 'cal-step ' + cls, 'aria-disabled': 'true'}, content);
+            return el('a', {'class': 'cal-step ' + cls, href: clinicHash(doc.id, SF.isoMonth(mo.y, mo.m)),
+                            'data-focus': 'nav:' + cls}, content);
+        }
+
+        nav.appendChild(navLink(prev, 'Föregående månad', 'cal-prev', '‹', monthKey(prev) >= monthKey(minMo)));
+        nav.appendChild(el('h3', {id: 'cal-title', 'class': 'cal-title', tabindex: '-1'},
+                           SF.monthName(shown.y, shown.m)));
+        nav.appendChild(navLink(next, 'Nästa månad', 'cal-next', '›', monthKey(next) <= monthKey(maxMo)));
+        box.appendChild(nav);
+
+        var table = el('table', {'class': 'cal-grid'});
+        table.appendChild(el('caption', {'class': 'visually-hidden'},
+                             'Dagar med lediga tider i ' + SF.monthName(shown.y, shown.m) +
+                             '. Dagar med lediga tider är länkar.'));
+        var hr = el('tr');
+        SF.WEEKDAYS.forEach(function (w, i) {
+            hr.appendChild(el('th', {scope: 'col', abbr: w}, SF.WEEKDAYS_SHORT[i]));
+        });
+        table.appendChild(el('thead', null, hr));
+        var tbody = el('tbody');
+        var first = SF.weekday(shown.y, shown.m, 1);
+        var n = SF.daysInMonth(shown.y, shown.m);
+        var today = doc.guarantee ? doc.guarantee.contact_day : '';
+        var row = el('tr');
+        var i, d, cell, iso, nSlots;
+        for (i = 0; i < first; i++)
+            row.appendChild(el('td', {'class': 'cal-empty'}));
+        for (d = 1; d <= n; d++) {
+            iso = SF.isoDate(shown.y, shown.m, d);
+            nSlots = free[iso] ? free[iso].length : 0;
+            var cls = 'cal-day' + (iso === today ? ' cal-today' : '') +
+                      (iso < today ? ' cal-past' : '');
+            if (nSlots) {
+                cell = el('td', {'class': cls + ' cal-free' + (iso === selected ? ' cal-selected' : '')},
+                          el('a', {href: clinicHash(doc.id, iso), 'data-date': iso,
+                                   'data-focus': 'day:' + iso,
+                                   'aria-current': iso === selected ? 'date' : null,
+                                   'aria-label': SF.weekdayDate(iso) + ', ' + nSlots +
+                                                 (nSlots === 1 ? ' ledig tid' : ' lediga tider')},
+                             String(d)));
+            } else {
+                cell = el('td', {'class': cls + (iso === selected ? ' cal-selected' : '')},
+                          el('span', {'aria-label': SF.weekdayDate(iso) + ', inga lediga tider'}, String(d)));
+            }
+            row.appendChild(cell);
+            if ((first + d) % 7 === 0) {
+                tbody.appendChild(row);
+                row = el('tr');
+            }
+        }
+        if (row.childNodes.length) {
+            while (row.childNodes.length < 7)
+                row.appendChild(el('td', {'class': 'cal-empty'}));
+            tbody.appendChild(row);
+        }
+        table.appendChild(tbody);
+        box.appendChild(table);
+        box.appendChild(el('p', {'class': 'cal-legend'},
+                           [el('span', {'class': 'legend-free', 'aria-hidden': 'true'}),
+                            ' Dag med lediga tider']));
+        return box;
+    }
+
+    function slotList(doc, date, slots) {
+        var box = el('section', {'class': 'slots', 'aria-labelledby': 'slots-title'});
+        box.appendChild(el('h3', {id: 'slots-title', tabindex: '-1'},
+                           'Lediga tider den ' + SF.longDate(date)));
+        var url = SF.safeUrl(doc.booking_url);
+        var ul = el('ul', {'class': 'slot-list', id: 'slot-list'});
+        slots.forEach(function (s) {
+            var text = s.time + (s.practitioner ? ', ' + s.practitioner : '');
+            var slotUrl = SF.safeUrl(s.booking_url) || url;
+            var item = slotUrl
+                ? el('a', {href: slotUrl, 'class': 'slot', target: '_blank',
+                           rel: 'noopener noreferrer', 'aria-describedby': 'slot-note',
+                           'data-start': s.start}, text)
+                : el('span', {'class': 'slot slot-nolink', 'data-start': s.start}, text);
+            ul.appendChild(el('li', null, item));
+        });
+        box.appendChild(ul);
+        box.appendChild(el('p', {'class': 'hint', id: 'slot-note'},
+                           url ? 'Tiden bokar du hos mottagningen. Länken öppnar deras tidbokning i en ny flik.'
+                               : 'Mottagningen har ingen bokningslänk. Ring för att boka.'));
+        return box;
+    }
+
+    function renderDay(route) {
+        var view = $('day-view');
+        var d = state.detail[route.id];
+        var back = el('p', {'class': 'back'},
+                      el('a', {href: state.lastListHash, 'data-focus': 'back'},
+                         [el('span', {'aria-hidden': 'true'}, '← '), 'Tillbaka till mottagningarna']));
+        SF.clear(view);
+        view.appendChild(back);
+        if (!d || !d.doc) {
+            view.appendChild(el('h2', {id: 'view-title', tabindex: '-1'}, 'Lediga tider'));
+            view.appendChild(el('p', {'class': 'alert', role: 'alert'},
+                                d ? d.error : 'Hämtar tider …'));
+            return;
+        }
+        var doc = d.doc;
+        document.title = doc.name + ' – lediga tider';
+        view.appendChild(el('h2', {id: 'view-title', tabindex: '-1', 'class': 'clinic-title'}, doc.name));
+        view.appendChild(cardMeta(doc));
+
+        var contact = el('p', {'class': 'contact'});
+        if (doc.phone) {
+            contact.appendChild(document.createTextNode('Telefon '));
+            contact.appendChild(phoneLink(doc.phone));
+        }
+        var web = SF.safeUrl(doc.website);
+        if (web) {
+            if (doc.phone)
+                contact.appendChild(document.createTextNode(' · '));
+            contact.appendChild(el('a', {href: web, rel: 'noopener noreferrer'}, 'Mottagningens webbplats'));
+        }
+        if (contact.childNodes.length)
+            view.appendChild(contact);
+
+        if (doc.web_booking === 'none') {
+            view.appendChild(el('p', {'class': 'note'},
+                                'Mottagningen har ingen webbokning. Ring eller besök webbplatsen för att boka.'));
+            return;
+        }
+        if (doc.status === 'stale' && doc.within_guarantee !== null)
+            view.appendChild(staleNote(doc));
+        if (doc.within_guarantee === null || !Array.isArray(doc.days)) {
+            view.appendChild(el('p', {'class': 'no-data'}, 'Tidboken kunde inte nås just nu'));
+            view.appendChild(el('p', null, 'Försök igen om en stund' +
+                                (doc.phone ? ', eller ring mottagningen.' : '.')));
+            return;
+        }
+        if (doc.within_guarantee === true)
+            view.appendChild(el('p', {'class': 'badge badge-ok'}, 'Ledig tid inom ' + guaranteeSpan()));
+
+        var free = slotsByDate(doc.days);
+        var dates = Object.keys(free).sort();
+        var contactDay = (doc.guarantee && doc.guarantee.contact_day) ||
+                         (doc.generated_at || '').slice(0, 10);
+        var minMo = monthOf(contactDay) || monthOf(dates[0]) || {y: 2000, m: 1};
+        var lastMo = dates.length ? monthOf(dates[dates.length - 1]) : minMo;
+        var maxMo = monthKey(lastMo) > monthKey(minMo) ? lastMo : SF.addMonths(minMo.y, minMo.m, 1);
+
+        var selected = null;
+        var shown;
+        if (route.date) {
+            selected = route.date;
+            shown = monthOf(route.date);
+        } else if (route.month) {
+            shown = route.month;
+            selected = dates.filter(function (x) {
+                var mo = monthOf(x);
+                return mo.y === shown.y && mo.m === shown.m;
+            })[0] || null;
+        } else {
+            selected = dates[0] || null;
+            shown = selected ? monthOf(selected) : minMo;
+        }
+
+        view.appendChild(calendar(doc, shown, selected, free, minMo, maxMo));
+
+        var inMonth = dates.filter(function (x) {
+            var mo = monthOf(x);
+            return mo.y === shown.y && mo.m === shown.m;
+        });
+        var next = SF.addMonths(shown.y, shown.m, 1);
+        var nextLink = el('a', {href: clinicHash(doc.id, SF.isoMonth(next.y, next.m)),
+                                'data-focus': 'next-month'},
+                          'Visa lediga tider i ' + SF.MONTHS[next.m - 1]);
+        if (selected && free[selected]) {
+            view.appendChild(slotList(doc, selected, free[selected]));
+            if (inMonth[inMonth.length - 1] === selected)
+                view.appendChild(el('p', {'class': 'last-day', id: 'last-day-hint'},
+                                    ['Just nu är det här sista dagen med lediga tider den här månaden. ', nextLink]));
+        } else if (selected) {
+            var box = el('section', {'class': 'slots', 'aria-labelledby': 'slots-title'});
+            box.appendChild(el('h3', {id: 'slots-title', tabindex: '-1'},
+                               'Lediga tider den ' + SF.longDate(selected)));
+            box.appendChild(el('p', {'class': 'no-times'}, 'Just nu finns inga lediga tider den här dagen.'));
+            view.appendChild(box);
+        } else {
+            var later = dates.filter(function (x) {
+                return monthKey(monthOf(x)) > monthKey(shown);
+            })[0];
+            var none = el('section', {'class': 'slots', 'aria-labelledby': 'slots-title'});
+            none.appendChild(el('h3', {id: 'slots-title', tabindex: '-1'},
+                                'Inga lediga tider i ' + SF.monthName(shown.y, shown.m)));
+            if (later)
+                none.appendChild(el('p', null,
+                                    ['Nästa lediga tid finns den ' + SF.longDate(later) + '. ',
+                                     el('a', {href: clinicHash(doc.id, later)}, 'Visa den dagen')]));
+            else
+                none.appendChild(el('p', {'class': 'no-times'}, 'Just nu finns inga lediga tider'));
+            view.appendChild(none);
+        }
+    }
+
+    /* ---------------------------------------------------------------- */
+    /* Rendering and focus                                              */
+
+    function render(opts) {
+        var route = state.route;
+        var err = $('load-error');
+        var focusKey = opts && opts.keepFocus && document.activeElement
+            ? document.activeElement.getAttribute('data-focus') : null;
+
+        err.hidden = !state.feedError;
+        err.textContent = state.feedError || '';
+        renderFreshness();
+
+        if (state.feed) {
+            $('region-name').textContent = state.feed.region || 'Vårdval fysioterapi';
+            $('guarantee-days').textContent = guaranteeSpan().replace(/ .*/, '');
+            $('entry-guarantee').querySelector('.entry-title').lastChild.textContent =
+                ' ' + guaranteeSpan().replace(/^\S+ /, '');
+            $('guarantee-note').textContent = 'Vårdgarantin innebär att du ska få en bedömning inom ' +
+                guaranteeSpan() + ' från att du kontaktat vården.';
+        }
+
+        var isList = route.view === 'list';
+        $('list-view').hidden = !isList;
+        $('day-view').hidden = isList;
+        document.querySelector('.entries').hidden = !isList;
+        $('entry-guarantee').setAttribute('aria-current',
+            isList && route.mode === 'guarantee' ? 'page' : 'false');
+        $('entry-all').setAttribute('aria-current',
+            isList && route.mode === 'all' ? 'page' : 'false');
+
+        if (isList) {
+            document.title = (route.mode === 'guarantee'
+                ? 'Boka tid till fysioterapeut inom ' + guaranteeSpan()
+                : 'Sök lediga tider hos fysioterapeut');
+            if (state.feed)
+                renderList(route);
+        } else {
+            renderDay(route);
+        }
+
+        if (focusKey) {
+            var f = document.querySelector('[data-focus="' + focusKey.replace(/["\\]/g, '') + '"]');
+            if (f)
+                f.focus();
+        }
+    }
+
+    function focusFor(prev, route) {
+        var t;
+        if (route.view === 'day' && prev && prev.view === 'day' && prev.id === route.id) {
+            /* Same clinic: a day or month changed; keep the eye near it. */
+            t = route.date ? $('slots-title') : $('cal-title');
+        } else if (route.view === 'day') {
+            t = $('view-title');
+            window.scrollTo(0, 0);
+        } else if (prev && prev.view === 'day') {
+            window.scrollTo(0, state.listScroll);
+            t = prev.id ? document.querySelector('[data-focus="card:' + prev.id.replace(/["\\]/g, '') + '"]') : null;
+            t = t || $('page-title');
+        }
+        if (t)
+            t.focus({preventScroll: route.view === 'list'});
+    }
+
+    function onRoute() {
+        var prev = state.route;
+        var route = parseRoute(location.hash);
+        if (prev && prev.view === 'list' && route.view === 'day')
+            state.listScroll = window.scrollY;
+        if (route.view === 'list')
+            state.lastListHash = location.hash && location.hash !== '#/' ? location.hash : '#/alla';
+        state.route = route;
+        render();
+        ensureData(route, false).then(function () {
+            if (state.route === route) {
+                render();
+                if (prev)
+                    focusFor(prev, route);
+            }
+        });
+        if (prev && route.view === 'day')
+            focusFor(prev, route);
+    }
+
+    function refresh() {
+        var route = state.route;
+        return ensureData(route, true).then(function () {
+            if (state.route === route)
+                render({keepFocus: true});
+        });
+    }
+
+    /* ---------------------------------------------------------------- */
+    /* Events                                                           */
+
+    function currentMode() {
+        return state.route && state.route.view === 'list' ? state.route.mode : 'all';
+    }
+
+    function init() {
+        $('filters').addEventListener('submit', function (e) {
+            e.preventDefault();
+            location.hash = listHash(currentMode(), $('municipality').value, $('near').value.trim());
+        });
+        $('municipality').addEventListener('change', function () {
+            /* Filtering in place; replace so that Back leaves the page state sane. */
+            var h = listHash(currentMode(), $('municipality').value,
+                             state.route && state.route.near || '');
+            history.replaceState(null, '', h);
+            onRoute();
+        });
+        $('clear-filters').addEventListener('click', function () {
+            $('near').value = '';
+            $('municipality').value = '';
+            location.hash = listHash(currentMode(), '', '');
+        });
+        /* Keep filters when switching entry. */
+        ['entry-guarantee', 'entry-all'].forEach(function (id) {
+            $(id).addEventListener('click', function (e) {
+                var r = state.route && state.route.view === 'list' ? state.route : {};
+                e.preventDefault();
+                location.hash = listHash(id === 'entry-guarantee' ? 'guarantee' : 'all',
+                                         r.municipality || '', r.near || '');
+            });
+        });
+        window.addEventListener('hashchange', onRoute);
+        onRoute();
+        setInterval(refresh, REFRESH_MS);
+        setInterval(renderFreshness, AGE_TICK_MS);
+        document.addEventListener('visibilitychange', function () {
+            if (!document.hidden && state.feed &&
+                Date.now() - Date.parse(state.feed.generated_at) > REFRESH_MS)
+                refresh();
+        });
+    }
+
+    if (document.readyState === 'loading')
+        document.addEventListener('DOMContentLoaded', init);
+    else
+        init();
+}());
