@@ -1,8 +1,509 @@
-/* main.c - slotfeed command line (placeholder until the CLI lands). */
+/*
+ * main.c - the slotfeed command line. Parses argv, loads the config, sets
+ * up the event loop and runs it; everything else lives in the modules.
+ *
+ *   slotfeed run --config F [--listen HOST:PORT]
+ *   slotfeed poll --once --config F [--now T]
+ *   slotfeed compute --now T [--guarantee-days N] [--counting calendar|working] FILE
+ *   slotfeed check-config F
+ *   slotfeed version
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-int main(void)
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <libxml/parser.h>
+
+#include "slotfeed/app.h"
+#include "slotfeed/availability.h"
+#include "slotfeed/clock.h"
+#include "slotfeed/collector.h"
+#include "slotfeed/conf.h"
+#include "slotfeed/feed.h"
+#include "slotfeed/fetch.h"
+#include "slotfeed/log.h"
+#include "slotfeed/rivta.h"
+
+#define EXIT_USAGE 2
+#define COMPUTE_MAX_BYTES (64L * 1024 * 1024)
+
+static const char usage_main[] =
+    "usage: slotfeed COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  run           poll the region's clinics and serve the feed over HTTP\n"
+    "  poll --once   poll every clinic once and print the feed JSON\n"
+    "  compute       compute one clinic's availability from a RIV response\n"
+    "  check-config  validate a region config, reporting every error\n"
+    "  version       print the version\n"
+    "\n"
+    "'slotfeed COMMAND --help' describes each command.\n";
+
+static const char usage_run[] =
+    "usage: slotfeed run --config FILE [--listen HOST:PORT] [--poll-now] [-v]\n"
+    "\n"
+    "Polls every clinic of the region on its schedule and serves the feed\n"
+    "(/v1/availability, /v1/clinics/{id}, /healthz, the page at /) until\n"
+    "SIGINT or SIGTERM. --listen overrides the config's \"listen\" key.\n"
+    "--poll-now polls every clinic once at startup instead of waiting for\n"
+    "each clinic's staggered first poll. -v logs debug lines.\n";
+
+static const char usage_poll[] =
+    "usage: slotfeed poll --once --config FILE [--now T]\n"
+    "\n"
+    "Polls every clinic with web booking once and prints the feed JSON\n"
+    "(Feed v1, docs/feed.md) on stdout. --now fixes \"now\" (RFC 3339 with\n"
+    "offset, e.g. 2026-03-31T09:00:00+02:00) for the computation; the\n"
+    "network timeouts stay real.\n";
+
+static const char usage_compute[] =
+    "usage: slotfeed compute --now T [--guarantee-days N]\n"
+    "                        [--counting calendar|working] FILE\n"
+    "\n"
+    "Reads one GetAvailableTimeslots response (SOAP envelope or the bare\n"
+    "response element) from FILE ('-' = stdin) and prints that clinic's\n"
+    "availability object as in the feed, with its day-by-day slots.\n"
+    "Defaults: --guarantee-days 3, --counting calendar.\n";
+
+static const char usage_check[] =
+    "usage: slotfeed check-config FILE\n"
+    "\n"
+    "Validates a region config and prints every problem with its JSON path.\n"
+    "Exit status 0 when valid, 1 when not.\n";
+
+
+static int parse_now(const char *s)
 {
-    fprintf(stderr, "slotfeed: not built yet\n");
-    return 1;
+    int64_t t;
+
+    if (clock_parse_rfc3339(s, &t) != 0) {
+        fprintf(stderr,
+                "slotfeed: --now \"%s\": want RFC 3339 with an offset, "
+                "e.g. 2026-03-31T09:00:00+02:00\n", s);
+        return -1;
+    }
+    clock_set_fake(t);
+    return 0;
+}
+
+static struct conf_region *load_config(const char *path)
+{
+    struct conf_errors errs = {0};
+    struct conf_region *r = NULL;
+    size_t i;
+
+    if (conf_load(path, &r, &errs) != 0) {
+        for (i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s: %s\n", path, errs.v[i]);
+        conf_errors_free(&errs);
+        return NULL;
+    }
+    conf_errors_free(&errs);
+    return r;
+}
+
+/* Read a whole file (or stdin for "-") up to max bytes. Caller frees. */
+static char *read_file(const char *path, long max, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char *buf = NULL, *nb;
+    size_t n = 0, cap = 0, r;
+
+    if (f == NULL) {
+        fprintf(stderr, "slotfeed: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (n + 1 >= cap) {
+            cap = cap ? cap * 2 : 65536;
+            if ((long)cap > max + 1)
+                cap = (size_t)max + 2;
+            if ((nb = realloc(buf, cap)) == NULL) {
+                fprintf(stderr, "slotfeed: %s: out of memory\n", path);
+                goto fail;
+            }
+            buf = nb;
+        }
+        r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if ((long)n > max) {
+            fprintf(stderr, "slotfeed: %s: larger than %ld bytes\n", path,
+                    max);
+            goto fail;
+        }
+        if (r == 0)
+            break;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "slotfeed: %s: read error\n", path);
+        goto fail;
+    }
+    if (f != stdin)
+        fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+fail:
+    if (f != stdin)
+        fclose(f);
+    free(buf);
+    return NULL;
+}
+
+/* --- check-config ------------------------------------------------------- */
+
+static int cmd_check_config(int argc, char **argv)
+{
+    struct conf_region *r;
+    size_t i, booking = 0;
+
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+                      strcmp(argv[1], "-h") == 0)) {
+        fputs(usage_check, stdout);
+        return 0;
+    }
+    if (argc != 2) {
+        fputs(usage_check, stderr);
+        return EXIT_USAGE;
+    }
+    if ((r = load_config(argv[1])) == NULL)
+        return 1;
+    for (i = 0; i < r->nclinics; i++)
+        booking += r->clinics[i].has_booking;
+    printf("%s: ok: %zu clinics, %zu with web booking configured\n", argv[1],
+           r->nclinics, booking);
+    conf_free(r);
+    return 0;
+}
+
+/* --- compute ------------------------------------------------------------ */
+
+static int cmd_compute(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"now", required_argument, NULL, 'n'},
+        {"guarantee-days", required_argument, NULL, 'g'},
+        {"counting", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}
+    };
+    struct avail_rule rule = {3, AVAIL_COUNT_CALENDAR};
+    struct avail_slots slots;
+    struct sf_error err = {0};
+    const char *now_s = NULL;
+    char *body = NULL, *out = NULL, *end;
+    cJSON *obj = NULL;
+    size_t len, skipped = 0;
+    int c, rc = 1;
+    long v;
+
+    avail_slots_init(&slots);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            now_s = optarg;
+            break;
+        case 'g':
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || errno || v < 0 || v > 365) {
+                fprintf(stderr, "slotfeed: --guarantee-days \"%s\": want a "
+                        "whole number 0..365\n", optarg);
+                return EXIT_USAGE;
+            }
+            rule.days = (int)v;
+            break;
+        case 'c':
+            if (avail_counting_parse(optarg, &rule.counting) != 0) {
+                fprintf(stderr, "slotfeed: --counting \"%s\": want calendar "
+                        "or working\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            fputs(usage_compute, stdout);
+            return 0;
+        default:
+            fputs(usage_compute, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (now_s == NULL || optind != argc - 1) {
+        fputs(usage_compute, stderr);
+        return EXIT_USAGE;
+    }
+    if (parse_now(now_s) != 0)
+        return EXIT_USAGE;
+    if ((body = read_file(argv[optind], COMPUTE_MAX_BYTES, &len)) == NULL)
+        goto out;
+    if (riv_parse_timeslots(body, len, &slots, &skipped, &err) != 0) {
+        fprintf(stderr, "slotfeed: %s: %s (%s)\n", argv[optind], err.msg,
+                sf_errclass_name(err.code));
+        goto out;
+    }
+    if (skipped > 0)
+        fprintf(stderr, "slotfeed: %s: skipped %zu timeslotDetail element(s)"
+                " with missing or invalid times\n", argv[optind], skipped);
+    avail_slots_sort(&slots);
+    if ((obj = cJSON_CreateObject()) == NULL ||
+        feed_add_availability(obj, &slots, clock_now(), &rule, 1) != 0 ||
+        (out = cJSON_Print(obj)) == NULL) {
+        fprintf(stderr, "slotfeed: out of memory\n");
+        goto out;
+    }
+    puts(out);
+    rc = 0;
+out:
+    free(out);
+    cJSON_Delete(obj);
+    free(body);
+    avail_slots_clear(&slots);
+    return rc;
+}
+
+/* --- poll --once ---------------------------------------------------------- */
+
+static void on_pass_done(void *arg)
+{
+    event_base_loopbreak(arg);
+}
+
+static int cmd_poll(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"once", no_argument, NULL, 'o'},
+        {"config", required_argument, NULL, 'c'},
+        {"now", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}
+    };
+    const char *config = NULL, *now_s = NULL;
+    struct conf_region *region = NULL;
+    struct event_base *base = NULL;
+    struct fetch *f = NULL;
+    struct collector *coll = NULL;
+    struct feed_snapshot *snap = NULL;
+    struct fetch_opts fo = {0};
+    struct sf_error err = {0};
+    const struct clinic_state *states;
+    int c, once = 0, rc = 1;
+    size_t n;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': once = 1; break;
+        case 'c': config = optarg; break;
+        case 'n': now_s = optarg; break;
+        case 'h':
+            fputs(usage_poll, stdout);
+            return 0;
+        default:
+            fputs(usage_poll, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!once || config == NULL || optind != argc) {
+        fputs(usage_poll, stderr);
+        return EXIT_USAGE;
+    }
+    if (now_s != NULL && parse_now(now_s) != 0)
+        return EXIT_USAGE;
+    if ((region = load_config(config)) == NULL)
+        return 1;
+
+    if ((base = event_base_new()) == NULL) {
+        fprintf(stderr, "slotfeed: cannot create the event loop\n");
+        goto out;
+    }
+    fo.connect_timeout_ms = region->connect_timeout_ms;
+    fo.timeout_ms = region->timeout_ms;
+    fo.max_body_bytes = (size_t)region->max_body_bytes;
+    fo.user_agent = region->user_agent;
+    if ((f = fetch_new(base, &fo, &err)) == NULL ||
+        (coll = collector_new(base, region, f, &err)) == NULL ||
+        collector_poll_all(coll, on_pass_done, base) != 0) {
+        fprintf(stderr, "slotfeed: %s\n", err.msg);
+        goto out;
+    }
+    event_base_dispatch(base);
+    states = collector_states(coll, &n);
+    if (feed_build(region, states, clock_now(), &snap, &err) != 0) {
+        fprintf(stderr, "slotfeed: feed: %s\n", err.msg);
+        goto out;
+    }
+    fwrite(snap->all.json, 1, snap->all.len, stdout);
+    fputc('\n', stdout);
+    rc = 0;
+out:
+    feed_snapshot_free(snap);
+    fetch_free(f);
+    collector_free(coll);
+    if (base)
+        event_base_free(base);
+    conf_free(region);
+    return rc;
+}
+
+/* --- run ------------------------------------------------------------------ */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    log_info("shutdown", "signal=%d", (int)sig);
+    event_base_loopexit(arg, NULL);
+}
+
+static void on_startup_pass(void *arg)
+{
+    (void)arg;
+    log_info("startup_poll_done", "%s", "");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"poll-now", no_argument, NULL, 'p'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}
+    };
+    const char *config = NULL, *listen = NULL;
+    struct conf_region *region = NULL;
+    struct event_base *base = NULL;
+    struct event *sigint = NULL, *sigterm = NULL;
+    struct app *app = NULL;
+    struct app_opts ao = {0};
+    struct sf_error err = {0};
+    char host[256];
+    int c, rc = 1, poll_now = 0;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'p': poll_now = 1; break;
+        case 'v': log_set_level(LOG_LVL_DEBUG); break;
+        case 'h':
+            fputs(usage_run, stdout);
+            return 0;
+        default:
+            fputs(usage_run, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (config == NULL || optind != argc) {
+        fputs(usage_run, stderr);
+        return EXIT_USAGE;
+    }
+    ao.listen_port = -1;
+    if (listen != NULL) {
+        if (app_parse_listen(listen, host, sizeof(host), &ao.listen_port,
+                             &err) != 0) {
+            fprintf(stderr, "slotfeed: --listen: %s\n", err.msg);
+            return EXIT_USAGE;
+        }
+        ao.listen_host = host;
+    }
+    if ((region = load_config(config)) == NULL)
+        return 1;
+    if ((base = event_base_new()) == NULL) {
+        fprintf(stderr, "slotfeed: cannot create the event loop\n");
+        goto out;
+    }
+    if ((app = app_new(base, region, &ao, &err)) == NULL) {
+        fprintf(stderr, "slotfeed: %s\n", err.msg);
+        goto out;
+    }
+    sigint = evsignal_new(base, SIGINT, on_signal, base);
+    sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) ||
+        evsignal_add(sigterm, NULL) || app_start(app) != 0 ||
+        (poll_now && app_poll_now(app, on_startup_pass, NULL) != 0)) {
+        fprintf(stderr, "slotfeed: cannot start\n");
+        goto out;
+    }
+    log_info("listening", "url=http://%s:%d/ clinics=%zu",
+             listen ? host : region->listen, app_port(app), region->nclinics);
+    {
+        char shown[300];
+        if (listen != NULL)
+            snprintf(shown, sizeof(shown), "%s", host);
+        else {
+            int p;
+            if (app_parse_listen(region->listen, shown, sizeof(shown), &p,
+                                 &err) != 0)
+                snprintf(shown, sizeof(shown), "127.0.0.1");
+        }
+        printf("slotfeed: serving %zu clinics at http://%s:%d/v1/availability"
+               " (Ctrl-C stops)\n", region->nclinics, shown, app_port(app));
+        fflush(stdout);
+    }
+    event_base_dispatch(base);
+    rc = 0;
+out:
+    if (sigint)
+        event_free(sigint);
+    if (sigterm)
+        event_free(sigterm);
+    app_free(app);
+    if (base)
+        event_base_free(base);
+    conf_free(region);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd;
+    int rc;
+
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return EXIT_USAGE;
+    }
+    cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("slotfeed %s\n", SLOTFEED_VERSION);
+        return 0;
+    }
+    /* Broken pipes (stdout closed early) must not kill a poll mid-way. */
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "slotfeed: libcurl initialisation failed\n");
+        return 1;
+    }
+    xmlInitParser();
+
+    if (strcmp(cmd, "run") == 0)
+        rc = cmd_run(argc - 1, argv + 1);
+    else if (strcmp(cmd, "poll") == 0)
+        rc = cmd_poll(argc - 1, argv + 1);
+    else if (strcmp(cmd, "compute") == 0)
+        rc = cmd_compute(argc - 1, argv + 1);
+    else if (strcmp(cmd, "check-config") == 0)
+        rc = cmd_check_config(argc - 1, argv + 1);
+    else {
+        fprintf(stderr, "slotfeed: unknown command \"%s\"\n\n", cmd);
+        fputs(usage_main, stderr);
+        rc = EXIT_USAGE;
+    }
+    xmlCleanupParser();
+    curl_global_cleanup();
+    return rc;
 }

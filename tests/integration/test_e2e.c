@@ -1,0 +1,355 @@
+/*
+ * test_e2e.c - loopback end to end: simulator <-> collector <-> feed <->
+ * HTTP, all on one event base, on a fixed "now".
+ *
+ * The expected availability of each clinic is derived independently from
+ * the simulator's ground truth (sim_schedule_day) with a direct scan here,
+ * not from the availability module under test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <libxml/parser.h>
+
+#include "slotfeed/app.h"
+#include "slotfeed/clock.h"
+#include "slotfeed/conf.h"
+#include "slotfeed/log.h"
+#include "slotfeed/sim.h"
+
+#define SEED 4242u
+
+/* Tuesday 31 March 2026, 09:00 CEST (two days after the spring switch). */
+static const char *NOW = "2026-03-31T09:00:00+02:00";
+
+#define REGION_FMT \
+    "{\"name\":\"e2e\",\"timezone\":\"Europe/Stockholm\"," \
+    "\"guarantee\":{\"days\":3,\"counting\":\"calendar\"}," \
+    "\"horizon_days\":28,\"poll_interval_s\":60," \
+    "\"fetch\":{\"connect_timeout_ms\":1000,\"timeout_ms\":1500}," \
+    "\"riv\":{\"subject_of_care\":\"191212121212\"}," \
+    "\"listen\":\"127.0.0.1:8080\"," \
+    "\"clinics\":[" \
+    "{\"id\":\"SE2321000156-E001\",\"name\":\"Normal\",\"municipality\":\"Karlstad\"," \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
+    " \"url\":\"http://127.0.0.1:%d/vp\",\"time_type_id\":\"NYB\"}}," \
+    "{\"id\":\"SE2321000156-E002\",\"name\":\"Full\",\"municipality\":\"Arvika\"," \
+    " \"operator\":\"private\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
+    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"full\"}}," \
+    "{\"id\":\"SE2321000156-E003\",\"name\":\"NotConnected\",\"municipality\":\"Kil\"," \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
+    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"vp007\"}}," \
+    "{\"id\":\"SE2321000156-E004\",\"name\":\"NoBooking\",\"municipality\":\"Kil\"," \
+    " \"operator\":\"private\",\"phone\":\"070-174 06 05\"}," \
+    "{\"id\":\"SE2321000156-E005\",\"name\":\"Dead\",\"municipality\":\"Sunne\"," \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
+    " \"url\":\"http://127.0.0.1:%d/vp\"}}," \
+    "{\"id\":\"SE2321000156-E006\",\"name\":\"Garbage\",\"municipality\":\"Sunne\"," \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
+    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"garbage\"}}," \
+    "{\"id\":\"SE2321000156-E007\",\"name\":\"Hostile\",\"municipality\":\"Torsby\"," \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
+    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"hostile\"}}," \
+    "{\"id\":\"SE2321000156-E008\",\"name\":\"Hang\",\"municipality\":\"Torsby\"," \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
+    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"hang\"}}" \
+    "]}"
+
+static struct conf_region *make_region(int sim_port, int dead_port)
+{
+    struct conf_errors errs = {0};
+    struct conf_region *r = NULL;
+    char buf[8192];
+    int n;
+
+    n = snprintf(buf, sizeof(buf), REGION_FMT, sim_port, sim_port, sim_port,
+                 dead_port, sim_port, sim_port, sim_port);
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    if (conf_parse(buf, (size_t)n, &r, &errs) != 0) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "config: %s\n", errs.v[i]);
+    }
+    conf_errors_free(&errs);
+    assert_non_null(r);
+    return r;
+}
+
+/* A port with nothing listening: bind, read the port, close. */
+static int dead_port(void)
+{
+    struct event_base *b = event_base_new();
+    struct evhttp *h = evhttp_new(b);
+    struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(h, "127.0.0.1", 0);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int port;
+
+    assert_non_null(s);
+    getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&ss, &len);
+    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    evhttp_free(h);
+    event_base_free(b);
+    return port;
+}
+
+struct expect {
+    int64_t first_free;      /* 0 = none */
+    int within;              /* slots within guarantee */
+    int total;
+    int32_t days[64];
+    int ndays;
+};
+
+/* Independent expectation from the simulator's own schedule. */
+static void expect_for(const struct conf_clinic *c, int64_t now,
+                       struct expect *e)
+{
+    int32_t today = clock_local_day(now), d;
+    size_t i;
+
+    memset(e, 0, sizeof(*e));
+    for (d = today; d < today + 28; d++) {
+        struct avail_slots s;
+        int any = 0;
+
+        avail_slots_init(&s);
+        assert_int_equal(sim_schedule_day(SEED, c, d, &s), 0);
+        for (i = 0; i < s.n; i++) {
+            if (s.v[i].start <= now)
+                continue;
+            any = 1;
+            e->total++;
+            if (d <= today + 3)
+                e->within++;
+            if (e->first_free == 0 || s.v[i].start < e->first_free)
+                e->first_free = s.v[i].start;
+        }
+        if (any)
+            e->days[e->ndays++] = d;
+        avail_slots_clear(&s);
+    }
+}
+
+struct http_get {
+    struct event_base *base;
+    int status;
+    char *body;
+    char etag[128];
+};
+
+static void on_response(struct evhttp_request *req, void *arg)
+{
+    struct http_get *g = arg;
+    struct evbuffer *in;
+    const char *etag;
+    size_t n;
+
+    event_base_loopbreak(g->base);
+    if (req == NULL)
+        return;
+    g->status = evhttp_request_get_response_code(req);
+    etag = evhttp_find_header(evhttp_request_get_input_headers(req), "ETag");
+    if (etag)
+        snprintf(g->etag, sizeof(g->etag), "%s", etag);
+    in = evhttp_request_get_input_buffer(req);
+    n = evbuffer_get_length(in);
+    g->body = malloc(n + 1);
+    evbuffer_remove(in, g->body, n);
+    g->body[n] = '\0';
+}
+
+static void http_get(struct event_base *base, int port, const char *path,
+                     const char *inm, struct http_get *g)
+{
+    struct evhttp_connection *conn;
+    struct evhttp_request *req;
+
+    memset(g, 0, sizeof(*g));
+    g->base = base;
+    conn = evhttp_connection_base_new(base, NULL, "127.0.0.1", (unsigned short)port);
+    req = evhttp_request_new(on_response, g);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", "localhost");
+    if (inm)
+        evhttp_add_header(evhttp_request_get_output_headers(req),
+                          "If-None-Match", inm);
+    assert_int_equal(evhttp_make_request(conn, req, EVHTTP_REQ_GET, path), 0);
+    event_base_dispatch(base);
+    evhttp_connection_free(conn);
+}
+
+static void on_pass(void *arg)
+{
+    int *done = arg;
+    *done = 1;
+}
+
+static const cJSON *clinic_by_id(const cJSON *feed, const char *id)
+{
+    const cJSON *c;
+
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(feed, "clinics")) {
+        const cJSON *cid = cJSON_GetObjectItemCaseSensitive(c, "id");
+        if (cJSON_IsString(cid) && strcmp(cid->valuestring, id) == 0)
+            return c;
+    }
+    fail_msg("clinic %s missing from feed", id);
+    return NULL;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void test_loopback_end_to_end(void **state)
+{
+    struct event_base *base;
+    struct conf_region *sim_region, *region;
+    struct sim *sim;
+    struct sim_opts so = {SEED, 0};
+    struct app_opts ao = {0};
+    struct app *app;
+    struct sf_error err = {0};
+    struct http_get g, g304, gd;
+    struct expect e;
+    cJSON *feed, *detail;
+    const cJSON *c, *days;
+    int64_t now;
+    int done = 0, port;
+    char ts[CLOCK_RFC3339_LEN], date[CLOCK_DATE_LEN];
+
+    (void)state;
+    assert_int_equal(clock_parse_rfc3339(NOW, &now), 0);
+    clock_set_fake(now);
+    base = event_base_new();
+
+    /* The sim only needs the clinic list; URLs are filled in afterwards. */
+    sim_region = make_region(1, 1);
+    sim = sim_new(base, sim_region, "127.0.0.1", 0, &so, &err);
+    assert_non_null(sim);
+    region = make_region(sim_port(sim), dead_port());
+
+    ao.listen_host = "127.0.0.1";
+    ao.listen_port = 0;
+    app = app_new(base, region, &ao, &err);
+    if (app == NULL)
+        fail_msg("app_new: %s", err.msg);
+    port = app_port(app);
+
+    assert_int_equal(app_poll_now(app, on_pass, &done), 0);
+    while (!done)
+        event_base_loop(base, EVLOOP_ONCE);
+
+    http_get(base, port, "/v1/availability", NULL, &g);
+    assert_int_equal(g.status, 200);
+    assert_true(g.etag[0] == '"');
+    feed = cJSON_Parse(g.body);
+    assert_non_null(feed);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(feed, "clinics")), 8);
+
+    /* Normal clinic: every figure matches the simulator's ground truth. */
+    expect_for(&region->clinics[0], now, &e);
+    assert_true(e.total > 0);
+    c = clinic_by_id(feed, "SE2321000156-E001");
+    assert_string_equal(str(c, "web_booking"), "open");
+    assert_string_equal(str(c, "status"), "ok");
+    clock_format_rfc3339(e.first_free, ts);
+    assert_string_equal(str(c, "first_free"), ts);
+    assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(c, "within_guarantee")),
+                     e.within > 0);
+    assert_int_equal(cJSON_GetObjectItem(c, "free_slots_within_guarantee")->valueint,
+                     e.within);
+    assert_int_equal(cJSON_GetObjectItem(c, "free_slots")->valueint, e.total);
+    days = cJSON_GetObjectItem(c, "upcoming_days");
+    assert_int_equal(cJSON_GetArraySize(days), e.ndays < 3 ? e.ndays : 3);
+    clock_format_date(e.days[0], date);
+    assert_string_equal(cJSON_GetArrayItem(days, 0)->valuestring, date);
+    assert_int_equal(cJSON_GetObjectItem(c, "more_days")->valueint,
+                     e.ndays > 3 ? e.ndays - 3 : 0);
+
+    /* Full clinic: web booking open, answered, no free time. */
+    c = clinic_by_id(feed, "SE2321000156-E002");
+    assert_string_equal(str(c, "web_booking"), "open");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(c, "first_free")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(c, "within_guarantee")));
+
+    /* VP007 and no booking config: both "none". */
+    assert_string_equal(str(clinic_by_id(feed, "SE2321000156-E003"), "web_booking"), "none");
+    assert_string_equal(str(clinic_by_id(feed, "SE2321000156-E004"), "web_booking"), "none");
+
+    /* Dead address, garbage, hostile XML, hang: errors, never "no times". */
+    for (const char *const *id = (const char *const[]){"SE2321000156-E005",
+             "SE2321000156-E006", "SE2321000156-E007", "SE2321000156-E008", NULL};
+         *id; id++) {
+        c = clinic_by_id(feed, *id);
+        assert_string_equal(str(c, "status"), "error");
+        assert_true(cJSON_IsNull(cJSON_GetObjectItem(c, "within_guarantee")));
+        assert_true(cJSON_IsObject(cJSON_GetObjectItem(c, "error")));
+    }
+    assert_string_equal(str(cJSON_GetObjectItem(clinic_by_id(feed, "SE2321000156-E007"), "error"),
+                            "class"), "hostile");
+    assert_string_equal(str(cJSON_GetObjectItem(clinic_by_id(feed, "SE2321000156-E008"), "error"),
+                            "class"), "timeout");
+
+    /* Conditional GET. */
+    http_get(base, port, "/v1/availability", g.etag, &g304);
+    assert_int_equal(g304.status, 304);
+    assert_int_equal(strlen(g304.body), 0);
+
+    /* Clinic detail: one slot per ground-truth slot, day by day. */
+    http_get(base, port, "/v1/clinics/se2321000156-e001", NULL, &gd);
+    assert_int_equal(gd.status, 200);
+    detail = cJSON_Parse(gd.body);
+    assert_non_null(detail);
+    {
+        int nslots = 0;
+        const cJSON *day;
+        cJSON_ArrayForEach(day, cJSON_GetObjectItem(detail, "days"))
+            nslots += cJSON_GetArraySize(cJSON_GetObjectItem(day, "slots"));
+        assert_int_equal(nslots, e.total);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(detail, "days")),
+                         e.ndays);
+    }
+
+    cJSON_Delete(detail);
+    cJSON_Delete(feed);
+    free(g.body);
+    free(g304.body);
+    free(gd.body);
+    app_free(app);
+    sim_free(sim);
+    conf_free(region);
+    conf_free(sim_region);
+    event_base_free(base);
+    clock_set_fake(-1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loopback_end_to_end),
+    };
+    int rc;
+
+    log_quiet();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    xmlInitParser();
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    xmlCleanupParser();
+    curl_global_cleanup();
+    return rc;
+}
