@@ -1,0 +1,67 @@
+/*
+ * metrics.h - process counters for GET /metrics (Prometheus text 0.0.4).
+ *
+ * Plain global counters and one latency histogram, bumped on the event
+ * loop's thread only (no atomics). Gauges that describe the feed (clinics
+ * by status and by web_booking, feed age) are not stored here: the
+ * renderer reads them from the snapshot being served, so they can never
+ * disagree with the feed.
+ *
+ * Who counts what: the collector calls metrics_poll() once per finished
+ * poll; the app calls metrics_feed_rebuild() per built snapshot; the HTTP
+ * server calls metrics_http() once per reply.
+ */
+#ifndef SLOTFEED_METRICS_H
+#define SLOTFEED_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slotfeed/error.h"
+#include "slotfeed/feed.h"
+
+/* Routes as labelled in slotfeed_http_requests_total{route=...}. */
+enum metrics_route {
+    METRICS_ROUTE_AVAILABILITY = 0,   /* /v1/availability */
+    METRICS_ROUTE_CLINIC,             /* /v1/clinics/{id} */
+    METRICS_ROUTE_SLOTS,              /* /v1/clinics/{id}/slots */
+    METRICS_ROUTE_HEALTH,             /* /healthz */
+    METRICS_ROUTE_METRICS,            /* /metrics */
+    METRICS_ROUTE_BULK,               /* /$bulk-publish, /bulk/... */
+    METRICS_ROUTE_STATIC,             /* /, /overview, /openapi.json, web/ */
+    METRICS_ROUTE_OTHER,              /* 404s and the like */
+    METRICS_ROUTE_COUNT
+};
+
+/* Latency bucket upper bounds in seconds (le=...), then +Inf. */
+#define METRICS_LATENCY_BUCKETS 12
+
+/* One finished poll; cls SF_ERR_NONE for a success. */
+void metrics_poll(enum sf_errclass cls);
+/* One feed snapshot built. */
+void metrics_feed_rebuild(void);
+/* One reply: status 100..599 (others counted as 0 = "other"). */
+void metrics_http(enum metrics_route route, int status, double seconds);
+
+/* Route label ("availability", ...). */
+const char *metrics_route_name(enum metrics_route r);
+
+/*
+ * The exposition text (HELP/TYPE lines, then samples) for snapshot snap
+ * (may be NULL: feed gauges left out) at `now`. Returns a malloc'd
+ * NUL-terminated string (caller frees) with its length in *len, or NULL
+ * on allocation failure.
+ */
+char *metrics_render(const struct feed_snapshot *snap, int64_t now,
+                     size_t *len);
+
+/* Zero every counter (tests). */
+void metrics_reset(void);
+
+/* Read-back for tests. */
+unsigned long metrics_polls_total(void);
+unsigned long metrics_poll_failures(enum sf_errclass cls);
+unsigned long metrics_rebuilds_total(void);
+unsigned long metrics_http_total(enum metrics_route route, int status);
+
+#endif

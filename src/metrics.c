@@ -1,0 +1,245 @@
+/*
+ * metrics.c - counters and the Prometheus text exposition (format 0.0.4).
+ *
+ * Single-threaded by design (the event loop's thread): plain globals, no
+ * locks. Polls and failures are aggregated by error class, never by clinic
+ * (41 clinics x classes is fine, 10,000 is not); per-clinic state is in
+ * the feed. Feed gauges are read from the served snapshot at render time.
+ */
+#include "slotfeed/metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NCLASS (SF_ERR_INTERNAL + 1)
+#define NSTATUS 600
+
+static const double bucket_le[METRICS_LATENCY_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+    0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+};
+
+static struct {
+    unsigned long polls;
+    unsigned long failures[NCLASS];
+    unsigned long rebuilds;
+    unsigned long http[METRICS_ROUTE_COUNT][NSTATUS];
+    unsigned long lat_bucket[METRICS_LATENCY_BUCKETS]; /* not cumulative */
+    unsigned long lat_count;
+    double lat_sum;
+} m;
+
+static const char *const route_names[METRICS_ROUTE_COUNT] = {
+    "availability", "clinic", "slots", "healthz", "metrics", "bulk",
+    "static", "other",
+};
+
+const char *metrics_route_name(enum metrics_route r)
+{
+    return (unsigned)r < METRICS_ROUTE_COUNT ? route_names[r] : "other";
+}
+
+void metrics_poll(enum sf_errclass cls)
+{
+    m.polls++;
+    if (cls != SF_ERR_NONE && (unsigned)cls < NCLASS)
+        m.failures[cls]++;
+}
+
+void metrics_feed_rebuild(void)
+{
+    m.rebuilds++;
+}
+
+void metrics_http(enum metrics_route route, int status, double seconds)
+{
+    size_t b;
+
+    if ((unsigned)route >= METRICS_ROUTE_COUNT)
+        route = METRICS_ROUTE_OTHER;
+    if (status < 100 || status >= NSTATUS)
+        status = 0;
+    m.http[route][status]++;
+    if (!(seconds >= 0))
+        seconds = 0;
+    for (b = 0; b < METRICS_LATENCY_BUCKETS; b++)
+        if (seconds <= bucket_le[b]) {
+            m.lat_bucket[b]++;
+            break;
+        }
+    m.lat_count++;
+    m.lat_sum += seconds;
+}
+
+void metrics_reset(void)
+{
+    memset(&m, 0, sizeof(m));
+}
+
+unsigned long metrics_polls_total(void)
+{
+    return m.polls;
+}
+
+unsigned long metrics_poll_failures(enum sf_errclass cls)
+{
+    return (unsigned)cls < NCLASS ? m.failures[cls] : 0;
+}
+
+unsigned long metrics_rebuilds_total(void)
+{
+    return m.rebuilds;
+}
+
+unsigned long metrics_http_total(enum metrics_route route, int status)
+{
+    if ((unsigned)route >= METRICS_ROUTE_COUNT || status < 0 ||
+        status >= NSTATUS)
+        return 0;
+    return m.http[route][status];
+}
+
+/* --- rendering ------------------------------------------------------------ */
+
+struct out {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void outf(struct out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void outf(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (o->oom)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            o->oom = 1;
+            return;
+        }
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        {
+            size_t cap = o->cap * 2 + (size_t)n;
+            char *np = realloc(o->p, cap);
+
+            if (np == NULL) {
+                o->oom = 1;
+                return;
+            }
+            o->p = np;
+            o->cap = cap;
+        }
+    }
+}
+
+static void head(struct out *o, const char *name, const char *type,
+                 const char *help)
+{
+    outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static const char *const web_names[4] = {"unknown", "open", "none",
+                                         "unreachable"};
+static const char *const status_names[3] = {"ok", "stale", "error"};
+
+static void render_feed(struct out *o, const struct feed_snapshot *s,
+                        int64_t now)
+{
+    unsigned long web[4] = {0, 0, 0, 0}, st[3] = {0, 0, 0};
+    unsigned long within = 0;
+    size_t i;
+
+    for (i = 0; s->info != NULL && i < s->nclinics; i++) {
+        if ((unsigned)s->info[i].web < 4)
+            web[s->info[i].web]++;
+        if ((unsigned)s->info[i].status < 3)
+            st[s->info[i].status]++;
+        within += s->info[i].within == 1;
+    }
+    head(o, "slotfeed_clinics", "gauge",
+         "Clinics in the served feed by published status.");
+    for (i = 0; i < 3; i++)
+        outf(o, "slotfeed_clinics{status=\"%s\"} %lu\n", status_names[i],
+             st[i]);
+    head(o, "slotfeed_clinics_web_booking", "gauge",
+         "Clinics in the served feed by web_booking.");
+    for (i = 0; i < 4; i++)
+        outf(o, "slotfeed_clinics_web_booking{web_booking=\"%s\"} %lu\n",
+             web_names[i], web[i]);
+    head(o, "slotfeed_clinics_within_guarantee", "gauge",
+         "Clinics with a free slot within the care guarantee.");
+    outf(o, "slotfeed_clinics_within_guarantee %lu\n", within);
+    head(o, "slotfeed_feed_age_seconds", "gauge",
+         "Seconds since the served feed snapshot was built.");
+    outf(o, "slotfeed_feed_age_seconds %lld\n",
+         (long long)(now - s->generated_at));
+    head(o, "slotfeed_feed_generated_timestamp_seconds", "gauge",
+         "Unix time the served feed snapshot was built.");
+    outf(o, "slotfeed_feed_generated_timestamp_seconds %lld\n",
+         (long long)s->generated_at);
+}
+
+char *metrics_render(const struct feed_snapshot *snap, int64_t now,
+                     size_t *len)
+{
+    struct out o = {NULL, 0, 8192, 0};
+    unsigned long cum = 0;
+    size_t r, b;
+    int st;
+
+    if ((o.p = malloc(o.cap)) == NULL)
+        return NULL;
+    o.p[0] = '\0';
+    head(&o, "slotfeed_polls_total", "counter",
+         "Finished polls of booking systems (all clinics).");
+    outf(&o, "slotfeed_polls_total %lu\n", m.polls);
+    head(&o, "slotfeed_poll_failures_total", "counter",
+         "Failed polls by error class.");
+    for (b = 1; b < NCLASS; b++)
+        outf(&o, "slotfeed_poll_failures_total{class=\"%s\"} %lu\n",
+             sf_errclass_name((enum sf_errclass)b), m.failures[b]);
+    head(&o, "slotfeed_feed_rebuilds_total", "counter",
+         "Feed snapshots built.");
+    outf(&o, "slotfeed_feed_rebuilds_total %lu\n", m.rebuilds);
+    if (snap != NULL)
+        render_feed(&o, snap, now);
+    head(&o, "slotfeed_http_requests_total", "counter",
+         "HTTP replies by route and status code.");
+    for (r = 0; r < METRICS_ROUTE_COUNT; r++)
+        for (st = 0; st < NSTATUS; st++)
+            if (m.http[r][st] != 0)
+                outf(&o, "slotfeed_http_requests_total{route=\"%s\","
+                     "code=\"%d\"} %lu\n", route_names[r], st, m.http[r][st]);
+    head(&o, "slotfeed_http_request_duration_seconds", "histogram",
+         "Time from request parsed to reply queued.");
+    for (b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
+        cum += m.lat_bucket[b];
+        outf(&o, "slotfeed_http_request_duration_seconds_bucket{le=\"%g\"} "
+             "%lu\n", bucket_le[b], cum);
+    }
+    outf(&o, "slotfeed_http_request_duration_seconds_bucket{le=\"+Inf\"} "
+         "%lu\n", m.lat_count);
+    outf(&o, "slotfeed_http_request_duration_seconds_sum %.6f\n", m.lat_sum);
+    outf(&o, "slotfeed_http_request_duration_seconds_count %lu\n",
+         m.lat_count);
+    if (o.oom) {
+        free(o.p);
+        return NULL;
+    }
+    if (len != NULL)
+        *len = o.len;
+    return o.p;
+}
