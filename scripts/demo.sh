@@ -30,4 +30,4 @@ for _ in $(seq 1 100); do
 done
 cat "$simlog"
 
-./build/slotfeed run --config "$CONFIG"
+./build/slotfeed run --config "$CONFIG" --poll-now

@@ -3,9 +3,9 @@
  *
  * Rebuilding the feed is cheap next to a poll but not free at 10k clinics,
  * so updates only mark it dirty and one short timer coalesces a burst of
- * finished polls into one rebuild. Retired snapshots live on for
- * APP_RETIRE_S seconds because evhttp may still be writing their bytes
- * to a slow client (the HTTP server's own timeout is shorter than that).
+ * finished polls into one rebuild. A replaced snapshot is released at
+ * once: replies still being written from its bytes hold their own
+ * reference (feed_snapshot_ref), so it lives exactly as long as needed.
  */
 #include "slotfeed/app.h"
 
@@ -21,14 +21,6 @@
 #include "slotfeed/http.h"
 #include "slotfeed/log.h"
 
-#define APP_RETIRE_S 120
-#define APP_RETIRE_MAX 64
-
-struct retired {
-    struct feed_snapshot *snap;
-    int64_t since;              /* real monotonic-ish seconds */
-};
-
 struct app {
     struct event_base *base;
     const struct conf_region *region;
@@ -36,36 +28,12 @@ struct app {
     struct collector *coll;
     struct http_server *http;
     struct feed_snapshot *snap;
-    struct retired retired[APP_RETIRE_MAX];
-    size_t nretired;
     int dirty;
     struct event *rebuild_ev;   /* coalescing one-shot */
     struct event *refresh_ev;   /* periodic */
     struct timeval rebuild_delay;
     unsigned long rebuilds;
 };
-
-static int64_t mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec;
-}
-
-static void retire_old(struct app *a, int force)
-{
-    int64_t now = mono_s();
-    size_t i, keep = 0;
-
-    for (i = 0; i < a->nretired; i++) {
-        if (force || now - a->retired[i].since >= APP_RETIRE_S)
-            feed_snapshot_free(a->retired[i].snap);
-        else
-            a->retired[keep++] = a->retired[i];
-    }
-    a->nretired = keep;
-}
 
 static void rebuild(struct app *a)
 {
@@ -80,19 +48,7 @@ static void rebuild(struct app *a)
         log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
         return;
     }
-    if (a->snap != NULL) {
-        retire_old(a, 0);
-        if (a->nretired == APP_RETIRE_MAX) {
-            /* Full: free the oldest; it is long past any reply. */
-            feed_snapshot_free(a->retired[0].snap);
-            memmove(&a->retired[0], &a->retired[1],
-                    (APP_RETIRE_MAX - 1) * sizeof(a->retired[0]));
-            a->nretired--;
-        }
-        a->retired[a->nretired].snap = a->snap;
-        a->retired[a->nretired].since = mono_s();
-        a->nretired++;
-    }
+    feed_snapshot_free(a->snap);
     a->snap = snap;
     a->dirty = 0;
     a->rebuilds++;
@@ -274,7 +230,6 @@ void app_free(struct app *a)
         event_free(a->rebuild_ev);
     if (a->refresh_ev)
         event_free(a->refresh_ev);
-    retire_old(a, 1);
     feed_snapshot_free(a->snap);
     free(a);
 }

@@ -433,18 +433,17 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "slotfeed: cannot start\n");
         goto out;
     }
-    log_info("listening", "url=http://%s:%d/ clinics=%zu",
-             listen ? host : region->listen, app_port(app), region->nclinics);
     {
-        char shown[300];
+        char shown[256];
+        int p;
+
         if (listen != NULL)
             snprintf(shown, sizeof(shown), "%s", host);
-        else {
-            int p;
-            if (app_parse_listen(region->listen, shown, sizeof(shown), &p,
-                                 &err) != 0)
-                snprintf(shown, sizeof(shown), "127.0.0.1");
-        }
+        else if (app_parse_listen(region->listen, shown, sizeof(shown), &p,
+                                  &err) != 0)
+            snprintf(shown, sizeof(shown), "127.0.0.1");
+        log_info("listening", "url=http://%s:%d/ clinics=%zu", shown,
+                 app_port(app), region->nclinics);
         printf("slotfeed: serving %zu clinics at http://%s:%d/v1/availability"
                " (Ctrl-C stops)\n", region->nclinics, shown, app_port(app));
         fflush(stdout);

@@ -7,8 +7,6 @@
  * are coalesced: a finished poll marks the feed dirty and a short timer
  * rebuilds it once; a periodic timer rebuilds it anyway so that passed
  * slots and staleness follow the clock even when nothing is polled.
- * Replaced snapshots are kept alive for a grace period so replies still
- * being written from their bytes stay valid.
  */
 #ifndef SLOTFEED_APP_H
 #define SLOTFEED_APP_H
