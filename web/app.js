@@ -602,6 +602,8 @@
             return;
         }
         var doc = d.doc;
+        /* Lets a reader (or the browser test) tell which snapshot is shown. */
+        view.setAttribute('data-generated-at', doc.generated_at || '');
         document.title = doc.name + ' – lediga tider';
         view.appendChild(el('h2', {id: 'view-title', tabindex: '-1', 'class': 'clinic-title'}, doc.name));
         view.appendChild(cardMeta(doc));
@@ -660,7 +662,11 @@
             shown = selected ? monthOf(selected) : minMo;
         }
 
-        view.appendChild(calendar(doc, shown, selected, free, minMo, maxMo));
+        var layout = el('div', {'class': 'day-layout'});
+        var side = el('div', {'class': 'day-slots'});
+        layout.appendChild(calendar(doc, shown, selected, free, minMo, maxMo));
+        layout.appendChild(side);
+        view.appendChild(layout);
 
         var inMonth = dates.filter(function (x) {
             var mo = monthOf(x);
@@ -671,16 +677,16 @@
                                 'data-focus': 'next-month'},
                           'Visa lediga tider i ' + SF.MONTHS[next.m - 1]);
         if (selected && free[selected]) {
-            view.appendChild(slotList(doc, selected, free[selected]));
+            side.appendChild(slotList(doc, selected, free[selected]));
             if (inMonth[inMonth.length - 1] === selected)
-                view.appendChild(el('p', {'class': 'last-day', id: 'last-day-hint'},
+                side.appendChild(el('p', {'class': 'last-day', id: 'last-day-hint'},
                                     ['Just nu är det här sista dagen med lediga tider den här månaden. ', nextLink]));
         } else if (selected) {
             var box = el('section', {'class': 'slots', 'aria-labelledby': 'slots-title'});
             box.appendChild(el('h3', {id: 'slots-title', tabindex: '-1'},
                                'Lediga tider den ' + SF.longDate(selected)));
             box.appendChild(el('p', {'class': 'no-times'}, 'Just nu finns inga lediga tider den här dagen.'));
-            view.appendChild(box);
+            side.appendChild(box);
         } else {
             var later = dates.filter(function (x) {
                 return monthKey(monthOf(x)) > monthKey(shown);
@@ -694,7 +700,7 @@
                                      el('a', {href: clinicHash(doc.id, later)}, 'Visa den dagen')]));
             else
                 none.appendChild(el('p', {'class': 'no-times'}, 'Just nu finns inga lediga tider'));
-            view.appendChild(none);
+            side.appendChild(none);
         }
     }
 

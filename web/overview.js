@@ -98,8 +98,8 @@
         var ul = $('figures');
         SF.clear(ul);
         ul.appendChild(figure(total.clinics, 'mottagningar i vårdvalet', 'fig-clinics'));
-        ul.appendChild(figure(total.web + ' (' + pct(total.web, total.clinics) + ')',
-                              'har webbokning', 'fig-web'));
+        ul.appendChild(figure(total.web, 'har webbokning (' + pct(total.web, total.clinics) + ')',
+                              'fig-web'));
         ul.appendChild(figure(total.within, 'har en ledig tid ' + guaranteeLabel() + ' just nu',
                               'fig-within'));
         ul.appendChild(figure(total.problems, 'tidböcker inaktuella eller ej nåbara',
@@ -244,7 +244,7 @@
                 el('td', null, el('span', {'class': 'status-pill status-' + c.status},
                                   STATUS_TEXT[c.status] || String(c.status))),
                 el('td', null, c.valid_at ? el('time', {datetime: c.valid_at}, SF.shortInstant(c.valid_at)) : 'aldrig'),
-                el('td', null, c.error ? c.error['class'] + ': ' + c.error.message : '–')
+                el('td', {'class': 'error-text'}, c.error ? c.error['class'] + ': ' + c.error.message : '–')
             ]));
         });
         t.appendChild(tb);

@@ -8,6 +8,7 @@ on without slotfeed running. Not used by any test.
 Clinic states are varied on purpose (stale, unreachable, unknown, none,
 full) so that every branch of the page can be looked at. ?near= answers
 with made-up distances; "okänd" (or anything with "x") gets a 400.
+With --api URL, /v1/* is proxied to a running daemon instead.
 """
 import argparse
 import datetime as dt
@@ -16,7 +17,9 @@ import json
 import os
 import random
 import sys
+import urllib.error
 import urllib.parse
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -119,9 +122,19 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def proxy(self):
+        req = urllib.request.Request(self.server.api + self.path)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return self.send(r.status, r.read(), r.headers.get("Content-Type"))
+        except urllib.error.HTTPError as e:
+            return self.send(e.code, e.read(), e.headers.get("Content-Type"))
+
     def do_GET(self):
         u = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(u.query)
+        if self.server.api and u.path.startswith("/v1/"):
+            return self.proxy()
         feed, details = self.server.data
         if u.path == "/v1/availability":
             if "near" in q:
@@ -155,12 +168,14 @@ def main():
     ap.add_argument("--port", type=int, default=8099)
     ap.add_argument("--config", default=os.path.join(ROOT, "conf", "demo-region.json"))
     ap.add_argument("--now", help="local time YYYY-MM-DDTHH:MM (default: now)")
+    ap.add_argument("--api", help="proxy /v1/* to a running daemon, e.g. http://127.0.0.1:8080")
     a = ap.parse_args()
     now = dt.datetime.fromisoformat(a.now) if a.now else dt.datetime.now().replace(microsecond=0)
     with open(a.config, encoding="utf-8") as fh:
         region = json.load(fh)
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.data = build(region, now)
+    srv.api = a.api.rstrip("/") if a.api else None
     print("devserver: http://127.0.0.1:%d/" % srv.server_address[1], flush=True)
     try:
         srv.serve_forever()

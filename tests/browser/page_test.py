@@ -1,0 +1,461 @@
+#!/usr/bin/env python3
+"""Browser test of the patient page and the overview (run by
+tests/cli/browser.sh against a live slotfeed + slotfeed-sim).
+
+  page_test.py BASE_URL SCREENSHOT_DIR
+
+Drives headless Chromium through chromedriver and compares what the page
+shows with what the API says, snapshot by snapshot: the page's shown
+generated_at must equal the API document's, else both are fetched again.
+Expected texts (Swedish dates, slot lines) are computed here from the API
+documents, independently of the page's JavaScript.
+
+Exit 0 = all checks passed, 1 = a check failed (each failure is printed).
+"""
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+MONTHS_SHORT = ["jan", "feb", "mars", "apr", "maj", "juni", "juli", "aug",
+                "sep", "okt", "nov", "dec"]
+MONTHS = ["januari", "februari", "mars", "april", "maj", "juni", "juli",
+          "augusti", "september", "oktober", "november", "december"]
+WAIT_S = 10
+
+failures = []
+
+
+def check(cond, what):
+    if cond:
+        print("ok   - " + what)
+    else:
+        print("FAIL - " + what)
+        failures.append(what)
+    return cond
+
+
+def get_json(base, path):
+    with urllib.request.urlopen(base + path, timeout=5) as r:
+        return json.load(r)
+
+
+def short_date(s):
+    d = dt.date.fromisoformat(s)
+    return "%d %s" % (d.day, MONTHS_SHORT[d.month - 1])
+
+
+def long_date(s):
+    d = dt.date.fromisoformat(s)
+    return "%d %s %d" % (d.day, MONTHS[d.month - 1], d.year)
+
+
+def instant(s):
+    return dt.datetime.fromisoformat(s)
+
+
+def new_driver(profile_dir):
+    o = webdriver.ChromeOptions()
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
+              "--disable-dev-shm-usage", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync",
+              "--no-first-run", "--no-default-browser-check",
+              "--disable-extensions", "--lang=sv-SE",
+              "--window-size=1200,900", "--user-data-dir=" + profile_dir):
+        o.add_argument(a)
+    o.binary_location = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+    o.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
+    svc = Service(os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver"))
+    d = webdriver.Chrome(service=svc, options=o)
+    d.set_page_load_timeout(15)
+    d.set_script_timeout(10)
+    return d
+
+
+def wait(d, fn, what):
+    try:
+        return WebDriverWait(d, WAIT_S, poll_frequency=0.1).until(lambda _: fn())
+    except TimeoutException:
+        check(False, "timed out waiting for " + what)
+        raise
+
+
+def shot(d, outdir, name, width=1200):
+    """Full-page screenshot: grow the window to the document's height."""
+    d.set_window_size(width, 900)
+    h = d.execute_script("return document.documentElement.scrollHeight")
+    d.set_window_size(width, min(max(h, 600) + 120, 6000))
+    path = os.path.join(outdir, name)
+    d.save_screenshot(path)
+    d.set_window_size(1200, 900)
+    print("     screenshot " + path)
+
+
+def ids_in(d, list_id):
+    return [e.get_attribute("data-id")
+            for e in d.find_elements(By.CSS_SELECTOR, "#%s > li" % list_id)]
+
+
+def shown_generated_at(d):
+    e = d.find_elements(By.CSS_SELECTOR, "#freshness time")
+    return e[0].get_attribute("datetime") if e else None
+
+
+def load_list(d, base, fragment):
+    """Load the page at fragment and return the API document of the
+    snapshot it shows: fetched just before or just after the page loaded
+    (the daemon rebuilds the feed after polls, so try a few times)."""
+    for _ in range(8):
+        before = get_json(base, "/v1/availability")
+        d.get("about:blank")   # a new hash alone would not reload the page
+        d.get(base + "/" + fragment)
+        wait(d, lambda: shown_generated_at(d) is not None and
+             d.find_element(By.ID, "result-status").text != "",
+             "the list of " + fragment)
+        after = get_json(base, "/v1/availability")
+        for feed in (before, after):
+            if shown_generated_at(d) == feed["generated_at"]:
+                return feed
+        time.sleep(0.2)
+    check(False, "page and API kept showing different snapshots")
+    return after
+
+
+# --------------------------------------------------------------------------
+
+def check_card(card, c, gdays):
+    """One web-booking card against its clinic object."""
+    cid = c["id"]
+    name = card.find_element(By.CSS_SELECTOR, "h3").text
+    check(name == c["name"], "%s: name shown as text %r" % (cid, c["name"]))
+    text = card.text
+    if c["within_guarantee"] is None:
+        check("Tidboken kunde inte nås just nu" in text and
+              "inga lediga tider" not in text.lower(),
+              "%s: unknown availability shown as unreachable, not as no times" % cid)
+        return
+    days = c["upcoming_days"]
+    shown = card.find_elements(By.CSS_SELECTOR, ".upcoming-days time")
+    if days:
+        check("Kommande dagar med lediga tider" in text,
+              "%s: 'Kommande dagar med lediga tider'" % cid)
+        check([e.get_attribute("datetime") for e in shown] == days,
+              "%s: upcoming dates %s" % (cid, days))
+        check([e.text.lower() for e in shown] == [short_date(x) for x in days],
+              "%s: dates written %s" % (cid, [short_date(x) for x in days]))
+        more = card.find_elements(By.CSS_SELECTOR, ".more-days")
+        if c["more_days"]:
+            check(len(more) == 1 and more[0].text == "(+%d)" % c["more_days"],
+                  "%s: (+%d)" % (cid, c["more_days"]))
+        else:
+            check(not more, "%s: no (+N) when more_days is 0" % cid)
+        style = shown[0].value_of_css_property("font-variant-caps")
+        check(style == "all-small-caps", "%s: dates in small caps" % cid)
+    else:
+        check("Just nu finns inga lediga tider" in text and not shown,
+              "%s: 'Just nu finns inga lediga tider'" % cid)
+    badge = "Ledig tid inom %d dagar" % gdays
+    check((badge in text) == (c["within_guarantee"] is True),
+          "%s: guarantee badge iff within_guarantee" % cid)
+    check(("inaktuella" in text) == (c["status"] == "stale"),
+          "%s: stale marker iff status stale" % cid)
+
+
+def test_all(d, base, out):
+    feed = load_list(d, base, "#/alla")
+    clinics = feed["clinics"]
+    by_id = {c["id"]: c for c in clinics}
+    web_ids = ids_in(d, "clinic-list")
+    none_ids = ids_in(d, "clinic-list-none")
+    check(len(web_ids) + len(none_ids) == len(clinics) == feed["summary"]["clinics"],
+          "general search lists all %d clinics (%d + %d shown)"
+          % (len(clinics), len(web_ids), len(none_ids)))
+    check(len(set(web_ids + none_ids)) == len(web_ids) + len(none_ids),
+          "no clinic listed twice")
+    check(set(web_ids) == {c["id"] for c in clinics if c["web_booking"] != "none"},
+          "web-booking section = clinics with web_booking != none")
+    check(set(none_ids) == {c["id"] for c in clinics if c["web_booking"] == "none"},
+          "own section for web_booking none (%d clinics)" % len(none_ids))
+    check(len(none_ids) > 0, "the demo has clinics without web booking")
+    fresh = d.find_element(By.ID, "freshness").text
+    check(fresh.startswith("Uppdaterad ") and
+          ("nyss" in fresh or "min sedan" in fresh),
+          "freshness shown: %r" % fresh)
+    for li in d.find_elements(By.CSS_SELECTOR, "#clinic-list > li"):
+        check_card(li, by_id[li.get_attribute("data-id")], feed["guarantee"]["days"])
+    for li in d.find_elements(By.CSS_SELECTOR, "#clinic-list-none > li"):
+        c = by_id[li.get_attribute("data-id")]
+        t = li.text
+        ok = "Ingen webbokning" in t and (c["phone"] is None or c["phone"] in t)
+        ok = ok and not li.find_elements(By.CSS_SELECTOR, ".upcoming-days")
+        check(ok, "%s: 'Ingen webbokning — ring %s'" % (c["id"], c["phone"]))
+    shot(d, out, "01-sok-lediga-tider.png")
+    return feed
+
+
+def test_guarantee(d, base, out):
+    feed = load_list(d, base, "#/inom-3-dagar")
+    gdays = feed["guarantee"]["days"]
+    entry = d.find_element(By.ID, "entry-guarantee").text
+    check("inom %d dagar" % gdays in entry,
+          "entry 'Boka tid till fysioterapeut inom %d dagar' (%r)" % (gdays, entry))
+    check(d.find_element(By.ID, "entry-guarantee").get_attribute("aria-current") == "page",
+          "entry marked aria-current")
+    want = [c for c in feed["clinics"] if c["within_guarantee"] is True]
+    got = ids_in(d, "clinic-list")
+    check(set(got) == {c["id"] for c in want},
+          "within-guarantee entry shows exactly the %d clinics with within_guarantee true (shows %d)"
+          % (len(want), len(got)))
+    by_id = {c["id"]: c for c in feed["clinics"]}
+    ff = [instant(by_id[i]["first_free"]) for i in got if by_id[i]["first_free"]]
+    check(len(ff) == len(got) and all(a <= b for a, b in zip(ff, ff[1:])),
+          "within-guarantee clinics in first_free order")
+    if not want:
+        check("Just nu har ingen mottagning" in d.find_element(By.ID, "empty-web").text,
+              "empty within-guarantee list says so")
+    status = d.find_element(By.ID, "result-status")
+    check(status.get_attribute("aria-live") == "polite" and str(len(got)) in status.text,
+          "result count announced in an aria-live region")
+    shot(d, out, "02-inom-3-dagar.png")
+    shot(d, out, "03-inom-3-dagar-mobil.png", width=390)
+    d.set_window_size(390, 900)
+    overflow = d.execute_script(
+        "return document.documentElement.scrollWidth - window.innerWidth")
+    check(overflow <= 0, "no sideways scrolling at 390 px (overflow %s px)" % overflow)
+    d.set_window_size(1200, 900)
+
+    # Municipality filter, chosen from the select built from the data.
+    munis = sorted({c["municipality"] for c in feed["clinics"]})
+    opts = [o.get_attribute("value") for o in
+            d.find_elements(By.CSS_SELECTOR, "#municipality option")]
+    check(opts[:1] == [""] and sorted(opts[1:]) == munis,
+          "municipality select lists the %d municipalities" % len(munis))
+    counts = {}
+    for c in want:
+        counts[c["municipality"]] = counts.get(c["municipality"], 0) + 1
+    pick = max(counts, key=counts.get) if counts else munis[0]
+    Select(d.find_element(By.ID, "municipality")).select_by_value(pick)
+    wait(d, lambda: ("kommun=" in d.current_url), "municipality filter in the URL")
+    got = ids_in(d, "clinic-list")
+    check(set(got) == {c["id"] for c in want if c["municipality"] == pick},
+          "municipality filter %s: exactly its within-guarantee clinics" % pick)
+
+
+def test_day_view(d, base, out):
+    feed = load_list(d, base, "#/alla")
+    cand = [c for c in feed["clinics"] if c["upcoming_days"]]
+    if not check(cand, "a clinic with free times exists for the day view"):
+        return
+    c = max(cand, key=lambda x: (len(x["upcoming_days"]) + (x["more_days"] or 0), x["id"]))
+    cid = c["id"]
+    link = d.find_element(By.CSS_SELECTOR, '#clinic-list > li[data-id="%s"] a.clinic-link' % cid)
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+    link.click()
+    detail = None
+    for attempt in range(8):
+        before = get_json(base, "/v1/clinics/" + cid)
+        if attempt:
+            d.refresh()
+        wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#day-view .cal-grid"),
+             "the day view of " + cid)
+        shown = d.find_element(By.ID, "day-view").get_attribute("data-generated-at")
+        after = get_json(base, "/v1/clinics/" + cid)
+        detail = next((x for x in (before, after) if x["generated_at"] == shown), None)
+        if detail:
+            break
+        time.sleep(0.2)
+    if not check(detail is not None, "day view and API show the same snapshot"):
+        detail = after
+    check("#/klinik/" + cid in d.current_url, "day view has its own URL (hash route)")
+    check(d.find_element(By.ID, "list-view").is_displayed() is False, "list hidden in day view")
+    days = detail["days"]
+    first = days[0]["date"]
+
+    def slot_lines():
+        return [e.text for e in d.find_elements(By.CSS_SELECTOR, "#slot-list .slot")]
+
+    def expect_day(day, label):
+        want = [s["time"] + (", " + s["practitioner"] if s["practitioner"] else "")
+                for s in day["slots"]]
+        head = d.find_element(By.ID, "slots-title").text
+        check(head == "Lediga tider den " + long_date(day["date"]),
+              "%s: heading %r" % (label, "Lediga tider den " + long_date(day["date"])))
+        check(slot_lines() == want,
+              "%s: exactly the %d slots of %s (%s ...)" % (label, len(want), day["date"], want[:2]))
+        hrefs = {e.get_attribute("href") for e in
+                 d.find_elements(By.CSS_SELECTOR, "#slot-list a.slot")}
+        check(hrefs == {detail["booking_url"]},
+              "%s: every slot links to the clinic's booking_url" % label)
+        return want
+
+    expect_day(days[0], "first day")
+    # Calendar: Monday first, days with free times marked, month of the first day.
+    heads = [e.text.lower() for e in d.find_elements(By.CSS_SELECTOR, ".cal-grid thead th")]
+    check(heads[:1] == ["mån"] and heads[-1:] == ["sön"] and len(heads) == 7,
+          "calendar weeks start on Monday (%s)" % heads)
+    f = dt.date.fromisoformat(first)
+    month_days = [x["date"] for x in days if x["date"][:7] == first[:7]]
+    marked = [e.get_attribute("data-date") for e in
+              d.find_elements(By.CSS_SELECTOR, ".cal-grid a[data-date]")]
+    check(marked == month_days, "calendar marks exactly the %d days with free times in %s"
+          % (len(month_days), first[:7]))
+    cells = d.find_elements(By.CSS_SELECTOR, ".cal-grid tbody td")
+    col_of_1 = next(i for i, e in enumerate(cells) if e.text == "1") % 7
+    check(col_of_1 == f.replace(day=1).weekday(),
+          "day 1 of the month sits in its weekday's column (Monday = 0)")
+    check(d.find_element(By.ID, "cal-title").text.lower() ==
+          "%s %d" % (MONTHS[f.month - 1], f.year), "month heading")
+    hint = d.find_elements(By.ID, "last-day-hint")
+    check(bool(hint) == (month_days[-1] == first),
+          "last-day hint only on the month's last day with free times")
+    shot(d, out, "04-dagvy.png")
+
+    # Click the last day with free times this month: its slots and the hint.
+    if len(month_days) > 1:
+        last = next(x for x in days if x["date"] == month_days[-1])
+        d.find_element(By.CSS_SELECTOR, '.cal-grid a[data-date="%s"]' % last["date"]).click()
+        wait(d, lambda: long_date(last["date"]) in d.find_element(By.ID, "slots-title").text,
+             "the clicked day")
+        expect_day(last, "clicked day")
+        hint = d.find_elements(By.ID, "last-day-hint")
+        check(hint and "Just nu är det här sista dagen med lediga tider den här månaden" in hint[0].text,
+              "'sista dagen med lediga tider den här månaden' on the last day")
+        shot(d, out, "05-dagvy-sista-dagen.png")
+        nxt = dt.date(f.year + (f.month == 12), f.month % 12 + 1, 1)
+        if hint:
+            hint[0].find_element(By.TAG_NAME, "a").click()
+            wait(d, lambda: d.find_element(By.ID, "cal-title").text.lower() ==
+                 "%s %d" % (MONTHS[nxt.month - 1], nxt.year), "the next month")
+            nd = [x["date"] for x in days if x["date"][:7] == nxt.isoformat()[:7]]
+            marked = [e.get_attribute("data-date") for e in
+                      d.find_elements(By.CSS_SELECTOR, ".cal-grid a[data-date]")]
+            check(marked == nd, "next month marks its %d days with free times" % len(nd))
+            d.back()
+            wait(d, lambda: long_date(last["date"]) in d.find_element(By.ID, "slots-title").text,
+                 "back to the previous day")
+            check(slot_lines() == [s["time"] + (", " + s["practitioner"] if s["practitioner"] else "")
+                                   for s in last["slots"]], "back button returns to the day")
+        d.back()
+        wait(d, lambda: long_date(first) in d.find_element(By.ID, "slots-title").text,
+             "back to the first day")
+    d.back()
+    wait(d, lambda: d.find_element(By.ID, "list-view").is_displayed(), "back to the list")
+    check(len(ids_in(d, "clinic-list")) > 0, "back button returns to the list")
+
+
+def test_xss(d, base, feed, hostile):
+    """The hostile clinic name in the config must come out as plain text."""
+    c = next((x for x in feed["clinics"] if x["name"] == hostile), None)
+    if not check(c is not None, "hostile-named clinic present in the feed"):
+        return
+    lst = "clinic-list-none" if c["web_booking"] == "none" else "clinic-list"
+    d.get(base + "/#/alla")
+    wait(d, lambda: ids_in(d, lst), "the list")
+    li = d.find_element(By.CSS_SELECTOR, '#%s > li[data-id="%s"]' % (lst, c["id"]))
+    check(li.find_element(By.TAG_NAME, "h3").text == hostile and
+          not li.find_elements(By.CSS_SELECTOR, "h3 img, h3 b"),
+          "markup in a clinic name is shown as text, not run")
+    check(d.execute_script("return window.__xss === undefined"), "no injected script ran")
+
+
+def test_overview(d, base, out):
+    feed = None
+    for _ in range(8):
+        before = get_json(base, "/v1/availability")
+        d.get(base + "/overview")
+        wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#chart svg rect"), "the overview chart")
+        shown = shown_generated_at(d)
+        after = get_json(base, "/v1/availability")
+        feed = next((x for x in (before, after) if x["generated_at"] == shown), None)
+        if feed:
+            break
+        time.sleep(0.2)
+    if not check(feed is not None, "overview and API show the same snapshot"):
+        feed = after
+    s = feed["summary"]
+    cl = feed["clinics"]
+
+    def fig(i):
+        return d.find_element(By.CSS_SELECTOR, "#%s .figure-value" % i).text
+
+    check(fig("fig-clinics") == str(s["clinics"]), "overview: %d clinics" % s["clinics"])
+    web = s["clinics"] - s["web_booking"]["none"]
+    check(fig("fig-web") == str(web), "overview: %d with web booking" % web)
+    check(fig("fig-within") == str(s["within_guarantee"]),
+          "overview: %d within the guarantee now" % s["within_guarantee"])
+    check(fig("fig-none") == str(s["web_booking"]["none"]), "overview: clinics without web booking")
+    # Per operator, counted here from the clinic objects.
+    rows = d.find_elements(By.CSS_SELECTOR, "#table-operator tbody tr")
+    for r in rows:
+        label = r.find_element(By.TAG_NAME, "th").text
+        op = "private" if label.startswith("Privat") else "region" if label.startswith("Region") else None
+        nums = [x.text for x in r.find_elements(By.TAG_NAME, "td")]
+        mine = [x for x in cl if x["operator"] == op]
+        check(nums[0] == str(len(mine)) and
+              nums[1] == str(sum(1 for x in mine if x["web_booking"] != "none")) and
+              nums[3] == str(sum(1 for x in mine if x["within_guarantee"] is True)),
+              "overview: operator row %r" % label)
+    problems = {x["id"] for x in cl if x["web_booking"] != "none" and
+                (x["status"] != "ok" or x["web_booking"] in ("unreachable", "unknown"))}
+    shown = {r.get_attribute("data-id") for r in
+             d.find_elements(By.CSS_SELECTOR, "#table-problems tbody tr")}
+    check(shown == problems, "overview: stale/unreachable list = %s" % sorted(problems))
+    bars = d.find_elements(By.CSS_SELECTOR, "#chart svg g[data-municipality]")
+    check(len(bars) == len({x["municipality"] for x in cl}), "chart: one bar per municipality")
+    total = sum(int(r.get_attribute("data-count")) for r in
+                d.find_elements(By.CSS_SELECTOR, "#chart svg rect[data-count]"))
+    check(total == len(cl), "chart segments add up to all clinics")
+    shot(d, out, "06-oversikt.png")
+
+
+def main():
+    base, out = sys.argv[1].rstrip("/"), sys.argv[2]
+    hostile = sys.argv[3] if len(sys.argv) > 3 else None
+    os.makedirs(out, exist_ok=True)
+    try:
+        with urllib.request.urlopen(base + "/", timeout=5) as r:
+            ctype = r.headers.get("Content-Type", "")
+            check(r.status == 200 and ctype.startswith("text/html"),
+                  "GET / serves the page (%s)" % ctype)
+    except urllib.error.HTTPError as e:
+        check(False, "GET / answers %d: the daemon does not serve web/ "
+              "(static route missing?)" % e.code)
+        return 1
+    profile = tempfile.mkdtemp(prefix="slotfeed-chromium-")
+    d = new_driver(profile)
+    try:
+        feed = test_all(d, base, out)
+        test_guarantee(d, base, out)
+        test_day_view(d, base, out)
+        if hostile:
+            test_xss(d, base, feed, hostile)
+        test_overview(d, base, out)
+        errs = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]
+        check(not errs, "no errors in the browser console %s" % [e["message"] for e in errs][:3])
+    except (TimeoutException, WebDriverException, urllib.error.URLError) as e:
+        check(False, "browser session: %s" % str(e).splitlines()[0] if str(e) else type(e).__name__)
+        try:
+            d.save_screenshot(os.path.join(out, "failure.png"))
+        except WebDriverException:
+            pass
+    finally:
+        d.quit()
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Browser test of the patient page and the overview: slotfeed-sim and
+# `slotfeed run --poll-now` on ephemeral loopback ports against a copy of
+# the demo region, then tests/browser/page_test.py drives headless
+# Chromium (chromedriver + python3-selenium) and compares what the page
+# shows with the API. Screenshots go to $SLOTFEED_BINARY_DIR/screenshots/.
+#
+# The region copy points every booking URL at the sim, turns one clinic's
+# booking system into a failing one ("error") and one into "not connected"
+# (vp004, so web_booking none), and gives one clinic a name full of markup
+# (must show as text). Skips (exit 0, "SKIPPED: ...") only when Chromium,
+# chromedriver or selenium are missing. Bounded: about 30 s, hard limit 90 s.
+set -euo pipefail
+
+src=${SLOTFEED_SOURCE_DIR:?SLOTFEED_SOURCE_DIR not set}
+bin=${SLOTFEED_BINARY_DIR:?SLOTFEED_BINARY_DIR not set}
+slotfeed=${SLOTFEED_BIN:?SLOTFEED_BIN not set}
+sim=${SLOTFEED_SIM_BIN:?SLOTFEED_SIM_BIN not set}
+chromium=${CHROMIUM_BIN:-/usr/bin/chromium}
+chromedriver=${CHROMEDRIVER_BIN:-/usr/bin/chromedriver}
+
+# Debian's selenium lives in the system Python; a python3 earlier in PATH
+# (pyenv, venv) may not have it.
+py=""
+for cand in /usr/bin/python3 python3; do
+    if command -v "$cand" >/dev/null 2>&1 &&
+       "$cand" -c 'import selenium' >/dev/null 2>&1; then
+        py=$cand
+        break
+    fi
+done
+[ -x "$chromium" ] || { echo "SKIPPED: chromium not found at $chromium"; exit 0; }
+[ -x "$chromedriver" ] || { echo "SKIPPED: chromedriver not found at $chromedriver"; exit 0; }
+[ -n "$py" ] || { echo "SKIPPED: python3 with selenium (python3-selenium) not found"; exit 0; }
+
+fail() {
+    echo "browser.sh: FAIL: $*" >&2
+    exit 1
+}
+
+[ -x "$slotfeed" ] || fail "slotfeed binary $slotfeed missing"
+[ -x "$sim" ] || fail "slotfeed-sim binary $sim missing"
+
+work=$(mktemp -d)
+sim_pid=""
+run_pid=""
+cleanup() {
+    # Only the two processes this script started.
+    [ -n "$run_pid" ] && kill "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null
+    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_line FILE PATTERN PID SECONDS: until PATTERN appears in FILE.
+wait_line() {
+    local i
+    for i in $(seq 1 $(($4 * 10))); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+hostile='Fysio <img src=x onerror="window.__xss=1"> & <b>Test</b>'
+
+# 1. The region copy, a few clinics varied; the sim reads the profiles and
+#    names from it too.
+"$py" - "$src/conf/demo-region.json" "$work/region.json" "$hostile" <<'EOF'
+import json, sys
+src, dst, hostile = sys.argv[1:4]
+with open(src, encoding="utf-8") as f:
+    r = json.load(f)
+booked = [c for c in r["clinics"] if c.get("booking")]
+booked[1].setdefault("sim", {})["profile"] = "error"
+booked[2].setdefault("sim", {})["profile"] = "vp004"
+booked[3]["name"] = hostile
+# --poll-now asks every clinic at startup; a long interval keeps later
+# polls (and feed rebuilds) from shifting the data under the browser.
+r["poll_interval_s"] = 3600
+with open(dst, "w", encoding="utf-8") as f:
+    json.dump(r, f, ensure_ascii=False, indent=1)
+EOF
+
+# 2. The simulator on a free port; then every booking URL points at it.
+"$sim" --config "$work/region.json" --listen 127.0.0.1:0 \
+    >"$work/sim.out" 2>"$work/sim.err" &
+sim_pid=$!
+wait_line "$work/sim.out" "listening on" "$sim_pid" 10 ||
+    fail "slotfeed-sim did not start: $(cat "$work/sim.err")"
+sim_url=$(sed -n 's|.*listening on \(http://[^ ]*\).*|\1|p' "$work/sim.out")
+[ -n "$sim_url" ] || fail "cannot read the sim's URL from: $(cat "$work/sim.out")"
+sed -i "s|\"url\": \"http://127\.0\.0\.1:18471/vp\"|\"url\": \"$sim_url\"|" \
+    "$work/region.json"
+grep -q "\"url\": \"$sim_url\"" "$work/region.json" ||
+    fail "could not point the region copy at the sim"
+! grep -q ":18471/" "$work/region.json" ||
+    fail "the region copy still points at port 18471"
+
+# 3. The daemon, polling every clinic once at startup.
+"$slotfeed" run --config "$work/region.json" --listen 127.0.0.1:0 --poll-now \
+    >"$work/run.out" 2>"$work/run.err" &
+run_pid=$!
+if ! wait_line "$work/run.out" "serving" "$run_pid" 10; then
+    if grep -qi "poll-now" "$work/run.err"; then
+        fail "slotfeed run does not accept --poll-now (this test needs it): $(head -3 "$work/run.err")"
+    fi
+    fail "slotfeed run did not start: $(head -5 "$work/run.err")"
+fi
+base=$(sed -n 's|.*serving .* at \(http://[^/ ]*\)/.*|\1|p' "$work/run.out")
+case $base in
+    http://127.0.0.1:[1-9]*) ;;
+    *) fail "cannot read the daemon's address from: $(cat "$work/run.out")" ;;
+esac
+
+# 4. Until every clinic with booking has been asked once (bounded).
+"$py" - "$base" <<'EOF' || fail "the feed never showed every clinic checked"
+import json, sys, time, urllib.request
+base = sys.argv[1]
+deadline = time.monotonic() + 25
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(base + "/v1/availability", timeout=3) as r:
+            doc = json.load(r)
+        todo = [c["id"] for c in doc["clinics"]
+                if c["services"] and c["checked_at"] is None
+                and c["web_booking"] != "none"]
+        if doc["clinics"] and not todo:
+            print("browser.sh: %d clinics, all checked" % len(doc["clinics"]))
+            sys.exit(0)
+    except (OSError, ValueError):
+        pass
+    time.sleep(0.2)
+sys.exit(1)
+EOF
+
+# 5. The browser.
+mkdir -p "$bin/screenshots"
+timeout 70 "$py" "$src/tests/browser/page_test.py" "$base" "$bin/screenshots" "$hostile" ||
+    fail "page test failed (screenshots in $bin/screenshots)"
