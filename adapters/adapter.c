@@ -51,6 +51,9 @@ void adapter_request_clear(struct adapter_request *r)
     free(r->content_type);
     free(r->soap_action);
     free(r->label);
+    free(r->tls_cert);
+    free(r->tls_key);
+    free(r->tls_ca);
     for (i = 0; i < ADAPTER_MAX_HEADERS; i++)
         free(r->headers[i]);
     memset(r, 0, sizeof(*r));

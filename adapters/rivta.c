@@ -465,6 +465,7 @@ struct parse {
     int32_t *days;
     size_t days_cap, ndays;
     struct avail_slots *slots;
+    struct riv_time_types *tts;
     size_t skipped;
 };
 
@@ -632,6 +633,43 @@ static void add_day(struct parse *ps, int32_t day)
     ps->ndays++;
 }
 
+/* One ListOfTimeTypes: kept when it has an id; repeated ids once. */
+static int finish_time_type(struct parse *ps)
+{
+    struct riv_time_types *t = ps->tts;
+    const char *id = field_value(&ps->f[F_TT_ID]);
+    const char *name = field_value(&ps->f[F_TT_NAME]);
+    struct riv_time_type *nv;
+
+    if (id == NULL) {
+        ps->skipped++;
+        return 0;
+    }
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->v[i].id, id) == 0)
+            return 0;
+    if (t->n == RIV_TIME_TYPES_MAX) {
+        ps->skipped++;
+        return 0;
+    }
+    nv = realloc(t->v, (t->n + 1) * sizeof(*nv));
+    if (nv == NULL) {
+        ps->nomem = true;
+        return -1;
+    }
+    t->v = nv;
+    nv[t->n].id = strdup(id);
+    nv[t->n].name = name != NULL ? strdup(name) : NULL;
+    if (nv[t->n].id == NULL || (name != NULL && nv[t->n].name == NULL)) {
+        free(nv[t->n].id);
+        free(nv[t->n].name);
+        ps->nomem = true;
+        return -1;
+    }
+    t->n++;
+    return 0;
+}
+
 static int finish_item(struct parse *ps)
 {
     const char *s, *e;
@@ -639,6 +677,8 @@ static int finish_item(struct parse *ps)
     char *who;
     int rc;
 
+    if (ps->contract == RIV_GET_ALL_TIME_TYPES)
+        return finish_time_type(ps);
     if (ps->contract == RIV_GET_AVAILABLE_DATES) {
         int32_t day;
 
@@ -670,20 +710,23 @@ static int finish_item(struct parse *ps)
 
 static int parse_item(struct parse *ps)
 {
+    /* Note the spelling: TimeTypeType has "timeTypeId", TimeslotType
+     * "timeTypeID". */
     static const struct {
         const char *local;
         enum item_field f;
-        bool dates;
+        enum riv_contract c;
     } map[] = {
-        {"startTimeInclusive", F_START, false},
-        {"endTimeExclusive", F_END, false},
-        {"performerName", F_PERFORMER_NAME, false},
-        {"timeTypeName", F_TT_NAME, false},
-        {"timeTypeID", F_TT_ID, false},
-        {"date", F_DATE, true},
+        {"startTimeInclusive", F_START, RIV_GET_AVAILABLE_TIMESLOTS},
+        {"endTimeExclusive", F_END, RIV_GET_AVAILABLE_TIMESLOTS},
+        {"performerName", F_PERFORMER_NAME, RIV_GET_AVAILABLE_TIMESLOTS},
+        {"timeTypeName", F_TT_NAME, RIV_GET_AVAILABLE_TIMESLOTS},
+        {"timeTypeID", F_TT_ID, RIV_GET_AVAILABLE_TIMESLOTS},
+        {"date", F_DATE, RIV_GET_AVAILABLE_DATES},
+        {"timeTypeName", F_TT_NAME, RIV_GET_ALL_TIME_TYPES},
+        {"timeTypeId", F_TT_ID, RIV_GET_ALL_TIME_TYPES},
     };
     int depth = xmlTextReaderDepth(ps->r), ret;
-    bool dates = ps->contract == RIV_GET_AVAILABLE_DATES;
 
     for (size_t i = 0; i < F_COUNT; i++)
         field_reset(&ps->f[i]);
@@ -695,7 +738,8 @@ static int parse_item(struct parse *ps)
 
         if (l != NULL && field_ns_ok(ps)) {
             for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-                if (map[i].dates == dates && strcmp(l, map[i].local) == 0) {
+                if (map[i].c == ps->contract &&
+                    strcmp(l, map[i].local) == 0) {
                     if (read_text(ps, &ps->f[map[i].f]) < 0)
                         return -1;
                     done = true;
@@ -909,7 +953,9 @@ static int parse_doc(struct parse *ps, const char *body, size_t len,
              ps->name);
     snprintf(ps->resp_name, sizeof(ps->resp_name), "%sResponse", ps->name);
     ps->item_name = ps->contract == RIV_GET_AVAILABLE_DATES
-                        ? "performerAvailabilityByDate" : "timeslotDetail";
+                        ? "performerAvailabilityByDate"
+                        : ps->contract == RIV_GET_ALL_TIME_TYPES
+                              ? "ListOfTimeTypes" : "timeslotDetail";
     if (body == NULL || len == 0) {
         sf_error_set(err, SF_ERR_PARSE, "%s response: empty body", ps->name);
         return -1;
@@ -1027,16 +1073,21 @@ int riv_parse_dates(const char *body, size_t len, int32_t *days,
     return 0;
 }
 
+/* Free every string a slot owns. */
+static void slot_release(struct avail_slot *sl)
+{
+    free(sl->practitioner);
+    free(sl->service);
+    free(sl->service_id);
+    free(sl->booking_url);
+    free(sl->booking_phone);
+}
+
 /* Free the slots appended after index n0 (failed parse: no partial data). */
 static void slots_truncate(struct avail_slots *s, size_t n0)
 {
-    while (s->n > n0) {
-        struct avail_slot *sl = &s->v[--s->n];
-
-        free(sl->practitioner);
-        free(sl->service);
-        free(sl->service_id);
-    }
+    while (s->n > n0)
+        slot_release(&s->v[--s->n]);
 }
 
 int riv_parse_timeslots(const char *body, size_t len,
@@ -1061,6 +1112,42 @@ int riv_parse_timeslots(const char *body, size_t len,
     }
     if (skipped != NULL)
         *skipped += ps.skipped;
+    return 0;
+}
+
+void riv_time_types_clear(struct riv_time_types *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i].id);
+        free(t->v[i].name);
+    }
+    free(t->v);
+    t->v = NULL;
+    t->n = 0;
+}
+
+int riv_parse_time_types(const char *body, size_t len,
+                         struct riv_time_types *out, struct sf_error *err)
+{
+    struct parse ps;
+    struct riv_time_types got = {NULL, 0};
+
+    if (out == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL,
+                     "riv_parse_time_types: bad arguments");
+        return -1;
+    }
+    memset(&ps, 0, sizeof(ps));
+    ps.contract = RIV_GET_ALL_TIME_TYPES;
+    ps.tts = &got;
+    if (parse_doc(&ps, body, len, err) < 0) {
+        riv_time_types_clear(&got);
+        return -1;
+    }
+    riv_time_types_clear(out);
+    *out = got;
     return 0;
 }
 
@@ -1177,15 +1264,145 @@ struct span {
     int32_t first, last;
 };
 
+enum riv_phase {
+    PH_TYPES,      /* GetAllTimeTypes sent */
+    PH_DATES,      /* GetAvailableDates sent for qtypes[qi] */
+    PH_SLOTS       /* GetAvailableTimeslots sent for spans[cur] */
+};
+
+/* Most distinct unknown time type ids named in one log line. */
+#define UNKNOWN_LOG_MAX 10
+
 struct riv_state {
-    bool slots_phase;
+    enum riv_phase phase;
+    /* Time type ids to ask for, one conversation each; borrowed from the
+     * config. Without a mapping: one entry, booking.time_type_id or NULL. */
+    const char **qtypes;
+    size_t nq, qi;
     struct span *spans;
     size_t nspans, cur;
     size_t skipped;
+    /* Local time types seen that the mapping does not know (owned). */
+    char *unknown[UNKNOWN_LOG_MAX];
+    size_t nunknown, unknown_more;
 };
 
+/* Per-clinic memory: the unknown types last logged, to log each change
+ * once instead of every poll. */
+struct riv_cache {
+    char *unknown_logged;   /* "a,b,c" sorted, or NULL */
+};
+
+static void riv_cache_free(void *cache)
+{
+    struct riv_cache *c = cache;
+
+    if (c == NULL)
+        return;
+    free(c->unknown_logged);
+    free(c);
+}
+
+static bool has_mapping(const struct adapter_ctx *ctx)
+{
+    return ctx->clinic->booking.ntime_types > 0;
+}
+
+static const struct conf_time_type *mapped(const struct adapter_ctx *ctx,
+                                           const char *id)
+{
+    const struct conf_booking *b = &ctx->clinic->booking;
+
+    if (id == NULL)
+        return NULL;
+    for (size_t i = 0; i < b->ntime_types; i++)
+        if (strcmp(b->time_types[i].id, id) == 0)
+            return &b->time_types[i];
+    return NULL;
+}
+
+static const struct conf_endpoint *endpoint(const struct adapter_ctx *ctx,
+                                            const char *contract)
+{
+    const struct conf_booking *b = &ctx->clinic->booking;
+
+    for (size_t i = 0; i < b->nendpoints; i++)
+        if (b->endpoints[i].contract != NULL &&
+            strcmp(b->endpoints[i].contract, contract) == 0)
+            return &b->endpoints[i];
+    return NULL;
+}
+
+/* Remember an unknown local type for the end-of-poll log line. */
+static void note_unknown(struct riv_state *st, const char *id)
+{
+    for (size_t i = 0; i < st->nunknown; i++)
+        if (strcmp(st->unknown[i], id) == 0)
+            return;
+    if (st->nunknown == UNKNOWN_LOG_MAX) {
+        st->unknown_more++;
+        return;
+    }
+    st->unknown[st->nunknown] = strdup(id);
+    if (st->unknown[st->nunknown] != NULL)
+        st->nunknown++;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Log the unknown types of this poll once: not again while the set stays
+ * the same (with a cache). Ids come from the producer, so they are shown
+ * with anything but [A-Za-z0-9._-] as '?' and cut at 64 bytes.
+ */
+static void log_unknown(const struct adapter_ctx *ctx, struct riv_state *st)
+{
+    char line[UNKNOWN_LOG_MAX * 66 + 32];
+    struct riv_cache *cache = NULL;
+    size_t o = 0;
+
+    if (st->nunknown == 0)
+        return;
+    qsort(st->unknown, st->nunknown, sizeof(st->unknown[0]), cmp_cstr);
+    for (size_t i = 0; i < st->nunknown; i++) {
+        const char *id = st->unknown[i];
+
+        if (i > 0)
+            line[o++] = ',';
+        for (size_t k = 0; id[k] != '\0' && k < 64; k++) {
+            char c = id[k];
+
+            line[o++] = ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                         c == '-') ? c : '?';
+        }
+    }
+    line[o] = '\0';
+    if (st->unknown_more > 0)
+        snprintf(line + o, sizeof(line) - o, ",+%zu", st->unknown_more);
+    if (ctx->cache != NULL) {
+        cache = *ctx->cache;
+        if (cache == NULL) {
+            cache = calloc(1, sizeof(*cache));
+            *ctx->cache = cache;
+        }
+        if (cache != NULL && cache->unknown_logged != NULL &&
+            strcmp(cache->unknown_logged, line) == 0)
+            return;   /* said already */
+    }
+    log_warn("riv_time_types_unmapped", "clinic=%s types=%s action=ignored",
+             ctx->clinic->id, line);
+    if (cache != NULL) {
+        free(cache->unknown_logged);
+        cache->unknown_logged = strdup(line);
+    }
+}
+
 static void fill_query(const struct adapter_ctx *ctx, struct riv_query *q,
-                       int32_t first, int32_t last)
+                       int32_t first, int32_t last, const char *time_type)
 {
     const struct conf_clinic *cl = ctx->clinic;
 
@@ -1195,35 +1412,60 @@ static void fill_query(const struct adapter_ctx *ctx, struct riv_query *q,
     q->actor_type = ctx->region->riv_actor_type;
     q->first_day = first;
     q->last_day = last;
-    q->time_type_id = cl->booking.time_type_id;
+    q->time_type_id = time_type;
+}
+
+static char *dup_opt(const char *s, bool *ok)
+{
+    char *d;
+
+    if (s == NULL)
+        return NULL;
+    d = strdup(s);
+    if (d == NULL)
+        *ok = false;
+    return d;
 }
 
 static enum adapter_status make_request(const struct adapter_ctx *ctx,
                                         enum riv_contract c, int32_t first,
-                                        int32_t last,
+                                        int32_t last, const char *time_type,
                                         struct adapter_request *req,
                                         struct sf_error *err)
 {
     const char *name = riv_contract_name(c);
-    const char *base = ctx->clinic->booking.url;
+    const struct conf_booking *b = &ctx->clinic->booking;
+    const struct conf_endpoint *ep = endpoint(ctx, name);
+    const char *base = b->url;
     size_t blen = strlen(base);
     struct riv_query q;
+    bool ok = true;
 
     /* A trailing slash on the base would double up. */
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
-    fill_query(ctx, &q, first, last);
+    fill_query(ctx, &q, first, last, time_type);
     memset(req, 0, sizeof(*req));
     req->body = riv_build_envelope(c, &q, err);
     if (req->body == NULL)
         return ADAPTER_ERROR;
     req->body_len = strlen(req->body);
-    req->url = str_printf("%.*s/crm/scheduling/%s/1/rivtabp21", (int)blen,
-                          base, name);
+    if (ep != NULL && ep->url != NULL)
+        req->url = strdup(ep->url);
+    else
+        req->url = str_printf("%.*s/crm/scheduling/%s/1/rivtabp21",
+                              (int)blen, base, name);
     req->content_type = strdup(RIV_CONTENT_TYPE);
-    req->soap_action = str_printf(NS_BASE "%sResponder:1:%s", name, name);
+    if (ep != NULL && ep->soap_action != NULL)
+        req->soap_action = strdup(ep->soap_action);
+    else
+        req->soap_action = str_printf(NS_BASE "%sResponder:1:%s", name,
+                                      name);
     req->label = strdup(name);
-    if (req->url == NULL || req->content_type == NULL ||
+    req->tls_cert = dup_opt(b->tls_cert, &ok);
+    req->tls_key = dup_opt(b->tls_key, &ok);
+    req->tls_ca = dup_opt(b->tls_ca, &ok);
+    if (!ok || req->url == NULL || req->content_type == NULL ||
         req->soap_action == NULL || req->label == NULL) {
         adapter_request_clear(req);
         sf_error_set(err, SF_ERR_NOMEM, "%s: out of memory", name);
@@ -1232,11 +1474,26 @@ static enum adapter_status make_request(const struct adapter_ctx *ctx,
     return ADAPTER_MORE;
 }
 
+/* GetAvailableDates for the current time type over the whole window. */
+static enum adapter_status ask_dates(const struct adapter_ctx *ctx,
+                                     struct riv_state *st,
+                                     struct adapter_request *req,
+                                     struct sf_error *err)
+{
+    st->phase = PH_DATES;
+    free(st->spans);
+    st->spans = NULL;
+    st->nspans = st->cur = 0;
+    return make_request(ctx, RIV_GET_AVAILABLE_DATES, ctx->first_day,
+                        ctx->last_day, st->qtypes[st->qi], req, err);
+}
+
 static enum adapter_status riv_begin(const struct adapter_ctx *ctx,
                                      void **state,
                                      struct adapter_request *first,
                                      struct sf_error *err)
 {
+    const struct conf_booking *b;
     struct riv_state *st;
 
     *state = NULL;
@@ -1244,8 +1501,8 @@ static enum adapter_status riv_begin(const struct adapter_ctx *ctx,
         sf_error_set(err, SF_ERR_INTERNAL, "rivta: bad arguments");
         return ADAPTER_ERROR;
     }
-    if (!ctx->clinic->has_booking || ctx->clinic->booking.url == NULL ||
-        ctx->clinic->booking.url[0] == '\0') {
+    b = &ctx->clinic->booking;
+    if (!ctx->clinic->has_booking || b->url == NULL || b->url[0] == '\0') {
         sf_error_set(err, SF_ERR_CONFIG, "rivta: clinic has no booking url");
         return ADAPTER_ERROR;
     }
@@ -1260,15 +1517,34 @@ static enum adapter_status riv_begin(const struct adapter_ctx *ctx,
         return ADAPTER_ERROR;
     }
     st = calloc(1, sizeof(*st));
-    if (st == NULL) {
+    if (st == NULL ||
+        (st->qtypes = calloc(b->ntime_types > 0 ? b->ntime_types : 1,
+                             sizeof(*st->qtypes))) == NULL) {
+        free(st);
         sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
         return ADAPTER_ERROR;
     }
     *state = st;
-    if (make_request(ctx, RIV_GET_AVAILABLE_DATES, ctx->first_day,
-                     ctx->last_day, first, err) == ADAPTER_ERROR)
+    if (!has_mapping(ctx)) {
+        st->qtypes[0] = b->time_type_id;
+        st->nq = 1;
+        return ask_dates(ctx, st, first, err);
+    }
+    /* Only new-visit types are asked for: they make the promise. */
+    for (size_t i = 0; i < b->ntime_types; i++)
+        if (b->time_types[i].new_visit)
+            st->qtypes[st->nq++] = b->time_types[i].id;
+    if (st->nq == 0) {
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "rivta: booking.time_types has no new_visit type");
         return ADAPTER_ERROR;
-    return ADAPTER_MORE;
+    }
+    if (b->ntime_types > 1 || b->discover_time_types) {
+        st->phase = PH_TYPES;
+        return make_request(ctx, RIV_GET_ALL_TIME_TYPES, ctx->first_day,
+                            ctx->last_day, NULL, first, err);
+    }
+    return ask_dates(ctx, st, first, err);
 }
 
 /*
@@ -1283,12 +1559,16 @@ static bool http_ok(const struct adapter_response *resp, enum riv_contract c,
     int32_t day;
     size_t n = 1;
     struct avail_slots tmp;
+    struct riv_time_types tts = {NULL, 0};
 
     if (resp->http_status == 200)
         return true;
     sf_error_clear(&perr);
     if (c == RIV_GET_AVAILABLE_DATES) {
         riv_parse_dates(resp->body, resp->len, &day, &n, &perr);
+    } else if (c == RIV_GET_ALL_TIME_TYPES) {
+        riv_parse_time_types(resp->body, resp->len, &tts, &perr);
+        riv_time_types_clear(&tts);
     } else {
         avail_slots_init(&tmp);
         riv_parse_timeslots(resp->body, resp->len, &tmp, NULL, &perr);
@@ -1320,12 +1600,57 @@ static size_t make_spans(const int32_t *days, size_t n, struct span *out)
     return ns;
 }
 
+/*
+ * Map one slot through booking.time_types. A slot without timeTypeID is
+ * of the type asked for (asked). Returns false when the slot must go
+ * (unmapped type, noted for the log) or memory ran out (*nomem).
+ */
+static bool map_slot(const struct adapter_ctx *ctx, struct riv_state *st,
+                     struct avail_slot *sl, const char *asked, bool *nomem)
+{
+    const struct conf_time_type *t;
+    char *svc, *sid;
+
+    if (sl->service_id == NULL && asked != NULL) {
+        sl->service_id = strdup(asked);
+        if (sl->service_id == NULL) {
+            *nomem = true;
+            return false;
+        }
+    }
+    t = mapped(ctx, sl->service_id);
+    if (t == NULL) {
+        if (sl->service_id != NULL)
+            note_unknown(st, sl->service_id);
+        return false;
+    }
+    /* The published name is ours, not the producer's local wording. */
+    svc = strdup(t->service);
+    sid = strdup(t->id);
+    if (svc == NULL || sid == NULL) {
+        free(svc);
+        free(sid);
+        *nomem = true;
+        return false;
+    }
+    free(sl->service);
+    free(sl->service_id);
+    sl->service = svc;
+    sl->service_id = sid;
+    sl->follow_up = !t->new_visit;
+    return true;
+}
+
 /* Keep slots [n0, n) whose local start date is in the window and whose
- * time type matches the clinic's (when both are known). */
-static void filter_slots(const struct adapter_ctx *ctx,
-                         struct avail_slots *slots, size_t n0)
+ * time type matches the clinic's: with a mapping, a mapped type (renamed,
+ * follow_up set for non-new-visit types); without, booking.time_type_id
+ * when both are known. Returns -1 when memory ran out. */
+static int filter_slots(const struct adapter_ctx *ctx, struct riv_state *st,
+                        struct avail_slots *slots, size_t n0)
 {
     const char *want = ctx->clinic->booking.time_type_id;
+    const char *asked = st->qtypes[st->qi];
+    bool mapping = has_mapping(ctx), nomem = false;
     size_t w = n0;
 
     for (size_t i = n0; i < slots->n; i++) {
@@ -1333,18 +1658,112 @@ static void filter_slots(const struct adapter_ctx *ctx,
         int32_t day = clock_local_day(sl->start);
         bool keep = day >= ctx->first_day && day <= ctx->last_day;
 
-        if (keep && want != NULL && want[0] != '\0' && sl->service_id != NULL &&
-            strcmp(sl->service_id, want) != 0)
+        if (keep && mapping)
+            keep = map_slot(ctx, st, sl, asked, &nomem);
+        else if (keep && want != NULL && want[0] != '\0' &&
+                 sl->service_id != NULL && strcmp(sl->service_id, want) != 0)
             keep = false;
-        if (keep) {
+        if (keep)
             slots->v[w++] = *sl;
-        } else {
-            free(sl->practitioner);
-            free(sl->service);
-            free(sl->service_id);
-        }
+        else
+            slot_release(sl);
     }
     slots->n = w;
+    return nomem ? -1 : 0;
+}
+
+/* GetAllTimeTypes answered: keep the new-visit types the unit offers. */
+static enum adapter_status on_time_types(const struct adapter_ctx *ctx,
+                                         struct riv_state *st,
+                                         const struct adapter_response *resp,
+                                         struct adapter_request *next,
+                                         struct sf_error *err)
+{
+    struct riv_time_types tts = {NULL, 0};
+    size_t keep = 0;
+
+    if (!http_ok(resp, RIV_GET_ALL_TIME_TYPES, err) ||
+        riv_parse_time_types(resp->body, resp->len, &tts, err) < 0)
+        return ADAPTER_ERROR;
+    for (size_t i = 0; i < tts.n; i++)
+        if (mapped(ctx, tts.v[i].id) == NULL)
+            note_unknown(st, tts.v[i].id);
+    for (size_t q = 0; q < st->nq; q++) {
+        bool offered = false;
+
+        for (size_t i = 0; i < tts.n && !offered; i++)
+            offered = strcmp(tts.v[i].id, st->qtypes[q]) == 0;
+        if (offered)
+            st->qtypes[keep++] = st->qtypes[q];
+    }
+    riv_time_types_clear(&tts);
+    st->nq = keep;
+    st->qi = 0;
+    if (keep == 0) {
+        /* The unit offers none of our new-visit types now: no time. */
+        log_unknown(ctx, st);
+        return ADAPTER_DONE;
+    }
+    return ask_dates(ctx, st, next, err);
+}
+
+/* Next time type's conversation, or the end of the poll. */
+static enum adapter_status next_type(const struct adapter_ctx *ctx,
+                                     struct riv_state *st,
+                                     struct adapter_request *next,
+                                     struct sf_error *err)
+{
+    if (++st->qi < st->nq)
+        return ask_dates(ctx, st, next, err);
+    if (st->skipped > 0)
+        log_warn("riv_slots_skipped", "clinic=%s skipped=%zu reason=%s",
+                 ctx->clinic->id, st->skipped, "bad or missing times");
+    log_unknown(ctx, st);
+    return ADAPTER_DONE;
+}
+
+static enum adapter_status on_dates(const struct adapter_ctx *ctx,
+                                    struct riv_state *st,
+                                    const struct adapter_response *resp,
+                                    struct adapter_request *next,
+                                    struct sf_error *err)
+{
+    int32_t span = ctx->last_day - ctx->first_day + 1;
+    int32_t *days;
+    size_t nd, keep = 0;
+
+    if (!http_ok(resp, RIV_GET_AVAILABLE_DATES, err))
+        return ADAPTER_ERROR;
+    /* Room for every date of the window plus strays outside it. */
+    nd = (size_t)span + 64;
+    days = calloc(nd, sizeof(*days));
+    if (days == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
+        return ADAPTER_ERROR;
+    }
+    if (riv_parse_dates(resp->body, resp->len, days, &nd, err) < 0) {
+        free(days);
+        return ADAPTER_ERROR;
+    }
+    for (size_t i = 0; i < nd; i++)
+        if (days[i] >= ctx->first_day && days[i] <= ctx->last_day)
+            days[keep++] = days[i];
+    if (keep == 0) {
+        free(days);
+        return next_type(ctx, st, next, err);
+    }
+    st->spans = calloc(keep, sizeof(*st->spans));
+    if (st->spans == NULL) {
+        free(days);
+        sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
+        return ADAPTER_ERROR;
+    }
+    st->nspans = make_spans(days, keep, st->spans);
+    free(days);
+    st->phase = PH_SLOTS;
+    st->cur = 0;
+    return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS, st->spans[0].first,
+                        st->spans[0].last, st->qtypes[st->qi], next, err);
 }
 
 static enum adapter_status riv_step(const struct adapter_ctx *ctx,
@@ -1361,45 +1780,10 @@ static enum adapter_status riv_step(const struct adapter_ctx *ctx,
         sf_error_set(err, SF_ERR_INTERNAL, "rivta: bad arguments");
         return ADAPTER_ERROR;
     }
-    if (!st->slots_phase) {
-        int32_t span = ctx->last_day - ctx->first_day + 1;
-        int32_t *days;
-        size_t nd, keep = 0;
-
-        if (!http_ok(resp, RIV_GET_AVAILABLE_DATES, err))
-            return ADAPTER_ERROR;
-        /* Room for every date of the window plus strays outside it. */
-        nd = (size_t)span + 64;
-        days = calloc(nd, sizeof(*days));
-        if (days == NULL) {
-            sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
-            return ADAPTER_ERROR;
-        }
-        if (riv_parse_dates(resp->body, resp->len, days, &nd, err) < 0) {
-            free(days);
-            return ADAPTER_ERROR;
-        }
-        for (size_t i = 0; i < nd; i++)
-            if (days[i] >= ctx->first_day && days[i] <= ctx->last_day)
-                days[keep++] = days[i];
-        if (keep == 0) {
-            free(days);
-            return ADAPTER_DONE;
-        }
-        st->spans = calloc(keep, sizeof(*st->spans));
-        if (st->spans == NULL) {
-            free(days);
-            sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
-            return ADAPTER_ERROR;
-        }
-        st->nspans = make_spans(days, keep, st->spans);
-        free(days);
-        st->slots_phase = true;
-        st->cur = 0;
-        return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS,
-                            st->spans[0].first, st->spans[0].last, next,
-                            err);
-    }
+    if (st->phase == PH_TYPES)
+        return on_time_types(ctx, st, resp, next, err);
+    if (st->phase == PH_DATES)
+        return on_dates(ctx, st, resp, next, err);
 
     if (!http_ok(resp, RIV_GET_AVAILABLE_TIMESLOTS, err))
         return ADAPTER_ERROR;
@@ -1407,15 +1791,16 @@ static enum adapter_status riv_step(const struct adapter_ctx *ctx,
     if (riv_parse_timeslots(resp->body, resp->len, slots, &st->skipped,
                             err) < 0)
         return ADAPTER_ERROR;
-    filter_slots(ctx, slots, n0);
+    if (filter_slots(ctx, st, slots, n0) < 0) {
+        sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
+        return ADAPTER_ERROR;
+    }
     if (++st->cur < st->nspans)
         return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS,
                             st->spans[st->cur].first,
-                            st->spans[st->cur].last, next, err);
-    if (st->skipped > 0)
-        log_warn("riv_slots_skipped", "clinic=%s skipped=%zu reason=%s",
-                 ctx->clinic->id, st->skipped, "bad or missing times");
-    return ADAPTER_DONE;
+                            st->spans[st->cur].last, st->qtypes[st->qi], next,
+                            err);
+    return next_type(ctx, st, next, err);
 }
 
 static void riv_end(void *state)
@@ -1424,6 +1809,9 @@ static void riv_end(void *state)
 
     if (st == NULL)
         return;
+    for (size_t i = 0; i < st->nunknown; i++)
+        free(st->unknown[i]);
+    free(st->qtypes);
     free(st->spans);
     free(st);
 }
@@ -1433,4 +1821,5 @@ const struct adapter adapter_rivta = {
     .begin = riv_begin,
     .step = riv_step,
     .end = riv_end,
+    .cache_free = riv_cache_free,
 };

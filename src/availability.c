@@ -81,6 +81,7 @@ int avail_slots_add_slot(struct avail_slots *s, const struct avail_slot *src)
     sl.booking_url = dup_opt(src->booking_url, &ok);
     sl.booking_phone = dup_opt(src->booking_phone, &ok);
     sl.capacity = src->capacity >= 1 ? src->capacity : 1;
+    sl.follow_up = src->follow_up;
     if (!ok) {
         slot_free(&sl);
         return -1;
@@ -168,7 +169,9 @@ static int slot_cmp(const struct avail_slot *a, const struct avail_slot *b)
         return c;
     if ((c = cmp_str(a->booking_phone, b->booking_phone)) != 0)
         return c;
-    return (a->capacity > b->capacity) - (a->capacity < b->capacity);
+    if ((c = (a->capacity > b->capacity) - (a->capacity < b->capacity)) != 0)
+        return c;
+    return (int)a->follow_up - (int)b->follow_up;
 }
 
 static int slot_qsort_cmp(const void *a, const void *b)
@@ -309,6 +312,8 @@ void avail_compute(const struct avail_slots *slots, int64_t now,
         if (st <= now)
             continue;               /* started or past: not bookable */
         out->free_slots++;
+        if (slots->v[i].follow_up)
+            continue;               /* not bookable by a new patient */
         if (!out->has_first_free || st < out->first_free) {
             out->has_first_free = true;
             out->first_free = st;

@@ -751,10 +751,222 @@ static bool valid_search(const char *s)
     }
 }
 
+/* ---- rivta-scheduling extras: time types, endpoints, mutual TLS ------ */
+
+/* The RIV contracts booking.endpoints may override (rivta.h names). */
+static const char *const riv_contracts[] = {
+    "GetAvailableDates", "GetAvailableTimeslots", "GetAllTimeTypes", NULL
+};
+
+/*
+ * A file path that must name a readable regular file now (TLS material):
+ * a typo would otherwise surface only as a TLS failure at the first poll.
+ * Relative paths are relative to the working directory.
+ */
+static void get_readable_file(struct vctx *cx, const cJSON *v,
+                              const char *path, char **dst)
+{
+    const char *s = check_str(cx, v, path, true);
+    char shown[SHOW_MAX + 8];
+    struct stat st;
+    FILE *f;
+
+    if (s == NULL)
+        return;
+    show(shown, sizeof(shown), s);
+    if (stat(s, &st) != 0) {
+        verr(cx, path, "cannot read \"%s\": %s", shown, strerror(errno));
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        verr(cx, path, "\"%s\" is not a regular file", shown);
+        return;
+    }
+    f = fopen(s, "rb");
+    if (f == NULL) {
+        verr(cx, path, "cannot read \"%s\": %s", shown, strerror(errno));
+        return;
+    }
+    fclose(f);
+    store(cx, dst, s);
+}
+
+/* booking.time_types: { "<local id>": {service, new_visit}, ... } */
+static void parse_time_types(struct vctx *cx, const cJSON *obj,
+                             const char *base, struct conf_booking *b)
+{
+    static const char *const keys[] = { "service", "new_visit", NULL };
+    static const int required[] = { 0, 1, -1 };
+    char path[PATH_LEN], epath[PATH_LEN];
+    const cJSON *it, *m;
+    size_t n = 0, i, k;
+    bool any_new = false;
+
+    if (!is_object(cx, obj, base))
+        return;
+    cJSON_ArrayForEach(it, obj)
+        n++;
+    if (n == 0) {
+        verr(cx, base, "must map at least one time type");
+        return;
+    }
+    if (n > CONF_TIME_TYPES_MAX) {
+        verr(cx, base, "more than %d time types", CONF_TIME_TYPES_MAX);
+        return;
+    }
+    b->time_types = calloc(n, sizeof(*b->time_types));
+    if (b->time_types == NULL) {
+        cx->oom = true;
+        return;
+    }
+    i = 0;
+    cJSON_ArrayForEach(it, obj) {
+        struct conf_time_type *t = &b->time_types[i];
+        const char *id = it->string != NULL ? it->string : "";
+        unsigned seen = 0;
+        bool dup = false, bad = false;
+
+        path_key(epath, sizeof(epath), base, id);
+        for (k = 0; id[k] != '\0'; k++)
+            if ((unsigned char)id[k] < 0x20 || id[k] == 0x7f)
+                bad = true;
+        if (id[0] == '\0' || k > 256 || bad || !utf8_valid(id)) {
+            verr(cx, epath, "a time type id must be 1..256 bytes of "
+                 "UTF-8 text without control characters");
+            continue;
+        }
+        for (k = 0; k < i; k++)
+            if (strcmp(b->time_types[k].id, id) == 0)
+                dup = true;
+        if (dup) {
+            verr(cx, epath, "duplicate time type id");
+            continue;
+        }
+        if (!is_object(cx, it, epath))
+            continue;
+        store(cx, &t->id, id);
+        cJSON_ArrayForEach(m, it) {
+            switch (member(cx, m, epath, keys, &seen, path, sizeof(path))) {
+            case 0:
+                get_str(cx, m, path, true, &t->service);
+                break;
+            case 1:
+                if (!cJSON_IsBool(m)) {
+                    verr(cx, path, "expected true or false, got %s",
+                         type_name(m));
+                    break;
+                }
+                t->new_visit = cJSON_IsTrue(m);
+                any_new = any_new || t->new_visit;
+                break;
+            default:
+                break;
+            }
+        }
+        check_required(cx, epath, keys, required, seen);
+        if (t->id != NULL)
+            i++;
+    }
+    b->ntime_types = i;
+    if (i == n && !any_new)
+        verr(cx, base, "no time type has \"new_visit\": true (nothing "
+             "would count for the care guarantee)");
+}
+
+/* booking.endpoints: { "<contract>": {url, soap_action}, ... } */
+static void parse_endpoints(struct vctx *cx, const cJSON *obj,
+                            const char *base, struct conf_booking *b)
+{
+    static const char *const keys[] = { "url", "soap_action", NULL };
+    char path[PATH_LEN], epath[PATH_LEN];
+    const cJSON *it, *m;
+    unsigned seen_c = 0;
+    size_t n = 0;
+    int ci;
+
+    if (!is_object(cx, obj, base))
+        return;
+    b->endpoints = calloc(sizeof(riv_contracts) / sizeof(riv_contracts[0]),
+                          sizeof(*b->endpoints));
+    if (b->endpoints == NULL) {
+        cx->oom = true;
+        return;
+    }
+    cJSON_ArrayForEach(it, obj) {
+        struct conf_endpoint *e = &b->endpoints[n];
+        unsigned seen = 0;
+        const char *s;
+
+        ci = member(cx, it, base, riv_contracts, &seen_c, epath,
+                    sizeof(epath));
+        if (ci < 0 || !is_object(cx, it, epath))
+            continue;
+        cJSON_ArrayForEach(m, it) {
+            switch (member(cx, m, epath, keys, &seen, path, sizeof(path))) {
+            case 0:
+                get_url(cx, m, path, &e->url);
+                break;
+            case 1:
+                s = check_str(cx, m, path, true);
+                if (s == NULL)
+                    break;
+                /* Sent as SOAPAction: "<value>": a quote would end it. */
+                if (strchr(s, '"') != NULL) {
+                    verr(cx, path, "must not contain '\"'");
+                    break;
+                }
+                store(cx, &e->soap_action, s);
+                break;
+            default:
+                break;
+            }
+        }
+        if (seen == 0)
+            verr(cx, epath, "expected \"url\" and/or \"soap_action\"");
+        store(cx, &e->contract, riv_contracts[ci]);
+        n++;
+    }
+    b->nendpoints = n;
+}
+
+/* booking.tls: {cert, key, ca}, each a readable PEM file. */
+static void parse_tls(struct vctx *cx, const cJSON *obj, const char *base,
+                      struct conf_booking *b)
+{
+    static const char *const keys[] = { "cert", "key", "ca", NULL };
+    char path[PATH_LEN];
+    const cJSON *it;
+    unsigned seen = 0;
+
+    if (!is_object(cx, obj, base))
+        return;
+    cJSON_ArrayForEach(it, obj) {
+        switch (member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        case 0:
+            get_readable_file(cx, it, path, &b->tls_cert);
+            break;
+        case 1:
+            get_readable_file(cx, it, path, &b->tls_key);
+            break;
+        case 2:
+            get_readable_file(cx, it, path, &b->tls_ca);
+            break;
+        default:
+            break;
+        }
+    }
+    if (seen == 0)
+        verr(cx, base, "expected at least one of \"cert\", \"key\", \"ca\"");
+    /* A key alone authenticates nothing; a cert alone may hold its key. */
+    if ((seen & 2u) && !(seen & 1u))
+        verr(cx, base, "\"key\" needs \"cert\"");
+}
+
 /* Index of each booking key, for the per-adapter checks below. */
 enum {
     BK_ADAPTER, BK_URL, BK_BOOKING_URL, BK_TIME_TYPE_ID, BK_TIME_TYPE_NAME,
-    BK_ACTOR, BK_LOCATION, BK_TOKEN_FILE, BK_SEARCH, BK_PAGE_CAP
+    BK_ACTOR, BK_LOCATION, BK_TOKEN_FILE, BK_SEARCH, BK_PAGE_CAP,
+    BK_TIME_TYPES, BK_DISCOVER, BK_ENDPOINTS, BK_TLS
 };
 
 static void parse_booking(struct vctx *cx, const cJSON *obj,
@@ -762,7 +974,8 @@ static void parse_booking(struct vctx *cx, const cJSON *obj,
 {
     static const char *const keys[] = {
         "adapter", "url", "booking_url", "time_type_id", "time_type_name",
-        "actor", "location", "token_file", "search", "page_cap", NULL
+        "actor", "location", "token_file", "search", "page_cap",
+        "time_types", "discover_time_types", "endpoints", "tls", NULL
     };
     static const int required[] = { BK_ADAPTER, BK_URL, -1 };
     /* Keys that only one adapter reads: given to another, they would be
@@ -774,6 +987,8 @@ static void parse_booking(struct vctx *cx, const cJSON *obj,
         { BK_ACTOR, FHIR_ADAPTER }, { BK_TOKEN_FILE, FHIR_ADAPTER },
         { BK_SEARCH, FHIR_ADAPTER }, { BK_PAGE_CAP, FHIR_ADAPTER },
         { BK_LOCATION, SMART_ADAPTER },
+        { BK_TIME_TYPES, RIV_ADAPTER }, { BK_DISCOVER, RIV_ADAPTER },
+        { BK_ENDPOINTS, RIV_ADAPTER }, { BK_TLS, RIV_ADAPTER },
     };
     char path[PATH_LEN], shown[SHOW_MAX + 8], known[256];
     const char *const *names;
@@ -866,6 +1081,25 @@ static void parse_booking(struct vctx *cx, const cJSON *obj,
             if (get_int(cx, it, path, 1, CONF_PAGE_CAP_MAX, &x) == 0)
                 b->page_cap = (int)x;
             break;
+        case BK_TIME_TYPES:
+            if (!cJSON_IsNull(it))
+                parse_time_types(cx, it, path, b);
+            break;
+        case BK_DISCOVER:
+            if (!cJSON_IsBool(it))
+                verr(cx, path, "expected true or false, got %s",
+                     type_name(it));
+            else
+                b->discover_time_types = cJSON_IsTrue(it);
+            break;
+        case BK_ENDPOINTS:
+            if (!cJSON_IsNull(it))
+                parse_endpoints(cx, it, path, b);
+            break;
+        case BK_TLS:
+            if (!cJSON_IsNull(it))
+                parse_tls(cx, it, path, b);
+            break;
         default:
             break;
         }
@@ -880,6 +1114,10 @@ static void parse_booking(struct vctx *cx, const cJSON *obj,
         !(seen & (1u << BK_LOCATION)))
         verr(cx, base, "missing required key \"location\" (the smart-bulk "
              "adapter needs it)");
+    /* One way to choose time types: the mapping names them all. */
+    if (b->ntime_types > 0 && b->time_type_id != NULL)
+        verr(cx, base, "\"time_type_id\" and \"time_types\" exclude each "
+             "other (list the type in time_types instead)");
     for (i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
         if (!(seen & (1u << only[i].key)) ||
             strcmp(b->adapter, only[i].adapter) == 0)
@@ -1408,6 +1646,20 @@ static void clinic_free(struct conf_clinic *c)
     free(c->booking.location);
     free(c->booking.token_file);
     free(c->booking.search);
+    for (size_t k = 0; k < c->booking.ntime_types; k++) {
+        free(c->booking.time_types[k].id);
+        free(c->booking.time_types[k].service);
+    }
+    free(c->booking.time_types);
+    for (size_t k = 0; k < c->booking.nendpoints; k++) {
+        free(c->booking.endpoints[k].contract);
+        free(c->booking.endpoints[k].url);
+        free(c->booking.endpoints[k].soap_action);
+    }
+    free(c->booking.endpoints);
+    free(c->booking.tls_cert);
+    free(c->booking.tls_key);
+    free(c->booking.tls_ca);
     free(c->sim_profile);
 }
 

@@ -681,8 +681,20 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
     } else {
         SET(CURLOPT_FOLLOWLOCATION, 0L);
     }
-    if (f->ca_file)
+    /* The request's CA (mutual TLS per clinic) wins over fetch's. libcurl
+     * copies string options, so req may go away after this call. */
+    if (req->tls_ca)
+        SET(CURLOPT_CAINFO, req->tls_ca);
+    else if (f->ca_file)
         SET(CURLOPT_CAINFO, f->ca_file);
+    if (req->tls_cert) {
+        SET(CURLOPT_SSLCERT, req->tls_cert);
+        SET(CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (req->tls_key) {
+        SET(CURLOPT_SSLKEY, req->tls_key);
+        SET(CURLOPT_SSLKEYTYPE, "PEM");
+    }
     if (x->post) {
         SET(CURLOPT_POSTFIELDS, x->post);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);

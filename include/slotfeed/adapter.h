@@ -42,6 +42,15 @@ struct adapter_request {
      * verbatim and never logs them (Authorization carries credentials).
      */
     char *headers[ADAPTER_MAX_HEADERS];
+    /*
+     * Mutual TLS for this request: PEM file paths of the client
+     * certificate (may also hold the key), its private key, and the CA
+     * bundle that verifies the server (NULL: fetch's default). Each NULL
+     * when not used; owned like the rest. Verification is always on.
+     */
+    char *tls_cert;
+    char *tls_key;
+    char *tls_ca;
 };
 
 /* Free the strings and zero the struct. NULL ok. */

@@ -28,6 +28,15 @@ struct avail_slot {
     char *booking_url;    /* deep link to book this very slot, or NULL; owned */
     char *booking_phone;  /* phone number to book this slot, or NULL; owned */
     int capacity;         /* patients this slot takes; 1 unless told (>= 1) */
+    /*
+     * The slot's time type is mapped as NOT a new visit (e.g. a RIV
+     * "Återbesök" type, booking.time_types): published with its service
+     * name, but it counts neither for first_free nor for the guarantee.
+     * The zero value (false: a new-visit slot) is the default, so
+     * zero-initialised templates stay new-visit slots. (The brief named
+     * the flag new_visit with default true; inverted for that reason.)
+     */
+    bool follow_up;
 };
 
 struct avail_slots {
@@ -94,6 +103,9 @@ int32_t avail_deadline(int32_t contact_day, const struct avail_rule *rule);
 /*
  * Compute availability of `slots` (any order; not modified) at `now`.
  * Slots starting at or before now are ignored. Always succeeds.
+ * first_free, within_guarantee and free_slots_within_guarantee count only
+ * new-visit slots (follow_up false): the feed promises the first time a
+ * new patient can book. free_slots and the upcoming days count all.
  */
 void avail_compute(const struct avail_slots *slots, int64_t now,
                    const struct avail_rule *rule, struct avail_result *out);

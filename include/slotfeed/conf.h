@@ -13,7 +13,8 @@
  * actor_type}, listen, clinics[]. Per clinic: id (HSA-id), name,
  * municipality, locality, operator ("private"|"region"), phone, website,
  * booking {adapter, url, booking_url, time_type_id, time_type_name,
- * actor, location, token_file, search, page_cap} (absent = no web
+ * actor, location, token_file, search, page_cap, time_types,
+ * discover_time_types, endpoints, tls} (absent = no web
  * booking), sim {profile} (read by the simulator only).
  * docs/config.md documents each key.
  */
@@ -26,6 +27,21 @@
 #include "slotfeed/availability.h"
 
 #define CONF_HSA_ID_MAX 31
+
+/* rivta-scheduling: one local time type of the clinic (booking.time_types). */
+struct conf_time_type {
+    char *id;              /* the producer's local timeTypeID */
+    char *service;         /* published service name, e.g. "Nybesök ..." */
+    bool new_visit;        /* counts for first_free and the guarantee */
+};
+
+/* rivta-scheduling: override of one contract's endpoint (booking.endpoints). */
+struct conf_endpoint {
+    char *contract;        /* "GetAvailableDates", "GetAvailableTimeslots",
+                              "GetAllTimeTypes" */
+    char *url;             /* full endpoint URL, or NULL (default) */
+    char *soap_action;     /* SOAPAction value (unquoted), or NULL */
+};
 
 struct conf_booking {
     char *adapter;         /* "rivta-scheduling", ... (adapter_find name) */
@@ -43,6 +59,20 @@ struct conf_booking {
     char *search;
     /* fhir-slot: most result pages read per poll (default 20). */
     int page_cap;
+    /* rivta-scheduling: local time type -> published service, in file
+     * order; none (n 0) = no mapping (time_type_id / every type). */
+    struct conf_time_type *time_types;
+    size_t ntime_types;
+    /* rivta-scheduling: ask GetAllTimeTypes first even with one mapping. */
+    bool discover_time_types;
+    /* rivta-scheduling: per-contract endpoint overrides. */
+    struct conf_endpoint *endpoints;
+    size_t nendpoints;
+    /* rivta-scheduling: mutual TLS files (PEM), each NULL when absent;
+     * checked readable when the config is loaded. */
+    char *tls_cert;
+    char *tls_key;
+    char *tls_ca;
 };
 
 struct conf_clinic {
@@ -126,6 +156,8 @@ bool conf_valid_hsa_id(const char *s);
 #define CONF_DEFAULT_LISTEN "127.0.0.1:8080"
 #define CONF_DEFAULT_PAGE_CAP 20
 #define CONF_PAGE_CAP_MAX 1000
+/* Most entries of booking.time_types. */
+#define CONF_TIME_TYPES_MAX 64
 /* Longest FHIR logical id (FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}). */
 #define CONF_FHIR_ID_MAX 64
 

@@ -7,9 +7,19 @@
  * slots. The building and parsing functions are exported for tests and for
  * `slotfeed compute`.
  *
+ * With a time-type mapping (booking.time_types) the adapter first asks
+ * GetAllTimeTypes when the mapping has more than one id or
+ * booking.discover_time_types is set, then runs the Dates -> Timeslots
+ * conversation once per new-visit type the unit offers, with its
+ * timeTypeID. Slots get the mapped service name; slots of mapped
+ * non-new-visit types are kept with follow_up set; unmapped types are
+ * dropped and logged once per change (the per-clinic cache remembers).
+ *
  * Endpoint of contract C for a clinic whose booking.url is B:
  *   B "/crm/scheduling/" C "/1/rivtabp21"
  * SOAPAction: "urn:riv:crm:scheduling:" C "Responder:1:" C
+ * unless booking.endpoints overrides either for C. booking.tls goes to
+ * every request (adapter_request tls_cert/tls_key/tls_ca).
  *
  * XML safety: bodies are parsed from memory with XML_PARSE_NONET, without
  * entity substitution or DTD loading, and any body carrying a DTD is
@@ -69,6 +79,32 @@ int riv_parse_dates(const char *body, size_t len, int32_t *days,
 int riv_parse_timeslots(const char *body, size_t len,
                         struct avail_slots *slots, size_t *skipped,
                         struct sf_error *err);
+
+/* One entry of a GetAllTimeTypes answer (ListOfTimeTypes). */
+struct riv_time_type {
+    char *id;      /* timeTypeId (note: lower-case "Id" in this type) */
+    char *name;    /* timeTypeName, or NULL when empty */
+};
+
+struct riv_time_types {
+    struct riv_time_type *v;   /* owned, with their strings */
+    size_t n;
+};
+
+/* Most distinct time types kept from one answer (the rest are skipped). */
+#define RIV_TIME_TYPES_MAX 256
+
+/*
+ * Parse a GetAllTimeTypes response (SOAP envelope or bare response
+ * element). On success *out (initialised, e.g. zeroed; old content freed)
+ * holds each distinct timeTypeId in document order; entries without an id
+ * are skipped. Faults as for riv_parse_dates. Returns 0, or -1 with *out
+ * unchanged.
+ */
+int riv_parse_time_types(const char *body, size_t len,
+                         struct riv_time_types *out, struct sf_error *err);
+/* Free the entries; leaves an empty list. NULL ok. */
+void riv_time_types_clear(struct riv_time_types *t);
 
 /*
  * "title first [middle] last" or "last, first" -> "last, first" for display.
