@@ -53,14 +53,15 @@
  *     web          INTEGER NOT NULL,       -- 0 unknown,1 open,2 none,3 unreach.
  *     err_class    TEXT,                   -- sf_errclass_name(), NULL if none
  *     first_free   INTEGER,                -- earliest free start > t, or NULL
- *     within       INTEGER,                -- 1/0 slot within guarantee; NULL
+ *     within_guarantee INTEGER,            -- 1/0 slot within guarantee; NULL
  *     free_slots   INTEGER,                --   = unknown. These four are
  *     free_within  INTEGER                 --   NULL unless status = 0 (ok)
  *   );
  *   CREATE INDEX poll_clinic_t ON poll(clinic_id, t_first);
  *   -- A run is a maximal sequence of polls of one clinic, on one local
  *   -- day, with identical (interval_s, deadline_day, status, web,
- *   -- err_class, first_free, within, free_slots, free_within), each poll
+ *   -- err_class, first_free, within_guarantee, free_slots, free_within),
+ *   -- each poll
  *   -- at most interval_s * 3 / 2 seconds after the previous one. So a run
  *   -- covers [t_first, t_last] without a missed poll; a missed poll, a
  *   -- restart gap or midnight starts a new run. Per-poll figures are
