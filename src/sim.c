@@ -27,13 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <cjson/cJSON.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/tree.h>
@@ -73,7 +76,8 @@
 
 enum profile {
     P_NORMAL, P_BUSY, P_FULL, P_VP004, P_VP007, P_ERROR, P_GARBAGE,
-    P_HOSTILE, P_HANG, P_HTTP503
+    P_HOSTILE, P_HANG, P_HTTP503, P_HTTP429, P_RESET, P_TRUNCATED, P_HUGE,
+    P_DRIP, P_FLAKY
 };
 
 static const struct {
@@ -91,6 +95,13 @@ static const struct {
     {"hostile", P_HOSTILE, 0},
     {"hang", P_HANG, 0},
     {"http503", P_HTTP503, 0},
+    /* Transport-level misbehaviour on top of a normal schedule. */
+    {"http429", P_HTTP429, 250},
+    {"reset", P_RESET, 250},
+    {"truncated", P_TRUNCATED, 250},
+    {"huge", P_HUGE, 250},
+    {"drip", P_DRIP, 250},
+    {"flaky", P_FLAKY, 250},
 };
 
 /* Index into profiles[] of a profile name (NULL = normal), or -1. */
@@ -166,6 +177,7 @@ struct plan {
     char display[MAX_PRACT][64];  /* "Last, First" (struct avail_slot) */
     char full[MAX_PRACT][64];     /* "First Last" (RIV performerName) */
     const char *tt_id;           /* the clinic's bookable time type id */
+    uint64_t epoch;              /* 0, or change epoch + 1 (change_every_s) */
 };
 
 static void plan_init(struct plan *p, uint32_t seed,
@@ -274,6 +286,9 @@ static int plan_day(const struct plan *p, int32_t day, struct gen_list *l)
                 uint64_t r = hash2(hash2(hash2(p->h, (uint64_t)(int64_t)day),
                                          (uint64_t)i), (uint64_t)m);
                 int64_t start, end;
+                /* Changing schedules: a new epoch redraws every time. */
+                if (p->epoch != 0)
+                    r = hash2(r, p->epoch);
                 if ((int)(r % 1000) >= p->permille)
                     continue;
                 if (local_instant(day, m, &start) != 0 ||
@@ -287,8 +302,29 @@ static int plan_day(const struct plan *p, int32_t day, struct gen_list *l)
     return 0;
 }
 
-int sim_schedule_day(uint32_t seed, const struct conf_clinic *clinic,
-                     int32_t day, struct avail_slots *out)
+/* floor(now / every) + 1, or 0 when the schedule never changes. */
+static uint64_t epoch_of(int change_every_s, int64_t now)
+{
+    int64_t q;
+
+    if (change_every_s <= 0)
+        return 0;
+    q = now / change_every_s;
+    if (now % change_every_s != 0 && now < 0)
+        q--;
+    return (uint64_t)q + 1;
+}
+
+/* Start instant of the epoch containing now (0 when never changing). */
+static int64_t epoch_start(int change_every_s, int64_t now)
+{
+    if (change_every_s <= 0)
+        return 0;
+    return ((int64_t)epoch_of(change_every_s, now) - 1) * change_every_s;
+}
+
+static int schedule_day(uint32_t seed, const struct conf_clinic *clinic,
+                        uint64_t epoch, int32_t day, struct avail_slots *out)
 {
     struct plan p;
     struct gen_list l = {0};
@@ -296,6 +332,7 @@ int sim_schedule_day(uint32_t seed, const struct conf_clinic *clinic,
     int rc = 0;
 
     plan_init(&p, seed, clinic);
+    p.epoch = epoch;
     if (plan_day(&p, day, &l) != 0) {
         rc = -1;
         goto out;
@@ -320,6 +357,20 @@ out:
     return rc;
 }
 
+int sim_schedule_day(uint32_t seed, const struct conf_clinic *clinic,
+                     int32_t day, struct avail_slots *out)
+{
+    return schedule_day(seed, clinic, 0, day, out);
+}
+
+int sim_schedule_day_at(uint32_t seed, const struct conf_clinic *clinic,
+                        int change_every_s, int64_t now, int32_t day,
+                        struct avail_slots *out)
+{
+    return schedule_day(seed, clinic, epoch_of(change_every_s, now), day,
+                        out);
+}
+
 /* --- server state -------------------------------------------------------- */
 
 /* What to answer; body owned until sent. */
@@ -329,18 +380,28 @@ struct reply {
     const char *ctype;
     struct evbuffer *body;
     bool hang;            /* never answer */
+    bool reset;           /* close the connection with a TCP RST, no answer */
     bool allow_post;      /* add "Allow: POST" (405) */
     bool retry_after;     /* add "Retry-After" (503) */
+    int retry_after_s;    /* > 0: "Retry-After: N" instead of 60 */
+    int delay_ms;         /* wait before the first byte */
+    int drip_bps;         /* > 0: send the body at this many bytes/s */
+    long huge_bytes;      /* > 0: filler of this size follows the body */
+    bool huge_json;       /* filler is JSON (else XML) */
+    const char *etag;     /* static storage or NULL */
+    char last_modified[40];   /* "" = none */
 };
 
-/* A request whose reply is delayed or never sent. */
+/* A request whose reply is delayed, streamed or never sent. */
 struct sim_job {
     struct sim *s;
     struct evhttp_request *req;        /* owned by libevent */
     struct evhttp_connection *evcon;   /* the request's connection */
-    struct event *timer;               /* latency delay, or NULL */
+    struct event *timer;               /* delay / drip tick, or NULL */
     struct event *watch;               /* hang: notices the peer leaving */
     struct reply r;
+    bool streaming;                    /* reply started, chunks follow */
+    long huge_left;                    /* filler bytes still to make */
     struct sim_job *prev, *next;
 };
 
@@ -353,7 +414,13 @@ struct sim {
     int port;
     unsigned long requests;
     size_t npending;
+    size_t max_inflight;
     struct sim_job *jobs;                /* delayed or hanging replies */
+    struct sim_faults *faults;           /* per clinic (nclinics) */
+    unsigned long *nreq;                 /* per clinic request counter */
+    char **base_path;                    /* per clinic: booking.url path */
+    struct sim_request_entry *log;       /* paths owned */
+    size_t nlog, caplog;
 };
 
 static void job_unlink(struct sim_job *j)
@@ -383,18 +450,31 @@ static void job_free(struct sim_job *j)
     free(j);
 }
 
-static void send_now(struct sim *s, struct evhttp_request *req,
-                     struct reply *r)
+static void add_headers(struct evhttp_request *req, const struct reply *r)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char ra[24];
 
     if (r->ctype != NULL)
         evhttp_add_header(h, "Content-Type", r->ctype);
     if (r->allow_post)
         evhttp_add_header(h, "Allow", "POST");
-    if (r->retry_after)
-        evhttp_add_header(h, "Retry-After", "60");
+    if (r->retry_after) {
+        snprintf(ra, sizeof(ra), "%d",
+                 r->retry_after_s > 0 ? r->retry_after_s : 60);
+        evhttp_add_header(h, "Retry-After", ra);
+    }
+    if (r->etag != NULL)
+        evhttp_add_header(h, "ETag", r->etag);
+    if (r->last_modified[0] != '\0')
+        evhttp_add_header(h, "Last-Modified", r->last_modified);
     evhttp_add_header(h, "Server", "slotfeed-sim");
+}
+
+static void send_now(struct sim *s, struct evhttp_request *req,
+                     struct reply *r)
+{
+    add_headers(req, r);
     evhttp_send_reply(req, r->status, r->reason, r->body);
     if (r->body != NULL) {
         evbuffer_free(r->body);
@@ -424,6 +504,141 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     }
 }
 
+/* Chunk size of a drip tick (10 ticks a second). */
+#define DRIP_TICK_MS 100
+/* Filler chunk of a huge body: made when the previous one has left. */
+#define HUGE_CHUNK 65536
+
+/* The last bytes are out: end the reply. Frees j first (see below). */
+static void stream_end(struct sim_job *j)
+{
+    struct sim *s = j->s;
+    struct evhttp_request *req = j->req;
+
+    /* Ending may close the connection at once, which would run
+     * on_conn_close on a job we still hold: drop the job first. */
+    job_free(j);
+    s->requests++;
+    evhttp_send_reply_end(req);
+}
+
+/* Append up to n filler bytes of a huge body to b; returns the count. */
+static size_t huge_fill(struct evbuffer *b, bool json, size_t n)
+{
+    static const char jpad[] =
+        "{\"resource\":{\"resourceType\":\"Basic\",\"id\":\"pad\"}},";
+    static const char xpad[] = "<pad>slotfeed-sim filler</pad>";
+    const char *pad = json ? jpad : xpad;
+    size_t plen = json ? sizeof(jpad) - 1 : sizeof(xpad) - 1, done = 0;
+
+    while (done + plen <= n) {
+        evbuffer_add(b, pad, plen);
+        done += plen;
+    }
+    /* The odd tail is blanks: harmless between elements. */
+    for (; done < n; done++)
+        evbuffer_add(b, " ", 1);
+    return done;
+}
+
+static void on_huge_sent(struct evhttp_connection *evcon, void *arg);
+
+/* Send the next filler chunk of a huge body, or end it. */
+static void huge_next(struct sim_job *j)
+{
+    struct evbuffer *b;
+    size_t n;
+
+    if (j->huge_left <= 0) {
+        stream_end(j);
+        return;
+    }
+    b = evbuffer_new();
+    if (b == NULL) {
+        stream_end(j);   /* a short body; the client sees it cut */
+        return;
+    }
+    n = j->huge_left > HUGE_CHUNK ? HUGE_CHUNK : (size_t)j->huge_left;
+    j->huge_left -= (long)huge_fill(b, j->r.huge_json, n);
+    evhttp_send_reply_chunk_with_cb(j->req, b, on_huge_sent, j);
+    evbuffer_free(b);
+}
+
+/* The previous chunk has reached the socket: make the next one. Only
+ * then, so a huge body never sits in memory. */
+static void on_huge_sent(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    huge_next(arg);
+}
+
+/* One drip tick: a few bytes of the body (then of the filler), re-arm. */
+static void drip_tick(struct sim_job *j)
+{
+    size_t per = (size_t)j->r.drip_bps * DRIP_TICK_MS / 1000;
+    struct evbuffer *b = evbuffer_new();
+    struct timeval tv = {0, DRIP_TICK_MS * 1000};
+    size_t have;
+
+    if (per == 0)
+        per = 1;
+    if (b == NULL) {
+        stream_end(j);
+        return;
+    }
+    have = evbuffer_get_length(j->r.body);
+    if (have > 0) {
+        evbuffer_remove_buffer(j->r.body, b, per < have ? per : have);
+    } else if (j->huge_left > 0) {
+        size_t n = (size_t)j->huge_left < per ? (size_t)j->huge_left : per;
+        j->huge_left -= (long)huge_fill(b, j->r.huge_json, n);
+    } else {
+        evbuffer_free(b);
+        stream_end(j);
+        return;
+    }
+    evhttp_send_reply_chunk(j->req, b);
+    evbuffer_free(b);
+    evtimer_add(j->timer, &tv);
+}
+
+/* Start a streamed reply: drip or huge (or both). */
+static void stream_start(struct sim_job *j)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(j->req);
+    char cl[24];
+
+    add_headers(j->req, &j->r);
+    j->streaming = true;
+    j->huge_left = j->r.huge_bytes;
+    /* A known length is sent as such (a drip then looks like a healthy
+     * but slow answer); a huge body is chunked, its end unknown. */
+    if (j->huge_left <= 0) {
+        snprintf(cl, sizeof(cl), "%zu", evbuffer_get_length(j->r.body));
+        evhttp_add_header(h, "Content-Length", cl);
+    }
+    evhttp_send_reply_start(j->req, j->r.status, j->r.reason);
+    if (j->r.drip_bps > 0) {
+        drip_tick(j);
+        return;
+    }
+    /* Huge: the head of the answer, then filler as the socket drains. */
+    evhttp_send_reply_chunk(j->req, j->r.body);
+    huge_next(j);
+}
+
+/* Close the connection with an RST instead of answering. */
+static void job_reset(struct sim_job *j)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(j->evcon);
+    evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+    struct linger lg = {1, 0};
+
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    evhttp_connection_free(j->evcon);   /* frees j via on_conn_close */
+}
+
 static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sim_job *j = arg;
@@ -433,6 +648,18 @@ static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (j->streaming) {
+        drip_tick(j);
+        return;
+    }
+    if (j->r.reset) {
+        job_reset(j);
+        return;
+    }
+    if (j->r.drip_bps > 0 || j->r.huge_bytes > 0) {
+        stream_start(j);
+        return;
+    }
     j->r.body = NULL;   /* handed to send_now */
     job_free(j);
     send_now(s, req, &r);
@@ -463,7 +690,15 @@ static void on_hang_readable(evutil_socket_t fd, short what, void *arg)
         event_add(j->watch, NULL);
 }
 
-/* Park req in a job: delayed (timer) or hanging (watch). -1 on OOM. */
+/* Does r need a job (anything but an immediate plain answer)? */
+static bool needs_job(const struct reply *r)
+{
+    return r->hang || r->reset || r->delay_ms > 0 || r->drip_bps > 0 ||
+           r->huge_bytes > 0;
+}
+
+/* Park req in a job: delayed, streamed (timer) or hanging (watch). The
+ * timer fires after delay_ms (0: on the next loop turn). -1 on OOM. */
 static int job_start(struct sim *s, struct evhttp_request *req,
                      struct reply *r)
 {
@@ -485,8 +720,7 @@ static int job_start(struct sim *s, struct evhttp_request *req,
         if (j->watch == NULL || event_add(j->watch, NULL) != 0)
             goto fail;
     } else {
-        struct timeval tv = {s->latency_ms / 1000,
-                             (s->latency_ms % 1000) * 1000};
+        struct timeval tv = {r->delay_ms / 1000, (r->delay_ms % 1000) * 1000};
         j->timer = evtimer_new(s->base, on_job_timer, j);
         if (j->timer == NULL || evtimer_add(j->timer, &tv) != 0)
             goto fail;
@@ -762,6 +996,12 @@ static const struct conf_clinic *find_clinic(const struct sim *s,
     return NULL;
 }
 
+static uint64_t clinic_epoch(const struct sim *s, const struct conf_clinic *c,
+                             int64_t now)
+{
+    return epoch_of(s->faults[c - s->region->clinics].change_every_s, now);
+}
+
 /* The query fields the simulated producer looks at. */
 struct query {
     int32_t first, last;          /* inclusive local dates */
@@ -811,6 +1051,7 @@ static void answer_slots(struct sim *s, const struct conf_clinic *c,
     struct gen_list l = {0};
 
     plan_init(&p, s->seed, c);
+    p.epoch = clinic_epoch(s, c, clock_now());
     if (query_slots(&p, q, &l) != 0) {
         set_fault(r, "Server", "out of memory");
         goto out;
@@ -850,6 +1091,7 @@ static void answer_dates(struct sim *s, const struct conf_clinic *c,
     bool first = true;
 
     plan_init(&p, s->seed, c);
+    p.epoch = clinic_epoch(s, c, clock_now());
     if (query_slots(&p, q, &l) != 0) {
         set_fault(r, "Server", "out of memory");
         goto out;
@@ -1027,7 +1269,7 @@ static int read_query(xmlNode *payload, int contract, const char *resp_ns,
 
 /* The VP and producer logic for one POST to contract `contract`. */
 static void answer_soap(struct sim *s, int contract, const char *body,
-                        size_t len, struct reply *r)
+                        size_t len, struct reply *r, long *ci)
 {
     char resp_ns[96], ext_ns[96], la[SIM_ID_MAX], hf[SIM_ID_MAX],
         soc[SIM_ID_MAX];
@@ -1071,6 +1313,8 @@ static void answer_soap(struct sim *s, int contract, const char *body,
         goto out;
     }
     c = find_clinic(s, la);
+    if (c != NULL)
+        *ci = (long)(c - s->region->clinics);
     pi = c != NULL ? profile_index(c->sim_profile) : -1;
     if (c == NULL || profiles[pi].p == P_VP004) {
         set_fault(r, "Server", "VP004 No Logical Adress found for "
@@ -1151,14 +1395,802 @@ out:
     xmlFreeDoc(doc);
 }
 
+/* --- JSON helpers (FHIR, SMART) ------------------------------------------ */
+
+#define FHIR_CTYPE "application/fhir+json"
+#define NDJSON_CTYPE "application/fhir+ndjson"
+#define JSON_CTYPE "application/json"
+#define FHIR_ADAPTER "fhir-slot"
+#define SMART_ADAPTER "smart-bulk"
+#define FHIR_DEFAULT_COUNT 100
+#define FHIR_MAX_COUNT 1000
+#define SMART_EXT_BASE "http://fhir-registry.smarthealthit.org/" \
+                       "StructureDefinition/"
+
+/* Append s as the inside of a JSON string. */
+static void add_jstr(struct evbuffer *b, const char *s)
+{
+    const char *run = s;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        evbuffer_add(b, run, (size_t)(s - run));
+        if (c == '"' || c == '\\')
+            evbuffer_add_printf(b, "\\%c", c);
+        else
+            evbuffer_add_printf(b, "\\u%04x", c);
+        run = s + 1;
+    }
+    evbuffer_add(b, run, (size_t)(s - run));
+}
+
+static void set_json(struct reply *r, int status, const char *reason,
+                     const char *ctype)
+{
+    r->status = status;
+    r->reason = reason;
+    r->ctype = ctype;
+}
+
+/* A FHIR OperationOutcome with one issue. */
+static void set_outcome(struct reply *r, int status, const char *reason,
+                        const char *code, const char *diag)
+{
+    evbuffer_drain(r->body, evbuffer_get_length(r->body));
+    evbuffer_add_printf(r->body, "{\"resourceType\":\"OperationOutcome\","
+                        "\"issue\":[{\"severity\":\"error\",\"code\":\"%s\","
+                        "\"diagnostics\":\"", code);
+    add_jstr(r->body, diag);
+    evbuffer_add_printf(r->body, "\"}]}\n");
+    set_json(r, status, reason, FHIR_CTYPE);
+}
+
+/* The request's own origin, for absolute links ("http://host:port"). */
+static void origin_of(const struct sim *s, struct evhttp_request *req,
+                      char *buf, size_t size)
+{
+    const char *host = evhttp_find_header(
+        evhttp_request_get_input_headers(req), "Host");
+    bool ok = host != NULL && host[0] != '\0' && strlen(host) < 200;
+
+    /* A Host with characters that do not belong there is not echoed. */
+    for (const char *p = host; ok && *p; p++)
+        if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789.-:[]", *p) == NULL)
+            ok = false;
+    if (ok)
+        snprintf(buf, size, "http://%s", host);
+    else
+        snprintf(buf, size, "http://127.0.0.1:%d", s->port);
+}
+
+/*
+ * What a JSON-speaking clinic does under a failing profile. Returns true
+ * when r is the answer (the profile replaced the protocol's own).
+ */
+static bool json_profile(const struct conf_clinic *c, struct reply *r)
+{
+    switch (profiles[profile_index(c->sim_profile)].p) {
+    case P_ERROR:
+        set_outcome(r, 500, "Internal Server Error", "exception",
+                    "Internal error: scheduling database unavailable");
+        return true;
+    case P_GARBAGE:
+        evbuffer_add_printf(r->body, "<html><body>502 proxy error</body>"
+                            "</html>\x01\xff {\"resourceType\": [[[");
+        set_json(r, 200, "OK", FHIR_CTYPE);
+        return true;
+    case P_HOSTILE:
+        /* A nesting bomb: JSON's answer to billion laughs. */
+        for (int i = 0; i < 100000; i++)
+            evbuffer_add(r->body, "[", 1);
+        set_json(r, 200, "OK", FHIR_CTYPE);
+        return true;
+    case P_HANG:
+        r->hang = true;
+        return true;
+    case P_HTTP503:
+        set_text(r, 503, "Service Unavailable",
+                 "503 Service Unavailable: down for maintenance\n");
+        r->retry_after = true;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Parse "ge2026-03-31T00:00:00+02:00" style values; '+' may come as ' '. */
+static int parse_prefixed(const char *v, char pfx[3], int64_t *t)
+{
+    char buf[64];
+
+    if (strlen(v) < 3 || strlen(v) >= sizeof(buf))
+        return -1;
+    memcpy(pfx, v, 2);
+    pfx[2] = '\0';
+    strcpy(buf, v + 2);
+    for (char *p = buf; *p; p++)
+        if (*p == ' ')
+            *p = '+';
+    return clock_parse_rfc3339(buf, t);
+}
+
+/* --- FHIR R4 Slot search ------------------------------------------------- */
+
+/* Clinic serving Slot searches at path for actor; *known: path is a base. */
+static long fhir_route(const struct sim *s, const char *path,
+                       const char *actor, bool *known)
+{
+    *known = false;
+    for (size_t i = 0; i < s->region->nclinics; i++) {
+        const struct conf_clinic *c = &s->region->clinics[i];
+        const char *bp = s->base_path[i];
+        size_t n;
+        if (!c->has_booking || bp == NULL || c->booking.adapter == NULL ||
+            strcmp(c->booking.adapter, FHIR_ADAPTER) != 0)
+            continue;
+        n = strlen(bp);
+        if (strncmp(path, bp, n) != 0 || strcmp(path + n, "/Slot") != 0)
+            continue;
+        *known = true;
+        if (actor != NULL && c->booking.actor != NULL &&
+            strcmp(actor, c->booking.actor) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Raw query without our paging parameter (_offset=N), for next links. */
+static void query_without_offset(const char *q, struct evbuffer *out)
+{
+    bool first = true;
+
+    while (q != NULL && *q != '\0') {
+        const char *amp = strchr(q, '&');
+        size_t n = amp != NULL ? (size_t)(amp - q) : strlen(q);
+        if (n > 0 && strncmp(q, "_offset=", 8) != 0) {
+            if (!first)
+                evbuffer_add(out, "&", 1);
+            evbuffer_add(out, q, n);
+            first = false;
+        }
+        q = amp != NULL ? amp + 1 : NULL;
+    }
+}
+
+static void add_instant(struct evbuffer *b, const char *key, int64_t t)
+{
+    char ts[CLOCK_RFC3339_LEN];
+
+    clock_format_rfc3339(t, ts);
+    evbuffer_add_printf(b, "\"%s\":\"%s\"", key, ts);
+}
+
+static void answer_fhir(struct sim *s, struct evhttp_request *req,
+                        const char *path, const char *rawq,
+                        struct reply *r, long *ci)
+{
+    struct evkeyvalq kv;
+    struct evkeyval *e;
+    const char *actor = NULL, *status = NULL;
+    int64_t ge = INT64_MIN, lt = INT64_MAX, now = clock_now(), t;
+    long count = FHIR_DEFAULT_COUNT, offset = 0;
+    bool include = false, known, used[MAX_PRACT] = {false};
+    const struct conf_clinic *c;
+    struct plan p;
+    struct gen_list l = {0};
+    char origin[256], pfx[3], *end;
+    size_t w;
+
+    TAILQ_INIT(&kv);
+    if (rawq != NULL && evhttp_parse_query_str(rawq, &kv) != 0) {
+        set_outcome(r, 400, "Bad Request", "invalid", "malformed query");
+        goto out;
+    }
+    TAILQ_FOREACH(e, &kv, next) {
+        if (strcmp(e->key, "schedule.actor") == 0) {
+            actor = e->value;
+        } else if (strcmp(e->key, "status") == 0) {
+            status = e->value;
+        } else if (strcmp(e->key, "_include") == 0) {
+            include = include || strcmp(e->value, "Slot:schedule") == 0;
+        } else if (strcmp(e->key, "start") == 0) {
+            if (parse_prefixed(e->value, pfx, &t) != 0) {
+                set_outcome(r, 400, "Bad Request", "invalid",
+                            "start: expected ge|gt|lt|le and an instant");
+                goto out;
+            }
+            if (strcmp(pfx, "ge") == 0 || strcmp(pfx, "gt") == 0)
+                ge = strcmp(pfx, "gt") == 0 ? t + 1 : t;
+            else if (strcmp(pfx, "lt") == 0 || strcmp(pfx, "le") == 0)
+                lt = strcmp(pfx, "le") == 0 ? t + 1 : t;
+            else {
+                set_outcome(r, 400, "Bad Request", "not-supported",
+                            "start: only ge, gt, lt and le are supported");
+                goto out;
+            }
+        } else if (strcmp(e->key, "_count") == 0 ||
+                   strcmp(e->key, "_offset") == 0) {
+            long v = strtol(e->value, &end, 10);
+            if (e->value[0] == '\0' || *end != '\0' || v < 0 ||
+                v > 100000000L) {
+                set_outcome(r, 400, "Bad Request", "invalid",
+                            "_count/_offset: not a number");
+                goto out;
+            }
+            if (e->key[1] == 'c')
+                count = v < 1 ? 1 : v > FHIR_MAX_COUNT ? FHIR_MAX_COUNT : v;
+            else
+                offset = v;
+        }
+    }
+    *ci = fhir_route(s, path, actor, &known);
+    if (*ci < 0) {
+        if (!known)
+            set_text(r, 404, "Not Found", "404 no such service\n");
+        else
+            set_outcome(r, 404, "Not Found", "not-found",
+                        "schedule.actor: no such actor on this server");
+        goto out;
+    }
+    c = &s->region->clinics[*ci];
+    if (json_profile(c, r))
+        goto out;
+    switch (profiles[profile_index(c->sim_profile)].p) {
+    case P_VP004:
+    case P_VP007:
+        set_outcome(r, 404, "Not Found", "not-found",
+                    "Schedule: this actor is not connected to online "
+                    "booking");
+        goto out;
+    default:
+        break;
+    }
+    if (ge == INT64_MIN)
+        ge = clock_day_start(clock_local_day(now));
+    if (lt == INT64_MAX)
+        lt = ge + 28 * 86400;
+    if (lt < ge || lt - ge > SIM_MAX_RANGE_DAYS * 86400LL) {
+        set_outcome(r, 400, "Bad Request", "too-costly",
+                    "start: range empty or longer than 366 days");
+        goto out;
+    }
+    plan_init(&p, s->seed, c);
+    p.epoch = clinic_epoch(s, c, now);
+    /* Only free slots exist here: a status filter without "free" finds
+     * nothing. */
+    if (status == NULL || strstr(status, "free") != NULL) {
+        for (int32_t d = clock_local_day(ge); d <= clock_local_day(lt); d++)
+            if (plan_day(&p, d, &l) != 0) {
+                set_outcome(r, 500, "Internal Server Error", "exception",
+                            "out of memory");
+                goto out;
+            }
+    }
+    /* The window, and no passed times (as the RIV producer). */
+    w = 0;
+    for (size_t k = 0; k < l.n; k++)
+        if (l.v[k].start >= ge && l.v[k].start < lt && l.v[k].start > now)
+            l.v[w++] = l.v[k];
+    l.n = w;
+
+    origin_of(s, req, origin, sizeof(origin));
+    evbuffer_add_printf(r->body, "{\"resourceType\":\"Bundle\",\"type\":"
+                        "\"searchset\",\"total\":%zu,\"link\":[{\"relation\":"
+                        "\"self\",\"url\":\"", l.n);
+    add_jstr(r->body, origin);
+    add_jstr(r->body, path);
+    if (rawq != NULL) {
+        evbuffer_add(r->body, "?", 1);
+        add_jstr(r->body, rawq);
+    }
+    evbuffer_add_printf(r->body, "\"}");
+    if ((size_t)offset + (size_t)count < l.n) {
+        struct evbuffer *q = evbuffer_new();
+        if (q != NULL) {
+            query_without_offset(rawq, q);
+            evbuffer_add_printf(q, "%s_offset=%ld",
+                                evbuffer_get_length(q) > 0 ? "&" : "",
+                                offset + count);
+            evbuffer_add(q, "", 1);
+            evbuffer_add_printf(r->body, ",{\"relation\":\"next\",\"url\":\"");
+            add_jstr(r->body, origin);
+            add_jstr(r->body, path);
+            evbuffer_add(r->body, "?", 1);
+            add_jstr(r->body, (const char *)evbuffer_pullup(q, -1));
+            evbuffer_add_printf(r->body, "\"}");
+            evbuffer_free(q);
+        }
+    }
+    evbuffer_add_printf(r->body, "],\"entry\":[");
+    for (size_t k = (size_t)offset; k < l.n && k < (size_t)offset +
+                                                  (size_t)count; k++) {
+        const struct gen_slot *g = &l.v[k];
+        evbuffer_add_printf(r->body, "%s{\"fullUrl\":\"",
+                            k > (size_t)offset ? "," : "");
+        add_jstr(r->body, origin);
+        add_jstr(r->body, s->base_path[*ci]);
+        evbuffer_add_printf(r->body, "/Slot/%s-%lld-%d\",\"resource\":{"
+                            "\"resourceType\":\"Slot\",\"id\":\"%s-%lld-%d\","
+                            "\"schedule\":{\"reference\":\"Schedule/%s-P%d\"},"
+                            "\"status\":\"free\",", c->id,
+                            (long long)g->start, g->pract + 1, c->id,
+                            (long long)g->start, g->pract + 1, c->id,
+                            g->pract + 1);
+        add_instant(r->body, "start", g->start);
+        evbuffer_add(r->body, ",", 1);
+        add_instant(r->body, "end", g->end);
+        evbuffer_add_printf(r->body, ",\"serviceType\":[{\"text\":\"%s\"}]},"
+                            "\"search\":{\"mode\":\"match\"}}", TT_NEW_NAME);
+        used[g->pract] = true;
+    }
+    /* _include=Slot:schedule: the Schedules this page's slots point at. */
+    for (int i = 0; include && i < p.npract; i++) {
+        if (!used[i])
+            continue;
+        evbuffer_add_printf(r->body, ",{\"fullUrl\":\"");
+        add_jstr(r->body, origin);
+        add_jstr(r->body, s->base_path[*ci]);
+        evbuffer_add_printf(r->body, "/Schedule/%s-P%d\",\"resource\":{"
+                            "\"resourceType\":\"Schedule\",\"id\":\"%s-P%d\","
+                            "\"actor\":[{\"reference\":\"Practitioner/%s\","
+                            "\"display\":\"", c->id, i + 1, c->id, i + 1,
+                            p.hsa[i]);
+        add_jstr(r->body, p.display[i]);
+        evbuffer_add_printf(r->body, "\"},{\"reference\":\"");
+        add_jstr(r->body, c->booking.actor);
+        evbuffer_add_printf(r->body, "\"}],\"serviceType\":[{\"text\":\"%s\"}]"
+                            "},\"search\":{\"mode\":\"include\"}}",
+                            TT_NEW_NAME);
+    }
+    evbuffer_add_printf(r->body, "]}\n");
+    set_json(r, 200, "OK", FHIR_CTYPE);
+out:
+    free(l.v);
+    evhttp_clear_headers(&kv);
+}
+
+/* --- SMART Scheduling Links bulk publisher ------------------------------- */
+
+enum smart_file { SF_MANIFEST, SF_LOCATION, SF_SCHEDULE, SF_SLOT };
+
+static const char *const smart_files[] = {
+    NULL, "Location.ndjson", "Schedule.ndjson", "Slot.ndjson"};
+
+static bool is_smart(const struct sim *s, size_t i)
+{
+    const struct conf_clinic *c = &s->region->clinics[i];
+
+    return c->has_booking && s->base_path[i] != NULL &&
+           c->booking.adapter != NULL &&
+           strcmp(c->booking.adapter, SMART_ADAPTER) == 0;
+}
+
+/* Length of the directory part of a manifest path (up to the last '/'). */
+static size_t dir_len(const char *mp)
+{
+    const char *sl = strrchr(mp, '/');
+
+    return sl != NULL ? (size_t)(sl - mp) : 0;
+}
+
+/*
+ * The publisher (its first clinic, which also decides its faults) serving
+ * path, and which of its documents. -1 when none.
+ */
+static long smart_route(const struct sim *s, const char *path,
+                        enum smart_file *f)
+{
+    for (size_t i = 0; i < s->region->nclinics; i++) {
+        const char *mp = s->base_path[i];
+        size_t dl;
+        if (!is_smart(s, i))
+            continue;
+        if (strcmp(path, mp) == 0) {
+            *f = SF_MANIFEST;
+            return (long)i;
+        }
+        dl = dir_len(mp);
+        if (strncmp(path, mp, dl) != 0 || path[dl] != '/')
+            continue;
+        for (int k = SF_LOCATION; k <= SF_SLOT; k++)
+            if (strcmp(path + dl + 1, smart_files[k]) == 0) {
+                *f = (enum smart_file)k;
+                return (long)i;
+            }
+    }
+    return -1;
+}
+
+static bool same_publisher(const struct sim *s, size_t lead, size_t i)
+{
+    return is_smart(s, i) && strcmp(s->base_path[lead], s->base_path[i]) == 0;
+}
+
+/* Is clinic i published (connected) at all? */
+static bool smart_listed(const struct sim *s, size_t i)
+{
+    enum profile pr =
+        profiles[profile_index(s->region->clinics[i].sim_profile)].p;
+
+    return pr != P_VP004 && pr != P_VP007;
+}
+
+/*
+ * The publisher's content is a function of the seed, the local date, and
+ * each member's profile and change epoch: its transactionTime is the
+ * latest moment any of those changed, its ETag a hash of them.
+ */
+static int64_t smart_version(const struct sim *s, size_t lead, int64_t now,
+                             char etag[24])
+{
+    int32_t today = clock_local_day(now);
+    int64_t tt = clock_day_start(today);
+    uint64_t h = hash2(mix64(s->seed), (uint64_t)(int64_t)today);
+
+    for (size_t i = lead; i < s->region->nclinics; i++) {
+        const struct conf_clinic *c = &s->region->clinics[i];
+        int ce;
+        if (!same_publisher(s, lead, i))
+            continue;
+        ce = s->faults[i].change_every_s;
+        h = hash2(h, id_hash(c->id));
+        h = hash2(h, (uint64_t)profile_index(c->sim_profile));
+        h = hash2(h, epoch_of(ce, now));
+        if (ce > 0 && epoch_start(ce, now) > tt)
+            tt = epoch_start(ce, now);
+    }
+    snprintf(etag, 24, "\"%016llx\"", (unsigned long long)h);
+    return tt;
+}
+
+static void http_date(int64_t t, char buf[40])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    gmtime_r(&tt, &tm);
+    strftime(buf, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* If-None-Match / If-Modified-Since say the client has version (etag, tt). */
+static bool not_modified(struct evhttp_request *req, const char *etag,
+                         int64_t tt)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *inm = evhttp_find_header(h, "If-None-Match");
+    const char *ims = evhttp_find_header(h, "If-Modified-Since");
+    struct tm tm;
+
+    if (inm != NULL)     /* takes precedence (RFC 9110 13.2.2) */
+        return strstr(inm, etag) != NULL || strcmp(inm, "*") == 0;
+    if (ims != NULL) {
+        static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+        char wd[4], mon[4], tail[4];
+        int n = 0;
+        memset(&tm, 0, sizeof(tm));
+        /* IMF-fixdate only: "Sun, 06 Nov 1994 08:49:37 GMT". */
+        if (sscanf(ims, "%3[A-Za-z], %d %3[A-Za-z] %d %d:%d:%d %3s%n", wd,
+                   &tm.tm_mday, mon, &tm.tm_year, &tm.tm_hour, &tm.tm_min,
+                   &tm.tm_sec, tail, &n) == 8 && ims[n] == '\0' &&
+            strcmp(tail, "GMT") == 0 && strlen(mon) == 3) {
+            const char *m = strstr(months, mon);
+            if (m == NULL || (m - months) % 3 != 0)
+                return false;
+            tm.tm_mon = (int)((m - months) / 3);
+            tm.tm_year -= 1900;
+            return (int64_t)timegm(&tm) >= tt;
+        }
+    }
+    return false;
+}
+
+static void smart_location(struct evbuffer *b, const struct conf_clinic *c)
+{
+    evbuffer_add_printf(b, "{\"resourceType\":\"Location\",\"id\":\"");
+    add_jstr(b, c->booking.location);
+    evbuffer_add_printf(b, "\",\"name\":\"");
+    add_jstr(b, c->name != NULL ? c->name : c->id);
+    evbuffer_add_printf(b, "\",\"identifier\":[{\"system\":"
+                        "\"urn:oid:1.2.752.29.4.19\",\"value\":\"");
+    add_jstr(b, c->id);
+    evbuffer_add_printf(b, "\"}],\"telecom\":[");
+    if (c->phone != NULL) {
+        evbuffer_add_printf(b, "{\"system\":\"phone\",\"value\":\"");
+        add_jstr(b, c->phone);
+        evbuffer_add_printf(b, "\"}%s", c->website != NULL ? "," : "");
+    }
+    if (c->website != NULL) {
+        evbuffer_add_printf(b, "{\"system\":\"url\",\"value\":\"");
+        add_jstr(b, c->website);
+        evbuffer_add_printf(b, "\"}");
+    }
+    evbuffer_add_printf(b, "],\"address\":{\"city\":\"");
+    add_jstr(b, c->locality != NULL ? c->locality
+             : c->municipality != NULL ? c->municipality : "");
+    evbuffer_add_printf(b, "\",\"district\":\"");
+    add_jstr(b, c->municipality != NULL ? c->municipality : "");
+    evbuffer_add_printf(b, "\",\"country\":\"SE\"}}\n");
+}
+
+static void smart_schedule(struct evbuffer *b, const struct conf_clinic *c)
+{
+    evbuffer_add_printf(b, "{\"resourceType\":\"Schedule\",\"id\":\"");
+    add_jstr(b, c->booking.location);
+    evbuffer_add_printf(b, "-s\",\"serviceType\":[{\"text\":\"%s\"}],"
+                        "\"actor\":[{\"reference\":\"Location/", TT_NEW_NAME);
+    add_jstr(b, c->booking.location);
+    evbuffer_add_printf(b, "\"}]}\n");
+}
+
+/* One Slot line per start time: capacity = practitioners free then. */
+static int smart_slots(const struct sim *s, size_t i, int64_t now,
+                       struct evbuffer *b)
+{
+    const struct conf_clinic *c = &s->region->clinics[i];
+    int32_t today = clock_local_day(now);
+    struct plan p;
+    struct gen_list l = {0};
+
+    plan_init(&p, s->seed, c);
+    p.epoch = clinic_epoch(s, c, now);
+    for (int32_t d = today; d < today + s->region->horizon_days; d++)
+        if (plan_day(&p, d, &l) != 0) {
+            free(l.v);
+            return -1;
+        }
+    for (size_t k = 0; k < l.n;) {
+        size_t k0 = k;
+        for (; k < l.n && l.v[k].start == l.v[k0].start; k++)
+            ;
+        evbuffer_add_printf(b, "{\"resourceType\":\"Slot\",\"id\":\"");
+        add_jstr(b, c->booking.location);
+        evbuffer_add_printf(b, "-%lld\",\"schedule\":{\"reference\":"
+                            "\"Schedule/", (long long)l.v[k0].start);
+        add_jstr(b, c->booking.location);
+        evbuffer_add_printf(b, "-s\"},\"status\":\"free\",");
+        add_instant(b, "start", l.v[k0].start);
+        evbuffer_add(b, ",", 1);
+        add_instant(b, "end", l.v[k0].end);
+        evbuffer_add_printf(b, ",\"extension\":[");
+        if (c->booking.booking_url != NULL) {
+            evbuffer_add_printf(b, "{\"url\":\"" SMART_EXT_BASE
+                                "booking-deep-link\",\"valueUrl\":\"");
+            add_jstr(b, c->booking.booking_url);
+            evbuffer_add_printf(b, "?slot=%lld\"},", (long long)l.v[k0].start);
+        }
+        if (c->phone != NULL) {
+            evbuffer_add_printf(b, "{\"url\":\"" SMART_EXT_BASE
+                                "booking-phone\",\"valueString\":\"");
+            add_jstr(b, c->phone);
+            evbuffer_add_printf(b, "\"},");
+        }
+        evbuffer_add_printf(b, "{\"url\":\"" SMART_EXT_BASE "slot-capacity\","
+                            "\"valueInteger\":%zu}]}\n", k - k0);
+    }
+    free(l.v);
+    return 0;
+}
+
+static void answer_smart(struct sim *s, struct evhttp_request *req,
+                         long lead, enum smart_file f, struct reply *r)
+{
+    const struct conf_clinic *c = &s->region->clinics[lead];
+    int64_t now = clock_now(), tt;
+    static char etag[24];   /* read by add_headers before the next call */
+    char origin[256], ts[CLOCK_RFC3339_LEN];
+
+    if (json_profile(c, r))
+        return;
+    tt = smart_version(s, (size_t)lead, now, etag);
+    r->etag = etag;
+    http_date(tt, r->last_modified);
+    if (not_modified(req, etag, tt)) {
+        r->status = 304;
+        r->reason = "Not Modified";
+        return;
+    }
+    if (f == SF_MANIFEST) {
+        const char *mp = s->base_path[lead];
+        origin_of(s, req, origin, sizeof(origin));
+        clock_format_rfc3339(tt, ts);
+        evbuffer_add_printf(r->body, "{\"transactionTime\":\"%s\","
+                            "\"request\":\"", ts);
+        add_jstr(r->body, origin);
+        add_jstr(r->body, mp);
+        evbuffer_add_printf(r->body, "\",\"output\":[");
+        for (int k = SF_LOCATION; k <= SF_SLOT; k++) {
+            static const char *const types[] = {
+                NULL, "Location", "Schedule", "Slot"};
+            evbuffer_add_printf(r->body, "%s{\"type\":\"%s\",\"url\":\"",
+                                k > SF_LOCATION ? "," : "", types[k]);
+            add_jstr(r->body, origin);
+            evbuffer_add(r->body, mp, dir_len(mp));
+            evbuffer_add_printf(r->body, "/%s\"}", smart_files[k]);
+        }
+        evbuffer_add_printf(r->body, "],\"error\":[]}\n");
+        set_json(r, 200, "OK", JSON_CTYPE);
+        return;
+    }
+    for (size_t i = (size_t)lead; i < s->region->nclinics; i++) {
+        if (!same_publisher(s, (size_t)lead, i) || !smart_listed(s, i))
+            continue;
+        if (f == SF_LOCATION)
+            smart_location(r->body, &s->region->clinics[i]);
+        else if (f == SF_SCHEDULE)
+            smart_schedule(r->body, &s->region->clinics[i]);
+        else if (smart_slots(s, i, now, r->body) != 0) {
+            set_outcome(r, 500, "Internal Server Error", "exception",
+                        "out of memory");
+            return;
+        }
+    }
+    set_json(r, 200, "OK", NDJSON_CTYPE);
+}
+
+/* --- faults -------------------------------------------------------------- */
+
+/* The clinic's faults with its profile's defaults filled in. */
+static struct sim_faults effective_faults(const struct sim *s, long ci)
+{
+    struct sim_faults f = s->faults[ci];
+
+    switch (profiles[profile_index(s->region->clinics[ci].sim_profile)].p) {
+    case P_HUGE:
+        if (f.body_bytes <= 0)
+            f.body_bytes = 32L * 1024 * 1024;
+        break;
+    case P_DRIP:
+        if (f.drip_bytes_per_s <= 0)
+            f.drip_bytes_per_s = 256;
+        break;
+    case P_FLAKY:
+        if (f.fail_permille <= 0)
+            f.fail_permille = 500;
+        if (f.latency_ms <= 0)
+            f.latency_ms = 300;
+        break;
+    case P_HTTP429:
+        f.fail_permille = 1000;
+        if (f.retry_after_s <= 0)
+            f.retry_after_s = 30;
+        break;
+    default:
+        break;
+    }
+    if (s->latency_ms > f.latency_ms)
+        f.latency_ms = s->latency_ms;
+    return f;
+}
+
+/*
+ * Does the n-th request (1-based) to clinic ci fail under fail_permille?
+ * Deterministic, so tests can count failures; exported for tests through
+ * nothing but the behaviour.
+ */
+static bool fails(const struct sim *s, long ci, unsigned long n, int permille)
+{
+    if (permille <= 0)
+        return false;
+    if (permille >= 1000)
+        return true;
+    return (int)(hash2(hash2(mix64(s->seed), (uint64_t)ci), n) % 1000) <
+           permille;
+}
+
+/* Turn clinic ci's protocol answer r into what its faults make of it. */
+static void apply_faults(struct sim *s, long ci, bool json, struct reply *r)
+{
+    struct sim_faults f = effective_faults(s, ci);
+    enum profile pr =
+        profiles[profile_index(s->region->clinics[ci].sim_profile)].p;
+
+    s->nreq[ci]++;
+    r->delay_ms = f.latency_ms;
+    if (r->hang)
+        return;
+    if (pr == P_RESET) {
+        r->reset = true;
+        return;
+    }
+    if (fails(s, ci, s->nreq[ci], f.fail_permille)) {
+        r->etag = NULL;
+        r->last_modified[0] = '\0';
+        if (f.retry_after_s > 0) {
+            set_text(r, 429, "Too Many Requests",
+                     "429 Too Many Requests: slow down\n");
+            r->retry_after = true;
+            r->retry_after_s = f.retry_after_s;
+        } else {
+            set_text(r, 503, "Service Unavailable",
+                     "503 Service Unavailable: try again later\n");
+        }
+    }
+    if (pr == P_TRUNCATED && r->status == 200) {
+        size_t n = evbuffer_get_length(r->body);
+        struct evbuffer *half = evbuffer_new();
+        if (half != NULL) {
+            evbuffer_remove_buffer(r->body, half, n / 2);
+            evbuffer_free(r->body);
+            r->body = half;
+        }
+    }
+    if (f.body_bytes > 0 && r->status == 200) {
+        /* The head of a plausible answer, then filler made on the fly. */
+        evbuffer_drain(r->body, evbuffer_get_length(r->body));
+        if (json)
+            evbuffer_add_printf(r->body, "{\"resourceType\":\"Bundle\","
+                                "\"type\":\"searchset\",\"entry\":[");
+        else
+            soap_open(r->body);
+        r->huge_bytes = f.body_bytes;
+        r->huge_json = json;
+    }
+    if (f.drip_bytes_per_s > 0)
+        r->drip_bps = f.drip_bytes_per_s;
+}
+
+/* --- request log ----------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Log an arrival; returns its index or (size_t)-1 when out of memory. */
+static size_t log_arrival(struct sim *s, const char *path)
+{
+    if (s->nlog == s->caplog) {
+        size_t cap = s->caplog ? s->caplog * 2 : 64;
+        struct sim_request_entry *v = realloc(s->log, cap * sizeof(*v));
+        if (v == NULL)
+            return (size_t)-1;
+        s->log = v;
+        s->caplog = cap;
+    }
+    s->log[s->nlog].time_ms = mono_ms();
+    s->log[s->nlog].clinic = -1;
+    s->log[s->nlog].path = strdup(path != NULL ? path : "");
+    if (s->log[s->nlog].path == NULL)
+        return (size_t)-1;
+    return s->nlog++;
+}
+
+const struct sim_request_entry *sim_request_log(const struct sim *s,
+                                                size_t *n)
+{
+    *n = s->nlog;
+    return s->log;
+}
+
+size_t sim_max_inflight(const struct sim *s)
+{
+    return s->max_inflight;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct sim *s = arg;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    const char *rawq = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     struct reply r = {0};
+    size_t li;
+    long ci = -1;
+    bool json = false;
     int contract;
+    enum smart_file sf;
 
+    /* In flight now: the parked ones and this one. */
+    if (s->npending + 1 > s->max_inflight)
+        s->max_inflight = s->npending + 1;
+    li = log_arrival(s, path);
     r.body = evbuffer_new();
     if (r.body == NULL) {
         evhttp_send_error(req, 500, "out of memory");
@@ -1166,30 +2198,72 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     contract = path != NULL ? path_contract(path) : -1;
-    if (contract < 0) {
-        set_text(&r, 404, "Not Found", "404 no such service\n");
-    } else if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        set_text(&r, 405, "Method Not Allowed", "405 use POST\n");
-        r.allow_post = true;
+    if (contract >= 0) {
+        if (cmd != EVHTTP_REQ_POST) {
+            set_text(&r, 405, "Method Not Allowed", "405 use POST\n");
+            r.allow_post = true;
+        } else {
+            struct evbuffer *in = evhttp_request_get_input_buffer(req);
+            size_t len = evbuffer_get_length(in);
+            const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1)
+                                       : "";
+            answer_soap(s, contract, body, len, &r, &ci);
+        }
+    } else if (path != NULL && (ci = smart_route(s, path, &sf)) >= 0) {
+        json = true;
+        if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)
+            set_text(&r, 405, "Method Not Allowed", "405 use GET\n");
+        else
+            answer_smart(s, req, ci, sf, &r);
+    } else if (path != NULL) {
+        size_t n = strlen(path);
+        json = true;
+        if (n >= 5 && strcmp(path + n - 5, "/Slot") == 0 &&
+            cmd == EVHTTP_REQ_GET)
+            answer_fhir(s, req, path, rawq, &r, &ci);
+        else
+            set_text(&r, 404, "Not Found", "404 no such service\n");
     } else {
-        struct evbuffer *in = evhttp_request_get_input_buffer(req);
-        size_t len = evbuffer_get_length(in);
-        const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1)
-                                   : "";
-        answer_soap(s, contract, body, len, &r);
+        set_text(&r, 404, "Not Found", "404 no such service\n");
     }
+    if (li != (size_t)-1)
+        s->log[li].clinic = ci;
+    if (ci >= 0)
+        apply_faults(s, ci, json, &r);
+    else if (s->latency_ms > 0)
+        r.delay_ms = s->latency_ms;
 
-    if (r.hang || s->latency_ms > 0) {
+    if (needs_job(&r)) {
         if (job_start(s, req, &r) == 0)
             return;
         /* Could not park it: answer at once rather than lose it. */
-        r.hang = false;
-        set_fault(&r, "Server", "simulator out of memory");
+        r.hang = r.reset = false;
+        r.drip_bps = 0;
+        r.huge_bytes = 0;
+        set_text(&r, 500, "Internal Server Error", "simulator out of memory\n");
     }
     send_now(s, req, &r);
 }
 
 /* --- lifecycle ----------------------------------------------------------- */
+
+/* Path part of a booking URL ("http://h:p/a/b" -> "/a/b"), or NULL. */
+static char *url_path(const char *url)
+{
+    struct evhttp_uri *u = url != NULL ? evhttp_uri_parse(url) : NULL;
+    const char *p = u != NULL ? evhttp_uri_get_path(u) : NULL;
+    char *out = NULL;
+
+    if (p != NULL) {
+        size_t n = strlen(p);
+        while (n > 0 && p[n - 1] == '/')
+            n--;
+        out = strndup(p, n);
+    }
+    if (u != NULL)
+        evhttp_uri_free(u);
+    return out;
+}
 
 struct sim *sim_new(struct event_base *base, const struct conf_region *region,
                     const char *host, int port, const struct sim_opts *opts,
@@ -1235,6 +2309,19 @@ struct sim *sim_new(struct event_base *base, const struct conf_region *region,
     s->region = region;
     s->seed = (opts != NULL && opts->seed != 0) ? opts->seed : 1;
     s->latency_ms = opts != NULL ? opts->latency_ms : 0;
+    s->faults = calloc(region->nclinics + 1, sizeof(*s->faults));
+    s->nreq = calloc(region->nclinics + 1, sizeof(*s->nreq));
+    s->base_path = calloc(region->nclinics + 1, sizeof(*s->base_path));
+    if (s->faults == NULL || s->nreq == NULL || s->base_path == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "sim: out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < region->nclinics; i++) {
+        const struct conf_clinic *c = &region->clinics[i];
+        if (!c->has_booking || c->booking.url == NULL)
+            continue;
+        s->base_path[i] = url_path(c->booking.url);
+    }
     s->http = evhttp_new(base);
     if (s->http == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "sim: evhttp_new failed");
@@ -1277,6 +2364,86 @@ fail:
     return NULL;
 }
 
+int sim_set_faults(struct sim *s, size_t index, const struct sim_faults *f,
+                   struct sf_error *err)
+{
+    if (s == NULL || f == NULL || index >= s->region->nclinics) {
+        sf_error_set(err, SF_ERR_CONFIG, "sim: no clinic %zu", index);
+        return -1;
+    }
+    if (f->latency_ms < 0 || f->latency_ms > 600000 ||
+        f->drip_bytes_per_s < 0 || f->fail_permille < 0 ||
+        f->fail_permille > 1000 || f->retry_after_s < 0 ||
+        f->retry_after_s > 86400 || f->body_bytes < 0 ||
+        f->change_every_s < 0) {
+        sf_error_set(err, SF_ERR_CONFIG, "sim: clinic %s: fault value out "
+                     "of range", s->region->clinics[index].id);
+        return -1;
+    }
+    s->faults[index] = *f;
+    return 0;
+}
+
+/* One numeric key of a sim object; -1 with err on a bad value. */
+static int fault_num(const cJSON *o, const char *key, size_t i, double lo,
+                     double hi, double *out, struct sf_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    if (v == NULL)
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi) {
+        sf_error_set(err, SF_ERR_CONFIG, "$.clinics[%zu].sim.%s: not a "
+                     "number in %g..%g", i, key, lo, hi);
+        return -1;
+    }
+    *out = v->valuedouble;
+    return 0;
+}
+
+int sim_load_faults(struct sim *s, const char *json, size_t len,
+                    struct sf_error *err)
+{
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    const cJSON *cl = cJSON_GetObjectItemCaseSensitive(root, "clinics");
+    int rc = 0;
+
+    if (!cJSON_IsArray(cl)) {
+        sf_error_set(err, SF_ERR_CONFIG, "$.clinics: not an array");
+        cJSON_Delete(root);
+        return -1;
+    }
+    for (size_t i = 0; i < s->region->nclinics; i++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetArrayItem(cl, (int)i), "sim");
+        double v[6] = {0, 0, 0, 0, 0, 0};
+        struct sim_faults f;
+        if (o == NULL)
+            continue;
+        if (fault_num(o, "latency_ms", i, 0, 600000, &v[0], err) != 0 ||
+            fault_num(o, "drip_bytes_per_s", i, 1, 1e9, &v[1], err) != 0 ||
+            fault_num(o, "fail_rate", i, 0, 1, &v[2], err) != 0 ||
+            fault_num(o, "retry_after_s", i, 0, 86400, &v[3], err) != 0 ||
+            fault_num(o, "body_bytes", i, 0, 4e9, &v[4], err) != 0 ||
+            fault_num(o, "change_every_s", i, 0, 1e8, &v[5], err) != 0) {
+            rc = -1;
+            break;
+        }
+        f.latency_ms = (int)v[0];
+        f.drip_bytes_per_s = (int)v[1];
+        f.fail_permille = (int)(v[2] * 1000 + 0.5);
+        f.retry_after_s = (int)v[3];
+        f.body_bytes = (long)v[4];
+        f.change_every_s = (int)v[5];
+        if (sim_set_faults(s, i, &f, err) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
 int sim_port(const struct sim *s)
 {
     return s->port;
@@ -1304,5 +2471,14 @@ void sim_free(struct sim *s)
      * only, never its request (evhttp_free has taken care of those). */
     while (s->jobs != NULL)
         job_free(s->jobs);
+    for (size_t i = 0; i < s->nlog; i++)
+        free((char *)s->log[i].path);
+    free(s->log);
+    if (s->base_path != NULL)
+        for (size_t i = 0; i < s->region->nclinics; i++)
+            free(s->base_path[i]);
+    free(s->base_path);
+    free(s->faults);
+    free(s->nreq);
     free(s);
 }

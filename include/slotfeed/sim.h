@@ -58,4 +58,60 @@ void sim_free(struct sim *s);
 int sim_schedule_day(uint32_t seed, const struct conf_clinic *clinic,
                      int32_t day, struct avail_slots *out);
 
+/* --- added for issue 4: request log, in-flight count, per-clinic faults --- */
+
+/* One received request, in arrival order. Strings borrowed from the sim. */
+struct sim_request_entry {
+    int64_t time_ms;     /* arrival, monotonic clock (CLOCK_MONOTONIC) ms */
+    long clinic;         /* index into region->clinics, or -1 (unrouted) */
+    const char *path;    /* request path without the query */
+};
+
+/*
+ * Every request received so far, oldest first; *n gets the count. The
+ * array and its strings stay valid until the next event-loop turn of the
+ * sim (it may grow) or sim_free. Never NULL when *n > 0.
+ */
+const struct sim_request_entry *sim_request_log(const struct sim *s,
+                                                size_t *n);
+/* Most requests ever in flight at once (received, reply not yet done:
+ * latency, drip, hang count until the last byte is sent or dropped). */
+size_t sim_max_inflight(const struct sim *s);
+
+/*
+ * Per-clinic misbehaviour (config clinics[].sim object besides profile).
+ * Zero fields mean "off". See sim_load_faults for the JSON keys.
+ */
+struct sim_faults {
+    int latency_ms;         /* delay before answering, 0..600000 */
+    int drip_bytes_per_s;   /* send the body in small chunks at this rate */
+    int fail_permille;      /* share of requests answered 5xx (fail_rate) */
+    int retry_after_s;      /* > 0: failures are 429 with Retry-After */
+    long body_bytes;        /* > 0: "huge" body of this size, made on the fly */
+    int change_every_s;     /* > 0: free/booked hash mixes this epoch in */
+};
+
+/* Set clinic `index`'s faults (copied). Returns 0 or -1 (bad index/range). */
+int sim_set_faults(struct sim *s, size_t index, const struct sim_faults *f,
+                   struct sf_error *err);
+
+/*
+ * Read clinics[i].sim.{latency_ms, drip_bytes_per_s, fail_rate (0..1),
+ * retry_after_s, body_bytes, change_every_s} from the region JSON text the
+ * sim's region was loaded from (same clinic order) and apply them. Returns
+ * 0 or -1 with err naming the JSON path.
+ */
+int sim_load_faults(struct sim *s, const char *json, size_t len,
+                    struct sf_error *err);
+
+/*
+ * Like sim_schedule_day, at instant `now` for a clinic whose schedule
+ * changes every change_every_s seconds (0 = never): the epoch
+ * floor(now / change_every_s) is mixed into the free/booked hash, so the
+ * answer only changes when the epoch does.
+ */
+int sim_schedule_day_at(uint32_t seed, const struct conf_clinic *clinic,
+                        int change_every_s, int64_t now, int32_t day,
+                        struct avail_slots *out);
+
 #endif

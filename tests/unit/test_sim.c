@@ -1336,7 +1336,7 @@ static void test_latency(void **state)
 static void test_new_errors(void **state)
 {
     struct event_base *base = event_base_new();
-    struct conf_clinic bad[] = {{.id = ID_NORMAL, .sim_profile = "flaky"}};
+    struct conf_clinic bad[] = {{.id = ID_NORMAL, .sim_profile = "bogus"}};
     struct conf_region rg = {.clinics = bad, .nclinics = 1};
     struct sim_opts o = {1, 0};
     struct sf_error err = {0};
@@ -1346,7 +1346,7 @@ static void test_new_errors(void **state)
     assert_non_null(base);
     assert_null(sim_new(base, &rg, "127.0.0.1", 0, &o, &err));
     assert_int_equal(err.code, SF_ERR_CONFIG);
-    assert_non_null(strstr(err.msg, "flaky"));
+    assert_non_null(strstr(err.msg, "bogus"));
 
     a = sim_new(base, &region, "127.0.0.1", 0, NULL, &err);
     assert_non_null(a);
