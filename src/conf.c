@@ -43,7 +43,9 @@
 
 static const char *const sim_profiles[] = {
     "normal", "busy", "full", "vp004", "vp007", "error", "garbage",
-    "hostile", "hang", "http503", NULL
+    "hostile", "hang", "http503",
+    /* transport faults on a normal schedule (sim.c) */
+    "http429", "reset", "truncated", "huge", "drip", "flaky", NULL
 };
 
 const char *const *conf_sim_profiles(void)
@@ -1131,17 +1133,40 @@ static void parse_booking(struct vctx *cx, const cJSON *obj,
 static void parse_sim(struct vctx *cx, const cJSON *obj, const char *base,
                       char **profile)
 {
-    static const char *const keys[] = { "profile", NULL };
+    /* Fault knobs after "profile": validated here, read by the simulator
+     * itself (sim_load_faults); ranges as there. */
+    static const char *const keys[] = {
+        "profile", "latency_ms", "drip_bytes_per_s", "fail_rate",
+        "retry_after_s", "body_bytes", "change_every_s", NULL };
+    static const long lo[] = { 0, 0, 1, 0, 0, 0, 0 };
+    static const long hi[] = { 0, 600000, 1000000000L, 1, 86400,
+                               4000000000L, 100000000L };
     static const int required[] = { 0, -1 };
     char path[PATH_LEN], shown[SHOW_MAX + 8];
     const cJSON *it;
     const char *s;
     unsigned seen = 0;
     size_t i;
+    long x;
+    int k;
 
     cJSON_ArrayForEach(it, obj) {
-        if (member(cx, it, base, keys, &seen, path, sizeof(path)) != 0)
+        k = member(cx, it, base, keys, &seen, path, sizeof(path));
+        if (k < 0)
             continue;
+        if (k == 3) {           /* fail_rate: a share, 0..1 */
+            if (!cJSON_IsNumber(it))
+                verr(cx, path, "expected a number, got %s", type_name(it));
+            else if (!isfinite(it->valuedouble) || it->valuedouble < 0 ||
+                     it->valuedouble > 1)
+                verr(cx, path, "%.15g is out of range (0..1)",
+                     it->valuedouble);
+            continue;
+        }
+        if (k > 0) {
+            (void)get_int(cx, it, path, lo[k], hi[k], &x);
+            continue;
+        }
         s = check_str(cx, it, path, true);
         if (s == NULL)
             continue;
