@@ -576,6 +576,7 @@
             var item = slotUrl
                 ? el('a', {href: slotUrl, 'class': 'slot', target: '_blank',
                            rel: 'noopener noreferrer', 'aria-describedby': 'slot-note',
+                           'data-focus': 'slot:' + s.start + ':' + (s.practitioner || ''),
                            'data-start': s.start}, text)
                 : el('span', {'class': 'slot slot-nolink', 'data-start': s.start}, text);
             ul.appendChild(el('li', null, item));

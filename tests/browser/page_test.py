@@ -353,6 +353,37 @@ def test_day_view(d, base, out):
     check(len(ids_in(d, "clinic-list")) > 0, "back button returns to the list")
 
 
+def test_near(d, base, out):
+    """near=: nearest first with distances, when the API gives them."""
+    probe = get_json(base, "/v1/availability?near=Karlstad")
+    if not any("distance_km" in c for c in probe["clinics"]):
+        print("     note: the API answers near= without distance_km; "
+              "checking the page's notice only")
+        load_list(d, base, "#/alla?nara=Karlstad")
+        check(d.find_element(By.ID, "near-error").is_displayed(),
+              "near= without distances: the page says so")
+        return
+    load_list(d, base, "#/alla?nara=Karlstad")
+    doc = get_json(base, "/v1/availability?near=Karlstad")
+    dist = {c["id"]: c.get("distance_km") for c in doc["clinics"]}
+    cards = d.find_elements(By.CSS_SELECTOR, "#clinic-list > li")
+    got = [dist.get(li.get_attribute("data-id")) for li in cards]
+    known = [x for x in got if x is not None]
+    check(known and all(a <= b for a, b in zip(known, known[1:])) and
+          got[:len(known)] == known, "near=Karlstad: nearest first (%s ...)" % known[:3])
+    ok = True
+    for li in cards:
+        x = dist.get(li.get_attribute("data-id"))
+        e = li.find_elements(By.CSS_SELECTOR, ".distance")
+        if x is None:
+            ok = ok and not e
+            continue
+        shown = float(e[0].text.split()[0].replace(",", ".")) if e else -1
+        ok = ok and abs(shown - x) <= (0.051 if x < 10 else 0.51)
+    check(ok, "near=Karlstad: each card shows its distance_km")
+    shot(d, out, "07-nara-mig.png")
+
+
 def test_xss(d, base, feed, hostile):
     """The hostile clinic name in the config must come out as plain text."""
     c = next((x for x in feed["clinics"] if x["name"] == hostile), None)
@@ -437,6 +468,7 @@ def main():
         feed = test_all(d, base, out)
         test_guarantee(d, base, out)
         test_day_view(d, base, out)
+        test_near(d, base, out)
         if hostile:
             test_xss(d, base, feed, hostile)
         test_overview(d, base, out)

@@ -44,10 +44,23 @@ fail() {
 work=$(mktemp -d)
 sim_pid=""
 run_pid=""
+# stop PID: TERM, up to 5 s to exit, then KILL (a stuck daemon must not
+# hold the test until ctest's timeout).
+stop() {
+    local i
+    kill "$1" 2>/dev/null || return 0
+    for i in $(seq 1 50); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
 cleanup() {
     # Only the two processes this script started.
-    [ -n "$run_pid" ] && kill "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null
-    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+    [ -n "$run_pid" ] && stop "$run_pid"
+    [ -n "$sim_pid" ] && stop "$sim_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -120,6 +133,7 @@ esac
 import json, sys, time, urllib.request
 base = sys.argv[1]
 deadline = time.monotonic() + 25
+todo, last = None, None
 while time.monotonic() < deadline:
     try:
         with urllib.request.urlopen(base + "/v1/availability", timeout=3) as r:
@@ -130,9 +144,11 @@ while time.monotonic() < deadline:
         if doc["clinics"] and not todo:
             print("browser.sh: %d clinics, all checked" % len(doc["clinics"]))
             sys.exit(0)
-    except (OSError, ValueError):
-        pass
+    except (OSError, ValueError) as e:
+        last = e
     time.sleep(0.2)
+print("browser.sh: still unchecked:", todo if todo is not None else last,
+      file=sys.stderr)
 sys.exit(1)
 EOF
 
