@@ -20,6 +20,8 @@
 #include "slotfeed/fetch.h"
 #include "slotfeed/http.h"
 #include "slotfeed/log.h"
+#include "slotfeed/metrics.h"
+#include "slotfeed/store.h"
 
 struct app {
     struct event_base *base;
@@ -28,6 +30,7 @@ struct app {
     struct collector *coll;
     struct http_server *http;
     struct feed_snapshot *snap;
+    struct store *store;        /* history; NULL when it cannot be opened */
     int dirty;
     struct event *rebuild_ev;   /* coalescing one-shot */
     struct event *refresh_ev;   /* periodic */
@@ -52,6 +55,7 @@ static void rebuild(struct app *a)
     a->snap = snap;
     a->dirty = 0;
     a->rebuilds++;
+    metrics_feed_rebuild();
 }
 
 static void on_rebuild(evutil_socket_t fd, short what, void *arg)
@@ -77,7 +81,14 @@ static void on_update(void *arg, size_t index)
 {
     struct app *a = arg;
 
-    (void)index;
+    if (a->store != NULL) {
+        size_t n;
+        const struct clinic_state *cs = collector_states(a->coll, &n);
+        /* Copies into memory; the flush timer writes (store.h). */
+        if (index < n)
+            store_record_poll(a->store, cs[index].conf, &cs[index],
+                              clock_now(), &a->region->guarantee);
+    }
     a->dirty = 1;
     if (!evtimer_pending(a->rebuild_ev, NULL))
         evtimer_add(a->rebuild_ev, &a->rebuild_delay);
@@ -127,6 +138,26 @@ bad:
     return -1;
 }
 
+/* A store that cannot be opened costs the history, never the feed. */
+static void open_store(struct app *a)
+{
+    struct sf_error e = {0};
+
+    if (a->region->store == NULL)
+        return;
+    if ((a->store = store_open(a->region->store, &e)) == NULL ||
+        store_attach(a->store, a->base, STORE_DEFAULT_FLUSH_MS) != 0 ||
+        store_sync_region(a->store, a->region, clock_now(), &e) != 0) {
+        log_error("store_unavailable", "path=%s err=\"%s\"",
+                  a->region->store, e.msg[0] ? e.msg : "attach failed");
+        store_close(a->store);
+        a->store = NULL;
+        return;
+    }
+    store_set_poll_interval(a->store, a->region->poll_interval_s);
+    store_set_retention(a->store, a->region->retention_days);
+}
+
 struct app *app_new(struct event_base *base, const struct conf_region *region,
                     const struct app_opts *opts, struct sf_error *err)
 {
@@ -171,6 +202,7 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     if ((a->coll = collector_new(base, region, a->fetch, err)) == NULL)
         goto fail;
     collector_on_update(a->coll, on_update, a);
+    open_store(a);
     a->rebuild_ev = evtimer_new(base, on_rebuild, a);
     a->refresh_ev = event_new(base, -1, EV_PERSIST, on_refresh, a);
     if (a->rebuild_ev == NULL || a->refresh_ev == NULL) {
@@ -226,6 +258,7 @@ void app_free(struct app *a)
     http_free(a->http);
     fetch_free(a->fetch);
     collector_free(a->coll);
+    store_close(a->store);      /* flushes what is pending */
     if (a->rebuild_ev)
         event_free(a->rebuild_ev);
     if (a->refresh_ev)

@@ -3,20 +3,35 @@
  *
  * Every request goes through one generic callback with a strict path
  * parser (no evhttp_set_cb prefix magic) and ends in exactly one
- * evhttp_send_reply. Feed bytes are served as the snapshot holds them,
- * by reference (evbuffer_add_reference), with the snapshot's reference
- * count held until libevent has written or dropped them; conditional GET
- * (If-None-Match) answers 304. Everything else gets an RFC 9457 problem
- * body. Requests libevent itself refuses before our callback (malformed
- * request line, headers over HTTP_MAX_HEADERS, body over HTTP_MAX_BODY,
- * unknown method names) get libevent's own short HTML error page.
+ * evhttp_send_reply, counted in metrics. Feed bytes are served as the
+ * snapshot holds them (plain or pre-gzipped), by reference
+ * (evbuffer_add_reference), with the snapshot's reference count held until
+ * libevent has written or dropped them; filtered documents come from a
+ * per-snapshot cache (api.c) and are held the same way. Conditional GET
+ * (If-None-Match, else If-Modified-Since) answers 304. Everything else
+ * gets an RFC 9457 problem body. Requests libevent itself refuses before
+ * our callback (malformed request line, headers over HTTP_MAX_HEADERS,
+ * body over HTTP_MAX_BODY, unknown method names) get libevent's own short
+ * HTML error page.
+ *
+ * Connection cap: libevent 2.1 has none. A connection is counted from its
+ * first request (evhttp_connection_set_closecb tells us when it goes); at
+ * the cap the listener is disabled (evconnlistener_disable), so further
+ * clients wait in the kernel's accept queue, and re-enabled when one
+ * closes. A connection that never completes a request is not counted: the
+ * 15 s idle timeout and the 8 KiB header cap bound it. (A pass-through
+ * bufferevent filter from evhttp_set_bevcb would see every connection, but
+ * evhttp 2.1.12 stalls on filtered bufferevents: tried, measured, dropped.)
  */
 #include "slotfeed/http.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,9 +41,16 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
+#include "slotfeed/api.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/conf.h"
+#include "slotfeed/geo.h"
+#include "slotfeed/log.h"
+#include "slotfeed/metrics.h"
+#include "slotfeed/smartpub.h"
+#include "slotfeed/web.h"
 
 #define HTTP_MAX_HEADERS 8192       /* request line + headers */
 #define HTTP_MAX_BODY 1024          /* we take no bodies; be strict */
@@ -36,9 +58,19 @@
 #define HTTP_TIMEOUT_S 15           /* idle read/write timeout */
 #define HTTP_DEFAULT_MAX_AGE 30
 #define HTTP_RETRY_AFTER "5"        /* seconds, on 503 while starting */
+#define HTTP_STATIC_MAX_AGE "public, max-age=300"
+#define HTTP_CACHE_ENTRIES 64       /* filtered docs kept per snapshot */
+#define HTTP_HOST_MAX 255
 
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_PROBLEM "application/problem+json"
+#define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+
+/* Connections that have sent a request and are not closed yet. */
+struct conn_set {
+    const void **v;             /* cap slots (power of two > 2 * max) */
+    size_t cap, n, max;
+};
 
 struct http_server {
     struct evhttp *http;
@@ -47,6 +79,22 @@ struct http_server {
     int max_age_s;
     http_snapshot_fn get;
     void *arg;
+    struct conn_set conns;
+    int paused;                 /* listener disabled at the cap */
+    struct api_cache *cache;
+    const struct geo_table *geo;        /* borrowed (opts) or owned_geo */
+    struct geo_table *owned_geo;
+    const struct conf_region *geo_tried;  /* region whose file we tried */
+    char (*asset_etags)[FEED_ETAG_LEN];   /* parallel to web_assets[] */
+    size_t nassets;
+};
+
+/* One request being answered. */
+struct rq {
+    struct http_server *s;
+    struct evhttp_request *req;
+    enum metrics_route route;
+    struct timespec t0;
 };
 
 /* --- replies ------------------------------------------------------------- */
@@ -60,31 +108,75 @@ static void set_header(struct evhttp_request *req, const char *k,
     evhttp_add_header(h, k, v);
 }
 
+static double elapsed_s(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) +
+           (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The one place every reply leaves through. buf may be NULL. */
+static void finish(struct rq *q, int status, const char *reason,
+                   struct evbuffer *buf)
+{
+    set_header(q->req, "Access-Control-Allow-Origin", "*");
+    evhttp_send_reply(q->req, status, reason, buf);
+    metrics_http(q->route, status, elapsed_s(&q->t0));
+}
+
 /*
  * Send `len` bytes of `body` (copied) with status/reason. For HEAD the body
  * is left out but its Content-Length kept: libevent 2.1 would otherwise
  * write the body after the headers of a HEAD reply.
  */
-static void send_copy(struct evhttp_request *req, int status,
-                      const char *reason, const char *body, size_t len)
+static void send_copy(struct rq *q, int status, const char *reason,
+                      const char *body, size_t len)
 {
     struct evbuffer *buf = NULL;
     char clen[32];
 
-    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+    if (evhttp_request_get_command(q->req) == EVHTTP_REQ_HEAD) {
         snprintf(clen, sizeof(clen), "%zu", len);
-        set_header(req, "Content-Length", clen);
+        set_header(q->req, "Content-Length", clen);
     } else if ((buf = evbuffer_new()) != NULL) {
         evbuffer_add(buf, body, len);
     }
-    evhttp_send_reply(req, status, reason, buf);
+    finish(q, status, reason, buf);
     if (buf != NULL)
         evbuffer_free(buf);
 }
 
+/*
+ * Send bytes by reference: cleanup(data, len, arg) runs when libevent is
+ * done with them (also when they could not be queued, in which case they
+ * are copied first). HEAD sends only the length.
+ */
+static void send_ref(struct rq *q, int status, const char *data, size_t len,
+                     evbuffer_ref_cleanup_cb cleanup, void *arg)
+{
+    struct evbuffer *buf;
+
+    if (evhttp_request_get_command(q->req) == EVHTTP_REQ_HEAD ||
+        (buf = evbuffer_new()) == NULL) {
+        send_copy(q, status, "OK", data, len);
+        if (cleanup != NULL)
+            cleanup(data, len, arg);
+        return;
+    }
+    if (evbuffer_add_reference(buf, data, len, cleanup, arg) != 0) {
+        evbuffer_add(buf, data, len);
+        if (cleanup != NULL)
+            cleanup(data, len, arg);
+    }
+    finish(q, status, "OK", buf);
+    evbuffer_free(buf);
+}
+
 /* RFC 9457 problem details; detail may be NULL. */
-static void send_problem(struct evhttp_request *req, int status,
-                         const char *title, const char *detail)
+static void send_problem(struct rq *q, int status, const char *title,
+                         const char *detail)
 {
     cJSON *o = cJSON_CreateObject();
     char *text = NULL;
@@ -96,14 +188,14 @@ static void send_problem(struct evhttp_request *req, int status,
                         : cJSON_AddStringToObject(o, "detail", detail)))
         text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    set_header(req, "Content-Type", CT_PROBLEM);
-    set_header(req, "Cache-Control", "no-store");
+    set_header(q->req, "Content-Type", CT_PROBLEM);
+    set_header(q->req, "Cache-Control", "no-store");
     if (text == NULL) {
         /* Out of memory: still exactly one reply, just without a body. */
-        send_copy(req, status, title, "", 0);
+        send_copy(q, status, title, "", 0);
         return;
     }
-    send_copy(req, status, title, text, strlen(text));
+    send_copy(q, status, title, text, strlen(text));
     free(text);
 }
 
@@ -151,6 +243,51 @@ static int not_modified(struct evhttp_request *req, const char *etag)
     return 0;
 }
 
+/* Any If-None-Match header at all (then If-Modified-Since is ignored). */
+static int has_header(struct evhttp_request *req, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(req), name) !=
+           NULL;
+}
+
+/*
+ * Conditional GET per RFC 9110 §13.2.2: If-None-Match decides when sent;
+ * otherwise If-Modified-Since against Last-Modified (lm 0 = none).
+ */
+static int is_not_modified(struct evhttp_request *req, const char *etag,
+                           int64_t lm)
+{
+    const char *ims;
+    int64_t t;
+
+    if (has_header(req, "If-None-Match"))
+        return not_modified(req, etag);
+    ims = evhttp_find_header(evhttp_request_get_input_headers(req),
+                             "If-Modified-Since");
+    return lm > 0 && ims != NULL && api_parse_http_date(ims, &t) == 0 &&
+           lm <= t;
+}
+
+/* Every Accept-Encoding line counts (a list may be split over lines). */
+static int wants_gzip(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    struct evkeyval *kv;
+    char joined[1024];
+    size_t len = 0;
+
+    joined[0] = '\0';
+    for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next)
+        if (strcasecmp(kv->key, "Accept-Encoding") == 0) {
+            int n = snprintf(joined + len, sizeof(joined) - len, "%s%s",
+                             len ? "," : "", kv->value);
+            if (n < 0 || (size_t)n >= sizeof(joined) - len)
+                break;              /* absurdly long: use what fits */
+            len += (size_t)n;
+        }
+    return api_accepts_gzip(joined);
+}
+
 /* --- serving a feed document --------------------------------------------- */
 
 /* evbuffer cleanup: libevent is done with the snapshot's bytes. */
@@ -161,51 +298,97 @@ static void on_bytes_done(const void *data, size_t len, void *arg)
     feed_snapshot_unref(arg);
 }
 
-static void serve_doc(struct http_server *s, struct evhttp_request *req,
-                      const struct feed_snapshot *snap,
-                      const struct feed_doc *doc)
+static void on_entry_done(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    api_entry_unref(arg);
+}
+
+/*
+ * Reply with doc (or gz, when the client takes gzip and gz is not NULL),
+ * validators and caching headers. holder/cleanup keep the bytes alive:
+ * the caller has taken one reference for this reply, released here in
+ * every case.
+ */
+static void serve_doc(struct rq *q, const struct feed_doc *doc,
+                      const struct feed_doc *gz, int64_t last_mod,
+                      const char *content_type,
+                      evbuffer_ref_cleanup_cb cleanup, void *holder)
+{
+    const struct feed_doc *d = doc;
+    char cc[48], lm[30];
+
+    if (gz != NULL && gz->json != NULL && wants_gzip(q->req))
+        d = gz;
+    snprintf(cc, sizeof(cc), "public, max-age=%d", q->s->max_age_s);
+    set_header(q->req, "ETag", d->etag);
+    set_header(q->req, "Cache-Control", cc);
+    set_header(q->req, "Access-Control-Expose-Headers",
+               "ETag, Last-Modified");
+    if (gz != NULL)
+        set_header(q->req, "Vary", "Accept-Encoding");
+    if (last_mod > 0) {
+        api_http_date(last_mod, lm);
+        set_header(q->req, "Last-Modified", lm);
+    }
+    if (is_not_modified(q->req, d->etag, last_mod)) {
+        /* 304: validators and caching headers, no body, no type. */
+        finish(q, 304, "Not Modified", NULL);
+        cleanup(NULL, 0, holder);
+        return;
+    }
+    set_header(q->req, "Content-Type", content_type);
+    if (d == gz)
+        set_header(q->req, "Content-Encoding", "gzip");
+    send_ref(q, 200, d->json, d->len, cleanup, holder);
+}
+
+/* A snapshot doc: hold the snapshot for the reply. */
+static void serve_snap_doc(struct rq *q, const struct feed_snapshot *snap,
+                           const struct feed_doc *doc,
+                           const struct feed_doc *gz, int64_t last_mod,
+                           const char *ct)
 {
     /* The reference count is the one mutable part of a snapshot; the
      * snapshot itself was malloc'd by feed_build, so this is sound. */
     struct feed_snapshot *mut = (struct feed_snapshot *)snap;
-    struct evbuffer *buf;
-    char cc[48];
 
-    snprintf(cc, sizeof(cc), "public, max-age=%d", s->max_age_s);
-    set_header(req, "ETag", doc->etag);
-    set_header(req, "Cache-Control", cc);
-    set_header(req, "Access-Control-Allow-Origin", "*");
-    if (not_modified(req, doc->etag)) {
-        /* 304: validators and caching headers, no body, no type. */
-        evhttp_send_reply(req, 304, "Not Modified", NULL);
-        return;
-    }
-    set_header(req, "Content-Type", CT_JSON);
-    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ||
-        (buf = evbuffer_new()) == NULL) {
-        send_copy(req, 200, "OK", doc->json, doc->len);
-        return;
-    }
     feed_snapshot_ref(mut);
-    if (evbuffer_add_reference(buf, doc->json, doc->len, on_bytes_done,
-                               mut) != 0) {
-        /* Not added, so the cleanup will not run: drop our ref, copy. */
-        feed_snapshot_unref(mut);
-        evbuffer_add(buf, doc->json, doc->len);
-    }
-    evhttp_send_reply(req, 200, "OK", buf);
-    evbuffer_free(buf);
+    serve_doc(q, doc, gz, last_mod, ct, on_bytes_done, mut);
 }
 
-static void serve_health(struct http_server *s, struct evhttp_request *req,
-                         const struct feed_snapshot *snap)
+/* A document made for this request only (copied out, then freed). */
+static void serve_own_doc(struct rq *q, struct feed_doc *doc, int64_t lm)
+{
+    char cc[48], lmb[30];
+
+    snprintf(cc, sizeof(cc), "public, max-age=%d", q->s->max_age_s);
+    set_header(q->req, "ETag", doc->etag);
+    set_header(q->req, "Cache-Control", cc);
+    set_header(q->req, "Access-Control-Expose-Headers",
+               "ETag, Last-Modified");
+    if (lm > 0) {
+        api_http_date(lm, lmb);
+        set_header(q->req, "Last-Modified", lmb);
+    }
+    if (is_not_modified(q->req, doc->etag, lm)) {
+        finish(q, 304, "Not Modified", NULL);
+    } else {
+        set_header(q->req, "Content-Type", CT_JSON);
+        send_copy(q, 200, "OK", doc->json, doc->len);
+    }
+    free(doc->json);
+    doc->json = NULL;
+}
+
+static void serve_health(struct rq *q, const struct feed_snapshot *snap)
 {
     char ts[CLOCK_RFC3339_LEN];
     cJSON *o = cJSON_CreateObject();
     char *text = NULL;
     int ok = snap != NULL;
 
-    (void)s;
     if (o == NULL)
         goto out;
     if (ok) {
@@ -226,110 +409,450 @@ static void serve_health(struct http_server *s, struct evhttp_request *req,
 out:
     cJSON_Delete(o);
     if (text == NULL) {
-        send_problem(req, 500, "Internal Server Error", "out of memory");
+        send_problem(q, 500, "Internal Server Error", "out of memory");
         return;
     }
-    set_header(req, "Content-Type", CT_JSON);
-    set_header(req, "Cache-Control", "no-store");
+    set_header(q->req, "Content-Type", CT_JSON);
+    set_header(q->req, "Cache-Control", "no-store");
     if (!ok)
-        set_header(req, "Retry-After", HTTP_RETRY_AFTER);
-    send_copy(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", text,
+        set_header(q->req, "Retry-After", HTTP_RETRY_AFTER);
+    send_copy(q, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", text,
               strlen(text));
     free(text);
 }
 
+static void serve_metrics(struct rq *q, const struct feed_snapshot *snap)
+{
+    size_t len = 0;
+    char *text = metrics_render(snap, clock_now(), &len);
+
+    if (text == NULL) {
+        send_problem(q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    set_header(q->req, "Content-Type", CT_METRICS);
+    set_header(q->req, "Cache-Control", "no-store");
+    send_copy(q, 200, "OK", text, len);
+    free(text);
+}
+
+/* Assets are static storage: nothing to release. */
+static void serve_asset(struct rq *q, const struct web_asset *a)
+{
+    size_t i = (size_t)(a - web_assets);
+    char *etag = q->s->asset_etags[i];
+
+    if (etag[0] == '\0')
+        feed_etag((const char *)a->data, a->len, etag);
+    set_header(q->req, "ETag", etag);
+    set_header(q->req, "Cache-Control", HTTP_STATIC_MAX_AGE);
+    if (is_not_modified(q->req, etag, 0)) {
+        finish(q, 304, "Not Modified", NULL);
+        return;
+    }
+    set_header(q->req, "Content-Type", a->content_type);
+    send_ref(q, 200, (const char *)a->data, a->len, NULL, NULL);
+}
+
+/* --- geo ------------------------------------------------------------------ */
+
+/*
+ * The place table: the one given in opts, else the region's geo file,
+ * loaded once on first use (a failure is logged once; near then answers
+ * "near is not available").
+ */
+static const struct geo_table *server_geo(struct http_server *s,
+                                          const struct feed_snapshot *snap)
+{
+    const char *path = NULL;
+    struct sf_error err = {0};
+
+    if (s->geo != NULL || snap == NULL || snap->region == NULL ||
+        s->geo_tried == snap->region)
+        return s->geo;
+    s->geo_tried = snap->region;
+#ifdef SLOTFEED_CONF_HAS_GEO
+    path = snap->region->geo;
+#endif
+    if (path == NULL)
+        return NULL;
+    if ((s->owned_geo = geo_load(path, &err)) == NULL)
+        log_error("geo_load_failed", "error=\"%s\"", err.msg);
+    s->geo = s->owned_geo;
+    return s->geo;
+}
+
+/* --- connection cap ------------------------------------------------------ */
+
+/*
+ * The open connections we know of: a small open-addressing set of
+ * evhttp_connection pointers, entered on a connection's first request and
+ * left from its close callback (evhttp calls it from
+ * evhttp_connection_free, also inside evhttp_free).
+ */
+static size_t conn_slot(const struct conn_set *c, const void *p)
+{
+    return (size_t)(((uintptr_t)p >> 4) * 2654435761u) & (c->cap - 1);
+}
+
+static int conn_find(const struct conn_set *c, const void *p, size_t *at)
+{
+    size_t i = conn_slot(c, p), k;
+
+    for (k = 0; k < c->cap; k++, i = (i + 1) & (c->cap - 1)) {
+        if (c->v[i] == p) {
+            *at = i;
+            return 1;
+        }
+        if (c->v[i] == NULL) {
+            *at = i;
+            return 0;
+        }
+    }
+    *at = c->cap;
+    return 0;
+}
+
+static void conn_remove(struct conn_set *c, const void *p)
+{
+    size_t i, j, k;
+
+    if (!conn_find(c, p, &i) || i == c->cap)
+        return;
+    c->v[i] = NULL;
+    c->n--;
+    /* Re-insert the rest of the cluster (linear probing deletion). */
+    for (j = (i + 1) & (c->cap - 1); c->v[j] != NULL;
+         j = (j + 1) & (c->cap - 1)) {
+        const void *q = c->v[j];
+        c->v[j] = NULL;
+        conn_find(c, q, &k);
+        c->v[k] = q;
+    }
+}
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_server *s = arg;
+
+    conn_remove(&s->conns, evcon);
+    if (s->paused && s->conns.n < s->conns.max) {
+        evconnlistener_enable(evhttp_bound_socket_get_listener(s->sock));
+        s->paused = 0;
+    }
+}
+
+/* A request arrived on evcon: count the connection once, pause at the cap. */
+static void conn_seen(struct http_server *s, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    size_t at;
+
+    if (evcon == NULL || conn_find(&s->conns, evcon, &at) ||
+        at == s->conns.cap)
+        return;
+    s->conns.v[at] = evcon;
+    s->conns.n++;
+    evhttp_connection_set_closecb(evcon, on_conn_close, s);
+    if (s->conns.n >= s->conns.max && !s->paused && s->sock != NULL) {
+        evconnlistener_disable(evhttp_bound_socket_get_listener(s->sock));
+        s->paused = 1;
+    }
+}
+
 /* --- routing ------------------------------------------------------------- */
 
-enum route { R_NOT_FOUND, R_BAD_ID, R_AVAILABILITY, R_CLINIC, R_HEALTH };
+enum route {
+    R_NOT_FOUND, R_BAD_ID, R_AVAILABILITY, R_CLINIC, R_SLOTS, R_HEALTH,
+    R_METRICS, R_MANIFEST, R_NDJSON, R_STATIC
+};
 
 /*
  * Exact paths only: no trailing slash, no percent-decoding (an HSA-id has
- * no character that needs it, so "%" in an id is simply malformed).
- * *id points into path for R_CLINIC.
+ * no character that needs it, so "%" in an id is simply malformed; "$" of
+ * $bulk-publish may come as %24). *id points into path for R_CLINIC and
+ * R_SLOTS (length *idlen), *arg is the NDJSON type for R_NDJSON.
  */
-static enum route parse_path(const char *path, const char **id)
+static enum route parse_path(const char *path, const char **id,
+                             size_t *idlen, const char **arg)
 {
     static const char clinics[] = "/v1/clinics/";
-    const char *rest;
+    static const char *const types[] = {"Location", "Schedule", "Slot"};
+    const char *rest, *slash;
+    char idbuf[CONF_HSA_ID_MAX + 2];
+    size_t i;
 
     *id = NULL;
+    *idlen = 0;
+    *arg = NULL;
     if (path == NULL)
         return R_NOT_FOUND;
     if (strcmp(path, "/v1/availability") == 0)
         return R_AVAILABILITY;
     if (strcmp(path, "/healthz") == 0)
         return R_HEALTH;
+    if (strcmp(path, "/metrics") == 0)
+        return R_METRICS;
+    if (strcmp(path, SMARTPUB_MANIFEST_PATH) == 0 ||
+        strcmp(path, "/%24bulk-publish") == 0)
+        return R_MANIFEST;
+    if (strncmp(path, SMARTPUB_NDJSON_PREFIX,
+                sizeof(SMARTPUB_NDJSON_PREFIX) - 1) == 0) {
+        rest = path + sizeof(SMARTPUB_NDJSON_PREFIX) - 1;
+        for (i = 0; i < 3; i++) {
+            size_t tl = strlen(types[i]);
+            if (strncmp(rest, types[i], tl) == 0 &&
+                strcmp(rest + tl, ".ndjson") == 0) {
+                *arg = types[i];
+                return R_NDJSON;
+            }
+        }
+        return R_NOT_FOUND;
+    }
     if (strncmp(path, clinics, sizeof(clinics) - 1) != 0)
         return R_NOT_FOUND;
     rest = path + sizeof(clinics) - 1;
-    /* "/v1/clinics/" alone or a deeper path: no such resource (yet). */
-    if (*rest == '\0' || strchr(rest, '/') != NULL)
+    slash = strchr(rest, '/');
+    if (*rest == '\0' || slash == rest)
         return R_NOT_FOUND;
-    if (!conf_valid_hsa_id(rest))
+    if (slash != NULL && strcmp(slash, "/slots") != 0)
+        return R_NOT_FOUND;
+    *idlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (*idlen >= sizeof(idbuf))
+        return R_BAD_ID;
+    memcpy(idbuf, rest, *idlen);
+    idbuf[*idlen] = '\0';
+    if (!conf_valid_hsa_id(idbuf))
         return R_BAD_ID;
     *id = rest;
-    return R_CLINIC;
+    return slash ? R_SLOTS : R_CLINIC;
+}
+
+static enum metrics_route metrics_route_of(enum route r)
+{
+    switch (r) {
+    case R_AVAILABILITY: return METRICS_ROUTE_AVAILABILITY;
+    case R_CLINIC: return METRICS_ROUTE_CLINIC;
+    case R_SLOTS: return METRICS_ROUTE_SLOTS;
+    case R_HEALTH: return METRICS_ROUTE_HEALTH;
+    case R_METRICS: return METRICS_ROUTE_METRICS;
+    case R_MANIFEST:
+    case R_NDJSON: return METRICS_ROUTE_BULK;
+    case R_STATIC: return METRICS_ROUTE_STATIC;
+    case R_BAD_ID: return METRICS_ROUTE_CLINIC;
+    case R_NOT_FOUND: break;
+    }
+    return METRICS_ROUTE_OTHER;
+}
+
+static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
+                               const struct api_params *params)
+{
+    struct sf_error err = {0};
+    struct api_filter f;
+    struct api_entry *e;
+    int gz;
+
+    if (params->n == 0) {
+        serve_snap_doc(q, snap, &snap->all, &snap->all_gz, snap->changed_at,
+                       CT_JSON);
+        return;
+    }
+    if (api_filter_parse(params, snap, server_geo(q->s, snap), &f, &err) !=
+        0) {
+        send_problem(q, 400, "Bad Request", err.msg);
+        return;
+    }
+    if (api_filter_empty(&f)) {
+        serve_snap_doc(q, snap, &snap->all, &snap->all_gz, snap->changed_at,
+                       CT_JSON);
+        return;
+    }
+    gz = wants_gzip(q->req);
+    if ((e = api_cache_get(q->s->cache, snap, server_geo(q->s, snap), &f,
+                           gz)) == NULL) {
+        send_problem(q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    serve_doc(q, &e->plain, &e->gz, e->changed_at, CT_JSON, on_entry_done,
+              e);
+}
+
+/* "http://" + Host, when Host looks like a host[:port]. */
+static int base_url(struct evhttp_request *req, char *out, size_t len)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                       "Host");
+    size_t i, n;
+
+    if (h == NULL || (n = strlen(h)) == 0 || n > HTTP_HOST_MAX)
+        return -1;
+    for (i = 0; i < n; i++)
+        if (!(h[i] == '.' || h[i] == '-' || h[i] == ':' || h[i] == '[' ||
+              h[i] == ']' || (h[i] >= '0' && h[i] <= '9') ||
+              (h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z')))
+            return -1;
+    snprintf(out, len, "http://%s", h);
+    return 0;
+}
+
+static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
+{
+    struct feed_doc doc;
+    char base[HTTP_HOST_MAX + 16];
+    size_t len = 0;
+
+    if (base_url(q->req, base, sizeof(base)) != 0) {
+        send_problem(q, 400, "Bad Request", "a valid Host header is needed "
+                     "for the manifest's absolute URLs");
+        return;
+    }
+    memset(&doc, 0, sizeof(doc));
+    if ((doc.json = smartpub_manifest(snap, base, &len)) == NULL) {
+        send_problem(q, 500, "Internal Server Error",
+                     "cannot build the manifest");
+        return;
+    }
+    doc.len = len;
+    feed_etag(doc.json, doc.len, doc.etag);
+    serve_own_doc(q, &doc, smartpub_transaction_time(snap));
+}
+
+static void preflight(struct rq *q)
+{
+    set_header(q->req, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    set_header(q->req, "Access-Control-Allow-Headers",
+               "If-None-Match, If-Modified-Since, Cache-Control");
+    set_header(q->req, "Access-Control-Max-Age", "86400");
+    set_header(q->req, "Allow", "GET, HEAD, OPTIONS");
+    set_header(q->req, "Content-Length", "0");
+    finish(q, 204, "No Content", NULL);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
+    struct rq q = {arg, req, METRICS_ROUTE_OTHER, {0, 0}};
     struct http_server *s = arg;
     const char *uri = evhttp_request_get_uri(req);
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    const struct web_asset *asset = NULL;
     const struct feed_snapshot *snap;
-    const struct feed_doc *doc;
-    const char *path, *id;
+    struct api_params params = {.n = 0};
+    struct sf_error err = {0};
+    const char *path, *id, *type;
+    char idbuf[CONF_HSA_ID_MAX + 1], detail[160];
+    size_t idlen;
     enum route r;
-    char detail[160];
+    long ci;
 
+    clock_gettime(CLOCK_MONOTONIC, &q.t0);
+    conn_seen(s, req);
     if (uri != NULL && strlen(uri) > HTTP_MAX_URI) {
-        send_problem(req, 414, "URI Too Long", "request target over 2048 "
+        send_problem(&q, 414, "URI Too Long", "request target over 2048 "
                      "bytes");
         return;
     }
     path = u != NULL ? evhttp_uri_get_path(u) : NULL;
-    r = parse_path(path, &id);
+    r = parse_path(path, &id, &idlen, &type);
+    if (r == R_NOT_FOUND && (asset = web_asset_find(path)) != NULL)
+        r = R_STATIC;
+    q.route = metrics_route_of(r);
     if (r == R_NOT_FOUND) {
         snprintf(detail, sizeof(detail), "no resource at %.100s",
                  path != NULL ? path : "(none)");
-        send_problem(req, 404, "Not Found", detail);
+        send_problem(&q, 404, "Not Found", detail);
+        return;
+    }
+    if (m == EVHTTP_REQ_OPTIONS) {
+        preflight(&q);
         return;
     }
     if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-        set_header(req, "Allow", "GET, HEAD");
-        send_problem(req, 405, "Method Not Allowed",
-                     "only GET and HEAD are served");
+        set_header(req, "Allow", "GET, HEAD, OPTIONS");
+        send_problem(&q, 405, "Method Not Allowed",
+                     "only GET, HEAD and OPTIONS are served");
         return;
     }
     if (r == R_BAD_ID) {
-        send_problem(req, 400, "Bad Request",
+        send_problem(&q, 400, "Bad Request",
                      "clinic id is not an HSA-id (SE + 10 digits + '-' + "
                      "letters/digits, at most 31 characters)");
         return;
     }
+    /* Every query is checked (limits, escapes, UTF-8), used or not. */
+    if (api_params_parse(u != NULL ? evhttp_uri_get_query(u) : NULL, &params,
+                         &err) != 0) {
+        api_params_clear(&params);
+        send_problem(&q, 400, "Bad Request", err.msg);
+        return;
+    }
+    if (r == R_STATIC) {
+        serve_asset(&q, asset);
+        goto out;
+    }
     snap = s->get(s->arg);
     if (r == R_HEALTH) {
-        serve_health(s, req, snap);
-        return;
+        serve_health(&q, snap);
+        goto out;
+    }
+    if (r == R_METRICS) {
+        serve_metrics(&q, snap);
+        goto out;
     }
     if (snap == NULL) {
         set_header(req, "Retry-After", HTTP_RETRY_AFTER);
-        send_problem(req, 503, "Service Unavailable",
+        send_problem(&q, 503, "Service Unavailable",
                      "the first feed is not built yet");
-        return;
+        goto out;
     }
-    if (r == R_AVAILABILITY) {
-        serve_doc(s, req, snap, &snap->all);
-        return;
+    switch (r) {
+    case R_AVAILABILITY:
+        serve_availability(&q, snap, &params);
+        goto out;
+    case R_MANIFEST:
+        serve_manifest(&q, snap);
+        goto out;
+    case R_NDJSON: {
+        const struct feed_doc *d = smartpub_ndjson(snap, type);
+
+        if (d == NULL) {
+            send_problem(&q, 404, "Not Found", "no such NDJSON file");
+            goto out;
+        }
+        serve_snap_doc(&q, snap, d, NULL, smartpub_transaction_time(snap),
+                       SMARTPUB_CONTENT_TYPE);
+        goto out;
     }
-    if ((doc = feed_clinic_doc(snap, id)) == NULL) {
+    default:
+        break;
+    }
+    memcpy(idbuf, id, idlen);
+    idbuf[idlen] = '\0';
+    if ((ci = feed_clinic_index(snap, idbuf)) < 0) {
         snprintf(detail, sizeof(detail), "no clinic %.40s in this region",
-                 id);
-        send_problem(req, 404, "Not Found", detail);
-        return;
+                 idbuf);
+        send_problem(&q, 404, "Not Found", detail);
+        goto out;
     }
-    serve_doc(s, req, snap, doc);
+    if (r == R_CLINIC) {
+        serve_snap_doc(&q, snap, &snap->clinics[ci],
+                       snap->clinics_gz ? &snap->clinics_gz[ci] : NULL,
+                       snap->changed_at, CT_JSON);
+    } else {
+        struct feed_doc doc;
+
+        if (api_slots_build(snap, (size_t)ci, &params, &doc, &err) != 0) {
+            if (err.code == SF_ERR_NOMEM)
+                send_problem(&q, 500, "Internal Server Error", err.msg);
+            else
+                send_problem(&q, 400, "Bad Request", err.msg);
+            goto out;
+        }
+        serve_own_doc(&q, &doc, snap->changed_at);
+    }
+out:
+    api_params_clear(&params);
 }
 
 /* --- setup --------------------------------------------------------------- */
@@ -365,7 +888,15 @@ struct http_server *http_new(struct event_base *base, const char *host,
         return NULL;
     }
     if ((s = calloc(1, sizeof(*s))) == NULL ||
+        (s->cache = api_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
         (s->http = evhttp_new(base)) == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
+        goto fail;
+    }
+    while (web_assets[s->nassets].path != NULL)
+        s->nassets++;
+    if ((s->asset_etags = calloc(s->nassets + 1,
+                                 sizeof(*s->asset_etags))) == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
     }
@@ -373,6 +904,16 @@ struct http_server *http_new(struct event_base *base, const char *host,
     s->arg = arg;
     s->max_age_s = opts != NULL && opts->max_age_s > 0 ? opts->max_age_s
                                                       : HTTP_DEFAULT_MAX_AGE;
+    s->conns.max = opts != NULL && opts->max_connections > 0
+                       ? (size_t)opts->max_connections
+                       : HTTP_DEFAULT_MAX_CONNECTIONS;
+    for (s->conns.cap = 16; s->conns.cap <= 2 * s->conns.max;)
+        s->conns.cap *= 2;
+    if ((s->conns.v = calloc(s->conns.cap, sizeof(*s->conns.v))) == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
+        goto fail;
+    }
+    s->geo = opts != NULL ? opts->geo : NULL;
     /*
      * Every method libevent knows reaches our callback, which answers 405
      * with Allow itself: a narrower allowed set makes libevent 2.1 reply
@@ -417,13 +958,23 @@ int http_port(const struct http_server *s)
     return s != NULL ? s->port : -1;
 }
 
+int http_connections(const struct http_server *s)
+{
+    return s != NULL ? (int)s->conns.n : 0;
+}
+
 void http_free(struct http_server *s)
 {
     if (s == NULL)
         return;
-    /* Frees open connections too; their pending output buffers release
-     * their snapshot references through on_bytes_done. */
+    /* Frees open connections too (their close callbacks still find s);
+     * pending output buffers release their snapshot and cache references
+     * through the cleanups. */
     if (s->http != NULL)
         evhttp_free(s->http);
+    free(s->conns.v);
+    api_cache_free(s->cache);
+    geo_free(s->owned_geo);
+    free(s->asset_etags);
     free(s);
 }

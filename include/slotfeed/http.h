@@ -1,11 +1,15 @@
 /*
  * http.h - the public HTTP server (evhttp on the collector's event base).
  *
- * Routes: GET /v1/availability, GET /v1/clinics/{id}, GET /healthz.
- * Serves the bytes of the current feed snapshot as they are, with a strong
- * ETag (If-None-Match -> 304), Cache-Control and Content-Type; anything
- * else gets a JSON problem body (RFC 9457 shape) with a 4xx status.
- * TCP_NODELAY is set on the listener (see design.md §8).
+ * Routes (docs/feed.md "HTTP API", web/openapi.json): GET/HEAD
+ * /v1/availability (filters), /v1/clinics/{id}, /v1/clinics/{id}/slots,
+ * /healthz, /metrics, /$bulk-publish, /bulk/{Location,Schedule,Slot}.ndjson,
+ * and the compiled-in web/ files (/, /overview, /openapi.json, ...);
+ * OPTIONS answers CORS preflights. Feed documents are served from the
+ * snapshot's pre-serialized (and pre-gzipped) bytes with strong ETags
+ * (If-None-Match -> 304), Last-Modified (If-Modified-Since), Cache-Control
+ * and CORS; anything else gets a JSON problem body (RFC 9457 shape) with a
+ * 4xx status. TCP_NODELAY is set on the listener (see design.md §8).
  */
 #ifndef SLOTFEED_HTTP_H
 #define SLOTFEED_HTTP_H
@@ -30,9 +34,22 @@ struct http_server;
  */
 typedef const struct feed_snapshot *(*http_snapshot_fn)(void *arg);
 
+struct geo_table;
+
 struct http_opts {
     int max_age_s;           /* Cache-Control max-age; default 30 */
+    /*
+     * Most connections open at once (accepted, not yet closed); at the cap
+     * the listener pauses and further clients wait in the kernel's accept
+     * queue until one closes. 0 = HTTP_DEFAULT_MAX_CONNECTIONS.
+     */
+    int max_connections;
+    /* Place table for near= (borrowed, must outlive the server), or NULL:
+     * then the region's "geo" file is loaded on first use (if any). */
+    const struct geo_table *geo;
 };
+
+#define HTTP_DEFAULT_MAX_CONNECTIONS 1024u
 
 /*
  * Listen on host:port (port 0 = ephemeral; see http_port). Returns NULL
@@ -45,6 +62,9 @@ struct http_server *http_new(struct event_base *base, const char *host,
 
 /* The port actually bound. */
 int http_port(const struct http_server *s);
+
+/* Connections open now (counted by the connection cap). */
+int http_connections(const struct http_server *s);
 
 void http_free(struct http_server *s);
 

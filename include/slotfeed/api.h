@@ -1,0 +1,133 @@
+/*
+ * api.h - the query side of Feed v1 for the HTTP server: query-string
+ * parsing (strict: limits, percent-decoding, UTF-8), /v1/availability
+ * filters, filtered documents spliced from the snapshot's bytes, and the
+ * /v1/clinics/{id}/slots document.
+ *
+ * Nothing here does I/O. Errors are 400-worthy messages that name the
+ * parameter ("municipality: \"Oslo\" is not a municipality of this
+ * region"). Filtered documents are cached per snapshot and canonical
+ * filter (api_cache), so a popular query is spliced once per rebuild.
+ */
+#ifndef SLOTFEED_API_H
+#define SLOTFEED_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slotfeed/error.h"
+#include "slotfeed/feed.h"
+#include "slotfeed/geo.h"
+
+#define API_MAX_PARAMS 32          /* name=value pairs per query */
+#define API_MAX_NAME 32            /* bytes of a decoded name */
+#define API_MAX_VALUE 256          /* bytes of a decoded value */
+#define API_MAX_VALUES 32          /* values of one repeatable filter */
+#define API_SLOTS_MAX_SPAN 92      /* days from..to inclusive */
+
+struct api_param {
+    char *name, *value;            /* decoded, NUL-free, valid UTF-8 */
+};
+
+struct api_params {
+    struct api_param v[API_MAX_PARAMS];
+    size_t n;
+};
+
+/*
+ * Split and decode a raw query string (NULL or "" = none): '&'-separated
+ * name[=value], %XX and '+' decoded. Refuses (-1, err names the
+ * parameter) more than API_MAX_PARAMS pairs, over-long names or values,
+ * invalid percent-escapes, NUL bytes, and invalid UTF-8. Empty pairs
+ * ("a=1&&b=2") are skipped. Free with api_params_clear (also on error).
+ */
+int api_params_parse(const char *query, struct api_params *out,
+                     struct sf_error *err);
+void api_params_clear(struct api_params *p);
+
+/* Parsed /v1/availability filters; an empty filter selects everything. */
+struct api_filter {
+    const char *municipality[API_MAX_VALUES];  /* region's spelling */
+    size_t nmunicipality;
+    unsigned operator_mask;        /* bit 0 private, bit 1 region; 0 = any */
+    int within;                    /* -1 any, 0 false, 1 true */
+    const char *service[API_MAX_VALUES];       /* region's spelling */
+    size_t nservice;
+    unsigned web_mask;             /* bits 1 << enum web_booking; 0 = any */
+    bool near;
+    struct geo_point near_pt;
+    const char *near_place;        /* table's spelling */
+    char key[1024];                /* canonical form, for caching */
+};
+
+/*
+ * Check params against the availability filters and the snapshot's region
+ * (values must exist there) and the geo table (may be NULL: near is then
+ * "not available"). Unknown parameter names are refused. 0 or -1 with err.
+ * Strings in *f point into the region or the table.
+ */
+int api_filter_parse(const struct api_params *p,
+                     const struct feed_snapshot *s,
+                     const struct geo_table *geo, struct api_filter *f,
+                     struct sf_error *err);
+
+/* True when f selects everything and adds nothing (serve s->all). */
+bool api_filter_empty(const struct api_filter *f);
+
+/*
+ * The filtered document: head, recomputed summary, "filters", and the
+ * matching clinic objects (with distance_km, nearest first, when near).
+ * Returns 0 with doc->json malloc'd (caller frees) and its ETag, or -1.
+ */
+int api_filter_build(const struct feed_snapshot *s,
+                     const struct geo_table *geo, const struct api_filter *f,
+                     struct feed_doc *doc);
+
+/*
+ * /v1/clinics/{id}/slots of clinic index ci: params from/to (YYYY-MM-DD,
+ * local, inclusive; default today .. today + horizon_days, today = local
+ * date of generated_at), to >= from, at most API_SLOTS_MAX_SPAN days.
+ * 0 with doc (json malloc'd, ETag set), or -1 with err (bad request) /
+ * err->code SF_ERR_NOMEM.
+ */
+int api_slots_build(const struct feed_snapshot *s, size_t ci,
+                    const struct api_params *p, struct feed_doc *doc,
+                    struct sf_error *err);
+
+/* --- cache of filtered documents ----------------------------------------- */
+
+/* A cached document; replies hold a reference while libevent sends it. */
+struct api_entry {
+    struct feed_doc plain, gz;     /* gz.json NULL until first asked */
+    int64_t changed_at;            /* the snapshot's, for Last-Modified */
+    unsigned refs;                 /* cache's own + replies in flight */
+    char *key;
+};
+
+struct api_cache;
+
+/* At most `max` entries (LRU-ish: the oldest is dropped). */
+struct api_cache *api_cache_new(size_t max);
+void api_cache_free(struct api_cache *c);
+
+/*
+ * Entry for filter f on snapshot s (built and inserted on a miss; the
+ * whole cache is dropped when s->serial changes). With want_gz the gzip
+ * variant is made on first need. Returns a new reference (api_entry_unref
+ * when done) or NULL on allocation failure.
+ */
+struct api_entry *api_cache_get(struct api_cache *c,
+                                const struct feed_snapshot *s,
+                                const struct geo_table *geo,
+                                const struct api_filter *f, bool want_gz);
+void api_entry_unref(struct api_entry *e);
+
+/* HTTP-date (IMF-fixdate) of t into buf (30 bytes); parse: 0 or -1. */
+void api_http_date(int64_t t, char buf[30]);
+int api_parse_http_date(const char *s, int64_t *out);
+
+/* Accept-Encoding: is gzip acceptable (q > 0, directly or via "*")? */
+bool api_accepts_gzip(const char *accept_encoding);
+
+#endif
