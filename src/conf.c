@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "slotfeed/adapter.h"
+#include "slotfeed/sched.h"
 
 #ifndef SLOTFEED_VERSION
 #define SLOTFEED_VERSION "0"
@@ -801,7 +802,7 @@ static void parse_time_types(struct vctx *cx, const cJSON *obj,
     static const int required[] = { 0, 1, -1 };
     char path[PATH_LEN], epath[PATH_LEN];
     const cJSON *it, *m;
-    size_t n = 0, i, k;
+    size_t n = 0, i, k, errs0 = cx->errs->n;
     bool any_new = false;
 
     if (!is_object(cx, obj, base))
@@ -870,7 +871,9 @@ static void parse_time_types(struct vctx *cx, const cJSON *obj,
             i++;
     }
     b->ntime_types = i;
-    if (i == n && !any_new)
+    /* Only about a mapping that is otherwise right: an entry with an
+     * error may be the one meant to be the new visit. */
+    if (cx->errs->n == errs0 && !any_new)
         verr(cx, base, "no time type has \"new_visit\": true (nothing "
              "would count for the care guarantee)");
 }
@@ -1368,12 +1371,188 @@ static long parse_clinics(struct vctx *cx, const cJSON *arr, const char *base,
     return first_riv;
 }
 
+/* ---- politeness ------------------------------------------------------ */
+
+/* Keys of politeness and of each politeness.hosts entry ("hosts" last). */
+static const char *const polite_keys[] = {
+    "rate_per_s", "burst", "max_concurrent_per_host", "backoff_base_s",
+    "backoff_max_s", "breaker_failures", "breaker_cooldown_s", "hosts", NULL
+};
+#define POLITE_NFIELDS 7
+
+/*
+ * The seven numeric keys of one politeness object into *p; returns the
+ * bit set of keys given. `hosts` (NULL: not allowed here) gets the hosts
+ * member.
+ */
+static unsigned parse_polite_fields(struct vctx *cx, const cJSON *obj,
+                                    const char *base,
+                                    struct conf_politeness *p,
+                                    const cJSON **hosts)
+{
+    static const char *const host_keys[] = {
+        "rate_per_s", "burst", "max_concurrent_per_host", "backoff_base_s",
+        "backoff_max_s", "breaker_failures", "breaker_cooldown_s", NULL
+    };
+    char path[PATH_LEN];
+    const cJSON *it;
+    unsigned seen = 0;
+    int k;
+    double d;
+
+    cJSON_ArrayForEach(it, obj) {
+        k = member(cx, it, base, hosts ? polite_keys : host_keys, &seen,
+                   path, sizeof(path));
+        switch (k) {
+        case 0:
+            d = it->valuedouble;
+            if (!cJSON_IsNumber(it))
+                verr(cx, path, "expected a number, got %s", type_name(it));
+            else if (!isfinite(d) || d < 0.001 || d > 1000)
+                verr(cx, path, "%.15g is out of range (0.001..1000)", d);
+            else
+                p->rate_per_s = d;
+            break;
+        case 1:
+            get_int_field(cx, it, path, 1, 1000, &p->burst);
+            break;
+        case 2:
+            get_int_field(cx, it, path, 1, 1000,
+                          &p->max_concurrent_per_host);
+            break;
+        case 3:
+            get_int_field(cx, it, path, 1, 86400, &p->backoff_base_s);
+            break;
+        case 4:
+            get_int_field(cx, it, path, 1, 86400, &p->backoff_max_s);
+            break;
+        case 5:
+            get_int_field(cx, it, path, 1, 1000, &p->breaker_failures);
+            break;
+        case 6:
+            get_int_field(cx, it, path, 1, 86400, &p->breaker_cooldown_s);
+            break;
+        case 7:
+            *hosts = it;
+            break;
+        default:
+            break;
+        }
+    }
+    return seen;
+}
+
+/* Report backoff_max_s < backoff_base_s (after inheritance). */
+static void check_backoff(struct vctx *cx, const char *base,
+                          const struct conf_politeness *p)
+{
+    char path[PATH_LEN];
+
+    if (p->backoff_max_s < p->backoff_base_s) {
+        path_key(path, sizeof(path), base, "backoff_max_s");
+        verr(cx, path, "%d is shorter than backoff_base_s (%d)",
+             p->backoff_max_s, p->backoff_base_s);
+    }
+}
+
+static void parse_politeness(struct vctx *cx, const cJSON *obj,
+                             const char *base, struct conf_region *r)
+{
+    char path[PATH_LEN], hpath[PATH_LEN], shown[SHOW_MAX + 8];
+    const cJSON *hosts = NULL, *it;
+    unsigned *given = NULL;
+    size_t n = 0, i, j;
+    int f;
+
+    if (!is_object(cx, obj, base))
+        return;
+    parse_polite_fields(cx, obj, base, &r->politeness, &hosts);
+    check_backoff(cx, base, &r->politeness);
+    if (hosts == NULL)
+        return;
+    path_key(path, sizeof(path), base, "hosts");
+    if (!is_object(cx, hosts, path))
+        return;
+    cJSON_ArrayForEach(it, hosts)
+        n++;
+    if (n > CONF_POLITE_HOSTS_MAX) {
+        verr(cx, path, "%zu hosts; at most %d", n, CONF_POLITE_HOSTS_MAX);
+        return;
+    }
+    if (n == 0)
+        return;
+    r->polite_hosts = calloc(n, sizeof(*r->polite_hosts));
+    given = calloc(n, sizeof(*given));
+    if (r->polite_hosts == NULL || given == NULL) {
+        cx->oom = true;
+        free(given);
+        return;
+    }
+    cJSON_ArrayForEach(it, hosts) {
+        struct conf_host_politeness *h = &r->polite_hosts[r->npolite_hosts];
+        const char *key = it->string ? it->string : "";
+        bool dup = false;
+
+        path_key(hpath, sizeof(hpath), path, key);
+        if (!sched_valid_host(key)) {
+            show(shown, sizeof(shown), key);
+            verr(cx, hpath, "\"%s\" is not HOST or HOST:PORT (port "
+                 "1..65535; IPv6 as [::1]:8080)", shown);
+            continue;
+        }
+        for (j = 0; j < r->npolite_hosts; j++)
+            if (strcasecmp(r->polite_hosts[j].host, key) == 0)
+                dup = true;
+        if (dup) {
+            verr(cx, hpath, "duplicate host");
+            continue;
+        }
+        if (!is_object(cx, it, hpath))
+            continue;
+        store(cx, &h->host, key);
+        if (h->host == NULL)
+            continue;
+        for (i = 0; h->host[i]; i++)
+            h->host[i] = (char)tolower((unsigned char)h->host[i]);
+        given[r->npolite_hosts] = parse_polite_fields(cx, it, hpath, &h->p,
+                                                      NULL);
+        r->npolite_hosts++;
+    }
+    /* Keys a host leaves out come from the top level, whatever the order
+     * of "hosts" and those keys in the file. */
+    for (i = 0; i < r->npolite_hosts; i++) {
+        struct conf_politeness *hp = &r->polite_hosts[i].p;
+        const struct conf_politeness *top = &r->politeness;
+
+        for (f = 0; f < POLITE_NFIELDS; f++) {
+            if (given[i] & (1u << f))
+                continue;
+            switch (f) {
+            case 0: hp->rate_per_s = top->rate_per_s; break;
+            case 1: hp->burst = top->burst; break;
+            case 2:
+                hp->max_concurrent_per_host = top->max_concurrent_per_host;
+                break;
+            case 3: hp->backoff_base_s = top->backoff_base_s; break;
+            case 4: hp->backoff_max_s = top->backoff_max_s; break;
+            case 5: hp->breaker_failures = top->breaker_failures; break;
+            default: hp->breaker_cooldown_s = top->breaker_cooldown_s; break;
+            }
+        }
+        path_key(hpath, sizeof(hpath), path, r->polite_hosts[i].host);
+        if (r->politeness.backoff_max_s >= r->politeness.backoff_base_s)
+            check_backoff(cx, hpath, hp);
+    }
+    free(given);
+}
+
 static void parse_root(struct vctx *cx, const cJSON *root,
                        struct conf_region *r)
 {
     static const char *const keys[] = {
         "name", "timezone", "guarantee", "horizon_days", "poll_interval_s",
-        "fetch", "riv", "listen", "clinics", NULL
+        "fetch", "riv", "listen", "clinics", "politeness", "store",
+        "retention_days", NULL
     };
     static const int required[] = { 0, 8, -1 };
     char path[PATH_LEN], shown[SHOW_MAX + 8];
@@ -1434,6 +1613,16 @@ static void parse_root(struct vctx *cx, const cJSON *root,
         case 8:
             first_riv = parse_clinics(cx, it, path, r);
             break;
+        case 9:
+            parse_politeness(cx, it, path, r);
+            break;
+        case 10:
+            get_str(cx, it, path, true, &r->store);
+            break;
+        case 11:
+            get_int_field(cx, it, path, 1, CONF_RETENTION_DAYS_MAX,
+                          &r->retention_days);
+            break;
         default:
             break;
         }
@@ -1476,6 +1665,15 @@ static void set_defaults(struct vctx *cx, struct conf_region *r)
     store(cx, &r->user_agent, DEFAULT_USER_AGENT);
     store(cx, &r->riv_actor_type, CONF_DEFAULT_ACTOR_TYPE);
     store(cx, &r->listen, CONF_DEFAULT_LISTEN);
+    store(cx, &r->store, CONF_DEFAULT_STORE);
+    r->retention_days = CONF_DEFAULT_RETENTION_DAYS;
+    r->politeness.rate_per_s = CONF_DEFAULT_POLITE_RATE_PER_S;
+    r->politeness.burst = CONF_DEFAULT_POLITE_BURST;
+    r->politeness.max_concurrent_per_host = CONF_DEFAULT_POLITE_MAX_CONCURRENT;
+    r->politeness.backoff_base_s = CONF_DEFAULT_POLITE_BACKOFF_BASE_S;
+    r->politeness.backoff_max_s = CONF_DEFAULT_POLITE_BACKOFF_MAX_S;
+    r->politeness.breaker_failures = CONF_DEFAULT_POLITE_BREAKER_FAILURES;
+    r->politeness.breaker_cooldown_s = CONF_DEFAULT_POLITE_BREAKER_COOLDOWN_S;
 }
 
 /* ---- syntax errors --------------------------------------------------- */
@@ -1703,6 +1901,10 @@ void conf_free(struct conf_region *r)
     free(r->riv_subject_of_care);
     free(r->riv_actor_type);
     free(r->listen);
+    free(r->store);
+    for (i = 0; i < r->npolite_hosts; i++)
+        free(r->polite_hosts[i].host);
+    free(r->polite_hosts);
     free(r);
 }
 

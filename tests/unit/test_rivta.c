@@ -17,6 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <event2/event.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -28,8 +34,11 @@
 #include "slotfeed/availability.h"
 #include "slotfeed/conf.h"
 #include "slotfeed/error.h"
+#include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
 #include "slotfeed/rivta.h"
+
+#include "th_loopback.h"
 
 #define SPECS SLOTFEED_SOURCE_DIR "/specs/riv-crm-scheduling-1.1"
 #define FIXTURES SLOTFEED_SOURCE_DIR "/tests/fixtures/riv/"
@@ -1369,6 +1378,930 @@ static void test_conversation_config(void **state)
     adapter_rivta.end(st);
 }
 
+/* --- GetAllTimeTypes and the time-type mapping ----------------------------- */
+
+static void test_parse_time_types(void **state)
+{
+    struct riv_time_types tt = {NULL, 0};
+    struct sf_error err;
+    struct errbuf eb = {{0}};
+    struct xq x;
+    size_t len;
+    char *body = read_fixture("time_types_ok.xml", &len);
+    /* a repeated id, an entry without id, and an empty name */
+    static const char odd[] =
+        "<t:GetAllTimeTypesResponse xmlns:t='urn:riv:crm:scheduling:"
+        "GetAllTimeTypesResponder:1' xmlns:c='urn:riv:crm:scheduling:1'>"
+        "<t:ListOfTimeTypes><c:timeTypeName>A</c:timeTypeName>"
+        "<c:timeTypeId>T1</c:timeTypeId></t:ListOfTimeTypes>"
+        "<t:ListOfTimeTypes><c:timeTypeName>no id</c:timeTypeName>"
+        "</t:ListOfTimeTypes>"
+        /* timeTypeID (capital D) is the timeslot spelling: not an id here */
+        "<t:ListOfTimeTypes><c:timeTypeName>wrong case</c:timeTypeName>"
+        "<c:timeTypeID>T9</c:timeTypeID></t:ListOfTimeTypes>"
+        "<t:ListOfTimeTypes><c:timeTypeName>again</c:timeTypeName>"
+        "<c:timeTypeId>T1</c:timeTypeId></t:ListOfTimeTypes>"
+        "<t:ListOfTimeTypes><c:timeTypeName></c:timeTypeName>"
+        "<c:timeTypeId> T2 </c:timeTypeId></t:ListOfTimeTypes>"
+        "</t:GetAllTimeTypesResponse>";
+
+    (void)state;
+    /* The fixture is a valid response per the contract's own XSD. */
+    xq_open(&x, body, RIV_GET_ALL_TIME_TYPES);
+    if (validate_node(responder_xsd(RIV_GET_ALL_TIME_TYPES),
+                      xq_node(&x, "/s:Envelope/s:Body/*"), &eb) != 0)
+        fail_msg("fixture invalid: %s", eb.text);
+    xq_close(&x);
+
+    sf_error_clear(&err);
+    assert_int_equal(riv_parse_time_types(body, len, &tt, &err), 0);
+    assert_int_equal(tt.n, 3);
+    assert_string_equal(tt.v[0].id, "FYS-NY");
+    assert_string_equal(tt.v[0].name, "Nybesök fysioterapeut 60 min");
+    assert_string_equal(tt.v[1].id, "FYS-ATER");
+    assert_string_equal(tt.v[1].name, "Återbesök fysioterapeut");
+    assert_string_equal(tt.v[2].id, "LAB-X");
+
+    /* parsing again replaces the old content */
+    assert_int_equal(riv_parse_time_types(odd, strlen(odd), &tt, &err), 0);
+    assert_int_equal(tt.n, 2);
+    assert_string_equal(tt.v[0].id, "T1");
+    assert_string_equal(tt.v[0].name, "A");
+    assert_string_equal(tt.v[1].id, "T2");
+    assert_null(tt.v[1].name);
+    riv_time_types_clear(&tt);
+    assert_int_equal(tt.n, 0);
+    free(body);
+
+    /* faults and refusals as for the other contracts; *out untouched */
+    body = read_fixture("fault_vp007.xml", &len);
+    assert_int_equal(riv_parse_time_types(body, len, &tt, &err), -1);
+    assert_int_equal(err.code, SF_ERR_NOT_CONNECTED);
+    assert_non_null(strstr(err.msg, "GetAllTimeTypes"));
+    assert_int_equal(tt.n, 0);
+    free(body);
+    body = read_fixture("xxe.xml", &len);
+    assert_int_equal(riv_parse_time_types(body, len, &tt, &err), -1);
+    assert_int_equal(err.code, SF_ERR_HOSTILE);
+    free(body);
+    body = read_fixture("dates_ok.xml", &len);
+    assert_int_equal(riv_parse_time_types(body, len, &tt, &err), -1);
+    assert_int_equal(err.code, SF_ERR_PARSE);
+    free(body);
+}
+
+/* The clinic's local types: two new-visit types and one follow-up. */
+static struct conf_time_type tt_map[] = {
+    {"FYS-NY", "Nybesök fysioterapeut", true},
+    {"FYS-NY-RYGG", "Nybesök fysioterapeut, rygg", true},
+    {"FYS-ATER", "Återbesök fysioterapeut", false},
+};
+
+/* One request seen by tt_converse, checked against the XSDs. */
+struct seen_req {
+    enum riv_contract c;
+    char url[160];
+    char soap_action[160];
+    char tt[32];          /* timeTypeID sent, "" when none */
+    char start[9], end[9];
+};
+
+#define TT_MAX_REQ 8
+
+struct tt_run {
+    enum adapter_status rc;
+    struct sf_error err;
+    struct avail_slots slots;
+    struct seen_req req[TT_MAX_REQ];
+    int nreq;
+};
+
+static enum riv_contract contract_of(const char *label)
+{
+    if (strcmp(label, "GetAvailableDates") == 0)
+        return RIV_GET_AVAILABLE_DATES;
+    if (strcmp(label, "GetAvailableTimeslots") == 0)
+        return RIV_GET_AVAILABLE_TIMESLOTS;
+    assert_string_equal(label, "GetAllTimeTypes");
+    return RIV_GET_ALL_TIME_TYPES;
+}
+
+/* Record and validate req (every request the adapter makes). */
+static void see(struct tt_run *r, const struct adapter_request *req)
+{
+    struct seen_req *s;
+    struct errbuf eb = {{0}};
+    struct xq x;
+
+    assert_true(r->nreq < TT_MAX_REQ);
+    s = &r->req[r->nreq++];
+    memset(s, 0, sizeof(*s));
+    s->c = contract_of(req->label);
+    snprintf(s->url, sizeof(s->url), "%s", req->url);
+    snprintf(s->soap_action, sizeof(s->soap_action), "%s", req->soap_action);
+    assert_non_null(req->body);
+    if (validate_request(req->body, s->c, &eb) != 0)
+        fail_msg("%s request invalid: %s", req->label, eb.text);
+    xq_open(&x, req->body, s->c);
+    if (xq_count(&x, "//q:timeTypeID") == 1)
+        xq_text(&x, "//q:timeTypeID", s->tt, sizeof(s->tt));
+    if (s->c != RIV_GET_ALL_TIME_TYPES) {
+        xq_text(&x, "//q:startDateInclusive", s->start, sizeof(s->start));
+        xq_text(&x, "//q:endDateInclusive", s->end, sizeof(s->end));
+    }
+    xq_close(&x);
+}
+
+/* Answer the adapter's requests with bodies[] in order (all HTTP 200). */
+static void tt_converse(struct world *w, const char *const *bodies,
+                        int nbodies, struct tt_run *r)
+{
+    struct adapter_request req;
+    struct adapter_response resp;
+    void *st = NULL;
+    int i = 0;
+
+    memset(r, 0, sizeof(*r));
+    avail_slots_init(&r->slots);
+    memset(&req, 0, sizeof(req));
+    r->rc = adapter_rivta.begin(&w->ctx, &st, &req, &r->err);
+    while (r->rc == ADAPTER_MORE) {
+        see(r, &req);
+        adapter_request_clear(&req);
+        if (i == nbodies)
+            fail_msg("adapter asked for request %d; only %d answers", i + 1,
+                     nbodies);
+        resp = canned(200, bodies[i], strlen(bodies[i]));
+        i++;
+        r->rc = adapter_rivta.step(&w->ctx, st, &resp, &r->slots, &req,
+                                   &r->err);
+    }
+    assert_null(req.url);
+    adapter_rivta.end(st);
+    if (r->rc == ADAPTER_DONE)
+        avail_slots_sort(&r->slots);
+}
+
+#define TT_OPEN \
+    "<t:GetAllTimeTypesResponse xmlns:t='urn:riv:crm:scheduling:" \
+    "GetAllTimeTypesResponder:1' xmlns:c='urn:riv:crm:scheduling:1'>"
+#define TT_ITEM(id) \
+    "<t:ListOfTimeTypes><c:timeTypeName>x</c:timeTypeName><c:timeTypeId>" \
+    id "</c:timeTypeId></t:ListOfTimeTypes>"
+#define TT_CLOSE "</t:GetAllTimeTypesResponse>"
+#define DATES_OPEN \
+    "<d:GetAvailableDatesResponse xmlns:d='urn:riv:crm:scheduling:" \
+    "GetAvailableDatesResponder:1' xmlns:c='urn:riv:crm:scheduling:1'>"
+#define DATE(d) \
+    "<d:performerAvailabilityByDate><c:healthcare_facility>" \
+    "SE2321000016-F1Z1</c:healthcare_facility><c:date>" d "</c:date>" \
+    "</d:performerAvailabilityByDate>"
+#define DATES_CLOSE "</d:GetAvailableDatesResponse>"
+#define TS_OPEN \
+    "<r:GetAvailableTimeslotsResponse xmlns:r='urn:riv:crm:scheduling:" \
+    "GetAvailableTimeslotsResponder:1' xmlns:c='urn:riv:crm:scheduling:1'>"
+/* a 30-minute slot at local wall time ts, of time type id (or none) */
+#define SLOT(ts, te, extra) \
+    "<r:timeslotDetail><c:startTimeInclusive>" ts "</c:startTimeInclusive>" \
+    "<c:endTimeExclusive>" te "</c:endTimeExclusive><c:healthcare_facility>" \
+    "SE2321000016-F1Z1</c:healthcare_facility>" extra "</r:timeslotDetail>"
+#define TT_NAME_ID(name, id) \
+    "<c:timeTypeName>" name "</c:timeTypeName><c:timeTypeID>" id \
+    "</c:timeTypeID>"
+#define TS_CLOSE "</r:GetAvailableTimeslotsResponse>"
+
+/*
+ * Instants (CET, +01:00, before the 2026-03-29 switch): 2026-03-27 is day
+ * 20539, its 00:00Z is 20539 * 86400 = 1774569600; 08:00 local = 07:00Z =
+ * 1774594800, 09:00 = 1774598400, 10:00 = 1774602000, 11:00 = 1774605600.
+ * CEST (+02:00): 2026-04-02 (day 20545) 10:00 local = 08:00Z =
+ * 20545 * 86400 + 28800 = 1775116800.
+ */
+#define T0327_0800 1774594800
+#define T0327_0900 1774598400
+#define T0327_1000 1774602000
+#define T0402_1000 1775116800
+
+static void test_time_type_mapping(void **state)
+{
+    struct world w;
+    struct tt_run r;
+    struct avail_result res;
+    const struct avail_rule rule = {3, AVAIL_COUNT_CALENDAR};
+    static const char *const bodies[] = {
+        /* the unit offers FYS-NY, FYS-ATER and LAB-X, not FYS-NY-RYGG */
+        TT_OPEN TT_ITEM("FYS-NY") TT_ITEM("FYS-ATER") TT_ITEM("LAB-X")
+        TT_CLOSE,
+        DATES_OPEN DATE("20260327") DATES_CLOSE,
+        /* the producer returns more than asked (sloppy filter): a
+         * follow-up slot before the new-visit one, an unmapped one, and
+         * one without timeTypeID (= the type asked for) */
+        TS_OPEN
+        SLOT("20260327080000", "20260327083000",
+             TT_NAME_ID("Återbesök 30", "FYS-ATER"))
+        SLOT("20260327090000", "20260327093000",
+             TT_NAME_ID("Nybesök 60 min lokal text", "FYS-NY"))
+        SLOT("20260327100000", "20260327103000", "")
+        SLOT("20260327110000", "20260327113000",
+             TT_NAME_ID("Provtagning", "LAB-X"))
+        TS_CLOSE,
+    };
+
+    (void)state;
+    world_init(&w);
+    w.clinic.booking.time_type_id = NULL;
+    w.clinic.booking.time_types = tt_map;
+    w.clinic.booking.ntime_types = 3;
+    tt_converse(&w, bodies, 3, &r);
+    assert_int_equal(r.rc, ADAPTER_DONE);
+    /* GetAllTimeTypes (more than one mapped id), then one Dates ->
+     * Timeslots conversation for the one offered new-visit type. */
+    assert_int_equal(r.nreq, 3);
+    assert_int_equal(r.req[0].c, RIV_GET_ALL_TIME_TYPES);
+    assert_string_equal(r.req[0].url, "http://127.0.0.1:1/vp/crm/scheduling/"
+                                      "GetAllTimeTypes/1/rivtabp21");
+    assert_string_equal(r.req[0].soap_action, "urn:riv:crm:scheduling:"
+                        "GetAllTimeTypesResponder:1:GetAllTimeTypes");
+    assert_int_equal(r.req[1].c, RIV_GET_AVAILABLE_DATES);
+    assert_string_equal(r.req[1].tt, "FYS-NY");
+    assert_string_equal(r.req[1].start, "20260326");
+    assert_string_equal(r.req[1].end, "20260408");
+    assert_int_equal(r.req[2].c, RIV_GET_AVAILABLE_TIMESLOTS);
+    assert_string_equal(r.req[2].tt, "FYS-NY");
+    assert_string_equal(r.req[2].start, "20260327");
+    assert_string_equal(r.req[2].end, "20260327");
+
+    /* LAB-X dropped; the others carry OUR service names */
+    assert_int_equal(r.slots.n, 3);
+    assert_int_equal(r.slots.v[0].start, T0327_0800);
+    assert_string_equal(r.slots.v[0].service, "Återbesök fysioterapeut");
+    assert_string_equal(r.slots.v[0].service_id, "FYS-ATER");
+    assert_true(r.slots.v[0].follow_up);
+    assert_int_equal(r.slots.v[1].start, T0327_0900);
+    assert_string_equal(r.slots.v[1].service, "Nybesök fysioterapeut");
+    assert_false(r.slots.v[1].follow_up);
+    assert_int_equal(r.slots.v[2].start, T0327_1000);
+    assert_string_equal(r.slots.v[2].service_id, "FYS-NY");
+    assert_string_equal(r.slots.v[2].service, "Nybesök fysioterapeut");
+    assert_false(r.slots.v[2].follow_up);
+    assert_false(slots_mention(&r.slots, "LAB-X"));
+    assert_false(slots_mention(&r.slots, "lokal text"));
+
+    /* first_free is the first NEW-VISIT slot (09:00), not the 08:00
+     * follow-up; both new-visit slots are within the guarantee (03-26 +
+     * 3 = 03-29), the follow-up is published but does not count. */
+    avail_compute(&r.slots, w.ctx.now, &rule, &res);
+    assert_true(res.has_first_free);
+    assert_int_equal(res.first_free, T0327_0900);
+    assert_true(res.within_guarantee);
+    assert_int_equal(res.free_slots_within_guarantee, 2);
+    assert_int_equal(res.free_slots, 3);
+    avail_slots_clear(&r.slots);
+}
+
+/* Only a follow-up slot within the guarantee: not within the guarantee. */
+static void test_time_type_follow_up_only(void **state)
+{
+    struct world w;
+    struct tt_run r;
+    struct avail_result res;
+    const struct avail_rule rule = {3, AVAIL_COUNT_CALENDAR};
+    static const char *const bodies[] = {
+        DATES_OPEN DATE("20260327") DATE("20260402") DATES_CLOSE,
+        TS_OPEN
+        SLOT("20260327080000", "20260327083000",
+             TT_NAME_ID("Återbesök", "FYS-ATER"))
+        SLOT("20260402100000", "20260402103000",
+             TT_NAME_ID("Nybesök", "FYS-NY"))
+        TS_CLOSE,
+    };
+    static struct conf_time_type map2[] = {
+        {"FYS-NY", "Nybesök fysioterapeut", true},
+    };
+    struct conf_time_type map3[2] = {
+        {"FYS-NY", "Nybesök fysioterapeut", true},
+        {"FYS-ATER", "Återbesök fysioterapeut", false},
+    };
+
+    (void)state;
+    world_init(&w);
+    w.clinic.booking.time_type_id = NULL;
+    /* both types mapped, discovery off but two ids: GetAllTimeTypes */
+    w.clinic.booking.time_types = map3;
+    w.clinic.booking.ntime_types = 2;
+    {
+        static const char *const b3[] = {
+            TT_OPEN TT_ITEM("FYS-NY") TT_ITEM("FYS-ATER") TT_CLOSE,
+            DATES_OPEN DATE("20260327") DATE("20260402") DATES_CLOSE,
+            TS_OPEN
+            SLOT("20260327080000", "20260327083000",
+                 TT_NAME_ID("Återbesök", "FYS-ATER"))
+            SLOT("20260402100000", "20260402103000",
+                 TT_NAME_ID("Nybesök", "FYS-NY"))
+            TS_CLOSE,
+        };
+
+        tt_converse(&w, b3, 3, &r);
+    }
+    assert_int_equal(r.rc, ADAPTER_DONE);
+    assert_int_equal(r.nreq, 3);
+    /* follow-up types are never asked for: only new visits matter */
+    assert_string_equal(r.req[1].tt, "FYS-NY");
+    assert_string_equal(r.req[2].tt, "FYS-NY");
+    assert_string_equal(r.req[2].start, "20260327");
+    assert_string_equal(r.req[2].end, "20260402");
+    assert_int_equal(r.slots.n, 2);
+    avail_compute(&r.slots, w.ctx.now, &rule, &res);
+    assert_false(res.within_guarantee);
+    assert_int_equal(res.free_slots_within_guarantee, 0);
+    assert_true(res.has_first_free);
+    assert_int_equal(res.first_free, T0402_1000);
+    assert_int_equal(res.free_slots, 2);
+    avail_slots_clear(&r.slots);
+
+    /* one mapped id and no discovery: no GetAllTimeTypes round trip; the
+     * unmapped FYS-ATER slot is dropped */
+    w.clinic.booking.time_types = map2;
+    w.clinic.booking.ntime_types = 1;
+    tt_converse(&w, bodies, 2, &r);
+    assert_int_equal(r.rc, ADAPTER_DONE);
+    assert_int_equal(r.nreq, 2);
+    assert_int_equal(r.req[0].c, RIV_GET_AVAILABLE_DATES);
+    assert_string_equal(r.req[0].tt, "FYS-NY");
+    assert_int_equal(r.slots.n, 1);
+    assert_int_equal(r.slots.v[0].start, T0402_1000);
+    avail_slots_clear(&r.slots);
+
+    /* discover_time_types with one id: asked; not offered -> no time,
+     * after one request */
+    w.clinic.booking.discover_time_types = true;
+    {
+        static const char *const b1[] = {
+            TT_OPEN TT_ITEM("FYS-ATER") TT_CLOSE,
+        };
+
+        tt_converse(&w, b1, 1, &r);
+    }
+    assert_int_equal(r.rc, ADAPTER_DONE);
+    assert_int_equal(r.nreq, 1);
+    assert_int_equal(r.req[0].c, RIV_GET_ALL_TIME_TYPES);
+    assert_int_equal(r.slots.n, 0);
+    avail_slots_clear(&r.slots);
+}
+
+/* Two offered new-visit types: one Dates/Timeslots conversation each. */
+static void test_time_type_per_type(void **state)
+{
+    struct world w;
+    struct tt_run r;
+    static const char *const bodies[] = {
+        TT_OPEN TT_ITEM("FYS-NY-RYGG") TT_ITEM("FYS-NY") TT_CLOSE,
+        DATES_OPEN DATE("20260327") DATES_CLOSE,
+        TS_OPEN SLOT("20260327090000", "20260327093000", "") TS_CLOSE,
+        DATES_OPEN DATES_CLOSE,    /* the second type has no dates */
+    };
+    static const char *const fault_body =
+        "<s:Envelope xmlns:s='" SOAP_NS "'><s:Body><s:Fault>"
+        "<faultcode>s:Server</faultcode><faultstring>VP007 Authorization "
+        "missing for serviceNamespace: x</faultstring></s:Fault></s:Body>"
+        "</s:Envelope>";
+
+    (void)state;
+    world_init(&w);
+    w.clinic.booking.time_type_id = NULL;
+    w.clinic.booking.time_types = tt_map;
+    w.clinic.booking.ntime_types = 3;
+    tt_converse(&w, bodies, 4, &r);
+    assert_int_equal(r.rc, ADAPTER_DONE);
+    assert_int_equal(r.nreq, 4);
+    /* config order, not the producer's */
+    assert_string_equal(r.req[1].tt, "FYS-NY");
+    assert_string_equal(r.req[2].tt, "FYS-NY");
+    assert_int_equal(r.req[3].c, RIV_GET_AVAILABLE_DATES);
+    assert_string_equal(r.req[3].tt, "FYS-NY-RYGG");
+    assert_int_equal(r.slots.n, 1);
+    assert_string_equal(r.slots.v[0].service_id, "FYS-NY");
+    avail_slots_clear(&r.slots);
+
+    /* a platform fault on GetAllTimeTypes fails the poll like the others */
+    {
+        const char *const fb[] = {fault_body};
+
+        tt_converse(&w, fb, 1, &r);
+    }
+    assert_int_equal(r.rc, ADAPTER_ERROR);
+    assert_int_equal(r.err.code, SF_ERR_NOT_CONNECTED);
+    assert_non_null(strstr(r.err.msg, "GetAllTimeTypes"));
+    avail_slots_clear(&r.slots);
+}
+
+/* Count lines holding needle in the file at path. */
+static int count_in_file(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    int n = 0;
+
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strstr(line, needle) != NULL)
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* Unknown local types are logged once, not at every poll. */
+static void test_time_type_unknown_logged_once(void **state)
+{
+    struct world w;
+    struct tt_run r;
+    void *cache = NULL;
+    char path[] = "/tmp/test_rivta_log_XXXXXX";
+    int fd = mkstemp(path), saved;
+    static const char *const a[] = {
+        TT_OPEN TT_ITEM("FYS-NY") TT_ITEM("LAB-X") TT_CLOSE,
+        DATES_OPEN DATES_CLOSE,
+    };
+    static const char *const b[] = {
+        TT_OPEN TT_ITEM("FYS-NY") TT_ITEM("LAB-X") TT_ITEM("RTG") TT_CLOSE,
+        DATES_OPEN DATES_CLOSE,
+    };
+
+    (void)state;
+    assert_true(fd >= 0);
+    world_init(&w);
+    w.clinic.booking.time_type_id = NULL;
+    w.clinic.booking.time_types = tt_map;
+    w.clinic.booking.ntime_types = 3;
+    w.ctx.cache = &cache;
+    fflush(stderr);
+    saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    log_set_level(LOG_LVL_WARN);
+    tt_converse(&w, a, 2, &r);       /* logs LAB-X */
+    avail_slots_clear(&r.slots);
+    tt_converse(&w, a, 2, &r);       /* same set: quiet */
+    avail_slots_clear(&r.slots);
+    tt_converse(&w, b, 2, &r);       /* set changed: logs LAB-X,RTG */
+    avail_slots_clear(&r.slots);
+    tt_converse(&w, b, 2, &r);
+    avail_slots_clear(&r.slots);
+    fflush(stderr);
+    log_quiet();
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    close(fd);
+    assert_int_equal(r.rc, ADAPTER_DONE);
+    assert_int_equal(count_in_file(path, "riv_time_types_unmapped"), 2);
+    assert_int_equal(count_in_file(path, "types=LAB-X "), 1);
+    assert_int_equal(count_in_file(path, "types=LAB-X,RTG "), 1);
+    unlink(path);
+    assert_non_null(cache);
+    adapter_rivta.cache_free(cache);
+}
+
+/* booking.endpoints overrides one contract's URL and SOAPAction. */
+static void test_endpoints_override(void **state)
+{
+    struct world w;
+    struct tt_run r;
+    struct conf_endpoint ep[] = {
+        {"GetAvailableDates", "https://regional.example/tb/dates/v1",
+         "urn:example:dates"},
+        {"GetAvailableTimeslots", NULL, "urn:example:slots"},
+    };
+    static const char *const bodies[] = {
+        DATES_OPEN DATE("20260327") DATES_CLOSE,
+        TS_OPEN TS_CLOSE,
+    };
+
+    (void)state;
+    world_init(&w);
+    w.clinic.booking.endpoints = ep;
+    w.clinic.booking.nendpoints = 2;
+    tt_converse(&w, bodies, 2, &r);
+    assert_int_equal(r.rc, ADAPTER_DONE);
+    assert_int_equal(r.nreq, 2);
+    assert_string_equal(r.req[0].url, "https://regional.example/tb/dates/v1");
+    assert_string_equal(r.req[0].soap_action, "urn:example:dates");
+    /* only the SOAPAction overridden: default URL */
+    assert_string_equal(r.req[1].url, "http://127.0.0.1:1/vp/crm/scheduling/"
+                                      "GetAvailableTimeslots/1/rivtabp21");
+    assert_string_equal(r.req[1].soap_action, "urn:example:slots");
+    avail_slots_clear(&r.slots);
+}
+
+/* booking.tls reaches every request; without it no TLS fields. */
+static void test_tls_fields(void **state)
+{
+    struct world w;
+    struct adapter_request req;
+    struct sf_error err;
+    void *st = NULL;
+
+    (void)state;
+    world_init(&w);
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(adapter_rivta.begin(&w.ctx, &st, &req, &err),
+                     ADAPTER_MORE);
+    assert_null(req.tls_cert);
+    assert_null(req.tls_key);
+    assert_null(req.tls_ca);
+    adapter_request_clear(&req);
+    adapter_rivta.end(st);
+
+    w.clinic.booking.tls_cert = "/etc/slotfeed/client.pem";
+    w.clinic.booking.tls_key = "/etc/slotfeed/client.key";
+    w.clinic.booking.tls_ca = "/etc/slotfeed/ca.pem";
+    st = NULL;
+    assert_int_equal(adapter_rivta.begin(&w.ctx, &st, &req, &err),
+                     ADAPTER_MORE);
+    assert_string_equal(req.tls_cert, "/etc/slotfeed/client.pem");
+    assert_string_equal(req.tls_key, "/etc/slotfeed/client.key");
+    assert_string_equal(req.tls_ca, "/etc/slotfeed/ca.pem");
+    adapter_request_clear(&req);
+    assert_null(req.tls_cert);
+    adapter_rivta.end(st);
+}
+
+/* --- config: time_types, endpoints, tls -------------------------------------- */
+
+/* A region with one clinic whose booking object is `booking` (JSON). */
+static int parse_region(const char *booking, struct conf_region **out,
+                        struct conf_errors *errs)
+{
+    char text[4096];
+
+    snprintf(text, sizeof(text),
+             "{\"name\":\"T\",\"riv\":{\"subject_of_care\":\"191212121212\"},"
+             "\"clinics\":[{\"id\":\"SE2321000016-F1Z1\",\"name\":\"C\","
+             "\"municipality\":\"Kil\",\"operator\":\"region\","
+             "\"booking\":%s}]}", booking);
+    memset(errs, 0, sizeof(*errs));
+    *out = NULL;
+    return conf_parse(text, strlen(text), out, errs);
+}
+
+/* The config is refused with exactly one error line, equal to want. */
+static void expect_conf_error(const char *booking, const char *want)
+{
+    struct conf_region *r;
+    struct conf_errors errs;
+
+    assert_int_equal(parse_region(booking, &r, &errs), -1);
+    assert_null(r);
+    if (errs.n != 1 || strcmp(errs.v[0], want) != 0)
+        fail_msg("want \"%s\", got %zu errors, first \"%s\"", want, errs.n,
+                 errs.n > 0 ? errs.v[0] : "");
+    conf_errors_free(&errs);
+}
+
+#define RIVB "\"adapter\":\"rivta-scheduling\",\"url\":\"https://vp.example/vp\""
+#define P "$.clinics[0].booking"
+
+static void test_conf_time_types_endpoints_tls(void **state)
+{
+    struct conf_region *r;
+    struct conf_errors errs;
+    const struct conf_booking *b;
+    char booking[2048], want[512];
+    const char *cert = FIXTURES "time_types_ok.xml";  /* any readable file */
+
+    (void)state;
+    snprintf(booking, sizeof(booking),
+             "{" RIVB ",\"time_types\":{"
+             "\"FYS-NY\":{\"service\":\"Nybesök fysioterapeut\","
+             "\"new_visit\":true},"
+             "\"FYS-ATER\":{\"new_visit\":false,\"service\":\"Återbesök\"}},"
+             "\"discover_time_types\":true,"
+             "\"endpoints\":{\"GetAllTimeTypes\":{\"url\":"
+             "\"https://vp.example/tt\"},\"GetAvailableDates\":"
+             "{\"soap_action\":\"urn:x:dates\"}},"
+             "\"tls\":{\"cert\":\"%s\",\"key\":\"%s\",\"ca\":\"%s\"}}",
+             cert, cert, cert);
+    assert_int_equal(parse_region(booking, &r, &errs), 0);
+    assert_int_equal(errs.n, 0);
+    b = &r->clinics[0].booking;
+    assert_int_equal(b->ntime_types, 2);
+    assert_string_equal(b->time_types[0].id, "FYS-NY");
+    assert_string_equal(b->time_types[0].service, "Nybesök fysioterapeut");
+    assert_true(b->time_types[0].new_visit);
+    assert_string_equal(b->time_types[1].id, "FYS-ATER");
+    assert_false(b->time_types[1].new_visit);
+    assert_true(b->discover_time_types);
+    assert_int_equal(b->nendpoints, 2);
+    assert_string_equal(b->endpoints[0].contract, "GetAllTimeTypes");
+    assert_string_equal(b->endpoints[0].url, "https://vp.example/tt");
+    assert_null(b->endpoints[0].soap_action);
+    assert_string_equal(b->endpoints[1].contract, "GetAvailableDates");
+    assert_null(b->endpoints[1].url);
+    assert_string_equal(b->endpoints[1].soap_action, "urn:x:dates");
+    assert_string_equal(b->tls_cert, cert);
+    assert_string_equal(b->tls_key, cert);
+    assert_string_equal(b->tls_ca, cert);
+    conf_free(r);
+
+    /* defaults: none of it */
+    assert_int_equal(parse_region("{" RIVB "}", &r, &errs), 0);
+    b = &r->clinics[0].booking;
+    assert_int_equal(b->ntime_types, 0);
+    assert_false(b->discover_time_types);
+    assert_int_equal(b->nendpoints, 0);
+    assert_null(b->tls_cert);
+    conf_free(r);
+
+    /* errors, each with its JSON path */
+    expect_conf_error("{" RIVB ",\"time_types\":{\"FYS-NY\":{\"service\":"
+                      "\"N\"}}}",
+                      P ".time_types.FYS-NY: missing required key "
+                        "\"new_visit\"");
+    expect_conf_error("{" RIVB ",\"time_types\":{\"FYS-NY\":{\"service\":"
+                      "\"N\",\"new_visit\":\"yes\"}}}",
+                      P ".time_types.FYS-NY.new_visit: expected true or "
+                        "false, got a string");
+    expect_conf_error("{" RIVB ",\"time_types\":{\"FYS-NY\":{\"service\":"
+                      "\"N\",\"new_visit\":true,\"newvisit\":1}}}",
+                      P ".time_types.FYS-NY.newvisit: unknown key (did you "
+                        "mean \"new_visit\"?)");
+    expect_conf_error("{" RIVB ",\"time_types\":{\"A\":{\"service\":\"N\","
+                      "\"new_visit\":false}}}",
+                      P ".time_types: no time type has \"new_visit\": true "
+                        "(nothing would count for the care guarantee)");
+    expect_conf_error("{" RIVB ",\"time_types\":{}}",
+                      P ".time_types: must map at least one time type");
+    expect_conf_error("{" RIVB ",\"time_types\":{\"A\":{\"service\":\"N\","
+                      "\"new_visit\":true},\"A\":{\"service\":\"M\","
+                      "\"new_visit\":true}}}",
+                      P ".time_types.A: duplicate time type id");
+    expect_conf_error("{" RIVB ",\"time_type_id\":\"A\",\"time_types\":"
+                      "{\"A\":{\"service\":\"N\",\"new_visit\":true}}}",
+                      P ": \"time_type_id\" and \"time_types\" exclude each "
+                        "other (list the type in time_types instead)");
+    expect_conf_error("{" RIVB ",\"discover_time_types\":1}",
+                      P ".discover_time_types: expected true or false, got "
+                        "a number");
+    expect_conf_error("{\"adapter\":\"fhir-slot\",\"url\":\"https://f.example/"
+                      "fhir\",\"actor\":\"Location/1\",\"time_types\":{\"A\":"
+                      "{\"service\":\"N\",\"new_visit\":true}}}",
+                      P ".time_types: only used by the rivta-scheduling "
+                        "adapter, not by fhir-slot");
+    expect_conf_error("{" RIVB ",\"endpoints\":{\"GetAvailableDate\":"
+                      "{\"url\":\"https://x.example/\"}}}",
+                      P ".endpoints.GetAvailableDate: unknown key (did you "
+                        "mean \"GetAvailableDates\"?)");
+    expect_conf_error("{" RIVB ",\"endpoints\":{\"GetAvailableDates\":"
+                      "{\"url\":\"ftp://x.example/\"}}}",
+                      P ".endpoints.GetAvailableDates.url: \"ftp://x.example/"
+                        "\" is not an http:// or https:// URL");
+    expect_conf_error("{" RIVB ",\"endpoints\":{\"GetAvailableDates\":"
+                      "{\"soap_action\":\"a\\\"b\"}}}",
+                      P ".endpoints.GetAvailableDates.soap_action: must not "
+                        "contain '\"'");
+    expect_conf_error("{" RIVB ",\"endpoints\":{\"GetAllTimeTypes\":{}}}",
+                      P ".endpoints.GetAllTimeTypes: expected \"url\" and/or "
+                        "\"soap_action\"");
+    expect_conf_error("{" RIVB ",\"tls\":{\"cert\":\"/nonexistent/c.pem\"}}",
+                      P ".tls.cert: cannot read \"/nonexistent/c.pem\": No "
+                        "such file or directory");
+    snprintf(booking, sizeof(booking), "{" RIVB ",\"tls\":{\"ca\":\"%s\"}}",
+             FIXTURES);
+    snprintf(want, sizeof(want), P ".tls.ca: \"%s\" is not a regular file",
+             FIXTURES);
+    /* the path shown is cut at 60 bytes like every shown value */
+    if (strlen(FIXTURES) <= 60)
+        expect_conf_error(booking, want);
+    snprintf(booking, sizeof(booking), "{" RIVB ",\"tls\":{\"key\":\"%s\"}}",
+             cert);
+    expect_conf_error(booking, P ".tls: \"key\" needs \"cert\"");
+    expect_conf_error("{" RIVB ",\"tls\":{}}",
+                      P ".tls: expected at least one of \"cert\", \"key\", "
+                        "\"ca\"");
+}
+
+/* --- mutual TLS over loopback ------------------------------------------------ */
+
+/*
+ * A throwaway PKI made with the openssl CLI at test time in a private
+ * temporary directory: CA "ca" signs the server (SAN IP:127.0.0.1) and the
+ * client; "other" is an unrelated CA. `openssl s_server -Verify 1
+ * -verify_return_error -www` on 127.0.0.1:<ephemeral> demands a client
+ * certificate signed by ca and answers GET with a status page.
+ */
+struct tls_fx {
+    char dir[64];
+    pid_t pid;
+    int out;              /* s_server's stdout */
+    int port;
+    struct event_base *base;
+};
+
+static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int run_cmd(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static void make_pki(const char *d)
+{
+    /* EC keys: fast; every file in d (mode 0700). */
+    static const char *const key =
+        "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+
+    assert_int_equal(run_cmd("cd %s && openssl req -x509 %s -keyout ca.key "
+                             "-out ca.pem -days 2 -subj /CN=slotfeed-test-ca "
+                             ">/dev/null 2>&1", d, key), 0);
+    assert_int_equal(run_cmd("cd %s && openssl req -x509 %s -keyout "
+                             "other.key -out other.pem -days 2 -subj "
+                             "/CN=other-ca >/dev/null 2>&1", d, key), 0);
+    assert_int_equal(run_cmd("cd %s && openssl req %s -keyout srv.key -out "
+                             "srv.csr -subj /CN=127.0.0.1 >/dev/null 2>&1 && "
+                             "printf 'subjectAltName=IP:127.0.0.1\\n' > "
+                             "srv.ext && openssl x509 -req -in srv.csr -CA "
+                             "ca.pem -CAkey ca.key -CAcreateserial -out "
+                             "srv.pem -days 2 -extfile srv.ext >/dev/null "
+                             "2>&1", d, key), 0);
+    assert_int_equal(run_cmd("cd %s && openssl req %s -keyout cli.key -out "
+                             "cli.csr -subj /CN=slotfeed-client >/dev/null "
+                             "2>&1 && openssl x509 -req -in cli.csr -CA "
+                             "ca.pem -CAkey ca.key -CAcreateserial -out "
+                             "cli.pem -days 2 >/dev/null 2>&1", d, key), 0);
+    assert_int_equal(run_cmd("cd %s && printf 'not a certificate\\n' > "
+                             "junk.pem", d), 0);
+}
+
+/* Start s_server and read its "ACCEPT 127.0.0.1:PORT" line (<= 10 s). */
+static void start_server(struct tls_fx *t)
+{
+    int pfd[2];
+    char buf[512], path[5][96];
+    size_t n = 0;
+    const char *names[] = {"srv.pem", "srv.key", "ca.pem"};
+
+    for (int i = 0; i < 3; i++)
+        snprintf(path[i], sizeof(path[i]), "%s/%s", t->dir, names[i]);
+    assert_int_equal(pipe(pfd), 0);
+    t->pid = fork();
+    assert_true(t->pid >= 0);
+    if (t->pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+
+        dup2(pfd[1], 1);
+        dup2(null, 2);
+        dup2(null, 0);
+        close(pfd[0]);
+        execlp("openssl", "openssl", "s_server", "-accept", "127.0.0.1:0",
+               "-cert", path[0], "-key", path[1], "-CAfile", path[2],
+               "-Verify", "1", "-verify_return_error", "-www", (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    t->out = pfd[0];
+    t->port = 0;
+    while (t->port == 0 && n < sizeof(buf) - 1) {
+        struct pollfd p = {t->out, POLLIN, 0};
+        const char *a;
+        ssize_t k;
+
+        if (poll(&p, 1, 10000) != 1)
+            fail_msg("openssl s_server did not start within 10 s");
+        k = read(t->out, buf + n, sizeof(buf) - 1 - n);
+        if (k <= 0)
+            fail_msg("openssl s_server exited before listening");
+        n += (size_t)k;
+        buf[n] = '\0';
+        a = strstr(buf, "ACCEPT 127.0.0.1:");
+        if (a != NULL && strchr(a, '\n') != NULL)
+            t->port = atoi(a + strlen("ACCEPT 127.0.0.1:"));
+    }
+    assert_true(t->port > 0 && t->port < 65536);
+}
+
+struct tls_done {
+    int done;
+    enum sf_errclass cls;
+    long status;
+    char msg[256];
+};
+
+static void on_tls_done(const struct fetch_result *res, void *arg)
+{
+    struct tls_done *d = arg;
+
+    d->done = 1;
+    d->cls = res->err.code;
+    d->status = res->http_status;
+    snprintf(d->msg, sizeof(d->msg), "%s", res->err.msg);
+}
+
+/*
+ * The rivta adapter's first request for a clinic with booking.tls set to
+ * files of t's PKI (NULL: not set), sent as a GET to the s_server (it
+ * answers GET only; the TLS handshake is what is under test).
+ */
+static struct tls_done tls_request(struct tls_fx *t, const char *cert,
+                                   const char *key, const char *ca)
+{
+    struct world w;
+    struct adapter_request req;
+    struct fetch_opts o;
+    struct fetch *f;
+    struct sf_error err;
+    struct tls_done d;
+    char pc[96], pk[96], pa[96], url[64];
+    void *st = NULL;
+
+    memset(&d, 0, sizeof(d));
+    world_init(&w);
+    snprintf(pc, sizeof(pc), "%s/%s", t->dir, cert ? cert : "");
+    snprintf(pk, sizeof(pk), "%s/%s", t->dir, key ? key : "");
+    snprintf(pa, sizeof(pa), "%s/%s", t->dir, ca ? ca : "");
+    w.clinic.booking.tls_cert = cert ? pc : NULL;
+    w.clinic.booking.tls_key = key ? pk : NULL;
+    w.clinic.booking.tls_ca = ca ? pa : NULL;
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(adapter_rivta.begin(&w.ctx, &st, &req, &err),
+                     ADAPTER_MORE);
+    adapter_rivta.end(st);
+    free(req.body);
+    req.body = NULL;
+    req.body_len = 0;
+    free(req.url);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", t->port);
+    req.url = strdup(url);
+    assert_non_null(req.url);
+
+    memset(&o, 0, sizeof(o));
+    o.connect_timeout_ms = 5000;
+    o.timeout_ms = 10000;
+    o.max_body_bytes = 1 << 20;
+    f = fetch_new(t->base, &o, &err);
+    assert_non_null(f);
+    assert_int_equal(fetch_start(f, &req, on_tls_done, &d, &err), 0);
+    adapter_request_clear(&req);
+    th_lo_run_until(t->base, &d.done, 15000);
+    assert_int_equal(d.done, 1);
+    fetch_free(f);
+    return d;
+}
+
+static void test_mutual_tls_loopback(void **state)
+{
+    struct tls_fx t;
+    struct tls_done d;
+
+    (void)state;
+    if (system("openssl version >/dev/null 2>&1") != 0) {
+        print_message("openssl CLI not found: mutual TLS test skipped\n");
+        skip();
+    }
+    memset(&t, 0, sizeof(t));
+    snprintf(t.dir, sizeof(t.dir), "/tmp/slotfeed-tls-XXXXXX");
+    assert_non_null(mkdtemp(t.dir));
+    make_pki(t.dir);
+    start_server(&t);
+    t.base = event_base_new();
+    assert_non_null(t.base);
+
+    /* client certificate + the right CA: handshake and HTTP 200 */
+    d = tls_request(&t, "cli.pem", "cli.key", "ca.pem");
+    if (d.cls != SF_ERR_NONE)
+        fail_msg("with client cert: %s", d.msg);
+    assert_int_equal(d.status, 200);
+
+    /* no client certificate: the server refuses the handshake */
+    d = tls_request(&t, NULL, NULL, "ca.pem");
+    assert_int_equal(d.cls, SF_ERR_TRANSPORT);
+    assert_int_equal(d.status, 0);
+
+    /* a CA that did not sign the server: our verification fails */
+    d = tls_request(&t, "cli.pem", "cli.key", "other.pem");
+    assert_int_equal(d.cls, SF_ERR_TRANSPORT);
+    assert_int_equal(d.status, 0);
+
+    /* an unusable certificate file is a configuration problem */
+    d = tls_request(&t, "junk.pem", "cli.key", "ca.pem");
+    assert_int_equal(d.cls, SF_ERR_CONFIG);
+
+    /* and the right setup still works after the failures */
+    d = tls_request(&t, "cli.pem", "cli.key", "ca.pem");
+    assert_int_equal(d.cls, SF_ERR_NONE);
+    assert_int_equal(d.status, 200);
+
+    kill(t.pid, SIGTERM);
+    assert_int_equal(waitpid(t.pid, NULL, 0), t.pid);
+    close(t.out);
+    event_base_free(t.base);
+    assert_int_equal(run_cmd("rm -rf %s", t.dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1391,6 +2324,15 @@ int main(void)
         cmocka_unit_test(test_conversation_no_dates),
         cmocka_unit_test(test_conversation_errors),
         cmocka_unit_test(test_conversation_config),
+        cmocka_unit_test(test_parse_time_types),
+        cmocka_unit_test(test_time_type_mapping),
+        cmocka_unit_test(test_time_type_follow_up_only),
+        cmocka_unit_test(test_time_type_per_type),
+        cmocka_unit_test(test_time_type_unknown_logged_once),
+        cmocka_unit_test(test_endpoints_override),
+        cmocka_unit_test(test_tls_fields),
+        cmocka_unit_test(test_conf_time_types_endpoints_tls),
+        cmocka_unit_test(test_mutual_tls_loopback),
     };
 
     return cmocka_run_group_tests(tests, setup_quiet, NULL);
