@@ -5,9 +5,10 @@
  * (unchanged transactionTime, 304), and the error classes.
  *
  * Fixtures: tests/fixtures/smart/publisher/ (our own files in the shape of
- * the specification's examples; see its NOTICE). With SMART_SPEC_EXAMPLES
- * set to a directory holding the upstream examples/ files, the same
- * conversation also runs over those (test_spec_examples).
+ * the specification's examples; see its NOTICE), and the specification's
+ * own examples/ files vendored in tests/fixtures/smart/spec-example/ (see
+ * its NOTICE), over which the same conversation runs (test_spec_examples).
+ * tests/integration/test_smart_spec.c reads them over loopback HTTP.
  *
  * Expected instants were computed with Python's calendar.timegm from the
  * fixtures' wall times and offsets; the expected slots for the upstream
@@ -535,15 +536,15 @@ static void test_bad_input(void **state)
 
 /*
  * The specification's own example feed (smart-on-fhir/smart-scheduling-links
- * examples/), when a local copy is given: manifest with absolute URLs, 10
+ * examples/, vendored in tests/fixtures/smart/spec-example/): manifest with
+ * absolute URLs, 10
  * Locations, 10 Schedules, 5 weekly Slot files of 300 slots in all.
  * Location/0 has Schedule/10 and 30 free slots, one a day 2021-03-01 ..
  * 2021-03-30 at 14:00Z, each with a deep link, phone and capacity 100.
  */
 static void test_spec_examples(void **state)
 {
-    const char *dir = getenv("SMART_SPEC_EXAMPLES");
-    char d[1024];
+    const char *d = SLOTFEED_SOURCE_DIR "/tests/fixtures/smart/spec-example/";
     struct fx x;
     struct run r;
     static const struct route rt[] = {
@@ -558,9 +559,6 @@ static void test_spec_examples(void **state)
     };
 
     (void)state;
-    if (dir == NULL || dir[0] == '\0')
-        skip();
-    snprintf(d, sizeof(d), "%s/", dir);
     fx_init(&x, "https://raw.githubusercontent.com/smart-on-fhir/"
                 "smart-scheduling-links/master/examples/$bulk-publish", "0");
     x.ctx.first_day = 18687;
