@@ -113,8 +113,9 @@ grep -q "\"url\": \"$sim_url\"" "$work/region.json" ||
     fail "the region copy still points at port 18471"
 
 # 3. The daemon, polling every clinic once at startup.
-"$slotfeed" run --config "$work/region.json" --listen 127.0.0.1:0 --poll-now \
-    >"$work/run.out" 2>"$work/run.err" &
+# In $work: the daemon keeps its state store in its working directory.
+(cd "$work" && exec "$slotfeed" run --config "$work/region.json" \
+    --listen 127.0.0.1:0 --poll-now >"$work/run.out" 2>"$work/run.err") &
 run_pid=$!
 if ! wait_line "$work/run.out" "serving" "$run_pid" 10; then
     if grep -qi "poll-now" "$work/run.err"; then
