@@ -29,6 +29,7 @@
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
 #include "slotfeed/rivta.h"
+#include "slotfeed/store.h"
 
 #define EXIT_USAGE 2
 #define COMPUTE_MAX_BYTES (64L * 1024 * 1024)
@@ -275,6 +276,36 @@ static void on_pass_done(void *arg)
     event_base_loopbreak(arg);
 }
 
+/*
+ * Record this pass into the history store (config key `store`), so a
+ * history can be built step by step with --now. A store that fails is
+ * reported and costs nothing else: the feed is still printed.
+ */
+static void record_history(const struct conf_region *region,
+                           const struct clinic_state *states, size_t n)
+{
+    struct sf_error err = {0};
+    struct store *st;
+    size_t i;
+
+    if (region->store == NULL)
+        return;
+    if ((st = store_open(region->store, &err)) == NULL ||
+        store_sync_region(st, region, clock_now(), &err) != 0) {
+        fprintf(stderr, "slotfeed: history not recorded: %s\n", err.msg);
+        store_close(st);
+        return;
+    }
+    store_set_poll_interval(st, region->poll_interval_s);
+    for (i = 0; i < n; i++)
+        if (states[i].checked_at != 0)
+            store_record_poll(st, states[i].conf, &states[i], clock_now(),
+                              &region->guarantee);
+    if (store_flush(st, &err) != 0)
+        fprintf(stderr, "slotfeed: history not recorded: %s\n", err.msg);
+    store_close(st);
+}
+
 static int cmd_poll(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -335,6 +366,7 @@ static int cmd_poll(int argc, char **argv)
     }
     event_base_dispatch(base);
     states = collector_states(coll, &n);
+    record_history(region, states, n);
     if (feed_build(region, states, clock_now(), &snap, &err) != 0) {
         fprintf(stderr, "slotfeed: feed: %s\n", err.msg);
         goto out;

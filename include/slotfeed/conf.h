@@ -103,6 +103,10 @@ struct conf_region {
     char *listen;               /* default "127.0.0.1:8080" */
     struct conf_clinic *clinics;
     size_t nclinics;
+    /* History store (store.h): SQLite file path, relative paths resolved
+     * against the working directory; default CONF_DEFAULT_STORE. */
+    char *store;
+    int retention_days;         /* default 400 (CONF_DEFAULT_RETENTION_DAYS) */
 };
 
 /* Every problem found, in file order. Strings owned by the list. */
@@ -158,6 +162,9 @@ bool conf_valid_hsa_id(const char *s);
 #define CONF_PAGE_CAP_MAX 1000
 /* Most entries of booking.time_types. */
 #define CONF_TIME_TYPES_MAX 64
+#define CONF_DEFAULT_STORE "slotfeed.db"
+#define CONF_DEFAULT_RETENTION_DAYS 400
+#define CONF_RETENTION_DAYS_MAX 36500
 /* Longest FHIR logical id (FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}). */
 #define CONF_FHIR_ID_MAX 64
 
