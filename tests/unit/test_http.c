@@ -23,13 +23,22 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <math.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <zlib.h>
 
+#include "slotfeed/api.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/feed.h"
+#include "slotfeed/geo.h"
 #include "slotfeed/http.h"
+#include "slotfeed/metrics.h"
 
 #define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
 
@@ -116,6 +125,10 @@ static void *run_loop(void *arg)
     return NULL;
 }
 
+/* Options of the next server_setup (tests change them before). */
+static struct http_opts server_opts;
+static struct geo_table *test_geo;
+
 static int server_setup(void **state)
 {
     struct server *sv = calloc(1, sizeof(*sv));
@@ -127,7 +140,8 @@ static int server_setup(void **state)
     assert_int_equal(pipe(sv->pipefd), 0);
     sv->base = event_base_new();
     assert_non_null(sv->base);
-    sv->http = http_new(sv->base, "127.0.0.1", 0, NULL, provide, sv, &err);
+    sv->http = http_new(sv->base, "127.0.0.1", 0, &server_opts, provide, sv,
+                        &err);
     if (sv->http == NULL)
         fail_msg("http_new: %s", err.msg);
     sv->port = http_port(sv->http);
@@ -623,29 +637,1083 @@ static void test_bind_error(void **state)
     event_base_free(b);
 }
 
+/* --- a seven-clinic region for filters, near, gzip, slots ----------------- */
+
+#define DAY 86400
+
+enum { C_CENTRUM, C_KIL, C_TOCKS, C_SKOG, C_KRIS, C_SAFF, C_AKTIV, NR };
+
+static const char *const r_ids[NR] = {
+    "SE2321000156-AAA1", "SE2321000156-BBB2", "SE2321000156-CCC3",
+    "SE2321000156-DDD4", "SE2321000156-EEE5", "SE2321000156-FFF6",
+    "SE2321000156-GGG7",
+};
+static const char *const r_names[NR] = {
+    "Fysio Centrum", "Kilkliniken", "Töcksfors Fysio", "Skoghalls Rehab",
+    "Kristinehamns Fysio", "Säffle Fysio", "Aktiv Fysio",
+};
+static const char *const r_mun[NR] = {
+    "Karlstad", "Kil", "Årjäng", "Hammarö", "Kristinehamn", "Säffle",
+    "Karlstad",
+};
+static const char *const r_loc[NR] = {
+    "Karlstad", "Kil", "Töcksfors", "Skoghall", "Kristinehamn", "Säffle",
+    "Karlstad",
+};
+static struct conf_clinic r_clin[NR];
+static struct conf_region r_region;
+static struct clinic_state r_st[NR];
+
+static void r_slot(int i, int64_t start, const char *who)
+{
+    assert_int_equal(avail_slots_add(&r_st[i].slots, start, start + 1800,
+                                     who, "Nybesök", "NYB"), 0);
+}
+
+/*
+ * Facts by hand: within_guarantee true for CENTRUM (tomorrow), KRIS (stale
+ * but tomorrow) and AKTIV (in 2 days); false for KIL (10 days) and SAFF
+ * (no slots); unknown for TOCKS (never answered) and SKOG (no booking).
+ */
+static struct feed_snapshot *make_region(void)
+{
+    struct feed_snapshot *s = NULL;
+    struct sf_error err = {0};
+    int i;
+
+    memset(r_clin, 0, sizeof(r_clin));
+    memset(r_st, 0, sizeof(r_st));
+    memset(&r_region, 0, sizeof(r_region));
+    for (i = 0; i < NR; i++) {
+        struct conf_clinic *c = &r_clin[i];
+
+        c->id = (char *)r_ids[i];
+        c->name = (char *)r_names[i];
+        c->municipality = (char *)r_mun[i];
+        c->locality = (char *)r_loc[i];
+        c->operator_kind = (i == C_KIL || i == C_SKOG || i == C_SAFF)
+                               ? "region" : "private";
+        c->has_booking = i != C_SKOG;
+        c->booking.booking_url = "https://e-tjanster.1177.se/boka";
+        c->booking.time_type_name = i == C_TOCKS ? "Återbesök"
+                                                 : "Nybesök fysioterapeut";
+        r_st[i].conf = c;
+        r_st[i].web = WEB_OPEN;
+        r_st[i].has_data = true;
+        r_st[i].checked_at = r_st[i].valid_at = NOW - 10;
+        avail_slots_init(&r_st[i].slots);
+    }
+    r_slot(C_CENTRUM, NOW + DAY + 3600, "Dalmo, Jacob");       /* 1 apr */
+    r_slot(C_CENTRUM, NOW + 5 * DAY, "Dalmo, Jacob");          /* 5 apr */
+    r_slot(C_CENTRUM, NOW + 40 * DAY, NULL);                   /* 10 maj */
+    r_slot(C_KIL, NOW + 10 * DAY, NULL);
+    r_slot(C_KRIS, NOW + DAY, NULL);
+    r_slot(C_AKTIV, NOW + 2 * DAY, NULL);
+    r_st[C_TOCKS].web = WEB_UNKNOWN;
+    r_st[C_TOCKS].status = CLINIC_ERROR;
+    r_st[C_TOCKS].has_data = false;
+    r_st[C_SKOG].web = WEB_NONE;
+    r_st[C_SKOG].has_data = false;
+    r_st[C_KRIS].web = WEB_UNREACHABLE;
+    r_st[C_KRIS].status = CLINIC_STALE;
+    r_st[C_KRIS].err_class = SF_ERR_TRANSPORT;
+    snprintf(r_st[C_KRIS].error, sizeof(r_st[C_KRIS].error), "refused");
+    r_region.name = "Värmland";
+    r_region.timezone = "Europe/Stockholm";
+    r_region.guarantee.days = 3;
+    r_region.poll_interval_s = 60;
+    r_region.horizon_days = 28;
+    r_region.clinics = r_clin;
+    r_region.nclinics = NR;
+    assert_int_equal(feed_build(&r_region, r_st, NOW, &s, &err), 0);
+    for (i = 0; i < NR; i++)
+        avail_slots_clear(&r_st[i].slots);
+    return s;
+}
+
+/* --- JSON Schema validation (python3-jsonschema, as test_feed.c) -------- */
+
+static const char validator_py[] =
+    "import json, sys\n"
+    "try:\n"
+    "    import jsonschema\n"
+    "except ImportError:\n"
+    "    sys.exit(77)\n"
+    "schema = json.load(open(sys.argv[1], encoding='utf-8'))\n"
+    "schema.pop('oneOf', None)\n"
+    "schema['$ref'] = '#/$defs/' + sys.argv[2]\n"
+    "doc = json.load(open(sys.argv[3], encoding='utf-8'))\n"
+    "v = jsonschema.Draft202012Validator(schema)\n"
+    "errs = list(v.iter_errors(doc))\n"
+    "for e in errs[:3]:\n"
+    "    print('schema:', sys.argv[3], list(e.absolute_path), e.message[:200],"
+    " file=sys.stderr)\n"
+    "sys.exit(1 if errs else 0)\n";
+
+static char workdir[512];
+static int have_jsonschema = -1;
+
+static void write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Validate json against $defs/def; skipped (with a note) without module. */
+static void expect_valid(const char *def, const char *json)
+{
+    static int n;
+    char doc[700], cmd[2400];
+    int rc;
+
+    if (workdir[0] == '\0') {
+        char py[600];
+        snprintf(workdir, sizeof(workdir), "%s/test-http",
+                 SLOTFEED_BINARY_DIR);
+        mkdir(workdir, 0755);
+        snprintf(py, sizeof(py), "%s/validate.py", workdir);
+        write_file(py, validator_py, strlen(validator_py));
+    }
+    if (have_jsonschema == 0)
+        return;
+    snprintf(doc, sizeof(doc), "%s/doc-%d.json", workdir, n++);
+    write_file(doc, json, strlen(json));
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/python3 '%s/validate.py' '%s/docs/feed.schema.json' "
+             "'%s' '%s'", workdir, SLOTFEED_SOURCE_DIR, def, doc);
+    rc = system(cmd);
+    assert_true(rc != -1 && WIFEXITED(rc));
+    if (WEXITSTATUS(rc) == 77) {
+        print_message("NOTE: no python3 jsonschema; schema checks skipped\n");
+        have_jsonschema = 0;
+        return;
+    }
+    have_jsonschema = 1;
+    if (WEXITSTATUS(rc) != 0)
+        fail_msg("%s does not validate as %s", doc, def);
+}
+
+/* --- filters -------------------------------------------------------------- */
+
+/* Ids of the clinics array, in order, into want-comparable form. */
+static void expect_ids(const cJSON *doc, const int *want, int n)
+{
+    const cJSON *arr = cJSON_GetObjectItem(doc, "clinics");
+    int i;
+
+    assert_int_equal(cJSON_GetArraySize(arr), n);
+    for (i = 0; i < n; i++)
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, i),
+                                                "id")->valuestring,
+                            r_ids[want[i]]);
+}
+
+/* Recount the summary from the clinic objects themselves. */
+static void expect_summary_consistent(const cJSON *doc)
+{
+    const cJSON *sum = cJSON_GetObjectItem(doc, "summary"), *c;
+    const cJSON *wb = cJSON_GetObjectItem(sum, "web_booking");
+    int n = 0, open = 0, none = 0, unr = 0, unk = 0, wf = 0, wg = 0, st = 0;
+    int er = 0;
+
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(doc, "clinics")) {
+        const char *w = cJSON_GetObjectItem(c, "web_booking")->valuestring;
+        const char *s = cJSON_GetObjectItem(c, "status")->valuestring;
+        const cJSON *fs = cJSON_GetObjectItem(c, "free_slots");
+
+        n++;
+        open += strcmp(w, "open") == 0;
+        none += strcmp(w, "none") == 0;
+        unr += strcmp(w, "unreachable") == 0;
+        unk += strcmp(w, "unknown") == 0;
+        wf += cJSON_IsNumber(fs) && fs->valueint > 0;
+        wg += cJSON_IsTrue(cJSON_GetObjectItem(c, "within_guarantee"));
+        st += strcmp(s, "stale") == 0;
+        er += strcmp(s, "error") == 0;
+    }
+    assert_int_equal(cJSON_GetObjectItem(sum, "clinics")->valueint, n);
+    assert_int_equal(cJSON_GetObjectItem(wb, "open")->valueint, open);
+    assert_int_equal(cJSON_GetObjectItem(wb, "none")->valueint, none);
+    assert_int_equal(cJSON_GetObjectItem(wb, "unreachable")->valueint, unr);
+    assert_int_equal(cJSON_GetObjectItem(wb, "unknown")->valueint, unk);
+    assert_int_equal(cJSON_GetObjectItem(sum, "with_free_slots")->valueint,
+                     wf);
+    assert_int_equal(cJSON_GetObjectItem(sum, "within_guarantee")->valueint,
+                     wg);
+    assert_int_equal(cJSON_GetObjectItem(sum, "stale")->valueint, st);
+    assert_int_equal(cJSON_GetObjectItem(sum, "error")->valueint, er);
+}
+
+/* GET path: 200, schema-valid, summary consistent; parsed doc returned. */
+static cJSON *get_feed(struct server *sv, const char *path, struct resp *r)
+{
+    cJSON *o;
+
+    request(sv, NULL, path, NULL, r);
+    if (r->status != 200)
+        fail_msg("%s: status %ld: %s", path, r->status,
+                 r->body ? r->body : "");
+    o = cJSON_Parse(r->body);
+    assert_non_null(o);
+    expect_valid("feed", r->body);
+    expect_summary_consistent(o);
+    return o;
+}
+
+static void expect_filtered(struct server *sv, const char *path,
+                            const int *want, int n)
+{
+    struct resp r;
+    cJSON *o = get_feed(sv, path, &r);
+
+    assert_non_null(cJSON_GetObjectItem(o, "filters"));
+    expect_ids(o, want, n);
+    cJSON_Delete(o);
+    resp_free(&r);
+}
+
+static void expect_bad(struct server *sv, const char *path, const char *what)
+{
+    struct resp r;
+    cJSON *o;
+
+    request(sv, NULL, path, NULL, &r);
+    expect_problem(&r, 400, "Bad Request");
+    o = cJSON_Parse(r.body);
+    if (strstr(cJSON_GetObjectItem(o, "detail")->valuestring, what) == NULL)
+        fail_msg("%s: detail \"%s\" does not name %s", path,
+                 cJSON_GetObjectItem(o, "detail")->valuestring, what);
+    cJSON_Delete(o);
+    resp_free(&r);
+}
+
+static void test_filters(void **state)
+{
+    struct server *sv = *state;
+    struct feed_snapshot *s = make_region();
+    static const int karlstad[] = {C_CENTRUM, C_AKTIV};
+    static const int karl_kil[] = {C_CENTRUM, C_KIL, C_AKTIV};
+    static const int tocks[] = {C_TOCKS};
+    static const int by_region[] = {C_KIL, C_SKOG, C_SAFF};
+    static const int within[] = {C_CENTRUM, C_KRIS, C_AKTIV};
+    static const int not_within[] = {C_KIL, C_SAFF};
+    static const int open[] = {C_CENTRUM, C_KIL, C_SAFF, C_AKTIV};
+    static const int none_unr[] = {C_SKOG, C_KRIS};
+    static const int nybesok[] = {C_CENTRUM, C_KIL, C_KRIS, C_SAFF, C_AKTIV};
+    struct resp r, r2;
+    cJSON *o, *f;
+
+    set_snapshot(sv, s);
+    expect_filtered(sv, "/v1/availability?municipality=Karlstad", karlstad,
+                    2);
+    expect_filtered(sv, "/v1/availability?municipality=karlstad,%20KIL",
+                    karl_kil, 3);
+    expect_filtered(sv, "/v1/availability?municipality=%C3%85RJ%C3%84NG",
+                    tocks, 1);
+    expect_filtered(sv, "/v1/availability?operator=region", by_region, 3);
+    expect_filtered(sv, "/v1/availability?within_guarantee=true", within,
+                    3);
+    expect_filtered(sv, "/v1/availability?within_guarantee=false",
+                    not_within, 2);
+    expect_filtered(sv, "/v1/availability?web_booking=open", open, 4);
+    expect_filtered(sv, "/v1/availability?web_booking=none,unreachable",
+                    none_unr, 2);
+    expect_filtered(sv, "/v1/availability?web_booking=unknown", tocks, 1);
+    expect_filtered(sv, "/v1/availability?service=%C3%A5terbes%C3%B6k",
+                    tocks, 1);
+    expect_filtered(sv, "/v1/availability?service=Nybes%C3%B6k+fysioterapeut",
+                    nybesok, 5);
+    expect_filtered(sv, "/v1/availability?municipality=Karlstad,Kil&"
+                    "within_guarantee=true&operator=private", karlstad, 2);
+    expect_filtered(sv, "/v1/availability?municipality=Kil&"
+                    "within_guarantee=true", NULL, 0);
+
+    /* The summary of one subset, by hand: CENTRUM, KRIS, AKTIV. */
+    o = get_feed(sv, "/v1/availability?within_guarantee=true", &r);
+    f = cJSON_GetObjectItem(o, "summary");
+    assert_int_equal(cJSON_GetObjectItem(f, "clinics")->valueint, 3);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(f,
+                     "web_booking"), "unreachable")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(f, "stale")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(f, "within_guarantee")->valueint,
+                     3);
+    /* Head and clinic objects are the unfiltered document's bytes. */
+    assert_memory_equal(r.body, s->all.json, s->head_len);
+    assert_non_null(strstr(r.body, s->info[C_CENTRUM].obj));
+    assert_non_null(strstr(s->all.json, s->info[C_CENTRUM].obj));
+    expect_header(&r, "Vary", "Accept-Encoding");
+    cJSON_Delete(o);
+    resp_free(&r);
+
+    /* Repeated and comma forms, any case: one canonical document. */
+    request(sv, NULL, "/v1/availability?municipality=Kil,karlstad", NULL, &r);
+    request(sv, NULL, "/v1/availability?municipality=KARLSTAD&municipality="
+            "kil&municipality=Kil", NULL, &r2);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r2.status, 200);
+    assert_int_equal(r.blen, r2.blen);
+    assert_memory_equal(r.body, r2.body, r.blen);
+    o = cJSON_Parse(r.body);
+    f = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "filters"),
+                            "municipality");
+    assert_int_equal(cJSON_GetArraySize(f), 2);
+    assert_string_equal(cJSON_GetArrayItem(f, 0)->valuestring, "Karlstad");
+    assert_string_equal(cJSON_GetArrayItem(f, 1)->valuestring, "Kil");
+    cJSON_Delete(o);
+    {
+        char etag[128], hdr[160];
+        header(&r, "ETag", etag, sizeof(etag));
+        assert_int_equal(etag[0], '"');
+        snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
+        resp_free(&r);
+        request(sv, NULL, "/v1/availability?municipality=kil,Karlstad", hdr,
+                &r);
+        assert_int_equal(r.status, 304);
+    }
+    resp_free(&r);
+    resp_free(&r2);
+
+    /* Both operators = no operator filter = the pre-serialized bytes. */
+    request(sv, NULL, "/v1/availability?operator=private,region", NULL, &r);
+    assert_int_equal(r.blen, s->all.len);
+    assert_memory_equal(r.body, s->all.json, r.blen);
+    resp_free(&r);
+
+    /* Bad names and values: 400 naming the parameter. */
+    expect_bad(sv, "/v1/availability?foo=1", "foo");
+    expect_bad(sv, "/v1/availability?Municipality=Kil", "Municipality");
+    expect_bad(sv, "/v1/availability?municipality=Oslo", "municipality");
+    expect_bad(sv, "/v1/availability?municipality=Kil,", "municipality");
+    expect_bad(sv, "/v1/availability?municipality=", "municipality");
+    expect_bad(sv, "/v1/availability?operator=public", "operator");
+    expect_bad(sv, "/v1/availability?within_guarantee=yes",
+               "within_guarantee");
+    expect_bad(sv, "/v1/availability?within_guarantee=true&"
+               "within_guarantee=false", "within_guarantee");
+    expect_bad(sv, "/v1/availability?service=Massage", "service");
+    expect_bad(sv, "/v1/availability?web_booking=closed", "web_booking");
+    expect_bad(sv, "/v1/availability?near=Oslo", "near");
+    expect_bad(sv, "/v1/availability?near=111%2022", "near");
+}
+
+/* --- near ------------------------------------------------------------------- */
+
+/* The table's point of a locality, read with cJSON here (not geo.c). */
+static void table_point(const cJSON *tab, const char *loc, double *lat,
+                        double *lon)
+{
+    const cJSON *e;
+
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(tab, "localities"))
+        if (strcmp(cJSON_GetObjectItem(e, "name")->valuestring, loc) == 0) {
+            *lat = cJSON_GetObjectItem(e, "lat")->valuedouble;
+            *lon = cJSON_GetObjectItem(e, "lon")->valuedouble;
+            return;
+        }
+    fail_msg("no locality %s in the table", loc);
+}
+
+struct exp_row {
+    int i;
+    long deci;
+};
+
+static int exp_cmp(const void *a, const void *b)
+{
+    const struct exp_row *x = a, *y = b;
+
+    if (x->deci != y->deci)
+        return x->deci < y->deci ? -1 : 1;
+    return strcmp(r_names[x->i], r_names[y->i]);
+}
+
+/*
+ * Expected order from `from` (a locality): spherical law of cosines on the
+ * table's coordinates, rounded to 0.1 km, ties by name.
+ */
+static void expect_near(struct server *sv, const cJSON *tab,
+                        const char *query, const char *from)
+{
+    struct exp_row rows[NR];
+    double la, lo, rad = acos(-1.0) / 180.0;
+    char path[256];
+    struct resp r;
+    cJSON *o, *arr;
+    int i;
+
+    table_point(tab, from, &la, &lo);
+    for (i = 0; i < NR; i++) {
+        double lb, lob, c;
+        table_point(tab, r_loc[i], &lb, &lob);
+        c = sin(la * rad) * sin(lb * rad) +
+            cos(la * rad) * cos(lb * rad) * cos((lob - lo) * rad);
+        rows[i].i = i;
+        rows[i].deci = (long)floor(6371.0 * acos(c > 1 ? 1 : c) * 10 + 0.5);
+    }
+    qsort(rows, NR, sizeof(rows[0]), exp_cmp);
+    snprintf(path, sizeof(path), "/v1/availability?near=%s", query);
+    o = get_feed(sv, path, &r);
+    arr = cJSON_GetObjectItem(o, "clinics");
+    assert_int_equal(cJSON_GetArraySize(arr), NR);
+    for (i = 0; i < NR; i++) {
+        cJSON *c = cJSON_GetArrayItem(arr, i);
+        double d = cJSON_GetObjectItem(c, "distance_km")->valuedouble;
+
+        if (strcmp(cJSON_GetObjectItem(c, "id")->valuestring,
+                   r_ids[rows[i].i]) != 0)
+            fail_msg("near=%s: position %d is %s, want %s", query, i,
+                     cJSON_GetObjectItem(c, "id")->valuestring,
+                     r_ids[rows[i].i]);
+        assert_true(fabs(d - rows[i].deci / 10.0) < 0.051);
+    }
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(o, "filters"), "near"), "place")->valuestring,
+        from);
+    cJSON_Delete(o);
+    resp_free(&r);
+}
+
+static void test_near(void **state)
+{
+    struct server *sv = *state;
+    struct feed_snapshot *s = make_region();
+    FILE *f = fopen(SLOTFEED_SOURCE_DIR "/conf/geo-varmland.json", "rb");
+    static const int within_near[] = {C_KRIS, C_AKTIV, C_CENTRUM};
+    char buf[16384];
+    size_t n;
+    cJSON *tab;
+    struct resp r, r2;
+
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    tab = cJSON_Parse(buf);
+    assert_non_null(tab);
+    set_snapshot(sv, s);
+    expect_near(sv, tab, "Karlstad", "Karlstad");
+    expect_near(sv, tab, "skoghall", "Skoghall");
+    expect_near(sv, tab, "681%2030", "Kristinehamn");
+    expect_near(sv, tab, "%C3%A5rj%C3%A4ng", "Årjäng");
+    cJSON_Delete(tab);
+
+    /* A postcode and its place give the very same document. */
+    request(sv, NULL, "/v1/availability?near=652+24", NULL, &r);
+    request(sv, NULL, "/v1/availability?near=Karlstad", NULL, &r2);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.blen, r2.blen);
+    assert_memory_equal(r.body, r2.body, r.blen);
+    resp_free(&r);
+    resp_free(&r2);
+
+    /* The region's wish: nearest with a slot within the guarantee. From
+     * Kristinehamn: KRIS itself (0), then the two Karlstad clinics. */
+    expect_filtered(sv, "/v1/availability?near=Kristinehamn&"
+                    "within_guarantee=true", within_near, 3);
+}
+
+static void test_near_unavailable(void **state)
+{
+    struct server *sv = *state;
+
+    set_snapshot(sv, make_region());
+    expect_bad(sv, "/v1/availability?near=Karlstad", "near is not available");
+}
+
+/* --- gzip, validators, CORS ----------------------------------------------- */
+
+static char *gunzip(const char *in, size_t len, size_t *outlen)
+{
+    size_t cap = 1 << 20;
+    char *out = malloc(cap);
+    z_stream z;
+
+    assert_non_null(out);
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    *outlen = cap - z.avail_out;
+    inflateEnd(&z);
+    return out;
+}
+
+/* GET with Accept-Encoding ae: 1 when the gzip variant came, else 0. */
+static int got_gzip(struct server *sv, const char *path, const char *ae)
+{
+    char hdr[200], v[64];
+    struct resp r;
+    int gz;
+
+    snprintf(hdr, sizeof(hdr), "Accept-Encoding: %s", ae);
+    request(sv, NULL, path, hdr, &r);
+    assert_int_equal(r.status, 200);
+    gz = header(&r, "Content-Encoding", v, sizeof(v)) != NULL;
+    if (gz)
+        assert_string_equal(v, "gzip");
+    resp_free(&r);
+    return gz;
+}
+
+static void test_gzip(void **state)
+{
+    struct server *sv = *state;
+    struct feed_snapshot *s = make_region();
+    char hdr[256], etag[128], want[128];
+    struct resp r;
+    size_t len;
+    char *plain;
+
+    set_snapshot(sv, s);
+    /* Round trip: inflating the gzip variant gives the plain bytes. */
+    request(sv, NULL, "/v1/availability", "Accept-Encoding: gzip", &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Encoding", "gzip");
+    expect_header(&r, "Vary", "Accept-Encoding");
+    assert_true(r.blen < s->all.len);
+    plain = gunzip(r.body, r.blen, &len);
+    assert_int_equal(len, s->all.len);
+    assert_memory_equal(plain, s->all.json, len);
+    free(plain);
+    /* Its ETag: the plain one with -gz inside the quotes. */
+    snprintf(want, sizeof(want), "%.*s-gz\"", (int)strlen(s->all.etag) - 1,
+             s->all.etag);
+    expect_header(&r, "ETag", want);
+    resp_free(&r);
+    /* Plain without Accept-Encoding, still Vary. */
+    request(sv, NULL, "/v1/availability", NULL, &r);
+    expect_header(&r, "ETag", s->all.etag);
+    expect_header(&r, "Vary", "Accept-Encoding");
+    resp_free(&r);
+
+    /* 304 per variant: each tag matches its own variant only. */
+    snprintf(hdr, sizeof(hdr), "Accept-Encoding: gzip\nIf-None-Match: %s",
+             want);
+    request(sv, NULL, "/v1/availability", hdr, &r);
+    assert_int_equal(r.status, 304);
+    expect_header(&r, "ETag", want);
+    resp_free(&r);
+    snprintf(hdr, sizeof(hdr), "If-None-Match: %s", want);
+    request(sv, NULL, "/v1/availability", hdr, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    snprintf(hdr, sizeof(hdr), "Accept-Encoding: gzip\nIf-None-Match: %s",
+             s->all.etag);
+    request(sv, NULL, "/v1/availability", hdr, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Encoding", "gzip");
+    resp_free(&r);
+
+    /* Accept-Encoding edge cases. */
+    assert_int_equal(got_gzip(sv, "/v1/availability", "gzip"), 1);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "GZIP"), 1);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "x-gzip"), 1);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "gzip;q=0"), 0);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "gzip; q=0.000"), 0);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "gzip;q=0.001"), 1);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "gzip;q=abc"), 0);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "*"), 1);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "*;q=0"), 0);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "*, gzip;q=0"), 0);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "gzip;q=0, *"), 0);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "deflate, br"), 0);
+    assert_int_equal(got_gzip(sv, "/v1/availability",
+                              "deflate;q=1.0, gzip;q=0.5"), 1);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "identity"), 0);
+    assert_int_equal(got_gzip(sv, "/v1/availability", "gzipx"), 0);
+    assert_int_equal(got_gzip(sv, "/v1/availability", ""), 0);
+
+    /* Clinic documents and filtered documents gzip too. */
+    request(sv, NULL, "/v1/clinics/SE2321000156-AAA1",
+            "Accept-Encoding: gzip", &r);
+    plain = gunzip(r.body, r.blen, &len);
+    assert_int_equal(len, s->clinics[0].len);
+    assert_memory_equal(plain, s->clinics[0].json, len);
+    free(plain);
+    resp_free(&r);
+    {
+        struct resp p;
+        request(sv, NULL, "/v1/availability?within_guarantee=true", NULL, &p);
+        request(sv, NULL, "/v1/availability?within_guarantee=true",
+                "Accept-Encoding: gzip", &r);
+        expect_header(&r, "Content-Encoding", "gzip");
+        plain = gunzip(r.body, r.blen, &len);
+        assert_int_equal(len, p.blen);
+        assert_memory_equal(plain, p.body, len);
+        header(&r, "ETag", etag, sizeof(etag));
+        assert_non_null(strstr(etag, "-gz\""));
+        free(plain);
+        resp_free(&p);
+        resp_free(&r);
+    }
+    /* HEAD of the gzip variant: its length, no body. */
+    request(sv, "HEAD", "/v1/availability", "Accept-Encoding: gzip", &r);
+    snprintf(want, sizeof(want), "%zu", s->all_gz.len);
+    expect_header(&r, "Content-Length", want);
+    resp_free(&r);
+}
+
+static void test_last_modified_and_cors(void **state)
+{
+    struct server *sv = *state;
+    struct feed_snapshot *s = make_region();
+    struct resp r;
+    char hdr[256];
+
+    set_snapshot(sv, s);
+    /* The content first appeared at NOW = 07:00:00Z (first build of this
+     * region in the process, or the same content since). */
+    request(sv, NULL, "/v1/availability", NULL, &r);
+    expect_header(&r, "Last-Modified", "Tue, 31 Mar 2026 07:00:00 GMT");
+    expect_header(&r, "Access-Control-Allow-Origin", "*");
+    resp_free(&r);
+    request(sv, NULL, "/v1/availability",
+            "If-Modified-Since: Tue, 31 Mar 2026 07:00:00 GMT", &r);
+    assert_int_equal(r.status, 304);
+    expect_header(&r, "Last-Modified", "Tue, 31 Mar 2026 07:00:00 GMT");
+    resp_free(&r);
+    request(sv, NULL, "/v1/availability",
+            "If-Modified-Since: Wed, 01 Apr 2026 00:00:00 GMT", &r);
+    assert_int_equal(r.status, 304);
+    resp_free(&r);
+    request(sv, NULL, "/v1/availability",
+            "If-Modified-Since: Tue, 31 Mar 2026 06:59:59 GMT", &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    request(sv, NULL, "/v1/availability",
+            "If-Modified-Since: yesterday", &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2). */
+    request(sv, NULL, "/v1/availability",
+            "If-None-Match: \"x-1\"\n"
+            "If-Modified-Since: Wed, 01 Apr 2026 00:00:00 GMT", &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    snprintf(hdr, sizeof(hdr), "If-Modified-Since: Tue, 31 Mar 2026 "
+             "07:00:00 GMT\nAccept-Encoding: gzip");
+    request(sv, NULL, "/v1/clinics/SE2321000156-BBB2", hdr, &r);
+    assert_int_equal(r.status, 304);
+    resp_free(&r);
+
+    /* CORS preflight. */
+    request(sv, "OPTIONS", "/v1/availability",
+            "Origin: https://portal.example\n"
+            "Access-Control-Request-Method: GET\n"
+            "Access-Control-Request-Headers: if-none-match", &r);
+    assert_int_equal(r.status, 204);
+    assert_int_equal(r.blen, 0);
+    expect_header(&r, "Access-Control-Allow-Origin", "*");
+    expect_header(&r, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    expect_header(&r, "Access-Control-Allow-Headers",
+                  "If-None-Match, If-Modified-Since, Cache-Control");
+    expect_header(&r, "Access-Control-Max-Age", "86400");
+    resp_free(&r);
+    request(sv, "OPTIONS", "/v1/clinics/SE2321000156-AAA1/slots", NULL, &r);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    /* Problems carry it too, so a page can read them. */
+    request(sv, NULL, "/v1/availability?foo=1", NULL, &r);
+    expect_header(&r, "Access-Control-Allow-Origin", "*");
+    resp_free(&r);
+}
+
+/* --- slots ------------------------------------------------------------------- */
+
+static cJSON *get_slots(struct server *sv, const char *path, int nslots)
+{
+    struct resp r;
+    cJSON *o;
+
+    request(sv, NULL, path, NULL, &r);
+    if (r.status != 200)
+        fail_msg("%s: %ld %s", path, r.status, r.body ? r.body : "");
+    expect_valid("slots", r.body);
+    o = cJSON_Parse(r.body);
+    assert_non_null(o);
+    if (nslots >= 0)
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "slots")),
+                         nslots);
+    resp_free(&r);
+    return o;
+}
+
+static void test_slots(void **state)
+{
+    struct server *sv = *state;
+    struct feed_snapshot *s = make_region();
+    cJSON *o, *e;
+    struct resp r;
+
+    set_snapshot(sv, s);
+    /* Default: 2026-03-31 .. +28 days = 2026-04-28; the 10 May slot out. */
+    o = get_slots(sv, "/v1/clinics/SE2321000156-AAA1/slots", 2);
+    assert_string_equal(cJSON_GetObjectItem(o, "from")->valuestring,
+                        "2026-03-31");
+    assert_string_equal(cJSON_GetObjectItem(o, "to")->valuestring,
+                        "2026-04-28");
+    e = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "slots"), 0);
+    /* NOW + 1 day + 1 h = 1 April 10:00 local. */
+    assert_string_equal(cJSON_GetObjectItem(e, "date")->valuestring,
+                        "2026-04-01");
+    assert_string_equal(cJSON_GetObjectItem(e, "start")->valuestring,
+                        "2026-04-01T10:00:00+02:00");
+    assert_string_equal(cJSON_GetObjectItem(e, "time")->valuestring,
+                        "10:00");
+    assert_string_equal(cJSON_GetObjectItem(e, "practitioner")->valuestring,
+                        "Dalmo, Jacob");
+    assert_string_equal(cJSON_GetObjectItem(e, "booking_url")->valuestring,
+                        "https://e-tjanster.1177.se/boka");
+    cJSON_Delete(o);
+    /* Inclusive bounds. */
+    cJSON_Delete(get_slots(sv, "/v1/clinics/SE2321000156-AAA1/slots?"
+                           "from=2026-04-01&to=2026-04-01", 1));
+    cJSON_Delete(get_slots(sv, "/v1/clinics/SE2321000156-AAA1/slots?"
+                           "from=2026-04-02&to=2026-04-04", 0));
+    cJSON_Delete(get_slots(sv, "/v1/clinics/SE2321000156-AAA1/slots?"
+                           "from=2026-04-05&to=2026-05-10", 2));
+    /* from alone: to = from + 28 days = 2026-04-30 (5 April in, 10 May
+     * out); the id case-insensitively. */
+    o = get_slots(sv, "/v1/clinics/se2321000156-aaa1/slots?from=2026-04-02",
+                  1);
+    assert_string_equal(cJSON_GetObjectItem(o, "to")->valuestring,
+                        "2026-04-30");
+    cJSON_Delete(o);
+    /* 92 days inclusive is the most. */
+    cJSON_Delete(get_slots(sv, "/v1/clinics/SE2321000156-AAA1/slots?"
+                           "from=2026-03-01&to=2026-05-31", 3));
+    /* Unknown availability: slots null, not []. */
+    o = get_slots(sv, "/v1/clinics/SE2321000156-CCC3/slots", -1);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "slots")));
+    cJSON_Delete(o);
+    o = get_slots(sv, "/v1/clinics/SE2321000156-FFF6/slots", 0);
+    cJSON_Delete(o);
+
+    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-03-01&"
+               "to=2026-06-01", "to");
+    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-04-02&"
+               "to=2026-04-01", "to");
+    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-02-30",
+               "from");
+    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-4-1",
+               "from");
+    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?to=tomorrow", "to");
+    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-04-01&"
+               "from=2026-04-02", "from");
+    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?day=2026-04-01",
+               "day");
+    request(sv, NULL, "/v1/clinics/SE2321000156-ZZZ9/slots", NULL, &r);
+    expect_problem(&r, 404, "Not Found");
+    resp_free(&r);
+    request(sv, NULL, "/v1/clinics/SE2321000156-AAA1/days", NULL, &r);
+    expect_problem(&r, 404, "Not Found");
+    resp_free(&r);
+    request(sv, NULL, "/v1/clinics/bad/slots", NULL, &r);
+    expect_problem(&r, 400, "Bad Request");
+    resp_free(&r);
+    /* The clinic detail documents are still schema-valid. */
+    request(sv, NULL, "/v1/clinics/SE2321000156-AAA1", NULL, &r);
+    expect_valid("clinic_detail", r.body);
+    resp_free(&r);
+}
+
+/* --- metrics, openapi, static, SMART ---------------------------------------- */
+
+static void test_metrics_endpoint(void **state)
+{
+    struct server *sv = *state;
+    struct resp r;
+    unsigned long before;
+    char *p;
+
+    set_snapshot(sv, make_region());
+    before = metrics_http_total(METRICS_ROUTE_AVAILABILITY, 200);
+    request(sv, NULL, "/v1/availability", NULL, &r);
+    resp_free(&r);
+    request(sv, NULL, "/v1/availability?foo=1", NULL, &r);
+    resp_free(&r);
+    request(sv, NULL, "/metrics", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Type",
+                  "text/plain; version=0.0.4; charset=utf-8");
+    /* Counted by route and status; the feed gauges from the snapshot:
+     * ok = 5 (TOCKS error, KRIS stale), unreachable = 1. */
+    assert_true(metrics_http_total(METRICS_ROUTE_AVAILABILITY, 200) >=
+                before + 1);
+    assert_non_null(strstr(r.body, "slotfeed_http_requests_total{route="
+                                   "\"availability\",code=\"400\"} "));
+    assert_non_null(strstr(r.body, "\nslotfeed_clinics{status=\"ok\"} 5\n"));
+    assert_non_null(strstr(r.body, "\nslotfeed_clinics{status=\"stale\"} "
+                                   "1\n"));
+    assert_non_null(strstr(r.body, "\nslotfeed_clinics_web_booking{"
+                                   "web_booking=\"unreachable\"} 1\n"));
+    assert_non_null(strstr(r.body, "\nslotfeed_feed_age_seconds 42\n"));
+    p = strstr(r.body, "slotfeed_http_request_duration_seconds_bucket{le="
+                       "\"+Inf\"}");
+    assert_non_null(p);
+    resp_free(&r);
+}
+
+/* Every route the server serves, as the OpenAPI document must list it. */
+static const char *const served_routes[] = {
+    "/v1/availability", "/v1/clinics/{id}", "/v1/clinics/{id}/slots",
+    "/healthz", "/metrics", "/$bulk-publish", "/bulk/Location.ndjson",
+    "/bulk/Schedule.ndjson", "/bulk/Slot.ndjson", "/", "/overview",
+    "/openapi.json",
+};
+
+static void test_openapi_and_static(void **state)
+{
+    struct server *sv = *state;
+    size_t nr = sizeof(served_routes) / sizeof(served_routes[0]), i;
+    struct resp r;
+    cJSON *o, *paths, *p;
+    char etag[128], hdr[200];
+
+    set_snapshot(sv, make_region());
+    request(sv, NULL, "/openapi.json", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Type", "application/json; charset=utf-8");
+    expect_header(&r, "Cache-Control", "public, max-age=300");
+    o = cJSON_Parse(r.body);
+    assert_non_null(o);
+    assert_string_equal(cJSON_GetObjectItem(o, "openapi")->valuestring,
+                        "3.1.0");
+    paths = cJSON_GetObjectItem(o, "paths");
+    /* Exactly the served routes, no more, no less. */
+    assert_int_equal(cJSON_GetArraySize(paths), (int)nr);
+    for (i = 0; i < nr; i++)
+        if (cJSON_GetObjectItem(paths, served_routes[i]) == NULL)
+            fail_msg("openapi.json does not list %s", served_routes[i]);
+    /* And each listed route answers (not 404) on this server. */
+    cJSON_ArrayForEach(p, paths) {
+        char path[200], *id;
+        struct resp x;
+
+        snprintf(path, sizeof(path), "%s", p->string);
+        if ((id = strstr(path, "{id}")) != NULL) {
+            char rest[64];
+            snprintf(rest, sizeof(rest), "%s", id + 4);
+            snprintf(id, sizeof(path) - (size_t)(id - path), "%s%s",
+                     r_ids[0], rest);
+        }
+        request(sv, NULL, path, NULL, &x);
+        if (x.status != 200)
+            fail_msg("%s (listed as %s) answers %ld", path, p->string,
+                     x.status);
+        resp_free(&x);
+    }
+    /* The components carry the feed schemas. */
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(o, "components"), "schemas"), "feed"));
+    cJSON_Delete(o);
+    header(&r, "ETag", etag, sizeof(etag));
+    resp_free(&r);
+    snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
+    request(sv, NULL, "/openapi.json", hdr, &r);
+    assert_int_equal(r.status, 304);
+    resp_free(&r);
+    request(sv, NULL, "/", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Type", "text/html; charset=utf-8");
+    expect_header(&r, "Cache-Control", "public, max-age=300");
+    resp_free(&r);
+    request(sv, NULL, "/nothing.js", NULL, &r);
+    expect_problem(&r, 404, "Not Found");
+    resp_free(&r);
+}
+
+static void test_smart_routes(void **state)
+{
+    struct server *sv = *state;
+    struct feed_snapshot *s = make_region();
+    struct resp r;
+    cJSON *o;
+    char want[200];
+
+    set_snapshot(sv, s);
+    request(sv, NULL, "/$bulk-publish", NULL, &r);
+    assert_int_equal(r.status, 200);
+    o = cJSON_Parse(r.body);
+    assert_non_null(o);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "output")),
+                     3);
+    snprintf(want, sizeof(want), "http://127.0.0.1:%d/$bulk-publish",
+             sv->port);
+    assert_string_equal(cJSON_GetObjectItem(o, "request")->valuestring,
+                        want);
+    cJSON_Delete(o);
+    resp_free(&r);
+    request(sv, NULL, "/bulk/Location.ndjson", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Type", "application/fhir+ndjson");
+    assert_int_equal(r.blen, s->smart[0].len);
+    assert_memory_equal(r.body, s->smart[0].json, r.blen);
+    resp_free(&r);
+    request(sv, NULL, "/bulk/Patient.ndjson", NULL, &r);
+    expect_problem(&r, 404, "Not Found");
+    resp_free(&r);
+    request(sv, NULL, "/$bulk-publish", "Host: bad host", &r);
+    expect_problem(&r, 400, "Bad Request");
+    resp_free(&r);
+}
+
+/* --- hostile requests ----------------------------------------------------- */
+
+static void test_hostile_queries(void **state)
+{
+    struct server *sv = *state;
+    char path[2048];
+    size_t i;
+
+    set_snapshot(sv, make_region());
+    expect_bad(sv, "/v1/availability?municipality=Kil%00x", "NUL");
+    expect_bad(sv, "/v1/availability?municipality=%zz", "percent");
+    expect_bad(sv, "/v1/availability?municipality=Kil%", "percent");
+    expect_bad(sv, "/v1/availability?municipality=Kil%4", "percent");
+    expect_bad(sv, "/v1/availability?municipality=%C3%28", "UTF-8");
+    expect_bad(sv, "/v1/availability?municipality=%ED%A0%80", "UTF-8");
+    expect_bad(sv, "/v1/availability?municipality=%C0%AF", "UTF-8");
+    expect_bad(sv, "/v1/availability?%FF=1", "UTF-8");
+    /* Checked on every route, even where parameters are ignored. */
+    expect_bad(sv, "/healthz?x=%00", "NUL");
+    /* 33 parameters; one value of 257 bytes; a 33-byte name. */
+    strcpy(path, "/v1/availability?");
+    for (i = 0; i < 33; i++)
+        strcat(path, "operator=region&");
+    expect_bad(sv, path, "more than 32");
+    strcpy(path, "/v1/availability?near=");
+    memset(path + strlen(path), 'a', 257);
+    path[22 + 257] = '\0';
+    expect_bad(sv, path, "longer than 256");
+    strcpy(path, "/v1/availability?");
+    memset(path + 17, 'n', 33);
+    strcpy(path + 50, "=1");
+    expect_bad(sv, path, "longer than 32");
+}
+
+/* At the cap, the next client waits until a counted connection closes. */
+static void test_connection_cap(void **state)
+{
+    struct server *sv = *state;
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    struct sockaddr_in sa;
+    int fd[3], i;
+    char buf[4096];
+    struct pollfd pf;
+
+    set_snapshot(sv, make_region());
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)sv->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* Two keep-alive connections, each answered once: now both count. */
+    for (i = 0; i < 2; i++) {
+        fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(fd[i], (struct sockaddr *)&sa, sizeof(sa)),
+                         0);
+        assert_int_equal(write(fd[i], req, strlen(req)),
+                         (ssize_t)strlen(req));
+        pf.fd = fd[i];
+        pf.events = POLLIN;
+        assert_int_equal(poll(&pf, 1, 5000), 1);
+        assert_true(read(fd[i], buf, sizeof(buf)) > 12);
+        assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+    }
+    /* The third connects (kernel queue) but is not served... */
+    fd[2] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(fd[2], (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(write(fd[2], req, strlen(req)), (ssize_t)strlen(req));
+    pf.fd = fd[2];
+    pf.events = POLLIN;
+    assert_int_equal(poll(&pf, 1, 300), 0);
+    /* ...until one of the others goes. */
+    close(fd[0]);
+    assert_int_equal(poll(&pf, 1, 5000), 1);
+    assert_true(read(fd[2], buf, sizeof(buf)) > 12);
+    assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+    close(fd[1]);
+    close(fd[2]);
+}
+
+static int cap_setup(void **state)
+{
+    server_opts.max_connections = 2;
+    return server_setup(state);
+}
+
+static int nogeo_setup(void **state)
+{
+    server_opts.geo = NULL;
+    return server_setup(state);
+}
+
+static int default_setup(void **state)
+{
+    memset(&server_opts, 0, sizeof(server_opts));
+    server_opts.geo = test_geo;
+    return server_setup(state);
+}
+
 int main(void)
 {
     /* Each test gets a fresh server; snapshots are freed in teardown. */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_before_snapshot, server_setup,
+        cmocka_unit_test_setup_teardown(test_before_snapshot, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_feed_and_conditional,
-                                        server_setup, server_teardown),
-        cmocka_unit_test_setup_teardown(test_clinic_routes, server_setup,
+                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_clinic_routes, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_methods_and_limits,
-                                        server_setup, server_teardown),
-        cmocka_unit_test_setup_teardown(test_head, server_setup,
+                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_head, default_setup,
                                         server_teardown),
-        cmocka_unit_test_setup_teardown(test_libevent_limits, server_setup,
+        cmocka_unit_test_setup_teardown(test_libevent_limits, default_setup,
                                         server_teardown),
-        cmocka_unit_test_setup_teardown(test_bind_error, server_setup,
+        cmocka_unit_test_setup_teardown(test_bind_error, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_filters, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_near, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_near_unavailable, nogeo_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_gzip, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_last_modified_and_cors,
+                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_slots, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_endpoint, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_openapi_and_static,
+                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_smart_routes, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_queries, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_connection_cap, cap_setup,
                                         server_teardown),
     };
     int rc;
 
+    struct sf_error err = {0};
+
+    test_geo = geo_load(SLOTFEED_SOURCE_DIR "/conf/geo-varmland.json", &err);
+    if (test_geo == NULL) {
+        fprintf(stderr, "geo_load: %s\n", err.msg);
+        return 1;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
+    geo_free(test_geo);
     return rc;
 }
