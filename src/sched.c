@@ -188,6 +188,12 @@ static bool valid_host_text(const char *h)
     return *end == '\0' && port >= 1 && port <= 65535;
 }
 
+bool sched_valid_host(const char *host)
+{
+    return host != NULL && strlen(host) < SCHED_KEY_MAX - 16 &&
+           valid_host_text(host);
+}
+
 int sched_set_host_params(struct sched *s, const char *host,
                           const struct sched_params *p, struct sf_error *err)
 {
@@ -195,8 +201,7 @@ int sched_set_host_params(struct sched *s, const char *host,
     char *copy;
     size_t i;
 
-    if (s == NULL || host == NULL || p == NULL ||
-        strlen(host) >= SCHED_KEY_MAX - 16 || !valid_host_text(host)) {
+    if (s == NULL || p == NULL || !sched_valid_host(host)) {
         sf_error_set(err, SF_ERR_CONFIG, "politeness: \"%s\" is not "
                      "HOST or HOST:PORT", host ? host : "(null)");
         return -1;
@@ -489,10 +494,13 @@ void sched_release(const struct sched_grant *grant, enum sched_outcome o,
         h->fails++;
         if (h->fails >= h->p.breaker_failures) {
             open_breaker(h, now_ms);
-        } else if (retry_after_s <= 0) {
+        } else if (retry_after_s <= 0 && h->fails >= 2) {
+            /* A lone failure on a host many clinics share is more likely
+             * one clinic's trouble (its poll backs off on its own); the
+             * host is held from the second failure in a row. */
             hold = now_ms + sched_backoff_ms(h->p.backoff_base_ms,
-                                             h->p.backoff_max_ms, h->fails,
-                                             &h->rng);
+                                             h->p.backoff_max_ms,
+                                             h->fails - 1, &h->rng);
             if (hold > h->held_until)
                 h->held_until = hold;
         }

@@ -10,7 +10,10 @@
  * Top-level keys: name, timezone ("Europe/Stockholm"), guarantee {days,
  * counting}, horizon_days, poll_interval_s, fetch {connect_timeout_ms,
  * timeout_ms, max_body_bytes, user_agent}, riv {subject_of_care,
- * actor_type}, listen, clinics[]. Per clinic: id (HSA-id), name,
+ * actor_type}, listen, politeness {rate_per_s, burst,
+ * max_concurrent_per_host, backoff_base_s, backoff_max_s,
+ * breaker_failures, breaker_cooldown_s, hosts {"host[:port]": {same}}},
+ * clinics[]. Per clinic: id (HSA-id), name,
  * municipality, locality, operator ("private"|"region"), phone, website,
  * booking {adapter, url, booking_url, time_type_id, time_type_name,
  * actor, location, token_file, search, page_cap, time_types,
@@ -88,6 +91,27 @@ struct conf_clinic {
     char *sim_profile;     /* simulator behaviour, or NULL ("normal") */
 };
 
+/*
+ * Politeness towards one upstream host (sched.h applies it). Zero fields
+ * in a region built by hand mean "the default" (CONF_DEFAULT_POLITE_*).
+ */
+struct conf_politeness {
+    double rate_per_s;          /* requests per second per host */
+    int burst;                  /* token bucket size */
+    int max_concurrent_per_host;
+    int backoff_base_s;         /* full-jitter backoff after failures */
+    int backoff_max_s;
+    int breaker_failures;       /* consecutive failures opening it */
+    int breaker_cooldown_s;     /* open this long before one probe */
+};
+
+/* politeness.hosts: "host:port" or "host" (any port), lowercase; every
+ * key not given in the file is inherited from the top-level values. */
+struct conf_host_politeness {
+    char *host;
+    struct conf_politeness p;
+};
+
 struct conf_region {
     char *name;
     char *timezone;             /* always "Europe/Stockholm" today */
@@ -107,6 +131,9 @@ struct conf_region {
      * against the working directory; default CONF_DEFAULT_STORE. */
     char *store;
     int retention_days;         /* default 400 (CONF_DEFAULT_RETENTION_DAYS) */
+    struct conf_politeness politeness;          /* defaults filled */
+    struct conf_host_politeness *polite_hosts;  /* politeness.hosts */
+    size_t npolite_hosts;
 };
 
 /* Every problem found, in file order. Strings owned by the list. */
@@ -162,6 +189,14 @@ bool conf_valid_hsa_id(const char *s);
 #define CONF_PAGE_CAP_MAX 1000
 /* Most entries of booking.time_types. */
 #define CONF_TIME_TYPES_MAX 64
+#define CONF_DEFAULT_POLITE_RATE_PER_S 1.0
+#define CONF_DEFAULT_POLITE_BURST 2
+#define CONF_DEFAULT_POLITE_MAX_CONCURRENT 2
+#define CONF_DEFAULT_POLITE_BACKOFF_BASE_S 30
+#define CONF_DEFAULT_POLITE_BACKOFF_MAX_S 1800
+#define CONF_DEFAULT_POLITE_BREAKER_FAILURES 5
+#define CONF_DEFAULT_POLITE_BREAKER_COOLDOWN_S 300
+#define CONF_POLITE_HOSTS_MAX 1000
 #define CONF_DEFAULT_STORE "slotfeed.db"
 #define CONF_DEFAULT_RETENTION_DAYS 400
 #define CONF_RETENTION_DAYS_MAX 36500

@@ -14,10 +14,13 @@
  *    takes one. Over any window of length t at most burst + rate * t
  *    requests are granted.
  *  - concurrency: at most `max_concurrent` granted and not yet released.
- *  - backoff: after a failure the host is held for a delay drawn
- *    uniformly from [0, min(backoff_max, backoff_base * 2^(k-1))] ("full
- *    jitter"; k = consecutive failures of the host), from a PRNG seeded
- *    by the host key, so a run is reproducible. A success resets k.
+ *  - backoff: after the k-th failure in a row (k >= 2) the host is held
+ *    for a delay drawn uniformly from [0, min(backoff_max, backoff_base *
+ *    2^(k-2))] ("full jitter"), from a PRNG seeded by the host key, so a
+ *    run is reproducible. A success resets k. The first failure of a run
+ *    holds nothing: on a host many clinics share, one clinic hanging or
+ *    failing must not delay the others (the collector backs that clinic
+ *    off on its own).
  *  - Retry-After: a failure that carries one holds the host exactly that
  *    long instead (capped at SCHED_RETRY_AFTER_MAX_S).
  *  - circuit breaker: `breaker_failures` consecutive failures open it for
@@ -113,6 +116,10 @@ void sched_free(struct sched *s);
  * (sched_host_get); later calls do not change existing hosts. Returns 0,
  * or -1 with err set (bad host text, bad params, no memory).
  */
+/* Is host acceptable to sched_set_host_params ("name" or "name:port",
+ * a DNS-style name or a bracketed IPv6 address, port 1..65535)? */
+bool sched_valid_host(const char *host);
+
 int sched_set_host_params(struct sched *s, const char *host,
                           const struct sched_params *p, struct sf_error *err);
 
