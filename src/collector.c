@@ -31,6 +31,8 @@
 #include "slotfeed/clock.h"
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
+#include "slotfeed/metrics.h"
+#include "slotfeed/sched.h"
 
 /* Per-clinic poll machinery, parallel to states[]. */
 struct cpoll {
@@ -44,6 +46,11 @@ struct cpoll {
     bool in_pass;               /* counted in the running pass */
     int unreachable_run;        /* consecutive transport/timeout failures */
     void *cache;                /* adapter memory across polls (ctx.cache) */
+    struct event *retry;        /* sched said "wait": send p->req then */
+    struct sched_host *home;    /* host of booking.url (params), or NULL */
+    int64_t next_tick_ms;       /* monotonic ms of the armed periodic tick */
+    struct sched_grant grant;   /* valid while granted */
+    bool granted;               /* a request of this poll holds a grant */
     /* valid while busy */
     struct adapter_ctx ctx;
     void *astate;
@@ -68,6 +75,7 @@ struct collector {
     collector_pass_fn pass_done;
     void *pass_arg;
     struct event *pass_ev;      /* delivers an empty pass from the loop */
+    struct sched *sched;        /* per-host politeness; owned */
 };
 
 const char *web_booking_name(enum web_booking w)
@@ -144,6 +152,85 @@ static long elapsed_ms(const struct timespec *t0)
                   (t1.tv_nsec - t0->tv_nsec) / 1000000);
 }
 
+/* Monotonic milliseconds: the time base of sched (evtimers run on it). */
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Config politeness -> sched parameters; zero fields (a region built by
+ * hand) take the documented defaults. */
+static void polite_params(const struct conf_politeness *cp,
+                          struct sched_params *sp)
+{
+    sched_params_default(sp);
+    if (cp->rate_per_s > 0)
+        sp->rate_per_s = cp->rate_per_s;
+    if (cp->burst > 0)
+        sp->burst = cp->burst;
+    if (cp->max_concurrent_per_host > 0)
+        sp->max_concurrent = cp->max_concurrent_per_host;
+    if (cp->backoff_base_s > 0)
+        sp->backoff_base_ms = (int64_t)cp->backoff_base_s * 1000;
+    if (cp->backoff_max_s > 0)
+        sp->backoff_max_ms = (int64_t)cp->backoff_max_s * 1000;
+    if (sp->backoff_max_ms < sp->backoff_base_ms)
+        sp->backoff_max_ms = sp->backoff_base_ms;
+    if (cp->breaker_failures > 0)
+        sp->breaker_failures = cp->breaker_failures;
+    if (cp->breaker_cooldown_s > 0)
+        sp->breaker_cooldown_ms = (int64_t)cp->breaker_cooldown_s * 1000;
+}
+
+/*
+ * How an answer speaks for its host's health. A protocol-level reply in a
+ * 5xx (SOAP fault, OperationOutcome) means the host is up; a bare 5xx or
+ * 429, a timeout or no connection means it is struggling.
+ */
+static enum sched_outcome outcome_of(const struct fetch_result *res,
+                                     enum adapter_status rc,
+                                     enum sf_errclass step_err)
+{
+    if (res->err.code == SF_ERR_TRANSPORT || res->err.code == SF_ERR_TIMEOUT)
+        return SCHED_FAILURE;
+    if (res->err.code != SF_ERR_NONE)
+        return SCHED_NEUTRAL;
+    if (res->http_status == 429)
+        return SCHED_FAILURE;
+    if (res->http_status >= 500 && rc == ADAPTER_ERROR &&
+        (step_err == SF_ERR_HTTP || step_err == SF_ERR_PARSE))
+        return SCHED_FAILURE;
+    return SCHED_SUCCESS;
+}
+
+/* Release p's grant with outcome o; log breaker transitions. */
+static void grant_release(struct cpoll *p, enum sched_outcome o,
+                          long retry_after_s)
+{
+    struct sched_host *h = p->grant.host;
+    enum sched_breaker before;
+    int64_t now = mono_ms();
+
+    if (!p->granted)
+        return;
+    p->granted = false;
+    before = sched_host_breaker(h);
+    sched_release(&p->grant, o, retry_after_s, now);
+    if (sched_host_breaker(h) != before) {
+        if (sched_host_breaker(h) == SCHED_OPENED)
+            log_warn("breaker", "host=%s state=open cooldown_ms=%lld "
+                     "failures=%d", sched_host_name(h),
+                     (long long)(sched_host_open_until(h) - now),
+                     sched_host_failures(h));
+        else
+            log_info("breaker", "host=%s state=%s", sched_host_name(h),
+                     sched_breaker_name(sched_host_breaker(h)));
+    }
+}
+
 /*
  * Replace every occurrence of the query identity with a marker: SOAP
  * faults sometimes echo the request, and error text reaches logs and
@@ -185,6 +272,90 @@ static void pass_finish(struct collector *c)
         fn(arg);
 }
 
+/* Common end of every poll: no longer busy, tell the app and the pass. */
+static void poll_close(struct cpoll *p)
+{
+    struct collector *c = p->c;
+
+    p->busy = false;
+    c->active--;
+
+    if (c->on_update)
+        c->on_update(c->update_arg, p->idx);
+    if (p->in_pass) {
+        p->in_pass = false;
+        if (--c->pass_left == 0 && c->pass_active)
+            pass_finish(c);
+    }
+}
+
+/*
+ * Per-clinic backoff after a failed periodic poll: the next tick comes at
+ * the regular time or after a full-jitter backoff on the clinic's run of
+ * failures (base/max of its host), whichever is later.
+ */
+static void poll_backoff(struct cpoll *p, int failures)
+{
+    struct collector *c = p->c;
+    struct sched_params dflt;
+    const struct sched_params *sp = &dflt;
+    int64_t now = mono_ms(), b;
+    struct timeval tv;
+
+    if (!c->started || p->timer == NULL)
+        return;
+    if (p->home != NULL)
+        sp = sched_host_params(p->home);
+    else
+        polite_params(&c->region->politeness, &dflt);
+    b = sched_backoff_ms(sp->backoff_base_ms, sp->backoff_max_ms, failures,
+                         &p->rng);
+    if (now + b <= p->next_tick_ms)
+        return;
+    ms_to_tv((long)b, &tv);
+    if (evtimer_add(p->timer, &tv) != 0)
+        return;
+    p->next_tick_ms = now + b;
+    log_info("poll_backoff", "clinic=%s consecutive=%d next_in_ms=%lld",
+             c->states[p->idx].conf->id, failures, (long long)b);
+}
+
+/*
+ * The clinic's host has its breaker open: the poll ends without asking
+ * (not a new failure of the clinic: checked_at and the counters stay),
+ * status stale or error with a message saying until when.
+ */
+static void poll_skip_open(struct cpoll *p, const struct sched_host *h,
+                           int64_t wait_ms)
+{
+    struct collector *c = p->c;
+    struct clinic_state *st = &c->states[p->idx];
+    char until[CLOCK_RFC3339_LEN];
+
+    if (p->ad && p->ad->end)
+        p->ad->end(p->astate);
+    p->astate = NULL;
+    adapter_request_clear(&p->req);
+    avail_slots_clear(&p->acc);
+    if (wait_ms > 0) {
+        clock_format_rfc3339(clock_now() + (wait_ms + 999) / 1000, until);
+        snprintf(st->error, sizeof(st->error), "clinic %s: circuit open for "
+                 "%s until %s", st->conf->id, sched_host_name(h), until);
+    } else {
+        snprintf(st->error, sizeof(st->error), "clinic %s: circuit "
+                 "half-open for %s (probe in flight)", st->conf->id,
+                 sched_host_name(h));
+    }
+    /* Keep the class that describes the host's trouble, if we saw it. */
+    if (st->err_class == SF_ERR_NONE)
+        st->err_class = SF_ERR_TRANSPORT;
+    st->status = st->has_data ? CLINIC_STALE : CLINIC_ERROR;
+    log_info("poll", "clinic=%s outcome=skipped reason=circuit_open "
+             "host=%s wait_ms=%lld", st->conf->id, sched_host_name(h),
+             (long long)wait_ms);
+    poll_close(p);
+}
+
 /* End the poll of p: ok, or failed with err (label: the failing step). */
 static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *err,
                         const char *label)
@@ -194,6 +365,7 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *err,
     int64_t now = clock_now();
     long ms = elapsed_ms(&p->t0);
 
+    grant_release(p, SCHED_NEUTRAL, -1);    /* callers release; be sure */
     if (p->ad && p->ad->end)
         p->ad->end(p->astate);
     p->astate = NULL;
@@ -251,17 +423,10 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *err,
                  "consecutive=%d error=\"%s\"", st->conf->id,
                  sf_errclass_name(err->code), ms, st->consecutive_failures,
                  st->error);
+        poll_backoff(p, st->consecutive_failures);
     }
-    p->busy = false;
-    c->active--;
-
-    if (c->on_update)
-        c->on_update(c->update_arg, p->idx);
-    if (p->in_pass) {
-        p->in_pass = false;
-        if (--c->pass_left == 0 && c->pass_active)
-            pass_finish(c);
-    }
+    metrics_poll(ok ? SF_ERR_NONE : err->code);
+    poll_close(p);
 }
 
 static void on_fetched(const struct fetch_result *res, void *arg)
@@ -276,6 +441,7 @@ static void on_fetched(const struct fetch_result *res, void *arg)
     snprintf(label, sizeof(label), "%s",
              p->req.label ? p->req.label : "request");
     if (res->err.code != SF_ERR_NONE) {
+        grant_release(p, outcome_of(res, ADAPTER_ERROR, res->err.code), -1);
         poll_finish(p, false, &res->err, label);
         return;
     }
@@ -291,6 +457,11 @@ static void on_fetched(const struct fetch_result *res, void *arg)
     memset(&next, 0, sizeof(next));
     sf_error_clear(&err);
     rc = p->ad->step(&p->ctx, p->astate, &resp, &p->acc, &next, &err);
+    /* Free the host's slot before the next request of the conversation
+     * asks for one. Retry-After only means something on 429/503. */
+    grant_release(p, outcome_of(res, rc, err.code),
+                  res->http_status == 429 || res->http_status == 503
+                      ? res->retry_after_s : -1);
     switch (rc) {
     case ADAPTER_DONE:
         adapter_request_clear(&next);
@@ -311,13 +482,56 @@ static void on_fetched(const struct fetch_result *res, void *arg)
     }
 }
 
+/*
+ * Send p->req when the host's politeness allows: now, or from p->retry
+ * after the wait sched names (never a busy loop); a host whose breaker is
+ * open ends the poll without asking. Every request of a multi-step
+ * conversation comes through here.
+ */
 static void poll_send(struct cpoll *p)
 {
+    struct collector *c = p->c;
+    struct sched_host *h;
     struct sf_error err;
+    struct timeval tv;
+    int64_t wait = 0;
 
     sf_error_clear(&err);
-    if (fetch_start(p->c->fetch, &p->req, on_fetched, p, &err) != 0)
+    h = sched_host_get(c->sched, p->req.url, &err);
+    if (h == NULL) {
         poll_finish(p, false, &err, p->req.label);
+        return;
+    }
+    switch (sched_acquire(h, mono_ms(), &wait, &p->grant)) {
+    case SCHED_GO:
+        break;
+    case SCHED_WAIT:
+        ms_to_tv((long)wait, &tv);
+        if (evtimer_add(p->retry, &tv) != 0) {
+            sf_error_set(&err, SF_ERR_INTERNAL, "cannot arm retry timer");
+            poll_finish(p, false, &err, p->req.label);
+            return;
+        }
+        log_debug("sched_wait", "clinic=%s host=%s wait_ms=%lld",
+                  c->states[p->idx].conf->id, sched_host_name(h),
+                  (long long)wait);
+        return;
+    case SCHED_OPEN:
+        poll_skip_open(p, h, wait);
+        return;
+    }
+    p->granted = true;
+    if (fetch_start(c->fetch, &p->req, on_fetched, p, &err) != 0) {
+        grant_release(p, SCHED_NEUTRAL, -1);
+        poll_finish(p, false, &err, p->req.label);
+    }
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    poll_send(arg);
 }
 
 /* Start a poll of p; always called from the loop (a timer). */
@@ -376,6 +590,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         ms += (long)(next_rand(&p->rng) % (uint64_t)(2 * jit + 1)) - jit;
     ms_to_tv(ms, &tv);
     evtimer_add(p->timer, &tv);
+    p->next_tick_ms = mono_ms() + ms;
     if (p->busy) {
         log_debug("poll_skipped", "clinic=%s reason=busy",
                   p->c->states[p->idx].conf->id);
@@ -406,6 +621,28 @@ static void on_empty_pass(evutil_socket_t fd, short what, void *arg)
 
 /* --- public ----------------------------------------------------------------- */
 
+/* The region's politeness as a sched: defaults plus per-host overrides. */
+static int make_sched(struct collector *c, struct sf_error *err)
+{
+    const struct conf_region *r = c->region;
+    struct sched_params sp;
+    size_t i;
+
+    polite_params(&r->politeness, &sp);
+    c->sched = sched_new(&sp);
+    if (c->sched == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "collector: out of memory");
+        return -1;
+    }
+    for (i = 0; i < r->npolite_hosts; i++) {
+        polite_params(&r->polite_hosts[i].p, &sp);
+        if (sched_set_host_params(c->sched, r->polite_hosts[i].host, &sp,
+                                  err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 struct collector *collector_new(struct event_base *base,
                                 const struct conf_region *region,
                                 struct fetch *f, struct sf_error *err)
@@ -427,6 +664,10 @@ struct collector *collector_new(struct event_base *base,
     c->pass_ev = evtimer_new(base, on_empty_pass, c);
     if (c->pass_ev == NULL)
         goto nomem;
+    if (make_sched(c, err) != 0) {
+        collector_free(c);
+        return NULL;
+    }
     if (c->n > 0) {
         c->states = calloc(c->n, sizeof(*c->states));
         c->polls = calloc(c->n, sizeof(*c->polls));
@@ -463,8 +704,11 @@ struct collector *collector_new(struct event_base *base,
         p->rng = hash_id(cc->id);
         p->timer = evtimer_new(base, on_tick, p);
         p->kick = evtimer_new(base, on_kick, p);
-        if (p->timer == NULL || p->kick == NULL)
+        p->retry = evtimer_new(base, on_retry, p);
+        if (p->timer == NULL || p->kick == NULL || p->retry == NULL)
             goto nomem;
+        /* Only for its backoff parameters; requests look up their own. */
+        p->home = sched_host_get(c->sched, cc->booking.url, NULL);
     }
     return c;
 nomem:
@@ -510,6 +754,8 @@ int collector_start(struct collector *c)
         ms_to_tv(collector_stagger_ms(c->states[i].conf->id, iv), &tv);
         if (evtimer_add(p->timer, &tv) != 0)
             return -1;
+        p->next_tick_ms = mono_ms() +
+                          collector_stagger_ms(c->states[i].conf->id, iv);
     }
     c->started = true;
     return 0;
@@ -556,6 +802,11 @@ size_t collector_active(const struct collector *c)
     return c ? c->active : 0;
 }
 
+struct sched *collector_sched(const struct collector *c)
+{
+    return c ? c->sched : NULL;
+}
+
 void collector_free(struct collector *c)
 {
     size_t i;
@@ -569,6 +820,8 @@ void collector_free(struct collector *c)
             event_free(p->timer);
         if (p->kick)
             event_free(p->kick);
+        if (p->retry)
+            event_free(p->retry);
         /* In-flight poll: its transfer is gone with fetch_free() (see
          * collector.h), so only our half of the conversation remains. */
         if (p->busy && p->ad && p->ad->end)
@@ -584,6 +837,7 @@ void collector_free(struct collector *c)
         avail_slots_clear(&c->states[i].slots);
     if (c->pass_ev)
         event_free(c->pass_ev);
+    sched_free(c->sched);
     free(c->polls);
     free(c->states);
     free(c);

@@ -105,6 +105,14 @@ const struct clinic_state *collector_states(const struct collector *c,
 size_t collector_active(const struct collector *c);
 
 /*
+ * The per-host politeness state every request goes through (sched.h),
+ * built from region->politeness: for metrics (waits, breaker changes) and
+ * tests. Borrowed; valid until collector_free.
+ */
+struct sched;
+struct sched *collector_sched(const struct collector *c);
+
+/*
  * Delay of a clinic's first periodic poll after collector_start(): a hash
  * of its id modulo interval_ms, so in [0, interval_ms), the same on every
  * run and machine, spread evenly over the interval. 0 if interval_ms <= 0.

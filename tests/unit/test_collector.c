@@ -251,6 +251,14 @@ static int setup(void **state)
     fx->region.riv_subject_of_care = IDENT;
     fx->region.riv_actor_type = "subject_of_care";
     fx->region.clinics = fx->clinics;
+    /* Loopback can take it: politeness out of the way of these tests
+     * (test_polite and the tests at the end exercise it). */
+    fx->region.politeness.rate_per_s = 1000;
+    fx->region.politeness.burst = 100;
+    fx->region.politeness.max_concurrent_per_host = 16;
+    fx->region.politeness.backoff_base_s = 1;
+    fx->region.politeness.backoff_max_s = 1;
+    fx->region.politeness.breaker_failures = 100;
     clock_set_fake(T0);
     *state = fx;
     return 0;
