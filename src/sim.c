@@ -30,6 +30,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -634,9 +635,19 @@ static void job_reset(struct sim_job *j)
     evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
     struct linger lg = {1, 0};
 
-    if (fd >= 0)
+    struct evhttp_connection *evcon = j->evcon;
+
+    /* evhttp would shut the socket down (FIN) before closing it; a close
+     * with zero linger time sends the RST first. evhttp's own close then
+     * finds the descriptor gone, which it does not mind, and nothing can
+     * reuse the number in between (one thread). */
+    event_del(j->timer);
+    if (fd >= 0) {
+        bufferevent_disable(bev, EV_READ | EV_WRITE);
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    evhttp_connection_free(j->evcon);   /* frees j via on_conn_close */
+        close(fd);
+    }
+    evhttp_connection_free(evcon);   /* frees j via on_conn_close */
 }
 
 static void on_job_timer(evutil_socket_t fd, short what, void *arg)

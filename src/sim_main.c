@@ -106,6 +106,35 @@ bad_usage(const char *fmt, ...)
     return 2;
 }
 
+/* Read the region file again for its sim fault knobs. */
+static int load_faults(struct sim *sim, const char *path, struct sf_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    if (f == NULL) {
+        sf_error_set(err, SF_ERR_CONFIG, "cannot read: %s", strerror(errno));
+        return -1;
+    }
+    buf = malloc(CONF_FILE_MAX + 1);
+    if (buf == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    n = fread(buf, 1, CONF_FILE_MAX, f);
+    if (ferror(f)) {
+        sf_error_set(err, SF_ERR_CONFIG, "read error");
+        goto out;
+    }
+    rc = sim_load_faults(sim, buf, n, err);
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *config = NULL;
@@ -201,6 +230,12 @@ int main(int argc, char **argv)
     if (sim == NULL) {
         fprintf(stderr, "slotfeed-sim: %s\n", err.msg);
         rc = err.code == SF_ERR_CONFIG ? 2 : 1;
+        goto out;
+    }
+    /* Per-clinic fault knobs (clinics[].sim) live in the same file. */
+    if (load_faults(sim, config, &err) != 0) {
+        fprintf(stderr, "slotfeed-sim: %s: %s\n", config, err.msg);
+        rc = 2;
         goto out;
     }
     ev_int = evsignal_new(base, SIGINT, on_signal, base);
