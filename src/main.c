@@ -6,6 +6,7 @@
  *   slotfeed poll --once --config F [--now T]
  *   slotfeed compute --now T [--guarantee-days N] [--counting calendar|working] FILE
  *   slotfeed check-config F
+ *   slotfeed report web-booking|guarantee ... (--config F | --db PATH)
  *   slotfeed version
  */
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
 #include "slotfeed/rivta.h"
+#include "slotfeed/report.h"
 #include "slotfeed/store.h"
 
 #define EXIT_USAGE 2
@@ -42,6 +44,7 @@ static const char usage_main[] =
     "  poll --once   poll every clinic once and print the feed JSON\n"
     "  compute       compute one clinic's availability from a RIV response\n"
     "  check-config  validate a region config, reporting every error\n"
+    "  report        web-booking and care-guarantee reports from the history\n"
     "  version       print the version\n"
     "\n"
     "'slotfeed COMMAND --help' describes each command.\n";
@@ -71,6 +74,23 @@ static const char usage_compute[] =
     "response element) from FILE ('-' = stdin) and prints that clinic's\n"
     "availability object as in the feed, with its day-by-day slots.\n"
     "Defaults: --guarantee-days 3, --counting calendar.\n";
+
+static const char usage_report[] =
+    "usage: slotfeed report web-booking --from DATE --to DATE\n"
+    "                [--per day|week|month] [--by municipality|operator|clinic]\n"
+    "                [--format csv|json|html]\n"
+    "                (--config FILE | --db PATH) [--now T]\n"
+    "       slotfeed report guarantee --month YYYY-MM [--by ...] [--format ...]\n"
+    "                [--hours HH:MM-HH:MM] (--config FILE | --db PATH) [--now T]\n"
+    "\n"
+    "Reports for the vårdvalsenhet from the history store (the config's\n"
+    "\"store\" key, or --db): clinics with open web booking per day, ISO\n"
+    "week or month, and per clinic for one month the share of open hours\n"
+    "(default 08:00-17:00 Mon-Fri) with a free slot within the care\n"
+    "guarantee, days to the first free slot (median, 90th percentile),\n"
+    "inferred bookings and data coverage. docs/compliance-method.md defines\n"
+    "every figure. DATE is YYYY-MM-DD (Europe/Stockholm local dates). --now\n"
+    "(RFC 3339) stops the figures at that instant; default: now.\n";
 
 static const char usage_check[] =
     "usage: slotfeed check-config FILE\n"
@@ -384,6 +404,118 @@ out:
     return rc;
 }
 
+/* --- report ------------------------------------------------------------ */
+
+static int cmd_report(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"month", required_argument, NULL, 'm'},
+        {"per", required_argument, NULL, 'p'},
+        {"by", required_argument, NULL, 'b'},
+        {"format", required_argument, NULL, 'F'},
+        {"hours", required_argument, NULL, 'H'},
+        {"config", required_argument, NULL, 'c'},
+        {"db", required_argument, NULL, 'd'},
+        {"now", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}
+    };
+    const char *from = NULL, *to = NULL, *month = NULL, *config = NULL;
+    const char *db = NULL, *kind;
+    struct conf_region *region = NULL;
+    struct report_params p;
+    enum report_format fmt = REPORT_FMT_JSON;
+    struct sf_error err = {0};
+    char *out = NULL;
+    size_t len;
+    int c, rc = EXIT_USAGE;
+
+    report_params_init(&p);
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+                      strcmp(argv[1], "-h") == 0)) {
+        fputs(usage_report, stdout);
+        return 0;
+    }
+    if (argc < 2 || (strcmp(argv[1], "web-booking") != 0 &&
+                     strcmp(argv[1], "guarantee") != 0)) {
+        fputs(usage_report, stderr);
+        return EXIT_USAGE;
+    }
+    kind = argv[1];
+    p.kind = strcmp(kind, "guarantee") == 0 ? REPORT_GUARANTEE
+                                            : REPORT_WEB_BOOKING;
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+        int bad = 0;
+
+        switch (c) {
+        case 'f': from = optarg; break;
+        case 't': to = optarg; break;
+        case 'm': month = optarg; break;
+        case 'c': config = optarg; break;
+        case 'd': db = optarg; break;
+        case 'p': bad = report_parse_per(optarg, &p.per, &err); break;
+        case 'b': bad = report_parse_by(optarg, &p.by, &err); break;
+        case 'F': bad = report_parse_format(optarg, &fmt, &err); break;
+        case 'H': bad = report_parse_hours(optarg, &p, &err); break;
+        case 'n':
+            if (clock_parse_rfc3339(optarg, &p.now) != 0) {
+                sf_error_set(&err, SF_ERR_CONFIG, "--now \"%s\": want RFC "
+                             "3339 with an offset", optarg);
+                bad = -1;
+            }
+            break;
+        case 'h':
+            fputs(usage_report, stdout);
+            return 0;
+        default:
+            fputs(usage_report, stderr);
+            return EXIT_USAGE;
+        }
+        if (bad) {
+            fprintf(stderr, "slotfeed: report %s: --%s\n", kind, err.msg);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1 || (config == NULL) == (db == NULL)) {
+        fprintf(stderr, "slotfeed: report %s: give exactly one of --config "
+                "FILE and --db PATH\n\n", kind);
+        fputs(usage_report, stderr);
+        return EXIT_USAGE;
+    }
+    if (p.kind == REPORT_GUARANTEE) {
+        if (from != NULL || to != NULL ||
+            report_parse_month(month, &p.from_day, &p.to_day, &err) != 0) {
+            fprintf(stderr, "slotfeed: report guarantee: %s\n",
+                    from || to ? "--from/--to: use --month YYYY-MM"
+                               : err.msg);
+            return EXIT_USAGE;
+        }
+    } else if (month != NULL || from == NULL || to == NULL ||
+               clock_parse_date(from, &p.from_day) != 0 ||
+               clock_parse_date(to, &p.to_day) != 0) {
+        fprintf(stderr, "slotfeed: report web-booking: want --from and --to "
+                "as YYYY-MM-DD dates (got \"%s\", \"%s\")\n",
+                from ? from : "", to ? to : "");
+        return EXIT_USAGE;
+    }
+    if (config != NULL) {
+        if ((region = load_config(config)) == NULL)
+            return 1;
+        db = region->store;
+    }
+    rc = 1;
+    if (report_run(db, &p, fmt, &out, &len, &err) != 0)
+        fprintf(stderr, "slotfeed: report %s: %s\n", kind, err.msg);
+    else if (fwrite(out, 1, len, stdout) == len && fflush(stdout) == 0)
+        rc = 0;
+    free(out);
+    conf_free(region);
+    return rc;
+}
+
 /* --- run ------------------------------------------------------------------ */
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -527,6 +659,8 @@ int main(int argc, char **argv)
         rc = cmd_poll(argc - 1, argv + 1);
     else if (strcmp(cmd, "compute") == 0)
         rc = cmd_compute(argc - 1, argv + 1);
+    else if (strcmp(cmd, "report") == 0)
+        rc = cmd_report(argc - 1, argv + 1);
     else if (strcmp(cmd, "check-config") == 0)
         rc = cmd_check_config(argc - 1, argv + 1);
     else {

@@ -1,0 +1,1771 @@
+/*
+ * report.c - web-booking exposure and care-guarantee reports computed from
+ * the history store (store.h SCHEMA), read-only. docs/compliance-method.md
+ * is the definition of every figure; the comments here say how the code
+ * maps to it.
+ *
+ * One read transaction per report, so the figures come from one
+ * consistent snapshot of the file while the daemon keeps writing (WAL).
+ * Per clinic the poll runs of the period are read through the
+ * (clinic_id, t_first) index, so a month of 1,000 clinics is one indexed
+ * range scan per clinic.
+ *
+ * Owner: reports engineer (issue 6).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sqlite3.h>
+
+#include "slotfeed/clock.h"
+#include "slotfeed/report.h"
+#include "slotfeed/store.h"
+
+/* Coverage below this marks a clinic's month "not reliable". */
+#define REPORT_RELIABLE_COVERAGE 0.9
+
+/* --- small helpers -------------------------------------------------------- */
+
+void report_params_init(struct report_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->kind = REPORT_WEB_BOOKING;
+    p->by = REPORT_BY_NONE;
+    p->per = REPORT_PER_DAY;
+    p->open_from_min = REPORT_DEFAULT_OPEN_FROM_MIN;
+    p->open_to_min = REPORT_DEFAULT_OPEN_TO_MIN;
+    p->open_days_mask = REPORT_WEEKDAYS_MASK;
+}
+
+static const char *const by_names[] = {"none", "municipality", "operator",
+                                       "clinic"};
+
+const char *report_by_name(enum report_by by)
+{
+    return (unsigned)by < 4 ? by_names[by] : "none";
+}
+
+int report_parse_by(const char *s, enum report_by *out, struct sf_error *err)
+{
+    int i;
+
+    for (i = 0; i < 4; i++)
+        if (s != NULL && strcmp(s, by_names[i]) == 0) {
+            *out = (enum report_by)i;
+            return 0;
+        }
+    sf_error_set(err, SF_ERR_CONFIG, "by \"%.40s\": want municipality, "
+                 "operator or clinic", s ? s : "");
+    return -1;
+}
+
+int report_parse_per(const char *s, enum report_per *out,
+                     struct sf_error *err)
+{
+    if (s != NULL && strcmp(s, "day") == 0)
+        *out = REPORT_PER_DAY;
+    else if (s != NULL && strcmp(s, "week") == 0)
+        *out = REPORT_PER_WEEK;
+    else if (s != NULL && strcmp(s, "month") == 0)
+        *out = REPORT_PER_MONTH;
+    else {
+        sf_error_set(err, SF_ERR_CONFIG, "per \"%.40s\": want day, week or "
+                     "month", s ? s : "");
+        return -1;
+    }
+    return 0;
+}
+
+int report_parse_format(const char *s, enum report_format *out,
+                        struct sf_error *err)
+{
+    if (s != NULL && strcmp(s, "json") == 0)
+        *out = REPORT_FMT_JSON;
+    else if (s != NULL && strcmp(s, "csv") == 0)
+        *out = REPORT_FMT_CSV;
+    else if (s != NULL && strcmp(s, "html") == 0)
+        *out = REPORT_FMT_HTML;
+    else {
+        sf_error_set(err, SF_ERR_CONFIG, "format \"%.40s\": want csv, json "
+                     "or html", s ? s : "");
+        return -1;
+    }
+    return 0;
+}
+
+const char *report_format_content_type(enum report_format f)
+{
+    switch (f) {
+    case REPORT_FMT_CSV:
+        return "text/csv; charset=utf-8; header=present";
+    case REPORT_FMT_HTML:
+        return "text/html; charset=utf-8";
+    default:
+        return "application/json; charset=utf-8";
+    }
+}
+
+static int all_digits(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+int report_parse_month(const char *s, int32_t *first, int32_t *last,
+                       struct sf_error *err)
+{
+    int y, m;
+
+    if (s == NULL || strlen(s) != 7 || s[4] != '-' || !all_digits(s, 4) ||
+        !all_digits(s + 5, 2))
+        goto bad;
+    y = atoi(s);
+    m = atoi(s + 5);
+    if (y < 1970 || y > 9999 || m < 1 || m > 12)
+        goto bad;
+    *first = clock_days_from_civil(y, m, 1);
+    *last = *first + clock_days_in_month(y, m) - 1;
+    return 0;
+bad:
+    sf_error_set(err, SF_ERR_CONFIG, "month \"%.40s\": want YYYY-MM, e.g. "
+                 "2026-03", s ? s : "");
+    return -1;
+}
+
+static int parse_hhmm(const char *s, int *min)
+{
+    int h, m;
+
+    if (!all_digits(s, 2) || s[2] != ':' || !all_digits(s + 3, 2))
+        return -1;
+    h = (s[0] - '0') * 10 + (s[1] - '0');
+    m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (m > 59 || h > 24 || (h == 24 && m != 0))
+        return -1;
+    *min = h * 60 + m;
+    return 0;
+}
+
+int report_parse_hours(const char *s, struct report_params *p,
+                       struct sf_error *err)
+{
+    int a, b;
+
+    if (s == NULL || strlen(s) != 11 || s[5] != '-' ||
+        parse_hhmm(s, &a) != 0 || parse_hhmm(s + 6, &b) != 0 || b <= a) {
+        sf_error_set(err, SF_ERR_CONFIG, "hours \"%.40s\": want HH:MM-HH:MM "
+                     "with the end after the start, e.g. 08:00-17:00",
+                     s ? s : "");
+        return -1;
+    }
+    p->open_from_min = a;
+    p->open_to_min = b;
+    return 0;
+}
+
+/* Instant of local wall time `min` minutes into local date `day`. A time
+ * in March's skipped hour is taken one hour later (it does not exist). */
+static int64_t local_at(int32_t day, int min)
+{
+    struct clock_civil c = {0};
+    int64_t t;
+
+    if (min >= 24 * 60)
+        return clock_day_start(day + 1);
+    clock_civil_from_days(day, &c.year, &c.month, &c.day);
+    c.hour = min / 60;
+    c.min = min % 60;
+    if (clock_from_local(&c, &t) >= 0)
+        return t;
+    c.hour++;
+    if (c.hour < 24 && clock_from_local(&c, &t) >= 0)
+        return t;
+    return clock_day_start(day) + (int64_t)min * 60;
+}
+
+static double round4(double x)
+{
+    return floor(x * 10000.0 + 0.5) / 10000.0;
+}
+
+/* ISO 8601 week label "2026-W09" and the Monday of day's week. */
+static void iso_week(int32_t day, char buf[16], int32_t *monday)
+{
+    int32_t thu = day + (4 - clock_weekday(day));
+    int y, m, d, week;
+
+    clock_civil_from_days(thu, &y, &m, &d);
+    week = (int)((thu - clock_days_from_civil(y, 1, 1)) / 7) + 1;
+    snprintf(buf, 16, "%04d-W%02d", y, week);
+    *monday = day - (clock_weekday(day) - 1);
+}
+
+/* --- database ------------------------------------------------------------- */
+
+int report_db_open(const char *path, sqlite3 **out, struct sf_error *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    struct stat sb;
+    long appid = 0, ver = 0;
+    int rc;
+
+    *out = NULL;
+    if (path == NULL || *path == '\0') {
+        sf_error_set(err, SF_ERR_CONFIG, "no store: give --db PATH or a "
+                     "config with a \"store\" key");
+        return -1;
+    }
+    if (stat(path, &sb) != 0) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: %s", path,
+                     strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: not a regular file",
+                     path);
+        return -1;
+    }
+    /* Read-only, never created; WAL readers need no write access to the
+     * main file as long as the -shm exists (the daemon keeps it). */
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc != SQLITE_OK) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: %s", path,
+                     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &st, NULL) !=
+            SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: %s", path,
+                     sqlite3_errmsg(db));
+        goto fail;
+    }
+    appid = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+            SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: %s", path,
+                     sqlite3_errmsg(db));
+        goto fail;
+    }
+    ver = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (appid != STORE_APPLICATION_ID) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: not a slotfeed store "
+                     "(application_id %ld)", path, appid);
+        goto fail;
+    }
+    if (ver != STORE_SCHEMA_VERSION) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: schema version %ld, this"
+                     " build reads %d", path, ver, STORE_SCHEMA_VERSION);
+        goto fail;
+    }
+    *out = db;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return -1;
+}
+
+struct rclinic {
+    int64_t id;
+    char *hsa, *name, *muni, *op;
+    int has_booking;
+    int64_t first_seen, last_seen;
+};
+
+struct rctx {
+    sqlite3 *db;
+    const struct report_params *p;
+    struct sf_error *err;
+    struct rclinic *c;
+    size_t nc;
+    int64_t max_last_seen;
+    int64_t now;
+};
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+
+    return strdup(s ? (const char *)s : "");
+}
+
+static void clinics_free(struct rctx *x)
+{
+    size_t i;
+
+    for (i = 0; i < x->nc; i++) {
+        free(x->c[i].hsa);
+        free(x->c[i].name);
+        free(x->c[i].muni);
+        free(x->c[i].op);
+    }
+    free(x->c);
+    x->c = NULL;
+    x->nc = 0;
+}
+
+static int db_fail(struct rctx *x, const char *what)
+{
+    sf_error_set(x->err, SF_ERR_INTERNAL, "store: %s: %s", what,
+                 sqlite3_errmsg(x->db));
+    return -1;
+}
+
+static int load_clinics(struct rctx *x)
+{
+    static const char sql[] =
+        "SELECT id, hsa_id, name, municipality, operator, has_booking,"
+        " first_seen, last_seen FROM clinic ORDER BY name, hsa_id";
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    struct rclinic *nv;
+    int rc;
+
+    if (sqlite3_prepare_v2(x->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(x, "clinics");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct rclinic *c;
+
+        if (x->nc == cap) {
+            cap = cap ? cap * 2 : 64;
+            if ((nv = realloc(x->c, cap * sizeof(*nv))) == NULL)
+                goto oom;
+            x->c = nv;
+        }
+        c = &x->c[x->nc];
+        c->id = sqlite3_column_int64(st, 0);
+        c->hsa = col_dup(st, 1);
+        c->name = col_dup(st, 2);
+        c->muni = col_dup(st, 3);
+        c->op = col_dup(st, 4);
+        x->nc++;
+        if (!c->hsa || !c->name || !c->muni || !c->op)
+            goto oom;
+        c->has_booking = sqlite3_column_int(st, 5) != 0;
+        c->first_seen = sqlite3_column_int64(st, 6);
+        c->last_seen = sqlite3_column_int64(st, 7);
+        if (c->last_seen > x->max_last_seen)
+            x->max_last_seen = c->last_seen;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(x, "clinics");
+    return 0;
+oom:
+    sqlite3_finalize(st);
+    sf_error_set(x->err, SF_ERR_NOMEM, "report: out of memory");
+    return -1;
+}
+
+static const char *group_key(const struct rclinic *c, enum report_by by)
+{
+    switch (by) {
+    case REPORT_BY_MUNICIPALITY:
+        return c->muni;
+    case REPORT_BY_OPERATOR:
+        return c->op;
+    case REPORT_BY_CLINIC:
+        return c->hsa;
+    default:
+        return "all";
+    }
+}
+
+/* Distinct group keys in first-seen order of the sorted clinic list, then
+ * sorted by name (municipality / operator) so the output is stable. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static const char **group_keys(const struct rctx *x, size_t *n)
+{
+    const char **k = calloc(x->nc + 1, sizeof(*k));
+    size_t i, j, m = 0;
+
+    if (k == NULL)
+        return NULL;
+    for (i = 0; i < x->nc; i++) {
+        const char *s = group_key(&x->c[i], x->p->by);
+
+        for (j = 0; j < m; j++)
+            if (strcmp(k[j], s) == 0)
+                break;
+        if (j == m)
+            k[m++] = s;
+    }
+    if (x->p->by != REPORT_BY_CLINIC)
+        qsort(k, m, sizeof(*k), cmp_str);
+    *n = m;
+    return k;
+}
+
+static long key_index(const char **keys, size_t n, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (strcmp(keys[i], s) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Add the common head of every report. */
+static cJSON *doc_head(const struct rctx *x, const char *kind)
+{
+    cJSON *d = cJSON_CreateObject(), *oh;
+    char a[CLOCK_DATE_LEN], b[CLOCK_DATE_LEN], ts[CLOCK_RFC3339_LEN];
+    char hh[6];
+    int i, first = 1;
+    static const char *const wd[] = {"", "mon", "tue", "wed", "thu", "fri",
+                                     "sat", "sun"};
+    char days[40] = "";
+
+    if (d == NULL)
+        return NULL;
+    clock_format_date(x->p->from_day, a);
+    clock_format_date(x->p->to_day, b);
+    clock_format_rfc3339(x->now, ts);
+    cJSON_AddStringToObject(d, "report", kind);
+    cJSON_AddStringToObject(d, "from", a);
+    cJSON_AddStringToObject(d, "to", b);
+    cJSON_AddStringToObject(d, "by", report_by_name(x->p->by));
+    cJSON_AddStringToObject(d, "generated_at", ts);
+    cJSON_AddStringToObject(d, "timezone", CLOCK_TZ_NAME);
+    if ((oh = cJSON_AddObjectToObject(d, "open_hours")) != NULL) {
+        snprintf(hh, sizeof(hh), "%02d:%02d", x->p->open_from_min / 60,
+                 x->p->open_from_min % 60);
+        cJSON_AddStringToObject(oh, "from", hh);
+        snprintf(hh, sizeof(hh), "%02d:%02d", x->p->open_to_min / 60,
+                 x->p->open_to_min % 60);
+        cJSON_AddStringToObject(oh, "to", hh);
+        for (i = 1; i <= 7; i++)
+            if (x->p->open_days_mask & (1u << i)) {
+                strcat(days, first ? "" : ",");
+                strcat(days, wd[i]);
+                first = 0;
+            }
+        cJSON_AddStringToObject(oh, "days", days);
+    }
+    return d;
+}
+
+static void add_share(cJSON *o, const char *k, double num, double den)
+{
+    if (den > 0)
+        cJSON_AddNumberToObject(o, k, round4(num / den));
+    else
+        cJSON_AddNullToObject(o, k);
+}
+
+/* --- web-booking report ------------------------------------------------- */
+
+enum {
+    WF_ROSTER = 1,     /* in the roster that day */
+    WF_POLLED = 2,     /* at least one poll run that day */
+    WF_OPEN = 4,       /* some poll said web = open */
+    WF_NOTOPEN = 8,    /* some poll said otherwise */
+    WF_NONE = 16,      /* some poll said web = none (not connected) */
+    WF_UNREACH = 32    /* some poll said unreachable */
+};
+
+struct wcount {
+    long clinics, observed, open, open_all;
+};
+
+static void wcount_json(cJSON *o, const struct wcount *w)
+{
+    cJSON_AddNumberToObject(o, "clinics", (double)w->clinics);
+    cJSON_AddNumberToObject(o, "observed", (double)w->observed);
+    cJSON_AddNumberToObject(o, "open", (double)w->open);
+    cJSON_AddNumberToObject(o, "open_all", (double)w->open_all);
+    add_share(o, "share", (double)w->open, (double)w->clinics);
+    add_share(o, "share_all", (double)w->open_all, (double)w->clinics);
+}
+
+/* One period [a, b] (indexes into the day range) as a JSON object. */
+static int web_period(const struct rctx *x, const unsigned char *fl,
+                      int32_t nd, int32_t a, int32_t b, const char *label,
+                      const char **keys, size_t nkeys, cJSON *periods)
+{
+    struct wcount tot = {0}, *g = NULL;
+    cJSON *o = cJSON_CreateObject(), *ga;
+    char da[CLOCK_DATE_LEN], db[CLOCK_DATE_LEN];
+    size_t i, k;
+    int32_t d;
+
+    if (o == NULL || (g = calloc(nkeys + 1, sizeof(*g))) == NULL)
+        goto oom;
+    for (i = 0; i < x->nc; i++) {
+        int roster = 0, polled = 0, open = 0, all = 1;
+        long gi;
+
+        for (d = a; d <= b; d++) {
+            unsigned f = fl[i * (size_t)nd + (size_t)d];
+
+            if (!(f & WF_ROSTER))
+                continue;
+            roster = 1;
+            polled |= (f & WF_POLLED) != 0;
+            open |= (f & WF_OPEN) != 0;
+            if (!(f & WF_OPEN) || (f & WF_NOTOPEN))
+                all = 0;
+        }
+        if (!roster)
+            continue;
+        gi = key_index(keys, nkeys, group_key(&x->c[i], x->p->by));
+        for (k = 0; k < 2; k++) {
+            struct wcount *w = k == 0 ? &tot : gi >= 0 ? &g[gi] : NULL;
+
+            if (w == NULL)
+                continue;
+            w->clinics++;
+            w->observed += polled;
+            w->open += open;
+            w->open_all += open && all;
+        }
+    }
+    clock_format_date(x->p->from_day + a, da);
+    clock_format_date(x->p->from_day + b, db);
+    cJSON_AddStringToObject(o, "period", label);
+    cJSON_AddStringToObject(o, "from", da);
+    cJSON_AddStringToObject(o, "to", db);
+    wcount_json(o, &tot);
+    if (x->p->by != REPORT_BY_NONE) {
+        if ((ga = cJSON_AddArrayToObject(o, "groups")) == NULL)
+            goto oom;
+        for (k = 0; k < nkeys; k++) {
+            cJSON *go;
+
+            if (g[k].clinics == 0)
+                continue;
+            if ((go = cJSON_CreateObject()) == NULL)
+                goto oom;
+            cJSON_AddItemToArray(ga, go);
+            cJSON_AddStringToObject(go, "group", keys[k]);
+            wcount_json(go, &g[k]);
+        }
+    }
+    cJSON_AddItemToArray(periods, o);
+    free(g);
+    return 0;
+oom:
+    cJSON_Delete(o);
+    free(g);
+    sf_error_set(x->err, SF_ERR_NOMEM, "report: out of memory");
+    return -1;
+}
+
+static int web_report(struct rctx *x, cJSON **out)
+{
+    static const char sql[] =
+        "SELECT local_day, web FROM poll WHERE clinic_id = ?1"
+        " AND t_first >= ?2 AND t_first < ?3";
+    const struct report_params *p = x->p;
+    int32_t nd = p->to_day - p->from_day + 1, d, a;
+    unsigned char *fl = NULL;
+    sqlite3_stmt *st = NULL;
+    const char **keys = NULL;
+    size_t i, nkeys = 0;
+    cJSON *doc = NULL, *periods, *none;
+    int rc;
+
+    if ((fl = calloc((size_t)nd * (x->nc ? x->nc : 1), 1)) == NULL ||
+        (keys = group_keys(x, &nkeys)) == NULL)
+        goto oom;
+    if (sqlite3_prepare_v2(x->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_fail(x, "poll runs");
+        goto fail;
+    }
+    for (i = 0; i < x->nc; i++) {
+        const struct rclinic *c = &x->c[i];
+        int32_t f0 = clock_local_day(c->first_seen);
+        int32_t f1 = clock_local_day(c->last_seen);
+        unsigned char *row = fl + i * (size_t)nd;
+
+        for (d = 0; d < nd; d++)
+            if (p->from_day + d >= f0 && p->from_day + d <= f1)
+                row[d] |= WF_ROSTER;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, c->id);
+        sqlite3_bind_int64(st, 2, clock_day_start(p->from_day));
+        sqlite3_bind_int64(st, 3, clock_day_start(p->to_day + 1));
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int32_t ld = sqlite3_column_int(st, 0) - p->from_day;
+            int web = sqlite3_column_int(st, 1);
+
+            if (ld < 0 || ld >= nd)
+                continue;
+            /* A poll proves the clinic was in the roster that day. */
+            row[ld] |= WF_POLLED | WF_ROSTER;
+            row[ld] |= web == STORE_WEB_OPEN ? WF_OPEN : WF_NOTOPEN;
+            if (web == STORE_WEB_NONE)
+                row[ld] |= WF_NONE;
+            if (web == STORE_WEB_UNREACHABLE)
+                row[ld] |= WF_UNREACH;
+        }
+        if (rc != SQLITE_DONE) {
+            db_fail(x, "poll runs");
+            goto fail;
+        }
+    }
+
+    if ((doc = doc_head(x, "web-booking")) == NULL)
+        goto oom;
+    cJSON_AddStringToObject(doc, "per", p->per == REPORT_PER_DAY ? "day" :
+                            p->per == REPORT_PER_WEEK ? "week" : "month");
+    if ((periods = cJSON_AddArrayToObject(doc, "periods")) == NULL)
+        goto oom;
+    for (a = 0; a < nd;) {
+        char label[16];
+        int32_t b, day = p->from_day + a, mon;
+        int y, m, dd;
+
+        if (p->per == REPORT_PER_DAY) {
+            clock_format_date(day, label);
+            b = a;
+        } else if (p->per == REPORT_PER_WEEK) {
+            iso_week(day, label, &mon);
+            b = mon + 6 - p->from_day;
+        } else {
+            clock_civil_from_days(day, &y, &m, &dd);
+            snprintf(label, sizeof(label), "%04d-%02d", y, m);
+            b = clock_days_from_civil(y, m, 1) + clock_days_in_month(y, m) -
+                1 - p->from_day;
+        }
+        if (b >= nd)
+            b = nd - 1;
+        if (web_period(x, fl, nd, a, b, label, keys, nkeys, periods) != 0)
+            goto fail;
+        a = b + 1;
+    }
+
+    /* Clinics in the roster at some day of the range, never open. */
+    if ((none = cJSON_AddArrayToObject(doc, "without_web_booking")) == NULL)
+        goto oom;
+    for (i = 0; i < x->nc; i++) {
+        const struct rclinic *c = &x->c[i];
+        unsigned any = 0;
+        const char *why;
+        cJSON *o;
+
+        for (d = 0; d < nd; d++)
+            if (fl[i * (size_t)nd + (size_t)d] & WF_ROSTER)
+                any |= fl[i * (size_t)nd + (size_t)d] | WF_ROSTER;
+        if (!(any & WF_ROSTER) || (any & WF_OPEN))
+            continue;
+        if (!c->has_booking)
+            why = "no_booking_configured";
+        else if (any & WF_NONE)
+            why = "not_connected";
+        else if (any & WF_UNREACH)
+            why = "unreachable";
+        else if (any & WF_POLLED)
+            why = "unknown";
+        else
+            why = "not_polled";
+        if ((o = cJSON_CreateObject()) == NULL)
+            goto oom;
+        cJSON_AddItemToArray(none, o);
+        cJSON_AddStringToObject(o, "hsa_id", c->hsa);
+        cJSON_AddStringToObject(o, "name", c->name);
+        cJSON_AddStringToObject(o, "municipality", c->muni);
+        cJSON_AddStringToObject(o, "operator", c->op);
+        cJSON_AddStringToObject(o, "reason", why);
+    }
+    sqlite3_finalize(st);
+    free(fl);
+    free(keys);
+    *out = doc;
+    return 0;
+oom:
+    sf_error_set(x->err, SF_ERR_NOMEM, "report: out of memory");
+fail:
+    sqlite3_finalize(st);
+    cJSON_Delete(doc);
+    free(fl);
+    free(keys);
+    return -1;
+}
+
+/* --- guarantee report ------------------------------------------------------ */
+
+struct wait {
+    int32_t days;      /* local_day(first_free) - local_day; INT32_MAX: none */
+    int64_t weight;    /* polls */
+};
+
+struct seg {
+    int64_t a, b;      /* [a, b) clipped to an open window */
+    int cat;           /* SEG_* */
+};
+
+enum { SEG_WITHIN = 0, SEG_OK, SEG_STALE, SEG_ERROR };
+
+struct gstats {
+    int web;                   /* 0 not polled, 1 open seen, 2 none only, 3
+                                  polled, never open nor none */
+    int interval_s;
+    int observed_days;
+    int64_t open_s, covered_s, within_s, stale_s, error_s, gap_s;
+    int64_t polls_expected, polls_made, polls_ok;
+    int64_t bookings_within, bookings_later, slots_passed;
+    struct wait *w;
+    size_t nw, capw;
+    long clinics, clinics_web;  /* groups only */
+};
+
+static int wait_add(struct gstats *g, int32_t days, int64_t weight)
+{
+    size_t i;
+    struct wait *nv;
+
+    for (i = 0; i < g->nw; i++)
+        if (g->w[i].days == days) {
+            g->w[i].weight += weight;
+            return 0;
+        }
+    if (g->nw == g->capw) {
+        g->capw = g->capw ? g->capw * 2 : 16;
+        if ((nv = realloc(g->w, g->capw * sizeof(*nv))) == NULL)
+            return -1;
+        g->w = nv;
+    }
+    g->w[g->nw].days = days;
+    g->w[g->nw].weight = weight;
+    g->nw++;
+    return 0;
+}
+
+static int cmp_wait(const void *a, const void *b)
+{
+    const struct wait *x = a, *y = b;
+
+    return (x->days > y->days) - (x->days < y->days);
+}
+
+/*
+ * Nearest-rank percentile pct (1..100) of the weighted waits: the smallest
+ * value whose cumulative weight reaches ceil(pct/100 * total). Returns 0
+ * and *v, or -1 when there are no polls. *v == INT32_MAX means the rank
+ * falls on polls that offered no free slot at all.
+ */
+static int percentile(struct gstats *g, int pct, int32_t *v)
+{
+    int64_t total = 0, rank, cum = 0;
+    size_t i;
+
+    for (i = 0; i < g->nw; i++)
+        total += g->w[i].weight;
+    if (total == 0)
+        return -1;
+    qsort(g->w, g->nw, sizeof(*g->w), cmp_wait);
+    rank = (total * pct + 99) / 100;
+    for (i = 0; i < g->nw; i++) {
+        cum += g->w[i].weight;
+        if (cum >= rank) {
+            *v = g->w[i].days;
+            return 0;
+        }
+    }
+    *v = g->w[g->nw - 1].days;
+    return 0;
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+    const struct seg *x = a, *y = b;
+
+    return (x->a > y->a) - (x->a < y->a);
+}
+
+/* Measure of the union of the segments whose category is <= maxcat
+ * (segs sorted by start). */
+static int64_t union_len(const struct seg *s, size_t n, int maxcat)
+{
+    int64_t total = 0, ca = 0, cb = 0;
+    int open = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i].cat > maxcat)
+            continue;
+        if (!open || s[i].a > cb) {
+            if (open)
+                total += cb - ca;
+            ca = s[i].a;
+            cb = s[i].b;
+            open = 1;
+        } else if (s[i].b > cb)
+            cb = s[i].b;
+    }
+    if (open)
+        total += cb - ca;
+    return total;
+}
+
+/* Polls of a run (n, evenly spaced over [t0, t1]) whose time is in
+ * [wa, wb). Exact for evenly spaced polls (a run's inner times are not
+ * stored; store.h). */
+static int64_t polls_in(int64_t t0, int64_t t1, int64_t n, int64_t wa,
+                        int64_t wb)
+{
+    int64_t m = n - 1, span = t1 - t0, kmin, kmax;
+
+    if (wb <= wa)
+        return 0;
+    if (n <= 1 || span <= 0)
+        return t0 >= wa && t0 < wb ? n : 0;
+    /* k with wa <= t0 + k*span/m < wb, 0 <= k <= m */
+    if (wa <= t0)
+        kmin = 0;
+    else
+        kmin = ((wa - t0) * m + span - 1) / span;
+    if (wb <= t0)
+        return 0;
+    kmax = ((wb - t0) * m + span - 1) / span - 1;
+    if (kmax > m)
+        kmax = m;
+    return kmax >= kmin ? kmax - kmin + 1 : 0;
+}
+
+struct seglist {
+    struct seg *v;
+    size_t n, cap;
+};
+
+static int seg_add(struct seglist *l, int64_t a, int64_t b, int cat)
+{
+    struct seg *nv;
+
+    if (b <= a)
+        return 0;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        if ((nv = realloc(l->v, l->cap * sizeof(*nv))) == NULL)
+            return -1;
+        l->v = nv;
+    }
+    l->v[l->n].a = a;
+    l->v[l->n].b = b;
+    l->v[l->n].cat = cat;
+    l->n++;
+    return 0;
+}
+
+struct gwin {              /* the month's open windows of one clinic */
+    int64_t a, b;          /* [a, b); a == b: closed that day */
+};
+
+/*
+ * Figures of clinic c for the month [p->from_day, p->to_day]. wins has
+ * one entry per day of the month (open window clipped to the clinic's
+ * active span and to now).
+ */
+static int clinic_month(struct rctx *x, const struct rclinic *c,
+                        sqlite3_stmt *runs, sqlite3_stmt *slots,
+                        struct gwin *wins, struct seglist *segs,
+                        int default_interval, struct gstats *g)
+{
+    const struct report_params *p = x->p;
+    int32_t nd = p->to_day - p->from_day + 1, d;
+    int64_t month_a = clock_day_start(p->from_day);
+    int64_t month_b = clock_day_start(p->to_day + 1);
+    int64_t active_a = c->first_seen, active_b;
+    unsigned char observed[32] = {0};
+    int any_open = 0, any_none = 0, any_run = 0, last_interval = 0, rc;
+
+    /* A clinic still in the latest roster is active up to now; one that
+     * left the config (its last_seen stopped a day or more before the
+     * others') up to its last_seen. */
+    if (clock_local_day(c->last_seen) + 1 < clock_local_day(x->max_last_seen))
+        active_b = c->last_seen;
+    else
+        active_b = x->now;
+    if (active_b > x->now)
+        active_b = x->now;
+    for (d = 0; d < nd; d++) {
+        int32_t day = p->from_day + d;
+        int64_t a = 0, b = 0;
+
+        if (p->open_days_mask & (1u << clock_weekday(day))) {
+            a = local_at(day, p->open_from_min);
+            b = local_at(day, p->open_to_min);
+            if (a < active_a)
+                a = active_a;
+            if (b > active_b)
+                b = active_b;
+            if (b < a)
+                b = a;
+        }
+        wins[d].a = a;
+        wins[d].b = b;
+        g->open_s += b - a;
+    }
+    segs->n = 0;
+
+    sqlite3_reset(runs);
+    sqlite3_bind_int64(runs, 1, c->id);
+    /* Runs stay within one local day, so none that starts 2 days before
+     * the month can reach into it (interval_s < 1 day). */
+    sqlite3_bind_int64(runs, 2, month_a - 2 * 86400);
+    sqlite3_bind_int64(runs, 3, month_b);
+    while ((rc = sqlite3_step(runs)) == SQLITE_ROW) {
+        int64_t t0 = sqlite3_column_int64(runs, 0);
+        int64_t t1 = sqlite3_column_int64(runs, 1);
+        int64_t n = sqlite3_column_int64(runs, 2);
+        int iv = sqlite3_column_int(runs, 3);
+        int32_t ld = sqlite3_column_int(runs, 4);
+        int status = sqlite3_column_int(runs, 5);
+        int web = sqlite3_column_int(runs, 6);
+        int has_ff = sqlite3_column_type(runs, 7) != SQLITE_NULL;
+        int64_t ff = sqlite3_column_int64(runs, 7);
+        int within = sqlite3_column_type(runs, 8) != SQLITE_NULL &&
+                     sqlite3_column_int(runs, 8) == 1;
+        int cat = status == STORE_STATUS_OK ? (within ? SEG_WITHIN : SEG_OK)
+                  : status == STORE_STATUS_STALE ? SEG_STALE : SEG_ERROR;
+        int32_t da, db;
+        int64_t cover_b;
+
+        if (iv <= 0)
+            iv = default_interval;
+        cover_b = t1 + iv;
+        /* Coverage: each poll vouches for [t, t + interval_s). */
+        da = clock_local_day(t0) - p->from_day;
+        db = clock_local_day(cover_b - 1) - p->from_day;
+        for (d = da < 0 ? 0 : da; d <= db && d < nd; d++) {
+            int64_t a = t0 > wins[d].a ? t0 : wins[d].a;
+            int64_t b = cover_b < wins[d].b ? cover_b : wins[d].b;
+
+            if (seg_add(segs, a, b, cat) != 0)
+                goto oom;
+            g->polls_made += polls_in(t0, t1, n, wins[d].a, wins[d].b);
+        }
+        if (ld < p->from_day || ld > p->to_day)
+            continue;
+        any_run = 1;
+        last_interval = iv;
+        if (web == STORE_WEB_OPEN)
+            any_open = 1;
+        else if (web == STORE_WEB_NONE)
+            any_none = 1;
+        if (status != STORE_STATUS_OK)
+            continue;
+        g->polls_ok += n;
+        observed[(ld - p->from_day) / 8] |=
+            (unsigned char)(1u << ((ld - p->from_day) % 8));
+        if (wait_add(g, has_ff ? clock_local_day(ff) - ld : INT32_MAX, n) !=
+            0)
+            goto oom;
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(x, "poll runs");
+
+    g->web = any_open ? 1 : any_none ? 2 : any_run ? 3 : 0;
+    g->interval_s = last_interval ? last_interval : default_interval;
+    for (d = 0; d < nd; d++)
+        if (observed[d / 8] & (1u << (d % 8)))
+            g->observed_days++;
+    qsort(segs->v, segs->n, sizeof(*segs->v), cmp_seg);
+    g->within_s = union_len(segs->v, segs->n, SEG_WITHIN);
+    g->covered_s = union_len(segs->v, segs->n, SEG_OK);
+    g->stale_s = union_len(segs->v, segs->n, SEG_STALE) - g->covered_s;
+    g->error_s = union_len(segs->v, segs->n, SEG_ERROR) - g->covered_s -
+                 g->stale_s;
+    g->gap_s = g->open_s - g->covered_s - g->stale_s - g->error_s;
+    g->polls_expected = (g->open_s + g->interval_s / 2) / g->interval_s;
+
+    sqlite3_reset(slots);
+    sqlite3_bind_int64(slots, 1, c->id);
+    sqlite3_bind_int64(slots, 2, month_a);
+    sqlite3_bind_int64(slots, 3, month_b);
+    while ((rc = sqlite3_step(slots)) == SQLITE_ROW) {
+        const unsigned char *why = sqlite3_column_text(slots, 0);
+        int within = sqlite3_column_int(slots, 1) == 1;
+        int64_t k = sqlite3_column_int64(slots, 2);
+
+        if (why == NULL)
+            continue;
+        if (strcmp((const char *)why, "vanished") == 0) {
+            if (within)
+                g->bookings_within += k;
+            else
+                g->bookings_later += k;
+        } else if (strcmp((const char *)why, "passed") == 0)
+            g->slots_passed += k;
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(x, "slots");
+    return 0;
+oom:
+    sf_error_set(x->err, SF_ERR_NOMEM, "report: out of memory");
+    return -1;
+}
+
+static void gstats_add(struct gstats *to, const struct gstats *g, int *oom)
+{
+    size_t i;
+
+    to->clinics++;
+    if (g->web != 1 && g->web != 3 && g->web != 0)
+        return;
+    to->clinics_web++;
+    to->observed_days += g->observed_days;
+    to->open_s += g->open_s;
+    to->covered_s += g->covered_s;
+    to->within_s += g->within_s;
+    to->stale_s += g->stale_s;
+    to->error_s += g->error_s;
+    to->gap_s += g->gap_s;
+    to->polls_expected += g->polls_expected;
+    to->polls_made += g->polls_made;
+    to->polls_ok += g->polls_ok;
+    to->bookings_within += g->bookings_within;
+    to->bookings_later += g->bookings_later;
+    to->slots_passed += g->slots_passed;
+    for (i = 0; i < g->nw; i++)
+        if (wait_add(to, g->w[i].days, g->w[i].weight) != 0)
+            *oom = 1;
+}
+
+static const char *web_name(int web, int has_booking)
+{
+    if (!has_booking)
+        return "none";
+    switch (web) {
+    case 1:
+        return "open";
+    case 2:
+        return "none";
+    case 3:
+        return "unknown";
+    default:
+        return "not_polled";
+    }
+}
+
+/* The figures of g into o; `figures` false: a clinic without web booking
+ * gets nulls (no compliance figure), never zeros. */
+static void gstats_json(cJSON *o, struct gstats *g, int figures)
+{
+    int32_t v;
+    int64_t missed = g->polls_expected - g->polls_made;
+    static const char *const keys[] = {
+        "observed_days", "open_s", "covered_s", "stale_s", "error_s",
+        "gap_s", "coverage", "within_s", "share_within",
+        "share_within_open", "reliable", "polls_expected", "polls_made",
+        "polls_missed", "polls_ok", "median_days", "p90_days",
+        "polls_without_free", "bookings_within", "bookings_later",
+        "slots_passed"};
+    size_t i;
+    int64_t nofree = 0;
+
+    if (!figures) {
+        for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+            cJSON_AddNullToObject(o, keys[i]);
+        return;
+    }
+    cJSON_AddNumberToObject(o, "observed_days", g->observed_days);
+    cJSON_AddNumberToObject(o, "open_s", (double)g->open_s);
+    cJSON_AddNumberToObject(o, "covered_s", (double)g->covered_s);
+    cJSON_AddNumberToObject(o, "stale_s", (double)g->stale_s);
+    cJSON_AddNumberToObject(o, "error_s", (double)g->error_s);
+    cJSON_AddNumberToObject(o, "gap_s", (double)g->gap_s);
+    add_share(o, "coverage", (double)g->covered_s, (double)g->open_s);
+    cJSON_AddNumberToObject(o, "within_s", (double)g->within_s);
+    add_share(o, "share_within", (double)g->within_s, (double)g->covered_s);
+    add_share(o, "share_within_open", (double)g->within_s,
+              (double)g->open_s);
+    cJSON_AddBoolToObject(o, "reliable",
+                          g->open_s > 0 &&
+                              (double)g->covered_s >=
+                                  REPORT_RELIABLE_COVERAGE *
+                                      (double)g->open_s);
+    cJSON_AddNumberToObject(o, "polls_expected", (double)g->polls_expected);
+    cJSON_AddNumberToObject(o, "polls_made", (double)g->polls_made);
+    cJSON_AddNumberToObject(o, "polls_missed",
+                            (double)(missed > 0 ? missed : 0));
+    cJSON_AddNumberToObject(o, "polls_ok", (double)g->polls_ok);
+    if (percentile(g, 50, &v) == 0 && v != INT32_MAX)
+        cJSON_AddNumberToObject(o, "median_days", v);
+    else
+        cJSON_AddNullToObject(o, "median_days");
+    if (percentile(g, 90, &v) == 0 && v != INT32_MAX)
+        cJSON_AddNumberToObject(o, "p90_days", v);
+    else
+        cJSON_AddNullToObject(o, "p90_days");
+    for (i = 0; i < g->nw; i++)
+        if (g->w[i].days == INT32_MAX)
+            nofree += g->w[i].weight;
+    cJSON_AddNumberToObject(o, "polls_without_free", (double)nofree);
+    cJSON_AddNumberToObject(o, "bookings_within", (double)g->bookings_within);
+    cJSON_AddNumberToObject(o, "bookings_later", (double)g->bookings_later);
+    cJSON_AddNumberToObject(o, "slots_passed", (double)g->slots_passed);
+}
+
+static int guarantee_report(struct rctx *x, cJSON **out)
+{
+    static const char runs_sql[] =
+        "SELECT t_first, t_last, n, interval_s, local_day, status, web,"
+        " first_free, within_guarantee FROM poll WHERE clinic_id = ?1"
+        " AND t_first >= ?2 AND t_first < ?3 ORDER BY t_first";
+    static const char slots_sql[] =
+        "SELECT gone_reason, within_at_gone, count(*) FROM slot"
+        " WHERE clinic_id = ?1 AND gone_at >= ?2 AND gone_at < ?3"
+        " GROUP BY 1, 2";
+    const struct report_params *p = x->p;
+    sqlite3_stmt *runs = NULL, *slots = NULL, *iv = NULL;
+    struct seglist segs = {0};
+    struct gwin *wins = NULL;
+    struct gstats *gs = NULL, tot = {0};
+    const char **keys = NULL;
+    size_t i, nkeys = 0;
+    cJSON *doc = NULL, *arr, *o;
+    int default_interval = REPORT_DEFAULT_INTERVAL_S, oom = 0;
+    char month[8];
+    int y, m, dd;
+
+    if (p->to_day - p->from_day + 1 > 31) {
+        sf_error_set(x->err, SF_ERR_CONFIG, "guarantee: at most one month");
+        return -1;
+    }
+    if ((wins = calloc(31, sizeof(*wins))) == NULL ||
+        (gs = calloc(x->nc + 1, sizeof(*gs))) == NULL ||
+        (keys = group_keys(x, &nkeys)) == NULL)
+        goto oom;
+    if (sqlite3_prepare_v2(x->db, runs_sql, -1, &runs, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(x->db, slots_sql, -1, &slots, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(x->db, "SELECT interval_s FROM poll ORDER BY id"
+                           " DESC LIMIT 1", -1, &iv, NULL) != SQLITE_OK) {
+        db_fail(x, "prepare");
+        goto fail;
+    }
+    if (sqlite3_step(iv) == SQLITE_ROW && sqlite3_column_int(iv, 0) > 0)
+        default_interval = sqlite3_column_int(iv, 0);
+    for (i = 0; i < x->nc; i++)
+        if (clinic_month(x, &x->c[i], runs, slots, wins, &segs,
+                         default_interval, &gs[i]) != 0)
+            goto fail;
+
+    if ((doc = doc_head(x, "guarantee")) == NULL)
+        goto oom;
+    clock_civil_from_days(p->from_day, &y, &m, &dd);
+    snprintf(month, sizeof(month), "%04d-%02d", y, m);
+    cJSON_AddStringToObject(doc, "month", month);
+    if ((arr = cJSON_AddArrayToObject(doc, "clinics")) == NULL)
+        goto oom;
+    for (i = 0; i < x->nc; i++) {
+        const struct rclinic *c = &x->c[i];
+        int figures = c->has_booking && gs[i].web != 2;
+
+        /* In the roster during the month at all? */
+        if (clock_local_day(c->first_seen) > p->to_day ||
+            clock_local_day(c->last_seen) < p->from_day)
+            continue;
+        if ((o = cJSON_CreateObject()) == NULL)
+            goto oom;
+        cJSON_AddItemToArray(arr, o);
+        cJSON_AddStringToObject(o, "hsa_id", c->hsa);
+        cJSON_AddStringToObject(o, "name", c->name);
+        cJSON_AddStringToObject(o, "municipality", c->muni);
+        cJSON_AddStringToObject(o, "operator", c->op);
+        cJSON_AddStringToObject(o, "web_booking",
+                                web_name(gs[i].web, c->has_booking));
+        cJSON_AddNumberToObject(o, "interval_s", gs[i].interval_s);
+        if (!figures)
+            gs[i].web = 2;  /* counted as without web booking below */
+        gstats_json(o, &gs[i], figures);
+        gs[i].interval_s = -1;  /* marks "in the month" for the sums */
+    }
+    if (p->by == REPORT_BY_MUNICIPALITY || p->by == REPORT_BY_OPERATOR) {
+        struct gstats *gg = calloc(nkeys + 1, sizeof(*gg));
+
+        if (gg == NULL || (arr = cJSON_AddArrayToObject(doc, "groups")) ==
+                              NULL) {
+            free(gg);
+            goto oom;
+        }
+        for (i = 0; i < x->nc; i++) {
+            long k = key_index(keys, nkeys, group_key(&x->c[i], p->by));
+
+            if (gs[i].interval_s == -1 && k >= 0)
+                gstats_add(&gg[k], &gs[i], &oom);
+        }
+        for (i = 0; i < nkeys && !oom; i++) {
+            if (gg[i].clinics == 0)
+                continue;
+            if ((o = cJSON_CreateObject()) == NULL) {
+                oom = 1;
+                break;
+            }
+            cJSON_AddItemToArray(arr, o);
+            cJSON_AddStringToObject(o, "group", keys[i]);
+            cJSON_AddNumberToObject(o, "clinics", (double)gg[i].clinics);
+            cJSON_AddNumberToObject(o, "clinics_with_web",
+                                    (double)gg[i].clinics_web);
+            gstats_json(o, &gg[i], gg[i].clinics_web > 0);
+        }
+        for (i = 0; i <= nkeys; i++)
+            free(gg[i].w);
+        free(gg);
+        if (oom)
+            goto oom;
+    }
+    for (i = 0; i < x->nc; i++)
+        if (gs[i].interval_s == -1)
+            gstats_add(&tot, &gs[i], &oom);
+    if (oom || (o = cJSON_AddObjectToObject(doc, "total")) == NULL)
+        goto oom;
+    cJSON_AddStringToObject(o, "group", "all");
+    cJSON_AddNumberToObject(o, "clinics", (double)tot.clinics);
+    cJSON_AddNumberToObject(o, "clinics_with_web", (double)tot.clinics_web);
+    gstats_json(o, &tot, tot.clinics_web > 0);
+
+    *out = doc;
+    doc = NULL;
+    goto done;
+oom:
+    sf_error_set(x->err, SF_ERR_NOMEM, "report: out of memory");
+fail:
+    cJSON_Delete(doc);
+    doc = NULL;
+    *out = NULL;
+done:
+    sqlite3_finalize(runs);
+    sqlite3_finalize(slots);
+    sqlite3_finalize(iv);
+    if (gs != NULL)
+        for (i = 0; i < x->nc; i++)
+            free(gs[i].w);
+    free(gs);
+    free(tot.w);
+    free(segs.v);
+    free(wins);
+    free(keys);
+    return *out != NULL ? 0 : -1;
+}
+
+int report_build(sqlite3 *db, const struct report_params *p, cJSON **out,
+                 struct sf_error *err)
+{
+    struct rctx x = {0};
+    int rc;
+
+    *out = NULL;
+    if (p->to_day < p->from_day) {
+        sf_error_set(err, SF_ERR_CONFIG, "to is before from");
+        return -1;
+    }
+    if (p->to_day - p->from_day + 1 > REPORT_MAX_DAYS) {
+        sf_error_set(err, SF_ERR_CONFIG, "range of %ld days: at most %d",
+                     (long)(p->to_day - p->from_day + 1), REPORT_MAX_DAYS);
+        return -1;
+    }
+    if (p->open_from_min < 0 || p->open_to_min > 24 * 60 ||
+        p->open_to_min <= p->open_from_min) {
+        sf_error_set(err, SF_ERR_CONFIG, "open hours: end must follow start "
+                     "within the day");
+        return -1;
+    }
+    x.db = db;
+    x.p = p;
+    x.err = err;
+    x.now = p->now > 0 ? p->now : clock_now();
+    /* One read transaction: every query sees the same snapshot. */
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(&x, "begin");
+    rc = load_clinics(&x);
+    if (rc == 0)
+        rc = p->kind == REPORT_GUARANTEE ? guarantee_report(&x, out)
+                                         : web_report(&x, out);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    clinics_free(&x);
+    return rc;
+}
+
+/* --- rendering ------------------------------------------------------------ */
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+    char *np;
+    size_t nc;
+
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        nc = b->cap ? b->cap : 4096;
+        while (nc < b->len + n + 1)
+            nc *= 2;
+        if ((np = realloc(b->p, nc)) == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(struct sbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
+
+/* A number exactly as cJSON prints it, so CSV and JSON text agree. */
+static void fmt_number(double v, char buf[32])
+{
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(buf, 32, "%.0f", v);
+    else {
+        snprintf(buf, 32, "%1.15g", v);
+        if (strtod(buf, NULL) != v)
+            snprintf(buf, 32, "%1.17g", v);
+    }
+}
+
+static void csv_cell(struct sbuf *b, const cJSON *v)
+{
+    char num[32];
+    const char *s;
+
+    if (v == NULL || cJSON_IsNull(v))
+        return;
+    if (cJSON_IsNumber(v)) {
+        fmt_number(v->valuedouble, num);
+        sb_puts(b, num);
+    } else if (cJSON_IsBool(v))
+        sb_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+    else if (cJSON_IsString(v)) {
+        s = v->valuestring;
+        if (strpbrk(s, ",\"\r\n") == NULL) {
+            sb_puts(b, s);
+            return;
+        }
+        sb_puts(b, "\"");
+        for (; *s; s++) {
+            if (*s == '"')
+                sb_puts(b, "\"");
+            sb_add(b, s, 1);
+        }
+        sb_puts(b, "\"");
+    }
+}
+
+static void html_esc(struct sbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': sb_puts(b, "&lt;"); break;
+        case '>': sb_puts(b, "&gt;"); break;
+        case '&': sb_puts(b, "&amp;"); break;
+        case '"': sb_puts(b, "&quot;"); break;
+        case '\'': sb_puts(b, "&#39;"); break;
+        default: sb_add(b, s, 1);
+        }
+    }
+}
+
+static void html_cell(struct sbuf *b, const char *col, const cJSON *v)
+{
+    char num[48];
+
+    sb_puts(b, "<td>");
+    if (v == NULL || cJSON_IsNull(v))
+        sb_puts(b, "&ndash;");
+    else if (cJSON_IsNumber(v) && strncmp(col, "share", 5) == 0)
+        snprintf(num, sizeof(num), "%.1f %%", v->valuedouble * 100.0),
+            sb_puts(b, num);
+    else if (cJSON_IsNumber(v) && strcmp(col, "coverage") == 0)
+        snprintf(num, sizeof(num), "%.1f %%", v->valuedouble * 100.0),
+            sb_puts(b, num);
+    else if (cJSON_IsNumber(v) && strlen(col) > 2 &&
+             strcmp(col + strlen(col) - 2, "_s") == 0)
+        snprintf(num, sizeof(num), "%.1f h", v->valuedouble / 3600.0),
+            sb_puts(b, num);
+    else if (cJSON_IsString(v))
+        html_esc(b, v->valuestring);
+    else {
+        struct sbuf t = {0};
+
+        csv_cell(&t, v);
+        if (t.p)
+            html_esc(b, t.p);
+        free(t.p);
+    }
+    sb_puts(b, "</td>");
+}
+
+/* A table: one row per object of rows (with optional fixed leading cells
+ * taken from `pre`, e.g. the period), columns cols. */
+struct table {
+    struct sbuf *b;
+    enum report_format fmt;
+};
+
+static void t_head(struct table *t, const char *const *cols, size_t n)
+{
+    size_t i;
+
+    if (t->fmt == REPORT_FMT_HTML)
+        sb_puts(t->b, "<table><thead><tr>");
+    for (i = 0; i < n; i++) {
+        if (t->fmt == REPORT_FMT_CSV) {
+            if (i)
+                sb_puts(t->b, ",");
+            sb_puts(t->b, cols[i]);
+        } else {
+            sb_puts(t->b, "<th>");
+            html_esc(t->b, cols[i]);
+            sb_puts(t->b, "</th>");
+        }
+    }
+    sb_puts(t->b, t->fmt == REPORT_FMT_CSV ? "\r\n"
+                                           : "</tr></thead><tbody>\n");
+}
+
+/* One row: column i is looked up in o, falling back to pre. */
+static void t_row(struct table *t, const char *const *cols, size_t n,
+                  const cJSON *o, const cJSON *pre)
+{
+    size_t i;
+
+    if (t->fmt == REPORT_FMT_HTML)
+        sb_puts(t->b, "<tr>");
+    for (i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, cols[i]);
+
+        if (v == NULL && pre != NULL)
+            v = cJSON_GetObjectItemCaseSensitive(pre, cols[i]);
+        if (t->fmt == REPORT_FMT_CSV) {
+            if (i)
+                sb_puts(t->b, ",");
+            csv_cell(t->b, v);
+        } else
+            html_cell(t->b, cols[i], v);
+    }
+    sb_puts(t->b, t->fmt == REPORT_FMT_CSV ? "\r\n" : "</tr>\n");
+}
+
+static void t_end(struct table *t)
+{
+    if (t->fmt == REPORT_FMT_HTML)
+        sb_puts(t->b, "</tbody></table>\n");
+}
+
+static const char *const web_cols[] = {
+    "period", "from", "to", "group", "clinics", "observed", "open",
+    "open_all", "share", "share_all"};
+static const char *const none_cols[] = {
+    "hsa_id", "name", "municipality", "operator", "reason"};
+static const char *const g_clinic_cols[] = {
+    "hsa_id", "name", "municipality", "operator", "web_booking",
+    "observed_days", "open_s", "covered_s", "coverage", "stale_s",
+    "error_s", "gap_s", "within_s", "share_within", "share_within_open",
+    "reliable", "polls_expected", "polls_made", "polls_missed", "polls_ok",
+    "median_days", "p90_days", "polls_without_free", "bookings_within",
+    "bookings_later", "slots_passed"};
+static const char *const g_group_cols[] = {
+    "group", "clinics", "clinics_with_web", "observed_days", "open_s",
+    "covered_s", "coverage", "stale_s", "error_s", "gap_s", "within_s",
+    "share_within", "share_within_open", "reliable", "polls_expected",
+    "polls_made", "polls_missed", "polls_ok", "median_days", "p90_days",
+    "polls_without_free", "bookings_within", "bookings_later",
+    "slots_passed"};
+
+#define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
+
+static void render_tables(struct sbuf *b, const cJSON *doc,
+                          enum report_format fmt, int web)
+{
+    struct table t = {b, fmt};
+    const cJSON *it, *g, *pre;
+    cJSON *all = NULL;
+
+    if (web) {
+        t_head(&t, web_cols, NCOLS(web_cols));
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "periods")) {
+            /* The period's own counts are the group "all". */
+            all = cJSON_CreateObject();
+            if (all)
+                cJSON_AddStringToObject(all, "group", "all");
+            t_row(&t, web_cols, NCOLS(web_cols), it, all);
+            cJSON_Delete(all);
+            pre = it;
+            cJSON_ArrayForEach(g, cJSON_GetObjectItem(it, "groups"))
+                t_row(&t, web_cols, NCOLS(web_cols), g, pre);
+        }
+        t_end(&t);
+        /* CSV: the second table follows after one empty line. */
+        if (fmt == REPORT_FMT_CSV)
+            sb_puts(b, "\r\n");
+        else
+            sb_puts(b, "<h2>Mottagningar utan öppen webbokning</h2>\n");
+        t_head(&t, none_cols, NCOLS(none_cols));
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "without_web_booking"))
+            t_row(&t, none_cols, NCOLS(none_cols), it, NULL);
+        t_end(&t);
+        return;
+    }
+    if (cJSON_GetObjectItem(doc, "groups") != NULL) {
+        t_head(&t, g_group_cols, NCOLS(g_group_cols));
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "groups"))
+            t_row(&t, g_group_cols, NCOLS(g_group_cols), it, NULL);
+        t_row(&t, g_group_cols, NCOLS(g_group_cols),
+              cJSON_GetObjectItem(doc, "total"), NULL);
+        t_end(&t);
+        return;
+    }
+    t_head(&t, g_clinic_cols, NCOLS(g_clinic_cols));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "clinics"))
+        t_row(&t, g_clinic_cols, NCOLS(g_clinic_cols), it, NULL);
+    /* The total row: its key goes in the first column. */
+    all = cJSON_Duplicate(cJSON_GetObjectItem(doc, "total"), 1);
+    if (all) {
+        cJSON_AddStringToObject(all, "hsa_id", "all");
+        t_row(&t, g_clinic_cols, NCOLS(g_clinic_cols), all, NULL);
+        cJSON_Delete(all);
+    }
+    t_end(&t);
+}
+
+int report_render(const cJSON *doc, enum report_format fmt, char **out,
+                  size_t *len, struct sf_error *err)
+{
+    const cJSON *kind = cJSON_GetObjectItem(doc, "report");
+    struct sbuf b = {0};
+    int web;
+    char *s;
+
+    *out = NULL;
+    *len = 0;
+    if (!cJSON_IsString(kind)) {
+        sf_error_set(err, SF_ERR_INTERNAL, "report_render: not a report");
+        return -1;
+    }
+    web = strcmp(kind->valuestring, "web-booking") == 0;
+    if (fmt == REPORT_FMT_JSON) {
+        if ((s = cJSON_Print(doc)) == NULL)
+            goto oom;
+        sb_puts(&b, s);
+        sb_puts(&b, "\n");
+        free(s);
+    } else if (fmt == REPORT_FMT_CSV) {
+        render_tables(&b, doc, fmt, web);
+    } else {
+        const cJSON *f = cJSON_GetObjectItem(doc, "from");
+        const cJSON *t = cJSON_GetObjectItem(doc, "to");
+        const cJSON *g = cJSON_GetObjectItem(doc, "generated_at");
+
+        sb_puts(&b, "<!doctype html>\n<html lang=\"sv\"><head><meta "
+                "charset=\"utf-8\"><title>slotfeed: ");
+        html_esc(&b, kind->valuestring);
+        sb_puts(&b, "</title><style>body{font-family:sans-serif}table{"
+                "border-collapse:collapse}td,th{border:1px solid #ccc;"
+                "padding:2px 6px;text-align:right}</style></head><body>\n"
+                "<h1>");
+        sb_puts(&b, web ? "Webbokning" : "Vårdgaranti (3 dagar)");
+        sb_puts(&b, "</h1>\n<p>");
+        html_esc(&b, cJSON_IsString(f) ? f->valuestring : "");
+        sb_puts(&b, " &ndash; ");
+        html_esc(&b, cJSON_IsString(t) ? t->valuestring : "");
+        sb_puts(&b, ", beräknad ");
+        html_esc(&b, cJSON_IsString(g) ? g->valuestring : "");
+        sb_puts(&b, ". Metod: docs/compliance-method.md.</p>\n");
+        render_tables(&b, doc, fmt, web);
+        sb_puts(&b, "</body></html>\n");
+    }
+    if (b.oom || b.p == NULL)
+        goto oom;
+    *out = b.p;
+    *len = b.len;
+    return 0;
+oom:
+    free(b.p);
+    sf_error_set(err, SF_ERR_NOMEM, "report: out of memory");
+    return -1;
+}
+
+int report_run(const char *db_path, const struct report_params *p,
+               enum report_format fmt, char **out, size_t *len,
+               struct sf_error *err)
+{
+    sqlite3 *db = NULL;
+    cJSON *doc = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    *len = 0;
+    if (report_db_open(db_path, &db, err) != 0)
+        return -1;
+    if (report_build(db, p, &doc, err) == 0)
+        rc = report_render(doc, fmt, out, len, err);
+    cJSON_Delete(doc);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* --- HTTP ------------------------------------------------------------------ */
+
+#define REPORT_PREFIX "/v1/reports/"
+
+bool report_http_path(const char *path)
+{
+    return path != NULL &&
+           strncmp(path, REPORT_PREFIX, sizeof(REPORT_PREFIX) - 1) == 0;
+}
+
+static int problem(int code, const char *title, const char *detail,
+                   int *status, const char **ct, char **body, size_t *len)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    *status = code;
+    *ct = "application/problem+json";
+    *body = NULL;
+    *len = 0;
+    if (o == NULL)
+        return -1;
+    cJSON_AddStringToObject(o, "type", "about:blank");
+    cJSON_AddStringToObject(o, "title", title);
+    cJSON_AddNumberToObject(o, "status", code);
+    cJSON_AddStringToObject(o, "detail", detail);
+    *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (*body == NULL)
+        return -1;
+    *len = strlen(*body);
+    return 0;
+}
+
+int report_http(const char *path, const char *query, const char *accept,
+                const char *db_path, int *status, const char **content_type,
+                char **body, size_t *len)
+{
+    struct evkeyvalq q;
+    struct evkeyval *kv;
+    struct report_params p;
+    struct sf_error err = {0};
+    enum report_format fmt = REPORT_FMT_JSON;
+    const char *from = NULL, *to = NULL, *month = NULL, *v;
+    char detail[600];
+    int rc;
+
+    report_params_init(&p);
+    TAILQ_INIT(&q);
+    if (strcmp(path, REPORT_PREFIX "web-booking") == 0)
+        p.kind = REPORT_WEB_BOOKING;
+    else if (strcmp(path, REPORT_PREFIX "guarantee") == 0)
+        p.kind = REPORT_GUARANTEE;
+    else
+        return problem(404, "Not Found", "reports: web-booking, guarantee",
+                       status, content_type, body, len);
+    if (query != NULL && evhttp_parse_query_str(query, &q) != 0)
+        return problem(400, "Bad Request", "malformed query string",
+                       status, content_type, body, len);
+    if (accept != NULL && strstr(accept, "text/csv") != NULL)
+        fmt = REPORT_FMT_CSV;
+    TAILQ_FOREACH(kv, &q, next) {
+        const char *k = kv->key;
+
+        v = kv->value;
+        rc = 0;
+        if (strcmp(k, "from") == 0 && p.kind == REPORT_WEB_BOOKING)
+            from = v;
+        else if (strcmp(k, "to") == 0 && p.kind == REPORT_WEB_BOOKING)
+            to = v;
+        else if (strcmp(k, "per") == 0 && p.kind == REPORT_WEB_BOOKING)
+            rc = report_parse_per(v, &p.per, &err);
+        else if (strcmp(k, "month") == 0 && p.kind == REPORT_GUARANTEE)
+            month = v;
+        else if (strcmp(k, "by") == 0)
+            rc = report_parse_by(v, &p.by, &err);
+        else if (strcmp(k, "hours") == 0)
+            rc = report_parse_hours(v, &p, &err);
+        else if (strcmp(k, "format") == 0)
+            rc = report_parse_format(v, &fmt, &err);
+        else {
+            sf_error_set(&err, SF_ERR_CONFIG, "unknown parameter \"%.40s\"",
+                         k);
+            rc = -1;
+        }
+        if (rc != 0)
+            goto bad;
+    }
+    if (p.kind == REPORT_WEB_BOOKING) {
+        if (from == NULL || to == NULL) {
+            sf_error_set(&err, SF_ERR_CONFIG, "from and to are required "
+                         "(YYYY-MM-DD)");
+            goto bad;
+        }
+        if (clock_parse_date(from, &p.from_day) != 0 ||
+            clock_parse_date(to, &p.to_day) != 0) {
+            sf_error_set(&err, SF_ERR_CONFIG, "from/to: want YYYY-MM-DD");
+            goto bad;
+        }
+    } else if (report_parse_month(month, &p.from_day, &p.to_day, &err) !=
+               0)
+        goto bad;
+    evhttp_clear_headers(&q);
+    if (db_path == NULL)
+        return problem(503, "Service Unavailable", "no history store "
+                       "configured (config key \"store\")", status,
+                       content_type, body, len);
+    {
+        sqlite3 *db = NULL;
+        cJSON *doc = NULL;
+
+        if (report_db_open(db_path, &db, &err) != 0)
+            return problem(503, "Service Unavailable", err.msg, status,
+                           content_type, body, len);
+        rc = report_build(db, &p, &doc, &err);
+        sqlite3_close(db);
+        if (rc != 0) {
+            snprintf(detail, sizeof(detail), "%s", err.msg);
+            if (err.code == SF_ERR_CONFIG)
+                return problem(400, "Bad Request", detail, status,
+                               content_type, body, len);
+            return problem(500, "Internal Server Error", detail, status,
+                           content_type, body, len);
+        }
+        rc = report_render(doc, fmt, body, len, &err);
+        cJSON_Delete(doc);
+        if (rc != 0)
+            return problem(500, "Internal Server Error", err.msg, status,
+                           content_type, body, len);
+    }
+    *status = 200;
+    *content_type = report_format_content_type(fmt);
+    return 0;
+bad:
+    evhttp_clear_headers(&q);
+    return problem(400, "Bad Request", err.msg, status, content_type, body,
+                   len);
+}
