@@ -1552,7 +1552,7 @@ static void parse_root(struct vctx *cx, const cJSON *root,
     static const char *const keys[] = {
         "name", "timezone", "guarantee", "horizon_days", "poll_interval_s",
         "fetch", "riv", "listen", "clinics", "politeness", "store",
-        "retention_days", NULL
+        "retention_days", "geo", NULL
     };
     static const int required[] = { 0, 8, -1 };
     char path[PATH_LEN], shown[SHOW_MAX + 8];
@@ -1622,6 +1622,9 @@ static void parse_root(struct vctx *cx, const cJSON *root,
         case 11:
             get_int_field(cx, it, path, 1, CONF_RETENTION_DAYS_MAX,
                           &r->retention_days);
+            break;
+        case 12:
+            get_str(cx, it, path, true, &r->geo);
             break;
         default:
             break;
@@ -1786,6 +1789,34 @@ fail:
     return -1;
 }
 
+/*
+ * "geo" (the near= place table, geo.h) is relative to the configuration
+ * file's directory; without the key, CONF_DEFAULT_GEO there is used when
+ * that file exists (else NULL: near is not available). 0 or -1 (OOM).
+ */
+static int resolve_geo(const char *conf_path, struct conf_region *r)
+{
+    const char *slash = strrchr(conf_path, '/');
+    size_t dl = slash ? (size_t)(slash - conf_path + 1) : 0;
+    const char *name = r->geo ? r->geo : CONF_DEFAULT_GEO;
+    char *full;
+    struct stat st;
+
+    if (name[0] == '/' && r->geo != NULL)
+        return 0;
+    if ((full = malloc(dl + strlen(name) + 1)) == NULL)
+        return -1;
+    memcpy(full, conf_path, dl);
+    strcpy(full + dl, name);
+    if (r->geo == NULL && stat(full, &st) != 0) {
+        free(full);
+        return 0;
+    }
+    free(r->geo);
+    r->geo = full;
+    return 0;
+}
+
 int conf_load(const char *path, struct conf_region **out,
               struct conf_errors *errs)
 {
@@ -1845,6 +1876,12 @@ int conf_load(const char *path, struct conf_region **out,
         goto out;
     }
     rc = conf_parse(buf ? buf : "", len, out, errs);
+    if (rc == 0 && resolve_geo(path, *out) != 0) {
+        conf_free(*out);
+        *out = NULL;
+        verr(&cx, NULL, "out of memory");
+        rc = -1;
+    }
 out:
     free(buf);
     fclose(f);
@@ -1902,6 +1939,7 @@ void conf_free(struct conf_region *r)
     free(r->riv_actor_type);
     free(r->listen);
     free(r->store);
+    free(r->geo);
     for (i = 0; i < r->npolite_hosts; i++)
         free(r->polite_hosts[i].host);
     free(r->polite_hosts);

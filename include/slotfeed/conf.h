@@ -131,6 +131,10 @@ struct conf_region {
      * against the working directory; default CONF_DEFAULT_STORE. */
     char *store;
     int retention_days;         /* default 400 (CONF_DEFAULT_RETENTION_DAYS) */
+    /* Place table for near= (geo.h). conf_load resolves it against the
+     * configuration file's directory and, without the key, uses
+     * CONF_DEFAULT_GEO there if it exists; NULL = none. */
+    char *geo;
     struct conf_politeness politeness;          /* defaults filled */
     struct conf_host_politeness *polite_hosts;  /* politeness.hosts */
     size_t npolite_hosts;
@@ -185,6 +189,9 @@ bool conf_valid_hsa_id(const char *s);
 #define CONF_DEFAULT_MAX_BODY_BYTES (4L * 1024 * 1024)
 #define CONF_DEFAULT_ACTOR_TYPE "subject_of_care"
 #define CONF_DEFAULT_LISTEN "127.0.0.1:8080"
+#define CONF_DEFAULT_GEO "geo-varmland.json"
+/* struct conf_region has "geo" (http.c loads the table from it). */
+#define SLOTFEED_CONF_HAS_GEO 1
 #define CONF_DEFAULT_PAGE_CAP 20
 #define CONF_PAGE_CAP_MAX 1000
 /* Most entries of booking.time_types. */

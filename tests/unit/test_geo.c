@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
+#include "slotfeed/conf.h"
 #include "slotfeed/geo.h"
 
 static struct geo_table *load_shipped(void)
@@ -241,6 +243,57 @@ static void test_bad_tables(void **state)
     geo_free(NULL);
 }
 
+#define CLINICS "[{\"id\":\"SE2321000156-A1\",\"name\":\"C\"," \
+                "\"municipality\":\"Kil\",\"operator\":\"region\"}]"
+
+/* The region's "geo" key: relative to the config file, default beside it. */
+static void test_conf_key(void **state)
+{
+    struct conf_errors errs = {0};
+    struct conf_region *r = NULL;
+    struct sf_error err = {0};
+    struct geo_table *t;
+    char dir[512], path[700];
+    FILE *f;
+
+    (void)state;
+    /* Demo config without the key: conf/geo-varmland.json beside it. */
+    assert_int_equal(conf_load(SLOTFEED_SOURCE_DIR "/conf/demo-region.json",
+                               &r, &errs), 0);
+    assert_non_null(r->geo);
+    assert_string_equal(r->geo,
+                        SLOTFEED_SOURCE_DIR "/conf/geo-varmland.json");
+    t = geo_load(r->geo, &err);
+    assert_non_null(t);
+    geo_free(t);
+    conf_free(r);
+    r = NULL;
+    /* An explicit relative name is resolved against the file's dir; with
+     * no such default file the key stays unset. */
+    snprintf(dir, sizeof(dir), "%s/test-geo", SLOTFEED_BINARY_DIR);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof(path), "%s/region.json", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"name\":\"T\",\"geo\":\"places/x.json\",\"clinics\":" CLINICS "}",
+          f);
+    fclose(f);
+    assert_int_equal(conf_load(path, &r, &errs), 0);
+    snprintf(path, sizeof(path), "%s/places/x.json", dir);
+    assert_string_equal(r->geo, path);
+    conf_free(r);
+    r = NULL;
+    snprintf(path, sizeof(path), "%s/region.json", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"name\":\"T\",\"clinics\":" CLINICS "}", f);
+    fclose(f);
+    assert_int_equal(conf_load(path, &r, &errs), 0);
+    assert_null(r->geo);
+    conf_free(r);
+    conf_errors_free(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_distance),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_bad_tables),
+        cmocka_unit_test(test_conf_key),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
