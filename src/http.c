@@ -49,6 +49,7 @@
 #include "slotfeed/geo.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
+#include "slotfeed/report.h"
 #include "slotfeed/smartpub.h"
 #include "slotfeed/web.h"
 
@@ -564,7 +565,7 @@ static void conn_seen(struct http_server *s, struct evhttp_request *req)
 
 enum route {
     R_NOT_FOUND, R_BAD_ID, R_AVAILABILITY, R_CLINIC, R_SLOTS, R_HEALTH,
-    R_METRICS, R_MANIFEST, R_NDJSON, R_STATIC
+    R_METRICS, R_MANIFEST, R_NDJSON, R_STATIC, R_REPORT
 };
 
 /*
@@ -593,6 +594,8 @@ static enum route parse_path(const char *path, const char **id,
         return R_HEALTH;
     if (strcmp(path, "/metrics") == 0)
         return R_METRICS;
+    if (report_http_path(path))
+        return R_REPORT;
     if (strcmp(path, SMARTPUB_MANIFEST_PATH) == 0 ||
         strcmp(path, "/%24bulk-publish") == 0)
         return R_MANIFEST;
@@ -640,7 +643,8 @@ static enum metrics_route metrics_route_of(enum route r)
     case R_NDJSON: return METRICS_ROUTE_BULK;
     case R_STATIC: return METRICS_ROUTE_STATIC;
     case R_BAD_ID: return METRICS_ROUTE_CLINIC;
-    case R_NOT_FOUND: break;
+    case R_NOT_FOUND:
+    case R_REPORT: break;
     }
     return METRICS_ROUTE_OTHER;
 }
@@ -716,6 +720,31 @@ static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
     doc.len = len;
     feed_etag(doc.json, doc.len, doc.etag);
     serve_own_doc(q, &doc, smartpub_transaction_time(snap));
+}
+
+/* /v1/reports/...: computed by report.c from the history store over its
+ * own read-only connection (owner: reports engineer). */
+static void serve_report(struct rq *q, const char *path, const char *query,
+                         const struct feed_snapshot *snap)
+{
+    const char *accept = evhttp_find_header(
+        evhttp_request_get_input_headers(q->req), "Accept");
+    const char *ct = NULL;
+    char *body = NULL;
+    size_t len = 0;
+    int status = 500;
+
+    if (report_http(path, query, accept, snap->region->store, &status, &ct,
+                    &body, &len) != 0) {
+        send_problem(q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    set_header(q->req, "Content-Type", ct);
+    set_header(q->req, "Cache-Control", "no-cache");
+    send_copy(q, status, status == 200 ? "OK" : status == 400 ? "Bad Request"
+              : status == 404 ? "Not Found" : status == 503
+              ? "Service Unavailable" : "Internal Server Error", body, len);
+    free(body);
 }
 
 static void preflight(struct rq *q)
@@ -807,6 +836,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         goto out;
     }
     switch (r) {
+    case R_REPORT:
+        serve_report(&q, path, u != NULL ? evhttp_uri_get_query(u) : NULL,
+                     snap);
+        goto out;
     case R_AVAILABILITY:
         serve_availability(&q, snap, &params);
         goto out;

@@ -26,9 +26,18 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <sqlite3.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/collector.h"
+#include "slotfeed/conf.h"
+#include "slotfeed/feed.h"
+#include "slotfeed/http.h"
+#include "slotfeed/log.h"
 #include "slotfeed/report.h"
 #include "slotfeed/store.h"
 
@@ -1060,6 +1069,145 @@ static void test_cli_same_as_http(void **state)
     clock_set_fake(-1);
 }
 
+/* --- the real HTTP server answers the same ---------------------------------- */
+
+struct reply {
+    struct event_base *base;
+    int done, status;
+    char ct[128];
+    char *body;
+};
+
+static void on_reply(struct evhttp_request *req, void *arg)
+{
+    struct reply *r = arg;
+    struct evbuffer *b;
+    const char *ct;
+    size_t n;
+
+    r->done = 1;
+    if (req == NULL)
+        return;
+    r->status = evhttp_request_get_response_code(req);
+    ct = evhttp_find_header(evhttp_request_get_input_headers(req),
+                            "Content-Type");
+    snprintf(r->ct, sizeof r->ct, "%s", ct ? ct : "");
+    b = evhttp_request_get_input_buffer(req);
+    n = evbuffer_get_length(b);
+    r->body = malloc(n + 1);
+    evbuffer_remove(b, r->body, n);
+    r->body[n] = '\0';
+    event_base_loopbreak(r->base);
+}
+
+static const struct feed_snapshot *provide(void *arg)
+{
+    return arg;
+}
+
+static void get(struct event_base *base, int port, const char *uri,
+                const char *accept, struct reply *r)
+{
+    struct evhttp_connection *c =
+        evhttp_connection_base_new(base, NULL, "127.0.0.1",
+                                   (unsigned short)port);
+    struct evhttp_request *req = evhttp_request_new(on_reply, r);
+    struct timeval tv = {10, 0};
+
+    memset(r, 0, sizeof(*r));
+    r->base = base;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+                      "127.0.0.1");
+    if (accept)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Accept",
+                          accept);
+    assert_int_equal(evhttp_make_request(c, req, EVHTTP_REQ_GET, uri), 0);
+    event_base_loopexit(base, &tv);   /* bound in time */
+    event_base_dispatch(base);
+    assert_true(r->done);
+    evhttp_connection_free(c);
+}
+
+static void test_http_server(void **state)
+{
+    struct fx *f = *state;
+    struct conf_clinic cc = {0};
+    struct conf_region region = {0};
+    struct clinic_state cs = {0};
+    struct feed_snapshot *snap = NULL;
+    struct sf_error err = {0};
+    struct event_base *base;
+    struct http_server *h;
+    struct reply r;
+    int status;
+    const char *ct;
+    char *body = NULL;
+    size_t len;
+    cJSON *a, *b;
+
+    fill_main(f->db);
+    log_quiet();
+    clock_set_fake(utc(2026, 12, 1, 0, 0));
+    cc.id = "SE2321000156-0001";
+    cc.name = "Alfa";
+    cc.municipality = "Karlstad";
+    cc.operator_kind = "private";
+    cs.conf = &cc;
+    cs.web = WEB_NONE;
+    avail_slots_init(&cs.slots);
+    region.name = "Test";
+    region.timezone = "Europe/Stockholm";
+    region.guarantee.days = 3;
+    region.poll_interval_s = 60;
+    region.clinics = &cc;
+    region.nclinics = 1;
+    region.store = f->path;
+    assert_int_equal(feed_build(&region, &cs, clock_now(), &snap, &err), 0);
+    base = event_base_new();
+    h = http_new(base, "127.0.0.1", 0, NULL, provide, snap, &err);
+    assert_non_null(h);
+
+    get(base, http_port(h), "/v1/reports/guarantee?month=2026-03&by=operator",
+        NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.ct, "application/json"));
+    assert_int_equal(report_http("/v1/reports/guarantee",
+                                 "month=2026-03&by=operator", NULL, f->path,
+                                 &status, &ct, &body, &len), 0);
+    a = cJSON_Parse(r.body);
+    b = cJSON_Parse(body);
+    assert_non_null(a);
+    assert_true(cJSON_Compare(a, b, 1));
+    NUM(cJSON_GetObjectItem(a, "total"), "coverage", 0.75);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(body);
+    free(r.body);
+
+    get(base, http_port(h), "/v1/reports/web-booking?from=2026-03-02&"
+        "to=2026-03-08", "text/csv", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.ct, "text/csv"));
+    assert_int_equal(strncmp(r.body, "period,", 7), 0);
+    free(r.body);
+
+    get(base, http_port(h), "/v1/reports/guarantee?month=2026-03&format=html",
+        NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<table>"));
+    free(r.body);
+
+    get(base, http_port(h), "/v1/reports/guarantee?month=march", NULL, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.ct, "problem+json"));
+    free(r.body);
+
+    http_free(h);
+    event_base_free(base);
+    feed_snapshot_free(snap);
+    clock_set_fake(-1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1078,6 +1226,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_same_as_http, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_http_server, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
