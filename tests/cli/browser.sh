@@ -53,15 +53,17 @@ stop() {
         kill -0 "$1" 2>/dev/null || break
         sleep 0.1
     done
-    kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
     return 0
 }
 cleanup() {
+    local rc=$?
     # Only the two processes this script started.
-    [ -n "$run_pid" ] && stop "$run_pid"
-    [ -n "$sim_pid" ] && stop "$sim_pid"
+    if [ -n "$run_pid" ]; then stop "$run_pid"; fi
+    if [ -n "$sim_pid" ]; then stop "$sim_pid"; fi
     rm -rf "$work"
+    exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -81,9 +83,10 @@ hostile='Fysio <img src=x onerror="window.__xss=1"> & <b>Test</b>'
 
 # 1. The region copy, a few clinics varied; the sim reads the profiles and
 #    names from it too.
-"$py" - "$src/conf/demo-region.json" "$work/region.json" "$hostile" <<'EOF'
+"$py" - "$src/conf/demo-region.json" "$work/region.json" "$hostile" \
+    "$src/conf/geo-varmland.json" "$work/slotfeed.db" <<'EOF'
 import json, sys
-src, dst, hostile = sys.argv[1:4]
+src, dst, hostile, geo, store = sys.argv[1:6]
 with open(src, encoding="utf-8") as f:
     r = json.load(f)
 booked = [c for c in r["clinics"] if c.get("booking")]
@@ -93,6 +96,12 @@ booked[3]["name"] = hostile
 # --poll-now asks every clinic at startup; a long interval keeps later
 # polls (and feed rebuilds) from shifting the data under the browser.
 r["poll_interval_s"] = 3600
+r["geo"] = geo          # the place table for near=
+r["store"] = store      # history store in the scratch dir
+# All clinics share the sim's one host: lift the per-host politeness
+# (default 1 request/s) so the startup pass takes seconds, not minutes.
+r["politeness"] = {"rate_per_s": 500, "burst": 100,
+                   "max_concurrent_per_host": 8}
 with open(dst, "w", encoding="utf-8") as f:
     json.dump(r, f, ensure_ascii=False, indent=1)
 EOF
@@ -105,9 +114,11 @@ wait_line "$work/sim.out" "listening on" "$sim_pid" 10 ||
     fail "slotfeed-sim did not start: $(cat "$work/sim.err")"
 sim_url=$(sed -n 's|.*listening on \(http://[^ ]*\).*|\1|p' "$work/sim.out")
 [ -n "$sim_url" ] || fail "cannot read the sim's URL from: $(cat "$work/sim.out")"
-sed -i "s|\"url\": \"http://127\.0\.0\.1:18471/vp\"|\"url\": \"$sim_url\"|" \
-    "$work/region.json"
-grep -q "\"url\": \"$sim_url\"" "$work/region.json" ||
+# Every adapter's URL (RIV /vp, FHIR /fhir/r4, SMART /smart/...) lives on
+# the sim's one port: swap the demo's 18471 for it.
+sim_origin=${sim_url%/vp}
+sed -i "s|http://127\.0\.0\.1:18471/|$sim_origin/|g" "$work/region.json"
+grep -q "$sim_origin/" "$work/region.json" ||
     fail "could not point the region copy at the sim"
 ! grep -q ":18471/" "$work/region.json" ||
     fail "the region copy still points at port 18471"
@@ -130,7 +141,9 @@ case $base in
 esac
 
 # 4. Until every clinic with booking has been asked once (bounded).
-"$py" - "$base" <<'EOF' || fail "the feed never showed every clinic checked"
+"$py" - "$base" <<'EOF' ||
+    fail "the feed never showed every clinic checked; daemon log ends:
+$(tail -n 8 "$work/run.err")"
 import json, sys, time, urllib.request
 base = sys.argv[1]
 deadline = time.monotonic() + 25
