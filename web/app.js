@@ -277,7 +277,8 @@
         meta.appendChild(el('span', {'class': 'operator operator-' + (c.operator || 'unknown')},
                             SF.operatorText(c.operator)));
         if (typeof c.distance_km === 'number')
-            meta.appendChild(el('span', {'class': 'distance'}, SF.km(c.distance_km) + ' bort'));
+            meta.appendChild(el('span', {'class': 'distance'},
+                                c.distance_km < 1 ? 'mindre än 1 km bort' : SF.km(c.distance_km) + ' bort'));
         return meta;
     }
 
