@@ -36,6 +36,7 @@
 #include "slotfeed/collector.h"
 #include "slotfeed/conf.h"
 #include "slotfeed/feed.h"
+#include "slotfeed/history.h"
 #include "slotfeed/http.h"
 #include "slotfeed/log.h"
 #include "slotfeed/report.h"
@@ -1208,6 +1209,70 @@ static void test_http_server(void **state)
     clock_set_fake(-1);
 }
 
+/* --- demo history: simulator + collector on the fake clock ------------------ */
+
+static void test_history_generate(void **state)
+{
+    struct fx *f = *state;
+    char json[2048], db[160];
+    struct conf_region *r = NULL;
+    struct conf_errors errs = {0};
+    struct history_opts ho = {0};
+    struct history_result hr;
+    struct sf_error err = {0};
+    struct report_params p;
+    cJSON *doc;
+    const cJSON *a, *b;
+
+    log_quiet();
+    snprintf(db, sizeof db, "%s/demo.db", f->dir);
+    snprintf(json, sizeof json,
+             "{\"name\": \"T\", \"store\": \"%s\", \"riv\": "
+             "{\"subject_of_care\": \"191212121212\"}, \"clinics\": ["
+             "{\"id\": \"SE2321000156-A1\", \"name\": \"A\", "
+             "\"municipality\": \"Kil\", \"operator\": \"region\", "
+             "\"booking\": {\"adapter\": \"rivta-scheduling\", \"url\": "
+             "\"http://192.0.2.1:1/vp\", \"time_type_id\": \"NYB\"}},"
+             "{\"id\": \"SE2321000156-B2\", \"name\": \"B\", "
+             "\"municipality\": \"Kil\", \"operator\": \"private\"}]}", db);
+    assert_int_equal(conf_parse(json, strlen(json), &r, &errs), 0);
+    conf_errors_free(&errs);
+    /* Tuesday 3 March 2026: 07:00..17:45 every 900 s = 44 passes. */
+    ho.from_day = dayn(2026, 3, 3);
+    ho.days = 1;
+    ho.change_every_s = 3600;
+    if (history_generate(r, &ho, &hr, &err) != 0)
+        fail_msg("history: %s", err.msg);
+    assert_int_equal(hr.passes, 44);
+    assert_int_equal(hr.polls, 44);          /* only A has booking */
+
+    guarantee_params(&p, 3);
+    p.now = loc(3, 4, 0, 0);   /* later days would be gaps (not polled) */
+    {
+        sqlite3 *h = NULL;
+
+        assert_int_equal(report_db_open(db, &h, &err), 0);
+        assert_int_equal(report_build(h, &p, &doc, &err), 0);
+        sqlite3_close(h);
+    }
+    a = find(cJSON_GetObjectItem(doc, "clinics"), "name", "A");
+    NUM(a, "observed_days", 1);
+    NUM(a, "polls_ok", 44);
+    /* Only 3 March counts: the clinic joined that day at 07:00 and the
+     * report stops at midnight. */
+    NUM(a, "open_s", 32400);
+    NUM(a, "coverage", 1);
+    NUM(a, "polls_expected", 36);            /* 32400 / 900 */
+    NUM(a, "polls_made", 36);                /* 08:00 .. 16:45 */
+    /* Schedules change every hour: some free times vanish early. */
+    assert_true(num(a, "bookings_within") + num(a, "bookings_later") > 0);
+    b = find(cJSON_GetObjectItem(doc, "clinics"), "name", "B");
+    assert_string_equal(cJSON_GetObjectItem(b, "web_booking")->valuestring,
+                        "none");
+    cJSON_Delete(doc);
+    conf_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1227,6 +1292,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_same_as_http, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_http_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_generate, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
