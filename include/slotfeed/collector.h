@@ -10,6 +10,13 @@
  * the last good slots and marks the clinic stale (or error, when it never
  * had data). "now" comes from clock_now(), so tests fix it.
  *
+ * Politeness (sched.h, config `politeness`): every request of a poll asks
+ * the per-host scheduler first and waits on a timer when told to; a
+ * clinic whose host's circuit breaker is open is not asked (status
+ * stale/error, error "circuit open for HOST until T", not counted as a
+ * failure); a failed periodic poll delays the clinic's next one by a
+ * jittered backoff when that is later than the regular interval.
+ *
  * Web-booking status: clinic without booking config -> NONE (never
  * polled); adapter answered -> OPEN; platform says not connected
  * (SF_ERR_NOT_CONNECTED) -> NONE; COLLECTOR_UNREACHABLE_AFTER consecutive
