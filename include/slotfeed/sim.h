@@ -10,7 +10,19 @@
  * (conf_clinic.sim_profile): "normal" (default), "busy" (few free), "full"
  * (none free), "vp004"/"vp007" (platform faults: not connected), "error"
  * (SOAP Fault, 500), "garbage" (non-XML 200), "hostile" (DTD with
- * entities), "hang" (never answers), "http503".
+ * entities), "hang" (never answers), "http503"; on a normal schedule:
+ * "http429" (429 + Retry-After), "reset" (TCP RST, no answer),
+ * "truncated" (first half of the body), "huge" (32 MiB made on the fly),
+ * "drip" (256 B/s), "flaky" (half the requests 503, 300 ms latency).
+ *
+ * The same port also serves, by the path of each clinic's booking.url:
+ * FHIR R4 Slot search for "fhir-slot" clinics (GET <path>/Slot, routed by
+ * schedule.actor; _count paging with absolute next links; _include of
+ * Schedules carrying the practitioner), and a SMART Scheduling Links
+ * $bulk-publish manifest plus <dir>/Location|Schedule|Slot.ndjson for
+ * "smart-bulk" clinics (clinics sharing booking.url share one publisher;
+ * its first clinic's faults apply to it; vp004/vp007 members are left
+ * out; one Slot per start time with slot-capacity = free practitioners).
  */
 #ifndef SLOTFEED_SIM_H
 #define SLOTFEED_SIM_H

@@ -848,7 +848,12 @@ static void test_huge_body_streams(void **state)
     assert_int_equal(r.err, 0);
     assert_true(r.total > 48L * 1024 * 1024);
     assert_true(r.total < 49L * 1024 * 1024);
+#ifndef __SANITIZE_ADDRESS__
+    /* (ASan's quarantine keeps freed chunks resident: no figure there.) */
     assert_true(maxrss_kb() - rss0 < 16 * 1024);
+#else
+    (void)rss0;
+#endif
     assert_int_equal(sim_pending(f->sim), 0);
     fx_free(f);
 }
