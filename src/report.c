@@ -32,6 +32,7 @@
 
 /* Coverage below this marks a clinic's month "not reliable". */
 #define REPORT_RELIABLE_COVERAGE 0.9
+#define REPORT_PASSED_LOOKBACK_DAYS 31
 
 /* --- small helpers -------------------------------------------------------- */
 
@@ -299,7 +300,61 @@ struct rctx {
     size_t nc;
     int64_t max_last_seen;
     int64_t now;
+    /* Local midnights from from_day - DAYS_PAD on: clock_local_day() of
+     * the instants a report meets, without the DST rule each time. */
+    int64_t *mid;
+    int32_t mid_day0;
+    size_t nmid;
+    int64_t *open_a, *open_b;   /* open window of each day; a == b: none */
 };
+
+#define DAYS_PAD 3
+#define DAYS_AHEAD 40   /* first free slots lie up to the horizon ahead */
+
+static int day_cache_init(struct rctx *x)
+{
+    size_t i, n = (size_t)(x->p->to_day - x->p->from_day) + 1 + DAYS_PAD +
+                  DAYS_AHEAD + 1;
+
+    if ((x->mid = malloc(n * sizeof(*x->mid))) == NULL)
+        return -1;
+    x->mid_day0 = x->p->from_day - DAYS_PAD;
+    for (i = 0; i < n; i++)
+        x->mid[i] = clock_day_start(x->mid_day0 + (int32_t)i);
+    x->nmid = n;
+    n = (size_t)(x->p->to_day - x->p->from_day) + 1;
+    if ((x->open_a = calloc(n, sizeof(*x->open_a))) == NULL ||
+        (x->open_b = calloc(n, sizeof(*x->open_b))) == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        int32_t day = x->p->from_day + (int32_t)i;
+
+        if (x->p->open_days_mask & (1u << clock_weekday(day))) {
+            x->open_a[i] = local_at(day, x->p->open_from_min);
+            x->open_b[i] = local_at(day, x->p->open_to_min);
+        }
+    }
+    return 0;
+}
+
+/* clock_local_day(t), by binary search over the cached midnights. */
+static int32_t local_day(const struct rctx *x, int64_t t)
+{
+    size_t lo = 0, hi;
+
+    if (x->nmid < 2 || t < x->mid[0] || t >= x->mid[x->nmid - 1])
+        return clock_local_day(t);
+    hi = x->nmid - 1;            /* mid[lo] <= t < mid[hi] */
+    while (hi - lo > 1) {
+        size_t m = (lo + hi) / 2;
+
+        if (t >= x->mid[m])
+            lo = m;
+        else
+            hi = m;
+    }
+    return x->mid_day0 + (int32_t)lo;
+}
 
 static char *col_dup(sqlite3_stmt *st, int i)
 {
@@ -897,19 +952,16 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
     /* A clinic still in the latest roster is active up to now; one that
      * left the config (its last_seen stopped a day or more before the
      * others') up to its last_seen. */
-    if (clock_local_day(c->last_seen) + 1 < clock_local_day(x->max_last_seen))
+    if (local_day(x, c->last_seen) + 1 < local_day(x, x->max_last_seen))
         active_b = c->last_seen;
     else
         active_b = x->now;
     if (active_b > x->now)
         active_b = x->now;
     for (d = 0; d < nd; d++) {
-        int32_t day = p->from_day + d;
-        int64_t a = 0, b = 0;
+        int64_t a = x->open_a[d], b = x->open_b[d];
 
-        if (p->open_days_mask & (1u << clock_weekday(day))) {
-            a = local_at(day, p->open_from_min);
-            b = local_at(day, p->open_to_min);
+        if (a < b) {
             if (a < active_a)
                 a = active_a;
             if (b > active_b)
@@ -950,8 +1002,8 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
             iv = default_interval;
         cover_b = t1 + iv;
         /* Coverage: each poll vouches for [t, t + interval_s). */
-        da = clock_local_day(t0) - p->from_day;
-        db = clock_local_day(cover_b - 1) - p->from_day;
+        da = local_day(x, t0) - p->from_day;
+        db = local_day(x, cover_b - 1) - p->from_day;
         for (d = da < 0 ? 0 : da; d <= db && d < nd; d++) {
             int64_t a = t0 > wins[d].a ? t0 : wins[d].a;
             int64_t b = cover_b < wins[d].b ? cover_b : wins[d].b;
@@ -973,7 +1025,7 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
         g->polls_ok += n;
         observed[(ld - p->from_day) / 8] |=
             (unsigned char)(1u << ((ld - p->from_day) % 8));
-        if (wait_add(g, has_ff ? clock_local_day(ff) - ld : INT32_MAX, n) !=
+        if (wait_add(g, has_ff ? local_day(x, ff) - ld : INT32_MAX, n) !=
             0)
             goto oom;
     }
@@ -998,6 +1050,14 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
     sqlite3_bind_int64(slots, 1, c->id);
     sqlite3_bind_int64(slots, 2, month_a);
     sqlite3_bind_int64(slots, 3, month_b);
+    /* Index range on start: a vanished slot starts after gone_at and at
+     * most the horizon (<= 90 days) after it was first seen; a passed one
+     * starts before gone_at. Passed slots that started more than
+     * REPORT_PASSED_LOOKBACK_DAYS before the month (a long outage) are not
+     * counted (docs/compliance-method.md). */
+    sqlite3_bind_int64(slots, 4,
+                       month_a - (int64_t)REPORT_PASSED_LOOKBACK_DAYS * 86400);
+    sqlite3_bind_int64(slots, 5, month_b + 92 * 86400LL);
     while ((rc = sqlite3_step(slots)) == SQLITE_ROW) {
         const unsigned char *why = sqlite3_column_text(slots, 0);
         int within = sqlite3_column_int(slots, 1) == 1;
@@ -1130,8 +1190,8 @@ static int guarantee_report(struct rctx *x, cJSON **out)
         " AND t_first >= ?2 AND t_first < ?3 ORDER BY t_first";
     static const char slots_sql[] =
         "SELECT gone_reason, within_at_gone, count(*) FROM slot"
-        " WHERE clinic_id = ?1 AND gone_at >= ?2 AND gone_at < ?3"
-        " GROUP BY 1, 2";
+        " WHERE clinic_id = ?1 AND start >= ?4 AND start < ?5"
+        " AND gone_at >= ?2 AND gone_at < ?3 GROUP BY 1, 2";
     const struct report_params *p = x->p;
     sqlite3_stmt *runs = NULL, *slots = NULL, *iv = NULL;
     struct seglist segs = {0};
@@ -1294,12 +1354,17 @@ int report_build(sqlite3 *db, const struct report_params *p, cJSON **out,
     /* One read transaction: every query sees the same snapshot. */
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(&x, "begin");
-    rc = load_clinics(&x);
+    rc = day_cache_init(&x) == 0 ? load_clinics(&x) : -1;
+    if (x.mid == NULL)
+        sf_error_set(err, SF_ERR_NOMEM, "report: out of memory");
     if (rc == 0)
         rc = p->kind == REPORT_GUARANTEE ? guarantee_report(&x, out)
                                          : web_report(&x, out);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     clinics_free(&x);
+    free(x.mid);
+    free(x.open_a);
+    free(x.open_b);
     return rc;
 }
 
