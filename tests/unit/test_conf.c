@@ -118,6 +118,7 @@ static void test_demo_region(void **state)
     struct conf_errors e = {0};
     size_t i, booking = 0, nonbooking = 0, priv = 0, unreachable = 0;
     int normal = 0, busy = 0, full = 0, vp004 = 0, vp007 = 0, other = 0;
+    int riv = 0, fhir = 0, smart = 0;
     char want_id[32];
 
     (void)state;
@@ -152,15 +153,30 @@ static void test_demo_region(void **state)
             continue;
         }
         booking++;
-        assert_string_equal(c->booking.adapter, "rivta-scheduling");
-        assert_string_equal(c->booking.time_type_id, "NYB");
         assert_string_equal(c->booking.time_type_name,
                             "Nybesök fysioterapeut");
         assert_non_null(c->booking.booking_url);
-        if (strcmp(c->booking.url, "http://127.0.0.1:9/vp") == 0)
-            unreachable++;
-        else
-            assert_string_equal(c->booking.url, "http://127.0.0.1:18471/vp");
+        if (strcmp(c->booking.adapter, "rivta-scheduling") == 0) {
+            riv++;
+            assert_string_equal(c->booking.time_type_id, "NYB");
+            if (strcmp(c->booking.url, "http://127.0.0.1:9/vp") == 0)
+                unreachable++;
+            else
+                assert_string_equal(c->booking.url,
+                                    "http://127.0.0.1:18471/vp");
+        } else if (strcmp(c->booking.adapter, "fhir-slot") == 0) {
+            fhir++;
+            assert_string_equal(c->booking.url,
+                                "http://127.0.0.1:18471/fhir/r4");
+            assert_non_null(c->booking.actor);
+        } else {
+            assert_string_equal(c->booking.adapter, "smart-bulk");
+            smart++;
+            /* one shared publisher for all SMART clinics */
+            assert_string_equal(c->booking.url,
+                "http://127.0.0.1:18471/smart/varmland/$bulk-publish");
+            assert_non_null(c->booking.location);
+        }
         assert_non_null(c->sim_profile);
         if (strcmp(c->sim_profile, "normal") == 0)
             normal++;
@@ -175,15 +191,20 @@ static void test_demo_region(void **state)
         else
             other++;
     }
-    /* Counted by hand in the file: 25 of 41 (61 %) book on the web. */
+    /* Counted by hand in the file: 25 of 41 (61 %) book on the web:
+     * 17 over RIV-TA, 4 FHIR (F005 F010 F020 F023), 4 SMART bulk (F028
+     * F031 F038 F041); one RIV clinic (F013) answers truncated XML. */
     assert_int_equal(booking, 25);
     assert_int_equal(nonbooking, 16);
-    assert_int_equal(normal, 15);   /* includes the unreachable one */
-    assert_int_equal(busy, 4);
+    assert_int_equal(riv, 17);
+    assert_int_equal(fhir, 4);
+    assert_int_equal(smart, 4);
+    assert_int_equal(normal, 12);   /* includes the unreachable one */
+    assert_int_equal(busy, 6);
     assert_int_equal(full, 3);
     assert_int_equal(vp007, 2);
     assert_int_equal(vp004, 1);
-    assert_int_equal(other, 0);
+    assert_int_equal(other, 1);
     assert_int_equal(unreachable, 1);
     /* data/README.md: 19 private, 22 region */
     assert_int_equal(priv, 19);
