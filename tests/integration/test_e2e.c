@@ -41,6 +41,7 @@ static const char *NOW = "2026-03-31T09:00:00+02:00";
     "\"horizon_days\":28,\"poll_interval_s\":60," \
     "\"fetch\":{\"connect_timeout_ms\":1000,\"timeout_ms\":1500}," \
     "\"riv\":{\"subject_of_care\":\"191212121212\"}," \
+    "\"politeness\":{\"rate_per_s\":200,\"burst\":50,\"max_concurrent_per_host\":16}," \
     "\"listen\":\"127.0.0.1:8080\"," \
     "\"clinics\":[" \
     "{\"id\":\"SE2321000156-E001\",\"name\":\"Normal\",\"municipality\":\"Karlstad\"," \
