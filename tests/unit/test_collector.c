@@ -672,6 +672,63 @@ static void test_start_periodic_no_overlap(void **state)
     assert_int_equal(state_of(fx, a)->status, CLINIC_OK);
 }
 
+/*
+ * Per-clinic backoff on the periodic schedule (interval 1 s, backoff base
+ * = max = 3 s): a clinic whose polls keep failing is polled less often
+ * than a healthy one, at least once later than the interval alone would
+ * give (1.1 s at most), never later than backoff + host hold allow; the
+ * healthy clinic keeps the interval.
+ */
+static void test_failed_polls_back_off(void **state)
+{
+    struct fx *fx = *state;
+    size_t r, a, i;
+    long last_r = -1, last_a = -1, gap, longest_r = 0;
+    int never = 0, nr = 0, na = 0;
+
+    fx->region.poll_interval_s = 1;
+    fx->region.politeness.backoff_base_s = 3;
+    fx->region.politeness.backoff_max_s = 3;
+    r = add_clinic(fx, "SE2321000156-RRRR", W_REFUSED, M_OK);
+    a = add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
+    make(fx, 1000);
+    clock_gettime(CLOCK_MONOTONIC, &fx->t0);
+    assert_int_equal(collector_start(fx->coll), 0);
+    th_lo_run_until(fx->base, &never, 6500);
+    assert_true(fx->nupd <= MAXUPD);
+    for (i = 0; i < (size_t)fx->nupd; i++) {
+        long *last = fx->upd_idx[i] == r ? &last_r : &last_a;
+
+        if (*last >= 0) {
+            gap = fx->upd_ms[i] - *last;
+            if (fx->upd_idx[i] == r) {
+                /* Its host (the refused port) fails every time, so its
+                 * requests are also held by sched from the second failure
+                 * on (<= 3 s): finish-to-finish gaps are not bounded below
+                 * by the interval, but above by backoff + hold. */
+                assert_true(gap <= 3000 + 3000 + 100 + 60);
+                if (gap > longest_r)
+                    longest_r = gap;
+            } else {
+                if (gap < 880 || gap > 1100 + 60)
+                    fail_msg("healthy clinic: gap %ld ms", gap);
+            }
+        }
+        *last = fx->upd_ms[i];
+        if (fx->upd_idx[i] == r)
+            nr++;
+        else
+            na++;
+    }
+    /* the interval alone gives at most 1.1 s (with the per-clinic backoff
+     * switched off this fails: checked by mutation) */
+    assert_true(longest_r > 1200);
+    assert_true(nr >= 2 && na >= 5);
+    assert_true(nr < na);
+    assert_int_equal(state_of(fx, r)->consecutive_failures, nr);
+    assert_int_equal(state_of(fx, a)->status, CLINIC_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +752,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test(test_stagger_deterministic_and_spread),
         cmocka_unit_test_setup_teardown(test_start_periodic_no_overlap,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_polls_back_off,
                                         setup, teardown),
     };
 
