@@ -14,6 +14,8 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,41 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "slotfeed/clock.h"
-
-/* --- growable bytes -------------------------------------------------------- */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *np;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if ((np = realloc(b->p, cap)) == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
+#include "slotfeed/sbuf.h"
 
 /* --- query strings ---------------------------------------------------------- */
 
@@ -365,37 +333,37 @@ static int on_web(const char *it, size_t len, void *arg,
 /* Canonical key: everything that changes the document, in fixed order. */
 static void make_key(const struct feed_snapshot *s, struct api_filter *f)
 {
-    struct buf b = {0};
+    struct sbuf b = {0};
     char num[64];
     size_t i;
 
-    buf_str(&b, "m=");
+    sbuf_str(&b, "m=");
     for (i = 0; s->region != NULL && i < s->region->nclinics; i++) {
         const char *m = s->region->clinics[i].municipality;
         size_t k;
 
         for (k = 0; k < f->nmunicipality; k++)
             if (f->municipality[k] == m) {
-                buf_str(&b, m);
-                buf_str(&b, "\x1f");
+                sbuf_str(&b, m);
+                sbuf_str(&b, "\x1f");
             }
     }
     snprintf(num, sizeof(num), ";o=%u;w=%d;b=%u;s=", f->operator_mask,
              f->within, f->web_mask);
-    buf_str(&b, num);
+    sbuf_str(&b, num);
     for (i = 0; s->region != NULL && i < s->region->nclinics; i++) {
         const struct conf_clinic *c = &s->region->clinics[i];
         size_t k;
 
         for (k = 0; k < f->nservice; k++)
             if (c->has_booking && f->service[k] == c->booking.time_type_name) {
-                buf_str(&b, f->service[k]);
-                buf_str(&b, "\x1f");
+                sbuf_str(&b, f->service[k]);
+                sbuf_str(&b, "\x1f");
             }
     }
     if (f->near) {
-        buf_str(&b, ";n=");
-        buf_str(&b, f->near_place);
+        sbuf_str(&b, ";n=");
+        sbuf_str(&b, f->near_place);
     }
     if (b.oom || b.len >= sizeof(f->key)) {
         /* Too long to cache safely: an impossible key never matches. */
@@ -639,7 +607,7 @@ int api_filter_build(const struct feed_snapshot *s,
     struct near_row *rows = NULL;
     size_t *idx = NULL, n = 0, i;
     char sum[FEED_SUMMARY_MAX];
-    struct buf b = {0};
+    struct sbuf b = {0};
     char *fj = NULL;
     size_t sl;
     int rc = -1;
@@ -669,33 +637,34 @@ int api_filter_build(const struct feed_snapshot *s,
     }
     if (f->near && n > 1)
         qsort(rows, n, sizeof(*rows), near_cmp);
-    buf_add(&b, s->head, s->head_len);
-    buf_str(&b, ",");
-    buf_add(&b, sum, sl);
-    buf_str(&b, ",\"filters\":");
-    buf_str(&b, fj);
-    buf_str(&b, ",\"clinics\":[");
+    sbuf_add(&b, s->head, s->head_len);
+    sbuf_str(&b, ",");
+    sbuf_add(&b, sum, sl);
+    sbuf_str(&b, ",\"filters\":");
+    sbuf_str(&b, fj);
+    sbuf_str(&b, ",\"clinics\":[");
     for (i = 0; i < n; i++) {
         const struct feed_clinic_info *in = &s->info[rows[i].i];
 
         if (i > 0)
-            buf_str(&b, ",");
+            sbuf_str(&b, ",");
         if (!f->near) {
-            buf_add(&b, in->obj, in->obj_len);
+            sbuf_add(&b, in->obj, in->obj_len);
             continue;
         }
         /* Splice distance_km in before the object's closing brace. */
-        buf_add(&b, in->obj, in->obj_len - 1);
+        assert(in->obj_len >= 2 && in->obj[in->obj_len - 1] == '}');
+        sbuf_add(&b, in->obj, in->obj_len - 1);
         if (rows[i].has) {
             char d[48];
             snprintf(d, sizeof(d), ",\"distance_km\":%ld.%ld}",
                      rows[i].deci_km / 10, rows[i].deci_km % 10);
-            buf_str(&b, d);
+            sbuf_str(&b, d);
         } else {
-            buf_str(&b, ",\"distance_km\":null}");
+            sbuf_str(&b, ",\"distance_km\":null}");
         }
     }
-    buf_str(&b, "]}");
+    sbuf_str(&b, "]}");
     if (b.oom)
         goto out;
     doc->json = b.p;

@@ -21,6 +21,7 @@
 
 #include "slotfeed/clock.h"
 #include "slotfeed/smartpub.h"
+#include "slotfeed/sbuf.h"
 
 /* --- small JSON helpers (each returns 0, or -1 on allocation failure) --- */
 
@@ -377,35 +378,6 @@ static int build_detail(const struct conf_region *region,
 
 /* --- the region document, spliced ----------------------------------------- */
 
-/* Growable bytes; an allocation failure sticks in oom. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *np;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if ((np = realloc(b->p, cap)) == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 size_t feed_summary_format(const struct feed_snapshot *s, const size_t *idx,
                            size_t n, char *buf, size_t cap)
 {
@@ -505,16 +477,16 @@ static int build_all(const struct conf_region *region,
     if ((n = feed_summary_format(s, NULL, region->nclinics, sum,
                                  sizeof(sum))) == 0)
         goto out;
-    sb_add(&b, s->head, s->head_len);
-    sb_add(&b, ",", 1);
-    sb_add(&b, sum, n);
-    sb_add(&b, ",\"clinics\":[", 12);
+    sbuf_add(&b, s->head, s->head_len);
+    sbuf_add(&b, ",", 1);
+    sbuf_add(&b, sum, n);
+    sbuf_add(&b, ",\"clinics\":[", 12);
     for (i = 0; i < region->nclinics; i++) {
         if (i > 0)
-            sb_add(&b, ",", 1);
-        sb_add(&b, s->info[i].obj, s->info[i].obj_len);
+            sbuf_add(&b, ",", 1);
+        sbuf_add(&b, s->info[i].obj, s->info[i].obj_len);
     }
-    sb_add(&b, "]}", 2);
+    sbuf_add(&b, "]}", 2);
     if (b.oom)
         goto out;
     s->all.json = b.p;
