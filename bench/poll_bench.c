@@ -14,8 +14,16 @@
  *   share_10k_per_min           CPU share of one core for 10,000 clinics
  *                               polled once a minute: cpu/poll * 10000 / 60
  *   slots                       free slots held after the pass
+ *   sched_grants sched_waits    politeness verdicts in the pass: requests
+ *                               let go, and "wait" answers (each a timer
+ *                               round for a clinic held back)
  *   feed_build_s feed_all_bytes feed_all_gz_bytes feed_clinic_bytes
  *   rss_after_pass_kb rss_peak_kb   ru_maxrss after the pass / at the end
+ *   rss_now_pass_kb rss_now_feed_kb resident now (after malloc_trim) after
+ *                               the pass and with the snapshot built
+ *   snapshot_bytes              serialized bytes the snapshot holds (JSON,
+ *                               gzip, SMART NDJSON, per-clinic objects)
+ *   snapshot_slot_copies        slots copied into the snapshot (info[])
  *
  * Requests are counted by the simulators (the script reads their totals):
  * a RIV poll is GetAvailableDates plus one GetAvailableTimeslots per span
@@ -24,6 +32,7 @@
  *
  * usage: poll_bench CONFIG
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +46,7 @@
 #include "slotfeed/conf.h"
 #include "slotfeed/feed.h"
 #include "slotfeed/fetch.h"
+#include "slotfeed/sched.h"
 
 struct bench {
     struct event_base *base;
@@ -55,6 +65,22 @@ static double cpu_s(const struct rusage *ru)
 {
     return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
            (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+}
+
+/* Resident set now, in KiB, after giving freed heap back (malloc_trim),
+ * so it counts what is held rather than what malloc keeps for reuse. */
+static long rss_now_kb(void)
+{
+    long pages = 0, res = 0;
+    FILE *fp;
+
+    malloc_trim(0);
+    if ((fp = fopen("/proc/self/statm", "r")) == NULL)
+        return -1;
+    if (fscanf(fp, "%ld %ld", &pages, &res) != 2)
+        res = -1;
+    fclose(fp);
+    return res < 0 ? -1 : res * 4;
 }
 
 static void on_pass(void *arg)
@@ -78,7 +104,9 @@ int main(int argc, char **argv)
     const struct clinic_state *st;
     struct rusage r0, r1, r2;
     unsigned long polls = 0, failures = 0;
-    size_t i, n, ok = 0, slots = 0, clinic_bytes = 0;
+    size_t i, n, ok = 0, slots = 0, clinic_bytes = 0, snap_bytes = 0;
+    size_t snap_slots = 0;
+    long rss_pass, rss_feed;
     double t0, t1, t2, t3, cpu, per_poll;
     int rc = 1;
 
@@ -128,6 +156,7 @@ int main(int argc, char **argv)
         }
     }
 
+    rss_pass = rss_now_kb();
     t2 = mono_s();
     if (feed_build(region, st, clock_now(), &snap, &err) != 0) {
         fprintf(stderr, "poll_bench: feed_build: %s\n", err.msg);
@@ -135,8 +164,17 @@ int main(int argc, char **argv)
     }
     t3 = mono_s();
     getrusage(RUSAGE_SELF, &r2);
-    for (i = 0; i < snap->nclinics; i++)
+    rss_feed = rss_now_kb();
+    for (i = 0; i < snap->nclinics; i++) {
         clinic_bytes += snap->clinics[i].len;
+        snap_bytes += snap->clinics[i].len + snap->info[i].obj_len;
+        if (snap->clinics_gz != NULL)
+            snap_bytes += snap->clinics_gz[i].len;
+        snap_slots += snap->info[i].slots.n;
+    }
+    snap_bytes += snap->all.len + snap->all_gz.len + snap->head_len;
+    for (i = 0; i < FEED_SMART_NDOCS; i++)
+        snap_bytes += snap->smart[i].len;
 
     cpu = cpu_s(&r1) - cpu_s(&r0);
     per_poll = polls > 0 ? cpu / (double)polls : 0;
@@ -151,11 +189,17 @@ int main(int argc, char **argv)
     printf("cpu_s_per_1000_polls=%.3f\n", per_poll * 1000);
     printf("share_10k_per_min=%.4f\n", per_poll * 10000 / 60);
     printf("slots=%zu\n", slots);
+    printf("sched_grants=%lu\nsched_waits=%lu\n",
+           sched_stats(collector_sched(c))->grants,
+           sched_stats(collector_sched(c))->waits);
     printf("feed_build_s=%.3f\nfeed_all_bytes=%zu\nfeed_all_gz_bytes=%zu\n"
            "feed_clinic_bytes=%zu\n",
            t3 - t2, snap->all.len, snap->all_gz.len, clinic_bytes);
+    printf("snapshot_bytes=%zu\nsnapshot_slot_copies=%zu\n", snap_bytes,
+           snap_slots);
     printf("rss_after_pass_kb=%ld\nrss_peak_kb=%ld\n", r1.ru_maxrss,
            r2.ru_maxrss);
+    printf("rss_now_pass_kb=%ld\nrss_now_feed_kb=%ld\n", rss_pass, rss_feed);
     rc = failures == 0 ? 0 : 3;
 out:
     feed_snapshot_free(snap);
