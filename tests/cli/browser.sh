@@ -141,9 +141,9 @@ case $base in
 esac
 
 # 4. Until every clinic with booking has been asked once (bounded).
-"$py" - "$base" <<'EOF' ||
-    fail "the feed never showed every clinic checked; daemon log ends:
-$(tail -n 8 "$work/run.err")"
+# (The here-document starts on the line after <<, so the failure branch
+# comes after it, as an if.)
+if ! "$py" - "$base" <<'EOF'
 import json, sys, time, urllib.request
 base = sys.argv[1]
 deadline = time.monotonic() + 25
@@ -165,8 +165,13 @@ print("browser.sh: still unchecked:", todo if todo is not None else last,
       file=sys.stderr)
 sys.exit(1)
 EOF
+then
+    fail "the feed never showed every clinic checked; daemon log ends:
+$(tail -n 8 "$work/run.err")"
+fi
 
 # 5. The browser.
 mkdir -p "$bin/screenshots"
 timeout 70 "$py" "$src/tests/browser/page_test.py" "$base" "$bin/screenshots" "$hostile" ||
-    fail "page test failed (screenshots in $bin/screenshots)"
+    fail "page test failed (screenshots in $bin/screenshots); daemon log ends:
+$(tail -n 30 "$work/run.err")"
