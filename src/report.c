@@ -1037,7 +1037,10 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
     for (d = 0; d < nd; d++)
         if (observed[d / 8] & (1u << (d % 8)))
             g->observed_days++;
-    qsort(segs->v, segs->n, sizeof(*segs->v), cmp_seg);
+    /* A clinic with no poll runs has no segments and v may be NULL:
+     * qsort(NULL, 0, ...) is undefined (UBSan aborts the daemon). */
+    if (segs->n > 0)
+        qsort(segs->v, segs->n, sizeof(*segs->v), cmp_seg);
     g->within_s = union_len(segs->v, segs->n, SEG_WITHIN);
     g->covered_s = union_len(segs->v, segs->n, SEG_OK);
     g->stale_s = union_len(segs->v, segs->n, SEG_STALE) - g->covered_s;
