@@ -450,10 +450,8 @@ static void on_fetched(const struct fetch_result *res, void *arg)
     resp.body = res->body;
     resp.len = res->len;
     resp.content_type = res->content_type;
-#ifdef ADAPTER_MAX_HEADERS  /* validators/cache: adapter.h change in flight */
     resp.etag = res->etag;
     resp.last_modified = res->last_modified;
-#endif
     memset(&next, 0, sizeof(next));
     sf_error_clear(&err);
     rc = p->ad->step(&p->ctx, p->astate, &resp, &p->acc, &next, &err);
@@ -549,9 +547,7 @@ static void poll_begin(struct cpoll *p)
     p->ctx.region = c->region;
     p->ctx.clinic = c->states[p->idx].conf;
     p->ctx.now = clock_now();
-#ifdef ADAPTER_MAX_HEADERS
     p->ctx.cache = &p->cache;
-#endif
     today = clock_local_day(p->ctx.now);
     p->ctx.first_day = today;
     p->ctx.last_day = today + (c->region->horizon_days > 0 ?
@@ -828,10 +824,8 @@ void collector_free(struct collector *c)
             p->ad->end(p->astate);
         adapter_request_clear(&p->req);
         avail_slots_clear(&p->acc);
-#ifdef ADAPTER_MAX_HEADERS
         if (p->cache && p->ad && p->ad->cache_free)
             p->ad->cache_free(p->cache);
-#endif
     }
     for (i = 0; c->states && i < c->n; i++)
         avail_slots_clear(&c->states[i].slots);

@@ -623,7 +623,6 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
             goto nomem_linked;
         x->headers = h;
     }
-#ifdef ADAPTER_MAX_HEADERS  /* extra headers: adapter.h change in flight */
     for (i = 0; i < ADAPTER_MAX_HEADERS && req->headers[i] != NULL; i++) {
         const char *hl = req->headers[i];
 
@@ -642,9 +641,6 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
             goto nomem_linked;
         x->headers = h;
     }
-#else
-    (void)i;
-#endif
     /* No "Expect: 100-continue" round trip for POST bodies. */
     h = curl_slist_append(x->headers, "Expect:");
     if (h == NULL)
