@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -31,6 +33,7 @@
 #include "slotfeed/sim.h"
 
 #define SEED 4242u
+#define E2E_DB SLOTFEED_BINARY_DIR "/test_e2e.db"
 
 /* Tuesday 31 March 2026, 09:00 CEST (two days after the spring switch). */
 static const char *NOW = "2026-03-31T09:00:00+02:00";
@@ -43,6 +46,7 @@ static const char *NOW = "2026-03-31T09:00:00+02:00";
     "\"riv\":{\"subject_of_care\":\"191212121212\"}," \
     "\"politeness\":{\"rate_per_s\":200,\"burst\":50,\"max_concurrent_per_host\":16}," \
     "\"listen\":\"127.0.0.1:8080\"," \
+    "\"store\":\"" E2E_DB "\"," \
     "\"clinics\":[" \
     "{\"id\":\"SE2321000156-E001\",\"name\":\"Normal\",\"municipality\":\"Karlstad\"," \
     " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
@@ -234,6 +238,9 @@ static void test_loopback_end_to_end(void **state)
     char ts[CLOCK_RFC3339_LEN], date[CLOCK_DATE_LEN];
 
     (void)state;
+    unlink(E2E_DB);
+    unlink(E2E_DB "-wal");
+    unlink(E2E_DB "-shm");
     assert_int_equal(clock_parse_rfc3339(NOW, &now), 0);
     clock_set_fake(now);
     base = event_base_new();
@@ -331,7 +338,35 @@ static void test_loopback_end_to_end(void **state)
     free(g.body);
     free(g304.body);
     free(gd.body);
-    app_free(app);
+    app_free(app);   /* flushes the history store */
+
+    /* History: one poll run per polled clinic (7 have booking), all at
+     * now, and the normal clinic's figures as the feed showed them. */
+    {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+
+        assert_int_equal(sqlite3_open_v2(E2E_DB, &db, SQLITE_OPEN_READONLY,
+                                         NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+            "SELECT count(*), min(t_first), max(t_last) FROM poll", -1, &st,
+            NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 7);
+        assert_int_equal(sqlite3_column_int64(st, 1), now);
+        assert_int_equal(sqlite3_column_int64(st, 2), now);
+        sqlite3_finalize(st);
+        assert_int_equal(sqlite3_prepare_v2(db,
+            "SELECT p.first_free, p.free_slots, p.free_within FROM poll p "
+            "JOIN clinic c ON c.id = p.clinic_id "
+            "WHERE c.hsa_id = 'SE2321000156-E001'", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int64(st, 0), e.first_free);
+        assert_int_equal(sqlite3_column_int(st, 1), e.total);
+        assert_int_equal(sqlite3_column_int(st, 2), e.within);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
     sim_free(sim);
     conf_free(region);
     conf_free(sim_region);
