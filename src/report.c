@@ -28,6 +28,7 @@
 
 #include "slotfeed/clock.h"
 #include "slotfeed/report.h"
+#include "slotfeed/sbuf.h"
 #include "slotfeed/store.h"
 
 /* Coverage below this marks a clinic's month "not reliable". */
@@ -1373,40 +1374,6 @@ int report_build(sqlite3 *db, const struct report_params *p, cJSON **out,
 
 /* --- rendering ------------------------------------------------------------ */
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    char *np;
-    size_t nc;
-
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        if ((np = realloc(b->p, nc)) == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* A number exactly as cJSON prints it, so CSV and JSON text agree. */
 static void fmt_number(double v, char buf[32])
 {
@@ -1428,22 +1395,22 @@ static void csv_cell(struct sbuf *b, const cJSON *v)
         return;
     if (cJSON_IsNumber(v)) {
         fmt_number(v->valuedouble, num);
-        sb_puts(b, num);
+        sbuf_str(b, num);
     } else if (cJSON_IsBool(v))
-        sb_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+        sbuf_str(b, cJSON_IsTrue(v) ? "true" : "false");
     else if (cJSON_IsString(v)) {
         s = v->valuestring;
         if (strpbrk(s, ",\"\r\n") == NULL) {
-            sb_puts(b, s);
+            sbuf_str(b, s);
             return;
         }
-        sb_puts(b, "\"");
+        sbuf_str(b, "\"");
         for (; *s; s++) {
             if (*s == '"')
-                sb_puts(b, "\"");
-            sb_add(b, s, 1);
+                sbuf_str(b, "\"");
+            sbuf_add(b, s, 1);
         }
-        sb_puts(b, "\"");
+        sbuf_str(b, "\"");
     }
 }
 
@@ -1451,12 +1418,12 @@ static void html_esc(struct sbuf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': sb_puts(b, "&lt;"); break;
-        case '>': sb_puts(b, "&gt;"); break;
-        case '&': sb_puts(b, "&amp;"); break;
-        case '"': sb_puts(b, "&quot;"); break;
-        case '\'': sb_puts(b, "&#39;"); break;
-        default: sb_add(b, s, 1);
+        case '<': sbuf_str(b, "&lt;"); break;
+        case '>': sbuf_str(b, "&gt;"); break;
+        case '&': sbuf_str(b, "&amp;"); break;
+        case '"': sbuf_str(b, "&quot;"); break;
+        case '\'': sbuf_str(b, "&#39;"); break;
+        default: sbuf_add(b, s, 1);
         }
     }
 }
@@ -1465,19 +1432,19 @@ static void html_cell(struct sbuf *b, const char *col, const cJSON *v)
 {
     char num[48];
 
-    sb_puts(b, "<td>");
+    sbuf_str(b, "<td>");
     if (v == NULL || cJSON_IsNull(v))
-        sb_puts(b, "&ndash;");
+        sbuf_str(b, "&ndash;");
     else if (cJSON_IsNumber(v) && strncmp(col, "share", 5) == 0)
         snprintf(num, sizeof(num), "%.1f %%", v->valuedouble * 100.0),
-            sb_puts(b, num);
+            sbuf_str(b, num);
     else if (cJSON_IsNumber(v) && strcmp(col, "coverage") == 0)
         snprintf(num, sizeof(num), "%.1f %%", v->valuedouble * 100.0),
-            sb_puts(b, num);
+            sbuf_str(b, num);
     else if (cJSON_IsNumber(v) && strlen(col) > 2 &&
              strcmp(col + strlen(col) - 2, "_s") == 0)
         snprintf(num, sizeof(num), "%.1f h", v->valuedouble / 3600.0),
-            sb_puts(b, num);
+            sbuf_str(b, num);
     else if (cJSON_IsString(v))
         html_esc(b, v->valuestring);
     else {
@@ -1486,9 +1453,9 @@ static void html_cell(struct sbuf *b, const char *col, const cJSON *v)
         csv_cell(&t, v);
         if (t.p)
             html_esc(b, t.p);
-        free(t.p);
+        sbuf_free(&t);
     }
-    sb_puts(b, "</td>");
+    sbuf_str(b, "</td>");
 }
 
 /* A table: one row per object of rows (with optional fixed leading cells
@@ -1503,19 +1470,19 @@ static void t_head(struct table *t, const char *const *cols, size_t n)
     size_t i;
 
     if (t->fmt == REPORT_FMT_HTML)
-        sb_puts(t->b, "<table><thead><tr>");
+        sbuf_str(t->b, "<table><thead><tr>");
     for (i = 0; i < n; i++) {
         if (t->fmt == REPORT_FMT_CSV) {
             if (i)
-                sb_puts(t->b, ",");
-            sb_puts(t->b, cols[i]);
+                sbuf_str(t->b, ",");
+            sbuf_str(t->b, cols[i]);
         } else {
-            sb_puts(t->b, "<th>");
+            sbuf_str(t->b, "<th>");
             html_esc(t->b, cols[i]);
-            sb_puts(t->b, "</th>");
+            sbuf_str(t->b, "</th>");
         }
     }
-    sb_puts(t->b, t->fmt == REPORT_FMT_CSV ? "\r\n"
+    sbuf_str(t->b, t->fmt == REPORT_FMT_CSV ? "\r\n"
                                            : "</tr></thead><tbody>\n");
 }
 
@@ -1526,7 +1493,7 @@ static void t_row(struct table *t, const char *const *cols, size_t n,
     size_t i;
 
     if (t->fmt == REPORT_FMT_HTML)
-        sb_puts(t->b, "<tr>");
+        sbuf_str(t->b, "<tr>");
     for (i = 0; i < n; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, cols[i]);
 
@@ -1534,18 +1501,18 @@ static void t_row(struct table *t, const char *const *cols, size_t n,
             v = cJSON_GetObjectItemCaseSensitive(pre, cols[i]);
         if (t->fmt == REPORT_FMT_CSV) {
             if (i)
-                sb_puts(t->b, ",");
+                sbuf_str(t->b, ",");
             csv_cell(t->b, v);
         } else
             html_cell(t->b, cols[i], v);
     }
-    sb_puts(t->b, t->fmt == REPORT_FMT_CSV ? "\r\n" : "</tr>\n");
+    sbuf_str(t->b, t->fmt == REPORT_FMT_CSV ? "\r\n" : "</tr>\n");
 }
 
 static void t_end(struct table *t)
 {
     if (t->fmt == REPORT_FMT_HTML)
-        sb_puts(t->b, "</tbody></table>\n");
+        sbuf_str(t->b, "</tbody></table>\n");
 }
 
 static const char *const web_cols[] = {
@@ -1593,9 +1560,9 @@ static void render_tables(struct sbuf *b, const cJSON *doc,
         t_end(&t);
         /* CSV: the second table follows after one empty line. */
         if (fmt == REPORT_FMT_CSV)
-            sb_puts(b, "\r\n");
+            sbuf_str(b, "\r\n");
         else
-            sb_puts(b, "<h2>Mottagningar utan öppen webbokning</h2>\n");
+            sbuf_str(b, "<h2>Mottagningar utan öppen webbokning</h2>\n");
         t_head(&t, none_cols, NCOLS(none_cols));
         cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "without_web_booking"))
             t_row(&t, none_cols, NCOLS(none_cols), it, NULL);
@@ -1642,8 +1609,8 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
     if (fmt == REPORT_FMT_JSON) {
         if ((s = cJSON_Print(doc)) == NULL)
             goto oom;
-        sb_puts(&b, s);
-        sb_puts(&b, "\n");
+        sbuf_str(&b, s);
+        sbuf_str(&b, "\n");
         free(s);
     } else if (fmt == REPORT_FMT_CSV) {
         render_tables(&b, doc, fmt, web);
@@ -1652,23 +1619,23 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
         const cJSON *t = cJSON_GetObjectItem(doc, "to");
         const cJSON *g = cJSON_GetObjectItem(doc, "generated_at");
 
-        sb_puts(&b, "<!doctype html>\n<html lang=\"sv\"><head><meta "
+        sbuf_str(&b, "<!doctype html>\n<html lang=\"sv\"><head><meta "
                 "charset=\"utf-8\"><title>slotfeed: ");
         html_esc(&b, kind->valuestring);
-        sb_puts(&b, "</title><style>body{font-family:sans-serif}table{"
+        sbuf_str(&b, "</title><style>body{font-family:sans-serif}table{"
                 "border-collapse:collapse}td,th{border:1px solid #ccc;"
                 "padding:2px 6px;text-align:right}</style></head><body>\n"
                 "<h1>");
-        sb_puts(&b, web ? "Webbokning" : "Vårdgaranti (3 dagar)");
-        sb_puts(&b, "</h1>\n<p>");
+        sbuf_str(&b, web ? "Webbokning" : "Vårdgaranti (3 dagar)");
+        sbuf_str(&b, "</h1>\n<p>");
         html_esc(&b, cJSON_IsString(f) ? f->valuestring : "");
-        sb_puts(&b, " &ndash; ");
+        sbuf_str(&b, " &ndash; ");
         html_esc(&b, cJSON_IsString(t) ? t->valuestring : "");
-        sb_puts(&b, ", beräknad ");
+        sbuf_str(&b, ", beräknad ");
         html_esc(&b, cJSON_IsString(g) ? g->valuestring : "");
-        sb_puts(&b, ". Metod: docs/compliance-method.md.</p>\n");
+        sbuf_str(&b, ". Metod: docs/compliance-method.md.</p>\n");
         render_tables(&b, doc, fmt, web);
-        sb_puts(&b, "</body></html>\n");
+        sbuf_str(&b, "</body></html>\n");
     }
     if (b.oom || b.p == NULL)
         goto oom;
@@ -1676,7 +1643,7 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
     *len = b.len;
     return 0;
 oom:
-    free(b.p);
+    sbuf_free(&b);
     sf_error_set(err, SF_ERR_NOMEM, "report: out of memory");
     return -1;
 }
