@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/sbuf.h"
 #include "slotfeed/smart.h"
 
 #define SCHEDULE_SUFFIX "-booking"
@@ -27,40 +28,19 @@ static const char *const type_names[FEED_SMART_NDOCS] = {
     "Location", "Schedule", "Slot"
 };
 
-/* --- output buffer: NDJSON lines appended one by one --------------------- */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static int buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *p;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if ((p = realloc(b->p, cap)) == NULL)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
+/* --- output: NDJSON lines appended one by one (sbuf) -------------------- */
 
 /* Serialize obj minified as one line; obj is deleted either way. */
-static int buf_line(struct buf *b, cJSON *obj)
+static int buf_line(struct sbuf *b, cJSON *obj)
 {
     char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
     int rc = -1;
 
-    if (s != NULL && buf_add(b, s, strlen(s)) == 0 && buf_add(b, "\n", 1) == 0)
-        rc = 0;
+    if (s != NULL) {
+        sbuf_str(b, s);
+        sbuf_add(b, "\n", 1);
+        rc = b->oom ? -1 : 0;
+    }
     free(s);
     cJSON_Delete(obj);
     return rc;
@@ -122,7 +102,7 @@ static bool has_schedule(const struct conf_clinic *c,
 
 /* --- resources ------------------------------------------------------------ */
 
-static int location_line(struct buf *b, const struct conf_clinic *c)
+static int location_line(struct sbuf *b, const struct conf_clinic *c)
 {
     cJSON *o = cJSON_CreateObject(), *arr, *addr;
     const char *url = c->website;
@@ -165,7 +145,7 @@ static void schedule_id(const struct conf_clinic *c, char *out, size_t n)
     snprintf(out, n, "%s%s", c->id, SCHEDULE_SUFFIX);
 }
 
-static int schedule_line(struct buf *b, const struct conf_clinic *c,
+static int schedule_line(struct sbuf *b, const struct conf_clinic *c,
                          const struct clinic_state *st, int64_t now)
 {
     cJSON *o = cJSON_CreateObject(), *arr, *st_o, *ext, *actor;
@@ -208,7 +188,7 @@ fail:
     return -1;
 }
 
-static int slot_line(struct buf *b, const struct conf_clinic *c,
+static int slot_line(struct sbuf *b, const struct conf_clinic *c,
                      const struct avail_slot *sl, unsigned k)
 {
     cJSON *o = cJSON_CreateObject(), *sch, *ext;
@@ -274,7 +254,7 @@ static int slot_ptr_cmp(const void *a, const void *b)
 }
 
 /* Future slots of one clinic, time order; k numbers equal starts. */
-static int clinic_slots(struct buf *b, const struct conf_clinic *c,
+static int clinic_slots(struct sbuf *b, const struct conf_clinic *c,
                         const struct avail_slots *slots, int64_t now)
 {
     const struct avail_slot **v;
@@ -324,7 +304,7 @@ int smartpub_build(const struct conf_region *region,
                    struct feed_doc docs[FEED_SMART_NDOCS],
                    int64_t *transaction_time)
 {
-    struct buf b[FEED_SMART_NDOCS];
+    struct sbuf b[FEED_SMART_NDOCS];
     uint64_t h = UINT64_C(0xcbf29ce484222325);
     size_t i;
     int t;
@@ -347,7 +327,9 @@ int smartpub_build(const struct conf_region *region,
     }
     for (t = 0; t < FEED_SMART_NDOCS; t++) {
         /* An empty file is still a document: "" rather than NULL. */
-        if (b[t].p == NULL && buf_add(&b[t], "", 0) != 0)
+        if (b[t].p == NULL)
+            sbuf_add(&b[t], "", 0);
+        if (b[t].oom)
             goto oom;
         docs[t].json = b[t].p;
         docs[t].len = b[t].len;
@@ -365,7 +347,7 @@ int smartpub_build(const struct conf_region *region,
     return 0;
 oom:
     for (t = 0; t < FEED_SMART_NDOCS; t++)
-        free(b[t].p);
+        sbuf_free(&b[t]);
     memset(docs, 0, sizeof(*docs) * FEED_SMART_NDOCS);
     return -1;
 }
