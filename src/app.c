@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -36,7 +37,34 @@ struct app {
     struct event *refresh_ev;   /* periodic */
     struct timeval rebuild_delay;
     unsigned long rebuilds;
+    int64_t built_at_ms;        /* monotonic end of the last rebuild */
+    int64_t build_ms;           /* how long the last rebuild took */
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Milliseconds until the next rebuild may start. A rebuild blocks the
+ * loop for its whole duration (about 1 ms per 10 clinics), so rebuilds
+ * are spaced at least four durations apart: the loop then spends at most
+ * a fifth of its time rebuilding, however fast polls finish.
+ */
+static int64_t rebuild_wait_ms(const struct app *a)
+{
+    int64_t gap = a->rebuild_delay.tv_sec * 1000 +
+                  a->rebuild_delay.tv_usec / 1000;
+    int64_t since = mono_ms() - a->built_at_ms;
+
+    if (4 * a->build_ms > gap)
+        gap = 4 * a->build_ms;
+    return since >= gap ? 0 : gap - since;
+}
 
 static void rebuild(struct app *a)
 {
@@ -44,6 +72,7 @@ static void rebuild(struct app *a)
     struct feed_snapshot *snap = NULL;
     struct sf_error err = {0};
     size_t n;
+    int64_t t0 = mono_ms();
 
     states = collector_states(a->coll, &n);
     if (feed_build(a->region, states, clock_now(), &snap, &err) != 0) {
@@ -55,7 +84,21 @@ static void rebuild(struct app *a)
     a->snap = snap;
     a->dirty = 0;
     a->rebuilds++;
+    a->built_at_ms = mono_ms();
+    a->build_ms = a->built_at_ms - t0;
     metrics_feed_rebuild();
+}
+
+static void schedule_rebuild(struct app *a)
+{
+    int64_t ms = rebuild_wait_ms(a);
+    struct timeval tv;
+
+    if (ms < a->rebuild_delay.tv_sec * 1000 + a->rebuild_delay.tv_usec / 1000)
+        ms = a->rebuild_delay.tv_sec * 1000 + a->rebuild_delay.tv_usec / 1000;
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    evtimer_add(a->rebuild_ev, &tv);
 }
 
 static void on_rebuild(evutil_socket_t fd, short what, void *arg)
@@ -64,7 +107,11 @@ static void on_rebuild(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (a->dirty)
+    if (!a->dirty)
+        return;
+    if (rebuild_wait_ms(a) > 0)
+        schedule_rebuild(a);   /* a read rebuilt meanwhile: keep spacing */
+    else
         rebuild(a);
 }
 
@@ -91,7 +138,7 @@ static void on_update(void *arg, size_t index)
     }
     a->dirty = 1;
     if (!evtimer_pending(a->rebuild_ev, NULL))
-        evtimer_add(a->rebuild_ev, &a->rebuild_delay);
+        schedule_rebuild(a);
 }
 
 static const struct feed_snapshot *get_snapshot(void *arg)
@@ -244,7 +291,9 @@ int app_port(const struct app *a)
 
 const struct feed_snapshot *app_snapshot(struct app *a)
 {
-    if (a->dirty)
+    /* Fresh data for a reader when a rebuild is due anyway; otherwise the
+     * current snapshot, so readers cannot force rebuilds back to back. */
+    if (a->dirty && rebuild_wait_ms(a) == 0)
         rebuild(a);
     return a->snap;
 }

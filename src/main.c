@@ -728,8 +728,9 @@ static int cmd_run(int argc, char **argv)
             snprintf(shown, sizeof(shown), "127.0.0.1");
         log_info("listening", "url=http://%s:%d/ clinics=%zu", shown,
                  app_port(app), region->nclinics);
-        printf("slotfeed: serving %zu clinics at http://%s:%d/v1/availability"
-               " (Ctrl-C stops)\n", region->nclinics, shown, app_port(app));
+        printf("slotfeed: serving %zu clinics at http://%s:%d/ "
+               "(page; feed at /v1/availability, overview at /overview; "
+               "Ctrl-C stops)\n", region->nclinics, shown, app_port(app));
         fflush(stdout);
     }
     event_base_dispatch(base);

@@ -38,7 +38,8 @@ int app_poll_now(struct app *a, void (*done)(void *), void *arg);
 /* Port the HTTP server bound. */
 int app_port(const struct app *a);
 
-/* Current snapshot (borrowed), rebuilding first if it is dirty. */
+/* Current snapshot (borrowed); rebuilt first when dirty and a rebuild is
+ * due (rebuilds are spaced at least 4 build-durations apart). */
 const struct feed_snapshot *app_snapshot(struct app *a);
 
 /* Tear down in the right order (HTTP, collector, fetch, snapshots). NULL ok. */
