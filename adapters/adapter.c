@@ -1,6 +1,7 @@
 /* adapter.c - the table of adapters, chosen at run time by config name. */
 #include "slotfeed/adapter.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,4 +86,38 @@ int adapter_request_add_header(struct adapter_request *r, const char *name,
     snprintf(line, n, "%s: %s", name, value);
     r->headers[i] = line;
     return 0;
+}
+
+char *adapter_strdupf(const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    char *s;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    s = malloc((size_t)n + 1);
+    if (s == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *adapter_strdup_opt(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+size_t adapter_url_base_len(const char *url)
+{
+    size_t n = strlen(url);
+
+    while (n > 0 && url[n - 1] == '/')
+        n--;
+    return n;
 }

@@ -13,7 +13,6 @@
 #include "slotfeed/fhir.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,34 +48,6 @@ struct fhir_state {
 };
 
 /* --- small helpers ---------------------------------------------------------- */
-
-static char *str_printf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static char *str_printf(const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    char *s;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    s = malloc((size_t)n + 1);
-    if (s == NULL)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-static char *dup_opt(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
 
 /*
  * Scheme, host and port (default port filled in) of url, lowercased by
@@ -257,12 +228,12 @@ static enum adapter_status make_request(struct fhir_state *st, char *url,
 
     memset(req, 0, sizeof(*req));
     req->url = url;
-    req->label = str_printf("Slot search page %d", st->pages + 1);
+    req->label = adapter_strdupf("Slot search page %d", st->pages + 1);
     rc = req->url && req->label ? 0 : -1;
     if (rc == 0)
         rc = adapter_request_add_header(req, "Accept", FHIR_ACCEPT);
     if (rc == 0 && st->token != NULL) {
-        auth = str_printf("Bearer %s", st->token);
+        auth = adapter_strdupf("Bearer %s", st->token);
         rc = auth ? adapter_request_add_header(req, "Authorization", auth)
                   : -1;
         if (auth != NULL) {
@@ -329,16 +300,14 @@ static enum adapter_status fhir_begin(const struct adapter_ctx *ctx,
                                             err) != 0)
         return ADAPTER_ERROR;
 
-    blen = strlen(b->url);
-    while (blen > 0 && b->url[blen - 1] == '/')
-        blen--;
+    blen = adapter_url_base_len(b->url);
     query_instant(ctx->first_day, ge);
     query_instant(ctx->last_day + 1, lt);
-    url = str_printf("%.*s/Slot?schedule.actor=%s&status=free&start=ge%s"
-                     "&start=lt%s&_include=Slot:schedule&_sort=start"
-                     "&_count=%d%s%s", (int)blen, b->url, b->actor, ge, lt,
-                     FHIR_PAGE_SIZE, b->search ? "&" : "",
-                     b->search ? b->search : "");
+    url = adapter_strdupf("%.*s/Slot?schedule.actor=%s&status=free"
+                          "&start=ge%s&start=lt%s&_include=Slot:schedule"
+                          "&_sort=start&_count=%d%s%s", (int)blen, b->url,
+                          b->actor, ge, lt, FHIR_PAGE_SIZE,
+                          b->search ? "&" : "", b->search ? b->search : "");
     if (url == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "fhir: out of memory");
         return ADAPTER_ERROR;
@@ -388,8 +357,8 @@ static int add_sched(struct fhir_state *st, const cJSON *res)
     }
     sc = &st->scheds[st->nscheds];
     sc->id = strdup(id);
-    sc->practitioner = dup_opt(prac);
-    sc->service = dup_opt(fhirj_concept_text(
+    sc->practitioner = adapter_strdup_opt(prac);
+    sc->service = adapter_strdup_opt(fhirj_concept_text(
         cJSON_GetObjectItemCaseSensitive(res, "serviceType")));
     if (sc->id == NULL || (prac && !sc->practitioner)) {
         free(sc->id);

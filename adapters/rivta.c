@@ -71,30 +71,6 @@ static bool is_space(int c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* malloc'd printf; NULL on allocation failure. */
-static char *str_printf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static char *str_printf(const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    char *s;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    s = malloc((size_t)n + 1);
-    if (s == NULL)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 /*
  * True when s is valid UTF-8 made only of characters XML 1.0 allows in
  * text (no C0 controls except TAB/LF/CR, no surrogates, no U+FFFE/FFFF).
@@ -1415,14 +1391,12 @@ static void fill_query(const struct adapter_ctx *ctx, struct riv_query *q,
     q->time_type_id = time_type;
 }
 
+/* adapter_strdup_opt() that clears *ok when the copy fails. */
 static char *dup_opt(const char *s, bool *ok)
 {
-    char *d;
+    char *d = adapter_strdup_opt(s);
 
-    if (s == NULL)
-        return NULL;
-    d = strdup(s);
-    if (d == NULL)
+    if (s != NULL && d == NULL)
         *ok = false;
     return d;
 }
@@ -1437,13 +1411,11 @@ static enum adapter_status make_request(const struct adapter_ctx *ctx,
     const struct conf_booking *b = &ctx->clinic->booking;
     const struct conf_endpoint *ep = endpoint(ctx, name);
     const char *base = b->url;
-    size_t blen = strlen(base);
+    /* A trailing slash on the base would double up. */
+    size_t blen = adapter_url_base_len(base);
     struct riv_query q;
     bool ok = true;
 
-    /* A trailing slash on the base would double up. */
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
     fill_query(ctx, &q, first, last, time_type);
     memset(req, 0, sizeof(*req));
     req->body = riv_build_envelope(c, &q, err);
@@ -1453,14 +1425,14 @@ static enum adapter_status make_request(const struct adapter_ctx *ctx,
     if (ep != NULL && ep->url != NULL)
         req->url = strdup(ep->url);
     else
-        req->url = str_printf("%.*s/crm/scheduling/%s/1/rivtabp21",
-                              (int)blen, base, name);
+        req->url = adapter_strdupf("%.*s/crm/scheduling/%s/1/rivtabp21",
+                                   (int)blen, base, name);
     req->content_type = strdup(RIV_CONTENT_TYPE);
     if (ep != NULL && ep->soap_action != NULL)
         req->soap_action = strdup(ep->soap_action);
     else
-        req->soap_action = str_printf(NS_BASE "%sResponder:1:%s", name,
-                                      name);
+        req->soap_action = adapter_strdupf(NS_BASE "%sResponder:1:%s",
+                                           name, name);
     req->label = strdup(name);
     req->tls_cert = dup_opt(b->tls_cert, &ok);
     req->tls_key = dup_opt(b->tls_key, &ok);

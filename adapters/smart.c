@@ -65,11 +65,6 @@ struct smart_state {
 
 /* --- helpers ----------------------------------------------------------------- */
 
-static char *dup_opt(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 static void cache_free(void *p)
 {
     struct smart_cache *c = p;
@@ -311,8 +306,8 @@ static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
     st->outs = calloc((size_t)cJSON_GetArraySize(outs) + 1,
                       sizeof(*st->outs));
     st->txtime = strdup(tt);
-    st->etag = dup_opt(resp->etag);
-    st->last_modified = dup_opt(resp->last_modified);
+    st->etag = adapter_strdup_opt(resp->etag);
+    st->last_modified = adapter_strdup_opt(resp->last_modified);
     if (st->outs == NULL || st->txtime == NULL ||
         (resp->etag && !st->etag) || (resp->last_modified &&
                                       !st->last_modified)) {
@@ -400,7 +395,7 @@ static int add_sched(struct smart_state *st, const cJSON *res)
     }
     sc = &st->scheds[st->nscheds];
     sc->id = strdup(id);
-    sc->service = dup_opt(fhirj_concept_text(
+    sc->service = adapter_strdup_opt(fhirj_concept_text(
         cJSON_GetObjectItemCaseSensitive(res, "serviceType")));
     if (sc->id == NULL) {
         free(sc->service);

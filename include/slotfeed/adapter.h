@@ -122,6 +122,20 @@ struct adapter {
     void (*cache_free)(void *cache);
 };
 
+/* --- helpers shared by the adapters (adapter.c) --- */
+
+/* A malloc'd printf (caller frees), or NULL on allocation failure. */
+char *adapter_strdupf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* A malloc'd copy of s (caller frees); NULL when s is NULL or on
+ * allocation failure (tell them apart by s). */
+char *adapter_strdup_opt(const char *s);
+
+/* Length of base URL url without its trailing slashes, so that
+ * "%.*s/path" never doubles a slash. */
+size_t adapter_url_base_len(const char *url);
+
 /* Adapter by config name, or NULL. */
 const struct adapter *adapter_find(const char *name);
 /* Names of all adapters, NULL-terminated (for config validation/help). */
