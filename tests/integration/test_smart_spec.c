@@ -40,6 +40,7 @@
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
 
+#include "th_file.h"
 #include "th_loopback.h"
 
 #define SPEC SLOTFEED_SOURCE_DIR "/tests/fixtures/smart/spec-example/"
@@ -56,30 +57,6 @@
     "http://fhir-registry.smarthealthit.org/StructureDefinition/booking-phone"
 #define EXT_CAP \
     "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity"
-
-static char *slurp(const char *name, size_t *len)
-{
-    char path[1024];
-    FILE *f;
-    long n;
-    char *buf;
-
-    snprintf(path, sizeof(path), SPEC "%s", name);
-    f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 /* Every occurrence of from replaced by to (malloc'd). */
 static char *replace_all(const char *s, const char *from, const char *to)
@@ -127,7 +104,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     /* only files of the example directory; no path tricks */
     if (strncmp(uri, "/examples/", 10) == 0 && strchr(name, '.') != name &&
         strstr(uri, "..") == NULL)
-        body = slurp(name, &len);
+        body = th_read_file(SPEC, name, &len);
     if (body == NULL || strcmp(name, "NOTICE") == 0) {
         free(body);
         evhttp_send_error(req, HTTP_NOTFOUND, NULL);
@@ -202,7 +179,7 @@ static void each_line(const char *name, void (*fn)(cJSON *, void *),
                       void *arg)
 {
     size_t len;
-    char *buf = slurp(name, &len), *line, *save = NULL;
+    char *buf = th_read_file(SPEC, name, &len), *line, *save = NULL;
 
     assert_non_null(buf);
     for (line = strtok_r(buf, "\n", &save); line != NULL;
@@ -306,7 +283,7 @@ static void expected(struct want *w)
     struct schedules sch = {.n = 0};
     struct slot_walk sw = {&sch, w};
     size_t len;
-    char *m = slurp("$bulk-publish", &len);
+    char *m = th_read_file(SPEC, "$bulk-publish", &len);
     cJSON *man, *out;
 
     memset(w, 0, sizeof(*w));

@@ -26,6 +26,7 @@
 #include "slotfeed/error.h"
 #include "slotfeed/fhir.h"
 #include "slotfeed/log.h"
+#include "th_file.h"
 
 #define FIXTURES SLOTFEED_SOURCE_DIR "/tests/fixtures/fhir/"
 
@@ -37,24 +38,9 @@
 
 static char *read_fixture(const char *name, size_t *len)
 {
-    char path[512];
-    FILE *f;
-    long n;
-    char *buf;
+    char *buf = th_read_file(FIXTURES, name, len);
 
-    snprintf(path, sizeof(path), FIXTURES "%s", name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
     assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
     return buf;
 }
 

@@ -19,6 +19,7 @@
 
 #include "slotfeed/conf.h"
 #include "slotfeed/geo.h"
+#include "th_file.h"
 
 static struct geo_table *load_shipped(void)
 {
@@ -33,19 +34,9 @@ static struct geo_table *load_shipped(void)
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    long n;
-    char *b;
+    char *b = th_read_file("", path, NULL);
 
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)n + 1);
     assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
     return b;
 }
 

@@ -32,6 +32,7 @@
 #include "slotfeed/error.h"
 #include "slotfeed/log.h"
 #include "slotfeed/smart.h"
+#include "th_file.h"
 
 #define PUB SLOTFEED_SOURCE_DIR "/tests/fixtures/smart/publisher/"
 #define MANIFEST_URL "https://booking.rehab.example/fhir/$bulk-publish"
@@ -39,30 +40,6 @@
 #define D_0326 20538
 #define D_0331 20543
 #define D_0408 20551
-
-static char *read_file(const char *dir, const char *name, size_t *len)
-{
-    char path[1024];
-    FILE *f;
-    long n;
-    char *buf;
-
-    snprintf(path, sizeof(path), "%s%s", dir, name);
-    f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 struct fx {
     struct conf_region region;
@@ -181,7 +158,7 @@ static void converse(struct fx *x, const char *dir, const struct route *rt,
                 body = strdup(hit->body);
                 len = strlen(body);
             } else {
-                body = read_file(dir, name, &len);
+                body = th_read_file(dir, name, &len);
                 assert_non_null(body);
             }
             resp.http_status = hit->status;
