@@ -16,24 +16,7 @@
 #include <time.h>
 
 #include "slotfeed/availability.h"
-
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    struct tm tm = {0};
-
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    return (int64_t)timegm(&tm);
-}
-
-static int32_t dayn(int y, int mo, int d)
-{
-    return (int32_t)(utc(y, mo, d, 0, 0, 0) / 86400);
-}
+#include "th_time.h"
 
 static void add(struct avail_slots *s, int64_t start, const char *who)
 {
@@ -224,32 +207,36 @@ static void test_deadline(void **state)
     struct avail_rule r;
 
     (void)state;
-    assert_int_equal(avail_deadline(dayn(2026, 1, 15), &CAL3),
-                     dayn(2026, 1, 18));
+    assert_int_equal(avail_deadline(th_dayn(2026, 1, 15), &CAL3),
+                     th_dayn(2026, 1, 18));
     r = (struct avail_rule){0, AVAIL_COUNT_CALENDAR};
-    assert_int_equal(avail_deadline(dayn(2026, 1, 15), &r), dayn(2026, 1, 15));
+    assert_int_equal(avail_deadline(th_dayn(2026, 1, 15), &r),
+                     th_dayn(2026, 1, 15));
     r = (struct avail_rule){0, AVAIL_COUNT_WORKING};
-    assert_int_equal(avail_deadline(dayn(2026, 1, 17), &r), dayn(2026, 1, 17));
+    assert_int_equal(avail_deadline(th_dayn(2026, 1, 17), &r),
+                     th_dayn(2026, 1, 17));
 
     /* Friday 2026-01-16: Mon 19, Tue 20, Wed 21. */
-    assert_int_equal(avail_deadline(dayn(2026, 1, 16), &WORK3),
-                     dayn(2026, 1, 21));
+    assert_int_equal(avail_deadline(th_dayn(2026, 1, 16), &WORK3),
+                     th_dayn(2026, 1, 21));
     /* Saturday, N=1: the next Monday. */
     r = (struct avail_rule){1, AVAIL_COUNT_WORKING};
-    assert_int_equal(avail_deadline(dayn(2026, 1, 17), &r), dayn(2026, 1, 19));
+    assert_int_equal(avail_deadline(th_dayn(2026, 1, 17), &r),
+                     th_dayn(2026, 1, 19));
     /* Skärtorsdagen 2026-04-02: Fri 3 - Mon 6 closed; Tue 7, Wed 8, Thu 9. */
-    assert_int_equal(avail_deadline(dayn(2026, 4, 2), &WORK3),
-                     dayn(2026, 4, 9));
-    assert_int_equal(avail_deadline(dayn(2026, 4, 2), &CAL3), dayn(2026, 4, 5));
+    assert_int_equal(avail_deadline(th_dayn(2026, 4, 2), &WORK3),
+                     th_dayn(2026, 4, 9));
+    assert_int_equal(avail_deadline(th_dayn(2026, 4, 2), &CAL3),
+                     th_dayn(2026, 4, 5));
     /* Wed 2026-12-23: 24-27 closed; Mon 28, Tue 29, Wed 30. */
-    assert_int_equal(avail_deadline(dayn(2026, 12, 23), &WORK3),
-                     dayn(2026, 12, 30));
+    assert_int_equal(avail_deadline(th_dayn(2026, 12, 23), &WORK3),
+                     th_dayn(2026, 12, 30));
     /* Tue 2026-12-29: Wed 30, (31 eve, Jan 1, weekend) Mon 4, Tue 5. */
-    assert_int_equal(avail_deadline(dayn(2026, 12, 29), &WORK3),
-                     dayn(2027, 1, 5));
+    assert_int_equal(avail_deadline(th_dayn(2026, 12, 29), &WORK3),
+                     th_dayn(2027, 1, 5));
     /* Thu 2026-06-18: (19 midsommarafton, weekend) Mon 22, Tue 23, Wed 24. */
-    assert_int_equal(avail_deadline(dayn(2026, 6, 18), &WORK3),
-                     dayn(2026, 6, 24));
+    assert_int_equal(avail_deadline(th_dayn(2026, 6, 18), &WORK3),
+                     th_dayn(2026, 6, 24));
 }
 
 /* --- compute ---------------------------------------------------------------- */
@@ -258,7 +245,7 @@ static void test_empty(void **state)
 {
     struct avail_slots s;
     struct avail_result r;
-    int64_t now = utc(2026, 1, 15, 10, 0, 0);
+    int64_t now = th_utc(2026, 1, 15, 10, 0, 0);
 
     (void)state;
     avail_slots_init(&s);
@@ -270,8 +257,8 @@ static void test_empty(void **state)
     assert_int_equal(r.free_slots_within_guarantee, 0);
     assert_int_equal(r.n_upcoming, 0);
     assert_int_equal(r.more_days, 0);
-    assert_int_equal(r.contact_day, dayn(2026, 1, 15));
-    assert_int_equal(r.deadline_day, dayn(2026, 1, 18));
+    assert_int_equal(r.contact_day, th_dayn(2026, 1, 15));
+    assert_int_equal(r.deadline_day, th_dayn(2026, 1, 18));
 }
 
 /* Winter: local midnight is 23:00 UTC of the previous UTC date. */
@@ -279,26 +266,26 @@ static void test_boundary_winter(void **state)
 {
     struct avail_slots s;
     struct avail_result r;
-    int64_t now = utc(2026, 1, 15, 10, 0, 0);   /* Thu 11:00 local */
+    int64_t now = th_utc(2026, 1, 15, 10, 0, 0);   /* Thu 11:00 local */
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, utc(2026, 1, 18, 22, 59, 0), "A");  /* Sun 18 23:59 local */
+    add(&s, th_utc(2026, 1, 18, 22, 59, 0), "A");  /* Sun 18 23:59 local */
     avail_compute(&s, now, &CAL3, &r);
     assert_true(r.within_guarantee);
     assert_int_equal(r.free_slots_within_guarantee, 1);
-    assert_int_equal(r.upcoming_days[0], dayn(2026, 1, 18));
+    assert_int_equal(r.upcoming_days[0], th_dayn(2026, 1, 18));
     avail_slots_clear(&s);
 
-    add(&s, utc(2026, 1, 18, 23, 0, 0), "A");   /* Mon 19 00:00 local */
+    add(&s, th_utc(2026, 1, 18, 23, 0, 0), "A");   /* Mon 19 00:00 local */
     avail_compute(&s, now, &CAL3, &r);
     assert_false(r.within_guarantee);
     assert_int_equal(r.free_slots_within_guarantee, 0);
     assert_int_equal(r.free_slots, 1);
     assert_true(r.has_first_free);
-    assert_int_equal(r.first_free, utc(2026, 1, 18, 23, 0, 0));
+    assert_int_equal(r.first_free, th_utc(2026, 1, 18, 23, 0, 0));
     assert_int_equal(r.n_upcoming, 1);
-    assert_int_equal(r.upcoming_days[0], dayn(2026, 1, 19));
+    assert_int_equal(r.upcoming_days[0], th_dayn(2026, 1, 19));
     avail_slots_clear(&s);
 }
 
@@ -307,20 +294,20 @@ static void test_boundary_summer(void **state)
 {
     struct avail_slots s;
     struct avail_result r;
-    int64_t now = utc(2026, 7, 15, 10, 0, 0);
+    int64_t now = th_utc(2026, 7, 15, 10, 0, 0);
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, utc(2026, 7, 18, 21, 59, 0), "A");  /* 18th 23:59 local */
-    add(&s, utc(2026, 7, 18, 22, 0, 0), "A");   /* 19th 00:00 local */
-    add(&s, utc(2026, 7, 18, 22, 30, 0), "B");  /* 19th 00:30 local */
+    add(&s, th_utc(2026, 7, 18, 21, 59, 0), "A");  /* 18th 23:59 local */
+    add(&s, th_utc(2026, 7, 18, 22, 0, 0), "A");   /* 19th 00:00 local */
+    add(&s, th_utc(2026, 7, 18, 22, 30, 0), "B");  /* 19th 00:30 local */
     avail_compute(&s, now, &CAL3, &r);
-    assert_int_equal(r.deadline_day, dayn(2026, 7, 18));
+    assert_int_equal(r.deadline_day, th_dayn(2026, 7, 18));
     assert_int_equal(r.free_slots, 3);
     assert_int_equal(r.free_slots_within_guarantee, 1);
     assert_int_equal(r.n_upcoming, 2);
-    assert_int_equal(r.upcoming_days[0], dayn(2026, 7, 18));
-    assert_int_equal(r.upcoming_days[1], dayn(2026, 7, 19));
+    assert_int_equal(r.upcoming_days[0], th_dayn(2026, 7, 18));
+    assert_int_equal(r.upcoming_days[1], th_dayn(2026, 7, 19));
     assert_int_equal(r.more_days, 0);
     avail_slots_clear(&s);
 }
@@ -330,23 +317,23 @@ static void test_contact_day_local_midnight(void **state)
 {
     struct avail_slots s;
     struct avail_result r;
-    int64_t now = utc(2026, 1, 15, 23, 30, 0);  /* Fri 16 00:30 local */
+    int64_t now = th_utc(2026, 1, 15, 23, 30, 0);  /* Fri 16 00:30 local */
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, utc(2026, 1, 19, 22, 59, 0), "A");  /* Mon 19 23:59 local */
-    add(&s, utc(2026, 1, 15, 23, 45, 0), "A");  /* day 0 itself */
+    add(&s, th_utc(2026, 1, 19, 22, 59, 0), "A");  /* Mon 19 23:59 local */
+    add(&s, th_utc(2026, 1, 15, 23, 45, 0), "A");  /* day 0 itself */
     avail_compute(&s, now, &CAL3, &r);
-    assert_int_equal(r.contact_day, dayn(2026, 1, 16));
-    assert_int_equal(r.deadline_day, dayn(2026, 1, 19));
+    assert_int_equal(r.contact_day, th_dayn(2026, 1, 16));
+    assert_int_equal(r.deadline_day, th_dayn(2026, 1, 19));
     assert_int_equal(r.free_slots_within_guarantee, 2);
-    assert_int_equal(r.upcoming_days[0], dayn(2026, 1, 16));
-    assert_int_equal(r.first_free, utc(2026, 1, 15, 23, 45, 0));
+    assert_int_equal(r.upcoming_days[0], th_dayn(2026, 1, 16));
+    assert_int_equal(r.first_free, th_utc(2026, 1, 15, 23, 45, 0));
 
     /* one second before local midnight: day 0 is the 15th */
-    avail_compute(&s, utc(2026, 1, 15, 22, 59, 59), &CAL3, &r);
-    assert_int_equal(r.contact_day, dayn(2026, 1, 15));
-    assert_int_equal(r.deadline_day, dayn(2026, 1, 18));
+    avail_compute(&s, th_utc(2026, 1, 15, 22, 59, 59), &CAL3, &r);
+    assert_int_equal(r.contact_day, th_dayn(2026, 1, 15));
+    assert_int_equal(r.deadline_day, th_dayn(2026, 1, 18));
     assert_int_equal(r.free_slots_within_guarantee, 1);
     avail_slots_clear(&s);
 }
@@ -355,7 +342,7 @@ static void test_now_and_past(void **state)
 {
     struct avail_slots s;
     struct avail_result r;
-    int64_t now = utc(2026, 3, 2, 9, 0, 0);
+    int64_t now = th_utc(2026, 3, 2, 9, 0, 0);
 
     (void)state;
     avail_slots_init(&s);
@@ -386,7 +373,7 @@ static void test_upcoming_days(void **state)
 {
     struct avail_slots s, sorted;
     struct avail_result r, r2;
-    int64_t now = utc(2026, 2, 2, 9, 0, 0);     /* Mon 10:00 local */
+    int64_t now = th_utc(2026, 2, 2, 9, 0, 0);     /* Mon 10:00 local */
     /* (day of February, local hour) */
     static const int when[][2] = {
         {10, 8}, {3, 9},  {3, 14}, {9, 13}, {3, 8},  {4, 16},
@@ -397,18 +384,18 @@ static void test_upcoming_days(void **state)
     avail_slots_init(&s);
     avail_slots_init(&sorted);
     for (size_t i = 0; i < sizeof(when) / sizeof(when[0]); i++)
-        add(&s, utc(2026, 2, when[i][0], when[i][1] - 1, 0, 0), "A");
+        add(&s, th_utc(2026, 2, when[i][0], when[i][1] - 1, 0, 0), "A");
     /* 1 Feb and 2 Feb 09:00 are past: 10 future slots on 3,4,9,10,13 Feb */
     avail_compute(&s, now, &CAL3, &r);
     assert_int_equal(r.free_slots, 10);
-    assert_int_equal(r.contact_day, dayn(2026, 2, 2));
-    assert_int_equal(r.deadline_day, dayn(2026, 2, 5));
+    assert_int_equal(r.contact_day, th_dayn(2026, 2, 2));
+    assert_int_equal(r.deadline_day, th_dayn(2026, 2, 5));
     assert_int_equal(r.free_slots_within_guarantee, 5);  /* 3x 3rd, 2x 4th */
-    assert_int_equal(r.first_free, utc(2026, 2, 3, 7, 0, 0));
+    assert_int_equal(r.first_free, th_utc(2026, 2, 3, 7, 0, 0));
     assert_int_equal(r.n_upcoming, 3);
-    assert_int_equal(r.upcoming_days[0], dayn(2026, 2, 3));
-    assert_int_equal(r.upcoming_days[1], dayn(2026, 2, 4));
-    assert_int_equal(r.upcoming_days[2], dayn(2026, 2, 9));
+    assert_int_equal(r.upcoming_days[0], th_dayn(2026, 2, 3));
+    assert_int_equal(r.upcoming_days[1], th_dayn(2026, 2, 4));
+    assert_int_equal(r.upcoming_days[2], th_dayn(2026, 2, 9));
     assert_int_equal(r.more_days, 2);
 
     assert_int_equal(avail_slots_copy(&sorted, &s), 0);
@@ -416,14 +403,14 @@ static void test_upcoming_days(void **state)
     avail_compute(&sorted, now, &CAL3, &r2);
     assert_memory_equal(&r, &r2, sizeof(r));
     /* the input was not modified */
-    assert_int_equal(s.v[0].start, utc(2026, 2, 10, 7, 0, 0));
+    assert_int_equal(s.v[0].start, th_utc(2026, 2, 10, 7, 0, 0));
 
     /* A slot at 00:00 local on the 4th (23:00 UTC on the 3rd) counts for
      * the 4th, not a new date. */
-    add(&sorted, utc(2026, 2, 3, 23, 0, 0), "B");
+    add(&sorted, th_utc(2026, 2, 3, 23, 0, 0), "B");
     avail_slots_sort(&sorted);
     avail_compute(&sorted, now, &CAL3, &r2);
-    assert_int_equal(r2.upcoming_days[1], dayn(2026, 2, 4));
+    assert_int_equal(r2.upcoming_days[1], th_dayn(2026, 2, 4));
     assert_int_equal(r2.more_days, 2);
     assert_int_equal(r2.free_slots_within_guarantee, 6);
 
@@ -436,20 +423,20 @@ static void test_upcoming_exactly_three(void **state)
 {
     struct avail_slots s;
     struct avail_result r;
-    int64_t now = utc(2026, 5, 4, 6, 0, 0);
+    int64_t now = th_utc(2026, 5, 4, 6, 0, 0);
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, utc(2026, 5, 20, 8, 0, 0), "A");
-    add(&s, utc(2026, 5, 6, 8, 0, 0), "A");
-    add(&s, utc(2026, 5, 6, 9, 0, 0), "A");
-    add(&s, utc(2026, 5, 11, 8, 0, 0), "A");
+    add(&s, th_utc(2026, 5, 20, 8, 0, 0), "A");
+    add(&s, th_utc(2026, 5, 6, 8, 0, 0), "A");
+    add(&s, th_utc(2026, 5, 6, 9, 0, 0), "A");
+    add(&s, th_utc(2026, 5, 11, 8, 0, 0), "A");
     avail_compute(&s, now, &CAL3, &r);
     assert_int_equal(r.n_upcoming, 3);
     assert_int_equal(r.more_days, 0);
-    assert_int_equal(r.upcoming_days[0], dayn(2026, 5, 6));
-    assert_int_equal(r.upcoming_days[1], dayn(2026, 5, 11));
-    assert_int_equal(r.upcoming_days[2], dayn(2026, 5, 20));
+    assert_int_equal(r.upcoming_days[0], th_dayn(2026, 5, 6));
+    assert_int_equal(r.upcoming_days[1], th_dayn(2026, 5, 11));
+    assert_int_equal(r.upcoming_days[2], th_dayn(2026, 5, 20));
     assert_true(r.within_guarantee);
     avail_slots_clear(&s);
 }
@@ -460,29 +447,29 @@ static void test_working_rule(void **state)
     struct avail_slots s;
     struct avail_result r;
     /* Skärtorsdagen 2026-04-02 14:00 local (CEST) */
-    int64_t now = utc(2026, 4, 2, 12, 0, 0);
+    int64_t now = th_utc(2026, 4, 2, 12, 0, 0);
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, utc(2026, 4, 8, 8, 0, 0), "A");     /* Wed 8 April */
-    add(&s, utc(2026, 4, 9, 21, 59, 0), "A");   /* Thu 9 23:59 local */
-    add(&s, utc(2026, 4, 9, 22, 0, 0), "A");    /* Fri 10 00:00 local */
+    add(&s, th_utc(2026, 4, 8, 8, 0, 0), "A");     /* Wed 8 April */
+    add(&s, th_utc(2026, 4, 9, 21, 59, 0), "A");   /* Thu 9 23:59 local */
+    add(&s, th_utc(2026, 4, 9, 22, 0, 0), "A");    /* Fri 10 00:00 local */
     avail_compute(&s, now, &WORK3, &r);
-    assert_int_equal(r.deadline_day, dayn(2026, 4, 9));
+    assert_int_equal(r.deadline_day, th_dayn(2026, 4, 9));
     assert_true(r.within_guarantee);
     assert_int_equal(r.free_slots_within_guarantee, 2);
     /* calendar days: deadline påskdagen, nothing within */
     avail_compute(&s, now, &CAL3, &r);
-    assert_int_equal(r.deadline_day, dayn(2026, 4, 5));
+    assert_int_equal(r.deadline_day, th_dayn(2026, 4, 5));
     assert_false(r.within_guarantee);
     avail_slots_clear(&s);
 
     /* Friday 2026-01-16 14:00 local: Mon, Tue, Wed. */
-    now = utc(2026, 1, 16, 13, 0, 0);
-    add(&s, utc(2026, 1, 21, 15, 0, 0), "A");   /* Wed 16:00 */
-    add(&s, utc(2026, 1, 22, 7, 0, 0), "A");    /* Thu 08:00 */
+    now = th_utc(2026, 1, 16, 13, 0, 0);
+    add(&s, th_utc(2026, 1, 21, 15, 0, 0), "A");   /* Wed 16:00 */
+    add(&s, th_utc(2026, 1, 22, 7, 0, 0), "A");    /* Thu 08:00 */
     avail_compute(&s, now, &WORK3, &r);
-    assert_int_equal(r.deadline_day, dayn(2026, 1, 21));
+    assert_int_equal(r.deadline_day, th_dayn(2026, 1, 21));
     assert_int_equal(r.free_slots_within_guarantee, 1);
     avail_slots_clear(&s);
 }
@@ -493,34 +480,34 @@ static void test_dst_contact_day(void **state)
     struct avail_slots s;
     struct avail_result r;
     /* 2026-03-29 00:30 local, still CET (UTC 23:30 on the 28th) */
-    int64_t now = utc(2026, 3, 28, 23, 30, 0);
+    int64_t now = th_utc(2026, 3, 28, 23, 30, 0);
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, utc(2026, 4, 1, 21, 59, 0), "A");   /* Wed 1 Apr 23:59 CEST */
-    add(&s, utc(2026, 4, 1, 22, 0, 0), "A");    /* Thu 2 Apr 00:00 CEST */
-    add(&s, utc(2026, 3, 29, 1, 0, 0), "A");    /* 29th 03:00 CEST */
+    add(&s, th_utc(2026, 4, 1, 21, 59, 0), "A");   /* Wed 1 Apr 23:59 CEST */
+    add(&s, th_utc(2026, 4, 1, 22, 0, 0), "A");    /* Thu 2 Apr 00:00 CEST */
+    add(&s, th_utc(2026, 3, 29, 1, 0, 0), "A");    /* 29th 03:00 CEST */
     avail_compute(&s, now, &CAL3, &r);
-    assert_int_equal(r.contact_day, dayn(2026, 3, 29));
-    assert_int_equal(r.deadline_day, dayn(2026, 4, 1));
+    assert_int_equal(r.contact_day, th_dayn(2026, 3, 29));
+    assert_int_equal(r.deadline_day, th_dayn(2026, 4, 1));
     assert_int_equal(r.free_slots_within_guarantee, 2);
-    assert_int_equal(r.upcoming_days[0], dayn(2026, 3, 29));
-    assert_int_equal(r.upcoming_days[1], dayn(2026, 4, 1));
-    assert_int_equal(r.upcoming_days[2], dayn(2026, 4, 2));
+    assert_int_equal(r.upcoming_days[0], th_dayn(2026, 3, 29));
+    assert_int_equal(r.upcoming_days[1], th_dayn(2026, 4, 1));
+    assert_int_equal(r.upcoming_days[2], th_dayn(2026, 4, 2));
     avail_slots_clear(&s);
 
     /* 2026-10-25 00:30 local, still CEST (UTC 22:30 on the 24th) */
-    now = utc(2026, 10, 24, 22, 30, 0);
-    add(&s, utc(2026, 10, 28, 22, 59, 0), "A"); /* Wed 28 23:59 CET */
-    add(&s, utc(2026, 10, 28, 23, 0, 0), "A");  /* Thu 29 00:00 CET */
-    add(&s, utc(2026, 10, 25, 1, 30, 0), "A");  /* 25th 02:30 CET (2nd) */
+    now = th_utc(2026, 10, 24, 22, 30, 0);
+    add(&s, th_utc(2026, 10, 28, 22, 59, 0), "A"); /* Wed 28 23:59 CET */
+    add(&s, th_utc(2026, 10, 28, 23, 0, 0), "A");  /* Thu 29 00:00 CET */
+    add(&s, th_utc(2026, 10, 25, 1, 30, 0), "A");  /* 25th 02:30 CET (2nd) */
     avail_compute(&s, now, &CAL3, &r);
-    assert_int_equal(r.contact_day, dayn(2026, 10, 25));
-    assert_int_equal(r.deadline_day, dayn(2026, 10, 28));
+    assert_int_equal(r.contact_day, th_dayn(2026, 10, 25));
+    assert_int_equal(r.deadline_day, th_dayn(2026, 10, 28));
     assert_int_equal(r.free_slots_within_guarantee, 2);
-    assert_int_equal(r.first_free, utc(2026, 10, 25, 1, 30, 0));
+    assert_int_equal(r.first_free, th_utc(2026, 10, 25, 1, 30, 0));
     assert_int_equal(r.n_upcoming, 3);
-    assert_int_equal(r.upcoming_days[2], dayn(2026, 10, 29));
+    assert_int_equal(r.upcoming_days[2], th_dayn(2026, 10, 29));
     avail_slots_clear(&s);
 }
 

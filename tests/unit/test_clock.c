@@ -17,26 +17,7 @@
 #include <unistd.h>
 
 #include "slotfeed/clock.h"
-
-/* UTC instant of a civil UTC time, via glibc (independent of clock.c). */
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    struct tm tm = {0};
-
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    return (int64_t)timegm(&tm);
-}
-
-/* Day number of a civil date, via glibc. */
-static int32_t dayn(int y, int mo, int d)
-{
-    return (int32_t)(utc(y, mo, d, 0, 0, 0) / 86400);
-}
+#include "th_time.h"
 
 static void assert_civil(const struct clock_civil *c, int y, int mo, int d,
                          int h, int mi, int s)
@@ -99,8 +80,8 @@ static void test_days_known(void **state)
 
     assert_int_equal(clock_weekday(0), 4);                 /* Thursday */
     assert_int_equal(clock_weekday(-1), 3);
-    assert_int_equal(clock_weekday(dayn(2026, 3, 29)), 7); /* Sunday */
-    assert_int_equal(clock_weekday(dayn(2026, 3, 30)), 1);
+    assert_int_equal(clock_weekday(th_dayn(2026, 3, 29)), 7); /* Sunday */
+    assert_int_equal(clock_weekday(th_dayn(2026, 3, 30)), 1);
 
     assert_int_equal(clock_days_in_month(2024, 2), 29);
     assert_int_equal(clock_days_in_month(2026, 2), 28);
@@ -114,7 +95,7 @@ static void test_days_known(void **state)
 /* Every day 1900-01-01 .. 2200-12-31 against gmtime_r. */
 static void test_days_vs_gmtime(void **state)
 {
-    int32_t first = dayn(1900, 1, 1), last = dayn(2200, 12, 31);
+    int32_t first = th_dayn(1900, 1, 1), last = th_dayn(2200, 12, 31);
 
     (void)state;
     for (int32_t day = first; day <= last; day++) {
@@ -146,8 +127,8 @@ static void test_offset_switches(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(sw) / sizeof(sw[0]); i++) {
         int y = sw[i][0];
-        int64_t on = utc(y, 3, sw[i][1], 1, 0, 0);
-        int64_t off = utc(y, 10, sw[i][2], 1, 0, 0);
+        int64_t on = th_utc(y, 3, sw[i][1], 1, 0, 0);
+        int64_t off = th_utc(y, 10, sw[i][2], 1, 0, 0);
 
         assert_int_equal(clock_offset_at(on - 3600), 3600);
         assert_int_equal(clock_offset_at(on - 1), 3600);
@@ -157,9 +138,9 @@ static void test_offset_switches(void **state)
         assert_int_equal(clock_offset_at(off), 3600);
         assert_int_equal(clock_offset_at(off + 86400), 3600);
     }
-    assert_int_equal(clock_offset_at(utc(2026, 1, 15, 12, 0, 0)), 3600);
-    assert_int_equal(clock_offset_at(utc(2026, 7, 15, 12, 0, 0)), 7200);
-    assert_int_equal(clock_offset_at(utc(2026, 12, 31, 23, 59, 59)), 3600);
+    assert_int_equal(clock_offset_at(th_utc(2026, 1, 15, 12, 0, 0)), 3600);
+    assert_int_equal(clock_offset_at(th_utc(2026, 7, 15, 12, 0, 0)), 7200);
+    assert_int_equal(clock_offset_at(th_utc(2026, 12, 31, 23, 59, 59)), 3600);
 }
 
 static void test_to_local_switch_days(void **state)
@@ -169,29 +150,29 @@ static void test_to_local_switch_days(void **state)
 
     (void)state;
     /* March: local 01:59:59 CET is followed by 03:00:00 CEST. */
-    clock_to_local(utc(2026, 3, 29, 0, 59, 59), &c, &off);
+    clock_to_local(th_utc(2026, 3, 29, 0, 59, 59), &c, &off);
     assert_civil(&c, 2026, 3, 29, 1, 59, 59);
     assert_int_equal(off, 3600);
-    clock_to_local(utc(2026, 3, 29, 1, 0, 0), &c, &off);
+    clock_to_local(th_utc(2026, 3, 29, 1, 0, 0), &c, &off);
     assert_civil(&c, 2026, 3, 29, 3, 0, 0);
     assert_int_equal(off, 7200);
     /* October: 02:59:59 CEST is followed by 02:00:00 CET. */
-    clock_to_local(utc(2026, 10, 25, 0, 59, 59), &c, &off);
+    clock_to_local(th_utc(2026, 10, 25, 0, 59, 59), &c, &off);
     assert_civil(&c, 2026, 10, 25, 2, 59, 59);
     assert_int_equal(off, 7200);
-    clock_to_local(utc(2026, 10, 25, 1, 0, 0), &c, &off);
+    clock_to_local(th_utc(2026, 10, 25, 1, 0, 0), &c, &off);
     assert_civil(&c, 2026, 10, 25, 2, 0, 0);
     assert_int_equal(off, 3600);
-    clock_to_local(utc(2026, 10, 25, 0, 30, 0), &c, NULL);
+    clock_to_local(th_utc(2026, 10, 25, 0, 30, 0), &c, NULL);
     assert_civil(&c, 2026, 10, 25, 2, 30, 0);
-    clock_to_local(utc(2026, 10, 25, 1, 30, 0), &c, NULL);
+    clock_to_local(th_utc(2026, 10, 25, 1, 30, 0), &c, NULL);
     assert_civil(&c, 2026, 10, 25, 2, 30, 0);
     /* Another year: 2027-10-31. */
-    clock_to_local(utc(2027, 10, 31, 1, 0, 0), &c, &off);
+    clock_to_local(th_utc(2027, 10, 31, 1, 0, 0), &c, &off);
     assert_civil(&c, 2027, 10, 31, 2, 0, 0);
     assert_int_equal(off, 3600);
     /* Year boundary: 2026-12-31T23:30Z is 2027-01-01 00:30 local. */
-    clock_to_local(utc(2026, 12, 31, 23, 30, 0), &c, &off);
+    clock_to_local(th_utc(2026, 12, 31, 23, 30, 0), &c, &off);
     assert_civil(&c, 2027, 1, 1, 0, 30, 0);
 }
 
@@ -204,10 +185,10 @@ static void test_from_local(void **state)
     /* Ordinary winter and summer times. */
     c = civil(2026, 1, 15, 12, 0, 0);
     assert_int_equal(clock_from_local(&c, &t), CLOCK_OK);
-    assert_int_equal(t, utc(2026, 1, 15, 11, 0, 0));
+    assert_int_equal(t, th_utc(2026, 1, 15, 11, 0, 0));
     c = civil(2026, 7, 15, 12, 0, 0);
     assert_int_equal(clock_from_local(&c, &t), CLOCK_OK);
-    assert_int_equal(t, utc(2026, 7, 15, 10, 0, 0));
+    assert_int_equal(t, th_utc(2026, 7, 15, 10, 0, 0));
 
     /* March skipped hour 02:00:00-02:59:59 does not exist; *out untouched. */
     static const int march[][3] = {{2025, 3, 30}, {2026, 3, 29},
@@ -224,10 +205,10 @@ static void test_from_local(void **state)
         assert_int_equal(clock_from_local(&c, &t), CLOCK_NONEXISTENT);
         c = civil(y, mo, d, 1, 59, 59);
         assert_int_equal(clock_from_local(&c, &t), CLOCK_OK);
-        assert_int_equal(t, utc(y, mo, d, 0, 59, 59));
+        assert_int_equal(t, th_utc(y, mo, d, 0, 59, 59));
         c = civil(y, mo, d, 3, 0, 0);
         assert_int_equal(clock_from_local(&c, &t), CLOCK_OK);
-        assert_int_equal(t, utc(y, mo, d, 1, 0, 0));
+        assert_int_equal(t, th_utc(y, mo, d, 1, 0, 0));
     }
 
     /* October repeated hour: first occurrence (+02:00) and AMBIGUOUS. */
@@ -237,19 +218,19 @@ static void test_from_local(void **state)
         int y = oct[i][0], mo = oct[i][1], d = oct[i][2];
         c = civil(y, mo, d, 2, 30, 0);
         assert_int_equal(clock_from_local(&c, &t), CLOCK_AMBIGUOUS);
-        assert_int_equal(t, utc(y, mo, d, 0, 30, 0));
+        assert_int_equal(t, th_utc(y, mo, d, 0, 30, 0));
         c = civil(y, mo, d, 2, 0, 0);
         assert_int_equal(clock_from_local(&c, &t), CLOCK_AMBIGUOUS);
-        assert_int_equal(t, utc(y, mo, d, 0, 0, 0));
+        assert_int_equal(t, th_utc(y, mo, d, 0, 0, 0));
         c = civil(y, mo, d, 2, 59, 59);
         assert_int_equal(clock_from_local(&c, &t), CLOCK_AMBIGUOUS);
-        assert_int_equal(t, utc(y, mo, d, 0, 59, 59));
+        assert_int_equal(t, th_utc(y, mo, d, 0, 59, 59));
         c = civil(y, mo, d, 1, 59, 59);
         assert_int_equal(clock_from_local(&c, &t), CLOCK_OK);
-        assert_int_equal(t, utc(y, mo, d - 1, 23, 59, 59));
+        assert_int_equal(t, th_utc(y, mo, d - 1, 23, 59, 59));
         c = civil(y, mo, d, 3, 0, 0);
         assert_int_equal(clock_from_local(&c, &t), CLOCK_OK);
-        assert_int_equal(t, utc(y, mo, d, 2, 0, 0));
+        assert_int_equal(t, th_utc(y, mo, d, 2, 0, 0));
     }
 }
 
@@ -274,7 +255,7 @@ static void test_from_local_invalid(void **state)
     }
     assert_int_equal(clock_from_local(NULL, &t), CLOCK_INVALID);
     assert_int_equal(clock_from_local(&ok, &t), CLOCK_OK);
-    assert_int_equal(t, utc(2024, 2, 29, 22, 59, 59));
+    assert_int_equal(t, th_utc(2024, 2, 29, 22, 59, 59));
 }
 
 /* Every 5 minutes of the switch days: local -> UTC -> local round trip. */
@@ -285,7 +266,7 @@ static void test_round_trip_switch_days(void **state)
 
     (void)state;
     for (size_t i = 0; i < 4; i++) {
-        int64_t from = utc(days[i][0], days[i][1], days[i][2], 0, 0, 0) -
+        int64_t from = th_utc(days[i][0], days[i][1], days[i][2], 0, 0, 0) -
                        3 * 3600;
         for (int64_t t = from; t < from + 30 * 3600; t += 300) {
             struct clock_civil c;
@@ -312,39 +293,39 @@ static void test_local_day_midnight(void **state)
 {
     (void)state;
     /* Winter: local midnight is 23:00 UTC the day before. */
-    assert_int_equal(clock_local_day(utc(2026, 1, 15, 22, 59, 59)),
-                     dayn(2026, 1, 15));
-    assert_int_equal(clock_local_day(utc(2026, 1, 15, 23, 0, 0)),
-                     dayn(2026, 1, 16));
-    assert_int_equal(clock_local_day(utc(2026, 1, 15, 23, 30, 0)),
-                     dayn(2026, 1, 16));
+    assert_int_equal(clock_local_day(th_utc(2026, 1, 15, 22, 59, 59)),
+                     th_dayn(2026, 1, 15));
+    assert_int_equal(clock_local_day(th_utc(2026, 1, 15, 23, 0, 0)),
+                     th_dayn(2026, 1, 16));
+    assert_int_equal(clock_local_day(th_utc(2026, 1, 15, 23, 30, 0)),
+                     th_dayn(2026, 1, 16));
     /* Summer: 22:00 UTC. */
-    assert_int_equal(clock_local_day(utc(2026, 7, 15, 21, 59, 59)),
-                     dayn(2026, 7, 15));
-    assert_int_equal(clock_local_day(utc(2026, 7, 15, 22, 0, 0)),
-                     dayn(2026, 7, 16));
+    assert_int_equal(clock_local_day(th_utc(2026, 7, 15, 21, 59, 59)),
+                     th_dayn(2026, 7, 15));
+    assert_int_equal(clock_local_day(th_utc(2026, 7, 15, 22, 0, 0)),
+                     th_dayn(2026, 7, 16));
     /* Before 1970: floor, not truncation. */
-    assert_int_equal(clock_local_day(utc(1969, 12, 31, 22, 0, 0)), -1);
-    assert_int_equal(clock_local_day(utc(1969, 12, 31, 23, 0, 0)), 0);
+    assert_int_equal(clock_local_day(th_utc(1969, 12, 31, 22, 0, 0)), -1);
+    assert_int_equal(clock_local_day(th_utc(1969, 12, 31, 23, 0, 0)), 0);
 
-    assert_int_equal(clock_day_start(dayn(2026, 1, 16)),
-                     utc(2026, 1, 15, 23, 0, 0));
-    assert_int_equal(clock_day_start(dayn(2026, 7, 16)),
-                     utc(2026, 7, 15, 22, 0, 0));
+    assert_int_equal(clock_day_start(th_dayn(2026, 1, 16)),
+                     th_utc(2026, 1, 15, 23, 0, 0));
+    assert_int_equal(clock_day_start(th_dayn(2026, 7, 16)),
+                     th_utc(2026, 7, 15, 22, 0, 0));
     /* Switch days are 23 and 25 hours long. */
-    assert_int_equal(clock_day_start(dayn(2026, 3, 29)),
-                     utc(2026, 3, 28, 23, 0, 0));
-    assert_int_equal(clock_day_start(dayn(2026, 3, 30)),
-                     utc(2026, 3, 29, 22, 0, 0));
-    assert_int_equal(clock_day_start(dayn(2026, 10, 25)),
-                     utc(2026, 10, 24, 22, 0, 0));
-    assert_int_equal(clock_day_start(dayn(2026, 10, 26)),
-                     utc(2026, 10, 25, 23, 0, 0));
-    assert_int_equal(clock_day_start(dayn(2026, 3, 30)) -
-                         clock_day_start(dayn(2026, 3, 29)),
+    assert_int_equal(clock_day_start(th_dayn(2026, 3, 29)),
+                     th_utc(2026, 3, 28, 23, 0, 0));
+    assert_int_equal(clock_day_start(th_dayn(2026, 3, 30)),
+                     th_utc(2026, 3, 29, 22, 0, 0));
+    assert_int_equal(clock_day_start(th_dayn(2026, 10, 25)),
+                     th_utc(2026, 10, 24, 22, 0, 0));
+    assert_int_equal(clock_day_start(th_dayn(2026, 10, 26)),
+                     th_utc(2026, 10, 25, 23, 0, 0));
+    assert_int_equal(clock_day_start(th_dayn(2026, 3, 30)) -
+                         clock_day_start(th_dayn(2026, 3, 29)),
                      23 * 3600);
-    assert_int_equal(clock_day_start(dayn(2026, 10, 26)) -
-                         clock_day_start(dayn(2026, 10, 25)),
+    assert_int_equal(clock_day_start(th_dayn(2026, 10, 26)) -
+                         clock_day_start(th_dayn(2026, 10, 25)),
                      25 * 3600);
 }
 
@@ -377,7 +358,8 @@ static void test_vs_glibc_tzdata(void **state)
 {
     const char *zone = "/usr/share/zoneinfo/" CLOCK_TZ_NAME;
     char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
-    int64_t from = utc(2000, 1, 1, 0, 0, 0), to = utc(2038, 1, 1, 0, 0, 0);
+    int64_t from = th_utc(2000, 1, 1, 0, 0, 0);
+    int64_t to = th_utc(2038, 1, 1, 0, 0, 0);
     long checked = 0;
 
     (void)state;
@@ -405,7 +387,7 @@ static void test_vs_glibc_tzdata(void **state)
             assert_civil(&c, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                          tm.tm_hour, tm.tm_min, tm.tm_sec);
             assert_int_equal(clock_local_day(t),
-                             dayn(tm.tm_year + 1900, tm.tm_mon + 1,
+                             th_dayn(tm.tm_year + 1900, tm.tm_mon + 1,
                                   tm.tm_mday));
             if (clock_from_local(&c, &back) == CLOCK_OK)
                 assert_int_equal(back, t);
@@ -428,22 +410,22 @@ static void test_format(void **state)
     char b[CLOCK_RFC3339_LEN], d[CLOCK_DATE_LEN], r[9], hm[6];
 
     (void)state;
-    assert_int_equal(clock_format_rfc3339(utc(2026, 3, 31, 8, 0, 0), b), 25);
+    assert_int_equal(clock_format_rfc3339(th_utc(2026, 3, 31, 8, 0, 0), b), 25);
     assert_string_equal(b, "2026-03-31T10:00:00+02:00");
-    clock_format_rfc3339(utc(2026, 1, 15, 23, 30, 5), b);
+    clock_format_rfc3339(th_utc(2026, 1, 15, 23, 30, 5), b);
     assert_string_equal(b, "2026-01-16T00:30:05+01:00");
-    clock_format_rfc3339(utc(2026, 10, 25, 0, 30, 0), b);
+    clock_format_rfc3339(th_utc(2026, 10, 25, 0, 30, 0), b);
     assert_string_equal(b, "2026-10-25T02:30:00+02:00");
-    clock_format_rfc3339(utc(2026, 10, 25, 1, 30, 0), b);
+    clock_format_rfc3339(th_utc(2026, 10, 25, 1, 30, 0), b);
     assert_string_equal(b, "2026-10-25T02:30:00+01:00");
 
-    assert_int_equal(clock_format_date(dayn(2026, 3, 1), d), 10);
+    assert_int_equal(clock_format_date(th_dayn(2026, 3, 1), d), 10);
     assert_string_equal(d, "2026-03-01");
-    assert_int_equal(clock_format_riv_date(dayn(2026, 12, 31), r), 8);
+    assert_int_equal(clock_format_riv_date(th_dayn(2026, 12, 31), r), 8);
     assert_string_equal(r, "20261231");
-    assert_int_equal(clock_format_hhmm(utc(2026, 7, 1, 6, 5, 59), hm), 5);
+    assert_int_equal(clock_format_hhmm(th_utc(2026, 7, 1, 6, 5, 59), hm), 5);
     assert_string_equal(hm, "08:05");
-    clock_format_hhmm(utc(2026, 1, 1, 6, 5, 0), hm);
+    clock_format_hhmm(th_utc(2026, 1, 1, 6, 5, 0), hm);
     assert_string_equal(hm, "07:05");
 }
 
@@ -470,12 +452,12 @@ static void test_parse_rfc3339_valid(void **state)
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         t = -42;
         assert_int_equal(clock_parse_rfc3339(ok[i].s, &t), 0);
-        assert_int_equal(t, utc(ok[i].y, ok[i].mo, ok[i].d, ok[i].h,
+        assert_int_equal(t, th_utc(ok[i].y, ok[i].mo, ok[i].d, ok[i].h,
                                 ok[i].mi, ok[i].sec));
     }
     /* format -> parse is the identity on whole seconds */
-    for (int64_t x = utc(2026, 10, 24, 20, 0, 0);
-         x < utc(2026, 10, 25, 4, 0, 0); x += 599) {
+    for (int64_t x = th_utc(2026, 10, 24, 20, 0, 0);
+         x < th_utc(2026, 10, 25, 4, 0, 0); x += 599) {
         char b[CLOCK_RFC3339_LEN];
         clock_format_rfc3339(x, b);
         assert_int_equal(clock_parse_rfc3339(b, &t), 0);
@@ -546,11 +528,11 @@ static void test_parse_dates(void **state)
 
     (void)state;
     assert_int_equal(clock_parse_date("2026-03-31", &d), 0);
-    assert_int_equal(d, dayn(2026, 3, 31));
+    assert_int_equal(d, th_dayn(2026, 3, 31));
     assert_int_equal(clock_parse_date("2024-02-29", &d), 0);
-    assert_int_equal(d, dayn(2024, 2, 29));
+    assert_int_equal(d, th_dayn(2024, 2, 29));
     assert_int_equal(clock_parse_riv_date("20261231", &d), 0);
-    assert_int_equal(d, dayn(2026, 12, 31));
+    assert_int_equal(d, th_dayn(2026, 12, 31));
     d = 42;
     for (size_t i = 0; i < sizeof(bad_iso) / sizeof(bad_iso[0]); i++) {
         if (clock_parse_date(bad_iso[i], &d) != -1)
@@ -576,12 +558,12 @@ static void test_parse_riv_ts(void **state)
 
     (void)state;
     assert_int_equal(clock_parse_riv_ts("20260331100000", &t), CLOCK_OK);
-    assert_int_equal(t, utc(2026, 3, 31, 8, 0, 0));
+    assert_int_equal(t, th_utc(2026, 3, 31, 8, 0, 0));
     assert_int_equal(clock_parse_riv_ts("20260115083000", &t), CLOCK_OK);
-    assert_int_equal(t, utc(2026, 1, 15, 7, 30, 0));
+    assert_int_equal(t, th_utc(2026, 1, 15, 7, 30, 0));
     assert_int_equal(clock_parse_riv_ts("20261025023000", &t),
                      CLOCK_AMBIGUOUS);
-    assert_int_equal(t, utc(2026, 10, 25, 0, 30, 0));
+    assert_int_equal(t, th_utc(2026, 10, 25, 0, 30, 0));
     t = 42;
     assert_true(clock_parse_riv_ts("20260329023000", &t) < 0);
     assert_int_equal(t, 42);
@@ -606,12 +588,13 @@ static void test_easter(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++)
-        assert_int_equal(clock_easter(e[i][0]), dayn(e[i][0], e[i][1], e[i][2]));
+        assert_int_equal(clock_easter(e[i][0]),
+                         th_dayn(e[i][0], e[i][1], e[i][2]));
     /* Always a Sunday between 22 March and 25 April. */
     for (int y = 1900; y <= 2200; y++) {
         int32_t d = clock_easter(y);
         assert_int_equal(clock_weekday(d), 7);
-        assert_true(d >= dayn(y, 3, 22) && d <= dayn(y, 4, 25));
+        assert_true(d >= th_dayn(y, 3, 22) && d <= th_dayn(y, 4, 25));
     }
 }
 
@@ -627,7 +610,7 @@ struct ymd {
 static void check_year(int y, const struct ymd *hol, size_t nhol,
                        const struct ymd *eve, size_t neve)
 {
-    for (int32_t day = dayn(y, 1, 1); day <= dayn(y, 12, 31); day++) {
+    for (int32_t day = th_dayn(y, 1, 1); day <= th_dayn(y, 12, 31); day++) {
         bool h = false, e = false, weekend;
         struct tm tm;
         time_t tt = (time_t)day * 86400;
@@ -693,35 +676,36 @@ static void test_working_days(void **state)
 {
     (void)state;
     /* Easter 2026: skärtorsdagen works, Fri-Mon closed, Tuesday works. */
-    assert_true(clock_is_working_day(dayn(2026, 4, 2)));
-    assert_false(clock_is_working_day(dayn(2026, 4, 3)));
-    assert_false(clock_is_working_day(dayn(2026, 4, 4)));
-    assert_false(clock_is_public_holiday(dayn(2026, 4, 4))); /* påskafton */
-    assert_false(clock_is_working_day(dayn(2026, 4, 5)));
-    assert_false(clock_is_working_day(dayn(2026, 4, 6)));
-    assert_true(clock_is_working_day(dayn(2026, 4, 7)));
+    assert_true(clock_is_working_day(th_dayn(2026, 4, 2)));
+    assert_false(clock_is_working_day(th_dayn(2026, 4, 3)));
+    assert_false(clock_is_working_day(th_dayn(2026, 4, 4)));
+    assert_false(clock_is_public_holiday(th_dayn(2026, 4, 4))); /* påskafton */
+    assert_false(clock_is_working_day(th_dayn(2026, 4, 5)));
+    assert_false(clock_is_working_day(th_dayn(2026, 4, 6)));
+    assert_true(clock_is_working_day(th_dayn(2026, 4, 7)));
     /* Annandag pingst is no holiday since 2005. */
-    assert_true(clock_is_working_day(dayn(2026, 5, 25)));
+    assert_true(clock_is_working_day(th_dayn(2026, 5, 25)));
     /* Midsommar 2026. */
-    assert_true(clock_is_working_day(dayn(2026, 6, 18)));
-    assert_false(clock_is_working_day(dayn(2026, 6, 19)));
-    assert_true(clock_is_closed_eve(dayn(2026, 6, 19)));
-    assert_false(clock_is_public_holiday(dayn(2026, 6, 19)));
-    assert_true(clock_is_working_day(dayn(2026, 6, 22)));
+    assert_true(clock_is_working_day(th_dayn(2026, 6, 18)));
+    assert_false(clock_is_working_day(th_dayn(2026, 6, 19)));
+    assert_true(clock_is_closed_eve(th_dayn(2026, 6, 19)));
+    assert_false(clock_is_public_holiday(th_dayn(2026, 6, 19)));
+    assert_true(clock_is_working_day(th_dayn(2026, 6, 22)));
     /* Christmas and new year 2026/27. */
-    assert_true(clock_is_working_day(dayn(2026, 12, 23)));
-    assert_false(clock_is_working_day(dayn(2026, 12, 24)));
-    assert_false(clock_is_working_day(dayn(2026, 12, 25)));
-    assert_true(clock_is_working_day(dayn(2026, 12, 28)));
-    assert_true(clock_is_working_day(dayn(2026, 12, 30)));
-    assert_false(clock_is_working_day(dayn(2026, 12, 31)));
-    assert_false(clock_is_working_day(dayn(2027, 1, 1)));
-    assert_true(clock_is_working_day(dayn(2027, 1, 4)));
-    assert_true(clock_is_working_day(dayn(2027, 1, 5)));  /* trettondagsafton */
-    assert_false(clock_is_working_day(dayn(2027, 1, 6)));
+    assert_true(clock_is_working_day(th_dayn(2026, 12, 23)));
+    assert_false(clock_is_working_day(th_dayn(2026, 12, 24)));
+    assert_false(clock_is_working_day(th_dayn(2026, 12, 25)));
+    assert_true(clock_is_working_day(th_dayn(2026, 12, 28)));
+    assert_true(clock_is_working_day(th_dayn(2026, 12, 30)));
+    assert_false(clock_is_working_day(th_dayn(2026, 12, 31)));
+    assert_false(clock_is_working_day(th_dayn(2027, 1, 1)));
+    assert_true(clock_is_working_day(th_dayn(2027, 1, 4)));
+    /* trettondagsafton */
+    assert_true(clock_is_working_day(th_dayn(2027, 1, 5)));
+    assert_false(clock_is_working_day(th_dayn(2027, 1, 6)));
     /* Nationaldagen on a weekday (2025: Friday). */
-    assert_false(clock_is_working_day(dayn(2025, 6, 6)));
-    assert_true(clock_is_working_day(dayn(2025, 6, 5)));
+    assert_false(clock_is_working_day(th_dayn(2025, 6, 6)));
+    assert_true(clock_is_working_day(th_dayn(2025, 6, 5)));
 }
 
 int main(void)

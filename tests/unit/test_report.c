@@ -41,24 +41,14 @@
 #include "slotfeed/log.h"
 #include "slotfeed/report.h"
 #include "slotfeed/store.h"
+#include "th_time.h"
 
 /* --- time helpers (independent of clock.c) --------------------------------- */
 
+/* th_utc() to the minute (th_time.h). */
 static int64_t utc(int y, int mo, int d, int h, int mi)
 {
-    struct tm tm = {0};
-
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    return (int64_t)timegm(&tm);
-}
-
-static int32_t dayn(int y, int mo, int d)
-{
-    return (int32_t)(utc(y, mo, d, 0, 0) / 86400);
+    return th_utc(y, mo, d, h, mi, 0);
 }
 
 /* Stockholm local wall time in 2026 -> instant (hand rule, see top). */
@@ -213,7 +203,7 @@ static void slot(sqlite3 *db, int cid, int64_t start, int64_t gone,
 
 static int is_weekday(int mo, int d)
 {
-    int wd = (int)(((dayn(2026, mo, d) % 7) + 7 + 3) % 7); /* 0 = Monday */
+    int wd = (int)(((th_dayn(2026, mo, d) % 7) + 7 + 3) % 7); /* 0 = Monday */
 
     return wd < 5;
 }
@@ -268,8 +258,8 @@ static void guarantee_params(struct report_params *p, int month)
 {
     report_params_init(p);
     p->kind = REPORT_GUARANTEE;
-    p->from_day = dayn(2026, month, 1);
-    p->to_day = dayn(2026, month + 1, 1) - 1;
+    p->from_day = th_dayn(2026, month, 1);
+    p->to_day = th_dayn(2026, month + 1, 1) - 1;
     p->now = utc(2026, 12, 1, 0, 0);
 }
 
@@ -607,8 +597,8 @@ static void web_params(struct report_params *p, enum report_per per)
     report_params_init(p);
     p->kind = REPORT_WEB_BOOKING;
     p->per = per;
-    p->from_day = dayn(2026, 3, 16);
-    p->to_day = dayn(2026, 3, 22);
+    p->from_day = th_dayn(2026, 3, 16);
+    p->to_day = th_dayn(2026, 3, 22);
     p->now = utc(2026, 12, 1, 0, 0);
 }
 
@@ -873,8 +863,8 @@ static void test_parsers(void **state)
 
     (void)state;
     assert_int_equal(report_parse_month("2026-02", &a, &b, &err), 0);
-    assert_int_equal(a, dayn(2026, 2, 1));
-    assert_int_equal(b, dayn(2026, 2, 28));
+    assert_int_equal(a, th_dayn(2026, 2, 1));
+    assert_int_equal(b, th_dayn(2026, 2, 28));
     assert_int_equal(report_parse_month("2024-02", &a, &b, &err), 0);
     assert_int_equal(b - a, 28);
     assert_int_equal(report_parse_month("2026-13", &a, &b, &err), -1);
@@ -1238,7 +1228,7 @@ static void test_history_generate(void **state)
     assert_int_equal(conf_parse(json, strlen(json), &r, &errs), 0);
     conf_errors_free(&errs);
     /* Tuesday 3 March 2026: 07:00..17:45 every 900 s = 44 passes. */
-    ho.from_day = dayn(2026, 3, 3);
+    ho.from_day = th_dayn(2026, 3, 3);
     ho.days = 1;
     ho.change_every_s = 3600;
     if (history_generate(r, &ho, &hr, &err) != 0)

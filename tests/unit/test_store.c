@@ -27,24 +27,7 @@
 #include "slotfeed/conf.h"
 #include "slotfeed/log.h"
 #include "slotfeed/store.h"
-
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    struct tm tm = {0};
-
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    return (int64_t)timegm(&tm);
-}
-
-static int32_t dayn(int y, int mo, int d)
-{
-    return (int32_t)(utc(y, mo, d, 0, 0, 0) / 86400);
-}
+#include "th_time.h"
 
 static const struct avail_rule CAL3 = {3, AVAIL_COUNT_CALENDAR};
 
@@ -257,11 +240,11 @@ static void test_slot_lifecycle(void **state)
     struct conf_clinic cc;
     struct clinic_state cs = {0};
     /* Tuesday 2026-03-10, 08:00 CET = 07:00Z; CAL3 deadline = 13 March. */
-    int64_t t0 = utc(2026, 3, 10, 7, 0, 0);
-    int64_t A = utc(2026, 3, 10, 9, 0, 0);     /* 10:00 local, within */
-    int64_t B = utc(2026, 3, 20, 9, 0, 0);     /* far: not within */
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0);
+    int64_t A = th_utc(2026, 3, 10, 9, 0, 0);     /* 10:00 local, within */
+    int64_t B = th_utc(2026, 3, 20, 9, 0, 0);     /* far: not within */
     int64_t C = t0 + 1800;                     /* 08:30 local today */
-    int64_t D = utc(2026, 3, 13, 23, 30, 0);   /* 14 March 00:30 local:
+    int64_t D = th_utc(2026, 3, 13, 23, 30, 0);   /* 14 March 00:30 local:
                                                   UTC date 13, not within */
     int64_t all[] = {A, B, C, D}, bc[] = {B, C}, b[] = {B}, a[] = {A};
     struct store *st = store_open(f->path, &err);
@@ -304,10 +287,10 @@ static void test_slot_lifecycle(void **state)
                      C);
     assert_int_equal(q1f(st, "SELECT local_day FROM poll WHERE t_first=%lld",
                          t0),
-                     dayn(2026, 3, 10));
+                     th_dayn(2026, 3, 10));
     assert_int_equal(q1f(st, "SELECT deadline_day FROM poll WHERE "
                              "t_first=%lld", t0),
-                     dayn(2026, 3, 13));
+                     th_dayn(2026, 3, 13));
     /* At 08:40 C has started: only B is free, nothing within. */
     assert_int_equal(q1f(st, "SELECT free_slots*100+free_within*10+"
                              "within_guarantee FROM poll WHERE t_first=%lld",
@@ -383,10 +366,10 @@ static void test_within_edges(void **state)
     struct sf_error err = {0};
     struct conf_clinic cc;
     struct clinic_state cs = {0};
-    int64_t p1 = utc(2026, 3, 10, 22, 30, 0);  /* 23:30 local 10 March */
-    int64_t p2 = utc(2026, 3, 10, 23, 30, 0);  /* 00:30 local 11 March */
-    int64_t G = utc(2026, 3, 14, 10, 0, 0);    /* 11:00 local 14 March */
-    int64_t H = utc(2026, 3, 14, 23, 30, 0);   /* 00:30 local 15 March */
+    int64_t p1 = th_utc(2026, 3, 10, 22, 30, 0);  /* 23:30 local 10 March */
+    int64_t p2 = th_utc(2026, 3, 10, 23, 30, 0);  /* 00:30 local 11 March */
+    int64_t G = th_utc(2026, 3, 14, 10, 0, 0);    /* 11:00 local 14 March */
+    int64_t H = th_utc(2026, 3, 14, 23, 30, 0);   /* 00:30 local 15 March */
     int64_t F = p2;                            /* starts at the 2nd poll */
     int64_t E = p1 - 600;                      /* already started */
     int64_t l1[] = {E, F, G, H}, l2[] = {F};
@@ -434,7 +417,7 @@ static void test_restart_continues(void **state)
     struct sf_error err = {0};
     struct conf_clinic cc;
     struct clinic_state cs = {0};
-    int64_t t0 = utc(2026, 3, 10, 7, 0, 0), A = t0 + 86400, B = t0 + 7200;
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), A = t0 + 86400, B = t0 + 7200;
     int64_t ab[] = {A, B}, a[] = {A};
     struct store *st;
 
@@ -473,9 +456,9 @@ static void test_run_gaps_and_midnight(void **state)
     struct conf_clinic cc;
     struct clinic_state cs = {0};
     /* 2026-03-10 12:00 local = 11:00Z */
-    int64_t t = utc(2026, 3, 10, 11, 0, 0);
+    int64_t t = th_utc(2026, 3, 10, 11, 0, 0);
     /* 23:58 local on 10 March = 22:58Z */
-    int64_t m = utc(2026, 3, 10, 22, 58, 0);
+    int64_t m = th_utc(2026, 3, 10, 22, 58, 0);
     struct store *st = store_open(f->path, &err);
 
     assert_non_null(st);
@@ -497,10 +480,10 @@ static void test_run_gaps_and_midnight(void **state)
                      1);
     assert_int_equal(q1f(st, "SELECT n*100000+local_day FROM poll WHERE "
                              "t_first=%lld", m),
-                     2 * 100000 + dayn(2026, 3, 10));
+                     2 * 100000 + th_dayn(2026, 3, 10));
     assert_int_equal(q1f(st, "SELECT n*100000+local_day FROM poll WHERE "
                              "t_first=%lld", m + 120),
-                     2 * 100000 + dayn(2026, 3, 11));
+                     2 * 100000 + th_dayn(2026, 3, 11));
     /* A new interval setting starts a new run too. */
     store_set_poll_interval(st, 120);
     record(st, &cc, &cs, m + 240);
@@ -522,15 +505,23 @@ static void test_dst_local_day(void **state)
         int32_t day;
     } cases[] = {
         /* 29 March 2026, CET -> CEST at 01:00Z */
-        {utc(2026, 3, 28, 22, 59, 0), dayn(2026, 3, 28)},  /* 23:59 CET */
-        {utc(2026, 3, 28, 23, 30, 0), dayn(2026, 3, 29)},  /* 00:30 CET */
-        {utc(2026, 3, 29, 21, 59, 0), dayn(2026, 3, 29)},  /* 23:59 CEST */
-        {utc(2026, 3, 29, 22, 0, 0), dayn(2026, 3, 30)},   /* 00:00 CEST */
+        /* 23:59 CET */
+        {th_utc(2026, 3, 28, 22, 59, 0), th_dayn(2026, 3, 28)},
+        /* 00:30 CET */
+        {th_utc(2026, 3, 28, 23, 30, 0), th_dayn(2026, 3, 29)},
+        /* 23:59 CEST */
+        {th_utc(2026, 3, 29, 21, 59, 0), th_dayn(2026, 3, 29)},
+        /* 00:00 CEST */
+        {th_utc(2026, 3, 29, 22, 0, 0), th_dayn(2026, 3, 30)},
         /* 25 October 2026, CEST -> CET at 01:00Z */
-        {utc(2026, 10, 24, 21, 59, 0), dayn(2026, 10, 24)}, /* 23:59 CEST */
-        {utc(2026, 10, 24, 22, 0, 0), dayn(2026, 10, 25)},  /* 00:00 CEST */
-        {utc(2026, 10, 25, 22, 59, 0), dayn(2026, 10, 25)}, /* 23:59 CET */
-        {utc(2026, 10, 25, 23, 0, 0), dayn(2026, 10, 26)},  /* 00:00 CET */
+        /* 23:59 CEST */
+        {th_utc(2026, 10, 24, 21, 59, 0), th_dayn(2026, 10, 24)},
+        /* 00:00 CEST */
+        {th_utc(2026, 10, 24, 22, 0, 0), th_dayn(2026, 10, 25)},
+        /* 23:59 CET */
+        {th_utc(2026, 10, 25, 22, 59, 0), th_dayn(2026, 10, 25)},
+        /* 00:00 CET */
+        {th_utc(2026, 10, 25, 23, 0, 0), th_dayn(2026, 10, 26)},
     };
     size_t i;
     struct store *st = store_open(f->path, &err);
@@ -564,7 +555,7 @@ static void test_retention_purge(void **state)
     struct sf_error err = {0};
     struct conf_clinic c1, c2;
     struct clinic_state cs = {0};
-    int64_t now = utc(2027, 6, 1, 10, 0, 0);
+    int64_t now = th_utc(2027, 6, 1, 10, 0, 0);
     int64_t told = now - 500 * 86400, tnew = now - 10 * 86400;
     int64_t s1[] = {told + 7200}, s3[] = {told + 3600}, s2[] = {tnew + 86400};
     size_t del, total = 0, calls = 0;
@@ -629,7 +620,7 @@ static void test_batching(void **state)
     char ids[50][32];
     struct clinic_state cs = {0};
     struct store_stats stats;
-    int64_t t0 = utc(2026, 3, 10, 7, 0, 0), sl[] = {t0 + 86400};
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), sl[] = {t0 + 86400};
     int commits = 0;
     sqlite3 *reader = NULL;
     struct store *st = store_open(f->path, &err);
@@ -703,7 +694,7 @@ static void test_failing_flush(void **state)
     struct conf_clinic cc;
     struct clinic_state cs = {0};
     struct store_stats stats;
-    int64_t t0 = utc(2026, 3, 10, 7, 0, 0), a[] = {t0 + 3600},
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), a[] = {t0 + 3600},
             ab[] = {t0 + 3600, t0 + 7200};
     struct store *st = store_open(f->path, &err);
 
@@ -750,7 +741,7 @@ static void test_sync_region(void **state)
     struct sf_error err = {0};
     struct conf_clinic cl[2];
     struct conf_region r;
-    int64_t t0 = utc(2026, 3, 10, 7, 0, 0);
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0);
     struct store *st = store_open(f->path, &err);
 
     assert_non_null(st);
