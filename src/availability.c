@@ -174,6 +174,17 @@ static int slot_cmp(const struct avail_slot *a, const struct avail_slot *b)
     return (int)a->follow_up - (int)b->follow_up;
 }
 
+int avail_slot_ptr_cmp(const void *a, const void *b)
+{
+    const struct avail_slot *x = *(const struct avail_slot *const *)a;
+    const struct avail_slot *y = *(const struct avail_slot *const *)b;
+    int c;
+
+    if ((c = cmp_i64(x->start, y->start)) != 0)
+        return c;
+    return cmp_str(x->practitioner, y->practitioner);
+}
+
 static int slot_qsort_cmp(const void *a, const void *b)
 {
     return slot_cmp(a, b);

@@ -102,19 +102,6 @@ static const char *status_name(enum clinic_status s)
 
 /* --- availability -------------------------------------------------------- */
 
-/* Sort slot pointers by start, then practitioner (NULL first). */
-static int slot_ptr_cmp(const void *a, const void *b)
-{
-    const struct avail_slot *x = *(const struct avail_slot *const *)a;
-    const struct avail_slot *y = *(const struct avail_slot *const *)b;
-
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    if (x->practitioner == NULL || y->practitioner == NULL)
-        return (x->practitioner != NULL) - (y->practitioner != NULL);
-    return strcmp(x->practitioner, y->practitioner);
-}
-
 /*
  * "days": future slots grouped by local start date, in time order. The
  * input need not be sorted (avail_compute accepts any order too), so we
@@ -136,7 +123,7 @@ static int add_days(cJSON *obj, const struct avail_slots *slots, int64_t now)
         if (slots->v[i].start > now)
             v[n++] = &slots->v[i];
     if (n > 1)
-        qsort(v, n, sizeof(*v), slot_ptr_cmp);
+        qsort(v, n, sizeof(*v), avail_slot_ptr_cmp);
     for (i = 0; i < n; i++) {
         const struct avail_slot *sl = v[i];
         int32_t d = clock_local_day(sl->start);

@@ -240,19 +240,6 @@ fail:
     return -1;
 }
 
-/* Sort by start, then practitioner (NULL first): stable slot ids. */
-static int slot_ptr_cmp(const void *a, const void *b)
-{
-    const struct avail_slot *x = *(const struct avail_slot *const *)a;
-    const struct avail_slot *y = *(const struct avail_slot *const *)b;
-
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    if (x->practitioner == NULL || y->practitioner == NULL)
-        return (x->practitioner != NULL) - (y->practitioner != NULL);
-    return strcmp(x->practitioner, y->practitioner);
-}
-
 /* Future slots of one clinic, time order; k numbers equal starts. */
 static int clinic_slots(struct sbuf *b, const struct conf_clinic *c,
                         const struct avail_slots *slots, int64_t now)
@@ -269,8 +256,9 @@ static int clinic_slots(struct sbuf *b, const struct conf_clinic *c,
     for (i = 0; i < slots->n; i++)
         if (slots->v[i].start > now)
             v[n++] = &slots->v[i];
+    /* The feed's order: stable slot ids. */
     if (n > 1)
-        qsort(v, n, sizeof(*v), slot_ptr_cmp);
+        qsort(v, n, sizeof(*v), avail_slot_ptr_cmp);
     for (i = 0; i < n && rc == 0; i++) {
         k = (i > 0 && v[i]->start == v[i - 1]->start) ? k + 1 : 0;
         rc = slot_line(b, c, v[i], k);

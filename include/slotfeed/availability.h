@@ -68,6 +68,12 @@ int avail_slots_copy(struct avail_slots *dst, const struct avail_slots *src);
 void avail_slots_move(struct avail_slots *dst, struct avail_slots *src);
 /* Sort by start, then practitioner; removes exact duplicates. */
 void avail_slots_sort(struct avail_slots *s);
+/*
+ * qsort() comparator for an array of `const struct avail_slot *`: by
+ * start, then practitioner (NULL first). Feed and SMART publication both
+ * order a clinic's slots with it, so their slot lists agree.
+ */
+int avail_slot_ptr_cmp(const void *a, const void *b);
 /* True when both lists hold the same slots in the same order. */
 bool avail_slots_equal(const struct avail_slots *a,
                        const struct avail_slots *b);
