@@ -1055,18 +1055,29 @@ static int query_slots(const struct plan *p, const struct query *q,
     return 0;
 }
 
+/* The clinic's plan now and its slots for q into *l (the caller frees
+ * l->v). -1 with a SOAP fault in r on allocation failure. */
+static int answer_query(const struct sim *s, const struct conf_clinic *c,
+                        const struct query *q, struct plan *p,
+                        struct gen_list *l, struct reply *r)
+{
+    plan_init(p, s->seed, c);
+    p->epoch = clinic_epoch(s, c, clock_now());
+    if (query_slots(p, q, l) != 0) {
+        set_fault(r, "Server", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static void answer_slots(struct sim *s, const struct conf_clinic *c,
                          const struct query *q, struct reply *r)
 {
     struct plan p;
     struct gen_list l = {0};
 
-    plan_init(&p, s->seed, c);
-    p.epoch = clinic_epoch(s, c, clock_now());
-    if (query_slots(&p, q, &l) != 0) {
-        set_fault(r, "Server", "out of memory");
+    if (answer_query(s, c, q, &p, &l, r) != 0)
         goto out;
-    }
     soap_open(r->body);
     evbuffer_add_printf(r->body,
         "<GetAvailableTimeslotsResponse xmlns=\"urn:riv:crm:scheduling:"
@@ -1101,12 +1112,8 @@ static void answer_dates(struct sim *s, const struct conf_clinic *c,
     struct gen_list l = {0};
     bool first = true;
 
-    plan_init(&p, s->seed, c);
-    p.epoch = clinic_epoch(s, c, clock_now());
-    if (query_slots(&p, q, &l) != 0) {
-        set_fault(r, "Server", "out of memory");
+    if (answer_query(s, c, q, &p, &l, r) != 0)
         goto out;
-    }
     soap_open(r->body);
     evbuffer_add_printf(r->body,
         "<GetAvailableDatesResponse xmlns=\"urn:riv:crm:scheduling:"
