@@ -46,7 +46,10 @@ struct cpoll {
     bool in_pass;               /* counted in the running pass */
     int unreachable_run;        /* consecutive transport/timeout failures */
     void *cache;                /* adapter memory across polls (ctx.cache) */
-    struct event *retry;        /* sched said "wait": send p->req then */
+    struct cpoll *qnext;        /* next in its host's wait queue */
+    bool queued;                /* in a host's wait queue (struct hostq) */
+    struct sched_host *rhost;   /* host of rurl, resolved once */
+    char *rurl;                 /* last request URL resolved; owned */
     struct sched_host *home;    /* host of booking.url (params), or NULL */
     int64_t next_tick_ms;       /* monotonic ms of the armed periodic tick */
     struct sched_grant grant;   /* valid while granted */
@@ -57,6 +60,22 @@ struct cpoll {
     struct adapter_request req;
     struct avail_slots acc;
     struct timespec t0;
+};
+
+/*
+ * Clinics waiting for one host, FIFO: a freed concurrency slot or a due
+ * token wakes exactly the head, so waiters neither poll the scheduler
+ * nor overtake each other. Invariant: while the queue is not empty,
+ * either `wake` is pending or the host is at its concurrency limit (then
+ * the next grant_release schedules `wake`). Owned by the collector; the
+ * sched_host points at it (sched_host_user).
+ */
+struct hostq {
+    struct collector *c;
+    struct sched_host *h;
+    struct cpoll *head, *tail;
+    struct event *wake;
+    struct hostq *next;         /* all queues, for collector_free */
 };
 
 struct collector {
@@ -76,6 +95,7 @@ struct collector {
     void *pass_arg;
     struct event *pass_ev;      /* delivers an empty pass from the loop */
     struct sched *sched;        /* per-host politeness; owned */
+    struct hostq *queues;       /* per-host wait queues; owned */
 };
 
 const char *web_booking_name(enum web_booking w)
@@ -211,6 +231,7 @@ static void grant_release(struct cpoll *p, enum sched_outcome o,
                           long retry_after_s)
 {
     struct sched_host *h = p->grant.host;
+    struct hostq *q;
     enum sched_breaker before;
     int64_t now = mono_ms();
 
@@ -228,6 +249,14 @@ static void grant_release(struct cpoll *p, enum sched_outcome o,
         else
             log_info("breaker", "host=%s state=%s", sched_host_name(h),
                      sched_breaker_name(sched_host_breaker(h)));
+    }
+    /* A slot is free (or the breaker moved): let the head waiter ask, from
+     * the loop, so this clinic's own next request queues behind it. */
+    q = sched_host_user(h);
+    if (q != NULL && q->head != NULL) {
+        struct timeval zero = {0, 0};
+
+        evtimer_add(q->wake, &zero);
     }
 }
 
@@ -258,6 +287,8 @@ static void redact(char *s, size_t cap, const char *secret)
 /* --- one poll ----------------------------------------------------------- */
 
 static void poll_send(struct cpoll *p);
+static void on_fetched(const struct fetch_result *res, void *arg);
+static void on_wake(evutil_socket_t fd, short what, void *arg);
 
 static void pass_finish(struct collector *c)
 {
@@ -480,36 +511,155 @@ static void on_fetched(const struct fetch_result *res, void *arg)
     }
 }
 
+/* The request's host: resolved once per distinct URL, not on every ask
+ * (URL parsing is most of sched_host_get's cost). */
+static struct sched_host *poll_host(struct cpoll *p, struct sf_error *err)
+{
+    struct sched_host *h;
+    char *u;
+
+    if (p->rhost != NULL && p->rurl != NULL &&
+        strcmp(p->rurl, p->req.url) == 0)
+        return p->rhost;
+    h = sched_host_get(p->c->sched, p->req.url, err);
+    if (h == NULL)
+        return NULL;
+    u = strdup(p->req.url);
+    free(p->rurl);
+    p->rurl = u;
+    p->rhost = u ? h : NULL;    /* no copy: just ask again next time */
+    return h;
+}
+
+/* The wait queue of h, created on first use; NULL when out of memory. */
+static struct hostq *hostq_of(struct collector *c, struct sched_host *h)
+{
+    struct hostq *q = sched_host_user(h);
+
+    if (q != NULL)
+        return q;
+    q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return NULL;
+    q->wake = evtimer_new(c->base, on_wake, q);
+    if (q->wake == NULL) {
+        free(q);
+        return NULL;
+    }
+    q->c = c;
+    q->h = h;
+    q->next = c->queues;
+    c->queues = q;
+    sched_host_set_user(h, q);
+    return q;
+}
+
+/* sched said "wait" to the head: ask again after wait_ms, unless the host
+ * is at its concurrency limit (then the next release wakes the queue). */
+static void hostq_arm(struct hostq *q, int64_t wait_ms)
+{
+    struct timeval tv;
+
+    if (sched_host_inflight(q->h) >= sched_host_params(q->h)->max_concurrent)
+        return;
+    ms_to_tv((long)(wait_ms > 0 ? wait_ms : 1), &tv);
+    evtimer_add(q->wake, &tv);
+}
+
+/* The granted request of p goes out. */
+static void poll_go(struct cpoll *p)
+{
+    struct sf_error err;
+
+    sf_error_clear(&err);
+    p->granted = true;
+    if (fetch_start(p->c->fetch, &p->req, on_fetched, p, &err) != 0) {
+        grant_release(p, SCHED_NEUTRAL, -1);
+        poll_finish(p, false, &err, p->req.label);
+    }
+}
+
 /*
- * Send p->req when the host's politeness allows: now, or from p->retry
- * after the wait sched names (never a busy loop); a host whose breaker is
- * open ends the poll without asking. Every request of a multi-step
- * conversation comes through here.
+ * Hand out what the host allows to its waiters, in arrival order: stop
+ * at the first "wait" (and arm for it); an open breaker ends each
+ * waiter's poll, as it would have a fresh ask.
+ */
+static void hostq_pump(struct hostq *q)
+{
+    while (q->head != NULL) {
+        struct cpoll *p = q->head;
+        int64_t wait = 0;
+        enum sched_verdict v;
+
+        v = sched_acquire(q->h, mono_ms(), &wait, &p->grant);
+        if (v == SCHED_WAIT) {
+            hostq_arm(q, wait);
+            return;
+        }
+        q->head = p->qnext;
+        if (q->head == NULL)
+            q->tail = NULL;
+        p->qnext = NULL;
+        p->queued = false;
+        if (v == SCHED_GO)
+            poll_go(p);
+        else
+            poll_skip_open(p, q->h, wait);
+    }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    hostq_pump(arg);
+}
+
+/*
+ * Send p->req when the host's politeness allows: now, or when p reaches
+ * the head of the host's wait queue and sched says go (never a busy
+ * loop); a host whose breaker is open ends the poll without asking.
+ * Every request of a multi-step conversation comes through here.
  */
 static void poll_send(struct cpoll *p)
 {
     struct collector *c = p->c;
     struct sched_host *h;
+    struct hostq *q;
     struct sf_error err;
-    struct timeval tv;
     int64_t wait = 0;
+    enum sched_verdict v = SCHED_WAIT;
 
     sf_error_clear(&err);
-    h = sched_host_get(c->sched, p->req.url, &err);
+    h = poll_host(p, &err);
     if (h == NULL) {
         poll_finish(p, false, &err, p->req.label);
         return;
     }
-    switch (sched_acquire(h, mono_ms(), &wait, &p->grant)) {
+    q = hostq_of(c, h);
+    if (q == NULL) {
+        sf_error_set(&err, SF_ERR_NOMEM, "collector: out of memory queueing "
+                     "for %s", sched_host_name(h));
+        poll_finish(p, false, &err, p->req.label);
+        return;
+    }
+    /* Others already wait: no overtaking, join the end of the line. */
+    if (q->head == NULL)
+        v = sched_acquire(h, mono_ms(), &wait, &p->grant);
+    switch (v) {
     case SCHED_GO:
-        break;
+        poll_go(p);
+        return;
     case SCHED_WAIT:
-        ms_to_tv((long)wait, &tv);
-        if (evtimer_add(p->retry, &tv) != 0) {
-            sf_error_set(&err, SF_ERR_INTERNAL, "cannot arm retry timer");
-            poll_finish(p, false, &err, p->req.label);
-            return;
-        }
+        p->qnext = NULL;
+        p->queued = true;
+        if (q->tail != NULL)
+            q->tail->qnext = p;
+        else
+            q->head = p;
+        q->tail = p;
+        if (q->head == p)
+            hostq_arm(q, wait);
         log_debug("sched_wait", "clinic=%s host=%s wait_ms=%lld",
                   c->states[p->idx].conf->id, sched_host_name(h),
                   (long long)wait);
@@ -518,18 +668,6 @@ static void poll_send(struct cpoll *p)
         poll_skip_open(p, h, wait);
         return;
     }
-    p->granted = true;
-    if (fetch_start(c->fetch, &p->req, on_fetched, p, &err) != 0) {
-        grant_release(p, SCHED_NEUTRAL, -1);
-        poll_finish(p, false, &err, p->req.label);
-    }
-}
-
-static void on_retry(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    poll_send(arg);
 }
 
 /* Start a poll of p; always called from the loop (a timer). */
@@ -700,8 +838,7 @@ struct collector *collector_new(struct event_base *base,
         p->rng = hash_id(cc->id);
         p->timer = evtimer_new(base, on_tick, p);
         p->kick = evtimer_new(base, on_kick, p);
-        p->retry = evtimer_new(base, on_retry, p);
-        if (p->timer == NULL || p->kick == NULL || p->retry == NULL)
+        if (p->timer == NULL || p->kick == NULL)
             goto nomem;
         /* Only for its backoff parameters; requests look up their own. */
         p->home = sched_host_get(c->sched, cc->booking.url, NULL);
@@ -816,8 +953,7 @@ void collector_free(struct collector *c)
             event_free(p->timer);
         if (p->kick)
             event_free(p->kick);
-        if (p->retry)
-            event_free(p->retry);
+        free(p->rurl);
         /* In-flight poll: its transfer is gone with fetch_free() (see
          * collector.h), so only our half of the conversation remains. */
         if (p->busy && p->ad && p->ad->end)
@@ -829,6 +965,13 @@ void collector_free(struct collector *c)
     }
     for (i = 0; c->states && i < c->n; i++)
         avail_slots_clear(&c->states[i].slots);
+    while (c->queues != NULL) {
+        struct hostq *q = c->queues;
+
+        c->queues = q->next;
+        event_free(q->wake);
+        free(q);
+    }
     if (c->pass_ev)
         event_free(c->pass_ev);
     sched_free(c->sched);

@@ -43,6 +43,7 @@ struct sched_host {
     bool probe_out;
     uint32_t epoch;
     uint64_t rng;
+    void *user;                 /* caller's, see sched_host_set_user */
 };
 
 struct sched {
@@ -545,6 +546,16 @@ int sched_host_inflight(const struct sched_host *h)
 int sched_host_failures(const struct sched_host *h)
 {
     return h->fails;
+}
+
+void sched_host_set_user(struct sched_host *h, void *user)
+{
+    h->user = user;
+}
+
+void *sched_host_user(const struct sched_host *h)
+{
+    return h->user;
 }
 
 const struct sched_stats *sched_stats(const struct sched *s)

@@ -166,6 +166,12 @@ int64_t sched_host_open_until(const struct sched_host *h);
 int64_t sched_host_held_until(const struct sched_host *h);
 int sched_host_inflight(const struct sched_host *h);
 int sched_host_failures(const struct sched_host *h);
+/*
+ * One caller pointer per host (NULL until set), e.g. the collector's queue
+ * of clinics waiting for this host; sched never looks at it or frees it.
+ */
+void sched_host_set_user(struct sched_host *h, void *user);
+void *sched_host_user(const struct sched_host *h);
 
 const struct sched_stats *sched_stats(const struct sched *s);
 size_t sched_host_count(const struct sched *s);
