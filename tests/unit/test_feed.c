@@ -21,6 +21,7 @@
 
 #include "slotfeed/clock.h"
 #include "slotfeed/feed.h"
+#include "th_schema.h"
 
 /* 2026-03-31T09:00:00+02:00 = 07:00Z; from Python zoneinfo, not clock.c. */
 #define NOW INT64_C(1774940400)
@@ -650,49 +651,12 @@ static void test_bad_args(void **state)
 
 /* --- schema validation through python3-jsonschema ------------------------- */
 
-static const char validator_py[] =
-    "import json, sys\n"
-    "try:\n"
-    "    import jsonschema\n"
-    "except ImportError:\n"
-    "    sys.exit(77)\n"
-    "schema = json.load(open(sys.argv[1], encoding='utf-8'))\n"
-    "schema.pop('oneOf', None)\n"
-    "schema['$ref'] = '#/$defs/' + sys.argv[2]\n"
-    "doc = json.load(open(sys.argv[3], encoding='utf-8'))\n"
-    "v = jsonschema.Draft202012Validator(schema)\n"
-    "v.check_schema(schema)\n"
-    "errs = list(v.iter_errors(doc))\n"
-    "for e in errs[:3]:\n"
-    "    print('schema:', sys.argv[3], list(e.absolute_path), e.message[:200],"
-    " file=sys.stderr)\n"
-    "sys.exit(1 if errs else 0)\n";
-
 static char workdir[512];
-
-static void write_file(const char *path, const char *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
 
 /* Exit status of the validator on doc against $defs/def; 77 = no module. */
 static int validate(const char *def, const char *name, const char *json)
 {
-    char doc[700], cmd[2400];
-    int rc;
-
-    snprintf(doc, sizeof(doc), "%s/%s", workdir, name);
-    write_file(doc, json, strlen(json));
-    snprintf(cmd, sizeof(cmd),
-             "/usr/bin/python3 '%s/validate.py' '%s/docs/feed.schema.json' "
-             "'%s' '%s'", workdir, SLOTFEED_SOURCE_DIR, def, doc);
-    rc = system(cmd);
-    assert_true(rc != -1 && WIFEXITED(rc));
-    return WEXITSTATUS(rc);
+    return th_schema_validate(workdir, def, name, json);
 }
 
 /* Re-serialize doc after a mutation. Caller frees. */
@@ -752,12 +716,6 @@ static void test_schema(void **state)
 
     (void)state;
     snprintf(workdir, sizeof(workdir), "%s/test-feed", SLOTFEED_BINARY_DIR);
-    mkdir(workdir, 0755);
-    {
-        char py[600];
-        snprintf(py, sizeof(py), "%s/validate.py", workdir);
-        write_file(py, validator_py, strlen(validator_py));
-    }
     fixture_init(&fx);
     s = build(&fx, NOW);
     rc = validate("feed", "all.json", s->all.json);

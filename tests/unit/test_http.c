@@ -39,6 +39,7 @@
 #include "slotfeed/geo.h"
 #include "slotfeed/http.h"
 #include "slotfeed/metrics.h"
+#include "th_schema.h"
 
 #define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
 
@@ -733,67 +734,31 @@ static struct feed_snapshot *make_region(void)
 
 /* --- JSON Schema validation (python3-jsonschema, as test_feed.c) -------- */
 
-static const char validator_py[] =
-    "import json, sys\n"
-    "try:\n"
-    "    import jsonschema\n"
-    "except ImportError:\n"
-    "    sys.exit(77)\n"
-    "schema = json.load(open(sys.argv[1], encoding='utf-8'))\n"
-    "schema.pop('oneOf', None)\n"
-    "schema['$ref'] = '#/$defs/' + sys.argv[2]\n"
-    "doc = json.load(open(sys.argv[3], encoding='utf-8'))\n"
-    "v = jsonschema.Draft202012Validator(schema)\n"
-    "errs = list(v.iter_errors(doc))\n"
-    "for e in errs[:3]:\n"
-    "    print('schema:', sys.argv[3], list(e.absolute_path), e.message[:200],"
-    " file=sys.stderr)\n"
-    "sys.exit(1 if errs else 0)\n";
-
 static char workdir[512];
 static int have_jsonschema = -1;
-
-static void write_file(const char *path, const char *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
 
 /* Validate json against $defs/def; skipped (with a note) without module. */
 static void expect_valid(const char *def, const char *json)
 {
     static int n;
-    char doc[700], cmd[2400];
+    char doc[64];
     int rc;
 
-    if (workdir[0] == '\0') {
-        char py[600];
+    if (workdir[0] == '\0')
         snprintf(workdir, sizeof(workdir), "%s/test-http",
                  SLOTFEED_BINARY_DIR);
-        mkdir(workdir, 0755);
-        snprintf(py, sizeof(py), "%s/validate.py", workdir);
-        write_file(py, validator_py, strlen(validator_py));
-    }
     if (have_jsonschema == 0)
         return;
-    snprintf(doc, sizeof(doc), "%s/doc-%d.json", workdir, n++);
-    write_file(doc, json, strlen(json));
-    snprintf(cmd, sizeof(cmd),
-             "/usr/bin/python3 '%s/validate.py' '%s/docs/feed.schema.json' "
-             "'%s' '%s'", workdir, SLOTFEED_SOURCE_DIR, def, doc);
-    rc = system(cmd);
-    assert_true(rc != -1 && WIFEXITED(rc));
-    if (WEXITSTATUS(rc) == 77) {
+    snprintf(doc, sizeof(doc), "doc-%d.json", n++);
+    rc = th_schema_validate(workdir, def, doc, json);
+    if (rc == TH_SCHEMA_NO_MODULE) {
         print_message("NOTE: no python3 jsonschema; schema checks skipped\n");
         have_jsonschema = 0;
         return;
     }
     have_jsonschema = 1;
-    if (WEXITSTATUS(rc) != 0)
-        fail_msg("%s does not validate as %s", doc, def);
+    if (rc != 0)
+        fail_msg("%s/%s does not validate as %s", workdir, doc, def);
 }
 
 /* --- filters -------------------------------------------------------------- */
