@@ -22,7 +22,8 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import (StaleElementReferenceException,
+                                        TimeoutException, WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -469,28 +470,43 @@ def main():
         check(False, "GET / answers %d: the daemon does not serve web/ "
               "(static route missing?)" % e.code)
         return 1
-    profile = tempfile.mkdtemp(prefix="slotfeed-chromium-")
-    d = new_driver(profile)
-    try:
-        feed = test_all(d, base, out)
-        test_guarantee(d, base, out)
-        test_day_view(d, base, out)
-        test_near(d, base, out)
-        if hostile:
-            test_xss(d, base, feed, hostile)
-        test_overview(d, base, out)
-        # A refused near= (4xx) is the API's answer the page shows, not a bug.
-        errs = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"
-                and "near=" not in e.get("message", "")]
-        check(not errs, "no errors in the browser console %s" % [e["message"] for e in errs][:3])
-    except (TimeoutException, WebDriverException, urllib.error.URLError) as e:
-        check(False, "browser session: %s" % str(e).splitlines()[0] if str(e) else type(e).__name__)
+    # The page re-renders when its data arrives; an element found just
+    # before a re-render goes stale. That is a race in the test, not a
+    # wrong page: run the whole sequence again (at most twice) with a
+    # fresh browser. A failed check is never retried.
+    for attempt in range(3):
+        del failures[:]
+        profile = tempfile.mkdtemp(prefix="slotfeed-chromium-")
+        d = new_driver(profile)
+        stale = False
         try:
-            d.save_screenshot(os.path.join(out, "failure.png"))
-        except WebDriverException:
-            pass
-    finally:
-        d.quit()
+            feed = test_all(d, base, out)
+            test_guarantee(d, base, out)
+            test_day_view(d, base, out)
+            test_near(d, base, out)
+            if hostile:
+                test_xss(d, base, feed, hostile)
+            test_overview(d, base, out)
+            # A refused near= (4xx) is the API's answer the page shows, not a bug.
+            errs = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"
+                    and "near=" not in e.get("message", "")]
+            check(not errs, "no errors in the browser console %s" % [e["message"] for e in errs][:3])
+        except StaleElementReferenceException as e:
+            stale = True
+            print("     stale element (page re-rendered mid-check), attempt %d: %s"
+                  % (attempt + 1, str(e).splitlines()[0] if str(e) else ""))
+        except (TimeoutException, WebDriverException, urllib.error.URLError) as e:
+            check(False, "browser session: %s" % str(e).splitlines()[0] if str(e) else type(e).__name__)
+            try:
+                d.save_screenshot(os.path.join(out, "failure.png"))
+            except WebDriverException:
+                pass
+        finally:
+            d.quit()
+        if not stale:
+            break
+    else:
+        check(False, "page kept re-rendering under the checks (3 attempts)")
     if failures:
         print("%d check(s) failed" % len(failures))
         return 1
