@@ -1049,21 +1049,11 @@ int riv_parse_dates(const char *body, size_t len, int32_t *days,
     return 0;
 }
 
-/* Free every string a slot owns. */
-static void slot_release(struct avail_slot *sl)
-{
-    free(sl->practitioner);
-    free(sl->service);
-    free(sl->service_id);
-    free(sl->booking_url);
-    free(sl->booking_phone);
-}
-
-/* Free the slots appended after index n0 (failed parse: no partial data). */
+/* Drop the slots appended after index n0 (failed parse: no partial data);
+ * their strings belong to the list's pool. */
 static void slots_truncate(struct avail_slots *s, size_t n0)
 {
-    while (s->n > n0)
-        slot_release(&s->v[--s->n]);
+    avail_slots_truncate(s, n0);
 }
 
 int riv_parse_timeslots(const char *body, size_t len,
@@ -1578,17 +1568,16 @@ static size_t make_spans(const int32_t *days, size_t n, struct span *out)
  * (unmapped type, noted for the log) or memory ran out (*nomem).
  */
 static bool map_slot(const struct adapter_ctx *ctx, struct riv_state *st,
-                     struct avail_slot *sl, const char *asked, bool *nomem)
+                     struct avail_slots *slots, struct avail_slot *sl,
+                     const char *asked, bool *nomem)
 {
     const struct conf_time_type *t;
-    char *svc, *sid;
 
-    if (sl->service_id == NULL && asked != NULL) {
-        sl->service_id = strdup(asked);
-        if (sl->service_id == NULL) {
-            *nomem = true;
-            return false;
-        }
+    /* The slot's strings are the list's (interned): changed through it. */
+    if (sl->service_id == NULL && asked != NULL &&
+        avail_slots_set_str(slots, &sl->service_id, asked) != 0) {
+        *nomem = true;
+        return false;
     }
     t = mapped(ctx, sl->service_id);
     if (t == NULL) {
@@ -1597,18 +1586,11 @@ static bool map_slot(const struct adapter_ctx *ctx, struct riv_state *st,
         return false;
     }
     /* The published name is ours, not the producer's local wording. */
-    svc = strdup(t->service);
-    sid = strdup(t->id);
-    if (svc == NULL || sid == NULL) {
-        free(svc);
-        free(sid);
+    if (avail_slots_set_str(slots, &sl->service, t->service) != 0 ||
+        avail_slots_set_str(slots, &sl->service_id, t->id) != 0) {
         *nomem = true;
         return false;
     }
-    free(sl->service);
-    free(sl->service_id);
-    sl->service = svc;
-    sl->service_id = sid;
     sl->follow_up = !t->new_visit;
     return true;
 }
@@ -1631,14 +1613,12 @@ static int filter_slots(const struct adapter_ctx *ctx, struct riv_state *st,
         bool keep = day >= ctx->first_day && day <= ctx->last_day;
 
         if (keep && mapping)
-            keep = map_slot(ctx, st, sl, asked, &nomem);
+            keep = map_slot(ctx, st, slots, sl, asked, &nomem);
         else if (keep && want != NULL && want[0] != '\0' &&
                  sl->service_id != NULL && strcmp(sl->service_id, want) != 0)
             keep = false;
         if (keep)
-            slots->v[w++] = *sl;
-        else
-            slot_release(sl);
+            slots->v[w++] = *sl;    /* dropped ones: strings are the pool's */
     }
     slots->n = w;
     return nomem ? -1 : 0;

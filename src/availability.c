@@ -10,50 +10,135 @@
 
 #include "slotfeed/clock.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* --- the slot list ------------------------------------------------------- */
+
+/*
+ * The list's distinct strings: each malloc'd once, found again by an
+ * open-addressing hash table of indices (tab[k] = index + 1, 0 = empty),
+ * kept at most half full.
+ */
+struct avail_strpool {
+    char **str;
+    size_t n, cap;
+    uint32_t *tab;
+    size_t nb;                  /* power of two */
+};
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;    /* FNV-1a */
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+static void pool_free(struct avail_strpool *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        free(p->str[i]);
+    free(p->str);
+    free(p->tab);
+    free(p);
+}
+
+/* Rehash into nb buckets; -1 when out of memory (pool unchanged). */
+static int pool_rehash(struct avail_strpool *p, size_t nb)
+{
+    uint32_t *tab = calloc(nb, sizeof(*tab));
+
+    if (tab == NULL)
+        return -1;
+    for (size_t i = 0; i < p->n; i++) {
+        size_t k = (size_t)str_hash(p->str[i]) & (nb - 1);
+
+        while (tab[k] != 0)
+            k = (k + 1) & (nb - 1);
+        tab[k] = (uint32_t)(i + 1);
+    }
+    free(p->tab);
+    p->tab = tab;
+    p->nb = nb;
+    return 0;
+}
+
+/* The list's copy of str (NULL for NULL); NULL with *ok cleared when
+ * memory ran out. */
+static const char *intern(struct avail_slots *s, const char *str, bool *ok)
+{
+    struct avail_strpool *p = s->pool;
+    size_t k;
+    uint64_t h;
+    char *d;
+
+    if (str == NULL)
+        return NULL;
+    if (p == NULL) {
+        p = calloc(1, sizeof(*p));
+        if (p == NULL || pool_rehash(p, 16) != 0) {
+            free(p);
+            *ok = false;
+            return NULL;
+        }
+        s->pool = p;
+    }
+    h = str_hash(str);
+    for (k = (size_t)h & (p->nb - 1); p->tab[k] != 0;
+         k = (k + 1) & (p->nb - 1)) {
+        const char *e = p->str[p->tab[k] - 1];
+
+        if (e == str || strcmp(e, str) == 0)
+            return e;
+    }
+    if (p->n >= UINT32_MAX - 1)
+        goto nomem;
+    if (p->n == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 8;
+        char **nv = realloc(p->str, ncap * sizeof(*nv));
+
+        if (nv == NULL)
+            goto nomem;
+        p->str = nv;
+        p->cap = ncap;
+    }
+    if ((p->n + 1) * 2 > p->nb) {
+        if (pool_rehash(p, p->nb * 2) != 0)
+            goto nomem;
+        for (k = (size_t)h & (p->nb - 1); p->tab[k] != 0;
+             k = (k + 1) & (p->nb - 1))
+            ;
+    }
+    if ((d = strdup(str)) == NULL)
+        goto nomem;
+    p->str[p->n++] = d;
+    p->tab[k] = (uint32_t)p->n;
+    return d;
+nomem:
+    *ok = false;
+    return NULL;
+}
 
 void avail_slots_init(struct avail_slots *s)
 {
     s->v = NULL;
     s->n = 0;
     s->cap = 0;
-}
-
-static void slot_free(struct avail_slot *sl)
-{
-    free(sl->practitioner);
-    free(sl->service);
-    free(sl->service_id);
-    free(sl->booking_url);
-    free(sl->booking_phone);
-    sl->practitioner = sl->service = sl->service_id = NULL;
-    sl->booking_url = sl->booking_phone = NULL;
+    s->pool = NULL;
 }
 
 void avail_slots_clear(struct avail_slots *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < s->n; i++)
-        slot_free(&s->v[i]);
+    pool_free(s->pool);
     free(s->v);
     avail_slots_init(s);
-}
-
-/* strdup that passes NULL through; *ok cleared on allocation failure. */
-static char *dup_opt(const char *src, bool *ok)
-{
-    char *d;
-
-    if (src == NULL)
-        return NULL;
-    d = strdup(src);
-    if (d == NULL)
-        *ok = false;
-    return d;
 }
 
 int avail_slots_add_slot(struct avail_slots *s, const struct avail_slot *src)
@@ -73,35 +158,70 @@ int avail_slots_add_slot(struct avail_slots *s, const struct avail_slot *src)
         s->v = nv;
         s->cap = ncap;
     }
+    /* A failed intern leaves at most an unused string in the pool. */
     sl.start = src->start;
     sl.end = src->end;
-    sl.practitioner = dup_opt(src->practitioner, &ok);
-    sl.service = dup_opt(src->service, &ok);
-    sl.service_id = dup_opt(src->service_id, &ok);
-    sl.booking_url = dup_opt(src->booking_url, &ok);
-    sl.booking_phone = dup_opt(src->booking_phone, &ok);
+    sl.practitioner = intern(s, src->practitioner, &ok);
+    sl.service = intern(s, src->service, &ok);
+    sl.service_id = intern(s, src->service_id, &ok);
+    sl.booking_url = intern(s, src->booking_url, &ok);
+    sl.booking_phone = intern(s, src->booking_phone, &ok);
     sl.capacity = src->capacity >= 1 ? src->capacity : 1;
     sl.follow_up = src->follow_up;
-    if (!ok) {
-        slot_free(&sl);
+    if (!ok)
         return -1;
-    }
     s->v[s->n++] = sl;
     return 0;
+}
+
+int avail_slots_set_str(struct avail_slots *s, const char **field,
+                        const char *value)
+{
+    bool ok = true;
+    const char *d = intern(s, value, &ok);
+
+    if (!ok)
+        return -1;
+    *field = d;
+    return 0;
+}
+
+void avail_slots_truncate(struct avail_slots *s, size_t n)
+{
+    if (n < s->n)
+        s->n = n;
+}
+
+void avail_slots_shrink(struct avail_slots *s)
+{
+    struct avail_slot *nv;
+
+    if (s->cap == s->n)
+        return;
+    if (s->n == 0) {
+        free(s->v);
+        s->v = NULL;
+        s->cap = 0;
+        return;
+    }
+    nv = realloc(s->v, s->n * sizeof(*nv));
+    if (nv != NULL) {
+        s->v = nv;
+        s->cap = s->n;
+    }
 }
 
 int avail_slots_add(struct avail_slots *s, int64_t start, int64_t end,
                     const char *practitioner, const char *service,
                     const char *service_id)
 {
-    /* The casts only let the borrowed strings sit in the template;
-     * avail_slots_add_slot copies them and never writes through them. */
+    /* Borrowed strings: avail_slots_add_slot interns its own copies. */
     struct avail_slot sl = {
         .start = start,
         .end = end,
-        .practitioner = (char *)practitioner,
-        .service = (char *)service,
-        .service_id = (char *)service_id,
+        .practitioner = practitioner,
+        .service = service,
+        .service_id = service_id,
         .capacity = 1,
     };
 
@@ -139,6 +259,8 @@ void avail_slots_move(struct avail_slots *dst, struct avail_slots *src)
 /* NULL sorts before any string. */
 static int cmp_str(const char *a, const char *b)
 {
+    if (a == b)                 /* interned: same list, same text */
+        return 0;
     if (a == NULL || b == NULL)
         return (a != NULL) - (b != NULL);
     return strcmp(a, b);
@@ -198,10 +320,9 @@ void avail_slots_sort(struct avail_slots *s)
         return;
     qsort(s->v, s->n, sizeof(s->v[0]), slot_qsort_cmp);
     for (size_t r = 0; r < s->n; r++) {
-        if (w > 0 && slot_cmp(&s->v[w - 1], &s->v[r]) == 0) {
-            slot_free(&s->v[r]);
+        /* A duplicate's strings are the pool's: nothing to free. */
+        if (w > 0 && slot_cmp(&s->v[w - 1], &s->v[r]) == 0)
             continue;
-        }
         s->v[w++] = s->v[r];
     }
     s->n = w;

@@ -408,6 +408,8 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *err,
         avail_slots_sort(&p->acc);
         /* Only content changes move changed_at (design.md §7.2). */
         if (!st->has_data || !avail_slots_equal(&st->slots, &p->acc)) {
+            /* Kept for a poll interval: no spare growth capacity. */
+            avail_slots_shrink(&p->acc);
             avail_slots_move(&st->slots, &p->acc);
             st->changed_at = now;
         } else {

@@ -343,12 +343,7 @@ static int schedule_day(uint32_t seed, const struct conf_clinic *clinic,
                             p.display[l.v[k].pract], TT_NEW_NAME,
                             p.tt_id) != 0) {
             /* Leave the list as it was: drop what this call added. */
-            while (out->n > n0) {
-                out->n--;
-                free(out->v[out->n].practitioner);
-                free(out->v[out->n].service);
-                free(out->v[out->n].service_id);
-            }
+            avail_slots_truncate(out, n0);
             rc = -1;
             goto out;
         }

@@ -1,8 +1,8 @@
 /*
  * availability.h - free slots and what we compute from them.
  *
- * Owns struct avail_slots (a growable array of free slots with their own
- * copies of strings) and the pure computation of a clinic's availability
+ * Owns struct avail_slots (a growable array of free slots whose strings
+ * the list owns, each distinct string stored once) and the pure computation of a clinic's availability
  * from slots + now + the care-guarantee rule. Nothing here reads the clock
  * or does I/O: "now" is always a parameter.
  *
@@ -19,14 +19,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * String ownership: in a slot held by a struct avail_slots the five
+ * strings point into that list's string pool (struct avail_strpool):
+ * slots of one list that carry equal text share one copy (a clinic's
+ * few practitioners and one service repeat over hundreds of slots).
+ * They stay valid until the list is cleared (avail_slots_clear/copy/move
+ * into it); never free() them or write through them. To change one, use
+ * avail_slots_set_str. A template passed to avail_slots_add_slot may
+ * point anywhere (the list interns its own copies).
+ */
 struct avail_slot {
     int64_t start;        /* instant, UTC seconds */
     int64_t end;          /* instant, UTC seconds; end > start */
-    char *practitioner;   /* display form "Dalmo, Jacob", or NULL; owned */
-    char *service;        /* time type name, e.g. "Nybesök", or NULL; owned */
-    char *service_id;     /* time type id, or NULL; owned */
-    char *booking_url;    /* deep link to book this very slot, or NULL; owned */
-    char *booking_phone;  /* phone number to book this slot, or NULL; owned */
+    const char *practitioner;  /* display form "Dalmo, Jacob", or NULL */
+    const char *service;       /* time type name, e.g. "Nybesök", or NULL */
+    const char *service_id;    /* time type id, or NULL */
+    const char *booking_url;   /* deep link to book this very slot, or NULL */
+    const char *booking_phone; /* phone number to book this slot, or NULL */
     int capacity;         /* patients this slot takes; 1 unless told (>= 1) */
     /*
      * The slot's time type is mapped as NOT a new visit (e.g. a RIV
@@ -39,17 +49,24 @@ struct avail_slot {
     bool follow_up;
 };
 
+/* Distinct strings of one list (availability.c); owned by the list. */
+struct avail_strpool;
+
 struct avail_slots {
     struct avail_slot *v;
     size_t n, cap;
+    struct avail_strpool *pool;  /* the slots' strings; NULL while none */
 };
 
-/* Empty list; no allocation until the first add. */
+/* Empty list; no allocation until the first add. A zeroed struct is an
+ * empty list too. */
 void avail_slots_init(struct avail_slots *s);
-/* Free every slot's strings and the array; leaves an empty list. NULL ok. */
+/* Free the slots' strings (the pool) and the array; leaves an empty list.
+ * NULL ok. */
 void avail_slots_clear(struct avail_slots *s);
 /*
- * Append a slot; the strings are copied (each may be NULL). The new slot
+ * Append a slot; the strings are copied into the list's pool (each may
+ * be NULL; text the list already holds is not copied again). The new slot
  * has no booking_url/booking_phone and capacity 1.
  * Returns 0, or -1 on allocation failure (list unchanged).
  */
@@ -62,10 +79,25 @@ int avail_slots_add(struct avail_slots *s, int64_t start, int64_t end,
  * unchanged).
  */
 int avail_slots_add_slot(struct avail_slots *s, const struct avail_slot *sl);
-/* Deep copy src into dst (dst must be initialised; its old content freed). */
+/* Deep copy src into dst (dst must be initialised; its old content freed).
+ * dst gets its own pool, holding only the strings its slots use. */
 int avail_slots_copy(struct avail_slots *dst, const struct avail_slots *src);
 /* Move src's content into dst (dst's old content freed); src left empty. */
 void avail_slots_move(struct avail_slots *dst, struct avail_slots *src);
+/*
+ * Point *field, a string field of a slot in s (e.g. &s->v[i].service), at
+ * s's copy of value (NULL ok). The old text stays in the pool until the
+ * list is cleared. Returns 0, or -1 on allocation failure (*field
+ * unchanged).
+ */
+int avail_slots_set_str(struct avail_slots *s, const char **field,
+                        const char *value);
+/* Drop the slots from index n on (n >= s->n: nothing). Their strings stay
+ * in the pool until the list is cleared. */
+void avail_slots_truncate(struct avail_slots *s, size_t n);
+/* Give back the array's spare capacity (a list kept for long after it was
+ * built); the list is unchanged if that fails. */
+void avail_slots_shrink(struct avail_slots *s);
 /* Sort by start, then practitioner; removes exact duplicates. */
 void avail_slots_sort(struct avail_slots *s);
 /*

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,9 +52,11 @@ static void test_list_basics(void **state)
     assert_true(avail_slots_equal(&a, &b));
     assert_ptr_not_equal(a.v[1].practitioner, b.v[1].practitioner);
     assert_ptr_not_equal(a.v[1].service, b.v[1].service);
-    b.v[1].service[0] = 'X';
+    assert_int_equal(avail_slots_set_str(&b, &b.v[1].service, "Xybesök"), 0);
+    assert_string_equal(b.v[1].service, "Xybesök");
     assert_false(avail_slots_equal(&a, &b));
     assert_string_equal(a.v[1].service, "Nybesök");
+    assert_string_equal(b.v[3].service, "Nybesök");     /* only v[1] moved */
 
     /* copy over a non-empty list replaces it */
     assert_int_equal(avail_slots_copy(&b, &a), 0);
@@ -119,15 +122,73 @@ static void test_list_sort_dedupe(void **state)
     avail_slots_clear(&t);
 }
 
+/*
+ * Strings are interned per list: equal text in one list is one copy, a
+ * copy or a cleared source leaves the other list intact (ASan checks the
+ * use-after-free half), truncate and shrink keep the remaining slots.
+ */
+static void test_list_interning(void **state)
+{
+    struct avail_slots a, b;
+    char name[32];
+
+    (void)state;
+    avail_slots_init(&a);
+    avail_slots_init(&b);
+    for (int i = 0; i < 300; i++) {
+        /* A fresh buffer each time: sharing must come from the text. */
+        snprintf(name, sizeof(name), "Pract %d", i % 3);
+        assert_int_equal(avail_slots_add(&a, 1000 + i * 60, 1030 + i * 60,
+                                         name, "Nybesök", "NYB"), 0);
+    }
+    assert_ptr_equal(a.v[0].practitioner, a.v[3].practitioner);
+    assert_ptr_equal(a.v[0].practitioner, a.v[297].practitioner);
+    assert_ptr_not_equal(a.v[0].practitioner, a.v[1].practitioner);
+    assert_ptr_equal(a.v[0].service, a.v[299].service);
+    assert_ptr_not_equal(a.v[0].practitioner, (const char *)name);
+    assert_string_equal(a.v[1].practitioner, "Pract 1");
+
+    /* Many distinct strings (a deep link per slot) stay distinct. */
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "https://b.example/%d", i);
+        assert_int_equal(avail_slots_set_str(&a, &a.v[i].booking_url, name),
+                         0);
+    }
+    assert_string_equal(a.v[0].booking_url, "https://b.example/0");
+    assert_string_equal(a.v[299].booking_url, "https://b.example/299");
+    assert_string_equal(a.v[150].booking_url, "https://b.example/150");
+
+    assert_int_equal(avail_slots_copy(&b, &a), 0);
+    avail_slots_clear(&a);              /* b must not lean on a's pool */
+    assert_int_equal(b.n, 300);
+    assert_string_equal(b.v[2].practitioner, "Pract 2");
+    assert_string_equal(b.v[299].booking_url, "https://b.example/299");
+    assert_ptr_equal(b.v[0].service, b.v[1].service);
+
+    avail_slots_truncate(&b, 10);
+    assert_int_equal(b.n, 10);
+    avail_slots_truncate(&b, 20);       /* beyond n: nothing */
+    assert_int_equal(b.n, 10);
+    avail_slots_shrink(&b);
+    assert_int_equal(b.cap, 10);
+    assert_string_equal(b.v[9].booking_url, "https://b.example/9");
+    assert_int_equal(avail_slots_add(&b, 5, 6, "Pract 0", NULL, NULL), 0);
+    assert_ptr_equal(b.v[10].practitioner, b.v[0].practitioner);
+    avail_slots_truncate(&b, 0);
+    avail_slots_shrink(&b);
+    assert_null(b.v);
+    avail_slots_clear(&b);
+}
+
 /* booking_url/booking_phone/capacity: copied deeply, compared, defaulted. */
 static void test_booking_fields(void **state)
 {
     struct avail_slots a, b;
     struct avail_slot tpl = {
         .start = 5000, .end = 5900, .practitioner = NULL,
-        .service = (char *)"Nybesök",
-        .booking_url = (char *)"https://book.example/s?slot=1",
-        .booking_phone = (char *)"054-10 00 00",
+        .service = "Nybesök",
+        .booking_url = "https://book.example/s?slot=1",
+        .booking_phone = "054-10 00 00",
         .capacity = 4,
     };
 
@@ -160,11 +221,12 @@ static void test_booking_fields(void **state)
     b.v[0].capacity = 5;
     assert_false(avail_slots_equal(&a, &b));
     b.v[0].capacity = 4;
-    b.v[0].booking_url[8] = 'X';
+    assert_int_equal(avail_slots_set_str(&b, &b.v[0].booking_url,
+                                         "https://Xook.example/s?slot=1"), 0);
     assert_false(avail_slots_equal(&a, &b));
     assert_int_equal(avail_slots_copy(&b, &a), 0);
-    free(b.v[0].booking_phone);
-    b.v[0].booking_phone = NULL;
+    assert_int_equal(avail_slots_set_str(&b, &b.v[0].booking_phone, NULL), 0);
+    assert_null(b.v[0].booking_phone);
     assert_false(avail_slots_equal(&a, &b));
 
     /* slots differing only in booking_url are not duplicates */
@@ -173,7 +235,7 @@ static void test_booking_fields(void **state)
     tpl.end = 5900;
     tpl.capacity = 4;
     assert_int_equal(avail_slots_add_slot(&b, &tpl), 0);
-    tpl.booking_url = (char *)"https://book.example/s?slot=2";
+    tpl.booking_url = "https://book.example/s?slot=2";
     assert_int_equal(avail_slots_add_slot(&b, &tpl), 0);
     assert_int_equal(avail_slots_add_slot(&b, &tpl), 0);
     avail_slots_sort(&b);
@@ -515,6 +577,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_basics),
+        cmocka_unit_test(test_list_interning),
         cmocka_unit_test(test_list_sort_dedupe),
         cmocka_unit_test(test_booking_fields),
         cmocka_unit_test(test_counting_names),
