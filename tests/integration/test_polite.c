@@ -219,6 +219,57 @@ static void test_rate_and_concurrency_at_the_server(void **state)
                   (long long)worst_1s, sim_max_inflight(fx->sim[0]));
 }
 
+/* --- fairness ---------------------------------------------------------------- */
+
+/*
+ * Clinics waiting for a host are served in arrival order: with one request
+ * in flight at a time (answers take 20 ms, tokens are plentiful, so the
+ * concurrency limit is what binds), all 12 clinics queue at the start of
+ * the pass and a clinic's next request joins the end of the line. So the
+ * first 12 requests come from 12 different clinics (a clinic that asks
+ * again right after its answer must not go before those already
+ * waiting), and between two consecutive requests of one clinic no other
+ * clinic is served twice.
+ */
+static void test_waiters_served_in_order(void **state)
+{
+    struct fx *fx = *state;
+    const struct sim_request_entry *log;
+    size_t n, i, j, k;
+    int c, seen[MAXCL];
+
+    start(fx, 12, false, 20,
+          "\"rate_per_s\":1000,\"burst\":10,\"max_concurrent_per_host\":1");
+    pass(fx);
+    for (c = 0; c < 12; c++)
+        assert_int_equal(st(fx, c)->status, CLINIC_OK);
+    log = sim_request_log(fx->sim[0], &n);
+    assert_true(n >= 24);
+    assert_int_equal(sim_max_inflight(fx->sim[0]), 1);
+    memset(seen, 0, sizeof(seen));
+    for (i = 0; i < 12; i++) {
+        assert_true(log[i].clinic >= 0 && log[i].clinic < 12);
+        if (seen[log[i].clinic]++)
+            fail_msg("clinic %d asked twice before every clinic's first "
+                     "request (request %zu)", log[i].clinic, i);
+    }
+    for (i = 0; i < n; i++) {
+        for (j = i + 1; j < n && log[j].clinic != log[i].clinic; j++)
+            ;
+        if (j == n)
+            continue;           /* the clinic's last request */
+        assert_true(j - i - 1 <= 11);
+        memset(seen, 0, sizeof(seen));
+        for (k = i + 1; k < j; k++) {
+            assert_true(log[k].clinic >= 0 && log[k].clinic < MAXCL);
+            if (seen[log[k].clinic]++)
+                fail_msg("clinic %d served twice while clinic %d waited "
+                         "(requests %zu..%zu)", log[k].clinic,
+                         log[i].clinic, i, j);
+        }
+    }
+}
+
 /* --- Retry-After ------------------------------------------------------------- */
 
 static void test_retry_after_honoured(void **state)
@@ -372,6 +423,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_rate_and_concurrency_at_the_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiters_served_in_order, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_honoured, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
