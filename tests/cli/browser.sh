@@ -42,21 +42,9 @@ fail() {
 [ -x "$sim" ] || fail "slotfeed-sim binary $sim missing"
 
 work=$(mktemp -d)
+. "$src/tests/helpers/proc.sh"
 sim_pid=""
 run_pid=""
-# stop PID: TERM, up to 5 s to exit, then KILL (a stuck daemon must not
-# hold the test until ctest's timeout).
-stop() {
-    local i
-    kill "$1" 2>/dev/null || return 0
-    for i in $(seq 1 50); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    return 0
-}
 cleanup() {
     local rc=$?
     # Only the two processes this script started.
@@ -67,17 +55,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# wait_line FILE PATTERN PID SECONDS: until PATTERN appears in FILE.
-wait_line() {
-    local i
-    for i in $(seq 1 $(($4 * 10))); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        kill -0 "$3" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
 
 hostile='Fysio <img src=x onerror="window.__xss=1"> & <b>Test</b>'
 

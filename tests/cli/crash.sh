@@ -25,19 +25,9 @@ fail() {
 "$py" -c 'import sqlite3' 2>/dev/null || { echo "SKIPPED: python3 sqlite3 missing"; exit 0; }
 
 work=$(mktemp -d)
+. "$src/tests/helpers/proc.sh"
 sim_pid=""
 run_pid=""
-stop() {
-    local i
-    kill "$1" 2>/dev/null || return 0
-    for i in $(seq 1 50); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    return 0
-}
 cleanup() {
     # Only the processes this script started.
     [ -n "$run_pid" ] && stop "$run_pid"
@@ -47,15 +37,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_line() {
-    local i
-    for i in $(seq 1 $(($4 * 10))); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        kill -0 "$3" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
 
 # 1. A small region (8 clinics with booking, 2 without), 10 s polls, the
 #    store in $work.
