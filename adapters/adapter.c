@@ -121,3 +121,25 @@ size_t adapter_url_base_len(const char *url)
         n--;
     return n;
 }
+
+int adapter_begin_check(const struct adapter_ctx *ctx, const char *name,
+                        struct sf_error *err)
+{
+    const struct conf_booking *b;
+
+    if (ctx == NULL || ctx->clinic == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "%s: bad arguments", name);
+        return -1;
+    }
+    b = &ctx->clinic->booking;
+    if (!ctx->clinic->has_booking || b->url == NULL || b->url[0] == '\0') {
+        sf_error_set(err, SF_ERR_CONFIG, "%s: clinic has no booking.url",
+                     name);
+        return -1;
+    }
+    if (ctx->first_day > ctx->last_day) {
+        sf_error_set(err, SF_ERR_CONFIG, "%s: empty date window", name);
+        return -1;
+    }
+    return 0;
+}

@@ -270,18 +270,11 @@ static enum adapter_status fhir_begin(const struct adapter_ctx *ctx,
     char *url;
 
     *state = NULL;
-    if (ctx == NULL || ctx->clinic == NULL) {
-        sf_error_set(err, SF_ERR_INTERNAL, "fhir: bad arguments");
+    if (adapter_begin_check(ctx, "fhir", err) != 0)
         return ADAPTER_ERROR;
-    }
     b = &ctx->clinic->booking;
-    if (!ctx->clinic->has_booking || b->url == NULL || b->actor == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "fhir: booking.url and "
-                     "booking.actor are required");
-        return ADAPTER_ERROR;
-    }
-    if (ctx->first_day > ctx->last_day) {
-        sf_error_set(err, SF_ERR_CONFIG, "fhir: empty date window");
+    if (b->actor == NULL) {
+        sf_error_set(err, SF_ERR_CONFIG, "fhir: booking.actor is required");
         return ADAPTER_ERROR;
     }
     st = calloc(1, sizeof(*st));

@@ -1459,23 +1459,17 @@ static enum adapter_status riv_begin(const struct adapter_ctx *ctx,
     struct riv_state *st;
 
     *state = NULL;
-    if (ctx == NULL || ctx->region == NULL || ctx->clinic == NULL) {
+    if (adapter_begin_check(ctx, "rivta", err) != 0)
+        return ADAPTER_ERROR;
+    if (ctx->region == NULL) {
         sf_error_set(err, SF_ERR_INTERNAL, "rivta: bad arguments");
         return ADAPTER_ERROR;
     }
     b = &ctx->clinic->booking;
-    if (!ctx->clinic->has_booking || b->url == NULL || b->url[0] == '\0') {
-        sf_error_set(err, SF_ERR_CONFIG, "rivta: clinic has no booking url");
-        return ADAPTER_ERROR;
-    }
     if (ctx->region->riv_subject_of_care == NULL ||
         ctx->region->riv_subject_of_care[0] == '\0') {
         sf_error_set(err, SF_ERR_CONFIG,
                      "rivta: riv.subject_of_care (query identity) missing");
-        return ADAPTER_ERROR;
-    }
-    if (ctx->first_day > ctx->last_day) {
-        sf_error_set(err, SF_ERR_CONFIG, "rivta: empty date window");
         return ADAPTER_ERROR;
     }
     st = calloc(1, sizeof(*st));

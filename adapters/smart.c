@@ -178,18 +178,12 @@ static enum adapter_status smart_begin(const struct adapter_ctx *ctx,
     enum adapter_status rc;
 
     *state = NULL;
-    if (ctx == NULL || ctx->clinic == NULL) {
-        sf_error_set(err, SF_ERR_INTERNAL, "smart: bad arguments");
+    if (adapter_begin_check(ctx, "smart", err) != 0)
         return ADAPTER_ERROR;
-    }
     b = &ctx->clinic->booking;
-    if (!ctx->clinic->has_booking || b->url == NULL || b->location == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "smart: booking.url and "
-                     "booking.location are required");
-        return ADAPTER_ERROR;
-    }
-    if (ctx->first_day > ctx->last_day) {
-        sf_error_set(err, SF_ERR_CONFIG, "smart: empty date window");
+    if (b->location == NULL) {
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "smart: booking.location is required");
         return ADAPTER_ERROR;
     }
     st = calloc(1, sizeof(*st));

@@ -136,6 +136,14 @@ char *adapter_strdup_opt(const char *s);
  * "%.*s/path" never doubles a slash. */
 size_t adapter_url_base_len(const char *url);
 
+/*
+ * The checks every begin() starts with: ctx and its clinic present, the
+ * clinic has a booking block with a non-empty url, and the date window is
+ * not empty. Returns 0, or -1 with err set (messages prefixed by name).
+ */
+int adapter_begin_check(const struct adapter_ctx *ctx, const char *name,
+                        struct sf_error *err);
+
 /* Adapter by config name, or NULL. */
 const struct adapter *adapter_find(const char *name);
 /* Names of all adapters, NULL-terminated (for config validation/help). */
