@@ -122,10 +122,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     b.base = event_base_new();
-    fo.connect_timeout_ms = region->connect_timeout_ms;
-    fo.timeout_ms = region->timeout_ms;
-    fo.max_body_bytes = (size_t)region->max_body_bytes;
-    fo.user_agent = region->user_agent;
+    fetch_opts_from_region(&fo, region);
     if (b.base == NULL || (f = fetch_new(b.base, &fo, &err)) == NULL ||
         (c = collector_new(b.base, region, f, &err)) == NULL) {
         fprintf(stderr, "poll_bench: %s\n", err.msg);

@@ -240,10 +240,7 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     a->rebuild_delay.tv_sec = o.rebuild_delay_ms / 1000;
     a->rebuild_delay.tv_usec = (o.rebuild_delay_ms % 1000) * 1000;
 
-    fo.connect_timeout_ms = region->connect_timeout_ms;
-    fo.timeout_ms = region->timeout_ms;
-    fo.max_body_bytes = (size_t)region->max_body_bytes;
-    fo.user_agent = region->user_agent;
+    fetch_opts_from_region(&fo, region);
     if ((a->fetch = fetch_new(base, &fo, err)) == NULL)
         goto fail;
     if ((a->coll = collector_new(base, region, a->fetch, err)) == NULL)

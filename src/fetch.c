@@ -744,3 +744,12 @@ void fetch_free(struct fetch *f)
     free(f);
     curl_global_cleanup();
 }
+
+void fetch_opts_from_region(struct fetch_opts *fo, const struct conf_region *r)
+{
+    memset(fo, 0, sizeof(*fo));
+    fo->connect_timeout_ms = r->connect_timeout_ms;
+    fo->timeout_ms = r->timeout_ms;
+    fo->max_body_bytes = (size_t)r->max_body_bytes;
+    fo->user_agent = r->user_agent;
+}

@@ -159,10 +159,7 @@ int history_generate(struct conf_region *region,
     for (k = 0; k < region->npolite_hosts; k++)
         lift(&region->polite_hosts[k].p);
 
-    fo.connect_timeout_ms = region->connect_timeout_ms;
-    fo.timeout_ms = region->timeout_ms;
-    fo.max_body_bytes = (size_t)region->max_body_bytes;
-    fo.user_agent = region->user_agent;
+    fetch_opts_from_region(&fo, region);
     if ((f = fetch_new(base, &fo, err)) == NULL ||
         (h.coll = collector_new(base, region, f, err)) == NULL ||
         (h.st = store_open(path, err)) == NULL)

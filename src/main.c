@@ -389,10 +389,7 @@ static int cmd_poll(int argc, char **argv)
         fprintf(stderr, "slotfeed: cannot create the event loop\n");
         goto out;
     }
-    fo.connect_timeout_ms = region->connect_timeout_ms;
-    fo.timeout_ms = region->timeout_ms;
-    fo.max_body_bytes = (size_t)region->max_body_bytes;
-    fo.user_agent = region->user_agent;
+    fetch_opts_from_region(&fo, region);
     if ((f = fetch_new(base, &fo, &err)) == NULL ||
         (coll = collector_new(base, region, f, &err)) == NULL ||
         collector_poll_all(coll, on_pass_done, base) != 0) {

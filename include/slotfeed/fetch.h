@@ -45,6 +45,14 @@ struct fetch_result {
     const char *last_modified; /* Last-Modified of the answer, or NULL */
 };
 
+/*
+ * Options from a region's `fetch` config (timeouts, body cap, User-Agent);
+ * fields not in the config stay zero (= defaults). Borrows the region's
+ * strings: the region must outlive fetch_new (which copies them).
+ */
+void fetch_opts_from_region(struct fetch_opts *fo,
+                            const struct conf_region *r);
+
 typedef void (*fetch_done_fn)(const struct fetch_result *res, void *arg);
 
 /* New fetcher on base. Returns NULL with err set on failure. */
