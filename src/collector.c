@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -54,6 +55,14 @@ struct cpoll {
     int64_t next_tick_ms;       /* monotonic ms of the armed periodic tick */
     struct sched_grant grant;   /* valid while granted */
     bool granted;               /* a request of this poll holds a grant */
+    struct sched *gsched;       /* the sched that granted it */
+    /* Region the poll in flight borrows (ctx.region, ctx.clinic, and
+     * whatever the adapter state keeps of them); NULL when idle. */
+    const struct conf_region *region;
+    /* Left behind by collector_reconfigure (clinic removed or its booking
+     * changed) while its request was out: the answer is discarded. */
+    bool orphan;
+    struct cpoll *onext;        /* next orphan */
     /* valid while busy */
     struct adapter_ctx ctx;
     void *astate;
@@ -78,12 +87,30 @@ struct hostq {
     struct hostq *next;         /* all queues, for collector_free */
 };
 
+/* A region replaced by collector_reconfigure that polls in flight still
+ * borrow; released (collector_on_release) when the last one ends. */
+struct rregion {
+    const struct conf_region *r;
+    size_t users;
+    struct rregion *next;
+};
+
+/* A sched replaced by collector_reconfigure while grants of it were out:
+ * freed when the last of them is released. */
+struct rsched {
+    struct sched *s;
+    size_t grants;
+    struct rsched *next;
+};
+
 struct collector {
     struct event_base *base;
     const struct conf_region *region;
     struct fetch *fetch;
     struct clinic_state *states;
-    struct cpoll *polls;
+    struct cpoll **polls;       /* n pointers, each owned; stable while a
+                                 * poll is out (fetch and timers point at
+                                 * the cpoll, not at the array) */
     size_t n;
     size_t active;
     collector_update_fn on_update;
@@ -96,6 +123,19 @@ struct collector {
     struct event *pass_ev;      /* delivers an empty pass from the loop */
     struct sched *sched;        /* per-host politeness; owned */
     struct hostq *queues;       /* per-host wait queues; owned */
+    /* reconfiguration (collector_reconfigure) */
+    struct cpoll *orphans;      /* discarded polls still out; owned */
+    struct rregion *retired;    /* old regions still borrowed; nodes owned */
+    struct rsched *old_scheds;  /* old scheds with grants out; owned */
+    collector_release_fn on_release;
+    void *release_arg;
+    struct cpoll *resend_head, *resend_tail;  /* moved off an old sched */
+    struct event *resend_ev;
+    /* stopping (collector_stop) */
+    bool stopped;
+    collector_pass_fn idle_fn;
+    void *idle_arg;
+    struct event *idle_ev;
 };
 
 const char *web_booking_name(enum web_booking w)
@@ -226,6 +266,25 @@ static enum sched_outcome outcome_of(const struct fetch_result *res,
     return SCHED_SUCCESS;
 }
 
+/* A grant of the replaced sched s came back: free s after its last. */
+static void old_sched_release(struct collector *c, struct sched *s)
+{
+    struct rsched **pp;
+
+    for (pp = &c->old_scheds; *pp != NULL; pp = &(*pp)->next) {
+        struct rsched *o = *pp;
+
+        if (o->s != s)
+            continue;
+        if (--o->grants == 0) {
+            *pp = o->next;
+            sched_free(o->s);
+            free(o);
+        }
+        return;
+    }
+}
+
 /* Release p's grant with outcome o; log breaker transitions. */
 static void grant_release(struct cpoll *p, enum sched_outcome o,
                           long retry_after_s)
@@ -258,6 +317,9 @@ static void grant_release(struct cpoll *p, enum sched_outcome o,
 
         evtimer_add(q->wake, &zero);
     }
+    if (p->gsched != p->c->sched)
+        old_sched_release(p->c, p->gsched);
+    p->gsched = NULL;
 }
 
 /*
@@ -290,6 +352,54 @@ static void poll_send(struct cpoll *p);
 static void on_fetched(const struct fetch_result *res, void *arg);
 static void on_wake(evutil_socket_t fd, short what, void *arg);
 
+/*
+ * A poll that borrowed r has ended. r is the current region (nothing to
+ * do) or a replaced one: after its last poll the owner may free it.
+ */
+static void region_unref(struct collector *c, const struct conf_region *r)
+{
+    struct rregion **pp;
+
+    if (r == NULL || r == c->region)
+        return;
+    for (pp = &c->retired; *pp != NULL; pp = &(*pp)->next) {
+        struct rregion *o = *pp;
+
+        if (o->r != r)
+            continue;
+        if (--o->users == 0) {
+            *pp = o->next;
+            free(o);
+            if (c->on_release)
+                c->on_release(c->release_arg, r);
+        }
+        return;
+    }
+}
+
+/* Stopped and nothing out: tell the owner, from the loop. */
+static void idle_check(struct collector *c)
+{
+    struct timeval zero = {0, 0};
+
+    if (c->stopped && c->active == 0 && c->idle_fn != NULL)
+        evtimer_add(c->idle_ev, &zero);
+}
+
+/* A pass lost a member without a poll closing (reconfigure): finish it
+ * from the loop when it was the last. */
+static void pass_drop(struct cpoll *p)
+{
+    struct collector *c = p->c;
+    struct timeval zero = {0, 0};
+
+    if (!p->in_pass)
+        return;
+    p->in_pass = false;
+    if (--c->pass_left == 0 && c->pass_active)
+        evtimer_add(c->pass_ev, &zero);
+}
+
 static void pass_finish(struct collector *c)
 {
     collector_pass_fn fn = c->pass_done;
@@ -307,8 +417,10 @@ static void pass_finish(struct collector *c)
 static void poll_close(struct cpoll *p)
 {
     struct collector *c = p->c;
+    const struct conf_region *r = p->region;
 
     p->busy = false;
+    p->region = NULL;
     c->active--;
 
     if (c->on_update)
@@ -318,6 +430,8 @@ static void poll_close(struct cpoll *p)
         if (--c->pass_left == 0 && c->pass_active)
             pass_finish(c);
     }
+    region_unref(c, r);
+    idle_check(c);
 }
 
 /*
@@ -333,7 +447,7 @@ static void poll_backoff(struct cpoll *p, int failures)
     int64_t now = mono_ms(), b;
     struct timeval tv;
 
-    if (!c->started || p->timer == NULL)
+    if (!c->started || c->stopped || p->timer == NULL)
         return;
     if (p->home != NULL)
         sp = sched_host_params(p->home);
@@ -462,6 +576,49 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *err,
     poll_close(p);
 }
 
+/* Free a cpoll that has no poll out (or whose poll was just ended). */
+static void cpoll_free(struct cpoll *p)
+{
+    if (p == NULL)
+        return;
+    if (p->timer)
+        event_free(p->timer);
+    if (p->kick)
+        event_free(p->kick);
+    free(p->rurl);
+    if (p->busy && p->ad && p->ad->end)
+        p->ad->end(p->astate);
+    adapter_request_clear(&p->req);
+    avail_slots_clear(&p->acc);
+    if (p->cache && p->ad && p->ad->cache_free)
+        p->ad->cache_free(p->cache);
+    free(p);
+}
+
+/*
+ * End an orphan's poll without touching any clinic state: unlink it,
+ * free it, and let go of the region it borrowed. Its grant, if any, was
+ * released by the caller.
+ */
+static void orphan_discard(struct cpoll *p)
+{
+    struct collector *c = p->c;
+    const struct conf_region *r = p->region;
+    struct cpoll **pp;
+
+    for (pp = &c->orphans; *pp != NULL; pp = &(*pp)->onext)
+        if (*pp == p) {
+            *pp = p->onext;
+            break;
+        }
+    log_info("poll_discarded", "clinic=%s reason=reconfigured",
+             p->ctx.clinic && p->ctx.clinic->id ? p->ctx.clinic->id : "?");
+    cpoll_free(p);              /* ends the adapter's conversation */
+    c->active--;
+    region_unref(c, r);
+    idle_check(c);
+}
+
 static void on_fetched(const struct fetch_result *res, void *arg)
 {
     struct cpoll *p = arg;
@@ -471,6 +628,16 @@ static void on_fetched(const struct fetch_result *res, void *arg)
     enum adapter_status rc;
     char label[64];
 
+    if (p->orphan) {
+        /* The host did answer (or not): that still counts for its
+         * politeness; the content is for a clinic no longer configured
+         * this way. */
+        enum sched_outcome o = outcome_of(res, ADAPTER_DONE, SF_ERR_NONE);
+
+        grant_release(p, o == SCHED_SUCCESS ? SCHED_NEUTRAL : o, -1);
+        orphan_discard(p);
+        return;
+    }
     snprintf(label, sizeof(label), "%s",
              p->req.label ? p->req.label : "request");
     if (res->err.code != SF_ERR_NONE) {
@@ -575,6 +742,7 @@ static void poll_go(struct cpoll *p)
 
     sf_error_clear(&err);
     p->granted = true;
+    p->gsched = p->c->sched;
     if (fetch_start(p->c->fetch, &p->req, on_fetched, p, &err) != 0) {
         grant_release(p, SCHED_NEUTRAL, -1);
         poll_finish(p, false, &err, p->req.label);
@@ -685,6 +853,7 @@ static void poll_begin(struct cpoll *p)
     clock_gettime(CLOCK_MONOTONIC, &p->t0);
     memset(&p->ctx, 0, sizeof(p->ctx));
     p->ctx.region = c->region;
+    p->region = c->region;
     p->ctx.clinic = c->states[p->idx].conf;
     p->ctx.now = clock_now();
     p->ctx.cache = &p->cache;
@@ -720,6 +889,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (p->c->stopped)
+        return;
     /* Re-arm first: the cadence does not drift with poll duration. */
     ms = base_ms;
     if (jit > 0)
@@ -741,7 +912,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (!p->busy)
+    if (!p->busy && !p->c->stopped)
         poll_begin(p);
 }
 
@@ -758,25 +929,81 @@ static void on_empty_pass(evutil_socket_t fd, short what, void *arg)
 /* --- public ----------------------------------------------------------------- */
 
 /* The region's politeness as a sched: defaults plus per-host overrides. */
-static int make_sched(struct collector *c, struct sf_error *err)
+static int make_sched(const struct conf_region *r, struct sched **out,
+                      struct sf_error *err)
 {
-    const struct conf_region *r = c->region;
     struct sched_params sp;
     size_t i;
 
     polite_params(&r->politeness, &sp);
-    c->sched = sched_new(&sp);
-    if (c->sched == NULL) {
+    *out = sched_new(&sp);
+    if (*out == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "collector: out of memory");
         return -1;
     }
     for (i = 0; i < r->npolite_hosts; i++) {
         polite_params(&r->polite_hosts[i].p, &sp);
-        if (sched_set_host_params(c->sched, r->polite_hosts[i].host, &sp,
-                                  err) != 0)
+        if (sched_set_host_params(*out, r->polite_hosts[i].host, &sp,
+                                  err) != 0) {
+            sched_free(*out);
+            *out = NULL;
             return -1;
+        }
     }
     return 0;
+}
+
+static void on_resend(evutil_socket_t fd, short what, void *arg);
+static void on_idle(evutil_socket_t fd, short what, void *arg);
+
+/* Fresh state of clinic cc, as before its first poll. */
+static void state_init(struct clinic_state *st, const struct conf_clinic *cc)
+{
+    memset(st, 0, sizeof(*st));
+    st->conf = cc;
+    avail_slots_init(&st->slots);
+    st->err_class = SF_ERR_NONE;
+    /* Known answer without asking: no web booking. */
+    st->web = cc->has_booking ? WEB_UNKNOWN : WEB_NONE;
+    st->status = cc->has_booking ? CLINIC_ERROR : CLINIC_OK;
+}
+
+/* Poll machinery of clinic cc at index idx, hosts looked up in s. NULL
+ * with err set on failure (unknown adapter, out of memory). */
+static struct cpoll *cpoll_new(struct collector *c, struct sched *s,
+                               const struct conf_clinic *cc, size_t idx,
+                               struct sf_error *err)
+{
+    struct cpoll *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        goto nomem;
+    p->c = c;
+    p->idx = idx;
+    avail_slots_init(&p->acc);
+    if (!cc->has_booking)
+        return p;
+    p->ad = adapter_find(cc->booking.adapter);
+    if (p->ad == NULL) {
+        sf_error_set(err, SF_ERR_CONFIG, "clinic %s: unknown adapter \"%s\"",
+                     cc->id, cc->booking.adapter ? cc->booking.adapter
+                                                 : "(none)");
+        free(p);
+        return NULL;
+    }
+    p->rng = hash_id(cc->id);
+    p->timer = evtimer_new(c->base, on_tick, p);
+    p->kick = evtimer_new(c->base, on_kick, p);
+    if (p->timer == NULL || p->kick == NULL) {
+        cpoll_free(p);
+        goto nomem;
+    }
+    /* Only for its backoff parameters; requests look up their own. */
+    p->home = sched_host_get(s, cc->booking.url, NULL);
+    return p;
+nomem:
+    sf_error_set(err, SF_ERR_NOMEM, "collector: out of memory");
+    return NULL;
 }
 
 struct collector *collector_new(struct event_base *base,
@@ -798,9 +1025,11 @@ struct collector *collector_new(struct event_base *base,
     c->fetch = f;
     c->n = region->nclinics;
     c->pass_ev = evtimer_new(base, on_empty_pass, c);
-    if (c->pass_ev == NULL)
+    c->resend_ev = evtimer_new(base, on_resend, c);
+    c->idle_ev = evtimer_new(base, on_idle, c);
+    if (c->pass_ev == NULL || c->resend_ev == NULL || c->idle_ev == NULL)
         goto nomem;
-    if (make_sched(c, err) != 0) {
+    if (make_sched(region, &c->sched, err) != 0) {
         collector_free(c);
         return NULL;
     }
@@ -811,39 +1040,12 @@ struct collector *collector_new(struct event_base *base,
             goto nomem;
     }
     for (i = 0; i < c->n; i++) {
-        const struct conf_clinic *cc = &region->clinics[i];
-        struct clinic_state *st = &c->states[i];
-        struct cpoll *p = &c->polls[i];
-
-        st->conf = cc;
-        avail_slots_init(&st->slots);
-        avail_slots_init(&p->acc);
-        st->err_class = SF_ERR_NONE;
-        p->c = c;
-        p->idx = i;
-        if (!cc->has_booking) {
-            /* Known answer without asking: no web booking. */
-            st->web = WEB_NONE;
-            st->status = CLINIC_OK;
-            continue;
-        }
-        st->web = WEB_UNKNOWN;
-        st->status = CLINIC_ERROR;
-        p->ad = adapter_find(cc->booking.adapter);
-        if (p->ad == NULL) {
-            sf_error_set(err, SF_ERR_CONFIG, "clinic %s: unknown adapter "
-                         "\"%s\"", cc->id, cc->booking.adapter ?
-                         cc->booking.adapter : "(none)");
+        state_init(&c->states[i], &region->clinics[i]);
+        c->polls[i] = cpoll_new(c, c->sched, &region->clinics[i], i, err);
+        if (c->polls[i] == NULL) {
             collector_free(c);
             return NULL;
         }
-        p->rng = hash_id(cc->id);
-        p->timer = evtimer_new(base, on_tick, p);
-        p->kick = evtimer_new(base, on_kick, p);
-        if (p->timer == NULL || p->kick == NULL)
-            goto nomem;
-        /* Only for its backoff parameters; requests look up their own. */
-        p->home = sched_host_get(c->sched, cc->booking.url, NULL);
     }
     return c;
 nomem:
@@ -861,6 +1063,15 @@ void collector_on_update(struct collector *c, collector_update_fn fn,
     c->update_arg = arg;
 }
 
+void collector_on_release(struct collector *c, collector_release_fn fn,
+                          void *arg)
+{
+    if (c == NULL)
+        return;
+    c->on_release = fn;
+    c->release_arg = arg;
+}
+
 long collector_stagger_ms(const char *clinic_id, long interval_ms)
 {
     if (interval_ms <= 0)
@@ -868,29 +1079,37 @@ long collector_stagger_ms(const char *clinic_id, long interval_ms)
     return (long)(mix64(hash_id(clinic_id)) % (uint64_t)interval_ms);
 }
 
+/* Arm p's periodic timer delay_ms from now. */
+static int arm_tick(struct cpoll *p, long delay_ms)
+{
+    struct timeval tv;
+
+    ms_to_tv(delay_ms, &tv);
+    if (evtimer_add(p->timer, &tv) != 0)
+        return -1;
+    p->next_tick_ms = mono_ms() + delay_ms;
+    return 0;
+}
+
 int collector_start(struct collector *c)
 {
     long iv;
     size_t i;
 
-    if (c == NULL)
+    if (c == NULL || c->stopped)
         return -1;
     if (c->started)
         return 0;
     iv = interval_ms(c);
     for (i = 0; i < c->n; i++) {
-        struct cpoll *p = &c->polls[i];
-        struct timeval tv;
+        struct cpoll *p = c->polls[i];
 
         if (p->ad == NULL)
             continue;
         /* Deterministic stagger: the same clinic always lands at the same
          * offset, and clinics spread evenly over the interval. */
-        ms_to_tv(collector_stagger_ms(c->states[i].conf->id, iv), &tv);
-        if (evtimer_add(p->timer, &tv) != 0)
+        if (arm_tick(p, collector_stagger_ms(c->states[i].conf->id, iv)) != 0)
             return -1;
-        p->next_tick_ms = mono_ms() +
-                          collector_stagger_ms(c->states[i].conf->id, iv);
     }
     c->started = true;
     return 0;
@@ -902,14 +1121,14 @@ int collector_poll_all(struct collector *c, collector_pass_fn done,
     struct timeval zero = {0, 0};
     size_t i;
 
-    if (c == NULL || c->pass_active)
+    if (c == NULL || c->pass_active || c->stopped)
         return -1;
     c->pass_active = true;
     c->pass_done = done;
     c->pass_arg = arg;
     c->pass_left = 0;
     for (i = 0; i < c->n; i++) {
-        struct cpoll *p = &c->polls[i];
+        struct cpoll *p = c->polls[i];
 
         if (p->ad == NULL)
             continue;
@@ -921,6 +1140,461 @@ int collector_poll_all(struct collector *c, collector_pass_fn done,
     }
     if (c->pass_left == 0 && evtimer_add(c->pass_ev, &zero) != 0)
         return -1;
+    return 0;
+}
+
+/* --- reconfiguration ------------------------------------------------------ */
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+/* Same booking block, field by field (any difference resets the cache). */
+static bool booking_same(const struct conf_clinic *a,
+                         const struct conf_clinic *b)
+{
+    const struct conf_booking *x = &a->booking, *y = &b->booking;
+    size_t i;
+
+    if (a->has_booking != b->has_booking)
+        return false;
+    if (!a->has_booking)
+        return true;
+    if (!str_eq(x->adapter, y->adapter) || !str_eq(x->url, y->url) ||
+        !str_eq(x->booking_url, y->booking_url) ||
+        !str_eq(x->time_type_id, y->time_type_id) ||
+        !str_eq(x->time_type_name, y->time_type_name) ||
+        !str_eq(x->actor, y->actor) || !str_eq(x->location, y->location) ||
+        !str_eq(x->token_file, y->token_file) ||
+        !str_eq(x->search, y->search) || x->page_cap != y->page_cap ||
+        x->discover_time_types != y->discover_time_types ||
+        !str_eq(x->tls_cert, y->tls_cert) || !str_eq(x->tls_key, y->tls_key) ||
+        !str_eq(x->tls_ca, y->tls_ca) ||
+        x->ntime_types != y->ntime_types || x->nendpoints != y->nendpoints)
+        return false;
+    for (i = 0; i < x->ntime_types; i++)
+        if (!str_eq(x->time_types[i].id, y->time_types[i].id) ||
+            !str_eq(x->time_types[i].service, y->time_types[i].service) ||
+            x->time_types[i].new_visit != y->time_types[i].new_visit)
+            return false;
+    for (i = 0; i < x->nendpoints; i++)
+        if (!str_eq(x->endpoints[i].contract, y->endpoints[i].contract) ||
+            !str_eq(x->endpoints[i].url, y->endpoints[i].url) ||
+            !str_eq(x->endpoints[i].soap_action, y->endpoints[i].soap_action))
+            return false;
+    return true;
+}
+
+static bool params_same(const struct conf_politeness *a,
+                        const struct conf_politeness *b)
+{
+    struct sched_params x, y;
+
+    polite_params(a, &x);
+    polite_params(b, &y);
+    return x.rate_per_s == y.rate_per_s && x.burst == y.burst &&
+           x.max_concurrent == y.max_concurrent &&
+           x.backoff_base_ms == y.backoff_base_ms &&
+           x.backoff_max_ms == y.backoff_max_ms &&
+           x.breaker_failures == y.breaker_failures &&
+           x.breaker_cooldown_ms == y.breaker_cooldown_ms;
+}
+
+/* Would a and b build the same sched? */
+static bool polite_same(const struct conf_region *a,
+                        const struct conf_region *b)
+{
+    size_t i;
+
+    if (!params_same(&a->politeness, &b->politeness) ||
+        a->npolite_hosts != b->npolite_hosts)
+        return false;
+    for (i = 0; i < a->npolite_hosts; i++)
+        if (!str_eq(a->polite_hosts[i].host, b->polite_hosts[i].host) ||
+            !params_same(&a->polite_hosts[i].p, &b->polite_hosts[i].p))
+            return false;
+    return true;
+}
+
+struct id_idx {
+    const char *id;
+    size_t idx;
+};
+
+static int id_idx_cmp(const void *a, const void *b)
+{
+    return strcasecmp(((const struct id_idx *)a)->id,
+                      ((const struct id_idx *)b)->id);
+}
+
+/* Take every orphan out of the wait queues and the resend list, then
+ * discard them (they hold no grant while waiting). */
+static void unqueue_orphans(struct collector *c)
+{
+    struct cpoll *drop = NULL, **pp, *p, *prev;
+    struct hostq *q;
+
+    for (q = c->queues; q != NULL; q = q->next) {
+        prev = NULL;
+        for (pp = &q->head; (p = *pp) != NULL;) {
+            if (!p->orphan) {
+                prev = p;
+                pp = &p->qnext;
+                continue;
+            }
+            *pp = p->qnext;
+            p->queued = false;
+            p->qnext = drop;
+            drop = p;
+        }
+        q->tail = prev;
+    }
+    prev = NULL;
+    for (pp = &c->resend_head; (p = *pp) != NULL;) {
+        if (!p->orphan) {
+            prev = p;
+            pp = &p->qnext;
+            continue;
+        }
+        *pp = p->qnext;
+        p->queued = false;
+        p->qnext = drop;
+        drop = p;
+    }
+    c->resend_tail = prev;
+    while (drop != NULL) {
+        p = drop;
+        drop = p->qnext;
+        p->qnext = NULL;
+        orphan_discard(p);
+    }
+}
+
+/* Swap in sched ns: the waiters of every old queue go to the resend list
+ * (asked again from the loop, on ns); the old sched lives on in node o
+ * while grants of it are out. */
+static void swap_sched(struct collector *c, struct sched *ns,
+                       struct rsched *o)
+{
+    struct timeval zero = {0, 0};
+    struct cpoll *p;
+    size_t i, grants = 0;
+
+    while (c->queues != NULL) {
+        struct hostq *q = c->queues;
+
+        c->queues = q->next;
+        while ((p = q->head) != NULL) {
+            q->head = p->qnext;
+            p->qnext = NULL;
+            if (c->resend_tail != NULL)
+                c->resend_tail->qnext = p;
+            else
+                c->resend_head = p;
+            c->resend_tail = p;
+        }
+        sched_host_set_user(q->h, NULL);
+        event_free(q->wake);
+        free(q);
+    }
+    for (i = 0; i < c->n; i++) {
+        p = c->polls[i];
+        if (p->granted && p->gsched == c->sched)
+            grants++;
+        free(p->rurl);
+        p->rurl = NULL;
+        p->rhost = NULL;
+        p->home = p->ad != NULL ? sched_host_get(
+                      ns, c->states[i].conf->booking.url, NULL) : NULL;
+    }
+    for (p = c->orphans; p != NULL; p = p->onext) {
+        if (p->granted && p->gsched == c->sched)
+            grants++;
+        free(p->rurl);
+        p->rurl = NULL;
+        p->rhost = NULL;
+        p->home = NULL;
+    }
+    if (grants > 0) {
+        o->s = c->sched;
+        o->grants = grants;
+        o->next = c->old_scheds;
+        c->old_scheds = o;
+    } else {
+        sched_free(c->sched);
+        free(o);
+    }
+    c->sched = ns;
+    if (c->resend_head != NULL)
+        evtimer_add(c->resend_ev, &zero);
+}
+
+int collector_reconfigure(struct collector *c, const struct conf_region *r,
+                          struct collector_diff *diff, struct sf_error *err)
+{
+    struct collector_diff d;
+    struct clinic_state *nstates = NULL;
+    struct cpoll **npolls = NULL, *p;
+    struct id_idx *order = NULL;
+    long *from = NULL;          /* new index -> old index, or -1 */
+    long *to = NULL;            /* old index -> new index, or -1 */
+    bool *fresh = NULL;
+    struct sched *ns = NULL;
+    struct rsched *rs = NULL;
+    struct rregion *rr = NULL;
+    const struct conf_region *old;
+    size_t i, nn, users = 0;
+    long iv;
+
+    memset(&d, 0, sizeof(d));
+    if (c == NULL || r == NULL || r == c->region) {
+        sf_error_set(err, SF_ERR_INTERNAL, "collector_reconfigure: no "
+                     "collector, no region, or the region in use");
+        return -1;
+    }
+    if (c->stopped) {
+        sf_error_set(err, SF_ERR_INTERNAL, "collector_reconfigure: the "
+                     "collector is stopping");
+        return -1;
+    }
+    nn = r->nclinics;
+    /* Everything that can fail happens first; the collector is untouched
+     * until the commit below, which cannot fail. */
+    nstates = calloc(nn ? nn : 1, sizeof(*nstates));
+    npolls = calloc(nn ? nn : 1, sizeof(*npolls));
+    from = calloc(nn ? nn : 1, sizeof(*from));
+    fresh = calloc(nn ? nn : 1, sizeof(*fresh));
+    order = calloc(c->n ? c->n : 1, sizeof(*order));
+    to = calloc(c->n ? c->n : 1, sizeof(*to));
+    rr = calloc(1, sizeof(*rr));
+    rs = calloc(1, sizeof(*rs));
+    if (!nstates || !npolls || !from || !fresh || !order || !to || !rr ||
+        !rs) {
+        sf_error_set(err, SF_ERR_NOMEM, "collector: out of memory");
+        goto fail;
+    }
+    if (!polite_same(c->region, r) && make_sched(r, &ns, err) != 0)
+        goto fail;
+    for (i = 0; i < c->n; i++) {
+        order[i].id = c->states[i].conf->id;
+        order[i].idx = i;
+        to[i] = -1;
+    }
+    if (c->n > 0)
+        qsort(order, c->n, sizeof(*order), id_idx_cmp);
+    for (i = 0; i < nn; i++) {
+        const struct conf_clinic *cc = &r->clinics[i];
+        struct id_idx key = {cc->id, 0}, *hit = NULL;
+
+        from[i] = -1;
+        if (c->n > 0 && cc->id != NULL)
+            hit = bsearch(&key, order, c->n, sizeof(*order), id_idx_cmp);
+        if (hit != NULL && to[hit->idx] < 0) {
+            to[hit->idx] = (long)i;
+            from[i] = (long)hit->idx;
+        }
+        /* Kept as is only when nothing a poll sends has changed. */
+        fresh[i] = from[i] < 0 ||
+                   !booking_same(c->states[from[i]].conf, cc) ||
+                   (cc->has_booking &&
+                    (!str_eq(c->region->riv_subject_of_care,
+                             r->riv_subject_of_care) ||
+                     !str_eq(c->region->riv_actor_type, r->riv_actor_type)));
+        if (fresh[i] &&
+            (npolls[i] = cpoll_new(c, ns ? ns : c->sched, cc, i, err)) ==
+                NULL)
+            goto fail;
+    }
+
+    /* --- commit ---------------------------------------------------------- */
+    for (i = 0; i < c->n; i++) {
+        bool kept = to[i] >= 0 && !fresh[to[i]];
+
+        p = c->polls[i];
+        if (to[i] < 0) {
+            d.removed++;
+            avail_slots_clear(&c->states[i].slots);
+        }
+        if (kept)
+            continue;
+        /* Removed or changed: its machinery goes; a poll still out
+         * becomes an orphan whose answer is thrown away. */
+        pass_drop(p);
+        if (!p->busy) {
+            cpoll_free(p);
+            continue;
+        }
+        if (p->timer)
+            event_free(p->timer);
+        if (p->kick)
+            event_free(p->kick);
+        p->timer = p->kick = NULL;
+        p->orphan = true;
+        p->onext = c->orphans;
+        c->orphans = p;
+    }
+    for (i = 0; i < nn; i++) {
+        const struct conf_clinic *cc = &r->clinics[i];
+
+        if (from[i] < 0) {
+            state_init(&nstates[i], cc);
+            d.added++;
+            continue;
+        }
+        /* Matched: slots, web status, timestamps and counters carry over. */
+        nstates[i] = c->states[from[i]];
+        nstates[i].conf = cc;
+        if (!fresh[i]) {
+            npolls[i] = c->polls[from[i]];
+            npolls[i]->idx = i;
+            d.kept++;
+            continue;
+        }
+        d.changed++;
+        if (!cc->has_booking) {
+            struct clinic_state *st = &nstates[i];
+
+            avail_slots_clear(&st->slots);
+            st->has_data = false;
+            st->web = WEB_NONE;
+            st->status = CLINIC_OK;
+            st->err_class = SF_ERR_NONE;
+            st->error[0] = '\0';
+            st->consecutive_failures = 0;
+        } else if (!c->states[from[i]].conf->has_booking) {
+            nstates[i].web = WEB_UNKNOWN;
+            nstates[i].status = CLINIC_ERROR;
+        }
+    }
+    free(c->states);
+    free(c->polls);
+    c->states = nstates;
+    c->polls = npolls;
+    c->n = nn;
+    nstates = NULL;
+    npolls = NULL;
+    old = c->region;
+    c->region = r;
+
+    /* The old region stays borrowed by every poll that began under it. */
+    for (i = 0; i < c->n; i++)
+        users += c->polls[i]->busy && c->polls[i]->region == old;
+    for (p = c->orphans; p != NULL; p = p->onext)
+        users += p->region == old;
+    if (users > 0) {
+        rr->r = old;
+        rr->users = users;
+        rr->next = c->retired;
+        c->retired = rr;
+        rr = NULL;
+    }
+    unqueue_orphans(c);         /* may release old (users reach 0) */
+    if (ns != NULL) {
+        swap_sched(c, ns, rs);  /* takes rs */
+        rs = NULL;
+        ns = NULL;
+    }
+
+    /* Schedule: added clinics at their stagger in the (new) interval,
+     * changed ones now, kept ones no later than one new interval. */
+    iv = interval_ms(c);
+    if (c->started) {
+        int64_t now = mono_ms();
+        struct timeval zero = {0, 0};
+
+        for (i = 0; i < c->n; i++) {
+            p = c->polls[i];
+            if (p->ad == NULL)
+                continue;
+            if (from[i] < 0) {
+                arm_tick(p, collector_stagger_ms(c->states[i].conf->id, iv));
+            } else if (fresh[i]) {
+                evtimer_add(p->kick, &zero);
+                arm_tick(p, iv);
+            } else if (p->next_tick_ms - now > iv) {
+                arm_tick(p, collector_stagger_ms(c->states[i].conf->id, iv));
+            }
+        }
+    }
+    if (diff != NULL)
+        *diff = d;
+    free(order);
+    free(to);
+    free(from);
+    free(fresh);
+    free(rs);
+    if (rr != NULL) {
+        /* Nothing borrowed the old region: the owner may free it now. */
+        free(rr);
+        if (c->on_release)
+            c->on_release(c->release_arg, old);
+    }
+    return 0;
+fail:
+    for (i = 0; npolls != NULL && i < nn; i++)
+        cpoll_free(npolls[i]);
+    sched_free(ns);
+    free(nstates);
+    free(npolls);
+    free(order);
+    free(to);
+    free(from);
+    free(fresh);
+    free(rs);
+    free(rr);
+    return -1;
+}
+
+static void on_resend(evutil_socket_t fd, short what, void *arg)
+{
+    struct collector *c = arg;
+    struct cpoll *list = c->resend_head, *p;
+
+    (void)fd;
+    (void)what;
+    c->resend_head = c->resend_tail = NULL;
+    while ((p = list) != NULL) {
+        list = p->qnext;
+        p->qnext = NULL;
+        p->queued = false;
+        poll_send(p);
+    }
+}
+
+/* --- stopping ------------------------------------------------------------- */
+
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+    struct collector *c = arg;
+    collector_pass_fn fn = c->idle_fn;
+
+    (void)fd;
+    (void)what;
+    if (!c->stopped || c->active != 0 || fn == NULL)
+        return;
+    c->idle_fn = NULL;
+    fn(c->idle_arg);
+}
+
+int collector_stop(struct collector *c, collector_pass_fn idle, void *arg)
+{
+    size_t i;
+
+    if (c == NULL)
+        return -1;
+    c->stopped = true;
+    c->idle_fn = idle;
+    c->idle_arg = arg;
+    for (i = 0; i < c->n; i++) {
+        if (c->polls[i]->timer)
+            evtimer_del(c->polls[i]->timer);
+        if (c->polls[i]->kick)
+            evtimer_del(c->polls[i]->kick);
+    }
+    idle_check(c);
     return 0;
 }
 
@@ -948,22 +1622,15 @@ void collector_free(struct collector *c)
 
     if (c == NULL)
         return;
-    for (i = 0; c->polls && i < c->n; i++) {
-        struct cpoll *p = &c->polls[i];
+    /* A poll in flight: its transfer is gone with fetch_free() (see
+     * collector.h), so only our half of the conversation remains. */
+    for (i = 0; c->polls && i < c->n; i++)
+        cpoll_free(c->polls[i]);
+    while (c->orphans != NULL) {
+        struct cpoll *p = c->orphans;
 
-        if (p->timer)
-            event_free(p->timer);
-        if (p->kick)
-            event_free(p->kick);
-        free(p->rurl);
-        /* In-flight poll: its transfer is gone with fetch_free() (see
-         * collector.h), so only our half of the conversation remains. */
-        if (p->busy && p->ad && p->ad->end)
-            p->ad->end(p->astate);
-        adapter_request_clear(&p->req);
-        avail_slots_clear(&p->acc);
-        if (p->cache && p->ad && p->ad->cache_free)
-            p->ad->cache_free(p->cache);
+        c->orphans = p->onext;
+        cpoll_free(p);
     }
     for (i = 0; c->states && i < c->n; i++)
         avail_slots_clear(&c->states[i].slots);
@@ -974,8 +1641,25 @@ void collector_free(struct collector *c)
         event_free(q->wake);
         free(q);
     }
+    while (c->retired != NULL) {
+        struct rregion *o = c->retired;
+
+        c->retired = o->next;
+        free(o);
+    }
+    while (c->old_scheds != NULL) {
+        struct rsched *o = c->old_scheds;
+
+        c->old_scheds = o->next;
+        sched_free(o->s);
+        free(o);
+    }
     if (c->pass_ev)
         event_free(c->pass_ev);
+    if (c->resend_ev)
+        event_free(c->resend_ev);
+    if (c->idle_ev)
+        event_free(c->idle_ev);
     sched_free(c->sched);
     free(c->polls);
     free(c->states);

@@ -49,7 +49,7 @@ enum clinic_status {
 };
 
 struct clinic_state {
-    const struct conf_clinic *conf;   /* borrowed from the region */
+    const struct conf_clinic *conf;   /* borrowed from the current region */
     enum web_booking web;
     enum clinic_status status;
     int64_t checked_at;     /* last poll finished (0 = never) */
@@ -104,11 +104,12 @@ int collector_start(struct collector *c);
 int collector_poll_all(struct collector *c, collector_pass_fn done,
                        void *arg);
 
-/* Borrowed array of region->nclinics states, valid until collector_free. */
+/* Borrowed array of region->nclinics states (the current region), valid
+ * until collector_free or the next collector_reconfigure. */
 const struct clinic_state *collector_states(const struct collector *c,
                                             size_t *n);
 
-/* Polls in flight. */
+/* Polls in flight (discarded ones still out included). */
 size_t collector_active(const struct collector *c);
 
 /*
@@ -125,6 +126,70 @@ struct sched *collector_sched(const struct collector *c);
  * run and machine, spread evenly over the interval. 0 if interval_ms <= 0.
  */
 long collector_stagger_ms(const char *clinic_id, long interval_ms);
+
+/*
+ * Reconfiguration (SIGHUP). Ownership of regions: the collector borrows
+ * the region it was made with or last reconfigured to, and every poll in
+ * flight borrows the region that was current when it began (its adapter
+ * conversation keeps pointers into that region's clinic). So a replaced
+ * region must stay alive until the collector says it is done with it:
+ * release(arg, r) is called once per replaced region, when no poll
+ * borrows it any more: from inside collector_reconfigure when nothing
+ * did, else from the loop when the last such poll ends (the callee may
+ * free r then; it must not free the collector). collector_free calls no
+ * release: the owner frees whatever regions it still holds after it.
+ */
+typedef void (*collector_release_fn)(void *arg, const struct conf_region *r);
+void collector_on_release(struct collector *c, collector_release_fn fn,
+                          void *arg);
+
+/* What collector_reconfigure did, by clinic id. */
+struct collector_diff {
+    size_t added;       /* new ids: start UNKNOWN, first poll at their
+                         * stagger in the new interval */
+    size_t removed;     /* gone: no more polls, gone from the states */
+    size_t changed;     /* booking block (or the RIV query identity)
+                         * differs: state kept, adapter cache reset,
+                         * polled now */
+    size_t kept;        /* identical: state, cache and schedule kept */
+};
+
+/*
+ * Switch c to region r (borrowed; see the ownership note above). Clinics
+ * are matched by id. A matched clinic keeps its state (slots, web status,
+ * timestamps, counters); when any field of its booking block changed (or
+ * the region's riv subject/actor type), its adapter cache is dropped and
+ * it is polled at once (when collector_start ran). A clinic that lost its
+ * booking becomes NONE without slots; one that gained it starts UNKNOWN.
+ * A removed or changed clinic's poll in flight is left to finish on its
+ * own and its answer is discarded (log line poll_discarded); it never
+ * touches the new states. Polls of kept clinics continue and their
+ * results count. poll_interval_s takes effect at once (kept clinics'
+ * next tick is moved forward when the new interval is shorter). When the
+ * politeness config differs, a new sched is built from r (breaker and
+ * backoff state start over; requests already granted finish under the
+ * old one, which is freed after the last); waiting requests re-queue on
+ * the new one. A running collector_poll_all pass loses removed and
+ * changed clinics (done still fires once). Indices of states change: the
+ * caller must rebuild anything indexed by them (the feed).
+ *
+ * Everything that can fail is done before anything changes: returns 0
+ * and fills *diff (may be NULL), or -1 with err set (unknown adapter, bad
+ * politeness host, out of memory, r == current region, collector
+ * stopped) and c exactly as before. Not from inside a collector callback.
+ */
+int collector_reconfigure(struct collector *c, const struct conf_region *r,
+                          struct collector_diff *diff, struct sf_error *err);
+
+/*
+ * Stop starting polls (shutdown): periodic timers, pending poll_all kicks
+ * and backoff re-arms are dropped; polls in flight go on to the end of
+ * their conversation (their results count, on_update fires). idle(arg)
+ * is called once, from the loop, when no poll is in flight (at the next
+ * loop turn if none is). Afterwards collector_start, collector_poll_all
+ * and collector_reconfigure fail. Returns 0, or -1 for NULL.
+ */
+int collector_stop(struct collector *c, collector_pass_fn idle, void *arg);
 
 /*
  * Cancel timers and polls in flight, free states. NULL ok.
