@@ -1,0 +1,33 @@
+/*
+ * fuzz_conf.c - libFuzzer target for conf_parse (owner: fuzzing, issue
+ * 7): the input is a region file. Either a region or an error list comes
+ * back, never both, and everything is freed (LeakSanitizer checks).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "fuzz.h"
+#include "slotfeed/clock.h"
+#include "slotfeed/conf.h"
+#include "slotfeed/log.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct conf_region *r = NULL;
+    struct conf_errors errs = {0};
+    int rc;
+
+    log_quiet();
+    clock_set_fake(INT64_C(1774512000));
+    rc = conf_parse((const char *)data, size, &r, &errs);
+    if (rc == 0 && (r == NULL || errs.n != 0))
+        abort();                    /* success: a region, no errors */
+    if (rc != 0 && (r != NULL || errs.n == 0))
+        abort();                    /* failure: no region, >= 1 error */
+    for (size_t i = 0; i < errs.n; i++)
+        if (errs.v[i] == NULL)
+            abort();
+    conf_free(r);
+    conf_errors_free(&errs);
+    return 0;
+}
