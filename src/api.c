@@ -950,8 +950,18 @@ int api_parse_http_date(const char *s, int64_t *out)
     char wd[4], mon[4], gmt[4];
     int d, y, h, mi, sec, mo, n = 0;
 
-    if (s == NULL || strlen(s) != 29 ||
-        sscanf(s, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3[A-Z]%n", wd,
+    /* sscanf alone would take " 6", "+6", "-1" and moved spaces
+     * (fuzz_http found "... 1994 -1:-1:-1 GMT" accepted): the fixed
+     * IMF-fixdate shape first, 'd' a digit, 'a' checked below. */
+    static const char shape[] = "aaa, dd aaa dddd dd:dd:dd GMT";
+
+    if (s == NULL || strlen(s) != 29)
+        return -1;
+    for (size_t i = 0; i < sizeof(shape) - 1; i++)
+        if (shape[i] == 'd' ? !isdigit((unsigned char)s[i])
+                            : shape[i] != 'a' && shape[i] != s[i])
+            return -1;
+    if (sscanf(s, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3[A-Z]%n", wd,
                &d, mon, &y, &h, &mi, &sec, gmt, &n) != 8 ||
         n != 29 || strcmp(gmt, "GMT") != 0)
         return -1;
