@@ -16,6 +16,12 @@ quiet cmake --build build -j"$jobs"
 echo "== tests (RelWithDebInfo)"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
+# Fuzz smoke (scripts/fuzz.sh, docs/security.md): every libFuzzer target
+# for 20 s on its corpus; before the ASan run so that ctest's summary
+# stays last.
+echo "== fuzz smoke (clang, libFuzzer, 20 s per target)"
+bash scripts/fuzz.sh 20
+
 echo "== build (ASan + UBSan)"
 quiet cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSLOTFEED_SANITIZE=ON
 quiet cmake --build build-asan -j"$jobs"
