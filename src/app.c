@@ -9,6 +9,7 @@
  */
 #include "slotfeed/app.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,31 @@
 #include "slotfeed/metrics.h"
 #include "slotfeed/store.h"
 
+/*
+ * A region given to app_reload (owned). Freed once nothing borrows it:
+ * the collector has released it (no poll in flight began under it), it
+ * is not current, the store does not remember it and the snapshot was
+ * not built from it.
+ */
+struct owned_region {
+    struct conf_region *r;
+    bool released;
+    struct owned_region *next;
+};
+
 struct app {
     struct event_base *base;
-    const struct conf_region *region;
+    const struct conf_region *region;   /* current */
+    struct owned_region *owned;
+    const struct conf_region *store_region;  /* store_sync_region's */
+    bool listen_fixed;          /* --listen: config "listen" not used */
+    /* drain (app_drain) */
+    bool draining;
+    struct event *drain_ev;
+    void (*drained)(void *);
+    void *drained_arg;
+    int64_t drain_t0_ms;
+    size_t drain_polls;         /* polls finished while draining */
     struct fetch *fetch;
     struct collector *coll;
     struct http_server *http;
@@ -66,6 +89,8 @@ static int64_t rebuild_wait_ms(const struct app *a)
     return since >= gap ? 0 : gap - since;
 }
 
+static void sweep_regions(struct app *a);
+
 static void rebuild(struct app *a)
 {
     const struct clinic_state *states;
@@ -82,6 +107,8 @@ static void rebuild(struct app *a)
     }
     feed_snapshot_free(a->snap);
     a->snap = snap;
+    if (a->owned != NULL)
+        sweep_regions(a);
     a->dirty = 0;
     a->rebuilds++;
     a->built_at_ms = mono_ms();
@@ -136,9 +163,42 @@ static void on_update(void *arg, size_t index)
             store_record_poll(a->store, cs[index].conf, &cs[index],
                               clock_now(), &a->region->guarantee);
     }
+    if (a->draining) {
+        a->drain_polls++;
+        return;                 /* nobody reads the feed any more */
+    }
     a->dirty = 1;
     if (!evtimer_pending(a->rebuild_ev, NULL))
         schedule_rebuild(a);
+}
+
+/* Free every owned region nothing borrows any more. */
+static void sweep_regions(struct app *a)
+{
+    struct owned_region **pp = &a->owned, *o;
+
+    while ((o = *pp) != NULL) {
+        if (o->released && o->r != a->region && o->r != a->store_region &&
+            (a->snap == NULL || a->snap->region != o->r)) {
+            *pp = o->next;
+            conf_free(o->r);
+            free(o);
+        } else {
+            pp = &o->next;
+        }
+    }
+}
+
+/* The collector is done with r (collector.h): free it when we own it. */
+static void on_release(void *arg, const struct conf_region *r)
+{
+    struct app *a = arg;
+    struct owned_region *o;
+
+    for (o = a->owned; o != NULL; o = o->next)
+        if (o->r == r)
+            o->released = true;
+    sweep_regions(a);
 }
 
 static const struct feed_snapshot *get_snapshot(void *arg)
@@ -201,6 +261,7 @@ static void open_store(struct app *a)
         a->store = NULL;
         return;
     }
+    a->store_region = a->region;
     store_set_poll_interval(a->store, a->region->poll_interval_s);
     store_set_retention(a->store, a->region->retention_days);
 }
@@ -237,6 +298,8 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     }
     a->base = base;
     a->region = region;
+    a->listen_fixed = o.listen_host != NULL ||
+                      (o.listen_port >= 0 && opts != NULL);
     a->rebuild_delay.tv_sec = o.rebuild_delay_ms / 1000;
     a->rebuild_delay.tv_usec = (o.rebuild_delay_ms % 1000) * 1000;
 
@@ -246,6 +309,7 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     if ((a->coll = collector_new(base, region, a->fetch, err)) == NULL)
         goto fail;
     collector_on_update(a->coll, on_update, a);
+    collector_on_release(a->coll, on_release, a);
     open_store(a);
     a->rebuild_ev = evtimer_new(base, on_rebuild, a);
     a->refresh_ev = event_new(base, -1, EV_PERSIST, on_refresh, a);
@@ -283,7 +347,7 @@ int app_poll_now(struct app *a, void (*done)(void *), void *arg)
 
 int app_port(const struct app *a)
 {
-    return http_port(a->http);
+    return a->http ? http_port(a->http) : -1;
 }
 
 const struct feed_snapshot *app_snapshot(struct app *a)
@@ -309,6 +373,182 @@ void app_free(struct app *a)
         event_free(a->rebuild_ev);
     if (a->refresh_ev)
         event_free(a->refresh_ev);
+    if (a->drain_ev)
+        event_free(a->drain_ev);
     feed_snapshot_free(a->snap);
+    /* Nothing borrows a region any more: free the reloaded ones. */
+    while (a->owned != NULL) {
+        struct owned_region *o = a->owned;
+
+        a->owned = o->next;
+        conf_free(o->r);
+        free(o);
+    }
     free(a);
+}
+
+/*
+ * Settings only read at startup: a reload reports a change and keeps the
+ * value in force, writing it back into r (owned by the app from now on)
+ * so that everything reading r sees what is really used.
+ */
+static int keep_str(const char *key, char **newv, const char *cur)
+{
+    char *copy;
+
+    if ((*newv == NULL && cur == NULL) ||
+        (*newv != NULL && cur != NULL && strcmp(*newv, cur) == 0))
+        return 0;
+    log_warn("reload_needs_restart", "key=%s running=\"%s\" "
+             "configured=\"%s\" kept=running", key, cur ? cur : "",
+             *newv ? *newv : "");
+    copy = cur ? strdup(cur) : NULL;
+    if (cur != NULL && copy == NULL)
+        return -1;
+    free(*newv);
+    *newv = copy;
+    return 1;
+}
+
+static void keep_long(const char *key, long *newv, long cur)
+{
+    if (*newv == cur)
+        return;
+    log_warn("reload_needs_restart", "key=%s running=%ld configured=%ld "
+             "kept=running", key, cur, *newv);
+    *newv = cur;
+}
+
+static int keep_startup_settings(const struct conf_region *o,
+                                 struct conf_region *r)
+{
+    long v;
+
+    if (keep_str("listen", &r->listen, o->listen) < 0 ||
+        keep_str("store", &r->store, o->store) < 0 ||
+        keep_str("geo", &r->geo, o->geo) < 0 ||
+        keep_str("fetch.user_agent", &r->user_agent, o->user_agent) < 0)
+        return -1;
+    v = r->connect_timeout_ms;
+    keep_long("fetch.connect_timeout_ms", &v, o->connect_timeout_ms);
+    r->connect_timeout_ms = (int)v;
+    v = r->timeout_ms;
+    keep_long("fetch.timeout_ms", &v, o->timeout_ms);
+    r->timeout_ms = (int)v;
+    keep_long("fetch.max_body_bytes", &r->max_body_bytes, o->max_body_bytes);
+    return 0;
+}
+
+int app_reload(struct app *a, struct conf_region *r, struct sf_error *err)
+{
+    struct collector_diff d;
+    struct owned_region *o;
+    struct sf_error e = {0};
+
+    if (a == NULL || r == NULL || a->draining) {
+        sf_error_set(err, SF_ERR_INTERNAL, "reload: %s",
+                     a && a->draining ? "shutting down" : "no app or region");
+        return -1;
+    }
+    o = calloc(1, sizeof(*o));
+    if (o == NULL || keep_startup_settings(a->region, r) != 0) {
+        free(o);
+        sf_error_set(err, SF_ERR_NOMEM, "reload: out of memory");
+        return -1;
+    }
+    if (collector_reconfigure(a->coll, r, &d, err) != 0) {
+        free(o);
+        return -1;
+    }
+    /* From here on r is ours and current; the old one goes when the
+     * collector, the store and the snapshot have let go of it. */
+    o->r = r;
+    o->next = a->owned;
+    a->owned = o;
+    a->region = r;
+    if (a->store != NULL) {
+        store_set_poll_interval(a->store, r->poll_interval_s);
+        store_set_retention(a->store, r->retention_days);
+        if (store_sync_region(a->store, r, clock_now(), &e) == 0)
+            a->store_region = r;
+        else    /* the store may still point at the old region: kept */
+            log_error("store_sync_failed", "path=%s err=\"%s\"",
+                      store_path(a->store), e.msg);
+    }
+    rebuild(a);
+    if (a->snap == NULL || a->snap->region != r)
+        log_error("reload_feed_stale", "the feed still shows the old "
+                  "config until the next rebuild");
+    sweep_regions(a);
+    log_info("reload", "ok added=%zu removed=%zu changed=%zu kept=%zu "
+             "clinics=%zu in_flight=%zu", d.added, d.removed, d.changed,
+             d.kept, r->nclinics, collector_active(a->coll));
+    return 0;
+}
+
+/* Drain over (all polls done, or the timeout): flush and tell main. */
+static void drain_end(struct app *a, const char *why)
+{
+    struct sf_error e = {0};
+    size_t pending = a->store ? store_pending(a->store) : 0;
+    void (*done)(void *) = a->drained;
+
+    if (done == NULL)
+        return;
+    a->drained = NULL;
+    evtimer_del(a->drain_ev);
+    if (a->store != NULL && store_flush(a->store, &e) != 0)
+        log_error("store_flush_failed", "path=%s err=\"%s\"",
+                  store_path(a->store), e.msg);
+    log_info("drain_end", "reason=%s finished=%zu aborted=%zu "
+             "store_flushed=%zu elapsed_ms=%lld", why, a->drain_polls,
+             collector_active(a->coll), pending,
+             (long long)(mono_ms() - a->drain_t0_ms));
+    done(a->drained_arg);
+}
+
+static void on_drain_idle(void *arg)
+{
+    drain_end(arg, "idle");
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    drain_end(arg, "timeout");
+}
+
+int app_drain(struct app *a, int timeout_ms, void (*done)(void *),
+              void *arg)
+{
+    struct timeval tv;
+
+    if (a == NULL || done == NULL || a->draining)
+        return -1;
+    a->drain_ev = evtimer_new(a->base, on_drain_timeout, a);
+    if (a->drain_ev == NULL)
+        return -1;
+    a->draining = true;
+    a->drained = done;
+    a->drained_arg = arg;
+    a->drain_t0_ms = mono_ms();
+    log_info("drain_start", "in_flight=%zu timeout_ms=%d",
+             collector_active(a->coll), timeout_ms);
+    /* No new clients: the listener and open connections go now (replies
+     * being written release their snapshot references as they go). */
+    http_free(a->http);
+    a->http = NULL;
+    event_del(a->refresh_ev);
+    event_del(a->rebuild_ev);
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    evtimer_add(a->drain_ev, &tv);
+    collector_stop(a->coll, on_drain_idle, a);
+    return 0;
+}
+
+size_t app_polls_in_flight(const struct app *a)
+{
+    return a ? collector_active(a->coll) : 0;
 }

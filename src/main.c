@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,10 @@ static const char usage_run[] =
     "\n"
     "Polls every clinic of the region on its schedule and serves the feed\n"
     "(/v1/availability, /v1/clinics/{id}, /healthz, the page at /) until\n"
-    "SIGINT or SIGTERM. --listen overrides the config's \"listen\" key.\n"
+    "SIGINT or SIGTERM, which stop new polls and connections and give polls\n"
+    "in flight 5 s to finish (a second signal stops at once). SIGHUP reloads\n"
+    "the config (kept as is when it has errors; listen, store, geo and fetch\n"
+    "settings need a restart). --listen overrides the config's \"listen\" key.\n"
     "--poll-now polls every clinic once at startup instead of waiting for\n"
     "each clinic's staggered first poll. -v logs debug lines.\n";
 
@@ -635,11 +639,77 @@ static int cmd_history(int argc, char **argv)
 
 /* --- run ------------------------------------------------------------------ */
 
+/*
+ * The run loop's signals. SIGHUP reloads the config file (a config with
+ * errors is logged and the running one kept); the first SIGTERM/SIGINT
+ * drains (app_drain: no new connections or polls, polls in flight get
+ * RUN_DRAIN_TIMEOUT_MS), a second one ends the loop at once. Either way
+ * the loop returns and everything is freed in order.
+ */
+#define RUN_DRAIN_TIMEOUT_MS 5000
+
+struct run_signals {
+    struct event_base *base;
+    struct app *app;
+    const char *config;
+    bool draining;
+};
+
+static void on_drained(void *arg)
+{
+    struct run_signals *rs = arg;
+
+    event_base_loopexit(rs->base, NULL);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
+    struct run_signals *rs = arg;
+
     (void)what;
-    log_info("shutdown", "signal=%d", (int)sig);
-    event_base_loopexit(arg, NULL);
+    if (rs->draining) {
+        log_warn("shutdown_now", "signal=%d aborted=%zu", (int)sig,
+                 app_polls_in_flight(rs->app));
+        event_base_loopbreak(rs->base);
+        return;
+    }
+    rs->draining = true;
+    log_info("shutdown", "signal=%d drain_timeout_ms=%d", (int)sig,
+             RUN_DRAIN_TIMEOUT_MS);
+    if (app_drain(rs->app, RUN_DRAIN_TIMEOUT_MS, on_drained, rs) != 0)
+        event_base_loopexit(rs->base, NULL);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct run_signals *rs = arg;
+    struct conf_errors errs = {0};
+    struct conf_region *r = NULL;
+    struct sf_error err = {0};
+    size_t i;
+
+    (void)sig;
+    (void)what;
+    if (rs->draining) {
+        log_warn("reload_ignored", "reason=shutting_down");
+        return;
+    }
+    log_info("reload_start", "config=%s", rs->config);
+    if (conf_load(rs->config, &r, &errs) != 0) {
+        for (i = 0; i < errs.n; i++)
+            log_error("reload_config_error", "config=%s error=\"%s\"",
+                      rs->config, errs.v[i]);
+        log_error("reload_failed", "config=%s errors=%zu kept=running",
+                  rs->config, errs.n);
+        conf_errors_free(&errs);
+        return;
+    }
+    conf_errors_free(&errs);
+    if (app_reload(rs->app, r, &err) != 0) {
+        log_error("reload_failed", "config=%s error=\"%s\" kept=running",
+                  rs->config, err.msg);
+        conf_free(r);
+    }
 }
 
 static void on_startup_pass(void *arg)
@@ -661,7 +731,8 @@ static int cmd_run(int argc, char **argv)
     const char *config = NULL, *listen = NULL;
     struct conf_region *region = NULL;
     struct event_base *base = NULL;
-    struct event *sigint = NULL, *sigterm = NULL;
+    struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
+    struct run_signals rs = {0};
     struct app *app = NULL;
     struct app_opts ao = {0};
     struct sf_error err = {0};
@@ -706,10 +777,15 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "slotfeed: %s\n", err.msg);
         goto out;
     }
-    sigint = evsignal_new(base, SIGINT, on_signal, base);
-    sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-    if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) ||
-        evsignal_add(sigterm, NULL) || app_start(app) != 0 ||
+    rs.base = base;
+    rs.app = app;
+    rs.config = config;
+    sigint = evsignal_new(base, SIGINT, on_signal, &rs);
+    sigterm = evsignal_new(base, SIGTERM, on_signal, &rs);
+    sighup = evsignal_new(base, SIGHUP, on_hup, &rs);
+    if (sigint == NULL || sigterm == NULL || sighup == NULL ||
+        evsignal_add(sigint, NULL) || evsignal_add(sigterm, NULL) ||
+        evsignal_add(sighup, NULL) || app_start(app) != 0 ||
         (poll_now && app_poll_now(app, on_startup_pass, NULL) != 0)) {
         fprintf(stderr, "slotfeed: cannot start\n");
         goto out;
@@ -737,7 +813,9 @@ out:
         event_free(sigint);
     if (sigterm)
         event_free(sigterm);
-    app_free(app);
+    if (sighup)
+        event_free(sighup);
+    app_free(app);     /* aborts polls still out, then flushes the store */
     if (base)
         event_base_free(base);
     conf_free(region);

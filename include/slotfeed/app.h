@@ -3,7 +3,8 @@
  * adapters), the feed rebuilds and the HTTP server.
  *
  * The app owns its fetch, collector, HTTP server and feed snapshots; it
- * borrows the region and the base, which must outlive it. Feed rebuilds
+ * borrows the base and the region given to app_new, which must outlive
+ * it (regions given to app_reload: see there). Feed rebuilds
  * are coalesced: a finished poll marks the feed dirty and a short timer
  * rebuilds it once; a periodic timer rebuilds it anyway so that passed
  * slots and staleness follow the clock even when nothing is polled.
@@ -35,12 +36,47 @@ int app_start(struct app *a);
 /* Poll every clinic once now; done(arg) when all finished (see collector). */
 int app_poll_now(struct app *a, void (*done)(void *), void *arg);
 
-/* Port the HTTP server bound. */
+/* Port the HTTP server bound (-1 once app_drain closed it). */
 int app_port(const struct app *a);
 
 /* Current snapshot (borrowed); rebuilt first when dirty and a rebuild is
  * due (rebuilds are spaced at least 4 build-durations apart). */
 const struct feed_snapshot *app_snapshot(struct app *a);
+
+/*
+ * Reload (SIGHUP): switch to region r, already loaded and validated.
+ * Ownership: the region given to app_new stays the caller's (free it
+ * after app_free); a region given to app_reload becomes the app's on
+ * success, and the app frees each replaced region once nothing borrows
+ * it (polls in flight that began under it, the store, the snapshot; at
+ * the latest in app_free). On failure r is still the caller's, though
+ * the restart-only keys below may have been rewritten in it.
+ *
+ * Clinics are matched by id (collector_reconfigure): kept ones keep their
+ * state; added, removed and changed ones are handled as collector.h says.
+ * Politeness, poll interval, guarantee, horizon, retention and the feed
+ * follow r at once; the store gets store_sync_region(r) and the feed is
+ * rebuilt before this returns. Keys read only at startup (listen, store,
+ * geo, fetch timeouts/body cap/User-Agent) are logged as
+ * reload_needs_restart and keep their running values (written back into
+ * r). Logs "reload ok added=N removed=N changed=N kept=N". Returns 0, or
+ * -1 with err set and nothing changed (also while draining).
+ */
+int app_reload(struct app *a, struct conf_region *r, struct sf_error *err);
+
+/*
+ * Graceful stop (SIGTERM): close the HTTP server (no new connections),
+ * start no more polls, let polls in flight finish for up to timeout_ms,
+ * then flush the store and call done(arg) once from the loop (it should
+ * end the loop; then app_free, which aborts whatever is still out). Logs
+ * drain_start and drain_end (finished / aborted counts). Returns 0, or -1
+ * (already draining, NULL, no memory).
+ */
+int app_drain(struct app *a, int timeout_ms, void (*done)(void *),
+              void *arg);
+
+/* Polls in flight. */
+size_t app_polls_in_flight(const struct app *a);
 
 /* Tear down in the right order (HTTP, collector, fetch, snapshots). NULL ok. */
 void app_free(struct app *a);
