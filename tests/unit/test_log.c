@@ -1,0 +1,428 @@
+/*
+ * test_log.c - log lines: one per event in both formats, fields escaped,
+ * personnummer scrubbed, ordinary numbers left alone.
+ *
+ * Every personnummer here had its Luhn digit computed by hand in the
+ * comment next to it (weights 2,1,2,1,2,1,2,1,2 on YYMMDDNNN; products
+ * over 9 lose 9; check = (10 - sum % 10) % 10), not by the module.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "slotfeed/log.h"
+
+/* Capture lines in memory. */
+static char *cap_buf;
+static size_t cap_len;
+static FILE *cap;
+
+static int cap_setup(void **state)
+{
+    (void)state;
+    cap = open_memstream(&cap_buf, &cap_len);
+    if (cap == NULL)
+        return -1;
+    log_set_output(cap);
+    log_set_level(LOG_LVL_DEBUG);
+    log_set_format(LOG_FMT_KV);
+    return 0;
+}
+
+static int cap_teardown(void **state)
+{
+    (void)state;
+    log_set_output(NULL);
+    log_set_level(LOG_LVL_INFO);
+    log_set_format(LOG_FMT_KV);
+    fclose(cap);
+    free(cap_buf);
+    cap_buf = NULL;
+    cap_len = 0;
+    return 0;
+}
+
+/* The captured text so far; cleared for the next line. */
+static char *take(void)
+{
+    char *s;
+
+    fflush(cap);
+    s = strdup(cap_buf ? cap_buf : "");
+    fclose(cap);
+    free(cap_buf);
+    cap_buf = NULL;
+    cap = open_memstream(&cap_buf, &cap_len);
+    log_set_output(cap);
+    return s;
+}
+
+static size_t count_char(const char *s, char c)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += *s == c;
+    return n;
+}
+
+/* "ts=YYYY-MM-DDTHH:MM:SSZ " then the rest: returns the rest. */
+static const char *after_ts(const char *line)
+{
+    assert_true(strncmp(line, "ts=", 3) == 0);
+    assert_int_equal(line[3 + 20], ' ');
+    assert_int_equal(line[3 + 19], 'Z');
+    return line + 3 + 21;
+}
+
+static char *scrub(const char *s, size_t *n)
+{
+    char *r = log_scrub_pnr(s, n);
+
+    assert_non_null(r);
+    return r;
+}
+
+static void expect_scrubbed(const char *in, const char *want, size_t nwant)
+{
+    size_t n;
+    char *got = scrub(in, &n);
+
+    if (strcmp(got, want) != 0 || n != nwant)
+        fail_msg("scrub(\"%s\") = \"%s\" (%zu), want \"%s\" (%zu)", in, got,
+                 n, want, nwant);
+    free(got);
+}
+
+static void expect_kept(const char *in)
+{
+    expect_scrubbed(in, in, 0);
+}
+
+static void test_scrub_valid_numbers(void **state)
+{
+    (void)state;
+    /* Skatteverket's test number 19121212-1212: 121212121 ->
+     * 2+2+2+2+2+2+2+2+2 = 18 -> check 2. Every spelling. */
+    expect_scrubbed("soc=191212121212", "soc=[personnummer]", 1);
+    expect_scrubbed("soc=19121212-1212", "soc=[personnummer]", 1);
+    expect_scrubbed("soc=121212-1212 x", "soc=[personnummer] x", 1);
+    expect_scrubbed("soc=1212121212", "soc=[personnummer]", 1);
+    expect_scrubbed("soc=121212+1212", "soc=[personnummer]", 1);
+    /* 811218-9876: 8 1 1 2 1 8 9 8 7 -> 7+1+2+2+2+8+9+8+5 = 44 -> 6. */
+    expect_scrubbed("a 811218-9876 b 198112189876.",
+                    "a [personnummer] b [personnummer].", 2);
+    /* Samordningsnummer 701063-2391 (day 3 + 60): 7 0 1 0 6 3 2 3 9 ->
+     * 5+0+2+0+3+3+4+3+9 = 29 -> 1. */
+    expect_scrubbed("id=701063-2391", "id=[personnummer]", 1);
+    /* 121272-1219 (day 12 + 60): 1 2 1 2 7 2 1 2 1 ->
+     * 2+2+2+2+5+2+2+2+2 = 21 -> 9. */
+    expect_scrubbed("x=\"121272-1219\"", "x=\"[personnummer]\"", 1);
+    /* 20000229-1235 (2000 is a leap year): 0 0 0 2 2 9 1 2 3 ->
+     * 0+0+0+2+4+9+2+2+6 = 25 -> 5. 10 digits: YY 00 may be 2000. */
+    expect_scrubbed("200002291235", "[personnummer]", 1);
+    expect_scrubbed("000229-1235", "[personnummer]", 1);
+    /* 20000101-2384: 0 0 0 1 0 1 2 3 8 -> 0+0+0+1+0+1+4+3+7 = 16 -> 4.
+     * Letters around it are not a boundary that saves it. */
+    expect_scrubbed("SE200001012384x", "SE[personnummer]x", 1);
+    /* In the middle of an upstream error text. */
+    expect_scrubbed("fault: subject 19121212-1212 unknown",
+                    "fault: subject [personnummer] unknown", 1);
+}
+
+static void test_scrub_invalid_numbers_kept(void **state)
+{
+    (void)state;
+    expect_kept("19121212-1213");  /* Luhn: wants 2 */
+    expect_kept("191212121213");
+    expect_kept("1212121213");
+    /* 19121312-1211: 1 2 1 3 1 2 1 2 1 -> 2+2+2+3+2+2+2+2+2 = 19 -> 1,
+     * Luhn right but month 13. */
+    expect_kept("19121312-1211");
+    /* 19121200-1216: 1 2 1 2 0 0 1 2 1 -> 2+2+2+2+0+0+2+2+2 = 14 -> 6,
+     * day 00. */
+    expect_kept("19121200-1216");
+    /* 121292-1215: 1 2 1 2 9 2 1 2 1 -> 2+2+2+2+9+2+2+2+2 = 25 -> 5,
+     * day 92 = 32 + 60. */
+    expect_kept("121292-1215");
+    /* 1900 is not a leap year: 19000229-1235 (Luhn as above). */
+    expect_kept("19000229-1235");
+    /* Century 17 is nobody alive. */
+    expect_kept("17121212-1212");
+    /* A valid number inside a longer digit run is not a number. */
+    expect_kept("1191212121212");
+    expect_kept("19121212121212");
+    /* A dash form needs exactly four digits after the dash. */
+    expect_kept("121212-12120");
+}
+
+static void test_scrub_ordinary_numbers_kept(void **state)
+{
+    (void)state;
+    expect_kept("ts=20261123101500");           /* 14-digit timestamp */
+    expect_kept("hsa=SE2321000016-1234");       /* HSA-id: month 21 */
+    expect_kept("hsa=SE2321000016-7ZZX");
+    expect_kept("url=http://127.0.0.1:18471/ port=8080 slots=1212");
+    expect_kept("duration_ms=1234567890");      /* month 34 */
+    expect_kept("epoch=1763891700");            /* unix time in 2025: 63 */
+    expect_kept("date=2026-03-31 t=09:00:00+02:00");
+    expect_kept("count=20261123 n=121212");     /* a date is not a pnr */
+    expect_kept("");
+}
+
+static void test_kv_one_line_escaped(void **state)
+{
+    char *s;
+
+    (void)state;
+    log_info("poll", "clinic=%s outcome=ok slots=%d", "se-1", 3);
+    s = take();
+    assert_string_equal(after_ts(s),
+                        "level=info event=poll clinic=se-1 outcome=ok "
+                        "slots=3\n");
+    free(s);
+
+    /* A message with quotes, a newline, a backslash and " x=" inside the
+     * caller's quoted value: still one line, and the value survives. */
+    log_warn("poll", "clinic=%s error=\"%s\"", "se-2",
+             "HTTP 500: \"oops\"\nline2\\ \ttab");
+    s = take();
+    assert_int_equal(count_char(s, '\n'), 1);
+    assert_string_equal(after_ts(s),
+                        "level=warn event=poll clinic=se-2 "
+                        "error=\"HTTP 500: \\\"oops\\\"\\nline2\\\\ \\ttab\"\n");
+    free(s);
+
+    /* Unquoted caller values with spaces and an empty value. */
+    log_error("x", "reason=bad start time path=%s empty=\"\"", "/a b");
+    s = take();
+    assert_string_equal(after_ts(s),
+                        "level=error event=x reason=\"bad start time\" "
+                        "path=\"/a b\" empty=\"\"\n");
+    free(s);
+
+    /* Free text without a key, and a caller text that is empty. */
+    log_info("startup_poll_done", "%s", "");
+    log_info("note", "%s", "hello world");
+    s = take();
+    assert_int_equal(count_char(s, '\n'), 2);
+    assert_non_null(strstr(s, "level=info event=startup_poll_done\n"));
+    assert_non_null(strstr(s, "level=info event=note msg=\"hello world\"\n"));
+    free(s);
+
+    /* Control characters and a newline in the event name too. */
+    log_info("ev\nil", "k=%s", "\x01\x7f");
+    s = take();
+    assert_int_equal(count_char(s, '\n'), 1);
+    assert_string_equal(after_ts(s),
+                        "level=info event=\"ev\\nil\" k=\"\\u0001\\u007f\"\n");
+    free(s);
+}
+
+static void test_levels(void **state)
+{
+    char *s;
+    enum log_level l = LOG_LVL_ERROR;
+    enum log_format f = LOG_FMT_JSON;
+
+    (void)state;
+    log_set_level(LOG_LVL_WARN);
+    log_debug("d", "a=1");
+    log_info("i", "a=1");
+    log_warn("w", "a=1");
+    log_error("e", "a=1");
+    s = take();
+    assert_null(strstr(s, "event=d "));
+    assert_null(strstr(s, "event=i "));
+    assert_non_null(strstr(s, "level=warn event=w a=1\n"));
+    assert_non_null(strstr(s, "level=error event=e a=1\n"));
+    assert_int_equal(count_char(s, '\n'), 2);
+    free(s);
+
+    assert_int_equal(log_parse_level("debug", &l), 0);
+    assert_int_equal(l, LOG_LVL_DEBUG);
+    assert_int_equal(log_parse_level("warn", &l), 0);
+    assert_int_equal(l, LOG_LVL_WARN);
+    assert_int_equal(log_parse_level("loud", &l), -1);
+    assert_int_equal(l, LOG_LVL_WARN);
+    assert_int_equal(log_parse_level(NULL, &l), -1);
+    assert_int_equal(log_parse_format("kv", &f), 0);
+    assert_int_equal(f, LOG_FMT_KV);
+    assert_int_equal(log_parse_format("json", &f), 0);
+    assert_int_equal(f, LOG_FMT_JSON);
+    assert_int_equal(log_parse_format("xml", &f), -1);
+    assert_int_equal(f, LOG_FMT_JSON);
+}
+
+static cJSON *json_line(const char *s)
+{
+    cJSON *o;
+
+    assert_int_equal(count_char(s, '\n'), 1);
+    assert_int_equal(s[strlen(s) - 1], '\n');
+    o = cJSON_Parse(s);
+    if (o == NULL)
+        fail_msg("not JSON: %s", s);
+    return o;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+    if (!cJSON_IsString(v))
+        fail_msg("no string field \"%s\"", k);
+    return v->valuestring;
+}
+
+static void test_json_fields(void **state)
+{
+    const char *nasty = "HTTP 500: \"oops\"\nline2\\ \ttab \x01";
+    cJSON *o;
+    char *s;
+
+    (void)state;
+    log_set_format(LOG_FMT_JSON);
+    log_warn("poll", "clinic=%s outcome=%s duration_ms=%d error=\"%s\"",
+             "se-2", "http", 12, nasty);
+    s = take();
+    o = json_line(s);
+    assert_string_equal(jstr(o, "level"), "warn");
+    assert_string_equal(jstr(o, "event"), "poll");
+    assert_int_equal(strlen(jstr(o, "ts")), 20);
+    assert_string_equal(jstr(o, "clinic"), "se-2");
+    assert_string_equal(jstr(o, "outcome"), "http");
+    assert_string_equal(jstr(o, "duration_ms"), "12"); /* always strings */
+    assert_string_equal(jstr(o, "error"), nasty);
+    assert_int_equal(cJSON_GetArraySize(o), 7);
+    cJSON_Delete(o);
+    free(s);
+
+    /* A caller key that clashes with ours is kept under another name;
+     * bytes that are not UTF-8 become '?', UTF-8 stays. */
+    log_info("e", "level=%s name=%s", "fake", "V\xc3\xa4xj\xc3\xb6 \xff");
+    s = take();
+    o = json_line(s);
+    assert_string_equal(jstr(o, "level"), "info");
+    assert_string_equal(jstr(o, "field_level"), "fake");
+    assert_string_equal(jstr(o, "name"), "V\xc3\xa4xj\xc3\xb6 ?");
+    cJSON_Delete(o);
+    free(s);
+
+    /* A personnummer is scrubbed in JSON too. */
+    log_warn("poll", "error=\"subject 19121212-1212 unknown\"");
+    s = take();
+    o = json_line(s);
+    assert_string_equal(jstr(o, "error"), "subject [personnummer] unknown");
+    cJSON_Delete(o);
+    assert_null(strstr(s, "1212121212"));
+    free(s);
+}
+
+static void test_log_line_scrubbed(void **state)
+{
+    char *s;
+
+    (void)state;
+    log_warn("poll", "clinic=%s error=\"fault for %s and %s\" hsa=%s",
+             "se-1", "811218-9876", "198112189876", "SE2321000016-1234");
+    s = take();
+    assert_string_equal(after_ts(s),
+                        "level=warn event=poll clinic=se-1 error=\"fault for "
+                        "[personnummer] and [personnummer]\" "
+                        "hsa=SE2321000016-1234\n");
+    free(s);
+}
+
+/* A very long message is cut, never split or dropped. */
+static void test_long_message(void **state)
+{
+    char *big = malloc(20000), *s;
+
+    (void)state;
+    assert_non_null(big);
+    memset(big, 'a', 19999);
+    big[19999] = '\0';
+    log_info("big", "v=%s", big);
+    s = take();
+    assert_int_equal(count_char(s, '\n'), 1);
+    assert_true(strlen(s) > 8000 && strlen(s) < 8300);
+    free(s);
+    free(big);
+}
+
+static double ns_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e9 +
+           (double)(t1.tv_nsec - t0->tv_nsec);
+}
+
+/* Cost figures, printed, not asserted (machines differ). */
+static void test_cost(void **state)
+{
+    static const char line[] =
+        "clinic=se-varmland-karlstad-fysio outcome=http duration_ms=1523 "
+        "consecutive=3 error=\"clinic se-varmland-karlstad-fysio: "
+        "GetAvailableTimeslots: HTTP 503 from 127.0.0.1:18471 at "
+        "20261123101500\"";
+    FILE *null = fopen("/dev/null", "w");
+    struct timespec t0;
+    double scrub_ns, kv_ns, json_ns;
+    int i, n = 20000;
+
+    (void)state;
+    assert_non_null(null);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (i = 0; i < n; i++)
+        free(log_scrub_pnr(line, NULL));
+    scrub_ns = ns_since(&t0) / n;
+
+    log_set_output(null);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (i = 0; i < n; i++)
+        log_warn("poll", "%s", line);
+    kv_ns = ns_since(&t0) / n;
+    log_set_format(LOG_FMT_JSON);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (i = 0; i < n; i++)
+        log_warn("poll", "%s", line);
+    json_ns = ns_since(&t0) / n;
+    log_set_output(cap);
+    fclose(null);
+    printf("log cost per %zu-byte line: scrub %.0f ns, whole kv line %.0f "
+           "ns, whole json line %.0f ns (incl. write to /dev/null)\n",
+           strlen(line), scrub_ns, kv_ns, json_ns);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scrub_valid_numbers),
+        cmocka_unit_test(test_scrub_invalid_numbers_kept),
+        cmocka_unit_test(test_scrub_ordinary_numbers_kept),
+        cmocka_unit_test_setup_teardown(test_kv_one_line_escaped, cap_setup,
+                                        cap_teardown),
+        cmocka_unit_test_setup_teardown(test_levels, cap_setup, cap_teardown),
+        cmocka_unit_test_setup_teardown(test_json_fields, cap_setup,
+                                        cap_teardown),
+        cmocka_unit_test_setup_teardown(test_log_line_scrubbed, cap_setup,
+                                        cap_teardown),
+        cmocka_unit_test_setup_teardown(test_long_message, cap_setup,
+                                        cap_teardown),
+        cmocka_unit_test_setup_teardown(test_cost, cap_setup, cap_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
