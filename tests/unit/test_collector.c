@@ -729,6 +729,291 @@ static void test_failed_polls_back_off(void **state)
     assert_int_equal(state_of(fx, a)->status, CLINIC_OK);
 }
 
+/* --- reconfiguration (SIGHUP) and stop (SIGTERM) ---------------------------- */
+
+/* Region copies on the heap, so that ASan sees any use after the
+ * collector released one. */
+static struct conf_region *region_copy(const struct conf_region *r,
+                                       size_t extra)
+{
+    struct conf_region *c = malloc(sizeof(*c));
+
+    assert_non_null(c);
+    *c = *r;
+    c->clinics = calloc(r->nclinics + extra, sizeof(*c->clinics));
+    assert_non_null(c->clinics);
+    memcpy(c->clinics, r->clinics, r->nclinics * sizeof(*c->clinics));
+    return c;
+}
+
+static void region_copy_free(struct conf_region *r)
+{
+    if (r == NULL)
+        return;
+    free(r->clinics);
+    free(r);
+}
+
+struct rel {
+    const struct conf_region *released[4];
+    int n;
+    int idle;
+};
+
+/* collector_on_release: free the region at once (as app.c does). */
+static void on_release_free(void *arg, const struct conf_region *r)
+{
+    struct rel *rl = arg;
+
+    if (rl->n < 4)
+        rl->released[rl->n] = r;
+    rl->n++;
+    region_copy_free((struct conf_region *)r);
+}
+
+static void on_idle_count(void *arg)
+{
+    ((struct rel *)arg)->idle++;
+}
+
+static void make_on(struct fx *fx, const struct conf_region *r,
+                    long timeout_ms, struct rel *rl)
+{
+    struct fetch_opts o;
+    struct sf_error err;
+
+    memset(&o, 0, sizeof(o));
+    o.connect_timeout_ms = timeout_ms;
+    o.timeout_ms = timeout_ms;
+    fx->f = fetch_new(fx->base, &o, &err);
+    assert_non_null(fx->f);
+    fx->coll = collector_new(fx->base, r, fx->f, &err);
+    assert_non_null(fx->coll);
+    collector_on_update(fx->coll, on_update, fx);
+    collector_on_release(fx->coll, on_release_free, rl);
+}
+
+static const struct clinic_state *state_n(struct fx *fx, size_t i, size_t n)
+{
+    size_t got;
+    const struct clinic_state *st = collector_states(fx->coll, &got);
+
+    assert_int_equal(got, n);
+    return &st[i];
+}
+
+static void run_while(struct fx *fx, const int *counter, int below, long ms)
+{
+    struct timespec t0;
+    int never = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (*counter < below && since_ms(&t0) < ms)
+        th_lo_run_until(fx->base, &never, 10);
+}
+
+/*
+ * Region 1: A, B (served), H (hangs). A pass: A and B answer, H's poll
+ * is out. Region 2: A as it was, B with another booking_url, D new, H
+ * gone. After collector_reconfigure: A and B keep slots, valid_at and
+ * counters; D is UNKNOWN/ERROR and never polled; the pass that counted H
+ * ends once (H was its last member); region 1 stays alive while H's
+ * request is out and is released (and freed) only when it ends, without
+ * an update or any state written; then a pass polls D.
+ */
+static void test_reconfigure_keeps_adds_removes(void **state)
+{
+    struct fx *fx = *state;
+    struct conf_region *r1, *r2;
+    struct collector_diff d;
+    struct sf_error err;
+    struct rel rl = {{0}, 0, 0};
+    const struct clinic_state *st;
+    size_t a = add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
+    size_t b = add_clinic(fx, "SE2321000156-BBBB", W_SERVER, M_OK);
+    int never = 0;
+
+    add_clinic(fx, "SE2321000156-HHHH", W_HANG, M_OK);
+    fx->srv.c[fx->srv.n].id = "SE2321000156-DDDD";
+    fx->srv.c[fx->srv.n].mode = M_OK;
+    fx->srv.n++;
+    r1 = region_copy(&fx->region, 0);
+    make_on(fx, r1, 600, &rl);
+    assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), 0);
+    run_while(fx, &fx->nupd, 2, 3000);
+    assert_int_equal(fx->nupd, 2);
+    assert_int_equal(collector_active(fx->coll), 1);     /* H */
+    assert_int_equal(fx->passes, 0);
+    assert_int_equal(state_n(fx, a, 3)->valid_at, T0);
+    assert_int_equal(state_n(fx, a, 3)->slots.n, 2);
+
+    clock_set_fake(T0 + 120);
+    r2 = region_copy(&fx->region, 1);
+    r2->nclinics = 3;
+    r2->clinics[0] = r1->clinics[a];
+    r2->clinics[1] = r1->clinics[b];
+    r2->clinics[1].booking.booking_url = "https://example.invalid/boka";
+    r2->clinics[2] = r1->clinics[a];
+    r2->clinics[2].id = "SE2321000156-DDDD";
+    r2->clinics[2].name = "D";
+    assert_int_equal(collector_reconfigure(fx->coll, r2, &d, &err), 0);
+    assert_int_equal(d.added, 1);
+    assert_int_equal(d.removed, 1);
+    assert_int_equal(d.changed, 1);
+    assert_int_equal(d.kept, 1);
+    assert_int_equal(rl.n, 0);          /* H's poll still borrows r1 */
+
+    st = state_n(fx, 0, 3);             /* A: kept as it was */
+    assert_ptr_equal(st->conf, &r2->clinics[0]);
+    assert_int_equal(st->valid_at, T0);
+    assert_int_equal(st->checked_at, T0);
+    assert_int_equal(st->polls, 1);
+    assert_int_equal(st->slots.n, 2);
+    assert_int_equal(st->slots.v[0].start, S1_START);
+    assert_int_equal(st->web, WEB_OPEN);
+    st = state_n(fx, 1, 3);             /* B: changed, data kept */
+    assert_true(st->has_data);
+    assert_int_equal(st->valid_at, T0);
+    assert_int_equal(st->slots.n, 2);
+    st = state_n(fx, 2, 3);             /* D: new */
+    assert_int_equal(st->web, WEB_UNKNOWN);
+    assert_int_equal(st->status, CLINIC_ERROR);
+    assert_int_equal(st->valid_at, 0);
+    assert_int_equal(st->polls, 0);
+
+    /* The pass lost its last member: done once, from the loop. */
+    th_lo_run_until(fx->base, &never, 20);
+    assert_int_equal(fx->passes, 1);
+    /* H's request times out: discarded, r1 released after it. */
+    run_while(fx, &rl.n, 1, 3000);
+    assert_int_equal(rl.n, 1);
+    assert_ptr_equal(rl.released[0], r1);
+    assert_int_equal(collector_active(fx->coll), 0);
+    assert_int_equal(fx->nupd, 2);      /* no update for the discarded poll */
+    assert_int_equal(state_n(fx, 0, 3)->failures, 0);
+
+    pass(fx);
+    assert_int_equal(fx->passes, 2);
+    st = state_n(fx, 2, 3);
+    assert_int_equal(st->status, CLINIC_OK);
+    assert_int_equal(st->valid_at, T0 + 120);
+    assert_int_equal(st->slots.n, 2);
+    assert_int_equal(srv_clinic(fx, "SE2321000156-DDDD")->dates_reqs, 1);
+    assert_int_equal(state_n(fx, 0, 3)->polls, 2);
+
+    fetch_free(fx->f);
+    fx->f = NULL;
+    collector_free(fx->coll);
+    fx->coll = NULL;
+    region_copy_free(r2);
+}
+
+/*
+ * Periodic polling (interval 1 h, so no tick comes during the test): a
+ * clinic whose booking changed is polled at once after the reload, a
+ * kept one is not; nothing was in flight, so region 1 is released inside
+ * collector_reconfigure. A failing reconfigure (unknown adapter) changes
+ * nothing.
+ */
+static void test_reconfigure_changed_polled_now(void **state)
+{
+    struct fx *fx = *state;
+    struct conf_region *r1, *r2, *bad;
+    struct collector_diff d;
+    struct sf_error err;
+    struct rel rl = {{0}, 0, 0};
+    int never = 0;
+
+    fx->region.poll_interval_s = 3600;
+    add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
+    add_clinic(fx, "SE2321000156-BBBB", W_SERVER, M_OK);
+    /* precondition: neither first tick falls within the test */
+    assert_true(collector_stagger_ms("SE2321000156-AAAA", 3600000) > 5000);
+    assert_true(collector_stagger_ms("SE2321000156-BBBB", 3600000) > 5000);
+    r1 = region_copy(&fx->region, 0);
+    make_on(fx, r1, 2000, &rl);
+    assert_int_equal(collector_start(fx->coll), 0);
+
+    bad = region_copy(r1, 0);
+    bad->clinics[1].booking.adapter = "no-such-adapter";
+    assert_int_equal(collector_reconfigure(fx->coll, bad, &d, &err), -1);
+    assert_non_null(strstr(err.msg, "no-such-adapter"));
+    region_copy_free(bad);
+    assert_int_equal(rl.n, 0);
+
+    r2 = region_copy(r1, 0);
+    r2->clinics[1].booking.time_type_id = "NYB";
+    assert_int_equal(collector_reconfigure(fx->coll, r2, &d, &err), 0);
+    assert_int_equal(d.changed, 1);
+    assert_int_equal(d.kept, 1);
+    assert_int_equal(rl.n, 1);          /* nothing borrowed it */
+    assert_ptr_equal(rl.released[0], r1);
+    run_while(fx, &fx->nupd, 1, 2000);
+    assert_int_equal(fx->nupd, 1);
+    assert_int_equal(fx->upd_idx[0], 1);
+    th_lo_run_until(fx->base, &never, 300);
+    assert_int_equal(fx->nupd, 1);      /* A keeps its schedule */
+    assert_int_equal(state_n(fx, 1, 2)->status, CLINIC_OK);
+
+    fetch_free(fx->f);
+    fx->f = NULL;
+    collector_free(fx->coll);
+    fx->coll = NULL;
+    region_copy_free(r2);
+}
+
+/*
+ * New politeness while a granted request is out (H hangs): a new sched
+ * takes over, the old one lives until H's grant comes back; H is kept,
+ * so its (timeout) result counts. Then collector_stop: no new polls,
+ * idle fires once when nothing is out.
+ */
+static void test_reconfigure_new_sched_then_stop(void **state)
+{
+    struct fx *fx = *state;
+    struct conf_region *r1, *r2;
+    struct collector_diff d;
+    struct sf_error err;
+    struct rel rl = {{0}, 0, 0};
+    struct sched *old;
+    size_t h = add_clinic(fx, "SE2321000156-HHHH", W_HANG, M_OK);
+    int never = 0;
+
+    add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
+    r1 = region_copy(&fx->region, 0);
+    make_on(fx, r1, 500, &rl);
+    assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), 0);
+    run_while(fx, &fx->nupd, 1, 3000);
+    assert_int_equal(collector_active(fx->coll), 1);
+    old = collector_sched(fx->coll);
+    r2 = region_copy(r1, 0);
+    r2->politeness.rate_per_s = 500;
+    assert_int_equal(collector_reconfigure(fx->coll, r2, &d, &err), 0);
+    assert_int_equal(d.kept, 2);
+    assert_true(collector_sched(fx->coll) != old);
+    assert_int_equal(rl.n, 0);
+
+    assert_int_equal(collector_stop(fx->coll, on_idle_count, &rl), 0);
+    assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), -1);
+    th_lo_run_until(fx->base, &never, 20);
+    assert_int_equal(rl.idle, 0);       /* H still out */
+    run_while(fx, &rl.idle, 1, 3000);
+    assert_int_equal(rl.idle, 1);
+    assert_int_equal(rl.n, 1);          /* r1 released after H */
+    assert_int_equal(state_n(fx, h, 2)->err_class, SF_ERR_TIMEOUT);
+    assert_int_equal(state_n(fx, h, 2)->polls, 1);
+    assert_int_equal(fx->passes, 1);
+    th_lo_run_until(fx->base, &never, 50);
+    assert_int_equal(rl.idle, 1);
+    assert_int_equal(fx->nupd, 2);
+
+    fetch_free(fx->f);
+    fx->f = NULL;
+    collector_free(fx->coll);
+    fx->coll = NULL;
+    region_copy_free(r2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -754,6 +1039,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_start_periodic_no_overlap,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_polls_back_off,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconfigure_keeps_adds_removes,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconfigure_changed_polled_now,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconfigure_new_sched_then_stop,
                                         setup, teardown),
     };
 
