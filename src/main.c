@@ -22,6 +22,9 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <libxml/parser.h>
+#include <libxml/xmlversion.h>
+#include <sqlite3.h>
+#include <zlib.h>
 
 #include "slotfeed/app.h"
 #include "slotfeed/availability.h"
@@ -822,6 +825,26 @@ out:
     return rc;
 }
 
+/*
+ * The version, the commit it was built from and the libraries it runs
+ * with (as loaded, not as compiled against): what an operator pastes into
+ * a bug report, and how hardening.md's version-specific advice is checked.
+ */
+static void print_version(void)
+{
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    long xv = strtol(xmlParserVersion, NULL, 10);   /* "20914" = 2.9.14 */
+
+    printf("slotfeed %s (commit %s)\n", SLOTFEED_VERSION, SLOTFEED_COMMIT);
+    printf("libevent %s\nlibcurl %s (%s)\nlibxml2 %ld.%ld.%ld\ncJSON %s\n"
+           "SQLite %s\nzlib %s\n",
+           event_get_version(), cv->version,
+           cv->ssl_version ? cv->ssl_version : "no TLS",
+           xv / 10000, xv / 100 % 100, xv % 100, cJSON_Version(),
+           sqlite3_libversion(),
+           zlibVersion());
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd;
@@ -838,7 +861,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("slotfeed %s\n", SLOTFEED_VERSION);
+        print_version();
         return 0;
     }
     /* Broken pipes (stdout closed early) must not kill a poll mid-way. */
