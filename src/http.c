@@ -14,15 +14,31 @@
  * body over HTTP_MAX_BODY, unknown method names) get libevent's own short
  * HTML error page.
  *
- * Connection cap: libevent 2.1 has none. A connection is counted from its
- * first request (evhttp_connection_set_closecb tells us when it goes); at
- * the cap the listener is disabled (evconnlistener_disable), so further
- * clients wait in the kernel's accept queue, and re-enabled when one
- * closes. A connection that never completes a request is not counted: the
- * 15 s idle timeout and the 8 KiB header cap bound it. (A pass-through
- * bufferevent filter from evhttp_set_bevcb would see every connection, but
- * evhttp 2.1.12 stalls on filtered bufferevents: tried, measured, dropped.)
- */
+ * Connections are counted from accept. libevent 2.1.12 has no hook for
+ * "connection accepted" (evhttp_set_newreqcb is 2.2), so we install a
+ * bufferevent factory (evhttp_set_bevcb) that returns a plain socket
+ * bufferevent - exactly what evhttp would make itself, no filter - and
+ * notes it. evhttp builds the connection around it synchronously in the
+ * same accept callback, so an event we activate there runs before any
+ * read on it and finds the evhttp_connection as the bufferevent's
+ * callback argument (http.c 2.1.12, evhttp_connection_base_bufferevent_
+ * new; we check that evhttp_connection_get_bufferevent() agrees). From
+ * then on the close callback tells us when it goes.
+ *
+ * Connection cap: libevent 2.1 has none. At the cap the listener is
+ * disabled (evconnlistener_disable; the accept loop stops at once), so
+ * further clients wait in the kernel's accept queue, and re-enabled when
+ * one closes.
+ *
+ * Request deadline (slowloris): evhttp's 15 s idle timeout restarts with
+ * every byte, so a client dripping a header byte every few seconds would
+ * hold its connection forever. Each connection therefore carries the
+ * time its current request started (accept, or the end of the previous
+ * reply on a kept-alive connection: evhttp_request_set_on_complete_cb);
+ * the stamp is cleared while we answer (gencb). A coarse sweeper timer
+ * frees every connection whose stamp is older than the deadline, from
+ * its own callback, never from inside one of that connection's.
+  */
 #include "slotfeed/http.h"
 
 #include <errno.h>
@@ -35,6 +51,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -63,14 +80,23 @@
 #define HTTP_STATIC_MAX_AGE "public, max-age=300"
 #define HTTP_CACHE_ENTRIES 64       /* filtered docs kept per snapshot */
 #define HTTP_HOST_MAX 255
+#define HTTP_SWEEP_MAX_MS 1000      /* sweeper period: deadline/4, capped */
+#define HTTP_FD_RESERVE 64          /* fds kept for SQLite, curl, logs */
 
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_PROBLEM "application/problem+json"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 
-/* Connections that have sent a request and are not closed yet. */
+/* One open connection: since_ms = start of the request being read
+ * (monotonic ms), 0 while we answer one. */
+struct conn {
+    struct evhttp_connection *evcon;    /* NULL = free slot */
+    int64_t since_ms;
+};
+
+/* Open connections: accepted and not closed yet. */
 struct conn_set {
-    const void **v;             /* cap slots (power of two > 2 * max) */
+    struct conn *v;             /* cap slots (power of two > 2 * max) */
     size_t cap, n, max;
 };
 
@@ -82,7 +108,14 @@ struct http_server {
     http_snapshot_fn get;
     void *arg;
     struct conn_set conns;
+    struct bufferevent **pend;  /* accepted, connection not adopted yet; */
+    size_t npend;               /* each holds a bufferevent reference */
+    struct event *adopt_ev;     /* activated on accept */
+    struct event *sweep_ev;     /* request deadline sweeper */
+    int64_t deadline_ms;
+    int sweep_ms;
     int paused;                 /* listener disabled at the cap */
+    int closing;                /* in http_free: the listener is gone */
     struct api_cache *cache;
     const struct geo_table *geo;        /* borrowed (opts) or owned_geo */
     struct geo_table *owned_geo;
@@ -496,13 +529,21 @@ static const struct geo_table *server_geo(struct http_server *s,
     return s->geo;
 }
 
-/* --- connection cap ------------------------------------------------------ */
+/* --- connections: cap and request deadline ------------------------------ */
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 /*
- * The open connections we know of: a small open-addressing set of
- * evhttp_connection pointers, entered on a connection's first request and
- * left from its close callback (evhttp calls it from
- * evhttp_connection_free, also inside evhttp_free).
+ * The open connections: a small open-addressing set keyed by the
+ * evhttp_connection pointer, entered when the connection is adopted
+ * (just after accept) and left from its close callback (evhttp calls it
+ * from evhttp_connection_free, also inside evhttp_free).
  */
 static size_t conn_slot(const struct conn_set *c, const void *p)
 {
@@ -514,11 +555,11 @@ static int conn_find(const struct conn_set *c, const void *p, size_t *at)
     size_t i = conn_slot(c, p), k;
 
     for (k = 0; k < c->cap; k++, i = (i + 1) & (c->cap - 1)) {
-        if (c->v[i] == p) {
+        if (c->v[i].evcon == p) {
             *at = i;
             return 1;
         }
-        if (c->v[i] == NULL) {
+        if (c->v[i].evcon == NULL) {
             *at = i;
             return 0;
         }
@@ -533,16 +574,47 @@ static void conn_remove(struct conn_set *c, const void *p)
 
     if (!conn_find(c, p, &i) || i == c->cap)
         return;
-    c->v[i] = NULL;
+    c->v[i].evcon = NULL;
     c->n--;
     /* Re-insert the rest of the cluster (linear probing deletion). */
-    for (j = (i + 1) & (c->cap - 1); c->v[j] != NULL;
+    for (j = (i + 1) & (c->cap - 1); c->v[j].evcon != NULL;
          j = (j + 1) & (c->cap - 1)) {
-        const void *q = c->v[j];
-        c->v[j] = NULL;
-        conn_find(c, q, &k);
+        struct conn q = c->v[j];
+        c->v[j].evcon = NULL;
+        conn_find(c, q.evcon, &k);
         c->v[k] = q;
     }
+}
+
+/* Connections counted by the cap: adopted ones and those just accepted. */
+static size_t conns_open(const struct http_server *s)
+{
+    return s->conns.n + s->npend;
+}
+
+/* After any change of the count: pause or resume the listener. */
+static void conns_changed(struct http_server *s)
+{
+    size_t n = conns_open(s);
+
+    metrics_http_connections((unsigned long)n);
+    if (s->sock == NULL || s->closing)
+        return;
+    if (!s->paused && n >= s->conns.max) {
+        evconnlistener_disable(evhttp_bound_socket_get_listener(s->sock));
+        s->paused = 1;
+    } else if (s->paused && n < s->conns.max) {
+        evconnlistener_enable(evhttp_bound_socket_get_listener(s->sock));
+        s->paused = 0;
+    }
+}
+
+static void sweep_arm(struct http_server *s)
+{
+    struct timeval tv = {s->sweep_ms / 1000, (s->sweep_ms % 1000) * 1000};
+
+    if (s->conns.n > 0 && !evtimer_pending(s->sweep_ev, NULL))
+        evtimer_add(s->sweep_ev, &tv);
 }
 
 static void on_conn_close(struct evhttp_connection *evcon, void *arg)
@@ -550,28 +622,125 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     struct http_server *s = arg;
 
     conn_remove(&s->conns, evcon);
-    if (s->paused && s->conns.n < s->conns.max) {
-        evconnlistener_enable(evhttp_bound_socket_get_listener(s->sock));
-        s->paused = 0;
-    }
+    conns_changed(s);
 }
 
-/* A request arrived on evcon: count the connection once, pause at the cap. */
-static void conn_seen(struct http_server *s, struct evhttp_request *req)
+/* Enter evcon (if new) with its request clock started at since_ms. */
+static struct conn *conn_add(struct http_server *s,
+                             struct evhttp_connection *evcon,
+                             int64_t since_ms)
 {
+    size_t at;
+
+    if (conn_find(&s->conns, evcon, &at))
+        return &s->conns.v[at];
+    if (at == s->conns.cap)
+        return NULL;                /* cannot happen: cap > 2 * max */
+    s->conns.v[at].evcon = evcon;
+    s->conns.v[at].since_ms = since_ms;
+    s->conns.n++;
+    evhttp_connection_set_closecb(evcon, on_conn_close, s);
+    return &s->conns.v[at];
+}
+
+/*
+ * evhttp_set_bevcb: a connection is being accepted. Count it now and
+ * adopt its evhttp_connection once evhttp has built it (on_adopt). The
+ * reference we take keeps the bufferevent's memory valid should evhttp
+ * free the connection first (bufferevent_free clears its callbacks).
+ */
+static struct bufferevent *on_accept_bev(struct event_base *base, void *arg)
+{
+    struct http_server *s = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+
+    if (bev == NULL || s->npend > s->conns.max)
+        return bev;         /* NULL: evhttp tries its own; else untracked */
+    bufferevent_incref(bev);
+    s->pend[s->npend++] = bev;
+    event_active(s->adopt_ev, EV_TIMEOUT, 1);
+    conns_changed(s);
+    return bev;
+}
+
+/* Runs after the accept callback(s), before any read on the new ones. */
+static void on_adopt(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+    int64_t now = mono_ms();
+    size_t i;
+
+    (void)fd;
+    (void)what;
+    for (i = 0; i < s->npend; i++) {
+        struct bufferevent *bev = s->pend[i];
+        void *cbarg = NULL;
+
+        bufferevent_getcb(bev, NULL, NULL, NULL, &cbarg);
+        if (cbarg != NULL &&
+            evhttp_connection_get_bufferevent(cbarg) == bev)
+            conn_add(s, cbarg, now);
+        bufferevent_decref(bev);
+    }
+    s->npend = 0;
+    conns_changed(s);
+    sweep_arm(s);
+}
+
+/* Close every connection whose request is overdue. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+    int64_t now = mono_ms();
+    struct evhttp_connection **late;
+    size_t i, n = 0;
+
+    (void)fd;
+    (void)what;
+    /* Collect first: each free runs on_conn_close, which reorders the set. */
+    if ((late = malloc(s->conns.n * sizeof(*late) + 1)) != NULL) {
+        for (i = 0; i < s->conns.cap; i++)
+            if (s->conns.v[i].evcon != NULL && s->conns.v[i].since_ms > 0 &&
+                now - s->conns.v[i].since_ms >= s->deadline_ms)
+                late[n++] = s->conns.v[i].evcon;
+        for (i = 0; i < n; i++)
+            evhttp_connection_free(late[i]);
+        free(late);
+    }
+    if (n > 0) {
+        metrics_http_slow_dropped(n);
+        log_info("http_slow_clients_dropped", "count=%zu deadline_ms=%lld",
+                 n, (long long)s->deadline_ms);
+    }
+    sweep_arm(s);
+}
+
+/* on_complete: the reply is out; a kept-alive connection's next request
+ * starts its clock now (evhttp frees the others right after). */
+static void on_reply_done(struct evhttp_request *req, void *arg)
+{
+    struct http_server *s = arg;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     size_t at;
 
-    if (evcon == NULL || conn_find(&s->conns, evcon, &at) ||
-        at == s->conns.cap)
-        return;
-    s->conns.v[at] = evcon;
-    s->conns.n++;
-    evhttp_connection_set_closecb(evcon, on_conn_close, s);
-    if (s->conns.n >= s->conns.max && !s->paused && s->sock != NULL) {
-        evconnlistener_disable(evhttp_bound_socket_get_listener(s->sock));
-        s->paused = 1;
+    if (evcon != NULL && conn_find(&s->conns, evcon, &at)) {
+        s->conns.v[at].since_ms = mono_ms();
+        sweep_arm(s);
     }
+}
+
+/* A whole request arrived on its connection: stop its clock while we
+ * answer (a connection we missed at accept is counted from here). */
+static void conn_seen(struct http_server *s, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct conn *c;
+
+    if (evcon == NULL || (c = conn_add(s, evcon, 0)) == NULL)
+        return;
+    c->since_ms = 0;
+    evhttp_request_set_on_complete_cb(req, on_reply_done, s);
+    conns_changed(s);
 }
 
 /* --- routing ------------------------------------------------------------- */
@@ -917,6 +1086,29 @@ static int bound_port(evutil_socket_t fd)
     return -1;
 }
 
+/*
+ * A connection cap above what RLIMIT_NOFILE allows would end in accept()
+ * failing with EMFILE, which evhttp 2.1 retries in a busy loop: keep the
+ * cap below the soft limit, with a reserve for everything else.
+ */
+static size_t fd_limited(size_t max)
+{
+    struct rlimit rl;
+    size_t room;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return max;
+    room = rl.rlim_cur > 2 * HTTP_FD_RESERVE
+               ? (size_t)rl.rlim_cur - HTTP_FD_RESERVE
+               : (size_t)rl.rlim_cur / 2;
+    if (max <= room)
+        return max;
+    log_warn("http_connection_cap_lowered", "max_connections=%zu "
+             "nofile=%llu cap=%zu", max, (unsigned long long)rl.rlim_cur,
+             room);
+    return room > 0 ? room : 1;
+}
+
 struct http_server *http_new(struct event_base *base, const char *host,
                              int port, const struct http_opts *opts,
                              http_snapshot_fn get, void *arg,
@@ -953,9 +1145,21 @@ struct http_server *http_new(struct event_base *base, const char *host,
     s->conns.max = opts != NULL && opts->max_connections > 0
                        ? (size_t)opts->max_connections
                        : HTTP_DEFAULT_MAX_CONNECTIONS;
+    s->conns.max = fd_limited(s->conns.max);
+    s->deadline_ms = opts != NULL && opts->request_timeout_ms > 0
+                         ? opts->request_timeout_ms
+                         : HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
+    s->sweep_ms = (int)(s->deadline_ms / 4);
+    if (s->sweep_ms > HTTP_SWEEP_MAX_MS)
+        s->sweep_ms = HTTP_SWEEP_MAX_MS;
+    if (s->sweep_ms < 1)
+        s->sweep_ms = 1;
     for (s->conns.cap = 16; s->conns.cap <= 2 * s->conns.max;)
         s->conns.cap *= 2;
-    if ((s->conns.v = calloc(s->conns.cap, sizeof(*s->conns.v))) == NULL) {
+    if ((s->conns.v = calloc(s->conns.cap, sizeof(*s->conns.v))) == NULL ||
+        (s->pend = calloc(s->conns.max + 1, sizeof(*s->pend))) == NULL ||
+        (s->adopt_ev = event_new(base, -1, 0, on_adopt, s)) == NULL ||
+        (s->sweep_ev = evtimer_new(base, on_sweep, s)) == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
     }
@@ -973,6 +1177,7 @@ struct http_server *http_new(struct event_base *base, const char *host,
     evhttp_set_max_body_size(s->http, HTTP_MAX_BODY);
     evhttp_set_timeout_tv(s->http, &tv);
     evhttp_set_gencb(s->http, on_request, s);
+    evhttp_set_bevcb(s->http, on_accept_bev, s);
     if ((s->sock = evhttp_bind_socket_with_handle(s->http, host,
                                                   (ev_uint16_t)port)) ==
         NULL) {
@@ -1006,7 +1211,7 @@ int http_port(const struct http_server *s)
 
 int http_connections(const struct http_server *s)
 {
-    return s != NULL ? (int)s->conns.n : 0;
+    return s != NULL ? (int)conns_open(s) : 0;
 }
 
 void http_free(struct http_server *s)
@@ -1016,8 +1221,16 @@ void http_free(struct http_server *s)
     /* Frees open connections too (their close callbacks still find s);
      * pending output buffers release their snapshot and cache references
      * through the cleanups. */
+    s->closing = 1;             /* evhttp_free frees the listener first */
     if (s->http != NULL)
         evhttp_free(s->http);
+    while (s->npend > 0)
+        bufferevent_decref(s->pend[--s->npend]);
+    if (s->adopt_ev != NULL)
+        event_free(s->adopt_ev);
+    if (s->sweep_ev != NULL)
+        event_free(s->sweep_ev);
+    free(s->pend);
     free(s->conns.v);
     api_cache_free(s->cache);
     geo_free(s->owned_geo);

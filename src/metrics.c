@@ -29,6 +29,7 @@ static struct {
     unsigned long lat_bucket[METRICS_LATENCY_BUCKETS]; /* not cumulative */
     unsigned long lat_count;
     double lat_sum;
+    unsigned long conns_open, slow_dropped;   /* http.c */
 } m;
 
 static const char *const route_names[METRICS_ROUTE_COUNT] = {
@@ -71,6 +72,26 @@ void metrics_http(enum metrics_route route, int status, double seconds)
         }
     m.lat_count++;
     m.lat_sum += seconds;
+}
+
+void metrics_http_connections(unsigned long open)
+{
+    m.conns_open = open;
+}
+
+void metrics_http_slow_dropped(unsigned long n)
+{
+    m.slow_dropped += n;
+}
+
+unsigned long metrics_http_connections_open(void)
+{
+    return m.conns_open;
+}
+
+unsigned long metrics_http_slow_dropped_total(void)
+{
+    return m.slow_dropped;
 }
 
 void metrics_reset(void)
@@ -235,6 +256,13 @@ char *metrics_render(const struct feed_snapshot *snap, int64_t now,
     outf(&o, "slotfeed_http_request_duration_seconds_sum %.6f\n", m.lat_sum);
     outf(&o, "slotfeed_http_request_duration_seconds_count %lu\n",
          m.lat_count);
+    head(&o, "slotfeed_http_connections", "gauge",
+         "HTTP connections open (from accept to close).");
+    outf(&o, "slotfeed_http_connections %lu\n", m.conns_open);
+    head(&o, "slotfeed_http_slow_clients_dropped_total", "counter",
+         "HTTP connections closed for not completing a request in time.");
+    outf(&o, "slotfeed_http_slow_clients_dropped_total %lu\n",
+         m.slow_dropped);
     if (o.oom) {
         free(o.p);
         return NULL;

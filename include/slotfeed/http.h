@@ -41,15 +41,27 @@ struct http_opts {
     /*
      * Most connections open at once (accepted, not yet closed); at the cap
      * the listener pauses and further clients wait in the kernel's accept
-     * queue until one closes. 0 = HTTP_DEFAULT_MAX_CONNECTIONS.
+     * queue until one closes. 0 = HTTP_DEFAULT_MAX_CONNECTIONS. Lowered
+     * to what RLIMIT_NOFILE leaves after a reserve (logged).
      */
     int max_connections;
+    /*
+     * Request deadline in ms: a connection must deliver a whole request
+     * (request line, headers and any body) within this time of its start
+     * - the accept for the first request, the end of the previous reply
+     * for a kept-alive one (so it is also the keep-alive idle limit) -
+     * else it is closed without an answer and counted in
+     * slotfeed_http_slow_clients_dropped_total. Bytes arriving do not
+     * extend it (slowloris). 0 = HTTP_DEFAULT_REQUEST_TIMEOUT_MS.
+     */
+    int request_timeout_ms;
     /* Place table for near= (borrowed, must outlive the server), or NULL:
      * then the region's "geo" file is loaded on first use (if any). */
     const struct geo_table *geo;
 };
 
 #define HTTP_DEFAULT_MAX_CONNECTIONS 1024u
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_MS 10000
 
 /*
  * Listen on host:port (port 0 = ephemeral; see http_port). Returns NULL
@@ -63,7 +75,7 @@ struct http_server *http_new(struct event_base *base, const char *host,
 /* The port actually bound. */
 int http_port(const struct http_server *s);
 
-/* Connections open now (counted by the connection cap). */
+/* Connections open now (counted by the connection cap, from accept). */
 int http_connections(const struct http_server *s);
 
 void http_free(struct http_server *s);

@@ -43,6 +43,14 @@ void metrics_feed_rebuild(void);
 /* One reply: status 100..599 (others counted as 0 = "other"). */
 void metrics_http(enum metrics_route route, int status, double seconds);
 
+/*
+ * HTTP connections (http.c, owner of these two): the number open now
+ * (gauge, set on every change) and n more dropped for missing the request
+ * deadline (slow clients, slowloris).
+ */
+void metrics_http_connections(unsigned long open);
+void metrics_http_slow_dropped(unsigned long n);
+
 /* Route label ("availability", ...). */
 const char *metrics_route_name(enum metrics_route r);
 
@@ -63,5 +71,7 @@ unsigned long metrics_polls_total(void);
 unsigned long metrics_poll_failures(enum sf_errclass cls);
 unsigned long metrics_rebuilds_total(void);
 unsigned long metrics_http_total(enum metrics_route route, int status);
+unsigned long metrics_http_connections_open(void);
+unsigned long metrics_http_slow_dropped_total(void);
 
 #endif

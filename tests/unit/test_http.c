@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <math.h>
@@ -1612,6 +1613,272 @@ static void test_connection_cap(void **state)
     close(fd[2]);
 }
 
+/* --- slow and hostile clients (request deadline, cap from accept) -------- */
+
+#define DEADLINE_MS 300
+
+static int64_t ms_now(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int connect_lo(struct server *sv)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)sv->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* A metric's value in GET /metrics (served on the loop's thread). */
+static unsigned long metric(struct server *sv, const char *name)
+{
+    struct resp r;
+    char key[128];
+    const char *p;
+    unsigned long v;
+
+    request(sv, NULL, "/metrics", NULL, &r);
+    assert_int_equal(r.status, 200);
+    snprintf(key, sizeof(key), "\n%s ", name);
+    p = strstr(r.body, key);
+    if (p == NULL)
+        fail_msg("no %s in /metrics", name);
+    v = strtoul(p + strlen(key), NULL, 10);
+    resp_free(&r);
+    return v;
+}
+
+/* Poll /metrics until slotfeed_http_connections == want (the request
+ * asking counts itself: want includes it) or 5 s pass. */
+static void expect_open_conns(struct server *sv, unsigned long want)
+{
+    int64_t end = ms_now() + 5000;
+    unsigned long v;
+    struct pollfd none = {-1, 0, 0};
+
+    while ((v = metric(sv, "slotfeed_http_connections")) != want &&
+           ms_now() < end)
+        poll(&none, 0, 20);  /* let the loop see the closes */
+    assert_int_equal(v, want);
+}
+
+/*
+ * Drip one byte every 50 ms on fd until the server closes it; returns ms
+ * from t0 to the close. Anything but EOF/reset (an answer) fails.
+ */
+static int64_t drip_until_closed(int fd, int64_t t0, long max_ms)
+{
+    static const char drip[] = "X-Drip: abcdefghijklmnopqrstuvwxyz\r\n";
+    struct pollfd pf = {fd, POLLIN, 0};
+    size_t i = 0;
+    char buf[256];
+    ssize_t k;
+
+    while (ms_now() - t0 < max_ms) {
+        if (poll(&pf, 1, 50) == 1) {
+            k = read(fd, buf, sizeof(buf));
+            if (k > 0)
+                fail_msg("slow client got an answer: %.*s", (int)k, buf);
+            return ms_now() - t0;       /* EOF or reset */
+        }
+        /* The write may fail once the server has closed: then read. */
+        (void)!send(fd, &drip[i++ % (sizeof(drip) - 1)], 1, MSG_NOSIGNAL);
+    }
+    fail_msg("slow client still open after %ld ms", max_ms);
+    return -1;
+}
+
+/*
+ * A slowloris client (partial headers, one byte every 50 ms, so the idle
+ * timeout never fires) is closed at the deadline without an answer while
+ * an ordinary client on the same server is served; the drop is counted.
+ */
+static void test_request_deadline(void **state)
+{
+    struct server *sv = *state;
+    static const char start[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n";
+    unsigned long dropped0;
+    struct resp r;
+    int64_t t0, took;
+    int fd;
+
+    set_snapshot(sv, make_region());
+    dropped0 = metric(sv, "slotfeed_http_slow_clients_dropped_total");
+    t0 = ms_now();
+    fd = connect_lo(sv);
+    assert_int_equal(write(fd, start, strlen(start)), (ssize_t)strlen(start));
+    /* Meanwhile, others are served at once. */
+    request(sv, NULL, "/healthz", NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    took = drip_until_closed(fd, t0, 5000);
+    close(fd);
+    /* Not before the deadline; within it plus a sweep period (75 ms) and
+     * generous scheduling slack (ASan, a loaded CI machine). */
+    assert_true(took >= DEADLINE_MS);
+    assert_true(took < DEADLINE_MS + 1500);
+    assert_int_equal(metric(sv, "slotfeed_http_slow_clients_dropped_total"),
+                     dropped0 + 1);
+    expect_open_conns(sv, 1);
+}
+
+/* A body dripped after complete headers is under the same deadline. */
+static void test_request_deadline_body(void **state)
+{
+    struct server *sv = *state;
+    static const char head[] = "POST /healthz HTTP/1.1\r\nHost: t\r\n"
+                               "Content-Length: 1000\r\n\r\n";
+    int64_t t0 = ms_now(), took;
+    int fd = connect_lo(sv);
+
+    assert_int_equal(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+    took = drip_until_closed(fd, t0, 5000);
+    close(fd);
+    assert_true(took >= DEADLINE_MS && took < DEADLINE_MS + 1500);
+}
+
+/*
+ * Keep-alive: after a reply the next request must come (and complete)
+ * within the deadline counted from the end of that reply; a connection
+ * that answers in time is served again.
+ */
+static void test_keepalive_deadline(void **state)
+{
+    struct server *sv = *state;
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    struct pollfd pf;
+    char buf[4096];
+    int64_t t0, took;
+    int fd, i;
+    ssize_t k;
+
+    set_snapshot(sv, make_region());
+    fd = connect_lo(sv);
+    pf.fd = fd;
+    pf.events = POLLIN;
+    /* Three requests, each sent 2/3 of a deadline after the last reply:
+     * the connection lives longer than one deadline in all. */
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        assert_int_equal(poll(&pf, 1, 5000), 1);
+        k = read(fd, buf, sizeof(buf) - 1);
+        assert_true(k > 12);
+        assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+        if (i < 2)
+            assert_int_equal(poll(&pf, 1, DEADLINE_MS * 2 / 3), 0);
+    }
+    /* Then idle: closed one deadline after the last reply. */
+    t0 = ms_now();
+    assert_int_equal(poll(&pf, 1, 5000), 1);
+    took = ms_now() - t0;
+    assert_true(read(fd, buf, sizeof(buf)) <= 0);
+    close(fd);
+    assert_true(took >= DEADLINE_MS - 20);   /* reply end is a bit before t0 */
+    assert_true(took < DEADLINE_MS + 1500);
+}
+
+/* Connections count from accept: silent ones hold the cap (max 2) and
+ * the count goes back down when they go. */
+static void test_cap_counts_silent(void **state)
+{
+    struct server *sv = *state;
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n"
+                              "Connection: close\r\n\r\n";
+    struct pollfd pf;
+    char buf[4096];
+    int fd[3];
+
+    set_snapshot(sv, make_region());
+    fd[0] = connect_lo(sv);
+    fd[1] = connect_lo(sv);
+    /* Never sent a byte, yet the third waits in the accept queue. */
+    fd[2] = connect_lo(sv);
+    assert_int_equal(write(fd[2], req, strlen(req)), (ssize_t)strlen(req));
+    pf.fd = fd[2];
+    pf.events = POLLIN;
+    assert_int_equal(poll(&pf, 1, 300), 0);
+    close(fd[0]);
+    assert_int_equal(poll(&pf, 1, 5000), 1);
+    assert_true(read(fd[2], buf, sizeof(buf)) > 12);
+    assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+    close(fd[2]);
+    close(fd[1]);
+    /* All gone: only the /metrics request itself is open. */
+    expect_open_conns(sv, 1);
+}
+
+/* Oversized and malformed requests: each answered 4xx or closed. */
+static void test_hostile_requests(void **state)
+{
+    struct server *sv = *state;
+    char *req, *out;
+    size_t len, i;
+
+    set_snapshot(sv, make_region());
+    /* A body on GET over the 1 KiB cap: 413. */
+    req = malloc(4096);
+    assert_non_null(req);
+    strcpy(req, "GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 2000"
+                "\r\nConnection: close\r\n\r\n");
+    len = strlen(req);
+    memset(req + len, 'x', 2000);
+    req[len + 2000] = '\0';
+    out = raw(sv, req, &len);
+    assert_true(strncmp(out, "HTTP/1.1 413 ", 13) == 0);
+    free(out);
+    /* 300 small headers (over 8 KiB together): 400. */
+    strcpy(req, "GET /healthz HTTP/1.1\r\nHost: t\r\n");
+    out = NULL;
+    {
+        char *big = malloc(16384);
+
+        assert_non_null(big);
+        strcpy(big, req);
+        for (i = 0; i < 300; i++)
+            strcat(big, "X-Many: 123456789012345678901234\r\n");
+        strcat(big, "\r\n");
+        out = raw(sv, big, &len);
+        free(big);
+    }
+    assert_true(strncmp(out, "HTTP/1.1 400 ", 13) == 0);
+    free(out);
+    /* HTTP/0.9 (no version) and a garbage line: 400 or closed. */
+    out = raw(sv, "GET /healthz\r\n\r\n", &len);
+    assert_true(len == 0 || strncmp(out, "HTTP/1.1 400 ", 13) == 0);
+    free(out);
+    out = raw(sv, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+              &len);
+    assert_true(len == 0 || strncmp(out, "HTTP/1.1 4", 10) == 0);
+    free(out);
+    free(req);
+    /* Still healthy, and nothing left open but the asking request. */
+    expect_open_conns(sv, 1);
+}
+
+static int deadline_setup(void **state)
+{
+    memset(&server_opts, 0, sizeof(server_opts));
+    server_opts.request_timeout_ms = DEADLINE_MS;
+    return server_setup(state);
+}
+
+static int cap_silent_setup(void **state)
+{
+    memset(&server_opts, 0, sizeof(server_opts));
+    server_opts.max_connections = 2;
+    return server_setup(state);
+}
+
 static int cap_setup(void **state)
 {
     server_opts.max_connections = 2;
@@ -1670,6 +1937,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_queries, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_connection_cap, cap_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_request_deadline,
+                                        deadline_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_request_deadline_body,
+                                        deadline_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_deadline,
+                                        deadline_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_cap_counts_silent,
+                                        cap_silent_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_requests, default_setup,
                                         server_teardown),
     };
     int rc;
