@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Hostile network, CI variant of bench/hostile.sh: 300 slowloris
+# connections against `slotfeed run` (with slotfeed-sim) while /healthz is
+# probed 50 times (each under HOSTILE_MAX_MS, default 100 ms), every slow
+# connection dropped at the 10 s request deadline without an answer, and
+# hostile single requests (huge header, long URL, many headers, bodies,
+# pipelined garbage, HTTP/0.9, invalid method) each answered 4xx (501 for
+# an unknown method) or closed, the daemon healthy after. About 25 s,
+# also under ASan.
+set -euo pipefail
+src=${SLOTFEED_SOURCE_DIR:?SLOTFEED_SOURCE_DIR not set}
+: "${SLOTFEED_BIN:?SLOTFEED_BIN not set}" "${SLOTFEED_SIM_BIN:?SLOTFEED_SIM_BIN not set}"
+exec "$src/bench/hostile.sh" "${HOSTILE_N:-300}"
