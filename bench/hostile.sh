@@ -69,8 +69,16 @@ sed -i "s|http://127\.0\.0\.1:18471|${sim_url%/}|" "$work/region.json"
 grep -q "${sim_url%/}" "$work/region.json" ||
     fail "could not point the region copy at the sim"
 
+# `slotfeed run` refuses root without --user: as root, run it as nobody
+# and hand it the work directory (config and store live there).
+user_args=()
+if [ "$(id -u)" = 0 ] && "$slotfeed" run --help 2>&1 | grep -q -- --user; then
+    chown nobody "$work"
+    user_args=(--user nobody)
+fi
 (cd "$work" && exec "$slotfeed" run --config "$work/region.json" \
-    --listen 127.0.0.1:0 >"$work/run.out" 2>"$work/run.err") &
+    --listen 127.0.0.1:0 "${user_args[@]}" >"$work/run.out" \
+    2>"$work/run.err") &
 run_pid=$!
 wait_line "$work/run.out" "serving" "$run_pid" 10 ||
     fail "slotfeed run did not start: $(tail -5 "$work/run.err")"
