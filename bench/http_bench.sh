@@ -120,8 +120,10 @@ sys.exit(0 if any(c.get("free_slots") is not None for c in d["clinics"]) else 1)
 
 case $DRIVER in
 run)
+    user_args=()    # slotfeed refuses root without --user
+    [ "$(id -u)" -eq 0 ] && { chown nobody "$out"; user_args=(--user nobody); }
     "${pin_srv[@]}" "$BUILD/slotfeed" run --config "$out/region.json" --poll-now \
-        >"$out/slotfeed.log" 2>&1 &
+        "${user_args[@]}" >"$out/slotfeed.log" 2>&1 &
     pids+=($!)
     ;;
 bench_serve)

@@ -30,4 +30,8 @@ for _ in $(seq 1 100); do
 done
 cat "$simlog"
 
-./build/slotfeed run --config "$CONFIG" --poll-now
+# slotfeed refuses to serve as root: a root shell (a fresh Debian box) has it
+# switch to nobody once start-up is done (docs/operations.md).
+user_args=()
+[ "$(id -u)" -eq 0 ] && user_args=(--user "${SLOTFEED_USER:-nobody}")
+./build/slotfeed run --config "$CONFIG" --poll-now "${user_args[@]}"

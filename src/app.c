@@ -20,6 +20,7 @@
 #include "slotfeed/clock.h"
 #include "slotfeed/collector.h"
 #include "slotfeed/fetch.h"
+#include "slotfeed/geo.h"
 #include "slotfeed/http.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
@@ -41,6 +42,7 @@ struct app {
     struct event_base *base;
     const struct conf_region *region;   /* current */
     struct owned_region *owned;
+    struct geo_table *geo;      /* near= places, loaded at start; owned */
     const struct conf_region *store_region;  /* store_sync_region's */
     bool listen_fixed;          /* --listen: config "listen" not used */
     /* drain (app_drain) */
@@ -271,6 +273,7 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
 {
     struct app_opts o = {0};
     struct fetch_opts fo = {0};
+    struct sf_error gerr = {0};
     struct app *a;
     char host[256];
     int port;
@@ -326,7 +329,21 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
         sf_error_set(err, SF_ERR_INTERNAL, "cannot build the initial feed");
         goto fail;
     }
-    a->http = http_new(base, host, port, NULL, get_snapshot, a, err);
+    /*
+     * The place table is read now, not on the first near= request: the
+     * daemon may have dropped privileges by then (priv.h). Without it
+     * near= answers "not available"; the rest of the feed works.
+     */
+    if (region->geo != NULL &&
+        (a->geo = geo_load(region->geo, &gerr)) == NULL)
+        log_error("geo_load_failed", "error=\"%s\"", gerr.msg);
+    {
+        struct http_opts ho = {0};
+
+        ho.geo = a->geo;
+        a->http = http_new(base, host, port, a->geo ? &ho : NULL,
+                           get_snapshot, a, err);
+    }
     if (a->http == NULL)
         goto fail;
     return a;
@@ -376,6 +393,7 @@ void app_free(struct app *a)
     if (a->drain_ev)
         event_free(a->drain_ev);
     feed_snapshot_free(a->snap);
+    geo_free(a->geo);
     /* Nothing borrows a region any more: free the reloaded ones. */
     while (a->owned != NULL) {
         struct owned_region *o = a->owned;

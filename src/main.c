@@ -34,6 +34,7 @@
 #include "slotfeed/feed.h"
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
+#include "slotfeed/priv.h"
 #include "slotfeed/rivta.h"
 #include "slotfeed/history.h"
 #include "slotfeed/report.h"
@@ -58,6 +59,8 @@ static const char usage_main[] =
 
 static const char usage_run[] =
     "usage: slotfeed run --config FILE [--listen HOST:PORT] [--poll-now] [-v]\n"
+    "                    [--user NAME] [--log-format kv|json]\n"
+    "                    [--log-level debug|info|warn|error]\n"
     "\n"
     "Polls every clinic of the region on its schedule and serves the feed\n"
     "(/v1/availability, /v1/clinics/{id}, /healthz, the page at /) until\n"
@@ -66,7 +69,12 @@ static const char usage_run[] =
     "the config (kept as is when it has errors; listen, store, geo and fetch\n"
     "settings need a restart). --listen overrides the config's \"listen\" key.\n"
     "--poll-now polls every clinic once at startup instead of waiting for\n"
-    "each clinic's staggered first poll. -v logs debug lines.\n";
+    "each clinic's staggered first poll. -v logs debug lines.\n"
+    "\n"
+    "It refuses to run as root unless --user names the account to switch\n"
+    "to once start-up is done (config read, port bound, store opened),\n"
+    "before any booking system or HTTP client is heard from. Under systemd\n"
+    "use DynamicUser (conf/slotfeed.service) and no --user.\n";
 
 static const char usage_poll[] =
     "usage: slotfeed poll --once --config FILE [--now T]\n"
@@ -728,10 +736,15 @@ static int cmd_run(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},
         {"poll-now", no_argument, NULL, 'p'},
         {"verbose", no_argument, NULL, 'v'},
+        {"user", required_argument, NULL, 'u'},
+        {"log-format", required_argument, NULL, 'f'},
+        {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}
     };
-    const char *config = NULL, *listen = NULL;
+    const char *config = NULL, *listen = NULL, *user = NULL;
+    enum log_format lf;
+    enum log_level ll;
     struct conf_region *region = NULL;
     struct event_base *base = NULL;
     struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
@@ -749,6 +762,22 @@ static int cmd_run(int argc, char **argv)
         case 'l': listen = optarg; break;
         case 'p': poll_now = 1; break;
         case 'v': log_set_level(LOG_LVL_DEBUG); break;
+        case 'u': user = optarg; break;
+        case 'f':
+            if (log_parse_format(optarg, &lf) != 0) {
+                fprintf(stderr, "slotfeed: --log-format: want kv or json\n");
+                return EXIT_USAGE;
+            }
+            log_set_format(lf);
+            break;
+        case 'L':
+            if (log_parse_level(optarg, &ll) != 0) {
+                fprintf(stderr, "slotfeed: --log-level: want debug, info, "
+                        "warn or error\n");
+                return EXIT_USAGE;
+            }
+            log_set_level(ll);
+            break;
         case 'h':
             fputs(usage_run, stdout);
             return 0;
@@ -760,6 +789,11 @@ static int cmd_run(int argc, char **argv)
     if (config == NULL || optind != argc) {
         fputs(usage_run, stderr);
         return EXIT_USAGE;
+    }
+    /* Root without --user: refuse before doing anything at all. */
+    if (user == NULL && priv_check(NULL, &err) != 0) {
+        fprintf(stderr, "slotfeed: %s\n", err.msg);
+        return 1;
     }
     ao.listen_port = -1;
     if (listen != NULL) {
@@ -779,6 +813,18 @@ static int cmd_run(int argc, char **argv)
     if ((app = app_new(base, region, &ao, &err)) == NULL) {
         fprintf(stderr, "slotfeed: %s\n", err.msg);
         goto out;
+    }
+    /*
+     * Start-up done with root's rights (a port below 1024, a store or
+     * config only root may open): switch now, before the loop runs and
+     * the first byte from a booking system or a client is read.
+     */
+    if (user != NULL) {
+        if (priv_check(user, &err) != 0) {
+            fprintf(stderr, "slotfeed: %s\n", err.msg);
+            goto out;
+        }
+        log_info("privileges_dropped", "user=%s", user);
     }
     rs.base = base;
     rs.app = app;

@@ -102,7 +102,9 @@ grep -q "$sim_origin/" "$work/region.json" ||
 
 # 3. The daemon, polling every clinic once at startup.
 # In $work: the daemon keeps its state store in its working directory.
-(cd "$work" && exec "$slotfeed" run --config "$work/region.json" \
+user_args=$(service_user_args "$work")
+# shellcheck disable=SC2086 # empty or two words
+(cd "$work" && exec "$slotfeed" run --config "$work/region.json" $user_args \
     --listen 127.0.0.1:0 --poll-now >"$work/run.out" 2>"$work/run.err") &
 run_pid=$!
 if ! wait_line "$work/run.out" "serving" "$run_pid" 10; then

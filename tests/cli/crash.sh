@@ -133,8 +133,10 @@ c.close()
 EOF
 }
 
+user_args=$(service_user_args "$work")
 start_daemon() {
-    (cd "$work" && exec "$slotfeed" run --config "$work/region.json" \
+    # shellcheck disable=SC2086 # empty or two words
+    (cd "$work" && exec "$slotfeed" run --config "$work/region.json" $user_args \
         --listen 127.0.0.1:0 --poll-now >"$work/run.out" 2>"$work/run.err") &
     run_pid=$!
 }

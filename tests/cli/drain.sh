@@ -22,6 +22,13 @@ import time
 src, slotfeed, sim = sys.argv[1:4]
 work = tempfile.mkdtemp(prefix="drain.")
 procs = []
+# `slotfeed run` refuses root without --user: as root, switch to nobody and
+# hand it the work directory (its config and store live there).
+user_args = []
+if os.geteuid() == 0:
+    import pwd
+    os.chown(work, pwd.getpwnam("nobody").pw_uid, -1)
+    user_args = ["--user", "nobody"]
 
 
 def fail(msg):
@@ -117,6 +124,7 @@ try:
                           os.path.join(work, name + "." + f))
         p = subprocess.Popen(
             [slotfeed, "run", "--config", os.path.join(work, name + ".json"),
+             *user_args,
              "--listen", "127.0.0.1:0", "--poll-now"], cwd=work,
             stdout=open(os.path.join(work, "run.out"), "w"),
             stderr=open(os.path.join(work, "run.err"), "w"))

@@ -21,6 +21,13 @@ import json, os, re, signal, subprocess, sys, tempfile, time, urllib.request
 src, slotfeed, sim = sys.argv[1:4]
 work = tempfile.mkdtemp(prefix="reload.")
 procs = []
+# `slotfeed run` refuses root without --user: as root, switch to nobody and
+# hand it the work directory (its config and store live there).
+user_args = []
+if os.geteuid() == 0:
+    import pwd
+    os.chown(work, pwd.getpwnam("nobody").pw_uid, -1)
+    user_args = ["--user", "nobody"]
 
 
 def fail(msg):
@@ -101,7 +108,7 @@ try:
     write_json("region.json", dict(region, clinics=[A, B, C]))
     cfg = os.path.join(work, "region.json")
     run = subprocess.Popen(
-        [slotfeed, "run", "--config", cfg, "--listen", "127.0.0.1:0",
+        [slotfeed, "run", "--config", cfg, *user_args, "--listen", "127.0.0.1:0",
          "--poll-now"], cwd=work,
         stdout=open(os.path.join(work, "run.out"), "w"),
         stderr=open(os.path.join(work, "run.err"), "w"))

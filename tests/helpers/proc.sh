@@ -25,3 +25,14 @@ wait_line() {
     done
     return 1
 }
+
+# service_user_args DIR: `slotfeed run` refuses root without --user. When
+# root, prints "--user nobody" and hands DIR to nobody, so the daemon can
+# still reach its files there once it has switched (the config re-read on
+# SIGHUP, the store's -wal/-shm files). Prints nothing otherwise.
+service_user_args() {
+    if [ "$(id -u)" -eq 0 ]; then
+        chown nobody "$1"
+        echo "--user nobody"
+    fi
+}
