@@ -219,8 +219,11 @@ def main():
         s.setblocking(False)
         now = time.monotonic()
         slow[s.fileno()] = [s, now, now + 1.0, 0]
+    t_last = time.monotonic()
+    # (Connects may wait for SYN retries when the listen backlog is full:
+    # each connection's deadline runs from its own accept.)
     print("opened %d slow connections in %.2f s" %
-          (len(slow), time.monotonic() - t_open))
+          (len(slow), t_last - t_open))
     poller = select.poll()
     for fd in slow:
         poller.register(fd, select.POLLIN)
@@ -280,13 +283,12 @@ def main():
     if fails or max(lat) >= a.max_ms:
         print("FAIL: a /healthz failed or took >= %.0f ms" % a.max_ms)
         ok = False
-    if held < a.n * 0.99:
-        print("FAIL: only %d of %d slow connections were still open during "
-              "the probes (dropped before the deadline?)" % (held, a.n))
+    if dropped_after and min(dropped_after) < a.deadline - 0.5:
+        print("FAIL: slow connections dropped before the deadline")
         ok = False
 
     # 3. Until the deadline has dropped them all.
-    end = t_open + a.deadline + 5
+    end = t_last + a.deadline + 5
     while slow and time.monotonic() < end:
         service(min(end, time.monotonic() + 1.0))
         print("t=%5.1f s: %d slow connections open" %
