@@ -46,7 +46,10 @@ static const char *const sim_profiles[] = {
     "normal", "busy", "full", "vp004", "vp007", "error", "garbage",
     "hostile", "hang", "http503",
     /* transport faults on a normal schedule (sim.c) */
-    "http429", "reset", "truncated", "huge", "drip", "flaky", NULL
+    "http429", "reset", "truncated", "huge", "drip", "flaky",
+    /* hostile transport for the client's caps (sim.c, issue 7) */
+    "gzip-bomb", "redirect-loop", "redirect-offsite", "slow-headers",
+    "endless", "bad-length", NULL
 };
 
 const char *const *conf_sim_profiles(void)

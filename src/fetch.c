@@ -43,6 +43,11 @@
  * well before the total timeout when the latter is configured large.
  */
 #define FETCH_LOW_SPEED_BPS 16L
+/* curl's receive buffer (default 16 KiB). The raw-byte count curl
+ * reports inside a write callback may lag by one read (chunked bodies),
+ * which the ratio check allows for; 4 KiB keeps that allowance small, so
+ * a bomb is stopped at ~1.2 MiB decoded rather than ~3 MiB. */
+#define FETCH_RECV_BUF 4096L
 
 struct fetch;
 
@@ -64,6 +69,9 @@ struct xfer {
     char *buf;               /* response body, NUL-terminated */
     size_t len, cap;
     bool too_large;
+    bool ratio_hit;          /* decompression ratio over the cap */
+    curl_off_t raw_at_hit;   /* bytes received when it was */
+    size_t decoded_at_hit;   /* bytes decoded by then */
     char *content_type;      /* from the last response's headers */
     char *etag;
     char *last_modified;
@@ -82,7 +90,7 @@ struct fetch {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
-    long connect_timeout_ms, timeout_ms, max_redirects;
+    long connect_timeout_ms, timeout_ms, max_redirects, max_ratio;
     size_t max_body_bytes;
     char *user_agent;
     char *ca_file;
@@ -160,6 +168,22 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     if (n > x->f->max_body_bytes - x->len) {
         x->too_large = true;
         return 0;   /* short count: curl aborts with CURLE_WRITE_ERROR */
+    }
+    /* Decompression bomb: many decoded bytes from few received. curl
+     * counts received (still encoded) body bytes in SIZE_DOWNLOAD; within
+     * a write callback that count may not yet include the current read,
+     * so allow one receive buffer more. Small bodies are never checked. */
+    if (x->len + n > FETCH_RATIO_FLOOR) {
+        curl_off_t raw = 0;
+
+        curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &raw);
+        if ((double)(x->len + n) >
+            (double)x->f->max_ratio * (double)(raw + FETCH_RECV_BUF)) {
+            x->ratio_hit = true;
+            x->raw_at_hit = raw;
+            x->decoded_at_hit = x->len + n;
+            return 0;
+        }
     }
     if (x->len + n + 1 > x->cap) {
         size_t cap = x->cap ? x->cap : 4096;
@@ -271,7 +295,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 
 /* --- completion ----------------------------------------------------------- */
 
-static enum sf_errclass classify(CURLcode rc, bool too_large)
+static enum sf_errclass classify(CURLcode rc, bool too_large,
+                                 bool ratio_hit)
 {
     switch (rc) {
     case CURLE_OK:
@@ -281,7 +306,13 @@ static enum sf_errclass classify(CURLcode rc, bool too_large)
     case CURLE_FILESIZE_EXCEEDED:
         return SF_ERR_TOO_LARGE;
     case CURLE_WRITE_ERROR:
+        if (ratio_hit)
+            return SF_ERR_HOSTILE;   /* a bomb, like an entity bomb */
         return too_large ? SF_ERR_TOO_LARGE : SF_ERR_NOMEM;
+    case CURLE_TOO_MANY_REDIRECTS:
+        /* An answer, but only ever "go elsewhere": like a 3xx with
+         * redirects off, which the adapters report as http. */
+        return SF_ERR_HTTP;
     case CURLE_OUT_OF_MEMORY:
         return SF_ERR_NOMEM;
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -311,12 +342,76 @@ static long resolve_retry_after(const struct xfer *x)
     return when > ref ? (long)(when - ref) : 0;
 }
 
+/*
+ * The error of a failed transfer: where (host:port/path) and, for every
+ * cap, which one and its value, so an operator can tell a slow upstream
+ * from a small limit.
+ */
+static void fail_message(const struct xfer *x, CURLcode rc,
+                         enum sf_errclass cls, const char *where,
+                         double total, struct sf_error *err)
+{
+    const struct fetch *f = x->f;
+    const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+
+    if (x->ratio_hit) {
+        curl_off_t raw = x->raw_at_hit > 0 ? x->raw_at_hit : 1;
+
+        sf_error_set(err, cls, "%s: decompression ratio %lld:1 over cap "
+                     "%ld:1 (%zu bytes decoded from %lld received)", where,
+                     (long long)(x->decoded_at_hit / (size_t)raw),
+                     f->max_ratio, x->decoded_at_hit,
+                     (long long)x->raw_at_hit);
+        return;
+    }
+    switch (rc) {
+    case CURLE_WRITE_ERROR:
+    case CURLE_FILESIZE_EXCEEDED:
+        if (cls == SF_ERR_TOO_LARGE) {
+            sf_error_set(err, cls, "%s: response larger than %zu bytes "
+                         "(size cap fetch.max_body_bytes)", where,
+                         f->max_body_bytes);
+            return;
+        }
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        /* curl's own text tells the three apart (CONNECT_TIME cannot:
+         * it is 0 on a reused connection). */
+        if (strncmp(detail, "Connection timed out", 20) == 0 ||
+            strncmp(detail, "Failed to connect", 17) == 0 ||
+            strncmp(detail, "Resolving timed out", 19) == 0)
+            sf_error_set(err, cls, "%s: timed out after %.0f ms (connect "
+                         "timeout %ld ms, fetch.connect_timeout_ms: %s)",
+                         where, total * 1000.0, f->connect_timeout_ms,
+                         detail);
+        else if (strncmp(detail, "Operation too slow", 18) == 0)
+            sf_error_set(err, cls, "%s: timed out after %.0f ms (low-speed "
+                         "limit %ld B/s: %s)", where, total * 1000.0,
+                         FETCH_LOW_SPEED_BPS, detail);
+        else
+            sf_error_set(err, cls, "%s: timed out after %.0f ms (total "
+                         "timeout %ld ms, fetch.timeout_ms: %s)", where,
+                         total * 1000.0, f->timeout_ms, detail);
+        return;
+    case CURLE_TOO_MANY_REDIRECTS:
+        sf_error_set(err, cls, "%s: more than %ld redirects (redirect cap "
+                     "max_redirects) after %.0f ms", where, f->max_redirects,
+                     total * 1000.0);
+        return;
+    default:
+        break;
+    }
+    sf_error_set(err, cls, "%s: %s after %.0f ms (%s)", where,
+                 curl_easy_strerror(rc), total * 1000.0, detail);
+}
+
 /* Hand x's outcome to its owner, then free x. */
 static void xfer_finish(struct xfer *x, CURLcode rc)
 {
     struct fetch_result res;
     char where[256];
     double total = 0;
+    curl_off_t wire = 0;
     fetch_done_fn done = x->done;
     void *arg = x->arg;
 
@@ -324,7 +419,10 @@ static void xfer_finish(struct xfer *x, CURLcode rc)
     sf_error_clear(&res.err);
     res.retry_after_s = -1;
     curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &total);
+    curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &wire);
     res.total_time_s = total;
+    res.received = x->len;
+    res.wire_bytes = (long long)wire;
     if (rc == CURLE_OK) {
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &res.http_status);
         res.body = x->buf ? x->buf : "";
@@ -334,18 +432,10 @@ static void xfer_finish(struct xfer *x, CURLcode rc)
         res.last_modified = x->last_modified;
         res.retry_after_s = resolve_retry_after(x);
     } else {
-        enum sf_errclass cls = classify(rc, x->too_large);
+        enum sf_errclass cls = classify(rc, x->too_large, x->ratio_hit);
 
         url_where(x->url, where, sizeof(where));
-        if (cls == SF_ERR_TOO_LARGE)
-            sf_error_set(&res.err, cls,
-                         "%s: response larger than %zu bytes", where,
-                         x->f->max_body_bytes);
-        else
-            sf_error_set(&res.err, cls, "%s: %s after %.0f ms (%s)", where,
-                         cls == SF_ERR_TIMEOUT ? "timed out" :
-                         curl_easy_strerror(rc), total * 1000.0,
-                         x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+        fail_message(x, rc, cls, where, total, &res.err);
         res.body = "";
     }
     xfer_unlink(x);
@@ -496,6 +586,7 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts,
                         opts->max_body_bytes : FETCH_DEF_MAX_BODY;
     f->max_redirects = opts && opts->max_redirects > 0 ?
                        opts->max_redirects : 0;
+    f->max_ratio = FETCH_DEF_DECOMPRESS_RATIO;
     f->user_agent = strdup(ua);
     if (f->user_agent == NULL)
         goto nomem;
@@ -665,6 +756,7 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
         f->timeout_ms >= 2000 ? f->timeout_ms / 2000 : 1L);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max_body_bytes);
     SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_BUFFERSIZE, FETCH_RECV_BUF);
     SET(CURLOPT_USERAGENT, f->user_agent);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, x);
@@ -697,8 +789,8 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
     }
 #undef SET
     if (rc != CURLE_OK)
-        return defer_failure(x, classify(rc, false), curl_easy_strerror(rc),
-                             err);
+        return defer_failure(x, classify(rc, false, false),
+                             curl_easy_strerror(rc), err);
     mrc = curl_multi_add_handle(f->multi, x->easy);
     if (mrc != CURLM_OK)
         return defer_failure(x, SF_ERR_INTERNAL, curl_multi_strerror(mrc),
@@ -714,6 +806,12 @@ nomem:
     sf_error_set(err, SF_ERR_NOMEM, "fetch %s: out of memory",
                  req->label ? req->label : "request");
     return -1;
+}
+
+void fetch_set_max_decompress_ratio(struct fetch *f, long ratio)
+{
+    if (f != NULL)
+        f->max_ratio = ratio > 0 ? ratio : FETCH_DEF_DECOMPRESS_RATIO;
 }
 
 size_t fetch_active(const struct fetch *f)

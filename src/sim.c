@@ -19,6 +19,7 @@
 #include "slotfeed/sim.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/tree.h>
+#include <zlib.h>
 
 #include "slotfeed/clock.h"
 
@@ -78,7 +80,8 @@
 enum profile {
     P_NORMAL, P_BUSY, P_FULL, P_VP004, P_VP007, P_ERROR, P_GARBAGE,
     P_HOSTILE, P_HANG, P_HTTP503, P_HTTP429, P_RESET, P_TRUNCATED, P_HUGE,
-    P_DRIP, P_FLAKY
+    P_DRIP, P_FLAKY, P_GZIP_BOMB, P_REDIRECT_LOOP, P_REDIRECT_OFFSITE,
+    P_SLOW_HEADERS, P_ENDLESS, P_BAD_LENGTH
 };
 
 static const struct {
@@ -103,6 +106,13 @@ static const struct {
     {"huge", P_HUGE, 250},
     {"drip", P_DRIP, 250},
     {"flaky", P_FLAKY, 250},
+    /* Hostile transport (issue 7): what the client's caps are for. */
+    {"gzip-bomb", P_GZIP_BOMB, 250},
+    {"redirect-loop", P_REDIRECT_LOOP, 250},
+    {"redirect-offsite", P_REDIRECT_OFFSITE, 250},
+    {"slow-headers", P_SLOW_HEADERS, 250},
+    {"endless", P_ENDLESS, 250},
+    {"bad-length", P_BAD_LENGTH, 250},
 };
 
 /* Index into profiles[] of a profile name (NULL = normal), or -1. */
@@ -386,6 +396,10 @@ struct reply {
     bool huge_json;       /* filler is JSON (else XML) */
     const char *etag;     /* static storage or NULL */
     char last_modified[40];   /* "" = none */
+    char location[512];   /* "" = none; else a Location: header */
+    bool gzip;            /* body is gzip: "Content-Encoding: gzip" */
+    bool slow_headers;    /* status line, then header bytes at a drip */
+    bool bad_length;      /* Content-Length beyond the body, then close */
 };
 
 /* A request whose reply is delayed, streamed or never sent. */
@@ -397,6 +411,9 @@ struct sim_job {
     struct event *watch;               /* hang: notices the peer leaving */
     struct reply r;
     bool streaming;                    /* reply started, chunks follow */
+    bool closing;                      /* bad-length: body out, close next */
+    bool slow;                         /* slow-headers: dripping headers */
+    unsigned long slow_sent;           /* header bytes dripped so far */
     long huge_left;                    /* filler bytes still to make */
     struct sim_job *prev, *next;
 };
@@ -417,6 +434,10 @@ struct sim {
     char **base_path;                    /* per clinic: booking.url path */
     struct sim_request_entry *log;       /* paths owned */
     size_t nlog, caplog;
+    unsigned char *bomb;                 /* gzip-bomb body, made on demand */
+    size_t bomb_len;
+    long bomb_inflated;                  /* what bomb inflates to */
+    char offsite[256];                   /* redirect-offsite target base */
 };
 
 static void job_unlink(struct sim_job *j)
@@ -464,6 +485,10 @@ static void add_headers(struct evhttp_request *req, const struct reply *r)
         evhttp_add_header(h, "ETag", r->etag);
     if (r->last_modified[0] != '\0')
         evhttp_add_header(h, "Last-Modified", r->last_modified);
+    if (r->location[0] != '\0')
+        evhttp_add_header(h, "Location", r->location);
+    if (r->gzip)
+        evhttp_add_header(h, "Content-Encoding", "gzip");
     evhttp_add_header(h, "Server", "slotfeed-sim");
 }
 
@@ -645,6 +670,86 @@ static void job_reset(struct sim_job *j)
     evhttp_connection_free(evcon);   /* frees j via on_conn_close */
 }
 
+/* The connection's descriptor, or -1. */
+static evutil_socket_t job_fd(const struct sim_job *j)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(j->evcon);
+
+    return bev != NULL ? bufferevent_getfd(bev) : -1;
+}
+
+/*
+ * slow-headers: evhttp only writes whole heads, so the status line and
+ * the header bytes go straight to the socket (its output buffer is empty:
+ * nothing of this reply was queued). One header byte a tick, a new
+ * header line every 16 bytes, never the blank line that ends the head.
+ * The peer leaving is noticed by the job's watch (on_hang_readable) or
+ * by a failing send; either frees the connection and with it the job.
+ */
+static void slow_tick(struct sim_job *j)
+{
+    static const char status[] = "HTTP/1.1 200 OK\r\n";
+    struct timeval tv = {0, DRIP_TICK_MS * 1000};
+    evutil_socket_t fd = job_fd(j);
+    char line[24];
+    const char *out;
+    size_t n;
+
+    if (!j->slow) {
+        j->slow = true;
+        out = status;
+        n = sizeof(status) - 1;
+    } else {
+        unsigned long k = j->slow_sent % 16;
+
+        /* "X-Pad-NNNN: ....\r\n": emitted one byte per tick */
+        snprintf(line, sizeof(line), "X-Pad-%04lu: aa\r\n",
+                 (j->slow_sent / 16) % 10000);
+        out = line + k;
+        n = 1;
+        j->slow_sent++;
+    }
+    if (fd < 0 || send(fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        evhttp_connection_free(j->evcon);   /* frees j via on_conn_close */
+        return;
+    }
+    evtimer_add(j->timer, &tv);
+}
+
+static void on_bad_length_sent(struct evhttp_connection *evcon, void *arg)
+{
+    struct sim_job *j = arg;
+    struct timeval zero = {0, 0};
+
+    (void)evcon;
+    /* Not from inside evhttp's write callback: close on the next turn. */
+    j->closing = true;
+    evtimer_add(j->timer, &zero);
+}
+
+/*
+ * bad-length: promise more than the body (Content-Length twice its size
+ * plus 1 KiB), send the body, then close the connection (FIN).
+ */
+static void bad_length_start(struct sim_job *j)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(j->req);
+    size_t n = evbuffer_get_length(j->r.body);
+    char cl[24];
+
+    add_headers(j->req, &j->r);
+    snprintf(cl, sizeof(cl), "%zu", 2 * n + 1024);
+    evhttp_add_header(h, "Content-Length", cl);
+    evhttp_send_reply_start(j->req, j->r.status, j->r.reason);
+    j->streaming = true;
+    j->s->requests++;
+    if (n == 0) {
+        on_bad_length_sent(j->evcon, j);
+        return;
+    }
+    evhttp_send_reply_chunk_with_cb(j->req, j->r.body, on_bad_length_sent, j);
+}
+
 static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sim_job *j = arg;
@@ -654,6 +759,18 @@ static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (j->closing) {
+        evhttp_connection_free(j->evcon);   /* frees j via on_conn_close */
+        return;
+    }
+    if (j->r.slow_headers) {
+        slow_tick(j);
+        return;
+    }
+    if (j->r.bad_length) {
+        bad_length_start(j);
+        return;
+    }
     if (j->streaming) {
         drip_tick(j);
         return;
@@ -700,7 +817,7 @@ static void on_hang_readable(evutil_socket_t fd, short what, void *arg)
 static bool needs_job(const struct reply *r)
 {
     return r->hang || r->reset || r->delay_ms > 0 || r->drip_bps > 0 ||
-           r->huge_bytes > 0;
+           r->huge_bytes > 0 || r->slow_headers || r->bad_length;
 }
 
 /* Park req in a job: delayed, streamed (timer) or hanging (watch). The
@@ -718,14 +835,15 @@ static int job_start(struct sim *s, struct evhttp_request *req,
     j->s = s;
     j->req = req;
     j->evcon = evcon;
-    if (r->hang) {
+    if (r->hang || r->slow_headers) {
         struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
         evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
         if (fd >= 0)
             j->watch = event_new(s->base, fd, EV_READ, on_hang_readable, j);
         if (j->watch == NULL || event_add(j->watch, NULL) != 0)
             goto fail;
-    } else {
+    }
+    if (!r->hang) {
         struct timeval tv = {r->delay_ms / 1000, (r->delay_ms % 1000) * 1000};
         j->timer = evtimer_new(s->base, on_job_timer, j);
         if (j->timer == NULL || evtimer_add(j->timer, &tv) != 0)
@@ -2059,6 +2177,10 @@ static struct sim_faults effective_faults(const struct sim *s, long ci)
         if (f.drip_bytes_per_s <= 0)
             f.drip_bytes_per_s = 256;
         break;
+    case P_ENDLESS:
+        /* Chunked filler as fast as the socket takes it, never ending. */
+        f.body_bytes = LONG_MAX;
+        break;
     case P_FLAKY:
         if (f.fail_permille <= 0)
             f.fail_permille = 500;
@@ -2093,8 +2215,155 @@ static bool fails(const struct sim *s, long ci, unsigned long n, int permille)
            permille;
 }
 
+/* Default inflated size of a gzip-bomb body (body_bytes overrides). */
+#define BOMB_INFLATED (256L << 20)
+
+/* Append what deflate makes of in[0..n) with `flush` to *out. */
+static int deflate_into(z_stream *z, const unsigned char *in, size_t n,
+                        int flush, unsigned char **out, size_t *len,
+                        size_t *cap)
+{
+    int rc;
+
+    z->next_in = (unsigned char *)in;
+    z->avail_in = (uInt)n;
+    do {
+        if (*cap - *len < 4096) {
+            size_t nc = *cap ? *cap * 2 : 65536;
+            unsigned char *nb = realloc(*out, nc);
+            if (nb == NULL)
+                return -1;
+            *out = nb;
+            *cap = nc;
+        }
+        z->next_out = *out + *len;
+        z->avail_out = (uInt)(*cap - *len);
+        rc = deflate(z, flush);
+        *len = *cap - z->avail_out;
+        if (rc == Z_STREAM_END)
+            return 0;
+        if (rc != Z_OK && rc != Z_BUF_ERROR)
+            return -1;
+    } while (z->avail_in > 0 || z->avail_out == 0);
+    return 0;
+}
+
+/* Append len bytes of b to *out (growing it). */
+static int bytes_append(unsigned char **out, size_t *len, size_t *cap,
+                        const unsigned char *b, size_t n)
+{
+    if (*cap - *len < n) {
+        size_t nc = *cap ? *cap : 65536;
+        unsigned char *nb;
+
+        while (nc - *len < n)
+            nc *= 2;
+        nb = realloc(*out, nc);
+        if (nb == NULL)
+            return -1;
+        *out = nb;
+        *cap = nc;
+    }
+    memcpy(*out + *len, b, n);
+    *len += n;
+    return 0;
+}
+
+#define BOMB_CHUNK ((size_t)1 << 20)
+
+/*
+ * gzip of `inflated` blanks (rounded down to whole MiB above 4 MiB), made
+ * once per size and kept; about 1 KiB per MiB (ratio ~1000:1). Deflating
+ * 256 MiB would stall the loop for a second, so only two 1 MiB chunks are
+ * compressed, each ending in a full flush (byte-aligned, no history): the
+ * second chunk's output is then what every further chunk would give, and
+ * is repeated. A final empty stored block and the gzip trailer (CRC-32
+ * combined per chunk, length mod 2^32) end the stream. Returns 0 or -1.
+ */
+static int bomb_make(struct sim *s, long inflated)
+{
+    unsigned char *in = NULL, *out = NULL, *rep = NULL;
+    size_t len = 0, cap = 0, rlen = 0, rcap = 0, chunks;
+    uLong crc, crc1;
+    z_stream z;
+    int rc = -1;
+
+    if (s->bomb != NULL && s->bomb_inflated == inflated)
+        return 0;
+    in = malloc(BOMB_CHUNK);
+    if (in == NULL)
+        return -1;
+    memset(in, ' ', BOMB_CHUNK);
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
+        free(in);
+        return -1;
+    }
+    if ((size_t)inflated < 4 * BOMB_CHUNK) {
+        /* small: plainly, it is quick */
+        rc = 0;
+        for (long left = inflated; rc == 0 && left > 0;) {
+            size_t n = (size_t)left > BOMB_CHUNK ? BOMB_CHUNK : (size_t)left;
+            left -= (long)n;
+            rc = deflate_into(&z, in, n, left > 0 ? Z_NO_FLUSH : Z_FINISH,
+                              &out, &len, &cap);
+        }
+        goto done;
+    }
+    chunks = (size_t)inflated / BOMB_CHUNK;
+    if (deflate_into(&z, in, BOMB_CHUNK, Z_FULL_FLUSH, &out, &len, &cap) != 0 ||
+        deflate_into(&z, in, BOMB_CHUNK, Z_FULL_FLUSH, &rep, &rlen, &rcap) !=
+        0)
+        goto done;
+    for (size_t i = 1; i < chunks; i++)
+        if (bytes_append(&out, &len, &cap, rep, rlen) != 0)
+            goto done;
+    crc1 = crc32(0L, in, (uInt)BOMB_CHUNK);
+    crc = crc1;
+    for (size_t i = 1; i < chunks; i++)
+        crc = crc32_combine(crc, crc1, (z_off_t)BOMB_CHUNK);
+    {
+        uint32_t isize = (uint32_t)(chunks * BOMB_CHUNK);
+        unsigned char tail[13] = {0x01, 0x00, 0x00, 0xff, 0xff};
+
+        for (int k = 0; k < 4; k++) {
+            tail[5 + k] = (unsigned char)((crc >> (8 * k)) & 0xff);
+            tail[9 + k] = (unsigned char)((isize >> (8 * k)) & 0xff);
+        }
+        rc = bytes_append(&out, &len, &cap, tail, sizeof(tail));
+    }
+done:
+    deflateEnd(&z);
+    free(in);
+    free(rep);
+    if (rc != 0) {
+        free(out);
+        return -1;
+    }
+    free(s->bomb);
+    s->bomb = out;
+    s->bomb_len = len;
+    s->bomb_inflated = inflated;
+    return 0;
+}
+
+/* Replace r by a redirect to `target` (307 keeps a POST a POST). */
+static void set_redirect(struct reply *r, struct evhttp_request *req,
+                         const char *target)
+{
+    bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+
+    set_text(r, post ? 307 : 302, post ? "Temporary Redirect" : "Found",
+             "moved\n");
+    snprintf(r->location, sizeof(r->location), "%s", target);
+    r->etag = NULL;
+    r->last_modified[0] = '\0';
+}
+
 /* Turn clinic ci's protocol answer r into what its faults make of it. */
-static void apply_faults(struct sim *s, long ci, bool json, struct reply *r)
+static void apply_faults(struct sim *s, long ci, bool json,
+                         struct evhttp_request *req, struct reply *r)
 {
     struct sim_faults f = effective_faults(s, ci);
     enum profile pr =
@@ -2108,6 +2377,38 @@ static void apply_faults(struct sim *s, long ci, bool json, struct reply *r)
         r->reset = true;
         return;
     }
+    if (pr == P_SLOW_HEADERS) {
+        r->slow_headers = true;
+        return;
+    }
+    if (pr == P_REDIRECT_LOOP || pr == P_REDIRECT_OFFSITE) {
+        const char *uri = evhttp_request_get_uri(req);
+        char target[sizeof(r->location)];
+
+        /* loop: the very same URL again (relative); offsite: the same
+         * path on another origin (not loopback unless a test says so). */
+        snprintf(target, sizeof(target), "%s%s",
+                 pr == P_REDIRECT_LOOP ? "" : s->offsite, uri ? uri : "/");
+        set_redirect(r, req, target);
+        return;
+    }
+    if (pr == P_GZIP_BOMB) {
+        long inflated = f.body_bytes > 0 ? f.body_bytes : BOMB_INFLATED;
+
+        evbuffer_drain(r->body, evbuffer_get_length(r->body));
+        if (bomb_make(s, inflated) != 0) {
+            set_text(r, 500, "Internal Server Error",
+                     "simulator out of memory\n");
+            return;
+        }
+        evbuffer_add(r->body, s->bomb, s->bomb_len);
+        r->status = 200;
+        r->reason = "OK";
+        r->gzip = true;
+        return;
+    }
+    if (pr == P_BAD_LENGTH)
+        r->bad_length = true;
     if (fails(s, ci, s->nreq[ci], f.fail_permille)) {
         r->etag = NULL;
         r->last_modified[0] = '\0';
@@ -2242,7 +2543,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (li != (size_t)-1)
         s->log[li].clinic = ci;
     if (ci >= 0)
-        apply_faults(s, ci, json, &r);
+        apply_faults(s, ci, json, req, &r);
     else if (s->latency_ms > 0)
         r.delay_ms = s->latency_ms;
 
@@ -2251,6 +2552,7 @@ static void on_request(struct evhttp_request *req, void *arg)
             return;
         /* Could not park it: answer at once rather than lose it. */
         r.hang = r.reset = false;
+        r.slow_headers = r.bad_length = false;
         r.drip_bps = 0;
         r.huge_bytes = 0;
         set_text(&r, 500, "Internal Server Error", "simulator out of memory\n");
@@ -2322,6 +2624,8 @@ struct sim *sim_new(struct event_base *base, const struct conf_region *region,
     s->region = region;
     s->seed = (opts != NULL && opts->seed != 0) ? opts->seed : 1;
     s->latency_ms = opts != NULL ? opts->latency_ms : 0;
+    /* TEST-NET-1 (RFC 5737): never routed, and not loopback. */
+    snprintf(s->offsite, sizeof(s->offsite), "%s", "http://192.0.2.1");
     s->faults = calloc(region->nclinics + 1, sizeof(*s->faults));
     s->nreq = calloc(region->nclinics + 1, sizeof(*s->nreq));
     s->base_path = calloc(region->nclinics + 1, sizeof(*s->base_path));
@@ -2493,5 +2797,24 @@ void sim_free(struct sim *s)
     free(s->base_path);
     free(s->faults);
     free(s->nreq);
+    free(s->bomb);
     free(s);
+}
+
+int sim_set_offsite_url(struct sim *s, const char *origin,
+                        struct sf_error *err)
+{
+    size_t n = origin != NULL ? strlen(origin) : 0;
+
+    if (s == NULL || n == 0 || n >= sizeof(s->offsite) ||
+        (strncmp(origin, "http://", 7) != 0 &&
+         strncmp(origin, "https://", 8) != 0) ||
+        origin[n - 1] == '/' || strpbrk(origin, "\r\n ") != NULL) {
+        sf_error_set(err, SF_ERR_CONFIG, "sim: bad offsite origin \"%s\" "
+                     "(want http[s]://host[:port], no path)",
+                     origin != NULL ? origin : "(null)");
+        return -1;
+    }
+    memcpy(s->offsite, origin, n + 1);
+    return 0;
 }

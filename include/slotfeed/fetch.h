@@ -4,8 +4,11 @@
  * hiperfifo.c). One struct fetch per loop; any number of transfers in
  * flight. Every transfer has connect and total timeouts, a low-speed limit
  * against slow drips, a response size cap enforced while receiving (so it
- * also bounds chunked and decompressed bodies), http/https only, and no
- * redirects unless configured.
+ * also bounds chunked and decompressed bodies), a decompression-ratio cap
+ * against gzip bombs, http/https only, and no redirects unless configured
+ * (then at most max_redirects). Every cap's error names the URL's host
+ * and the cap: too_large (size), timeout (connect, total or low-speed),
+ * hostile (decompression ratio), http (too many redirects).
  */
 #ifndef SLOTFEED_FETCH_H
 #define SLOTFEED_FETCH_H
@@ -28,6 +31,24 @@ struct fetch_opts {
     const char *ca_file;
 };
 
+/* --- added for issue 7: decompression-ratio cap ------------------------- */
+
+/* Decoded bytes below which the ratio is not checked (small answers). */
+#define FETCH_RATIO_FLOOR ((size_t)1 << 20)
+#define FETCH_DEF_DECOMPRESS_RATIO 100L
+
+/*
+ * Decompression-ratio cap: once a body has decoded to more than
+ * FETCH_RATIO_FLOOR bytes, decoded bytes may not exceed `ratio` times the
+ * bytes received (plus one 4 KiB receive buffer: curl's count may lag by
+ * one read). Over it the transfer aborts with SF_ERR_HOSTILE
+ * "HOST:PORT/PATH: decompression ratio N:1 over cap M:1 (...)".
+ * ratio <= 0 restores the default (100). Applies to transfers started
+ * afterwards. A setter rather than a fetch_opts field so that existing
+ * positional initializers of fetch_opts stay valid.
+ */
+void fetch_set_max_decompress_ratio(struct fetch *f, long ratio);
+
 /*
  * Outcome of one transfer, borrowed by the callback only. On transport
  * failure err.code != SF_ERR_NONE and http_status is 0. A completed HTTP
@@ -43,6 +64,9 @@ struct fetch_result {
     double total_time_s;
     const char *etag;          /* ETag of the answer, or NULL */
     const char *last_modified; /* Last-Modified of the answer, or NULL */
+    /* added for issue 7: what the transfer cost, also on failure */
+    size_t received;           /* decoded body bytes kept (<= the cap) */
+    long long wire_bytes;      /* body bytes received, before decoding */
 };
 
 /*

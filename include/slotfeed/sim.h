@@ -14,6 +14,15 @@
  * "http429" (429 + Retry-After), "reset" (TCP RST, no answer),
  * "truncated" (first half of the body), "huge" (32 MiB made on the fly),
  * "drip" (256 B/s), "flaky" (half the requests 503, 300 ms latency).
+ * Hostile transport, for the client's caps (issue 7): "gzip-bomb"
+ * (Content-Encoding: gzip, ~250 KiB on the wire inflating to 256 MiB of
+ * blanks, or to sim.body_bytes), "redirect-loop" (302, or 307 for POST,
+ * to the same URL, forever), "redirect-offsite" (the same to the same
+ * path on another origin: http://192.0.2.1 unless sim_set_offsite_url),
+ * "slow-headers" (status line, then one header byte per 100 ms, never
+ * the end of the head), "endless" (chunked filler as fast as the socket
+ * takes it, never ending), "bad-length" (Content-Length of twice the
+ * body + 1 KiB, the body, then close).
  *
  * The same port also serves, by the path of each clinic's booking.url:
  * FHIR R4 Slot search for "fhir-slot" clinics (GET <path>/Slot, routed by
@@ -125,5 +134,16 @@ int sim_load_faults(struct sim *s, const char *json, size_t len,
 int sim_schedule_day_at(uint32_t seed, const struct conf_clinic *clinic,
                         int change_every_s, int64_t now, int32_t day,
                         struct avail_slots *out);
+
+/* --- added for issue 7: hostile transport ----------------------------- */
+
+/*
+ * Origin ("http://host:port", no path) the "redirect-offsite" profile
+ * sends clients to; the request's path and query are appended. Tests
+ * point it at a listener of their own to see whether it is followed.
+ * Returns 0 or -1 with err (not http(s), ends in '/', too long).
+ */
+int sim_set_offsite_url(struct sim *s, const char *origin,
+                        struct sf_error *err);
 
 #endif
