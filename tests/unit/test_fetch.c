@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <zlib.h>
 
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
@@ -115,6 +117,38 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(out, "Retry-After",
                           "Wed, 21 Oct 2015 07:30:00 GMT");
         evhttp_send_reply(req, 503, "Service Unavailable", buf);
+    } else if (strncmp(uri, "/gz/", 4) == 0) {
+        /* /gz/blank/N: gzip of N blanks (a bomb); /gz/json/N: gzip of N
+         * bytes of slot-like JSON (compresses about 10-30:1) */
+        bool blank = strncmp(uri + 4, "blank/", 6) == 0;
+        size_t n = (size_t)strtoul(strchr(uri + 4, '/') + 1, NULL, 10), i;
+        char *plain = malloc(n + 64);
+        z_stream z;
+        unsigned char *gz;
+        size_t gzcap = n / 4 + 4096;
+
+        if (blank) {
+            memset(plain, ' ', n);
+        } else {
+            for (i = 0; i < n;)
+                i += (size_t)snprintf(plain + i, 64, "{\"id\":%zu,\"start\":"
+                                      "\"2026-03-%02zuT%02zu:%02zu\"},", i,
+                                      1 + i % 28, 8 + i % 9, i % 60);
+        }
+        gz = malloc(gzcap);
+        memset(&z, 0, sizeof(z));
+        deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+        z.next_in = (unsigned char *)plain;
+        z.avail_in = (uInt)n;
+        z.next_out = gz;
+        z.avail_out = (uInt)gzcap;
+        assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+        evbuffer_add(buf, gz, gzcap - z.avail_out);
+        deflateEnd(&z);
+        free(gz);
+        free(plain);
+        evhttp_add_header(out, "Content-Encoding", "gzip");
+        evhttp_send_reply(req, 200, "OK", buf);
     } else if (strncmp(uri, "/n/", 3) == 0) {
         evbuffer_add_printf(buf, "body-%s", uri + 3);
         evhttp_send_reply(req, 200, "OK", buf);
@@ -381,6 +415,49 @@ static void test_size_cap_chunked(void **state)
     free(exact.body);
 }
 
+static void test_decompression_ratio(void **state)
+{
+    struct fx *fx = *state;
+    struct result bomb = {0}, json = {0}, small = {0};
+    char path[64];
+
+    new_fetch(fx, 5000, 16u << 20);
+    /* 8 MiB of blanks in ~8 KiB: over 100:1 past the 1 MiB floor */
+    snprintf(path, sizeof(path), "/gz/blank/%u", 8u << 20);
+    start_get(fx, path, &bomb, fx->port);
+    /* 4 MiB of varied JSON: compressible, but far under 100:1 */
+    snprintf(path, sizeof(path), "/gz/json/%u", 4u << 20);
+    start_get(fx, path, &json, fx->port);
+    /* a bomb under the floor is left to the size cap and the parsers */
+    start_get(fx, "/gz/blank/500000", &small, fx->port);
+    th_lo_run_until(fx->base, &bomb.calls, 5000);
+    th_lo_run_until(fx->base, &json.calls, 5000);
+    th_lo_run_until(fx->base, &small.calls, 5000);
+    if (getenv("TF_VERBOSE"))
+        fprintf(stderr, "ratio: %s\n", bomb.msg);
+    assert_int_equal(bomb.calls, 1);
+    assert_int_equal(bomb.code, SF_ERR_HOSTILE);
+    assert_non_null(strstr(bomb.msg, "127.0.0.1"));
+    assert_non_null(strstr(bomb.msg, "/gz/blank/"));
+    assert_non_null(strstr(bomb.msg, "over cap 100:1"));
+    assert_int_equal(json.code, SF_ERR_NONE);
+    assert_true(json.len >= (4u << 20));
+    assert_int_equal(small.code, SF_ERR_NONE);
+    assert_int_equal(small.len, 500000);
+    /* a higher cap lets the same bomb through (within the size cap) */
+    fetch_set_max_decompress_ratio(fx->f, 100000);
+    free(bomb.body);
+    memset(&bomb, 0, sizeof(bomb));
+    snprintf(path, sizeof(path), "/gz/blank/%u", 8u << 20);
+    start_get(fx, path, &bomb, fx->port);
+    th_lo_run_until(fx->base, &bomb.calls, 5000);
+    assert_int_equal(bomb.code, SF_ERR_NONE);
+    assert_int_equal(bomb.len, 8u << 20);
+    free(bomb.body);
+    free(json.body);
+    free(small.body);
+}
+
 static void test_timeout(void **state)
 {
     struct fx *fx = *state;
@@ -610,6 +687,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_500_is_an_answer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_size_cap_chunked, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_decompression_ratio, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
