@@ -813,6 +813,19 @@ static enum route parse_path(const char *path, const char **id,
     return slash ? R_SLOTS : R_CLINIC;
 }
 
+const char *http_route(const char *path, const char **id, size_t *idlen)
+{
+    static const char *const names[] = {
+        [R_NOT_FOUND] = "not_found", [R_BAD_ID] = "bad_id",
+        [R_AVAILABILITY] = "availability", [R_CLINIC] = "clinic",
+        [R_SLOTS] = "slots", [R_HEALTH] = "health", [R_METRICS] = "metrics",
+        [R_MANIFEST] = "manifest", [R_NDJSON] = "ndjson",
+        [R_STATIC] = "static", [R_REPORT] = "report"};
+    const char *arg;
+
+    return names[parse_path(path, id, idlen, &arg)];
+}
+
 static enum metrics_route metrics_route_of(enum route r)
 {
     switch (r) {

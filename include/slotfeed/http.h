@@ -80,4 +80,14 @@ int http_connections(const struct http_server *s);
 
 void http_free(struct http_server *s);
 
+/*
+ * The route the server gives a request path (the part before '?'), by
+ * name: "availability", "clinic", "slots", "bad_id", "health", "metrics",
+ * "manifest", "ndjson", "report" or "not_found" (static files are looked
+ * up after "not_found"). For "clinic" and "slots" *id points at the
+ * HSA-id inside path, *idlen bytes long; otherwise *id is NULL. The same
+ * parser every request goes through, exposed for the fuzzer and tests.
+ */
+const char *http_route(const char *path, const char **id, size_t *idlen);
+
 #endif

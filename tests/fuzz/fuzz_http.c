@@ -6,9 +6,11 @@
  * api_slots_build on success), If-Modified-Since (api_parse_http_date)
  * and Accept-Encoding (api_accepts_gzip).
  *
- * Input, split on FUZZ_SEP: query, If-Modified-Since, Accept-Encoding
- * (each as a C string: a NUL ends it, as it would in evhttp's copy).
- * http.c's own path parser is static and not reached here.
+ * Input, split on FUZZ_SEP: query, If-Modified-Since, Accept-Encoding,
+ * request path (each as a C string: a NUL ends it, as it would in
+ * evhttp's copy). The path goes through http_route, the server's own
+ * router: a clinic id it hands out must be the whole segment after
+ * /v1/clinics/ and a valid HSA-id.
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -25,6 +27,7 @@
 #include "slotfeed/error.h"
 #include "slotfeed/feed.h"
 #include "slotfeed/geo.h"
+#include "slotfeed/http.h"
 #include "slotfeed/log.h"
 
 #define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
@@ -170,9 +173,38 @@ static void http_date(const char *s)
         abort();
 }
 
+static void route(const char *path)
+{
+    static const char prefix[] = "/v1/clinics/";
+    const size_t pl = sizeof(prefix) - 1;
+    const char *id = (const char *)1, *name;
+    size_t idlen = 12345;
+    char buf[CONF_HSA_ID_MAX + 1];
+
+    name = http_route(path, &id, &idlen);
+    if (name == NULL)
+        abort();
+    if (strcmp(name, "clinic") != 0 && strcmp(name, "slots") != 0) {
+        if (id != NULL)
+            abort();
+        return;
+    }
+    /* The id is the segment right after the prefix, and nothing else
+     * follows but "/slots" for the slots route. */
+    if (strncmp(path, prefix, pl) != 0 || id != path + pl || idlen == 0 ||
+        idlen > CONF_HSA_ID_MAX)
+        abort();
+    if (strcmp(id + idlen, strcmp(name, "slots") == 0 ? "/slots" : "") != 0)
+        abort();
+    memcpy(buf, id, idlen);
+    buf[idlen] = '\0';
+    if (!conf_valid_hsa_id(buf))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct fuzz_part parts[3];
+    struct fuzz_part parts[4];
     size_t n;
     char *s;
 
@@ -180,7 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     clock_set_fake(NOW);
     if (snap == NULL)
         setup();
-    n = fuzz_split(data, size, parts, 3);
+    n = fuzz_split(data, size, parts, 4);
     s = fuzz_strndup(parts[0].p, parts[0].n);
     query(s);
     free(s);
@@ -192,6 +224,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n > 2) {
         s = fuzz_strndup(parts[2].p, parts[2].n);
         (void)api_accepts_gzip(s);
+        free(s);
+    }
+    if (n > 3) {
+        s = fuzz_strndup(parts[3].p, parts[3].n);
+        route(s);
         free(s);
     }
     return 0;
