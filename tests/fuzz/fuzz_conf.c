@@ -9,6 +9,8 @@
 #include "fuzz.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/conf.h"
+#include "slotfeed/error.h"
+#include "slotfeed/geo.h"
 #include "slotfeed/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -29,5 +31,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     conf_free(r);
     conf_errors_free(&errs);
+
+    /* The other operator file, the place table behind near=: a table,
+     * or NULL with a message. */
+    {
+        struct sf_error gerr = {0};
+        struct geo_table *g = geo_parse((const char *)data, size, "fuzz",
+                                        &gerr);
+        if (g == NULL && gerr.msg[0] == '\0')
+            abort();
+        geo_free(g);
+    }
     return 0;
 }
