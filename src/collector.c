@@ -351,6 +351,7 @@ static void redact(char *s, size_t cap, const char *secret)
 static void poll_send(struct cpoll *p);
 static void on_fetched(const struct fetch_result *res, void *arg);
 static void on_wake(evutil_socket_t fd, short what, void *arg);
+static void poll_cancel(struct cpoll *p);
 
 /*
  * A poll that borrowed r has ended. r is the current region (nothing to
@@ -821,6 +822,11 @@ static void poll_send(struct cpoll *p)
         poll_go(p);
         return;
     case SCHED_WAIT:
+        if (c->stopped) {
+            /* Shutting down: a step that must wait is not sent. */
+            poll_cancel(p);
+            return;
+        }
         p->qnext = NULL;
         p->queued = true;
         if (q->tail != NULL)
@@ -1230,9 +1236,13 @@ static int id_idx_cmp(const void *a, const void *b)
                       ((const struct id_idx *)b)->id);
 }
 
-/* Take every orphan out of the wait queues and the resend list, then
- * discard them (they hold no grant while waiting). */
-static void unqueue_orphans(struct collector *c)
+/*
+ * Take the polls waiting for their host (in a wait queue or the resend
+ * list) out: only orphans, or all of them (shutdown). Returns them as a
+ * list through qnext. A waiting poll holds no grant and has no request
+ * out, so the caller may end it at once.
+ */
+static struct cpoll *unqueue(struct collector *c, bool all)
 {
     struct cpoll *drop = NULL, **pp, *p, *prev;
     struct hostq *q;
@@ -1240,7 +1250,7 @@ static void unqueue_orphans(struct collector *c)
     for (q = c->queues; q != NULL; q = q->next) {
         prev = NULL;
         for (pp = &q->head; (p = *pp) != NULL;) {
-            if (!p->orphan) {
+            if (!all && !p->orphan) {
                 prev = p;
                 pp = &p->qnext;
                 continue;
@@ -1254,7 +1264,7 @@ static void unqueue_orphans(struct collector *c)
     }
     prev = NULL;
     for (pp = &c->resend_head; (p = *pp) != NULL;) {
-        if (!p->orphan) {
+        if (!all && !p->orphan) {
             prev = p;
             pp = &p->qnext;
             continue;
@@ -1265,12 +1275,38 @@ static void unqueue_orphans(struct collector *c)
         drop = p;
     }
     c->resend_tail = prev;
+    return drop;
+}
+
+/* Discard the orphans waiting for their host. */
+static void unqueue_orphans(struct collector *c)
+{
+    struct cpoll *p, *drop = unqueue(c, false);
+
     while (drop != NULL) {
         p = drop;
         drop = p->qnext;
         p->qnext = NULL;
         orphan_discard(p);
     }
+}
+
+/*
+ * Shutdown: end a poll that waits for its host without recording
+ * anything. Nothing was asked of the host for this step, so the clinic
+ * keeps its state as it was (a half-done conversation's slots are
+ * dropped, as any unfinished poll's would be).
+ */
+static void poll_cancel(struct cpoll *p)
+{
+    if (p->ad && p->ad->end)
+        p->ad->end(p->astate);
+    p->astate = NULL;
+    adapter_request_clear(&p->req);
+    avail_slots_clear(&p->acc);
+    log_debug("poll_cancelled", "clinic=%s reason=shutdown",
+              p->c->states[p->idx].conf->id);
+    poll_close(p);
 }
 
 /* Swap in sched ns: the waiters of every old queue go to the resend list
@@ -1593,6 +1629,24 @@ int collector_stop(struct collector *c, collector_pass_fn idle, void *arg)
             evtimer_del(c->polls[i]->timer);
         if (c->polls[i]->kick)
             evtimer_del(c->polls[i]->kick);
+    }
+    /*
+     * Polls still waiting for their host would each wait their turn
+     * under the rate limit and hold a drain for minutes: end them now.
+     * Only requests already out get the drain's time.
+     */
+    {
+        struct cpoll *p, *drop = unqueue(c, true);
+
+        while (drop != NULL) {
+            p = drop;
+            drop = p->qnext;
+            p->qnext = NULL;
+            if (p->orphan)
+                orphan_discard(p);
+            else
+                poll_cancel(p);
+        }
     }
     idle_check(c);
     return 0;

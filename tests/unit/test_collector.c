@@ -198,6 +198,7 @@ struct fx {
     struct conf_clinic clinics[MAXC];
     char urls[MAXC][64];
     int black_hole_fd;
+    int hang_port;              /* its port, shared by W_HANG clinics */
     /* observations */
     size_t upd_idx[MAXUPD];
     long upd_ms[MAXUPD];
@@ -300,10 +301,10 @@ static size_t add_clinic(struct fx *fx, const char *id, enum where w,
     if (w == W_REFUSED)
         port = th_lo_refused_port();
     if (w == W_HANG) {
+        /* One black hole per test; hanging clinics share its host. */
         if (fx->black_hole_fd < 0)
-            fx->black_hole_fd = th_lo_black_hole(&port);
-        else
-            fail_msg("one hang port per test");
+            fx->black_hole_fd = th_lo_black_hole(&fx->hang_port);
+        port = fx->hang_port;
     }
     snprintf(fx->urls[i], sizeof(fx->urls[i]), "http://127.0.0.1:%d", port);
     c->has_booking = true;
@@ -1014,6 +1015,52 @@ static void test_reconfigure_new_sched_then_stop(void **state)
     region_copy_free(r2);
 }
 
+/*
+ * Shutdown with one request out and two clinics waiting for the same
+ * host (one request at a time): collector_stop ends the two waiters at
+ * once, recording nothing for them; the request out still counts, and
+ * idle fires when it ends (here: its 500 ms timeout).
+ */
+static void test_stop_cancels_waiters(void **state)
+{
+    struct fx *fx = *state;
+    struct rel rl = {{0}, 0, 0};
+    const struct clinic_state *st;
+    unsigned long polls = 0;
+    size_t i, n;
+    int never = 0;
+
+    fx->region.politeness.max_concurrent_per_host = 1;
+    add_clinic(fx, "SE2321000156-HHH1", W_HANG, M_OK);
+    add_clinic(fx, "SE2321000156-HHH2", W_HANG, M_OK);
+    add_clinic(fx, "SE2321000156-HHH3", W_HANG, M_OK);
+    make_on(fx, &fx->region, 500, &rl);
+    assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), 0);
+    th_lo_run_until(fx->base, &never, 50);
+    assert_int_equal(collector_active(fx->coll), 3);    /* 1 out, 2 wait */
+
+    assert_int_equal(collector_stop(fx->coll, on_idle_count, &rl), 0);
+    assert_int_equal(collector_active(fx->coll), 1);
+    th_lo_run_until(fx->base, &never, 20);
+    assert_int_equal(rl.idle, 0);                       /* one still out */
+    run_while(fx, &rl.idle, 1, 3000);
+    assert_int_equal(rl.idle, 1);
+    assert_int_equal(collector_active(fx->coll), 0);
+
+    st = collector_states(fx->coll, &n);
+    assert_int_equal(n, 3);
+    for (i = 0; i < n; i++) {
+        polls += st[i].polls;
+        if (st[i].polls == 0) {         /* a cancelled waiter: untouched */
+            assert_int_equal(st[i].checked_at, 0);
+            assert_int_equal(st[i].failures, 0);
+        } else {
+            assert_int_equal(st[i].err_class, SF_ERR_TIMEOUT);
+        }
+    }
+    assert_int_equal(polls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1044,6 +1091,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconfigure_changed_polled_now,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_cancels_waiters, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reconfigure_new_sched_then_stop,
                                         setup, teardown),
     };
