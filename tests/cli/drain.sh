@@ -20,58 +20,12 @@ import json, os, re, signal, socket, sqlite3, subprocess, sys, tempfile
 import time
 
 src, slotfeed, sim = sys.argv[1:4]
-work = tempfile.mkdtemp(prefix="drain.")
-procs = []
-# `slotfeed run` refuses root without --user: as root, switch to nobody and
-# hand it the work directory (its config and store live there).
-user_args = []
-if os.geteuid() == 0:
-    import pwd
-    os.chown(work, pwd.getpwnam("nobody").pw_uid, -1)
-    user_args = ["--user", "nobody"]
+sys.path.insert(0, os.path.join(src, "tests", "helpers"))
+import harness  # noqa: E402
+from harness import (cleanup, fail, procs, read, user_args,  # noqa: E402
+                     wait_for, write_json)
 
-
-def fail(msg):
-    print("drain.sh: FAIL: %s" % msg, file=sys.stderr)
-    for name in ("run.err", "sim.err"):
-        p = os.path.join(work, name)
-        if os.path.exists(p):
-            print("--- %s (tail)" % name, file=sys.stderr)
-            print("".join(open(p, errors="replace").readlines()[-25:]),
-                  file=sys.stderr)
-    sys.exit(1)
-
-
-def cleanup():
-    for p in procs:        # only the processes this script started
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    subprocess.run(["rm", "-rf", work])
-
-
-def wait_for(what, fn, seconds, proc=None):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        if proc is not None and proc.poll() is not None:
-            fail("%s: process exited (%s)" % (what, proc.returncode))
-        time.sleep(0.02)
-    fail("%s: not within %d s" % (what, seconds))
-
-
-def read(name):
-    try:
-        return open(os.path.join(work, name), errors="replace").read()
-    except OSError:
-        return ""
-
-
-def write_json(name, obj):
-    with open(os.path.join(work, name), "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1)
+work = harness.init("drain")
 
 
 def port_open(port):
