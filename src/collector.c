@@ -1242,28 +1242,12 @@ static int id_idx_cmp(const void *a, const void *b)
  * list through qnext. A waiting poll holds no grant and has no request
  * out, so the caller may end it at once.
  */
-static struct cpoll *unqueue(struct collector *c, bool all)
+static void unqueue_list(struct cpoll **head, struct cpoll **tail,
+                         bool all, struct cpoll **drop)
 {
-    struct cpoll *drop = NULL, **pp, *p, *prev;
-    struct hostq *q;
+    struct cpoll **pp, *p, *prev = NULL;
 
-    for (q = c->queues; q != NULL; q = q->next) {
-        prev = NULL;
-        for (pp = &q->head; (p = *pp) != NULL;) {
-            if (!all && !p->orphan) {
-                prev = p;
-                pp = &p->qnext;
-                continue;
-            }
-            *pp = p->qnext;
-            p->queued = false;
-            p->qnext = drop;
-            drop = p;
-        }
-        q->tail = prev;
-    }
-    prev = NULL;
-    for (pp = &c->resend_head; (p = *pp) != NULL;) {
+    for (pp = head; (p = *pp) != NULL;) {
         if (!all && !p->orphan) {
             prev = p;
             pp = &p->qnext;
@@ -1271,10 +1255,20 @@ static struct cpoll *unqueue(struct collector *c, bool all)
         }
         *pp = p->qnext;
         p->queued = false;
-        p->qnext = drop;
-        drop = p;
+        p->qnext = *drop;
+        *drop = p;
     }
-    c->resend_tail = prev;
+    *tail = prev;
+}
+
+static struct cpoll *unqueue(struct collector *c, bool all)
+{
+    struct cpoll *drop = NULL;
+    struct hostq *q;
+
+    for (q = c->queues; q != NULL; q = q->next)
+        unqueue_list(&q->head, &q->tail, all, &drop);
+    unqueue_list(&c->resend_head, &c->resend_tail, all, &drop);
     return drop;
 }
 
