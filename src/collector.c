@@ -415,7 +415,9 @@ static void pass_finish(struct collector *c)
 }
 
 /* Common end of every poll: no longer busy, tell the app and the pass. */
-static void poll_close(struct cpoll *p)
+/* notify: the clinic's state changed (a poll result); false for a poll
+ * cancelled at shutdown, which must not reach the store as a poll. */
+static void poll_close(struct cpoll *p, bool notify)
 {
     struct collector *c = p->c;
     const struct conf_region *r = p->region;
@@ -424,7 +426,7 @@ static void poll_close(struct cpoll *p)
     p->region = NULL;
     c->active--;
 
-    if (c->on_update)
+    if (notify && c->on_update)
         c->on_update(c->update_arg, p->idx);
     if (p->in_pass) {
         p->in_pass = false;
@@ -499,7 +501,7 @@ static void poll_skip_open(struct cpoll *p, const struct sched_host *h,
     log_info("poll", "clinic=%s outcome=skipped reason=circuit_open "
              "host=%s wait_ms=%lld", st->conf->id, sched_host_name(h),
              (long long)wait_ms);
-    poll_close(p);
+    poll_close(p, true);
 }
 
 /* End the poll of p: ok, or failed with err (label: the failing step). */
@@ -574,7 +576,7 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *err,
         poll_backoff(p, st->consecutive_failures);
     }
     metrics_poll(ok ? SF_ERR_NONE : err->code);
-    poll_close(p);
+    poll_close(p, true);
 }
 
 /* Free a cpoll that has no poll out (or whose poll was just ended). */
@@ -1300,7 +1302,7 @@ static void poll_cancel(struct cpoll *p)
     avail_slots_clear(&p->acc);
     log_debug("poll_cancelled", "clinic=%s reason=shutdown",
               p->c->states[p->idx].conf->id);
-    poll_close(p);
+    poll_close(p, false);
 }
 
 /* Swap in sched ns: the waiters of every old queue go to the resend list

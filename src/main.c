@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -790,11 +791,17 @@ static int cmd_run(int argc, char **argv)
         fputs(usage_run, stderr);
         return EXIT_USAGE;
     }
-    /* Root without --user: refuse before doing anything at all. */
-    if (user == NULL && priv_check(NULL, &err) != 0) {
+    /*
+     * Root without --user, or --user naming someone else when not root
+     * (only root can switch): refuse before doing anything at all.
+     */
+    if ((user == NULL || geteuid() != 0) && priv_check(user, &err) != 0) {
         fprintf(stderr, "slotfeed: %s\n", err.msg);
         return 1;
     }
+    /* A SIGHUP during start-up must not kill us (its default action);
+     * the reload handler is installed with the loop below. */
+    signal(SIGHUP, SIG_IGN);
     ao.listen_port = -1;
     if (listen != NULL) {
         if (app_parse_listen(listen, host, sizeof(host), &ao.listen_port,
@@ -820,7 +827,8 @@ static int cmd_run(int argc, char **argv)
      * the first byte from a booking system or a client is read.
      */
     if (user != NULL) {
-        if (priv_check(user, &err) != 0) {
+        if (priv_give(user, region->store, &err) != 0 ||
+            priv_check(user, &err) != 0) {
             fprintf(stderr, "slotfeed: %s\n", err.msg);
             goto out;
         }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -110,6 +111,34 @@ int priv_check(const char *user, struct sf_error *err)
                      (long)getuid(), (long)geteuid(), (long)getgid(),
                      (long)getegid(), (long)uid, (long)gid);
         return -1;
+    }
+    return 0;
+}
+
+int priv_give(const char *user, const char *path, struct sf_error *err)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    char p[4096];
+    uid_t uid;
+    gid_t gid;
+    size_t i;
+
+    if (user == NULL || path == NULL || geteuid() != 0)
+        return 0;
+    if (lookup(user, &uid, &gid, err) != 0)
+        return -1;
+    for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+        if ((size_t)snprintf(p, sizeof(p), "%s%s", path, sfx[i]) >=
+            sizeof(p)) {
+            sf_error_set(err, SF_ERR_CONFIG, "store path too long: %s", path);
+            return -1;
+        }
+        /* lchown: never follow a link planted where the store should be. */
+        if (lchown(p, uid, gid) != 0 && errno != ENOENT) {
+            sf_error_set(err, SF_ERR_CONFIG, "cannot give %s to user \"%s\": "
+                         "%s", p, user, strerror(errno));
+            return -1;
+        }
     }
     return 0;
 }

@@ -996,8 +996,21 @@ int store_sync_region(struct store *st, const struct conf_region *r,
     /* Pending records first: they were taken before this sync. */
     if (store_flush(st, err) != 0)
         return -1;
-    st->region = r;
-    return sync_region_now(st, now, err);
+    /*
+     * On failure the store keeps the region it had: the caller (app.c)
+     * frees a region it replaced only once the store no longer holds it,
+     * and it goes by this function's result.
+     */
+    {
+        const struct conf_region *prev = st->region;
+
+        st->region = r;
+        if (sync_region_now(st, now, err) != 0) {
+            st->region = prev;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int store_purge(struct store *st, int64_t now, int days, size_t batch,

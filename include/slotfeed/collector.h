@@ -186,8 +186,9 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
  * and backoff re-arms are dropped. Polls waiting for their host's turn
  * (rate limit, concurrency) end at once without changing their clinic's
  * state (log poll_cancelled); so does a later step of a conversation
- * that would have to wait. Requests already out go on: their results
- * count and on_update fires. idle(arg)
+ * that would have to wait; on_update does not fire for them (nothing
+ * was polled, nothing to record). Requests already out go on: their
+ * results count and on_update fires. idle(arg)
  * is called once, from the loop, when no poll is in flight (at the next
  * loop turn if none is). Afterwards collector_start, collector_poll_all
  * and collector_reconfigure fail. Returns 0, or -1 for NULL.

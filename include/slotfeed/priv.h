@@ -27,4 +27,13 @@
  */
 int priv_check(const char *user, struct sf_error *err);
 
+/*
+ * Before switching (root only; a no-op otherwise or for NULL): give the
+ * SQLite store at path, and its -wal/-shm files where they exist, to
+ * user, so that what opens them after the switch (the report connection
+ * opens the store anew per request) still can. Links are not followed.
+ * Returns 0, or -1 with err naming the file.
+ */
+int priv_give(const char *user, const char *path, struct sf_error *err);
+
 #endif

@@ -181,8 +181,9 @@ void store_set_retention(struct store *st, int days);
 /*
  * Upsert every clinic of region r (name, municipality, operator,
  * has_booking, last_seen = now) immediately, and remember r (borrowed: it
- * must outlive the store or the next store_sync_region call) so the
- * flush timer refreshes last_seen once per local day. Returns 0 or -1.
+ * must outlive the store or the next successful store_sync_region call)
+ * so the flush timer refreshes last_seen once per local day. Returns 0,
+ * or -1 with err set and the previous region still the one remembered.
  */
 int store_sync_region(struct store *st, const struct conf_region *r,
                       int64_t now, struct sf_error *err);

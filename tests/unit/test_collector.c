@@ -1028,7 +1028,7 @@ static void test_stop_cancels_waiters(void **state)
     const struct clinic_state *st;
     unsigned long polls = 0;
     size_t i, n;
-    int never = 0;
+    int never = 0, nupd;
 
     fx->region.politeness.max_concurrent_per_host = 1;
     add_clinic(fx, "SE2321000156-HHH1", W_HANG, M_OK);
@@ -1039,8 +1039,10 @@ static void test_stop_cancels_waiters(void **state)
     th_lo_run_until(fx->base, &never, 50);
     assert_int_equal(collector_active(fx->coll), 3);    /* 1 out, 2 wait */
 
+    nupd = fx->nupd;
     assert_int_equal(collector_stop(fx->coll, on_idle_count, &rl), 0);
     assert_int_equal(collector_active(fx->coll), 1);
+    assert_int_equal(fx->nupd, nupd);   /* no update: nothing to record */
     th_lo_run_until(fx->base, &never, 20);
     assert_int_equal(rl.idle, 0);                       /* one still out */
     run_while(fx, &rl.idle, 1, 3000);
@@ -1059,6 +1061,7 @@ static void test_stop_cancels_waiters(void **state)
         }
     }
     assert_int_equal(polls, 1);
+    assert_int_equal(fx->nupd, nupd + 1);   /* the timed-out one only */
 }
 
 int main(void)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -177,6 +178,60 @@ static void test_unprivileged_other_user(void **state)
     }
 }
 
+/*
+ * priv_give hands a root-made store (and its -wal; -shm absent) to the
+ * user, so that the user can open it read-only after the switch: under
+ * umask 077 it could not before. A link in the store's place is not
+ * followed.
+ */
+static void test_give_store(void **state)
+{
+    char dir[] = "/tmp/test_priv.XXXXXX", db[128], wal[128], lnk[128],
+         target[128];
+    struct passwd *pw = getpwnam("nobody");
+    struct sf_error err = {0};
+    struct stat st;
+    FILE *f;
+
+    (void)state;
+    if (!is_root() || pw == NULL) {
+        assert_int_equal(priv_give("nobody", "/nonexistent/x.db", &err), 0);
+        print_message("skipped priv_give: not root or no nobody\n");
+        return;
+    }
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof(db), "%s/s.db", dir);
+    snprintf(wal, sizeof(wal), "%s/s.db-wal", dir);
+    snprintf(lnk, sizeof(lnk), "%s/l.db", dir);
+    snprintf(target, sizeof(target), "%s/target", dir);
+    assert_non_null(f = fopen(db, "w"));
+    fclose(f);
+    assert_non_null(f = fopen(wal, "w"));
+    fclose(f);
+    assert_non_null(f = fopen(target, "w"));
+    fclose(f);
+    assert_int_equal(symlink(target, lnk), 0);
+
+    assert_int_equal(priv_give("nobody", db, &err), 0);
+    assert_int_equal(stat(db, &st), 0);
+    assert_int_equal(st.st_uid, pw->pw_uid);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(st.st_uid, pw->pw_uid);
+
+    assert_int_equal(priv_give("nobody", lnk, &err), 0);
+    assert_int_equal(stat(target, &st), 0);
+    assert_int_equal(st.st_uid, 0);             /* not followed */
+
+    assert_int_equal(priv_give("nonexistent-user-xyz", db, &err), -1);
+    assert_non_null(strstr(err.msg, "nonexistent-user-xyz"));
+
+    unlink(db);
+    unlink(wal);
+    unlink(lnk);
+    unlink(target);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_root_user_refused),
         cmocka_unit_test(test_drop_to_nobody),
         cmocka_unit_test(test_unprivileged_other_user),
+        cmocka_unit_test(test_give_store),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
