@@ -75,6 +75,7 @@
 #define HTTP_MAX_BODY 1024          /* we take no bodies; be strict */
 #define HTTP_MAX_URI 2048           /* longer -> 414 */
 #define HTTP_TIMEOUT_S 15           /* idle read/write timeout */
+#define HTTP_ACCEPT_RETRY_MS 200    /* listener pause after accept failed */
 #define HTTP_DEFAULT_MAX_AGE 30
 #define HTTP_RETRY_AFTER "5"        /* seconds, on 503 while starting */
 #define HTTP_STATIC_MAX_AGE "public, max-age=300"
@@ -115,6 +116,9 @@ struct http_server {
     int64_t deadline_ms;
     int sweep_ms;
     int paused;                 /* listener disabled at the cap */
+    int backoff;                /* listener disabled after accept failed */
+    struct event *retry_ev;     /* ends the backoff */
+    struct http_server *next;   /* all servers (see on_accept_error) */
     int closing;                /* in http_free: the listener is gone */
     struct api_cache *cache;
     const struct geo_table *geo;        /* borrowed (opts) or owned_geo */
@@ -604,9 +608,51 @@ static void conns_changed(struct http_server *s)
         evconnlistener_disable(evhttp_bound_socket_get_listener(s->sock));
         s->paused = 1;
     } else if (s->paused && n < s->conns.max) {
-        evconnlistener_enable(evhttp_bound_socket_get_listener(s->sock));
+        if (!s->backoff)
+            evconnlistener_enable(evhttp_bound_socket_get_listener(s->sock));
         s->paused = 0;
     }
+}
+
+/*
+ * accept() failed for a reason other than "try again" (out of fds:
+ * EMFILE/ENFILE, or ENOBUFS). libevent 2.1 would log and retry at once:
+ * the socket stays readable, so the loop spins at 100 % CPU until an fd
+ * frees. Pause the listener instead and try again shortly; waiting
+ * clients stay in the kernel's accept queue meanwhile.
+ */
+static struct http_server *servers;     /* the loop's thread only */
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    struct http_server *s;
+    struct timeval tv = {0, HTTP_ACCEPT_RETRY_MS * 1000};
+    int e = EVUTIL_SOCKET_ERROR();
+
+    /* The callback gets the listener's argument, which evhttp set to
+     * itself: find our server by it. */
+    for (s = servers; s != NULL && s->http != arg; s = s->next)
+        ;
+    metrics_http_accept_error();
+    if (s == NULL || s->backoff || s->closing)
+        return;
+    log_warn("http_accept_failed", "error=\"%s\" open=%zu retry_ms=%d",
+             evutil_socket_error_to_string(e), conns_open(s),
+             HTTP_ACCEPT_RETRY_MS);
+    evconnlistener_disable(l);
+    s->backoff = 1;
+    evtimer_add(s->retry_ev, &tv);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+
+    (void)fd;
+    (void)what;
+    s->backoff = 0;
+    if (!s->paused && !s->closing && s->sock != NULL)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(s->sock));
 }
 
 static void sweep_arm(struct http_server *s)
@@ -1198,6 +1244,14 @@ struct http_server *http_new(struct event_base *base, const char *host,
                      host, port, strerror(errno));
         goto fail;
     }
+    if ((s->retry_ev = evtimer_new(base, on_accept_retry, s)) == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
+        goto fail;
+    }
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s->sock),
+                                on_accept_error);
+    s->next = servers;
+    servers = s;
     fd = evhttp_bound_socket_get_fd(s->sock);
     /* Accepted sockets inherit it (Linux): headers and body then leave
      * without waiting for the peer's delayed ACK (design.md §8). */
@@ -1235,6 +1289,11 @@ void http_free(struct http_server *s)
      * pending output buffers release their snapshot and cache references
      * through the cleanups. */
     s->closing = 1;             /* evhttp_free frees the listener first */
+    for (struct http_server **pp = &servers; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
     if (s->http != NULL)
         evhttp_free(s->http);
     while (s->npend > 0)
@@ -1243,6 +1302,8 @@ void http_free(struct http_server *s)
         event_free(s->adopt_ev);
     if (s->sweep_ev != NULL)
         event_free(s->sweep_ev);
+    if (s->retry_ev != NULL)
+        event_free(s->retry_ev);
     free(s->pend);
     free(s->conns.v);
     api_cache_free(s->cache);

@@ -30,6 +30,7 @@ static struct {
     unsigned long lat_count;
     double lat_sum;
     unsigned long conns_open, slow_dropped;   /* http.c */
+    unsigned long accept_errors;              /* http.c */
 } m;
 
 static const char *const route_names[METRICS_ROUTE_COUNT] = {
@@ -82,6 +83,16 @@ void metrics_http_connections(unsigned long open)
 void metrics_http_slow_dropped(unsigned long n)
 {
     m.slow_dropped += n;
+}
+
+void metrics_http_accept_error(void)
+{
+    m.accept_errors++;
+}
+
+unsigned long metrics_http_accept_errors_total(void)
+{
+    return m.accept_errors;
 }
 
 unsigned long metrics_http_connections_open(void)
@@ -263,6 +274,10 @@ char *metrics_render(const struct feed_snapshot *snap, int64_t now,
          "HTTP connections closed for not completing a request in time.");
     outf(&o, "slotfeed_http_slow_clients_dropped_total %lu\n",
          m.slow_dropped);
+    head(&o, "slotfeed_http_accept_errors_total", "counter",
+         "accept() failures (out of file descriptors); each pauses the "
+         "listener briefly.");
+    outf(&o, "slotfeed_http_accept_errors_total %lu\n", m.accept_errors);
     if (o.oom) {
         free(o.p);
         return NULL;

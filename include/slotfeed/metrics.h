@@ -50,6 +50,8 @@ void metrics_http(enum metrics_route route, int status, double seconds);
  */
 void metrics_http_connections(unsigned long open);
 void metrics_http_slow_dropped(unsigned long n);
+/* accept() failed (EMFILE, ENFILE, ENOBUFS...): the listener pauses. */
+void metrics_http_accept_error(void);
 
 /* Route label ("availability", ...). */
 const char *metrics_route_name(enum metrics_route r);
@@ -73,5 +75,6 @@ unsigned long metrics_rebuilds_total(void);
 unsigned long metrics_http_total(enum metrics_route route, int status);
 unsigned long metrics_http_connections_open(void);
 unsigned long metrics_http_slow_dropped_total(void);
+unsigned long metrics_http_accept_errors_total(void);
 
 #endif

@@ -26,6 +26,7 @@
 
 #include <math.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -1817,6 +1818,62 @@ static void test_cap_counts_silent(void **state)
     expect_open_conns(sv, 1);
 }
 
+/*
+ * Out of file descriptors: accept() fails with EMFILE. The server must
+ * not spin on the readable listener (libevent 2.1's default without an
+ * error callback): it counts the failure, pauses the listener, retries,
+ * and serves the waiting client once an fd is free again. Without the
+ * error callback the count stays 0 (the wait below fails); without the
+ * pause it would climb by thousands before the client is served.
+ */
+static void test_accept_out_of_fds(void **state)
+{
+    struct server *sv = *state;
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n"
+                              "Connection: close\r\n\r\n";
+    struct sockaddr_in sa;
+    struct rlimit old, low;
+    struct pollfd pf, none = {-1, 0, 0};
+    unsigned long before = metrics_http_accept_errors_total(), after;
+    int64_t end;
+    char buf[4096];
+    int fd, probe;
+
+    set_snapshot(sv, make_region());
+    fd = socket(AF_INET, SOCK_STREAM, 0);      /* made while fds remain */
+    assert_true(fd >= 0);
+    probe = dup(0);                            /* the lowest free fd */
+    assert_true(probe >= 0);
+    close(probe);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = (rlim_t)probe;              /* no new fd anywhere */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)sv->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    end = ms_now() + 5000;
+    while (metrics_http_accept_errors_total() == before && ms_now() < end)
+        poll(&none, 0, 10);
+    after = metrics_http_accept_errors_total();
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_true(after > before);
+
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    pf.fd = fd;
+    pf.events = POLLIN;
+    assert_int_equal(poll(&pf, 1, 5000), 1);
+    assert_true(read(fd, buf, sizeof(buf)) > 12);
+    assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+    close(fd);
+    after = metrics_http_accept_errors_total() - before;
+    if (after > 10)
+        fail_msg("%lu accept failures: the listener spun", after);
+}
+
 /* Oversized and malformed requests: each answered 4xx or closed. */
 static void test_hostile_requests(void **state)
 {
@@ -1946,6 +2003,8 @@ int main(void)
                                         deadline_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_cap_counts_silent,
                                         cap_silent_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_accept_out_of_fds,
+                                        default_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_requests, default_setup,
                                         server_teardown),
     };
