@@ -652,6 +652,36 @@ static int cmd_history(int argc, char **argv)
 /* --- run ------------------------------------------------------------------ */
 
 /*
+ * After switching user: the files polls read later (bearer tokens, TLS
+ * client certificate and key, CA) must be readable by the new user. Say
+ * so once now, by clinic and key, rather than as a failed poll of each
+ * clinic every interval. Returns how many are not readable.
+ */
+static size_t warn_unreadable(const struct conf_region *r)
+{
+    size_t i, j, bad = 0;
+
+    for (i = 0; i < r->nclinics; i++) {
+        const struct conf_clinic *c = &r->clinics[i];
+        const char *const f[] = {c->booking.token_file, c->booking.tls_cert,
+                                 c->booking.tls_key, c->booking.tls_ca};
+        static const char *const key[] = {"token_file", "tls.cert",
+                                          "tls.key", "tls.ca"};
+
+        if (!c->has_booking)
+            continue;
+        for (j = 0; j < 4; j++)
+            if (f[j] != NULL && access(f[j], R_OK) != 0) {
+                log_warn("unreadable_after_switch",
+                         "clinic=%s key=booking.%s path=%s error=\"%s\"",
+                         c->id, key[j], f[j], strerror(errno));
+                bad++;
+            }
+    }
+    return bad;
+}
+
+/*
  * The run loop's signals. SIGHUP reloads the config file (a config with
  * errors is logged and the running one kept); the first SIGTERM/SIGINT
  * drains (app_drain: no new connections or polls, polls in flight get
@@ -833,6 +863,7 @@ static int cmd_run(int argc, char **argv)
             goto out;
         }
         log_info("privileges_dropped", "user=%s", user);
+        warn_unreadable(region);
     }
     rs.base = base;
     rs.app = app;
