@@ -68,6 +68,16 @@ sim_url=$(sed -n 's|.*listening on \(http://[^ ]*\).*|\1|p' "$work/sim.out")
 sed -i "s|http://127\.0\.0\.1:18471|${sim_url%/}|" "$work/region.json"
 grep -q "${sim_url%/}" "$work/region.json" ||
     fail "could not point the region copy at the sim"
+# The request deadline comes from the config (http.request_timeout_ms):
+# HOSTILE_DEADLINE_S seconds, default the daemon's own 10.
+deadline=${HOSTILE_DEADLINE_S:-10}
+python3 - "$work/region.json" "$deadline" <<'PY'
+import json, sys
+p, d = sys.argv[1], float(sys.argv[2])
+r = json.load(open(p, encoding="utf-8"))
+r["http"] = {"request_timeout_ms": int(d * 1000)}
+json.dump(r, open(p, "w", encoding="utf-8"), ensure_ascii=False)
+PY
 
 # `slotfeed run` refuses root without --user: as root, run it as nobody
 # and hand it the work directory (config and store live there).
@@ -89,7 +99,7 @@ echo "slotfeed run pid $run_pid on port $port (fd limit $(ulimit -n)), N=$N"
 
 rc=0
 python3 "$here/hostile.py" --port "$port" --pid "$run_pid" --n "$N" \
-    --max-ms "$max_ms" || rc=$?
+    --max-ms "$max_ms" --deadline "$deadline" || rc=$?
 kill -0 "$run_pid" 2>/dev/null || fail "the daemon died: $(tail -5 "$work/run.err")"
 # Stop it before reading its stderr: a sanitizer's leak report comes at exit.
 stop "$run_pid"

@@ -309,6 +309,7 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     fetch_opts_from_region(&fo, region);
     if ((a->fetch = fetch_new(base, &fo, err)) == NULL)
         goto fail;
+    fetch_set_max_decompress_ratio(a->fetch, region->max_decompress_ratio);
     if ((a->coll = collector_new(base, region, a->fetch, err)) == NULL)
         goto fail;
     collector_on_update(a->coll, on_update, a);
@@ -341,8 +342,9 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
         struct http_opts ho = {0};
 
         ho.geo = a->geo;
-        a->http = http_new(base, host, port, a->geo ? &ho : NULL,
-                           get_snapshot, a, err);
+        ho.request_timeout_ms = region->http_request_timeout_ms;
+        ho.max_connections = region->http_max_connections;
+        a->http = http_new(base, host, port, &ho, get_snapshot, a, err);
     }
     if (a->http == NULL)
         goto fail;
@@ -454,6 +456,14 @@ static int keep_startup_settings(const struct conf_region *o,
     keep_long("fetch.timeout_ms", &v, o->timeout_ms);
     r->timeout_ms = (int)v;
     keep_long("fetch.max_body_bytes", &r->max_body_bytes, o->max_body_bytes);
+    keep_long("fetch.max_decompress_ratio", &r->max_decompress_ratio,
+              o->max_decompress_ratio);
+    v = r->http_request_timeout_ms;
+    keep_long("http.request_timeout_ms", &v, o->http_request_timeout_ms);
+    r->http_request_timeout_ms = (int)v;
+    v = r->http_max_connections;
+    keep_long("http.max_connections", &v, o->http_max_connections);
+    r->http_max_connections = (int)v;
     return 0;
 }
 

@@ -596,7 +596,7 @@ static void parse_fetch(struct vctx *cx, const cJSON *obj, const char *base,
 {
     static const char *const keys[] = {
         "connect_timeout_ms", "timeout_ms", "max_body_bytes", "user_agent",
-        NULL
+        "max_decompress_ratio", NULL
     };
     char path[PATH_LEN], shown[SHOW_MAX + 8];
     const cJSON *it;
@@ -637,6 +637,10 @@ static void parse_fetch(struct vctx *cx, const cJSON *obj, const char *base,
                 break;
             }
             store(cx, &r->user_agent, s);
+            break;
+        case 4:
+            if (get_int(cx, it, path, 10, 100000, &x) == 0)
+                r->max_decompress_ratio = x;
             break;
         default:
             break;
@@ -1549,13 +1553,42 @@ static void parse_politeness(struct vctx *cx, const cJSON *obj,
     free(given);
 }
 
+/* "http": the public server's limits against slow or many clients. */
+static void parse_http(struct vctx *cx, const cJSON *obj, const char *base,
+                       struct conf_region *r)
+{
+    static const char *const keys[] = {
+        "request_timeout_ms", "max_connections", NULL
+    };
+    char path[PATH_LEN];
+    const cJSON *it;
+    unsigned seen = 0;
+
+    if (!is_object(cx, obj, base))
+        return;
+    cJSON_ArrayForEach(it, obj) {
+        switch (member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        case 0:
+            get_int_field(cx, it, path, 500, 120000,
+                          &r->http_request_timeout_ms);
+            break;
+        case 1:
+            get_int_field(cx, it, path, 16, 1000000,
+                          &r->http_max_connections);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 static void parse_root(struct vctx *cx, const cJSON *root,
                        struct conf_region *r)
 {
     static const char *const keys[] = {
         "name", "timezone", "guarantee", "horizon_days", "poll_interval_s",
         "fetch", "riv", "listen", "clinics", "politeness", "store",
-        "retention_days", "geo", NULL
+        "retention_days", "geo", "http", NULL
     };
     static const int required[] = { 0, 8, -1 };
     char path[PATH_LEN], shown[SHOW_MAX + 8];
@@ -1629,6 +1662,9 @@ static void parse_root(struct vctx *cx, const cJSON *root,
         case 12:
             get_str(cx, it, path, true, &r->geo);
             break;
+        case 13:
+            parse_http(cx, it, path, r);
+            break;
         default:
             break;
         }
@@ -1667,6 +1703,9 @@ static void set_defaults(struct vctx *cx, struct conf_region *r)
     r->connect_timeout_ms = CONF_DEFAULT_CONNECT_TIMEOUT_MS;
     r->timeout_ms = CONF_DEFAULT_TIMEOUT_MS;
     r->max_body_bytes = CONF_DEFAULT_MAX_BODY_BYTES;
+    r->max_decompress_ratio = CONF_DEFAULT_MAX_DECOMPRESS_RATIO;
+    r->http_request_timeout_ms = CONF_DEFAULT_HTTP_REQUEST_TIMEOUT_MS;
+    r->http_max_connections = CONF_DEFAULT_HTTP_MAX_CONNECTIONS;
     store(cx, &r->timezone, CONF_DEFAULT_TIMEZONE);
     store(cx, &r->user_agent, DEFAULT_USER_AGENT);
     store(cx, &r->riv_actor_type, CONF_DEFAULT_ACTOR_TYPE);

@@ -406,7 +406,9 @@ static int cmd_poll(int argc, char **argv)
         goto out;
     }
     fetch_opts_from_region(&fo, region);
-    if ((f = fetch_new(base, &fo, &err)) == NULL ||
+    if ((f = fetch_new(base, &fo, &err)) != NULL)
+        fetch_set_max_decompress_ratio(f, region->max_decompress_ratio);
+    if (f == NULL ||
         (coll = collector_new(base, region, f, &err)) == NULL ||
         collector_poll_all(coll, on_pass_done, base) != 0) {
         fprintf(stderr, "slotfeed: %s\n", err.msg);

@@ -9,8 +9,9 @@
  *
  * Top-level keys: name, timezone ("Europe/Stockholm"), guarantee {days,
  * counting}, horizon_days, poll_interval_s, fetch {connect_timeout_ms,
- * timeout_ms, max_body_bytes, user_agent}, riv {subject_of_care,
- * actor_type}, listen, politeness {rate_per_s, burst,
+ * timeout_ms, max_body_bytes, user_agent, max_decompress_ratio},
+ * http {request_timeout_ms, max_connections}, riv {subject_of_care,
+ * actor_type}, listen, store, retention_days, geo, politeness {rate_per_s, burst,
  * max_concurrent_per_host, backoff_base_s, backoff_max_s,
  * breaker_failures, breaker_cooldown_s, hosts {"host[:port]": {same}}},
  * clinics[]. Per clinic: id (HSA-id), name,
@@ -122,6 +123,14 @@ struct conf_region {
     int timeout_ms;             /* default 10000 */
     long max_body_bytes;        /* default 4 MiB */
     char *user_agent;           /* default "slotfeed/<version> (+contact)" */
+    /* fetch.max_decompress_ratio: decoded:received cap past 1 MiB
+     * (fetch.h); default CONF_DEFAULT_MAX_DECOMPRESS_RATIO. */
+    long max_decompress_ratio;
+    /* http {request_timeout_ms, max_connections}: the public server's
+     * slow-client deadline and connection cap (http.h); defaults
+     * CONF_DEFAULT_HTTP_REQUEST_TIMEOUT_MS, CONF_DEFAULT_HTTP_MAX_CONNECTIONS. */
+    int http_request_timeout_ms;
+    int http_max_connections;
     char *riv_subject_of_care;  /* query identity; never logged */
     char *riv_actor_type;       /* default "subject_of_care" */
     char *listen;               /* default "127.0.0.1:8080" */
@@ -187,6 +196,9 @@ bool conf_valid_hsa_id(const char *s);
 #define CONF_DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define CONF_DEFAULT_TIMEOUT_MS 10000
 #define CONF_DEFAULT_MAX_BODY_BYTES (4L * 1024 * 1024)
+#define CONF_DEFAULT_MAX_DECOMPRESS_RATIO 100L
+#define CONF_DEFAULT_HTTP_REQUEST_TIMEOUT_MS 10000
+#define CONF_DEFAULT_HTTP_MAX_CONNECTIONS 1024
 #define CONF_DEFAULT_ACTOR_TYPE "subject_of_care"
 #define CONF_DEFAULT_LISTEN "127.0.0.1:8080"
 #define CONF_DEFAULT_GEO "geo-varmland.json"
