@@ -44,7 +44,6 @@ struct app {
     struct owned_region *owned;
     struct geo_table *geo;      /* near= places, loaded at start; owned */
     const struct conf_region *store_region;  /* store_sync_region's */
-    bool listen_fixed;          /* --listen: config "listen" not used */
     /* drain (app_drain) */
     bool draining;
     struct event *drain_ev;
@@ -301,15 +300,12 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     }
     a->base = base;
     a->region = region;
-    a->listen_fixed = o.listen_host != NULL ||
-                      (o.listen_port >= 0 && opts != NULL);
     a->rebuild_delay.tv_sec = o.rebuild_delay_ms / 1000;
     a->rebuild_delay.tv_usec = (o.rebuild_delay_ms % 1000) * 1000;
 
     fetch_opts_from_region(&fo, region);
     if ((a->fetch = fetch_new(base, &fo, err)) == NULL)
         goto fail;
-    fetch_set_max_decompress_ratio(a->fetch, region->max_decompress_ratio);
     if ((a->coll = collector_new(base, region, a->fetch, err)) == NULL)
         goto fail;
     collector_on_update(a->coll, on_update, a);
@@ -439,31 +435,32 @@ static void keep_long(const char *key, long *newv, long cur)
     *newv = cur;
 }
 
+static void keep_int(const char *key, int *newv, int cur)
+{
+    long v = *newv;
+
+    keep_long(key, &v, cur);
+    *newv = (int)v;
+}
+
 static int keep_startup_settings(const struct conf_region *o,
                                  struct conf_region *r)
 {
-    long v;
-
     if (keep_str("listen", &r->listen, o->listen) < 0 ||
         keep_str("store", &r->store, o->store) < 0 ||
         keep_str("geo", &r->geo, o->geo) < 0 ||
         keep_str("fetch.user_agent", &r->user_agent, o->user_agent) < 0)
         return -1;
-    v = r->connect_timeout_ms;
-    keep_long("fetch.connect_timeout_ms", &v, o->connect_timeout_ms);
-    r->connect_timeout_ms = (int)v;
-    v = r->timeout_ms;
-    keep_long("fetch.timeout_ms", &v, o->timeout_ms);
-    r->timeout_ms = (int)v;
+    keep_int("fetch.connect_timeout_ms", &r->connect_timeout_ms,
+             o->connect_timeout_ms);
+    keep_int("fetch.timeout_ms", &r->timeout_ms, o->timeout_ms);
     keep_long("fetch.max_body_bytes", &r->max_body_bytes, o->max_body_bytes);
     keep_long("fetch.max_decompress_ratio", &r->max_decompress_ratio,
               o->max_decompress_ratio);
-    v = r->http_request_timeout_ms;
-    keep_long("http.request_timeout_ms", &v, o->http_request_timeout_ms);
-    r->http_request_timeout_ms = (int)v;
-    v = r->http_max_connections;
-    keep_long("http.max_connections", &v, o->http_max_connections);
-    r->http_max_connections = (int)v;
+    keep_int("http.request_timeout_ms", &r->http_request_timeout_ms,
+             o->http_request_timeout_ms);
+    keep_int("http.max_connections", &r->http_max_connections,
+             o->http_max_connections);
     return 0;
 }
 
@@ -563,8 +560,8 @@ int app_drain(struct app *a, int timeout_ms, void (*done)(void *),
     a->drain_t0_ms = mono_ms();
     log_info("drain_start", "in_flight=%zu timeout_ms=%d",
              collector_active(a->coll), timeout_ms);
-    /* No new clients: the listener and open connections go now (replies
-     * being written release their snapshot references as they go). */
+    /* No new clients: the listener and open connections go now; a reply
+     * still being written is cut (docs/operations.md). */
     http_free(a->http);
     a->http = NULL;
     event_del(a->refresh_ev);

@@ -586,7 +586,8 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts,
                         opts->max_body_bytes : FETCH_DEF_MAX_BODY;
     f->max_redirects = opts && opts->max_redirects > 0 ?
                        opts->max_redirects : 0;
-    f->max_ratio = FETCH_DEF_DECOMPRESS_RATIO;
+    f->max_ratio = opts && opts->max_decompress_ratio > 0 ?
+                   opts->max_decompress_ratio : FETCH_DEF_DECOMPRESS_RATIO;
     f->user_agent = strdup(ua);
     if (f->user_agent == NULL)
         goto nomem;
@@ -850,4 +851,5 @@ void fetch_opts_from_region(struct fetch_opts *fo, const struct conf_region *r)
     fo->timeout_ms = r->timeout_ms;
     fo->max_body_bytes = (size_t)r->max_body_bytes;
     fo->user_agent = r->user_agent;
+    fo->max_decompress_ratio = r->max_decompress_ratio;
 }

@@ -67,8 +67,9 @@ static const char usage_run[] =
     "(/v1/availability, /v1/clinics/{id}, /healthz, the page at /) until\n"
     "SIGINT or SIGTERM, which stop new polls and connections and give polls\n"
     "in flight 5 s to finish (a second signal stops at once). SIGHUP reloads\n"
-    "the config (kept as is when it has errors; listen, store, geo and fetch\n"
-    "settings need a restart). --listen overrides the config's \"listen\" key.\n"
+    "the config (kept as is when it has errors; listen, store, geo, fetch and\n"
+    "http settings need a restart). --listen overrides the config's \"listen\"\n"
+    "key.\n"
     "--poll-now polls every clinic once at startup instead of waiting for\n"
     "each clinic's staggered first poll. -v logs debug lines.\n"
     "\n"
@@ -406,9 +407,7 @@ static int cmd_poll(int argc, char **argv)
         goto out;
     }
     fetch_opts_from_region(&fo, region);
-    if ((f = fetch_new(base, &fo, &err)) != NULL)
-        fetch_set_max_decompress_ratio(f, region->max_decompress_ratio);
-    if (f == NULL ||
+    if ((f = fetch_new(base, &fo, &err)) == NULL ||
         (coll = collector_new(base, region, f, &err)) == NULL ||
         collector_poll_all(coll, on_pass_done, base) != 0) {
         fprintf(stderr, "slotfeed: %s\n", err.msg);
@@ -657,11 +656,11 @@ static int cmd_history(int argc, char **argv)
  * After switching user: the files polls read later (bearer tokens, TLS
  * client certificate and key, CA) must be readable by the new user. Say
  * so once now, by clinic and key, rather than as a failed poll of each
- * clinic every interval. Returns how many are not readable.
+ * clinic every interval.
  */
-static size_t warn_unreadable(const struct conf_region *r)
+static void warn_unreadable(const struct conf_region *r)
 {
-    size_t i, j, bad = 0;
+    size_t i, j;
 
     for (i = 0; i < r->nclinics; i++) {
         const struct conf_clinic *c = &r->clinics[i];
@@ -677,10 +676,8 @@ static size_t warn_unreadable(const struct conf_region *r)
                 log_warn("unreadable_after_switch",
                          "clinic=%s key=booking.%s path=%s error=\"%s\"",
                          c->id, key[j], f[j], strerror(errno));
-                bad++;
             }
     }
-    return bad;
 }
 
 /*

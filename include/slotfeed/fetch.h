@@ -29,6 +29,8 @@ struct fetch_opts {
     const char *user_agent;    /* copied; default "slotfeed" */
     /* TLS: verification is always on; these may be NULL. Copied. */
     const char *ca_file;
+    /* Decompression-ratio cap (below); 0 = FETCH_DEF_DECOMPRESS_RATIO. */
+    long max_decompress_ratio;
 };
 
 /* --- added for issue 7: decompression-ratio cap ------------------------- */
@@ -44,8 +46,8 @@ struct fetch_opts {
  * one read). Over it the transfer aborts with SF_ERR_HOSTILE
  * "HOST:PORT/PATH: decompression ratio N:1 over cap M:1 (...)".
  * ratio <= 0 restores the default (100). Applies to transfers started
- * afterwards. A setter rather than a fetch_opts field so that existing
- * positional initializers of fetch_opts stay valid.
+ * afterwards. Set at creation by fetch_opts.max_decompress_ratio; the
+ * setter changes it later (tests lift it to reach the size cap).
  */
 void fetch_set_max_decompress_ratio(struct fetch *f, long ratio);
 

@@ -21,6 +21,7 @@
 #include <event2/keyvalq_struct.h>
 #include <zlib.h>
 
+#include "slotfeed/conf.h"
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
 #include "th_loopback.h"
@@ -458,6 +459,35 @@ static void test_decompression_ratio(void **state)
     free(small.body);
 }
 
+/* The region's fetch.max_decompress_ratio reaches the client through
+ * fetch_opts_from_region: lifted, the bomb above passes whole. */
+static void test_decompression_ratio_from_region(void **state)
+{
+    struct fx *fx = *state;
+    struct conf_region r;
+    struct fetch_opts o;
+    struct sf_error err;
+    struct result bomb = {0};
+    char path[64];
+
+    memset(&r, 0, sizeof(r));
+    r.connect_timeout_ms = 1000;
+    r.timeout_ms = 5000;
+    r.max_body_bytes = 16L << 20;
+    r.user_agent = "slotfeed-test/1";
+    r.max_decompress_ratio = 100000;
+    fetch_opts_from_region(&o, &r);
+    fx->f = fetch_new(fx->base, &o, &err);
+    assert_non_null(fx->f);
+    snprintf(path, sizeof(path), "/gz/blank/%u", 8u << 20);
+    start_get(fx, path, &bomb, fx->port);
+    th_lo_run_until(fx->base, &bomb.calls, 5000);
+    assert_int_equal(bomb.calls, 1);
+    assert_int_equal(bomb.code, SF_ERR_NONE);
+    assert_int_equal(bomb.len, 8u << 20);
+    free(bomb.body);
+}
+
 static void test_timeout(void **state)
 {
     struct fx *fx = *state;
@@ -688,6 +718,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_size_cap_chunked, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_decompression_ratio_from_region,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_decompression_ratio, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),

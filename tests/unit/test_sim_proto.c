@@ -138,7 +138,9 @@ static struct fx *fx_new(size_t max_body)
 {
     struct fx *f = calloc(1, sizeof(*f));
     struct sim_opts so = {SEED, 0};
-    struct fetch_opts fo = {2000, 5000, max_body, 0, "slotfeed-test", NULL};
+    struct fetch_opts fo = {.connect_timeout_ms = 2000, .timeout_ms = 5000,
+                            .max_body_bytes = max_body,
+                            .user_agent = "slotfeed-test"};
     struct sim_faults drip = {.drip_bytes_per_s = 10000};
     struct sim_faults huge = {.body_bytes = 48L * 1024 * 1024};
     struct sim_faults r429 = {.retry_after_s = 7};
