@@ -65,14 +65,6 @@ struct app {
     int64_t build_ms;           /* how long the last rebuild took */
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Milliseconds until the next rebuild may start. A rebuild blocks the
  * loop for its whole duration (about 1 ms per 10 clinics), so rebuilds
@@ -83,7 +75,7 @@ static int64_t rebuild_wait_ms(const struct app *a)
 {
     int64_t gap = a->rebuild_delay.tv_sec * 1000 +
                   a->rebuild_delay.tv_usec / 1000;
-    int64_t since = mono_ms() - a->built_at_ms;
+    int64_t since = clock_mono_ms() - a->built_at_ms;
 
     if (4 * a->build_ms > gap)
         gap = 4 * a->build_ms;
@@ -98,7 +90,7 @@ static void rebuild(struct app *a)
     struct feed_snapshot *snap = NULL;
     struct sf_error err = {0};
     size_t n;
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
 
     states = collector_states(a->coll, &n);
     if (feed_build(a->region, states, clock_now(), &snap, &err) != 0) {
@@ -112,7 +104,7 @@ static void rebuild(struct app *a)
         sweep_regions(a);
     a->dirty = 0;
     a->rebuilds++;
-    a->built_at_ms = mono_ms();
+    a->built_at_ms = clock_mono_ms();
     a->build_ms = a->built_at_ms - t0;
     metrics_feed_rebuild();
 }
@@ -528,7 +520,7 @@ static void drain_end(struct app *a, const char *why)
     log_info("drain_end", "reason=%s finished=%zu aborted=%zu "
              "store_flushed=%zu elapsed_ms=%lld", why, a->drain_polls,
              collector_active(a->coll), pending,
-             (long long)(mono_ms() - a->drain_t0_ms));
+             (long long)(clock_mono_ms() - a->drain_t0_ms));
     done(a->drained_arg);
 }
 
@@ -557,7 +549,7 @@ int app_drain(struct app *a, int timeout_ms, void (*done)(void *),
     a->draining = true;
     a->drained = done;
     a->drained_arg = arg;
-    a->drain_t0_ms = mono_ms();
+    a->drain_t0_ms = clock_mono_ms();
     log_info("drain_start", "in_flight=%zu timeout_ms=%d",
              collector_active(a->coll), timeout_ms);
     /* No new clients: the listener and open connections go now; a reply

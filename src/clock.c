@@ -57,6 +57,14 @@ void clock_set_fake(int64_t t)
     atomic_store(&fake_now, t < 0 ? -1 : t);
 }
 
+int64_t clock_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* --- calendar arithmetic ------------------------------------------------ */
 
 static int64_t floor_div(int64_t a, int64_t b)

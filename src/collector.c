@@ -213,14 +213,6 @@ static long elapsed_ms(const struct timespec *t0)
 }
 
 /* Monotonic milliseconds: the time base of sched (evtimers run on it). */
-static int64_t mono_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Config politeness -> sched parameters; zero fields (a region built by
  * hand) take the documented defaults. */
 static void polite_params(const struct conf_politeness *cp,
@@ -292,7 +284,7 @@ static void grant_release(struct cpoll *p, enum sched_outcome o,
     struct sched_host *h = p->grant.host;
     struct hostq *q;
     enum sched_breaker before;
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
 
     if (!p->granted)
         return;
@@ -447,7 +439,7 @@ static void poll_backoff(struct cpoll *p, int failures)
     struct collector *c = p->c;
     struct sched_params dflt;
     const struct sched_params *sp = &dflt;
-    int64_t now = mono_ms(), b;
+    int64_t now = clock_mono_ms(), b;
     struct timeval tv;
 
     if (!c->started || c->stopped || p->timer == NULL)
@@ -764,7 +756,7 @@ static void hostq_pump(struct hostq *q)
         int64_t wait = 0;
         enum sched_verdict v;
 
-        v = sched_acquire(q->h, mono_ms(), &wait, &p->grant);
+        v = sched_acquire(q->h, clock_mono_ms(), &wait, &p->grant);
         if (v == SCHED_WAIT) {
             hostq_arm(q, wait);
             return;
@@ -818,7 +810,7 @@ static void poll_send(struct cpoll *p)
     }
     /* Others already wait: no overtaking, join the end of the line. */
     if (q->head == NULL)
-        v = sched_acquire(h, mono_ms(), &wait, &p->grant);
+        v = sched_acquire(h, clock_mono_ms(), &wait, &p->grant);
     switch (v) {
     case SCHED_GO:
         poll_go(p);
@@ -905,7 +897,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         ms += (long)(next_rand(&p->rng) % (uint64_t)(2 * jit + 1)) - jit;
     ms_to_tv(ms, &tv);
     evtimer_add(p->timer, &tv);
-    p->next_tick_ms = mono_ms() + ms;
+    p->next_tick_ms = clock_mono_ms() + ms;
     if (p->busy) {
         log_debug("poll_skipped", "clinic=%s reason=busy",
                   p->c->states[p->idx].conf->id);
@@ -1095,7 +1087,7 @@ static int arm_tick(struct cpoll *p, long delay_ms)
     ms_to_tv(delay_ms, &tv);
     if (evtimer_add(p->timer, &tv) != 0)
         return -1;
-    p->next_tick_ms = mono_ms() + delay_ms;
+    p->next_tick_ms = clock_mono_ms() + delay_ms;
     return 0;
 }
 
@@ -1534,7 +1526,7 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
      * changed ones now, kept ones no later than one new interval. */
     iv = interval_ms(c);
     if (c->started) {
-        int64_t now = mono_ms();
+        int64_t now = clock_mono_ms();
         struct timeval zero = {0, 0};
 
         for (i = 0; i < c->n; i++) {

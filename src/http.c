@@ -535,14 +535,6 @@ static const struct geo_table *server_geo(struct http_server *s,
 
 /* --- connections: cap and request deadline ------------------------------ */
 
-static int64_t mono_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /*
  * The open connections: a small open-addressing set keyed by the
  * evhttp_connection pointer, entered when the connection is adopted
@@ -713,7 +705,7 @@ static struct bufferevent *on_accept_bev(struct event_base *base, void *arg)
 static void on_adopt(evutil_socket_t fd, short what, void *arg)
 {
     struct http_server *s = arg;
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     size_t i;
 
     (void)fd;
@@ -737,7 +729,7 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     struct http_server *s = arg;
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     struct evhttp_connection **late;
     size_t i, n = 0;
 
@@ -770,7 +762,7 @@ static void on_reply_done(struct evhttp_request *req, void *arg)
     size_t at;
 
     if (evcon != NULL && conn_find(&s->conns, evcon, &at)) {
-        s->conns.v[at].since_ms = mono_ms();
+        s->conns.v[at].since_ms = clock_mono_ms();
         sweep_arm(s);
     }
 }

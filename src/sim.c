@@ -2448,14 +2448,6 @@ static void apply_faults(struct sim *s, long ci, bool json,
 
 /* --- request log ----------------------------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Log an arrival; returns its index or (size_t)-1 when out of memory. */
 static size_t log_arrival(struct sim *s, const char *path)
 {
@@ -2467,7 +2459,7 @@ static size_t log_arrival(struct sim *s, const char *path)
         s->log = v;
         s->caplog = cap;
     }
-    s->log[s->nlog].time_ms = mono_ms();
+    s->log[s->nlog].time_ms = clock_mono_ms();
     s->log[s->nlog].clinic = -1;
     s->log[s->nlog].path = strdup(path != NULL ? path : "");
     if (s->log[s->nlog].path == NULL)

@@ -36,6 +36,12 @@ struct clock_civil {
 int64_t clock_now(void);
 /* Fix "now" to t (tests, `poll --once --now T`); t < 0 returns to real time. */
 void clock_set_fake(int64_t t);
+/*
+ * Monotonic milliseconds (CLOCK_MONOTONIC), for timers, deadlines and
+ * durations on the loop. Never faked: clock_set_fake moves the calendar,
+ * not the time that passes.
+ */
+int64_t clock_mono_ms(void);
 
 /* --- calendar arithmetic ------------------------------------------------ */
 
