@@ -1016,6 +1016,7 @@ static void poll_begin(struct cpoll *p)
     memset(&p->req, 0, sizeof(p->req));
     avail_slots_init(&p->acc);
     sf_error_clear(&err);
+    plaus_begin(&p->plaus);
 
     rc = p->ad->begin(&p->ctx, &p->astate, &p->req, &err);
     if (rc == ADAPTER_MORE) {

@@ -22,6 +22,7 @@ struct plaus_host {
     uint64_t run;       /* sequence of the run's first hold (nheld > 0) */
     bool event;         /* this run reached need */
     struct plaus_clinic *held_head;
+    struct plaus_clinic *members;   /* every attached record */
     struct plaus_host *next;
 };
 
@@ -96,9 +97,21 @@ int plaus_attach(struct plaus *pl, struct plaus_clinic *pc, const char *key,
     pc->flagged = false;
     pc->answered_seq = 0;       /* not an answer of any run */
     pc->hprev = pc->hnext = NULL;
+    pc->begin_seq = pl->seq;
+    pc->mprev = NULL;
+    pc->mnext = h->members;
+    if (h->members != NULL)
+        h->members->mprev = pc;
+    h->members = pc;
     if (had_free)
         h->ncand++;
     return 0;
+}
+
+void plaus_begin(struct plaus_clinic *pc)
+{
+    if (pc != NULL && pc->host != NULL)
+        pc->begin_seq = pc->host->pl->seq;
 }
 
 static void held_unlink(struct plaus_host *h, struct plaus_clinic *pc)
@@ -114,13 +127,24 @@ static void held_unlink(struct plaus_host *h, struct plaus_clinic *pc)
         h->event = false;       /* the run is over */
 }
 
+static bool counted(const struct plaus_host *h,
+                    const struct plaus_clinic *pc);
+
 static void held_link(struct plaus_host *h, struct plaus_clinic *pc)
 {
+    struct plaus_clinic *m;
+
     if (h->nheld++ == 0) {
-        /* A new run: nothing has answered since it began. */
-        h->run = pc->answered_seq;
+        /* A new run. It begins when the poll that brought its first drop
+         * began: answers that came after that (a pass polls every clinic
+         * at once, so they may arrive first) already speak for the host.
+         * Once per run: count them. */
+        h->run = pc->begin_seq;
         h->nanswered = 0;
         h->event = false;
+        for (m = h->members; m != NULL; m = m->mnext)
+            if (m != pc && counted(h, m))
+                h->nanswered++;
     }
     pc->hprev = NULL;
     pc->hnext = h->held_head;
@@ -149,6 +173,12 @@ void plaus_detach(struct plaus_clinic *pc)
         held_unlink(h, pc);
     if (pc->had_free)
         h->ncand--;
+    if (pc->mprev != NULL)
+        pc->mprev->mnext = pc->mnext;
+    else
+        h->members = pc->mnext;
+    if (pc->mnext != NULL)
+        pc->mnext->mprev = pc->mprev;
     user = pc->user;
     memset(pc, 0, sizeof(*pc));
     pc->user = user;

@@ -15,6 +15,8 @@
  *    (a held clinic stays a candidate: its accepted data is unchanged);
  *  - drop: a candidate answers with no free slot; the answer is *held*;
  *  - run: from the first held answer while none was held until none is;
+ *    it begins when the poll that brought that answer began
+ *    (plaus_begin), so answers of polls running at the same time count;
  *  - answered: a candidate, not held, that answered with slots since the
  *    run began (evidence that the host works);
  *  - need = max(min_clinics, ceil(fraction x candidates)).
@@ -70,7 +72,9 @@ struct plaus_clinic {
     int held;                   /* consecutive empty answers held */
     bool flagged;               /* held as part of a host-wide emptying */
     uint64_t answered_seq;      /* sequence of its last answer (0 never) */
+    uint64_t begin_seq;         /* last sequence when its poll began */
     struct plaus_clinic *hprev, *hnext;   /* the host's held list */
+    struct plaus_clinic *mprev, *mnext;   /* the host's members */
     void *user;                 /* the caller's */
 };
 
@@ -100,6 +104,9 @@ void plaus_free(struct plaus *pl);
  */
 int plaus_attach(struct plaus *pl, struct plaus_clinic *pc, const char *key,
                  bool had_free);
+/* pc's poll begins now (call before its answer; ties the run's start to
+ * the poll, not to when its answer came). */
+void plaus_begin(struct plaus_clinic *pc);
 /* Take pc out of its host's counts (a removed clinic). NULL/unattached ok;
  * pc is left zeroed but for `user`. */
 void plaus_detach(struct plaus_clinic *pc);
