@@ -33,6 +33,7 @@
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
+#include "slotfeed/plaus.h"
 #include "slotfeed/sched.h"
 
 /* Per-clinic poll machinery, parallel to states[]. */
@@ -63,6 +64,11 @@ struct cpoll {
      * changed) while its request was out: the answer is discarded. */
     bool orphan;
     struct cpoll *onext;        /* next orphan */
+    /* Empty-answer plausibility (plaus.h, section "plausibility"): the
+     * record in its host's counts, and the time of its last held answer
+     * (applied with that time if the host's run releases it). */
+    struct plaus_clinic plaus;
+    int64_t held_at;
     /* valid while busy */
     struct adapter_ctx ctx;
     void *astate;
@@ -122,6 +128,7 @@ struct collector {
     void *pass_arg;
     struct event *pass_ev;      /* delivers an empty pass from the loop */
     struct sched *sched;        /* per-host politeness; owned */
+    struct plaus *plaus;        /* empty answers per host; owned */
     struct hostq *queues;       /* per-host wait queues; owned */
     /* reconfiguration (collector_reconfigure) */
     struct cpoll *orphans;      /* discarded polls still out; owned */
@@ -496,6 +503,144 @@ static void poll_skip_open(struct cpoll *p, const struct sched_host *h,
     poll_close(p, true);
 }
 
+/* --- plausibility of empty answers (plaus.h) ------------------------------ */
+
+/*
+ * A platform fault can answer 200 with empty lists for every clinic behind
+ * it. plaus.c decides whether a clinic's empty answer is applied or held;
+ * this section turns its verdicts into clinic states. A held answer keeps
+ * the last good data: status stale, class implausible, a message naming
+ * the host; it is not a failure of the clinic (no backoff, no failure
+ * count), and web_booking stays open (the host answered).
+ */
+
+static void plaus_params_of(const struct collector *c,
+                            struct plaus_params *pp)
+{
+    const struct conf_plausibility *cp = &c->region->plausibility;
+
+    /* Zero fields (a region built by hand) take plaus' defaults. */
+    pp->min_clinics = cp->min_clinics;
+    pp->fraction = cp->fraction;
+    pp->confirm_polls = cp->confirm_polls;
+}
+
+/* Does s list a free time that starts after now? */
+static bool slots_free_after(const struct avail_slots *s, int64_t now)
+{
+    size_t i;
+
+    for (i = 0; i < s->n; i++)
+        if (s->v[i].start > now)
+            return true;
+    return false;
+}
+
+/* Attach p (clinic cc, state st or NULL) to its booking.url host. */
+static int plaus_join(struct collector *c, struct cpoll *p,
+                      const struct clinic_state *st, int64_t now)
+{
+    bool had_free = st != NULL && st->has_data &&
+                    slots_free_after(&st->slots, now);
+
+    plaus_detach(&p->plaus);
+    p->plaus.user = p;
+    return plaus_attach(c->plaus, &p->plaus,
+                        p->home != NULL ? sched_host_key(p->home) : NULL,
+                        had_free);
+}
+
+static void plaus_message(struct cpoll *p, bool suspect)
+{
+    struct collector *c = p->c;
+    struct clinic_state *st = &c->states[p->idx];
+    struct plaus_params pp;
+    int cand, held, need;
+
+    plaus_params_of(c, &pp);
+    plaus_host_counts(&p->plaus, &pp, &cand, &held, &need);
+    if (pp.confirm_polls <= 0)
+        pp.confirm_polls = PLAUS_DEFAULT_CONFIRM_POLLS;
+    if (suspect)
+        snprintf(st->error, sizeof(st->error), "clinic %s: empty answer "
+                 "not applied: %d of %d clinics of %s that had free times "
+                 "answered empty at once (platform fault suspected); last "
+                 "good data kept until %d empty answers in a row",
+                 st->conf->id, held, cand, plaus_host_key(&p->plaus),
+                 pp.confirm_polls);
+    else
+        snprintf(st->error, sizeof(st->error), "clinic %s: empty answer "
+                 "held until the other clinics of %s answer (%d of %d "
+                 "emptied so far; %d would mean a platform fault)",
+                 st->conf->id, plaus_host_key(&p->plaus), held, cand, need);
+}
+
+/* Another clinic's held answer changed fate (plaus_change_fn). */
+static void on_plaus_change(void *arg, struct plaus_clinic *pc,
+                            enum plaus_verdict v)
+{
+    struct cpoll *p = pc->user;
+    struct clinic_state *st = &p->c->states[p->idx];
+
+    (void)arg;
+    if (v == PLAUS_SUSPECT) {
+        if (st->err_class == SF_ERR_IMPLAUSIBLE)
+            plaus_message(p, true);
+        return;
+    }
+    /* Released: its held empty answer becomes its good data, as of when
+     * it came. A failure since then keeps its own status and message. */
+    avail_slots_clear(&st->slots);
+    st->has_data = true;
+    st->valid_at = p->held_at;
+    st->changed_at = p->held_at;
+    if (st->err_class == SF_ERR_IMPLAUSIBLE) {
+        st->status = CLINIC_OK;
+        st->err_class = SF_ERR_NONE;
+        st->error[0] = '\0';
+    }
+    log_info("poll_released", "clinic=%s host=%s reason=not_host_wide",
+             st->conf->id, plaus_host_key(pc));
+}
+
+/*
+ * A successful answer of p (slots in p->acc) at now: true when it is held
+ * (state set: the caller only closes the poll), false to apply it.
+ */
+static bool plaus_hold(struct cpoll *p, int64_t now, long ms)
+{
+    struct collector *c = p->c;
+    struct clinic_state *st = &c->states[p->idx];
+    struct plaus_params pp;
+    enum plaus_verdict v;
+    bool event = false;
+    int cand, held, need;
+
+    plaus_params_of(c, &pp);
+    v = plaus_answer(&p->plaus, !slots_free_after(&p->acc, now), &pp,
+                     on_plaus_change, c, &event);
+    if (event) {
+        plaus_host_counts(&p->plaus, &pp, &cand, &held, &need);
+        metrics_implausible(plaus_host_key(&p->plaus));
+        log_warn("implausible", "host=%s emptied=%d of=%d need=%d "
+                 "action=keep_last_good", plaus_host_key(&p->plaus), held,
+                 cand, need);
+    }
+    if (v == PLAUS_ACCEPT)
+        return false;
+    avail_slots_clear(&p->acc);
+    p->held_at = now;
+    p->unreachable_run = 0;
+    st->web = WEB_OPEN;
+    st->err_class = SF_ERR_IMPLAUSIBLE;
+    st->status = st->has_data ? CLINIC_STALE : CLINIC_ERROR;
+    plaus_message(p, v == PLAUS_SUSPECT);
+    log_warn("poll", "clinic=%s outcome=implausible duration_ms=%ld "
+             "held=%d error=\"%s\"", st->conf->id, ms, p->plaus.held,
+             st->error);
+    return true;
+}
+
 /* End the poll of p: ok, or failed with err (label: the failing step). */
 static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *err,
                         const char *label)
@@ -513,6 +658,11 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *err,
 
     st->checked_at = now;
     st->polls++;
+    if (ok && plaus_hold(p, now, ms)) {
+        metrics_poll(SF_ERR_IMPLAUSIBLE);
+        poll_close(p, true);
+        return;
+    }
     if (ok) {
         avail_slots_sort(&p->acc);
         /* Only content changes move changed_at (design.md §7.2). */
@@ -576,6 +726,7 @@ static void cpoll_free(struct cpoll *p)
 {
     if (p == NULL)
         return;
+    plaus_detach(&p->plaus);
     if (p->timer)
         event_free(p->timer);
     if (p->kick)
@@ -865,6 +1016,7 @@ static void poll_begin(struct cpoll *p)
     memset(&p->req, 0, sizeof(p->req));
     avail_slots_init(&p->acc);
     sf_error_clear(&err);
+    plaus_begin(&p->plaus);
 
     rc = p->ad->begin(&p->ctx, &p->astate, &p->req, &err);
     if (rc == ADAPTER_MORE) {
@@ -998,8 +1150,13 @@ static struct cpoll *cpoll_new(struct collector *c, struct sched *s,
         cpoll_free(p);
         goto nomem;
     }
-    /* Only for its backoff parameters; requests look up their own. */
+    /* For its backoff parameters and its plausibility host; requests
+     * look up their own. */
     p->home = sched_host_get(s, cc->booking.url, NULL);
+    if (plaus_join(c, p, NULL, 0) != 0) {
+        cpoll_free(p);
+        goto nomem;
+    }
     return p;
 nomem:
     sf_error_set(err, SF_ERR_NOMEM, "collector: out of memory");
@@ -1033,6 +1190,8 @@ struct collector *collector_new(struct event_base *base,
         collector_free(c);
         return NULL;
     }
+    if ((c->plaus = plaus_new()) == NULL)
+        goto nomem;
     if (c->n > 0) {
         c->states = calloc(c->n, sizeof(*c->states));
         c->polls = calloc(c->n, sizeof(*c->polls));
@@ -1447,6 +1606,7 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
         /* Removed or changed: its machinery goes; a poll still out
          * becomes an orphan whose answer is thrown away. */
         pass_drop(p);
+        plaus_detach(&p->plaus);
         if (!p->busy) {
             cpoll_free(p);
             continue;
@@ -1478,6 +1638,8 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
             continue;
         }
         d.changed++;
+        /* Its host already exists (cpoll_new joined it): cannot fail. */
+        plaus_join(c, npolls[i], &nstates[i], clock_now());
         if (!cc->has_booking) {
             struct clinic_state *st = &nstates[i];
 
@@ -1703,6 +1865,7 @@ void collector_free(struct collector *c)
     if (c->idle_ev)
         event_free(c->idle_ev);
     sched_free(c->sched);
+    plaus_free(c->plaus);
     free(c->polls);
     free(c->states);
     free(c);

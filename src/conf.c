@@ -1553,6 +1553,45 @@ static void parse_politeness(struct vctx *cx, const cJSON *obj,
     free(given);
 }
 
+/* "plausibility": when many clinics of one host empty at once (plaus.h). */
+static void parse_plausibility(struct vctx *cx, const cJSON *obj,
+                               const char *base, struct conf_region *r)
+{
+    static const char *const keys[] = {
+        "min_clinics", "fraction", "confirm_polls", NULL
+    };
+    char path[PATH_LEN];
+    const cJSON *it;
+    unsigned seen = 0;
+    double d;
+
+    if (!is_object(cx, obj, base))
+        return;
+    cJSON_ArrayForEach(it, obj) {
+        switch (member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        case 0:
+            get_int_field(cx, it, path, 2, CONF_CLINICS_MAX,
+                          &r->plausibility.min_clinics);
+            break;
+        case 1:
+            d = it->valuedouble;
+            if (!cJSON_IsNumber(it))
+                verr(cx, path, "expected a number, got %s", type_name(it));
+            else if (!isfinite(d) || d < 0.01 || d > 1)
+                verr(cx, path, "%.15g is out of range (0.01..1)", d);
+            else
+                r->plausibility.fraction = d;
+            break;
+        case 2:
+            get_int_field(cx, it, path, 1, 100,
+                          &r->plausibility.confirm_polls);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 /* "http": the public server's limits against slow or many clients. */
 static void parse_http(struct vctx *cx, const cJSON *obj, const char *base,
                        struct conf_region *r)
@@ -1588,7 +1627,7 @@ static void parse_root(struct vctx *cx, const cJSON *root,
     static const char *const keys[] = {
         "name", "timezone", "guarantee", "horizon_days", "poll_interval_s",
         "fetch", "riv", "listen", "clinics", "politeness", "store",
-        "retention_days", "geo", "http", NULL
+        "retention_days", "geo", "http", "plausibility", NULL
     };
     static const int required[] = { 0, 8, -1 };
     char path[PATH_LEN], shown[SHOW_MAX + 8];
@@ -1665,6 +1704,9 @@ static void parse_root(struct vctx *cx, const cJSON *root,
         case 13:
             parse_http(cx, it, path, r);
             break;
+        case 14:
+            parse_plausibility(cx, it, path, r);
+            break;
         default:
             break;
         }
@@ -1719,6 +1761,9 @@ static void set_defaults(struct vctx *cx, struct conf_region *r)
     r->politeness.backoff_max_s = CONF_DEFAULT_POLITE_BACKOFF_MAX_S;
     r->politeness.breaker_failures = CONF_DEFAULT_POLITE_BREAKER_FAILURES;
     r->politeness.breaker_cooldown_s = CONF_DEFAULT_POLITE_BREAKER_COOLDOWN_S;
+    r->plausibility.min_clinics = CONF_DEFAULT_PLAUS_MIN_CLINICS;
+    r->plausibility.fraction = CONF_DEFAULT_PLAUS_FRACTION;
+    r->plausibility.confirm_polls = CONF_DEFAULT_PLAUS_CONFIRM_POLLS;
 }
 
 /* ---- syntax errors --------------------------------------------------- */

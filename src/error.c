@@ -55,6 +55,7 @@ const char *sf_errclass_name(enum sf_errclass code)
     case SF_ERR_NOT_CONNECTED: return "not_connected";
     case SF_ERR_NOMEM: return "nomem";
     case SF_ERR_INTERNAL: return "internal";
+    case SF_ERR_IMPLAUSIBLE: return "implausible";
     }
     return "unknown";
 }

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NCLASS (SF_ERR_INTERNAL + 1)
+#define NCLASS (SF_ERR_LAST + 1)
 #define NSTATUS 600
 
 static const double bucket_le[METRICS_LATENCY_BUCKETS] = {
@@ -31,6 +31,9 @@ static struct {
     double lat_sum;
     unsigned long conns_open, slow_dropped;   /* http.c */
     unsigned long accept_errors;              /* http.c */
+    /* host-wide emptyings (collector, plaus.h); [NHOST] is "other" */
+    char implaus_host[METRICS_IMPLAUSIBLE_HOSTS][128];
+    unsigned long implaus[METRICS_IMPLAUSIBLE_HOSTS + 1];
 } m;
 
 static const char *const route_names[METRICS_ROUTE_COUNT] = {
@@ -48,6 +51,41 @@ void metrics_poll(enum sf_errclass cls)
     m.polls++;
     if (cls != SF_ERR_NONE && (unsigned)cls < NCLASS)
         m.failures[cls]++;
+}
+
+/* Slot of host in the implausible table (claimed on first use). */
+static size_t implaus_slot(const char *host, int claim)
+{
+    size_t i;
+
+    if (host == NULL)
+        host = "";
+    for (i = 0; i < METRICS_IMPLAUSIBLE_HOSTS; i++) {
+        if (m.implaus_host[i][0] == '\0') {
+            /* Hosts longer than the label buffer share "other". */
+            if (!claim || strlen(host) >= sizeof(m.implaus_host[i]) ||
+                host[0] == '\0')
+                break;
+            memcpy(m.implaus_host[i], host, strlen(host) + 1);
+            return i;
+        }
+        if (strcmp(m.implaus_host[i], host) == 0)
+            return i;
+    }
+    return METRICS_IMPLAUSIBLE_HOSTS;
+}
+
+void metrics_implausible(const char *host)
+{
+    m.implaus[implaus_slot(host, 1)]++;
+}
+
+unsigned long metrics_implausible_total(const char *host)
+{
+    size_t i = host != NULL ? implaus_slot(host, 0)
+                            : METRICS_IMPLAUSIBLE_HOSTS;
+
+    return i < METRICS_IMPLAUSIBLE_HOSTS || host == NULL ? m.implaus[i] : 0;
 }
 
 void metrics_feed_rebuild(void)
@@ -183,6 +221,29 @@ static void head(struct out *o, const char *name, const char *type,
     outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* name{label="value"} n, the value escaped as the text format wants. */
+static void render_label_count(struct out *o, const char *name,
+                               const char *label, const char *value,
+                               unsigned long n)
+{
+    char esc[2 * 128 + 1];
+    size_t i, j = 0;
+
+    for (i = 0; value[i] != '\0' && j + 2 < sizeof(esc); i++) {
+        if (value[i] == '\\' || value[i] == '"') {
+            esc[j++] = '\\';
+            esc[j++] = value[i];
+        } else if (value[i] == '\n') {
+            esc[j++] = '\\';
+            esc[j++] = 'n';
+        } else {
+            esc[j++] = value[i];
+        }
+    }
+    esc[j] = '\0';
+    outf(o, "%s{%s=\"%s\"} %lu\n", name, label, esc, n);
+}
+
 static const char *const web_names[4] = {"unknown", "open", "none",
                                          "unreachable"};
 static const char *const status_names[3] = {"ok", "stale", "error"};
@@ -243,6 +304,15 @@ char *metrics_render(const struct feed_snapshot *snap, int64_t now,
     for (b = 1; b < NCLASS; b++)
         outf(&o, "slotfeed_poll_failures_total{class=\"%s\"} %lu\n",
              sf_errclass_name((enum sf_errclass)b), m.failures[b]);
+    head(&o, "slotfeed_implausible_total", "counter",
+         "Host-wide emptyings held back (many clinics of one host "
+         "answering empty at once), by host.");
+    for (b = 0; b < METRICS_IMPLAUSIBLE_HOSTS && m.implaus_host[b][0]; b++)
+        render_label_count(&o, "slotfeed_implausible_total", "host",
+                           m.implaus_host[b], m.implaus[b]);
+    if (m.implaus[METRICS_IMPLAUSIBLE_HOSTS] != 0)
+        outf(&o, "slotfeed_implausible_total{host=\"other\"} %lu\n",
+             m.implaus[METRICS_IMPLAUSIBLE_HOSTS]);
     head(&o, "slotfeed_feed_rebuilds_total", "counter",
          "Feed snapshots built.");
     outf(&o, "slotfeed_feed_rebuilds_total %lu\n", m.rebuilds);

@@ -295,7 +295,7 @@ static const char *errclass_static(const char *name)
 
     if (name == NULL)
         return NULL;
-    for (i = SF_ERR_NONE + 1; i <= SF_ERR_INTERNAL; i++)
+    for (i = SF_ERR_NONE + 1; i <= SF_ERR_LAST; i++)
         if (strcmp(name, sf_errclass_name((enum sf_errclass)i)) == 0)
             return sf_errclass_name((enum sf_errclass)i);
     return "internal";

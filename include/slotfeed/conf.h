@@ -14,7 +14,7 @@
  * actor_type}, listen, store, retention_days, geo, politeness {rate_per_s, burst,
  * max_concurrent_per_host, backoff_base_s, backoff_max_s,
  * breaker_failures, breaker_cooldown_s, hosts {"host[:port]": {same}}},
- * clinics[]. Per clinic: id (HSA-id), name,
+ * plausibility {min_clinics, fraction, confirm_polls}, clinics[]. Per clinic: id (HSA-id), name,
  * municipality, locality, operator ("private"|"region"), phone, website,
  * booking {adapter, url, booking_url, time_type_id, time_type_name,
  * actor, location, token_file, search, page_cap, time_types,
@@ -106,6 +106,18 @@ struct conf_politeness {
     int breaker_cooldown_s;     /* open this long before one probe */
 };
 
+/*
+ * plausibility: when an empty answer is held back as a likely platform
+ * fault (plaus.h). Zero fields in a region built by hand mean the
+ * default (CONF_DEFAULT_PLAUS_*). Read at each decision: a reload
+ * applies at once.
+ */
+struct conf_plausibility {
+    int min_clinics;            /* fewest clinics of a host emptying */
+    double fraction;            /* share of the host's clinics with slots */
+    int confirm_polls;          /* empty answers in a row then accepted */
+};
+
 /* politeness.hosts: "host:port" or "host" (any port), lowercase; every
  * key not given in the file is inherited from the top-level values. */
 struct conf_host_politeness {
@@ -145,6 +157,7 @@ struct conf_region {
      * CONF_DEFAULT_GEO there if it exists; NULL = none. */
     char *geo;
     struct conf_politeness politeness;          /* defaults filled */
+    struct conf_plausibility plausibility;      /* defaults filled */
     struct conf_host_politeness *polite_hosts;  /* politeness.hosts */
     size_t npolite_hosts;
 };
@@ -216,6 +229,9 @@ bool conf_valid_hsa_id(const char *s);
 #define CONF_DEFAULT_POLITE_BREAKER_FAILURES 5
 #define CONF_DEFAULT_POLITE_BREAKER_COOLDOWN_S 300
 #define CONF_POLITE_HOSTS_MAX 1000
+#define CONF_DEFAULT_PLAUS_MIN_CLINICS 5
+#define CONF_DEFAULT_PLAUS_FRACTION 0.6
+#define CONF_DEFAULT_PLAUS_CONFIRM_POLLS 3
 #define CONF_DEFAULT_STORE "slotfeed.db"
 #define CONF_DEFAULT_RETENTION_DAYS 400
 #define CONF_RETENTION_DAYS_MAX 36500

@@ -23,8 +23,13 @@ enum sf_errclass {
     SF_ERR_FAULT,         /* protocol-level error (SOAP Fault, OperationOutcome) */
     SF_ERR_NOT_CONNECTED, /* platform says: unit/contract not connected (VP004/VP007) */
     SF_ERR_NOMEM,
-    SF_ERR_INTERNAL
+    SF_ERR_INTERNAL,
+    /* a 200 answer not applied: part of a host-wide emptying (plaus.h) */
+    SF_ERR_IMPLAUSIBLE
 };
+
+/* The last class: loops over every class run SF_ERR_NONE + 1 .. this. */
+#define SF_ERR_LAST SF_ERR_IMPLAUSIBLE
 
 struct sf_error {
     enum sf_errclass code;

@@ -38,6 +38,13 @@ enum metrics_route {
 
 /* One finished poll; cls SF_ERR_NONE for a success. */
 void metrics_poll(enum sf_errclass cls);
+/*
+ * One host-wide emptying detected on host key `host` (plaus.h; the
+ * collector calls it once per run). The first METRICS_IMPLAUSIBLE_HOSTS
+ * distinct hosts get their own label, later ones count as "other".
+ */
+#define METRICS_IMPLAUSIBLE_HOSTS 32
+void metrics_implausible(const char *host);
 /* One feed snapshot built. */
 void metrics_feed_rebuild(void);
 /* One reply: status 100..599 (others counted as 0 = "other"). */
@@ -72,6 +79,7 @@ void metrics_reset(void);
 unsigned long metrics_polls_total(void);
 unsigned long metrics_poll_failures(enum sf_errclass cls);
 unsigned long metrics_rebuilds_total(void);
+unsigned long metrics_implausible_total(const char *host);
 unsigned long metrics_http_total(enum metrics_route route, int status);
 unsigned long metrics_http_connections_open(void);
 unsigned long metrics_http_slow_dropped_total(void);

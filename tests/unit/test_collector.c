@@ -28,6 +28,7 @@
 #include "slotfeed/collector.h"
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
+#include "slotfeed/metrics.h"
 #include "th_loopback.h"
 
 /* 2026-03-02 08:00 local (Monday) = 07:00Z */
@@ -43,7 +44,9 @@
 
 #define IDENT "191212121212"
 
-enum mode { M_OK, M_OK_MORE, M_503, M_VP007, M_ECHO_IDENT };
+/* M_EMPTY: a well-formed answer listing no free time (a fully booked
+ * clinic, or a platform fault answering empty for everyone). */
+enum mode { M_OK, M_OK_MORE, M_503, M_VP007, M_ECHO_IDENT, M_EMPTY };
 
 #define MAXC 8
 
@@ -158,8 +161,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (dates) {
         evbuffer_add_printf(b, "<GetAvailableDatesResponse xmlns="
             "\"urn:riv:crm:scheduling:GetAvailableDatesResponder:1\">");
-        add_date(b, c->id, "20260303");
-        add_date(b, c->id, "20260302");
+        if (c->mode != M_EMPTY) {
+            add_date(b, c->id, "20260303");
+            add_date(b, c->id, "20260302");
+        }
         if (c->mode == M_OK_MORE)
             add_date(b, c->id, "20260304");
         evbuffer_add_printf(b, "</GetAvailableDatesResponse>");
@@ -1064,6 +1069,241 @@ static void test_stop_cancels_waiters(void **state)
     assert_int_equal(fx->nupd, nupd + 1);   /* the timed-out one only */
 }
 
+
+/* --- a broken platform must not blank the region (plaus.h) --------------- */
+
+static const char *const PL_IDS[] = {
+    "SE2321000156-PL01", "SE2321000156-PL02", "SE2321000156-PL03",
+    "SE2321000156-PL04", "SE2321000156-PL05", "SE2321000156-PL06",
+};
+
+/* n clinics on the fixture's host, all with slots after a first pass at
+ * T0; returns the index of the first (they are consecutive). */
+static size_t pl_region(struct fx *fx, size_t n)
+{
+    size_t i, first = fx->region.nclinics;
+
+    for (i = 0; i < n; i++)
+        add_clinic(fx, PL_IDS[i], W_SERVER, M_OK);
+    return first;
+}
+
+static void pl_set(struct fx *fx, size_t from, size_t n, enum mode m)
+{
+    size_t i;
+
+    for (i = from; i < from + n; i++)
+        srv_clinic(fx, PL_IDS[i])->mode = m;
+}
+
+/* Pass at T0 + t with the given modes already set. */
+static void pl_pass(struct fx *fx, int64_t t)
+{
+    clock_set_fake(T0 + t);
+    pass(fx);
+}
+
+static void assert_held(const struct clinic_state *st, const char *host,
+                        int64_t valid_at)
+{
+    assert_int_equal(st->status, CLINIC_STALE);
+    assert_int_equal(st->err_class, SF_ERR_IMPLAUSIBLE);
+    assert_true(st->has_data);
+    assert_int_equal(st->slots.n, 2);            /* last good data kept */
+    assert_int_equal(st->slots.v[0].start, S1_START);
+    assert_int_equal(st->valid_at, valid_at);
+    assert_int_equal(st->web, WEB_OPEN);
+    assert_non_null(strstr(st->error, host));
+    assert_non_null(strstr(st->error, st->conf->id));
+    assert_int_equal(st->consecutive_failures, 0);  /* not a failure */
+}
+
+static void assert_empty_ok(const struct clinic_state *st, int64_t at)
+{
+    assert_int_equal(st->status, CLINIC_OK);
+    assert_int_equal(st->err_class, SF_ERR_NONE);
+    assert_string_equal(st->error, "");
+    assert_true(st->has_data);
+    assert_int_equal(st->slots.n, 0);
+    assert_int_equal(st->valid_at, at);
+    assert_int_equal(st->changed_at, at);
+}
+
+/*
+ * Six clinics of one host with slots answer empty in the same cycle: all
+ * keep their last good data, stale/implausible, the message names the
+ * host, counted once in slotfeed_implausible_total{host} and per poll in
+ * the implausible class. A clinic of another host that empties at the
+ * same time is applied at once. The emptiness persisting for the third
+ * poll is accepted (a truly fully booked region shows as such); the
+ * host-wide count is not repeated meanwhile.
+ */
+static void test_host_wide_emptying_held_then_accepted(void **state)
+{
+    struct fx *fx = *state;
+    size_t a = pl_region(fx, 6), b, i;
+    int port2 = 0;
+    struct evhttp *http2 = th_lo_http(fx->base, on_request, &fx->srv,
+                                      &port2);
+    char host[64];
+    char *text;
+
+    assert_non_null(http2);
+    b = add_clinic(fx, "SE2321000156-OTHR", W_SERVER, M_OK);
+    snprintf(fx->urls[b], sizeof(fx->urls[b]), "http://127.0.0.1:%d", port2);
+    snprintf(host, sizeof(host), "http://127.0.0.1:%d", fx->port);
+    metrics_reset();
+    make(fx, 2000);
+
+    pl_pass(fx, 0);
+    for (i = a; i < a + 6; i++)
+        assert_int_equal(state_of(fx, i)->slots.n, 2);
+    assert_int_equal(state_of(fx, b)->slots.n, 2);
+
+    /* the platform breaks: 200, empty, for everyone */
+    pl_set(fx, 0, 6, M_EMPTY);
+    srv_clinic(fx, "SE2321000156-OTHR")->mode = M_EMPTY;
+    pl_pass(fx, 60);
+    for (i = a; i < a + 6; i++) {
+        assert_held(state_of(fx, i), host, T0);
+        assert_int_equal(state_of(fx, i)->checked_at, T0 + 60);
+    }
+    assert_non_null(strstr(state_of(fx, a)->error, " of 6 clinics of "));
+    assert_non_null(strstr(state_of(fx, a)->error, "platform fault"));
+    /* another host: its own single clinic, applied at once */
+    assert_empty_ok(state_of(fx, b), T0 + 60);
+    assert_int_equal(metrics_implausible_total(host), 1);
+    assert_int_equal(metrics_poll_failures(SF_ERR_IMPLAUSIBLE), 6);
+    text = metrics_render(NULL, T0 + 60, NULL);
+    assert_non_null(text);
+    {
+        char line[128];
+
+        snprintf(line, sizeof(line), "slotfeed_implausible_total{host=\"%s\"}"
+                 " 1\n", host);
+        assert_non_null(strstr(text, line));
+        assert_non_null(strstr(text, "slotfeed_poll_failures_total{class="
+                                     "\"implausible\"} 6\n"));
+    }
+    free(text);
+
+    /* second empty answer: still held, still one event */
+    pl_pass(fx, 120);
+    for (i = a; i < a + 6; i++)
+        assert_held(state_of(fx, i), host, T0);
+    assert_int_equal(metrics_implausible_total(host), 1);
+    assert_int_equal(metrics_poll_failures(SF_ERR_IMPLAUSIBLE), 12);
+
+    /* third: it persists, so it is the truth: fully booked */
+    pl_pass(fx, 180);
+    for (i = a; i < a + 6; i++)
+        assert_empty_ok(state_of(fx, i), T0 + 180);
+    assert_int_equal(metrics_poll_failures(SF_ERR_IMPLAUSIBLE), 12);
+
+    /* and stays so: empty after empty is no drop */
+    pl_pass(fx, 240);
+    for (i = a; i < a + 6; i++) {
+        assert_int_equal(state_of(fx, i)->status, CLINIC_OK);
+        assert_int_equal(state_of(fx, i)->slots.n, 0);
+        assert_int_equal(state_of(fx, i)->valid_at, T0 + 240);
+        assert_int_equal(state_of(fx, i)->changed_at, T0 + 180);
+    }
+    assert_int_equal(metrics_implausible_total(host), 1);
+    fetch_free(fx->f);
+    fx->f = NULL;
+    evhttp_free(http2);
+}
+
+/* Held clinics whose host recovers take the new answer at once. */
+static void test_host_wide_emptying_recovers(void **state)
+{
+    struct fx *fx = *state;
+    size_t a = pl_region(fx, 5), i;
+
+    make(fx, 2000);
+    pl_pass(fx, 0);
+    pl_set(fx, 0, 5, M_EMPTY);
+    pl_pass(fx, 60);
+    for (i = a; i < a + 5; i++)
+        assert_int_equal(state_of(fx, i)->err_class, SF_ERR_IMPLAUSIBLE);
+    pl_set(fx, 0, 5, M_OK_MORE);
+    pl_pass(fx, 120);
+    for (i = a; i < a + 5; i++) {
+        assert_int_equal(state_of(fx, i)->status, CLINIC_OK);
+        assert_int_equal(state_of(fx, i)->slots.n, 3);
+        assert_int_equal(state_of(fx, i)->valid_at, T0 + 120);
+    }
+}
+
+/*
+ * One or two clinics of six emptying is ordinary (they got booked): their
+ * answers are applied within the pass, whatever order the answers come
+ * in. Five of six (need = max(5, ceil(0.6 x 6))) is a host-wide emptying.
+ */
+static void test_few_emptying_accepted_most_held(void **state)
+{
+    struct fx *fx = *state;
+    size_t a = pl_region(fx, 6), i;
+    char host[64];
+
+    snprintf(host, sizeof(host), "http://127.0.0.1:%d", fx->port);
+    metrics_reset();
+    make(fx, 2000);
+    pl_pass(fx, 0);
+    pl_set(fx, 0, 1, M_EMPTY);
+    pl_pass(fx, 60);
+    assert_empty_ok(state_of(fx, a), T0 + 60);
+    for (i = a + 1; i < a + 6; i++)
+        assert_int_equal(state_of(fx, i)->slots.n, 2);
+
+    pl_set(fx, 1, 2, M_EMPTY);      /* one more: two of the other five */
+    pl_pass(fx, 120);
+    assert_empty_ok(state_of(fx, a + 1), T0 + 120);
+    assert_empty_ok(state_of(fx, a + 2), T0 + 120);
+    /* (a drop answering before the others is held until they do, so
+     * the per-poll class may count; a host-wide emptying it was not) */
+    assert_int_equal(metrics_implausible_total(host), 0);
+
+    /* everybody has slots again, then five of six empty at once */
+    pl_set(fx, 0, 6, M_OK);
+    pl_pass(fx, 180);
+    pl_set(fx, 0, 5, M_EMPTY);
+    pl_pass(fx, 240);
+    for (i = a; i < a + 5; i++)
+        assert_int_equal(state_of(fx, i)->err_class, SF_ERR_IMPLAUSIBLE);
+    assert_int_equal(state_of(fx, a + 5)->status, CLINIC_OK);
+    assert_int_equal(state_of(fx, a + 5)->slots.n, 2);
+    assert_int_equal(metrics_implausible_total(host), 1);
+}
+
+/*
+ * Fewer than min_clinics (5) with slots on the host: even all of them
+ * emptying is applied at once. With plausibility.min_clinics 3 the same
+ * four are held.
+ */
+static void test_small_host_accepted_unless_configured(void **state)
+{
+    struct fx *fx = *state;
+    size_t a = pl_region(fx, 4), i;
+
+    make(fx, 2000);
+    pl_pass(fx, 0);
+    pl_set(fx, 0, 4, M_EMPTY);
+    pl_pass(fx, 60);
+    for (i = a; i < a + 4; i++)
+        assert_empty_ok(state_of(fx, i), T0 + 60);
+
+    pl_set(fx, 0, 4, M_OK);
+    pl_pass(fx, 120);
+    fx->region.plausibility.min_clinics = 3;    /* read at each decision */
+    pl_set(fx, 0, 4, M_EMPTY);
+    pl_pass(fx, 180);
+    for (i = a; i < a + 4; i++) {
+        assert_int_equal(state_of(fx, i)->err_class, SF_ERR_IMPLAUSIBLE);
+        assert_int_equal(state_of(fx, i)->slots.n, 2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1096,6 +1336,14 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_cancels_waiters, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_host_wide_emptying_held_then_accepted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_wide_emptying_recovers,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_few_emptying_accepted_most_held,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_small_host_accepted_unless_configured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconfigure_new_sched_then_stop,
                                         setup, teardown),
     };

@@ -1,6 +1,7 @@
 /*
  * test_conf_polite.c - the `politeness` config block: defaults, per-host
- * overrides inheriting the top level, and JSON-path errors.
+ * overrides inheriting the top level, and JSON-path errors; and the
+ * `plausibility` block (host-wide emptying thresholds, plaus.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -148,12 +149,51 @@ static void test_errors_with_paths(void **state)
         "$.politeness.hosts.D.EXAMPLE: duplicate host", NULL);
 }
 
+static void test_plausibility(void **state)
+{
+    struct conf_region *r = ok(HEAD "}");
+
+    (void)state;
+    assert_int_equal(r->plausibility.min_clinics, 5);
+    assert_true(r->plausibility.fraction == 0.6);
+    assert_int_equal(r->plausibility.confirm_polls, 3);
+    conf_free(r);
+    r = ok(HEAD ",\"plausibility\":{\"min_clinics\":8,\"fraction\":1,"
+           "\"confirm_polls\":1}}");
+    assert_int_equal(r->plausibility.min_clinics, 8);
+    assert_true(r->plausibility.fraction == 1.0);
+    assert_int_equal(r->plausibility.confirm_polls, 1);
+    conf_free(r);
+    r = ok(HEAD ",\"plausibility\":{\"fraction\":0.5}}");
+    assert_true(r->plausibility.fraction == 0.5);
+    assert_int_equal(r->plausibility.min_clinics, 5);
+    conf_free(r);
+    bad(HEAD ",\"plausibility\":[]}",
+        "$.plausibility: expected an object, got an array", NULL);
+    bad(HEAD ",\"plausibility\":{\"min_clinics\":1,\"fraction\":0,"
+        "\"confirm_polls\":0,\"confirm_poll\":3}}",
+        "$.plausibility.min_clinics: 1 is out of range (2..100000)",
+        "$.plausibility.fraction: 0 is out of range (0.01..1)",
+        "$.plausibility.confirm_polls: 0 is out of range (1..100)",
+        "$.plausibility.confirm_poll: unknown key (did you mean "
+        "\"confirm_polls\"?)", NULL);
+    bad(HEAD ",\"plausibility\":{\"min_clinics\":2.5,\"fraction\":1.5,"
+        "\"confirm_polls\":\"3\"}}",
+        "$.plausibility.min_clinics: 2.5 is not a whole number",
+        "$.plausibility.fraction: 1.5 is out of range (0.01..1)",
+        "$.plausibility.confirm_polls: expected an integer, got a string",
+        NULL);
+    bad(HEAD ",\"plausibility\":{\"fraction\":\"most\"}}",
+        "$.plausibility.fraction: expected a number, got a string", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values_and_inheritance),
         cmocka_unit_test(test_errors_with_paths),
+        cmocka_unit_test(test_plausibility),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
