@@ -32,6 +32,8 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "slotfeed/api.h"     /* api_parse_http_date: one date parser */
+
 #define FETCH_DEF_CONNECT_MS 3000L
 #define FETCH_DEF_TIMEOUT_MS 10000L
 #define FETCH_DEF_MAX_BODY ((size_t)4 << 20)
@@ -269,8 +271,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
     } else if (header_is(line, n, "Date", &v, &vn)) {
         s = header_value(v, vn);
         if (s) {
-            time_t t = curl_getdate(s, NULL);
-            x->date_hdr = t == (time_t)-1 ? -1 : (int64_t)t;
+            int64_t t;
+            x->date_hdr = api_parse_http_date(s, &t) == 0 ? t : -1;
             free(s);
         }
     } else if (header_is(line, n, "Retry-After", &v, &vn)) {
@@ -329,16 +331,15 @@ static enum sf_errclass classify(CURLcode rc, bool too_large,
 
 static long resolve_retry_after(const struct xfer *x)
 {
-    time_t when, ref;
+    int64_t when, ref;
 
     if (x->retry_after_s >= 0 || x->retry_after_raw == NULL)
         return x->retry_after_s;
-    when = curl_getdate(x->retry_after_raw, NULL);
-    if (when == (time_t)-1)
+    if (api_parse_http_date(x->retry_after_raw, &when) != 0)
         return -1;
     /* Relative to the server's own Date: when given, so clock skew
      * between us and the server does not matter. */
-    ref = x->date_hdr >= 0 ? (time_t)x->date_hdr : time(NULL);
+    ref = x->date_hdr >= 0 ? x->date_hdr : (int64_t)time(NULL);
     return when > ref ? (long)(when - ref) : 0;
 }
 

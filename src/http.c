@@ -58,6 +58,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>     /* major/minor: no getter in 2.1 */
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
@@ -65,6 +66,7 @@
 #include "slotfeed/clock.h"
 #include "slotfeed/conf.h"
 #include "slotfeed/geo.h"
+#include "slotfeed/http_framing.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
 #include "slotfeed/report.h"
@@ -93,6 +95,7 @@
 struct conn {
     struct evhttp_connection *evcon;    /* NULL = free slot */
     int64_t since_ms;
+    int close_after;            /* refused framing: close after the reply */
 };
 
 /* Open connections: accepted and not closed yet. */
@@ -113,6 +116,7 @@ struct http_server {
     size_t npend;               /* each holds a bufferevent reference */
     struct event *adopt_ev;     /* activated on accept */
     struct event *sweep_ev;     /* request deadline sweeper */
+    struct event *close_ev;     /* closes close_after connections */
     int64_t deadline_ms;
     int sweep_ms;
     int paused;                 /* listener disabled at the cap */
@@ -676,6 +680,7 @@ static struct conn *conn_add(struct http_server *s,
         return NULL;                /* cannot happen: cap > 2 * max */
     s->conns.v[at].evcon = evcon;
     s->conns.v[at].since_ms = since_ms;
+    s->conns.v[at].close_after = 0;
     s->conns.n++;
     evhttp_connection_set_closecb(evcon, on_conn_close, s);
     return &s->conns.v[at];
@@ -763,8 +768,36 @@ static void on_reply_done(struct evhttp_request *req, void *arg)
 
     if (evcon != NULL && conn_find(&s->conns, evcon, &at)) {
         s->conns.v[at].since_ms = clock_mono_ms();
+        if (s->conns.v[at].close_after)
+            event_active(s->close_ev, EV_TIMEOUT, 1);
         sweep_arm(s);
     }
+}
+
+/*
+ * After a refused request's reply: close its connection. evhttp already
+ * does for every method but CONNECT (it ignores "Connection: close" there
+ * and would read the bytes after it as the next request). Runs from the
+ * loop, before evhttp's deferred read of those bytes (that is scheduled
+ * for the next round), never inside one of the connection's callbacks.
+ */
+static void on_close_refused(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+    struct evhttp_connection **doomed;
+    size_t i, n = 0;
+
+    (void)fd;
+    (void)what;
+    /* Collect first: each free runs on_conn_close, which reorders the set. */
+    if ((doomed = malloc(s->conns.n * sizeof(*doomed) + 1)) == NULL)
+        return;
+    for (i = 0; i < s->conns.cap; i++)
+        if (s->conns.v[i].evcon != NULL && s->conns.v[i].close_after)
+            doomed[n++] = s->conns.v[i].evcon;
+    for (i = 0; i < n; i++)
+        evhttp_connection_free(doomed[i]);
+    free(doomed);
 }
 
 /* A whole request arrived on its connection: stop its clock while we
@@ -991,6 +1024,29 @@ static void preflight(struct rq *q)
     finish(q, 204, "No Content", NULL);
 }
 
+/*
+ * A request whose framing is not unambiguous (http_framing.h): answer
+ * status and close the connection, so nothing after it on the connection
+ * is ever read as a request. A 505 goes out as HTTP/1.1 (evhttp would
+ * echo the client's "HTTP/1.9" in the status line).
+ */
+static void refuse_framing(struct rq *q, int status, const char *why)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(q->req);
+    size_t at;
+
+    if (evcon != NULL && conn_find(&q->s->conns, evcon, &at))
+        q->s->conns.v[at].close_after = 1;
+    if (status == 505) {
+        q->req->major = 1;
+        q->req->minor = 1;
+    }
+    set_header(q->req, "Connection", "close");
+    send_problem(q, status, status == 501 ? "Not Implemented"
+                 : status == 505 ? "HTTP Version Not Supported"
+                 : "Bad Request", why);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct rq q = {arg, req, METRICS_ROUTE_OTHER, {0, 0}};
@@ -1002,14 +1058,23 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct feed_snapshot *snap;
     struct api_params params = {.n = 0};
     struct sf_error err = {0};
-    const char *path, *id, *type;
+    const char *path, *id, *type, *why = NULL;
     char idbuf[CONF_HSA_ID_MAX + 1], detail[160];
     size_t idlen;
     enum route r;
     long ci;
+    int st;
 
     clock_gettime(CLOCK_MONOTONIC, &q.t0);
     conn_seen(s, req);
+    /* First: evhttp has read the head (and a body by its own reading),
+     * nothing after this request yet. */
+    if ((st = http_framing_check(req->major, req->minor,
+                                 evhttp_request_get_input_headers(req),
+                                 &why)) != 0) {
+        refuse_framing(&q, st, why);
+        return;
+    }
     if (uri != NULL && strlen(uri) > HTTP_MAX_URI) {
         send_problem(&q, 414, "URI Too Long", "request target over 2048 "
                      "bytes");
@@ -1210,7 +1275,9 @@ struct http_server *http_new(struct event_base *base, const char *host,
     if ((s->conns.v = calloc(s->conns.cap, sizeof(*s->conns.v))) == NULL ||
         (s->pend = calloc(s->conns.max + 1, sizeof(*s->pend))) == NULL ||
         (s->adopt_ev = event_new(base, -1, 0, on_adopt, s)) == NULL ||
-        (s->sweep_ev = evtimer_new(base, on_sweep, s)) == NULL) {
+        (s->sweep_ev = evtimer_new(base, on_sweep, s)) == NULL ||
+        (s->close_ev = event_new(base, -1, 0, on_close_refused, s)) ==
+            NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
     }
@@ -1218,12 +1285,14 @@ struct http_server *http_new(struct event_base *base, const char *host,
     /*
      * Every method libevent knows reaches our callback, which answers 405
      * with Allow itself: a narrower allowed set makes libevent 2.1 reply
-     * "501 Not Implemented" with an HTML page.
+     * "501 Not Implemented" with an HTML page - and, for CONNECT, keep the
+     * connection open whatever its framing, so the framing check must see
+     * CONNECT too.
      */
     evhttp_set_allowed_methods(s->http,
         EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-        EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
+        EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH | EVHTTP_REQ_CONNECT);
     evhttp_set_max_headers_size(s->http, HTTP_MAX_HEADERS);
     evhttp_set_max_body_size(s->http, HTTP_MAX_BODY);
     evhttp_set_timeout_tv(s->http, &tv);
@@ -1294,6 +1363,8 @@ void http_free(struct http_server *s)
         event_free(s->adopt_ev);
     if (s->sweep_ev != NULL)
         event_free(s->sweep_ev);
+    if (s->close_ev != NULL)
+        event_free(s->close_ev);
     if (s->retry_ev != NULL)
         event_free(s->retry_ev);
     free(s->pend);

@@ -44,6 +44,7 @@
 #include <libxml/tree.h>
 #include <zlib.h>
 
+#include "slotfeed/api.h"
 #include "slotfeed/clock.h"
 
 #define SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
@@ -1993,28 +1994,12 @@ static bool not_modified(struct evhttp_request *req, const char *etag,
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *inm = evhttp_find_header(h, "If-None-Match");
     const char *ims = evhttp_find_header(h, "If-Modified-Since");
-    struct tm tm;
+    int64_t t;
 
     if (inm != NULL)     /* takes precedence (RFC 9110 13.2.2) */
         return strstr(inm, etag) != NULL || strcmp(inm, "*") == 0;
-    if (ims != NULL) {
-        static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-        char wd[4], mon[4], tail[4];
-        int n = 0;
-        memset(&tm, 0, sizeof(tm));
-        /* IMF-fixdate only: "Sun, 06 Nov 1994 08:49:37 GMT". */
-        if (sscanf(ims, "%3[A-Za-z], %d %3[A-Za-z] %d %d:%d:%d %3s%n", wd,
-                   &tm.tm_mday, mon, &tm.tm_year, &tm.tm_hour, &tm.tm_min,
-                   &tm.tm_sec, tail, &n) == 8 && ims[n] == '\0' &&
-            strcmp(tail, "GMT") == 0 && strlen(mon) == 3) {
-            const char *m = strstr(months, mon);
-            if (m == NULL || (m - months) % 3 != 0)
-                return false;
-            tm.tm_mon = (int)((m - months) / 3);
-            tm.tm_year -= 1900;
-            return (int64_t)timegm(&tm) >= tt;
-        }
-    }
+    if (ims != NULL && api_parse_http_date(ims, &t) == 0)
+        return t >= tt;
     return false;
 }
 

@@ -7,16 +7,22 @@
  * and Accept-Encoding (api_accepts_gzip).
  *
  * Input, split on FUZZ_SEP: query, If-Modified-Since, Accept-Encoding,
- * request path (each as a C string: a NUL ends it, as it would in
- * evhttp's copy). The path goes through http_route, the server's own
- * router: a clinic id it hands out must be the whole segment after
- * /v1/clinics/ and a valid HSA-id.
+ * request path, request head (each as a C string: a NUL ends it, as it
+ * would in evhttp's copy). The path goes through http_route, the server's
+ * own router: a clinic id it hands out must be the whole segment after
+ * /v1/clinics/ and a valid HSA-id. The head is "major.minor" then one
+ * header line per '\n', split at the first ':' as evhttp does, and goes
+ * through http_framing_check: what it accepts must have the framing
+ * evhttp reads (one Content-Length of digits, or exactly one
+ * "Transfer-Encoding: chunked" without it, Host once in 1.1).
  */
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 
 #include "fuzz.h"
 #include "slotfeed/api.h"
@@ -28,6 +34,7 @@
 #include "slotfeed/feed.h"
 #include "slotfeed/geo.h"
 #include "slotfeed/http.h"
+#include "slotfeed/http_framing.h"
 #include "slotfeed/log.h"
 
 #define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
@@ -155,7 +162,22 @@ static void http_date(const char *s)
 
     if (api_parse_http_date(s, &t) != 0)
         return;
-    /* an accepted date has the RFC's digits where it has digits ... */
+    /* Whatever the form, it names a second that prints and parses back. */
+    api_http_date(t, buf);
+    if (t < 0 || api_parse_http_date(buf, &back) != 0 || back != t)
+        abort();
+    /* The other two forms (RFC 850, asctime): GMT-terminated with a
+     * hyphenated date, or exactly 24 bytes ending in a 4-digit year. */
+    if (strlen(s) != 29) {
+        size_t n = strlen(s);
+        if (!(strchr(s, '-') != NULL && n > 4 &&
+              strcmp(s + n - 4, " GMT") == 0) &&
+            !(n == 24 && isdigit((unsigned char)s[20]) &&
+              isdigit((unsigned char)s[23])))
+            abort();
+        return;
+    }
+    /* an accepted IMF-fixdate has the RFC's digits where it has digits */
     if (!strict_shape(s))
         abort();
     /* ... and means what its fields say, computed here apart */
@@ -167,9 +189,6 @@ static void http_date(const char *s)
                                           num(s, 5, 2)) * 86400 +
            num(s, 17, 2) * 3600 + num(s, 20, 2) * 60 + num(s, 23, 2);
     if (t != want || t < 0)
-        abort();
-    api_http_date(t, buf);
-    if (api_parse_http_date(buf, &back) != 0 || back != t)
         abort();
 }
 
@@ -202,9 +221,72 @@ static void route(const char *path)
         abort();
 }
 
+/* Field lines as evhttp stores them: name before the first ':', value
+ * after it with leading spaces and trailing whitespace cut. */
+static void framing(char *head)
+{
+    struct evkeyvalq h;
+    struct evkeyval kv[64], *e;
+    const char *why = NULL, *te = NULL;
+    char *line, *next, *colon;
+    int major = -1, minor = -1, n = 0, st, cls = 0, tes = 0, hosts = 0;
+
+    TAILQ_INIT(&h);
+    next = strchr(head, '\n');
+    if (next != NULL)
+        *next++ = '\0';
+    if (sscanf(head, "%d.%d", &major, &minor) != 2)
+        return;
+    for (line = next; line != NULL && n < 64; line = next) {
+        size_t len;
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        if ((colon = strchr(line, ':')) == NULL)
+            continue;               /* evhttp refuses such a head itself */
+        *colon = '\0';
+        kv[n].key = line;
+        kv[n].value = colon + 1 + strspn(colon + 1, " ");
+        len = strlen(kv[n].value);
+        while (len > 0 && strchr(" \t\r", kv[n].value[len - 1]))
+            kv[n].value[--len] = '\0';
+        TAILQ_INSERT_TAIL(&h, &kv[n], next);
+        n++;
+    }
+    st = http_framing_check(major, minor, &h, &why);
+    if (st != 0) {
+        if ((st != 400 && st != 501 && st != 505) || why == NULL)
+            abort();
+        return;
+    }
+    if (major != 1 || (minor != 0 && minor != 1))
+        abort();
+    TAILQ_FOREACH(e, &h, next) {
+        if (strcasecmp(e->key, "Content-Length") == 0) {
+            cls++;
+            if (e->value[0] == '\0' ||
+                strspn(e->value, "0123456789") != strlen(e->value))
+                abort();
+        } else if (strcasecmp(e->key, "Transfer-Encoding") == 0) {
+            tes++;
+            te = e->value;
+        } else if (strcasecmp(e->key, "Host") == 0) {
+            hosts++;
+        }
+        for (const char *p = e->key; *p; p++)
+            if (*p <= ' ' || *p == ':' || *p == 0x7f)
+                abort();
+    }
+    if (cls > 1 || hosts > 1 || (minor == 1 && hosts != 1))
+        abort();
+    if (tes > 0 && (tes != 1 || cls != 0 || minor != 1 ||
+                    strcasecmp(te, "chunked") != 0))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct fuzz_part parts[4];
+    struct fuzz_part parts[5];
     size_t n;
     char *s;
 
@@ -212,7 +294,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     clock_set_fake(NOW);
     if (snap == NULL)
         setup();
-    n = fuzz_split(data, size, parts, 4);
+    n = fuzz_split(data, size, parts, 5);
     s = fuzz_strndup(parts[0].p, parts[0].n);
     query(s);
     free(s);
@@ -229,6 +311,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n > 3) {
         s = fuzz_strndup(parts[3].p, parts[3].n);
         route(s);
+        free(s);
+    }
+    if (n > 4) {
+        s = fuzz_strndup(parts[4].p, parts[4].n);
+        framing(s);
         free(s);
     }
     return 0;

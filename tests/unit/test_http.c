@@ -1257,6 +1257,43 @@ static void test_last_modified_and_cors(void **state)
             "If-Modified-Since: yesterday", &r);
     assert_int_equal(r.status, 200);
     resp_free(&r);
+    /* The other two HTTP-date forms of RFC 9110 §5.6.7 (were 200). */
+    request(sv, NULL, "/v1/availability",
+            "If-Modified-Since: Tuesday, 31-Mar-26 07:00:00 GMT", &r);
+    assert_int_equal(r.status, 304);
+    resp_free(&r);
+    request(sv, NULL, "/v1/availability",
+            "If-Modified-Since: Tue Mar 31 07:00:00 2026", &r);
+    assert_int_equal(r.status, 304);
+    resp_free(&r);
+    request(sv, NULL, "/v1/availability",
+            "If-Modified-Since: Wed Apr  1 00:00:00 2026", &r);
+    assert_int_equal(r.status, 304);
+    resp_free(&r);
+    request(sv, NULL, "/v1/availability",
+            "If-Modified-Since: Tuesday, 31-Mar-26 06:59:59 GMT", &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* Invalid dates are ignored (200), however lenient curl_getdate is:
+     * ISO 8601, a Feb 30, a moved space, lower-case names, no zone. */
+    {
+        static const char *const bad[] = {
+            "If-Modified-Since: 2026-04-01T00:00:00Z",
+            "If-Modified-Since: Wed, 30 Feb 2026 00:00:00 GMT",
+            "If-Modified-Since: Wed,  1 Apr 2026 00:00:00 GMT",
+            "If-Modified-Since: wed, 01 apr 2026 00:00:00 GMT",
+            "If-Modified-Since: Wed, 01 Apr 2026 00:00:00",
+            "If-Modified-Since: Wed Apr 01 00:00:00 2026",
+            "If-Modified-Since: Wednesday, 01-Apr-2026 00:00:00 GMT",
+            "If-Modified-Since: Wed, 01 Apr 2026 00:00:00 GMT+1",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            request(sv, NULL, "/v1/availability", bad[i], &r);
+            if (r.status != 200)
+                fail_msg("%s: %ld", bad[i], r.status);
+            resp_free(&r);
+        }
+    }
     /* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2). */
     request(sv, NULL, "/v1/availability",
             "If-None-Match: \"x-1\"\n"
@@ -1922,6 +1959,164 @@ static void test_hostile_requests(void **state)
     expect_open_conns(sv, 1);
 }
 
+/*
+ * Request smuggling (issue 11 §4): each request below hides "GET /metrics"
+ * behind framing a front proxy may read differently. Each must get one
+ * answer with the given status, the connection closed, and the hidden
+ * request never answered. Before the framing check every one of these
+ * was answered 200 (the hidden /metrics too, for the smuggling ones).
+ */
+#define HIDDEN "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+#define HIDDEN_LEN "53"
+
+/* Send text, read until the server closes (1) or 3 s pass (0). */
+static char *raw_close(struct server *sv, const char *text, size_t *len,
+                       int *closed)
+{
+    struct pollfd pf;
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    int fd = connect_lo(sv);
+    int64_t end = ms_now() + 3000;
+    ssize_t k;
+
+    assert_non_null(buf);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    *closed = 0;
+    pf.fd = fd;
+    pf.events = POLLIN;
+    while (n < cap && ms_now() < end) {
+        if (poll(&pf, 1, 50) != 1)
+            continue;
+        if ((k = read(fd, buf + n, cap - n)) <= 0) {
+            *closed = 1;
+            break;
+        }
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static void expect_refused(struct server *sv, const char *text,
+                           const char *status_line)
+{
+    size_t len;
+    int closed;
+    char *out = raw_close(sv, text, &len, &closed);
+
+    if (strncmp(out, status_line, strlen(status_line)) != 0)
+        fail_msg("want %s for:\n%s\ngot:\n%.300s", status_line, text, out);
+    if (strstr(out, "HTTP/1.1 200") != NULL ||
+        strstr(out, "slotfeed_http") != NULL)
+        fail_msg("a second (hidden) request was answered for:\n%s\ngot:\n%.600s", text, out);
+    if (!closed)
+        fail_msg("connection left open after refusing:\n%s", text);
+    /* Ours (a problem body) unless Debian's libevent refused it first. */
+    if (strstr(out, "application/problem+json") == NULL &&
+        strstr(out, "<H1>Bad Request</H1>") == NULL)
+        fail_msg("not a problem reply for:\n%s\ngot:\n%.400s", text, out);
+    free(out);
+}
+
+static void test_framing_refused(void **state)
+{
+    struct server *sv = *state;
+    static const struct {
+        const char *text, *status;
+    } cases[] = {
+        /* two Content-Length, either order */
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+         "Content-Length: " HIDDEN_LEN "\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: "
+         HIDDEN_LEN "\r\nContent-Length: 0\r\n\r\n" HIDDEN,
+         "HTTP/1.1 400 "},
+        /* space before the colon (evhttp: a field "Content-Length ") */
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length : "
+         HIDDEN_LEN "\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
+        /* transfer codings we do not implement: 501 */
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: xchunked"
+         "\r\n\r\n" HIDDEN, "HTTP/1.1 501 "},
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip"
+         "\r\n\r\n" HIDDEN, "HTTP/1.1 501 "},
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, "
+         "chunked\r\n\r\n0\r\n\r\n" HIDDEN, "HTTP/1.1 501 "},
+        /* chunked, but not as evhttp reads it, or with Content-Length */
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\tchunked"
+         "\r\n\r\n0\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, "
+         "chunked\r\n\r\n0\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+         "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" HIDDEN,
+         "HTTP/1.1 400 "},
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+         "\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
+        {"GET /healthz HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "0\r\n\r\n" HIDDEN, "HTTP/1.0 400 "},
+        /* Content-Length that is not 1*DIGIT, and obs-fold into it */
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: +5\r\n\r\n"
+         "xxxxx" HIDDEN, "HTTP/1.1 400 "},
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length:\r\n 5\r\n\r\n"
+         "xxxxx" HIDDEN, "HTTP/1.1 400 "},
+        /* Host: missing in 1.1, twice, invalid */
+        {"GET /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 400 "},
+        {"GET /healthz HTTP/1.1\r\nHost: t\r\nHost: evil.example\r\n\r\n",
+         "HTTP/1.1 400 "},
+        {"GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n", "HTTP/1.1 400 "},
+        /* versions: answered as HTTP/1.1, not echoed */
+        {"GET /healthz HTTP/1.9\r\nHost: t\r\n\r\n", "HTTP/1.1 505 "},
+        {"GET /healthz HTTP/0.9\r\nHost: t\r\n\r\n", "HTTP/1.1 505 "},
+        /* CONNECT: evhttp would keep the connection whatever the reply */
+        {"CONNECT t:80 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+         "Content-Length: " HIDDEN_LEN "\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
+    };
+    size_t i;
+
+    set_snapshot(sv, make_region());
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_refused(sv, cases[i].text, cases[i].status);
+    /* Still healthy, and nothing left open but the asking request. */
+    expect_open_conns(sv, 1);
+}
+
+/* Valid framing still works: keep-alive and pipelined GET/HEAD, HTTP/1.0
+ * without Host, a chunked body (405 for POST), an empty Host. */
+static void test_framing_valid(void **state)
+{
+    struct server *sv = *state;
+    size_t len;
+    int closed;
+    char *out;
+
+    set_snapshot(sv, make_region());
+    out = raw_close(sv, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+                        "HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+                        "GET /v1/availability HTTP/1.1\r\nHost: t:80\r\n"
+                        "Content-Length: 0\r\nConnection: close\r\n\r\n",
+                    &len, &closed);
+    assert_true(strncmp(out, "HTTP/1.1 200 ", 13) == 0);
+    {
+        const char *p = strstr(out + 1, "HTTP/1.1 200 ");
+        assert_non_null(p);
+        assert_non_null(strstr(p + 1, "HTTP/1.1 200 "));
+    }
+    free(out);
+    out = raw_close(sv, "GET /healthz HTTP/1.0\r\n\r\n", &len, &closed);
+    assert_true(strncmp(out, "HTTP/1.0 200 ", 13) == 0);
+    free(out);
+    out = raw_close(sv, "POST /healthz HTTP/1.1\r\nHost: t\r\n"
+                        "Transfer-Encoding: Chunked\r\nConnection: close"
+                        "\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &len, &closed);
+    assert_true(strncmp(out, "HTTP/1.1 405 ", 13) == 0);
+    free(out);
+    out = raw_close(sv, "GET /healthz HTTP/1.1\r\nHost:\r\n"
+                        "Connection: close\r\n\r\n", &len, &closed);
+    assert_true(strncmp(out, "HTTP/1.1 200 ", 13) == 0);
+    free(out);
+}
+
 static int deadline_setup(void **state)
 {
     memset(&server_opts, 0, sizeof(server_opts));
@@ -2005,6 +2200,10 @@ int main(void)
                                         cap_silent_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_accept_out_of_fds,
                                         default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_framing_refused, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_framing_valid, default_setup,
+                                        server_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_requests, default_setup,
                                         server_teardown),
     };
