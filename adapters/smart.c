@@ -28,6 +28,7 @@
 #include "fhir_json.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/log.h"
+#include "slotfeed/url.h"
 
 enum smart_type { T_LOCATION = 0, T_SCHEDULE = 1, T_SLOT = 2 };
 
@@ -139,12 +140,14 @@ static enum adapter_status file_request(struct smart_state *st,
  * files may live on another host (a CDN), but never on a weaker scheme.
  * NULL when refused or out of memory (*oom tells which).
  */
-static char *output_url(const char *manifest, const char *link, bool *oom)
+static char *output_url(const char *manifest, const char *link, bool *oom,
+                        char *why, size_t whysz)
 {
     CURLU *u = curl_url();
     char *abs = NULL, *sch = NULL, *out = NULL;
     bool https_base = strncasecmp(manifest, "https:", 6) == 0;
 
+    snprintf(why, whysz, "not an http(s) URL, or downgrades from https");
     *oom = u == NULL;
     if (u == NULL)
         return NULL;
@@ -155,6 +158,10 @@ static char *output_url(const char *manifest, const char *link, bool *oom)
         goto out;
     if (strcasecmp(sch, "https") != 0 &&
         (https_base || strcasecmp(sch, "http") != 0))
+        goto out;
+    /* What fetch would refuse (a host over the DNS limit, port 0) is a
+     * fault of this manifest, said here rather than at request time. */
+    if (url_check(abs, 0, why, whysz) != 0)
         goto out;
     out = strdup(abs);
     *oom = out == NULL;
@@ -259,7 +266,7 @@ static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
     enum adapter_status rc = ADAPTER_ERROR;
     const cJSON *outs, *o;
     const char *tt, *type, *url;
-    char q[FHIRJ_QUOTE_MAX + 8];
+    char q[FHIRJ_QUOTE_MAX + 8], why[128];
     cJSON *root;
     size_t n = 0;
     bool oom;
@@ -321,15 +328,15 @@ static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
                          "no url", n, type);
             goto out;
         }
-        st->outs[n].url = output_url(ctx->clinic->booking.url, url, &oom);
+        st->outs[n].url = output_url(ctx->clinic->booking.url, url, &oom,
+                                     why, sizeof(why));
         if (st->outs[n].url == NULL) {
             if (oom) {
                 rc = nomem(err);
             } else {
                 fhirj_quote(q, sizeof(q), url);
                 sf_error_set(err, SF_ERR_PARSE, "manifest: output url \"%s\" "
-                             "is not an http(s) URL (or downgrades from "
-                             "https)", q);
+                             "refused: %s", q, why);
             }
             goto out;
         }

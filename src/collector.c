@@ -641,15 +641,30 @@ static bool plaus_hold(struct cpoll *p, int64_t now, long ms)
     return true;
 }
 
-/* End the poll of p: ok, or failed with err (label: the failing step). */
-static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *err,
-                        const char *label)
+/*
+ * End the poll of p: ok, or failed with err (label: the failing step).
+ * label and err may point into p->req (callers pass p->req.label), which
+ * is freed below: both are copied first.
+ */
+static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *in,
+                        const char *in_label)
 {
     struct collector *c = p->c;
     struct clinic_state *st = &c->states[p->idx];
     int64_t now = clock_now();
     long ms = elapsed_ms(&p->t0);
+    struct sf_error ecopy;
+    const struct sf_error *err = &ecopy;
+    char lbuf[64];
+    const char *label = NULL;
 
+    sf_error_clear(&ecopy);
+    if (in != NULL)
+        ecopy = *in;
+    if (in_label != NULL) {
+        snprintf(lbuf, sizeof(lbuf), "%s", in_label);
+        label = lbuf;
+    }
     grant_release(p, SCHED_NEUTRAL, -1);    /* callers release; be sure */
     if (p->ad && p->ad->end)
         p->ad->end(p->astate);
@@ -711,6 +726,8 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *err,
             /* The upstream answered, if unhelpfully: web state stays. */
             p->unreachable_run = 0;
         }
+        /* The cut to st->error's size may split a UTF-8 sequence. */
+        sf_utf8_fix(st->error);
         log_warn("poll", "clinic=%s outcome=%s duration_ms=%ld "
                  "consecutive=%d error=\"%s\"", st->conf->id,
                  sf_errclass_name(err->code), ms, st->consecutive_failures,

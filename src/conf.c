@@ -25,6 +25,7 @@
 
 #include "slotfeed/adapter.h"
 #include "slotfeed/sched.h"
+#include "slotfeed/url.h"
 
 #ifndef SLOTFEED_VERSION
 #define SLOTFEED_VERSION "0"
@@ -456,13 +457,27 @@ static void get_url(struct vctx *cx, const cJSON *v, const char *path,
                     char **dst)
 {
     const char *s = check_str(cx, v, path, true);
-    char shown[SHOW_MAX + 8];
+    char shown[SHOW_MAX + 8], why[160];
+    bool secret;
 
     if (s == NULL)
         return;
+    /* A URL with '@' may hold a password: such a URL is never echoed. */
+    secret = strchr(s, '@') != NULL;
+    show(shown, sizeof(shown), secret ? "(not shown: it has an '@')" : s);
+    if (secret && url_check(s, URL_NO_USERINFO, why, sizeof(why)) != 0) {
+        verr(cx, path, "%s", why);
+        return;
+    }
     if (!valid_http_url(s)) {
-        show(shown, sizeof(shown), s);
         verr(cx, path, "\"%s\" is not an http:// or https:// URL", shown);
+        return;
+    }
+    /* The runtime's own check (libcurl's parser, port, host length), so
+     * nothing accepted here fails every poll later. Credentials are
+     * refused in every URL, polled or published: see url.h. */
+    if (url_check(s, URL_NO_USERINFO, why, sizeof(why)) != 0) {
+        verr(cx, path, "\"%s\": %s", shown, why);
         return;
     }
     store(cx, dst, s);

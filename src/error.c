@@ -16,6 +16,7 @@ void sf_error_set(struct sf_error *err, enum sf_errclass code,
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
+    sf_utf8_fix(err->msg);
 }
 
 void sf_error_prefix(struct sf_error *err, const char *fmt, ...)
@@ -30,6 +31,54 @@ void sf_error_prefix(struct sf_error *err, const char *fmt, ...)
     va_end(ap);
     memcpy(old, err->msg, sizeof(old));
     snprintf(err->msg, sizeof(err->msg), "%s: %s", head, old);
+    sf_utf8_fix(err->msg);
+}
+
+void sf_utf8_fix(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+
+    if (s == NULL)
+        return;
+    while (*p != '\0') {
+        size_t n, i;
+        unsigned long cp;
+
+        if (*p < 0x80) {
+            if (*p < 0x20 || *p == 0x7f)
+                *p = '?';
+            p++;
+            continue;
+        }
+        if (*p >= 0xc2 && *p <= 0xdf) {
+            n = 2;
+            cp = *p & 0x1f;
+        } else if (*p >= 0xe0 && *p <= 0xef) {
+            n = 3;
+            cp = *p & 0x0f;
+        } else if (*p >= 0xf0 && *p <= 0xf4) {
+            n = 4;
+            cp = *p & 0x07;
+        } else {
+            *p++ = '?';
+            continue;
+        }
+        for (i = 1; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                break;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if (i < n && p[i] == '\0') {
+            *p = '\0';         /* cut short by truncation: drop it */
+            return;
+        }
+        if (i < n || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
 }
 
 void sf_error_clear(struct sf_error *err)

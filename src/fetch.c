@@ -33,6 +33,7 @@
 #include <event2/event.h>
 
 #include "slotfeed/api.h"     /* api_parse_http_date: one date parser */
+#include "slotfeed/url.h"
 
 #define FETCH_DEF_CONNECT_MS 3000L
 #define FETCH_DEF_TIMEOUT_MS 10000L
@@ -698,6 +699,10 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
     f->xfers = x;
     f->nxfers++;
 
+    /* The configuration's own check (url.h): a URL it would refuse is
+     * refused here too, whoever made it (an upstream's link). */
+    if (url_check(x->url, 0, line, sizeof(line)) != 0)
+        return defer_failure(x, SF_ERR_CONFIG, line, err);
     x->easy = curl_easy_init();
     if (x->easy == NULL)
         return defer_failure(x, SF_ERR_NOMEM, "curl_easy_init failed", err);

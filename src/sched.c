@@ -18,6 +18,8 @@
 
 #include <curl/curl.h>
 
+#include "slotfeed/url.h"
+
 #define NANO 1000000000LL
 
 struct override {
@@ -318,13 +320,19 @@ static int grow(struct sched *s)
 struct sched_host *sched_host_get(struct sched *s, const char *url,
                                   struct sf_error *err)
 {
-    char key[SCHED_KEY_MAX];
+    char key[SCHED_KEY_MAX], why[160];
     struct sched_host *h;
     size_t b;
 
-    if (s == NULL || url_key(url, key, sizeof(key)) != 0) {
-        sf_error_set(err, SF_ERR_CONFIG, "politeness: no http(s) host in "
-                     "URL \"%.200s\"", url ? url : "(null)");
+    /* url_check first: it bounds the host so every key fits, and its
+     * reason names the fault without quoting the URL (which may carry
+     * credentials or personal data from an upstream). */
+    if (s == NULL || url_check(url, 0, why, sizeof(why)) != 0 ||
+        url_key(url, key, sizeof(key)) != 0) {
+        if (s == NULL)
+            snprintf(why, sizeof(why), "no scheduler");
+        sf_error_set(err, SF_ERR_CONFIG, "politeness: URL refused: %s",
+                     why[0] ? why : "no http(s) host");
         return NULL;
     }
     b = fnv(key) & (s->nb - 1);

@@ -47,6 +47,16 @@ void sf_error_prefix(struct sf_error *err, const char *fmt, ...)
 
 void sf_error_clear(struct sf_error *err);
 
+/*
+ * Make s fit to publish, in place: bytes that are not strict UTF-8
+ * (overlongs, surrogates, over U+10FFFF, stray continuation bytes) and
+ * C0/DEL control characters become '?'; a sequence cut short by the end
+ * of the string (a message truncated to its buffer) is dropped. Never
+ * makes s longer. sf_error_set and sf_error_prefix apply it to every
+ * message, because error text quotes upstream bytes and reaches the feed.
+ */
+void sf_utf8_fix(char *s);
+
 /* Stable lowercase name of a class, e.g. "timeout", for logs and the feed. */
 const char *sf_errclass_name(enum sf_errclass code);
 

@@ -33,6 +33,24 @@ for path in '$.guarantee.counting' '$.horizon_dayz' '$.clinics[0].id' \
 done
 grep -q "bad.json" "$tmp/err"
 
+# Issue 11: URLs the runtime could never fetch are refused with their path
+# (libcurl's parser, port 1..65535), credentials never, and never echoed.
+if "$bin" check-config "$src/tests/fixtures/conf/bad-urls.json" 2>"$tmp/err"; then
+    echo "bad URLs accepted" >&2; exit 1
+fi
+cat "$tmp/err"
+for i in 0 1 2 3 4 5 6 7; do
+    grep -qF "\$.clinics[$i].website: " "$tmp/err" ||
+        { echo "missing error for clinics[$i].website" >&2; exit 1; }
+done
+grep -qF '$.clinics[8].booking.url: has a user name or password' "$tmp/err"
+grep -qF '$.clinics[8].booking.booking_url: has a user name or password' "$tmp/err"
+if grep -q "hunter2" "$tmp/err"; then echo "password echoed" >&2; exit 1; fi
+if grep -qF '$.clinics[9]' "$tmp/err"; then
+    echo "IPv6 [::1]:8080 refused" >&2; exit 1
+fi
+[ "$(wc -l <"$tmp/err")" -eq 10 ] || { echo "want exactly 10 errors" >&2; exit 1; }
+
 printf '{"clinics": [' >"$tmp/trunc.json"
 if "$bin" check-config "$tmp/trunc.json" 2>"$tmp/err"; then
     echo "truncated config accepted" >&2; exit 1

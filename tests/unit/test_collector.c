@@ -30,6 +30,7 @@
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
 #include "th_loopback.h"
+#include "th_text.h"
 
 /* 2026-03-02 08:00 local (Monday) = 07:00Z */
 #define T0 1772434800LL
@@ -1304,6 +1305,30 @@ static void test_small_host_accepted_unless_configured(void **state)
     }
 }
 
+/*
+ * Issue 11 regression: a request whose URL the scheduler cannot key (here
+ * port 65536; curl refuses it) ends the poll from poll_send. That path
+ * used to read the request's label after adapter_request_clear had freed
+ * it (heap-use-after-free under ASan; freed bytes in the public message).
+ */
+static void test_unkeyable_url_error_is_whole(void **state)
+{
+    struct fx *fx = *state;
+    size_t b = add_clinic(fx, "SE2321000156-BBBB", W_SERVER, M_OK);
+    const struct clinic_state *st;
+
+    snprintf(fx->urls[b], sizeof(fx->urls[b]), "http://127.0.0.1:65536");
+    make(fx, 2000);
+    pass(fx);
+    st = state_of(fx, b);
+    assert_int_equal(st->status, CLINIC_ERROR);
+    assert_int_equal(st->err_class, SF_ERR_CONFIG);
+    assert_true(th_text_clean(st->error));
+    assert_non_null(strstr(st->error, "clinic SE2321000156-BBBB: "
+                                      "GetAvailableDates: "));
+    assert_int_equal(fx->srv.requests, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1345,6 +1370,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_small_host_accepted_unless_configured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconfigure_new_sched_then_stop,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unkeyable_url_error_is_whole,
                                         setup, teardown),
     };
 

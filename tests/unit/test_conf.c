@@ -835,6 +835,132 @@ static void test_urls(void **state)
                   "$.clinics[0] uses the rivta-scheduling adapter", NULL);
 }
 
+/*
+ * Issue 11: every URL key goes through the runtime's own check (url.h,
+ * libcurl's parser): what every poll would fail on is refused here, with
+ * its JSON path, in each of the four places a URL can stand.
+ */
+#define L63 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+static void test_urls_runtime_parser(void **state)
+{
+    static const struct {
+        const char *url, *why;
+    } bad[] = {
+        { "http://h:99999/", "Port number was not a decimal number" },
+        { "http://[::1", "Bad IPv6 address" },
+        { "http://h:65536/", "Port number was not a decimal number" },
+        { "http://h:-1/", "Port number was not a decimal number" },
+        { "http://h:abc/", "Port number was not a decimal number" },
+        { "http://[zz]/", "Bad IPv6 address" },
+        { "http://h:8080:9090/", "Port number was not a decimal number" },
+        { "http://h]/", "Bad hostname" },
+        { "http://h:0/", "port 0 is not in 1..65535" },
+        { "http://" L63 "." L63 "." L63 "." L63 "." L63 "/",
+          "host longer than 253 characters" },
+    };
+    static const char *const paths[] = {
+        "$.clinics[0].website", "$.clinics[0].booking.url",
+        "$.clinics[0].booking.booking_url",
+        "$.clinics[0].booking.endpoints.GetAvailableDates.url",
+    };
+    char json[2048];
+    size_t i, k;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct conf_region *r = (struct conf_region *)1;
+        struct conf_errors e = {0};
+        const char *u = bad[i].url;
+
+        snprintf(json, sizeof(json),
+                 "{'name':'R'," RIV "'clinics':[{'id':'SE2321000156-A1',"
+                 "'name':'C','municipality':'M','operator':'region',"
+                 "'website':'%s','booking':{'adapter':'rivta-scheduling',"
+                 "'url':'%s','booking_url':'%s','endpoints':{"
+                 "'GetAvailableDates':{'url':'%s'}}}}]}", u, u, u, u);
+        if (parse_q(json, &r, &e) == 0) {
+            conf_free(r);
+            fail_msg("accepted %s", u);
+        }
+        assert_null(r);
+        if (e.n != 4)
+            dump(&e);
+        assert_int_equal(e.n, 4);
+        for (k = 0; k < 4; k++) {
+            size_t pl = strlen(paths[k]);
+
+            if (strncmp(e.v[k], paths[k], pl) != 0 ||
+                strncmp(e.v[k] + pl, ": ", 2) != 0 ||
+                (bad[i].why != NULL && strstr(e.v[k], bad[i].why) == NULL)) {
+                dump(&e);
+                fail_msg("%s: want %s: ...%s", u, paths[k],
+                         bad[i].why ? bad[i].why : "");
+            }
+        }
+        conf_errors_free(&e);
+    }
+}
+
+/* Credentials in a URL: refused everywhere, and never echoed. */
+static void test_urls_no_credentials(void **state)
+{
+    static const char *const creds[] = {
+        "https://alice:s3cret@vp.example/vp", "https://alice@vp.example/",
+        "http://:s3cret@vp.example/", "http://alice:s3cret@vp.example:99999/",
+    };
+    char json[1024];
+    size_t i, k;
+
+    (void)state;
+    for (i = 0; i < sizeof(creds) / sizeof(creds[0]); i++) {
+        struct conf_region *r = (struct conf_region *)1;
+        struct conf_errors e = {0};
+        const char *u = creds[i];
+
+        snprintf(json, sizeof(json),
+                 "{'name':'R'," RIV "'clinics':[{'id':'SE2321000156-A1',"
+                 "'name':'C','municipality':'M','operator':'region',"
+                 "'website':'%s','booking':{'adapter':'rivta-scheduling',"
+                 "'url':'%s','booking_url':'%s'}}]}", u, u, u);
+        assert_int_equal(parse_q(json, &r, &e), -1);
+        assert_null(r);
+        if (e.n != 3)
+            dump(&e);
+        assert_int_equal(e.n, 3);
+        assert_true(strncmp(e.v[0], "$.clinics[0].website: ", 22) == 0);
+        assert_true(strncmp(e.v[1], "$.clinics[0].booking.url: ", 26) == 0);
+        assert_true(strncmp(e.v[2], "$.clinics[0].booking.booking_url: ",
+                            34) == 0);
+        for (k = 0; k < e.n; k++) {
+            assert_null(strstr(e.v[k], "s3cret"));
+            assert_null(strstr(e.v[k], "alice"));
+            if (strstr(u, "99999") == NULL)
+                assert_non_null(strstr(e.v[k], "user name or password"));
+        }
+        conf_errors_free(&e);
+    }
+}
+
+/* What the runtime can fetch is accepted, IPv6 literals included. */
+static void test_urls_good(void **state)
+{
+    struct conf_region *r;
+
+    (void)state;
+    r = parse_ok("{'name':'R'," RIV "'clinics':[{'id':'SE2321000156-A1',"
+                 "'name':'C','municipality':'M','operator':'region',"
+                 "'website':'https://h.example:65535/a?b=c#d',"
+                 "'booking':{'adapter':'rivta-scheduling',"
+                 "'url':'http://[::1]:8080/vp','booking_url':'http://h/',"
+                 "'endpoints':{'GetAvailableDates':"
+                 "{'url':'https://127.0.0.1:1/x'}}}}]}");
+    assert_string_equal(r->clinics[0].booking.url, "http://[::1]:8080/vp");
+    assert_string_equal(r->clinics[0].website,
+                        "https://h.example:65535/a?b=c#d");
+    conf_free(r);
+}
+
 static void test_riv_required(void **state)
 {
     struct conf_region *r;
@@ -1105,6 +1231,9 @@ int main(void)
         cmocka_unit_test(test_strings_rules),
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_urls_runtime_parser),
+        cmocka_unit_test(test_urls_no_credentials),
+        cmocka_unit_test(test_urls_good),
         cmocka_unit_test(test_riv_required),
         cmocka_unit_test(test_hsa_id),
         cmocka_unit_test(test_fhir_smart_keys),

@@ -20,6 +20,10 @@
 #include "slotfeed/sched.h"
 
 /* The test's own PRNG (xorshift64*), unrelated to the module's. */
+/* Five 63-character labels: 319 characters, over the DNS limit. */
+#define L63 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define LONG_HOST L63 "." L63 "." L63 "." L63 "." L63
+
 static uint64_t xs(uint64_t *s)
 {
     *s ^= *s >> 12;
@@ -496,7 +500,14 @@ static void test_hosts_keys_and_independence(void **state)
 
     /* not http(s) or no host: refused with a message */
     assert_null(sched_host_get(s, "ftp://a.example/", &err));
-    assert_non_null(strstr(err.msg, "ftp://a.example/"));
+    assert_non_null(strstr(err.msg, "scheme \"ftp\" is not http or https"));
+    /* the reason, never the URL: it may carry credentials (issue 11) */
+    assert_null(sched_host_get(s, "http://u:secret@a.example:65536/", &err));
+    assert_non_null(strstr(err.msg, "not a valid URL"));
+    assert_null(strstr(err.msg, "secret"));
+    /* a host over the DNS limit would not fit a key: refused, said so */
+    assert_null(sched_host_get(s, "http://" LONG_HOST "/", &err));
+    assert_non_null(strstr(err.msg, "host longer than 253"));
     assert_null(sched_host_get(s, "no url at all", &err));
     assert_null(sched_host_get(s, NULL, &err));
     sched_free(s);
