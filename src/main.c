@@ -888,6 +888,10 @@ static int cmd_run(int argc, char **argv)
             snprintf(shown, sizeof(shown), "127.0.0.1");
         log_info("listening", "url=http://%s:%d/ clinics=%zu", shown,
                  app_port(app), region->nclinics);
+        if (app_admin_port(app) >= 0)
+            log_info("listening_admin", "listen=%s port=%d routes=/metrics,"
+                     "/v1/reports/,/overview", region->http_admin_listen,
+                     app_admin_port(app));
         printf("slotfeed: serving %zu clinics at http://%s:%d/ "
                "(page; feed at /v1/availability, overview at /overview; "
                "Ctrl-C stops)\n", region->nclinics, shown, app_port(app));
