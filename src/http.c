@@ -621,7 +621,6 @@ static void conns_changed(struct http_server *s)
  * frees. Pause the listener instead and try again shortly; waiting
  * clients stay in the kernel's accept queue meanwhile.
  */
-
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
     struct http_server *s;
