@@ -136,7 +136,9 @@ out:
  * Read the bearer token: at most FHIR_TOKEN_MAX bytes, surrounding
  * whitespace trimmed, and nothing but visible ASCII inside (RFC 6750's
  * b64token is narrower; anything else would break the header line).
- * The token itself never appears in a message.
+ * Neither the token nor the file's path appears in a message: begin()'s
+ * error becomes the clinic's public error.message (the operator finds
+ * the file under the clinic's booking.token_file in the config).
  */
 static int read_token(const char *path, char **out, struct sf_error *err)
 {
@@ -147,8 +149,8 @@ static int read_token(const char *path, char **out, struct sf_error *err)
     *out = NULL;
     f = fopen(path, "rb");
     if (f == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file %s: cannot "
-                     "read: %s", path, strerror(errno));
+        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: cannot "
+                     "read: %s", strerror(errno));
         return -1;
     }
     buf = malloc(FHIR_TOKEN_MAX + 2);
@@ -159,13 +161,13 @@ static int read_token(const char *path, char **out, struct sf_error *err)
     }
     n = fread(buf, 1, FHIR_TOKEN_MAX + 1, f);
     if (ferror(f)) {
-        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file %s: cannot "
-                     "read: %s", path, strerror(errno));
+        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: cannot "
+                     "read: %s", strerror(errno));
         goto fail;
     }
     if (n > FHIR_TOKEN_MAX) {
-        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file %s: larger than "
-                     "%d bytes", path, FHIR_TOKEN_MAX);
+        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: larger than "
+                     "%d bytes", FHIR_TOKEN_MAX);
         goto fail;
     }
     b = n;
@@ -176,14 +178,13 @@ static int read_token(const char *path, char **out, struct sf_error *err)
                      buf[b - 1] == '\r' || buf[b - 1] == '\n'))
         b--;
     if (a == b) {
-        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file %s: empty", path);
+        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: empty");
         goto fail;
     }
     for (size_t i = a; i < b; i++) {
         if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f) {
-            sf_error_set(err, SF_ERR_CONFIG, "booking.token_file %s: the "
-                         "token holds a space, control or non-ASCII byte",
-                         path);
+            sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: the "
+                         "token holds a space, control or non-ASCII byte");
             goto fail;
         }
     }

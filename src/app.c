@@ -54,6 +54,7 @@ struct app {
     struct fetch *fetch;
     struct collector *coll;
     struct http_server *http;
+    struct http_server *admin;  /* http.admin_listen, or NULL */
     struct feed_snapshot *snap;
     struct store *store;        /* history; NULL when it cannot be opened */
     int dirty;
@@ -332,10 +333,30 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
         ho.geo = a->geo;
         ho.request_timeout_ms = region->http_request_timeout_ms;
         ho.max_connections = region->http_max_connections;
+        /* With an admin listener the public one keeps the operator's
+         * routes off (404); both are bound here, before --user. */
+        ho.role = region->http_admin_listen != NULL ? HTTP_ROLE_PUBLIC
+                                                    : HTTP_ROLE_ALL;
         a->http = http_new(base, host, port, &ho, get_snapshot, a, err);
+        if (a->http == NULL)
+            goto fail;
+        /* The manifest's fallback base names the listen address: of no
+         * use to anyone when it is a wildcard. */
+        if (region->http_public_base_url == NULL &&
+            (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0))
+            log_warn("public_base_url_unset", "listen=%s:%d: the "
+                     "$bulk-publish manifest names this address; set "
+                     "http.public_base_url to the one clients use", host,
+                     http_port(a->http));
+        if (region->http_admin_listen != NULL) {
+            ho.role = HTTP_ROLE_ALL;
+            if (app_parse_listen(region->http_admin_listen, host,
+                                 sizeof(host), &port, err) != 0 ||
+                (a->admin = http_new(base, host, port, &ho, get_snapshot, a,
+                                     err)) == NULL)
+                goto fail;
+        }
     }
-    if (a->http == NULL)
-        goto fail;
     return a;
 fail:
     app_free(a);
@@ -357,6 +378,11 @@ int app_port(const struct app *a)
     return a->http ? http_port(a->http) : -1;
 }
 
+int app_admin_port(const struct app *a)
+{
+    return a->admin ? http_port(a->admin) : -1;
+}
+
 const struct feed_snapshot *app_snapshot(struct app *a)
 {
     /* Fresh data for a reader when a rebuild is due anyway; otherwise the
@@ -373,6 +399,7 @@ void app_free(struct app *a)
     /* HTTP first (no more readers), then polls, then the transfers the
      * polls own, then the bytes replies may have referenced. */
     http_free(a->http);
+    http_free(a->admin);
     fetch_free(a->fetch);
     collector_free(a->coll);
     store_close(a->store);      /* flushes what is pending */
@@ -441,7 +468,9 @@ static int keep_startup_settings(const struct conf_region *o,
     if (keep_str("listen", &r->listen, o->listen) < 0 ||
         keep_str("store", &r->store, o->store) < 0 ||
         keep_str("geo", &r->geo, o->geo) < 0 ||
-        keep_str("fetch.user_agent", &r->user_agent, o->user_agent) < 0)
+        keep_str("fetch.user_agent", &r->user_agent, o->user_agent) < 0 ||
+        keep_str("http.admin_listen", &r->http_admin_listen,
+                 o->http_admin_listen) < 0)
         return -1;
     keep_int("fetch.connect_timeout_ms", &r->connect_timeout_ms,
              o->connect_timeout_ms);
@@ -556,6 +585,8 @@ int app_drain(struct app *a, int timeout_ms, void (*done)(void *),
      * still being written is cut (docs/operations.md). */
     http_free(a->http);
     a->http = NULL;
+    http_free(a->admin);
+    a->admin = NULL;
     event_del(a->refresh_ev);
     event_del(a->rebuild_ev);
     tv.tv_sec = timeout_ms / 1000;

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1607,15 +1608,69 @@ static void parse_plausibility(struct vctx *cx, const cJSON *obj,
     }
 }
 
-/* "http": the public server's limits against slow or many clients. */
+/*
+ * http.public_base_url: an absolute http(s) URL as libcurl's parser (the
+ * runtime's) reads it, without credentials, query or fragment, printable
+ * ASCII only. Returns NULL when fine, else why not.
+ */
+static const char *bad_base_url(const char *s)
+{
+    static const struct { CURLUPart part; const char *why; } none[] = {
+        {CURLUPART_USER, "credentials (user@) are not allowed"},
+        {CURLUPART_PASSWORD, "credentials (user:pass@) are not allowed"},
+        {CURLUPART_OPTIONS, "credentials (;options) are not allowed"},
+        {CURLUPART_QUERY, "a query (?) is not allowed"},
+        {CURLUPART_FRAGMENT, "a fragment (#) is not allowed"},
+    };
+    const char *why = NULL;
+    char *scheme = NULL;
+    CURLU *u;
+    size_t i;
+
+    if (strlen(s) > CONF_PUBLIC_BASE_URL_MAX)
+        return "longer than 1024 bytes";
+    for (i = 0; s[i] != '\0'; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return "holds a space, control or non-ASCII byte";
+    if (strchr(s, '?') != NULL)
+        return "a query (?) is not allowed";
+    if (strchr(s, '#') != NULL)
+        return "a fragment (#) is not allowed";
+    if ((u = curl_url()) == NULL)
+        return "out of memory";
+    if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        why = "not an absolute http:// or https:// URL";
+        goto out;
+    }
+    for (i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        char *part = NULL;
+
+        if (curl_url_get(u, none[i].part, &part, 0) == CURLUE_OK) {
+            curl_free(part);
+            why = none[i].why;
+            goto out;
+        }
+    }
+out:
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return why;
+}
+
+/* "http": the public server's limits against slow or many clients, the
+ * public base URL and the admin listener. */
 static void parse_http(struct vctx *cx, const cJSON *obj, const char *base,
                        struct conf_region *r)
 {
     static const char *const keys[] = {
-        "request_timeout_ms", "max_connections", NULL
+        "request_timeout_ms", "max_connections", "public_base_url",
+        "admin_listen", NULL
     };
-    char path[PATH_LEN];
+    char path[PATH_LEN], shown[SHOW_MAX + 8];
     const cJSON *it;
+    const char *s, *why;
     unsigned seen = 0;
 
     if (!is_object(cx, obj, base))
@@ -1629,6 +1684,32 @@ static void parse_http(struct vctx *cx, const cJSON *obj, const char *base,
         case 1:
             get_int_field(cx, it, path, 16, 1000000,
                           &r->http_max_connections);
+            break;
+        case 2:
+            if ((s = check_str(cx, it, path, true)) == NULL)
+                break;
+            if ((why = bad_base_url(s)) != NULL) {
+                /* A password is never echoed, even a refused one. */
+                if (strncmp(why, "credentials", 11) == 0)
+                    snprintf(shown, sizeof(shown), "(not shown)");
+                else
+                    show(shown, sizeof(shown), s);
+                verr(cx, path, "\"%s\": %s (want e.g. "
+                     "https://feed.example.se/vardval)", shown, why);
+                break;
+            }
+            store(cx, &r->http_public_base_url, s);
+            break;
+        case 3:
+            if ((s = check_str(cx, it, path, true)) == NULL)
+                break;
+            if (!valid_listen(s)) {
+                show(shown, sizeof(shown), s);
+                verr(cx, path, "\"%s\" is not HOST:PORT (port 1..65535; "
+                     "IPv6 as [::1]:8081)", shown);
+                break;
+            }
+            store(cx, &r->http_admin_listen, s);
             break;
         default:
             break;
@@ -2040,6 +2121,8 @@ void conf_free(struct conf_region *r)
     free(r->riv_subject_of_care);
     free(r->riv_actor_type);
     free(r->listen);
+    free(r->http_public_base_url);
+    free(r->http_admin_listen);
     free(r->store);
     free(r->geo);
     for (i = 0; i < r->npolite_hosts; i++)

@@ -395,6 +395,15 @@ static void fail_message(const struct xfer *x, CURLcode rc,
                          "timeout %ld ms, fetch.timeout_ms: %s)", where,
                          total * 1000.0, f->timeout_ms, detail);
         return;
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+        /* curl's own text names the local file (booking.tls.*), and this
+         * message becomes the clinic's public error: no local paths. */
+        sf_error_set(err, cls, "%s: %s after %.0f ms (a booking.tls file "
+                     "of this clinic)", where, curl_easy_strerror(rc),
+                     total * 1000.0);
+        return;
     case CURLE_TOO_MANY_REDIRECTS:
         sf_error_set(err, cls, "%s: more than %ld redirects (redirect cap "
                      "max_redirects) after %.0f ms", where, f->max_redirects,

@@ -108,6 +108,8 @@ struct http_server {
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     int port;
+    enum http_role role;
+    char self_base[HTTP_HOST_MAX + 16]; /* "http://HOST:PORT" as bound */
     int max_age_s;
     http_snapshot_fn get;
     void *arg;
@@ -592,12 +594,18 @@ static size_t conns_open(const struct http_server *s)
     return s->conns.n + s->npend;
 }
 
-/* After any change of the count: pause or resume the listener. */
+static struct http_server *servers;     /* the loop's thread only */
+
+/* After any change of the count: pause or resume the listener. The
+ * gauge counts every listener's (public and admin). */
 static void conns_changed(struct http_server *s)
 {
-    size_t n = conns_open(s);
+    size_t n = conns_open(s), all = 0;
+    const struct http_server *o;
 
-    metrics_http_connections((unsigned long)n);
+    for (o = servers; o != NULL; o = o->next)
+        all += conns_open(o);
+    metrics_http_connections((unsigned long)all);
     if (s->sock == NULL || s->closing)
         return;
     if (!s->paused && n >= s->conns.max) {
@@ -617,8 +625,6 @@ static void conns_changed(struct http_server *s)
  * frees. Pause the listener instead and try again shortly; waiting
  * clients stay in the kernel's accept queue meanwhile.
  */
-static struct http_server *servers;     /* the loop's thread only */
-
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
     struct http_server *s;
@@ -948,35 +954,17 @@ static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
               e);
 }
 
-/* "http://" + Host, when Host looks like a host[:port]. */
-static int base_url(struct evhttp_request *req, char *out, size_t len)
-{
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                       "Host");
-    size_t i, n;
-
-    if (h == NULL || (n = strlen(h)) == 0 || n > HTTP_HOST_MAX)
-        return -1;
-    for (i = 0; i < n; i++)
-        if (!(h[i] == '.' || h[i] == '-' || h[i] == ':' || h[i] == '[' ||
-              h[i] == ']' || (h[i] >= '0' && h[i] <= '9') ||
-              (h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z')))
-            return -1;
-    snprintf(out, len, "http://%s", h);
-    return 0;
-}
-
 static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
 {
+    const char *base = snap->region != NULL &&
+                               snap->region->http_public_base_url != NULL
+                           ? snap->region->http_public_base_url
+                           : q->s->self_base;
     struct feed_doc doc;
-    char base[HTTP_HOST_MAX + 16];
     size_t len = 0;
 
-    if (base_url(q->req, base, sizeof(base)) != 0) {
-        send_problem(q, 400, "Bad Request", "a valid Host header is needed "
-                     "for the manifest's absolute URLs");
-        return;
-    }
+    /* The request's Host never shapes the body: it is served to every
+     * client of a shared cache with Cache-Control: public. */
     memset(&doc, 0, sizeof(doc));
     if ((doc.json = smartpub_manifest(snap, base, &len)) == NULL) {
         send_problem(q, 500, "Internal Server Error",
@@ -1047,6 +1035,27 @@ static void refuse_framing(struct rq *q, int status, const char *why)
                  : "Bad Request", why);
 }
 
+/*
+ * The operator's and the vardvalsenhet's routes, kept off a public
+ * listener when an admin one exists: metrics, the reports, and the
+ * overview page (it is the vardvalsenhet's, and its history section
+ * reads the reports).
+ */
+static int admin_route(enum route r, const struct web_asset *asset)
+{
+    static const char *const admin_assets[] = {
+        "/overview.html", "/overview.js", "/history.js", NULL
+    };
+    size_t i;
+
+    if (r == R_METRICS || r == R_REPORT)
+        return 1;
+    for (i = 0; r == R_STATIC && admin_assets[i] != NULL; i++)
+        if (strcmp(asset->path, admin_assets[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct rq q = {arg, req, METRICS_ROUTE_OTHER, {0, 0}};
@@ -1084,6 +1093,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     r = parse_path(path, &id, &idlen, &type);
     if (r == R_NOT_FOUND && (asset = web_asset_find(path)) != NULL)
         r = R_STATIC;
+    if (s->role == HTTP_ROLE_PUBLIC && admin_route(r, asset))
+        r = R_NOT_FOUND;    /* the same answer as for a path that is not */
     q.route = metrics_route_of(r);
     if (r == R_NOT_FOUND) {
         snprintf(detail, sizeof(detail), "no resource at %.100s",
@@ -1282,6 +1293,7 @@ struct http_server *http_new(struct event_base *base, const char *host,
         goto fail;
     }
     s->geo = opts != NULL ? opts->geo : NULL;
+    s->role = opts != NULL ? opts->role : HTTP_ROLE_ALL;
     /*
      * Every method libevent knows reaches our callback, which answers 405
      * with Allow itself: a narrower allowed set makes libevent 2.1 reply
@@ -1326,6 +1338,10 @@ struct http_server *http_new(struct event_base *base, const char *host,
                      host, port, strerror(errno));
         goto fail;
     }
+    /* The manifest's fallback base: this listener as bound. */
+    snprintf(s->self_base, sizeof(s->self_base),
+             strchr(host, ':') != NULL ? "http://[%.*s]:%d" : "http://%.*s:%d",
+             HTTP_HOST_MAX, host, s->port);
     return s;
 fail:
     http_free(s);

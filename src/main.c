@@ -888,9 +888,21 @@ static int cmd_run(int argc, char **argv)
             snprintf(shown, sizeof(shown), "127.0.0.1");
         log_info("listening", "url=http://%s:%d/ clinics=%zu", shown,
                  app_port(app), region->nclinics);
-        printf("slotfeed: serving %zu clinics at http://%s:%d/ "
-               "(page; feed at /v1/availability, overview at /overview; "
-               "Ctrl-C stops)\n", region->nclinics, shown, app_port(app));
+        if (app_admin_port(app) >= 0)
+            log_info("listening_admin", "listen=%s port=%d routes=/metrics,"
+                     "/v1/reports/,/overview", region->http_admin_listen,
+                     app_admin_port(app));
+        if (app_admin_port(app) < 0)
+            printf("slotfeed: serving %zu clinics at http://%s:%d/ "
+                   "(page; feed at /v1/availability, overview at /overview; "
+                   "Ctrl-C stops)\n", region->nclinics, shown,
+                   app_port(app));
+        else
+            printf("slotfeed: serving %zu clinics at http://%s:%d/ "
+                   "(page; feed at /v1/availability; overview, metrics and "
+                   "reports at http://%s/; Ctrl-C stops)\n",
+                   region->nclinics, shown, app_port(app),
+                   region->http_admin_listen);
         fflush(stdout);
     }
     event_base_dispatch(base);

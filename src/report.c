@@ -27,6 +27,7 @@
 #include <sqlite3.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/log.h"
 #include "slotfeed/report.h"
 #include "slotfeed/sbuf.h"
 #include "slotfeed/store.h"
@@ -1777,24 +1778,39 @@ int report_http(const char *path, const char *query, const char *accept,
         sqlite3 *db = NULL;
         cJSON *doc = NULL;
 
-        if (report_db_open(db_path, &db, &err) != 0)
-            return problem(503, "Service Unavailable", err.msg, status,
-                           content_type, body, len);
+        /*
+         * The store's messages name its path and SQLite's own text: the
+         * log has them, the public gets a fixed sentence (no local paths
+         * in any reply).
+         */
+        if (report_db_open(db_path, &db, &err) != 0) {
+            log_error("report_store_unavailable", "err=\"%s\"", err.msg);
+            return problem(503, "Service Unavailable", "the history store "
+                           "cannot be read now", status, content_type, body,
+                           len);
+        }
         rc = report_build(db, &p, &doc, &err);
         sqlite3_close(db);
         if (rc != 0) {
-            snprintf(detail, sizeof(detail), "%s", err.msg);
-            if (err.code == SF_ERR_CONFIG)
+            /* Parameter errors (ranges) are the client's own words. */
+            if (err.code == SF_ERR_CONFIG) {
+                snprintf(detail, sizeof(detail), "%s", err.msg);
                 return problem(400, "Bad Request", detail, status,
                                content_type, body, len);
-            return problem(500, "Internal Server Error", detail, status,
-                           content_type, body, len);
+            }
+            log_error("report_failed", "err=\"%s\"", err.msg);
+            return problem(500, "Internal Server Error", "the report could "
+                           "not be computed", status, content_type, body,
+                           len);
         }
         rc = report_render(doc, fmt, body, len, &err);
         cJSON_Delete(doc);
-        if (rc != 0)
-            return problem(500, "Internal Server Error", err.msg, status,
-                           content_type, body, len);
+        if (rc != 0) {
+            log_error("report_failed", "err=\"%s\"", err.msg);
+            return problem(500, "Internal Server Error", "the report could "
+                           "not be rendered", status, content_type, body,
+                           len);
+        }
     }
     *status = 200;
     *content_type = report_format_content_type(fmt);

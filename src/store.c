@@ -21,6 +21,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <event2/event.h>
 #include <sqlite3.h>
 
@@ -1142,6 +1147,77 @@ static int migrate(struct store *st, struct sf_error *err)
     return 0;
 }
 
+/*
+ * The store is opened with root's rights before --user drops them
+ * (main.c), often in a directory the service user can write: a link
+ * planted at the path (or at its -wal or -shm) would make root create or
+ * open a file anywhere. So no link is followed, and a new main file is
+ * created here, owner-only whatever the umask; SQLite then gives the
+ * -wal and -shm it creates the main file's mode (os_unix.c: robust_open
+ * fchmods a new file to it). An existing file keeps its mode.
+ */
+static int check_not_link(const char *path, const char *sfx,
+                          struct sf_error *err)
+{
+    struct stat sb;
+    char p[4096];
+
+    if ((size_t)snprintf(p, sizeof(p), "%s%s", path, sfx) >= sizeof(p)) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: cannot open: path too "
+                     "long", path);
+        return -1;
+    }
+    if (lstat(p, &sb) != 0) {
+        if (errno == ENOENT && *sfx != '\0')
+            return 0;
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: cannot open: %s", p,
+                     strerror(errno));
+        return -1;
+    }
+    if (S_ISLNK(sb.st_mode)) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: is a symbolic link; "
+                     "refusing to follow it (give the real path in "
+                     "\"store\")", p);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: not a regular file", p);
+        return -1;
+    }
+    return 0;
+}
+
+static int prepare_path(const char *path, struct sf_error *err)
+{
+    int fd, e;
+
+    /* The side files first: a refused store leaves nothing behind. */
+    if (check_not_link(path, "-wal", err) != 0 ||
+        check_not_link(path, "-shm", err) != 0)
+        return -1;
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+              STORE_FILE_MODE);
+    if (fd < 0) {
+        if (errno != EEXIST) {
+            sf_error_set(err, SF_ERR_CONFIG, "store %s: cannot open: %s",
+                         path, strerror(errno));
+            return -1;
+        }
+        /* O_EXCL never follows a link, so a planted one lands here. */
+        return check_not_link(path, "", err);
+    }
+    /* The umask may have taken bits away (0200 ...): set it exactly. */
+    e = fchmod(fd, STORE_FILE_MODE) == 0 ? 0 : errno;
+    close(fd);
+    if (e != 0) {
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: cannot open: chmod: %s",
+                     path, strerror(e));
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
 struct store *store_open(const char *path, struct sf_error *err)
 {
     struct store *st = NULL;
@@ -1163,9 +1239,12 @@ struct store *store_open(const char *path, struct sf_error *err)
     st->retention_days = 400;
     st->flush_ms = STORE_DEFAULT_FLUSH_MS;
     st->synced_day = st->purged_day = INT32_MIN;
+    if (prepare_path(path, err) != 0)
+        goto fail;
+    /* NOFOLLOW again: the path could be swapped for a link in between. */
     rc = sqlite3_open_v2(path, &st->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                             SQLITE_OPEN_NOMUTEX,
+                             SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
                          NULL);
     if (rc != SQLITE_OK) {
         sf_error_set(err, SF_ERR_CONFIG, "store %s: cannot open: %s", path,

@@ -39,6 +39,10 @@ int app_poll_now(struct app *a, void (*done)(void *), void *arg);
 /* Port the HTTP server bound (-1 once app_drain closed it). */
 int app_port(const struct app *a);
 
+/* Port of the admin listener (http.admin_listen), -1 without one or once
+ * app_drain closed it. */
+int app_admin_port(const struct app *a);
+
 /* Current snapshot (borrowed); rebuilt first when dirty and a rebuild is
  * due (rebuilds are spaced at least 4 build-durations apart). */
 const struct feed_snapshot *app_snapshot(struct app *a);
@@ -57,10 +61,11 @@ const struct feed_snapshot *app_snapshot(struct app *a);
  * Politeness, poll interval, guarantee, horizon, retention and the feed
  * follow r at once; the store gets store_sync_region(r) and the feed is
  * rebuilt before this returns. Keys read only at startup (listen, store,
- * geo, fetch timeouts/body cap/User-Agent) are logged as
- * reload_needs_restart and keep their running values (written back into
- * r). Logs "reload ok added=N removed=N changed=N kept=N". Returns 0, or
- * -1 with err set and nothing changed (also while draining).
+ * geo, fetch timeouts/body cap/User-Agent, http limits and admin_listen)
+ * are logged as reload_needs_restart and keep their running values
+ * (written back into r); http.public_base_url follows r. Logs "reload
+ * ok added=N removed=N changed=N kept=N". Returns 0, or -1 with err set
+ * and nothing changed (also while draining).
  */
 int app_reload(struct app *a, struct conf_region *r, struct sf_error *err);
 

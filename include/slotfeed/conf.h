@@ -10,7 +10,8 @@
  * Top-level keys: name, timezone ("Europe/Stockholm"), guarantee {days,
  * counting}, horizon_days, poll_interval_s, fetch {connect_timeout_ms,
  * timeout_ms, max_body_bytes, user_agent, max_decompress_ratio},
- * http {request_timeout_ms, max_connections}, riv {subject_of_care,
+ * http {request_timeout_ms, max_connections, public_base_url,
+ * admin_listen}, riv {subject_of_care,
  * actor_type}, listen, store, retention_days, geo, politeness {rate_per_s, burst,
  * max_concurrent_per_host, backoff_base_s, backoff_max_s,
  * breaker_failures, breaker_cooldown_s, hosts {"host[:port]": {same}}},
@@ -143,6 +144,23 @@ struct conf_region {
      * CONF_DEFAULT_HTTP_REQUEST_TIMEOUT_MS, CONF_DEFAULT_HTTP_MAX_CONNECTIONS. */
     int http_request_timeout_ms;
     int http_max_connections;
+    /*
+     * http.public_base_url: the absolute http(s) URL the public reaches
+     * the feed at ("https://feed.example.se/vardval", no credentials,
+     * query or fragment; a trailing slash is dropped), from which the
+     * $bulk-publish manifest builds its URLs. NULL = the listen address.
+     * Never taken from a request (Host): that would let one request
+     * poison shared caches. Follows a reload.
+     */
+    char *http_public_base_url;
+    /*
+     * http.admin_listen: HOST:PORT of a second listener for the operator
+     * and the vardvalsenhet; when set, /metrics, /v1/reports/... and the
+     * /overview page answer 404 on the public listener and are served
+     * here (with everything else). NULL = one listener serves all (the
+     * demo default). Restart-only.
+     */
+    char *http_admin_listen;
     char *riv_subject_of_care;  /* query identity; never logged */
     char *riv_actor_type;       /* default "subject_of_care" */
     char *listen;               /* default "127.0.0.1:8080" */
@@ -214,6 +232,8 @@ bool conf_valid_hsa_id(const char *s);
 #define CONF_DEFAULT_HTTP_MAX_CONNECTIONS 1024
 #define CONF_DEFAULT_ACTOR_TYPE "subject_of_care"
 #define CONF_DEFAULT_LISTEN "127.0.0.1:8080"
+/* Longest http.public_base_url (smartpub.h SMARTPUB_BASE_URL_MAX). */
+#define CONF_PUBLIC_BASE_URL_MAX 1024
 #define CONF_DEFAULT_GEO "geo-varmland.json"
 /* struct conf_region has "geo" (http.c loads the table from it). */
 #define SLOTFEED_CONF_HAS_GEO 1

@@ -10,6 +10,11 @@
  * (If-None-Match -> 304), Last-Modified (If-Modified-Since), Cache-Control
  * and CORS; anything else gets a JSON problem body (RFC 9457 shape) with a
  * 4xx status. TCP_NODELAY is set on the listener (see design.md §8).
+ *
+ * The $bulk-publish manifest's absolute URLs start with the snapshot
+ * region's http.public_base_url, else "http://HOST:PORT" of this listener;
+ * never with the request's Host header (a shared cache would keep a
+ * manifest pointing wherever one client said).
  */
 #ifndef SLOTFEED_HTTP_H
 #define SLOTFEED_HTTP_H
@@ -36,6 +41,17 @@ typedef const struct feed_snapshot *(*http_snapshot_fn)(void *arg);
 
 struct geo_table;
 
+/*
+ * Which routes a listener serves (config http.admin_listen). The
+ * operator's routes are /metrics, /v1/reports/... and the vardvalsenhet's
+ * /overview page with its scripts (/overview.html, /overview.js,
+ * /history.js).
+ */
+enum http_role {
+    HTTP_ROLE_ALL = 0,      /* everything: the one listener, or the admin one */
+    HTTP_ROLE_PUBLIC        /* the operator's routes answer 404 (as absent) */
+};
+
 struct http_opts {
     int max_age_s;           /* Cache-Control max-age; default 30 */
     /*
@@ -58,6 +74,7 @@ struct http_opts {
     /* Place table for near= (borrowed, must outlive the server), or NULL:
      * then the region's "geo" file is loaded on first use (if any). */
     const struct geo_table *geo;
+    enum http_role role;     /* default HTTP_ROLE_ALL */
 };
 
 #define HTTP_DEFAULT_MAX_CONNECTIONS 1024u

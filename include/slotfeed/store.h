@@ -121,6 +121,8 @@
 #define STORE_SCHEMA_VERSION 1
 #define STORE_APPLICATION_ID 0x534c4f54 /* "SLOT" */
 #define STORE_DEFAULT_FLUSH_MS 200
+/* Mode of a store file store_open creates (and so of its -wal, -shm). */
+#define STORE_FILE_MODE 0600
 #define STORE_PURGE_BATCH 2000
 /* store_record_poll() flushes synchronously beyond this many pending. */
 #define STORE_PENDING_MAX 4096
@@ -155,7 +157,11 @@ struct store_stats {
  * Open (creating if needed) the store at path, set the pragmas and run the
  * migrations. Returns a new store (free with store_close) or NULL with err
  * naming the path and what failed (e.g. "store /x/y.db: unable to open
- * database file").
+ * database file"). Safe to call as root in a directory others can write:
+ * a symbolic link at path, path-wal or path-shm is refused ("is a
+ * symbolic link"), never followed; a file it creates gets mode
+ * STORE_FILE_MODE whatever the umask (SQLite gives -wal and -shm the
+ * same). An existing file keeps its mode.
  */
 struct store *store_open(const char *path, struct sf_error *err);
 

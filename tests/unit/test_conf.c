@@ -670,6 +670,62 @@ static void test_ranges(void **state)
     conf_free(parse_ok(TOP("'horizon_days':7.0,")));
 }
 
+/* http.public_base_url and http.admin_listen (issue 11 §5, §6). */
+static void test_http_public_keys(void **state)
+{
+    struct conf_region *r;
+
+    (void)state;
+    r = parse_ok(TOP(""));
+    assert_null(r->http_public_base_url);
+    assert_null(r->http_admin_listen);
+    conf_free(r);
+    r = parse_ok(TOP("'http':{'public_base_url':"
+                     "'https://feed.example.se/vardval/',"
+                     "'admin_listen':'127.0.0.1:9090'},"));
+    assert_string_equal(r->http_public_base_url,
+                        "https://feed.example.se/vardval/");
+    assert_string_equal(r->http_admin_listen, "127.0.0.1:9090");
+    conf_free(r);
+    conf_free(parse_ok(TOP("'http':{'public_base_url':'http://[::1]:8080',"
+                           "'admin_listen':'[::1]:9090'},")));
+    expect_errors(TOP("'http':{'public_base_url':'ftp://feed.example'},"),
+                  "$.http.public_base_url: \"ftp://feed.example\": not an "
+                  "absolute http:// or https:// URL (want e.g. "
+                  "https://feed.example.se/vardval)", NULL);
+    expect_errors(TOP("'http':{'public_base_url':'/vardval'},"),
+                  "$.http.public_base_url: \"/vardval\": not an absolute "
+                  "http:// or https:// URL (want e.g. "
+                  "https://feed.example.se/vardval)", NULL);
+    expect_errors(TOP("'http':{'public_base_url':'http://h:65536/'},"),
+                  "$.http.public_base_url: \"http://h:65536/\": not an "
+                  "absolute http:// or https:// URL (want e.g. "
+                  "https://feed.example.se/vardval)", NULL);
+    /* credentials are refused and never echoed */
+    expect_errors(TOP("'http':{'public_base_url':"
+                      "'https://u:secret@feed.example'},"),
+                  "$.http.public_base_url: \"(not shown)\": credentials "
+                  "(user@) are not allowed (want e.g. "
+                  "https://feed.example.se/vardval)", NULL);
+    expect_errors(TOP("'http':{'public_base_url':'https://f.example/?a=1'},"),
+                  "$.http.public_base_url: \"https://f.example/?a=1\": a "
+                  "query (?) is not allowed (want e.g. "
+                  "https://feed.example.se/vardval)", NULL);
+    expect_errors(TOP("'http':{'public_base_url':'https://f.example/#x'},"),
+                  "$.http.public_base_url: \"https://f.example/#x\": a "
+                  "fragment (#) is not allowed (want e.g. "
+                  "https://feed.example.se/vardval)", NULL);
+    expect_errors(TOP("'http':{'public_base_url':'https://f.example/a b'},"),
+                  "$.http.public_base_url: \"https://f.example/a b\": holds "
+                  "a space, control or non-ASCII byte (want e.g. "
+                  "https://feed.example.se/vardval)", NULL);
+    expect_errors(TOP("'http':{'admin_listen':'9090'},"),
+                  "$.http.admin_listen: \"9090\" is not HOST:PORT (port "
+                  "1..65535; IPv6 as [::1]:8081)", NULL);
+    expect_errors(TOP("'http':{'admin_listen':''},"),
+                  "$.http.admin_listen: must not be empty", NULL);
+}
+
 static void test_cross_field_rules(void **state)
 {
     (void)state;
@@ -1224,6 +1280,7 @@ int main(void)
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_unknown_and_duplicate_keys),
         cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_http_public_keys),
         cmocka_unit_test(test_cross_field_rules),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_required_and_empty),

@@ -551,6 +551,44 @@ static void test_bad_scheme_deferred(void **state)
     free(r.body);
 }
 
+/*
+ * Issue 11 §6: a TLS file that cannot be loaded (booking.tls.ca / cert)
+ * fails the poll, and the message (published as the clinic's error)
+ * names no local path; curl's own error text does.
+ */
+static void test_tls_file_error_names_no_path(void **state)
+{
+    static const char ca[] = "/nonexistent-slotfeed/secret-ca.pem";
+    static const char cert[] = "/nonexistent-slotfeed/secret-client.pem";
+    struct fx *fx = *state;
+    struct adapter_request req;
+    struct sf_error err;
+    char url[128];
+    int k;
+
+    new_fetch(fx, 2000, 1024);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/x", fx->port);
+    for (k = 0; k < 2; k++) {
+        struct result r = {0};
+
+        memset(&req, 0, sizeof(req));
+        req.url = url;
+        if (k == 0)
+            req.tls_ca = (char *)ca;
+        else
+            req.tls_cert = (char *)cert;
+        assert_int_equal(fetch_start(fx->f, &req, on_done, &r, &err), 0);
+        assert_int_equal(th_lo_run_until(fx->base, &r.calls, 3000), 1);
+        if (getenv("TF_VERBOSE"))
+            fprintf(stderr, "tls file: %s\n", r.msg);
+        assert_int_not_equal(r.code, SF_ERR_NONE);
+        assert_null(strstr(r.msg, "nonexistent-slotfeed"));
+        assert_null(strstr(r.msg, "secret"));
+        assert_non_null(strstr(r.msg, "booking.tls"));
+        free(r.body);
+    }
+}
+
 #define NMANY 50
 
 static void test_many_concurrent(void **state)
@@ -724,6 +762,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_file_error_names_no_path,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_scheme_deferred, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent, setup,

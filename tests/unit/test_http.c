@@ -100,6 +100,8 @@ struct server {
     pthread_mutex_t mu;
     struct feed_snapshot *snap;   /* current; NULL = not built yet */
     int port;
+    struct http_server *admin;    /* admin listener (admin_setup), or NULL */
+    int admin_port;
 };
 
 static const struct feed_snapshot *provide(void *arg)
@@ -131,6 +133,7 @@ static void *run_loop(void *arg)
 /* Options of the next server_setup (tests change them before). */
 static struct http_opts server_opts;
 static struct geo_table *test_geo;
+static int want_admin;        /* next server_setup adds an admin listener */
 
 static int server_setup(void **state)
 {
@@ -149,6 +152,16 @@ static int server_setup(void **state)
         fail_msg("http_new: %s", err.msg);
     sv->port = http_port(sv->http);
     assert_true(sv->port > 0 && sv->port < 65536);
+    if (want_admin) {
+        struct http_opts ao = server_opts;
+
+        ao.role = HTTP_ROLE_ALL;
+        sv->admin = http_new(sv->base, "127.0.0.1", 0, &ao, provide, sv,
+                             &err);
+        if (sv->admin == NULL)
+            fail_msg("http_new (admin): %s", err.msg);
+        sv->admin_port = http_port(sv->admin);
+    }
     sv->stop_ev = event_new(sv->base, sv->pipefd[0], EV_READ, on_stop,
                             sv->base);
     assert_int_equal(event_add(sv->stop_ev, NULL), 0);
@@ -167,6 +180,7 @@ static int server_teardown(void **state)
     if (sv->snap != NULL)
         assert_int_equal(sv->snap->extra_refs, 0);
     http_free(sv->http);
+    http_free(sv->admin);
     event_free(sv->stop_ev);
     event_base_free(sv->base);
     close(sv->pipefd[0]);
@@ -1568,8 +1582,119 @@ static void test_smart_routes(void **state)
     request(sv, NULL, "/bulk/Patient.ndjson", NULL, &r);
     expect_problem(&r, 404, "Not Found");
     resp_free(&r);
-    request(sv, NULL, "/$bulk-publish", "Host: bad host", &r);
-    expect_problem(&r, 400, "Bad Request");
+}
+
+/*
+ * Issue 11 §5: the manifest's absolute URLs never come from the request's
+ * Host (the reply is Cache-Control: public, so one request would poison
+ * every shared cache). Without http.public_base_url they name the
+ * listener; with it, the configured base.
+ */
+static void test_manifest_ignores_host(void **state)
+{
+    static const char *const hosts[] = {
+        "Host: evil.example", "Host: evil.example:8080",
+        "Host: bad host", "X-Forwarded-Host: evil.example"
+    };
+    struct server *sv = *state;
+    struct feed_snapshot *s = make_region();
+    struct resp r;
+    char *plain, etag[64], etag2[64], want[200];
+    cJSON *o, *it;
+    size_t i;
+
+    set_snapshot(sv, s);
+    request(sv, NULL, "/$bulk-publish", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header(&r, "ETag", etag, sizeof(etag)));
+    plain = r.body;
+    r.body = NULL;
+    for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        request(sv, NULL, "/$bulk-publish", hosts[i], &r);
+        assert_int_equal(r.status, 200);
+        assert_null(strstr(r.body, "evil"));
+        assert_string_equal(r.body, plain);
+        expect_header(&r, "ETag", etag);
+        resp_free(&r);
+    }
+    free(plain);
+
+    /* The configured base (its trailing slash dropped), whatever Host. */
+    r_region.http_public_base_url = "https://feed.example.se/vardval/";
+    request(sv, NULL, "/$bulk-publish", "Host: evil.example", &r);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, "evil"));
+    assert_null(strstr(r.body, "127.0.0.1"));
+    assert_non_null(header(&r, "ETag", etag2, sizeof(etag2)));
+    assert_string_not_equal(etag2, etag);
+    o = cJSON_Parse(r.body);
+    assert_non_null(o);
+    assert_string_equal(cJSON_GetObjectItem(o, "request")->valuestring,
+                        "https://feed.example.se/vardval/$bulk-publish");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "output")) {
+        snprintf(want, sizeof(want),
+                 "https://feed.example.se/vardval/bulk/%s.ndjson",
+                 cJSON_GetObjectItem(it, "type")->valuestring);
+        assert_string_equal(cJSON_GetObjectItem(it, "url")->valuestring,
+                            want);
+    }
+    cJSON_Delete(o);
+    resp_free(&r);
+    request(sv, NULL, "/$bulk-publish", "Host: other.example", &r);
+    expect_header(&r, "ETag", etag2);
+    resp_free(&r);
+    r_region.http_public_base_url = NULL;
+}
+
+/*
+ * Issue 11 §6: with an admin listener, the operator's routes are absent
+ * from the public one (404, as an unknown path) and served on the admin
+ * one, which also serves everything public.
+ */
+static void test_admin_listener(void **state)
+{
+    static const char *const admin_paths[] = {
+        "/metrics", "/v1/reports/guarantee?month=2026-03",
+        "/v1/reports/web-booking", "/overview", "/overview.html",
+        "/overview.js", "/history.js"
+    };
+    static const char *const public_paths[] = {
+        "/v1/availability", "/healthz", "/$bulk-publish", "/",
+        "/app.js", "/bulk/Slot.ndjson"
+    };
+    struct server *sv = *state;
+    struct resp r;
+    int pub = sv->port;
+    size_t i;
+
+    set_snapshot(sv, make_region());
+    for (i = 0; i < sizeof(admin_paths) / sizeof(admin_paths[0]); i++) {
+        sv->port = pub;
+        request(sv, NULL, admin_paths[i], NULL, &r);
+        expect_problem(&r, 404, "Not Found");
+        resp_free(&r);
+        sv->port = sv->admin_port;
+        request(sv, NULL, admin_paths[i], NULL, &r);
+        /* the reports have no store here: 503, but they are served */
+        assert_int_not_equal(r.status, 404);
+        if (strncmp(admin_paths[i], "/v1/reports/", 12) != 0)
+            assert_int_equal(r.status, 200);
+        resp_free(&r);
+    }
+    for (i = 0; i < sizeof(public_paths) / sizeof(public_paths[0]); i++) {
+        sv->port = pub;
+        request(sv, NULL, public_paths[i], NULL, &r);
+        assert_int_equal(r.status, 200);
+        resp_free(&r);
+        sv->port = sv->admin_port;
+        request(sv, NULL, public_paths[i], NULL, &r);
+        assert_int_equal(r.status, 200);
+        resp_free(&r);
+    }
+    sv->port = pub;
+    /* HEAD and OPTIONS do not reveal them either. */
+    request(sv, "OPTIONS", "/metrics", NULL, &r);
+    assert_int_equal(r.status, 404);
     resp_free(&r);
 }
 
@@ -2147,7 +2272,22 @@ static int default_setup(void **state)
 {
     memset(&server_opts, 0, sizeof(server_opts));
     server_opts.geo = test_geo;
+    want_admin = 0;
     return server_setup(state);
+}
+
+/* A public listener (operator's routes off) plus an admin one. */
+static int admin_setup(void **state)
+{
+    int rc;
+
+    memset(&server_opts, 0, sizeof(server_opts));
+    server_opts.geo = test_geo;
+    server_opts.role = HTTP_ROLE_PUBLIC;
+    want_admin = 1;
+    rc = server_setup(state);
+    want_admin = 0;
+    return rc;
 }
 
 int main(void)
@@ -2179,6 +2319,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_last_modified_and_cors,
                                         default_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_slots, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_manifest_ignores_host,
+                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_admin_listener, admin_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_endpoint, default_setup,
                                         server_teardown),

@@ -979,6 +979,50 @@ static void test_http_handler(void **state)
     clock_set_fake(-1);
 }
 
+/*
+ * A store that cannot be read: the public 503 names no local path (the
+ * path and the reason go to the log only). Issue 11 §6: the old detail
+ * was "store /tmp/.../absent.db: No such file or directory".
+ */
+static void test_http_no_path_in_errors(void **state)
+{
+    struct fx *f = *state;
+    char absent[160], notdb[160], *logged = NULL, *body = NULL;
+    const char *paths[2] = {absent, notdb}, *ct;
+    size_t len, n = 0;
+    FILE *logf, *w;
+    int status, i;
+
+    snprintf(absent, sizeof absent, "%s/absent.db", f->dir);
+    snprintf(notdb, sizeof notdb, "%s/notdb.db", f->dir);
+    w = fopen(notdb, "w");
+    assert_non_null(w);
+    fputs("not a database, just text\n", w);
+    fclose(w);
+    logf = open_memstream(&logged, &n);
+    assert_non_null(logf);
+    log_set_output(logf);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(report_http("/v1/reports/guarantee",
+                                     "month=2026-03", NULL, paths[i],
+                                     &status, &ct, &body, &len), 0);
+        assert_int_equal(status, 503);
+        assert_non_null(strstr(ct, "problem+json"));
+        assert_null(strstr(body, f->dir));
+        assert_null(strstr(body, "/tmp"));
+        assert_null(strstr(body, ".db"));
+        assert_non_null(strstr(body, "history store"));
+        free(body);
+        body = NULL;
+    }
+    log_set_output(NULL);
+    fclose(logf);
+    /* The operator still learns which file and why. */
+    assert_non_null(strstr(logged, absent));
+    assert_non_null(strstr(logged, notdb));
+    free(logged);
+}
+
 static void test_cli_same_as_http(void **state)
 {
     struct fx *f = *state;
@@ -1279,6 +1323,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_handler, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_no_path_in_errors, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_cli_same_as_http, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_http_server, setup, teardown),

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -229,6 +230,69 @@ static void test_bad_path(void **state)
     memset(&err, 0, sizeof err);
     assert_null(store_open("", &err));
     assert_string_equal(err.msg, "store: empty path");
+}
+
+/*
+ * Issue 11 §6: the store is opened as root before --user; a link the
+ * service user plants at the path (or at its -wal / -shm) must be
+ * refused, and nothing created where it points.
+ */
+static void test_refuses_symlinks(void **state)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    struct fx *f = *state;
+    struct sf_error err;
+    char target[160], link_at[200];
+    struct stat sb;
+    size_t i;
+
+    for (i = 0; i < 3; i++) {
+        snprintf(target, sizeof target, "%s/created-by-root%zu", f->dir, i);
+        snprintf(link_at, sizeof link_at, "%s%s", f->path, sfx[i]);
+        assert_int_equal(symlink(target, link_at), 0);
+        memset(&err, 0, sizeof err);
+        assert_null(store_open(f->path, &err));
+        assert_non_null(strstr(err.msg, "symbolic link"));
+        assert_non_null(strstr(err.msg, link_at));
+        /* Nothing at the target, no -wal or -shm beside it. */
+        assert_int_equal(lstat(target, &sb), -1);
+        snprintf(link_at, sizeof link_at, "%s-wal", target);
+        assert_int_equal(lstat(link_at, &sb), -1);
+        snprintf(link_at, sizeof link_at, "%s%s", f->path, sfx[i]);
+        assert_int_equal(unlink(link_at), 0);
+    }
+    /* A link to an existing store is refused too (not just dangling). */
+    snprintf(target, sizeof target, "%s/real.db", f->dir);
+    store_close(store_open(target, &err));
+    assert_int_equal(symlink(target, f->path), 0);
+    memset(&err, 0, sizeof err);
+    assert_null(store_open(f->path, &err));
+    assert_non_null(strstr(err.msg, "symbolic link"));
+}
+
+/* Files the store creates are owner-only whatever the umask (here 0). */
+static void test_owner_only_modes(void **state)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    struct fx *f = *state;
+    struct sf_error err = {0};
+    struct store *st;
+    struct stat sb;
+    char p[200];
+    mode_t old = umask(0);
+    size_t i;
+
+    st = store_open(f->path, &err);
+    umask(old);
+    assert_non_null(st);
+    /* The migration wrote through the WAL: all three files exist now. */
+    for (i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
+        assert_int_equal(lstat(p, &sb), 0);
+        assert_true(S_ISREG(sb.st_mode));
+        assert_int_equal(sb.st_mode & 07777, 0600);
+    }
+    store_close(st);
 }
 
 /* --- runs and slot intervals --------------------------------------------------------- */
@@ -775,6 +839,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_foreign_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_symlinks, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_owner_only_modes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_slot_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_within_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_continues, setup,
