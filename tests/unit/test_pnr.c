@@ -86,7 +86,12 @@ static void test_more_valid_numbers(void **state)
     /* 29 Feb: 2000 is a leap year; in the 10-digit form YY % 4 == 0 */
     expect_scrubbed("200002291235", PNR_MARK, 1);
     expect_scrubbed("000229-1235", PNR_MARK, 1);
+    /* samordningsnummer 701063-2391 (day 3 + 60; check 1) and 121272-1219
+     * (day 12 + 60; check 9) */
     expect_scrubbed("id=701063-2391", "id=[personnummer]", 1);
+    expect_scrubbed("x=\"121272-1219\"", "x=\"[personnummer]\"", 1);
+    expect_scrubbed("fault: subject 19121212-1212 unknown",
+                    "fault: subject [personnummer] unknown", 1);
     expect_scrubbed("SE200001012384x", "SE[personnummer]x", 1);
     /* a URL escape in front: its digits are not the number's */
     /* ("20811218-9876" reads as 2081-12-18 itself: nothing is left.) */
