@@ -80,7 +80,8 @@ static bool valid_number(const char *s, int date, const char *tail)
 static size_t sep_len(const char *p)
 {
     static const char *const seps[] = {
-        "-", "+", " ", "\xe2\x80\x93", "\xe2\x88\x92", "\xc2\xa0",
+        "-", "+", " ", "\t", "\n", "\r", "\xe2\x80\x93", "\xe2\x88\x92",
+        "\xc2\xa0",
     };
     static const char *const escs[] = {"%E2%80%93", "%2D", "%2B", "%20"};
     size_t i, n;

@@ -14,8 +14,10 @@
  *     exactly 10 digits YYMMDDNNNC; or
  *   - a run of exactly 8 (YYYYMMDD) or 6 (YYMMDD) digits, one separator,
  *     then a run of exactly 4 digits (NNNC). Separators: '-', '+', ' ',
- *     en dash U+2013, minus sign U+2212, no-break space U+00A0, and the
- *     URL escapes %2D %2B %20 %E2%80%93 (any case);
+ *     en dash U+2013 (the spellings people write), tab, CR, LF (a line
+ *     break that a log escape or a name normaliser would hide), minus sign
+ *     U+2212, no-break space U+00A0, and the URL escapes %2D %2B %20
+ *     %E2%80%93 (any case);
  *   - with a real calendar date (day + 60 for a samordningsnummer; 29 Feb
  *     only in a leap year, or when YY % 4 == 0 in the 10-digit form whose
  *     century is unknown) and a correct Luhn check digit on YYMMDDNNNC.

@@ -59,6 +59,7 @@ static void test_every_spelling(void **state)
         "811278 9873",
         /* less usual separators: minus sign, no-break space, URL escapes */
         "811218\xe2\x88\x92" "9876", "811218\xc2\xa0" "9876",
+        "811218\t9876", "19811218\n9876", "811218\r9876",
         "19811218%2D9876", "19811218%2d9876", "811218%209876",
         "811218%2B9876", "811218%E2%80%939876",
     };

@@ -666,8 +666,8 @@ static void test_faults(void **state)
                          -1);
         assert_int_equal(err.code, SF_ERR_FAULT);
         assert_null(strstr(err.msg, "1212"));
-        assert_non_null(strstr(err.msg, "bad subject_of_care [redacted] / "
-                                        "[redacted] / [redacted]; unit"));
+        assert_non_null(strstr(err.msg, "bad subject_of_care [personnummer] / "
+                                        "[personnummer] / [personnummer]; unit"));
         assert_non_null(strstr(err.msg, "SE2321000016-F1Z1"));
         assert_non_null(strstr(err.msg, "s:Client"));
     }
