@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "slotfeed/error.h"
 #include "slotfeed/pnr.h"
 
 #define EN "\xe2\x80\x93"    /* en dash, U+2013 */
@@ -285,6 +286,36 @@ static void test_idempotent(void **state)
     }
 }
 
+/* error.c: every message set through sf_error_set / sf_error_prefix is
+ * scrubbed, formatted whole first so a cut cannot split a number. */
+static void test_sf_error_scrubbed(void **state)
+{
+    struct sf_error err;
+    char big[600];
+
+    (void)state;
+    sf_error_set(&err, SF_ERR_FAULT, "OperationOutcome: \"Patient %s not "
+                 "found\"", "19811218-9876");
+    assert_int_equal(err.code, SF_ERR_FAULT);
+    assert_string_equal(err.msg, "OperationOutcome: \"Patient [personnummer] "
+                        "not found\"");
+    sf_error_prefix(&err, "clinic %s", "811218 9876");
+    assert_string_equal(err.msg, "clinic [personnummer]: OperationOutcome: "
+                        "\"Patient [personnummer] not found\"");
+    /* a number across the 512-byte cut is not left in halves */
+    memset(big, 'a', sizeof(big));
+    big[505] = '\0';
+    sf_error_set(&err, SF_ERR_PARSE, "%s 1198112189876 x", big);
+    assert_false(pnr_contains(err.msg));
+    assert_null(strstr(err.msg, "11981"));
+    assert_true(strlen(err.msg) < sizeof(err.msg));
+    sf_error_set(&err, SF_ERR_PARSE, "%s 8112189876", big);
+    assert_null(strstr(err.msg, "811"));
+    /* ordinary text is kept */
+    sf_error_set(&err, SF_ERR_HTTP, "HTTP %d at %s", 503, "20260331-1234");
+    assert_string_equal(err.msg, "HTTP 503 at 20260331-1234");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_scrub_buf_long),
         cmocka_unit_test(test_cut),
         cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_sf_error_scrubbed),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
