@@ -89,7 +89,17 @@ get() { # PATH FILE
 from=$(date -u +%Y-%m-%d)
 to=$(date -u -d '+27 days' +%Y-%m-%d)
 month=$(date -u +%Y-%m)
-get /v1/availability "$tmp/o-feed.json"
+# The feed is rebuilt shortly after the polls (coalesced, app.c): read it
+# until every clinic shows the outcome of its startup poll.
+for _ in $(seq 1 100); do
+    get /v1/availability "$tmp/o-feed.json"
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if sum(c.get("status") in ("ok", "error")
+                  for c in d["clinics"]) == 8 else 1)' "$tmp/o-feed.json" &&
+        break
+    sleep 0.1
+done
 get /metrics "$tmp/o-metrics.txt"
 get '/$bulk-publish' "$tmp/o-manifest.json"
 for t in Location Schedule Slot; do
