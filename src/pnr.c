@@ -232,6 +232,11 @@ char *pnr_scrub(const char *s, size_t *count)
     size_t found;
     char *r;
 
+    if (!pnr_contains(s)) {     /* the common case: one scan and a copy */
+        if (count != NULL)
+            *count = 0;
+        return strdup(s);
+    }
     scan(s, &o, false);         /* count the bytes */
     if ((r = malloc(o.n + 1)) == NULL)
         return NULL;
