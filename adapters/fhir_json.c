@@ -7,10 +7,12 @@
 #include "fhir_json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/pnr.h"
 
 size_t fhirj_utf8_bad(const char *s, size_t n)
 {
@@ -210,25 +212,31 @@ bool fhirj_ref_is(const char *ref, const char *type, const char *id)
 
 void fhirj_quote(char *dst, size_t n, const char *s)
 {
-    size_t o = 0, i;
+    size_t max, len;
+    char *c;
 
     if (n == 0)
         return;
-    for (i = 0; s != NULL && s[i] != '\0' && o + 4 < n &&
-                i < FHIRJ_QUOTE_MAX; i++)
-        dst[o++] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-    /* never leave half a UTF-8 sequence at the cut */
-    if (s != NULL && s[i] != '\0') {
-        while (o > 0 && ((unsigned char)dst[o - 1] & 0xc0) == 0x80)
-            o--;
-        if (o > 0 && (unsigned char)dst[o - 1] >= 0xc0)
-            o--;
-        if (o + 4 <= n) {
-            memcpy(dst + o, "...", 3);
-            o += 3;
-        }
+    /* Scrub first (pnr.h): a number across the cut goes whole. Controls
+     * become '?' after: the scrub reads tab/CR/LF as separators, and '?'
+     * can join nothing into a number. */
+    if ((c = pnr_scrub(s != NULL ? s : "", NULL)) == NULL) {
+        snprintf(dst, n, "(not quoted: out of memory)");
+        return;
     }
-    dst[o] = '\0';
+    for (char *p = c; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    max = n > 4 ? n - 4 : 0;
+    if (max > FHIRJ_QUOTE_MAX)
+        max = FHIRJ_QUOTE_MAX;
+    len = strlen(c);
+    /* never leave half a UTF-8 sequence (or half a digit run) at the cut */
+    pnr_cut(c, max);
+    memcpy(dst, c, strlen(c) + 1);
+    if (len > max && strlen(dst) + 4 <= n)
+        memcpy(dst + strlen(dst), "...", 4);
+    free(c);
 }
 
 void fhirj_outcome_text(const cJSON *oo, char *buf, size_t n,

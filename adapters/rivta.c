@@ -38,6 +38,7 @@
 #include "slotfeed/clock.h"
 #include "slotfeed/conf.h"
 #include "slotfeed/log.h"
+#include "slotfeed/pnr.h"
 
 #define SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
 #define REG_NS "urn:riv:itintegration:registry:1"
@@ -814,86 +815,45 @@ static int parse_envelope(struct parse *ps)
     return ret;
 }
 
-/* Copy of s made fit for a one-line message: controls become spaces. */
+/*
+ * Copy of upstream text s made fit for a one-line message of at most max
+ * bytes (cut to cap - 1): controls become spaces, then every personnummer
+ * is scrubbed (pnr.h: producers may echo the query identity, or another
+ * person's, and messages reach the logs and the public feed), then it is
+ * cut (pnr_cut: whole characters, never the front of a digit run). That
+ * order leaves no number behind: one split by a control is joined first,
+ * one straddling the cut was scrubbed whole before.
+ */
 static void quote_text(char *dst, size_t cap, const char *s, size_t max)
 {
-    size_t n = utf8_cut(s, strlen(s), max < cap - 1 ? max : cap - 1);
+    char *t = strdup(s), *c = NULL;
 
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
-            dst[i] = ' ';
-}
-
-/*
- * Replace anything shaped like a personnummer (12 digits, or 8/6 digits
- * then '-'/'+' then 4) in fault text we quote with "[redacted]", as the
- * collector does for the configured identity: producers may echo the
- * query identity (or another person's), and error messages end up in logs
- * and the feed. s has room for cap bytes; the result is cut to fit.
- */
-static void redact_pnr(char *s, size_t cap)
-{
-    char out[FAULT_QUOTE_MAX + 64];
-    size_t i = 0, o = 0, n = strlen(s);
-
-    if (cap > sizeof(out))
-        cap = sizeof(out);
-    while (i < n && o + 1 < cap) {
-        size_t a = i, b, e;
-
-        if (s[i] < '0' || s[i] > '9') {
-            out[o++] = s[i++];
-            continue;
-        }
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        b = i;   /* digits [a, b) */
-        e = b;
-        if ((b - a == 8 || b - a == 6) && b < n &&
-            (s[b] == '-' || s[b] == '+')) {
-            size_t k = b + 1;
-
-            while (k < n && s[k] >= '0' && s[k] <= '9')
-                k++;
-            if (k - (b + 1) == 4)
-                e = k;
-        }
-        if (b - a == 12 || e != b) {
-            const char *r = "[redacted]";
-            size_t rl = strlen(r);
-
-            if (o + rl + 1 > cap)
-                break;
-            memcpy(out + o, r, rl);
-            o += rl;
-            i = e;
-        } else {
-            size_t dl = b - a < cap - 1 - o ? b - a : cap - 1 - o;
-
-            memcpy(out + o, s + a, dl);
-            o += dl;
-        }
+    if (t != NULL) {
+        for (char *p = t; *p != '\0'; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = ' ';
+        c = pnr_scrub(t, NULL);
+        free(t);
     }
-    out[o] = '\0';
-    memcpy(s, out, o + 1);
+    if (c == NULL) {
+        snprintf(dst, cap, "(not quoted: out of memory)");
+        return;
+    }
+    pnr_cut(c, max < cap - 1 ? max : cap - 1);
+    snprintf(dst, cap, "%s", c);
+    free(c);
 }
 
 static void set_fault_error(struct parse *ps, struct sf_error *err)
 {
     const char *fs = field_value(&ps->f[F_FAULTSTRING]);
     const char *fc = field_value(&ps->f[F_FAULTCODE]);
-    char qs[FAULT_QUOTE_MAX + 32], qc[64];
+    char qs[FAULT_QUOTE_MAX + 1], qc[64];
 
-    /* Redact with some text to spare, then cut: a number straddling the
-     * cut is either whole (and redacted) or beyond FAULT_QUOTE_MAX. */
+    /* quote_text scrubs: faults often echo the query identity. */
     quote_text(qs, sizeof(qs), fs != NULL ? fs : "(no faultstring)",
-               sizeof(qs) - 1);
-    redact_pnr(qs, sizeof(qs));
-    qs[utf8_cut(qs, strlen(qs), FAULT_QUOTE_MAX)] = '\0';
+               FAULT_QUOTE_MAX);
     quote_text(qc, sizeof(qc), fc != NULL ? fc : "?", sizeof(qc) - 1);
-    redact_pnr(qc, sizeof(qc));
     if (fs != NULL &&
         (strncmp(fs, "VP004", 5) == 0 || strncmp(fs, "VP007", 5) == 0))
         sf_error_set(err, SF_ERR_NOT_CONNECTED,
@@ -1162,15 +1122,29 @@ static bool is_title(const char *w, size_t n, bool lower_is_title)
  *     ("Dr. Dalmo" -> "Dalmo"). Surname particles ("van der") are not
  *     recognised: "Anna van Berg" -> "Berg, Anna van".
  */
+static char *display_name(const char *performer_name);
+
 char *riv_display_name(const char *performer_name)
+{
+    char *clean = NULL, *out = NULL;
+
+    /* Scrub before the words are reordered: "Anna 19811218 9876" must not
+     * become "9876, Anna 19811218", which no scrub would recognise. */
+    if (performer_name == NULL ||
+        (clean = pnr_scrub(performer_name, NULL)) == NULL)
+        return NULL;
+    out = display_name(clean);
+    free(clean);
+    return out;
+}
+
+static char *display_name(const char *performer_name)
 {
     const char *w[32];
     size_t wl[32], nw = 0, first = 0, len = 0;
     const char *p = performer_name;
     char *out, *o;
 
-    if (p == NULL)
-        return NULL;
     while (*p != '\0') {
         while (is_space((unsigned char)*p))
             p++;

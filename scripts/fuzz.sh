@@ -3,7 +3,7 @@
 # each for SECONDS (default 600) on a scratch copy of its seed corpus.
 #
 #   bash scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   TARGET: riv fhir smart conf http avail (default: all)
+#   TARGET: riv fhir smart conf http avail pnr (default: all)
 #
 # New inputs go to build-fuzz/corpus-NAME (kept between runs, never into
 # the repo), crash files to build-fuzz/artifacts-NAME/, the full log to
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 secs=${1:-600}
 [ $# -gt 0 ] && shift
-all=(riv fhir smart conf http avail)
+all=(riv fhir smart conf http avail pnr)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 

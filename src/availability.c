@@ -9,6 +9,7 @@
 #include "slotfeed/availability.h"
 
 #include "slotfeed/clock.h"
+#include "slotfeed/pnr.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,12 +69,37 @@ static int pool_rehash(struct avail_strpool *p, size_t nb)
     return 0;
 }
 
-/* The list's copy of str (NULL for NULL); NULL with *ok cleared when
- * memory ran out. */
+/* The pooled string equal to str, or NULL; *slot gets the empty bucket
+ * where str would go. */
+static const char *pool_find(const struct avail_strpool *p, const char *str,
+                             uint64_t h, size_t *slot)
+{
+    size_t k;
+
+    for (k = (size_t)h & (p->nb - 1); p->tab[k] != 0;
+         k = (k + 1) & (p->nb - 1)) {
+        const char *e = p->str[p->tab[k] - 1];
+
+        if (e == str || strcmp(e, str) == 0)
+            return e;
+    }
+    *slot = k;
+    return NULL;
+}
+
+/*
+ * The list's copy of str (NULL for NULL); NULL with *ok cleared when
+ * memory ran out. Every slot string of every list comes through here, so
+ * this is where upstream text loses any personnummer (pnr.h): the pool
+ * holds scrubbed text only, and the feed, the documents, the bulk export
+ * and the store all read from it. A hit on the raw text is therefore
+ * clean; a miss is scrubbed before it is stored.
+ */
 static const char *intern(struct avail_slots *s, const char *str, bool *ok)
 {
     struct avail_strpool *p = s->pool;
-    size_t k;
+    const char *e;
+    size_t k, found = 0;
     uint64_t h;
     char *d;
 
@@ -89,36 +115,40 @@ static const char *intern(struct avail_slots *s, const char *str, bool *ok)
         s->pool = p;
     }
     h = str_hash(str);
-    for (k = (size_t)h & (p->nb - 1); p->tab[k] != 0;
-         k = (k + 1) & (p->nb - 1)) {
-        const char *e = p->str[p->tab[k] - 1];
-
-        if (e == str || strcmp(e, str) == 0)
+    if ((e = pool_find(p, str, h, &k)) != NULL)
+        return e;
+    if ((d = pnr_scrub(str, &found)) == NULL)
+        goto nomem;
+    if (found > 0) {
+        h = str_hash(d);
+        if ((e = pool_find(p, d, h, &k)) != NULL) {
+            free(d);
             return e;
+        }
     }
     if (p->n >= UINT32_MAX - 1)
-        goto nomem;
+        goto nomem_d;
     if (p->n == p->cap) {
         size_t ncap = p->cap ? p->cap * 2 : 8;
         char **nv = realloc(p->str, ncap * sizeof(*nv));
 
         if (nv == NULL)
-            goto nomem;
+            goto nomem_d;
         p->str = nv;
         p->cap = ncap;
     }
     if ((p->n + 1) * 2 > p->nb) {
         if (pool_rehash(p, p->nb * 2) != 0)
-            goto nomem;
+            goto nomem_d;
         for (k = (size_t)h & (p->nb - 1); p->tab[k] != 0;
              k = (k + 1) & (p->nb - 1))
             ;
     }
-    if ((d = strdup(str)) == NULL)
-        goto nomem;
     p->str[p->n++] = d;
     p->tab[k] = (uint32_t)p->n;
     return d;
+nomem_d:
+    free(d);
 nomem:
     *ok = false;
     return NULL;

@@ -34,6 +34,7 @@
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
 #include "slotfeed/plaus.h"
+#include "slotfeed/pnr.h"
 #include "slotfeed/sched.h"
 
 /* Per-clinic poll machinery, parallel to states[]. */
@@ -322,9 +323,11 @@ static void grant_release(struct cpoll *p, enum sched_outcome o,
 }
 
 /*
- * Replace every occurrence of the query identity with a marker: SOAP
- * faults sometimes echo the request, and error text reaches logs and
- * the public feed.
+ * Replace every occurrence of the query identity with a marker, then
+ * every personnummer (pnr.h): SOAP faults sometimes echo the request, an
+ * upstream may quote anyone's number, and this text is the clinic's
+ * public error (feed, clinic document, overview, store) and goes to the
+ * logs. Every message put in st->error passes here.
  */
 static void redact(char *s, size_t cap, const char *secret)
 {
@@ -332,8 +335,10 @@ static void redact(char *s, size_t cap, const char *secret)
     size_t sl, ml = sizeof(mark) - 1;
     char *p;
 
-    if (secret == NULL || (sl = strlen(secret)) == 0)
+    if (secret == NULL || (sl = strlen(secret)) == 0) {
+        pnr_scrub_buf(s, cap);
         return;
+    }
     while ((p = strstr(s, secret)) != NULL) {
         size_t tail = strlen(p + sl);
 
@@ -343,6 +348,7 @@ static void redact(char *s, size_t cap, const char *secret)
         p[ml + tail] = '\0';
         memcpy(p, mark, ml);
     }
+    pnr_scrub_buf(s, cap);
 }
 
 /* --- one poll ----------------------------------------------------------- */
@@ -493,6 +499,8 @@ static void poll_skip_open(struct cpoll *p, const struct sched_host *h,
                  "half-open for %s (probe in flight)", st->conf->id,
                  sched_host_name(h));
     }
+    /* The host may be an upstream's (a SMART output URL). */
+    redact(st->error, sizeof(st->error), NULL);
     /* Keep the class that describes the host's trouble, if we saw it. */
     if (st->err_class == SF_ERR_NONE)
         st->err_class = SF_ERR_TRANSPORT;

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "slotfeed/adapter.h"
+#include "slotfeed/pnr.h"
 #include "slotfeed/sched.h"
 #include "slotfeed/url.h"
 
@@ -128,6 +129,9 @@ static void verr(struct vctx *cx, const char *path, const char *fmt, ...)
         snprintf(line, sizeof(line), "%s: %s", path, msg);
     else
         snprintf(line, sizeof(line), "%s", msg);
+    /* Config errors quote the file (values, keys, syntax context), and
+     * riv.subject_of_care is a personnummer: never echo one (pnr.h). */
+    pnr_scrub_buf(line, sizeof(line));
     errs_push(cx, line);
 }
 
@@ -210,6 +214,16 @@ static void show_n(char *dst, size_t dstlen, const char *s, size_t n)
         }
         p += k;
         n -= k;
+    }
+    if (n > 0 && *p >= '0' && *p <= '9') {
+        /* A number cut here would escape verr's scrub: drop a cut run
+         * that is short enough to be (part of) one. */
+        size_t d = o;
+
+        while (d > 0 && dst[d - 1] >= '0' && dst[d - 1] <= '9')
+            d--;
+        if (o - d <= 12)
+            o = d;
     }
     if (n > 0 && o + 4 <= dstlen) {
         memcpy(dst + o, "...", 3);
@@ -1864,12 +1878,48 @@ static void set_defaults(struct vctx *cx, struct conf_region *r)
 
 /* ---- syntax errors --------------------------------------------------- */
 
+/* Digits and the bytes of personnummer separators (pnr.h), for
+ * syntax_error's context. */
+static bool numberish(char c)
+{
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == ' ' ||
+           c == '%' || c == '\t' || ((unsigned char)c & 0x80) != 0;
+}
+
+/* True when a run of numberish bytes holding a digit crosses position i
+ * of text (bytes on both sides); [*a, *b) is the run, at most 40 bytes
+ * each side of i. */
+static bool number_across(const char *t, size_t len, size_t i, size_t *a,
+                          size_t *b)
+{
+    size_t s = i, e = i, k;
+
+    while (s > 0 && i - s < 40 && numberish(t[s - 1]))
+        s--;
+    while (e < len && e - i < 40 && numberish(t[e]))
+        e++;
+    *a = s;
+    *b = e;
+    if (s == i || e == i)
+        return false;
+    for (k = s; k < e; k++)
+        if (t[k] >= '0' && t[k] <= '9')
+            return true;
+    return false;
+}
+
+/* The run [a, b) went on past the 40-byte limit. */
+static bool longer_than_shown(const char *t, size_t len, size_t a, size_t b)
+{
+    return (a > 0 && numberish(t[a - 1])) || (b < len && numberish(t[b]));
+}
+
 /* Report msg at byte offset off of text as "line L, column C: ...". */
 static void syntax_error(struct vctx *cx, const char *text, size_t len,
                          size_t off, const char *what)
 {
     char near[SHOW_MAX + 8], where[64];
-    size_t line = 1, col = 1, i, end;
+    size_t line = 1, col = 1, i, end, start = off, a, b;
 
     if (off > len)
         off = len;
@@ -1884,7 +1934,16 @@ static void syntax_error(struct vctx *cx, const char *text, size_t len,
     for (end = off; end < len && end - off < 20 && text[end] != '\n' &&
                     text[end] != '\r'; end++)
         ;
-    show_n(near, sizeof(near), text + off, end - off);
+    /* Never start or end the context inside a number (verr scrubs whole
+     * ones): take in the whole run of digits and separators across
+     * either edge, or leave it out when it is too long to show. */
+    if (number_across(text, len, off, &a, &b))
+        start = longer_than_shown(text, len, a, b) ? b : a;
+    if (end > start && number_across(text, len, end, &a, &b))
+        end = longer_than_shown(text, len, a, b) ? a : b;
+    if (end < start)
+        end = start;
+    show_n(near, sizeof(near), text + start, end - start);
     snprintf(where, sizeof(where), "line %zu, column %zu", line, col);
     if (near[0] != '\0')
         verr(cx, where, "%s near '%s'", what, near);

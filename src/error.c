@@ -1,36 +1,67 @@
-/* error.c - struct sf_error helpers. */
+/*
+ * error.c - struct sf_error helpers.
+ *
+ * Error messages quote upstream text (faults, diagnostics, URLs) and end
+ * up in logs and the public feed, so every message set here is scrubbed
+ * of personnummer (pnr.h) before it is cut to fit: formatted in full
+ * first, so a number cannot escape by straddling the cut.
+ */
 #include "slotfeed/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "slotfeed/pnr.h"
+
+/* Scrub text (in a buffer of tcap bytes; vsnprintf wanted n) into msg
+ * (cap bytes). A cut at either end never leaves part of a digit run. */
+static void set_scrubbed(char *msg, size_t cap, char *text, size_t n,
+                         size_t tcap)
+{
+    if (n >= tcap)      /* vsnprintf cut it: drop a run it may have split */
+        pnr_cut(text, strlen(text) - 1);
+    pnr_scrub_buf(text, tcap);
+    pnr_cut(text, cap - 1);
+    memcpy(msg, text, strlen(text) + 1);
+}
+
 void sf_error_set(struct sf_error *err, enum sf_errclass code,
                   const char *fmt, ...)
 {
+    char text[2048];
     va_list ap;
+    int n;
 
     if (err == NULL)
         return;
     err->code = code;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    n = vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    if (n < 0)
+        text[n = 0] = '\0';
+    set_scrubbed(err->msg, sizeof(err->msg), text, (size_t)n, sizeof(text));
     sf_utf8_fix(err->msg);
 }
 
 void sf_error_prefix(struct sf_error *err, const char *fmt, ...)
 {
-    char head[256], old[sizeof(err->msg)];
+    char head[256], text[sizeof(head) + sizeof(err->msg) + 2];
     va_list ap;
+    int n;
 
     if (err == NULL)
         return;
     va_start(ap, fmt);
-    vsnprintf(head, sizeof(head), fmt, ap);
+    n = vsnprintf(head, sizeof(head), fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", head, old);
+    if (n >= (int)sizeof(head))
+        pnr_cut(head, sizeof(head) - 2);
+    n = snprintf(text, sizeof(text), "%s: %s", head, err->msg);
+    if (n < 0)
+        text[n = 0] = '\0';
+    set_scrubbed(err->msg, sizeof(err->msg), text, (size_t)n, sizeof(text));
     sf_utf8_fix(err->msg);
 }
 

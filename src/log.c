@@ -3,8 +3,8 @@
  *
  * Each line is formatted whole in memory and written with one write(2), so
  * lines from the daemon and a child never interleave mid-line. The caller's
- * text goes through three steps: the personnummer scrub (on the raw text,
- * so a number cannot hide inside a split), a split into key=value fields,
+ * text goes through three steps: the personnummer scrub (pnr.h, on the raw
+ * text, so a number cannot hide inside a split), a split into key=value fields,
  * and escaping for the chosen format. The split is tolerant because callers
  * write `error="%s"` around messages that may hold quotes or " x=" of their
  * own: a quoted value ends at the first quote followed by the end or by
@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotfeed/pnr.h"
 #include "slotfeed/sbuf.h"
 
 /* Caller text beyond this is cut (a runaway message must not flood). */
@@ -61,127 +62,7 @@ int log_parse_level(const char *s, enum log_level *out)
     return -1;
 }
 
-/* --- personnummer scrub -------------------------------------------------- */
-
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-static int num(const char *p, int n)
-{
-    int v = 0;
-
-    while (n-- > 0)
-        v = v * 10 + (*p++ - '0');
-    return v;
-}
-
-/* year < 0: century unknown (10-digit form); 29 Feb is allowed when either
- * century could make it a leap year, i.e. when YY % 4 == 0. */
-static bool valid_date(int year, int yy, int month, int day)
-{
-    static const int dim[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap;
-
-    if (day > 60)
-        day -= 60; /* samordningsnummer */
-    if (month < 1 || month > 12 || day < 1 || day > dim[month - 1])
-        return false;
-    if (month == 2 && day == 29) {
-        if (year >= 0)
-            leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-        else
-            leap = yy % 4 == 0;
-        return leap;
-    }
-    return true;
-}
-
-/* d: the 10 digits YYMMDDNNNC. Luhn with weights 2,1,2,... on the first 9. */
-static bool luhn_ok(const char *d)
-{
-    int i, sum = 0;
-
-    for (i = 0; i < 9; i++) {
-        int v = (d[i] - '0') * (i % 2 == 0 ? 2 : 1);
-        sum += v > 9 ? v - 9 : v;
-    }
-    return (10 - sum % 10) % 10 == d[9] - '0';
-}
-
-/* Candidate at s with date digits `date` (6 or 8) and the 4 last digits at
- * `tail`. */
-static bool is_pnr(const char *s, int date, const char *tail)
-{
-    char d[10];
-    int year = -1;
-
-    if (date == 8) {
-        int century = num(s, 2);
-
-        if (century < 18 || century > 20)
-            return false;
-        year = num(s, 4);
-        s += 2;
-    }
-    memcpy(d, s, 6);
-    memcpy(d + 6, tail, 4);
-    return valid_date(year, num(d, 2), num(d + 2, 2), num(d + 4, 2)) &&
-           luhn_ok(d);
-}
-
-/* Length of a personnummer starting at the digit run s[0..run), or 0. */
-static size_t pnr_at(const char *s, size_t run)
-{
-    const char *t = s + run;
-
-    if ((run == 10 || run == 12) && is_pnr(s, (int)run - 4, s + run - 4))
-        return run;
-    if ((run == 6 || run == 8) && (*t == '-' || *t == '+') &&
-        strspn(t + 1, "0123456789") == 4 && is_pnr(s, (int)run, t + 1))
-        return run + 5;
-    return 0;
-}
-
-static void scrub_into(struct sbuf *b, const char *s, size_t *count)
-{
-    static const char mark[] = "[personnummer]";
-    const char *p = s, *lit = s;
-
-    while (*p != '\0') {
-        size_t run, n;
-
-        if (!is_digit(*p)) {
-            p++;
-            continue;
-        }
-        run = strspn(p, "0123456789");
-        if ((n = pnr_at(p, run)) > 0) {
-            sbuf_add(b, lit, (size_t)(p - lit));
-            sbuf_add(b, mark, sizeof(mark) - 1);
-            if (count != NULL)
-                (*count)++;
-            p += n;
-            lit = p;
-        } else {
-            p += run; /* a run is judged whole, never from its middle */
-        }
-    }
-    sbuf_add(b, lit, (size_t)(p - lit));
-}
-
-char *log_scrub_pnr(const char *s, size_t *count)
-{
-    struct sbuf b = {0};
-
-    if (count != NULL)
-        *count = 0;
-    scrub_into(&b, s, count);
-    sbuf_add(&b, "", 0); /* an empty input still gets a string */
-    if (b.oom) {
-        sbuf_free(&b);
-        return NULL;
-    }
-    return b.p;
-}
 
 /* --- fields -------------------------------------------------------------- */
 
@@ -476,9 +357,13 @@ void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
         } else {
             text = small; /* truncated, but still logged */
         }
+        /* Cut: a number cut in two would escape the scrub. Drop the last
+         * character and any digit run it ends (pnr_cut). */
+        if ((size_t)n >= (text == small ? sizeof(small) : cap))
+            pnr_cut(text, strlen(text) - 1);
     }
-    if ((clean = log_scrub_pnr(text, NULL)) == NULL ||
-        (ev = log_scrub_pnr(event ? event : "", NULL)) == NULL)
+    if ((clean = pnr_scrub(text, NULL)) == NULL ||
+        (ev = pnr_scrub(event ? event : "", NULL)) == NULL)
         goto out; /* out of memory: drop rather than risk the raw text */
     fix_utf8(clean);
     fix_utf8(ev);

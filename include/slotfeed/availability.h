@@ -28,6 +28,10 @@
  * into it); never free() them or write through them. To change one, use
  * avail_slots_set_str. A template passed to avail_slots_add_slot may
  * point anywhere (the list interns its own copies).
+ *
+ * The list's copies hold no personnummer: every string is scrubbed on
+ * its way in (pnr.h; a number becomes "[personnummer]"), so no slot text
+ * from an upstream reaches the feed, the documents or the store with one.
  */
 struct avail_slot {
     int64_t start;        /* instant, UTC seconds */

@@ -7,7 +7,8 @@
  * Callers pass key=value text after the event name (values with spaces in
  * double quotes, as written today; they need not escape anything). log_msg
  * formats that text, scrubs anything shaped like a Swedish personnummer or
- * samordningsnummer (valid date and check digit) to "[personnummer]", then
+ * samordningsnummer (pnr.h: every spelling, valid date and check digit)
+ * to "[personnummer]", then
  * splits it back into fields and writes them escaped, so a value holding
  * quotes or newlines still makes exactly one line. Never log the query
  * identity (personnummer) or credentials: the scrub is a second line of
@@ -48,16 +49,5 @@ int log_parse_level(const char *s, enum log_level *out);
 /* Where lines go; NULL = stderr (the default). Borrowed: the caller keeps
  * the stream open until it sets another one. For tests. */
 void log_set_output(FILE *f);
-
-/*
- * Copy s into a new NUL-terminated string with every personnummer or
- * samordningsnummer replaced by "[personnummer]". Recognised spellings:
- * YYYYMMDDNNNN, YYMMDDNNNN, YYMMDD-NNNN, YYMMDD+NNNN, YYYYMMDD-NNNN, a
- * digit run of exactly that length (a longer run such as a timestamp is
- * left alone), with a real calendar date (day + 60 for samordningsnummer)
- * and a correct Luhn check digit. *count (may be NULL) gets the number of
- * replacements. Returns NULL when out of memory; the caller frees.
- */
-char *log_scrub_pnr(const char *s, size_t *count);
 
 #endif

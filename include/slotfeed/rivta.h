@@ -113,7 +113,8 @@ void riv_time_types_clear(struct riv_time_types *t);
  * normalised); leading titles are dropped ("leg.", "Dr.", known Swedish
  * titles such as "fysioterapeut", lower-case words while two words remain);
  * the last word is the surname: "leg. fysioterapeut Jacob Erik Dalmo" ->
- * "Dalmo, Jacob Erik"; a single remaining word is returned as is.
+ * "Dalmo, Jacob Erik"; a single remaining word is returned as is. A
+ * personnummer in the value is scrubbed (pnr.h) before anything moves.
  */
 char *riv_display_name(const char *performer_name);
 

@@ -1,7 +1,8 @@
 /*
  * fuzz_conf.c - libFuzzer target for conf_parse (owner: fuzzing, issue
  * 7): the input is a region file. Either a region or an error list comes
- * back, never both, and everything is freed (LeakSanitizer checks).
+ * back, never both, no error holds a personnummer (pnr.h), and everything
+ * is freed (LeakSanitizer checks).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "slotfeed/error.h"
 #include "slotfeed/geo.h"
 #include "slotfeed/log.h"
+#include "slotfeed/pnr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -26,8 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();                    /* success: a region, no errors */
     if (rc != 0 && (r != NULL || errs.n == 0))
         abort();                    /* failure: no region, >= 1 error */
+    /* ...and never echoes a personnummer (issue 11; pnr.h) */
     for (size_t i = 0; i < errs.n; i++)
-        if (errs.v[i] == NULL)
+        if (errs.v[i] == NULL || pnr_contains(errs.v[i]))
             abort();
     conf_free(r);
     conf_errors_free(&errs);

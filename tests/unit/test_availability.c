@@ -573,11 +573,66 @@ static void test_dst_contact_day(void **state)
     avail_slots_clear(&s);
 }
 
+/* Upstream text with a personnummer never gets into a list (issue 11):
+ * every string field, every way in (add, add_slot, set_str, copy). */
+static void test_list_scrubs_personnummer(void **state)
+{
+    struct avail_slots s, c;
+    struct avail_slot t = {0};
+    const char *const hostile[] = {
+        "Dr 19811218-9876", "811218\xe2\x80\x93" "9876 Nybes\xc3\xb6k",
+        "8112189876", "https://book.example/p/19811218%209876/slot",
+        "tel 19811218 9876",
+    };
+
+    (void)state;
+    avail_slots_init(&s);
+    avail_slots_init(&c);
+    assert_int_equal(avail_slots_add(&s, 100, 200, hostile[0], hostile[1],
+                                     hostile[2]), 0);
+    t.start = 300;
+    t.end = 400;
+    t.practitioner = hostile[2];
+    t.service = hostile[0];
+    t.service_id = hostile[1];
+    t.booking_url = hostile[3];
+    t.booking_phone = hostile[4];
+    assert_int_equal(avail_slots_add_slot(&s, &t), 0);
+    assert_int_equal(avail_slots_set_str(&s, &s.v[0].booking_url,
+                                         hostile[3]), 0);
+    assert_int_equal(avail_slots_copy(&c, &s), 0);
+    assert_string_equal(s.v[0].practitioner, "Dr [personnummer]");
+    assert_string_equal(s.v[0].service, "[personnummer] Nybes\xc3\xb6k");
+    assert_string_equal(s.v[0].service_id, "[personnummer]");
+    assert_string_equal(s.v[1].booking_url,
+                        "https://book.example/p/[personnummer]/slot");
+    assert_string_equal(s.v[1].booking_phone, "tel [personnummer]");
+    /* one pooled copy for the raw and the scrubbed spelling */
+    assert_ptr_equal(s.v[0].service_id, s.v[1].practitioner);
+    assert_ptr_equal(s.v[0].booking_url, s.v[1].booking_url);
+    for (size_t i = 0; i < s.n; i++) {
+        const char *f[] = {s.v[i].practitioner, s.v[i].service,
+                           s.v[i].service_id, s.v[i].booking_url,
+                           s.v[i].booking_phone, c.v[i].practitioner,
+                           c.v[i].service, c.v[i].booking_url};
+
+        for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+            assert_true(f[k] == NULL || strstr(f[k], "9876") == NULL);
+    }
+    /* ordinary text is untouched and still shared */
+    assert_int_equal(avail_slots_add(&s, 500, 600, "Dalmo, Jacob", "Nybes\xc3\xb6k",
+                                     "FYS-NY 20260331"), 0);
+    assert_string_equal(s.v[2].service_id, "FYS-NY 20260331");
+    avail_slots_clear(&s);
+    avail_slots_clear(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_basics),
         cmocka_unit_test(test_list_interning),
+        cmocka_unit_test(test_list_scrubs_personnummer),
         cmocka_unit_test(test_list_sort_dedupe),
         cmocka_unit_test(test_booking_fields),
         cmocka_unit_test(test_counting_names),

@@ -47,7 +47,8 @@
 
 /* M_EMPTY: a well-formed answer listing no free time (a fully booked
  * clinic, or a platform fault answering empty for everyone). */
-enum mode { M_OK, M_OK_MORE, M_503, M_VP007, M_ECHO_IDENT, M_EMPTY };
+enum mode { M_OK, M_OK_MORE, M_503, M_VP007, M_ECHO_IDENT, M_EMPTY,
+            M_PNR_FAULT, M_PNR_NAMES /* srv_clinic.text: issue 11 */ };
 
 #define MAXC 8
 
@@ -56,6 +57,7 @@ struct srv_clinic {
     enum mode mode;
     int dates_reqs, slots_reqs;
     char dates_body[4096];    /* last GetAvailableDates request */
+    const char *text;         /* M_PNR_*: the fault text or the names */
 };
 
 struct srv {
@@ -155,6 +157,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         fault(b, "schema validation: subject_of_care " IDENT " rejected");
         evhttp_send_reply(req, 500, "Internal Server Error", b);
         goto out;
+    case M_PNR_FAULT:
+        fault(b, c->text);
+        evhttp_send_reply(req, 500, "Internal Server Error", b);
+        goto out;
     default:
         break;
     }
@@ -176,6 +182,16 @@ static void on_request(struct evhttp_request *req, void *arg)
         if (c->mode == M_OK_MORE)
             add_slot(b, c->id, "20260304130000", "20260304134500",
                      "Anna Berg");
+        if (c->mode == M_PNR_NAMES)
+            evbuffer_add_printf(b,
+                "<timeslotDetail xmlns:c=\"urn:riv:crm:scheduling:1\">"
+                "<c:startTimeInclusive>20260303100000</c:startTimeInclusive>"
+                "<c:endTimeExclusive>20260303103000</c:endTimeExclusive>"
+                "<c:healthcare_facility>%s</c:healthcare_facility>"
+                "<c:performerName>%s</c:performerName>"
+                "<c:timeTypeName>%s</c:timeTypeName>"
+                "<c:timeTypeID>%s</c:timeTypeID>"
+                "</timeslotDetail>", c->id, c->text, c->text, c->text);
         add_slot(b, c->id, "20260303083000", "20260303091500", "Anna Berg");
         add_slot(b, c->id, "20260302100000", "20260302103000", "Anna Berg");
         evbuffer_add_printf(b, "</GetAvailableTimeslotsResponse>");
@@ -517,7 +533,69 @@ static void test_identity_never_in_error(void **state)
     st = state_of(fx, e);
     assert_int_equal(st->err_class, SF_ERR_FAULT);
     assert_null(strstr(st->error, IDENT));
-    assert_non_null(strstr(st->error, "[redacted]"));
+    /* the identity is a valid personnummer: error.c scrubs it first */
+    assert_non_null(strstr(st->error, "[personnummer]"));
+}
+
+/* True when s holds any digit sequence of 19811218-9876: with the check
+ * digits "9876" no other text in these tests has. */
+static bool holds_number(const char *s)
+{
+    return s != NULL && (strstr(s, "9876") != NULL ||
+                         strstr(s, "811218") != NULL);
+}
+
+/* Issue 11: a personnummer in a RIV fault (bare 10 digits, space, en
+ * dash: rivta's old redaction missed all three) or in performerName /
+ * timeTypeName never reaches the clinic state: error and slot strings. */
+static void test_personnummer_never_in_state(void **state)
+{
+    static const char *const faults[] = {
+        "subject 8112189876 unknown",
+        "subject 19811218 9876 unknown",
+        "subject 19811218\xe2\x80\x93" "9876 unknown",
+        "subject 811218-9876 unknown",
+    };
+    static const char *const ids[] = {
+        "SE2321000156-PNR1", "SE2321000156-PNR2", "SE2321000156-PNR3",
+        "SE2321000156-PNR4",
+    };
+    struct fx *fx = *state;
+    const struct clinic_state *st;
+    size_t i, k, names;
+
+    for (i = 0; i < 4; i++) {
+        add_clinic(fx, ids[i], W_SERVER, M_PNR_FAULT);
+        fx->srv.c[fx->srv.n - 1].text = faults[i];
+    }
+    names = add_clinic(fx, "SE2321000156-PNRN", W_SERVER, M_PNR_NAMES);
+    fx->srv.c[fx->srv.n - 1].text = "leg. Anna 19811218 9876 Berg";
+    make(fx, 2000);
+    pass(fx);
+    for (i = 0; i < 4; i++) {
+        st = state_of(fx, i);
+        assert_int_equal(st->err_class, SF_ERR_FAULT);
+        if (holds_number(st->error))
+            fail_msg("clinic %zu error: %s", i, st->error);
+        assert_non_null(strstr(st->error, "subject [personnummer] unknown"));
+    }
+    st = state_of(fx, names);
+    assert_int_equal(st->status, CLINIC_OK);
+    assert_int_equal(st->slots.n, 3);
+    for (k = 0; k < st->slots.n; k++) {
+        const struct avail_slot *sl = &st->slots.v[k];
+
+        assert_false(holds_number(sl->practitioner));
+        assert_false(holds_number(sl->service));
+        assert_false(holds_number(sl->service_id));
+    }
+    /* 10:00 local = 09:00Z on 2026-03-03 */
+    for (k = 0; k < st->slots.n && st->slots.v[k].service == NULL; k++)
+        ;
+    assert_true(k < st->slots.n);
+    assert_string_equal(st->slots.v[k].service, "leg. Anna [personnummer] Berg");
+    assert_string_equal(st->slots.v[k].practitioner,
+                        "Berg, Anna [personnummer]");
 }
 
 static void test_no_booking_never_polled(void **state)
@@ -1337,6 +1415,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_never_success_then_unreachable,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_vp007_means_no_web_booking,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_personnummer_never_in_state,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_never_in_error, setup,
                                         teardown),

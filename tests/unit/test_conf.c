@@ -472,6 +472,48 @@ static void test_syntax_error_line_column(void **state)
                   "near ']'", NULL);
 }
 
+/* Issue 11: no config error echoes a personnummer, whichever spelling,
+ * whether syntax context, a key or a value (docs/config.md promises it). */
+static void test_errors_never_echo_personnummer(void **state)
+{
+    static const char *const spellings[] = {
+        "+191212121212", "191212121212", "19121212-1212", "1212121212",
+        "19811218 9876", "19811218\xe2\x80\x93" "9876", "811218+9876",
+    };
+    char text[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+        const char *const forms[] = {
+            /* a syntax error right at the number, and 18 bytes before it
+             * (the 20-byte context window would cut it) */
+            "{\"name\": \"R\", \"riv\": {\"subject_of_care\": @}}",
+            "{\"name\": \"R\", \"riv\": {\"subject_of_care\": ] x  @}}",
+            "{\"name\": \"R\", x \"abcdefghijklmnopq @\"}",
+            /* a misspelt key and a value of the wrong type */
+            "{\"name\": \"R\", \"riv\": {\"@\": 1}, \"clinics\": []}",
+            "{\"name\": \"@\", \"clinics\": 5}",
+        };
+
+        for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+            struct conf_region *r = NULL;
+            struct conf_errors e = {0};
+
+            const char *at = strchr(forms[f], '@');
+
+            snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - forms[f]),
+                     forms[f], spellings[i], at + 1);
+            assert_int_equal(conf_parse(text, strlen(text), &r, &e), -1);
+            assert_true(e.n > 0);
+            for (size_t k = 0; k < e.n; k++)
+                if (strstr(e.v[k], "1212") != NULL ||
+                    strstr(e.v[k], "9876") != NULL)
+                    fail_msg("%s -> %s", text, e.v[k]);
+            conf_errors_free(&e);
+        }
+    }
+}
+
 static void test_nul_byte(void **state)
 {
     static const char text[] = "{\"name\":\"R\0x\"}";
@@ -1275,6 +1317,7 @@ int main(void)
         cmocka_unit_test(test_many_errors_fixture),
         cmocka_unit_test(test_error_cap),
         cmocka_unit_test(test_syntax_error_line_column),
+        cmocka_unit_test(test_errors_never_echo_personnummer),
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_files),

@@ -467,6 +467,55 @@ static void test_http_errors(void **state)
     }
 }
 
+/* Issue 11: a personnummer in an OperationOutcome (every spelling) or in
+ * a Slot's or Schedule's names never reaches the error or a slot. */
+static bool holds_number(const char *s)
+{
+    return s != NULL && (strstr(s, "9876") != NULL ||
+                         strstr(s, "9873") != NULL ||
+                         strstr(s, "811218") != NULL);
+}
+
+static void test_personnummer_scrubbed(void **state)
+{
+    struct fx x;
+    struct run r;
+    static const long statuses[] = {404, 500, 200};
+
+    (void)state;
+    fx_init(&x, "https://fhir.example/r4", "Location/123");
+    for (size_t i = 0; i < 3; i++) {
+        struct answer a[] = {{statuses[i], "outcome_pnr.json", NULL}};
+
+        converse(&x, a, 1, &r);
+        assert_int_equal(r.rc, ADAPTER_ERROR);
+        if (holds_number(r.err.msg))
+            fail_msg("HTTP %ld: %s", statuses[i], r.err.msg);
+        assert_non_null(strstr(r.err.msg, "Patient [personnummer] not "
+                                          "found"));
+        run_free(&r);
+    }
+    {
+        struct answer a[] = {{200, "page_pnr.json", NULL}};
+
+        converse(&x, a, 1, &r);
+        assert_int_equal(r.rc, ADAPTER_DONE);
+        assert_int_equal(r.slots.n, 2);
+        for (size_t i = 0; i < r.slots.n; i++) {
+            assert_false(holds_number(r.slots.v[i].practitioner));
+            assert_false(holds_number(r.slots.v[i].service));
+            assert_false(holds_number(r.slots.v[i].service_id));
+        }
+        assert_string_equal(r.slots.v[0].practitioner,
+                            "Berg, Anna ([personnummer])");
+        assert_string_equal(r.slots.v[0].service,
+                            "\xc3\x85terbes\xc3\xb6k [personnummer]");
+        assert_string_equal(r.slots.v[1].service,
+                            "Nybes\xc3\xb6k f\xc3\xb6r [personnummer]");
+        run_free(&r);
+    }
+}
+
 static void test_malformed(void **state)
 {
     struct fx x;
@@ -622,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_page_cap),
         cmocka_unit_test(test_next_link_leaves_host),
         cmocka_unit_test(test_http_errors),
+        cmocka_unit_test(test_personnummer_scrubbed),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_bearer_token),
         cmocka_unit_test(test_headers_api),

@@ -666,8 +666,8 @@ static void test_faults(void **state)
                          -1);
         assert_int_equal(err.code, SF_ERR_FAULT);
         assert_null(strstr(err.msg, "1212"));
-        assert_non_null(strstr(err.msg, "bad subject_of_care [redacted] / "
-                                        "[redacted] / [redacted]; unit"));
+        assert_non_null(strstr(err.msg, "bad subject_of_care [personnummer] / "
+                                        "[personnummer] / [personnummer]; unit"));
         assert_non_null(strstr(err.msg, "SE2321000016-F1Z1"));
         assert_non_null(strstr(err.msg, "s:Client"));
     }
@@ -693,6 +693,53 @@ static void test_faults(void **state)
     assert_int_equal(riv_parse_timeslots(body, len, &s, NULL, &err), -1);
     assert_null(strchr(err.msg, '\n'));
     assert_null(strchr(err.msg, '\t'));
+    free(body);
+}
+
+/* Issue 11: hostile fixtures with a personnummer in every spelling, in
+ * a fault and in slot names: nothing of the number is left. */
+static bool holds_number(const char *s)
+{
+    return s != NULL && (strstr(s, "9876") != NULL ||
+                         strstr(s, "9873") != NULL ||
+                         strstr(s, "811218") != NULL);
+}
+
+static void test_personnummer_fixtures(void **state)
+{
+    struct avail_slots s;
+    struct sf_error err;
+    size_t len, skipped = 0;
+    char *body = read_fixture("fault_pnr.xml", &len);
+
+    (void)state;
+    avail_slots_init(&s);
+    assert_int_equal(riv_parse_timeslots(body, len, &s, NULL, &err), -1);
+    assert_int_equal(err.code, SF_ERR_FAULT);
+    if (holds_number(err.msg))
+        fail_msg("%s", err.msg);
+    assert_non_null(strstr(err.msg, "subject_of_care [personnummer] / "
+                                    "[personnummer] / [personnummer] / "
+                                    "[personnummer] / [personnummer] / "
+                                    "[personnummer] / [personnummer] / "
+                                    "[personnummer] / [personnummer] not"));
+    assert_non_null(strstr(err.msg, "soap:Client [personnummer]"));
+    free(body);
+
+    body = read_fixture("timeslots_pnr.xml", &len);
+    assert_int_equal(riv_parse_timeslots(body, len, &s, &skipped, &err), 0);
+    assert_int_equal(s.n, 2);
+    for (size_t i = 0; i < s.n; i++) {
+        assert_false(holds_number(s.v[i].practitioner));
+        assert_false(holds_number(s.v[i].service));
+        assert_false(holds_number(s.v[i].service_id));
+    }
+    assert_string_equal(s.v[0].practitioner, "Berg, Anna [personnummer]");
+    assert_string_equal(s.v[0].service, "Nybes\xc3\xb6k f\xc3\xb6r "
+                                        "[personnummer]");
+    assert_string_equal(s.v[0].service_id, "T-[personnummer]");
+    assert_string_equal(s.v[1].practitioner, "Berg, Anna [personnummer]");
+    avail_slots_clear(&s);
     free(body);
 }
 
@@ -2301,6 +2348,7 @@ int main(void)
         cmocka_unit_test(test_parse_default_ns_and_bare),
         cmocka_unit_test(test_parse_dates),
         cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_personnummer_fixtures),
         cmocka_unit_test(test_not_xml_and_truncated),
         cmocka_unit_test(test_hostile_bodies),
         cmocka_unit_test(test_no_stderr_noise),

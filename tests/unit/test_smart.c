@@ -443,6 +443,66 @@ static void expect_manifest_error(const char *body, enum sf_errclass code,
     fx_free(&x);
 }
 
+/* Issue 11: a personnummer in a manifest's output URL is not quoted in
+ * the error, and one in a slot's deep link or phone is not kept. */
+static bool holds_number(const char *s)
+{
+    return s != NULL && (strstr(s, "9876") != NULL ||
+                         strstr(s, "811218") != NULL);
+}
+
+static void test_personnummer_scrubbed(void **state)
+{
+    static const char *const urls[] = {
+        "http://cdn.example/19811218-9876/s.ndjson",
+        "http://cdn.example/p/8112189876",
+        "http://cdn.example/p?who=19811218 9876",
+        "http://cdn.example/p/19811218\xe2\x80\x93" "9876",
+        "ftp://cdn.example/19811218%209876",
+        "http://19811218-9876.example/s.ndjson",
+    };
+    static const struct route rt[] = {
+        {"$bulk-publish", 200, NULL, NULL, NULL},
+        {"locations.ndjson", 200, NULL, NULL, NULL},
+        {"schedules.ndjson", 200, NULL, NULL, NULL},
+        {"slots-pnr.ndjson", 200, NULL, NULL, NULL},
+    };
+    char body[512];
+    struct fx x;
+    struct run r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        const struct route m[] = {{"$bulk-publish", 200, body, NULL, NULL}};
+
+        snprintf(body, sizeof(body), "{\"transactionTime\":\"t\",\"output\":"
+                 "[{\"type\":\"Slot\",\"url\":\"%s\"}]}", urls[i]);
+        fx_init(&x, MANIFEST_URL, "kil-1");
+        converse(&x, PUB, m, 1, &r);
+        assert_int_equal(r.rc, ADAPTER_ERROR);
+        assert_int_equal(r.err.code, SF_ERR_PARSE);
+        if (holds_number(r.err.msg) || !strstr(r.err.msg, "[personnummer]"))
+            fail_msg("%s: %s", urls[i], r.err.msg);
+        run_free(&r);
+        fx_free(&x);
+    }
+    fx_init(&x, MANIFEST_URL, "kil-1");
+    converse(&x, SLOTFEED_SOURCE_DIR "/tests/fixtures/smart/pnr/", rt, 4,
+             &r);
+    assert_int_equal(r.rc, ADAPTER_DONE);
+    assert_int_equal(r.slots.n, 2);
+    for (size_t i = 0; i < r.slots.n; i++) {
+        assert_false(holds_number(r.slots.v[i].booking_url));
+        assert_false(holds_number(r.slots.v[i].booking_phone));
+        assert_non_null(strstr(r.slots.v[i].booking_phone, "[personnummer]"));
+    }
+    assert_string_equal(r.slots.v[0].booking_url,
+                        "https://boka.rehab.example/slot?id=1&pnr="
+                        "[personnummer]");
+    run_free(&r);
+    fx_free(&x);
+}
+
 static void test_bad_input(void **state)
 {
     struct fx x;
@@ -568,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_unchanged_manifest),
         cmocka_unit_test(test_changed_manifest),
         cmocka_unit_test(test_location_not_published),
+        cmocka_unit_test(test_personnummer_scrubbed),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_spec_examples),
     };
