@@ -416,15 +416,20 @@ static const struct smart_sched *find_sched(const struct smart_state *st,
 }
 
 /* An http(s) deep link with nothing that could break a feed attribute. */
+/* A deep link we would publish: the URL rule of the config (url.h), no
+ * credentials (a patient must never be handed someone's login), and no
+ * byte that breaks out of an attribute where a page shows the link. */
 static bool plausible_url(const char *s)
 {
+    const char *p;
+
     if (strncasecmp(s, "https://", 8) != 0 && strncasecmp(s, "http://", 7) != 0)
         return false;
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s <= 0x20 || *s == 0x7f || *s == '"' ||
-            *s == '<' || *s == '>' || *s == '\\')
+    for (p = s; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '"' ||
+            *p == '<' || *p == '>' || *p == '\\')
             return false;
-    return true;
+    return url_check(s, URL_NO_USERINFO, NULL, 0) == 0;
 }
 
 static int add_slot(const struct adapter_ctx *ctx, struct smart_state *st,

@@ -217,7 +217,8 @@ static void expect_kil1(const struct avail_slots *s)
     /* id 5: javascript: deep link dropped, capacity 0 read as 1 */
     expect_slot(&s->v[1], 1774598400, 1774600200, "Nybesök fysioterapeut",
                 NULL, NULL, 1);
-    /* id 4: sch-c joined through an absolute Location reference */
+    /* id 4: sch-c joined through an absolute Location reference; its deep
+     * link carries credentials (user:pass@): never published */
     expect_slot(&s->v[2], 1774616400, 1774619100, "Återbesök", NULL, NULL,
                 1);
     /* id 10: CEST offset, phone and capacity 5 */
