@@ -679,3 +679,54 @@ void feed_etag(const char *data, size_t len, char out[FEED_ETAG_LEN])
     }
     snprintf(out, FEED_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
 }
+
+/* --- publish cadence (feed.h) --------------------------------------------- */
+
+void feed_cadence_init(struct feed_cadence *c, int interval_s,
+                       int coalesce_ms)
+{
+    memset(c, 0, sizeof(*c));
+    c->coalesce_ms = coalesce_ms < 1 ? 1 : coalesce_ms;
+    feed_cadence_set_interval(c, interval_s);
+}
+
+void feed_cadence_set_interval(struct feed_cadence *c, int interval_s)
+{
+    c->interval_ms = interval_s < 0 ? 0 : (int64_t)interval_s * 1000;
+}
+
+void feed_cadence_touch(struct feed_cadence *c, int64_t now_ms)
+{
+    if (c->dirty)
+        return;     /* the earliest unpublished change sets the deadline */
+    c->dirty = true;
+    c->dirty_ms = now_ms;
+}
+
+int64_t feed_cadence_wait_ms(const struct feed_cadence *c, int64_t now_ms)
+{
+    int64_t due, gap;
+
+    if (!c->dirty)
+        return -1;
+    due = c->dirty_ms + c->coalesce_ms;
+    if (c->published) {
+        gap = c->interval_ms;
+        if (gap < c->coalesce_ms)
+            gap = c->coalesce_ms;
+        if (gap < 4 * c->build_ms)
+            gap = 4 * c->build_ms;
+        if (due < c->published_ms + gap)
+            due = c->published_ms + gap;
+    }
+    return now_ms >= due ? 0 : due - now_ms;
+}
+
+void feed_cadence_published(struct feed_cadence *c, int64_t start_ms,
+                            int64_t end_ms)
+{
+    c->published = true;
+    c->published_ms = end_ms;
+    c->build_ms = end_ms > start_ms ? end_ms - start_ms : 0;
+    c->dirty = false;
+}
