@@ -62,6 +62,8 @@ struct app {
     struct feed_snapshot *snap;
     struct store *store;        /* history; NULL when it cannot be opened */
     struct feed_cadence cadence;   /* when a dirty feed is published */
+    void (*pass_done)(void *);  /* app_poll_now's caller */
+    void *pass_arg;
     struct event *rebuild_ev;   /* one-shot, armed for the cadence's due */
     struct event *refresh_ev;   /* periodic: the clock alone changes things */
     unsigned long rebuilds;
@@ -118,14 +120,37 @@ static void schedule_rebuild(struct app *a)
     evtimer_add(a->rebuild_ev, &tv);    /* re-arming moves the deadline */
 }
 
-/* Something readers may see changed now: publish it when the cadence says. */
-static void mark_dirty(struct app *a)
+/*
+ * Something readers may see changed now: publish it when the cadence
+ * says. urgent: a clinic's first answer, which readers wait for (start-up,
+ * a clinic added by a reload), goes out without waiting for the interval.
+ */
+static void mark_dirty(struct app *a, bool urgent)
 {
-    bool was = a->cadence.dirty;
+    if (urgent)
+        feed_cadence_touch_urgent(&a->cadence, clock_mono_ms());
+    else
+        feed_cadence_touch(&a->cadence, clock_mono_ms());
+    schedule_rebuild(a);        /* re-arming is cheap; the due may be sooner */
+}
 
-    feed_cadence_touch(&a->cadence, clock_mono_ms());
-    if (!was || !evtimer_pending(a->rebuild_ev, NULL))
-        schedule_rebuild(a);
+/* Is this the first answer of clinic `index` since the feed showed it? */
+static bool first_answer(const struct app *a, size_t index)
+{
+    const struct clinic_state *cs;
+    size_t n;
+    long i = (long)index;
+
+    cs = collector_states(a->coll, &n);
+    if (index >= n || cs[index].checked_at == 0 || a->snap == NULL)
+        return false;
+    /* Same region: same order. After a reload, until the next build,
+     * look the clinic up by id. */
+    if (a->snap->region != a->region || index >= a->snap->nclinics)
+        i = cs[index].conf != NULL
+                ? feed_clinic_index(a->snap, cs[index].conf->id) : -1;
+    return i < 0 || a->snap->info == NULL ||
+           a->snap->info[i].checked_at == 0;
 }
 
 static void on_rebuild(evutil_socket_t fd, short what, void *arg)
@@ -154,7 +179,7 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    mark_dirty(a);
+    mark_dirty(a, false);
 }
 
 static void on_update(void *arg, size_t index)
@@ -173,7 +198,7 @@ static void on_update(void *arg, size_t index)
         a->drain_polls++;
         return;                 /* nobody reads the feed any more */
     }
-    mark_dirty(a);
+    mark_dirty(a, first_answer(a, index));
 }
 
 /* Free every owned region nothing borrows any more. */
@@ -378,9 +403,30 @@ int app_start(struct app *a)
     return collector_start(a->coll);
 }
 
+/*
+ * The pass asked for is over: its results are published now, whatever
+ * the cadence (as a reload is), so that the caller -- `run --poll-now`
+ * at start-up, a bench, a test -- reads them at once.
+ */
+static void on_pass_done(void *arg)
+{
+    struct app *a = arg;
+    void (*done)(void *) = a->pass_done;
+
+    a->pass_done = NULL;
+    if (!a->draining && a->cadence.dirty)
+        rebuild(a);
+    if (done != NULL)
+        done(a->pass_arg);
+}
+
 int app_poll_now(struct app *a, void (*done)(void *), void *arg)
 {
-    return collector_poll_all(a->coll, done, arg);
+    if (collector_poll_all(a->coll, on_pass_done, a) != 0)
+        return -1;
+    a->pass_done = done;
+    a->pass_arg = arg;
+    return 0;
 }
 
 int app_port(const struct app *a)

@@ -33,7 +33,8 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
 /* Start periodic polling. */
 int app_start(struct app *a);
 
-/* Poll every clinic once now; done(arg) when all finished (see collector). */
+/* Poll every clinic once now; done(arg) when all finished (see collector),
+ * after their results were published (whatever the publish cadence). */
 int app_poll_now(struct app *a, void (*done)(void *), void *arg);
 
 /* Port the HTTP server bound (-1 once app_drain closed it). */

@@ -44,6 +44,7 @@ struct feed_clinic_info {
     size_t obj_len;
     struct avail_slots slots;   /* future slots (start > generated_at),
                                  * sorted; empty when unknown; owned */
+    int64_t checked_at;         /* as published; 0 = never polled */
 };
 
 struct feed_snapshot {
@@ -164,6 +165,12 @@ int feed_gzip(const char *data, size_t len, const char *plain_etag,
  * than the interval -- unless builds are so slow that four of them exceed
  * it: the loop then spends at most a fifth of its time building. A
  * publication built at instant T shows every change up to T.
+ *
+ * An urgent change (a clinic's first answer since it joined the feed: at
+ * start-up, after a reload that added it) does not wait for the
+ * interval: it is due at urgent change + coalesce, still spaced four
+ * build durations (and coalesce) after the last publication. It happens
+ * once per clinic, so it cannot churn the ETags in steady state.
  */
 struct feed_cadence {
     int64_t interval_ms;    /* publish_interval_s * 1000; 0 = every change */
@@ -171,8 +178,10 @@ struct feed_cadence {
     int64_t published_ms;   /* end of the last publication (if published) */
     int64_t build_ms;       /* its duration */
     int64_t dirty_ms;       /* first change not yet published (if dirty) */
+    int64_t urgent_ms;      /* first urgent one (if urgent) */
     bool published;
     bool dirty;
+    bool urgent;
 };
 
 /* Start clean and never published (the first touch is due at once +
@@ -185,6 +194,9 @@ void feed_cadence_set_interval(struct feed_cadence *c, int interval_s);
 
 /* Something readers may see changed at now_ms (the first one counts). */
 void feed_cadence_touch(struct feed_cadence *c, int64_t now_ms);
+
+/* The same for an urgent change (see above). */
+void feed_cadence_touch_urgent(struct feed_cadence *c, int64_t now_ms);
 
 /* Milliseconds from now_ms until a publication is due: 0 = due now,
  * -1 = clean (nothing to publish). */

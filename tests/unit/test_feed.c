@@ -962,6 +962,23 @@ static void test_cadence_spacing(void **state)
     /* A reload to a longer interval applies to the pending publication. */
     feed_cadence_set_interval(&c, 60);
     assert_int_equal(feed_cadence_wait_ms(&c, 51250), 20000);
+
+    /* A clinic's first answer is urgent: out after the coalescing delay
+     * even mid-interval, then the interval starts again from there. */
+    feed_cadence_init(&c, 30, 250);
+    feed_cadence_published(&c, 0, 0);
+    feed_cadence_touch(&c, 100);                /* churn: due at 30 s */
+    assert_int_equal(feed_cadence_wait_ms(&c, 5000), 25000);
+    feed_cadence_touch_urgent(&c, 5000);
+    feed_cadence_touch_urgent(&c, 5100);        /* same burst */
+    assert_int_equal(feed_cadence_wait_ms(&c, 5000), 250);
+    feed_cadence_published(&c, 5250, 5250);
+    feed_cadence_touch(&c, 6000);
+    assert_int_equal(feed_cadence_wait_ms(&c, 6000), 29250);
+    /* ... and still spaced after a slow build. */
+    feed_cadence_published(&c, 10000, 12000);   /* a 2 s build */
+    feed_cadence_touch_urgent(&c, 12100);
+    assert_int_equal(feed_cadence_wait_ms(&c, 12100), 7900);
 }
 
 int main(void)
