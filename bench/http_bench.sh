@@ -12,7 +12,8 @@
 #                          clinic once and then only serves, so the feed's
 #                          bytes and ETag stay fixed while wrk runs; `run`
 #                          is `slotfeed run`, whose periodic polls rebuild
-#                          the feed (new generated_at, new ETag) during the
+#                          the feed (new generated_at, new ETag; at most
+#                          every publish_interval_s) during the
 #                          measurement, which turns a share of the "304"
 #                          requests into 200s.
 #   SLOTFEED_BENCH_DURATION  seconds per case (default 5)

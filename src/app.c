@@ -2,8 +2,12 @@
  * app.c - wires collector -> feed -> HTTP on one event base.
  *
  * Rebuilding the feed is cheap next to a poll but not free at 10k clinics,
- * so updates only mark it dirty and one short timer coalesces a burst of
- * finished polls into one rebuild. A replaced snapshot is released at
+ * and every rebuild is new public bytes (generated_at, checked_at), hence
+ * new ETags that defeat every cache. So updates only mark it dirty, and
+ * the publish cadence (feed_cadence, feed.h) decides when a dirty feed is
+ * rebuilt: a burst of finished polls coalesces into one rebuild, and the
+ * public snapshot changes at most every publish_interval_s, the first
+ * change after a quiet interval promptly. A replaced snapshot is released at
  * once: replies still being written from its bytes hold their own
  * reference (feed_snapshot_ref), so it lives exactly as long as needed.
  */
@@ -57,30 +61,23 @@ struct app {
     struct http_server *admin;  /* http.admin_listen, or NULL */
     struct feed_snapshot *snap;
     struct store *store;        /* history; NULL when it cannot be opened */
-    int dirty;
-    struct event *rebuild_ev;   /* coalescing one-shot */
-    struct event *refresh_ev;   /* periodic */
-    struct timeval rebuild_delay;
+    struct feed_cadence cadence;   /* when a dirty feed is published */
+    void (*pass_done)(void *);  /* app_poll_now's caller */
+    void *pass_arg;
+    struct event *rebuild_ev;   /* one-shot, armed for the cadence's due */
+    struct event *refresh_ev;   /* periodic: the clock alone changes things */
     unsigned long rebuilds;
-    int64_t built_at_ms;        /* monotonic end of the last rebuild */
-    int64_t build_ms;           /* how long the last rebuild took */
 };
 
 /*
- * Milliseconds until the next rebuild may start. A rebuild blocks the
- * loop for its whole duration (about 1 ms per 10 clinics), so rebuilds
- * are spaced at least four durations apart: the loop then spends at most
- * a fifth of its time rebuilding, however fast polls finish.
+ * Milliseconds until the next rebuild may start, -1 when the feed is
+ * clean. A rebuild blocks the loop for its whole duration (about 1 ms
+ * per 10 clinics), so the cadence also spaces rebuilds at least four
+ * durations apart, however fast polls finish.
  */
 static int64_t rebuild_wait_ms(const struct app *a)
 {
-    int64_t gap = a->rebuild_delay.tv_sec * 1000 +
-                  a->rebuild_delay.tv_usec / 1000;
-    int64_t since = clock_mono_ms() - a->built_at_ms;
-
-    if (4 * a->build_ms > gap)
-        gap = 4 * a->build_ms;
-    return since >= gap ? 0 : gap - since;
+    return feed_cadence_wait_ms(&a->cadence, clock_mono_ms());
 }
 
 static void sweep_regions(struct app *a);
@@ -103,23 +100,57 @@ static void rebuild(struct app *a)
     a->snap = snap;
     if (a->owned != NULL)
         sweep_regions(a);
-    a->dirty = 0;
     a->rebuilds++;
-    a->built_at_ms = clock_mono_ms();
-    a->build_ms = a->built_at_ms - t0;
+    feed_cadence_published(&a->cadence, t0, clock_mono_ms());
+    if (a->rebuild_ev != NULL)
+        evtimer_del(a->rebuild_ev);
     metrics_feed_rebuild();
 }
 
+/* Arm the one-shot for when the cadence lets the dirty feed out. */
 static void schedule_rebuild(struct app *a)
 {
     int64_t ms = rebuild_wait_ms(a);
     struct timeval tv;
 
-    if (ms < a->rebuild_delay.tv_sec * 1000 + a->rebuild_delay.tv_usec / 1000)
-        ms = a->rebuild_delay.tv_sec * 1000 + a->rebuild_delay.tv_usec / 1000;
+    if (ms < 0)
+        return;
     tv.tv_sec = (time_t)(ms / 1000);
     tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-    evtimer_add(a->rebuild_ev, &tv);
+    evtimer_add(a->rebuild_ev, &tv);    /* re-arming moves the deadline */
+}
+
+/*
+ * Something readers may see changed now: publish it when the cadence
+ * says. urgent: a clinic's first answer, which readers wait for (start-up,
+ * a clinic added by a reload), goes out without waiting for the interval.
+ */
+static void mark_dirty(struct app *a, bool urgent)
+{
+    if (urgent)
+        feed_cadence_touch_urgent(&a->cadence, clock_mono_ms());
+    else
+        feed_cadence_touch(&a->cadence, clock_mono_ms());
+    schedule_rebuild(a);        /* re-arming is cheap; the due may be sooner */
+}
+
+/* Is this the first answer of clinic `index` since the feed showed it? */
+static bool first_answer(const struct app *a, size_t index)
+{
+    const struct clinic_state *cs;
+    size_t n;
+    long i = (long)index;
+
+    cs = collector_states(a->coll, &n);
+    if (index >= n || cs[index].checked_at == 0 || a->snap == NULL)
+        return false;
+    /* Same region: same order. After a reload, until the next build,
+     * look the clinic up by id. */
+    if (a->snap->region != a->region || index >= a->snap->nclinics)
+        i = cs[index].conf != NULL
+                ? feed_clinic_index(a->snap, cs[index].conf->id) : -1;
+    return i < 0 || a->snap->info == NULL ||
+           a->snap->info[i].checked_at == 0;
 }
 
 static void on_rebuild(evutil_socket_t fd, short what, void *arg)
@@ -128,21 +159,27 @@ static void on_rebuild(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (!a->dirty)
-        return;
     if (rebuild_wait_ms(a) > 0)
-        schedule_rebuild(a);   /* a read rebuilt meanwhile: keep spacing */
-    else
+        schedule_rebuild(a);   /* not due yet (timer granularity) */
+    else if (a->cadence.dirty)
         rebuild(a);
 }
 
+/*
+ * The clock alone changes what readers see: slots start and drop out, a
+ * clinic's good data ages past FEED_STALE_INTERVALS polls into "stale",
+ * the contact day turns at midnight. Each tick marks the feed dirty, so
+ * such a change is published within max(refresh_s, publish_interval_s)
+ * plus the coalescing delay, and within publish_interval_s while polls
+ * keep the feed dirty (every publication is computed at its own now).
+ */
 static void on_refresh(evutil_socket_t fd, short what, void *arg)
 {
     struct app *a = arg;
 
     (void)fd;
     (void)what;
-    rebuild(a);
+    mark_dirty(a, false);
 }
 
 static void on_update(void *arg, size_t index)
@@ -161,9 +198,7 @@ static void on_update(void *arg, size_t index)
         a->drain_polls++;
         return;                 /* nobody reads the feed any more */
     }
-    a->dirty = 1;
-    if (!evtimer_pending(a->rebuild_ev, NULL))
-        schedule_rebuild(a);
+    mark_dirty(a, first_answer(a, index));
 }
 
 /* Free every owned region nothing borrows any more. */
@@ -293,8 +328,8 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     }
     a->base = base;
     a->region = region;
-    a->rebuild_delay.tv_sec = o.rebuild_delay_ms / 1000;
-    a->rebuild_delay.tv_usec = (o.rebuild_delay_ms % 1000) * 1000;
+    feed_cadence_init(&a->cadence, region->publish_interval_s,
+                      o.rebuild_delay_ms);
 
     fetch_opts_from_region(&fo, region);
     if ((a->fetch = fetch_new(base, &fo, err)) == NULL)
@@ -368,9 +403,30 @@ int app_start(struct app *a)
     return collector_start(a->coll);
 }
 
+/*
+ * The pass asked for is over: its results are published now, whatever
+ * the cadence (as a reload is), so that the caller -- `run --poll-now`
+ * at start-up, a bench, a test -- reads them at once.
+ */
+static void on_pass_done(void *arg)
+{
+    struct app *a = arg;
+    void (*done)(void *) = a->pass_done;
+
+    a->pass_done = NULL;
+    if (!a->draining && a->cadence.dirty)
+        rebuild(a);
+    if (done != NULL)
+        done(a->pass_arg);
+}
+
 int app_poll_now(struct app *a, void (*done)(void *), void *arg)
 {
-    return collector_poll_all(a->coll, done, arg);
+    if (collector_poll_all(a->coll, on_pass_done, a) != 0)
+        return -1;
+    a->pass_done = done;
+    a->pass_arg = arg;
+    return 0;
 }
 
 int app_port(const struct app *a)
@@ -385,9 +441,10 @@ int app_admin_port(const struct app *a)
 
 const struct feed_snapshot *app_snapshot(struct app *a)
 {
-    /* Fresh data for a reader when a rebuild is due anyway; otherwise the
-     * current snapshot, so readers cannot force rebuilds back to back. */
-    if (a->dirty && rebuild_wait_ms(a) == 0)
+    /* Fresh data for a reader when a publication is due anyway; otherwise
+     * the current snapshot: readers cannot force rebuilds (nor new ETags)
+     * faster than the cadence allows. */
+    if (rebuild_wait_ms(a) == 0)
         rebuild(a);
     return a->snap;
 }
@@ -512,6 +569,7 @@ int app_reload(struct app *a, struct conf_region *r, struct sf_error *err)
     o->next = a->owned;
     a->owned = o;
     a->region = r;
+    feed_cadence_set_interval(&a->cadence, r->publish_interval_s);
     if (a->store != NULL) {
         store_set_poll_interval(a->store, r->poll_interval_s);
         store_set_retention(a->store, r->retention_days);

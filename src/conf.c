@@ -1737,7 +1737,8 @@ static void parse_root(struct vctx *cx, const cJSON *root,
     static const char *const keys[] = {
         "name", "timezone", "guarantee", "horizon_days", "poll_interval_s",
         "fetch", "riv", "listen", "clinics", "politeness", "store",
-        "retention_days", "geo", "http", "plausibility", NULL
+        "retention_days", "geo", "http", "plausibility",
+        "publish_interval_s", NULL
     };
     static const int required[] = { 0, 8, -1 };
     char path[PATH_LEN], shown[SHOW_MAX + 8];
@@ -1817,6 +1818,10 @@ static void parse_root(struct vctx *cx, const cJSON *root,
         case 14:
             parse_plausibility(cx, it, path, r);
             break;
+        case 15:
+            get_int_field(cx, it, path, 0, CONF_PUBLISH_INTERVAL_MAX_S,
+                          &r->publish_interval_s);
+            break;
         default:
             break;
         }
@@ -1852,6 +1857,7 @@ static void set_defaults(struct vctx *cx, struct conf_region *r)
     r->guarantee.counting = AVAIL_COUNT_CALENDAR;
     r->horizon_days = CONF_DEFAULT_HORIZON_DAYS;
     r->poll_interval_s = CONF_DEFAULT_POLL_INTERVAL_S;
+    r->publish_interval_s = CONF_DEFAULT_PUBLISH_INTERVAL_S;
     r->connect_timeout_ms = CONF_DEFAULT_CONNECT_TIMEOUT_MS;
     r->timeout_ms = CONF_DEFAULT_TIMEOUT_MS;
     r->max_body_bytes = CONF_DEFAULT_MAX_BODY_BYTES;

@@ -458,6 +458,7 @@ static int build_all(const struct conf_region *region,
         fi->status = f.status;
         fi->within = f.known ? f.within : -1;
         fi->any_free = f.any_free;
+        fi->checked_at = states[i].checked_at;
         if (f.known && copy_future(&fi->slots, &states[i].slots, now) != 0)
             goto out;
     }
@@ -678,4 +679,77 @@ void feed_etag(const char *data, size_t len, char out[FEED_ETAG_LEN])
         h *= UINT64_C(0x100000001b3);
     }
     snprintf(out, FEED_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
+}
+
+/* --- publish cadence (feed.h) --------------------------------------------- */
+
+void feed_cadence_init(struct feed_cadence *c, int interval_s,
+                       int coalesce_ms)
+{
+    memset(c, 0, sizeof(*c));
+    c->coalesce_ms = coalesce_ms < 1 ? 1 : coalesce_ms;
+    feed_cadence_set_interval(c, interval_s);
+}
+
+void feed_cadence_set_interval(struct feed_cadence *c, int interval_s)
+{
+    c->interval_ms = interval_s < 0 ? 0 : (int64_t)interval_s * 1000;
+}
+
+void feed_cadence_touch(struct feed_cadence *c, int64_t now_ms)
+{
+    if (c->dirty)
+        return;     /* the earliest unpublished change sets the deadline */
+    c->dirty = true;
+    c->dirty_ms = now_ms;
+}
+
+void feed_cadence_touch_urgent(struct feed_cadence *c, int64_t now_ms)
+{
+    feed_cadence_touch(c, now_ms);
+    if (c->urgent)
+        return;
+    c->urgent = true;
+    c->urgent_ms = now_ms;
+}
+
+/* Due instant of a change first seen at `since`, publications `gap` apart. */
+static int64_t cadence_due(const struct feed_cadence *c, int64_t since,
+                           int64_t gap)
+{
+    int64_t due = since + c->coalesce_ms;
+
+    if (gap < c->coalesce_ms)
+        gap = c->coalesce_ms;
+    if (gap < 4 * c->build_ms)
+        gap = 4 * c->build_ms;
+    if (c->published && due < c->published_ms + gap)
+        due = c->published_ms + gap;
+    return due;
+}
+
+int64_t feed_cadence_wait_ms(const struct feed_cadence *c, int64_t now_ms)
+{
+    int64_t due;
+
+    if (!c->dirty)
+        return -1;
+    due = cadence_due(c, c->dirty_ms, c->interval_ms);
+    if (c->urgent) {
+        int64_t u = cadence_due(c, c->urgent_ms, 0);
+
+        if (u < due)
+            due = u;
+    }
+    return now_ms >= due ? 0 : due - now_ms;
+}
+
+void feed_cadence_published(struct feed_cadence *c, int64_t start_ms,
+                            int64_t end_ms)
+{
+    c->published = true;
+    c->published_ms = end_ms;
+    c->build_ms = end_ms > start_ms ? end_ms - start_ms : 0;
+    c->dirty = false;
+    c->urgent = false;
 }

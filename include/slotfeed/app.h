@@ -5,9 +5,12 @@
  * The app owns its fetch, collector, HTTP server and feed snapshots; it
  * borrows the base and the region given to app_new, which must outlive
  * it (regions given to app_reload: see there). Feed rebuilds
- * are coalesced: a finished poll marks the feed dirty and a short timer
- * rebuilds it once; a periodic timer rebuilds it anyway so that passed
- * slots and staleness follow the clock even when nothing is polled.
+ * follow the publish cadence (feed_cadence, feed.h): a finished poll
+ * marks the feed dirty, and it is republished at most every
+ * region->publish_interval_s (a burst coalesced over rebuild_delay_ms,
+ * the first change after a quiet interval promptly); a periodic tick
+ * marks it dirty too, so that passed slots and staleness follow the
+ * clock even when nothing is polled.
  */
 #ifndef SLOTFEED_APP_H
 #define SLOTFEED_APP_H
@@ -23,7 +26,7 @@ struct app_opts {
     const char *listen_host;   /* default from region->listen */
     int listen_port;           /* -1: from region->listen; 0: ephemeral */
     int rebuild_delay_ms;      /* coalescing delay; default 250 */
-    int refresh_s;             /* periodic rebuild; default 30 */
+    int refresh_s;             /* periodic dirty mark; default 30 */
 };
 
 /* Build everything and bind the HTTP port. NULL with err set on failure. */
@@ -33,7 +36,8 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
 /* Start periodic polling. */
 int app_start(struct app *a);
 
-/* Poll every clinic once now; done(arg) when all finished (see collector). */
+/* Poll every clinic once now; done(arg) when all finished (see collector),
+ * after their results were published (whatever the publish cadence). */
 int app_poll_now(struct app *a, void (*done)(void *), void *arg);
 
 /* Port the HTTP server bound (-1 once app_drain closed it). */
@@ -43,8 +47,8 @@ int app_port(const struct app *a);
  * app_drain closed it. */
 int app_admin_port(const struct app *a);
 
-/* Current snapshot (borrowed); rebuilt first when dirty and a rebuild is
- * due (rebuilds are spaced at least 4 build-durations apart). */
+/* Current snapshot (borrowed); rebuilt first when the publish cadence
+ * says a publication is due now (never earlier because of a reader). */
 const struct feed_snapshot *app_snapshot(struct app *a);
 
 /*

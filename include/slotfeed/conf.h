@@ -8,7 +8,7 @@
  * loading; everything else borrows pointers into it.
  *
  * Top-level keys: name, timezone ("Europe/Stockholm"), guarantee {days,
- * counting}, horizon_days, poll_interval_s, fetch {connect_timeout_ms,
+ * counting}, horizon_days, poll_interval_s, publish_interval_s, fetch {connect_timeout_ms,
  * timeout_ms, max_body_bytes, user_agent, max_decompress_ratio},
  * http {request_timeout_ms, max_connections, public_base_url,
  * admin_listen}, riv {subject_of_care,
@@ -132,6 +132,10 @@ struct conf_region {
     struct avail_rule guarantee;
     int horizon_days;           /* default 28 */
     int poll_interval_s;        /* default 60 */
+    /* The public snapshot (and its ETags) changes at most this often;
+     * 0 = at every change (feed.h feed_cadence). Follows a reload.
+     * Default CONF_DEFAULT_PUBLISH_INTERVAL_S = the feed's max-age. */
+    int publish_interval_s;
     int connect_timeout_ms;     /* default 3000 */
     int timeout_ms;             /* default 10000 */
     long max_body_bytes;        /* default 4 MiB */
@@ -224,6 +228,8 @@ bool conf_valid_hsa_id(const char *s);
 #define CONF_DEFAULT_GUARANTEE_DAYS 3
 #define CONF_DEFAULT_HORIZON_DAYS 28
 #define CONF_DEFAULT_POLL_INTERVAL_S 60
+#define CONF_DEFAULT_PUBLISH_INTERVAL_S 30
+#define CONF_PUBLISH_INTERVAL_MAX_S 3600
 #define CONF_DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define CONF_DEFAULT_TIMEOUT_MS 10000
 #define CONF_DEFAULT_MAX_BODY_BYTES (4L * 1024 * 1024)

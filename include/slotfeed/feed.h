@@ -44,6 +44,7 @@ struct feed_clinic_info {
     size_t obj_len;
     struct avail_slots slots;   /* future slots (start > generated_at),
                                  * sorted; empty when unknown; owned */
+    int64_t checked_at;         /* as published; 0 = never polled */
 };
 
 struct feed_snapshot {
@@ -145,6 +146,65 @@ size_t feed_summary_format(const struct feed_snapshot *s, const size_t *idx,
  */
 int feed_gzip(const char *data, size_t len, const char *plain_etag,
               struct feed_doc *out);
+
+/*
+ * Publish cadence: when the app may replace the public snapshot
+ * (docs/feed.md "When the feed changes"). Plain arithmetic on a
+ * monotonic millisecond clock the caller passes in, so tests drive it
+ * with invented instants; the app owns one and uses it for every rebuild
+ * decision (a finished poll, the refresh tick, a reader, the timer).
+ *
+ * Something that may change what readers see (a finished poll, the clock
+ * passing a slot or a stale deadline) marks the feed dirty; a dirty feed
+ * is due at
+ *     max(first unpublished change + coalesce,
+ *         last publication + max(interval, coalesce, 4 * last build time))
+ * so a burst of polls costs one build, the public bytes (and so the
+ * ETags) change at most once per interval, the first change after a
+ * quiet interval goes out within `coalesce`, and no change waits longer
+ * than the interval -- unless builds are so slow that four of them exceed
+ * it: the loop then spends at most a fifth of its time building. A
+ * publication built at instant T shows every change up to T.
+ *
+ * An urgent change (a clinic's first answer since it joined the feed: at
+ * start-up, after a reload that added it) does not wait for the
+ * interval: it is due at urgent change + coalesce, still spaced four
+ * build durations (and coalesce) after the last publication. It happens
+ * once per clinic, so it cannot churn the ETags in steady state.
+ */
+struct feed_cadence {
+    int64_t interval_ms;    /* publish_interval_s * 1000; 0 = every change */
+    int64_t coalesce_ms;    /* burst window, >= 1 */
+    int64_t published_ms;   /* end of the last publication (if published) */
+    int64_t build_ms;       /* its duration */
+    int64_t dirty_ms;       /* first change not yet published (if dirty) */
+    int64_t urgent_ms;      /* first urgent one (if urgent) */
+    bool published;
+    bool dirty;
+    bool urgent;
+};
+
+/* Start clean and never published (the first touch is due at once +
+ * coalesce). interval_s < 0 counts as 0, coalesce_ms < 1 as 1. */
+void feed_cadence_init(struct feed_cadence *c, int interval_s,
+                       int coalesce_ms);
+
+/* A reload changed publish_interval_s: applies from the next decision. */
+void feed_cadence_set_interval(struct feed_cadence *c, int interval_s);
+
+/* Something readers may see changed at now_ms (the first one counts). */
+void feed_cadence_touch(struct feed_cadence *c, int64_t now_ms);
+
+/* The same for an urgent change (see above). */
+void feed_cadence_touch_urgent(struct feed_cadence *c, int64_t now_ms);
+
+/* Milliseconds from now_ms until a publication is due: 0 = due now,
+ * -1 = clean (nothing to publish). */
+int64_t feed_cadence_wait_ms(const struct feed_cadence *c, int64_t now_ms);
+
+/* A snapshot built from start_ms to end_ms is now public: clean again. */
+void feed_cadence_published(struct feed_cadence *c, int64_t start_ms,
+                            int64_t end_ms);
 
 /* Index of clinic id (case-insensitive) in the snapshot, or -1. */
 long feed_clinic_index(const struct feed_snapshot *s, const char *id);

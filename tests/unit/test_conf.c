@@ -133,6 +133,8 @@ static void test_demo_region(void **state)
     assert_int_equal(r->guarantee.counting, AVAIL_COUNT_CALENDAR);
     assert_int_equal(r->horizon_days, 28);
     assert_int_equal(r->poll_interval_s, 60);
+    /* Not in the demo file: the default, the feed's max-age. */
+    assert_int_equal(r->publish_interval_s, 30);
     assert_string_equal(r->listen, "127.0.0.1:8080");
     assert_string_equal(r->riv_subject_of_care, "191212121212");
     for (i = 0; i < r->nclinics; i++) {
@@ -322,6 +324,7 @@ static void test_all_keys_set(void **state)
     r = parse_ok("\xef\xbb\xbf{'name':'R','timezone':'Europe/Stockholm',"
                  "'guarantee':{'days':0,'counting':'working'},"
                  "'horizon_days':90,'poll_interval_s':86400,"
+                 "'publish_interval_s':3600,"
                  "'fetch':{'connect_timeout_ms':100,'timeout_ms':100,"
                  "'max_body_bytes':1024,'user_agent':'x/1 (+a@b.example)',"
                  "'max_decompress_ratio':10},"
@@ -342,6 +345,7 @@ static void test_all_keys_set(void **state)
     assert_int_equal(r->guarantee.counting, AVAIL_COUNT_WORKING);
     assert_int_equal(r->horizon_days, 90);
     assert_int_equal(r->poll_interval_s, 86400);
+    assert_int_equal(r->publish_interval_s, 3600);
     assert_int_equal(r->connect_timeout_ms, 100);
     assert_int_equal(r->timeout_ms, 100);
     assert_int_equal(r->max_body_bytes, 1024);
@@ -683,6 +687,16 @@ static void test_ranges(void **state)
     expect_errors(TOP("'poll_interval_s':86401,"),
                   "$.poll_interval_s: 86401 is out of range (10..86400)",
                   NULL);
+    expect_errors(TOP("'publish_interval_s':-1,"),
+                  "$.publish_interval_s: -1 is out of range (0..3600)", NULL);
+    expect_errors(TOP("'publish_interval_s':3601,"),
+                  "$.publish_interval_s: 3601 is out of range (0..3600)",
+                  NULL);
+    expect_errors(TOP("'publish_interval_s':'30',"),
+                  "$.publish_interval_s: expected an integer, got a string",
+                  NULL);
+    expect_errors(TOP("'publish_interval_s':2.5,"),
+                  "$.publish_interval_s: 2.5 is not a whole number", NULL);
     expect_errors(TOP("'guarantee':{'days':-1},"),
                   "$.guarantee.days: -1 is out of range (0..30)", NULL);
     expect_errors(TOP("'poll_interval_s':1e300,"),
@@ -710,6 +724,13 @@ static void test_ranges(void **state)
     expect_errors(TOP("'http':[],"), "$.http: expected an object, got an array", NULL);
     /* 7.0 is a whole number */
     conf_free(parse_ok(TOP("'horizon_days':7.0,")));
+    /* 0 = publish every change (no cadence) is allowed. */
+    {
+        struct conf_region *r = parse_ok(TOP("'publish_interval_s':0,"));
+
+        assert_int_equal(r->publish_interval_s, 0);
+        conf_free(r);
+    }
 }
 
 /* http.public_base_url and http.admin_listen (issue 11 §5, §6). */

@@ -759,6 +759,228 @@ static void test_schema(void **state)
     fixture_clear(&fx);
 }
 
+/* --- publish cadence: the app's decisions, driven with invented time ---- */
+
+#define INTERVAL_MS 30000
+#define COALESCE_MS 250
+
+/*
+ * What app.c does with its cadence, on an invented monotonic clock (ms
+ * since NOW): polls and refresh ticks touch it; the timer and every
+ * reader publish when it says the feed is due. The wall clock follows
+ * (now = NOW + ms / 1000), so every build is computed at its own instant.
+ */
+struct pub {
+    struct feed_cadence cad;
+    struct feed_snapshot *snap;
+    int64_t snap_ms;            /* when snap was published */
+    int builds;
+};
+
+static void pub_build(struct pub *p, struct fixture *fx, int64_t ms)
+{
+    feed_snapshot_free(p->snap);
+    p->snap = build(fx, NOW + ms / 1000);
+    p->snap_ms = ms;
+    p->builds++;
+    feed_cadence_published(&p->cad, ms, ms);
+}
+
+static void pub_init(struct pub *p, struct fixture *fx, int interval_s)
+{
+    memset(p, 0, sizeof(*p));
+    feed_cadence_init(&p->cad, interval_s, COALESCE_MS);
+    assert_int_equal(feed_cadence_wait_ms(&p->cad, 0), -1);   /* clean */
+    pub_build(p, fx, 0);                /* app_new's first build */
+}
+
+/* The timer firing, or a reader asking, at ms. */
+static void pub_step(struct pub *p, struct fixture *fx, int64_t ms)
+{
+    if (feed_cadence_wait_ms(&p->cad, ms) == 0)
+        pub_build(p, fx, ms);
+}
+
+/* A poll of clinic i finished at ms and found the same slots: only
+ * checked_at and valid_at move. */
+static void poll_same(struct pub *p, struct fixture *fx, size_t i, int64_t ms)
+{
+    fx->st[i].checked_at = fx->st[i].valid_at = NOW + ms / 1000;
+    feed_cadence_touch(&p->cad, ms);
+}
+
+/* Polls every 700 ms over A, D, F (round robin), a reader every second,
+ * the timer stepped every 50 ms; from `from` to `to` ms (exclusive). */
+static void churn(struct pub *p, struct fixture *fx, int64_t from,
+                  int64_t to)
+{
+    static const size_t who[] = {A, D, F};
+    int64_t ms;
+
+    for (ms = from; ms < to; ms += 50) {
+        if (ms % 700 == 0)
+            poll_same(p, fx, who[(ms / 700) % 3], ms);
+        pub_step(p, fx, ms);
+    }
+}
+
+/* (1) checked_at-only churn inside the interval: one ETag, then exactly one
+ * new one when the interval is over. */
+static void test_cadence_one_etag_per_interval(void **state)
+{
+    char first[FEED_ETAG_LEN], first_a[FEED_ETAG_LEN];
+    struct fixture fx;
+    struct pub p;
+    int64_t ms;
+
+    (void)state;
+    fixture_init(&fx);
+    pub_init(&p, &fx, INTERVAL_MS / 1000);
+    memcpy(first, p.snap->all.etag, sizeof(first));
+    memcpy(first_a, p.snap->clinics[A].etag, sizeof(first_a));
+    for (ms = 50; ms < INTERVAL_MS; ms += 50) {
+        churn(&p, &fx, ms, ms + 50);
+        if (ms % 1000 == 0) {   /* the once-a-second revalidation */
+            assert_string_equal(p.snap->all.etag, first);
+            assert_string_equal(p.snap->clinics[A].etag, first_a);
+        }
+    }
+    assert_int_equal(p.builds, 1);
+    /* Due at the interval: republished once, with the polls' checked_at. */
+    churn(&p, &fx, INTERVAL_MS, INTERVAL_MS + 1000);
+    assert_int_equal(p.builds, 2);
+    assert_int_equal(p.snap_ms, INTERVAL_MS);
+    assert_string_not_equal(p.snap->all.etag, first);
+    assert_int_equal(p.snap->generated_at, NOW + INTERVAL_MS / 1000);
+    {
+        char want[CLOCK_RFC3339_LEN], key[CLOCK_RFC3339_LEN + 16];
+
+        clock_format_rfc3339(fx.st[A].checked_at, want);
+        snprintf(key, sizeof(key), "\"checked_at\":\"%s\"", want);
+        assert_non_null(strstr(p.snap->clinics[A].json, key));
+    }
+    /* A minute of churn: three publications (0, 30 s, 60 s), no more. */
+    churn(&p, &fx, INTERVAL_MS + 1000, 2 * INTERVAL_MS + 1);
+    assert_int_equal(p.builds, 3);
+    feed_snapshot_free(p.snap);
+
+    /* publish_interval_s 0 (every change, the old behaviour) churns. */
+    pub_init(&p, &fx, 0);
+    churn(&p, &fx, 50, INTERVAL_MS);
+    assert_true(p.builds > 30);
+    feed_snapshot_free(p.snap);
+    fixture_clear(&fx);
+}
+
+/* (2) A real availability change at `at` ms (polls churning meanwhile) is
+ * public no later than the interval after it happened. */
+static void availability_change_at(int64_t at, int quiet,
+                                   int64_t max_delay)
+{
+    struct fixture fx;
+    struct pub p;
+    int64_t ms;
+
+    fixture_init(&fx);
+    pub_init(&p, &fx, INTERVAL_MS / 1000);
+    if (!quiet)                 /* else: the first build, then silence */
+        churn(&p, &fx, 50, at);
+    assert_false(p.snap->info[F].any_free);
+    /* F had no free slot; a poll finds one. */
+    add(&fx.st[F].slots, loc(2026, 4, 1, 9, 0), NULL);
+    fx.st[F].checked_at = fx.st[F].valid_at = fx.st[F].changed_at =
+        NOW + at / 1000;
+    feed_cadence_touch(&p.cad, at);
+    for (ms = at; !p.snap->info[F].any_free; ms += 50) {
+        assert_true(ms <= at + INTERVAL_MS + 50);
+        if (quiet)
+            pub_step(&p, &fx, ms);
+        else
+            churn(&p, &fx, ms, ms + 50);
+    }
+    if (p.snap_ms - at > max_delay)
+        fail_msg("change at %lld ms published at %lld ms (> %lld ms later)",
+                 (long long)at, (long long)p.snap_ms, (long long)max_delay);
+    feed_snapshot_free(p.snap);
+    fixture_clear(&fx);
+}
+
+static void test_cadence_change_within_interval(void **state)
+{
+    (void)state;
+    /* Just after a publication (the worst case), mid-interval, just
+     * before the next one, in a later interval. */
+    availability_change_at(100, 0, INTERVAL_MS);
+    availability_change_at(12345, 0, INTERVAL_MS);
+    availability_change_at(INTERVAL_MS - 100, 0, INTERVAL_MS);
+    availability_change_at(INTERVAL_MS + 7000, 0, INTERVAL_MS);
+    /* The first change after a quiet interval goes out within the
+     * coalescing delay (plus one 50 ms step). */
+    availability_change_at(95000, 1, COALESCE_MS + 50);
+}
+
+/* Age-based stale still flips on time: A's data (valid_at NOW - 30, poll
+ * interval 60) turns stale at NOW + 150 with no poll at all; the refresh
+ * tick (every 30 s, as app.c) gets it out within the interval. */
+static void test_cadence_stale_on_time(void **state)
+{
+    struct fixture fx;
+    struct pub p;
+    int64_t ms;
+
+    (void)state;
+    fixture_init(&fx);
+    pub_init(&p, &fx, INTERVAL_MS / 1000);
+    for (ms = 50; p.snap->info[A].status != CLINIC_STALE; ms += 50) {
+        assert_true(ms <= 150000 + INTERVAL_MS + COALESCE_MS + 50);
+        if (ms % 30000 == 0)
+            feed_cadence_touch(&p.cad, ms);     /* on_refresh */
+        pub_step(&p, &fx, ms);
+    }
+    assert_true(p.snap_ms >= 150000);
+    feed_snapshot_free(p.snap);
+    fixture_clear(&fx);
+}
+
+/* Slow builds space publications four build durations apart, even past
+ * the interval; a republication never happens without a change. */
+static void test_cadence_spacing(void **state)
+{
+    struct feed_cadence c;
+
+    (void)state;
+    feed_cadence_init(&c, 30, 250);
+    feed_cadence_touch(&c, 1000);
+    assert_int_equal(feed_cadence_wait_ms(&c, 1000), 250);
+    assert_int_equal(feed_cadence_wait_ms(&c, 1250), 0);
+    feed_cadence_published(&c, 1250, 11250);       /* a 10 s build */
+    assert_int_equal(feed_cadence_wait_ms(&c, 60000), -1);
+    feed_cadence_touch(&c, 12000);
+    feed_cadence_touch(&c, 20000);      /* the first change sets the due */
+    assert_int_equal(feed_cadence_wait_ms(&c, 12000), 39250);
+    assert_int_equal(feed_cadence_wait_ms(&c, 51250), 0);
+    /* A reload to a longer interval applies to the pending publication. */
+    feed_cadence_set_interval(&c, 60);
+    assert_int_equal(feed_cadence_wait_ms(&c, 51250), 20000);
+
+    /* A clinic's first answer is urgent: out after the coalescing delay
+     * even mid-interval, then the interval starts again from there. */
+    feed_cadence_init(&c, 30, 250);
+    feed_cadence_published(&c, 0, 0);
+    feed_cadence_touch(&c, 100);                /* churn: due at 30 s */
+    assert_int_equal(feed_cadence_wait_ms(&c, 5000), 25000);
+    feed_cadence_touch_urgent(&c, 5000);
+    feed_cadence_touch_urgent(&c, 5100);        /* same burst */
+    assert_int_equal(feed_cadence_wait_ms(&c, 5000), 250);
+    feed_cadence_published(&c, 5250, 5250);
+    feed_cadence_touch(&c, 6000);
+    assert_int_equal(feed_cadence_wait_ms(&c, 6000), 29250);
+    /* ... and still spaced after a slow build. */
+    feed_cadence_published(&c, 10000, 12000);   /* a 2 s build */
+    feed_cadence_touch_urgent(&c, 12100);
+    assert_int_equal(feed_cadence_wait_ms(&c, 12100), 7900);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -772,6 +994,10 @@ int main(void)
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_cadence_one_etag_per_interval),
+        cmocka_unit_test(test_cadence_change_within_interval),
+        cmocka_unit_test(test_cadence_stale_on_time),
+        cmocka_unit_test(test_cadence_spacing),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
