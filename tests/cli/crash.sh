@@ -22,7 +22,7 @@ fail() {
 }
 [ -x "$slotfeed" ] || fail "slotfeed binary $slotfeed missing"
 [ -x "$sim" ] || fail "slotfeed-sim binary $sim missing"
-"$py" -c 'import sqlite3' 2>/dev/null || { echo "SKIPPED: python3 sqlite3 missing"; exit 0; }
+"$py" -c 'import sqlite3' 2>/dev/null || { echo "SKIPPED: python3 sqlite3 missing"; exit 77; }
 
 work=$(mktemp -d)
 . "$src/tests/helpers/proc.sh"

@@ -13,7 +13,7 @@ set -euo pipefail
 src=${SLOTFEED_SOURCE_DIR:?SLOTFEED_SOURCE_DIR not set}
 slotfeed=${SLOTFEED_BIN:?SLOTFEED_BIN not set}
 sim=${SLOTFEED_SIM_BIN:?SLOTFEED_SIM_BIN not set}
-python3 -c 'import sqlite3' 2>/dev/null || { echo "SKIPPED: python3 sqlite3 missing"; exit 0; }
+python3 -c 'import sqlite3' 2>/dev/null || { echo "SKIPPED: python3 sqlite3 missing"; exit 77; }
 
 exec python3 - "$src" "$slotfeed" "$sim" <<'EOF'
 import json, os, re, signal, socket, sqlite3, subprocess, sys, tempfile

@@ -42,6 +42,7 @@
 #include "slotfeed/http.h"
 #include "slotfeed/metrics.h"
 #include "th_schema.h"
+#include "th_skip.h"
 
 #define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
 
@@ -768,7 +769,7 @@ static void expect_valid(const char *def, const char *json)
     snprintf(doc, sizeof(doc), "doc-%d.json", n++);
     rc = th_schema_validate(workdir, def, doc, json);
     if (rc == TH_SCHEMA_NO_MODULE) {
-        print_message("NOTE: no python3 jsonschema; schema checks skipped\n");
+        th_skip_note("no python3 jsonschema; schema checks not run");
         have_jsonschema = 0;
         return;
     }
@@ -2364,5 +2365,5 @@ int main(void)
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
     geo_free(test_geo);
-    return rc;
+    return th_exit(rc);
 }
