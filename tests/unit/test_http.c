@@ -682,6 +682,10 @@ static struct conf_clinic r_clin[NR];
 static struct conf_region r_region;
 static struct clinic_state r_st[NR];
 
+/* Variations of make_region; a test that sets one resets it. */
+static const char *r_tocks_place;  /* TOCKS's municipality and locality */
+static int r_aktiv_extra;          /* extra slots at AKTIV, a day apart */
+
 static void r_slot(int i, int64_t start, const char *who)
 {
     assert_int_equal(avail_slots_add(&r_st[i].slots, start, start + 1800,
@@ -709,6 +713,8 @@ static struct feed_snapshot *make_region(void)
         c->name = (char *)r_names[i];
         c->municipality = (char *)r_mun[i];
         c->locality = (char *)r_loc[i];
+        if (i == C_TOCKS && r_tocks_place != NULL)
+            c->municipality = c->locality = (char *)r_tocks_place;
         c->operator_kind = (i == C_KIL || i == C_SKOG || i == C_SAFF)
                                ? "region" : "private";
         c->has_booking = i != C_SKOG;
@@ -727,6 +733,8 @@ static struct feed_snapshot *make_region(void)
     r_slot(C_KIL, NOW + 10 * DAY, NULL);
     r_slot(C_KRIS, NOW + DAY, NULL);
     r_slot(C_AKTIV, NOW + 2 * DAY, NULL);
+    for (i = 0; i < r_aktiv_extra; i++)
+        r_slot(C_AKTIV, NOW + (3 + i) * DAY, NULL);
     r_st[C_TOCKS].web = WEB_UNKNOWN;
     r_st[C_TOCKS].status = CLINIC_ERROR;
     r_st[C_TOCKS].has_data = false;
@@ -1095,6 +1103,88 @@ static void test_near(void **state)
      * Kristinehamn: KRIS itself (0), then the two Karlstad clinics. */
     expect_filtered(sv, "/v1/availability?near=Kristinehamn&"
                     "within_guarantee=true", within_near, 3);
+}
+
+/*
+ * A clinic whose place the table does not know comes last, with
+ * distance_km null (docs/feed.md), whatever its name; the others stay
+ * nearest first. The demo region has no such clinic.
+ */
+static void test_near_unplaced_last(void **state)
+{
+    struct server *sv = *state;
+    struct feed_snapshot *s;
+    const cJSON *arr, *c, *d;
+    double prev = -1;
+    struct resp r;
+    cJSON *o;
+    int i;
+
+    r_tocks_place = "Ingenstans";
+    s = make_region();
+    r_tocks_place = NULL;
+    set_snapshot(sv, s);
+    o = get_feed(sv, "/v1/availability?near=Karlstad", &r);
+    arr = cJSON_GetObjectItem(o, "clinics");
+    assert_int_equal(cJSON_GetArraySize(arr), NR);
+    for (i = 0; i < NR; i++) {
+        c = cJSON_GetArrayItem(arr, i);
+        d = cJSON_GetObjectItem(c, "distance_km");
+        assert_non_null(d);
+        if (i == NR - 1) {
+            assert_string_equal(cJSON_GetObjectItem(c, "id")->valuestring,
+                                r_ids[C_TOCKS]);
+            assert_true(cJSON_IsNull(d));
+        } else {
+            if (!cJSON_IsNumber(d))
+                fail_msg("position %d (%s): distance_km is not a number", i,
+                         cJSON_GetObjectItem(c, "id")->valuestring);
+            assert_true(d->valuedouble >= prev);
+            prev = d->valuedouble;
+        }
+    }
+    cJSON_Delete(o);
+    resp_free(&r);
+}
+
+/*
+ * Filtered answers are cached per snapshot: a new snapshot must answer
+ * from its own data, not from the answer cached for the one before.
+ */
+static void test_filtered_cache_follows_snapshot(void **state)
+{
+    static const int karlstad[] = {C_CENTRUM, C_AKTIV};
+    static const char path[] = "/v1/availability?municipality=Karlstad";
+    struct server *sv = *state;
+    struct feed_snapshot *s1, *s2;
+    char e1[128], e2[128];
+    struct resp r1, r2;
+    cJSON *o1, *o2;
+
+    s1 = make_region();
+    set_snapshot(sv, s1);
+    o1 = get_feed(sv, path, &r1);
+    expect_ids(o1, karlstad, 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(o1, "clinics"), 1), "free_slots")->valueint, 1);
+
+    r_aktiv_extra = 2;
+    s2 = make_region();
+    r_aktiv_extra = 0;
+    set_snapshot(sv, s2);
+    assert_int_equal(s1->extra_refs, 0);
+    feed_snapshot_free(s1);
+    o2 = get_feed(sv, path, &r2);
+    expect_ids(o2, karlstad, 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(o2, "clinics"), 1), "free_slots")->valueint, 3);
+    assert_non_null(header(&r1, "ETag", e1, sizeof(e1)));
+    assert_non_null(header(&r2, "ETag", e2, sizeof(e2)));
+    assert_string_not_equal(e1, e2);
+    cJSON_Delete(o1);
+    cJSON_Delete(o2);
+    resp_free(&r1);
+    resp_free(&r2);
 }
 
 static void test_near_unavailable(void **state)
@@ -1595,7 +1685,7 @@ static void test_manifest_ignores_host(void **state)
 {
     static const char *const hosts[] = {
         "Host: evil.example", "Host: evil.example:8080",
-        "Host: bad host", "X-Forwarded-Host: evil.example"
+        "X-Forwarded-Host: evil.example"
     };
     struct server *sv = *state;
     struct feed_snapshot *s = make_region();
@@ -1619,6 +1709,10 @@ static void test_manifest_ignores_host(void **state)
         resp_free(&r);
     }
     free(plain);
+    /* A Host that is no host never reaches the manifest (framing: 400). */
+    request(sv, NULL, "/$bulk-publish", "Host: bad host", &r);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
 
     /* The configured base (its trailing slash dropped), whatever Host. */
     r_region.http_public_base_url = "https://feed.example.se/vardval/";
@@ -2313,6 +2407,10 @@ int main(void)
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_near, default_setup,
                                         server_teardown),
+        cmocka_unit_test_setup_teardown(test_near_unplaced_last,
+                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_filtered_cache_follows_snapshot,
+                                        default_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_near_unavailable, nogeo_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_gzip, default_setup,
