@@ -42,6 +42,7 @@
 #include "slotfeed/http.h"
 #include "slotfeed/metrics.h"
 #include "th_schema.h"
+#include "th_scale.h"
 #include "th_skip.h"
 
 #define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
@@ -1979,12 +1980,12 @@ static void test_request_deadline(void **state)
     request(sv, NULL, "/healthz", NULL, &r);
     assert_int_equal(r.status, 200);
     resp_free(&r);
-    took = drip_until_closed(fd, t0, 5000);
+    took = drip_until_closed(fd, t0, th_ms(5000));
     close(fd);
     /* Not before the deadline; within it plus a sweep period (75 ms) and
-     * generous scheduling slack (ASan, a loaded CI machine). */
+     * generous scheduling slack (th_scale.h: ASan, a loaded machine). */
     assert_true(took >= DEADLINE_MS);
-    assert_true(took < DEADLINE_MS + 1500);
+    assert_true(took < DEADLINE_MS + th_ms(1500));
     assert_int_equal(metric(sv, "slotfeed_http_slow_clients_dropped_total"),
                      dropped0 + 1);
     expect_open_conns(sv, 1);
@@ -2000,9 +2001,9 @@ static void test_request_deadline_body(void **state)
     int fd = connect_lo(sv);
 
     assert_int_equal(write(fd, head, strlen(head)), (ssize_t)strlen(head));
-    took = drip_until_closed(fd, t0, 5000);
+    took = drip_until_closed(fd, t0, th_ms(5000));
     close(fd);
-    assert_true(took >= DEADLINE_MS && took < DEADLINE_MS + 1500);
+    assert_true(took >= DEADLINE_MS && took < DEADLINE_MS + th_ms(1500));
 }
 
 /*
@@ -2037,12 +2038,12 @@ static void test_keepalive_deadline(void **state)
     }
     /* Then idle: closed one deadline after the last reply. */
     t0 = ms_now();
-    assert_int_equal(poll(&pf, 1, 5000), 1);
+    assert_int_equal(poll(&pf, 1, (int)th_ms(5000)), 1);
     took = ms_now() - t0;
     assert_true(read(fd, buf, sizeof(buf)) <= 0);
     close(fd);
     assert_true(took >= DEADLINE_MS - 20);   /* reply end is a bit before t0 */
-    assert_true(took < DEADLINE_MS + 1500);
+    assert_true(took < DEADLINE_MS + th_ms(1500));
 }
 
 /* Connections count from accept: silent ones hold the cap (max 2) and
