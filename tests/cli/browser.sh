@@ -8,8 +8,9 @@
 # The region copy points every booking URL at the sim, turns one clinic's
 # booking system into a failing one ("error") and one into "not connected"
 # (vp004, so web_booking none), and gives one clinic a name full of markup
-# (must show as text). Skips (exit 0, "SKIPPED: ...") only when Chromium,
-# chromedriver or selenium are missing. Bounded: about 30 s, hard limit 90 s.
+# (must show as text). Skips (exit 77, "SKIPPED: ...", which CTest reports
+# as skipped) only when Chromium, chromedriver or selenium are missing.
+# Bounded: about 30 s, hard limit 90 s.
 set -euo pipefail
 
 src=${SLOTFEED_SOURCE_DIR:?SLOTFEED_SOURCE_DIR not set}
@@ -29,9 +30,9 @@ for cand in /usr/bin/python3 python3; do
         break
     fi
 done
-[ -x "$chromium" ] || { echo "SKIPPED: chromium not found at $chromium"; exit 0; }
-[ -x "$chromedriver" ] || { echo "SKIPPED: chromedriver not found at $chromedriver"; exit 0; }
-[ -n "$py" ] || { echo "SKIPPED: python3 with selenium (python3-selenium) not found"; exit 0; }
+[ -x "$chromium" ] || { echo "SKIPPED: chromium not found at $chromium"; exit 77; }
+[ -x "$chromedriver" ] || { echo "SKIPPED: chromedriver not found at $chromedriver"; exit 77; }
+[ -n "$py" ] || { echo "SKIPPED: python3 with selenium (python3-selenium) not found"; exit 77; }
 
 fail() {
     echo "browser.sh: FAIL: $*" >&2

@@ -7,7 +7,9 @@
 # PRAGMA integrity_check and still hold all of it (a run's n never
 # shrinks, no row disappears), and the total of polls only grows across
 # restarts. A last run ends with SIGTERM: its pending polls are flushed.
-# Bounded: about 25 s, hard limit 60 s for the loop.
+# The kill moments come from bash's RANDOM seeded with CRASH_SEED (printed
+# at the start and on failure; set it to replay a run). Bounded: about
+# 25 s, hard limit 60 s for the loop (times SLOTFEED_TEST_TIME_SCALE).
 set -euo pipefail
 
 src=${SLOTFEED_SOURCE_DIR:?SLOTFEED_SOURCE_DIR not set}
@@ -15,14 +17,20 @@ slotfeed=${SLOTFEED_BIN:?SLOTFEED_BIN not set}
 sim=${SLOTFEED_SIM_BIN:?SLOTFEED_SIM_BIN not set}
 py=python3
 ITER=${CRASH_ITER:-8}
+scale=${SLOTFEED_TEST_TIME_SCALE:-1}
+[[ $scale =~ ^[1-9][0-9]?$ ]] || scale=1
+seed=${CRASH_SEED:-$(( $(date +%s%N) / 1000 % 32768 ))}
+[[ $seed =~ ^[0-9]+$ ]] || { echo "crash.sh: CRASH_SEED must be a number" >&2; exit 2; }
+RANDOM=$seed
+echo "crash.sh: seed $seed (CRASH_SEED=$seed replays these kill moments)"
 
 fail() {
-    echo "crash.sh: FAIL: $*" >&2
+    echo "crash.sh: FAIL: $* (CRASH_SEED=$seed)" >&2
     exit 1
 }
 [ -x "$slotfeed" ] || fail "slotfeed binary $slotfeed missing"
 [ -x "$sim" ] || fail "slotfeed-sim binary $sim missing"
-"$py" -c 'import sqlite3' 2>/dev/null || { echo "SKIPPED: python3 sqlite3 missing"; exit 0; }
+"$py" -c 'import sqlite3' 2>/dev/null || { echo "SKIPPED: python3 sqlite3 missing"; exit 77; }
 
 work=$(mktemp -d)
 . "$src/tests/helpers/proc.sh"
@@ -144,14 +152,17 @@ start_daemon() {
 echo '{"polls": {}, "slots": [], "closed": []}' >"$work/snap.json"
 prev_total=0
 grew=0
-t_end=$((SECONDS + 60))
+t_end=$((SECONDS + 60 * scale))
 for i in $(seq 1 "$ITER"); do
-    [ $SECONDS -lt $t_end ] || fail "loop over 60 s at iteration $i"
+    [ $SECONDS -lt $t_end ] || fail "loop over $((60 * scale)) s at iteration $i"
     start_daemon
     wait_line "$work/run.out" "serving\|listening" "$run_pid" 10 ||
         fail "slotfeed run did not start: $(head -5 "$work/run.err")"
-    # A random moment within the startup poll pass (0.3 .. 2.9 s).
-    sleep "$(( RANDOM % 27 / 10 )).$(( RANDOM % 10 + 3 ))"
+    # A random moment within the startup poll pass (0.3 .. 2.9 s), from
+    # the seeded sequence: printed, so a failing kill can be replayed.
+    pause="$(( RANDOM % 27 / 10 )).$(( RANDOM % 10 + 3 ))"
+    echo "crash.sh: kill $i after ${pause} s"
+    sleep "$pause"
     snapshot "$work/snap.json"
     kill -KILL "$run_pid"
     wait "$run_pid" 2>/dev/null || true

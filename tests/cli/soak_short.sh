@@ -12,7 +12,7 @@ src=${SLOTFEED_SOURCE_DIR:?SLOTFEED_SOURCE_DIR not set}
 : "${SLOTFEED_BIN:?SLOTFEED_BIN not set}"
 : "${SLOTFEED_SIM_BIN:?SLOTFEED_SIM_BIN not set}"
 export SLOTFEED_BIN SLOTFEED_SIM_BIN
-command -v python3 >/dev/null || { echo "SKIPPED: python3 missing"; exit 0; }
+command -v python3 >/dev/null || { echo "SKIPPED: python3 missing"; exit 77; }
 
 # Warm-up: the first 12 s (startup pass plus one full 10 s poll cycle).
 SOAK_CLINICS=${SOAK_CLINICS:-40} SOAK_RATE=${SOAK_RATE:-80} \

@@ -54,7 +54,7 @@ echo "unit: ${#required[@]} required lines present"
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     echo "SKIPPED systemd-analyze verify: systemd-analyze not installed" \
          "(checked the keys only)"
-    exit 0
+    exit 77   # CTest: skipped, the verify part did not run
 fi
 # verify needs ExecStart's binary to exist: point a copy at the build.
 sed "s#^ExecStart=/usr/local/bin/slotfeed #ExecStart=$bin #" "$unit" \

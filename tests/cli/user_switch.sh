@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*" >&2; [ -f "$work/run.err" ] && tail -20 "$work/run.err"
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "SKIPPED: needs root (the switch itself)"
-    exit 0
+    exit 77
 fi
 work=$(mktemp -d)
 run_pid=""

@@ -29,6 +29,17 @@ def init(name):
     return work
 
 
+def time_scale():
+    """The factor on "within N s" bounds (SLOTFEED_TEST_TIME_SCALE, set
+    by CMakeLists.txt: 1, more in the sanitizer build; th_scale.h is the
+    C side). Bounds that mean an order or a count are not scaled."""
+    try:
+        v = int(os.environ.get("SLOTFEED_TEST_TIME_SCALE", "1"))
+    except ValueError:
+        return 1
+    return v if 1 <= v <= 100 else 1
+
+
 def fail(msg):
     print("%s.sh: FAIL: %s" % (_name, msg), file=sys.stderr)
     for log in ("run.err", "sim.err"):

@@ -374,10 +374,160 @@ static void test_loopback_end_to_end(void **state)
     clock_set_fake(-1);
 }
 
+/* --- reload: restart-only keys ------------------------------------------- */
+
+#define RELOAD_DB SLOTFEED_BINARY_DIR "/test_e2e_reload.db"
+
+/* One clinic without booking: nothing is polled, only the config counts. */
+#define RELOAD_FMT \
+    "{\"name\":\"reload\",\"timezone\":\"Europe/Stockholm\"," \
+    "\"poll_interval_s\":%d,\"listen\":\"%s\",\"store\":\"%s\"%s," \
+    "\"fetch\":{\"connect_timeout_ms\":%d,\"timeout_ms\":%d," \
+    " \"max_body_bytes\":%d,\"max_decompress_ratio\":%d," \
+    " \"user_agent\":\"%s\"}," \
+    "\"http\":{\"request_timeout_ms\":%d,\"max_connections\":%d%s}," \
+    "\"clinics\":[{\"id\":\"SE2321000156-R001\",\"name\":\"R\"," \
+    " \"municipality\":\"Kil\",\"operator\":\"region\"}]}"
+
+static struct conf_region *reload_region(int changed)
+{
+    struct conf_errors errs = {0};
+    struct conf_region *r = NULL;
+    char buf[2048];
+    int n;
+
+    if (!changed)
+        n = snprintf(buf, sizeof(buf), RELOAD_FMT, 60, "127.0.0.1:8080",
+                     RELOAD_DB, "",
+                     1000, 1500, 1048576, 50, "slotfeed-test/1", 5000, 256,
+                     "");
+    else
+        n = snprintf(buf, sizeof(buf), RELOAD_FMT, 120, "127.0.0.1:9090",
+                     RELOAD_DB "-other", ",\"geo\":\"" SLOTFEED_SOURCE_DIR
+                     "/conf/geo-varmland.json\"",
+                     2000, 2500, 2097152, 60, "slotfeed-test/2", 6000, 300,
+                     ",\"admin_listen\":\"127.0.0.1:9091\"");
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    if (conf_parse(buf, (size_t)n, &r, &errs) != 0)
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "config: %s\n", errs.v[i]);
+    conf_errors_free(&errs);
+    assert_non_null(r);
+    return r;
+}
+
+/* Lines of text that contain needle. */
+static int count_lines(const char *text, const char *needle)
+{
+    const char *p = text;
+    int n = 0;
+
+    while ((p = strstr(p, needle)) != NULL) {
+        n++;
+        p += strlen(needle);
+    }
+    return n;
+}
+
+/*
+ * docs/operations.md: listen, store, geo, the fetch limits and the http
+ * limits need a restart; a reload that changes one logs
+ * reload_needs_restart key=... and keeps the running value (written back
+ * into the new region), while the rest (poll_interval_s) follows.
+ */
+static void test_reload_needs_restart(void **state)
+{
+    static const char *const keys[] = {
+        "listen", "store", "geo", "fetch.user_agent", "http.admin_listen",
+        "fetch.connect_timeout_ms", "fetch.timeout_ms",
+        "fetch.max_body_bytes", "fetch.max_decompress_ratio",
+        "http.request_timeout_ms", "http.max_connections",
+    };
+    struct event_base *base = event_base_new();
+    struct conf_region *r1 = reload_region(0), *r2, *r3;
+    struct app_opts ao = {0};
+    struct sf_error err = {0};
+    char *text = NULL, needle[96];
+    size_t len = 0, i;
+    struct app *app;
+    FILE *cap;
+
+    (void)state;
+    unlink(RELOAD_DB);
+    ao.listen_host = "127.0.0.1";
+    ao.listen_port = 0;
+    app = app_new(base, r1, &ao, &err);
+    if (app == NULL)
+        fail_msg("app_new: %s", err.msg);
+    cap = open_memstream(&text, &len);
+    assert_non_null(cap);
+    log_set_output(cap);
+    log_set_level(LOG_LVL_INFO);
+
+    r2 = reload_region(1);
+    assert_int_equal(app_reload(app, r2, &err), 0);   /* r2 is the app's */
+    fflush(cap);
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        snprintf(needle, sizeof(needle), "event=reload_needs_restart key=%s ",
+                 keys[i]);
+        if (count_lines(text, needle) != 1)
+            fail_msg("%s logged %d times:\n%s", needle,
+                     count_lines(text, needle), text);
+    }
+    assert_int_equal(count_lines(text, "event=reload_needs_restart"),
+                     (int)(sizeof(keys) / sizeof(keys[0])));
+    assert_non_null(strstr(text, "event=reload_needs_restart key=listen "
+                                 "running=127.0.0.1:8080 configured="
+                                 "127.0.0.1:9090 kept=running"));
+    assert_non_null(strstr(text, "event=reload_needs_restart "
+                                 "key=fetch.timeout_ms running=1500 "
+                                 "configured=2500 kept=running"));
+    /* The running values, written back; the others follow. */
+    assert_string_equal(r2->listen, "127.0.0.1:8080");
+    assert_string_equal(r2->store, RELOAD_DB);
+    assert_null(r2->geo);
+    assert_null(r2->http_admin_listen);
+    assert_string_equal(r2->user_agent, "slotfeed-test/1");
+    assert_int_equal(r2->connect_timeout_ms, 1000);
+    assert_int_equal(r2->timeout_ms, 1500);
+    assert_int_equal(r2->max_body_bytes, 1048576);
+    assert_int_equal(r2->max_decompress_ratio, 50);
+    assert_int_equal(r2->http_request_timeout_ms, 5000);
+    assert_int_equal(r2->http_max_connections, 256);
+    assert_int_equal(r2->poll_interval_s, 120);
+    assert_non_null(strstr(text, "event=reload "));
+    assert_non_null(strstr(text, "added=0 removed=0 changed=0 kept=1"));
+
+    /* The same restart-only values again: nothing to report. */
+    fclose(cap);
+    free(text);
+    text = NULL;
+    cap = open_memstream(&text, &len);
+    assert_non_null(cap);
+    log_set_output(cap);
+    r3 = reload_region(0);
+    assert_int_equal(app_reload(app, r3, &err), 0);
+    fflush(cap);
+    assert_null(strstr(text, "reload_needs_restart"));
+    assert_non_null(strstr(text, "event=reload "));
+
+    log_set_output(NULL);
+    log_quiet();
+    fclose(cap);
+    free(text);
+    app_free(app);
+    conf_free(r1);
+    event_base_free(base);
+    unlink(RELOAD_DB);
+    unlink(RELOAD_DB "-wal");
+    unlink(RELOAD_DB "-shm");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loopback_end_to_end),
+        cmocka_unit_test(test_reload_needs_restart),
     };
     int rc;
 

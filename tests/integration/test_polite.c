@@ -33,11 +33,13 @@
 #include "slotfeed/sched.h"
 #include "slotfeed/sim.h"
 #include "th_loopback.h"
+#include "th_scale.h"
 
 /* Tuesday 31 March 2026 09:00 CEST: a working day with free times. */
 #define NOW_T 1774940400LL
 /* Slack between a request leaving the collector and the sim's callback
- * on the same loop. */
+ * on the same loop, times th_scale.h's factor: a slow build delays the
+ * sim's read of one request more than the next one's. */
 #define TOL_MS 15
 #define MAXCL 32
 
@@ -202,7 +204,8 @@ static void test_rate_and_concurrency_at_the_server(void **state)
             int64_t dt = log[j].time_ms - log[i].time_ms;
 
             /* (j-i+1) <= burst + rate * (dt + tol) / 1000, in integers */
-            if ((int64_t)(j - i + 1) * 1000 > 2 * 1000 + 10 * (dt + TOL_MS))
+            if ((int64_t)(j - i + 1) * 1000 >
+                2 * 1000 + 10 * (dt + th_ms(TOL_MS)))
                 fail_msg("%zu requests within %lld ms (limit 10/s, burst "
                          "2)", j - i + 1, (long long)dt);
             if (dt < 1000 && (int64_t)(j - i + 1) > worst_1s)
@@ -300,13 +303,15 @@ static void test_retry_after_honoured(void **state)
     t_second = log[1].time_ms;
     /* not asked again before the 2 s it asked for; and not much later */
     assert_true(t_second - t_first >= 2000);
-    assert_true(t_second - t_first < 2600);
-    /* the other host went at once */
+    assert_true(t_second - t_first < 2000 + th_ms(600));
+    /* the other host went at once: before clinic 0's host was asked
+     * again, not held behind its Retry-After (an order, not a wall-clock
+     * bound) */
     log = sim_request_log(fx->sim[1], &n);
     for (i = 0; i < n; i++)
         if (log[i].clinic == 1 && log[i].time_ms >= t_pass2 && t_other < 0)
             t_other = log[i].time_ms;
-    assert_true(t_other >= 0 && t_other - t_pass2 < 500);
+    assert_true(t_other >= 0 && t_other < t_second);
     print_message("polite: 429 Retry-After 2 -> next request after %lld ms"
                   "; other host after %lld ms\n",
                   (long long)(t_second - t_first),

@@ -22,6 +22,7 @@
 #include "slotfeed/clock.h"
 #include "slotfeed/feed.h"
 #include "th_schema.h"
+#include "th_skip.h"
 
 /* 2026-03-31T09:00:00+02:00 = 07:00Z; from Python zoneinfo, not clock.c. */
 #define NOW INT64_C(1774940400)
@@ -722,9 +723,8 @@ static void test_schema(void **state)
     if (rc == 77) {
         feed_snapshot_free(s);
         fixture_clear(&fx);
-        print_message("SKIP: /usr/bin/python3 has no jsonschema module "
-                      "(apt install python3-jsonschema)\n");
-        skip();
+        th_skip("/usr/bin/python3 has no jsonschema module "
+                "(apt install python3-jsonschema)");
     }
     assert_int_equal(rc, 0);
     for (i = 0; i < NCLIN; i++) {
@@ -1000,5 +1000,5 @@ int main(void)
         cmocka_unit_test(test_cadence_spacing),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return th_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -42,6 +42,8 @@
 #include "slotfeed/http.h"
 #include "slotfeed/metrics.h"
 #include "th_schema.h"
+#include "th_scale.h"
+#include "th_skip.h"
 
 #define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
 
@@ -681,6 +683,10 @@ static struct conf_clinic r_clin[NR];
 static struct conf_region r_region;
 static struct clinic_state r_st[NR];
 
+/* Variations of make_region; a test that sets one resets it. */
+static const char *r_tocks_place;  /* TOCKS's municipality and locality */
+static int r_aktiv_extra;          /* extra slots at AKTIV, a day apart */
+
 static void r_slot(int i, int64_t start, const char *who)
 {
     assert_int_equal(avail_slots_add(&r_st[i].slots, start, start + 1800,
@@ -708,6 +714,8 @@ static struct feed_snapshot *make_region(void)
         c->name = (char *)r_names[i];
         c->municipality = (char *)r_mun[i];
         c->locality = (char *)r_loc[i];
+        if (i == C_TOCKS && r_tocks_place != NULL)
+            c->municipality = c->locality = (char *)r_tocks_place;
         c->operator_kind = (i == C_KIL || i == C_SKOG || i == C_SAFF)
                                ? "region" : "private";
         c->has_booking = i != C_SKOG;
@@ -726,6 +734,8 @@ static struct feed_snapshot *make_region(void)
     r_slot(C_KIL, NOW + 10 * DAY, NULL);
     r_slot(C_KRIS, NOW + DAY, NULL);
     r_slot(C_AKTIV, NOW + 2 * DAY, NULL);
+    for (i = 0; i < r_aktiv_extra; i++)
+        r_slot(C_AKTIV, NOW + (3 + i) * DAY, NULL);
     r_st[C_TOCKS].web = WEB_UNKNOWN;
     r_st[C_TOCKS].status = CLINIC_ERROR;
     r_st[C_TOCKS].has_data = false;
@@ -768,7 +778,7 @@ static void expect_valid(const char *def, const char *json)
     snprintf(doc, sizeof(doc), "doc-%d.json", n++);
     rc = th_schema_validate(workdir, def, doc, json);
     if (rc == TH_SCHEMA_NO_MODULE) {
-        print_message("NOTE: no python3 jsonschema; schema checks skipped\n");
+        th_skip_note("no python3 jsonschema; schema checks not run");
         have_jsonschema = 0;
         return;
     }
@@ -1094,6 +1104,88 @@ static void test_near(void **state)
      * Kristinehamn: KRIS itself (0), then the two Karlstad clinics. */
     expect_filtered(sv, "/v1/availability?near=Kristinehamn&"
                     "within_guarantee=true", within_near, 3);
+}
+
+/*
+ * A clinic whose place the table does not know comes last, with
+ * distance_km null (docs/feed.md), whatever its name; the others stay
+ * nearest first. The demo region has no such clinic.
+ */
+static void test_near_unplaced_last(void **state)
+{
+    struct server *sv = *state;
+    struct feed_snapshot *s;
+    const cJSON *arr, *c, *d;
+    double prev = -1;
+    struct resp r;
+    cJSON *o;
+    int i;
+
+    r_tocks_place = "Ingenstans";
+    s = make_region();
+    r_tocks_place = NULL;
+    set_snapshot(sv, s);
+    o = get_feed(sv, "/v1/availability?near=Karlstad", &r);
+    arr = cJSON_GetObjectItem(o, "clinics");
+    assert_int_equal(cJSON_GetArraySize(arr), NR);
+    for (i = 0; i < NR; i++) {
+        c = cJSON_GetArrayItem(arr, i);
+        d = cJSON_GetObjectItem(c, "distance_km");
+        assert_non_null(d);
+        if (i == NR - 1) {
+            assert_string_equal(cJSON_GetObjectItem(c, "id")->valuestring,
+                                r_ids[C_TOCKS]);
+            assert_true(cJSON_IsNull(d));
+        } else {
+            if (!cJSON_IsNumber(d))
+                fail_msg("position %d (%s): distance_km is not a number", i,
+                         cJSON_GetObjectItem(c, "id")->valuestring);
+            assert_true(d->valuedouble >= prev);
+            prev = d->valuedouble;
+        }
+    }
+    cJSON_Delete(o);
+    resp_free(&r);
+}
+
+/*
+ * Filtered answers are cached per snapshot: a new snapshot must answer
+ * from its own data, not from the answer cached for the one before.
+ */
+static void test_filtered_cache_follows_snapshot(void **state)
+{
+    static const int karlstad[] = {C_CENTRUM, C_AKTIV};
+    static const char path[] = "/v1/availability?municipality=Karlstad";
+    struct server *sv = *state;
+    struct feed_snapshot *s1, *s2;
+    char e1[128], e2[128];
+    struct resp r1, r2;
+    cJSON *o1, *o2;
+
+    s1 = make_region();
+    set_snapshot(sv, s1);
+    o1 = get_feed(sv, path, &r1);
+    expect_ids(o1, karlstad, 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(o1, "clinics"), 1), "free_slots")->valueint, 1);
+
+    r_aktiv_extra = 2;
+    s2 = make_region();
+    r_aktiv_extra = 0;
+    set_snapshot(sv, s2);
+    assert_int_equal(s1->extra_refs, 0);
+    feed_snapshot_free(s1);
+    o2 = get_feed(sv, path, &r2);
+    expect_ids(o2, karlstad, 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(o2, "clinics"), 1), "free_slots")->valueint, 3);
+    assert_non_null(header(&r1, "ETag", e1, sizeof(e1)));
+    assert_non_null(header(&r2, "ETag", e2, sizeof(e2)));
+    assert_string_not_equal(e1, e2);
+    cJSON_Delete(o1);
+    cJSON_Delete(o2);
+    resp_free(&r1);
+    resp_free(&r2);
 }
 
 static void test_near_unavailable(void **state)
@@ -1594,7 +1686,7 @@ static void test_manifest_ignores_host(void **state)
 {
     static const char *const hosts[] = {
         "Host: evil.example", "Host: evil.example:8080",
-        "Host: bad host", "X-Forwarded-Host: evil.example"
+        "X-Forwarded-Host: evil.example"
     };
     struct server *sv = *state;
     struct feed_snapshot *s = make_region();
@@ -1624,6 +1716,10 @@ static void test_manifest_ignores_host(void **state)
         resp_free(&r);
     }
     free(plain);
+    /* A Host that is no host never reaches the manifest (framing: 400). */
+    request(sv, NULL, "/$bulk-publish", "Host: bad host", &r);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
 
     /* The configured base (its trailing slash dropped), whatever Host. */
     r_region.http_public_base_url = "https://feed.example.se/vardval/";
@@ -1890,12 +1986,12 @@ static void test_request_deadline(void **state)
     request(sv, NULL, "/healthz", NULL, &r);
     assert_int_equal(r.status, 200);
     resp_free(&r);
-    took = drip_until_closed(fd, t0, 5000);
+    took = drip_until_closed(fd, t0, th_ms(5000));
     close(fd);
     /* Not before the deadline; within it plus a sweep period (75 ms) and
-     * generous scheduling slack (ASan, a loaded CI machine). */
+     * generous scheduling slack (th_scale.h: ASan, a loaded machine). */
     assert_true(took >= DEADLINE_MS);
-    assert_true(took < DEADLINE_MS + 1500);
+    assert_true(took < DEADLINE_MS + th_ms(1500));
     assert_int_equal(metric(sv, "slotfeed_http_slow_clients_dropped_total"),
                      dropped0 + 1);
     expect_open_conns(sv, 1);
@@ -1911,9 +2007,9 @@ static void test_request_deadline_body(void **state)
     int fd = connect_lo(sv);
 
     assert_int_equal(write(fd, head, strlen(head)), (ssize_t)strlen(head));
-    took = drip_until_closed(fd, t0, 5000);
+    took = drip_until_closed(fd, t0, th_ms(5000));
     close(fd);
-    assert_true(took >= DEADLINE_MS && took < DEADLINE_MS + 1500);
+    assert_true(took >= DEADLINE_MS && took < DEADLINE_MS + th_ms(1500));
 }
 
 /*
@@ -1948,12 +2044,12 @@ static void test_keepalive_deadline(void **state)
     }
     /* Then idle: closed one deadline after the last reply. */
     t0 = ms_now();
-    assert_int_equal(poll(&pf, 1, 5000), 1);
+    assert_int_equal(poll(&pf, 1, (int)th_ms(5000)), 1);
     took = ms_now() - t0;
     assert_true(read(fd, buf, sizeof(buf)) <= 0);
     close(fd);
     assert_true(took >= DEADLINE_MS - 20);   /* reply end is a bit before t0 */
-    assert_true(took < DEADLINE_MS + 1500);
+    assert_true(took < DEADLINE_MS + th_ms(1500));
 }
 
 /* Connections count from accept: silent ones hold the cap (max 2) and
@@ -2318,6 +2414,10 @@ int main(void)
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_near, default_setup,
                                         server_teardown),
+        cmocka_unit_test_setup_teardown(test_near_unplaced_last,
+                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_filtered_cache_follows_snapshot,
+                                        default_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_near_unavailable, nogeo_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_gzip, default_setup,
@@ -2370,5 +2470,5 @@ int main(void)
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
     geo_free(test_geo);
-    return rc;
+    return th_exit(rc);
 }

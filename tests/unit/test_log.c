@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -274,52 +273,6 @@ static void test_long_message(void **state)
     free(big);
 }
 
-static double ns_since(const struct timespec *t0)
-{
-    struct timespec t1;
-
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) * 1e9 +
-           (double)(t1.tv_nsec - t0->tv_nsec);
-}
-
-/* Cost figures, printed, not asserted (machines differ). */
-static void test_cost(void **state)
-{
-    static const char line[] =
-        "clinic=se-varmland-karlstad-fysio outcome=http duration_ms=1523 "
-        "consecutive=3 error=\"clinic se-varmland-karlstad-fysio: "
-        "GetAvailableTimeslots: HTTP 503 from 127.0.0.1:18471 at "
-        "20261123101500\"";
-    FILE *null = fopen("/dev/null", "w");
-    struct timespec t0;
-    double scrub_ns, kv_ns, json_ns;
-    int i, n = 20000;
-
-    (void)state;
-    assert_non_null(null);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (i = 0; i < n; i++)
-        free(pnr_scrub(line, NULL));
-    scrub_ns = ns_since(&t0) / n;
-
-    log_set_output(null);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (i = 0; i < n; i++)
-        log_warn("poll", "%s", line);
-    kv_ns = ns_since(&t0) / n;
-    log_set_format(LOG_FMT_JSON);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (i = 0; i < n; i++)
-        log_warn("poll", "%s", line);
-    json_ns = ns_since(&t0) / n;
-    log_set_output(cap);
-    fclose(null);
-    printf("log cost per %zu-byte line: scrub %.0f ns, whole kv line %.0f "
-           "ns, whole json line %.0f ns (incl. write to /dev/null)\n",
-           strlen(line), scrub_ns, kv_ns, json_ns);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,7 +285,6 @@ int main(void)
                                         cap_teardown),
         cmocka_unit_test_setup_teardown(test_long_message, cap_setup,
                                         cap_teardown),
-        cmocka_unit_test_setup_teardown(test_cost, cap_setup, cap_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,6 +42,7 @@
 #include "slotfeed/report.h"
 #include "slotfeed/store.h"
 #include "th_time.h"
+#include "th_skip.h"
 
 /* --- time helpers (independent of clock.c) --------------------------------- */
 
@@ -1035,8 +1036,7 @@ static void test_cli_same_as_http(void **state)
     cJSON *a, *b;
 
     if (bin == NULL || access(bin, X_OK) != 0) {
-        print_message("SKIP: SLOTFEED_BIN not set or not built\n");
-        skip();
+        th_skip("SLOTFEED_BIN not set or not built");
     }
     fill_main(f->db);
     fill_web(f->db);
@@ -1332,5 +1332,5 @@ int main(void)
                                         teardown),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return th_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -40,6 +40,7 @@
 
 #include "th_file.h"
 #include "th_loopback.h"
+#include "th_skip.h"
 
 #define SPECS SLOTFEED_SOURCE_DIR "/specs/riv-crm-scheduling-1.1"
 #define FIXTURES SLOTFEED_SOURCE_DIR "/tests/fixtures/riv/"
@@ -2292,8 +2293,7 @@ static void test_mutual_tls_loopback(void **state)
 
     (void)state;
     if (system("openssl version >/dev/null 2>&1") != 0) {
-        print_message("openssl CLI not found: mutual TLS test skipped\n");
-        skip();
+        th_skip("openssl CLI not found: mutual TLS test not run");
     }
     memset(&t, 0, sizeof(t));
     snprintf(t.dir, sizeof(t.dir), "/tmp/slotfeed-tls-XXXXXX");
@@ -2369,5 +2369,5 @@ int main(void)
         cmocka_unit_test(test_mutual_tls_loopback),
     };
 
-    return cmocka_run_group_tests(tests, setup_quiet, NULL);
+    return th_exit(cmocka_run_group_tests(tests, setup_quiet, NULL));
 }

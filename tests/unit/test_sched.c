@@ -172,6 +172,42 @@ static void test_bucket_is_not_stingy(void **state)
     sched_free(s);
 }
 
+/*
+ * A rate that does not divide a second: 0.7/s refills 700000 nano-tokens
+ * per ms, so an empty bucket (burst 1) holds 1428 * 700000 = 0.9996 token
+ * after 1428 ms and one token only at 1429 ms. The refill's shortcut to
+ * "full" must not round that 1 ms up: a grant at 1428 ms would exceed
+ * the rate.
+ */
+static void test_bucket_exact_at_uneven_rate(void **state)
+{
+    struct sched_params p = quiet();
+    struct sched *s;
+    struct sched_host *h;
+    struct sched_grant g;
+    int64_t w, t0 = 5000;
+
+    (void)state;
+    p.rate_per_s = 0.7;
+    p.burst = 1;
+    p.max_concurrent = 10;
+    s = sched_new(&p);
+    h = host(s, "http://uneven.example/");
+    assert_int_equal(sched_acquire(h, t0, &w, &g), SCHED_GO);
+    sched_release(&g, SCHED_SUCCESS, -1, t0);
+    assert_int_equal(sched_acquire(h, t0, &w, &g), SCHED_WAIT);
+    assert_int_equal(w, 1429);
+    assert_int_equal(sched_acquire(h, t0 + 1428, &w, &g), SCHED_WAIT);
+    assert_int_equal(w, 1);
+    assert_int_equal(sched_acquire(h, t0 + 1429, &w, &g), SCHED_GO);
+    sched_release(&g, SCHED_SUCCESS, -1, t0 + 1429);
+    /* Straight to 1428 ms after the grant, no look in between. */
+    assert_int_equal(sched_acquire(h, t0 + 1429 + 1428, &w, &g),
+                     SCHED_WAIT);
+    assert_int_equal(w, 1);
+    sched_free(s);
+}
+
 /* --- concurrency ----------------------------------------------------------- */
 
 static void test_concurrency_limit(void **state)
@@ -548,6 +584,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_never_exceeds_rate),
         cmocka_unit_test(test_bucket_is_not_stingy),
+        cmocka_unit_test(test_bucket_exact_at_uneven_rate),
         cmocka_unit_test(test_concurrency_limit),
         cmocka_unit_test(test_backoff_full_jitter),
         cmocka_unit_test(test_host_backoff_grows_and_resets),

@@ -39,6 +39,8 @@
 #include "slotfeed/sim.h"
 #include "slotfeed/smart.h"
 
+#include "th_scale.h"
+
 #define SEED 7u
 /* Monday 30 March 2026, 07:00 local (+02:00): before any slot that day. */
 #define NOW "2026-03-30T07:00:00+02:00"
@@ -790,7 +792,7 @@ static void test_drip_drips(void **state)
     assert_true(r.total > 2000);
     assert_true(r.reads >= (int)(r.total / 1000) - 1);
     assert_true((double)(r.t_last - r.t_first) >= want_ms - 250);
-    assert_true((double)(mono() - t0) <= want_ms + 1500);
+    assert_true((double)(mono() - t0) <= want_ms + (double)th_ms(1500));
     fx_free(f);
 }
 
@@ -939,9 +941,9 @@ static void test_request_log_and_inflight(void **state)
         assert_int_equal(e[i].clinic, i < 2 ? C_F1 : C_SLOW);
         assert_string_equal(e[i].path, i < 2 ? "/fhir/r4/Slot" : "/fx/Slot");
     }
-    /* The five were sent together: they arrived well within the 300 ms
-     * any of them was held. */
-    assert_true(e[6].time_ms - e[2].time_ms < 250);
+    /* The five were sent together: sim_max_inflight == 5 above says
+     * the server held all five at once (a count, where a "within 250 ms"
+     * bound would flake on a slow build). */
     fx_free(f);
 }
 
