@@ -33,6 +33,7 @@
 #include <event2/http.h>
 #include <sqlite3.h>
 
+#include "slotfeed/app.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/collector.h"
 #include "slotfeed/conf.h"
@@ -80,6 +81,7 @@ struct fx {
     struct feed_snapshot *snap;
     struct event_base *base;
     struct http_server *h;
+    int port;
     /* the gate (test hook) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -248,6 +250,7 @@ static void start(struct fx *f, int gated, int queue)
     assert_non_null(f->base);
     f->h = http_new(f->base, "127.0.0.1", 0, &ho, provide, f->snap, &err);
     assert_non_null(f->h);
+    f->port = http_port(f->h);
 }
 
 static int setup(void **state)
@@ -334,7 +337,7 @@ static void send_get(struct fx *f, const char *uri, const char *accept,
 
     memset(r, 0, sizeof(*r));
     r->c = evhttp_connection_base_new(f->base, NULL, "127.0.0.1",
-                                      (unsigned short)http_port(f->h));
+                                      (unsigned short)f->port);
     assert_non_null(r->c);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
                       "127.0.0.1");
@@ -391,7 +394,7 @@ static int raw_send(struct fx *f, const char *uri)
 
     assert_true(fd >= 0);
     sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)http_port(f->h));
+    sa.sin_port = htons((unsigned short)f->port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -624,6 +627,87 @@ static void test_queue_cancel(void **state)
     assert_int_equal(gc.n, 0);
 }
 
+/* The whole daemon (app.c): a report computing across a reload (SIGHUP)
+ * is answered after it; one computing at drain (SIGTERM) is cancelled,
+ * its client sees the connection close without a byte, the drain ends
+ * and app_free returns (the worker joined). */
+static void on_drained(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+static int cond_flag(void *arg)
+{
+    return *(int *)arg;
+}
+
+static struct conf_region *region_json(struct fx *f)
+{
+    struct conf_region *r = NULL;
+    struct conf_errors errs = {0};
+    char json[512];
+
+    snprintf(json, sizeof json,
+             "{\"name\": \"T\", \"listen\": \"127.0.0.1:8080\", "
+             "\"store\": \"%s\", \"clinics\": ["
+             "{\"id\": \"SE2321000156-0001\", \"name\": \"A\", "
+             "\"municipality\": \"Karlstad\", \"operator\": \"private\"}]}",
+             f->path);
+    if (conf_parse(json, strlen(json), &r, &errs) != 0)
+        fail_msg("config: %s", errs.n > 0 ? errs.v[0] : "?");
+    conf_errors_free(&errs);
+    return r;
+}
+
+static void test_app_reload_and_drain(void **state)
+{
+    struct fx *f = *state;
+    struct reportq_opts ro = {1, 0, gate_hook, f};
+    struct app_opts ao = {0};
+    struct conf_region *r1 = region_json(f), *r2 = region_json(f);
+    struct sf_error err = {0};
+    struct reply r;
+    struct app *app;
+    char buf[64], *want;
+    size_t len;
+    int status, fd, drained = 0;
+
+    ao.listen_host = "127.0.0.1";
+    ao.listen_port = 0;
+    ao.reports = &ro;
+    f->base = event_base_new();
+    app = app_new(f->base, r1, &ao, &err);
+    if (app == NULL)
+        fail_msg("app_new: %s", err.msg);
+    f->port = app_port(app);
+
+    send_get(f, GUAR "?month=2026-03", NULL, &r);
+    run_until(f, cond_entered, f);
+    assert_int_equal(app_reload(app, r2, &err), 0);     /* r2 is app's */
+    gate_open(f);
+    wait_reply(f, &r);
+    assert_int_equal(r.status, 200);
+    want = direct(f, GUAR, "month=2026-03", NULL, &len, &status);
+    assert_int_equal(r.len, len);
+    assert_memory_equal(r.body, want, len);
+    free(want);
+    reply_free(&r);
+
+    pthread_mutex_lock(&f->mu);
+    f->entered = 0;
+    f->released = 0;
+    pthread_mutex_unlock(&f->mu);
+    fd = raw_send(f, GUAR "?month=2026-03");
+    run_until(f, cond_entered, f);
+    gate_open(f);       /* the worker may finish before or after the drain */
+    assert_int_equal(app_drain(app, 1000, on_drained, &drained), 0);
+    assert_int_equal(read(fd, buf, sizeof buf), 0);
+    close(fd);
+    run_until(f, cond_flag, &drained);
+    app_free(app);
+    conf_free(r1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +719,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_while_computing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_app_reload_and_drain, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
