@@ -546,6 +546,7 @@ static void test_client_leaves(void **state)
 static void test_free_while_computing(void **state)
 {
     struct fx *f = *state;
+    struct http_server *h;
     char buf[64];
     int fa, fb;
 
@@ -555,8 +556,9 @@ static void test_free_while_computing(void **state)
     fb = raw_send(f, WEB "?from=2026-03-01&to=2026-03-31");
     run_until(f, cond_two_pending, f);
     gate_open(f);       /* the worker may finish before or after the free */
-    http_free(f->h);
-    f->h = NULL;
+    h = f->h;
+    f->h = NULL;        /* teardown must not free it again */
+    http_free(h);
     assert_int_equal(read(fa, buf, sizeof buf), 0);
     assert_int_equal(read(fb, buf, sizeof buf), 0);
     close(fa);
