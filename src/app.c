@@ -366,6 +366,7 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
         struct http_opts ho = {0};
 
         ho.geo = a->geo;
+        ho.reports = o.reports;
         ho.request_timeout_ms = region->http_request_timeout_ms;
         ho.max_connections = region->http_max_connections;
         /* With an admin listener the public one keeps the operator's

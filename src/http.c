@@ -70,6 +70,7 @@
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
 #include "slotfeed/report.h"
+#include "slotfeed/reportq.h"
 #include "slotfeed/smartpub.h"
 #include "slotfeed/web.h"
 
@@ -80,6 +81,7 @@
 #define HTTP_ACCEPT_RETRY_MS 200    /* listener pause after accept failed */
 #define HTTP_DEFAULT_MAX_AGE 30
 #define HTTP_RETRY_AFTER "5"        /* seconds, on 503 while starting */
+#define HTTP_REPORT_RETRY_AFTER "2" /* seconds, on 503 at the report cap */
 #define HTTP_STATIC_MAX_AGE "public, max-age=300"
 #define HTTP_CACHE_ENTRIES 64       /* filtered docs kept per snapshot */
 #define HTTP_HOST_MAX 255
@@ -104,7 +106,10 @@ struct conn_set {
     size_t cap, n, max;
 };
 
+struct report_wait;
+
 struct http_server {
+    struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     int port;
@@ -132,6 +137,9 @@ struct http_server {
     const struct conf_region *geo_tried;  /* region whose file we tried */
     char (*asset_etags)[FEED_ETAG_LEN];   /* parallel to web_assets[] */
     size_t nassets;
+    struct reportq *reports;    /* started with the first report request */
+    struct reportq_opts report_opts;
+    struct report_wait *waits;  /* requests whose report is computing */
 };
 
 /* One request being answered. */
@@ -665,10 +673,14 @@ static void sweep_arm(struct http_server *s)
         evtimer_add(s->sweep_ev, &tv);
 }
 
+static void reports_conn_gone(struct http_server *s,
+                              struct evhttp_connection *evcon);
+
 static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 {
     struct http_server *s = arg;
 
+    reports_conn_gone(s, evcon);
     conn_remove(&s->conns, evcon);
     conns_changed(s);
 }
@@ -976,29 +988,153 @@ static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
     serve_own_doc(q, &doc, smartpub_transaction_time(snap));
 }
 
-/* /v1/reports/...: computed by report.c from the history store over its
- * own read-only connection (owner: reports engineer). */
+/*
+ * /v1/reports/...: parsed here, computed by a report worker (reportq.h)
+ * from the history store over the worker's own read-only connection, and
+ * answered from on_report_done when the document is back on the loop.
+ *
+ * The request waits in a report_wait. libevent 2.1 stops reading a
+ * connection while its request awaits our reply, so it does not notice a
+ * client that leaves; but the connection can still be freed under us
+ * (http_free at drain or shutdown, evhttp's own error paths), and that
+ * frees the request without telling us (libevent issues #643, #997). The
+ * connection's close callback (on_conn_close) therefore clears the
+ * wait's request pointer and cancels the job: the finished document is
+ * then dropped, never written to a freed request.
+ */
+struct report_wait {
+    struct http_server *s;
+    struct evhttp_request *req;         /* NULL once its connection went */
+    struct evhttp_connection *evcon;
+    struct reportq_job *job;
+    struct timespec t0;
+    enum metrics_route route;
+    struct report_wait *next;
+};
+
+static const char *report_reason(int status)
+{
+    return status == 200 ? "OK" : status == 400 ? "Bad Request"
+           : status == 404 ? "Not Found" : status == 503
+           ? "Service Unavailable" : "Internal Server Error";
+}
+
+static void reports_conn_gone(struct http_server *s,
+                              struct evhttp_connection *evcon)
+{
+    struct report_wait *w;
+
+    for (w = s->waits; w != NULL; w = w->next)
+        if (w->evcon == evcon && w->req != NULL) {
+            w->req = NULL;
+            reportq_cancel(s->reports, w->job);
+        }
+}
+
+static void on_report_done(const struct reportq_result *r, void *arg)
+{
+    struct report_wait *w = arg, **pp;
+    struct rq q;
+
+    for (pp = &w->s->waits; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    if (w->req == NULL) {       /* the client is gone: drop the document */
+        free(w);
+        return;
+    }
+    q.s = w->s;
+    q.req = w->req;
+    q.route = w->route;
+    q.t0 = w->t0;
+    free(w);
+    if (r->cancelled || r->status == 0) {
+        set_header(q.req, "Retry-After", HTTP_REPORT_RETRY_AFTER);
+        send_problem(&q, 503, "Service Unavailable",
+                     "the report was cancelled (shutting down)");
+        return;
+    }
+    if (r->body == NULL) {
+        send_problem(&q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    set_header(q.req, "Content-Type", r->content_type);
+    set_header(q.req, "Cache-Control", "no-cache");
+    send_copy(&q, r->status, report_reason(r->status), r->body, r->len);
+}
+
 static void serve_report(struct rq *q, const char *path, const char *query,
                          const struct feed_snapshot *snap)
 {
+    struct http_server *s = q->s;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(q->req);
     const char *accept = evhttp_find_header(
         evhttp_request_get_input_headers(q->req), "Accept");
+    struct report_request rr;
+    struct report_wait *w = NULL;
+    struct sf_error err = {0};
     const char *ct = NULL;
     char *body = NULL;
-    size_t len = 0;
-    int status = 500;
+    size_t len = 0, at;
+    int status = 500, rc;
 
-    if (report_http(path, query, accept, snap->region->store, &status, &ct,
-                    &body, &len) != 0) {
+    rc = report_http_parse(path, query, accept, snap->region->store, &rr,
+                           &status, &ct, &body, &len);
+    if (rc < 0) {
         send_problem(q, 500, "Internal Server Error", "out of memory");
         return;
     }
-    set_header(q->req, "Content-Type", ct);
-    set_header(q->req, "Cache-Control", "no-cache");
-    send_copy(q, status, status == 200 ? "OK" : status == 400 ? "Bad Request"
-              : status == 404 ? "Not Found" : status == 503
-              ? "Service Unavailable" : "Internal Server Error", body, len);
-    free(body);
+    if (rc == 0) {              /* answered without the store */
+        set_header(q->req, "Content-Type", ct);
+        set_header(q->req, "Cache-Control", "no-cache");
+        send_copy(q, status, report_reason(status), body, len);
+        free(body);
+        return;
+    }
+    /* Only a connection whose close we hear about may wait. */
+    if (evcon == NULL || !conn_find(&s->conns, evcon, &at)) {
+        send_problem(q, 500, "Internal Server Error", "connection not "
+                     "tracked");
+        return;
+    }
+    if (s->reports == NULL &&
+        (s->reports = reportq_new(s->base, &s->report_opts, &err)) == NULL) {
+        log_error("report_workers_failed", "err=\"%s\"", err.msg);
+        send_problem(q, 503, "Service Unavailable", "reports cannot be "
+                     "computed now");
+        return;
+    }
+    if ((w = calloc(1, sizeof(*w))) == NULL) {
+        send_problem(q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    w->s = s;
+    w->req = q->req;
+    w->evcon = evcon;
+    w->t0 = q->t0;
+    w->route = q->route;
+    if ((w->job = reportq_submit(s->reports, snap->region->store, &rr,
+                                 on_report_done, w, &err)) == NULL) {
+        free(w);
+        if (err.code != SF_ERR_TIMEOUT) {
+            send_problem(q, 500, "Internal Server Error", "out of memory");
+            return;
+        }
+        metrics_report_rejected();
+        set_header(q->req, "Retry-After", HTTP_REPORT_RETRY_AFTER);
+        send_problem(q, 503, "Service Unavailable", "as many reports as "
+                     "allowed are being computed; retry shortly");
+        return;
+    }
+    w->next = s->waits;
+    s->waits = w;
+}
+
+size_t http_reports_pending(const struct http_server *s)
+{
+    return s != NULL ? reportq_pending(s->reports) : 0;
 }
 
 static void preflight(struct rq *q)
@@ -1265,8 +1401,11 @@ struct http_server *http_new(struct event_base *base, const char *host,
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
     }
+    s->base = base;
     s->get = get;
     s->arg = arg;
+    if (opts != NULL && opts->reports != NULL)
+        s->report_opts = *opts->reports;
     s->max_age_s = opts != NULL && opts->max_age_s > 0 ? opts->max_age_s
                                                       : HTTP_DEFAULT_MAX_AGE;
     s->conns.max = opts != NULL && opts->max_connections > 0
@@ -1373,6 +1512,10 @@ void http_free(struct http_server *s)
         }
     if (s->http != NULL)
         evhttp_free(s->http);
+    /* After the connections: their close callbacks have cancelled every
+     * waiting report; this interrupts the running ones, joins the
+     * workers and drops the documents (on_report_done, req NULL). */
+    reportq_free(s->reports);
     while (s->npend > 0)
         bufferevent_decref(s->pend[--s->npend]);
     if (s->adopt_ev != NULL)

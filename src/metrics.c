@@ -31,6 +31,7 @@ static struct {
     double lat_sum;
     unsigned long conns_open, slow_dropped;   /* http.c */
     unsigned long accept_errors;              /* http.c */
+    unsigned long reports_rejected;           /* http.c, report cap */
     /* host-wide emptyings (collector, plaus.h); [NHOST] is "other" */
     char implaus_host[METRICS_IMPLAUSIBLE_HOSTS][128];
     unsigned long implaus[METRICS_IMPLAUSIBLE_HOSTS + 1];
@@ -126,6 +127,16 @@ void metrics_http_slow_dropped(unsigned long n)
 void metrics_http_accept_error(void)
 {
     m.accept_errors++;
+}
+
+void metrics_report_rejected(void)
+{
+    m.reports_rejected++;
+}
+
+unsigned long metrics_reports_rejected_total(void)
+{
+    return m.reports_rejected;
 }
 
 unsigned long metrics_http_accept_errors_total(void)
@@ -348,6 +359,10 @@ char *metrics_render(const struct feed_snapshot *snap, int64_t now,
          "accept() failures (out of file descriptors); each pauses the "
          "listener briefly.");
     outf(&o, "slotfeed_http_accept_errors_total %lu\n", m.accept_errors);
+    head(&o, "slotfeed_reports_rejected_total", "counter",
+         "Report requests answered 503 because as many reports as "
+         "allowed were computing or waiting.");
+    outf(&o, "slotfeed_reports_rejected_total %lu\n", m.reports_rejected);
     if (o.oom) {
         free(o.p);
         return NULL;

@@ -1701,25 +1701,29 @@ static int problem(int code, const char *title, const char *detail,
     return 0;
 }
 
-int report_http(const char *path, const char *query, const char *accept,
-                const char *db_path, int *status, const char **content_type,
-                char **body, size_t *len)
+int report_http_parse(const char *path, const char *query,
+                      const char *accept, const char *db_path,
+                      struct report_request *rq, int *status,
+                      const char **content_type, char **body, size_t *len)
 {
     struct evkeyvalq q;
     struct evkeyval *kv;
-    struct report_params p;
+    struct report_params *p = &rq->p;
     struct sf_error err = {0};
-    enum report_format fmt = REPORT_FMT_JSON;
     const char *from = NULL, *to = NULL, *month = NULL, *v;
-    char detail[600];
     int rc;
 
-    report_params_init(&p);
+    report_params_init(p);
+    rq->fmt = REPORT_FMT_JSON;
+    *status = 0;
+    *content_type = NULL;
+    *body = NULL;
+    *len = 0;
     TAILQ_INIT(&q);
     if (strcmp(path, REPORT_PREFIX "web-booking") == 0)
-        p.kind = REPORT_WEB_BOOKING;
+        p->kind = REPORT_WEB_BOOKING;
     else if (strcmp(path, REPORT_PREFIX "guarantee") == 0)
-        p.kind = REPORT_GUARANTEE;
+        p->kind = REPORT_GUARANTEE;
     else
         return problem(404, "Not Found", "reports: web-booking, guarantee",
                        status, content_type, body, len);
@@ -1727,26 +1731,26 @@ int report_http(const char *path, const char *query, const char *accept,
         return problem(400, "Bad Request", "malformed query string",
                        status, content_type, body, len);
     if (accept != NULL && strstr(accept, "text/csv") != NULL)
-        fmt = REPORT_FMT_CSV;
+        rq->fmt = REPORT_FMT_CSV;
     TAILQ_FOREACH(kv, &q, next) {
         const char *k = kv->key;
 
         v = kv->value;
         rc = 0;
-        if (strcmp(k, "from") == 0 && p.kind == REPORT_WEB_BOOKING)
+        if (strcmp(k, "from") == 0 && p->kind == REPORT_WEB_BOOKING)
             from = v;
-        else if (strcmp(k, "to") == 0 && p.kind == REPORT_WEB_BOOKING)
+        else if (strcmp(k, "to") == 0 && p->kind == REPORT_WEB_BOOKING)
             to = v;
-        else if (strcmp(k, "per") == 0 && p.kind == REPORT_WEB_BOOKING)
-            rc = report_parse_per(v, &p.per, &err);
-        else if (strcmp(k, "month") == 0 && p.kind == REPORT_GUARANTEE)
+        else if (strcmp(k, "per") == 0 && p->kind == REPORT_WEB_BOOKING)
+            rc = report_parse_per(v, &p->per, &err);
+        else if (strcmp(k, "month") == 0 && p->kind == REPORT_GUARANTEE)
             month = v;
         else if (strcmp(k, "by") == 0)
-            rc = report_parse_by(v, &p.by, &err);
+            rc = report_parse_by(v, &p->by, &err);
         else if (strcmp(k, "hours") == 0)
-            rc = report_parse_hours(v, &p, &err);
+            rc = report_parse_hours(v, p, &err);
         else if (strcmp(k, "format") == 0)
-            rc = report_parse_format(v, &fmt, &err);
+            rc = report_parse_format(v, &rq->fmt, &err);
         else {
             sf_error_set(&err, SF_ERR_CONFIG, "unknown parameter \"%.40s\"",
                          k);
@@ -1755,18 +1759,18 @@ int report_http(const char *path, const char *query, const char *accept,
         if (rc != 0)
             goto bad;
     }
-    if (p.kind == REPORT_WEB_BOOKING) {
+    if (p->kind == REPORT_WEB_BOOKING) {
         if (from == NULL || to == NULL) {
             sf_error_set(&err, SF_ERR_CONFIG, "from and to are required "
                          "(YYYY-MM-DD)");
             goto bad;
         }
-        if (clock_parse_date(from, &p.from_day) != 0 ||
-            clock_parse_date(to, &p.to_day) != 0) {
+        if (clock_parse_date(from, &p->from_day) != 0 ||
+            clock_parse_date(to, &p->to_day) != 0) {
             sf_error_set(&err, SF_ERR_CONFIG, "from/to: want YYYY-MM-DD");
             goto bad;
         }
-    } else if (report_parse_month(month, &p.from_day, &p.to_day, &err) !=
+    } else if (report_parse_month(month, &p->from_day, &p->to_day, &err) !=
                0)
         goto bad;
     evhttp_clear_headers(&q);
@@ -1774,49 +1778,84 @@ int report_http(const char *path, const char *query, const char *accept,
         return problem(503, "Service Unavailable", "no history store "
                        "configured (config key \"store\")", status,
                        content_type, body, len);
-    {
-        sqlite3 *db = NULL;
-        cJSON *doc = NULL;
-
-        /*
-         * The store's messages name its path and SQLite's own text: the
-         * log has them, the public gets a fixed sentence (no local paths
-         * in any reply).
-         */
-        if (report_db_open(db_path, &db, &err) != 0) {
-            log_error("report_store_unavailable", "err=\"%s\"", err.msg);
-            return problem(503, "Service Unavailable", "the history store "
-                           "cannot be read now", status, content_type, body,
-                           len);
-        }
-        rc = report_build(db, &p, &doc, &err);
-        sqlite3_close(db);
-        if (rc != 0) {
-            /* Parameter errors (ranges) are the client's own words. */
-            if (err.code == SF_ERR_CONFIG) {
-                snprintf(detail, sizeof(detail), "%s", err.msg);
-                return problem(400, "Bad Request", detail, status,
-                               content_type, body, len);
-            }
-            log_error("report_failed", "err=\"%s\"", err.msg);
-            return problem(500, "Internal Server Error", "the report could "
-                           "not be computed", status, content_type, body,
-                           len);
-        }
-        rc = report_render(doc, fmt, body, len, &err);
-        cJSON_Delete(doc);
-        if (rc != 0) {
-            log_error("report_failed", "err=\"%s\"", err.msg);
-            return problem(500, "Internal Server Error", "the report could "
-                           "not be rendered", status, content_type, body,
-                           len);
-        }
-    }
-    *status = 200;
-    *content_type = report_format_content_type(fmt);
-    return 0;
+    /* Fixed now: the figures stop when the request came, not when a
+     * worker got round to it. */
+    if (p->now <= 0)
+        p->now = clock_now();
+    return 1;
 bad:
     evhttp_clear_headers(&q);
     return problem(400, "Bad Request", err.msg, status, content_type, body,
                    len);
+}
+
+int report_http_open(const char *db_path, struct sqlite3 **db)
+{
+    struct sf_error err = {0};
+
+    /*
+     * The store's messages name its path and SQLite's own text: the log
+     * has them, the public gets a fixed sentence (report_http_answer
+     * with db NULL).
+     */
+    if (report_db_open(db_path, db, &err) == 0)
+        return 0;
+    log_error("report_store_unavailable", "err=\"%s\"", err.msg);
+    return -1;
+}
+
+int report_http_answer(struct sqlite3 *db, const struct report_request *rq,
+                       int *status, const char **content_type, char **body,
+                       size_t *len)
+{
+    struct sf_error err = {0};
+    cJSON *doc = NULL;
+    char detail[600];
+    int rc;
+
+    *body = NULL;
+    *len = 0;
+    if (db == NULL)
+        return problem(503, "Service Unavailable", "the history store "
+                       "cannot be read now", status, content_type, body,
+                       len);
+    if (report_build(db, &rq->p, &doc, &err) != 0) {
+        /* Parameter errors (ranges) are the client's own words. */
+        if (err.code == SF_ERR_CONFIG) {
+            snprintf(detail, sizeof(detail), "%s", err.msg);
+            return problem(400, "Bad Request", detail, status,
+                           content_type, body, len);
+        }
+        log_error("report_failed", "err=\"%s\"", err.msg);
+        return problem(500, "Internal Server Error", "the report could "
+                       "not be computed", status, content_type, body, len);
+    }
+    rc = report_render(doc, rq->fmt, body, len, &err);
+    cJSON_Delete(doc);
+    if (rc != 0) {
+        log_error("report_failed", "err=\"%s\"", err.msg);
+        return problem(500, "Internal Server Error", "the report could "
+                       "not be rendered", status, content_type, body, len);
+    }
+    *status = 200;
+    *content_type = report_format_content_type(rq->fmt);
+    return 0;
+}
+
+int report_http(const char *path, const char *query, const char *accept,
+                const char *db_path, int *status, const char **content_type,
+                char **body, size_t *len)
+{
+    struct report_request rq;
+    sqlite3 *db = NULL;
+    int rc;
+
+    rc = report_http_parse(path, query, accept, db_path, &rq, status,
+                           content_type, body, len);
+    if (rc != 1)
+        return rc;
+    (void)report_http_open(db_path, &db);
+    rc = report_http_answer(db, &rq, status, content_type, body, len);
+    sqlite3_close(db);
+    return rc;
 }

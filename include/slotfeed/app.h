@@ -21,12 +21,17 @@
 
 struct event_base;
 struct app;
+struct reportq_opts;
 
 struct app_opts {
     const char *listen_host;   /* default from region->listen */
     int listen_port;           /* -1: from region->listen; 0: ephemeral */
     int rebuild_delay_ms;      /* coalescing delay; default 250 */
     int refresh_s;             /* periodic dirty mark; default 30 */
+    /* Report workers (reportq.h, via http_opts); NULL = defaults. The
+     * workers belong to the HTTP server: a reload keeps them, app_drain
+     * cancels their reports and joins them (http_free). */
+    const struct reportq_opts *reports;
 };
 
 /* Build everything and bind the HTTP port. NULL with err set on failure. */

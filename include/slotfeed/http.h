@@ -19,6 +19,7 @@
 #ifndef SLOTFEED_HTTP_H
 #define SLOTFEED_HTTP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "slotfeed/error.h"
@@ -40,6 +41,7 @@ struct http_server;
 typedef const struct feed_snapshot *(*http_snapshot_fn)(void *arg);
 
 struct geo_table;
+struct reportq_opts;
 
 /*
  * Which routes a listener serves (config http.admin_listen). The
@@ -75,6 +77,13 @@ struct http_opts {
      * then the region's "geo" file is loaded on first use (if any). */
     const struct geo_table *geo;
     enum http_role role;     /* default HTTP_ROLE_ALL */
+    /*
+     * Report workers (reportq.h; copied): /v1/reports/... are computed
+     * off the loop by these threads, started with the first report
+     * request. NULL = defaults (1 worker, 4 waiting; beyond: 503 with
+     * Retry-After). http_free cancels running reports and joins them.
+     */
+    const struct reportq_opts *reports;
 };
 
 #define HTTP_DEFAULT_MAX_CONNECTIONS 1024u
@@ -95,6 +104,13 @@ int http_port(const struct http_server *s);
 /* Connections open now (counted by the connection cap, from accept). */
 int http_connections(const struct http_server *s);
 
+/* Report requests accepted and not answered yet (computing or waiting). */
+size_t http_reports_pending(const struct http_server *s);
+
+/*
+ * Closes every connection (a report still computing is cancelled, its
+ * document dropped), joins the report workers. NULL ok.
+ */
 void http_free(struct http_server *s);
 
 /*

@@ -59,6 +59,9 @@ void metrics_http_connections(unsigned long open);
 void metrics_http_slow_dropped(unsigned long n);
 /* accept() failed (EMFILE, ENFILE, ENOBUFS...): the listener pauses. */
 void metrics_http_accept_error(void);
+/* A report request refused at the report workers' bound (503). */
+void metrics_report_rejected(void);
+unsigned long metrics_reports_rejected_total(void);
 
 /* Route label ("availability", ...). */
 const char *metrics_route_name(enum metrics_route r);

@@ -122,11 +122,52 @@ int report_run(const char *db_path, const struct report_params *p,
  * *status (200, 400, 404, 503, 500), *content_type (static string),
  * *body (malloc'd; a JSON problem document for errors; free()) and *len.
  * Always sets all four; returns 0, or -1 only when out of memory (then
- * *body is NULL and the caller answers 500 itself).
+ * *body is NULL and the caller answers 500 itself). Runs the whole
+ * report on the calling thread (the CLI and tests); the daemon's HTTP
+ * server uses the steps below through reportq.h instead.
  */
 int report_http(const char *path, const char *query, const char *accept,
                 const char *db_path, int *status, const char **content_type,
                 char **body, size_t *len);
+
+/*
+ * report_http in three steps, so that the HTTP server parses on its loop
+ * and computes on a worker thread (reportq.h):
+ *
+ * report_http_parse: the request alone, no store access. Returns 1 when
+ * *rq is a report to compute (rq->p.now is fixed to the request's time;
+ * the out-params are zeroed), 0 when the request is answered already
+ * (400, 404, or 503 without a store; fills the out-params as report_http
+ * does), -1 when out of memory.
+ */
+struct report_request {
+    struct report_params p;
+    enum report_format fmt;
+};
+int report_http_parse(const char *path, const char *query,
+                      const char *accept, const char *db_path,
+                      struct report_request *rq, int *status,
+                      const char **content_type, char **body, size_t *len);
+
+/*
+ * report_db_open for the HTTP side: on failure logs the reason (with the
+ * path: the log only) and returns -1 with *db NULL. Close with
+ * sqlite3_close. Safe on any thread (the connection is then that
+ * thread's).
+ */
+int report_http_open(const char *db_path, struct sqlite3 **db);
+
+/*
+ * Compute and render rq from db (borrowed; NULL = the store could not be
+ * opened -> 503 with a fixed sentence). Fills the out-params as
+ * report_http does (*body malloc'd, free()). Returns 0, or -1 when out of
+ * memory. Touches no global state but the log: callable from a worker
+ * thread with that thread's own connection. Status 500 means the
+ * connection failed (or was interrupted): the caller should reopen it.
+ */
+int report_http_answer(struct sqlite3 *db, const struct report_request *rq,
+                       int *status, const char **content_type, char **body,
+                       size_t *len);
 
 /* True when path is one report_http answers (prefix /v1/reports/). */
 bool report_http_path(const char *path);
