@@ -59,7 +59,10 @@ fi
 # Sanitizer binaries: leaks are found by LeakSanitizer at exit, and RSS is
 # dominated by ASan's quarantine, so RSS growth is reported, not judged.
 sanitized=0
-if ldd "$slotfeed" 2>/dev/null | grep -q 'libasan\|libubsan'; then
+# (ldd's output is read whole first: `ldd | grep -q` under pipefail fails
+# at random when grep's early exit makes ldd die of SIGPIPE.)
+libs=$(ldd "$slotfeed" 2>/dev/null || true)
+if grep -q 'libasan\|libubsan' <<<"$libs"; then
     sanitized=1
     export SOAK_RSS_CHECK=${SOAK_RSS_CHECK:-0}
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
