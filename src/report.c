@@ -9,8 +9,6 @@
  * Per clinic the poll runs of the period are read through the
  * (clinic_id, t_first) index, so a month of 1,000 clinics is one indexed
  * range scan per clinic.
- *
- * Owner: reports engineer (issue 6).
  */
 #include <ctype.h>
 #include <errno.h>
