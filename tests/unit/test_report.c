@@ -8,8 +8,6 @@
  * hand for 2026 (CET +1; CEST +2 from 2026-03-29 02:00 local to
  * 2026-10-25 03:00 local), local days from timegm(date) / 86400, so they do
  * not come from clock.c.
- *
- * Owner: reports engineer (issue 6).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -982,8 +980,8 @@ static void test_http_handler(void **state)
 
 /*
  * A store that cannot be read: the public 503 names no local path (the
- * path and the reason go to the log only). Issue 11 §6: the old detail
- * was "store /tmp/.../absent.db: No such file or directory".
+ * path and the reason go to the log only), where a detail such as
+ * "store /tmp/.../absent.db: No such file or directory" would show it.
  */
 static void test_http_no_path_in_errors(void **state)
 {
