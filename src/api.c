@@ -549,6 +549,9 @@ static int near_cmp(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->id, y->id);
 }
 
+/* The filters as compact JSON (malloc'd), or NULL when out of memory.
+ * cJSON_AddItemToArray refuses a NULL item, so a failed
+ * cJSON_CreateString shows as false there. */
 static char *filters_json(const struct api_filter *f)
 {
     cJSON *o = cJSON_CreateObject(), *a;
@@ -561,14 +564,17 @@ static char *filters_json(const struct api_filter *f)
         if ((a = cJSON_AddArrayToObject(o, "municipality")) == NULL)
             goto out;
         for (k = 0; k < f->nmunicipality; k++)
-            cJSON_AddItemToArray(a, cJSON_CreateString(f->municipality[k]));
+            if (!cJSON_AddItemToArray(a,
+                                      cJSON_CreateString(f->municipality[k])))
+                goto out;
     }
     if (f->operator_mask != 0) {
         if ((a = cJSON_AddArrayToObject(o, "operator")) == NULL)
             goto out;
         for (k = 0; k < 2; k++)
-            if (f->operator_mask & (1u << k))
-                cJSON_AddItemToArray(a, cJSON_CreateString(op_names[k]));
+            if ((f->operator_mask & (1u << k)) &&
+                !cJSON_AddItemToArray(a, cJSON_CreateString(op_names[k])))
+                goto out;
     }
     if (f->within >= 0 &&
         cJSON_AddBoolToObject(o, "within_guarantee", f->within) == NULL)
@@ -577,7 +583,8 @@ static char *filters_json(const struct api_filter *f)
         if ((a = cJSON_AddArrayToObject(o, "service")) == NULL)
             goto out;
         for (k = 0; k < f->nservice; k++)
-            cJSON_AddItemToArray(a, cJSON_CreateString(f->service[k]));
+            if (!cJSON_AddItemToArray(a, cJSON_CreateString(f->service[k])))
+                goto out;
     }
     if (f->web_mask != 0) {
         /* Published order: open, none, unreachable, unknown. */
@@ -585,9 +592,10 @@ static char *filters_json(const struct api_filter *f)
         if ((a = cJSON_AddArrayToObject(o, "web_booking")) == NULL)
             goto out;
         for (k = 0; k < 4; k++)
-            if (f->web_mask & (1u << order[k]))
-                cJSON_AddItemToArray(a, cJSON_CreateString(
-                                            web_names[order[k]]));
+            if ((f->web_mask & (1u << order[k])) &&
+                !cJSON_AddItemToArray(
+                    a, cJSON_CreateString(web_names[order[k]])))
+                goto out;
     }
     if (f->near) {
         cJSON *n = cJSON_AddObjectToObject(o, "near");

@@ -773,6 +773,7 @@ static int cmd_run(int argc, char **argv)
         {NULL, 0, NULL, 0}
     };
     const char *config = NULL, *listen = NULL, *user = NULL;
+    const char *why = NULL;
     enum log_format lf;
     enum log_level ll;
     struct conf_region *region = NULL;
@@ -867,14 +868,23 @@ static int cmd_run(int argc, char **argv)
     rs.base = base;
     rs.app = app;
     rs.config = config;
-    sigint = evsignal_new(base, SIGINT, on_signal, &rs);
-    sigterm = evsignal_new(base, SIGTERM, on_signal, &rs);
-    sighup = evsignal_new(base, SIGHUP, on_hup, &rs);
-    if (sigint == NULL || sigterm == NULL || sighup == NULL ||
-        evsignal_add(sigint, NULL) || evsignal_add(sigterm, NULL) ||
-        evsignal_add(sighup, NULL) || app_start(app) != 0 ||
-        (poll_now && app_poll_now(app, on_startup_pass, NULL) != 0)) {
-        fprintf(stderr, "slotfeed: cannot start\n");
+    /* Each step that can fail is named: the operator reads which. */
+    if ((sigint = evsignal_new(base, SIGINT, on_signal, &rs)) == NULL ||
+        (sigterm = evsignal_new(base, SIGTERM, on_signal, &rs)) == NULL ||
+        (sighup = evsignal_new(base, SIGHUP, on_hup, &rs)) == NULL)
+        why = "cannot create the signal events (out of memory)";
+    else if (evsignal_add(sigint, NULL) != 0)
+        why = "cannot watch SIGINT";
+    else if (evsignal_add(sigterm, NULL) != 0)
+        why = "cannot watch SIGTERM";
+    else if (evsignal_add(sighup, NULL) != 0)
+        why = "cannot watch SIGHUP (reload)";
+    else if (app_start(app) != 0)
+        why = "cannot schedule the polls (the collector's timers)";
+    else if (poll_now && app_poll_now(app, on_startup_pass, NULL) != 0)
+        why = "--poll-now: cannot start the first pass";
+    if (why != NULL) {
+        fprintf(stderr, "slotfeed: cannot start: %s\n", why);
         goto out;
     }
     {

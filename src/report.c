@@ -9,8 +9,6 @@
  * Per clinic the poll runs of the period are read through the
  * (clinic_id, t_first) index, so a month of 1,000 clinics is one indexed
  * range scan per clinic.
- *
- * Owner: reports engineer (issue 6).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -486,7 +484,45 @@ static long key_index(const char **keys, size_t n, const char *s)
     return -1;
 }
 
-/* Add the common head of every report. */
+/*
+ * cJSON returns NULL when an allocation fails. Each helper adds one member
+ * and returns 0, or -1 then, so a chain of them joined with || fails the
+ * whole report (SF_ERR_NOMEM) instead of publishing it without the field.
+ */
+static int j_str(cJSON *o, const char *k, const char *v)
+{
+    return cJSON_AddStringToObject(o, k, v) != NULL ? 0 : -1;
+}
+
+static int j_num(cJSON *o, const char *k, double v)
+{
+    return cJSON_AddNumberToObject(o, k, v) != NULL ? 0 : -1;
+}
+
+static int j_null(cJSON *o, const char *k)
+{
+    return cJSON_AddNullToObject(o, k) != NULL ? 0 : -1;
+}
+
+static int j_bool(cJSON *o, const char *k, int v)
+{
+    return cJSON_AddBoolToObject(o, k, v) != NULL ? 0 : -1;
+}
+
+/* A new empty object appended to arr (owned by arr); NULL when out of
+ * memory. */
+static cJSON *j_push_obj(cJSON *arr)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o != NULL && !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return o;
+}
+
+/* The common head of every report; NULL when out of memory. */
 static cJSON *doc_head(const struct rctx *x, const char *kind)
 {
     cJSON *d = cJSON_CreateObject(), *oh;
@@ -502,36 +538,38 @@ static cJSON *doc_head(const struct rctx *x, const char *kind)
     clock_format_date(x->p->from_day, a);
     clock_format_date(x->p->to_day, b);
     clock_format_rfc3339(x->now, ts);
-    cJSON_AddStringToObject(d, "report", kind);
-    cJSON_AddStringToObject(d, "from", a);
-    cJSON_AddStringToObject(d, "to", b);
-    cJSON_AddStringToObject(d, "by", report_by_name(x->p->by));
-    cJSON_AddStringToObject(d, "generated_at", ts);
-    cJSON_AddStringToObject(d, "timezone", CLOCK_TZ_NAME);
-    if ((oh = cJSON_AddObjectToObject(d, "open_hours")) != NULL) {
-        snprintf(hh, sizeof(hh), "%02d:%02d", x->p->open_from_min / 60,
-                 x->p->open_from_min % 60);
-        cJSON_AddStringToObject(oh, "from", hh);
-        snprintf(hh, sizeof(hh), "%02d:%02d", x->p->open_to_min / 60,
-                 x->p->open_to_min % 60);
-        cJSON_AddStringToObject(oh, "to", hh);
-        for (i = 1; i <= 7; i++)
-            if (x->p->open_days_mask & (1u << i)) {
-                strcat(days, first ? "" : ",");
-                strcat(days, wd[i]);
-                first = 0;
-            }
-        cJSON_AddStringToObject(oh, "days", days);
-    }
+    if (j_str(d, "report", kind) || j_str(d, "from", a) ||
+        j_str(d, "to", b) || j_str(d, "by", report_by_name(x->p->by)) ||
+        j_str(d, "generated_at", ts) ||
+        j_str(d, "timezone", CLOCK_TZ_NAME) ||
+        (oh = cJSON_AddObjectToObject(d, "open_hours")) == NULL)
+        goto oom;
+    snprintf(hh, sizeof(hh), "%02d:%02d", x->p->open_from_min / 60,
+             x->p->open_from_min % 60);
+    if (j_str(oh, "from", hh))
+        goto oom;
+    snprintf(hh, sizeof(hh), "%02d:%02d", x->p->open_to_min / 60,
+             x->p->open_to_min % 60);
+    if (j_str(oh, "to", hh))
+        goto oom;
+    for (i = 1; i <= 7; i++)
+        if (x->p->open_days_mask & (1u << i)) {
+            strcat(days, first ? "" : ",");
+            strcat(days, wd[i]);
+            first = 0;
+        }
+    if (j_str(oh, "days", days))
+        goto oom;
     return d;
+oom:
+    cJSON_Delete(d);
+    return NULL;
 }
 
-static void add_share(cJSON *o, const char *k, double num, double den)
+/* num / den rounded, or null when there is nothing to divide by. */
+static int add_share(cJSON *o, const char *k, double num, double den)
 {
-    if (den > 0)
-        cJSON_AddNumberToObject(o, k, round4(num / den));
-    else
-        cJSON_AddNullToObject(o, k);
+    return den > 0 ? j_num(o, k, round4(num / den)) : j_null(o, k);
 }
 
 /* --- web-booking report ------------------------------------------------- */
@@ -549,14 +587,18 @@ struct wcount {
     long clinics, observed, open, open_all;
 };
 
-static void wcount_json(cJSON *o, const struct wcount *w)
+static int wcount_json(cJSON *o, const struct wcount *w)
 {
-    cJSON_AddNumberToObject(o, "clinics", (double)w->clinics);
-    cJSON_AddNumberToObject(o, "observed", (double)w->observed);
-    cJSON_AddNumberToObject(o, "open", (double)w->open);
-    cJSON_AddNumberToObject(o, "open_all", (double)w->open_all);
-    add_share(o, "share", (double)w->open, (double)w->clinics);
-    add_share(o, "share_all", (double)w->open_all, (double)w->clinics);
+    return j_num(o, "clinics", (double)w->clinics) ||
+                   j_num(o, "observed", (double)w->observed) ||
+                   j_num(o, "open", (double)w->open) ||
+                   j_num(o, "open_all", (double)w->open_all) ||
+                   add_share(o, "share", (double)w->open,
+                             (double)w->clinics) ||
+                   add_share(o, "share_all", (double)w->open_all,
+                             (double)w->clinics)
+               ? -1
+               : 0;
 }
 
 /* One period [a, b] (indexes into the day range) as a JSON object. */
@@ -603,10 +645,9 @@ static int web_period(const struct rctx *x, const unsigned char *fl,
     }
     clock_format_date(x->p->from_day + a, da);
     clock_format_date(x->p->from_day + b, db);
-    cJSON_AddStringToObject(o, "period", label);
-    cJSON_AddStringToObject(o, "from", da);
-    cJSON_AddStringToObject(o, "to", db);
-    wcount_json(o, &tot);
+    if (j_str(o, "period", label) || j_str(o, "from", da) ||
+        j_str(o, "to", db) || wcount_json(o, &tot))
+        goto oom;
     if (x->p->by != REPORT_BY_NONE) {
         if ((ga = cJSON_AddArrayToObject(o, "groups")) == NULL)
             goto oom;
@@ -615,14 +656,13 @@ static int web_period(const struct rctx *x, const unsigned char *fl,
 
             if (g[k].clinics == 0)
                 continue;
-            if ((go = cJSON_CreateObject()) == NULL)
+            if ((go = j_push_obj(ga)) == NULL ||
+                j_str(go, "group", keys[k]) || wcount_json(go, &g[k]))
                 goto oom;
-            cJSON_AddItemToArray(ga, go);
-            cJSON_AddStringToObject(go, "group", keys[k]);
-            wcount_json(go, &g[k]);
         }
     }
-    cJSON_AddItemToArray(periods, o);
+    if (!cJSON_AddItemToArray(periods, o))
+        goto oom;
     free(g);
     return 0;
 oom:
@@ -688,9 +728,10 @@ static int web_report(struct rctx *x, cJSON **out)
 
     if ((doc = doc_head(x, "web-booking")) == NULL)
         goto oom;
-    cJSON_AddStringToObject(doc, "per", p->per == REPORT_PER_DAY ? "day" :
-                            p->per == REPORT_PER_WEEK ? "week" : "month");
-    if ((periods = cJSON_AddArrayToObject(doc, "periods")) == NULL)
+    if (j_str(doc, "per", p->per == REPORT_PER_DAY    ? "day"
+                          : p->per == REPORT_PER_WEEK ? "week"
+                                                      : "month") ||
+        (periods = cJSON_AddArrayToObject(doc, "periods")) == NULL)
         goto oom;
     for (a = 0; a < nd;) {
         char label[16];
@@ -740,14 +781,11 @@ static int web_report(struct rctx *x, cJSON **out)
             why = "unknown";
         else
             why = "not_polled";
-        if ((o = cJSON_CreateObject()) == NULL)
+        if ((o = j_push_obj(none)) == NULL ||
+            j_str(o, "hsa_id", c->hsa) || j_str(o, "name", c->name) ||
+            j_str(o, "municipality", c->muni) ||
+            j_str(o, "operator", c->op) || j_str(o, "reason", why))
             goto oom;
-        cJSON_AddItemToArray(none, o);
-        cJSON_AddStringToObject(o, "hsa_id", c->hsa);
-        cJSON_AddStringToObject(o, "name", c->name);
-        cJSON_AddStringToObject(o, "municipality", c->muni);
-        cJSON_AddStringToObject(o, "operator", c->op);
-        cJSON_AddStringToObject(o, "reason", why);
     }
     sqlite3_finalize(st);
     free(fl);
@@ -1129,8 +1167,9 @@ static const char *web_name(int web, int has_booking)
 }
 
 /* The figures of g into o; `figures` false: a clinic without web booking
- * gets nulls (no compliance figure), never zeros. */
-static void gstats_json(cJSON *o, struct gstats *g, int figures)
+ * gets nulls (no compliance figure), never zeros. 0, or -1 when out of
+ * memory. */
+static int gstats_json(cJSON *o, struct gstats *g, int figures)
 {
     int32_t v;
     int64_t missed = g->polls_expected - g->polls_made;
@@ -1146,45 +1185,49 @@ static void gstats_json(cJSON *o, struct gstats *g, int figures)
 
     if (!figures) {
         for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-            cJSON_AddNullToObject(o, keys[i]);
-        return;
+            if (j_null(o, keys[i]))
+                return -1;
+        return 0;
     }
-    cJSON_AddNumberToObject(o, "observed_days", g->observed_days);
-    cJSON_AddNumberToObject(o, "open_s", (double)g->open_s);
-    cJSON_AddNumberToObject(o, "covered_s", (double)g->covered_s);
-    cJSON_AddNumberToObject(o, "stale_s", (double)g->stale_s);
-    cJSON_AddNumberToObject(o, "error_s", (double)g->error_s);
-    cJSON_AddNumberToObject(o, "gap_s", (double)g->gap_s);
-    add_share(o, "coverage", (double)g->covered_s, (double)g->open_s);
-    cJSON_AddNumberToObject(o, "within_s", (double)g->within_s);
-    add_share(o, "share_within", (double)g->within_s, (double)g->covered_s);
-    add_share(o, "share_within_open", (double)g->within_s,
-              (double)g->open_s);
-    cJSON_AddBoolToObject(o, "reliable",
-                          g->open_s > 0 &&
-                              (double)g->covered_s >=
-                                  REPORT_RELIABLE_COVERAGE *
-                                      (double)g->open_s);
-    cJSON_AddNumberToObject(o, "polls_expected", (double)g->polls_expected);
-    cJSON_AddNumberToObject(o, "polls_made", (double)g->polls_made);
-    cJSON_AddNumberToObject(o, "polls_missed",
-                            (double)(missed > 0 ? missed : 0));
-    cJSON_AddNumberToObject(o, "polls_ok", (double)g->polls_ok);
-    if (percentile(g, 50, &v) == 0 && v != INT32_MAX)
-        cJSON_AddNumberToObject(o, "median_days", v);
-    else
-        cJSON_AddNullToObject(o, "median_days");
-    if (percentile(g, 90, &v) == 0 && v != INT32_MAX)
-        cJSON_AddNumberToObject(o, "p90_days", v);
-    else
-        cJSON_AddNullToObject(o, "p90_days");
+    if (j_num(o, "observed_days", g->observed_days) ||
+        j_num(o, "open_s", (double)g->open_s) ||
+        j_num(o, "covered_s", (double)g->covered_s) ||
+        j_num(o, "stale_s", (double)g->stale_s) ||
+        j_num(o, "error_s", (double)g->error_s) ||
+        j_num(o, "gap_s", (double)g->gap_s) ||
+        add_share(o, "coverage", (double)g->covered_s, (double)g->open_s) ||
+        j_num(o, "within_s", (double)g->within_s) ||
+        add_share(o, "share_within", (double)g->within_s,
+                  (double)g->covered_s) ||
+        add_share(o, "share_within_open", (double)g->within_s,
+                  (double)g->open_s) ||
+        j_bool(o, "reliable",
+               g->open_s > 0 && (double)g->covered_s >=
+                                    REPORT_RELIABLE_COVERAGE *
+                                        (double)g->open_s) ||
+        j_num(o, "polls_expected", (double)g->polls_expected) ||
+        j_num(o, "polls_made", (double)g->polls_made) ||
+        j_num(o, "polls_missed", (double)(missed > 0 ? missed : 0)) ||
+        j_num(o, "polls_ok", (double)g->polls_ok))
+        return -1;
+    /* INT32_MAX: the rank falls on polls with no free slot at all. */
+    if (percentile(g, 50, &v) == 0 && v != INT32_MAX
+            ? j_num(o, "median_days", v)
+            : j_null(o, "median_days"))
+        return -1;
+    if (percentile(g, 90, &v) == 0 && v != INT32_MAX
+            ? j_num(o, "p90_days", v)
+            : j_null(o, "p90_days"))
+        return -1;
     for (i = 0; i < g->nw; i++)
         if (g->w[i].days == INT32_MAX)
             nofree += g->w[i].weight;
-    cJSON_AddNumberToObject(o, "polls_without_free", (double)nofree);
-    cJSON_AddNumberToObject(o, "bookings_within", (double)g->bookings_within);
-    cJSON_AddNumberToObject(o, "bookings_later", (double)g->bookings_later);
-    cJSON_AddNumberToObject(o, "slots_passed", (double)g->slots_passed);
+    return j_num(o, "polls_without_free", (double)nofree) ||
+                   j_num(o, "bookings_within", (double)g->bookings_within) ||
+                   j_num(o, "bookings_later", (double)g->bookings_later) ||
+                   j_num(o, "slots_passed", (double)g->slots_passed)
+               ? -1
+               : 0;
 }
 
 static int guarantee_report(struct rctx *x, cJSON **out)
@@ -1236,8 +1279,8 @@ static int guarantee_report(struct rctx *x, cJSON **out)
         goto oom;
     clock_civil_from_days(p->from_day, &y, &m, &dd);
     snprintf(month, sizeof(month), "%04d-%02d", y, m);
-    cJSON_AddStringToObject(doc, "month", month);
-    if ((arr = cJSON_AddArrayToObject(doc, "clinics")) == NULL)
+    if (j_str(doc, "month", month) ||
+        (arr = cJSON_AddArrayToObject(doc, "clinics")) == NULL)
         goto oom;
     for (i = 0; i < x->nc; i++) {
         const struct rclinic *c = &x->c[i];
@@ -1247,19 +1290,16 @@ static int guarantee_report(struct rctx *x, cJSON **out)
         if (clock_local_day(c->first_seen) > p->to_day ||
             clock_local_day(c->last_seen) < p->from_day)
             continue;
-        if ((o = cJSON_CreateObject()) == NULL)
+        if ((o = j_push_obj(arr)) == NULL || j_str(o, "hsa_id", c->hsa) ||
+            j_str(o, "name", c->name) || j_str(o, "municipality", c->muni) ||
+            j_str(o, "operator", c->op) ||
+            j_str(o, "web_booking", web_name(gs[i].web, c->has_booking)) ||
+            j_num(o, "interval_s", gs[i].interval_s))
             goto oom;
-        cJSON_AddItemToArray(arr, o);
-        cJSON_AddStringToObject(o, "hsa_id", c->hsa);
-        cJSON_AddStringToObject(o, "name", c->name);
-        cJSON_AddStringToObject(o, "municipality", c->muni);
-        cJSON_AddStringToObject(o, "operator", c->op);
-        cJSON_AddStringToObject(o, "web_booking",
-                                web_name(gs[i].web, c->has_booking));
-        cJSON_AddNumberToObject(o, "interval_s", gs[i].interval_s);
         if (!figures)
             gs[i].web = 2;  /* counted as without web booking below */
-        gstats_json(o, &gs[i], figures);
+        if (gstats_json(o, &gs[i], figures))
+            goto oom;
         gs[i].interval_s = -1;  /* marks "in the month" for the sums */
     }
     if (p->by == REPORT_BY_MUNICIPALITY || p->by == REPORT_BY_OPERATOR) {
@@ -1279,16 +1319,12 @@ static int guarantee_report(struct rctx *x, cJSON **out)
         for (i = 0; i < nkeys && !oom; i++) {
             if (gg[i].clinics == 0)
                 continue;
-            if ((o = cJSON_CreateObject()) == NULL) {
+            if ((o = j_push_obj(arr)) == NULL ||
+                j_str(o, "group", keys[i]) ||
+                j_num(o, "clinics", (double)gg[i].clinics) ||
+                j_num(o, "clinics_with_web", (double)gg[i].clinics_web) ||
+                gstats_json(o, &gg[i], gg[i].clinics_web > 0))
                 oom = 1;
-                break;
-            }
-            cJSON_AddItemToArray(arr, o);
-            cJSON_AddStringToObject(o, "group", keys[i]);
-            cJSON_AddNumberToObject(o, "clinics", (double)gg[i].clinics);
-            cJSON_AddNumberToObject(o, "clinics_with_web",
-                                    (double)gg[i].clinics_web);
-            gstats_json(o, &gg[i], gg[i].clinics_web > 0);
         }
         for (i = 0; i <= nkeys; i++)
             free(gg[i].w);
@@ -1299,12 +1335,12 @@ static int guarantee_report(struct rctx *x, cJSON **out)
     for (i = 0; i < x->nc; i++)
         if (gs[i].interval_s == -1)
             gstats_add(&tot, &gs[i], &oom);
-    if (oom || (o = cJSON_AddObjectToObject(doc, "total")) == NULL)
+    if (oom || (o = cJSON_AddObjectToObject(doc, "total")) == NULL ||
+        j_str(o, "group", "all") ||
+        j_num(o, "clinics", (double)tot.clinics) ||
+        j_num(o, "clinics_with_web", (double)tot.clinics_web) ||
+        gstats_json(o, &tot, tot.clinics_web > 0))
         goto oom;
-    cJSON_AddStringToObject(o, "group", "all");
-    cJSON_AddNumberToObject(o, "clinics", (double)tot.clinics);
-    cJSON_AddNumberToObject(o, "clinics_with_web", (double)tot.clinics_web);
-    gstats_json(o, &tot, tot.clinics_web > 0);
 
     *out = doc;
     doc = NULL;
@@ -1548,10 +1584,12 @@ static void render_tables(struct sbuf *b, const cJSON *doc,
     if (web) {
         t_head(&t, web_cols, NCOLS(web_cols));
         cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "periods")) {
-            /* The period's own counts are the group "all". */
-            all = cJSON_CreateObject();
-            if (all)
-                cJSON_AddStringToObject(all, "group", "all");
+            /* The period's own counts are the group "all". A row without
+             * it would be a partial table: out of memory fails the
+             * render (sbuf's sticky oom). */
+            if ((all = cJSON_CreateObject()) == NULL ||
+                j_str(all, "group", "all"))
+                b->oom = 1;
             t_row(&t, web_cols, NCOLS(web_cols), it, all);
             cJSON_Delete(all);
             pre = it;
@@ -1584,11 +1622,11 @@ static void render_tables(struct sbuf *b, const cJSON *doc,
         t_row(&t, g_clinic_cols, NCOLS(g_clinic_cols), it, NULL);
     /* The total row: its key goes in the first column. */
     all = cJSON_Duplicate(cJSON_GetObjectItem(doc, "total"), 1);
-    if (all) {
-        cJSON_AddStringToObject(all, "hsa_id", "all");
+    if (all == NULL || j_str(all, "hsa_id", "all"))
+        b->oom = 1;
+    else
         t_row(&t, g_clinic_cols, NCOLS(g_clinic_cols), all, NULL);
-        cJSON_Delete(all);
-    }
+    cJSON_Delete(all);
     t_end(&t);
 }
 
@@ -1689,10 +1727,11 @@ static int problem(int code, const char *title, const char *detail,
     *len = 0;
     if (o == NULL)
         return -1;
-    cJSON_AddStringToObject(o, "type", "about:blank");
-    cJSON_AddStringToObject(o, "title", title);
-    cJSON_AddNumberToObject(o, "status", code);
-    cJSON_AddStringToObject(o, "detail", detail);
+    if (j_str(o, "type", "about:blank") || j_str(o, "title", title) ||
+        j_num(o, "status", code) || j_str(o, "detail", detail)) {
+        cJSON_Delete(o);
+        return -1;
+    }
     *body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (*body == NULL)

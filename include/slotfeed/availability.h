@@ -47,8 +47,8 @@ struct avail_slot {
      * "Återbesök" type, booking.time_types): published with its service
      * name, but it counts neither for first_free nor for the guarantee.
      * The zero value (false: a new-visit slot) is the default, so
-     * zero-initialised templates stay new-visit slots. (The brief named
-     * the flag new_visit with default true; inverted for that reason.)
+     * zero-initialised templates stay new-visit slots (hence follow_up,
+     * not a new_visit flag that would have to default to true).
      */
     bool follow_up;
 };

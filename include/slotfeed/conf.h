@@ -4,8 +4,15 @@
  * conf_load()/conf_parse() read a region file with cJSON, validate every
  * field, and either return a fully owned struct conf_region or the list of
  * every problem found, each prefixed with its JSON path
- * ("$.clinics[3].id: not a valid HSA-id ..."). A region is immutable after
- * loading; everything else borrows pointers into it.
+ * ("$.clinics[3].id: not a valid HSA-id ..."). Its owner may still change
+ * a region before handing it on -- history_generate points the booking
+ * URLs at its simulator and caps the horizon and politeness; app_reload
+ * writes the running start-up-only keys (listen, store, fetch and http
+ * limits) back into a new region -- but once given to app_new,
+ * app_reload or collector_new it is read-only: the modules borrow
+ * pointers into it. A region given to app_new stays its caller's to free
+ * after app_free; one given to app_reload becomes the app's on success,
+ * freed when the last borrower let go (app.h).
  *
  * Top-level keys: name, timezone ("Europe/Stockholm"), guarantee {days,
  * counting}, horizon_days, poll_interval_s, publish_interval_s, fetch {connect_timeout_ms,
@@ -195,8 +202,9 @@ void conf_errors_free(struct conf_errors *errs);
 /*
  * Parse and validate region JSON. On success returns 0 and *out owns a new
  * region (free with conf_free). On any error returns -1, *out is NULL, and
- * errs holds at least one "PATH: message" line (source_name, e.g. the file
- * name, prefixes nothing; callers print it). errs must be zeroed first.
+ * errs holds at least one "PATH: message" line, PATH being the JSON path
+ * ("$.clinics[3].id"); no file name is prefixed, callers print that.
+ * errs must be zeroed first.
  */
 int conf_parse(const char *text, size_t len, struct conf_region **out,
                struct conf_errors *errs);

@@ -33,7 +33,7 @@ struct fetch_opts {
     long max_decompress_ratio;
 };
 
-/* --- added for issue 7: decompression-ratio cap ------------------------- */
+/* --- decompression-ratio cap (a small gzip body must not decode to GBs) -- */
 
 /* Decoded bytes below which the ratio is not checked (small answers). */
 #define FETCH_RATIO_FLOOR ((size_t)1 << 20)
@@ -66,7 +66,7 @@ struct fetch_result {
     double total_time_s;
     const char *etag;          /* ETag of the answer, or NULL */
     const char *last_modified; /* Last-Modified of the answer, or NULL */
-    /* added for issue 7: what the transfer cost, also on failure */
+    /* what the transfer cost, also on failure (metrics, caps) */
     size_t received;           /* decoded body bytes kept (<= the cap) */
     long long wire_bytes;      /* body bytes received, before decoding */
 };

@@ -7,8 +7,6 @@
  * The simulator's schedules change every change_every_s (sim_faults): a
  * free time that disappears before it starts is what the reports count as
  * an inferred booking, one that appears is a cancellation / new time.
- *
- * Owner: reports engineer (issue 6).
  */
 #ifndef SLOTFEED_HISTORY_H
 #define SLOTFEED_HISTORY_H

@@ -1,5 +1,5 @@
 /*
- * plaus.h - is an empty answer believable? (issue 11 §7)
+ * plaus.h - is an empty answer believable?
  *
  * Many clinics sit behind one platform host (every RIV clinic behind the
  * service platform). A fault there can answer 200 with empty lists for

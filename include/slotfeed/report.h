@@ -17,10 +17,9 @@
  * docs/compliance-method.md defines every figure. A report is built once
  * as a cJSON document (report_build); CSV and HTML are rendered from that
  * document (report_render), so every format carries the same numbers.
- * The CLI (slotfeed report ...) and HTTP (/v1/reports/...) both go through
- * report_run().
- *
- * Owner: reports engineer (issue 6). Nothing here writes to the store.
+ * The CLI (slotfeed report ...) goes through report_run(), HTTP
+ * (/v1/reports/...) through report_http*() below: the same build and
+ * render. Nothing here writes to the store.
  */
 #ifndef SLOTFEED_REPORT_H
 #define SLOTFEED_REPORT_H

@@ -1,5 +1,5 @@
 /*
- * reportq.h - report computations off the event loop (issue 12 item 3).
+ * reportq.h - report computations off the event loop.
  *
  * A month's guarantee report over hundreds of clinics takes most of a
  * second of SQL; run on the loop it stalls every other request. A
@@ -21,8 +21,6 @@
  * Bound: at most workers + queue jobs are accepted (running or waiting);
  * reportq_submit refuses more (the HTTP server answers 503 with
  * Retry-After). Finished jobs waiting for the loop do not count.
- *
- * Owner: reports engineer.
  */
 #ifndef SLOTFEED_REPORTQ_H
 #define SLOTFEED_REPORTQ_H

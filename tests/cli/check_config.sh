@@ -33,7 +33,7 @@ for path in '$.guarantee.counting' '$.horizon_dayz' '$.clinics[0].id' \
 done
 grep -q "bad.json" "$tmp/err"
 
-# Issue 11: URLs the runtime could never fetch are refused with their path
+# URLs the runtime could never fetch are refused with their path
 # (libcurl's parser, port 1..65535), credentials never, and never echoed.
 if "$bin" check-config "$src/tests/fixtures/conf/bad-urls.json" 2>"$tmp/err"; then
     echo "bad URLs accepted" >&2; exit 1

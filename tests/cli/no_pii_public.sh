@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# No personnummer in any public or stored output (issue 11, part 1).
+# No personnummer in any public or stored output.
 #
 # A hostile upstream on loopback (tests/helpers/pii_upstream.py) answers a
 # region of clinics on all three adapters with a personnummer, in every

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Short soak for CI (issue 7 part 4; owner: soak engineer): bench/soak.sh
+# Short soak for CI: bench/soak.sh
 # for 30 s on a 40-clinic faulty region at 80 requests/s, sampling every
 # second. Fails when RSS (plain build only) or open fds grow after the
 # warm-up, the daemon answers 5xx, a client request fails, the daemon does

@@ -1,6 +1,6 @@
 /*
  * fuzz.h - shared by the libFuzzer targets tests/fuzz/fuzz_*.c and the
- * replay driver replay_main.c (owner: fuzzing, issue 7).
+ * replay driver replay_main.c.
  *
  * Each target defines LLVMFuzzerTestOneInput. With -DSLOTFEED_FUZZ=ON
  * (clang) it links against libFuzzer as fuzz_NAME; in every build it also

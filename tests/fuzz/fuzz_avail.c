@@ -1,8 +1,8 @@
 /*
- * fuzz_avail.c - libFuzzer target for avail_compute (owner: fuzzing,
- * issue 7): a slot list, a now and a guarantee rule decoded from the
- * input, and every promise of availability.h checked against a plain
- * recomputation here (abort() on a mismatch).
+ * fuzz_avail.c - libFuzzer target for avail_compute: a slot list, a now and
+ * a guarantee rule decoded from the input, and every promise of
+ * availability.h checked against a plain recomputation here (abort() on a
+ * mismatch).
  *
  * Layout: byte 0 rule days (-2..31), byte 1 bit 0 WORKING counting, bit 1
  * sort the list first; bytes 2-5 now as a signed offset in seconds from

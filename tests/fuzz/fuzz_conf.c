@@ -1,8 +1,7 @@
 /*
- * fuzz_conf.c - libFuzzer target for conf_parse (owner: fuzzing, issue
- * 7): the input is a region file. Either a region or an error list comes
- * back, never both, no error holds a personnummer (pnr.h), and everything
- * is freed (LeakSanitizer checks).
+ * fuzz_conf.c - libFuzzer target for conf_parse: the input is a region file.
+ * Either a region or an error list comes back, never both, no error holds a
+ * personnummer (pnr.h), and everything is freed (LeakSanitizer checks).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();                    /* success: a region, no errors */
     if (rc != 0 && (r != NULL || errs.n == 0))
         abort();                    /* failure: no region, >= 1 error */
-    /* ...and never echoes a personnummer (issue 11; pnr.h) */
+    /* ...and never echoes a personnummer (pnr.h) */
     for (size_t i = 0; i < errs.n; i++)
         if (errs.v[i] == NULL || pnr_contains(errs.v[i]))
             abort();

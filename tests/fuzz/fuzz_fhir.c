@@ -1,6 +1,6 @@
 /*
- * fuzz_fhir.c - libFuzzer target for the fhir-slot adapter (owner:
- * fuzzing, issue 7): a FHIR Slot search answered by the input.
+ * fuzz_fhir.c - libFuzzer target for the fhir-slot adapter: a FHIR Slot
+ * search answered by the input.
  *
  * Byte 0 picks the clinic's setup (page cap, service override, extra
  * search, base URL); byte 1 the HTTP status and Content-Type of every

@@ -1,6 +1,6 @@
 /*
  * fuzz_http.c - libFuzzer target for what the public HTTP side parses
- * from clients (owner: fuzzing, issue 7): the query string
+ * from clients: the query string
  * (api_params_parse, then api_filter_parse against a three-clinic
  * snapshot and the Värmland place table, api_filter_build or
  * api_slots_build on success), If-Modified-Since (api_parse_http_date)

@@ -1,6 +1,6 @@
 /*
- * fuzz_pnr.c - libFuzzer target for the personnummer scrubber (pnr.h,
- * issue 11). The input is any text (cut at its first NUL). Invariants,
+ * fuzz_pnr.c - libFuzzer target for the personnummer scrubber (pnr.h).
+ * The input is any text (cut at its first NUL). Invariants,
  * abort() on violation:
  *   - pnr_scrub's output holds no number (pnr_contains is false), and
  *     scrubbing it again changes nothing and counts nothing;

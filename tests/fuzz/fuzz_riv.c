@@ -1,6 +1,6 @@
 /*
  * fuzz_riv.c - libFuzzer target for the RIV-TA crm:scheduling parsers and
- * the rivta adapter's conversation (owner: fuzzing, issue 7).
+ * the rivta adapter's conversation.
  *
  * Every input goes whole through riv_parse_dates, riv_parse_timeslots and
  * riv_parse_time_types (exact-length buffer: no NUL after it, so an

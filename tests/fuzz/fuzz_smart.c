@@ -1,6 +1,6 @@
 /*
- * fuzz_smart.c - libFuzzer target for the smart-bulk adapter (owner:
- * fuzzing, issue 7): a $bulk-publish manifest and its NDJSON files.
+ * fuzz_smart.c - libFuzzer target for the smart-bulk adapter: a
+ * $bulk-publish manifest and its NDJSON files.
  *
  * Byte 0 picks the clinic's setup (location, service override, window)
  * and whether a second poll runs with the first one's cache; byte 1 the

@@ -1,6 +1,6 @@
 /*
  * replay_main.c - runs a fuzz target's LLVMFuzzerTestOneInput over files
- * without libFuzzer (owner: fuzzing, issue 7), so every build (gcc, ASan)
+ * without libFuzzer, so every build (gcc, ASan)
  * replays the seed corpus and the crash reproducers as a ctest test.
  *
  *   replay_NAME PATH...    PATH: a file, or a directory whose regular

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A hostile booking upstream for tests/cli/no_pii_public.sh (issue 11).
+"""A hostile booking upstream for tests/cli/no_pii_public.sh.
 
 Serves, on 127.0.0.1 (a free port, printed as "listening on PORT"), the
 three protocols slotfeed polls, each carrying the made-up personnummer

@@ -1,10 +1,10 @@
 /*
  * test_collector_failures.c - a table of the collector's failure paths,
  * one clinic per row, all polled in one pass through the real fetch,
- * scheduler and smart-bulk adapter (issue 11, "memory safety on failure
- * paths"). Meant to run under the sanitizer build too: every row ends a
- * poll on a failure path (the request freed, the error built), and ASan
- * reports any read of what was freed.
+ * scheduler and smart-bulk adapter, to prove memory safety on the failure
+ * paths. Meant to run under the sanitizer build too: every row ends a poll
+ * on a failure path (the request freed, the error built), and ASan reports
+ * any read of what was freed.
  *
  * The rows: URLs no request can go to (bad ports, broken IPv6, a host
  * over the DNS limit, handed to the collector without the config check),

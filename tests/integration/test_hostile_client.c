@@ -1,6 +1,6 @@
 /*
  * test_hostile_client.c - the client's caps against the simulator's
- * hostile transport profiles (issue 7, client side), on 127.0.0.1.
+ * hostile transport profiles (the client side), on 127.0.0.1.
  *
  * Two layers, one event base each test:
  *   - fetch: a GET of a FHIR clinic whose sim profile is hostile, with a

@@ -573,7 +573,7 @@ static void test_dst_contact_day(void **state)
     avail_slots_clear(&s);
 }
 
-/* Upstream text with a personnummer never gets into a list (issue 11):
+/* Upstream text with a personnummer never gets into a list:
  * every string field, every way in (add, add_slot, set_str, copy). */
 static void test_list_scrubs_personnummer(void **state)
 {

@@ -49,7 +49,7 @@
 /* M_EMPTY: a well-formed answer listing no free time (a fully booked
  * clinic, or a platform fault answering empty for everyone). */
 enum mode { M_OK, M_OK_MORE, M_503, M_VP007, M_ECHO_IDENT, M_EMPTY,
-            M_PNR_FAULT, M_PNR_NAMES /* srv_clinic.text: issue 11 */ };
+            M_PNR_FAULT, M_PNR_NAMES /* personnummer in srv_clinic.text */ };
 
 #define MAXC 8
 
@@ -546,7 +546,7 @@ static bool holds_number(const char *s)
                          strstr(s, "811218") != NULL);
 }
 
-/* Issue 11: a personnummer in a RIV fault (bare 10 digits, space, en
+/* A personnummer in a RIV fault (bare 10 digits, space, en
  * dash: rivta's old redaction missed all three) or in performerName /
  * timeTypeName never reaches the clinic state: error and slot strings. */
 static void test_personnummer_never_in_state(void **state)
@@ -1386,7 +1386,7 @@ static void test_small_host_accepted_unless_configured(void **state)
 }
 
 /*
- * Issue 11 regression: a request whose URL the scheduler cannot key (here
+ * A request whose URL the scheduler cannot key (here
  * port 65536; curl refuses it) ends the poll from poll_send. That path
  * used to read the request's label after adapter_request_clear had freed
  * it (heap-use-after-free under ASan; freed bytes in the public message).

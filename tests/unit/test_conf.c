@@ -476,7 +476,7 @@ static void test_syntax_error_line_column(void **state)
                   "near ']'", NULL);
 }
 
-/* Issue 11: no config error echoes a personnummer, whichever spelling,
+/* No config error echoes a personnummer, whichever spelling,
  * whether syntax context, a key or a value (docs/config.md promises it). */
 static void test_errors_never_echo_personnummer(void **state)
 {
@@ -733,7 +733,7 @@ static void test_ranges(void **state)
     }
 }
 
-/* http.public_base_url and http.admin_listen (issue 11 §5, §6). */
+/* http.public_base_url and http.admin_listen. */
 static void test_http_public_keys(void **state)
 {
     struct conf_region *r;
@@ -955,7 +955,7 @@ static void test_urls(void **state)
 }
 
 /*
- * Issue 11: every URL key goes through the runtime's own check (url.h,
+ * Every URL key goes through the runtime's own check (url.h,
  * libcurl's parser): what every poll would fail on is refused here, with
  * its JSON path, in each of the four places a URL can stand.
  */

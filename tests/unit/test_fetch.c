@@ -555,7 +555,7 @@ static void test_bad_scheme_deferred(void **state)
 }
 
 /*
- * Issue 11 §6: a TLS file that cannot be loaded (booking.tls.ca / cert)
+ * A TLS file that cannot be loaded (booking.tls.ca / cert)
  * fails the poll, and the message (published as the clinic's error)
  * names no local path; curl's own error text does.
  */

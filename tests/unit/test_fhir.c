@@ -467,7 +467,7 @@ static void test_http_errors(void **state)
     }
 }
 
-/* Issue 11: a personnummer in an OperationOutcome (every spelling) or in
+/* A personnummer in an OperationOutcome (every spelling) or in
  * a Slot's or Schedule's names never reaches the error or a slot. */
 static bool holds_number(const char *s)
 {

@@ -1677,7 +1677,7 @@ static void test_smart_routes(void **state)
 }
 
 /*
- * Issue 11 §5: the manifest's absolute URLs never come from the request's
+ * The manifest's absolute URLs never come from the request's
  * Host (the reply is Cache-Control: public, so one request would poison
  * every shared cache). Without http.public_base_url they name the
  * listener; with it, the configured base.
@@ -1743,7 +1743,7 @@ static void test_manifest_ignores_host(void **state)
 }
 
 /*
- * Issue 11 §6: with an admin listener, the operator's routes are absent
+ * With an admin listener, the operator's routes are absent
  * from the public one (404, as an unknown path) and served on the admin
  * one, which also serves everything public.
  */
@@ -2181,7 +2181,7 @@ static void test_hostile_requests(void **state)
 }
 
 /*
- * Request smuggling (issue 11 §4): each request below hides "GET /metrics"
+ * Request smuggling: each request below hides "GET /metrics"
  * behind framing a front proxy may read differently. Each must get one
  * answer with the given status, the connection closed, and the hidden
  * request never answered. Before the framing check every one of these

@@ -8,8 +8,6 @@
  * hand for 2026 (CET +1; CEST +2 from 2026-03-29 02:00 local to
  * 2026-10-25 03:00 local), local days from timegm(date) / 86400, so they do
  * not come from clock.c.
- *
- * Owner: reports engineer (issue 6).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -982,8 +980,8 @@ static void test_http_handler(void **state)
 
 /*
  * A store that cannot be read: the public 503 names no local path (the
- * path and the reason go to the log only). Issue 11 §6: the old detail
- * was "store /tmp/.../absent.db: No such file or directory".
+ * path and the reason go to the log only), where a detail such as
+ * "store /tmp/.../absent.db: No such file or directory" would show it.
  */
 static void test_http_no_path_in_errors(void **state)
 {
@@ -1307,6 +1305,157 @@ static void test_history_generate(void **state)
     conf_free(r);
 }
 
+/* --- out of memory: an error, never a partial report ------------------------ */
+
+/*
+ * cJSON's allocator for the tests below: counts the calls and fails the
+ * one numbered oom_fail_at (1-based; 0 = none). cJSON's hooks are global,
+ * so these tests call the report functions directly, on this thread only
+ * (never through reportq's workers).
+ */
+static long oom_calls, oom_fail_at;
+
+static void *oom_malloc(size_t n)
+{
+    if (++oom_calls == oom_fail_at)
+        return NULL;
+    return malloc(n);
+}
+
+static void oom_hooks(long fail_at)
+{
+    cJSON_Hooks h = {oom_malloc, free};
+
+    oom_calls = 0;
+    oom_fail_at = fail_at;
+    cJSON_InitHooks(&h);
+}
+
+/* Build and render p as fmt with cJSON's allocation number fail_at
+ * failing. 0 and *out (free()) or -1 with err. */
+static int oom_run(sqlite3 *db, const struct report_params *p,
+                   enum report_format fmt, long fail_at, char **out,
+                   struct sf_error *err)
+{
+    cJSON *doc = NULL;
+    size_t len;
+    int rc;
+
+    *out = NULL;
+    oom_hooks(fail_at);
+    rc = report_build(db, p, &doc, err);
+    if (rc == 0)
+        rc = report_render(doc, fmt, out, &len, err);
+    cJSON_Delete(doc);
+    cJSON_InitHooks(NULL);
+    return rc;
+}
+
+/*
+ * The SQLite-style OOM test: count the cJSON allocations one report
+ * makes (build and render), then fail each of them in turn. Every run
+ * must fail with SF_ERR_NOMEM and no output: an unchecked add would
+ * instead give a report with a field, a row or a total missing.
+ */
+static void oom_every_allocation(const struct fx *f,
+                                 const struct report_params *p,
+                                 enum report_format fmt)
+{
+    struct sf_error err = {0};
+    sqlite3 *db = NULL;
+    char *want = NULL, *got = NULL;
+    long total, n;
+
+    if (report_db_open(f->path, &db, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    assert_int_equal(oom_run(db, p, fmt, 0, &want, &err), 0);
+    total = oom_calls;
+    assert_true(total > 20);
+    for (n = 1; n <= total; n++) {
+        memset(&err, 0, sizeof(err));
+        if (oom_run(db, p, fmt, n, &got, &err) == 0)
+            fail_msg("allocation %ld of %ld failed, yet the report "
+                     "succeeded (%zu bytes, %zu expected)", n, total,
+                     strlen(got), strlen(want));
+        assert_null(got);
+        assert_int_equal(err.code, SF_ERR_NOMEM);
+    }
+    /* And with the allocator back, the same bytes as the first run. */
+    assert_int_equal(oom_run(db, p, fmt, 0, &got, &err), 0);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    sqlite3_close(db);
+}
+
+static void test_oom_guarantee(void **state)
+{
+    struct fx *f = *state;
+    struct report_params p;
+
+    fill_main(f->db);
+    guarantee_params(&p, 3);
+    oom_every_allocation(f, &p, REPORT_FMT_JSON);
+    oom_every_allocation(f, &p, REPORT_FMT_CSV);    /* the total row */
+    p.by = REPORT_BY_MUNICIPALITY;
+    oom_every_allocation(f, &p, REPORT_FMT_JSON);   /* groups */
+}
+
+static void test_oom_web_booking(void **state)
+{
+    struct fx *f = *state;
+    struct report_params p;
+
+    fill_web(f->db);
+    web_params(&p, REPORT_PER_WEEK);
+    p.by = REPORT_BY_OPERATOR;
+    oom_every_allocation(f, &p, REPORT_FMT_JSON);
+    oom_every_allocation(f, &p, REPORT_FMT_CSV);    /* the "all" rows */
+}
+
+/* Over HTTP (report_http, on this thread): out of memory anywhere in the
+ * report is a 500 problem or no body at all, never a 200. */
+static void test_oom_http(void **state)
+{
+    struct fx *f = *state;
+    const char *ct;
+    char *body = NULL;
+    size_t len;
+    long total, n;
+    int status, rc;
+
+    /* Each failure logs report_failed: one line per allocation. */
+    FILE *devnull = fopen("/dev/null", "w");
+
+    assert_non_null(devnull);
+    log_set_output(devnull);
+    fill_web(f->db);
+    oom_hooks(0);
+    rc = report_http("/v1/reports/web-booking",
+                     "from=2026-03-16&to=2026-03-22&by=municipality", NULL,
+                     f->path, &status, &ct, &body, &len);
+    total = oom_calls;
+    cJSON_InitHooks(NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(status, 200);
+    free(body);
+    for (n = 1; n <= total; n++) {
+        oom_hooks(n);
+        rc = report_http("/v1/reports/web-booking",
+                         "from=2026-03-16&to=2026-03-22&by=municipality",
+                         NULL, f->path, &status, &ct, &body, &len);
+        cJSON_InitHooks(NULL);
+        if (rc == 0 && status != 500)
+            fail_msg("allocation %ld of %ld failed: status %d", n, total,
+                     status);
+        if (rc != 0)
+            assert_null(body);
+        free(body);
+    }
+    log_set_output(NULL);
+    fclose(devnull);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1330,6 +1479,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_generate, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_oom_guarantee, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oom_web_booking, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_oom_http, setup, teardown),
     };
 
     return th_exit(cmocka_run_group_tests(tests, NULL, NULL));

@@ -9,8 +9,6 @@
  * that blocks the worker before each job until the test opens it. The
  * loop is run until a condition holds, with a generous deadline that
  * only bounds a failure; nothing sleeps to wait.
- *
- * Owner: reports engineer (issue 12).
  */
 #include <setjmp.h>
 #include <stdarg.h>

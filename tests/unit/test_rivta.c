@@ -697,7 +697,7 @@ static void test_faults(void **state)
     free(body);
 }
 
-/* Issue 11: hostile fixtures with a personnummer in every spelling, in
+/* Hostile fixtures with a personnummer in every spelling, in
  * a fault and in slot names: nothing of the number is left. */
 static bool holds_number(const char *s)
 {

@@ -537,7 +537,7 @@ static void test_hosts_keys_and_independence(void **state)
     /* not http(s) or no host: refused with a message */
     assert_null(sched_host_get(s, "ftp://a.example/", &err));
     assert_non_null(strstr(err.msg, "scheme \"ftp\" is not http or https"));
-    /* the reason, never the URL: it may carry credentials (issue 11) */
+    /* the reason, never the URL: it may carry credentials */
     assert_null(sched_host_get(s, "http://u:secret@a.example:65536/", &err));
     assert_non_null(strstr(err.msg, "not a valid URL"));
     assert_null(strstr(err.msg, "secret"));

@@ -444,7 +444,7 @@ static void expect_manifest_error(const char *body, enum sf_errclass code,
     fx_free(&x);
 }
 
-/* Issue 11: a personnummer in a manifest's output URL is not quoted in
+/* A personnummer in a manifest's output URL is not quoted in
  * the error, and one in a slot's deep link or phone is not kept. */
 static bool holds_number(const char *s)
 {

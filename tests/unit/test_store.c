@@ -233,7 +233,7 @@ static void test_bad_path(void **state)
 }
 
 /*
- * Issue 11 §6: the store is opened as root before --user; a link the
+ * The store is opened as root before --user; a link the
  * service user plants at the path (or at its -wal / -shm) must be
  * refused, and nothing created where it points.
  */
