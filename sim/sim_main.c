@@ -2,7 +2,8 @@
  * sim_main.c - slotfeed-sim: serve every clinic of a region file as a
  * simulated RIV-TA crm:scheduling producer behind a simulated VP, on one
  * HTTP port. Only parses argv, loads the config and runs the loop; the
- * simulator itself is src/sim.c.
+ * simulator itself is sim/sim.c. `slotfeed-sim history generate ...`
+ * (sim/history_cmd.c) builds a demo history for the reports instead.
  *
  * Prints exactly one line on stdout once the port is bound, which scripts
  * wait for:  slotfeed-sim: listening on http://HOST:PORT/vp (N clinics)
@@ -20,6 +21,7 @@
 #include "slotfeed/clock.h"
 #include "slotfeed/conf.h"
 #include "slotfeed/error.h"
+#include "slotfeed/history.h"
 #include "slotfeed/sim.h"
 
 #define DEFAULT_HOST "127.0.0.1"
@@ -28,6 +30,9 @@
 static const char usage_text[] =
     "usage: slotfeed-sim --config FILE [--listen HOST:PORT] [--seed N]\n"
     "                    [--latency-ms N] [--now RFC3339] [--help]\n"
+    "       slotfeed-sim history generate --config FILE --from DATE --days N\n"
+    "                    [--db PATH] [--interval S] [--change-every S]\n"
+    "                    [--seed N]\n"
     "\n"
     "Serve the clinics of a region file over RIV-TA crm:scheduling 1.1\n"
     "(SOAP) as the NTjP platform would, at\n"
@@ -42,7 +47,9 @@ static const char usage_text[] =
     "  --seed N          schedule seed, 1..4294967295 (default 1)\n"
     "  --latency-ms N    delay every answer by N ms (default 0)\n"
     "  --now T           pretend the time is T (RFC 3339 with offset)\n"
-    "  --help            this text\n";
+    "  --help            this text\n"
+    "\n"
+    "'slotfeed-sim history --help': the demo history for the reports.\n";
 
 /* Unsigned decimal in [min, max]; returns 0 or -1. */
 static int parse_ulong(const char *s, unsigned long min, unsigned long max,
@@ -149,6 +156,11 @@ int main(int argc, char **argv)
     struct sf_error err = {0};
     int rc = 1;
 
+    if (argc >= 2 && strcmp(argv[1], "history") == 0) {
+        /* Broken pipes (stdout closed early) must not kill a run mid-way. */
+        signal(SIGPIPE, SIG_IGN);
+        return history_main(argc - 1, argv + 1);
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL, *eq;
         char name[32];

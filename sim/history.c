@@ -4,8 +4,6 @@
  * clock, runs one collector pass over loopback to the simulator until it
  * has finished, and records the pass; nothing waits for real time, so a
  * month of 41 clinics at a 10-minute interval takes seconds.
- *
- * Owner: reports engineer (issue 6).
  */
 #include <stdio.h>
 #include <stdlib.h>

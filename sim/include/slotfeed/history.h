@@ -8,7 +8,8 @@
  * free time that disappears before it starts is what the reports count as
  * an inferred booking, one that appears is a cancellation / new time.
  *
- * Owner: reports engineer (issue 6).
+ * Part of the simulator library (sim/), never linked into the daemon:
+ * the command is `slotfeed-sim history generate`.
  */
 #ifndef SLOTFEED_HISTORY_H
 #define SLOTFEED_HISTORY_H
@@ -50,5 +51,11 @@ struct history_result {
 int history_generate(struct conf_region *region,
                      const struct history_opts *o,
                      struct history_result *res, struct sf_error *err);
+
+/*
+ * The `slotfeed-sim history ...` command: argv[0] is "history". Prints
+ * its own errors; returns the process exit code (0, 1 failure, 2 usage).
+ */
+int history_main(int argc, char **argv);
 
 #endif
