@@ -1410,6 +1410,43 @@ static void test_load_faults_errors(void **state)
     event_base_free(base);
 }
 
+/*
+ * The config module checks sim.profile against its own list of names (the
+ * daemon does not link the simulator): every profile the simulator knows
+ * is accepted there, and a name it does not know is refused.
+ */
+static void test_profiles_match_conf(void **state)
+{
+    char json[512];
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+    const char *name;
+    size_t i;
+
+    (void)state;
+    for (i = 0; (name = sim_profile_name(i)) != NULL; i++) {
+        snprintf(json, sizeof(json), "{\"name\": \"R\", \"clinics\": "
+                 "[{\"id\": \"SE2321000156-A1\", \"name\": \"C\", "
+                 "\"municipality\": \"Kil\", \"operator\": \"region\", "
+                 "\"sim\": {\"profile\": \"%s\"}}]}", name);
+        if (conf_parse(json, strlen(json), &r, &e) != 0)
+            fail_msg("profile \"%s\": %s", name,
+                     e.n > 0 ? e.v[0] : "refused");
+        assert_string_equal(r->clinics[0].sim_profile, name);
+        conf_free(r);
+        r = NULL;
+        conf_errors_free(&e);
+    }
+    assert_true(i >= 22);
+    snprintf(json, sizeof(json), "{\"name\": \"R\", \"clinics\": "
+             "[{\"id\": \"SE2321000156-A1\", \"name\": \"C\", "
+             "\"municipality\": \"Kil\", \"operator\": \"region\", "
+             "\"sim\": {\"profile\": \"sleepy\"}}]}");
+    assert_int_equal(conf_parse(json, strlen(json), &r, &e), -1);
+    assert_null(r);
+    conf_errors_free(&e);
+}
+
 /* --- the slotfeed-sim binary --------------------------------------------- */
 
 /* Run the simulator binary with args; returns the exit status. */
@@ -1591,6 +1628,7 @@ int main(void)
         cmocka_unit_test(test_latency),
         cmocka_unit_test(test_new_errors),
         cmocka_unit_test(test_load_faults_errors),
+        cmocka_unit_test(test_profiles_match_conf),
         cmocka_unit_test(test_cli),
     };
 
