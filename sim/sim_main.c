@@ -142,74 +142,70 @@ out:
     return rc;
 }
 
-int main(int argc, char **argv)
-{
-    const char *config = NULL;
-    char host[256] = DEFAULT_HOST;
-    int port = DEFAULT_PORT;
-    struct sim_opts opts = {1, 0};
-    struct conf_region *region = NULL;
-    struct conf_errors errs = {0};
-    struct event_base *base = NULL;
-    struct event *ev_int = NULL, *ev_term = NULL;
-    struct sim *sim = NULL;
-    struct sf_error err = {0};
-    int rc = 1;
+/* What the command line asked for. */
+struct args {
+    const char *config;
+    char host[256];
+    int port;
+    struct sim_opts opts;
+};
 
-    if (argc >= 2 && strcmp(argv[1], "history") == 0) {
-        /* Broken pipes (stdout closed early) must not kill a run mid-way. */
-        signal(SIGPIPE, SIG_IGN);
-        return history_main(argc - 1, argv + 1);
-    }
+/*
+ * argv into a (--now sets the fake clock at once). Returns -1 to go on
+ * serving, else the exit code (0 after --help, 2 on a usage error, which
+ * it has printed).
+ */
+static int parse_args(int argc, char **argv, struct args *a)
+{
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL, *eq;
+        const char *arg = argv[i], *v = NULL, *eq;
         char name[32];
         unsigned long n;
 
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(usage_text, stdout);
             return 0;
         }
-        if (strncmp(a, "--", 2) != 0)
-            return bad_usage("unexpected argument \"%s\"", a);
+        if (strncmp(arg, "--", 2) != 0)
+            return bad_usage("unexpected argument \"%s\"", arg);
         /* --name=value or --name value */
-        eq = strchr(a, '=');
+        eq = strchr(arg, '=');
         if (eq != NULL) {
-            if ((size_t)(eq - a) >= sizeof(name))
-                return bad_usage("unknown option \"%s\"", a);
-            memcpy(name, a, (size_t)(eq - a));
-            name[eq - a] = '\0';
+            if ((size_t)(eq - arg) >= sizeof(name))
+                return bad_usage("unknown option \"%s\"", arg);
+            memcpy(name, arg, (size_t)(eq - arg));
+            name[eq - arg] = '\0';
             v = eq + 1;
         } else {
-            if (strlen(a) >= sizeof(name))
-                return bad_usage("unknown option \"%s\"", a);
-            strcpy(name, a);
+            if (strlen(arg) >= sizeof(name))
+                return bad_usage("unknown option \"%s\"", arg);
+            strcpy(name, arg);
         }
         if (strcmp(name, "--config") != 0 && strcmp(name, "--listen") != 0 &&
             strcmp(name, "--seed") != 0 && strcmp(name, "--latency-ms") != 0 &&
             strcmp(name, "--now") != 0)
-            return bad_usage("unknown option \"%s\"", a);
+            return bad_usage("unknown option \"%s\"", arg);
         if (v == NULL) {
             if (i + 1 >= argc)
                 return bad_usage("option %s needs a value", name);
             v = argv[++i];
         }
         if (strcmp(name, "--config") == 0) {
-            config = v;
+            a->config = v;
         } else if (strcmp(name, "--listen") == 0) {
-            if (parse_listen(v, host, sizeof(host), &port) != 0)
+            if (parse_listen(v, a->host, sizeof(a->host), &a->port) != 0)
                 return bad_usage("--listen: \"%s\" is not HOST:PORT "
                                  "(port 0..65535)", v);
         } else if (strcmp(name, "--seed") == 0) {
             if (parse_ulong(v, 1, UINT32_MAX, &n) != 0)
                 return bad_usage("--seed: \"%s\" is not an integer in "
                                  "1..4294967295", v);
-            opts.seed = (uint32_t)n;
+            a->opts.seed = (uint32_t)n;
         } else if (strcmp(name, "--latency-ms") == 0) {
             if (parse_ulong(v, 0, 600000, &n) != 0)
                 return bad_usage("--latency-ms: \"%s\" is not an integer in "
                                  "0..600000", v);
-            opts.latency_ms = (int)n;
+            a->opts.latency_ms = (int)n;
         } else {
             int64_t t;
             if (clock_parse_rfc3339(v, &t) != 0)
@@ -218,35 +214,34 @@ int main(int argc, char **argv)
             clock_set_fake(t);
         }
     }
-    if (config == NULL)
+    if (a->config == NULL)
         return bad_usage("--config FILE is required");
+    return -1;
+}
 
-    if (conf_load(config, &region, &errs) != 0) {
-        fprintf(stderr, "slotfeed-sim: %s: invalid configuration:\n", config);
-        for (size_t i = 0; i < errs.n; i++)
-            fprintf(stderr, "  %s\n", errs.v[i]);
-        conf_errors_free(&errs);
-        return 2;
-    }
-    conf_errors_free(&errs);
-
-    /* A client that leaves before its reply must not kill us. */
-    signal(SIGPIPE, SIG_IGN);
+/* Serve the region until SIGINT or SIGTERM; returns the exit code. */
+static int serve(const struct args *a, const struct conf_region *region)
+{
+    struct event_base *base = NULL;
+    struct event *ev_int = NULL, *ev_term = NULL;
+    struct sim *sim = NULL;
+    struct sf_error err = {0};
+    int rc = 1;
 
     base = event_base_new();
     if (base == NULL) {
         fprintf(stderr, "slotfeed-sim: event_base_new failed\n");
         goto out;
     }
-    sim = sim_new(base, region, host, port, &opts, &err);
+    sim = sim_new(base, region, a->host, a->port, &a->opts, &err);
     if (sim == NULL) {
         fprintf(stderr, "slotfeed-sim: %s\n", err.msg);
         rc = err.code == SF_ERR_CONFIG ? 2 : 1;
         goto out;
     }
     /* Per-clinic fault knobs (clinics[].sim) live in the same file. */
-    if (load_faults(sim, config, &err) != 0) {
-        fprintf(stderr, "slotfeed-sim: %s: %s\n", config, err.msg);
+    if (load_faults(sim, a->config, &err) != 0) {
+        fprintf(stderr, "slotfeed-sim: %s: %s\n", a->config, err.msg);
         rc = 2;
         goto out;
     }
@@ -259,8 +254,8 @@ int main(int argc, char **argv)
     }
 
     printf("slotfeed-sim: listening on http://%s%s%s:%d/vp (%zu clinics)\n",
-           strchr(host, ':') != NULL ? "[" : "", host,
-           strchr(host, ':') != NULL ? "]" : "", sim_port(sim),
+           strchr(a->host, ':') != NULL ? "[" : "", a->host,
+           strchr(a->host, ':') != NULL ? "]" : "", sim_port(sim),
            region->nclinics);
     fflush(stdout);
 
@@ -279,6 +274,38 @@ out:
     sim_free(sim);
     if (base != NULL)
         event_base_free(base);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {.host = DEFAULT_HOST, .port = DEFAULT_PORT,
+                     .opts = {1, 0}};
+    struct conf_region *region = NULL;
+    struct conf_errors errs = {0};
+    int rc;
+
+    if (argc >= 2 && strcmp(argv[1], "history") == 0) {
+        /* Broken pipes (stdout closed early) must not kill a run mid-way. */
+        signal(SIGPIPE, SIG_IGN);
+        return history_main(argc - 1, argv + 1);
+    }
+    rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    if (conf_load(a.config, &region, &errs) != 0) {
+        fprintf(stderr, "slotfeed-sim: %s: invalid configuration:\n",
+                a.config);
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "  %s\n", errs.v[i]);
+        conf_errors_free(&errs);
+        return 2;
+    }
+    conf_errors_free(&errs);
+
+    /* A client that leaves before its reply must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    rc = serve(&a, region);
     conf_free(region);
     return rc;
 }
