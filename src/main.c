@@ -7,7 +7,6 @@
  *   slotfeed compute --now T [--guarantee-days N] [--counting calendar|working] FILE
  *   slotfeed check-config F
  *   slotfeed report web-booking|guarantee ... (--config F | --db PATH)
- *   slotfeed history generate --config F --from D --days N [--db PATH]
  *   slotfeed version
  */
 #include <errno.h>
@@ -37,7 +36,6 @@
 #include "slotfeed/log.h"
 #include "slotfeed/priv.h"
 #include "slotfeed/rivta.h"
-#include "slotfeed/history.h"
 #include "slotfeed/report.h"
 #include "slotfeed/store.h"
 
@@ -53,7 +51,6 @@ static const char usage_main[] =
     "  compute       compute one clinic's availability from a RIV response\n"
     "  check-config  validate a region config, reporting every error\n"
     "  report        web-booking and care-guarantee reports from the history\n"
-    "  history generate  simulate a demo history (simulator + collector)\n"
     "  version       print the version\n"
     "\n"
     "'slotfeed COMMAND --help' describes each command.\n";
@@ -111,18 +108,6 @@ static const char usage_report[] =
     "inferred bookings and data coverage. docs/compliance-method.md defines\n"
     "every figure. DATE is YYYY-MM-DD (Europe/Stockholm local dates). --now\n"
     "(RFC 3339) stops the figures at that instant; default: now.\n";
-
-static const char usage_history[] =
-    "usage: slotfeed history generate --config FILE --from DATE --days N\n"
-    "                [--db PATH] [--interval S] [--change-every S] [--seed N]\n"
-    "\n"
-    "Runs the simulator and the collector in this process on a simulated\n"
-    "clock from DATE (YYYY-MM-DD) for N days and records every poll into\n"
-    "the history store (--db, else the config's \"store\"), so the reports\n"
-    "have data. Polls every S seconds (default 900) from 07:00 to 18:00\n"
-    "local time; schedules change (bookings, cancellations) every\n"
-    "--change-every seconds (default 21600). No real waiting: a month of\n"
-    "41 clinics takes seconds. Start from an empty store file.\n";
 
 static const char usage_check[] =
     "usage: slotfeed check-config FILE\n"
@@ -545,111 +530,6 @@ static int cmd_report(int argc, char **argv)
     return rc;
 }
 
-/* --- history generate ------------------------------------------------------ */
-
-static int parse_int_opt(const char *name, const char *s, long lo, long hi,
-                         long *out)
-{
-    char *end;
-
-    errno = 0;
-    *out = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno || *out < lo || *out > hi) {
-        fprintf(stderr, "slotfeed: history: --%s \"%s\": want %ld..%ld\n",
-                name, s, lo, hi);
-        return -1;
-    }
-    return 0;
-}
-
-static int cmd_history(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"from", required_argument, NULL, 'f'},
-        {"days", required_argument, NULL, 'n'},
-        {"db", required_argument, NULL, 'd'},
-        {"interval", required_argument, NULL, 'i'},
-        {"change-every", required_argument, NULL, 'e'},
-        {"seed", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}
-    };
-    struct history_opts ho = {0};
-    struct history_result hr;
-    struct conf_region *region = NULL;
-    struct sf_error err = {0};
-    const char *config = NULL, *from = NULL;
-    long v;
-    int c, rc;
-
-    if (argc < 2 || strcmp(argv[1], "generate") != 0) {
-        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-                          strcmp(argv[1], "-h") == 0)) {
-            fputs(usage_history, stdout);
-            return 0;
-        }
-        fputs(usage_history, stderr);
-        return EXIT_USAGE;
-    }
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'f': from = optarg; break;
-        case 'd': ho.db_path = optarg; break;
-        case 'n':
-            if (parse_int_opt("days", optarg, 1, 400, &v) != 0)
-                return EXIT_USAGE;
-            ho.days = (int)v;
-            break;
-        case 'i':
-            if (parse_int_opt("interval", optarg, 10, 86400, &v) != 0)
-                return EXIT_USAGE;
-            ho.interval_s = (int)v;
-            break;
-        case 'e':
-            if (parse_int_opt("change-every", optarg, 60, 86400 * 30, &v))
-                return EXIT_USAGE;
-            ho.change_every_s = (int)v;
-            break;
-        case 's':
-            if (parse_int_opt("seed", optarg, 1, 2147483647L, &v) != 0)
-                return EXIT_USAGE;
-            ho.seed = (uint32_t)v;
-            break;
-        case 'h':
-            fputs(usage_history, stdout);
-            return 0;
-        default:
-            fputs(usage_history, stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (config == NULL || from == NULL || ho.days == 0 ||
-        optind != argc - 1) {
-        fputs(usage_history, stderr);
-        return EXIT_USAGE;
-    }
-    if (clock_parse_date(from, &ho.from_day) != 0) {
-        fprintf(stderr, "slotfeed: history: --from \"%s\": want YYYY-MM-DD"
-                "\n", from);
-        return EXIT_USAGE;
-    }
-    if ((region = load_config(config)) == NULL)
-        return 1;
-    log_set_level(LOG_LVL_ERROR);
-    rc = history_generate(region, &ho, &hr, &err);
-    if (rc != 0)
-        fprintf(stderr, "slotfeed: history: %s\n", err.msg);
-    else
-        printf("slotfeed: history: %ld passes, %ld polls recorded into %s "
-               "in %.1f s\n", hr.passes, hr.polls,
-               ho.db_path ? ho.db_path : region->store, hr.seconds);
-    conf_free(region);
-    return rc == 0 ? 0 : 1;
-}
-
 /* --- run ------------------------------------------------------------------ */
 
 /*
@@ -984,8 +864,12 @@ int main(int argc, char **argv)
         rc = cmd_poll(argc - 1, argv + 1);
     else if (strcmp(cmd, "compute") == 0)
         rc = cmd_compute(argc - 1, argv + 1);
-    else if (strcmp(cmd, "history") == 0)
-        rc = cmd_history(argc - 1, argv + 1);
+    else if (strcmp(cmd, "history") == 0) {
+        /* The generator runs the simulator, which the daemon leaves out. */
+        fprintf(stderr, "slotfeed: \"history generate\" is now "
+                "\"slotfeed-sim history generate\"\n");
+        rc = EXIT_USAGE;
+    }
     else if (strcmp(cmd, "report") == 0)
         rc = cmd_report(argc - 1, argv + 1);
     else if (strcmp(cmd, "check-config") == 0)

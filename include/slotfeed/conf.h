@@ -272,7 +272,4 @@ bool conf_valid_hsa_id(const char *s);
 /* Longest FHIR logical id (FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}). */
 #define CONF_FHIR_ID_MAX 64
 
-/* NULL-terminated list of the simulator profiles sim.profile accepts. */
-const char *const *conf_sim_profiles(void);
-
 #endif

@@ -1361,6 +1361,92 @@ static void test_new_errors(void **state)
     event_base_free(base);
 }
 
+/*
+ * The fault knobs (clinics[].sim besides profile) are validated by the
+ * simulator alone when it loads the file; the config module only knows
+ * their names. Each bad value is refused with its JSON path, and a good
+ * set loads.
+ */
+static void test_load_faults_errors(void **state)
+{
+    static const struct {
+        const char *sim;     /* the sim object of clinics[1] */
+        const char *path;    /* expected at the start of the error */
+    } bad[] = {
+        {"{\"latency_ms\": -1}", "$.clinics[1].sim.latency_ms:"},
+        {"{\"latency_ms\": 600001}", "$.clinics[1].sim.latency_ms:"},
+        {"{\"drip_bytes_per_s\": 0}", "$.clinics[1].sim.drip_bytes_per_s:"},
+        {"{\"fail_rate\": 1.5}", "$.clinics[1].sim.fail_rate:"},
+        {"{\"fail_rate\": \"half\"}", "$.clinics[1].sim.fail_rate:"},
+        {"{\"retry_after_s\": 86401}", "$.clinics[1].sim.retry_after_s:"},
+        {"{\"body_bytes\": -5}", "$.clinics[1].sim.body_bytes:"},
+        {"{\"change_every_s\": 100000001}",
+         "$.clinics[1].sim.change_every_s:"},
+    };
+    struct event_base *base = event_base_new();
+    struct sf_error err = {0};
+    struct sim *s;
+    char json[256];
+
+    (void)state;
+    assert_non_null(base);
+    s = sim_new(base, &region, "127.0.0.1", 0, NULL, &err);
+    assert_non_null(s);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(json, sizeof(json), "{\"clinics\": [{}, {\"sim\": %s}]}",
+                 bad[i].sim);
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(sim_load_faults(s, json, strlen(json), &err), -1);
+        assert_int_equal(err.code, SF_ERR_CONFIG);
+        if (strncmp(err.msg, bad[i].path, strlen(bad[i].path)) != 0)
+            fail_msg("%s: got \"%s\", want it to start with \"%s\"",
+                     bad[i].sim, err.msg, bad[i].path);
+    }
+    snprintf(json, sizeof(json), "{\"clinics\": [{}, {\"sim\": "
+             "{\"latency_ms\": 5, \"fail_rate\": 0.5, "
+             "\"retry_after_s\": 3}}]}");
+    assert_int_equal(sim_load_faults(s, json, strlen(json), &err), 0);
+    sim_free(s);
+    event_base_free(base);
+}
+
+/*
+ * The config module checks sim.profile against its own list of names (the
+ * daemon does not link the simulator): every profile the simulator knows
+ * is accepted there, and a name it does not know is refused.
+ */
+static void test_profiles_match_conf(void **state)
+{
+    char json[512];
+    struct conf_region *r = NULL;
+    struct conf_errors e = {0};
+    const char *name;
+    size_t i;
+
+    (void)state;
+    for (i = 0; (name = sim_profile_name(i)) != NULL; i++) {
+        snprintf(json, sizeof(json), "{\"name\": \"R\", \"clinics\": "
+                 "[{\"id\": \"SE2321000156-A1\", \"name\": \"C\", "
+                 "\"municipality\": \"Kil\", \"operator\": \"region\", "
+                 "\"sim\": {\"profile\": \"%s\"}}]}", name);
+        if (conf_parse(json, strlen(json), &r, &e) != 0)
+            fail_msg("profile \"%s\": %s", name,
+                     e.n > 0 ? e.v[0] : "refused");
+        assert_string_equal(r->clinics[0].sim_profile, name);
+        conf_free(r);
+        r = NULL;
+        conf_errors_free(&e);
+    }
+    assert_true(i >= 22);
+    snprintf(json, sizeof(json), "{\"name\": \"R\", \"clinics\": "
+             "[{\"id\": \"SE2321000156-A1\", \"name\": \"C\", "
+             "\"municipality\": \"Kil\", \"operator\": \"region\", "
+             "\"sim\": {\"profile\": \"sleepy\"}}]}");
+    assert_int_equal(conf_parse(json, strlen(json), &r, &e), -1);
+    assert_null(r);
+    conf_errors_free(&e);
+}
+
 /* --- the slotfeed-sim binary --------------------------------------------- */
 
 /* Run the simulator binary with args; returns the exit status. */
@@ -1541,6 +1627,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test(test_latency),
         cmocka_unit_test(test_new_errors),
+        cmocka_unit_test(test_load_faults_errors),
+        cmocka_unit_test(test_profiles_match_conf),
         cmocka_unit_test(test_cli),
     };
 

@@ -56,6 +56,13 @@ struct sim *sim_new(struct event_base *base, const struct conf_region *region,
                     const char *host, int port, const struct sim_opts *opts,
                     struct sf_error *err);
 int sim_port(const struct sim *s);
+
+/*
+ * The name of the i-th profile the simulator knows (static string), NULL
+ * past the last. The config module keeps its own list to check
+ * sim.profile in `check-config`; a test holds the two equal.
+ */
+const char *sim_profile_name(size_t i);
 /* Requests answered so far (all contracts). */
 unsigned long sim_requests(const struct sim *s);
 /*

@@ -7,6 +7,9 @@
  * The simulator's schedules change every change_every_s (sim_faults): a
  * free time that disappears before it starts is what the reports count as
  * an inferred booking, one that appears is a cancellation / new time.
+ *
+ * Part of the simulator library (sim/), never linked into the daemon:
+ * the command is `slotfeed-sim history generate`.
  */
 #ifndef SLOTFEED_HISTORY_H
 #define SLOTFEED_HISTORY_H
@@ -48,5 +51,11 @@ struct history_result {
 int history_generate(struct conf_region *region,
                      const struct history_opts *o,
                      struct history_result *res, struct sf_error *err);
+
+/*
+ * The `slotfeed-sim history ...` command: argv[0] is "history". Prints
+ * its own errors; returns the process exit code (0, 1 failure, 2 usage).
+ */
+int history_main(int argc, char **argv);
 
 #endif

@@ -127,6 +127,12 @@ static int profile_index(const char *name)
     return -1;
 }
 
+const char *sim_profile_name(size_t i)
+{
+    return i < sizeof(profiles) / sizeof(profiles[0]) ? profiles[i].name
+                                                      : NULL;
+}
+
 /* --- seeded schedule ----------------------------------------------------- */
 
 static const char *const first_names[] = {

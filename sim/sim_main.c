@@ -2,7 +2,8 @@
  * sim_main.c - slotfeed-sim: serve every clinic of a region file as a
  * simulated RIV-TA crm:scheduling producer behind a simulated VP, on one
  * HTTP port. Only parses argv, loads the config and runs the loop; the
- * simulator itself is src/sim.c.
+ * simulator itself is sim/sim.c. `slotfeed-sim history generate ...`
+ * (sim/history_cmd.c) builds a demo history for the reports instead.
  *
  * Prints exactly one line on stdout once the port is bound, which scripts
  * wait for:  slotfeed-sim: listening on http://HOST:PORT/vp (N clinics)
@@ -20,6 +21,7 @@
 #include "slotfeed/clock.h"
 #include "slotfeed/conf.h"
 #include "slotfeed/error.h"
+#include "slotfeed/history.h"
 #include "slotfeed/sim.h"
 
 #define DEFAULT_HOST "127.0.0.1"
@@ -28,6 +30,9 @@
 static const char usage_text[] =
     "usage: slotfeed-sim --config FILE [--listen HOST:PORT] [--seed N]\n"
     "                    [--latency-ms N] [--now RFC3339] [--help]\n"
+    "       slotfeed-sim history generate --config FILE --from DATE --days N\n"
+    "                    [--db PATH] [--interval S] [--change-every S]\n"
+    "                    [--seed N]\n"
     "\n"
     "Serve the clinics of a region file over RIV-TA crm:scheduling 1.1\n"
     "(SOAP) as the NTjP platform would, at\n"
@@ -42,7 +47,9 @@ static const char usage_text[] =
     "  --seed N          schedule seed, 1..4294967295 (default 1)\n"
     "  --latency-ms N    delay every answer by N ms (default 0)\n"
     "  --now T           pretend the time is T (RFC 3339 with offset)\n"
-    "  --help            this text\n";
+    "  --help            this text\n"
+    "\n"
+    "'slotfeed-sim history --help': the demo history for the reports.\n";
 
 /* Unsigned decimal in [min, max]; returns 0 or -1. */
 static int parse_ulong(const char *s, unsigned long min, unsigned long max,
@@ -135,69 +142,70 @@ out:
     return rc;
 }
 
-int main(int argc, char **argv)
-{
-    const char *config = NULL;
-    char host[256] = DEFAULT_HOST;
-    int port = DEFAULT_PORT;
-    struct sim_opts opts = {1, 0};
-    struct conf_region *region = NULL;
-    struct conf_errors errs = {0};
-    struct event_base *base = NULL;
-    struct event *ev_int = NULL, *ev_term = NULL;
-    struct sim *sim = NULL;
-    struct sf_error err = {0};
-    int rc = 1;
+/* What the command line asked for. */
+struct args {
+    const char *config;
+    char host[256];
+    int port;
+    struct sim_opts opts;
+};
 
+/*
+ * argv into a (--now sets the fake clock at once). Returns -1 to go on
+ * serving, else the exit code (0 after --help, 2 on a usage error, which
+ * it has printed).
+ */
+static int parse_args(int argc, char **argv, struct args *a)
+{
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL, *eq;
+        const char *arg = argv[i], *v = NULL, *eq;
         char name[32];
         unsigned long n;
 
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(usage_text, stdout);
             return 0;
         }
-        if (strncmp(a, "--", 2) != 0)
-            return bad_usage("unexpected argument \"%s\"", a);
+        if (strncmp(arg, "--", 2) != 0)
+            return bad_usage("unexpected argument \"%s\"", arg);
         /* --name=value or --name value */
-        eq = strchr(a, '=');
+        eq = strchr(arg, '=');
         if (eq != NULL) {
-            if ((size_t)(eq - a) >= sizeof(name))
-                return bad_usage("unknown option \"%s\"", a);
-            memcpy(name, a, (size_t)(eq - a));
-            name[eq - a] = '\0';
+            if ((size_t)(eq - arg) >= sizeof(name))
+                return bad_usage("unknown option \"%s\"", arg);
+            memcpy(name, arg, (size_t)(eq - arg));
+            name[eq - arg] = '\0';
             v = eq + 1;
         } else {
-            if (strlen(a) >= sizeof(name))
-                return bad_usage("unknown option \"%s\"", a);
-            strcpy(name, a);
+            if (strlen(arg) >= sizeof(name))
+                return bad_usage("unknown option \"%s\"", arg);
+            strcpy(name, arg);
         }
         if (strcmp(name, "--config") != 0 && strcmp(name, "--listen") != 0 &&
             strcmp(name, "--seed") != 0 && strcmp(name, "--latency-ms") != 0 &&
             strcmp(name, "--now") != 0)
-            return bad_usage("unknown option \"%s\"", a);
+            return bad_usage("unknown option \"%s\"", arg);
         if (v == NULL) {
             if (i + 1 >= argc)
                 return bad_usage("option %s needs a value", name);
             v = argv[++i];
         }
         if (strcmp(name, "--config") == 0) {
-            config = v;
+            a->config = v;
         } else if (strcmp(name, "--listen") == 0) {
-            if (parse_listen(v, host, sizeof(host), &port) != 0)
+            if (parse_listen(v, a->host, sizeof(a->host), &a->port) != 0)
                 return bad_usage("--listen: \"%s\" is not HOST:PORT "
                                  "(port 0..65535)", v);
         } else if (strcmp(name, "--seed") == 0) {
             if (parse_ulong(v, 1, UINT32_MAX, &n) != 0)
                 return bad_usage("--seed: \"%s\" is not an integer in "
                                  "1..4294967295", v);
-            opts.seed = (uint32_t)n;
+            a->opts.seed = (uint32_t)n;
         } else if (strcmp(name, "--latency-ms") == 0) {
             if (parse_ulong(v, 0, 600000, &n) != 0)
                 return bad_usage("--latency-ms: \"%s\" is not an integer in "
                                  "0..600000", v);
-            opts.latency_ms = (int)n;
+            a->opts.latency_ms = (int)n;
         } else {
             int64_t t;
             if (clock_parse_rfc3339(v, &t) != 0)
@@ -206,35 +214,34 @@ int main(int argc, char **argv)
             clock_set_fake(t);
         }
     }
-    if (config == NULL)
+    if (a->config == NULL)
         return bad_usage("--config FILE is required");
+    return -1;
+}
 
-    if (conf_load(config, &region, &errs) != 0) {
-        fprintf(stderr, "slotfeed-sim: %s: invalid configuration:\n", config);
-        for (size_t i = 0; i < errs.n; i++)
-            fprintf(stderr, "  %s\n", errs.v[i]);
-        conf_errors_free(&errs);
-        return 2;
-    }
-    conf_errors_free(&errs);
-
-    /* A client that leaves before its reply must not kill us. */
-    signal(SIGPIPE, SIG_IGN);
+/* Serve the region until SIGINT or SIGTERM; returns the exit code. */
+static int serve(const struct args *a, const struct conf_region *region)
+{
+    struct event_base *base = NULL;
+    struct event *ev_int = NULL, *ev_term = NULL;
+    struct sim *sim = NULL;
+    struct sf_error err = {0};
+    int rc = 1;
 
     base = event_base_new();
     if (base == NULL) {
         fprintf(stderr, "slotfeed-sim: event_base_new failed\n");
         goto out;
     }
-    sim = sim_new(base, region, host, port, &opts, &err);
+    sim = sim_new(base, region, a->host, a->port, &a->opts, &err);
     if (sim == NULL) {
         fprintf(stderr, "slotfeed-sim: %s\n", err.msg);
         rc = err.code == SF_ERR_CONFIG ? 2 : 1;
         goto out;
     }
     /* Per-clinic fault knobs (clinics[].sim) live in the same file. */
-    if (load_faults(sim, config, &err) != 0) {
-        fprintf(stderr, "slotfeed-sim: %s: %s\n", config, err.msg);
+    if (load_faults(sim, a->config, &err) != 0) {
+        fprintf(stderr, "slotfeed-sim: %s: %s\n", a->config, err.msg);
         rc = 2;
         goto out;
     }
@@ -247,8 +254,8 @@ int main(int argc, char **argv)
     }
 
     printf("slotfeed-sim: listening on http://%s%s%s:%d/vp (%zu clinics)\n",
-           strchr(host, ':') != NULL ? "[" : "", host,
-           strchr(host, ':') != NULL ? "]" : "", sim_port(sim),
+           strchr(a->host, ':') != NULL ? "[" : "", a->host,
+           strchr(a->host, ':') != NULL ? "]" : "", sim_port(sim),
            region->nclinics);
     fflush(stdout);
 
@@ -267,6 +274,38 @@ out:
     sim_free(sim);
     if (base != NULL)
         event_base_free(base);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {.host = DEFAULT_HOST, .port = DEFAULT_PORT,
+                     .opts = {1, 0}};
+    struct conf_region *region = NULL;
+    struct conf_errors errs = {0};
+    int rc;
+
+    if (argc >= 2 && strcmp(argv[1], "history") == 0) {
+        /* Broken pipes (stdout closed early) must not kill a run mid-way. */
+        signal(SIGPIPE, SIG_IGN);
+        return history_main(argc - 1, argv + 1);
+    }
+    rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    if (conf_load(a.config, &region, &errs) != 0) {
+        fprintf(stderr, "slotfeed-sim: %s: invalid configuration:\n",
+                a.config);
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "  %s\n", errs.v[i]);
+        conf_errors_free(&errs);
+        return 2;
+    }
+    conf_errors_free(&errs);
+
+    /* A client that leaves before its reply must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    rc = serve(&a, region);
     conf_free(region);
     return rc;
 }
