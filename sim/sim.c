@@ -107,7 +107,7 @@ static const struct {
     {"huge", P_HUGE, 250},
     {"drip", P_DRIP, 250},
     {"flaky", P_FLAKY, 250},
-    /* Hostile transport (issue 7): what the client's caps are for. */
+    /* Hostile transport: what the client's caps are for. */
     {"gzip-bomb", P_GZIP_BOMB, 250},
     {"redirect-loop", P_REDIRECT_LOOP, 250},
     {"redirect-offsite", P_REDIRECT_OFFSITE, 250},

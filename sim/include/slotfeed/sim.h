@@ -14,7 +14,7 @@
  * "http429" (429 + Retry-After), "reset" (TCP RST, no answer),
  * "truncated" (first half of the body), "huge" (32 MiB made on the fly),
  * "drip" (256 B/s), "flaky" (half the requests 503, 300 ms latency).
- * Hostile transport, for the client's caps (issue 7): "gzip-bomb"
+ * Hostile transport, for the client's caps: "gzip-bomb"
  * (Content-Encoding: gzip, ~250 KiB on the wire inflating to 256 MiB of
  * blanks, or to sim.body_bytes), "redirect-loop" (302, or 307 for POST,
  * to the same URL, forever), "redirect-offsite" (the same to the same
@@ -86,7 +86,7 @@ void sim_free(struct sim *s);
 int sim_schedule_day(uint32_t seed, const struct conf_clinic *clinic,
                      int32_t day, struct avail_slots *out);
 
-/* --- added for issue 4: request log, in-flight count, per-clinic faults --- */
+/* --- request log, in-flight count, per-clinic faults ------------------- */
 
 /* One received request, in arrival order. Strings borrowed from the sim. */
 struct sim_request_entry {
@@ -142,7 +142,7 @@ int sim_schedule_day_at(uint32_t seed, const struct conf_clinic *clinic,
                         int change_every_s, int64_t now, int32_t day,
                         struct avail_slots *out);
 
-/* --- added for issue 7: hostile transport ----------------------------- */
+/* --- hostile transport ------------------------------------------------ */
 
 /*
  * Origin ("http://host:port", no path) the "redirect-offsite" profile
