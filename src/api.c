@@ -605,7 +605,7 @@ out:
 
 int api_filter_build(const struct feed_snapshot *s,
                      const struct geo_table *geo, const struct api_filter *f,
-                     struct feed_doc *doc)
+                     struct doc *doc)
 {
     struct near_row *rows = NULL;
     size_t *idx = NULL, n = 0, i;
@@ -673,7 +673,7 @@ int api_filter_build(const struct feed_snapshot *s,
     doc->json = b.p;
     doc->len = b.len;
     b.p = NULL;
-    feed_etag(doc->json, doc->len, doc->etag);
+    doc_etag(doc->json, doc->len, doc->etag);
     rc = 0;
 out:
     free(b.p);
@@ -720,7 +720,7 @@ static int param_date(const struct api_params *p, const char *name,
 }
 
 int api_slots_build(const struct feed_snapshot *s, size_t ci,
-                    const struct api_params *p, struct feed_doc *doc,
+                    const struct api_params *p, struct doc *doc,
                     struct sf_error *err)
 {
     const struct feed_clinic_info *in = &s->info[ci];
@@ -823,7 +823,7 @@ int api_slots_build(const struct feed_snapshot *s, size_t ci,
         goto oom;
     cJSON_Delete(o);
     doc->len = strlen(doc->json);
-    feed_etag(doc->json, doc->len, doc->etag);
+    doc_etag(doc->json, doc->len, doc->etag);
     return 0;
 oom:
     cJSON_Delete(o);
@@ -921,7 +921,7 @@ struct api_entry *api_cache_get(struct api_cache *c,
         e->refs++;
     }
     if (want_gz && e->gz.json == NULL &&
-        feed_gzip(e->plain.json, e->plain.len, e->plain.etag, &e->gz) != 0) {
+        doc_gzip(e->plain.json, e->plain.len, e->plain.etag, &e->gz) != 0) {
         api_entry_unref(e);
         return NULL;
     }

@@ -135,7 +135,7 @@ struct http_server {
     const struct geo_table *geo;        /* borrowed (opts) or owned_geo */
     struct geo_table *owned_geo;
     const struct conf_region *geo_tried;  /* region whose file we tried */
-    char (*asset_etags)[FEED_ETAG_LEN];   /* parallel to web_assets[] */
+    char (*asset_etags)[DOC_ETAG_LEN];   /* parallel to web_assets[] */
     size_t nassets;
     struct reportq *reports;    /* started with the first report request */
     struct reportq_opts report_opts;
@@ -376,12 +376,12 @@ static void on_entry_done(const void *data, size_t len, void *arg)
  * the caller has taken one reference for this reply, released here in
  * every case.
  */
-static void serve_doc(struct rq *q, const struct feed_doc *doc,
-                      const struct feed_doc *gz, int64_t last_mod,
+static void serve_doc(struct rq *q, const struct doc *doc,
+                      const struct doc *gz, int64_t last_mod,
                       const char *content_type,
                       evbuffer_ref_cleanup_cb cleanup, void *holder)
 {
-    const struct feed_doc *d = doc;
+    const struct doc *d = doc;
     char cc[48], lm[30];
 
     if (gz != NULL && gz->json != NULL && wants_gzip(q->req))
@@ -411,8 +411,8 @@ static void serve_doc(struct rq *q, const struct feed_doc *doc,
 
 /* A snapshot doc: hold the snapshot for the reply. */
 static void serve_snap_doc(struct rq *q, const struct feed_snapshot *snap,
-                           const struct feed_doc *doc,
-                           const struct feed_doc *gz, int64_t last_mod,
+                           const struct doc *doc,
+                           const struct doc *gz, int64_t last_mod,
                            const char *ct)
 {
     /* The reference count is the one mutable part of a snapshot; the
@@ -424,7 +424,7 @@ static void serve_snap_doc(struct rq *q, const struct feed_snapshot *snap,
 }
 
 /* A document made for this request only (copied out, then freed). */
-static void serve_own_doc(struct rq *q, struct feed_doc *doc, int64_t lm)
+static void serve_own_doc(struct rq *q, struct doc *doc, int64_t lm)
 {
     char cc[48], lmb[30];
 
@@ -508,7 +508,7 @@ static void serve_asset(struct rq *q, const struct web_asset *a)
     char *etag = q->s->asset_etags[i];
 
     if (etag[0] == '\0')
-        feed_etag((const char *)a->data, a->len, etag);
+        doc_etag((const char *)a->data, a->len, etag);
     set_header(q->req, "ETag", etag);
     set_header(q->req, "Cache-Control", HTTP_STATIC_MAX_AGE);
     if (is_not_modified(q->req, etag, 0)) {
@@ -972,20 +972,20 @@ static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
                                snap->region->http_public_base_url != NULL
                            ? snap->region->http_public_base_url
                            : q->s->self_base;
-    struct feed_doc doc;
+    struct doc doc;
     size_t len = 0;
 
     /* The request's Host never shapes the body: it is served to every
      * client of a shared cache with Cache-Control: public. */
     memset(&doc, 0, sizeof(doc));
-    if ((doc.json = smartpub_manifest(snap, base, &len)) == NULL) {
+    if ((doc.json = smartpub_manifest(&snap->smart, base, &len)) == NULL) {
         send_problem(q, 500, "Internal Server Error",
                      "cannot build the manifest");
         return;
     }
     doc.len = len;
-    feed_etag(doc.json, doc.len, doc.etag);
-    serve_own_doc(q, &doc, smartpub_transaction_time(snap));
+    doc_etag(doc.json, doc.len, doc.etag);
+    serve_own_doc(q, &doc, snap->smart.transaction_time);
 }
 
 /*
@@ -1292,13 +1292,13 @@ static void on_request(struct evhttp_request *req, void *arg)
         serve_manifest(&q, snap);
         goto out;
     case R_NDJSON: {
-        const struct feed_doc *d = smartpub_ndjson(snap, type);
+        const struct doc *d = smartpub_ndjson(&snap->smart, type);
 
         if (d == NULL) {
             send_problem(&q, 404, "Not Found", "no such NDJSON file");
             goto out;
         }
-        serve_snap_doc(&q, snap, d, NULL, smartpub_transaction_time(snap),
+        serve_snap_doc(&q, snap, d, NULL, snap->smart.transaction_time,
                        SMARTPUB_CONTENT_TYPE);
         goto out;
     }
@@ -1318,7 +1318,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                        snap->clinics_gz ? &snap->clinics_gz[ci] : NULL,
                        snap->changed_at, CT_JSON);
     } else {
-        struct feed_doc doc;
+        struct doc doc;
 
         if (api_slots_build(snap, (size_t)ci, &params, &doc, &err) != 0) {
             if (err.code == SF_ERR_NOMEM)

@@ -82,7 +82,7 @@ bool api_filter_empty(const struct api_filter *f);
  */
 int api_filter_build(const struct feed_snapshot *s,
                      const struct geo_table *geo, const struct api_filter *f,
-                     struct feed_doc *doc);
+                     struct doc *doc);
 
 /*
  * /v1/clinics/{id}/slots of clinic index ci: params from/to (YYYY-MM-DD,
@@ -92,14 +92,14 @@ int api_filter_build(const struct feed_snapshot *s,
  * err->code SF_ERR_NOMEM.
  */
 int api_slots_build(const struct feed_snapshot *s, size_t ci,
-                    const struct api_params *p, struct feed_doc *doc,
+                    const struct api_params *p, struct doc *doc,
                     struct sf_error *err);
 
 /* --- cache of filtered documents ----------------------------------------- */
 
 /* A cached document; replies hold a reference while libevent sends it. */
 struct api_entry {
-    struct feed_doc plain, gz;     /* gz.json NULL until first asked */
+    struct doc plain, gz;     /* gz.json NULL until first asked */
     int64_t changed_at;            /* the snapshot's, for Last-Modified */
     unsigned refs;                 /* cache's own + replies in flight */
     char *key;

@@ -110,14 +110,14 @@ static void query(const char *q)
                 abort();            /* the promised limits */
         memset(&f, 0, sizeof(f));
         if (api_filter_parse(&p, snap, geo, &f, &err) == 0) {
-            struct feed_doc doc;
+            struct doc doc;
             memset(&doc, 0, sizeof(doc));
             if (!api_filter_empty(&f) &&
                 api_filter_build(snap, geo, &f, &doc) == 0)
                 free(doc.json);
         }
         for (size_t ci = 0; ci < NCLIN; ci++) {
-            struct feed_doc doc;
+            struct doc doc;
             memset(&doc, 0, sizeof(doc));
             if (api_slots_build(snap, ci, &p, &doc, &err) == 0)
                 free(doc.json);

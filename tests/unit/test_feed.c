@@ -163,7 +163,7 @@ static struct feed_snapshot *build(struct fixture *fx, int64_t now)
 
 /* --- JSON probing -------------------------------------------------------- */
 
-static cJSON *parse_doc(const struct feed_doc *d)
+static cJSON *parse_doc(const struct doc *d)
 {
     cJSON *o;
 
@@ -244,19 +244,19 @@ static void expect_unknown_availability(const cJSON *c)
 
 static void test_etag(void **state)
 {
-    char a[FEED_ETAG_LEN], b[FEED_ETAG_LEN];
+    char a[DOC_ETAG_LEN], b[DOC_ETAG_LEN];
 
     (void)state;
     /* FNV-1a 64 test vectors: "" -> offset basis, "a" -> af63dc4c8601ec8c */
-    feed_etag("", 0, a);
+    doc_etag("", 0, a);
     assert_string_equal(a, "\"cbf29ce484222325-0\"");
-    feed_etag("a", 1, a);
+    doc_etag("a", 1, a);
     assert_string_equal(a, "\"af63dc4c8601ec8c-1\"");
-    feed_etag("foobar", 6, a);
+    doc_etag("foobar", 6, a);
     assert_string_equal(a, "\"85944171f73967e8-6\"");
     /* One changed byte, same length: different tag. */
-    feed_etag("{\"x\":1}", 7, a);
-    feed_etag("{\"x\":2}", 7, b);
+    doc_etag("{\"x\":1}", 7, a);
+    doc_etag("{\"x\":2}", 7, b);
     assert_string_not_equal(a, b);
 }
 
@@ -433,7 +433,7 @@ static void test_clinic_detail(void **state)
 {
     struct fixture fx;
     struct feed_snapshot *s;
-    const struct feed_doc *d;
+    const struct doc *d;
     cJSON *doc, *days, *day, *slots;
 
     (void)state;
@@ -573,10 +573,10 @@ static void test_etag_tracks_bytes(void **state)
     assert_memory_equal(s1->all.json, s2->all.json, s1->all.len);
     assert_string_equal(s1->all.etag, s2->all.etag);
     assert_string_equal(s1->clinics[A].etag, s2->clinics[A].etag);
-    /* The tag is feed_etag of the bytes. */
+    /* The tag is doc_etag of the bytes. */
     {
-        char t[FEED_ETAG_LEN];
-        feed_etag(s1->all.json, s1->all.len, t);
+        char t[DOC_ETAG_LEN];
+        doc_etag(s1->all.json, s1->all.len, t);
         assert_string_equal(t, s1->all.etag);
     }
     /* A changed clinic changes the region doc and its own doc only. */
@@ -828,7 +828,7 @@ static void churn(struct pub *p, struct fixture *fx, int64_t from,
  * new one when the interval is over. */
 static void test_cadence_one_etag_per_interval(void **state)
 {
-    char first[FEED_ETAG_LEN], first_a[FEED_ETAG_LEN];
+    char first[DOC_ETAG_LEN], first_a[DOC_ETAG_LEN];
     struct fixture fx;
     struct pub p;
     int64_t ms;

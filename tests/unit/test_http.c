@@ -1668,8 +1668,8 @@ static void test_smart_routes(void **state)
     request(sv, NULL, "/bulk/Location.ndjson", NULL, &r);
     assert_int_equal(r.status, 200);
     expect_header(&r, "Content-Type", "application/fhir+ndjson");
-    assert_int_equal(r.blen, s->smart[0].len);
-    assert_memory_equal(r.body, s->smart[0].json, r.blen);
+    assert_int_equal(r.blen, s->smart.doc[0].len);
+    assert_memory_equal(r.body, s->smart.doc[0].json, r.blen);
     resp_free(&r);
     request(sv, NULL, "/bulk/Patient.ndjson", NULL, &r);
     expect_problem(&r, 404, "Not Found");
