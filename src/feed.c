@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/metrics.h"
 #include "slotfeed/sbuf.h"
 
 /* --- small JSON helpers (each returns 0, or -1 on allocation failure) --- */
@@ -620,6 +621,27 @@ const struct doc *feed_clinic_doc(const struct feed_snapshot *s,
     long i = feed_clinic_index(s, id);
 
     return i < 0 ? NULL : &s->clinics[i];
+}
+
+/* metrics.c labels the gauges in the enums' order and knows no enum. */
+_Static_assert(WEB_UNREACHABLE + 1 == METRICS_WEB_BOOKINGS,
+               "metrics' web_booking labels follow enum web_booking");
+_Static_assert(CLINIC_ERROR + 1 == METRICS_STATUSES,
+               "metrics' status labels follow enum clinic_status");
+
+void feed_metrics(const struct feed_snapshot *s, struct metrics_feed *out)
+{
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    out->generated_at = s->generated_at;
+    for (i = 0; s->info != NULL && i < s->nclinics; i++) {
+        if ((unsigned)s->info[i].web < METRICS_WEB_BOOKINGS)
+            out->web[s->info[i].web]++;
+        if ((unsigned)s->info[i].status < METRICS_STATUSES)
+            out->status[s->info[i].status]++;
+        out->within += s->info[i].within == 1;
+    }
 }
 
 /* --- publish cadence (feed.h) --------------------------------------------- */

@@ -488,8 +488,13 @@ out:
 
 static void serve_metrics(struct rq *q, const struct feed_snapshot *snap)
 {
+    struct metrics_feed gauges;
     size_t len = 0;
-    char *text = metrics_render(snap, clock_now(), &len);
+    char *text;
+
+    if (snap != NULL)
+        feed_metrics(snap, &gauges);
+    text = metrics_render(snap != NULL ? &gauges : NULL, clock_now(), &len);
 
     if (text == NULL) {
         send_problem(q, 500, "Internal Server Error", "out of memory");

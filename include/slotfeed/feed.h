@@ -185,6 +185,13 @@ int64_t feed_cadence_wait_ms(const struct feed_cadence *c, int64_t now_ms);
 void feed_cadence_published(struct feed_cadence *c, int64_t start_ms,
                             int64_t end_ms);
 
+/*
+ * Count the /metrics feed gauges of s (clinics by published status and
+ * web_booking, within the guarantee, build time) into *out.
+ */
+struct metrics_feed;
+void feed_metrics(const struct feed_snapshot *s, struct metrics_feed *out);
+
 /* Index of clinic id (case-insensitive) in the snapshot, or -1. */
 long feed_clinic_index(const struct feed_snapshot *s, const char *id);
 
