@@ -615,14 +615,6 @@ long feed_clinic_index(const struct feed_snapshot *s, const char *id)
     return -1;
 }
 
-const struct doc *feed_clinic_doc(const struct feed_snapshot *s,
-                                       const char *id)
-{
-    long i = feed_clinic_index(s, id);
-
-    return i < 0 ? NULL : &s->clinics[i];
-}
-
 /* metrics.c labels the gauges in the enums' order and knows no enum. */
 _Static_assert(WEB_UNREACHABLE + 1 == METRICS_WEB_BOOKINGS,
                "metrics' web_booking labels follow enum web_booking");

@@ -65,7 +65,6 @@
 #include "slotfeed/api.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/conf.h"
-#include "slotfeed/geo.h"
 #include "slotfeed/http_framing.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
@@ -132,9 +131,7 @@ struct http_server {
     struct http_server *next;   /* all servers (see on_accept_error) */
     int closing;                /* in http_free: the listener is gone */
     struct api_cache *cache;
-    const struct geo_table *geo;        /* borrowed (opts) or owned_geo */
-    struct geo_table *owned_geo;
-    const struct conf_region *geo_tried;  /* region whose file we tried */
+    const struct geo_table *geo;        /* borrowed from opts */
     char (*asset_etags)[DOC_ETAG_LEN];   /* parallel to web_assets[] */
     size_t nassets;
     struct reportq *reports;    /* started with the first report request */
@@ -522,34 +519,6 @@ static void serve_asset(struct rq *q, const struct web_asset *a)
     }
     set_header(q->req, "Content-Type", a->content_type);
     send_ref(q, 200, (const char *)a->data, a->len, NULL, NULL);
-}
-
-/* --- geo ------------------------------------------------------------------ */
-
-/*
- * The place table: the one given in opts, else the region's geo file,
- * loaded once on first use (a failure is logged once; near then answers
- * "near is not available").
- */
-static const struct geo_table *server_geo(struct http_server *s,
-                                          const struct feed_snapshot *snap)
-{
-    const char *path = NULL;
-    struct sf_error err = {0};
-
-    if (s->geo != NULL || snap == NULL || snap->region == NULL ||
-        s->geo_tried == snap->region)
-        return s->geo;
-    s->geo_tried = snap->region;
-#ifdef SLOTFEED_CONF_HAS_GEO
-    path = snap->region->geo;
-#endif
-    if (path == NULL)
-        return NULL;
-    if ((s->owned_geo = geo_load(path, &err)) == NULL)
-        log_error("geo_load_failed", "error=\"%s\"", err.msg);
-    s->geo = s->owned_geo;
-    return s->geo;
 }
 
 /* --- connections: cap and request deadline ------------------------------ */
@@ -951,7 +920,7 @@ static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
                        CT_JSON);
         return;
     }
-    if (api_filter_parse(params, snap, server_geo(q->s, snap), &f, &err) !=
+    if (api_filter_parse(params, snap, q->s->geo, &f, &err) !=
         0) {
         send_problem(q, 400, "Bad Request", err.msg);
         return;
@@ -962,7 +931,7 @@ static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
         return;
     }
     gz = wants_gzip(q->req);
-    if ((e = api_cache_get(q->s->cache, snap, server_geo(q->s, snap), &f,
+    if ((e = api_cache_get(q->s->cache, snap, q->s->geo, &f,
                            gz)) == NULL) {
         send_problem(q, 500, "Internal Server Error", "out of memory");
         return;
@@ -1497,11 +1466,6 @@ int http_port(const struct http_server *s)
     return s != NULL ? s->port : -1;
 }
 
-int http_connections(const struct http_server *s)
-{
-    return s != NULL ? (int)conns_open(s) : 0;
-}
-
 void http_free(struct http_server *s)
 {
     if (s == NULL)
@@ -1534,7 +1498,6 @@ void http_free(struct http_server *s)
     free(s->pend);
     free(s->conns.v);
     api_cache_free(s->cache);
-    geo_free(s->owned_geo);
     free(s->asset_etags);
     free(s);
 }

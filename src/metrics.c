@@ -43,11 +43,6 @@ static const char *const route_names[METRICS_ROUTE_COUNT] = {
     "static", "other",
 };
 
-const char *metrics_route_name(enum metrics_route r)
-{
-    return (unsigned)r < METRICS_ROUTE_COUNT ? route_names[r] : "other";
-}
-
 void metrics_poll(enum sf_errclass cls)
 {
     m.polls++;
@@ -143,16 +138,6 @@ unsigned long metrics_reports_rejected_total(void)
 unsigned long metrics_http_accept_errors_total(void)
 {
     return m.accept_errors;
-}
-
-unsigned long metrics_http_connections_open(void)
-{
-    return m.conns_open;
-}
-
-unsigned long metrics_http_slow_dropped_total(void)
-{
-    return m.slow_dropped;
 }
 
 void metrics_reset(void)

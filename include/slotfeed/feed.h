@@ -96,10 +96,6 @@ void feed_snapshot_unref(struct feed_snapshot *s);
 /* A clinic whose valid_at is older than this many poll intervals is stale. */
 #define FEED_STALE_INTERVALS 3
 
-/* Detail doc of clinic id (case-insensitive), or NULL. Borrowed. */
-const struct doc *feed_clinic_doc(const struct feed_snapshot *s,
-                                       const char *id);
-
 /*
  * Add the availability fields of `slots` at `now` under `rule` to obj:
  * first_free, within_guarantee, guarantee_deadline, upcoming_days,

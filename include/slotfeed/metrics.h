@@ -64,9 +64,6 @@ void metrics_http_accept_error(void);
 void metrics_report_rejected(void);
 unsigned long metrics_reports_rejected_total(void);
 
-/* Route label ("availability", ...). */
-const char *metrics_route_name(enum metrics_route r);
-
 /* The served feed's gauges, counted from its snapshot by feed_metrics(). */
 #define METRICS_STATUSES 3      /* enum clinic_status: ok, stale, error */
 #define METRICS_WEB_BOOKINGS 4  /* enum web_booking: unknown, open, none,
@@ -96,8 +93,6 @@ unsigned long metrics_poll_failures(enum sf_errclass cls);
 unsigned long metrics_rebuilds_total(void);
 unsigned long metrics_implausible_total(const char *host);
 unsigned long metrics_http_total(enum metrics_route route, int status);
-unsigned long metrics_http_connections_open(void);
-unsigned long metrics_http_slow_dropped_total(void);
 unsigned long metrics_http_accept_errors_total(void);
 
 #endif

@@ -439,13 +439,13 @@ static void test_clinic_detail(void **state)
     (void)state;
     fixture_init(&fx);
     s = build(&fx, NOW);
-    /* Lookup is case-insensitive and returns the region-order doc. */
-    d = feed_clinic_doc(s, "se2321000156-aaa1");
-    assert_ptr_equal(d, &s->clinics[A]);
-    assert_ptr_equal(feed_clinic_doc(s, ids[D]), &s->clinics[D]);
-    assert_null(feed_clinic_doc(s, "SE2321000156-ZZZ9"));
-    assert_null(feed_clinic_doc(s, ""));
-    assert_null(feed_clinic_doc(s, NULL));
+    /* Lookup is case-insensitive and gives the region-order index. */
+    assert_int_equal(feed_clinic_index(s, "se2321000156-aaa1"), A);
+    d = &s->clinics[A];
+    assert_int_equal(feed_clinic_index(s, ids[D]), D);
+    assert_int_equal(feed_clinic_index(s, "SE2321000156-ZZZ9"), -1);
+    assert_int_equal(feed_clinic_index(s, ""), -1);
+    assert_int_equal(feed_clinic_index(s, NULL), -1);
 
     doc = parse_doc(d);
     expect_int(doc, "version", 1);
@@ -480,7 +480,7 @@ static void test_clinic_detail(void **state)
     cJSON_Delete(doc);
 
     /* D: the passed 08:30 slot is not listed. */
-    doc = parse_doc(feed_clinic_doc(s, ids[D]));
+    doc = parse_doc(&s->clinics[D]);
     days = get(doc, "days");
     assert_int_equal(cJSON_GetArraySize(days), 1);
     expect_str(cJSON_GetArrayItem(days, 0), "date", "2026-04-01");
@@ -645,7 +645,7 @@ static void test_bad_args(void **state)
     fx.region.nclinics = 0;
     assert_int_equal(feed_build(&fx.region, NULL, NOW, &s, &err), 0);
     assert_int_equal(s->nclinics, 0);
-    assert_null(feed_clinic_doc(s, ids[A]));
+    assert_int_equal(feed_clinic_index(s, ids[A]), -1);
     feed_snapshot_free(s);
     fixture_clear(&fx);
 }
