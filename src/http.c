@@ -326,7 +326,7 @@ static int is_not_modified(struct evhttp_request *req, const char *etag,
         return not_modified(req, etag);
     ims = evhttp_find_header(evhttp_request_get_input_headers(req),
                              "If-Modified-Since");
-    return lm > 0 && ims != NULL && api_parse_http_date(ims, &t) == 0 &&
+    return lm > 0 && ims != NULL && clock_parse_http_date(ims, &t) == 0 &&
            lm <= t;
 }
 
@@ -379,7 +379,7 @@ static void serve_doc(struct rq *q, const struct doc *doc,
                       evbuffer_ref_cleanup_cb cleanup, void *holder)
 {
     const struct doc *d = doc;
-    char cc[48], lm[30];
+    char cc[48], lm[CLOCK_HTTP_DATE_LEN];
 
     if (gz != NULL && gz->json != NULL && wants_gzip(q->req))
         d = gz;
@@ -391,7 +391,7 @@ static void serve_doc(struct rq *q, const struct doc *doc,
     if (gz != NULL)
         set_header(q->req, "Vary", "Accept-Encoding");
     if (last_mod > 0) {
-        api_http_date(last_mod, lm);
+        clock_format_http_date(last_mod, lm);
         set_header(q->req, "Last-Modified", lm);
     }
     if (is_not_modified(q->req, d->etag, last_mod)) {
@@ -423,7 +423,7 @@ static void serve_snap_doc(struct rq *q, const struct feed_snapshot *snap,
 /* A document made for this request only (copied out, then freed). */
 static void serve_own_doc(struct rq *q, struct doc *doc, int64_t lm)
 {
-    char cc[48], lmb[30];
+    char cc[48], lmb[CLOCK_HTTP_DATE_LEN];
 
     snprintf(cc, sizeof(cc), "public, max-age=%d", q->s->max_age_s);
     set_header(q->req, "ETag", doc->etag);
@@ -431,7 +431,7 @@ static void serve_own_doc(struct rq *q, struct doc *doc, int64_t lm)
     set_header(q->req, "Access-Control-Expose-Headers",
                "ETag, Last-Modified");
     if (lm > 0) {
-        api_http_date(lm, lmb);
+        clock_format_http_date(lm, lmb);
         set_header(q->req, "Last-Modified", lmb);
     }
     if (is_not_modified(q->req, doc->etag, lm)) {

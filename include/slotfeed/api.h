@@ -123,21 +123,6 @@ struct api_entry *api_cache_get(struct api_cache *c,
                                 const struct api_filter *f, bool want_gz);
 void api_entry_unref(struct api_entry *e);
 
-/* HTTP-date (IMF-fixdate) of t into buf (30 bytes). */
-void api_http_date(int64_t t, char buf[30]);
-
-/*
- * The project's one HTTP-date parser (If-Modified-Since here and in the
- * simulator, Date and Retry-After from upstreams in fetch.c): exactly the
- * three forms of RFC 9110 §5.6.7 - IMF-fixdate "Sun, 06 Nov 1994
- * 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" (two-digit year
- * resolved against clock_now() as the RFC says) and asctime "Sun Nov  6
- * 08:49:37 1994" - with real dates and times from 1970 on; the value
- * comes from libcurl's curl_getdate. 0 with *out = seconds since the
- * epoch, or -1 for anything else (which RFC 9110 says to ignore).
- */
-int api_parse_http_date(const char *s, int64_t *out);
-
 /* Accept-Encoding: is gzip acceptable (q > 0, directly or via "*")? */
 bool api_accepts_gzip(const char *accept_encoding);
 
