@@ -242,24 +242,6 @@ static void expect_unknown_availability(const cJSON *c)
 
 /* --- tests --------------------------------------------------------------- */
 
-static void test_etag(void **state)
-{
-    char a[DOC_ETAG_LEN], b[DOC_ETAG_LEN];
-
-    (void)state;
-    /* FNV-1a 64 test vectors: "" -> offset basis, "a" -> af63dc4c8601ec8c */
-    doc_etag("", 0, a);
-    assert_string_equal(a, "\"cbf29ce484222325-0\"");
-    doc_etag("a", 1, a);
-    assert_string_equal(a, "\"af63dc4c8601ec8c-1\"");
-    doc_etag("foobar", 6, a);
-    assert_string_equal(a, "\"85944171f73967e8-6\"");
-    /* One changed byte, same length: different tag. */
-    doc_etag("{\"x\":1}", 7, a);
-    doc_etag("{\"x\":2}", 7, b);
-    assert_string_not_equal(a, b);
-}
-
 static void test_top_level_and_summary(void **state)
 {
     struct fixture fx;
@@ -984,7 +966,6 @@ static void test_cadence_spacing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_etag),
         cmocka_unit_test(test_top_level_and_summary),
         cmocka_unit_test(test_clinic_fields),
         cmocka_unit_test(test_clinic_detail),
