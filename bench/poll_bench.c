@@ -170,8 +170,8 @@ int main(int argc, char **argv)
         snap_slots += snap->info[i].slots.n;
     }
     snap_bytes += snap->all.len + snap->all_gz.len + snap->head_len;
-    for (i = 0; i < FEED_SMART_NDOCS; i++)
-        snap_bytes += snap->smart[i].len;
+    for (i = 0; i < SMARTPUB_NDOCS; i++)
+        snap_bytes += snap->smart.doc[i].len;
 
     cpu = cpu_s(&r1) - cpu_s(&r0);
     per_poll = polls > 0 ? cpu / (double)polls : 0;

@@ -2004,7 +2004,7 @@ static bool not_modified(struct evhttp_request *req, const char *etag,
 
     if (inm != NULL)     /* takes precedence (RFC 9110 13.2.2) */
         return strstr(inm, etag) != NULL || strcmp(inm, "*") == 0;
-    if (ims != NULL && api_parse_http_date(ims, &t) == 0)
+    if (ims != NULL && clock_parse_http_date(ims, &t) == 0)
         return t >= tt;
     return false;
 }

@@ -24,7 +24,6 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 
 #include "slotfeed/clock.h"
 #include "slotfeed/sbuf.h"
@@ -613,7 +612,7 @@ out:
 
 int api_filter_build(const struct feed_snapshot *s,
                      const struct geo_table *geo, const struct api_filter *f,
-                     struct feed_doc *doc)
+                     struct doc *doc)
 {
     struct near_row *rows = NULL;
     size_t *idx = NULL, n = 0, i;
@@ -681,7 +680,7 @@ int api_filter_build(const struct feed_snapshot *s,
     doc->json = b.p;
     doc->len = b.len;
     b.p = NULL;
-    feed_etag(doc->json, doc->len, doc->etag);
+    doc_etag(doc->json, doc->len, doc->etag);
     rc = 0;
 out:
     free(b.p);
@@ -728,7 +727,7 @@ static int param_date(const struct api_params *p, const char *name,
 }
 
 int api_slots_build(const struct feed_snapshot *s, size_t ci,
-                    const struct api_params *p, struct feed_doc *doc,
+                    const struct api_params *p, struct doc *doc,
                     struct sf_error *err)
 {
     const struct feed_clinic_info *in = &s->info[ci];
@@ -831,7 +830,7 @@ int api_slots_build(const struct feed_snapshot *s, size_t ci,
         goto oom;
     cJSON_Delete(o);
     doc->len = strlen(doc->json);
-    feed_etag(doc->json, doc->len, doc->etag);
+    doc_etag(doc->json, doc->len, doc->etag);
     return 0;
 oom:
     cJSON_Delete(o);
@@ -929,140 +928,14 @@ struct api_entry *api_cache_get(struct api_cache *c,
         e->refs++;
     }
     if (want_gz && e->gz.json == NULL &&
-        feed_gzip(e->plain.json, e->plain.len, e->plain.etag, &e->gz) != 0) {
+        doc_gzip(e->plain.json, e->plain.len, e->plain.etag, &e->gz) != 0) {
         api_entry_unref(e);
         return NULL;
     }
     return e;
 }
 
-/* --- HTTP helpers --------------------------------------------------------------- */
-
-static const char *const wdays[7] = {"Mon", "Tue", "Wed", "Thu", "Fri",
-                                     "Sat", "Sun"};
-static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr", "May",
-                                       "Jun", "Jul", "Aug", "Sep", "Oct",
-                                       "Nov", "Dec"};
-
-void api_http_date(int64_t t, char buf[30])
-{
-    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    int64_t sec = t - days * 86400;
-    int y, mo, d;
-
-    clock_civil_from_days((int32_t)days, &y, &mo, &d);
-    snprintf(buf, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-             wdays[clock_weekday((int32_t)days) - 1], d, months[mo - 1], y,
-             (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60));
-}
-
-/*
- * The three HTTP-date shapes of RFC 9110 §5.6.7, exactly ('a' a letter,
- * 'd' a digit, anything else itself; ' d' in asctime is a space or a
- * digit). sscanf or curl_getdate alone would take " 6", "+6", "-1",
- * moved spaces and much else (fuzz_http found "... 1994 -1:-1:-1 GMT"
- * accepted); RFC 9110 says an invalid date is to be ignored.
- */
-static const char shape_imf[] = "aaa, dd aaa dddd dd:dd:dd GMT";
-static const char shape_850[] = "dd-aaa-dd dd:dd:dd GMT";  /* after ", " */
-static const char shape_asc[] = "aaa aaa Dd dd:dd:dd dddd";
-
-static bool shape_is(const char *s, const char *shape)
-{
-    size_t i;
-
-    for (i = 0; shape[i] != '\0'; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (shape[i] == 'd' ? !isdigit(c)
-            : shape[i] == 'a' ? !isalpha(c)
-            : shape[i] == 'D' ? !(c == ' ' || isdigit(c))
-                              : (char)c != shape[i])
-            return false;
-    }
-    return s[i] == '\0';
-}
-
-static int two(const char *p)
-{
-    return (p[0] == ' ' ? 0 : p[0] - '0') * 10 + (p[1] - '0');
-}
-
-/* Index of the 3-letter name in names (case-sensitive, RFC 9110), or -1. */
-static int name3(const char *p, const char *const *names, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (strncmp(p, names[i], 3) == 0)
-            return i;
-    return -1;
-}
-
-static const char *const wdays_long[7] = {
-    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-    "Sunday"};
-
-int api_parse_http_date(const char *s, int64_t *out)
-{
-    const char *f;              /* "dd-Mmm-yy" or "dd Mmm yyyy": fields */
-    int d, mo, y, h, mi, sec;
-    char imf[30];
-    time_t t;
-
-    if (s == NULL)
-        return -1;
-    if (shape_is(s, shape_imf) && name3(s, wdays, 7) >= 0) {
-        f = s + 5;
-        d = two(f), mo = name3(f + 3, months, 12);
-        y = two(f + 7) * 100 + two(f + 9);
-        h = two(f + 12), mi = two(f + 15), sec = two(f + 18);
-    } else if (shape_is(s, shape_asc) && name3(s, wdays, 7) >= 0) {
-        mo = name3(s + 4, months, 12), d = two(s + 8);
-        h = two(s + 11), mi = two(s + 14), sec = two(s + 17);
-        y = two(s + 20) * 100 + two(s + 22);
-        if (s[8] == '0')
-            return -1;          /* asctime pads the day with a space */
-    } else {
-        /* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT" */
-        int wd;
-        size_t wl;
-
-        for (wd = 0; wd < 7; wd++) {
-            wl = strlen(wdays_long[wd]);
-            if (strncmp(s, wdays_long[wd], wl) == 0 && s[wl] == ',' &&
-                s[wl + 1] == ' ')
-                break;
-        }
-        if (wd == 7 || !shape_is(s + wl + 2, shape_850))
-            return -1;
-        f = s + wl + 2;
-        d = two(f), mo = name3(f + 3, months, 12), y = two(f + 7);
-        h = two(f + 10), mi = two(f + 13), sec = two(f + 16);
-        /* RFC 9110: a two-digit year more than 50 years ahead is the most
-         * recent past year with those digits. */
-        {
-            int cy, cm, cd;
-
-            clock_civil_from_days((int32_t)(clock_now() / 86400), &cy, &cm,
-                                  &cd);
-            y += cy / 100 * 100;
-            if (y > cy + 50)
-                y -= 100;
-            else if (y <= cy - 50)
-                y += 100;
-        }
-    }
-    if (mo < 0 || y < 1970 || y > 9999 || d < 1 ||
-        d > clock_days_in_month(y, mo + 1) || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    /* The value: libcurl's parser, the one the fetch side uses too, on
-     * the canonical IMF-fixdate of the fields checked above. */
-    snprintf(imf, sizeof(imf), "Mon, %02d %s %04d %02d:%02d:%02d GMT", d,
-             months[mo], y, h, mi, sec);
-    t = curl_getdate(imf, NULL);
-    if (t == (time_t)-1)
-        return -1;
-    *out = (int64_t)t;
-    return 0;
-}
+/* --- Accept-Encoding ------------------------------------------------------ */
 
 /* q-value: "q=0", "q=0.5", "q=1.000"; -1 when malformed. */
 static double qvalue(const char *p, size_t n)

@@ -146,27 +146,6 @@ struct collector {
     struct event *idle_ev;
 };
 
-const char *web_booking_name(enum web_booking w)
-{
-    switch (w) {
-    case WEB_UNKNOWN: return "unknown";
-    case WEB_OPEN: return "open";
-    case WEB_NONE: return "none";
-    case WEB_UNREACHABLE: return "unreachable";
-    }
-    return "unknown";
-}
-
-const char *clinic_status_name(enum clinic_status s)
-{
-    switch (s) {
-    case CLINIC_OK: return "ok";
-    case CLINIC_STALE: return "stale";
-    case CLINIC_ERROR: return "error";
-    }
-    return "error";
-}
-
 /* FNV-1a: stable across runs and machines, unlike pointer-based seeds. */
 static uint64_t hash_id(const char *s)
 {

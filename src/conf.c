@@ -2193,10 +2193,3 @@ long conf_clinic_index(const struct conf_region *r, const char *id)
     return -1;
 }
 
-const struct conf_clinic *conf_find_clinic(const struct conf_region *r,
-                                           const char *id)
-{
-    long i = conf_clinic_index(r, id);
-
-    return i < 0 ? NULL : &r->clinics[i];
-}

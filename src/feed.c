@@ -17,10 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <zlib.h>
-
 #include "slotfeed/clock.h"
-#include "slotfeed/smartpub.h"
+#include "slotfeed/metrics.h"
 #include "slotfeed/sbuf.h"
 
 /* --- small JSON helpers (each returns 0, or -1 on allocation failure) --- */
@@ -333,19 +331,19 @@ static int add_head(cJSON *obj, const struct conf_region *region, int64_t now)
 }
 
 /* Serialize obj into doc (bytes + ETag). 0 or -1. */
-static int finish_doc(cJSON *obj, struct feed_doc *doc)
+static int finish_doc(cJSON *obj, struct doc *doc)
 {
     if ((doc->json = cJSON_PrintUnformatted(obj)) == NULL)
         return -1;
     doc->len = strlen(doc->json);
-    feed_etag(doc->json, doc->len, doc->etag);
+    doc_etag(doc->json, doc->len, doc->etag);
     return 0;
 }
 
 /* Clinic i's detail document. */
 static int build_detail(const struct conf_region *region,
                         const struct clinic_state *st, size_t i, int64_t now,
-                        struct feed_doc *doc)
+                        struct doc *doc)
 {
     struct clinic_facts facts;
     cJSON *obj;
@@ -480,7 +478,7 @@ static int build_all(const struct conf_region *region,
     s->all.json = b.p;
     s->all.len = b.len;
     b.p = NULL;
-    feed_etag(s->all.json, s->all.len, s->all.etag);
+    doc_etag(s->all.json, s->all.len, s->all.etag);
     rc = 0;
 out:
     free(b.p);
@@ -488,48 +486,7 @@ out:
     return rc;
 }
 
-/* --- gzip, content-change time -------------------------------------------- */
-
-int feed_gzip(const char *data, size_t len, const char *plain_etag,
-              struct feed_doc *out)
-{
-    z_stream z;
-    size_t cap, el;
-    char *buf;
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    memset(&z, 0, sizeof(z));
-    /* windowBits 15 + 16: the gzip wrapper (RFC 1952), not zlib's. */
-    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
-        return -1;
-    cap = deflateBound(&z, (uLong)len) + 32;
-    if ((buf = malloc(cap)) == NULL) {
-        deflateEnd(&z);
-        return -1;
-    }
-    z.next_in = (Bytef *)(uintptr_t)data;
-    z.avail_in = (uInt)len;
-    z.next_out = (Bytef *)buf;
-    z.avail_out = (uInt)cap;
-    rc = deflate(&z, Z_FINISH);
-    deflateEnd(&z);
-    if (rc != Z_STREAM_END) {
-        free(buf);
-        return -1;
-    }
-    out->json = buf;
-    out->len = cap - z.avail_out;
-    el = plain_etag != NULL ? strlen(plain_etag) : 0;
-    if (el >= 2 && el + 3 < FEED_ETAG_LEN) {
-        memcpy(out->etag, plain_etag, el - 1);
-        memcpy(out->etag + el - 1, "-gz\"", 5);
-    } else {
-        feed_etag(buf, out->len, out->etag);
-    }
-    return 0;
-}
+/* --- content-change time ------------------------------------------------ */
 
 /*
  * Last-Modified: the first build time of the current content. Everything
@@ -541,11 +498,11 @@ int feed_gzip(const char *data, size_t len, const char *plain_etag,
 static int64_t content_changed_at(const struct feed_snapshot *s, int64_t now)
 {
     static const struct conf_region *m_region;
-    static char m_tag[FEED_ETAG_LEN];
+    static char m_tag[DOC_ETAG_LEN];
     static int64_t m_since;
-    char tag[FEED_ETAG_LEN];
+    char tag[DOC_ETAG_LEN];
 
-    feed_etag(s->all.json + s->head_len, s->all.len - s->head_len, tag);
+    doc_etag(s->all.json + s->head_len, s->all.len - s->head_len, tag);
     if (m_region != s->region || strcmp(tag, m_tag) != 0 || now < m_since) {
         m_region = s->region;
         memcpy(m_tag, tag, sizeof(tag));
@@ -580,17 +537,16 @@ int feed_build(const struct conf_region *region,
          (s->info = calloc(s->nclinics, sizeof(*s->info))) == NULL))
         goto oom;
     if (build_all(region, states, now, s) != 0 ||
-        feed_gzip(s->all.json, s->all.len, s->all.etag, &s->all_gz) != 0)
+        doc_gzip(s->all.json, s->all.len, s->all.etag, &s->all_gz) != 0)
         goto oom;
     s->changed_at = content_changed_at(s, now);
     for (i = 0; i < s->nclinics; i++)
         if (build_detail(region, &states[i], i, now, &s->clinics[i]) != 0 ||
-            feed_gzip(s->clinics[i].json, s->clinics[i].len,
+            doc_gzip(s->clinics[i].json, s->clinics[i].len,
                       s->clinics[i].etag, &s->clinics_gz[i]) != 0)
             goto oom;
     /* SMART Scheduling Links NDJSON, serialized once per rebuild too. */
-    if (smartpub_build(region, states, now, s->smart,
-                       &s->smart_transaction_time) != 0)
+    if (smartpub_build(region, states, now, &s->smart) != 0)
         goto oom;
     *out = s;
     return 0;
@@ -619,7 +575,7 @@ static void snapshot_destroy(struct feed_snapshot *s)
     free(s->clinics);
     free(s->clinics_gz);
     free(s->info);
-    smartpub_docs_free(s->smart);
+    smartpub_docs_free(&s->smart);
     free(s);
 }
 
@@ -659,26 +615,25 @@ long feed_clinic_index(const struct feed_snapshot *s, const char *id)
     return -1;
 }
 
-const struct feed_doc *feed_clinic_doc(const struct feed_snapshot *s,
-                                       const char *id)
-{
-    long i = feed_clinic_index(s, id);
+/* metrics.c labels the gauges in the enums' order and knows no enum. */
+_Static_assert(WEB_UNREACHABLE + 1 == METRICS_WEB_BOOKINGS,
+               "metrics' web_booking labels follow enum web_booking");
+_Static_assert(CLINIC_ERROR + 1 == METRICS_STATUSES,
+               "metrics' status labels follow enum clinic_status");
 
-    return i < 0 ? NULL : &s->clinics[i];
-}
-
-/* FNV-1a, 64 bit: fast, well spread, and good enough to tell versions of
- * one document apart (the length is in the tag too). */
-void feed_etag(const char *data, size_t len, char out[FEED_ETAG_LEN])
+void feed_metrics(const struct feed_snapshot *s, struct metrics_feed *out)
 {
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
     size_t i;
 
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char)data[i];
-        h *= UINT64_C(0x100000001b3);
+    memset(out, 0, sizeof(*out));
+    out->generated_at = s->generated_at;
+    for (i = 0; s->info != NULL && i < s->nclinics; i++) {
+        if ((unsigned)s->info[i].web < METRICS_WEB_BOOKINGS)
+            out->web[s->info[i].web]++;
+        if ((unsigned)s->info[i].status < METRICS_STATUSES)
+            out->status[s->info[i].status]++;
+        out->within += s->info[i].within == 1;
     }
-    snprintf(out, FEED_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
 }
 
 /* --- publish cadence (feed.h) --------------------------------------------- */

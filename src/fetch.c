@@ -32,7 +32,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "slotfeed/api.h"     /* api_parse_http_date: one date parser */
+#include "slotfeed/clock.h"
 #include "slotfeed/url.h"
 
 #define FETCH_DEF_CONNECT_MS 3000L
@@ -273,7 +273,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
         s = header_value(v, vn);
         if (s) {
             int64_t t;
-            x->date_hdr = api_parse_http_date(s, &t) == 0 ? t : -1;
+            x->date_hdr = clock_parse_http_date(s, &t) == 0 ? t : -1;
             free(s);
         }
     } else if (header_is(line, n, "Retry-After", &v, &vn)) {
@@ -336,7 +336,7 @@ static long resolve_retry_after(const struct xfer *x)
 
     if (x->retry_after_s >= 0 || x->retry_after_raw == NULL)
         return x->retry_after_s;
-    if (api_parse_http_date(x->retry_after_raw, &when) != 0)
+    if (clock_parse_http_date(x->retry_after_raw, &when) != 0)
         return -1;
     /* Relative to the server's own Date: when given, so clock skew
      * between us and the server does not matter. */

@@ -65,7 +65,6 @@
 #include "slotfeed/api.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/conf.h"
-#include "slotfeed/geo.h"
 #include "slotfeed/http_framing.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
@@ -132,10 +131,8 @@ struct http_server {
     struct http_server *next;   /* all servers (see on_accept_error) */
     int closing;                /* in http_free: the listener is gone */
     struct api_cache *cache;
-    const struct geo_table *geo;        /* borrowed (opts) or owned_geo */
-    struct geo_table *owned_geo;
-    const struct conf_region *geo_tried;  /* region whose file we tried */
-    char (*asset_etags)[FEED_ETAG_LEN];   /* parallel to web_assets[] */
+    const struct geo_table *geo;        /* borrowed from opts */
+    char (*asset_etags)[DOC_ETAG_LEN];   /* parallel to web_assets[] */
     size_t nassets;
     struct reportq *reports;    /* started with the first report request */
     struct reportq_opts report_opts;
@@ -329,7 +326,7 @@ static int is_not_modified(struct evhttp_request *req, const char *etag,
         return not_modified(req, etag);
     ims = evhttp_find_header(evhttp_request_get_input_headers(req),
                              "If-Modified-Since");
-    return lm > 0 && ims != NULL && api_parse_http_date(ims, &t) == 0 &&
+    return lm > 0 && ims != NULL && clock_parse_http_date(ims, &t) == 0 &&
            lm <= t;
 }
 
@@ -376,13 +373,13 @@ static void on_entry_done(const void *data, size_t len, void *arg)
  * the caller has taken one reference for this reply, released here in
  * every case.
  */
-static void serve_doc(struct rq *q, const struct feed_doc *doc,
-                      const struct feed_doc *gz, int64_t last_mod,
+static void serve_doc(struct rq *q, const struct doc *doc,
+                      const struct doc *gz, int64_t last_mod,
                       const char *content_type,
                       evbuffer_ref_cleanup_cb cleanup, void *holder)
 {
-    const struct feed_doc *d = doc;
-    char cc[48], lm[30];
+    const struct doc *d = doc;
+    char cc[48], lm[CLOCK_HTTP_DATE_LEN];
 
     if (gz != NULL && gz->json != NULL && wants_gzip(q->req))
         d = gz;
@@ -394,7 +391,7 @@ static void serve_doc(struct rq *q, const struct feed_doc *doc,
     if (gz != NULL)
         set_header(q->req, "Vary", "Accept-Encoding");
     if (last_mod > 0) {
-        api_http_date(last_mod, lm);
+        clock_format_http_date(last_mod, lm);
         set_header(q->req, "Last-Modified", lm);
     }
     if (is_not_modified(q->req, d->etag, last_mod)) {
@@ -411,8 +408,8 @@ static void serve_doc(struct rq *q, const struct feed_doc *doc,
 
 /* A snapshot doc: hold the snapshot for the reply. */
 static void serve_snap_doc(struct rq *q, const struct feed_snapshot *snap,
-                           const struct feed_doc *doc,
-                           const struct feed_doc *gz, int64_t last_mod,
+                           const struct doc *doc,
+                           const struct doc *gz, int64_t last_mod,
                            const char *ct)
 {
     /* The reference count is the one mutable part of a snapshot; the
@@ -424,9 +421,9 @@ static void serve_snap_doc(struct rq *q, const struct feed_snapshot *snap,
 }
 
 /* A document made for this request only (copied out, then freed). */
-static void serve_own_doc(struct rq *q, struct feed_doc *doc, int64_t lm)
+static void serve_own_doc(struct rq *q, struct doc *doc, int64_t lm)
 {
-    char cc[48], lmb[30];
+    char cc[48], lmb[CLOCK_HTTP_DATE_LEN];
 
     snprintf(cc, sizeof(cc), "public, max-age=%d", q->s->max_age_s);
     set_header(q->req, "ETag", doc->etag);
@@ -434,7 +431,7 @@ static void serve_own_doc(struct rq *q, struct feed_doc *doc, int64_t lm)
     set_header(q->req, "Access-Control-Expose-Headers",
                "ETag, Last-Modified");
     if (lm > 0) {
-        api_http_date(lm, lmb);
+        clock_format_http_date(lm, lmb);
         set_header(q->req, "Last-Modified", lmb);
     }
     if (is_not_modified(q->req, doc->etag, lm)) {
@@ -488,8 +485,13 @@ out:
 
 static void serve_metrics(struct rq *q, const struct feed_snapshot *snap)
 {
+    struct metrics_feed gauges;
     size_t len = 0;
-    char *text = metrics_render(snap, clock_now(), &len);
+    char *text;
+
+    if (snap != NULL)
+        feed_metrics(snap, &gauges);
+    text = metrics_render(snap != NULL ? &gauges : NULL, clock_now(), &len);
 
     if (text == NULL) {
         send_problem(q, 500, "Internal Server Error", "out of memory");
@@ -508,7 +510,7 @@ static void serve_asset(struct rq *q, const struct web_asset *a)
     char *etag = q->s->asset_etags[i];
 
     if (etag[0] == '\0')
-        feed_etag((const char *)a->data, a->len, etag);
+        doc_etag((const char *)a->data, a->len, etag);
     set_header(q->req, "ETag", etag);
     set_header(q->req, "Cache-Control", HTTP_STATIC_MAX_AGE);
     if (is_not_modified(q->req, etag, 0)) {
@@ -517,34 +519,6 @@ static void serve_asset(struct rq *q, const struct web_asset *a)
     }
     set_header(q->req, "Content-Type", a->content_type);
     send_ref(q, 200, (const char *)a->data, a->len, NULL, NULL);
-}
-
-/* --- geo ------------------------------------------------------------------ */
-
-/*
- * The place table: the one given in opts, else the region's geo file,
- * loaded once on first use (a failure is logged once; near then answers
- * "near is not available").
- */
-static const struct geo_table *server_geo(struct http_server *s,
-                                          const struct feed_snapshot *snap)
-{
-    const char *path = NULL;
-    struct sf_error err = {0};
-
-    if (s->geo != NULL || snap == NULL || snap->region == NULL ||
-        s->geo_tried == snap->region)
-        return s->geo;
-    s->geo_tried = snap->region;
-#ifdef SLOTFEED_CONF_HAS_GEO
-    path = snap->region->geo;
-#endif
-    if (path == NULL)
-        return NULL;
-    if ((s->owned_geo = geo_load(path, &err)) == NULL)
-        log_error("geo_load_failed", "error=\"%s\"", err.msg);
-    s->geo = s->owned_geo;
-    return s->geo;
 }
 
 /* --- connections: cap and request deadline ------------------------------ */
@@ -946,7 +920,7 @@ static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
                        CT_JSON);
         return;
     }
-    if (api_filter_parse(params, snap, server_geo(q->s, snap), &f, &err) !=
+    if (api_filter_parse(params, snap, q->s->geo, &f, &err) !=
         0) {
         send_problem(q, 400, "Bad Request", err.msg);
         return;
@@ -957,7 +931,7 @@ static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
         return;
     }
     gz = wants_gzip(q->req);
-    if ((e = api_cache_get(q->s->cache, snap, server_geo(q->s, snap), &f,
+    if ((e = api_cache_get(q->s->cache, snap, q->s->geo, &f,
                            gz)) == NULL) {
         send_problem(q, 500, "Internal Server Error", "out of memory");
         return;
@@ -972,20 +946,20 @@ static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
                                snap->region->http_public_base_url != NULL
                            ? snap->region->http_public_base_url
                            : q->s->self_base;
-    struct feed_doc doc;
+    struct doc doc;
     size_t len = 0;
 
     /* The request's Host never shapes the body: it is served to every
      * client of a shared cache with Cache-Control: public. */
     memset(&doc, 0, sizeof(doc));
-    if ((doc.json = smartpub_manifest(snap, base, &len)) == NULL) {
+    if ((doc.json = smartpub_manifest(&snap->smart, base, &len)) == NULL) {
         send_problem(q, 500, "Internal Server Error",
                      "cannot build the manifest");
         return;
     }
     doc.len = len;
-    feed_etag(doc.json, doc.len, doc.etag);
-    serve_own_doc(q, &doc, smartpub_transaction_time(snap));
+    doc_etag(doc.json, doc.len, doc.etag);
+    serve_own_doc(q, &doc, snap->smart.transaction_time);
 }
 
 /*
@@ -1292,13 +1266,13 @@ static void on_request(struct evhttp_request *req, void *arg)
         serve_manifest(&q, snap);
         goto out;
     case R_NDJSON: {
-        const struct feed_doc *d = smartpub_ndjson(snap, type);
+        const struct doc *d = smartpub_ndjson(&snap->smart, type);
 
         if (d == NULL) {
             send_problem(&q, 404, "Not Found", "no such NDJSON file");
             goto out;
         }
-        serve_snap_doc(&q, snap, d, NULL, smartpub_transaction_time(snap),
+        serve_snap_doc(&q, snap, d, NULL, snap->smart.transaction_time,
                        SMARTPUB_CONTENT_TYPE);
         goto out;
     }
@@ -1318,7 +1292,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                        snap->clinics_gz ? &snap->clinics_gz[ci] : NULL,
                        snap->changed_at, CT_JSON);
     } else {
-        struct feed_doc doc;
+        struct doc doc;
 
         if (api_slots_build(snap, (size_t)ci, &params, &doc, &err) != 0) {
             if (err.code == SF_ERR_NOMEM)
@@ -1492,11 +1466,6 @@ int http_port(const struct http_server *s)
     return s != NULL ? s->port : -1;
 }
 
-int http_connections(const struct http_server *s)
-{
-    return s != NULL ? (int)conns_open(s) : 0;
-}
-
 void http_free(struct http_server *s)
 {
     if (s == NULL)
@@ -1529,7 +1498,6 @@ void http_free(struct http_server *s)
     free(s->pend);
     free(s->conns.v);
     api_cache_free(s->cache);
-    geo_free(s->owned_geo);
     free(s->asset_etags);
     free(s);
 }

@@ -4,7 +4,8 @@
  * Single-threaded by design (the event loop's thread): plain globals, no
  * locks. Polls and failures are aggregated by error class, never by clinic
  * (41 clinics x classes is fine, 10,000 is not); per-clinic state is in
- * the feed. Feed gauges are read from the served snapshot at render time.
+ * the feed. Feed gauges are counted from the served snapshot by the caller
+ * (feed_metrics) at render time.
  */
 #include "slotfeed/metrics.h"
 
@@ -41,11 +42,6 @@ static const char *const route_names[METRICS_ROUTE_COUNT] = {
     "availability", "clinic", "slots", "healthz", "metrics", "bulk",
     "static", "other",
 };
-
-const char *metrics_route_name(enum metrics_route r)
-{
-    return (unsigned)r < METRICS_ROUTE_COUNT ? route_names[r] : "other";
-}
 
 void metrics_poll(enum sf_errclass cls)
 {
@@ -142,16 +138,6 @@ unsigned long metrics_reports_rejected_total(void)
 unsigned long metrics_http_accept_errors_total(void)
 {
     return m.accept_errors;
-}
-
-unsigned long metrics_http_connections_open(void)
-{
-    return m.conns_open;
-}
-
-unsigned long metrics_http_slow_dropped_total(void)
-{
-    return m.slow_dropped;
 }
 
 void metrics_reset(void)
@@ -255,48 +241,42 @@ static void render_label_count(struct out *o, const char *name,
     outf(o, "%s{%s=\"%s\"} %lu\n", name, label, esc, n);
 }
 
-static const char *const web_names[4] = {"unknown", "open", "none",
-                                         "unreachable"};
-static const char *const status_names[3] = {"ok", "stale", "error"};
+static const char *const web_names[METRICS_WEB_BOOKINGS] = {
+    "unknown", "open", "none", "unreachable"
+};
+static const char *const status_names[METRICS_STATUSES] = {
+    "ok", "stale", "error"
+};
 
-static void render_feed(struct out *o, const struct feed_snapshot *s,
+static void render_feed(struct out *o, const struct metrics_feed *f,
                         int64_t now)
 {
-    unsigned long web[4] = {0, 0, 0, 0}, st[3] = {0, 0, 0};
-    unsigned long within = 0;
     size_t i;
 
-    for (i = 0; s->info != NULL && i < s->nclinics; i++) {
-        if ((unsigned)s->info[i].web < 4)
-            web[s->info[i].web]++;
-        if ((unsigned)s->info[i].status < 3)
-            st[s->info[i].status]++;
-        within += s->info[i].within == 1;
-    }
     head(o, "slotfeed_clinics", "gauge",
          "Clinics in the served feed by published status.");
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < METRICS_STATUSES; i++)
         outf(o, "slotfeed_clinics{status=\"%s\"} %lu\n", status_names[i],
-             st[i]);
+             f->status[i]);
     head(o, "slotfeed_clinics_web_booking", "gauge",
          "Clinics in the served feed by web_booking.");
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < METRICS_WEB_BOOKINGS; i++)
         outf(o, "slotfeed_clinics_web_booking{web_booking=\"%s\"} %lu\n",
-             web_names[i], web[i]);
+             web_names[i], f->web[i]);
     head(o, "slotfeed_clinics_within_guarantee", "gauge",
          "Clinics with a free slot within the care guarantee.");
-    outf(o, "slotfeed_clinics_within_guarantee %lu\n", within);
+    outf(o, "slotfeed_clinics_within_guarantee %lu\n", f->within);
     head(o, "slotfeed_feed_age_seconds", "gauge",
          "Seconds since the served feed snapshot was built.");
     outf(o, "slotfeed_feed_age_seconds %lld\n",
-         (long long)(now - s->generated_at));
+         (long long)(now - f->generated_at));
     head(o, "slotfeed_feed_generated_timestamp_seconds", "gauge",
          "Unix time the served feed snapshot was built.");
     outf(o, "slotfeed_feed_generated_timestamp_seconds %lld\n",
-         (long long)s->generated_at);
+         (long long)f->generated_at);
 }
 
-char *metrics_render(const struct feed_snapshot *snap, int64_t now,
+char *metrics_render(const struct metrics_feed *feed, int64_t now,
                      size_t *len)
 {
     struct out o = {NULL, 0, 8192, 0};
@@ -327,8 +307,8 @@ char *metrics_render(const struct feed_snapshot *snap, int64_t now,
     head(&o, "slotfeed_feed_rebuilds_total", "counter",
          "Feed snapshots built.");
     outf(&o, "slotfeed_feed_rebuilds_total %lu\n", m.rebuilds);
-    if (snap != NULL)
-        render_feed(&o, snap, now);
+    if (feed != NULL)
+        render_feed(&o, feed, now);
     head(&o, "slotfeed_http_requests_total", "counter",
          "HTTP replies by route and status code.");
     for (r = 0; r < METRICS_ROUTE_COUNT; r++)

@@ -24,7 +24,7 @@
 /* Published when a clinic names no service: every clinic is physio. */
 #define DEFAULT_SERVICE "Fysioterapi"
 
-static const char *const type_names[FEED_SMART_NDOCS] = {
+static const char *const type_names[SMARTPUB_NDOCS] = {
     "Location", "Schedule", "Slot"
 };
 
@@ -289,16 +289,16 @@ static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
 
 int smartpub_build(const struct conf_region *region,
                    const struct clinic_state *states, int64_t now,
-                   struct feed_doc docs[FEED_SMART_NDOCS],
-                   int64_t *transaction_time)
+                   struct smartpub_docs *out)
 {
-    struct sbuf b[FEED_SMART_NDOCS];
+    struct doc *docs = out->doc;
+    struct sbuf b[SMARTPUB_NDOCS];
     uint64_t h = UINT64_C(0xcbf29ce484222325);
     size_t i;
     int t;
 
     memset(b, 0, sizeof(b));
-    memset(docs, 0, sizeof(*docs) * FEED_SMART_NDOCS);
+    memset(out, 0, sizeof(*out));
     for (i = 0; region != NULL && i < region->nclinics; i++) {
         const struct conf_clinic *c = &region->clinics[i];
         const struct clinic_state *st = &states[i];
@@ -313,7 +313,7 @@ int smartpub_build(const struct conf_region *region,
             clinic_slots(&b[SMARTPUB_SLOT], c, &st->slots, now) != 0)
             goto oom;
     }
-    for (t = 0; t < FEED_SMART_NDOCS; t++) {
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
         /* An empty file is still a document: "" rather than NULL. */
         if (b[t].p == NULL)
             sbuf_add(&b[t], "", 0);
@@ -321,7 +321,7 @@ int smartpub_build(const struct conf_region *region,
             goto oom;
         docs[t].json = b[t].p;
         docs[t].len = b[t].len;
-        feed_etag(docs[t].json, docs[t].len, docs[t].etag);
+        doc_etag(docs[t].json, docs[t].len, docs[t].etag);
         h = fnv1a(h, docs[t].json, docs[t].len);
         h = fnv1a(h, "\0", 1);  /* file boundary */
     }
@@ -330,47 +330,45 @@ int smartpub_build(const struct conf_region *region,
         memo.hash = h;
         memo.since = now;
     }
-    if (transaction_time != NULL)
-        *transaction_time = memo.since;
+    out->transaction_time = memo.since;
     return 0;
 oom:
-    for (t = 0; t < FEED_SMART_NDOCS; t++)
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
         sbuf_free(&b[t]);
-    memset(docs, 0, sizeof(*docs) * FEED_SMART_NDOCS);
+    memset(out, 0, sizeof(*out));
     return -1;
 }
 
-void smartpub_docs_free(struct feed_doc docs[FEED_SMART_NDOCS])
+void smartpub_docs_free(struct smartpub_docs *d)
 {
     int t;
 
-    if (docs == NULL)
+    if (d == NULL)
         return;
-    for (t = 0; t < FEED_SMART_NDOCS; t++) {
-        free(docs[t].json);
-        memset(&docs[t], 0, sizeof(docs[t]));
-    }
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
+        free(d->doc[t].json);
+    memset(d, 0, sizeof(*d));
 }
 
-const struct feed_doc *smartpub_ndjson(const struct feed_snapshot *s,
-                                       const char *type)
+const struct doc *smartpub_ndjson(const struct smartpub_docs *d,
+                                  const char *type)
 {
     int t;
 
-    if (s == NULL || type == NULL)
+    if (d == NULL || type == NULL)
         return NULL;
-    for (t = 0; t < FEED_SMART_NDOCS; t++)
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
         if (strcmp(type, type_names[t]) == 0)
-            return s->smart[t].json ? &s->smart[t] : NULL;
+            return d->doc[t].json ? &d->doc[t] : NULL;
     return NULL;
 }
 
-int64_t smartpub_transaction_time(const struct feed_snapshot *s)
+int64_t smartpub_transaction_time(const struct smartpub_docs *d)
 {
-    return s ? s->smart_transaction_time : 0;
+    return d ? d->transaction_time : 0;
 }
 
-char *smartpub_manifest(const struct feed_snapshot *s, const char *base_url,
+char *smartpub_manifest(const struct smartpub_docs *d, const char *base_url,
                         size_t *len)
 {
     char url[SMARTPUB_BASE_URL_MAX + 64];
@@ -379,7 +377,7 @@ char *smartpub_manifest(const struct feed_snapshot *s, const char *base_url,
     char *json = NULL;
     int t;
 
-    if (s == NULL || base_url == NULL)
+    if (d == NULL || base_url == NULL)
         return NULL;
     n = strlen(base_url);
     if (n == 0 || n > SMARTPUB_BASE_URL_MAX)
@@ -393,11 +391,11 @@ char *smartpub_manifest(const struct feed_snapshot *s, const char *base_url,
         return NULL;
     snprintf(url, sizeof(url), "%.*s%s", (int)n, base_url,
              SMARTPUB_MANIFEST_PATH);
-    if (add_time(o, "transactionTime", s->smart_transaction_time) != 0 ||
+    if (add_time(o, "transactionTime", d->transaction_time) != 0 ||
         cJSON_AddStringToObject(o, "request", url) == NULL ||
         (out = cJSON_AddArrayToObject(o, "output")) == NULL)
         goto out;
-    for (t = 0; t < FEED_SMART_NDOCS; t++) {
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
         if ((item = cJSON_CreateObject()) == NULL)
             goto out;
         cJSON_AddItemToArray(out, item);

@@ -82,7 +82,7 @@ bool api_filter_empty(const struct api_filter *f);
  */
 int api_filter_build(const struct feed_snapshot *s,
                      const struct geo_table *geo, const struct api_filter *f,
-                     struct feed_doc *doc);
+                     struct doc *doc);
 
 /*
  * /v1/clinics/{id}/slots of clinic index ci: params from/to (YYYY-MM-DD,
@@ -92,14 +92,14 @@ int api_filter_build(const struct feed_snapshot *s,
  * err->code SF_ERR_NOMEM.
  */
 int api_slots_build(const struct feed_snapshot *s, size_t ci,
-                    const struct api_params *p, struct feed_doc *doc,
+                    const struct api_params *p, struct doc *doc,
                     struct sf_error *err);
 
 /* --- cache of filtered documents ----------------------------------------- */
 
 /* A cached document; replies hold a reference while libevent sends it. */
 struct api_entry {
-    struct feed_doc plain, gz;     /* gz.json NULL until first asked */
+    struct doc plain, gz;     /* gz.json NULL until first asked */
     int64_t changed_at;            /* the snapshot's, for Last-Modified */
     unsigned refs;                 /* cache's own + replies in flight */
     char *key;
@@ -122,21 +122,6 @@ struct api_entry *api_cache_get(struct api_cache *c,
                                 const struct geo_table *geo,
                                 const struct api_filter *f, bool want_gz);
 void api_entry_unref(struct api_entry *e);
-
-/* HTTP-date (IMF-fixdate) of t into buf (30 bytes). */
-void api_http_date(int64_t t, char buf[30]);
-
-/*
- * The project's one HTTP-date parser (If-Modified-Since here and in the
- * simulator, Date and Retry-After from upstreams in fetch.c): exactly the
- * three forms of RFC 9110 §5.6.7 - IMF-fixdate "Sun, 06 Nov 1994
- * 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" (two-digit year
- * resolved against clock_now() as the RFC says) and asctime "Sun Nov  6
- * 08:49:37 1994" - with real dates and times from 1970 on; the value
- * comes from libcurl's curl_getdate. 0 with *out = seconds since the
- * epoch, or -1 for anything else (which RFC 9110 says to ignore).
- */
-int api_parse_http_date(const char *s, int64_t *out);
 
 /* Accept-Encoding: is gzip acceptable (q > 0, directly or via "*")? */
 bool api_accepts_gzip(const char *accept_encoding);

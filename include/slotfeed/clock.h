@@ -109,6 +109,23 @@ int clock_parse_riv_date(const char *s, int32_t *day);
  */
 int clock_parse_riv_ts(const char *s, int64_t *out);
 
+/* --- HTTP-date (RFC 9110 §5.6.7) ----------------------------------------- */
+
+#define CLOCK_HTTP_DATE_LEN 30
+/* IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT" of t into buf. */
+void clock_format_http_date(int64_t t, char buf[CLOCK_HTTP_DATE_LEN]);
+/*
+ * The project's one HTTP-date parser (If-Modified-Since in the server and
+ * the simulator, Date and Retry-After from upstreams in fetch.c): exactly
+ * the three forms of RFC 9110 §5.6.7 - IMF-fixdate "Sun, 06 Nov 1994
+ * 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" (two-digit year
+ * resolved against clock_now() as the RFC says) and asctime "Sun Nov  6
+ * 08:49:37 1994" - with real dates and times from 1970 on; the value
+ * comes from libcurl's curl_getdate. 0 with *out = seconds since the
+ * epoch, or -1 for anything else (which RFC 9110 says to ignore).
+ */
+int clock_parse_http_date(const char *s, int64_t *out);
+
 /* --- Swedish holidays ----------------------------------------------------- */
 
 /* Easter Sunday of `year` (Gregorian, anonymous algorithm) as a day number. */

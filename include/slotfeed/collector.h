@@ -63,9 +63,6 @@ struct clinic_state {
     unsigned long polls, failures;    /* counters since start */
 };
 
-const char *web_booking_name(enum web_booking w);
-const char *clinic_status_name(enum clinic_status s);
-
 struct event_base;
 struct fetch;
 struct collector;

@@ -215,10 +215,8 @@ int conf_load(const char *path, struct conf_region **out,
 
 void conf_free(struct conf_region *r);
 
-/* Clinic by HSA-id, compared case-insensitively; NULL if absent. */
-const struct conf_clinic *conf_find_clinic(const struct conf_region *r,
-                                           const char *id);
-/* Index of a clinic, or -1. */
+/* Index of the clinic with HSA-id id (compared case-insensitively), or
+ * -1 when absent or r or id is NULL. */
 long conf_clinic_index(const struct conf_region *r, const char *id);
 
 /* ^SE[0-9]{10}-[A-Za-z0-9]+$ and at most 31 characters. */
@@ -249,8 +247,6 @@ bool conf_valid_hsa_id(const char *s);
 /* Longest http.public_base_url (smartpub.h SMARTPUB_BASE_URL_MAX). */
 #define CONF_PUBLIC_BASE_URL_MAX 1024
 #define CONF_DEFAULT_GEO "geo-varmland.json"
-/* struct conf_region has "geo" (http.c loads the table from it). */
-#define SLOTFEED_CONF_HAS_GEO 1
 #define CONF_DEFAULT_PAGE_CAP 20
 #define CONF_PAGE_CAP_MAX 1000
 /* Most entries of booking.time_types. */

@@ -22,17 +22,9 @@
 #include "slotfeed/availability.h"
 #include "slotfeed/collector.h"
 #include "slotfeed/conf.h"
+#include "slotfeed/doc.h"
 #include "slotfeed/error.h"
-
-#define FEED_ETAG_LEN 48
-/* SMART Scheduling Links NDJSON files per snapshot (smartpub.h). */
-#define FEED_SMART_NDOCS 3
-
-struct feed_doc {
-    char *json;                 /* owned, NUL-terminated */
-    size_t len;
-    char etag[FEED_ETAG_LEN];   /* quoted strong ETag, e.g. "\"9f..-1234\"" */
-};
+#include "slotfeed/smartpub.h"
 
 /* What filters and metrics need to know of one clinic (feed.c). */
 struct feed_clinic_info {
@@ -49,14 +41,12 @@ struct feed_clinic_info {
 
 struct feed_snapshot {
     int64_t generated_at;
-    struct feed_doc all;        /* GET /v1/availability */
-    struct feed_doc *clinics;   /* GET /v1/clinics/{id}, region order */
+    struct doc all;             /* GET /v1/availability */
+    struct doc *clinics;        /* GET /v1/clinics/{id}, region order */
     size_t nclinics;
     const struct conf_region *region;  /* borrowed */
-    /* SMART Scheduling Links NDJSON (Location, Schedule, Slot; index by
-     * enum smartpub_type) and their content-change time; smartpub.c. */
-    struct feed_doc smart[FEED_SMART_NDOCS];
-    int64_t smart_transaction_time;
+    /* SMART Scheduling Links NDJSON and their content-change time. */
+    struct smartpub_docs smart;
     /*
      * For filtered answers and gzip (feed.c fills, http.c/api.c read):
      * all.json is spliced from head + summary + the clinic objects, so a
@@ -67,8 +57,8 @@ struct feed_snapshot {
                                  * without the closing brace; owned */
     size_t head_len;
     struct feed_clinic_info *info;   /* nclinics entries, region order */
-    struct feed_doc all_gz;     /* gzip of all; ETag "...-gz" */
-    struct feed_doc *clinics_gz;     /* gzip of each clinic doc */
+    struct doc all_gz;          /* gzip of all; ETag "...-gz" */
+    struct doc *clinics_gz;     /* gzip of each clinic doc */
     int64_t changed_at;         /* content (all.json minus generated_at)
                                  * last changed: Last-Modified */
     uint64_t serial;            /* unique per feed_build in this process */
@@ -106,10 +96,6 @@ void feed_snapshot_unref(struct feed_snapshot *s);
 /* A clinic whose valid_at is older than this many poll intervals is stale. */
 #define FEED_STALE_INTERVALS 3
 
-/* Detail doc of clinic id (case-insensitive), or NULL. Borrowed. */
-const struct feed_doc *feed_clinic_doc(const struct feed_snapshot *s,
-                                       const char *id);
-
 /*
  * Add the availability fields of `slots` at `now` under `rule` to obj:
  * first_free, within_guarantee, guarantee_deadline, upcoming_days,
@@ -125,9 +111,6 @@ int feed_add_availability(cJSON *obj, const struct avail_slots *slots,
                           int64_t now, const struct avail_rule *rule,
                           int with_days);
 
-/* Strong ETag of bytes: quoted hex of a 64-bit hash plus length. */
-void feed_etag(const char *data, size_t len, char out[FEED_ETAG_LEN]);
-
 /* Longest "summary":{...} member feed_summary_format writes, plus NUL. */
 #define FEED_SUMMARY_MAX 320
 
@@ -138,14 +121,6 @@ void feed_etag(const char *data, size_t len, char out[FEED_ETAG_LEN]);
  */
 size_t feed_summary_format(const struct feed_snapshot *s, const size_t *idx,
                            size_t n, char *buf, size_t cap);
-
-/*
- * Gzip (RFC 1952, zlib deflate with the gzip wrapper) len bytes into a new
- * doc (json = the compressed bytes, owned; not NUL-terminated text) whose
- * ETag is plain_etag with "-gz" added inside the quotes. 0 or -1 (OOM).
- */
-int feed_gzip(const char *data, size_t len, const char *plain_etag,
-              struct feed_doc *out);
 
 /*
  * Publish cadence: when the app may replace the public snapshot
@@ -205,6 +180,13 @@ int64_t feed_cadence_wait_ms(const struct feed_cadence *c, int64_t now_ms);
 /* A snapshot built from start_ms to end_ms is now public: clean again. */
 void feed_cadence_published(struct feed_cadence *c, int64_t start_ms,
                             int64_t end_ms);
+
+/*
+ * Count the /metrics feed gauges of s (clinics by published status and
+ * web_booking, within the guarantee, build time) into *out.
+ */
+struct metrics_feed;
+void feed_metrics(const struct feed_snapshot *s, struct metrics_feed *out);
 
 /* Index of clinic id (case-insensitive) in the snapshot, or -1. */
 long feed_clinic_index(const struct feed_snapshot *s, const char *id);

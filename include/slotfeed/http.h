@@ -74,7 +74,8 @@ struct http_opts {
      */
     int request_timeout_ms;
     /* Place table for near= (borrowed, must outlive the server), or NULL:
-     * then the region's "geo" file is loaded on first use (if any). */
+     * then near= answers "not available". The caller loads it before the
+     * daemon drops privileges (app.c), never a request. */
     const struct geo_table *geo;
     enum http_role role;     /* default HTTP_ROLE_ALL */
     /*
@@ -100,9 +101,6 @@ struct http_server *http_new(struct event_base *base, const char *host,
 
 /* The port actually bound. */
 int http_port(const struct http_server *s);
-
-/* Connections open now (counted by the connection cap, from accept). */
-int http_connections(const struct http_server *s);
 
 /* Report requests accepted and not answered yet (computing or waiting). */
 size_t http_reports_pending(const struct http_server *s);

@@ -3,9 +3,11 @@
  *
  * Plain global counters and one latency histogram, bumped on the event
  * loop's thread only (no atomics). Gauges that describe the feed (clinics
- * by status and by web_booking, feed age) are not stored here: the
- * renderer reads them from the snapshot being served, so they can never
- * disagree with the feed.
+ * by status and by web_booking, feed age) are not stored here: the HTTP
+ * server counts them from the snapshot being served (feed_metrics()) and
+ * hands them to the renderer, so they can never disagree with the feed.
+ * This module knows no feed type: it stays a leaf that the collector,
+ * the feed and the server can all report to.
  *
  * Who counts what: the collector calls metrics_poll() once per finished
  * poll; the app calls metrics_feed_rebuild() per built snapshot; the HTTP
@@ -18,7 +20,6 @@
 #include <stdint.h>
 
 #include "slotfeed/error.h"
-#include "slotfeed/feed.h"
 
 /* Routes as labelled in slotfeed_http_requests_total{route=...}. */
 enum metrics_route {
@@ -63,16 +64,24 @@ void metrics_http_accept_error(void);
 void metrics_report_rejected(void);
 unsigned long metrics_reports_rejected_total(void);
 
-/* Route label ("availability", ...). */
-const char *metrics_route_name(enum metrics_route r);
+/* The served feed's gauges, counted from its snapshot by feed_metrics(). */
+#define METRICS_STATUSES 3      /* enum clinic_status: ok, stale, error */
+#define METRICS_WEB_BOOKINGS 4  /* enum web_booking: unknown, open, none,
+                                 * unreachable */
+struct metrics_feed {
+    unsigned long status[METRICS_STATUSES];   /* clinics by status */
+    unsigned long web[METRICS_WEB_BOOKINGS];  /* clinics by web_booking */
+    unsigned long within;       /* with a free slot within the guarantee */
+    int64_t generated_at;       /* when the snapshot was built */
+};
 
 /*
- * The exposition text (HELP/TYPE lines, then samples) for snapshot snap
- * (may be NULL: feed gauges left out) at `now`. Returns a malloc'd
+ * The exposition text (HELP/TYPE lines, then samples) with the feed
+ * gauges of `feed` (may be NULL: feed gauges left out) at `now`. Returns a malloc'd
  * NUL-terminated string (caller frees) with its length in *len, or NULL
  * on allocation failure.
  */
-char *metrics_render(const struct feed_snapshot *snap, int64_t now,
+char *metrics_render(const struct metrics_feed *feed, int64_t now,
                      size_t *len);
 
 /* Zero every counter (tests). */
@@ -84,8 +93,6 @@ unsigned long metrics_poll_failures(enum sf_errclass cls);
 unsigned long metrics_rebuilds_total(void);
 unsigned long metrics_implausible_total(const char *host);
 unsigned long metrics_http_total(enum metrics_route route, int status);
-unsigned long metrics_http_connections_open(void);
-unsigned long metrics_http_slow_dropped_total(void);
 unsigned long metrics_http_accept_errors_total(void);
 
 #endif

@@ -3,8 +3,9 @@
  *
  * From the same inputs as feed_build() (region, clinic states, now) we
  * produce three NDJSON documents (one minified FHIR R4 resource per line,
- * each line ending in '\n'), serialized once per rebuild and stored in the
- * feed snapshot (feed_snapshot.smart[], indexed by enum smartpub_type):
+ * each line ending in '\n'), serialized once per rebuild into a struct
+ * smartpub_docs (the feed snapshot holds one; indexed by enum
+ * smartpub_type):
  *
  *   Location  one per clinic: id = the HSA-id, identifier with system
  *             SMARTPUB_HSA_SYSTEM, name, telecom (phone, url), address
@@ -32,9 +33,9 @@
  *
  * HTTP layer (routes, content types):
  *   GET /$bulk-publish            smartpub_manifest(), application/json
- *   GET /bulk/Location.ndjson     smartpub_ndjson(s, "Location")
- *   GET /bulk/Schedule.ndjson     smartpub_ndjson(s, "Schedule")
- *   GET /bulk/Slot.ndjson         smartpub_ndjson(s, "Slot")
+ *   GET /bulk/Location.ndjson     smartpub_ndjson(d, "Location")
+ *   GET /bulk/Schedule.ndjson     smartpub_ndjson(d, "Schedule")
+ *   GET /bulk/Slot.ndjson         smartpub_ndjson(d, "Slot")
  *                                 all three application/fhir+ndjson, with
  *                                 the doc's ETag; Last-Modified may use
  *                                 smartpub_transaction_time().
@@ -47,13 +48,20 @@
 
 #include "slotfeed/collector.h"
 #include "slotfeed/conf.h"
-#include "slotfeed/feed.h"
+#include "slotfeed/doc.h"
 
-/* Index into feed_snapshot.smart[] (FEED_SMART_NDOCS entries). */
+/* Index into smartpub_docs.doc[] (SMARTPUB_NDOCS entries). */
 enum smartpub_type {
     SMARTPUB_LOCATION = 0,
     SMARTPUB_SCHEDULE = 1,
     SMARTPUB_SLOT = 2
+};
+#define SMARTPUB_NDOCS 3
+
+/* The three NDJSON files of one rebuild and their content-change time. */
+struct smartpub_docs {
+    struct doc doc[SMARTPUB_NDOCS];   /* each json owned */
+    int64_t transaction_time;         /* UTC seconds */
 };
 
 /* Paths of the files under the base URL, as the manifest lists them. */
@@ -70,35 +78,34 @@ enum smartpub_type {
 #define SMARTPUB_BASE_URL_MAX 1024
 
 /*
- * Build the three NDJSON documents into docs[0..FEED_SMART_NDOCS-1] (each
- * json owned by the caller afterwards; free with smartpub_docs_free) and
- * the content-change time into *transaction_time.
+ * Build the three NDJSON documents into out->doc[] (each json owned by the
+ * caller afterwards; free with smartpub_docs_free) and the content-change
+ * time into out->transaction_time.
  *
  * transactionTime: smartpub remembers (one memo per process, event-loop
  * thread only) the hash of the last content it built and the `now` at
  * which that content first appeared; the same content again keeps that
  * time, different content takes `now`. Called by feed_build().
- * Returns 0, or -1 on allocation failure (docs left empty).
+ * Returns 0, or -1 on allocation failure (*out left empty).
  */
 int smartpub_build(const struct conf_region *region,
                    const struct clinic_state *states, int64_t now,
-                   struct feed_doc docs[FEED_SMART_NDOCS],
-                   int64_t *transaction_time);
+                   struct smartpub_docs *out);
 
 /* Free the documents' bytes and zero them. NULL ok. */
-void smartpub_docs_free(struct feed_doc docs[FEED_SMART_NDOCS]);
+void smartpub_docs_free(struct smartpub_docs *d);
 
 /*
  * The NDJSON document of type "Location", "Schedule" or "Slot" (exact
- * case, as in the file names), or NULL for any other type or snapshot
- * NULL. Borrowed from the snapshot (hold a feed_snapshot_ref while the
- * bytes are being sent). An empty document (len 0) is a valid file.
+ * case, as in the file names), or NULL for any other type or d NULL.
+ * Borrowed from d (when d is a snapshot's, hold a feed_snapshot_ref while
+ * the bytes are being sent). An empty document (len 0) is a valid file.
  */
-const struct feed_doc *smartpub_ndjson(const struct feed_snapshot *s,
-                                       const char *type);
+const struct doc *smartpub_ndjson(const struct smartpub_docs *d,
+                                  const char *type);
 
-/* Content-change time of the snapshot's SMART documents (UTC seconds). */
-int64_t smartpub_transaction_time(const struct feed_snapshot *s);
+/* Content-change time of the documents (UTC seconds); 0 for d NULL. */
+int64_t smartpub_transaction_time(const struct smartpub_docs *d);
 
 /*
  * The $bulk-publish manifest for base_url ("https://feed.example/x", no
@@ -106,11 +113,11 @@ int64_t smartpub_transaction_time(const struct feed_snapshot *s);
  * base_url + SMARTPUB_MANIFEST_PATH, output [{type, url}] for Location,
  * Schedule, Slot with absolute URLs, error []. Returns a malloc'd
  * NUL-terminated string (caller frees) and its length in *len (may be
- * NULL), or NULL when s or base_url is NULL, base_url is empty, longer
+ * NULL), or NULL when d or base_url is NULL, base_url is empty, longer
  * than SMARTPUB_BASE_URL_MAX or holds control characters or spaces, or on
- * allocation failure. Its ETag, if wanted: feed_etag() of the bytes.
+ * allocation failure. Its ETag, if wanted: doc_etag() of the bytes.
  */
-char *smartpub_manifest(const struct feed_snapshot *s, const char *base_url,
+char *smartpub_manifest(const struct smartpub_docs *d, const char *base_url,
                         size_t *len);
 
 #endif

@@ -3,7 +3,7 @@
  * from clients: the query string
  * (api_params_parse, then api_filter_parse against a three-clinic
  * snapshot and the Värmland place table, api_filter_build or
- * api_slots_build on success), If-Modified-Since (api_parse_http_date)
+ * api_slots_build on success), If-Modified-Since (clock_parse_http_date)
  * and Accept-Encoding (api_accepts_gzip).
  *
  * Input, split on FUZZ_SEP: query, If-Modified-Since, Accept-Encoding,
@@ -110,14 +110,14 @@ static void query(const char *q)
                 abort();            /* the promised limits */
         memset(&f, 0, sizeof(f));
         if (api_filter_parse(&p, snap, geo, &f, &err) == 0) {
-            struct feed_doc doc;
+            struct doc doc;
             memset(&doc, 0, sizeof(doc));
             if (!api_filter_empty(&f) &&
                 api_filter_build(snap, geo, &f, &doc) == 0)
                 free(doc.json);
         }
         for (size_t ci = 0; ci < NCLIN; ci++) {
-            struct feed_doc doc;
+            struct doc doc;
             memset(&doc, 0, sizeof(doc));
             if (api_slots_build(snap, ci, &p, &doc, &err) == 0)
                 free(doc.json);
@@ -158,13 +158,13 @@ static void http_date(const char *s)
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     int64_t t = 0, back = 0, want;
     const char *m;
-    char buf[30];
+    char buf[CLOCK_HTTP_DATE_LEN];
 
-    if (api_parse_http_date(s, &t) != 0)
+    if (clock_parse_http_date(s, &t) != 0)
         return;
     /* Whatever the form, it names a second that prints and parses back. */
-    api_http_date(t, buf);
-    if (t < 0 || api_parse_http_date(buf, &back) != 0 || back != t)
+    clock_format_http_date(t, buf);
+    if (t < 0 || clock_parse_http_date(buf, &back) != 0 || back != t)
         abort();
     /* The other two forms (RFC 850, asctime): GMT-terminated with a
      * hyphenated date, or exactly 24 bytes ending in a 4-digit year. */

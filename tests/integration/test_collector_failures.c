@@ -323,13 +323,11 @@ static void test_failure_table(void **state)
              strncmp(st[i].error, head, strlen(head)) == 0 &&
              strstr(st[i].error, rows[i].says) != NULL;
         if (!ok)
-            fail_msg("row %zu (%.60s): class %s (want %s), status %s, "
-                     "web %s, error \"%s\" (want \"%s\")", i, rows[i].name,
+            fail_msg("row %zu (%.60s): class %s (want %s), status %d, "
+                     "web %d, error \"%s\" (want \"%s\")", i, rows[i].name,
                      sf_errclass_name(st[i].err_class),
-                     sf_errclass_name(rows[i].want),
-                     clinic_status_name(st[i].status),
-                     web_booking_name(st[i].web), st[i].error,
-                     rows[i].says);
+                     sf_errclass_name(rows[i].want), (int)st[i].status,
+                     (int)st[i].web, st[i].error, rows[i].says);
     }
 }
 

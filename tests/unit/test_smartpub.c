@@ -153,7 +153,7 @@ struct file {
 
 /* Parse every line: each is a JSON object of resourceType `type` with a
  * FHIR id; the document ends with '\n' unless empty; no blank lines. */
-static void parse_file(const struct feed_doc *doc, const char *type,
+static void parse_file(const struct doc *doc, const char *type,
                        struct file *out)
 {
     const char *p, *end, *nl;
@@ -262,9 +262,9 @@ struct files {
 
 static void parse_all(const struct feed_snapshot *s, struct files *f)
 {
-    parse_file(smartpub_ndjson(s, "Location"), "Location", &f->loc);
-    parse_file(smartpub_ndjson(s, "Schedule"), "Schedule", &f->sch);
-    parse_file(smartpub_ndjson(s, "Slot"), "Slot", &f->slot);
+    parse_file(smartpub_ndjson(&s->smart, "Location"), "Location", &f->loc);
+    parse_file(smartpub_ndjson(&s->smart, "Schedule"), "Schedule", &f->sch);
+    parse_file(smartpub_ndjson(&s->smart, "Slot"), "Slot", &f->slot);
 }
 
 static void files_free(struct files *f)
@@ -501,14 +501,14 @@ static void test_manifest(void **state)
         cJSON *o, *out, *it;
         int64_t t = 0;
 
-        m = smartpub_manifest(s, bases[b], &len);
+        m = smartpub_manifest(&s->smart, bases[b], &len);
         assert_non_null(m);
         assert_int_equal(strlen(m), len);
         o = cJSON_Parse(m);
         assert_non_null(o);
         assert_int_equal(clock_parse_rfc3339(str(o, "transactionTime"), &t),
                          0);
-        assert_true(t == smartpub_transaction_time(s));
+        assert_true(t == smartpub_transaction_time(&s->smart));
         (void)instant(str(o, "transactionTime"));
         assert_string_equal(str(o, "request"),
                             "http://127.0.0.1:8080/$bulk-publish");
@@ -531,18 +531,19 @@ static void test_manifest(void **state)
         free(m);
     }
     /* Refused bases. */
-    assert_null(smartpub_manifest(s, "", &len));
-    assert_null(smartpub_manifest(s, NULL, &len));
+    assert_null(smartpub_manifest(&s->smart, "", &len));
+    assert_null(smartpub_manifest(&s->smart, NULL, &len));
     assert_null(smartpub_manifest(NULL, "http://x", &len));
-    assert_null(smartpub_manifest(s, "http://a b", &len));
-    assert_null(smartpub_manifest(s, "http://a\r\nX: y", &len));
+    assert_null(smartpub_manifest(&s->smart, "http://a b", &len));
+    assert_null(smartpub_manifest(&s->smart, "http://a\r\nX: y", &len));
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    assert_null(smartpub_manifest(s, big, &len));
+    assert_null(smartpub_manifest(&s->smart, big, &len));
     /* Types: exact names only. */
-    assert_ptr_equal(smartpub_ndjson(s, "Slot"), &s->smart[SMARTPUB_SLOT]);
-    assert_null(smartpub_ndjson(s, "slot"));
-    assert_null(smartpub_ndjson(s, "Patient"));
+    assert_ptr_equal(smartpub_ndjson(&s->smart, "Slot"),
+                     &s->smart.doc[SMARTPUB_SLOT]);
+    assert_null(smartpub_ndjson(&s->smart, "slot"));
+    assert_null(smartpub_ndjson(&s->smart, "Patient"));
     assert_null(smartpub_ndjson(NULL, "Slot"));
     feed_snapshot_free(s);
     fixture_clear(&fx);
@@ -559,26 +560,26 @@ static void test_transaction_time(void **state)
     /* Content unlike any built before: a slot only this build has. */
     add(&fx.st[F].slots, NOW + 100 * HOUR, NULL);
     s = build(&fx, NOW - 100);
-    assert_true(smartpub_transaction_time(s) == NOW - 100);
+    assert_true(smartpub_transaction_time(&s->smart) == NOW - 100);
     feed_snapshot_free(s);
     fixture_clear(&fx);
 
     fixture_init(&fx);
     s = build(&fx, NOW);
-    assert_true(smartpub_transaction_time(s) == NOW);
+    assert_true(smartpub_transaction_time(&s->smart) == NOW);
     feed_snapshot_free(s);
     /* A minute later nothing has passed (first future slot at 10:00). */
     s = build(&fx, NOW + MIN);
-    assert_true(smartpub_transaction_time(s) == NOW);
+    assert_true(smartpub_transaction_time(&s->smart) == NOW);
     feed_snapshot_free(s);
     /* 10:00:01: the two 10:00 slots have dropped out. */
     s = build(&fx, NOW + HOUR + 1);
-    assert_true(smartpub_transaction_time(s) == NOW + HOUR + 1);
+    assert_true(smartpub_transaction_time(&s->smart) == NOW + HOUR + 1);
     feed_snapshot_free(s);
     /* A clinic turning "not connected" loses its Schedule and slots. */
     fx.st[D].web = WEB_NONE;
     s = build(&fx, NOW + HOUR + 2);
-    assert_true(smartpub_transaction_time(s) == NOW + HOUR + 2);
+    assert_true(smartpub_transaction_time(&s->smart) == NOW + HOUR + 2);
     feed_snapshot_free(s);
     fixture_clear(&fx);
 }
@@ -596,12 +597,12 @@ static void test_empty_region(void **state)
     r.guarantee.days = 3;
     r.poll_interval_s = 60;
     assert_int_equal(feed_build(&r, NULL, NOW, &s, &err), 0);
-    for (int t = 0; t < FEED_SMART_NDOCS; t++) {
-        assert_non_null(s->smart[t].json);
-        assert_int_equal(s->smart[t].len, 0);
-        assert_int_equal(s->smart[t].etag[0], '"');
+    for (int t = 0; t < SMARTPUB_NDOCS; t++) {
+        assert_non_null(s->smart.doc[t].json);
+        assert_int_equal(s->smart.doc[t].len, 0);
+        assert_int_equal(s->smart.doc[t].etag[0], '"');
     }
-    m = smartpub_manifest(s, "https://feed.example", NULL);
+    m = smartpub_manifest(&s->smart, "https://feed.example", NULL);
     assert_non_null(m);
     free(m);
     feed_snapshot_free(s);
@@ -647,7 +648,7 @@ static void consume(const struct feed_snapshot *s, const char *hsa,
     rc = adapter_smart.begin(&ctx, &state, &req, &err);
     while (rc == ADAPTER_MORE) {
         struct adapter_response resp;
-        const struct feed_doc *doc = NULL;
+        const struct doc *doc = NULL;
         char *manifest = NULL;
         const char *name = strrchr(req.url, '/');
 
@@ -656,7 +657,7 @@ static void consume(const struct feed_snapshot *s, const char *hsa,
         memset(&resp, 0, sizeof(resp));
         resp.http_status = 200;
         if (strcmp(req.url, BASE "/$bulk-publish") == 0) {
-            manifest = smartpub_manifest(s, BASE, &resp.len);
+            manifest = smartpub_manifest(&s->smart, BASE, &resp.len);
             resp.body = manifest;
             resp.content_type = "application/json";
         } else {
@@ -664,7 +665,7 @@ static void consume(const struct feed_snapshot *s, const char *hsa,
 
             assert_int_equal(strncmp(req.url, BASE "/bulk/", 11 + 6), 0);
             assert_int_equal(sscanf(name, "/%15[A-Za-z].ndjson", type), 1);
-            doc = smartpub_ndjson(s, type);
+            doc = smartpub_ndjson(&s->smart, type);
             assert_non_null(doc);
             resp.body = doc->json;
             resp.len = doc->len;
