@@ -16,42 +16,12 @@
 
 size_t fhirj_utf8_bad(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, len, k;
-    uint32_t cp;
+    const char *nul = memchr(s, '\0', n);
+    size_t upto = nul != NULL ? (size_t)(nul - s) : n;
+    size_t bad = sf_utf8_bad(s, upto);
 
-    while (i < n) {
-        if (p[i] == 0)
-            return i;
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        if (p[i] >= 0xc2 && p[i] <= 0xdf) {
-            len = 2;
-            cp = p[i] & 0x1f;
-        } else if (p[i] >= 0xe0 && p[i] <= 0xef) {
-            len = 3;
-            cp = p[i] & 0x0f;
-        } else if (p[i] >= 0xf0 && p[i] <= 0xf4) {
-            len = 4;
-            cp = p[i] & 0x07;
-        } else {
-            return i;
-        }
-        if (n - i < len)
-            return i;
-        for (k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += len;
-    }
-    return (size_t)-1;
+    /* A bad byte before the first NUL comes first; else the NUL. */
+    return bad != (size_t)-1 ? bad : nul != NULL ? upto : (size_t)-1;
 }
 
 /* Line and column (from 1, columns in bytes) of byte offset `at`. */

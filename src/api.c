@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/error.h"
 #include "slotfeed/sbuf.h"
 
 /* --- query strings ---------------------------------------------------------- */
@@ -39,41 +40,6 @@ static int hexval(int c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
-}
-
-/* Strict UTF-8 (no overlongs, surrogates or code points over U+10FFFF). */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned c = s[i], cp, k, need;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            need = 1, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF)
-            need = 2, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4)
-            need = 3, cp = c & 0x07;
-        else
-            return false;
-        if (i + need >= n)          /* sequence cut off */
-            return false;
-        for (k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += need + 1;
-    }
-    return true;
 }
 
 /*
@@ -119,7 +85,7 @@ static char *decode(const char *s, size_t n, size_t max, const char *what,
                      max);
         goto bad;
     }
-    if (!utf8_valid((const unsigned char *)out, k)) {
+    if (!sf_utf8_valid(out, k)) {
         sf_error_set(err, SF_ERR_CONFIG, "%s: not valid UTF-8", what);
         goto bad;
     }

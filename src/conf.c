@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "slotfeed/adapter.h"
+#include "slotfeed/error.h"
 #include "slotfeed/pnr.h"
 #include "slotfeed/sched.h"
 #include "slotfeed/url.h"
@@ -139,60 +140,6 @@ static void verr(struct vctx *cx, const char *path, const char *fmt, ...)
 /* ---- text helpers ---------------------------------------------------- */
 
 /*
- * Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if it is
- * invalid: overlong forms, surrogates and code points above U+10FFFF are
- * refused, as RFC 3629 says.
- */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    uint32_t cp;
-    size_t len, i;
-
-    if (n == 0)
-        return 0;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s), k;
-
-    while (n > 0) {
-        k = utf8_seq(p, n);
-        if (k == 0)
-            return false;
-        p += k;
-        n -= k;
-    }
-    return true;
-}
-
-/*
  * Copy s (n bytes) into dst for display: at most SHOW_MAX bytes, whole
  * characters only, control characters and invalid bytes shown as '?',
  * and "..." when cut. Safe for any input.
@@ -203,7 +150,7 @@ static void show_n(char *dst, size_t dstlen, const char *s, size_t n)
     size_t o = 0, k;
 
     while (n > 0 && o + 4 < dstlen) {
-        k = utf8_seq(p, n);
+        k = sf_utf8_seq((const char *)p, n);
         if (o + (k ? k : 1) > SHOW_MAX) {
             break;
         } else if (k == 0 || (k == 1 && (p[0] < 0x20 || p[0] == 0x7f))) {
@@ -362,7 +309,7 @@ static const char *check_str(struct vctx *cx, const cJSON *v,
         return NULL;
     }
     s = v->valuestring;
-    if (!utf8_valid(s)) {
+    if (!sf_utf8_valid(s, strlen(s))) {
         verr(cx, path, "not valid UTF-8");
         return NULL;
     }
@@ -871,7 +818,7 @@ static void parse_time_types(struct vctx *cx, const cJSON *obj,
         for (k = 0; id[k] != '\0'; k++)
             if ((unsigned char)id[k] < 0x20 || id[k] == 0x7f)
                 bad = true;
-        if (id[0] == '\0' || k > 256 || bad || !utf8_valid(id)) {
+        if (id[0] == '\0' || k > 256 || bad || !sf_utf8_valid(id, k)) {
             verr(cx, epath, "a time type id must be 1..256 bytes of "
                  "UTF-8 text without control characters");
             continue;

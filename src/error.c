@@ -65,50 +65,101 @@ void sf_error_prefix(struct sf_error *err, const char *fmt, ...)
     sf_utf8_fix(err->msg);
 }
 
+size_t sf_utf8_seq(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned long cp;
+    size_t len, i;
+
+    if (n == 0)
+        return 0;
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        len = 2;
+        cp = p[0] & 0x1f;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        len = 3;
+        cp = p[0] & 0x0f;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        len = 4;
+        cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+size_t sf_utf8_bad(const char *s, size_t n)
+{
+    size_t i = 0, k;
+
+    while (i < n) {
+        k = sf_utf8_seq(s + i, n - i);
+        if (k == 0)
+            return i;
+        i += k;
+    }
+    return (size_t)-1;
+}
+
+bool sf_utf8_valid(const char *s, size_t n)
+{
+    return sf_utf8_bad(s, n) == (size_t)-1;
+}
+
+/* Whether the n bytes at p are a valid lead byte followed only by
+ * continuation bytes, too few of them: a character cut by truncation. */
+static bool utf8_cut_short(const unsigned char *p, size_t n)
+{
+    size_t need, i;
+
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        need = 2;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        need = 3;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        need = 4;
+    else
+        return false;
+    if (n >= need)
+        return false;
+    for (i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return false;
+    return true;
+}
+
 void sf_utf8_fix(char *s)
 {
     unsigned char *p = (unsigned char *)s;
+    size_t n, k;
 
     if (s == NULL)
         return;
-    while (*p != '\0') {
-        size_t n, i;
-        unsigned long cp;
-
-        if (*p < 0x80) {
-            if (*p < 0x20 || *p == 0x7f)
-                *p = '?';
-            p++;
-            continue;
-        }
-        if (*p >= 0xc2 && *p <= 0xdf) {
-            n = 2;
-            cp = *p & 0x1f;
-        } else if (*p >= 0xe0 && *p <= 0xef) {
-            n = 3;
-            cp = *p & 0x0f;
-        } else if (*p >= 0xf0 && *p <= 0xf4) {
-            n = 4;
-            cp = *p & 0x07;
-        } else {
-            *p++ = '?';
-            continue;
-        }
-        for (i = 1; i < n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                break;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if (i < n && p[i] == '\0') {
+    n = strlen(s);
+    while (n > 0) {
+        k = sf_utf8_seq((const char *)p, n);
+        if (k == 0 && utf8_cut_short(p, n)) {
             *p = '\0';         /* cut short by truncation: drop it */
             return;
         }
-        if (i < n || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            *p++ = '?';
-            continue;
+        if (k == 0 || (k == 1 && (*p < 0x20 || *p == 0x7f))) {
+            *p = '?';
+            k = 1;
         }
-        p += n;
+        p += k;
+        n -= k;
     }
 }
 

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotfeed/error.h"
 #include "slotfeed/pnr.h"
 #include "slotfeed/sbuf.h"
 
@@ -149,41 +150,16 @@ static void split_fields(const char *s, field_fn fn, void *arg)
  * an invalid document (upstream error texts are not ours to trust). */
 static void fix_utf8(char *s)
 {
-    unsigned char *p = (unsigned char *)s;
+    size_t n = strlen(s), k;
 
-    while (*p != '\0') {
-        size_t n, i;
-        unsigned cp;
-
-        if (*p < 0x80) {
-            p++;
-            continue;
+    while (n > 0) {
+        k = sf_utf8_seq(s, n);
+        if (k == 0) {
+            *s = '?';
+            k = 1;
         }
-        if ((*p & 0xe0) == 0xc0) {
-            n = 2;
-            cp = *p & 0x1f;
-        } else if ((*p & 0xf0) == 0xe0) {
-            n = 3;
-            cp = *p & 0x0f;
-        } else if ((*p & 0xf8) == 0xf0) {
-            n = 4;
-            cp = *p & 0x07;
-        } else {
-            *p++ = '?';
-            continue;
-        }
-        for (i = 1; i < n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                break;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if (i < n || (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-            (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff)) {
-            *p++ = '?';
-            continue;
-        }
-        p += n;
+        s += k;
+        n -= k;
     }
 }
 

@@ -9,6 +9,7 @@
 #ifndef SLOTFEED_ERROR_H
 #define SLOTFEED_ERROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum sf_errclass {
@@ -56,6 +57,22 @@ void sf_error_clear(struct sf_error *err);
  * message, because error text quotes upstream bytes and reaches the feed.
  */
 void sf_utf8_fix(char *s);
+
+/*
+ * The one strict UTF-8 check (RFC 3629: no overlongs, surrogates, code
+ * points above U+10FFFF or stray continuation bytes). Every byte below
+ * 0x80 counts as valid, NUL and control characters included: callers
+ * that refuse those say so themselves.
+ *
+ * sf_utf8_seq: length (1 to 4) of the valid sequence at s, given n bytes
+ * available, or 0 when it is invalid or cut short (n == 0 gives 0).
+ * sf_utf8_bad: offset of the first byte that does not start a valid
+ * sequence, or (size_t)-1 when all n bytes are valid.
+ * sf_utf8_valid: whether all n bytes are valid.
+ */
+size_t sf_utf8_seq(const char *s, size_t n);
+size_t sf_utf8_bad(const char *s, size_t n);
+bool sf_utf8_valid(const char *s, size_t n);
 
 /* Stable lowercase name of a class, e.g. "timeout", for logs and the feed. */
 const char *sf_errclass_name(enum sf_errclass code);
