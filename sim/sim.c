@@ -46,6 +46,7 @@
 
 #include "slotfeed/api.h"
 #include "slotfeed/clock.h"
+#include "slotfeed/hash.h"
 
 #define SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
 #define REG_NS "urn:riv:itintegration:registry:1"
@@ -156,13 +157,10 @@ static const char *const last_names[] = {
 #define NFIRST (sizeof(first_names) / sizeof(first_names[0]))
 #define NLAST (sizeof(last_names) / sizeof(last_names[0]))
 
-/* splitmix64 finaliser: a cheap, well-mixed 64-bit hash step. */
+/* One splitmix64 step from x: a cheap, well-mixed 64-bit hash step. */
 static uint64_t mix64(uint64_t x)
 {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
+    return hash_splitmix64(&x);
 }
 
 static uint64_t hash2(uint64_t h, uint64_t v)
@@ -173,13 +171,13 @@ static uint64_t hash2(uint64_t h, uint64_t v)
 /* FNV-1a of the upper-cased id: HSA-ids compare case-insensitively. */
 static uint64_t id_hash(const char *id)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = HASH_FNV1A_INIT;
 
     for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
         unsigned char c = *p;
         if (c >= 'a' && c <= 'z')
             c = (unsigned char)(c - 'a' + 'A');
-        h = (h ^ c) * 0x100000001b3ULL;
+        h = hash_fnv1a(h, &c, 1);
     }
     return h;
 }

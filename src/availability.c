@@ -9,6 +9,7 @@
 #include "slotfeed/availability.h"
 
 #include "slotfeed/clock.h"
+#include "slotfeed/hash.h"
 #include "slotfeed/pnr.h"
 
 #include <stdint.h>
@@ -29,15 +30,6 @@ struct avail_strpool {
     size_t nb;                  /* power of two */
 };
 
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;    /* FNV-1a */
-
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-    return h;
-}
-
 static void pool_free(struct avail_strpool *p)
 {
     if (p == NULL)
@@ -57,7 +49,7 @@ static int pool_rehash(struct avail_strpool *p, size_t nb)
     if (tab == NULL)
         return -1;
     for (size_t i = 0; i < p->n; i++) {
-        size_t k = (size_t)str_hash(p->str[i]) & (nb - 1);
+        size_t k = (size_t)hash_fnv1a_str(p->str[i]) & (nb - 1);
 
         while (tab[k] != 0)
             k = (k + 1) & (nb - 1);
@@ -114,13 +106,13 @@ static const char *intern(struct avail_slots *s, const char *str, bool *ok)
         }
         s->pool = p;
     }
-    h = str_hash(str);
+    h = hash_fnv1a_str(str);
     if ((e = pool_find(p, str, h, &k)) != NULL)
         return e;
     if ((d = pnr_scrub(str, &found)) == NULL)
         goto nomem;
     if (found > 0) {
-        h = str_hash(d);
+        h = hash_fnv1a_str(d);
         if ((e = pool_find(p, d, h, &k)) != NULL) {
             free(d);
             return e;

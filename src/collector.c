@@ -31,6 +31,7 @@
 #include "slotfeed/adapter.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/fetch.h"
+#include "slotfeed/hash.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
 #include "slotfeed/plaus.h"
@@ -145,37 +146,6 @@ struct collector {
     void *idle_arg;
     struct event *idle_ev;
 };
-
-/* FNV-1a: stable across runs and machines, unlike pointer-based seeds. */
-static uint64_t hash_id(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    for (; s && *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-/* splitmix64's finalizer: FNV's low bits alone mix poorly for ids that
- * differ only in their last characters. */
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-/* splitmix64 */
-static uint64_t next_rand(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
 
 static long interval_ms(const struct collector *c)
 {
@@ -1050,7 +1020,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     /* Re-arm first: the cadence does not drift with poll duration. */
     ms = base_ms;
     if (jit > 0)
-        ms += (long)(next_rand(&p->rng) % (uint64_t)(2 * jit + 1)) - jit;
+        ms += (long)(hash_splitmix64(&p->rng) % (uint64_t)(2 * jit + 1)) - jit;
     ms_to_tv(ms, &tv);
     evtimer_add(p->timer, &tv);
     p->next_tick_ms = clock_mono_ms() + ms;
@@ -1147,7 +1117,7 @@ static struct cpoll *cpoll_new(struct collector *c, struct sched *s,
         free(p);
         return NULL;
     }
-    p->rng = hash_id(cc->id);
+    p->rng = hash_fnv1a_str(cc->id);
     p->timer = evtimer_new(c->base, on_tick, p);
     p->kick = evtimer_new(c->base, on_kick, p);
     if (p->timer == NULL || p->kick == NULL) {
@@ -1239,7 +1209,10 @@ long collector_stagger_ms(const char *clinic_id, long interval_ms)
 {
     if (interval_ms <= 0)
         return 0;
-    return (long)(mix64(hash_id(clinic_id)) % (uint64_t)interval_ms);
+    /* FNV's low bits alone mix poorly for ids that differ only in their
+     * last characters: splitmix64's finaliser spreads them. */
+    return (long)(hash_mix64(hash_fnv1a_str(clinic_id)) %
+                  (uint64_t)interval_ms);
 }
 
 /* Arm p's periodic timer delay_ms from now. */

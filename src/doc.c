@@ -11,17 +11,14 @@
 
 #include <zlib.h>
 
+#include "slotfeed/hash.h"
+
 /* FNV-1a, 64 bit: fast, well spread, and good enough to tell versions of
  * one document apart (the length is in the tag too). */
 void doc_etag(const char *data, size_t len, char out[DOC_ETAG_LEN])
 {
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    size_t i;
+    uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, data, len);
 
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char)data[i];
-        h *= UINT64_C(0x100000001b3);
-    }
     snprintf(out, DOC_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
 }
 

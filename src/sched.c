@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 
+#include "slotfeed/hash.h"
 #include "slotfeed/url.h"
 
 #define NANO 1000000000LL
@@ -76,27 +77,6 @@ static bool params_ok(const struct sched_params *p)
            p->breaker_failures >= 1 && p->breaker_cooldown_ms >= 0;
 }
 
-static uint64_t fnv(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-/* splitmix64 */
-static uint64_t next_rand(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 int64_t sched_backoff_ms(int64_t base_ms, int64_t max_ms, int attempt,
                          uint64_t *rng)
 {
@@ -110,7 +90,7 @@ int64_t sched_backoff_ms(int64_t base_ms, int64_t max_ms, int attempt,
         cap *= 2;
     if (cap > max_ms)
         cap = max_ms;
-    return (int64_t)(next_rand(rng) % (uint64_t)(cap + 1));
+    return (int64_t)(hash_splitmix64(rng) % (uint64_t)(cap + 1));
 }
 
 struct sched *sched_new(const struct sched_params *defaults)
@@ -304,7 +284,7 @@ static int grow(struct sched *s)
         struct sched_host *h = s->tab[i], *nx;
 
         for (; h; h = nx) {
-            size_t b = fnv(h->key) & (nb - 1);
+            size_t b = hash_fnv1a_str(h->key) & (nb - 1);
 
             nx = h->next;
             h->next = tab[b];
@@ -335,7 +315,7 @@ struct sched_host *sched_host_get(struct sched *s, const char *url,
                      why[0] ? why : "no http(s) host");
         return NULL;
     }
-    b = fnv(key) & (s->nb - 1);
+    b = hash_fnv1a_str(key) & (s->nb - 1);
     for (h = s->tab[b]; h; h = h->next)
         if (strcmp(h->key, key) == 0)
             return h;
@@ -360,8 +340,8 @@ struct sched_host *sched_host_get(struct sched *s, const char *url,
     h->tokens = h->cap;       /* a fresh host may use its burst at once */
     h->last_ms = INT64_MIN;
     h->br = SCHED_CLOSED;
-    h->rng = fnv(h->key);
-    b = fnv(key) & (s->nb - 1);
+    h->rng = hash_fnv1a_str(h->key);
+    b = hash_fnv1a_str(key) & (s->nb - 1);
     h->next = s->tab[b];
     s->tab[b] = h;
     s->n++;

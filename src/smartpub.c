@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/hash.h"
 #include "slotfeed/sbuf.h"
 #include "slotfeed/smart.h"
 
@@ -276,24 +277,13 @@ static struct {
     int64_t since;
 } memo;
 
-static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
-}
-
 int smartpub_build(const struct conf_region *region,
                    const struct clinic_state *states, int64_t now,
                    struct smartpub_docs *out)
 {
     struct doc *docs = out->doc;
     struct sbuf b[SMARTPUB_NDOCS];
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    uint64_t h = HASH_FNV1A_INIT;
     size_t i;
     int t;
 
@@ -322,8 +312,8 @@ int smartpub_build(const struct conf_region *region,
         docs[t].json = b[t].p;
         docs[t].len = b[t].len;
         doc_etag(docs[t].json, docs[t].len, docs[t].etag);
-        h = fnv1a(h, docs[t].json, docs[t].len);
-        h = fnv1a(h, "\0", 1);  /* file boundary */
+        h = hash_fnv1a(h, docs[t].json, docs[t].len);
+        h = hash_fnv1a(h, "\0", 1);  /* file boundary */
     }
     if (!memo.set || memo.hash != h) {
         memo.set = true;
