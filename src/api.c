@@ -262,8 +262,6 @@ static int on_service(const char *it, size_t len, void *arg,
 }
 
 static const char *const op_names[2] = {"private", "region"};
-static const char *const web_names[4] = {"unknown", "open", "none",
-                                         "unreachable"};
 
 static int on_operator(const char *it, size_t len, void *arg,
                        struct sf_error *err)
@@ -287,9 +285,9 @@ static int on_web(const char *it, size_t len, void *arg,
     struct fctx *x = arg;
     unsigned i;
 
-    for (i = 0; i < 4; i++)
-        if (strlen(web_names[i]) == len &&
-            strncmp(it, web_names[i], len) == 0) {
+    for (i = 0; i < WEB_BOOKINGS; i++)
+        if (strlen(collector_web_name((enum web_booking)i)) == len &&
+            strncmp(it, collector_web_name((enum web_booking)i), len) == 0) {
             x->f->web_mask |= 1u << i;
             return 0;
         }
@@ -553,13 +551,14 @@ static char *filters_json(const struct api_filter *f)
     }
     if (f->web_mask != 0) {
         /* Published order: open, none, unreachable, unknown. */
-        static const int order[4] = {1, 2, 3, 0};
+        static const enum web_booking order[4] = {
+            WEB_OPEN, WEB_NONE, WEB_UNREACHABLE, WEB_UNKNOWN};
         if ((a = cJSON_AddArrayToObject(o, "web_booking")) == NULL)
             goto out;
         for (k = 0; k < 4; k++)
             if ((f->web_mask & (1u << order[k])) &&
-                !cJSON_AddItemToArray(
-                    a, cJSON_CreateString(web_names[order[k]])))
+                !cJSON_AddItemToArray(a, cJSON_CreateString(
+                                             collector_web_name(order[k]))))
                 goto out;
     }
     if (f->near) {
@@ -741,7 +740,7 @@ int api_slots_build(const struct feed_snapshot *s, size_t ci,
     clock_format_date(to, ds);
     if (cJSON_AddStringToObject(o, "to", ds) == NULL ||
         cJSON_AddStringToObject(o, "web_booking",
-                                web_names[(unsigned)in->web & 3]) == NULL ||
+                                collector_web_name(in->web)) == NULL ||
         cJSON_AddStringToObject(o, "status",
                                 in->status == CLINIC_OK ? "ok"
                                 : in->status == CLINIC_STALE ? "stale"

@@ -147,6 +147,17 @@ struct collector {
     struct event *idle_ev;
 };
 
+const char *collector_web_name(enum web_booking w)
+{
+    switch (w) {
+    case WEB_OPEN: return "open";
+    case WEB_NONE: return "none";
+    case WEB_UNREACHABLE: return "unreachable";
+    case WEB_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
 static long interval_ms(const struct collector *c)
 {
     int s = c->region->poll_interval_s > 0 ? c->region->poll_interval_s : 60;

@@ -77,17 +77,6 @@ static int push_str(cJSON *arr, const char *s)
 
 /* --- names published in the feed (the schema's enums) ------------------- */
 
-static const char *web_name(enum web_booking w)
-{
-    switch (w) {
-    case WEB_OPEN: return "open";
-    case WEB_NONE: return "none";
-    case WEB_UNREACHABLE: return "unreachable";
-    case WEB_UNKNOWN: break;
-    }
-    return "unknown";
-}
-
 static const char *status_name(enum clinic_status s)
 {
     switch (s) {
@@ -263,8 +252,8 @@ static int add_clinic_fields(cJSON *obj, const struct conf_region *region,
         add_str_or_null(obj, "municipality", c->municipality) != 0 ||
         add_str_or_null(obj, "locality", c->locality) != 0 ||
         add_str_or_null(obj, "operator", c->operator_kind) != 0 ||
-        cJSON_AddStringToObject(obj, "web_booking", web_name(st->web)) ==
-            NULL ||
+        cJSON_AddStringToObject(obj, "web_booking",
+                                collector_web_name(st->web)) == NULL ||
         cJSON_AddStringToObject(obj, "status", status_name(facts->status)) ==
             NULL ||
         add_time_or_null(obj, "checked_at", st->checked_at) != 0 ||
@@ -627,6 +616,8 @@ void feed_metrics(const struct feed_snapshot *s, struct metrics_feed *out)
 
     memset(out, 0, sizeof(*out));
     out->generated_at = s->generated_at;
+    for (i = 0; i < METRICS_WEB_BOOKINGS; i++)
+        out->web_name[i] = collector_web_name((enum web_booking)i);
     for (i = 0; s->info != NULL && i < s->nclinics; i++) {
         if ((unsigned)s->info[i].web < METRICS_WEB_BOOKINGS)
             out->web[s->info[i].web]++;

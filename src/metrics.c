@@ -241,9 +241,6 @@ static void render_label_count(struct out *o, const char *name,
     outf(o, "%s{%s=\"%s\"} %lu\n", name, label, esc, n);
 }
 
-static const char *const web_names[METRICS_WEB_BOOKINGS] = {
-    "unknown", "open", "none", "unreachable"
-};
 static const char *const status_names[METRICS_STATUSES] = {
     "ok", "stale", "error"
 };
@@ -261,8 +258,9 @@ static void render_feed(struct out *o, const struct metrics_feed *f,
     head(o, "slotfeed_clinics_web_booking", "gauge",
          "Clinics in the served feed by web_booking.");
     for (i = 0; i < METRICS_WEB_BOOKINGS; i++)
-        outf(o, "slotfeed_clinics_web_booking{web_booking=\"%s\"} %lu\n",
-             web_names[i], f->web[i]);
+        if (f->web_name[i] != NULL)
+            outf(o, "slotfeed_clinics_web_booking{web_booking=\"%s\"} "
+                 "%lu\n", f->web_name[i], f->web[i]);
     head(o, "slotfeed_clinics_within_guarantee", "gauge",
          "Clinics with a free slot within the care guarantee.");
     outf(o, "slotfeed_clinics_within_guarantee %lu\n", f->within);

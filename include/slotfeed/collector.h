@@ -41,6 +41,12 @@ enum web_booking {
     WEB_NONE,
     WEB_UNREACHABLE
 };
+#define WEB_BOOKINGS (WEB_UNREACHABLE + 1)
+
+/* The published name of w, the feed schema's enum: "unknown", "open",
+ * "none" or "unreachable" (a value out of range gives "unknown"). The
+ * feed, the filter parser and the metrics labels all use it. */
+const char *collector_web_name(enum web_booking w);
 
 enum clinic_status {
     CLINIC_OK = 0,      /* last poll succeeded */

@@ -71,6 +71,8 @@ unsigned long metrics_reports_rejected_total(void);
 struct metrics_feed {
     unsigned long status[METRICS_STATUSES];   /* clinics by status */
     unsigned long web[METRICS_WEB_BOOKINGS];  /* clinics by web_booking */
+    const char *web_name[METRICS_WEB_BOOKINGS];  /* their labels (borrowed,
+                                                  * static; NULL: left out) */
     unsigned long within;       /* with a free slot within the guarantee */
     int64_t generated_at;       /* when the snapshot was built */
 };
