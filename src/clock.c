@@ -61,12 +61,17 @@ void clock_set_fake(int64_t t)
     atomic_store(&fake_now, t < 0 ? -1 : t);
 }
 
-int64_t clock_mono_ms(void)
+int64_t clock_mono_us(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t clock_mono_ms(void)
+{
+    return clock_mono_us() / 1000;
 }
 
 /* --- calendar arithmetic ------------------------------------------------ */

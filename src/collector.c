@@ -76,7 +76,7 @@ struct cpoll {
     void *astate;
     struct adapter_request req;
     struct avail_slots acc;
-    struct timespec t0;
+    int64_t t0_ms;              /* monotonic ms the poll started */
 };
 
 /*
@@ -169,15 +169,6 @@ static void ms_to_tv(long ms, struct timeval *tv)
 {
     tv->tv_sec = ms / 1000;
     tv->tv_usec = (ms % 1000) * 1000;
-}
-
-static long elapsed_ms(const struct timespec *t0)
-{
-    struct timespec t1;
-
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (long)((t1.tv_sec - t0->tv_sec) * 1000 +
-                  (t1.tv_nsec - t0->tv_nsec) / 1000000);
 }
 
 /* Monotonic milliseconds: the time base of sched (evtimers run on it). */
@@ -620,7 +611,7 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *in,
     struct collector *c = p->c;
     struct clinic_state *st = &c->states[p->idx];
     int64_t now = clock_now();
-    long ms = elapsed_ms(&p->t0);
+    long ms = (long)(clock_mono_ms() - p->t0_ms);
     struct sf_error ecopy;
     const struct sf_error *err = &ecopy;
     char lbuf[64];
@@ -986,7 +977,7 @@ static void poll_begin(struct cpoll *p)
 
     p->busy = true;
     c->active++;
-    clock_gettime(CLOCK_MONOTONIC, &p->t0);
+    p->t0_ms = clock_mono_ms();
     memset(&p->ctx, 0, sizeof(p->ctx));
     p->ctx.region = c->region;
     p->region = c->region;

@@ -144,7 +144,7 @@ struct rq {
     struct http_server *s;
     struct evhttp_request *req;
     enum metrics_route route;
-    struct timespec t0;
+    int64_t t0_us;              /* monotonic us the request arrived */
 };
 
 /* --- replies ------------------------------------------------------------- */
@@ -156,15 +156,6 @@ static void set_header(struct evhttp_request *req, const char *k,
 
     evhttp_remove_header(h, k);
     evhttp_add_header(h, k, v);
-}
-
-static double elapsed_s(const struct timespec *t0)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) +
-           (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 /*
@@ -185,7 +176,7 @@ static void finish(struct rq *q, int status, const char *reason,
             evhttp_connection_get_bufferevent(conn), 1 << 20);
     set_header(q->req, "Access-Control-Allow-Origin", "*");
     evhttp_send_reply(q->req, status, reason, buf);
-    metrics_http(q->route, status, elapsed_s(&q->t0));
+    metrics_http(q->route, status, (double)(clock_mono_us() - q->t0_us) / 1e6);
 }
 
 /*
@@ -981,7 +972,7 @@ struct report_wait {
     struct evhttp_request *req;         /* NULL once its connection went */
     struct evhttp_connection *evcon;
     struct reportq_job *job;
-    struct timespec t0;
+    int64_t t0_us;
     enum metrics_route route;
     struct report_wait *next;
 };
@@ -1022,7 +1013,7 @@ static void on_report_done(const struct reportq_result *r, void *arg)
     q.s = w->s;
     q.req = w->req;
     q.route = w->route;
-    q.t0 = w->t0;
+    q.t0_us = w->t0_us;
     free(w);
     if (r->cancelled || r->status == 0) {
         set_header(q.req, "Retry-After", HTTP_REPORT_RETRY_AFTER);
@@ -1087,7 +1078,7 @@ static void serve_report(struct rq *q, const char *path, const char *query,
     w->s = s;
     w->req = q->req;
     w->evcon = evcon;
-    w->t0 = q->t0;
+    w->t0_us = q->t0_us;
     w->route = q->route;
     if ((w->job = reportq_submit(s->reports, snap->region->store, &rr,
                                  on_report_done, w, &err)) == NULL) {
@@ -1168,7 +1159,7 @@ static int admin_route(enum route r, const struct web_asset *asset)
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
-    struct rq q = {arg, req, METRICS_ROUTE_OTHER, {0, 0}};
+    struct rq q = {arg, req, METRICS_ROUTE_OTHER, 0};
     struct http_server *s = arg;
     const char *uri = evhttp_request_get_uri(req);
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
@@ -1184,7 +1175,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     long ci;
     int st;
 
-    clock_gettime(CLOCK_MONOTONIC, &q.t0);
+    q.t0_us = clock_mono_us();
     conn_seen(s, req);
     /* First: evhttp has read the head (and a body by its own reading),
      * nothing after this request yet. */

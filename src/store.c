@@ -251,14 +251,6 @@ static void skey_clear(struct skey *k)
     k->prac = k->svc = NULL;
 }
 
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static int db_fail(struct store *st, struct sf_error *err, const char *what)
 {
     sf_error_set(err, SF_ERR_INTERNAL, "store %s: %s: %s", st->path, what,
@@ -760,7 +752,7 @@ int store_flush(struct store *st, struct sf_error *err)
 
     if (st == NULL || st->npending == 0)
         return 0;
-    t0 = mono_us();
+    t0 = (uint64_t)clock_mono_us();
     n = st->npending;
     if (tx_begin(st, err) != 0)
         goto fail;
@@ -772,7 +764,7 @@ int store_flush(struct store *st, struct sf_error *err)
     st->stats.records_written += n;
     pending_clear(st);
     st->stats.flushes++;
-    st->stats.flush_us_last = mono_us() - t0;
+    st->stats.flush_us_last = (uint64_t)clock_mono_us() - t0;
     st->stats.flush_us_total += st->stats.flush_us_last;
     if (st->stats.flush_us_last > st->stats.flush_us_max)
         st->stats.flush_us_max = st->stats.flush_us_last;

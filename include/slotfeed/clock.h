@@ -42,6 +42,9 @@ void clock_set_fake(int64_t t);
  * not the time that passes.
  */
 int64_t clock_mono_ms(void);
+/* The same clock in microseconds, for durations measured below a
+ * millisecond (request latency, store flushes). */
+int64_t clock_mono_us(void);
 
 /* --- calendar arithmetic ------------------------------------------------ */
 
