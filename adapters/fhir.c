@@ -24,6 +24,7 @@
 #include "fhir_json.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/log.h"
+#include "slotfeed/sbuf.h"
 
 #define FHIR_ACCEPT "application/fhir+json"
 /* Longest next link followed; longer ones are refused as garbage. */
@@ -142,35 +143,32 @@ out:
  */
 static int read_token(const char *path, char **out, struct sf_error *err)
 {
-    FILE *f;
+    struct sbuf file = { 0 };
     char *buf;
-    size_t n, a = 0, b;
+    size_t a = 0, b;
 
     *out = NULL;
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: cannot "
-                     "read: %s", strerror(errno));
-        return -1;
-    }
-    buf = malloc(FHIR_TOKEN_MAX + 2);
-    if (buf == NULL) {
-        fclose(f);
+    switch (sbuf_read_file(&file, path, FHIR_TOKEN_MAX, NULL)) {
+    case SBUF_READ_OK:
+        break;
+    case SBUF_READ_NOMEM:
         sf_error_set(err, SF_ERR_NOMEM, "fhir: out of memory");
         return -1;
-    }
-    n = fread(buf, 1, FHIR_TOKEN_MAX + 1, f);
-    if (ferror(f)) {
-        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: cannot "
-                     "read: %s", strerror(errno));
-        goto fail;
-    }
-    if (n > FHIR_TOKEN_MAX) {
+    case SBUF_READ_TOO_LARGE:
         sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: larger than "
                      "%d bytes", FHIR_TOKEN_MAX);
-        goto fail;
+        return -1;
+    case SBUF_READ_DIR:
+        errno = EISDIR;
+        /* fall through */
+    case SBUF_READ_OPEN:
+    case SBUF_READ_IO:
+        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: cannot "
+                     "read: %s", strerror(errno));
+        return -1;
     }
-    b = n;
+    buf = file.p;
+    b = file.len;
     while (a < b && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r' ||
                      buf[a] == '\n'))
         a++;
@@ -189,15 +187,13 @@ static int read_token(const char *path, char **out, struct sf_error *err)
         }
     }
     memmove(buf, buf + a, b - a);
-    buf[b - a] = '\0';
-    fclose(f);
+    memset(buf + (b - a), 0, file.cap - (b - a));   /* no stale tail */
     *out = buf;
     return 0;
 fail:
     /* wipe: the buffer held a credential */
-    memset(buf, 0, FHIR_TOKEN_MAX + 2);
-    free(buf);
-    fclose(f);
+    memset(buf, 0, file.cap);
+    sbuf_free(&file);
     return -1;
 }
 

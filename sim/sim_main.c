@@ -22,6 +22,7 @@
 #include "slotfeed/conf.h"
 #include "slotfeed/error.h"
 #include "slotfeed/history.h"
+#include "slotfeed/sbuf.h"
 #include "slotfeed/sim.h"
 
 #define DEFAULT_HOST "127.0.0.1"
@@ -116,29 +117,29 @@ bad_usage(const char *fmt, ...)
 /* Read the region file again for its sim fault knobs. */
 static int load_faults(struct sim *sim, const char *path, struct sf_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0;
-    int rc = -1;
+    struct sbuf b = { 0 };
+    int rc;
 
-    if (f == NULL) {
+    switch (sbuf_read_file(&b, path, (size_t)CONF_FILE_MAX, NULL)) {
+    case SBUF_READ_OK:
+        break;
+    case SBUF_READ_OPEN:
         sf_error_set(err, SF_ERR_CONFIG, "cannot read: %s", strerror(errno));
         return -1;
-    }
-    buf = malloc(CONF_FILE_MAX + 1);
-    if (buf == NULL) {
+    case SBUF_READ_NOMEM:
         sf_error_set(err, SF_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    n = fread(buf, 1, CONF_FILE_MAX, f);
-    if (ferror(f)) {
+        return -1;
+    case SBUF_READ_TOO_LARGE:
+        sf_error_set(err, SF_ERR_CONFIG, "larger than %ld bytes",
+                     CONF_FILE_MAX);
+        return -1;
+    case SBUF_READ_DIR:
+    case SBUF_READ_IO:
         sf_error_set(err, SF_ERR_CONFIG, "read error");
-        goto out;
+        return -1;
     }
-    rc = sim_load_faults(sim, buf, n, err);
-out:
-    free(buf);
-    fclose(f);
+    rc = sim_load_faults(sim, b.p, b.len, err);
+    sbuf_free(&b);
     return rc;
 }
 

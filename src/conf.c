@@ -27,6 +27,7 @@
 #include "slotfeed/adapter.h"
 #include "slotfeed/error.h"
 #include "slotfeed/pnr.h"
+#include "slotfeed/sbuf.h"
 #include "slotfeed/sched.h"
 #include "slotfeed/url.h"
 
@@ -2001,10 +2002,8 @@ int conf_load(const char *path, struct conf_region **out,
               struct conf_errors *errs)
 {
     struct vctx cx = { errs, false, false };
-    struct stat st;
-    FILE *f = NULL;
-    char *buf = NULL, *nb;
-    size_t len = 0, cap = 0, got;
+    struct sbuf b = { 0 };
+    long long size;
     int rc = -1;
 
     *out = NULL;
@@ -2012,59 +2011,38 @@ int conf_load(const char *path, struct conf_region **out,
         verr(&cx, NULL, "no configuration file given");
         return -1;
     }
-    f = fopen(path, "rb");
-    if (f == NULL) {
+    switch (sbuf_read_file(&b, path, (size_t)CONF_FILE_MAX, &size)) {
+    case SBUF_READ_OK:
+        break;
+    case SBUF_READ_OPEN:
         verr(&cx, NULL, "cannot open file: %s", strerror(errno));
         return -1;
-    }
-    if (fstat(fileno(f), &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            verr(&cx, NULL, "cannot read file: it is a directory");
-            goto out;
-        }
-        if (S_ISREG(st.st_mode) && st.st_size > CONF_FILE_MAX) {
+    case SBUF_READ_DIR:
+        verr(&cx, NULL, "cannot read file: it is a directory");
+        return -1;
+    case SBUF_READ_TOO_LARGE:
+        if (size > CONF_FILE_MAX)
             verr(&cx, NULL, "file is too large (%lld bytes; at most %ld MiB)",
-                 (long long)st.st_size, CONF_FILE_MAX / (1024 * 1024));
-            goto out;
-        }
-    }
-    /* Read to EOF but never past the cap (pipes have no size to check). */
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 64 * 1024;
-            if (cap > (size_t)CONF_FILE_MAX + 1)
-                cap = (size_t)CONF_FILE_MAX + 1;
-            nb = realloc(buf, cap);
-            if (nb == NULL) {
-                verr(&cx, NULL, "out of memory reading the file");
-                goto out;
-            }
-            buf = nb;
-        }
-        got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (len > (size_t)CONF_FILE_MAX) {
+                 size, CONF_FILE_MAX / (1024 * 1024));
+        else    /* grew while read, or a pipe: no size to show */
             verr(&cx, NULL, "file is too large (more than %ld MiB)",
                  CONF_FILE_MAX / (1024 * 1024));
-            goto out;
-        }
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
+        return -1;
+    case SBUF_READ_IO:
         verr(&cx, NULL, "cannot read file: %s", strerror(errno));
-        goto out;
+        return -1;
+    case SBUF_READ_NOMEM:
+        verr(&cx, NULL, "out of memory reading the file");
+        return -1;
     }
-    rc = conf_parse(buf ? buf : "", len, out, errs);
+    rc = conf_parse(b.p, b.len, out, errs);
     if (rc == 0 && resolve_geo(path, *out) != 0) {
         conf_free(*out);
         *out = NULL;
         verr(&cx, NULL, "out of memory");
         rc = -1;
     }
-out:
-    free(buf);
-    fclose(f);
+    sbuf_free(&b);
     return rc;
 }
 

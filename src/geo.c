@@ -16,6 +16,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "slotfeed/sbuf.h"
+
 #define GEO_EARTH_KM 6371.0
 #define GEO_PI 3.14159265358979323846
 
@@ -275,33 +277,34 @@ fail:
 struct geo_table *geo_load(const char *path, struct sf_error *err)
 {
     struct geo_table *t = NULL;
-    FILE *f;
-    char *buf = NULL;
-    size_t n;
+    struct sbuf b = { 0 };
 
-    if (path == NULL || (f = fopen(path, "rb")) == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "%s: cannot open: %s",
-                     path ? path : "(null)", strerror(errno));
+    if (path == NULL) {
+        sf_error_set(err, SF_ERR_CONFIG, "(null): cannot open: %s",
+                     strerror(ENOENT));
         return NULL;
     }
-    if ((buf = malloc((size_t)GEO_FILE_MAX + 1)) == NULL) {
+    switch (sbuf_read_file(&b, path, (size_t)GEO_FILE_MAX, NULL)) {
+    case SBUF_READ_OK:
+        t = geo_parse(b.p, b.len, path, err);
+        sbuf_free(&b);
+        break;
+    case SBUF_READ_OPEN:
+        sf_error_set(err, SF_ERR_CONFIG, "%s: cannot open: %s", path,
+                     strerror(errno));
+        break;
+    case SBUF_READ_NOMEM:
         sf_error_set(err, SF_ERR_NOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    n = fread(buf, 1, (size_t)GEO_FILE_MAX + 1, f);
-    if (ferror(f)) {
-        sf_error_set(err, SF_ERR_CONFIG, "%s: read error", path);
-        goto out;
-    }
-    if (n > (size_t)GEO_FILE_MAX) {
+        break;
+    case SBUF_READ_TOO_LARGE:
         sf_error_set(err, SF_ERR_CONFIG, "%s: larger than %ld bytes", path,
                      GEO_FILE_MAX);
-        goto out;
+        break;
+    case SBUF_READ_DIR:
+    case SBUF_READ_IO:
+        sf_error_set(err, SF_ERR_CONFIG, "%s: read error", path);
+        break;
     }
-    t = geo_parse(buf, n, path, err);
-out:
-    free(buf);
-    fclose(f);
     return t;
 }
 

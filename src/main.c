@@ -37,6 +37,7 @@
 #include "slotfeed/priv.h"
 #include "slotfeed/rivta.h"
 #include "slotfeed/report.h"
+#include "slotfeed/sbuf.h"
 #include "slotfeed/store.h"
 
 #define EXIT_USAGE 2
@@ -146,51 +147,35 @@ static struct conf_region *load_config(const char *path)
     return r;
 }
 
-/* Read a whole file (or stdin for "-") up to max bytes. Caller frees. */
+/* Read a whole file (or stdin for "-") up to max bytes, NUL-terminated.
+ * Caller frees. */
 static char *read_file(const char *path, long max, size_t *len)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char *buf = NULL, *nb;
-    size_t n = 0, cap = 0, r;
+    struct sbuf b = { 0 };
+    enum sbuf_read rc;
 
-    if (f == NULL) {
+    if (strcmp(path, "-") == 0)
+        rc = sbuf_read_stream(&b, stdin, (size_t)max);
+    else
+        rc = sbuf_read_file(&b, path, (size_t)max, NULL);
+    switch (rc) {
+    case SBUF_READ_OK:
+        *len = b.len;
+        return b.p;
+    case SBUF_READ_OPEN:
         fprintf(stderr, "slotfeed: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            cap = cap ? cap * 2 : 65536;
-            if ((long)cap > max + 1)
-                cap = (size_t)max + 2;
-            if ((nb = realloc(buf, cap)) == NULL) {
-                fprintf(stderr, "slotfeed: %s: out of memory\n", path);
-                goto fail;
-            }
-            buf = nb;
-        }
-        r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if ((long)n > max) {
-            fprintf(stderr, "slotfeed: %s: larger than %ld bytes\n", path,
-                    max);
-            goto fail;
-        }
-        if (r == 0)
-            break;
-    }
-    if (ferror(f)) {
+        break;
+    case SBUF_READ_NOMEM:
+        fprintf(stderr, "slotfeed: %s: out of memory\n", path);
+        break;
+    case SBUF_READ_TOO_LARGE:
+        fprintf(stderr, "slotfeed: %s: larger than %ld bytes\n", path, max);
+        break;
+    case SBUF_READ_DIR:
+    case SBUF_READ_IO:
         fprintf(stderr, "slotfeed: %s: read error\n", path);
-        goto fail;
+        break;
     }
-    if (f != stdin)
-        fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-fail:
-    if (f != stdin)
-        fclose(f);
-    free(buf);
     return NULL;
 }
 
