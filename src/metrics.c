@@ -9,10 +9,11 @@
  */
 #include "slotfeed/metrics.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "slotfeed/sbuf.h"
 
 #define NCLASS (SF_ERR_LAST + 1)
 #define NSTATUS 600
@@ -170,56 +171,14 @@ unsigned long metrics_http_total(enum metrics_route route, int status)
 
 /* --- rendering ------------------------------------------------------------ */
 
-struct out {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void outf(struct out *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void outf(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (o->oom)
-        return;
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            o->oom = 1;
-            return;
-        }
-        if ((size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        {
-            size_t cap = o->cap * 2 + (size_t)n;
-            char *np = realloc(o->p, cap);
-
-            if (np == NULL) {
-                o->oom = 1;
-                return;
-            }
-            o->p = np;
-            o->cap = cap;
-        }
-    }
-}
-
-static void head(struct out *o, const char *name, const char *type,
+static void head(struct sbuf *o, const char *name, const char *type,
                  const char *help)
 {
-    outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    sbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* name{label="value"} n, the value escaped as the text format wants. */
-static void render_label_count(struct out *o, const char *name,
+static void render_label_count(struct sbuf *o, const char *name,
                                const char *label, const char *value,
                                unsigned long n)
 {
@@ -238,14 +197,14 @@ static void render_label_count(struct out *o, const char *name,
         }
     }
     esc[j] = '\0';
-    outf(o, "%s{%s=\"%s\"} %lu\n", name, label, esc, n);
+    sbuf_printf(o, "%s{%s=\"%s\"} %lu\n", name, label, esc, n);
 }
 
 static const char *const status_names[METRICS_STATUSES] = {
     "ok", "stale", "error"
 };
 
-static void render_feed(struct out *o, const struct metrics_feed *f,
+static void render_feed(struct sbuf *o, const struct metrics_feed *f,
                         int64_t now)
 {
     size_t i;
@@ -253,45 +212,42 @@ static void render_feed(struct out *o, const struct metrics_feed *f,
     head(o, "slotfeed_clinics", "gauge",
          "Clinics in the served feed by published status.");
     for (i = 0; i < METRICS_STATUSES; i++)
-        outf(o, "slotfeed_clinics{status=\"%s\"} %lu\n", status_names[i],
+        sbuf_printf(o, "slotfeed_clinics{status=\"%s\"} %lu\n", status_names[i],
              f->status[i]);
     head(o, "slotfeed_clinics_web_booking", "gauge",
          "Clinics in the served feed by web_booking.");
     for (i = 0; i < METRICS_WEB_BOOKINGS; i++)
         if (f->web_name[i] != NULL)
-            outf(o, "slotfeed_clinics_web_booking{web_booking=\"%s\"} "
+            sbuf_printf(o, "slotfeed_clinics_web_booking{web_booking=\"%s\"} "
                  "%lu\n", f->web_name[i], f->web[i]);
     head(o, "slotfeed_clinics_within_guarantee", "gauge",
          "Clinics with a free slot within the care guarantee.");
-    outf(o, "slotfeed_clinics_within_guarantee %lu\n", f->within);
+    sbuf_printf(o, "slotfeed_clinics_within_guarantee %lu\n", f->within);
     head(o, "slotfeed_feed_age_seconds", "gauge",
          "Seconds since the served feed snapshot was built.");
-    outf(o, "slotfeed_feed_age_seconds %lld\n",
+    sbuf_printf(o, "slotfeed_feed_age_seconds %lld\n",
          (long long)(now - f->generated_at));
     head(o, "slotfeed_feed_generated_timestamp_seconds", "gauge",
          "Unix time the served feed snapshot was built.");
-    outf(o, "slotfeed_feed_generated_timestamp_seconds %lld\n",
+    sbuf_printf(o, "slotfeed_feed_generated_timestamp_seconds %lld\n",
          (long long)f->generated_at);
 }
 
 char *metrics_render(const struct metrics_feed *feed, int64_t now,
                      size_t *len)
 {
-    struct out o = {NULL, 0, 8192, 0};
+    struct sbuf o = { 0 };
     unsigned long cum = 0;
     size_t r, b;
     int st;
 
-    if ((o.p = malloc(o.cap)) == NULL)
-        return NULL;
-    o.p[0] = '\0';
     head(&o, "slotfeed_polls_total", "counter",
          "Finished polls of booking systems (all clinics).");
-    outf(&o, "slotfeed_polls_total %lu\n", m.polls);
+    sbuf_printf(&o, "slotfeed_polls_total %lu\n", m.polls);
     head(&o, "slotfeed_poll_failures_total", "counter",
          "Failed polls by error class.");
     for (b = 1; b < NCLASS; b++)
-        outf(&o, "slotfeed_poll_failures_total{class=\"%s\"} %lu\n",
+        sbuf_printf(&o, "slotfeed_poll_failures_total{class=\"%s\"} %lu\n",
              sf_errclass_name((enum sf_errclass)b), m.failures[b]);
     head(&o, "slotfeed_implausible_total", "counter",
          "Host-wide emptyings held back (many clinics of one host "
@@ -300,11 +256,11 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now,
         render_label_count(&o, "slotfeed_implausible_total", "host",
                            m.implaus_host[b], m.implaus[b]);
     if (m.implaus[METRICS_IMPLAUSIBLE_HOSTS] != 0)
-        outf(&o, "slotfeed_implausible_total{host=\"other\"} %lu\n",
+        sbuf_printf(&o, "slotfeed_implausible_total{host=\"other\"} %lu\n",
              m.implaus[METRICS_IMPLAUSIBLE_HOSTS]);
     head(&o, "slotfeed_feed_rebuilds_total", "counter",
          "Feed snapshots built.");
-    outf(&o, "slotfeed_feed_rebuilds_total %lu\n", m.rebuilds);
+    sbuf_printf(&o, "slotfeed_feed_rebuilds_total %lu\n", m.rebuilds);
     if (feed != NULL)
         render_feed(&o, feed, now);
     head(&o, "slotfeed_http_requests_total", "counter",
@@ -312,37 +268,37 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now,
     for (r = 0; r < METRICS_ROUTE_COUNT; r++)
         for (st = 0; st < NSTATUS; st++)
             if (m.http[r][st] != 0)
-                outf(&o, "slotfeed_http_requests_total{route=\"%s\","
+                sbuf_printf(&o, "slotfeed_http_requests_total{route=\"%s\","
                      "code=\"%d\"} %lu\n", route_names[r], st, m.http[r][st]);
     head(&o, "slotfeed_http_request_duration_seconds", "histogram",
          "Time from request parsed to reply queued.");
     for (b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
         cum += m.lat_bucket[b];
-        outf(&o, "slotfeed_http_request_duration_seconds_bucket{le=\"%g\"} "
+        sbuf_printf(&o, "slotfeed_http_request_duration_seconds_bucket{le=\"%g\"} "
              "%lu\n", bucket_le[b], cum);
     }
-    outf(&o, "slotfeed_http_request_duration_seconds_bucket{le=\"+Inf\"} "
+    sbuf_printf(&o, "slotfeed_http_request_duration_seconds_bucket{le=\"+Inf\"} "
          "%lu\n", m.lat_count);
-    outf(&o, "slotfeed_http_request_duration_seconds_sum %.6f\n", m.lat_sum);
-    outf(&o, "slotfeed_http_request_duration_seconds_count %lu\n",
+    sbuf_printf(&o, "slotfeed_http_request_duration_seconds_sum %.6f\n", m.lat_sum);
+    sbuf_printf(&o, "slotfeed_http_request_duration_seconds_count %lu\n",
          m.lat_count);
     head(&o, "slotfeed_http_connections", "gauge",
          "HTTP connections open (from accept to close).");
-    outf(&o, "slotfeed_http_connections %lu\n", m.conns_open);
+    sbuf_printf(&o, "slotfeed_http_connections %lu\n", m.conns_open);
     head(&o, "slotfeed_http_slow_clients_dropped_total", "counter",
          "HTTP connections closed for not completing a request in time.");
-    outf(&o, "slotfeed_http_slow_clients_dropped_total %lu\n",
+    sbuf_printf(&o, "slotfeed_http_slow_clients_dropped_total %lu\n",
          m.slow_dropped);
     head(&o, "slotfeed_http_accept_errors_total", "counter",
          "accept() failures (out of file descriptors); each pauses the "
          "listener briefly.");
-    outf(&o, "slotfeed_http_accept_errors_total %lu\n", m.accept_errors);
+    sbuf_printf(&o, "slotfeed_http_accept_errors_total %lu\n", m.accept_errors);
     head(&o, "slotfeed_reports_rejected_total", "counter",
          "Report requests answered 503 because as many reports as "
          "allowed were computing or waiting.");
-    outf(&o, "slotfeed_reports_rejected_total %lu\n", m.reports_rejected);
+    sbuf_printf(&o, "slotfeed_reports_rejected_total %lu\n", m.reports_rejected);
     if (o.oom) {
-        free(o.p);
+        sbuf_free(&o);
         return NULL;
     }
     if (len != NULL)

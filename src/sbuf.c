@@ -2,50 +2,11 @@
 #include "slotfeed/sbuf.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-void sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-    size_t cap;
-    char *np;
-
-    /* The bound also tells the optimizer len + n + 1 cannot wrap. */
-    if (b->oom || n > SIZE_MAX / 4 || b->len > SIZE_MAX / 4) {
-        b->oom = 1;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if ((np = realloc(b->p, cap)) == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n > 0)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void sbuf_str(struct sbuf *b, const char *s)
-{
-    sbuf_add(b, s, strlen(s));
-}
-
-void sbuf_free(struct sbuf *b)
-{
-    if (b == NULL)
-        return;
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
 
 /* Grow b to hold at least need bytes; -1 (and oom set) on failure. */
 static int reserve(struct sbuf *b, size_t need)
@@ -65,6 +26,59 @@ static int reserve(struct sbuf *b, size_t need)
     b->p = np;
     b->cap = cap;
     return 0;
+}
+
+void sbuf_add(struct sbuf *b, const char *s, size_t n)
+{
+    /* The bound also tells the optimizer len + n + 1 cannot wrap. */
+    if (b->oom || n > SIZE_MAX / 4 || b->len > SIZE_MAX / 4) {
+        b->oom = 1;
+        return;
+    }
+    if (reserve(b, b->len + n + 1) != 0)
+        return;
+    if (n > 0)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void sbuf_str(struct sbuf *b, const char *s)
+{
+    sbuf_add(b, s, strlen(s));
+}
+
+void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->oom || reserve(b, b->len + 1) != 0)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->p[b->len] = '\0';
+        b->oom = 1;
+        return;
+    }
+    if ((size_t)n >= b->cap - b->len) {     /* did not fit: grow, again */
+        if (reserve(b, b->len + (size_t)n + 1) != 0)
+            return;
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+}
+
+void sbuf_free(struct sbuf *b)
+{
+    if (b == NULL)
+        return;
+    free(b->p);
+    memset(b, 0, sizeof(*b));
 }
 
 /* Wipe and free b (what was read may be a credential), keep errno. */

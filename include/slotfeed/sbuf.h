@@ -22,6 +22,9 @@ struct sbuf {
 void sbuf_add(struct sbuf *b, const char *s, size_t n);
 /* Append a NUL-terminated string. */
 void sbuf_str(struct sbuf *b, const char *s);
+/* Append printf-formatted text (a formatting error counts as OOM). */
+void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Free the bytes and zero the struct. NULL ok. */
 void sbuf_free(struct sbuf *b);
 
