@@ -212,25 +212,25 @@ static void render_feed(struct sbuf *o, const struct metrics_feed *f,
     head(o, "slotfeed_clinics", "gauge",
          "Clinics in the served feed by published status.");
     for (i = 0; i < METRICS_STATUSES; i++)
-        sbuf_printf(o, "slotfeed_clinics{status=\"%s\"} %lu\n", status_names[i],
-             f->status[i]);
+        sbuf_printf(o, "slotfeed_clinics{status=\"%s\"} %lu\n",
+                    status_names[i], f->status[i]);
     head(o, "slotfeed_clinics_web_booking", "gauge",
          "Clinics in the served feed by web_booking.");
     for (i = 0; i < METRICS_WEB_BOOKINGS; i++)
         if (f->web_name[i] != NULL)
             sbuf_printf(o, "slotfeed_clinics_web_booking{web_booking=\"%s\"} "
-                 "%lu\n", f->web_name[i], f->web[i]);
+                        "%lu\n", f->web_name[i], f->web[i]);
     head(o, "slotfeed_clinics_within_guarantee", "gauge",
          "Clinics with a free slot within the care guarantee.");
     sbuf_printf(o, "slotfeed_clinics_within_guarantee %lu\n", f->within);
     head(o, "slotfeed_feed_age_seconds", "gauge",
          "Seconds since the served feed snapshot was built.");
     sbuf_printf(o, "slotfeed_feed_age_seconds %lld\n",
-         (long long)(now - f->generated_at));
+                (long long)(now - f->generated_at));
     head(o, "slotfeed_feed_generated_timestamp_seconds", "gauge",
          "Unix time the served feed snapshot was built.");
     sbuf_printf(o, "slotfeed_feed_generated_timestamp_seconds %lld\n",
-         (long long)f->generated_at);
+                (long long)f->generated_at);
 }
 
 char *metrics_render(const struct metrics_feed *feed, int64_t now,
@@ -248,7 +248,7 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now,
          "Failed polls by error class.");
     for (b = 1; b < NCLASS; b++)
         sbuf_printf(&o, "slotfeed_poll_failures_total{class=\"%s\"} %lu\n",
-             sf_errclass_name((enum sf_errclass)b), m.failures[b]);
+                    sf_errclass_name((enum sf_errclass)b), m.failures[b]);
     head(&o, "slotfeed_implausible_total", "counter",
          "Host-wide emptyings held back (many clinics of one host "
          "answering empty at once), by host.");
@@ -257,7 +257,7 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now,
                            m.implaus_host[b], m.implaus[b]);
     if (m.implaus[METRICS_IMPLAUSIBLE_HOSTS] != 0)
         sbuf_printf(&o, "slotfeed_implausible_total{host=\"other\"} %lu\n",
-             m.implaus[METRICS_IMPLAUSIBLE_HOSTS]);
+                    m.implaus[METRICS_IMPLAUSIBLE_HOSTS]);
     head(&o, "slotfeed_feed_rebuilds_total", "counter",
          "Feed snapshots built.");
     sbuf_printf(&o, "slotfeed_feed_rebuilds_total %lu\n", m.rebuilds);
@@ -269,34 +269,38 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now,
         for (st = 0; st < NSTATUS; st++)
             if (m.http[r][st] != 0)
                 sbuf_printf(&o, "slotfeed_http_requests_total{route=\"%s\","
-                     "code=\"%d\"} %lu\n", route_names[r], st, m.http[r][st]);
+                            "code=\"%d\"} %lu\n", route_names[r], st,
+                            m.http[r][st]);
     head(&o, "slotfeed_http_request_duration_seconds", "histogram",
          "Time from request parsed to reply queued.");
     for (b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
         cum += m.lat_bucket[b];
-        sbuf_printf(&o, "slotfeed_http_request_duration_seconds_bucket{le=\"%g\"} "
-             "%lu\n", bucket_le[b], cum);
+        sbuf_printf(&o, "slotfeed_http_request_duration_seconds_bucket"
+                    "{le=\"%g\"} %lu\n", bucket_le[b], cum);
     }
-    sbuf_printf(&o, "slotfeed_http_request_duration_seconds_bucket{le=\"+Inf\"} "
-         "%lu\n", m.lat_count);
-    sbuf_printf(&o, "slotfeed_http_request_duration_seconds_sum %.6f\n", m.lat_sum);
+    sbuf_printf(&o, "slotfeed_http_request_duration_seconds_bucket"
+                "{le=\"+Inf\"} %lu\n", m.lat_count);
+    sbuf_printf(&o, "slotfeed_http_request_duration_seconds_sum %.6f\n",
+                m.lat_sum);
     sbuf_printf(&o, "slotfeed_http_request_duration_seconds_count %lu\n",
-         m.lat_count);
+                m.lat_count);
     head(&o, "slotfeed_http_connections", "gauge",
          "HTTP connections open (from accept to close).");
     sbuf_printf(&o, "slotfeed_http_connections %lu\n", m.conns_open);
     head(&o, "slotfeed_http_slow_clients_dropped_total", "counter",
          "HTTP connections closed for not completing a request in time.");
     sbuf_printf(&o, "slotfeed_http_slow_clients_dropped_total %lu\n",
-         m.slow_dropped);
+                m.slow_dropped);
     head(&o, "slotfeed_http_accept_errors_total", "counter",
          "accept() failures (out of file descriptors); each pauses the "
          "listener briefly.");
-    sbuf_printf(&o, "slotfeed_http_accept_errors_total %lu\n", m.accept_errors);
+    sbuf_printf(&o, "slotfeed_http_accept_errors_total %lu\n",
+                m.accept_errors);
     head(&o, "slotfeed_reports_rejected_total", "counter",
          "Report requests answered 503 because as many reports as "
          "allowed were computing or waiting.");
-    sbuf_printf(&o, "slotfeed_reports_rejected_total %lu\n", m.reports_rejected);
+    sbuf_printf(&o, "slotfeed_reports_rejected_total %lu\n",
+                m.reports_rejected);
     if (o.oom) {
         sbuf_free(&o);
         return NULL;
