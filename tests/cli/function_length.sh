@@ -13,7 +13,6 @@ allowed=" \
 sim/history.c:history_generate \
 sim/sim.c:answer_soap \
 sim/sim.c:answer_fhir \
-src/collector.c:collector_reconfigure \
 src/conf.c:parse_booking \
 src/fetch.c:fetch_start \
 src/http.c:on_request \
