@@ -15,7 +15,6 @@ sim/sim.c:answer_soap \
 src/conf.c:parse_booking \
 src/fetch.c:fetch_start \
 src/http.c:on_request \
-src/main.c:cmd_run \
 src/report.c:web_report \
 src/report.c:clinic_month \
 src/report.c:guarantee_report \
