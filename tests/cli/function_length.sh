@@ -12,7 +12,6 @@ limit=120
 allowed=" \
 sim/history.c:history_generate \
 sim/sim.c:answer_soap \
-src/http.c:on_request \
 src/report.c:web_report \
 src/report.c:clinic_month \
 src/report.c:guarantee_report \
