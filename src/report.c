@@ -971,23 +971,14 @@ struct gwin {              /* the month's open windows of one clinic */
     int64_t a, b;          /* [a, b); a == b: closed that day */
 };
 
-/*
- * Figures of clinic c for the month [p->from_day, p->to_day]. wins has
- * one entry per day of the month (open window clipped to the clinic's
- * active span and to now).
- */
-static int clinic_month(struct rctx *x, const struct rclinic *c,
-                        sqlite3_stmt *runs, sqlite3_stmt *slots,
-                        struct gwin *wins, struct seglist *segs,
-                        int default_interval, struct gstats *g)
+/* clinic_month: each day's open window, clipped to the span the clinic
+ * was in the roster; adds up g->open_s. */
+static void month_windows(const struct rctx *x, const struct rclinic *c,
+                          struct gwin *wins, struct gstats *g)
 {
     const struct report_params *p = x->p;
     int32_t nd = p->to_day - p->from_day + 1, d;
-    int64_t month_a = clock_day_start(p->from_day);
-    int64_t month_b = clock_day_start(p->to_day + 1);
     int64_t active_a = c->first_seen, active_b;
-    unsigned char observed[32] = {0};
-    int any_open = 0, any_none = 0, any_run = 0, last_interval = 0, rc;
 
     /* A clinic still in the latest roster is active up to now; one that
      * left the config (its last_seen stopped a day or more before the
@@ -1013,6 +1004,66 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
         wins[d].b = b;
         g->open_s += b - a;
     }
+}
+
+/* clinic_month: the month's vanished (booked) and passed slots of
+ * clinic c. */
+static int month_slots(struct rctx *x, const struct rclinic *c,
+                       sqlite3_stmt *slots, int64_t month_a, int64_t month_b,
+                       struct gstats *g)
+{
+    int rc;
+
+    sqlite3_reset(slots);
+    sqlite3_bind_int64(slots, 1, c->id);
+    sqlite3_bind_int64(slots, 2, month_a);
+    sqlite3_bind_int64(slots, 3, month_b);
+    /* Index range on start: a vanished slot starts after gone_at and at
+     * most the horizon (<= 90 days) after it was first seen; a passed one
+     * starts before gone_at. Passed slots that started more than
+     * REPORT_PASSED_LOOKBACK_DAYS before the month (a long outage) are not
+     * counted (docs/compliance-method.md). */
+    sqlite3_bind_int64(slots, 4,
+                       month_a - (int64_t)REPORT_PASSED_LOOKBACK_DAYS * 86400);
+    sqlite3_bind_int64(slots, 5, month_b + 92 * 86400LL);
+    while ((rc = sqlite3_step(slots)) == SQLITE_ROW) {
+        const unsigned char *why = sqlite3_column_text(slots, 0);
+        int within = sqlite3_column_int(slots, 1) == 1;
+        int64_t k = sqlite3_column_int64(slots, 2);
+
+        if (why == NULL)
+            continue;
+        if (strcmp((const char *)why, "vanished") == 0) {
+            if (within)
+                g->bookings_within += k;
+            else
+                g->bookings_later += k;
+        } else if (strcmp((const char *)why, "passed") == 0)
+            g->slots_passed += k;
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(x, "slots");
+    return 0;
+}
+
+/*
+ * Figures of clinic c for the month [p->from_day, p->to_day]. wins has
+ * one entry per day of the month (open window clipped to the clinic's
+ * active span and to now).
+ */
+static int clinic_month(struct rctx *x, const struct rclinic *c,
+                        sqlite3_stmt *runs, sqlite3_stmt *slots,
+                        struct gwin *wins, struct seglist *segs,
+                        int default_interval, struct gstats *g)
+{
+    const struct report_params *p = x->p;
+    int32_t nd = p->to_day - p->from_day + 1, d;
+    int64_t month_a = clock_day_start(p->from_day);
+    int64_t month_b = clock_day_start(p->to_day + 1);
+    unsigned char observed[32] = {0};
+    int any_open = 0, any_none = 0, any_run = 0, last_interval = 0, rc;
+
+    month_windows(x, c, wins, g);
     segs->n = 0;
 
     sqlite3_reset(runs);
@@ -1089,36 +1140,7 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
     g->gap_s = g->open_s - g->covered_s - g->stale_s - g->error_s;
     g->polls_expected = (g->open_s + g->interval_s / 2) / g->interval_s;
 
-    sqlite3_reset(slots);
-    sqlite3_bind_int64(slots, 1, c->id);
-    sqlite3_bind_int64(slots, 2, month_a);
-    sqlite3_bind_int64(slots, 3, month_b);
-    /* Index range on start: a vanished slot starts after gone_at and at
-     * most the horizon (<= 90 days) after it was first seen; a passed one
-     * starts before gone_at. Passed slots that started more than
-     * REPORT_PASSED_LOOKBACK_DAYS before the month (a long outage) are not
-     * counted (docs/compliance-method.md). */
-    sqlite3_bind_int64(slots, 4,
-                       month_a - (int64_t)REPORT_PASSED_LOOKBACK_DAYS * 86400);
-    sqlite3_bind_int64(slots, 5, month_b + 92 * 86400LL);
-    while ((rc = sqlite3_step(slots)) == SQLITE_ROW) {
-        const unsigned char *why = sqlite3_column_text(slots, 0);
-        int within = sqlite3_column_int(slots, 1) == 1;
-        int64_t k = sqlite3_column_int64(slots, 2);
-
-        if (why == NULL)
-            continue;
-        if (strcmp((const char *)why, "vanished") == 0) {
-            if (within)
-                g->bookings_within += k;
-            else
-                g->bookings_later += k;
-        } else if (strcmp((const char *)why, "passed") == 0)
-            g->slots_passed += k;
-    }
-    if (rc != SQLITE_DONE)
-        return db_fail(x, "slots");
-    return 0;
+    return month_slots(x, c, slots, month_a, month_b, g);
 oom:
     sf_error_set(x->err, SF_ERR_NOMEM, "report: out of memory");
     return -1;
