@@ -1252,6 +1252,76 @@ static int gstats_json(cJSON *o, struct gstats *g, int figures)
                : 0;
 }
 
+/* guarantee_report: one entry per clinic in the roster during the month.
+ * Marks those clinics (interval_s -1) for the sums.  -1: out of memory. */
+static int guarantee_clinics(struct rctx *x, cJSON *arr, struct gstats *gs)
+{
+    const struct report_params *p = x->p;
+    cJSON *o;
+    size_t i;
+
+    for (i = 0; i < x->nc; i++) {
+        const struct rclinic *c = &x->c[i];
+        int figures = c->has_booking && gs[i].web != 2;
+
+        /* In the roster during the month at all? */
+        if (clock_local_day(c->first_seen) > p->to_day ||
+            clock_local_day(c->last_seen) < p->from_day)
+            continue;
+        if ((o = j_push_obj(arr)) == NULL || j_str(o, "hsa_id", c->hsa) ||
+            j_str(o, "name", c->name) || j_str(o, "municipality", c->muni) ||
+            j_str(o, "operator", c->op) ||
+            j_str(o, "web_booking", web_name(gs[i].web, c->has_booking)) ||
+            j_num(o, "interval_s", gs[i].interval_s))
+            return -1;
+        if (!figures)
+            gs[i].web = 2;  /* counted as without web booking below */
+        if (gstats_json(o, &gs[i], figures))
+            return -1;
+        gs[i].interval_s = -1;  /* marks "in the month" for the sums */
+    }
+    return 0;
+}
+
+/* guarantee_report, by municipality or operator: the clinics marked by
+ * guarantee_clinics summed per group.  -1: out of memory. */
+static int guarantee_groups(struct rctx *x, cJSON *doc,
+                            const struct gstats *gs, const char **keys,
+                            size_t nkeys)
+{
+    const struct report_params *p = x->p;
+    struct gstats *gg = calloc(nkeys + 1, sizeof(*gg));
+    cJSON *arr, *o;
+    size_t i;
+    int oom = 0;
+
+    if (gg == NULL || (arr = cJSON_AddArrayToObject(doc, "groups")) ==
+                          NULL) {
+        free(gg);
+        return -1;
+    }
+    for (i = 0; i < x->nc; i++) {
+        long k = key_index(keys, nkeys, group_key(&x->c[i], p->by));
+
+        if (gs[i].interval_s == -1 && k >= 0)
+            gstats_add(&gg[k], &gs[i], &oom);
+    }
+    for (i = 0; i < nkeys && !oom; i++) {
+        if (gg[i].clinics == 0)
+            continue;
+        if ((o = j_push_obj(arr)) == NULL ||
+            j_str(o, "group", keys[i]) ||
+            j_num(o, "clinics", (double)gg[i].clinics) ||
+            j_num(o, "clinics_with_web", (double)gg[i].clinics_web) ||
+            gstats_json(o, &gg[i], gg[i].clinics_web > 0))
+            oom = 1;
+    }
+    for (i = 0; i <= nkeys; i++)
+        free(gg[i].w);
+    free(gg);
+    return oom ? -1 : 0;
+}
+
 static int guarantee_report(struct rctx *x, cJSON **out)
 {
     static const char runs_sql[] =
@@ -1304,56 +1374,11 @@ static int guarantee_report(struct rctx *x, cJSON **out)
     if (j_str(doc, "month", month) ||
         (arr = cJSON_AddArrayToObject(doc, "clinics")) == NULL)
         goto oom;
-    for (i = 0; i < x->nc; i++) {
-        const struct rclinic *c = &x->c[i];
-        int figures = c->has_booking && gs[i].web != 2;
-
-        /* In the roster during the month at all? */
-        if (clock_local_day(c->first_seen) > p->to_day ||
-            clock_local_day(c->last_seen) < p->from_day)
-            continue;
-        if ((o = j_push_obj(arr)) == NULL || j_str(o, "hsa_id", c->hsa) ||
-            j_str(o, "name", c->name) || j_str(o, "municipality", c->muni) ||
-            j_str(o, "operator", c->op) ||
-            j_str(o, "web_booking", web_name(gs[i].web, c->has_booking)) ||
-            j_num(o, "interval_s", gs[i].interval_s))
-            goto oom;
-        if (!figures)
-            gs[i].web = 2;  /* counted as without web booking below */
-        if (gstats_json(o, &gs[i], figures))
-            goto oom;
-        gs[i].interval_s = -1;  /* marks "in the month" for the sums */
-    }
-    if (p->by == REPORT_BY_MUNICIPALITY || p->by == REPORT_BY_OPERATOR) {
-        struct gstats *gg = calloc(nkeys + 1, sizeof(*gg));
-
-        if (gg == NULL || (arr = cJSON_AddArrayToObject(doc, "groups")) ==
-                              NULL) {
-            free(gg);
-            goto oom;
-        }
-        for (i = 0; i < x->nc; i++) {
-            long k = key_index(keys, nkeys, group_key(&x->c[i], p->by));
-
-            if (gs[i].interval_s == -1 && k >= 0)
-                gstats_add(&gg[k], &gs[i], &oom);
-        }
-        for (i = 0; i < nkeys && !oom; i++) {
-            if (gg[i].clinics == 0)
-                continue;
-            if ((o = j_push_obj(arr)) == NULL ||
-                j_str(o, "group", keys[i]) ||
-                j_num(o, "clinics", (double)gg[i].clinics) ||
-                j_num(o, "clinics_with_web", (double)gg[i].clinics_web) ||
-                gstats_json(o, &gg[i], gg[i].clinics_web > 0))
-                oom = 1;
-        }
-        for (i = 0; i <= nkeys; i++)
-            free(gg[i].w);
-        free(gg);
-        if (oom)
-            goto oom;
-    }
+    if (guarantee_clinics(x, arr, gs) != 0)
+        goto oom;
+    if ((p->by == REPORT_BY_MUNICIPALITY || p->by == REPORT_BY_OPERATOR) &&
+        guarantee_groups(x, doc, gs, keys, nkeys) != 0)
+        goto oom;
     for (i = 0; i < x->nc; i++)
         if (gs[i].interval_s == -1)
             gstats_add(&tot, &gs[i], &oom);

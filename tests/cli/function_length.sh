@@ -13,7 +13,6 @@ allowed=" \
 sim/history.c:history_generate \
 sim/sim.c:answer_soap \
 src/report.c:web_report \
-src/report.c:guarantee_report \
 "
 
 cd "$src"
