@@ -672,6 +672,45 @@ oom:
     return -1;
 }
 
+/* web_report: the clinics in the roster at some day of the range that
+ * were never open for web booking, each with the likeliest reason.
+ * fl holds nd day flags per clinic.  -1: out of memory. */
+static int web_never_open(const struct rctx *x, const unsigned char *fl,
+                          int32_t nd, cJSON *none)
+{
+    int32_t d;
+    size_t i;
+
+    for (i = 0; i < x->nc; i++) {
+        const struct rclinic *c = &x->c[i];
+        unsigned any = 0;
+        const char *why;
+        cJSON *o;
+
+        for (d = 0; d < nd; d++)
+            if (fl[i * (size_t)nd + (size_t)d] & WF_ROSTER)
+                any |= fl[i * (size_t)nd + (size_t)d] | WF_ROSTER;
+        if (!(any & WF_ROSTER) || (any & WF_OPEN))
+            continue;
+        if (!c->has_booking)
+            why = "no_booking_configured";
+        else if (any & WF_NONE)
+            why = "not_connected";
+        else if (any & WF_UNREACH)
+            why = "unreachable";
+        else if (any & WF_POLLED)
+            why = "unknown";
+        else
+            why = "not_polled";
+        if ((o = j_push_obj(none)) == NULL ||
+            j_str(o, "hsa_id", c->hsa) || j_str(o, "name", c->name) ||
+            j_str(o, "municipality", c->muni) ||
+            j_str(o, "operator", c->op) || j_str(o, "reason", why))
+            return -1;
+    }
+    return 0;
+}
+
 static int web_report(struct rctx *x, cJSON **out)
 {
     static const char sql[] =
@@ -760,33 +799,8 @@ static int web_report(struct rctx *x, cJSON **out)
     /* Clinics in the roster at some day of the range, never open. */
     if ((none = cJSON_AddArrayToObject(doc, "without_web_booking")) == NULL)
         goto oom;
-    for (i = 0; i < x->nc; i++) {
-        const struct rclinic *c = &x->c[i];
-        unsigned any = 0;
-        const char *why;
-        cJSON *o;
-
-        for (d = 0; d < nd; d++)
-            if (fl[i * (size_t)nd + (size_t)d] & WF_ROSTER)
-                any |= fl[i * (size_t)nd + (size_t)d] | WF_ROSTER;
-        if (!(any & WF_ROSTER) || (any & WF_OPEN))
-            continue;
-        if (!c->has_booking)
-            why = "no_booking_configured";
-        else if (any & WF_NONE)
-            why = "not_connected";
-        else if (any & WF_UNREACH)
-            why = "unreachable";
-        else if (any & WF_POLLED)
-            why = "unknown";
-        else
-            why = "not_polled";
-        if ((o = j_push_obj(none)) == NULL ||
-            j_str(o, "hsa_id", c->hsa) || j_str(o, "name", c->name) ||
-            j_str(o, "municipality", c->muni) ||
-            j_str(o, "operator", c->op) || j_str(o, "reason", why))
-            goto oom;
-    }
+    if (web_never_open(x, fl, nd, none) != 0)
+        goto oom;
     sqlite3_finalize(st);
     free(fl);
     free(keys);

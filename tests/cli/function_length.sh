@@ -12,7 +12,6 @@ limit=120
 allowed=" \
 sim/history.c:history_generate \
 sim/sim.c:answer_soap \
-src/report.c:web_report \
 "
 
 cd "$src"
