@@ -1405,6 +1405,43 @@ static int read_query(xmlNode *payload, int contract, const char *resp_ns,
     return 0;
 }
 
+/* answer_soap, the platform's part: the answer a clinic's sim profile
+ * gives instead of the producer's (VP007, 503, hang, faults, garbage).
+ * True when r is that answer. */
+static bool platform_refuses(const struct conf_clinic *c, int pi,
+                             int contract, const char *resp_ns,
+                             const char *la, struct reply *r)
+{
+    switch (profiles[pi].p) {
+    case P_VP007:
+        set_fault(r, "Server", "VP007 Authorization missing for "
+                  "serviceNamespace: %s, receiverId: %s, senderId: %s",
+                  resp_ns, la, SIM_SENDER_ID);
+        return true;
+    case P_HTTP503:
+        set_text(r, 503, "Service Unavailable",
+                 "503 Service Unavailable: producer is down for "
+                 "maintenance\n");
+        r->retry_after = true;
+        return true;
+    case P_HANG:
+        r->hang = true;
+        return true;
+    case P_ERROR:
+        set_fault(r, "Server", "Internal error in producer: timebook "
+                  "database unavailable (clinic %s)", c->id);
+        return true;
+    case P_GARBAGE:
+        answer_garbage(r);
+        return true;
+    case P_HOSTILE:
+        answer_hostile(contract, r);
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* The VP and producer logic for one POST to contract `contract`. */
 static void answer_soap(struct sim *s, int contract, const char *body,
                         size_t len, struct reply *r, long *ci)
@@ -1459,34 +1496,8 @@ static void answer_soap(struct sim *s, int contract, const char *body,
                   "serviceNamespace:%s, receiverId:%s", resp_ns, la);
         goto out;
     }
-    switch (profiles[pi].p) {
-    case P_VP007:
-        set_fault(r, "Server", "VP007 Authorization missing for "
-                  "serviceNamespace: %s, receiverId: %s, senderId: %s",
-                  resp_ns, la, SIM_SENDER_ID);
+    if (platform_refuses(c, pi, contract, resp_ns, la, r))
         goto out;
-    case P_HTTP503:
-        set_text(r, 503, "Service Unavailable",
-                 "503 Service Unavailable: producer is down for "
-                 "maintenance\n");
-        r->retry_after = true;
-        goto out;
-    case P_HANG:
-        r->hang = true;
-        goto out;
-    case P_ERROR:
-        set_fault(r, "Server", "Internal error in producer: timebook "
-                  "database unavailable (clinic %s)", c->id);
-        goto out;
-    case P_GARBAGE:
-        answer_garbage(r);
-        goto out;
-    case P_HOSTILE:
-        answer_hostile(contract, r);
-        goto out;
-    default:
-        break;
-    }
 
     /* The producer: validate the query like the reference producer. */
     payload = sbody != NULL ? first_elem(sbody->children) : NULL;
