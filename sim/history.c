@@ -85,6 +85,68 @@ static double wall(void)
     return (double)clock_mono_us() / 1e6;
 }
 
+/* history_generate: every clinic's booking URLs at the in-process sim,
+ * its slots changing every change_every_s, a short horizon and no rate
+ * limit. */
+static int aim_at_sim(struct sim *sim, struct conf_region *region,
+                      const struct history_opts *o, struct sf_error *err)
+{
+    struct sim_faults sf = {0};
+    int port = sim_port(sim);
+    size_t i, k;
+
+    sf.change_every_s = o->change_every_s > 0
+                            ? o->change_every_s
+                            : HISTORY_DEFAULT_CHANGE_EVERY_S;
+    for (i = 0; i < region->nclinics; i++) {
+        struct conf_clinic *c = &region->clinics[i];
+
+        if (sim_set_faults(sim, i, &sf, err) != 0)
+            return -1;
+        if (!c->has_booking)
+            continue;
+        if (retarget(&c->booking.url, port) != 0)
+            goto oom;
+        for (k = 0; k < c->booking.nendpoints; k++)
+            if (retarget(&c->booking.endpoints[k].url, port) != 0)
+                goto oom;
+    }
+    /* Ten days ahead is plenty for the guarantee (3 days) and the wait
+     * to the first free time, and cuts the simulated traffic. */
+    if (region->horizon_days > HISTORY_HORIZON_DAYS)
+        region->horizon_days = HISTORY_HORIZON_DAYS;
+    lift(&region->politeness);
+    for (k = 0; k < region->npolite_hosts; k++)
+        lift(&region->polite_hosts[k].p);
+    return 0;
+oom:
+    sf_error_set(err, SF_ERR_NOMEM, "history: out of memory");
+    return -1;
+}
+
+/* history_generate: one poll of every clinic at the fake time now,
+ * run on the loop until it ends (or a wall-clock limit says it hangs). */
+static int run_pass(struct event_base *base, struct hctx *h,
+                    struct sf_error *err)
+{
+    double ps = wall();
+
+    h->done = 0;
+    if (collector_poll_all(h->coll, on_pass, h) != 0) {
+        sf_error_set(err, SF_ERR_INTERNAL, "history: pass refused");
+        return -1;
+    }
+    while (!h->done) {
+        if (event_base_loop(base, EVLOOP_ONCE) < 0 ||
+            wall() - ps > HISTORY_PASS_LIMIT_S) {
+            sf_error_set(err, SF_ERR_INTERNAL, "history: a pass "
+                         "did not finish");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int history_generate(struct conf_region *region,
                      const struct history_opts *o,
                      struct history_result *res, struct sf_error *err)
@@ -95,14 +157,12 @@ int history_generate(struct conf_region *region,
     struct hctx h = {0};
     struct fetch_opts fo = {0};
     struct sim_opts so = {0};
-    struct sim_faults sf = {0};
     int interval = o->interval_s > 0 ? o->interval_s
                                      : HISTORY_DEFAULT_INTERVAL_S;
     int from_min = o->poll_from_min, to_min = o->poll_to_min;
     const char *path = o->db_path ? o->db_path : region->store;
     int32_t day;
-    size_t i, k;
-    int rc = -1, port;
+    int rc = -1;
     double t0 = wall();
 
     memset(res, 0, sizeof(*res));
@@ -130,30 +190,8 @@ int history_generate(struct conf_region *region,
     }
     if ((sim = sim_new(base, region, "127.0.0.1", 0, &so, err)) == NULL)
         goto out;
-    port = sim_port(sim);
-    sf.change_every_s = o->change_every_s > 0
-                            ? o->change_every_s
-                            : HISTORY_DEFAULT_CHANGE_EVERY_S;
-    for (i = 0; i < region->nclinics; i++) {
-        struct conf_clinic *c = &region->clinics[i];
-
-        if (sim_set_faults(sim, i, &sf, err) != 0)
-            goto out;
-        if (!c->has_booking)
-            continue;
-        if (retarget(&c->booking.url, port) != 0)
-            goto oom;
-        for (k = 0; k < c->booking.nendpoints; k++)
-            if (retarget(&c->booking.endpoints[k].url, port) != 0)
-                goto oom;
-    }
-    /* Ten days ahead is plenty for the guarantee (3 days) and the wait
-     * to the first free time, and cuts the simulated traffic. */
-    if (region->horizon_days > HISTORY_HORIZON_DAYS)
-        region->horizon_days = HISTORY_HORIZON_DAYS;
-    lift(&region->politeness);
-    for (k = 0; k < region->npolite_hosts; k++)
-        lift(&region->polite_hosts[k].p);
+    if (aim_at_sim(sim, region, o, err) != 0)
+        goto out;
 
     fetch_opts_from_region(&fo, region);
     if ((f = fetch_new(base, &fo, err)) == NULL ||
@@ -174,22 +212,9 @@ int history_generate(struct conf_region *region,
         if (store_sync_region(h.st, region, t, err) != 0)
             goto out;
         for (; t < end; t += interval) {
-            double ps = wall();
-
             clock_set_fake(t);
-            h.done = 0;
-            if (collector_poll_all(h.coll, on_pass, &h) != 0) {
-                sf_error_set(err, SF_ERR_INTERNAL, "history: pass refused");
+            if (run_pass(base, &h, err) != 0)
                 goto out;
-            }
-            while (!h.done) {
-                if (event_base_loop(base, EVLOOP_ONCE) < 0 ||
-                    wall() - ps > HISTORY_PASS_LIMIT_S) {
-                    sf_error_set(err, SF_ERR_INTERNAL, "history: a pass "
-                                 "did not finish");
-                    goto out;
-                }
-            }
             res->passes++;
         }
         /* One transaction per simulated day. */
@@ -197,9 +222,6 @@ int history_generate(struct conf_region *region,
             goto out;
     }
     rc = 0;
-    goto out;
-oom:
-    sf_error_set(err, SF_ERR_NOMEM, "history: out of memory");
 out:
     if (h.st != NULL && rc == 0 && store_flush(h.st, err) != 0)
         rc = -1;

@@ -1403,6 +1403,43 @@ static int read_query(xmlNode *payload, int contract, const char *resp_ns,
     return 0;
 }
 
+/* answer_soap, the platform's part: the answer a clinic's sim profile
+ * gives instead of the producer's (VP007, 503, hang, faults, garbage).
+ * True when r is that answer. */
+static bool platform_refuses(const struct conf_clinic *c, int pi,
+                             int contract, const char *resp_ns,
+                             const char *la, struct reply *r)
+{
+    switch (profiles[pi].p) {
+    case P_VP007:
+        set_fault(r, "Server", "VP007 Authorization missing for "
+                  "serviceNamespace: %s, receiverId: %s, senderId: %s",
+                  resp_ns, la, SIM_SENDER_ID);
+        return true;
+    case P_HTTP503:
+        set_text(r, 503, "Service Unavailable",
+                 "503 Service Unavailable: producer is down for "
+                 "maintenance\n");
+        r->retry_after = true;
+        return true;
+    case P_HANG:
+        r->hang = true;
+        return true;
+    case P_ERROR:
+        set_fault(r, "Server", "Internal error in producer: timebook "
+                  "database unavailable (clinic %s)", c->id);
+        return true;
+    case P_GARBAGE:
+        answer_garbage(r);
+        return true;
+    case P_HOSTILE:
+        answer_hostile(contract, r);
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* The VP and producer logic for one POST to contract `contract`. */
 static void answer_soap(struct sim *s, int contract, const char *body,
                         size_t len, struct reply *r, long *ci)
@@ -1457,34 +1494,8 @@ static void answer_soap(struct sim *s, int contract, const char *body,
                   "serviceNamespace:%s, receiverId:%s", resp_ns, la);
         goto out;
     }
-    switch (profiles[pi].p) {
-    case P_VP007:
-        set_fault(r, "Server", "VP007 Authorization missing for "
-                  "serviceNamespace: %s, receiverId: %s, senderId: %s",
-                  resp_ns, la, SIM_SENDER_ID);
+    if (platform_refuses(c, pi, contract, resp_ns, la, r))
         goto out;
-    case P_HTTP503:
-        set_text(r, 503, "Service Unavailable",
-                 "503 Service Unavailable: producer is down for "
-                 "maintenance\n");
-        r->retry_after = true;
-        goto out;
-    case P_HANG:
-        r->hang = true;
-        goto out;
-    case P_ERROR:
-        set_fault(r, "Server", "Internal error in producer: timebook "
-                  "database unavailable (clinic %s)", c->id);
-        goto out;
-    case P_GARBAGE:
-        answer_garbage(r);
-        goto out;
-    case P_HOSTILE:
-        answer_hostile(contract, r);
-        goto out;
-    default:
-        break;
-    }
 
     /* The producer: validate the query like the reference producer. */
     payload = sbody != NULL ? first_elem(sbody->children) : NULL;
@@ -1704,6 +1715,100 @@ static void add_instant(struct evbuffer *b, const char *key, int64_t t)
     evbuffer_add_printf(b, "\"%s\":\"%s\"", key, ts);
 }
 
+/* answer_fhir: the Bundle's head, its self link and, when the page is
+ * not the last, the next link (the same query with a new _offset). */
+static void fhir_add_links(struct reply *r, const char *origin,
+                           const char *path, const char *rawq, size_t total,
+                           long offset, long count)
+{
+    evbuffer_add_printf(r->body, "{\"resourceType\":\"Bundle\",\"type\":"
+                        "\"searchset\",\"total\":%zu,\"link\":[{\"relation\":"
+                        "\"self\",\"url\":\"", total);
+    add_jstr(r->body, origin);
+    add_jstr(r->body, path);
+    if (rawq != NULL) {
+        evbuffer_add(r->body, "?", 1);
+        add_jstr(r->body, rawq);
+    }
+    evbuffer_add_printf(r->body, "\"}");
+    if ((size_t)offset + (size_t)count < total) {
+        struct evbuffer *q = evbuffer_new();
+        if (q != NULL) {
+            query_without_offset(rawq, q);
+            evbuffer_add_printf(q, "%s_offset=%ld",
+                                evbuffer_get_length(q) > 0 ? "&" : "",
+                                offset + count);
+            evbuffer_add(q, "", 1);
+            evbuffer_add_printf(r->body, ",{\"relation\":\"next\",\"url\":\"");
+            add_jstr(r->body, origin);
+            add_jstr(r->body, path);
+            evbuffer_add(r->body, "?", 1);
+            add_jstr(r->body, (const char *)evbuffer_pullup(q, -1));
+            evbuffer_add_printf(r->body, "\"}");
+            evbuffer_free(q);
+        }
+    }
+}
+
+/* answer_fhir: one page of Slots; used[] records the practitioners
+ * (Schedules) they point at. */
+static void fhir_add_slots(struct reply *r, const struct sim *s, long ci,
+                           const char *origin, const struct gen_list *l,
+                           long offset, long count, bool *used)
+{
+    const struct conf_clinic *c = &s->region->clinics[ci];
+
+    for (size_t k = (size_t)offset; k < l->n && k < (size_t)offset +
+                                                  (size_t)count; k++) {
+        const struct gen_slot *g = &l->v[k];
+        evbuffer_add_printf(r->body, "%s{\"fullUrl\":\"",
+                            k > (size_t)offset ? "," : "");
+        add_jstr(r->body, origin);
+        add_jstr(r->body, s->base_path[ci]);
+        evbuffer_add_printf(r->body, "/Slot/%s-%lld-%d\",\"resource\":{"
+                            "\"resourceType\":\"Slot\",\"id\":\"%s-%lld-%d\","
+                            "\"schedule\":{\"reference\":\"Schedule/%s-P%d\"},"
+                            "\"status\":\"free\",", c->id,
+                            (long long)g->start, g->pract + 1, c->id,
+                            (long long)g->start, g->pract + 1, c->id,
+                            g->pract + 1);
+        add_instant(r->body, "start", g->start);
+        evbuffer_add(r->body, ",", 1);
+        add_instant(r->body, "end", g->end);
+        evbuffer_add_printf(r->body, ",\"serviceType\":[{\"text\":\"%s\"}]},"
+                            "\"search\":{\"mode\":\"match\"}}", TT_NEW_NAME);
+        used[g->pract] = true;
+    }
+}
+
+/* answer_fhir, _include=Slot:schedule: the Schedules this page's slots
+ * point at. */
+static void fhir_add_schedules(struct reply *r, const struct sim *s, long ci,
+                               const char *origin, const struct plan *p,
+                               const bool *used)
+{
+    const struct conf_clinic *c = &s->region->clinics[ci];
+
+    for (int i = 0; i < p->npract; i++) {
+        if (!used[i])
+            continue;
+        evbuffer_add_printf(r->body, ",{\"fullUrl\":\"");
+        add_jstr(r->body, origin);
+        add_jstr(r->body, s->base_path[ci]);
+        evbuffer_add_printf(r->body, "/Schedule/%s-P%d\",\"resource\":{"
+                            "\"resourceType\":\"Schedule\",\"id\":\"%s-P%d\","
+                            "\"actor\":[{\"reference\":\"Practitioner/%s\","
+                            "\"display\":\"", c->id, i + 1, c->id, i + 1,
+                            p->hsa[i]);
+        add_jstr(r->body, p->display[i]);
+        evbuffer_add_printf(r->body, "\"},{\"reference\":\"");
+        add_jstr(r->body, c->booking.actor);
+        evbuffer_add_printf(r->body, "\"}],\"serviceType\":[{\"text\":\"%s\"}]"
+                            "},\"search\":{\"mode\":\"include\"}}",
+                            TT_NEW_NAME);
+    }
+}
+
 static void answer_fhir(struct sim *s, struct evhttp_request *req,
                         const char *path, const char *rawq,
                         struct reply *r, long *ci)
@@ -1813,74 +1918,11 @@ static void answer_fhir(struct sim *s, struct evhttp_request *req,
     l.n = w;
 
     origin_of(s, req, origin, sizeof(origin));
-    evbuffer_add_printf(r->body, "{\"resourceType\":\"Bundle\",\"type\":"
-                        "\"searchset\",\"total\":%zu,\"link\":[{\"relation\":"
-                        "\"self\",\"url\":\"", l.n);
-    add_jstr(r->body, origin);
-    add_jstr(r->body, path);
-    if (rawq != NULL) {
-        evbuffer_add(r->body, "?", 1);
-        add_jstr(r->body, rawq);
-    }
-    evbuffer_add_printf(r->body, "\"}");
-    if ((size_t)offset + (size_t)count < l.n) {
-        struct evbuffer *q = evbuffer_new();
-        if (q != NULL) {
-            query_without_offset(rawq, q);
-            evbuffer_add_printf(q, "%s_offset=%ld",
-                                evbuffer_get_length(q) > 0 ? "&" : "",
-                                offset + count);
-            evbuffer_add(q, "", 1);
-            evbuffer_add_printf(r->body, ",{\"relation\":\"next\",\"url\":\"");
-            add_jstr(r->body, origin);
-            add_jstr(r->body, path);
-            evbuffer_add(r->body, "?", 1);
-            add_jstr(r->body, (const char *)evbuffer_pullup(q, -1));
-            evbuffer_add_printf(r->body, "\"}");
-            evbuffer_free(q);
-        }
-    }
+    fhir_add_links(r, origin, path, rawq, l.n, offset, count);
     evbuffer_add_printf(r->body, "],\"entry\":[");
-    for (size_t k = (size_t)offset; k < l.n && k < (size_t)offset +
-                                                  (size_t)count; k++) {
-        const struct gen_slot *g = &l.v[k];
-        evbuffer_add_printf(r->body, "%s{\"fullUrl\":\"",
-                            k > (size_t)offset ? "," : "");
-        add_jstr(r->body, origin);
-        add_jstr(r->body, s->base_path[*ci]);
-        evbuffer_add_printf(r->body, "/Slot/%s-%lld-%d\",\"resource\":{"
-                            "\"resourceType\":\"Slot\",\"id\":\"%s-%lld-%d\","
-                            "\"schedule\":{\"reference\":\"Schedule/%s-P%d\"},"
-                            "\"status\":\"free\",", c->id,
-                            (long long)g->start, g->pract + 1, c->id,
-                            (long long)g->start, g->pract + 1, c->id,
-                            g->pract + 1);
-        add_instant(r->body, "start", g->start);
-        evbuffer_add(r->body, ",", 1);
-        add_instant(r->body, "end", g->end);
-        evbuffer_add_printf(r->body, ",\"serviceType\":[{\"text\":\"%s\"}]},"
-                            "\"search\":{\"mode\":\"match\"}}", TT_NEW_NAME);
-        used[g->pract] = true;
-    }
-    /* _include=Slot:schedule: the Schedules this page's slots point at. */
-    for (int i = 0; include && i < p.npract; i++) {
-        if (!used[i])
-            continue;
-        evbuffer_add_printf(r->body, ",{\"fullUrl\":\"");
-        add_jstr(r->body, origin);
-        add_jstr(r->body, s->base_path[*ci]);
-        evbuffer_add_printf(r->body, "/Schedule/%s-P%d\",\"resource\":{"
-                            "\"resourceType\":\"Schedule\",\"id\":\"%s-P%d\","
-                            "\"actor\":[{\"reference\":\"Practitioner/%s\","
-                            "\"display\":\"", c->id, i + 1, c->id, i + 1,
-                            p.hsa[i]);
-        add_jstr(r->body, p.display[i]);
-        evbuffer_add_printf(r->body, "\"},{\"reference\":\"");
-        add_jstr(r->body, c->booking.actor);
-        evbuffer_add_printf(r->body, "\"}],\"serviceType\":[{\"text\":\"%s\"}]"
-                            "},\"search\":{\"mode\":\"include\"}}",
-                            TT_NEW_NAME);
-    }
+    fhir_add_slots(r, s, *ci, origin, &l, offset, count, used);
+    if (include)
+        fhir_add_schedules(r, s, *ci, origin, &p, used);
     evbuffer_add_printf(r->body, "]}\n");
     set_json(r, 200, "OK", FHIR_CTYPE);
 out:

@@ -1494,6 +1494,164 @@ static void swap_sched(struct collector *c, struct sched *ns,
         evtimer_add(c->resend_ev, &zero);
 }
 
+/* collector_reconfigure, step 1: match the new region's clinics to the
+ * old ones by id (from/to) and make a poll for each new or changed clinic
+ * (fresh).  Only this step can fail; the collector is not touched. */
+static int reconf_match(struct collector *c, const struct conf_region *r,
+                        struct sched *ns, struct id_idx *order, long *from,
+                        long *to, bool *fresh, struct cpoll **npolls,
+                        struct sf_error *err)
+{
+    size_t i, nn = r->nclinics;
+
+    for (i = 0; i < c->n; i++) {
+        order[i].id = c->states[i].conf->id;
+        order[i].idx = i;
+        to[i] = -1;
+    }
+    if (c->n > 0)
+        qsort(order, c->n, sizeof(*order), id_idx_cmp);
+    for (i = 0; i < nn; i++) {
+        const struct conf_clinic *cc = &r->clinics[i];
+        struct id_idx key = {cc->id, 0}, *hit = NULL;
+
+        from[i] = -1;
+        if (c->n > 0 && cc->id != NULL)
+            hit = bsearch(&key, order, c->n, sizeof(*order), id_idx_cmp);
+        if (hit != NULL && to[hit->idx] < 0) {
+            to[hit->idx] = (long)i;
+            from[i] = (long)hit->idx;
+        }
+        /* Kept as is only when nothing a poll sends has changed. */
+        fresh[i] = from[i] < 0 ||
+                   !booking_same(c->states[from[i]].conf, cc) ||
+                   (cc->has_booking &&
+                    (!str_eq(c->region->riv_subject_of_care,
+                             r->riv_subject_of_care) ||
+                     !str_eq(c->region->riv_actor_type, r->riv_actor_type)));
+        if (fresh[i] &&
+            (npolls[i] = cpoll_new(c, ns ? ns : c->sched, cc, i, err)) ==
+                NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* collector_reconfigure, commit step 1: the old polls of removed or
+ * changed clinics go; kept ones stay for reconf_carry_states. */
+static void reconf_drop_old(struct collector *c, const long *to,
+                            const bool *fresh, struct collector_diff *d)
+{
+    struct cpoll *p;
+    size_t i;
+
+    for (i = 0; i < c->n; i++) {
+        bool kept = to[i] >= 0 && !fresh[to[i]];
+
+        p = c->polls[i];
+        if (to[i] < 0) {
+            d->removed++;
+            avail_slots_clear(&c->states[i].slots);
+        }
+        if (kept)
+            continue;
+        /* Removed or changed: its machinery goes; a poll still out
+         * becomes an orphan whose answer is thrown away. */
+        pass_drop(p);
+        plaus_detach(&p->plaus);
+        if (!p->busy) {
+            cpoll_free(p);
+            continue;
+        }
+        if (p->timer)
+            event_free(p->timer);
+        if (p->kick)
+            event_free(p->kick);
+        p->timer = p->kick = NULL;
+        p->orphan = true;
+        p->onext = c->orphans;
+        c->orphans = p;
+    }
+}
+
+/* collector_reconfigure, commit step 2: build the new state of each
+ * clinic, carrying over what a matched clinic had. */
+static void reconf_carry_states(struct collector *c,
+                                const struct conf_region *r, const long *from,
+                                const bool *fresh,
+                                struct clinic_state *nstates,
+                                struct cpoll **npolls,
+                                struct collector_diff *d)
+{
+    size_t i, nn = r->nclinics;
+
+    for (i = 0; i < nn; i++) {
+        const struct conf_clinic *cc = &r->clinics[i];
+
+        if (from[i] < 0) {
+            state_init(&nstates[i], cc);
+            d->added++;
+            continue;
+        }
+        /* Matched: slots, web status, timestamps and counters carry over. */
+        nstates[i] = c->states[from[i]];
+        nstates[i].conf = cc;
+        if (!fresh[i]) {
+            npolls[i] = c->polls[from[i]];
+            npolls[i]->idx = i;
+            d->kept++;
+            continue;
+        }
+        d->changed++;
+        /* Its host already exists (cpoll_new joined it): cannot fail. */
+        plaus_join(c, npolls[i], &nstates[i], clock_now());
+        if (!cc->has_booking) {
+            struct clinic_state *st = &nstates[i];
+
+            avail_slots_clear(&st->slots);
+            st->has_data = false;
+            st->web = WEB_NONE;
+            st->status = CLINIC_OK;
+            st->err_class = SF_ERR_NONE;
+            st->error[0] = '\0';
+            st->consecutive_failures = 0;
+        } else if (!c->states[from[i]].conf->has_booking) {
+            nstates[i].web = WEB_UNKNOWN;
+            nstates[i].status = CLINIC_ERROR;
+        }
+    }
+}
+
+/* collector_reconfigure, last step, on the new clinic list.  Schedule:
+ * added clinics at their stagger in the (new) interval, changed ones now,
+ * kept ones no later than one new interval. */
+static void reconf_arm(struct collector *c, const long *from,
+                       const bool *fresh)
+{
+    struct cpoll *p;
+    size_t i;
+    long iv = interval_ms(c);
+
+    if (c->started) {
+        int64_t now = clock_mono_ms();
+        struct timeval zero = {0, 0};
+
+        for (i = 0; i < c->n; i++) {
+            p = c->polls[i];
+            if (p->ad == NULL)
+                continue;
+            if (from[i] < 0) {
+                arm_tick(p, collector_stagger_ms(c->states[i].conf->id, iv));
+            } else if (fresh[i]) {
+                evtimer_add(p->kick, &zero);
+                arm_tick(p, iv);
+            } else if (p->next_tick_ms - now > iv) {
+                arm_tick(p, collector_stagger_ms(c->states[i].conf->id, iv));
+            }
+        }
+    }
+}
+
 int collector_reconfigure(struct collector *c, const struct conf_region *r,
                           struct collector_diff *diff, struct sf_error *err)
 {
@@ -1509,7 +1667,6 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
     struct rregion *rr = NULL;
     const struct conf_region *old;
     size_t i, nn, users = 0;
-    long iv;
 
     memset(&d, 0, sizeof(d));
     if (c == NULL || r == NULL || r == c->region) {
@@ -1540,100 +1697,12 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
     }
     if (!polite_same(c->region, r) && make_sched(r, &ns, err) != 0)
         goto fail;
-    for (i = 0; i < c->n; i++) {
-        order[i].id = c->states[i].conf->id;
-        order[i].idx = i;
-        to[i] = -1;
-    }
-    if (c->n > 0)
-        qsort(order, c->n, sizeof(*order), id_idx_cmp);
-    for (i = 0; i < nn; i++) {
-        const struct conf_clinic *cc = &r->clinics[i];
-        struct id_idx key = {cc->id, 0}, *hit = NULL;
-
-        from[i] = -1;
-        if (c->n > 0 && cc->id != NULL)
-            hit = bsearch(&key, order, c->n, sizeof(*order), id_idx_cmp);
-        if (hit != NULL && to[hit->idx] < 0) {
-            to[hit->idx] = (long)i;
-            from[i] = (long)hit->idx;
-        }
-        /* Kept as is only when nothing a poll sends has changed. */
-        fresh[i] = from[i] < 0 ||
-                   !booking_same(c->states[from[i]].conf, cc) ||
-                   (cc->has_booking &&
-                    (!str_eq(c->region->riv_subject_of_care,
-                             r->riv_subject_of_care) ||
-                     !str_eq(c->region->riv_actor_type, r->riv_actor_type)));
-        if (fresh[i] &&
-            (npolls[i] = cpoll_new(c, ns ? ns : c->sched, cc, i, err)) ==
-                NULL)
-            goto fail;
-    }
+    if (reconf_match(c, r, ns, order, from, to, fresh, npolls, err) != 0)
+        goto fail;
 
     /* --- commit ---------------------------------------------------------- */
-    for (i = 0; i < c->n; i++) {
-        bool kept = to[i] >= 0 && !fresh[to[i]];
-
-        p = c->polls[i];
-        if (to[i] < 0) {
-            d.removed++;
-            avail_slots_clear(&c->states[i].slots);
-        }
-        if (kept)
-            continue;
-        /* Removed or changed: its machinery goes; a poll still out
-         * becomes an orphan whose answer is thrown away. */
-        pass_drop(p);
-        plaus_detach(&p->plaus);
-        if (!p->busy) {
-            cpoll_free(p);
-            continue;
-        }
-        if (p->timer)
-            event_free(p->timer);
-        if (p->kick)
-            event_free(p->kick);
-        p->timer = p->kick = NULL;
-        p->orphan = true;
-        p->onext = c->orphans;
-        c->orphans = p;
-    }
-    for (i = 0; i < nn; i++) {
-        const struct conf_clinic *cc = &r->clinics[i];
-
-        if (from[i] < 0) {
-            state_init(&nstates[i], cc);
-            d.added++;
-            continue;
-        }
-        /* Matched: slots, web status, timestamps and counters carry over. */
-        nstates[i] = c->states[from[i]];
-        nstates[i].conf = cc;
-        if (!fresh[i]) {
-            npolls[i] = c->polls[from[i]];
-            npolls[i]->idx = i;
-            d.kept++;
-            continue;
-        }
-        d.changed++;
-        /* Its host already exists (cpoll_new joined it): cannot fail. */
-        plaus_join(c, npolls[i], &nstates[i], clock_now());
-        if (!cc->has_booking) {
-            struct clinic_state *st = &nstates[i];
-
-            avail_slots_clear(&st->slots);
-            st->has_data = false;
-            st->web = WEB_NONE;
-            st->status = CLINIC_OK;
-            st->err_class = SF_ERR_NONE;
-            st->error[0] = '\0';
-            st->consecutive_failures = 0;
-        } else if (!c->states[from[i]].conf->has_booking) {
-            nstates[i].web = WEB_UNKNOWN;
-            nstates[i].status = CLINIC_ERROR;
-        }
-    }
+    reconf_drop_old(c, to, fresh, &d);
+    reconf_carry_states(c, r, from, fresh, nstates, npolls, &d);
     free(c->states);
     free(c->polls);
     c->states = nstates;
@@ -1663,27 +1732,7 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
         ns = NULL;
     }
 
-    /* Schedule: added clinics at their stagger in the (new) interval,
-     * changed ones now, kept ones no later than one new interval. */
-    iv = interval_ms(c);
-    if (c->started) {
-        int64_t now = clock_mono_ms();
-        struct timeval zero = {0, 0};
-
-        for (i = 0; i < c->n; i++) {
-            p = c->polls[i];
-            if (p->ad == NULL)
-                continue;
-            if (from[i] < 0) {
-                arm_tick(p, collector_stagger_ms(c->states[i].conf->id, iv));
-            } else if (fresh[i]) {
-                evtimer_add(p->kick, &zero);
-                arm_tick(p, iv);
-            } else if (p->next_tick_ms - now > iv) {
-                arm_tick(p, collector_stagger_ms(c->states[i].conf->id, iv));
-            }
-        }
-    }
+    reconf_arm(c, from, fresh);
     if (diff != NULL)
         *diff = d;
     free(order);

@@ -960,15 +960,104 @@ enum {
     BK_TIME_TYPES, BK_DISCOVER, BK_ENDPOINTS, BK_TLS
 };
 
-static void parse_booking(struct vctx *cx, const cJSON *obj,
-                          const char *base, struct conf_booking *b)
+/* parse_booking's "adapter": one of the adapter table's names.  False
+ * when it is not (the error is recorded), so the per-adapter checks are
+ * skipped. */
+static bool get_adapter(struct vctx *cx, const cJSON *it, const char *path,
+                        struct conf_booking *b)
 {
-    static const char *const keys[] = {
-        "adapter", "url", "booking_url", "time_type_id", "time_type_name",
-        "actor", "location", "token_file", "search", "page_cap",
-        "time_types", "discover_time_types", "endpoints", "tls", NULL
-    };
-    static const int required[] = { BK_ADAPTER, BK_URL, -1 };
+    char shown[SHOW_MAX + 8], known[256];
+    const char *const *names;
+    const char *s;
+    size_t o;
+
+    s = check_str(cx, it, path, true);
+    if (s == NULL)
+        return false;
+    if (adapter_find(s) == NULL) {
+        known[0] = '\0';
+        o = 0;
+        for (names = adapter_names(); *names != NULL; names++)
+            o += (size_t)snprintf(known + o,
+                                  o < sizeof(known) ?
+                                      sizeof(known) - o : 0,
+                                  "%s%s", o ? ", " : "", *names);
+        show(shown, sizeof(shown), s);
+        verr(cx, path, "unknown adapter \"%s\" (known: %s)", shown,
+             known);
+        return false;
+    }
+    store(cx, &b->adapter, s);
+    return true;
+}
+
+/* parse_booking's "actor": a FHIR reference Type/id. */
+static void get_actor(struct vctx *cx, const cJSON *it, const char *path,
+                      struct conf_booking *b)
+{
+    char shown[SHOW_MAX + 8];
+    const char *s;
+
+    s = check_str(cx, it, path, true);
+    if (s == NULL)
+        return;
+    if (!valid_fhir_reference(s)) {
+        show(shown, sizeof(shown), s);
+        verr(cx, path, "\"%s\" is not a FHIR reference Type/id "
+             "(e.g. \"Location/123\"; id: 1..64 letters, digits, "
+             "'-', '.')", shown);
+        return;
+    }
+    store(cx, &b->actor, s);
+}
+
+/* parse_booking's "location": a FHIR id. */
+static void get_location(struct vctx *cx, const cJSON *it, const char *path,
+                         struct conf_booking *b)
+{
+    char shown[SHOW_MAX + 8];
+    const char *s;
+
+    s = check_str(cx, it, path, true);
+    if (s == NULL)
+        return;
+    if (!valid_fhir_id(s, strlen(s))) {
+        show(shown, sizeof(shown), s);
+        verr(cx, path, "\"%s\" is not a FHIR id (1..64 letters, "
+             "digits, '-', '.')", shown);
+        return;
+    }
+    store(cx, &b->location, s);
+}
+
+/* parse_booking's "search": extra query pairs, or null. */
+static void get_search(struct vctx *cx, const cJSON *it, const char *path,
+                       struct conf_booking *b)
+{
+    char shown[SHOW_MAX + 8];
+    const char *s;
+
+    if (cJSON_IsNull(it))
+        return;
+    s = check_str(cx, it, path, true);
+    if (s == NULL)
+        return;
+    if (!valid_search(s)) {
+        show(shown, sizeof(shown), s);
+        verr(cx, path, "\"%s\" is not name=value pairs joined by "
+             "'&' (URL query characters only, no '#' or spaces)",
+             shown);
+        return;
+    }
+    store(cx, &b->search, s);
+}
+
+/* parse_booking, once every key is read: the keys the adapter named
+ * needs, and none that only another adapter reads. */
+static void check_booking_keys(struct vctx *cx, const char *base,
+                               const char *const *keys, unsigned seen,
+                               const struct conf_booking *b)
+{
     /* Keys that only one adapter reads: given to another, they would be
      * ignored silently, so they are errors like unknown keys. */
     static const struct {
@@ -981,37 +1070,51 @@ static void parse_booking(struct vctx *cx, const cJSON *obj,
         { BK_TIME_TYPES, RIV_ADAPTER }, { BK_DISCOVER, RIV_ADAPTER },
         { BK_ENDPOINTS, RIV_ADAPTER }, { BK_TLS, RIV_ADAPTER },
     };
-    char path[PATH_LEN], shown[SHOW_MAX + 8], known[256];
-    const char *const *names;
+    char path[PATH_LEN];
+    size_t i;
+
+    if (strcmp(b->adapter, FHIR_ADAPTER) == 0 && !(seen & (1u << BK_ACTOR)))
+        verr(cx, base, "missing required key \"actor\" (the fhir-slot "
+             "adapter needs it)");
+    if (strcmp(b->adapter, SMART_ADAPTER) == 0 &&
+        !(seen & (1u << BK_LOCATION)))
+        verr(cx, base, "missing required key \"location\" (the smart-bulk "
+             "adapter needs it)");
+    /* One way to choose time types: the mapping names them all. */
+    if (b->ntime_types > 0 && b->time_type_id != NULL)
+        verr(cx, base, "\"time_type_id\" and \"time_types\" exclude each "
+             "other (list the type in time_types instead)");
+    for (i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
+        if (!(seen & (1u << only[i].key)) ||
+            strcmp(b->adapter, only[i].adapter) == 0)
+            continue;
+        path_key(path, sizeof(path), base, keys[only[i].key]);
+        verr(cx, path, "only used by the %s adapter, not by %s",
+             only[i].adapter, b->adapter);
+    }
+}
+
+static void parse_booking(struct vctx *cx, const cJSON *obj,
+                          const char *base, struct conf_booking *b)
+{
+    static const char *const keys[] = {
+        "adapter", "url", "booking_url", "time_type_id", "time_type_name",
+        "actor", "location", "token_file", "search", "page_cap",
+        "time_types", "discover_time_types", "endpoints", "tls", NULL
+    };
+    static const int required[] = { BK_ADAPTER, BK_URL, -1 };
+    char path[PATH_LEN];
     const cJSON *it;
-    const char *s;
     unsigned seen = 0;
     bool adapter_ok = false;
-    size_t o, i;
     long x;
 
     b->page_cap = CONF_DEFAULT_PAGE_CAP;
     cJSON_ArrayForEach(it, obj) {
         switch (member(cx, it, base, keys, &seen, path, sizeof(path))) {
         case BK_ADAPTER:
-            s = check_str(cx, it, path, true);
-            if (s == NULL)
-                break;
-            if (adapter_find(s) == NULL) {
-                known[0] = '\0';
-                o = 0;
-                for (names = adapter_names(); *names != NULL; names++)
-                    o += (size_t)snprintf(known + o,
-                                          o < sizeof(known) ?
-                                              sizeof(known) - o : 0,
-                                          "%s%s", o ? ", " : "", *names);
-                show(shown, sizeof(shown), s);
-                verr(cx, path, "unknown adapter \"%s\" (known: %s)", shown,
-                     known);
-                break;
-            }
-            store(cx, &b->adapter, s);
-            adapter_ok = true;
+            if (get_adapter(cx, it, path, b))
+                adapter_ok = true;
             break;
         case BK_URL:
             get_url(cx, it, path, &b->url);
@@ -1026,47 +1129,16 @@ static void parse_booking(struct vctx *cx, const cJSON *obj,
             get_opt_str(cx, it, path, &b->time_type_name);
             break;
         case BK_ACTOR:
-            s = check_str(cx, it, path, true);
-            if (s == NULL)
-                break;
-            if (!valid_fhir_reference(s)) {
-                show(shown, sizeof(shown), s);
-                verr(cx, path, "\"%s\" is not a FHIR reference Type/id "
-                     "(e.g. \"Location/123\"; id: 1..64 letters, digits, "
-                     "'-', '.')", shown);
-                break;
-            }
-            store(cx, &b->actor, s);
+            get_actor(cx, it, path, b);
             break;
         case BK_LOCATION:
-            s = check_str(cx, it, path, true);
-            if (s == NULL)
-                break;
-            if (!valid_fhir_id(s, strlen(s))) {
-                show(shown, sizeof(shown), s);
-                verr(cx, path, "\"%s\" is not a FHIR id (1..64 letters, "
-                     "digits, '-', '.')", shown);
-                break;
-            }
-            store(cx, &b->location, s);
+            get_location(cx, it, path, b);
             break;
         case BK_TOKEN_FILE:
             get_opt_str(cx, it, path, &b->token_file);
             break;
         case BK_SEARCH:
-            if (cJSON_IsNull(it))
-                break;
-            s = check_str(cx, it, path, true);
-            if (s == NULL)
-                break;
-            if (!valid_search(s)) {
-                show(shown, sizeof(shown), s);
-                verr(cx, path, "\"%s\" is not name=value pairs joined by "
-                     "'&' (URL query characters only, no '#' or spaces)",
-                     shown);
-                break;
-            }
-            store(cx, &b->search, s);
+            get_search(cx, it, path, b);
             break;
         case BK_PAGE_CAP:
             if (get_int(cx, it, path, 1, CONF_PAGE_CAP_MAX, &x) == 0)
@@ -1098,25 +1170,7 @@ static void parse_booking(struct vctx *cx, const cJSON *obj,
     check_required(cx, base, keys, required, seen);
     if (!adapter_ok)
         return;
-    if (strcmp(b->adapter, FHIR_ADAPTER) == 0 && !(seen & (1u << BK_ACTOR)))
-        verr(cx, base, "missing required key \"actor\" (the fhir-slot "
-             "adapter needs it)");
-    if (strcmp(b->adapter, SMART_ADAPTER) == 0 &&
-        !(seen & (1u << BK_LOCATION)))
-        verr(cx, base, "missing required key \"location\" (the smart-bulk "
-             "adapter needs it)");
-    /* One way to choose time types: the mapping names them all. */
-    if (b->ntime_types > 0 && b->time_type_id != NULL)
-        verr(cx, base, "\"time_type_id\" and \"time_types\" exclude each "
-             "other (list the type in time_types instead)");
-    for (i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
-        if (!(seen & (1u << only[i].key)) ||
-            strcmp(b->adapter, only[i].adapter) == 0)
-            continue;
-        path_key(path, sizeof(path), base, keys[only[i].key]);
-        verr(cx, path, "only used by the %s adapter, not by %s",
-             only[i].adapter, b->adapter);
-    }
+    check_booking_keys(cx, base, keys, seen, b);
 }
 
 static void parse_sim(struct vctx *cx, const cJSON *obj, const char *base,

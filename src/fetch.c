@@ -669,65 +669,27 @@ static int defer_failure(struct xfer *x, enum sf_errclass cls,
     return 0;
 }
 
-int fetch_start(struct fetch *f, const struct adapter_request *req,
-                fetch_done_fn done, void *arg, struct sf_error *err)
+/* fetch_start: the request's header lines, each checked to be one line.
+ * 0, or -1 with err set; the caller destroys x either way on failure. */
+static int xfer_headers(struct xfer *x, const struct adapter_request *req,
+                        struct sf_error *err)
 {
-    struct xfer *x;
     char line[600];
-    CURLcode rc = CURLE_OK;
-    CURLMcode mrc;
     struct curl_slist *h;
     size_t i;
-
-    if (f == NULL || req == NULL || req->url == NULL || done == NULL) {
-        sf_error_set(err, SF_ERR_INTERNAL, "fetch_start: missing argument");
-        return -1;
-    }
-    x = calloc(1, sizeof(*x));
-    if (x == NULL)
-        goto nomem;
-    x->f = f;
-    x->done = done;
-    x->arg = arg;
-    x->retry_after_s = -1;
-    x->date_hdr = -1;
-    x->url = strdup(req->url);
-    if (x->url == NULL)
-        goto nomem;
-    if (req->body) {
-        x->post = malloc(req->body_len + 1);
-        if (x->post == NULL)
-            goto nomem;
-        memcpy(x->post, req->body, req->body_len);
-        x->post[req->body_len] = '\0';
-    }
-    /* Linked before anything can fail later, so fetch_free sees it. */
-    x->next = f->xfers;
-    if (f->xfers)
-        f->xfers->prev = x;
-    f->xfers = x;
-    f->nxfers++;
-
-    /* The configuration's own check (url.h): a URL it would refuse is
-     * refused here too, whoever made it (an upstream's link). */
-    if (url_check(x->url, 0, line, sizeof(line)) != 0)
-        return defer_failure(x, SF_ERR_CONFIG, line, err);
-    x->easy = curl_easy_init();
-    if (x->easy == NULL)
-        return defer_failure(x, SF_ERR_NOMEM, "curl_easy_init failed", err);
 
     if (req->body && req->content_type) {
         snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
         h = curl_slist_append(x->headers, line);
         if (h == NULL)
-            goto nomem_linked;
+            goto nomem;
         x->headers = h;
     }
     if (req->soap_action) {
         snprintf(line, sizeof(line), "SOAPAction: \"%s\"", req->soap_action);
         h = curl_slist_append(x->headers, line);
         if (h == NULL)
-            goto nomem_linked;
+            goto nomem;
         x->headers = h;
     }
     for (i = 0; i < ADAPTER_MAX_HEADERS && req->headers[i] != NULL; i++) {
@@ -736,8 +698,6 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
         /* One line each: a CR/LF would let a header smuggle another. */
         if (strpbrk(hl, "\r\n") != NULL || strchr(hl, ':') == NULL ||
             hl[0] == ':') {
-            xfer_unlink(x);
-            xfer_destroy(x);
             sf_error_set(err, SF_ERR_CONFIG, "fetch %s: malformed request "
                          "header %zu", req->label ? req->label : "request",
                          i);
@@ -745,14 +705,28 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
         }
         h = curl_slist_append(x->headers, hl);
         if (h == NULL)
-            goto nomem_linked;
+            goto nomem;
         x->headers = h;
     }
     /* No "Expect: 100-continue" round trip for POST bodies. */
     h = curl_slist_append(x->headers, "Expect:");
     if (h == NULL)
-        goto nomem_linked;
+        goto nomem;
     x->headers = h;
+    return 0;
+
+nomem:
+    sf_error_set(err, SF_ERR_NOMEM, "fetch %s: out of memory",
+                 req->label ? req->label : "request");
+    return -1;
+}
+
+/* fetch_start: every curl option of one transfer; the first that fails
+ * stops the rest and is returned. */
+static CURLcode xfer_setopts(const struct fetch *f, struct xfer *x,
+                             const struct adapter_request *req)
+{
+    CURLcode rc = CURLE_OK;
 
 #define SET(opt, val)                                                       \
     do {                                                                    \
@@ -804,6 +778,61 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }
 #undef SET
+    return rc;
+}
+
+int fetch_start(struct fetch *f, const struct adapter_request *req,
+                fetch_done_fn done, void *arg, struct sf_error *err)
+{
+    struct xfer *x;
+    char line[600];
+    CURLcode rc;
+    CURLMcode mrc;
+
+    if (f == NULL || req == NULL || req->url == NULL || done == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "fetch_start: missing argument");
+        return -1;
+    }
+    x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        goto nomem;
+    x->f = f;
+    x->done = done;
+    x->arg = arg;
+    x->retry_after_s = -1;
+    x->date_hdr = -1;
+    x->url = strdup(req->url);
+    if (x->url == NULL)
+        goto nomem;
+    if (req->body) {
+        x->post = malloc(req->body_len + 1);
+        if (x->post == NULL)
+            goto nomem;
+        memcpy(x->post, req->body, req->body_len);
+        x->post[req->body_len] = '\0';
+    }
+    /* Linked before anything can fail later, so fetch_free sees it. */
+    x->next = f->xfers;
+    if (f->xfers)
+        f->xfers->prev = x;
+    f->xfers = x;
+    f->nxfers++;
+
+    /* The configuration's own check (url.h): a URL it would refuse is
+     * refused here too, whoever made it (an upstream's link). */
+    if (url_check(x->url, 0, line, sizeof(line)) != 0)
+        return defer_failure(x, SF_ERR_CONFIG, line, err);
+    x->easy = curl_easy_init();
+    if (x->easy == NULL)
+        return defer_failure(x, SF_ERR_NOMEM, "curl_easy_init failed", err);
+
+    if (xfer_headers(x, req, err) != 0) {
+        xfer_unlink(x);
+        xfer_destroy(x);
+        return -1;
+    }
+
+    rc = xfer_setopts(f, x, req);
     if (rc != CURLE_OK)
         return defer_failure(x, classify(rc, false, false),
                              curl_easy_strerror(rc), err);
@@ -814,8 +843,6 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
     /* curl arms our timer (0 ms) from add_handle; the loop starts it. */
     return 0;
 
-nomem_linked:
-    xfer_unlink(x);
 nomem:
     if (x)
         xfer_destroy(x);

@@ -1157,6 +1157,42 @@ static int admin_route(enum route r, const struct web_asset *asset)
     return 0;
 }
 
+/* on_request, a clinic's own route (R_CLINIC or its slots): id is the
+ * clinic's HSA-id from the path, already checked for shape. */
+static void serve_clinic(struct rq *q, const struct feed_snapshot *snap,
+                         enum route r, const char *id, size_t idlen,
+                         const struct api_params *params)
+{
+    char idbuf[CONF_HSA_ID_MAX + 1], detail[160];
+    struct sf_error err = {0};
+    long ci;
+
+    memcpy(idbuf, id, idlen);
+    idbuf[idlen] = '\0';
+    if ((ci = feed_clinic_index(snap, idbuf)) < 0) {
+        snprintf(detail, sizeof(detail), "no clinic %.40s in this region",
+                 idbuf);
+        send_problem(q, 404, "Not Found", detail);
+        return;
+    }
+    if (r == R_CLINIC) {
+        serve_snap_doc(q, snap, &snap->clinics[ci],
+                       snap->clinics_gz ? &snap->clinics_gz[ci] : NULL,
+                       snap->changed_at, CT_JSON);
+    } else {
+        struct doc doc;
+
+        if (api_slots_build(snap, (size_t)ci, params, &doc, &err) != 0) {
+            if (err.code == SF_ERR_NOMEM)
+                send_problem(q, 500, "Internal Server Error", err.msg);
+            else
+                send_problem(q, 400, "Bad Request", err.msg);
+            return;
+        }
+        serve_own_doc(q, &doc, snap->changed_at);
+    }
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct rq q = {arg, req, METRICS_ROUTE_OTHER, 0};
@@ -1169,10 +1205,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     struct api_params params = {.n = 0};
     struct sf_error err = {0};
     const char *path, *id, *type, *why = NULL;
-    char idbuf[CONF_HSA_ID_MAX + 1], detail[160];
+    char detail[160];
     size_t idlen;
     enum route r;
-    long ci;
     int st;
 
     q.t0_us = clock_mono_us();
@@ -1270,30 +1305,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     default:
         break;
     }
-    memcpy(idbuf, id, idlen);
-    idbuf[idlen] = '\0';
-    if ((ci = feed_clinic_index(snap, idbuf)) < 0) {
-        snprintf(detail, sizeof(detail), "no clinic %.40s in this region",
-                 idbuf);
-        send_problem(&q, 404, "Not Found", detail);
-        goto out;
-    }
-    if (r == R_CLINIC) {
-        serve_snap_doc(&q, snap, &snap->clinics[ci],
-                       snap->clinics_gz ? &snap->clinics_gz[ci] : NULL,
-                       snap->changed_at, CT_JSON);
-    } else {
-        struct doc doc;
-
-        if (api_slots_build(snap, (size_t)ci, &params, &doc, &err) != 0) {
-            if (err.code == SF_ERR_NOMEM)
-                send_problem(&q, 500, "Internal Server Error", err.msg);
-            else
-                send_problem(&q, 400, "Bad Request", err.msg);
-            goto out;
-        }
-        serve_own_doc(&q, &doc, snap->changed_at);
-    }
+    serve_clinic(&q, snap, r, id, idlen, &params);
 out:
     api_params_clear(&params);
 }

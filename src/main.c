@@ -624,7 +624,11 @@ static void on_startup_pass(void *arg)
     log_info("startup_poll_done", "%s", "");
 }
 
-static int cmd_run(int argc, char **argv)
+/* cmd_run's command line.  Returns 0 to run, or -1 to exit at once
+ * with *code (--help, or a usage error already printed). */
+static int run_args(int argc, char **argv, const char **config,
+                    const char **listen, const char **user, int *poll_now,
+                    int *code)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -637,10 +641,92 @@ static int cmd_run(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}
     };
-    const char *config = NULL, *listen = NULL, *user = NULL;
-    const char *why = NULL;
     enum log_format lf;
     enum log_level ll;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': *config = optarg; break;
+        case 'l': *listen = optarg; break;
+        case 'p': *poll_now = 1; break;
+        case 'v': log_set_level(LOG_LVL_DEBUG); break;
+        case 'u': *user = optarg; break;
+        case 'f':
+            if (log_parse_format(optarg, &lf) != 0) {
+                fprintf(stderr, "slotfeed: --log-format: want kv or json\n");
+                *code = EXIT_USAGE;
+                return -1;
+            }
+            log_set_format(lf);
+            break;
+        case 'L':
+            if (log_parse_level(optarg, &ll) != 0) {
+                fprintf(stderr, "slotfeed: --log-level: want debug, info, "
+                        "warn or error\n");
+                *code = EXIT_USAGE;
+                return -1;
+            }
+            log_set_level(ll);
+            break;
+        case 'h':
+            fputs(usage_run, stdout);
+            *code = 0;
+            return -1;
+        default:
+            fputs(usage_run, stderr);
+            *code = EXIT_USAGE;
+            return -1;
+        }
+    }
+    if (*config == NULL || optind != argc) {
+        fputs(usage_run, stderr);
+        *code = EXIT_USAGE;
+        return -1;
+    }
+    return 0;
+}
+
+/* cmd_run, once started: where the daemon serves, in the log and, for
+ * whoever started it by hand, on stdout.  host is the --listen host, or
+ * NULL to show the configured one. */
+static void run_announce(const struct app *app,
+                         const struct conf_region *region, const char *host)
+{
+    struct sf_error err = {0};
+    char shown[256];
+    int p;
+
+    if (host != NULL)
+        snprintf(shown, sizeof(shown), "%s", host);
+    else if (app_parse_listen(region->listen, shown, sizeof(shown), &p,
+                              &err) != 0)
+        snprintf(shown, sizeof(shown), "127.0.0.1");
+    log_info("listening", "url=http://%s:%d/ clinics=%zu", shown,
+             app_port(app), region->nclinics);
+    if (app_admin_port(app) >= 0)
+        log_info("listening_admin", "listen=%s port=%d routes=/metrics,"
+                 "/v1/reports/,/overview", region->http_admin_listen,
+                 app_admin_port(app));
+    if (app_admin_port(app) < 0)
+        printf("slotfeed: serving %zu clinics at http://%s:%d/ "
+               "(page; feed at /v1/availability, overview at /overview; "
+               "Ctrl-C stops)\n", region->nclinics, shown,
+               app_port(app));
+    else
+        printf("slotfeed: serving %zu clinics at http://%s:%d/ "
+               "(page; feed at /v1/availability; overview, metrics and "
+               "reports at http://%s/; Ctrl-C stops)\n",
+               region->nclinics, shown, app_port(app),
+               region->http_admin_listen);
+    fflush(stdout);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *config = NULL, *listen = NULL, *user = NULL;
+    const char *why = NULL;
     struct conf_region *region = NULL;
     struct event_base *base = NULL;
     struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
@@ -649,43 +735,10 @@ static int cmd_run(int argc, char **argv)
     struct app_opts ao = {0};
     struct sf_error err = {0};
     char host[256];
-    int c, rc = 1, poll_now = 0;
+    int rc = 1, poll_now = 0;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'l': listen = optarg; break;
-        case 'p': poll_now = 1; break;
-        case 'v': log_set_level(LOG_LVL_DEBUG); break;
-        case 'u': user = optarg; break;
-        case 'f':
-            if (log_parse_format(optarg, &lf) != 0) {
-                fprintf(stderr, "slotfeed: --log-format: want kv or json\n");
-                return EXIT_USAGE;
-            }
-            log_set_format(lf);
-            break;
-        case 'L':
-            if (log_parse_level(optarg, &ll) != 0) {
-                fprintf(stderr, "slotfeed: --log-level: want debug, info, "
-                        "warn or error\n");
-                return EXIT_USAGE;
-            }
-            log_set_level(ll);
-            break;
-        case 'h':
-            fputs(usage_run, stdout);
-            return 0;
-        default:
-            fputs(usage_run, stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (config == NULL || optind != argc) {
-        fputs(usage_run, stderr);
-        return EXIT_USAGE;
-    }
+    if (run_args(argc, argv, &config, &listen, &user, &poll_now, &rc) != 0)
+        return rc;
     /*
      * Root without --user, or --user naming someone else when not root
      * (only root can switch): refuse before doing anything at all.
@@ -752,34 +805,7 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "slotfeed: cannot start: %s\n", why);
         goto out;
     }
-    {
-        char shown[256];
-        int p;
-
-        if (listen != NULL)
-            snprintf(shown, sizeof(shown), "%s", host);
-        else if (app_parse_listen(region->listen, shown, sizeof(shown), &p,
-                                  &err) != 0)
-            snprintf(shown, sizeof(shown), "127.0.0.1");
-        log_info("listening", "url=http://%s:%d/ clinics=%zu", shown,
-                 app_port(app), region->nclinics);
-        if (app_admin_port(app) >= 0)
-            log_info("listening_admin", "listen=%s port=%d routes=/metrics,"
-                     "/v1/reports/,/overview", region->http_admin_listen,
-                     app_admin_port(app));
-        if (app_admin_port(app) < 0)
-            printf("slotfeed: serving %zu clinics at http://%s:%d/ "
-                   "(page; feed at /v1/availability, overview at /overview; "
-                   "Ctrl-C stops)\n", region->nclinics, shown,
-                   app_port(app));
-        else
-            printf("slotfeed: serving %zu clinics at http://%s:%d/ "
-                   "(page; feed at /v1/availability; overview, metrics and "
-                   "reports at http://%s/; Ctrl-C stops)\n",
-                   region->nclinics, shown, app_port(app),
-                   region->http_admin_listen);
-        fflush(stdout);
-    }
+    run_announce(app, region, listen != NULL ? host : NULL);
     event_base_dispatch(base);
     rc = 0;
 out:

@@ -672,6 +672,45 @@ oom:
     return -1;
 }
 
+/* web_report: the clinics in the roster at some day of the range that
+ * were never open for web booking, each with the likeliest reason.
+ * fl holds nd day flags per clinic.  -1: out of memory. */
+static int web_never_open(const struct rctx *x, const unsigned char *fl,
+                          int32_t nd, cJSON *none)
+{
+    int32_t d;
+    size_t i;
+
+    for (i = 0; i < x->nc; i++) {
+        const struct rclinic *c = &x->c[i];
+        unsigned any = 0;
+        const char *why;
+        cJSON *o;
+
+        for (d = 0; d < nd; d++)
+            if (fl[i * (size_t)nd + (size_t)d] & WF_ROSTER)
+                any |= fl[i * (size_t)nd + (size_t)d] | WF_ROSTER;
+        if (!(any & WF_ROSTER) || (any & WF_OPEN))
+            continue;
+        if (!c->has_booking)
+            why = "no_booking_configured";
+        else if (any & WF_NONE)
+            why = "not_connected";
+        else if (any & WF_UNREACH)
+            why = "unreachable";
+        else if (any & WF_POLLED)
+            why = "unknown";
+        else
+            why = "not_polled";
+        if ((o = j_push_obj(none)) == NULL ||
+            j_str(o, "hsa_id", c->hsa) || j_str(o, "name", c->name) ||
+            j_str(o, "municipality", c->muni) ||
+            j_str(o, "operator", c->op) || j_str(o, "reason", why))
+            return -1;
+    }
+    return 0;
+}
+
 static int web_report(struct rctx *x, cJSON **out)
 {
     static const char sql[] =
@@ -760,33 +799,8 @@ static int web_report(struct rctx *x, cJSON **out)
     /* Clinics in the roster at some day of the range, never open. */
     if ((none = cJSON_AddArrayToObject(doc, "without_web_booking")) == NULL)
         goto oom;
-    for (i = 0; i < x->nc; i++) {
-        const struct rclinic *c = &x->c[i];
-        unsigned any = 0;
-        const char *why;
-        cJSON *o;
-
-        for (d = 0; d < nd; d++)
-            if (fl[i * (size_t)nd + (size_t)d] & WF_ROSTER)
-                any |= fl[i * (size_t)nd + (size_t)d] | WF_ROSTER;
-        if (!(any & WF_ROSTER) || (any & WF_OPEN))
-            continue;
-        if (!c->has_booking)
-            why = "no_booking_configured";
-        else if (any & WF_NONE)
-            why = "not_connected";
-        else if (any & WF_UNREACH)
-            why = "unreachable";
-        else if (any & WF_POLLED)
-            why = "unknown";
-        else
-            why = "not_polled";
-        if ((o = j_push_obj(none)) == NULL ||
-            j_str(o, "hsa_id", c->hsa) || j_str(o, "name", c->name) ||
-            j_str(o, "municipality", c->muni) ||
-            j_str(o, "operator", c->op) || j_str(o, "reason", why))
-            goto oom;
-    }
+    if (web_never_open(x, fl, nd, none) != 0)
+        goto oom;
     sqlite3_finalize(st);
     free(fl);
     free(keys);
@@ -971,23 +985,14 @@ struct gwin {              /* the month's open windows of one clinic */
     int64_t a, b;          /* [a, b); a == b: closed that day */
 };
 
-/*
- * Figures of clinic c for the month [p->from_day, p->to_day]. wins has
- * one entry per day of the month (open window clipped to the clinic's
- * active span and to now).
- */
-static int clinic_month(struct rctx *x, const struct rclinic *c,
-                        sqlite3_stmt *runs, sqlite3_stmt *slots,
-                        struct gwin *wins, struct seglist *segs,
-                        int default_interval, struct gstats *g)
+/* clinic_month: each day's open window, clipped to the span the clinic
+ * was in the roster; adds up g->open_s. */
+static void month_windows(const struct rctx *x, const struct rclinic *c,
+                          struct gwin *wins, struct gstats *g)
 {
     const struct report_params *p = x->p;
     int32_t nd = p->to_day - p->from_day + 1, d;
-    int64_t month_a = clock_day_start(p->from_day);
-    int64_t month_b = clock_day_start(p->to_day + 1);
     int64_t active_a = c->first_seen, active_b;
-    unsigned char observed[32] = {0};
-    int any_open = 0, any_none = 0, any_run = 0, last_interval = 0, rc;
 
     /* A clinic still in the latest roster is active up to now; one that
      * left the config (its last_seen stopped a day or more before the
@@ -1013,6 +1018,66 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
         wins[d].b = b;
         g->open_s += b - a;
     }
+}
+
+/* clinic_month: the month's vanished (booked) and passed slots of
+ * clinic c. */
+static int month_slots(struct rctx *x, const struct rclinic *c,
+                       sqlite3_stmt *slots, int64_t month_a, int64_t month_b,
+                       struct gstats *g)
+{
+    int rc;
+
+    sqlite3_reset(slots);
+    sqlite3_bind_int64(slots, 1, c->id);
+    sqlite3_bind_int64(slots, 2, month_a);
+    sqlite3_bind_int64(slots, 3, month_b);
+    /* Index range on start: a vanished slot starts after gone_at and at
+     * most the horizon (<= 90 days) after it was first seen; a passed one
+     * starts before gone_at. Passed slots that started more than
+     * REPORT_PASSED_LOOKBACK_DAYS before the month (a long outage) are not
+     * counted (docs/compliance-method.md). */
+    sqlite3_bind_int64(slots, 4,
+                       month_a - (int64_t)REPORT_PASSED_LOOKBACK_DAYS * 86400);
+    sqlite3_bind_int64(slots, 5, month_b + 92 * 86400LL);
+    while ((rc = sqlite3_step(slots)) == SQLITE_ROW) {
+        const unsigned char *why = sqlite3_column_text(slots, 0);
+        int within = sqlite3_column_int(slots, 1) == 1;
+        int64_t k = sqlite3_column_int64(slots, 2);
+
+        if (why == NULL)
+            continue;
+        if (strcmp((const char *)why, "vanished") == 0) {
+            if (within)
+                g->bookings_within += k;
+            else
+                g->bookings_later += k;
+        } else if (strcmp((const char *)why, "passed") == 0)
+            g->slots_passed += k;
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(x, "slots");
+    return 0;
+}
+
+/*
+ * Figures of clinic c for the month [p->from_day, p->to_day]. wins has
+ * one entry per day of the month (open window clipped to the clinic's
+ * active span and to now).
+ */
+static int clinic_month(struct rctx *x, const struct rclinic *c,
+                        sqlite3_stmt *runs, sqlite3_stmt *slots,
+                        struct gwin *wins, struct seglist *segs,
+                        int default_interval, struct gstats *g)
+{
+    const struct report_params *p = x->p;
+    int32_t nd = p->to_day - p->from_day + 1, d;
+    int64_t month_a = clock_day_start(p->from_day);
+    int64_t month_b = clock_day_start(p->to_day + 1);
+    unsigned char observed[32] = {0};
+    int any_open = 0, any_none = 0, any_run = 0, last_interval = 0, rc;
+
+    month_windows(x, c, wins, g);
     segs->n = 0;
 
     sqlite3_reset(runs);
@@ -1089,36 +1154,7 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
     g->gap_s = g->open_s - g->covered_s - g->stale_s - g->error_s;
     g->polls_expected = (g->open_s + g->interval_s / 2) / g->interval_s;
 
-    sqlite3_reset(slots);
-    sqlite3_bind_int64(slots, 1, c->id);
-    sqlite3_bind_int64(slots, 2, month_a);
-    sqlite3_bind_int64(slots, 3, month_b);
-    /* Index range on start: a vanished slot starts after gone_at and at
-     * most the horizon (<= 90 days) after it was first seen; a passed one
-     * starts before gone_at. Passed slots that started more than
-     * REPORT_PASSED_LOOKBACK_DAYS before the month (a long outage) are not
-     * counted (docs/compliance-method.md). */
-    sqlite3_bind_int64(slots, 4,
-                       month_a - (int64_t)REPORT_PASSED_LOOKBACK_DAYS * 86400);
-    sqlite3_bind_int64(slots, 5, month_b + 92 * 86400LL);
-    while ((rc = sqlite3_step(slots)) == SQLITE_ROW) {
-        const unsigned char *why = sqlite3_column_text(slots, 0);
-        int within = sqlite3_column_int(slots, 1) == 1;
-        int64_t k = sqlite3_column_int64(slots, 2);
-
-        if (why == NULL)
-            continue;
-        if (strcmp((const char *)why, "vanished") == 0) {
-            if (within)
-                g->bookings_within += k;
-            else
-                g->bookings_later += k;
-        } else if (strcmp((const char *)why, "passed") == 0)
-            g->slots_passed += k;
-    }
-    if (rc != SQLITE_DONE)
-        return db_fail(x, "slots");
-    return 0;
+    return month_slots(x, c, slots, month_a, month_b, g);
 oom:
     sf_error_set(x->err, SF_ERR_NOMEM, "report: out of memory");
     return -1;
@@ -1230,6 +1266,76 @@ static int gstats_json(cJSON *o, struct gstats *g, int figures)
                : 0;
 }
 
+/* guarantee_report: one entry per clinic in the roster during the month.
+ * Marks those clinics (interval_s -1) for the sums.  -1: out of memory. */
+static int guarantee_clinics(struct rctx *x, cJSON *arr, struct gstats *gs)
+{
+    const struct report_params *p = x->p;
+    cJSON *o;
+    size_t i;
+
+    for (i = 0; i < x->nc; i++) {
+        const struct rclinic *c = &x->c[i];
+        int figures = c->has_booking && gs[i].web != 2;
+
+        /* In the roster during the month at all? */
+        if (clock_local_day(c->first_seen) > p->to_day ||
+            clock_local_day(c->last_seen) < p->from_day)
+            continue;
+        if ((o = j_push_obj(arr)) == NULL || j_str(o, "hsa_id", c->hsa) ||
+            j_str(o, "name", c->name) || j_str(o, "municipality", c->muni) ||
+            j_str(o, "operator", c->op) ||
+            j_str(o, "web_booking", web_name(gs[i].web, c->has_booking)) ||
+            j_num(o, "interval_s", gs[i].interval_s))
+            return -1;
+        if (!figures)
+            gs[i].web = 2;  /* counted as without web booking below */
+        if (gstats_json(o, &gs[i], figures))
+            return -1;
+        gs[i].interval_s = -1;  /* marks "in the month" for the sums */
+    }
+    return 0;
+}
+
+/* guarantee_report, by municipality or operator: the clinics marked by
+ * guarantee_clinics summed per group.  -1: out of memory. */
+static int guarantee_groups(struct rctx *x, cJSON *doc,
+                            const struct gstats *gs, const char **keys,
+                            size_t nkeys)
+{
+    const struct report_params *p = x->p;
+    struct gstats *gg = calloc(nkeys + 1, sizeof(*gg));
+    cJSON *arr, *o;
+    size_t i;
+    int oom = 0;
+
+    if (gg == NULL || (arr = cJSON_AddArrayToObject(doc, "groups")) ==
+                          NULL) {
+        free(gg);
+        return -1;
+    }
+    for (i = 0; i < x->nc; i++) {
+        long k = key_index(keys, nkeys, group_key(&x->c[i], p->by));
+
+        if (gs[i].interval_s == -1 && k >= 0)
+            gstats_add(&gg[k], &gs[i], &oom);
+    }
+    for (i = 0; i < nkeys && !oom; i++) {
+        if (gg[i].clinics == 0)
+            continue;
+        if ((o = j_push_obj(arr)) == NULL ||
+            j_str(o, "group", keys[i]) ||
+            j_num(o, "clinics", (double)gg[i].clinics) ||
+            j_num(o, "clinics_with_web", (double)gg[i].clinics_web) ||
+            gstats_json(o, &gg[i], gg[i].clinics_web > 0))
+            oom = 1;
+    }
+    for (i = 0; i <= nkeys; i++)
+        free(gg[i].w);
+    free(gg);
+    return oom ? -1 : 0;
+}
+
 static int guarantee_report(struct rctx *x, cJSON **out)
 {
     static const char runs_sql[] =
@@ -1282,56 +1388,11 @@ static int guarantee_report(struct rctx *x, cJSON **out)
     if (j_str(doc, "month", month) ||
         (arr = cJSON_AddArrayToObject(doc, "clinics")) == NULL)
         goto oom;
-    for (i = 0; i < x->nc; i++) {
-        const struct rclinic *c = &x->c[i];
-        int figures = c->has_booking && gs[i].web != 2;
-
-        /* In the roster during the month at all? */
-        if (clock_local_day(c->first_seen) > p->to_day ||
-            clock_local_day(c->last_seen) < p->from_day)
-            continue;
-        if ((o = j_push_obj(arr)) == NULL || j_str(o, "hsa_id", c->hsa) ||
-            j_str(o, "name", c->name) || j_str(o, "municipality", c->muni) ||
-            j_str(o, "operator", c->op) ||
-            j_str(o, "web_booking", web_name(gs[i].web, c->has_booking)) ||
-            j_num(o, "interval_s", gs[i].interval_s))
-            goto oom;
-        if (!figures)
-            gs[i].web = 2;  /* counted as without web booking below */
-        if (gstats_json(o, &gs[i], figures))
-            goto oom;
-        gs[i].interval_s = -1;  /* marks "in the month" for the sums */
-    }
-    if (p->by == REPORT_BY_MUNICIPALITY || p->by == REPORT_BY_OPERATOR) {
-        struct gstats *gg = calloc(nkeys + 1, sizeof(*gg));
-
-        if (gg == NULL || (arr = cJSON_AddArrayToObject(doc, "groups")) ==
-                              NULL) {
-            free(gg);
-            goto oom;
-        }
-        for (i = 0; i < x->nc; i++) {
-            long k = key_index(keys, nkeys, group_key(&x->c[i], p->by));
-
-            if (gs[i].interval_s == -1 && k >= 0)
-                gstats_add(&gg[k], &gs[i], &oom);
-        }
-        for (i = 0; i < nkeys && !oom; i++) {
-            if (gg[i].clinics == 0)
-                continue;
-            if ((o = j_push_obj(arr)) == NULL ||
-                j_str(o, "group", keys[i]) ||
-                j_num(o, "clinics", (double)gg[i].clinics) ||
-                j_num(o, "clinics_with_web", (double)gg[i].clinics_web) ||
-                gstats_json(o, &gg[i], gg[i].clinics_web > 0))
-                oom = 1;
-        }
-        for (i = 0; i <= nkeys; i++)
-            free(gg[i].w);
-        free(gg);
-        if (oom)
-            goto oom;
-    }
+    if (guarantee_clinics(x, arr, gs) != 0)
+        goto oom;
+    if ((p->by == REPORT_BY_MUNICIPALITY || p->by == REPORT_BY_OPERATOR) &&
+        guarantee_groups(x, doc, gs, keys, nkeys) != 0)
+        goto oom;
     for (i = 0; i < x->nc; i++)
         if (gs[i].interval_s == -1)
             gstats_add(&tot, &gs[i], &oom);
