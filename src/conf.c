@@ -1610,8 +1610,8 @@ static void parse_plausibility(struct vctx *cx, const cJSON *obj,
 }
 
 /*
- * http.public_base_url: an absolute http(s) URL as libcurl's parser (the
- * runtime's) reads it, without credentials, query or fragment, printable
+ * http.public_base_url: a URL that passes url_check (the rule every
+ * fetched URL meets), without credentials, query or fragment, printable
  * ASCII only. Returns NULL when fine, else why not.
  */
 static const char *bad_base_url(const char *s)
@@ -1624,7 +1624,6 @@ static const char *bad_base_url(const char *s)
         {CURLUPART_FRAGMENT, "a fragment (#) is not allowed"},
     };
     const char *why = NULL;
-    char *scheme = NULL;
     CURLU *u;
     size_t i;
 
@@ -1637,11 +1636,12 @@ static const char *bad_base_url(const char *s)
         return "a query (?) is not allowed";
     if (strchr(s, '#') != NULL)
         return "a fragment (#) is not allowed";
+    /* The runtime's rule (url.h): scheme, host, port 1..65535. */
+    if (url_check(s, 0, NULL, 0) != 0)
+        return "not an absolute http:// or https:// URL";
     if ((u = curl_url()) == NULL)
         return "out of memory";
-    if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+    if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK) {
         why = "not an absolute http:// or https:// URL";
         goto out;
     }
@@ -1655,7 +1655,6 @@ static const char *bad_base_url(const char *s)
         }
     }
 out:
-    curl_free(scheme);
     curl_url_cleanup(u);
     return why;
 }

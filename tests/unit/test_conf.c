@@ -756,6 +756,11 @@ static void test_http_public_keys(void **state)
                   "$.http.public_base_url: \"/vardval\": not an absolute "
                   "http:// or https:// URL (want e.g. "
                   "https://feed.example.se/vardval)", NULL);
+    /* Port 0 and over-long hosts: url_check's rule, as for every URL key. */
+    expect_errors(TOP("'http':{'public_base_url':'http://h:0/'},"),
+                  "$.http.public_base_url: \"http://h:0/\": not an "
+                  "absolute http:// or https:// URL (want e.g. "
+                  "https://feed.example.se/vardval)", NULL);
     expect_errors(TOP("'http':{'public_base_url':'http://h:65536/'},"),
                   "$.http.public_base_url: \"http://h:65536/\": not an "
                   "absolute http:// or https:// URL (want e.g. "
