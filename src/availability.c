@@ -350,6 +350,16 @@ void avail_slots_sort(struct avail_slots *s)
     s->n = w;
 }
 
+bool avail_slots_any_after(const struct avail_slots *s, int64_t now)
+{
+    size_t i;
+
+    for (i = 0; i < s->n; i++)
+        if (s->v[i].start > now)
+            return true;
+    return false;
+}
+
 bool avail_slots_equal(const struct avail_slots *a,
                        const struct avail_slots *b)
 {

@@ -484,23 +484,12 @@ static void plaus_params_of(const struct collector *c,
     pp->confirm_polls = cp->confirm_polls;
 }
 
-/* Does s list a free time that starts after now? */
-static bool slots_free_after(const struct avail_slots *s, int64_t now)
-{
-    size_t i;
-
-    for (i = 0; i < s->n; i++)
-        if (s->v[i].start > now)
-            return true;
-    return false;
-}
-
 /* Attach p (clinic cc, state st or NULL) to its booking.url host. */
 static int plaus_join(struct collector *c, struct cpoll *p,
                       const struct clinic_state *st, int64_t now)
 {
     bool had_free = st != NULL && st->has_data &&
-                    slots_free_after(&st->slots, now);
+                    avail_slots_any_after(&st->slots, now);
 
     plaus_detach(&p->plaus);
     p->plaus.user = p;
@@ -576,7 +565,7 @@ static bool plaus_hold(struct cpoll *p, int64_t now, long ms)
     int cand, held, need;
 
     plaus_params_of(c, &pp);
-    v = plaus_answer(&p->plaus, !slots_free_after(&p->acc, now), &pp,
+    v = plaus_answer(&p->plaus, !avail_slots_any_after(&p->acc, now), &pp,
                      on_plaus_change, c, &event);
     if (event) {
         plaus_host_counts(&p->plaus, &pp, &cand, &held, &need);

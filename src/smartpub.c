@@ -158,14 +158,8 @@ static int schedule_line(struct sbuf *b, const struct conf_clinic *c,
         return -1;
     schedule_id(c, id, sizeof(id));
     snprintf(ref, sizeof(ref), "Location/%s", c->id);
-    if (availability_known(st)) {
-        size_t i;
-
-        avail = "none";
-        for (i = 0; i < st->slots.n; i++)
-            if (st->slots.v[i].start > now)
-                avail = "some";
-    }
+    if (availability_known(st))
+        avail = avail_slots_any_after(&st->slots, now) ? "some" : "none";
     if (cJSON_AddStringToObject(o, "resourceType", "Schedule") == NULL ||
         cJSON_AddStringToObject(o, "id", id) == NULL ||
         (arr = cJSON_AddArrayToObject(o, "serviceType")) == NULL ||

@@ -110,6 +110,9 @@ void avail_slots_sort(struct avail_slots *s);
  * order a clinic's slots with it, so their slot lists agree.
  */
 int avail_slot_ptr_cmp(const void *a, const void *b);
+/* True when s lists a slot that starts after now (a free time still
+ * ahead), whatever its order. */
+bool avail_slots_any_after(const struct avail_slots *s, int64_t now);
 /* True when both lists hold the same slots in the same order. */
 bool avail_slots_equal(const struct avail_slots *a,
                        const struct avail_slots *b);
