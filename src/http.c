@@ -977,11 +977,18 @@ struct report_wait {
     struct report_wait *next;
 };
 
-static const char *report_reason(int status)
+/* The reason phrase of a status we answer with from a computed code. */
+static const char *status_reason(int status)
 {
-    return status == 200 ? "OK" : status == 400 ? "Bad Request"
-           : status == 404 ? "Not Found" : status == 503
-           ? "Service Unavailable" : "Internal Server Error";
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Internal Server Error";
+    }
 }
 
 static void reports_conn_gone(struct http_server *s,
@@ -1027,7 +1034,7 @@ static void on_report_done(const struct reportq_result *r, void *arg)
     }
     set_header(q.req, "Content-Type", r->content_type);
     set_header(q.req, "Cache-Control", "no-cache");
-    send_copy(&q, r->status, report_reason(r->status), r->body, r->len);
+    send_copy(&q, r->status, status_reason(r->status), r->body, r->len);
 }
 
 static void serve_report(struct rq *q, const char *path, const char *query,
@@ -1054,7 +1061,7 @@ static void serve_report(struct rq *q, const char *path, const char *query,
     if (rc == 0) {              /* answered without the store */
         set_header(q->req, "Content-Type", ct);
         set_header(q->req, "Cache-Control", "no-cache");
-        send_copy(q, status, report_reason(status), body, len);
+        send_copy(q, status, status_reason(status), body, len);
         free(body);
         return;
     }
@@ -1131,9 +1138,7 @@ static void refuse_framing(struct rq *q, int status, const char *why)
         q->req->minor = 1;
     }
     set_header(q->req, "Connection", "close");
-    send_problem(q, status, status == 501 ? "Not Implemented"
-                 : status == 505 ? "HTTP Version Not Supported"
-                 : "Bad Request", why);
+    send_problem(q, status, status_reason(status), why);
 }
 
 /*
