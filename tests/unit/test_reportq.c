@@ -42,33 +42,12 @@
 #include "slotfeed/report.h"
 #include "slotfeed/reportq.h"
 #include "slotfeed/store.h"
+#include "th_store.h"
 #include "th_time.h"
 
 #define DEADLINE_MS 10000
 
 /* --- a small store: two clinics, March 2026, one run per hour ------------- */
-
-static const char schema[] =
-    "PRAGMA journal_mode=WAL;"
-    "CREATE TABLE clinic (id INTEGER PRIMARY KEY, hsa_id TEXT NOT NULL UNIQUE,"
-    " name TEXT NOT NULL, municipality TEXT NOT NULL, operator TEXT NOT NULL,"
-    " has_booking INTEGER NOT NULL, first_seen INTEGER NOT NULL,"
-    " last_seen INTEGER NOT NULL, last_ok INTEGER);"
-    "CREATE TABLE poll (id INTEGER PRIMARY KEY, clinic_id INTEGER NOT NULL"
-    " REFERENCES clinic(id), t_first INTEGER NOT NULL, t_last INTEGER NOT"
-    " NULL, n INTEGER NOT NULL, interval_s INTEGER NOT NULL, local_day"
-    " INTEGER NOT NULL, deadline_day INTEGER NOT NULL, status INTEGER NOT"
-    " NULL, web INTEGER NOT NULL, err_class TEXT, first_free INTEGER,"
-    " within_guarantee INTEGER, free_slots INTEGER, free_within INTEGER);"
-    "CREATE INDEX poll_clinic_t ON poll(clinic_id, t_first);"
-    "CREATE TABLE slot (id INTEGER PRIMARY KEY, clinic_id INTEGER NOT NULL"
-    " REFERENCES clinic(id), start INTEGER NOT NULL, end INTEGER NOT NULL,"
-    " practitioner TEXT, service TEXT, first_seen INTEGER NOT NULL,"
-    " last_seen INTEGER, gone_at INTEGER, gone_reason TEXT,"
-    " within_at_gone INTEGER);"
-    "CREATE INDEX slot_clinic_start ON slot(clinic_id, start);"
-    "PRAGMA application_id = 1397509972;"
-    "PRAGMA user_version = 1;";
 
 struct fx {
     char dir[64];
@@ -102,7 +81,7 @@ static void fill(const char *path)
     int c, d, h;
 
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    exec(db, schema);
+    exec(db, th_store_schema);
     exec(db, "BEGIN");
     for (c = 1; c <= 2; c++) {
         snprintf(sql, sizeof sql, "INSERT INTO clinic VALUES (%d, "
