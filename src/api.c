@@ -970,3 +970,98 @@ bool api_accepts_gzip(const char *ae)
         return q_gzip > 0;
     return q_star > 0;
 }
+
+/* --- reports ------------------------------------------------------------------ */
+
+bool api_report_path(const char *path)
+{
+    return path != NULL && strncmp(path, API_REPORT_PREFIX,
+                                   sizeof(API_REPORT_PREFIX) - 1) == 0;
+}
+
+/* api_report_parse: the first parameter named like p->v[i] before it, if
+ * any (the strict rule of the other routes: a name at most once). */
+static bool param_repeated(const struct api_params *p, size_t i)
+{
+    size_t j;
+
+    for (j = 0; j < i; j++)
+        if (strcmp(p->v[j].name, p->v[i].name) == 0)
+            return true;
+    return false;
+}
+
+/* api_report_parse: one parameter into rq; from, to and month are only
+ * noted (checked once all are seen). 0 or -1 with err. */
+static int report_param(const char *k, const char *v,
+                        struct report_request *rq, const char **from,
+                        const char **to, const char **month,
+                        struct sf_error *err)
+{
+    struct report_params *p = &rq->p;
+    bool web = p->kind == REPORT_WEB_BOOKING;
+
+    if (strcmp(k, "from") == 0 && web)
+        *from = v;
+    else if (strcmp(k, "to") == 0 && web)
+        *to = v;
+    else if (strcmp(k, "per") == 0 && web)
+        return report_parse_per(v, &p->per, err);
+    else if (strcmp(k, "month") == 0 && !web)
+        *month = v;
+    else if (strcmp(k, "by") == 0)
+        return report_parse_by(v, &p->by, err);
+    else if (strcmp(k, "hours") == 0)
+        return report_parse_hours(v, p, err);
+    else if (strcmp(k, "format") == 0)
+        return report_parse_format(v, &rq->fmt, err);
+    else {
+        sf_error_set(err, SF_ERR_CONFIG, "unknown parameter \"%.40s\"", k);
+        return -1;
+    }
+    return 0;
+}
+
+int api_report_parse(const char *path, const struct api_params *p,
+                     const char *accept, struct report_request *rq,
+                     struct sf_error *err)
+{
+    const char *from = NULL, *to = NULL, *month = NULL;
+    size_t i;
+
+    report_params_init(&rq->p);
+    rq->fmt = REPORT_FMT_JSON;
+    if (strcmp(path, API_REPORT_PREFIX "web-booking") == 0)
+        rq->p.kind = REPORT_WEB_BOOKING;
+    else if (strcmp(path, API_REPORT_PREFIX "guarantee") == 0)
+        rq->p.kind = REPORT_GUARANTEE;
+    else {
+        sf_error_set(err, SF_ERR_CONFIG, "reports: web-booking, guarantee");
+        return 404;
+    }
+    if (accept != NULL && strstr(accept, "text/csv") != NULL)
+        rq->fmt = REPORT_FMT_CSV;
+    for (i = 0; i < p->n; i++) {
+        if (param_repeated(p, i)) {
+            sf_error_set(err, SF_ERR_CONFIG, "%s: given twice", p->v[i].name);
+            return 400;
+        }
+        if (report_param(p->v[i].name, p->v[i].value, rq, &from, &to,
+                         &month, err) != 0)
+            return 400;
+    }
+    if (rq->p.kind == REPORT_GUARANTEE)
+        return report_parse_month(month, &rq->p.from_day, &rq->p.to_day,
+                                  err) != 0 ? 400 : 0;
+    if (from == NULL || to == NULL) {
+        sf_error_set(err, SF_ERR_CONFIG, "from and to are required "
+                     "(YYYY-MM-DD)");
+        return 400;
+    }
+    if (clock_parse_date(from, &rq->p.from_day) != 0 ||
+        clock_parse_date(to, &rq->p.to_day) != 0) {
+        sf_error_set(err, SF_ERR_CONFIG, "from/to: want YYYY-MM-DD");
+        return 400;
+    }
+    return 0;
+}

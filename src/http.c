@@ -61,6 +61,7 @@
 #include <event2/http_struct.h>     /* major/minor: no getter in 2.1 */
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <sqlite3.h>
 
 #include "slotfeed/api.h"
 #include "slotfeed/clock.h"
@@ -227,9 +228,12 @@ static void send_ref(struct rq *q, int status, const char *data, size_t len,
     evbuffer_free(buf);
 }
 
-/* RFC 9457 problem details; detail may be NULL. */
-static void send_problem(struct rq *q, int status, const char *title,
-                         const char *detail)
+/*
+ * The one writer of RFC 9457 problem bodies (every route's, the reports'
+ * too): a new string (free()), or NULL when out of memory. detail may be
+ * NULL.
+ */
+static char *problem_text(int status, const char *title, const char *detail)
 {
     cJSON *o = cJSON_CreateObject();
     char *text = NULL;
@@ -241,6 +245,15 @@ static void send_problem(struct rq *q, int status, const char *title,
                         : cJSON_AddStringToObject(o, "detail", detail)))
         text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
+    return text;
+}
+
+/* RFC 9457 problem details; detail may be NULL. */
+static void send_problem(struct rq *q, int status, const char *title,
+                         const char *detail)
+{
+    char *text = problem_text(status, title, detail);
+
     set_header(q->req, "Content-Type", CT_PROBLEM);
     set_header(q->req, "Cache-Control", "no-store");
     if (text == NULL) {
@@ -830,7 +843,7 @@ static enum route parse_path(const char *path, const char **id,
         return R_HEALTH;
     if (strcmp(path, "/metrics") == 0)
         return R_METRICS;
-    if (report_http_path(path))
+    if (api_report_path(path))
         return R_REPORT;
     if (strcmp(path, SMARTPUB_MANIFEST_PATH) == 0 ||
         strcmp(path, "/%24bulk-publish") == 0)
@@ -1028,6 +1041,10 @@ static void on_report_done(const struct reportq_result *r, void *arg)
                      "the report was cancelled (shutting down)");
         return;
     }
+    if (r->status != 200) {
+        send_problem(&q, r->status, status_reason(r->status), r->detail);
+        return;
+    }
     if (r->body == NULL) {
         send_problem(&q, 500, "Internal Server Error", "out of memory");
         return;
@@ -1037,7 +1054,34 @@ static void on_report_done(const struct reportq_result *r, void *arg)
     send_copy(&q, r->status, status_reason(r->status), r->body, r->len);
 }
 
-static void serve_report(struct rq *q, const char *path, const char *query,
+/*
+ * A report request (params through api_params_parse already) up to the
+ * point where the store is needed: 0 with *rr to compute, or the status
+ * to answer with err->msg as the detail (404, 400, 503 without a store).
+ */
+static int report_request_of(const char *path,
+                             const struct api_params *params,
+                             const char *accept, const char *store,
+                             struct report_request *rr,
+                             struct sf_error *err)
+{
+    int status = api_report_parse(path, params, accept, rr, err);
+
+    if (status != 0)
+        return status;
+    if (store == NULL) {
+        sf_error_set(err, SF_ERR_CONFIG, "no history store configured "
+                     "(config key \"store\")");
+        return 503;
+    }
+    /* Fixed now: the figures stop when the request came, not when a
+     * worker got round to it. */
+    rr->p.now = clock_now();
+    return 0;
+}
+
+static void serve_report(struct rq *q, const char *path,
+                         const struct api_params *params,
                          const struct feed_snapshot *snap)
 {
     struct http_server *s = q->s;
@@ -1047,22 +1091,13 @@ static void serve_report(struct rq *q, const char *path, const char *query,
     struct report_request rr;
     struct report_wait *w = NULL;
     struct sf_error err = {0};
-    const char *ct = NULL;
-    char *body = NULL;
-    size_t len = 0, at;
-    int status = 500, rc;
+    size_t at;
+    int status;
 
-    rc = report_http_parse(path, query, accept, snap->region->store, &rr,
-                           &status, &ct, &body, &len);
-    if (rc < 0) {
-        send_problem(q, 500, "Internal Server Error", "out of memory");
-        return;
-    }
-    if (rc == 0) {              /* answered without the store */
-        set_header(q->req, "Content-Type", ct);
-        set_header(q->req, "Cache-Control", "no-cache");
-        send_copy(q, status, status_reason(status), body, len);
-        free(body);
+    status = report_request_of(path, params, accept, snap->region->store,
+                               &rr, &err);
+    if (status != 0) {          /* answered without the store */
+        send_problem(q, status, status_reason(status), err.msg);
         return;
     }
     /* Only a connection whose close we hear about may wait. */
@@ -1107,6 +1142,43 @@ static void serve_report(struct rq *q, const char *path, const char *query,
 size_t http_reports_pending(const struct http_server *s)
 {
     return s != NULL ? reportq_pending(s->reports) : 0;
+}
+
+int http_report_now(const char *path, const char *query, const char *accept,
+                    const char *db_path, int *status,
+                    const char **content_type, char **body, size_t *len)
+{
+    struct api_params params = {.n = 0};
+    struct report_request rr;
+    struct sf_error err = {0};
+    char detail[REPORTQ_DETAIL_LEN];
+    const char *why = err.msg;
+    struct sqlite3 *db = NULL;
+
+    *content_type = CT_PROBLEM;
+    *body = NULL;
+    *len = 0;
+    if (api_params_parse(query, &params, &err) != 0)
+        *status = 400;          /* as on_request answers any route */
+    else
+        *status = report_request_of(path, &params, accept, db_path, &rr,
+                                    &err);
+    api_params_clear(&params);
+    if (*status == 0) {
+        (void)reportq_open(db_path, &db);
+        reportq_compute(db, &rr, status, body, len, detail);
+        sqlite3_close(db);
+        why = detail;
+    }
+    if (*status == 200) {
+        *content_type = report_format_content_type(rr.fmt);
+        return 0;
+    }
+    if ((*body = problem_text(*status, status_reason(*status), why)) ==
+        NULL)
+        return -1;
+    *len = strlen(*body);
+    return 0;
 }
 
 static void preflight(struct rq *q)
@@ -1287,8 +1359,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     switch (r) {
     case R_REPORT:
-        serve_report(&q, path, u != NULL ? evhttp_uri_get_query(u) : NULL,
-                     snap);
+        serve_report(&q, path, &params, snap);
         goto out;
     case R_AVAILABILITY:
         serve_availability(&q, snap, &params);

@@ -17,14 +17,17 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 #include <sqlite3.h>
 
 #include "slotfeed/log.h"
+#include "slotfeed/report_render.h"
 
 enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE };
 
@@ -37,9 +40,9 @@ struct reportq_job {
     int cancelled;              /* under q->mu */
     struct worker *w;           /* while JOB_RUNNING */
     int status;                 /* written by the worker, see top */
-    const char *ct;
     char *body;
     size_t len;
+    char detail[REPORTQ_DETAIL_LEN];
     struct reportq_job *next;
 };
 
@@ -155,7 +158,7 @@ static void worker_run(struct worker *w, struct reportq_job *j)
     if (w->db != NULL &&
         (w->db_path == NULL || strcmp(w->db_path, j->db_path) != 0))
         worker_close_db(w);
-    if (w->db == NULL && report_http_open(j->db_path, &db) == 0) {
+    if (w->db == NULL && reportq_open(j->db_path, &db) == 0) {
         if ((w->db_path = strdup(j->db_path)) == NULL) {
             sqlite3_close(db);      /* no memory: use it once, keep none */
             db = NULL;
@@ -166,12 +169,8 @@ static void worker_run(struct worker *w, struct reportq_job *j)
         }
     }
     /* Only this thread changes w->db: reading it unlocked is safe here. */
-    if (report_http_answer(w->db, &j->rq, &j->status, &j->ct, &j->body,
-                           &j->len) != 0) {
-        j->status = 500;        /* out of memory: the loop answers */
-        j->body = NULL;
-        j->len = 0;
-    }
+    reportq_compute(w->db, &j->rq, &j->status, &j->body, &j->len,
+                    j->detail);
     /* A failed or interrupted connection is not trusted again. */
     if (j->status == 500 && w->db != NULL)
         worker_close_db(w);
@@ -228,7 +227,10 @@ static void deliver(struct reportq *q, int cancel_all)
     pthread_mutex_unlock(&q->mu);
     while ((j = list_pop(&got)) != NULL) {
         struct reportq_result r = {j->cancelled || cancel_all, j->status,
-                                   j->ct, j->body, j->len};
+                                   NULL, j->body, j->len, j->detail};
+
+        if (j->status == 200)
+            r.content_type = report_format_content_type(j->rq.fmt);
 
         j->done(&r, j->arg);
         job_free(j);
@@ -243,6 +245,66 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     while (read(fd, buf, sizeof(buf)) > 0)
         ;
     deliver(arg, 0);
+}
+
+int reportq_open(const char *db_path, struct sqlite3 **db)
+{
+    struct sf_error err = {0};
+
+    /*
+     * The store's messages name its path and SQLite's own text: the log
+     * has them, the public gets a fixed sentence (reportq_compute with db
+     * NULL).
+     */
+    if (report_db_open(db_path, db, &err) == 0)
+        return 0;
+    log_error("report_store_unavailable", "err=\"%s\"", err.msg);
+    return -1;
+}
+
+/* reportq_compute: a problem answer (status, the detail's words). */
+static void answer_problem(int code, const char *what, int *status,
+                           char *detail)
+{
+    *status = code;
+    snprintf(detail, REPORTQ_DETAIL_LEN, "%s", what);
+}
+
+void reportq_compute(struct sqlite3 *db, const struct report_request *rq,
+                     int *status, char **body, size_t *len, char *detail)
+{
+    struct sf_error err = {0};
+    cJSON *doc = NULL;
+    int rc;
+
+    *body = NULL;
+    *len = 0;
+    detail[0] = '\0';
+    if (db == NULL) {
+        answer_problem(503, "the history store cannot be read now", status,
+                       detail);
+        return;
+    }
+    if (report_build(db, &rq->p, &doc, &err) != 0) {
+        /* Parameter errors (ranges) are the client's own words. */
+        if (err.code == SF_ERR_CONFIG) {
+            answer_problem(400, err.msg, status, detail);
+            return;
+        }
+        log_error("report_failed", "err=\"%s\"", err.msg);
+        answer_problem(500, "the report could not be computed", status,
+                       detail);
+        return;
+    }
+    rc = report_render(doc, rq->fmt, body, len, &err);
+    cJSON_Delete(doc);
+    if (rc != 0) {
+        log_error("report_failed", "err=\"%s\"", err.msg);
+        answer_problem(500, "the report could not be rendered", status,
+                       detail);
+        return;
+    }
+    *status = 200;
 }
 
 struct reportq *reportq_new(struct event_base *base,

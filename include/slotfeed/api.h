@@ -19,6 +19,7 @@
 #include "slotfeed/error.h"
 #include "slotfeed/feed.h"
 #include "slotfeed/geo.h"
+#include "slotfeed/report.h"
 
 #define API_MAX_PARAMS 32          /* name=value pairs per query */
 #define API_MAX_NAME 32            /* bytes of a decoded name */
@@ -94,6 +95,29 @@ int api_filter_build(const struct feed_snapshot *s,
 int api_slots_build(const struct feed_snapshot *s, size_t ci,
                     const struct api_params *p, struct doc *doc,
                     struct sf_error *err);
+
+/* --- reports ------------------------------------------------------------ */
+
+/* The path prefix of the reports (/v1/reports/web-booking, .../guarantee). */
+#define API_REPORT_PREFIX "/v1/reports/"
+
+/* True when path is under API_REPORT_PREFIX (the route "report"). */
+bool api_report_path(const char *path);
+
+/*
+ * /v1/reports/{web-booking,guarantee}: the request alone, from params
+ * (already through api_params_parse, like every route's) and the Accept
+ * header (may be NULL; text/csv -> CSV unless format= says otherwise).
+ * Parameters: web-booking from, to (YYYY-MM-DD, required), per;
+ * guarantee month (YYYY-MM, required); both by, hours, format. Each at
+ * most once ("NAME: given twice", as the slots route says); unknown ones
+ * are refused. Returns 0 with *rq filled (rq->p.now left 0), or the HTTP
+ * status to answer with err->msg as the problem's detail: 404 (no such
+ * report) or 400 (a parameter).
+ */
+int api_report_parse(const char *path, const struct api_params *p,
+                     const char *accept, struct report_request *rq,
+                     struct sf_error *err);
 
 /* --- cache of filtered documents ----------------------------------------- */
 

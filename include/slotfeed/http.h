@@ -112,6 +112,21 @@ size_t http_reports_pending(const struct http_server *s);
 void http_free(struct http_server *s);
 
 /*
+ * GET path?query of a report (/v1/reports/...) answered on the calling
+ * thread, as the server answers it but without a loop or a worker: the
+ * same strict query parser and parameter rules (api.h), the same
+ * computation (reportq_open, reportq_compute) and the same problem
+ * bodies. db_path NULL: no store configured (503). Sets *status (200,
+ * 400, 404, 500, 503), *content_type (a static string), *body (malloc'd,
+ * free()) and *len; returns 0, or -1 when out of memory for the problem
+ * body itself (then *body is NULL). For tests and tools; the server
+ * computes reports on its report workers (reportq.h).
+ */
+int http_report_now(const char *path, const char *query, const char *accept,
+                    const char *db_path, int *status,
+                    const char **content_type, char **body, size_t *len);
+
+/*
  * The route the server gives a request path (the part before '?'), by
  * name: "availability", "clinic", "slots", "bad_id", "health", "metrics",
  * "manifest", "ndjson", "report" or "not_found" (static files are looked

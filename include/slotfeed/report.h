@@ -16,19 +16,21 @@
  *
  * docs/compliance-method.md defines every figure. A report is built once
  * as a cJSON document (report_build); CSV and HTML are rendered from that
- * document (report_render), so every format carries the same numbers.
- * The CLI (slotfeed report ...) goes through report_run(), HTTP
- * (/v1/reports/...) through report_http*() below: the same build and
- * render. Nothing here writes to the store.
+ * document (report_render.h), so every format carries the same numbers.
+ * The CLI (slotfeed report ...) goes through report_run(); HTTP
+ * (/v1/reports/...) is parsed with the other routes (api.h
+ * api_report_parse, http.c) and computed on a report worker (reportq.h):
+ * the same build and render. Nothing here writes to the store, and
+ * nothing here knows HTTP.
  */
 #ifndef SLOTFEED_REPORT_H
 #define SLOTFEED_REPORT_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "slotfeed/error.h"
+#include "slotfeed/report_render.h"
 
 struct sqlite3;
 struct cJSON;
@@ -41,7 +43,6 @@ enum report_by {
     REPORT_BY_CLINIC
 };
 enum report_per { REPORT_PER_DAY = 0, REPORT_PER_WEEK, REPORT_PER_MONTH };
-enum report_format { REPORT_FMT_JSON = 0, REPORT_FMT_CSV, REPORT_FMT_HTML };
 
 /* Longest web-booking range, days (bounds memory: clinics x days bytes). */
 #define REPORT_MAX_DAYS 1000
@@ -70,8 +71,6 @@ void report_params_init(struct report_params *p);
 int report_parse_by(const char *s, enum report_by *out, struct sf_error *err);
 int report_parse_per(const char *s, enum report_per *out,
                      struct sf_error *err);
-int report_parse_format(const char *s, enum report_format *out,
-                        struct sf_error *err);
 /* "YYYY-MM" -> first and last local date of the month. */
 int report_parse_month(const char *s, int32_t *first, int32_t *last,
                        struct sf_error *err);
@@ -79,7 +78,6 @@ int report_parse_month(const char *s, int32_t *first, int32_t *last,
 int report_parse_hours(const char *s, struct report_params *p,
                        struct sf_error *err);
 const char *report_by_name(enum report_by by);
-const char *report_format_content_type(enum report_format f);
 
 /*
  * Open the store at path read-only (never creating it) and check that it
@@ -100,75 +98,18 @@ int report_build(struct sqlite3 *db, const struct report_params *p,
                  struct cJSON **out, struct sf_error *err);
 
 /*
- * Render a document made by report_build as fmt into a new NUL-terminated
- * buffer (*out, free with free(); *len its length). JSON is pretty-printed;
- * CSV is RFC 4180 (CRLF, quoted when needed); HTML is one self-contained
- * page with escaped text. Returns 0 or -1 (out of memory, foreign doc).
+ * Open db_path, build, render (report_render), close: what the CLI calls.
+ * 0 with *out malloc'd (free()) and *len, or -1 with *out NULL and err.
  */
-int report_render(const struct cJSON *doc, enum report_format fmt,
-                  char **out, size_t *len, struct sf_error *err);
-
-/* Open db_path, build, render, close: what the CLI and HTTP call. */
 int report_run(const char *db_path, const struct report_params *p,
                enum report_format fmt, char **out, size_t *len,
                struct sf_error *err);
 
-/*
- * HTTP side (called from http.c's router for paths under /v1/reports/).
- * Parses the raw query (from, to, per, by, month, hours, format) and the
- * Accept header (text/csv -> CSV unless format= says otherwise), computes
- * the report from db_path (NULL: no store configured -> 503) and fills:
- * *status (200, 400, 404, 503, 500), *content_type (static string),
- * *body (malloc'd; a JSON problem document for errors; free()) and *len.
- * Always sets all four; returns 0, or -1 only when out of memory (then
- * *body is NULL and the caller answers 500 itself). Runs the whole
- * report on the calling thread (the CLI and tests); the daemon's HTTP
- * server uses the steps below through reportq.h instead.
- */
-int report_http(const char *path, const char *query, const char *accept,
-                const char *db_path, int *status, const char **content_type,
-                char **body, size_t *len);
-
-/*
- * report_http in three steps, so that the HTTP server parses on its loop
- * and computes on a worker thread (reportq.h):
- *
- * report_http_parse: the request alone, no store access. Returns 1 when
- * *rq is a report to compute (rq->p.now is fixed to the request's time;
- * the out-params are zeroed), 0 when the request is answered already
- * (400, 404, or 503 without a store; fills the out-params as report_http
- * does), -1 when out of memory.
- */
+/* A report as asked over HTTP (api_report_parse): what and in which
+ * format. Plain data, copied freely (reportq copies it to a worker). */
 struct report_request {
     struct report_params p;
     enum report_format fmt;
 };
-int report_http_parse(const char *path, const char *query,
-                      const char *accept, const char *db_path,
-                      struct report_request *rq, int *status,
-                      const char **content_type, char **body, size_t *len);
-
-/*
- * report_db_open for the HTTP side: on failure logs the reason (with the
- * path: the log only) and returns -1 with *db NULL. Close with
- * sqlite3_close. Safe on any thread (the connection is then that
- * thread's).
- */
-int report_http_open(const char *db_path, struct sqlite3 **db);
-
-/*
- * Compute and render rq from db (borrowed; NULL = the store could not be
- * opened -> 503 with a fixed sentence). Fills the out-params as
- * report_http does (*body malloc'd, free()). Returns 0, or -1 when out of
- * memory. Touches no global state but the log: callable from a worker
- * thread with that thread's own connection. Status 500 means the
- * connection failed (or was interrupted): the caller should reopen it.
- */
-int report_http_answer(struct sqlite3 *db, const struct report_request *rq,
-                       int *status, const char **content_type, char **body,
-                       size_t *len);
-
-/* True when path is one report_http answers (prefix /v1/reports/). */
-bool report_http_path(const char *path);
 
 #endif

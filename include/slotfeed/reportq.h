@@ -4,10 +4,10 @@
  * A month's guarantee report over hundreds of clinics takes most of a
  * second of SQL; run on the loop it stalls every other request. A
  * reportq owns a fixed number of worker threads (pthreads), each with its
- * own read-only SQLite connection (report_http_open; kept open between
+ * own read-only SQLite connection (reportq_open; kept open between
  * jobs, reopened after a failure or for another path), and a bounded
- * queue. The loop submits a parsed request (report_http_parse); a worker
- * computes and renders it (report_http_answer) and posts the finished
+ * queue. The loop submits a parsed request (api_report_parse); a worker
+ * computes and renders it (reportq_compute) and posts the finished
  * job to a mutex-protected list, waking the loop through a pipe (libevent
  * is not initialised for threads: nothing but the pipe's byte crosses
  * into the loop). The loop then calls the job's done callback.
@@ -31,6 +31,7 @@
 #include "slotfeed/report.h"
 
 struct event_base;
+struct sqlite3;
 struct reportq;
 struct reportq_job;
 
@@ -49,18 +50,45 @@ struct reportq_opts {
     void *hook_arg;
 };
 
+/* Longest problem detail a job carries, with its NUL. */
+#define REPORTQ_DETAIL_LEN 600
+
 /*
  * What a job came to. cancelled: reportq_cancel or reportq_free came
  * first; the body may then be NULL (never computed) or a finished
- * document nobody wants. The callback borrows body; reportq frees it.
+ * document nobody wants. Status 200 carries the rendered document
+ * (body, len, content_type); any other status carries no body but the
+ * detail of the problem the server answers with (its problem body is
+ * written on the loop, by the writer every route uses). The callback
+ * borrows body and detail; reportq frees them.
  */
 struct reportq_result {
     int cancelled;
     int status;                 /* 200, 400, 500, 503; 0 if never run */
-    const char *content_type;   /* static string, or NULL */
-    const char *body;
+    const char *content_type;   /* 200: static string; else NULL */
+    const char *body;           /* 200: the document; else NULL */
     size_t len;
+    const char *detail;         /* not 200: the problem's detail */
 };
+
+/*
+ * What a worker does with a job, callable on any thread with that
+ * thread's own connection (touches no global state but the log):
+ *
+ * reportq_open: report_db_open, but the reason (which names the path) goes
+ * to the log only; returns 0 with *db (close with sqlite3_close), or -1
+ * with *db NULL.
+ *
+ * reportq_compute: build and render rq from db (borrowed; NULL = the store
+ * could not be opened). Sets *status: 200 with *body (malloc'd, free())
+ * and *len; otherwise *body NULL and detail (REPORTQ_DETAIL_LEN bytes,
+ * the caller's) the problem's public words: 400 a parameter range, 503
+ * the store cannot be read, 500 the build or render failed (out of
+ * memory, or the connection failed or was interrupted: reopen it).
+ */
+int reportq_open(const char *db_path, struct sqlite3 **db);
+void reportq_compute(struct sqlite3 *db, const struct report_request *rq,
+                     int *status, char **body, size_t *len, char *detail);
 
 /* Called once per accepted job, on the loop's thread. */
 typedef void (*reportq_done_fn)(const struct reportq_result *r, void *arg);

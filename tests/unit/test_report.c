@@ -903,8 +903,8 @@ static void test_http_handler(void **state)
 
     fill_main(f->db);
     clock_set_fake(utc(2026, 12, 1, 0, 0));
-    assert_int_equal(report_http("/v1/reports/guarantee", "month=2026-03",
-                                 NULL, f->path, &status, &ct, &body, &len),
+    assert_int_equal(http_report_now("/v1/reports/guarantee", "month=2026-03",
+                                     NULL, f->path, &status, &ct, &body, &len),
                      0);
     assert_int_equal(status, 200);
     assert_non_null(strstr(ct, "application/json"));
@@ -915,43 +915,43 @@ static void test_http_handler(void **state)
     free(body);
 
     /* CSV by Accept, and by format= (which wins) */
-    assert_int_equal(report_http("/v1/reports/guarantee", "month=2026-03",
-                                 "text/csv", f->path, &status, &ct, &body,
-                                 &len), 0);
+    assert_int_equal(http_report_now("/v1/reports/guarantee", "month=2026-03",
+                                     "text/csv", f->path, &status, &ct, &body,
+                                     &len), 0);
     assert_int_equal(status, 200);
     assert_non_null(strstr(ct, "text/csv"));
     assert_int_equal(strncmp(body, "hsa_id,", 7), 0);
     free(body);
-    assert_int_equal(report_http("/v1/reports/guarantee",
-                                 "month=2026-03&format=json", "text/csv",
-                                 f->path, &status, &ct, &body, &len), 0);
+    assert_int_equal(http_report_now("/v1/reports/guarantee",
+                                     "month=2026-03&format=json", "text/csv",
+                                     f->path, &status, &ct, &body, &len), 0);
     assert_int_equal(body[0], '{');
     free(body);
 
     /* errors: 400 with a problem body naming the parameter, 404, 503 */
-    assert_int_equal(report_http("/v1/reports/guarantee", "month=2026-3",
-                                 NULL, f->path, &status, &ct, &body, &len),
+    assert_int_equal(http_report_now("/v1/reports/guarantee", "month=2026-3",
+                                     NULL, f->path, &status, &ct, &body, &len),
                      0);
     assert_int_equal(status, 400);
     assert_non_null(strstr(body, "month"));
     free(body);
-    assert_int_equal(report_http("/v1/reports/web-booking", "from=2026-03-01",
-                                 NULL, f->path, &status, &ct, &body, &len),
+    assert_int_equal(http_report_now("/v1/reports/web-booking", "from=2026-03-01",
+                                     NULL, f->path, &status, &ct, &body, &len),
                      0);
     assert_int_equal(status, 400);
     free(body);
-    assert_int_equal(report_http("/v1/reports/web-booking",
-                                 "from=2026-03-01&to=2026-03-02&x=1", NULL,
-                                 f->path, &status, &ct, &body, &len), 0);
+    assert_int_equal(http_report_now("/v1/reports/web-booking",
+                                     "from=2026-03-01&to=2026-03-02&x=1", NULL,
+                                     f->path, &status, &ct, &body, &len), 0);
     assert_int_equal(status, 400);
     assert_non_null(strstr(body, "\\\"x\\\""));
     free(body);
-    assert_int_equal(report_http("/v1/reports/nope", NULL, NULL, f->path,
-                                 &status, &ct, &body, &len), 0);
+    assert_int_equal(http_report_now("/v1/reports/nope", NULL, NULL, f->path,
+                                     &status, &ct, &body, &len), 0);
     assert_int_equal(status, 404);
     free(body);
-    assert_int_equal(report_http("/v1/reports/guarantee", "month=2026-03",
-                                 NULL, NULL, &status, &ct, &body, &len), 0);
+    assert_int_equal(http_report_now("/v1/reports/guarantee", "month=2026-03",
+                                     NULL, NULL, &status, &ct, &body, &len), 0);
     assert_int_equal(status, 503);
     free(body);
     clock_set_fake(-1);
@@ -981,9 +981,9 @@ static void test_http_no_path_in_errors(void **state)
     assert_non_null(logf);
     log_set_output(logf);
     for (i = 0; i < 2; i++) {
-        assert_int_equal(report_http("/v1/reports/guarantee",
-                                     "month=2026-03", NULL, paths[i],
-                                     &status, &ct, &body, &len), 0);
+        assert_int_equal(http_report_now("/v1/reports/guarantee",
+                                         "month=2026-03", NULL, paths[i],
+                                         &status, &ct, &body, &len), 0);
         assert_int_equal(status, 503);
         assert_non_null(strstr(ct, "problem+json"));
         assert_null(strstr(body, f->dir));
@@ -1026,9 +1026,9 @@ static void test_cli_same_as_http(void **state)
     assert_int_not_equal(strncmp(out, "FAIL:", 5), 0);
     a = cJSON_Parse(out);
     assert_non_null(a);
-    assert_int_equal(report_http("/v1/reports/guarantee",
-                                 "month=2026-03&by=municipality", NULL,
-                                 f->path, &status, &ct, &body, &len), 0);
+    assert_int_equal(http_report_now("/v1/reports/guarantee",
+                                     "month=2026-03&by=municipality", NULL,
+                                     f->path, &status, &ct, &body, &len), 0);
     b = cJSON_Parse(body);
     assert_non_null(b);
     assert_true(cJSON_Compare(a, b, 1));
@@ -1041,10 +1041,10 @@ static void test_cli_same_as_http(void **state)
              "2026-03-22 --per week --format csv --db %s --now "
              "2026-12-01T01:00:00+01:00", f->path);
     out = run_cli(args);
-    assert_int_equal(report_http("/v1/reports/web-booking",
-                                 "from=2026-03-16&to=2026-03-22&per=week",
-                                 "text/csv", f->path, &status, &ct, &body,
-                                 &len), 0);
+    assert_int_equal(http_report_now("/v1/reports/web-booking",
+                                     "from=2026-03-16&to=2026-03-22&per=week",
+                                     "text/csv", f->path, &status, &ct, &body,
+                                     &len), 0);
     assert_string_equal(out, body);
     free(out);
     free(body);
@@ -1183,9 +1183,9 @@ static void test_http_server(void **state)
         NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.ct, "application/json"));
-    assert_int_equal(report_http("/v1/reports/guarantee",
-                                 "month=2026-03&by=operator", NULL, f->path,
-                                 &status, &ct, &body, &len), 0);
+    assert_int_equal(http_report_now("/v1/reports/guarantee",
+                                     "month=2026-03&by=operator", NULL, f->path,
+                                     &status, &ct, &body, &len), 0);
     a = cJSON_Parse(r.body);
     b = cJSON_Parse(body);
     assert_non_null(a);
@@ -1392,7 +1392,7 @@ static void test_oom_web_booking(void **state)
     oom_every_allocation(f, &p, REPORT_FMT_CSV);    /* the "all" rows */
 }
 
-/* Over HTTP (report_http, on this thread): out of memory anywhere in the
+/* Over HTTP (http_report_now, on this thread): out of memory anywhere in the
  * report is a 500 problem or no body at all, never a 200. */
 static void test_oom_http(void **state)
 {
@@ -1410,9 +1410,9 @@ static void test_oom_http(void **state)
     log_set_output(devnull);
     fill_web(f->db);
     oom_hooks(0);
-    rc = report_http("/v1/reports/web-booking",
-                     "from=2026-03-16&to=2026-03-22&by=municipality", NULL,
-                     f->path, &status, &ct, &body, &len);
+    rc = http_report_now("/v1/reports/web-booking",
+                         "from=2026-03-16&to=2026-03-22&by=municipality", NULL,
+                         f->path, &status, &ct, &body, &len);
     total = oom_calls;
     cJSON_InitHooks(NULL);
     assert_int_equal(rc, 0);
@@ -1420,9 +1420,9 @@ static void test_oom_http(void **state)
     free(body);
     for (n = 1; n <= total; n++) {
         oom_hooks(n);
-        rc = report_http("/v1/reports/web-booking",
-                         "from=2026-03-16&to=2026-03-22&by=municipality",
-                         NULL, f->path, &status, &ct, &body, &len);
+        rc = http_report_now("/v1/reports/web-booking",
+                             "from=2026-03-16&to=2026-03-22&by=municipality",
+                             NULL, f->path, &status, &ct, &body, &len);
         cJSON_InitHooks(NULL);
         if (rc == 0 && status != 500)
             fail_msg("allocation %ld of %ld failed: status %d", n, total,

@@ -1,7 +1,8 @@
 /*
  * test_reportq.c - reports over HTTP are computed off the event loop
- * (reportq.h, http.c serve_report): the same bytes as report_http()
- * computes directly; /healthz answered while a report computes; the
+ * (reportq.h, http.c serve_report): the same bytes as http_report_now()
+ * computes directly; the same strict query rules and problem bodies as
+ * the other /v1 routes; /healthz answered while a report computes; the
  * bound on concurrent reports (503 + Retry-After); a client that leaves,
  * and a server freed (drain, shutdown), while its report computes.
  *
@@ -31,6 +32,7 @@
 #include <event2/http.h>
 #include <sqlite3.h>
 
+#include "slotfeed/api.h"
 #include "slotfeed/app.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/collector.h"
@@ -349,15 +351,15 @@ static void get(struct fx *f, const char *uri, const char *accept,
     wait_reply(f, r);
 }
 
-/* The body report_http() computes directly on this thread. */
+/* The body http_report_now() computes directly on this thread. */
 static char *direct(struct fx *f, const char *path, const char *query,
                     const char *accept, size_t *len, int *status)
 {
     const char *ct = NULL;
     char *body = NULL;
 
-    assert_int_equal(report_http(path, query, accept, f->path, status, &ct,
-                                 &body, len), 0);
+    assert_int_equal(http_report_now(path, query, accept, f->path, status, &ct,
+                                     &body, len), 0);
     return body;
 }
 
@@ -385,7 +387,7 @@ static int raw_send(struct fx *f, const char *uri)
 #define GUAR "/v1/reports/guarantee"
 #define WEB "/v1/reports/web-booking"
 
-/* Off the loop, the reply is still exactly what report_http computes. */
+/* Off the loop, the reply is still exactly what http_report_now computes. */
 static void test_same_bytes(void **state)
 {
     static const struct {
@@ -422,6 +424,54 @@ static void test_same_bytes(void **state)
             assert_int_equal(status, 400);
         free(want);
         reply_free(&r);
+    }
+    assert_int_equal(http_reports_pending(f->h), 0);
+}
+
+/*
+ * A report's query meets the strict parser and the rules of the /v1
+ * routes: a parameter given twice, or a bad percent-escape, gets the very
+ * 400 problem body that /v1/clinics/{id}/slots gives, from the server and
+ * from http_report_now alike. (The old report parser,
+ * evhttp_parse_query_str, took the last of two "from" and answered 200,
+ * and read "%zz" as three letters of an unknown parameter.)
+ */
+static void test_strict_query_as_v1(void **state)
+{
+    static const struct {
+        const char *path, *query, *v1;
+    } cases[] = {
+        {WEB, "from=2026-03-01&from=2026-03-02&to=2026-03-05",
+         "/v1/clinics/SE2321000156-0001/slots?from=2026-03-01&"
+         "from=2026-03-02"},
+        {GUAR, "month=2026-03&from=%zz",
+         "/v1/clinics/SE2321000156-0001/slots?from=%zz"},
+    };
+    struct fx *f = *state;
+    struct reply rep, v1;
+    char uri[256], *want;
+    size_t i, len;
+    int status;
+
+    start(f, 0, 0);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(uri, sizeof uri, "%s?%s", cases[i].path, cases[i].query);
+        get(f, uri, NULL, &rep);
+        get(f, cases[i].v1, NULL, &v1);
+        assert_int_equal(v1.status, 400);
+        assert_int_equal(rep.status, 400);
+        assert_non_null(strstr(rep.ct, "application/problem+json"));
+        assert_string_equal(rep.ct, v1.ct);
+        assert_int_equal(rep.len, v1.len);
+        assert_memory_equal(rep.body, v1.body, v1.len);
+        want = direct(f, cases[i].path, cases[i].query, NULL, &len,
+                      &status);
+        assert_int_equal(status, 400);
+        assert_int_equal(len, v1.len);
+        assert_memory_equal(want, v1.body, v1.len);
+        free(want);
+        reply_free(&rep);
+        reply_free(&v1);
     }
     assert_int_equal(http_reports_pending(f->h), 0);
 }
@@ -571,17 +621,15 @@ static void test_queue_cancel(void **state)
     struct reportq_job *ja, *jb;
     struct sf_error err = {0};
     struct got ga = {0}, gb = {0}, gc = {0};
+    struct api_params params = {.n = 0};
     struct reportq *q;
-    const char *ct;
-    char *body;
-    size_t len;
-    int status;
 
     f->base = event_base_new();
     q = reportq_new(f->base, &ro, &err);
     assert_non_null(q);
-    assert_int_equal(report_http_parse(GUAR, "month=2026-03", NULL, f->path,
-                                       &rq, &status, &ct, &body, &len), 1);
+    assert_int_equal(api_params_parse("month=2026-03", &params, &err), 0);
+    assert_int_equal(api_report_parse(GUAR, &params, NULL, &rq, &err), 0);
+    api_params_clear(&params);
     ja = reportq_submit(q, f->path, &rq, on_done, &ga, &err);
     assert_non_null(ja);
     jb = reportq_submit(q, f->path, &rq, on_done, &gb, &err);
@@ -691,6 +739,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_same_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strict_query_as_v1, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_healthz_during_report, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bound_503, setup, teardown),
