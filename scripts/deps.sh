@@ -15,9 +15,15 @@ pkgs=(
 )
 # benchmarks only (bash scripts/deps.sh --bench): load generator and the
 # reference static server the feed is measured against
-if [ "${1:-}" = "--bench" ]; then
-    pkgs+=(wrk nginx-light)
-fi
+# Debian packaging (bash scripts/deps.sh --package; scripts/package.sh and
+# the test command, whose tests/cli/package.sh builds and installs the .deb)
+for arg in "$@"; do
+    case $arg in
+        --bench) pkgs+=(wrk nginx-light) ;;
+        --package) pkgs+=(debhelper dpkg-dev fakeroot lintian) ;;
+        *) echo "deps: unknown option $arg (--bench, --package)" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do

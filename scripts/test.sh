@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/deps.sh
+bash scripts/deps.sh --package   # + the .deb tools: tests/cli/package.sh
 
 . scripts/lib.sh
 jobs=$(nproc)

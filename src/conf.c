@@ -236,10 +236,45 @@ static size_t edit_distance(const char *a, const char *b)
 
 /* ---- member dispatch ------------------------------------------------- */
 
+static const char *check_str(struct vctx *cx, const cJSON *v,
+                             const char *path, bool nonempty);
+
+/*
+ * "_comment" is a note for the people who edit the file (JSON has no
+ * comments; the packaged /etc/slotfeed/region.json explains itself with
+ * them): accepted in every object, ignored, and checked like any string
+ * so that it cannot smuggle control characters or bad UTF-8 into a
+ * message. Only this exact spelling: "_coment" stays an unknown key.
+ */
+static void check_comment(struct vctx *cx, const cJSON *v, const char *path)
+{
+    const cJSON *line;
+
+    if (cJSON_IsString(v)) {
+        check_str(cx, v, path, false);
+        return;
+    }
+    if (!cJSON_IsArray(v)) {
+        verr(cx, path, "expected a string or an array of strings, got %s",
+             type_name(v));
+        return;
+    }
+    cJSON_ArrayForEach(line, v) {
+        if (!cJSON_IsString(line)) {
+            verr(cx, path, "expected a string or an array of strings, "
+                 "got an array holding %s", type_name(line));
+            return;
+        }
+        if (check_str(cx, line, path, false) == NULL)
+            return;
+    }
+}
+
 /*
  * Look up member `it` of an object among the NULL-terminated `keys`.
  * Fills path with "<base>.<key>". Returns the key's index, or -1 after
- * reporting an unknown or repeated key (the caller then skips it).
+ * reporting an unknown or repeated key, or for a "_comment" (checked
+ * here): the caller then skips it.
  * *seen collects a bit per key seen, for required-key checks.
  */
 static int member(struct vctx *cx, const cJSON *it, const char *base,
@@ -251,6 +286,10 @@ static int member(struct vctx *cx, const cJSON *it, const char *base,
     int i, hint = -1;
 
     path_key(path, pathlen, base, key);
+    if (strcmp(key, CONF_COMMENT_KEY) == 0) {
+        check_comment(cx, it, path);
+        return -1;
+    }
     for (i = 0; keys[i] != NULL; i++) {
         if (strcmp(keys[i], key) == 0) {
             if (*seen & (1u << i)) {
@@ -266,7 +305,11 @@ static int member(struct vctx *cx, const cJSON *it, const char *base,
             hint = i;
         }
     }
-    if (hint >= 0 && best <= 2 && best < strlen(key))
+    d = edit_distance(key, CONF_COMMENT_KEY);
+    if (d <= 2 && d < best)
+        verr(cx, path, "unknown key (did you mean \"%s\"?)",
+             CONF_COMMENT_KEY);
+    else if (hint >= 0 && best <= 2 && best < strlen(key))
         verr(cx, path, "unknown key (did you mean \"%s\"?)", keys[hint]);
     else
         verr(cx, path, "unknown key");

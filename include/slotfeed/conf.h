@@ -247,6 +247,9 @@ bool conf_valid_hsa_id(const char *s);
 /* Longest http.public_base_url (smartpub.h SMARTPUB_BASE_URL_MAX). */
 #define CONF_PUBLIC_BASE_URL_MAX 1024
 #define CONF_DEFAULT_GEO "geo-varmland.json"
+/* A member of any keyed object that conf_load accepts and ignores: a
+ * note for the file's editors (a string or an array of strings). */
+#define CONF_COMMENT_KEY "_comment"
 #define CONF_DEFAULT_PAGE_CAP 20
 #define CONF_PAGE_CAP_MAX 1000
 /* Most entries of booking.time_types. */

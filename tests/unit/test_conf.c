@@ -644,6 +644,23 @@ static void test_unknown_and_duplicate_keys(void **state)
     expect_errors(TOP("'Name':'x',"),
                   "$.Name: unknown key (did you mean \"name\"?)", NULL);
     expect_errors(TOP("'name':'S',"), "$.name: duplicate key", NULL);
+    /* "_comment" is a note, in any keyed object, once or more; only
+     * that spelling, and only text */
+    conf_free(parse_ok(TOP("'_comment':'why','guarantee':{'_comment':"
+                           "['a','b'],'days':3},'_comment':'again',")));
+    conf_free(parse_ok(CLINICS("{'_comment':'c','id':'SE2321000156-A1',"
+                               "'name':'C','municipality':'M',"
+                               "'operator':'region','sim':{'_comment':'s',"
+                               "'profile':'normal'}}")));
+    expect_errors(TOP("'_coment':'x',"), "$._coment: unknown key (did you "
+                  "mean \"_comment\"?)", NULL);
+    expect_errors(TOP("'_comment':7,"), "$._comment: expected a string or an "
+                  "array of strings, got a number", NULL);
+    expect_errors(TOP("'_comment':['a',{}],"), "$._comment: expected a string "
+                  "or an array of strings, got an array holding an object",
+                  NULL);
+    expect_errors(TOP("'_comment':'a\\nb',"),
+                  "$._comment: contains a control character", NULL);
     expect_errors(TOP("'guarantee':{'days':3,'dayz':4,'days':2},"),
                   "$.guarantee.dayz: unknown key (did you mean \"days\"?)",
                   "$.guarantee.days: duplicate key", NULL);
