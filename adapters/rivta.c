@@ -373,16 +373,21 @@ enum role {
 };
 
 /* Roles are kept for the first ROLE_DEPTH levels (Envelope 0, Body 1,
- * response 2, item 3, field 4, its children 5); deeper is always R_SKIP.
- * libxml2 itself refuses documents deeper than 256 (no XML_PARSE_HUGE). */
+ * response 2, item 3, field 4, its children 5); deeper is always R_SKIP. */
 #define ROLE_DEPTH 6
 /* A run of character data between two tags longer than this is refused:
  * the limit libxml2's tree builder (the reader) applied to a text node
  * (XML_MAX_TEXT_LENGTH); without a tree we count it ourselves. */
 #define TEXT_RUN_MAX 10000000
+/* Elements may nest this deep below the root: libxml2's tree builder
+ * refused deeper ones (xmlParserMaxDepth without XML_PARSE_HUGE); its
+ * SAX parser alone does not, so we count. */
+#define DEPTH_MAX 256
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* Why the parse was stopped early; the first reason wins. */
-enum stop { STOP_NONE, STOP_DTD, STOP_HOSTILE, STOP_NOMEM, STOP_TEXT };
+enum stop { STOP_NONE, STOP_DTD, STOP_HOSTILE, STOP_NOMEM, STOP_CAP };
 
 struct parse {
     xmlParserCtxtPtr ctxt;
@@ -445,6 +450,19 @@ static void stop_parse(struct parse *ps, enum stop why)
     if (ps->stop == STOP_NONE)
         ps->stop = why;
     xmlStopParser(ps->ctxt);
+}
+
+/* One of our caps was exceeded: a malformed body, where libxml2 is now. */
+static void cap_error(struct parse *ps, const char *what)
+{
+    xmlParserInputPtr in = ps->ctxt->input;
+
+    ps->xml_err = true;
+    ps->xml_err_level = XML_ERR_FATAL;
+    ps->xml_line = in != NULL ? in->line : 0;
+    ps->xml_col = in != NULL ? in->col : 0;
+    snprintf(ps->xml_msg, sizeof(ps->xml_msg), "%s", what);
+    stop_parse(ps, STOP_CAP);
 }
 
 static bool name_is(const xmlChar *uri, const xmlChar *local, const char *ns,
@@ -659,6 +677,25 @@ static enum role root_role(struct parse *ps, const xmlChar *uri,
     return R_SKIP;
 }
 
+static void unbound_root(struct parse *ps, const xmlChar *prefix,
+                         const xmlChar *local)
+{
+    char *qname = malloc(strlen((const char *)prefix) +
+                         strlen((const char *)local) + 2);
+
+    ps->root = true;
+    ps->bad_root = true;
+    ps->root_ns[0] = '\0';
+    if (qname == NULL) {
+        ps->nomem = true;
+        return;
+    }
+    sprintf(qname, "%s:%s", (const char *)prefix, (const char *)local);
+    quote_text(ps->root_local, sizeof(ps->root_local), qname,
+               sizeof(ps->root_local) - 1);
+    free(qname);
+}
+
 /* The role of a new element at depth d > 0 under a parent of role up. */
 static enum role child_role(struct parse *ps, enum role up,
                             const xmlChar *uri, const xmlChar *local)
@@ -705,14 +742,23 @@ static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix,
     unsigned d = ps->depth++;
     enum role r;
 
-    (void)prefix;
     (void)nb_namespaces;
     (void)namespaces;
     (void)nb_attributes;
     (void)nb_defaulted;
     (void)attributes;
     ps->text_run = 0;
-    if (d == 0) {
+    if (d > DEPTH_MAX) {
+        cap_error(ps, "elements nested deeper than " STR(DEPTH_MAX));
+        return;
+    }
+    if (uri == NULL && prefix != NULL) {
+        /* An undeclared prefix (a namespace error libxml2 lets pass): the
+         * element is "p:local" in no namespace, so none of ours. */
+        r = R_SKIP;
+        if (d == 0)
+            unbound_root(ps, prefix, local);
+    } else if (d == 0) {
         ps->root = true;
         r = root_role(ps, uri, local);
     } else {
@@ -746,13 +792,7 @@ static void on_text(void *ctx, const xmlChar *ch, int len)
 
     ps->text_run += (size_t)len;
     if (ps->text_run > TEXT_RUN_MAX) {
-        ps->xml_err = true;
-        ps->xml_err_level = XML_ERR_FATAL;
-        ps->xml_line = ps->ctxt->input != NULL ? ps->ctxt->input->line : 0;
-        ps->xml_col = ps->ctxt->input != NULL ? ps->ctxt->input->col : 0;
-        snprintf(ps->xml_msg, sizeof(ps->xml_msg),
-                 "text longer than %d bytes", TEXT_RUN_MAX);
-        stop_parse(ps, STOP_TEXT);
+        cap_error(ps, "text longer than " STR(TEXT_RUN_MAX) " bytes");
         return;
     }
     if (ps->depth == 0 || ps->depth > ROLE_DEPTH ||
@@ -879,7 +919,7 @@ static int parse_result(struct parse *ps, bool bad, struct sf_error *err)
         sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory",
                      ps->name);
         return -1;
-    case STOP_TEXT:
+    case STOP_CAP:
     case STOP_NONE:
         break;
     }
