@@ -5,16 +5,16 @@
  *   - request building: envelopes made with the libxml2 tree API, so every
  *     text value is escaped by the serializer, after a check that the value
  *     is valid UTF-8 made only of XML 1.0 characters;
- *   - response parsing: a tiny SAX probe refuses any DTD before the body is
- *     read (SOAP 1.1 forbids them; this removes XXE and entity bombs), then
- *     an xmlTextReader walks the body in one streaming pass, matching
- *     elements by namespace URI + local name and skipping everything else
- *     (the contracts end every type in xs:any ##other);
+ *   - response parsing: one SAX2 pass with our own handler (no tree): a
+ *     DOCTYPE stops it at once (SOAP 1.1 forbids DTDs; this removes XXE
+ *     and entity bombs), elements are matched by namespace URI + local
+ *     name and everything else is skipped (the contracts end every type
+ *     in xs:any ##other);
  *   - the poll conversation: GetAvailableDates for the window, then one
  *     GetAvailableTimeslots per span of at most 7 days that has dates.
  *
- * libxml2 errors never reach stderr: the probe has its own structured
- * handler, the reader gets one, and the thread-local generic/structured
+ * libxml2 errors never reach stderr: the SAX handler has its own structured
+ * error handler, and the thread-local generic/structured
  * handlers are swapped for quiet ones during a parse and restored after
  * (both are per-thread in a threaded libxml2, so this is thread-safe).
  */
