@@ -5,16 +5,16 @@
  *   - request building: envelopes made with the libxml2 tree API, so every
  *     text value is escaped by the serializer, after a check that the value
  *     is valid UTF-8 made only of XML 1.0 characters;
- *   - response parsing: a tiny SAX probe refuses any DTD before the body is
- *     read (SOAP 1.1 forbids them; this removes XXE and entity bombs), then
- *     an xmlTextReader walks the body in one streaming pass, matching
- *     elements by namespace URI + local name and skipping everything else
- *     (the contracts end every type in xs:any ##other);
+ *   - response parsing: one SAX2 pass with our own handler (no tree): a
+ *     DOCTYPE stops it at once (SOAP 1.1 forbids DTDs; this removes XXE
+ *     and entity bombs), elements are matched by namespace URI + local
+ *     name and everything else is skipped (the contracts end every type
+ *     in xs:any ##other);
  *   - the poll conversation: GetAvailableDates for the window, then one
  *     GetAvailableTimeslots per span of at most 7 days that has dates.
  *
- * libxml2 errors never reach stderr: the probe has its own structured
- * handler, the reader gets one, and the thread-local generic/structured
+ * libxml2 errors never reach stderr: the SAX handler has its own structured
+ * error handler, and the thread-local generic/structured
  * handlers are swapped for quiet ones during a parse and restored after
  * (both are per-thread in a threaded libxml2, so this is thread-safe).
  */
@@ -276,96 +276,30 @@ static void quiet_end(const struct xml_quiet *q)
     xmlSetGenericErrorFunc(q->gctx, q->gfn);
 }
 
-/* --- DTD probe ----------------------------------------------------------- */
+/* --- streaming response parser -------------------------------------------- */
 
 /*
- * A push SAX parser fed in small pieces that stops at the DOCTYPE (before
- * its internal subset is read) or at the first element. It keeps no tree
- * and declares nothing, so it is safe on hostile input.
+ * One pass of libxml2's push parser over the whole body with our own SAX2
+ * handler: no tree, no node per element or text run (the xmlTextReader we
+ * used before built and freed one for each: most of a poll's CPU). Only
+ * the text of the few elements we use is copied, capped at FIELD_MAX. An
+ * element's role follows from its parent's (struct parse.role), which is
+ * the walk the reader did with next_child/skip_element.
  */
-struct dtd_probe {
-    bool dtd;
-    bool element;
-};
-
-static void probe_subset(void *ctx, const xmlChar *name, const xmlChar *eid,
-                         const xmlChar *sid)
-{
-    xmlParserCtxtPtr ctxt = ctx;
-    struct dtd_probe *p = ctxt->_private;
-
-    (void)name;
-    (void)eid;
-    (void)sid;
-    p->dtd = true;
-    xmlStopParser(ctxt);
-}
-
-static void probe_start(void *ctx, const xmlChar *localname,
-                        const xmlChar *prefix, const xmlChar *uri,
-                        int nb_namespaces, const xmlChar **namespaces,
-                        int nb_attributes, int nb_defaulted,
-                        const xmlChar **attributes)
-{
-    xmlParserCtxtPtr ctxt = ctx;
-    struct dtd_probe *p = ctxt->_private;
-
-    (void)localname;
-    (void)prefix;
-    (void)uri;
-    (void)nb_namespaces;
-    (void)namespaces;
-    (void)nb_attributes;
-    (void)nb_defaulted;
-    (void)attributes;
-    p->element = true;
-    xmlStopParser(ctxt);
-}
-
-/* 1: body carries a DTD; 0: none before the first element; -1: no memory. */
-static int has_dtd(const char *body, size_t len)
-{
-    xmlSAXHandler sax;
-    xmlParserCtxtPtr ctxt;
-    struct dtd_probe p = {false, false};
-    size_t off, first = len < 4 ? len : 4;
-
-    memset(&sax, 0, sizeof(sax));
-    sax.initialized = XML_SAX2_MAGIC;
-    sax.internalSubset = probe_subset;
-    sax.startElementNs = probe_start;
-    sax.serror = quiet_structured;
-    ctxt = xmlCreatePushParserCtxt(&sax, NULL, body, (int)first, NULL);
-    if (ctxt == NULL)
-        return -1;
-    ctxt->_private = &p;
-    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET);
-    off = first;
-    while (!p.dtd && !p.element && ctxt->instate != XML_PARSER_EOF) {
-        size_t n = len - off > 4096 ? 4096 : len - off;
-        int last = off + n == len;
-
-        if (xmlParseChunk(ctxt, body + off, (int)n, last) != 0 || last)
-            break;
-        off += n;
-    }
-    xmlFreeParserCtxt(ctxt);
-    return p.dtd ? 1 : 0;
-}
-
-/* --- streaming response parser -------------------------------------------- */
 
 /* A growable text buffer capped at FIELD_MAX bytes. */
 struct field {
     char *p;
     size_t n, cap;
     bool set;
+    bool full;     /* cut at FIELD_MAX: later text pieces are dropped */
 };
 
 static void field_reset(struct field *f)
 {
     f->n = 0;
     f->set = false;
+    f->full = false;
     if (f->p != NULL)
         f->p[0] = '\0';
 }
@@ -378,10 +312,20 @@ static void field_free(struct field *f)
     f->set = false;
 }
 
+/*
+ * Text arrives in pieces (SAX characters of up to ~300 bytes, split at
+ * references); a piece is never split inside a UTF-8 character. Once one
+ * piece was cut, the rest is dropped, so the value is the text's longest
+ * prefix of whole characters within FIELD_MAX, as for one whole text.
+ */
 static int field_append(struct field *f, const char *s, size_t len)
 {
-    if (f->n + len > FIELD_MAX)
+    if (f->full)
+        return 0;
+    if (f->n + len > FIELD_MAX) {
         len = utf8_cut(s, len, FIELD_MAX - f->n);
+        f->full = true;
+    }
     if (f->n + len + 1 > f->cap) {
         size_t cap = f->cap == 0 ? 64 : f->cap;
         char *np;
@@ -421,18 +365,50 @@ enum item_field {
     F_FAULTCODE, F_FAULTSTRING, F_COUNT
 };
 
+/* What an open element is to us; decided from its parent's role. */
+enum role {
+    R_SKIP,        /* anything else, and everything below it */
+    R_ENVELOPE, R_BODY, R_RESPONSE, R_FAULT, R_ITEM,
+    R_FIELD,       /* a text field of an item or a fault: its text is kept */
+};
+
+/* Roles are kept for the first ROLE_DEPTH levels (Envelope 0, Body 1,
+ * response 2, item 3, field 4, its children 5); deeper is always R_SKIP. */
+#define ROLE_DEPTH 6
+/* A run of character data between two tags longer than this is refused:
+ * the limit libxml2's tree builder (the reader) applied to a text node
+ * (XML_MAX_TEXT_LENGTH); without a tree we count it ourselves. */
+#define TEXT_RUN_MAX 10000000
+/* Elements may nest this deep below the root: libxml2's tree builder
+ * refused deeper ones (xmlParserMaxDepth without XML_PARSE_HUGE); its
+ * SAX parser alone does not, so we count. */
+#define DEPTH_MAX 256
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* Why the parse was stopped early; the first reason wins. */
+enum stop { STOP_NONE, STOP_DTD, STOP_HOSTILE, STOP_NOMEM, STOP_CAP };
+
 struct parse {
-    xmlTextReaderPtr r;
+    xmlParserCtxtPtr ctxt;
     enum riv_contract contract;
     const char *name;
     char resp_ns[128];        /* urn:...:<C>Responder:1 */
     char resp_name[64];       /* <C>Response */
     const char *item_name;    /* timeslotDetail / performerAvailabilityByDate */
     struct field f[F_COUNT];
-    bool hostile;
+    struct field *cur;        /* the open R_FIELD's buffer */
+    unsigned depth;           /* open elements */
+    unsigned char role[ROLE_DEPTH];
+    size_t text_run;          /* bytes of character data since the last tag */
+    enum stop stop;
     bool nomem;
+    bool root;                /* root element seen */
+    bool bad_root;            /* ... and it was none of ours */
+    bool body;                /* the Envelope's first Body seen */
     bool fault;
     bool found;               /* response element (or fault) seen */
+    char root_ns[96], root_local[64];   /* unexpected root, quoted */
     /* first libxml2 error, for the message */
     bool xml_err;
     int xml_err_level;
@@ -468,117 +444,41 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
         ps->xml_msg[--n] = '\0';
 }
 
-/*
- * Advance one node. 1: on a node; 0: end of document; -1: error. Node
- * types that only exist with a DTD mark the body hostile.
- */
-static int rd(struct parse *ps)
+/* Stop the parser (from a callback): nothing more is parsed or reported. */
+static void stop_parse(struct parse *ps, enum stop why)
 {
-    int t, ret = xmlTextReaderRead(ps->r);
-
-    if (ret != 1)
-        return ret == 0 ? 0 : -1;
-    t = xmlTextReaderNodeType(ps->r);
-    if (t == XML_READER_TYPE_DOCUMENT_TYPE ||
-        t == XML_READER_TYPE_ENTITY_REFERENCE ||
-        t == XML_READER_TYPE_ENTITY || t == XML_READER_TYPE_NOTATION) {
-        ps->hostile = true;
-        return -1;
-    }
-    return 1;
+    if (ps->stop == STOP_NONE)
+        ps->stop = why;
+    xmlStopParser(ps->ctxt);
 }
 
-static bool name_is(struct parse *ps, const char *ns, const char *local)
+/* One of our caps was exceeded: a malformed body, where libxml2 is now. */
+static void cap_error(struct parse *ps, const char *what)
 {
-    const char *u = (const char *)xmlTextReaderConstNamespaceUri(ps->r);
-    const char *l = (const char *)xmlTextReaderConstLocalName(ps->r);
+    xmlParserInputPtr in = ps->ctxt->input;
 
-    if (l == NULL || strcmp(l, local) != 0)
+    ps->xml_err = true;
+    ps->xml_err_level = XML_ERR_FATAL;
+    ps->xml_line = in != NULL ? in->line : 0;
+    ps->xml_col = in != NULL ? in->col : 0;
+    snprintf(ps->xml_msg, sizeof(ps->xml_msg), "%s", what);
+    stop_parse(ps, STOP_CAP);
+}
+
+static bool name_is(const xmlChar *uri, const xmlChar *local, const char *ns,
+                    const char *name)
+{
+    if (strcmp((const char *)local, name) != 0)
         return false;
     if (ns == NULL)
-        return u == NULL;
-    return u != NULL && strcmp(u, ns) == 0;
-}
-
-/*
- * Move to the next child element of the element at depth `depth` that the
- * reader was positioned in. 1: on a child element; 0: the parent ended;
- * -1: error. Text, comments and PIs between children are ignored.
- */
-static int next_child(struct parse *ps, int depth)
-{
-    for (;;) {
-        int ret = rd(ps), t, d;
-
-        if (ret != 1)
-            return ret == 0 ? -1 : ret;  /* EOF inside an element: bad */
-        t = xmlTextReaderNodeType(ps->r);
-        d = xmlTextReaderDepth(ps->r);
-        if (t == XML_READER_TYPE_END_ELEMENT && d == depth)
-            return 0;
-        if (t == XML_READER_TYPE_ELEMENT && d == depth + 1)
-            return 1;
-    }
-}
-
-/* Consume the element the reader is on, with all its content. */
-static int skip_element(struct parse *ps)
-{
-    int depth = xmlTextReaderDepth(ps->r);
-
-    if (xmlTextReaderIsEmptyElement(ps->r))
-        return 0;
-    for (;;) {
-        int ret = rd(ps);
-
-        if (ret != 1)
-            return -1;
-        if (xmlTextReaderNodeType(ps->r) == XML_READER_TYPE_END_ELEMENT &&
-            xmlTextReaderDepth(ps->r) == depth)
-            return 0;
-    }
-}
-
-/* Read the text content of the element the reader is on into f. */
-static int read_text(struct parse *ps, struct field *f)
-{
-    int depth = xmlTextReaderDepth(ps->r);
-
-    field_reset(f);
-    f->set = true;
-    if (field_append(f, "", 0) < 0) {
-        ps->nomem = true;
-        return -1;
-    }
-    if (xmlTextReaderIsEmptyElement(ps->r))
-        return 0;
-    for (;;) {
-        int ret = rd(ps), t;
-
-        if (ret != 1)
-            return -1;
-        t = xmlTextReaderNodeType(ps->r);
-        if (t == XML_READER_TYPE_END_ELEMENT &&
-            xmlTextReaderDepth(ps->r) == depth)
-            return 0;
-        if ((t == XML_READER_TYPE_TEXT || t == XML_READER_TYPE_CDATA ||
-             t == XML_READER_TYPE_SIGNIFICANT_WHITESPACE ||
-             t == XML_READER_TYPE_WHITESPACE) &&
-            xmlTextReaderDepth(ps->r) == depth + 1) {
-            const char *v = (const char *)xmlTextReaderConstValue(ps->r);
-
-            if (v != NULL && field_append(f, v, strlen(v)) < 0) {
-                ps->nomem = true;
-                return -1;
-            }
-        }
-    }
+        return uri == NULL;
+    return uri != NULL && strcmp((const char *)uri, ns) == 0;
 }
 
 /* Children of an item are in the core namespace; accept the responder's. */
-static bool field_ns_ok(struct parse *ps)
+static bool field_ns_ok(const struct parse *ps, const xmlChar *uri)
 {
-    const char *u = (const char *)xmlTextReaderConstNamespaceUri(ps->r);
+    const char *u = (const char *)uri;
 
     return u != NULL &&
            (strcmp(u, CORE_NS) == 0 || strcmp(u, ps->resp_ns) == 0);
@@ -685,7 +585,23 @@ static int finish_item(struct parse *ps)
     return 0;
 }
 
-static int parse_item(struct parse *ps)
+static void quote_text(char *dst, size_t cap, const char *s, size_t max);
+
+/* Start keeping the text of the element just opened in f. */
+static enum role open_field(struct parse *ps, struct field *f)
+{
+    field_reset(f);
+    f->set = true;
+    if (field_append(f, "", 0) < 0) {
+        ps->nomem = true;
+        return R_SKIP;
+    }
+    ps->cur = f;
+    return R_FIELD;
+}
+
+static enum role item_child(struct parse *ps, const xmlChar *uri,
+                            const xmlChar *local)
 {
     /* Note the spelling: TimeTypeType has "timeTypeId", TimeslotType
      * "timeTypeID". */
@@ -703,116 +619,227 @@ static int parse_item(struct parse *ps)
         {"timeTypeName", F_TT_NAME, RIV_GET_ALL_TIME_TYPES},
         {"timeTypeId", F_TT_ID, RIV_GET_ALL_TIME_TYPES},
     };
-    int depth = xmlTextReaderDepth(ps->r), ret;
 
-    for (size_t i = 0; i < F_COUNT; i++)
-        field_reset(&ps->f[i]);
-    if (xmlTextReaderIsEmptyElement(ps->r))
-        return finish_item(ps);
-    while ((ret = next_child(ps, depth)) == 1) {
-        const char *l = (const char *)xmlTextReaderConstLocalName(ps->r);
-        bool done = false;
-
-        if (l != NULL && field_ns_ok(ps)) {
-            for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-                if (map[i].c == ps->contract &&
-                    strcmp(l, map[i].local) == 0) {
-                    if (read_text(ps, &ps->f[map[i].f]) < 0)
-                        return -1;
-                    done = true;
-                    break;
-                }
-            }
-        }
-        if (!done && skip_element(ps) < 0)
-            return -1;
-    }
-    if (ret < 0)
-        return -1;
-    return finish_item(ps);
+    if (!field_ns_ok(ps, uri))
+        return R_SKIP;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i].c == ps->contract &&
+            strcmp((const char *)local, map[i].local) == 0)
+            return open_field(ps, &ps->f[map[i].f]);
+    return R_SKIP;
 }
 
-static int parse_response(struct parse *ps)
+static enum role open_response(struct parse *ps)
 {
-    int depth = xmlTextReaderDepth(ps->r), ret;
-
     ps->found = true;
-    if (xmlTextReaderIsEmptyElement(ps->r))
-        return 0;
-    while ((ret = next_child(ps, depth)) == 1) {
-        if (name_is(ps, ps->resp_ns, ps->item_name)) {
-            if (parse_item(ps) < 0)
-                return -1;
-        } else if (skip_element(ps) < 0) {
-            return -1;
-        }
-    }
-    return ret;
+    return R_RESPONSE;
 }
 
-/* faultcode/faultstring are unqualified in SOAP 1.1; some stacks qualify. */
-static int parse_fault(struct parse *ps)
+static enum role open_fault(struct parse *ps)
 {
-    int depth = xmlTextReaderDepth(ps->r), ret;
-
     ps->found = true;
     ps->fault = true;
     field_reset(&ps->f[F_FAULTCODE]);
     field_reset(&ps->f[F_FAULTSTRING]);
-    if (xmlTextReaderIsEmptyElement(ps->r))
-        return 0;
-    while ((ret = next_child(ps, depth)) == 1) {
-        if (name_is(ps, NULL, "faultcode") || name_is(ps, SOAP_NS, "faultcode")) {
-            if (read_text(ps, &ps->f[F_FAULTCODE]) < 0)
-                return -1;
-        } else if (name_is(ps, NULL, "faultstring") ||
-                   name_is(ps, SOAP_NS, "faultstring")) {
-            if (read_text(ps, &ps->f[F_FAULTSTRING]) < 0)
-                return -1;
-        } else if (skip_element(ps) < 0) {
-            return -1;
-        }
-    }
-    return ret;
+    return R_FAULT;
 }
 
-static int parse_body(struct parse *ps)
+/* faultcode/faultstring are unqualified in SOAP 1.1; some stacks qualify. */
+static enum role fault_child(struct parse *ps, const xmlChar *uri,
+                             const xmlChar *local)
 {
-    int depth = xmlTextReaderDepth(ps->r), ret;
-
-    if (xmlTextReaderIsEmptyElement(ps->r))
-        return 0;
-    while ((ret = next_child(ps, depth)) == 1) {
-        if (!ps->found && name_is(ps, SOAP_NS, "Fault")) {
-            if (parse_fault(ps) < 0)
-                return -1;
-        } else if (!ps->found && name_is(ps, ps->resp_ns, ps->resp_name)) {
-            if (parse_response(ps) < 0)
-                return -1;
-        } else if (skip_element(ps) < 0) {
-            return -1;
-        }
-    }
-    return ret;
+    if (name_is(uri, local, NULL, "faultcode") ||
+        name_is(uri, local, SOAP_NS, "faultcode"))
+        return open_field(ps, &ps->f[F_FAULTCODE]);
+    if (name_is(uri, local, NULL, "faultstring") ||
+        name_is(uri, local, SOAP_NS, "faultstring"))
+        return open_field(ps, &ps->f[F_FAULTSTRING]);
+    return R_SKIP;
 }
 
-static int parse_envelope(struct parse *ps)
+/* The root: a SOAP Envelope, or a bare response or Fault. Anything else
+ * is quoted for the message; the parse goes on, as a malformed body is
+ * reported as such first. */
+static enum role root_role(struct parse *ps, const xmlChar *uri,
+                           const xmlChar *local)
 {
-    int depth = xmlTextReaderDepth(ps->r), ret;
-    bool body = false;
+    if (name_is(uri, local, SOAP_NS, "Envelope"))
+        return R_ENVELOPE;
+    if (name_is(uri, local, ps->resp_ns, ps->resp_name))
+        return open_response(ps);
+    if (name_is(uri, local, SOAP_NS, "Fault"))
+        return open_fault(ps);
+    quote_text(ps->root_ns, sizeof(ps->root_ns),
+               uri != NULL ? (const char *)uri : "", sizeof(ps->root_ns) - 1);
+    quote_text(ps->root_local, sizeof(ps->root_local), (const char *)local,
+               sizeof(ps->root_local) - 1);
+    ps->bad_root = true;
+    return R_SKIP;
+}
 
-    if (xmlTextReaderIsEmptyElement(ps->r))
-        return 0;
-    while ((ret = next_child(ps, depth)) == 1) {
-        if (!body && name_is(ps, SOAP_NS, "Body")) {
-            body = true;
-            if (parse_body(ps) < 0)
-                return -1;
-        } else if (skip_element(ps) < 0) {   /* Header and extensions */
-            return -1;
-        }
+static void unbound_root(struct parse *ps, const xmlChar *prefix,
+                         const xmlChar *local)
+{
+    char *qname = malloc(strlen((const char *)prefix) +
+                         strlen((const char *)local) + 2);
+
+    ps->root = true;
+    ps->bad_root = true;
+    ps->root_ns[0] = '\0';
+    if (qname == NULL) {
+        ps->nomem = true;
+        return;
     }
-    return ret;
+    sprintf(qname, "%s:%s", (const char *)prefix, (const char *)local);
+    quote_text(ps->root_local, sizeof(ps->root_local), qname,
+               sizeof(ps->root_local) - 1);
+    free(qname);
+}
+
+/* The role of a new element at depth d > 0 under a parent of role up. */
+static enum role child_role(struct parse *ps, enum role up,
+                            const xmlChar *uri, const xmlChar *local)
+{
+    switch (up) {
+    case R_ENVELOPE:        /* the first Body; Header and extensions skipped */
+        if (!ps->body && name_is(uri, local, SOAP_NS, "Body")) {
+            ps->body = true;
+            return R_BODY;
+        }
+        return R_SKIP;
+    case R_BODY:
+        if (ps->found)
+            return R_SKIP;
+        if (name_is(uri, local, SOAP_NS, "Fault"))
+            return open_fault(ps);
+        if (name_is(uri, local, ps->resp_ns, ps->resp_name))
+            return open_response(ps);
+        return R_SKIP;
+    case R_RESPONSE:
+        if (name_is(uri, local, ps->resp_ns, ps->item_name)) {
+            for (size_t i = 0; i < F_COUNT; i++)
+                field_reset(&ps->f[i]);
+            return R_ITEM;
+        }
+        return R_SKIP;
+    case R_ITEM:
+        return item_child(ps, uri, local);
+    case R_FAULT:
+        return fault_child(ps, uri, local);
+    case R_FIELD:
+    case R_SKIP:
+        break;
+    }
+    return R_SKIP;
+}
+
+static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix,
+                     const xmlChar *uri, int nb_namespaces,
+                     const xmlChar **namespaces, int nb_attributes,
+                     int nb_defaulted, const xmlChar **attributes)
+{
+    struct parse *ps = ctx;
+    unsigned d = ps->depth++;
+    enum role r;
+
+    (void)nb_namespaces;
+    (void)namespaces;
+    (void)nb_attributes;
+    (void)nb_defaulted;
+    (void)attributes;
+    ps->text_run = 0;
+    if (d > DEPTH_MAX) {
+        cap_error(ps, "elements nested deeper than " STR(DEPTH_MAX));
+        return;
+    }
+    if (uri == NULL && prefix != NULL) {
+        /* An undeclared prefix (a namespace error libxml2 lets pass): the
+         * element is "p:local" in no namespace, so none of ours. */
+        r = R_SKIP;
+        if (d == 0)
+            unbound_root(ps, prefix, local);
+    } else if (d == 0) {
+        ps->root = true;
+        r = root_role(ps, uri, local);
+    } else {
+        r = d <= ROLE_DEPTH ? child_role(ps, ps->role[d - 1], uri, local)
+                            : R_SKIP;
+    }
+    if (ps->nomem)
+        stop_parse(ps, STOP_NOMEM);
+    if (d < ROLE_DEPTH)
+        ps->role[d] = (unsigned char)r;
+}
+
+static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix,
+                   const xmlChar *uri)
+{
+    struct parse *ps = ctx;
+    unsigned d = --ps->depth;
+
+    (void)local;
+    (void)prefix;
+    (void)uri;
+    ps->text_run = 0;
+    if (d < ROLE_DEPTH && ps->role[d] == R_ITEM && finish_item(ps) < 0)
+        stop_parse(ps, STOP_NOMEM);
+}
+
+/* Text, CDATA and whitespace: kept when directly inside an R_FIELD. */
+static void on_text(void *ctx, const xmlChar *ch, int len)
+{
+    struct parse *ps = ctx;
+
+    ps->text_run += (size_t)len;
+    if (ps->text_run > TEXT_RUN_MAX) {
+        cap_error(ps, "text longer than " STR(TEXT_RUN_MAX) " bytes");
+        return;
+    }
+    if (ps->depth == 0 || ps->depth > ROLE_DEPTH ||
+        ps->role[ps->depth - 1] != R_FIELD)
+        return;
+    if (field_append(ps->cur, (const char *)ch, (size_t)len) < 0) {
+        ps->nomem = true;
+        stop_parse(ps, STOP_NOMEM);
+    }
+}
+
+static void on_comment(void *ctx, const xmlChar *value)
+{
+    struct parse *ps = ctx;
+
+    (void)value;
+    ps->text_run = 0;
+}
+
+/* SOAP 1.1 forbids DTDs: stop at the DOCTYPE's name, before any internal
+ * subset (entity declarations) is read. */
+static void on_subset(void *ctx, const xmlChar *name, const xmlChar *eid,
+                      const xmlChar *sid)
+{
+    (void)name;
+    (void)eid;
+    (void)sid;
+    stop_parse(ctx, STOP_DTD);
+}
+
+/* Second line: these only happen with a DTD, which on_subset refused. */
+static void on_reference(void *ctx, const xmlChar *name)
+{
+    (void)name;
+    stop_parse(ctx, STOP_HOSTILE);
+}
+
+static void on_entity_decl(void *ctx, const xmlChar *name, int type,
+                           const xmlChar *pid, const xmlChar *sid,
+                           xmlChar *content)
+{
+    (void)name;
+    (void)type;
+    (void)pid;
+    (void)sid;
+    (void)content;
+    stop_parse(ctx, STOP_HOSTILE);
 }
 
 /*
@@ -874,6 +901,50 @@ static void set_xml_error(struct parse *ps, struct sf_error *err)
                      ps->name);
 }
 
+/* The outcome of a finished (or stopped) parse: 0, or -1 with err set. */
+static int parse_result(struct parse *ps, bool bad, struct sf_error *err)
+{
+    switch (ps->stop) {
+    case STOP_DTD:
+        sf_error_set(err, SF_ERR_HOSTILE,
+                     "%s response: document type declaration refused "
+                     "(SOAP forbids DTDs)", ps->name);
+        return -1;
+    case STOP_HOSTILE:
+        sf_error_set(err, SF_ERR_HOSTILE,
+                     "%s response: DTD or entity reference refused",
+                     ps->name);
+        return -1;
+    case STOP_NOMEM:
+        sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory",
+                     ps->name);
+        return -1;
+    case STOP_CAP:
+    case STOP_NONE:
+        break;
+    }
+    if (bad || !ps->root) {
+        set_xml_error(ps, err);
+        return -1;
+    }
+    if (ps->bad_root) {
+        sf_error_set(err, SF_ERR_PARSE,
+                     "%s response: unexpected root element {%s}%s",
+                     ps->name, ps->root_ns, ps->root_local);
+        return -1;
+    }
+    if (ps->fault) {
+        set_fault_error(ps, err);
+        return -1;
+    }
+    if (!ps->found) {
+        sf_error_set(err, SF_ERR_PARSE, "%s response: no %s in SOAP Body",
+                     ps->name, ps->resp_name);
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * Parse one response of contract c. Results go to ps->days or ps->slots.
  * Returns 0, or -1 with err set (faults included).
@@ -881,8 +952,10 @@ static void set_xml_error(struct parse *ps, struct sf_error *err)
 static int parse_doc(struct parse *ps, const char *body, size_t len,
                      struct sf_error *err)
 {
+    xmlSAXHandler sax;
     struct xml_quiet quiet;
-    int ret, probe, rc = -1;
+    int first, rc = -1;
+    bool bad;
 
     ps->name = riv_contract_name(ps->contract);
     snprintf(ps->resp_ns, sizeof(ps->resp_ns), NS_BASE "%sResponder:1",
@@ -902,86 +975,40 @@ static int parse_doc(struct parse *ps, const char *body, size_t len,
         return -1;
     }
 
+    /* Only these callbacks: no getEntity, so no entity but the five
+     * predefined ones and character references ever has a value. */
+    memset(&sax, 0, sizeof(sax));
+    sax.initialized = XML_SAX2_MAGIC;
+    sax.internalSubset = on_subset;
+    sax.externalSubset = on_subset;
+    sax.entityDecl = on_entity_decl;
+    sax.reference = on_reference;
+    sax.startElementNs = on_start;
+    sax.endElementNs = on_end;
+    sax.characters = on_text;
+    sax.ignorableWhitespace = on_text;
+    sax.cdataBlock = on_text;
+    sax.comment = on_comment;
+    sax.serror = on_xml_error;
+
     quiet_begin(&quiet);
-    probe = has_dtd(body, len);
-    if (probe != 0) {
-        if (probe > 0)
-            sf_error_set(err, SF_ERR_HOSTILE,
-                         "%s response: document type declaration refused "
-                         "(SOAP forbids DTDs)", ps->name);
-        else
-            sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory",
-                         ps->name);
-        goto out;
-    }
-    ps->r = xmlReaderForMemory(body, (int)len, NULL, NULL, XML_PARSE_NONET);
-    if (ps->r == NULL) {
+    /* The first bytes go with the context (encoding detection), the rest
+     * in one terminating chunk: parsed straight through. */
+    first = len < 4 ? (int)len : 4;
+    ps->ctxt = xmlCreatePushParserCtxt(&sax, ps, body, first, NULL);
+    if (ps->ctxt == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory",
                      ps->name);
         goto out;
     }
-    xmlTextReaderSetStructuredErrorHandler(ps->r, on_xml_error, ps);
-
-    /* Root element, skipping the prolog. */
-    while ((ret = rd(ps)) == 1 &&
-           xmlTextReaderNodeType(ps->r) != XML_READER_TYPE_ELEMENT)
-        ;
-    if (ret == 1) {
-        if (name_is(ps, SOAP_NS, "Envelope"))
-            ret = parse_envelope(ps);
-        else if (name_is(ps, ps->resp_ns, ps->resp_name))
-            ret = parse_response(ps);
-        else if (name_is(ps, SOAP_NS, "Fault"))
-            ret = parse_fault(ps);
-        else {
-            const char *u =
-                (const char *)xmlTextReaderConstNamespaceUri(ps->r);
-            const char *l = (const char *)xmlTextReaderConstLocalName(ps->r);
-            char qu[96], ql[64];
-
-            quote_text(qu, sizeof(qu), u != NULL ? u : "", sizeof(qu) - 1);
-            quote_text(ql, sizeof(ql), l != NULL ? l : "", sizeof(ql) - 1);
-            sf_error_set(err, SF_ERR_PARSE,
-                         "%s response: unexpected root element {%s}%s",
-                         ps->name, qu, ql);
-            goto out;
-        }
-        /* Read to the end so trailing garbage is noticed. */
-        if (ret == 0)
-            while ((ret = rd(ps)) == 1)
-                ;
-    } else if (ret == 0) {
-        ret = -1;   /* no root element at all */
-    }
-    if (ps->hostile) {
-        sf_error_set(err, SF_ERR_HOSTILE,
-                     "%s response: DTD or entity reference refused",
-                     ps->name);
-        goto out;
-    }
-    if (ps->nomem) {
-        sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory",
-                     ps->name);
-        goto out;
-    }
-    if (ret < 0) {
-        set_xml_error(ps, err);
-        goto out;
-    }
-    if (ps->fault) {
-        set_fault_error(ps, err);
-        goto out;
-    }
-    if (!ps->found) {
-        sf_error_set(err, SF_ERR_PARSE, "%s response: no %s in SOAP Body",
-                     ps->name, ps->resp_name);
-        goto out;
-    }
-    rc = 0;
+    xmlCtxtUseOptions(ps->ctxt, XML_PARSE_NONET);
+    bad = xmlParseChunk(ps->ctxt, body + first, (int)len - first, 1) != 0 ||
+          !ps->ctxt->wellFormed;
+    rc = parse_result(ps, bad, err);
 out:
-    if (ps->r != NULL)
-        xmlFreeTextReader(ps->r);
-    ps->r = NULL;
+    if (ps->ctxt != NULL)
+        xmlFreeParserCtxt(ps->ctxt);
+    ps->ctxt = NULL;
     for (size_t i = 0; i < F_COUNT; i++)
         field_free(&ps->f[i]);
     quiet_end(&quiet);

@@ -964,6 +964,164 @@ static void test_large_body(void **state)
     free(body);
 }
 
+/*
+ * The SAX walk (no tree) decides each element's role from its parent's and
+ * collects text in pieces; these pin what the reader-based walk did.
+ */
+#define SX_OPEN "<?xml version='1.0' encoding='UTF-8'?>" \
+    "<s:Envelope xmlns:s='" SOAP_NS "'><s:Header/><s:Body>" \
+    "<r:GetAvailableTimeslotsResponse xmlns:r='urn:riv:crm:scheduling:" \
+    "GetAvailableTimeslotsResponder:1' xmlns:c='urn:riv:crm:scheduling:1'>"
+#define SX_CLOSE "</r:GetAvailableTimeslotsResponse></s:Body></s:Envelope>"
+#define SX_TIMES "<c:startTimeInclusive>20260401080000</c:startTimeInclusive>" \
+    "<c:endTimeExclusive>20260401083000</c:endTimeExclusive>"
+
+/* One slot parsed from the timeslotDetail children `inner`. */
+static void parse_one_slot(const char *inner, struct avail_slots *s)
+{
+    size_t len = strlen(SX_OPEN) + strlen(inner) + strlen(SX_CLOSE) + 64;
+    char *body = malloc(len);
+    struct sf_error err;
+
+    assert_non_null(body);
+    snprintf(body, len, "%s<r:timeslotDetail>%s</r:timeslotDetail>%s",
+             SX_OPEN, inner, SX_CLOSE);
+    avail_slots_init(s);
+    if (riv_parse_timeslots(body, strlen(body), s, NULL, &err) != 0)
+        fail_msg("parse failed: %s", err.msg);
+    assert_int_equal(s->n, 1);
+    free(body);
+}
+
+static void test_text_in_pieces(void **state)
+{
+    struct avail_slots s;
+
+    (void)state;
+    /* text, CDATA, references and comments join; a nested element's own
+     * text is not the field's, the text around it is */
+    parse_one_slot(SX_TIMES
+        "<c:timeTypeName> Ny<![CDATA[bes\xc3\xb6k]]> &amp;&#32;r<!-- c -->"
+        "ygg </c:timeTypeName>"
+        "<c:timeTypeID>FYS<c:x>not this</c:x>-NY<c:y/></c:timeTypeID>", &s);
+    assert_string_equal(s.v[0].service, "Nybes\xc3\xb6k & rygg");
+    assert_string_equal(s.v[0].service_id, "FYS-NY");
+    avail_slots_clear(&s);
+}
+
+static void test_field_cap_in_pieces(void **state)
+{
+    enum { PAD = 4095 };   /* FIELD_MAX - 1 */
+    char *inner = malloc(PAD + 512);
+    struct avail_slots s;
+    size_t n;
+
+    (void)state;
+    assert_non_null(inner);
+    /* the cap falls inside a two-byte character that arrives as its own
+     * piece (a character reference): it is cut before that character and
+     * nothing after it is appended, as when the text was one whole node */
+    n = (size_t)sprintf(inner, "%s<c:timeTypeName>", SX_TIMES);
+    memset(inner + n, 'a', PAD);
+    n += PAD;
+    sprintf(inner + n, "&#233;bbb</c:timeTypeName>");
+    parse_one_slot(inner, &s);
+    assert_int_equal(strlen(s.v[0].service), PAD);
+    assert_null(strchr(s.v[0].service, 'b'));
+    avail_slots_clear(&s);
+    free(inner);
+}
+
+/* An undeclared prefix is a namespace error libxml2 lets pass: such an
+ * element is in no namespace with a prefixed name, never an unqualified
+ * faultstring. */
+static void test_unbound_prefix(void **state)
+{
+    static const char fault[] =
+        "<s:Envelope xmlns:s='" SOAP_NS "'><s:Body><s:Fault>"
+        "<x:faultcode>s:Server</x:faultcode>"
+        "<x:faultstring>VP004 no route</x:faultstring>"
+        "</s:Fault></s:Body></s:Envelope>";
+    static const char root[] = "<soap:Envelope><soap:Body/></soap:Envelope>";
+    struct avail_slots s;
+    struct sf_error err;
+
+    (void)state;
+    avail_slots_init(&s);
+    assert_int_equal(riv_parse_timeslots(fault, sizeof(fault) - 1, &s, NULL,
+                                         &err), -1);
+    assert_int_equal(err.code, SF_ERR_FAULT);
+    assert_non_null(strstr(err.msg, "(no faultstring)"));
+    assert_int_equal(riv_parse_timeslots(root, sizeof(root) - 1, &s, NULL,
+                                         &err), -1);
+    assert_int_equal(err.code, SF_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "unexpected root element {}soap:Envelope"));
+    avail_slots_clear(&s);
+}
+
+/* Only the Envelope's first Body and the Body's first response count;
+ * items elsewhere are not read. */
+static void test_only_first_body_and_response(void **state)
+{
+    static const char body[] =
+        "<s:Envelope xmlns:s='" SOAP_NS "' "
+        "xmlns:r='urn:riv:crm:scheduling:GetAvailableTimeslotsResponder:1' "
+        "xmlns:c='urn:riv:crm:scheduling:1'><s:Body>"
+        "<r:timeslotDetail>" SX_TIMES "</r:timeslotDetail>"
+        "<r:GetAvailableTimeslotsResponse><r:timeslotDetail>" SX_TIMES
+        "</r:timeslotDetail><r:x><r:timeslotDetail>" SX_TIMES
+        "</r:timeslotDetail></r:x></r:GetAvailableTimeslotsResponse>"
+        "<r:GetAvailableTimeslotsResponse><r:timeslotDetail>" SX_TIMES
+        "</r:timeslotDetail></r:GetAvailableTimeslotsResponse>"
+        "</s:Body><s:Body><r:GetAvailableTimeslotsResponse>"
+        "<r:timeslotDetail>" SX_TIMES "</r:timeslotDetail>"
+        "</r:GetAvailableTimeslotsResponse></s:Body></s:Envelope>";
+    struct avail_slots s;
+    struct sf_error err;
+
+    (void)state;
+    avail_slots_init(&s);
+    assert_int_equal(riv_parse_timeslots(body, sizeof(body) - 1, &s, NULL,
+                                         &err), 0);
+    assert_int_equal(s.n, 1);
+    avail_slots_clear(&s);
+}
+
+/* Caps without a tree: nesting deeper than libxml2's 256 and a text run
+ * over 10,000,000 bytes (the reader's text-node limit) are malformed. */
+static void test_depth_and_text_caps(void **state)
+{
+    enum { DEEP = 300, RUN = 10000001 };
+    size_t cap = 256 + (size_t)DEEP * 8 + RUN, n;
+    char *body = malloc(cap);
+    struct avail_slots s;
+    struct sf_error err;
+
+    (void)state;
+    assert_non_null(body);
+    avail_slots_init(&s);
+    n = (size_t)sprintf(body, "%s", SX_OPEN);
+    for (int i = 0; i < DEEP; i++)
+        n += (size_t)sprintf(body + n, "<c:x>");
+    for (int i = 0; i < DEEP; i++)
+        n += (size_t)sprintf(body + n, "</c:x>");
+    n += (size_t)sprintf(body + n, "%s", SX_CLOSE);
+    assert_int_equal(riv_parse_timeslots(body, n, &s, NULL, &err), -1);
+    assert_int_equal(err.code, SF_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "line"));
+
+    n = (size_t)sprintf(body, "%s<r:x>", SX_OPEN);
+    memset(body + n, 'a', RUN);
+    n += RUN;
+    n += (size_t)sprintf(body + n, "</r:x>%s", SX_CLOSE);
+    assert_int_equal(riv_parse_timeslots(body, n, &s, NULL, &err), -1);
+    assert_int_equal(err.code, SF_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "line"));
+    assert_int_equal(s.n, 0);
+    free(body);
+    avail_slots_clear(&s);
+}
+
 /* --- the conversation ------------------------------------------------------ */
 
 struct world {
@@ -2353,6 +2511,11 @@ int main(void)
         cmocka_unit_test(test_hostile_bodies),
         cmocka_unit_test(test_no_stderr_noise),
         cmocka_unit_test(test_large_body),
+        cmocka_unit_test(test_text_in_pieces),
+        cmocka_unit_test(test_field_cap_in_pieces),
+        cmocka_unit_test(test_unbound_prefix),
+        cmocka_unit_test(test_only_first_body_and_response),
+        cmocka_unit_test(test_depth_and_text_caps),
         cmocka_unit_test(test_conversation),
         cmocka_unit_test(test_conversation_spans),
         cmocka_unit_test(test_conversation_no_dates),
