@@ -37,6 +37,7 @@
 #include <stddef.h>
 
 #include "slotfeed/availability.h"
+#include "slotfeed/confcheck.h"
 
 #define CONF_HSA_ID_MAX 31
 
@@ -67,6 +68,11 @@ struct conf_booking {
     char *location;
     /* fhir-slot: file holding a bearer token, or NULL (no Authorization). */
     char *token_file;
+    /* fhir-slot: that file's token, read by conf_load (never by
+     * conf_parse) so that polls do no file I/O; a changed file takes
+     * effect at the next reload. NULL without token_file. A secret:
+     * never logged or quoted, zeroed when freed. */
+    char *token;
     /* fhir-slot: extra search parameters "a=b&c=d" appended verbatim. */
     char *search;
     /* fhir-slot: most result pages read per poll (default 20). */
@@ -191,12 +197,8 @@ struct conf_region {
     size_t npolite_hosts;
 };
 
-/* Every problem found, in file order. Strings owned by the list. */
-struct conf_errors {
-    char **v;
-    size_t n;
-};
-
+/* struct conf_errors (confcheck.h): every problem found, in file order.
+ * Frees the lines and empties the list. NULL ok. */
 void conf_errors_free(struct conf_errors *errs);
 
 /*
@@ -228,7 +230,7 @@ bool conf_valid_hsa_id(const char *s);
  * after CONF_ERRORS_MAX problems one last line says the rest were skipped.
  */
 #define CONF_FILE_MAX (16L * 1024 * 1024)
-#define CONF_ERRORS_MAX 100
+#define CONF_ERRORS_MAX CONFCHECK_ERRORS_MAX
 #define CONF_CLINICS_MAX 100000
 #define CONF_DEFAULT_TIMEZONE "Europe/Stockholm"
 #define CONF_DEFAULT_GUARANTEE_DAYS 3
