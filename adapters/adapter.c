@@ -7,10 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "slotfeed/fhir.h"
-#include "slotfeed/rivta.h"
-#include "slotfeed/smart.h"
-
 static const struct adapter *const adapters[] = {
     &adapter_rivta,
     &adapter_fhir,

@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "slotfeed/clock.h"
-#include "slotfeed/conf.h"
+#include "slotfeed/conf_types.h"
 #include "slotfeed/pnr.h"
 
 size_t fhirj_utf8_bad(const char *s, size_t n)

@@ -37,7 +37,7 @@
 #include <libxml/xmlstring.h>
 
 #include "slotfeed/clock.h"
-#include "slotfeed/conf.h"
+#include "slotfeed/conf_types.h"
 #include "slotfeed/log.h"
 #include "slotfeed/pnr.h"
 

@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #include "slotfeed/availability.h"
-#include "slotfeed/conf.h"
+#include "slotfeed/conf_types.h"
 #include "slotfeed/confcheck.h"
 #include "slotfeed/error.h"
 
@@ -210,6 +210,15 @@ bool adapter_str_same(const char *a, const char *b);
  */
 bool adapter_booking_same(const struct conf_booking *a,
                           const struct conf_booking *b);
+
+/*
+ * The adapters of the table (adapter_find), each defined by its own file:
+ * rivta.c, fhir.c and smart.c (their headers document the protocol).
+ * Declared here so the table needs nothing of its backends but this.
+ */
+extern const struct adapter adapter_rivta;   /* "rivta-scheduling" */
+extern const struct adapter adapter_fhir;    /* "fhir-slot" */
+extern const struct adapter adapter_smart;   /* "smart-bulk" */
 
 /* Adapter by config name, or NULL. */
 const struct adapter *adapter_find(const char *name);
