@@ -30,7 +30,8 @@
  * booking {adapter, url, booking_url, time_type_id, time_type_name,
  * actor, location, token_file, search, page_cap, time_types,
  * discover_time_types, endpoints, tls} (absent = no web
- * booking), sim {profile} (read by the simulator only).
+ * booking; the keys after time_type_name are each one adapter's, checked
+ * by it: adapter.h conf_keys), sim {profile} (read by the simulator only).
  * docs/config.md documents each key.
  */
 #ifndef SLOTFEED_CONF_H
@@ -56,7 +57,12 @@ void conf_errors_free(struct conf_errors *errs);
 int conf_parse(const char *text, size_t len, struct conf_region **out,
                struct conf_errors *errs);
 
-/* conf_parse() of a file; unreadable files are reported in errs too. */
+/*
+ * conf_parse() of a file; unreadable files are reported in errs too.
+ * Then, on a clean parse, each adapter reads what its bookings name and
+ * polls need (adapter.h conf_load: fhir-slot's bearer token), reported
+ * by JSON path like any other problem; conf_parse() reads none of it.
+ */
 int conf_load(const char *path, struct conf_region **out,
               struct conf_errors *errs);
 
