@@ -41,7 +41,7 @@ struct fhir_sched {
 struct fhir_state {
     int pages;            /* responses consumed so far */
     int cap;              /* booking.page_cap */
-    const char *token;    /* booking.token (borrowed) or NULL; never logged */
+    const char *token;    /* booking.token (borrowed), never logged */
     char *url;            /* the request in flight (next links resolve here) */
     char *scheme, *host, *port;   /* origin of booking.url */
     struct fhir_sched *scheds;
@@ -499,7 +499,7 @@ static void fhir_end(void *state)
     free(st);
 }
 
-/* --- configuration: the booking keys only fhir-slot reads ------------------- */
+/* --- configuration: the booking keys only fhir-slot reads ----------------- */
 
 /* A relative FHIR reference "Type/id": Type is a resource type name. */
 static bool valid_fhir_reference(const char *s)

@@ -1737,7 +1737,7 @@ static void riv_end(void *state)
     free(st);
 }
 
-/* --- configuration: the booking keys only rivta-scheduling reads ----------- */
+/* --- configuration: the booking keys only rivta-scheduling reads ---------- */
 
 /* The contracts booking.endpoints may override (riv_contract_name). */
 static const char *const riv_conf_contracts[] = {
@@ -1784,8 +1784,9 @@ static void riv_conf_time_types(struct confcheck *cx, const cJSON *obj,
             if ((unsigned char)id[k] < 0x20 || id[k] == 0x7f)
                 bad = true;
         if (id[0] == '\0' || k > 256 || bad || !sf_utf8_valid(id, k)) {
-            confcheck_err(cx, epath, "a time type id must be 1..256 bytes of "
-                 "UTF-8 text without control characters");
+            confcheck_err(cx, epath,
+                          "a time type id must be 1..256 bytes of "
+                          "UTF-8 text without control characters");
             continue;
         }
         for (k = 0; k < i; k++)
@@ -1799,14 +1800,15 @@ static void riv_conf_time_types(struct confcheck *cx, const cJSON *obj,
             continue;
         confcheck_store(cx, &t->id, id);
         cJSON_ArrayForEach(m, it) {
-            switch (confcheck_member(cx, m, epath, keys, &seen, path, sizeof(path))) {
+            switch (confcheck_member(cx, m, epath, keys, &seen, path,
+                                     sizeof(path))) {
             case 0:
                 confcheck_get_str(cx, m, path, true, &t->service);
                 break;
             case 1:
                 if (!cJSON_IsBool(m)) {
                     confcheck_err(cx, path, "expected true or false, got %s",
-                         confcheck_type_name(m));
+                                  confcheck_type_name(m));
                     break;
                 }
                 t->new_visit = cJSON_IsTrue(m);
@@ -1824,8 +1826,9 @@ static void riv_conf_time_types(struct confcheck *cx, const cJSON *obj,
     /* Only about a mapping that is otherwise right: an entry with an
      * error may be the one meant to be the new visit. */
     if (cx->errs->n == errs0 && !any_new)
-        confcheck_err(cx, base, "no time type has \"new_visit\": true (nothing "
-             "would count for the care guarantee)");
+        confcheck_err(cx, base,
+                      "no time type has \"new_visit\": true (nothing "
+                      "would count for the care guarantee)");
 }
 
 /* booking.endpoints: { "<contract>": {url, soap_action}, ... } */
@@ -1841,8 +1844,9 @@ static void riv_conf_endpoints(struct confcheck *cx, const cJSON *obj,
 
     if (!confcheck_object(cx, obj, base))
         return;
-    b->endpoints = calloc(sizeof(riv_conf_contracts) / sizeof(riv_conf_contracts[0]),
-                          sizeof(*b->endpoints));
+    b->endpoints =
+        calloc(sizeof(riv_conf_contracts) / sizeof(riv_conf_contracts[0]),
+               sizeof(*b->endpoints));
     if (b->endpoints == NULL) {
         cx->oom = true;
         return;
@@ -1853,11 +1857,12 @@ static void riv_conf_endpoints(struct confcheck *cx, const cJSON *obj,
         const char *s;
 
         ci = confcheck_member(cx, it, base, riv_conf_contracts, &seen_c, epath,
-                    sizeof(epath));
+                              sizeof(epath));
         if (ci < 0 || !confcheck_object(cx, it, epath))
             continue;
         cJSON_ArrayForEach(m, it) {
-            switch (confcheck_member(cx, m, epath, keys, &seen, path, sizeof(path))) {
+            switch (confcheck_member(cx, m, epath, keys, &seen, path,
+                                     sizeof(path))) {
             case 0:
                 confcheck_get_url(cx, m, path, &e->url);
                 break;
@@ -1896,7 +1901,8 @@ static void riv_conf_tls(struct confcheck *cx, const cJSON *obj,
     if (!confcheck_object(cx, obj, base))
         return;
     cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        switch (
+            confcheck_member(cx, it, base, keys, &seen, path, sizeof(path))) {
         case 0:
             confcheck_get_readable_file(cx, it, path, &b->tls_cert);
             break;
@@ -1911,7 +1917,8 @@ static void riv_conf_tls(struct confcheck *cx, const cJSON *obj,
         }
     }
     if (seen == 0)
-        confcheck_err(cx, base, "expected at least one of \"cert\", \"key\", \"ca\"");
+        confcheck_err(cx, base,
+                      "expected at least one of \"cert\", \"key\", \"ca\"");
     /* A key alone authenticates nothing; a cert alone may hold its key. */
     if ((seen & 2u) && !(seen & 1u))
         confcheck_err(cx, base, "\"key\" needs \"cert\"");
@@ -1959,7 +1966,8 @@ static void riv_conf_check(struct confcheck *cx, const char *path,
     (void)seen;
     /* One way to choose time types: the mapping names them all. */
     if (b->ntime_types > 0 && b->time_type_id != NULL)
-        confcheck_err(cx, path, "\"time_type_id\" and \"time_types\" "
+        confcheck_err(cx, path,
+                      "\"time_type_id\" and \"time_types\" "
                       "exclude each other (list the type in time_types "
                       "instead)");
 }

@@ -640,7 +640,7 @@ static void smart_end(void *state)
     free(st);
 }
 
-/* --- configuration: the booking key only smart-bulk reads ------------------- */
+/* --- configuration: the booking key only smart-bulk reads ----------------- */
 
 /* booking.location: the publisher's Location.id of this clinic. */
 static void conf_location(struct confcheck *cx, const cJSON *v,

@@ -166,7 +166,8 @@ static void parse_guarantee(struct confcheck *cx, const cJSON *obj,
         return;
     *days_ok = true;
     cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        switch (confcheck_member(cx, it, base, keys, &seen, path,
+                                 sizeof(path))) {
         case 0:
             if (confcheck_get_int(cx, it, path, 0, 30, &x) == 0)
                 rule->days = (int)x;
@@ -188,8 +189,9 @@ static void parse_guarantee(struct confcheck *cx, const cJSON *obj,
     }
 }
 
-static void parse_fetch(struct confcheck *cx, const cJSON *obj, const char *base,
-                        struct conf_region *r, bool *timeouts_ok)
+static void parse_fetch(struct confcheck *cx, const cJSON *obj,
+                        const char *base, struct conf_region *r,
+                        bool *timeouts_ok)
 {
     static const char *const keys[] = {
         "connect_timeout_ms", "timeout_ms", "max_body_bytes", "user_agent",
@@ -206,7 +208,8 @@ static void parse_fetch(struct confcheck *cx, const cJSON *obj, const char *base
         return;
     *timeouts_ok = true;
     cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        switch (confcheck_member(cx, it, base, keys, &seen, path,
+                                 sizeof(path))) {
         case 0:
             if (confcheck_get_int(cx, it, path, 100, 60000, &x) == 0)
                 r->connect_timeout_ms = (int)x;
@@ -220,7 +223,8 @@ static void parse_fetch(struct confcheck *cx, const cJSON *obj, const char *base
                 *timeouts_ok = false;
             break;
         case 2:
-            if (confcheck_get_int(cx, it, path, 1024, 256L * 1024 * 1024, &x) == 0)
+            if (confcheck_get_int(cx, it, path, 1024, 256L * 1024 * 1024,
+                                  &x) == 0)
                 r->max_body_bytes = x;
             break;
         case 3:
@@ -229,8 +233,10 @@ static void parse_fetch(struct confcheck *cx, const cJSON *obj, const char *base
                 break;
             if (!valid_user_agent(s)) {
                 confcheck_show(shown, sizeof(shown), s);
-                confcheck_err(cx, path, "\"%s\" is not a valid User-Agent "
-                     "(printable ASCII, at most 200 characters)", shown);
+                confcheck_err(cx, path,
+                              "\"%s\" is not a valid User-Agent "
+                              "(printable ASCII, at most 200 characters)",
+                              shown);
                 break;
             }
             confcheck_store(cx, &r->user_agent, s);
@@ -263,7 +269,8 @@ static void parse_riv(struct confcheck *cx, const cJSON *obj, const char *base,
         return;
     }
     cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        switch (confcheck_member(cx, it, base, keys, &seen, path,
+                                 sizeof(path))) {
         case 0:
             *soc_reported = true;
             s = confcheck_str(cx, it, path, true);
@@ -284,8 +291,9 @@ static void parse_riv(struct confcheck *cx, const cJSON *obj, const char *base,
                 break;
             if (strcmp(s, "subject_of_care") != 0 &&
                 strcmp(s, "subject_of_care_agent") != 0) {
-                confcheck_err(cx, path, "must be \"subject_of_care\" or "
-                     "\"subject_of_care_agent\"");
+                confcheck_err(cx, path,
+                              "must be \"subject_of_care\" or "
+                              "\"subject_of_care_agent\"");
                 break;
             }
             confcheck_store(cx, &r->riv_actor_type, s);
@@ -334,8 +342,7 @@ static void booking_keys(struct booking_keys *k)
         k->names[n] = common[n];
     for (name = adapter_names(); *name != NULL; name++) {
         a = adapter_find(*name);
-        for (i = 0; a->conf_keys != NULL && a->conf_keys[i].name != NULL;
-             i++) {
+        for (i = 0; a->conf_keys != NULL && a->conf_keys[i].name != NULL; i++) {
             /* adapter.h: the table is built to fit (test_adapter_conf) */
             assert(n < BK_MAX);
             k->names[n] = a->conf_keys[i].name;
@@ -349,8 +356,8 @@ static void booking_keys(struct booking_keys *k)
 
 /* parse_booking's "adapter": one of the adapter table's names, or NULL
  * (the error is recorded, and the per-adapter checks are skipped). */
-static const struct adapter *get_adapter(struct confcheck *cx,
-                                         const cJSON *it, const char *path,
+static const struct adapter *get_adapter(struct confcheck *cx, const cJSON *it,
+                                         const char *path,
                                          struct conf_booking *b)
 {
     char shown[CONFCHECK_SHOWN], known[256];
@@ -425,8 +432,7 @@ static void parse_booking(struct confcheck *cx, const cJSON *obj,
      * and a parsed one read alike (CONF_DEFAULT_PAGE_CAP). */
     b->page_cap = CONF_DEFAULT_PAGE_CAP;
     cJSON_ArrayForEach(it, obj) {
-        i = confcheck_member(cx, it, base, k.names, &seen, path,
-                             sizeof(path));
+        i = confcheck_member(cx, it, base, k.names, &seen, path, sizeof(path));
         switch (i) {
         case -1:
             break;
@@ -486,9 +492,11 @@ static void parse_sim(struct confcheck *cx, const cJSON *obj, const char *base,
                 break;
         if (known_profiles[i] == NULL) {
             confcheck_show(shown, sizeof(shown), s);
-            confcheck_err(cx, path, "unknown profile \"%s\" (known: normal, busy, "
-                 "full, vp004, vp007, error, garbage, hostile, hang, "
-                 "http503)", shown);
+            confcheck_err(cx, path,
+                          "unknown profile \"%s\" (known: normal, busy, "
+                          "full, vp004, vp007, error, garbage, hostile, hang, "
+                          "http503)",
+                          shown);
             continue;
         }
         confcheck_store(cx, profile, s);
@@ -552,8 +560,8 @@ static long *find_duplicates(struct confcheck *cx, const cJSON *arr, size_t n)
     return dup_of;
 }
 
-static void parse_clinic(struct confcheck *cx, const cJSON *obj, const char *base,
-                         struct conf_clinic *c, long dup_of)
+static void parse_clinic(struct confcheck *cx, const cJSON *obj,
+                         const char *base, struct conf_clinic *c, long dup_of)
 {
     static const char *const keys[] = {
         "id", "name", "municipality", "locality", "operator", "phone",
@@ -568,24 +576,27 @@ static void parse_clinic(struct confcheck *cx, const cJSON *obj, const char *bas
     if (!confcheck_object(cx, obj, base))
         return;
     cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        switch (confcheck_member(cx, it, base, keys, &seen, path,
+                                 sizeof(path))) {
         case 0:
             s = confcheck_str(cx, it, path, true);
             if (s == NULL)
                 break;
             if (!conf_valid_hsa_id(s)) {
                 confcheck_show(shown, sizeof(shown), s);
-                confcheck_err(cx, path, "\"%s\" is not a valid HSA-id (want SE + 10 "
-                     "digits + \"-\" + letters/digits, at most %d chars)",
-                     shown, CONF_HSA_ID_MAX);
+                confcheck_err(cx, path, "\"%s\" is not a valid HSA-id "
+                              "(want SE + 10 digits + \"-\" + "
+                              "letters/digits, at most %d chars)",
+                              shown, CONF_HSA_ID_MAX);
                 break;
             }
             confcheck_store(cx, &c->id, s);
             if (c->id != NULL)
                 upcase(c->id);
             if (dup_of >= 0 && c->id != NULL)
-                confcheck_err(cx, base, "duplicate id %s (first at $.clinics[%ld])",
-                     c->id, dup_of);
+                confcheck_err(cx, base,
+                              "duplicate id %s (first at $.clinics[%ld])",
+                              c->id, dup_of);
             break;
         case 1:
             confcheck_get_str(cx, it, path, true, &c->name);
@@ -634,8 +645,8 @@ static void parse_clinic(struct confcheck *cx, const cJSON *obj, const char *bas
 }
 
 /* Returns the index of the first clinic using the RIV adapter, or -1. */
-static long parse_clinics(struct confcheck *cx, const cJSON *arr, const char *base,
-                          struct conf_region *r)
+static long parse_clinics(struct confcheck *cx, const cJSON *arr,
+                          const char *base, struct conf_region *r)
 {
     char path[CONFCHECK_PATH];
     const cJSON *it;
@@ -643,7 +654,8 @@ static long parse_clinics(struct confcheck *cx, const cJSON *arr, const char *ba
     size_t n, i = 0;
 
     if (!cJSON_IsArray(arr)) {
-        confcheck_err(cx, base, "expected an array, got %s", confcheck_type_name(arr));
+        confcheck_err(cx, base, "expected an array, got %s",
+                      confcheck_type_name(arr));
         return -1;
     }
     n = (size_t)cJSON_GetArraySize(arr);
@@ -653,7 +665,7 @@ static long parse_clinics(struct confcheck *cx, const cJSON *arr, const char *ba
     }
     if (n > CONF_CLINICS_MAX) {
         confcheck_err(cx, base, "too many clinics (%zu; at most %d)", n,
-             CONF_CLINICS_MAX);
+                      CONF_CLINICS_MAX);
         return -1;
     }
     r->clinics = calloc(n, sizeof(*r->clinics));
@@ -694,8 +706,7 @@ static const char *const polite_keys[] = {
  * member.
  */
 static unsigned parse_polite_fields(struct confcheck *cx, const cJSON *obj,
-                                    const char *base,
-                                    struct conf_politeness *p,
+                                    const char *base, struct conf_politeness *p,
                                     const cJSON **hosts)
 {
     static const char *const host_keys[] = {
@@ -709,15 +720,17 @@ static unsigned parse_polite_fields(struct confcheck *cx, const cJSON *obj,
     double d;
 
     cJSON_ArrayForEach(it, obj) {
-        k = confcheck_member(cx, it, base, hosts ? polite_keys : host_keys, &seen,
-                   path, sizeof(path));
+        k = confcheck_member(cx, it, base, hosts ? polite_keys : host_keys,
+                             &seen, path, sizeof(path));
         switch (k) {
         case 0:
             d = it->valuedouble;
             if (!cJSON_IsNumber(it))
-                confcheck_err(cx, path, "expected a number, got %s", confcheck_type_name(it));
+                confcheck_err(cx, path, "expected a number, got %s",
+                              confcheck_type_name(it));
             else if (!isfinite(d) || d < 0.001 || d > 1000)
-                confcheck_err(cx, path, "%.15g is out of range (0.001..1000)", d);
+                confcheck_err(cx, path, "%.15g is out of range (0.001..1000)",
+                              d);
             else
                 p->rate_per_s = d;
             break;
@@ -726,7 +739,7 @@ static unsigned parse_polite_fields(struct confcheck *cx, const cJSON *obj,
             break;
         case 2:
             confcheck_get_int_field(cx, it, path, 1, 1000,
-                          &p->max_concurrent_per_host);
+                                    &p->max_concurrent_per_host);
             break;
         case 3:
             confcheck_get_int_field(cx, it, path, 1, 86400, &p->backoff_base_s);
@@ -735,10 +748,12 @@ static unsigned parse_polite_fields(struct confcheck *cx, const cJSON *obj,
             confcheck_get_int_field(cx, it, path, 1, 86400, &p->backoff_max_s);
             break;
         case 5:
-            confcheck_get_int_field(cx, it, path, 1, 1000, &p->breaker_failures);
+            confcheck_get_int_field(cx, it, path, 1, 1000,
+                                    &p->breaker_failures);
             break;
         case 6:
-            confcheck_get_int_field(cx, it, path, 1, 86400, &p->breaker_cooldown_s);
+            confcheck_get_int_field(cx, it, path, 1, 86400,
+                                    &p->breaker_cooldown_s);
             break;
         case 7:
             *hosts = it;
@@ -759,7 +774,7 @@ static void check_backoff(struct confcheck *cx, const char *base,
     if (p->backoff_max_s < p->backoff_base_s) {
         confcheck_path_key(path, sizeof(path), base, "backoff_max_s");
         confcheck_err(cx, path, "%d is shorter than backoff_base_s (%d)",
-             p->backoff_max_s, p->backoff_base_s);
+                      p->backoff_max_s, p->backoff_base_s);
     }
 }
 
@@ -784,7 +799,8 @@ static void parse_politeness(struct confcheck *cx, const cJSON *obj,
     cJSON_ArrayForEach(it, hosts)
         n++;
     if (n > CONF_POLITE_HOSTS_MAX) {
-        confcheck_err(cx, path, "%zu hosts; at most %d", n, CONF_POLITE_HOSTS_MAX);
+        confcheck_err(cx, path, "%zu hosts; at most %d", n,
+                      CONF_POLITE_HOSTS_MAX);
         return;
     }
     if (n == 0)
@@ -804,8 +820,10 @@ static void parse_politeness(struct confcheck *cx, const cJSON *obj,
         confcheck_path_key(hpath, sizeof(hpath), path, key);
         if (!sched_valid_host(key)) {
             confcheck_show(shown, sizeof(shown), key);
-            confcheck_err(cx, hpath, "\"%s\" is not HOST or HOST:PORT (port "
-                 "1..65535; IPv6 as [::1]:8080)", shown);
+            confcheck_err(cx, hpath,
+                          "\"%s\" is not HOST or HOST:PORT (port "
+                          "1..65535; IPv6 as [::1]:8080)",
+                          shown);
             continue;
         }
         for (j = 0; j < r->npolite_hosts; j++)
@@ -869,15 +887,17 @@ static void parse_plausibility(struct confcheck *cx, const cJSON *obj,
     if (!confcheck_object(cx, obj, base))
         return;
     cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        switch (confcheck_member(cx, it, base, keys, &seen, path,
+                                 sizeof(path))) {
         case 0:
             confcheck_get_int_field(cx, it, path, 2, CONF_CLINICS_MAX,
-                          &r->plausibility.min_clinics);
+                                    &r->plausibility.min_clinics);
             break;
         case 1:
             d = it->valuedouble;
             if (!cJSON_IsNumber(it))
-                confcheck_err(cx, path, "expected a number, got %s", confcheck_type_name(it));
+                confcheck_err(cx, path, "expected a number, got %s",
+                              confcheck_type_name(it));
             else if (!isfinite(d) || d < 0.01 || d > 1)
                 confcheck_err(cx, path, "%.15g is out of range (0.01..1)", d);
             else
@@ -885,7 +905,7 @@ static void parse_plausibility(struct confcheck *cx, const cJSON *obj,
             break;
         case 2:
             confcheck_get_int_field(cx, it, path, 1, 100,
-                          &r->plausibility.confirm_polls);
+                                    &r->plausibility.confirm_polls);
             break;
         default:
             break;
@@ -960,14 +980,15 @@ static void parse_http(struct confcheck *cx, const cJSON *obj, const char *base,
     if (!confcheck_object(cx, obj, base))
         return;
     cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        switch (confcheck_member(cx, it, base, keys, &seen, path,
+                                 sizeof(path))) {
         case 0:
             confcheck_get_int_field(cx, it, path, 500, 120000,
-                          &r->http_request_timeout_ms);
+                                    &r->http_request_timeout_ms);
             break;
         case 1:
             confcheck_get_int_field(cx, it, path, 16, 1000000,
-                          &r->http_max_connections);
+                                    &r->http_max_connections);
             break;
         case 2:
             if ((s = confcheck_str(cx, it, path, true)) == NULL)
@@ -978,8 +999,10 @@ static void parse_http(struct confcheck *cx, const cJSON *obj, const char *base,
                     snprintf(shown, sizeof(shown), "(not shown)");
                 else
                     confcheck_show(shown, sizeof(shown), s);
-                confcheck_err(cx, path, "\"%s\": %s (want e.g. "
-                     "https://feed.example.se/vardval)", shown, why);
+                confcheck_err(cx, path,
+                              "\"%s\": %s (want e.g. "
+                              "https://feed.example.se/vardval)",
+                              shown, why);
                 break;
             }
             confcheck_store(cx, &r->http_public_base_url, s);
@@ -989,8 +1012,10 @@ static void parse_http(struct confcheck *cx, const cJSON *obj, const char *base,
                 break;
             if (!valid_listen(s)) {
                 confcheck_show(shown, sizeof(shown), s);
-                confcheck_err(cx, path, "\"%s\" is not HOST:PORT (port 1..65535; "
-                     "IPv6 as [::1]:8081)", shown);
+                confcheck_err(cx, path,
+                              "\"%s\" is not HOST:PORT (port 1..65535; "
+                              "IPv6 as [::1]:8081)",
+                              shown);
                 break;
             }
             confcheck_store(cx, &r->http_admin_listen, s);
@@ -999,6 +1024,38 @@ static void parse_http(struct confcheck *cx, const cJSON *obj, const char *base,
             break;
         }
     }
+}
+
+/* "timezone": only CONF_DEFAULT_TIMEZONE (clock.h knows no other). */
+static void check_timezone(struct confcheck *cx, const cJSON *it,
+                           const char *path)
+{
+    char shown[CONFCHECK_SHOWN];
+    const char *s = confcheck_str(cx, it, path, true);
+
+    if (s == NULL || strcmp(s, CONF_DEFAULT_TIMEZONE) == 0)
+        return;
+    confcheck_show(shown, sizeof(shown), s);
+    confcheck_err(cx, path, "\"%s\" is not supported: only \""
+                  CONF_DEFAULT_TIMEZONE "\" is", shown);
+}
+
+/* "listen": HOST:PORT. */
+static void get_listen(struct confcheck *cx, const cJSON *it,
+                       const char *path, char **dst)
+{
+    char shown[CONFCHECK_SHOWN];
+    const char *s = confcheck_str(cx, it, path, true);
+
+    if (s == NULL)
+        return;
+    if (!valid_listen(s)) {
+        confcheck_show(shown, sizeof(shown), s);
+        confcheck_err(cx, path, "\"%s\" is not HOST:PORT (port 1..65535; "
+                      "IPv6 as [::1]:8080)", shown);
+        return;
+    }
+    confcheck_store(cx, dst, s);
 }
 
 static void parse_root(struct confcheck *cx, const cJSON *root,
@@ -1011,9 +1068,8 @@ static void parse_root(struct confcheck *cx, const cJSON *root,
         "publish_interval_s", NULL
     };
     static const int required[] = { 0, 8, -1 };
-    char path[CONFCHECK_PATH], shown[CONFCHECK_SHOWN];
+    char path[CONFCHECK_PATH];
     const cJSON *it;
-    const char *s;
     unsigned seen = 0;
     bool days_ok = true, horizon_ok = true, timeouts_ok = true;
     bool soc_reported = false, horizon_given = false;
@@ -1022,19 +1078,13 @@ static void parse_root(struct confcheck *cx, const cJSON *root,
     if (!confcheck_object(cx, root, "$"))
         return;
     cJSON_ArrayForEach(it, root) {
-        switch (confcheck_member(cx, it, "$", keys, &seen, path, sizeof(path))) {
+        switch (confcheck_member(cx, it, "$", keys, &seen, path,
+                                 sizeof(path))) {
         case 0:
             confcheck_get_str(cx, it, path, true, &r->name);
             break;
         case 1:
-            s = confcheck_str(cx, it, path, true);
-            if (s == NULL)
-                break;
-            if (strcmp(s, CONF_DEFAULT_TIMEZONE) != 0) {
-                confcheck_show(shown, sizeof(shown), s);
-                confcheck_err(cx, path, "\"%s\" is not supported: only \""
-                     CONF_DEFAULT_TIMEZONE "\" is", shown);
-            }
+            check_timezone(cx, it, path);
             break;
         case 2:
             parse_guarantee(cx, it, path, &r->guarantee, &days_ok);
@@ -1046,7 +1096,8 @@ static void parse_root(struct confcheck *cx, const cJSON *root,
                 r->horizon_days = (int)x;
             break;
         case 4:
-            confcheck_get_int_field(cx, it, path, 10, 86400, &r->poll_interval_s);
+            confcheck_get_int_field(cx, it, path, 10, 86400,
+                                    &r->poll_interval_s);
             break;
         case 5:
             parse_fetch(cx, it, path, r, &timeouts_ok);
@@ -1055,16 +1106,7 @@ static void parse_root(struct confcheck *cx, const cJSON *root,
             parse_riv(cx, it, path, r, &soc_reported);
             break;
         case 7:
-            s = confcheck_str(cx, it, path, true);
-            if (s == NULL)
-                break;
-            if (!valid_listen(s)) {
-                confcheck_show(shown, sizeof(shown), s);
-                confcheck_err(cx, path, "\"%s\" is not HOST:PORT (port 1..65535; "
-                     "IPv6 as [::1]:8080)", shown);
-                break;
-            }
-            confcheck_store(cx, &r->listen, s);
+            get_listen(cx, it, path, &r->listen);
             break;
         case 8:
             first_riv = parse_clinics(cx, it, path, r);
@@ -1077,7 +1119,7 @@ static void parse_root(struct confcheck *cx, const cJSON *root,
             break;
         case 11:
             confcheck_get_int_field(cx, it, path, 1, CONF_RETENTION_DAYS_MAX,
-                          &r->retention_days);
+                                    &r->retention_days);
             break;
         case 12:
             confcheck_get_str(cx, it, path, true, &r->geo);
@@ -1089,8 +1131,9 @@ static void parse_root(struct confcheck *cx, const cJSON *root,
             parse_plausibility(cx, it, path, r);
             break;
         case 15:
-            confcheck_get_int_field(cx, it, path, 0, CONF_PUBLISH_INTERVAL_MAX_S,
-                          &r->publish_interval_s);
+            confcheck_get_int_field(cx, it, path, 0,
+                                    CONF_PUBLISH_INTERVAL_MAX_S,
+                                    &r->publish_interval_s);
             break;
         default:
             break;
@@ -1105,19 +1148,19 @@ static void parse_root(struct confcheck *cx, const cJSON *root,
      */
     if (days_ok && horizon_ok && r->horizon_days <= r->guarantee.days)
         confcheck_err(cx, "$.horizon_days",
-             "%d%s does not reach the last day of the guarantee "
-             "(guarantee.days %d): polls cover today and the next "
-             "horizon_days - 1 days, so at least %d is needed",
-             r->horizon_days, horizon_given ? "" : " (the default)",
-             r->guarantee.days, r->guarantee.days + 1);
+                      "%d%s does not reach the last day of the guarantee "
+                      "(guarantee.days %d): polls cover today and the next "
+                      "horizon_days - 1 days, so at least %d is needed",
+                      r->horizon_days, horizon_given ? "" : " (the default)",
+                      r->guarantee.days, r->guarantee.days + 1);
     if (timeouts_ok && r->timeout_ms < r->connect_timeout_ms)
         confcheck_err(cx, "$.fetch.timeout_ms",
-             "%d is shorter than fetch.connect_timeout_ms (%d)",
-             r->timeout_ms, r->connect_timeout_ms);
+                      "%d is shorter than fetch.connect_timeout_ms (%d)",
+                      r->timeout_ms, r->connect_timeout_ms);
     if (first_riv >= 0 && r->riv_subject_of_care == NULL && !soc_reported)
         confcheck_err(cx, "$.riv.subject_of_care",
-             "missing; required because $.clinics[%ld] uses the "
-             RIV_ADAPTER " adapter", first_riv);
+                      "missing; required because $.clinics[%ld] uses the "
+                      RIV_ADAPTER " adapter", first_riv);
 }
 
 /* Defaults for everything optional; strings allocated. */
@@ -1246,8 +1289,9 @@ int conf_parse(const char *text, size_t len, struct conf_region **out,
 
     *out = NULL;
     if (len > (size_t)CONF_FILE_MAX) {
-        confcheck_err(&cx, NULL, "file is too large (%zu bytes; at most %ld MiB)",
-             len, CONF_FILE_MAX / (1024 * 1024));
+        confcheck_err(&cx, NULL,
+                      "file is too large (%zu bytes; at most %ld MiB)", len,
+                      CONF_FILE_MAX / (1024 * 1024));
         goto fail;
     }
     /* Editors on some systems write a UTF-8 byte order mark; allow it. */
@@ -1300,7 +1344,8 @@ int conf_parse(const char *text, size_t len, struct conf_region **out,
 fail:
     if (cx.oom) {
         cx.full = false;
-        confcheck_err(&cx, NULL, "out of memory while reading the configuration");
+        confcheck_err(&cx, NULL,
+                      "out of memory while reading the configuration");
     }
     cJSON_Delete(root);
     conf_free(r);
@@ -1358,7 +1403,8 @@ static int load_booking_files(struct confcheck *cx, struct conf_region *r)
     }
     if (cx->oom) {
         cx->full = false;
-        confcheck_err(cx, NULL, "out of memory while reading the "
+        confcheck_err(cx, NULL,
+                      "out of memory while reading the "
                       "configuration");
     }
     return cx->errs->n > n0 || cx->oom ? -1 : 0;
@@ -1388,11 +1434,12 @@ int conf_load(const char *path, struct conf_region **out,
         return -1;
     case SBUF_READ_TOO_LARGE:
         if (size > CONF_FILE_MAX)
-            confcheck_err(&cx, NULL, "file is too large (%lld bytes; at most %ld MiB)",
-                 size, CONF_FILE_MAX / (1024 * 1024));
+            confcheck_err(&cx, NULL,
+                          "file is too large (%lld bytes; at most %ld MiB)",
+                          size, CONF_FILE_MAX / (1024 * 1024));
         else    /* grew while read, or a pipe: no size to show */
             confcheck_err(&cx, NULL, "file is too large (more than %ld MiB)",
-                 CONF_FILE_MAX / (1024 * 1024));
+                          CONF_FILE_MAX / (1024 * 1024));
         return -1;
     case SBUF_READ_IO:
         confcheck_err(&cx, NULL, "cannot read file: %s", strerror(errno));

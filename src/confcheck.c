@@ -42,8 +42,7 @@ static void push_line(struct confcheck *cx, const char *line)
 }
 
 /* Report "path: message". path NULL means the message stands alone. */
-void confcheck_err(struct confcheck *cx, const char *path, const char *fmt,
-                   ...)
+void confcheck_err(struct confcheck *cx, const char *path, const char *fmt, ...)
 {
     char msg[768], line[1024];
     va_list ap;
@@ -199,7 +198,8 @@ int confcheck_member(struct confcheck *cx, const cJSON *it, const char *base,
         }
     }
     if (hint >= 0 && best <= 2 && best < strlen(key))
-        confcheck_err(cx, path, "unknown key (did you mean \"%s\"?)", keys[hint]);
+        confcheck_err(cx, path, "unknown key (did you mean \"%s\"?)",
+                      keys[hint]);
     else
         confcheck_err(cx, path, "unknown key");
     return -1;
@@ -212,25 +212,23 @@ void confcheck_required(struct confcheck *cx, const char *path,
 {
     for (; *required >= 0; required++)
         if (!(seen & (1u << *required)))
-            confcheck_err(cx, path, "missing required key \"%s\"", keys[*required]);
+            confcheck_err(cx, path, "missing required key \"%s\"",
+                          keys[*required]);
 }
 
 bool confcheck_object(struct confcheck *cx, const cJSON *v, const char *path)
 {
     if (cJSON_IsObject(v))
         return true;
-    confcheck_err(cx, path, "expected an object, got %s", confcheck_type_name(v));
+    confcheck_err(cx, path, "expected an object, got %s",
+                  confcheck_type_name(v));
     return false;
 }
 
 /* ---- typed values ---------------------------------------------------- */
 
-/*
- * Check that v is a string fit for the config: valid UTF-8, no control
- * characters (every value is single-line and may reach logs, HTTP headers
- * or XML), at most CONFCHECK_STR_MAX bytes and, if nonempty, not empty. Returns the
- * borrowed string or NULL after reporting.
- */
+/* Every value is single-line and may reach logs, HTTP headers or XML:
+ * no control characters anywhere. */
 const char *confcheck_str(struct confcheck *cx, const cJSON *v,
                           const char *path, bool nonempty)
 {
@@ -238,7 +236,8 @@ const char *confcheck_str(struct confcheck *cx, const cJSON *v,
     size_t i;
 
     if (!cJSON_IsString(v) || v->valuestring == NULL) {
-        confcheck_err(cx, path, "expected a string, got %s", confcheck_type_name(v));
+        confcheck_err(cx, path, "expected a string, got %s",
+                      confcheck_type_name(v));
         return NULL;
     }
     s = v->valuestring;
@@ -300,7 +299,8 @@ int confcheck_get_int(struct confcheck *cx, const cJSON *v, const char *path,
     double d;
 
     if (!cJSON_IsNumber(v)) {
-        confcheck_err(cx, path, "expected an integer, got %s", confcheck_type_name(v));
+        confcheck_err(cx, path, "expected an integer, got %s",
+                      confcheck_type_name(v));
         return -1;
     }
     d = v->valuedouble;
@@ -340,8 +340,8 @@ static bool valid_http_url(const char *s)
         skip = 8;
     else
         return false;
-    if (s[skip] == '\0' || s[skip] == '/' || s[skip] == ':' ||
-        s[skip] == '?' || s[skip] == '#')
+    if (s[skip] == '\0' || s[skip] == '/' || s[skip] == ':' || s[skip] == '?' ||
+        s[skip] == '#')
         return false;
     for (p = s; *p != '\0'; p++)
         if (strchr(" \"<>\\^`{|}", *p) != NULL)
@@ -360,13 +360,15 @@ void confcheck_get_url(struct confcheck *cx, const cJSON *v, const char *path,
         return;
     /* A URL with '@' may hold a password: such a URL is never echoed. */
     secret = strchr(s, '@') != NULL;
-    confcheck_show(shown, sizeof(shown), secret ? "(not shown: it has an '@')" : s);
+    confcheck_show(shown, sizeof(shown),
+                   secret ? "(not shown: it has an '@')" : s);
     if (secret && url_check(s, URL_NO_USERINFO, why, sizeof(why)) != 0) {
         confcheck_err(cx, path, "%s", why);
         return;
     }
     if (!valid_http_url(s)) {
-        confcheck_err(cx, path, "\"%s\" is not an http:// or https:// URL", shown);
+        confcheck_err(cx, path, "\"%s\" is not an http:// or https:// URL",
+                      shown);
         return;
     }
     /* The runtime's own check (libcurl's parser, port, host length), so
@@ -403,7 +405,8 @@ void confcheck_get_readable_file(struct confcheck *cx, const cJSON *v,
         return;
     confcheck_show(shown, sizeof(shown), s);
     if (stat(s, &st) != 0) {
-        confcheck_err(cx, path, "cannot read \"%s\": %s", shown, strerror(errno));
+        confcheck_err(cx, path, "cannot read \"%s\": %s", shown,
+                      strerror(errno));
         return;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -412,15 +415,16 @@ void confcheck_get_readable_file(struct confcheck *cx, const cJSON *v,
     }
     f = fopen(s, "rb");
     if (f == NULL) {
-        confcheck_err(cx, path, "cannot read \"%s\": %s", shown, strerror(errno));
+        confcheck_err(cx, path, "cannot read \"%s\": %s", shown,
+                      strerror(errno));
         return;
     }
     fclose(f);
     confcheck_store(cx, dst, s);
 }
 
-void confcheck_get_bool(struct confcheck *cx, const cJSON *v,
-                        const char *path, bool *dst)
+void confcheck_get_bool(struct confcheck *cx, const cJSON *v, const char *path,
+                        bool *dst)
 {
     if (!cJSON_IsBool(v)) {
         confcheck_err(cx, path, "expected true or false, got %s",
