@@ -7,10 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "slotfeed/fhir.h"
-#include "slotfeed/rivta.h"
-#include "slotfeed/smart.h"
-
 static const struct adapter *const adapters[] = {
     &adapter_rivta,
     &adapter_fhir,
@@ -39,6 +35,27 @@ const struct adapter *adapter_find(const char *name)
 const char *const *adapter_names(void)
 {
     return names;
+}
+
+bool adapter_str_same(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+bool adapter_booking_same(const struct conf_booking *a,
+                          const struct conf_booking *b)
+{
+    const struct adapter *ad = adapter_find(a->adapter);
+
+    if (ad == NULL || !adapter_str_same(a->adapter, b->adapter) ||
+        !adapter_str_same(a->url, b->url) ||
+        !adapter_str_same(a->booking_url, b->booking_url) ||
+        !adapter_str_same(a->time_type_id, b->time_type_id) ||
+        !adapter_str_same(a->time_type_name, b->time_type_name))
+        return false;
+    return ad->conf_same == NULL || ad->conf_same(a, b);
 }
 
 void adapter_request_clear(struct adapter_request *r)

@@ -12,6 +12,7 @@
  */
 #include "slotfeed/fhir.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ struct fhir_sched {
 struct fhir_state {
     int pages;            /* responses consumed so far */
     int cap;              /* booking.page_cap */
-    char *token;          /* bearer token, or NULL; never logged */
+    const char *token;    /* booking.token (borrowed), never logged */
     char *url;            /* the request in flight (next links resolve here) */
     char *scheme, *host, *port;   /* origin of booking.url */
     struct fhir_sched *scheds;
@@ -133,70 +134,6 @@ out:
     return out;
 }
 
-/*
- * Read the bearer token: at most FHIR_TOKEN_MAX bytes, surrounding
- * whitespace trimmed, and nothing but visible ASCII inside (RFC 6750's
- * b64token is narrower; anything else would break the header line).
- * Neither the token nor the file's path appears in a message: begin()'s
- * error becomes the clinic's public error.message (the operator finds
- * the file under the clinic's booking.token_file in the config).
- */
-static int read_token(const char *path, char **out, struct sf_error *err)
-{
-    struct sbuf file = { 0 };
-    char *buf;
-    size_t a = 0, b;
-
-    *out = NULL;
-    switch (sbuf_read_file(&file, path, FHIR_TOKEN_MAX, NULL)) {
-    case SBUF_READ_OK:
-        break;
-    case SBUF_READ_NOMEM:
-        sf_error_set(err, SF_ERR_NOMEM, "fhir: out of memory");
-        return -1;
-    case SBUF_READ_TOO_LARGE:
-        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: larger than "
-                     "%d bytes", FHIR_TOKEN_MAX);
-        return -1;
-    case SBUF_READ_DIR:
-        errno = EISDIR;
-        /* fall through */
-    case SBUF_READ_OPEN:
-    case SBUF_READ_IO:
-        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: cannot "
-                     "read: %s", strerror(errno));
-        return -1;
-    }
-    buf = file.p;
-    b = file.len;
-    while (a < b && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r' ||
-                     buf[a] == '\n'))
-        a++;
-    while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t' ||
-                     buf[b - 1] == '\r' || buf[b - 1] == '\n'))
-        b--;
-    if (a == b) {
-        sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: empty");
-        goto fail;
-    }
-    for (size_t i = a; i < b; i++) {
-        if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f) {
-            sf_error_set(err, SF_ERR_CONFIG, "booking.token_file: the "
-                         "token holds a space, control or non-ASCII byte");
-            goto fail;
-        }
-    }
-    memmove(buf, buf + a, b - a);
-    memset(buf + (b - a), 0, file.cap - (b - a));   /* no stale tail */
-    *out = buf;
-    return 0;
-fail:
-    /* wipe: the buffer held a credential */
-    memset(buf, 0, file.cap);
-    sbuf_free(&file);
-    return -1;
-}
-
 /* RFC 3339 of local midnight starting `day`, '+' escaped for a query. */
 static void query_instant(int32_t day, char out[CLOCK_RFC3339_LEN + 4])
 {
@@ -286,9 +223,13 @@ static enum adapter_status fhir_begin(const struct adapter_ctx *ctx,
                      "valid URL", b->url);
         return ADAPTER_ERROR;
     }
-    if (b->token_file != NULL && read_token(b->token_file, &st->token,
-                                            err) != 0)
+    /* Read with the config (fhir_conf_load): a poll does no file I/O. */
+    if (b->token_file != NULL && b->token == NULL) {
+        sf_error_set(err, SF_ERR_CONFIG, "fhir: booking.token_file was not "
+                     "loaded with the configuration");
         return ADAPTER_ERROR;
+    }
+    st->token = b->token;
 
     blen = adapter_url_base_len(b->url);
     query_instant(ctx->first_day, ge);
@@ -545,10 +486,6 @@ static void fhir_end(void *state)
 
     if (st == NULL)
         return;
-    if (st->token != NULL) {
-        memset(st->token, 0, strlen(st->token));
-        free(st->token);
-    }
     free(st->url);
     curl_free(st->scheme);
     curl_free(st->host);
@@ -562,8 +499,220 @@ static void fhir_end(void *state)
     free(st);
 }
 
+/* --- configuration: the booking keys only fhir-slot reads ----------------- */
+
+/* A relative FHIR reference "Type/id": Type is a resource type name. */
+static bool valid_fhir_reference(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    const char *p;
+
+    if (slash == NULL || slash == s || s[0] < 'A' || s[0] > 'Z')
+        return false;
+    for (p = s; p < slash; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+            return false;
+    return fhirj_valid_id(slash + 1, strlen(slash + 1));
+}
+
+/*
+ * Extra search parameters "name=value&name=value", appended to the query
+ * verbatim: only characters that need no quoting in a URL query, each
+ * part with a nonempty name and an '='. '#' would end the query, and
+ * spaces or quotes would make the URL invalid.
+ */
+static bool valid_search(const char *s)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                             "-._~%!$'()*+,;=:@/?";
+    const char *part = s, *p;
+    bool eq = false;
+
+    for (p = s;; p++) {
+        if (*p == '&' || *p == '\0') {
+            if (p == part || !eq || *part == '=')
+                return false;
+            if (*p == '\0')
+                return true;
+            part = p + 1;
+            eq = false;
+            continue;
+        }
+        if (*p == '=')
+            eq = true;
+        else if (strchr(ok, *p) == NULL)
+            return false;
+        if (*p == '%' && !(isxdigit((unsigned char)p[1]) &&
+                           isxdigit((unsigned char)p[2])))
+            return false;
+    }
+}
+
+/* booking.actor: a FHIR reference Type/id. */
+static void conf_actor(struct confcheck *cx, const cJSON *v,
+                       const char *path, struct conf_booking *b)
+{
+    char shown[CONFCHECK_SHOWN];
+    const char *s;
+
+    s = confcheck_str(cx, v, path, true);
+    if (s == NULL)
+        return;
+    if (!valid_fhir_reference(s)) {
+        confcheck_show(shown, sizeof(shown), s);
+        confcheck_err(cx, path, "\"%s\" is not a FHIR reference Type/id "
+                      "(e.g. \"Location/123\"; id: 1..64 letters, digits, "
+                      "'-', '.')", shown);
+        return;
+    }
+    confcheck_store(cx, &b->actor, s);
+}
+
+/* booking.token_file: a path, or null; read by fhir_conf_load. */
+static void conf_token_file(struct confcheck *cx, const cJSON *v,
+                            const char *path, struct conf_booking *b)
+{
+    confcheck_get_opt_str(cx, v, path, &b->token_file);
+}
+
+/* booking.search: extra query pairs, or null. */
+static void conf_search(struct confcheck *cx, const cJSON *v,
+                        const char *path, struct conf_booking *b)
+{
+    char shown[CONFCHECK_SHOWN];
+    const char *s;
+
+    if (cJSON_IsNull(v))
+        return;
+    s = confcheck_str(cx, v, path, true);
+    if (s == NULL)
+        return;
+    if (!valid_search(s)) {
+        confcheck_show(shown, sizeof(shown), s);
+        confcheck_err(cx, path, "\"%s\" is not name=value pairs joined by "
+                      "'&' (URL query characters only, no '#' or spaces)",
+                      shown);
+        return;
+    }
+    confcheck_store(cx, &b->search, s);
+}
+
+/* booking.page_cap: 1..CONF_PAGE_CAP_MAX (default set by conf.c). */
+static void conf_page_cap(struct confcheck *cx, const cJSON *v,
+                          const char *path, struct conf_booking *b)
+{
+    confcheck_get_int_field(cx, v, path, 1, CONF_PAGE_CAP_MAX, &b->page_cap);
+}
+
+/* The order is the order of "only used by" errors and of seen bits. */
+static const struct adapter_conf_key fhir_conf_keys[] = {
+    { "actor", conf_actor },
+    { "token_file", conf_token_file },
+    { "search", conf_search },
+    { "page_cap", conf_page_cap },
+    { NULL, NULL }
+};
+
+static void fhir_conf_check(struct confcheck *cx, const char *path,
+                            unsigned seen, const struct conf_booking *b)
+{
+    (void)b;
+    if (!(seen & 1u))       /* fhir_conf_keys[0], "actor" */
+        confcheck_err(cx, path, "missing required key \"actor\" (the "
+                      "fhir-slot adapter needs it)");
+}
+
+/*
+ * Read the bearer token: at most FHIR_TOKEN_MAX bytes, surrounding
+ * whitespace trimmed, and nothing but visible ASCII inside (RFC 6750's
+ * b64token is narrower; anything else would break the header line).
+ * Returns the token (caller frees, after zeroing), or NULL with *why set
+ * to a message that names neither the token nor the file's path (the
+ * message is quoted by check-config and a reload's log).
+ */
+static char *read_token(const char *path, char *why, size_t whylen)
+{
+    struct sbuf file = { 0 };
+    char *buf;
+    size_t a = 0, b;
+
+    switch (sbuf_read_file(&file, path, FHIR_TOKEN_MAX, NULL)) {
+    case SBUF_READ_OK:
+        break;
+    case SBUF_READ_NOMEM:
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    case SBUF_READ_TOO_LARGE:
+        snprintf(why, whylen, "larger than %d bytes", FHIR_TOKEN_MAX);
+        return NULL;
+    case SBUF_READ_DIR:
+        errno = EISDIR;
+        /* fall through */
+    case SBUF_READ_OPEN:
+    case SBUF_READ_IO:
+        snprintf(why, whylen, "cannot read: %s", strerror(errno));
+        return NULL;
+    }
+    buf = file.p;
+    b = file.len;
+    while (a < b && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r' ||
+                     buf[a] == '\n'))
+        a++;
+    while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t' ||
+                     buf[b - 1] == '\r' || buf[b - 1] == '\n'))
+        b--;
+    if (a == b) {
+        snprintf(why, whylen, "empty");
+        goto fail;
+    }
+    for (size_t i = a; i < b; i++) {
+        if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f) {
+            snprintf(why, whylen, "the token holds a space, control or "
+                     "non-ASCII byte");
+            goto fail;
+        }
+    }
+    memmove(buf, buf + a, b - a);
+    memset(buf + (b - a), 0, file.cap - (b - a));   /* no stale tail */
+    return buf;
+fail:
+    /* wipe: the buffer held a credential */
+    memset(buf, 0, file.cap);
+    sbuf_free(&file);
+    return NULL;
+}
+
+static void fhir_conf_load(struct confcheck *cx, const char *path,
+                           struct conf_booking *b)
+{
+    char kpath[CONFCHECK_PATH], why[128];
+
+    if (b->token_file == NULL || b->token != NULL)
+        return;
+    b->token = read_token(b->token_file, why, sizeof(why));
+    if (b->token == NULL) {
+        confcheck_path_key(kpath, sizeof(kpath), path, "token_file");
+        confcheck_err(cx, kpath, "%s", why);
+    }
+}
+
+static bool fhir_conf_same(const struct conf_booking *a,
+                           const struct conf_booking *b)
+{
+    return adapter_str_same(a->actor, b->actor) &&
+           adapter_str_same(a->token_file, b->token_file) &&
+           adapter_str_same(a->token, b->token) &&
+           adapter_str_same(a->search, b->search) &&
+           a->page_cap == b->page_cap;
+}
+
 const struct adapter adapter_fhir = {
     .name = "fhir-slot",
+    .conf_keys = fhir_conf_keys,
+    .conf_check = fhir_conf_check,
+    .conf_load = fhir_conf_load,
+    .conf_same = fhir_conf_same,
     .begin = fhir_begin,
     .step = fhir_step,
     .end = fhir_end,

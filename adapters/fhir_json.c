@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/conf_types.h"
 #include "slotfeed/pnr.h"
 
 size_t fhirj_utf8_bad(const char *s, size_t n)
@@ -240,4 +241,17 @@ void fhirj_outcome_text(const cJSON *oo, char *buf, size_t n,
         snprintf(buf, n, "OperationOutcome%s%s%s", q[0] ? ": \"" : "", q,
                  q[0] ? "\"" : "");
     }
+}
+
+bool fhirj_valid_id(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > CONF_FHIR_ID_MAX)
+        return false;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' || s[i] == '.'))
+            return false;
+    return true;
 }

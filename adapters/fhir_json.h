@@ -35,6 +35,9 @@ size_t fhirj_utf8_bad(const char *s, size_t n);
 cJSON *fhirj_parse(const char *body, size_t len, const char *what,
                    struct sf_error *err);
 
+/* A FHIR R4 id: 1..CONF_FHIR_ID_MAX (64) letters, digits, '-', '.'. */
+bool fhirj_valid_id(const char *s, size_t n);
+
 /* obj[key] when it is a string, else NULL. obj may be NULL. */
 const char *fhirj_str(const cJSON *obj, const char *key);
 

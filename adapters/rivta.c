@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <cjson/cJSON.h>
 #include <libxml/chvalid.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -36,7 +37,7 @@
 #include <libxml/xmlstring.h>
 
 #include "slotfeed/clock.h"
-#include "slotfeed/conf.h"
+#include "slotfeed/conf_types.h"
 #include "slotfeed/log.h"
 #include "slotfeed/pnr.h"
 
@@ -1763,8 +1764,273 @@ static void riv_end(void *state)
     free(st);
 }
 
+/* --- configuration: the booking keys only rivta-scheduling reads ---------- */
+
+/* The contracts booking.endpoints may override (riv_contract_name). */
+static const char *const riv_conf_contracts[] = {
+    "GetAvailableDates", "GetAvailableTimeslots", "GetAllTimeTypes", NULL
+};
+
+/* booking.time_types: { "<local id>": {service, new_visit}, ... } */
+static void riv_conf_time_types(struct confcheck *cx, const cJSON *obj,
+                                const char *base, struct conf_booking *b)
+{
+    static const char *const keys[] = { "service", "new_visit", NULL };
+    static const int required[] = { 0, 1, -1 };
+    char path[CONFCHECK_PATH], epath[CONFCHECK_PATH];
+    const cJSON *it, *m;
+    size_t n = 0, i, k, errs0 = cx->errs->n;
+    bool any_new = false;
+
+    if (!confcheck_object(cx, obj, base))
+        return;
+    cJSON_ArrayForEach(it, obj)
+        n++;
+    if (n == 0) {
+        confcheck_err(cx, base, "must map at least one time type");
+        return;
+    }
+    if (n > CONF_TIME_TYPES_MAX) {
+        confcheck_err(cx, base, "more than %d time types", CONF_TIME_TYPES_MAX);
+        return;
+    }
+    b->time_types = calloc(n, sizeof(*b->time_types));
+    if (b->time_types == NULL) {
+        cx->oom = true;
+        return;
+    }
+    i = 0;
+    cJSON_ArrayForEach(it, obj) {
+        struct conf_time_type *t = &b->time_types[i];
+        const char *id = it->string != NULL ? it->string : "";
+        unsigned seen = 0;
+        bool dup = false, bad = false;
+
+        confcheck_path_key(epath, sizeof(epath), base, id);
+        for (k = 0; id[k] != '\0'; k++)
+            if ((unsigned char)id[k] < 0x20 || id[k] == 0x7f)
+                bad = true;
+        if (id[0] == '\0' || k > 256 || bad || !sf_utf8_valid(id, k)) {
+            confcheck_err(cx, epath,
+                          "a time type id must be 1..256 bytes of "
+                          "UTF-8 text without control characters");
+            continue;
+        }
+        for (k = 0; k < i; k++)
+            if (strcmp(b->time_types[k].id, id) == 0)
+                dup = true;
+        if (dup) {
+            confcheck_err(cx, epath, "duplicate time type id");
+            continue;
+        }
+        if (!confcheck_object(cx, it, epath))
+            continue;
+        confcheck_store(cx, &t->id, id);
+        cJSON_ArrayForEach(m, it) {
+            switch (confcheck_member(cx, m, epath, keys, &seen, path,
+                                     sizeof(path))) {
+            case 0:
+                confcheck_get_str(cx, m, path, true, &t->service);
+                break;
+            case 1:
+                if (!cJSON_IsBool(m)) {
+                    confcheck_err(cx, path, "expected true or false, got %s",
+                                  confcheck_type_name(m));
+                    break;
+                }
+                t->new_visit = cJSON_IsTrue(m);
+                any_new = any_new || t->new_visit;
+                break;
+            default:
+                break;
+            }
+        }
+        confcheck_required(cx, epath, keys, required, seen);
+        if (t->id != NULL)
+            i++;
+    }
+    b->ntime_types = i;
+    /* Only about a mapping that is otherwise right: an entry with an
+     * error may be the one meant to be the new visit. */
+    if (cx->errs->n == errs0 && !any_new)
+        confcheck_err(cx, base,
+                      "no time type has \"new_visit\": true (nothing "
+                      "would count for the care guarantee)");
+}
+
+/* booking.endpoints: { "<contract>": {url, soap_action}, ... } */
+static void riv_conf_endpoints(struct confcheck *cx, const cJSON *obj,
+                               const char *base, struct conf_booking *b)
+{
+    static const char *const keys[] = { "url", "soap_action", NULL };
+    char path[CONFCHECK_PATH], epath[CONFCHECK_PATH];
+    const cJSON *it, *m;
+    unsigned seen_c = 0;
+    size_t n = 0;
+    int ci;
+
+    if (!confcheck_object(cx, obj, base))
+        return;
+    b->endpoints =
+        calloc(sizeof(riv_conf_contracts) / sizeof(riv_conf_contracts[0]),
+               sizeof(*b->endpoints));
+    if (b->endpoints == NULL) {
+        cx->oom = true;
+        return;
+    }
+    cJSON_ArrayForEach(it, obj) {
+        struct conf_endpoint *e = &b->endpoints[n];
+        unsigned seen = 0;
+        const char *s;
+
+        ci = confcheck_member(cx, it, base, riv_conf_contracts, &seen_c, epath,
+                              sizeof(epath));
+        if (ci < 0 || !confcheck_object(cx, it, epath))
+            continue;
+        cJSON_ArrayForEach(m, it) {
+            switch (confcheck_member(cx, m, epath, keys, &seen, path,
+                                     sizeof(path))) {
+            case 0:
+                confcheck_get_url(cx, m, path, &e->url);
+                break;
+            case 1:
+                s = confcheck_str(cx, m, path, true);
+                if (s == NULL)
+                    break;
+                /* Sent as SOAPAction: "<value>": a quote would end it. */
+                if (strchr(s, '"') != NULL) {
+                    confcheck_err(cx, path, "must not contain '\"'");
+                    break;
+                }
+                confcheck_store(cx, &e->soap_action, s);
+                break;
+            default:
+                break;
+            }
+        }
+        if (seen == 0)
+            confcheck_err(cx, epath, "expected \"url\" and/or \"soap_action\"");
+        confcheck_store(cx, &e->contract, riv_conf_contracts[ci]);
+        n++;
+    }
+    b->nendpoints = n;
+}
+
+/* booking.tls: {cert, key, ca}, each a readable PEM file. */
+static void riv_conf_tls(struct confcheck *cx, const cJSON *obj,
+                         const char *base, struct conf_booking *b)
+{
+    static const char *const keys[] = { "cert", "key", "ca", NULL };
+    char path[CONFCHECK_PATH];
+    const cJSON *it;
+    unsigned seen = 0;
+
+    if (!confcheck_object(cx, obj, base))
+        return;
+    cJSON_ArrayForEach(it, obj) {
+        switch (
+            confcheck_member(cx, it, base, keys, &seen, path, sizeof(path))) {
+        case 0:
+            confcheck_get_readable_file(cx, it, path, &b->tls_cert);
+            break;
+        case 1:
+            confcheck_get_readable_file(cx, it, path, &b->tls_key);
+            break;
+        case 2:
+            confcheck_get_readable_file(cx, it, path, &b->tls_ca);
+            break;
+        default:
+            break;
+        }
+    }
+    if (seen == 0)
+        confcheck_err(cx, base,
+                      "expected at least one of \"cert\", \"key\", \"ca\"");
+    /* A key alone authenticates nothing; a cert alone may hold its key. */
+    if ((seen & 2u) && !(seen & 1u))
+        confcheck_err(cx, base, "\"key\" needs \"cert\"");
+}
+
+/* The keys below take null as "absent", like every optional key. */
+static void conf_time_types(struct confcheck *cx, const cJSON *v,
+                            const char *path, struct conf_booking *b)
+{
+    if (!cJSON_IsNull(v))
+        riv_conf_time_types(cx, v, path, b);
+}
+
+static void conf_discover(struct confcheck *cx, const cJSON *v,
+                          const char *path, struct conf_booking *b)
+{
+    confcheck_get_bool(cx, v, path, &b->discover_time_types);
+}
+
+static void conf_endpoints(struct confcheck *cx, const cJSON *v,
+                           const char *path, struct conf_booking *b)
+{
+    if (!cJSON_IsNull(v))
+        riv_conf_endpoints(cx, v, path, b);
+}
+
+static void conf_tls(struct confcheck *cx, const cJSON *v, const char *path,
+                     struct conf_booking *b)
+{
+    if (!cJSON_IsNull(v))
+        riv_conf_tls(cx, v, path, b);
+}
+
+static const struct adapter_conf_key riv_conf_keys[] = {
+    { "time_types", conf_time_types },
+    { "discover_time_types", conf_discover },
+    { "endpoints", conf_endpoints },
+    { "tls", conf_tls },
+    { NULL, NULL }
+};
+
+static void riv_conf_check(struct confcheck *cx, const char *path,
+                           unsigned seen, const struct conf_booking *b)
+{
+    (void)seen;
+    /* One way to choose time types: the mapping names them all. */
+    if (b->ntime_types > 0 && b->time_type_id != NULL)
+        confcheck_err(cx, path,
+                      "\"time_type_id\" and \"time_types\" "
+                      "exclude each other (list the type in time_types "
+                      "instead)");
+}
+
+static bool riv_conf_same(const struct conf_booking *a,
+                          const struct conf_booking *b)
+{
+    size_t i;
+
+    if (a->discover_time_types != b->discover_time_types ||
+        !adapter_str_same(a->tls_cert, b->tls_cert) ||
+        !adapter_str_same(a->tls_key, b->tls_key) ||
+        !adapter_str_same(a->tls_ca, b->tls_ca) ||
+        a->ntime_types != b->ntime_types || a->nendpoints != b->nendpoints)
+        return false;
+    for (i = 0; i < a->ntime_types; i++)
+        if (!adapter_str_same(a->time_types[i].id, b->time_types[i].id) ||
+            !adapter_str_same(a->time_types[i].service,
+                              b->time_types[i].service) ||
+            a->time_types[i].new_visit != b->time_types[i].new_visit)
+            return false;
+    for (i = 0; i < a->nendpoints; i++)
+        if (!adapter_str_same(a->endpoints[i].contract,
+                              b->endpoints[i].contract) ||
+            !adapter_str_same(a->endpoints[i].url, b->endpoints[i].url) ||
+            !adapter_str_same(a->endpoints[i].soap_action,
+                              b->endpoints[i].soap_action))
+            return false;
+    return true;
+}
+
 const struct adapter adapter_rivta = {
     .name = "rivta-scheduling",
+    .conf_keys = riv_conf_keys,
+    .conf_check = riv_conf_check,
+    .conf_same = riv_conf_same,
     .begin = riv_begin,
     .step = riv_step,
     .end = riv_end,

@@ -640,8 +640,52 @@ static void smart_end(void *state)
     free(st);
 }
 
+/* --- configuration: the booking key only smart-bulk reads ----------------- */
+
+/* booking.location: the publisher's Location.id of this clinic. */
+static void conf_location(struct confcheck *cx, const cJSON *v,
+                          const char *path, struct conf_booking *b)
+{
+    char shown[CONFCHECK_SHOWN];
+    const char *s;
+
+    s = confcheck_str(cx, v, path, true);
+    if (s == NULL)
+        return;
+    if (!fhirj_valid_id(s, strlen(s))) {
+        confcheck_show(shown, sizeof(shown), s);
+        confcheck_err(cx, path, "\"%s\" is not a FHIR id (1..64 letters, "
+                      "digits, '-', '.')", shown);
+        return;
+    }
+    confcheck_store(cx, &b->location, s);
+}
+
+static const struct adapter_conf_key smart_conf_keys[] = {
+    { "location", conf_location },
+    { NULL, NULL }
+};
+
+static void smart_conf_check(struct confcheck *cx, const char *path,
+                             unsigned seen, const struct conf_booking *b)
+{
+    (void)b;
+    if (!(seen & 1u))       /* smart_conf_keys[0], "location" */
+        confcheck_err(cx, path, "missing required key \"location\" (the "
+                      "smart-bulk adapter needs it)");
+}
+
+static bool smart_conf_same(const struct conf_booking *a,
+                            const struct conf_booking *b)
+{
+    return adapter_str_same(a->location, b->location);
+}
+
 const struct adapter adapter_smart = {
     .name = "smart-bulk",
+    .conf_keys = smart_conf_keys,
+    .conf_check = smart_conf_check,
+    .conf_same = smart_conf_same,
     .begin = smart_begin,
     .step = smart_step,
     .end = smart_end,

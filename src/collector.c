@@ -1279,40 +1279,15 @@ static bool str_eq(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-/* Same booking block, field by field (any difference resets the cache). */
+/* Same booking block (any difference resets the clinic's cache and
+ * state): the adapter compares its own keys (adapter.h conf_same). */
 static bool booking_same(const struct conf_clinic *a,
                          const struct conf_clinic *b)
 {
-    const struct conf_booking *x = &a->booking, *y = &b->booking;
-    size_t i;
-
     if (a->has_booking != b->has_booking)
         return false;
-    if (!a->has_booking)
-        return true;
-    if (!str_eq(x->adapter, y->adapter) || !str_eq(x->url, y->url) ||
-        !str_eq(x->booking_url, y->booking_url) ||
-        !str_eq(x->time_type_id, y->time_type_id) ||
-        !str_eq(x->time_type_name, y->time_type_name) ||
-        !str_eq(x->actor, y->actor) || !str_eq(x->location, y->location) ||
-        !str_eq(x->token_file, y->token_file) ||
-        !str_eq(x->search, y->search) || x->page_cap != y->page_cap ||
-        x->discover_time_types != y->discover_time_types ||
-        !str_eq(x->tls_cert, y->tls_cert) || !str_eq(x->tls_key, y->tls_key) ||
-        !str_eq(x->tls_ca, y->tls_ca) ||
-        x->ntime_types != y->ntime_types || x->nendpoints != y->nendpoints)
-        return false;
-    for (i = 0; i < x->ntime_types; i++)
-        if (!str_eq(x->time_types[i].id, y->time_types[i].id) ||
-            !str_eq(x->time_types[i].service, y->time_types[i].service) ||
-            x->time_types[i].new_visit != y->time_types[i].new_visit)
-            return false;
-    for (i = 0; i < x->nendpoints; i++)
-        if (!str_eq(x->endpoints[i].contract, y->endpoints[i].contract) ||
-            !str_eq(x->endpoints[i].url, y->endpoints[i].url) ||
-            !str_eq(x->endpoints[i].soap_action, y->endpoints[i].soap_action))
-            return false;
-    return true;
+    return !a->has_booking ||
+           adapter_booking_same(&a->booking, &b->booking);
 }
 
 static bool params_same(const struct conf_politeness *a,

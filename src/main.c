@@ -518,10 +518,11 @@ static int cmd_report(int argc, char **argv)
 /* --- run ------------------------------------------------------------------ */
 
 /*
- * After switching user: the files polls read later (bearer tokens, TLS
- * client certificate and key, CA) must be readable by the new user. Say
- * so once now, by clinic and key, rather than as a failed poll of each
- * clinic every interval.
+ * After switching user: the files read later must be readable by the
+ * new user: TLS client certificate, key and CA at every poll, the bearer
+ * token at every reload (conf_load read it as root at start-up). Say so
+ * once now, by clinic and key, rather than as a failed poll of each
+ * clinic every interval or a refused reload.
  */
 static void warn_unreadable(const struct conf_region *r)
 {

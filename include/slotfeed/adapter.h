@@ -12,16 +12,27 @@
  * Transport failures (no HTTP answer) never reach step(): the collector
  * classifies them itself. Every HTTP answer does, whatever its status,
  * because protocols such as SOAP carry their faults in HTTP 500 bodies.
+ *
+ * Each adapter also owns its part of a clinic's booking block: the keys
+ * only it reads (conf_keys), the rules across them (conf_check), what
+ * must be read from disk with the config (conf_load) and whether two
+ * blocks poll alike (conf_same). conf.c keeps the walk that every block
+ * shares (adapter, url, booking_url, time_type_id, time_type_name,
+ * unknown and foreign keys, the JSON paths of errors).
  */
 #ifndef SLOTFEED_ADAPTER_H
 #define SLOTFEED_ADAPTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "slotfeed/availability.h"
-#include "slotfeed/conf.h"
+#include "slotfeed/conf_types.h"
+#include "slotfeed/confcheck.h"
 #include "slotfeed/error.h"
+
+struct cJSON;
 
 /* Most extra headers one request carries (see headers[] below). */
 #define ADAPTER_MAX_HEADERS 8
@@ -100,8 +111,53 @@ enum adapter_status {
     ADAPTER_MORE = 1      /* *next filled: perform it, call step() again */
 };
 
+/*
+ * One booking key that only one adapter reads. A name belongs to one
+ * adapter of the table (test_adapter_conf checks), and the whole table
+ * holds at most 27 of them (conf.c's walk tracks 32 keys with the five
+ * common ones).
+ */
+struct adapter_conf_key {
+    const char *name;
+    /*
+     * Check v (JSON null included: it usually means "absent") found at
+     * JSON path `path` and store it into *b, reporting each problem with
+     * confcheck_err(cx, path, ...). Called whichever adapter the block
+     * names: conf.c refuses a foreign key afterwards. No I/O beyond a
+     * readability check (conf_parse stays a check of the text).
+     */
+    void (*parse)(struct confcheck *cx, const struct cJSON *v,
+                  const char *path, struct conf_booking *b);
+};
+
 struct adapter {
     const char *name;
+    /* The booking keys only this adapter reads; ended by a NULL name. */
+    const struct adapter_conf_key *conf_keys;
+    /*
+     * Rules across keys, for a block that names this adapter, once every
+     * key was read: required keys, keys that exclude each other. seen has
+     * bit i set when conf_keys[i] was given; path is the block's JSON
+     * path. NULL: no such rules.
+     */
+    void (*conf_check)(struct confcheck *cx, const char *path,
+                       unsigned seen, const struct conf_booking *b);
+    /*
+     * conf_load only, after a clean parse: read what polls need from the
+     * files the block names (a bearer token), so that polls do no file
+     * I/O and a changed file takes effect at the next reload. Report with
+     * the key's JSON path below `path`; never quote a secret. NULL:
+     * nothing to read.
+     */
+    void (*conf_load)(struct confcheck *cx, const char *path,
+                      struct conf_booking *b);
+    /*
+     * Do a and b, both naming this adapter, ask the same? Looks at every
+     * field conf_keys and conf_load fill (test_adapter_conf checks each
+     * key), so that a reload that changes one drops the clinic's cache.
+     */
+    bool (*conf_same)(const struct conf_booking *a,
+                      const struct conf_booking *b);
     /* Start a poll: allocate *state (may stay NULL) and fill *first. */
     enum adapter_status (*begin)(const struct adapter_ctx *ctx, void **state,
                                  struct adapter_request *first,
@@ -143,6 +199,26 @@ size_t adapter_url_base_len(const char *url);
  */
 int adapter_begin_check(const struct adapter_ctx *ctx, const char *name,
                         struct sf_error *err);
+
+/* Equal strings, NULL equal only to NULL. */
+bool adapter_str_same(const char *a, const char *b);
+
+/*
+ * Would bookings a and b make the same requests? The common keys compared
+ * here, then the named adapter's conf_same. False when either names no
+ * known adapter (a block that never parsed).
+ */
+bool adapter_booking_same(const struct conf_booking *a,
+                          const struct conf_booking *b);
+
+/*
+ * The adapters of the table (adapter_find), each defined by its own file:
+ * rivta.c, fhir.c and smart.c (their headers document the protocol).
+ * Declared here so the table needs nothing of its backends but this.
+ */
+extern const struct adapter adapter_rivta;   /* "rivta-scheduling" */
+extern const struct adapter adapter_fhir;    /* "fhir-slot" */
+extern const struct adapter adapter_smart;   /* "smart-bulk" */
 
 /* Adapter by config name, or NULL. */
 const struct adapter *adapter_find(const char *name);

@@ -25,8 +25,6 @@
 
 #include "slotfeed/adapter.h"
 
-extern const struct adapter adapter_fhir;
-
 /* Slots asked for per page (_count). */
 #define FHIR_PAGE_SIZE 100
 /* Largest token file read, in bytes. */

@@ -35,8 +35,6 @@
 #include "slotfeed/availability.h"
 #include "slotfeed/error.h"
 
-extern const struct adapter adapter_rivta;
-
 enum riv_contract {
     RIV_GET_AVAILABLE_DATES,
     RIV_GET_AVAILABLE_TIMESLOTS,

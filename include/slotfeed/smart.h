@@ -19,8 +19,6 @@
 
 #include "slotfeed/adapter.h"
 
-extern const struct adapter adapter_smart;
-
 /* Most output files a manifest may list (more is SF_ERR_PARSE). */
 #define SMART_MAX_OUTPUTS 256
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The man pages: slotfeed.json(5) made from docs/config.md now (as the
 # build does), slotfeed(8) and slotfeed-sim(1) as the build fills them in.
-#  - every key src/conf.c accepts has its row in docs/config.md and its
+#  - every key src/conf.c or an adapter (adapters/*.c) accepts has its row in docs/config.md and its
 #    entry in slotfeed.json(5), so the docs cannot lag the loader;
 #  - every option in the usage texts of src/main.c (and sim/) is in
 #    slotfeed(8) (slotfeed-sim(1)), and every command of `slotfeed --help`;
@@ -19,17 +19,21 @@ sed 's/@VERSION@/0.0.0/' "$src/man/slotfeed-sim.1" >"$tmp/slotfeed-sim.1"
 
 # Config keys: every NULL-terminated "keys" table of the loader.
 python3 - "$src/src/conf.c" "$src/docs/config.md" "$tmp/slotfeed.json.5" <<'EOF'
-import re, sys
+import glob, os, re, sys
 conf, md, man = (open(p, encoding="utf-8").read() for p in sys.argv[1:])
+# Each adapter reads its own booking keys (adapter.h conf_keys).
+srcdir = os.path.dirname(os.path.dirname(sys.argv[1]))
+for f in sorted(glob.glob(os.path.join(srcdir, "adapters", "*.c"))):
+    conf += open(f, encoding="utf-8").read()
 keys = set()
 for body in re.findall(r"_keys\[\] = \{(.*?)NULL", conf, re.S) + \
         re.findall(r"\bkeys\[\] = \{(.*?)NULL", conf, re.S):
     keys.update(re.findall(r'"([a-z_]+)"', body))
 keys.add(re.search(r'CONF_COMMENT_KEY "(\w+)"',
                    open(sys.argv[1].replace("src/conf.c",
-                        "include/slotfeed/conf.h")).read()).group(1))
+                        "include/slotfeed/confcheck.h")).read()).group(1))
 if len(keys) < 60:
-    sys.exit("FAIL: found only %d keys in src/conf.c: pattern broken"
+    sys.exit("FAIL: found only %d keys in src/conf.c and adapters/: pattern broken"
              % len(keys))
 missing_md = sorted(k for k in keys
                     if not re.search(r"^\| `%s` \|" % k, md, re.M)
@@ -39,7 +43,7 @@ missing_man = sorted(k for k in keys
 if "`_comment`" not in md:
     missing_md.append("_comment")
 if missing_md or missing_man:
-    sys.exit("FAIL: config keys accepted by src/conf.c but not documented:"
+    sys.exit("FAIL: config keys accepted by src/conf.c or an adapter but not documented:"
              " docs/config.md lacks %s; slotfeed.json(5) lacks %s"
              % (missing_md or "none", missing_man or "none"))
 print("config keys: %d, each in docs/config.md and slotfeed.json(5)"

@@ -1,0 +1,477 @@
+/*
+ * confcheck.c - checking one value of a JSON configuration, each problem
+ * reported with its JSON path (confcheck.h). Shared by the region walk
+ * (conf.c) and the adapters, which check their own booking keys.
+ */
+#include "slotfeed/confcheck.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "slotfeed/error.h"
+#include "slotfeed/pnr.h"
+#include "slotfeed/url.h"
+
+/* Append a copy of line; sets cx->oom when memory runs out. */
+static void push_line(struct confcheck *cx, const char *line)
+{
+    char **nv;
+    char *copy;
+
+    copy = strdup(line);
+    if (copy == NULL) {
+        cx->oom = true;
+        return;
+    }
+    nv = realloc(cx->errs->v, (cx->errs->n + 1) * sizeof(*nv));
+    if (nv == NULL) {
+        free(copy);
+        cx->oom = true;
+        return;
+    }
+    nv[cx->errs->n++] = copy;
+    cx->errs->v = nv;
+}
+
+/* Report "path: message". path NULL means the message stands alone. */
+void confcheck_err(struct confcheck *cx, const char *path, const char *fmt, ...)
+{
+    char msg[768], line[1024];
+    va_list ap;
+
+    if (cx->full)
+        return;
+    if (cx->errs->n >= CONFCHECK_ERRORS_MAX) {
+        snprintf(line, sizeof(line),
+                 "too many errors (more than %d); the rest are not reported",
+                 CONFCHECK_ERRORS_MAX);
+        push_line(cx, line);
+        cx->full = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (path != NULL)
+        snprintf(line, sizeof(line), "%s: %s", path, msg);
+    else
+        snprintf(line, sizeof(line), "%s", msg);
+    /* Config errors quote the file (values, keys, syntax context), and
+     * riv.subject_of_care is a personnummer: never echo one (pnr.h). */
+    pnr_scrub_buf(line, sizeof(line));
+    push_line(cx, line);
+}
+
+/* ---- text helpers ---------------------------------------------------- */
+
+/*
+ * Whole characters only, so a cut never leaves half a UTF-8 sequence in
+ * a message that is itself checked as UTF-8 downstream.
+ */
+void confcheck_show_n(char *dst, size_t dstlen, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0, k;
+
+    while (n > 0 && o + 4 < dstlen) {
+        k = sf_utf8_seq((const char *)p, n);
+        if (o + (k ? k : 1) > CONFCHECK_SHOW_MAX) {
+            break;
+        } else if (k == 0 || (k == 1 && (p[0] < 0x20 || p[0] == 0x7f))) {
+            dst[o++] = '?';
+            k = 1;
+        } else {
+            memcpy(dst + o, p, k);
+            o += k;
+        }
+        p += k;
+        n -= k;
+    }
+    if (n > 0 && *p >= '0' && *p <= '9') {
+        /* A number cut here would escape verr's scrub: drop a cut run
+         * that is short enough to be (part of) one. */
+        size_t d = o;
+
+        while (d > 0 && dst[d - 1] >= '0' && dst[d - 1] <= '9')
+            d--;
+        if (o - d <= 12)
+            o = d;
+    }
+    if (n > 0 && o + 4 <= dstlen) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o] = '\0';
+}
+
+void confcheck_show(char *dst, size_t dstlen, const char *s)
+{
+    confcheck_show_n(dst, dstlen, s, strlen(s));
+}
+
+const char *confcheck_type_name(const cJSON *v)
+{
+    if (cJSON_IsNull(v))
+        return "null";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNumber(v))
+        return "a number";
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsArray(v))
+        return "an array";
+    if (cJSON_IsObject(v))
+        return "an object";
+    return "an unknown value";
+}
+
+void confcheck_path_key(char *dst, size_t n, const char *base, const char *key)
+{
+    char k[CONFCHECK_SHOWN];
+
+    confcheck_show(k, sizeof(k), key);
+    snprintf(dst, n, "%s.%s", base, k);
+}
+
+/* Small edit distance, for "did you mean" hints on misspelt keys. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), i, j;
+    size_t prev[41], cur[41];
+
+    if (la > 40 || lb > 40)
+        return 99;
+    for (j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (j = 1; j <= lb; j++) {
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t m = del < ins ? del : ins;
+            cur[j] = m < sub ? m : sub;
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
+    }
+    return prev[lb];
+}
+
+/* ---- member dispatch ------------------------------------------------- */
+
+/*
+ * "_comment" is a note for the people who edit the file (JSON has no
+ * comments; the packaged /etc/slotfeed/region.json explains itself with
+ * them): accepted in every object, ignored, and checked like any string
+ * so that it cannot smuggle control characters or bad UTF-8 into a
+ * message. Only this exact spelling: "_coment" stays an unknown key.
+ */
+static void check_comment(struct confcheck *cx, const cJSON *v,
+                          const char *path)
+{
+    const cJSON *line;
+
+    if (cJSON_IsString(v)) {
+        confcheck_str(cx, v, path, false);
+        return;
+    }
+    if (!cJSON_IsArray(v)) {
+        confcheck_err(cx, path, "expected a string or an array of strings, "
+                      "got %s", confcheck_type_name(v));
+        return;
+    }
+    cJSON_ArrayForEach(line, v) {
+        if (!cJSON_IsString(line)) {
+            confcheck_err(cx, path, "expected a string or an array of "
+                          "strings, got an array holding %s",
+                          confcheck_type_name(line));
+            return;
+        }
+        if (confcheck_str(cx, line, path, false) == NULL)
+            return;
+    }
+}
+
+/*
+ * Look up member `it` of an object among the NULL-terminated `keys`.
+ * Fills path with "<base>.<key>". Returns the key's index, or -1 after
+ * reporting an unknown or repeated key, or for a "_comment" (checked
+ * here): the caller then skips it.
+ * *seen collects a bit per key seen, for required-key checks.
+ */
+int confcheck_member(struct confcheck *cx, const cJSON *it, const char *base,
+                     const char *const *keys, unsigned *seen, char *path,
+                     size_t pathlen)
+{
+    const char *key = it->string ? it->string : "";
+    size_t best = 99, d;
+    int i, hint = -1;
+
+    confcheck_path_key(path, pathlen, base, key);
+    if (strcmp(key, CONF_COMMENT_KEY) == 0) {
+        check_comment(cx, it, path);
+        return -1;
+    }
+    for (i = 0; keys[i] != NULL; i++) {
+        if (strcmp(keys[i], key) == 0) {
+            if (*seen & (1u << i)) {
+                confcheck_err(cx, path, "duplicate key");
+                return -1;
+            }
+            *seen |= 1u << i;
+            return i;
+        }
+        d = edit_distance(key, keys[i]);
+        if (d < best) {
+            best = d;
+            hint = i;
+        }
+    }
+    d = edit_distance(key, CONF_COMMENT_KEY);
+    if (d <= 2 && d < best)
+        confcheck_err(cx, path, "unknown key (did you mean \"%s\"?)",
+                      CONF_COMMENT_KEY);
+    else if (hint >= 0 && best <= 2 && best < strlen(key))
+        confcheck_err(cx, path, "unknown key (did you mean \"%s\"?)",
+                      keys[hint]);
+    else
+        confcheck_err(cx, path, "unknown key");
+    return -1;
+}
+
+/* Report each key of `required` (indexes into keys, -1 ended) not seen. */
+void confcheck_required(struct confcheck *cx, const char *path,
+                        const char *const *keys, const int *required,
+                        unsigned seen)
+{
+    for (; *required >= 0; required++)
+        if (!(seen & (1u << *required)))
+            confcheck_err(cx, path, "missing required key \"%s\"",
+                          keys[*required]);
+}
+
+bool confcheck_object(struct confcheck *cx, const cJSON *v, const char *path)
+{
+    if (cJSON_IsObject(v))
+        return true;
+    confcheck_err(cx, path, "expected an object, got %s",
+                  confcheck_type_name(v));
+    return false;
+}
+
+/* ---- typed values ---------------------------------------------------- */
+
+/* Every value is single-line and may reach logs, HTTP headers or XML:
+ * no control characters anywhere. */
+const char *confcheck_str(struct confcheck *cx, const cJSON *v,
+                          const char *path, bool nonempty)
+{
+    const char *s;
+    size_t i;
+
+    if (!cJSON_IsString(v) || v->valuestring == NULL) {
+        confcheck_err(cx, path, "expected a string, got %s",
+                      confcheck_type_name(v));
+        return NULL;
+    }
+    s = v->valuestring;
+    if (!sf_utf8_valid(s, strlen(s))) {
+        confcheck_err(cx, path, "not valid UTF-8");
+        return NULL;
+    }
+    for (i = 0; s[i] != '\0'; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            confcheck_err(cx, path, "contains a control character");
+            return NULL;
+        }
+    }
+    if (i > CONFCHECK_STR_MAX) {
+        confcheck_err(cx, path, "longer than %d bytes", CONFCHECK_STR_MAX);
+        return NULL;
+    }
+    if (nonempty && i == 0) {
+        confcheck_err(cx, path, "must not be empty");
+        return NULL;
+    }
+    return s;
+}
+
+/* strdup into *dst (freeing any old value); sets cx->oom on failure. */
+void confcheck_store(struct confcheck *cx, char **dst, const char *s)
+{
+    char *copy = strdup(s);
+
+    if (copy == NULL) {
+        cx->oom = true;
+        return;
+    }
+    free(*dst);
+    *dst = copy;
+}
+
+void confcheck_get_str(struct confcheck *cx, const cJSON *v, const char *path,
+                       bool nonempty, char **dst)
+{
+    const char *s = confcheck_str(cx, v, path, nonempty);
+
+    if (s != NULL)
+        confcheck_store(cx, dst, s);
+}
+
+/* Optional string: null means "absent"; else it must be nonempty. */
+void confcheck_get_opt_str(struct confcheck *cx, const cJSON *v,
+                           const char *path, char **dst)
+{
+    if (!cJSON_IsNull(v))
+        confcheck_get_str(cx, v, path, true, dst);
+}
+
+/* Integer in lo..hi. Returns 0 and sets *dst, or -1 after reporting. */
+int confcheck_get_int(struct confcheck *cx, const cJSON *v, const char *path,
+                      long lo, long hi, long *dst)
+{
+    double d;
+
+    if (!cJSON_IsNumber(v)) {
+        confcheck_err(cx, path, "expected an integer, got %s",
+                      confcheck_type_name(v));
+        return -1;
+    }
+    d = v->valuedouble;
+    if (!isfinite(d) || d != floor(d)) {
+        confcheck_err(cx, path, "%.15g is not a whole number", d);
+        return -1;
+    }
+    if (d < (double)lo || d > (double)hi) {
+        confcheck_err(cx, path, "%.15g is out of range (%ld..%ld)", d, lo, hi);
+        return -1;
+    }
+    *dst = (long)d;
+    return 0;
+}
+
+void confcheck_get_int_field(struct confcheck *cx, const cJSON *v,
+                             const char *path, long lo, long hi, int *dst)
+{
+    long x;
+
+    if (confcheck_get_int(cx, v, path, lo, hi, &x) == 0)
+        *dst = (int)x;
+}
+
+/*
+ * An absolute http:// or https:// URL with a host and no characters that
+ * would need quoting in a header or an HTML attribute.
+ */
+static bool valid_http_url(const char *s)
+{
+    size_t skip;
+    const char *p;
+
+    if (strncasecmp(s, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(s, "https://", 8) == 0)
+        skip = 8;
+    else
+        return false;
+    if (s[skip] == '\0' || s[skip] == '/' || s[skip] == ':' || s[skip] == '?' ||
+        s[skip] == '#')
+        return false;
+    for (p = s; *p != '\0'; p++)
+        if (strchr(" \"<>\\^`{|}", *p) != NULL)
+            return false;
+    return true;
+}
+
+void confcheck_get_url(struct confcheck *cx, const cJSON *v, const char *path,
+                       char **dst)
+{
+    const char *s = confcheck_str(cx, v, path, true);
+    char shown[CONFCHECK_SHOWN], why[160];
+    bool secret;
+
+    if (s == NULL)
+        return;
+    /* A URL with '@' may hold a password: such a URL is never echoed. */
+    secret = strchr(s, '@') != NULL;
+    confcheck_show(shown, sizeof(shown),
+                   secret ? "(not shown: it has an '@')" : s);
+    if (secret && url_check(s, URL_NO_USERINFO, why, sizeof(why)) != 0) {
+        confcheck_err(cx, path, "%s", why);
+        return;
+    }
+    if (!valid_http_url(s)) {
+        confcheck_err(cx, path, "\"%s\" is not an http:// or https:// URL",
+                      shown);
+        return;
+    }
+    /* The runtime's own check (libcurl's parser, port, host length), so
+     * nothing accepted here fails every poll later. Credentials are
+     * refused in every URL, polled or published: see url.h. */
+    if (url_check(s, URL_NO_USERINFO, why, sizeof(why)) != 0) {
+        confcheck_err(cx, path, "\"%s\": %s", shown, why);
+        return;
+    }
+    confcheck_store(cx, dst, s);
+}
+
+void confcheck_get_opt_url(struct confcheck *cx, const cJSON *v,
+                           const char *path, char **dst)
+{
+    if (!cJSON_IsNull(v))
+        confcheck_get_url(cx, v, path, dst);
+}
+
+/*
+ * A file path that must name a readable regular file now (TLS material):
+ * a typo would otherwise surface only as a TLS failure at the first poll.
+ * Relative paths are relative to the working directory.
+ */
+void confcheck_get_readable_file(struct confcheck *cx, const cJSON *v,
+                                 const char *path, char **dst)
+{
+    const char *s = confcheck_str(cx, v, path, true);
+    char shown[CONFCHECK_SHOWN];
+    struct stat st;
+    FILE *f;
+
+    if (s == NULL)
+        return;
+    confcheck_show(shown, sizeof(shown), s);
+    if (stat(s, &st) != 0) {
+        confcheck_err(cx, path, "cannot read \"%s\": %s", shown,
+                      strerror(errno));
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        confcheck_err(cx, path, "\"%s\" is not a regular file", shown);
+        return;
+    }
+    f = fopen(s, "rb");
+    if (f == NULL) {
+        confcheck_err(cx, path, "cannot read \"%s\": %s", shown,
+                      strerror(errno));
+        return;
+    }
+    fclose(f);
+    confcheck_store(cx, dst, s);
+}
+
+void confcheck_get_bool(struct confcheck *cx, const cJSON *v, const char *path,
+                        bool *dst)
+{
+    if (!cJSON_IsBool(v)) {
+        confcheck_err(cx, path, "expected true or false, got %s",
+                      confcheck_type_name(v));
+        return;
+    }
+    *dst = cJSON_IsTrue(v);
+}
