@@ -284,6 +284,7 @@ static void open_store(struct app *a)
     if ((a->store = store_open(a->region->store, &e)) == NULL ||
         store_attach(a->store, a->base, STORE_DEFAULT_FLUSH_MS) != 0 ||
         store_sync_region(a->store, a->region, clock_now(), &e) != 0) {
+        metrics_store_error(METRICS_STORE_OPEN);
         log_error("store_unavailable", "path=%s err=\"%s\"",
                   a->region->store, e.msg[0] ? e.msg : "attach failed");
         store_close(a->store);

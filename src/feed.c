@@ -624,6 +624,9 @@ void feed_metrics(const struct feed_snapshot *s, struct metrics_feed *out)
         if ((unsigned)s->info[i].status < METRICS_STATUSES)
             out->status[s->info[i].status]++;
         out->within += s->info[i].within == 1;
+        if (s->info[i].web == WEB_UNREACHABLE && i < s->region->nclinics &&
+            out->nunreachable < METRICS_UNREACHABLE_MAX)
+            out->unreachable[out->nunreachable++] = s->region->clinics[i].id;
     }
 }
 
