@@ -289,6 +289,11 @@ static void render_feed(struct sbuf *o, const struct metrics_feed *f,
          "Unix time the served feed snapshot was built.");
     sbuf_printf(o, "slotfeed_feed_generated_timestamp_seconds %lld\n",
                 (long long)f->generated_at);
+    head(o, "slotfeed_feed_publish_interval_seconds", "gauge",
+         "The configured publish_interval_s (the feed is republished at "
+         "least every max(30, this) seconds).");
+    sbuf_printf(o, "slotfeed_feed_publish_interval_seconds %d\n",
+                f->publish_interval_s);
     head(o, "slotfeed_clinic_web_booking_unreachable", "gauge",
          "1 for each clinic whose web booking is unreachable (only those "
          "clinics have a series; at most 256).");

@@ -93,6 +93,8 @@ struct metrics_feed {
                                                   * static; NULL: left out) */
     unsigned long within;       /* with a free slot within the guarantee */
     int64_t generated_at;       /* when the snapshot was built */
+    int publish_interval_s;     /* the region's publish_interval_s: the
+                                 * stale-feed rule scales with it */
     /* Ids of the clinics whose web_booking is unreachable, for the
      * per-clinic series slotfeed_clinic_web_booking_unreachable (borrowed
      * from the snapshot's region: valid while the caller holds it). Only

@@ -150,6 +150,7 @@ static struct feed_snapshot *snapshot(void)
     r.name = "T";
     r.guarantee.days = 3;
     r.poll_interval_s = 60;
+    r.publish_interval_s = 20;
     r.clinics = c;
     r.nclinics = 3;
     assert_int_equal(feed_build(&r, st, NOW, &s, &err), 0);
@@ -199,6 +200,8 @@ static void test_counts_and_render(void **state)
         "slotfeed_poll_failures_total{class=\"transport\"}") == 0);
     assert_true(value_of(text, "slotfeed_feed_rebuilds_total") == 2);
     assert_true(value_of(text, "slotfeed_feed_age_seconds") == 42);
+    assert_true(value_of(text, "slotfeed_feed_publish_interval_seconds") ==
+                20);
     /* A ok, B stale, C error; A open, B unreachable, C unknown. */
     assert_true(value_of(text, "slotfeed_clinics{status=\"ok\"}") == 1);
     assert_true(value_of(text, "slotfeed_clinics{status=\"stale\"}") == 1);
