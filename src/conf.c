@@ -1666,7 +1666,7 @@ static void parse_http(struct vctx *cx, const cJSON *obj, const char *base,
 {
     static const char *const keys[] = {
         "request_timeout_ms", "max_connections", "public_base_url",
-        "admin_listen", NULL
+        "admin_listen", "max_age_s", NULL
     };
     char path[PATH_LEN], shown[SHOW_MAX + 8];
     const cJSON *it;
@@ -1710,6 +1710,9 @@ static void parse_http(struct vctx *cx, const cJSON *obj, const char *base,
                 break;
             }
             store(cx, &r->http_admin_listen, s);
+            break;
+        case 4:
+            get_int_field(cx, it, path, 1, 86400, &r->http_max_age_s);
             break;
         default:
             break;
@@ -1850,6 +1853,7 @@ static void set_defaults(struct vctx *cx, struct conf_region *r)
     r->max_decompress_ratio = CONF_DEFAULT_MAX_DECOMPRESS_RATIO;
     r->http_request_timeout_ms = CONF_DEFAULT_HTTP_REQUEST_TIMEOUT_MS;
     r->http_max_connections = CONF_DEFAULT_HTTP_MAX_CONNECTIONS;
+    r->http_max_age_s = CONF_DEFAULT_HTTP_MAX_AGE_S;
     store(cx, &r->timezone, CONF_DEFAULT_TIMEZONE);
     store(cx, &r->user_agent, DEFAULT_USER_AGENT);
     store(cx, &r->riv_actor_type, CONF_DEFAULT_ACTOR_TYPE);
