@@ -12,14 +12,18 @@ pkgs=(
     clang libclang-rt-14-dev
     # browser test of the patient page
     chromium chromium-driver python3-selenium
+    # promtool for the alert-rule tests (conf/prometheus/) and nginx for
+    # the caching-proxy test (conf/nginx/): their services are not
+    # started (see below), the tests run their own instances
+    prometheus nginx-light
 )
-# benchmarks only (bash scripts/deps.sh --bench): load generator and the
-# reference static server the feed is measured against
+# benchmarks only (bash scripts/deps.sh --bench): the load generator (the
+# reference static server, nginx, is in the list above)
 # Debian packaging (bash scripts/deps.sh --package; scripts/package.sh and
 # the test command, whose tests/cli/package.sh builds and installs the .deb)
 for arg in "$@"; do
     case $arg in
-        --bench) pkgs+=(wrk nginx-light) ;;
+        --bench) pkgs+=(wrk) ;;
         --package) pkgs+=(debhelper dpkg-dev fakeroot lintian) ;;
         *) echo "deps: unknown option $arg (--bench, --package)" >&2; exit 2 ;;
     esac
@@ -42,5 +46,17 @@ if [ "$(id -u)" -ne 0 ]; then
     SUDO="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
+# prometheus and nginx start their system services on install where
+# invoke-rc.d may (ports 9090 and 80, a server nobody asked for on a CI or
+# container machine). Where no policy says otherwise, deny service starts
+# for this install only (policy-rc.d exit 101: "action forbidden").
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 0755 "$policy"
+    own_policy=1
+    trap '[ -z "$own_policy" ] || $SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -284,6 +284,7 @@ static void open_store(struct app *a)
     if ((a->store = store_open(a->region->store, &e)) == NULL ||
         store_attach(a->store, a->base, STORE_DEFAULT_FLUSH_MS) != 0 ||
         store_sync_region(a->store, a->region, clock_now(), &e) != 0) {
+        metrics_store_error(METRICS_STORE_OPEN);
         log_error("store_unavailable", "path=%s err=\"%s\"",
                   a->region->store, e.msg[0] ? e.msg : "attach failed");
         store_close(a->store);
@@ -369,6 +370,7 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
         ho.reports = o.reports;
         ho.request_timeout_ms = region->http_request_timeout_ms;
         ho.max_connections = region->http_max_connections;
+        ho.max_age_s = region->http_max_age_s;
         /* With an admin listener the public one keeps the operator's
          * routes off (404); both are bound here, before --user. */
         ho.role = region->http_admin_listen != NULL ? HTTP_ROLE_PUBLIC
@@ -540,6 +542,7 @@ static int keep_startup_settings(const struct conf_region *o,
              o->http_request_timeout_ms);
     keep_int("http.max_connections", &r->http_max_connections,
              o->http_max_connections);
+    keep_int("http.max_age_s", &r->http_max_age_s, o->http_max_age_s);
     return 0;
 }
 

@@ -259,6 +259,9 @@ static void grant_release(struct cpoll *p, enum sched_outcome o,
         else
             log_info("breaker", "host=%s state=%s", sched_host_name(h),
                      sched_breaker_name(sched_host_breaker(h)));
+        if ((before == SCHED_CLOSED) != (sched_host_breaker(h) == SCHED_CLOSED))
+            metrics_breaker(sched_host_key(h),
+                            sched_host_breaker(h) != SCHED_CLOSED);
     }
     /* A slot is free (or the breaker moved): let the head waiter ask, from
      * the loop, so this clinic's own next request queues behind it. */

@@ -970,7 +970,7 @@ static void parse_http(struct confcheck *cx, const cJSON *obj, const char *base,
 {
     static const char *const keys[] = {
         "request_timeout_ms", "max_connections", "public_base_url",
-        "admin_listen", NULL
+        "admin_listen", "max_age_s", NULL
     };
     char path[CONFCHECK_PATH], shown[CONFCHECK_SHOWN];
     const cJSON *it;
@@ -1019,6 +1019,10 @@ static void parse_http(struct confcheck *cx, const cJSON *obj, const char *base,
                 break;
             }
             confcheck_store(cx, &r->http_admin_listen, s);
+            break;
+        case 4:
+            confcheck_get_int_field(cx, it, path, 1, 86400,
+                                    &r->http_max_age_s);
             break;
         default:
             break;
@@ -1177,6 +1181,7 @@ static void set_defaults(struct confcheck *cx, struct conf_region *r)
     r->max_decompress_ratio = CONF_DEFAULT_MAX_DECOMPRESS_RATIO;
     r->http_request_timeout_ms = CONF_DEFAULT_HTTP_REQUEST_TIMEOUT_MS;
     r->http_max_connections = CONF_DEFAULT_HTTP_MAX_CONNECTIONS;
+    r->http_max_age_s = CONF_DEFAULT_HTTP_MAX_AGE_S;
     confcheck_store(cx, &r->timezone, CONF_DEFAULT_TIMEZONE);
     confcheck_store(cx, &r->user_agent, DEFAULT_USER_AGENT);
     confcheck_store(cx, &r->riv_actor_type, CONF_DEFAULT_ACTOR_TYPE);

@@ -616,6 +616,8 @@ void feed_metrics(const struct feed_snapshot *s, struct metrics_feed *out)
 
     memset(out, 0, sizeof(*out));
     out->generated_at = s->generated_at;
+    out->publish_interval_s = s->region != NULL ? s->region->publish_interval_s
+                                                : 0;
     for (i = 0; i < METRICS_WEB_BOOKINGS; i++)
         out->web_name[i] = collector_web_name((enum web_booking)i);
     for (i = 0; s->info != NULL && i < s->nclinics; i++) {
@@ -624,6 +626,10 @@ void feed_metrics(const struct feed_snapshot *s, struct metrics_feed *out)
         if ((unsigned)s->info[i].status < METRICS_STATUSES)
             out->status[s->info[i].status]++;
         out->within += s->info[i].within == 1;
+        if (s->info[i].web == WEB_UNREACHABLE && s->region != NULL &&
+            i < s->region->nclinics &&
+            out->nunreachable < METRICS_UNREACHABLE_MAX)
+            out->unreachable[out->nunreachable++] = s->region->clinics[i].id;
     }
 }
 

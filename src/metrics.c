@@ -23,6 +23,13 @@ static const double bucket_le[METRICS_LATENCY_BUCKETS] = {
     0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 };
 
+/* Counts by host key; the first METRICS_IMPLAUSIBLE_HOSTS hosts get a
+ * label of their own, n[METRICS_IMPLAUSIBLE_HOSTS] is "other". */
+struct host_table {
+    char host[METRICS_IMPLAUSIBLE_HOSTS][128];
+    unsigned long n[METRICS_IMPLAUSIBLE_HOSTS + 1];
+};
+
 static struct {
     unsigned long polls;
     unsigned long failures[NCLASS];
@@ -34,9 +41,9 @@ static struct {
     unsigned long conns_open, slow_dropped;   /* http.c */
     unsigned long accept_errors;              /* http.c */
     unsigned long reports_rejected;           /* http.c, report cap */
-    /* host-wide emptyings (collector, plaus.h); [NHOST] is "other" */
-    char implaus_host[METRICS_IMPLAUSIBLE_HOSTS][128];
-    unsigned long implaus[METRICS_IMPLAUSIBLE_HOSTS + 1];
+    struct host_table implaus;    /* host-wide emptyings (plaus.h) */
+    struct host_table breaker;    /* open breakers (gauge, collector.c) */
+    unsigned long store_errors[METRICS_STORE_OPS];
 } m;
 
 static const char *const route_names[METRICS_ROUTE_COUNT] = {
@@ -51,39 +58,73 @@ void metrics_poll(enum sf_errclass cls)
         m.failures[cls]++;
 }
 
-/* Slot of host in the implausible table (claimed on first use). */
-static size_t implaus_slot(const char *host, int claim)
+/* Slot of host in table t (claimed on first use). */
+static size_t host_slot(struct host_table *t, const char *host, int claim)
 {
     size_t i;
 
     if (host == NULL)
         host = "";
     for (i = 0; i < METRICS_IMPLAUSIBLE_HOSTS; i++) {
-        if (m.implaus_host[i][0] == '\0') {
+        if (t->host[i][0] == '\0') {
             /* Hosts longer than the label buffer share "other". */
-            if (!claim || strlen(host) >= sizeof(m.implaus_host[i]) ||
+            if (!claim || strlen(host) >= sizeof(t->host[i]) ||
                 host[0] == '\0')
                 break;
-            memcpy(m.implaus_host[i], host, strlen(host) + 1);
+            memcpy(t->host[i], host, strlen(host) + 1);
             return i;
         }
-        if (strcmp(m.implaus_host[i], host) == 0)
+        if (strcmp(t->host[i], host) == 0)
             return i;
     }
     return METRICS_IMPLAUSIBLE_HOSTS;
 }
 
+/* The count of host in t (NULL: "other"; an unknown host: 0). */
+static unsigned long host_count(struct host_table *t, const char *host)
+{
+    size_t i = host != NULL ? host_slot(t, host, 0)
+                            : METRICS_IMPLAUSIBLE_HOSTS;
+
+    return i < METRICS_IMPLAUSIBLE_HOSTS || host == NULL ? t->n[i] : 0;
+}
+
 void metrics_implausible(const char *host)
 {
-    m.implaus[implaus_slot(host, 1)]++;
+    m.implaus.n[host_slot(&m.implaus, host, 1)]++;
 }
 
 unsigned long metrics_implausible_total(const char *host)
 {
-    size_t i = host != NULL ? implaus_slot(host, 0)
-                            : METRICS_IMPLAUSIBLE_HOSTS;
+    return host_count(&m.implaus, host);
+}
 
-    return i < METRICS_IMPLAUSIBLE_HOSTS || host == NULL ? m.implaus[i] : 0;
+void metrics_breaker(const char *host, int open)
+{
+    size_t i = host_slot(&m.breaker, host, 1);
+
+    if (i < METRICS_IMPLAUSIBLE_HOSTS)
+        m.breaker.n[i] = open != 0;
+    else if (open)
+        m.breaker.n[i]++;       /* "other" sums its hosts' open breakers */
+    else if (m.breaker.n[i] > 0)
+        m.breaker.n[i]--;
+}
+
+unsigned long metrics_breaker_open(const char *host)
+{
+    return host_count(&m.breaker, host);
+}
+
+void metrics_store_error(enum metrics_store_op op)
+{
+    if ((unsigned)op < METRICS_STORE_OPS)
+        m.store_errors[op]++;
+}
+
+unsigned long metrics_store_errors(enum metrics_store_op op)
+{
+    return (unsigned)op < METRICS_STORE_OPS ? m.store_errors[op] : 0;
 }
 
 void metrics_feed_rebuild(void)
@@ -200,6 +241,23 @@ static void render_label_count(struct sbuf *o, const char *name,
     sbuf_printf(o, "%s{%s=\"%s\"} %lu\n", name, label, esc, n);
 }
 
+/* Every claimed host of t, then "other" when it counts something. */
+static void render_hosts(struct sbuf *o, const char *name,
+                         const struct host_table *t)
+{
+    size_t i;
+
+    for (i = 0; i < METRICS_IMPLAUSIBLE_HOSTS && t->host[i][0]; i++)
+        render_label_count(o, name, "host", t->host[i], t->n[i]);
+    if (t->n[METRICS_IMPLAUSIBLE_HOSTS] != 0)
+        sbuf_printf(o, "%s{host=\"other\"} %lu\n", name,
+                    t->n[METRICS_IMPLAUSIBLE_HOSTS]);
+}
+
+static const char *const store_op_names[METRICS_STORE_OPS] = {
+    "open", "flush", "sync", "purge"
+};
+
 static const char *const status_names[METRICS_STATUSES] = {
     "ok", "stale", "error"
 };
@@ -231,6 +289,18 @@ static void render_feed(struct sbuf *o, const struct metrics_feed *f,
          "Unix time the served feed snapshot was built.");
     sbuf_printf(o, "slotfeed_feed_generated_timestamp_seconds %lld\n",
                 (long long)f->generated_at);
+    head(o, "slotfeed_feed_publish_interval_seconds", "gauge",
+         "The configured publish_interval_s (the feed is republished at "
+         "least every max(30, this) seconds).");
+    sbuf_printf(o, "slotfeed_feed_publish_interval_seconds %d\n",
+                f->publish_interval_s);
+    head(o, "slotfeed_clinic_web_booking_unreachable", "gauge",
+         "1 for each clinic whose web booking is unreachable (only those "
+         "clinics have a series; at most 256).");
+    for (i = 0; i < f->nunreachable && i < METRICS_UNREACHABLE_MAX; i++)
+        if (f->unreachable[i] != NULL)
+            render_label_count(o, "slotfeed_clinic_web_booking_unreachable",
+                               "clinic", f->unreachable[i], 1);
 }
 
 char *metrics_render(const struct metrics_feed *feed, int64_t now,
@@ -252,12 +322,16 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now,
     head(&o, "slotfeed_implausible_total", "counter",
          "Host-wide emptyings held back (many clinics of one host "
          "answering empty at once), by host.");
-    for (b = 0; b < METRICS_IMPLAUSIBLE_HOSTS && m.implaus_host[b][0]; b++)
-        render_label_count(&o, "slotfeed_implausible_total", "host",
-                           m.implaus_host[b], m.implaus[b]);
-    if (m.implaus[METRICS_IMPLAUSIBLE_HOSTS] != 0)
-        sbuf_printf(&o, "slotfeed_implausible_total{host=\"other\"} %lu\n",
-                    m.implaus[METRICS_IMPLAUSIBLE_HOSTS]);
+    render_hosts(&o, "slotfeed_implausible_total", &m.implaus);
+    head(&o, "slotfeed_breaker_open", "gauge",
+         "1 while a host's circuit breaker is open or half-open, by host "
+         "(host other: open breakers of hosts past the first 32).");
+    render_hosts(&o, "slotfeed_breaker_open", &m.breaker);
+    head(&o, "slotfeed_store_errors_total", "counter",
+         "History store failures by operation (open, flush, sync, purge).");
+    for (b = 0; b < METRICS_STORE_OPS; b++)
+        sbuf_printf(&o, "slotfeed_store_errors_total{op=\"%s\"} %lu\n",
+                    store_op_names[b], m.store_errors[b]);
     head(&o, "slotfeed_feed_rebuilds_total", "counter",
          "Feed snapshots built.");
     sbuf_printf(&o, "slotfeed_feed_rebuilds_total %lu\n", m.rebuilds);

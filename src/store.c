@@ -31,6 +31,7 @@
 
 #include "slotfeed/clock.h"
 #include "slotfeed/log.h"
+#include "slotfeed/metrics.h"
 
 /* --- the schema, one entry per version ------------------------------------- */
 
@@ -772,6 +773,7 @@ int store_flush(struct store *st, struct sf_error *err)
 fail:
     tx_rollback(st);
     drop_caches(st);
+    metrics_store_error(METRICS_STORE_FLUSH);
     st->stats.records_dropped += n;
     st->stats.flush_errors++;
     pending_clear(st);
@@ -797,15 +799,18 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
         log_error("store_flush_failed", "path=%s records_dropped=%lu err=\"%s\"",
                   st->path, st->stats.records_dropped, err.msg);
     if (st->region != NULL && st->synced_day != today) {
-        if (sync_region_now(st, now, &err) != 0)
+        if (sync_region_now(st, now, &err) != 0) {
+            metrics_store_error(METRICS_STORE_SYNC);
             log_error("store_sync_failed", "path=%s err=\"%s\"", st->path,
                       err.msg);
+        }
     }
     /* One small purge batch per tick until nothing old is left today. */
     if (st->retention_days > 0 && st->purged_day != today) {
         size_t del = 0;
         if (store_purge(st, now, st->retention_days, STORE_PURGE_BATCH, &del,
                         &err) != 0) {
+            metrics_store_error(METRICS_STORE_PURGE);
             log_error("store_purge_failed", "path=%s err=\"%s\"", st->path,
                       err.msg);
             st->purged_day = today;

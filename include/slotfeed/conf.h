@@ -21,7 +21,7 @@
  * counting}, horizon_days, poll_interval_s, publish_interval_s, fetch {connect_timeout_ms,
  * timeout_ms, max_body_bytes, user_agent, max_decompress_ratio},
  * http {request_timeout_ms, max_connections, public_base_url,
- * admin_listen}, riv {subject_of_care,
+ * admin_listen, max_age_s}, riv {subject_of_care,
  * actor_type}, listen, store, retention_days, geo, politeness {rate_per_s, burst,
  * max_concurrent_per_host, backoff_base_s, backoff_max_s,
  * breaker_failures, breaker_cooldown_s, hosts {"host[:port]": {same}}},
@@ -95,6 +95,7 @@ bool conf_valid_hsa_id(const char *s);
 #define CONF_DEFAULT_MAX_DECOMPRESS_RATIO 100L
 #define CONF_DEFAULT_HTTP_REQUEST_TIMEOUT_MS 10000
 #define CONF_DEFAULT_HTTP_MAX_CONNECTIONS 1024
+#define CONF_DEFAULT_HTTP_MAX_AGE_S 30
 #define CONF_DEFAULT_ACTOR_TYPE "subject_of_care"
 #define CONF_DEFAULT_LISTEN "127.0.0.1:8080"
 /* Longest http.public_base_url (smartpub.h SMARTPUB_BASE_URL_MAX). */

@@ -138,6 +138,9 @@ struct conf_region {
      * CONF_DEFAULT_HTTP_REQUEST_TIMEOUT_MS, CONF_DEFAULT_HTTP_MAX_CONNECTIONS. */
     int http_request_timeout_ms;
     int http_max_connections;
+    /* http.max_age_s: Cache-Control max-age of the feed, clinic and SMART
+     * documents (http.h); default CONF_DEFAULT_HTTP_MAX_AGE_S. */
+    int http_max_age_s;
     /*
      * http.public_base_url: the absolute http(s) URL the public reaches
      * the feed at ("https://feed.example.se/vardval", no credentials,

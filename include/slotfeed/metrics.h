@@ -46,6 +46,23 @@ void metrics_poll(enum sf_errclass cls);
  */
 #define METRICS_IMPLAUSIBLE_HOSTS 32
 void metrics_implausible(const char *host);
+/*
+ * A host's circuit breaker left or reached "closed" (collector.c, on that
+ * transition only): open != 0 while it is open or half-open. Rendered as
+ * the gauge slotfeed_breaker_open{host=...}; the first
+ * METRICS_IMPLAUSIBLE_HOSTS hosts get their own label, the open breakers
+ * of later ones are summed under "other".
+ */
+void metrics_breaker(const char *host, int open);
+/* History store failures (slotfeed_store_errors_total{op=...}). */
+enum metrics_store_op {
+    METRICS_STORE_OPEN = 0,     /* store_unavailable: no history at all */
+    METRICS_STORE_FLUSH,        /* a batch of records dropped */
+    METRICS_STORE_SYNC,         /* the daily clinic-table sync */
+    METRICS_STORE_PURGE,        /* the retention purge */
+    METRICS_STORE_OPS
+};
+void metrics_store_error(enum metrics_store_op op);
 /* One feed snapshot built. */
 void metrics_feed_rebuild(void);
 /* One reply: status 100..599 (others counted as 0 = "other"). */
@@ -68,6 +85,7 @@ unsigned long metrics_reports_rejected_total(void);
 #define METRICS_STATUSES 3      /* enum clinic_status: ok, stale, error */
 #define METRICS_WEB_BOOKINGS 4  /* enum web_booking: unknown, open, none,
                                  * unreachable */
+#define METRICS_UNREACHABLE_MAX 256
 struct metrics_feed {
     unsigned long status[METRICS_STATUSES];   /* clinics by status */
     unsigned long web[METRICS_WEB_BOOKINGS];  /* clinics by web_booking */
@@ -75,6 +93,15 @@ struct metrics_feed {
                                                   * static; NULL: left out) */
     unsigned long within;       /* with a free slot within the guarantee */
     int64_t generated_at;       /* when the snapshot was built */
+    int publish_interval_s;     /* the region's publish_interval_s: the
+                                 * stale-feed rule scales with it */
+    /* Ids of the clinics whose web_booking is unreachable, for the
+     * per-clinic series slotfeed_clinic_web_booking_unreachable (borrowed
+     * from the snapshot's region: valid while the caller holds it). Only
+     * these clinics get a series, so a healthy region adds none; past
+     * METRICS_UNREACHABLE_MAX the aggregate gauge above still counts. */
+    const char *unreachable[METRICS_UNREACHABLE_MAX];
+    size_t nunreachable;
 };
 
 /*
@@ -96,5 +123,8 @@ unsigned long metrics_rebuilds_total(void);
 unsigned long metrics_implausible_total(const char *host);
 unsigned long metrics_http_total(enum metrics_route route, int status);
 unsigned long metrics_http_accept_errors_total(void);
+unsigned long metrics_store_errors(enum metrics_store_op op);
+/* The breaker gauge of host (NULL: "other"). */
+unsigned long metrics_breaker_open(const char *host);
 
 #endif

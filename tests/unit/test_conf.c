@@ -292,6 +292,7 @@ static void test_defaults(void **state)
     assert_int_equal(r->max_decompress_ratio, 100);
     assert_int_equal(r->http_request_timeout_ms, 10000);
     assert_int_equal(r->http_max_connections, 1024);
+    assert_int_equal(r->http_max_age_s, 30);
     assert_int_equal(strncmp(r->user_agent, "slotfeed/", 9), 0);
     assert_null(r->riv_subject_of_care);
     assert_string_equal(r->riv_actor_type, "subject_of_care");
@@ -324,7 +325,8 @@ static void test_all_keys_set(void **state)
                  "'fetch':{'connect_timeout_ms':100,'timeout_ms':100,"
                  "'max_body_bytes':1024,'user_agent':'x/1 (+a@b.example)',"
                  "'max_decompress_ratio':10},"
-                 "'http':{'request_timeout_ms':500,'max_connections':16},"
+                 "'http':{'request_timeout_ms':500,'max_connections':16,"
+                 "'max_age_s':86400},"
                  "'riv':{'subject_of_care':'191212121212',"
                  "'actor_type':'subject_of_care_agent'},"
                  "'listen':'[::1]:65535','clinics':["
@@ -348,6 +350,7 @@ static void test_all_keys_set(void **state)
     assert_int_equal(r->max_decompress_ratio, 10);
     assert_int_equal(r->http_request_timeout_ms, 500);
     assert_int_equal(r->http_max_connections, 16);
+    assert_int_equal(r->http_max_age_s, 86400);
     assert_string_equal(r->user_agent, "x/1 (+a@b.example)");
     assert_string_equal(r->riv_actor_type, "subject_of_care_agent");
     assert_string_equal(r->listen, "[::1]:65535");
@@ -725,13 +728,14 @@ static void test_ranges(void **state)
                   "(1024..268435456)", NULL);
     expect_errors(TOP("'fetch':{'max_decompress_ratio':9},"
                       "'http':{'request_timeout_ms':499,"
-                      "'max_connections':15},"),
+                      "'max_connections':15,'max_age_s':0},"),
                   "$.fetch.max_decompress_ratio: 9 is out of range "
                   "(10..100000)",
                   "$.http.request_timeout_ms: 499 is out of range "
                   "(500..120000)",
                   "$.http.max_connections: 15 is out of range "
-                  "(16..1000000)", NULL);
+                  "(16..1000000)",
+                  "$.http.max_age_s: 0 is out of range (1..86400)", NULL);
     expect_errors(TOP("'http':{'request_timeout':5000},"),
                   "$.http.request_timeout: unknown key", NULL);
     expect_errors(TOP("'http':[],"), "$.http: expected an object, got an array", NULL);

@@ -150,6 +150,7 @@ static struct feed_snapshot *snapshot(void)
     r.name = "T";
     r.guarantee.days = 3;
     r.poll_interval_s = 60;
+    r.publish_interval_s = 20;
     r.clinics = c;
     r.nclinics = 3;
     assert_int_equal(feed_build(&r, st, NOW, &s, &err), 0);
@@ -199,6 +200,8 @@ static void test_counts_and_render(void **state)
         "slotfeed_poll_failures_total{class=\"transport\"}") == 0);
     assert_true(value_of(text, "slotfeed_feed_rebuilds_total") == 2);
     assert_true(value_of(text, "slotfeed_feed_age_seconds") == 42);
+    assert_true(value_of(text, "slotfeed_feed_publish_interval_seconds") ==
+                20);
     /* A ok, B stale, C error; A open, B unreachable, C unknown. */
     assert_true(value_of(text, "slotfeed_clinics{status=\"ok\"}") == 1);
     assert_true(value_of(text, "slotfeed_clinics{status=\"stale\"}") == 1);
@@ -239,6 +242,68 @@ static void test_counts_and_render(void **state)
     feed_snapshot_free(s);
 }
 
+/*
+ * The series the alert rules (conf/prometheus/) read besides the above:
+ * a breaker gauge per host that follows open/close (the "other" bucket
+ * sums), store errors by operation, and one series per clinic whose web
+ * booking is unreachable (B here) and none for the others.
+ */
+static void test_breaker_store_unreachable(void **state)
+{
+    struct feed_snapshot *s = snapshot();
+    struct metrics_feed gauges;
+    char host[64];
+    char *text;
+    size_t len = 0;
+    int i;
+
+    (void)state;
+    metrics_reset();
+    metrics_breaker("http://a:80", 1);
+    metrics_breaker("http://b:80", 1);
+    metrics_breaker("http://b:80", 0);
+    for (i = 0; i < METRICS_IMPLAUSIBLE_HOSTS; i++) {
+        snprintf(host, sizeof(host), "http://h%d:80", i);
+        metrics_breaker(host, 0);       /* fills the labelled slots */
+    }
+    metrics_breaker("http://late1:80", 1);
+    metrics_breaker("http://late2:80", 1);
+    metrics_breaker("http://late1:80", 0);
+    metrics_breaker("http://late1:80", 0);   /* never below zero */
+    metrics_breaker("http://late2:80", 0);
+    metrics_breaker("http://late3:80", 1);
+    assert_int_equal(metrics_breaker_open("http://a:80"), 1);
+    assert_int_equal(metrics_breaker_open("http://b:80"), 0);
+    assert_int_equal(metrics_breaker_open(NULL), 1);
+    metrics_store_error(METRICS_STORE_FLUSH);
+    metrics_store_error(METRICS_STORE_FLUSH);
+    metrics_store_error(METRICS_STORE_OPEN);
+    metrics_store_error((enum metrics_store_op)99);   /* ignored */
+
+    feed_metrics(s, &gauges);
+    assert_int_equal(gauges.nunreachable, 1);
+    text = metrics_render(&gauges, NOW, &len);
+    assert_non_null(text);
+    assert_true(value_of(text,
+        "slotfeed_breaker_open{host=\"http://a:80\"}") == 1);
+    assert_true(value_of(text,
+        "slotfeed_breaker_open{host=\"http://b:80\"}") == 0);
+    assert_true(value_of(text, "slotfeed_breaker_open{host=\"other\"}") == 1);
+    assert_true(value_of(text,
+        "slotfeed_store_errors_total{op=\"flush\"}") == 2);
+    assert_true(value_of(text,
+        "slotfeed_store_errors_total{op=\"open\"}") == 1);
+    assert_true(value_of(text,
+        "slotfeed_store_errors_total{op=\"purge\"}") == 0);
+    assert_true(value_of(text, "slotfeed_clinic_web_booking_unreachable"
+                         "{clinic=\"SE2321000156-BBB2\"}") == 1);
+    assert_null(strstr(text, "unreachable{clinic=\"SE2321000156-AAA1\"}"));
+    assert_null(strstr(text, "unreachable{clinic=\"SE2321000156-CCC3\"}"));
+    assert_int_equal(run_parser(text, len), 0);
+    free(text);
+    feed_snapshot_free(s);
+}
+
 /* The parser itself must reject broken exposition text. */
 static void test_parser_rejects(void **state)
 {
@@ -267,6 +332,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_and_render),
         cmocka_unit_test(test_parser_rejects),
+        cmocka_unit_test(test_breaker_store_unreachable),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
