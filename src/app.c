@@ -91,7 +91,9 @@ static void rebuild(struct app *a)
     int64_t t0 = clock_mono_ms();
 
     states = collector_states(a->coll, &n);
-    if (feed_build(a->region, states, clock_now(), &snap, &err) != 0) {
+    /* Incremental: the clinics unchanged since a->snap keep their parts. */
+    if (feed_build_from(a->region, states, clock_now(), a->snap, &snap,
+                        &err) != 0) {
         /* Keep serving the previous snapshot rather than nothing. */
         log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
         return;

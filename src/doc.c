@@ -22,11 +22,29 @@ void doc_etag(const char *data, size_t len, char out[DOC_ETAG_LEN])
     snprintf(out, DOC_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
 }
 
+void doc_etag_hash(uint64_t h, size_t len, char out[DOC_ETAG_LEN])
+{
+    snprintf(out, DOC_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
+}
+
+/* plain_etag with "-gz" inside the quotes, else the tag of the bytes. */
+static void gz_etag(struct doc *out, const char *plain_etag)
+{
+    size_t el = plain_etag != NULL ? strlen(plain_etag) : 0;
+
+    if (el >= 2 && el + 3 < DOC_ETAG_LEN) {
+        memcpy(out->etag, plain_etag, el - 1);
+        memcpy(out->etag + el - 1, "-gz\"", 5);
+    } else {
+        doc_etag(out->json, out->len, out->etag);
+    }
+}
+
 int doc_gzip(const char *data, size_t len, const char *plain_etag,
              struct doc *out)
 {
     z_stream z;
-    size_t cap, el;
+    size_t cap;
     char *buf;
     int rc;
 
@@ -53,12 +71,88 @@ int doc_gzip(const char *data, size_t len, const char *plain_etag,
     }
     out->json = buf;
     out->len = cap - z.avail_out;
-    el = plain_etag != NULL ? strlen(plain_etag) : 0;
-    if (el >= 2 && el + 3 < DOC_ETAG_LEN) {
-        memcpy(out->etag, plain_etag, el - 1);
-        memcpy(out->etag + el - 1, "-gz\"", 5);
-    } else {
-        doc_etag(buf, out->len, out->etag);
+    gz_etag(out, plain_etag);
+    return 0;
+}
+
+int doc_zpart_make(const char *data, size_t len, const char *dict,
+                   size_t dictlen, int final, struct doc_zpart *out)
+{
+    z_stream z;
+    size_t cap;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(&z, 0, sizeof(z));
+    /* Raw deflate (windowBits < 0): the pieces share one gzip wrapper. */
+    if (deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    if (dict != NULL && dictlen > 0 &&
+        deflateSetDictionary(&z, (const Bytef *)dict,
+                             (uInt)(dictlen > 32768 ? 32768 : dictlen)) !=
+            Z_OK)
+        goto fail;
+    /* deflateBound plus the sync flush's empty stored block. */
+    cap = deflateBound(&z, (uLong)len) + 16;
+    if ((out->z = malloc(cap)) == NULL)
+        goto fail;
+    z.next_in = (Bytef *)(uintptr_t)data;
+    z.avail_in = (uInt)len;
+    z.next_out = out->z;
+    z.avail_out = (uInt)cap;
+    rc = deflate(&z, final ? Z_FINISH : Z_SYNC_FLUSH);
+    if (rc != (final ? Z_STREAM_END : Z_OK) || z.avail_in != 0)
+        goto fail;
+    deflateEnd(&z);
+    out->zlen = cap - z.avail_out;
+    out->crc = (uint32_t)crc32(0L, (const Bytef *)data, (uInt)len);
+    out->len = len;
+    return 0;
+fail:
+    deflateEnd(&z);
+    doc_zpart_free(out);
+    return -1;
+}
+
+void doc_zpart_free(struct doc_zpart *p)
+{
+    if (p == NULL)
+        return;
+    free(p->z);
+    memset(p, 0, sizeof(*p));
+}
+
+int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
+                      const char *plain_etag, struct doc *out)
+{
+    /* RFC 1952 header: deflate, no flags, no mtime, unix. */
+    static const unsigned char head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0,
+                                           0, 3};
+    unsigned char *p;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    size_t total = sizeof(head) + 8, len = 0, i;
+
+    memset(out, 0, sizeof(*out));
+    if (n == 0)
+        return -1;
+    for (i = 0; i < n; i++)
+        total += parts[i]->zlen;
+    if ((out->json = malloc(total)) == NULL)
+        return -1;
+    p = (unsigned char *)out->json;
+    memcpy(p, head, sizeof(head));
+    p += sizeof(head);
+    for (i = 0; i < n; i++) {
+        memcpy(p, parts[i]->z, parts[i]->zlen);
+        p += parts[i]->zlen;
+        crc = crc32_combine(crc, parts[i]->crc, (z_off_t)parts[i]->len);
+        len += parts[i]->len;
     }
+    for (i = 0; i < 4; i++)
+        *p++ = (unsigned char)(crc >> (8 * i));
+    for (i = 0; i < 4; i++)      /* ISIZE: the length modulo 2^32 */
+        *p++ = (unsigned char)((uint64_t)len >> (8 * i));
+    out->len = total;
+    gz_etag(out, plain_etag);
     return 0;
 }

@@ -12,6 +12,7 @@
 #define SLOTFEED_DOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define DOC_ETAG_LEN 48
 
@@ -34,5 +35,46 @@ void doc_etag(const char *data, size_t len, char out[DOC_ETAG_LEN]);
  */
 int doc_gzip(const char *data, size_t len, const char *plain_etag,
              struct doc *out);
+
+/* The same tag for a 64-bit hash h of len bytes computed elsewhere (a
+ * hash over part hashes: see feed.h "Incremental snapshots"). */
+void doc_etag_hash(uint64_t h, size_t len, char out[DOC_ETAG_LEN]);
+
+/*
+ * One piece of a gzip member compressed on its own, so that a large
+ * document assembled from cached pieces gets its gzip assembled from
+ * cached compressed pieces too (doc_gzip_assemble). z holds raw deflate
+ * blocks, none of them final, ending byte-aligned (sync flush), or with
+ * the final block when the piece was made with final != 0; crc is the
+ * crc32 and len the length of the piece's plain bytes.
+ */
+struct doc_zpart {
+    unsigned char *z;           /* owned; free() */
+    size_t zlen;
+    uint32_t crc;
+    size_t len;
+};
+
+/*
+ * Compress len bytes into *out. dict (dictlen <= 32 KiB, may be NULL)
+ * must be exactly the plain bytes that precede this piece in the
+ * assembled document: the compressor may then refer back into them,
+ * which the decompressor can follow because it has just written them.
+ * 0, or -1 on allocation failure (*out zeroed). Free with
+ * doc_zpart_free.
+ */
+int doc_zpart_make(const char *data, size_t len, const char *dict,
+                   size_t dictlen, int final, struct doc_zpart *out);
+void doc_zpart_free(struct doc_zpart *p);
+
+/*
+ * One gzip member (RFC 1952) from n pieces in document order, the last
+ * made with final != 0: header, the pieces' deflate data, then the crc32
+ * (crc32_combine of the pieces') and length. The result is a doc as
+ * doc_gzip makes (its ETag plain_etag + "-gz"), decompressing to the
+ * concatenation of the pieces' plain bytes. 0, or -1 (OOM or n == 0).
+ */
+int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
+                      const char *plain_etag, struct doc *out);
 
 #endif

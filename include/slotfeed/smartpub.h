@@ -49,6 +49,7 @@
 #include "slotfeed/collector.h"
 #include "slotfeed/conf.h"
 #include "slotfeed/doc.h"
+#include "slotfeed/sbuf.h"
 
 /* Index into smartpub_docs.doc[] (SMARTPUB_NDOCS entries). */
 enum smartpub_type {
@@ -91,6 +92,29 @@ struct smartpub_docs {
 int smartpub_build(const struct conf_region *region,
                    const struct clinic_state *states, int64_t now,
                    struct smartpub_docs *out);
+
+/*
+ * The pieces smartpub_build is made of, for the feed's incremental
+ * snapshots (feed.c keeps each clinic's lines and reuses them):
+ *
+ * smartpub_clinic_lines appends clinic c's Location line, Schedule line
+ * and Slot lines at now to b[SMARTPUB_LOCATION..SLOT]. 0 or -1 (OOM).
+ *
+ * smartpub_tree_add folds one clinic's lines of one file into that file's
+ * tree hash (start from HASH_FNV1A_INIT): a file's ETag is doc_etag_hash
+ * of its tree hash and length, so it is computed from per-clinic hashes
+ * without reading the whole file again (it still changes with any byte).
+ *
+ * smartpub_docs_set takes the three assembled files (b[t].p moves into
+ * out; b is left empty, or freed on failure) with their tree hashes,
+ * sets the ETags and transactionTime (the memo above). 0 or -1 (OOM).
+ */
+int smartpub_clinic_lines(const struct conf_clinic *c,
+                          const struct clinic_state *st, int64_t now,
+                          struct sbuf b[SMARTPUB_NDOCS]);
+uint64_t smartpub_tree_add(uint64_t tree, const char *lines, size_t len);
+int smartpub_docs_set(struct smartpub_docs *out, struct sbuf b[SMARTPUB_NDOCS],
+                      const uint64_t tree[SMARTPUB_NDOCS], int64_t now);
 
 /* Free the documents' bytes and zero them. NULL ok. */
 void smartpub_docs_free(struct smartpub_docs *d);
