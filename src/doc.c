@@ -22,6 +22,27 @@ void doc_etag(const char *data, size_t len, char out[DOC_ETAG_LEN])
     snprintf(out, DOC_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
 }
 
+const char *doc_flatten(const struct doc *d, int *copy)
+{
+    char *p;
+    size_t i, at = 0;
+
+    *copy = 0;
+    if (d == NULL)
+        return NULL;
+    if (d->segs == NULL)
+        return d->json;
+    if ((p = malloc(d->len + 1)) == NULL)
+        return NULL;
+    for (i = 0; i < d->nseg && at + d->segs[i].len <= d->len; i++) {
+        memcpy(p + at, d->segs[i].p, d->segs[i].len);
+        at += d->segs[i].len;
+    }
+    p[at] = '\0';
+    *copy = 1;
+    return p;
+}
+
 void doc_etag_hash(uint64_t h, size_t len, char out[DOC_ETAG_LEN])
 {
     snprintf(out, DOC_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);

@@ -738,35 +738,40 @@ out:
     return rc;
 }
 
-/* The SMART files from the parts' lines (smartpub_docs_set). */
+/*
+ * The SMART files as pieces: each clinic's lines, by reference into its
+ * part (smartpub_docs_set_segs). At 10,000 clinics the Slot file is
+ * hundreds of MB; copying it together on every rebuild would be most of
+ * the build and a second copy in memory.
+ */
 static int build_smart(struct feed_snapshot *s, int64_t now)
 {
-    struct sbuf b[SMARTPUB_NDOCS];
+    struct doc_seg *segs[SMARTPUB_NDOCS] = {NULL};
+    size_t nseg[SMARTPUB_NDOCS] = {0};
     uint64_t tree[SMARTPUB_NDOCS];
-    size_t i, total;
+    size_t i;
     int t;
 
-    memset(b, 0, sizeof(b));
     for (t = 0; t < SMARTPUB_NDOCS; t++) {
         tree[t] = HASH_FNV1A_INIT;
-        for (total = 0, i = 0; i < s->nclinics; i++)
-            total += s->parts[i]->smart[t].len;
-        if (total > 0 && (b[t].p = malloc(total + 1)) == NULL)
+        /* One entry more: never a zero-size (possibly NULL) malloc. */
+        if ((segs[t] = calloc(s->nclinics + 1, sizeof(*segs[t]))) == NULL)
             goto oom;
-        b[t].cap = total > 0 ? total + 1 : 0;
         for (i = 0; i < s->nclinics; i++) {
             const struct feed_part *p = s->parts[i];
 
-            if (p->smart[t].len > 0)
-                sbuf_add(&b[t], p->smart[t].p, p->smart[t].len);
+            if (p->smart[t].len > 0) {
+                segs[t][nseg[t]].p = p->smart[t].p;
+                segs[t][nseg[t]++].len = p->smart[t].len;
+            }
             tree[t] = hash_fnv1a(tree[t], &p->smart_hash[t],
                                  sizeof(p->smart_hash[t]));
         }
     }
-    return smartpub_docs_set(&s->smart, b, tree, now);
+    return smartpub_docs_set_segs(&s->smart, segs, nseg, tree, now);
 oom:
     for (t = 0; t < SMARTPUB_NDOCS; t++)
-        sbuf_free(&b[t]);
+        free(segs[t]);
     return -1;
 }
 

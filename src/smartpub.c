@@ -287,11 +287,50 @@ static struct {
     int64_t since;
 } memo;
 
+/* ETags from the tree hashes (lengths set) and transactionTime. */
+static void docs_stamp(struct smartpub_docs *out,
+                       const uint64_t tree[SMARTPUB_NDOCS], int64_t now)
+{
+    uint64_t h = HASH_FNV1A_INIT;
+    int t;
+
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        doc_etag_hash(tree[t], out->doc[t].len, out->doc[t].etag);
+        h = hash_fnv1a(h, &tree[t], sizeof(tree[t]));
+        h = hash_fnv1a(h, &out->doc[t].len, sizeof(out->doc[t].len));
+    }
+    if (!memo.set || memo.hash != h) {
+        memo.set = true;
+        memo.hash = h;
+        memo.since = now;
+    }
+    out->transaction_time = memo.since;
+}
+
+int smartpub_docs_set_segs(struct smartpub_docs *out,
+                           struct doc_seg *segs[SMARTPUB_NDOCS],
+                           const size_t nseg[SMARTPUB_NDOCS],
+                           const uint64_t tree[SMARTPUB_NDOCS], int64_t now)
+{
+    size_t i;
+    int t;
+
+    memset(out, 0, sizeof(*out));
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        out->seg[t] = segs[t];
+        out->doc[t].segs = segs[t];
+        out->doc[t].nseg = nseg[t];
+        for (i = 0; i < nseg[t]; i++)
+            out->doc[t].len += segs[t][i].len;
+    }
+    docs_stamp(out, tree, now);
+    return 0;
+}
+
 int smartpub_docs_set(struct smartpub_docs *out, struct sbuf b[SMARTPUB_NDOCS],
                       const uint64_t tree[SMARTPUB_NDOCS], int64_t now)
 {
     struct doc *docs = out->doc;
-    uint64_t h = HASH_FNV1A_INIT;
     int t;
 
     memset(out, 0, sizeof(*out));
@@ -306,17 +345,9 @@ int smartpub_docs_set(struct smartpub_docs *out, struct sbuf b[SMARTPUB_NDOCS],
         docs[t].json = b[t].p;
         docs[t].len = b[t].len;
         b[t].p = NULL;
-        b[t].len = 0;
-        doc_etag_hash(tree[t], docs[t].len, docs[t].etag);
-        h = hash_fnv1a(h, &tree[t], sizeof(tree[t]));
-        h = hash_fnv1a(h, &docs[t].len, sizeof(docs[t].len));
+        b[t].len = b[t].cap = 0;
     }
-    if (!memo.set || memo.hash != h) {
-        memo.set = true;
-        memo.hash = h;
-        memo.since = now;
-    }
-    out->transaction_time = memo.since;
+    docs_stamp(out, tree, now);
     return 0;
 oom:
     for (t = 0; t < SMARTPUB_NDOCS; t++)
@@ -368,8 +399,10 @@ void smartpub_docs_free(struct smartpub_docs *d)
 
     if (d == NULL)
         return;
-    for (t = 0; t < SMARTPUB_NDOCS; t++)
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
         free(d->doc[t].json);
+        free(d->seg[t]);
+    }
     memset(d, 0, sizeof(*d));
 }
 
@@ -382,7 +415,7 @@ const struct doc *smartpub_ndjson(const struct smartpub_docs *d,
         return NULL;
     for (t = 0; t < SMARTPUB_NDOCS; t++)
         if (strcmp(type, type_names[t]) == 0)
-            return d->doc[t].json ? &d->doc[t] : NULL;
+            return d->doc[t].json || d->doc[t].segs ? &d->doc[t] : NULL;
     return NULL;
 }
 

@@ -16,12 +16,32 @@
 
 #define DOC_ETAG_LEN 48
 
+/* One piece of a document kept as pieces (below). */
+struct doc_seg {
+    const char *p;              /* borrowed from whoever owns the doc */
+    size_t len;
+};
+
 struct doc {
     char *json;                 /* owned bytes: JSON or NDJSON text
                                  * (NUL-terminated), or gzip (not) */
-    size_t len;
+    size_t len;                 /* total length, also when segs is set */
     char etag[DOC_ETAG_LEN];    /* quoted strong ETag, e.g. "\"9f..-1234\"" */
+    /*
+     * A document too large to copy on every rebuild (the SMART files of a
+     * large region) is kept as nseg pieces in order instead of json
+     * (json NULL, segs non-NULL even when nseg is 0): its bytes are the
+     * pieces concatenated. The HTTP layer sends them by reference; other
+     * readers use doc_flatten. The owner of the doc owns segs.
+     */
+    const struct doc_seg *segs;
+    size_t nseg;
 };
+
+/* The bytes of d, contiguous: d->json itself, or for a doc kept as pieces
+ * a new malloc'd NUL-terminated copy (*copy = 1: the caller frees it).
+ * NULL on allocation failure or d NULL. */
+const char *doc_flatten(const struct doc *d, int *copy);
 
 /* Strong ETag of bytes: quoted hex of a 64-bit hash plus length. */
 void doc_etag(const char *data, size_t len, char out[DOC_ETAG_LEN]);

@@ -61,7 +61,10 @@ enum smartpub_type {
 
 /* The three NDJSON files of one rebuild and their content-change time. */
 struct smartpub_docs {
-    struct doc doc[SMARTPUB_NDOCS];   /* each json owned */
+    struct doc doc[SMARTPUB_NDOCS];   /* each json owned, or kept as
+                                       * pieces (doc.h): segs = seg[t] */
+    struct doc_seg *seg[SMARTPUB_NDOCS];   /* owned arrays; the pieces'
+                                            * bytes are the feed's parts' */
     int64_t transaction_time;         /* UTC seconds */
 };
 
@@ -115,6 +118,13 @@ int smartpub_clinic_lines(const struct conf_clinic *c,
 uint64_t smartpub_tree_add(uint64_t tree, const char *lines, size_t len);
 int smartpub_docs_set(struct smartpub_docs *out, struct sbuf b[SMARTPUB_NDOCS],
                       const uint64_t tree[SMARTPUB_NDOCS], int64_t now);
+/* The same for files kept as pieces: segs[t] (nseg[t] entries, malloc'd,
+ * moved into out; their bytes borrowed: whoever owns them must outlive
+ * out, as the feed's parts outlive their snapshot). 0. */
+int smartpub_docs_set_segs(struct smartpub_docs *out,
+                           struct doc_seg *segs[SMARTPUB_NDOCS],
+                           const size_t nseg[SMARTPUB_NDOCS],
+                           const uint64_t tree[SMARTPUB_NDOCS], int64_t now);
 
 /* Free the documents' bytes and zero them. NULL ok. */
 void smartpub_docs_free(struct smartpub_docs *d);
