@@ -61,37 +61,90 @@ static void gz_etag(struct doc *out, const char *plain_etag)
     }
 }
 
+struct doc_zctx {
+    z_stream gz, raw;           /* gzip wrapper / raw deflate, level 6 */
+    int gz_ok, raw_ok;          /* initialised */
+};
+
+struct doc_zctx *doc_zctx_new(void)
+{
+    return calloc(1, sizeof(struct doc_zctx));
+}
+
+void doc_zctx_free(struct doc_zctx *cx)
+{
+    if (cx == NULL)
+        return;
+    if (cx->gz_ok)
+        deflateEnd(&cx->gz);
+    if (cx->raw_ok)
+        deflateEnd(&cx->raw);
+    free(cx);
+}
+
+/* A ready stream: cx's (reset) or *tmp (initialised; caller ends it). */
+static z_stream *zstream(struct doc_zctx *cx, int raw, z_stream *tmp)
+{
+    /* windowBits 15 + 16: the gzip wrapper (RFC 1952); -15: raw. */
+    int wbits = raw ? -15 : 15 + 16;
+    z_stream *z = tmp;
+    int *ok = NULL;
+
+    if (cx != NULL) {
+        z = raw ? &cx->raw : &cx->gz;
+        ok = raw ? &cx->raw_ok : &cx->gz_ok;
+        if (*ok)
+            return deflateReset(z) == Z_OK ? z : NULL;
+    }
+    memset(z, 0, sizeof(*z));
+    if (deflateInit2(z, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    if (ok != NULL)
+        *ok = 1;
+    return z;
+}
+
+static void zdone(struct doc_zctx *cx, z_stream *z)
+{
+    if (cx == NULL)
+        deflateEnd(z);
+}
+
 int doc_gzip(const char *data, size_t len, const char *plain_etag,
              struct doc *out)
 {
-    z_stream z;
+    return doc_gzip_cx(NULL, data, len, plain_etag, out);
+}
+
+int doc_gzip_cx(struct doc_zctx *cx, const char *data, size_t len,
+                const char *plain_etag, struct doc *out)
+{
+    z_stream tmp, *z;
     size_t cap;
     char *buf;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    memset(&z, 0, sizeof(z));
-    /* windowBits 15 + 16: the gzip wrapper (RFC 1952), not zlib's. */
-    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
+    if ((z = zstream(cx, 0, &tmp)) == NULL)
         return -1;
-    cap = deflateBound(&z, (uLong)len) + 32;
+    cap = deflateBound(z, (uLong)len) + 32;
     if ((buf = malloc(cap)) == NULL) {
-        deflateEnd(&z);
+        zdone(cx, z);
         return -1;
     }
-    z.next_in = (Bytef *)(uintptr_t)data;
-    z.avail_in = (uInt)len;
-    z.next_out = (Bytef *)buf;
-    z.avail_out = (uInt)cap;
-    rc = deflate(&z, Z_FINISH);
-    deflateEnd(&z);
+    z->next_in = (Bytef *)(uintptr_t)data;
+    z->avail_in = (uInt)len;
+    z->next_out = (Bytef *)buf;
+    z->avail_out = (uInt)cap;
+    rc = deflate(z, Z_FINISH);
+    cap -= z->avail_out;
+    zdone(cx, z);
     if (rc != Z_STREAM_END) {
         free(buf);
         return -1;
     }
     out->json = buf;
-    out->len = cap - z.avail_out;
+    out->len = cap;
     gz_etag(out, plain_etag);
     return 0;
 }
@@ -99,38 +152,43 @@ int doc_gzip(const char *data, size_t len, const char *plain_etag,
 int doc_zpart_make(const char *data, size_t len, const char *dict,
                    size_t dictlen, int final, struct doc_zpart *out)
 {
-    z_stream z;
+    return doc_zpart_make_cx(NULL, data, len, dict, dictlen, final, out);
+}
+
+int doc_zpart_make_cx(struct doc_zctx *cx, const char *data, size_t len,
+                      const char *dict, size_t dictlen, int final,
+                      struct doc_zpart *out)
+{
+    z_stream tmp, *z;
     size_t cap;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    memset(&z, 0, sizeof(z));
-    /* Raw deflate (windowBits < 0): the pieces share one gzip wrapper. */
-    if (deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if ((z = zstream(cx, 1, &tmp)) == NULL)
         return -1;
     if (dict != NULL && dictlen > 0 &&
-        deflateSetDictionary(&z, (const Bytef *)dict,
+        deflateSetDictionary(z, (const Bytef *)dict,
                              (uInt)(dictlen > 32768 ? 32768 : dictlen)) !=
             Z_OK)
         goto fail;
     /* deflateBound plus the sync flush's empty stored block. */
-    cap = deflateBound(&z, (uLong)len) + 16;
+    cap = deflateBound(z, (uLong)len) + 16;
     if ((out->z = malloc(cap)) == NULL)
         goto fail;
-    z.next_in = (Bytef *)(uintptr_t)data;
-    z.avail_in = (uInt)len;
-    z.next_out = out->z;
-    z.avail_out = (uInt)cap;
-    rc = deflate(&z, final ? Z_FINISH : Z_SYNC_FLUSH);
-    if (rc != (final ? Z_STREAM_END : Z_OK) || z.avail_in != 0)
+    z->next_in = (Bytef *)(uintptr_t)data;
+    z->avail_in = (uInt)len;
+    z->next_out = out->z;
+    z->avail_out = (uInt)cap;
+    rc = deflate(z, final ? Z_FINISH : Z_SYNC_FLUSH);
+    if (rc != (final ? Z_STREAM_END : Z_OK) || z->avail_in != 0)
         goto fail;
-    deflateEnd(&z);
-    out->zlen = cap - z.avail_out;
+    out->zlen = cap - z->avail_out;
+    zdone(cx, z);
     out->crc = (uint32_t)crc32(0L, (const Bytef *)data, (uInt)len);
     out->len = len;
     return 0;
 fail:
-    deflateEnd(&z);
+    zdone(cx, z);
     doc_zpart_free(out);
     return -1;
 }

@@ -565,7 +565,7 @@ out:
 /* Build clinic i's part at now from scratch. NULL on allocation failure. */
 static struct feed_part *part_new(const struct conf_region *region, size_t i,
                                   const struct clinic_state *st, int64_t now,
-                                  int32_t day)
+                                  int32_t day, struct doc_zctx *zc)
 {
     static uint64_t ids;
     struct feed_part *p = calloc(1, sizeof(*p));
@@ -580,8 +580,8 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
     part_window(region, st, now, day, &p->as_of, &p->until);
     if (part_entry(p, region, i, st, now) != 0 ||
         build_detail(region, st, i, now, p->as_of, &p->detail) != 0 ||
-        doc_gzip(p->detail.json, p->detail.len, p->detail.etag,
-                 &p->detail_gz) != 0 ||
+        doc_gzip_cx(zc, p->detail.json, p->detail.len, p->detail.etag,
+                    &p->detail_gz) != 0 ||
         smartpub_clinic_lines(&region->clinics[i], st, now, p->smart) != 0)
         goto fail;
     for (t = 0; t < SMARTPUB_NDOCS; t++) {
@@ -622,7 +622,8 @@ static struct feed_part *part_reuse(const struct feed_snapshot *prev,
 /* Part i's gzip piece: ","+object compressed after part i-1's object
  * (which the decompressor has just written), kept while that neighbour
  * stays the same. */
-static int part_zpiece(struct feed_part *const *parts, size_t i)
+static int part_zpiece(struct feed_part *const *parts, size_t i,
+                       struct doc_zctx *zc)
 {
     struct feed_part *p = parts[i];
     uint64_t prev = i > 0 ? parts[i - 1]->id : 0;
@@ -632,15 +633,16 @@ static int part_zpiece(struct feed_part *const *parts, size_t i)
     doc_zpart_free(&p->z);
     p->z_prev = prev;
     if (i == 0)
-        return doc_zpart_make(p->info.obj, p->info.obj_len, NULL, 0, 0,
-                              &p->z);
-    return doc_zpart_make(p->entry, p->info.obj_len + 1,
-                          parts[i - 1]->info.obj, parts[i - 1]->info.obj_len,
-                          0, &p->z);
+        return doc_zpart_make_cx(zc, p->info.obj, p->info.obj_len, NULL, 0,
+                                 0, &p->z);
+    return doc_zpart_make_cx(zc, p->entry, p->info.obj_len + 1,
+                             parts[i - 1]->info.obj,
+                             parts[i - 1]->info.obj_len, 0, &p->z);
 }
 
 /* all.json's gzip from the pieces: head, one per clinic, tail. */
-static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len)
+static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len,
+                         struct doc_zctx *zc)
 {
     const struct doc_zpart **v;
     struct doc_zpart head, tail;
@@ -656,7 +658,7 @@ static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len)
         goto out;
     v[0] = &head;
     for (i = 0; i < n; i++) {
-        if (part_zpiece(s->parts, i) != 0)
+        if (part_zpiece(s->parts, i, zc) != 0)
             goto out;
         v[i + 1] = &s->parts[i]->z;
     }
@@ -677,7 +679,8 @@ out:
  * *content_hash gets the same over what follows the head (Last-Modified).
  */
 static int build_all(const struct conf_region *region, int64_t now,
-                     struct feed_snapshot *s, uint64_t *content_hash)
+                     struct feed_snapshot *s, uint64_t *content_hash,
+                     struct doc_zctx *zc)
 {
     static const char open_list[] = ",\"clinics\":[";
     char sum[FEED_SUMMARY_MAX];
@@ -731,7 +734,7 @@ static int build_all(const struct conf_region *region, int64_t now,
     h = hash_fnv1a(h, &ch, sizeof(ch));
     doc_etag_hash(h, s->all.len, s->all.etag);
     *content_hash = ch;
-    rc = assemble_gzip(s, prefix);
+    rc = assemble_gzip(s, prefix, zc);
 out:
     free(b.p);
     cJSON_Delete(obj);
@@ -803,7 +806,7 @@ static int64_t content_changed_at(const struct feed_snapshot *s,
 static int collect_parts(const struct conf_region *region,
                          const struct clinic_state *states, int64_t now,
                          const struct feed_snapshot *prev,
-                         struct feed_snapshot *s)
+                         struct feed_snapshot *s, struct doc_zctx *zc)
 {
     int32_t day = clock_local_day(now);
     size_t i;
@@ -813,7 +816,7 @@ static int collect_parts(const struct conf_region *region,
 
         p = part_reuse(prev, region, i, &states[i], now, day);
         if (p == NULL) {
-            if ((p = part_new(region, i, &states[i], now, day)) == NULL)
+            if ((p = part_new(region, i, &states[i], now, day, zc)) == NULL)
                 return -1;
             s->parts_built++;
         }
@@ -833,6 +836,7 @@ int feed_build_from(const struct conf_region *region,
 {
     static uint64_t serial;
     struct feed_snapshot *s;
+    struct doc_zctx *zc = NULL;
     uint64_t content_hash = 0;
 
     *out = NULL;
@@ -853,14 +857,18 @@ int feed_build_from(const struct conf_region *region,
          (s->info = calloc(s->nclinics, sizeof(*s->info))) == NULL ||
          (s->parts = calloc(s->nclinics, sizeof(*s->parts))) == NULL))
         goto oom;
-    if (collect_parts(region, states, now, prev, s) != 0 ||
-        build_all(region, now, s, &content_hash) != 0 ||
+    /* One compressor for every piece of this build (doc.h). */
+    if ((zc = doc_zctx_new()) == NULL ||
+        collect_parts(region, states, now, prev, s, zc) != 0 ||
+        build_all(region, now, s, &content_hash, zc) != 0 ||
         build_smart(s, now) != 0)
         goto oom;
+    doc_zctx_free(zc);
     s->changed_at = content_changed_at(s, content_hash, now);
     *out = s;
     return 0;
 oom:
+    doc_zctx_free(zc);
     feed_snapshot_free(s);
     sf_error_set(err, SF_ERR_NOMEM, "feed_build: out of memory (%zu clinics)",
                  region->nclinics);

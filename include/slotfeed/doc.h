@@ -85,6 +85,22 @@ struct doc_zpart {
  */
 int doc_zpart_make(const char *data, size_t len, const char *dict,
                    size_t dictlen, int final, struct doc_zpart *out);
+
+/*
+ * A compressor kept across many small documents: deflateInit allocates
+ * about 270 KB per call (mmap'd, page-faulted in), which dominates the
+ * cost of compressing a 2 KB clinic document; a context is reset instead.
+ * One context per thread at a time. NULL from new on allocation failure;
+ * the _cx functions accept cx NULL (then they allocate per call).
+ */
+struct doc_zctx;
+struct doc_zctx *doc_zctx_new(void);
+void doc_zctx_free(struct doc_zctx *cx);
+int doc_zpart_make_cx(struct doc_zctx *cx, const char *data, size_t len,
+                      const char *dict, size_t dictlen, int final,
+                      struct doc_zpart *out);
+int doc_gzip_cx(struct doc_zctx *cx, const char *data, size_t len,
+                const char *plain_etag, struct doc *out);
 void doc_zpart_free(struct doc_zpart *p);
 
 /*
