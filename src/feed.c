@@ -585,8 +585,20 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
         smartpub_clinic_lines(&region->clinics[i], st, now, p->smart) != 0)
         goto fail;
     for (t = 0; t < SMARTPUB_NDOCS; t++) {
-        if (p->smart[t].oom)
+        struct sbuf *b = &p->smart[t];
+
+        if (b->oom)
             goto fail;
+        /* Kept for many builds: give back the doubling slack (the Slot
+         * lines of a large region are most of the snapshot's memory). */
+        if (b->p != NULL && b->cap > b->len + 1) {
+            char *q = realloc(b->p, b->len + 1);
+
+            if (q != NULL) {
+                b->p = q;
+                b->cap = b->len + 1;
+            }
+        }
         p->smart_hash[t] = hash_fnv1a(HASH_FNV1A_INIT, p->smart[t].p,
                                       p->smart[t].len);
     }
