@@ -66,6 +66,8 @@ struct app {
     void *pass_arg;
     struct event *rebuild_ev;   /* one-shot, armed for the cadence's due */
     struct event *refresh_ev;   /* periodic: the clock alone changes things */
+    struct event *lag_ev;       /* one-shot, re-armed: loop-lag probe */
+    int64_t lag_due_us;         /* when lag_ev should run */
     unsigned long rebuilds;
 };
 
@@ -91,7 +93,9 @@ static void rebuild(struct app *a)
     int64_t t0 = clock_mono_ms();
 
     states = collector_states(a->coll, &n);
-    if (feed_build(a->region, states, clock_now(), &snap, &err) != 0) {
+    /* Incremental: the clinics unchanged since a->snap keep their parts. */
+    if (feed_build_from(a->region, states, clock_now(), a->snap, &snap,
+                        &err) != 0) {
         /* Keep serving the previous snapshot rather than nothing. */
         log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
         return;
@@ -180,6 +184,32 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     mark_dirty(a, false);
+}
+
+/* Arm the loop-lag probe METRICS_LOOP_LAG_TICK_MS from now. */
+static void arm_lag(struct app *a)
+{
+    struct timeval tv = {0, METRICS_LOOP_LAG_TICK_MS * 1000};
+
+    a->lag_due_us = clock_mono_us() + METRICS_LOOP_LAG_TICK_MS * 1000;
+    evtimer_add(a->lag_ev, &tv);
+}
+
+/*
+ * How late the probe runs is how long the loop was held by callbacks in
+ * front of it (a build, a report, a parse): the lag histogram of
+ * /metrics. One-shot, re-armed from its own run, so a long stall counts
+ * once at its full length, not as many missed ticks.
+ */
+static void on_lag(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *a = arg;
+    int64_t late = clock_mono_us() - a->lag_due_us;
+
+    (void)fd;
+    (void)what;
+    metrics_loop_lag(late > 0 ? (double)late / 1e6 : 0.0);
+    arm_lag(a);
 }
 
 static void on_update(void *arg, size_t index)
@@ -342,7 +372,8 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     open_store(a);
     a->rebuild_ev = evtimer_new(base, on_rebuild, a);
     a->refresh_ev = event_new(base, -1, EV_PERSIST, on_refresh, a);
-    if (a->rebuild_ev == NULL || a->refresh_ev == NULL) {
+    a->lag_ev = evtimer_new(base, on_lag, a);
+    if (a->rebuild_ev == NULL || a->refresh_ev == NULL || a->lag_ev == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "cannot create timers");
         goto fail;
     }
@@ -350,6 +381,7 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
         struct timeval tv = {o.refresh_s, 0};
         event_add(a->refresh_ev, &tv);
     }
+    arm_lag(a);
     rebuild(a);
     if (a->snap == NULL) {
         sf_error_set(err, SF_ERR_INTERNAL, "cannot build the initial feed");
@@ -467,6 +499,8 @@ void app_free(struct app *a)
         event_free(a->rebuild_ev);
     if (a->refresh_ev)
         event_free(a->refresh_ev);
+    if (a->lag_ev)
+        event_free(a->lag_ev);
     if (a->drain_ev)
         event_free(a->drain_ev);
     feed_snapshot_free(a->snap);
@@ -651,6 +685,7 @@ int app_drain(struct app *a, int timeout_ms, void (*done)(void *),
     a->admin = NULL;
     event_del(a->refresh_ev);
     event_del(a->rebuild_ev);
+    event_del(a->lag_ev);
     tv.tv_sec = timeout_ms / 1000;
     tv.tv_usec = (timeout_ms % 1000) * 1000;
     evtimer_add(a->drain_ev, &tv);

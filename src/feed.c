@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/hash.h"
 #include "slotfeed/metrics.h"
 #include "slotfeed/sbuf.h"
 
@@ -329,10 +330,14 @@ static int finish_doc(cJSON *obj, struct doc *doc)
     return 0;
 }
 
-/* Clinic i's detail document. */
+/*
+ * Clinic i's detail document. Its head says as_of (the part's window
+ * start, see part_window), not the snapshot's now: the content is the
+ * same at both, and so the bytes can be kept until it changes.
+ */
 static int build_detail(const struct conf_region *region,
                         const struct clinic_state *st, size_t i, int64_t now,
-                        struct doc *doc)
+                        int64_t as_of, struct doc *doc)
 {
     struct clinic_facts facts;
     cJSON *obj;
@@ -340,8 +345,8 @@ static int build_detail(const struct conf_region *region,
 
     if ((obj = cJSON_CreateObject()) == NULL)
         return -1;
-    if (add_head(obj, region, now) == 0 &&
-        add_guarantee(obj, &region->guarantee, now) == 0 &&
+    if (add_head(obj, region, as_of) == 0 &&
+        add_guarantee(obj, &region->guarantee, as_of) == 0 &&
         add_clinic_fields(obj, region, &region->clinics[i], st, now, 1,
                           &facts) == 0 &&
         finish_doc(obj, doc) == 0)
@@ -401,20 +406,331 @@ static int copy_future(struct avail_slots *dst, const struct avail_slots *src,
     return 0;
 }
 
+/* --- per-clinic parts (incremental snapshots, feed.h) -------------------- */
+
 /*
- * The whole-region document: head (version .. guarantee) and every clinic
- * object are serialized once and kept in the snapshot; all.json is
- * spliced from them with the summary, so that filtered documents
- * (api.c) can be spliced from the very same bytes.
+ * What a part's bytes depend on in a clinic state besides the clock. The
+ * collector counts a poll (polls or failures) whenever it sets new slots,
+ * and every other change it makes moves a field listed here (status,
+ * error, has_data, the timestamps, the slot count).
  */
-static int build_all(const struct conf_region *region,
-                     const struct clinic_state *states, int64_t now,
-                     struct feed_snapshot *s)
+struct part_key {
+    enum web_booking web;
+    enum clinic_status status;
+    enum sf_errclass err_class;
+    bool has_data;
+    int64_t checked_at, valid_at, changed_at;
+    unsigned long polls, failures;
+    size_t nslots;
+    uint64_t error_hash;
+};
+
+/*
+ * One clinic's serialized pieces of a snapshot. Immutable once built
+ * (except z, the region gzip's piece, which only the builder replaces, on
+ * the loop thread; no served byte points into it) and shared by every
+ * snapshot that reuses it: refs counts the snapshots holding it.
+ */
+struct feed_part {
+    unsigned refs;
+    uint64_t id;                /* unique in the process, never 0 */
+    struct part_key key;
+    int32_t day;                /* local date it was built for */
+    int64_t as_of, until;       /* valid for now in [as_of, until) */
+    char *entry;                /* "," + the clinic object of all.json */
+    uint64_t obj_hash;          /* FNV-1a of the object (entry + 1) */
+    struct feed_clinic_info info;  /* info.obj = entry + 1; owns slots */
+    struct doc detail, detail_gz;
+    struct sbuf smart[SMARTPUB_NDOCS];  /* its NDJSON lines */
+    uint64_t smart_hash[SMARTPUB_NDOCS];
+    struct doc_zpart z;         /* entry compressed after its neighbours */
+    uint64_t z_prev;            /* hash of the ids of the parts before it */
+};
+
+static void part_key_of(const struct clinic_state *st, struct part_key *k)
 {
+    memset(k, 0, sizeof(*k));  /* padding too: compared with memcmp */
+    k->web = st->web;
+    k->status = st->status;
+    k->err_class = st->err_class;
+    k->has_data = st->has_data;
+    k->checked_at = st->checked_at;
+    k->valid_at = st->valid_at;
+    k->changed_at = st->changed_at;
+    k->polls = st->polls;
+    k->failures = st->failures;
+    k->nslots = st->slots.n;
+    k->error_hash = hash_fnv1a_str(st->error);
+}
+
+/* Instant t seen from now: the latest one at or before now raises *a,
+ * the first one after it lowers *u. */
+static void window_see(int64_t t, int64_t now, int64_t *a, int64_t *u)
+{
+    if (t <= now) {
+        if (t > *a)
+            *a = t;
+    } else if (t < *u) {
+        *u = t;
+    }
+}
+
+/*
+ * The clock changes a clinic's published content only at its local
+ * midnight, when one of its slots starts (it drops out), when its good
+ * data ages into "stale", and when a timestamp of its own is passed. The
+ * content is therefore the same for every now in [as_of, until): as_of
+ * is the latest such instant at or before now, until the first after.
+ */
+static void part_window(const struct conf_region *region,
+                        const struct clinic_state *st, int64_t now,
+                        int32_t day, int64_t *as_of, int64_t *until)
+{
+    int64_t a = clock_day_start(day), u = clock_day_start(day + 1);
+    int64_t stale = (int64_t)FEED_STALE_INTERVALS * region->poll_interval_s;
+    size_t i;
+
+    if (a > now)                /* cannot happen; keep as_of <= now */
+        a = now;
+    if (st->checked_at != 0)
+        window_see(st->checked_at, now, &a, &u);
+    if (st->valid_at != 0)
+        window_see(st->valid_at, now, &a, &u);
+    if (st->changed_at != 0)
+        window_see(st->changed_at, now, &a, &u);
+    if (st->has_data && st->web != WEB_NONE)
+        for (i = 0; i < st->slots.n; i++)
+            window_see(st->slots.v[i].start, now, &a, &u);
+    /* effective_status: stale once now - valid_at > stale. */
+    if (st->status == CLINIC_OK && st->has_data && stale > 0 &&
+        st->valid_at != 0)
+        window_see(st->valid_at + stale + 1, now, &a, &u);
+    *as_of = a;
+    *until = u;
+}
+
+static void part_unref(struct feed_part *p)
+{
+    int t;
+
+    if (p == NULL || --p->refs > 0)
+        return;
+    free(p->entry);
+    avail_slots_clear(&p->info.slots);
+    free(p->detail.json);
+    free(p->detail_gz.json);
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
+        sbuf_free(&p->smart[t]);
+    doc_zpart_free(&p->z);
+    free(p);
+}
+
+/* The clinic object of all.json into p->entry / p->info. 0 or -1. */
+static int part_entry(struct feed_part *p, const struct conf_region *region,
+                      size_t i, const struct clinic_state *st, int64_t now)
+{
+    struct feed_clinic_info *fi = &p->info;
+    struct clinic_facts f;
+    cJSON *c = cJSON_CreateObject();
+    char *obj = NULL;
+    int rc = -1;
+
+    if (c == NULL)
+        return -1;
+    if (add_clinic_fields(c, region, &region->clinics[i], st, now, 0, &f) !=
+            0 ||
+        (obj = cJSON_PrintUnformatted(c)) == NULL)
+        goto out;
+    fi->obj_len = strlen(obj);
+    if ((p->entry = malloc(fi->obj_len + 2)) == NULL)
+        goto out;
+    p->entry[0] = ',';
+    memcpy(p->entry + 1, obj, fi->obj_len + 1);
+    fi->obj = p->entry + 1;
+    p->obj_hash = hash_fnv1a(HASH_FNV1A_INIT, fi->obj, fi->obj_len);
+    fi->web = f.web;
+    fi->status = f.status;
+    fi->within = f.known ? f.within : -1;
+    fi->any_free = f.any_free;
+    fi->checked_at = st->checked_at;
+    if (f.known && copy_future(&fi->slots, &st->slots, now) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(obj);
+    cJSON_Delete(c);
+    return rc;
+}
+
+/* Build clinic i's part at now from scratch. NULL on allocation failure. */
+static struct feed_part *part_new(const struct conf_region *region, size_t i,
+                                  const struct clinic_state *st, int64_t now,
+                                  int32_t day, struct doc_zctx *zc)
+{
+    static uint64_t ids;
+    struct feed_part *p = calloc(1, sizeof(*p));
+    int t;
+
+    if (p == NULL)
+        return NULL;
+    p->refs = 1;
+    p->id = ++ids;
+    p->day = day;
+    part_key_of(st, &p->key);
+    part_window(region, st, now, day, &p->as_of, &p->until);
+    if (part_entry(p, region, i, st, now) != 0 ||
+        build_detail(region, st, i, now, p->as_of, &p->detail) != 0 ||
+        doc_gzip_cx(zc, p->detail.json, p->detail.len, p->detail.etag,
+                    &p->detail_gz) != 0 ||
+        smartpub_clinic_lines(&region->clinics[i], st, now, p->smart) != 0)
+        goto fail;
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        struct sbuf *b = &p->smart[t];
+
+        if (b->oom)
+            goto fail;
+        /* Kept for many builds: give back the doubling slack (the Slot
+         * lines of a large region are most of the snapshot's memory). */
+        if (b->p != NULL && b->cap > b->len + 1) {
+            char *q = realloc(b->p, b->len + 1);
+
+            if (q != NULL) {
+                b->p = q;
+                b->cap = b->len + 1;
+            }
+        }
+        p->smart_hash[t] = hash_fnv1a(HASH_FNV1A_INIT, p->smart[t].p,
+                                      p->smart[t].len);
+    }
+    return p;
+fail:
+    part_unref(p);
+    return NULL;
+}
+
+/* prev's part for clinic i, with a reference, when still valid at now. */
+static struct feed_part *part_reuse(const struct feed_snapshot *prev,
+                                    const struct conf_region *region,
+                                    size_t i, const struct clinic_state *st,
+                                    int64_t now, int32_t day)
+{
+    struct feed_part *p;
+    struct part_key k;
+
+    if (prev == NULL || prev->parts == NULL || prev->region != region ||
+        i >= prev->nclinics || (p = prev->parts[i]) == NULL)
+        return NULL;
+    if (p->day != day || now < p->as_of || now >= p->until)
+        return NULL;
+    part_key_of(st, &k);
+    if (memcmp(&k, &p->key, sizeof(k)) != 0)
+        return NULL;
+    p->refs++;
+    return p;
+}
+
+/* --- the region document, assembled from the parts ------------------------ */
+
+/*
+ * Part i's gzip piece: ","+object compressed with the FEED_GZ_CONTEXT
+ * objects before it as the dictionary (the decompressor has just written
+ * exactly those bytes, so back-references into them are valid). With one
+ * neighbour the region gzip came out 3x the size of a one-pass gzip; with
+ * eight it is close, and a changed clinic costs eight more small pieces.
+ * The piece is kept while those neighbours stay the same (z_prev: a hash
+ * of their part ids).
+ */
+#define FEED_GZ_CONTEXT 8
+
+static int part_zpiece(struct feed_part *const *parts, size_t i,
+                       struct doc_zctx *zc)
+{
+    struct feed_part *p = parts[i];
+    size_t from = i > FEED_GZ_CONTEXT ? i - FEED_GZ_CONTEXT : 0, k, n = 0;
+    uint64_t ctx = HASH_FNV1A_INIT;
+    char *dict;
+    int rc;
+
+    for (k = from; k < i; k++)
+        ctx = hash_fnv1a(ctx, &parts[k]->id, sizeof(parts[k]->id));
+    if (p->z.z != NULL && p->z_prev == ctx)
+        return 0;
+    doc_zpart_free(&p->z);
+    p->z_prev = ctx;
+    if (i == 0)
+        return doc_zpart_make_cx(zc, p->info.obj, p->info.obj_len, NULL, 0,
+                                 0, &p->z);
+    /* The plain bytes before the piece: obj_from, ",obj", ... ",obj_i-1". */
+    for (k = from; k < i; k++)
+        n += parts[k]->info.obj_len + 1;
+    if ((dict = malloc(n)) == NULL)
+        return -1;
+    for (n = 0, k = from; k < i; k++) {
+        const struct feed_part *q = parts[k];
+
+        if (k == 0) {
+            memcpy(dict + n, q->info.obj, q->info.obj_len);
+            n += q->info.obj_len;
+        } else {
+            memcpy(dict + n, q->entry, q->info.obj_len + 1);
+            n += q->info.obj_len + 1;
+        }
+    }
+    /* Only the last 32 KiB count (doc_zpart_make_cx keeps the tail). */
+    rc = doc_zpart_make_cx(zc, p->entry, p->info.obj_len + 1, dict, n, 0,
+                           &p->z);
+    free(dict);
+    return rc;
+}
+
+/* all.json's gzip from the pieces: head, one per clinic, tail. */
+static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len,
+                         struct doc_zctx *zc)
+{
+    const struct doc_zpart **v;
+    struct doc_zpart head, tail;
+    size_t i, n = s->nclinics;
+    int rc = -1;
+
+    memset(&head, 0, sizeof(head));
+    memset(&tail, 0, sizeof(tail));
+    if ((v = calloc(n + 2, sizeof(*v))) == NULL)
+        return -1;
+    if (doc_zpart_make(s->all.json, prefix_len, NULL, 0, 0, &head) != 0 ||
+        doc_zpart_make("]}", 2, NULL, 0, 1, &tail) != 0)
+        goto out;
+    v[0] = &head;
+    for (i = 0; i < n; i++) {
+        if (part_zpiece(s->parts, i, zc) != 0)
+            goto out;
+        v[i + 1] = &s->parts[i]->z;
+    }
+    v[n + 1] = &tail;
+    rc = doc_gzip_assemble(v, n + 2, s->all.etag, &s->all_gz);
+out:
+    doc_zpart_free(&head);
+    doc_zpart_free(&tail);
+    free(v);
+    return rc;
+}
+
+/*
+ * The whole-region document: head (version .. guarantee), summary, then
+ * every clinic object copied from its part, so that filtered documents
+ * (api.c) are spliced from the very same bytes. Its ETag is the tree
+ * hash (feed.h): FNV-1a over the prefix's bytes and each object's hash.
+ * *content_hash gets the same over what follows the head (Last-Modified).
+ */
+static int build_all(const struct conf_region *region, int64_t now,
+                     struct feed_snapshot *s, uint64_t *content_hash,
+                     struct doc_zctx *zc)
+{
+    static const char open_list[] = ",\"clinics\":[";
     char sum[FEED_SUMMARY_MAX];
     struct sbuf b = {0};
+    uint64_t h, ch;
+    size_t i, n, total, prefix;
     cJSON *obj;
-    size_t i, n;
     int rc = -1;
 
     if ((obj = cJSON_CreateObject()) == NULL)
@@ -426,40 +742,30 @@ static int build_all(const struct conf_region *region,
         goto out;
     s->head_len = strlen(s->head) - 1;      /* drop the closing brace */
     s->head[s->head_len] = '\0';
-    for (i = 0; i < region->nclinics; i++) {
-        struct feed_clinic_info *fi = &s->info[i];
-        struct clinic_facts f;
-        cJSON *c = cJSON_CreateObject();
-
-        if (c == NULL)
-            goto out;
-        if (add_clinic_fields(c, region, &region->clinics[i], &states[i],
-                              now, 0, &f) != 0 ||
-            (fi->obj = cJSON_PrintUnformatted(c)) == NULL) {
-            cJSON_Delete(c);
-            goto out;
-        }
-        cJSON_Delete(c);
-        fi->obj_len = strlen(fi->obj);
-        fi->web = f.web;
-        fi->status = f.status;
-        fi->within = f.known ? f.within : -1;
-        fi->any_free = f.any_free;
-        fi->checked_at = states[i].checked_at;
-        if (f.known && copy_future(&fi->slots, &states[i].slots, now) != 0)
-            goto out;
-    }
-    if ((n = feed_summary_format(s, NULL, region->nclinics, sum,
-                                 sizeof(sum))) == 0)
+    if ((n = feed_summary_format(s, NULL, s->nclinics, sum, sizeof(sum))) ==
+        0)
         goto out;
+    total = s->head_len + 1 + n + sizeof(open_list) - 1 + 2;
+    for (i = 0; i < s->nclinics; i++)
+        total += s->info[i].obj_len + 1;
+    /* One allocation of the final size: the copy is the whole cost. */
+    if ((b.p = malloc(total + 1)) == NULL)
+        goto out;
+    b.cap = total + 1;
     sbuf_add(&b, s->head, s->head_len);
     sbuf_add(&b, ",", 1);
     sbuf_add(&b, sum, n);
-    sbuf_add(&b, ",\"clinics\":[", 12);
-    for (i = 0; i < region->nclinics; i++) {
-        if (i > 0)
-            sbuf_add(&b, ",", 1);
-        sbuf_add(&b, s->info[i].obj, s->info[i].obj_len);
+    sbuf_add(&b, open_list, sizeof(open_list) - 1);
+    prefix = b.len;
+    ch = hash_fnv1a(HASH_FNV1A_INIT, sum, n);
+    for (i = 0; i < s->nclinics; i++) {
+        const struct feed_part *p = s->parts[i];
+
+        if (i == 0)
+            sbuf_add(&b, p->info.obj, p->info.obj_len);
+        else
+            sbuf_add(&b, p->entry, p->info.obj_len + 1);
+        ch = hash_fnv1a(ch, &p->obj_hash, sizeof(p->obj_hash));
     }
     sbuf_add(&b, "]}", 2);
     if (b.oom)
@@ -467,46 +773,114 @@ static int build_all(const struct conf_region *region,
     s->all.json = b.p;
     s->all.len = b.len;
     b.p = NULL;
-    doc_etag(s->all.json, s->all.len, s->all.etag);
-    rc = 0;
+    h = hash_fnv1a(HASH_FNV1A_INIT, s->head, s->head_len);
+    h = hash_fnv1a(h, &ch, sizeof(ch));
+    doc_etag_hash(h, s->all.len, s->all.etag);
+    *content_hash = ch;
+    rc = assemble_gzip(s, prefix, zc);
 out:
     free(b.p);
     cJSON_Delete(obj);
     return rc;
 }
 
+/*
+ * The SMART files as pieces: each clinic's lines, by reference into its
+ * part (smartpub_docs_set_segs). At 10,000 clinics the Slot file is
+ * hundreds of MB; copying it together on every rebuild would be most of
+ * the build and a second copy in memory.
+ */
+static int build_smart(struct feed_snapshot *s, int64_t now)
+{
+    struct doc_seg *segs[SMARTPUB_NDOCS] = {NULL};
+    size_t nseg[SMARTPUB_NDOCS] = {0};
+    uint64_t tree[SMARTPUB_NDOCS];
+    size_t i;
+    int t;
+
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        tree[t] = HASH_FNV1A_INIT;
+        /* One entry more: never a zero-size (possibly NULL) malloc. */
+        if ((segs[t] = calloc(s->nclinics + 1, sizeof(*segs[t]))) == NULL)
+            goto oom;
+        for (i = 0; i < s->nclinics; i++) {
+            const struct feed_part *p = s->parts[i];
+
+            if (p->smart[t].len > 0) {
+                segs[t][nseg[t]].p = p->smart[t].p;
+                segs[t][nseg[t]++].len = p->smart[t].len;
+            }
+            tree[t] = hash_fnv1a(tree[t], &p->smart_hash[t],
+                                 sizeof(p->smart_hash[t]));
+        }
+    }
+    return smartpub_docs_set_segs(&s->smart, segs, nseg, tree, now);
+oom:
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
+        free(segs[t]);
+    return -1;
+}
+
 /* --- content-change time ------------------------------------------------ */
 
 /*
- * Last-Modified: the first build time of the current content. Everything
- * after the head (summary, clinics) is hashed; the head carries
- * generated_at, which changes on every build. One memo per process
- * (event-loop thread only), keyed by region so that tests with several
- * regions do not mix.
+ * Last-Modified: the first build time of the current content, keyed by
+ * the hash of everything after the head (summary, clinics); the head
+ * carries generated_at, which changes on every build. One memo per
+ * process (event-loop thread only), keyed by region so that tests with
+ * several regions do not mix.
  */
-static int64_t content_changed_at(const struct feed_snapshot *s, int64_t now)
+static int64_t content_changed_at(const struct feed_snapshot *s,
+                                  uint64_t content_hash, int64_t now)
 {
     static const struct conf_region *m_region;
-    static char m_tag[DOC_ETAG_LEN];
+    static uint64_t m_hash;
     static int64_t m_since;
-    char tag[DOC_ETAG_LEN];
 
-    doc_etag(s->all.json + s->head_len, s->all.len - s->head_len, tag);
-    if (m_region != s->region || strcmp(tag, m_tag) != 0 || now < m_since) {
+    if (m_region != s->region || content_hash != m_hash || now < m_since) {
         m_region = s->region;
-        memcpy(m_tag, tag, sizeof(tag));
+        m_hash = content_hash;
         m_since = now;
     }
     return m_since;
 }
 
-int feed_build(const struct conf_region *region,
-               const struct clinic_state *states, int64_t now,
-               struct feed_snapshot **out, struct sf_error *err)
+/* Every clinic's part into s: prev's when still valid, else a new one. */
+static int collect_parts(const struct conf_region *region,
+                         const struct clinic_state *states, int64_t now,
+                         const struct feed_snapshot *prev,
+                         struct feed_snapshot *s, struct doc_zctx *zc)
+{
+    int32_t day = clock_local_day(now);
+    size_t i;
+
+    for (i = 0; i < s->nclinics; i++) {
+        struct feed_part *p;
+
+        p = part_reuse(prev, region, i, &states[i], now, day);
+        if (p == NULL) {
+            if ((p = part_new(region, i, &states[i], now, day, zc)) == NULL)
+                return -1;
+            s->parts_built++;
+        }
+        s->parts[i] = p;
+        /* The snapshot's views are the part's bytes (owned by the part). */
+        s->info[i] = p->info;
+        s->clinics[i] = p->detail;
+        s->clinics_gz[i] = p->detail_gz;
+    }
+    return 0;
+}
+
+int feed_build_from(const struct conf_region *region,
+                    const struct clinic_state *states, int64_t now,
+                    const struct feed_snapshot *prev,
+                    struct feed_snapshot **out, struct sf_error *err)
 {
     static uint64_t serial;
     struct feed_snapshot *s;
-    size_t i;
+    struct doc_zctx *zc = NULL;
+    uint64_t content_hash = 0;
 
     *out = NULL;
     if (region == NULL || (states == NULL && region->nclinics > 0)) {
@@ -523,27 +897,32 @@ int feed_build(const struct conf_region *region,
         ((s->clinics = calloc(s->nclinics, sizeof(*s->clinics))) == NULL ||
          (s->clinics_gz = calloc(s->nclinics, sizeof(*s->clinics_gz))) ==
              NULL ||
-         (s->info = calloc(s->nclinics, sizeof(*s->info))) == NULL))
+         (s->info = calloc(s->nclinics, sizeof(*s->info))) == NULL ||
+         (s->parts = calloc(s->nclinics, sizeof(*s->parts))) == NULL))
         goto oom;
-    if (build_all(region, states, now, s) != 0 ||
-        doc_gzip(s->all.json, s->all.len, s->all.etag, &s->all_gz) != 0)
+    /* One compressor for every piece of this build (doc.h). */
+    if ((zc = doc_zctx_new()) == NULL ||
+        collect_parts(region, states, now, prev, s, zc) != 0 ||
+        build_all(region, now, s, &content_hash, zc) != 0 ||
+        build_smart(s, now) != 0)
         goto oom;
-    s->changed_at = content_changed_at(s, now);
-    for (i = 0; i < s->nclinics; i++)
-        if (build_detail(region, &states[i], i, now, &s->clinics[i]) != 0 ||
-            doc_gzip(s->clinics[i].json, s->clinics[i].len,
-                      s->clinics[i].etag, &s->clinics_gz[i]) != 0)
-            goto oom;
-    /* SMART Scheduling Links NDJSON, serialized once per rebuild too. */
-    if (smartpub_build(region, states, now, &s->smart) != 0)
-        goto oom;
+    doc_zctx_free(zc);
+    s->changed_at = content_changed_at(s, content_hash, now);
     *out = s;
     return 0;
 oom:
+    doc_zctx_free(zc);
     feed_snapshot_free(s);
     sf_error_set(err, SF_ERR_NOMEM, "feed_build: out of memory (%zu clinics)",
                  region->nclinics);
     return -1;
+}
+
+int feed_build(const struct conf_region *region,
+               const struct clinic_state *states, int64_t now,
+               struct feed_snapshot **out, struct sf_error *err)
+{
+    return feed_build_from(region, states, now, NULL, out, err);
 }
 
 static void snapshot_destroy(struct feed_snapshot *s)
@@ -553,14 +932,10 @@ static void snapshot_destroy(struct feed_snapshot *s)
     free(s->all.json);
     free(s->all_gz.json);
     free(s->head);
-    for (i = 0; i < s->nclinics && s->clinics != NULL; i++)
-        free(s->clinics[i].json);
-    for (i = 0; i < s->nclinics && s->clinics_gz != NULL; i++)
-        free(s->clinics_gz[i].json);
-    for (i = 0; i < s->nclinics && s->info != NULL; i++) {
-        free(s->info[i].obj);
-        avail_slots_clear(&s->info[i].slots);
-    }
+    /* clinics, clinics_gz and info are views of the parts' bytes. */
+    for (i = 0; i < s->nclinics && s->parts != NULL; i++)
+        part_unref(s->parts[i]);
+    free(s->parts);
     free(s->clinics);
     free(s->clinics_gz);
     free(s->info);

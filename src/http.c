@@ -229,6 +229,50 @@ static void send_ref(struct rq *q, int status, const char *data, size_t len,
 }
 
 /*
+ * Send a document kept as pieces (doc.h) by reference, without copying
+ * them together: cleanup(NULL, 0, arg) runs once libevent is done with
+ * the last piece (chains are freed in order, so with all of them).
+ */
+static void send_segs(struct rq *q, const struct doc *d,
+                      evbuffer_ref_cleanup_cb cleanup, void *arg)
+{
+    struct evbuffer *buf;
+    size_t i, last = d->nseg;
+    int held = 0;
+
+    if (evhttp_request_get_command(q->req) == EVHTTP_REQ_HEAD) {
+        send_copy(q, 200, "OK", NULL, d->len);     /* length only */
+        cleanup(NULL, 0, arg);
+        return;
+    }
+    if ((buf = evbuffer_new()) == NULL) {
+        finish(q, 503, "Service Unavailable", NULL);
+        cleanup(NULL, 0, arg);
+        return;
+    }
+    while (last > 0 && d->segs[last - 1].len == 0)
+        last--;
+    for (i = 0; i < last; i++) {
+        int rc;
+
+        if (d->segs[i].len == 0)
+            continue;
+        rc = evbuffer_add_reference(buf, d->segs[i].p, d->segs[i].len,
+                                    i + 1 == last ? cleanup : NULL,
+                                    i + 1 == last ? arg : NULL);
+        if (rc != 0) {
+            evbuffer_add(buf, d->segs[i].p, d->segs[i].len);
+        } else if (i + 1 == last) {
+            held = 1;
+        }
+    }
+    finish(q, 200, "OK", buf);
+    evbuffer_free(buf);
+    if (!held)
+        cleanup(NULL, 0, arg);
+}
+
+/*
  * The one writer of RFC 9457 problem bodies (every route's, the reports'
  * too): a new string (free()), or NULL when out of memory. detail may be
  * NULL.
@@ -407,7 +451,10 @@ static void serve_doc(struct rq *q, const struct doc *doc,
     set_header(q->req, "Content-Type", content_type);
     if (d == gz)
         set_header(q->req, "Content-Encoding", "gzip");
-    send_ref(q, 200, d->json, d->len, cleanup, holder);
+    if (d->segs != NULL)
+        send_segs(q, d, cleanup, holder);
+    else
+        send_ref(q, 200, d->json, d->len, cleanup, holder);
 }
 
 /* A snapshot doc: hold the snapshot for the reply. */

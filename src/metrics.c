@@ -23,6 +23,11 @@ static const double bucket_le[METRICS_LATENCY_BUCKETS] = {
     0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 };
 
+/* Loop lag: 1 ms is noise, 50 ms is the budget for one blocking piece. */
+static const double lag_le[METRICS_LOOP_LAG_BUCKETS] = {
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+};
+
 /* Counts by host key; the first METRICS_IMPLAUSIBLE_HOSTS hosts get a
  * label of their own, n[METRICS_IMPLAUSIBLE_HOSTS] is "other". */
 struct host_table {
@@ -38,6 +43,9 @@ static struct {
     unsigned long lat_bucket[METRICS_LATENCY_BUCKETS]; /* not cumulative */
     unsigned long lat_count;
     double lat_sum;
+    unsigned long lag_bucket[METRICS_LOOP_LAG_BUCKETS]; /* not cumulative */
+    unsigned long lag_count;
+    double lag_sum;
     unsigned long conns_open, slow_dropped;   /* http.c */
     unsigned long accept_errors;              /* http.c */
     unsigned long reports_rejected;           /* http.c, report cap */
@@ -130,6 +138,26 @@ unsigned long metrics_store_errors(enum metrics_store_op op)
 void metrics_feed_rebuild(void)
 {
     m.rebuilds++;
+}
+
+void metrics_loop_lag(double seconds)
+{
+    size_t b;
+
+    if (!(seconds >= 0))
+        seconds = 0;
+    for (b = 0; b < METRICS_LOOP_LAG_BUCKETS; b++)
+        if (seconds <= lag_le[b]) {
+            m.lag_bucket[b]++;
+            break;
+        }
+    m.lag_count++;
+    m.lag_sum += seconds;
+}
+
+unsigned long metrics_loop_lag_count(void)
+{
+    return m.lag_count;
 }
 
 void metrics_http(enum metrics_route route, int status, double seconds)
@@ -358,6 +386,18 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now,
                 m.lat_sum);
     sbuf_printf(&o, "slotfeed_http_request_duration_seconds_count %lu\n",
                 m.lat_count);
+    head(&o, "slotfeed_loop_lag_seconds", "histogram",
+         "How late the event loop ran a periodic timer (time the loop was "
+         "held by other work).");
+    for (cum = 0, b = 0; b < METRICS_LOOP_LAG_BUCKETS; b++) {
+        cum += m.lag_bucket[b];
+        sbuf_printf(&o, "slotfeed_loop_lag_seconds_bucket{le=\"%g\"} %lu\n",
+                    lag_le[b], cum);
+    }
+    sbuf_printf(&o, "slotfeed_loop_lag_seconds_bucket{le=\"+Inf\"} %lu\n",
+                m.lag_count);
+    sbuf_printf(&o, "slotfeed_loop_lag_seconds_sum %.6f\n", m.lag_sum);
+    sbuf_printf(&o, "slotfeed_loop_lag_seconds_count %lu\n", m.lag_count);
     head(&o, "slotfeed_http_connections", "gauge",
          "HTTP connections open (from accept to close).");
     sbuf_printf(&o, "slotfeed_http_connections %lu\n", m.conns_open);

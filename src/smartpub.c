@@ -264,6 +264,22 @@ static int clinic_slots(struct sbuf *b, const struct conf_clinic *c,
 
 /* --- build ---------------------------------------------------------------- */
 
+int smartpub_clinic_lines(const struct conf_clinic *c,
+                          const struct clinic_state *st, int64_t now,
+                          struct sbuf b[SMARTPUB_NDOCS])
+{
+    if (location_line(&b[SMARTPUB_LOCATION], c) != 0)
+        return -1;
+    if (!has_schedule(c, st))
+        return 0;
+    if (schedule_line(&b[SMARTPUB_SCHEDULE], c, st, now) != 0)
+        return -1;
+    if (availability_known(st) &&
+        clinic_slots(&b[SMARTPUB_SLOT], c, &st->slots, now) != 0)
+        return -1;
+    return 0;
+}
+
 /* Content memo behind transactionTime (see smartpub.h). */
 static struct {
     bool set;
@@ -271,43 +287,17 @@ static struct {
     int64_t since;
 } memo;
 
-int smartpub_build(const struct conf_region *region,
-                   const struct clinic_state *states, int64_t now,
-                   struct smartpub_docs *out)
+/* ETags from the tree hashes (lengths set) and transactionTime. */
+static void docs_stamp(struct smartpub_docs *out,
+                       const uint64_t tree[SMARTPUB_NDOCS], int64_t now)
 {
-    struct doc *docs = out->doc;
-    struct sbuf b[SMARTPUB_NDOCS];
     uint64_t h = HASH_FNV1A_INIT;
-    size_t i;
     int t;
 
-    memset(b, 0, sizeof(b));
-    memset(out, 0, sizeof(*out));
-    for (i = 0; region != NULL && i < region->nclinics; i++) {
-        const struct conf_clinic *c = &region->clinics[i];
-        const struct clinic_state *st = &states[i];
-
-        if (location_line(&b[SMARTPUB_LOCATION], c) != 0)
-            goto oom;
-        if (!has_schedule(c, st))
-            continue;
-        if (schedule_line(&b[SMARTPUB_SCHEDULE], c, st, now) != 0)
-            goto oom;
-        if (availability_known(st) &&
-            clinic_slots(&b[SMARTPUB_SLOT], c, &st->slots, now) != 0)
-            goto oom;
-    }
     for (t = 0; t < SMARTPUB_NDOCS; t++) {
-        /* An empty file is still a document: "" rather than NULL. */
-        if (b[t].p == NULL)
-            sbuf_add(&b[t], "", 0);
-        if (b[t].oom)
-            goto oom;
-        docs[t].json = b[t].p;
-        docs[t].len = b[t].len;
-        doc_etag(docs[t].json, docs[t].len, docs[t].etag);
-        h = hash_fnv1a(h, docs[t].json, docs[t].len);
-        h = hash_fnv1a(h, "\0", 1);  /* file boundary */
+        doc_etag_hash(tree[t], out->doc[t].len, out->doc[t].etag);
+        h = hash_fnv1a(h, &tree[t], sizeof(tree[t]));
+        h = hash_fnv1a(h, &out->doc[t].len, sizeof(out->doc[t].len));
     }
     if (!memo.set || memo.hash != h) {
         memo.set = true;
@@ -315,11 +305,91 @@ int smartpub_build(const struct conf_region *region,
         memo.since = now;
     }
     out->transaction_time = memo.since;
+}
+
+int smartpub_docs_set_segs(struct smartpub_docs *out,
+                           struct doc_seg *segs[SMARTPUB_NDOCS],
+                           const size_t nseg[SMARTPUB_NDOCS],
+                           const uint64_t tree[SMARTPUB_NDOCS], int64_t now)
+{
+    size_t i;
+    int t;
+
+    memset(out, 0, sizeof(*out));
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        out->seg[t] = segs[t];
+        out->doc[t].segs = segs[t];
+        out->doc[t].nseg = nseg[t];
+        for (i = 0; i < nseg[t]; i++)
+            out->doc[t].len += segs[t][i].len;
+    }
+    docs_stamp(out, tree, now);
+    return 0;
+}
+
+int smartpub_docs_set(struct smartpub_docs *out, struct sbuf b[SMARTPUB_NDOCS],
+                      const uint64_t tree[SMARTPUB_NDOCS], int64_t now)
+{
+    struct doc *docs = out->doc;
+    int t;
+
+    memset(out, 0, sizeof(*out));
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        /* An empty file is still a document: "" rather than NULL. */
+        if (b[t].p == NULL)
+            sbuf_add(&b[t], "", 0);
+        if (b[t].oom)
+            goto oom;
+    }
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        docs[t].json = b[t].p;
+        docs[t].len = b[t].len;
+        b[t].p = NULL;
+        b[t].len = b[t].cap = 0;
+    }
+    docs_stamp(out, tree, now);
     return 0;
 oom:
     for (t = 0; t < SMARTPUB_NDOCS; t++)
         sbuf_free(&b[t]);
+    return -1;
+}
+
+/* Fold one clinic's lines (bytes from..len of b) into a file's tree hash. */
+uint64_t smartpub_tree_add(uint64_t tree, const char *lines, size_t len)
+{
+    uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, lines, len);
+
+    return hash_fnv1a(tree, &h, sizeof(h));
+}
+
+int smartpub_build(const struct conf_region *region,
+                   const struct clinic_state *states, int64_t now,
+                   struct smartpub_docs *out)
+{
+    struct sbuf b[SMARTPUB_NDOCS];
+    uint64_t tree[SMARTPUB_NDOCS];
+    size_t i, from[SMARTPUB_NDOCS];
+    int t;
+
+    memset(b, 0, sizeof(b));
     memset(out, 0, sizeof(*out));
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
+        tree[t] = HASH_FNV1A_INIT;
+    for (i = 0; region != NULL && i < region->nclinics; i++) {
+        for (t = 0; t < SMARTPUB_NDOCS; t++)
+            from[t] = b[t].len;
+        if (smartpub_clinic_lines(&region->clinics[i], &states[i], now, b) !=
+            0)
+            goto oom;
+        for (t = 0; t < SMARTPUB_NDOCS; t++)
+            tree[t] = smartpub_tree_add(tree[t], b[t].p + from[t],
+                                        b[t].len - from[t]);
+    }
+    return smartpub_docs_set(out, b, tree, now);
+oom:
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
+        sbuf_free(&b[t]);
     return -1;
 }
 
@@ -329,8 +399,10 @@ void smartpub_docs_free(struct smartpub_docs *d)
 
     if (d == NULL)
         return;
-    for (t = 0; t < SMARTPUB_NDOCS; t++)
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
         free(d->doc[t].json);
+        free(d->seg[t]);
+    }
     memset(d, 0, sizeof(*d));
 }
 
@@ -343,7 +415,7 @@ const struct doc *smartpub_ndjson(const struct smartpub_docs *d,
         return NULL;
     for (t = 0; t < SMARTPUB_NDOCS; t++)
         if (strcmp(type, type_names[t]) == 0)
-            return d->doc[t].json ? &d->doc[t] : NULL;
+            return d->doc[t].json || d->doc[t].segs ? &d->doc[t] : NULL;
     return NULL;
 }
 

@@ -32,12 +32,16 @@ struct feed_clinic_info {
     enum clinic_status status;  /* as published (age-stale included) */
     int within;                 /* 1, 0, or -1 = unknown */
     bool any_free;              /* known and at least one future slot */
-    char *obj;                  /* its object exactly as in all.json */
+    char *obj;                  /* its object exactly as in all.json
+                                 * (owned by the snapshot's part) */
     size_t obj_len;
     struct avail_slots slots;   /* future slots (start > generated_at),
-                                 * sorted; empty when unknown; owned */
+                                 * sorted; empty when unknown; owned by
+                                 * the snapshot's part (read only) */
     int64_t checked_at;         /* as published; 0 = never polled */
 };
+
+struct feed_part;               /* feed.c: one clinic's shared pieces */
 
 struct feed_snapshot {
     int64_t generated_at;
@@ -62,7 +66,11 @@ struct feed_snapshot {
     int64_t changed_at;         /* content (all.json minus generated_at)
                                  * last changed: Last-Modified */
     uint64_t serial;            /* unique per feed_build in this process */
-    /* private (feed.c): references besides the builder's, see below */
+    size_t parts_built;         /* clinics serialized anew by this build
+                                 * (the others' parts were reused) */
+    /* private (feed.c): each clinic's part (bytes shared with the
+     * snapshots that reused it), references besides the builder's */
+    struct feed_part **parts;
     unsigned extra_refs;
     int released;               /* the builder called feed_snapshot_free */
 };
@@ -74,6 +82,30 @@ struct feed_snapshot {
 int feed_build(const struct conf_region *region,
                const struct clinic_state *states, int64_t now,
                struct feed_snapshot **out, struct sf_error *err);
+
+/*
+ * Incremental snapshots: the same as feed_build, byte for byte, but each
+ * clinic's serialized parts (its all.json object, detail document and
+ * its gzip, SMART lines, the gzip piece of all.json) are taken from prev
+ * (borrowed; may be NULL; not changed in any way a reader sees) when
+ * prev is of the same region (pointer: a reload builds everything anew)
+ * and the clinic's part is still valid: same local date, its state's
+ * published fields and poll counters unchanged, and `now` inside the
+ * window where only the clock could change it (none of its slots has
+ * started since, its data has not aged into stale). Parts are shared and
+ * refcounted, so prev stays valid and may be freed in any order.
+ *
+ * A clinic's detail document therefore says as generated_at the instant
+ * its content has held since (<= now; docs/feed.md), and the ETags of
+ * all.json and the SMART files are tree hashes: FNV-1a over the prefix
+ * and each clinic's piece hash (doc_etag_hash), so that no build reads
+ * every byte again. all.json's gzip is assembled from per-clinic deflate
+ * pieces (doc_gzip_assemble), each compressed after its neighbour.
+ */
+int feed_build_from(const struct conf_region *region,
+                    const struct clinic_state *states, int64_t now,
+                    const struct feed_snapshot *prev,
+                    struct feed_snapshot **out, struct sf_error *err);
 
 /*
  * Drop the builder's reference. The memory is freed now, or, when

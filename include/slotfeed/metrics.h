@@ -65,6 +65,15 @@ enum metrics_store_op {
 void metrics_store_error(enum metrics_store_op op);
 /* One feed snapshot built. */
 void metrics_feed_rebuild(void);
+/*
+ * Event-loop lag: how late a periodic timer ran (the app arms one every
+ * METRICS_LOOP_LAG_TICK_MS), i.e. how long something (a feed build, a
+ * report, a parse) held the loop. Histogram slotfeed_loop_lag_seconds.
+ */
+#define METRICS_LOOP_LAG_TICK_MS 100
+#define METRICS_LOOP_LAG_BUCKETS 9
+void metrics_loop_lag(double seconds);
+unsigned long metrics_loop_lag_count(void);
 /* One reply: status 100..599 (others counted as 0 = "other"). */
 void metrics_http(enum metrics_route route, int status, double seconds);
 

@@ -49,6 +49,7 @@
 #include "slotfeed/collector.h"
 #include "slotfeed/conf.h"
 #include "slotfeed/doc.h"
+#include "slotfeed/sbuf.h"
 
 /* Index into smartpub_docs.doc[] (SMARTPUB_NDOCS entries). */
 enum smartpub_type {
@@ -60,7 +61,10 @@ enum smartpub_type {
 
 /* The three NDJSON files of one rebuild and their content-change time. */
 struct smartpub_docs {
-    struct doc doc[SMARTPUB_NDOCS];   /* each json owned */
+    struct doc doc[SMARTPUB_NDOCS];   /* each json owned, or kept as
+                                       * pieces (doc.h): segs = seg[t] */
+    struct doc_seg *seg[SMARTPUB_NDOCS];   /* owned arrays; the pieces'
+                                            * bytes are the feed's parts' */
     int64_t transaction_time;         /* UTC seconds */
 };
 
@@ -91,6 +95,36 @@ struct smartpub_docs {
 int smartpub_build(const struct conf_region *region,
                    const struct clinic_state *states, int64_t now,
                    struct smartpub_docs *out);
+
+/*
+ * The pieces smartpub_build is made of, for the feed's incremental
+ * snapshots (feed.c keeps each clinic's lines and reuses them):
+ *
+ * smartpub_clinic_lines appends clinic c's Location line, Schedule line
+ * and Slot lines at now to b[SMARTPUB_LOCATION..SLOT]. 0 or -1 (OOM).
+ *
+ * smartpub_tree_add folds one clinic's lines of one file into that file's
+ * tree hash (start from HASH_FNV1A_INIT): a file's ETag is doc_etag_hash
+ * of its tree hash and length, so it is computed from per-clinic hashes
+ * without reading the whole file again (it still changes with any byte).
+ *
+ * smartpub_docs_set takes the three assembled files (b[t].p moves into
+ * out; b is left empty, or freed on failure) with their tree hashes,
+ * sets the ETags and transactionTime (the memo above). 0 or -1 (OOM).
+ */
+int smartpub_clinic_lines(const struct conf_clinic *c,
+                          const struct clinic_state *st, int64_t now,
+                          struct sbuf b[SMARTPUB_NDOCS]);
+uint64_t smartpub_tree_add(uint64_t tree, const char *lines, size_t len);
+int smartpub_docs_set(struct smartpub_docs *out, struct sbuf b[SMARTPUB_NDOCS],
+                      const uint64_t tree[SMARTPUB_NDOCS], int64_t now);
+/* The same for files kept as pieces: segs[t] (nseg[t] entries, malloc'd,
+ * moved into out; their bytes borrowed: whoever owns them must outlive
+ * out, as the feed's parts outlive their snapshot). 0. */
+int smartpub_docs_set_segs(struct smartpub_docs *out,
+                           struct doc_seg *segs[SMARTPUB_NDOCS],
+                           const size_t nseg[SMARTPUB_NDOCS],
+                           const uint64_t tree[SMARTPUB_NDOCS], int64_t now);
 
 /* Free the documents' bytes and zero them. NULL ok. */
 void smartpub_docs_free(struct smartpub_docs *d);

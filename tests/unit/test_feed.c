@@ -21,6 +21,7 @@
 
 #include "slotfeed/clock.h"
 #include "slotfeed/feed.h"
+#include "slotfeed/hash.h"
 #include "th_schema.h"
 #include "th_skip.h"
 
@@ -555,10 +556,22 @@ static void test_etag_tracks_bytes(void **state)
     assert_memory_equal(s1->all.json, s2->all.json, s1->all.len);
     assert_string_equal(s1->all.etag, s2->all.etag);
     assert_string_equal(s1->clinics[A].etag, s2->clinics[A].etag);
-    /* The tag is doc_etag of the bytes. */
+    /* The tag is the tree hash (feed.h): FNV-1a of the head, then of
+     * the hash of (summary, then each clinic object's FNV-1a), + length. */
     {
         char t[DOC_ETAG_LEN];
-        doc_etag(s1->all.json, s1->all.len, t);
+        const char *sum = s1->all.json + s1->head_len + 1;
+        size_t i, sumlen = strstr(sum, ",\"clinics\":[") - sum;
+        uint64_t h, ch = hash_fnv1a(HASH_FNV1A_INIT, sum, sumlen);
+
+        for (i = 0; i < s1->nclinics; i++) {
+            uint64_t oh = hash_fnv1a(HASH_FNV1A_INIT, s1->info[i].obj,
+                                     s1->info[i].obj_len);
+            ch = hash_fnv1a(ch, &oh, sizeof(oh));
+        }
+        h = hash_fnv1a(HASH_FNV1A_INIT, s1->all.json, s1->head_len);
+        h = hash_fnv1a(h, &ch, sizeof(ch));
+        doc_etag_hash(h, s1->all.len, t);
         assert_string_equal(t, s1->all.etag);
     }
     /* A changed clinic changes the region doc and its own doc only. */

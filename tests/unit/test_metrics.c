@@ -181,6 +181,10 @@ static void test_counts_and_render(void **state)
     metrics_http(METRICS_ROUTE_AVAILABILITY, 304, 0.0001);   /* le 0.0001 */
     metrics_http(METRICS_ROUTE_CLINIC, 404, 5.0);            /* +Inf only */
     metrics_http((enum metrics_route)77, 700, -1);           /* other, 0 */
+    metrics_loop_lag(0.0004);                                /* le 0.001 */
+    metrics_loop_lag(0.03);                                  /* le 0.05 */
+    metrics_loop_lag(2.5);                                   /* +Inf only */
+    metrics_loop_lag(-1);                                    /* clock: 0 */
     assert_int_equal(metrics_polls_total(), 9);
     assert_int_equal(metrics_poll_failures(SF_ERR_TIMEOUT), 2);
     assert_int_equal(metrics_rebuilds_total(), 2);
@@ -230,6 +234,19 @@ static void test_counts_and_render(void **state)
                          "bucket{le=\"+Inf\"}") == 5);
     assert_true(value_of(text,
         "slotfeed_http_request_duration_seconds_count") == 5);
+    /* The loop-lag histogram, under the name the alert rules use. */
+    assert_true(value_of(text,
+        "slotfeed_loop_lag_seconds_bucket{le=\"0.001\"}") == 2);
+    assert_true(value_of(text,
+        "slotfeed_loop_lag_seconds_bucket{le=\"0.025\"}") == 2);
+    assert_true(value_of(text,
+        "slotfeed_loop_lag_seconds_bucket{le=\"0.05\"}") == 3);
+    assert_true(value_of(text,
+        "slotfeed_loop_lag_seconds_bucket{le=\"1\"}") == 3);
+    assert_true(value_of(text,
+        "slotfeed_loop_lag_seconds_bucket{le=\"+Inf\"}") == 4);
+    assert_true(value_of(text, "slotfeed_loop_lag_seconds_count") == 4);
+    assert_int_equal(metrics_loop_lag_count(), 4);
     assert_int_equal(run_parser(text, len), 0);
     free(text);
 

@@ -156,15 +156,18 @@ struct file {
 static void parse_file(const struct doc *doc, const char *type,
                        struct file *out)
 {
-    const char *p, *end, *nl;
+    const char *p, *end, *nl, *bytes;
+    int copy = 0;
 
     memset(out, 0, sizeof(*out));
     assert_non_null(doc);
-    assert_non_null(doc->json);
-    assert_int_equal(strlen(doc->json), doc->len);
+    /* The feed keeps the files as per-clinic pieces (doc.h). */
+    bytes = doc_flatten(doc, &copy);
+    assert_non_null(bytes);
+    assert_int_equal(strlen(bytes), doc->len);
     if (doc->len > 0)
-        assert_int_equal(doc->json[doc->len - 1], '\n');
-    for (p = doc->json, end = doc->json + doc->len; p < end; p = nl + 1) {
+        assert_int_equal(bytes[doc->len - 1], '\n');
+    for (p = bytes, end = bytes + doc->len; p < end; p = nl + 1) {
         cJSON *o, *rt, *id;
         size_t k;
 
@@ -192,6 +195,8 @@ static void parse_file(const struct doc *doc, const char *type,
                     ->valuestring, id->valuestring);
         out->res[out->n++] = o;
     }
+    if (copy)
+        free((char *)bytes);
 }
 
 static void file_free(struct file *f)
@@ -598,7 +603,9 @@ static void test_empty_region(void **state)
     r.poll_interval_s = 60;
     assert_int_equal(feed_build(&r, NULL, NOW, &s, &err), 0);
     for (int t = 0; t < SMARTPUB_NDOCS; t++) {
-        assert_non_null(s->smart.doc[t].json);
+        /* A document (pieces: none), not a missing one. */
+        assert_true(s->smart.doc[t].json != NULL ||
+                    s->smart.doc[t].segs != NULL);
         assert_int_equal(s->smart.doc[t].len, 0);
         assert_int_equal(s->smart.doc[t].etag[0], '"');
     }
@@ -649,7 +656,7 @@ static void consume(const struct feed_snapshot *s, const char *hsa,
     while (rc == ADAPTER_MORE) {
         struct adapter_response resp;
         const struct doc *doc = NULL;
-        char *manifest = NULL;
+        char *manifest = NULL, *flat = NULL;
         const char *name = strrchr(req.url, '/');
 
         assert_true(++nreq <= 8);
@@ -667,13 +674,25 @@ static void consume(const struct feed_snapshot *s, const char *hsa,
             assert_int_equal(sscanf(name, "/%15[A-Za-z].ndjson", type), 1);
             doc = smartpub_ndjson(&s->smart, type);
             assert_non_null(doc);
-            resp.body = doc->json;
+            /* Always a copy: the one-piece case is copied too. */
+            assert_non_null(flat = malloc(doc->len + 1));
+            {
+                int copy = 0;
+                const char *b = doc_flatten(doc, &copy);
+
+                assert_non_null(b);
+                memcpy(flat, b, doc->len + 1);
+                if (copy)
+                    free((char *)b);
+            }
+            resp.body = flat;
             resp.len = doc->len;
             resp.content_type = SMARTPUB_CONTENT_TYPE;
         }
         adapter_request_clear(&req);
         rc = adapter_smart.step(&ctx, state, &resp, got, &req, &err);
         free(manifest);
+        free(flat);
     }
     if (rc != ADAPTER_DONE)
         fail_msg("smart-bulk on %s: %s", hsa, err.msg);
