@@ -96,7 +96,7 @@ static char *next_url(struct fhir_state *st, const char *link,
     char *abs = NULL, *out = NULL, *sch = NULL, *host = NULL, *port = NULL;
     char q[FHIRJ_QUOTE_MAX + 8];
 
-    fhirj_quote(q, sizeof(q), link);
+    sf_quote(q, sizeof(q), link, strlen(link), FHIRJ_QUOTE_MAX);
     if (strlen(link) > FHIR_URL_MAX) {
         sf_error_set(err, SF_ERR_PARSE, "Slot search: next link longer than "
                      "%d bytes", FHIR_URL_MAX);

@@ -181,35 +181,6 @@ bool fhirj_ref_is(const char *ref, const char *type, const char *id)
     return tail == ref || tail[-1] == '/';
 }
 
-void fhirj_quote(char *dst, size_t n, const char *s)
-{
-    size_t max, len;
-    char *c;
-
-    if (n == 0)
-        return;
-    /* Scrub first (pnr.h): a number across the cut goes whole. Controls
-     * become '?' after: the scrub reads tab/CR/LF as separators, and '?'
-     * can join nothing into a number. */
-    if ((c = pnr_scrub(s != NULL ? s : "", NULL)) == NULL) {
-        snprintf(dst, n, "(not quoted: out of memory)");
-        return;
-    }
-    for (char *p = c; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    max = n > 4 ? n - 4 : 0;
-    if (max > FHIRJ_QUOTE_MAX)
-        max = FHIRJ_QUOTE_MAX;
-    len = strlen(c);
-    /* never leave half a UTF-8 sequence (or half a digit run) at the cut */
-    pnr_cut(c, max);
-    memcpy(dst, c, strlen(c) + 1);
-    if (len > max && strlen(dst) + 4 <= n)
-        memcpy(dst + strlen(dst), "...", 4);
-    free(c);
-}
-
 void fhirj_outcome_text(const cJSON *oo, char *buf, size_t n,
                         const char **code)
 {
@@ -230,11 +201,12 @@ void fhirj_outcome_text(const cJSON *oo, char *buf, size_t n,
     }
     if (code != NULL)
         *code = c;
-    fhirj_quote(q, sizeof(q), text ? text : "");
+    sf_quote(q, sizeof(q), text ? text : "", text ? strlen(text) : 0,
+             FHIRJ_QUOTE_MAX);
     if (c != NULL) {
         char qc[40];
 
-        fhirj_quote(qc, sizeof(qc), c);
+        sf_quote(qc, sizeof(qc), c, strlen(c), FHIRJ_QUOTE_MAX);
         snprintf(buf, n, "OperationOutcome %s%s%s%s", qc, q[0] ? ": \"" : "",
                  q, q[0] ? "\"" : "");
     } else {

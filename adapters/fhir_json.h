@@ -74,12 +74,4 @@ bool fhirj_ref_is(const char *ref, const char *type, const char *id);
 void fhirj_outcome_text(const cJSON *oo, char *buf, size_t n,
                         const char **code);
 
-/*
- * Copy untrusted s into dst for an error message: every personnummer
- * scrubbed (pnr.h), at most FHIRJ_QUOTE_MAX bytes, control characters as
- * '?', cut marked with "...". Every FHIR and SMART quote of upstream text
- * (OperationOutcome diagnostics, manifest and paging URLs) comes here.
- */
-void fhirj_quote(char *dst, size_t n, const char *s);
-
 #endif

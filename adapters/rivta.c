@@ -586,7 +586,6 @@ static int finish_item(struct parse *ps)
     return 0;
 }
 
-static void quote_text(char *dst, size_t cap, const char *s, size_t max);
 
 /* Start keeping the text of the element just opened in f. */
 static enum role open_field(struct parse *ps, struct field *f)
@@ -670,10 +669,12 @@ static enum role root_role(struct parse *ps, const xmlChar *uri,
         return open_response(ps);
     if (name_is(uri, local, SOAP_NS, "Fault"))
         return open_fault(ps);
-    quote_text(ps->root_ns, sizeof(ps->root_ns),
-               uri != NULL ? (const char *)uri : "", sizeof(ps->root_ns) - 1);
-    quote_text(ps->root_local, sizeof(ps->root_local), (const char *)local,
-               sizeof(ps->root_local) - 1);
+    if (uri == NULL)
+        uri = (const xmlChar *)"";
+    sf_quote(ps->root_ns, sizeof(ps->root_ns), (const char *)uri,
+             strlen((const char *)uri), sizeof(ps->root_ns) - 1);
+    sf_quote(ps->root_local, sizeof(ps->root_local), (const char *)local,
+             strlen((const char *)local), sizeof(ps->root_local) - 1);
     ps->bad_root = true;
     return R_SKIP;
 }
@@ -692,8 +693,8 @@ static void unbound_root(struct parse *ps, const xmlChar *prefix,
         return;
     }
     sprintf(qname, "%s:%s", (const char *)prefix, (const char *)local);
-    quote_text(ps->root_local, sizeof(ps->root_local), qname,
-               sizeof(ps->root_local) - 1);
+    sf_quote(ps->root_local, sizeof(ps->root_local), qname, strlen(qname),
+             sizeof(ps->root_local) - 1);
     free(qname);
 }
 
@@ -843,47 +844,20 @@ static void on_entity_decl(void *ctx, const xmlChar *name, int type,
     stop_parse(ctx, STOP_HOSTILE);
 }
 
-/*
- * Copy of upstream text s made fit for a one-line message of at most max
- * bytes (cut to cap - 1): controls become spaces, then every personnummer
- * is scrubbed (pnr.h: producers may echo the query identity, or another
- * person's, and messages reach the logs and the public feed), then it is
- * cut (pnr_cut: whole characters, never the front of a digit run). That
- * order leaves no number behind: one split by a control is joined first,
- * one straddling the cut was scrubbed whole before.
- */
-static void quote_text(char *dst, size_t cap, const char *s, size_t max)
-{
-    char *t = strdup(s), *c = NULL;
-
-    if (t != NULL) {
-        for (char *p = t; *p != '\0'; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                *p = ' ';
-        c = pnr_scrub(t, NULL);
-        free(t);
-    }
-    if (c == NULL) {
-        snprintf(dst, cap, "(not quoted: out of memory)");
-        return;
-    }
-    pnr_cut(c, max < cap - 1 ? max : cap - 1);
-    snprintf(dst, cap, "%s", c);
-    free(c);
-}
-
 static void set_fault_error(struct parse *ps, struct sf_error *err)
 {
     const char *fs = field_value(&ps->f[F_FAULTSTRING]);
     const char *fc = field_value(&ps->f[F_FAULTCODE]);
     char qs[FAULT_QUOTE_MAX + 1], qc[64];
 
-    /* quote_text scrubs: faults often echo the query identity. */
-    quote_text(qs, sizeof(qs), fs != NULL ? fs : "(no faultstring)",
-               FAULT_QUOTE_MAX);
-    quote_text(qc, sizeof(qc), fc != NULL ? fc : "?", sizeof(qc) - 1);
-    if (fs != NULL &&
-        (strncmp(fs, "VP004", 5) == 0 || strncmp(fs, "VP007", 5) == 0))
+    /* sf_quote scrubs: faults often echo the query identity. */
+    if (fs == NULL)
+        fs = "(no faultstring)";
+    if (fc == NULL)
+        fc = "?";
+    sf_quote(qs, sizeof(qs), fs, strlen(fs), FAULT_QUOTE_MAX);
+    sf_quote(qc, sizeof(qc), fc, strlen(fc), sizeof(qc) - 1);
+    if (strncmp(fs, "VP004", 5) == 0 || strncmp(fs, "VP007", 5) == 0)
         sf_error_set(err, SF_ERR_NOT_CONNECTED,
                      "%s: not connected: %s", ps->name, qs);
     else

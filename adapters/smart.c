@@ -334,7 +334,7 @@ static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
             if (oom) {
                 rc = nomem(err);
             } else {
-                fhirj_quote(q, sizeof(q), url);
+                sf_quote(q, sizeof(q), url, strlen(url), FHIRJ_QUOTE_MAX);
                 sf_error_set(err, SF_ERR_PARSE, "manifest: output url \"%s\" "
                              "refused: %s", q, why);
             }

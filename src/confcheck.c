@@ -72,44 +72,9 @@ void confcheck_err(struct confcheck *cx, const char *path, const char *fmt, ...)
 
 /* ---- text helpers ---------------------------------------------------- */
 
-/*
- * Whole characters only, so a cut never leaves half a UTF-8 sequence in
- * a message that is itself checked as UTF-8 downstream.
- */
 void confcheck_show_n(char *dst, size_t dstlen, const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t o = 0, k;
-
-    while (n > 0 && o + 4 < dstlen) {
-        k = sf_utf8_seq((const char *)p, n);
-        if (o + (k ? k : 1) > CONFCHECK_SHOW_MAX) {
-            break;
-        } else if (k == 0 || (k == 1 && (p[0] < 0x20 || p[0] == 0x7f))) {
-            dst[o++] = '?';
-            k = 1;
-        } else {
-            memcpy(dst + o, p, k);
-            o += k;
-        }
-        p += k;
-        n -= k;
-    }
-    if (n > 0 && *p >= '0' && *p <= '9') {
-        /* A number cut here would escape verr's scrub: drop a cut run
-         * that is short enough to be (part of) one. */
-        size_t d = o;
-
-        while (d > 0 && dst[d - 1] >= '0' && dst[d - 1] <= '9')
-            d--;
-        if (o - d <= 12)
-            o = d;
-    }
-    if (n > 0 && o + 4 <= dstlen) {
-        memcpy(dst + o, "...", 3);
-        o += 3;
-    }
-    dst[o] = '\0';
+    sf_quote(dst, dstlen, s, n, CONFCHECK_SHOW_MAX);
 }
 
 void confcheck_show(char *dst, size_t dstlen, const char *s)

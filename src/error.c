@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "slotfeed/pnr.h"
@@ -189,4 +190,50 @@ const char *sf_errclass_name(enum sf_errclass code)
     case SF_ERR_IMPLAUSIBLE: return "implausible";
     }
     return "unknown";
+}
+
+void sf_quote(char *dst, size_t cap, const char *s, size_t n, size_t max)
+{
+    char *t, *c;
+    size_t i = 0, o = 0, k, len;
+
+    if (cap == 0)
+        return;
+    if ((t = malloc(n + 1)) == NULL) {
+        snprintf(dst, cap, "(not quoted: out of memory)");
+        return;
+    }
+    while (i < n) {
+        unsigned char b = (unsigned char)s[i];
+
+        if (b < 0x20 || b == 0x7f) {
+            t[o++] = ' ';
+            i++;
+        } else if ((k = sf_utf8_seq(s + i, n - i)) == 0) {
+            t[o++] = '?';
+            i++;
+        } else {
+            memcpy(t + o, s + i, k);
+            o += k;
+            i += k;
+        }
+    }
+    t[o] = '\0';
+    c = pnr_scrub(t, NULL);
+    free(t);
+    if (c == NULL) {
+        snprintf(dst, cap, "(not quoted: out of memory)");
+        return;
+    }
+    len = strlen(c);
+    if (len > max || len > cap - 1) {
+        /* cut: max bytes of text, then the "..." if cap has room */
+        if (max > cap - 1)
+            max = cap - 1;
+        if (max > cap - 4)
+            max = cap >= 4 ? cap - 4 : 0;
+    }
+    pnr_cut(c, max);
+    snprintf(dst, cap, len > strlen(c) ? "%s..." : "%s", c);
+    free(c);
 }

@@ -56,10 +56,11 @@ void confcheck_err(struct confcheck *cx, const char *path, const char *fmt,
                    ...) __attribute__((format(printf, 3, 4)));
 
 /*
- * Copy s (n bytes; confcheck_show: up to its NUL) into dst for display:
- * at most CONFCHECK_SHOW_MAX bytes, whole characters only, control
- * characters and invalid bytes shown as '?', "..." when cut. Safe for
- * any input; dstlen should be CONFCHECK_SHOWN.
+ * Copy s (n bytes; confcheck_show: up to its NUL) into dst for display,
+ * at most CONFCHECK_SHOW_MAX bytes, quoted as sf_quote (error.h) quotes
+ * every untrusted text: controls as spaces, invalid bytes as '?', no
+ * personnummer, whole characters, "..." when cut. Safe for any input;
+ * dstlen should be CONFCHECK_SHOWN.
  */
 void confcheck_show_n(char *dst, size_t dstlen, const char *s, size_t n);
 void confcheck_show(char *dst, size_t dstlen, const char *s);

@@ -74,6 +74,19 @@ size_t sf_utf8_seq(const char *s, size_t n);
 size_t sf_utf8_bad(const char *s, size_t n);
 bool sf_utf8_valid(const char *s, size_t n);
 
+/*
+ * The one way untrusted text (an upstream fault, a config value) is
+ * quoted in a message. From the n bytes at s (NUL bytes included):
+ * control characters become spaces (a number split by a newline is
+ * joined, then caught), bytes that are not valid UTF-8 become '?', every
+ * personnummer becomes PNR_MARK (pnr.h), and the result is cut with
+ * pnr_cut's rule (whole characters, never the front of a digit run) to
+ * at most max bytes, followed by "..." when cut (all within cap: size dst
+ * max + 4 to keep max bytes of text). dst (cap >= 1) is always a NUL-terminated string; out of memory,
+ * it says so instead.
+ */
+void sf_quote(char *dst, size_t cap, const char *s, size_t n, size_t max);
+
 /* Stable lowercase name of a class, e.g. "timeout", for logs and the feed. */
 const char *sf_errclass_name(enum sf_errclass code);
 

@@ -527,7 +527,7 @@ static void test_nul_byte(void **state)
     assert_int_equal(conf_parse(text, sizeof(text) - 1, &r, &e), -1);
     assert_int_equal(e.n, 1);
     assert_string_equal(e.v[0], "line 1, column 11: NUL byte in the file "
-                                "near '?x\"}'");
+                                "near ' x\"}'");
     conf_errors_free(&e);
 }
 
@@ -1212,8 +1212,9 @@ static void test_fhir_smart_keys(void **state)
     expect_errors(CLINICS(CL(SMART "'location':"
                              "'12345678901234567890123456789012345678901234"
                              "567890123456789012345'")),
-                  "$.clinics[0].booking.location: \"123456789012345678901234"
-                  "567890123456789012345678901234567890...\" is not a FHIR id "
+                  /* a digit run cut short is dropped whole (pnr_cut):
+                   * its front could read as a personnummer */
+                  "$.clinics[0].booking.location: \"...\" is not a FHIR id "
                   "(1..64 letters, digits, '-', '.')", NULL);
     expect_errors(CLINICS(CL(FHIR "'actor':'Location/1',"
                              "'search':'a=1#frag'")),

@@ -446,7 +446,7 @@ static void test_http_errors(void **state)
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_FAULT);
-        assert_non_null(strstr(r.err.msg, "exception: \"db?down\""));
+        assert_non_null(strstr(r.err.msg, "exception: \"db down\""));
         run_free(&r);
     }
     {
