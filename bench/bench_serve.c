@@ -65,7 +65,7 @@ int main(int argc, char **argv)
     }
     log_set_level(LOG_LVL_ERROR);
     signal(SIGPIPE, SIG_IGN);
-    c.base = event_base_new();
+    c.base = app_base_new();
     opts.listen_host = "127.0.0.1";
     opts.listen_port = atoi(argv[2]);
     opts.refresh_s = 24 * 3600;

@@ -138,6 +138,9 @@ struct http_server {
     struct reportq *reports;    /* started with the first report request */
     struct reportq_opts report_opts;
     struct report_wait *waits;  /* requests whose report is computing */
+    char cache_control[48];     /* "public, max-age=N", made once */
+    int64_t lm_at;              /* the time lm_text shows (0 = none yet) */
+    char lm_text[CLOCK_HTTP_DATE_LEN];
 };
 
 /* One request being answered. */
@@ -159,8 +162,48 @@ static void set_header(struct evhttp_request *req, const char *k,
     evhttp_add_header(h, k, v);
 }
 
+/* A header this reply has not set yet: no search for an old one (each
+ * evhttp_remove_header is a case-insensitive scan of the list). */
+static void add_header(struct evhttp_request *req, const char *k,
+                       const char *v)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), k, v);
+}
+
 /*
- * The one place every reply leaves through. buf may be NULL.
+ * Write the reply evhttp has just queued on bev now, instead of waiting
+ * for the next loop round's EPOLLOUT, and when all of it went out tell
+ * evhttp so at once (its write callback ends the request and starts
+ * reading the next one). With the epoll changelist (app_base_new) the
+ * read-off/write-on/write-off/read-on of one request then cancel out:
+ * no epoll_ctl and no extra epoll_wait per request (docs/performance.md).
+ * A short write (socket buffer full) or an error is left to the
+ * bufferevent as before. The output's front is frozen for everyone but
+ * the bufferevent itself, hence the unfreeze around the write; the
+ * reference keeps bev's memory valid should evhttp free the connection
+ * inside the callback.
+ */
+static void write_now(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    int rc;
+
+    if (fd < 0 || evbuffer_get_length(out) == 0)
+        return;
+    evbuffer_unfreeze(out, 1);
+    rc = evbuffer_write(out, fd);
+    evbuffer_freeze(out, 1);
+    if (rc < 0 || evbuffer_get_length(out) > 0)
+        return;
+    bufferevent_incref(bev);
+    bufferevent_trigger(bev, EV_WRITE, 0);
+    bufferevent_decref(bev);
+}
+
+/*
+ * The one place every reply leaves through. buf may be NULL. q->req is
+ * gone when this returns (write_now may complete the request).
  *
  * libevent writes at most 16 KiB per write callback by default, so the
  * ~25 KB feed took two writev calls and an extra loop round per reply.
@@ -171,13 +214,17 @@ static void finish(struct rq *q, int status, const char *reason,
                    struct evbuffer *buf)
 {
     struct evhttp_connection *conn = evhttp_request_get_connection(q->req);
+    struct bufferevent *bev = NULL;
 
-    if (conn != NULL)
-        bufferevent_set_max_single_write(
-            evhttp_connection_get_bufferevent(conn), 1 << 20);
-    set_header(q->req, "Access-Control-Allow-Origin", "*");
+    if (conn != NULL) {
+        bev = evhttp_connection_get_bufferevent(conn);
+        bufferevent_set_max_single_write(bev, 1 << 20);
+    }
+    add_header(q->req, "Access-Control-Allow-Origin", "*");
     evhttp_send_reply(q->req, status, reason, buf);
     metrics_http(q->route, status, (double)(clock_mono_us() - q->t0_us) / 1e6);
+    if (bev != NULL)
+        write_now(bev);
 }
 
 /*
@@ -340,12 +387,45 @@ static int inm_matches(const char *v, const char *etag)
     }
 }
 
-/* Every If-None-Match header line counts (a list may be split). */
-static int not_modified(struct evhttp_request *req, const char *etag)
+/*
+ * The request headers conditional GET and content coding look at, found
+ * in one pass over the list (they were three to four evhttp_find_header
+ * scans per request). Pointers into the request's own header list.
+ */
+struct cond_hdrs {
+    const char *inm, *ims, *ae;     /* first line of each, NULL = none */
+    int ninm, nae;                  /* lines of If-None-Match, A-E */
+};
+
+static void cond_scan(struct evhttp_request *req, struct cond_hdrs *c)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     struct evkeyval *kv;
 
+    memset(c, 0, sizeof(*c));
+    for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+        if (strcasecmp(kv->key, "If-None-Match") == 0) {
+            if (c->ninm++ == 0)
+                c->inm = kv->value;
+        } else if (strcasecmp(kv->key, "Accept-Encoding") == 0) {
+            if (c->nae++ == 0)
+                c->ae = kv->value;
+        } else if (c->ims == NULL &&
+                   strcasecmp(kv->key, "If-Modified-Since") == 0) {
+            c->ims = kv->value;
+        }
+    }
+}
+
+/* Every If-None-Match header line counts (a list may be split). */
+static int not_modified(struct evhttp_request *req,
+                        const struct cond_hdrs *c, const char *etag)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    struct evkeyval *kv;
+
+    if (c->ninm == 1)
+        return inm_matches(c->inm, etag);
     for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next)
         if (strcasecmp(kv->key, "If-None-Match") == 0 &&
             inm_matches(kv->value, etag))
@@ -353,39 +433,41 @@ static int not_modified(struct evhttp_request *req, const char *etag)
     return 0;
 }
 
-/* Any If-None-Match header at all (then If-Modified-Since is ignored). */
-static int has_header(struct evhttp_request *req, const char *name)
-{
-    return evhttp_find_header(evhttp_request_get_input_headers(req), name) !=
-           NULL;
-}
-
 /*
  * Conditional GET per RFC 9110 §13.2.2: If-None-Match decides when sent;
  * otherwise If-Modified-Since against Last-Modified (lm 0 = none).
  */
-static int is_not_modified(struct evhttp_request *req, const char *etag,
-                           int64_t lm)
+static int cond_not_modified(struct evhttp_request *req,
+                             const struct cond_hdrs *c, const char *etag,
+                             int64_t lm)
 {
-    const char *ims;
     int64_t t;
 
-    if (has_header(req, "If-None-Match"))
-        return not_modified(req, etag);
-    ims = evhttp_find_header(evhttp_request_get_input_headers(req),
-                             "If-Modified-Since");
-    return lm > 0 && ims != NULL && clock_parse_http_date(ims, &t) == 0 &&
+    if (c->ninm > 0)
+        return not_modified(req, c, etag);
+    return lm > 0 && c->ims != NULL && clock_parse_http_date(c->ims, &t) == 0 &&
            lm <= t;
 }
 
+static int is_not_modified(struct evhttp_request *req, const char *etag,
+                           int64_t lm)
+{
+    struct cond_hdrs c;
+
+    cond_scan(req, &c);
+    return cond_not_modified(req, &c, etag, lm);
+}
+
 /* Every Accept-Encoding line counts (a list may be split over lines). */
-static int wants_gzip(struct evhttp_request *req)
+static int cond_gzip(struct evhttp_request *req, const struct cond_hdrs *c)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     struct evkeyval *kv;
     char joined[1024];
     size_t len = 0;
 
+    if (c->nae <= 1)
+        return api_accepts_gzip(c->ae != NULL ? c->ae : "");
     joined[0] = '\0';
     for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next)
         if (strcasecmp(kv->key, "Accept-Encoding") == 0) {
@@ -396,6 +478,25 @@ static int wants_gzip(struct evhttp_request *req)
             len += (size_t)n;
         }
     return api_accepts_gzip(joined);
+}
+
+static int wants_gzip(struct evhttp_request *req)
+{
+    struct cond_hdrs c;
+
+    cond_scan(req, &c);
+    return cond_gzip(req, &c);
+}
+
+/* Last-Modified text for lm, formatted once per distinct time (it is the
+ * snapshot's changed_at for nearly every request). */
+static const char *last_modified(struct http_server *s, int64_t lm)
+{
+    if (lm != s->lm_at) {
+        clock_format_http_date(lm, s->lm_text);
+        s->lm_at = lm;
+    }
+    return s->lm_text;
 }
 
 /* --- serving a feed document --------------------------------------------- */
@@ -427,30 +528,29 @@ static void serve_doc(struct rq *q, const struct doc *doc,
                       evbuffer_ref_cleanup_cb cleanup, void *holder)
 {
     const struct doc *d = doc;
-    char cc[48], lm[CLOCK_HTTP_DATE_LEN];
+    struct cond_hdrs c;
 
-    if (gz != NULL && gz->json != NULL && wants_gzip(q->req))
+    /* The reply's first headers: none is set yet (add_header). */
+    cond_scan(q->req, &c);
+    if (gz != NULL && gz->json != NULL && cond_gzip(q->req, &c))
         d = gz;
-    snprintf(cc, sizeof(cc), "public, max-age=%d", q->s->max_age_s);
-    set_header(q->req, "ETag", d->etag);
-    set_header(q->req, "Cache-Control", cc);
-    set_header(q->req, "Access-Control-Expose-Headers",
+    add_header(q->req, "ETag", d->etag);
+    add_header(q->req, "Cache-Control", q->s->cache_control);
+    add_header(q->req, "Access-Control-Expose-Headers",
                "ETag, Last-Modified");
     if (gz != NULL)
-        set_header(q->req, "Vary", "Accept-Encoding");
-    if (last_mod > 0) {
-        clock_format_http_date(last_mod, lm);
-        set_header(q->req, "Last-Modified", lm);
-    }
-    if (is_not_modified(q->req, d->etag, last_mod)) {
+        add_header(q->req, "Vary", "Accept-Encoding");
+    if (last_mod > 0)
+        add_header(q->req, "Last-Modified", last_modified(q->s, last_mod));
+    if (cond_not_modified(q->req, &c, d->etag, last_mod)) {
         /* 304: validators and caching headers, no body, no type. */
         finish(q, 304, "Not Modified", NULL);
         cleanup(NULL, 0, holder);
         return;
     }
-    set_header(q->req, "Content-Type", content_type);
+    add_header(q->req, "Content-Type", content_type);
     if (d == gz)
-        set_header(q->req, "Content-Encoding", "gzip");
+        add_header(q->req, "Content-Encoding", "gzip");
     if (d->segs != NULL)
         send_segs(q, d, cleanup, holder);
     else
@@ -474,17 +574,12 @@ static void serve_snap_doc(struct rq *q, const struct feed_snapshot *snap,
 /* A document made for this request only (copied out, then freed). */
 static void serve_own_doc(struct rq *q, struct doc *doc, int64_t lm)
 {
-    char cc[48], lmb[CLOCK_HTTP_DATE_LEN];
-
-    snprintf(cc, sizeof(cc), "public, max-age=%d", q->s->max_age_s);
     set_header(q->req, "ETag", doc->etag);
-    set_header(q->req, "Cache-Control", cc);
+    set_header(q->req, "Cache-Control", q->s->cache_control);
     set_header(q->req, "Access-Control-Expose-Headers",
                "ETag, Last-Modified");
-    if (lm > 0) {
-        clock_format_http_date(lm, lmb);
-        set_header(q->req, "Last-Modified", lmb);
-    }
+    if (lm > 0)
+        set_header(q->req, "Last-Modified", last_modified(q->s, lm));
     if (is_not_modified(q->req, doc->etag, lm)) {
         finish(q, 304, "Not Modified", NULL);
     } else {
@@ -713,12 +808,14 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 /* Enter evcon (if new) with its request clock started at since_ms. */
 static struct conn *conn_add(struct http_server *s,
                              struct evhttp_connection *evcon,
-                             int64_t since_ms)
+                             int64_t since_ms, int *added)
 {
     size_t at;
 
     if (conn_find(&s->conns, evcon, &at))
         return &s->conns.v[at];
+    if (added != NULL)
+        *added = 1;
     if (at == s->conns.cap)
         return NULL;                /* cannot happen: cap > 2 * max */
     s->conns.v[at].evcon = evcon;
@@ -765,7 +862,7 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
         bufferevent_getcb(bev, NULL, NULL, NULL, &cbarg);
         if (cbarg != NULL &&
             evhttp_connection_get_bufferevent(cbarg) == bev)
-            conn_add(s, cbarg, now);
+            conn_add(s, cbarg, now, NULL);
         bufferevent_decref(bev);
     }
     s->npend = 0;
@@ -849,12 +946,14 @@ static void conn_seen(struct http_server *s, struct evhttp_request *req)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct conn *c;
+    int added = 0;
 
-    if (evcon == NULL || (c = conn_add(s, evcon, 0)) == NULL)
+    if (evcon == NULL || (c = conn_add(s, evcon, 0, &added)) == NULL)
         return;
     c->since_ms = 0;
     evhttp_request_set_on_complete_cb(req, on_reply_done, s);
-    conns_changed(s);
+    if (added)      /* only a connection we missed at accept is new here */
+        conns_changed(s);
 }
 
 /* --- routing ------------------------------------------------------------- */
@@ -1508,6 +1607,8 @@ struct http_server *http_new(struct event_base *base, const char *host,
         s->report_opts = *opts->reports;
     s->max_age_s = opts != NULL && opts->max_age_s > 0 ? opts->max_age_s
                                                       : HTTP_DEFAULT_MAX_AGE;
+    snprintf(s->cache_control, sizeof(s->cache_control),
+             "public, max-age=%d", s->max_age_s);
     s->conns.max = opts != NULL && opts->max_connections > 0
                        ? (size_t)opts->max_connections
                        : HTTP_DEFAULT_MAX_CONNECTIONS;

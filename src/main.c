@@ -762,7 +762,7 @@ static int cmd_run(int argc, char **argv)
     }
     if ((region = load_config(config)) == NULL)
         return 1;
-    if ((base = event_base_new()) == NULL) {
+    if ((base = app_base_new()) == NULL) {
         fprintf(stderr, "slotfeed: cannot create the event loop\n");
         goto out;
     }

@@ -34,6 +34,17 @@ struct app_opts {
     const struct reportq_opts *reports;
 };
 
+/*
+ * The daemon's event loop: an event base whose epoll backend batches
+ * event changes per loop round (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST), so
+ * the enable/disable pairs evhttp makes around every reply cost one
+ * epoll_ctl or none instead of two to four. Also sets the process-wide
+ * malloc option the HTTP path wants (M_MXFAST 0, see app.c); call once,
+ * from main, before other threads exist. NULL when out of memory; the
+ * caller frees it with event_base_free.
+ */
+struct event_base *app_base_new(void);
+
 /* Build everything and bind the HTTP port. NULL with err set on failure. */
 struct app *app_new(struct event_base *base, const struct conf_region *region,
                     const struct app_opts *opts, struct sf_error *err);
