@@ -69,6 +69,7 @@
 #include "slotfeed/http_framing.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
+#include "slotfeed/page.h"
 #include "slotfeed/report.h"
 #include "slotfeed/reportq.h"
 #include "slotfeed/smartpub.h"
@@ -89,6 +90,7 @@
 #define HTTP_FD_RESERVE 64          /* fds kept for SQLite, curl, logs */
 
 #define CT_JSON "application/json; charset=utf-8"
+#define CT_HTML "text/html; charset=utf-8"
 #define CT_PROBLEM "application/problem+json"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 
@@ -132,6 +134,7 @@ struct http_server {
     struct http_server *next;   /* all servers (see on_accept_error) */
     int closing;                /* in http_free: the listener is gone */
     struct api_cache *cache;
+    struct page_cache *pages;   /* the rendered patient page "/" */
     const struct geo_table *geo;        /* borrowed from opts */
     char (*asset_etags)[DOC_ETAG_LEN];   /* parallel to web_assets[] */
     size_t nassets;
@@ -146,6 +149,7 @@ struct rq {
     struct evhttp_request *req;
     enum metrics_route route;
     int64_t t0_us;              /* monotonic us the request arrived */
+    const char *vary;           /* Vary of a served doc; NULL = encoding */
 };
 
 /* --- replies ------------------------------------------------------------- */
@@ -393,7 +397,8 @@ static void serve_doc(struct rq *q, const struct doc *doc,
     set_header(q->req, "Access-Control-Expose-Headers",
                "ETag, Last-Modified");
     if (gz != NULL)
-        set_header(q->req, "Vary", "Accept-Encoding");
+        set_header(q->req, "Vary",
+                   q->vary != NULL ? q->vary : "Accept-Encoding");
     if (last_mod > 0) {
         clock_format_http_date(last_mod, lm);
         set_header(q->req, "Last-Modified", lm);
@@ -944,6 +949,35 @@ static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
               e);
 }
 
+/* The patient page "/" (page.h): per snapshot and variant, cached. */
+static void serve_page(struct rq *q, const struct feed_snapshot *snap,
+                       const struct api_params *params)
+{
+    struct page_query pq;
+    struct api_entry *e;
+    int status;
+
+    page_query_of(params, evhttp_find_header(
+                              evhttp_request_get_input_headers(q->req),
+                              "Accept-Language"), &pq);
+    if ((e = page_cache_get(q->s->pages, snap, q->s->geo, &pq,
+                            &status)) == NULL) {
+        send_problem(q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    q->vary = "Accept-Encoding, Accept-Language";
+    if (status == 200) {
+        serve_doc(q, &e->plain, &e->gz, e->changed_at, CT_HTML,
+                  on_entry_done, e);
+        return;
+    }
+    /* A page that says what was wrong with the query (page_render). */
+    set_header(q->req, "Content-Type", CT_HTML);
+    set_header(q->req, "Cache-Control", "no-store");
+    send_copy(q, status, "Bad Request", e->plain.json, e->plain.len);
+    api_entry_unref(e);
+}
+
 static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
 {
     const char *base = snap->region != NULL &&
@@ -1034,6 +1068,7 @@ static void on_report_done(const struct reportq_result *r, void *arg)
     q.req = w->req;
     q.route = w->route;
     q.t0_us = w->t0_us;
+    q.vary = NULL;
     free(w);
     if (r->cancelled || r->status == 0) {
         set_header(q.req, "Retry-After", HTTP_REPORT_RETRY_AFTER);
@@ -1272,7 +1307,7 @@ static void serve_clinic(struct rq *q, const struct feed_snapshot *snap,
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
-    struct rq q = {arg, req, METRICS_ROUTE_OTHER, 0};
+    struct rq q = {arg, req, METRICS_ROUTE_OTHER, 0, NULL};
     struct http_server *s = arg;
     const char *uri = evhttp_request_get_uri(req);
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
@@ -1339,7 +1374,12 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (r == R_STATIC) {
-        serve_asset(&q, asset);
+        /* "/" is rendered from the snapshot; before the first one, the
+         * static shell (index.html) says the times are on their way. */
+        if (strcmp(path, "/") == 0 && (snap = s->get(s->arg)) != NULL)
+            serve_page(&q, snap, &params);
+        else
+            serve_asset(&q, asset);
         goto out;
     }
     snap = s->get(s->arg);
@@ -1443,6 +1483,7 @@ struct http_server *http_new(struct event_base *base, const char *host,
     }
     if ((s = calloc(1, sizeof(*s))) == NULL ||
         (s->cache = api_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
+        (s->pages = page_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
         (s->http = evhttp_new(base)) == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
@@ -1577,6 +1618,7 @@ void http_free(struct http_server *s)
     free(s->pend);
     free(s->conns.v);
     api_cache_free(s->cache);
+    page_cache_free(s->pages);
     free(s->asset_etags);
     free(s);
 }

@@ -63,6 +63,17 @@
 
     function parseRoute(hash) {
         var h = (hash || '').replace(/^#/, '');
+        /* No route in the hash: the server rendered this page for its
+         * query (/?kommun=K&nara=Q&vy=inom-3-dagar), so take that. */
+        if ((h === '' || h === '/') && location.search) {
+            var sq = parseQuery(location.search.slice(1));
+            return {
+                view: 'list',
+                mode: sq.vy === 'inom-3-dagar' ? 'guarantee' : 'all',
+                municipality: sq.kommun || '',
+                near: (sq.nara || '').trim()
+            };
+        }
         var qi = h.indexOf('?');
         var path = qi < 0 ? h : h.slice(0, qi);
         var q = parseQuery(qi < 0 ? '' : h.slice(qi + 1));
@@ -338,12 +349,6 @@
         return x < y ? -1 : x > y ? 1 : byName(a, b);
     }
 
-    function byDistance(a, b) {
-        var x = typeof a.distance_km === 'number' ? a.distance_km : Infinity;
-        var y = typeof b.distance_km === 'number' ? b.distance_km : Infinity;
-        return x < y ? -1 : x > y ? 1 : byFirstFree(a, b);
-    }
-
     function fillMunicipalities(route) {
         var sel = $('municipality');
         var seen = {};
@@ -419,9 +424,12 @@
         var none = inMuni.filter(function (c) {
             return c.web_booking === 'none';
         });
-        web.sort(usedDistance ? byDistance
-                 : route.mode === 'guarantee' ? byFirstFree : byName);
-        none.sort(usedDistance ? byDistance : byName);
+        /* With a place, the API's order (nearest first) stands, as on
+         * the server-rendered page. */
+        if (!usedDistance) {
+            web.sort(route.mode === 'guarantee' ? byFirstFree : byName);
+            none.sort(byName);
+        }
 
         var where = route.municipality ? ' i ' + route.municipality : '';
         var deadline = feed.guarantee && feed.guarantee.deadline;
@@ -818,7 +826,8 @@
             history.replaceState(null, '', h);
             onRoute();
         });
-        $('clear-filters').addEventListener('click', function () {
+        $('clear-filters').addEventListener('click', function (e) {
+            e.preventDefault();
             $('near').value = '';
             $('municipality').value = '';
             location.hash = listHash(currentMode(), '', '');

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from selenium import webdriver
@@ -65,13 +66,19 @@ def instant(s):
     return dt.datetime.fromisoformat(s)
 
 
-def new_driver(profile_dir):
+def new_driver(profile_dir, script=True, lang="sv-SE"):
     o = webdriver.ChromeOptions()
+    # Headless Chromium sends Accept-Language from this pref, not --lang.
+    prefs = {"intl.accept_languages": lang.split("-")[0] + "," + lang}
+    if not script:
+        # Chrome's own setting: no page script runs at all.
+        prefs["profile.managed_default_content_settings.javascript"] = 2
+    o.add_experimental_option("prefs", prefs)
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
               "--disable-dev-shm-usage", "--disable-background-networking",
               "--disable-component-update", "--disable-sync",
               "--no-first-run", "--no-default-browser-check",
-              "--disable-extensions", "--lang=sv-SE",
+              "--disable-extensions", "--lang=" + lang,
               "--window-size=1200,900", "--user-data-dir=" + profile_dir):
         o.add_argument(a)
     o.binary_location = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
@@ -407,6 +414,82 @@ def test_xss(d, base, feed, hostile):
     check(d.execute_script("return window.__xss === undefined"), "no injected script ran")
 
 
+def load_static(d, base, path, api_path):
+    """Load the server-rendered page at path (no script) and the API
+    document api_path of the same snapshot."""
+    for _ in range(8):
+        before = get_json(base, api_path)
+        d.get(base + path)
+        after = get_json(base, api_path)
+        for doc in (before, after):
+            if shown_generated_at(d) == doc["generated_at"]:
+                return doc
+        time.sleep(0.2)
+    check(False, "%s and %s kept showing different snapshots" % (path, api_path))
+    return after
+
+
+def test_noscript(d, base, out, hostile):
+    """Scripts off (issue 14 §3): the server renders the list for / and
+    the form's parameters, the same clinics as the API, and the form
+    submits to parameters the server honours."""
+    check(d.execute_script is not None, "no-script browser started")
+    feed = load_static(d, base, "/", "/v1/availability")
+    body = d.find_element(By.TAG_NAME, "body").text
+    check("Hämtar lediga tider" not in body, "no-script /: no 'Hämtar lediga tider' shell")
+    web = [c["id"] for c in feed["clinics"] if c["web_booking"] != "none"]
+    none = [c["id"] for c in feed["clinics"] if c["web_booking"] == "none"]
+    check(sorted(ids_in(d, "clinic-list")) == sorted(web) and
+          sorted(ids_in(d, "clinic-list-none")) == sorted(none),
+          "no-script /: the API's %d + %d clinics" % (len(web), len(none)))
+    status = d.find_element(By.ID, "result-status").text
+    check(status.startswith("Visar %d mottagningar" % len(web)),
+          "no-script /: the count said (%r)" % status)
+    if hostile:
+        names = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".clinic-name")]
+        check(hostile in names and
+              not d.find_elements(By.CSS_SELECTOR, ".clinic-name img, .clinic-name b"),
+              "no-script /: markup in a clinic name is text")
+    shot(d, out, "08-utan-javascript.png")
+    munis = sorted({c["municipality"] for c in feed["clinics"]})
+    pick = next((m for m in munis if m == "Arvika"), munis[0])
+    doc = load_static(d, base, "/?kommun=" + urllib.parse.quote(pick),
+                      "/v1/availability?municipality=" + urllib.parse.quote(pick))
+    got = ids_in(d, "clinic-list") + ids_in(d, "clinic-list-none")
+    check(sorted(got) == sorted(c["id"] for c in doc["clinics"]),
+          "no-script /?kommun=%s: the API's clinics" % pick)
+    doc = load_static(d, base, "/?nara=Molkom", "/v1/availability?near=Molkom")
+    check(ids_in(d, "clinic-list") ==
+          [c["id"] for c in doc["clinics"] if c["web_booking"] != "none"],
+          "no-script /?nara=Molkom: the API's clinics, nearest first")
+    status = d.find_element(By.ID, "result-status").text
+    check("sorterat efter avstånd från Molkom" in status,
+          "no-script near: place and sort said in the live region (%r)" % status)
+    doc = load_static(d, base, "/?vy=inom-3-dagar", "/v1/availability")
+    check(sorted(ids_in(d, "clinic-list")) ==
+          sorted(c["id"] for c in doc["clinics"] if c["within_guarantee"] is True),
+          "no-script 'inom 3 dagar': exactly the clinics within the guarantee")
+    # The form, submitted without script: real GET parameters.
+    load_static(d, base, "/", "/v1/availability")
+    Select(d.find_element(By.ID, "municipality")).select_by_value(pick)
+    d.find_element(By.ID, "near").send_keys("Molkom")
+    d.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait(d, lambda: "nara=Molkom" in d.current_url, "the form's GET")
+    doc = get_json(base, "/v1/availability?near=Molkom&municipality=" +
+                   urllib.parse.quote(pick))
+    check(ids_in(d, "clinic-list") ==
+          [c["id"] for c in doc["clinics"] if c["web_booking"] != "none"],
+          "no-script form: %s + Molkom as the API answers" % pick)
+    check(d.find_elements(By.ID, "filter-note"),
+          "no-script form: Kommun and Nära mig combined, said on the page")
+    # English.
+    load_static(d, base, "/?lang=en", "/v1/availability")
+    check(d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en",
+          "no-script /?lang=en: <html lang=en>")
+    check(d.find_element(By.ID, "freshness").text.startswith("Updated "),
+          "no-script /?lang=en: English texts")
+
+
 def test_overview(d, base, out):
     feed = None
     for _ in range(8):
@@ -476,6 +559,14 @@ def main():
     # fresh browser. A failed check is never retried nor forgotten: the
     # failures recorded so far stay, and an attempt that recorded one
     # ends the retries (the stale element after it changes nothing).
+    profile = tempfile.mkdtemp(prefix="slotfeed-chromium-")
+    d = new_driver(profile, script=False)
+    try:
+        test_noscript(d, base, out, hostile)
+    except (TimeoutException, WebDriverException, urllib.error.URLError) as e:
+        check(False, "no-script session: %s" % (str(e).splitlines()[0] if str(e) else type(e).__name__))
+    finally:
+        d.quit()
     for attempt in range(3):
         profile = tempfile.mkdtemp(prefix="slotfeed-chromium-")
         d = new_driver(profile)

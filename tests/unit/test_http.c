@@ -404,6 +404,12 @@ static void test_before_snapshot(void **state)
     request(sv, NULL, "/v1/clinics/SE2321000156-AAA1", NULL, &r);
     expect_problem(&r, 503, "Service Unavailable");
     resp_free(&r);
+    /* The page before the first feed: the static shell, not a 503. */
+    request(sv, NULL, "/", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Type", "text/html; charset=utf-8");
+    assert_non_null(strstr(r.body, "Hämtar lediga tider"));
+    resp_free(&r);
 }
 
 static void test_feed_and_conditional(void **state)
@@ -1639,10 +1645,36 @@ static void test_openapi_and_static(void **state)
     request(sv, NULL, "/openapi.json", hdr, &r);
     assert_int_equal(r.status, 304);
     resp_free(&r);
+    /* "/" is the page rendered from the snapshot (page.h), cached with
+     * it like the feed, in the language asked for. */
     request(sv, NULL, "/", NULL, &r);
     assert_int_equal(r.status, 200);
     expect_header(&r, "Content-Type", "text/html; charset=utf-8");
-    expect_header(&r, "Cache-Control", "public, max-age=300");
+    expect_header(&r, "Vary", "Accept-Encoding, Accept-Language");
+    assert_non_null(strstr(r.body, "<html lang=\"sv\">"));
+    assert_non_null(strstr(r.body, "Centrum"));
+    header(&r, "ETag", etag, sizeof(etag));
+    resp_free(&r);
+    snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
+    request(sv, NULL, "/", hdr, &r);
+    assert_int_equal(r.status, 304);
+    resp_free(&r);
+    request(sv, NULL, "/", "Accept-Language: en-GB,en;q=0.8", &r);
+    assert_non_null(strstr(r.body, "<html lang=\"en\">"));
+    resp_free(&r);
+    request(sv, NULL, "/?lang=en&kommun=Karlstad", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<html lang=\"en\">"));
+    assert_non_null(strstr(r.body, "<option value=\"Karlstad\" selected>"));
+    resp_free(&r);
+    request(sv, NULL, "/?kommun=Oslo", NULL, &r);
+    assert_int_equal(r.status, 400);
+    expect_header(&r, "Content-Type", "text/html; charset=utf-8");
+    expect_header(&r, "Cache-Control", "no-store");
+    assert_non_null(strstr(r.body, "Kommunen ”Oslo” finns inte"));
+    resp_free(&r);
+    request(sv, NULL, "/", "Accept-Encoding: gzip", &r);
+    expect_header(&r, "Content-Encoding", "gzip");
     resp_free(&r);
     request(sv, NULL, "/nothing.js", NULL, &r);
     expect_problem(&r, 404, "Not Found");
