@@ -27,6 +27,7 @@ from selenium.common.exceptions import (StaleElementReferenceException,
                                         TimeoutException, WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 MONTHS_SHORT = ["jan", "feb", "mars", "apr", "maj", "juni", "juli", "aug",
@@ -127,7 +128,10 @@ def load_list(d, base, fragment):
         before = get_json(base, "/v1/availability")
         d.get("about:blank")   # a new hash alone would not reload the page
         d.get(base + "/" + fragment)
+        # The server renders the list first; wait until the script has
+        # taken over (it marks <html>), then compare.
         wait(d, lambda: shown_generated_at(d) is not None and
+             d.find_element(By.TAG_NAME, "html").get_attribute("data-script-rendered") and
              d.find_element(By.ID, "result-status").text != "",
              "the list of " + fragment)
         after = get_json(base, "/v1/availability")
@@ -163,8 +167,10 @@ def check_card(card, c, gdays):
               "%s: dates written %s" % (cid, [short_date(x) for x in days]))
         more = card.find_elements(By.CSS_SELECTOR, ".more-days")
         if c["more_days"]:
-            check(len(more) == 1 and more[0].text == "(+%d)" % c["more_days"],
-                  "%s: (+%d)" % (cid, c["more_days"]))
+            words = "och %d %s" % (c["more_days"],
+                                   "dag till" if c["more_days"] == 1 else "dagar till")
+            check(len(more) == 1 and more[0].text.lower() == words,
+                  "%s: (+%d) said in words %r" % (cid, c["more_days"], words))
         else:
             check(not more, "%s: no (+N) when more_days is 0" % cid)
         style = shown[0].value_of_css_property("font-variant-caps")
@@ -172,6 +178,10 @@ def check_card(card, c, gdays):
     else:
         check("Just nu finns inga lediga tider" in text and not shown,
               "%s: 'Just nu finns inga lediga tider'" % cid)
+    if c.get("booking_url"):
+        book = card.find_elements(By.CSS_SELECTOR, "a.book-link")
+        check(book and book[0].get_attribute("href") == c["booking_url"],
+              "%s: a booking action on the card" % cid)
     badge = "Ledig tid inom %d dagar" % gdays
     check((badge in text) == (c["within_guarantee"] is True),
           "%s: guarantee badge iff within_guarantee" % cid)
@@ -290,20 +300,28 @@ def test_day_view(d, base, out):
     first = days[0]["date"]
 
     def slot_lines():
-        return [e.text for e in d.find_elements(By.CSS_SELECTOR, "#slot-list .slot")]
+        return [e.text for e in d.find_elements(By.CSS_SELECTOR, "#slot-list .slot-time")]
+
+    def line(s):
+        # Start–end (local, from the instants) and the practitioner.
+        return (s["time"] + "–" + s["end"][11:16] +
+                (", " + s["practitioner"] if s["practitioner"] else ""))
 
     def expect_day(day, label):
-        want = [s["time"] + (", " + s["practitioner"] if s["practitioner"] else "")
-                for s in day["slots"]]
+        want = [line(s) for s in day["slots"]]
         head = d.find_element(By.ID, "slots-title").text
         check(head == "Lediga tider den " + long_date(day["date"]),
               "%s: heading %r" % (label, "Lediga tider den " + long_date(day["date"])))
         check(slot_lines() == want,
               "%s: exactly the %d slots of %s (%s ...)" % (label, len(want), day["date"], want[:2]))
-        hrefs = {e.get_attribute("href") for e in
-                 d.find_elements(By.CSS_SELECTOR, "#slot-list a.slot")}
-        check(hrefs == {detail["booking_url"]},
-              "%s: every slot links to the clinic's booking_url" % label)
+        hrefs = [e.get_attribute("href") for e in
+                 d.find_elements(By.CSS_SELECTOR, "#slot-list a.slot")]
+        check(hrefs == [s.get("booking_url") or detail["booking_url"] for s in day["slots"]],
+              "%s: every slot links to its own deep link, else the clinic's booking_url" % label)
+        kinds = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#slot-list .slot")]
+        check(all(s["service"] is None or s["service"] in k
+                  for s, k in zip(day["slots"], kinds)),
+              "%s: each slot shows its visit type" % label)
         return want
 
     expect_day(days[0], "first day")
@@ -326,6 +344,31 @@ def test_day_view(d, base, out):
     hint = d.find_elements(By.ID, "last-day-hint")
     check(bool(hint) == (month_days[-1] == first),
           "last-day hint only on the month's last day with free times")
+    # Today marked as today; one day in the tab order; arrows move.
+    today = detail["guarantee"]["contact_day"]
+    cur = d.find_elements(By.CSS_SELECTOR, '.cal-grid [aria-current="date"]')
+    if today[:7] == first[:7]:
+        check([e.get_attribute("data-date") for e in cur] == [today],
+              "calendar: today (%s) marked aria-current=date" % today)
+    check(not d.find_elements(By.CSS_SELECTOR, ".cal-grid span[aria-label]"),
+          "calendar: no aria-label on plain day spans (axe aria-prohibited-attr)")
+    tabbable = d.find_elements(By.CSS_SELECTOR, '.cal-grid [tabindex="0"]')
+    check(len(tabbable) == 1 and tabbable[0].get_attribute("data-date") == first,
+          "calendar: one day in the tab order (the selected one)")
+    if tabbable:
+        tabbable[0].send_keys(Keys.ARROW_RIGHT)
+        nd = (dt.date.fromisoformat(first) + dt.timedelta(days=1))
+        want = nd.isoformat() if nd.month == f.month else first
+        got = d.execute_script("return document.activeElement.getAttribute('data-date')")
+        check(got == want, "calendar: ArrowRight moves to %s (at %s)" % (want, got))
+        d.switch_to.active_element.send_keys(Keys.ARROW_LEFT)
+        got = d.execute_script("return document.activeElement.getAttribute('data-date')")
+        check(got == first, "calendar: ArrowLeft moves back to %s (at %s)" % (first, got))
+        d.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+        nd = dt.date.fromisoformat(first) + dt.timedelta(days=7)
+        want = nd.isoformat() if nd.month == f.month else None
+        got = d.execute_script("return document.activeElement.getAttribute('data-date')")
+        check(want is None or got == want, "calendar: ArrowDown moves a week (%s)" % got)
     shot(d, out, "04-dagvy.png")
 
     # Click the last day with free times this month: its slots and the hint.
@@ -351,8 +394,8 @@ def test_day_view(d, base, out):
             d.back()
             wait(d, lambda: long_date(last["date"]) in d.find_element(By.ID, "slots-title").text,
                  "back to the previous day")
-            check(slot_lines() == [s["time"] + (", " + s["practitioner"] if s["practitioner"] else "")
-                                   for s in last["slots"]], "back button returns to the day")
+            check(slot_lines() == [line(s) for s in last["slots"]],
+                  "back button returns to the day")
         d.back()
         wait(d, lambda: long_date(first) in d.find_element(By.ID, "slots-title").text,
              "back to the first day")
@@ -376,6 +419,9 @@ def test_near(d, base, out):
               "near= without distances: the page says so")
         return
     load_list(d, base, "#/alla?nara=Karlstad")
+    status = d.find_element(By.ID, "result-status").text
+    check("sorterat efter avstånd från Karlstad" in status,
+          "near: place and sort announced in the live region (%r)" % status)
     doc = get_json(base, "/v1/availability?near=Karlstad")
     dist = {c["id"]: c.get("distance_km") for c in doc["clinics"]}
     cards = d.find_elements(By.CSS_SELECTOR, "#clinic-list > li")
@@ -490,6 +536,24 @@ def test_noscript(d, base, out, hostile):
           "no-script /?lang=en: English texts")
 
 
+def test_english(d, base, out):
+    """?lang=en with the script: the same page in English, and the
+    script's own texts (cards, dates, live region) in English too."""
+    load_list(d, base, "?lang=en")
+    check(d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en",
+          "lang=en: <html lang=en>")
+    status = d.find_element(By.ID, "result-status").text
+    check(status.startswith("Showing "), "lang=en: the live region in English (%r)" % status)
+    fresh = d.find_element(By.ID, "freshness").text
+    check(fresh.startswith("Updated "), "lang=en: freshness in English (%r)" % fresh)
+    body = d.find_element(By.TAG_NAME, "body").text
+    check("Kommande dagar" not in body and "Mottagningar med webbokning" not in body,
+          "lang=en: no Swedish card texts after the script ran")
+    check("care guarantee" in d.find_element(By.ID, "guarantee-note").text,
+          "lang=en: the guarantee explained in English")
+    shot(d, out, "09-english.png")
+
+
 def test_overview(d, base, out):
     feed = None
     for _ in range(8):
@@ -576,6 +640,7 @@ def main():
             test_guarantee(d, base, out)
             test_day_view(d, base, out)
             test_near(d, base, out)
+            test_english(d, base, out)
             if hostile:
                 test_xss(d, base, feed, hostile)
             test_overview(d, base, out)
