@@ -40,6 +40,7 @@
 #include "slotfeed/feed.h"
 #include "slotfeed/geo.h"
 #include "slotfeed/http.h"
+#include "slotfeed/web.h"
 #include "slotfeed/metrics.h"
 #include "th_schema.h"
 #include "th_scale.h"
@@ -1343,6 +1344,48 @@ static void test_gzip(void **state)
     resp_free(&r);
 }
 
+/* The page's assets (HTML, JS, CSS) go out gzip'd like the feed: made at
+ * start, own ETag per variant, Vary: Accept-Encoding. */
+static void test_asset_gzip(void **state)
+{
+    static const char *const paths[] = {"/app.js", "/common.js",
+                                        "/style.css", "/index.html"};
+    struct server *sv = *state;
+    char hdr[256], etag[128], plain_etag[128];
+    struct resp r;
+    size_t i, len;
+
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        const struct web_asset *a = web_asset_find(paths[i]);
+        char *body;
+
+        assert_non_null(a);
+        request(sv, NULL, paths[i], NULL, &r);
+        assert_int_equal(r.status, 200);
+        expect_header(&r, "Vary", "Accept-Encoding");
+        assert_null(strstr(r.head, "Content-Encoding"));
+        header(&r, "ETag", plain_etag, sizeof(plain_etag));
+        resp_free(&r);
+        request(sv, NULL, paths[i], "Accept-Encoding: gzip, br", &r);
+        assert_int_equal(r.status, 200);
+        expect_header(&r, "Content-Encoding", "gzip");
+        expect_header(&r, "Vary", "Accept-Encoding");
+        assert_true(r.blen * 2 < a->len);     /* text: at least halved */
+        body = gunzip(r.body, r.blen, &len);
+        assert_int_equal(len, a->len);
+        assert_memory_equal(body, a->data, len);
+        free(body);
+        header(&r, "ETag", etag, sizeof(etag));
+        assert_string_not_equal(etag, plain_etag);
+        resp_free(&r);
+        snprintf(hdr, sizeof(hdr), "Accept-Encoding: gzip\nIf-None-Match: "
+                 "%s", etag);
+        request(sv, NULL, paths[i], hdr, &r);
+        assert_int_equal(r.status, 304);
+        resp_free(&r);
+    }
+}
+
 static void test_last_modified_and_cors(void **state)
 {
     struct server *sv = *state;
@@ -2428,6 +2471,8 @@ int main(void)
     /* Each test gets a fresh server; snapshots are freed in teardown. */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_before_snapshot, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_asset_gzip, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_feed_and_conditional,
                                         default_setup, server_teardown),
