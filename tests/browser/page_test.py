@@ -554,6 +554,52 @@ def test_english(d, base, out):
     shot(d, out, "09-english.png")
 
 
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def axe_violations(d, axe_js):
+    """axe-core's WCAG 2.0/2.1 A/AA violations on the current page."""
+    d.execute_script(axe_js)
+    return d.execute_async_script("""
+        var done = arguments[arguments.length - 1];
+        axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}})
+            .then(function (r) {
+                done(r.violations.map(function (v) {
+                    return v.id + ' (' + v.nodes.length + '): ' +
+                        v.nodes.slice(0, 3).map(function (n) {
+                            return n.target.join(' ');
+                        }).join(', ');
+                }));
+            }, function (e) { done(['axe failed: ' + e]); });
+        """, AXE_TAGS)
+
+
+def test_axe(d, base, out, axe_js):
+    """WCAG 2.1 A/AA by axe-core on the patient page, its English form
+    and a day view, at 1200 and 390 px (issue 14: the legal floor)."""
+    if axe_js is None:
+        print("     note: axe-core not installed (bash scripts/deps.sh "
+              "--browser); accessibility scan skipped")
+        return
+    d.set_script_timeout(30)
+    for width in (1200, 390):
+        for frag in ("", "?lang=en", "#/inom-3-dagar?nara=Molkom"):
+            load_list(d, base, frag)
+            d.set_window_size(width, 900)
+            v = axe_violations(d, axe_js)
+            check(not v, "axe WCAG 2.1 A/AA on /%s at %d px: %s" % (frag, width, v or "none"))
+        feed = get_json(base, "/v1/availability")
+        cid = next((c["id"] for c in feed["clinics"] if c["upcoming_days"]), None)
+        if cid:
+            d.get(base + "/#/klinik/" + cid)
+            wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#day-view .cal-grid"),
+                 "the day view for axe")
+            v = axe_violations(d, axe_js)
+            check(not v, "axe WCAG 2.1 A/AA on the day view at %d px: %s" % (width, v or "none"))
+        d.set_window_size(1200, 900)
+    d.set_script_timeout(10)
+
+
 def test_overview(d, base, out):
     feed = None
     for _ in range(8):
@@ -607,6 +653,11 @@ def test_overview(d, base, out):
 def main():
     base, out = sys.argv[1].rstrip("/"), sys.argv[2]
     hostile = sys.argv[3] if len(sys.argv) > 3 else None
+    axe_js = None
+    axe_path = os.environ.get("AXE_JS")
+    if axe_path and os.path.isfile(axe_path):
+        with open(axe_path, encoding="utf-8") as f:
+            axe_js = f.read()
     os.makedirs(out, exist_ok=True)
     try:
         with urllib.request.urlopen(base + "/", timeout=5) as r:
@@ -641,6 +692,7 @@ def main():
             test_day_view(d, base, out)
             test_near(d, base, out)
             test_english(d, base, out)
+            test_axe(d, base, out, axe_js)
             if hostile:
                 test_xss(d, base, feed, hostile)
             test_overview(d, base, out)
