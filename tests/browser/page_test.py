@@ -370,6 +370,15 @@ def test_day_view(d, base, out):
         got = d.execute_script("return document.activeElement.getAttribute('data-date')")
         check(want is None or got == want, "calendar: ArrowDown moves a week (%s)" % got)
     shot(d, out, "04-dagvy.png")
+    # 320 px (WCAG 1.4.10 reflow): the heading wraps, nothing is cut.
+    d.set_window_size(320, 900)
+    over = d.execute_script(
+        "var t = document.getElementById('view-title');"
+        "return [document.documentElement.scrollWidth - window.innerWidth,"
+        "        t.scrollWidth - t.clientWidth];")
+    check(over[0] <= 0 and over[1] <= 0,
+          "day view at 320 px: no sideways scrolling, heading not cut (%s)" % over)
+    d.set_window_size(1200, 900)
 
     # Click the last day with free times this month: its slots and the hint.
     if len(month_days) > 1:

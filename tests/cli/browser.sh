@@ -155,6 +155,6 @@ mkdir -p "$bin/screenshots"
 # axe-core, when scripts/deps.sh --browser installed it: a WCAG 2.1 A/AA
 # scan of the page (page_test.py says so when it is missing).
 export AXE_JS=${AXE_JS:-$src/.cache/axe/node_modules/axe-core/axe.min.js}
-timeout 120 "$py" "$src/tests/browser/page_test.py" "$base" "$bin/screenshots" "$hostile" ||
+timeout 200 "$py" "$src/tests/browser/page_test.py" "$base" "$bin/screenshots" "$hostile" ||
     fail "page test failed (screenshots in $bin/screenshots); daemon log ends:
 $(tail -n 30 "$work/run.err")"
