@@ -21,13 +21,33 @@ pkgs=(
 # reference static server, nginx, is in the list above)
 # Debian packaging (bash scripts/deps.sh --package; scripts/package.sh and
 # the test command, whose tests/cli/package.sh builds and installs the .deb)
+# --browser: also axe-core from the npm registry (pinned) into .cache/axe/,
+# which tests/cli/browser.sh injects to check WCAG 2.1 A/AA on the page
+axe=""
 for arg in "$@"; do
     case $arg in
         --bench) pkgs+=(wrk) ;;
         --package) pkgs+=(debhelper dpkg-dev fakeroot lintian) ;;
-        *) echo "deps: unknown option $arg (--bench, --package)" >&2; exit 2 ;;
+        --browser)  # npm: the Debian one only when none is on PATH
+            axe=4.14.1
+            command -v npm >/dev/null 2>&1 || pkgs+=(npm) ;;
+        *) echo "deps: unknown option $arg (--bench, --package, --browser)" >&2; exit 2 ;;
     esac
 done
+
+# npm packages after the Debian ones (npm itself may be among those).
+install_axe() {
+    local root
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    [ -n "$axe" ] || return 0
+    [ -f "$root/.cache/axe/node_modules/axe-core/axe.min.js" ] && return 0
+    echo "deps: installing axe-core@$axe (npm) into .cache/axe" >&2
+    # Not fatal: without it the browser test says the scan was skipped.
+    npm install --prefix "$root/.cache/axe" --no-audit --no-fund --no-save \
+        "axe-core@$axe" >&2 ||
+        echo "deps: axe-core could not be installed; the browser test" \
+             "will skip its accessibility scan" >&2
+}
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -37,6 +57,7 @@ for p in "${pkgs[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+    install_axe
     exit 0
 fi
 
@@ -60,3 +81,4 @@ if [ ! -e "$policy" ]; then
 fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+install_axe

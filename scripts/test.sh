@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/deps.sh --package   # + the .deb tools: tests/cli/package.sh
+bash scripts/deps.sh --package --browser   # + the .deb tools (tests/cli/package.sh), axe-core (browser.sh)
 
 . scripts/lib.sh
 jobs=$(nproc)

@@ -69,6 +69,7 @@
 #include "slotfeed/http_framing.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
+#include "slotfeed/page.h"
 #include "slotfeed/report.h"
 #include "slotfeed/reportq.h"
 #include "slotfeed/smartpub.h"
@@ -89,6 +90,7 @@
 #define HTTP_FD_RESERVE 64          /* fds kept for SQLite, curl, logs */
 
 #define CT_JSON "application/json; charset=utf-8"
+#define CT_HTML "text/html; charset=utf-8"
 #define CT_PROBLEM "application/problem+json"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 
@@ -132,8 +134,11 @@ struct http_server {
     struct http_server *next;   /* all servers (see on_accept_error) */
     int closing;                /* in http_free: the listener is gone */
     struct api_cache *cache;
+    struct page_cache *pages;   /* the rendered patient page "/" */
     const struct geo_table *geo;        /* borrowed from opts */
     char (*asset_etags)[DOC_ETAG_LEN];   /* parallel to web_assets[] */
+    struct doc *asset_gz;       /* their gzip forms, made at start (json
+                                 * NULL: not worth it or no memory) */
     size_t nassets;
     struct reportq *reports;    /* started with the first report request */
     struct reportq_opts report_opts;
@@ -149,6 +154,7 @@ struct rq {
     struct evhttp_request *req;
     enum metrics_route route;
     int64_t t0_us;              /* monotonic us the request arrived */
+    const char *vary;           /* Vary of a served doc; NULL = encoding */
 };
 
 /* --- replies ------------------------------------------------------------- */
@@ -539,7 +545,8 @@ static void serve_doc(struct rq *q, const struct doc *doc,
     add_header(q->req, "Access-Control-Expose-Headers",
                "ETag, Last-Modified");
     if (gz != NULL)
-        add_header(q->req, "Vary", "Accept-Encoding");
+        add_header(q->req, "Vary",
+                   q->vary != NULL ? q->vary : "Accept-Encoding");
     if (last_mod > 0)
         add_header(q->req, "Last-Modified", last_modified(q->s, last_mod));
     if (cond_not_modified(q->req, &c, d->etag, last_mod)) {
@@ -649,22 +656,64 @@ static void serve_metrics(struct rq *q, const struct feed_snapshot *snap)
     free(text);
 }
 
-/* Assets are static storage: nothing to release. */
+/* Assets are static storage, their gzip forms the server's until
+ * http_free: nothing to release per reply. */
 static void serve_asset(struct rq *q, const struct web_asset *a)
 {
     size_t i = (size_t)(a - web_assets);
-    char *etag = q->s->asset_etags[i];
+    const char *etag = q->s->asset_etags[i];
+    const struct doc *gz = &q->s->asset_gz[i];
+    int use_gz = gz->json != NULL && wants_gzip(q->req);
 
-    if (etag[0] == '\0')
-        doc_etag((const char *)a->data, a->len, etag);
+    if (use_gz)
+        etag = gz->etag;
     set_header(q->req, "ETag", etag);
     set_header(q->req, "Cache-Control", HTTP_STATIC_MAX_AGE);
+    if (gz->json != NULL)
+        set_header(q->req, "Vary", "Accept-Encoding");
     if (is_not_modified(q->req, etag, 0)) {
         finish(q, 304, "Not Modified", NULL);
         return;
     }
     set_header(q->req, "Content-Type", a->content_type);
-    send_ref(q, 200, (const char *)a->data, a->len, NULL, NULL);
+    if (use_gz) {
+        set_header(q->req, "Content-Encoding", "gzip");
+        send_ref(q, 200, gz->json, gz->len, NULL, NULL);
+    } else {
+        send_ref(q, 200, (const char *)a->data, a->len, NULL, NULL);
+    }
+}
+
+/*
+ * ETags and gzip of the web assets, once at start (the bytes are compiled
+ * in and never change): HTML, JS, CSS and JSON text, when gzip is at
+ * least 10% smaller. A failed gzip just serves that asset plain.
+ */
+static int assets_prepare(struct http_server *s)
+{
+    size_t i;
+
+    if ((s->asset_etags = calloc(s->nassets + 1,
+                                 sizeof(*s->asset_etags))) == NULL ||
+        (s->asset_gz = calloc(s->nassets + 1, sizeof(*s->asset_gz))) == NULL)
+        return -1;
+    for (i = 0; i < s->nassets; i++) {
+        const struct web_asset *a = &web_assets[i];
+        struct doc *gz = &s->asset_gz[i];
+
+        doc_etag((const char *)a->data, a->len, s->asset_etags[i]);
+        if ((strncmp(a->content_type, "text/", 5) != 0 &&
+             strstr(a->content_type, "javascript") == NULL &&
+             strstr(a->content_type, "json") == NULL) ||
+            doc_gzip((const char *)a->data, a->len, s->asset_etags[i],
+                     gz) != 0)
+            continue;
+        if (gz->len * 10 > a->len * 9) {
+            free(gz->json);
+            memset(gz, 0, sizeof(*gz));
+        }
+    }
+    return 0;
 }
 
 /* --- connections: cap and request deadline ------------------------------ */
@@ -1090,6 +1139,35 @@ static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
               e);
 }
 
+/* The patient page "/" (page.h): per snapshot and variant, cached. */
+static void serve_page(struct rq *q, const struct feed_snapshot *snap,
+                       const struct api_params *params)
+{
+    struct page_query pq;
+    struct api_entry *e;
+    int status;
+
+    page_query_of(params, evhttp_find_header(
+                              evhttp_request_get_input_headers(q->req),
+                              "Accept-Language"), &pq);
+    if ((e = page_cache_get(q->s->pages, snap, q->s->geo, &pq,
+                            &status)) == NULL) {
+        send_problem(q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    q->vary = "Accept-Encoding, Accept-Language";
+    if (status == 200) {
+        serve_doc(q, &e->plain, &e->gz, e->changed_at, CT_HTML,
+                  on_entry_done, e);
+        return;
+    }
+    /* A page that says what was wrong with the query (page_render). */
+    set_header(q->req, "Content-Type", CT_HTML);
+    set_header(q->req, "Cache-Control", "no-store");
+    send_copy(q, status, "Bad Request", e->plain.json, e->plain.len);
+    api_entry_unref(e);
+}
+
 static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
 {
     const char *base = snap->region != NULL &&
@@ -1180,6 +1258,7 @@ static void on_report_done(const struct reportq_result *r, void *arg)
     q.req = w->req;
     q.route = w->route;
     q.t0_us = w->t0_us;
+    q.vary = NULL;
     free(w);
     if (r->cancelled || r->status == 0) {
         set_header(q.req, "Retry-After", HTTP_REPORT_RETRY_AFTER);
@@ -1418,7 +1497,7 @@ static void serve_clinic(struct rq *q, const struct feed_snapshot *snap,
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
-    struct rq q = {arg, req, METRICS_ROUTE_OTHER, 0};
+    struct rq q = {arg, req, METRICS_ROUTE_OTHER, 0, NULL};
     struct http_server *s = arg;
     const char *uri = evhttp_request_get_uri(req);
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
@@ -1485,7 +1564,12 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (r == R_STATIC) {
-        serve_asset(&q, asset);
+        /* "/" is rendered from the snapshot; before the first one, the
+         * static shell (index.html) says the times are on their way. */
+        if (strcmp(path, "/") == 0 && (snap = s->get(s->arg)) != NULL)
+            serve_page(&q, snap, &params);
+        else
+            serve_asset(&q, asset);
         goto out;
     }
     snap = s->get(s->arg);
@@ -1589,14 +1673,14 @@ struct http_server *http_new(struct event_base *base, const char *host,
     }
     if ((s = calloc(1, sizeof(*s))) == NULL ||
         (s->cache = api_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
+        (s->pages = page_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
         (s->http = evhttp_new(base)) == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
     }
     while (web_assets[s->nassets].path != NULL)
         s->nassets++;
-    if ((s->asset_etags = calloc(s->nassets + 1,
-                                 sizeof(*s->asset_etags))) == NULL) {
+    if (assets_prepare(s) != 0) {
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
     }
@@ -1695,6 +1779,8 @@ int http_port(const struct http_server *s)
 
 void http_free(struct http_server *s)
 {
+    size_t i;
+
     if (s == NULL)
         return;
     /* Frees open connections too (their close callbacks still find s);
@@ -1725,6 +1811,10 @@ void http_free(struct http_server *s)
     free(s->pend);
     free(s->conns.v);
     api_cache_free(s->cache);
+    page_cache_free(s->pages);
     free(s->asset_etags);
+    for (i = 0; s->asset_gz != NULL && i < s->nassets; i++)
+        free(s->asset_gz[i].json);
+    free(s->asset_gz);
     free(s);
 }

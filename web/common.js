@@ -11,20 +11,40 @@
  *
  * Every text from the feed goes through textContent (el() below), never
  * innerHTML, and only http(s) URLs become links (safeUrl).
+ *
+ * Language: the page's own <html lang> (the server chose it from ?lang=
+ * or Accept-Language); t(sv, en) picks the text, the date words follow.
  */
 'use strict';
 
 var SF = (function () {
+    var EN = typeof document !== 'undefined' &&
+             document.documentElement.lang === 'en';
+
+    function t(sv, en) {
+        return EN ? en : sv;
+    }
+
     /* 1177 writes "MARS", "MAJ", "JUNI", "JULI" in full. */
-    var MONTHS_SHORT = ['jan', 'feb', 'mars', 'apr', 'maj', 'juni', 'juli',
-                        'aug', 'sep', 'okt', 'nov', 'dec'];
-    var MONTHS = ['januari', 'februari', 'mars', 'april', 'maj', 'juni',
-                  'juli', 'augusti', 'september', 'oktober', 'november',
-                  'december'];
+    var MONTHS_SHORT = EN
+        ? ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep',
+           'Oct', 'Nov', 'Dec']
+        : ['jan', 'feb', 'mars', 'apr', 'maj', 'juni', 'juli', 'aug', 'sep',
+           'okt', 'nov', 'dec'];
+    var MONTHS = EN
+        ? ['January', 'February', 'March', 'April', 'May', 'June', 'July',
+           'August', 'September', 'October', 'November', 'December']
+        : ['januari', 'februari', 'mars', 'april', 'maj', 'juni', 'juli',
+           'augusti', 'september', 'oktober', 'november', 'december'];
     /* Monday first, as in Sweden. */
-    var WEEKDAYS = ['måndag', 'tisdag', 'onsdag', 'torsdag', 'fredag',
-                    'lördag', 'söndag'];
-    var WEEKDAYS_SHORT = ['mån', 'tis', 'ons', 'tor', 'fre', 'lör', 'sön'];
+    var WEEKDAYS = EN
+        ? ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday',
+           'Saturday', 'Sunday']
+        : ['måndag', 'tisdag', 'onsdag', 'torsdag', 'fredag', 'lördag',
+           'söndag'];
+    var WEEKDAYS_SHORT = EN
+        ? ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
+        : ['mån', 'tis', 'ons', 'tor', 'fre', 'lör', 'sön'];
 
     /* "YYYY-MM-DD" (or the date part of an instant) -> {y, m (1-12), d}. */
     function parseDate(s) {
@@ -95,27 +115,29 @@ var SF = (function () {
         return m ? m[1] : '';
     }
 
-    /* "tis 31 mars kl. 10:00" for an instant. */
+    /* "tis 31 mars kl. 10:00" / "Tue 31 March, 10:00" for an instant. */
     function shortInstant(instant) {
         var p = parseDate(instant);
         if (!p)
             return '';
         return WEEKDAYS_SHORT[weekday(p.y, p.m, p.d)] + ' ' + p.d + ' ' +
-               MONTHS[p.m - 1] + ' kl. ' + localTime(instant);
+               MONTHS[p.m - 1] + t(' kl. ', ', ') + localTime(instant);
     }
 
     /* Age of ageMs milliseconds as "för 2 min sedan" (never negative). */
     function relativeAge(ageMs) {
         var min = Math.floor(Math.max(0, ageMs) / 60000);
         if (min < 1)
-            return 'nyss';
+            return t('nyss', 'just now');
         if (min < 60)
-            return 'för ' + min + ' min sedan';
+            return t('för ' + min + ' min sedan', min + ' min ago');
         var h = Math.floor(min / 60);
         if (h < 24)
-            return 'för ' + h + (h === 1 ? ' timme' : ' timmar') + ' sedan';
+            return t('för ' + h + (h === 1 ? ' timme' : ' timmar') + ' sedan',
+                     h + (h === 1 ? ' hour' : ' hours') + ' ago');
         var d = Math.floor(h / 24);
-        return 'för ' + d + (d === 1 ? ' dag' : ' dagar') + ' sedan';
+        return t('för ' + d + (d === 1 ? ' dag' : ' dagar') + ' sedan',
+                 d + (d === 1 ? ' day' : ' days') + ' ago');
     }
 
     /*
@@ -184,10 +206,10 @@ var SF = (function () {
 
     function operatorText(op) {
         if (op === 'private')
-            return 'Privat vårdgivare';
+            return t('Privat vårdgivare', 'Private provider');
         if (op === 'region')
-            return 'Regionens mottagning';
-        return 'Driftform okänd';
+            return t('Regionens mottagning', 'Run by the region');
+        return t('Driftform okänd', 'Operator unknown');
     }
 
     /* "Sverige-format" for a distance: "2,4 km". */
@@ -195,11 +217,11 @@ var SF = (function () {
         if (typeof x !== 'number' || !isFinite(x))
             return '';
         var v = x < 10 ? Math.round(x * 10) / 10 : Math.round(x);
-        return String(v).replace('.', ',') + ' km';
+        return (EN ? String(v) : String(v).replace('.', ',')) + ' km';
     }
 
     return {
-        MONTHS_SHORT: MONTHS_SHORT, MONTHS: MONTHS, WEEKDAYS: WEEKDAYS,
+        en: EN, t: t, MONTHS_SHORT: MONTHS_SHORT, MONTHS: MONTHS, WEEKDAYS: WEEKDAYS,
         WEEKDAYS_SHORT: WEEKDAYS_SHORT,
         parseDate: parseDate, isoDate: isoDate, isoMonth: isoMonth,
         daysInMonth: daysInMonth, weekday: weekday, addMonths: addMonths,

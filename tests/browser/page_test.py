@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from selenium import webdriver
@@ -26,6 +27,7 @@ from selenium.common.exceptions import (StaleElementReferenceException,
                                         TimeoutException, WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 MONTHS_SHORT = ["jan", "feb", "mars", "apr", "maj", "juni", "juli", "aug",
@@ -65,13 +67,19 @@ def instant(s):
     return dt.datetime.fromisoformat(s)
 
 
-def new_driver(profile_dir):
+def new_driver(profile_dir, script=True, lang="sv-SE"):
     o = webdriver.ChromeOptions()
+    # Headless Chromium sends Accept-Language from this pref, not --lang.
+    prefs = {"intl.accept_languages": lang.split("-")[0] + "," + lang}
+    if not script:
+        # Chrome's own setting: no page script runs at all.
+        prefs["profile.managed_default_content_settings.javascript"] = 2
+    o.add_experimental_option("prefs", prefs)
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
               "--disable-dev-shm-usage", "--disable-background-networking",
               "--disable-component-update", "--disable-sync",
               "--no-first-run", "--no-default-browser-check",
-              "--disable-extensions", "--lang=sv-SE",
+              "--disable-extensions", "--lang=" + lang,
               "--window-size=1200,900", "--user-data-dir=" + profile_dir):
         o.add_argument(a)
     o.binary_location = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
@@ -120,7 +128,10 @@ def load_list(d, base, fragment):
         before = get_json(base, "/v1/availability")
         d.get("about:blank")   # a new hash alone would not reload the page
         d.get(base + "/" + fragment)
+        # The server renders the list first; wait until the script has
+        # taken over (it marks <html>), then compare.
         wait(d, lambda: shown_generated_at(d) is not None and
+             d.find_element(By.TAG_NAME, "html").get_attribute("data-script-rendered") and
              d.find_element(By.ID, "result-status").text != "",
              "the list of " + fragment)
         after = get_json(base, "/v1/availability")
@@ -156,8 +167,10 @@ def check_card(card, c, gdays):
               "%s: dates written %s" % (cid, [short_date(x) for x in days]))
         more = card.find_elements(By.CSS_SELECTOR, ".more-days")
         if c["more_days"]:
-            check(len(more) == 1 and more[0].text == "(+%d)" % c["more_days"],
-                  "%s: (+%d)" % (cid, c["more_days"]))
+            words = "och %d %s" % (c["more_days"],
+                                   "dag till" if c["more_days"] == 1 else "dagar till")
+            check(len(more) == 1 and more[0].text.lower() == words,
+                  "%s: (+%d) said in words %r" % (cid, c["more_days"], words))
         else:
             check(not more, "%s: no (+N) when more_days is 0" % cid)
         style = shown[0].value_of_css_property("font-variant-caps")
@@ -165,6 +178,10 @@ def check_card(card, c, gdays):
     else:
         check("Just nu finns inga lediga tider" in text and not shown,
               "%s: 'Just nu finns inga lediga tider'" % cid)
+    if c.get("booking_url"):
+        book = card.find_elements(By.CSS_SELECTOR, "a.book-link")
+        check(book and book[0].get_attribute("href") == c["booking_url"],
+              "%s: a booking action on the card" % cid)
     badge = "Ledig tid inom %d dagar" % gdays
     check((badge in text) == (c["within_guarantee"] is True),
           "%s: guarantee badge iff within_guarantee" % cid)
@@ -283,20 +300,28 @@ def test_day_view(d, base, out):
     first = days[0]["date"]
 
     def slot_lines():
-        return [e.text for e in d.find_elements(By.CSS_SELECTOR, "#slot-list .slot")]
+        return [e.text for e in d.find_elements(By.CSS_SELECTOR, "#slot-list .slot-time")]
+
+    def line(s):
+        # Start–end (local, from the instants) and the practitioner.
+        return (s["time"] + "–" + s["end"][11:16] +
+                (", " + s["practitioner"] if s["practitioner"] else ""))
 
     def expect_day(day, label):
-        want = [s["time"] + (", " + s["practitioner"] if s["practitioner"] else "")
-                for s in day["slots"]]
+        want = [line(s) for s in day["slots"]]
         head = d.find_element(By.ID, "slots-title").text
         check(head == "Lediga tider den " + long_date(day["date"]),
               "%s: heading %r" % (label, "Lediga tider den " + long_date(day["date"])))
         check(slot_lines() == want,
               "%s: exactly the %d slots of %s (%s ...)" % (label, len(want), day["date"], want[:2]))
-        hrefs = {e.get_attribute("href") for e in
-                 d.find_elements(By.CSS_SELECTOR, "#slot-list a.slot")}
-        check(hrefs == {detail["booking_url"]},
-              "%s: every slot links to the clinic's booking_url" % label)
+        hrefs = [e.get_attribute("href") for e in
+                 d.find_elements(By.CSS_SELECTOR, "#slot-list a.slot")]
+        check(hrefs == [s.get("booking_url") or detail["booking_url"] for s in day["slots"]],
+              "%s: every slot links to its own deep link, else the clinic's booking_url" % label)
+        kinds = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#slot-list .slot")]
+        check(all(s["service"] is None or s["service"] in k
+                  for s, k in zip(day["slots"], kinds)),
+              "%s: each slot shows its visit type" % label)
         return want
 
     expect_day(days[0], "first day")
@@ -319,7 +344,41 @@ def test_day_view(d, base, out):
     hint = d.find_elements(By.ID, "last-day-hint")
     check(bool(hint) == (month_days[-1] == first),
           "last-day hint only on the month's last day with free times")
+    # Today marked as today; one day in the tab order; arrows move.
+    today = detail["guarantee"]["contact_day"]
+    cur = d.find_elements(By.CSS_SELECTOR, '.cal-grid [aria-current="date"]')
+    if today[:7] == first[:7]:
+        check([e.get_attribute("data-date") for e in cur] == [today],
+              "calendar: today (%s) marked aria-current=date" % today)
+    check(not d.find_elements(By.CSS_SELECTOR, ".cal-grid span[aria-label]"),
+          "calendar: no aria-label on plain day spans (axe aria-prohibited-attr)")
+    tabbable = d.find_elements(By.CSS_SELECTOR, '.cal-grid [tabindex="0"]')
+    check(len(tabbable) == 1 and tabbable[0].get_attribute("data-date") == first,
+          "calendar: one day in the tab order (the selected one)")
+    if tabbable:
+        tabbable[0].send_keys(Keys.ARROW_RIGHT)
+        nd = (dt.date.fromisoformat(first) + dt.timedelta(days=1))
+        want = nd.isoformat() if nd.month == f.month else first
+        got = d.execute_script("return document.activeElement.getAttribute('data-date')")
+        check(got == want, "calendar: ArrowRight moves to %s (at %s)" % (want, got))
+        d.switch_to.active_element.send_keys(Keys.ARROW_LEFT)
+        got = d.execute_script("return document.activeElement.getAttribute('data-date')")
+        check(got == first, "calendar: ArrowLeft moves back to %s (at %s)" % (first, got))
+        d.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+        nd = dt.date.fromisoformat(first) + dt.timedelta(days=7)
+        want = nd.isoformat() if nd.month == f.month else None
+        got = d.execute_script("return document.activeElement.getAttribute('data-date')")
+        check(want is None or got == want, "calendar: ArrowDown moves a week (%s)" % got)
     shot(d, out, "04-dagvy.png")
+    # 320 px (WCAG 1.4.10 reflow): the heading wraps, nothing is cut.
+    d.set_window_size(320, 900)
+    over = d.execute_script(
+        "var t = document.getElementById('view-title');"
+        "return [document.documentElement.scrollWidth - window.innerWidth,"
+        "        t.scrollWidth - t.clientWidth];")
+    check(over[0] <= 0 and over[1] <= 0,
+          "day view at 320 px: no sideways scrolling, heading not cut (%s)" % over)
+    d.set_window_size(1200, 900)
 
     # Click the last day with free times this month: its slots and the hint.
     if len(month_days) > 1:
@@ -344,8 +403,8 @@ def test_day_view(d, base, out):
             d.back()
             wait(d, lambda: long_date(last["date"]) in d.find_element(By.ID, "slots-title").text,
                  "back to the previous day")
-            check(slot_lines() == [s["time"] + (", " + s["practitioner"] if s["practitioner"] else "")
-                                   for s in last["slots"]], "back button returns to the day")
+            check(slot_lines() == [line(s) for s in last["slots"]],
+                  "back button returns to the day")
         d.back()
         wait(d, lambda: long_date(first) in d.find_element(By.ID, "slots-title").text,
              "back to the first day")
@@ -369,6 +428,9 @@ def test_near(d, base, out):
               "near= without distances: the page says so")
         return
     load_list(d, base, "#/alla?nara=Karlstad")
+    status = d.find_element(By.ID, "result-status").text
+    check("sorterat efter avstånd från Karlstad" in status,
+          "near: place and sort announced in the live region (%r)" % status)
     doc = get_json(base, "/v1/availability?near=Karlstad")
     dist = {c["id"]: c.get("distance_km") for c in doc["clinics"]}
     cards = d.find_elements(By.CSS_SELECTOR, "#clinic-list > li")
@@ -405,6 +467,146 @@ def test_xss(d, base, feed, hostile):
           not li.find_elements(By.CSS_SELECTOR, "h3 img, h3 b"),
           "markup in a clinic name is shown as text, not run")
     check(d.execute_script("return window.__xss === undefined"), "no injected script ran")
+
+
+def load_static(d, base, path, api_path):
+    """Load the server-rendered page at path (no script) and the API
+    document api_path of the same snapshot."""
+    for _ in range(8):
+        before = get_json(base, api_path)
+        d.get(base + path)
+        after = get_json(base, api_path)
+        for doc in (before, after):
+            if shown_generated_at(d) == doc["generated_at"]:
+                return doc
+        time.sleep(0.2)
+    check(False, "%s and %s kept showing different snapshots" % (path, api_path))
+    return after
+
+
+def test_noscript(d, base, out, hostile):
+    """Scripts off (issue 14 §3): the server renders the list for / and
+    the form's parameters, the same clinics as the API, and the form
+    submits to parameters the server honours."""
+    check(d.execute_script is not None, "no-script browser started")
+    feed = load_static(d, base, "/", "/v1/availability")
+    body = d.find_element(By.TAG_NAME, "body").text
+    check("Hämtar lediga tider" not in body, "no-script /: no 'Hämtar lediga tider' shell")
+    web = [c["id"] for c in feed["clinics"] if c["web_booking"] != "none"]
+    none = [c["id"] for c in feed["clinics"] if c["web_booking"] == "none"]
+    check(sorted(ids_in(d, "clinic-list")) == sorted(web) and
+          sorted(ids_in(d, "clinic-list-none")) == sorted(none),
+          "no-script /: the API's %d + %d clinics" % (len(web), len(none)))
+    status = d.find_element(By.ID, "result-status").text
+    check(status.startswith("Visar %d mottagningar" % len(web)),
+          "no-script /: the count said (%r)" % status)
+    if hostile:
+        names = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".clinic-name")]
+        check(hostile in names and
+              not d.find_elements(By.CSS_SELECTOR, ".clinic-name img, .clinic-name b"),
+              "no-script /: markup in a clinic name is text")
+    shot(d, out, "08-utan-javascript.png")
+    munis = sorted({c["municipality"] for c in feed["clinics"]})
+    pick = next((m for m in munis if m == "Arvika"), munis[0])
+    doc = load_static(d, base, "/?kommun=" + urllib.parse.quote(pick),
+                      "/v1/availability?municipality=" + urllib.parse.quote(pick))
+    got = ids_in(d, "clinic-list") + ids_in(d, "clinic-list-none")
+    check(sorted(got) == sorted(c["id"] for c in doc["clinics"]),
+          "no-script /?kommun=%s: the API's clinics" % pick)
+    doc = load_static(d, base, "/?nara=Molkom", "/v1/availability?near=Molkom")
+    check(ids_in(d, "clinic-list") ==
+          [c["id"] for c in doc["clinics"] if c["web_booking"] != "none"],
+          "no-script /?nara=Molkom: the API's clinics, nearest first")
+    status = d.find_element(By.ID, "result-status").text
+    check("sorterat efter avstånd från Molkom" in status,
+          "no-script near: place and sort said in the live region (%r)" % status)
+    doc = load_static(d, base, "/?vy=inom-3-dagar", "/v1/availability")
+    check(sorted(ids_in(d, "clinic-list")) ==
+          sorted(c["id"] for c in doc["clinics"] if c["within_guarantee"] is True),
+          "no-script 'inom 3 dagar': exactly the clinics within the guarantee")
+    # The form, submitted without script: real GET parameters.
+    load_static(d, base, "/", "/v1/availability")
+    Select(d.find_element(By.ID, "municipality")).select_by_value(pick)
+    d.find_element(By.ID, "near").send_keys("Molkom")
+    d.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait(d, lambda: "nara=Molkom" in d.current_url, "the form's GET")
+    doc = get_json(base, "/v1/availability?near=Molkom&municipality=" +
+                   urllib.parse.quote(pick))
+    check(ids_in(d, "clinic-list") ==
+          [c["id"] for c in doc["clinics"] if c["web_booking"] != "none"],
+          "no-script form: %s + Molkom as the API answers" % pick)
+    check(d.find_elements(By.ID, "filter-note"),
+          "no-script form: Kommun and Nära mig combined, said on the page")
+    # English.
+    load_static(d, base, "/?lang=en", "/v1/availability")
+    check(d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en",
+          "no-script /?lang=en: <html lang=en>")
+    check(d.find_element(By.ID, "freshness").text.startswith("Updated "),
+          "no-script /?lang=en: English texts")
+
+
+def test_english(d, base, out):
+    """?lang=en with the script: the same page in English, and the
+    script's own texts (cards, dates, live region) in English too."""
+    load_list(d, base, "?lang=en")
+    check(d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en",
+          "lang=en: <html lang=en>")
+    status = d.find_element(By.ID, "result-status").text
+    check(status.startswith("Showing "), "lang=en: the live region in English (%r)" % status)
+    fresh = d.find_element(By.ID, "freshness").text
+    check(fresh.startswith("Updated "), "lang=en: freshness in English (%r)" % fresh)
+    body = d.find_element(By.TAG_NAME, "body").text
+    check("Kommande dagar" not in body and "Mottagningar med webbokning" not in body,
+          "lang=en: no Swedish card texts after the script ran")
+    check("care guarantee" in d.find_element(By.ID, "guarantee-note").text,
+          "lang=en: the guarantee explained in English")
+    shot(d, out, "09-english.png")
+
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def axe_violations(d, axe_js):
+    """axe-core's WCAG 2.0/2.1 A/AA violations on the current page."""
+    d.execute_script(axe_js)
+    return d.execute_async_script("""
+        var done = arguments[arguments.length - 1];
+        axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}})
+            .then(function (r) {
+                done(r.violations.map(function (v) {
+                    return v.id + ' (' + v.nodes.length + '): ' +
+                        v.nodes.slice(0, 3).map(function (n) {
+                            return n.target.join(' ');
+                        }).join(', ');
+                }));
+            }, function (e) { done(['axe failed: ' + e]); });
+        """, AXE_TAGS)
+
+
+def test_axe(d, base, out, axe_js):
+    """WCAG 2.1 A/AA by axe-core on the patient page, its English form
+    and a day view, at 1200 and 390 px (issue 14: the legal floor)."""
+    if axe_js is None:
+        print("     note: axe-core not installed (bash scripts/deps.sh "
+              "--browser); accessibility scan skipped")
+        return
+    d.set_script_timeout(30)
+    for width in (1200, 390):
+        for frag in ("", "?lang=en", "#/inom-3-dagar?nara=Molkom"):
+            load_list(d, base, frag)
+            d.set_window_size(width, 900)
+            v = axe_violations(d, axe_js)
+            check(not v, "axe WCAG 2.1 A/AA on /%s at %d px: %s" % (frag, width, v or "none"))
+        feed = get_json(base, "/v1/availability")
+        cid = next((c["id"] for c in feed["clinics"] if c["upcoming_days"]), None)
+        if cid:
+            d.get(base + "/#/klinik/" + cid)
+            wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#day-view .cal-grid"),
+                 "the day view for axe")
+            v = axe_violations(d, axe_js)
+            check(not v, "axe WCAG 2.1 A/AA on the day view at %d px: %s" % (width, v or "none"))
+        d.set_window_size(1200, 900)
+    d.set_script_timeout(10)
 
 
 def test_overview(d, base, out):
@@ -460,6 +662,11 @@ def test_overview(d, base, out):
 def main():
     base, out = sys.argv[1].rstrip("/"), sys.argv[2]
     hostile = sys.argv[3] if len(sys.argv) > 3 else None
+    axe_js = None
+    axe_path = os.environ.get("AXE_JS")
+    if axe_path and os.path.isfile(axe_path):
+        with open(axe_path, encoding="utf-8") as f:
+            axe_js = f.read()
     os.makedirs(out, exist_ok=True)
     try:
         with urllib.request.urlopen(base + "/", timeout=5) as r:
@@ -476,6 +683,14 @@ def main():
     # fresh browser. A failed check is never retried nor forgotten: the
     # failures recorded so far stay, and an attempt that recorded one
     # ends the retries (the stale element after it changes nothing).
+    profile = tempfile.mkdtemp(prefix="slotfeed-chromium-")
+    d = new_driver(profile, script=False)
+    try:
+        test_noscript(d, base, out, hostile)
+    except (TimeoutException, WebDriverException, urllib.error.URLError) as e:
+        check(False, "no-script session: %s" % (str(e).splitlines()[0] if str(e) else type(e).__name__))
+    finally:
+        d.quit()
     for attempt in range(3):
         profile = tempfile.mkdtemp(prefix="slotfeed-chromium-")
         d = new_driver(profile)
@@ -485,6 +700,8 @@ def main():
             test_guarantee(d, base, out)
             test_day_view(d, base, out)
             test_near(d, base, out)
+            test_english(d, base, out)
+            test_axe(d, base, out, axe_js)
             if hostile:
                 test_xss(d, base, feed, hostile)
             test_overview(d, base, out)

@@ -40,6 +40,7 @@
 #include "slotfeed/feed.h"
 #include "slotfeed/geo.h"
 #include "slotfeed/http.h"
+#include "slotfeed/web.h"
 #include "slotfeed/metrics.h"
 #include "th_schema.h"
 #include "th_scale.h"
@@ -403,6 +404,12 @@ static void test_before_snapshot(void **state)
     resp_free(&r);
     request(sv, NULL, "/v1/clinics/SE2321000156-AAA1", NULL, &r);
     expect_problem(&r, 503, "Service Unavailable");
+    resp_free(&r);
+    /* The page before the first feed: the static shell, not a 503. */
+    request(sv, NULL, "/", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Type", "text/html; charset=utf-8");
+    assert_non_null(strstr(r.body, "Hämtar lediga tider"));
     resp_free(&r);
 }
 
@@ -1337,6 +1344,48 @@ static void test_gzip(void **state)
     resp_free(&r);
 }
 
+/* The page's assets (HTML, JS, CSS) go out gzip'd like the feed: made at
+ * start, own ETag per variant, Vary: Accept-Encoding. */
+static void test_asset_gzip(void **state)
+{
+    static const char *const paths[] = {"/app.js", "/common.js",
+                                        "/style.css", "/index.html"};
+    struct server *sv = *state;
+    char hdr[256], etag[128], plain_etag[128];
+    struct resp r;
+    size_t i, len;
+
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        const struct web_asset *a = web_asset_find(paths[i]);
+        char *body;
+
+        assert_non_null(a);
+        request(sv, NULL, paths[i], NULL, &r);
+        assert_int_equal(r.status, 200);
+        expect_header(&r, "Vary", "Accept-Encoding");
+        assert_null(strstr(r.head, "Content-Encoding"));
+        header(&r, "ETag", plain_etag, sizeof(plain_etag));
+        resp_free(&r);
+        request(sv, NULL, paths[i], "Accept-Encoding: gzip, br", &r);
+        assert_int_equal(r.status, 200);
+        expect_header(&r, "Content-Encoding", "gzip");
+        expect_header(&r, "Vary", "Accept-Encoding");
+        assert_true(r.blen * 2 < a->len);     /* text: at least halved */
+        body = gunzip(r.body, r.blen, &len);
+        assert_int_equal(len, a->len);
+        assert_memory_equal(body, a->data, len);
+        free(body);
+        header(&r, "ETag", etag, sizeof(etag));
+        assert_string_not_equal(etag, plain_etag);
+        resp_free(&r);
+        snprintf(hdr, sizeof(hdr), "Accept-Encoding: gzip\nIf-None-Match: "
+                 "%s", etag);
+        request(sv, NULL, paths[i], hdr, &r);
+        assert_int_equal(r.status, 304);
+        resp_free(&r);
+    }
+}
+
 static void test_last_modified_and_cors(void **state)
 {
     struct server *sv = *state;
@@ -1639,10 +1688,36 @@ static void test_openapi_and_static(void **state)
     request(sv, NULL, "/openapi.json", hdr, &r);
     assert_int_equal(r.status, 304);
     resp_free(&r);
+    /* "/" is the page rendered from the snapshot (page.h), cached with
+     * it like the feed, in the language asked for. */
     request(sv, NULL, "/", NULL, &r);
     assert_int_equal(r.status, 200);
     expect_header(&r, "Content-Type", "text/html; charset=utf-8");
-    expect_header(&r, "Cache-Control", "public, max-age=300");
+    expect_header(&r, "Vary", "Accept-Encoding, Accept-Language");
+    assert_non_null(strstr(r.body, "<html lang=\"sv\">"));
+    assert_non_null(strstr(r.body, "Centrum"));
+    header(&r, "ETag", etag, sizeof(etag));
+    resp_free(&r);
+    snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
+    request(sv, NULL, "/", hdr, &r);
+    assert_int_equal(r.status, 304);
+    resp_free(&r);
+    request(sv, NULL, "/", "Accept-Language: en-GB,en;q=0.8", &r);
+    assert_non_null(strstr(r.body, "<html lang=\"en\">"));
+    resp_free(&r);
+    request(sv, NULL, "/?lang=en&kommun=Karlstad", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<html lang=\"en\">"));
+    assert_non_null(strstr(r.body, "<option value=\"Karlstad\" selected>"));
+    resp_free(&r);
+    request(sv, NULL, "/?kommun=Oslo", NULL, &r);
+    assert_int_equal(r.status, 400);
+    expect_header(&r, "Content-Type", "text/html; charset=utf-8");
+    expect_header(&r, "Cache-Control", "no-store");
+    assert_non_null(strstr(r.body, "Kommunen ”Oslo” finns inte"));
+    resp_free(&r);
+    request(sv, NULL, "/", "Accept-Encoding: gzip", &r);
+    expect_header(&r, "Content-Encoding", "gzip");
     resp_free(&r);
     request(sv, NULL, "/nothing.js", NULL, &r);
     expect_problem(&r, 404, "Not Found");
@@ -2405,6 +2480,8 @@ int main(void)
     /* Each test gets a fresh server; snapshots are freed in teardown. */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_before_snapshot, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_asset_gzip, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_feed_and_conditional,
                                         default_setup, server_teardown),
