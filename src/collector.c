@@ -151,6 +151,7 @@ struct collector {
     struct event *idle_ev;
     struct share *share;        /* shared documents (share.h); owned */
     bool freeing;               /* inside collector_free */
+    bool no_share;              /* collector_set_sharing(c, false) */
     int64_t share_swept_at;     /* clock_now() of the last idle sweep */
 };
 
@@ -1062,7 +1063,7 @@ static void poll_send(struct cpoll *p)
     int64_t wait = 0;
     enum sched_verdict v = SCHED_WAIT;
 
-    if (p->req.shared && p->sh_lead == NULL && !p->queued &&
+    if (p->req.shared && !c->no_share && p->sh_lead == NULL && !p->queued &&
         share_route(p))
         return;
     sf_error_clear(&err);
@@ -1998,6 +1999,17 @@ const struct clinic_state *collector_states(const struct collector *c,
 size_t collector_active(const struct collector *c)
 {
     return c ? c->active : 0;
+}
+
+void collector_set_sharing(struct collector *c, bool on)
+{
+    if (c != NULL)
+        c->no_share = !on;
+}
+
+size_t collector_shared_entries(const struct collector *c, size_t *bytes)
+{
+    return share_entries(c != NULL ? c->share : NULL, bytes);
 }
 
 struct sched *collector_sched(const struct collector *c)
