@@ -573,8 +573,10 @@ static struct smart_doc *parse_file(enum smart_type type, const char *body,
         cJSON_Delete(res);
         p = nl + (nl < end);
     }
-    qsort(d->ids, d->nids, sizeof(*d->ids), cmp_strp);
-    qsort(d->keys, d->nkeys, sizeof(*d->keys), cmp_key);
+    if (d->nids > 1)
+        qsort(d->ids, d->nids, sizeof(*d->ids), cmp_strp);
+    if (d->nkeys > 1)
+        qsort(d->keys, d->nkeys, sizeof(*d->keys), cmp_key);
     return d;
 }
 
@@ -642,7 +644,8 @@ static int apply_schedules(const struct adapter_ctx *ctx,
          j++)
         if (fhirj_ref_is(d->keys[j].ref, "Location", loc))
             v[n++] = d->keys[j].item;
-    qsort(v, n, sizeof(*v), cmp_size);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_size);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct smart_sched *sc = &d->scheds[v[i]];
         struct smart_sched *o;
@@ -776,7 +779,8 @@ static enum adapter_status read_file(const struct adapter_ctx *ctx,
     }
     st->bad_lines += d->bad;
     if (o->type == T_LOCATION) {
-        if (bsearch(&loc, d->ids, d->nids, sizeof(*d->ids), cmp_strp))
+        if (d->nids > 0 &&
+            bsearch(&loc, d->ids, d->nids, sizeof(*d->ids), cmp_strp))
             st->location_found = true;
     } else if (o->type == T_SCHEDULE) {
         rc = apply_schedules(ctx, st, d);
