@@ -6,8 +6,15 @@
  * in), so that each file can be reduced to what this clinic needs as it
  * arrives: the Location confirms the clinic is published, the Schedules
  * whose actor is that Location give the set of schedule ids, and the
- * Slots are kept when they belong to one of those schedules. Nothing of
- * a file is kept after its step.
+ * Slots are kept when they belong to one of those schedules.
+ *
+ * Every request is marked shared (adapter.h): the Locations of one
+ * publisher read one manifest and one copy of each file per cycle, and
+ * each body is parsed once into a clinic-independent form (struct
+ * smart_doc: Location ids, Schedules indexed by actor, Slots indexed by
+ * schedule) that each clinic then joins to its own Location. Without
+ * sharing (resp->parsed NULL) the same form is built and dropped per
+ * step, so both paths give the same slots.
  *
  * Per-clinic memory (*ctx->cache, see smart.h) lets an unchanged manifest
  * end the poll after one request. It is replaced only by a poll that read
@@ -30,7 +37,7 @@
 #include "slotfeed/log.h"
 #include "slotfeed/url.h"
 
-enum smart_type { T_LOCATION = 0, T_SCHEDULE = 1, T_SLOT = 2 };
+enum smart_type { T_LOCATION = 0, T_SCHEDULE = 1, T_SLOT = 2, T_MANIFEST };
 
 static const char *const type_names[] = { "Location", "Schedule", "Slot" };
 
@@ -119,6 +126,8 @@ static enum adapter_status get_request(const char *url, const char *label,
         adapter_request_clear(req);
         return nomem(err);
     }
+    /* A publisher's documents are the same for each of its Locations. */
+    req->shared = true;
     return ADAPTER_MORE;
 }
 
@@ -212,6 +221,576 @@ static enum adapter_status smart_begin(const struct adapter_ctx *ctx,
     return ADAPTER_MORE;
 }
 
+/* --- parsed documents ---------------------------------------------------------
+ *
+ * What a manifest or file says, whoever reads it, so that one parse serves
+ * every Location of a publisher (adapter.h, "Shared documents"): built
+ * from a 200 body, immutable afterwards, and joined to one clinic by
+ * apply_file(). References are indexed by their last path segment (the
+ * id of "Type/id" or ".../Type/id"), so a clinic finds its Schedules and
+ * Slots by binary search and confirms each with fhirj_ref_is(), the rule
+ * a plain walk would apply.
+ */
+
+static unsigned long parses;     /* bodies parsed (smart_parse_count) */
+
+unsigned long smart_parse_count(void)
+{
+    return parses;
+}
+
+/* A reference and the resource it came from (index into scheds/slots). */
+struct smart_key {
+    char *ref;                 /* owned */
+    const char *tail;          /* last segment of ref (before _history) */
+    size_t len;
+    size_t item;
+};
+
+struct smart_pslot {
+    bool bad;                  /* times unusable: counted, not published */
+    int64_t start, end;
+    int capacity;
+    char *booking_url, *booking_phone;   /* owned, or NULL */
+};
+
+struct smart_doc {
+    enum smart_type type;
+    /* T_MANIFEST: txtime NULL with err set (refused outright), or txtime
+     * with err set (refused unless the clinic already has this version),
+     * or txtime and outs (sorted Location, Schedule, Slot). */
+    char *txtime;
+    struct sf_error err;
+    struct smart_output *outs;
+    size_t nouts;
+    bool have_location_file;
+    /* NDJSON files: lines of the file's type, other lines, first bad */
+    size_t good, bad, first_bad;
+    char **ids;                /* Location ids, sorted */
+    size_t nids, capids;
+    struct smart_sched *scheds;            /* Schedules with an id */
+    size_t nscheds, capscheds;
+    struct smart_pslot *slots;             /* free or bad Slots */
+    size_t nslots, capslots;
+    struct smart_key *keys;    /* actor refs / schedule refs, by tail */
+    size_t nkeys, capkeys;
+};
+
+static struct smart_doc *parse_manifest(const struct adapter_response *resp,
+                                        const char *base);
+
+static void doc_free(void *p)
+{
+    struct smart_doc *d = p;
+
+    if (d == NULL)
+        return;
+    free(d->txtime);
+    for (size_t i = 0; i < d->nouts; i++)
+        free(d->outs[i].url);
+    free(d->outs);
+    for (size_t i = 0; i < d->nids; i++)
+        free(d->ids[i]);
+    free(d->ids);
+    for (size_t i = 0; i < d->nscheds; i++) {
+        free(d->scheds[i].id);
+        free(d->scheds[i].service);
+    }
+    free(d->scheds);
+    for (size_t i = 0; i < d->nslots; i++) {
+        free(d->slots[i].booking_url);
+        free(d->slots[i].booking_phone);
+    }
+    free(d->slots);
+    for (size_t i = 0; i < d->nkeys; i++)
+        free(d->keys[i].ref);
+    free(d->keys);
+    free(d);
+}
+
+/* Room for one more element of size sz in *v (n used, *cap allocated). */
+static int grow(void **v, size_t n, size_t *cap, size_t sz)
+{
+    size_t nc;
+    void *nv;
+
+    if (n < *cap)
+        return 0;
+    nc = *cap ? *cap * 2 : 16;
+    nv = realloc(*v, nc * sz);
+    if (nv == NULL)
+        return -1;
+    *v = nv;
+    *cap = nc;
+    return 0;
+}
+
+/* Last path segment of s[0..n) (all of it when it has no '/'). */
+static const char *last_seg(const char *s, size_t n, size_t *len)
+{
+    const char *t = s + n;
+
+    while (t > s && t[-1] != '/')
+        t--;
+    *len = n - (size_t)(t - s);
+    return t;
+}
+
+static int add_key(struct smart_doc *d, const char *ref, size_t item)
+{
+    struct smart_key *k;
+    const char *h;
+    size_t rl;
+
+    if (grow((void **)&d->keys, d->nkeys, &d->capkeys, sizeof(*d->keys)))
+        return -1;
+    k = &d->keys[d->nkeys];
+    if ((k->ref = strdup(ref)) == NULL)
+        return -1;
+    h = strstr(k->ref, "/_history/");     /* as fhirj_ref_is drops it */
+    rl = h != NULL ? (size_t)(h - k->ref) : strlen(k->ref);
+    k->tail = last_seg(k->ref, rl, &k->len);
+    k->item = item;
+    d->nkeys++;
+    return 0;
+}
+
+static int cmp_tail(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+
+    return c != 0 ? c : (al > bl) - (al < bl);
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    const struct smart_key *x = a, *y = b;
+    int c = cmp_tail(x->tail, x->len, y->tail, y->len);
+
+    return c != 0 ? c : (x->item > y->item) - (x->item < y->item);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* First key whose tail is the last segment of id; nkeys when none. */
+static size_t key_first(const struct smart_doc *d, const char *id,
+                        size_t *len)
+{
+    const char *t = last_seg(id, strlen(id), len);
+    size_t lo = 0, hi = d->nkeys;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (cmp_tail(d->keys[mid].tail, d->keys[mid].len, t, *len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int keep_location(struct smart_doc *d, const cJSON *res)
+{
+    const char *id = fhirj_str(res, "id");
+
+    if (id == NULL)
+        return 0;
+    if (grow((void **)&d->ids, d->nids, &d->capids, sizeof(*d->ids)))
+        return -1;
+    if ((d->ids[d->nids] = strdup(id)) == NULL)
+        return -1;
+    d->nids++;
+    return 0;
+}
+
+static int keep_schedule(struct smart_doc *d, const cJSON *res)
+{
+    const char *id = fhirj_str(res, "id");
+    const cJSON *actors = cJSON_GetObjectItemCaseSensitive(res, "actor");
+    struct smart_sched *sc;
+    const cJSON *a;
+
+    if (id == NULL)
+        return 0;      /* nothing could name it */
+    if (grow((void **)&d->scheds, d->nscheds, &d->capscheds,
+             sizeof(*d->scheds)))
+        return -1;
+    sc = &d->scheds[d->nscheds];
+    sc->id = strdup(id);
+    sc->service = adapter_strdup_opt(fhirj_concept_text(
+        cJSON_GetObjectItemCaseSensitive(res, "serviceType")));
+    if (sc->id == NULL) {
+        free(sc->service);
+        return -1;
+    }
+    d->nscheds++;
+    if (!cJSON_IsArray(actors))
+        return 0;
+    cJSON_ArrayForEach(a, actors) {
+        const char *ref = fhirj_str(a, "reference");
+
+        if (ref != NULL && add_key(d, ref, d->nscheds - 1) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* An http(s) deep link with nothing that could break a feed attribute. */
+/* A deep link we would publish: the URL rule of the config (url.h), no
+ * credentials (a patient must never be handed someone's login), and no
+ * byte that breaks out of an attribute where a page shows the link. */
+static bool plausible_url(const char *s)
+{
+    const char *p;
+
+    if (strncasecmp(s, "https://", 8) != 0 && strncasecmp(s, "http://", 7) != 0)
+        return false;
+    for (p = s; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '"' ||
+            *p == '<' || *p == '>' || *p == '\\')
+            return false;
+    return url_check(s, URL_NO_USERINFO, NULL, 0) == 0;
+}
+
+static int keep_slot(struct smart_doc *d, const cJSON *res)
+{
+    const char *ref = fhirj_str(cJSON_GetObjectItemCaseSensitive(
+                                    res, "schedule"), "reference");
+    struct smart_pslot ps = { .capacity = 1 };
+    const cJSON *ext, *v;
+    const char *s;
+
+    if (ref == NULL)
+        return 0;               /* no Schedule names it */
+    switch (fhirj_slot_times(res, &ps.start, &ps.end)) {
+    case FHIRJ_SLOT_NOT_FREE:
+        return 0;
+    case FHIRJ_SLOT_BAD:
+        ps.bad = true;
+        break;
+    case FHIRJ_SLOT_FREE:
+        ext = fhirj_extension(res, SMART_EXT_DEEP_LINK);
+        s = fhirj_str(ext, "valueUrl");
+        if (s != NULL && plausible_url(s) &&
+            (ps.booking_url = strdup(s)) == NULL)
+            return -1;
+        ext = fhirj_extension(res, SMART_EXT_PHONE);
+        s = fhirj_str(ext, "valueString");
+        if (s != NULL && s[0] != '\0' &&
+            (ps.booking_phone = strdup(s)) == NULL) {
+            free(ps.booking_url);
+            return -1;
+        }
+        ext = fhirj_extension(res, SMART_EXT_CAPACITY);
+        v = ext ? cJSON_GetObjectItemCaseSensitive(ext, "valueInteger")
+                : NULL;
+        if (cJSON_IsNumber(v) && v->valuedouble >= 1 &&
+            v->valuedouble <= 1000000 && v->valuedouble == (double)v->valueint)
+            ps.capacity = v->valueint;
+        break;
+    }
+    if (grow((void **)&d->slots, d->nslots, &d->capslots, sizeof(*d->slots))
+        || add_key(d, ref, d->nslots) != 0) {
+        free(ps.booking_url);
+        free(ps.booking_phone);
+        return -1;
+    }
+    d->slots[d->nslots++] = ps;
+    return 0;
+}
+
+/* Is [p, p+n) only JSON whitespace? */
+static bool blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+            return false;
+    return true;
+}
+
+static int keep_line(struct smart_doc *d, const cJSON *res)
+{
+    if (d->type == T_LOCATION)
+        return keep_location(d, res);
+    if (d->type == T_SCHEDULE)
+        return keep_schedule(d, res);
+    return keep_slot(d, res);
+}
+
+/*
+ * One NDJSON file: each nonblank line one resource of the file's type.
+ * A line that is not valid JSON, or not a resource of that type, is
+ * counted (apply_file decides what that means). NULL: out of memory.
+ */
+static struct smart_doc *parse_file(enum smart_type type, const char *body,
+                                    size_t len)
+{
+    const char *p = body, *end = body + len, *nl, *rt;
+    const char *want = type_names[type];
+    struct smart_doc *d = calloc(1, sizeof(*d));
+    size_t lineno = 0;
+    cJSON *res;
+
+    if (d == NULL)
+        return NULL;
+    d->type = type;
+    while (p < end) {
+        struct sf_error lerr;
+
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            nl = end;
+        lineno++;
+        if (blank(p, (size_t)(nl - p))) {
+            p = nl + (nl < end);
+            continue;
+        }
+        sf_error_clear(&lerr);
+        res = fhirj_parse(p, (size_t)(nl - p), want, &lerr);
+        rt = fhirj_str(res, "resourceType");
+        if (res == NULL || rt == NULL || strcmp(rt, want) != 0) {
+            if (d->bad++ == 0)
+                d->first_bad = lineno;
+        } else {
+            d->good++;
+            if (keep_line(d, res) != 0) {
+                cJSON_Delete(res);
+                doc_free(d);
+                return NULL;
+            }
+        }
+        cJSON_Delete(res);
+        p = nl + (nl < end);
+    }
+    if (d->nids > 1)
+        qsort(d->ids, d->nids, sizeof(*d->ids), cmp_strp);
+    if (d->nkeys > 1)
+        qsort(d->keys, d->nkeys, sizeof(*d->keys), cmp_key);
+    return d;
+}
+
+/*
+ * The parsed form of resp as a document of `type`: the one in the shared
+ * slot when another poll built it, else parsed now and left there for the
+ * next. *own: not shared, the caller frees it. NULL when out of memory.
+ */
+static const struct smart_doc *doc_of(const struct adapter_response *resp,
+                                      enum smart_type type, const char *base,
+                                      bool *own)
+{
+    static const char kind[] = "smart-bulk";
+    struct adapter_parsed *sh = resp->parsed;
+    struct smart_doc *d;
+
+    *own = false;
+    if (sh != NULL && sh->kind == kind && sh->p != NULL &&
+        ((const struct smart_doc *)sh->p)->type == type)
+        return sh->p;
+    parses++;
+    d = type == T_MANIFEST ? parse_manifest(resp, base)
+                           : parse_file(type, resp->body, resp->len);
+    if (d == NULL)
+        return NULL;
+    if (sh != NULL && sh->p == NULL) {
+        sh->kind = kind;
+        sh->p = d;
+        sh->free_fn = doc_free;
+    } else {
+        *own = true;
+    }
+    return d;
+}
+
+static void doc_done(const struct smart_doc *d, bool own)
+{
+    if (own)
+        doc_free((struct smart_doc *)d);
+}
+
+/* Add the clinic's Schedules of file d (those with an actor that is its
+ * Location), in file order, to st->scheds. */
+static int apply_schedules(const struct adapter_ctx *ctx,
+                           struct smart_state *st, const struct smart_doc *d)
+{
+    const char *loc = ctx->clinic->booking.location;
+    size_t len, k = key_first(d, loc, &len), n = 0, *v;
+    const char *t = last_seg(loc, strlen(loc), &len);
+
+    int rc = 0;
+
+    for (size_t j = k; j < d->nkeys &&
+                       cmp_tail(d->keys[j].tail, d->keys[j].len, t, len) == 0;
+         j++)
+        n++;
+    if (n == 0)
+        return 0;
+    v = malloc(n * sizeof(*v));
+    if (v == NULL)
+        return -1;
+    n = 0;
+    for (size_t j = k; j < d->nkeys &&
+                       cmp_tail(d->keys[j].tail, d->keys[j].len, t, len) == 0;
+         j++)
+        if (fhirj_ref_is(d->keys[j].ref, "Location", loc))
+            v[n++] = d->keys[j].item;
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_size);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct smart_sched *sc = &d->scheds[v[i]];
+        struct smart_sched *o;
+
+        if (i > 0 && v[i] == v[i - 1])
+            continue;       /* two actors of one Schedule */
+        if (grow((void **)&st->scheds, st->nscheds, &st->capscheds,
+                 sizeof(*st->scheds)) != 0) {
+            rc = -1;
+            break;
+        }
+        o = &st->scheds[st->nscheds];
+        o->id = strdup(sc->id);
+        o->service = adapter_strdup_opt(sc->service);
+        if (o->id == NULL || (sc->service != NULL && o->service == NULL)) {
+            free(o->id);
+            free(o->service);
+            rc = -1;
+            break;
+        }
+        st->nscheds++;
+    }
+    free(v);
+    return rc;
+}
+
+static const struct smart_sched *find_sched(const struct smart_state *st,
+                                            const char *ref)
+{
+    for (size_t i = 0; ref != NULL && i < st->nscheds; i++)
+        if (fhirj_ref_is(ref, "Schedule", st->scheds[i].id))
+            return &st->scheds[i];
+    return NULL;
+}
+
+/* Collect the keys of d that may name one of the clinic's Schedules,
+ * sorted and without repeats, into *out (malloc'd, *n). */
+static int slot_candidates(const struct smart_state *st,
+                           const struct smart_doc *d, size_t **out, size_t *n)
+{
+    size_t cap = 0, *v = NULL;
+
+    *n = 0;
+    for (size_t i = 0; i < st->nscheds; i++) {
+        size_t len, k = key_first(d, st->scheds[i].id, &len);
+        const char *t = last_seg(st->scheds[i].id, strlen(st->scheds[i].id),
+                                 &len);
+
+        for (; k < d->nkeys &&
+               cmp_tail(d->keys[k].tail, d->keys[k].len, t, len) == 0; k++) {
+            if (grow((void **)&v, *n, &cap, sizeof(*v)) != 0) {
+                free(v);
+                return -1;
+            }
+            v[(*n)++] = k;
+        }
+    }
+    if (*n > 1)
+        qsort(v, *n, sizeof(*v), cmp_size);
+    *out = v;
+    return 0;
+}
+
+/* The clinic's free Slots of file d (their Schedule is one of its). */
+static int apply_slots(const struct adapter_ctx *ctx, struct smart_state *st,
+                       const struct smart_doc *d)
+{
+    size_t *v = NULL, n;
+    int rc = 0;
+
+    if (slot_candidates(st, d, &v, &n) != 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct smart_key *k = &d->keys[v[i]];
+        const struct smart_pslot *ps = &d->slots[k->item];
+        const struct smart_sched *sc;
+        struct avail_slot sl;
+        const char *s;
+
+        if (i > 0 && v[i] == v[i - 1])
+            continue;
+        sc = find_sched(st, k->ref);
+        if (sc == NULL)
+            continue;           /* another location's slot */
+        if (ps->bad) {
+            st->skipped_slots++;
+            continue;
+        }
+        memset(&sl, 0, sizeof(sl));
+        sl.start = ps->start;
+        sl.end = ps->end;
+        sl.capacity = ps->capacity;
+        sl.booking_url = ps->booking_url;     /* copied on add */
+        sl.booking_phone = ps->booking_phone;
+        s = ctx->clinic->booking.time_type_name;
+        sl.service = s != NULL ? s : sc->service;
+        rc = avail_slots_add_slot(&st->all, &sl);
+    }
+    free(v);
+    return rc;
+}
+
+/* One NDJSON file read for the clinic: its parsed form joined to it. */
+static enum adapter_status read_file(const struct adapter_ctx *ctx,
+                                     struct smart_state *st,
+                                     const struct adapter_response *resp,
+                                     struct sf_error *err)
+{
+    const struct smart_output *o = &st->outs[st->cur];
+    const char *want = type_names[o->type], *loc = ctx->clinic->booking.location;
+    const struct smart_doc *d;
+    char what[64];
+    bool own;
+    int rc = 0;
+
+    snprintf(what, sizeof(what), "%s file %zu/%zu", want, st->cur + 1,
+             st->nouts);
+    if (resp->http_status != 200) {
+        sf_error_set(err, SF_ERR_HTTP, "%s: HTTP %ld", what,
+                     resp->http_status);
+        return ADAPTER_ERROR;
+    }
+    d = doc_of(resp, o->type, NULL, &own);
+    if (d == NULL)
+        return nomem(err);
+    if (d->bad > 0 && d->good == 0) {
+        sf_error_set(err, SF_ERR_PARSE, "%s: no valid %s line (%zu bad, "
+                     "first at line %zu)", what, want, d->bad, d->first_bad);
+        doc_done(d, own);
+        return ADAPTER_ERROR;
+    }
+    st->bad_lines += d->bad;
+    if (o->type == T_LOCATION) {
+        if (d->nids > 0 &&
+            bsearch(&loc, d->ids, d->nids, sizeof(*d->ids), cmp_strp))
+            st->location_found = true;
+    } else if (o->type == T_SCHEDULE) {
+        rc = apply_schedules(ctx, st, d);
+    } else {
+        rc = apply_slots(ctx, st, d);
+    }
+    doc_done(d, own);
+    return rc == 0 ? ADAPTER_DONE : nomem(err);
+}
+
 /* --- manifest ------------------------------------------------------------------ */
 
 static int cmp_output(const void *a, const void *b)
@@ -255,6 +834,94 @@ static enum adapter_status from_cache(const struct adapter_ctx *ctx,
     return ADAPTER_DONE;
 }
 
+/*
+ * The manifest at base (the clinic's booking.url, which is also the key it
+ * is shared by) as a document: what it says, or why it is refused, with
+ * the same words for every clinic. NULL when out of memory.
+ */
+static struct smart_doc *parse_manifest(const struct adapter_response *resp,
+                                        const char *base)
+{
+    struct smart_doc *d = calloc(1, sizeof(*d));
+    const cJSON *outs, *o;
+    const char *tt, *type, *url;
+    char q[FHIRJ_QUOTE_MAX + 8], why[128];
+    cJSON *root = NULL;
+    size_t n = 0;
+    bool oom = false;
+    int t;
+
+    if (d == NULL)
+        return NULL;
+    d->type = T_MANIFEST;
+    root = fhirj_parse(resp->body, resp->len, "manifest", &d->err);
+    if (root == NULL)
+        return d;
+    tt = fhirj_str(root, "transactionTime");
+    outs = cJSON_GetObjectItemCaseSensitive(root, "output");
+    if (tt == NULL || tt[0] == '\0' || !cJSON_IsArray(outs)) {
+        sf_error_set(&d->err, SF_ERR_PARSE, "manifest: not a $bulk-publish "
+                     "manifest (transactionTime and output[] required)");
+        goto out;
+    }
+    /* From here on, a clinic that has this version already is answered
+     * from its memory whatever else is wrong (as a 304 would be). */
+    if ((d->txtime = strdup(tt)) == NULL)
+        goto nomem;
+    if (cJSON_GetArraySize(outs) > SMART_MAX_OUTPUTS) {
+        sf_error_set(&d->err, SF_ERR_PARSE, "manifest: more than %d output "
+                     "files", SMART_MAX_OUTPUTS);
+        goto out;
+    }
+    d->outs = calloc((size_t)cJSON_GetArraySize(outs) + 1, sizeof(*d->outs));
+    if (d->outs == NULL)
+        goto nomem;
+    cJSON_ArrayForEach(o, outs) {
+        type = fhirj_str(o, "type");
+        url = fhirj_str(o, "url");
+        for (t = 0; t < 3; t++)
+            if (type != NULL && strcmp(type, type_names[t]) == 0)
+                break;
+        if (t == 3)
+            continue;        /* other resource types are not ours */
+        if (url == NULL) {
+            sf_error_set(&d->err, SF_ERR_PARSE, "manifest: output[%zu] (%s) "
+                         "has no url", n, type);
+            goto out;
+        }
+        d->outs[n].url = output_url(base, url, &oom, why, sizeof(why));
+        if (d->outs[n].url == NULL) {
+            if (oom)
+                goto nomem;
+            sf_quote(q, sizeof(q), url, strlen(url), FHIRJ_QUOTE_MAX);
+            sf_error_set(&d->err, SF_ERR_PARSE, "manifest: output url \"%s\" "
+                         "refused: %s", q, why);
+            goto out;
+        }
+        d->outs[n].type = (enum smart_type)t;
+        d->outs[n].order = n;
+        if (t == T_LOCATION)
+            d->have_location_file = true;
+        d->nouts = ++n;    /* counted as it grows: doc_free frees them */
+    }
+    if (n == 0) {
+        /* A publisher with no Location/Schedule/Slot files at all does
+         * not publish this clinic. */
+        sf_error_set(&d->err, SF_ERR_NOT_CONNECTED, "manifest lists no "
+                     "Location, Schedule or Slot files: no web booking");
+        goto out;
+    }
+    /* Location, then Schedule, then Slot; manifest order within a type. */
+    qsort(d->outs, n, sizeof(*d->outs), cmp_output);
+out:
+    cJSON_Delete(root);
+    return d;
+nomem:
+    cJSON_Delete(root);
+    doc_free(d);
+    return NULL;
+}
+
 static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
                                          struct smart_state *st,
                                          const struct adapter_response *resp,
@@ -264,13 +931,8 @@ static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
 {
     struct smart_cache *c = cache_of(ctx);
     enum adapter_status rc = ADAPTER_ERROR;
-    const cJSON *outs, *o;
-    const char *tt, *type, *url;
-    char q[FHIRJ_QUOTE_MAX + 8], why[128];
-    cJSON *root;
-    size_t n = 0;
-    bool oom;
-    int t;
+    const struct smart_doc *d;
+    bool own;
 
     if (resp->http_status == 304) {
         if (c != NULL && c->transaction_time != NULL)
@@ -284,29 +946,20 @@ static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
                      resp->http_status);
         return ADAPTER_ERROR;
     }
-    root = fhirj_parse(resp->body, resp->len, "manifest", err);
-    if (root == NULL)
-        return ADAPTER_ERROR;
-    tt = fhirj_str(root, "transactionTime");
-    outs = cJSON_GetObjectItemCaseSensitive(root, "output");
-    if (tt == NULL || tt[0] == '\0' || !cJSON_IsArray(outs)) {
-        sf_error_set(err, SF_ERR_PARSE, "manifest: not a $bulk-publish "
-                     "manifest (transactionTime and output[] required)");
-        goto out;
-    }
-    if (c != NULL && c->transaction_time != NULL &&
-        strcmp(c->transaction_time, tt) == 0) {
+    d = doc_of(resp, T_MANIFEST, ctx->clinic->booking.url, &own);
+    if (d == NULL)
+        return nomem(err);
+    if (d->txtime != NULL && c != NULL && c->transaction_time != NULL &&
+        strcmp(c->transaction_time, d->txtime) == 0) {
         rc = from_cache(ctx, c, resp, slots, err);
         goto out;
     }
-    if (cJSON_GetArraySize(outs) > SMART_MAX_OUTPUTS) {
-        sf_error_set(err, SF_ERR_PARSE, "manifest: more than %d output "
-                     "files", SMART_MAX_OUTPUTS);
+    if (d->err.code != SF_ERR_NONE) {
+        *err = d->err;
         goto out;
     }
-    st->outs = calloc((size_t)cJSON_GetArraySize(outs) + 1,
-                      sizeof(*st->outs));
-    st->txtime = strdup(tt);
+    st->outs = calloc(d->nouts + 1, sizeof(*st->outs));
+    st->txtime = strdup(d->txtime);
     st->etag = adapter_strdup_opt(resp->etag);
     st->last_modified = adapter_strdup_opt(resp->last_modified);
     if (st->outs == NULL || st->txtime == NULL ||
@@ -315,239 +968,21 @@ static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
         rc = nomem(err);
         goto out;
     }
-    cJSON_ArrayForEach(o, outs) {
-        type = fhirj_str(o, "type");
-        url = fhirj_str(o, "url");
-        for (t = 0; t < 3; t++)
-            if (type != NULL && strcmp(type, type_names[t]) == 0)
-                break;
-        if (t == 3)
-            continue;        /* other resource types are not ours */
-        if (url == NULL) {
-            sf_error_set(err, SF_ERR_PARSE, "manifest: output[%zu] (%s) has "
-                         "no url", n, type);
+    for (size_t i = 0; i < d->nouts; i++) {
+        st->outs[i] = d->outs[i];
+        if ((st->outs[i].url = strdup(d->outs[i].url)) == NULL) {
+            rc = nomem(err);
             goto out;
         }
-        st->outs[n].url = output_url(ctx->clinic->booking.url, url, &oom,
-                                     why, sizeof(why));
-        if (st->outs[n].url == NULL) {
-            if (oom) {
-                rc = nomem(err);
-            } else {
-                sf_quote(q, sizeof(q), url, strlen(url), FHIRJ_QUOTE_MAX);
-                sf_error_set(err, SF_ERR_PARSE, "manifest: output url \"%s\" "
-                             "refused: %s", q, why);
-            }
-            goto out;
-        }
-        st->outs[n].type = (enum smart_type)t;
-        st->outs[n].order = n;
-        if (t == T_LOCATION)
-            st->have_location_file = true;
-        st->nouts = ++n;    /* counted as it grows: smart_end frees them */
+        st->nouts = i + 1;
     }
-    if (n == 0) {
-        /* A publisher with no Location/Schedule/Slot files at all does
-         * not publish this clinic. */
-        sf_error_set(err, SF_ERR_NOT_CONNECTED, "manifest lists no "
-                     "Location, Schedule or Slot files: no web booking");
-        goto out;
-    }
-    /* Location, then Schedule, then Slot; manifest order within a type. */
-    qsort(st->outs, n, sizeof(*st->outs), cmp_output);
+    st->have_location_file = d->have_location_file;
     st->files = true;
     st->cur = 0;
     rc = file_request(st, next, err);
 out:
-    cJSON_Delete(root);
+    doc_done(d, own);
     return rc;
-}
-
-/* --- NDJSON files -------------------------------------------------------------- */
-
-static bool actor_is_location(const cJSON *sched, const char *loc)
-{
-    const cJSON *actors = cJSON_GetObjectItemCaseSensitive(sched, "actor");
-    const cJSON *a;
-
-    if (!cJSON_IsArray(actors))
-        return false;
-    cJSON_ArrayForEach(a, actors)
-        if (fhirj_ref_is(fhirj_str(a, "reference"), "Location", loc))
-            return true;
-    return false;
-}
-
-static int add_sched(struct smart_state *st, const cJSON *res)
-{
-    const char *id = fhirj_str(res, "id");
-    struct smart_sched *sc;
-
-    if (id == NULL)
-        return 0;
-    if (st->nscheds == st->capscheds) {
-        size_t nc = st->capscheds ? st->capscheds * 2 : 8;
-        struct smart_sched *nv = realloc(st->scheds, nc * sizeof(*nv));
-
-        if (nv == NULL)
-            return -1;
-        st->scheds = nv;
-        st->capscheds = nc;
-    }
-    sc = &st->scheds[st->nscheds];
-    sc->id = strdup(id);
-    sc->service = adapter_strdup_opt(fhirj_concept_text(
-        cJSON_GetObjectItemCaseSensitive(res, "serviceType")));
-    if (sc->id == NULL) {
-        free(sc->service);
-        return -1;
-    }
-    st->nscheds++;
-    return 0;
-}
-
-static const struct smart_sched *find_sched(const struct smart_state *st,
-                                            const char *ref)
-{
-    for (size_t i = 0; ref != NULL && i < st->nscheds; i++)
-        if (fhirj_ref_is(ref, "Schedule", st->scheds[i].id))
-            return &st->scheds[i];
-    return NULL;
-}
-
-/* An http(s) deep link with nothing that could break a feed attribute. */
-/* A deep link we would publish: the URL rule of the config (url.h), no
- * credentials (a patient must never be handed someone's login), and no
- * byte that breaks out of an attribute where a page shows the link. */
-static bool plausible_url(const char *s)
-{
-    const char *p;
-
-    if (strncasecmp(s, "https://", 8) != 0 && strncasecmp(s, "http://", 7) != 0)
-        return false;
-    for (p = s; *p != '\0'; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '"' ||
-            *p == '<' || *p == '>' || *p == '\\')
-            return false;
-    return url_check(s, URL_NO_USERINFO, NULL, 0) == 0;
-}
-
-static int add_slot(const struct adapter_ctx *ctx, struct smart_state *st,
-                    const cJSON *res)
-{
-    struct avail_slot sl = { .capacity = 1 };
-    const struct smart_sched *sc;
-    const cJSON *ext, *v;
-    const char *s;
-
-    sc = find_sched(st, fhirj_str(cJSON_GetObjectItemCaseSensitive(
-                                      res, "schedule"), "reference"));
-    if (sc == NULL)
-        return 0;               /* another location's slot */
-    switch (fhirj_slot_times(res, &sl.start, &sl.end)) {
-    case FHIRJ_SLOT_NOT_FREE:
-        return 0;
-    case FHIRJ_SLOT_BAD:
-        st->skipped_slots++;
-        return 0;
-    case FHIRJ_SLOT_FREE:
-        break;
-    }
-    ext = fhirj_extension(res, SMART_EXT_DEEP_LINK);
-    s = fhirj_str(ext, "valueUrl");
-    if (s != NULL && plausible_url(s))
-        sl.booking_url = (char *)s;          /* borrowed; copied on add */
-    ext = fhirj_extension(res, SMART_EXT_PHONE);
-    s = fhirj_str(ext, "valueString");
-    if (s != NULL && s[0] != '\0')
-        sl.booking_phone = (char *)s;
-    ext = fhirj_extension(res, SMART_EXT_CAPACITY);
-    v = ext ? cJSON_GetObjectItemCaseSensitive(ext, "valueInteger") : NULL;
-    if (cJSON_IsNumber(v) && v->valuedouble >= 1 &&
-        v->valuedouble <= 1000000 && v->valuedouble == (double)v->valueint)
-        sl.capacity = v->valueint;
-    s = ctx->clinic->booking.time_type_name;
-    sl.service = (char *)(s != NULL ? s : sc->service);
-    return avail_slots_add_slot(&st->all, &sl);
-}
-
-/* Is [p, p+n) only JSON whitespace? */
-static bool blank(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
-            return false;
-    return true;
-}
-
-/*
- * One NDJSON file: each nonblank line one resource of the file's type.
- * A line that is not valid JSON, or not a resource of that type, is
- * counted and skipped; a file where no line was good is an error.
- */
-static enum adapter_status read_file(const struct adapter_ctx *ctx,
-                                     struct smart_state *st,
-                                     const struct adapter_response *resp,
-                                     struct sf_error *err)
-{
-    const struct smart_output *o = &st->outs[st->cur];
-    const char *want = type_names[o->type], *loc = ctx->clinic->booking.location;
-    const char *p = resp->body, *end = resp->body + resp->len, *nl, *rt;
-    size_t good = 0, bad = 0, lineno = 0, first_bad = 0;
-    char what[64];
-    cJSON *res;
-
-    snprintf(what, sizeof(what), "%s file %zu/%zu", want, st->cur + 1,
-             st->nouts);
-    if (resp->http_status != 200) {
-        sf_error_set(err, SF_ERR_HTTP, "%s: HTTP %ld", what,
-                     resp->http_status);
-        return ADAPTER_ERROR;
-    }
-    while (p < end) {
-        struct sf_error lerr;
-
-        nl = memchr(p, '\n', (size_t)(end - p));
-        if (nl == NULL)
-            nl = end;
-        lineno++;
-        if (blank(p, (size_t)(nl - p))) {
-            p = nl + (nl < end);
-            continue;
-        }
-        sf_error_clear(&lerr);
-        res = fhirj_parse(p, (size_t)(nl - p), what, &lerr);
-        rt = fhirj_str(res, "resourceType");
-        if (res == NULL || rt == NULL || strcmp(rt, want) != 0) {
-            if (bad++ == 0)
-                first_bad = lineno;
-        } else {
-            good++;
-            if (o->type == T_LOCATION) {
-                const char *id = fhirj_str(res, "id");
-
-                if (id != NULL && strcmp(id, loc) == 0)
-                    st->location_found = true;
-            } else if (o->type == T_SCHEDULE) {
-                if (actor_is_location(res, loc) && add_sched(st, res) != 0) {
-                    cJSON_Delete(res);
-                    return nomem(err);
-                }
-            } else if (add_slot(ctx, st, res) != 0) {
-                cJSON_Delete(res);
-                return nomem(err);
-            }
-        }
-        cJSON_Delete(res);
-        p = nl + (nl < end);
-    }
-    if (bad > 0 && good == 0) {
-        sf_error_set(err, SF_ERR_PARSE, "%s: no valid %s line (%zu bad, "
-                     "first at line %zu)", what, want, bad, first_bad);
-        return ADAPTER_ERROR;
-    }
-    st->bad_lines += bad;
-    return ADAPTER_DONE;
 }
 
 /* Every file read: remember the result, hand out the window's slots. */

@@ -37,6 +37,7 @@
 #include "slotfeed/plaus.h"
 #include "slotfeed/pnr.h"
 #include "slotfeed/sched.h"
+#include "slotfeed/share.h"
 
 /* Per-clinic poll machinery, parallel to states[]. */
 struct cpoll {
@@ -50,6 +51,9 @@ struct cpoll {
     bool in_pass;               /* counted in the running pass */
     int unreachable_run;        /* consecutive transport/timeout failures */
     void *cache;                /* adapter memory across polls (ctx.cache) */
+    /* Leads the fetch of a shared document (share.h): its answer goes to
+     * the entry's waiters too. NULL otherwise. */
+    struct share_entry *sh_lead;
     struct cpoll *qnext;        /* next in its host's wait queue */
     bool queued;                /* in a host's wait queue (struct hostq) */
     struct sched_host *rhost;   /* host of rurl, resolved once */
@@ -145,6 +149,10 @@ struct collector {
     collector_pass_fn idle_fn;
     void *idle_arg;
     struct event *idle_ev;
+    struct share *share;        /* shared documents (share.h); owned */
+    bool freeing;               /* inside collector_free */
+    bool no_share;              /* collector_set_sharing(c, false) */
+    int64_t share_swept_at;     /* clock_now() of the last idle sweep */
 };
 
 const char *collector_web_name(enum web_booking w)
@@ -311,6 +319,9 @@ static void poll_send(struct cpoll *p);
 static void on_fetched(const struct fetch_result *res, void *arg);
 static void on_wake(evutil_socket_t fd, short what, void *arg);
 static void poll_cancel(struct cpoll *p);
+static void share_drop_lead(struct cpoll *p);
+static void share_forget(struct collector *c, bool reload);
+static void orphan_discard(struct cpoll *p);
 
 /*
  * A poll that borrowed r has ended. r is the current region (nothing to
@@ -381,6 +392,7 @@ static void poll_close(struct cpoll *p, bool notify)
     struct collector *c = p->c;
     const struct conf_region *r = p->region;
 
+    share_drop_lead(p);
     p->busy = false;
     p->region = NULL;
     c->active--;
@@ -700,6 +712,7 @@ static void cpoll_free(struct cpoll *p)
     if (p->kick)
         event_free(p->kick);
     free(p->rurl);
+    share_drop_lead(p);
     if (p->busy && p->ad && p->ad->end)
         p->ad->end(p->astate);
     adapter_request_clear(&p->req);
@@ -733,9 +746,15 @@ static void orphan_discard(struct cpoll *p)
     idle_check(c);
 }
 
-static void on_fetched(const struct fetch_result *res, void *arg)
+/*
+ * The answer to p's request: res from fetch, or, for a shared document,
+ * d (the stored body; res then only says how the real request went, for
+ * the leader's politeness). Waiters and cache hits hold no grant, so
+ * their grant_release does nothing.
+ */
+static void poll_answer(struct cpoll *p, const struct fetch_result *res,
+                        struct share_doc *d)
 {
-    struct cpoll *p = arg;
     struct adapter_response resp;
     struct adapter_request next;
     struct sf_error err;
@@ -760,12 +779,16 @@ static void on_fetched(const struct fetch_result *res, void *arg)
         return;
     }
     memset(&resp, 0, sizeof(resp));
-    resp.http_status = res->http_status;
-    resp.body = res->body;
-    resp.len = res->len;
-    resp.content_type = res->content_type;
-    resp.etag = res->etag;
-    resp.last_modified = res->last_modified;
+    if (d != NULL) {
+        share_doc_response(d, &resp);
+    } else {
+        resp.http_status = res->http_status;
+        resp.body = res->body;
+        resp.len = res->len;
+        resp.content_type = res->content_type;
+        resp.etag = res->etag;
+        resp.last_modified = res->last_modified;
+    }
     memset(&next, 0, sizeof(next));
     sf_error_clear(&err);
     rc = p->ad->step(&p->ctx, p->astate, &resp, &p->acc, &next, &err);
@@ -792,6 +815,29 @@ static void on_fetched(const struct fetch_result *res, void *arg)
         poll_finish(p, false, &err, label);
         break;
     }
+}
+
+/*
+ * A transfer ended. When it fetched a shared document, the same answer
+ * (the stored body, or the failure with its class) goes to the leader
+ * first and then to every poll that waited for it, in arrival order.
+ */
+static void on_fetched(const struct fetch_result *res, void *arg)
+{
+    struct cpoll *p = arg;
+    struct share_doc *d = NULL;
+    void **w = NULL;
+    size_t nw = 0;
+
+    if (p->sh_lead != NULL) {
+        w = share_settle(p->c->share, p->sh_lead, res, clock_now(), &d, &nw);
+        p->sh_lead = NULL;
+    }
+    poll_answer(p, res, d);     /* may free p */
+    for (size_t i = 0; i < nw; i++)
+        poll_answer(w[i], res, d);
+    free(w);
+    share_doc_unref(d);
 }
 
 /* The request's host: resolved once per distinct URL, not on every ask
@@ -899,6 +945,112 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     hostq_pump(arg);
 }
 
+/* --- shared documents (share.h, adapter.h) ------------------------------- */
+
+/*
+ * How long a shared body answers without a request: half the poll
+ * interval (the region has one interval for all its clinics). A clinic's
+ * answer is then at most that much older than its poll, and a publisher
+ * sees at most two (conditional) requests per document per interval,
+ * however many of its Locations are configured.
+ */
+static int64_t share_fresh_s(const struct collector *c)
+{
+    return interval_ms(c) / 2000;
+}
+
+/* p leads the fetch of a shared document: the conditional headers are
+ * the cache's (the adapter's own describe its per-clinic memory, not the
+ * stored body a 304 would hand out). */
+static void share_validators(struct adapter_request *r,
+                             const struct share_doc *d)
+{
+    size_t w = 0, i;
+
+    for (i = 0; i < ADAPTER_MAX_HEADERS && r->headers[i] != NULL; i++) {
+        if (strncasecmp(r->headers[i], "If-None-Match:", 14) == 0 ||
+            strncasecmp(r->headers[i], "If-Modified-Since:", 18) == 0) {
+            free(r->headers[i]);
+            continue;
+        }
+        r->headers[w++] = r->headers[i];
+    }
+    for (i = w; i < ADAPTER_MAX_HEADERS; i++)
+        r->headers[i] = NULL;
+    /* A validator that cannot be a header line is simply not sent. */
+    if (d != NULL && d->etag != NULL)
+        (void)adapter_request_add_header(r, "If-None-Match", d->etag);
+    if (d != NULL && d->last_modified != NULL)
+        (void)adapter_request_add_header(r, "If-Modified-Since",
+                                         d->last_modified);
+}
+
+/*
+ * p's leader role ends without an answer (cancelled at shutdown, circuit
+ * open, discarded, or the request could not start): its waiters go their
+ * own way, each sending its request alone (politeness decides for each,
+ * as it did for the leader). Not while the collector is being freed.
+ */
+static void share_drop_lead(struct cpoll *p)
+{
+    void **w;
+    size_t nw = 0;
+
+    if (p->sh_lead == NULL)
+        return;
+    w = share_abandon(p->c->share, p->sh_lead, &nw);
+    p->sh_lead = NULL;
+    for (size_t i = 0; i < nw && !p->c->freeing; i++) {
+        struct cpoll *q = w[i];
+
+        if (q->orphan) {
+            orphan_discard(q);      /* nothing was asked for it */
+            continue;
+        }
+        q->req.shared = false;
+        poll_send(q);
+    }
+    free(w);
+}
+
+/*
+ * A request marked shared: answered from the cache, parked behind the
+ * same request in flight, or led by p (conditional on the stored body's
+ * validators). Returns true when p is taken care of, false when p sends
+ * its request (as leader or alone) through politeness as usual.
+ */
+static bool share_route(struct cpoll *p)
+{
+    struct collector *c = p->c;
+    struct share_entry *e;
+    struct share_doc *d;
+    struct fetch_result hit;
+
+    share_forget(c, false);
+    switch (share_ask(c->share, p->req.url, p->ctx.clinic->booking.url,
+                      clock_now(), share_fresh_s(c), p, &e, &d)) {
+    case SHARE_HIT:
+        memset(&hit, 0, sizeof(hit));
+        hit.http_status = 200;
+        hit.retry_after_s = -1;
+        log_debug("share_hit", "clinic=%s label=%s",
+                  c->states[p->idx].conf->id,
+                  p->req.label ? p->req.label : "request");
+        poll_answer(p, &hit, d);
+        share_doc_unref(d);
+        return true;
+    case SHARE_WAIT:
+        return true;
+    case SHARE_LEAD:
+        p->sh_lead = e;
+        share_validators(&p->req, d);
+        return false;
+    case SHARE_BYPASS:
+        break;
+    }
+    return false;
+}
+
 /*
  * Send p->req when the host's politeness allows: now, or when p reaches
  * the head of the host's wait queue and sched says go (never a busy
@@ -914,6 +1066,9 @@ static void poll_send(struct cpoll *p)
     int64_t wait = 0;
     enum sched_verdict v = SCHED_WAIT;
 
+    if (p->req.shared && !c->no_share && p->sh_lead == NULL && !p->queued &&
+        share_route(p))
+        return;
     sf_error_clear(&err);
     h = poll_host(p, &err);
     if (h == NULL) {
@@ -1160,6 +1315,8 @@ struct collector *collector_new(struct event_base *base,
     }
     if ((c->plaus = plaus_new()) == NULL)
         goto nomem;
+    if ((c->share = share_new(SHARE_MAX_ENTRIES, SHARE_MAX_BYTES)) == NULL)
+        goto nomem;
     if (c->n > 0) {
         c->states = calloc(c->n, sizeof(*c->states));
         c->polls = calloc(c->n, sizeof(*c->polls));
@@ -1274,6 +1431,42 @@ int collector_poll_all(struct collector *c, collector_pass_fn done,
 }
 
 /* --- reconfiguration ------------------------------------------------------ */
+
+/* Does a clinic of the current region still poll from root? */
+static bool share_keep(void *arg, const char *root)
+{
+    const struct collector *c = arg;
+
+    for (size_t i = 0; i < c->n; i++) {
+        const struct conf_clinic *cc = c->states[i].conf;
+
+        if (cc->has_booking && cc->booking.url != NULL &&
+            strcmp(cc->booking.url, root) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Drop shared documents no clinic reads any more: at a reload, those of a
+ * booking URL no clinic has now (a scan of the clinics per entry: reloads
+ * are rare); at most once an interval otherwise, those nobody asked for
+ * in four intervals (a file its manifest stopped listing).
+ */
+static void share_forget(struct collector *c, bool reload)
+{
+    int64_t now = clock_now();
+    size_t gone;
+
+    if (!reload && now - c->share_swept_at < interval_ms(c) / 1000)
+        return;
+    c->share_swept_at = now;
+    gone = share_sweep(c->share, reload ? share_keep : NULL, c, now,
+                       4 * interval_ms(c) / 1000);
+
+    if (gone > 0)
+        log_debug("share_dropped", "entries=%zu", gone);
+}
 
 static bool str_eq(const char *a, const char *b)
 {
@@ -1700,6 +1893,7 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
     }
 
     reconf_arm(c, from, fresh);
+    share_forget(c, true);
     if (diff != NULL)
         *diff = d;
     free(order);
@@ -1810,6 +2004,17 @@ size_t collector_active(const struct collector *c)
     return c ? c->active : 0;
 }
 
+void collector_set_sharing(struct collector *c, bool on)
+{
+    if (c != NULL)
+        c->no_share = !on;
+}
+
+size_t collector_shared_entries(const struct collector *c, size_t *bytes)
+{
+    return share_entries(c != NULL ? c->share : NULL, bytes);
+}
+
 struct sched *collector_sched(const struct collector *c)
 {
     return c ? c->sched : NULL;
@@ -1821,6 +2026,7 @@ void collector_free(struct collector *c)
 
     if (c == NULL)
         return;
+    c->freeing = true;
     /* A poll in flight: its transfer is gone with fetch_free() (see
      * collector.h), so only our half of the conversation remains. */
     for (i = 0; c->polls && i < c->n; i++)
@@ -1861,6 +2067,7 @@ void collector_free(struct collector *c)
         event_free(c->idle_ev);
     sched_free(c->sched);
     plaus_free(c->plaus);
+    share_free(c->share);
     free(c->polls);
     free(c->states);
     free(c);

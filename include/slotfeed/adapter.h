@@ -62,6 +62,43 @@ struct adapter_request {
     char *tls_cert;
     char *tls_key;
     char *tls_ca;
+    /*
+     * The answer depends on nothing but the URL (no credentials, no body,
+     * no clinic-specific header), so clinics asking the same URL may share
+     * it (shared documents, below). Only for GETs; the collector then
+     * ignores the request's own If-None-Match / If-Modified-Since and
+     * revalidates with its cache's validators instead.
+     */
+    bool shared;
+};
+
+/*
+ * Shared documents (opt-in per request, adapter_request.shared). When
+ * several clinics read one document (the 40 Locations of one SMART
+ * publisher read one manifest and its three files), the collector keeps
+ * one copy per URL for all of them: a request for a URL already in flight
+ * waits for that answer instead of going out again, a body fetched within
+ * the freshness window (collector.h) answers without a request, and an
+ * expired one is revalidated with a conditional request, a 304 handing
+ * out the stored body again. A shared answer reaches step() as a 200 with
+ * the stored body (never a 304, whatever the adapter's own validators)
+ * and with resp->parsed set.
+ *
+ * resp->parsed is the document's slot for the adapter's PARSED form of
+ * this very body: the first step() that sees it empty may fill p, free_fn
+ * and kind (a tag of the adapter's own, so another adapter reading the
+ * same URL does not misread it); later steps, for any clinic, find it
+ * there and skip the parse. Once set the form is immutable: it must not
+ * depend on the clinic (index it by whatever the clinics differ in), and
+ * nobody writes to it again. It is refcounted with its body and freed
+ * (free_fn) when the body is replaced or dropped and no step holds it;
+ * step() borrows it for its call only. resp->parsed is NULL for answers
+ * that are not shared (the adapter parses for itself, as always).
+ */
+struct adapter_parsed {
+    const void *kind;          /* who built p; NULL while empty */
+    void *p;                   /* the parsed form; owned by the document */
+    void (*free_fn)(void *p);  /* frees p; NULL: p needs no freeing */
 };
 
 /* Free the strings and zero the struct. NULL ok. */
@@ -84,6 +121,8 @@ struct adapter_response {
     /* Validators of this answer (ETag / Last-Modified), or NULL. */
     const char *etag;
     const char *last_modified;
+    /* Shared answers only: the document's parsed-form slot (above). */
+    struct adapter_parsed *parsed;
 };
 
 /* What one poll asks for: the local dates [first_day, last_day]. */

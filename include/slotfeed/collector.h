@@ -124,6 +124,24 @@ struct sched;
 struct sched *collector_sched(const struct collector *c);
 
 /*
+ * Shared documents (adapter.h): requests an adapter marks shared are
+ * answered from one copy per URL (share.h). A body answers without a
+ * request for half the poll interval after it was fetched (or found
+ * unchanged by a 304), so a publisher sees at most two requests per
+ * document per interval however many clinics read it; an expired one is
+ * revalidated with If-None-Match / If-Modified-Since. Caps: 4096 URLs and
+ * 64 MiB of bodies (each body also within fetch's max_body_bytes). A
+ * reload drops the documents of booking URLs no clinic has any more.
+ *
+ * collector_set_sharing(c, false) turns it off (every clinic fetches and
+ * parses its own copy: tests and benches compare the two); on by default.
+ * collector_shared_entries: URLs held and, in *bytes (may be NULL), the
+ * bytes of their stored bodies.
+ */
+void collector_set_sharing(struct collector *c, bool on);
+size_t collector_shared_entries(const struct collector *c, size_t *bytes);
+
+/*
  * Delay of a clinic's first periodic poll after collector_start(): a hash
  * of its id modulo interval_ms, so in [0, interval_ms), the same on every
  * run and machine, spread evenly over the interval. 0 if interval_ms <= 0.

@@ -13,6 +13,10 @@
  * clinic (all of them, not only the window's). The next poll sends
  * If-None-Match / If-Modified-Since; a 304, or a 200 with the same
  * transactionTime, ends the poll after one request with the cached slots.
+ *
+ * Its requests are shared documents (adapter.h): clinics with the same
+ * booking.url (Locations of one publisher) share one download of the
+ * manifest and of each file, and one parse of each.
  */
 #ifndef SLOTFEED_SMART_H
 #define SLOTFEED_SMART_H
@@ -28,5 +32,12 @@
     "http://fhir-registry.smarthealthit.org/StructureDefinition/booking-phone"
 #define SMART_EXT_CAPACITY \
     "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity"
+
+/*
+ * Bodies (manifests and files) the adapter has parsed since the process
+ * started: with shared documents (adapter.h) one per distinct body, not
+ * one per clinic. For tests and benches; the loop's thread only.
+ */
+unsigned long smart_parse_count(void);
 
 #endif
