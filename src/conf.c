@@ -411,7 +411,7 @@ static int get_profile(struct confcheck *cx, const cJSON *it,
 /* The fault knobs after "profile" are known keys here, so a typo is
  * reported; their values are the simulator's to check, by the same JSON
  * path, when it loads the file (sim_load_faults). */
-static const struct confcheck_field sim_keys[] = {
+static const struct confcheck_field clinic_sim_keys[] = {
     { .name = "profile", .kind = CONFCHECK_FN, .fn = get_profile,
       .flags = CONFCHECK_REQUIRED },
     CONFCHECK_KNOWN_KEY("latency_ms"),
@@ -426,7 +426,8 @@ static const struct confcheck_field sim_keys[] = {
 static void parse_sim(struct confcheck *cx, const cJSON *obj, const char *base,
                       char **profile)
 {
-    confcheck_fields(cx, obj, base, sim_keys, CONFCHECK_ALL, profile, NULL);
+    confcheck_fields(cx, obj, base, clinic_sim_keys, CONFCHECK_ALL, profile,
+                     NULL);
 }
 
 /*
