@@ -318,7 +318,8 @@ static int slot_cmp(const struct avail_slot *a, const struct avail_slot *b)
     return (int)a->follow_up - (int)b->follow_up;
 }
 
-int avail_slot_ptr_cmp(const void *a, const void *b)
+/* qsort() comparator for an array of `const struct avail_slot *`. */
+static int slot_ptr_cmp(const void *a, const void *b)
 {
     const struct avail_slot *x = *(const struct avail_slot *const *)a;
     const struct avail_slot *y = *(const struct avail_slot *const *)b;
@@ -327,6 +328,28 @@ int avail_slot_ptr_cmp(const void *a, const void *b)
     if ((c = cmp_i64(x->start, y->start)) != 0)
         return c;
     return cmp_str(x->practitioner, y->practitioner);
+}
+
+int avail_slots_future(const struct avail_slots *s, int64_t now,
+                       const struct avail_slot ***out, size_t *n)
+{
+    const struct avail_slot **v;
+    size_t i, m = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (s->n == 0)
+        return 0;
+    if ((v = calloc(s->n, sizeof(*v))) == NULL)
+        return -1;
+    for (i = 0; i < s->n; i++)
+        if (s->v[i].start > now)
+            v[m++] = &s->v[i];
+    if (m > 1)
+        qsort(v, m, sizeof(*v), slot_ptr_cmp);
+    *out = v;
+    *n = m;
+    return 0;
 }
 
 static int slot_qsort_cmp(const void *a, const void *b)

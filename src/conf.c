@@ -16,7 +16,6 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,160 +148,80 @@ static void upcase(char *s)
 
 /* ---- sections -------------------------------------------------------- */
 
-static void parse_guarantee(struct confcheck *cx, const cJSON *obj,
-                            const char *base, struct avail_rule *rule,
-                            bool *days_ok)
+/* guarantee.counting: an enum avail_counting. */
+static int get_counting(struct confcheck *cx, const cJSON *it,
+                        const char *path, void *dst)
 {
-    static const char *const keys[] = { "days", "counting", NULL };
-    char path[CONFCHECK_PATH];
-    const cJSON *it;
-    const char *s;
-    unsigned seen = 0;
-    enum avail_counting c;
-    long x;
+    const char *s = confcheck_str(cx, it, path, false);
 
-    *days_ok = false;
-    if (!confcheck_object(cx, obj, base))
-        return;
-    *days_ok = true;
-    cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path,
-                                 sizeof(path))) {
-        case 0:
-            if (confcheck_get_int(cx, it, path, 0, 30, &x) == 0)
-                rule->days = (int)x;
-            else
-                *days_ok = false;
-            break;
-        case 1:
-            s = confcheck_str(cx, it, path, false);
-            if (s == NULL)
-                break;
-            if (avail_counting_parse(s, &c) == 0)
-                rule->counting = c;
-            else
-                confcheck_err(cx, path, "must be \"calendar\" or \"working\"");
-            break;
-        default:
-            break;
-        }
-    }
+    if (s == NULL)
+        return -1;
+    if (avail_counting_parse(s, dst) == 0)
+        return 0;
+    confcheck_err(cx, path, "must be \"calendar\" or \"working\"");
+    return -1;
 }
 
-static void parse_fetch(struct confcheck *cx, const cJSON *obj,
-                        const char *base, struct conf_region *r,
-                        bool *timeouts_ok)
+/* riv.subject_of_care: a personal identity number, never echoed. */
+static int get_subject_of_care(struct confcheck *cx, const cJSON *it,
+                               const char *path, void *dst)
 {
-    static const char *const keys[] = {
-        "connect_timeout_ms", "timeout_ms", "max_body_bytes", "user_agent",
-        "max_decompress_ratio", NULL
-    };
-    char path[CONFCHECK_PATH], shown[CONFCHECK_SHOWN];
-    const cJSON *it;
-    const char *s;
-    unsigned seen = 0;
-    long x;
-
-    *timeouts_ok = false;
-    if (!confcheck_object(cx, obj, base))
-        return;
-    *timeouts_ok = true;
-    cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path,
-                                 sizeof(path))) {
-        case 0:
-            if (confcheck_get_int(cx, it, path, 100, 60000, &x) == 0)
-                r->connect_timeout_ms = (int)x;
-            else
-                *timeouts_ok = false;
-            break;
-        case 1:
-            if (confcheck_get_int(cx, it, path, 100, 600000, &x) == 0)
-                r->timeout_ms = (int)x;
-            else
-                *timeouts_ok = false;
-            break;
-        case 2:
-            if (confcheck_get_int(cx, it, path, 1024, 256L * 1024 * 1024,
-                                  &x) == 0)
-                r->max_body_bytes = x;
-            break;
-        case 3:
-            s = confcheck_str(cx, it, path, true);
-            if (s == NULL)
-                break;
-            if (!valid_user_agent(s)) {
-                confcheck_show(shown, sizeof(shown), s);
-                confcheck_err(cx, path,
-                              "\"%s\" is not a valid User-Agent "
-                              "(printable ASCII, at most 200 characters)",
-                              shown);
-                break;
-            }
-            confcheck_store(cx, &r->user_agent, s);
-            break;
-        case 4:
-            if (confcheck_get_int(cx, it, path, 10, 100000, &x) == 0)
-                r->max_decompress_ratio = x;
-            break;
-        default:
-            break;
-        }
-    }
-}
-
-static void parse_riv(struct confcheck *cx, const cJSON *obj, const char *base,
-                      struct conf_region *r, bool *soc_reported)
-{
-    static const char *const keys[] = {
-        "subject_of_care", "actor_type", NULL
-    };
-    char path[CONFCHECK_PATH];
-    const cJSON *it;
-    const char *s;
-    unsigned seen = 0;
+    const char *s = confcheck_str(cx, it, path, true);
     size_t i;
 
-    *soc_reported = false;
-    if (!confcheck_object(cx, obj, base)) {
-        *soc_reported = true;
-        return;
+    if (s == NULL)
+        return -1;
+    for (i = 0; s[i] >= '0' && s[i] <= '9'; i++)
+        ;
+    if (i != 12 || s[i] != '\0') {
+        confcheck_err(cx, path, "must be 12 digits (YYYYMMDDNNNN)");
+        return -1;
     }
-    cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path,
-                                 sizeof(path))) {
-        case 0:
-            *soc_reported = true;
-            s = confcheck_str(cx, it, path, true);
-            if (s == NULL)
-                break;
-            for (i = 0; s[i] >= '0' && s[i] <= '9'; i++)
-                ;
-            /* never echo the value: it is a personal identity number */
-            if (i != 12 || s[i] != '\0') {
-                confcheck_err(cx, path, "must be 12 digits (YYYYMMDDNNNN)");
-                break;
-            }
-            confcheck_store(cx, &r->riv_subject_of_care, s);
-            break;
-        case 1:
-            s = confcheck_str(cx, it, path, false);
-            if (s == NULL)
-                break;
-            if (strcmp(s, "subject_of_care") != 0 &&
-                strcmp(s, "subject_of_care_agent") != 0) {
-                confcheck_err(cx, path,
-                              "must be \"subject_of_care\" or "
-                              "\"subject_of_care_agent\"");
-                break;
-            }
-            confcheck_store(cx, &r->riv_actor_type, s);
-            break;
-        default:
-            break;
-        }
-    }
+    confcheck_store(cx, dst, s);
+    return 0;
 }
+
+/* A problem with a CONFCHECK_CROSS key skips the cross-checks in
+ * parse_root that read it. */
+static const struct confcheck_field guarantee_keys[] = {
+    CONFCHECK_INT_AT("days", struct avail_rule, days, 0, 30,
+                     CONF_DEFAULT_GUARANTEE_DAYS, CONFCHECK_CROSS),
+    CONFCHECK_FN_AT("counting", struct avail_rule, counting, get_counting,
+                    0),
+    { .name = NULL }
+};
+
+static const struct confcheck_field fetch_keys[] = {
+    CONFCHECK_INT_AT("connect_timeout_ms", struct conf_region,
+                     connect_timeout_ms, 100, 60000,
+                     CONF_DEFAULT_CONNECT_TIMEOUT_MS, CONFCHECK_CROSS),
+    CONFCHECK_INT_AT("timeout_ms", struct conf_region, timeout_ms, 100,
+                     600000, CONF_DEFAULT_TIMEOUT_MS, CONFCHECK_CROSS),
+    CONFCHECK_LONG_AT("max_body_bytes", struct conf_region, max_body_bytes,
+                      1024, 256L * 1024 * 1024, CONF_DEFAULT_MAX_BODY_BYTES),
+    /* it goes into an HTTP header */
+    CONFCHECK_VALID_AT("user_agent", struct conf_region, user_agent,
+                       valid_user_agent, "is not a valid User-Agent "
+                       "(printable ASCII, at most 200 characters)",
+                       DEFAULT_USER_AGENT),
+    CONFCHECK_LONG_AT("max_decompress_ratio", struct conf_region,
+                      max_decompress_ratio, 10, 100000,
+                      CONF_DEFAULT_MAX_DECOMPRESS_RATIO),
+    { .name = NULL }
+};
+
+static const char *const actor_types[] = {
+    "subject_of_care", "subject_of_care_agent", NULL
+};
+
+static const struct confcheck_field riv_keys[] = {
+    CONFCHECK_FN_AT("subject_of_care", struct conf_region,
+                    riv_subject_of_care, get_subject_of_care,
+                    CONFCHECK_CROSS),
+    CONFCHECK_CHOICE_AT("actor_type", struct conf_region, riv_actor_type,
+                        actor_types, CONF_DEFAULT_ACTOR_TYPE, 0),
+    { .name = NULL }
+};
 
 /* ---- booking: the generic walk; each adapter checks its own keys ----- */
 
@@ -463,45 +382,52 @@ static void parse_booking(struct confcheck *cx, const cJSON *obj,
         check_booking_keys(cx, base, &k, seen, a, b);
 }
 
+/* clinics[].sim.profile: one of known_profiles. */
+static int get_profile(struct confcheck *cx, const cJSON *it,
+                       const char *path, void *dst)
+{
+    char shown[CONFCHECK_SHOWN];
+    const char *s = confcheck_str(cx, it, path, true);
+    size_t i;
+
+    if (s == NULL)
+        return -1;
+    for (i = 0; known_profiles[i] != NULL; i++)
+        if (strcmp(known_profiles[i], s) == 0)
+            break;
+    if (known_profiles[i] == NULL) {
+        confcheck_show(shown, sizeof(shown), s);
+        confcheck_err(cx, path,
+                      "unknown profile \"%s\" (known: normal, busy, "
+                      "full, vp004, vp007, error, garbage, hostile, hang, "
+                      "http503)",
+                      shown);
+        return -1;
+    }
+    confcheck_store(cx, dst, s);
+    return 0;
+}
+
+/* The fault knobs after "profile" are known keys here, so a typo is
+ * reported; their values are the simulator's to check, by the same JSON
+ * path, when it loads the file (sim_load_faults). */
+static const struct confcheck_field clinic_sim_keys[] = {
+    { .name = "profile", .kind = CONFCHECK_FN, .fn = get_profile,
+      .flags = CONFCHECK_REQUIRED },
+    CONFCHECK_KNOWN_KEY("latency_ms"),
+    CONFCHECK_KNOWN_KEY("drip_bytes_per_s"),
+    CONFCHECK_KNOWN_KEY("fail_rate"),
+    CONFCHECK_KNOWN_KEY("retry_after_s"),
+    CONFCHECK_KNOWN_KEY("body_bytes"),
+    CONFCHECK_KNOWN_KEY("change_every_s"),
+    { .name = NULL }
+};
+
 static void parse_sim(struct confcheck *cx, const cJSON *obj, const char *base,
                       char **profile)
 {
-    /* The fault knobs after "profile" are known keys here, so a typo is
-     * reported; their values are the simulator's to check, by the same
-     * JSON path, when it loads the file (sim_load_faults). */
-    static const char *const keys[] = {
-        "profile", "latency_ms", "drip_bytes_per_s", "fail_rate",
-        "retry_after_s", "body_bytes", "change_every_s", NULL };
-    static const int required[] = { 0, -1 };
-    char path[CONFCHECK_PATH], shown[CONFCHECK_SHOWN];
-    const cJSON *it;
-    const char *s;
-    unsigned seen = 0;
-    size_t i;
-    int k;
-
-    cJSON_ArrayForEach(it, obj) {
-        k = confcheck_member(cx, it, base, keys, &seen, path, sizeof(path));
-        if (k != 0)
-            continue;
-        s = confcheck_str(cx, it, path, true);
-        if (s == NULL)
-            continue;
-        for (i = 0; known_profiles[i] != NULL; i++)
-            if (strcmp(known_profiles[i], s) == 0)
-                break;
-        if (known_profiles[i] == NULL) {
-            confcheck_show(shown, sizeof(shown), s);
-            confcheck_err(cx, path,
-                          "unknown profile \"%s\" (known: normal, busy, "
-                          "full, vp004, vp007, error, garbage, hostile, hang, "
-                          "http503)",
-                          shown);
-            continue;
-        }
-        confcheck_store(cx, profile, s);
-    }
-    confcheck_required(cx, base, keys, required, seen);
+    confcheck_fields(cx, obj, base, clinic_sim_keys, CONFCHECK_ALL, profile,
+                     NULL);
 }
 
 /*
@@ -644,13 +570,14 @@ static void parse_clinic(struct confcheck *cx, const cJSON *obj,
     confcheck_required(cx, base, keys, required, seen);
 }
 
-/* Returns the index of the first clinic using the RIV adapter, or -1. */
-static long parse_clinics(struct confcheck *cx, const cJSON *arr,
-                          const char *base, struct conf_region *r)
+/* "clinics": every clinic into r->clinics (dst, the region). */
+static int parse_clinics(struct confcheck *cx, const cJSON *arr,
+                         const char *base, void *dst)
 {
+    struct conf_region *r = dst;
     char path[CONFCHECK_PATH];
     const cJSON *it;
-    long *dup_of, first_riv = -1;
+    long *dup_of;
     size_t n, i = 0;
 
     if (!cJSON_IsArray(arr)) {
@@ -682,88 +609,51 @@ static long parse_clinics(struct confcheck *cx, const cJSON *arr,
             break;
         snprintf(path, sizeof(path), "%s[%zu]", base, i);
         parse_clinic(cx, it, path, &r->clinics[i], dup_of[i]);
-        if (first_riv < 0 && r->clinics[i].booking.adapter != NULL &&
-            strcmp(r->clinics[i].booking.adapter, RIV_ADAPTER) == 0)
-            first_riv = (long)i;
         i++;
     }
     free(dup_of);
-    return first_riv;
+    return 0;
+}
+
+/* The index of the first clinic using the RIV adapter, or -1. */
+static long first_riv_clinic(const struct conf_region *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->nclinics; i++)
+        if (r->clinics[i].booking.adapter != NULL &&
+            strcmp(r->clinics[i].booking.adapter, RIV_ADAPTER) == 0)
+            return (long)i;
+    return -1;
 }
 
 /* ---- politeness ------------------------------------------------------ */
 
-/* Keys of politeness and of each politeness.hosts entry ("hosts" last). */
-static const char *const polite_keys[] = {
-    "rate_per_s", "burst", "max_concurrent_per_host", "backoff_base_s",
-    "backoff_max_s", "breaker_failures", "breaker_cooldown_s", "hosts", NULL
+/* The keys of politeness; each politeness.hosts entry takes the first
+ * POLITE_NFIELDS (all but "hosts"), and inherits those it leaves out. */
+static const struct confcheck_field polite_keys[] = {
+    CONFCHECK_NUM_AT("rate_per_s", struct conf_politeness, rate_per_s,
+                     0.001, 1000, CONF_DEFAULT_POLITE_RATE_PER_S),
+    CONFCHECK_INT_AT("burst", struct conf_politeness, burst, 1, 1000,
+                     CONF_DEFAULT_POLITE_BURST, 0),
+    CONFCHECK_INT_AT("max_concurrent_per_host", struct conf_politeness,
+                     max_concurrent_per_host, 1, 1000,
+                     CONF_DEFAULT_POLITE_MAX_CONCURRENT, 0),
+    CONFCHECK_INT_AT("backoff_base_s", struct conf_politeness,
+                     backoff_base_s, 1, 86400,
+                     CONF_DEFAULT_POLITE_BACKOFF_BASE_S, 0),
+    CONFCHECK_INT_AT("backoff_max_s", struct conf_politeness, backoff_max_s,
+                     1, 86400, CONF_DEFAULT_POLITE_BACKOFF_MAX_S, 0),
+    CONFCHECK_INT_AT("breaker_failures", struct conf_politeness,
+                     breaker_failures, 1, 1000,
+                     CONF_DEFAULT_POLITE_BREAKER_FAILURES, 0),
+    CONFCHECK_INT_AT("breaker_cooldown_s", struct conf_politeness,
+                     breaker_cooldown_s, 1, 86400,
+                     CONF_DEFAULT_POLITE_BREAKER_COOLDOWN_S, 0),
+    CONFCHECK_KNOWN_KEY("hosts"),
+    { .name = NULL }
 };
 #define POLITE_NFIELDS 7
-
-/*
- * The seven numeric keys of one politeness object into *p; returns the
- * bit set of keys given. `hosts` (NULL: not allowed here) gets the hosts
- * member.
- */
-static unsigned parse_polite_fields(struct confcheck *cx, const cJSON *obj,
-                                    const char *base, struct conf_politeness *p,
-                                    const cJSON **hosts)
-{
-    static const char *const host_keys[] = {
-        "rate_per_s", "burst", "max_concurrent_per_host", "backoff_base_s",
-        "backoff_max_s", "breaker_failures", "breaker_cooldown_s", NULL
-    };
-    char path[CONFCHECK_PATH];
-    const cJSON *it;
-    unsigned seen = 0;
-    int k;
-    double d;
-
-    cJSON_ArrayForEach(it, obj) {
-        k = confcheck_member(cx, it, base, hosts ? polite_keys : host_keys,
-                             &seen, path, sizeof(path));
-        switch (k) {
-        case 0:
-            d = it->valuedouble;
-            if (!cJSON_IsNumber(it))
-                confcheck_err(cx, path, "expected a number, got %s",
-                              confcheck_type_name(it));
-            else if (!isfinite(d) || d < 0.001 || d > 1000)
-                confcheck_err(cx, path, "%.15g is out of range (0.001..1000)",
-                              d);
-            else
-                p->rate_per_s = d;
-            break;
-        case 1:
-            confcheck_get_int_field(cx, it, path, 1, 1000, &p->burst);
-            break;
-        case 2:
-            confcheck_get_int_field(cx, it, path, 1, 1000,
-                                    &p->max_concurrent_per_host);
-            break;
-        case 3:
-            confcheck_get_int_field(cx, it, path, 1, 86400, &p->backoff_base_s);
-            break;
-        case 4:
-            confcheck_get_int_field(cx, it, path, 1, 86400, &p->backoff_max_s);
-            break;
-        case 5:
-            confcheck_get_int_field(cx, it, path, 1, 1000,
-                                    &p->breaker_failures);
-            break;
-        case 6:
-            confcheck_get_int_field(cx, it, path, 1, 86400,
-                                    &p->breaker_cooldown_s);
-            break;
-        case 7:
-            *hosts = it;
-            break;
-        default:
-            break;
-        }
-    }
-    return seen;
-}
 
 /* Report backoff_max_s < backoff_base_s (after inheritance). */
 static void check_backoff(struct confcheck *cx, const char *base,
@@ -778,39 +668,44 @@ static void check_backoff(struct confcheck *cx, const char *base,
     }
 }
 
-static void parse_politeness(struct confcheck *cx, const cJSON *obj,
-                             const char *base, struct conf_region *r)
+/* "politeness" (dst: the region): the top-level keys, then the hosts. */
+static int parse_politeness(struct confcheck *cx, const cJSON *obj,
+                            const char *base, void *dst)
 {
+    struct conf_region *r = dst;
     char path[CONFCHECK_PATH], hpath[CONFCHECK_PATH], shown[CONFCHECK_SHOWN];
-    const cJSON *hosts = NULL, *it;
+    const cJSON *hosts, *it;
+    struct confcheck_walk w;
     unsigned *given = NULL;
     size_t n = 0, i, j;
-    int f;
 
     if (!confcheck_object(cx, obj, base))
-        return;
-    parse_polite_fields(cx, obj, base, &r->politeness, &hosts);
+        return -1;
+    confcheck_fields(cx, obj, base, polite_keys, CONFCHECK_ALL,
+                     &r->politeness, NULL);
     check_backoff(cx, base, &r->politeness);
+    /* the first "hosts" (a second one is reported as a duplicate) */
+    hosts = cJSON_GetObjectItemCaseSensitive(obj, "hosts");
     if (hosts == NULL)
-        return;
+        return 0;
     confcheck_path_key(path, sizeof(path), base, "hosts");
     if (!confcheck_object(cx, hosts, path))
-        return;
+        return -1;
     cJSON_ArrayForEach(it, hosts)
         n++;
     if (n > CONF_POLITE_HOSTS_MAX) {
         confcheck_err(cx, path, "%zu hosts; at most %d", n,
                       CONF_POLITE_HOSTS_MAX);
-        return;
+        return -1;
     }
     if (n == 0)
-        return;
+        return 0;
     r->polite_hosts = calloc(n, sizeof(*r->polite_hosts));
     given = calloc(n, sizeof(*given));
     if (r->polite_hosts == NULL || given == NULL) {
         cx->oom = true;
         free(given);
-        return;
+        return -1;
     }
     cJSON_ArrayForEach(it, hosts) {
         struct conf_host_politeness *h = &r->polite_hosts[r->npolite_hosts];
@@ -840,78 +735,37 @@ static void parse_politeness(struct confcheck *cx, const cJSON *obj,
             continue;
         for (i = 0; h->host[i]; i++)
             h->host[i] = (char)tolower((unsigned char)h->host[i]);
-        given[r->npolite_hosts] = parse_polite_fields(cx, it, hpath, &h->p,
-                                                      NULL);
+        confcheck_fields(cx, it, hpath, polite_keys, POLITE_NFIELDS, &h->p,
+                         &w);
+        given[r->npolite_hosts] = w.seen;
         r->npolite_hosts++;
     }
     /* Keys a host leaves out come from the top level, whatever the order
      * of "hosts" and those keys in the file. */
     for (i = 0; i < r->npolite_hosts; i++) {
         struct conf_politeness *hp = &r->polite_hosts[i].p;
-        const struct conf_politeness *top = &r->politeness;
 
-        for (f = 0; f < POLITE_NFIELDS; f++) {
-            if (given[i] & (1u << f))
-                continue;
-            switch (f) {
-            case 0: hp->rate_per_s = top->rate_per_s; break;
-            case 1: hp->burst = top->burst; break;
-            case 2:
-                hp->max_concurrent_per_host = top->max_concurrent_per_host;
-                break;
-            case 3: hp->backoff_base_s = top->backoff_base_s; break;
-            case 4: hp->backoff_max_s = top->backoff_max_s; break;
-            case 5: hp->breaker_failures = top->breaker_failures; break;
-            default: hp->breaker_cooldown_s = top->breaker_cooldown_s; break;
-            }
-        }
+        confcheck_inherit(polite_keys, POLITE_NFIELDS, given[i], hp,
+                          &r->politeness);
         confcheck_path_key(hpath, sizeof(hpath), path, r->polite_hosts[i].host);
         if (r->politeness.backoff_max_s >= r->politeness.backoff_base_s)
             check_backoff(cx, hpath, hp);
     }
     free(given);
+    return 0;
 }
 
 /* "plausibility": when many clinics of one host empty at once (plaus.h). */
-static void parse_plausibility(struct confcheck *cx, const cJSON *obj,
-                               const char *base, struct conf_region *r)
-{
-    static const char *const keys[] = {
-        "min_clinics", "fraction", "confirm_polls", NULL
-    };
-    char path[CONFCHECK_PATH];
-    const cJSON *it;
-    unsigned seen = 0;
-    double d;
-
-    if (!confcheck_object(cx, obj, base))
-        return;
-    cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path,
-                                 sizeof(path))) {
-        case 0:
-            confcheck_get_int_field(cx, it, path, 2, CONF_CLINICS_MAX,
-                                    &r->plausibility.min_clinics);
-            break;
-        case 1:
-            d = it->valuedouble;
-            if (!cJSON_IsNumber(it))
-                confcheck_err(cx, path, "expected a number, got %s",
-                              confcheck_type_name(it));
-            else if (!isfinite(d) || d < 0.01 || d > 1)
-                confcheck_err(cx, path, "%.15g is out of range (0.01..1)", d);
-            else
-                r->plausibility.fraction = d;
-            break;
-        case 2:
-            confcheck_get_int_field(cx, it, path, 1, 100,
-                                    &r->plausibility.confirm_polls);
-            break;
-        default:
-            break;
-        }
-    }
-}
+static const struct confcheck_field plausibility_keys[] = {
+    CONFCHECK_INT_AT("min_clinics", struct conf_plausibility, min_clinics, 2,
+                     CONF_CLINICS_MAX, CONF_DEFAULT_PLAUS_MIN_CLINICS, 0),
+    CONFCHECK_NUM_AT("fraction", struct conf_plausibility, fraction, 0.01, 1,
+                     CONF_DEFAULT_PLAUS_FRACTION),
+    CONFCHECK_INT_AT("confirm_polls", struct conf_plausibility,
+                     confirm_polls, 1, 100, CONF_DEFAULT_PLAUS_CONFIRM_POLLS,
+                     0),
+    { .name = NULL }
+};
 
 /*
  * http.public_base_url: a URL that passes url_check (the rule every
@@ -963,241 +817,140 @@ out:
     return why;
 }
 
-/* "http": the public server's limits against slow or many clients, the
- * public base URL and the admin listener. */
-static void parse_http(struct confcheck *cx, const cJSON *obj, const char *base,
-                       struct conf_region *r)
+/* http.public_base_url: see bad_base_url. */
+static int get_public_base_url(struct confcheck *cx, const cJSON *it,
+                               const char *path, void *dst)
 {
-    static const char *const keys[] = {
-        "request_timeout_ms", "max_connections", "public_base_url",
-        "admin_listen", "max_age_s", NULL
-    };
-    char path[CONFCHECK_PATH], shown[CONFCHECK_SHOWN];
-    const cJSON *it;
+    char shown[CONFCHECK_SHOWN];
     const char *s, *why;
-    unsigned seen = 0;
 
-    if (!confcheck_object(cx, obj, base))
-        return;
-    cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path,
-                                 sizeof(path))) {
-        case 0:
-            confcheck_get_int_field(cx, it, path, 500, 120000,
-                                    &r->http_request_timeout_ms);
-            break;
-        case 1:
-            confcheck_get_int_field(cx, it, path, 16, 1000000,
-                                    &r->http_max_connections);
-            break;
-        case 2:
-            if ((s = confcheck_str(cx, it, path, true)) == NULL)
-                break;
-            if ((why = bad_base_url(s)) != NULL) {
-                /* A password is never echoed, even a refused one. */
-                if (strncmp(why, "credentials", 11) == 0)
-                    snprintf(shown, sizeof(shown), "(not shown)");
-                else
-                    confcheck_show(shown, sizeof(shown), s);
-                confcheck_err(cx, path,
-                              "\"%s\": %s (want e.g. "
-                              "https://feed.example.se/vardval)",
-                              shown, why);
-                break;
-            }
-            confcheck_store(cx, &r->http_public_base_url, s);
-            break;
-        case 3:
-            if ((s = confcheck_str(cx, it, path, true)) == NULL)
-                break;
-            if (!valid_listen(s)) {
-                confcheck_show(shown, sizeof(shown), s);
-                confcheck_err(cx, path,
-                              "\"%s\" is not HOST:PORT (port 1..65535; "
-                              "IPv6 as [::1]:8081)",
-                              shown);
-                break;
-            }
-            confcheck_store(cx, &r->http_admin_listen, s);
-            break;
-        case 4:
-            confcheck_get_int_field(cx, it, path, 1, 86400,
-                                    &r->http_max_age_s);
-            break;
-        default:
-            break;
-        }
-    }
-}
-
-/* "timezone": only CONF_DEFAULT_TIMEZONE (clock.h knows no other). */
-static void check_timezone(struct confcheck *cx, const cJSON *it,
-                           const char *path)
-{
-    char shown[CONFCHECK_SHOWN];
-    const char *s = confcheck_str(cx, it, path, true);
-
-    if (s == NULL || strcmp(s, CONF_DEFAULT_TIMEZONE) == 0)
-        return;
-    confcheck_show(shown, sizeof(shown), s);
-    confcheck_err(cx, path, "\"%s\" is not supported: only \""
-                  CONF_DEFAULT_TIMEZONE "\" is", shown);
-}
-
-/* "listen": HOST:PORT. */
-static void get_listen(struct confcheck *cx, const cJSON *it,
-                       const char *path, char **dst)
-{
-    char shown[CONFCHECK_SHOWN];
-    const char *s = confcheck_str(cx, it, path, true);
-
-    if (s == NULL)
-        return;
-    if (!valid_listen(s)) {
-        confcheck_show(shown, sizeof(shown), s);
-        confcheck_err(cx, path, "\"%s\" is not HOST:PORT (port 1..65535; "
-                      "IPv6 as [::1]:8080)", shown);
-        return;
+    if ((s = confcheck_str(cx, it, path, true)) == NULL)
+        return -1;
+    if ((why = bad_base_url(s)) != NULL) {
+        /* A password is never echoed, even a refused one. */
+        if (strncmp(why, "credentials", 11) == 0)
+            snprintf(shown, sizeof(shown), "(not shown)");
+        else
+            confcheck_show(shown, sizeof(shown), s);
+        confcheck_err(cx, path,
+                      "\"%s\": %s (want e.g. "
+                      "https://feed.example.se/vardval)",
+                      shown, why);
+        return -1;
     }
     confcheck_store(cx, dst, s);
+    return 0;
 }
+
+/* "http": the public server's limits against slow or many clients, the
+ * public base URL and the admin listener. */
+static const struct confcheck_field http_keys[] = {
+    CONFCHECK_INT_AT("request_timeout_ms", struct conf_region,
+                     http_request_timeout_ms, 500, 120000,
+                     CONF_DEFAULT_HTTP_REQUEST_TIMEOUT_MS, 0),
+    CONFCHECK_INT_AT("max_connections", struct conf_region,
+                     http_max_connections, 16, 1000000,
+                     CONF_DEFAULT_HTTP_MAX_CONNECTIONS, 0),
+    CONFCHECK_FN_AT("public_base_url", struct conf_region,
+                    http_public_base_url, get_public_base_url, 0),
+    CONFCHECK_VALID_AT("admin_listen", struct conf_region,
+                       http_admin_listen, valid_listen, "is not HOST:PORT "
+                       "(port 1..65535; IPv6 as [::1]:8081)", CONFCHECK_NODEF),
+    CONFCHECK_INT_AT("max_age_s", struct conf_region, http_max_age_s, 1,
+                     86400, CONF_DEFAULT_HTTP_MAX_AGE_S, 0),
+    { .name = NULL }
+};
+
+/* "timezone": only CONF_DEFAULT_TIMEZONE (clock.h knows no other). */
+static bool valid_timezone(const char *s)
+{
+    return strcmp(s, CONF_DEFAULT_TIMEZONE) == 0;
+}
+
+/* The keys of the file's top object; parse_root's cross-checks read the
+ * four named ones (-Woverride-init keeps the names on their rows). */
+enum { RK_GUARANTEE = 2, RK_HORIZON = 3, RK_FETCH = 5, RK_RIV = 6 };
+
+static const struct confcheck_field root_keys[] = {
+    CONFCHECK_STR_AT("name", struct conf_region, name, CONFCHECK_NODEF,
+                     CONFCHECK_REQUIRED),
+    CONFCHECK_VALID_AT("timezone", struct conf_region, timezone,
+                       valid_timezone, "is not supported: only \""
+                       CONF_DEFAULT_TIMEZONE "\" is", CONF_DEFAULT_TIMEZONE),
+    [RK_GUARANTEE] = CONFCHECK_SECTION_AT("guarantee",
+        offsetof(struct conf_region, guarantee), guarantee_keys),
+    [RK_HORIZON] = CONFCHECK_INT_AT("horizon_days", struct conf_region,
+        horizon_days, 1, 90, CONF_DEFAULT_HORIZON_DAYS, 0),
+    CONFCHECK_INT_AT("poll_interval_s", struct conf_region, poll_interval_s,
+                     10, 86400, CONF_DEFAULT_POLL_INTERVAL_S, 0),
+    [RK_FETCH] = CONFCHECK_SECTION_AT("fetch", 0, fetch_keys),
+    [RK_RIV] = CONFCHECK_SECTION_AT("riv", 0, riv_keys),
+    CONFCHECK_VALID_AT("listen", struct conf_region, listen, valid_listen,
+                       "is not HOST:PORT (port 1..65535; IPv6 as "
+                       "[::1]:8080)", CONF_DEFAULT_LISTEN),
+    CONFCHECK_FN_SECTION("clinics", parse_clinics, CONFCHECK_REQUIRED),
+    CONFCHECK_FN_SECTION("politeness", parse_politeness, 0),
+    CONFCHECK_STR_AT("store", struct conf_region, store, CONF_DEFAULT_STORE,
+                     0),
+    CONFCHECK_INT_AT("retention_days", struct conf_region, retention_days, 1,
+                     CONF_RETENTION_DAYS_MAX, CONF_DEFAULT_RETENTION_DAYS, 0),
+    CONFCHECK_STR_AT("geo", struct conf_region, geo, CONFCHECK_NODEF, 0),
+    CONFCHECK_SECTION_AT("http", 0, http_keys),
+    CONFCHECK_SECTION_AT("plausibility",
+                         offsetof(struct conf_region, plausibility),
+                         plausibility_keys),
+    CONFCHECK_INT_AT("publish_interval_s", struct conf_region,
+                     publish_interval_s, 0, CONF_PUBLISH_INTERVAL_MAX_S,
+                     CONF_DEFAULT_PUBLISH_INTERVAL_S, 0),
+    { .name = NULL }
+};
 
 static void parse_root(struct confcheck *cx, const cJSON *root,
                        struct conf_region *r)
 {
-    static const char *const keys[] = {
-        "name", "timezone", "guarantee", "horizon_days", "poll_interval_s",
-        "fetch", "riv", "listen", "clinics", "politeness", "store",
-        "retention_days", "geo", "http", "plausibility",
-        "publish_interval_s", NULL
-    };
-    static const int required[] = { 0, 8, -1 };
-    char path[CONFCHECK_PATH];
-    const cJSON *it;
-    unsigned seen = 0;
-    bool days_ok = true, horizon_ok = true, timeouts_ok = true;
-    bool soc_reported = false, horizon_given = false;
-    long first_riv = -1, x;
+    struct confcheck_walk w;
+    bool horizon_given;
+    long first_riv;
 
     if (!confcheck_object(cx, root, "$"))
         return;
-    cJSON_ArrayForEach(it, root) {
-        switch (confcheck_member(cx, it, "$", keys, &seen, path,
-                                 sizeof(path))) {
-        case 0:
-            confcheck_get_str(cx, it, path, true, &r->name);
-            break;
-        case 1:
-            check_timezone(cx, it, path);
-            break;
-        case 2:
-            parse_guarantee(cx, it, path, &r->guarantee, &days_ok);
-            break;
-        case 3:
-            horizon_given = true;
-            horizon_ok = confcheck_get_int(cx, it, path, 1, 90, &x) == 0;
-            if (horizon_ok)
-                r->horizon_days = (int)x;
-            break;
-        case 4:
-            confcheck_get_int_field(cx, it, path, 10, 86400,
-                                    &r->poll_interval_s);
-            break;
-        case 5:
-            parse_fetch(cx, it, path, r, &timeouts_ok);
-            break;
-        case 6:
-            parse_riv(cx, it, path, r, &soc_reported);
-            break;
-        case 7:
-            get_listen(cx, it, path, &r->listen);
-            break;
-        case 8:
-            first_riv = parse_clinics(cx, it, path, r);
-            break;
-        case 9:
-            parse_politeness(cx, it, path, r);
-            break;
-        case 10:
-            confcheck_get_str(cx, it, path, true, &r->store);
-            break;
-        case 11:
-            confcheck_get_int_field(cx, it, path, 1, CONF_RETENTION_DAYS_MAX,
-                                    &r->retention_days);
-            break;
-        case 12:
-            confcheck_get_str(cx, it, path, true, &r->geo);
-            break;
-        case 13:
-            parse_http(cx, it, path, r);
-            break;
-        case 14:
-            parse_plausibility(cx, it, path, r);
-            break;
-        case 15:
-            confcheck_get_int_field(cx, it, path, 0,
-                                    CONF_PUBLISH_INTERVAL_MAX_S,
-                                    &r->publish_interval_s);
-            break;
-        default:
-            break;
-        }
-    }
-    confcheck_required(cx, "$", keys, required, seen);
+    confcheck_fields(cx, root, "$", root_keys, CONFCHECK_ALL, r, &w);
 
     /*
      * Cross-field rules, only when both sides are valid on their own.
      * A poll covers horizon_days local dates starting today (day 0), so
      * reaching the guarantee's last day N takes N + 1 of them.
      */
-    if (days_ok && horizon_ok && r->horizon_days <= r->guarantee.days)
+    horizon_given = w.seen & (1u << RK_HORIZON);
+    if (!(w.bad & (1u << RK_GUARANTEE)) && !(w.bad & (1u << RK_HORIZON)) &&
+        r->horizon_days <= r->guarantee.days)
         confcheck_err(cx, "$.horizon_days",
                       "%d%s does not reach the last day of the guarantee "
                       "(guarantee.days %d): polls cover today and the next "
                       "horizon_days - 1 days, so at least %d is needed",
                       r->horizon_days, horizon_given ? "" : " (the default)",
                       r->guarantee.days, r->guarantee.days + 1);
-    if (timeouts_ok && r->timeout_ms < r->connect_timeout_ms)
+    if (!(w.bad & (1u << RK_FETCH)) && r->timeout_ms < r->connect_timeout_ms)
         confcheck_err(cx, "$.fetch.timeout_ms",
                       "%d is shorter than fetch.connect_timeout_ms (%d)",
                       r->timeout_ms, r->connect_timeout_ms);
-    if (first_riv >= 0 && r->riv_subject_of_care == NULL && !soc_reported)
+    /* riv is "bad" when it is not an object or its subject_of_care was
+     * refused: either way that is reported already. */
+    first_riv = first_riv_clinic(r);
+    if (first_riv >= 0 && r->riv_subject_of_care == NULL &&
+        !(w.bad & (1u << RK_RIV)))
         confcheck_err(cx, "$.riv.subject_of_care",
                       "missing; required because $.clinics[%ld] uses the "
                       RIV_ADAPTER " adapter", first_riv);
 }
 
-/* Defaults for everything optional; strings allocated. */
+/* Defaults for everything optional (the key tables hold them); strings
+ * allocated. */
 static void set_defaults(struct confcheck *cx, struct conf_region *r)
 {
-    r->guarantee.days = CONF_DEFAULT_GUARANTEE_DAYS;
+    confcheck_defaults(cx, root_keys, r);
+    confcheck_defaults(cx, polite_keys, &r->politeness);
     r->guarantee.counting = AVAIL_COUNT_CALENDAR;
-    r->horizon_days = CONF_DEFAULT_HORIZON_DAYS;
-    r->poll_interval_s = CONF_DEFAULT_POLL_INTERVAL_S;
-    r->publish_interval_s = CONF_DEFAULT_PUBLISH_INTERVAL_S;
-    r->connect_timeout_ms = CONF_DEFAULT_CONNECT_TIMEOUT_MS;
-    r->timeout_ms = CONF_DEFAULT_TIMEOUT_MS;
-    r->max_body_bytes = CONF_DEFAULT_MAX_BODY_BYTES;
-    r->max_decompress_ratio = CONF_DEFAULT_MAX_DECOMPRESS_RATIO;
-    r->http_request_timeout_ms = CONF_DEFAULT_HTTP_REQUEST_TIMEOUT_MS;
-    r->http_max_connections = CONF_DEFAULT_HTTP_MAX_CONNECTIONS;
-    r->http_max_age_s = CONF_DEFAULT_HTTP_MAX_AGE_S;
-    confcheck_store(cx, &r->timezone, CONF_DEFAULT_TIMEZONE);
-    confcheck_store(cx, &r->user_agent, DEFAULT_USER_AGENT);
-    confcheck_store(cx, &r->riv_actor_type, CONF_DEFAULT_ACTOR_TYPE);
-    confcheck_store(cx, &r->listen, CONF_DEFAULT_LISTEN);
-    confcheck_store(cx, &r->store, CONF_DEFAULT_STORE);
-    r->retention_days = CONF_DEFAULT_RETENTION_DAYS;
-    r->politeness.rate_per_s = CONF_DEFAULT_POLITE_RATE_PER_S;
-    r->politeness.burst = CONF_DEFAULT_POLITE_BURST;
-    r->politeness.max_concurrent_per_host = CONF_DEFAULT_POLITE_MAX_CONCURRENT;
-    r->politeness.backoff_base_s = CONF_DEFAULT_POLITE_BACKOFF_BASE_S;
-    r->politeness.backoff_max_s = CONF_DEFAULT_POLITE_BACKOFF_MAX_S;
-    r->politeness.breaker_failures = CONF_DEFAULT_POLITE_BREAKER_FAILURES;
-    r->politeness.breaker_cooldown_s = CONF_DEFAULT_POLITE_BREAKER_COOLDOWN_S;
-    r->plausibility.min_clinics = CONF_DEFAULT_PLAUS_MIN_CLINICS;
-    r->plausibility.fraction = CONF_DEFAULT_PLAUS_FRACTION;
-    r->plausibility.confirm_polls = CONF_DEFAULT_PLAUS_CONFIRM_POLLS;
 }
 
 /* ---- syntax errors --------------------------------------------------- */

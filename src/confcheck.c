@@ -5,6 +5,7 @@
  */
 #include "slotfeed/confcheck.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -439,4 +440,220 @@ void confcheck_get_bool(struct confcheck *cx, const cJSON *v, const char *path,
         return;
     }
     *dst = cJSON_IsTrue(v);
+}
+
+/* ---- declarative sections -------------------------------------------- */
+
+/* The field's place in the section dst. */
+static void *field_at(const struct confcheck_field *f, void *dst)
+{
+    return (char *)dst + f->off;
+}
+
+/* A table entry whose size does not fit its kind is a programming error
+ * (confcheck_defaults meets every entry at every load). */
+static void check_size(const struct confcheck_field *f)
+{
+    switch (f->kind) {
+    case CONFCHECK_INT:
+        assert(f->size == sizeof(int));
+        break;
+    case CONFCHECK_LONG:
+        assert(f->size == sizeof(long));
+        break;
+    case CONFCHECK_NUM:
+        assert(f->size == sizeof(double));
+        break;
+    case CONFCHECK_STR:
+    case CONFCHECK_CHOICE:
+        assert(f->size == sizeof(char *));
+        break;
+    default:
+        break;
+    }
+    (void)f;
+}
+
+/* A number in lo..hi (the ranges print as the file would write them). */
+static int get_num(struct confcheck *cx, const cJSON *v, const char *path,
+                   const struct confcheck_field *f, double *dst)
+{
+    double d = v->valuedouble;
+
+    if (!cJSON_IsNumber(v)) {
+        confcheck_err(cx, path, "expected a number, got %s",
+                      confcheck_type_name(v));
+        return -1;
+    }
+    if (!isfinite(d) || d < f->lo || d > f->hi) {
+        confcheck_err(cx, path, "%.15g is out of range (%g..%g)", d, f->lo,
+                      f->hi);
+        return -1;
+    }
+    *dst = d;
+    return 0;
+}
+
+/* A string among f->choices: "must be "a" or "b"" (or "a", "b" or "c"). */
+static int get_choice(struct confcheck *cx, const cJSON *v, const char *path,
+                      const struct confcheck_field *f, char **dst)
+{
+    char want[256];
+    const char *s = confcheck_str(cx, v, path, false);
+    size_t i, o = 0;
+
+    if (s == NULL)
+        return -1;
+    for (i = 0; f->choices[i] != NULL; i++)
+        if (strcmp(f->choices[i], s) == 0) {
+            confcheck_store(cx, dst, s);
+            return 0;
+        }
+    for (i = 0; f->choices[i] != NULL && o < sizeof(want); i++)
+        o += (size_t)snprintf(want + o, sizeof(want) - o, "%s\"%s\"",
+                              i == 0 ? "" :
+                              f->choices[i + 1] == NULL ? " or " : ", ",
+                              f->choices[i]);
+    confcheck_err(cx, path, "must be %s", want);
+    return -1;
+}
+
+/* A nonempty string that f->valid (if set) accepts. */
+static int get_valid_str(struct confcheck *cx, const cJSON *v,
+                         const char *path, const struct confcheck_field *f,
+                         char **dst)
+{
+    char shown[CONFCHECK_SHOWN];
+    const char *s = confcheck_str(cx, v, path, true);
+
+    if (s == NULL)
+        return -1;
+    if (f->valid != NULL && !f->valid(s)) {
+        confcheck_show(shown, sizeof(shown), s);
+        confcheck_err(cx, path, "\"%s\" %s", shown, f->why);
+        return -1;
+    }
+    confcheck_store(cx, dst, s);
+    return 0;
+}
+
+static void walk_section(struct confcheck *cx, const cJSON *v,
+                         const char *path, const struct confcheck_field *f,
+                         void *dst, bool *bad)
+{
+    struct confcheck_walk w = { 0, 0 };
+    size_t i;
+
+    if (!confcheck_object(cx, v, path)) {
+        *bad = true;
+        return;
+    }
+    confcheck_fields(cx, v, path, f->sub, CONFCHECK_ALL, dst, &w);
+    for (i = 0; f->sub[i].name != NULL; i++)
+        if ((w.bad & (1u << i)) && (f->sub[i].flags & CONFCHECK_CROSS))
+            *bad = true;
+}
+
+/* One member by its field; false when it was refused. */
+static bool get_field(struct confcheck *cx, const cJSON *v, const char *path,
+                      const struct confcheck_field *f, void *dst)
+{
+    void *at = field_at(f, dst);
+    bool bad = false;
+    long x;
+    double d;
+
+    switch (f->kind) {
+    case CONFCHECK_INT:
+    case CONFCHECK_LONG:
+        if (confcheck_get_int(cx, v, path, (long)f->lo, (long)f->hi, &x) != 0)
+            return false;
+        if (f->kind == CONFCHECK_INT)
+            *(int *)at = (int)x;
+        else
+            *(long *)at = x;
+        return true;
+    case CONFCHECK_NUM:
+        if (get_num(cx, v, path, f, &d) != 0)
+            return false;
+        *(double *)at = d;
+        return true;
+    case CONFCHECK_STR:
+        return get_valid_str(cx, v, path, f, (char **)at) == 0;
+    case CONFCHECK_CHOICE:
+        return get_choice(cx, v, path, f, (char **)at) == 0;
+    case CONFCHECK_SECTION:
+        walk_section(cx, v, path, f, at, &bad);
+        return !bad;
+    case CONFCHECK_FN:
+        return f->fn(cx, v, path, at) == 0;
+    default:
+        return true;
+    }
+}
+
+void confcheck_fields(struct confcheck *cx, const cJSON *obj, const char *base,
+                      const struct confcheck_field *fields, size_t n,
+                      void *dst, struct confcheck_walk *w)
+{
+    const char *names[33];
+    char path[CONFCHECK_PATH];
+    struct confcheck_walk mine = { 0, 0 };
+    const cJSON *it;
+    size_t i;
+    int k;
+
+    for (i = 0; i < n && fields[i].name != NULL; i++) {
+        assert(i < 32);     /* confcheck_member's seen bits */
+        names[i] = fields[i].name;
+    }
+    names[i] = NULL;
+    cJSON_ArrayForEach(it, obj) {
+        k = confcheck_member(cx, it, base, names, &mine.seen, path,
+                             sizeof(path));
+        if (k >= 0 && !get_field(cx, it, path, &fields[k], dst))
+            mine.bad |= 1u << k;
+    }
+    for (i = 0; names[i] != NULL; i++)
+        if ((fields[i].flags & CONFCHECK_REQUIRED) &&
+            !(mine.seen & (1u << i)))
+            confcheck_err(cx, base, "missing required key \"%s\"", names[i]);
+    if (w != NULL)
+        *w = mine;
+}
+
+void confcheck_defaults(struct confcheck *cx,
+                        const struct confcheck_field *fields, void *dst)
+{
+    const struct confcheck_field *f;
+
+    for (f = fields; f->name != NULL; f++) {
+        void *at = field_at(f, dst);
+
+        check_size(f);
+        if (f->kind == CONFCHECK_INT)
+            *(int *)at = (int)f->def;
+        else if (f->kind == CONFCHECK_LONG)
+            *(long *)at = (long)f->def;
+        else if (f->kind == CONFCHECK_NUM)
+            *(double *)at = f->def;
+        else if (f->kind == CONFCHECK_SECTION)
+            confcheck_defaults(cx, f->sub, at);
+        else if (f->sdef != NULL)
+            confcheck_store(cx, (char **)at, f->sdef);
+    }
+}
+
+void confcheck_inherit(const struct confcheck_field *fields, size_t n,
+                       unsigned given, void *dst, const void *src)
+{
+    size_t i;
+
+    for (i = 0; i < n && fields[i].name != NULL; i++) {
+        const struct confcheck_field *f = &fields[i];
+
+        if ((given & (1u << i)) || f->kind > CONFCHECK_NUM)
+            continue;
+        memcpy((char *)dst + f->off, (const char *)src + f->off, f->size);
+    }
 }

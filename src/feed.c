@@ -92,8 +92,8 @@ static const char *status_name(enum clinic_status s)
 
 /*
  * "days": future slots grouped by local start date, in time order. The
- * input need not be sorted (avail_compute accepts any order too), so we
- * sort an array of pointers rather than touching the caller's list.
+ * input need not be sorted (avail_compute accepts any order too), so an
+ * array of pointers is sorted rather than the caller's list.
  */
 static int add_days(cJSON *obj, const struct avail_slots *slots, int64_t now)
 {
@@ -105,13 +105,8 @@ static int add_days(cJSON *obj, const struct avail_slots *slots, int64_t now)
 
     if ((days = cJSON_AddArrayToObject(obj, "days")) == NULL)
         return -1;
-    if (slots->n > 0 && (v = calloc(slots->n, sizeof(*v))) == NULL)
+    if (avail_slots_future(slots, now, &v, &n) != 0)
         return -1;
-    for (i = 0; i < slots->n; i++)
-        if (slots->v[i].start > now)
-            v[n++] = &slots->v[i];
-    if (n > 1)
-        qsort(v, n, sizeof(*v), avail_slot_ptr_cmp);
     for (i = 0; i < n; i++) {
         const struct avail_slot *sl = v[i];
         int32_t d = clock_local_day(sl->start);

@@ -244,16 +244,9 @@ static int clinic_slots(struct sbuf *b, const struct conf_clinic *c,
     unsigned k = 0;
     int rc = 0;
 
-    if (slots->n == 0)
-        return 0;
-    if ((v = calloc(slots->n, sizeof(*v))) == NULL)
-        return -1;
-    for (i = 0; i < slots->n; i++)
-        if (slots->v[i].start > now)
-            v[n++] = &slots->v[i];
     /* The feed's order: stable slot ids. */
-    if (n > 1)
-        qsort(v, n, sizeof(*v), avail_slot_ptr_cmp);
+    if (avail_slots_future(slots, now, &v, &n) != 0)
+        return -1;
     for (i = 0; i < n && rc == 0; i++) {
         k = (i > 0 && v[i]->start == v[i - 1]->start) ? k + 1 : 0;
         rc = slot_line(b, c, v[i], k);

@@ -105,11 +105,14 @@ void avail_slots_shrink(struct avail_slots *s);
 /* Sort by start, then practitioner; removes exact duplicates. */
 void avail_slots_sort(struct avail_slots *s);
 /*
- * qsort() comparator for an array of `const struct avail_slot *`: by
- * start, then practitioner (NULL first). Feed and SMART publication both
- * order a clinic's slots with it, so their slot lists agree.
+ * The slots of s that start after now, as pointers into s ordered by
+ * start, then practitioner (NULL first): feed and SMART publication both
+ * list a clinic's future slots this way, so their slot lists agree.
+ * *out is malloc'd (the caller frees it; NULL when *n is 0). 0, or -1
+ * when memory runs out.
  */
-int avail_slot_ptr_cmp(const void *a, const void *b);
+int avail_slots_future(const struct avail_slots *s, int64_t now,
+                       const struct avail_slot ***out, size_t *n);
 /* True when s lists a slot that starts after now (a free time still
  * ahead), whatever its order. */
 bool avail_slots_any_after(const struct avail_slots *s, int64_t now);

@@ -139,4 +139,119 @@ void confcheck_get_opt_url(struct confcheck *cx, const struct cJSON *v,
 void confcheck_get_readable_file(struct confcheck *cx, const struct cJSON *v,
                                  const char *path, char **dst);
 
+/* ---- declarative sections -------------------------------------------- */
+
+/*
+ * Most sections are a list of keys, each a number in a range or a string,
+ * stored at a fixed place: such a section is a table of confcheck_field
+ * (ended by { .name = NULL }) that confcheck_fields() walks, in file
+ * order, with confcheck_member()'s rules and messages. Keys with rules of
+ * their own (URLs, listen addresses, maps) are CONFCHECK_FN entries: one
+ * function each, called by the walk.
+ */
+enum confcheck_kind {
+    CONFCHECK_INT,      /* int, whole number in lo..hi */
+    CONFCHECK_LONG,     /* long, whole number in lo..hi */
+    CONFCHECK_NUM,      /* double, finite number in lo..hi */
+    CONFCHECK_STR,      /* char *, nonempty string (confcheck_get_str)
+                           that `valid` (if set) accepts */
+    CONFCHECK_CHOICE,   /* char *, one of `choices` */
+    CONFCHECK_SECTION,  /* an object, walked by the table `sub` */
+    CONFCHECK_FN,       /* checked and stored by `fn` */
+    CONFCHECK_KNOWN     /* a known key whose value the caller reads */
+};
+
+/* The key must be given (reported after the walk, in table order). */
+#define CONFCHECK_REQUIRED 1u
+/* A problem with this key makes its section "bad": a cross-check that
+ * reads it is skipped (one mistake, one message). */
+#define CONFCHECK_CROSS 2u
+
+/* Check v (at path) and store it at dst (the field's place); 0, or -1
+ * after reporting. */
+typedef int confcheck_fn(struct confcheck *cx, const struct cJSON *v,
+                         const char *path, void *dst);
+
+struct confcheck_field {
+    const char *name;           /* NULL ends the table */
+    enum confcheck_kind kind;
+    unsigned flags;             /* CONFCHECK_REQUIRED, CONFCHECK_CROSS */
+    size_t off;                 /* offsetof the value in the section */
+    size_t size;                /* sizeof the value (checked per kind) */
+    double lo, hi;              /* numbers: the accepted range */
+    double def;                 /* numbers: the default */
+    const char *sdef;           /* strings: the default (NULL: none) */
+    const char *const *choices; /* CONFCHECK_CHOICE: NULL-ended */
+    bool (*valid)(const char *s);   /* CONFCHECK_STR: false refuses s, */
+    const char *why;            /* reported as "\"<s>\" <why>" */
+    const struct confcheck_field *sub;  /* CONFCHECK_SECTION */
+    confcheck_fn *fn;           /* CONFCHECK_FN */
+};
+
+#define CONFCHECK_AT_(t, m) \
+    .off = offsetof(t, m), .size = sizeof(((t *)0)->m)
+#define CONFCHECK_INT_AT(key, t, m, l, h, d, fl) \
+    { .name = (key), .kind = CONFCHECK_INT, .flags = (fl), \
+      CONFCHECK_AT_(t, m), .lo = (l), .hi = (h), .def = (d) }
+#define CONFCHECK_LONG_AT(key, t, m, l, h, d) \
+    { .name = (key), .kind = CONFCHECK_LONG, CONFCHECK_AT_(t, m), \
+      .lo = (l), .hi = (h), .def = (d) }
+#define CONFCHECK_NUM_AT(key, t, m, l, h, d) \
+    { .name = (key), .kind = CONFCHECK_NUM, CONFCHECK_AT_(t, m), \
+      .lo = (l), .hi = (h), .def = (d) }
+#define CONFCHECK_STR_AT(key, t, m, d, fl) \
+    { .name = (key), .kind = CONFCHECK_STR, .flags = (fl), \
+      CONFCHECK_AT_(t, m), .sdef = (d) }
+#define CONFCHECK_VALID_AT(key, t, m, ok, w, d) \
+    { .name = (key), .kind = CONFCHECK_STR, CONFCHECK_AT_(t, m), \
+      .valid = (ok), .why = (w), .sdef = (d) }
+#define CONFCHECK_CHOICE_AT(key, t, m, c, d, fl) \
+    { .name = (key), .kind = CONFCHECK_CHOICE, .flags = (fl), \
+      CONFCHECK_AT_(t, m), .choices = (c), .sdef = (d) }
+#define CONFCHECK_SECTION_AT(key, o, s) \
+    { .name = (key), .kind = CONFCHECK_SECTION, .off = (o), .sub = (s) }
+#define CONFCHECK_FN_AT(key, t, m, f, fl) \
+    { .name = (key), .kind = CONFCHECK_FN, .flags = (fl), \
+      CONFCHECK_AT_(t, m), .fn = (f) }
+/* A CONFCHECK_FN whose fn gets the section itself (maps, lists). */
+#define CONFCHECK_FN_SECTION(key, f, fl) \
+    { .name = (key), .kind = CONFCHECK_FN, .flags = (fl), .fn = (f) }
+#define CONFCHECK_KNOWN_KEY(key) \
+    { .name = (key), .kind = CONFCHECK_KNOWN }
+
+/* An sdef for "no default" (a key table's source holds no NULL before
+ * its end: tests/cli/man_pages.sh reads the key names from it). */
+#define CONFCHECK_NODEF ((const char *)0)
+
+/* confcheck_fields' n: the whole table. */
+#define CONFCHECK_ALL ((size_t)-1)
+
+/* What a walk found: bit i is fields[i]. */
+struct confcheck_walk {
+    unsigned seen;  /* given (once) */
+    unsigned bad;   /* given and refused (a section: not an object, or a
+                       CONFCHECK_CROSS key of it refused) */
+};
+
+/*
+ * Walk the members of object obj (at base; the caller has checked that
+ * it is one) by the first n fields of the table (CONFCHECK_ALL: up to
+ * its end, at most 32), storing each value into the section dst. Reports
+ * unknown, repeated, refused and missing required keys; *w (may be NULL)
+ * says what was seen and refused.
+ */
+void confcheck_fields(struct confcheck *cx, const struct cJSON *obj,
+                      const char *base, const struct confcheck_field *fields,
+                      size_t n, void *dst, struct confcheck_walk *w);
+
+/* Every default of the table (and its sections) into dst; strings are
+ * copied (cx->oom when that fails). */
+void confcheck_defaults(struct confcheck *cx,
+                        const struct confcheck_field *fields, void *dst);
+
+/* Copy each number of the first n fields not in `given` from src into
+ * dst (a map entry inherits what it leaves out). */
+void confcheck_inherit(const struct confcheck_field *fields, size_t n,
+                       unsigned given, void *dst, const void *src);
+
 #endif

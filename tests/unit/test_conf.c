@@ -297,6 +297,15 @@ static void test_defaults(void **state)
     assert_null(r->riv_subject_of_care);
     assert_string_equal(r->riv_actor_type, "subject_of_care");
     assert_string_equal(r->listen, "127.0.0.1:8080");
+    /* the rest of the key tables' defaults (conf.c) */
+    assert_int_equal(r->publish_interval_s, 30);
+    assert_string_equal(r->store, "slotfeed.db");
+    assert_int_equal(r->retention_days, 400);
+    assert_null(r->http_public_base_url);
+    assert_null(r->http_admin_listen);
+    assert_int_equal(r->plausibility.min_clinics, 5);
+    assert_true(r->plausibility.fraction == 0.6);
+    assert_int_equal(r->plausibility.confirm_polls, 3);
     assert_int_equal(r->nclinics, 1);
     c = &r->clinics[0];
     assert_string_equal(c->id, "SE2321000156-A1");
@@ -827,6 +836,37 @@ static void test_cross_field_rules(void **state)
                   "is needed", NULL);
     expect_errors(TOP("'fetch':{'timeout_ms':4000,"
                       "'connect_timeout_ms':5000},"),
+                  "$.fetch.timeout_ms: 4000 is shorter than "
+                  "fetch.connect_timeout_ms (5000)", NULL);
+    /* A side refused on its own: one mistake, one message (the keys
+     * marked CONFCHECK_CROSS in conf.c's tables)... */
+    expect_errors(TOP("'guarantee':{'days':'5'},'horizon_days':2,"),
+                  "$.guarantee.days: expected an integer, got a string",
+                  NULL);
+    expect_errors(TOP("'guarantee':5,'horizon_days':2,"),
+                  "$.guarantee: expected an object, got a number", NULL);
+    expect_errors(TOP("'guarantee':{'days':5},'horizon_days':0,"),
+                  "$.horizon_days: 0 is out of range (1..90)", NULL);
+    expect_errors(TOP("'fetch':{'timeout_ms':2000,"
+                      "'connect_timeout_ms':60001},"),
+                  "$.fetch.connect_timeout_ms: 60001 is out of range "
+                  "(100..60000)", NULL);
+    expect_errors(TOP("'fetch':[],"),
+                  "$.fetch: expected an object, got an array", NULL);
+    /* ...while another key of the same section refused does not hide
+     * the rule. */
+    expect_errors(TOP("'guarantee':{'days':5,'counting':'x'},"
+                      "'horizon_days':5,"),
+                  "$.guarantee.counting: must be \"calendar\" or "
+                  "\"working\"",
+                  "$.horizon_days: 5 does not reach the last day of the "
+                  "guarantee (guarantee.days 5): polls cover today and the "
+                  "next horizon_days - 1 days, so at least 6 is needed",
+                  NULL);
+    expect_errors(TOP("'fetch':{'timeout_ms':4000,"
+                      "'connect_timeout_ms':5000,'max_body_bytes':1},"),
+                  "$.fetch.max_body_bytes: 1 is out of range "
+                  "(1024..268435456)",
                   "$.fetch.timeout_ms: 4000 is shorter than "
                   "fetch.connect_timeout_ms (5000)", NULL);
     /* one day more than N, and equal timeouts, are fine */
