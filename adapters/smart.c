@@ -39,6 +39,7 @@ struct smart_cache {
     char *etag;               /* validators of that manifest, or NULL */
     char *last_modified;
     struct avail_slots slots; /* every free slot of the clinic, any date */
+    struct adapter_relay relay;   /* its clinic-state extension, if any */
 };
 
 struct smart_output {
@@ -62,6 +63,7 @@ struct smart_state {
     size_t nscheds, capscheds;
     struct avail_slots all;       /* free slots of the clinic, any date */
     size_t bad_lines, skipped_slots;
+    struct adapter_relay relay;   /* the Location's clinic-state, if any */
 };
 
 /* --- helpers ----------------------------------------------------------------- */
@@ -250,6 +252,8 @@ static enum adapter_status from_cache(const struct adapter_ctx *ctx,
     }
     if (window_copy(ctx, &c->slots, slots) != 0)
         return nomem(err);
+    if (ctx->relay != NULL)
+        *ctx->relay = c->relay;
     log_debug("smart_unchanged", "clinic=%s transaction_time=%s",
               ctx->clinic->id, c->transaction_time);
     return ADAPTER_DONE;
@@ -471,6 +475,79 @@ static int add_slot(const struct adapter_ctx *ctx, struct smart_state *st,
     return avail_slots_add_slot(&st->all, &sl);
 }
 
+/* --- the clinic-state extension (smart.h) --------------------------------- */
+
+/* dst[n] = v when v is a short word of [a-z_]; else false, dst unchanged. */
+static bool relay_word(char *dst, size_t n, const char *v)
+{
+    size_t len = v != NULL ? strlen(v) : n;
+
+    if (len == 0 || len >= n || strspn(v, "abcdefghijklmnopqrstuvwxyz_") !=
+                                    len)
+        return false;
+    memcpy(dst, v, len + 1);
+    return true;
+}
+
+static enum sf_errclass errclass_of(const char *name)
+{
+    for (int k = SF_ERR_NONE + 1; name != NULL && k <= SF_ERR_LAST; k++)
+        if (strcmp(name, sf_errclass_name((enum sf_errclass)k)) == 0)
+            return (enum sf_errclass)k;
+    return SF_ERR_NONE;
+}
+
+static int64_t relay_time(const cJSON *e)
+{
+    const char *v = fhirj_str(e, "valueInstant");
+    int64_t t;
+
+    return v != NULL && clock_parse_rfc3339(v, &t) == 0 && t > 0 ? t : 0;
+}
+
+void smart_read_clinic_state(const cJSON *loc, struct adapter_relay *r)
+{
+    const cJSON *x = fhirj_extension(loc, SMART_EXT_CLINIC_STATE), *subs, *e;
+    struct adapter_relay out;
+    const char *u, *v;
+
+    memset(&out, 0, sizeof(out));
+    subs = x != NULL ? cJSON_GetObjectItemCaseSensitive(x, "extension") : NULL;
+    if (!cJSON_IsArray(subs))
+        return;
+    cJSON_ArrayForEach(e, subs) {
+        if ((u = fhirj_str(e, "url")) == NULL)
+            continue;
+        if (strcmp(u, "web-booking") == 0)
+            (void)relay_word(out.web, sizeof(out.web),
+                             fhirj_str(e, "valueCode"));
+        else if (strcmp(u, "status") == 0)
+            (void)relay_word(out.status, sizeof(out.status),
+                             fhirj_str(e, "valueCode"));
+        else if (strcmp(u, "valid-at") == 0)
+            out.valid_at = relay_time(e);
+        else if (strcmp(u, "checked-at") == 0)
+            out.checked_at = relay_time(e);
+        else if (strcmp(u, "error-class") == 0)
+            out.err_class = errclass_of(fhirj_str(e, "valueCode"));
+        else if (strcmp(u, "error-message") == 0 &&
+                 (v = fhirj_str(e, "valueString")) != NULL)
+            snprintf(out.error, sizeof(out.error), "%s", v);
+    }
+    /* Both words or nothing: a half-understood state is not relayed. */
+    if (out.web[0] == '\0' || out.status[0] == '\0')
+        return;
+    if (out.err_class == SF_ERR_NONE)
+        out.error[0] = '\0';
+    else if (out.error[0] == '\0')
+        snprintf(out.error, sizeof(out.error), "%s (relayed)",
+                 sf_errclass_name(out.err_class));
+    /* Upstream bytes reach the feed: strict UTF-8, no control bytes. */
+    sf_utf8_fix(out.error);
+    out.set = true;
+    *r = out;
+}
+
 /* Is [p, p+n) only JSON whitespace? */
 static bool blank(const char *p, size_t n)
 {
@@ -526,8 +603,10 @@ static enum adapter_status read_file(const struct adapter_ctx *ctx,
             if (o->type == T_LOCATION) {
                 const char *id = fhirj_str(res, "id");
 
-                if (id != NULL && strcmp(id, loc) == 0)
+                if (id != NULL && strcmp(id, loc) == 0) {
                     st->location_found = true;
+                    smart_read_clinic_state(res, &st->relay);
+                }
             } else if (o->type == T_SCHEDULE) {
                 if (actor_is_location(res, loc) && add_sched(st, res) != 0) {
                     cJSON_Delete(res);
@@ -564,6 +643,8 @@ static enum adapter_status finish(const struct adapter_ctx *ctx,
                  st->skipped_slots);
     if (window_copy(ctx, &st->all, slots) != 0)
         return nomem(err);
+    if (ctx->relay != NULL)
+        *ctx->relay = st->relay;
     if (ctx->cache == NULL)
         return ADAPTER_DONE;
     c = *ctx->cache;
@@ -582,6 +663,7 @@ static enum adapter_status finish(const struct adapter_ctx *ctx,
     c->last_modified = st->last_modified;
     st->txtime = st->etag = st->last_modified = NULL;
     avail_slots_move(&c->slots, &st->all);
+    c->relay = st->relay;
     return ADAPTER_DONE;
 }
 

@@ -103,7 +103,62 @@ static bool has_schedule(const struct conf_clinic *c,
 
 /* --- resources ------------------------------------------------------------ */
 
-static int location_line(struct sbuf *b, const struct conf_clinic *c)
+/* {"url": url, "valueInstant": t} appended to arr. */
+static int push_ext_time(cJSON *arr, const char *url, int64_t t)
+{
+    char buf[CLOCK_RFC3339_LEN];
+
+    clock_format_rfc3339(t, buf);
+    return push_ext_str(arr, url, "valueInstant", buf);
+}
+
+/*
+ * The clinic-state extension (smart.h) on Location o: what the feed says
+ * of the clinic that the specification has no field for, so a slotfeed
+ * reading us (smart-bulk) shows the same state. status is the feed's.
+ */
+static int state_ext(cJSON *o, const struct conf_clinic *c,
+                     const struct clinic_state *st, enum clinic_status status)
+{
+    cJSON *ext, *x, *sub;
+    const char *burl = c->has_booking ? c->booking.booking_url : NULL;
+    const char *svc = c->has_booking ? c->booking.time_type_name : NULL;
+
+    if ((ext = cJSON_AddArrayToObject(o, "extension")) == NULL ||
+        (x = cJSON_CreateObject()) == NULL)
+        return -1;
+    cJSON_AddItemToArray(ext, x);
+    if (cJSON_AddStringToObject(x, "url", SMART_EXT_CLINIC_STATE) == NULL ||
+        (sub = cJSON_AddArrayToObject(x, "extension")) == NULL ||
+        push_ext_str(sub, "web-booking", "valueCode",
+                     collector_web_name(st->web)) != 0 ||
+        push_ext_str(sub, "status", "valueCode", collector_status_name(status)) != 0)
+        return -1;
+    /* Times only when not ok: an ok clinic's lines stay the same from
+     * poll to poll (the reader takes its own poll time then). */
+    if (status != CLINIC_OK &&
+        ((st->valid_at != 0 &&
+          push_ext_time(sub, "valid-at", st->valid_at) != 0) ||
+         (st->checked_at != 0 &&
+          push_ext_time(sub, "checked-at", st->checked_at) != 0)))
+        return -1;
+    if (st->err_class != SF_ERR_NONE &&
+        (push_ext_str(sub, "error-class", "valueCode",
+                      sf_errclass_name(st->err_class)) != 0 ||
+         push_ext_str(sub, "error-message", "valueString", st->error) != 0))
+        return -1;
+    if ((burl != NULL &&
+         push_ext_str(sub, "booking-url", "valueUrl", burl) != 0) ||
+        (c->website != NULL &&
+         push_ext_str(sub, "website", "valueUrl", c->website) != 0) ||
+        (svc != NULL && push_ext_str(sub, "service", "valueString", svc) != 0))
+        return -1;
+    return 0;
+}
+
+static int location_line(struct sbuf *b, const struct conf_clinic *c,
+                         const struct clinic_state *st,
+                         enum clinic_status status)
 {
     cJSON *o = cJSON_CreateObject(), *arr, *addr;
     const char *url = c->website;
@@ -133,7 +188,8 @@ static int location_line(struct sbuf *b, const struct conf_clinic *c)
             == NULL ||
         (c->municipality != NULL &&
          cJSON_AddStringToObject(addr, "district", c->municipality) == NULL) ||
-        cJSON_AddStringToObject(addr, "country", "SE") == NULL)
+        cJSON_AddStringToObject(addr, "country", "SE") == NULL ||
+        state_ext(o, c, st, status) != 0)
         goto fail;
     return buf_line(b, o);
 fail:
@@ -265,10 +321,11 @@ static int clinic_slots(struct sbuf *b, const struct conf_clinic *c,
 /* --- build ---------------------------------------------------------------- */
 
 int smartpub_clinic_lines(const struct conf_clinic *c,
-                          const struct clinic_state *st, int64_t now,
+                          const struct clinic_state *st,
+                          enum clinic_status status, int64_t now,
                           struct sbuf b[SMARTPUB_NDOCS])
 {
-    if (location_line(&b[SMARTPUB_LOCATION], c) != 0)
+    if (location_line(&b[SMARTPUB_LOCATION], c, st, status) != 0)
         return -1;
     if (!has_schedule(c, st))
         return 0;
@@ -379,8 +436,8 @@ int smartpub_build(const struct conf_region *region,
     for (i = 0; region != NULL && i < region->nclinics; i++) {
         for (t = 0; t < SMARTPUB_NDOCS; t++)
             from[t] = b[t].len;
-        if (smartpub_clinic_lines(&region->clinics[i], &states[i], now, b) !=
-            0)
+        if (smartpub_clinic_lines(&region->clinics[i], &states[i],
+                                  states[i].status, now, b) != 0)
             goto oom;
         for (t = 0; t < SMARTPUB_NDOCS; t++)
             tree[t] = smartpub_tree_add(tree[t], b[t].p + from[t],

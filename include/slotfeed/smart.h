@@ -29,4 +29,37 @@
 #define SMART_EXT_CAPACITY \
     "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity"
 
+/*
+ * Our own extension (docs/adapters.md, "Relayed clinic state"): on a
+ * Location, what a slotfeed publisher knows of the clinic that the
+ * specification has no field for. A complex extension whose parts are
+ * (sub-extension url: value[x]):
+ *   web-booking: valueCode   open | none | unreachable | unknown (always)
+ *   status: valueCode        ok | stale | error (always; the feed's,
+ *                            age rule included)
+ *   valid-at, checked-at: valueInstant   when status is not ok
+ *   error-class: valueCode, error-message: valueString   while the last
+ *                            poll's error lasts
+ *   booking-url: valueUrl    the clinic's booking page (config)
+ *   website: valueUrl        the clinic's website (config)
+ *   service: valueString     the service name asked for (config)
+ * valid-at/checked-at are left out for ok clinics so that their lines do
+ * not change with every poll (transactionTime and ETags stay put).
+ * A reader that does not know the extension ignores it (FHIR rule).
+ */
+#define SMART_EXT_CLINIC_STATE \
+    "https://slotfeed.invalid/fhir/StructureDefinition/clinic-state"
+
+struct cJSON;
+
+/*
+ * The clinic-state extension of Location resource loc into *r (set true),
+ * when loc carries one with both web-booking and status words; else *r is
+ * left unchanged. Unknown parts are ignored, an error-message is cut to
+ * fit and made strict UTF-8. The adapter fills ctx->relay with it; the
+ * federate command reads it too. Nothing allocated.
+ */
+void smart_read_clinic_state(const struct cJSON *loc,
+                             struct adapter_relay *r);
+
 #endif
