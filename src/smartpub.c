@@ -151,7 +151,12 @@ static int state_ext(cJSON *o, const struct conf_clinic *c,
          push_ext_str(sub, "booking-url", "valueUrl", burl) != 0) ||
         (c->website != NULL &&
          push_ext_str(sub, "website", "valueUrl", c->website) != 0) ||
-        (svc != NULL && push_ext_str(sub, "service", "valueString", svc) != 0))
+        (svc != NULL &&
+         push_ext_str(sub, "service", "valueString", svc) != 0) ||
+        (c->operator_kind != NULL &&
+         push_ext_str(sub, "operator", "valueCode", c->operator_kind) != 0) ||
+        (c->locality != NULL &&
+         push_ext_str(sub, "locality", "valueString", c->locality) != 0))
         return -1;
     return 0;
 }

@@ -43,6 +43,8 @@
  *   booking-url: valueUrl    the clinic's booking page (config)
  *   website: valueUrl        the clinic's website (config)
  *   service: valueString     the service name asked for (config)
+ *   operator: valueCode      private | region (config)
+ *   locality: valueString    the clinic's locality, when configured
  * valid-at/checked-at are left out for ok clinics so that their lines do
  * not change with every poll (transactionTime and ETags stay put).
  * A reader that does not know the extension ignores it (FHIR rule).
@@ -61,5 +63,14 @@ struct cJSON;
  */
 void smart_read_clinic_state(const struct cJSON *loc,
                              struct adapter_relay *r);
+
+/*
+ * The absolute URL of a manifest's output link, by the adapter's own rule
+ * (resolved against manifest, http(s) only, never http under an https
+ * manifest, url_check). Malloc'd (caller frees), or NULL: refused (why
+ * says why) or out of memory (*oom).
+ */
+char *smart_output_url(const char *manifest, const char *link, bool *oom,
+                       char *why, size_t whysz);
 
 #endif
