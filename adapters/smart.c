@@ -436,6 +436,28 @@ static bool plausible_url(const char *s)
     return url_check(s, URL_NO_USERINFO, NULL, 0) == 0;
 }
 
+/*
+ * A slotfeed publisher's slot (its Location carries clinic-state): the
+ * slot's own visit type (Slot.serviceType), practitioner and follow-up
+ * mark, so the slot reads back as the region holds it. Borrowed strings.
+ */
+static void ours_slot(const cJSON *res, struct avail_slot *sl)
+{
+    const char *s;
+    const cJSON *v;
+
+    s = fhirj_concept_text(cJSON_GetObjectItemCaseSensitive(res,
+                                                            "serviceType"));
+    if (s != NULL && s[0] != '\0')
+        sl->service = (char *)s;
+    s = fhirj_str(fhirj_extension(res, SMART_EXT_PRACTITIONER), "valueString");
+    if (s != NULL && s[0] != '\0')
+        sl->practitioner = (char *)s;
+    v = cJSON_GetObjectItemCaseSensitive(
+        fhirj_extension(res, SMART_EXT_FOLLOW_UP), "valueBoolean");
+    sl->follow_up = cJSON_IsTrue(v);
+}
+
 static int add_slot(const struct adapter_ctx *ctx, struct smart_state *st,
                     const cJSON *res)
 {
@@ -472,6 +494,8 @@ static int add_slot(const struct adapter_ctx *ctx, struct smart_state *st,
         sl.capacity = v->valueint;
     s = ctx->clinic->booking.time_type_name;
     sl.service = (char *)(s != NULL ? s : sc->service);
+    if (st->relay.set)
+        ours_slot(res, &sl);
     return avail_slots_add_slot(&st->all, &sl);
 }
 
@@ -546,6 +570,12 @@ void smart_read_clinic_state(const cJSON *loc, struct adapter_relay *r)
     sf_utf8_fix(out.error);
     out.set = true;
     *r = out;
+}
+
+char *smart_output_url(const char *manifest, const char *link, bool *oom,
+                       char *why, size_t whysz)
+{
+    return output_url(manifest, link, oom, why, whysz);
 }
 
 /* Is [p, p+n) only JSON whitespace? */

@@ -634,10 +634,11 @@ static void relay_apply(struct cpoll *p, struct clinic_state *st,
         avail_slots_clear(&st->slots);
         st->has_data = false;
     }
-    if (r->valid_at > 0 && r->valid_at <= now)
-        st->valid_at = r->valid_at;
-    if (r->checked_at > 0 && r->checked_at <= now)
-        st->checked_at = r->checked_at;
+    /* Not ok: the publisher's times (absent = never); ok: ours. */
+    if (st->status != CLINIC_OK) {
+        st->valid_at = r->valid_at <= now ? r->valid_at : now;
+        st->checked_at = r->checked_at <= now ? r->checked_at : now;
+    }
     st->err_class = r->err_class;
     snprintf(st->error, sizeof(st->error), "%s",
              r->err_class != SF_ERR_NONE ? r->error : "");

@@ -86,6 +86,45 @@ static int push_ext_str(cJSON *arr, const char *url, const char *vkey,
     return 0;
 }
 
+/* {"url": url, "valueInteger": v} appended to arr. */
+static int push_ext_num(cJSON *arr, const char *url, int v)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL)
+        return -1;
+    cJSON_AddItemToArray(arr, o);
+    if (cJSON_AddStringToObject(o, "url", url) == NULL ||
+        cJSON_AddNumberToObject(o, "valueInteger", (double)v) == NULL)
+        return -1;
+    return 0;
+}
+
+/* {"url": url, "valueBoolean": true} appended to arr. */
+static int push_ext_true(cJSON *arr, const char *url)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL)
+        return -1;
+    cJSON_AddItemToArray(arr, o);
+    if (cJSON_AddStringToObject(o, "url", url) == NULL ||
+        cJSON_AddTrueToObject(o, "valueBoolean") == NULL)
+        return -1;
+    return 0;
+}
+
+/* Slot.serviceType [{"text": service}]: the slot's own visit type. */
+static int slot_service(cJSON *o, const char *service)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, "serviceType"), *t;
+
+    if (arr == NULL || (t = cJSON_CreateObject()) == NULL)
+        return -1;
+    cJSON_AddItemToArray(arr, t);
+    return cJSON_AddStringToObject(t, "text", service) ? 0 : -1;
+}
+
 /* --- which clinics publish what (mirrors feed.c) -------------------------- */
 
 /* The feed publishes this clinic's availability (not null). */
@@ -270,26 +309,24 @@ static int slot_line(struct sbuf *b, const struct conf_clinic *c,
         add_time(o, "start", sl->start) != 0 ||
         add_time(o, "end", sl->end) != 0)
         goto fail;
-    if (link != NULL || phone != NULL || sl->capacity > 1) {
-        cJSON *cap;
-
-        if ((ext = cJSON_AddArrayToObject(o, "extension")) == NULL ||
-            (link != NULL &&
-             push_ext_str(ext, SMART_EXT_DEEP_LINK, "valueUrl", link) != 0) ||
-            (phone != NULL &&
-             push_ext_str(ext, SMART_EXT_PHONE, "valueString", phone) != 0))
-            goto fail;
-        if (sl->capacity > 1) {
-            if ((cap = cJSON_CreateObject()) == NULL)
-                goto fail;
-            cJSON_AddItemToArray(ext, cap);
-            if (cJSON_AddStringToObject(cap, "url", SMART_EXT_CAPACITY) ==
-                    NULL ||
-                cJSON_AddNumberToObject(cap, "valueInteger",
-                                        (double)sl->capacity) == NULL)
-                goto fail;
-        }
-    }
+    if (sl->service != NULL && slot_service(o, sl->service) != 0)
+        goto fail;
+    if ((ext = cJSON_CreateArray()) == NULL)
+        goto fail;
+    cJSON_AddItemToObject(o, "extension", ext);
+    if ((link != NULL &&
+         push_ext_str(ext, SMART_EXT_DEEP_LINK, "valueUrl", link) != 0) ||
+        (phone != NULL &&
+         push_ext_str(ext, SMART_EXT_PHONE, "valueString", phone) != 0) ||
+        (sl->capacity > 1 &&
+         push_ext_num(ext, SMART_EXT_CAPACITY, sl->capacity) != 0) ||
+        (sl->practitioner != NULL &&
+         push_ext_str(ext, SMART_EXT_PRACTITIONER, "valueString",
+                      sl->practitioner) != 0) ||
+        (sl->follow_up && push_ext_true(ext, SMART_EXT_FOLLOW_UP) != 0))
+        goto fail;
+    if (cJSON_GetArraySize(ext) == 0)
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "extension");
     return buf_line(b, o);
 fail:
     cJSON_Delete(o);

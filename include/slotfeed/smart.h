@@ -52,6 +52,18 @@
 #define SMART_EXT_CLINIC_STATE \
     "https://slotfeed.invalid/fhir/StructureDefinition/clinic-state"
 
+/*
+ * Our Slot extensions (a slotfeed publisher; read only from a publisher
+ * whose Location carries the clinic-state extension): the slot's
+ * practitioner (valueString; public in the feed's clinic document too)
+ * and, for a slot that is not a new visit, follow-up (valueBoolean true).
+ * The slot's own visit type is the spec's Slot.serviceType[0].text.
+ */
+#define SMART_EXT_PRACTITIONER \
+    "https://slotfeed.invalid/fhir/StructureDefinition/practitioner"
+#define SMART_EXT_FOLLOW_UP \
+    "https://slotfeed.invalid/fhir/StructureDefinition/follow-up"
+
 struct cJSON;
 
 /*

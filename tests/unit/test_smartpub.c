@@ -10,6 +10,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -712,6 +713,11 @@ static void consume(const struct feed_snapshot *s, const char *hsa,
     consume_relay(s, hsa, got, NULL);
 }
 
+static bool streq(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
 static void test_round_trip_smart_adapter(void **state)
 {
     struct fixture fx;
@@ -730,10 +736,9 @@ static void test_round_trip_smart_adapter(void **state)
         avail_slots_init(&got);
         consume(s, c->id, &got);
         /*
-         * Every future slot we hold must come back. SMART Slots carry no
-         * practitioner, so two slots differing only in practitioner (A's
-         * two at 10:00) arrive as equal slots, which the consumer merges:
-         * count distinct (start, end, link, phone, capacity) tuples.
+         * Every future slot we hold must come back, with its practitioner
+         * and visit type (our Slot extensions and Slot.serviceType), so
+         * A's two 10:00 slots that differ only in practitioner stay two.
          */
         for (i = 0; i < had->n; i++) {
             const struct avail_slot *h = &had->v[i];
@@ -750,7 +755,8 @@ static void test_round_trip_smart_adapter(void **state)
                        had->v[j].end == h->end &&
                        had->v[j].booking_url == h->booking_url &&
                        had->v[j].booking_phone == h->booking_phone &&
-                       had->v[j].capacity == h->capacity;
+                       had->v[j].capacity == h->capacity &&
+                       streq(had->v[j].practitioner, h->practitioner);
             if (dup)
                 continue;
             for (j = 0; j < got.n; j++)
@@ -761,14 +767,18 @@ static void test_round_trip_smart_adapter(void **state)
                                    : (got.v[j].booking_phone != NULL &&
                                       strcmp(got.v[j].booking_phone,
                                              phone) == 0)) &&
-                    got.v[j].capacity == cap)
+                    got.v[j].capacity == cap &&
+                    streq(got.v[j].practitioner, h->practitioner) &&
+                    (h->service == NULL ||
+                     streq(got.v[j].service, h->service)) &&
+                    got.v[j].follow_up == h->follow_up)
                     break;
             assert_true(j < got.n);
             k++;
         }
         assert_int_equal(got.n, k);   /* nothing more than we published */
-        /* A: 10:00 (merged) and 2 April; D: 1 April. Worked by hand. */
-        assert_int_equal(k, which[w] == A ? 2 : 1);
+        /* A: 10:00 x2 and 2 April; D: 1 April. Worked by hand. */
+        assert_int_equal(k, which[w] == A ? 3 : 1);
         avail_slots_clear(&got);
     }
     feed_snapshot_free(s);
@@ -790,7 +800,7 @@ static void test_state_round_trip(void **state)
         enum sf_errclass cls;
         size_t slots;
     } want[] = {
-        { A, "open", "ok", false, SF_ERR_NONE, 2 },
+        { A, "open", "ok", false, SF_ERR_NONE, 3 },
         { B, "none", "stale", true, SF_ERR_NOT_CONNECTED, 0 },
         { C, "unknown", "error", true, SF_ERR_TIMEOUT, 0 },
         { D, "unreachable", "stale", true, SF_ERR_TRANSPORT, 1 },
