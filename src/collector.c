@@ -634,11 +634,13 @@ static void relay_apply(struct cpoll *p, struct clinic_state *st,
         avail_slots_clear(&st->slots);
         st->has_data = false;
     }
-    /* Not ok: the publisher's times (absent = never); ok: ours. */
-    if (st->status != CLINIC_OK) {
+    /* The publisher's times (so our age rule sees data a stale cache
+     * keeps serving); absent: never, unless ok (a clinic without booking
+     * is never polled there: ours then, or it would age into stale). */
+    if (r->valid_at > 0 || st->status != CLINIC_OK)
         st->valid_at = r->valid_at <= now ? r->valid_at : now;
+    if (r->checked_at > 0 || st->status != CLINIC_OK)
         st->checked_at = r->checked_at <= now ? r->checked_at : now;
-    }
     st->err_class = r->err_class;
     snprintf(st->error, sizeof(st->error), "%s",
              r->err_class != SF_ERR_NONE ? r->error : "");

@@ -173,13 +173,14 @@ static int state_ext(cJSON *o, const struct conf_clinic *c,
                      collector_web_name(st->web)) != 0 ||
         push_ext_str(sub, "status", "valueCode", collector_status_name(status)) != 0)
         return -1;
-    /* Times only when not ok: an ok clinic's lines stay the same from
-     * poll to poll (the reader takes its own poll time then). */
-    if (status != CLINIC_OK &&
-        ((st->valid_at != 0 &&
-          push_ext_time(sub, "valid-at", st->valid_at) != 0) ||
-         (st->checked_at != 0 &&
-          push_ext_time(sub, "checked-at", st->checked_at) != 0)))
+    /* Always, ok clinics too: a reader behind a cache that serves an old
+     * copy (region down) must see how old the data is and age it into
+     * stale itself. The Location file changes with every poll for it;
+     * the Slot file, far larger, changes as often in a busy region. */
+    if ((st->valid_at != 0 &&
+         push_ext_time(sub, "valid-at", st->valid_at) != 0) ||
+        (st->checked_at != 0 &&
+         push_ext_time(sub, "checked-at", st->checked_at) != 0))
         return -1;
     if (st->err_class != SF_ERR_NONE &&
         (push_ext_str(sub, "error-class", "valueCode",

@@ -37,7 +37,7 @@
  *   web-booking: valueCode   open | none | unreachable | unknown (always)
  *   status: valueCode        ok | stale | error (always; the feed's,
  *                            age rule included)
- *   valid-at, checked-at: valueInstant   when status is not ok
+ *   valid-at, checked-at: valueInstant   when known (not "never")
  *   error-class: valueCode, error-message: valueString   while the last
  *                            poll's error lasts
  *   booking-url: valueUrl    the clinic's booking page (config)
@@ -45,8 +45,8 @@
  *   service: valueString     the service name asked for (config)
  *   operator: valueCode      private | region (config)
  *   locality: valueString    the clinic's locality, when configured
- * valid-at/checked-at are left out for ok clinics so that their lines do
- * not change with every poll (transactionTime and ETags stay put).
+ * valid-at is there for ok clinics too, so that a reader behind a cache
+ * that keeps serving an old copy ages the data into stale itself.
  * A reader that does not know the extension ignores it (FHIR rule).
  */
 #define SMART_EXT_CLINIC_STATE \

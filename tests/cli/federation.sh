@@ -197,6 +197,7 @@ try:
 
     # Region B goes away: its clinics turn stale nationally, A's do not.
     stop(rb)
+    ref = feed(n_url)          # region B gone: no later good poll of it
 
     def b_down():
         f = feed(n_url)
@@ -205,7 +206,7 @@ try:
         for cid, c in fb.items():
             n = f[cid]
             want = "error" if c["status"] == "error" else "stale"
-            if n["status"] != want or n["valid_at"] != fn[cid]["valid_at"]:
+            if n["status"] != want or n["valid_at"] != ref[cid]["valid_at"]:
                 return None
         return f
 

@@ -788,7 +788,7 @@ static void test_round_trip_smart_adapter(void **state)
 /*
  * Every web-booking state and status a region publishes comes back out of
  * the smart-bulk adapter as the same words (docs/adapters.md, "Relayed
- * clinic state"), with valid_at/checked_at when not ok and the error,
+ * clinic state"), with valid_at/checked_at (when known) and the error,
  * and the feed's age rule included (F: ok by its last poll, stale by age).
  */
 static void test_state_round_trip(void **state)
@@ -800,12 +800,12 @@ static void test_state_round_trip(void **state)
         enum sf_errclass cls;
         size_t slots;
     } want[] = {
-        { A, "open", "ok", false, SF_ERR_NONE, 3 },
+        { A, "open", "ok", true, SF_ERR_NONE, 3 },
         { B, "none", "stale", true, SF_ERR_NOT_CONNECTED, 0 },
         { C, "unknown", "error", true, SF_ERR_TIMEOUT, 0 },
         { D, "unreachable", "stale", true, SF_ERR_TRANSPORT, 1 },
         { F, "open", "stale", true, SF_ERR_NONE, 0 },
-        { G, "none", "ok", false, SF_ERR_NONE, 0 },
+        { G, "none", "ok", true, SF_ERR_NONE, 0 },
     };
     struct fixture fx;
     struct feed_snapshot *s;
