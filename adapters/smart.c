@@ -46,6 +46,7 @@ struct smart_cache {
     char *etag;               /* validators of that manifest, or NULL */
     char *last_modified;
     struct avail_slots slots; /* every free slot of the clinic, any date */
+    struct adapter_relay relay;   /* its clinic-state extension, if any */
 };
 
 struct smart_output {
@@ -69,6 +70,7 @@ struct smart_state {
     size_t nscheds, capscheds;
     struct avail_slots all;       /* free slots of the clinic, any date */
     size_t bad_lines, skipped_slots;
+    struct adapter_relay relay;   /* the Location's clinic-state, if any */
 };
 
 /* --- helpers ----------------------------------------------------------------- */
@@ -252,6 +254,18 @@ struct smart_pslot {
     int64_t start, end;
     int capacity;
     char *booking_url, *booking_phone;   /* owned, or NULL */
+    /* A slotfeed publisher's own fields (used only when the clinic's
+     * Location carries clinic-state): Slot.serviceType text, our
+     * practitioner and follow-up extensions. Owned, or NULL. */
+    char *service, *practitioner;
+    bool follow_up;
+};
+
+/* A Location id and, when it carries one, its clinic-state (owned). The
+ * id comes first: the sorted array is searched with cmp_strp. */
+struct smart_loc {
+    char *id;
+    struct adapter_relay *relay;
 };
 
 struct smart_doc {
@@ -266,7 +280,7 @@ struct smart_doc {
     bool have_location_file;
     /* NDJSON files: lines of the file's type, other lines, first bad */
     size_t good, bad, first_bad;
-    char **ids;                /* Location ids, sorted */
+    struct smart_loc *ids;     /* Locations, sorted by id */
     size_t nids, capids;
     struct smart_sched *scheds;            /* Schedules with an id */
     size_t nscheds, capscheds;
@@ -289,8 +303,10 @@ static void doc_free(void *p)
     for (size_t i = 0; i < d->nouts; i++)
         free(d->outs[i].url);
     free(d->outs);
-    for (size_t i = 0; i < d->nids; i++)
-        free(d->ids[i]);
+    for (size_t i = 0; i < d->nids; i++) {
+        free(d->ids[i].id);
+        free(d->ids[i].relay);
+    }
     free(d->ids);
     for (size_t i = 0; i < d->nscheds; i++) {
         free(d->scheds[i].id);
@@ -300,6 +316,8 @@ static void doc_free(void *p)
     for (size_t i = 0; i < d->nslots; i++) {
         free(d->slots[i].booking_url);
         free(d->slots[i].booking_phone);
+        free(d->slots[i].service);
+        free(d->slots[i].practitioner);
     }
     free(d->slots);
     for (size_t i = 0; i < d->nkeys; i++)
@@ -406,10 +424,22 @@ static int keep_location(struct smart_doc *d, const cJSON *res)
 
     if (id == NULL)
         return 0;
+    struct adapter_relay r = { .set = false };
+    struct smart_loc *l;
+
     if (grow((void **)&d->ids, d->nids, &d->capids, sizeof(*d->ids)))
         return -1;
-    if ((d->ids[d->nids] = strdup(id)) == NULL)
+    l = &d->ids[d->nids];
+    l->relay = NULL;
+    if ((l->id = strdup(id)) == NULL)
         return -1;
+    smart_read_clinic_state(res, &r);
+    if (r.set && (l->relay = malloc(sizeof(r))) == NULL) {
+        free(l->id);
+        return -1;
+    }
+    if (r.set)
+        *l->relay = r;
     d->nids++;
     return 0;
 }
@@ -463,6 +493,34 @@ static bool plausible_url(const char *s)
     return url_check(s, URL_NO_USERINFO, NULL, 0) == 0;
 }
 
+/*
+ * A slotfeed publisher's own slot fields (read for every slot; used only
+ * when the clinic's Location carries clinic-state): the slot's visit type
+ * (Slot.serviceType), practitioner and follow-up mark, so the slot reads
+ * back as the region holds it. 0, or -1 out of memory.
+ */
+static int ours_slot(const cJSON *res, struct smart_pslot *ps)
+{
+    const char *s;
+    const cJSON *v;
+
+    s = fhirj_concept_text(cJSON_GetObjectItemCaseSensitive(res,
+                                                            "serviceType"));
+    if (s != NULL && s[0] != '\0' && (ps->service = strdup(s)) == NULL)
+        return -1;
+    s = fhirj_str(fhirj_extension(res, SMART_EXT_PRACTITIONER), "valueString");
+    if (s != NULL && s[0] != '\0' &&
+        (ps->practitioner = strdup(s)) == NULL) {
+        free(ps->service);
+        ps->service = NULL;
+        return -1;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(
+        fhirj_extension(res, SMART_EXT_FOLLOW_UP), "valueBoolean");
+    ps->follow_up = cJSON_IsTrue(v);
+    return 0;
+}
+
 static int keep_slot(struct smart_doc *d, const cJSON *res)
 {
     const char *ref = fhirj_str(cJSON_GetObjectItemCaseSensitive(
@@ -498,16 +556,102 @@ static int keep_slot(struct smart_doc *d, const cJSON *res)
         if (cJSON_IsNumber(v) && v->valuedouble >= 1 &&
             v->valuedouble <= 1000000 && v->valuedouble == (double)v->valueint)
             ps.capacity = v->valueint;
+        if (ours_slot(res, &ps) != 0) {
+            free(ps.booking_url);
+            free(ps.booking_phone);
+            return -1;
+        }
         break;
     }
     if (grow((void **)&d->slots, d->nslots, &d->capslots, sizeof(*d->slots))
         || add_key(d, ref, d->nslots) != 0) {
         free(ps.booking_url);
         free(ps.booking_phone);
+        free(ps.service);
+        free(ps.practitioner);
         return -1;
     }
     d->slots[d->nslots++] = ps;
     return 0;
+}
+
+/* --- the clinic-state extension (smart.h) --------------------------------- */
+
+/* dst[n] = v when v is a short word of [a-z_]; else false, dst unchanged. */
+static bool relay_word(char *dst, size_t n, const char *v)
+{
+    size_t len = v != NULL ? strlen(v) : n;
+
+    if (len == 0 || len >= n || strspn(v, "abcdefghijklmnopqrstuvwxyz_") !=
+                                    len)
+        return false;
+    memcpy(dst, v, len + 1);
+    return true;
+}
+
+static enum sf_errclass errclass_of(const char *name)
+{
+    for (int k = SF_ERR_NONE + 1; name != NULL && k <= SF_ERR_LAST; k++)
+        if (strcmp(name, sf_errclass_name((enum sf_errclass)k)) == 0)
+            return (enum sf_errclass)k;
+    return SF_ERR_NONE;
+}
+
+static int64_t relay_time(const cJSON *e)
+{
+    const char *v = fhirj_str(e, "valueInstant");
+    int64_t t;
+
+    return v != NULL && clock_parse_rfc3339(v, &t) == 0 && t > 0 ? t : 0;
+}
+
+void smart_read_clinic_state(const cJSON *loc, struct adapter_relay *r)
+{
+    const cJSON *x = fhirj_extension(loc, SMART_EXT_CLINIC_STATE), *subs, *e;
+    struct adapter_relay out;
+    const char *u, *v;
+
+    memset(&out, 0, sizeof(out));
+    subs = x != NULL ? cJSON_GetObjectItemCaseSensitive(x, "extension") : NULL;
+    if (!cJSON_IsArray(subs))
+        return;
+    cJSON_ArrayForEach(e, subs) {
+        if ((u = fhirj_str(e, "url")) == NULL)
+            continue;
+        if (strcmp(u, "web-booking") == 0)
+            (void)relay_word(out.web, sizeof(out.web),
+                             fhirj_str(e, "valueCode"));
+        else if (strcmp(u, "status") == 0)
+            (void)relay_word(out.status, sizeof(out.status),
+                             fhirj_str(e, "valueCode"));
+        else if (strcmp(u, "valid-at") == 0)
+            out.valid_at = relay_time(e);
+        else if (strcmp(u, "checked-at") == 0)
+            out.checked_at = relay_time(e);
+        else if (strcmp(u, "error-class") == 0)
+            out.err_class = errclass_of(fhirj_str(e, "valueCode"));
+        else if (strcmp(u, "error-message") == 0 &&
+                 (v = fhirj_str(e, "valueString")) != NULL)
+            snprintf(out.error, sizeof(out.error), "%s", v);
+    }
+    /* Both words or nothing: a half-understood state is not relayed. */
+    if (out.web[0] == '\0' || out.status[0] == '\0')
+        return;
+    if (out.err_class == SF_ERR_NONE)
+        out.error[0] = '\0';
+    else if (out.error[0] == '\0')
+        snprintf(out.error, sizeof(out.error), "%s (relayed)",
+                 sf_errclass_name(out.err_class));
+    /* Upstream bytes reach the feed: strict UTF-8, no control bytes. */
+    sf_utf8_fix(out.error);
+    out.set = true;
+    *r = out;
+}
+
+char *smart_output_url(const char *manifest, const char *link, bool *oom,
+                       char *why, size_t whysz)
+{
+    return output_url(manifest, link, oom, why, whysz);
 }
 
 /* Is [p, p+n) only JSON whitespace? */
@@ -742,6 +886,12 @@ static int apply_slots(const struct adapter_ctx *ctx, struct smart_state *st,
         sl.booking_phone = ps->booking_phone;
         s = ctx->clinic->booking.time_type_name;
         sl.service = s != NULL ? s : sc->service;
+        if (st->relay.set) {        /* a slotfeed publisher: as it holds it */
+            if (ps->service != NULL)
+                sl.service = ps->service;
+            sl.practitioner = ps->practitioner;
+            sl.follow_up = ps->follow_up;
+        }
         rc = avail_slots_add_slot(&st->all, &sl);
     }
     free(v);
@@ -779,9 +929,14 @@ static enum adapter_status read_file(const struct adapter_ctx *ctx,
     }
     st->bad_lines += d->bad;
     if (o->type == T_LOCATION) {
-        if (d->nids > 0 &&
-            bsearch(&loc, d->ids, d->nids, sizeof(*d->ids), cmp_strp))
+        const struct smart_loc *l = d->nids == 0 ? NULL :
+            bsearch(&loc, d->ids, d->nids, sizeof(*d->ids), cmp_strp);
+
+        if (l != NULL) {
             st->location_found = true;
+            if (l->relay != NULL)
+                st->relay = *l->relay;
+        }
     } else if (o->type == T_SCHEDULE) {
         rc = apply_schedules(ctx, st, d);
     } else {
@@ -829,6 +984,8 @@ static enum adapter_status from_cache(const struct adapter_ctx *ctx,
     }
     if (window_copy(ctx, &c->slots, slots) != 0)
         return nomem(err);
+    if (ctx->relay != NULL)
+        *ctx->relay = c->relay;
     log_debug("smart_unchanged", "clinic=%s transaction_time=%s",
               ctx->clinic->id, c->transaction_time);
     return ADAPTER_DONE;
@@ -999,6 +1156,8 @@ static enum adapter_status finish(const struct adapter_ctx *ctx,
                  st->skipped_slots);
     if (window_copy(ctx, &st->all, slots) != 0)
         return nomem(err);
+    if (ctx->relay != NULL)
+        *ctx->relay = st->relay;
     if (ctx->cache == NULL)
         return ADAPTER_DONE;
     c = *ctx->cache;
@@ -1017,6 +1176,7 @@ static enum adapter_status finish(const struct adapter_ctx *ctx,
     c->last_modified = st->last_modified;
     st->txtime = st->etag = st->last_modified = NULL;
     avail_slots_move(&c->slots, &st->all);
+    c->relay = st->relay;
     return ADAPTER_DONE;
 }
 

@@ -81,6 +81,7 @@ struct cpoll {
     struct adapter_request req;
     struct avail_slots acc;
     int64_t t0_ms;              /* monotonic ms the poll started */
+    struct adapter_relay relay; /* ctx.relay: a publisher's clinic state */
 };
 
 /*
@@ -164,6 +165,16 @@ const char *collector_web_name(enum web_booking w)
     case WEB_UNKNOWN: break;
     }
     return "unknown";
+}
+
+const char *collector_status_name(enum clinic_status s)
+{
+    switch (s) {
+    case CLINIC_OK: return "ok";
+    case CLINIC_STALE: return "stale";
+    case CLINIC_ERROR: break;
+    }
+    return "error";
 }
 
 static long interval_ms(const struct collector *c)
@@ -605,6 +616,51 @@ static bool plaus_hold(struct cpoll *p, int64_t now, long ms)
 }
 
 /*
+ * An applied answer of p came with its publisher's own state of the
+ * clinic (adapter.h, struct adapter_relay: a slotfeed region read by
+ * smart-bulk): the clinic is shown as the publisher shows it. Our own
+ * failures still count as before (a region that stops answering makes
+ * its clinics stale here, with the valid_at it last relayed).
+ */
+static void relay_apply(struct cpoll *p, struct clinic_state *st,
+                        int64_t now)
+{
+    const struct adapter_relay *r = &p->relay;
+    int w, s;
+
+    for (w = 0; w < WEB_BOOKINGS; w++)
+        if (strcmp(r->web, collector_web_name((enum web_booking)w)) == 0)
+            break;
+    for (s = CLINIC_OK; s <= CLINIC_ERROR; s++)
+        if (strcmp(r->status, collector_status_name((enum clinic_status)s))
+            == 0)
+            break;
+    if (!r->set || w == WEB_BOOKINGS || s > CLINIC_ERROR)
+        return;
+    st->web = (enum web_booking)w;
+    st->status = (enum clinic_status)s;
+    /* "error" is "no data at all" upstream: show none either. */
+    if (st->status == CLINIC_ERROR && st->has_data) {
+        if (st->slots.n > 0)
+            st->changed_at = now;
+        avail_slots_clear(&st->slots);
+        st->has_data = false;
+    }
+    /* The publisher's times (so our age rule sees data a stale cache
+     * keeps serving); absent: never, unless ok (a clinic without booking
+     * is never polled there: ours then, or it would age into stale). */
+    if (r->valid_at > 0 || st->status != CLINIC_OK)
+        st->valid_at = r->valid_at <= now ? r->valid_at : now;
+    if (r->checked_at > 0 || st->status != CLINIC_OK)
+        st->checked_at = r->checked_at <= now ? r->checked_at : now;
+    st->err_class = r->err_class;
+    snprintf(st->error, sizeof(st->error), "%s",
+             r->err_class != SF_ERR_NONE ? r->error : "");
+    redact(st->error, sizeof(st->error), p->c->region->riv_subject_of_care);
+    sf_utf8_fix(st->error);
+}
+
+/*
  * End the poll of p: ok, or failed with err (label: the failing step).
  * label and err may point into p->req (callers pass p->req.label), which
  * is freed below: both are copied first.
@@ -660,6 +716,7 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *in,
         st->error[0] = '\0';
         st->consecutive_failures = 0;
         p->unreachable_run = 0;
+        relay_apply(p, st, now);
         log_info("poll", "clinic=%s outcome=ok duration_ms=%ld slots=%zu",
                  st->conf->id, ms, st->slots.n);
     } else {
@@ -1131,6 +1188,8 @@ static void poll_begin(struct cpoll *p)
     p->ctx.clinic = c->states[p->idx].conf;
     p->ctx.now = clock_now();
     p->ctx.cache = &p->cache;
+    memset(&p->relay, 0, sizeof(p->relay));
+    p->ctx.relay = &p->relay;
     today = clock_local_day(p->ctx.now);
     p->ctx.first_day = today;
     p->ctx.last_day = today + (c->region->horizon_days > 0 ?

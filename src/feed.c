@@ -577,7 +577,10 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
         build_detail(region, st, i, now, p->as_of, &p->detail) != 0 ||
         doc_gzip_cx(zc, p->detail.json, p->detail.len, p->detail.etag,
                     &p->detail_gz) != 0 ||
-        smartpub_clinic_lines(&region->clinics[i], st, now, p->smart) != 0)
+        smartpub_clinic_lines(&region->clinics[i], st,
+                              effective_status(st, now,
+                                               region->poll_interval_s),
+                              now, p->smart) != 0)
         goto fail;
     for (t = 0; t < SMARTPUB_NDOCS; t++) {
         struct sbuf *b = &p->smart[t];

@@ -31,6 +31,7 @@
 #include "slotfeed/clock.h"
 #include "slotfeed/collector.h"
 #include "slotfeed/conf.h"
+#include "slotfeed/federate.h"
 #include "slotfeed/feed.h"
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
@@ -51,6 +52,7 @@ static const char usage_main[] =
     "  poll --once   poll every clinic once and print the feed JSON\n"
     "  compute       compute one clinic's availability from a RIV response\n"
     "  check-config  validate a region config, reporting every error\n"
+    "  federate      a national config from regional SMART publications\n"
     "  report        web-booking and care-guarantee reports from the history\n"
     "  version       print the version\n"
     "\n"
@@ -116,6 +118,18 @@ static const char usage_check[] =
     "Validates a region config and prints every problem with its JSON path.\n"
     "Exit status 0 when valid, 1 when not.\n";
 
+static const char usage_federate[] =
+    "usage: slotfeed federate [--output FILE [--dry-run]] URL...\n"
+    "\n"
+    "Reads each region's SMART Scheduling Links manifest (URL, e.g.\n"
+    "https://region.example/$bulk-publish) and its Location and Schedule\n"
+    "files, and writes a region config with one smart-bulk clinic per\n"
+    "published Location (id, name, municipality, operator, phone, website,\n"
+    "booking block), ready for check-config. Without --output it prints\n"
+    "the config. With --output, an existing FILE keeps its other keys\n"
+    "(listen, politeness, ...), the clinics that were added, removed or\n"
+    "changed are listed, then FILE is replaced (--dry-run: only listed).\n"
+    "Exit status 0, 1 on a failed download or config, 2 on usage.\n";
 
 static int parse_now(const char *s)
 {
@@ -203,6 +217,131 @@ static int cmd_check_config(int argc, char **argv)
            r->nclinics, booking);
     conf_free(r);
     return 0;
+}
+
+/* --- federate ----------------------------------------------------------- */
+
+/* text is a valid region config; else its problems on stderr. */
+static bool federate_valid(const char *text)
+{
+    struct conf_errors errs = {0};
+    struct conf_region *r = NULL;
+    size_t i;
+    bool ok = conf_parse(text, strlen(text), &r, &errs) == 0;
+
+    for (i = 0; i < errs.n; i++)
+        fprintf(stderr, "slotfeed: federate: %s\n", errs.v[i]);
+    conf_errors_free(&errs);
+    conf_free(r);
+    return ok;
+}
+
+/* Write text to path through path.tmp and a rename (never half a file). */
+static int write_atomic(const char *path, const char *text)
+{
+    char tmp[4096];
+    FILE *f;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp) ||
+        (f = fopen(tmp, "w")) == NULL) {
+        fprintf(stderr, "slotfeed: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (fputs(text, f) == EOF || fputc('\n', f) == EOF ||
+        fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "slotfeed: %s: %s\n", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* The previous config at path, or NULL when there is none (*bad: there
+ * is one, but it is not JSON). */
+static cJSON *federate_previous(const char *path, bool *bad)
+{
+    char *text;
+    size_t len;
+    cJSON *o;
+
+    *bad = false;
+    if (access(path, F_OK) != 0)
+        return NULL;
+    if ((text = read_file(path, CONF_FILE_MAX, &len)) == NULL) {
+        *bad = true;
+        return NULL;
+    }
+    o = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!cJSON_IsObject(o)) {
+        fprintf(stderr, "slotfeed: %s: not a JSON object; not replaced\n",
+                path);
+        cJSON_Delete(o);
+        *bad = true;
+        return NULL;
+    }
+    return o;
+}
+
+static int cmd_federate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "output", required_argument, NULL, 'o' },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *output = NULL;
+    bool dry = false, bad;
+    cJSON *prev = NULL, *cfg = NULL;
+    struct sf_error err;
+    char *text = NULL;
+    int c, rc = 1;
+    size_t nd;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:nh", opts, NULL)) != -1) {
+        if (c == 'o') {
+            output = optarg;
+        } else if (c == 'n') {
+            dry = true;
+        } else {
+            fputs(usage_federate, c == 'h' ? stdout : stderr);
+            return c == 'h' ? 0 : EXIT_USAGE;
+        }
+    }
+    if (optind >= argc || (dry && output == NULL)) {
+        fputs(usage_federate, stderr);
+        return EXIT_USAGE;
+    }
+    if (output != NULL && ((prev = federate_previous(output, &bad)) ==
+                           NULL) && bad)
+        return 1;
+    sf_error_clear(&err);
+    if (federate_build((const char *const *)argv + optind,
+                       (size_t)(argc - optind), prev, stderr, &cfg,
+                       &err) != 0) {
+        fprintf(stderr, "slotfeed: federate: %s\n", err.msg);
+        goto out;
+    }
+    if ((text = cJSON_Print(cfg)) == NULL || !federate_valid(text))
+        goto out;
+    if (output == NULL) {
+        puts(text);
+        rc = 0;
+        goto out;
+    }
+    nd = federate_diff(prev, cfg, stdout);
+    printf("federate: %s: %zu clinics, %zu %s\n", output,
+           (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+               cfg, "clinics")), nd,
+           prev == NULL ? "new (no earlier file)" : "added/removed/changed");
+    rc = dry || write_atomic(output, text) == 0 ? 0 : 1;
+out:
+    free(text);
+    cJSON_Delete(cfg);
+    cJSON_Delete(prev);
+    return rc;
 }
 
 /* --- compute ------------------------------------------------------------ */
@@ -886,6 +1025,8 @@ int main(int argc, char **argv)
         rc = cmd_report(argc - 1, argv + 1);
     else if (strcmp(cmd, "check-config") == 0)
         rc = cmd_check_config(argc - 1, argv + 1);
+    else if (strcmp(cmd, "federate") == 0)
+        rc = cmd_federate(argc - 1, argv + 1);
     else {
         fprintf(stderr, "slotfeed: unknown command \"%s\"\n\n", cmd);
         fputs(usage_main, stderr);

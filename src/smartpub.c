@@ -86,6 +86,45 @@ static int push_ext_str(cJSON *arr, const char *url, const char *vkey,
     return 0;
 }
 
+/* {"url": url, "valueInteger": v} appended to arr. */
+static int push_ext_num(cJSON *arr, const char *url, int v)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL)
+        return -1;
+    cJSON_AddItemToArray(arr, o);
+    if (cJSON_AddStringToObject(o, "url", url) == NULL ||
+        cJSON_AddNumberToObject(o, "valueInteger", (double)v) == NULL)
+        return -1;
+    return 0;
+}
+
+/* {"url": url, "valueBoolean": true} appended to arr. */
+static int push_ext_true(cJSON *arr, const char *url)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL)
+        return -1;
+    cJSON_AddItemToArray(arr, o);
+    if (cJSON_AddStringToObject(o, "url", url) == NULL ||
+        cJSON_AddTrueToObject(o, "valueBoolean") == NULL)
+        return -1;
+    return 0;
+}
+
+/* Slot.serviceType [{"text": service}]: the slot's own visit type. */
+static int slot_service(cJSON *o, const char *service)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, "serviceType"), *t;
+
+    if (arr == NULL || (t = cJSON_CreateObject()) == NULL)
+        return -1;
+    cJSON_AddItemToArray(arr, t);
+    return cJSON_AddStringToObject(t, "text", service) ? 0 : -1;
+}
+
 /* --- which clinics publish what (mirrors feed.c) -------------------------- */
 
 /* The feed publishes this clinic's availability (not null). */
@@ -103,7 +142,68 @@ static bool has_schedule(const struct conf_clinic *c,
 
 /* --- resources ------------------------------------------------------------ */
 
-static int location_line(struct sbuf *b, const struct conf_clinic *c)
+/* {"url": url, "valueInstant": t} appended to arr. */
+static int push_ext_time(cJSON *arr, const char *url, int64_t t)
+{
+    char buf[CLOCK_RFC3339_LEN];
+
+    clock_format_rfc3339(t, buf);
+    return push_ext_str(arr, url, "valueInstant", buf);
+}
+
+/*
+ * The clinic-state extension (smart.h) on Location o: what the feed says
+ * of the clinic that the specification has no field for, so a slotfeed
+ * reading us (smart-bulk) shows the same state. status is the feed's.
+ */
+static int state_ext(cJSON *o, const struct conf_clinic *c,
+                     const struct clinic_state *st, enum clinic_status status)
+{
+    cJSON *ext, *x, *sub;
+    const char *burl = c->has_booking ? c->booking.booking_url : NULL;
+    const char *svc = c->has_booking ? c->booking.time_type_name : NULL;
+
+    if ((ext = cJSON_AddArrayToObject(o, "extension")) == NULL ||
+        (x = cJSON_CreateObject()) == NULL)
+        return -1;
+    cJSON_AddItemToArray(ext, x);
+    if (cJSON_AddStringToObject(x, "url", SMART_EXT_CLINIC_STATE) == NULL ||
+        (sub = cJSON_AddArrayToObject(x, "extension")) == NULL ||
+        push_ext_str(sub, "web-booking", "valueCode",
+                     collector_web_name(st->web)) != 0 ||
+        push_ext_str(sub, "status", "valueCode", collector_status_name(status)) != 0)
+        return -1;
+    /* Always, ok clinics too: a reader behind a cache that serves an old
+     * copy (region down) must see how old the data is and age it into
+     * stale itself. The Location file changes with every poll for it;
+     * the Slot file, far larger, changes as often in a busy region. */
+    if ((st->valid_at != 0 &&
+         push_ext_time(sub, "valid-at", st->valid_at) != 0) ||
+        (st->checked_at != 0 &&
+         push_ext_time(sub, "checked-at", st->checked_at) != 0))
+        return -1;
+    if (st->err_class != SF_ERR_NONE &&
+        (push_ext_str(sub, "error-class", "valueCode",
+                      sf_errclass_name(st->err_class)) != 0 ||
+         push_ext_str(sub, "error-message", "valueString", st->error) != 0))
+        return -1;
+    if ((burl != NULL &&
+         push_ext_str(sub, "booking-url", "valueUrl", burl) != 0) ||
+        (c->website != NULL &&
+         push_ext_str(sub, "website", "valueUrl", c->website) != 0) ||
+        (svc != NULL &&
+         push_ext_str(sub, "service", "valueString", svc) != 0) ||
+        (c->operator_kind != NULL &&
+         push_ext_str(sub, "operator", "valueCode", c->operator_kind) != 0) ||
+        (c->locality != NULL &&
+         push_ext_str(sub, "locality", "valueString", c->locality) != 0))
+        return -1;
+    return 0;
+}
+
+static int location_line(struct sbuf *b, const struct conf_clinic *c,
+                         const struct clinic_state *st,
+                         enum clinic_status status)
 {
     cJSON *o = cJSON_CreateObject(), *arr, *addr;
     const char *url = c->website;
@@ -133,7 +233,8 @@ static int location_line(struct sbuf *b, const struct conf_clinic *c)
             == NULL ||
         (c->municipality != NULL &&
          cJSON_AddStringToObject(addr, "district", c->municipality) == NULL) ||
-        cJSON_AddStringToObject(addr, "country", "SE") == NULL)
+        cJSON_AddStringToObject(addr, "country", "SE") == NULL ||
+        state_ext(o, c, st, status) != 0)
         goto fail;
     return buf_line(b, o);
 fail:
@@ -209,26 +310,24 @@ static int slot_line(struct sbuf *b, const struct conf_clinic *c,
         add_time(o, "start", sl->start) != 0 ||
         add_time(o, "end", sl->end) != 0)
         goto fail;
-    if (link != NULL || phone != NULL || sl->capacity > 1) {
-        cJSON *cap;
-
-        if ((ext = cJSON_AddArrayToObject(o, "extension")) == NULL ||
-            (link != NULL &&
-             push_ext_str(ext, SMART_EXT_DEEP_LINK, "valueUrl", link) != 0) ||
-            (phone != NULL &&
-             push_ext_str(ext, SMART_EXT_PHONE, "valueString", phone) != 0))
-            goto fail;
-        if (sl->capacity > 1) {
-            if ((cap = cJSON_CreateObject()) == NULL)
-                goto fail;
-            cJSON_AddItemToArray(ext, cap);
-            if (cJSON_AddStringToObject(cap, "url", SMART_EXT_CAPACITY) ==
-                    NULL ||
-                cJSON_AddNumberToObject(cap, "valueInteger",
-                                        (double)sl->capacity) == NULL)
-                goto fail;
-        }
-    }
+    if (sl->service != NULL && slot_service(o, sl->service) != 0)
+        goto fail;
+    if ((ext = cJSON_CreateArray()) == NULL)
+        goto fail;
+    cJSON_AddItemToObject(o, "extension", ext);
+    if ((link != NULL &&
+         push_ext_str(ext, SMART_EXT_DEEP_LINK, "valueUrl", link) != 0) ||
+        (phone != NULL &&
+         push_ext_str(ext, SMART_EXT_PHONE, "valueString", phone) != 0) ||
+        (sl->capacity > 1 &&
+         push_ext_num(ext, SMART_EXT_CAPACITY, sl->capacity) != 0) ||
+        (sl->practitioner != NULL &&
+         push_ext_str(ext, SMART_EXT_PRACTITIONER, "valueString",
+                      sl->practitioner) != 0) ||
+        (sl->follow_up && push_ext_true(ext, SMART_EXT_FOLLOW_UP) != 0))
+        goto fail;
+    if (cJSON_GetArraySize(ext) == 0)
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "extension");
     return buf_line(b, o);
 fail:
     cJSON_Delete(o);
@@ -258,10 +357,11 @@ static int clinic_slots(struct sbuf *b, const struct conf_clinic *c,
 /* --- build ---------------------------------------------------------------- */
 
 int smartpub_clinic_lines(const struct conf_clinic *c,
-                          const struct clinic_state *st, int64_t now,
+                          const struct clinic_state *st,
+                          enum clinic_status status, int64_t now,
                           struct sbuf b[SMARTPUB_NDOCS])
 {
-    if (location_line(&b[SMARTPUB_LOCATION], c) != 0)
+    if (location_line(&b[SMARTPUB_LOCATION], c, st, status) != 0)
         return -1;
     if (!has_schedule(c, st))
         return 0;
@@ -372,8 +472,8 @@ int smartpub_build(const struct conf_region *region,
     for (i = 0; region != NULL && i < region->nclinics; i++) {
         for (t = 0; t < SMARTPUB_NDOCS; t++)
             from[t] = b[t].len;
-        if (smartpub_clinic_lines(&region->clinics[i], &states[i], now, b) !=
-            0)
+        if (smartpub_clinic_lines(&region->clinics[i], &states[i],
+                                  states[i].status, now, b) != 0)
             goto oom;
         for (t = 0; t < SMARTPUB_NDOCS; t++)
             tree[t] = smartpub_tree_add(tree[t], b[t].p + from[t],

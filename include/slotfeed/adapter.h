@@ -125,6 +125,27 @@ struct adapter_response {
     struct adapter_parsed *parsed;
 };
 
+/*
+ * A clinic's state as its publisher relays it, beyond its slots: a
+ * slotfeed region read by smart-bulk through the clinic-state extension
+ * (docs/adapters.md, "Relayed clinic state"). The collector zeroes it
+ * before each poll; after a poll that ended DONE and was applied, a set
+ * relay replaces the clinic's web-booking state, status, times and error
+ * (and status "error" drops the slots: the publisher has no data). The
+ * names are the feed's enums (docs/feed.md); the collector ignores a
+ * relay whose web or status it does not know.
+ */
+#define ADAPTER_RELAY_ERROR_MAX 256
+struct adapter_relay {
+    bool set;
+    char web[16];          /* "open", "none", "unreachable", "unknown" */
+    char status[8];        /* "ok", "stale", "error" */
+    int64_t valid_at;      /* UTC seconds; 0: not given, keep our own */
+    int64_t checked_at;    /* UTC seconds; 0: not given, keep our own */
+    enum sf_errclass err_class;           /* SF_ERR_NONE: no error */
+    char error[ADAPTER_RELAY_ERROR_MAX];  /* "" when err_class is NONE */
+};
+
 /* What one poll asks for: the local dates [first_day, last_day]. */
 struct adapter_ctx {
     const struct conf_region *region;
@@ -142,6 +163,9 @@ struct adapter_ctx {
      * after a poll that ended in ERROR.
      */
     void **cache;
+    /* Where the adapter puts a relayed state (see above), or NULL: the
+     * caller does not want one (tests, the federate command). */
+    struct adapter_relay *relay;
 };
 
 enum adapter_status {

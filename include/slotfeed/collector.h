@@ -21,6 +21,9 @@
  * polled); adapter answered -> OPEN; platform says not connected
  * (SF_ERR_NOT_CONNECTED) -> NONE; COLLECTOR_UNREACHABLE_AFTER consecutive
  * transport/timeout failures -> UNREACHABLE; never answered yet -> UNKNOWN.
+ * An answer that relays its publisher's own state of the clinic (adapter.h,
+ * struct adapter_relay) shows that state instead: web, status, valid_at,
+ * checked_at, error; relayed "error" drops the slots.
  */
 #ifndef SLOTFEED_COLLECTOR_H
 #define SLOTFEED_COLLECTOR_H
@@ -53,6 +56,10 @@ enum clinic_status {
     CLINIC_STALE,       /* last poll failed; older good data kept */
     CLINIC_ERROR        /* failed and no good data ever (or not polled) */
 };
+
+/* The published name of s: "ok", "stale" or "error" (out of range:
+ * "error"). */
+const char *collector_status_name(enum clinic_status s);
 
 struct clinic_state {
     const struct conf_clinic *conf;   /* borrowed from the current region */

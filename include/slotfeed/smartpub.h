@@ -10,7 +10,10 @@
  *   Location  one per clinic: id = the HSA-id, identifier with system
  *             SMARTPUB_HSA_SYSTEM, name, telecom (phone, url), address
  *             {city = locality or municipality, district = municipality,
- *             country "SE"}.
+ *             country "SE"}, and the clinic-state extension (smart.h:
+ *             web_booking, status, valid_at/checked_at when not ok, error,
+ *             booking_url, website, service) so a slotfeed reader loses
+ *             nothing (docs/adapters.md).
  *   Schedule  one per clinic with web booking configured and not reported
  *             "none" (WEB_OPEN, WEB_UNREACHABLE, WEB_UNKNOWN): id =
  *             "<HSA-id>-booking", actor Location/<HSA-id>, serviceType from
@@ -82,7 +85,8 @@ struct smartpub_docs {
 #define SMARTPUB_BASE_URL_MAX 1024
 
 /*
- * Build the three NDJSON documents into out->doc[] (each json owned by the
+ * Build the three NDJSON documents (each clinic's status: its collector
+ * status, without feed.c's age rule) into out->doc[] (each json owned by the
  * caller afterwards; free with smartpub_docs_free) and the content-change
  * time into out->transaction_time.
  *
@@ -101,7 +105,9 @@ int smartpub_build(const struct conf_region *region,
  * snapshots (feed.c keeps each clinic's lines and reuses them):
  *
  * smartpub_clinic_lines appends clinic c's Location line, Schedule line
- * and Slot lines at now to b[SMARTPUB_LOCATION..SLOT]. 0 or -1 (OOM).
+ * and Slot lines at now to b[SMARTPUB_LOCATION..SLOT]; status is the one
+ * the feed publishes for it at now (feed.c's, the age rule included),
+ * relayed in the clinic-state extension. 0 or -1 (OOM).
  *
  * smartpub_tree_add folds one clinic's lines of one file into that file's
  * tree hash (start from HASH_FNV1A_INIT): a file's ETag is doc_etag_hash
@@ -113,7 +119,8 @@ int smartpub_build(const struct conf_region *region,
  * sets the ETags and transactionTime (the memo above). 0 or -1 (OOM).
  */
 int smartpub_clinic_lines(const struct conf_clinic *c,
-                          const struct clinic_state *st, int64_t now,
+                          const struct clinic_state *st,
+                          enum clinic_status status, int64_t now,
                           struct sbuf b[SMARTPUB_NDOCS]);
 uint64_t smartpub_tree_add(uint64_t tree, const char *lines, size_t len);
 int smartpub_docs_set(struct smartpub_docs *out, struct sbuf b[SMARTPUB_NDOCS],

@@ -622,10 +622,138 @@ static void test_spec_examples(void **state)
     fx_free(&x);
 }
 
+/*
+ * A foreign publisher (no clinic-state extension) is read as before and
+ * relays nothing, on a full poll and on the 304 that follows.
+ */
+static void test_foreign_relays_nothing(void **state)
+{
+    struct adapter_relay relay;
+    struct fx x;
+    struct run r;
+
+    (void)state;
+    fx_init(&x, MANIFEST_URL, "kil-1");
+    memset(&relay, 0, sizeof(relay));
+    x.ctx.relay = &relay;
+    converse(&x, PUB, normal, NNORMAL, &r);
+    assert_int_equal(r.rc, ADAPTER_DONE);
+    expect_kil1(&r.slots);
+    assert_false(relay.set);
+    run_free(&r);
+    {
+        const struct route again[] = {
+            {"$bulk-publish", 304, "", "\"m-1\"", NULL},
+        };
+
+        converse(&x, PUB, again, 1, &r);
+        assert_int_equal(r.rc, ADAPTER_DONE);
+        assert_int_equal(r.nreq, 1);
+        expect_kil1(&r.slots);
+        assert_false(relay.set);
+        run_free(&r);
+    }
+    fx_free(&x);
+}
+
+#define RELAY_MANIFEST                                                      \
+    "{\"transactionTime\":\"2026-03-26T06:00:00Z\",\"request\":\"x\","        \
+    "\"output\":[{\"type\":\"Location\",\"url\":\"loc.ndjson\"},"              \
+    "{\"type\":\"Schedule\",\"url\":\"sch.ndjson\"},"                         \
+    "{\"type\":\"Slot\",\"url\":\"slot.ndjson\"}],\"error\":[]}"
+#define STATE_EXT(parts)                                                    \
+    "{\"resourceType\":\"Location\",\"id\":\"kil-1\",\"extension\":[{\"url\":"   \
+    "\"" SMART_EXT_CLINIC_STATE "\",\"extension\":[" parts "]}]}\n"
+
+/* One poll of Location kil-1 whose Location line is loc; the relay. */
+static void relay_of(const char *loc, struct adapter_relay *relay,
+                     struct run *r, struct fx *x)
+{
+    const struct route rt[] = {
+        {"$bulk-publish", 200, RELAY_MANIFEST, "\"r-1\"", NULL},
+        {"loc.ndjson", 200, loc, NULL, NULL},
+        {"sch.ndjson", 200, "", NULL, NULL},
+        {"slot.ndjson", 200, "", NULL, NULL},
+    };
+
+    fx_init(x, MANIFEST_URL, "kil-1");
+    memset(relay, 0, sizeof(*relay));
+    x->ctx.relay = relay;
+    converse(x, PUB, rt, 4, r);
+    assert_int_equal(r->rc, ADAPTER_DONE);
+}
+
+/* The clinic-state extension, read strictly (smart.h). */
+static void test_clinic_state_extension(void **state)
+{
+    const struct route again[] = {
+        {"$bulk-publish", 304, "", "\"r-1\"", NULL},
+    };
+    struct adapter_relay relay;
+    struct fx x;
+    struct run r;
+
+    (void)state;
+    relay_of(STATE_EXT(
+        "{\"url\":\"web-booking\",\"valueCode\":\"unreachable\"},"
+        "{\"url\":\"status\",\"valueCode\":\"stale\"},"
+        "{\"url\":\"valid-at\",\"valueInstant\":\"2026-03-26T05:00:00Z\"},"
+        "{\"url\":\"checked-at\",\"valueInstant\":\"2026-03-26T07:00:00+02:00\"},"
+        "{\"url\":\"error-class\",\"valueCode\":\"timeout\"},"
+        "{\"url\":\"error-message\",\"valueString\":\"clinic X: a\\u0007b\"},"
+        "{\"url\":\"future-part\",\"valueCode\":\"x\"}"), &relay, &r, &x);
+    assert_true(relay.set);
+    assert_string_equal(relay.web, "unreachable");
+    assert_string_equal(relay.status, "stale");
+    assert_int_equal(relay.valid_at, 1774501200);    /* timegm */
+    assert_int_equal(relay.checked_at, 1774501200);
+    assert_int_equal(relay.err_class, SF_ERR_TIMEOUT);
+    assert_string_equal(relay.error, "clinic X: a?b");  /* BEL made '?' */
+    run_free(&r);
+    /* unchanged manifest: the remembered state again */
+    memset(&relay, 0, sizeof(relay));
+    converse(&x, PUB, again, 1, &r);
+    assert_int_equal(r.rc, ADAPTER_DONE);
+    assert_true(relay.set);
+    assert_string_equal(relay.web, "unreachable");
+    assert_int_equal(relay.err_class, SF_ERR_TIMEOUT);
+    run_free(&r);
+    fx_free(&x);
+
+    /* half a state, or words that are not ours: nothing relayed */
+    relay_of(STATE_EXT("{\"url\":\"web-booking\",\"valueCode\":\"none\"}"),
+             &relay, &r, &x);
+    assert_false(relay.set);
+    run_free(&r);
+    fx_free(&x);
+    relay_of(STATE_EXT(
+        "{\"url\":\"web-booking\",\"valueCode\":\"none\"},"
+        "{\"url\":\"status\",\"valueCode\":\"OK<b>\"}"), &relay, &r, &x);
+    assert_false(relay.set);
+    run_free(&r);
+    fx_free(&x);
+    /* an unknown error class is no error; a bad instant no time */
+    relay_of(STATE_EXT(
+        "{\"url\":\"web-booking\",\"valueCode\":\"none\"},"
+        "{\"url\":\"status\",\"valueCode\":\"ok\"},"
+        "{\"url\":\"valid-at\",\"valueInstant\":\"yesterday\"},"
+        "{\"url\":\"error-class\",\"valueCode\":\"gremlins\"},"
+        "{\"url\":\"error-message\",\"valueString\":\"x\"}"), &relay, &r, &x);
+    assert_true(relay.set);
+    assert_string_equal(relay.web, "none");
+    assert_int_equal(relay.valid_at, 0);
+    assert_int_equal(relay.err_class, SF_ERR_NONE);
+    assert_string_equal(relay.error, "");
+    run_free(&r);
+    fx_free(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_end_to_end),
+        cmocka_unit_test(test_foreign_relays_nothing),
+        cmocka_unit_test(test_clinic_state_extension),
         cmocka_unit_test(test_unchanged_manifest),
         cmocka_unit_test(test_changed_manifest),
         cmocka_unit_test(test_location_not_published),

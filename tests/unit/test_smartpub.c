@@ -10,6 +10,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -622,8 +623,9 @@ static void test_empty_region(void **state)
  */
 #define BASE "http://127.0.0.1:8080"
 
-static void consume(const struct feed_snapshot *s, const char *hsa,
-                    struct avail_slots *got)
+static void consume_relay(const struct feed_snapshot *s, const char *hsa,
+                          struct avail_slots *got,
+                          struct adapter_relay *relay)
 {
     struct conf_clinic c;
     struct conf_region r;
@@ -651,6 +653,7 @@ static void consume(const struct feed_snapshot *s, const char *hsa,
     ctx.first_day = clock_local_day(NOW);
     ctx.last_day = ctx.first_day + 27;
     ctx.cache = &cache;
+    ctx.relay = relay;
     sf_error_clear(&err);
     rc = adapter_smart.begin(&ctx, &state, &req, &err);
     while (rc == ADAPTER_MORE) {
@@ -704,6 +707,17 @@ static void consume(const struct feed_snapshot *s, const char *hsa,
     avail_slots_sort(got);
 }
 
+static void consume(const struct feed_snapshot *s, const char *hsa,
+                    struct avail_slots *got)
+{
+    consume_relay(s, hsa, got, NULL);
+}
+
+static bool streq(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
 static void test_round_trip_smart_adapter(void **state)
 {
     struct fixture fx;
@@ -722,10 +736,9 @@ static void test_round_trip_smart_adapter(void **state)
         avail_slots_init(&got);
         consume(s, c->id, &got);
         /*
-         * Every future slot we hold must come back. SMART Slots carry no
-         * practitioner, so two slots differing only in practitioner (A's
-         * two at 10:00) arrive as equal slots, which the consumer merges:
-         * count distinct (start, end, link, phone, capacity) tuples.
+         * Every future slot we hold must come back, with its practitioner
+         * and visit type (our Slot extensions and Slot.serviceType), so
+         * A's two 10:00 slots that differ only in practitioner stay two.
          */
         for (i = 0; i < had->n; i++) {
             const struct avail_slot *h = &had->v[i];
@@ -742,7 +755,8 @@ static void test_round_trip_smart_adapter(void **state)
                        had->v[j].end == h->end &&
                        had->v[j].booking_url == h->booking_url &&
                        had->v[j].booking_phone == h->booking_phone &&
-                       had->v[j].capacity == h->capacity;
+                       had->v[j].capacity == h->capacity &&
+                       streq(had->v[j].practitioner, h->practitioner);
             if (dup)
                 continue;
             for (j = 0; j < got.n; j++)
@@ -753,14 +767,82 @@ static void test_round_trip_smart_adapter(void **state)
                                    : (got.v[j].booking_phone != NULL &&
                                       strcmp(got.v[j].booking_phone,
                                              phone) == 0)) &&
-                    got.v[j].capacity == cap)
+                    got.v[j].capacity == cap &&
+                    streq(got.v[j].practitioner, h->practitioner) &&
+                    (h->service == NULL ||
+                     streq(got.v[j].service, h->service)) &&
+                    got.v[j].follow_up == h->follow_up)
                     break;
             assert_true(j < got.n);
             k++;
         }
         assert_int_equal(got.n, k);   /* nothing more than we published */
-        /* A: 10:00 (merged) and 2 April; D: 1 April. Worked by hand. */
-        assert_int_equal(k, which[w] == A ? 2 : 1);
+        /* A: 10:00 x2 and 2 April; D: 1 April. Worked by hand. */
+        assert_int_equal(k, which[w] == A ? 3 : 1);
+        avail_slots_clear(&got);
+    }
+    feed_snapshot_free(s);
+    fixture_clear(&fx);
+}
+
+/*
+ * Every web-booking state and status a region publishes comes back out of
+ * the smart-bulk adapter as the same words (docs/adapters.md, "Relayed
+ * clinic state"), with valid_at/checked_at (when known) and the error,
+ * and the feed's age rule included (F: ok by its last poll, stale by age).
+ */
+static void test_state_round_trip(void **state)
+{
+    static const struct {
+        int which;
+        const char *web, *status;
+        bool times;
+        enum sf_errclass cls;
+        size_t slots;
+    } want[] = {
+        { A, "open", "ok", true, SF_ERR_NONE, 3 },
+        { B, "none", "stale", true, SF_ERR_NOT_CONNECTED, 0 },
+        { C, "unknown", "error", true, SF_ERR_TIMEOUT, 0 },
+        { D, "unreachable", "stale", true, SF_ERR_TRANSPORT, 1 },
+        { F, "open", "stale", true, SF_ERR_NONE, 0 },
+        { G, "none", "ok", true, SF_ERR_NONE, 0 },
+    };
+    struct fixture fx;
+    struct feed_snapshot *s;
+
+    (void)state;
+    fixture_init(&fx);
+    fx.st[B].status = CLINIC_STALE;
+    fx.st[B].err_class = SF_ERR_NOT_CONNECTED;
+    snprintf(fx.st[B].error, sizeof(fx.st[B].error),
+             "clinic %s: GetAvailableDates: VP004 not connected", ids[B]);
+    fx.st[C].err_class = SF_ERR_TIMEOUT;
+    snprintf(fx.st[C].error, sizeof(fx.st[C].error), "clinic %s: timeout",
+             ids[C]);
+    fx.st[C].valid_at = 0;
+    fx.st[D].err_class = SF_ERR_TRANSPORT;
+    snprintf(fx.st[D].error, sizeof(fx.st[D].error),
+             "clinic %s: connect: refused \xc3\xa5", ids[D]);
+    fx.st[D].valid_at = NOW - 2 * HOUR;
+    fx.st[D].checked_at = NOW - 50;
+    fx.st[F].valid_at = fx.st[F].checked_at = NOW - 4 * MIN; /* > 3 x 60 s */
+    s = build(&fx, NOW);
+    for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+        const struct clinic_state *st = &fx.st[want[w].which];
+        struct adapter_relay r;
+        struct avail_slots got;
+
+        memset(&r, 0, sizeof(r));
+        avail_slots_init(&got);
+        consume_relay(s, ids[want[w].which], &got, &r);
+        assert_true(r.set);
+        assert_string_equal(r.web, want[w].web);
+        assert_string_equal(r.status, want[w].status);
+        assert_int_equal(r.valid_at, want[w].times ? st->valid_at : 0);
+        assert_int_equal(r.checked_at, want[w].times ? st->checked_at : 0);
+        assert_int_equal(r.err_class, want[w].cls);
+        assert_string_equal(r.error, want[w].cls ? st->error : "");
+        assert_int_equal(got.n, want[w].slots);
         avail_slots_clear(&got);
     }
     feed_snapshot_free(s);
@@ -777,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_transaction_time),
         cmocka_unit_test(test_empty_region),
         cmocka_unit_test(test_round_trip_smart_adapter),
+        cmocka_unit_test(test_state_round_trip),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
