@@ -320,37 +320,45 @@ static int add_head(cJSON *obj, const struct conf_region *region, int64_t now)
     return 0;
 }
 
-/* Serialize obj into doc (bytes + ETag). 0 or -1. */
-static int finish_doc(cJSON *obj, struct doc *doc)
-{
-    if ((doc->json = cJSON_PrintUnformatted(obj)) == NULL)
-        return -1;
-    doc->len = strlen(doc->json);
-    doc_etag(doc->json, doc->len, doc->etag);
-    return 0;
-}
-
 /*
- * Clinic i's detail document. Its head says as_of (the part's window
+ * Clinic i's detail document: its fields without "days" (serialized
+ * here), then days_text, which is `,"days":...}` (the closing brace
+ * included; see heavy_days). Its head says as_of (the part's window
  * start, see part_window), not the snapshot's now: the content is the
  * same at both, and so the bytes can be kept until it changes.
+ * *days_off gets where days_text starts in doc->json.
  */
 static int build_detail(const struct conf_region *region,
                         const struct clinic_state *st, size_t i, int64_t now,
-                        int64_t as_of, struct doc *doc)
+                        int64_t as_of, const char *days_text, size_t days_len,
+                        struct doc *doc, size_t *days_off)
 {
     struct clinic_facts facts;
     cJSON *obj;
+    char *txt = NULL;
+    size_t n;
     int rc = -1;
 
     if ((obj = cJSON_CreateObject()) == NULL)
         return -1;
-    if (add_head(obj, region, as_of) == 0 &&
-        add_guarantee(obj, &region->guarantee, as_of) == 0 &&
-        add_clinic_fields(obj, region, &region->clinics[i], st, now, 1,
-                          &facts) == 0 &&
-        finish_doc(obj, doc) == 0)
-        rc = 0;
+    if (add_head(obj, region, as_of) != 0 ||
+        add_guarantee(obj, &region->guarantee, as_of) != 0 ||
+        add_clinic_fields(obj, region, &region->clinics[i], st, now, 0,
+                          &facts) != 0 ||
+        (txt = cJSON_PrintUnformatted(obj)) == NULL)
+        goto out;
+    n = strlen(txt) - 1;                    /* drop the closing brace */
+    if ((doc->json = malloc(n + days_len + 1)) == NULL)
+        goto out;
+    memcpy(doc->json, txt, n);
+    memcpy(doc->json + n, days_text, days_len);
+    doc->len = n + days_len;
+    doc->json[doc->len] = '\0';
+    *days_off = n;
+    doc_etag(doc->json, doc->len, doc->etag);
+    rc = 0;
+out:
+    free(txt);
     cJSON_Delete(obj);
     return rc;
 }
@@ -426,6 +434,25 @@ struct part_key {
 };
 
 /*
+ * The heavy pieces of a part: what depends only on the clinic's
+ * configuration, web-booking state, whether its availability is known
+ * and its future slots (not on checked_at, the status or the day): the
+ * slot copy, the SMART lines and the gzip of the detail document's
+ * "days". A finished poll that found the same slots moves checked_at,
+ * so the part is rebuilt, but its heavy pieces are shared with the old
+ * part (second reuse key). Immutable once built; refs counts the parts.
+ */
+struct feed_heavy {
+    unsigned refs;
+    enum web_booking web;
+    bool known;                 /* availability published */
+    struct avail_slots slots;   /* future slots at build time, sorted */
+    struct sbuf smart[SMARTPUB_NDOCS];  /* its NDJSON lines */
+    uint64_t smart_hash[SMARTPUB_NDOCS];
+    struct doc_zpart days_z;    /* `,"days":...}` compressed, final */
+};
+
+/*
  * One clinic's serialized pieces of a snapshot. Immutable once built
  * (except z, the region gzip's piece, which only the builder replaces, on
  * the loop thread; no served byte points into it) and shared by every
@@ -439,10 +466,11 @@ struct feed_part {
     int64_t as_of, until;       /* valid for now in [as_of, until) */
     char *entry;                /* "," + the clinic object of all.json */
     uint64_t obj_hash;          /* FNV-1a of the object (entry + 1) */
-    struct feed_clinic_info info;  /* info.obj = entry + 1; owns slots */
+    struct feed_clinic_info info;  /* info.obj = entry + 1; slots are
+                                    * heavy->slots' (a view) */
     struct doc detail, detail_gz;
-    struct sbuf smart[SMARTPUB_NDOCS];  /* its NDJSON lines */
-    uint64_t smart_hash[SMARTPUB_NDOCS];
+    size_t days_off;            /* where `,"days":` starts in detail */
+    struct feed_heavy *heavy;   /* shared; never NULL once built */
     struct doc_zpart z;         /* entry compressed after its neighbours */
     uint64_t z_prev;            /* hash of the ids of the parts before it */
 };
@@ -516,12 +544,18 @@ static void part_unref(struct feed_part *p)
     if (p == NULL || --p->refs > 0)
         return;
     free(p->entry);
-    avail_slots_clear(&p->info.slots);
     free(p->detail.json);
     free(p->detail_gz.json);
-    for (t = 0; t < SMARTPUB_NDOCS; t++)
-        sbuf_free(&p->smart[t]);
     doc_zpart_free(&p->z);
+    if (p->heavy != NULL && --p->heavy->refs == 0) {
+        struct feed_heavy *h = p->heavy;
+
+        avail_slots_clear(&h->slots);
+        for (t = 0; t < SMARTPUB_NDOCS; t++)
+            sbuf_free(&h->smart[t]);
+        doc_zpart_free(&h->days_z);
+        free(h);
+    }
     free(p);
 }
 
@@ -553,8 +587,8 @@ static int part_entry(struct feed_part *p, const struct conf_region *region,
     fi->within = f.known ? f.within : -1;
     fi->any_free = f.any_free;
     fi->checked_at = st->checked_at;
-    if (f.known && copy_future(&fi->slots, &st->slots, now) != 0)
-        goto out;
+    if (f.known)
+        fi->slots = p->heavy->slots;        /* a view: heavy owns them */
     rc = 0;
 out:
     free(obj);
@@ -562,14 +596,134 @@ out:
     return rc;
 }
 
-/* Build clinic i's part at now from scratch. NULL on allocation failure. */
+/* Give back an sbuf's doubling slack: heavy pieces are kept for many
+ * builds (the Slot lines of a large region are most of its memory). */
+static void sbuf_trim(struct sbuf *b)
+{
+    char *q;
+
+    if (b->p != NULL && b->cap > b->len + 1 &&
+        (q = realloc(b->p, b->len + 1)) != NULL) {
+        b->p = q;
+        b->cap = b->len + 1;
+    }
+}
+
+/*
+ * The detail document's "days" member as it ends the document:
+ * `,"days":[...]}` (or `,"days":null}` when the availability is not
+ * published), malloc'd into *out. 0 or -1.
+ */
+static int heavy_days(const struct clinic_state *st, bool known, int64_t now,
+                      char **out, size_t *len)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *txt = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    if (o == NULL)
+        return -1;
+    if ((known ? add_days(o, &st->slots, now) : add_null(o, "days")) != 0 ||
+        (txt = cJSON_PrintUnformatted(o)) == NULL)
+        goto out;
+    txt[0] = ',';                           /* `{"days":..}` -> `,"days"..` */
+    *out = txt;
+    *len = strlen(txt);
+    txt = NULL;
+    rc = 0;
+out:
+    free(txt);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* Clinic i's heavy pieces at now from scratch; *days (malloc'd) gets the
+ * days text the detail document ends with. NULL on allocation failure. */
+static struct feed_heavy *heavy_new(const struct conf_clinic *c,
+                                    const struct clinic_state *st,
+                                    int64_t now, struct doc_zctx *zc,
+                                    char **days, size_t *days_len)
+{
+    struct feed_heavy *h = calloc(1, sizeof(*h));
+    int t;
+
+    *days = NULL;
+    if (h == NULL)
+        return NULL;
+    h->refs = 1;
+    h->web = st->web;
+    h->known = st->has_data && st->web != WEB_NONE;
+    if ((h->known && copy_future(&h->slots, &st->slots, now) != 0) ||
+        smartpub_clinic_lines(c, st, now, h->smart) != 0 ||
+        heavy_days(st, h->known, now, days, days_len) != 0 ||
+        doc_zpart_make_cx(zc, *days, *days_len, NULL, 0, 1, &h->days_z) != 0)
+        goto fail;
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        if (h->smart[t].oom)
+            goto fail;
+        sbuf_trim(&h->smart[t]);
+        h->smart_hash[t] = hash_fnv1a(HASH_FNV1A_INIT, h->smart[t].p,
+                                      h->smart[t].len);
+    }
+    return h;
+fail:
+    free(*days);
+    *days = NULL;
+    avail_slots_clear(&h->slots);
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
+        sbuf_free(&h->smart[t]);
+    doc_zpart_free(&h->days_z);
+    free(h);
+    return NULL;
+}
+
+/*
+ * True when old's heavy pieces are what clinic st would get at now: same
+ * web state and knowledge, and its slots after now are exactly the ones
+ * kept (st->slots sorted, so they are a suffix; an unsorted list is
+ * simply not reused).
+ */
+static bool heavy_valid(const struct feed_heavy *h,
+                        const struct clinic_state *st, int64_t now)
+{
+    struct avail_slots view;
+    size_t i, first;
+
+    if (h->web != st->web || h->known != (st->has_data && st->web != WEB_NONE))
+        return false;
+    if (!h->known)
+        return true;
+    for (first = st->slots.n; first > 0; first--)
+        if (st->slots.v[first - 1].start <= now)
+            break;
+    for (i = 1; i < st->slots.n; i++)
+        if (st->slots.v[i - 1].start > st->slots.v[i].start)
+            return false;
+    memset(&view, 0, sizeof(view));
+    view.v = st->slots.v + first;
+    view.n = st->slots.n - first;
+    return avail_slots_equal(&view, &h->slots);
+}
+
+/*
+ * Build clinic i's part at now. old (may be NULL) is the previous
+ * snapshot's part of the same clinic: its heavy pieces are shared when
+ * still valid (heavy_valid); *heavy_built is raised when they are not.
+ * NULL on allocation failure.
+ */
 static struct feed_part *part_new(const struct conf_region *region, size_t i,
                                   const struct clinic_state *st, int64_t now,
-                                  int32_t day, struct doc_zctx *zc)
+                                  int32_t day, const struct feed_part *old,
+                                  struct doc_zctx *zc, size_t *heavy_built)
 {
     static uint64_t ids;
     struct feed_part *p = calloc(1, sizeof(*p));
-    int t;
+    struct doc_zpart head = {0};
+    const struct doc_zpart *z[2];
+    char *days = NULL;
+    const char *dt;
+    size_t dlen = 0;
 
     if (p == NULL)
         return NULL;
@@ -578,32 +732,35 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
     p->day = day;
     part_key_of(st, &p->key);
     part_window(region, st, now, day, &p->as_of, &p->until);
-    if (part_entry(p, region, i, st, now) != 0 ||
-        build_detail(region, st, i, now, p->as_of, &p->detail) != 0 ||
-        doc_gzip_cx(zc, p->detail.json, p->detail.len, p->detail.etag,
-                    &p->detail_gz) != 0 ||
-        smartpub_clinic_lines(&region->clinics[i], st, now, p->smart) != 0)
-        goto fail;
-    for (t = 0; t < SMARTPUB_NDOCS; t++) {
-        struct sbuf *b = &p->smart[t];
-
-        if (b->oom)
+    if (old != NULL && heavy_valid(old->heavy, st, now)) {
+        p->heavy = old->heavy;
+        p->heavy->refs++;
+        dt = old->detail.json + old->days_off;
+        dlen = old->detail.len - old->days_off;
+    } else {
+        if ((p->heavy = heavy_new(&region->clinics[i], st, now, zc, &days,
+                                  &dlen)) == NULL)
             goto fail;
-        /* Kept for many builds: give back the doubling slack (the Slot
-         * lines of a large region are most of the snapshot's memory). */
-        if (b->p != NULL && b->cap > b->len + 1) {
-            char *q = realloc(b->p, b->len + 1);
-
-            if (q != NULL) {
-                b->p = q;
-                b->cap = b->len + 1;
-            }
-        }
-        p->smart_hash[t] = hash_fnv1a(HASH_FNV1A_INIT, p->smart[t].p,
-                                      p->smart[t].len);
+        (*heavy_built)++;
+        dt = days;
     }
+    if (part_entry(p, region, i, st, now) != 0 ||
+        build_detail(region, st, i, now, p->as_of, dt, dlen, &p->detail,
+                     &p->days_off) != 0 ||
+        doc_zpart_make_cx(zc, p->detail.json, p->days_off, NULL, 0, 0,
+                          &head) != 0)
+        goto fail;
+    /* The detail gzip: a fresh piece for the fields, the kept days. */
+    z[0] = &head;
+    z[1] = &p->heavy->days_z;
+    if (doc_gzip_assemble(z, 2, p->detail.etag, &p->detail_gz) != 0)
+        goto fail;
+    doc_zpart_free(&head);
+    free(days);
     return p;
 fail:
+    doc_zpart_free(&head);
+    free(days);
     part_unref(p);
     return NULL;
 }
@@ -806,12 +963,14 @@ static int build_smart(struct feed_snapshot *s, int64_t now)
         for (i = 0; i < s->nclinics; i++) {
             const struct feed_part *p = s->parts[i];
 
-            if (p->smart[t].len > 0) {
-                segs[t][nseg[t]].p = p->smart[t].p;
-                segs[t][nseg[t]++].len = p->smart[t].len;
+            const struct feed_heavy *h = p->heavy;
+
+            if (h->smart[t].len > 0) {
+                segs[t][nseg[t]].p = h->smart[t].p;
+                segs[t][nseg[t]++].len = h->smart[t].len;
             }
-            tree[t] = hash_fnv1a(tree[t], &p->smart_hash[t],
-                                 sizeof(p->smart_hash[t]));
+            tree[t] = hash_fnv1a(tree[t], &h->smart_hash[t],
+                                 sizeof(h->smart_hash[t]));
         }
     }
     return smartpub_docs_set_segs(&s->smart, segs, nseg, tree, now);
@@ -859,7 +1018,13 @@ static int collect_parts(const struct conf_region *region,
 
         p = part_reuse(prev, region, i, &states[i], now, day);
         if (p == NULL) {
-            if ((p = part_new(region, i, &states[i], now, day, zc)) == NULL)
+            const struct feed_part *old = NULL;
+
+            if (prev != NULL && prev->parts != NULL &&
+                prev->region == region && i < prev->nclinics)
+                old = prev->parts[i];
+            if ((p = part_new(region, i, &states[i], now, day, old, zc,
+                              &s->heavy_built)) == NULL)
                 return -1;
             s->parts_built++;
         }

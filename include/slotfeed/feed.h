@@ -68,6 +68,11 @@ struct feed_snapshot {
     uint64_t serial;            /* unique per feed_build in this process */
     size_t parts_built;         /* clinics serialized anew by this build
                                  * (the others' parts were reused) */
+    size_t heavy_built;         /* of those, clinics whose slot pieces
+                                 * (slot copy, SMART lines, gzip of the
+                                 * detail's days) were made anew: the
+                                 * others changed only in checked_at,
+                                 * status or the like (second key) */
     /* private (feed.c): each clinic's part (bytes shared with the
      * snapshots that reused it), references besides the builder's */
     struct feed_part **parts;
