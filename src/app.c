@@ -90,7 +90,7 @@ static void rebuild(struct app *a)
     struct feed_snapshot *snap = NULL;
     struct sf_error err = {0};
     size_t n;
-    int64_t t0 = clock_mono_ms();
+    int64_t t0 = clock_mono_ms(), t1;
 
     states = collector_states(a->coll, &n);
     /* Incremental: the clinics unchanged since a->snap keep their parts. */
@@ -105,10 +105,11 @@ static void rebuild(struct app *a)
     if (a->owned != NULL)
         sweep_regions(a);
     a->rebuilds++;
-    feed_cadence_published(&a->cadence, t0, clock_mono_ms());
+    t1 = clock_mono_ms();
+    feed_cadence_published(&a->cadence, t0, t1);
     if (a->rebuild_ev != NULL)
         evtimer_del(a->rebuild_ev);
-    metrics_feed_rebuild();
+    metrics_feed_rebuild((double)(t1 - t0) / 1e3);
 }
 
 /* Arm the one-shot for when the cadence lets the dirty feed out. */
