@@ -1004,55 +1004,76 @@ static int64_t content_changed_at(const struct feed_snapshot *s,
     return m_since;
 }
 
-/* Every clinic's part into s: prev's when still valid, else a new one. */
-static int collect_parts(const struct conf_region *region,
-                         const struct clinic_state *states, int64_t now,
-                         const struct feed_snapshot *prev,
-                         struct feed_snapshot *s, struct doc_zctx *zc)
+/* A build in progress (feed.h "Builds in slices"). */
+struct feed_job {
+    const struct conf_region *region;
+    int64_t now;
+    int32_t day;
+    struct feed_snapshot *prev;     /* held with feed_snapshot_ref */
+    struct feed_snapshot *s;        /* being filled */
+    struct doc_zctx *zc;            /* one compressor for every piece */
+    size_t next;                    /* the next clinic to collect */
+};
+
+/* Clinic i's part into j->s: prev's when still valid, else a new one
+ * (sharing prev's slot pieces when those are), and its all.json gzip
+ * piece (its neighbours before it are collected already). 0 or -1. */
+static int collect_part(struct feed_job *j, const struct clinic_state *st,
+                        size_t i)
 {
-    int32_t day = clock_local_day(now);
-    size_t i;
+    const struct feed_snapshot *prev = j->prev;
+    struct feed_snapshot *s = j->s;
+    struct feed_part *p;
 
-    for (i = 0; i < s->nclinics; i++) {
-        struct feed_part *p;
+    p = part_reuse(prev, j->region, i, st, j->now, j->day);
+    if (p == NULL) {
+        const struct feed_part *old = NULL;
 
-        p = part_reuse(prev, region, i, &states[i], now, day);
-        if (p == NULL) {
-            const struct feed_part *old = NULL;
-
-            if (prev != NULL && prev->parts != NULL &&
-                prev->region == region && i < prev->nclinics)
-                old = prev->parts[i];
-            if ((p = part_new(region, i, &states[i], now, day, old, zc,
-                              &s->heavy_built)) == NULL)
-                return -1;
-            s->parts_built++;
-        }
-        s->parts[i] = p;
-        /* The snapshot's views are the part's bytes (owned by the part). */
-        s->info[i] = p->info;
-        s->clinics[i] = p->detail;
-        s->clinics_gz[i] = p->detail_gz;
+        if (prev != NULL && prev->parts != NULL &&
+            prev->region == j->region && i < prev->nclinics)
+            old = prev->parts[i];
+        if ((p = part_new(j->region, i, st, j->now, j->day, old, j->zc,
+                          &s->heavy_built)) == NULL)
+            return -1;
+        s->parts_built++;
     }
-    return 0;
+    s->parts[i] = p;
+    /* The snapshot's views are the part's bytes (owned by the part). */
+    s->info[i] = p->info;
+    s->clinics[i] = p->detail;
+    s->clinics_gz[i] = p->detail_gz;
+    return part_zpiece(s->parts, i, j->zc);
 }
 
-int feed_build_from(const struct conf_region *region,
-                    const struct clinic_state *states, int64_t now,
-                    const struct feed_snapshot *prev,
-                    struct feed_snapshot **out, struct sf_error *err)
+void feed_job_free(struct feed_job *j)
+{
+    if (j == NULL)
+        return;
+    feed_snapshot_free(j->s);
+    feed_snapshot_unref(j->prev);
+    doc_zctx_free(j->zc);
+    free(j);
+}
+
+int feed_job_new(const struct conf_region *region, int64_t now,
+                 struct feed_snapshot *prev, struct feed_job **out,
+                 struct sf_error *err)
 {
     static uint64_t serial;
+    struct feed_job *j;
     struct feed_snapshot *s;
-    struct doc_zctx *zc = NULL;
-    uint64_t content_hash = 0;
 
     *out = NULL;
-    if (region == NULL || (states == NULL && region->nclinics > 0)) {
-        sf_error_set(err, SF_ERR_INTERNAL, "feed_build: no region or states");
+    if (region == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "feed_build: no region");
         return -1;
     }
-    if ((s = calloc(1, sizeof(*s))) == NULL)
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        goto oom;
+    j->region = region;
+    j->now = now;
+    j->day = clock_local_day(now);
+    if ((j->s = s = calloc(1, sizeof(*s))) == NULL)
         goto oom;
     s->generated_at = now;
     s->region = region;
@@ -1065,22 +1086,95 @@ int feed_build_from(const struct conf_region *region,
          (s->info = calloc(s->nclinics, sizeof(*s->info))) == NULL ||
          (s->parts = calloc(s->nclinics, sizeof(*s->parts))) == NULL))
         goto oom;
-    /* One compressor for every piece of this build (doc.h). */
-    if ((zc = doc_zctx_new()) == NULL ||
-        collect_parts(region, states, now, prev, s, zc) != 0 ||
-        build_all(region, now, s, &content_hash, zc) != 0 ||
-        build_smart(s, now) != 0)
+    if ((j->zc = doc_zctx_new()) == NULL)
         goto oom;
-    doc_zctx_free(zc);
-    s->changed_at = content_changed_at(s, content_hash, now);
-    *out = s;
+    /* prev's parts are read until the job ends: keep it alive even if
+     * its owner frees it meanwhile (a newer snapshot published). */
+    j->prev = prev;
+    feed_snapshot_ref(prev);
+    *out = j;
     return 0;
 oom:
-    doc_zctx_free(zc);
-    feed_snapshot_free(s);
+    feed_job_free(j);
     sf_error_set(err, SF_ERR_NOMEM, "feed_build: out of memory (%zu clinics)",
                  region->nclinics);
     return -1;
+}
+
+int feed_job_step(struct feed_job *j, const struct clinic_state *states,
+                  size_t nstates, size_t max_parts, int64_t deadline_ms,
+                  struct sf_error *err)
+{
+    struct feed_snapshot *s = j->s;
+    uint64_t content_hash = 0;
+    size_t done = 0;
+
+    if (nstates != s->nclinics || (states == NULL && nstates > 0)) {
+        sf_error_set(err, SF_ERR_INTERNAL,
+                     "feed_build: %zu states for %zu clinics", nstates,
+                     s->nclinics);
+        return -1;
+    }
+    while (j->next < s->nclinics) {
+        /* Checked every few parts: a part costs well under a ms. */
+        if ((max_parts > 0 && done >= max_parts) ||
+            (deadline_ms > 0 && done % 4 == 0 && done > 0 &&
+             clock_mono_ms() >= deadline_ms))
+            return 1;
+        if (collect_part(j, &states[j->next], j->next) != 0)
+            goto oom;
+        j->next++;
+        done++;
+    }
+    if (s->all.json == NULL) {
+        if (build_all(j->region, j->now, s, &content_hash, j->zc) != 0 ||
+            build_smart(s, j->now) != 0)
+            goto oom;
+        s->changed_at = content_changed_at(s, content_hash, j->now);
+    }
+    return 0;
+oom:
+    sf_error_set(err, SF_ERR_NOMEM, "feed_build: out of memory (%zu clinics)",
+                 s->nclinics);
+    return -1;
+}
+
+struct feed_snapshot *feed_job_take(struct feed_job *j)
+{
+    struct feed_snapshot *s = j->s;
+
+    j->s = NULL;
+    feed_job_free(j);
+    return s;
+}
+
+const struct conf_region *feed_job_region(const struct feed_job *j)
+{
+    return j->region;
+}
+
+int feed_build_from(const struct conf_region *region,
+                    const struct clinic_state *states, int64_t now,
+                    const struct feed_snapshot *prev,
+                    struct feed_snapshot **out, struct sf_error *err)
+{
+    struct feed_job *j;
+
+    *out = NULL;
+    if (region == NULL || (states == NULL && region->nclinics > 0)) {
+        sf_error_set(err, SF_ERR_INTERNAL, "feed_build: no region or states");
+        return -1;
+    }
+    /* The job only reads prev (its reference count aside, which is the
+     * one mutable field of a snapshot, as for the HTTP layer's holds). */
+    if (feed_job_new(region, now, (struct feed_snapshot *)prev, &j, err) != 0)
+        return -1;
+    if (feed_job_step(j, states, region->nclinics, 0, 0, err) != 0) {
+        feed_job_free(j);
+        return -1;
+    }
+    *out = feed_job_take(j);
+    return 0;
 }
 
 int feed_build(const struct conf_region *region,

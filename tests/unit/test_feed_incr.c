@@ -336,6 +336,25 @@ static void tick(struct world *w)
         w->now += (int64_t)(1 + rnd(w, 5)) * HOUR;
 }
 
+/* The same build as a job of steps of at most `slice` parts. */
+static struct feed_snapshot *build_in_slices(struct world *w,
+                                             struct feed_snapshot *prev,
+                                             size_t slice)
+{
+    struct feed_job *j;
+    struct sf_error err = {0};
+    int rc, steps = 0;
+
+    assert_int_equal(feed_job_new(&w->region[w->cur], w->now, prev, &j, &err),
+                     0);
+    assert_ptr_equal(feed_job_region(j), &w->region[w->cur]);
+    while ((rc = feed_job_step(j, w->st, NCLIN, slice, 0, &err)) == 1)
+        steps++;
+    assert_int_equal(rc, 0);
+    assert_true((size_t)steps >= (NCLIN - 1) / slice);
+    return feed_job_take(j);
+}
+
 static void run_sequence(uint64_t seed, size_t *reused, size_t *built,
                          size_t *heavy_kept)
 {
@@ -359,8 +378,11 @@ static void run_sequence(uint64_t seed, size_t *reused, size_t *built,
             for (i = 0; i < NCLIN; i++)
                 w.st[i].conf = &w.clinics[w.cur][i];
         }
-        assert_int_equal(feed_build_from(&w.region[w.cur], w.st, w.now, prev,
-                                         &inc, &err), 0);
+        if (step % 2 == 0)
+            assert_int_equal(feed_build_from(&w.region[w.cur], w.st, w.now,
+                                             prev, &inc, &err), 0);
+        else
+            inc = build_in_slices(&w, prev, 1 + (size_t)rnd(&w, 7));
         assert_int_equal(feed_build(&w.region[w.cur], w.st, w.now, &full,
                                     &err), 0);
         same_snapshot(inc, full);
@@ -514,12 +536,48 @@ static void test_checked_at_keeps_slot_pieces(void **state)
         avail_slots_clear(&w.st[i].slots);
 }
 
+/* A job outlives the snapshot it builds from, checks its states' count,
+ * and can be abandoned half way. */
+static void test_job_lifetime(void **state)
+{
+    struct world w;
+    struct feed_snapshot *a, *b, *full;
+    struct feed_job *j;
+    struct sf_error err = {0};
+
+    (void)state;
+    world_init(&w, DEFAULT_SEED);
+    assert_int_equal(feed_build(&w.region[0], w.st, w.now, &a, &err), 0);
+    w.now += 90;
+    change(&w, 3);
+    assert_int_equal(feed_job_new(&w.region[0], w.now, a, &j, &err), 0);
+    assert_int_equal(feed_job_step(j, w.st, NCLIN - 1, 0, 0, &err), -1);
+    assert_int_equal(feed_job_step(j, w.st, NCLIN, 5, 0, &err), 1);
+    feed_snapshot_free(a);      /* its owner lets go: the job still reads */
+    while (feed_job_step(j, w.st, NCLIN, 5, 0, &err) == 1)
+        ;
+    b = feed_job_take(j);
+    assert_int_equal(feed_build(&w.region[0], w.st, w.now, &full, &err), 0);
+    same_snapshot(b, full);
+    /* Abandoned half way: nothing leaks (ASan), b unharmed. */
+    assert_int_equal(feed_job_new(&w.region[0], w.now + 5, b, &j, &err), 0);
+    assert_int_equal(feed_job_step(j, w.st, NCLIN, 7, 0, &err), 1);
+    feed_job_free(j);
+    feed_job_free(NULL);
+    same_snapshot(b, full);
+    feed_snapshot_free(full);
+    feed_snapshot_free(b);
+    for (size_t i = 0; i < NCLIN; i++)
+        avail_slots_clear(&w.st[i].slots);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_incremental_equals_full),
         cmocka_unit_test(test_only_changed_rebuilt),
         cmocka_unit_test(test_checked_at_keeps_slot_pieces),
+        cmocka_unit_test(test_job_lifetime),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
