@@ -13,6 +13,9 @@
  *                polled again and found the same slots (checked_at moved:
  *                a 30 s publication at N clinics polled once a minute;
  *                3 rounds)
+ *   sliced       a full build as a feed_job in steps of 20 ms (the
+ *                daemon's slices): steps, longest step, last step (the
+ *                assembly of all.json, its gzip and the SMART files)
  * and prints key=value lines: p50/p99/max of each in ms (wall), mean CPU
  * ms of each, their ratio,
  * parts rebuilt per incremental build, the sizes of all.json, its gzip
@@ -204,6 +207,36 @@ int main(int argc, char **argv)
                s->parts_built, s->heavy_built);
         feed_snapshot_free(prev);
         prev = s;
+    }
+    {
+        struct feed_job *j;
+        double lmax = 0, last = 0, cmax = 0, clast = 0;
+        size_t steps = 0;
+        int rc;
+
+        if (feed_job_new(&region, now, NULL, &j, &err) != 0)
+            return 1;
+        do {
+            double t0 = mono_ms(), c0 = cpu_ms();
+
+            rc = feed_job_step(j, st, n, 0, (int64_t)clock_mono_ms() + 20,
+                               &err);
+            last = mono_ms() - t0;
+            clast = cpu_ms() - c0;
+            if (last > lmax)
+                lmax = last;
+            if (clast > cmax)
+                cmax = clast;
+            steps++;
+        } while (rc == 1);
+        if (rc != 0)
+            return 1;
+        feed_snapshot_free(feed_job_take(j));
+        /* Wall time includes preemption on a shared machine. */
+        printf("sliced_steps=%zu\nsliced_step_ms_max=%.2f\n"
+               "sliced_last_step_ms=%.2f\nsliced_step_cpu_ms_max=%.2f\n"
+               "sliced_last_step_cpu_ms=%.2f\n", steps, lmax, last, cmax,
+               clast);
     }
     for (i = 0; i < SMARTPUB_NDOCS; i++)
         smart += prev->smart.doc[i].len;
