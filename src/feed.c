@@ -1126,6 +1126,10 @@ int feed_job_step(struct feed_job *j, const struct clinic_state *states,
         j->next++;
         done++;
     }
+    /* The assembly is O(clinics) on its own: a step of its own when
+     * limited (the parts of this step already took their share). */
+    if (done > 0 && (max_parts > 0 || deadline_ms > 0))
+        return 1;
     if (s->all.json == NULL) {
         if (build_all(j->region, j->now, s, &content_hash, j->zc) != 0 ||
             build_smart(s, j->now) != 0)
