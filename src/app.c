@@ -71,7 +71,18 @@ struct app {
     struct event *lag_ev;       /* one-shot, re-armed: loop-lag probe */
     int64_t lag_due_us;         /* when lag_ev should run */
     unsigned long rebuilds;
+    /* A build in slices (feed.h): one step per loop turn, a->snap stays
+     * public meanwhile. */
+    struct feed_job *job;
+    struct event *job_ev;       /* one-shot, 0 s: the next step */
+    int64_t job_start_ms, job_busy_ms;
+    int64_t job_dirty_ms;       /* first change seen while it ran */
+    bool job_dirty, job_urgent;
 };
+
+/* Loop time one step of a sliced build may take (the loop-lag budget is
+ * 50 ms for any one piece of work). */
+#define APP_BUILD_SLICE_MS 20
 
 /*
  * Milliseconds until the next rebuild may start, -1 when the feed is
@@ -86,6 +97,106 @@ static int64_t rebuild_wait_ms(const struct app *a)
 
 static void sweep_regions(struct app *a);
 
+static void schedule_rebuild(struct app *a);
+
+/* snap is complete: make it public. busy_ms is the loop time it took. */
+static void publish(struct app *a, struct feed_snapshot *snap,
+                    int64_t busy_ms)
+{
+    int64_t t1 = clock_mono_ms();
+
+    feed_snapshot_free(a->snap);
+    a->snap = snap;
+    if (a->owned != NULL)
+        sweep_regions(a);
+    a->rebuilds++;
+    feed_cadence_published(&a->cadence, t1 - busy_ms, t1);
+    if (a->rebuild_ev != NULL)
+        evtimer_del(a->rebuild_ev);
+    metrics_feed_rebuild((double)busy_ms / 1e3);
+}
+
+/* Abandon a sliced build (a synchronous one supersedes it, a reload, the
+ * end); what changed while it ran is still to publish. */
+static void job_cancel(struct app *a)
+{
+    if (a->job == NULL)
+        return;
+    feed_job_free(a->job);
+    a->job = NULL;
+    if (a->job_ev != NULL)
+        evtimer_del(a->job_ev);
+}
+
+/* Changes seen while the job ran (after it may have collected those
+ * clinics) are dirty again once it is published. */
+static void job_redirty(struct app *a)
+{
+    if (a->job_dirty) {
+        feed_cadence_touch(&a->cadence, a->job_dirty_ms);
+        if (a->job_urgent)
+            feed_cadence_touch_urgent(&a->cadence, a->job_dirty_ms);
+        schedule_rebuild(a);
+    }
+    a->job_dirty = a->job_urgent = false;
+}
+
+/* One step of the sliced build: at most APP_BUILD_SLICE_MS of the loop. */
+static void job_step(struct app *a)
+{
+    const struct clinic_state *states;
+    struct sf_error err = {0};
+    struct timeval now0 = {0, 0};
+    size_t n;
+    int64_t t0 = clock_mono_ms();
+    int rc;
+
+    states = collector_states(a->coll, &n);
+    rc = feed_job_step(a->job, states, n, 0, t0 + APP_BUILD_SLICE_MS, &err);
+    a->job_busy_ms += clock_mono_ms() - t0;
+    if (rc == 1) {
+        evtimer_add(a->job_ev, &now0);     /* after the pending I/O */
+        return;
+    }
+    if (rc == 0) {
+        publish(a, feed_job_take(a->job), a->job_busy_ms);
+        a->job = NULL;
+    } else {
+        log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
+        job_cancel(a);
+    }
+    job_redirty(a);
+}
+
+/* Start a sliced build of the current state unless one runs. */
+static void rebuild_sliced(struct app *a)
+{
+    struct sf_error err = {0};
+
+    if (a->job != NULL)
+        return;
+    if (feed_job_new(a->region, clock_now(), a->snap, &a->job, &err) != 0) {
+        log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
+        return;
+    }
+    a->job_start_ms = clock_mono_ms();
+    a->job_busy_ms = 0;
+    a->job_dirty = a->job_urgent = false;
+    job_step(a);
+}
+
+static void on_job(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *a = arg;
+
+    (void)fd;
+    (void)what;
+    if (a->job != NULL)
+        job_step(a);
+}
+
+/* A build now, in one piece (start-up, a reload, the end of a pass the
+ * caller waits for): supersedes a sliced one. */
 static void rebuild(struct app *a)
 {
     const struct clinic_state *states;
@@ -94,6 +205,7 @@ static void rebuild(struct app *a)
     size_t n;
     int64_t t0 = clock_mono_ms();
 
+    job_cancel(a);
     states = collector_states(a->coll, &n);
     /* Incremental: the clinics unchanged since a->snap keep their parts. */
     if (feed_build_from(a->region, states, clock_now(), a->snap, &snap,
@@ -102,15 +214,8 @@ static void rebuild(struct app *a)
         log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
         return;
     }
-    feed_snapshot_free(a->snap);
-    a->snap = snap;
-    if (a->owned != NULL)
-        sweep_regions(a);
-    a->rebuilds++;
-    feed_cadence_published(&a->cadence, t0, clock_mono_ms());
-    if (a->rebuild_ev != NULL)
-        evtimer_del(a->rebuild_ev);
-    metrics_feed_rebuild();
+    publish(a, snap, clock_mono_ms() - t0);
+    job_redirty(a);
 }
 
 /* Arm the one-shot for when the cadence lets the dirty feed out. */
@@ -133,6 +238,12 @@ static void schedule_rebuild(struct app *a)
  */
 static void mark_dirty(struct app *a, bool urgent)
 {
+    if (a->job != NULL) {
+        if (!a->job_dirty)
+            a->job_dirty_ms = clock_mono_ms();
+        a->job_dirty = true;
+        a->job_urgent = a->job_urgent || urgent;
+    }
     if (urgent)
         feed_cadence_touch_urgent(&a->cadence, clock_mono_ms());
     else
@@ -168,7 +279,7 @@ static void on_rebuild(evutil_socket_t fd, short what, void *arg)
     if (rebuild_wait_ms(a) > 0)
         schedule_rebuild(a);   /* not due yet (timer granularity) */
     else if (a->cadence.dirty)
-        rebuild(a);
+        rebuild_sliced(a);
 }
 
 /*
@@ -240,7 +351,8 @@ static void sweep_regions(struct app *a)
 
     while ((o = *pp) != NULL) {
         if (o->released && o->r != a->region && o->r != a->store_region &&
-            (a->snap == NULL || a->snap->region != o->r)) {
+            (a->snap == NULL || a->snap->region != o->r) &&
+            (a->job == NULL || feed_job_region(a->job) != o->r)) {
             *pp = o->next;
             conf_free(o->r);
             free(o);
@@ -397,7 +509,9 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     a->rebuild_ev = evtimer_new(base, on_rebuild, a);
     a->refresh_ev = event_new(base, -1, EV_PERSIST, on_refresh, a);
     a->lag_ev = evtimer_new(base, on_lag, a);
-    if (a->rebuild_ev == NULL || a->refresh_ev == NULL || a->lag_ev == NULL) {
+    a->job_ev = evtimer_new(base, on_job, a);
+    if (a->rebuild_ev == NULL || a->refresh_ev == NULL || a->lag_ev == NULL ||
+        a->job_ev == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "cannot create timers");
         goto fail;
     }
@@ -504,7 +618,7 @@ const struct feed_snapshot *app_snapshot(struct app *a)
      * the current snapshot: readers cannot force rebuilds (nor new ETags)
      * faster than the cadence allows. */
     if (rebuild_wait_ms(a) == 0)
-        rebuild(a);
+        rebuild_sliced(a);
     return a->snap;
 }
 
@@ -525,6 +639,9 @@ void app_free(struct app *a)
         event_free(a->refresh_ev);
     if (a->lag_ev)
         event_free(a->lag_ev);
+    job_cancel(a);
+    if (a->job_ev)
+        event_free(a->job_ev);
     if (a->drain_ev)
         event_free(a->drain_ev);
     feed_snapshot_free(a->snap);

@@ -315,37 +315,45 @@ static int add_head(cJSON *obj, const struct conf_region *region, int64_t now)
     return 0;
 }
 
-/* Serialize obj into doc (bytes + ETag). 0 or -1. */
-static int finish_doc(cJSON *obj, struct doc *doc)
-{
-    if ((doc->json = cJSON_PrintUnformatted(obj)) == NULL)
-        return -1;
-    doc->len = strlen(doc->json);
-    doc_etag(doc->json, doc->len, doc->etag);
-    return 0;
-}
-
 /*
- * Clinic i's detail document. Its head says as_of (the part's window
+ * Clinic i's detail document: its fields without "days" (serialized
+ * here), then days_text, which is `,"days":...}` (the closing brace
+ * included; see heavy_days). Its head says as_of (the part's window
  * start, see part_window), not the snapshot's now: the content is the
  * same at both, and so the bytes can be kept until it changes.
+ * *days_off gets where days_text starts in doc->json.
  */
 static int build_detail(const struct conf_region *region,
                         const struct clinic_state *st, size_t i, int64_t now,
-                        int64_t as_of, struct doc *doc)
+                        int64_t as_of, const char *days_text, size_t days_len,
+                        struct doc *doc, size_t *days_off)
 {
     struct clinic_facts facts;
     cJSON *obj;
+    char *txt = NULL;
+    size_t n;
     int rc = -1;
 
     if ((obj = cJSON_CreateObject()) == NULL)
         return -1;
-    if (add_head(obj, region, as_of) == 0 &&
-        add_guarantee(obj, &region->guarantee, as_of) == 0 &&
-        add_clinic_fields(obj, region, &region->clinics[i], st, now, 1,
-                          &facts) == 0 &&
-        finish_doc(obj, doc) == 0)
-        rc = 0;
+    if (add_head(obj, region, as_of) != 0 ||
+        add_guarantee(obj, &region->guarantee, as_of) != 0 ||
+        add_clinic_fields(obj, region, &region->clinics[i], st, now, 0,
+                          &facts) != 0 ||
+        (txt = cJSON_PrintUnformatted(obj)) == NULL)
+        goto out;
+    n = strlen(txt) - 1;                    /* drop the closing brace */
+    if ((doc->json = malloc(n + days_len + 1)) == NULL)
+        goto out;
+    memcpy(doc->json, txt, n);
+    memcpy(doc->json + n, days_text, days_len);
+    doc->len = n + days_len;
+    doc->json[doc->len] = '\0';
+    *days_off = n;
+    doc_etag(doc->json, doc->len, doc->etag);
+    rc = 0;
+out:
+    free(txt);
     cJSON_Delete(obj);
     return rc;
 }
@@ -421,6 +429,27 @@ struct part_key {
 };
 
 /*
+ * The heavy pieces of a part: what depends only on the clinic's
+ * configuration, web-booking state, whether its availability is known
+ * and its future slots (not on checked_at, the status or the day): the
+ * slot copy, the SMART lines and the gzip of the detail document's
+ * "days". A finished poll that found the same slots moves checked_at,
+ * so the part is rebuilt, but its heavy pieces are shared with the old
+ * part (second reuse key). Immutable once built; refs counts the parts.
+ */
+struct feed_heavy {
+    unsigned refs;
+    enum web_booking web;
+    bool known;                 /* availability published */
+    struct avail_slots slots;   /* future slots at build time, sorted */
+    /* its Schedule and Slot lines (the Location line, which carries the
+     * clinic's state and times, is the part's: loc below) */
+    struct sbuf smart[SMARTPUB_NDOCS];
+    uint64_t smart_hash[SMARTPUB_NDOCS];
+    struct doc_zpart days_z;    /* `,"days":...}` compressed, final */
+};
+
+/*
  * One clinic's serialized pieces of a snapshot. Immutable once built
  * (except z, the region gzip's piece, which only the builder replaces, on
  * the loop thread; no served byte points into it) and shared by every
@@ -433,11 +462,14 @@ struct feed_part {
     int32_t day;                /* local date it was built for */
     int64_t as_of, until;       /* valid for now in [as_of, until) */
     char *entry;                /* "," + the clinic object of all.json */
+    struct sbuf loc;            /* its SMART Location line */
+    uint64_t loc_hash;          /* FNV-1a of loc */
     uint64_t obj_hash;          /* FNV-1a of the object (entry + 1) */
-    struct feed_clinic_info info;  /* info.obj = entry + 1; owns slots */
+    struct feed_clinic_info info;  /* info.obj = entry + 1; slots are
+                                    * heavy->slots' (a view) */
     struct doc detail, detail_gz;
-    struct sbuf smart[SMARTPUB_NDOCS];  /* its NDJSON lines */
-    uint64_t smart_hash[SMARTPUB_NDOCS];
+    size_t days_off;            /* where `,"days":` starts in detail */
+    struct feed_heavy *heavy;   /* shared; never NULL once built */
     struct doc_zpart z;         /* entry compressed after its neighbours */
     uint64_t z_prev;            /* hash of the ids of the parts before it */
 };
@@ -511,12 +543,19 @@ static void part_unref(struct feed_part *p)
     if (p == NULL || --p->refs > 0)
         return;
     free(p->entry);
-    avail_slots_clear(&p->info.slots);
+    sbuf_free(&p->loc);
     free(p->detail.json);
     free(p->detail_gz.json);
-    for (t = 0; t < SMARTPUB_NDOCS; t++)
-        sbuf_free(&p->smart[t]);
     doc_zpart_free(&p->z);
+    if (p->heavy != NULL && --p->heavy->refs == 0) {
+        struct feed_heavy *h = p->heavy;
+
+        avail_slots_clear(&h->slots);
+        for (t = 0; t < SMARTPUB_NDOCS; t++)
+            sbuf_free(&h->smart[t]);
+        doc_zpart_free(&h->days_z);
+        free(h);
+    }
     free(p);
 }
 
@@ -548,8 +587,8 @@ static int part_entry(struct feed_part *p, const struct conf_region *region,
     fi->within = f.known ? f.within : -1;
     fi->any_free = f.any_free;
     fi->checked_at = st->checked_at;
-    if (f.known && copy_future(&fi->slots, &st->slots, now) != 0)
-        goto out;
+    if (f.known)
+        fi->slots = p->heavy->slots;        /* a view: heavy owns them */
     rc = 0;
 out:
     free(obj);
@@ -557,14 +596,134 @@ out:
     return rc;
 }
 
-/* Build clinic i's part at now from scratch. NULL on allocation failure. */
+/* Give back an sbuf's doubling slack: heavy pieces are kept for many
+ * builds (the Slot lines of a large region are most of its memory). */
+static void sbuf_trim(struct sbuf *b)
+{
+    char *q;
+
+    if (b->p != NULL && b->cap > b->len + 1 &&
+        (q = realloc(b->p, b->len + 1)) != NULL) {
+        b->p = q;
+        b->cap = b->len + 1;
+    }
+}
+
+/*
+ * The detail document's "days" member as it ends the document:
+ * `,"days":[...]}` (or `,"days":null}` when the availability is not
+ * published), malloc'd into *out. 0 or -1.
+ */
+static int heavy_days(const struct clinic_state *st, bool known, int64_t now,
+                      char **out, size_t *len)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *txt = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    if (o == NULL)
+        return -1;
+    if ((known ? add_days(o, &st->slots, now) : add_null(o, "days")) != 0 ||
+        (txt = cJSON_PrintUnformatted(o)) == NULL)
+        goto out;
+    txt[0] = ',';                           /* `{"days":..}` -> `,"days"..` */
+    *out = txt;
+    *len = strlen(txt);
+    txt = NULL;
+    rc = 0;
+out:
+    free(txt);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* Clinic i's heavy pieces at now from scratch; *days (malloc'd) gets the
+ * days text the detail document ends with. NULL on allocation failure. */
+static struct feed_heavy *heavy_new(const struct conf_clinic *c,
+                                    const struct clinic_state *st,
+                                    int64_t now, struct doc_zctx *zc,
+                                    char **days, size_t *days_len)
+{
+    struct feed_heavy *h = calloc(1, sizeof(*h));
+    int t;
+
+    *days = NULL;
+    if (h == NULL)
+        return NULL;
+    h->refs = 1;
+    h->web = st->web;
+    h->known = st->has_data && st->web != WEB_NONE;
+    if ((h->known && copy_future(&h->slots, &st->slots, now) != 0) ||
+        smartpub_clinic_schedule_lines(c, st, now, h->smart) != 0 ||
+        heavy_days(st, h->known, now, days, days_len) != 0 ||
+        doc_zpart_make_cx(zc, *days, *days_len, NULL, 0, 1, &h->days_z) != 0)
+        goto fail;
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        if (h->smart[t].oom)
+            goto fail;
+        sbuf_trim(&h->smart[t]);
+        h->smart_hash[t] = hash_fnv1a(HASH_FNV1A_INIT, h->smart[t].p,
+                                      h->smart[t].len);
+    }
+    return h;
+fail:
+    free(*days);
+    *days = NULL;
+    avail_slots_clear(&h->slots);
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
+        sbuf_free(&h->smart[t]);
+    doc_zpart_free(&h->days_z);
+    free(h);
+    return NULL;
+}
+
+/*
+ * True when old's heavy pieces are what clinic st would get at now: same
+ * web state and knowledge, and its slots after now are exactly the ones
+ * kept (st->slots sorted, so they are a suffix; an unsorted list is
+ * simply not reused).
+ */
+static bool heavy_valid(const struct feed_heavy *h,
+                        const struct clinic_state *st, int64_t now)
+{
+    struct avail_slots view;
+    size_t i, first;
+
+    if (h->web != st->web || h->known != (st->has_data && st->web != WEB_NONE))
+        return false;
+    if (!h->known)
+        return true;
+    for (first = st->slots.n; first > 0; first--)
+        if (st->slots.v[first - 1].start <= now)
+            break;
+    for (i = 1; i < st->slots.n; i++)
+        if (st->slots.v[i - 1].start > st->slots.v[i].start)
+            return false;
+    memset(&view, 0, sizeof(view));
+    view.v = st->slots.v + first;
+    view.n = st->slots.n - first;
+    return avail_slots_equal(&view, &h->slots);
+}
+
+/*
+ * Build clinic i's part at now. old (may be NULL) is the previous
+ * snapshot's part of the same clinic: its heavy pieces are shared when
+ * still valid (heavy_valid); *heavy_built is raised when they are not.
+ * NULL on allocation failure.
+ */
 static struct feed_part *part_new(const struct conf_region *region, size_t i,
                                   const struct clinic_state *st, int64_t now,
-                                  int32_t day, struct doc_zctx *zc)
+                                  int32_t day, const struct feed_part *old,
+                                  struct doc_zctx *zc, size_t *heavy_built)
 {
     static uint64_t ids;
     struct feed_part *p = calloc(1, sizeof(*p));
-    int t;
+    struct doc_zpart head = {0};
+    const struct doc_zpart *z[2];
+    char *days = NULL;
+    const char *dt;
+    size_t dlen = 0;
 
     if (p == NULL)
         return NULL;
@@ -573,35 +732,41 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
     p->day = day;
     part_key_of(st, &p->key);
     part_window(region, st, now, day, &p->as_of, &p->until);
-    if (part_entry(p, region, i, st, now) != 0 ||
-        build_detail(region, st, i, now, p->as_of, &p->detail) != 0 ||
-        doc_gzip_cx(zc, p->detail.json, p->detail.len, p->detail.etag,
-                    &p->detail_gz) != 0 ||
-        smartpub_clinic_lines(&region->clinics[i], st,
-                              effective_status(st, now,
-                                               region->poll_interval_s),
-                              now, p->smart) != 0)
-        goto fail;
-    for (t = 0; t < SMARTPUB_NDOCS; t++) {
-        struct sbuf *b = &p->smart[t];
-
-        if (b->oom)
+    if (old != NULL && heavy_valid(old->heavy, st, now)) {
+        p->heavy = old->heavy;
+        p->heavy->refs++;
+        dt = old->detail.json + old->days_off;
+        dlen = old->detail.len - old->days_off;
+    } else {
+        if ((p->heavy = heavy_new(&region->clinics[i], st, now, zc, &days,
+                                  &dlen)) == NULL)
             goto fail;
-        /* Kept for many builds: give back the doubling slack (the Slot
-         * lines of a large region are most of the snapshot's memory). */
-        if (b->p != NULL && b->cap > b->len + 1) {
-            char *q = realloc(b->p, b->len + 1);
-
-            if (q != NULL) {
-                b->p = q;
-                b->cap = b->len + 1;
-            }
-        }
-        p->smart_hash[t] = hash_fnv1a(HASH_FNV1A_INIT, p->smart[t].p,
-                                      p->smart[t].len);
+        (*heavy_built)++;
+        dt = days;
     }
+    if (part_entry(p, region, i, st, now) != 0 ||
+        smartpub_clinic_location_line(
+            &region->clinics[i], st,
+            effective_status(st, now, region->poll_interval_s),
+            &p->loc) != 0 || p->loc.oom ||
+        build_detail(region, st, i, now, p->as_of, dt, dlen, &p->detail,
+                     &p->days_off) != 0 ||
+        doc_zpart_make_cx(zc, p->detail.json, p->days_off, NULL, 0, 0,
+                          &head) != 0)
+        goto fail;
+    sbuf_trim(&p->loc);
+    p->loc_hash = hash_fnv1a(HASH_FNV1A_INIT, p->loc.p, p->loc.len);
+    /* The detail gzip: a fresh piece for the fields, the kept days. */
+    z[0] = &head;
+    z[1] = &p->heavy->days_z;
+    if (doc_gzip_assemble(z, 2, p->detail.etag, &p->detail_gz) != 0)
+        goto fail;
+    doc_zpart_free(&head);
+    free(days);
     return p;
 fail:
+    doc_zpart_free(&head);
+    free(days);
     part_unref(p);
     return NULL;
 }
@@ -804,12 +969,16 @@ static int build_smart(struct feed_snapshot *s, int64_t now)
         for (i = 0; i < s->nclinics; i++) {
             const struct feed_part *p = s->parts[i];
 
-            if (p->smart[t].len > 0) {
-                segs[t][nseg[t]].p = p->smart[t].p;
-                segs[t][nseg[t]++].len = p->smart[t].len;
+            const struct sbuf *b = t == SMARTPUB_LOCATION ?
+                                   &p->loc : &p->heavy->smart[t];
+            const uint64_t *bh = t == SMARTPUB_LOCATION ?
+                                 &p->loc_hash : &p->heavy->smart_hash[t];
+
+            if (b->len > 0) {
+                segs[t][nseg[t]].p = b->p;
+                segs[t][nseg[t]++].len = b->len;
             }
-            tree[t] = hash_fnv1a(tree[t], &p->smart_hash[t],
-                                 sizeof(p->smart_hash[t]));
+            tree[t] = hash_fnv1a(tree[t], bh, sizeof(*bh));
         }
     }
     return smartpub_docs_set_segs(&s->smart, segs, nseg, tree, now);
@@ -843,49 +1012,76 @@ static int64_t content_changed_at(const struct feed_snapshot *s,
     return m_since;
 }
 
-/* Every clinic's part into s: prev's when still valid, else a new one. */
-static int collect_parts(const struct conf_region *region,
-                         const struct clinic_state *states, int64_t now,
-                         const struct feed_snapshot *prev,
-                         struct feed_snapshot *s, struct doc_zctx *zc)
+/* A build in progress (feed.h "Builds in slices"). */
+struct feed_job {
+    const struct conf_region *region;
+    int64_t now;
+    int32_t day;
+    struct feed_snapshot *prev;     /* held with feed_snapshot_ref */
+    struct feed_snapshot *s;        /* being filled */
+    struct doc_zctx *zc;            /* one compressor for every piece */
+    size_t next;                    /* the next clinic to collect */
+};
+
+/* Clinic i's part into j->s: prev's when still valid, else a new one
+ * (sharing prev's slot pieces when those are), and its all.json gzip
+ * piece (its neighbours before it are collected already). 0 or -1. */
+static int collect_part(struct feed_job *j, const struct clinic_state *st,
+                        size_t i)
 {
-    int32_t day = clock_local_day(now);
-    size_t i;
+    const struct feed_snapshot *prev = j->prev;
+    struct feed_snapshot *s = j->s;
+    struct feed_part *p;
 
-    for (i = 0; i < s->nclinics; i++) {
-        struct feed_part *p;
+    p = part_reuse(prev, j->region, i, st, j->now, j->day);
+    if (p == NULL) {
+        const struct feed_part *old = NULL;
 
-        p = part_reuse(prev, region, i, &states[i], now, day);
-        if (p == NULL) {
-            if ((p = part_new(region, i, &states[i], now, day, zc)) == NULL)
-                return -1;
-            s->parts_built++;
-        }
-        s->parts[i] = p;
-        /* The snapshot's views are the part's bytes (owned by the part). */
-        s->info[i] = p->info;
-        s->clinics[i] = p->detail;
-        s->clinics_gz[i] = p->detail_gz;
+        if (prev != NULL && prev->parts != NULL &&
+            prev->region == j->region && i < prev->nclinics)
+            old = prev->parts[i];
+        if ((p = part_new(j->region, i, st, j->now, j->day, old, j->zc,
+                          &s->heavy_built)) == NULL)
+            return -1;
+        s->parts_built++;
     }
-    return 0;
+    s->parts[i] = p;
+    /* The snapshot's views are the part's bytes (owned by the part). */
+    s->info[i] = p->info;
+    s->clinics[i] = p->detail;
+    s->clinics_gz[i] = p->detail_gz;
+    return part_zpiece(s->parts, i, j->zc);
 }
 
-int feed_build_from(const struct conf_region *region,
-                    const struct clinic_state *states, int64_t now,
-                    const struct feed_snapshot *prev,
-                    struct feed_snapshot **out, struct sf_error *err)
+void feed_job_free(struct feed_job *j)
+{
+    if (j == NULL)
+        return;
+    feed_snapshot_free(j->s);
+    feed_snapshot_unref(j->prev);
+    doc_zctx_free(j->zc);
+    free(j);
+}
+
+int feed_job_new(const struct conf_region *region, int64_t now,
+                 struct feed_snapshot *prev, struct feed_job **out,
+                 struct sf_error *err)
 {
     static uint64_t serial;
+    struct feed_job *j;
     struct feed_snapshot *s;
-    struct doc_zctx *zc = NULL;
-    uint64_t content_hash = 0;
 
     *out = NULL;
-    if (region == NULL || (states == NULL && region->nclinics > 0)) {
-        sf_error_set(err, SF_ERR_INTERNAL, "feed_build: no region or states");
+    if (region == NULL) {
+        sf_error_set(err, SF_ERR_INTERNAL, "feed_build: no region");
         return -1;
     }
-    if ((s = calloc(1, sizeof(*s))) == NULL)
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        goto oom;
+    j->region = region;
+    j->now = now;
+    j->day = clock_local_day(now);
+    if ((j->s = s = calloc(1, sizeof(*s))) == NULL)
         goto oom;
     s->generated_at = now;
     s->region = region;
@@ -898,22 +1094,99 @@ int feed_build_from(const struct conf_region *region,
          (s->info = calloc(s->nclinics, sizeof(*s->info))) == NULL ||
          (s->parts = calloc(s->nclinics, sizeof(*s->parts))) == NULL))
         goto oom;
-    /* One compressor for every piece of this build (doc.h). */
-    if ((zc = doc_zctx_new()) == NULL ||
-        collect_parts(region, states, now, prev, s, zc) != 0 ||
-        build_all(region, now, s, &content_hash, zc) != 0 ||
-        build_smart(s, now) != 0)
+    if ((j->zc = doc_zctx_new()) == NULL)
         goto oom;
-    doc_zctx_free(zc);
-    s->changed_at = content_changed_at(s, content_hash, now);
-    *out = s;
+    /* prev's parts are read until the job ends: keep it alive even if
+     * its owner frees it meanwhile (a newer snapshot published). */
+    j->prev = prev;
+    feed_snapshot_ref(prev);
+    *out = j;
     return 0;
 oom:
-    doc_zctx_free(zc);
-    feed_snapshot_free(s);
+    feed_job_free(j);
     sf_error_set(err, SF_ERR_NOMEM, "feed_build: out of memory (%zu clinics)",
                  region->nclinics);
     return -1;
+}
+
+int feed_job_step(struct feed_job *j, const struct clinic_state *states,
+                  size_t nstates, size_t max_parts, int64_t deadline_ms,
+                  struct sf_error *err)
+{
+    struct feed_snapshot *s = j->s;
+    uint64_t content_hash = 0;
+    size_t done = 0;
+
+    if (nstates != s->nclinics || (states == NULL && nstates > 0)) {
+        sf_error_set(err, SF_ERR_INTERNAL,
+                     "feed_build: %zu states for %zu clinics", nstates,
+                     s->nclinics);
+        return -1;
+    }
+    while (j->next < s->nclinics) {
+        /* Checked every few parts: a part costs well under a ms. */
+        if ((max_parts > 0 && done >= max_parts) ||
+            (deadline_ms > 0 && done % 4 == 0 && done > 0 &&
+             clock_mono_ms() >= deadline_ms))
+            return 1;
+        if (collect_part(j, &states[j->next], j->next) != 0)
+            goto oom;
+        j->next++;
+        done++;
+    }
+    /* The assembly is O(clinics) on its own: a step of its own when
+     * limited (the parts of this step already took their share). */
+    if (done > 0 && (max_parts > 0 || deadline_ms > 0))
+        return 1;
+    if (s->all.json == NULL) {
+        if (build_all(j->region, j->now, s, &content_hash, j->zc) != 0 ||
+            build_smart(s, j->now) != 0)
+            goto oom;
+        s->changed_at = content_changed_at(s, content_hash, j->now);
+    }
+    return 0;
+oom:
+    sf_error_set(err, SF_ERR_NOMEM, "feed_build: out of memory (%zu clinics)",
+                 s->nclinics);
+    return -1;
+}
+
+struct feed_snapshot *feed_job_take(struct feed_job *j)
+{
+    struct feed_snapshot *s = j->s;
+
+    j->s = NULL;
+    feed_job_free(j);
+    return s;
+}
+
+const struct conf_region *feed_job_region(const struct feed_job *j)
+{
+    return j->region;
+}
+
+int feed_build_from(const struct conf_region *region,
+                    const struct clinic_state *states, int64_t now,
+                    const struct feed_snapshot *prev,
+                    struct feed_snapshot **out, struct sf_error *err)
+{
+    struct feed_job *j;
+
+    *out = NULL;
+    if (region == NULL || (states == NULL && region->nclinics > 0)) {
+        sf_error_set(err, SF_ERR_INTERNAL, "feed_build: no region or states");
+        return -1;
+    }
+    /* The job only reads prev (its reference count aside, which is the
+     * one mutable field of a snapshot, as for the HTTP layer's holds). */
+    if (feed_job_new(region, now, (struct feed_snapshot *)prev, &j, err) != 0)
+        return -1;
+    if (feed_job_step(j, states, region->nclinics, 0, 0, err) != 0) {
+        feed_job_free(j);
+        return -1;
+    }
+    *out = feed_job_take(j);
+    return 0;
 }
 
 int feed_build(const struct conf_region *region,

@@ -28,6 +28,13 @@ static const double lag_le[METRICS_LOOP_LAG_BUCKETS] = {
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 };
 
+/* A histogram over lag_le (loop lag, snapshot build time). */
+struct lag_hist {
+    unsigned long bucket[METRICS_LOOP_LAG_BUCKETS];    /* not cumulative */
+    unsigned long count;
+    double sum;
+};
+
 /* Counts by host key; the first METRICS_IMPLAUSIBLE_HOSTS hosts get a
  * label of their own, n[METRICS_IMPLAUSIBLE_HOSTS] is "other". */
 struct host_table {
@@ -43,9 +50,8 @@ static struct {
     unsigned long lat_bucket[METRICS_LATENCY_BUCKETS]; /* not cumulative */
     unsigned long lat_count;
     double lat_sum;
-    unsigned long lag_bucket[METRICS_LOOP_LAG_BUCKETS]; /* not cumulative */
-    unsigned long lag_count;
-    double lag_sum;
+    struct lag_hist lag;        /* slotfeed_loop_lag_seconds */
+    struct lag_hist build;      /* slotfeed_feed_rebuild_seconds */
     unsigned long conns_open, slow_dropped;   /* http.c */
     unsigned long accept_errors;              /* http.c */
     unsigned long reports_rejected;           /* http.c, report cap */
@@ -135,12 +141,7 @@ unsigned long metrics_store_errors(enum metrics_store_op op)
     return (unsigned)op < METRICS_STORE_OPS ? m.store_errors[op] : 0;
 }
 
-void metrics_feed_rebuild(void)
-{
-    m.rebuilds++;
-}
-
-void metrics_loop_lag(double seconds)
+static void lag_hist_add(struct lag_hist *h, double seconds)
 {
     size_t b;
 
@@ -148,16 +149,27 @@ void metrics_loop_lag(double seconds)
         seconds = 0;
     for (b = 0; b < METRICS_LOOP_LAG_BUCKETS; b++)
         if (seconds <= lag_le[b]) {
-            m.lag_bucket[b]++;
+            h->bucket[b]++;
             break;
         }
-    m.lag_count++;
-    m.lag_sum += seconds;
+    h->count++;
+    h->sum += seconds;
+}
+
+void metrics_feed_rebuild(double seconds)
+{
+    m.rebuilds++;
+    lag_hist_add(&m.build, seconds);
+}
+
+void metrics_loop_lag(double seconds)
+{
+    lag_hist_add(&m.lag, seconds);
 }
 
 unsigned long metrics_loop_lag_count(void)
 {
-    return m.lag_count;
+    return m.lag.count;
 }
 
 void metrics_http(enum metrics_route route, int status, double seconds)
@@ -244,6 +256,23 @@ static void head(struct sbuf *o, const char *name, const char *type,
                  const char *help)
 {
     sbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A lag_le histogram in the text format (cumulative buckets). */
+static void lag_hist_render(struct sbuf *o, const char *name,
+                            const char *help, const struct lag_hist *h)
+{
+    unsigned long cum = 0;
+    size_t b;
+
+    head(o, name, "histogram", help);
+    for (b = 0; b < METRICS_LOOP_LAG_BUCKETS; b++) {
+        cum += h->bucket[b];
+        sbuf_printf(o, "%s_bucket{le=\"%g\"} %lu\n", name, lag_le[b], cum);
+    }
+    sbuf_printf(o, "%s_bucket{le=\"+Inf\"} %lu\n", name, h->count);
+    sbuf_printf(o, "%s_sum %.6f\n%s_count %lu\n", name, h->sum, name,
+                h->count);
 }
 
 /* name{label="value"} n, the value escaped as the text format wants. */
@@ -386,18 +415,12 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now,
                 m.lat_sum);
     sbuf_printf(&o, "slotfeed_http_request_duration_seconds_count %lu\n",
                 m.lat_count);
-    head(&o, "slotfeed_loop_lag_seconds", "histogram",
-         "How late the event loop ran a periodic timer (time the loop was "
-         "held by other work).");
-    for (cum = 0, b = 0; b < METRICS_LOOP_LAG_BUCKETS; b++) {
-        cum += m.lag_bucket[b];
-        sbuf_printf(&o, "slotfeed_loop_lag_seconds_bucket{le=\"%g\"} %lu\n",
-                    lag_le[b], cum);
-    }
-    sbuf_printf(&o, "slotfeed_loop_lag_seconds_bucket{le=\"+Inf\"} %lu\n",
-                m.lag_count);
-    sbuf_printf(&o, "slotfeed_loop_lag_seconds_sum %.6f\n", m.lag_sum);
-    sbuf_printf(&o, "slotfeed_loop_lag_seconds_count %lu\n", m.lag_count);
+    lag_hist_render(&o, "slotfeed_loop_lag_seconds",
+                    "How late the event loop ran a periodic timer (time the "
+                    "loop was held by other work).", &m.lag);
+    lag_hist_render(&o, "slotfeed_feed_rebuild_seconds",
+                    "Time of each feed snapshot build (on the event loop).",
+                    &m.build);
     head(&o, "slotfeed_http_connections", "gauge",
          "HTTP connections open (from accept to close).");
     sbuf_printf(&o, "slotfeed_http_connections %lu\n", m.conns_open);

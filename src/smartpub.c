@@ -356,6 +356,13 @@ static int clinic_slots(struct sbuf *b, const struct conf_clinic *c,
 
 /* --- build ---------------------------------------------------------------- */
 
+int smartpub_clinic_location_line(const struct conf_clinic *c,
+                                  const struct clinic_state *st,
+                                  enum clinic_status status, struct sbuf *b)
+{
+    return location_line(b, c, st, status);
+}
+
 int smartpub_clinic_lines(const struct conf_clinic *c,
                           const struct clinic_state *st,
                           enum clinic_status status, int64_t now,
@@ -363,6 +370,13 @@ int smartpub_clinic_lines(const struct conf_clinic *c,
 {
     if (location_line(&b[SMARTPUB_LOCATION], c, st, status) != 0)
         return -1;
+    return smartpub_clinic_schedule_lines(c, st, now, b);
+}
+
+int smartpub_clinic_schedule_lines(const struct conf_clinic *c,
+                                   const struct clinic_state *st, int64_t now,
+                                   struct sbuf b[SMARTPUB_NDOCS])
+{
     if (!has_schedule(c, st))
         return 0;
     if (schedule_line(&b[SMARTPUB_SCHEDULE], c, st, now) != 0)

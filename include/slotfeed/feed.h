@@ -68,6 +68,11 @@ struct feed_snapshot {
     uint64_t serial;            /* unique per feed_build in this process */
     size_t parts_built;         /* clinics serialized anew by this build
                                  * (the others' parts were reused) */
+    size_t heavy_built;         /* of those, clinics whose slot pieces
+                                 * (slot copy, SMART lines, gzip of the
+                                 * detail's days) were made anew: the
+                                 * others changed only in checked_at,
+                                 * status or the like (second key) */
     /* private (feed.c): each clinic's part (bytes shared with the
      * snapshots that reused it), references besides the builder's */
     struct feed_part **parts;
@@ -106,6 +111,39 @@ int feed_build_from(const struct conf_region *region,
                     const struct clinic_state *states, int64_t now,
                     const struct feed_snapshot *prev,
                     struct feed_snapshot **out, struct sf_error *err);
+
+/*
+ * Builds in slices: the same build as feed_build_from, cut into steps so
+ * that a large one (the first pass, local midnight, a reload) never holds
+ * the event loop for long; the previous snapshot stays public meanwhile.
+ *
+ * feed_job_new starts a build of region at now from prev (may be NULL;
+ * a reference is taken, so prev may be freed by its owner meanwhile).
+ * feed_job_step collects the next clinics' parts from states (nstates
+ * must be region->nclinics; the caller's current states, which may have
+ * changed since the last step: each part shows its clinic as of the step
+ * that collected it, the snapshot's clock stays `now`), at most
+ * max_parts of them (0: no limit) and until clock_mono_ms() reaches
+ * deadline_ms (0: none); after the last part it assembles all.json, its
+ * gzip and the SMART files (O(clinics) copying, no serializing).
+ * Returns 1 when more steps are needed, 0 when the snapshot is complete
+ * (feed_job_take it), -1 with err set (feed_job_free the job). Without
+ * limits, or with states unchanged between steps, the result equals
+ * feed_build_from byte for byte (test_feed_incr).
+ * feed_job_take returns the snapshot (caller frees) and frees the job.
+ * feed_job_free abandons a job (NULL ok). Event-loop thread only.
+ */
+struct feed_job;
+int feed_job_new(const struct conf_region *region, int64_t now,
+                 struct feed_snapshot *prev, struct feed_job **out,
+                 struct sf_error *err);
+int feed_job_step(struct feed_job *j, const struct clinic_state *states,
+                  size_t nstates, size_t max_parts, int64_t deadline_ms,
+                  struct sf_error *err);
+struct feed_snapshot *feed_job_take(struct feed_job *j);
+void feed_job_free(struct feed_job *j);
+/* The region the job builds (borrowed: keep it alive until the end). */
+const struct conf_region *feed_job_region(const struct feed_job *j);
 
 /*
  * Drop the builder's reference. The memory is freed now, or, when

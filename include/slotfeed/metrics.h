@@ -63,8 +63,9 @@ enum metrics_store_op {
     METRICS_STORE_OPS
 };
 void metrics_store_error(enum metrics_store_op op);
-/* One feed snapshot built. */
-void metrics_feed_rebuild(void);
+/* One feed snapshot built, in seconds (histogram
+ * slotfeed_feed_rebuild_seconds, the loop-lag buckets). */
+void metrics_feed_rebuild(double seconds);
 /*
  * Event-loop lag: how late a periodic timer ran (the app arms one every
  * METRICS_LOOP_LAG_TICK_MS), i.e. how long something (a feed build, a

@@ -107,7 +107,12 @@ int smartpub_build(const struct conf_region *region,
  * smartpub_clinic_lines appends clinic c's Location line, Schedule line
  * and Slot lines at now to b[SMARTPUB_LOCATION..SLOT]; status is the one
  * the feed publishes for it at now (feed.c's, the age rule included),
- * relayed in the clinic-state extension. 0 or -1 (OOM).
+ * relayed in the clinic-state extension. 0 or -1 (OOM). It is the two
+ * below together: smartpub_clinic_location_line (the Location line into
+ * *b: the clinic's state and times, so it moves with every poll) and
+ * smartpub_clinic_schedule_lines (Schedule and Slot lines into
+ * b[SCHEDULE], b[SLOT]: they move only with the slots and the web state,
+ * which is why the feed keeps them apart).
  *
  * smartpub_tree_add folds one clinic's lines of one file into that file's
  * tree hash (start from HASH_FNV1A_INIT): a file's ETag is doc_etag_hash
@@ -122,6 +127,12 @@ int smartpub_clinic_lines(const struct conf_clinic *c,
                           const struct clinic_state *st,
                           enum clinic_status status, int64_t now,
                           struct sbuf b[SMARTPUB_NDOCS]);
+int smartpub_clinic_location_line(const struct conf_clinic *c,
+                                  const struct clinic_state *st,
+                                  enum clinic_status status, struct sbuf *b);
+int smartpub_clinic_schedule_lines(const struct conf_clinic *c,
+                                   const struct clinic_state *st, int64_t now,
+                                   struct sbuf b[SMARTPUB_NDOCS]);
 uint64_t smartpub_tree_add(uint64_t tree, const char *lines, size_t len);
 int smartpub_docs_set(struct smartpub_docs *out, struct sbuf b[SMARTPUB_NDOCS],
                       const uint64_t tree[SMARTPUB_NDOCS], int64_t now);

@@ -336,7 +336,27 @@ static void tick(struct world *w)
         w->now += (int64_t)(1 + rnd(w, 5)) * HOUR;
 }
 
-static void run_sequence(uint64_t seed, size_t *reused, size_t *built)
+/* The same build as a job of steps of at most `slice` parts. */
+static struct feed_snapshot *build_in_slices(struct world *w,
+                                             struct feed_snapshot *prev,
+                                             size_t slice)
+{
+    struct feed_job *j;
+    struct sf_error err = {0};
+    int rc, steps = 0;
+
+    assert_int_equal(feed_job_new(&w->region[w->cur], w->now, prev, &j, &err),
+                     0);
+    assert_ptr_equal(feed_job_region(j), &w->region[w->cur]);
+    while ((rc = feed_job_step(j, w->st, NCLIN, slice, 0, &err)) == 1)
+        steps++;
+    assert_int_equal(rc, 0);
+    assert_true((size_t)steps >= (NCLIN - 1) / slice);
+    return feed_job_take(j);
+}
+
+static void run_sequence(uint64_t seed, size_t *reused, size_t *built,
+                         size_t *heavy_kept)
 {
     struct world w;
     struct kept kept[KEEP] = {{0}};
@@ -358,14 +378,20 @@ static void run_sequence(uint64_t seed, size_t *reused, size_t *built)
             for (i = 0; i < NCLIN; i++)
                 w.st[i].conf = &w.clinics[w.cur][i];
         }
-        assert_int_equal(feed_build_from(&w.region[w.cur], w.st, w.now, prev,
-                                         &inc, &err), 0);
+        if (step % 2 == 0)
+            assert_int_equal(feed_build_from(&w.region[w.cur], w.st, w.now,
+                                             prev, &inc, &err), 0);
+        else
+            inc = build_in_slices(&w, prev, 1 + (size_t)rnd(&w, 7));
         assert_int_equal(feed_build(&w.region[w.cur], w.st, w.now, &full,
                                     &err), 0);
         same_snapshot(inc, full);
         assert_int_equal(full->parts_built, NCLIN);
         *built += inc->parts_built;
         *reused += NCLIN - inc->parts_built;
+        assert_true(inc->heavy_built <= inc->parts_built);
+        assert_int_equal(full->heavy_built, NCLIN);
+        *heavy_kept += inc->parts_built - inc->heavy_built;
         feed_snapshot_free(full);
         /* prev lives on for a while as if a reply still held it. */
         if (prev != NULL) {
@@ -390,15 +416,19 @@ static void test_incremental_equals_full(void **state)
 {
     const char *env = getenv("SLOTFEED_TEST_SEED");
     uint64_t seed = env ? strtoull(env, NULL, 0) : DEFAULT_SEED;
-    size_t reused = 0, built = 0;
+    size_t reused = 0, built = 0, heavy_kept = 0;
 
     (void)state;
     printf("# seed 0x%llx (SLOTFEED_TEST_SEED to replay)\n",
            (unsigned long long)seed);
-    run_sequence(seed, &reused, &built);
-    printf("# parts reused %zu, built %zu\n", reused, built);
-    /* Incremental really reuses: most parts are kept. */
+    run_sequence(seed, &reused, &built, &heavy_kept);
+    printf("# parts reused %zu, built %zu (slot pieces kept in %zu)\n",
+           reused, built, heavy_kept);
+    /* Incremental really reuses: most parts are kept, and polls that
+     * found the same slots keep the slot pieces of the parts they make
+     * new (and stay byte-equal to the full build, checked above). */
     assert_true(reused > built);
+    assert_true(heavy_kept > built / 4);
 }
 
 /* Reuse only within a part's clock window: one slot starting between two
@@ -442,11 +472,112 @@ static void test_only_changed_rebuilt(void **state)
         avail_slots_clear(&w.st[i].slots);
 }
 
+/* Second key: a poll that finds the same slots moves checked_at (the part
+ * is new) but keeps the slot pieces, also across local midnight; new
+ * slots make them new. */
+static void test_checked_at_keeps_slot_pieces(void **state)
+{
+    struct world w;
+    struct feed_snapshot *a, *b, *c, *d;
+    struct sf_error err = {0};
+    const struct doc *sa, *sb;
+    int64_t t0;
+    size_t i;
+
+    (void)state;
+    world_init(&w, DEFAULT_SEED);
+    t0 = w.now;
+    for (i = 0; i < NCLIN; i++) {
+        avail_slots_clear(&w.st[i].slots);
+        w.st[i].web = WEB_OPEN;
+        w.st[i].status = CLINIC_OK;
+        w.st[i].has_data = true;
+        w.st[i].checked_at = w.st[i].valid_at = t0;
+        assert_int_equal(avail_slots_add(&w.st[i].slots, t0 + 3 * 24 * HOUR,
+                                         t0 + 3 * 24 * HOUR + 30 * MIN,
+                                         "Berg, Lo", NULL, NULL),
+                         0);
+    }
+    assert_int_equal(feed_build(&w.region[0], w.st, t0, &a, &err), 0);
+    /* Clinic 2 polled again: same slots. */
+    w.st[2].checked_at = w.st[2].valid_at = t0 + 60;
+    w.st[2].polls++;
+    assert_int_equal(feed_build_from(&w.region[0], w.st, t0 + 61, a, &b,
+                                     &err), 0);
+    assert_int_equal(b->parts_built, 1);
+    assert_int_equal(b->heavy_built, 0);
+    assert_string_not_equal(b->clinics[2].etag, a->clinics[2].etag);
+    sa = smartpub_ndjson(&a->smart, "Slot");
+    sb = smartpub_ndjson(&b->smart, "Slot");
+    assert_string_equal(sa->etag, sb->etag);
+    assert_ptr_equal(sa->segs[2].p, sb->segs[2].p);
+    /* A day later every part is new, the slot pieces are not. */
+    assert_int_equal(feed_build_from(&w.region[0], w.st, t0 + 24 * HOUR, b,
+                                     &c, &err), 0);
+    assert_int_equal(c->parts_built, NCLIN);
+    assert_int_equal(c->heavy_built, 0);
+    /* New slots for clinic 5: its slot pieces are made anew. */
+    assert_int_equal(avail_slots_add(&w.st[5].slots, t0 + 2 * 24 * HOUR,
+                                     t0 + 2 * 24 * HOUR + 30 * MIN, NULL,
+                                     NULL, NULL),
+                     0);
+    avail_slots_sort(&w.st[5].slots);
+    w.st[5].changed_at = w.st[5].checked_at = t0 + 24 * HOUR + 5;
+    w.st[5].polls++;
+    assert_int_equal(feed_build_from(&w.region[0], w.st, t0 + 24 * HOUR + 6,
+                                     c, &d, &err), 0);
+    assert_int_equal(d->parts_built, 1);
+    assert_int_equal(d->heavy_built, 1);
+    feed_snapshot_free(b);
+    feed_snapshot_free(a);
+    feed_snapshot_free(d);
+    feed_snapshot_free(c);
+    for (i = 0; i < NCLIN; i++)
+        avail_slots_clear(&w.st[i].slots);
+}
+
+/* A job outlives the snapshot it builds from, checks its states' count,
+ * and can be abandoned half way. */
+static void test_job_lifetime(void **state)
+{
+    struct world w;
+    struct feed_snapshot *a, *b, *full;
+    struct feed_job *j;
+    struct sf_error err = {0};
+
+    (void)state;
+    world_init(&w, DEFAULT_SEED);
+    assert_int_equal(feed_build(&w.region[0], w.st, w.now, &a, &err), 0);
+    w.now += 90;
+    change(&w, 3);
+    assert_int_equal(feed_job_new(&w.region[0], w.now, a, &j, &err), 0);
+    assert_int_equal(feed_job_step(j, w.st, NCLIN - 1, 0, 0, &err), -1);
+    assert_int_equal(feed_job_step(j, w.st, NCLIN, 5, 0, &err), 1);
+    feed_snapshot_free(a);      /* its owner lets go: the job still reads */
+    while (feed_job_step(j, w.st, NCLIN, 5, 0, &err) == 1)
+        ;
+    b = feed_job_take(j);
+    assert_int_equal(feed_build(&w.region[0], w.st, w.now, &full, &err), 0);
+    same_snapshot(b, full);
+    /* Abandoned half way: nothing leaks (ASan), b unharmed. */
+    assert_int_equal(feed_job_new(&w.region[0], w.now + 5, b, &j, &err), 0);
+    assert_int_equal(feed_job_step(j, w.st, NCLIN, 7, 0, &err), 1);
+    feed_job_free(j);
+    feed_job_free(NULL);
+    same_snapshot(b, full);
+    feed_snapshot_free(full);
+    feed_snapshot_free(b);
+    for (size_t i = 0; i < NCLIN; i++)
+        avail_slots_clear(&w.st[i].slots);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_incremental_equals_full),
         cmocka_unit_test(test_only_changed_rebuilt),
+        cmocka_unit_test(test_checked_at_keeps_slot_pieces),
+        cmocka_unit_test(test_job_lifetime),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

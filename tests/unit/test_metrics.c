@@ -174,8 +174,8 @@ static void test_counts_and_render(void **state)
     metrics_poll(SF_ERR_TIMEOUT);
     metrics_poll(SF_ERR_PARSE);
     metrics_poll((enum sf_errclass)999);   /* counted, no class */
-    metrics_feed_rebuild();
-    metrics_feed_rebuild();
+    metrics_feed_rebuild(0.02);                              /* le 0.025 */
+    metrics_feed_rebuild(0.7);                               /* le 1 */
     metrics_http(METRICS_ROUTE_AVAILABILITY, 200, 0.00005);  /* le 0.0001 */
     metrics_http(METRICS_ROUTE_AVAILABILITY, 200, 0.003);    /* le 0.005 */
     metrics_http(METRICS_ROUTE_AVAILABILITY, 304, 0.0001);   /* le 0.0001 */
@@ -247,6 +247,16 @@ static void test_counts_and_render(void **state)
         "slotfeed_loop_lag_seconds_bucket{le=\"+Inf\"}") == 4);
     assert_true(value_of(text, "slotfeed_loop_lag_seconds_count") == 4);
     assert_int_equal(metrics_loop_lag_count(), 4);
+    /* The snapshot build-time histogram (bench/scale.sh reads it). */
+    assert_true(value_of(text,
+        "slotfeed_feed_rebuild_seconds_bucket{le=\"0.01\"}") == 0);
+    assert_true(value_of(text,
+        "slotfeed_feed_rebuild_seconds_bucket{le=\"0.025\"}") == 1);
+    assert_true(value_of(text,
+        "slotfeed_feed_rebuild_seconds_bucket{le=\"0.5\"}") == 1);
+    assert_true(value_of(text,
+        "slotfeed_feed_rebuild_seconds_bucket{le=\"1\"}") == 2);
+    assert_true(value_of(text, "slotfeed_feed_rebuild_seconds_count") == 2);
     assert_int_equal(run_parser(text, len), 0);
     free(text);
 
