@@ -69,6 +69,7 @@
 #include "slotfeed/http_framing.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
+#include "slotfeed/nearest.h"
 #include "slotfeed/report.h"
 #include "slotfeed/reportq.h"
 #include "slotfeed/smartpub.h"
@@ -861,7 +862,8 @@ static void conn_seen(struct http_server *s, struct evhttp_request *req)
 
 enum route {
     R_NOT_FOUND, R_BAD_ID, R_AVAILABILITY, R_CLINIC, R_SLOTS, R_HEALTH,
-    R_METRICS, R_MANIFEST, R_NDJSON, R_STATIC, R_REPORT
+    R_METRICS, R_MANIFEST, R_NDJSON, R_STATIC, R_REPORT, R_NEAREST,
+    R_NEAREST_PAGE
 };
 
 /*
@@ -888,6 +890,10 @@ static enum route parse_path(const char *path, const char **id,
         return R_AVAILABILITY;
     if (strcmp(path, "/healthz") == 0)
         return R_HEALTH;
+    if (strcmp(path, NEAREST_API_PATH) == 0)
+        return R_NEAREST;
+    if (strcmp(path, NEAREST_PAGE_PATH) == 0)
+        return R_NEAREST_PAGE;
     if (strcmp(path, "/metrics") == 0)
         return R_METRICS;
     if (api_report_path(path))
@@ -934,7 +940,8 @@ const char *http_route(const char *path, const char **id, size_t *idlen)
         [R_AVAILABILITY] = "availability", [R_CLINIC] = "clinic",
         [R_SLOTS] = "slots", [R_HEALTH] = "health", [R_METRICS] = "metrics",
         [R_MANIFEST] = "manifest", [R_NDJSON] = "ndjson",
-        [R_STATIC] = "static", [R_REPORT] = "report"};
+        [R_STATIC] = "static", [R_REPORT] = "report",
+        [R_NEAREST] = "nearest", [R_NEAREST_PAGE] = "nearest_page"};
     const char *arg;
 
     return names[parse_path(path, id, idlen, &arg)];
@@ -952,6 +959,8 @@ static enum metrics_route metrics_route_of(enum route r)
     case R_NDJSON: return METRICS_ROUTE_BULK;
     case R_STATIC: return METRICS_ROUTE_STATIC;
     case R_BAD_ID: return METRICS_ROUTE_CLINIC;
+    case R_NEAREST_PAGE: return METRICS_ROUTE_STATIC;
+    case R_NEAREST:
     case R_NOT_FOUND:
     case R_REPORT: break;
     }
@@ -1261,6 +1270,49 @@ static void refuse_framing(struct rq *q, int status, const char *why)
 }
 
 /*
+ * /v1/nearest (JSON, 400 problems as every route) and /narmast (the
+ * clinicians' page, made from the same document; a bad place is a 400
+ * with the page and the form, so a clinician can type again).
+ */
+static void serve_nearest(struct rq *q, const struct feed_snapshot *snap,
+                          enum route r, const struct api_params *params)
+{
+    struct sf_error err = {0};
+    struct nearest_query nq;
+    struct doc doc = {0};
+    char *page, cc[48];
+    size_t len = 0;
+    int bad;
+
+    bad = r == R_NEAREST ? nearest_parse_api(params, q->s->geo, &nq, &err)
+                         : nearest_parse_page(params, q->s->geo, &nq, &err);
+    if (bad != 0 && r == R_NEAREST) {
+        send_problem(q, 400, "Bad Request", err.msg);
+        return;
+    }
+    if (bad == 0 && nq.has_place &&
+        nearest_build(snap, q->s->geo, &nq, &doc) != 0) {
+        send_problem(q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    if (r == R_NEAREST) {
+        serve_own_doc(q, &doc, snap->changed_at);
+        return;
+    }
+    page = nearest_page(&nq, doc.json, doc.len, bad ? err.msg : NULL, &len);
+    free(doc.json);
+    if (page == NULL) {
+        send_problem(q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    snprintf(cc, sizeof(cc), "public, max-age=%d", q->s->max_age_s);
+    set_header(q->req, "Cache-Control", cc);
+    set_header(q->req, "Content-Type", "text/html; charset=utf-8");
+    send_copy(q, bad ? 400 : 200, bad ? "Bad Request" : "OK", page, len);
+    free(page);
+}
+
+/*
  * The operator's and the vardvalsenhet's routes, kept off a public
  * listener when an admin one exists: metrics, the reports, and the
  * overview page (it is the vardvalsenhet's, and its history section
@@ -1410,6 +1462,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         goto out;
     case R_AVAILABILITY:
         serve_availability(&q, snap, &params);
+        goto out;
+    case R_NEAREST:
+    case R_NEAREST_PAGE:
+        serve_nearest(&q, snap, r, &params);
         goto out;
     case R_MANIFEST:
         serve_manifest(&q, snap);
