@@ -1043,6 +1043,7 @@ struct report_wait {
     struct reportq_job *job;
     int64_t t0_us;
     enum metrics_route route;
+    char filename[96];                  /* CSV: the download's name */
     struct report_wait *next;
 };
 
@@ -1075,6 +1076,7 @@ static void reports_conn_gone(struct http_server *s,
 static void on_report_done(const struct reportq_result *r, void *arg)
 {
     struct report_wait *w = arg, **pp;
+    char disposition[128] = "";
     struct rq q;
 
     for (pp = &w->s->waits; *pp != NULL; pp = &(*pp)->next)
@@ -1090,6 +1092,9 @@ static void on_report_done(const struct reportq_result *r, void *arg)
     q.req = w->req;
     q.route = w->route;
     q.t0_us = w->t0_us;
+    if (w->filename[0] != '\0')
+        snprintf(disposition, sizeof(disposition),
+                 "attachment; filename=\"%s\"", w->filename);
     free(w);
     if (r->cancelled || r->status == 0) {
         set_header(q.req, "Retry-After", HTTP_REPORT_RETRY_AFTER);
@@ -1107,6 +1112,9 @@ static void on_report_done(const struct reportq_result *r, void *arg)
     }
     set_header(q.req, "Content-Type", r->content_type);
     set_header(q.req, "Cache-Control", "no-cache");
+    /* A spreadsheet file is saved, under a name saying what it holds. */
+    if (disposition[0] != '\0')
+        set_header(q.req, "Content-Disposition", disposition);
     send_copy(&q, r->status, status_reason(r->status), r->body, r->len);
 }
 
@@ -1178,6 +1186,8 @@ static void serve_report(struct rq *q, const char *path,
     w->evcon = evcon;
     w->t0_us = q->t0_us;
     w->route = q->route;
+    if (rr.fmt == REPORT_FMT_CSV)
+        report_filename(&rr.p, rr.fmt, w->filename, sizeof(w->filename));
     if ((w->job = reportq_submit(s->reports, snap->region->store, &rr,
                                  on_report_done, w, &err)) == NULL) {
         free(w);
