@@ -459,7 +459,8 @@ char *nearest_page(const struct nearest_query *q, const char *json,
         return NULL;
     sbuf_str(&b, "<!doctype html><html lang=\"sv\"><head>"
              "<meta charset=\"utf-8\"><meta name=\"viewport\" "
-             "content=\"width=device-width,initial-scale=1\"><title>"
+             "content=\"width=device-width,initial-scale=1\">"
+             "<link rel=\"icon\" href=\"data:,\"><title>"
              "Närmaste fysioterapimottagning för remiss</title><style>");
     sbuf_str(&b, page_style);
     sbuf_str(&b, "</style></head><body><header><h1>Var kan patienten "

@@ -342,7 +342,9 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
         const cJSON *g = cJSON_GetObjectItem(doc, "generated_at");
 
         sbuf_str(&b, "<!doctype html>\n<html lang=\"sv\"><head><meta "
-                "charset=\"utf-8\"><title>slotfeed: ");
+                "charset=\"utf-8\"><meta name=\"viewport\" content=\""
+                "width=device-width,initial-scale=1\"><link rel=\"icon\" "
+                "href=\"data:,\"><title>slotfeed: ");
         html_esc(&b, kind->valuestring);
         sbuf_str(&b, "</title><style>body{font-family:sans-serif}table{"
                 "border-collapse:collapse}td,th{border:1px solid #ccc;"
