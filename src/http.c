@@ -1331,7 +1331,8 @@ static void serve_nearest(struct rq *q, const struct feed_snapshot *snap,
 static int admin_route(enum route r, const struct web_asset *asset)
 {
     static const char *const admin_assets[] = {
-        "/overview.html", "/overview.js", "/history.js", NULL
+        "/overview.html", "/overview.js", "/history.js", "/overview.css",
+        NULL
     };
     size_t i;
 

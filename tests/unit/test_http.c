@@ -1835,11 +1835,12 @@ static void test_admin_listener(void **state)
     static const char *const admin_paths[] = {
         "/metrics", "/v1/reports/guarantee?month=2026-03",
         "/v1/reports/web-booking", "/overview", "/overview.html",
-        "/overview.js", "/history.js"
+        "/overview.js", "/history.js", "/overview.css"
     };
     static const char *const public_paths[] = {
         "/v1/availability", "/healthz", "/$bulk-publish", "/",
-        "/app.js", "/bulk/Slot.ndjson"
+        "/app.js", "/bulk/Slot.ndjson", "/narmast",
+        "/v1/nearest?near=Kil"
     };
     struct server *sv = *state;
     struct resp r;
