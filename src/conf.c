@@ -491,7 +491,7 @@ static void parse_clinic(struct confcheck *cx, const cJSON *obj,
 {
     static const char *const keys[] = {
         "id", "name", "municipality", "locality", "operator", "phone",
-        "website", "booking", "sim", NULL
+        "website", "booking", "sim", "address", NULL
     };
     static const int required[] = { 0, 1, 2, 4, -1 };
     char path[CONFCHECK_PATH], shown[CONFCHECK_SHOWN];
@@ -562,6 +562,9 @@ static void parse_clinic(struct confcheck *cx, const cJSON *obj,
                 break;
             if (confcheck_object(cx, it, path))
                 parse_sim(cx, it, path, &c->sim_profile);
+            break;
+        case 9:
+            confcheck_get_opt_str(cx, it, path, &c->address);
             break;
         default:
             break;
@@ -1231,6 +1234,7 @@ static void clinic_free(struct conf_clinic *c)
     free(c->operator_kind);
     free(c->phone);
     free(c->website);
+    free(c->address);
     free(c->booking.adapter);
     free(c->booking.url);
     free(c->booking.booking_url);

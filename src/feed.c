@@ -272,6 +272,7 @@ static int add_clinic_fields(cJSON *obj, const struct conf_region *region,
                         c->has_booking ? c->booking.booking_url : NULL) != 0 ||
         add_str_or_null(obj, "phone", c->phone) != 0 ||
         add_str_or_null(obj, "website", c->website) != 0 ||
+        add_str_or_null(obj, "address", c->address) != 0 ||
         (services = cJSON_AddArrayToObject(obj, "services")) == NULL)
         return -1;
     if (c->has_booking && c->booking.time_type_name != NULL &&

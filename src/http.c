@@ -69,6 +69,7 @@
 #include "slotfeed/http_framing.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
+#include "slotfeed/nearest.h"
 #include "slotfeed/page.h"
 #include "slotfeed/report.h"
 #include "slotfeed/reportq.h"
@@ -1009,7 +1010,8 @@ static void conn_seen(struct http_server *s, struct evhttp_request *req)
 
 enum route {
     R_NOT_FOUND, R_BAD_ID, R_AVAILABILITY, R_CLINIC, R_SLOTS, R_HEALTH,
-    R_METRICS, R_MANIFEST, R_NDJSON, R_STATIC, R_REPORT
+    R_METRICS, R_MANIFEST, R_NDJSON, R_STATIC, R_REPORT, R_NEAREST,
+    R_NEAREST_PAGE
 };
 
 /*
@@ -1036,6 +1038,10 @@ static enum route parse_path(const char *path, const char **id,
         return R_AVAILABILITY;
     if (strcmp(path, "/healthz") == 0)
         return R_HEALTH;
+    if (strcmp(path, NEAREST_API_PATH) == 0)
+        return R_NEAREST;
+    if (strcmp(path, NEAREST_PAGE_PATH) == 0)
+        return R_NEAREST_PAGE;
     if (strcmp(path, "/metrics") == 0)
         return R_METRICS;
     if (api_report_path(path))
@@ -1082,7 +1088,8 @@ const char *http_route(const char *path, const char **id, size_t *idlen)
         [R_AVAILABILITY] = "availability", [R_CLINIC] = "clinic",
         [R_SLOTS] = "slots", [R_HEALTH] = "health", [R_METRICS] = "metrics",
         [R_MANIFEST] = "manifest", [R_NDJSON] = "ndjson",
-        [R_STATIC] = "static", [R_REPORT] = "report"};
+        [R_STATIC] = "static", [R_REPORT] = "report",
+        [R_NEAREST] = "nearest", [R_NEAREST_PAGE] = "nearest_page"};
     const char *arg;
 
     return names[parse_path(path, id, idlen, &arg)];
@@ -1100,6 +1107,8 @@ static enum metrics_route metrics_route_of(enum route r)
     case R_NDJSON: return METRICS_ROUTE_BULK;
     case R_STATIC: return METRICS_ROUTE_STATIC;
     case R_BAD_ID: return METRICS_ROUTE_CLINIC;
+    case R_NEAREST_PAGE: return METRICS_ROUTE_STATIC;
+    case R_NEAREST:
     case R_NOT_FOUND:
     case R_REPORT: break;
     }
@@ -1211,6 +1220,7 @@ struct report_wait {
     struct reportq_job *job;
     int64_t t0_us;
     enum metrics_route route;
+    char filename[96];                  /* CSV: the download's name */
     struct report_wait *next;
 };
 
@@ -1243,6 +1253,7 @@ static void reports_conn_gone(struct http_server *s,
 static void on_report_done(const struct reportq_result *r, void *arg)
 {
     struct report_wait *w = arg, **pp;
+    char disposition[128] = "";
     struct rq q;
 
     for (pp = &w->s->waits; *pp != NULL; pp = &(*pp)->next)
@@ -1259,6 +1270,9 @@ static void on_report_done(const struct reportq_result *r, void *arg)
     q.route = w->route;
     q.t0_us = w->t0_us;
     q.vary = NULL;
+    if (w->filename[0] != '\0')
+        snprintf(disposition, sizeof(disposition),
+                 "attachment; filename=\"%s\"", w->filename);
     free(w);
     if (r->cancelled || r->status == 0) {
         set_header(q.req, "Retry-After", HTTP_REPORT_RETRY_AFTER);
@@ -1276,6 +1290,9 @@ static void on_report_done(const struct reportq_result *r, void *arg)
     }
     set_header(q.req, "Content-Type", r->content_type);
     set_header(q.req, "Cache-Control", "no-cache");
+    /* A spreadsheet file is saved, under a name saying what it holds. */
+    if (disposition[0] != '\0')
+        set_header(q.req, "Content-Disposition", disposition);
     send_copy(&q, r->status, status_reason(r->status), r->body, r->len);
 }
 
@@ -1347,6 +1364,8 @@ static void serve_report(struct rq *q, const char *path,
     w->evcon = evcon;
     w->t0_us = q->t0_us;
     w->route = q->route;
+    if (rr.fmt == REPORT_FMT_CSV)
+        report_filename(&rr.p, rr.fmt, w->filename, sizeof(w->filename));
     if ((w->job = reportq_submit(s->reports, snap->region->store, &rr,
                                  on_report_done, w, &err)) == NULL) {
         free(w);
@@ -1439,6 +1458,49 @@ static void refuse_framing(struct rq *q, int status, const char *why)
 }
 
 /*
+ * /v1/nearest (JSON, 400 problems as every route) and /narmast (the
+ * clinicians' page, made from the same document; a bad place is a 400
+ * with the page and the form, so a clinician can type again).
+ */
+static void serve_nearest(struct rq *q, const struct feed_snapshot *snap,
+                          enum route r, const struct api_params *params)
+{
+    struct sf_error err = {0};
+    struct nearest_query nq;
+    struct doc doc = {0};
+    char *page, cc[48];
+    size_t len = 0;
+    int bad;
+
+    bad = r == R_NEAREST ? nearest_parse_api(params, q->s->geo, &nq, &err)
+                         : nearest_parse_page(params, q->s->geo, &nq, &err);
+    if (bad != 0 && r == R_NEAREST) {
+        send_problem(q, 400, "Bad Request", err.msg);
+        return;
+    }
+    if (bad == 0 && nq.has_place &&
+        nearest_build(snap, q->s->geo, &nq, &doc) != 0) {
+        send_problem(q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    if (r == R_NEAREST) {
+        serve_own_doc(q, &doc, snap->changed_at);
+        return;
+    }
+    page = nearest_page(&nq, doc.json, doc.len, bad ? err.msg : NULL, &len);
+    free(doc.json);
+    if (page == NULL) {
+        send_problem(q, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    snprintf(cc, sizeof(cc), "public, max-age=%d", q->s->max_age_s);
+    set_header(q->req, "Cache-Control", cc);
+    set_header(q->req, "Content-Type", "text/html; charset=utf-8");
+    send_copy(q, bad ? 400 : 200, bad ? "Bad Request" : "OK", page, len);
+    free(page);
+}
+
+/*
  * The operator's and the vardvalsenhet's routes, kept off a public
  * listener when an admin one exists: metrics, the reports, and the
  * overview page (it is the vardvalsenhet's, and its history section
@@ -1447,7 +1509,8 @@ static void refuse_framing(struct rq *q, int status, const char *why)
 static int admin_route(enum route r, const struct web_asset *asset)
 {
     static const char *const admin_assets[] = {
-        "/overview.html", "/overview.js", "/history.js", NULL
+        "/overview.html", "/overview.js", "/history.js", "/overview.css",
+        NULL
     };
     size_t i;
 
@@ -1493,6 +1556,20 @@ static void serve_clinic(struct rq *q, const struct feed_snapshot *snap,
         }
         serve_own_doc(q, &doc, snap->changed_at);
     }
+}
+
+/* One of the SMART files (/bulk/<Type>.ndjson). */
+static void serve_ndjson(struct rq *q, const struct feed_snapshot *snap,
+                         const char *type)
+{
+    const struct doc *d = smartpub_ndjson(&snap->smart, type);
+
+    if (d == NULL) {
+        send_problem(q, 404, "Not Found", "no such NDJSON file");
+        return;
+    }
+    serve_snap_doc(q, snap, d, NULL, snap->smart.transaction_time,
+                   SMARTPUB_CONTENT_TYPE);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -1594,20 +1671,16 @@ static void on_request(struct evhttp_request *req, void *arg)
     case R_AVAILABILITY:
         serve_availability(&q, snap, &params);
         goto out;
+    case R_NEAREST:
+    case R_NEAREST_PAGE:
+        serve_nearest(&q, snap, r, &params);
+        goto out;
     case R_MANIFEST:
         serve_manifest(&q, snap);
         goto out;
-    case R_NDJSON: {
-        const struct doc *d = smartpub_ndjson(&snap->smart, type);
-
-        if (d == NULL) {
-            send_problem(&q, 404, "Not Found", "no such NDJSON file");
-            goto out;
-        }
-        serve_snap_doc(&q, snap, d, NULL, snap->smart.transaction_time,
-                       SMARTPUB_CONTENT_TYPE);
+    case R_NDJSON:
+        serve_ndjson(&q, snap, type);
         goto out;
-    }
     default:
         break;
     }

@@ -1454,3 +1454,17 @@ int report_run(const char *db_path, const struct report_params *p,
     sqlite3_close(db);
     return rc;
 }
+
+void report_filename(const struct report_params *p, enum report_format fmt,
+                     char *buf, size_t n)
+{
+    static const char *const ext[] = {"json", "csv", "html"};
+    char from[CLOCK_DATE_LEN], to[CLOCK_DATE_LEN];
+
+    clock_format_date(p->from_day, from);
+    clock_format_date(p->to_day, to);
+    if (p->kind == REPORT_GUARANTEE)
+        snprintf(buf, n, "vardgaranti-%.7s.%s", from, ext[fmt]);
+    else
+        snprintf(buf, n, "webbokning-%s--%s.%s", from, to, ext[fmt]);
+}

@@ -135,6 +135,56 @@ struct table {
     enum report_format fmt;
 };
 
+/*
+ * Column headings of CSV and HTML: plain Swedish for the people who open
+ * the file in a spreadsheet (the JSON keys stay the machine names;
+ * docs/compliance-method.md defines each). No heading holds a comma or a
+ * quote, so CSV needs no quoting for them.
+ */
+static const char *const col_labels[][2] = {
+    {"period", "Period"}, {"from", "Från"}, {"to", "Till"},
+    {"group", "Grupp"}, {"clinics", "Mottagningar"},
+    {"observed", "Mottagningar med hämtning"},
+    {"open", "Med öppen webbokning"},
+    {"open_all", "Öppen webbokning vid varje hämtning"},
+    {"share", "Andel med öppen webbokning"},
+    {"share_all", "Andel öppen vid varje hämtning"},
+    {"hsa_id", "HSA-id"}, {"name", "Mottagning"},
+    {"municipality", "Kommun"}, {"operator", "Driftform"},
+    {"reason", "Orsak"}, {"web_booking", "Webbokning"},
+    {"clinics_with_web", "Mottagningar med webbokning"},
+    {"observed_days", "Dagar med hämtning"},
+    {"open_s", "Öppettid (s)"}, {"covered_s", "Öppettid med data (s)"},
+    {"coverage", "Datatäckning"}, {"stale_s", "Inaktuella uppgifter (s)"},
+    {"error_s", "Fel vid hämtning (s)"}, {"gap_s", "Glapp (s)"},
+    {"within_s", "Ledig tid inom vårdgarantin (s)"},
+    {"share_within", "Andel av tiden med data med ledig tid inom "
+                     "vårdgarantin"},
+    {"share_within_open", "Andel av hela öppettiden med ledig tid inom "
+                          "vårdgarantin"},
+    {"reliable", "Tillförlitlig (täckning minst 90 %)"},
+    {"polls_expected", "Förväntade hämtningar"},
+    {"polls_made", "Gjorda hämtningar"},
+    {"polls_missed", "Missade hämtningar"},
+    {"polls_ok", "Lyckade hämtningar"},
+    {"median_days", "Median dagar till första lediga tid"},
+    {"p90_days", "90:e percentilen dagar till första lediga tid"},
+    {"polls_without_free", "Hämtningar utan ledig tid"},
+    {"bookings_within", "Bokade inom vårdgarantin (härlett)"},
+    {"bookings_later", "Bokade senare (härlett)"},
+    {"slots_passed", "Tider som passerade obokade"},
+};
+
+const char *report_column_label(const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(col_labels) / sizeof(col_labels[0]); i++)
+        if (strcmp(col_labels[i][0], key) == 0)
+            return col_labels[i][1];
+    return key;
+}
+
 static void t_head(struct table *t, const char *const *cols, size_t n)
 {
     size_t i;
@@ -145,10 +195,10 @@ static void t_head(struct table *t, const char *const *cols, size_t n)
         if (t->fmt == REPORT_FMT_CSV) {
             if (i)
                 sbuf_str(t->b, ",");
-            sbuf_str(t->b, cols[i]);
+            sbuf_str(t->b, report_column_label(cols[i]));
         } else {
             sbuf_str(t->b, "<th>");
-            html_esc(t->b, cols[i]);
+            html_esc(t->b, report_column_label(cols[i]));
             sbuf_str(t->b, "</th>");
         }
     }
@@ -292,7 +342,9 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
         const cJSON *g = cJSON_GetObjectItem(doc, "generated_at");
 
         sbuf_str(&b, "<!doctype html>\n<html lang=\"sv\"><head><meta "
-                "charset=\"utf-8\"><title>slotfeed: ");
+                "charset=\"utf-8\"><meta name=\"viewport\" content=\""
+                "width=device-width,initial-scale=1\"><link rel=\"icon\" "
+                "href=\"data:,\"><title>slotfeed: ");
         html_esc(&b, kind->valuestring);
         sbuf_str(&b, "</title><style>body{font-family:sans-serif}table{"
                 "border-collapse:collapse}td,th{border:1px solid #ccc;"
@@ -305,7 +357,8 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
         html_esc(&b, cJSON_IsString(t) ? t->valuestring : "");
         sbuf_str(&b, ", beräknad ");
         html_esc(&b, cJSON_IsString(g) ? g->valuestring : "");
-        sbuf_str(&b, ". Metod: docs/compliance-method.md.</p>\n");
+        sbuf_str(&b, ". Hur siffrorna räknas: metodbeskrivningen "
+                "(docs/compliance-method.md i slotfeed).</p>\n");
         render_tables(&b, doc, fmt, web);
         sbuf_str(&b, "</body></html>\n");
     }

@@ -201,6 +201,46 @@ static int state_ext(cJSON *o, const struct conf_clinic *c,
     return 0;
 }
 
+/*
+ * Address.text, and line + postalCode when text reads "<street>, <5 digits,
+ * optionally "NNN NN"> <town>" (the Swedish convention the region file
+ * follows); anything else stays text only.
+ */
+static int address_parts(cJSON *addr, const char *text)
+{
+    const char *comma = strrchr(text, ',');
+    const char *p;
+    char street[256], digits[5], post[8];
+    size_t n = 0, slen;
+    cJSON *line, *str;
+
+    if (cJSON_AddStringToObject(addr, "text", text) == NULL)
+        return -1;
+    if (comma == NULL || comma == text)
+        return 0;
+    for (p = comma + 1; *p == ' '; p++)
+        ;
+    for (; n < 5 && *p != '\0'; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits[n++] = *p;
+        else if (!(*p == ' ' && n == 3))
+            break;
+    }
+    if (n != 5 || *p != ' ')
+        return 0;
+    snprintf(post, sizeof(post), "%.3s %.2s", digits, digits + 3);
+    slen = (size_t)(comma - text);
+    if (slen >= sizeof(street))
+        return 0;
+    memcpy(street, text, slen);
+    street[slen] = '\0';
+    if ((line = cJSON_AddArrayToObject(addr, "line")) == NULL ||
+        (str = cJSON_CreateString(street)) == NULL)
+        return -1;
+    cJSON_AddItemToArray(line, str);
+    return cJSON_AddStringToObject(addr, "postalCode", post) == NULL ? -1 : 0;
+}
+
 static int location_line(struct sbuf *b, const struct conf_clinic *c,
                          const struct clinic_state *st,
                          enum clinic_status status)
@@ -225,9 +265,11 @@ static int location_line(struct sbuf *b, const struct conf_clinic *c,
             (url != NULL && push_sysval(arr, "url", url) != 0))
             goto fail;
     }
-    /* No street, postcode or county-level field exists in the region
-     * file; FHIR forbids empty strings, so those are left out. */
+    /* The configured address is free text; its street and postcode go
+     * to line/postalCode when it follows "Street 1, 123 45 Town". FHIR
+     * forbids empty strings, so absent parts are left out. */
     if ((addr = cJSON_AddObjectToObject(o, "address")) == NULL ||
+        (c->address != NULL && address_parts(addr, c->address) != 0) ||
         cJSON_AddStringToObject(addr, "city", c->locality ? c->locality
                                                           : c->municipality)
             == NULL ||

@@ -17,10 +17,16 @@
      * segments of a bar add up to the municipality's clinics.
      */
     var CATS = [
+        /* Dark and light alternate (3.8:1, 4.2:1, 6.0:1 between
+         * neighbours), and segments are 2 px apart on white: the dark ones
+         * stand 7.5:1 / 8.4:1 against white, the light ones get a dark
+         * outline (7.5:1), so every segment edge is at least 3:1 whichever
+         * segments meet (WCAG 1.4.11). */
         {key: 'within', label: 'Webbokning, ledig tid inom garantin', color: '#1b6131'},
-        {key: 'open', label: 'Webbokning, ingen ledig tid inom garantin', color: '#5b8fc7'},
-        {key: 'problem', label: 'Webbokning, tidboken kunde inte nås', color: '#c77c00'},
-        {key: 'none', label: 'Ingen webbokning', color: '#b5bcc3'}
+        {key: 'open', label: 'Webbokning, ingen ledig tid inom garantin', color: '#8fbce6',
+         edge: '#33393f'},
+        {key: 'problem', label: 'Webbokning, tidboken kunde inte nås', color: '#7a3d00'},
+        {key: 'none', label: 'Ingen webbokning', color: '#d5dade', edge: '#33393f'}
     ];
 
     function $(id) {
@@ -191,8 +197,15 @@
                 if (!k)
                     return;
                 var w = plotW * k / max;
-                var r = svg('rect', {x: x0, y: y, width: Math.max(w - 1, 1), height: barH,
-                                     fill: cat.color, 'data-cat': cat.key, 'data-count': k});
+                var attrs = {x: x0 + (cat.edge ? 0.5 : 0), y: y + (cat.edge ? 0.5 : 0),
+                             width: Math.max(w - (cat.edge ? 3 : 2), 1),
+                             height: barH - (cat.edge ? 1 : 0), fill: cat.color,
+                             'data-cat': cat.key, 'data-count': k};
+                if (cat.edge) {
+                    attrs.stroke = cat.edge;
+                    attrs['stroke-width'] = 1;
+                }
+                var r = svg('rect', attrs);
                 r.appendChild(svg('title', {}, n + ': ' + k + ' – ' + cat.label.toLowerCase()));
                 g.appendChild(r);
                 x0 += w;
@@ -217,6 +230,11 @@
 
     var WB_TEXT = {open: 'svarar', none: 'ingen', unreachable: 'ej nåbar', unknown: 'okänd'};
     var STATUS_TEXT = {ok: 'aktuell', stale: 'inaktuell', error: 'inga uppgifter'};
+    var ERR_TEXT = {transport: 'kunde inte ansluta', timeout: 'svarade inte i tid',
+                    too_large: 'för stort svar', http: 'felsvar', parse: 'oläsbart svar',
+                    hostile: 'otillåtet svar', fault: 'fel i bokningssystemet',
+                    not_connected: 'inte ansluten', implausible: 'misstänkt tomt svar',
+                    config: 'fel i inställningarna', nomem: 'internt fel', internal: 'internt fel'};
 
     function renderProblems(clinics) {
         var box = $('table-problems');
@@ -244,7 +262,7 @@
                 el('td', null, el('span', {'class': 'status-pill status-' + c.status},
                                   STATUS_TEXT[c.status] || String(c.status))),
                 el('td', null, c.valid_at ? el('time', {datetime: c.valid_at}, SF.shortInstant(c.valid_at)) : 'aldrig'),
-                el('td', {'class': 'error-text'}, c.error ? c.error['class'] + ': ' + c.error.message : '–')
+                el('td', {'class': 'error-text'}, c.error ? (ERR_TEXT[c.error['class']] || 'fel') + ' (' + c.error.message + ')' : '–')
             ]));
         });
         t.appendChild(tb);

@@ -26,7 +26,7 @@
  * max_concurrent_per_host, backoff_base_s, backoff_max_s,
  * breaker_failures, breaker_cooldown_s, hosts {"host[:port]": {same}}},
  * plausibility {min_clinics, fraction, confirm_polls}, clinics[]. Per clinic: id (HSA-id), name,
- * municipality, locality, operator ("private"|"region"), phone, website,
+ * municipality, locality, operator ("private"|"region"), phone, website, address,
  * booking {adapter, url, booking_url, time_type_id, time_type_name,
  * actor, location, token_file, search, page_cap, time_types,
  * discover_time_types, endpoints, tls} (absent = no web

@@ -78,6 +78,8 @@ struct conf_clinic {
     char *operator_kind;   /* "private" or "region" */
     char *phone;           /* may be NULL */
     char *website;         /* may be NULL */
+    char *address;         /* street address, "Street 1, 123 45 Town"
+                            * by convention; free text; may be NULL */
     bool has_booking;      /* false: no web booking */
     struct conf_booking booking;  /* valid when has_booking */
     char *sim_profile;     /* simulator behaviour, or NULL ("normal") */

@@ -105,6 +105,14 @@ int report_run(const char *db_path, const struct report_params *p,
                enum report_format fmt, char **out, size_t *len,
                struct sf_error *err);
 
+/*
+ * The file name a download of p as fmt is saved under (ASCII, no quote
+ * or slash): "webbokning-2026-03-01--2026-03-31.csv",
+ * "vardgaranti-2026-03.csv" (.json, .html likewise). Truncated to n.
+ */
+void report_filename(const struct report_params *p, enum report_format fmt,
+                     char *buf, size_t n);
+
 /* A report as asked over HTTP (api_report_parse): what and in which
  * format. Plain data, copied freely (reportq copies it to a worker). */
 struct report_request {

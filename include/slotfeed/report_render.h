@@ -25,6 +25,12 @@ int report_parse_format(const char *s, enum report_format *out,
 const char *report_format_content_type(enum report_format f);
 
 /*
+ * The Swedish heading CSV and HTML give the column of JSON key `key`
+ * (static storage); an unknown key is returned as it is.
+ */
+const char *report_column_label(const char *key);
+
+/*
  * Render a document made by report_build (borrowed, not changed) as fmt
  * into a new NUL-terminated buffer (*out, free with free(); *len its
  * length). JSON is pretty-printed; CSV is RFC 4180 (CRLF, quoted when

@@ -659,6 +659,153 @@ def test_overview(d, base, out):
     shot(d, out, "06-oversikt.png")
 
 
+# --- the clinicians' view and the overview's month report (issue 14) ------
+
+def contrast(a, b):
+    def lum(h):
+        h = h.lstrip("#")
+        c = [int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        c = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+    x, y = sorted((lum(a), lum(b)), reverse=True)
+    return (x + 0.05) / (y + 0.05)
+
+
+def pdf_pages(d):
+    import base64
+    pdf = base64.b64decode(d.execute_cdp_cmd("Page.printToPDF", {})["data"])
+    return pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+
+
+def test_clinician(d, base, out, hostile):
+    """/narmast: the referring clinician's page, server-rendered."""
+    api = get_json(base, "/v1/nearest?near=Molkom")
+    d.get(base + "/narmast")
+    check(not d.find_elements(By.TAG_NAME, "script"), "narmast: no script at all (works without JavaScript)")
+    box = d.find_element(By.ID, "nara")
+    box.send_keys("Molkom")
+    box.submit()
+    wait(d, lambda: d.find_elements(By.ID, "h-within"), "the clinician results")
+    check("nara=Molkom" in d.current_url, "narmast: the form submits nara= with GET")
+    for key, hid in (("nearest", "h-nearest"), ("nearest_within_guarantee", "h-within")):
+        sec = d.find_element(By.CSS_SELECTOR, "section[aria-labelledby=%s]" % hid)
+        names = [h.text for h in sec.find_elements(By.CSS_SELECTOR, "li h3")]
+        want = [c["name"] for c in api[key]]
+        check(names == want, "narmast: %s list = /v1/nearest (%s)" % (key, want))
+        for li, c in zip(sec.find_elements(By.CSS_SELECTOR, "li"), api[key]):
+            t = li.text
+            tel = li.find_elements(By.CSS_SELECTOR, "a[href^='tel:']")
+            check(c["phone"] is not None and c["phone"] in t and tel and
+                  c["address"] is not None and c["address"] in t,
+                  "narmast: %s shows phone (tel: link) and address" % c["id"])
+    check(all(c["within_guarantee"] is True for c in api["nearest_within_guarantee"]),
+          "narmast: the second list holds only clinics within the guarantee")
+    check(pdf_pages(d) == 1, "narmast: prints on one page")
+    shot(d, out, "08-narmast.png")
+    d.set_window_size(390, 900)
+    check(d.execute_script("return document.documentElement.scrollWidth") <= 390,
+          "narmast: no sideways scrolling at 390 px")
+    d.save_screenshot(os.path.join(out, "09-narmast-390.png"))
+    d.set_window_size(1200, 900)
+    # A hostile clinic name and a hostile query are shown as text.
+    near = get_json(base, "/v1/nearest?near=Arvika&limit=10")
+    if hostile and any(c["name"] == hostile for c in near["nearest"]):
+        d.get(base + "/narmast?nara=Arvika")
+        check(not d.find_elements(By.CSS_SELECTOR, "li h3 img, li h3 b"),
+              "narmast: markup in a clinic name is shown as text")
+    d.get(base + "/narmast?nara=%3Cimg%20src%3Dx%3E")
+    check(not d.find_elements(By.CSS_SELECTOR, "main img") and
+          d.find_element(By.CSS_SELECTOR, "[role=alert]").is_displayed() and
+          d.find_element(By.ID, "nara").get_attribute("value") == "<img src=x>",
+          "narmast: an unknown place is an alert, the form keeps the text")
+    # That page came with status 400 (as it should): the one console entry
+    # it leaves is taken here, anything else stays an error.
+    errs = [e["message"] for e in d.get_log("browser") if e.get("level") == "SEVERE"]
+    check(all("/narmast?nara=%3Cimg" in m and "400" in m for m in errs),
+          "narmast: no console errors but the unknown place's 400 %s" % errs[:3])
+
+
+def test_overview_month(d, base, out):
+    """The overview's month report: month over month, worst first, CSV."""
+    month = dt.date.today().strftime("%Y-%m")
+    d.get(base + "/overview?month=" + month)
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#hist-guarantee tbody tr"),
+         "the guarantee table")
+    g = get_json(base, "/v1/reports/guarantee?month=" + month)
+    measured = sorted((c for c in g["clinics"] if c["web_booking"] != "none"
+                       and c["share_within"] is not None),
+                      key=lambda c: (c["share_within"], c["name"]))
+    rows = [r.find_element(By.TAG_NAME, "th").text for r in
+            d.find_elements(By.CSS_SELECTOR, "#hist-guarantee tbody tr")]
+    check(rows[:len(measured)] == [c["name"] for c in measured],
+          "overview: guarantee table ranked worst first (%d measured)" % len(measured))
+    heads = d.find_element(By.CSS_SELECTOR, "#hist-guarantee thead").text
+    check("Datatäckning" in heads and "Median" in heads and "90:e percentilen" in heads,
+          "overview: guarantee table shows coverage, median and p90")
+    muni = {x["municipality"] for x in get_json(base, "/v1/availability")["clinics"]}
+    shown = {r.find_element(By.TAG_NAME, "th").text for r in
+             d.find_elements(By.CSS_SELECTOR, "#hist-mom-muni tbody tr")}
+    check(shown == muni, "overview: month-over-month row per municipality")
+    ops = [r.find_element(By.TAG_NAME, "th").text for r in
+           d.find_elements(By.CSS_SELECTOR, "#hist-mom-op tbody tr")]
+    check(ops and all(o in ("Privata vårdgivare", "Regionens mottagningar") for o in ops),
+          "overview: month-over-month per operator %s" % ops)
+    # Scrollable regions: reachable by keyboard and named.
+    bad = d.execute_script("""
+        return Array.from(document.querySelectorAll('.table-wrap, .chart'))
+          .filter(e => e.tabIndex !== 0 || !(e.getAttribute('aria-label') ||
+                                             e.getAttribute('aria-labelledby')))
+          .map(e => e.id);""")
+    check(not bad, "overview: every scrollable region focusable and named %s" % bad)
+    # Every segment edge stands at least 3:1 against what touches it:
+    # neighbours touch only when their fills differ by 3:1, else a white
+    # gap lies between, against which a segment shows by its fill or by
+    # an outline.
+    worst = 99
+    for gr in d.find_elements(By.CSS_SELECTOR, "#chart svg g[data-municipality]"):
+        segs = [(float(r.get_attribute("x")), float(r.get_attribute("width")),
+                 r.get_attribute("fill"), r.get_attribute("stroke"))
+                for r in gr.find_elements(By.CSS_SELECTOR, "rect")]
+        for x, w, fill, stroke in segs:
+            edge = contrast(stroke, fill) if stroke else contrast(fill, "#ffffff")
+            worst = min(worst, edge if not stroke else min(edge, contrast(stroke, "#ffffff")))
+        for a, b in zip(segs, segs[1:]):
+            if b[0] - (a[0] + a[1]) < 1:
+                worst = min(worst, contrast(a[2], b[2]))
+    check(worst >= 3, "overview chart: every segment edge >= 3:1 (min %.2f)" % worst)
+    text = d.find_element(By.TAG_NAME, "body").text
+    check("Feed v1" not in text and "docs/" not in text, "overview: no developer jargon")
+    # CSV: Swedish headings, saved under a name.
+    with urllib.request.urlopen(base + "/v1/reports/guarantee?month=%s&format=csv" % month,
+                                timeout=10) as r:
+        disp = r.headers.get("Content-Disposition", "")
+        first = r.read().decode("utf-8").splitlines()[0]
+    check(disp == 'attachment; filename="vardgaranti-%s.csv"' % month and
+          first.startswith("HSA-id,Mottagning,Kommun"),
+          "guarantee CSV: Swedish headings and a file name (%s)" % disp)
+    links = d.find_elements(By.CSS_SELECTOR, "a[data-csv-for]")
+    check(len(links) == 4 and all(a.is_displayed() for a in links),
+          "overview: the current-state tables have CSV downloads")
+    shot(d, out, "10-oversikt-manad.png")
+    d.set_window_size(390, 900)
+    check(d.execute_script("return document.documentElement.scrollWidth") <= 390,
+          "overview: no page-wide sideways scrolling at 390 px")
+    d.save_screenshot(os.path.join(out, "11-oversikt-390.png"))
+    d.set_window_size(1200, 900)
+    # Without scripts: the month form opens the server-rendered table.
+    d.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        d.get(base + "/overview")
+        # Chromium's month field takes the month, then the year.
+        d.find_element(By.ID, "hist-month").send_keys(month[5:7] + "\t" + month[:4])
+        d.find_element(By.CSS_SELECTOR, "#hist-form button").click()
+        wait(d, lambda: "/v1/reports/guarantee" in d.current_url, "the no-script report")
+        check(d.find_elements(By.CSS_SELECTOR, "table tbody tr"),
+              "overview without scripts: the month form shows the guarantee table")
+    finally:
+        d.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+
+
 def main():
     base, out = sys.argv[1].rstrip("/"), sys.argv[2]
     hostile = sys.argv[3] if len(sys.argv) > 3 else None
@@ -705,6 +852,8 @@ def main():
             if hostile:
                 test_xss(d, base, feed, hostile)
             test_overview(d, base, out)
+            test_clinician(d, base, out, hostile)
+            test_overview_month(d, base, out)
             # A refused near= (4xx) is the API's answer the page shows, not a bug.
             errs = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"
                     and "near=" not in e.get("message", "")]

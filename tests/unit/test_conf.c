@@ -144,6 +144,15 @@ static void test_demo_region(void **state)
         snprintf(want_id, sizeof(want_id), "SE2321000156-F%03zu", i + 1);
         assert_string_equal(c->id, want_id);
         priv += strcmp(c->operator_kind, "private") == 0;
+        /* Every clinic offers a way forward: a phone from the fiction
+         * range, a website and an address, whatever its booking state. */
+        assert_non_null(c->phone);
+        assert_int_equal(strncmp(c->phone, "070-174 06 ", 11), 0);
+        assert_true(atoi(c->phone + 11) >= 5);
+        assert_non_null(c->website);
+        assert_non_null(c->address);
+        assert_non_null(strstr(c->address, c->locality ? c->locality
+                                                       : c->municipality));
         if (!c->has_booking) {
             nonbooking++;
             /* fiction range 070-174 06 05 .. 070-174 06 99 */
@@ -315,6 +324,7 @@ static void test_defaults(void **state)
     assert_null(c->locality);
     assert_null(c->phone);
     assert_null(c->website);
+    assert_null(c->address);
     assert_false(c->has_booking);
     assert_null(c->booking.adapter);
     assert_null(c->sim_profile);
@@ -341,12 +351,13 @@ static void test_all_keys_set(void **state)
                  "'listen':'[::1]:65535','clinics':["
                  "{'id':'se2321000156-ab1c','name':'C','municipality':'M',"
                  "'locality':'L','operator':'private','phone':'070-174 06 05',"
-                 "'website':'HTTPS://c.example/','booking':{"
+                 "'website':'HTTPS://c.example/',"
+                 "'address':'Storgatan 1, 665 30 Kil','booking':{"
                  "'adapter':'rivta-scheduling','url':'https://vp.example/x',"
                  "'booking_url':'https://b.example/','time_type_id':'NYB',"
                  "'time_type_name':'Nybesök'},'sim':{'profile':'http503'}},"
                  "{'id':'SE2321000156-B','name':'D','municipality':'M',"
-                 "'operator':'region','phone':null,'booking':null,"
+                 "'operator':'region','phone':null,'booking':null,'address':null,"
                  "'sim':null}]}");
     assert_int_equal(r->guarantee.days, 0);
     assert_int_equal(r->guarantee.counting, AVAIL_COUNT_WORKING);
@@ -368,6 +379,7 @@ static void test_all_keys_set(void **state)
     assert_string_equal(c->locality, "L");
     assert_string_equal(c->phone, "070-174 06 05");
     assert_string_equal(c->website, "HTTPS://c.example/");
+    assert_string_equal(c->address, "Storgatan 1, 665 30 Kil");
     assert_true(c->has_booking);
     assert_string_equal(c->booking.url, "https://vp.example/x");
     assert_string_equal(c->booking.booking_url, "https://b.example/");
@@ -375,6 +387,7 @@ static void test_all_keys_set(void **state)
     assert_string_equal(c->sim_profile, "http503");
     c = &r->clinics[1];
     assert_null(c->phone);
+    assert_null(c->address);
     assert_false(c->has_booking);
     assert_null(c->sim_profile);
     conf_free(r);

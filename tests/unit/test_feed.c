@@ -78,6 +78,7 @@ static void fixture_init(struct fixture *fx)
         c->operator_kind = i % 2 ? "region" : "private";
         c->phone = i == A ? "054-123456" : NULL;
         c->website = NULL;
+        c->address = i == A ? "Drottninggatan 1, 652 24 Karlstad" : NULL;
         c->has_booking = i != G;
         if (c->has_booking) {
             c->booking.adapter = "rivta-scheduling";
@@ -330,6 +331,7 @@ static void test_clinic_fields(void **state)
     expect_str(c, "booking_url", "https://e-tjanster.1177.se/boka");
     expect_str(c, "phone", "054-123456");
     expect_null(c, "website");
+    expect_str(c, "address", "Drottninggatan 1, 652 24 Karlstad");
     expect_strs(c, "services", svc, 1);
     assert_null(cJSON_GetObjectItem(c, "days"));   /* detail only */
 
@@ -436,6 +438,7 @@ static void test_clinic_detail(void **state)
     expect_str(get(doc, "guarantee"), "deadline", "2026-04-03");
     expect_str(doc, "id", ids[A]);
     expect_int(doc, "free_slots", 6);
+    expect_str(doc, "address", "Drottninggatan 1, 652 24 Karlstad");
     /* Six future slots on five local dates, in time order. */
     days = get(doc, "days");
     assert_int_equal(cJSON_GetArraySize(days), 5);

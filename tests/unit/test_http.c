@@ -1587,6 +1587,73 @@ static void test_slots(void **state)
     resp_free(&r);
 }
 
+/* --- the clinicians' view: /v1/nearest and /narmast --------------------- */
+
+static void test_nearest_routes(void **state)
+{
+    struct server *sv = *state;
+    struct resp r;
+    cJSON *o, *w;
+
+    set_snapshot(sv, make_region());
+    /* Near Skoghall: the nearest clinic is Skoghall's (no web booking);
+     * the nearest within the guarantee are Karlstad's two. */
+    request(sv, NULL, "/v1/nearest?near=Skoghall&limit=2", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Type", "application/json; charset=utf-8");
+    o = cJSON_Parse(r.body);
+    assert_non_null(o);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(o, "nearest"), 0), "id")->valuestring,
+        r_ids[C_SKOG]);
+    w = cJSON_GetObjectItem(o, "nearest_within_guarantee");
+    assert_int_equal(cJSON_GetArraySize(w), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 0),
+                                            "id")->valuestring,
+                        r_ids[C_AKTIV]);       /* same place: by name */
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 1),
+                                            "id")->valuestring,
+                        r_ids[C_CENTRUM]);
+    cJSON_Delete(o);
+    resp_free(&r);
+    /* The same 400 problems as every route. */
+    expect_bad(sv, "/v1/nearest", "near: required");
+    expect_bad(sv, "/v1/nearest?near=Oslo", "Oslo");
+    expect_bad(sv, "/v1/nearest?near=Kil&limit=99", "limit");
+    expect_bad(sv, "/v1/nearest?near=Kil&x=1", "unknown parameter");
+    expect_bad(sv, "/v1/nearest?near=%ff", "UTF-8");
+    /* The page: the form alone, a result, a place it does not know. */
+    request(sv, NULL, "/narmast", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Type", "text/html; charset=utf-8");
+    assert_non_null(strstr(r.body, "name=\"nara\""));
+    resp_free(&r);
+    request(sv, NULL, "/narmast?nara=663+40", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "Närmast Skoghall"));
+    assert_non_null(strstr(r.body, "Skoghalls Rehab"));
+    resp_free(&r);
+    request(sv, NULL, "/narmast?nara=%3Cb%3E", NULL, &r);
+    assert_int_equal(r.status, 400);
+    expect_header(&r, "Content-Type", "text/html; charset=utf-8");
+    assert_null(strstr(r.body, "<b>"));
+    assert_non_null(strstr(r.body, "role=\"alert\""));
+    resp_free(&r);
+}
+
+static void test_nearest_unavailable(void **state)
+{
+    struct server *sv = *state;
+    struct resp r;
+
+    set_snapshot(sv, make_region());
+    expect_bad(sv, "/v1/nearest?near=Karlstad", "near is not available");
+    request(sv, NULL, "/narmast?nara=Karlstad", NULL, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "finns inte"));
+    resp_free(&r);
+}
+
 /* --- metrics, openapi, static, SMART ---------------------------------------- */
 
 static void test_metrics_endpoint(void **state)
@@ -1630,6 +1697,7 @@ static const char *const served_routes[] = {
     "/healthz", "/metrics", "/$bulk-publish", "/bulk/Location.ndjson",
     "/bulk/Schedule.ndjson", "/bulk/Slot.ndjson", "/", "/overview",
     "/openapi.json", "/v1/reports/web-booking", "/v1/reports/guarantee",
+    "/v1/nearest", "/narmast",
 };
 
 static void test_openapi_and_static(void **state)
@@ -1670,7 +1738,8 @@ static void test_openapi_and_static(void **state)
         request(sv, NULL, path, NULL, &x);
         /* Reports need parameters and a history store, which this server
          * has neither of: they must answer with a documented problem. */
-        if (strncmp(path, "/v1/reports/", 12) == 0) {
+        if (strncmp(path, "/v1/reports/", 12) == 0 ||
+            strcmp(path, "/v1/nearest") == 0) {
             if (x.status != 400 && x.status != 503)
                 fail_msg("%s answers %ld, want 400 or 503", path, x.status);
         } else if (x.status != 200)
@@ -1841,11 +1910,12 @@ static void test_admin_listener(void **state)
     static const char *const admin_paths[] = {
         "/metrics", "/v1/reports/guarantee?month=2026-03",
         "/v1/reports/web-booking", "/overview", "/overview.html",
-        "/overview.js", "/history.js"
+        "/overview.js", "/history.js", "/overview.css"
     };
     static const char *const public_paths[] = {
         "/v1/availability", "/healthz", "/$bulk-publish", "/",
-        "/app.js", "/bulk/Slot.ndjson"
+        "/app.js", "/bulk/Slot.ndjson", "/narmast",
+        "/v1/nearest?near=Kil"
     };
     struct server *sv = *state;
     struct resp r;
@@ -2517,6 +2587,10 @@ int main(void)
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_endpoint, default_setup,
                                         server_teardown),
+        cmocka_unit_test_setup_teardown(test_nearest_routes, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_nearest_unavailable,
+                                        nogeo_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_openapi_and_static,
                                         default_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_smart_routes, default_setup,

@@ -677,13 +677,35 @@ static int split(char *line, char **cells, int max)
     }
 }
 
+/* The JSON key of a Swedish CSV heading (report_column_label), or the
+ * heading itself when no key has it. */
+static const char *key_of(const char *label)
+{
+    static const char *const keys[] = {
+        "period", "from", "to", "group", "clinics", "observed", "open",
+        "open_all", "share", "share_all", "hsa_id", "name", "municipality",
+        "operator", "reason", "web_booking", "clinics_with_web",
+        "observed_days", "open_s", "covered_s", "coverage", "stale_s",
+        "error_s", "gap_s", "within_s", "share_within", "share_within_open",
+        "reliable", "polls_expected", "polls_made", "polls_missed",
+        "polls_ok", "median_days", "p90_days", "polls_without_free",
+        "bookings_within", "bookings_later", "slots_passed"};
+    size_t i;
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(report_column_label(keys[i]), label) == 0)
+            return keys[i];
+    fail_msg("CSV heading \"%s\" is no known column", label);
+    return label;
+}
+
 /* Every cell of CSV row `cells` equals the JSON member of the same name. */
 static void same_row(const cJSON *o, char **head, char **cells, int n)
 {
     int i;
 
     for (i = 0; i < n; i++) {
-        const cJSON *v = cJSON_GetObjectItem(o, head[i]);
+        const cJSON *v = cJSON_GetObjectItem(o, key_of(head[i]));
 
         if (v == NULL || cJSON_IsNull(v))
             assert_string_equal(cells[i], "");
@@ -717,7 +739,7 @@ static void test_csv_equals_json(void **state)
     assert_non_null(strstr(csv, "\r\n"));
     line = strtok_r(csv, "\r\n", &save);
     nh = split(line, head, 40);
-    assert_string_equal(head[0], "hsa_id");
+    assert_string_equal(head[0], "HSA-id");
     while ((line = strtok_r(NULL, "\r\n", &save)) != NULL) {
         const cJSON *o;
 
@@ -746,7 +768,7 @@ static void test_csv_equals_json(void **state)
     line = strtok_r(csv, "\n", &save);
     line[strcspn(line, "\r")] = '\0';
     nh = split(line, head, 40);
-    assert_string_equal(head[0], "period");
+    assert_string_equal(head[0], "Period");
     rows = 0;
     while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
         const cJSON *per, *o;
@@ -767,7 +789,7 @@ static void test_csv_equals_json(void **state)
     assert_true(rows >= 7 + 7);
     line = strtok_r(NULL, "\n", &save);
     assert_non_null(line);
-    assert_non_null(strstr(line, "hsa_id,name"));
+    assert_non_null(strstr(line, "HSA-id,Mottagning,Kommun,Driftform,Orsak"));
     free(csv);
     cJSON_Delete(doc);
 }
@@ -920,7 +942,7 @@ static void test_http_handler(void **state)
                                      &len), 0);
     assert_int_equal(status, 200);
     assert_non_null(strstr(ct, "text/csv"));
-    assert_int_equal(strncmp(body, "hsa_id,", 7), 0);
+    assert_int_equal(strncmp(body, "HSA-id,", 7), 0);
     free(body);
     assert_int_equal(http_report_now("/v1/reports/guarantee",
                                      "month=2026-03&format=json", "text/csv",
@@ -1087,6 +1109,7 @@ struct reply {
     struct event_base *base;
     int done, status;
     char ct[128];
+    char disposition[160];          /* Content-Disposition, or "" */
     char *body;
 };
 
@@ -1104,6 +1127,9 @@ static void on_reply(struct evhttp_request *req, void *arg)
     ct = evhttp_find_header(evhttp_request_get_input_headers(req),
                             "Content-Type");
     snprintf(r->ct, sizeof r->ct, "%s", ct ? ct : "");
+    ct = evhttp_find_header(evhttp_request_get_input_headers(req),
+                            "Content-Disposition");
+    snprintf(r->disposition, sizeof r->disposition, "%s", ct ? ct : "");
     b = evhttp_request_get_input_buffer(req);
     n = evbuffer_get_length(b);
     r->body = malloc(n + 1);
@@ -1200,13 +1226,24 @@ static void test_http_server(void **state)
         "to=2026-03-08", "text/csv", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.ct, "text/csv"));
-    assert_int_equal(strncmp(r.body, "period,", 7), 0);
+    assert_int_equal(strncmp(r.body, "Period,", 7), 0);
+    /* Saved as a file named after the report and its range. */
+    assert_string_equal(r.disposition, "attachment; filename=\""
+                        "webbokning-2026-03-02--2026-03-08.csv\"");
+    free(r.body);
+    get(base, http_port(h), "/v1/reports/guarantee?month=2026-03&"
+        "format=csv", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.disposition,
+                        "attachment; filename=\"vardgaranti-2026-03.csv\"");
+    assert_int_equal(strncmp(r.body, "HSA-id,Mottagning,", 18), 0);
     free(r.body);
 
     get(base, http_port(h), "/v1/reports/guarantee?month=2026-03&format=html",
         NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "<table>"));
+    assert_string_equal(r.disposition, "");     /* shown, not saved */
     free(r.body);
 
     get(base, http_port(h), "/v1/reports/guarantee?month=march", NULL, &r);

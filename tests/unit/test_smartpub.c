@@ -83,6 +83,8 @@ static void fixture_init(struct fixture *fx)
     fx->clinics[A].phone = "054-123456";
     fx->clinics[A].website = "https://a.example/";
     fx->clinics[G].phone = "054-777";
+    fx->clinics[A].address = "Drottninggatan 1, 652 24 Karlstad";
+    fx->clinics[G].address = "Hamngatan 3 (plan 2)";
     fx->region.name = "Värmland";
     fx->region.timezone = "Europe/Stockholm";
     fx->region.guarantee.days = 3;
@@ -387,10 +389,20 @@ static void test_resource_content(void **state)
     a = cJSON_GetObjectItemCaseSensitive(o, "address");
     assert_string_equal(str(a, "city"), "Våxnäs");
     assert_string_equal(str(a, "district"), "Karlstad");
-    /* G: no locality -> city is the municipality; phone only. */
+    /* The configured address: text, and its street and postcode split. */
+    assert_string_equal(str(a, "text"), "Drottninggatan 1, 652 24 Karlstad");
+    assert_string_equal(str(a, "postalCode"), "652 24");
+    assert_string_equal(cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(a, "line"), 0)->valuestring,
+        "Drottninggatan 1");
+    /* G: no locality -> city is the municipality; phone only; an address
+     * not in the "street, postcode town" form stays text only. */
     o = by_id(&f.loc, ids[G]);
-    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(o, "address"),
-                            "city"), "Karlstad");
+    a = cJSON_GetObjectItemCaseSensitive(o, "address");
+    assert_string_equal(str(a, "city"), "Karlstad");
+    assert_string_equal(str(a, "text"), "Hamngatan 3 (plan 2)");
+    assert_null(cJSON_GetObjectItemCaseSensitive(a, "line"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(a, "postalCode"));
     a = cJSON_GetObjectItemCaseSensitive(o, "telecom");
     assert_int_equal(cJSON_GetArraySize(a), 1);
     assert_string_equal(str(cJSON_GetArrayItem(a, 0), "value"), "054-777");
