@@ -553,20 +553,10 @@ static bool valid_search(const char *s)
 static void conf_actor(struct confcheck *cx, const cJSON *v,
                        const char *path, struct conf_booking *b)
 {
-    char shown[CONFCHECK_SHOWN];
-    const char *s;
-
-    s = confcheck_str(cx, v, path, true);
-    if (s == NULL)
-        return;
-    if (!valid_fhir_reference(s)) {
-        confcheck_show(shown, sizeof(shown), s);
-        confcheck_err(cx, path, "\"%s\" is not a FHIR reference Type/id "
-                      "(e.g. \"Location/123\"; id: 1..64 letters, digits, "
-                      "'-', '.')", shown);
-        return;
-    }
-    confcheck_store(cx, &b->actor, s);
+    confcheck_get_valid_str(cx, v, path, valid_fhir_reference,
+                            "is not a FHIR reference Type/id (e.g. "
+                            "\"Location/123\"; id: 1..64 letters, digits, "
+                            "'-', '.')", &b->actor);
 }
 
 /* booking.token_file: a path, or null; read by fhir_conf_load. */
@@ -580,22 +570,11 @@ static void conf_token_file(struct confcheck *cx, const cJSON *v,
 static void conf_search(struct confcheck *cx, const cJSON *v,
                         const char *path, struct conf_booking *b)
 {
-    char shown[CONFCHECK_SHOWN];
-    const char *s;
-
-    if (cJSON_IsNull(v))
-        return;
-    s = confcheck_str(cx, v, path, true);
-    if (s == NULL)
-        return;
-    if (!valid_search(s)) {
-        confcheck_show(shown, sizeof(shown), s);
-        confcheck_err(cx, path, "\"%s\" is not name=value pairs joined by "
-                      "'&' (URL query characters only, no '#' or spaces)",
-                      shown);
-        return;
-    }
-    confcheck_store(cx, &b->search, s);
+    if (!cJSON_IsNull(v))
+        confcheck_get_valid_str(cx, v, path, valid_search,
+                                "is not name=value pairs joined by '&' "
+                                "(URL query characters only, no '#' or "
+                                "spaces)", &b->search);
 }
 
 /* booking.page_cap: 1..CONF_PAGE_CAP_MAX (default set by conf.c). */
@@ -607,21 +586,12 @@ static void conf_page_cap(struct confcheck *cx, const cJSON *v,
 
 /* The order is the order of "only used by" errors and of seen bits. */
 static const struct adapter_conf_key fhir_conf_keys[] = {
-    { "actor", conf_actor },
-    { "token_file", conf_token_file },
-    { "search", conf_search },
-    { "page_cap", conf_page_cap },
-    { NULL, NULL }
+    { "actor", conf_actor, true },
+    { "token_file", conf_token_file, false },
+    { "search", conf_search, false },
+    { "page_cap", conf_page_cap, false },
+    { NULL, NULL, false }
 };
-
-static void fhir_conf_check(struct confcheck *cx, const char *path,
-                            unsigned seen, const struct conf_booking *b)
-{
-    (void)b;
-    if (!(seen & 1u))       /* fhir_conf_keys[0], "actor" */
-        confcheck_err(cx, path, "missing required key \"actor\" (the "
-                      "fhir-slot adapter needs it)");
-}
 
 /*
  * Read the bearer token: at most FHIR_TOKEN_MAX bytes, surrounding
@@ -710,7 +680,7 @@ static bool fhir_conf_same(const struct conf_booking *a,
 const struct adapter adapter_fhir = {
     .name = "fhir-slot",
     .conf_keys = fhir_conf_keys,
-    .conf_check = fhir_conf_check,
+    .conf_check = NULL,
     .conf_load = fhir_conf_load,
     .conf_same = fhir_conf_same,
     .begin = fhir_begin,

@@ -990,17 +990,29 @@ out:
     return rc;
 }
 
+/* The public parsers' common start: refuse bad arguments (args_ok false,
+ * reported in fn's name), else a clean parse state for contract c. */
+static int parse_init(struct parse *ps, enum riv_contract c, bool args_ok,
+                      const char *fn, struct sf_error *err)
+{
+    if (!args_ok) {
+        sf_error_set(err, SF_ERR_INTERNAL, "%s: bad arguments", fn);
+        return -1;
+    }
+    memset(ps, 0, sizeof(*ps));
+    ps->contract = c;
+    return 0;
+}
+
 int riv_parse_dates(const char *body, size_t len, int32_t *days,
                     size_t *ndays, struct sf_error *err)
 {
     struct parse ps;
 
-    if (ndays == NULL || (days == NULL && *ndays > 0)) {
-        sf_error_set(err, SF_ERR_INTERNAL, "riv_parse_dates: bad arguments");
+    if (parse_init(&ps, RIV_GET_AVAILABLE_DATES,
+                   ndays != NULL && (days != NULL || *ndays == 0),
+                   "riv_parse_dates", err) != 0)
         return -1;
-    }
-    memset(&ps, 0, sizeof(ps));
-    ps.contract = RIV_GET_AVAILABLE_DATES;
     ps.days = days;
     ps.days_cap = *ndays;
     if (parse_doc(&ps, body, len, err) < 0) {
@@ -1025,13 +1037,9 @@ int riv_parse_timeslots(const char *body, size_t len,
     struct parse ps;
     size_t n0;
 
-    if (slots == NULL) {
-        sf_error_set(err, SF_ERR_INTERNAL,
-                     "riv_parse_timeslots: bad arguments");
+    if (parse_init(&ps, RIV_GET_AVAILABLE_TIMESLOTS, slots != NULL,
+                   "riv_parse_timeslots", err) != 0)
         return -1;
-    }
-    memset(&ps, 0, sizeof(ps));
-    ps.contract = RIV_GET_AVAILABLE_TIMESLOTS;
     ps.slots = slots;
     n0 = slots->n;
     if (parse_doc(&ps, body, len, err) < 0) {
@@ -1062,13 +1070,9 @@ int riv_parse_time_types(const char *body, size_t len,
     struct parse ps;
     struct riv_time_types got = {NULL, 0};
 
-    if (out == NULL) {
-        sf_error_set(err, SF_ERR_INTERNAL,
-                     "riv_parse_time_types: bad arguments");
+    if (parse_init(&ps, RIV_GET_ALL_TIME_TYPES, out != NULL,
+                   "riv_parse_time_types", err) != 0)
         return -1;
-    }
-    memset(&ps, 0, sizeof(ps));
-    ps.contract = RIV_GET_ALL_TIME_TYPES;
     ps.tts = &got;
     if (parse_doc(&ps, body, len, err) < 0) {
         riv_time_types_clear(&got);
@@ -1954,11 +1958,11 @@ static void conf_tls(struct confcheck *cx, const cJSON *v, const char *path,
 }
 
 static const struct adapter_conf_key riv_conf_keys[] = {
-    { "time_types", conf_time_types },
-    { "discover_time_types", conf_discover },
-    { "endpoints", conf_endpoints },
-    { "tls", conf_tls },
-    { NULL, NULL }
+    { "time_types", conf_time_types, false },
+    { "discover_time_types", conf_discover, false },
+    { "endpoints", conf_endpoints, false },
+    { "tls", conf_tls, false },
+    { NULL, NULL, false }
 };
 
 static void riv_conf_check(struct confcheck *cx, const char *path,

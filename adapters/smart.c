@@ -1238,37 +1238,23 @@ static void smart_end(void *state)
 /* --- configuration: the booking key only smart-bulk reads ----------------- */
 
 /* booking.location: the publisher's Location.id of this clinic. */
+static bool valid_location_id(const char *s)
+{
+    return fhirj_valid_id(s, strlen(s));
+}
+
 static void conf_location(struct confcheck *cx, const cJSON *v,
                           const char *path, struct conf_booking *b)
 {
-    char shown[CONFCHECK_SHOWN];
-    const char *s;
-
-    s = confcheck_str(cx, v, path, true);
-    if (s == NULL)
-        return;
-    if (!fhirj_valid_id(s, strlen(s))) {
-        confcheck_show(shown, sizeof(shown), s);
-        confcheck_err(cx, path, "\"%s\" is not a FHIR id (1..64 letters, "
-                      "digits, '-', '.')", shown);
-        return;
-    }
-    confcheck_store(cx, &b->location, s);
+    confcheck_get_valid_str(cx, v, path, valid_location_id,
+                            "is not a FHIR id (1..64 letters, digits, '-', "
+                            "'.')", &b->location);
 }
 
 static const struct adapter_conf_key smart_conf_keys[] = {
-    { "location", conf_location },
-    { NULL, NULL }
+    { "location", conf_location, true },
+    { NULL, NULL, false }
 };
-
-static void smart_conf_check(struct confcheck *cx, const char *path,
-                             unsigned seen, const struct conf_booking *b)
-{
-    (void)b;
-    if (!(seen & 1u))       /* smart_conf_keys[0], "location" */
-        confcheck_err(cx, path, "missing required key \"location\" (the "
-                      "smart-bulk adapter needs it)");
-}
 
 static bool smart_conf_same(const struct conf_booking *a,
                             const struct conf_booking *b)
@@ -1279,7 +1265,7 @@ static bool smart_conf_same(const struct conf_booking *a,
 const struct adapter adapter_smart = {
     .name = "smart-bulk",
     .conf_keys = smart_conf_keys,
-    .conf_check = smart_conf_check,
+    .conf_check = NULL,
     .conf_same = smart_conf_same,
     .begin = smart_begin,
     .step = smart_step,

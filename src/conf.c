@@ -324,6 +324,10 @@ static void check_booking_keys(struct confcheck *cx, const char *base,
     for (i = BK_COMMON; k->names[i] != NULL; i++)
         if ((seen & (1u << i)) && k->owner[i] == a)
             own |= 1u << k->slot[i];
+    for (i = 0; a->conf_keys != NULL && a->conf_keys[i].name != NULL; i++)
+        if (a->conf_keys[i].required && !(own & (1u << i)))
+            confcheck_err(cx, base, "missing required key \"%s\" (the %s "
+                          "adapter needs it)", a->conf_keys[i].name, a->name);
     if (a->conf_check != NULL)
         a->conf_check(cx, base, own, b);
     for (i = BK_COMMON; k->names[i] != NULL; i++) {

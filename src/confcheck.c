@@ -518,19 +518,18 @@ static int get_choice(struct confcheck *cx, const cJSON *v, const char *path,
     return -1;
 }
 
-/* A nonempty string that f->valid (if set) accepts. */
-static int get_valid_str(struct confcheck *cx, const cJSON *v,
-                         const char *path, const struct confcheck_field *f,
-                         char **dst)
+int confcheck_get_valid_str(struct confcheck *cx, const cJSON *v,
+                            const char *path, bool (*valid)(const char *s),
+                            const char *why, char **dst)
 {
     char shown[CONFCHECK_SHOWN];
     const char *s = confcheck_str(cx, v, path, true);
 
     if (s == NULL)
         return -1;
-    if (f->valid != NULL && !f->valid(s)) {
+    if (valid != NULL && !valid(s)) {
         confcheck_show(shown, sizeof(shown), s);
-        confcheck_err(cx, path, "\"%s\" %s", shown, f->why);
+        confcheck_err(cx, path, "\"%s\" %s", shown, why);
         return -1;
     }
     confcheck_store(cx, dst, s);
@@ -579,7 +578,8 @@ static bool get_field(struct confcheck *cx, const cJSON *v, const char *path,
         *(double *)at = d;
         return true;
     case CONFCHECK_STR:
-        return get_valid_str(cx, v, path, f, (char **)at) == 0;
+        return confcheck_get_valid_str(cx, v, path, f->valid, f->why,
+                                       (char **)at) == 0;
     case CONFCHECK_CHOICE:
         return get_choice(cx, v, path, f, (char **)at) == 0;
     case CONFCHECK_SECTION:

@@ -191,6 +191,9 @@ struct adapter_conf_key {
      */
     void (*parse)(struct confcheck *cx, const struct cJSON *v,
                   const char *path, struct conf_booking *b);
+    /* A block that names this adapter must give the key: conf.c reports
+     * "missing required key" with the adapter's name otherwise. */
+    bool required;
 };
 
 struct adapter {
@@ -199,7 +202,8 @@ struct adapter {
     const struct adapter_conf_key *conf_keys;
     /*
      * Rules across keys, for a block that names this adapter, once every
-     * key was read: required keys, keys that exclude each other. seen has
+     * key was read and the required ones checked: keys that exclude each
+     * other. seen has
      * bit i set when conf_keys[i] was given; path is the block's JSON
      * path. NULL: no such rules.
      */

@@ -110,6 +110,14 @@ void confcheck_get_str(struct confcheck *cx, const struct cJSON *v,
 /* Optional string: null means "absent"; else it must be nonempty. */
 void confcheck_get_opt_str(struct confcheck *cx, const struct cJSON *v,
                            const char *path, char **dst);
+/*
+ * Nonempty string that valid (if not NULL) accepts: 0 and *dst replaced
+ * by a copy, or -1 after reporting "\"<s>\" <why>" (s shortened by
+ * confcheck_show). why reads as a predicate: "is not a FHIR id (...)".
+ */
+int confcheck_get_valid_str(struct confcheck *cx, const struct cJSON *v,
+                            const char *path, bool (*valid)(const char *s),
+                            const char *why, char **dst);
 
 /* Integer in lo..hi: 0 and *dst set, or -1 after reporting. */
 int confcheck_get_int(struct confcheck *cx, const struct cJSON *v,
