@@ -853,23 +853,41 @@ void api_cache_free(struct api_cache *c)
     free(c);
 }
 
+struct api_entry *api_cache_find(struct api_cache *c, uint64_t serial,
+                                 const char *key)
+{
+    size_t i;
+
+    if (c->serial != serial) {
+        cache_drop_all(c);
+        c->serial = serial;
+    }
+    for (i = 0; i < c->n; i++)
+        if (strcmp(c->v[i]->key, key) == 0) {
+            c->v[i]->refs++;
+            return c->v[i];
+        }
+    return NULL;
+}
+
+void api_cache_put(struct api_cache *c, struct api_entry *e)
+{
+    if (c->n == c->max) {
+        api_entry_unref(c->v[0]);
+        memmove(&c->v[0], &c->v[1], (c->max - 1) * sizeof(c->v[0]));
+        c->n--;
+    }
+    c->v[c->n++] = e;
+    e->refs++;
+}
+
 struct api_entry *api_cache_get(struct api_cache *c,
                                 const struct feed_snapshot *s,
                                 const struct geo_table *geo,
                                 const struct api_filter *f, bool want_gz)
 {
-    struct api_entry *e = NULL;
-    size_t i;
+    struct api_entry *e = api_cache_find(c, s->serial, f->key);
 
-    if (c->serial != s->serial) {
-        cache_drop_all(c);
-        c->serial = s->serial;
-    }
-    for (i = 0; i < c->n; i++)
-        if (strcmp(c->v[i]->key, f->key) == 0) {
-            e = c->v[i];
-            break;
-        }
     if (e == NULL) {
         if ((e = calloc(1, sizeof(*e))) == NULL)
             return NULL;
@@ -880,17 +898,8 @@ struct api_entry *api_cache_get(struct api_cache *c,
             api_entry_unref(e);
             return NULL;
         }
-        if (f->key[0] != '\x01') {
-            if (c->n == c->max) {
-                api_entry_unref(c->v[0]);
-                memmove(&c->v[0], &c->v[1], (c->max - 1) * sizeof(c->v[0]));
-                c->n--;
-            }
-            c->v[c->n++] = e;
-            e->refs++;
-        }
-    } else {
-        e->refs++;
+        if (f->key[0] != '\x01')
+            api_cache_put(c, e);
     }
     if (want_gz && e->gz.json == NULL &&
         doc_gzip(e->plain.json, e->plain.len, e->plain.etag, &e->gz) != 0) {

@@ -135,7 +135,7 @@ struct http_server {
     struct http_server *next;   /* all servers (see on_accept_error) */
     int closing;                /* in http_free: the listener is gone */
     struct api_cache *cache;
-    struct page_cache *pages;   /* the rendered patient page "/" */
+    struct api_cache *pages;    /* the rendered patient page "/" */
     const struct geo_table *geo;        /* borrowed from opts */
     char (*asset_etags)[DOC_ETAG_LEN];   /* parallel to web_assets[] */
     struct doc *asset_gz;       /* their gzip forms, made at start (json
@@ -1746,7 +1746,7 @@ struct http_server *http_new(struct event_base *base, const char *host,
     }
     if ((s = calloc(1, sizeof(*s))) == NULL ||
         (s->cache = api_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
-        (s->pages = page_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
+        (s->pages = api_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
         (s->http = evhttp_new(base)) == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
@@ -1884,7 +1884,7 @@ void http_free(struct http_server *s)
     free(s->pend);
     free(s->conns.v);
     api_cache_free(s->cache);
-    page_cache_free(s->pages);
+    api_cache_free(s->pages);
     free(s->asset_etags);
     for (i = 0; s->asset_gz != NULL && i < s->nassets; i++)
         free(s->asset_gz[i].json);

@@ -1051,44 +1051,6 @@ out:
 
 /* --- cache ----------------------------------------------------------------- */
 
-struct page_cache {
-    struct api_entry **v;
-    size_t n, max;
-    uint64_t serial;
-};
-
-struct page_cache *page_cache_new(size_t max)
-{
-    struct page_cache *c = calloc(1, sizeof(*c));
-
-    if (c == NULL)
-        return NULL;
-    c->max = max > 0 ? max : 1;
-    if ((c->v = calloc(c->max, sizeof(*c->v))) == NULL) {
-        free(c);
-        return NULL;
-    }
-    return c;
-}
-
-static void page_cache_drop(struct page_cache *c)
-{
-    size_t i;
-
-    for (i = 0; i < c->n; i++)
-        api_entry_unref(c->v[i]);
-    c->n = 0;
-}
-
-void page_cache_free(struct page_cache *c)
-{
-    if (c == NULL)
-        return;
-    page_cache_drop(c);
-    free(c->v);
-    free(c);
-}
-
 /* The variant's key: everything the page depends on besides the snapshot. */
 static void page_key(const struct page_query *q, char *key, size_t cap)
 {
@@ -1096,7 +1058,7 @@ static void page_key(const struct page_query *q, char *key, size_t cap)
              q->kommun ? q->kommun : "", q->nara ? q->nara : "");
 }
 
-struct api_entry *page_cache_get(struct page_cache *c,
+struct api_entry *page_cache_get(struct api_cache *c,
                                  const struct feed_snapshot *s,
                                  const struct geo_table *geo,
                                  const struct page_query *q, int *status)
@@ -1104,19 +1066,12 @@ struct api_entry *page_cache_get(struct page_cache *c,
     char key[2 * API_MAX_VALUE + 16];
     struct api_entry *e;
     bool cacheable;
-    size_t i;
 
-    if (c->serial != s->serial) {
-        page_cache_drop(c);
-        c->serial = s->serial;
-    }
     page_key(q, key, sizeof(key));
-    for (i = 0; i < c->n; i++)
-        if (strcmp(c->v[i]->key, key) == 0) {
-            *status = 200;          /* only 200 pages are kept */
-            c->v[i]->refs++;
-            return c->v[i];
-        }
+    if ((e = api_cache_find(c, s->serial, key)) != NULL) {
+        *status = 200;          /* only 200 pages are kept */
+        return e;
+    }
     if ((e = calloc(1, sizeof(*e))) == NULL)
         return NULL;
     e->refs = 1;
@@ -1127,14 +1082,7 @@ struct api_entry *page_cache_get(struct page_cache *c,
         api_entry_unref(e);
         return NULL;
     }
-    if (cacheable && *status == 200) {
-        if (c->n == c->max) {
-            api_entry_unref(c->v[0]);
-            memmove(&c->v[0], &c->v[1], (c->max - 1) * sizeof(c->v[0]));
-            c->n--;
-        }
-        c->v[c->n++] = e;
-        e->refs++;
-    }
+    if (cacheable && *status == 200)
+        api_cache_put(c, e);
     return e;
 }

@@ -147,6 +147,17 @@ struct api_entry *api_cache_get(struct api_cache *c,
                                 const struct api_filter *f, bool want_gz);
 void api_entry_unref(struct api_entry *e);
 
+/*
+ * The cache's two halves, for other documents kept per snapshot and key
+ * (page.c's rendered pages): api_cache_find drops every entry when serial
+ * (the snapshot's) changed, then returns a new reference to key's entry,
+ * or NULL. api_cache_put keeps e (its own reference; e->key set), the
+ * oldest entry dropped when full.
+ */
+struct api_entry *api_cache_find(struct api_cache *c, uint64_t serial,
+                                 const char *key);
+void api_cache_put(struct api_cache *c, struct api_entry *e);
+
 /* Accept-Encoding: is gzip acceptable (q > 0, directly or via "*")? */
 bool api_accepts_gzip(const char *accept_encoding);
 

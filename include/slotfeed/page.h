@@ -65,11 +65,8 @@ void page_escape(struct sbuf *b, const char *s);
 
 /* --- cache of rendered pages (per snapshot) ------------------------------ */
 
-struct page_cache;
-
-/* At most max pages kept; dropped whole when the snapshot changes. */
-struct page_cache *page_cache_new(size_t max);
-void page_cache_free(struct page_cache *c);
+/* Pages are kept in an api_cache (api.h: api_cache_new/free; at most max
+ * pages, dropped whole when the snapshot changes). */
 
 /*
  * The page for q on s, with its gzip form: from the cache when this
@@ -78,7 +75,7 @@ void page_cache_free(struct page_cache *c);
  * (api_entry_unref when the reply is done) with *status set, or NULL out
  * of memory.
  */
-struct api_entry *page_cache_get(struct page_cache *c,
+struct api_entry *page_cache_get(struct api_cache *c,
                                  const struct feed_snapshot *s,
                                  const struct geo_table *geo,
                                  const struct page_query *q, int *status);

@@ -232,7 +232,7 @@ static void test_english(void **state)
 
 static void test_cache_per_snapshot(void **state)
 {
-    struct page_cache *c = page_cache_new(8);
+    struct api_cache *c = api_cache_new(8);
     struct feed_snapshot *s1 = make(0), *s2;
     struct page_query q = {.kommun = "Arvika", .lang = PAGE_SV};
     struct api_entry *a, *b;
@@ -262,7 +262,7 @@ static void test_cache_per_snapshot(void **state)
     assert_ptr_not_equal(a, b);
     api_entry_unref(a);
     api_entry_unref(b);
-    page_cache_free(c);
+    api_cache_free(c);
     feed_snapshot_free(s1);
     feed_snapshot_free(s2);
 }
