@@ -492,16 +492,9 @@ static bool matches(const struct feed_snapshot *s, size_t i,
     return true;
 }
 
-struct near_row {
-    size_t i;
-    bool has;
-    long deci_km;                  /* distance in 0.1 km, as published */
-    const char *name, *id;
-};
-
 static int near_cmp(const void *a, const void *b)
 {
-    const struct near_row *x = a, *y = b;
+    const struct api_near_row *x = a, *y = b;
     int c;
 
     if (x->has != y->has)
@@ -510,6 +503,27 @@ static int near_cmp(const void *a, const void *b)
         return x->deci_km < y->deci_km ? -1 : 1;
     c = strcmp(x->name ? x->name : "", y->name ? y->name : "");
     return c != 0 ? c : strcmp(x->id, y->id);
+}
+
+void api_near_row(struct api_near_row *r, const struct feed_snapshot *s,
+                  size_t i, const struct geo_table *geo,
+                  struct geo_point from)
+{
+    const struct conf_clinic *c = &s->region->clinics[i];
+    struct geo_point pt;
+
+    r->i = i;
+    r->name = c->name;
+    r->id = c->id;
+    r->has = geo != NULL && geo_place(geo, c->municipality, c->locality,
+                                      &pt);
+    r->deci_km = r->has ? lround(geo_distance_km(from, pt) * 10.0) : 0;
+}
+
+void api_near_sort(struct api_near_row *rows, size_t n)
+{
+    if (n > 1)
+        qsort(rows, n, sizeof(*rows), near_cmp);
 }
 
 /* The filters as compact JSON (malloc'd), or NULL when out of memory.
@@ -579,7 +593,7 @@ int api_filter_build(const struct feed_snapshot *s,
                      const struct geo_table *geo, const struct api_filter *f,
                      struct doc *doc)
 {
-    struct near_row *rows = NULL;
+    struct api_near_row *rows = NULL;
     size_t *idx = NULL, n = 0, i;
     char sum[FEED_SUMMARY_MAX];
     struct sbuf b = {0};
@@ -598,20 +612,10 @@ int api_filter_build(const struct feed_snapshot *s,
     if ((sl = feed_summary_format(s, idx, n, sum, sizeof(sum))) == 0 ||
         (fj = filters_json(f)) == NULL)
         goto out;
-    for (i = 0; i < n; i++) {
-        const struct conf_clinic *c = &s->region->clinics[idx[i]];
-        struct geo_point pt;
-
-        rows[i].i = idx[i];
-        rows[i].name = c->name;
-        rows[i].id = c->id;
-        if (f->near && geo_place(geo, c->municipality, c->locality, &pt)) {
-            rows[i].has = true;
-            rows[i].deci_km = lround(geo_distance_km(f->near_pt, pt) * 10.0);
-        }
-    }
-    if (f->near && n > 1)
-        qsort(rows, n, sizeof(*rows), near_cmp);
+    for (i = 0; i < n; i++)
+        api_near_row(&rows[i], s, idx[i], f->near ? geo : NULL, f->near_pt);
+    if (f->near)
+        api_near_sort(rows, n);
     sbuf_add(&b, s->head, s->head_len);
     sbuf_str(&b, ",");
     sbuf_add(&b, sum, sl);
@@ -640,12 +644,8 @@ int api_filter_build(const struct feed_snapshot *s,
         }
     }
     sbuf_str(&b, "]}");
-    if (b.oom)
+    if (doc_take_sbuf(doc, &b) != 0)
         goto out;
-    doc->json = b.p;
-    doc->len = b.len;
-    b.p = NULL;
-    doc_etag(doc->json, doc->len, doc->etag);
     rc = 0;
 out:
     free(b.p);

@@ -2,6 +2,7 @@
  * doc.c - immutable serialized documents: ETag and gzip (doc.h).
  */
 #include "slotfeed/doc.h"
+#include "slotfeed/sbuf.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -240,5 +241,18 @@ int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
         *p++ = (unsigned char)((uint64_t)len >> (8 * i));
     out->len = total;
     gz_etag(out, plain_etag);
+    return 0;
+}
+
+int doc_take_sbuf(struct doc *d, struct sbuf *b)
+{
+    memset(d, 0, sizeof(*d));
+    if (b->oom)
+        return -1;
+    d->json = b->p;
+    d->len = b->len;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    doc_etag(d->json, d->len, d->etag);
     return 0;
 }

@@ -129,26 +129,10 @@ int nearest_parse_page(const struct api_params *p,
 
 /* --- the document -------------------------------------------------------- */
 
-struct row {
-    size_t i;
-    long deci_km;                  /* distance in 0.1 km, as published */
-    const char *name, *id;
-};
-
-static int row_cmp(const void *a, const void *b)
-{
-    const struct row *x = a, *y = b;
-    int c;
-
-    if (x->deci_km != y->deci_km)
-        return x->deci_km < y->deci_km ? -1 : 1;
-    c = strcmp(x->name ? x->name : "", y->name ? y->name : "");
-    return c != 0 ? c : strcmp(x->id, y->id);
-}
 
 /* One list: the first q->limit rows (of n, sorted) that pass. */
 static void add_list(struct sbuf *b, const struct feed_snapshot *s,
-                     const struct row *rows, size_t n, int limit,
+                     const struct api_near_row *rows, size_t n, int limit,
                      bool within_only)
 {
     size_t i;
@@ -174,7 +158,7 @@ static void add_list(struct sbuf *b, const struct feed_snapshot *s,
 int nearest_build(const struct feed_snapshot *s, const struct geo_table *geo,
                   const struct nearest_query *q, struct doc *doc)
 {
-    struct row *rows = NULL;
+    struct api_near_row *rows = NULL;
     struct sbuf b = {0};
     cJSON *near = NULL;
     char *nj = NULL;
@@ -185,20 +169,13 @@ int nearest_build(const struct feed_snapshot *s, const struct geo_table *geo,
     if (s->nclinics > 0 &&
         (rows = calloc(s->nclinics, sizeof(*rows))) == NULL)
         goto out;
+    /* Clinics whose place is unknown have no distance: not listed. */
     for (i = 0; i < s->nclinics; i++) {
-        const struct conf_clinic *c = &s->region->clinics[i];
-        struct geo_point pt;
-
-        if (!geo_place(geo, c->municipality, c->locality, &pt))
-            continue;
-        rows[n].i = i;
-        rows[n].name = c->name;
-        rows[n].id = c->id;
-        rows[n].deci_km = lround(geo_distance_km(q->pt, pt) * 10.0);
-        n++;
+        api_near_row(&rows[n], s, i, geo, q->pt);
+        if (rows[n].has)
+            n++;
     }
-    if (n > 1)
-        qsort(rows, n, sizeof(*rows), row_cmp);
+    api_near_sort(rows, n);
     if ((near = cJSON_CreateObject()) == NULL ||
         cJSON_AddStringToObject(near, "place", q->place) == NULL ||
         cJSON_AddNumberToObject(near, "lat", q->pt.lat) == NULL ||
@@ -211,12 +188,8 @@ int nearest_build(const struct feed_snapshot *s, const struct geo_table *geo,
     sbuf_str(&b, ",\"nearest_within_guarantee\":");
     add_list(&b, s, rows, n, q->limit, true);
     sbuf_str(&b, "}");
-    if (b.oom)
+    if (doc_take_sbuf(doc, &b) != 0)
         goto out;
-    doc->json = b.p;
-    doc->len = b.len;
-    b.p = NULL;
-    doc_etag(doc->json, doc->len, doc->etag);
     rc = 0;
 out:
     sbuf_free(&b);
@@ -227,20 +200,6 @@ out:
 }
 
 /* --- the page ------------------------------------------------------------ */
-
-static void esc(struct sbuf *b, const char *s)
-{
-    for (; s != NULL && *s; s++) {
-        switch (*s) {
-        case '<': sbuf_str(b, "&lt;"); break;
-        case '>': sbuf_str(b, "&gt;"); break;
-        case '&': sbuf_str(b, "&amp;"); break;
-        case '"': sbuf_str(b, "&quot;"); break;
-        case '\'': sbuf_str(b, "&#39;"); break;
-        default: sbuf_add(b, s, 1);
-        }
-    }
-}
 
 static const char *str_of(const cJSON *o, const char *k)
 {
@@ -270,7 +229,7 @@ static void when(struct sbuf *b, const char *t)
 
     if (t == NULL || sscanf(t, "%4d-%2d-%2dT%2d:%2d", &y, &m, &d, &hh,
                             &mm) != 5 || m < 1 || m > 12 || d < 1 || d > 31) {
-        esc(b, t);
+        sbuf_html(b, t);
         return;
     }
     yy = m < 3 ? y - 1 : y;          /* Sakamoto's weekday */
@@ -333,16 +292,16 @@ static void clinic_item(struct sbuf *b, const cJSON *c, int days)
             *dot = ',';                     /* Swedish decimal comma */
     }
     sbuf_str(b, "<li><h3>");
-    esc(b, name);
+    sbuf_html(b, name);
     sbuf_printf(b, "</h3><p class=\"dist\">%s km", km);
     if (muni != NULL) {
         sbuf_str(b, " &middot; ");
-        esc(b, muni);
+        sbuf_html(b, muni);
         sbuf_str(b, " kommun");
     }
     sbuf_str(b, "</p><p class=\"addr\">");
     if (addr != NULL)
-        esc(b, addr);
+        sbuf_html(b, addr);
     else
         sbuf_str(b, "Adress saknas");
     sbuf_str(b, "</p><p class=\"contact\">");
@@ -350,19 +309,19 @@ static void clinic_item(struct sbuf *b, const cJSON *c, int days)
         sbuf_str(b, "Telefon <a href=\"");
         tel_href(b, phone);
         sbuf_str(b, "\">");
-        esc(b, phone);
+        sbuf_html(b, phone);
         sbuf_str(b, "</a>");
     } else {
         sbuf_str(b, "Telefon saknas");
     }
     if (web_url(site)) {
         sbuf_str(b, " &middot; <a href=\"");
-        esc(b, site);
+        sbuf_html(b, site);
         sbuf_str(b, "\">Webbplats</a>");
     }
     if (web_url(book) && web != NULL && strcmp(web, "none") != 0) {
         sbuf_str(b, " &middot; <a href=\"");
-        esc(b, book);
+        sbuf_html(b, book);
         sbuf_str(b, "\">Webbokning</a>");
     }
     sbuf_str(b, "</p>");
@@ -418,7 +377,7 @@ static void page_form(struct sbuf *b, const struct nearest_query *q)
              "\" role=\"search\"><div><label for=\"nara\">Patientens "
              "postnummer eller ort</label><input id=\"nara\" name=\"nara\" "
              "type=\"text\" maxlength=\"64\" value=\"");
-    esc(b, q->typed);
+    sbuf_html(b, q->typed);
     sbuf_str(b, "\" aria-describedby=\"nara-hint\"><div id=\"nara-hint\" "
              "class=\"note\">Till exempel 652 24, Molkom eller Skoghall."
              "</div></div><button type=\"submit\">Visa närmaste"
@@ -434,7 +393,7 @@ static void page_results(struct sbuf *b, const cJSON *doc)
     char title[160];
 
     sbuf_str(b, "<p class=\"note\" role=\"status\">Närmast ");
-    esc(b, str_of(near, "place"));
+    sbuf_html(b, str_of(near, "place"));
     sbuf_str(b, ", räknat fågelvägen från orten. Uppgifterna gäller ");
     when(b, str_of(doc, "generated_at"));
     sbuf_str(b, ".</p>");
@@ -470,7 +429,7 @@ char *nearest_page(const struct nearest_query *q, const char *json,
     page_form(&b, q);
     if (errmsg != NULL) {
         sbuf_str(&b, "<p class=\"alert\" role=\"alert\">");
-        esc(&b, errmsg);
+        sbuf_html(&b, errmsg);
         sbuf_str(&b, "</p>");
     }
     if (doc != NULL)

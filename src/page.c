@@ -64,25 +64,6 @@ static const char *const WD_EN[7] = {
 
 /* --- text helpers ---------------------------------------------------------- */
 
-void page_escape(struct sbuf *b, const char *s)
-{
-    const char *p, *run;
-
-    if (s == NULL)
-        return;
-    for (p = run = s; *p != '\0'; p++) {
-        const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;"
-                        : *p == '>' ? "&gt;" : *p == '"' ? "&quot;"
-                        : *p == '\'' ? "&#39;" : NULL;
-        if (e == NULL)
-            continue;
-        sbuf_add(b, run, (size_t)(p - run));
-        sbuf_str(b, e);
-        run = p + 1;
-    }
-    sbuf_add(b, run, (size_t)(p - run));
-}
-
 /* Only absolute http(s) URLs without blanks or controls become links. */
 static const char *safe_url(const char *u)
 {
@@ -181,7 +162,7 @@ static void where_text(const struct pctx *c)
     if (c->where == NULL)
         return;
     sbuf_str(c->b, TR(c, " i ", " in "));
-    page_escape(c->b, c->where);
+    sbuf_html(c->b, c->where);
 }
 
 /* --- order ------------------------------------------------------------------ */
@@ -255,11 +236,11 @@ static void phone_link(const struct pctx *c, const char *phone)
             tel[n++] = *p;
     tel[n] = '\0';
     if (n == 0) {
-        page_escape(c->b, phone);
+        sbuf_html(c->b, phone);
         return;
     }
     sbuf_printf(c->b, "<a class=\"tel\" href=\"tel:%s\">", tel);
-    page_escape(c->b, phone);
+    sbuf_html(c->b, phone);
     sbuf_str(c->b, "</a>");
 }
 
@@ -283,17 +264,17 @@ static void contact_block(const struct pctx *c, const cJSON *o, bool none)
     }
     if (web != NULL) {
         sbuf_str(c->b, "<p class=\"contact\"><a class=\"site-link\" href=\"");
-        page_escape(c->b, web);
+        sbuf_html(c->b, web);
         sbuf_printf(c->b, "\" rel=\"noopener noreferrer\">%s"
                     "<span class=\"visually-hidden\"> (",
                     TR(c, "Mottagningens webbplats", "The clinic's website"));
-        page_escape(c->b, jstr(o, "name"));
+        sbuf_html(c->b, jstr(o, "name"));
         sbuf_str(c->b, ")</span></a></p>");
     }
     if (addr != NULL) {
         sbuf_printf(c->b, "<p class=\"contact address\">%s ",
                     TR(c, "Adress:", "Address:"));
-        page_escape(c->b, addr);
+        sbuf_html(c->b, addr);
         sbuf_str(c->b, "</p>");
     }
     if (phone == NULL && web == NULL && addr == NULL && none)
@@ -312,12 +293,12 @@ static void card_meta(const struct pctx *c, const cJSON *o)
     if (mun != NULL || loc != NULL) {
         sbuf_str(c->b, "<span class=\"place\">");
         if (loc != NULL && (mun == NULL || strcmp(loc, mun) != 0)) {
-            page_escape(c->b, loc);
+            sbuf_html(c->b, loc);
             if (mun != NULL)
                 sbuf_str(c->b, ", ");
-            page_escape(c->b, mun);
+            sbuf_html(c->b, mun);
         } else {
-            page_escape(c->b, mun);
+            sbuf_html(c->b, mun);
             sbuf_str(c->b, TR(c, " kommun", " municipality"));
         }
         sbuf_str(c->b, "</span>");
@@ -365,7 +346,7 @@ static void upcoming(const struct pctx *c, const cJSON *o)
         if (i++ > 0)
             sbuf_str(c->b, " ");
         sbuf_str(c->b, "<time class=\"day\" datetime=\"");
-        page_escape(c->b, d->valuestring);
+        sbuf_html(c->b, d->valuestring);
         sbuf_str(c->b, "\">");
         short_date(c, d->valuestring);
         sbuf_str(c->b, "</time>");
@@ -389,14 +370,14 @@ static void card_web(const struct pctx *c, const cJSON *o)
     const char *status = jstr(o, "status");
 
     sbuf_str(c->b, "<li class=\"clinic-card\" data-id=\"");
-    page_escape(c->b, id);
+    sbuf_html(c->b, id);
     sbuf_str(c->b, "\"><div class=\"card-head\"><h3 class=\"clinic-name\">"
                    "<a class=\"clinic-link\" href=\"/#/klinik/");
-    page_escape(c->b, id);
+    sbuf_html(c->b, id);
     sbuf_str(c->b, "\" data-focus=\"card:");
-    page_escape(c->b, id);
+    sbuf_html(c->b, id);
     sbuf_str(c->b, "\">");
-    page_escape(c->b, jstr(o, "name"));
+    sbuf_html(c->b, jstr(o, "name"));
     sbuf_str(c->b, "</a></h3>");
     if (cJSON_IsTrue(w)) {
         sbuf_printf(c->b, "<span class=\"badge badge-ok\">%s",
@@ -425,7 +406,7 @@ static void card_web(const struct pctx *c, const cJSON *o)
     if (first != NULL) {
         sbuf_printf(c->b, "<p class=\"first-free\">%s<time datetime=\"",
                     TR(c, "Första lediga tid: ", "First free time: "));
-        page_escape(c->b, first);
+        sbuf_html(c->b, first);
         sbuf_str(c->b, "\">");
         instant_text(c, first);
         sbuf_str(c->b, "</time></p>");
@@ -433,11 +414,11 @@ static void card_web(const struct pctx *c, const cJSON *o)
     if (book != NULL) {
         sbuf_str(c->b, "<p class=\"book\"><a class=\"button book-link\" "
                        "rel=\"noopener noreferrer\" href=\"");
-        page_escape(c->b, book);
+        sbuf_html(c->b, book);
         sbuf_printf(c->b, "\">%s<span class=\"visually-hidden\"> ",
                     TR(c, "Boka tid", "Book a time"));
-        page_escape(c->b, TR(c, "hos ", "at "));
-        page_escape(c->b, jstr(o, "name"));
+        sbuf_html(c->b, TR(c, "hos ", "at "));
+        sbuf_html(c->b, jstr(o, "name"));
         sbuf_printf(c->b, "</span></a> <span class=\"hint\">%s</span></p>",
                     TR(c, "(i mottagningens tidbok)",
                        "(in the clinic's booking system)"));
@@ -449,9 +430,9 @@ static void card_web(const struct pctx *c, const cJSON *o)
 static void card_none(const struct pctx *c, const cJSON *o)
 {
     sbuf_str(c->b, "<li class=\"clinic-card clinic-card-none\" data-id=\"");
-    page_escape(c->b, jstr(o, "id"));
+    sbuf_html(c->b, jstr(o, "id"));
     sbuf_str(c->b, "\"><h3 class=\"clinic-name\">");
-    page_escape(c->b, jstr(o, "name"));
+    sbuf_html(c->b, jstr(o, "name"));
     sbuf_str(c->b, "</h3>");
     card_meta(c, o);
     contact_block(c, o, true);
@@ -527,7 +508,7 @@ static void head_html(const struct pctx *c)
                 "<span id=\"region-name\">",
                 TR(c, "Hoppa till innehållet", "Skip to content"),
                 TR(c, "/", "/?lang=en"));
-    page_escape(b, c->s->region != NULL && c->s->region->name != NULL
+    sbuf_html(b, c->s->region != NULL && c->s->region->name != NULL
                        ? c->s->region->name
                        : TR(c, "Vårdval fysioterapi", "Physiotherapy"));
     sbuf_printf(b, "</span></a></p>\n<p class=\"lang-switch\"><a lang=\"%s\" "
@@ -549,7 +530,7 @@ static void entries_html(const struct pctx *c)
                 TR(c, "Sök lediga tider hos fysioterapeut",
                    "Find free physiotherapy appointments"),
                 TR(c, "Uppdaterad ", "Updated "));
-    page_escape(b, c->generated);
+    sbuf_html(b, c->generated);
     sbuf_str(b, "\">");
     instant_text(c, c->generated);
     sbuf_str(b, "</time></p>\n<p class=\"alert\" id=\"load-error\" "
@@ -605,11 +586,11 @@ static void municipality_options(const struct pctx *c)
     qsort(v, n, sizeof(*v), by_name);
     for (i = 0; i < n; i++) {
         sbuf_str(c->b, "<option value=\"");
-        page_escape(c->b, v[i].name);
+        sbuf_html(c->b, v[i].name);
         sbuf_printf(c->b, "\"%s>", c->where != NULL &&
                                    strcmp(c->where, v[i].name) == 0
                                        ? " selected" : "");
-        page_escape(c->b, v[i].name);
+        sbuf_html(c->b, v[i].name);
         sbuf_str(c->b, "</option>");
     }
     free(v);
@@ -640,7 +621,7 @@ static void form_html(const struct pctx *c)
                 "autocomplete=\"postal-code\" aria-describedby=\"near-hint\""
                 " maxlength=\"60\" spellcheck=\"false\" value=\"",
                 TR(c, "Nära mig", "Near me"));
-    page_escape(b, c->q->nara);
+    sbuf_html(b, c->q->nara);
     sbuf_printf(b, "\"><span class=\"hint\" id=\"near-hint\">%s</span></div>"
                 "\n<div class=\"field field-buttons\"><button type=\"submit\""
                 " class=\"button\">%s</button><a class=\"button "
@@ -665,13 +646,13 @@ static void alert_html(const struct pctx *c)
     sbuf_str(b, "<p class=\"alert\" id=\"near-error\" role=\"alert\">");
     if (c->alert == ALERT_KOMMUN) {
         sbuf_str(b, TR(c, "Kommunen ”", "The municipality “"));
-        page_escape(b, c->q->kommun);
+        sbuf_html(b, c->q->kommun);
         sbuf_str(b, TR(c, "” finns inte i regionen. Alla kommuner visas.",
                        "” is not in this region. Every municipality is "
                        "shown."));
     } else if (c->alert == ALERT_NARA) {
         sbuf_str(b, TR(c, "Vi känner inte igen ”", "We do not know “"));
-        page_escape(b, c->q->nara);
+        sbuf_html(b, c->q->nara);
         sbuf_str(b, TR(c, "”. Skriv namnet på en kommun eller ort i "
                           "regionen, eller ett postnummer med fem siffror.",
                        "”. Enter a municipality or town in the region, or "
@@ -714,7 +695,7 @@ static void status_html(const struct pctx *c, size_t nweb, size_t nnone)
     if (c->place != NULL) {
         sbuf_str(b, TR(c, ", sorterat efter avstånd från ",
                        ", sorted by distance from "));
-        page_escape(b, c->place);
+        sbuf_html(b, c->place);
     } else {
         sbuf_str(b, c->q->guarantee
                         ? TR(c, ", den tidigaste tiden först",
@@ -734,12 +715,12 @@ static void status_html(const struct pctx *c, size_t nweb, size_t nnone)
                     "Du har valt både kommun och plats: bara mottagningar i ",
                     "You chose both a municipality and a place: only "
                     "clinics in "));
-        page_escape(b, c->where);
+        sbuf_html(b, c->where);
         sbuf_str(b, TR(c, " visas. Välj Alla kommuner för att se alla "
                           "mottagningar nära ",
                        " are shown. Choose All municipalities to see every "
                        "clinic near "));
-        page_escape(b, c->place);
+        sbuf_html(b, c->place);
         sbuf_str(b, ".</p>\n");
     }
 }
@@ -1033,12 +1014,8 @@ int page_render(const struct feed_snapshot *s, const struct geo_table *geo,
     status_html(&c, nweb, nnone);
     sections_html(&c, web, nweb, none, nnone);
     footer_html(&c);
-    if (b.oom)
+    if (doc_take_sbuf(out, &b) != 0)
         goto out;
-    out->json = b.p;
-    out->len = b.len;
-    b.p = NULL;
-    doc_etag(out->json, out->len, out->etag);
     rc = 0;
 out:
     sbuf_free(&b);

@@ -84,20 +84,6 @@ static void csv_cell(struct sbuf *b, const cJSON *v)
     }
 }
 
-static void html_esc(struct sbuf *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': sbuf_str(b, "&lt;"); break;
-        case '>': sbuf_str(b, "&gt;"); break;
-        case '&': sbuf_str(b, "&amp;"); break;
-        case '"': sbuf_str(b, "&quot;"); break;
-        case '\'': sbuf_str(b, "&#39;"); break;
-        default: sbuf_add(b, s, 1);
-        }
-    }
-}
-
 static void html_cell(struct sbuf *b, const char *col, const cJSON *v)
 {
     char num[48];
@@ -116,13 +102,13 @@ static void html_cell(struct sbuf *b, const char *col, const cJSON *v)
         snprintf(num, sizeof(num), "%.1f h", v->valuedouble / 3600.0),
             sbuf_str(b, num);
     else if (cJSON_IsString(v))
-        html_esc(b, v->valuestring);
+        sbuf_html(b, v->valuestring);
     else {
         struct sbuf t = {0};
 
         csv_cell(&t, v);
         if (t.p)
-            html_esc(b, t.p);
+            sbuf_html(b, t.p);
         sbuf_free(&t);
     }
     sbuf_str(b, "</td>");
@@ -198,7 +184,7 @@ static void t_head(struct table *t, const char *const *cols, size_t n)
             sbuf_str(t->b, report_column_label(cols[i]));
         } else {
             sbuf_str(t->b, "<th>");
-            html_esc(t->b, report_column_label(cols[i]));
+            sbuf_html(t->b, report_column_label(cols[i]));
             sbuf_str(t->b, "</th>");
         }
     }
@@ -345,18 +331,18 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
                 "charset=\"utf-8\"><meta name=\"viewport\" content=\""
                 "width=device-width,initial-scale=1\"><link rel=\"icon\" "
                 "href=\"data:,\"><title>slotfeed: ");
-        html_esc(&b, kind->valuestring);
+        sbuf_html(&b, kind->valuestring);
         sbuf_str(&b, "</title><style>body{font-family:sans-serif}table{"
                 "border-collapse:collapse}td,th{border:1px solid #ccc;"
                 "padding:2px 6px;text-align:right}</style></head><body>\n"
                 "<h1>");
         sbuf_str(&b, web ? "Webbokning" : "Vårdgaranti (3 dagar)");
         sbuf_str(&b, "</h1>\n<p>");
-        html_esc(&b, cJSON_IsString(f) ? f->valuestring : "");
+        sbuf_html(&b, cJSON_IsString(f) ? f->valuestring : "");
         sbuf_str(&b, " &ndash; ");
-        html_esc(&b, cJSON_IsString(t) ? t->valuestring : "");
+        sbuf_html(&b, cJSON_IsString(t) ? t->valuestring : "");
         sbuf_str(&b, ", beräknad ");
-        html_esc(&b, cJSON_IsString(g) ? g->valuestring : "");
+        sbuf_html(&b, cJSON_IsString(g) ? g->valuestring : "");
         sbuf_str(&b, ". Hur siffrorna räknas: metodbeskrivningen "
                 "(docs/compliance-method.md i slotfeed).</p>\n");
         render_tables(&b, doc, fmt, web);

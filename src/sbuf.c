@@ -153,3 +153,22 @@ enum sbuf_read sbuf_read_file(struct sbuf *b, const char *path, size_t max,
     errno = e;
     return rc;
 }
+
+void sbuf_html(struct sbuf *b, const char *s)
+{
+    const char *p, *run;
+
+    if (s == NULL)
+        return;
+    for (p = run = s; *p != '\0'; p++) {
+        const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;"
+                        : *p == '>' ? "&gt;" : *p == '"' ? "&quot;"
+                        : *p == '\'' ? "&#39;" : NULL;
+        if (e == NULL)
+            continue;
+        sbuf_add(b, run, (size_t)(p - run));
+        sbuf_str(b, e);
+        run = p + 1;
+    }
+    sbuf_add(b, run, (size_t)(p - run));
+}

@@ -119,6 +119,25 @@ int api_report_parse(const char *path, const struct api_params *p,
                      const char *accept, struct report_request *rq,
                      struct sf_error *err);
 
+/* --- near= order ----------------------------------------------------------- */
+
+/*
+ * A clinic in near= order (docs/feed.md): by distance from a point in
+ * 0.1 km as published, clinics without a known place last, then by name,
+ * then by id. api_near_row fills r for clinic i of s (has: its place is
+ * in geo); api_near_sort sorts n rows. Borrowed strings (the region's).
+ */
+struct api_near_row {
+    size_t i;
+    bool has;
+    long deci_km;
+    const char *name, *id;
+};
+void api_near_row(struct api_near_row *r, const struct feed_snapshot *s,
+                  size_t i, const struct geo_table *geo,
+                  struct geo_point from);
+void api_near_sort(struct api_near_row *rows, size_t n);
+
 /* --- cache of filtered documents ----------------------------------------- */
 
 /* A cached document; replies hold a reference while libevent sends it. */

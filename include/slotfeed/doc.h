@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sbuf;
+
 #define DOC_ETAG_LEN 48
 
 /* One piece of a document kept as pieces (below). */
@@ -42,6 +44,13 @@ struct doc {
  * a new malloc'd NUL-terminated copy (*copy = 1: the caller frees it).
  * NULL on allocation failure or d NULL. */
 const char *doc_flatten(const struct doc *d, int *copy);
+
+/*
+ * d (zeroed first) takes the bytes built in b, with their ETag: 0 and b
+ * left empty, or -1 when b ran out of memory (b untouched: the caller
+ * frees it, as always). The end of every document builder.
+ */
+int doc_take_sbuf(struct doc *d, struct sbuf *b);
 
 /* Strong ETag of bytes: quoted hex of a 64-bit hash plus length. */
 void doc_etag(const char *data, size_t len, char out[DOC_ETAG_LEN]);

@@ -60,8 +60,6 @@ int page_render(const struct feed_snapshot *s, const struct geo_table *geo,
                 const struct page_query *q, struct doc *out, int *status,
                 bool *cacheable);
 
-/* Append s HTML-escaped (& < > " ') to b; NULL appends nothing. */
-void page_escape(struct sbuf *b, const char *s);
 
 /* --- cache of rendered pages (per snapshot) ------------------------------ */
 

@@ -22,6 +22,10 @@ struct sbuf {
 void sbuf_add(struct sbuf *b, const char *s, size_t n);
 /* Append a NUL-terminated string. */
 void sbuf_str(struct sbuf *b, const char *s);
+/* Append s HTML-escaped (& < > " ' become entities), for text and
+ * attribute values alike; NULL appends nothing. Every page renderer's one
+ * escape for upstream, config and query text. */
+void sbuf_html(struct sbuf *b, const char *s);
 /* Append printf-formatted text (a formatting error counts as OOM). */
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
