@@ -70,6 +70,7 @@
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
 #include "slotfeed/nearest.h"
+#include "slotfeed/overview.h"
 #include "slotfeed/page.h"
 #include "slotfeed/report.h"
 #include "slotfeed/reportq.h"
@@ -136,6 +137,7 @@ struct http_server {
     int closing;                /* in http_free: the listener is gone */
     struct api_cache *cache;
     struct api_cache *pages;    /* the rendered patient page "/" */
+    struct api_cache *overview; /* the filled "/overview" */
     const struct geo_table *geo;        /* borrowed from opts */
     char (*asset_etags)[DOC_ETAG_LEN];   /* parallel to web_assets[] */
     struct doc *asset_gz;       /* their gzip forms, made at start (json
@@ -1177,6 +1179,24 @@ static void serve_page(struct rq *q, const struct feed_snapshot *snap,
     api_entry_unref(e);
 }
 
+/* The overview (overview.h): its shell filled from the snapshot, once
+ * per snapshot, so its tables are there without scripts. */
+static void serve_overview(struct rq *q, const struct feed_snapshot *snap,
+                           const struct web_asset *shell)
+{
+    struct api_entry *e;
+
+    if ((e = overview_cache_get(q->s->overview, snap,
+                                (const char *)shell->data,
+                                shell->len)) == NULL) {
+        send_problem(q, 500, "Internal Server Error",
+                     "cannot render the overview");
+        return;
+    }
+    serve_doc(q, &e->plain, &e->gz, e->changed_at, CT_HTML, on_entry_done,
+              e);
+}
+
 static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
 {
     const char *base = snap->region != NULL &&
@@ -1645,6 +1665,9 @@ static void on_request(struct evhttp_request *req, void *arg)
          * static shell (index.html) says the times are on their way. */
         if (strcmp(path, "/") == 0 && (snap = s->get(s->arg)) != NULL)
             serve_page(&q, snap, &params);
+        else if (strcmp(asset->path, "/overview.html") == 0 &&
+                 (snap = s->get(s->arg)) != NULL)
+            serve_overview(&q, snap, asset);
         else
             serve_asset(&q, asset);
         goto out;
@@ -1747,6 +1770,7 @@ struct http_server *http_new(struct event_base *base, const char *host,
     if ((s = calloc(1, sizeof(*s))) == NULL ||
         (s->cache = api_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
         (s->pages = api_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
+        (s->overview = api_cache_new(1)) == NULL ||
         (s->http = evhttp_new(base)) == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
@@ -1885,6 +1909,7 @@ void http_free(struct http_server *s)
     free(s->conns.v);
     api_cache_free(s->cache);
     api_cache_free(s->pages);
+    api_cache_free(s->overview);
     free(s->asset_etags);
     for (i = 0; s->asset_gz != NULL && i < s->nassets; i++)
         free(s->asset_gz[i].json);

@@ -223,6 +223,30 @@ static int by_first(const void *a, const void *b)
     return by_name(a, b);
 }
 
+int page_name_cmp(const char *a, const char *b)
+{
+    return name_cmp(a, b);
+}
+
+const char *page_safe_url(const char *u)
+{
+    return safe_url(u);
+}
+
+void page_instant(struct sbuf *b, enum page_lang lang, const char *instant)
+{
+    struct pctx c = {.b = b, .en = lang == PAGE_EN};
+
+    instant_text(&c, instant);
+}
+
+void page_weekday_date(struct sbuf *b, enum page_lang lang, const char *date)
+{
+    struct pctx c = {.b = b, .en = lang == PAGE_EN};
+
+    weekday_date(&c, date);
+}
+
 /* --- cards ------------------------------------------------------------------ */
 
 static void phone_link(const struct pctx *c, const char *phone)

@@ -61,6 +61,20 @@ int page_render(const struct feed_snapshot *s, const struct geo_table *geo,
                 bool *cacheable);
 
 
+/*
+ * The page's text helpers, shared with the overview (overview.h) so both
+ * pages write names, links and dates alike. page_name_cmp orders names
+ * as Swedish does (case-blind, Å Ä Ö after Z); page_safe_url returns u
+ * when it is an absolute http(s) URL without blanks or controls, else
+ * NULL; page_instant appends "tis 31 mars kl. 10:00" for an instant
+ * with offset, page_weekday_date "tisdag 31 mars" for a date (nothing
+ * for a malformed value). Strings are borrowed.
+ */
+int page_name_cmp(const char *a, const char *b);
+const char *page_safe_url(const char *u);
+void page_instant(struct sbuf *b, enum page_lang lang, const char *instant);
+void page_weekday_date(struct sbuf *b, enum page_lang lang, const char *date);
+
 /* --- cache of rendered pages (per snapshot) ------------------------------ */
 
 /* Pages are kept in an api_cache (api.h: api_cache_new/free; at most max

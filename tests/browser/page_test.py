@@ -545,6 +545,74 @@ def test_noscript(d, base, out, hostile):
           "no-script /?lang=en: English texts")
 
 
+def test_overview_noscript(d, base, out, hostile):
+    """Scripts off (issue 14 §3): /overview comes with its current-state
+    tables and key figures filled by the server, from the same snapshot
+    as the API, counted here from the API's clinic objects."""
+    feed = load_static(d, base, "/overview", "/v1/availability")
+    cl, s = feed["clinics"], feed["summary"]
+    body = d.find_element(By.TAG_NAME, "body").text
+    check("Hämtar uppgifter" not in body, "no-script /overview: not the empty shell")
+
+    def fig(i):
+        e = d.find_elements(By.CSS_SELECTOR, "#%s .figure-value" % i)
+        return e[0].text if e else None
+
+    check(fig("fig-clinics") == str(len(cl)) and
+          fig("fig-within") == str(s["within_guarantee"]) and
+          fig("fig-none") == str(s["web_booking"]["none"]),
+          "no-script /overview: key figures as the API's summary")
+
+    def rows(box):
+        return [(r.find_element(By.TAG_NAME, "th").text,
+                 [x.text for x in r.find_elements(By.TAG_NAME, "td")])
+                for r in d.find_elements(By.CSS_SELECTOR, "#%s tbody tr" % box)]
+
+    def counts(mine):
+        return [str(len(mine)),
+                str(sum(1 for x in mine if x["web_booking"] != "none")),
+                str(sum(1 for x in mine if x["web_booking"] != "none" and
+                        x["within_guarantee"] is True)),
+                str(sum(1 for x in mine if x["web_booking"] == "none"))]
+
+    got = rows("table-municipality")
+    munis = {x["municipality"] for x in cl}
+    check(sorted(n for n, _ in got) == sorted(munis),
+          "no-script /overview: a row per municipality of the feed (%d)" % len(munis))
+    for name, nums in got:
+        mine = [x for x in cl if x["municipality"] == name]
+        check(len(nums) == 6 and [nums[0], nums[1], nums[3], nums[5]] == counts(mine),
+              "no-script /overview: municipality row %s = %s" % (name, counts(mine)))
+    ops = {"Privata vårdgivare": "private", "Regionens mottagningar": "region"}
+    got = rows("table-operator")
+    check(len(got) == len({x["operator"] for x in cl}),
+          "no-script /overview: a row per operator of the feed")
+    for name, nums in got:
+        mine = [x for x in cl if x["operator"] == ops.get(name)]
+        check(len(nums) == 6 and [nums[0], nums[1], nums[3], nums[5]] == counts(mine),
+              "no-script /overview: operator row %s = %s" % (name, counts(mine)))
+    foot = d.find_elements(By.CSS_SELECTOR, "#table-municipality tfoot td")
+    check(foot and foot[0].text == str(len(cl)), "no-script /overview: Totalt row")
+    problems = {x["id"] for x in cl if x["web_booking"] != "none" and
+                (x["status"] != "ok" or x["web_booking"] in ("unreachable", "unknown"))}
+    shown = {r.get_attribute("data-id") for r in
+             d.find_elements(By.CSS_SELECTOR, "#table-problems tbody tr")}
+    check(shown == problems, "no-script /overview: stale/unreachable list = API's")
+    none = {x["id"] for x in cl if x["web_booking"] == "none"}
+    shown = {r.get_attribute("data-id") for r in
+             d.find_elements(By.CSS_SELECTOR, "#table-none tbody tr")}
+    check(shown == none, "no-script /overview: no-web-booking list = API's")
+    check(not d.find_elements(By.CSS_SELECTOR, "table img, table b"),
+          "no-script /overview: markup from upstream is text")
+    if hostile:
+        c = next((x for x in cl if x["name"] == hostile), None)
+        if c is not None and (c["id"] in problems or c["id"] in none):
+            th = d.find_elements(By.CSS_SELECTOR, 'tr[data-id="%s"] th' % c["id"])
+            check(th and th[0].text == hostile,
+                  "no-script /overview: the hostile clinic name shown as text")
+    shot(d, out, "09-oversikt-utan-javascript.png")
+
+
 def test_english(d, base, out):
     """?lang=en with the script: the same page in English, and the
     script's own texts (cards, dates, live region) in English too."""
@@ -834,6 +902,7 @@ def main():
     d = new_driver(profile, script=False)
     try:
         test_noscript(d, base, out, hostile)
+        test_overview_noscript(d, base, out, hostile)
     except (TimeoutException, WebDriverException, urllib.error.URLError) as e:
         check(False, "no-script session: %s" % (str(e).splitlines()[0] if str(e) else type(e).__name__))
     finally:

@@ -411,6 +411,10 @@ static void test_before_snapshot(void **state)
     expect_header(&r, "Content-Type", "text/html; charset=utf-8");
     assert_non_null(strstr(r.body, "Hämtar lediga tider"));
     resp_free(&r);
+    request(sv, NULL, "/overview", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "Hämtar uppgifter"));
+    resp_free(&r);
 }
 
 static void test_feed_and_conditional(void **state)
@@ -1900,6 +1904,73 @@ static void test_manifest_ignores_host(void **state)
     r_region.http_public_base_url = NULL;
 }
 
+/* Rows of the count table after `from` in body: its "<tr><th" heads up
+ * to the end of that table. */
+static int count_rows(const char *body, const char *from)
+{
+    const char *p = strstr(body, from), *end;
+    int n = 0;
+
+    assert_non_null(p);
+    end = strstr(p, "</table>");
+    assert_non_null(end);
+    while ((p = strstr(p, "<tr><th scope=\"row\">")) != NULL && p < end) {
+        n++;
+        p++;
+    }
+    return n;
+}
+
+/*
+ * The overview on sv (overview.h): the current-state tables are in the
+ * HTML itself (no script needed), one row per municipality of the feed
+ * plus the total, cached with the snapshot (ETag, 304, gzip).
+ */
+static void expect_overview(struct server *sv)
+{
+    struct resp r;
+    cJSON *o, *c;
+    char etag[128], hdr[200], seen[16][64];
+    int nmun = 0, i;
+
+    request(sv, NULL, "/v1/availability", NULL, &r);
+    o = cJSON_Parse(r.body);
+    assert_non_null(o);
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "clinics")) {
+        const char *m = cJSON_GetObjectItem(c, "municipality")->valuestring;
+
+        for (i = 0; i < nmun && strcmp(seen[i], m) != 0; i++)
+            ;
+        if (i == nmun && nmun < 16)
+            snprintf(seen[nmun++], sizeof(seen[0]), "%s", m);
+    }
+    cJSON_Delete(o);
+    resp_free(&r);
+    request(sv, NULL, "/overview", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Type", "text/html; charset=utf-8");
+    assert_null(strstr(r.body, "Hämtar uppgifter"));
+    assert_int_equal(count_rows(r.body, "id=\"table-municipality\""),
+                     nmun + 1);
+    assert_int_equal(count_rows(r.body, "id=\"table-operator\""), 3);
+    for (i = 0; i < nmun; i++) {
+        snprintf(hdr, sizeof(hdr), "<tr><th scope=\"row\">%s</th>",
+                 seen[i]);
+        assert_non_null(strstr(r.body, hdr));
+    }
+    assert_non_null(strstr(r.body, "id=\"fig-clinics\""));
+    header(&r, "ETag", etag, sizeof(etag));
+    resp_free(&r);
+    snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
+    request(sv, NULL, "/overview", hdr, &r);
+    assert_int_equal(r.status, 304);
+    resp_free(&r);
+    request(sv, NULL, "/overview.html", "Accept-Encoding: gzip", &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Encoding", "gzip");
+    resp_free(&r);
+}
+
 /*
  * With an admin listener, the operator's routes are absent
  * from the public one (404, as an unknown path) and served on the admin
@@ -1946,6 +2017,8 @@ static void test_admin_listener(void **state)
         assert_int_equal(r.status, 200);
         resp_free(&r);
     }
+    sv->port = sv->admin_port;
+    expect_overview(sv);
     sv->port = pub;
     /* HEAD and OPTIONS do not reveal them either. */
     request(sv, "OPTIONS", "/metrics", NULL, &r);
