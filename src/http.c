@@ -1478,6 +1478,28 @@ static void refuse_framing(struct rq *q, int status, const char *why)
 }
 
 /*
+ * An HTML page made for this request: gzip-compressed when the client
+ * takes it, as the page's assets and the feed are (the clinicians' page
+ * is read on phones too). Compressing fails only for memory: then plain.
+ */
+static void send_html_copy(struct rq *q, int status, const char *reason,
+                           const char *page, size_t len)
+{
+    struct doc gz = {0};
+
+    set_header(q->req, "Content-Type", "text/html; charset=utf-8");
+    set_header(q->req, "Vary", "Accept-Encoding");
+    if (wants_gzip(q->req) && doc_gzip(page, len, NULL, &gz) == 0 &&
+        gz.len < len) {
+        set_header(q->req, "Content-Encoding", "gzip");
+        send_copy(q, status, reason, gz.json, gz.len);
+    } else {
+        send_copy(q, status, reason, page, len);
+    }
+    free(gz.json);
+}
+
+/*
  * /v1/nearest (JSON, 400 problems as every route) and /narmast (the
  * clinicians' page, made from the same document; a bad place is a 400
  * with the page and the form, so a clinician can type again).
@@ -1515,8 +1537,8 @@ static void serve_nearest(struct rq *q, const struct feed_snapshot *snap,
     }
     snprintf(cc, sizeof(cc), "public, max-age=%d", q->s->max_age_s);
     set_header(q->req, "Cache-Control", cc);
-    set_header(q->req, "Content-Type", "text/html; charset=utf-8");
-    send_copy(q, bad ? 400 : 200, bad ? "Bad Request" : "OK", page, len);
+    send_html_copy(q, bad ? 400 : 200, bad ? "Bad Request" : "OK", page,
+                   len);
     free(page);
 }
 

@@ -335,7 +335,7 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
         sbuf_str(&b, "</title><style>body{font-family:sans-serif}table{"
                 "border-collapse:collapse}td,th{border:1px solid #ccc;"
                 "padding:2px 6px;text-align:right}</style></head><body>\n"
-                "<h1>");
+                "<main><h1>");
         sbuf_str(&b, web ? "Webbokning" : "Vårdgaranti (3 dagar)");
         sbuf_str(&b, "</h1>\n<p>");
         sbuf_html(&b, cJSON_IsString(f) ? f->valuestring : "");
@@ -346,7 +346,8 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
         sbuf_str(&b, ". Hur siffrorna räknas: metodbeskrivningen "
                 "(docs/compliance-method.md i slotfeed).</p>\n");
         render_tables(&b, doc, fmt, web);
-        sbuf_str(&b, "</body></html>\n");
+        /* One main landmark: a screen reader's "skip to content". */
+        sbuf_str(&b, "</main></body></html>\n");
     }
     if (b.oom || b.p == NULL)
         goto oom;

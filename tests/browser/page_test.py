@@ -677,6 +677,67 @@ def test_axe(d, base, out, axe_js):
     d.set_script_timeout(10)
 
 
+# The other views (issue 14: "every view"): each a path, the CSS
+# selectors that show it complete (none: a server-rendered page is
+# complete on load) and whether it is the page as loaded without scripts
+# (the server-rendered list, the overview's no-script forms).
+def axe_other_views():
+    month = dt.date.today().strftime("%Y-%m")
+    first = dt.date.today().replace(day=1).isoformat()
+    today = dt.date.today().isoformat()
+    return [
+        ("/narmast", (), False),
+        ("/narmast?nara=Molkom", (), False),
+        ("/narmast?nara=Ok%C3%A4nd%20ort", (), False),
+        ("/overview", ("#chart svg rect", "#hist-guarantee tbody tr"), False),
+        ("/overview?month=" + month, ("#hist-guarantee tbody tr",), False),
+        ("/v1/reports/web-booking?from=%s&to=%s&per=month&by=municipality"
+         "&format=html" % (first, today), (), False),
+        ("/v1/reports/guarantee?month=%s&format=html" % month, (), False),
+        ("/v1/reports/guarantee?month=%s&by=municipality&format=html" % month,
+         (), False),
+        ("/", (), True),
+        ("/?kommun=Arvika", (), True),
+        ("/?nara=Molkom", (), True),
+        ("/?vy=inom-3-dagar&lang=en", (), True),
+        ("/overview", (), True),
+    ]
+
+
+def test_axe_views(d, base, out, axe_js):
+    """WCAG 2.1 A/AA by axe-core on the clinicians' page, the overview with
+    its month report, the server-rendered reports and the pages as they
+    load without scripts, at 1200 and 390 px."""
+    if axe_js is None:
+        return
+    d.set_script_timeout(30)
+    for width in (1200, 390):
+        d.set_window_size(width, 900)
+        for path, ready, noscript in axe_other_views():
+            # Without scripts the page's own never run (and <noscript>
+            # shows); axe is injected after the load, scripts back on.
+            d.execute_cdp_cmd("Emulation.setScriptExecutionDisabled",
+                              {"value": noscript})
+            try:
+                d.get(base + path)
+            finally:
+                d.execute_cdp_cmd("Emulation.setScriptExecutionDisabled",
+                                  {"value": False})
+            for sel in ready:
+                wait(d, lambda: d.find_elements(By.CSS_SELECTOR, sel),
+                     "%s for axe" % sel)
+            v = axe_violations(d, axe_js)
+            check(not v, "axe WCAG 2.1 A/AA on %s%s at %d px: %s" %
+                  (path, " (no script)" if noscript else "", width, v or "none"))
+    d.set_window_size(1200, 900)
+    d.set_script_timeout(10)
+    # The unknown place answered 400 (as it should): its console entries
+    # are taken here, anything else stays an error.
+    errs = [e["message"] for e in d.get_log("browser") if e.get("level") == "SEVERE"
+            and not ("/narmast?nara=" in e["message"] and "400" in e["message"])]
+    check(not errs, "axe views: no console errors %s" % errs[:3])
+
+
 def test_overview(d, base, out):
     feed = None
     for _ in range(8):
@@ -923,6 +984,7 @@ def main():
             test_overview(d, base, out)
             test_clinician(d, base, out, hostile)
             test_overview_month(d, base, out)
+            test_axe_views(d, base, out, axe_js)
             # A refused near= (4xx) is the API's answer the page shows, not a bug.
             errs = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"
                     and "near=" not in e.get("message", "")]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Browser test of the patient page and the overview: slotfeed-sim and
-# `slotfeed run --poll-now` on ephemeral loopback ports against a copy of
-# the demo region, then tests/browser/page_test.py drives headless
+# Browser test of the patient page, the clinicians' page and the overview:
+# slotfeed-sim and `slotfeed run --poll-now` on ephemeral loopback ports
+# against a copy of the demo region, then tests/browser/page_test.py drives headless
 # Chromium (chromedriver + python3-selenium) and compares what the page
 # shows with the API. Screenshots go to $SLOTFEED_BINARY_DIR/screenshots/.
 #
@@ -10,7 +10,8 @@
 # (vp004, so web_booking none), and gives one clinic a name full of markup
 # (must show as text). Skips (exit 77, "SKIPPED: ...", which CTest reports
 # as skipped) only when Chromium, chromedriver or selenium are missing.
-# Bounded: about 45 s (60 s with the axe scan), hard limit 140 s.
+# Bounded: about 45 s (about 100 s with the axe scan of every view at two
+# widths), hard limit 260 s.
 set -euo pipefail
 
 src=${SLOTFEED_SOURCE_DIR:?SLOTFEED_SOURCE_DIR not set}
@@ -153,8 +154,10 @@ fi
 # 5. The browser.
 mkdir -p "$bin/screenshots"
 # axe-core, when scripts/deps.sh --browser installed it: a WCAG 2.1 A/AA
-# scan of the page (page_test.py says so when it is missing).
+# scan of every view (patient page, /narmast, /overview and its month
+# report, the HTML reports, the no-script pages) at 1200 and 390 px
+# (page_test.py says so when it is missing).
 export AXE_JS=${AXE_JS:-$src/.cache/axe/node_modules/axe-core/axe.min.js}
-timeout 200 "$py" "$src/tests/browser/page_test.py" "$base" "$bin/screenshots" "$hostile" ||
+timeout 260 "$py" "$src/tests/browser/page_test.py" "$base" "$bin/screenshots" "$hostile" ||
     fail "page test failed (screenshots in $bin/screenshots); daemon log ends:
 $(tail -n 30 "$work/run.err")"

@@ -1598,6 +1598,8 @@ static void test_nearest_routes(void **state)
     struct server *sv = *state;
     struct resp r;
     cJSON *o, *w;
+    char *page;
+    size_t len;
 
     set_snapshot(sv, make_region());
     /* Near Skoghall: the nearest clinic is Skoghall's (no web booking);
@@ -1636,6 +1638,17 @@ static void test_nearest_routes(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "Närmast Skoghall"));
     assert_non_null(strstr(r.body, "Skoghalls Rehab"));
+    expect_header(&r, "Vary", "Accept-Encoding");
+    resp_free(&r);
+    /* Gzip-compressed like the page's assets when the client takes it. */
+    request(sv, NULL, "/narmast?nara=663+40", "Accept-Encoding: gzip", &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Encoding", "gzip");
+    expect_header(&r, "Vary", "Accept-Encoding");
+    page = gunzip(r.body, r.blen, &len);
+    page[len] = '\0';
+    assert_non_null(strstr(page, "Närmast Skoghall"));
+    free(page);
     resp_free(&r);
     request(sv, NULL, "/narmast?nara=%3Cb%3E", NULL, &r);
     assert_int_equal(r.status, 400);

@@ -813,6 +813,9 @@ static void test_html(void **state)
     assert_null(strstr(html, "<b>X"));
     assert_non_null(strstr(html, "&lt;b&gt;X&amp;Y&lt;/b&gt;"));
     assert_non_null(strstr(html, "<table>"));
+    /* One main landmark (axe best practice: landmark-one-main). */
+    assert_non_null(strstr(html, "<body>\n<main><h1>"));
+    assert_non_null(strstr(html, "</main></body>"));
     free(html);
     cJSON_Delete(doc);
 }
