@@ -333,7 +333,8 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
                 "href=\"data:,\"><title>slotfeed: ");
         sbuf_html(&b, kind->valuestring);
         sbuf_str(&b, "</title><style>body{font-family:sans-serif}table{"
-                "border-collapse:collapse}td,th{border:1px solid #ccc;"
+                "border-collapse:collapse;display:block;overflow-x:auto;"
+                "max-width:100%}td,th{border:1px solid #ccc;"
                 "padding:2px 6px;text-align:right}</style></head><body>\n"
                 "<main><h1>");
         sbuf_str(&b, web ? "Webbokning" : "Vårdgaranti (3 dagar)");
@@ -343,8 +344,8 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
         sbuf_html(&b, cJSON_IsString(t) ? t->valuestring : "");
         sbuf_str(&b, ", beräknad ");
         sbuf_html(&b, cJSON_IsString(g) ? g->valuestring : "");
-        sbuf_str(&b, ". Hur siffrorna räknas: metodbeskrivningen "
-                "(docs/compliance-method.md i slotfeed).</p>\n");
+        sbuf_str(&b, ". <a href=\"/overview#sa-raknas\">Så räknas "
+                "siffrorna</a>.</p>\n");
         render_tables(&b, doc, fmt, web);
         /* One main landmark: a screen reader's "skip to content". */
         sbuf_str(&b, "</main></body></html>\n");
