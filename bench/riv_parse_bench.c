@@ -11,7 +11,9 @@
  * must skip), then parsed ROUNDS times (default 2000) with
  * riv_parse_dates + riv_parse_timeslots as the adapter does. Prints
  * key=value lines: cpu_ms_per_poll (user+sys), bytes_per_poll,
- * slots_per_poll. With DUMP_DIR the five bodies are also written there
+ * slots_per_poll, and envelope_ms_per_poll: building the poll's five
+ * request envelopes (riv_build_envelope, as the adapter sends them).
+ * With DUMP_DIR the five bodies are also written there
  * (for comparing parsers on the same input). Not a test; figures in
  * docs/performance.md ("Collector", the parser section).
  */
@@ -178,6 +180,27 @@ static long parse_poll(const struct buf *dates, const struct buf *spans,
     return (long)s->n;
 }
 
+/* CPU ms of building one poll's five request envelopes, over rounds. */
+static double envelopes_ms(long rounds)
+{
+    struct riv_query q = {"SE2321000156-B00001", "191212121212",
+                          "subject_of_care", DAY0, DAY0 + 27, "NYB"};
+    struct sf_error err;
+    double t0 = cpu_ms();
+
+    for (long r = 0; r < rounds; r++)
+        for (int i = 0; i <= SPANS; i++) {
+            char *e = riv_build_envelope(i == 0 ? RIV_GET_AVAILABLE_DATES
+                                                : RIV_GET_AVAILABLE_TIMESLOTS,
+                                         &q, &err);
+
+            if (e == NULL)
+                return -1;
+            free(e);
+        }
+    return (cpu_ms() - t0) / (double)rounds;
+}
+
 int main(int argc, char **argv)
 {
     long rounds = argc > 1 ? strtol(argv[1], NULL, 10) : 2000, got = 0;
@@ -219,6 +242,7 @@ int main(int argc, char **argv)
     printf("rounds=%ld\nbytes_per_poll=%zu\nslots_per_poll=%d\n", rounds,
            bytes, SLOTS);
     printf("cpu_ms_per_poll=%.4f\n", (t1 - t0) / (double)rounds);
+    printf("envelope_ms_per_poll=%.4f\n", envelopes_ms(rounds));
     avail_slots_clear(&s);
     free(dates.p);
     for (int i = 0; i < SPANS; i++)

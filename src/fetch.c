@@ -18,6 +18,16 @@
  * every struct sockev (also listed, so teardown can free what curl did
  * not report) and the curl handles. The request passed to fetch_start is
  * copied.
+ *
+ * A finished transfer is kept on an idle list (at most FETCH_POOL_MAX)
+ * with its easy handle, reset with curl_easy_reset, and its URL, POST and
+ * response buffers with their capacity: at 10,000 clinics a new handle and
+ * fresh buffers per transfer were a tenth of a poll's CPU. The reset
+ * clears every option (private pointer, header list, callbacks and their
+ * data, TLS files, caps); xfer_setopts sets all of them again for each
+ * transfer, and the per-response strings are freed, so nothing of one
+ * transfer reaches the next. Connections and the DNS cache live in the
+ * multi handle either way.
  */
 #include "slotfeed/fetch.h"
 
@@ -51,6 +61,12 @@
  * which the ratio check allows for; 4 KiB keeps that allowance small, so
  * a bomb is stopped at ~1.2 MiB decoded rather than ~3 MiB. */
 #define FETCH_RECV_BUF 4096L
+/* Idle transfers kept for reuse: about the transfers in flight at once
+ * (max_concurrent_per_host x hosts) so a steady pass allocates none. */
+#define FETCH_POOL_MAX 128
+/* A kept buffer larger than this is freed instead (one RIV answer is
+ * ~20 KiB; a rare large body must not stay resident in the pool). */
+#define FETCH_KEEP_BYTES ((size_t)64 << 10)
 
 struct fetch;
 
@@ -69,6 +85,8 @@ struct xfer {
     struct curl_slist *headers;
     char *url;
     char *post;              /* our copy of the POST body, or NULL */
+    size_t url_cap, post_cap; /* kept across reuse */
+    bool has_post;           /* this transfer POSTs post */
     char *buf;               /* response body, NUL-terminated */
     size_t len, cap;
     bool too_large;
@@ -99,6 +117,8 @@ struct fetch {
     char *ca_file;
     struct xfer *xfers;
     size_t nxfers;
+    struct xfer *idle;       /* finished, reset, kept for reuse (->next) */
+    size_t nidle;
     struct sockev *socks;
 };
 
@@ -134,6 +154,90 @@ static void xfer_destroy(struct xfer *x)
     free(x->last_modified);
     free(x->retry_after_raw);
     free(x);
+}
+
+/* The per-response strings of x (headers we keep), freed and cleared. */
+static void xfer_forget_response(struct xfer *x)
+{
+    free(x->content_type);
+    free(x->etag);
+    free(x->last_modified);
+    free(x->retry_after_raw);
+    x->content_type = x->etag = x->last_modified = NULL;
+    x->retry_after_raw = NULL;
+}
+
+/*
+ * A finished transfer, already unlinked: reset its handle and keep it
+ * with its buffers on the idle list, or destroy it when the list is full
+ * or it has no handle. Everything but the handle and the buffers' bytes
+ * and capacities is cleared, as calloc would.
+ */
+static void xfer_recycle(struct xfer *x)
+{
+    struct fetch *f = x->f;
+    struct xfer keep;
+
+    if (x->easy == NULL || x->defer != NULL || f->nidle >= FETCH_POOL_MAX) {
+        xfer_destroy(x);
+        return;
+    }
+    curl_multi_remove_handle(f->multi, x->easy);
+    curl_easy_reset(x->easy);
+    curl_slist_free_all(x->headers);
+    xfer_forget_response(x);
+    keep = *x;
+    memset(x, 0, sizeof(*x));
+    x->f = f;
+    x->easy = keep.easy;
+#define KEEP(p, cap)                                                        \
+    do {                                                                    \
+        if (keep.cap <= FETCH_KEEP_BYTES) {                                 \
+            x->p = keep.p;                                                  \
+            x->cap = keep.cap;                                              \
+        } else {                                                            \
+            free(keep.p);                                                   \
+        }                                                                   \
+    } while (0)
+    KEEP(url, url_cap);
+    KEEP(post, post_cap);
+    KEEP(buf, cap);
+#undef KEEP
+    x->next = f->idle;
+    f->idle = x;
+    f->nidle++;
+}
+
+/* An idle transfer (handle reset, buffers kept) or a new zeroed one. */
+static struct xfer *xfer_take(struct fetch *f)
+{
+    struct xfer *x = f->idle;
+
+    if (x == NULL)
+        return calloc(1, sizeof(*x));
+    f->idle = x->next;
+    f->nidle--;
+    x->next = NULL;
+    /* the previous body must not show through an empty answer */
+    if (x->buf != NULL)
+        x->buf[0] = '\0';
+    return x;
+}
+
+/* Copy n bytes of s (plus a NUL) into *p, growing it only when needed. */
+static int keep_copy(char **p, size_t *cap, const char *s, size_t n)
+{
+    if (*p == NULL || *cap < n + 1) {
+        char *nb = realloc(*p, n + 1);
+
+        if (nb == NULL)
+            return -1;
+        *p = nb;
+        *cap = n + 1;
+    }
+    memcpy(*p, s, n);
+    (*p)[n] = '\0';
+    return 0;
 }
 
 /* "host:port/path" of url without scheme, credentials or query. */
@@ -250,12 +354,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
     /* A new status line starts a new response (redirect, 100-continue):
      * forget the previous one's headers. */
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
-        free(x->content_type);
-        free(x->etag);
-        free(x->last_modified);
-        free(x->retry_after_raw);
-        x->content_type = x->retry_after_raw = NULL;
-        x->etag = x->last_modified = NULL;
+        xfer_forget_response(x);
         x->retry_after_s = -1;
         x->date_hdr = -1;
         return n;
@@ -450,9 +549,9 @@ static void xfer_finish(struct xfer *x, CURLcode rc)
         res.body = "";
     }
     xfer_unlink(x);
-    /* res borrows x's buffers: free only after the callback. */
+    /* res borrows x's buffers: recycle only after the callback. */
     done(&res, arg);
-    xfer_destroy(x);
+    xfer_recycle(x);
 }
 
 static void drain_done(struct fetch *f)
@@ -773,7 +872,7 @@ static CURLcode xfer_setopts(const struct fetch *f, struct xfer *x,
         SET(CURLOPT_SSLKEY, req->tls_key);
         SET(CURLOPT_SSLKEYTYPE, "PEM");
     }
-    if (x->post) {
+    if (x->has_post) {
         SET(CURLOPT_POSTFIELDS, x->post);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }
@@ -793,7 +892,7 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
         sf_error_set(err, SF_ERR_INTERNAL, "fetch_start: missing argument");
         return -1;
     }
-    x = calloc(1, sizeof(*x));
+    x = xfer_take(f);
     if (x == NULL)
         goto nomem;
     x->f = f;
@@ -801,15 +900,12 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
     x->arg = arg;
     x->retry_after_s = -1;
     x->date_hdr = -1;
-    x->url = strdup(req->url);
-    if (x->url == NULL)
+    if (keep_copy(&x->url, &x->url_cap, req->url, strlen(req->url)) != 0)
         goto nomem;
     if (req->body) {
-        x->post = malloc(req->body_len + 1);
-        if (x->post == NULL)
+        if (keep_copy(&x->post, &x->post_cap, req->body, req->body_len) != 0)
             goto nomem;
-        memcpy(x->post, req->body, req->body_len);
-        x->post[req->body_len] = '\0';
+        x->has_post = true;
     }
     /* Linked before anything can fail later, so fetch_free sees it. */
     x->next = f->xfers;
@@ -822,7 +918,8 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
      * refused here too, whoever made it (an upstream's link). */
     if (url_check(x->url, 0, line, sizeof(line)) != 0)
         return defer_failure(x, SF_ERR_CONFIG, line, err);
-    x->easy = curl_easy_init();
+    if (x->easy == NULL)
+        x->easy = curl_easy_init();
     if (x->easy == NULL)
         return defer_failure(x, SF_ERR_NOMEM, "curl_easy_init failed", err);
 
@@ -870,6 +967,12 @@ void fetch_free(struct fetch *f)
         struct xfer *x = f->xfers;
 
         xfer_unlink(x);
+        xfer_destroy(x);
+    }
+    while (f->idle) {
+        struct xfer *x = f->idle;
+
+        f->idle = x->next;
         xfer_destroy(x);
     }
     /* Closing the connection cache reports CURL_POLL_REMOVE for its

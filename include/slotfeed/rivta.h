@@ -53,8 +53,10 @@ struct riv_query {
 };
 
 /*
- * Build the SOAP 1.1 envelope of contract c for q. Returns a malloc'd,
- * NUL-terminated string the caller frees, or NULL with err set.
+ * Build the SOAP 1.1 envelope of contract c for q. Every value must be
+ * valid UTF-8 of XML characters (else SF_ERR_CONFIG) and is escaped into
+ * the text (< > & and CR). Returns a malloc'd, NUL-terminated string the
+ * caller frees, or NULL with err set.
  */
 char *riv_build_envelope(enum riv_contract c, const struct riv_query *q,
                          struct sf_error *err);

@@ -575,6 +575,62 @@ static void test_parse_riv_ts(void **state)
     assert_true(clock_parse_riv_ts(NULL, &t) < 0);
 }
 
+/*
+ * clock_parse_riv_ts caches the offset of the last local day without a
+ * switch: it must agree with clock_from_local for every hour of three
+ * years (switch days included), in day order and hopping between days,
+ * and a cached day must not let a bad stamp through.
+ */
+static void check_riv_ts(int y, int m, int d, int hh, int mm, int ss)
+{
+    struct clock_civil c = {y, m, d, hh, mm, ss};
+    char s[32];
+    int64_t want = -1, got = -1;
+    int wrc, grc;
+
+    snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02d", y, m, d, hh, mm, ss);
+    wrc = clock_from_local(&c, &want);
+    grc = clock_parse_riv_ts(s, &got);
+    if (wrc != grc || (wrc >= 0 && want != got))
+        fail_msg("%s: rc %d t %lld, want rc %d t %lld", s, grc,
+                 (long long)got, wrc, (long long)want);
+}
+
+static void test_parse_riv_ts_cache(void **state)
+{
+    static const int mins[] = {0, 1, 30, 59};
+    int32_t day, first = clock_days_from_civil(2025, 1, 1);
+    int32_t last = clock_days_from_civil(2027, 12, 31);
+    int y, m, d;
+    int64_t t = 42;
+
+    (void)state;
+    for (day = first; day <= last; day++) {
+        clock_civil_from_days(day, &y, &m, &d);
+        for (int hh = 0; hh < 24; hh++)
+            for (size_t k = 0; k < 4; k++)
+                check_riv_ts(y, m, d, hh, mins[k], mins[k] % 60);
+    }
+    /* hopping: each stamp on another day than the last */
+    for (day = first; day <= last; day += 37) {
+        clock_civil_from_days(day, &y, &m, &d);
+        check_riv_ts(y, m, d, 2, 30, 0);
+        check_riv_ts(2026, 3, 29, 2, 30, 0);     /* skipped hour */
+        check_riv_ts(y, m, d, 23, 59, 59);
+        check_riv_ts(2026, 10, 25, 2, 30, 0);    /* repeated hour */
+    }
+    /* a cached day does not excuse a bad time, nor another bad date */
+    assert_int_equal(clock_parse_riv_ts("20260415100000", &t), CLOCK_OK);
+    t = 42;
+    assert_true(clock_parse_riv_ts("20260415240000", &t) < 0);
+    assert_true(clock_parse_riv_ts("20260415106000", &t) < 0);
+    assert_true(clock_parse_riv_ts("20260415100060", &t) < 0);
+    assert_true(clock_parse_riv_ts("20260431100000", &t) < 0);
+    assert_true(clock_parse_riv_ts("00000000000000", &t) < 0);
+    assert_true(clock_parse_riv_ts("20260400100000", &t) < 0);
+    assert_int_equal(t, 42);
+}
+
 /* --- holidays --------------------------------------------------------------- */
 
 static void test_easter(void **state)
@@ -727,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_parse_rfc3339_invalid),
         cmocka_unit_test(test_parse_dates),
         cmocka_unit_test(test_parse_riv_ts),
+        cmocka_unit_test(test_parse_riv_ts_cache),
         cmocka_unit_test(test_easter),
         cmocka_unit_test(test_holidays_2025),
         cmocka_unit_test(test_holidays_2026),

@@ -322,6 +322,72 @@ static void test_post_headers(void **state)
     free(r.body);
 }
 
+/*
+ * Transfers reuse idle curl handles and buffers: nothing of one transfer
+ * may reach the next (method, body, SOAPAction, Content-Type, extra
+ * headers, the answer's validators, an earlier body behind an empty one,
+ * the done argument).
+ */
+static void test_reuse_leaks_nothing(void **state)
+{
+    struct fx *fx = *state;
+    struct result a = {0}, b = {0}, c = {0}, d = {0}, e = {0};
+    struct adapter_request req;
+    struct sf_error err;
+    char url[128];
+
+    new_fetch(fx, 2000, 1024);
+    memset(&req, 0, sizeof(req));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", fx->port);
+    req.url = url;
+    req.body = "<Envelope>first</Envelope>";
+    req.body_len = strlen(req.body);
+    req.content_type = "text/xml; charset=UTF-8";
+    req.soap_action = "urn:first";
+    req.headers[0] = "Accept: application/fhir+json";
+    req.headers[1] = "If-None-Match: \"v41\"";
+    assert_int_equal(fetch_start(fx->f, &req, on_done, &a, &err), 0);
+    assert_int_equal(th_lo_run_until(fx->base, &a.calls, 3000), 1);
+    assert_string_equal(fx->seen.method, "POST");
+    assert_string_equal(a.etag, "\"v42\"");
+    /* the same handle again, as a plain GET */
+    start_get(fx, "/echo", &b, fx->port);
+    assert_int_equal(th_lo_run_until(fx->base, &b.calls, 3000), 1);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.code, SF_ERR_NONE);
+    assert_string_equal(fx->seen.method, "GET");
+    assert_int_equal(fx->seen.body_len, 0);
+    assert_string_equal(fx->seen.soap_action, "");
+    assert_string_equal(fx->seen.content_type, "");
+    assert_string_equal(fx->seen.accept, "*/*");   /* curl's default */
+    assert_string_equal(fx->seen.if_none_match, "");
+    assert_string_equal(fx->seen.user_agent, "slotfeed-test/1");
+    /* a body, then an empty answer on the reused buffer */
+    start_get(fx, "/hello", &c, fx->port);
+    assert_int_equal(th_lo_run_until(fx->base, &c.calls, 3000), 1);
+    assert_string_equal(c.body, "hello, world");
+    assert_string_equal(c.content_type, "text/plain");
+    assert_string_equal(c.etag, "");   /* b's ETag does not stay */
+    start_get(fx, "/busy", &d, fx->port);
+    assert_int_equal(th_lo_run_until(fx->base, &d.calls, 3000), 1);
+    assert_int_equal(d.status, 503);
+    assert_int_equal(d.len, 0);
+    assert_string_equal(d.body, "");
+    assert_string_not_equal(d.content_type, "text/plain");
+    assert_string_equal(d.etag, "");
+    assert_int_equal(d.retry_after, 120);
+    /* and the caps still hold on a reused handle */
+    start_get(fx, "/chunked/5000", &e, fx->port);
+    assert_int_equal(th_lo_run_until(fx->base, &e.calls, 3000), 1);
+    assert_int_equal(e.code, SF_ERR_TOO_LARGE);
+    assert_int_equal(a.calls + b.calls + c.calls + d.calls, 4);
+    free(a.body);
+    free(b.body);
+    free(c.body);
+    free(d.body);
+    free(e.body);
+}
+
 #ifdef ADAPTER_MAX_HEADERS  /* adapter.h change in flight */
 static void test_extra_headers_and_validators(void **state)
 {
@@ -749,6 +815,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reuse_leaks_nothing, setup,
+                                        teardown),
 #ifdef ADAPTER_MAX_HEADERS
         cmocka_unit_test_setup_teardown(test_extra_headers_and_validators,
                                         setup, teardown),

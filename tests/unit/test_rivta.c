@@ -32,6 +32,7 @@
 
 #include "slotfeed/adapter.h"
 #include "slotfeed/availability.h"
+#include "slotfeed/clock.h"
 #include "slotfeed/conf.h"
 #include "slotfeed/error.h"
 #include "slotfeed/fetch.h"
@@ -471,6 +472,115 @@ static void test_envelope_bad_input(void **state)
     q.last_day = D_0326;
     assert_null(riv_build_envelope(RIV_GET_AVAILABLE_TIMESLOTS, &q, &err));
     assert_int_equal(err.code, SF_ERR_CONFIG);
+}
+
+/*
+ * The envelope as it was built before the template (libxml2 tree API +
+ * serializer), kept as the reference: the template must write the same
+ * bytes for every valid input, escapes included.
+ */
+static char *tree_envelope(enum riv_contract c, const struct riv_query *q)
+{
+    const char *name = riv_contract_name(c);
+    const char *at = q->actor_type != NULL && q->actor_type[0] != '\0'
+                         ? q->actor_type : "subject_of_care";
+    char ns1[128], ns11[128], day[9];
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr env = xmlNewNode(NULL, BAD_CAST "Envelope");
+    xmlNodePtr hdr, actor, req;
+    xmlNsPtr s_ns, reg_ns, hdr_ns, q_ns, qx_ns;
+    xmlChar *mem = NULL;
+    int size = 0;
+    char *out;
+
+    snprintf(ns1, sizeof(ns1), "urn:riv:crm:scheduling:%sResponder:1", name);
+    snprintf(ns11, sizeof(ns11), "urn:riv:crm:scheduling:%sResponder:1.1",
+             name);
+    xmlDocSetRootElement(doc, env);
+    s_ns = xmlNewNs(env, BAD_CAST SOAP_NS, BAD_CAST "soapenv");
+    reg_ns = xmlNewNs(env, BAD_CAST "urn:riv:itintegration:registry:1",
+                      BAD_CAST "reg");
+    hdr_ns = xmlNewNs(env, BAD_CAST "urn:riv:interoperability:headers:1",
+                      BAD_CAST "hdr");
+    q_ns = xmlNewNs(env, BAD_CAST ns1, BAD_CAST "q");
+    qx_ns = xmlNewNs(env, BAD_CAST ns11, BAD_CAST "qx");
+    xmlSetNs(env, s_ns);
+    hdr = xmlNewChild(env, s_ns, BAD_CAST "Header", NULL);
+    xmlNewTextChild(hdr, reg_ns, BAD_CAST "LogicalAddress",
+                    BAD_CAST q->logical_address);
+    actor = xmlNewChild(hdr, hdr_ns, BAD_CAST "Actor", NULL);
+    xmlNewTextChild(actor, hdr_ns, BAD_CAST "actorId",
+                    BAD_CAST q->subject_of_care);
+    xmlNewTextChild(actor, hdr_ns, BAD_CAST "actorType", BAD_CAST at);
+    req = xmlNewChild(xmlNewChild(env, s_ns, BAD_CAST "Body", NULL), q_ns,
+                      BAD_CAST name, NULL);
+    xmlNewTextChild(req, q_ns, BAD_CAST "healthcare_facility",
+                    BAD_CAST q->logical_address);
+    if (c != RIV_GET_ALL_TIME_TYPES) {
+        clock_format_riv_date(q->first_day, day);
+        xmlNewTextChild(req, q_ns, BAD_CAST "startDateInclusive",
+                        BAD_CAST day);
+        clock_format_riv_date(q->last_day, day);
+        xmlNewTextChild(req, q_ns, BAD_CAST "endDateInclusive", BAD_CAST day);
+        if (q->time_type_id != NULL && q->time_type_id[0] != '\0')
+            xmlNewTextChild(req, q_ns, BAD_CAST "timeTypeID",
+                            BAD_CAST q->time_type_id);
+    }
+    xmlNewTextChild(req, qx_ns, BAD_CAST "subject_of_care",
+                    BAD_CAST q->subject_of_care);
+    xmlDocDumpFormatMemoryEnc(doc, &mem, &size, "UTF-8", 0);
+    assert_non_null(mem);
+    out = strndup((const char *)mem, (size_t)size);
+    assert_non_null(out);
+    xmlFree(mem);
+    xmlFreeDoc(doc);
+    return out;
+}
+
+/* Template == tree serializer, byte for byte, over escapes, non-ASCII,
+ * CR/LF/TAB, every contract, with and without a time type. */
+static void test_envelope_template_equals_tree(void **state)
+{
+    static const char *las[] = {
+        "SE2321000016-F1Z1", "SE2321000016-<A&B>\"'x]]>", "&&&", "<>",
+        "a\rb\nc\td", "Vårdcentral Åsa \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+        "&lt;already&amp;", " lead and trail ", "x"};
+    static const char *ids[] = {"191212121212", "19121212&<1>", "\r\r"};
+    static const char *tts[] = {NULL, "", "FYS-NY", "T<&>", "\xc3\xa5\r"};
+    static const char *actors[] = {NULL, "", "subject_of_care",
+                                   "subject_of_care_agent"};
+    static const enum riv_contract cs[] = {RIV_GET_AVAILABLE_DATES,
+                                           RIV_GET_AVAILABLE_TIMESLOTS,
+                                           RIV_GET_ALL_TIME_TYPES};
+    size_t a, b, t, k, i, cases = 0;
+
+    (void)state;
+    for (a = 0; a < sizeof(las) / sizeof(las[0]); a++)
+        for (b = 0; b < sizeof(ids) / sizeof(ids[0]); b++)
+            for (t = 0; t < sizeof(tts) / sizeof(tts[0]); t++)
+                for (k = 0; k < sizeof(actors) / sizeof(actors[0]); k++)
+                    for (i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+                        struct riv_query q = base_query;
+                        struct sf_error err;
+                        char *want, *got;
+
+                        q.logical_address = las[a];
+                        q.subject_of_care = ids[b];
+                        q.time_type_id = tts[t];
+                        q.actor_type = actors[k];
+                        q.first_day = (a & 1) ? D_0406 : D_0326;
+                        q.last_day = (a & 1) ? D_0406 : D_0408;
+                        want = tree_envelope(cs[i], &q);
+                        got = riv_build_envelope(cs[i], &q, &err);
+                        assert_non_null(got);
+                        if (strcmp(want, got) != 0)
+                            fail_msg("template differs:\nwant %s\ngot  %s",
+                                     want, got);
+                        free(want);
+                        free(got);
+                        cases++;
+                    }
+    assert_int_equal(cases, 9 * 3 * 5 * 4 * 3);
 }
 
 /* --- display names --------------------------------------------------------- */
@@ -2501,6 +2611,7 @@ int main(void)
         cmocka_unit_test(test_broken_requests_fail_validation),
         cmocka_unit_test(test_envelope_escaping),
         cmocka_unit_test(test_envelope_bad_input),
+        cmocka_unit_test(test_envelope_template_equals_tree),
         cmocka_unit_test(test_display_name),
         cmocka_unit_test(test_parse_timeslots_fixture),
         cmocka_unit_test(test_parse_default_ns_and_bare),
