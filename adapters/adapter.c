@@ -13,12 +13,8 @@ static const struct adapter *const adapters[] = {
     &adapter_smart,
 };
 
-static const char *const names[] = {
-    "rivta-scheduling",
-    "fhir-slot",
-    "smart-bulk",
-    NULL
-};
+static const char *const names[] = { "rivta-scheduling", "fhir-slot",
+                                     "smart-bulk", NULL };
 
 const struct adapter *adapter_find(const char *name)
 {
@@ -150,8 +146,7 @@ int adapter_begin_check(const struct adapter_ctx *ctx, const char *name,
     }
     b = &ctx->clinic->booking;
     if (!ctx->clinic->has_booking || b->url == NULL || b->url[0] == '\0') {
-        sf_error_set(err, SF_ERR_CONFIG, "%s: clinic has no booking.url",
-                     name);
+        sf_error_set(err, SF_ERR_CONFIG, "%s: clinic has no booking.url", name);
         return -1;
     }
     if (ctx->first_day > ctx->last_day) {

@@ -34,16 +34,16 @@
 /* A Schedule seen in an _include, reduced to what slots borrow from it. */
 struct fhir_sched {
     char *id;
-    char *practitioner;   /* actor display of a (Practitioner|Role) ref */
-    char *service;        /* serviceType text, or NULL */
+    char *practitioner; /* actor display of a (Practitioner|Role) ref */
+    char *service;      /* serviceType text, or NULL */
 };
 
 struct fhir_state {
-    int pages;            /* responses consumed so far */
-    int cap;              /* booking.page_cap */
-    const char *token;    /* booking.token (borrowed), never logged */
-    char *url;            /* the request in flight (next links resolve here) */
-    char *scheme, *host, *port;   /* origin of booking.url */
+    int pages;         /* responses consumed so far */
+    int cap;           /* booking.page_cap */
+    const char *token; /* booking.token (borrowed), never logged */
+    char *url;         /* the request in flight (next links resolve here) */
+    char *scheme, *host, *port; /* origin of booking.url */
     struct fhir_sched *scheds;
     size_t nscheds, capscheds;
     size_t not_free, bad, outside;
@@ -55,8 +55,7 @@ struct fhir_state {
  * Scheme, host and port (default port filled in) of url, lowercased by
  * curl where it normalises. Returns 0, or -1 if curl cannot parse it.
  */
-static int url_origin(const char *url, char **scheme, char **host,
-                      char **port)
+static int url_origin(const char *url, char **scheme, char **host, char **port)
 {
     CURLU *u = curl_url();
     int rc = -1;
@@ -68,8 +67,7 @@ static int url_origin(const char *url, char **scheme, char **host,
         goto out;
     if (curl_url_get(u, CURLUPART_SCHEME, scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) !=
-            CURLUE_OK)
+        curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) != CURLUE_OK)
         goto out;
     rc = 0;
 out:
@@ -98,8 +96,10 @@ static char *next_url(struct fhir_state *st, const char *link,
 
     sf_quote(q, sizeof(q), link, strlen(link), FHIRJ_QUOTE_MAX);
     if (strlen(link) > FHIR_URL_MAX) {
-        sf_error_set(err, SF_ERR_PARSE, "Slot search: next link longer than "
-                     "%d bytes", FHIR_URL_MAX);
+        sf_error_set(err, SF_ERR_PARSE,
+                     "Slot search: next link longer than "
+                     "%d bytes",
+                     FHIR_URL_MAX);
         return NULL;
     }
     u = curl_url();
@@ -110,16 +110,19 @@ static char *next_url(struct fhir_state *st, const char *link,
     if (curl_url_set(u, CURLUPART_URL, st->url, 0) != CURLUE_OK ||
         curl_url_set(u, CURLUPART_URL, link, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_URL, &abs, 0) != CURLUE_OK) {
-        sf_error_set(err, SF_ERR_PARSE, "Slot search: next link \"%s\" is "
-                     "not a valid URL", q);
+        sf_error_set(err, SF_ERR_PARSE,
+                     "Slot search: next link \"%s\" is "
+                     "not a valid URL",
+                     q);
         goto out;
     }
     if (url_origin(abs, &sch, &host, &port) != 0 ||
         strcasecmp(sch, st->scheme) != 0 || strcasecmp(host, st->host) != 0 ||
         strcmp(port, st->port) != 0) {
-        sf_error_set(err, SF_ERR_PARSE, "Slot search: next link leaves the "
-                     "server (%s://%s:%s): \"%s\"", st->scheme, st->host,
-                     st->port, q);
+        sf_error_set(err, SF_ERR_PARSE,
+                     "Slot search: next link leaves the "
+                     "server (%s://%s:%s): \"%s\"",
+                     st->scheme, st->host, st->port, q);
         goto out;
     }
     out = strdup(abs);
@@ -168,8 +171,7 @@ static enum adapter_status make_request(struct fhir_state *st, char *url,
         rc = adapter_request_add_header(req, "Accept", FHIR_ACCEPT);
     if (rc == 0 && st->token != NULL) {
         auth = adapter_strdupf("Bearer %s", st->token);
-        rc = auth ? adapter_request_add_header(req, "Authorization", auth)
-                  : -1;
+        rc = auth ? adapter_request_add_header(req, "Authorization", auth) : -1;
         if (auth != NULL) {
             memset(auth, 0, strlen(auth));
             free(auth);
@@ -219,13 +221,16 @@ static enum adapter_status fhir_begin(const struct adapter_ctx *ctx,
     *state = st;
     st->cap = b->page_cap > 0 ? b->page_cap : CONF_DEFAULT_PAGE_CAP;
     if (url_origin(b->url, &st->scheme, &st->host, &st->port) != 0) {
-        sf_error_set(err, SF_ERR_CONFIG, "fhir: booking.url %s is not a "
-                     "valid URL", b->url);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "fhir: booking.url %s is not a "
+                     "valid URL",
+                     b->url);
         return ADAPTER_ERROR;
     }
     /* Read with the config (fhir_conf_load): a poll does no file I/O. */
     if (b->token_file != NULL && b->token == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "fhir: booking.token_file was not "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "fhir: booking.token_file was not "
                      "loaded with the configuration");
         return ADAPTER_ERROR;
     }
@@ -236,8 +241,8 @@ static enum adapter_status fhir_begin(const struct adapter_ctx *ctx,
     query_instant(ctx->last_day + 1, lt);
     url = adapter_strdupf("%.*s/Slot?schedule.actor=%s&status=free"
                           "&start=ge%s&start=lt%s&_include=Slot:schedule"
-                          "&_sort=start&_count=%d%s%s", (int)blen, b->url,
-                          b->actor, ge, lt, FHIR_PAGE_SIZE,
+                          "&_sort=start&_count=%d%s%s",
+                          (int)blen, b->url, b->actor, ge, lt, FHIR_PAGE_SIZE,
                           b->search ? "&" : "", b->search ? b->search : "");
     if (url == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "fhir: out of memory");
@@ -260,7 +265,7 @@ static int add_sched(struct fhir_state *st, const cJSON *res)
         return 0;
     for (i = 0; i < st->nscheds; i++)
         if (strcmp(st->scheds[i].id, id) == 0)
-            return 0;   /* seen on an earlier page */
+            return 0; /* seen on an earlier page */
     actors = cJSON_GetObjectItemCaseSensitive(res, "actor");
     if (!cJSON_IsArray(actors))
         actors = NULL;
@@ -335,16 +340,17 @@ static int add_slot(const struct adapter_ctx *ctx, struct fhir_state *st,
         st->outside++;
         return 0;
     }
-    sc = find_sched(st, fhirj_str(cJSON_GetObjectItemCaseSensitive(
-                                      res, "schedule"), "reference"));
-    svc = fhirj_concept_text(cJSON_GetObjectItemCaseSensitive(
-        res, "serviceType"));
+    sc = find_sched(st,
+                    fhirj_str(cJSON_GetObjectItemCaseSensitive(res, "schedule"),
+                              "reference"));
+    svc = fhirj_concept_text(
+        cJSON_GetObjectItemCaseSensitive(res, "serviceType"));
     if (svc == NULL && sc != NULL)
         svc = sc->service;
     if (ctx->clinic->booking.time_type_name != NULL)
         svc = ctx->clinic->booking.time_type_name;
     sl.practitioner = sc ? sc->practitioner : NULL;
-    sl.service = (char *)svc;    /* borrowed; add_slot copies */
+    sl.service = (char *)svc; /* borrowed; add_slot copies */
     return avail_slots_add_slot(slots, &sl);
 }
 
@@ -368,13 +374,15 @@ static enum adapter_status http_error(const struct fhir_state *st,
     cJSON_Delete(root);
 
     if (code == 404 && st->pages == 1)
-        sf_error_set(err, SF_ERR_NOT_CONNECTED, "Slot search: HTTP 404 for "
-                     "%s: no web booking%s%s", ctx->clinic->booking.actor,
-                     oo[0] ? ": " : "", oo);
+        sf_error_set(err, SF_ERR_NOT_CONNECTED,
+                     "Slot search: HTTP 404 for "
+                     "%s: no web booking%s%s",
+                     ctx->clinic->booking.actor, oo[0] ? ": " : "", oo);
     else if (code == 401 || code == 403)
-        sf_error_set(err, SF_ERR_HTTP, "Slot search page %d: HTTP %ld "
-                     "(refused: check booking.token_file)%s%s", st->pages,
-                     code, oo[0] ? ": " : "", oo);
+        sf_error_set(err, SF_ERR_HTTP,
+                     "Slot search page %d: HTTP %ld "
+                     "(refused: check booking.token_file)%s%s",
+                     st->pages, code, oo[0] ? ": " : "", oo);
     else if (oo[0] != '\0')
         sf_error_set(err, SF_ERR_FAULT, "Slot search page %d: HTTP %ld: %s",
                      st->pages, code, oo);
@@ -384,8 +392,7 @@ static enum adapter_status http_error(const struct fhir_state *st,
     return ADAPTER_ERROR;
 }
 
-static enum adapter_status fhir_step(const struct adapter_ctx *ctx,
-                                     void *state,
+static enum adapter_status fhir_step(const struct adapter_ctx *ctx, void *state,
                                      const struct adapter_response *resp,
                                      struct avail_slots *slots,
                                      struct adapter_request *next,
@@ -459,7 +466,8 @@ static enum adapter_status fhir_step(const struct adapter_ctx *ctx,
     } else if (st->pages >= st->cap) {
         /* The slots read are real and the earliest (_sort=start): keep
          * them, say so in the log, and leave the rest for a wider cap. */
-        log_warn("fhir_page_cap", "clinic=%s pages=%d slots=%zu "
+        log_warn("fhir_page_cap",
+                 "clinic=%s pages=%d slots=%zu "
                  "reason=page cap reached, later slots not read",
                  ctx->clinic->id, st->pages, slots->n);
         rc = ADAPTER_DONE;
@@ -469,8 +477,10 @@ static enum adapter_status fhir_step(const struct adapter_ctx *ctx,
             rc = make_request(st, url, next, err);
     }
     if (rc == ADAPTER_DONE && (st->bad > 0))
-        log_warn("fhir_slots_skipped", "clinic=%s skipped=%zu reason=bad "
-                 "or missing status/start/end", ctx->clinic->id, st->bad);
+        log_warn("fhir_slots_skipped",
+                 "clinic=%s skipped=%zu reason=bad "
+                 "or missing status/start/end",
+                 ctx->clinic->id, st->bad);
     goto out;
 nomem:
     sf_error_set(err, SF_ERR_NOMEM, "fhir: out of memory");
@@ -543,20 +553,21 @@ static bool valid_search(const char *s)
             eq = true;
         else if (strchr(ok, *p) == NULL)
             return false;
-        if (*p == '%' && !(isxdigit((unsigned char)p[1]) &&
-                           isxdigit((unsigned char)p[2])))
+        if (*p == '%' &&
+            !(isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])))
             return false;
     }
 }
 
 /* booking.actor: a FHIR reference Type/id. */
-static void conf_actor(struct confcheck *cx, const cJSON *v,
-                       const char *path, struct conf_booking *b)
+static void conf_actor(struct confcheck *cx, const cJSON *v, const char *path,
+                       struct conf_booking *b)
 {
     confcheck_get_valid_str(cx, v, path, valid_fhir_reference,
                             "is not a FHIR reference Type/id (e.g. "
                             "\"Location/123\"; id: 1..64 letters, digits, "
-                            "'-', '.')", &b->actor);
+                            "'-', '.')",
+                            &b->actor);
 }
 
 /* booking.token_file: a path, or null; read by fhir_conf_load. */
@@ -567,14 +578,15 @@ static void conf_token_file(struct confcheck *cx, const cJSON *v,
 }
 
 /* booking.search: extra query pairs, or null. */
-static void conf_search(struct confcheck *cx, const cJSON *v,
-                        const char *path, struct conf_booking *b)
+static void conf_search(struct confcheck *cx, const cJSON *v, const char *path,
+                        struct conf_booking *b)
 {
     if (!cJSON_IsNull(v))
         confcheck_get_valid_str(cx, v, path, valid_search,
                                 "is not name=value pairs joined by '&' "
                                 "(URL query characters only, no '#' or "
-                                "spaces)", &b->search);
+                                "spaces)",
+                                &b->search);
 }
 
 /* booking.page_cap: 1..CONF_PAGE_CAP_MAX (default set by conf.c). */
@@ -638,13 +650,14 @@ static char *read_token(const char *path, char *why, size_t whylen)
     }
     for (size_t i = a; i < b; i++) {
         if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f) {
-            snprintf(why, whylen, "the token holds a space, control or "
+            snprintf(why, whylen,
+                     "the token holds a space, control or "
                      "non-ASCII byte");
             goto fail;
         }
     }
     memmove(buf, buf + a, b - a);
-    memset(buf + (b - a), 0, file.cap - (b - a));   /* no stale tail */
+    memset(buf + (b - a), 0, file.cap - (b - a)); /* no stale tail */
     return buf;
 fail:
     /* wipe: the buffer held a credential */
@@ -673,8 +686,7 @@ static bool fhir_conf_same(const struct conf_booking *a,
     return adapter_str_same(a->actor, b->actor) &&
            adapter_str_same(a->token_file, b->token_file) &&
            adapter_str_same(a->token, b->token) &&
-           adapter_str_same(a->search, b->search) &&
-           a->page_cap == b->page_cap;
+           adapter_str_same(a->search, b->search) && a->page_cap == b->page_cap;
 }
 
 const struct adapter adapter_fhir = {

@@ -63,18 +63,22 @@ cJSON *fhirj_parse(const char *body, size_t len, const char *what,
     bad = fhirj_utf8_bad(body, len);
     if (bad != (size_t)-1) {
         line_col(body, bad, &line, &col);
-        sf_error_set(err, SF_ERR_PARSE, "%s: not UTF-8 JSON (bad byte 0x%02x "
-                     "at byte %zu, line %zu, column %zu)", what,
-                     (unsigned char)body[bad], bad, line, col);
+        sf_error_set(err, SF_ERR_PARSE,
+                     "%s: not UTF-8 JSON (bad byte 0x%02x "
+                     "at byte %zu, line %zu, column %zu)",
+                     what, (unsigned char)body[bad], bad, line, col);
         return NULL;
     }
     root = cJSON_ParseWithLengthOpts(body, len, &end, false);
     if (root == NULL) {
-        at = end != NULL && end >= body && end <= body + len ?
-             (size_t)(end - body) : 0;
+        at = end != NULL && end >= body && end <= body + len
+                 ? (size_t)(end - body)
+                 : 0;
         line_col(body, at, &line, &col);
-        sf_error_set(err, SF_ERR_PARSE, "%s: malformed JSON at byte %zu "
-                     "(line %zu, column %zu)", what, at, line, col);
+        sf_error_set(err, SF_ERR_PARSE,
+                     "%s: malformed JSON at byte %zu "
+                     "(line %zu, column %zu)",
+                     what, at, line, col);
         return NULL;
     }
     at = end != NULL ? (size_t)(end - body) : len;
@@ -83,8 +87,10 @@ cJSON *fhirj_parse(const char *body, size_t len, const char *what,
     if (at < len) {
         line_col(body, at, &line, &col);
         cJSON_Delete(root);
-        sf_error_set(err, SF_ERR_PARSE, "%s: text after the JSON value at "
-                     "byte %zu (line %zu, column %zu)", what, at, line, col);
+        sf_error_set(err, SF_ERR_PARSE,
+                     "%s: text after the JSON value at "
+                     "byte %zu (line %zu, column %zu)",
+                     what, at, line, col);
         return NULL;
     }
     return root;
@@ -181,22 +187,20 @@ bool fhirj_ref_is(const char *ref, const char *type, const char *id)
     return tail == ref || tail[-1] == '/';
 }
 
-void fhirj_outcome_text(const cJSON *oo, char *buf, size_t n,
-                        const char **code)
+void fhirj_outcome_text(const cJSON *oo, char *buf, size_t n, const char **code)
 {
     const cJSON *issues, *issue;
     const char *c = NULL, *text = NULL;
     char q[FHIRJ_QUOTE_MAX + 8];
 
-    issues = cJSON_IsObject(oo) ?
-             cJSON_GetObjectItemCaseSensitive(oo, "issue") : NULL;
+    issues = cJSON_IsObject(oo) ? cJSON_GetObjectItemCaseSensitive(oo, "issue")
+                                : NULL;
     issue = cJSON_IsArray(issues) ? cJSON_GetArrayItem(issues, 0) : NULL;
     if (issue != NULL) {
         c = fhirj_str(issue, "code");
         text = fhirj_str(issue, "diagnostics");
         if (text == NULL)
-            text = fhirj_str(cJSON_GetObjectItemCaseSensitive(issue,
-                                                              "details"),
+            text = fhirj_str(cJSON_GetObjectItemCaseSensitive(issue, "details"),
                              "text");
     }
     if (code != NULL)
@@ -207,8 +211,8 @@ void fhirj_outcome_text(const cJSON *oo, char *buf, size_t n,
         char qc[40];
 
         sf_quote(qc, sizeof(qc), c, strlen(c), FHIRJ_QUOTE_MAX);
-        snprintf(buf, n, "OperationOutcome %s%s%s%s", qc, q[0] ? ": \"" : "",
-                 q, q[0] ? "\"" : "");
+        snprintf(buf, n, "OperationOutcome %s%s%s%s", qc, q[0] ? ": \"" : "", q,
+                 q[0] ? "\"" : "");
     } else {
         snprintf(buf, n, "OperationOutcome%s%s%s", q[0] ? ": \"" : "", q,
                  q[0] ? "\"" : "");

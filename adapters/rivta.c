@@ -62,9 +62,12 @@
 const char *riv_contract_name(enum riv_contract c)
 {
     switch (c) {
-    case RIV_GET_AVAILABLE_DATES: return "GetAvailableDates";
-    case RIV_GET_AVAILABLE_TIMESLOTS: return "GetAvailableTimeslots";
-    case RIV_GET_ALL_TIME_TYPES: return "GetAllTimeTypes";
+    case RIV_GET_AVAILABLE_DATES:
+        return "GetAvailableDates";
+    case RIV_GET_AVAILABLE_TIMESLOTS:
+        return "GetAvailableTimeslots";
+    case RIV_GET_ALL_TIME_TYPES:
+        return "GetAllTimeTypes";
     }
     return NULL;
 }
@@ -127,9 +130,17 @@ static size_t xml_escaped_len(const char *v)
 
     for (; *v != '\0'; v++) {
         switch (*v) {
-        case '<': case '>': n += 4; break;
-        case '&': case '\r': n += 5; break;
-        default: n++; break;
+        case '<':
+        case '>':
+            n += 4;
+            break;
+        case '&':
+        case '\r':
+            n += 5;
+            break;
+        default:
+            n++;
+            break;
         }
     }
     return n;
@@ -149,11 +160,21 @@ static char *put_text(char *p, const char *v)
 {
     for (; *v != '\0'; v++) {
         switch (*v) {
-        case '<': p = put_lit(p, "&lt;"); break;
-        case '>': p = put_lit(p, "&gt;"); break;
-        case '&': p = put_lit(p, "&amp;"); break;
-        case '\r': p = put_lit(p, "&#13;"); break;
-        default: *p++ = *v; break;
+        case '<':
+            p = put_lit(p, "&lt;");
+            break;
+        case '>':
+            p = put_lit(p, "&gt;");
+            break;
+        case '&':
+            p = put_lit(p, "&amp;");
+            break;
+        case '\r':
+            p = put_lit(p, "&#13;");
+            break;
+        default:
+            *p++ = *v;
+            break;
         }
     }
     return p;
@@ -201,44 +222,42 @@ static size_t envelope_write(char *p, const struct env_vals *v)
 {
     static const char head[] =
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        "<soapenv:Envelope xmlns:soapenv=\"" SOAP_NS "\" xmlns:reg=\""
-        REG_NS "\" xmlns:hdr=\"" HDR_NS "\" xmlns:q=\"" NS_BASE;
+        "<soapenv:Envelope xmlns:soapenv=\"" SOAP_NS "\" xmlns:reg=\"" REG_NS
+        "\" xmlns:hdr=\"" HDR_NS "\" xmlns:q=\"" NS_BASE;
     const struct riv_query *q = v->q;
     char *o = p;
     size_t n = 0;
     char tail[256];
 
-#define LIT(s)                                                              \
-    do {                                                                    \
-        size_t k_ = strlen(s);                                              \
-        if (o != NULL)                                                      \
-            o = put_lit(o, s);                                              \
-        n += k_;                                                            \
+#define LIT(s)                 \
+    do {                       \
+        size_t k_ = strlen(s); \
+        if (o != NULL)         \
+            o = put_lit(o, s); \
+        n += k_;               \
     } while (0)
     LIT(head);
-    snprintf(tail, sizeof(tail), "%sResponder:1\" xmlns:qx=\"" NS_BASE
-             "%sResponder:1.1\"><soapenv:Header>", v->name, v->name);
+    snprintf(tail, sizeof(tail),
+             "%sResponder:1\" xmlns:qx=\"" NS_BASE
+             "%sResponder:1.1\"><soapenv:Header>",
+             v->name, v->name);
     LIT(tail);
-    n += put_elem(&o, "reg", "LogicalAddress",
-                  q->logical_address);
+    n += put_elem(&o, "reg", "LogicalAddress", q->logical_address);
     LIT("<hdr:Actor>");
     n += put_elem(&o, "hdr", "actorId", q->subject_of_care);
     n += put_elem(&o, "hdr", "actorType", v->actor_type);
     LIT("</hdr:Actor></soapenv:Header><soapenv:Body><q:");
     LIT(v->name);
     LIT(">");
-    n += put_elem(&o, "q", "healthcare_facility",
-                  q->logical_address);
+    n += put_elem(&o, "q", "healthcare_facility", q->logical_address);
     if (v->dates) {
         /* Element order is the XSD sequence order. */
         n += put_elem(&o, "q", "startDateInclusive", v->first);
         n += put_elem(&o, "q", "endDateInclusive", v->last);
         if (q->time_type_id != NULL && q->time_type_id[0] != '\0')
-            n += put_elem(&o, "q", "timeTypeID",
-                          q->time_type_id);
+            n += put_elem(&o, "q", "timeTypeID", q->time_type_id);
     }
-    n += put_elem(&o, "qx", "subject_of_care",
-                  q->subject_of_care);
+    n += put_elem(&o, "qx", "subject_of_care", q->subject_of_care);
     LIT("</q:");
     LIT(v->name);
     LIT("></soapenv:Body></soapenv:Envelope>\n");
@@ -280,9 +299,10 @@ char *riv_build_envelope(enum riv_contract c, const struct riv_query *q,
         return NULL;
     }
     v.actor_type = q->actor_type != NULL && q->actor_type[0] != '\0'
-                       ? q->actor_type : "subject_of_care";
-    if (check_value("logical address (HSA-id)", q->logical_address, true,
-                    err) < 0 ||
+                       ? q->actor_type
+                       : "subject_of_care";
+    if (check_value("logical address (HSA-id)", q->logical_address, true, err) <
+            0 ||
         check_value("subject_of_care", q->subject_of_care, true, err) < 0 ||
         check_value("timeTypeID", q->time_type_id, false, err) < 0)
         return NULL;
@@ -368,7 +388,7 @@ struct field {
     char *p;
     size_t n, cap;
     bool set;
-    bool full;     /* cut at FIELD_MAX: later text pieces are dropped */
+    bool full; /* cut at FIELD_MAX: later text pieces are dropped */
 };
 
 static void field_reset(struct field *f)
@@ -437,15 +457,26 @@ static const char *field_value(struct field *f)
 }
 
 enum item_field {
-    F_START, F_END, F_PERFORMER_NAME, F_TT_NAME, F_TT_ID, F_DATE,
-    F_FAULTCODE, F_FAULTSTRING, F_COUNT
+    F_START,
+    F_END,
+    F_PERFORMER_NAME,
+    F_TT_NAME,
+    F_TT_ID,
+    F_DATE,
+    F_FAULTCODE,
+    F_FAULTSTRING,
+    F_COUNT
 };
 
 /* What an open element is to us; decided from its parent's role. */
 enum role {
-    R_SKIP,        /* anything else, and everything below it */
-    R_ENVELOPE, R_BODY, R_RESPONSE, R_FAULT, R_ITEM,
-    R_FIELD,       /* a text field of an item or a fault: its text is kept */
+    R_SKIP, /* anything else, and everything below it */
+    R_ENVELOPE,
+    R_BODY,
+    R_RESPONSE,
+    R_FAULT,
+    R_ITEM,
+    R_FIELD, /* a text field of an item or a fault: its text is kept */
 };
 
 /* Roles are kept for the first ROLE_DEPTH levels (Envelope 0, Body 1,
@@ -463,28 +494,34 @@ enum role {
 #define STR(x) STR_(x)
 
 /* Why the parse was stopped early; the first reason wins. */
-enum stop { STOP_NONE, STOP_DTD, STOP_HOSTILE, STOP_NOMEM, STOP_CAP };
+enum stop {
+    STOP_NONE,
+    STOP_DTD,
+    STOP_HOSTILE,
+    STOP_NOMEM,
+    STOP_CAP
+};
 
 struct parse {
     xmlParserCtxtPtr ctxt;
     enum riv_contract contract;
     const char *name;
-    char resp_ns[128];        /* urn:...:<C>Responder:1 */
-    char resp_name[64];       /* <C>Response */
-    const char *item_name;    /* timeslotDetail / performerAvailabilityByDate */
+    char resp_ns[128];     /* urn:...:<C>Responder:1 */
+    char resp_name[64];    /* <C>Response */
+    const char *item_name; /* timeslotDetail / performerAvailabilityByDate */
     struct field f[F_COUNT];
-    struct field *cur;        /* the open R_FIELD's buffer */
-    unsigned depth;           /* open elements */
+    struct field *cur; /* the open R_FIELD's buffer */
+    unsigned depth;    /* open elements */
     unsigned char role[ROLE_DEPTH];
-    size_t text_run;          /* bytes of character data since the last tag */
+    size_t text_run; /* bytes of character data since the last tag */
     enum stop stop;
     bool nomem;
-    bool root;                /* root element seen */
-    bool bad_root;            /* ... and it was none of ours */
-    bool body;                /* the Envelope's first Body seen */
+    bool root;     /* root element seen */
+    bool bad_root; /* ... and it was none of ours */
+    bool body;     /* the Envelope's first Body seen */
     bool fault;
-    bool found;               /* response element (or fault) seen */
-    char root_ns[96], root_local[64];   /* unexpected root, quoted */
+    bool found;                       /* response element (or fault) seen */
+    char root_ns[96], root_local[64]; /* unexpected root, quoted */
     /* first libxml2 error, for the message */
     bool xml_err;
     int xml_err_level;
@@ -506,8 +543,8 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
     if (e == NULL)
         return;
     /* Keep the first fatal error, else the first error of any kind. */
-    if (ps->xml_err && !(ps->xml_err_level < XML_ERR_FATAL &&
-                         e->level == XML_ERR_FATAL))
+    if (ps->xml_err &&
+        !(ps->xml_err_level < XML_ERR_FATAL && e->level == XML_ERR_FATAL))
         return;
     ps->xml_err = true;
     ps->xml_err_level = e->level;
@@ -578,7 +615,7 @@ static void add_day(struct parse *ps, int32_t day)
     if (ps->ndays == ps->days_cap) {
         if (lo == ps->ndays)
             return;
-        ps->ndays--;   /* drop the latest to make room */
+        ps->ndays--; /* drop the latest to make room */
     }
     memmove(ps->days + lo + 1, ps->days + lo,
             (ps->ndays - lo) * sizeof(ps->days[0]));
@@ -661,7 +698,6 @@ static int finish_item(struct parse *ps)
     return 0;
 }
 
-
 /* Start keeping the text of the element just opened in f. */
 static enum role open_field(struct parse *ps, struct field *f)
 {
@@ -685,14 +721,14 @@ static enum role item_child(struct parse *ps, const xmlChar *uri,
         enum item_field f;
         enum riv_contract c;
     } map[] = {
-        {"startTimeInclusive", F_START, RIV_GET_AVAILABLE_TIMESLOTS},
-        {"endTimeExclusive", F_END, RIV_GET_AVAILABLE_TIMESLOTS},
-        {"performerName", F_PERFORMER_NAME, RIV_GET_AVAILABLE_TIMESLOTS},
-        {"timeTypeName", F_TT_NAME, RIV_GET_AVAILABLE_TIMESLOTS},
-        {"timeTypeID", F_TT_ID, RIV_GET_AVAILABLE_TIMESLOTS},
-        {"date", F_DATE, RIV_GET_AVAILABLE_DATES},
-        {"timeTypeName", F_TT_NAME, RIV_GET_ALL_TIME_TYPES},
-        {"timeTypeId", F_TT_ID, RIV_GET_ALL_TIME_TYPES},
+        { "startTimeInclusive", F_START, RIV_GET_AVAILABLE_TIMESLOTS },
+        { "endTimeExclusive", F_END, RIV_GET_AVAILABLE_TIMESLOTS },
+        { "performerName", F_PERFORMER_NAME, RIV_GET_AVAILABLE_TIMESLOTS },
+        { "timeTypeName", F_TT_NAME, RIV_GET_AVAILABLE_TIMESLOTS },
+        { "timeTypeID", F_TT_ID, RIV_GET_AVAILABLE_TIMESLOTS },
+        { "date", F_DATE, RIV_GET_AVAILABLE_DATES },
+        { "timeTypeName", F_TT_NAME, RIV_GET_ALL_TIME_TYPES },
+        { "timeTypeId", F_TT_ID, RIV_GET_ALL_TIME_TYPES },
     };
 
     if (!field_ns_ok(ps, uri))
@@ -757,8 +793,8 @@ static enum role root_role(struct parse *ps, const xmlChar *uri,
 static void unbound_root(struct parse *ps, const xmlChar *prefix,
                          const xmlChar *local)
 {
-    char *qname = malloc(strlen((const char *)prefix) +
-                         strlen((const char *)local) + 2);
+    char *qname =
+        malloc(strlen((const char *)prefix) + strlen((const char *)local) + 2);
 
     ps->root = true;
     ps->bad_root = true;
@@ -774,11 +810,11 @@ static void unbound_root(struct parse *ps, const xmlChar *prefix,
 }
 
 /* The role of a new element at depth d > 0 under a parent of role up. */
-static enum role child_role(struct parse *ps, enum role up,
-                            const xmlChar *uri, const xmlChar *local)
+static enum role child_role(struct parse *ps, enum role up, const xmlChar *uri,
+                            const xmlChar *local)
 {
     switch (up) {
-    case R_ENVELOPE:        /* the first Body; Header and extensions skipped */
+    case R_ENVELOPE: /* the first Body; Header and extensions skipped */
         if (!ps->body && name_is(uri, local, SOAP_NS, "Body")) {
             ps->body = true;
             return R_BODY;
@@ -933,11 +969,11 @@ static void set_fault_error(struct parse *ps, struct sf_error *err)
     sf_quote(qs, sizeof(qs), fs, strlen(fs), FAULT_QUOTE_MAX);
     sf_quote(qc, sizeof(qc), fc, strlen(fc), sizeof(qc) - 1);
     if (strncmp(fs, "VP004", 5) == 0 || strncmp(fs, "VP007", 5) == 0)
-        sf_error_set(err, SF_ERR_NOT_CONNECTED,
-                     "%s: not connected: %s", ps->name, qs);
+        sf_error_set(err, SF_ERR_NOT_CONNECTED, "%s: not connected: %s",
+                     ps->name, qs);
     else
-        sf_error_set(err, SF_ERR_FAULT, "%s: SOAP Fault %s: %s", ps->name,
-                     qc, qs);
+        sf_error_set(err, SF_ERR_FAULT, "%s: SOAP Fault %s: %s", ps->name, qc,
+                     qs);
 }
 
 static void set_xml_error(struct parse *ps, struct sf_error *err)
@@ -947,8 +983,7 @@ static void set_xml_error(struct parse *ps, struct sf_error *err)
                      "%s response: malformed XML at line %d, column %d: %s",
                      ps->name, ps->xml_line, ps->xml_col, ps->xml_msg);
     else
-        sf_error_set(err, SF_ERR_PARSE, "%s response: malformed XML",
-                     ps->name);
+        sf_error_set(err, SF_ERR_PARSE, "%s response: malformed XML", ps->name);
 }
 
 /* The outcome of a finished (or stopped) parse: 0, or -1 with err set. */
@@ -958,16 +993,15 @@ static int parse_result(struct parse *ps, bool bad, struct sf_error *err)
     case STOP_DTD:
         sf_error_set(err, SF_ERR_HOSTILE,
                      "%s response: document type declaration refused "
-                     "(SOAP forbids DTDs)", ps->name);
+                     "(SOAP forbids DTDs)",
+                     ps->name);
         return -1;
     case STOP_HOSTILE:
         sf_error_set(err, SF_ERR_HOSTILE,
-                     "%s response: DTD or entity reference refused",
-                     ps->name);
+                     "%s response: DTD or entity reference refused", ps->name);
         return -1;
     case STOP_NOMEM:
-        sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory",
-                     ps->name);
+        sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory", ps->name);
         return -1;
     case STOP_CAP:
     case STOP_NONE:
@@ -979,8 +1013,8 @@ static int parse_result(struct parse *ps, bool bad, struct sf_error *err)
     }
     if (ps->bad_root) {
         sf_error_set(err, SF_ERR_PARSE,
-                     "%s response: unexpected root element {%s}%s",
-                     ps->name, ps->root_ns, ps->root_local);
+                     "%s response: unexpected root element {%s}%s", ps->name,
+                     ps->root_ns, ps->root_local);
         return -1;
     }
     if (ps->fault) {
@@ -1013,8 +1047,8 @@ static int parse_doc(struct parse *ps, const char *body, size_t len,
     snprintf(ps->resp_name, sizeof(ps->resp_name), "%sResponse", ps->name);
     ps->item_name = ps->contract == RIV_GET_AVAILABLE_DATES
                         ? "performerAvailabilityByDate"
-                        : ps->contract == RIV_GET_ALL_TIME_TYPES
-                              ? "ListOfTimeTypes" : "timeslotDetail";
+                    : ps->contract == RIV_GET_ALL_TIME_TYPES ? "ListOfTimeTypes"
+                                                             : "timeslotDetail";
     if (body == NULL || len == 0) {
         sf_error_set(err, SF_ERR_PARSE, "%s response: empty body", ps->name);
         return -1;
@@ -1047,8 +1081,7 @@ static int parse_doc(struct parse *ps, const char *body, size_t len,
     first = len < 4 ? (int)len : 4;
     ps->ctxt = xmlCreatePushParserCtxt(&sax, ps, body, first, NULL);
     if (ps->ctxt == NULL) {
-        sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory",
-                     ps->name);
+        sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory", ps->name);
         goto out;
     }
     xmlCtxtUseOptions(ps->ctxt, XML_PARSE_NONET);
@@ -1079,8 +1112,8 @@ static int parse_init(struct parse *ps, enum riv_contract c, bool args_ok,
     return 0;
 }
 
-int riv_parse_dates(const char *body, size_t len, int32_t *days,
-                    size_t *ndays, struct sf_error *err)
+int riv_parse_dates(const char *body, size_t len, int32_t *days, size_t *ndays,
+                    struct sf_error *err)
 {
     struct parse ps;
 
@@ -1105,9 +1138,8 @@ static void slots_truncate(struct avail_slots *s, size_t n0)
     avail_slots_truncate(s, n0);
 }
 
-int riv_parse_timeslots(const char *body, size_t len,
-                        struct avail_slots *slots, size_t *skipped,
-                        struct sf_error *err)
+int riv_parse_timeslots(const char *body, size_t len, struct avail_slots *slots,
+                        size_t *skipped, struct sf_error *err)
 {
     struct parse ps;
     size_t n0;
@@ -1143,7 +1175,7 @@ int riv_parse_time_types(const char *body, size_t len,
                          struct riv_time_types *out, struct sf_error *err)
 {
     struct parse ps;
-    struct riv_time_types got = {NULL, 0};
+    struct riv_time_types got = { NULL, 0 };
 
     if (parse_init(&ps, RIV_GET_ALL_TIME_TYPES, out != NULL,
                    "riv_parse_time_types", err) != 0)
@@ -1165,11 +1197,32 @@ int riv_parse_time_types(const char *body, size_t len,
  * Compared ASCII-case-insensitively (UTF-8 bytes of å/ä/ö match exactly).
  */
 static const char *const titles[] = {
-    "leg", "legitimerad", "fysioterapeut", "sjukgymnast", "dr", "doktor",
-    "med", "läkare", "distriktsläkare", "sjuksköterska", "ssk", "usk",
-    "undersköterska", "arbetsterapeut", "psykolog", "kurator", "naprapat",
-    "kiropraktor", "dietist", "logoped", "barnmorska", "specialist",
-    "professor", "docent", "överläkare", "specialistläkare",
+    "leg",
+    "legitimerad",
+    "fysioterapeut",
+    "sjukgymnast",
+    "dr",
+    "doktor",
+    "med",
+    "läkare",
+    "distriktsläkare",
+    "sjuksköterska",
+    "ssk",
+    "usk",
+    "undersköterska",
+    "arbetsterapeut",
+    "psykolog",
+    "kurator",
+    "naprapat",
+    "kiropraktor",
+    "dietist",
+    "logoped",
+    "barnmorska",
+    "specialist",
+    "professor",
+    "docent",
+    "överläkare",
+    "specialistläkare",
 };
 
 static bool is_title(const char *w, size_t n, bool lower_is_title)
@@ -1232,7 +1285,7 @@ static char *display_name(const char *performer_name)
         if (*p == '\0')
             break;
         if (nw == sizeof(w) / sizeof(w[0]))
-            break;   /* absurdly many words: keep the first 32 */
+            break; /* absurdly many words: keep the first 32 */
         w[nw] = p;
         while (*p != '\0' && !is_space((unsigned char)*p))
             p++;
@@ -1259,8 +1312,7 @@ static char *display_name(const char *performer_name)
         return out;
     }
     /* Lower-case words count as titles only while a first name remains. */
-    while (nw - first > 1 &&
-           is_title(w[first], wl[first], nw - first > 2))
+    while (nw - first > 1 && is_title(w[first], wl[first], nw - first > 2))
         first++;
     if (nw - first == 1) {
         memcpy(o, w[first], wl[first]);
@@ -1286,9 +1338,9 @@ struct span {
 };
 
 enum riv_phase {
-    PH_TYPES,      /* GetAllTimeTypes sent */
-    PH_DATES,      /* GetAvailableDates sent for qtypes[qi] */
-    PH_SLOTS       /* GetAvailableTimeslots sent for spans[cur] */
+    PH_TYPES, /* GetAllTimeTypes sent */
+    PH_DATES, /* GetAvailableDates sent for qtypes[qi] */
+    PH_SLOTS  /* GetAvailableTimeslots sent for spans[cur] */
 };
 
 /* Most distinct unknown time type ids named in one log line. */
@@ -1311,7 +1363,7 @@ struct riv_state {
 /* Per-clinic memory: the unknown types last logged, to log each change
  * once instead of every poll. */
 struct riv_cache {
-    char *unknown_logged;   /* "a,b,c" sorted, or NULL */
+    char *unknown_logged; /* "a,b,c" sorted, or NULL */
 };
 
 static void riv_cache_free(void *cache)
@@ -1396,9 +1448,11 @@ static void log_unknown(const struct adapter_ctx *ctx, struct riv_state *st)
         for (size_t k = 0; id[k] != '\0' && k < 64; k++) {
             char c = id[k];
 
-            line[o++] = ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                         (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                         c == '-') ? c : '?';
+            line[o++] =
+                ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                 (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')
+                    ? c
+                    : '?';
         }
     }
     line[o] = '\0';
@@ -1412,7 +1466,7 @@ static void log_unknown(const struct adapter_ctx *ctx, struct riv_state *st)
         }
         if (cache != NULL && cache->unknown_logged != NULL &&
             strcmp(cache->unknown_logged, line) == 0)
-            return;   /* said already */
+            return; /* said already */
     }
     log_warn("riv_time_types_unmapped", "clinic=%s types=%s action=ignored",
              ctx->clinic->id, line);
@@ -1476,8 +1530,8 @@ static enum adapter_status make_request(const struct adapter_ctx *ctx,
     if (ep != NULL && ep->soap_action != NULL)
         req->soap_action = strdup(ep->soap_action);
     else
-        req->soap_action = adapter_strdupf(NS_BASE "%sResponder:1:%s",
-                                           name, name);
+        req->soap_action =
+            adapter_strdupf(NS_BASE "%sResponder:1:%s", name, name);
     req->label = strdup(name);
     req->tls_cert = dup_opt(b->tls_cert, &ok);
     req->tls_key = dup_opt(b->tls_key, &ok);
@@ -1570,7 +1624,7 @@ static bool http_ok(const struct adapter_response *resp, enum riv_contract c,
     int32_t day;
     size_t n = 1;
     struct avail_slots tmp;
-    struct riv_time_types tts = {NULL, 0};
+    struct riv_time_types tts = { NULL, 0 };
 
     if (resp->http_status == 200)
         return true;
@@ -1602,7 +1656,7 @@ static size_t make_spans(const int32_t *days, size_t n, struct span *out)
     size_t ns = 0, i = 0;
 
     while (i < n) {
-        struct span sp = {days[i], days[i]};
+        struct span sp = { days[i], days[i] };
 
         while (i < n && days[i] - sp.first < SPAN_DAYS)
             sp.last = days[i++];
@@ -1667,7 +1721,7 @@ static int filter_slots(const struct adapter_ctx *ctx, struct riv_state *st,
                  sl->service_id != NULL && strcmp(sl->service_id, want) != 0)
             keep = false;
         if (keep)
-            slots->v[w++] = *sl;    /* dropped ones: strings are the pool's */
+            slots->v[w++] = *sl; /* dropped ones: strings are the pool's */
     }
     slots->n = w;
     return nomem ? -1 : 0;
@@ -1680,7 +1734,7 @@ static enum adapter_status on_time_types(const struct adapter_ctx *ctx,
                                          struct adapter_request *next,
                                          struct sf_error *err)
 {
-    struct riv_time_types tts = {NULL, 0};
+    struct riv_time_types tts = { NULL, 0 };
     size_t keep = 0;
 
     if (!http_ok(resp, RIV_GET_ALL_TIME_TYPES, err) ||
@@ -1767,8 +1821,7 @@ static enum adapter_status on_dates(const struct adapter_ctx *ctx,
                         st->spans[0].last, st->qtypes[st->qi], next, err);
 }
 
-static enum adapter_status riv_step(const struct adapter_ctx *ctx,
-                                    void *state,
+static enum adapter_status riv_step(const struct adapter_ctx *ctx, void *state,
                                     const struct adapter_response *resp,
                                     struct avail_slots *slots,
                                     struct adapter_request *next,
@@ -1789,8 +1842,8 @@ static enum adapter_status riv_step(const struct adapter_ctx *ctx,
     if (!http_ok(resp, RIV_GET_AVAILABLE_TIMESLOTS, err))
         return ADAPTER_ERROR;
     n0 = slots->n;
-    if (riv_parse_timeslots(resp->body, resp->len, slots, &st->skipped,
-                            err) < 0)
+    if (riv_parse_timeslots(resp->body, resp->len, slots, &st->skipped, err) <
+        0)
         return ADAPTER_ERROR;
     if (filter_slots(ctx, st, slots, n0) < 0) {
         sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
@@ -1798,9 +1851,8 @@ static enum adapter_status riv_step(const struct adapter_ctx *ctx,
     }
     if (++st->cur < st->nspans)
         return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS,
-                            st->spans[st->cur].first,
-                            st->spans[st->cur].last, st->qtypes[st->qi], next,
-                            err);
+                            st->spans[st->cur].first, st->spans[st->cur].last,
+                            st->qtypes[st->qi], next, err);
     return next_type(ctx, st, next, err);
 }
 
@@ -1820,9 +1872,9 @@ static void riv_end(void *state)
 /* --- configuration: the booking keys only rivta-scheduling reads ---------- */
 
 /* The contracts booking.endpoints may override (riv_contract_name). */
-static const char *const riv_conf_contracts[] = {
-    "GetAvailableDates", "GetAvailableTimeslots", "GetAllTimeTypes", NULL
-};
+static const char *const riv_conf_contracts[] = { "GetAvailableDates",
+                                                  "GetAvailableTimeslots",
+                                                  "GetAllTimeTypes", NULL };
 
 /* booking.time_types: { "<local id>": {service, new_visit}, ... } */
 static void riv_conf_time_types(struct confcheck *cx, const cJSON *obj,

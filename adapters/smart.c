@@ -37,21 +37,26 @@
 #include "slotfeed/log.h"
 #include "slotfeed/url.h"
 
-enum smart_type { T_LOCATION = 0, T_SCHEDULE = 1, T_SLOT = 2, T_MANIFEST };
+enum smart_type {
+    T_LOCATION = 0,
+    T_SCHEDULE = 1,
+    T_SLOT = 2,
+    T_MANIFEST
+};
 
 static const char *const type_names[] = { "Location", "Schedule", "Slot" };
 
 struct smart_cache {
-    char *transaction_time;   /* of the manifest the slots came from */
-    char *etag;               /* validators of that manifest, or NULL */
+    char *transaction_time; /* of the manifest the slots came from */
+    char *etag;             /* validators of that manifest, or NULL */
     char *last_modified;
-    struct avail_slots slots; /* every free slot of the clinic, any date */
-    struct adapter_relay relay;   /* its clinic-state extension, if any */
+    struct avail_slots slots;   /* every free slot of the clinic, any date */
+    struct adapter_relay relay; /* its clinic-state extension, if any */
 };
 
 struct smart_output {
     enum smart_type type;
-    size_t order;          /* position in the manifest (stable sort) */
+    size_t order; /* position in the manifest (stable sort) */
     char *url;
 };
 
@@ -61,16 +66,16 @@ struct smart_sched {
 };
 
 struct smart_state {
-    bool files;                   /* past the manifest */
-    char *txtime, *etag, *last_modified;   /* of the manifest just read */
+    bool files;                          /* past the manifest */
+    char *txtime, *etag, *last_modified; /* of the manifest just read */
     struct smart_output *outs;
     size_t nouts, cur;
     bool have_location_file, location_found;
     struct smart_sched *scheds;
     size_t nscheds, capscheds;
-    struct avail_slots all;       /* free slots of the clinic, any date */
+    struct avail_slots all; /* free slots of the clinic, any date */
     size_t bad_lines, skipped_slots;
-    struct adapter_relay relay;   /* the Location's clinic-state, if any */
+    struct adapter_relay relay; /* the Location's clinic-state, if any */
 };
 
 /* --- helpers ----------------------------------------------------------------- */
@@ -95,8 +100,7 @@ static struct smart_cache *cache_of(const struct adapter_ctx *ctx)
 
 /* Copy the slots of `src` whose local start date is in the window. */
 static int window_copy(const struct adapter_ctx *ctx,
-                       const struct avail_slots *src,
-                       struct avail_slots *dst)
+                       const struct avail_slots *src, struct avail_slots *dst)
 {
     for (size_t i = 0; i < src->n; i++) {
         int32_t day = clock_local_day(src->v[i].start);
@@ -200,8 +204,7 @@ static enum adapter_status smart_begin(const struct adapter_ctx *ctx,
         return ADAPTER_ERROR;
     b = &ctx->clinic->booking;
     if (b->location == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG,
-                     "smart: booking.location is required");
+        sf_error_set(err, SF_ERR_CONFIG, "smart: booking.location is required");
         return ADAPTER_ERROR;
     }
     st = calloc(1, sizeof(*st));
@@ -234,7 +237,7 @@ static enum adapter_status smart_begin(const struct adapter_ctx *ctx,
  * a plain walk would apply.
  */
 
-static unsigned long parses;     /* bodies parsed (smart_parse_count) */
+static unsigned long parses; /* bodies parsed (smart_parse_count) */
 
 unsigned long smart_parse_count(void)
 {
@@ -243,17 +246,17 @@ unsigned long smart_parse_count(void)
 
 /* A reference and the resource it came from (index into scheds/slots). */
 struct smart_key {
-    char *ref;                 /* owned */
-    const char *tail;          /* last segment of ref (before _history) */
+    char *ref;        /* owned */
+    const char *tail; /* last segment of ref (before _history) */
     size_t len;
     size_t item;
 };
 
 struct smart_pslot {
-    bool bad;                  /* times unusable: counted, not published */
+    bool bad; /* times unusable: counted, not published */
     int64_t start, end;
     int capacity;
-    char *booking_url, *booking_phone;   /* owned, or NULL */
+    char *booking_url, *booking_phone; /* owned, or NULL */
     /* A slotfeed publisher's own fields (used only when the clinic's
      * Location carries clinic-state): Slot.serviceType text, our
      * practitioner and follow-up extensions. Owned, or NULL. */
@@ -280,13 +283,13 @@ struct smart_doc {
     bool have_location_file;
     /* NDJSON files: lines of the file's type, other lines, first bad */
     size_t good, bad, first_bad;
-    struct smart_loc *ids;     /* Locations, sorted by id */
+    struct smart_loc *ids; /* Locations, sorted by id */
     size_t nids, capids;
-    struct smart_sched *scheds;            /* Schedules with an id */
+    struct smart_sched *scheds; /* Schedules with an id */
     size_t nscheds, capscheds;
-    struct smart_pslot *slots;             /* free or bad Slots */
+    struct smart_pslot *slots; /* free or bad Slots */
     size_t nslots, capslots;
-    struct smart_key *keys;    /* actor refs / schedule refs, by tail */
+    struct smart_key *keys; /* actor refs / schedule refs, by tail */
     size_t nkeys, capkeys;
 };
 
@@ -365,7 +368,7 @@ static int add_key(struct smart_doc *d, const char *ref, size_t item)
     k = &d->keys[d->nkeys];
     if ((k->ref = strdup(ref)) == NULL)
         return -1;
-    h = strstr(k->ref, "/_history/");     /* as fhirj_ref_is drops it */
+    h = strstr(k->ref, "/_history/"); /* as fhirj_ref_is drops it */
     rl = h != NULL ? (size_t)(h - k->ref) : strlen(k->ref);
     k->tail = last_seg(k->ref, rl, &k->len);
     k->item = item;
@@ -401,8 +404,7 @@ static int cmp_size(const void *a, const void *b)
 }
 
 /* First key whose tail is the last segment of id; nkeys when none. */
-static size_t key_first(const struct smart_doc *d, const char *id,
-                        size_t *len)
+static size_t key_first(const struct smart_doc *d, const char *id, size_t *len)
 {
     const char *t = last_seg(id, strlen(id), len);
     size_t lo = 0, hi = d->nkeys;
@@ -452,7 +454,7 @@ static int keep_schedule(struct smart_doc *d, const cJSON *res)
     const cJSON *a;
 
     if (id == NULL)
-        return 0;      /* nothing could name it */
+        return 0; /* nothing could name it */
     if (grow((void **)&d->scheds, d->nscheds, &d->capscheds,
              sizeof(*d->scheds)))
         return -1;
@@ -487,8 +489,8 @@ static bool plausible_url(const char *s)
     if (strncasecmp(s, "https://", 8) != 0 && strncasecmp(s, "http://", 7) != 0)
         return false;
     for (p = s; *p != '\0'; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '"' ||
-            *p == '<' || *p == '>' || *p == '\\')
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '"' || *p == '<' ||
+            *p == '>' || *p == '\\')
             return false;
     return url_check(s, URL_NO_USERINFO, NULL, 0) == 0;
 }
@@ -504,33 +506,34 @@ static int ours_slot(const cJSON *res, struct smart_pslot *ps)
     const char *s;
     const cJSON *v;
 
-    s = fhirj_concept_text(cJSON_GetObjectItemCaseSensitive(res,
-                                                            "serviceType"));
+    s = fhirj_concept_text(
+        cJSON_GetObjectItemCaseSensitive(res, "serviceType"));
     if (s != NULL && s[0] != '\0' && (ps->service = strdup(s)) == NULL)
         return -1;
     s = fhirj_str(fhirj_extension(res, SMART_EXT_PRACTITIONER), "valueString");
-    if (s != NULL && s[0] != '\0' &&
-        (ps->practitioner = strdup(s)) == NULL) {
+    if (s != NULL && s[0] != '\0' && (ps->practitioner = strdup(s)) == NULL) {
         free(ps->service);
         ps->service = NULL;
         return -1;
     }
-    v = cJSON_GetObjectItemCaseSensitive(
-        fhirj_extension(res, SMART_EXT_FOLLOW_UP), "valueBoolean");
+    v = cJSON_GetObjectItemCaseSensitive(fhirj_extension(res,
+                                                         SMART_EXT_FOLLOW_UP),
+                                         "valueBoolean");
     ps->follow_up = cJSON_IsTrue(v);
     return 0;
 }
 
 static int keep_slot(struct smart_doc *d, const cJSON *res)
 {
-    const char *ref = fhirj_str(cJSON_GetObjectItemCaseSensitive(
-                                    res, "schedule"), "reference");
+    const char *ref =
+        fhirj_str(cJSON_GetObjectItemCaseSensitive(res, "schedule"),
+                  "reference");
     struct smart_pslot ps = { .capacity = 1 };
     const cJSON *ext, *v;
     const char *s;
 
     if (ref == NULL)
-        return 0;               /* no Schedule names it */
+        return 0; /* no Schedule names it */
     switch (fhirj_slot_times(res, &ps.start, &ps.end)) {
     case FHIRJ_SLOT_NOT_FREE:
         return 0;
@@ -551,8 +554,7 @@ static int keep_slot(struct smart_doc *d, const cJSON *res)
             return -1;
         }
         ext = fhirj_extension(res, SMART_EXT_CAPACITY);
-        v = ext ? cJSON_GetObjectItemCaseSensitive(ext, "valueInteger")
-                : NULL;
+        v = ext ? cJSON_GetObjectItemCaseSensitive(ext, "valueInteger") : NULL;
         if (cJSON_IsNumber(v) && v->valuedouble >= 1 &&
             v->valuedouble <= 1000000 && v->valuedouble == (double)v->valueint)
             ps.capacity = v->valueint;
@@ -563,8 +565,8 @@ static int keep_slot(struct smart_doc *d, const cJSON *res)
         }
         break;
     }
-    if (grow((void **)&d->slots, d->nslots, &d->capslots, sizeof(*d->slots))
-        || add_key(d, ref, d->nslots) != 0) {
+    if (grow((void **)&d->slots, d->nslots, &d->capslots, sizeof(*d->slots)) ||
+        add_key(d, ref, d->nslots) != 0) {
         free(ps.booking_url);
         free(ps.booking_phone);
         free(ps.service);
@@ -582,8 +584,7 @@ static bool relay_word(char *dst, size_t n, const char *v)
 {
     size_t len = v != NULL ? strlen(v) : n;
 
-    if (len == 0 || len >= n || strspn(v, "abcdefghijklmnopqrstuvwxyz_") !=
-                                    len)
+    if (len == 0 || len >= n || strspn(v, "abcdefghijklmnopqrstuvwxyz_") != len)
         return false;
     memcpy(dst, v, len + 1);
     return true;
@@ -773,8 +774,8 @@ static int apply_schedules(const struct adapter_ctx *ctx,
 
     int rc = 0;
 
-    for (size_t j = k; j < d->nkeys &&
-                       cmp_tail(d->keys[j].tail, d->keys[j].len, t, len) == 0;
+    for (size_t j = k;
+         j < d->nkeys && cmp_tail(d->keys[j].tail, d->keys[j].len, t, len) == 0;
          j++)
         n++;
     if (n == 0)
@@ -783,8 +784,8 @@ static int apply_schedules(const struct adapter_ctx *ctx,
     if (v == NULL)
         return -1;
     n = 0;
-    for (size_t j = k; j < d->nkeys &&
-                       cmp_tail(d->keys[j].tail, d->keys[j].len, t, len) == 0;
+    for (size_t j = k;
+         j < d->nkeys && cmp_tail(d->keys[j].tail, d->keys[j].len, t, len) == 0;
          j++)
         if (fhirj_ref_is(d->keys[j].ref, "Location", loc))
             v[n++] = d->keys[j].item;
@@ -795,7 +796,7 @@ static int apply_schedules(const struct adapter_ctx *ctx,
         struct smart_sched *o;
 
         if (i > 0 && v[i] == v[i - 1])
-            continue;       /* two actors of one Schedule */
+            continue; /* two actors of one Schedule */
         if (grow((void **)&st->scheds, st->nscheds, &st->capscheds,
                  sizeof(*st->scheds)) != 0) {
             rc = -1;
@@ -835,11 +836,12 @@ static int slot_candidates(const struct smart_state *st,
     *n = 0;
     for (size_t i = 0; i < st->nscheds; i++) {
         size_t len, k = key_first(d, st->scheds[i].id, &len);
-        const char *t = last_seg(st->scheds[i].id, strlen(st->scheds[i].id),
-                                 &len);
+        const char *t =
+            last_seg(st->scheds[i].id, strlen(st->scheds[i].id), &len);
 
         for (; k < d->nkeys &&
-               cmp_tail(d->keys[k].tail, d->keys[k].len, t, len) == 0; k++) {
+               cmp_tail(d->keys[k].tail, d->keys[k].len, t, len) == 0;
+             k++) {
             if (grow((void **)&v, *n, &cap, sizeof(*v)) != 0) {
                 free(v);
                 return -1;
@@ -873,7 +875,7 @@ static int apply_slots(const struct adapter_ctx *ctx, struct smart_state *st,
             continue;
         sc = find_sched(st, k->ref);
         if (sc == NULL)
-            continue;           /* another location's slot */
+            continue; /* another location's slot */
         if (ps->bad) {
             st->skipped_slots++;
             continue;
@@ -882,11 +884,11 @@ static int apply_slots(const struct adapter_ctx *ctx, struct smart_state *st,
         sl.start = ps->start;
         sl.end = ps->end;
         sl.capacity = ps->capacity;
-        sl.booking_url = ps->booking_url;     /* copied on add */
+        sl.booking_url = ps->booking_url; /* copied on add */
         sl.booking_phone = ps->booking_phone;
         s = ctx->clinic->booking.time_type_name;
         sl.service = s != NULL ? s : sc->service;
-        if (st->relay.set) {        /* a slotfeed publisher: as it holds it */
+        if (st->relay.set) { /* a slotfeed publisher: as it holds it */
             if (ps->service != NULL)
                 sl.service = ps->service;
             sl.practitioner = ps->practitioner;
@@ -905,7 +907,8 @@ static enum adapter_status read_file(const struct adapter_ctx *ctx,
                                      struct sf_error *err)
 {
     const struct smart_output *o = &st->outs[st->cur];
-    const char *want = type_names[o->type], *loc = ctx->clinic->booking.location;
+    const char *want = type_names[o->type],
+               *loc = ctx->clinic->booking.location;
     const struct smart_doc *d;
     char what[64];
     bool own;
@@ -914,23 +917,26 @@ static enum adapter_status read_file(const struct adapter_ctx *ctx,
     snprintf(what, sizeof(what), "%s file %zu/%zu", want, st->cur + 1,
              st->nouts);
     if (resp->http_status != 200) {
-        sf_error_set(err, SF_ERR_HTTP, "%s: HTTP %ld", what,
-                     resp->http_status);
+        sf_error_set(err, SF_ERR_HTTP, "%s: HTTP %ld", what, resp->http_status);
         return ADAPTER_ERROR;
     }
     d = doc_of(resp, o->type, NULL, &own);
     if (d == NULL)
         return nomem(err);
     if (d->bad > 0 && d->good == 0) {
-        sf_error_set(err, SF_ERR_PARSE, "%s: no valid %s line (%zu bad, "
-                     "first at line %zu)", what, want, d->bad, d->first_bad);
+        sf_error_set(err, SF_ERR_PARSE,
+                     "%s: no valid %s line (%zu bad, "
+                     "first at line %zu)",
+                     what, want, d->bad, d->first_bad);
         doc_done(d, own);
         return ADAPTER_ERROR;
     }
     st->bad_lines += d->bad;
     if (o->type == T_LOCATION) {
-        const struct smart_loc *l = d->nids == 0 ? NULL :
-            bsearch(&loc, d->ids, d->nids, sizeof(*d->ids), cmp_strp);
+        const struct smart_loc *l =
+            d->nids == 0
+                ? NULL
+                : bsearch(&loc, d->ids, d->nids, sizeof(*d->ids), cmp_strp);
 
         if (l != NULL) {
             st->location_found = true;
@@ -1017,7 +1023,8 @@ static struct smart_doc *parse_manifest(const struct adapter_response *resp,
     tt = fhirj_str(root, "transactionTime");
     outs = cJSON_GetObjectItemCaseSensitive(root, "output");
     if (tt == NULL || tt[0] == '\0' || !cJSON_IsArray(outs)) {
-        sf_error_set(&d->err, SF_ERR_PARSE, "manifest: not a $bulk-publish "
+        sf_error_set(&d->err, SF_ERR_PARSE,
+                     "manifest: not a $bulk-publish "
                      "manifest (transactionTime and output[] required)");
         goto out;
     }
@@ -1026,8 +1033,10 @@ static struct smart_doc *parse_manifest(const struct adapter_response *resp,
     if ((d->txtime = strdup(tt)) == NULL)
         goto nomem;
     if (cJSON_GetArraySize(outs) > SMART_MAX_OUTPUTS) {
-        sf_error_set(&d->err, SF_ERR_PARSE, "manifest: more than %d output "
-                     "files", SMART_MAX_OUTPUTS);
+        sf_error_set(&d->err, SF_ERR_PARSE,
+                     "manifest: more than %d output "
+                     "files",
+                     SMART_MAX_OUTPUTS);
         goto out;
     }
     d->outs = calloc((size_t)cJSON_GetArraySize(outs) + 1, sizeof(*d->outs));
@@ -1040,10 +1049,12 @@ static struct smart_doc *parse_manifest(const struct adapter_response *resp,
             if (type != NULL && strcmp(type, type_names[t]) == 0)
                 break;
         if (t == 3)
-            continue;        /* other resource types are not ours */
+            continue; /* other resource types are not ours */
         if (url == NULL) {
-            sf_error_set(&d->err, SF_ERR_PARSE, "manifest: output[%zu] (%s) "
-                         "has no url", n, type);
+            sf_error_set(&d->err, SF_ERR_PARSE,
+                         "manifest: output[%zu] (%s) "
+                         "has no url",
+                         n, type);
             goto out;
         }
         d->outs[n].url = output_url(base, url, &oom, why, sizeof(why));
@@ -1051,20 +1062,23 @@ static struct smart_doc *parse_manifest(const struct adapter_response *resp,
             if (oom)
                 goto nomem;
             sf_quote(q, sizeof(q), url, strlen(url), FHIRJ_QUOTE_MAX);
-            sf_error_set(&d->err, SF_ERR_PARSE, "manifest: output url \"%s\" "
-                         "refused: %s", q, why);
+            sf_error_set(&d->err, SF_ERR_PARSE,
+                         "manifest: output url \"%s\" "
+                         "refused: %s",
+                         q, why);
             goto out;
         }
         d->outs[n].type = (enum smart_type)t;
         d->outs[n].order = n;
         if (t == T_LOCATION)
             d->have_location_file = true;
-        d->nouts = ++n;    /* counted as it grows: doc_free frees them */
+        d->nouts = ++n; /* counted as it grows: doc_free frees them */
     }
     if (n == 0) {
         /* A publisher with no Location/Schedule/Slot files at all does
          * not publish this clinic. */
-        sf_error_set(&d->err, SF_ERR_NOT_CONNECTED, "manifest lists no "
+        sf_error_set(&d->err, SF_ERR_NOT_CONNECTED,
+                     "manifest lists no "
                      "Location, Schedule or Slot files: no web booking");
         goto out;
     }
@@ -1079,12 +1093,10 @@ nomem:
     return NULL;
 }
 
-static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
-                                         struct smart_state *st,
-                                         const struct adapter_response *resp,
-                                         struct avail_slots *slots,
-                                         struct adapter_request *next,
-                                         struct sf_error *err)
+static enum adapter_status
+read_manifest(const struct adapter_ctx *ctx, struct smart_state *st,
+              const struct adapter_response *resp, struct avail_slots *slots,
+              struct adapter_request *next, struct sf_error *err)
 {
     struct smart_cache *c = cache_of(ctx);
     enum adapter_status rc = ADAPTER_ERROR;
@@ -1094,13 +1106,13 @@ static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
     if (resp->http_status == 304) {
         if (c != NULL && c->transaction_time != NULL)
             return from_cache(ctx, c, resp, slots, err);
-        sf_error_set(err, SF_ERR_HTTP, "manifest: HTTP 304 to a request "
+        sf_error_set(err, SF_ERR_HTTP,
+                     "manifest: HTTP 304 to a request "
                      "that was not conditional");
         return ADAPTER_ERROR;
     }
     if (resp->http_status != 200) {
-        sf_error_set(err, SF_ERR_HTTP, "manifest: HTTP %ld",
-                     resp->http_status);
+        sf_error_set(err, SF_ERR_HTTP, "manifest: HTTP %ld", resp->http_status);
         return ADAPTER_ERROR;
     }
     d = doc_of(resp, T_MANIFEST, ctx->clinic->booking.url, &own);
@@ -1119,9 +1131,8 @@ static enum adapter_status read_manifest(const struct adapter_ctx *ctx,
     st->txtime = strdup(d->txtime);
     st->etag = adapter_strdup_opt(resp->etag);
     st->last_modified = adapter_strdup_opt(resp->last_modified);
-    if (st->outs == NULL || st->txtime == NULL ||
-        (resp->etag && !st->etag) || (resp->last_modified &&
-                                      !st->last_modified)) {
+    if (st->outs == NULL || st->txtime == NULL || (resp->etag && !st->etag) ||
+        (resp->last_modified && !st->last_modified)) {
         rc = nomem(err);
         goto out;
     }
@@ -1151,9 +1162,10 @@ static enum adapter_status finish(const struct adapter_ctx *ctx,
     struct smart_cache *c;
 
     if (st->bad_lines > 0 || st->skipped_slots > 0)
-        log_warn("smart_lines_skipped", "clinic=%s bad_lines=%zu "
-                 "bad_slots=%zu", ctx->clinic->id, st->bad_lines,
-                 st->skipped_slots);
+        log_warn("smart_lines_skipped",
+                 "clinic=%s bad_lines=%zu "
+                 "bad_slots=%zu",
+                 ctx->clinic->id, st->bad_lines, st->skipped_slots);
     if (window_copy(ctx, &st->all, slots) != 0)
         return nomem(err);
     if (ctx->relay != NULL)
@@ -1164,7 +1176,7 @@ static enum adapter_status finish(const struct adapter_ctx *ctx,
     if (c == NULL) {
         c = calloc(1, sizeof(*c));
         if (c == NULL)
-            return ADAPTER_DONE;     /* no memory next time; no harm now */
+            return ADAPTER_DONE; /* no memory next time; no harm now */
         avail_slots_init(&c->slots);
         *ctx->cache = c;
     }
@@ -1180,12 +1192,10 @@ static enum adapter_status finish(const struct adapter_ctx *ctx,
     return ADAPTER_DONE;
 }
 
-static enum adapter_status smart_step(const struct adapter_ctx *ctx,
-                                      void *state,
-                                      const struct adapter_response *resp,
-                                      struct avail_slots *slots,
-                                      struct adapter_request *next,
-                                      struct sf_error *err)
+static enum adapter_status
+smart_step(const struct adapter_ctx *ctx, void *state,
+           const struct adapter_response *resp, struct avail_slots *slots,
+           struct adapter_request *next, struct sf_error *err)
 {
     struct smart_state *st = state;
     enum adapter_status rc;
@@ -1204,7 +1214,8 @@ static enum adapter_status smart_step(const struct adapter_ctx *ctx,
      * the clinic, the publisher does not offer it; stop here. */
     if (st->have_location_file && !st->location_found &&
         (st->cur == st->nouts || st->outs[st->cur].type != T_LOCATION)) {
-        sf_error_set(err, SF_ERR_NOT_CONNECTED, "publisher lists no "
+        sf_error_set(err, SF_ERR_NOT_CONNECTED,
+                     "publisher lists no "
                      "Location/%s: no web booking",
                      ctx->clinic->booking.location);
         return ADAPTER_ERROR;
@@ -1248,12 +1259,12 @@ static void conf_location(struct confcheck *cx, const cJSON *v,
 {
     confcheck_get_valid_str(cx, v, path, valid_location_id,
                             "is not a FHIR id (1..64 letters, digits, '-', "
-                            "'.')", &b->location);
+                            "'.')",
+                            &b->location);
 }
 
 static const struct adapter_conf_key smart_conf_keys[] = {
-    { "location", conf_location, true },
-    { NULL, NULL, false }
+    { "location", conf_location, true }, { NULL, NULL, false }
 };
 
 static bool smart_conf_same(const struct conf_booking *a,

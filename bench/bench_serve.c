@@ -45,12 +45,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 int main(int argc, char **argv)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *region = NULL;
-    struct app_opts opts = {0};
-    struct sf_error err = {0};
+    struct app_opts opts = { 0 };
+    struct sf_error err = { 0 };
     struct event *sigterm, *sigint;
-    struct ctx c = {0};
+    struct ctx c = { 0 };
     size_t i;
 
     if (argc != 3) {

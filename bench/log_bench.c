@@ -61,6 +61,7 @@ int main(int argc, char **argv)
     log_set_output(NULL);
     fclose(null);
     printf("line_bytes=%zu\nscrub_ns=%.0f\nkv_line_ns=%.0f\n"
-           "json_line_ns=%.0f\n", strlen(line), scrub_ns, kv_ns, json_ns);
+           "json_line_ns=%.0f\n",
+           strlen(line), scrub_ns, kv_ns, json_ns);
     return 0;
 }

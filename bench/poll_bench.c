@@ -93,11 +93,11 @@ static void on_pass(void *arg)
 
 int main(int argc, char **argv)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *region = NULL;
-    struct fetch_opts fo = {0};
-    struct sf_error err = {0};
-    struct bench b = {0};
+    struct fetch_opts fo = { 0 };
+    struct sf_error err = { 0 };
+    struct bench b = { 0 };
     struct fetch *f = NULL;
     struct collector *c = NULL;
     struct feed_snapshot *snap = NULL;
@@ -200,7 +200,7 @@ int main(int argc, char **argv)
     rc = failures == 0 ? 0 : 3;
 out:
     feed_snapshot_free(snap);
-    fetch_free(f);              /* before the collector: collector.h */
+    fetch_free(f); /* before the collector: collector.h */
     collector_free(c);
     if (b.base != NULL)
         event_base_free(b.base);

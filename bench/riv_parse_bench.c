@@ -32,12 +32,14 @@
 #define SPANS 4
 #define SLOTS 171
 #define PRACT 3
-#define DAY0 20538           /* 2026-03-26 */
-#define EXT "<x:simInfo xmlns:x=\"urn:slotfeed:sim:ext:1\"><x:generator>" \
+#define DAY0 20538 /* 2026-03-26 */
+#define EXT                                                                 \
+    "<x:simInfo xmlns:x=\"urn:slotfeed:sim:ext:1\"><x:generator>"           \
     "slotfeed-sim</x:generator><x:seed>42</x:seed><x:note><x:text>unknown " \
-    "elements from other namespaces must be skipped</x:text></x:note>" \
+    "elements from other namespaces must be skipped</x:text></x:note>"      \
     "</x:simInfo>"
-#define OPEN "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope " \
+#define OPEN                                                                  \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope "             \
     "xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Header/>" \
     "<soap:Body>"
 #define CLOSE "</soap:Body></soap:Envelope>\n"
@@ -72,7 +74,8 @@ static void put(struct buf *b, const char *fmt, ...)
 }
 
 static const char *const names[PRACT] = {
-    "Leg. fysioterapeut Jacob Dalmo", "Anna Maria Berg",
+    "Leg. fysioterapeut Jacob Dalmo",
+    "Anna Maria Berg",
     "Per-Olof \xc3\x85kesson",
 };
 
@@ -90,7 +93,7 @@ static void make_dates(struct buf *b)
     int last = -1;
 
     put(b, OPEN "<GetAvailableDatesResponse xmlns=\"urn:riv:crm:scheduling:"
-           "GetAvailableDatesResponder:1\">");
+                "GetAvailableDatesResponder:1\">");
     for (int k = 0; k < SLOTS; k++) {
         int day, pract, hour, min;
         char dt[9];
@@ -100,12 +103,13 @@ static void make_dates(struct buf *b)
             continue;
         last = day * PRACT + pract;
         clock_format_riv_date(DAY0 + day, dt);
-        put(b, "<performerAvailabilityByDate><healthcare_facility>"
-               "SE2321000156-B00001</healthcare_facility><performer>"
-               "SE2321000156-P%05d</performer><date>%s</date><timeTypeName>"
-               "Nybes\xc3\xb6k</timeTypeName><timeTypeID>NYB</timeTypeID>%s"
-               "</performerAvailabilityByDate>", pract, dt,
-            k == 0 ? EXT : "");
+        put(b,
+            "<performerAvailabilityByDate><healthcare_facility>"
+            "SE2321000156-B00001</healthcare_facility><performer>"
+            "SE2321000156-P%05d</performer><date>%s</date><timeTypeName>"
+            "Nybes\xc3\xb6k</timeTypeName><timeTypeID>NYB</timeTypeID>%s"
+            "</performerAvailabilityByDate>",
+            pract, dt, k == 0 ? EXT : "");
     }
     put(b, EXT "</GetAvailableDatesResponse>" CLOSE);
 }
@@ -113,8 +117,8 @@ static void make_dates(struct buf *b)
 static void make_slots(struct buf *b, int span)
 {
     put(b, OPEN "<GetAvailableTimeslotsResponse xmlns=\"urn:riv:crm:"
-           "scheduling:GetAvailableTimeslotsResponder:1\" xmlns:c=\""
-           "urn:riv:crm:scheduling:1\">");
+                "scheduling:GetAvailableTimeslotsResponder:1\" xmlns:c=\""
+                "urn:riv:crm:scheduling:1\">");
     for (int k = 0; k < SLOTS; k++) {
         int day, pract, hour, min;
         char dt[9];
@@ -123,16 +127,17 @@ static void make_slots(struct buf *b, int span)
         if (day / 7 != span)
             continue;
         clock_format_riv_date(DAY0 + day, dt);
-        put(b, "<timeslotDetail><c:startTimeInclusive>%s%02d%02d00"
-               "</c:startTimeInclusive><c:endTimeExclusive>%s%02d%02d00"
-               "</c:endTimeExclusive><c:healthcare_facility>"
-               "SE2321000156-B00001</c:healthcare_facility><c:performer>"
-               "SE2321000156-P%05d</c:performer><c:healthcare_facility_name>"
-               "V\xc3\xa5rdcentralen Karlstad 1</c:healthcare_facility_name>"
-               "<c:performerName>%s</c:performerName><c:timeTypeName>"
-               "Nybes\xc3\xb6k</c:timeTypeName><c:timeTypeID>NYB"
-               "</c:timeTypeID></timeslotDetail>", dt, hour, min, dt, hour,
-            min + 29, pract, names[pract]);
+        put(b,
+            "<timeslotDetail><c:startTimeInclusive>%s%02d%02d00"
+            "</c:startTimeInclusive><c:endTimeExclusive>%s%02d%02d00"
+            "</c:endTimeExclusive><c:healthcare_facility>"
+            "SE2321000156-B00001</c:healthcare_facility><c:performer>"
+            "SE2321000156-P%05d</c:performer><c:healthcare_facility_name>"
+            "V\xc3\xa5rdcentralen Karlstad 1</c:healthcare_facility_name>"
+            "<c:performerName>%s</c:performerName><c:timeTypeName>"
+            "Nybes\xc3\xb6k</c:timeTypeName><c:timeTypeID>NYB"
+            "</c:timeTypeID></timeslotDetail>",
+            dt, hour, min, dt, hour, min + 29, pract, names[pract]);
     }
     put(b, EXT "</GetAvailableTimeslotsResponse>" CLOSE);
 }
@@ -183,8 +188,12 @@ static long parse_poll(const struct buf *dates, const struct buf *spans,
 /* CPU ms of building one poll's five request envelopes, over rounds. */
 static double envelopes_ms(long rounds)
 {
-    struct riv_query q = {"SE2321000156-B00001", "191212121212",
-                          "subject_of_care", DAY0, DAY0 + 27, "NYB"};
+    struct riv_query q = { "SE2321000156-B00001",
+                           "191212121212",
+                           "subject_of_care",
+                           DAY0,
+                           DAY0 + 27,
+                           "NYB" };
     struct sf_error err;
     double t0 = cpu_ms();
 
@@ -204,7 +213,7 @@ static double envelopes_ms(long rounds)
 int main(int argc, char **argv)
 {
     long rounds = argc > 1 ? strtol(argv[1], NULL, 10) : 2000, got = 0;
-    struct buf dates = {NULL, 0, 0}, spans[SPANS];
+    struct buf dates = { NULL, 0, 0 }, spans[SPANS];
     struct avail_slots s;
     size_t bytes;
     double t0, t1;
@@ -217,7 +226,7 @@ int main(int argc, char **argv)
     make_dates(&dates);
     bytes = dates.n;
     for (int i = 0; i < SPANS; i++) {
-        spans[i] = (struct buf){NULL, 0, 0};
+        spans[i] = (struct buf){ NULL, 0, 0 };
         make_slots(&spans[i], i);
         bytes += spans[i].n;
     }
@@ -231,7 +240,7 @@ int main(int argc, char **argv)
         }
     }
     avail_slots_init(&s);
-    if (parse_poll(&dates, spans, &s) != SLOTS)   /* warm-up and check */
+    if (parse_poll(&dates, spans, &s) != SLOTS) /* warm-up and check */
         return 1;
     t0 = cpu_ms();
     for (long r = 0; r < rounds; r++)
@@ -239,8 +248,8 @@ int main(int argc, char **argv)
     t1 = cpu_ms();
     if (got != rounds * SLOTS)
         return 1;
-    printf("rounds=%ld\nbytes_per_poll=%zu\nslots_per_poll=%d\n", rounds,
-           bytes, SLOTS);
+    printf("rounds=%ld\nbytes_per_poll=%zu\nslots_per_poll=%d\n", rounds, bytes,
+           SLOTS);
     printf("cpu_ms_per_poll=%.4f\n", (t1 - t0) / (double)rounds);
     printf("envelope_ms_per_poll=%.4f\n", envelopes_ms(rounds));
     avail_slots_clear(&s);

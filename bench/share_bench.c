@@ -35,29 +35,33 @@
 #include "slotfeed/sim.h"
 #include "slotfeed/smart.h"
 
-#define NOW_T 1774940400LL     /* Tuesday 31 March 2026 09:00 CEST */
+#define NOW_T 1774940400LL /* Tuesday 31 March 2026 09:00 CEST */
 #define INTERVAL_S 60
 
 static struct conf_region *region(int n, int port)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
     size_t cap = 4096 + (size_t)n * 400, len;
     char *buf = malloc(cap);
 
     if (buf == NULL)
         return NULL;
-    len = (size_t)snprintf(buf, cap,
+    len = (size_t)snprintf(
+        buf, cap,
         "{\"name\":\"share\",\"horizon_days\":14,\"poll_interval_s\":%d,"
         "\"politeness\":{\"rate_per_s\":1000,\"burst\":1000,"
-        "\"max_concurrent_per_host\":8},\"clinics\":[", INTERVAL_S);
+        "\"max_concurrent_per_host\":8},\"clinics\":[",
+        INTERVAL_S);
     for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(buf + len, cap - len,
-            "%s{\"id\":\"SE2321000156-S%04d\",\"name\":\"S%d\","
-            "\"municipality\":\"Karlstad\",\"operator\":\"private\","
-            "\"booking\":{\"adapter\":\"smart-bulk\",\"url\":"
-            "\"http://127.0.0.1:%d/pub/$bulk-publish\",\"location\":"
-            "\"L%04d\"}}", i ? "," : "", i, i, port, i);
+        len += (size_t)
+            snprintf(buf + len, cap - len,
+                     "%s{\"id\":\"SE2321000156-S%04d\",\"name\":\"S%d\","
+                     "\"municipality\":\"Karlstad\",\"operator\":\"private\","
+                     "\"booking\":{\"adapter\":\"smart-bulk\",\"url\":"
+                     "\"http://127.0.0.1:%d/pub/$bulk-publish\",\"location\":"
+                     "\"L%04d\"}}",
+                     i ? "," : "", i, i, port, i);
     snprintf(buf + len, cap - len, "]}");
     if (conf_parse(buf, strlen(buf), &r, &errs) != 0)
         fprintf(stderr, "config: %s\n", errs.n ? errs.v[0] : "?");
@@ -89,8 +93,8 @@ static void on_pass(void *arg)
 }
 
 /* One pass; prints its line. */
-static void pass(struct event_base *base, struct collector *c,
-                 struct sim *s, int n, const char *mode)
+static void pass(struct event_base *base, struct collector *c, struct sim *s,
+                 int n, const char *mode)
 {
     const struct sim_request_entry *log;
     size_t r0, r1;
@@ -106,15 +110,17 @@ static void pass(struct event_base *base, struct collector *c,
     log = sim_request_log(s, &r1);
     (void)log;
     printf("locations=%d mode=%s requests=%zu parses=%lu wall_ms=%.0f "
-           "cpu_ms=%.0f\n", n, mode, r1 - r0, smart_parse_count() - p0,
-           now_ms() - w0, cpu_ms() - c0);
+           "cpu_ms=%.0f\n",
+           n, mode, r1 - r0, smart_parse_count() - p0, now_ms() - w0,
+           cpu_ms() - c0);
 }
 
 static int run(int n)
 {
     struct event_base *base = event_base_new();
     struct sim_opts so = { .seed = 7 };
-    struct fetch_opts fo = { .connect_timeout_ms = 2000, .timeout_ms = 20000,
+    struct fetch_opts fo = { .connect_timeout_ms = 2000,
+                             .timeout_ms = 20000,
                              .max_body_bytes = (size_t)64 << 20 };
     struct conf_region *sr = region(n, 1), *r = NULL;
     struct sf_error err;

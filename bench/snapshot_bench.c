@@ -77,16 +77,16 @@ static void report(const char *name, double *v, size_t n)
 static void fill(struct avail_slots *s, size_t nslots, int64_t now,
                  uint64_t *rng)
 {
-    static const char *who[] = {"Dalmo, Jacob", "Berg, Lo", "Ek, Ann",
-                                "Lind, Per"};
+    static const char *who[] = { "Dalmo, Jacob", "Berg, Lo", "Ek, Ann",
+                                 "Lind, Per" };
     size_t k;
 
     avail_slots_clear(s);
     for (k = 0; k < nslots; k++) {
         int64_t day = (int64_t)(hash_splitmix64(rng) % 30);
         int64_t half = (int64_t)(hash_splitmix64(rng) % 16);
-        int64_t start = now - now % 86400 + (day + 1) * 86400 + 6 * 3600 +
-                        half * 1800;
+        int64_t start =
+            now - now % 86400 + (day + 1) * 86400 + 6 * 3600 + half * 1800;
 
         if (avail_slots_add(s, start, start + 1800,
                             who[hash_splitmix64(rng) % 4], "Nybesök",
@@ -106,12 +106,12 @@ int main(int argc, char **argv)
     struct conf_clinic *cl;
     struct clinic_state *st;
     struct feed_snapshot *prev = NULL, *s;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct rusage ru;
     double *tf, *ti, th[3], built = 0, cf = 0, ci = 0, ch = 0;
-    int64_t now = 1774940400;   /* 2026-03-31T09:00:00+02:00 */
+    int64_t now = 1774940400; /* 2026-03-31T09:00:00+02:00 */
     uint64_t rng = 12;
-    char (*ids)[32];
+    char(*ids)[32];
     size_t i, r, smart = 0;
 
     if (n == 0 || full_rounds == 0 || incr_rounds == 0)
@@ -219,8 +219,8 @@ int main(int argc, char **argv)
         do {
             double t0 = mono_ms(), c0 = cpu_ms();
 
-            rc = feed_job_step(j, st, n, 0, (int64_t)clock_mono_ms() + 20,
-                               &err);
+            rc =
+                feed_job_step(j, st, n, 0, (int64_t)clock_mono_ms() + 20, &err);
             last = mono_ms() - t0;
             clast = cpu_ms() - c0;
             if (last > lmax)
@@ -235,8 +235,8 @@ int main(int argc, char **argv)
         /* Wall time includes preemption on a shared machine. */
         printf("sliced_steps=%zu\nsliced_step_ms_max=%.2f\n"
                "sliced_last_step_ms=%.2f\nsliced_step_cpu_ms_max=%.2f\n"
-               "sliced_last_step_cpu_ms=%.2f\n", steps, lmax, last, cmax,
-               clast);
+               "sliced_last_step_cpu_ms=%.2f\n",
+               steps, lmax, last, cmax, clast);
     }
     for (i = 0; i < SMARTPUB_NDOCS; i++)
         smart += prev->smart.doc[i].len;
@@ -251,8 +251,8 @@ int main(int argc, char **argv)
     printf("ratio_full_to_one_changed_p50=%.1f\n",
            pct(tf, full_rounds, 50) / pct(ti, incr_rounds, 50));
     printf("parts_built_per_incremental=%.2f\n", built / (double)incr_rounds);
-    printf("all_bytes=%zu\nall_gz_bytes=%zu\nsmart_bytes=%zu\n",
-           prev->all.len, prev->all_gz.len, smart);
+    printf("all_bytes=%zu\nall_gz_bytes=%zu\nsmart_bytes=%zu\n", prev->all.len,
+           prev->all_gz.len, smart);
     getrusage(RUSAGE_SELF, &ru);
     printf("rss_peak_kb=%ld\n", ru.ru_maxrss);
     feed_snapshot_free(prev);

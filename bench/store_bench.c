@@ -33,9 +33,8 @@
 #define PRACT 3
 #define HORIZON 28
 
-static const char *const names[PRACT] = {
-    "Andersson, Anna", "Berg, Johan", "Lindqvist, Sara"
-};
+static const char *const names[PRACT] = { "Andersson, Anna", "Berg, Johan",
+                                          "Lindqvist, Sara" };
 
 struct bslot {
     int64_t start;
@@ -81,7 +80,7 @@ static void gen_slots(struct bclinic *c, int32_t d0, int days)
             continue;
         for (int h = 0; h < 18; h++)
             for (int p = 0; p < PRACT; p++) {
-                struct clock_civil lt = {0};
+                struct clock_civil lt = { 0 };
                 int64_t t;
                 clock_civil_from_days(day, &lt.year, &lt.month, &lt.day);
                 lt.hour = 8 + h / 2;
@@ -141,9 +140,8 @@ static void tick(struct bclinic *c, int64_t t)
     avail_slots_clear(&c->st.slots);
     for (size_t k = 0; k < c->n; k++)
         if (c->s[k].free && c->s[k].start > t && c->s[k].start < end)
-            avail_slots_add(&c->st.slots, c->s[k].start,
-                            c->s[k].start + 1800, names[c->s[k].p],
-                            "Nybesök fysioterapeut", "NYB");
+            avail_slots_add(&c->st.slots, c->s[k].start, c->s[k].start + 1800,
+                            names[c->s[k].p], "Nybesök fysioterapeut", "NYB");
     c->st.checked_at = c->st.valid_at = t;
 }
 
@@ -166,11 +164,11 @@ static long long db_size(struct store *st, const char *path)
  * Record `minutes` polls per clinic; flush after every record (per_rec) or
  * once per minute. Returns seconds spent in record + flush.
  */
-static double run(struct store *st, struct bclinic *cl, size_t nc,
-                  int64_t t0, int minutes, int per_rec, unsigned long *nrec)
+static double run(struct store *st, struct bclinic *cl, size_t nc, int64_t t0,
+                  int minutes, int per_rec, unsigned long *nrec)
 {
-    struct avail_rule rule = {3, AVAIL_COUNT_CALENDAR};
-    struct sf_error err = {0};
+    struct avail_rule rule = { 3, AVAIL_COUNT_CALENDAR };
+    struct sf_error err = { 0 };
     double spent = 0;
 
     for (int m = 0; m < minutes; m++) {
@@ -212,7 +210,7 @@ static void free_clinics(struct bclinic *cl, size_t nc)
 static void bench_cost(const char *dir, size_t nc, int minutes, int per_rec)
 {
     char path[512];
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct bclinic *cl = calloc(nc, sizeof *cl);
     /* Monday 2026-03-09 10:00 local: bookings happen. */
     int32_t d0 = clock_days_from_civil(2026, 3, 9);
@@ -247,10 +245,10 @@ static void bench_cost(const char *dir, size_t nc, int minutes, int per_rec)
 static void bench_size(const char *dir)
 {
     char path[512];
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     size_t nc = 41;
     struct bclinic *cl = calloc(nc, sizeof *cl);
-    int32_t d0 = clock_days_from_civil(2026, 3, 9);   /* a Monday */
+    int32_t d0 = clock_days_from_civil(2026, 3, 9); /* a Monday */
     unsigned long nrec = 0;
     long long s1, s2;
     struct store *st;

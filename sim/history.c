@@ -38,9 +38,8 @@ static void on_update(void *arg, size_t index)
     size_t n;
     const struct clinic_state *cs = collector_states(h->coll, &n);
 
-    if (index < n &&
-        store_record_poll(h->st, cs[index].conf, &cs[index], clock_now(),
-                          &h->region->guarantee) == 0)
+    if (index < n && store_record_poll(h->st, cs[index].conf, &cs[index],
+                                       clock_now(), &h->region->guarantee) == 0)
         h->polls++;
 }
 
@@ -91,13 +90,12 @@ static double wall(void)
 static int aim_at_sim(struct sim *sim, struct conf_region *region,
                       const struct history_opts *o, struct sf_error *err)
 {
-    struct sim_faults sf = {0};
+    struct sim_faults sf = { 0 };
     int port = sim_port(sim);
     size_t i, k;
 
-    sf.change_every_s = o->change_every_s > 0
-                            ? o->change_every_s
-                            : HISTORY_DEFAULT_CHANGE_EVERY_S;
+    sf.change_every_s = o->change_every_s > 0 ? o->change_every_s
+                                              : HISTORY_DEFAULT_CHANGE_EVERY_S;
     for (i = 0; i < region->nclinics; i++) {
         struct conf_clinic *c = &region->clinics[i];
 
@@ -139,7 +137,8 @@ static int run_pass(struct event_base *base, struct hctx *h,
     while (!h->done) {
         if (event_base_loop(base, EVLOOP_ONCE) < 0 ||
             wall() - ps > HISTORY_PASS_LIMIT_S) {
-            sf_error_set(err, SF_ERR_INTERNAL, "history: a pass "
+            sf_error_set(err, SF_ERR_INTERNAL,
+                         "history: a pass "
                          "did not finish");
             return -1;
         }
@@ -147,18 +146,17 @@ static int run_pass(struct event_base *base, struct hctx *h,
     return 0;
 }
 
-int history_generate(struct conf_region *region,
-                     const struct history_opts *o,
+int history_generate(struct conf_region *region, const struct history_opts *o,
                      struct history_result *res, struct sf_error *err)
 {
     struct event_base *base = NULL;
     struct sim *sim = NULL;
     struct fetch *f = NULL;
-    struct hctx h = {0};
-    struct fetch_opts fo = {0};
-    struct sim_opts so = {0};
-    int interval = o->interval_s > 0 ? o->interval_s
-                                     : HISTORY_DEFAULT_INTERVAL_S;
+    struct hctx h = { 0 };
+    struct fetch_opts fo = { 0 };
+    struct sim_opts so = { 0 };
+    int interval =
+        o->interval_s > 0 ? o->interval_s : HISTORY_DEFAULT_INTERVAL_S;
     int from_min = o->poll_from_min, to_min = o->poll_to_min;
     const char *path = o->db_path ? o->db_path : region->store;
     int32_t day;
@@ -170,15 +168,16 @@ int history_generate(struct conf_region *region,
         from_min = HISTORY_DEFAULT_POLL_FROM_MIN;
         to_min = HISTORY_DEFAULT_POLL_TO_MIN;
     }
-    if (o->days < 1 || o->days > 400 || interval < 10 ||
-        interval > 86400 || from_min < 0 || to_min > 24 * 60 ||
-        to_min <= from_min) {
-        sf_error_set(err, SF_ERR_CONFIG, "history: days 1..400, interval "
+    if (o->days < 1 || o->days > 400 || interval < 10 || interval > 86400 ||
+        from_min < 0 || to_min > 24 * 60 || to_min <= from_min) {
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "history: days 1..400, interval "
                      "10..86400 s, poll hours start < end");
         return -1;
     }
     if (path == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "history: no store (--db or the "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "history: no store (--db or the "
                      "config's \"store\" key)");
         return -1;
     }

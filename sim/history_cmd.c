@@ -42,8 +42,10 @@ static int parse_int_opt(const char *name, const char *s, long lo, long hi,
     errno = 0;
     *out = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || errno || *out < lo || *out > hi) {
-        fprintf(stderr, "slotfeed-sim: history: --%s \"%s\": want "
-                "%ld..%ld\n", name, s, lo, hi);
+        fprintf(stderr,
+                "slotfeed-sim: history: --%s \"%s\": want "
+                "%ld..%ld\n",
+                name, s, lo, hi);
         return -1;
     }
     return 0;
@@ -52,7 +54,7 @@ static int parse_int_opt(const char *name, const char *s, long lo, long hi,
 /* conf_load with every error printed as "FILE: error"; NULL on failure. */
 static struct conf_region *load_config(const char *path)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
 
     if (conf_load(path, &r, &errs) != 0) {
@@ -70,15 +72,15 @@ static int parse_generate(int argc, char **argv, struct history_opts *ho,
                           const char **config, const char **from)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"from", required_argument, NULL, 'f'},
-        {"days", required_argument, NULL, 'n'},
-        {"db", required_argument, NULL, 'd'},
-        {"interval", required_argument, NULL, 'i'},
-        {"change-every", required_argument, NULL, 'e'},
-        {"seed", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}
+        { "config", required_argument, NULL, 'c' },
+        { "from", required_argument, NULL, 'f' },
+        { "days", required_argument, NULL, 'n' },
+        { "db", required_argument, NULL, 'd' },
+        { "interval", required_argument, NULL, 'i' },
+        { "change-every", required_argument, NULL, 'e' },
+        { "seed", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
     };
     long v;
     int c;
@@ -86,9 +88,15 @@ static int parse_generate(int argc, char **argv, struct history_opts *ho,
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': *config = optarg; break;
-        case 'f': *from = optarg; break;
-        case 'd': ho->db_path = optarg; break;
+        case 'c':
+            *config = optarg;
+            break;
+        case 'f':
+            *from = optarg;
+            break;
+        case 'd':
+            ho->db_path = optarg;
+            break;
         case 'n':
             if (parse_int_opt("days", optarg, 1, 400, &v) != 0)
                 return -1;
@@ -121,8 +129,10 @@ static int parse_generate(int argc, char **argv, struct history_opts *ho,
         return -1;
     }
     if (clock_parse_date(*from, &ho->from_day) != 0) {
-        fprintf(stderr, "slotfeed-sim: history: --from \"%s\": want "
-                "YYYY-MM-DD\n", *from);
+        fprintf(stderr,
+                "slotfeed-sim: history: --from \"%s\": want "
+                "YYYY-MM-DD\n",
+                *from);
         return -1;
     }
     return 0;
@@ -130,16 +140,16 @@ static int parse_generate(int argc, char **argv, struct history_opts *ho,
 
 int history_main(int argc, char **argv)
 {
-    struct history_opts ho = {0};
+    struct history_opts ho = { 0 };
     struct history_result hr;
     struct conf_region *region = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     const char *config = NULL, *from = NULL;
     int rc;
 
     if (argc < 2 || strcmp(argv[1], "generate") != 0) {
-        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-                          strcmp(argv[1], "-h") == 0)) {
+        if (argc >= 2 &&
+            (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
             fputs(usage_history, stdout);
             return 0;
         }
@@ -168,8 +178,9 @@ int history_main(int argc, char **argv)
         fprintf(stderr, "slotfeed-sim: history: %s\n", err.msg);
     else
         printf("slotfeed-sim: history: %ld passes, %ld polls recorded into "
-               "%s in %.1f s\n", hr.passes, hr.polls,
-               ho.db_path ? ho.db_path : region->store, hr.seconds);
+               "%s in %.1f s\n",
+               hr.passes, hr.polls, ho.db_path ? ho.db_path : region->store,
+               hr.seconds);
     conf_free(region);
     xmlCleanupParser();
     curl_global_cleanup();

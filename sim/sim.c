@@ -80,41 +80,59 @@
 /* --- profiles ------------------------------------------------------------ */
 
 enum profile {
-    P_NORMAL, P_BUSY, P_FULL, P_VP004, P_VP007, P_ERROR, P_GARBAGE,
-    P_HOSTILE, P_HANG, P_HTTP503, P_HTTP429, P_RESET, P_TRUNCATED, P_HUGE,
-    P_DRIP, P_FLAKY, P_GZIP_BOMB, P_REDIRECT_LOOP, P_REDIRECT_OFFSITE,
-    P_SLOW_HEADERS, P_ENDLESS, P_BAD_LENGTH
+    P_NORMAL,
+    P_BUSY,
+    P_FULL,
+    P_VP004,
+    P_VP007,
+    P_ERROR,
+    P_GARBAGE,
+    P_HOSTILE,
+    P_HANG,
+    P_HTTP503,
+    P_HTTP429,
+    P_RESET,
+    P_TRUNCATED,
+    P_HUGE,
+    P_DRIP,
+    P_FLAKY,
+    P_GZIP_BOMB,
+    P_REDIRECT_LOOP,
+    P_REDIRECT_OFFSITE,
+    P_SLOW_HEADERS,
+    P_ENDLESS,
+    P_BAD_LENGTH
 };
 
 static const struct {
     const char *name;
     enum profile p;
-    int permille;   /* share of (practitioner, time) pairs that are free */
+    int permille; /* share of (practitioner, time) pairs that are free */
 } profiles[] = {
-    {"normal", P_NORMAL, 250},
-    {"busy", P_BUSY, 40},
-    {"full", P_FULL, 0},
-    {"vp004", P_VP004, 0},
-    {"vp007", P_VP007, 0},
-    {"error", P_ERROR, 0},
-    {"garbage", P_GARBAGE, 0},
-    {"hostile", P_HOSTILE, 0},
-    {"hang", P_HANG, 0},
-    {"http503", P_HTTP503, 0},
+    { "normal", P_NORMAL, 250 },
+    { "busy", P_BUSY, 40 },
+    { "full", P_FULL, 0 },
+    { "vp004", P_VP004, 0 },
+    { "vp007", P_VP007, 0 },
+    { "error", P_ERROR, 0 },
+    { "garbage", P_GARBAGE, 0 },
+    { "hostile", P_HOSTILE, 0 },
+    { "hang", P_HANG, 0 },
+    { "http503", P_HTTP503, 0 },
     /* Transport-level misbehaviour on top of a normal schedule. */
-    {"http429", P_HTTP429, 250},
-    {"reset", P_RESET, 250},
-    {"truncated", P_TRUNCATED, 250},
-    {"huge", P_HUGE, 250},
-    {"drip", P_DRIP, 250},
-    {"flaky", P_FLAKY, 250},
+    { "http429", P_HTTP429, 250 },
+    { "reset", P_RESET, 250 },
+    { "truncated", P_TRUNCATED, 250 },
+    { "huge", P_HUGE, 250 },
+    { "drip", P_DRIP, 250 },
+    { "flaky", P_FLAKY, 250 },
     /* Hostile transport: what the client's caps are for. */
-    {"gzip-bomb", P_GZIP_BOMB, 250},
-    {"redirect-loop", P_REDIRECT_LOOP, 250},
-    {"redirect-offsite", P_REDIRECT_OFFSITE, 250},
-    {"slow-headers", P_SLOW_HEADERS, 250},
-    {"endless", P_ENDLESS, 250},
-    {"bad-length", P_BAD_LENGTH, 250},
+    { "gzip-bomb", P_GZIP_BOMB, 250 },
+    { "redirect-loop", P_REDIRECT_LOOP, 250 },
+    { "redirect-offsite", P_REDIRECT_OFFSITE, 250 },
+    { "slow-headers", P_SLOW_HEADERS, 250 },
+    { "endless", P_ENDLESS, 250 },
+    { "bad-length", P_BAD_LENGTH, 250 },
 };
 
 /* Index into profiles[] of a profile name (NULL = normal), or -1. */
@@ -130,28 +148,30 @@ static int profile_index(const char *name)
 
 const char *sim_profile_name(size_t i)
 {
-    return i < sizeof(profiles) / sizeof(profiles[0]) ? profiles[i].name
-                                                      : NULL;
+    return i < sizeof(profiles) / sizeof(profiles[0]) ? profiles[i].name : NULL;
 }
 
 /* --- seeded schedule ----------------------------------------------------- */
 
 static const char *const first_names[] = {
-    "Anna", "Eva", "Maria", "Karin", "Sara", "Emma", "Lena", "Kerstin",
-    "Ingrid", "Elin", "Johanna", "Malin", "Åsa", "Linnea", "Sofia", "Ida",
-    "Erik", "Lars", "Karl", "Anders", "Johan", "Per", "Mikael", "Nils",
-    "Olof", "Björn", "Jonas", "Magnus", "Fredrik", "Oskar", "Gustav", "Jörgen",
+    "Anna",    "Eva",    "Maria",  "Karin",   "Sara",  "Emma",   "Lena",
+    "Kerstin", "Ingrid", "Elin",   "Johanna", "Malin", "Åsa",    "Linnea",
+    "Sofia",   "Ida",    "Erik",   "Lars",    "Karl",  "Anders", "Johan",
+    "Per",     "Mikael", "Nils",   "Olof",    "Björn", "Jonas",  "Magnus",
+    "Fredrik", "Oskar",  "Gustav", "Jörgen",
 };
 
 static const char *const last_names[] = {
-    "Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson",
-    "Olsson", "Persson", "Svensson", "Gustafsson", "Pettersson", "Jonsson",
-    "Jansson", "Hansson", "Bengtsson", "Jönsson", "Lindberg", "Jakobsson",
-    "Magnusson", "Lindström", "Olofsson", "Lindqvist", "Lindgren", "Berg",
-    "Axelsson", "Bergström", "Lundberg", "Lundgren", "Mattsson", "Berglund",
-    "Fredriksson", "Sandberg", "Forsberg", "Sjöberg", "Wallin", "Engström",
-    "Eklund", "Danielsson", "Håkansson", "Björk", "Bergman", "Holm",
-    "Nyström", "Holmberg", "Löfgren", "Söderberg", "Nyberg", "Blomqvist",
+    "Andersson",   "Johansson", "Karlsson",   "Nilsson",   "Eriksson",
+    "Larsson",     "Olsson",    "Persson",    "Svensson",  "Gustafsson",
+    "Pettersson",  "Jonsson",   "Jansson",    "Hansson",   "Bengtsson",
+    "Jönsson",     "Lindberg",  "Jakobsson",  "Magnusson", "Lindström",
+    "Olofsson",    "Lindqvist", "Lindgren",   "Berg",      "Axelsson",
+    "Bergström",   "Lundberg",  "Lundgren",   "Mattsson",  "Berglund",
+    "Fredriksson", "Sandberg",  "Forsberg",   "Sjöberg",   "Wallin",
+    "Engström",    "Eklund",    "Danielsson", "Håkansson", "Björk",
+    "Bergman",     "Holm",      "Nyström",    "Holmberg",  "Löfgren",
+    "Söderberg",   "Nyberg",    "Blomqvist",
 };
 
 #define NFIRST (sizeof(first_names) / sizeof(first_names[0]))
@@ -184,14 +204,14 @@ static uint64_t id_hash(const char *id)
 
 /* Everything about one clinic's timebook that does not depend on the date. */
 struct plan {
-    uint64_t h;                  /* hash of seed and clinic id */
-    int slot_min;                /* 30 or 45 */
-    int npract;                  /* 2..4 */
-    int permille;                /* free share per profile */
+    uint64_t h;   /* hash of seed and clinic id */
+    int slot_min; /* 30 or 45 */
+    int npract;   /* 2..4 */
+    int permille; /* free share per profile */
     const char *first[MAX_PRACT], *last[MAX_PRACT];
-    char hsa[MAX_PRACT][CONF_HSA_ID_MAX + 1];   /* invented performer ids */
-    char display[MAX_PRACT][64];  /* "Last, First" (struct avail_slot) */
-    char full[MAX_PRACT][64];     /* "First Last" (RIV performerName) */
+    char hsa[MAX_PRACT][CONF_HSA_ID_MAX + 1]; /* invented performer ids */
+    char display[MAX_PRACT][64]; /* "Last, First" (struct avail_slot) */
+    char full[MAX_PRACT][64];    /* "First Last" (RIV performerName) */
     const char *tt_id;           /* the clinic's bookable time type id */
     uint64_t epoch;              /* 0, or change epoch + 1 (change_every_s) */
 };
@@ -214,7 +234,8 @@ static void plan_init(struct plan *p, uint32_t seed,
      * clinic's configured id so that a poller asking for it finds it. */
     p->tt_id = (c->has_booking && c->booking.time_type_id != NULL &&
                 c->booking.time_type_id[0] != '\0')
-                   ? c->booking.time_type_id : TT_NEW_ID;
+                   ? c->booking.time_type_id
+                   : TT_NEW_ID;
 
     /* Performer ids share the clinic's "SE" + 10 digit organisation part. */
     n = c->id != NULL ? strlen(c->id) : 0;
@@ -267,14 +288,14 @@ static int gen_push(struct gen_list *l, int64_t start, int64_t end, int pract)
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n++] = (struct gen_slot){start, end, pract};
+    l->v[l->n++] = (struct gen_slot){ start, end, pract };
     return 0;
 }
 
 /* Instant of local wall time day + minute; -1 when it does not exist. */
 static int local_instant(int32_t day, int minute, int64_t *out)
 {
-    struct clock_civil lt = {0};
+    struct clock_civil lt = { 0 };
     enum clock_local_result r;
 
     clock_civil_from_days(day, &lt.year, &lt.month, &lt.day);
@@ -290,8 +311,8 @@ static int local_instant(int32_t day, int minute, int64_t *out)
  */
 static int plan_day(const struct plan *p, int32_t day, struct gen_list *l)
 {
-    static const int blocks[2][2] = {
-        {DAY_OPEN_MIN, LUNCH_START_MIN}, {LUNCH_END_MIN, DAY_CLOSE_MIN}};
+    static const int blocks[2][2] = { { DAY_OPEN_MIN, LUNCH_START_MIN },
+                                      { LUNCH_END_MIN, DAY_CLOSE_MIN } };
 
     if (p->permille <= 0 || !clock_is_working_day(day))
         return 0;
@@ -300,7 +321,8 @@ static int plan_day(const struct plan *p, int32_t day, struct gen_list *l)
              m += p->slot_min) {
             for (int i = 0; i < p->npract; i++) {
                 uint64_t r = hash2(hash2(hash2(p->h, (uint64_t)(int64_t)day),
-                                         (uint64_t)i), (uint64_t)m);
+                                         (uint64_t)i),
+                                   (uint64_t)m);
                 int64_t start, end;
                 /* Changing schedules: a new epoch redraws every time. */
                 if (p->epoch != 0)
@@ -343,7 +365,7 @@ static int schedule_day(uint32_t seed, const struct conf_clinic *clinic,
                         uint64_t epoch, int32_t day, struct avail_slots *out)
 {
     struct plan p;
-    struct gen_list l = {0};
+    struct gen_list l = { 0 };
     size_t n0 = out->n;
     int rc = 0;
 
@@ -378,8 +400,7 @@ int sim_schedule_day_at(uint32_t seed, const struct conf_clinic *clinic,
                         int change_every_s, int64_t now, int32_t day,
                         struct avail_slots *out)
 {
-    return schedule_day(seed, clinic, epoch_of(change_every_s, now), day,
-                        out);
+    return schedule_day(seed, clinic, epoch_of(change_every_s, now), day, out);
 }
 
 /* --- server state -------------------------------------------------------- */
@@ -390,42 +411,42 @@ struct reply {
     const char *reason;
     const char *ctype;
     struct evbuffer *body;
-    bool hang;            /* never answer */
-    bool reset;           /* close the connection with a TCP RST, no answer */
-    bool allow_post;      /* add "Allow: POST" (405) */
-    bool retry_after;     /* add "Retry-After" (503) */
-    int retry_after_s;    /* > 0: "Retry-After: N" instead of 60 */
-    int delay_ms;         /* wait before the first byte */
-    int drip_bps;         /* > 0: send the body at this many bytes/s */
-    long huge_bytes;      /* > 0: filler of this size follows the body */
-    bool huge_json;       /* filler is JSON (else XML) */
-    const char *etag;     /* static storage or NULL */
-    char last_modified[40];   /* "" = none */
-    char location[512];   /* "" = none; else a Location: header */
-    bool gzip;            /* body is gzip: "Content-Encoding: gzip" */
-    bool slow_headers;    /* status line, then header bytes at a drip */
-    bool bad_length;      /* Content-Length beyond the body, then close */
+    bool hang;              /* never answer */
+    bool reset;             /* close the connection with a TCP RST, no answer */
+    bool allow_post;        /* add "Allow: POST" (405) */
+    bool retry_after;       /* add "Retry-After" (503) */
+    int retry_after_s;      /* > 0: "Retry-After: N" instead of 60 */
+    int delay_ms;           /* wait before the first byte */
+    int drip_bps;           /* > 0: send the body at this many bytes/s */
+    long huge_bytes;        /* > 0: filler of this size follows the body */
+    bool huge_json;         /* filler is JSON (else XML) */
+    const char *etag;       /* static storage or NULL */
+    char last_modified[40]; /* "" = none */
+    char location[512];     /* "" = none; else a Location: header */
+    bool gzip;              /* body is gzip: "Content-Encoding: gzip" */
+    bool slow_headers;      /* status line, then header bytes at a drip */
+    bool bad_length;        /* Content-Length beyond the body, then close */
 };
 
 /* A request whose reply is delayed, streamed or never sent. */
 struct sim_job {
     struct sim *s;
-    struct evhttp_request *req;        /* owned by libevent */
-    struct evhttp_connection *evcon;   /* the request's connection */
-    struct event *timer;               /* delay / drip tick, or NULL */
-    struct event *watch;               /* hang: notices the peer leaving */
+    struct evhttp_request *req;      /* owned by libevent */
+    struct evhttp_connection *evcon; /* the request's connection */
+    struct event *timer;             /* delay / drip tick, or NULL */
+    struct event *watch;             /* hang: notices the peer leaving */
     struct reply r;
-    bool streaming;                    /* reply started, chunks follow */
-    bool closing;                      /* bad-length: body out, close next */
-    bool slow;                         /* slow-headers: dripping headers */
-    unsigned long slow_sent;           /* header bytes dripped so far */
-    long huge_left;                    /* filler bytes still to make */
+    bool streaming;          /* reply started, chunks follow */
+    bool closing;            /* bad-length: body out, close next */
+    bool slow;               /* slow-headers: dripping headers */
+    unsigned long slow_sent; /* header bytes dripped so far */
+    long huge_left;          /* filler bytes still to make */
     struct sim_job *prev, *next;
 };
 
 struct sim {
-    struct event_base *base;             /* borrowed */
-    const struct conf_region *region;    /* borrowed */
+    struct event_base *base;          /* borrowed */
+    const struct conf_region *region; /* borrowed */
     struct evhttp *http;
     uint32_t seed;
     int latency_ms;
@@ -433,16 +454,16 @@ struct sim {
     unsigned long requests;
     size_t npending;
     size_t max_inflight;
-    struct sim_job *jobs;                /* delayed or hanging replies */
-    struct sim_faults *faults;           /* per clinic (nclinics) */
-    unsigned long *nreq;                 /* per clinic request counter */
-    char **base_path;                    /* per clinic: booking.url path */
-    struct sim_request_entry *log;       /* paths owned */
+    struct sim_job *jobs;          /* delayed or hanging replies */
+    struct sim_faults *faults;     /* per clinic (nclinics) */
+    unsigned long *nreq;           /* per clinic request counter */
+    char **base_path;              /* per clinic: booking.url path */
+    struct sim_request_entry *log; /* paths owned */
     size_t nlog, caplog;
-    unsigned char *bomb;                 /* gzip-bomb body, made on demand */
+    unsigned char *bomb; /* gzip-bomb body, made on demand */
     size_t bomb_len;
-    long bomb_inflated;                  /* what bomb inflates to */
-    char offsite[256];                   /* redirect-offsite target base */
+    long bomb_inflated; /* what bomb inflates to */
+    char offsite[256];  /* redirect-offsite target base */
 };
 
 static void job_unlink(struct sim_job *j)
@@ -497,8 +518,7 @@ static void add_headers(struct evhttp_request *req, const struct reply *r)
     evhttp_add_header(h, "Server", "slotfeed-sim");
 }
 
-static void send_now(struct sim *s, struct evhttp_request *req,
-                     struct reply *r)
+static void send_now(struct sim *s, struct evhttp_request *req, struct reply *r)
 {
     add_headers(req, r);
     evhttp_send_reply(req, r->status, r->reason, r->body);
@@ -581,7 +601,7 @@ static void huge_next(struct sim_job *j)
     }
     b = evbuffer_new();
     if (b == NULL) {
-        stream_end(j);   /* a short body; the client sees it cut */
+        stream_end(j); /* a short body; the client sees it cut */
         return;
     }
     n = j->huge_left > HUGE_CHUNK ? HUGE_CHUNK : (size_t)j->huge_left;
@@ -603,7 +623,7 @@ static void drip_tick(struct sim_job *j)
 {
     size_t per = (size_t)j->r.drip_bps * DRIP_TICK_MS / 1000;
     struct evbuffer *b = evbuffer_new();
-    struct timeval tv = {0, DRIP_TICK_MS * 1000};
+    struct timeval tv = { 0, DRIP_TICK_MS * 1000 };
     size_t have;
 
     if (per == 0)
@@ -658,7 +678,7 @@ static void job_reset(struct sim_job *j)
 {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(j->evcon);
     evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
-    struct linger lg = {1, 0};
+    struct linger lg = { 1, 0 };
 
     struct evhttp_connection *evcon = j->evcon;
 
@@ -672,7 +692,7 @@ static void job_reset(struct sim_job *j)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(fd);
     }
-    evhttp_connection_free(evcon);   /* frees j via on_conn_close */
+    evhttp_connection_free(evcon); /* frees j via on_conn_close */
 }
 
 /* The connection's descriptor, or -1. */
@@ -694,7 +714,7 @@ static evutil_socket_t job_fd(const struct sim_job *j)
 static void slow_tick(struct sim_job *j)
 {
     static const char status[] = "HTTP/1.1 200 OK\r\n";
-    struct timeval tv = {0, DRIP_TICK_MS * 1000};
+    struct timeval tv = { 0, DRIP_TICK_MS * 1000 };
     evutil_socket_t fd = job_fd(j);
     char line[24];
     const char *out;
@@ -715,7 +735,7 @@ static void slow_tick(struct sim_job *j)
         j->slow_sent++;
     }
     if (fd < 0 || send(fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-        evhttp_connection_free(j->evcon);   /* frees j via on_conn_close */
+        evhttp_connection_free(j->evcon); /* frees j via on_conn_close */
         return;
     }
     evtimer_add(j->timer, &tv);
@@ -724,7 +744,7 @@ static void slow_tick(struct sim_job *j)
 static void on_bad_length_sent(struct evhttp_connection *evcon, void *arg)
 {
     struct sim_job *j = arg;
-    struct timeval zero = {0, 0};
+    struct timeval zero = { 0, 0 };
 
     (void)evcon;
     /* Not from inside evhttp's write callback: close on the next turn. */
@@ -765,7 +785,7 @@ static void on_job_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (j->closing) {
-        evhttp_connection_free(j->evcon);   /* frees j via on_conn_close */
+        evhttp_connection_free(j->evcon); /* frees j via on_conn_close */
         return;
     }
     if (j->r.slow_headers) {
@@ -788,7 +808,7 @@ static void on_job_timer(evutil_socket_t fd, short what, void *arg)
         stream_start(j);
         return;
     }
-    j->r.body = NULL;   /* handed to send_now */
+    j->r.body = NULL; /* handed to send_now */
     job_free(j);
     send_now(s, req, &r);
 }
@@ -807,9 +827,9 @@ static void on_hang_readable(evutil_socket_t fd, short what, void *arg)
 
     (void)what;
     n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-                   errno != EINTR)) {
-        evhttp_connection_free(j->evcon);   /* frees j via on_conn_close */
+    if (n == 0 ||
+        (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        evhttp_connection_free(j->evcon); /* frees j via on_conn_close */
         return;
     }
     /* Spurious wake-up: watch on. Pipelined bytes: stop watching (the
@@ -827,8 +847,7 @@ static bool needs_job(const struct reply *r)
 
 /* Park req in a job: delayed, streamed (timer) or hanging (watch). The
  * timer fires after delay_ms (0: on the next loop turn). -1 on OOM. */
-static int job_start(struct sim *s, struct evhttp_request *req,
-                     struct reply *r)
+static int job_start(struct sim *s, struct evhttp_request *req, struct reply *r)
 {
     struct sim_job *j = calloc(1, sizeof(*j));
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
@@ -849,7 +868,7 @@ static int job_start(struct sim *s, struct evhttp_request *req,
             goto fail;
     }
     if (!r->hang) {
-        struct timeval tv = {r->delay_ms / 1000, (r->delay_ms % 1000) * 1000};
+        struct timeval tv = { r->delay_ms / 1000, (r->delay_ms % 1000) * 1000 };
         j->timer = evtimer_new(s->base, on_job_timer, j);
         if (j->timer == NULL || evtimer_add(j->timer, &tv) != 0)
             goto fail;
@@ -882,10 +901,18 @@ static void add_escaped(struct evbuffer *b, const char *s)
     for (; *s; s++) {
         const char *rep = NULL;
         switch (*s) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
         default:
             /* Control characters are not XML; drop them. */
             if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' &&
@@ -910,10 +937,9 @@ static void add_elem(struct evbuffer *b, const char *tag, const char *text)
 
 static void soap_open(struct evbuffer *b)
 {
-    evbuffer_add_printf(b,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        "<soap:Envelope xmlns:soap=\"" SOAP_NS "\">"
-        "<soap:Header/><soap:Body>");
+    evbuffer_add_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                           "<soap:Envelope xmlns:soap=\"" SOAP_NS "\">"
+                           "<soap:Header/><soap:Body>");
 }
 
 static void soap_close(struct evbuffer *b)
@@ -940,8 +966,10 @@ set_fault(struct reply *r, const char *code, const char *fmt, ...)
     va_end(ap);
     evbuffer_drain(r->body, evbuffer_get_length(r->body));
     soap_open(r->body);
-    evbuffer_add_printf(r->body, "<soap:Fault><faultcode>soap:%s</faultcode>"
-                                 "<faultstring>", code);
+    evbuffer_add_printf(r->body,
+                        "<soap:Fault><faultcode>soap:%s</faultcode>"
+                        "<faultstring>",
+                        code);
     add_escaped(r->body, msg);
     evbuffer_add_printf(r->body, "</faultstring></soap:Fault>");
     soap_close(r->body);
@@ -969,19 +997,27 @@ static void add_ts(struct evbuffer *b, const char *tag, int64_t t)
 
 static void add_extension(struct evbuffer *b, const struct sim *s)
 {
-    evbuffer_add_printf(b,
+    evbuffer_add_printf(
+        b,
         "<x:simInfo xmlns:x=\"" EXT_NS "\"><x:generator>slotfeed-sim"
         "</x:generator><x:seed>%u</x:seed><x:note><x:text>unknown elements"
         " from other namespaces must be skipped</x:text></x:note>"
-        "</x:simInfo>", (unsigned)s->seed);
+        "</x:simInfo>",
+        (unsigned)s->seed);
 }
 
 /* --- parsing requests ---------------------------------------------------- */
 
-enum contract { C_DATES, C_SLOTS, C_TYPES, C_COUNT };
+enum contract {
+    C_DATES,
+    C_SLOTS,
+    C_TYPES,
+    C_COUNT
+};
 
-static const char *const contract_names[C_COUNT] = {
-    "GetAvailableDates", "GetAvailableTimeslots", "GetAllTimeTypes"};
+static const char *const contract_names[C_COUNT] = { "GetAvailableDates",
+                                                     "GetAvailableTimeslots",
+                                                     "GetAllTimeTypes" };
 
 /* Contract named by a path ending in /crm/scheduling/<C>/1/rivtabp21. */
 static int path_contract(const char *path)
@@ -1047,8 +1083,8 @@ static int elem_text(xmlNode *n, char *buf, size_t size)
     while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
         p++;
     e = p + strlen(p);
-    while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-                     e[-1] == '\n'))
+    while (e > p &&
+           (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
         e--;
     if (e == p)
         rc = -1;
@@ -1075,7 +1111,11 @@ static void on_internal_subset(void *ctx, const xmlChar *name,
     xmlStopParser(ctxt);
 }
 
-enum parse_result { PARSE_OK, PARSE_BAD, PARSE_DTD };
+enum parse_result {
+    PARSE_OK,
+    PARSE_BAD,
+    PARSE_DTD
+};
 
 /*
  * Parse a request body: from memory, no network, no entity substitution,
@@ -1133,10 +1173,10 @@ static uint64_t clinic_epoch(const struct sim *s, const struct conf_clinic *c,
 
 /* The query fields the simulated producer looks at. */
 struct query {
-    int32_t first, last;          /* inclusive local dates */
-    char tt_id[SIM_ID_MAX];       /* requested timeTypeID or "" */
+    int32_t first, last;    /* inclusive local dates */
+    char tt_id[SIM_ID_MAX]; /* requested timeTypeID or "" */
     char performers[MAX_PRACT * 2][SIM_ID_MAX];
-    int nperformers;              /* 0 = all; > capacity is refused */
+    int nperformers; /* 0 = all; > capacity is refused */
 };
 
 static bool performer_wanted(const struct query *q, const char *hsa)
@@ -1192,12 +1232,13 @@ static void answer_slots(struct sim *s, const struct conf_clinic *c,
                          const struct query *q, struct reply *r)
 {
     struct plan p;
-    struct gen_list l = {0};
+    struct gen_list l = { 0 };
 
     if (answer_query(s, c, q, &p, &l, r) != 0)
         goto out;
     soap_open(r->body);
-    evbuffer_add_printf(r->body,
+    evbuffer_add_printf(
+        r->body,
         "<GetAvailableTimeslotsResponse xmlns=\"urn:riv:crm:scheduling:"
         "GetAvailableTimeslotsResponder:1\" xmlns:c=\"" CORE_NS "\">");
     for (size_t k = 0; k < l.n; k++) {
@@ -1227,19 +1268,19 @@ static void answer_dates(struct sim *s, const struct conf_clinic *c,
                          const struct query *q, struct reply *r)
 {
     struct plan p;
-    struct gen_list l = {0};
+    struct gen_list l = { 0 };
     bool first = true;
 
     if (answer_query(s, c, q, &p, &l, r) != 0)
         goto out;
     soap_open(r->body);
-    evbuffer_add_printf(r->body,
-        "<GetAvailableDatesResponse xmlns=\"urn:riv:crm:scheduling:"
-        "GetAvailableDatesResponder:1\">");
+    evbuffer_add_printf(
+        r->body, "<GetAvailableDatesResponse xmlns=\"urn:riv:crm:scheduling:"
+                 "GetAvailableDatesResponder:1\">");
     /* l is ordered by date; one element per (date, practitioner). */
     for (size_t k = 0; k < l.n;) {
         int32_t day = clock_local_day(l.v[k].start);
-        bool has[MAX_PRACT] = {false};
+        bool has[MAX_PRACT] = { false };
         char dt[9];
         for (; k < l.n && clock_local_day(l.v[k].start) == day; k++)
             has[l.v[k].pract] = true;
@@ -1275,9 +1316,9 @@ static void answer_types(struct sim *s, const struct conf_clinic *c,
 
     plan_init(&p, s->seed, c);
     soap_open(r->body);
-    evbuffer_add_printf(r->body,
-        "<GetAllTimeTypesResponse xmlns=\"urn:riv:crm:scheduling:"
-        "GetAllTimeTypesResponder:1\" xmlns:c=\"" CORE_NS "\">");
+    evbuffer_add_printf(
+        r->body, "<GetAllTimeTypesResponse xmlns=\"urn:riv:crm:scheduling:"
+                 "GetAllTimeTypesResponder:1\" xmlns:c=\"" CORE_NS "\">");
     evbuffer_add_printf(r->body, "<ListOfTimeTypes>");
     add_elem(r->body, "c:timeTypeName", TT_NEW_NAME);
     add_elem(r->body, "c:timeTypeId", p.tt_id);
@@ -1305,7 +1346,8 @@ static void answer_garbage(struct reply *r)
 /* A 200 whose DTD declares an external entity and an entity bomb. */
 static void answer_hostile(int contract, struct reply *r)
 {
-    evbuffer_add_printf(r->body,
+    evbuffer_add_printf(
+        r->body,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         "<!DOCTYPE soap:Envelope [\n"
         "  <!ENTITY xxe SYSTEM \"file:///etc/passwd\">\n"
@@ -1325,22 +1367,22 @@ static void answer_hostile(int contract, struct reply *r)
         " xmlns:c=\"" CORE_NS "\">",
         contract_names[contract], contract_names[contract]);
     if (contract == C_DATES)
-        evbuffer_add_printf(r->body,
-            "<performerAvailabilityByDate><healthcare_facility>&xxe;"
-            "</healthcare_facility><performer>&net;</performer>"
-            "<date>20300101</date><timeTypeName>&i;</timeTypeName>"
-            "</performerAvailabilityByDate>");
+        evbuffer_add_printf(
+            r->body, "<performerAvailabilityByDate><healthcare_facility>&xxe;"
+                     "</healthcare_facility><performer>&net;</performer>"
+                     "<date>20300101</date><timeTypeName>&i;</timeTypeName>"
+                     "</performerAvailabilityByDate>");
     else if (contract == C_SLOTS)
-        evbuffer_add_printf(r->body,
-            "<timeslotDetail><c:startTimeInclusive>20300101080000"
-            "</c:startTimeInclusive><c:endTimeExclusive>20300101083000"
-            "</c:endTimeExclusive><c:healthcare_facility>&xxe;"
-            "</c:healthcare_facility><c:performer>&net;</c:performer>"
-            "<c:performerName>&i;</c:performerName></timeslotDetail>");
+        evbuffer_add_printf(
+            r->body, "<timeslotDetail><c:startTimeInclusive>20300101080000"
+                     "</c:startTimeInclusive><c:endTimeExclusive>20300101083000"
+                     "</c:endTimeExclusive><c:healthcare_facility>&xxe;"
+                     "</c:healthcare_facility><c:performer>&net;</c:performer>"
+                     "<c:performerName>&i;</c:performerName></timeslotDetail>");
     else
-        evbuffer_add_printf(r->body,
-            "<ListOfTimeTypes><c:timeTypeName>&i;</c:timeTypeName>"
-            "<c:timeTypeId>&xxe;</c:timeTypeId></ListOfTimeTypes>");
+        evbuffer_add_printf(
+            r->body, "<ListOfTimeTypes><c:timeTypeName>&i;</c:timeTypeName>"
+                     "<c:timeTypeId>&xxe;</c:timeTypeId></ListOfTimeTypes>");
     evbuffer_add_printf(r->body, "</%sResponse></soap:Body></soap:Envelope>\n",
                         contract_names[contract]);
     set_xml(r, 200, "OK");
@@ -1359,25 +1401,29 @@ static int read_query(xmlNode *payload, int contract, const char *resp_ns,
     if (elem_text(find_child(payload, resp_ns, "startDateInclusive"), start,
                   sizeof(start)) != 0 ||
         clock_parse_riv_date(start, &q->first) != 0) {
-        set_fault(r, "Client", "startDateInclusive is missing or not a "
-                               "date (YYYYMMDD)");
+        set_fault(r, "Client",
+                  "startDateInclusive is missing or not a "
+                  "date (YYYYMMDD)");
         return -1;
     }
     if (elem_text(find_child(payload, resp_ns, "endDateInclusive"), end,
                   sizeof(end)) != 0 ||
         clock_parse_riv_date(end, &q->last) != 0) {
-        set_fault(r, "Client", "endDateInclusive is missing or not a date "
-                               "(YYYYMMDD)");
+        set_fault(r, "Client",
+                  "endDateInclusive is missing or not a date "
+                  "(YYYYMMDD)");
         return -1;
     }
     if (q->last < q->first) {
-        set_fault(r, "Client", "endDateInclusive %s is before "
-                               "startDateInclusive %s", end, start);
+        set_fault(r, "Client",
+                  "endDateInclusive %s is before "
+                  "startDateInclusive %s",
+                  end, start);
         return -1;
     }
     if ((int64_t)q->last - q->first >= SIM_MAX_RANGE_DAYS) {
-        set_fault(r, "Client", "date range %s-%s is longer than %d days",
-                  start, end, SIM_MAX_RANGE_DAYS);
+        set_fault(r, "Client", "date range %s-%s is longer than %d days", start,
+                  end, SIM_MAX_RANGE_DAYS);
         return -1;
     }
     rc = elem_text(find_child(payload, resp_ns, "timeTypeID"), q->tt_id,
@@ -1389,8 +1435,8 @@ static int read_query(xmlNode *payload, int contract, const char *resp_ns,
     for (xmlNode *n = payload->children; n != NULL; n = n->next) {
         if (!is_elem(n, resp_ns, "performer"))
             continue;
-        if (q->nperformers == (int)(sizeof(q->performers) /
-                                    sizeof(q->performers[0]))) {
+        if (q->nperformers ==
+            (int)(sizeof(q->performers) / sizeof(q->performers[0]))) {
             set_fault(r, "Client", "too many performer elements");
             return -1;
         }
@@ -1406,13 +1452,14 @@ static int read_query(xmlNode *payload, int contract, const char *resp_ns,
 /* answer_soap, the platform's part: the answer a clinic's sim profile
  * gives instead of the producer's (VP007, 503, hang, faults, garbage).
  * True when r is that answer. */
-static bool platform_refuses(const struct conf_clinic *c, int pi,
-                             int contract, const char *resp_ns,
-                             const char *la, struct reply *r)
+static bool platform_refuses(const struct conf_clinic *c, int pi, int contract,
+                             const char *resp_ns, const char *la,
+                             struct reply *r)
 {
     switch (profiles[pi].p) {
     case P_VP007:
-        set_fault(r, "Server", "VP007 Authorization missing for "
+        set_fault(r, "Server",
+                  "VP007 Authorization missing for "
                   "serviceNamespace: %s, receiverId: %s, senderId: %s",
                   resp_ns, la, SIM_SENDER_ID);
         return true;
@@ -1426,8 +1473,10 @@ static bool platform_refuses(const struct conf_clinic *c, int pi,
         r->hang = true;
         return true;
     case P_ERROR:
-        set_fault(r, "Server", "Internal error in producer: timebook "
-                  "database unavailable (clinic %s)", c->id);
+        set_fault(r, "Server",
+                  "Internal error in producer: timebook "
+                  "database unavailable (clinic %s)",
+                  c->id);
         return true;
     case P_GARBAGE:
         answer_garbage(r);
@@ -1458,8 +1507,9 @@ static void answer_soap(struct sim *s, int contract, const char *body,
 
     pr = parse_xml(body, len, &doc);
     if (pr == PARSE_DTD) {
-        set_fault(r, "Client", "request refused: a SOAP message must not "
-                               "contain a document type declaration");
+        set_fault(r, "Client",
+                  "request refused: a SOAP message must not "
+                  "contain a document type declaration");
         goto out;
     }
     if (pr != PARSE_OK) {
@@ -1475,14 +1525,15 @@ static void answer_soap(struct sim *s, int contract, const char *body,
     sbody = find_child(env, SOAP_NS, "Body");
 
     /* The platform: route by LogicalAddress, check authorisation. */
-    rc = elem_text(find_child(header, REG_NS, "LogicalAddress"), la,
-                   sizeof(la));
+    rc =
+        elem_text(find_child(header, REG_NS, "LogicalAddress"), la, sizeof(la));
     if (rc != 0) {
-        set_fault(r, "Server", rc == -2
-                  ? "VP003 No receiverId (logical address) found in message "
-                    "header (too long)"
-                  : "VP003 No receiverId (logical address) found in message "
-                    "header");
+        set_fault(
+            r, "Server",
+            rc == -2 ? "VP003 No receiverId (logical address) found in message "
+                       "header (too long)"
+                     : "VP003 No receiverId (logical address) found in message "
+                       "header");
         goto out;
     }
     c = find_clinic(s, la);
@@ -1490,8 +1541,10 @@ static void answer_soap(struct sim *s, int contract, const char *body,
         *ci = (long)(c - s->region->clinics);
     pi = c != NULL ? profile_index(c->sim_profile) : -1;
     if (c == NULL || profiles[pi].p == P_VP004) {
-        set_fault(r, "Server", "VP004 No Logical Adress found for "
-                  "serviceNamespace:%s, receiverId:%s", resp_ns, la);
+        set_fault(r, "Server",
+                  "VP004 No Logical Adress found for "
+                  "serviceNamespace:%s, receiverId:%s",
+                  resp_ns, la);
         goto out;
     }
     if (platform_refuses(c, pi, contract, resp_ns, la, r))
@@ -1511,32 +1564,43 @@ static void answer_soap(struct sim *s, int contract, const char *body,
         goto out;
     }
     if (strcasecmp(hf, la) != 0) {
-        set_fault(r, "Server", "healthcare_facility %s does not match "
-                  "LogicalAddress %s", hf, la);
+        set_fault(r, "Server",
+                  "healthcare_facility %s does not match "
+                  "LogicalAddress %s",
+                  hf, la);
         goto out;
     }
     rc = elem_text(find_child(payload, ext_ns, "subject_of_care"), soc,
                    sizeof(soc));
     if (rc != 0) {
-        set_fault(r, "Client", "subject_of_care ({%s}subject_of_care) is "
-                  "missing", ext_ns);
+        set_fault(r, "Client",
+                  "subject_of_care ({%s}subject_of_care) is "
+                  "missing",
+                  ext_ns);
         goto out;
     }
     /* Never echo the personnummer: it is personal data. */
     if (strlen(soc) != 12 || strspn(soc, "0123456789") < 8 ||
         strchr("0123456789pPtTfF", soc[8]) == NULL ||
         strspn(soc + 9, "0123456789") != 3) {
-        set_fault(r, "Client", "subject_of_care is not a valid "
-                               "personnummer or samordningsnummer");
+        set_fault(r, "Client",
+                  "subject_of_care is not a valid "
+                  "personnummer or samordningsnummer");
         goto out;
     }
     if (read_query(payload, contract, resp_ns, &q, r) != 0)
         goto out;
 
     switch (contract) {
-    case C_DATES: answer_dates(s, c, &q, r); break;
-    case C_SLOTS: answer_slots(s, c, &q, r); break;
-    default: answer_types(s, c, r); break;
+    case C_DATES:
+        answer_dates(s, c, &q, r);
+        break;
+    case C_SLOTS:
+        answer_slots(s, c, &q, r);
+        break;
+    default:
+        answer_types(s, c, r);
+        break;
     }
 out:
     xmlFreeDoc(doc);
@@ -1551,8 +1615,9 @@ out:
 #define SMART_ADAPTER "smart-bulk"
 #define FHIR_DEFAULT_COUNT 100
 #define FHIR_MAX_COUNT 1000
-#define SMART_EXT_BASE "http://fhir-registry.smarthealthit.org/" \
-                       "StructureDefinition/"
+#define SMART_EXT_BASE                        \
+    "http://fhir-registry.smarthealthit.org/" \
+    "StructureDefinition/"
 
 /* Append s as the inside of a JSON string. */
 static void add_jstr(struct evbuffer *b, const char *s)
@@ -1586,9 +1651,11 @@ static void set_outcome(struct reply *r, int status, const char *reason,
                         const char *code, const char *diag)
 {
     evbuffer_drain(r->body, evbuffer_get_length(r->body));
-    evbuffer_add_printf(r->body, "{\"resourceType\":\"OperationOutcome\","
+    evbuffer_add_printf(r->body,
+                        "{\"resourceType\":\"OperationOutcome\","
                         "\"issue\":[{\"severity\":\"error\",\"code\":\"%s\","
-                        "\"diagnostics\":\"", code);
+                        "\"diagnostics\":\"",
+                        code);
     add_jstr(r->body, diag);
     evbuffer_add_printf(r->body, "\"}]}\n");
     set_json(r, status, reason, FHIR_CTYPE);
@@ -1598,14 +1665,15 @@ static void set_outcome(struct reply *r, int status, const char *reason,
 static void origin_of(const struct sim *s, struct evhttp_request *req,
                       char *buf, size_t size)
 {
-    const char *host = evhttp_find_header(
-        evhttp_request_get_input_headers(req), "Host");
+    const char *host =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
     bool ok = host != NULL && host[0] != '\0' && strlen(host) < 200;
 
     /* A Host with characters that do not belong there is not echoed. */
     for (const char *p = host; ok && *p; p++)
         if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                   "0123456789.-:[]", *p) == NULL)
+                   "0123456789.-:[]",
+                   *p) == NULL)
             ok = false;
     if (ok)
         snprintf(buf, size, "http://%s", host);
@@ -1626,7 +1694,7 @@ static bool json_profile(const struct conf_clinic *c, struct reply *r)
         return true;
     case P_GARBAGE:
         evbuffer_add_printf(r->body, "<html><body>502 proxy error</body>"
-                            "</html>\x01\xff {\"resourceType\": [[[");
+                                     "</html>\x01\xff {\"resourceType\": [[[");
         set_json(r, 200, "OK", FHIR_CTYPE);
         return true;
     case P_HOSTILE:
@@ -1667,8 +1735,8 @@ static int parse_prefixed(const char *v, char pfx[3], int64_t *t)
 /* --- FHIR R4 Slot search ------------------------------------------------- */
 
 /* Clinic serving Slot searches at path for actor; *known: path is a base. */
-static long fhir_route(const struct sim *s, const char *path,
-                       const char *actor, bool *known)
+static long fhir_route(const struct sim *s, const char *path, const char *actor,
+                       bool *known)
 {
     *known = false;
     for (size_t i = 0; i < s->region->nclinics; i++) {
@@ -1721,9 +1789,11 @@ static void fhir_add_links(struct reply *r, const char *origin,
                            const char *path, const char *rawq, size_t total,
                            long offset, long count)
 {
-    evbuffer_add_printf(r->body, "{\"resourceType\":\"Bundle\",\"type\":"
+    evbuffer_add_printf(r->body,
+                        "{\"resourceType\":\"Bundle\",\"type\":"
                         "\"searchset\",\"total\":%zu,\"link\":[{\"relation\":"
-                        "\"self\",\"url\":\"", total);
+                        "\"self\",\"url\":\"",
+                        total);
     add_jstr(r->body, origin);
     add_jstr(r->body, path);
     if (rawq != NULL) {
@@ -1758,25 +1828,28 @@ static void fhir_add_slots(struct reply *r, const struct sim *s, long ci,
 {
     const struct conf_clinic *c = &s->region->clinics[ci];
 
-    for (size_t k = (size_t)offset; k < l->n && k < (size_t)offset +
-                                                  (size_t)count; k++) {
+    for (size_t k = (size_t)offset;
+         k < l->n && k < (size_t)offset + (size_t)count; k++) {
         const struct gen_slot *g = &l->v[k];
         evbuffer_add_printf(r->body, "%s{\"fullUrl\":\"",
                             k > (size_t)offset ? "," : "");
         add_jstr(r->body, origin);
         add_jstr(r->body, s->base_path[ci]);
-        evbuffer_add_printf(r->body, "/Slot/%s-%lld-%d\",\"resource\":{"
+        evbuffer_add_printf(r->body,
+                            "/Slot/%s-%lld-%d\",\"resource\":{"
                             "\"resourceType\":\"Slot\",\"id\":\"%s-%lld-%d\","
                             "\"schedule\":{\"reference\":\"Schedule/%s-P%d\"},"
-                            "\"status\":\"free\",", c->id,
-                            (long long)g->start, g->pract + 1, c->id,
+                            "\"status\":\"free\",",
+                            c->id, (long long)g->start, g->pract + 1, c->id,
                             (long long)g->start, g->pract + 1, c->id,
                             g->pract + 1);
         add_instant(r->body, "start", g->start);
         evbuffer_add(r->body, ",", 1);
         add_instant(r->body, "end", g->end);
-        evbuffer_add_printf(r->body, ",\"serviceType\":[{\"text\":\"%s\"}]},"
-                            "\"search\":{\"mode\":\"match\"}}", TT_NEW_NAME);
+        evbuffer_add_printf(r->body,
+                            ",\"serviceType\":[{\"text\":\"%s\"}]},"
+                            "\"search\":{\"mode\":\"match\"}}",
+                            TT_NEW_NAME);
         used[g->pract] = true;
     }
 }
@@ -1795,33 +1868,35 @@ static void fhir_add_schedules(struct reply *r, const struct sim *s, long ci,
         evbuffer_add_printf(r->body, ",{\"fullUrl\":\"");
         add_jstr(r->body, origin);
         add_jstr(r->body, s->base_path[ci]);
-        evbuffer_add_printf(r->body, "/Schedule/%s-P%d\",\"resource\":{"
+        evbuffer_add_printf(r->body,
+                            "/Schedule/%s-P%d\",\"resource\":{"
                             "\"resourceType\":\"Schedule\",\"id\":\"%s-P%d\","
                             "\"actor\":[{\"reference\":\"Practitioner/%s\","
-                            "\"display\":\"", c->id, i + 1, c->id, i + 1,
-                            p->hsa[i]);
+                            "\"display\":\"",
+                            c->id, i + 1, c->id, i + 1, p->hsa[i]);
         add_jstr(r->body, p->display[i]);
         evbuffer_add_printf(r->body, "\"},{\"reference\":\"");
         add_jstr(r->body, c->booking.actor);
-        evbuffer_add_printf(r->body, "\"}],\"serviceType\":[{\"text\":\"%s\"}]"
+        evbuffer_add_printf(r->body,
+                            "\"}],\"serviceType\":[{\"text\":\"%s\"}]"
                             "},\"search\":{\"mode\":\"include\"}}",
                             TT_NEW_NAME);
     }
 }
 
 static void answer_fhir(struct sim *s, struct evhttp_request *req,
-                        const char *path, const char *rawq,
-                        struct reply *r, long *ci)
+                        const char *path, const char *rawq, struct reply *r,
+                        long *ci)
 {
     struct evkeyvalq kv;
     struct evkeyval *e;
     const char *actor = NULL, *status = NULL;
     int64_t ge = INT64_MIN, lt = INT64_MAX, now = clock_now(), t;
     long count = FHIR_DEFAULT_COUNT, offset = 0;
-    bool include = false, known, used[MAX_PRACT] = {false};
+    bool include = false, known, used[MAX_PRACT] = { false };
     const struct conf_clinic *c;
     struct plan p;
-    struct gen_list l = {0};
+    struct gen_list l = { 0 };
     char origin[256], pfx[3], *end;
     size_t w;
 
@@ -1830,7 +1905,8 @@ static void answer_fhir(struct sim *s, struct evhttp_request *req,
         set_outcome(r, 400, "Bad Request", "invalid", "malformed query");
         goto out;
     }
-    TAILQ_FOREACH(e, &kv, next) {
+    TAILQ_FOREACH(e, &kv, next)
+    {
         if (strcmp(e->key, "schedule.actor") == 0) {
             actor = e->value;
         } else if (strcmp(e->key, "status") == 0) {
@@ -1932,10 +2008,15 @@ out:
 
 /* --- SMART Scheduling Links bulk publisher ------------------------------- */
 
-enum smart_file { SF_MANIFEST, SF_LOCATION, SF_SCHEDULE, SF_SLOT };
+enum smart_file {
+    SF_MANIFEST,
+    SF_LOCATION,
+    SF_SCHEDULE,
+    SF_SLOT
+};
 
-static const char *const smart_files[] = {
-    NULL, "Location.ndjson", "Schedule.ndjson", "Slot.ndjson"};
+static const char *const smart_files[] = { NULL, "Location.ndjson",
+                                           "Schedule.ndjson", "Slot.ndjson" };
 
 static bool is_smart(const struct sim *s, size_t i)
 {
@@ -2042,7 +2123,7 @@ static bool not_modified(struct evhttp_request *req, const char *etag,
     const char *ims = evhttp_find_header(h, "If-Modified-Since");
     int64_t t;
 
-    if (inm != NULL)     /* takes precedence (RFC 9110 13.2.2) */
+    if (inm != NULL) /* takes precedence (RFC 9110 13.2.2) */
         return strstr(inm, etag) != NULL || strcmp(inm, "*") == 0;
     if (ims != NULL && clock_parse_http_date(ims, &t) == 0)
         return t >= tt;
@@ -2056,7 +2137,7 @@ static void smart_location(struct evbuffer *b, const struct conf_clinic *c)
     evbuffer_add_printf(b, "\",\"name\":\"");
     add_jstr(b, c->name != NULL ? c->name : c->id);
     evbuffer_add_printf(b, "\",\"identifier\":[{\"system\":"
-                        "\"urn:oid:1.2.752.29.4.19\",\"value\":\"");
+                           "\"urn:oid:1.2.752.29.4.19\",\"value\":\"");
     add_jstr(b, c->id);
     evbuffer_add_printf(b, "\"}],\"telecom\":[");
     if (c->phone != NULL) {
@@ -2070,8 +2151,9 @@ static void smart_location(struct evbuffer *b, const struct conf_clinic *c)
         evbuffer_add_printf(b, "\"}");
     }
     evbuffer_add_printf(b, "],\"address\":{\"city\":\"");
-    add_jstr(b, c->locality != NULL ? c->locality
-             : c->municipality != NULL ? c->municipality : "");
+    add_jstr(b, c->locality != NULL       ? c->locality
+                : c->municipality != NULL ? c->municipality
+                                          : "");
     evbuffer_add_printf(b, "\",\"district\":\"");
     add_jstr(b, c->municipality != NULL ? c->municipality : "");
     evbuffer_add_printf(b, "\",\"country\":\"SE\"}}\n");
@@ -2081,8 +2163,10 @@ static void smart_schedule(struct evbuffer *b, const struct conf_clinic *c)
 {
     evbuffer_add_printf(b, "{\"resourceType\":\"Schedule\",\"id\":\"");
     add_jstr(b, c->booking.location);
-    evbuffer_add_printf(b, "-s\",\"serviceType\":[{\"text\":\"%s\"}],"
-                        "\"actor\":[{\"reference\":\"Location/", TT_NEW_NAME);
+    evbuffer_add_printf(b,
+                        "-s\",\"serviceType\":[{\"text\":\"%s\"}],"
+                        "\"actor\":[{\"reference\":\"Location/",
+                        TT_NEW_NAME);
     add_jstr(b, c->booking.location);
     evbuffer_add_printf(b, "\"}]}\n");
 }
@@ -2094,7 +2178,7 @@ static int smart_slots(const struct sim *s, size_t i, int64_t now,
     const struct conf_clinic *c = &s->region->clinics[i];
     int32_t today = clock_local_day(now);
     struct plan p;
-    struct gen_list l = {0};
+    struct gen_list l = { 0 };
 
     plan_init(&p, s->seed, c);
     p.epoch = clinic_epoch(s, c, now);
@@ -2109,8 +2193,10 @@ static int smart_slots(const struct sim *s, size_t i, int64_t now,
             ;
         evbuffer_add_printf(b, "{\"resourceType\":\"Slot\",\"id\":\"");
         add_jstr(b, c->booking.location);
-        evbuffer_add_printf(b, "-%lld\",\"schedule\":{\"reference\":"
-                            "\"Schedule/", (long long)l.v[k0].start);
+        evbuffer_add_printf(b,
+                            "-%lld\",\"schedule\":{\"reference\":"
+                            "\"Schedule/",
+                            (long long)l.v[k0].start);
         add_jstr(b, c->booking.location);
         evbuffer_add_printf(b, "-s\"},\"status\":\"free\",");
         add_instant(b, "start", l.v[k0].start);
@@ -2119,29 +2205,31 @@ static int smart_slots(const struct sim *s, size_t i, int64_t now,
         evbuffer_add_printf(b, ",\"extension\":[");
         if (c->booking.booking_url != NULL) {
             evbuffer_add_printf(b, "{\"url\":\"" SMART_EXT_BASE
-                                "booking-deep-link\",\"valueUrl\":\"");
+                                   "booking-deep-link\",\"valueUrl\":\"");
             add_jstr(b, c->booking.booking_url);
             evbuffer_add_printf(b, "?slot=%lld\"},", (long long)l.v[k0].start);
         }
         if (c->phone != NULL) {
             evbuffer_add_printf(b, "{\"url\":\"" SMART_EXT_BASE
-                                "booking-phone\",\"valueString\":\"");
+                                   "booking-phone\",\"valueString\":\"");
             add_jstr(b, c->phone);
             evbuffer_add_printf(b, "\"},");
         }
-        evbuffer_add_printf(b, "{\"url\":\"" SMART_EXT_BASE "slot-capacity\","
-                            "\"valueInteger\":%zu}]}\n", k - k0);
+        evbuffer_add_printf(b,
+                            "{\"url\":\"" SMART_EXT_BASE "slot-capacity\","
+                            "\"valueInteger\":%zu}]}\n",
+                            k - k0);
     }
     free(l.v);
     return 0;
 }
 
-static void answer_smart(struct sim *s, struct evhttp_request *req,
-                         long lead, enum smart_file f, struct reply *r)
+static void answer_smart(struct sim *s, struct evhttp_request *req, long lead,
+                         enum smart_file f, struct reply *r)
 {
     const struct conf_clinic *c = &s->region->clinics[lead];
     int64_t now = clock_now(), tt;
-    static char etag[24];   /* read by add_headers before the next call */
+    static char etag[24]; /* read by add_headers before the next call */
     char origin[256], ts[CLOCK_RFC3339_LEN];
 
     if (json_profile(c, r))
@@ -2158,14 +2246,16 @@ static void answer_smart(struct sim *s, struct evhttp_request *req,
         const char *mp = s->base_path[lead];
         origin_of(s, req, origin, sizeof(origin));
         clock_format_rfc3339(tt, ts);
-        evbuffer_add_printf(r->body, "{\"transactionTime\":\"%s\","
-                            "\"request\":\"", ts);
+        evbuffer_add_printf(r->body,
+                            "{\"transactionTime\":\"%s\","
+                            "\"request\":\"",
+                            ts);
         add_jstr(r->body, origin);
         add_jstr(r->body, mp);
         evbuffer_add_printf(r->body, "\",\"output\":[");
         for (int k = SF_LOCATION; k <= SF_SLOT; k++) {
-            static const char *const types[] = {
-                NULL, "Location", "Schedule", "Slot"};
+            static const char *const types[] = { NULL, "Location", "Schedule",
+                                                 "Slot" };
             evbuffer_add_printf(r->body, "%s{\"type\":\"%s\",\"url\":\"",
                                 k > SF_LOCATION ? "," : "", types[k]);
             add_jstr(r->body, origin);
@@ -2337,15 +2427,14 @@ static int bomb_make(struct sim *s, long inflated)
         for (long left = inflated; rc == 0 && left > 0;) {
             size_t n = (size_t)left > BOMB_CHUNK ? BOMB_CHUNK : (size_t)left;
             left -= (long)n;
-            rc = deflate_into(&z, in, n, left > 0 ? Z_NO_FLUSH : Z_FINISH,
-                              &out, &len, &cap);
+            rc = deflate_into(&z, in, n, left > 0 ? Z_NO_FLUSH : Z_FINISH, &out,
+                              &len, &cap);
         }
         goto done;
     }
     chunks = (size_t)inflated / BOMB_CHUNK;
     if (deflate_into(&z, in, BOMB_CHUNK, Z_FULL_FLUSH, &out, &len, &cap) != 0 ||
-        deflate_into(&z, in, BOMB_CHUNK, Z_FULL_FLUSH, &rep, &rlen, &rcap) !=
-        0)
+        deflate_into(&z, in, BOMB_CHUNK, Z_FULL_FLUSH, &rep, &rlen, &rcap) != 0)
         goto done;
     for (size_t i = 1; i < chunks; i++)
         if (bytes_append(&out, &len, &cap, rep, rlen) != 0)
@@ -2356,7 +2445,7 @@ static int bomb_make(struct sim *s, long inflated)
         crc = crc32_combine(crc, crc1, (z_off_t)BOMB_CHUNK);
     {
         uint32_t isize = (uint32_t)(chunks * BOMB_CHUNK);
-        unsigned char tail[13] = {0x01, 0x00, 0x00, 0xff, 0xff};
+        unsigned char tail[13] = { 0x01, 0x00, 0x00, 0xff, 0xff };
 
         for (int k = 0; k < 4; k++) {
             tail[5 + k] = (unsigned char)((crc >> (8 * k)) & 0xff);
@@ -2467,7 +2556,7 @@ static void apply_faults(struct sim *s, long ci, bool json,
         evbuffer_drain(r->body, evbuffer_get_length(r->body));
         if (json)
             evbuffer_add_printf(r->body, "{\"resourceType\":\"Bundle\","
-                                "\"type\":\"searchset\",\"entry\":[");
+                                         "\"type\":\"searchset\",\"entry\":[");
         else
             soap_open(r->body);
         r->huge_bytes = f.body_bytes;
@@ -2498,8 +2587,7 @@ static size_t log_arrival(struct sim *s, const char *path)
     return s->nlog++;
 }
 
-const struct sim_request_entry *sim_request_log(const struct sim *s,
-                                                size_t *n)
+const struct sim_request_entry *sim_request_log(const struct sim *s, size_t *n)
 {
     *n = s->nlog;
     return s->log;
@@ -2517,7 +2605,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     const char *rawq = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    struct reply r = {0};
+    struct reply r = { 0 };
     size_t li;
     long ci = -1;
     bool json = false;
@@ -2542,8 +2630,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         } else {
             struct evbuffer *in = evhttp_request_get_input_buffer(req);
             size_t len = evbuffer_get_length(in);
-            const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1)
-                                       : "";
+            const char *body =
+                len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
             answer_soap(s, contract, body, len, &r, &ci);
         }
     } else if (path != NULL && (ci = smart_route(s, path, &sf)) >= 0) {
@@ -2616,13 +2704,17 @@ struct sim *sim_new(struct event_base *base, const struct conf_region *region,
 
     if (base == NULL || region == NULL || host == NULL || port < 0 ||
         port > 65535) {
-        sf_error_set(err, SF_ERR_CONFIG, "sim: bad arguments (host %s, "
-                     "port %d)", host != NULL ? host : "(null)", port);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "sim: bad arguments (host %s, "
+                     "port %d)",
+                     host != NULL ? host : "(null)", port);
         return NULL;
     }
     if (opts != NULL && (opts->latency_ms < 0 || opts->latency_ms > 600000)) {
-        sf_error_set(err, SF_ERR_CONFIG, "sim: latency_ms %d out of range "
-                     "0..600000", opts->latency_ms);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "sim: latency_ms %d out of range "
+                     "0..600000",
+                     opts->latency_ms);
         return NULL;
     }
     for (size_t i = 0; i < region->nclinics; i++) {
@@ -2632,8 +2724,10 @@ struct sim *sim_new(struct event_base *base, const struct conf_region *region,
             return NULL;
         }
         if (profile_index(c->sim_profile) < 0) {
-            sf_error_set(err, SF_ERR_CONFIG, "sim: clinic %s: unknown sim "
-                         "profile \"%s\"", c->id, c->sim_profile);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "sim: clinic %s: unknown sim "
+                         "profile \"%s\"",
+                         c->id, c->sim_profile);
             return NULL;
         }
     }
@@ -2674,9 +2768,11 @@ struct sim *sim_new(struct event_base *base, const struct conf_region *region,
      * client reads our answer instead of a connection reset. */
     evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
     /* Accept every method so that we, not evhttp (501), say 405. */
-    evhttp_set_allowed_methods(s->http,
-        EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-        EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+                                            EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS |
+                                            EVHTTP_REQ_PATCH);
     evhttp_set_gencb(s->http, on_request, s);
 
     bound = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
@@ -2716,8 +2812,10 @@ int sim_set_faults(struct sim *s, size_t index, const struct sim_faults *f,
         f->fail_permille > 1000 || f->retry_after_s < 0 ||
         f->retry_after_s > 86400 || f->body_bytes < 0 ||
         f->change_every_s < 0) {
-        sf_error_set(err, SF_ERR_CONFIG, "sim: clinic %s: fault value out "
-                     "of range", s->region->clinics[index].id);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "sim: clinic %s: fault value out "
+                     "of range",
+                     s->region->clinics[index].id);
         return -1;
     }
     s->faults[index] = *f;
@@ -2733,8 +2831,10 @@ static int fault_num(const cJSON *o, const char *key, size_t i, double lo,
     if (v == NULL)
         return 0;
     if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi) {
-        sf_error_set(err, SF_ERR_CONFIG, "$.clinics[%zu].sim.%s: not a "
-                     "number in %g..%g", i, key, lo, hi);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "$.clinics[%zu].sim.%s: not a "
+                     "number in %g..%g",
+                     i, key, lo, hi);
         return -1;
     }
     *out = v->valuedouble;
@@ -2754,9 +2854,10 @@ int sim_load_faults(struct sim *s, const char *json, size_t len,
         return -1;
     }
     for (size_t i = 0; i < s->region->nclinics; i++) {
-        const cJSON *o = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetArrayItem(cl, (int)i), "sim");
-        double v[6] = {0, 0, 0, 0, 0, 0};
+        const cJSON *o =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cl, (int)i),
+                                             "sim");
+        double v[6] = { 0, 0, 0, 0, 0, 0 };
         struct sim_faults f;
         if (o == NULL)
             continue;
@@ -2824,8 +2925,7 @@ void sim_free(struct sim *s)
     free(s);
 }
 
-int sim_set_offsite_url(struct sim *s, const char *origin,
-                        struct sf_error *err)
+int sim_set_offsite_url(struct sim *s, const char *origin, struct sf_error *err)
 {
     size_t n = origin != NULL ? strlen(origin) : 0;
 
@@ -2833,7 +2933,8 @@ int sim_set_offsite_url(struct sim *s, const char *origin,
         (strncmp(origin, "http://", 7) != 0 &&
          strncmp(origin, "https://", 8) != 0) ||
         origin[n - 1] == '/' || strpbrk(origin, "\r\n ") != NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "sim: bad offsite origin \"%s\" "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "sim: bad offsite origin \"%s\" "
                      "(want http[s]://host[:port], no path)",
                      origin != NULL ? origin : "(null)");
         return -1;

@@ -84,7 +84,7 @@ static int parse_listen(const char *s, char *host, size_t hostsz, int *port)
         h = s + 1;
         hl -= 2;
     } else if (memchr(s, ':', hl) != NULL) {
-        return -1;   /* bare IPv6 needs brackets */
+        return -1; /* bare IPv6 needs brackets */
     }
     if (hl == 0 || hl >= hostsz)
         return -1;
@@ -101,8 +101,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(arg, NULL);
 }
 
-static int __attribute__((format(printf, 1, 2)))
-bad_usage(const char *fmt, ...)
+static int __attribute__((format(printf, 1, 2))) bad_usage(const char *fmt, ...)
 {
     va_list ap;
 
@@ -196,22 +195,26 @@ static int parse_args(int argc, char **argv, struct args *a)
         } else if (strcmp(name, "--listen") == 0) {
             if (parse_listen(v, a->host, sizeof(a->host), &a->port) != 0)
                 return bad_usage("--listen: \"%s\" is not HOST:PORT "
-                                 "(port 0..65535)", v);
+                                 "(port 0..65535)",
+                                 v);
         } else if (strcmp(name, "--seed") == 0) {
             if (parse_ulong(v, 1, UINT32_MAX, &n) != 0)
                 return bad_usage("--seed: \"%s\" is not an integer in "
-                                 "1..4294967295", v);
+                                 "1..4294967295",
+                                 v);
             a->opts.seed = (uint32_t)n;
         } else if (strcmp(name, "--latency-ms") == 0) {
             if (parse_ulong(v, 0, 600000, &n) != 0)
                 return bad_usage("--latency-ms: \"%s\" is not an integer in "
-                                 "0..600000", v);
+                                 "0..600000",
+                                 v);
             a->opts.latency_ms = (int)n;
         } else {
             int64_t t;
             if (clock_parse_rfc3339(v, &t) != 0)
                 return bad_usage("--now: \"%s\" is not an RFC 3339 time "
-                                 "with offset", v);
+                                 "with offset",
+                                 v);
             clock_set_fake(t);
         }
     }
@@ -226,7 +229,7 @@ static int serve(const struct args *a, const struct conf_region *region)
     struct event_base *base = NULL;
     struct event *ev_int = NULL, *ev_term = NULL;
     struct sim *sim = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int rc = 1;
 
     base = event_base_new();
@@ -280,10 +283,11 @@ out:
 
 int main(int argc, char **argv)
 {
-    struct args a = {.host = DEFAULT_HOST, .port = DEFAULT_PORT,
-                     .opts = {1, 0}};
+    struct args a = { .host = DEFAULT_HOST,
+                      .port = DEFAULT_PORT,
+                      .opts = { 1, 0 } };
     struct conf_region *region = NULL;
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     int rc;
 
     if (argc >= 2 && strcmp(argv[1], "history") == 0) {
@@ -295,8 +299,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (conf_load(a.config, &region, &errs) != 0) {
-        fprintf(stderr, "slotfeed-sim: %s: invalid configuration:\n",
-                a.config);
+        fprintf(stderr, "slotfeed-sim: %s: invalid configuration:\n", a.config);
         for (size_t i = 0; i < errs.n; i++)
             fprintf(stderr, "  %s\n", errs.v[i]);
         conf_errors_free(&errs);

@@ -63,12 +63,13 @@ static char *decode(const char *s, size_t n, size_t max, const char *what,
             out[k++] = ' ';
         } else if (s[i] != '%') {
             out[k++] = s[i];
-        } else if (i + 2 < n &&
-                   (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+        } else if (i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
                    (lo = hexval((unsigned char)s[i + 2])) >= 0) {
             if (hi == 0 && lo == 0) {
-                sf_error_set(err, SF_ERR_CONFIG, "%s: NUL byte (%%00) not "
-                             "allowed", what);
+                sf_error_set(err, SF_ERR_CONFIG,
+                             "%s: NUL byte (%%00) not "
+                             "allowed",
+                             what);
                 goto bad;
             }
             out[k++] = (char)(hi * 16 + lo);
@@ -127,20 +128,21 @@ int api_params_parse(const char *query, struct api_params *out,
             continue;
         }
         if (out->n == API_MAX_PARAMS) {
-            sf_error_set(err, SF_ERR_CONFIG, "query: more than %d "
-                         "parameters", API_MAX_PARAMS);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "query: more than %d "
+                         "parameters",
+                         API_MAX_PARAMS);
             return -1;
         }
         pp = &out->v[out->n];
-        if ((pp->name = decode(p, nl, API_MAX_NAME, "parameter name",
-                               err)) == NULL)
+        if ((pp->name = decode(p, nl, API_MAX_NAME, "parameter name", err)) ==
+            NULL)
             return -1;
         out->n++;
         /* The name is valid UTF-8 without NUL here: safe to quote. */
         snprintf(what, sizeof(what), "%s", pp->name);
-        if ((pp->value = decode(eq ? eq + 1 : p + len,
-                                eq ? len - nl - 1 : 0, API_MAX_VALUE, what,
-                                err)) == NULL)
+        if ((pp->value = decode(eq ? eq + 1 : p + len, eq ? len - nl - 1 : 0,
+                                API_MAX_VALUE, what, err)) == NULL)
             return -1;
         p = amp ? amp + 1 : NULL;
     }
@@ -153,8 +155,8 @@ int api_params_parse(const char *query, struct api_params *out,
 typedef int (*item_fn)(const char *item, size_t len, void *arg,
                        struct sf_error *err);
 
-static int each_item(const char *name, const char *v, bool commas,
-                     item_fn fn, void *arg, struct sf_error *err)
+static int each_item(const char *name, const char *v, bool commas, item_fn fn,
+                     void *arg, struct sf_error *err)
 {
     const char *p = v;
 
@@ -226,9 +228,10 @@ static int on_municipality(const char *it, size_t len, void *arg,
         return set_add(x->f->municipality, &x->f->nmunicipality, m,
                        "municipality", err);
     }
-    sf_error_set(err, SF_ERR_CONFIG, "municipality: \"%.*s\" is not a "
-                 "municipality of this region", (int)(len > 64 ? 64 : len),
-                 it);
+    sf_error_set(err, SF_ERR_CONFIG,
+                 "municipality: \"%.*s\" is not a "
+                 "municipality of this region",
+                 (int)(len > 64 ? 64 : len), it);
     return -1;
 }
 
@@ -255,13 +258,14 @@ static int on_service(const char *it, size_t len, void *arg,
         }
         return set_add(x->f->service, &x->f->nservice, sv, "service", err);
     }
-    sf_error_set(err, SF_ERR_CONFIG, "service: \"%.*s\" is not a service "
-                 "of any clinic in this region", (int)(len > 64 ? 64 : len),
-                 it);
+    sf_error_set(err, SF_ERR_CONFIG,
+                 "service: \"%.*s\" is not a service "
+                 "of any clinic in this region",
+                 (int)(len > 64 ? 64 : len), it);
     return -1;
 }
 
-static const char *const op_names[2] = {"private", "region"};
+static const char *const op_names[2] = { "private", "region" };
 
 static int on_operator(const char *it, size_t len, void *arg,
                        struct sf_error *err)
@@ -274,13 +278,14 @@ static int on_operator(const char *it, size_t len, void *arg,
             x->f->operator_mask |= 1u << i;
             return 0;
         }
-    sf_error_set(err, SF_ERR_CONFIG, "operator: \"%.*s\": want private or "
-                 "region", (int)(len > 64 ? 64 : len), it);
+    sf_error_set(err, SF_ERR_CONFIG,
+                 "operator: \"%.*s\": want private or "
+                 "region",
+                 (int)(len > 64 ? 64 : len), it);
     return -1;
 }
 
-static int on_web(const char *it, size_t len, void *arg,
-                  struct sf_error *err)
+static int on_web(const char *it, size_t len, void *arg, struct sf_error *err)
 {
     struct fctx *x = arg;
     unsigned i;
@@ -291,15 +296,17 @@ static int on_web(const char *it, size_t len, void *arg,
             x->f->web_mask |= 1u << i;
             return 0;
         }
-    sf_error_set(err, SF_ERR_CONFIG, "web_booking: \"%.*s\": want open, none,"
-                 " unreachable or unknown", (int)(len > 64 ? 64 : len), it);
+    sf_error_set(err, SF_ERR_CONFIG,
+                 "web_booking: \"%.*s\": want open, none,"
+                 " unreachable or unknown",
+                 (int)(len > 64 ? 64 : len), it);
     return -1;
 }
 
 /* Canonical key: everything that changes the document, in fixed order. */
 static void make_key(const struct feed_snapshot *s, struct api_filter *f)
 {
-    struct sbuf b = {0};
+    struct sbuf b = { 0 };
     char num[64];
     size_t i;
 
@@ -363,20 +370,20 @@ static void sort_set(const struct conf_region *r, const char **v, size_t n,
     size_t i, j;
 
     for (i = 1; i < n; i++)
-        for (j = i; j > 0 && first_pos(r, v[j - 1], svc) >
-                                 first_pos(r, v[j], svc); j--) {
+        for (j = i;
+             j > 0 && first_pos(r, v[j - 1], svc) > first_pos(r, v[j], svc);
+             j--) {
             const char *t = v[j];
             v[j] = v[j - 1];
             v[j - 1] = t;
         }
 }
 
-int api_filter_parse(const struct api_params *p,
-                     const struct feed_snapshot *s,
+int api_filter_parse(const struct api_params *p, const struct feed_snapshot *s,
                      const struct geo_table *geo, struct api_filter *f,
                      struct sf_error *err)
 {
-    struct fctx x = {s, f, NULL};
+    struct fctx x = { s, f, NULL };
     bool seen_within = false;
     size_t i;
 
@@ -395,15 +402,18 @@ int api_filter_parse(const struct api_params *p,
         } else if (strcmp(n, "web_booking") == 0) {
             rc = each_item(n, v, true, on_web, &x, err);
         } else if (strcmp(n, "within_guarantee") == 0) {
-            int w = strcmp(v, "true") == 0 ? 1
-                    : strcmp(v, "false") == 0 ? 0 : -1;
+            int w = strcmp(v, "true") == 0    ? 1
+                    : strcmp(v, "false") == 0 ? 0
+                                              : -1;
             if (w < 0) {
-                sf_error_set(err, SF_ERR_CONFIG, "within_guarantee: want "
+                sf_error_set(err, SF_ERR_CONFIG,
+                             "within_guarantee: want "
                              "true or false");
                 return -1;
             }
             if (seen_within && w != f->within) {
-                sf_error_set(err, SF_ERR_CONFIG, "within_guarantee: given "
+                sf_error_set(err, SF_ERR_CONFIG,
+                             "within_guarantee: given "
                              "twice with different values");
                 return -1;
             }
@@ -421,7 +431,8 @@ int api_filter_parse(const struct api_params *p,
             if (geo_resolve(geo, v, &pt, &label, err) != 0)
                 return -1;
             if (f->near && strcmp(label, f->near_place) != 0) {
-                sf_error_set(err, SF_ERR_CONFIG, "near: given twice with "
+                sf_error_set(err, SF_ERR_CONFIG,
+                             "near: given twice with "
                              "different places");
                 return -1;
             }
@@ -430,9 +441,11 @@ int api_filter_parse(const struct api_params *p,
             f->near_place = label;
             rc = 0;
         } else {
-            sf_error_set(err, SF_ERR_CONFIG, "%s: unknown parameter (known: "
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "%s: unknown parameter (known: "
                          "municipality, operator, within_guarantee, service,"
-                         " web_booking, near)", n);
+                         " web_booking, near)",
+                         n);
             return -1;
         }
         if (rc != 0)
@@ -451,8 +464,8 @@ int api_filter_parse(const struct api_params *p,
 
 bool api_filter_empty(const struct api_filter *f)
 {
-    return f->nmunicipality == 0 && f->operator_mask == 0 &&
-           f->within < 0 && f->nservice == 0 && f->web_mask == 0 && !f->near;
+    return f->nmunicipality == 0 && f->operator_mask == 0 && f->within < 0 &&
+           f->nservice == 0 && f->web_mask == 0 && !f->near;
 }
 
 static bool matches(const struct feed_snapshot *s, size_t i,
@@ -471,16 +484,17 @@ static bool matches(const struct feed_snapshot *s, size_t i,
             return false;
     }
     if (f->operator_mask != 0) {
-        unsigned bit = c->operator_kind == NULL ? 0
+        unsigned bit = c->operator_kind == NULL                   ? 0
                        : strcmp(c->operator_kind, "private") == 0 ? 1u
-                       : strcmp(c->operator_kind, "region") == 0 ? 2u : 0;
+                       : strcmp(c->operator_kind, "region") == 0  ? 2u
+                                                                  : 0;
         if ((f->operator_mask & bit) == 0)
             return false;
     }
     if (f->within >= 0 && in->within != f->within)
         return false;
-    if (f->web_mask != 0 && ((unsigned)in->web >= 4 ||
-                             (f->web_mask & (1u << in->web)) == 0))
+    if (f->web_mask != 0 &&
+        ((unsigned)in->web >= 4 || (f->web_mask & (1u << in->web)) == 0))
         return false;
     if (f->nservice > 0) {
         const char *sv = c->has_booking ? c->booking.time_type_name : NULL;
@@ -506,8 +520,7 @@ static int near_cmp(const void *a, const void *b)
 }
 
 void api_near_row(struct api_near_row *r, const struct feed_snapshot *s,
-                  size_t i, const struct geo_table *geo,
-                  struct geo_point from)
+                  size_t i, const struct geo_table *geo, struct geo_point from)
 {
     const struct conf_clinic *c = &s->region->clinics[i];
     struct geo_point pt;
@@ -515,8 +528,7 @@ void api_near_row(struct api_near_row *r, const struct feed_snapshot *s,
     r->i = i;
     r->name = c->name;
     r->id = c->id;
-    r->has = geo != NULL && geo_place(geo, c->municipality, c->locality,
-                                      &pt);
+    r->has = geo != NULL && geo_place(geo, c->municipality, c->locality, &pt);
     r->deci_km = r->has ? lround(geo_distance_km(from, pt) * 10.0) : 0;
 }
 
@@ -565,8 +577,9 @@ static char *filters_json(const struct api_filter *f)
     }
     if (f->web_mask != 0) {
         /* Published order: open, none, unreachable, unknown. */
-        static const enum web_booking order[4] = {
-            WEB_OPEN, WEB_NONE, WEB_UNREACHABLE, WEB_UNKNOWN};
+        static const enum web_booking order[4] = { WEB_OPEN, WEB_NONE,
+                                                   WEB_UNREACHABLE,
+                                                   WEB_UNKNOWN };
         if ((a = cJSON_AddArrayToObject(o, "web_booking")) == NULL)
             goto out;
         for (k = 0; k < 4; k++)
@@ -589,14 +602,13 @@ out:
     return out;
 }
 
-int api_filter_build(const struct feed_snapshot *s,
-                     const struct geo_table *geo, const struct api_filter *f,
-                     struct doc *doc)
+int api_filter_build(const struct feed_snapshot *s, const struct geo_table *geo,
+                     const struct api_filter *f, struct doc *doc)
 {
     struct api_near_row *rows = NULL;
     size_t *idx = NULL, n = 0, i;
     char sum[FEED_SUMMARY_MAX];
-    struct sbuf b = {0};
+    struct sbuf b = { 0 };
     char *fj = NULL;
     size_t sl;
     int rc = -1;
@@ -672,8 +684,10 @@ static int param_date(const struct api_params *p, const char *name,
         }
         if (strlen(p->v[i].value) != 10 ||
             clock_parse_date(p->v[i].value, day) != 0) {
-            sf_error_set(err, SF_ERR_CONFIG, "%s: \"%.20s\" is not a date "
-                         "YYYY-MM-DD", name, p->v[i].value);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "%s: \"%.20s\" is not a date "
+                         "YYYY-MM-DD",
+                         name, p->v[i].value);
             return -1;
         }
         {
@@ -681,8 +695,10 @@ static int param_date(const struct api_params *p, const char *name,
             char back[CLOCK_DATE_LEN];
             clock_format_date(*day, back);
             if (strcmp(back, p->v[i].value) != 0) {
-                sf_error_set(err, SF_ERR_CONFIG, "%s: \"%s\" is not a date "
-                             "of the calendar", name, p->v[i].value);
+                sf_error_set(err, SF_ERR_CONFIG,
+                             "%s: \"%s\" is not a date "
+                             "of the calendar",
+                             name, p->v[i].value);
                 return -1;
             }
         }
@@ -708,8 +724,10 @@ int api_slots_build(const struct feed_snapshot *s, size_t ci,
     for (i = 0; i < p->n; i++)
         if (strcmp(p->v[i].name, "from") != 0 &&
             strcmp(p->v[i].name, "to") != 0) {
-            sf_error_set(err, SF_ERR_CONFIG, "%s: unknown parameter (known: "
-                         "from, to)", p->v[i].name);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "%s: unknown parameter (known: "
+                         "from, to)",
+                         p->v[i].name);
             return -1;
         }
     if (param_date(p, "from", &from, &gf, err) != 0 ||
@@ -742,10 +760,9 @@ int api_slots_build(const struct feed_snapshot *s, size_t ci,
         cJSON_AddStringToObject(o, "web_booking",
                                 collector_web_name(in->web)) == NULL ||
         cJSON_AddStringToObject(o, "status",
-                                in->status == CLINIC_OK ? "ok"
+                                in->status == CLINIC_OK      ? "ok"
                                 : in->status == CLINIC_STALE ? "stale"
-                                                             : "error") ==
-            NULL)
+                                                             : "error") == NULL)
         goto oom;
     if (in->within < 0) {
         /* Unknown availability: null, never an empty list. */
@@ -757,7 +774,7 @@ int api_slots_build(const struct feed_snapshot *s, size_t ci,
         for (i = 0; i < in->slots.n; i++) {
             const struct avail_slot *sl = &in->slots.v[i];
             int32_t d = clock_local_day(sl->start);
-            const char *url = sl->booking_url ? sl->booking_url
+            const char *url = sl->booking_url  ? sl->booking_url
                               : c->has_booking ? c->booking.booking_url
                                                : NULL;
             char hhmm[6];
@@ -782,10 +799,9 @@ int api_slots_build(const struct feed_snapshot *s, size_t ci,
                      ? cJSON_AddStringToObject(e, "practitioner",
                                                sl->practitioner)
                      : cJSON_AddNullToObject(e, "practitioner")) == NULL ||
-                (sl->service ? cJSON_AddStringToObject(e, "service",
-                                                       sl->service)
-                             : cJSON_AddNullToObject(e, "service")) ==
-                    NULL ||
+                (sl->service
+                     ? cJSON_AddStringToObject(e, "service", sl->service)
+                     : cJSON_AddNullToObject(e, "service")) == NULL ||
                 (url ? cJSON_AddStringToObject(e, "booking_url", url)
                      : cJSON_AddNullToObject(e, "booking_url")) == NULL)
                 goto oom;
@@ -956,8 +972,8 @@ bool api_accepts_gzip(const char *ae)
                 a++;
             if (end - a >= 2 && (a[0] == 'q' || a[0] == 'Q') && a[1] == '=') {
                 size_t ql = (size_t)(end - a - 2);
-                while (ql > 0 && (a[2 + ql - 1] == ' ' ||
-                                  a[2 + ql - 1] == '\t'))
+                while (ql > 0 &&
+                       (a[2 + ql - 1] == ' ' || a[2 + ql - 1] == '\t'))
                     ql--;
                 q = qvalue(a + 2, ql);
             } else {
@@ -984,8 +1000,8 @@ bool api_accepts_gzip(const char *ae)
 
 bool api_report_path(const char *path)
 {
-    return path != NULL && strncmp(path, API_REPORT_PREFIX,
-                                   sizeof(API_REPORT_PREFIX) - 1) == 0;
+    return path != NULL &&
+           strncmp(path, API_REPORT_PREFIX, sizeof(API_REPORT_PREFIX) - 1) == 0;
 }
 
 /* api_report_parse: the first parameter named like p->v[i] before it, if
@@ -1002,9 +1018,8 @@ static bool param_repeated(const struct api_params *p, size_t i)
 
 /* api_report_parse: one parameter into rq; from, to and month are only
  * noted (checked once all are seen). 0 or -1 with err. */
-static int report_param(const char *k, const char *v,
-                        struct report_request *rq, const char **from,
-                        const char **to, const char **month,
+static int report_param(const char *k, const char *v, struct report_request *rq,
+                        const char **from, const char **to, const char **month,
                         struct sf_error *err)
 {
     struct report_params *p = &rq->p;
@@ -1055,15 +1070,18 @@ int api_report_parse(const char *path, const struct api_params *p,
             sf_error_set(err, SF_ERR_CONFIG, "%s: given twice", p->v[i].name);
             return 400;
         }
-        if (report_param(p->v[i].name, p->v[i].value, rq, &from, &to,
-                         &month, err) != 0)
+        if (report_param(p->v[i].name, p->v[i].value, rq, &from, &to, &month,
+                         err) != 0)
             return 400;
     }
     if (rq->p.kind == REPORT_GUARANTEE)
-        return report_parse_month(month, &rq->p.from_day, &rq->p.to_day,
-                                  err) != 0 ? 400 : 0;
+        return report_parse_month(month, &rq->p.from_day, &rq->p.to_day, err) !=
+                       0
+                   ? 400
+                   : 0;
     if (from == NULL || to == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "from and to are required "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "from and to are required "
                      "(YYYY-MM-DD)");
         return 400;
     }

@@ -46,37 +46,37 @@ struct owned_region {
 
 struct app {
     struct event_base *base;
-    const struct conf_region *region;   /* current */
+    const struct conf_region *region; /* current */
     struct owned_region *owned;
-    struct geo_table *geo;      /* near= places, loaded at start; owned */
-    const struct conf_region *store_region;  /* store_sync_region's */
+    struct geo_table *geo; /* near= places, loaded at start; owned */
+    const struct conf_region *store_region; /* store_sync_region's */
     /* drain (app_drain) */
     bool draining;
     struct event *drain_ev;
     void (*drained)(void *);
     void *drained_arg;
     int64_t drain_t0_ms;
-    size_t drain_polls;         /* polls finished while draining */
+    size_t drain_polls; /* polls finished while draining */
     struct fetch *fetch;
     struct collector *coll;
     struct http_server *http;
-    struct http_server *admin;  /* http.admin_listen, or NULL */
+    struct http_server *admin; /* http.admin_listen, or NULL */
     struct feed_snapshot *snap;
-    struct store *store;        /* history; NULL when it cannot be opened */
-    struct feed_cadence cadence;   /* when a dirty feed is published */
-    void (*pass_done)(void *);  /* app_poll_now's caller */
+    struct store *store;         /* history; NULL when it cannot be opened */
+    struct feed_cadence cadence; /* when a dirty feed is published */
+    void (*pass_done)(void *);   /* app_poll_now's caller */
     void *pass_arg;
-    struct event *rebuild_ev;   /* one-shot, armed for the cadence's due */
-    struct event *refresh_ev;   /* periodic: the clock alone changes things */
-    struct event *lag_ev;       /* one-shot, re-armed: loop-lag probe */
-    int64_t lag_due_us;         /* when lag_ev should run */
+    struct event *rebuild_ev; /* one-shot, armed for the cadence's due */
+    struct event *refresh_ev; /* periodic: the clock alone changes things */
+    struct event *lag_ev;     /* one-shot, re-armed: loop-lag probe */
+    int64_t lag_due_us;       /* when lag_ev should run */
     unsigned long rebuilds;
     /* A build in slices (feed.h): one step per loop turn, a->snap stays
      * public meanwhile. */
     struct feed_job *job;
-    struct event *job_ev;       /* one-shot, 0 s: the next step */
+    struct event *job_ev; /* one-shot, 0 s: the next step */
     int64_t job_start_ms, job_busy_ms;
-    int64_t job_dirty_ms;       /* first change seen while it ran */
+    int64_t job_dirty_ms; /* first change seen while it ran */
     bool job_dirty, job_urgent;
 };
 
@@ -100,8 +100,7 @@ static void sweep_regions(struct app *a);
 static void schedule_rebuild(struct app *a);
 
 /* snap is complete: make it public. busy_ms is the loop time it took. */
-static void publish(struct app *a, struct feed_snapshot *snap,
-                    int64_t busy_ms)
+static void publish(struct app *a, struct feed_snapshot *snap, int64_t busy_ms)
 {
     int64_t t1 = clock_mono_ms();
 
@@ -145,8 +144,8 @@ static void job_redirty(struct app *a)
 static void job_step(struct app *a)
 {
     const struct clinic_state *states;
-    struct sf_error err = {0};
-    struct timeval now0 = {0, 0};
+    struct sf_error err = { 0 };
+    struct timeval now0 = { 0, 0 };
     size_t n;
     int64_t t0 = clock_mono_ms();
     int rc;
@@ -155,7 +154,7 @@ static void job_step(struct app *a)
     rc = feed_job_step(a->job, states, n, 0, t0 + APP_BUILD_SLICE_MS, &err);
     a->job_busy_ms += clock_mono_ms() - t0;
     if (rc == 1) {
-        evtimer_add(a->job_ev, &now0);     /* after the pending I/O */
+        evtimer_add(a->job_ev, &now0); /* after the pending I/O */
         return;
     }
     if (rc == 0) {
@@ -171,7 +170,7 @@ static void job_step(struct app *a)
 /* Start a sliced build of the current state unless one runs. */
 static void rebuild_sliced(struct app *a)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     if (a->job != NULL)
         return;
@@ -201,15 +200,15 @@ static void rebuild(struct app *a)
 {
     const struct clinic_state *states;
     struct feed_snapshot *snap = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     size_t n;
     int64_t t0 = clock_mono_ms();
 
     job_cancel(a);
     states = collector_states(a->coll, &n);
     /* Incremental: the clinics unchanged since a->snap keep their parts. */
-    if (feed_build_from(a->region, states, clock_now(), a->snap, &snap,
-                        &err) != 0) {
+    if (feed_build_from(a->region, states, clock_now(), a->snap, &snap, &err) !=
+        0) {
         /* Keep serving the previous snapshot rather than nothing. */
         log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
         return;
@@ -228,7 +227,7 @@ static void schedule_rebuild(struct app *a)
         return;
     tv.tv_sec = (time_t)(ms / 1000);
     tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-    evtimer_add(a->rebuild_ev, &tv);    /* re-arming moves the deadline */
+    evtimer_add(a->rebuild_ev, &tv); /* re-arming moves the deadline */
 }
 
 /*
@@ -248,7 +247,7 @@ static void mark_dirty(struct app *a, bool urgent)
         feed_cadence_touch_urgent(&a->cadence, clock_mono_ms());
     else
         feed_cadence_touch(&a->cadence, clock_mono_ms());
-    schedule_rebuild(a);        /* re-arming is cheap; the due may be sooner */
+    schedule_rebuild(a); /* re-arming is cheap; the due may be sooner */
 }
 
 /* Is this the first answer of clinic `index` since the feed showed it? */
@@ -265,9 +264,9 @@ static bool first_answer(const struct app *a, size_t index)
      * look the clinic up by id. */
     if (a->snap->region != a->region || index >= a->snap->nclinics)
         i = cs[index].conf != NULL
-                ? feed_clinic_index(a->snap, cs[index].conf->id) : -1;
-    return i < 0 || a->snap->info == NULL ||
-           a->snap->info[i].checked_at == 0;
+                ? feed_clinic_index(a->snap, cs[index].conf->id)
+                : -1;
+    return i < 0 || a->snap->info == NULL || a->snap->info[i].checked_at == 0;
 }
 
 static void on_rebuild(evutil_socket_t fd, short what, void *arg)
@@ -277,7 +276,7 @@ static void on_rebuild(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (rebuild_wait_ms(a) > 0)
-        schedule_rebuild(a);   /* not due yet (timer granularity) */
+        schedule_rebuild(a); /* not due yet (timer granularity) */
     else if (a->cadence.dirty)
         rebuild_sliced(a);
 }
@@ -302,7 +301,7 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
 /* Arm the loop-lag probe METRICS_LOOP_LAG_TICK_MS from now. */
 static void arm_lag(struct app *a)
 {
-    struct timeval tv = {0, METRICS_LOOP_LAG_TICK_MS * 1000};
+    struct timeval tv = { 0, METRICS_LOOP_LAG_TICK_MS * 1000 };
 
     a->lag_due_us = clock_mono_us() + METRICS_LOOP_LAG_TICK_MS * 1000;
     evtimer_add(a->lag_ev, &tv);
@@ -334,12 +333,12 @@ static void on_update(void *arg, size_t index)
         const struct clinic_state *cs = collector_states(a->coll, &n);
         /* Copies into memory; the flush timer writes (store.h). */
         if (index < n)
-            store_record_poll(a->store, cs[index].conf, &cs[index],
-                              clock_now(), &a->region->guarantee);
+            store_record_poll(a->store, cs[index].conf, &cs[index], clock_now(),
+                              &a->region->guarantee);
     }
     if (a->draining) {
         a->drain_polls++;
-        return;                 /* nobody reads the feed any more */
+        return; /* nobody reads the feed any more */
     }
     mark_dirty(a, first_answer(a, index));
 }
@@ -421,7 +420,7 @@ bad:
 /* A store that cannot be opened costs the history, never the feed. */
 static void open_store(struct app *a)
 {
-    struct sf_error e = {0};
+    struct sf_error e = { 0 };
 
     if (a->region->store == NULL)
         return;
@@ -429,8 +428,8 @@ static void open_store(struct app *a)
         store_attach(a->store, a->base, STORE_DEFAULT_FLUSH_MS) != 0 ||
         store_sync_region(a->store, a->region, clock_now(), &e) != 0) {
         metrics_store_error(METRICS_STORE_OPEN);
-        log_error("store_unavailable", "path=%s err=\"%s\"",
-                  a->region->store, e.msg[0] ? e.msg : "attach failed");
+        log_error("store_unavailable", "path=%s err=\"%s\"", a->region->store,
+                  e.msg[0] ? e.msg : "attach failed");
         store_close(a->store);
         a->store = NULL;
         return;
@@ -465,9 +464,9 @@ struct event_base *app_base_new(void)
 struct app *app_new(struct event_base *base, const struct conf_region *region,
                     const struct app_opts *opts, struct sf_error *err)
 {
-    struct app_opts o = {0};
-    struct fetch_opts fo = {0};
-    struct sf_error gerr = {0};
+    struct app_opts o = { 0 };
+    struct fetch_opts fo = { 0 };
+    struct sf_error gerr = { 0 };
     struct app *a;
     char host[256];
     int port;
@@ -516,7 +515,7 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
         goto fail;
     }
     {
-        struct timeval tv = {o.refresh_s, 0};
+        struct timeval tv = { o.refresh_s, 0 };
         event_add(a->refresh_ev, &tv);
     }
     arm_lag(a);
@@ -530,11 +529,10 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
      * daemon may have dropped privileges by then (priv.h). Without it
      * near= answers "not available"; the rest of the feed works.
      */
-    if (region->geo != NULL &&
-        (a->geo = geo_load(region->geo, &gerr)) == NULL)
+    if (region->geo != NULL && (a->geo = geo_load(region->geo, &gerr)) == NULL)
         log_error("geo_load_failed", "error=\"%s\"", gerr.msg);
     {
-        struct http_opts ho = {0};
+        struct http_opts ho = { 0 };
 
         ho.geo = a->geo;
         ho.reports = o.reports;
@@ -552,14 +550,15 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
          * use to anyone when it is a wildcard. */
         if (region->http_public_base_url == NULL &&
             (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0))
-            log_warn("public_base_url_unset", "listen=%s:%d: the "
+            log_warn("public_base_url_unset",
+                     "listen=%s:%d: the "
                      "$bulk-publish manifest names this address; set "
-                     "http.public_base_url to the one clients use", host,
-                     http_port(a->http));
+                     "http.public_base_url to the one clients use",
+                     host, http_port(a->http));
         if (region->http_admin_listen != NULL) {
             ho.role = HTTP_ROLE_ALL;
-            if (app_parse_listen(region->http_admin_listen, host,
-                                 sizeof(host), &port, err) != 0 ||
+            if (app_parse_listen(region->http_admin_listen, host, sizeof(host),
+                                 &port, err) != 0 ||
                 (a->admin = http_new(base, host, port, &ho, get_snapshot, a,
                                      err)) == NULL)
                 goto fail;
@@ -632,7 +631,7 @@ void app_free(struct app *a)
     http_free(a->admin);
     fetch_free(a->fetch);
     collector_free(a->coll);
-    store_close(a->store);      /* flushes what is pending */
+    store_close(a->store); /* flushes what is pending */
     if (a->rebuild_ev)
         event_free(a->rebuild_ev);
     if (a->refresh_ev)
@@ -669,9 +668,10 @@ static int keep_str(const char *key, char **newv, const char *cur)
     if ((*newv == NULL && cur == NULL) ||
         (*newv != NULL && cur != NULL && strcmp(*newv, cur) == 0))
         return 0;
-    log_warn("reload_needs_restart", "key=%s running=\"%s\" "
-             "configured=\"%s\" kept=running", key, cur ? cur : "",
-             *newv ? *newv : "");
+    log_warn("reload_needs_restart",
+             "key=%s running=\"%s\" "
+             "configured=\"%s\" kept=running",
+             key, cur ? cur : "", *newv ? *newv : "");
     copy = cur ? strdup(cur) : NULL;
     if (cur != NULL && copy == NULL)
         return -1;
@@ -684,8 +684,10 @@ static void keep_long(const char *key, long *newv, long cur)
 {
     if (*newv == cur)
         return;
-    log_warn("reload_needs_restart", "key=%s running=%ld configured=%ld "
-             "kept=running", key, cur, *newv);
+    log_warn("reload_needs_restart",
+             "key=%s running=%ld configured=%ld "
+             "kept=running",
+             key, cur, *newv);
     *newv = cur;
 }
 
@@ -725,7 +727,7 @@ int app_reload(struct app *a, struct conf_region *r, struct sf_error *err)
 {
     struct collector_diff d;
     struct owned_region *o;
-    struct sf_error e = {0};
+    struct sf_error e = { 0 };
 
     if (a == NULL || r == NULL || a->draining) {
         sf_error_set(err, SF_ERR_INTERNAL, "reload: %s",
@@ -754,25 +756,27 @@ int app_reload(struct app *a, struct conf_region *r, struct sf_error *err)
         store_set_retention(a->store, r->retention_days);
         if (store_sync_region(a->store, r, clock_now(), &e) == 0)
             a->store_region = r;
-        else    /* the store may still point at the old region: kept */
+        else /* the store may still point at the old region: kept */
             log_error("store_sync_failed", "path=%s err=\"%s\"",
                       store_path(a->store), e.msg);
     }
     rebuild(a);
     if (a->snap == NULL || a->snap->region != r)
         log_error("reload_feed_stale", "the feed still shows the old "
-                  "config until the next rebuild");
+                                       "config until the next rebuild");
     sweep_regions(a);
-    log_info("reload", "ok added=%zu removed=%zu changed=%zu kept=%zu "
-             "clinics=%zu in_flight=%zu", d.added, d.removed, d.changed,
-             d.kept, r->nclinics, collector_active(a->coll));
+    log_info("reload",
+             "ok added=%zu removed=%zu changed=%zu kept=%zu "
+             "clinics=%zu in_flight=%zu",
+             d.added, d.removed, d.changed, d.kept, r->nclinics,
+             collector_active(a->coll));
     return 0;
 }
 
 /* Drain over (all polls done, or the timeout): flush and tell main. */
 static void drain_end(struct app *a, const char *why)
 {
-    struct sf_error e = {0};
+    struct sf_error e = { 0 };
     size_t pending = a->store ? store_pending(a->store) : 0;
     void (*done)(void *) = a->drained;
 
@@ -783,9 +787,10 @@ static void drain_end(struct app *a, const char *why)
     if (a->store != NULL && store_flush(a->store, &e) != 0)
         log_error("store_flush_failed", "path=%s err=\"%s\"",
                   store_path(a->store), e.msg);
-    log_info("drain_end", "reason=%s finished=%zu aborted=%zu "
-             "store_flushed=%zu elapsed_ms=%lld", why, a->drain_polls,
-             collector_active(a->coll), pending,
+    log_info("drain_end",
+             "reason=%s finished=%zu aborted=%zu "
+             "store_flushed=%zu elapsed_ms=%lld",
+             why, a->drain_polls, collector_active(a->coll), pending,
              (long long)(clock_mono_ms() - a->drain_t0_ms));
     done(a->drained_arg);
 }
@@ -802,8 +807,7 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     drain_end(arg, "timeout");
 }
 
-int app_drain(struct app *a, int timeout_ms, void (*done)(void *),
-              void *arg)
+int app_drain(struct app *a, int timeout_ms, void (*done)(void *), void *arg)
 {
     struct timeval tv;
 

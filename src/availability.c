@@ -27,7 +27,7 @@ struct avail_strpool {
     char **str;
     size_t n, cap;
     uint32_t *tab;
-    size_t nb;                  /* power of two */
+    size_t nb; /* power of two */
 };
 
 static void pool_free(struct avail_strpool *p)
@@ -281,7 +281,7 @@ void avail_slots_move(struct avail_slots *dst, struct avail_slots *src)
 /* NULL sorts before any string. */
 static int cmp_str(const char *a, const char *b)
 {
-    if (a == b)                 /* interned: same list, same text */
+    if (a == b) /* interned: same list, same text */
         return 0;
     if (a == NULL || b == NULL)
         return (a != NULL) - (b != NULL);
@@ -383,8 +383,7 @@ bool avail_slots_any_after(const struct avail_slots *s, int64_t now)
     return false;
 }
 
-bool avail_slots_equal(const struct avail_slots *a,
-                       const struct avail_slots *b)
+bool avail_slots_equal(const struct avail_slots *a, const struct avail_slots *b)
 {
     if (a->n != b->n)
         return false;
@@ -446,7 +445,7 @@ static bool starts_sorted(const struct avail_slots *s)
 static void count_days(const struct avail_slots *s, int64_t now,
                        struct avail_result *out)
 {
-    int64_t prev = INT64_MIN;       /* last date counted; below any int32 */
+    int64_t prev = INT64_MIN; /* last date counted; below any int32 */
     int distinct = 0;
 
     if (starts_sorted(s)) {
@@ -497,10 +496,10 @@ void avail_compute(const struct avail_slots *slots, int64_t now,
     for (size_t i = 0; i < slots->n; i++) {
         int64_t st = slots->v[i].start;
         if (st <= now)
-            continue;               /* started or past: not bookable */
+            continue; /* started or past: not bookable */
         out->free_slots++;
         if (slots->v[i].follow_up)
-            continue;               /* not bookable by a new patient */
+            continue; /* not bookable by a new patient */
         if (!out->has_first_free || st < out->first_free) {
             out->has_first_free = true;
             out->first_free = st;

@@ -93,9 +93,9 @@ static int64_t days_from_civil64(int64_t y, int64_t m, int64_t d)
     if (m <= 2)
         y--;
     era = floor_div(y, 400);
-    yoe = y - era * 400;                     /* 0..399 */
-    mp = m > 2 ? m - 3 : m + 9;              /* March = 0 ... February = 11 */
-    doy = (153 * mp + 2) / 5 + d - 1;        /* day of the March-based year */
+    yoe = y - era * 400;              /* 0..399 */
+    mp = m > 2 ? m - 3 : m + 9;       /* March = 0 ... February = 11 */
+    doy = (153 * mp + 2) / 5 + d - 1; /* day of the March-based year */
     doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * DAYS_PER_ERA + doe - EPOCH_SHIFT;
 }
@@ -106,7 +106,7 @@ static void civil_from_days64(int64_t z, int64_t *y, int *m, int *d)
 
     z += EPOCH_SHIFT;
     era = floor_div(z, DAYS_PER_ERA);
-    doe = z - era * DAYS_PER_ERA;            /* 0..146096 */
+    doe = z - era * DAYS_PER_ERA; /* 0..146096 */
     /* Remove the leap days before doe to get whole 365-day years. */
     yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
@@ -132,7 +132,7 @@ void clock_civil_from_days(int32_t days, int *year, int *month, int *day)
 static int weekday64(int64_t day)
 {
     /* 1970-01-01 was a Thursday (ISO 4). */
-    int64_t r = (day % 7 + 7) % 7;         /* 0 = Thursday */
+    int64_t r = (day % 7 + 7) % 7; /* 0 = Thursday */
 
     return (int)((r + 3) % 7) + 1;
 }
@@ -149,8 +149,9 @@ static bool is_leap(int64_t y)
 
 int clock_days_in_month(int year, int month)
 {
-    static const int len[12] = {31, 28, 31, 30, 31, 30,
-                                31, 31, 30, 31, 30, 31};
+    static const int len[12] = {
+        31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
 
     if (month < 1 || month > 12)
         return 0;
@@ -166,7 +167,7 @@ static int64_t last_sunday(int64_t year, int month)
 {
     int64_t d31 = days_from_civil64(year, month, 31);
 
-    return d31 - weekday64(d31) % 7;        /* Sunday (7) -> itself */
+    return d31 - weekday64(d31) % 7; /* Sunday (7) -> itself */
 }
 
 static int64_t clamp_t(int64_t t)
@@ -230,7 +231,7 @@ static enum clock_local_result local_to_instant(int64_t local, int64_t *out)
     bool w_ok = clock_offset_at(winter) == CET_OFFSET;
 
     if (s_ok && w_ok) {
-        *out = summer;              /* repeated hour: earlier instant */
+        *out = summer; /* repeated hour: earlier instant */
         return CLOCK_AMBIGUOUS;
     }
     if (s_ok) {
@@ -241,7 +242,7 @@ static enum clock_local_result local_to_instant(int64_t local, int64_t *out)
         *out = winter;
         return CLOCK_OK;
     }
-    return CLOCK_NONEXISTENT;       /* skipped hour */
+    return CLOCK_NONEXISTENT; /* skipped hour */
 }
 
 static bool civil_valid(const struct clock_civil *lt)
@@ -254,8 +255,8 @@ static bool civil_valid(const struct clock_civil *lt)
     if (lt->day < 1 || lt->day > clock_days_in_month(lt->year, lt->month))
         return false;
     /* No leap second: neither RIV nor our feeds carry one. */
-    return lt->hour >= 0 && lt->hour <= 23 && lt->min >= 0 &&
-           lt->min <= 59 && lt->sec >= 0 && lt->sec <= 59;
+    return lt->hour >= 0 && lt->hour <= 23 && lt->min >= 0 && lt->min <= 59 &&
+           lt->sec >= 0 && lt->sec <= 59;
 }
 
 enum clock_local_result clock_from_local(const struct clock_civil *lt,
@@ -363,7 +364,7 @@ static bool take_date(const char **p, struct clock_civil *c)
 
 int clock_parse_rfc3339(const char *s, int64_t *out)
 {
-    struct clock_civil c = {0};
+    struct clock_civil c = { 0 };
     const char *p = s;
     int off = 0, oh, om;
     int64_t local;
@@ -397,7 +398,7 @@ int clock_parse_rfc3339(const char *s, int64_t *out)
             return -1;
         off = sign * (oh * 3600 + om * 60);
     } else {
-        return -1;                  /* offset is required */
+        return -1; /* offset is required */
     }
     if (*p != '\0' || !civil_valid(&c))
         return -1;
@@ -407,8 +408,7 @@ int clock_parse_rfc3339(const char *s, int64_t *out)
     return 0;
 }
 
-static int finish_date(const struct clock_civil *c, const char *p,
-                       int32_t *day)
+static int finish_date(const struct clock_civil *c, const char *p, int32_t *day)
 {
     if (*p != '\0' || c->month < 1 || c->month > 12 || c->day < 1 ||
         c->day > clock_days_in_month(c->year, c->month))
@@ -419,7 +419,7 @@ static int finish_date(const struct clock_civil *c, const char *p,
 
 int clock_parse_date(const char *s, int32_t *day)
 {
-    struct clock_civil c = {0};
+    struct clock_civil c = { 0 };
     const char *p = s;
 
     if (s == NULL || !take_date(&p, &c))
@@ -429,7 +429,7 @@ int clock_parse_date(const char *s, int32_t *day)
 
 int clock_parse_riv_date(const char *s, int32_t *day)
 {
-    struct clock_civil c = {0};
+    struct clock_civil c = { 0 };
     const char *p = s;
 
     if (s == NULL || !take_digits(&p, 4, &c.year) ||
@@ -447,8 +447,8 @@ int clock_parse_riv_date(const char *s, int32_t *day)
 struct riv_day_cache {
     bool valid;
     int year, month, day;
-    int64_t start;              /* local seconds at its midnight */
-    int offset;                 /* in force all day */
+    int64_t start; /* local seconds at its midnight */
+    int offset;    /* in force all day */
 };
 static _Thread_local struct riv_day_cache riv_day;
 
@@ -475,7 +475,7 @@ static void riv_day_fill(int y, int m, int d)
 
 int clock_parse_riv_ts(const char *s, int64_t *out)
 {
-    struct clock_civil c = {0};
+    struct clock_civil c = { 0 };
     const char *p = s;
 
     if (s == NULL || !take_digits(&p, 4, &c.year) ||
@@ -483,18 +483,17 @@ int clock_parse_riv_ts(const char *s, int64_t *out)
         !take_digits(&p, 2, &c.hour) || !take_digits(&p, 2, &c.min) ||
         !take_digits(&p, 2, &c.sec) || *p != '\0')
         return CLOCK_INVALID;
-    if (!riv_day.valid || c.year != riv_day.year ||
-        c.month != riv_day.month || c.day != riv_day.day) {
+    if (!riv_day.valid || c.year != riv_day.year || c.month != riv_day.month ||
+        c.day != riv_day.day) {
         if (!civil_valid(&c))
             return CLOCK_INVALID;
         riv_day_fill(c.year, c.month, c.day);
-        if (!riv_day.valid)             /* a switch day: the full rules */
+        if (!riv_day.valid) /* a switch day: the full rules */
             return clock_from_local(&c, out);
     }
     if (c.hour > 23 || c.min > 59 || c.sec > 59)
         return CLOCK_INVALID;
-    *out = riv_day.start + c.hour * 3600 + c.min * 60 + c.sec -
-           riv_day.offset;
+    *out = riv_day.start + c.hour * 3600 + c.min * 60 + c.sec - riv_day.offset;
     return CLOCK_OK;
 }
 
@@ -506,9 +505,9 @@ static int64_t easter64(int year)
     int a = year % 19, b = year / 100, c = year % 100;
     int d = b / 4, e = b % 4;
     int f = (b + 8) / 25, g = (b - f + 1) / 3;
-    int h = (19 * a + b - d - g + 15) % 30;        /* epact-related */
+    int h = (19 * a + b - d - g + 15) % 30; /* epact-related */
     int i = c / 4, k = c % 4;
-    int l = (32 + 2 * e + 2 * i - h - k) % 7;      /* to the Sunday */
+    int l = (32 + 2 * e + 2 * i - h - k) % 7; /* to the Sunday */
     int m = (a + 11 * h + 22 * l) / 451;
     int month = (h + l - 7 * m + 114) / 31;
     int day = (h + l - 7 * m + 114) % 31 + 1;
@@ -574,11 +573,11 @@ bool clock_is_working_day(int32_t day)
 
 /* --- HTTP-date (clock.h) ------------------------------------------------- */
 
-static const char *const wdays[7] = {"Mon", "Tue", "Wed", "Thu", "Fri",
-                                     "Sat", "Sun"};
-static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr", "May",
-                                       "Jun", "Jul", "Aug", "Sep", "Oct",
-                                       "Nov", "Dec"};
+static const char *const wdays[7] = { "Mon", "Tue", "Wed", "Thu",
+                                      "Fri", "Sat", "Sun" };
+static const char *const months[12] = { "Jan", "Feb", "Mar", "Apr",
+                                        "May", "Jun", "Jul", "Aug",
+                                        "Sep", "Oct", "Nov", "Dec" };
 
 void clock_format_http_date(int64_t t, char buf[CLOCK_HTTP_DATE_LEN])
 {
@@ -600,7 +599,7 @@ void clock_format_http_date(int64_t t, char buf[CLOCK_HTTP_DATE_LEN])
  * accepted); RFC 9110 says an invalid date is to be ignored.
  */
 static const char shape_imf[] = "aaa, dd aaa dddd dd:dd:dd GMT";
-static const char shape_850[] = "dd-aaa-dd dd:dd:dd GMT";  /* after ", " */
+static const char shape_850[] = "dd-aaa-dd dd:dd:dd GMT"; /* after ", " */
 static const char shape_asc[] = "aaa aaa Dd dd:dd:dd dddd";
 
 static bool shape_is(const char *s, const char *shape)
@@ -609,7 +608,7 @@ static bool shape_is(const char *s, const char *shape)
 
     for (i = 0; shape[i] != '\0'; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (shape[i] == 'd' ? !isdigit(c)
+        if (shape[i] == 'd'   ? !isdigit(c)
             : shape[i] == 'a' ? !isalpha(c)
             : shape[i] == 'D' ? !(c == ' ' || isdigit(c))
                               : (char)c != shape[i])
@@ -632,13 +631,13 @@ static int name3(const char *p, const char *const *names, int n)
     return -1;
 }
 
-static const char *const wdays_long[7] = {
-    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-    "Sunday"};
+static const char *const wdays_long[7] = { "Monday",   "Tuesday", "Wednesday",
+                                           "Thursday", "Friday",  "Saturday",
+                                           "Sunday" };
 
 int clock_parse_http_date(const char *s, int64_t *out)
 {
-    const char *f;              /* "dd-Mmm-yy" or "dd Mmm yyyy": fields */
+    const char *f; /* "dd-Mmm-yy" or "dd Mmm yyyy": fields */
     int d, mo, y, h, mi, sec;
     char imf[30];
     time_t t;
@@ -655,7 +654,7 @@ int clock_parse_http_date(const char *s, int64_t *out)
         h = two(s + 11), mi = two(s + 14), sec = two(s + 17);
         y = two(s + 20) * 100 + two(s + 22);
         if (s[8] == '0')
-            return -1;          /* asctime pads the day with a space */
+            return -1; /* asctime pads the day with a space */
     } else {
         /* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT" */
         int wd;

@@ -43,33 +43,33 @@
 struct cpoll {
     struct collector *c;
     size_t idx;
-    const struct adapter *ad;   /* NULL: clinic without booking */
-    struct event *timer;        /* periodic schedule */
-    struct event *kick;         /* poll now (collector_poll_all) */
+    const struct adapter *ad; /* NULL: clinic without booking */
+    struct event *timer;      /* periodic schedule */
+    struct event *kick;       /* poll now (collector_poll_all) */
     uint64_t rng;
     bool busy;
-    bool in_pass;               /* counted in the running pass */
-    int unreachable_run;        /* consecutive transport/timeout failures */
-    void *cache;                /* adapter memory across polls (ctx.cache) */
+    bool in_pass;        /* counted in the running pass */
+    int unreachable_run; /* consecutive transport/timeout failures */
+    void *cache;         /* adapter memory across polls (ctx.cache) */
     /* Leads the fetch of a shared document (share.h): its answer goes to
      * the entry's waiters too. NULL otherwise. */
     struct share_entry *sh_lead;
-    struct cpoll *qnext;        /* next in its host's wait queue */
-    bool queued;                /* in a host's wait queue (struct hostq) */
-    struct sched_host *rhost;   /* host of rurl, resolved once */
-    char *rurl;                 /* last request URL resolved; owned */
-    struct sched_host *home;    /* host of booking.url (params), or NULL */
-    int64_t next_tick_ms;       /* monotonic ms of the armed periodic tick */
-    struct sched_grant grant;   /* valid while granted */
-    bool granted;               /* a request of this poll holds a grant */
-    struct sched *gsched;       /* the sched that granted it */
+    struct cpoll *qnext;      /* next in its host's wait queue */
+    bool queued;              /* in a host's wait queue (struct hostq) */
+    struct sched_host *rhost; /* host of rurl, resolved once */
+    char *rurl;               /* last request URL resolved; owned */
+    struct sched_host *home;  /* host of booking.url (params), or NULL */
+    int64_t next_tick_ms;     /* monotonic ms of the armed periodic tick */
+    struct sched_grant grant; /* valid while granted */
+    bool granted;             /* a request of this poll holds a grant */
+    struct sched *gsched;     /* the sched that granted it */
     /* Region the poll in flight borrows (ctx.region, ctx.clinic, and
      * whatever the adapter state keeps of them); NULL when idle. */
     const struct conf_region *region;
     /* Left behind by collector_reconfigure (clinic removed or its booking
      * changed) while its request was out: the answer is discarded. */
     bool orphan;
-    struct cpoll *onext;        /* next orphan */
+    struct cpoll *onext; /* next orphan */
     /* Empty-answer plausibility (plaus.h, section "plausibility"): the
      * record in its host's counts, and the time of its last held answer
      * (applied with that time if the host's run releases it). */
@@ -97,7 +97,7 @@ struct hostq {
     struct sched_host *h;
     struct cpoll *head, *tail;
     struct event *wake;
-    struct hostq *next;         /* all queues, for collector_free */
+    struct hostq *next; /* all queues, for collector_free */
 };
 
 /* A region replaced by collector_reconfigure that polls in flight still
@@ -121,7 +121,7 @@ struct collector {
     const struct conf_region *region;
     struct fetch *fetch;
     struct clinic_state *states;
-    struct cpoll **polls;       /* n pointers, each owned; stable while a
+    struct cpoll **polls; /* n pointers, each owned; stable while a
                                  * poll is out (fetch and timers point at
                                  * the cpoll, not at the array) */
     size_t n;
@@ -133,36 +133,40 @@ struct collector {
     size_t pass_left;
     collector_pass_fn pass_done;
     void *pass_arg;
-    struct event *pass_ev;      /* delivers an empty pass from the loop */
-    struct sched *sched;        /* per-host politeness; owned */
-    struct plaus *plaus;        /* empty answers per host; owned */
-    struct hostq *queues;       /* per-host wait queues; owned */
+    struct event *pass_ev; /* delivers an empty pass from the loop */
+    struct sched *sched;   /* per-host politeness; owned */
+    struct plaus *plaus;   /* empty answers per host; owned */
+    struct hostq *queues;  /* per-host wait queues; owned */
     /* reconfiguration (collector_reconfigure) */
-    struct cpoll *orphans;      /* discarded polls still out; owned */
-    struct rregion *retired;    /* old regions still borrowed; nodes owned */
-    struct rsched *old_scheds;  /* old scheds with grants out; owned */
+    struct cpoll *orphans;     /* discarded polls still out; owned */
+    struct rregion *retired;   /* old regions still borrowed; nodes owned */
+    struct rsched *old_scheds; /* old scheds with grants out; owned */
     collector_release_fn on_release;
     void *release_arg;
-    struct cpoll *resend_head, *resend_tail;  /* moved off an old sched */
+    struct cpoll *resend_head, *resend_tail; /* moved off an old sched */
     struct event *resend_ev;
     /* stopping (collector_stop) */
     bool stopped;
     collector_pass_fn idle_fn;
     void *idle_arg;
     struct event *idle_ev;
-    struct share *share;        /* shared documents (share.h); owned */
-    bool freeing;               /* inside collector_free */
-    bool no_share;              /* collector_set_sharing(c, false) */
-    int64_t share_swept_at;     /* clock_now() of the last idle sweep */
+    struct share *share;    /* shared documents (share.h); owned */
+    bool freeing;           /* inside collector_free */
+    bool no_share;          /* collector_set_sharing(c, false) */
+    int64_t share_swept_at; /* clock_now() of the last idle sweep */
 };
 
 const char *collector_web_name(enum web_booking w)
 {
     switch (w) {
-    case WEB_OPEN: return "open";
-    case WEB_NONE: return "none";
-    case WEB_UNREACHABLE: return "unreachable";
-    case WEB_UNKNOWN: break;
+    case WEB_OPEN:
+        return "open";
+    case WEB_NONE:
+        return "none";
+    case WEB_UNREACHABLE:
+        return "unreachable";
+    case WEB_UNKNOWN:
+        break;
     }
     return "unknown";
 }
@@ -170,9 +174,12 @@ const char *collector_web_name(enum web_booking w)
 const char *collector_status_name(enum clinic_status s)
 {
     switch (s) {
-    case CLINIC_OK: return "ok";
-    case CLINIC_STALE: return "stale";
-    case CLINIC_ERROR: break;
+    case CLINIC_OK:
+        return "ok";
+    case CLINIC_STALE:
+        return "stale";
+    case CLINIC_ERROR:
+        break;
     }
     return "error";
 }
@@ -271,8 +278,10 @@ static void grant_release(struct cpoll *p, enum sched_outcome o,
     sched_release(&p->grant, o, retry_after_s, now);
     if (sched_host_breaker(h) != before) {
         if (sched_host_breaker(h) == SCHED_OPENED)
-            log_warn("breaker", "host=%s state=open cooldown_ms=%lld "
-                     "failures=%d", sched_host_name(h),
+            log_warn("breaker",
+                     "host=%s state=open cooldown_ms=%lld "
+                     "failures=%d",
+                     sched_host_name(h),
                      (long long)(sched_host_open_until(h) - now),
                      sched_host_failures(h));
         else
@@ -286,7 +295,7 @@ static void grant_release(struct cpoll *p, enum sched_outcome o,
      * the loop, so this clinic's own next request queues behind it. */
     q = sched_host_user(h);
     if (q != NULL && q->head != NULL) {
-        struct timeval zero = {0, 0};
+        struct timeval zero = { 0, 0 };
 
         evtimer_add(q->wake, &zero);
     }
@@ -362,7 +371,7 @@ static void region_unref(struct collector *c, const struct conf_region *r)
 /* Stopped and nothing out: tell the owner, from the loop. */
 static void idle_check(struct collector *c)
 {
-    struct timeval zero = {0, 0};
+    struct timeval zero = { 0, 0 };
 
     if (c->stopped && c->active == 0 && c->idle_fn != NULL)
         evtimer_add(c->idle_ev, &zero);
@@ -373,7 +382,7 @@ static void idle_check(struct collector *c)
 static void pass_drop(struct cpoll *p)
 {
     struct collector *c = p->c;
-    struct timeval zero = {0, 0};
+    struct timeval zero = { 0, 0 };
 
     if (!p->in_pass)
         return;
@@ -469,12 +478,15 @@ static void poll_skip_open(struct cpoll *p, const struct sched_host *h,
     avail_slots_clear(&p->acc);
     if (wait_ms > 0) {
         clock_format_rfc3339(clock_now() + (wait_ms + 999) / 1000, until);
-        snprintf(st->error, sizeof(st->error), "clinic %s: circuit open for "
-                 "%s until %s", st->conf->id, sched_host_name(h), until);
+        snprintf(st->error, sizeof(st->error),
+                 "clinic %s: circuit open for "
+                 "%s until %s",
+                 st->conf->id, sched_host_name(h), until);
     } else {
-        snprintf(st->error, sizeof(st->error), "clinic %s: circuit "
-                 "half-open for %s (probe in flight)", st->conf->id,
-                 sched_host_name(h));
+        snprintf(st->error, sizeof(st->error),
+                 "clinic %s: circuit "
+                 "half-open for %s (probe in flight)",
+                 st->conf->id, sched_host_name(h));
     }
     /* The host may be an upstream's (a SMART output URL). */
     redact(st->error, sizeof(st->error), NULL);
@@ -482,9 +494,10 @@ static void poll_skip_open(struct cpoll *p, const struct sched_host *h,
     if (st->err_class == SF_ERR_NONE)
         st->err_class = SF_ERR_TRANSPORT;
     st->status = st->has_data ? CLINIC_STALE : CLINIC_ERROR;
-    log_info("poll", "clinic=%s outcome=skipped reason=circuit_open "
-             "host=%s wait_ms=%lld", st->conf->id, sched_host_name(h),
-             (long long)wait_ms);
+    log_info("poll",
+             "clinic=%s outcome=skipped reason=circuit_open "
+             "host=%s wait_ms=%lld",
+             st->conf->id, sched_host_name(h), (long long)wait_ms);
     poll_close(p, true);
 }
 
@@ -499,8 +512,7 @@ static void poll_skip_open(struct cpoll *p, const struct sched_host *h,
  * count), and web_booking stays open (the host answered).
  */
 
-static void plaus_params_of(const struct collector *c,
-                            struct plaus_params *pp)
+static void plaus_params_of(const struct collector *c, struct plaus_params *pp)
 {
     const struct conf_plausibility *cp = &c->region->plausibility;
 
@@ -514,8 +526,8 @@ static void plaus_params_of(const struct collector *c,
 static int plaus_join(struct collector *c, struct cpoll *p,
                       const struct clinic_state *st, int64_t now)
 {
-    bool had_free = st != NULL && st->has_data &&
-                    avail_slots_any_after(&st->slots, now);
+    bool had_free =
+        st != NULL && st->has_data && avail_slots_any_after(&st->slots, now);
 
     plaus_detach(&p->plaus);
     p->plaus.user = p;
@@ -536,14 +548,16 @@ static void plaus_message(struct cpoll *p, bool suspect)
     if (pp.confirm_polls <= 0)
         pp.confirm_polls = PLAUS_DEFAULT_CONFIRM_POLLS;
     if (suspect)
-        snprintf(st->error, sizeof(st->error), "clinic %s: empty answer "
+        snprintf(st->error, sizeof(st->error),
+                 "clinic %s: empty answer "
                  "not applied: %d of %d clinics of %s that had free times "
                  "answered empty at once (platform fault suspected); last "
                  "good data kept until %d empty answers in a row",
                  st->conf->id, held, cand, plaus_host_key(&p->plaus),
                  pp.confirm_polls);
     else
-        snprintf(st->error, sizeof(st->error), "clinic %s: empty answer "
+        snprintf(st->error, sizeof(st->error),
+                 "clinic %s: empty answer "
                  "held until the other clinics of %s answer (%d of %d "
                  "emptied so far; %d would mean a platform fault)",
                  st->conf->id, plaus_host_key(&p->plaus), held, cand, need);
@@ -596,9 +610,10 @@ static bool plaus_hold(struct cpoll *p, int64_t now, long ms)
     if (event) {
         plaus_host_counts(&p->plaus, &pp, &cand, &held, &need);
         metrics_implausible(plaus_host_key(&p->plaus));
-        log_warn("implausible", "host=%s emptied=%d of=%d need=%d "
-                 "action=keep_last_good", plaus_host_key(&p->plaus), held,
-                 cand, need);
+        log_warn("implausible",
+                 "host=%s emptied=%d of=%d need=%d "
+                 "action=keep_last_good",
+                 plaus_host_key(&p->plaus), held, cand, need);
     }
     if (v == PLAUS_ACCEPT)
         return false;
@@ -609,9 +624,10 @@ static bool plaus_hold(struct cpoll *p, int64_t now, long ms)
     st->err_class = SF_ERR_IMPLAUSIBLE;
     st->status = st->has_data ? CLINIC_STALE : CLINIC_ERROR;
     plaus_message(p, v == PLAUS_SUSPECT);
-    log_warn("poll", "clinic=%s outcome=implausible duration_ms=%ld "
-             "held=%d error=\"%s\"", st->conf->id, ms, p->plaus.held,
-             st->error);
+    log_warn("poll",
+             "clinic=%s outcome=implausible duration_ms=%ld "
+             "held=%d error=\"%s\"",
+             st->conf->id, ms, p->plaus.held, st->error);
     return true;
 }
 
@@ -622,8 +638,7 @@ static bool plaus_hold(struct cpoll *p, int64_t now, long ms)
  * failures still count as before (a region that stops answering makes
  * its clinics stale here, with the valid_at it last relayed).
  */
-static void relay_apply(struct cpoll *p, struct clinic_state *st,
-                        int64_t now)
+static void relay_apply(struct cpoll *p, struct clinic_state *st, int64_t now)
 {
     const struct adapter_relay *r = &p->relay;
     int w, s;
@@ -632,8 +647,8 @@ static void relay_apply(struct cpoll *p, struct clinic_state *st,
         if (strcmp(r->web, collector_web_name((enum web_booking)w)) == 0)
             break;
     for (s = CLINIC_OK; s <= CLINIC_ERROR; s++)
-        if (strcmp(r->status, collector_status_name((enum clinic_status)s))
-            == 0)
+        if (strcmp(r->status, collector_status_name((enum clinic_status)s)) ==
+            0)
             break;
     if (!r->set || w == WEB_BOOKINGS || s > CLINIC_ERROR)
         return;
@@ -684,7 +699,7 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *in,
         snprintf(lbuf, sizeof(lbuf), "%s", in_label);
         label = lbuf;
     }
-    grant_release(p, SCHED_NEUTRAL, -1);    /* callers release; be sure */
+    grant_release(p, SCHED_NEUTRAL, -1); /* callers release; be sure */
     if (p->ad && p->ad->end)
         p->ad->end(p->astate);
     p->astate = NULL;
@@ -748,10 +763,11 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *in,
         }
         /* The cut to st->error's size may split a UTF-8 sequence. */
         sf_utf8_fix(st->error);
-        log_warn("poll", "clinic=%s outcome=%s duration_ms=%ld "
-                 "consecutive=%d error=\"%s\"", st->conf->id,
-                 sf_errclass_name(err->code), ms, st->consecutive_failures,
-                 st->error);
+        log_warn("poll",
+                 "clinic=%s outcome=%s duration_ms=%ld "
+                 "consecutive=%d error=\"%s\"",
+                 st->conf->id, sf_errclass_name(err->code), ms,
+                 st->consecutive_failures, st->error);
         poll_backoff(p, st->consecutive_failures);
     }
     metrics_poll(ok ? SF_ERR_NONE : err->code);
@@ -797,7 +813,7 @@ static void orphan_discard(struct cpoll *p)
         }
     log_info("poll_discarded", "clinic=%s reason=reconfigured",
              p->ctx.clinic && p->ctx.clinic->id ? p->ctx.clinic->id : "?");
-    cpoll_free(p);              /* ends the adapter's conversation */
+    cpoll_free(p); /* ends the adapter's conversation */
     c->active--;
     region_unref(c, r);
     idle_check(c);
@@ -853,7 +869,8 @@ static void poll_answer(struct cpoll *p, const struct fetch_result *res,
      * asks for one. Retry-After only means something on 429/503. */
     grant_release(p, outcome_of(res, rc, err.code),
                   res->http_status == 429 || res->http_status == 503
-                      ? res->retry_after_s : -1);
+                      ? res->retry_after_s
+                      : -1);
     switch (rc) {
     case ADAPTER_DONE:
         adapter_request_clear(&next);
@@ -890,7 +907,7 @@ static void on_fetched(const struct fetch_result *res, void *arg)
         w = share_settle(p->c->share, p->sh_lead, res, clock_now(), &d, &nw);
         p->sh_lead = NULL;
     }
-    poll_answer(p, res, d);     /* may free p */
+    poll_answer(p, res, d); /* may free p */
     for (size_t i = 0; i < nw; i++)
         poll_answer(w[i], res, d);
     free(w);
@@ -904,8 +921,7 @@ static struct sched_host *poll_host(struct cpoll *p, struct sf_error *err)
     struct sched_host *h;
     char *u;
 
-    if (p->rhost != NULL && p->rurl != NULL &&
-        strcmp(p->rurl, p->req.url) == 0)
+    if (p->rhost != NULL && p->rurl != NULL && strcmp(p->rurl, p->req.url) == 0)
         return p->rhost;
     h = sched_host_get(p->c->sched, p->req.url, err);
     if (h == NULL)
@@ -913,7 +929,7 @@ static struct sched_host *poll_host(struct cpoll *p, struct sf_error *err)
     u = strdup(p->req.url);
     free(p->rurl);
     p->rurl = u;
-    p->rhost = u ? h : NULL;    /* no copy: just ask again next time */
+    p->rhost = u ? h : NULL; /* no copy: just ask again next time */
     return h;
 }
 
@@ -1061,7 +1077,7 @@ static void share_drop_lead(struct cpoll *p)
         struct cpoll *q = w[i];
 
         if (q->orphan) {
-            orphan_discard(q);      /* nothing was asked for it */
+            orphan_discard(q); /* nothing was asked for it */
             continue;
         }
         q->req.shared = false;
@@ -1090,8 +1106,7 @@ static bool share_route(struct cpoll *p)
         memset(&hit, 0, sizeof(hit));
         hit.http_status = 200;
         hit.retry_after_s = -1;
-        log_debug("share_hit", "clinic=%s label=%s",
-                  c->states[p->idx].conf->id,
+        log_debug("share_hit", "clinic=%s label=%s", c->states[p->idx].conf->id,
                   p->req.label ? p->req.label : "request");
         poll_answer(p, &hit, d);
         share_doc_unref(d);
@@ -1134,8 +1149,10 @@ static void poll_send(struct cpoll *p)
     }
     q = hostq_of(c, h);
     if (q == NULL) {
-        sf_error_set(&err, SF_ERR_NOMEM, "collector: out of memory queueing "
-                     "for %s", sched_host_name(h));
+        sf_error_set(&err, SF_ERR_NOMEM,
+                     "collector: out of memory queueing "
+                     "for %s",
+                     sched_host_name(h));
         poll_finish(p, false, &err, p->req.label);
         return;
     }
@@ -1192,8 +1209,8 @@ static void poll_begin(struct cpoll *p)
     p->ctx.relay = &p->relay;
     today = clock_local_day(p->ctx.now);
     p->ctx.first_day = today;
-    p->ctx.last_day = today + (c->region->horizon_days > 0 ?
-                               c->region->horizon_days : 1) - 1;
+    p->ctx.last_day =
+        today + (c->region->horizon_days > 0 ? c->region->horizon_days : 1) - 1;
     p->astate = NULL;
     memset(&p->req, 0, sizeof(p->req));
     avail_slots_init(&p->acc);
@@ -1277,8 +1294,8 @@ static int make_sched(const struct conf_region *r, struct sched **out,
     }
     for (i = 0; i < r->npolite_hosts; i++) {
         polite_params(&r->polite_hosts[i].p, &sp);
-        if (sched_set_host_params(*out, r->polite_hosts[i].host, &sp,
-                                  err) != 0) {
+        if (sched_set_host_params(*out, r->polite_hosts[i].host, &sp, err) !=
+            0) {
             sched_free(*out);
             *out = NULL;
             return -1;
@@ -1320,8 +1337,8 @@ static struct cpoll *cpoll_new(struct collector *c, struct sched *s,
     p->ad = adapter_find(cc->booking.adapter);
     if (p->ad == NULL) {
         sf_error_set(err, SF_ERR_CONFIG, "clinic %s: unknown adapter \"%s\"",
-                     cc->id, cc->booking.adapter ? cc->booking.adapter
-                                                 : "(none)");
+                     cc->id,
+                     cc->booking.adapter ? cc->booking.adapter : "(none)");
         free(p);
         return NULL;
     }
@@ -1397,8 +1414,7 @@ nomem:
     return NULL;
 }
 
-void collector_on_update(struct collector *c, collector_update_fn fn,
-                         void *arg)
+void collector_on_update(struct collector *c, collector_update_fn fn, void *arg)
 {
     if (c == NULL)
         return;
@@ -1461,10 +1477,9 @@ int collector_start(struct collector *c)
     return 0;
 }
 
-int collector_poll_all(struct collector *c, collector_pass_fn done,
-                       void *arg)
+int collector_poll_all(struct collector *c, collector_pass_fn done, void *arg)
 {
-    struct timeval zero = {0, 0};
+    struct timeval zero = { 0, 0 };
     size_t i;
 
     if (c == NULL || c->pass_active || c->stopped)
@@ -1541,8 +1556,7 @@ static bool booking_same(const struct conf_clinic *a,
 {
     if (a->has_booking != b->has_booking)
         return false;
-    return !a->has_booking ||
-           adapter_booking_same(&a->booking, &b->booking);
+    return !a->has_booking || adapter_booking_same(&a->booking, &b->booking);
 }
 
 static bool params_same(const struct conf_politeness *a,
@@ -1593,8 +1607,8 @@ static int id_idx_cmp(const void *a, const void *b)
  * list through qnext. A waiting poll holds no grant and has no request
  * out, so the caller may end it at once.
  */
-static void unqueue_list(struct cpoll **head, struct cpoll **tail,
-                         bool all, struct cpoll **drop)
+static void unqueue_list(struct cpoll **head, struct cpoll **tail, bool all,
+                         struct cpoll **drop)
 {
     struct cpoll **pp, *p, *prev = NULL;
 
@@ -1657,10 +1671,9 @@ static void poll_cancel(struct cpoll *p)
 /* Swap in sched ns: the waiters of every old queue go to the resend list
  * (asked again from the loop, on ns); the old sched lives on in node o
  * while grants of it are out. */
-static void swap_sched(struct collector *c, struct sched *ns,
-                       struct rsched *o)
+static void swap_sched(struct collector *c, struct sched *ns, struct rsched *o)
 {
-    struct timeval zero = {0, 0};
+    struct timeval zero = { 0, 0 };
     struct cpoll *p;
     size_t i, grants = 0;
 
@@ -1688,8 +1701,9 @@ static void swap_sched(struct collector *c, struct sched *ns,
         free(p->rurl);
         p->rurl = NULL;
         p->rhost = NULL;
-        p->home = p->ad != NULL ? sched_host_get(
-                      ns, c->states[i].conf->booking.url, NULL) : NULL;
+        p->home = p->ad != NULL
+                      ? sched_host_get(ns, c->states[i].conf->booking.url, NULL)
+                      : NULL;
     }
     for (p = c->orphans; p != NULL; p = p->onext) {
         if (p->granted && p->gsched == c->sched)
@@ -1732,7 +1746,7 @@ static int reconf_match(struct collector *c, const struct conf_region *r,
         qsort(order, c->n, sizeof(*order), id_idx_cmp);
     for (i = 0; i < nn; i++) {
         const struct conf_clinic *cc = &r->clinics[i];
-        struct id_idx key = {cc->id, 0}, *hit = NULL;
+        struct id_idx key = { cc->id, 0 }, *hit = NULL;
 
         from[i] = -1;
         if (c->n > 0 && cc->id != NULL)
@@ -1742,15 +1756,13 @@ static int reconf_match(struct collector *c, const struct conf_region *r,
             from[i] = (long)hit->idx;
         }
         /* Kept as is only when nothing a poll sends has changed. */
-        fresh[i] = from[i] < 0 ||
-                   !booking_same(c->states[from[i]].conf, cc) ||
-                   (cc->has_booking &&
-                    (!str_eq(c->region->riv_subject_of_care,
-                             r->riv_subject_of_care) ||
-                     !str_eq(c->region->riv_actor_type, r->riv_actor_type)));
+        fresh[i] =
+            from[i] < 0 || !booking_same(c->states[from[i]].conf, cc) ||
+            (cc->has_booking &&
+             (!str_eq(c->region->riv_subject_of_care, r->riv_subject_of_care) ||
+              !str_eq(c->region->riv_actor_type, r->riv_actor_type)));
         if (fresh[i] &&
-            (npolls[i] = cpoll_new(c, ns ? ns : c->sched, cc, i, err)) ==
-                NULL)
+            (npolls[i] = cpoll_new(c, ns ? ns : c->sched, cc, i, err)) == NULL)
             return -1;
     }
     return 0;
@@ -1797,10 +1809,8 @@ static void reconf_drop_old(struct collector *c, const long *to,
  * clinic, carrying over what a matched clinic had. */
 static void reconf_carry_states(struct collector *c,
                                 const struct conf_region *r, const long *from,
-                                const bool *fresh,
-                                struct clinic_state *nstates,
-                                struct cpoll **npolls,
-                                struct collector_diff *d)
+                                const bool *fresh, struct clinic_state *nstates,
+                                struct cpoll **npolls, struct collector_diff *d)
 {
     size_t i, nn = r->nclinics;
 
@@ -1844,8 +1854,7 @@ static void reconf_carry_states(struct collector *c,
 /* collector_reconfigure, last step, on the new clinic list.  Schedule:
  * added clinics at their stagger in the (new) interval, changed ones now,
  * kept ones no later than one new interval. */
-static void reconf_arm(struct collector *c, const long *from,
-                       const bool *fresh)
+static void reconf_arm(struct collector *c, const long *from, const bool *fresh)
 {
     struct cpoll *p;
     size_t i;
@@ -1853,7 +1862,7 @@ static void reconf_arm(struct collector *c, const long *from,
 
     if (c->started) {
         int64_t now = clock_mono_ms();
-        struct timeval zero = {0, 0};
+        struct timeval zero = { 0, 0 };
 
         for (i = 0; i < c->n; i++) {
             p = c->polls[i];
@@ -1878,8 +1887,8 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
     struct clinic_state *nstates = NULL;
     struct cpoll **npolls = NULL, *p;
     struct id_idx *order = NULL;
-    long *from = NULL;          /* new index -> old index, or -1 */
-    long *to = NULL;            /* old index -> new index, or -1 */
+    long *from = NULL; /* new index -> old index, or -1 */
+    long *to = NULL;   /* old index -> new index, or -1 */
     bool *fresh = NULL;
     struct sched *ns = NULL;
     struct rsched *rs = NULL;
@@ -1889,12 +1898,14 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
 
     memset(&d, 0, sizeof(d));
     if (c == NULL || r == NULL || r == c->region) {
-        sf_error_set(err, SF_ERR_INTERNAL, "collector_reconfigure: no "
+        sf_error_set(err, SF_ERR_INTERNAL,
+                     "collector_reconfigure: no "
                      "collector, no region, or the region in use");
         return -1;
     }
     if (c->stopped) {
-        sf_error_set(err, SF_ERR_INTERNAL, "collector_reconfigure: the "
+        sf_error_set(err, SF_ERR_INTERNAL,
+                     "collector_reconfigure: the "
                      "collector is stopping");
         return -1;
     }
@@ -1909,8 +1920,7 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
     to = calloc(c->n ? c->n : 1, sizeof(*to));
     rr = calloc(1, sizeof(*rr));
     rs = calloc(1, sizeof(*rs));
-    if (!nstates || !npolls || !from || !fresh || !order || !to || !rr ||
-        !rs) {
+    if (!nstates || !npolls || !from || !fresh || !order || !to || !rr || !rs) {
         sf_error_set(err, SF_ERR_NOMEM, "collector: out of memory");
         goto fail;
     }
@@ -1944,9 +1954,9 @@ int collector_reconfigure(struct collector *c, const struct conf_region *r,
         c->retired = rr;
         rr = NULL;
     }
-    unqueue_orphans(c);         /* may release old (users reach 0) */
+    unqueue_orphans(c); /* may release old (users reach 0) */
     if (ns != NULL) {
-        swap_sched(c, ns, rs);  /* takes rs */
+        swap_sched(c, ns, rs); /* takes rs */
         rs = NULL;
         ns = NULL;
     }

@@ -46,15 +46,14 @@
  * is not part of the daemon.
  */
 static const char *const known_profiles[] = {
-    "normal", "busy", "full", "vp004", "vp007", "error", "garbage",
-    "hostile", "hang", "http503",
+    "normal", "busy", "full", "vp004", "vp007", "error", "garbage", "hostile",
+    "hang", "http503",
     /* transport faults on a normal schedule */
     "http429", "reset", "truncated", "huge", "drip", "flaky",
     /* hostile transport for the client's caps */
-    "gzip-bomb", "redirect-loop", "redirect-offsite", "slow-headers",
-    "endless", "bad-length", NULL
+    "gzip-bomb", "redirect-loop", "redirect-offsite", "slow-headers", "endless",
+    "bad-length", NULL
 };
-
 
 void conf_errors_free(struct conf_errors *errs)
 {
@@ -68,8 +67,6 @@ void conf_errors_free(struct conf_errors *errs)
     errs->v = NULL;
     errs->n = 0;
 }
-
-
 
 /* "HOST:PORT" or "[V6]:PORT", port 1..65535. */
 static bool valid_listen(const char *s)
@@ -90,7 +87,8 @@ static bool valid_listen(const char *s)
     } else {
         for (p = s; p < colon; p++)
             if (strchr("abcdefghijklmnopqrstuvwxyz"
-                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", *p) == NULL)
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-",
+                       *p) == NULL)
                 return false;
     }
     for (p = colon + 1; *p != '\0'; p++) {
@@ -149,8 +147,8 @@ static void upcase(char *s)
 /* ---- sections -------------------------------------------------------- */
 
 /* guarantee.counting: an enum avail_counting. */
-static int get_counting(struct confcheck *cx, const cJSON *it,
-                        const char *path, void *dst)
+static int get_counting(struct confcheck *cx, const cJSON *it, const char *path,
+                        void *dst)
 {
     const char *s = confcheck_str(cx, it, path, false);
 
@@ -186,8 +184,7 @@ static int get_subject_of_care(struct confcheck *cx, const cJSON *it,
 static const struct confcheck_field guarantee_keys[] = {
     CONFCHECK_INT_AT("days", struct avail_rule, days, 0, 30,
                      CONF_DEFAULT_GUARANTEE_DAYS, CONFCHECK_CROSS),
-    CONFCHECK_FN_AT("counting", struct avail_rule, counting, get_counting,
-                    0),
+    CONFCHECK_FN_AT("counting", struct avail_rule, counting, get_counting, 0),
     { .name = NULL }
 };
 
@@ -195,13 +192,14 @@ static const struct confcheck_field fetch_keys[] = {
     CONFCHECK_INT_AT("connect_timeout_ms", struct conf_region,
                      connect_timeout_ms, 100, 60000,
                      CONF_DEFAULT_CONNECT_TIMEOUT_MS, CONFCHECK_CROSS),
-    CONFCHECK_INT_AT("timeout_ms", struct conf_region, timeout_ms, 100,
-                     600000, CONF_DEFAULT_TIMEOUT_MS, CONFCHECK_CROSS),
+    CONFCHECK_INT_AT("timeout_ms", struct conf_region, timeout_ms, 100, 600000,
+                     CONF_DEFAULT_TIMEOUT_MS, CONFCHECK_CROSS),
     CONFCHECK_LONG_AT("max_body_bytes", struct conf_region, max_body_bytes,
                       1024, 256L * 1024 * 1024, CONF_DEFAULT_MAX_BODY_BYTES),
     /* it goes into an HTTP header */
     CONFCHECK_VALID_AT("user_agent", struct conf_region, user_agent,
-                       valid_user_agent, "is not a valid User-Agent "
+                       valid_user_agent,
+                       "is not a valid User-Agent "
                        "(printable ASCII, at most 200 characters)",
                        DEFAULT_USER_AGENT),
     CONFCHECK_LONG_AT("max_decompress_ratio", struct conf_region,
@@ -210,14 +208,12 @@ static const struct confcheck_field fetch_keys[] = {
     { .name = NULL }
 };
 
-static const char *const actor_types[] = {
-    "subject_of_care", "subject_of_care_agent", NULL
-};
+static const char *const actor_types[] = { "subject_of_care",
+                                           "subject_of_care_agent", NULL };
 
 static const struct confcheck_field riv_keys[] = {
-    CONFCHECK_FN_AT("subject_of_care", struct conf_region,
-                    riv_subject_of_care, get_subject_of_care,
-                    CONFCHECK_CROSS),
+    CONFCHECK_FN_AT("subject_of_care", struct conf_region, riv_subject_of_care,
+                    get_subject_of_care, CONFCHECK_CROSS),
     CONFCHECK_CHOICE_AT("actor_type", struct conf_region, riv_actor_type,
                         actor_types, CONF_DEFAULT_ACTOR_TYPE, 0),
     { .name = NULL }
@@ -227,7 +223,11 @@ static const struct confcheck_field riv_keys[] = {
 
 /* The keys every booking has; each adapter's conf_keys follow. */
 enum {
-    BK_ADAPTER, BK_URL, BK_BOOKING_URL, BK_TIME_TYPE_ID, BK_TIME_TYPE_NAME,
+    BK_ADAPTER,
+    BK_URL,
+    BK_BOOKING_URL,
+    BK_TIME_TYPE_ID,
+    BK_TIME_TYPE_NAME,
     BK_COMMON
 };
 
@@ -248,9 +248,8 @@ struct booking_keys {
 
 static void booking_keys(struct booking_keys *k)
 {
-    static const char *const common[] = {
-        "adapter", "url", "booking_url", "time_type_id", "time_type_name"
-    };
+    static const char *const common[] = { "adapter", "url", "booking_url",
+                                          "time_type_id", "time_type_name" };
     const char *const *name;
     const struct adapter *a;
     size_t n = 0;
@@ -294,8 +293,7 @@ static const struct adapter *get_adapter(struct confcheck *cx, const cJSON *it,
         o = 0;
         for (names = adapter_names(); *names != NULL; names++)
             o += (size_t)snprintf(known + o,
-                                  o < sizeof(known) ?
-                                      sizeof(known) - o : 0,
+                                  o < sizeof(known) ? sizeof(known) - o : 0,
                                   "%s%s", o ? ", " : "", *names);
         confcheck_show(shown, sizeof(shown), s);
         confcheck_err(cx, path, "unknown adapter \"%s\" (known: %s)", shown,
@@ -326,8 +324,10 @@ static void check_booking_keys(struct confcheck *cx, const char *base,
             own |= 1u << k->slot[i];
     for (i = 0; a->conf_keys != NULL && a->conf_keys[i].name != NULL; i++)
         if (a->conf_keys[i].required && !(own & (1u << i)))
-            confcheck_err(cx, base, "missing required key \"%s\" (the %s "
-                          "adapter needs it)", a->conf_keys[i].name, a->name);
+            confcheck_err(cx, base,
+                          "missing required key \"%s\" (the %s "
+                          "adapter needs it)",
+                          a->conf_keys[i].name, a->name);
     if (a->conf_check != NULL)
         a->conf_check(cx, base, own, b);
     for (i = BK_COMMON; k->names[i] != NULL; i++) {
@@ -387,8 +387,8 @@ static void parse_booking(struct confcheck *cx, const cJSON *obj,
 }
 
 /* clinics[].sim.profile: one of known_profiles. */
-static int get_profile(struct confcheck *cx, const cJSON *it,
-                       const char *path, void *dst)
+static int get_profile(struct confcheck *cx, const cJSON *it, const char *path,
+                       void *dst)
 {
     char shown[CONFCHECK_SHOWN];
     const char *s = confcheck_str(cx, it, path, true);
@@ -416,7 +416,9 @@ static int get_profile(struct confcheck *cx, const cJSON *it,
  * reported; their values are the simulator's to check, by the same JSON
  * path, when it loads the file (sim_load_faults). */
 static const struct confcheck_field clinic_sim_keys[] = {
-    { .name = "profile", .kind = CONFCHECK_FN, .fn = get_profile,
+    { .name = "profile",
+      .kind = CONFCHECK_FN,
+      .fn = get_profile,
       .flags = CONFCHECK_REQUIRED },
     CONFCHECK_KNOWN_KEY("latency_ms"),
     CONFCHECK_KNOWN_KEY("drip_bytes_per_s"),
@@ -471,8 +473,8 @@ static long *find_duplicates(struct confcheck *cx, const cJSON *arr, size_t n)
     }
     cJSON_ArrayForEach(it, arr) {
         dup_of[k] = -1;
-        id = cJSON_IsObject(it) ?
-            cJSON_GetObjectItemCaseSensitive(it, "id") : NULL;
+        id = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "id")
+                                : NULL;
         if (cJSON_IsString(id) && conf_valid_hsa_id(id->valuestring)) {
             strcpy(ids[m].id, id->valuestring);
             upcase(ids[m].id);
@@ -493,10 +495,10 @@ static long *find_duplicates(struct confcheck *cx, const cJSON *arr, size_t n)
 static void parse_clinic(struct confcheck *cx, const cJSON *obj,
                          const char *base, struct conf_clinic *c, long dup_of)
 {
-    static const char *const keys[] = {
-        "id", "name", "municipality", "locality", "operator", "phone",
-        "website", "booking", "sim", "address", NULL
-    };
+    static const char *const keys[] = { "id",       "name",     "municipality",
+                                        "locality", "operator", "phone",
+                                        "website",  "booking",  "sim",
+                                        "address",  NULL };
     static const int required[] = { 0, 1, 2, 4, -1 };
     char path[CONFCHECK_PATH], shown[CONFCHECK_SHOWN];
     const cJSON *it;
@@ -506,15 +508,16 @@ static void parse_clinic(struct confcheck *cx, const cJSON *obj,
     if (!confcheck_object(cx, obj, base))
         return;
     cJSON_ArrayForEach(it, obj) {
-        switch (confcheck_member(cx, it, base, keys, &seen, path,
-                                 sizeof(path))) {
+        switch (
+            confcheck_member(cx, it, base, keys, &seen, path, sizeof(path))) {
         case 0:
             s = confcheck_str(cx, it, path, true);
             if (s == NULL)
                 break;
             if (!conf_valid_hsa_id(s)) {
                 confcheck_show(shown, sizeof(shown), s);
-                confcheck_err(cx, path, "\"%s\" is not a valid HSA-id "
+                confcheck_err(cx, path,
+                              "\"%s\" is not a valid HSA-id "
                               "(want SE + 10 digits + \"-\" + "
                               "letters/digits, at most %d chars)",
                               shown, CONF_HSA_ID_MAX);
@@ -639,18 +642,17 @@ static long first_riv_clinic(const struct conf_region *r)
 /* The keys of politeness; each politeness.hosts entry takes the first
  * POLITE_NFIELDS (all but "hosts"), and inherits those it leaves out. */
 static const struct confcheck_field polite_keys[] = {
-    CONFCHECK_NUM_AT("rate_per_s", struct conf_politeness, rate_per_s,
-                     0.001, 1000, CONF_DEFAULT_POLITE_RATE_PER_S),
+    CONFCHECK_NUM_AT("rate_per_s", struct conf_politeness, rate_per_s, 0.001,
+                     1000, CONF_DEFAULT_POLITE_RATE_PER_S),
     CONFCHECK_INT_AT("burst", struct conf_politeness, burst, 1, 1000,
                      CONF_DEFAULT_POLITE_BURST, 0),
     CONFCHECK_INT_AT("max_concurrent_per_host", struct conf_politeness,
                      max_concurrent_per_host, 1, 1000,
                      CONF_DEFAULT_POLITE_MAX_CONCURRENT, 0),
-    CONFCHECK_INT_AT("backoff_base_s", struct conf_politeness,
-                     backoff_base_s, 1, 86400,
-                     CONF_DEFAULT_POLITE_BACKOFF_BASE_S, 0),
-    CONFCHECK_INT_AT("backoff_max_s", struct conf_politeness, backoff_max_s,
-                     1, 86400, CONF_DEFAULT_POLITE_BACKOFF_MAX_S, 0),
+    CONFCHECK_INT_AT("backoff_base_s", struct conf_politeness, backoff_base_s,
+                     1, 86400, CONF_DEFAULT_POLITE_BACKOFF_BASE_S, 0),
+    CONFCHECK_INT_AT("backoff_max_s", struct conf_politeness, backoff_max_s, 1,
+                     86400, CONF_DEFAULT_POLITE_BACKOFF_MAX_S, 0),
     CONFCHECK_INT_AT("breaker_failures", struct conf_politeness,
                      breaker_failures, 1, 1000,
                      CONF_DEFAULT_POLITE_BREAKER_FAILURES, 0),
@@ -688,8 +690,8 @@ static int parse_politeness(struct confcheck *cx, const cJSON *obj,
 
     if (!confcheck_object(cx, obj, base))
         return -1;
-    confcheck_fields(cx, obj, base, polite_keys, CONFCHECK_ALL,
-                     &r->politeness, NULL);
+    confcheck_fields(cx, obj, base, polite_keys, CONFCHECK_ALL, &r->politeness,
+                     NULL);
     check_backoff(cx, base, &r->politeness);
     /* the first "hosts" (a second one is reported as a duplicate) */
     hosts = cJSON_GetObjectItemCaseSensitive(obj, "hosts");
@@ -742,8 +744,7 @@ static int parse_politeness(struct confcheck *cx, const cJSON *obj,
             continue;
         for (i = 0; h->host[i]; i++)
             h->host[i] = (char)tolower((unsigned char)h->host[i]);
-        confcheck_fields(cx, it, hpath, polite_keys, POLITE_NFIELDS, &h->p,
-                         &w);
+        confcheck_fields(cx, it, hpath, polite_keys, POLITE_NFIELDS, &h->p, &w);
         given[r->npolite_hosts] = w.seen;
         r->npolite_hosts++;
     }
@@ -768,9 +769,8 @@ static const struct confcheck_field plausibility_keys[] = {
                      CONF_CLINICS_MAX, CONF_DEFAULT_PLAUS_MIN_CLINICS, 0),
     CONFCHECK_NUM_AT("fraction", struct conf_plausibility, fraction, 0.01, 1,
                      CONF_DEFAULT_PLAUS_FRACTION),
-    CONFCHECK_INT_AT("confirm_polls", struct conf_plausibility,
-                     confirm_polls, 1, 100, CONF_DEFAULT_PLAUS_CONFIRM_POLLS,
-                     0),
+    CONFCHECK_INT_AT("confirm_polls", struct conf_plausibility, confirm_polls,
+                     1, 100, CONF_DEFAULT_PLAUS_CONFIRM_POLLS, 0),
     { .name = NULL }
 };
 
@@ -781,12 +781,15 @@ static const struct confcheck_field plausibility_keys[] = {
  */
 static const char *bad_base_url(const char *s)
 {
-    static const struct { CURLUPart part; const char *why; } none[] = {
-        {CURLUPART_USER, "credentials (user@) are not allowed"},
-        {CURLUPART_PASSWORD, "credentials (user:pass@) are not allowed"},
-        {CURLUPART_OPTIONS, "credentials (;options) are not allowed"},
-        {CURLUPART_QUERY, "a query (?) is not allowed"},
-        {CURLUPART_FRAGMENT, "a fragment (#) is not allowed"},
+    static const struct {
+        CURLUPart part;
+        const char *why;
+    } none[] = {
+        { CURLUPART_USER, "credentials (user@) are not allowed" },
+        { CURLUPART_PASSWORD, "credentials (user:pass@) are not allowed" },
+        { CURLUPART_OPTIONS, "credentials (;options) are not allowed" },
+        { CURLUPART_QUERY, "a query (?) is not allowed" },
+        { CURLUPART_FRAGMENT, "a fragment (#) is not allowed" },
     };
     const char *why = NULL;
     CURLU *u;
@@ -858,13 +861,15 @@ static const struct confcheck_field http_keys[] = {
     CONFCHECK_INT_AT("max_connections", struct conf_region,
                      http_max_connections, 16, 1000000,
                      CONF_DEFAULT_HTTP_MAX_CONNECTIONS, 0),
-    CONFCHECK_FN_AT("public_base_url", struct conf_region,
-                    http_public_base_url, get_public_base_url, 0),
-    CONFCHECK_VALID_AT("admin_listen", struct conf_region,
-                       http_admin_listen, valid_listen, "is not HOST:PORT "
-                       "(port 1..65535; IPv6 as [::1]:8081)", CONFCHECK_NODEF),
-    CONFCHECK_INT_AT("max_age_s", struct conf_region, http_max_age_s, 1,
-                     86400, CONF_DEFAULT_HTTP_MAX_AGE_S, 0),
+    CONFCHECK_FN_AT("public_base_url", struct conf_region, http_public_base_url,
+                    get_public_base_url, 0),
+    CONFCHECK_VALID_AT("admin_listen", struct conf_region, http_admin_listen,
+                       valid_listen,
+                       "is not HOST:PORT "
+                       "(port 1..65535; IPv6 as [::1]:8081)",
+                       CONFCHECK_NODEF),
+    CONFCHECK_INT_AT("max_age_s", struct conf_region, http_max_age_s, 1, 86400,
+                     CONF_DEFAULT_HTTP_MAX_AGE_S, 0),
     { .name = NULL }
 };
 
@@ -876,29 +881,38 @@ static bool valid_timezone(const char *s)
 
 /* The keys of the file's top object; parse_root's cross-checks read the
  * four named ones (-Woverride-init keeps the names on their rows). */
-enum { RK_GUARANTEE = 2, RK_HORIZON = 3, RK_FETCH = 5, RK_RIV = 6 };
+enum {
+    RK_GUARANTEE = 2,
+    RK_HORIZON = 3,
+    RK_FETCH = 5,
+    RK_RIV = 6
+};
 
 static const struct confcheck_field root_keys[] = {
     CONFCHECK_STR_AT("name", struct conf_region, name, CONFCHECK_NODEF,
                      CONFCHECK_REQUIRED),
-    CONFCHECK_VALID_AT("timezone", struct conf_region, timezone,
-                       valid_timezone, "is not supported: only \""
-                       CONF_DEFAULT_TIMEZONE "\" is", CONF_DEFAULT_TIMEZONE),
-    [RK_GUARANTEE] = CONFCHECK_SECTION_AT("guarantee",
-        offsetof(struct conf_region, guarantee), guarantee_keys),
-    [RK_HORIZON] = CONFCHECK_INT_AT("horizon_days", struct conf_region,
-        horizon_days, 1, 90, CONF_DEFAULT_HORIZON_DAYS, 0),
-    CONFCHECK_INT_AT("poll_interval_s", struct conf_region, poll_interval_s,
-                     10, 86400, CONF_DEFAULT_POLL_INTERVAL_S, 0),
+    CONFCHECK_VALID_AT("timezone", struct conf_region, timezone, valid_timezone,
+                       "is not supported: only \"" CONF_DEFAULT_TIMEZONE
+                       "\" is",
+                       CONF_DEFAULT_TIMEZONE),
+    [RK_GUARANTEE] =
+        CONFCHECK_SECTION_AT("guarantee",
+                             offsetof(struct conf_region, guarantee),
+                             guarantee_keys),
+    [RK_HORIZON] =
+        CONFCHECK_INT_AT("horizon_days", struct conf_region, horizon_days, 1,
+                         90, CONF_DEFAULT_HORIZON_DAYS, 0),
+    CONFCHECK_INT_AT("poll_interval_s", struct conf_region, poll_interval_s, 10,
+                     86400, CONF_DEFAULT_POLL_INTERVAL_S, 0),
     [RK_FETCH] = CONFCHECK_SECTION_AT("fetch", 0, fetch_keys),
     [RK_RIV] = CONFCHECK_SECTION_AT("riv", 0, riv_keys),
     CONFCHECK_VALID_AT("listen", struct conf_region, listen, valid_listen,
                        "is not HOST:PORT (port 1..65535; IPv6 as "
-                       "[::1]:8080)", CONF_DEFAULT_LISTEN),
+                       "[::1]:8080)",
+                       CONF_DEFAULT_LISTEN),
     CONFCHECK_FN_SECTION("clinics", parse_clinics, CONFCHECK_REQUIRED),
     CONFCHECK_FN_SECTION("politeness", parse_politeness, 0),
-    CONFCHECK_STR_AT("store", struct conf_region, store, CONF_DEFAULT_STORE,
-                     0),
+    CONFCHECK_STR_AT("store", struct conf_region, store, CONF_DEFAULT_STORE, 0),
     CONFCHECK_INT_AT("retention_days", struct conf_region, retention_days, 1,
                      CONF_RETENTION_DAYS_MAX, CONF_DEFAULT_RETENTION_DAYS, 0),
     CONFCHECK_STR_AT("geo", struct conf_region, geo, CONFCHECK_NODEF, 0),
@@ -946,9 +960,11 @@ static void parse_root(struct confcheck *cx, const cJSON *root,
     first_riv = first_riv_clinic(r);
     if (first_riv >= 0 && r->riv_subject_of_care == NULL &&
         !(w.bad & (1u << RK_RIV)))
-        confcheck_err(cx, "$.riv.subject_of_care",
-                      "missing; required because $.clinics[%ld] uses the "
-                      RIV_ADAPTER " adapter", first_riv);
+        confcheck_err(
+            cx, "$.riv.subject_of_care",
+            "missing; required because $.clinics[%ld] uses the " RIV_ADAPTER
+            " adapter",
+            first_riv);
 }
 
 /* Defaults for everything optional (the key tables hold them); strings
@@ -1012,11 +1028,12 @@ static void syntax_error(struct confcheck *cx, const char *text, size_t len,
             line++;
             col = 1;
         } else if (((unsigned char)text[i] & 0xc0) != 0x80) {
-            col++;   /* count characters, not UTF-8 continuation bytes */
+            col++; /* count characters, not UTF-8 continuation bytes */
         }
     }
-    for (end = off; end < len && end - off < 20 && text[end] != '\n' &&
-                    text[end] != '\r'; end++)
+    for (end = off;
+         end < len && end - off < 20 && text[end] != '\n' && text[end] != '\r';
+         end++)
         ;
     /* Never start or end the context inside a number (verr scrubs whole
      * ones): take in the whole run of digits and separators across
@@ -1202,7 +1219,7 @@ int conf_load(const char *path, struct conf_region **out,
             confcheck_err(&cx, NULL,
                           "file is too large (%lld bytes; at most %ld MiB)",
                           size, CONF_FILE_MAX / (1024 * 1024));
-        else    /* grew while read, or a pipe: no size to show */
+        else /* grew while read, or a pipe: no size to show */
             confcheck_err(&cx, NULL, "file is too large (more than %ld MiB)",
                           CONF_FILE_MAX / (1024 * 1024));
         return -1;
@@ -1306,4 +1323,3 @@ long conf_clinic_index(const struct conf_region *r, const char *id)
             return (long)i;
     return -1;
 }
-

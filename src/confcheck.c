@@ -150,13 +150,16 @@ static void check_comment(struct confcheck *cx, const cJSON *v,
         return;
     }
     if (!cJSON_IsArray(v)) {
-        confcheck_err(cx, path, "expected a string or an array of strings, "
-                      "got %s", confcheck_type_name(v));
+        confcheck_err(cx, path,
+                      "expected a string or an array of strings, "
+                      "got %s",
+                      confcheck_type_name(v));
         return;
     }
     cJSON_ArrayForEach(line, v) {
         if (!cJSON_IsString(line)) {
-            confcheck_err(cx, path, "expected a string or an array of "
+            confcheck_err(cx, path,
+                          "expected a string or an array of "
                           "strings, got an array holding %s",
                           confcheck_type_name(line));
             return;
@@ -511,8 +514,9 @@ static int get_choice(struct confcheck *cx, const cJSON *v, const char *path,
         }
     for (i = 0; f->choices[i] != NULL && o < sizeof(want); i++)
         o += (size_t)snprintf(want + o, sizeof(want) - o, "%s\"%s\"",
-                              i == 0 ? "" :
-                              f->choices[i + 1] == NULL ? " or " : ", ",
+                              i == 0                      ? ""
+                              : f->choices[i + 1] == NULL ? " or "
+                                                          : ", ",
                               f->choices[i]);
     confcheck_err(cx, path, "must be %s", want);
     return -1;
@@ -536,9 +540,8 @@ int confcheck_get_valid_str(struct confcheck *cx, const cJSON *v,
     return 0;
 }
 
-static void walk_section(struct confcheck *cx, const cJSON *v,
-                         const char *path, const struct confcheck_field *f,
-                         void *dst, bool *bad)
+static void walk_section(struct confcheck *cx, const cJSON *v, const char *path,
+                         const struct confcheck_field *f, void *dst, bool *bad)
 {
     struct confcheck_walk w = { 0, 0 };
     size_t i;
@@ -593,8 +596,8 @@ static bool get_field(struct confcheck *cx, const cJSON *v, const char *path,
 }
 
 void confcheck_fields(struct confcheck *cx, const cJSON *obj, const char *base,
-                      const struct confcheck_field *fields, size_t n,
-                      void *dst, struct confcheck_walk *w)
+                      const struct confcheck_field *fields, size_t n, void *dst,
+                      struct confcheck_walk *w)
 {
     const char *names[33];
     char path[CONFCHECK_PATH];
@@ -604,7 +607,7 @@ void confcheck_fields(struct confcheck *cx, const cJSON *obj, const char *base,
     int k;
 
     for (i = 0; i < n && fields[i].name != NULL; i++) {
-        assert(i < 32);     /* confcheck_member's seen bits */
+        assert(i < 32); /* confcheck_member's seen bits */
         names[i] = fields[i].name;
     }
     names[i] = NULL;
@@ -615,8 +618,7 @@ void confcheck_fields(struct confcheck *cx, const cJSON *obj, const char *base,
             mine.bad |= 1u << k;
     }
     for (i = 0; names[i] != NULL; i++)
-        if ((fields[i].flags & CONFCHECK_REQUIRED) &&
-            !(mine.seen & (1u << i)))
+        if ((fields[i].flags & CONFCHECK_REQUIRED) && !(mine.seen & (1u << i)))
             confcheck_err(cx, base, "missing required key \"%s\"", names[i]);
     if (w != NULL)
         *w = mine;

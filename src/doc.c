@@ -63,8 +63,8 @@ static void gz_etag(struct doc *out, const char *plain_etag)
 }
 
 struct doc_zctx {
-    z_stream gz, raw;           /* gzip wrapper / raw deflate, level 6 */
-    int gz_ok, raw_ok;          /* initialised */
+    z_stream gz, raw;  /* gzip wrapper / raw deflate, level 6 */
+    int gz_ok, raw_ok; /* initialised */
 };
 
 struct doc_zctx *doc_zctx_new(void)
@@ -213,8 +213,9 @@ int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
                       const char *plain_etag, struct doc *out)
 {
     /* RFC 1952 header: deflate, no flags, no mtime, unix. */
-    static const unsigned char head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0,
-                                           0, 3};
+    static const unsigned char head[10] = {
+        0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3
+    };
     unsigned char *p;
     uLong crc = crc32(0L, Z_NULL, 0);
     size_t total = sizeof(head) + 8, len = 0, i;
@@ -237,7 +238,7 @@ int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
     }
     for (i = 0; i < 4; i++)
         *p++ = (unsigned char)(crc >> (8 * i));
-    for (i = 0; i < 4; i++)      /* ISIZE: the length modulo 2^32 */
+    for (i = 0; i < 4; i++) /* ISIZE: the length modulo 2^32 */
         *p++ = (unsigned char)((uint64_t)len >> (8 * i));
     out->len = total;
     gz_etag(out, plain_etag);

@@ -20,15 +20,15 @@
 static void set_scrubbed(char *msg, size_t cap, char *text, size_t n,
                          size_t tcap)
 {
-    if (n >= tcap)      /* vsnprintf cut it: drop a run it may have split */
+    if (n >= tcap) /* vsnprintf cut it: drop a run it may have split */
         pnr_cut(text, strlen(text) - 1);
     pnr_scrub_buf(text, tcap);
     pnr_cut(text, cap - 1);
     memcpy(msg, text, strlen(text) + 1);
 }
 
-void sf_error_set(struct sf_error *err, enum sf_errclass code,
-                  const char *fmt, ...)
+void sf_error_set(struct sf_error *err, enum sf_errclass code, const char *fmt,
+                  ...)
 {
     char text[2048];
     va_list ap;
@@ -152,7 +152,7 @@ void sf_utf8_fix(char *s)
     while (n > 0) {
         k = sf_utf8_seq((const char *)p, n);
         if (k == 0 && utf8_cut_short(p, n)) {
-            *p = '\0';         /* cut short by truncation: drop it */
+            *p = '\0'; /* cut short by truncation: drop it */
             return;
         }
         if (k == 0 || (k == 1 && (*p < 0x20 || *p == 0x7f))) {
@@ -175,19 +175,32 @@ void sf_error_clear(struct sf_error *err)
 const char *sf_errclass_name(enum sf_errclass code)
 {
     switch (code) {
-    case SF_ERR_NONE: return "none";
-    case SF_ERR_CONFIG: return "config";
-    case SF_ERR_TRANSPORT: return "transport";
-    case SF_ERR_TIMEOUT: return "timeout";
-    case SF_ERR_TOO_LARGE: return "too_large";
-    case SF_ERR_HTTP: return "http";
-    case SF_ERR_PARSE: return "parse";
-    case SF_ERR_HOSTILE: return "hostile";
-    case SF_ERR_FAULT: return "fault";
-    case SF_ERR_NOT_CONNECTED: return "not_connected";
-    case SF_ERR_NOMEM: return "nomem";
-    case SF_ERR_INTERNAL: return "internal";
-    case SF_ERR_IMPLAUSIBLE: return "implausible";
+    case SF_ERR_NONE:
+        return "none";
+    case SF_ERR_CONFIG:
+        return "config";
+    case SF_ERR_TRANSPORT:
+        return "transport";
+    case SF_ERR_TIMEOUT:
+        return "timeout";
+    case SF_ERR_TOO_LARGE:
+        return "too_large";
+    case SF_ERR_HTTP:
+        return "http";
+    case SF_ERR_PARSE:
+        return "parse";
+    case SF_ERR_HOSTILE:
+        return "hostile";
+    case SF_ERR_FAULT:
+        return "fault";
+    case SF_ERR_NOT_CONNECTED:
+        return "not_connected";
+    case SF_ERR_NOMEM:
+        return "nomem";
+    case SF_ERR_INTERNAL:
+        return "internal";
+    case SF_ERR_IMPLAUSIBLE:
+        return "implausible";
     }
     return "unknown";
 }

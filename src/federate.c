@@ -180,8 +180,8 @@ static char *service_of(const char *sched, const char *loc_id)
             le = q + strlen(q);
         o = cJSON_ParseWithLength(ls, (size_t)(le - ls));
         t = str_of(cJSON_GetArrayItem(
-                cJSON_GetObjectItemCaseSensitive(o, "serviceType"), 0),
-            "text");
+                       cJSON_GetObjectItemCaseSensitive(o, "serviceType"), 0),
+                   "text");
         if (t != NULL)
             out = strdup(t);
         cJSON_Delete(o);
@@ -202,7 +202,7 @@ static bool clinic_ok(const cJSON *clinic, char *why, size_t whysz)
 {
     cJSON *r = cJSON_CreateObject(), *arr;
     struct conf_region *reg = NULL;
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     char *text = NULL;
     bool ok = false;
 
@@ -251,19 +251,23 @@ static cJSON *clinic_of(const cJSON *loc, const char *url, const char *sched,
     if (!ours && (svc_own = service_of(sched, loc_id)) != NULL)
         svc = svc_own;
     if (id == NULL || name == NULL || muni == NULL) {
-        snprintf(why, whysz, "no %s", id == NULL ? "HSA-id" :
-                 name == NULL ? "name" : "address.district or city");
+        snprintf(why, whysz, "no %s",
+                 id == NULL     ? "HSA-id"
+                 : name == NULL ? "name"
+                                : "address.district or city");
         free(svc_own);
         return NULL;
     }
     if (op == NULL || (strcmp(op, "private") != 0 && strcmp(op, "region"))) {
         if (warn != NULL)
-            fprintf(warn, "federate: %s: operator not published, "
-                    "\"private\" assumed\n", id);
+            fprintf(warn,
+                    "federate: %s: operator not published, "
+                    "\"private\" assumed\n",
+                    id);
         op = "private";
     }
-    if ((c = cJSON_CreateObject()) == NULL ||
-        add_opt(c, "id", id) != 0 || add_opt(c, "name", name) != 0 ||
+    if ((c = cJSON_CreateObject()) == NULL || add_opt(c, "id", id) != 0 ||
+        add_opt(c, "name", name) != 0 ||
         add_opt(c, "municipality", muni) != 0 ||
         add_opt(c, "locality", loca) != 0 || add_opt(c, "operator", op) ||
         add_opt(c, "phone", telecom(loc, "phone")) != 0 ||
@@ -291,7 +295,7 @@ struct fed {
     struct event_base *base;
     struct fetch *f;
     FILE *warn;
-    cJSON *clinics;          /* the config's array, being filled */
+    cJSON *clinics; /* the config's array, being filled */
 };
 
 /* A growing string for the concatenated files. */
@@ -324,8 +328,8 @@ static int region_files(struct fed *fx, const char *url, const cJSON *m,
                          oom ? "out of memory" : why);
             return -1;
         }
-        if (fed_download(fx->base, fx->f, abs, "application/fhir+ndjson",
-                         &body, &len, err) != 0) {
+        if (fed_download(fx->base, fx->f, abs, "application/fhir+ndjson", &body,
+                         &len, err) != 0) {
             free(abs);
             return -1;
         }
@@ -333,8 +337,8 @@ static int region_files(struct fed *fx, const char *url, const cJSON *m,
         if (all->len + len + 2 > FEDERATE_MAX_BYTES * 4 ||
             (np = realloc(all->p, all->len + len + 2)) == NULL) {
             free(body);
-            sf_error_set(err, SF_ERR_TOO_LARGE, "%s: %s files too large",
-                         url, type);
+            sf_error_set(err, SF_ERR_TOO_LARGE, "%s: %s files too large", url,
+                         type);
             return -1;
         }
         all->p = np;
@@ -368,9 +372,10 @@ static int region_clinics(struct fed *fx, const char *url, const char *locs,
         c = clinic_of(loc, url, scheds, fx->warn, why, sizeof(why));
         if (c == NULL) {
             if (fx->warn != NULL)
-                fprintf(fx->warn, "federate: %s: Location/%.64s left "
-                        "out: %s\n", url, str_of(loc, "id") ?
-                        str_of(loc, "id") : "?", why);
+                fprintf(fx->warn,
+                        "federate: %s: Location/%.64s left "
+                        "out: %s\n",
+                        url, str_of(loc, "id") ? str_of(loc, "id") : "?", why);
         } else {
             cJSON_AddItemToArray(fx->clinics, c);
         }
@@ -382,7 +387,7 @@ static int region_clinics(struct fed *fx, const char *url, const char *locs,
 static int federate_region(struct fed *fx, const char *url,
                            struct sf_error *err)
 {
-    struct sbuf_lite locs = {0}, scheds = {0};
+    struct sbuf_lite locs = { 0 }, scheds = { 0 };
     char *body = NULL;
     size_t len;
     cJSON *m = NULL;
@@ -394,8 +399,10 @@ static int federate_region(struct fed *fx, const char *url,
     m = cJSON_ParseWithLength(body, len);
     if (str_of(m, "transactionTime") == NULL ||
         !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(m, "output"))) {
-        sf_error_set(err, SF_ERR_PARSE, "%s: not a $bulk-publish manifest "
-                     "(transactionTime and output[] required)", url);
+        sf_error_set(err, SF_ERR_PARSE,
+                     "%s: not a $bulk-publish manifest "
+                     "(transactionTime and output[] required)",
+                     url);
         goto out;
     }
     if (region_files(fx, url, m, "Schedule", &scheds, err) != 0 ||
@@ -413,8 +420,7 @@ out:
 /* --- the config ----------------------------------------------------------- */
 
 /* The top level: keep's keys but "clinics", else a minimal head. */
-static cJSON *config_head(const cJSON *keep, const char *const *urls,
-                          size_t n)
+static cJSON *config_head(const cJSON *keep, const char *const *urls, size_t n)
 {
     cJSON *o, *k;
     char note[256];
@@ -426,9 +432,11 @@ static cJSON *config_head(const cJSON *keep, const char *const *urls,
     }
     if ((o = cJSON_CreateObject()) == NULL)
         return NULL;
-    snprintf(note, sizeof(note), "Generated by slotfeed federate from %zu "
+    snprintf(note, sizeof(note),
+             "Generated by slotfeed federate from %zu "
              "regional $bulk-publish manifest(s), first %.128s; run it "
-             "again rather than editing clinics by hand", n, urls[0]);
+             "again rather than editing clinics by hand",
+             n, urls[0]);
     k = cJSON_AddStringToObject(o, "_comment", note);
     if (k == NULL ||
         cJSON_AddStringToObject(o, "name", "Nationell (federerad)") == NULL) {
@@ -449,8 +457,10 @@ static void drop_duplicates(cJSON *arr, FILE *warn)
             if (strcasecmp(str_of(c, "id"), str_of(d, "id")) != 0)
                 continue;
             if (warn != NULL)
-                fprintf(warn, "federate: %s published twice (%s and %s): "
-                        "the first kept\n", str_of(c, "id"),
+                fprintf(warn,
+                        "federate: %s published twice (%s and %s): "
+                        "the first kept\n",
+                        str_of(c, "id"),
                         str_of(cJSON_GetObjectItemCaseSensitive(c, "booking"),
                                "url"),
                         str_of(cJSON_GetObjectItemCaseSensitive(d, "booking"),
@@ -527,8 +537,8 @@ static void print_changed(const cJSON *a, const cJSON *b, const char *id,
     fprintf(out, "~ %s:", id);
     for (s = 0; s < 2; s++)
         cJSON_ArrayForEach(k, sides[s]) {
-            const cJSON *o = cJSON_GetObjectItemCaseSensitive(sides[!s],
-                                                              k->string);
+            const cJSON *o =
+                cJSON_GetObjectItemCaseSensitive(sides[!s], k->string);
 
             /* A key both have is named once, from the old side. */
             if ((s == 1 && o != NULL) || cJSON_Compare(k, o, true))

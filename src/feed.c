@@ -81,9 +81,12 @@ static int push_str(cJSON *arr, const char *s)
 static const char *status_name(enum clinic_status s)
 {
     switch (s) {
-    case CLINIC_OK: return "ok";
-    case CLINIC_STALE: return "stale";
-    case CLINIC_ERROR: break;
+    case CLINIC_OK:
+        return "ok";
+    case CLINIC_STALE:
+        return "stale";
+    case CLINIC_ERROR:
+        break;
     }
     return "error";
 }
@@ -166,8 +169,8 @@ int feed_add_availability(cJSON *obj, const struct avail_slots *slots,
     }
     if ((r.has_first_free ? add_time(obj, "first_free", r.first_free)
                           : add_null(obj, "first_free")) != 0 ||
-        cJSON_AddBoolToObject(obj, "within_guarantee",
-                              r.within_guarantee) == NULL ||
+        cJSON_AddBoolToObject(obj, "within_guarantee", r.within_guarantee) ==
+            NULL ||
         add_date(obj, "guarantee_deadline", r.deadline_day) != 0 ||
         (up = cJSON_AddArrayToObject(obj, "upcoming_days")) == NULL)
         return -1;
@@ -194,9 +197,9 @@ int feed_add_availability(cJSON *obj, const struct avail_slots *slots,
 struct clinic_facts {
     enum web_booking web;
     enum clinic_status status;
-    bool known;              /* availability published (not null) */
-    bool within;             /* known and a slot within the guarantee */
-    bool any_free;           /* known and at least one future slot */
+    bool known;    /* availability published (not null) */
+    bool within;   /* known and a slot within the guarantee */
+    bool any_free; /* known and at least one future slot */
 };
 
 /*
@@ -288,8 +291,7 @@ static int add_clinic_fields(cJSON *obj, const struct conf_region *region,
 
 /* --- documents ----------------------------------------------------------- */
 
-static int add_guarantee(cJSON *obj, const struct avail_rule *rule,
-                         int64_t now)
+static int add_guarantee(cJSON *obj, const struct avail_rule *rule, int64_t now)
 {
     int32_t contact = clock_local_day(now);
     cJSON *g;
@@ -310,8 +312,8 @@ static int add_head(cJSON *obj, const struct conf_region *region, int64_t now)
     if (add_int(obj, "version", FEED_VERSION) != 0 ||
         add_time(obj, "generated_at", now) != 0 ||
         add_str_or_null(obj, "timezone",
-                        region->timezone ? region->timezone
-                                         : CLOCK_TZ_NAME) != 0)
+                        region->timezone ? region->timezone : CLOCK_TZ_NAME) !=
+            0)
         return -1;
     return 0;
 }
@@ -343,7 +345,7 @@ static int build_detail(const struct conf_region *region,
                           &facts) != 0 ||
         (txt = cJSON_PrintUnformatted(obj)) == NULL)
         goto out;
-    n = strlen(txt) - 1;                    /* drop the closing brace */
+    n = strlen(txt) - 1; /* drop the closing brace */
     if ((doc->json = malloc(n + days_len + 1)) == NULL)
         goto out;
     memcpy(doc->json, txt, n);
@@ -364,7 +366,7 @@ out:
 size_t feed_summary_format(const struct feed_snapshot *s, const size_t *idx,
                            size_t n, char *buf, size_t cap)
 {
-    long web[4] = {0, 0, 0, 0}, with_free = 0, within = 0, stale = 0;
+    long web[4] = { 0, 0, 0, 0 }, with_free = 0, within = 0, stale = 0;
     long error = 0;
     size_t k;
     int len;
@@ -403,8 +405,7 @@ static int copy_future(struct avail_slots *dst, const struct avail_slots *src,
     size_t i;
 
     for (i = 0; i < src->n; i++)
-        if (src->v[i].start > now &&
-            avail_slots_add_slot(dst, &src->v[i]) != 0)
+        if (src->v[i].start > now && avail_slots_add_slot(dst, &src->v[i]) != 0)
             return -1;
     avail_slots_sort(dst);
     return 0;
@@ -441,13 +442,13 @@ struct part_key {
 struct feed_heavy {
     unsigned refs;
     enum web_booking web;
-    bool known;                 /* availability published */
-    struct avail_slots slots;   /* future slots at build time, sorted */
+    bool known;               /* availability published */
+    struct avail_slots slots; /* future slots at build time, sorted */
     /* its Schedule and Slot lines (the Location line, which carries the
      * clinic's state and times, is the part's: loc below) */
     struct sbuf smart[SMARTPUB_NDOCS];
     uint64_t smart_hash[SMARTPUB_NDOCS];
-    struct doc_zpart days_z;    /* `,"days":...}` compressed, final */
+    struct doc_zpart days_z; /* `,"days":...}` compressed, final */
 };
 
 /*
@@ -458,26 +459,26 @@ struct feed_heavy {
  */
 struct feed_part {
     unsigned refs;
-    uint64_t id;                /* unique in the process, never 0 */
+    uint64_t id; /* unique in the process, never 0 */
     struct part_key key;
-    int32_t day;                /* local date it was built for */
-    int64_t as_of, until;       /* valid for now in [as_of, until) */
-    char *entry;                /* "," + the clinic object of all.json */
-    struct sbuf loc;            /* its SMART Location line */
-    uint64_t loc_hash;          /* FNV-1a of loc */
-    uint64_t obj_hash;          /* FNV-1a of the object (entry + 1) */
-    struct feed_clinic_info info;  /* info.obj = entry + 1; slots are
+    int32_t day;                  /* local date it was built for */
+    int64_t as_of, until;         /* valid for now in [as_of, until) */
+    char *entry;                  /* "," + the clinic object of all.json */
+    struct sbuf loc;              /* its SMART Location line */
+    uint64_t loc_hash;            /* FNV-1a of loc */
+    uint64_t obj_hash;            /* FNV-1a of the object (entry + 1) */
+    struct feed_clinic_info info; /* info.obj = entry + 1; slots are
                                     * heavy->slots' (a view) */
     struct doc detail, detail_gz;
-    size_t days_off;            /* where `,"days":` starts in detail */
-    struct feed_heavy *heavy;   /* shared; never NULL once built */
-    struct doc_zpart z;         /* entry compressed after its neighbours */
-    uint64_t z_prev;            /* hash of the ids of the parts before it */
+    size_t days_off;          /* where `,"days":` starts in detail */
+    struct feed_heavy *heavy; /* shared; never NULL once built */
+    struct doc_zpart z;       /* entry compressed after its neighbours */
+    uint64_t z_prev;          /* hash of the ids of the parts before it */
 };
 
 static void part_key_of(const struct clinic_state *st, struct part_key *k)
 {
-    memset(k, 0, sizeof(*k));  /* padding too: compared with memcmp */
+    memset(k, 0, sizeof(*k)); /* padding too: compared with memcmp */
     k->web = st->web;
     k->status = st->status;
     k->err_class = st->err_class;
@@ -511,14 +512,14 @@ static void window_see(int64_t t, int64_t now, int64_t *a, int64_t *u)
  * is the latest such instant at or before now, until the first after.
  */
 static void part_window(const struct conf_region *region,
-                        const struct clinic_state *st, int64_t now,
-                        int32_t day, int64_t *as_of, int64_t *until)
+                        const struct clinic_state *st, int64_t now, int32_t day,
+                        int64_t *as_of, int64_t *until)
 {
     int64_t a = clock_day_start(day), u = clock_day_start(day + 1);
     int64_t stale = (int64_t)FEED_STALE_INTERVALS * region->poll_interval_s;
     size_t i;
 
-    if (a > now)                /* cannot happen; keep as_of <= now */
+    if (a > now) /* cannot happen; keep as_of <= now */
         a = now;
     if (st->checked_at != 0)
         window_see(st->checked_at, now, &a, &u);
@@ -589,7 +590,7 @@ static int part_entry(struct feed_part *p, const struct conf_region *region,
     fi->any_free = f.any_free;
     fi->checked_at = st->checked_at;
     if (f.known)
-        fi->slots = p->heavy->slots;        /* a view: heavy owns them */
+        fi->slots = p->heavy->slots; /* a view: heavy owns them */
     rc = 0;
 out:
     free(obj);
@@ -628,7 +629,7 @@ static int heavy_days(const struct clinic_state *st, bool known, int64_t now,
     if ((known ? add_days(o, &st->slots, now) : add_null(o, "days")) != 0 ||
         (txt = cJSON_PrintUnformatted(o)) == NULL)
         goto out;
-    txt[0] = ',';                           /* `{"days":..}` -> `,"days"..` */
+    txt[0] = ','; /* `{"days":..}` -> `,"days"..` */
     *out = txt;
     *len = strlen(txt);
     txt = NULL;
@@ -642,9 +643,9 @@ out:
 /* Clinic i's heavy pieces at now from scratch; *days (malloc'd) gets the
  * days text the detail document ends with. NULL on allocation failure. */
 static struct feed_heavy *heavy_new(const struct conf_clinic *c,
-                                    const struct clinic_state *st,
-                                    int64_t now, struct doc_zctx *zc,
-                                    char **days, size_t *days_len)
+                                    const struct clinic_state *st, int64_t now,
+                                    struct doc_zctx *zc, char **days,
+                                    size_t *days_len)
 {
     struct feed_heavy *h = calloc(1, sizeof(*h));
     int t;
@@ -664,8 +665,8 @@ static struct feed_heavy *heavy_new(const struct conf_clinic *c,
         if (h->smart[t].oom)
             goto fail;
         sbuf_trim(&h->smart[t]);
-        h->smart_hash[t] = hash_fnv1a(HASH_FNV1A_INIT, h->smart[t].p,
-                                      h->smart[t].len);
+        h->smart_hash[t] =
+            hash_fnv1a(HASH_FNV1A_INIT, h->smart[t].p, h->smart[t].len);
     }
     return h;
 fail:
@@ -720,7 +721,7 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
 {
     static uint64_t ids;
     struct feed_part *p = calloc(1, sizeof(*p));
-    struct doc_zpart head = {0};
+    struct doc_zpart head = { 0 };
     const struct doc_zpart *z[2];
     char *days = NULL;
     const char *dt;
@@ -746,14 +747,15 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
         dt = days;
     }
     if (part_entry(p, region, i, st, now) != 0 ||
-        smartpub_clinic_location_line(
-            &region->clinics[i], st,
-            effective_status(st, now, region->poll_interval_s),
-            &p->loc) != 0 || p->loc.oom ||
+        smartpub_clinic_location_line(&region->clinics[i], st,
+                                      effective_status(st, now,
+                                                       region->poll_interval_s),
+                                      &p->loc) != 0 ||
+        p->loc.oom ||
         build_detail(region, st, i, now, p->as_of, dt, dlen, &p->detail,
                      &p->days_off) != 0 ||
-        doc_zpart_make_cx(zc, p->detail.json, p->days_off, NULL, 0, 0,
-                          &head) != 0)
+        doc_zpart_make_cx(zc, p->detail.json, p->days_off, NULL, 0, 0, &head) !=
+            0)
         goto fail;
     sbuf_trim(&p->loc);
     p->loc_hash = hash_fnv1a(HASH_FNV1A_INIT, p->loc.p, p->loc.len);
@@ -774,9 +776,9 @@ fail:
 
 /* prev's part for clinic i, with a reference, when still valid at now. */
 static struct feed_part *part_reuse(const struct feed_snapshot *prev,
-                                    const struct conf_region *region,
-                                    size_t i, const struct clinic_state *st,
-                                    int64_t now, int32_t day)
+                                    const struct conf_region *region, size_t i,
+                                    const struct clinic_state *st, int64_t now,
+                                    int32_t day)
 {
     struct feed_part *p;
     struct part_key k;
@@ -822,8 +824,8 @@ static int part_zpiece(struct feed_part *const *parts, size_t i,
     doc_zpart_free(&p->z);
     p->z_prev = ctx;
     if (i == 0)
-        return doc_zpart_make_cx(zc, p->info.obj, p->info.obj_len, NULL, 0,
-                                 0, &p->z);
+        return doc_zpart_make_cx(zc, p->info.obj, p->info.obj_len, NULL, 0, 0,
+                                 &p->z);
     /* The plain bytes before the piece: obj_from, ",obj", ... ",obj_i-1". */
     for (k = from; k < i; k++)
         n += parts[k]->info.obj_len + 1;
@@ -841,8 +843,8 @@ static int part_zpiece(struct feed_part *const *parts, size_t i,
         }
     }
     /* Only the last 32 KiB count (doc_zpart_make_cx keeps the tail). */
-    rc = doc_zpart_make_cx(zc, p->entry, p->info.obj_len + 1, dict, n, 0,
-                           &p->z);
+    rc =
+        doc_zpart_make_cx(zc, p->entry, p->info.obj_len + 1, dict, n, 0, &p->z);
     free(dict);
     return rc;
 }
@@ -891,7 +893,7 @@ static int build_all(const struct conf_region *region, int64_t now,
 {
     static const char open_list[] = ",\"clinics\":[";
     char sum[FEED_SUMMARY_MAX];
-    struct sbuf b = {0};
+    struct sbuf b = { 0 };
     uint64_t h, ch;
     size_t i, n, total, prefix;
     cJSON *obj;
@@ -904,10 +906,9 @@ static int build_all(const struct conf_region *region, int64_t now,
         add_guarantee(obj, &region->guarantee, now) != 0 ||
         (s->head = cJSON_PrintUnformatted(obj)) == NULL)
         goto out;
-    s->head_len = strlen(s->head) - 1;      /* drop the closing brace */
+    s->head_len = strlen(s->head) - 1; /* drop the closing brace */
     s->head[s->head_len] = '\0';
-    if ((n = feed_summary_format(s, NULL, s->nclinics, sum, sizeof(sum))) ==
-        0)
+    if ((n = feed_summary_format(s, NULL, s->nclinics, sum, sizeof(sum))) == 0)
         goto out;
     total = s->head_len + 1 + n + sizeof(open_list) - 1 + 2;
     for (i = 0; i < s->nclinics; i++)
@@ -956,8 +957,8 @@ out:
  */
 static int build_smart(struct feed_snapshot *s, int64_t now)
 {
-    struct doc_seg *segs[SMARTPUB_NDOCS] = {NULL};
-    size_t nseg[SMARTPUB_NDOCS] = {0};
+    struct doc_seg *segs[SMARTPUB_NDOCS] = { NULL };
+    size_t nseg[SMARTPUB_NDOCS] = { 0 };
     uint64_t tree[SMARTPUB_NDOCS];
     size_t i;
     int t;
@@ -970,10 +971,11 @@ static int build_smart(struct feed_snapshot *s, int64_t now)
         for (i = 0; i < s->nclinics; i++) {
             const struct feed_part *p = s->parts[i];
 
-            const struct sbuf *b = t == SMARTPUB_LOCATION ?
-                                   &p->loc : &p->heavy->smart[t];
-            const uint64_t *bh = t == SMARTPUB_LOCATION ?
-                                 &p->loc_hash : &p->heavy->smart_hash[t];
+            const struct sbuf *b =
+                t == SMARTPUB_LOCATION ? &p->loc : &p->heavy->smart[t];
+            const uint64_t *bh = t == SMARTPUB_LOCATION
+                                     ? &p->loc_hash
+                                     : &p->heavy->smart_hash[t];
 
             if (b->len > 0) {
                 segs[t][nseg[t]].p = b->p;
@@ -1018,10 +1020,10 @@ struct feed_job {
     const struct conf_region *region;
     int64_t now;
     int32_t day;
-    struct feed_snapshot *prev;     /* held with feed_snapshot_ref */
-    struct feed_snapshot *s;        /* being filled */
-    struct doc_zctx *zc;            /* one compressor for every piece */
-    size_t next;                    /* the next clinic to collect */
+    struct feed_snapshot *prev; /* held with feed_snapshot_ref */
+    struct feed_snapshot *s;    /* being filled */
+    struct doc_zctx *zc;        /* one compressor for every piece */
+    size_t next;                /* the next clinic to collect */
 };
 
 /* Clinic i's part into j->s: prev's when still valid, else a new one
@@ -1038,8 +1040,8 @@ static int collect_part(struct feed_job *j, const struct clinic_state *st,
     if (p == NULL) {
         const struct feed_part *old = NULL;
 
-        if (prev != NULL && prev->parts != NULL &&
-            prev->region == j->region && i < prev->nclinics)
+        if (prev != NULL && prev->parts != NULL && prev->region == j->region &&
+            i < prev->nclinics)
             old = prev->parts[i];
         if ((p = part_new(j->region, i, st, j->now, j->day, old, j->zc,
                           &s->heavy_built)) == NULL)
@@ -1263,8 +1265,8 @@ void feed_metrics(const struct feed_snapshot *s, struct metrics_feed *out)
 
     memset(out, 0, sizeof(*out));
     out->generated_at = s->generated_at;
-    out->publish_interval_s = s->region != NULL ? s->region->publish_interval_s
-                                                : 0;
+    out->publish_interval_s =
+        s->region != NULL ? s->region->publish_interval_s : 0;
     for (i = 0; i < METRICS_WEB_BOOKINGS; i++)
         out->web_name[i] = collector_web_name((enum web_booking)i);
     for (i = 0; s->info != NULL && i < s->nclinics; i++) {
@@ -1282,8 +1284,7 @@ void feed_metrics(const struct feed_snapshot *s, struct metrics_feed *out)
 
 /* --- publish cadence (feed.h) --------------------------------------------- */
 
-void feed_cadence_init(struct feed_cadence *c, int interval_s,
-                       int coalesce_ms)
+void feed_cadence_init(struct feed_cadence *c, int interval_s, int coalesce_ms)
 {
     memset(c, 0, sizeof(*c));
     c->coalesce_ms = coalesce_ms < 1 ? 1 : coalesce_ms;
@@ -1298,7 +1299,7 @@ void feed_cadence_set_interval(struct feed_cadence *c, int interval_s)
 void feed_cadence_touch(struct feed_cadence *c, int64_t now_ms)
 {
     if (c->dirty)
-        return;     /* the earliest unpublished change sets the deadline */
+        return; /* the earliest unpublished change sets the deadline */
     c->dirty = true;
     c->dirty_ms = now_ms;
 }

@@ -84,25 +84,25 @@ struct xfer {
     CURL *easy;
     struct curl_slist *headers;
     char *url;
-    char *post;              /* our copy of the POST body, or NULL */
+    char *post;               /* our copy of the POST body, or NULL */
     size_t url_cap, post_cap; /* kept across reuse */
-    bool has_post;           /* this transfer POSTs post */
-    char *buf;               /* response body, NUL-terminated */
+    bool has_post;            /* this transfer POSTs post */
+    char *buf;                /* response body, NUL-terminated */
     size_t len, cap;
     bool too_large;
-    bool ratio_hit;          /* decompression ratio over the cap */
-    curl_off_t raw_at_hit;   /* bytes received when it was */
-    size_t decoded_at_hit;   /* bytes decoded by then */
-    char *content_type;      /* from the last response's headers */
+    bool ratio_hit;        /* decompression ratio over the cap */
+    curl_off_t raw_at_hit; /* bytes received when it was */
+    size_t decoded_at_hit; /* bytes decoded by then */
+    char *content_type;    /* from the last response's headers */
     char *etag;
     char *last_modified;
     long retry_after_s;
-    int64_t date_hdr;        /* Date: of the last response, or -1 */
-    char *retry_after_raw;   /* HTTP-date form, resolved at the end */
+    int64_t date_hdr;      /* Date: of the last response, or -1 */
+    char *retry_after_raw; /* HTTP-date form, resolved at the end */
     char errbuf[CURL_ERROR_SIZE];
     fetch_done_fn done;
     void *arg;
-    struct event *defer;     /* zero-timeout failure delivery, or NULL */
+    struct event *defer; /* zero-timeout failure delivery, or NULL */
     struct sf_error defer_err;
     struct xfer *prev, *next;
 };
@@ -117,7 +117,7 @@ struct fetch {
     char *ca_file;
     struct xfer *xfers;
     size_t nxfers;
-    struct xfer *idle;       /* finished, reset, kept for reuse (->next) */
+    struct xfer *idle; /* finished, reset, kept for reuse (->next) */
     size_t nidle;
     struct sockev *socks;
 };
@@ -190,14 +190,14 @@ static void xfer_recycle(struct xfer *x)
     memset(x, 0, sizeof(*x));
     x->f = f;
     x->easy = keep.easy;
-#define KEEP(p, cap)                                                        \
-    do {                                                                    \
-        if (keep.cap <= FETCH_KEEP_BYTES) {                                 \
-            x->p = keep.p;                                                  \
-            x->cap = keep.cap;                                              \
-        } else {                                                            \
-            free(keep.p);                                                   \
-        }                                                                   \
+#define KEEP(p, cap)                        \
+    do {                                    \
+        if (keep.cap <= FETCH_KEEP_BYTES) { \
+            x->p = keep.p;                  \
+            x->cap = keep.cap;              \
+        } else {                            \
+            free(keep.p);                   \
+        }                                   \
     } while (0)
     KEEP(url, url_cap);
     KEEP(post, post_cap);
@@ -274,7 +274,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
      * it bounds chunked and decompressed bodies alike. */
     if (n > x->f->max_body_bytes - x->len) {
         x->too_large = true;
-        return 0;   /* short count: curl aborts with CURLE_WRITE_ERROR */
+        return 0; /* short count: curl aborts with CURLE_WRITE_ERROR */
     }
     /* Decompression bomb: many decoded bytes from few received. curl
      * counts received (still encoded) body bytes in SIZE_DOWNLOAD; within
@@ -397,19 +397,18 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 
 /* --- completion ----------------------------------------------------------- */
 
-static enum sf_errclass classify(CURLcode rc, bool too_large,
-                                 bool ratio_hit)
+static enum sf_errclass classify(CURLcode rc, bool too_large, bool ratio_hit)
 {
     switch (rc) {
     case CURLE_OK:
         return SF_ERR_NONE;
-    case CURLE_OPERATION_TIMEDOUT:   /* connect, total and low-speed */
+    case CURLE_OPERATION_TIMEDOUT: /* connect, total and low-speed */
         return SF_ERR_TIMEOUT;
     case CURLE_FILESIZE_EXCEEDED:
         return SF_ERR_TOO_LARGE;
     case CURLE_WRITE_ERROR:
         if (ratio_hit)
-            return SF_ERR_HOSTILE;   /* a bomb, like an entity bomb */
+            return SF_ERR_HOSTILE; /* a bomb, like an entity bomb */
         return too_large ? SF_ERR_TOO_LARGE : SF_ERR_NOMEM;
     case CURLE_TOO_MANY_REDIRECTS:
         /* An answer, but only ever "go elsewhere": like a 3xx with
@@ -449,8 +448,8 @@ static long resolve_retry_after(const struct xfer *x)
  * from a small limit.
  */
 static void fail_message(const struct xfer *x, CURLcode rc,
-                         enum sf_errclass cls, const char *where,
-                         double total, struct sf_error *err)
+                         enum sf_errclass cls, const char *where, double total,
+                         struct sf_error *err)
 {
     const struct fetch *f = x->f;
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
@@ -458,20 +457,21 @@ static void fail_message(const struct xfer *x, CURLcode rc,
     if (x->ratio_hit) {
         curl_off_t raw = x->raw_at_hit > 0 ? x->raw_at_hit : 1;
 
-        sf_error_set(err, cls, "%s: decompression ratio %lld:1 over cap "
-                     "%ld:1 (%zu bytes decoded from %lld received)", where,
-                     (long long)(x->decoded_at_hit / (size_t)raw),
-                     f->max_ratio, x->decoded_at_hit,
-                     (long long)x->raw_at_hit);
+        sf_error_set(err, cls,
+                     "%s: decompression ratio %lld:1 over cap "
+                     "%ld:1 (%zu bytes decoded from %lld received)",
+                     where, (long long)(x->decoded_at_hit / (size_t)raw),
+                     f->max_ratio, x->decoded_at_hit, (long long)x->raw_at_hit);
         return;
     }
     switch (rc) {
     case CURLE_WRITE_ERROR:
     case CURLE_FILESIZE_EXCEEDED:
         if (cls == SF_ERR_TOO_LARGE) {
-            sf_error_set(err, cls, "%s: response larger than %zu bytes "
-                         "(size cap fetch.max_body_bytes)", where,
-                         f->max_body_bytes);
+            sf_error_set(err, cls,
+                         "%s: response larger than %zu bytes "
+                         "(size cap fetch.max_body_bytes)",
+                         where, f->max_body_bytes);
             return;
         }
         break;
@@ -481,32 +481,36 @@ static void fail_message(const struct xfer *x, CURLcode rc,
         if (strncmp(detail, "Connection timed out", 20) == 0 ||
             strncmp(detail, "Failed to connect", 17) == 0 ||
             strncmp(detail, "Resolving timed out", 19) == 0)
-            sf_error_set(err, cls, "%s: timed out after %.0f ms (connect "
+            sf_error_set(err, cls,
+                         "%s: timed out after %.0f ms (connect "
                          "timeout %ld ms, fetch.connect_timeout_ms: %s)",
-                         where, total * 1000.0, f->connect_timeout_ms,
-                         detail);
+                         where, total * 1000.0, f->connect_timeout_ms, detail);
         else if (strncmp(detail, "Operation too slow", 18) == 0)
-            sf_error_set(err, cls, "%s: timed out after %.0f ms (low-speed "
-                         "limit %ld B/s: %s)", where, total * 1000.0,
-                         FETCH_LOW_SPEED_BPS, detail);
+            sf_error_set(err, cls,
+                         "%s: timed out after %.0f ms (low-speed "
+                         "limit %ld B/s: %s)",
+                         where, total * 1000.0, FETCH_LOW_SPEED_BPS, detail);
         else
-            sf_error_set(err, cls, "%s: timed out after %.0f ms (total "
-                         "timeout %ld ms, fetch.timeout_ms: %s)", where,
-                         total * 1000.0, f->timeout_ms, detail);
+            sf_error_set(err, cls,
+                         "%s: timed out after %.0f ms (total "
+                         "timeout %ld ms, fetch.timeout_ms: %s)",
+                         where, total * 1000.0, f->timeout_ms, detail);
         return;
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CRL_BADFILE:
         /* curl's own text names the local file (booking.tls.*), and this
          * message becomes the clinic's public error: no local paths. */
-        sf_error_set(err, cls, "%s: %s after %.0f ms (a booking.tls file "
-                     "of this clinic)", where, curl_easy_strerror(rc),
-                     total * 1000.0);
+        sf_error_set(err, cls,
+                     "%s: %s after %.0f ms (a booking.tls file "
+                     "of this clinic)",
+                     where, curl_easy_strerror(rc), total * 1000.0);
         return;
     case CURLE_TOO_MANY_REDIRECTS:
-        sf_error_set(err, cls, "%s: more than %ld redirects (redirect cap "
-                     "max_redirects) after %.0f ms", where, f->max_redirects,
-                     total * 1000.0);
+        sf_error_set(err, cls,
+                     "%s: more than %ld redirects (redirect cap "
+                     "max_redirects) after %.0f ms",
+                     where, f->max_redirects, total * 1000.0);
         return;
     default:
         break;
@@ -673,8 +677,7 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts,
                         struct sf_error *err)
 {
     struct fetch *f = NULL;
-    const char *ua = opts && opts->user_agent ? opts->user_agent :
-                     FETCH_DEF_UA;
+    const char *ua = opts && opts->user_agent ? opts->user_agent : FETCH_DEF_UA;
 
     if (base == NULL) {
         sf_error_set(err, SF_ERR_INTERNAL, "fetch: no event base");
@@ -688,16 +691,18 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts,
     if (f == NULL)
         goto nomem;
     f->base = base;
-    f->connect_timeout_ms = opts && opts->connect_timeout_ms > 0 ?
-                            opts->connect_timeout_ms : FETCH_DEF_CONNECT_MS;
-    f->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms :
-                    FETCH_DEF_TIMEOUT_MS;
-    f->max_body_bytes = opts && opts->max_body_bytes > 0 ?
-                        opts->max_body_bytes : FETCH_DEF_MAX_BODY;
-    f->max_redirects = opts && opts->max_redirects > 0 ?
-                       opts->max_redirects : 0;
-    f->max_ratio = opts && opts->max_decompress_ratio > 0 ?
-                   opts->max_decompress_ratio : FETCH_DEF_DECOMPRESS_RATIO;
+    f->connect_timeout_ms = opts && opts->connect_timeout_ms > 0
+                                ? opts->connect_timeout_ms
+                                : FETCH_DEF_CONNECT_MS;
+    f->timeout_ms =
+        opts && opts->timeout_ms > 0 ? opts->timeout_ms : FETCH_DEF_TIMEOUT_MS;
+    f->max_body_bytes = opts && opts->max_body_bytes > 0 ? opts->max_body_bytes
+                                                         : FETCH_DEF_MAX_BODY;
+    f->max_redirects =
+        opts && opts->max_redirects > 0 ? opts->max_redirects : 0;
+    f->max_ratio = opts && opts->max_decompress_ratio > 0
+                       ? opts->max_decompress_ratio
+                       : FETCH_DEF_DECOMPRESS_RATIO;
     f->user_agent = strdup(ua);
     if (f->user_agent == NULL)
         goto nomem;
@@ -745,10 +750,10 @@ static void on_deferred_fail(evutil_socket_t fd, short what, void *arg)
  * curl refused the transfer before it started: report it through the
  * loop like any other failure, so done never runs inside fetch_start.
  */
-static int defer_failure(struct xfer *x, enum sf_errclass cls,
-                         const char *what, struct sf_error *err)
+static int defer_failure(struct xfer *x, enum sf_errclass cls, const char *what,
+                         struct sf_error *err)
 {
-    struct timeval zero = {0, 0};
+    struct timeval zero = { 0, 0 };
     char where[256];
 
     url_where(x->url, where, sizeof(where));
@@ -797,9 +802,10 @@ static int xfer_headers(struct xfer *x, const struct adapter_request *req,
         /* One line each: a CR/LF would let a header smuggle another. */
         if (strpbrk(hl, "\r\n") != NULL || strchr(hl, ':') == NULL ||
             hl[0] == ':') {
-            sf_error_set(err, SF_ERR_CONFIG, "fetch %s: malformed request "
-                         "header %zu", req->label ? req->label : "request",
-                         i);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "fetch %s: malformed request "
+                         "header %zu",
+                         req->label ? req->label : "request", i);
             return -1;
         }
         h = curl_slist_append(x->headers, hl);
@@ -827,10 +833,10 @@ static CURLcode xfer_setopts(const struct fetch *f, struct xfer *x,
 {
     CURLcode rc = CURLE_OK;
 
-#define SET(opt, val)                                                       \
-    do {                                                                    \
-        if (rc == CURLE_OK)                                                 \
-            rc = curl_easy_setopt(x->easy, opt, val);                       \
+#define SET(opt, val)                                 \
+    do {                                              \
+        if (rc == CURLE_OK)                           \
+            rc = curl_easy_setopt(x->easy, opt, val); \
     } while (0)
     SET(CURLOPT_URL, x->url);
     SET(CURLOPT_PRIVATE, x);
@@ -935,8 +941,7 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
                              curl_easy_strerror(rc), err);
     mrc = curl_multi_add_handle(f->multi, x->easy);
     if (mrc != CURLM_OK)
-        return defer_failure(x, SF_ERR_INTERNAL, curl_multi_strerror(mrc),
-                             err);
+        return defer_failure(x, SF_ERR_INTERNAL, curl_multi_strerror(mrc), err);
     /* curl arms our timer (0 ms) from add_handle; the loop starts it. */
     return 0;
 

@@ -23,13 +23,13 @@
 
 struct geo_place {
     char *name;
-    char *municipality;          /* localities only; may be NULL */
+    char *municipality; /* localities only; may be NULL */
     struct geo_point pt;
 };
 
 struct geo_postcode {
     char prefix[4];
-    const struct geo_place *place;   /* a locality of the table */
+    const struct geo_place *place; /* a locality of the table */
 };
 
 struct geo_table {
@@ -107,9 +107,8 @@ void geo_free(struct geo_table *t)
     free(t);
 }
 
-static const struct geo_place *find_place(const struct geo_place *v,
-                                          size_t n, const char *name,
-                                          size_t len)
+static const struct geo_place *find_place(const struct geo_place *v, size_t n,
+                                          const char *name, size_t len)
 {
     size_t i;
 
@@ -130,8 +129,7 @@ static int parse_places(const cJSON *root, const char *key, bool locality,
     *out = NULL;
     *n = 0;
     if (!cJSON_IsArray(arr)) {
-        sf_error_set(err, SF_ERR_CONFIG, "%s: $.%s: want an array", name,
-                     key);
+        sf_error_set(err, SF_ERR_CONFIG, "%s: $.%s: want an array", name, key);
         return -1;
     }
     if (cJSON_GetArraySize(arr) == 0)
@@ -145,33 +143,39 @@ static int parse_places(const cJSON *root, const char *key, bool locality,
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
         const cJSON *lat = cJSON_GetObjectItemCaseSensitive(it, "lat");
         const cJSON *lon = cJSON_GetObjectItemCaseSensitive(it, "lon");
-        const cJSON *mu = cJSON_GetObjectItemCaseSensitive(it,
-                                                           "municipality");
+        const cJSON *mu = cJSON_GetObjectItemCaseSensitive(it, "municipality");
         struct geo_place *p = &(*out)[i];
 
         if (!cJSON_IsString(nm) || nm->valuestring[0] == '\0' ||
             strlen(nm->valuestring) > GEO_NAME_MAX) {
-            sf_error_set(err, SF_ERR_CONFIG, "%s: $.%s[%zu].name: want a "
-                         "string of 1..%d bytes", name, key, i,
-                         GEO_NAME_MAX);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "%s: $.%s[%zu].name: want a "
+                         "string of 1..%d bytes",
+                         name, key, i, GEO_NAME_MAX);
             return -1;
         }
         if (!cJSON_IsNumber(lat) || !cJSON_IsNumber(lon) ||
             !(lat->valuedouble >= -90 && lat->valuedouble <= 90) ||
             !(lon->valuedouble >= -180 && lon->valuedouble <= 180)) {
-            sf_error_set(err, SF_ERR_CONFIG, "%s: $.%s[%zu]: want lat in "
-                         "[-90,90] and lon in [-180,180]", name, key, i);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "%s: $.%s[%zu]: want lat in "
+                         "[-90,90] and lon in [-180,180]",
+                         name, key, i);
             return -1;
         }
         if (locality && mu != NULL && !cJSON_IsString(mu)) {
-            sf_error_set(err, SF_ERR_CONFIG, "%s: $.%s[%zu].municipality: "
-                         "want a string", name, key, i);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "%s: $.%s[%zu].municipality: "
+                         "want a string",
+                         name, key, i);
             return -1;
         }
-        if (find_place(*out, i, nm->valuestring,
-                       strlen(nm->valuestring)) != NULL) {
-            sf_error_set(err, SF_ERR_CONFIG, "%s: $.%s[%zu].name: \"%s\" "
-                         "listed twice", name, key, i, nm->valuestring);
+        if (find_place(*out, i, nm->valuestring, strlen(nm->valuestring)) !=
+            NULL) {
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "%s: $.%s[%zu].name: \"%s\" "
+                         "listed twice",
+                         name, key, i, nm->valuestring);
             return -1;
         }
         p->pt.lat = lat->valuedouble;
@@ -217,21 +221,27 @@ static int parse_postcodes(const cJSON *root, const char *name,
 
         if (strlen(s) != 3 || !isdigit((unsigned char)s[0]) ||
             !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2])) {
-            sf_error_set(err, SF_ERR_CONFIG, "%s: $.postcodes[%zu].prefix: "
-                         "want 3 digits", name, i);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "%s: $.postcodes[%zu].prefix: "
+                         "want 3 digits",
+                         name, i);
             return -1;
         }
         for (k = 0; k < i; k++)
             if (strcmp(t->pc[k].prefix, s) == 0) {
-                sf_error_set(err, SF_ERR_CONFIG, "%s: $.postcodes[%zu]."
-                             "prefix: %s listed twice", name, i, s);
+                sf_error_set(err, SF_ERR_CONFIG,
+                             "%s: $.postcodes[%zu]."
+                             "prefix: %s listed twice",
+                             name, i, s);
                 return -1;
             }
         if (!cJSON_IsString(lo) ||
             (t->pc[i].place = find_place(t->loc, t->nloc, lo->valuestring,
                                          strlen(lo->valuestring))) == NULL) {
-            sf_error_set(err, SF_ERR_CONFIG, "%s: $.postcodes[%zu].locality:"
-                         " want the name of one of $.localities", name, i);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "%s: $.postcodes[%zu].locality:"
+                         " want the name of one of $.localities",
+                         name, i);
             return -1;
         }
         memcpy(t->pc[i].prefix, s, 4);
@@ -262,8 +272,8 @@ struct geo_table *geo_parse(const char *text, size_t len, const char *name,
     }
     if (parse_places(root, "municipalities", false, name, &t->mun, &t->nmun,
                      err) != 0 ||
-        parse_places(root, "localities", true, name, &t->loc, &t->nloc,
-                     err) != 0 ||
+        parse_places(root, "localities", true, name, &t->loc, &t->nloc, err) !=
+            0 ||
         parse_postcodes(root, name, t, err) != 0)
         goto fail;
     cJSON_Delete(root);
@@ -329,9 +339,8 @@ static bool postcode_prefix(const char *s, size_t len, char prefix[4])
     return true;
 }
 
-int geo_resolve(const struct geo_table *t, const char *q,
-                struct geo_point *out, const char **label,
-                struct sf_error *err)
+int geo_resolve(const struct geo_table *t, const char *q, struct geo_point *out,
+                const char **label, struct sf_error *err)
 {
     const struct geo_place *p = NULL;
     char prefix[4];
@@ -352,7 +361,8 @@ int geo_resolve(const struct geo_table *t, const char *q,
     }
     if (isdigit((unsigned char)q[0])) {
         if (!postcode_prefix(q, len, prefix)) {
-            sf_error_set(err, SF_ERR_CONFIG, "near: \"%.*s\" is not a "
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "near: \"%.*s\" is not a "
                          "postcode (5 digits, e.g. 652 24)",
                          (int)(len > 40 ? 40 : len), q);
             return -1;
@@ -361,13 +371,16 @@ int geo_resolve(const struct geo_table *t, const char *q,
             if (strcmp(t->pc[i].prefix, prefix) == 0)
                 p = t->pc[i].place;
         if (p == NULL) {
-            sf_error_set(err, SF_ERR_CONFIG, "near: postcode %.*s is not "
-                         "in the region's table", (int)len, q);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "near: postcode %.*s is not "
+                         "in the region's table",
+                         (int)len, q);
             return -1;
         }
     } else if ((p = find_place(t->loc, t->nloc, q, len)) == NULL &&
                (p = find_place(t->mun, t->nmun, q, len)) == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "near: \"%.*s\" is not a known "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "near: \"%.*s\" is not a known "
                      "municipality, locality or postcode",
                      (int)(len > GEO_NAME_MAX ? GEO_NAME_MAX : len), q);
         return -1;
@@ -400,8 +413,7 @@ double geo_distance_km(struct geo_point a, struct geo_point b)
     double r = GEO_PI / 180.0;
     double dlat = (b.lat - a.lat) * r, dlon = (b.lon - a.lon) * r;
     double h = sin(dlat / 2) * sin(dlat / 2) +
-               cos(a.lat * r) * cos(b.lat * r) * sin(dlon / 2) *
-                   sin(dlon / 2);
+               cos(a.lat * r) * cos(b.lat * r) * sin(dlon / 2) * sin(dlon / 2);
 
     if (h > 1.0)
         h = 1.0;

@@ -58,7 +58,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/http_struct.h>     /* major/minor: no getter in 2.1 */
+#include <event2/http_struct.h> /* major/minor: no getter in 2.1 */
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <sqlite3.h>
@@ -77,19 +77,19 @@
 #include "slotfeed/smartpub.h"
 #include "slotfeed/web.h"
 
-#define HTTP_MAX_HEADERS 8192       /* request line + headers */
-#define HTTP_MAX_BODY 1024          /* we take no bodies; be strict */
-#define HTTP_MAX_URI 2048           /* longer -> 414 */
-#define HTTP_TIMEOUT_S 15           /* idle read/write timeout */
-#define HTTP_ACCEPT_RETRY_MS 200    /* listener pause after accept failed */
+#define HTTP_MAX_HEADERS 8192    /* request line + headers */
+#define HTTP_MAX_BODY 1024       /* we take no bodies; be strict */
+#define HTTP_MAX_URI 2048        /* longer -> 414 */
+#define HTTP_TIMEOUT_S 15        /* idle read/write timeout */
+#define HTTP_ACCEPT_RETRY_MS 200 /* listener pause after accept failed */
 #define HTTP_DEFAULT_MAX_AGE 30
 #define HTTP_RETRY_AFTER "5"        /* seconds, on 503 while starting */
 #define HTTP_REPORT_RETRY_AFTER "2" /* seconds, on 503 at the report cap */
 #define HTTP_STATIC_MAX_AGE "public, max-age=300"
-#define HTTP_CACHE_ENTRIES 64       /* filtered docs kept per snapshot */
+#define HTTP_CACHE_ENTRIES 64 /* filtered docs kept per snapshot */
 #define HTTP_HOST_MAX 255
-#define HTTP_SWEEP_MAX_MS 1000      /* sweeper period: deadline/4, capped */
-#define HTTP_FD_RESERVE 64          /* fds kept for SQLite, curl, logs */
+#define HTTP_SWEEP_MAX_MS 1000 /* sweeper period: deadline/4, capped */
+#define HTTP_FD_RESERVE 64     /* fds kept for SQLite, curl, logs */
 
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_HTML "text/html; charset=utf-8"
@@ -99,14 +99,14 @@
 /* One open connection: since_ms = start of the request being read
  * (monotonic ms), 0 while we answer one. */
 struct conn {
-    struct evhttp_connection *evcon;    /* NULL = free slot */
+    struct evhttp_connection *evcon; /* NULL = free slot */
     int64_t since_ms;
-    int close_after;            /* refused framing: close after the reply */
+    int close_after; /* refused framing: close after the reply */
 };
 
 /* Open connections: accepted and not closed yet. */
 struct conn_set {
-    struct conn *v;             /* cap slots (power of two > 2 * max) */
+    struct conn *v; /* cap slots (power of two > 2 * max) */
     size_t cap, n, max;
 };
 
@@ -123,31 +123,31 @@ struct http_server {
     http_snapshot_fn get;
     void *arg;
     struct conn_set conns;
-    struct bufferevent **pend;  /* accepted, connection not adopted yet; */
-    size_t npend;               /* each holds a bufferevent reference */
-    struct event *adopt_ev;     /* activated on accept */
-    struct event *sweep_ev;     /* request deadline sweeper */
-    struct event *close_ev;     /* closes close_after connections */
+    struct bufferevent **pend; /* accepted, connection not adopted yet; */
+    size_t npend;              /* each holds a bufferevent reference */
+    struct event *adopt_ev;    /* activated on accept */
+    struct event *sweep_ev;    /* request deadline sweeper */
+    struct event *close_ev;    /* closes close_after connections */
     int64_t deadline_ms;
     int sweep_ms;
-    int paused;                 /* listener disabled at the cap */
-    int backoff;                /* listener disabled after accept failed */
-    struct event *retry_ev;     /* ends the backoff */
-    struct http_server *next;   /* all servers (see on_accept_error) */
-    int closing;                /* in http_free: the listener is gone */
+    int paused;               /* listener disabled at the cap */
+    int backoff;              /* listener disabled after accept failed */
+    struct event *retry_ev;   /* ends the backoff */
+    struct http_server *next; /* all servers (see on_accept_error) */
+    int closing;              /* in http_free: the listener is gone */
     struct api_cache *cache;
-    struct api_cache *pages;    /* the rendered patient page "/" */
-    struct api_cache *overview; /* the filled "/overview" */
-    const struct geo_table *geo;        /* borrowed from opts */
-    char (*asset_etags)[DOC_ETAG_LEN];   /* parallel to web_assets[] */
-    struct doc *asset_gz;       /* their gzip forms, made at start (json
+    struct api_cache *pages;           /* the rendered patient page "/" */
+    struct api_cache *overview;        /* the filled "/overview" */
+    const struct geo_table *geo;       /* borrowed from opts */
+    char (*asset_etags)[DOC_ETAG_LEN]; /* parallel to web_assets[] */
+    struct doc *asset_gz;              /* their gzip forms, made at start (json
                                  * NULL: not worth it or no memory) */
     size_t nassets;
-    struct reportq *reports;    /* started with the first report request */
+    struct reportq *reports; /* started with the first report request */
     struct reportq_opts report_opts;
-    struct report_wait *waits;  /* requests whose report is computing */
-    char cache_control[48];     /* "public, max-age=N", made once */
-    int64_t lm_at;              /* the time lm_text shows (0 = none yet) */
+    struct report_wait *waits; /* requests whose report is computing */
+    char cache_control[48];    /* "public, max-age=N", made once */
+    int64_t lm_at;             /* the time lm_text shows (0 = none yet) */
     char lm_text[CLOCK_HTTP_DATE_LEN];
 };
 
@@ -156,14 +156,13 @@ struct rq {
     struct http_server *s;
     struct evhttp_request *req;
     enum metrics_route route;
-    int64_t t0_us;              /* monotonic us the request arrived */
-    const char *vary;           /* Vary of a served doc; NULL = encoding */
+    int64_t t0_us;    /* monotonic us the request arrived */
+    const char *vary; /* Vary of a served doc; NULL = encoding */
 };
 
 /* --- replies ------------------------------------------------------------- */
 
-static void set_header(struct evhttp_request *req, const char *k,
-                       const char *v)
+static void set_header(struct evhttp_request *req, const char *k, const char *v)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
@@ -173,8 +172,7 @@ static void set_header(struct evhttp_request *req, const char *k,
 
 /* A header this reply has not set yet: no search for an old one (each
  * evhttp_remove_header is a case-insensitive scan of the list). */
-static void add_header(struct evhttp_request *req, const char *k,
-                       const char *v)
+static void add_header(struct evhttp_request *req, const char *k, const char *v)
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), k, v);
 }
@@ -297,7 +295,7 @@ static void send_segs(struct rq *q, const struct doc *d,
     int held = 0;
 
     if (evhttp_request_get_command(q->req) == EVHTTP_REQ_HEAD) {
-        send_copy(q, 200, "OK", NULL, d->len);     /* length only */
+        send_copy(q, 200, "OK", NULL, d->len); /* length only */
         cleanup(NULL, 0, arg);
         return;
     }
@@ -402,8 +400,8 @@ static int inm_matches(const char *v, const char *etag)
  * scans per request). Pointers into the request's own header list.
  */
 struct cond_hdrs {
-    const char *inm, *ims, *ae;     /* first line of each, NULL = none */
-    int ninm, nae;                  /* lines of If-None-Match, A-E */
+    const char *inm, *ims, *ae; /* first line of each, NULL = none */
+    int ninm, nae;              /* lines of If-None-Match, A-E */
 };
 
 static void cond_scan(struct evhttp_request *req, struct cond_hdrs *c)
@@ -427,8 +425,8 @@ static void cond_scan(struct evhttp_request *req, struct cond_hdrs *c)
 }
 
 /* Every If-None-Match header line counts (a list may be split). */
-static int not_modified(struct evhttp_request *req,
-                        const struct cond_hdrs *c, const char *etag)
+static int not_modified(struct evhttp_request *req, const struct cond_hdrs *c,
+                        const char *etag)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     struct evkeyval *kv;
@@ -483,7 +481,7 @@ static int cond_gzip(struct evhttp_request *req, const struct cond_hdrs *c)
             int n = snprintf(joined + len, sizeof(joined) - len, "%s%s",
                              len ? "," : "", kv->value);
             if (n < 0 || (size_t)n >= sizeof(joined) - len)
-                break;              /* absurdly long: use what fits */
+                break; /* absurdly long: use what fits */
             len += (size_t)n;
         }
     return api_accepts_gzip(joined);
@@ -531,9 +529,8 @@ static void on_entry_done(const void *data, size_t len, void *arg)
  * the caller has taken one reference for this reply, released here in
  * every case.
  */
-static void serve_doc(struct rq *q, const struct doc *doc,
-                      const struct doc *gz, int64_t last_mod,
-                      const char *content_type,
+static void serve_doc(struct rq *q, const struct doc *doc, const struct doc *gz,
+                      int64_t last_mod, const char *content_type,
                       evbuffer_ref_cleanup_cb cleanup, void *holder)
 {
     const struct doc *d = doc;
@@ -545,8 +542,7 @@ static void serve_doc(struct rq *q, const struct doc *doc,
         d = gz;
     add_header(q->req, "ETag", d->etag);
     add_header(q->req, "Cache-Control", q->s->cache_control);
-    add_header(q->req, "Access-Control-Expose-Headers",
-               "ETag, Last-Modified");
+    add_header(q->req, "Access-Control-Expose-Headers", "ETag, Last-Modified");
     if (gz != NULL)
         add_header(q->req, "Vary",
                    q->vary != NULL ? q->vary : "Accept-Encoding");
@@ -569,9 +565,8 @@ static void serve_doc(struct rq *q, const struct doc *doc,
 
 /* A snapshot doc: hold the snapshot for the reply. */
 static void serve_snap_doc(struct rq *q, const struct feed_snapshot *snap,
-                           const struct doc *doc,
-                           const struct doc *gz, int64_t last_mod,
-                           const char *ct)
+                           const struct doc *doc, const struct doc *gz,
+                           int64_t last_mod, const char *ct)
 {
     /* The reference count is the one mutable part of a snapshot; the
      * snapshot itself was malloc'd by feed_build, so this is sound. */
@@ -586,8 +581,7 @@ static void serve_own_doc(struct rq *q, struct doc *doc, int64_t lm)
 {
     set_header(q->req, "ETag", doc->etag);
     set_header(q->req, "Cache-Control", q->s->cache_control);
-    set_header(q->req, "Access-Control-Expose-Headers",
-               "ETag, Last-Modified");
+    set_header(q->req, "Access-Control-Expose-Headers", "ETag, Last-Modified");
     if (lm > 0)
         set_header(q->req, "Last-Modified", last_modified(q->s, lm));
     if (is_not_modified(q->req, doc->etag, lm)) {
@@ -613,8 +607,9 @@ static void serve_health(struct rq *q, const struct feed_snapshot *snap)
         clock_format_rfc3339(snap->generated_at, ts);
         if (!cJSON_AddStringToObject(o, "status", "ok") ||
             !cJSON_AddStringToObject(o, "feed_generated_at", ts) ||
-            !cJSON_AddNumberToObject(
-                o, "feed_age_s", (double)(clock_now() - snap->generated_at)) ||
+            !cJSON_AddNumberToObject(o, "feed_age_s",
+                                     (double)(clock_now() -
+                                              snap->generated_at)) ||
             !cJSON_AddNumberToObject(o, "clinics", (double)snap->nclinics))
             goto out;
     } else if (!cJSON_AddStringToObject(o, "status", "starting") ||
@@ -696,8 +691,8 @@ static int assets_prepare(struct http_server *s)
 {
     size_t i;
 
-    if ((s->asset_etags = calloc(s->nassets + 1,
-                                 sizeof(*s->asset_etags))) == NULL ||
+    if ((s->asset_etags = calloc(s->nassets + 1, sizeof(*s->asset_etags))) ==
+            NULL ||
         (s->asset_gz = calloc(s->nassets + 1, sizeof(*s->asset_gz))) == NULL)
         return -1;
     for (i = 0; i < s->nassets; i++) {
@@ -708,8 +703,7 @@ static int assets_prepare(struct http_server *s)
         if ((strncmp(a->content_type, "text/", 5) != 0 &&
              strstr(a->content_type, "javascript") == NULL &&
              strstr(a->content_type, "json") == NULL) ||
-            doc_gzip((const char *)a->data, a->len, s->asset_etags[i],
-                     gz) != 0)
+            doc_gzip((const char *)a->data, a->len, s->asset_etags[i], gz) != 0)
             continue;
         if (gz->len * 10 > a->len * 9) {
             free(gz->json);
@@ -774,7 +768,7 @@ static size_t conns_open(const struct http_server *s)
     return s->conns.n + s->npend;
 }
 
-static struct http_server *servers;     /* the loop's thread only */
+static struct http_server *servers; /* the loop's thread only */
 
 /* After any change of the count: pause or resume the listener. The
  * gauge counts every listener's (public and admin). */
@@ -808,7 +802,7 @@ static void conns_changed(struct http_server *s)
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
     struct http_server *s;
-    struct timeval tv = {0, HTTP_ACCEPT_RETRY_MS * 1000};
+    struct timeval tv = { 0, HTTP_ACCEPT_RETRY_MS * 1000 };
     int e = EVUTIL_SOCKET_ERROR();
 
     /* The callback gets the listener's argument, which evhttp set to
@@ -839,7 +833,7 @@ static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
 
 static void sweep_arm(struct http_server *s)
 {
-    struct timeval tv = {s->sweep_ms / 1000, (s->sweep_ms % 1000) * 1000};
+    struct timeval tv = { s->sweep_ms / 1000, (s->sweep_ms % 1000) * 1000 };
 
     if (s->conns.n > 0 && !evtimer_pending(s->sweep_ev, NULL))
         evtimer_add(s->sweep_ev, &tv);
@@ -859,8 +853,8 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 
 /* Enter evcon (if new) with its request clock started at since_ms. */
 static struct conn *conn_add(struct http_server *s,
-                             struct evhttp_connection *evcon,
-                             int64_t since_ms, int *added)
+                             struct evhttp_connection *evcon, int64_t since_ms,
+                             int *added)
 {
     size_t at;
 
@@ -869,7 +863,7 @@ static struct conn *conn_add(struct http_server *s,
     if (added != NULL)
         *added = 1;
     if (at == s->conns.cap)
-        return NULL;                /* cannot happen: cap > 2 * max */
+        return NULL; /* cannot happen: cap > 2 * max */
     s->conns.v[at].evcon = evcon;
     s->conns.v[at].since_ms = since_ms;
     s->conns.v[at].close_after = 0;
@@ -890,7 +884,7 @@ static struct bufferevent *on_accept_bev(struct event_base *base, void *arg)
     struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
 
     if (bev == NULL || s->npend > s->conns.max)
-        return bev;         /* NULL: evhttp tries its own; else untracked */
+        return bev; /* NULL: evhttp tries its own; else untracked */
     bufferevent_incref(bev);
     s->pend[s->npend++] = bev;
     event_active(s->adopt_ev, EV_TIMEOUT, 1);
@@ -912,8 +906,7 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
         void *cbarg = NULL;
 
         bufferevent_getcb(bev, NULL, NULL, NULL, &cbarg);
-        if (cbarg != NULL &&
-            evhttp_connection_get_bufferevent(cbarg) == bev)
+        if (cbarg != NULL && evhttp_connection_get_bufferevent(cbarg) == bev)
             conn_add(s, cbarg, now, NULL);
         bufferevent_decref(bev);
     }
@@ -944,8 +937,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     }
     if (n > 0) {
         metrics_http_slow_dropped(n);
-        log_info("http_slow_clients_dropped", "count=%zu deadline_ms=%lld",
-                 n, (long long)s->deadline_ms);
+        log_info("http_slow_clients_dropped", "count=%zu deadline_ms=%lld", n,
+                 (long long)s->deadline_ms);
     }
     sweep_arm(s);
 }
@@ -1004,15 +997,25 @@ static void conn_seen(struct http_server *s, struct evhttp_request *req)
         return;
     c->since_ms = 0;
     evhttp_request_set_on_complete_cb(req, on_reply_done, s);
-    if (added)      /* only a connection we missed at accept is new here */
+    if (added) /* only a connection we missed at accept is new here */
         conns_changed(s);
 }
 
 /* --- routing ------------------------------------------------------------- */
 
 enum route {
-    R_NOT_FOUND, R_BAD_ID, R_AVAILABILITY, R_CLINIC, R_SLOTS, R_HEALTH,
-    R_METRICS, R_MANIFEST, R_NDJSON, R_STATIC, R_REPORT, R_NEAREST,
+    R_NOT_FOUND,
+    R_BAD_ID,
+    R_AVAILABILITY,
+    R_CLINIC,
+    R_SLOTS,
+    R_HEALTH,
+    R_METRICS,
+    R_MANIFEST,
+    R_NDJSON,
+    R_STATIC,
+    R_REPORT,
+    R_NEAREST,
     R_NEAREST_PAGE
 };
 
@@ -1022,11 +1025,11 @@ enum route {
  * $bulk-publish may come as %24). *id points into path for R_CLINIC and
  * R_SLOTS (length *idlen), *arg is the NDJSON type for R_NDJSON.
  */
-static enum route parse_path(const char *path, const char **id,
-                             size_t *idlen, const char **arg)
+static enum route parse_path(const char *path, const char **id, size_t *idlen,
+                             const char **arg)
 {
     static const char clinics[] = "/v1/clinics/";
-    static const char *const types[] = {"Location", "Schedule", "Slot"};
+    static const char *const types[] = { "Location", "Schedule", "Slot" };
     const char *rest, *slash;
     char idbuf[CONF_HSA_ID_MAX + 2];
     size_t i;
@@ -1085,13 +1088,19 @@ static enum route parse_path(const char *path, const char **id,
 
 const char *http_route(const char *path, const char **id, size_t *idlen)
 {
-    static const char *const names[] = {
-        [R_NOT_FOUND] = "not_found", [R_BAD_ID] = "bad_id",
-        [R_AVAILABILITY] = "availability", [R_CLINIC] = "clinic",
-        [R_SLOTS] = "slots", [R_HEALTH] = "health", [R_METRICS] = "metrics",
-        [R_MANIFEST] = "manifest", [R_NDJSON] = "ndjson",
-        [R_STATIC] = "static", [R_REPORT] = "report",
-        [R_NEAREST] = "nearest", [R_NEAREST_PAGE] = "nearest_page"};
+    static const char *const names[] = { [R_NOT_FOUND] = "not_found",
+                                         [R_BAD_ID] = "bad_id",
+                                         [R_AVAILABILITY] = "availability",
+                                         [R_CLINIC] = "clinic",
+                                         [R_SLOTS] = "slots",
+                                         [R_HEALTH] = "health",
+                                         [R_METRICS] = "metrics",
+                                         [R_MANIFEST] = "manifest",
+                                         [R_NDJSON] = "ndjson",
+                                         [R_STATIC] = "static",
+                                         [R_REPORT] = "report",
+                                         [R_NEAREST] = "nearest",
+                                         [R_NEAREST_PAGE] = "nearest_page" };
     const char *arg;
 
     return names[parse_path(path, id, idlen, &arg)];
@@ -1100,19 +1109,29 @@ const char *http_route(const char *path, const char **id, size_t *idlen)
 static enum metrics_route metrics_route_of(enum route r)
 {
     switch (r) {
-    case R_AVAILABILITY: return METRICS_ROUTE_AVAILABILITY;
-    case R_CLINIC: return METRICS_ROUTE_CLINIC;
-    case R_SLOTS: return METRICS_ROUTE_SLOTS;
-    case R_HEALTH: return METRICS_ROUTE_HEALTH;
-    case R_METRICS: return METRICS_ROUTE_METRICS;
+    case R_AVAILABILITY:
+        return METRICS_ROUTE_AVAILABILITY;
+    case R_CLINIC:
+        return METRICS_ROUTE_CLINIC;
+    case R_SLOTS:
+        return METRICS_ROUTE_SLOTS;
+    case R_HEALTH:
+        return METRICS_ROUTE_HEALTH;
+    case R_METRICS:
+        return METRICS_ROUTE_METRICS;
     case R_MANIFEST:
-    case R_NDJSON: return METRICS_ROUTE_BULK;
-    case R_STATIC: return METRICS_ROUTE_STATIC;
-    case R_BAD_ID: return METRICS_ROUTE_CLINIC;
-    case R_NEAREST_PAGE: return METRICS_ROUTE_STATIC;
+    case R_NDJSON:
+        return METRICS_ROUTE_BULK;
+    case R_STATIC:
+        return METRICS_ROUTE_STATIC;
+    case R_BAD_ID:
+        return METRICS_ROUTE_CLINIC;
+    case R_NEAREST_PAGE:
+        return METRICS_ROUTE_STATIC;
     case R_NEAREST:
     case R_NOT_FOUND:
-    case R_REPORT: break;
+    case R_REPORT:
+        break;
     }
     return METRICS_ROUTE_OTHER;
 }
@@ -1120,7 +1139,7 @@ static enum metrics_route metrics_route_of(enum route r)
 static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
                                const struct api_params *params)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct api_filter f;
     struct api_entry *e;
     int gz;
@@ -1130,8 +1149,7 @@ static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
                        CT_JSON);
         return;
     }
-    if (api_filter_parse(params, snap, q->s->geo, &f, &err) !=
-        0) {
+    if (api_filter_parse(params, snap, q->s->geo, &f, &err) != 0) {
         send_problem(q, 400, "Bad Request", err.msg);
         return;
     }
@@ -1141,13 +1159,11 @@ static void serve_availability(struct rq *q, const struct feed_snapshot *snap,
         return;
     }
     gz = wants_gzip(q->req);
-    if ((e = api_cache_get(q->s->cache, snap, q->s->geo, &f,
-                           gz)) == NULL) {
+    if ((e = api_cache_get(q->s->cache, snap, q->s->geo, &f, gz)) == NULL) {
         send_problem(q, 500, "Internal Server Error", "out of memory");
         return;
     }
-    serve_doc(q, &e->plain, &e->gz, e->changed_at, CT_JSON, on_entry_done,
-              e);
+    serve_doc(q, &e->plain, &e->gz, e->changed_at, CT_JSON, on_entry_done, e);
 }
 
 /* The patient page "/" (page.h): per snapshot and variant, cached. */
@@ -1158,18 +1174,19 @@ static void serve_page(struct rq *q, const struct feed_snapshot *snap,
     struct api_entry *e;
     int status;
 
-    page_query_of(params, evhttp_find_header(
-                              evhttp_request_get_input_headers(q->req),
-                              "Accept-Language"), &pq);
-    if ((e = page_cache_get(q->s->pages, snap, q->s->geo, &pq,
-                            &status)) == NULL) {
+    page_query_of(params,
+                  evhttp_find_header(evhttp_request_get_input_headers(q->req),
+                                     "Accept-Language"),
+                  &pq);
+    if ((e = page_cache_get(q->s->pages, snap, q->s->geo, &pq, &status)) ==
+        NULL) {
         send_problem(q, 500, "Internal Server Error", "out of memory");
         return;
     }
     q->vary = "Accept-Encoding, Accept-Language";
     if (status == 200) {
-        serve_doc(q, &e->plain, &e->gz, e->changed_at, CT_HTML,
-                  on_entry_done, e);
+        serve_doc(q, &e->plain, &e->gz, e->changed_at, CT_HTML, on_entry_done,
+                  e);
         return;
     }
     /* A page that says what was wrong with the query (page_render). */
@@ -1186,23 +1203,21 @@ static void serve_overview(struct rq *q, const struct feed_snapshot *snap,
 {
     struct api_entry *e;
 
-    if ((e = overview_cache_get(q->s->overview, snap,
-                                (const char *)shell->data,
+    if ((e = overview_cache_get(q->s->overview, snap, (const char *)shell->data,
                                 shell->len)) == NULL) {
         send_problem(q, 500, "Internal Server Error",
                      "cannot render the overview");
         return;
     }
-    serve_doc(q, &e->plain, &e->gz, e->changed_at, CT_HTML, on_entry_done,
-              e);
+    serve_doc(q, &e->plain, &e->gz, e->changed_at, CT_HTML, on_entry_done, e);
 }
 
 static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
 {
-    const char *base = snap->region != NULL &&
-                               snap->region->http_public_base_url != NULL
-                           ? snap->region->http_public_base_url
-                           : q->s->self_base;
+    const char *base =
+        snap->region != NULL && snap->region->http_public_base_url != NULL
+            ? snap->region->http_public_base_url
+            : q->s->self_base;
     struct doc doc;
     size_t len = 0;
 
@@ -1235,12 +1250,12 @@ static void serve_manifest(struct rq *q, const struct feed_snapshot *snap)
  */
 struct report_wait {
     struct http_server *s;
-    struct evhttp_request *req;         /* NULL once its connection went */
+    struct evhttp_request *req; /* NULL once its connection went */
     struct evhttp_connection *evcon;
     struct reportq_job *job;
     int64_t t0_us;
     enum metrics_route route;
-    char filename[96];                  /* CSV: the download's name */
+    char filename[96]; /* CSV: the download's name */
     struct report_wait *next;
 };
 
@@ -1248,13 +1263,20 @@ struct report_wait {
 static const char *status_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Internal Server Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Internal Server Error";
     }
 }
 
@@ -1281,7 +1303,7 @@ static void on_report_done(const struct reportq_result *r, void *arg)
             *pp = w->next;
             break;
         }
-    if (w->req == NULL) {       /* the client is gone: drop the document */
+    if (w->req == NULL) { /* the client is gone: drop the document */
         free(w);
         return;
     }
@@ -1321,18 +1343,17 @@ static void on_report_done(const struct reportq_result *r, void *arg)
  * point where the store is needed: 0 with *rr to compute, or the status
  * to answer with err->msg as the detail (404, 400, 503 without a store).
  */
-static int report_request_of(const char *path,
-                             const struct api_params *params,
+static int report_request_of(const char *path, const struct api_params *params,
                              const char *accept, const char *store,
-                             struct report_request *rr,
-                             struct sf_error *err)
+                             struct report_request *rr, struct sf_error *err)
 {
     int status = api_report_parse(path, params, accept, rr, err);
 
     if (status != 0)
         return status;
     if (store == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "no history store configured "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "no history store configured "
                      "(config key \"store\")");
         return 503;
     }
@@ -1348,30 +1369,32 @@ static void serve_report(struct rq *q, const char *path,
 {
     struct http_server *s = q->s;
     struct evhttp_connection *evcon = evhttp_request_get_connection(q->req);
-    const char *accept = evhttp_find_header(
-        evhttp_request_get_input_headers(q->req), "Accept");
+    const char *accept =
+        evhttp_find_header(evhttp_request_get_input_headers(q->req), "Accept");
     struct report_request rr;
     struct report_wait *w = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     size_t at;
     int status;
 
-    status = report_request_of(path, params, accept, snap->region->store,
-                               &rr, &err);
-    if (status != 0) {          /* answered without the store */
+    status =
+        report_request_of(path, params, accept, snap->region->store, &rr, &err);
+    if (status != 0) { /* answered without the store */
         send_problem(q, status, status_reason(status), err.msg);
         return;
     }
     /* Only a connection whose close we hear about may wait. */
     if (evcon == NULL || !conn_find(&s->conns, evcon, &at)) {
-        send_problem(q, 500, "Internal Server Error", "connection not "
+        send_problem(q, 500, "Internal Server Error",
+                     "connection not "
                      "tracked");
         return;
     }
     if (s->reports == NULL &&
         (s->reports = reportq_new(s->base, &s->report_opts, &err)) == NULL) {
         log_error("report_workers_failed", "err=\"%s\"", err.msg);
-        send_problem(q, 503, "Service Unavailable", "reports cannot be "
+        send_problem(q, 503, "Service Unavailable",
+                     "reports cannot be "
                      "computed now");
         return;
     }
@@ -1395,7 +1418,8 @@ static void serve_report(struct rq *q, const char *path,
         }
         metrics_report_rejected();
         set_header(q->req, "Retry-After", HTTP_REPORT_RETRY_AFTER);
-        send_problem(q, 503, "Service Unavailable", "as many reports as "
+        send_problem(q, 503, "Service Unavailable",
+                     "as many reports as "
                      "allowed are being computed; retry shortly");
         return;
     }
@@ -1409,12 +1433,12 @@ size_t http_reports_pending(const struct http_server *s)
 }
 
 int http_report_now(const char *path, const char *query, const char *accept,
-                    const char *db_path, int *status,
-                    const char **content_type, char **body, size_t *len)
+                    const char *db_path, int *status, const char **content_type,
+                    char **body, size_t *len)
 {
-    struct api_params params = {.n = 0};
+    struct api_params params = { .n = 0 };
     struct report_request rr;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     char detail[REPORTQ_DETAIL_LEN];
     const char *why = err.msg;
     struct sqlite3 *db = NULL;
@@ -1423,10 +1447,9 @@ int http_report_now(const char *path, const char *query, const char *accept,
     *body = NULL;
     *len = 0;
     if (api_params_parse(query, &params, &err) != 0)
-        *status = 400;          /* as on_request answers any route */
+        *status = 400; /* as on_request answers any route */
     else
-        *status = report_request_of(path, &params, accept, db_path, &rr,
-                                    &err);
+        *status = report_request_of(path, &params, accept, db_path, &rr, &err);
     api_params_clear(&params);
     if (*status == 0) {
         (void)reportq_open(db_path, &db);
@@ -1438,8 +1461,7 @@ int http_report_now(const char *path, const char *query, const char *accept,
         *content_type = report_format_content_type(rr.fmt);
         return 0;
     }
-    if ((*body = problem_text(*status, status_reason(*status), why)) ==
-        NULL)
+    if ((*body = problem_text(*status, status_reason(*status), why)) == NULL)
         return -1;
     *len = strlen(*body);
     return 0;
@@ -1485,7 +1507,7 @@ static void refuse_framing(struct rq *q, int status, const char *why)
 static void send_html_copy(struct rq *q, int status, const char *reason,
                            const char *page, size_t len)
 {
-    struct doc gz = {0};
+    struct doc gz = { 0 };
 
     set_header(q->req, "Content-Type", "text/html; charset=utf-8");
     set_header(q->req, "Vary", "Accept-Encoding");
@@ -1507,9 +1529,9 @@ static void send_html_copy(struct rq *q, int status, const char *reason,
 static void serve_nearest(struct rq *q, const struct feed_snapshot *snap,
                           enum route r, const struct api_params *params)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct nearest_query nq;
-    struct doc doc = {0};
+    struct doc doc = { 0 };
     char *page, cc[48];
     size_t len = 0;
     int bad;
@@ -1537,8 +1559,7 @@ static void serve_nearest(struct rq *q, const struct feed_snapshot *snap,
     }
     snprintf(cc, sizeof(cc), "public, max-age=%d", q->s->max_age_s);
     set_header(q->req, "Cache-Control", cc);
-    send_html_copy(q, bad ? 400 : 200, bad ? "Bad Request" : "OK", page,
-                   len);
+    send_html_copy(q, bad ? 400 : 200, bad ? "Bad Request" : "OK", page, len);
     free(page);
 }
 
@@ -1550,10 +1571,9 @@ static void serve_nearest(struct rq *q, const struct feed_snapshot *snap,
  */
 static int admin_route(enum route r, const struct web_asset *asset)
 {
-    static const char *const admin_assets[] = {
-        "/overview.html", "/overview.js", "/history.js", "/overview.css",
-        NULL
-    };
+    static const char *const admin_assets[] = { "/overview.html",
+                                                "/overview.js", "/history.js",
+                                                "/overview.css", NULL };
     size_t i;
 
     if (r == R_METRICS || r == R_REPORT)
@@ -1571,7 +1591,7 @@ static void serve_clinic(struct rq *q, const struct feed_snapshot *snap,
                          const struct api_params *params)
 {
     char idbuf[CONF_HSA_ID_MAX + 1], detail[160];
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     long ci;
 
     memcpy(idbuf, id, idlen);
@@ -1616,15 +1636,15 @@ static void serve_ndjson(struct rq *q, const struct feed_snapshot *snap,
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
-    struct rq q = {arg, req, METRICS_ROUTE_OTHER, 0, NULL};
+    struct rq q = { arg, req, METRICS_ROUTE_OTHER, 0, NULL };
     struct http_server *s = arg;
     const char *uri = evhttp_request_get_uri(req);
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     const struct web_asset *asset = NULL;
     const struct feed_snapshot *snap;
-    struct api_params params = {.n = 0};
-    struct sf_error err = {0};
+    struct api_params params = { .n = 0 };
+    struct sf_error err = { 0 };
     const char *path, *id, *type, *why = NULL;
     char detail[160];
     size_t idlen;
@@ -1642,7 +1662,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (uri != NULL && strlen(uri) > HTTP_MAX_URI) {
-        send_problem(&q, 414, "URI Too Long", "request target over 2048 "
+        send_problem(&q, 414, "URI Too Long",
+                     "request target over 2048 "
                      "bytes");
         return;
     }
@@ -1651,7 +1672,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (r == R_NOT_FOUND && (asset = web_asset_find(path)) != NULL)
         r = R_STATIC;
     if (s->role == HTTP_ROLE_PUBLIC && admin_route(r, asset))
-        r = R_NOT_FOUND;    /* the same answer as for a path that is not */
+        r = R_NOT_FOUND; /* the same answer as for a path that is not */
     q.route = metrics_route_of(r);
     if (r == R_NOT_FOUND) {
         snprintf(detail, sizeof(detail), "no resource at %.100s",
@@ -1767,9 +1788,10 @@ static size_t fd_limited(size_t max)
                : (size_t)rl.rlim_cur / 2;
     if (max <= room)
         return max;
-    log_warn("http_connection_cap_lowered", "max_connections=%zu "
-             "nofile=%llu cap=%zu", max, (unsigned long long)rl.rlim_cur,
-             room);
+    log_warn("http_connection_cap_lowered",
+             "max_connections=%zu "
+             "nofile=%llu cap=%zu",
+             max, (unsigned long long)rl.rlim_cur, room);
     return room > 0 ? room : 1;
 }
 
@@ -1779,14 +1801,16 @@ struct http_server *http_new(struct event_base *base, const char *host,
                              struct sf_error *err)
 {
     struct http_server *s = NULL;
-    struct timeval tv = {HTTP_TIMEOUT_S, 0};
+    struct timeval tv = { HTTP_TIMEOUT_S, 0 };
     evutil_socket_t fd;
     int one = 1;
 
     if (base == NULL || host == NULL || get == NULL || port < 0 ||
         port > 65535) {
-        sf_error_set(err, SF_ERR_CONFIG, "http: bad arguments (host %s, "
-                     "port %d)", host ? host : "(null)", port);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "http: bad arguments (host %s, "
+                     "port %d)",
+                     host ? host : "(null)", port);
         return NULL;
     }
     if ((s = calloc(1, sizeof(*s))) == NULL ||
@@ -1809,9 +1833,9 @@ struct http_server *http_new(struct event_base *base, const char *host,
     if (opts != NULL && opts->reports != NULL)
         s->report_opts = *opts->reports;
     s->max_age_s = opts != NULL && opts->max_age_s > 0 ? opts->max_age_s
-                                                      : HTTP_DEFAULT_MAX_AGE;
-    snprintf(s->cache_control, sizeof(s->cache_control),
-             "public, max-age=%d", s->max_age_s);
+                                                       : HTTP_DEFAULT_MAX_AGE;
+    snprintf(s->cache_control, sizeof(s->cache_control), "public, max-age=%d",
+             s->max_age_s);
     s->conns.max = opts != NULL && opts->max_connections > 0
                        ? (size_t)opts->max_connections
                        : HTTP_DEFAULT_MAX_CONNECTIONS;
@@ -1830,8 +1854,7 @@ struct http_server *http_new(struct event_base *base, const char *host,
         (s->pend = calloc(s->conns.max + 1, sizeof(*s->pend))) == NULL ||
         (s->adopt_ev = event_new(base, -1, 0, on_adopt, s)) == NULL ||
         (s->sweep_ev = evtimer_new(base, on_sweep, s)) == NULL ||
-        (s->close_ev = event_new(base, -1, 0, on_close_refused, s)) ==
-            NULL) {
+        (s->close_ev = event_new(base, -1, 0, on_close_refused, s)) == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
     }
@@ -1845,17 +1868,18 @@ struct http_server *http_new(struct event_base *base, const char *host,
      * CONNECT too.
      */
     evhttp_set_allowed_methods(s->http,
-        EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-        EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH | EVHTTP_REQ_CONNECT);
+                               EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+                                   EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                   EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                   EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH |
+                                   EVHTTP_REQ_CONNECT);
     evhttp_set_max_headers_size(s->http, HTTP_MAX_HEADERS);
     evhttp_set_max_body_size(s->http, HTTP_MAX_BODY);
     evhttp_set_timeout_tv(s->http, &tv);
     evhttp_set_gencb(s->http, on_request, s);
     evhttp_set_bevcb(s->http, on_accept_bev, s);
     if ((s->sock = evhttp_bind_socket_with_handle(s->http, host,
-                                                  (ev_uint16_t)port)) ==
-        NULL) {
+                                                  (ev_uint16_t)port)) == NULL) {
         sf_error_set(err, SF_ERR_CONFIG, "http: cannot listen on %s:%d: %s",
                      host, port, strerror(errno));
         goto fail;
@@ -1905,7 +1929,7 @@ void http_free(struct http_server *s)
     /* Frees open connections too (their close callbacks still find s);
      * pending output buffers release their snapshot and cache references
      * through the cleanups. */
-    s->closing = 1;             /* evhttp_free frees the listener first */
+    s->closing = 1; /* evhttp_free frees the listener first */
     for (struct http_server **pp = &servers; *pp != NULL; pp = &(*pp)->next)
         if (*pp == s) {
             *pp = s->next;

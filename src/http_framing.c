@@ -13,8 +13,8 @@
 static bool is_tchar(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~",
-                                                          c) != NULL);
+           (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static bool is_token(const char *s)
@@ -78,7 +78,7 @@ static int te_scan(const char *v, int *n, int *chunked, bool *unknown)
 
         while (*p == ' ' || *p == '\t')
             p++;
-        if (*p == ',') {                /* empty element: allowed, skipped */
+        if (*p == ',') { /* empty element: allowed, skipped */
             p++;
             continue;
         }

@@ -33,12 +33,24 @@ static enum log_level min_level = LOG_LVL_INFO;
 static enum log_format line_format = LOG_FMT_KV;
 static FILE *out_stream; /* NULL = stderr */
 
-static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
-void log_set_level(enum log_level lvl) { min_level = lvl; }
-void log_quiet(void) { min_level = LOG_LVL_ERROR; }
-void log_set_format(enum log_format fmt) { line_format = fmt; }
-void log_set_output(FILE *f) { out_stream = f; }
+void log_set_level(enum log_level lvl)
+{
+    min_level = lvl;
+}
+void log_quiet(void)
+{
+    min_level = LOG_LVL_ERROR;
+}
+void log_set_format(enum log_format fmt)
+{
+    line_format = fmt;
+}
+void log_set_output(FILE *f)
+{
+    out_stream = f;
+}
 
 int log_parse_format(const char *s, enum log_format *out)
 {
@@ -63,7 +75,10 @@ int log_parse_level(const char *s, enum log_level *out)
     return -1;
 }
 
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 /* --- fields -------------------------------------------------------------- */
 
@@ -102,7 +117,7 @@ static void split_fields(const char *s, field_fn fn, void *arg)
     const char *p = s;
 
     while (*p != '\0') {
-        struct field f = {0};
+        struct field f = { 0 };
         const char *end;
 
         while (*p == ' ')
@@ -129,8 +144,8 @@ static void split_fields(const char *s, field_fn fn, void *arg)
 
             f.v = ++p;
             for (q = p; *q != '\0'; q++)
-                if (*q == '"' && (q[1] == '\0' ||
-                                  (q[1] == ' ' && key_at(q + 2) > 0)))
+                if (*q == '"' &&
+                    (q[1] == '\0' || (q[1] == ' ' && key_at(q + 2) > 0)))
                     break;
             f.vl = (size_t)(q - p);
             p = *q == '"' ? q + 1 : q;
@@ -185,11 +200,21 @@ static void kv_value(struct sbuf *b, const char *v, size_t n)
         char esc[8];
 
         switch (c) {
-        case '"': sbuf_add(b, "\\\"", 2); break;
-        case '\\': sbuf_add(b, "\\\\", 2); break;
-        case '\n': sbuf_add(b, "\\n", 2); break;
-        case '\r': sbuf_add(b, "\\r", 2); break;
-        case '\t': sbuf_add(b, "\\t", 2); break;
+        case '"':
+            sbuf_add(b, "\\\"", 2);
+            break;
+        case '\\':
+            sbuf_add(b, "\\\\", 2);
+            break;
+        case '\n':
+            sbuf_add(b, "\\n", 2);
+            break;
+        case '\r':
+            sbuf_add(b, "\\r", 2);
+            break;
+        case '\t':
+            sbuf_add(b, "\\t", 2);
+            break;
         default:
             if (c < ' ' || c == 0x7f) {
                 snprintf(esc, sizeof(esc), "\\u%04x", c);
@@ -225,8 +250,8 @@ static void on_json_field(const struct field *f, void *arg)
     /* Our own keys win; a caller's ts/level/event becomes field_ts... */
     snprintf(key, sizeof(key), "%.*s", (int)(f->kl < 64 ? f->kl : 64), f->k);
     if (cJSON_GetObjectItemCaseSensitive(j->obj, key) != NULL)
-        snprintf(key, sizeof(key), "field_%.*s",
-                 (int)(f->kl < 64 ? f->kl : 64), f->k);
+        snprintf(key, sizeof(key), "field_%.*s", (int)(f->kl < 64 ? f->kl : 64),
+                 f->k);
     if ((val = malloc(f->vl + 1)) == NULL) {
         j->oom = 1;
         return;
@@ -277,7 +302,7 @@ static void kv_line(struct sbuf *b, const char *ts, enum log_level lvl,
 static void json_line(struct sbuf *b, const char *ts, enum log_level lvl,
                       const char *event, const char *text)
 {
-    struct json_ctx j = {0};
+    struct json_ctx j = { 0 };
     char *s;
 
     if ((j.obj = cJSON_CreateObject()) == NULL ||
@@ -304,7 +329,7 @@ static void json_line(struct sbuf *b, const char *ts, enum log_level lvl,
 void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
 {
     char ts[32], small[512], *text = small, *ev = NULL, *clean = NULL;
-    struct sbuf line = {0};
+    struct sbuf line = { 0 };
     struct timespec now;
     struct tm tm;
     va_list ap;

@@ -20,7 +20,7 @@
 
 static const double bucket_le[METRICS_LATENCY_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-    0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+    0.01,   0.025,   0.05,   0.1,   0.25,   1.0,
 };
 
 /* Loop lag: 1 ms is noise, 50 ms is the budget for one blocking piece. */
@@ -30,7 +30,7 @@ static const double lag_le[METRICS_LOOP_LAG_BUCKETS] = {
 
 /* A histogram over lag_le (loop lag, snapshot build time). */
 struct lag_hist {
-    unsigned long bucket[METRICS_LOOP_LAG_BUCKETS];    /* not cumulative */
+    unsigned long bucket[METRICS_LOOP_LAG_BUCKETS]; /* not cumulative */
     unsigned long count;
     double sum;
 };
@@ -50,19 +50,19 @@ static struct {
     unsigned long lat_bucket[METRICS_LATENCY_BUCKETS]; /* not cumulative */
     unsigned long lat_count;
     double lat_sum;
-    struct lag_hist lag;        /* slotfeed_loop_lag_seconds */
-    struct lag_hist build;      /* slotfeed_feed_rebuild_seconds */
-    unsigned long conns_open, slow_dropped;   /* http.c */
-    unsigned long accept_errors;              /* http.c */
-    unsigned long reports_rejected;           /* http.c, report cap */
-    struct host_table implaus;    /* host-wide emptyings (plaus.h) */
-    struct host_table breaker;    /* open breakers (gauge, collector.c) */
+    struct lag_hist lag;                    /* slotfeed_loop_lag_seconds */
+    struct lag_hist build;                  /* slotfeed_feed_rebuild_seconds */
+    unsigned long conns_open, slow_dropped; /* http.c */
+    unsigned long accept_errors;            /* http.c */
+    unsigned long reports_rejected;         /* http.c, report cap */
+    struct host_table implaus;              /* host-wide emptyings (plaus.h) */
+    struct host_table breaker; /* open breakers (gauge, collector.c) */
     unsigned long store_errors[METRICS_STORE_OPS];
 } m;
 
 static const char *const route_names[METRICS_ROUTE_COUNT] = {
-    "availability", "clinic", "slots", "healthz", "metrics", "bulk",
-    "static", "other",
+    "availability", "clinic", "slots",  "healthz",
+    "metrics",      "bulk",   "static", "other",
 };
 
 void metrics_poll(enum sf_errclass cls)
@@ -82,8 +82,7 @@ static size_t host_slot(struct host_table *t, const char *host, int claim)
     for (i = 0; i < METRICS_IMPLAUSIBLE_HOSTS; i++) {
         if (t->host[i][0] == '\0') {
             /* Hosts longer than the label buffer share "other". */
-            if (!claim || strlen(host) >= sizeof(t->host[i]) ||
-                host[0] == '\0')
+            if (!claim || strlen(host) >= sizeof(t->host[i]) || host[0] == '\0')
                 break;
             memcpy(t->host[i], host, strlen(host) + 1);
             return i;
@@ -97,8 +96,7 @@ static size_t host_slot(struct host_table *t, const char *host, int claim)
 /* The count of host in t (NULL: "other"; an unknown host: 0). */
 static unsigned long host_count(struct host_table *t, const char *host)
 {
-    size_t i = host != NULL ? host_slot(t, host, 0)
-                            : METRICS_IMPLAUSIBLE_HOSTS;
+    size_t i = host != NULL ? host_slot(t, host, 0) : METRICS_IMPLAUSIBLE_HOSTS;
 
     return i < METRICS_IMPLAUSIBLE_HOSTS || host == NULL ? t->n[i] : 0;
 }
@@ -120,7 +118,7 @@ void metrics_breaker(const char *host, int open)
     if (i < METRICS_IMPLAUSIBLE_HOSTS)
         m.breaker.n[i] = open != 0;
     else if (open)
-        m.breaker.n[i]++;       /* "other" sums its hosts' open breakers */
+        m.breaker.n[i]++; /* "other" sums its hosts' open breakers */
     else if (m.breaker.n[i] > 0)
         m.breaker.n[i]--;
 }
@@ -259,8 +257,8 @@ static void head(struct sbuf *o, const char *name, const char *type,
 }
 
 /* A lag_le histogram in the text format (cumulative buckets). */
-static void lag_hist_render(struct sbuf *o, const char *name,
-                            const char *help, const struct lag_hist *h)
+static void lag_hist_render(struct sbuf *o, const char *name, const char *help,
+                            const struct lag_hist *h)
 {
     unsigned long cum = 0;
     size_t b;
@@ -271,8 +269,7 @@ static void lag_hist_render(struct sbuf *o, const char *name,
         sbuf_printf(o, "%s_bucket{le=\"%g\"} %lu\n", name, lag_le[b], cum);
     }
     sbuf_printf(o, "%s_bucket{le=\"+Inf\"} %lu\n", name, h->count);
-    sbuf_printf(o, "%s_sum %.6f\n%s_count %lu\n", name, h->sum, name,
-                h->count);
+    sbuf_printf(o, "%s_sum %.6f\n%s_count %lu\n", name, h->sum, name, h->count);
 }
 
 /* name{label="value"} n, the value escaped as the text format wants. */
@@ -311,13 +308,12 @@ static void render_hosts(struct sbuf *o, const char *name,
                     t->n[METRICS_IMPLAUSIBLE_HOSTS]);
 }
 
-static const char *const store_op_names[METRICS_STORE_OPS] = {
-    "open", "flush", "sync", "purge"
-};
+static const char *const store_op_names[METRICS_STORE_OPS] = { "open", "flush",
+                                                               "sync",
+                                                               "purge" };
 
-static const char *const status_names[METRICS_STATUSES] = {
-    "ok", "stale", "error"
-};
+static const char *const status_names[METRICS_STATUSES] = { "ok", "stale",
+                                                            "error" };
 
 static void render_feed(struct sbuf *o, const struct metrics_feed *f,
                         int64_t now)
@@ -327,14 +323,16 @@ static void render_feed(struct sbuf *o, const struct metrics_feed *f,
     head(o, "slotfeed_clinics", "gauge",
          "Clinics in the served feed by published status.");
     for (i = 0; i < METRICS_STATUSES; i++)
-        sbuf_printf(o, "slotfeed_clinics{status=\"%s\"} %lu\n",
-                    status_names[i], f->status[i]);
+        sbuf_printf(o, "slotfeed_clinics{status=\"%s\"} %lu\n", status_names[i],
+                    f->status[i]);
     head(o, "slotfeed_clinics_web_booking", "gauge",
          "Clinics in the served feed by web_booking.");
     for (i = 0; i < METRICS_WEB_BOOKINGS; i++)
         if (f->web_name[i] != NULL)
-            sbuf_printf(o, "slotfeed_clinics_web_booking{web_booking=\"%s\"} "
-                        "%lu\n", f->web_name[i], f->web[i]);
+            sbuf_printf(o,
+                        "slotfeed_clinics_web_booking{web_booking=\"%s\"} "
+                        "%lu\n",
+                        f->web_name[i], f->web[i]);
     head(o, "slotfeed_clinics_within_guarantee", "gauge",
          "Clinics with a free slot within the care guarantee.");
     sbuf_printf(o, "slotfeed_clinics_within_guarantee %lu\n", f->within);
@@ -360,8 +358,7 @@ static void render_feed(struct sbuf *o, const struct metrics_feed *f,
                                "clinic", f->unreachable[i], 1);
 }
 
-char *metrics_render(const struct metrics_feed *feed, int64_t now,
-                     size_t *len)
+char *metrics_render(const struct metrics_feed *feed, int64_t now, size_t *len)
 {
     struct sbuf o = { 0 };
     unsigned long cum = 0;
@@ -399,25 +396,31 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now,
     for (r = 0; r < METRICS_ROUTE_COUNT; r++)
         for (st = 0; st < NSTATUS; st++)
             if (m.http[r][st] != 0)
-                sbuf_printf(&o, "slotfeed_http_requests_total{route=\"%s\","
-                            "code=\"%d\"} %lu\n", route_names[r], st,
-                            m.http[r][st]);
+                sbuf_printf(&o,
+                            "slotfeed_http_requests_total{route=\"%s\","
+                            "code=\"%d\"} %lu\n",
+                            route_names[r], st, m.http[r][st]);
     head(&o, "slotfeed_http_request_duration_seconds", "histogram",
          "Time from request parsed to reply queued.");
     for (b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
         cum += m.lat_bucket[b];
-        sbuf_printf(&o, "slotfeed_http_request_duration_seconds_bucket"
-                    "{le=\"%g\"} %lu\n", bucket_le[b], cum);
+        sbuf_printf(&o,
+                    "slotfeed_http_request_duration_seconds_bucket"
+                    "{le=\"%g\"} %lu\n",
+                    bucket_le[b], cum);
     }
-    sbuf_printf(&o, "slotfeed_http_request_duration_seconds_bucket"
-                "{le=\"+Inf\"} %lu\n", m.lat_count);
+    sbuf_printf(&o,
+                "slotfeed_http_request_duration_seconds_bucket"
+                "{le=\"+Inf\"} %lu\n",
+                m.lat_count);
     sbuf_printf(&o, "slotfeed_http_request_duration_seconds_sum %.6f\n",
                 m.lat_sum);
     sbuf_printf(&o, "slotfeed_http_request_duration_seconds_count %lu\n",
                 m.lat_count);
     lag_hist_render(&o, "slotfeed_loop_lag_seconds",
                     "How late the event loop ran a periodic timer (time the "
-                    "loop was held by other work).", &m.lag);
+                    "loop was held by other work).",
+                    &m.lag);
     lag_hist_render(&o, "slotfeed_feed_rebuild_seconds",
                     "Time of each feed snapshot build (on the event loop).",
                     &m.build);
@@ -431,8 +434,7 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now,
     head(&o, "slotfeed_http_accept_errors_total", "counter",
          "accept() failures (out of file descriptors); each pauses the "
          "listener briefly.");
-    sbuf_printf(&o, "slotfeed_http_accept_errors_total %lu\n",
-                m.accept_errors);
+    sbuf_printf(&o, "slotfeed_http_accept_errors_total %lu\n", m.accept_errors);
     head(&o, "slotfeed_reports_rejected_total", "counter",
          "Report requests answered 503 because as many reports as "
          "allowed were computing or waiting.");

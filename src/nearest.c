@@ -41,9 +41,8 @@ static void query_init(struct nearest_query *q)
     q->limit = NEAREST_LIMIT_DEFAULT;
 }
 
-int nearest_parse_api(const struct api_params *p,
-                      const struct geo_table *geo, struct nearest_query *q,
-                      struct sf_error *err)
+int nearest_parse_api(const struct api_params *p, const struct geo_table *geo,
+                      struct nearest_query *q, struct sf_error *err)
 {
     bool seen_near = false, seen_limit = false;
     size_t i;
@@ -71,28 +70,32 @@ int nearest_parse_api(const struct api_params *p,
             l = strtol(v, &end, 10);
             if (*v < '0' || *v > '9' || *end != '\0' || l < 1 ||
                 l > NEAREST_LIMIT_MAX) {
-                sf_error_set(err, SF_ERR_CONFIG, "limit: \"%.20s\" is not "
-                             "a number in 1..%d", v, NEAREST_LIMIT_MAX);
+                sf_error_set(err, SF_ERR_CONFIG,
+                             "limit: \"%.20s\" is not "
+                             "a number in 1..%d",
+                             v, NEAREST_LIMIT_MAX);
                 return -1;
             }
             q->limit = (int)l;
         } else {
-            sf_error_set(err, SF_ERR_CONFIG, "unknown parameter \"%.32s\" "
-                         "(known: near, limit)", n);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "unknown parameter \"%.32s\" "
+                         "(known: near, limit)",
+                         n);
             return -1;
         }
     }
     if (!seen_near) {
-        sf_error_set(err, SF_ERR_CONFIG, "near: required (a place or "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "near: required (a place or "
                      "postcode, e.g. near=Molkom or near=652+24)");
         return -1;
     }
     return 0;
 }
 
-int nearest_parse_page(const struct api_params *p,
-                       const struct geo_table *geo, struct nearest_query *q,
-                       struct sf_error *err)
+int nearest_parse_page(const struct api_params *p, const struct geo_table *geo,
+                       struct nearest_query *q, struct sf_error *err)
 {
     const char *v = NULL;
     size_t i;
@@ -100,12 +103,15 @@ int nearest_parse_page(const struct api_params *p,
     query_init(q);
     for (i = 0; i < p->n; i++) {
         if (strcmp(p->v[i].name, "nara") != 0) {
-            sf_error_set(err, SF_ERR_CONFIG, "Okänd parameter \"%.32s\" "
-                         "(sidan tar bara nara).", p->v[i].name);
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "Okänd parameter \"%.32s\" "
+                         "(sidan tar bara nara).",
+                         p->v[i].name);
             return -1;
         }
         if (v != NULL) {
-            sf_error_set(err, SF_ERR_CONFIG, "Ange bara en ort eller ett "
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "Ange bara en ort eller ett "
                          "postnummer.");
             return -1;
         }
@@ -115,20 +121,22 @@ int nearest_parse_page(const struct api_params *p,
     if (v == NULL || v[strspn(v, " \t")] == '\0')
         return 0;
     if (geo == NULL) {
-        sf_error_set(err, SF_ERR_CONFIG, "Sökning på ort finns inte i "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "Sökning på ort finns inte i "
                      "den här installationen.");
         return -1;
     }
     if (resolve(geo, v, q, "nara", err) != 0) {
-        sf_error_set(err, SF_ERR_CONFIG, "Vi känner inte igen \"%.60s\" "
-                     "som ort eller postnummer i regionen.", v);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "Vi känner inte igen \"%.60s\" "
+                     "som ort eller postnummer i regionen.",
+                     v);
         return -1;
     }
     return 0;
 }
 
 /* --- the document -------------------------------------------------------- */
-
 
 /* One list: the first q->limit rows (of n, sorted) that pass. */
 static void add_list(struct sbuf *b, const struct feed_snapshot *s,
@@ -159,15 +167,14 @@ int nearest_build(const struct feed_snapshot *s, const struct geo_table *geo,
                   const struct nearest_query *q, struct doc *doc)
 {
     struct api_near_row *rows = NULL;
-    struct sbuf b = {0};
+    struct sbuf b = { 0 };
     cJSON *near = NULL;
     char *nj = NULL;
     size_t n = 0, i;
     int rc = -1;
 
     memset(doc, 0, sizeof(*doc));
-    if (s->nclinics > 0 &&
-        (rows = calloc(s->nclinics, sizeof(*rows))) == NULL)
+    if (s->nclinics > 0 && (rows = calloc(s->nclinics, sizeof(*rows))) == NULL)
         goto out;
     /* Clinics whose place is unknown have no distance: not listed. */
     for (i = 0; i < s->nclinics; i++) {
@@ -210,29 +217,31 @@ static const char *str_of(const cJSON *o, const char *k)
 
 static bool web_url(const char *u)
 {
-    return u != NULL && (strncmp(u, "https://", 8) == 0 ||
-                         strncmp(u, "http://", 7) == 0);
+    return u != NULL &&
+           (strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0);
 }
 
 /* "2026-03-31T10:00:00+02:00" -> "tisdag 31 mars kl. 10.00" (the local
  * time the feed already gives). Anything else is shown escaped as is. */
 static void when(struct sbuf *b, const char *t)
 {
-    static const char *const months[] = {
-        "januari", "februari", "mars", "april", "maj", "juni", "juli",
-        "augusti", "september", "oktober", "november", "december"};
-    static const char *const wdays[] = {
-        "söndag", "måndag", "tisdag", "onsdag", "torsdag", "fredag",
-        "lördag"};
-    static const int moff[] = {0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4};
+    static const char *const months[] = { "januari", "februari", "mars",
+                                          "april",   "maj",      "juni",
+                                          "juli",    "augusti",  "september",
+                                          "oktober", "november", "december" };
+    static const char *const wdays[] = { "söndag", "måndag",  "tisdag",
+                                         "onsdag", "torsdag", "fredag",
+                                         "lördag" };
+    static const int moff[] = { 0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4 };
     int y, m, d, hh, mm, yy;
 
-    if (t == NULL || sscanf(t, "%4d-%2d-%2dT%2d:%2d", &y, &m, &d, &hh,
-                            &mm) != 5 || m < 1 || m > 12 || d < 1 || d > 31) {
+    if (t == NULL ||
+        sscanf(t, "%4d-%2d-%2dT%2d:%2d", &y, &m, &d, &hh, &mm) != 5 || m < 1 ||
+        m > 12 || d < 1 || d > 31) {
         sbuf_html(b, t);
         return;
     }
-    yy = m < 3 ? y - 1 : y;          /* Sakamoto's weekday */
+    yy = m < 3 ? y - 1 : y; /* Sakamoto's weekday */
     sbuf_printf(b, "%s %d %s kl. %02d.%02d",
                 wdays[(yy + yy / 4 - yy / 100 + yy / 400 + moff[m - 1] + d) %
                       7],
@@ -259,8 +268,10 @@ static void clinic_state_line(struct sbuf *b, const cJSON *c, int days)
     if (web != NULL && strcmp(web, "none") == 0) {
         sbuf_str(b, "Ingen webbokning: ring mottagningen för tid.");
     } else if (cJSON_IsTrue(w) && ff != NULL) {
-        sbuf_printf(b, "<strong>Ledig nybesökstid inom %d dagar:</strong> "
-                    "första ", days);
+        sbuf_printf(b,
+                    "<strong>Ledig nybesökstid inom %d dagar:</strong> "
+                    "första ",
+                    days);
         when(b, ff);
         sbuf_str(b, ".");
     } else if (cJSON_IsFalse(w) && ff != NULL) {
@@ -271,7 +282,7 @@ static void clinic_state_line(struct sbuf *b, const cJSON *c, int days)
         sbuf_str(b, "Inga lediga nybesökstider i webbokningen just nu.");
     } else {
         sbuf_str(b, "Lediga tider kunde inte hämtas just nu: ring "
-                 "mottagningen.");
+                    "mottagningen.");
     }
     sbuf_str(b, "</p>");
 }
@@ -280,8 +291,8 @@ static void clinic_item(struct sbuf *b, const cJSON *c, int days)
 {
     const char *name = str_of(c, "name"), *addr = str_of(c, "address");
     const char *phone = str_of(c, "phone"), *site = str_of(c, "website");
-    const char *book = str_of(c, "booking_url"), *web = str_of(c,
-                                                              "web_booking");
+    const char *book = str_of(c, "booking_url"),
+               *web = str_of(c, "web_booking");
     const char *muni = str_of(c, "municipality");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(c, "distance_km");
     char km[32] = "", *dot;
@@ -289,7 +300,7 @@ static void clinic_item(struct sbuf *b, const cJSON *c, int days)
     if (cJSON_IsNumber(d)) {
         snprintf(km, sizeof(km), "%.1f", d->valuedouble);
         if ((dot = strchr(km, '.')) != NULL)
-            *dot = ',';                     /* Swedish decimal comma */
+            *dot = ','; /* Swedish decimal comma */
     }
     sbuf_str(b, "<li><h3>");
     sbuf_html(b, name);
@@ -335,8 +346,7 @@ static void clinic_list(struct sbuf *b, const cJSON *doc, const char *key,
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, key), *c;
 
-    sbuf_printf(b, "<section aria-labelledby=\"%s\"><h2 id=\"%s\">", hid,
-                hid);
+    sbuf_printf(b, "<section aria-labelledby=\"%s\"><h2 id=\"%s\">", hid, hid);
     sbuf_str(b, title);
     sbuf_str(b, "</h2>");
     if (cJSON_GetArraySize(a) == 0) {
@@ -374,14 +384,14 @@ static const char page_style[] =
 static void page_form(struct sbuf *b, const struct nearest_query *q)
 {
     sbuf_str(b, "<form method=\"get\" action=\"" NEAREST_PAGE_PATH
-             "\" role=\"search\"><div><label for=\"nara\">Patientens "
-             "postnummer eller ort</label><input id=\"nara\" name=\"nara\" "
-             "type=\"text\" maxlength=\"64\" value=\"");
+                "\" role=\"search\"><div><label for=\"nara\">Patientens "
+                "postnummer eller ort</label><input id=\"nara\" name=\"nara\" "
+                "type=\"text\" maxlength=\"64\" value=\"");
     sbuf_html(b, q->typed);
     sbuf_str(b, "\" aria-describedby=\"nara-hint\"><div id=\"nara-hint\" "
-             "class=\"note\">Till exempel 652 24, Molkom eller Skoghall."
-             "</div></div><button type=\"submit\">Visa närmaste"
-             "</button></form>");
+                "class=\"note\">Till exempel 652 24, Molkom eller Skoghall."
+                "</div></div><button type=\"submit\">Visa närmaste"
+                "</button></form>");
 }
 
 static void page_results(struct sbuf *b, const cJSON *doc)
@@ -399,8 +409,10 @@ static void page_results(struct sbuf *b, const cJSON *doc)
     sbuf_str(b, ".</p>");
     clinic_list(b, doc, "nearest", "h-nearest", "Närmaste mottagningar",
                 "Ingen mottagning med känd ort.", days);
-    snprintf(title, sizeof(title), "Närmaste med ledig nybesökstid inom "
-             "%d dagar (vårdgarantin)", days);
+    snprintf(title, sizeof(title),
+             "Närmaste med ledig nybesökstid inom "
+             "%d dagar (vårdgarantin)",
+             days);
     clinic_list(b, doc, "nearest_within_guarantee", "h-within", title,
                 "Ingen mottagning har en ledig nybesökstid inom "
                 "vårdgarantin just nu. Ring den närmaste mottagningen.",
@@ -410,22 +422,21 @@ static void page_results(struct sbuf *b, const cJSON *doc)
 char *nearest_page(const struct nearest_query *q, const char *json,
                    size_t json_len, const char *errmsg, size_t *len)
 {
-    struct sbuf b = {0};
+    struct sbuf b = { 0 };
     cJSON *doc = NULL;
 
-    if (json != NULL &&
-        (doc = cJSON_ParseWithLength(json, json_len)) == NULL)
+    if (json != NULL && (doc = cJSON_ParseWithLength(json, json_len)) == NULL)
         return NULL;
     sbuf_str(&b, "<!doctype html><html lang=\"sv\"><head>"
-             "<meta charset=\"utf-8\"><meta name=\"viewport\" "
-             "content=\"width=device-width,initial-scale=1\">"
-             "<link rel=\"icon\" href=\"data:,\"><title>"
-             "Närmaste fysioterapimottagning för remiss</title><style>");
+                 "<meta charset=\"utf-8\"><meta name=\"viewport\" "
+                 "content=\"width=device-width,initial-scale=1\">"
+                 "<link rel=\"icon\" href=\"data:,\"><title>"
+                 "Närmaste fysioterapimottagning för remiss</title><style>");
     sbuf_str(&b, page_style);
     sbuf_str(&b, "</style></head><body><header><h1>Var kan patienten "
-             "få tid?</h1><p>För remittenter: närmaste fysioterapi"
-             "mottagning och närmaste med ledig nybesökstid inom "
-             "vårdgarantin, med telefon och adress.</p></header><main>");
+                 "få tid?</h1><p>För remittenter: närmaste fysioterapi"
+                 "mottagning och närmaste med ledig nybesökstid inom "
+                 "vårdgarantin, med telefon och adress.</p></header><main>");
     page_form(&b, q);
     if (errmsg != NULL) {
         sbuf_str(&b, "<p class=\"alert\" role=\"alert\">");
@@ -435,10 +446,10 @@ char *nearest_page(const struct nearest_query *q, const char *json,
     if (doc != NULL)
         page_results(&b, doc);
     sbuf_str(&b, "</main><footer class=\"note\"><p>Lediga tider hämtas "
-             "från mottagningarnas bokningssystem; mottagningen bokar. "
-             "Avstånd är ungefärliga.</p><p class=\"noprint\">"
-             "<a href=\"/\">Sidan för patienter</a></p></footer>"
-             "</body></html>\n");
+                 "från mottagningarnas bokningssystem; mottagningen bokar. "
+                 "Avstånd är ungefärliga.</p><p class=\"noprint\">"
+                 "<a href=\"/\">Sidan för patienter</a></p></footer>"
+                 "</body></html>\n");
     cJSON_Delete(doc);
     if (b.oom) {
         sbuf_free(&b);

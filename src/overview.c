@@ -26,7 +26,7 @@ struct ocount {
 };
 
 struct ogroup {
-    const char *name;           /* borrowed from the parsed feed */
+    const char *name; /* borrowed from the parsed feed */
     struct ocount n;
 };
 
@@ -34,10 +34,10 @@ struct ogroup {
 struct octx {
     struct sbuf *b;
     const cJSON *doc, *clinics;
-    struct ocount total, ops[3];    /* private, region, other */
+    struct ocount total, ops[3]; /* private, region, other */
     struct ogroup *muns;
     size_t nmuns;
-    char glabel[40];                /* "inom 3 dagar" */
+    char glabel[40]; /* "inom 3 dagar" */
 };
 
 static const char *jstr(const cJSON *o, const char *k)
@@ -72,8 +72,7 @@ static void count_add(struct ocount *n, const cJSON *c)
     else
         n->web++;
     if (!jis(c, "web_booking", "none") &&
-        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c,
-                                                      "within_guarantee")))
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "within_guarantee")))
         n->within++;
     if (is_problem(c))
         n->problems++;
@@ -81,13 +80,14 @@ static void count_add(struct ocount *n, const cJSON *c)
 
 static int op_index(const cJSON *c)
 {
-    return jis(c, "operator", "private") ? 0
-           : jis(c, "operator", "region") ? 1 : 2;
+    return jis(c, "operator", "private")  ? 0
+           : jis(c, "operator", "region") ? 1
+                                          : 2;
 }
 
 static const char *op_short(const cJSON *c)
 {
-    static const char *const text[3] = {"privat", "regionen", "–"};
+    static const char *const text[3] = { "privat", "regionen", "–" };
 
     return text[op_index(c)];
 }
@@ -146,9 +146,8 @@ static void fill_region(struct octx *c)
 static void fill_freshness(struct octx *c)
 {
     const char *g = jstr(c->doc, "generated_at");
-    const char *dl = jstr(cJSON_GetObjectItemCaseSensitive(c->doc,
-                                                           "guarantee"),
-                          "deadline");
+    const char *dl =
+        jstr(cJSON_GetObjectItemCaseSensitive(c->doc, "guarantee"), "deadline");
 
     sbuf_str(c->b, "Uppdaterad <time datetime=\"");
     sbuf_html(c->b, g);
@@ -161,10 +160,11 @@ static void fill_freshness(struct octx *c)
     }
 }
 
-static void figure(struct octx *c, const char *id, int value,
-                   const char *label, const char *tail)
+static void figure(struct octx *c, const char *id, int value, const char *label,
+                   const char *tail)
 {
-    sbuf_printf(c->b, "<li class=\"figure\" id=\"%s\"><span class=\""
+    sbuf_printf(c->b,
+                "<li class=\"figure\" id=\"%s\"><span class=\""
                 "figure-value\">%d</span><span class=\"figure-label\">%s",
                 id, value, label);
     sbuf_str(c->b, tail);
@@ -174,7 +174,7 @@ static void figure(struct octx *c, const char *id, int value,
 static void fill_figures(struct octx *c)
 {
     const struct ocount *t = &c->total;
-    struct sbuf web = {0}, within = {0};
+    struct sbuf web = { 0 }, within = { 0 };
 
     sbuf_str(&web, "har webbokning (");
     pct(&web, t->web, t->clinics);
@@ -197,12 +197,15 @@ static void count_row(struct octx *c, const char *name, const struct ocount *n)
 {
     sbuf_str(c->b, "<tr><th scope=\"row\">");
     sbuf_html(c->b, name);
-    sbuf_printf(c->b, "</th><td class=\"num\">%d</td><td class=\"num\">%d"
-                "</td><td class=\"num\">", n->clinics, n->web);
+    sbuf_printf(c->b,
+                "</th><td class=\"num\">%d</td><td class=\"num\">%d"
+                "</td><td class=\"num\">",
+                n->clinics, n->web);
     pct(c->b, n->web, n->clinics);
-    sbuf_printf(c->b, "</td><td class=\"num\">%d</td><td class=\"num\">%d"
-                "</td><td class=\"num\">%d</td></tr>", n->within,
-                n->problems, n->none);
+    sbuf_printf(c->b,
+                "</td><td class=\"num\">%d</td><td class=\"num\">%d"
+                "</td><td class=\"num\">%d</td></tr>",
+                n->within, n->problems, n->none);
 }
 
 /* overview.js countTable: header, the rows, "Totalt" in the foot. */
@@ -210,19 +213,24 @@ static void count_table_head(struct octx *c, const char *caption,
                              const char *first)
 {
     static const char *const heads[] = {
-        "Mottagningar", "Med webbokning", "Andel med webbokning", NULL,
-        "Inaktuella / ej nåbara", "Utan webbokning"};
+        "Mottagningar", "Med webbokning",         "Andel med webbokning",
+        NULL,           "Inaktuella / ej nåbara", "Utan webbokning"
+    };
     size_t i;
 
-    sbuf_printf(c->b, "<table class=\"data-table\"><caption>%s</caption>"
-                "<thead><tr><th scope=\"col\">%s</th>", caption, first);
+    sbuf_printf(c->b,
+                "<table class=\"data-table\"><caption>%s</caption>"
+                "<thead><tr><th scope=\"col\">%s</th>",
+                caption, first);
     for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
         if (heads[i] != NULL)
             sbuf_printf(c->b, "<th scope=\"col\" class=\"num\">%s</th>",
                         heads[i]);
         else
-            sbuf_printf(c->b, "<th scope=\"col\" class=\"num\">Ledig tid %s"
-                        "</th>", c->glabel);
+            sbuf_printf(c->b,
+                        "<th scope=\"col\" class=\"num\">Ledig tid %s"
+                        "</th>",
+                        c->glabel);
     }
     sbuf_str(c->b, "</tr></thead><tbody>");
 }
@@ -236,8 +244,9 @@ static void count_table_foot(struct octx *c)
 
 static void fill_operator(struct octx *c)
 {
-    static const char *const names[3] = {
-        "Privata vårdgivare", "Regionens mottagningar", "Okänd driftform"};
+    static const char *const names[3] = { "Privata vårdgivare",
+                                          "Regionens mottagningar",
+                                          "Okänd driftform" };
     size_t i;
 
     count_table_head(c, "Webbokning per driftform", "Driftform");
@@ -262,9 +271,10 @@ static void fill_municipality(struct octx *c)
 static void list_head(struct octx *c, const char *id, int n,
                       const char *const *cols)
 {
-    sbuf_printf(c->b, "<table class=\"data-table\" id=\"%s\"><caption>%d %s"
-                "</caption><thead><tr>", id, n,
-                n == 1 ? "mottagning" : "mottagningar");
+    sbuf_printf(c->b,
+                "<table class=\"data-table\" id=\"%s\"><caption>%d %s"
+                "</caption><thead><tr>",
+                id, n, n == 1 ? "mottagning" : "mottagningar");
     for (; *cols != NULL; cols++)
         sbuf_printf(c->b, "<th scope=\"col\">%s</th>", *cols);
     sbuf_str(c->b, "</tr></thead><tbody>");
@@ -292,20 +302,30 @@ static const char *lookup(const char *const (*t)[2], const char *v,
     return v != NULL ? v : dflt;
 }
 
-static const char *const WB_TEXT[][2] = {
-    {"open", "svarar"}, {"none", "ingen"}, {"unreachable", "ej nåbar"},
-    {"unknown", "okänd"}, {NULL, NULL}};
-static const char *const STATUS_TEXT[][2] = {
-    {"ok", "aktuell"}, {"stale", "inaktuell"}, {"error", "inga uppgifter"},
-    {NULL, NULL}};
+static const char *const WB_TEXT[][2] = { { "open", "svarar" },
+                                          { "none", "ingen" },
+                                          { "unreachable", "ej nåbar" },
+                                          { "unknown", "okänd" },
+                                          { NULL, NULL } };
+static const char *const STATUS_TEXT[][2] = { { "ok", "aktuell" },
+                                              { "stale", "inaktuell" },
+                                              { "error", "inga uppgifter" },
+                                              { NULL, NULL } };
 static const char *const ERR_TEXT[][2] = {
-    {"transport", "kunde inte ansluta"}, {"timeout", "svarade inte i tid"},
-    {"too_large", "för stort svar"}, {"http", "felsvar"},
-    {"parse", "oläsbart svar"}, {"hostile", "otillåtet svar"},
-    {"fault", "fel i bokningssystemet"}, {"not_connected", "inte ansluten"},
-    {"implausible", "misstänkt tomt svar"},
-    {"config", "fel i inställningarna"}, {"nomem", "internt fel"},
-    {"internal", "internt fel"}, {NULL, NULL}};
+    { "transport", "kunde inte ansluta" },
+    { "timeout", "svarade inte i tid" },
+    { "too_large", "för stort svar" },
+    { "http", "felsvar" },
+    { "parse", "oläsbart svar" },
+    { "hostile", "otillåtet svar" },
+    { "fault", "fel i bokningssystemet" },
+    { "not_connected", "inte ansluten" },
+    { "implausible", "misstänkt tomt svar" },
+    { "config", "fel i inställningarna" },
+    { "nomem", "internt fel" },
+    { "internal", "internt fel" },
+    { NULL, NULL }
+};
 
 static void pill(struct octx *c, const char *v, const char *const (*t)[2])
 {
@@ -351,9 +371,10 @@ static void problem_row(struct octx *c, const cJSON *o)
 
 static void fill_problems(struct octx *c)
 {
-    static const char *const cols[] = {
-        "Mottagning", "Kommun", "Driftform", "Webbokning", "Uppgifter",
-        "Senast bekräftade", "Senaste fel", NULL};
+    static const char *const cols[] = { "Mottagning",  "Kommun",
+                                        "Driftform",   "Webbokning",
+                                        "Uppgifter",   "Senast bekräftade",
+                                        "Senaste fel", NULL };
     const cJSON *o;
 
     if (c->total.problems == 0) {
@@ -390,8 +411,8 @@ static void none_row(struct octx *c, const cJSON *o)
 
 static void fill_none(struct octx *c)
 {
-    static const char *const cols[] = {
-        "Mottagning", "Kommun", "Driftform", "Telefon", "Webbplats", NULL};
+    static const char *const cols[] = { "Mottagning", "Kommun",    "Driftform",
+                                        "Telefon",    "Webbplats", NULL };
     const cJSON *o;
 
     if (c->total.none == 0) {
@@ -409,9 +430,9 @@ static void fill_none(struct octx *c)
 /* --- the shell ---------------------------------------------------------- */
 
 struct ofill {
-    const char *attr;           /* ' id="..."' as the shell writes it */
+    const char *attr; /* ' id="..."' as the shell writes it */
     void (*fill)(struct octx *c);
-    size_t from, to;            /* content to replace; from == 0: absent */
+    size_t from, to; /* content to replace; from == 0: absent */
 };
 
 static int by_from(const void *a, const void *b)
@@ -447,13 +468,13 @@ static void locate(const char *t, size_t tlen, struct ofill *f)
 static void splice(struct octx *c, const char *t, size_t tlen)
 {
     struct ofill f[] = {
-        {" id=\"region-name\"", fill_region, 0, 0},
-        {" id=\"freshness\"", fill_freshness, 0, 0},
-        {" id=\"figures\"", fill_figures, 0, 0},
-        {" id=\"table-operator\"", fill_operator, 0, 0},
-        {" id=\"table-municipality\"", fill_municipality, 0, 0},
-        {" id=\"table-problems\"", fill_problems, 0, 0},
-        {" id=\"table-none\"", fill_none, 0, 0},
+        { " id=\"region-name\"", fill_region, 0, 0 },
+        { " id=\"freshness\"", fill_freshness, 0, 0 },
+        { " id=\"figures\"", fill_figures, 0, 0 },
+        { " id=\"table-operator\"", fill_operator, 0, 0 },
+        { " id=\"table-municipality\"", fill_municipality, 0, 0 },
+        { " id=\"table-problems\"", fill_problems, 0, 0 },
+        { " id=\"table-none\"", fill_none, 0, 0 },
     };
     size_t n = sizeof(f) / sizeof(f[0]), i, at = 0;
 
@@ -462,7 +483,7 @@ static void splice(struct octx *c, const char *t, size_t tlen)
     qsort(f, n, sizeof(f[0]), by_from);
     for (i = 0; i < n; i++) {
         if (f[i].from == 0 || f[i].from < at)
-            continue;               /* absent, or inside another one */
+            continue; /* absent, or inside another one */
         sbuf_add(c->b, t + at, f[i].from - at);
         f[i].fill(c);
         at = f[i].to;
@@ -473,8 +494,8 @@ static void splice(struct octx *c, const char *t, size_t tlen)
 int overview_render(const struct feed_snapshot *s, const char *tmpl,
                     size_t tlen, struct doc *out)
 {
-    struct octx c = {0};
-    struct sbuf b = {0};
+    struct octx c = { 0 };
+    struct sbuf b = { 0 };
     cJSON *doc = NULL;
     const cJSON *g, *days;
     int rc = -1;

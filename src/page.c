@@ -29,38 +29,45 @@ struct pctx {
     bool en;
     int gdays;
     bool working;
-    const char *where;          /* kommun shown, or NULL */
-    const char *place;          /* near place (table's spelling), or NULL */
-    enum { ALERT_NONE, ALERT_KOMMUN, ALERT_NARA, ALERT_NO_GEO } alert;
-    const char *deadline;       /* guarantee deadline date, or NULL */
+    const char *where; /* kommun shown, or NULL */
+    const char *place; /* near place (table's spelling), or NULL */
+    enum {
+        ALERT_NONE,
+        ALERT_KOMMUN,
+        ALERT_NARA,
+        ALERT_NO_GEO
+    } alert;
+    const char *deadline; /* guarantee deadline date, or NULL */
     const char *generated;
 };
 
 #define TR(c, sv_, en_) ((c)->en ? (en_) : (sv_))
 
-static const char *const MONTHS_SV[12] = {
-    "januari", "februari", "mars", "april", "maj", "juni", "juli",
-    "augusti", "september", "oktober", "november", "december"};
-static const char *const MONTHS_EN[12] = {
-    "January", "February", "March", "April", "May", "June", "July",
-    "August", "September", "October", "November", "December"};
+static const char *const MONTHS_SV[12] = { "januari", "februari", "mars",
+                                           "april",   "maj",      "juni",
+                                           "juli",    "augusti",  "september",
+                                           "oktober", "november", "december" };
+static const char *const MONTHS_EN[12] = { "January", "February", "March",
+                                           "April",   "May",      "June",
+                                           "July",    "August",   "September",
+                                           "October", "November", "December" };
 /* 1177 writes short months as below (MARS, MAJ, JUNI, JULI in full). */
-static const char *const MSHORT_SV[12] = {
-    "jan", "feb", "mars", "apr", "maj", "juni", "juli", "aug", "sep",
-    "okt", "nov", "dec"};
-static const char *const MSHORT_EN[12] = {
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-    "Nov", "Dec"};
+static const char *const MSHORT_SV[12] = { "jan", "feb",  "mars", "apr",
+                                           "maj", "juni", "juli", "aug",
+                                           "sep", "okt",  "nov",  "dec" };
+static const char *const MSHORT_EN[12] = { "Jan", "Feb", "Mar", "Apr",
+                                           "May", "Jun", "Jul", "Aug",
+                                           "Sep", "Oct", "Nov", "Dec" };
 /* Monday first. */
-static const char *const WD_SV[7] = {
-    "måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"};
-static const char *const WDS_SV[7] = {
-    "mån", "tis", "ons", "tor", "fre", "lör", "sön"};
-static const char *const WDS_EN[7] = {
-    "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-static const char *const WD_EN[7] = {
-    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-    "Sunday"};
+static const char *const WD_SV[7] = { "måndag", "tisdag", "onsdag", "torsdag",
+                                      "fredag", "lördag", "söndag" };
+static const char *const WDS_SV[7] = { "mån", "tis", "ons", "tor",
+                                       "fre", "lör", "sön" };
+static const char *const WDS_EN[7] = { "Mon", "Tue", "Wed", "Thu",
+                                       "Fri", "Sat", "Sun" };
+static const char *const WD_EN[7] = { "Monday",   "Tuesday", "Wednesday",
+                                      "Thursday", "Friday",  "Saturday",
+                                      "Sunday" };
 
 /* --- text helpers ---------------------------------------------------------- */
 
@@ -137,10 +144,8 @@ static void instant_text(const struct pctx *c, const char *s)
 
     if (!parse_date(s, &y, &m, &d, &wd) || strlen(s) < 16 || s[10] != 'T')
         return;
-    sbuf_printf(c->b, "%s %d %s%s%.5s",
-                TR(c, WDS_SV, WDS_EN)[(size_t)wd % 7], d,
-                month(c, m, false), TR(c, " kl. ", ", "),
-                s + 11);
+    sbuf_printf(c->b, "%s %d %s%s%.5s", TR(c, WDS_SV, WDS_EN)[(size_t)wd % 7],
+                d, month(c, m, false), TR(c, " kl. ", ", "), s + 11);
 }
 
 /* "3 dagar", "1 dag", "3 vardagar" / "3 days", "3 working days". */
@@ -179,10 +184,21 @@ static int coll_next(const unsigned char **p)
     if (ch == 0xC3 && **p != 0) {
         int x = *(*p)++;
         switch (x) {
-        case 0x85: case 0xA5: return 'z' + 1;
-        case 0x84: case 0xA4: case 0x86: case 0xA6: return 'z' + 2;
-        case 0x96: case 0xB6: case 0x98: case 0xB8: return 'z' + 3;
-        default: return 0x100 + x;
+        case 0x85:
+        case 0xA5:
+            return 'z' + 1;
+        case 0x84:
+        case 0xA4:
+        case 0x86:
+        case 0xA6:
+            return 'z' + 2;
+        case 0x96:
+        case 0xB6:
+        case 0x98:
+        case 0xB8:
+            return 'z' + 3;
+        default:
+            return 0x100 + x;
         }
     }
     return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
@@ -204,7 +220,7 @@ static int name_cmp(const char *a, const char *b)
 struct row {
     const cJSON *c;
     const char *name;
-    int64_t first;              /* first free instant, INT64_MAX = none */
+    int64_t first; /* first free instant, INT64_MAX = none */
 };
 
 static int by_name(const void *a, const void *b)
@@ -235,14 +251,14 @@ const char *page_safe_url(const char *u)
 
 void page_instant(struct sbuf *b, enum page_lang lang, const char *instant)
 {
-    struct pctx c = {.b = b, .en = lang == PAGE_EN};
+    struct pctx c = { .b = b, .en = lang == PAGE_EN };
 
     instant_text(&c, instant);
 }
 
 void page_weekday_date(struct sbuf *b, enum page_lang lang, const char *date)
 {
-    struct pctx c = {.b = b, .en = lang == PAGE_EN};
+    struct pctx c = { .b = b, .en = lang == PAGE_EN };
 
     weekday_date(&c, date);
 }
@@ -289,7 +305,8 @@ static void contact_block(const struct pctx *c, const cJSON *o, bool none)
     if (web != NULL) {
         sbuf_str(c->b, "<p class=\"contact\"><a class=\"site-link\" href=\"");
         sbuf_html(c->b, web);
-        sbuf_printf(c->b, "\" rel=\"noopener noreferrer\">%s"
+        sbuf_printf(c->b,
+                    "\" rel=\"noopener noreferrer\">%s"
                     "<span class=\"visually-hidden\"> (",
                     TR(c, "Mottagningens webbplats", "The clinic's website"));
         sbuf_html(c->b, jstr(o, "name"));
@@ -328,7 +345,7 @@ static void card_meta(const struct pctx *c, const cJSON *o)
         sbuf_str(c->b, "</span>");
     }
     sbuf_printf(c->b, "<span class=\"operator operator-%s\">%s</span>",
-                op != NULL && strcmp(op, "private") == 0 ? "private"
+                op != NULL && strcmp(op, "private") == 0  ? "private"
                 : op != NULL && strcmp(op, "region") == 0 ? "region"
                                                           : "unknown",
                 op != NULL && strcmp(op, "private") == 0
@@ -347,8 +364,8 @@ static void card_meta(const struct pctx *c, const cJSON *o)
             snprintf(num, sizeof(num), km < 10 ? "%.1f" : "%.0f", km);
             if (!c->en && strchr(num, '.') != NULL)
                 *strchr(num, '.') = ',';
-            sbuf_printf(c->b, "<span class=\"distance\">%s km %s</span>",
-                        num, TR(c, "bort", "away"));
+            sbuf_printf(c->b, "<span class=\"distance\">%s km %s</span>", num,
+                        TR(c, "bort", "away"));
         }
     }
     sbuf_str(c->b, "</p>");
@@ -508,7 +525,8 @@ static void head_html(const struct pctx *c)
 {
     struct sbuf *b = c->b;
 
-    sbuf_printf(b, "<!doctype html>\n<html lang=\"%s\">\n<head>\n"
+    sbuf_printf(b,
+                "<!doctype html>\n<html lang=\"%s\">\n<head>\n"
                 "<meta charset=\"utf-8\">\n<meta name=\"viewport\" "
                 "content=\"width=device-width, initial-scale=1\">\n"
                 "<meta name=\"color-scheme\" content=\"light\">\n"
@@ -525,7 +543,8 @@ static void head_html(const struct pctx *c)
     sbuf_str(b, "</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n"
                 "<script src=\"/common.js\" defer></script>\n"
                 "<script src=\"/app.js\" defer></script>\n</head>\n<body>\n");
-    sbuf_printf(b, "<a class=\"skip-link\" href=\"#main\">%s</a>\n"
+    sbuf_printf(b,
+                "<a class=\"skip-link\" href=\"#main\">%s</a>\n"
                 "<header class=\"site-header\">\n<div class=\"wrap\">\n"
                 "<p class=\"brand\"><a href=\"%s\" class=\"brand-link\">"
                 "<span class=\"brand-mark\" aria-hidden=\"true\"></span>"
@@ -533,9 +552,10 @@ static void head_html(const struct pctx *c)
                 TR(c, "Hoppa till innehållet", "Skip to content"),
                 TR(c, "/", "/?lang=en"));
     sbuf_html(b, c->s->region != NULL && c->s->region->name != NULL
-                       ? c->s->region->name
-                       : TR(c, "Vårdval fysioterapi", "Physiotherapy"));
-    sbuf_printf(b, "</span></a></p>\n<p class=\"lang-switch\"><a lang=\"%s\" "
+                     ? c->s->region->name
+                     : TR(c, "Vårdval fysioterapi", "Physiotherapy"));
+    sbuf_printf(b,
+                "</span></a></p>\n<p class=\"lang-switch\"><a lang=\"%s\" "
                 "hreflang=\"%s\" id=\"lang-link\" href=\"",
                 TR(c, "en", "sv"), TR(c, "en", "sv"));
     page_link(c, c->q->guarantee, !c->en);
@@ -547,7 +567,8 @@ static void entries_html(const struct pctx *c)
 {
     struct sbuf *b = c->b;
 
-    sbuf_printf(b, "<main id=\"main\" tabindex=\"-1\">\n<div class=\"wrap\">\n"
+    sbuf_printf(b,
+                "<main id=\"main\" tabindex=\"-1\">\n<div class=\"wrap\">\n"
                 "<h1 id=\"page-title\" tabindex=\"-1\">%s</h1>\n"
                 "<p class=\"freshness\" id=\"freshness\">%s<time "
                 "datetime=\"",
@@ -559,11 +580,13 @@ static void entries_html(const struct pctx *c)
     instant_text(c, c->generated);
     sbuf_str(b, "</time></p>\n<p class=\"alert\" id=\"load-error\" "
                 "role=\"alert\" hidden></p>\n");
-    sbuf_printf(b, "<nav class=\"entries\" aria-label=\"%s\">\n"
+    sbuf_printf(b,
+                "<nav class=\"entries\" aria-label=\"%s\">\n"
                 "<a class=\"entry\" id=\"entry-guarantee\" href=\"",
                 TR(c, "Välj hur du vill söka", "Choose how to search"));
     page_link(c, true, c->en);
-    sbuf_printf(b, "\" aria-current=\"%s\"><span class=\"entry-title\">%s"
+    sbuf_printf(b,
+                "\" aria-current=\"%s\"><span class=\"entry-title\">%s"
                 "<span id=\"guarantee-days\">%d</span> %s</span>"
                 "<span class=\"entry-text\">%s</span></a>\n",
                 c->q->guarantee ? "page" : "false",
@@ -572,18 +595,21 @@ static void entries_html(const struct pctx *c)
                 c->gdays,
                 c->en ? (c->working ? "working days" : "days")
                       : (c->working ? "vardagar" : "dagar"),
-                TR(c, "Mottagningar som har en ledig tid inom vårdgarantin, "
-                      "den tidigaste först.",
+                TR(c,
+                   "Mottagningar som har en ledig tid inom vårdgarantin, "
+                   "den tidigaste först.",
                    "Clinics with a free time within the care guarantee, "
                    "earliest first."));
     sbuf_str(b, "<a class=\"entry\" id=\"entry-all\" href=\"");
     page_link(c, false, c->en);
-    sbuf_printf(b, "\" aria-current=\"%s\"><span class=\"entry-title\">%s"
+    sbuf_printf(b,
+                "\" aria-current=\"%s\"><span class=\"entry-title\">%s"
                 "</span><span class=\"entry-text\">%s</span></a>\n</nav>\n\n",
                 c->q->guarantee ? "false" : "page",
                 TR(c, "Sök lediga tider", "Search free times"),
-                TR(c, "Alla mottagningar i regionen, även de som saknar "
-                      "webbokning.",
+                TR(c,
+                   "Alla mottagningar i regionen, även de som saknar "
+                   "webbokning.",
                    "Every clinic in the region, also those without web "
                    "booking."));
 }
@@ -611,9 +637,10 @@ static void municipality_options(const struct pctx *c)
     for (i = 0; i < n; i++) {
         sbuf_str(c->b, "<option value=\"");
         sbuf_html(c->b, v[i].name);
-        sbuf_printf(c->b, "\"%s>", c->where != NULL &&
-                                   strcmp(c->where, v[i].name) == 0
-                                       ? " selected" : "");
+        sbuf_printf(c->b, "\"%s>",
+                    c->where != NULL && strcmp(c->where, v[i].name) == 0
+                        ? " selected"
+                        : "");
         sbuf_html(c->b, v[i].name);
         sbuf_str(c->b, "</option>");
     }
@@ -624,7 +651,8 @@ static void form_html(const struct pctx *c)
 {
     struct sbuf *b = c->b;
 
-    sbuf_printf(b, "<div id=\"list-view\">\n<form class=\"filters\" "
+    sbuf_printf(b,
+                "<div id=\"list-view\">\n<form class=\"filters\" "
                 "id=\"filters\" role=\"search\" aria-label=\"%s\" "
                 "action=\"/\" method=\"get\">\n",
                 TR(c, "Filtrera mottagningar", "Filter clinics"));
@@ -633,26 +661,30 @@ static void form_html(const struct pctx *c)
                     "value=\"inom-3-dagar\">\n");
     if (c->en)
         sbuf_str(b, "<input type=\"hidden\" name=\"lang\" value=\"en\">\n");
-    sbuf_printf(b, "<div class=\"field\"><label for=\"municipality\">%s"
+    sbuf_printf(b,
+                "<div class=\"field\"><label for=\"municipality\">%s"
                 "</label><select id=\"municipality\" name=\"kommun\">"
                 "<option value=\"\">%s</option>",
                 TR(c, "Kommun", "Municipality"),
                 TR(c, "Alla kommuner", "All municipalities"));
     municipality_options(c);
-    sbuf_printf(b, "</select></div>\n<div class=\"field field-grow\">"
+    sbuf_printf(b,
+                "</select></div>\n<div class=\"field field-grow\">"
                 "<label for=\"near\">%s</label><input id=\"near\" "
                 "name=\"nara\" type=\"text\" inputmode=\"text\" "
                 "autocomplete=\"postal-code\" aria-describedby=\"near-hint\""
                 " maxlength=\"60\" spellcheck=\"false\" value=\"",
                 TR(c, "Nära mig", "Near me"));
     sbuf_html(b, c->q->nara);
-    sbuf_printf(b, "\"><span class=\"hint\" id=\"near-hint\">%s</span></div>"
+    sbuf_printf(b,
+                "\"><span class=\"hint\" id=\"near-hint\">%s</span></div>"
                 "\n<div class=\"field field-buttons\"><button type=\"submit\""
                 " class=\"button\">%s</button><a class=\"button "
                 "button-secondary\" id=\"clear-filters\" href=\"%s\">%s</a>"
                 "</div>\n</form>\n",
-                TR(c, "Ort, kommun eller postnummer, till exempel Karlstad "
-                      "eller 652 24",
+                TR(c,
+                   "Ort, kommun eller postnummer, till exempel Karlstad "
+                   "eller 652 24",
                    "Town, municipality or postcode, for example Karlstad "
                    "or 652 24"),
                 TR(c, "Sök", "Search"),
@@ -677,13 +709,15 @@ static void alert_html(const struct pctx *c)
     } else if (c->alert == ALERT_NARA) {
         sbuf_str(b, TR(c, "Vi känner inte igen ”", "We do not know “"));
         sbuf_html(b, c->q->nara);
-        sbuf_str(b, TR(c, "”. Skriv namnet på en kommun eller ort i "
-                          "regionen, eller ett postnummer med fem siffror.",
+        sbuf_str(b, TR(c,
+                       "”. Skriv namnet på en kommun eller ort i "
+                       "regionen, eller ett postnummer med fem siffror.",
                        "”. Enter a municipality or town in the region, or "
                        "a five-digit postcode."));
     } else {
-        sbuf_str(b, TR(c, "Avstånd kunde inte beräknas just nu. "
-                          "Mottagningarna visas utan avstånd.",
+        sbuf_str(b, TR(c,
+                       "Avstånd kunde inte beräknas just nu. "
+                       "Mottagningarna visas utan avstånd.",
                        "Distances cannot be computed just now. The clinics "
                        "are shown without distances."));
     }
@@ -698,11 +732,11 @@ static void status_html(const struct pctx *c, size_t nweb, size_t nnone)
     sbuf_str(b, "<p class=\"result-status\" id=\"result-status\" "
                 "role=\"status\" aria-live=\"polite\">");
     if (c->q->guarantee) {
-        sbuf_printf(b, "%zu %s", nweb, nweb == 1
-                    ? TR(c, "mottagning har en ledig tid inom ",
-                         "clinic has a free time within ")
-                    : TR(c, "mottagningar har en ledig tid inom ",
-                         "clinics have a free time within "));
+        sbuf_printf(b, "%zu %s", nweb,
+                    nweb == 1 ? TR(c, "mottagning har en ledig tid inom ",
+                                   "clinic has a free time within ")
+                              : TR(c, "mottagningar har en ledig tid inom ",
+                                   "clinics have a free time within "));
         span_text(c);
         where_text(c);
     } else {
@@ -713,19 +747,18 @@ static void status_html(const struct pctx *c, size_t nweb, size_t nnone)
                                    "clinics with web booking"));
         where_text(c);
         if (nnone > 0)
-            sbuf_printf(b, TR(c, " och %zu utan", " and %zu without"),
-                        nnone);
+            sbuf_printf(b, TR(c, " och %zu utan", " and %zu without"), nnone);
     }
     if (c->place != NULL) {
         sbuf_str(b, TR(c, ", sorterat efter avstånd från ",
                        ", sorted by distance from "));
         sbuf_html(b, c->place);
     } else {
-        sbuf_str(b, c->q->guarantee
-                        ? TR(c, ", den tidigaste tiden först",
-                             ", earliest time first")
-                        : TR(c, ", i bokstavsordning", ", in alphabetical "
-                             "order"));
+        sbuf_str(b, c->q->guarantee ? TR(c, ", den tidigaste tiden först",
+                                         ", earliest time first")
+                                    : TR(c, ", i bokstavsordning",
+                                         ", in alphabetical "
+                                         "order"));
     }
     sbuf_str(b, ".</p>\n");
     if (c->alert != ALERT_NONE)
@@ -735,13 +768,15 @@ static void status_html(const struct pctx *c, size_t nweb, size_t nnone)
                     "hidden></p>\n");
     /* Kommun and Nära mig together: only that municipality, say so. */
     if (c->where != NULL && c->place != NULL) {
-        sbuf_printf(b, "<p class=\"note\" id=\"filter-note\">%s", TR(c,
-                    "Du har valt både kommun och plats: bara mottagningar i ",
-                    "You chose both a municipality and a place: only "
-                    "clinics in "));
+        sbuf_printf(
+            b, "<p class=\"note\" id=\"filter-note\">%s",
+            TR(c, "Du har valt både kommun och plats: bara mottagningar i ",
+               "You chose both a municipality and a place: only "
+               "clinics in "));
         sbuf_html(b, c->where);
-        sbuf_str(b, TR(c, " visas. Välj Alla kommuner för att se alla "
-                          "mottagningar nära ",
+        sbuf_str(b, TR(c,
+                       " visas. Välj Alla kommuner för att se alla "
+                       "mottagningar nära ",
                        " are shown. Choose All municipalities to see every "
                        "clinic near "));
         sbuf_html(b, c->place);
@@ -772,18 +807,20 @@ static void sections_html(const struct pctx *c, const struct row *web,
         weekday_date(c, c->deadline);
         sbuf_str(b, TR(c, " (vårdgarantin, ", " (the care guarantee, "));
         span_text(c);
-        sbuf_str(b, c->place != NULL ? TR(c, "), närmast först.",
-                                          "), nearest first.")
-                                     : TR(c, "), den tidigaste tiden först.",
-                                          "), earliest time first."));
+        sbuf_str(b, c->place != NULL
+                        ? TR(c, "), närmast först.", "), nearest first.")
+                        : TR(c, "), den tidigaste tiden först.",
+                             "), earliest time first."));
     } else {
         sbuf_str(b, c->place != NULL
-                        ? TR(c, "Närmast först. Välj en mottagning för att "
-                                "se alla lediga tider.",
+                        ? TR(c,
+                             "Närmast först. Välj en mottagning för att "
+                             "se alla lediga tider.",
                              "Nearest first. Choose a clinic to see all its "
                              "free times.")
-                        : TR(c, "Välj en mottagning för att se dess lediga "
-                                "tider dag för dag.",
+                        : TR(c,
+                             "Välj en mottagning för att se dess lediga "
+                             "tider dag för dag.",
                              "Choose a clinic to see its free times day by "
                              "day."));
     }
@@ -794,22 +831,23 @@ static void sections_html(const struct pctx *c, const struct row *web,
     if (nweb > 0) {
         sbuf_str(b, " hidden>");
     } else if (c->q->guarantee) {
-        sbuf_str(b, TR(c, ">Just nu har ingen mottagning",
-                       ">No clinic"));
+        sbuf_str(b, TR(c, ">Just nu har ingen mottagning", ">No clinic"));
         where_text(c);
         sbuf_str(b, TR(c, " en ledig tid inom ", " has a free time within "));
         span_text(c);
         sbuf_printf(b, TR(c, " just nu. ", " just now. "));
         sbuf_str(b, "<a href=\"");
         page_link(c, false, c->en);
-        sbuf_printf(b, "\">%s</a>", TR(c, "Sök bland alla lediga tider",
-                                       "Search all free times"));
+        sbuf_printf(b, "\">%s</a>",
+                    TR(c, "Sök bland alla lediga tider",
+                       "Search all free times"));
     } else {
         sbuf_str(b, TR(c, ">Ingen mottagning", ">No clinic"));
         where_text(c);
         sbuf_str(b, TR(c, " har webbokning.", " has web booking."));
     }
-    sbuf_printf(b, "</p>\n</section>\n\n<section class=\"clinic-section\" "
+    sbuf_printf(b,
+                "</p>\n</section>\n\n<section class=\"clinic-section\" "
                 "id=\"section-none\" aria-labelledby=\"heading-none\"%s>\n"
                 "<h2 id=\"heading-none\">%s</h2>\n<p class=\"section-intro\">"
                 "%s</p>\n<ul class=\"clinic-list clinic-list-none\" "
@@ -817,9 +855,10 @@ static void sections_html(const struct pctx *c, const struct row *web,
                 nnone == 0 ? " hidden" : "",
                 TR(c, "Mottagningar utan webbokning",
                    "Clinics without web booking"),
-                TR(c, "De här mottagningarna går inte att boka på webben. "
-                      "Ring eller besök deras webbplats för att fråga efter "
-                      "en tid.",
+                TR(c,
+                   "De här mottagningarna går inte att boka på webben. "
+                   "Ring eller besök deras webbplats för att fråga efter "
+                   "en tid.",
                    "These clinics cannot be booked on the web. Call them or "
                    "visit their website to ask for a time."));
     for (i = 0; i < nnone; i++)
@@ -832,11 +871,13 @@ static void footer_html(const struct pctx *c)
 {
     struct sbuf *b = c->b;
 
-    sbuf_printf(b, "<footer class=\"site-footer\">\n<div class=\"wrap\">\n"
+    sbuf_printf(b,
+                "<footer class=\"site-footer\">\n<div class=\"wrap\">\n"
                 "<p>%s</p>\n<p id=\"guarantee-note\">%s",
-                TR(c, "Tiderna hämtas automatiskt från mottagningarnas "
-                      "webbokning. Själva bokningen gör du hos mottagningen "
-                      "– vi bokar inga tider.",
+                TR(c,
+                   "Tiderna hämtas automatiskt från mottagningarnas "
+                   "webbokning. Själva bokningen gör du hos mottagningen "
+                   "– vi bokar inga tider.",
                    "The times are collected automatically from the clinics' "
                    "web booking. You book with the clinic itself – we book "
                    "no times."),
@@ -844,7 +885,8 @@ static void footer_html(const struct pctx *c)
                    "The care guarantee (vårdgarantin) means that you are to "
                    "be assessed within "));
     span_text(c);
-    sbuf_printf(b, "%s</p>\n<p><a href=\"/overview\">%s</a> · "
+    sbuf_printf(b,
+                "%s</p>\n<p><a href=\"/overview\">%s</a> · "
                 "<a href=\"/v1/availability\">%s</a></p>\n</div>\n"
                 "</footer>\n</body>\n</html>\n",
                 TR(c, " från att du kontaktat vården.",
@@ -879,9 +921,9 @@ static enum page_lang lang_of_header(const char *h)
             if (qs != NULL && qs < p + n)
                 qv = strtod(qs + 2, NULL);
         }
-        if (qv > bestq && n >= 2 && (p[2] == '-' || p[2] == ';' ||
-                                     p[2] == ' ' || p + 2 == p + n ||
-                                     p[2] == ',' || p[2] == '\0')) {
+        if (qv > bestq && n >= 2 &&
+            (p[2] == '-' || p[2] == ';' || p[2] == ' ' || p + 2 == p + n ||
+             p[2] == ',' || p[2] == '\0')) {
             if (strncasecmp(p, "sv", 2) == 0) {
                 best = PAGE_SV;
                 bestq = qv;
@@ -933,8 +975,8 @@ void page_query_of(const struct api_params *p, const char *accept_language,
 static void page_filter(struct pctx *c, const struct geo_table *geo,
                         struct api_filter *f, int *status, bool *cacheable)
 {
-    struct api_params ap = {.n = 0};
-    struct sf_error err = {0};
+    struct api_params ap = { .n = 0 };
+    struct sf_error err = { 0 };
 
     if (c->q->kommun != NULL) {
         ap.v[ap.n].name = "municipality";
@@ -957,7 +999,7 @@ static void page_filter(struct pctx *c, const struct geo_table *geo,
         }
     }
     if (api_filter_parse(&ap, c->s, geo, f, &err) != 0)
-        memset(f, 0, sizeof(*f));   /* unreachable: both were accepted */
+        memset(f, 0, sizeof(*f)); /* unreachable: both were accepted */
     c->where = f->nmunicipality > 0 ? f->municipality[0] : NULL;
     c->place = f->near ? f->near_place : NULL;
 }
@@ -975,21 +1017,20 @@ static int page_rows(struct pctx *c, const cJSON *clinics, struct row **web,
         return -1;
     cJSON_ArrayForEach(o, clinics) {
         const char *wb = jstr(o, "web_booking"), *ff = jstr(o, "first_free");
-        struct row r = {o, jstr(o, "name"), INT64_MAX};
+        struct row r = { o, jstr(o, "name"), INT64_MAX };
 
         if (ff != NULL && clock_parse_rfc3339(ff, &r.first) != 0)
             r.first = INT64_MAX;
         if (wb != NULL && strcmp(wb, "none") == 0)
             (*none)[(*nnone)++] = r;
         else if (!c->q->guarantee ||
-                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-                     o, "within_guarantee")))
+                 cJSON_IsTrue(
+                     cJSON_GetObjectItemCaseSensitive(o, "within_guarantee")))
             (*web)[(*nweb)++] = r;
     }
     /* With a place the API's order (nearest first) stands. */
     if (c->place == NULL) {
-        qsort(*web, *nweb, sizeof(**web), c->q->guarantee ? by_first
-                                                          : by_name);
+        qsort(*web, *nweb, sizeof(**web), c->q->guarantee ? by_first : by_name);
         qsort(*none, *nnone, sizeof(**none), by_name);
     }
     return 0;
@@ -999,10 +1040,10 @@ int page_render(const struct feed_snapshot *s, const struct geo_table *geo,
                 const struct page_query *q, struct doc *out, int *status,
                 bool *cacheable)
 {
-    struct pctx c = {0};
-    struct sbuf b = {0};
+    struct pctx c = { 0 };
+    struct sbuf b = { 0 };
     struct api_filter f;
-    struct doc fd = {0};
+    struct doc fd = { 0 };
     cJSON *doc = NULL, *g;
     struct row *web = NULL, *none = NULL;
     size_t nweb = 0, nnone = 0;
@@ -1024,13 +1065,14 @@ int page_render(const struct feed_snapshot *s, const struct geo_table *geo,
         goto out;
     g = cJSON_GetObjectItemCaseSensitive(doc, "guarantee");
     c.gdays = cJSON_GetObjectItemCaseSensitive(g, "days") != NULL
-                  ? cJSON_GetObjectItemCaseSensitive(g, "days")->valueint : 3;
+                  ? cJSON_GetObjectItemCaseSensitive(g, "days")->valueint
+                  : 3;
     c.working = jstr(g, "counting") != NULL &&
                 strcmp(jstr(g, "counting"), "working") == 0;
     c.deadline = jstr(g, "deadline");
     c.generated = jstr(doc, "generated_at");
-    if (page_rows(&c, cJSON_GetObjectItemCaseSensitive(doc, "clinics"),
-                  &web, &nweb, &none, &nnone) != 0)
+    if (page_rows(&c, cJSON_GetObjectItemCaseSensitive(doc, "clinics"), &web,
+                  &nweb, &none, &nnone) != 0)
         goto out;
     head_html(&c);
     entries_html(&c);
@@ -1070,7 +1112,7 @@ struct api_entry *page_cache_get(struct api_cache *c,
 
     page_key(q, key, sizeof(key));
     if ((e = api_cache_find(c, s->serial, key)) != NULL) {
-        *status = 200;          /* only 200 pages are kept */
+        *status = 200; /* only 200 pages are kept */
         return e;
     }
     if ((e = calloc(1, sizeof(*e))) == NULL)

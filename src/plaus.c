@@ -16,18 +16,18 @@
 struct plaus_host {
     struct plaus *pl;
     char *key;
-    int ncand;          /* records with had_free (held ones included) */
+    int ncand; /* records with had_free (held ones included) */
     int nheld;
-    int nanswered;      /* non-held candidates with answered_seq > run */
-    uint64_t run;       /* sequence of the run's first hold (nheld > 0) */
-    bool event;         /* this run reached need */
+    int nanswered; /* non-held candidates with answered_seq > run */
+    uint64_t run;  /* sequence of the run's first hold (nheld > 0) */
+    bool event;    /* this run reached need */
     struct plaus_clinic *held_head;
-    struct plaus_clinic *members;   /* every attached record */
+    struct plaus_clinic *members; /* every attached record */
     struct plaus_host *next;
 };
 
 struct plaus {
-    uint64_t seq;       /* last sequence number handed out */
+    uint64_t seq; /* last sequence number handed out */
     struct plaus_host *hosts;
 };
 
@@ -95,7 +95,7 @@ int plaus_attach(struct plaus *pl, struct plaus_clinic *pc, const char *key,
     pc->had_free = had_free;
     pc->held = 0;
     pc->flagged = false;
-    pc->answered_seq = 0;       /* not an answer of any run */
+    pc->answered_seq = 0; /* not an answer of any run */
     pc->hprev = pc->hnext = NULL;
     pc->begin_seq = pl->seq;
     pc->mprev = NULL;
@@ -124,11 +124,10 @@ static void held_unlink(struct plaus_host *h, struct plaus_clinic *pc)
         pc->hnext->hprev = pc->hprev;
     pc->hprev = pc->hnext = NULL;
     if (--h->nheld == 0)
-        h->event = false;       /* the run is over */
+        h->event = false; /* the run is over */
 }
 
-static bool counted(const struct plaus_host *h,
-                    const struct plaus_clinic *pc);
+static bool counted(const struct plaus_host *h, const struct plaus_clinic *pc);
 
 static void held_link(struct plaus_host *h, struct plaus_clinic *pc)
 {
@@ -206,8 +205,8 @@ static void accept_held(struct plaus_host *h, struct plaus_clinic *pc)
 
 /* Decide the host's run after an answer; self is reported by the caller. */
 static void judge(struct plaus_host *h, const struct plaus_params *p,
-                  struct plaus_clinic *self, plaus_change_fn change,
-                  void *arg, bool *event)
+                  struct plaus_clinic *self, plaus_change_fn change, void *arg,
+                  bool *event)
 {
     struct plaus_clinic *pc, *next;
     int need;
@@ -241,8 +240,7 @@ static void judge(struct plaus_host *h, const struct plaus_params *p,
 
 enum plaus_verdict plaus_answer(struct plaus_clinic *pc, bool empty,
                                 const struct plaus_params *pp,
-                                plaus_change_fn change, void *arg,
-                                bool *event)
+                                plaus_change_fn change, void *arg, bool *event)
 {
     struct plaus_params p;
     struct plaus_host *h;
@@ -274,7 +272,7 @@ enum plaus_verdict plaus_answer(struct plaus_clinic *pc, bool empty,
         return PLAUS_ACCEPT;
     }
     if (!pc->had_free)
-        return PLAUS_ACCEPT;    /* empty before, empty now: no drop */
+        return PLAUS_ACCEPT; /* empty before, empty now: no drop */
     if (pc->held + 1 >= p.confirm_polls) {
         /* Persisted (or the check is off): believe it. */
         if (pc->held > 0)
@@ -302,7 +300,7 @@ enum plaus_verdict plaus_answer(struct plaus_clinic *pc, bool empty,
     if (event != NULL)
         *event = ev;
     if (pc->held == 0)
-        return PLAUS_ACCEPT;    /* released by judge */
+        return PLAUS_ACCEPT; /* released by judge */
     return pc->flagged ? PLAUS_SUSPECT : PLAUS_HELD;
 }
 

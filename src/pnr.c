@@ -15,7 +15,10 @@
 #include <string.h>
 #include <strings.h>
 
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 static int num(const char *p, int n)
 {
@@ -30,7 +33,7 @@ static int num(const char *p, int n)
  * either century could make it a leap year, i.e. when YY % 4 == 0. */
 static bool valid_date(int year, int yy, int month, int day)
 {
-    static const int dim[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static const int dim[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
     if (day > 60)
         day -= 60; /* samordningsnummer */
@@ -80,10 +83,10 @@ static bool valid_number(const char *s, int date, const char *tail)
 static size_t sep_len(const char *p)
 {
     static const char *const seps[] = {
-        "-", "+", " ", "\t", "\n", "\r", "\xe2\x80\x93", "\xe2\x88\x92",
+        "-",        "+", " ", "\t", "\n", "\r", "\xe2\x80\x93", "\xe2\x88\x92",
         "\xc2\xa0",
     };
-    static const char *const escs[] = {"%E2%80%93", "%2D", "%2B", "%20"};
+    static const char *const escs[] = { "%E2%80%93", "%2D", "%2B", "%20" };
     size_t i, n;
 
     for (i = 0; i < sizeof(seps) / sizeof(seps[0]); i++)
@@ -117,10 +120,10 @@ static size_t match_at(const char *s, size_t run)
 /* --- the bounded writer --------------------------------------------------- */
 
 struct out {
-    char *p;        /* NULL: only count */
-    size_t cap;     /* bytes of p, NUL included */
-    size_t n;       /* bytes written (or counted) */
-    bool full;      /* stopped at the cap: write nothing more */
+    char *p;    /* NULL: only count */
+    size_t cap; /* bytes of p, NUL included */
+    size_t n;   /* bytes written (or counted) */
+    bool full;  /* stopped at the cap: write nothing more */
 };
 
 /*
@@ -168,7 +171,7 @@ static void out_mark(struct out *o)
     if (o->full)
         return;
     if (o->p != NULL && ml > o->cap - 1 - o->n) {
-        out_stop(o, '0');   /* the whole marker or nothing */
+        out_stop(o, '0'); /* the whole marker or nothing */
         return;
     }
     if (o->p != NULL)
@@ -201,7 +204,7 @@ static size_t scan(const char *s, struct out *o, bool first_only)
             (n = match_at(p + 2, run - 2)) > 0)
             p += 2;
         if (n == 0) {
-            p += run;   /* a run is judged whole, never from its middle */
+            p += run; /* a run is judged whole, never from its middle */
             continue;
         }
         found++;
@@ -228,16 +231,16 @@ bool pnr_contains(const char *s)
 
 char *pnr_scrub(const char *s, size_t *count)
 {
-    struct out o = {0};
+    struct out o = { 0 };
     size_t found;
     char *r;
 
-    if (!pnr_contains(s)) {     /* the common case: one scan and a copy */
+    if (!pnr_contains(s)) { /* the common case: one scan and a copy */
         if (count != NULL)
             *count = 0;
         return strdup(s);
     }
-    scan(s, &o, false);         /* count the bytes */
+    scan(s, &o, false); /* count the bytes */
     if ((r = malloc(o.n + 1)) == NULL)
         return NULL;
     o = (struct out){ .p = r, .cap = o.n + 1 };
@@ -258,7 +261,7 @@ size_t pnr_scrub_buf(char *buf, size_t cap)
         return 0;
     len = strlen(buf);
     if (len < cap && !pnr_contains(buf))
-        return 0;               /* the common case: nothing to change */
+        return 0; /* the common case: nothing to change */
     if (len >= sizeof(small) && (src = malloc(len + 1)) == NULL) {
         buf[0] = '\0';
         return 0;

@@ -35,8 +35,7 @@ static int lookup(const char *user, uid_t *uid, gid_t *gid,
 
         if (nb == NULL) {
             free(buf);
-            sf_error_set(err, SF_ERR_NOMEM, "user \"%s\": out of memory",
-                         user);
+            sf_error_set(err, SF_ERR_NOMEM, "user \"%s\": out of memory", user);
             return -1;
         }
         buf = nb;
@@ -77,38 +76,42 @@ int priv_check(const char *user, struct sf_error *err)
     if (lookup(user, &uid, &gid, err) != 0)
         return -1;
     if (uid == 0) {
-        sf_error_set(err, SF_ERR_CONFIG, "user \"%s\" has uid 0: that is "
-                     "root, pick an unprivileged user", user);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "user \"%s\" has uid 0: that is "
+                     "root, pick an unprivileged user",
+                     user);
         return -1;
     }
     if (!root) {
         if (getuid() == uid && geteuid() == uid)
             return 0;
-        sf_error_set(err, SF_ERR_CONFIG, "cannot switch to user \"%s\" "
-                     "(uid %ld): not running as root (uid %ld)", user,
-                     (long)uid, (long)geteuid());
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "cannot switch to user \"%s\" "
+                     "(uid %ld): not running as root (uid %ld)",
+                     user, (long)uid, (long)geteuid());
         return -1;
     }
     if (initgroups(user, gid) != 0) {
-        sf_error_set(err, SF_ERR_CONFIG, "user \"%s\": initgroups: %s",
-                     user, strerror(errno));
+        sf_error_set(err, SF_ERR_CONFIG, "user \"%s\": initgroups: %s", user,
+                     strerror(errno));
         return -1;
     }
     if (setgid(gid) != 0) {
-        sf_error_set(err, SF_ERR_CONFIG, "user \"%s\": setgid(%ld): %s",
-                     user, (long)gid, strerror(errno));
+        sf_error_set(err, SF_ERR_CONFIG, "user \"%s\": setgid(%ld): %s", user,
+                     (long)gid, strerror(errno));
         return -1;
     }
     if (setuid(uid) != 0) {
-        sf_error_set(err, SF_ERR_CONFIG, "user \"%s\": setuid(%ld): %s",
-                     user, (long)uid, strerror(errno));
+        sf_error_set(err, SF_ERR_CONFIG, "user \"%s\": setuid(%ld): %s", user,
+                     (long)uid, strerror(errno));
         return -1;
     }
     if (setuid(0) == 0 || getuid() != uid || geteuid() != uid ||
         getgid() != gid || getegid() != gid) {
-        sf_error_set(err, SF_ERR_CONFIG, "user \"%s\": privileges not "
-                     "dropped (uid %ld/%ld gid %ld/%ld, want %ld/%ld)", user,
-                     (long)getuid(), (long)geteuid(), (long)getgid(),
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "user \"%s\": privileges not "
+                     "dropped (uid %ld/%ld gid %ld/%ld, want %ld/%ld)",
+                     user, (long)getuid(), (long)geteuid(), (long)getgid(),
                      (long)getegid(), (long)uid, (long)gid);
         return -1;
     }
@@ -117,7 +120,7 @@ int priv_check(const char *user, struct sf_error *err)
 
 int priv_give(const char *user, const char *path, struct sf_error *err)
 {
-    static const char *const sfx[] = {"", "-wal", "-shm"};
+    static const char *const sfx[] = { "", "-wal", "-shm" };
     char p[4096];
     uid_t uid;
     gid_t gid;
@@ -128,15 +131,16 @@ int priv_give(const char *user, const char *path, struct sf_error *err)
     if (lookup(user, &uid, &gid, err) != 0)
         return -1;
     for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-        if ((size_t)snprintf(p, sizeof(p), "%s%s", path, sfx[i]) >=
-            sizeof(p)) {
+        if ((size_t)snprintf(p, sizeof(p), "%s%s", path, sfx[i]) >= sizeof(p)) {
             sf_error_set(err, SF_ERR_CONFIG, "store path too long: %s", path);
             return -1;
         }
         /* lchown: never follow a link planted where the store should be. */
         if (lchown(p, uid, gid) != 0 && errno != ENOENT) {
-            sf_error_set(err, SF_ERR_CONFIG, "cannot give %s to user \"%s\": "
-                         "%s", p, user, strerror(errno));
+            sf_error_set(err, SF_ERR_CONFIG,
+                         "cannot give %s to user \"%s\": "
+                         "%s",
+                         p, user, strerror(errno));
             return -1;
         }
     }

@@ -42,8 +42,8 @@ void report_params_init(struct report_params *p)
     p->open_days_mask = REPORT_WEEKDAYS_MASK;
 }
 
-static const char *const by_names[] = {"none", "municipality", "operator",
-                                       "clinic"};
+static const char *const by_names[] = { "none", "municipality", "operator",
+                                        "clinic" };
 
 const char *report_by_name(enum report_by by)
 {
@@ -59,13 +59,14 @@ int report_parse_by(const char *s, enum report_by *out, struct sf_error *err)
             *out = (enum report_by)i;
             return 0;
         }
-    sf_error_set(err, SF_ERR_CONFIG, "by \"%.40s\": want municipality, "
-                 "operator or clinic", s ? s : "");
+    sf_error_set(err, SF_ERR_CONFIG,
+                 "by \"%.40s\": want municipality, "
+                 "operator or clinic",
+                 s ? s : "");
     return -1;
 }
 
-int report_parse_per(const char *s, enum report_per *out,
-                     struct sf_error *err)
+int report_parse_per(const char *s, enum report_per *out, struct sf_error *err)
 {
     if (s != NULL && strcmp(s, "day") == 0)
         *out = REPORT_PER_DAY;
@@ -74,8 +75,10 @@ int report_parse_per(const char *s, enum report_per *out,
     else if (s != NULL && strcmp(s, "month") == 0)
         *out = REPORT_PER_MONTH;
     else {
-        sf_error_set(err, SF_ERR_CONFIG, "per \"%.40s\": want day, week or "
-                     "month", s ? s : "");
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "per \"%.40s\": want day, week or "
+                     "month",
+                     s ? s : "");
         return -1;
     }
     return 0;
@@ -107,8 +110,10 @@ int report_parse_month(const char *s, int32_t *first, int32_t *last,
     *last = *first + clock_days_in_month(y, m) - 1;
     return 0;
 bad:
-    sf_error_set(err, SF_ERR_CONFIG, "month \"%.40s\": want YYYY-MM, e.g. "
-                 "2026-03", s ? s : "");
+    sf_error_set(err, SF_ERR_CONFIG,
+                 "month \"%.40s\": want YYYY-MM, e.g. "
+                 "2026-03",
+                 s ? s : "");
     return -1;
 }
 
@@ -131,9 +136,10 @@ int report_parse_hours(const char *s, struct report_params *p,
 {
     int a, b;
 
-    if (s == NULL || strlen(s) != 11 || s[5] != '-' ||
-        parse_hhmm(s, &a) != 0 || parse_hhmm(s + 6, &b) != 0 || b <= a) {
-        sf_error_set(err, SF_ERR_CONFIG, "hours \"%.40s\": want HH:MM-HH:MM "
+    if (s == NULL || strlen(s) != 11 || s[5] != '-' || parse_hhmm(s, &a) != 0 ||
+        parse_hhmm(s + 6, &b) != 0 || b <= a) {
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "hours \"%.40s\": want HH:MM-HH:MM "
                      "with the end after the start, e.g. 08:00-17:00",
                      s ? s : "");
         return -1;
@@ -147,7 +153,7 @@ int report_parse_hours(const char *s, struct report_params *p,
  * in March's skipped hour is taken one hour later (it does not exist). */
 static int64_t local_at(int32_t day, int min)
 {
-    struct clock_civil c = {0};
+    struct clock_civil c = { 0 };
     int64_t t;
 
     if (min >= 24 * 60)
@@ -192,18 +198,17 @@ int report_db_open(const char *path, sqlite3 **out, struct sf_error *err)
 
     *out = NULL;
     if (path == NULL || *path == '\0') {
-        sf_error_set(err, SF_ERR_CONFIG, "no store: give --db PATH or a "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "no store: give --db PATH or a "
                      "config with a \"store\" key");
         return -1;
     }
     if (stat(path, &sb) != 0) {
-        sf_error_set(err, SF_ERR_CONFIG, "store %s: %s", path,
-                     strerror(errno));
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: %s", path, strerror(errno));
         return -1;
     }
     if (!S_ISREG(sb.st_mode)) {
-        sf_error_set(err, SF_ERR_CONFIG, "store %s: not a regular file",
-                     path);
+        sf_error_set(err, SF_ERR_CONFIG, "store %s: not a regular file", path);
         return -1;
     }
     /* Read-only, never created; WAL readers need no write access to the
@@ -216,7 +221,8 @@ int report_db_open(const char *path, sqlite3 **out, struct sf_error *err)
     }
     sqlite3_busy_timeout(db, 5000);
     if (sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &st, NULL) !=
-            SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+            SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
         sf_error_set(err, SF_ERR_CONFIG, "store %s: %s", path,
                      sqlite3_errmsg(db));
         goto fail;
@@ -225,7 +231,8 @@ int report_db_open(const char *path, sqlite3 **out, struct sf_error *err)
     sqlite3_finalize(st);
     st = NULL;
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
-            SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+            SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
         sf_error_set(err, SF_ERR_CONFIG, "store %s: %s", path,
                      sqlite3_errmsg(db));
         goto fail;
@@ -234,13 +241,17 @@ int report_db_open(const char *path, sqlite3 **out, struct sf_error *err)
     sqlite3_finalize(st);
     st = NULL;
     if (appid != STORE_APPLICATION_ID) {
-        sf_error_set(err, SF_ERR_CONFIG, "store %s: not a slotfeed store "
-                     "(application_id %ld)", path, appid);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "store %s: not a slotfeed store "
+                     "(application_id %ld)",
+                     path, appid);
         goto fail;
     }
     if (ver != STORE_SCHEMA_VERSION) {
-        sf_error_set(err, SF_ERR_CONFIG, "store %s: schema version %ld, this"
-                     " build reads %d", path, ver, STORE_SCHEMA_VERSION);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "store %s: schema version %ld, this"
+                     " build reads %d",
+                     path, ver, STORE_SCHEMA_VERSION);
         goto fail;
     }
     *out = db;
@@ -271,11 +282,11 @@ struct rctx {
     int64_t *mid;
     int32_t mid_day0;
     size_t nmid;
-    int64_t *open_a, *open_b;   /* open window of each day; a == b: none */
+    int64_t *open_a, *open_b; /* open window of each day; a == b: none */
 };
 
 #define DAYS_PAD 3
-#define DAYS_AHEAD 40   /* first free slots lie up to the horizon ahead */
+#define DAYS_AHEAD 40 /* first free slots lie up to the horizon ahead */
 
 static int day_cache_init(struct rctx *x)
 {
@@ -310,7 +321,7 @@ static int32_t local_day(const struct rctx *x, int64_t t)
 
     if (x->nmid < 2 || t < x->mid[0] || t >= x->mid[x->nmid - 1])
         return clock_local_day(t);
-    hi = x->nmid - 1;            /* mid[lo] <= t < mid[hi] */
+    hi = x->nmid - 1; /* mid[lo] <= t < mid[hi] */
     while (hi - lo > 1) {
         size_t m = (lo + hi) / 2;
 
@@ -495,8 +506,8 @@ static cJSON *doc_head(const struct rctx *x, const char *kind)
     char a[CLOCK_DATE_LEN], b[CLOCK_DATE_LEN], ts[CLOCK_RFC3339_LEN];
     char hh[6];
     int i, first = 1;
-    static const char *const wd[] = {"", "mon", "tue", "wed", "thu", "fri",
-                                     "sat", "sun"};
+    static const char *const wd[] = { "",    "mon", "tue", "wed",
+                                      "thu", "fri", "sat", "sun" };
     char days[40] = "";
 
     if (d == NULL)
@@ -504,10 +515,9 @@ static cJSON *doc_head(const struct rctx *x, const char *kind)
     clock_format_date(x->p->from_day, a);
     clock_format_date(x->p->to_day, b);
     clock_format_rfc3339(x->now, ts);
-    if (j_str(d, "report", kind) || j_str(d, "from", a) ||
-        j_str(d, "to", b) || j_str(d, "by", report_by_name(x->p->by)) ||
-        j_str(d, "generated_at", ts) ||
-        j_str(d, "timezone", CLOCK_TZ_NAME) ||
+    if (j_str(d, "report", kind) || j_str(d, "from", a) || j_str(d, "to", b) ||
+        j_str(d, "by", report_by_name(x->p->by)) ||
+        j_str(d, "generated_at", ts) || j_str(d, "timezone", CLOCK_TZ_NAME) ||
         (oh = cJSON_AddObjectToObject(d, "open_hours")) == NULL)
         goto oom;
     snprintf(hh, sizeof(hh), "%02d:%02d", x->p->open_from_min / 60,
@@ -541,12 +551,12 @@ static int add_share(cJSON *o, const char *k, double num, double den)
 /* --- web-booking report ------------------------------------------------- */
 
 enum {
-    WF_ROSTER = 1,     /* in the roster that day */
-    WF_POLLED = 2,     /* at least one poll run that day */
-    WF_OPEN = 4,       /* some poll said web = open */
-    WF_NOTOPEN = 8,    /* some poll said otherwise */
-    WF_NONE = 16,      /* some poll said web = none (not connected) */
-    WF_UNREACH = 32    /* some poll said unreachable */
+    WF_ROSTER = 1,  /* in the roster that day */
+    WF_POLLED = 2,  /* at least one poll run that day */
+    WF_OPEN = 4,    /* some poll said web = open */
+    WF_NOTOPEN = 8, /* some poll said otherwise */
+    WF_NONE = 16,   /* some poll said web = none (not connected) */
+    WF_UNREACH = 32 /* some poll said unreachable */
 };
 
 struct wcount {
@@ -559,8 +569,7 @@ static int wcount_json(cJSON *o, const struct wcount *w)
                    j_num(o, "observed", (double)w->observed) ||
                    j_num(o, "open", (double)w->open) ||
                    j_num(o, "open_all", (double)w->open_all) ||
-                   add_share(o, "share", (double)w->open,
-                             (double)w->clinics) ||
+                   add_share(o, "share", (double)w->open, (double)w->clinics) ||
                    add_share(o, "share_all", (double)w->open_all,
                              (double)w->clinics)
                ? -1
@@ -568,11 +577,11 @@ static int wcount_json(cJSON *o, const struct wcount *w)
 }
 
 /* One period [a, b] (indexes into the day range) as a JSON object. */
-static int web_period(const struct rctx *x, const unsigned char *fl,
-                      int32_t nd, int32_t a, int32_t b, const char *label,
+static int web_period(const struct rctx *x, const unsigned char *fl, int32_t nd,
+                      int32_t a, int32_t b, const char *label,
                       const char **keys, size_t nkeys, cJSON *periods)
 {
-    struct wcount tot = {0}, *g = NULL;
+    struct wcount tot = { 0 }, *g = NULL;
     cJSON *o = cJSON_CreateObject(), *ga;
     char da[CLOCK_DATE_LEN], db[CLOCK_DATE_LEN];
     size_t i, k;
@@ -622,8 +631,8 @@ static int web_period(const struct rctx *x, const unsigned char *fl,
 
             if (g[k].clinics == 0)
                 continue;
-            if ((go = j_push_obj(ga)) == NULL ||
-                j_str(go, "group", keys[k]) || wcount_json(go, &g[k]))
+            if ((go = j_push_obj(ga)) == NULL || j_str(go, "group", keys[k]) ||
+                wcount_json(go, &g[k]))
                 goto oom;
         }
     }
@@ -668,9 +677,8 @@ static int web_never_open(const struct rctx *x, const unsigned char *fl,
             why = "unknown";
         else
             why = "not_polled";
-        if ((o = j_push_obj(none)) == NULL ||
-            j_str(o, "hsa_id", c->hsa) || j_str(o, "name", c->name) ||
-            j_str(o, "municipality", c->muni) ||
+        if ((o = j_push_obj(none)) == NULL || j_str(o, "hsa_id", c->hsa) ||
+            j_str(o, "name", c->name) || j_str(o, "municipality", c->muni) ||
             j_str(o, "operator", c->op) || j_str(o, "reason", why))
             return -1;
     }
@@ -733,9 +741,10 @@ static int web_report(struct rctx *x, cJSON **out)
 
     if ((doc = doc_head(x, "web-booking")) == NULL)
         goto oom;
-    if (j_str(doc, "per", p->per == REPORT_PER_DAY    ? "day"
-                          : p->per == REPORT_PER_WEEK ? "week"
-                                                      : "month") ||
+    if (j_str(doc, "per",
+              p->per == REPORT_PER_DAY    ? "day"
+              : p->per == REPORT_PER_WEEK ? "week"
+                                          : "month") ||
         (periods = cJSON_AddArrayToObject(doc, "periods")) == NULL)
         goto oom;
     for (a = 0; a < nd;) {
@@ -752,8 +761,8 @@ static int web_report(struct rctx *x, cJSON **out)
         } else {
             clock_civil_from_days(day, &y, &m, &dd);
             snprintf(label, sizeof(label), "%04d-%02d", y, m);
-            b = clock_days_from_civil(y, m, 1) + clock_days_in_month(y, m) -
-                1 - p->from_day;
+            b = clock_days_from_civil(y, m, 1) + clock_days_in_month(y, m) - 1 -
+                p->from_day;
         }
         if (b >= nd)
             b = nd - 1;
@@ -785,19 +794,24 @@ fail:
 /* --- guarantee report ------------------------------------------------------ */
 
 struct wait {
-    int32_t days;      /* local_day(first_free) - local_day; INT32_MAX: none */
-    int64_t weight;    /* polls */
+    int32_t days;   /* local_day(first_free) - local_day; INT32_MAX: none */
+    int64_t weight; /* polls */
 };
 
 struct seg {
-    int64_t a, b;      /* [a, b) clipped to an open window */
-    int cat;           /* SEG_* */
+    int64_t a, b; /* [a, b) clipped to an open window */
+    int cat;      /* SEG_* */
 };
 
-enum { SEG_WITHIN = 0, SEG_OK, SEG_STALE, SEG_ERROR };
+enum {
+    SEG_WITHIN = 0,
+    SEG_OK,
+    SEG_STALE,
+    SEG_ERROR
+};
 
 struct gstats {
-    int web;                   /* 0 not polled, 1 open seen, 2 none only, 3
+    int web; /* 0 not polled, 1 open seen, 2 none only, 3
                                   polled, never open nor none */
     int interval_s;
     int observed_days;
@@ -806,7 +820,7 @@ struct gstats {
     int64_t bookings_within, bookings_later, slots_passed;
     struct wait *w;
     size_t nw, capw;
-    long clinics, clinics_web;  /* groups only */
+    long clinics, clinics_web; /* groups only */
 };
 
 static int wait_add(struct gstats *g, int32_t days, int64_t weight)
@@ -947,8 +961,8 @@ static int seg_add(struct seglist *l, int64_t a, int64_t b, int cat)
     return 0;
 }
 
-struct gwin {              /* the month's open windows of one clinic */
-    int64_t a, b;          /* [a, b); a == b: closed that day */
+struct gwin {     /* the month's open windows of one clinic */
+    int64_t a, b; /* [a, b); a == b: closed that day */
 };
 
 /* clinic_month: each day's open window, clipped to the span the clinic
@@ -1040,7 +1054,7 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
     int32_t nd = p->to_day - p->from_day + 1, d;
     int64_t month_a = clock_day_start(p->from_day);
     int64_t month_b = clock_day_start(p->to_day + 1);
-    unsigned char observed[32] = {0};
+    unsigned char observed[32] = { 0 };
     int any_open = 0, any_none = 0, any_run = 0, last_interval = 0, rc;
 
     month_windows(x, c, wins, g);
@@ -1065,7 +1079,8 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
         int within = sqlite3_column_type(runs, 8) != SQLITE_NULL &&
                      sqlite3_column_int(runs, 8) == 1;
         int cat = status == STORE_STATUS_OK ? (within ? SEG_WITHIN : SEG_OK)
-                  : status == STORE_STATUS_STALE ? SEG_STALE : SEG_ERROR;
+                  : status == STORE_STATUS_STALE ? SEG_STALE
+                                                 : SEG_ERROR;
         int32_t da, db;
         int64_t cover_b;
 
@@ -1096,8 +1111,7 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
         g->polls_ok += n;
         observed[(ld - p->from_day) / 8] |=
             (unsigned char)(1u << ((ld - p->from_day) % 8));
-        if (wait_add(g, has_ff ? local_day(x, ff) - ld : INT32_MAX, n) !=
-            0)
+        if (wait_add(g, has_ff ? local_day(x, ff) - ld : INT32_MAX, n) != 0)
             goto oom;
     }
     if (rc != SQLITE_DONE)
@@ -1115,8 +1129,8 @@ static int clinic_month(struct rctx *x, const struct rclinic *c,
     g->within_s = union_len(segs->v, segs->n, SEG_WITHIN);
     g->covered_s = union_len(segs->v, segs->n, SEG_OK);
     g->stale_s = union_len(segs->v, segs->n, SEG_STALE) - g->covered_s;
-    g->error_s = union_len(segs->v, segs->n, SEG_ERROR) - g->covered_s -
-                 g->stale_s;
+    g->error_s =
+        union_len(segs->v, segs->n, SEG_ERROR) - g->covered_s - g->stale_s;
     g->gap_s = g->open_s - g->covered_s - g->stale_s - g->error_s;
     g->polls_expected = (g->open_s + g->interval_s / 2) / g->interval_s;
 
@@ -1176,12 +1190,14 @@ static int gstats_json(cJSON *o, struct gstats *g, int figures)
     int32_t v;
     int64_t missed = g->polls_expected - g->polls_made;
     static const char *const keys[] = {
-        "observed_days", "open_s", "covered_s", "stale_s", "error_s",
-        "gap_s", "coverage", "within_s", "share_within",
-        "share_within_open", "reliable", "polls_expected", "polls_made",
-        "polls_missed", "polls_ok", "median_days", "p90_days",
-        "polls_without_free", "bookings_within", "bookings_later",
-        "slots_passed"};
+        "observed_days",     "open_s",         "covered_s",
+        "stale_s",           "error_s",        "gap_s",
+        "coverage",          "within_s",       "share_within",
+        "share_within_open", "reliable",       "polls_expected",
+        "polls_made",        "polls_missed",   "polls_ok",
+        "median_days",       "p90_days",       "polls_without_free",
+        "bookings_within",   "bookings_later", "slots_passed"
+    };
     size_t i;
     int64_t nofree = 0;
 
@@ -1204,9 +1220,9 @@ static int gstats_json(cJSON *o, struct gstats *g, int figures)
         add_share(o, "share_within_open", (double)g->within_s,
                   (double)g->open_s) ||
         j_bool(o, "reliable",
-               g->open_s > 0 && (double)g->covered_s >=
-                                    REPORT_RELIABLE_COVERAGE *
-                                        (double)g->open_s) ||
+               g->open_s > 0 &&
+                   (double)g->covered_s >=
+                       REPORT_RELIABLE_COVERAGE * (double)g->open_s) ||
         j_num(o, "polls_expected", (double)g->polls_expected) ||
         j_num(o, "polls_made", (double)g->polls_made) ||
         j_num(o, "polls_missed", (double)(missed > 0 ? missed : 0)) ||
@@ -1217,9 +1233,8 @@ static int gstats_json(cJSON *o, struct gstats *g, int figures)
             ? j_num(o, "median_days", v)
             : j_null(o, "median_days"))
         return -1;
-    if (percentile(g, 90, &v) == 0 && v != INT32_MAX
-            ? j_num(o, "p90_days", v)
-            : j_null(o, "p90_days"))
+    if (percentile(g, 90, &v) == 0 && v != INT32_MAX ? j_num(o, "p90_days", v)
+                                                     : j_null(o, "p90_days"))
         return -1;
     for (i = 0; i < g->nw; i++)
         if (g->w[i].days == INT32_MAX)
@@ -1255,19 +1270,18 @@ static int guarantee_clinics(struct rctx *x, cJSON *arr, struct gstats *gs)
             j_num(o, "interval_s", gs[i].interval_s))
             return -1;
         if (!figures)
-            gs[i].web = 2;  /* counted as without web booking below */
+            gs[i].web = 2; /* counted as without web booking below */
         if (gstats_json(o, &gs[i], figures))
             return -1;
-        gs[i].interval_s = -1;  /* marks "in the month" for the sums */
+        gs[i].interval_s = -1; /* marks "in the month" for the sums */
     }
     return 0;
 }
 
 /* guarantee_report, by municipality or operator: the clinics marked by
  * guarantee_clinics summed per group.  -1: out of memory. */
-static int guarantee_groups(struct rctx *x, cJSON *doc,
-                            const struct gstats *gs, const char **keys,
-                            size_t nkeys)
+static int guarantee_groups(struct rctx *x, cJSON *doc, const struct gstats *gs,
+                            const char **keys, size_t nkeys)
 {
     const struct report_params *p = x->p;
     struct gstats *gg = calloc(nkeys + 1, sizeof(*gg));
@@ -1275,8 +1289,7 @@ static int guarantee_groups(struct rctx *x, cJSON *doc,
     size_t i;
     int oom = 0;
 
-    if (gg == NULL || (arr = cJSON_AddArrayToObject(doc, "groups")) ==
-                          NULL) {
+    if (gg == NULL || (arr = cJSON_AddArrayToObject(doc, "groups")) == NULL) {
         free(gg);
         return -1;
     }
@@ -1289,8 +1302,7 @@ static int guarantee_groups(struct rctx *x, cJSON *doc,
     for (i = 0; i < nkeys && !oom; i++) {
         if (gg[i].clinics == 0)
             continue;
-        if ((o = j_push_obj(arr)) == NULL ||
-            j_str(o, "group", keys[i]) ||
+        if ((o = j_push_obj(arr)) == NULL || j_str(o, "group", keys[i]) ||
             j_num(o, "clinics", (double)gg[i].clinics) ||
             j_num(o, "clinics_with_web", (double)gg[i].clinics_web) ||
             gstats_json(o, &gg[i], gg[i].clinics_web > 0))
@@ -1314,9 +1326,9 @@ static int guarantee_report(struct rctx *x, cJSON **out)
         " AND gone_at >= ?2 AND gone_at < ?3 GROUP BY 1, 2";
     const struct report_params *p = x->p;
     sqlite3_stmt *runs = NULL, *slots = NULL, *iv = NULL;
-    struct seglist segs = {0};
+    struct seglist segs = { 0 };
     struct gwin *wins = NULL;
-    struct gstats *gs = NULL, tot = {0};
+    struct gstats *gs = NULL, tot = { 0 };
     const char **keys = NULL;
     size_t i, nkeys = 0;
     cJSON *doc = NULL, *arr, *o;
@@ -1333,10 +1345,11 @@ static int guarantee_report(struct rctx *x, cJSON **out)
         (keys = group_keys(x, &nkeys)) == NULL)
         goto oom;
     if (sqlite3_prepare_v2(x->db, runs_sql, -1, &runs, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(x->db, slots_sql, -1, &slots, NULL) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v2(x->db, "SELECT interval_s FROM poll ORDER BY id"
-                           " DESC LIMIT 1", -1, &iv, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(x->db, slots_sql, -1, &slots, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(x->db,
+                           "SELECT interval_s FROM poll ORDER BY id"
+                           " DESC LIMIT 1",
+                           -1, &iv, NULL) != SQLITE_OK) {
         db_fail(x, "prepare");
         goto fail;
     }
@@ -1363,8 +1376,7 @@ static int guarantee_report(struct rctx *x, cJSON **out)
         if (gs[i].interval_s == -1)
             gstats_add(&tot, &gs[i], &oom);
     if (oom || (o = cJSON_AddObjectToObject(doc, "total")) == NULL ||
-        j_str(o, "group", "all") ||
-        j_num(o, "clinics", (double)tot.clinics) ||
+        j_str(o, "group", "all") || j_num(o, "clinics", (double)tot.clinics) ||
         j_num(o, "clinics_with_web", (double)tot.clinics_web) ||
         gstats_json(o, &tot, tot.clinics_web > 0))
         goto oom;
@@ -1396,7 +1408,7 @@ done:
 int report_build(sqlite3 *db, const struct report_params *p, cJSON **out,
                  struct sf_error *err)
 {
-    struct rctx x = {0};
+    struct rctx x = { 0 };
     int rc;
 
     *out = NULL;
@@ -1411,7 +1423,8 @@ int report_build(sqlite3 *db, const struct report_params *p, cJSON **out,
     }
     if (p->open_from_min < 0 || p->open_to_min > 24 * 60 ||
         p->open_to_min <= p->open_from_min) {
-        sf_error_set(err, SF_ERR_CONFIG, "open hours: end must follow start "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "open hours: end must follow start "
                      "within the day");
         return -1;
     }
@@ -1458,7 +1471,7 @@ int report_run(const char *db_path, const struct report_params *p,
 void report_filename(const struct report_params *p, enum report_format fmt,
                      char *buf, size_t n)
 {
-    static const char *const ext[] = {"json", "csv", "html"};
+    static const char *const ext[] = { "json", "csv", "html" };
     char from[CLOCK_DATE_LEN], to[CLOCK_DATE_LEN];
 
     clock_format_date(p->from_day, from);

@@ -25,8 +25,10 @@ int report_parse_format(const char *s, enum report_format *out,
     else if (s != NULL && strcmp(s, "html") == 0)
         *out = REPORT_FMT_HTML;
     else {
-        sf_error_set(err, SF_ERR_CONFIG, "format \"%.40s\": want csv, json "
-                     "or html", s ? s : "");
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "format \"%.40s\": want csv, json "
+                     "or html",
+                     s ? s : "");
         return -1;
     }
     return 0;
@@ -104,7 +106,7 @@ static void html_cell(struct sbuf *b, const char *col, const cJSON *v)
     else if (cJSON_IsString(v))
         sbuf_html(b, v->valuestring);
     else {
-        struct sbuf t = {0};
+        struct sbuf t = { 0 };
 
         csv_cell(&t, v);
         if (t.p)
@@ -128,37 +130,46 @@ struct table {
  * quote, so CSV needs no quoting for them.
  */
 static const char *const col_labels[][2] = {
-    {"period", "Period"}, {"from", "Från"}, {"to", "Till"},
-    {"group", "Grupp"}, {"clinics", "Mottagningar"},
-    {"observed", "Mottagningar med hämtning"},
-    {"open", "Med öppen webbokning"},
-    {"open_all", "Öppen webbokning vid varje hämtning"},
-    {"share", "Andel med öppen webbokning"},
-    {"share_all", "Andel öppen vid varje hämtning"},
-    {"hsa_id", "HSA-id"}, {"name", "Mottagning"},
-    {"municipality", "Kommun"}, {"operator", "Driftform"},
-    {"reason", "Orsak"}, {"web_booking", "Webbokning"},
-    {"clinics_with_web", "Mottagningar med webbokning"},
-    {"observed_days", "Dagar med hämtning"},
-    {"open_s", "Öppettid (s)"}, {"covered_s", "Öppettid med data (s)"},
-    {"coverage", "Datatäckning"}, {"stale_s", "Inaktuella uppgifter (s)"},
-    {"error_s", "Fel vid hämtning (s)"}, {"gap_s", "Glapp (s)"},
-    {"within_s", "Ledig tid inom vårdgarantin (s)"},
-    {"share_within", "Andel av tiden med data med ledig tid inom "
-                     "vårdgarantin"},
-    {"share_within_open", "Andel av hela öppettiden med ledig tid inom "
-                          "vårdgarantin"},
-    {"reliable", "Tillförlitlig (täckning minst 90 %)"},
-    {"polls_expected", "Förväntade hämtningar"},
-    {"polls_made", "Gjorda hämtningar"},
-    {"polls_missed", "Missade hämtningar"},
-    {"polls_ok", "Lyckade hämtningar"},
-    {"median_days", "Median dagar till första lediga tid"},
-    {"p90_days", "90:e percentilen dagar till första lediga tid"},
-    {"polls_without_free", "Hämtningar utan ledig tid"},
-    {"bookings_within", "Bokade inom vårdgarantin (härlett)"},
-    {"bookings_later", "Bokade senare (härlett)"},
-    {"slots_passed", "Tider som passerade obokade"},
+    { "period", "Period" },
+    { "from", "Från" },
+    { "to", "Till" },
+    { "group", "Grupp" },
+    { "clinics", "Mottagningar" },
+    { "observed", "Mottagningar med hämtning" },
+    { "open", "Med öppen webbokning" },
+    { "open_all", "Öppen webbokning vid varje hämtning" },
+    { "share", "Andel med öppen webbokning" },
+    { "share_all", "Andel öppen vid varje hämtning" },
+    { "hsa_id", "HSA-id" },
+    { "name", "Mottagning" },
+    { "municipality", "Kommun" },
+    { "operator", "Driftform" },
+    { "reason", "Orsak" },
+    { "web_booking", "Webbokning" },
+    { "clinics_with_web", "Mottagningar med webbokning" },
+    { "observed_days", "Dagar med hämtning" },
+    { "open_s", "Öppettid (s)" },
+    { "covered_s", "Öppettid med data (s)" },
+    { "coverage", "Datatäckning" },
+    { "stale_s", "Inaktuella uppgifter (s)" },
+    { "error_s", "Fel vid hämtning (s)" },
+    { "gap_s", "Glapp (s)" },
+    { "within_s", "Ledig tid inom vårdgarantin (s)" },
+    { "share_within", "Andel av tiden med data med ledig tid inom "
+                      "vårdgarantin" },
+    { "share_within_open", "Andel av hela öppettiden med ledig tid inom "
+                           "vårdgarantin" },
+    { "reliable", "Tillförlitlig (täckning minst 90 %)" },
+    { "polls_expected", "Förväntade hämtningar" },
+    { "polls_made", "Gjorda hämtningar" },
+    { "polls_missed", "Missade hämtningar" },
+    { "polls_ok", "Lyckade hämtningar" },
+    { "median_days", "Median dagar till första lediga tid" },
+    { "p90_days", "90:e percentilen dagar till första lediga tid" },
+    { "polls_without_free", "Hämtningar utan ledig tid" },
+    { "bookings_within", "Bokade inom vårdgarantin (härlett)" },
+    { "bookings_later", "Bokade senare (härlett)" },
+    { "slots_passed", "Tider som passerade obokade" },
 };
 
 const char *report_column_label(const char *key)
@@ -188,8 +199,8 @@ static void t_head(struct table *t, const char *const *cols, size_t n)
             sbuf_str(t->b, "</th>");
         }
     }
-    sbuf_str(t->b, t->fmt == REPORT_FMT_CSV ? "\r\n"
-                                           : "</tr></thead><tbody>\n");
+    sbuf_str(t->b,
+             t->fmt == REPORT_FMT_CSV ? "\r\n" : "</tr></thead><tbody>\n");
 }
 
 /* One row: column i is looked up in o, falling back to pre. */
@@ -221,32 +232,69 @@ static void t_end(struct table *t)
         sbuf_str(t->b, "</tbody></table>\n");
 }
 
-static const char *const web_cols[] = {
-    "period", "from", "to", "group", "clinics", "observed", "open",
-    "open_all", "share", "share_all"};
-static const char *const none_cols[] = {
-    "hsa_id", "name", "municipality", "operator", "reason"};
-static const char *const g_clinic_cols[] = {
-    "hsa_id", "name", "municipality", "operator", "web_booking",
-    "observed_days", "open_s", "covered_s", "coverage", "stale_s",
-    "error_s", "gap_s", "within_s", "share_within", "share_within_open",
-    "reliable", "polls_expected", "polls_made", "polls_missed", "polls_ok",
-    "median_days", "p90_days", "polls_without_free", "bookings_within",
-    "bookings_later", "slots_passed"};
-static const char *const g_group_cols[] = {
-    "group", "clinics", "clinics_with_web", "observed_days", "open_s",
-    "covered_s", "coverage", "stale_s", "error_s", "gap_s", "within_s",
-    "share_within", "share_within_open", "reliable", "polls_expected",
-    "polls_made", "polls_missed", "polls_ok", "median_days", "p90_days",
-    "polls_without_free", "bookings_within", "bookings_later",
-    "slots_passed"};
+static const char *const web_cols[] = { "period",   "from",     "to",
+                                        "group",    "clinics",  "observed",
+                                        "open",     "open_all", "share",
+                                        "share_all" };
+static const char *const none_cols[] = { "hsa_id", "name", "municipality",
+                                         "operator", "reason" };
+static const char *const g_clinic_cols[] = { "hsa_id",
+                                             "name",
+                                             "municipality",
+                                             "operator",
+                                             "web_booking",
+                                             "observed_days",
+                                             "open_s",
+                                             "covered_s",
+                                             "coverage",
+                                             "stale_s",
+                                             "error_s",
+                                             "gap_s",
+                                             "within_s",
+                                             "share_within",
+                                             "share_within_open",
+                                             "reliable",
+                                             "polls_expected",
+                                             "polls_made",
+                                             "polls_missed",
+                                             "polls_ok",
+                                             "median_days",
+                                             "p90_days",
+                                             "polls_without_free",
+                                             "bookings_within",
+                                             "bookings_later",
+                                             "slots_passed" };
+static const char *const g_group_cols[] = { "group",
+                                            "clinics",
+                                            "clinics_with_web",
+                                            "observed_days",
+                                            "open_s",
+                                            "covered_s",
+                                            "coverage",
+                                            "stale_s",
+                                            "error_s",
+                                            "gap_s",
+                                            "within_s",
+                                            "share_within",
+                                            "share_within_open",
+                                            "reliable",
+                                            "polls_expected",
+                                            "polls_made",
+                                            "polls_missed",
+                                            "polls_ok",
+                                            "median_days",
+                                            "p90_days",
+                                            "polls_without_free",
+                                            "bookings_within",
+                                            "bookings_later",
+                                            "slots_passed" };
 
 #define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
 
 static void render_tables(struct sbuf *b, const cJSON *doc,
                           enum report_format fmt, int web)
 {
-    struct table t = {b, fmt};
+    struct table t = { b, fmt };
     const cJSON *it, *g, *pre;
     cJSON *all = NULL;
 
@@ -303,7 +351,7 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
                   size_t *len, struct sf_error *err)
 {
     const cJSON *kind = cJSON_GetObjectItem(doc, "report");
-    struct sbuf b = {0};
+    struct sbuf b = { 0 };
     int web;
     char *s;
 
@@ -328,15 +376,15 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
         const cJSON *g = cJSON_GetObjectItem(doc, "generated_at");
 
         sbuf_str(&b, "<!doctype html>\n<html lang=\"sv\"><head><meta "
-                "charset=\"utf-8\"><meta name=\"viewport\" content=\""
-                "width=device-width,initial-scale=1\"><link rel=\"icon\" "
-                "href=\"data:,\"><title>slotfeed: ");
+                     "charset=\"utf-8\"><meta name=\"viewport\" content=\""
+                     "width=device-width,initial-scale=1\"><link rel=\"icon\" "
+                     "href=\"data:,\"><title>slotfeed: ");
         sbuf_html(&b, kind->valuestring);
         sbuf_str(&b, "</title><style>body{font-family:sans-serif}table{"
-                "border-collapse:collapse;display:block;overflow-x:auto;"
-                "max-width:100%}td,th{border:1px solid #ccc;"
-                "padding:2px 6px;text-align:right}</style></head><body>\n"
-                "<main><h1>");
+                     "border-collapse:collapse;display:block;overflow-x:auto;"
+                     "max-width:100%}td,th{border:1px solid #ccc;"
+                     "padding:2px 6px;text-align:right}</style></head><body>\n"
+                     "<main><h1>");
         sbuf_str(&b, web ? "Webbokning" : "Vårdgaranti (3 dagar)");
         sbuf_str(&b, "</h1>\n<p>");
         sbuf_html(&b, cJSON_IsString(f) ? f->valuestring : "");
@@ -345,7 +393,7 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
         sbuf_str(&b, ", beräknad ");
         sbuf_html(&b, cJSON_IsString(g) ? g->valuestring : "");
         sbuf_str(&b, ". <a href=\"/overview#sa-raknas\">Så räknas "
-                "siffrorna</a>.</p>\n");
+                     "siffrorna</a>.</p>\n");
         render_tables(&b, doc, fmt, web);
         /* One main landmark: a screen reader's "skip to content". */
         sbuf_str(&b, "</main></body></html>\n");

@@ -29,17 +29,21 @@
 #include "slotfeed/log.h"
 #include "slotfeed/report_render.h"
 
-enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE };
+enum job_state {
+    JOB_WAITING,
+    JOB_RUNNING,
+    JOB_DONE
+};
 
 struct reportq_job {
     struct report_request rq;
     char *db_path;
     reportq_done_fn done;
     void *arg;
-    enum job_state state;       /* under q->mu */
-    int cancelled;              /* under q->mu */
-    struct worker *w;           /* while JOB_RUNNING */
-    int status;                 /* written by the worker, see top */
+    enum job_state state; /* under q->mu */
+    int cancelled;        /* under q->mu */
+    struct worker *w;     /* while JOB_RUNNING */
+    int status;           /* written by the worker, see top */
     char *body;
     size_t len;
     char detail[REPORTQ_DETAIL_LEN];
@@ -50,8 +54,8 @@ struct worker {
     struct reportq *q;
     pthread_t th;
     int started;
-    sqlite3 *db;                /* set and cleared under q->mu (interrupt) */
-    char *db_path;              /* the worker's own */
+    sqlite3 *db;   /* set and cleared under q->mu (interrupt) */
+    char *db_path; /* the worker's own */
 };
 
 struct job_list {
@@ -65,7 +69,7 @@ struct reportq {
     pthread_cond_t cv;
     struct job_list waiting, done;
     size_t running;
-    size_t max_accepted;        /* workers + queue */
+    size_t max_accepted; /* workers + queue */
     int stopping;
     int pipefd[2];
     struct event *wake_ev;
@@ -160,7 +164,7 @@ static void worker_run(struct worker *w, struct reportq_job *j)
         worker_close_db(w);
     if (w->db == NULL && reportq_open(j->db_path, &db) == 0) {
         if ((w->db_path = strdup(j->db_path)) == NULL) {
-            sqlite3_close(db);      /* no memory: use it once, keep none */
+            sqlite3_close(db); /* no memory: use it once, keep none */
             db = NULL;
         } else {
             pthread_mutex_lock(&w->q->mu);
@@ -169,8 +173,7 @@ static void worker_run(struct worker *w, struct reportq_job *j)
         }
     }
     /* Only this thread changes w->db: reading it unlocked is safe here. */
-    reportq_compute(w->db, &j->rq, &j->status, &j->body, &j->len,
-                    j->detail);
+    reportq_compute(w->db, &j->rq, &j->status, &j->body, &j->len, j->detail);
     /* A failed or interrupted connection is not trusted again. */
     if (j->status == 500 && w->db != NULL)
         worker_close_db(w);
@@ -226,8 +229,12 @@ static void deliver(struct reportq *q, int cancel_all)
     memset(&q->done, 0, sizeof(q->done));
     pthread_mutex_unlock(&q->mu);
     while ((j = list_pop(&got)) != NULL) {
-        struct reportq_result r = {j->cancelled || cancel_all, j->status,
-                                   NULL, j->body, j->len, j->detail};
+        struct reportq_result r = { j->cancelled || cancel_all,
+                                    j->status,
+                                    NULL,
+                                    j->body,
+                                    j->len,
+                                    j->detail };
 
         if (j->status == 200)
             r.content_type = report_format_content_type(j->rq.fmt);
@@ -249,7 +256,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 int reportq_open(const char *db_path, struct sqlite3 **db)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     /*
      * The store's messages name its path and SQLite's own text: the log
@@ -273,7 +280,7 @@ static void answer_problem(int code, const char *what, int *status,
 void reportq_compute(struct sqlite3 *db, const struct report_request *rq,
                      int *status, char **body, size_t *len, char *detail)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     cJSON *doc = NULL;
     int rc;
 
@@ -292,16 +299,14 @@ void reportq_compute(struct sqlite3 *db, const struct report_request *rq,
             return;
         }
         log_error("report_failed", "err=\"%s\"", err.msg);
-        answer_problem(500, "the report could not be computed", status,
-                       detail);
+        answer_problem(500, "the report could not be computed", status, detail);
         return;
     }
     rc = report_render(doc, rq->fmt, body, len, &err);
     cJSON_Delete(doc);
     if (rc != 0) {
         log_error("report_failed", "err=\"%s\"", err.msg);
-        answer_problem(500, "the report could not be rendered", status,
-                       detail);
+        answer_problem(500, "the report could not be rendered", status, detail);
         return;
     }
     *status = 200;
@@ -318,7 +323,8 @@ struct reportq *reportq_new(struct event_base *base,
     int rc;
 
     if (sqlite3_threadsafe() == 0) {
-        sf_error_set(err, SF_ERR_INTERNAL, "reports: SQLite is built "
+        sf_error_set(err, SF_ERR_INTERNAL,
+                     "reports: SQLite is built "
                      "without thread support (SQLITE_THREADSAFE=0)");
         return NULL;
     }
@@ -326,8 +332,8 @@ struct reportq *reportq_new(struct event_base *base,
                                            : REPORTQ_DEFAULT_WORKERS;
     if (nw > REPORTQ_MAX_WORKERS)
         nw = REPORTQ_MAX_WORKERS;
-    queue = opts != NULL && opts->queue != 0 ? opts->queue
-                                             : REPORTQ_DEFAULT_QUEUE;
+    queue =
+        opts != NULL && opts->queue != 0 ? opts->queue : REPORTQ_DEFAULT_QUEUE;
     if ((q = calloc(1, sizeof(*q))) == NULL ||
         (q->w = calloc(nw, sizeof(*q->w))) == NULL) {
         free(q);
@@ -342,8 +348,7 @@ struct reportq *reportq_new(struct event_base *base,
     q->pipefd[0] = q->pipefd[1] = -1;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
-    if (pipe(q->pipefd) != 0 ||
-        fcntl(q->pipefd[0], F_SETFL, O_NONBLOCK) != 0 ||
+    if (pipe(q->pipefd) != 0 || fcntl(q->pipefd[0], F_SETFL, O_NONBLOCK) != 0 ||
         fcntl(q->pipefd[1], F_SETFL, O_NONBLOCK) != 0 ||
         fcntl(q->pipefd[0], F_SETFD, FD_CLOEXEC) != 0 ||
         fcntl(q->pipefd[1], F_SETFD, FD_CLOEXEC) != 0) {
@@ -388,8 +393,10 @@ struct reportq_job *reportq_submit(struct reportq *q, const char *db_path,
     pthread_mutex_lock(&q->mu);
     if (q->stopping || q->waiting.n + q->running >= q->max_accepted) {
         pthread_mutex_unlock(&q->mu);
-        sf_error_set(err, SF_ERR_TIMEOUT, "reports: %zu computing or "
-                     "waiting, the most allowed", q->max_accepted);
+        sf_error_set(err, SF_ERR_TIMEOUT,
+                     "reports: %zu computing or "
+                     "waiting, the most allowed",
+                     q->max_accepted);
         return NULL;
     }
     pthread_mutex_unlock(&q->mu);
@@ -424,19 +431,18 @@ void reportq_cancel(struct reportq *q, struct reportq_job *j)
         j->state = JOB_DONE;
         list_push(&q->done, j);
         wake = 1;
-    } else if (j->state == JOB_RUNNING && j->w != NULL &&
-               j->w->db != NULL) {
+    } else if (j->state == JOB_RUNNING && j->w != NULL && j->w->db != NULL) {
         /* The worker clears w->db under this mutex before closing it. */
         sqlite3_interrupt(j->w->db);
     }
     pthread_mutex_unlock(&q->mu);
-    if (wake)   /* delivered from the loop, never inside the caller */
+    if (wake) /* delivered from the loop, never inside the caller */
         event_active(q->wake_ev, EV_READ, 1);
 }
 
 size_t reportq_pending(const struct reportq *cq)
 {
-    struct reportq *q = (struct reportq *)cq;   /* the mutex only */
+    struct reportq *q = (struct reportq *)cq; /* the mutex only */
     size_t n;
 
     if (q == NULL)

@@ -63,7 +63,7 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
         b->oom = 1;
         return;
     }
-    if ((size_t)n >= b->cap - b->len) {     /* did not fit: grow, again */
+    if ((size_t)n >= b->cap - b->len) { /* did not fit: grow, again */
         if (reserve(b, b->len + (size_t)n + 1) != 0)
             return;
         va_start(ap, fmt);
@@ -101,14 +101,14 @@ enum sbuf_read sbuf_read_stream(struct sbuf *b, FILE *f, size_t max)
 
     /* A small file (a token) gets its whole buffer at once: no realloc
      * leaves a copy behind in freed memory. */
-    if (b->oom || reserve(b, b->len + (max < READ_CHUNK ? max + 2 :
-                                       READ_CHUNK)) != 0)
+    if (b->oom ||
+        reserve(b, b->len + (max < READ_CHUNK ? max + 2 : READ_CHUNK)) != 0)
         return read_fail(b, SBUF_READ_NOMEM);
     b->p[b->len] = '\0';
     for (;;) {
         if (b->len > max)
             return read_fail(b, SBUF_READ_TOO_LARGE);
-        want = max - b->len + 1;    /* one byte past max tells "larger" */
+        want = max - b->len + 1; /* one byte past max tells "larger" */
         if (want > READ_CHUNK)
             want = READ_CHUNK;
         if (reserve(b, b->len + want + 1) != 0)
@@ -116,7 +116,7 @@ enum sbuf_read sbuf_read_stream(struct sbuf *b, FILE *f, size_t max)
         got = fread(b->p + b->len, 1, want, f);
         b->len += got;
         b->p[b->len] = '\0';
-        if (got < want)             /* EOF or an error */
+        if (got < want) /* EOF or an error */
             break;
     }
     if (ferror(f))
@@ -161,9 +161,12 @@ void sbuf_html(struct sbuf *b, const char *s)
     if (s == NULL)
         return;
     for (p = run = s; *p != '\0'; p++) {
-        const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;"
-                        : *p == '>' ? "&gt;" : *p == '"' ? "&quot;"
-                        : *p == '\'' ? "&#39;" : NULL;
+        const char *e = *p == '&'    ? "&amp;"
+                        : *p == '<'  ? "&lt;"
+                        : *p == '>'  ? "&gt;"
+                        : *p == '"'  ? "&quot;"
+                        : *p == '\'' ? "&#39;"
+                                     : NULL;
         if (e == NULL)
             continue;
         sbuf_add(b, run, (size_t)(p - run));

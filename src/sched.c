@@ -24,29 +24,29 @@
 #define NANO 1000000000LL
 
 struct override {
-    char *host;                 /* "name:port" or "name", lowercase */
+    char *host; /* "name:port" or "name", lowercase */
     struct sched_params p;
 };
 
 struct sched_host {
-    struct sched_host *next;    /* hash chain */
+    struct sched_host *next; /* hash chain */
     struct sched *s;
     char key[SCHED_KEY_MAX];
-    const char *name;           /* into key, after "://" */
+    const char *name; /* into key, after "://" */
     struct sched_params p;
-    int64_t refill;             /* nano-tokens per ms, >= 1 */
-    int64_t cap;                /* burst in nano-tokens */
+    int64_t refill; /* nano-tokens per ms, >= 1 */
+    int64_t cap;    /* burst in nano-tokens */
     int64_t tokens;
-    int64_t last_ms;            /* time of the last refill */
+    int64_t last_ms; /* time of the last refill */
     int inflight;
-    int fails;                  /* consecutive failures */
-    int64_t held_until;         /* backoff / Retry-After */
+    int fails;          /* consecutive failures */
+    int64_t held_until; /* backoff / Retry-After */
     enum sched_breaker br;
     int64_t open_until;
     bool probe_out;
     uint32_t epoch;
     uint64_t rng;
-    void *user;                 /* caller's, see sched_host_set_user */
+    void *user; /* caller's, see sched_host_set_user */
 };
 
 struct sched {
@@ -185,13 +185,17 @@ int sched_set_host_params(struct sched *s, const char *host,
     size_t i;
 
     if (s == NULL || p == NULL || !sched_valid_host(host)) {
-        sf_error_set(err, SF_ERR_CONFIG, "politeness: \"%s\" is not "
-                     "HOST or HOST:PORT", host ? host : "(null)");
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "politeness: \"%s\" is not "
+                     "HOST or HOST:PORT",
+                     host ? host : "(null)");
         return -1;
     }
     if (!params_ok(p)) {
-        sf_error_set(err, SF_ERR_CONFIG, "politeness: bad parameters for "
-                     "%s", host);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "politeness: bad parameters for "
+                     "%s",
+                     host);
         return -1;
     }
     copy = strdup(host);
@@ -254,8 +258,7 @@ static int url_key(const char *url, char *key, size_t n)
         goto out;
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT)
-            != CURLUE_OK)
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
         goto out;
     if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)
         goto out;
@@ -320,8 +323,10 @@ struct sched_host *sched_host_get(struct sched *s, const char *url,
         if (strcmp(h->key, key) == 0)
             return h;
     if (s->n >= SCHED_MAX_HOSTS) {
-        sf_error_set(err, SF_ERR_INTERNAL, "politeness: more than %d "
-                     "hosts; refusing %s", SCHED_MAX_HOSTS, key);
+        sf_error_set(err, SF_ERR_INTERNAL,
+                     "politeness: more than %d "
+                     "hosts; refusing %s",
+                     SCHED_MAX_HOSTS, key);
         return NULL;
     }
     if (s->n >= s->nb && grow(s) != 0)
@@ -337,7 +342,7 @@ struct sched_host *sched_host_get(struct sched *s, const char *url,
     if (h->refill < 1)
         h->refill = 1;
     h->cap = (int64_t)h->p.burst * NANO;
-    h->tokens = h->cap;       /* a fresh host may use its burst at once */
+    h->tokens = h->cap; /* a fresh host may use its burst at once */
     h->last_ms = INT64_MIN;
     h->br = SCHED_CLOSED;
     h->rng = hash_fnv1a_str(h->key);
@@ -488,8 +493,8 @@ void sched_release(const struct sched_grant *grant, enum sched_outcome o,
              * one clinic's trouble (its poll backs off on its own); the
              * host is held from the second failure in a row. */
             hold = now_ms + sched_backoff_ms(h->p.backoff_base_ms,
-                                             h->p.backoff_max_ms,
-                                             h->fails - 1, &h->rng);
+                                             h->p.backoff_max_ms, h->fails - 1,
+                                             &h->rng);
             if (hold > h->held_until)
                 h->held_until = hold;
         }
@@ -559,9 +564,12 @@ size_t sched_host_count(const struct sched *s)
 const char *sched_breaker_name(enum sched_breaker b)
 {
     switch (b) {
-    case SCHED_CLOSED: return "closed";
-    case SCHED_OPENED: return "open";
-    case SCHED_HALF_OPEN: return "half-open";
+    case SCHED_CLOSED:
+        return "closed";
+    case SCHED_OPENED:
+        return "open";
+    case SCHED_HALF_OPEN:
+        return "half-open";
     }
     return "closed";
 }

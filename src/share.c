@@ -10,18 +10,18 @@
 
 #include "slotfeed/hash.h"
 
-#define SHARE_BUCKETS 1024u      /* power of two */
+#define SHARE_BUCKETS 1024u /* power of two */
 
 struct share_entry {
     char *url;
     char *root;
-    struct share_doc *doc;       /* last good body, or NULL */
-    int64_t fetched_at;          /* clock_now() of doc's last 200/304 */
-    int64_t used_at;             /* last ask */
+    struct share_doc *doc; /* last good body, or NULL */
+    int64_t fetched_at;    /* clock_now() of doc's last 200/304 */
+    int64_t used_at;       /* last ask */
     bool in_flight;
     void **waiters;
     size_t nwait, capwait;
-    struct share_entry *next;    /* bucket chain */
+    struct share_entry *next; /* bucket chain */
 };
 
 struct share {
@@ -191,10 +191,9 @@ static int add_waiter(struct share_entry *e, void *who)
     return 0;
 }
 
-enum share_verdict share_ask(struct share *s, const char *url,
-                             const char *root, int64_t now, int64_t fresh_s,
-                             void *who, struct share_entry **e,
-                             struct share_doc **doc)
+enum share_verdict share_ask(struct share *s, const char *url, const char *root,
+                             int64_t now, int64_t fresh_s, void *who,
+                             struct share_entry **e, struct share_doc **doc)
 {
     struct share_entry **pp, *x;
 
@@ -249,14 +248,14 @@ void **share_settle(struct share *s, struct share_entry *e,
         *doc = share_doc_ref(e->doc);
     } else if (res->err.code == SF_ERR_NONE && res->http_status == 200) {
         d = doc_new(res);
-        if (d != NULL && s->bytes - (e->doc ? e->doc->len : 0) + d->len <=
-                             s->max_bytes) {
+        if (d != NULL &&
+            s->bytes - (e->doc ? e->doc->len : 0) + d->len <= s->max_bytes) {
             entry_set_doc(s, e, share_doc_ref(d));
             e->fetched_at = now;
         } else {
-            entry_set_doc(s, e, NULL);    /* an older body is no use */
+            entry_set_doc(s, e, NULL); /* an older body is no use */
         }
-        *doc = d;     /* NULL when out of memory: deliver res as is */
+        *doc = d; /* NULL when out of memory: deliver res as is */
     }
     return take_waiters(e, n);
 }
@@ -279,9 +278,9 @@ size_t share_sweep(struct share *s, bool (*keep)(void *arg, const char *root),
 
         while (*pp != NULL) {
             struct share_entry *e = *pp;
-            bool drop = !e->in_flight &&
-                        ((keep != NULL && !keep(arg, e->root)) ||
-                         (idle_s > 0 && e->used_at < now - idle_s));
+            bool drop =
+                !e->in_flight && ((keep != NULL && !keep(arg, e->root)) ||
+                                  (idle_s > 0 && e->used_at < now - idle_s));
 
             if (!drop) {
                 pp = &e->next;

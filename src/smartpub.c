@@ -25,9 +25,8 @@
 /* Published when a clinic names no service: every clinic is physio. */
 #define DEFAULT_SERVICE "Fysioterapi"
 
-static const char *const type_names[SMARTPUB_NDOCS] = {
-    "Location", "Schedule", "Slot"
-};
+static const char *const type_names[SMARTPUB_NDOCS] = { "Location", "Schedule",
+                                                        "Slot" };
 
 /* --- output: NDJSON lines appended one by one (sbuf) -------------------- */
 
@@ -171,7 +170,8 @@ static int state_ext(cJSON *o, const struct conf_clinic *c,
         (sub = cJSON_AddArrayToObject(x, "extension")) == NULL ||
         push_ext_str(sub, "web-booking", "valueCode",
                      collector_web_name(st->web)) != 0 ||
-        push_ext_str(sub, "status", "valueCode", collector_status_name(status)) != 0)
+        push_ext_str(sub, "status", "valueCode",
+                     collector_status_name(status)) != 0)
         return -1;
     /* Always, ok clinics too: a reader behind a cache that serves an old
      * copy (region down) must see how old the data is and age it into
@@ -270,9 +270,9 @@ static int location_line(struct sbuf *b, const struct conf_clinic *c,
      * forbids empty strings, so absent parts are left out. */
     if ((addr = cJSON_AddObjectToObject(o, "address")) == NULL ||
         (c->address != NULL && address_parts(addr, c->address) != 0) ||
-        cJSON_AddStringToObject(addr, "city", c->locality ? c->locality
-                                                          : c->municipality)
-            == NULL ||
+        cJSON_AddStringToObject(addr, "city",
+                                c->locality ? c->locality : c->municipality) ==
+            NULL ||
         (c->municipality != NULL &&
          cJSON_AddStringToObject(addr, "district", c->municipality) == NULL) ||
         cJSON_AddStringToObject(addr, "country", "SE") == NULL ||
@@ -317,8 +317,8 @@ static int schedule_line(struct sbuf *b, const struct conf_clinic *c,
     cJSON_AddItemToArray(arr, actor);
     if (cJSON_AddStringToObject(actor, "reference", ref) == NULL ||
         (ext = cJSON_AddArrayToObject(o, "extension")) == NULL ||
-        push_ext_str(ext, SMARTPUB_EXT_HAS_AVAILABILITY, "valueCode", avail)
-            != 0)
+        push_ext_str(ext, SMARTPUB_EXT_HAS_AVAILABILITY, "valueCode", avail) !=
+            0)
         goto fail;
     return buf_line(b, o);
 fail:

@@ -84,11 +84,19 @@ static const char *const migrations[] = {
 /* --- statements, prepared once ---------------------------------------------- */
 
 enum {
-    Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
-    Q_CLINIC_UPSERT, Q_CLINIC_TOUCH,
-    Q_RUN_LAST, Q_RUN_INSERT, Q_RUN_EXTEND,
-    Q_SLOT_OPEN, Q_SLOT_INSERT, Q_SLOT_CLOSE,
-    Q_PURGE_POLL, Q_PURGE_SLOT,
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_CLINIC_UPSERT,
+    Q_CLINIC_TOUCH,
+    Q_RUN_LAST,
+    Q_RUN_INSERT,
+    Q_RUN_EXTEND,
+    Q_SLOT_OPEN,
+    Q_SLOT_INSERT,
+    Q_SLOT_CLOSE,
+    Q_PURGE_POLL,
+    Q_PURGE_SLOT,
     Q_COUNT
 };
 
@@ -134,26 +142,24 @@ static const char *const sql_text[Q_COUNT] = {
         " within_at_gone = ?5 WHERE id = ?1",
     /* Old rows sit at the low rowids (insertion order), so these scans
      * find a batch quickly and stop. */
-    [Q_PURGE_POLL] =
-        "DELETE FROM poll WHERE id IN (SELECT id FROM poll"
-        " WHERE t_last < ?1 LIMIT ?2)",
-    [Q_PURGE_SLOT] =
-        "DELETE FROM slot WHERE id IN (SELECT id FROM slot"
-        " WHERE coalesce(gone_at, start) < ?1 LIMIT ?2)",
+    [Q_PURGE_POLL] = "DELETE FROM poll WHERE id IN (SELECT id FROM poll"
+                     " WHERE t_last < ?1 LIMIT ?2)",
+    [Q_PURGE_SLOT] = "DELETE FROM slot WHERE id IN (SELECT id FROM slot"
+                     " WHERE coalesce(gone_at, start) < ?1 LIMIT ?2)",
 };
 
 /* --- in-memory model ---------------------------------------------------------- */
 
 struct skey {
     int64_t start, end;
-    char *prac, *svc;   /* owned, may be NULL */
+    char *prac, *svc; /* owned, may be NULL */
 };
 
 struct open_slot {
     struct skey k;
     int64_t id;
     int64_t first_seen;
-    bool fresh;              /* inserted by the merge in progress */
+    bool fresh; /* inserted by the merge in progress */
 };
 
 /* One poll run's identity and extent (poll row). */
@@ -163,30 +169,30 @@ struct run {
     int interval_s;
     int32_t local_day, deadline_day;
     int status, web;
-    const char *err_class;   /* static string from sf_errclass_name, or NULL */
+    const char *err_class; /* static string from sf_errclass_name, or NULL */
     bool has_ff;
     int64_t first_free;
-    int within;              /* -1 unknown */
-    int free_slots, free_within;  /* -1 unknown */
+    int within;                  /* -1 unknown */
+    int free_slots, free_within; /* -1 unknown */
 };
 
 struct ccache {
     char *hsa_id, *name, *municipality, *operator_kind;
     bool has_booking;
-    int64_t db_id;           /* 0: not loaded from / written to the file */
+    int64_t db_id; /* 0: not loaded from / written to the file */
     bool has_run;
     struct run last;
-    int64_t last_ok;         /* 0 never */
-    struct open_slot *open;  /* sorted by key */
+    int64_t last_ok;        /* 0 never */
+    struct open_slot *open; /* sorted by key */
     size_t nopen, capopen;
 };
 
 struct rec {
     struct ccache *c;
-    struct run r;            /* id, t_last unused */
+    struct run r; /* id, t_last unused */
     bool ok;
     struct avail_rule rule;
-    struct skey *slots;      /* sorted by key; only when ok */
+    struct skey *slots; /* sorted by key; only when ok */
     size_t nslots;
 };
 
@@ -202,7 +208,7 @@ struct store {
     size_t npending, cappending;
     struct event *flush_ev;
     long flush_ms;
-    const struct conf_region *region;  /* borrowed, for the daily resync */
+    const struct conf_region *region; /* borrowed, for the daily resync */
     int32_t synced_day, purged_day;
     struct store_stats stats;
 };
@@ -416,7 +422,8 @@ static int ccache_load(struct store *st, struct ccache *c, int64_t t,
     }
     c->db_id = sqlite3_column_int64(s, 0);
     c->last_ok = sqlite3_column_type(s, 1) == SQLITE_NULL
-                     ? 0 : sqlite3_column_int64(s, 1);
+                     ? 0
+                     : sqlite3_column_int64(s, 1);
     /* Drain to DONE so the upsert completes before the next statement. */
     rc = sqlite3_step(s);
     sqlite3_reset(s);
@@ -437,16 +444,18 @@ static int ccache_load(struct store *st, struct ccache *c, int64_t t,
         r->deadline_day = sqlite3_column_int(s, 6);
         r->status = sqlite3_column_int(s, 7);
         r->web = sqlite3_column_int(s, 8);
-        r->err_class =
-            errclass_static((const char *)sqlite3_column_text(s, 9));
+        r->err_class = errclass_static((const char *)sqlite3_column_text(s, 9));
         r->has_ff = sqlite3_column_type(s, 10) != SQLITE_NULL;
         r->first_free = sqlite3_column_int64(s, 10);
         r->within = sqlite3_column_type(s, 11) == SQLITE_NULL
-                        ? -1 : sqlite3_column_int(s, 11);
+                        ? -1
+                        : sqlite3_column_int(s, 11);
         r->free_slots = sqlite3_column_type(s, 12) == SQLITE_NULL
-                            ? -1 : sqlite3_column_int(s, 12);
+                            ? -1
+                            : sqlite3_column_int(s, 12);
         r->free_within = sqlite3_column_type(s, 13) == SQLITE_NULL
-                             ? -1 : sqlite3_column_int(s, 13);
+                             ? -1
+                             : sqlite3_column_int(s, 13);
         c->has_run = true;
         rc = SQLITE_DONE;
     }
@@ -458,7 +467,7 @@ static int ccache_load(struct store *st, struct ccache *c, int64_t t,
     s = st->q[Q_SLOT_OPEN];
     sqlite3_bind_int64(s, 1, c->db_id);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct open_slot o = {0};
+        struct open_slot o = { 0 };
         o.id = sqlite3_column_int64(s, 0);
         o.k.start = sqlite3_column_int64(s, 1);
         o.k.end = sqlite3_column_int64(s, 2);
@@ -515,19 +524,26 @@ static void pending_clear(struct store *st)
 static int status_code(enum clinic_status s)
 {
     switch (s) {
-    case CLINIC_OK: return STORE_STATUS_OK;
-    case CLINIC_STALE: return STORE_STATUS_STALE;
-    default: return STORE_STATUS_ERROR;
+    case CLINIC_OK:
+        return STORE_STATUS_OK;
+    case CLINIC_STALE:
+        return STORE_STATUS_STALE;
+    default:
+        return STORE_STATUS_ERROR;
     }
 }
 
 static int web_code(enum web_booking w)
 {
     switch (w) {
-    case WEB_OPEN: return STORE_WEB_OPEN;
-    case WEB_NONE: return STORE_WEB_NONE;
-    case WEB_UNREACHABLE: return STORE_WEB_UNREACHABLE;
-    default: return STORE_WEB_UNKNOWN;
+    case WEB_OPEN:
+        return STORE_WEB_OPEN;
+    case WEB_NONE:
+        return STORE_WEB_NONE;
+    case WEB_UNREACHABLE:
+        return STORE_WEB_UNREACHABLE;
+    default:
+        return STORE_WEB_UNKNOWN;
     }
 }
 
@@ -598,14 +614,13 @@ static int close_slot(struct store *st, const struct ccache *c,
     bool passed = o->k.start <= t;
     /* The last poll that listed it is the clinic's previous successful
      * poll (every successful poll since first_seen listed it). */
-    int64_t last_seen = c->last_ok >= o->first_seen ? c->last_ok
-                                                     : o->first_seen;
+    int64_t last_seen =
+        c->last_ok >= o->first_seen ? c->last_ok : o->first_seen;
 
     sqlite3_bind_int64(s, 1, o->id);
     sqlite3_bind_int64(s, 2, last_seen);
     sqlite3_bind_int64(s, 3, t);
-    sqlite3_bind_text(s, 4, passed ? "passed" : "vanished", -1,
-                      SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, passed ? "passed" : "vanished", -1, SQLITE_STATIC);
     if (passed) {
         sqlite3_bind_null(s, 5);
     } else {
@@ -663,7 +678,7 @@ static int apply_slots(struct store *st, struct ccache *c, struct rec *rc,
                 db_fail(st, err, "insert slot");
                 goto out;
             }
-            nv[nn].k = *k;      /* ownership of the strings moves */
+            nv[nn].k = *k; /* ownership of the strings moves */
             nv[nn].id = sqlite3_last_insert_rowid(st->db);
             nv[nn].first_seen = t;
             nv[nn].fresh = true;
@@ -782,13 +797,12 @@ fail:
 
 /* --- the loop side ------------------------------------------------------------------ */
 
-static int sync_region_now(struct store *st, int64_t now,
-                           struct sf_error *err);
+static int sync_region_now(struct store *st, int64_t now, struct sf_error *err);
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
     struct store *st = arg;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int64_t now = clock_now();
     int32_t today = clock_local_day(now);
     bool again = false;
@@ -796,8 +810,9 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (store_flush(st, &err) != 0)
-        log_error("store_flush_failed", "path=%s records_dropped=%lu err=\"%s\"",
-                  st->path, st->stats.records_dropped, err.msg);
+        log_error("store_flush_failed",
+                  "path=%s records_dropped=%lu err=\"%s\"", st->path,
+                  st->stats.records_dropped, err.msg);
     if (st->region != NULL && st->synced_day != today) {
         if (sync_region_now(st, now, &err) != 0) {
             metrics_store_error(METRICS_STORE_SYNC);
@@ -821,7 +836,8 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
         }
     }
     if (again || st->npending > 0) {
-        struct timeval tv = {st->flush_ms / 1000, (st->flush_ms % 1000) * 1000};
+        struct timeval tv = { st->flush_ms / 1000,
+                              (st->flush_ms % 1000) * 1000 };
         evtimer_add(st->flush_ev, &tv);
     }
 }
@@ -846,7 +862,8 @@ int store_attach(struct store *st, struct event_base *base, long flush_ms)
         return -1;
     /* First tick soon: it runs the day's purge check. */
     {
-        struct timeval tv = {st->flush_ms / 1000, (st->flush_ms % 1000) * 1000};
+        struct timeval tv = { st->flush_ms / 1000,
+                              (st->flush_ms % 1000) * 1000 };
         evtimer_add(st->flush_ev, &tv);
     }
     return 0;
@@ -859,7 +876,7 @@ int store_record_poll(struct store *st, const struct conf_clinic *cc,
                       const struct avail_rule *rule)
 {
     struct rec rc;
-    struct avail_rule defrule = {3, AVAIL_COUNT_CALENDAR};
+    struct avail_rule defrule = { 3, AVAIL_COUNT_CALENDAR };
     size_t i;
 
     if (st == NULL || cc == NULL || cs == NULL)
@@ -876,8 +893,8 @@ int store_record_poll(struct store *st, const struct conf_clinic *cc,
     rc.r.deadline_day = avail_deadline(rc.r.local_day, rule);
     rc.r.status = status_code(cs->status);
     rc.r.web = web_code(cs->web);
-    rc.r.err_class = cs->err_class != SF_ERR_NONE
-                         ? sf_errclass_name(cs->err_class) : NULL;
+    rc.r.err_class =
+        cs->err_class != SF_ERR_NONE ? sf_errclass_name(cs->err_class) : NULL;
     rc.r.within = rc.r.free_slots = rc.r.free_within = -1;
     /* Figures only from a poll that just succeeded: stale slots say
      * nothing about what was on offer now. */
@@ -897,7 +914,7 @@ int store_record_poll(struct store *st, const struct conf_clinic *cc,
             const struct avail_slot *sl = &cs->slots.v[i];
             struct skey *k = &rc.slots[rc.nslots];
             if (sl->start <= now)
-                continue;   /* not offered any more: never opened */
+                continue; /* not offered any more: never opened */
             k->start = sl->start;
             k->end = sl->end;
             k->prac = dup_or_null(sl->practitioner);
@@ -933,7 +950,7 @@ int store_record_poll(struct store *st, const struct conf_clinic *cc,
     st->pending[st->npending++] = rc;
     st->stats.records++;
     if (st->npending >= STORE_PENDING_MAX) {
-        struct sf_error err = {0};
+        struct sf_error err = { 0 };
         if (store_flush(st, &err) != 0)
             log_error("store_flush_failed", "path=%s err=\"%s\"", st->path,
                       err.msg);
@@ -949,8 +966,7 @@ nomem:
     return -1;
 }
 
-static int sync_region_now(struct store *st, int64_t now,
-                           struct sf_error *err)
+static int sync_region_now(struct store *st, int64_t now, struct sf_error *err)
 {
     size_t i;
 
@@ -1069,8 +1085,8 @@ static int exec_sql(struct store *st, const char *sql, struct sf_error *err,
     char *msg = NULL;
 
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        sf_error_set(err, SF_ERR_INTERNAL, "store %s: %s: %s", st->path,
-                     what, msg ? msg : sqlite3_errmsg(st->db));
+        sf_error_set(err, SF_ERR_INTERNAL, "store %s: %s: %s", st->path, what,
+                     msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         return -1;
     }
@@ -1122,7 +1138,8 @@ static int migrate(struct store *st, struct sf_error *err)
         if (ntables != 0) {
             sf_error_set(err, SF_ERR_CONFIG,
                          "store %s: database has tables but is not a "
-                         "slotfeed store", st->path);
+                         "slotfeed store",
+                         st->path);
             return -1;
         }
     }
@@ -1160,8 +1177,10 @@ static int check_not_link(const char *path, const char *sfx,
     char p[4096];
 
     if ((size_t)snprintf(p, sizeof(p), "%s%s", path, sfx) >= sizeof(p)) {
-        sf_error_set(err, SF_ERR_CONFIG, "store %s: cannot open: path too "
-                     "long", path);
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "store %s: cannot open: path too "
+                     "long",
+                     path);
         return -1;
     }
     if (lstat(p, &sb) != 0) {
@@ -1172,9 +1191,11 @@ static int check_not_link(const char *path, const char *sfx,
         return -1;
     }
     if (S_ISLNK(sb.st_mode)) {
-        sf_error_set(err, SF_ERR_CONFIG, "store %s: is a symbolic link; "
+        sf_error_set(err, SF_ERR_CONFIG,
+                     "store %s: is a symbolic link; "
                      "refusing to follow it (give the real path in "
-                     "\"store\")", p);
+                     "\"store\")",
+                     p);
         return -1;
     }
     if (!S_ISREG(sb.st_mode)) {
@@ -1196,8 +1217,8 @@ static int prepare_path(const char *path, struct sf_error *err)
               STORE_FILE_MODE);
     if (fd < 0) {
         if (errno != EEXIST) {
-            sf_error_set(err, SF_ERR_CONFIG, "store %s: cannot open: %s",
-                         path, strerror(errno));
+            sf_error_set(err, SF_ERR_CONFIG, "store %s: cannot open: %s", path,
+                         strerror(errno));
             return -1;
         }
         /* O_EXCL never follows a link, so a planted one lands here. */
@@ -1251,8 +1272,8 @@ struct store *store_open(const char *path, struct sf_error *err)
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, 5000);
     /* journal_mode answers with the mode in force: check it took. */
-    if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s,
-                           NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) !=
+            SQLITE_OK ||
         sqlite3_step(s) != SQLITE_ROW) {
         sf_error_set(err, SF_ERR_CONFIG, "store %s: cannot open: %s", path,
                      sqlite3_errmsg(st->db));
@@ -1291,7 +1312,7 @@ fail:
 
 void store_close(struct store *st)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     size_t i;
     int k;
 

@@ -15,8 +15,7 @@ int url_check(const char *url, unsigned flags, char *why, size_t whysz)
 {
     CURLU *u = NULL;
     CURLUcode uc;
-    char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL,
-         *pass = NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *pass = NULL;
     char dummy[8];
     int rc = -1;
 
@@ -42,8 +41,7 @@ int url_check(const char *url, unsigned flags, char *why, size_t whysz)
         goto out;
     }
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        (strcasecmp(scheme, "http") != 0 &&
-         strcasecmp(scheme, "https") != 0)) {
+        (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
         /* curl allows only [A-Za-z0-9+.-] in a scheme: safe to show. */
         snprintf(why, whysz, "scheme \"%.16s\" is not http or https",
                  scheme ? scheme : "");
@@ -55,8 +53,7 @@ int url_check(const char *url, unsigned flags, char *why, size_t whysz)
         goto out;
     }
     if (strlen(host) > URL_HOST_MAX) {
-        snprintf(why, whysz, "host longer than %d characters",
-                 URL_HOST_MAX);
+        snprintf(why, whysz, "host longer than %d characters", URL_HOST_MAX);
         goto out;
     }
     /* No port given is fine (the scheme's default); CURLUE_NO_PORT. */
@@ -73,7 +70,8 @@ int url_check(const char *url, unsigned flags, char *why, size_t whysz)
     if ((flags & URL_NO_USERINFO) != 0 &&
         (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
          curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK)) {
-        snprintf(why, whysz, "has a user name or password (user:pass@): "
+        snprintf(why, whysz,
+                 "has a user name or password (user:pass@): "
                  "credentials do not belong in a URL");
         goto out;
     }

@@ -40,11 +40,11 @@ struct cJSON;
 /* One HTTP request to make. All strings owned by the struct. */
 struct adapter_request {
     char *url;
-    char *body;            /* NULL for GET; else POSTed */
+    char *body; /* NULL for GET; else POSTed */
     size_t body_len;
-    char *content_type;    /* Content-Type of body, or NULL */
-    char *soap_action;     /* SOAPAction header value (unquoted), or NULL */
-    char *label;           /* short name for logs/errors, e.g. "GetAvailableDates" */
+    char *content_type; /* Content-Type of body, or NULL */
+    char *soap_action;  /* SOAPAction header value (unquoted), or NULL */
+    char *label; /* short name for logs/errors, e.g. "GetAvailableDates" */
     /*
      * Extra request headers, each a complete "Name: value" line without
      * CRLF (e.g. "Accept: application/fhir+json", "If-None-Match: \"x\"").
@@ -96,9 +96,9 @@ struct adapter_request {
  * that are not shared (the adapter parses for itself, as always).
  */
 struct adapter_parsed {
-    const void *kind;          /* who built p; NULL while empty */
-    void *p;                   /* the parsed form; owned by the document */
-    void (*free_fn)(void *p);  /* frees p; NULL: p needs no freeing */
+    const void *kind;         /* who built p; NULL while empty */
+    void *p;                  /* the parsed form; owned by the document */
+    void (*free_fn)(void *p); /* frees p; NULL: p needs no freeing */
 };
 
 /* Free the strings and zero the struct. NULL ok. */
@@ -117,7 +117,7 @@ struct adapter_response {
     long http_status;
     const char *body;
     size_t len;
-    const char *content_type;  /* may be NULL */
+    const char *content_type; /* may be NULL */
     /* Validators of this answer (ETag / Last-Modified), or NULL. */
     const char *etag;
     const char *last_modified;
@@ -138,12 +138,12 @@ struct adapter_response {
 #define ADAPTER_RELAY_ERROR_MAX 256
 struct adapter_relay {
     bool set;
-    char web[16];          /* "open", "none", "unreachable", "unknown" */
-    char status[8];        /* "ok", "stale", "error" */
-    int64_t valid_at;      /* UTC seconds; 0: not given, keep our own */
-    int64_t checked_at;    /* UTC seconds; 0: not given, keep our own */
-    enum sf_errclass err_class;           /* SF_ERR_NONE: no error */
-    char error[ADAPTER_RELAY_ERROR_MAX];  /* "" when err_class is NONE */
+    char web[16];               /* "open", "none", "unreachable", "unknown" */
+    char status[8];             /* "ok", "stale", "error" */
+    int64_t valid_at;           /* UTC seconds; 0: not given, keep our own */
+    int64_t checked_at;         /* UTC seconds; 0: not given, keep our own */
+    enum sf_errclass err_class; /* SF_ERR_NONE: no error */
+    char error[ADAPTER_RELAY_ERROR_MAX]; /* "" when err_class is NONE */
 };
 
 /* What one poll asks for: the local dates [first_day, last_day]. */
@@ -169,9 +169,9 @@ struct adapter_ctx {
 };
 
 enum adapter_status {
-    ADAPTER_ERROR = -1,   /* err set; state still needs end() */
-    ADAPTER_DONE = 0,     /* slots complete */
-    ADAPTER_MORE = 1      /* *next filled: perform it, call step() again */
+    ADAPTER_ERROR = -1, /* err set; state still needs end() */
+    ADAPTER_DONE = 0,   /* slots complete */
+    ADAPTER_MORE = 1    /* *next filled: perform it, call step() again */
 };
 
 /*
@@ -189,8 +189,8 @@ struct adapter_conf_key {
      * names: conf.c refuses a foreign key afterwards. No I/O beyond a
      * readability check (conf_parse stays a check of the text).
      */
-    void (*parse)(struct confcheck *cx, const struct cJSON *v,
-                  const char *path, struct conf_booking *b);
+    void (*parse)(struct confcheck *cx, const struct cJSON *v, const char *path,
+                  struct conf_booking *b);
     /* A block that names this adapter must give the key: conf.c reports
      * "missing required key" with the adapter's name otherwise. */
     bool required;
@@ -207,8 +207,8 @@ struct adapter {
      * bit i set when conf_keys[i] was given; path is the block's JSON
      * path. NULL: no such rules.
      */
-    void (*conf_check)(struct confcheck *cx, const char *path,
-                       unsigned seen, const struct conf_booking *b);
+    void (*conf_check)(struct confcheck *cx, const char *path, unsigned seen,
+                       const struct conf_booking *b);
     /*
      * conf_load only, after a clean parse: read what polls need from the
      * files the block names (a bearer token), so that polls do no file
@@ -283,9 +283,9 @@ bool adapter_booking_same(const struct conf_booking *a,
  * rivta.c, fhir.c and smart.c (their headers document the protocol).
  * Declared here so the table needs nothing of its backends but this.
  */
-extern const struct adapter adapter_rivta;   /* "rivta-scheduling" */
-extern const struct adapter adapter_fhir;    /* "fhir-slot" */
-extern const struct adapter adapter_smart;   /* "smart-bulk" */
+extern const struct adapter adapter_rivta; /* "rivta-scheduling" */
+extern const struct adapter adapter_fhir;  /* "fhir-slot" */
+extern const struct adapter adapter_smart; /* "smart-bulk" */
 
 /* Adapter by config name, or NULL. */
 const struct adapter *adapter_find(const char *name);

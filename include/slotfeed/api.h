@@ -21,14 +21,14 @@
 #include "slotfeed/geo.h"
 #include "slotfeed/report.h"
 
-#define API_MAX_PARAMS 32          /* name=value pairs per query */
-#define API_MAX_NAME 32            /* bytes of a decoded name */
-#define API_MAX_VALUE 256          /* bytes of a decoded value */
-#define API_MAX_VALUES 32          /* values of one repeatable filter */
-#define API_SLOTS_MAX_SPAN 92      /* days from..to inclusive */
+#define API_MAX_PARAMS 32     /* name=value pairs per query */
+#define API_MAX_NAME 32       /* bytes of a decoded name */
+#define API_MAX_VALUE 256     /* bytes of a decoded value */
+#define API_MAX_VALUES 32     /* values of one repeatable filter */
+#define API_SLOTS_MAX_SPAN 92 /* days from..to inclusive */
 
 struct api_param {
-    char *name, *value;            /* decoded, NUL-free, valid UTF-8 */
+    char *name, *value; /* decoded, NUL-free, valid UTF-8 */
 };
 
 struct api_params {
@@ -49,17 +49,17 @@ void api_params_clear(struct api_params *p);
 
 /* Parsed /v1/availability filters; an empty filter selects everything. */
 struct api_filter {
-    const char *municipality[API_MAX_VALUES];  /* region's spelling */
+    const char *municipality[API_MAX_VALUES]; /* region's spelling */
     size_t nmunicipality;
-    unsigned operator_mask;        /* bit 0 private, bit 1 region; 0 = any */
-    int within;                    /* -1 any, 0 false, 1 true */
-    const char *service[API_MAX_VALUES];       /* region's spelling */
+    unsigned operator_mask; /* bit 0 private, bit 1 region; 0 = any */
+    int within;             /* -1 any, 0 false, 1 true */
+    const char *service[API_MAX_VALUES]; /* region's spelling */
     size_t nservice;
-    unsigned web_mask;             /* bits 1 << enum web_booking; 0 = any */
+    unsigned web_mask; /* bits 1 << enum web_booking; 0 = any */
     bool near;
     struct geo_point near_pt;
-    const char *near_place;        /* table's spelling */
-    char key[1024];                /* canonical form, for caching */
+    const char *near_place; /* table's spelling */
+    char key[1024];         /* canonical form, for caching */
 };
 
 /*
@@ -68,8 +68,7 @@ struct api_filter {
  * "not available"). Unknown parameter names are refused. 0 or -1 with err.
  * Strings in *f point into the region or the table.
  */
-int api_filter_parse(const struct api_params *p,
-                     const struct feed_snapshot *s,
+int api_filter_parse(const struct api_params *p, const struct feed_snapshot *s,
                      const struct geo_table *geo, struct api_filter *f,
                      struct sf_error *err);
 
@@ -81,9 +80,8 @@ bool api_filter_empty(const struct api_filter *f);
  * matching clinic objects (with distance_km, nearest first, when near).
  * Returns 0 with doc->json malloc'd (caller frees) and its ETag, or -1.
  */
-int api_filter_build(const struct feed_snapshot *s,
-                     const struct geo_table *geo, const struct api_filter *f,
-                     struct doc *doc);
+int api_filter_build(const struct feed_snapshot *s, const struct geo_table *geo,
+                     const struct api_filter *f, struct doc *doc);
 
 /*
  * /v1/clinics/{id}/slots of clinic index ci: params from/to (YYYY-MM-DD,
@@ -134,17 +132,16 @@ struct api_near_row {
     const char *name, *id;
 };
 void api_near_row(struct api_near_row *r, const struct feed_snapshot *s,
-                  size_t i, const struct geo_table *geo,
-                  struct geo_point from);
+                  size_t i, const struct geo_table *geo, struct geo_point from);
 void api_near_sort(struct api_near_row *rows, size_t n);
 
 /* --- cache of filtered documents ----------------------------------------- */
 
 /* A cached document; replies hold a reference while libevent sends it. */
 struct api_entry {
-    struct doc plain, gz;     /* gz.json NULL until first asked */
-    int64_t changed_at;            /* the snapshot's, for Last-Modified */
-    unsigned refs;                 /* cache's own + replies in flight */
+    struct doc plain, gz; /* gz.json NULL until first asked */
+    int64_t changed_at;   /* the snapshot's, for Last-Modified */
+    unsigned refs;        /* cache's own + replies in flight */
     char *key;
 };
 

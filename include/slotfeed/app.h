@@ -24,10 +24,10 @@ struct app;
 struct reportq_opts;
 
 struct app_opts {
-    const char *listen_host;   /* default from region->listen */
-    int listen_port;           /* -1: from region->listen; 0: ephemeral */
-    int rebuild_delay_ms;      /* coalescing delay; default 250 */
-    int refresh_s;             /* periodic dirty mark; default 30 */
+    const char *listen_host; /* default from region->listen */
+    int listen_port;         /* -1: from region->listen; 0: ephemeral */
+    int rebuild_delay_ms;    /* coalescing delay; default 250 */
+    int refresh_s;           /* periodic dirty mark; default 30 */
     /* Report workers (reportq.h, via http_opts); NULL = defaults. The
      * workers belong to the HTTP server: a reload keeps them, app_drain
      * cancels their reports and joins them (http_free). */
@@ -97,8 +97,7 @@ int app_reload(struct app *a, struct conf_region *r, struct sf_error *err);
  * drain_start and drain_end (finished / aborted counts). Returns 0, or -1
  * (already draining, NULL, no memory).
  */
-int app_drain(struct app *a, int timeout_ms, void (*done)(void *),
-              void *arg);
+int app_drain(struct app *a, int timeout_ms, void (*done)(void *), void *arg);
 
 /* Polls in flight. */
 size_t app_polls_in_flight(const struct app *a);

@@ -34,14 +34,14 @@
  * from an upstream reaches the feed, the documents or the store with one.
  */
 struct avail_slot {
-    int64_t start;        /* instant, UTC seconds */
-    int64_t end;          /* instant, UTC seconds; end > start */
+    int64_t start;             /* instant, UTC seconds */
+    int64_t end;               /* instant, UTC seconds; end > start */
     const char *practitioner;  /* display form "Dalmo, Jacob", or NULL */
     const char *service;       /* time type name, e.g. "Nybesök", or NULL */
     const char *service_id;    /* time type id, or NULL */
     const char *booking_url;   /* deep link to book this very slot, or NULL */
     const char *booking_phone; /* phone number to book this slot, or NULL */
-    int capacity;         /* patients this slot takes; 1 unless told (>= 1) */
+    int capacity; /* patients this slot takes; 1 unless told (>= 1) */
     /*
      * The slot's time type is mapped as NOT a new visit (e.g. a RIV
      * "Återbesök" type, booking.time_types): published with its service
@@ -59,7 +59,7 @@ struct avail_strpool;
 struct avail_slots {
     struct avail_slot *v;
     size_t n, cap;
-    struct avail_strpool *pool;  /* the slots' strings; NULL while none */
+    struct avail_strpool *pool; /* the slots' strings; NULL while none */
 };
 
 /* Empty list; no allocation until the first add. A zeroed struct is an
@@ -126,23 +126,24 @@ enum avail_counting {
 };
 
 struct avail_rule {
-    int days;                      /* N, default 3 */
-    enum avail_counting counting;  /* default CALENDAR */
+    int days;                     /* N, default 3 */
+    enum avail_counting counting; /* default CALENDAR */
 };
 
 #define AVAIL_UPCOMING_MAX 3
 
 struct avail_result {
     bool has_first_free;
-    int64_t first_free;            /* earliest start > now, if has_first_free */
-    int32_t contact_day;           /* local date of now (day 0) */
-    int32_t deadline_day;          /* last local date that still counts */
+    int64_t first_free;   /* earliest start > now, if has_first_free */
+    int32_t contact_day;  /* local date of now (day 0) */
+    int32_t deadline_day; /* last local date that still counts */
     bool within_guarantee;
     int free_slots_within_guarantee;
-    int free_slots;                /* all future free slots */
-    int n_upcoming;                /* 0..AVAIL_UPCOMING_MAX */
-    int32_t upcoming_days[AVAIL_UPCOMING_MAX]; /* first local dates with slots */
-    int more_days;                 /* further distinct dates with slots */
+    int free_slots; /* all future free slots */
+    int n_upcoming; /* 0..AVAIL_UPCOMING_MAX */
+    int32_t
+        upcoming_days[AVAIL_UPCOMING_MAX]; /* first local dates with slots */
+    int more_days; /* further distinct dates with slots */
 };
 
 /* Last local date within the guarantee for contact day `contact_day`. */

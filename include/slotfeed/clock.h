@@ -26,8 +26,8 @@
 #define CLOCK_DATE_LEN 11
 
 struct clock_civil {
-    int year, month, day;    /* month 1..12, day 1..31 */
-    int hour, min, sec;      /* 0..23, 0..59, 0..59 */
+    int year, month, day; /* month 1..12, day 1..31 */
+    int hour, min, sec;   /* 0..23, 0..59, 0..59 */
 };
 
 /* --- injectable now ----------------------------------------------------- */
@@ -67,9 +67,9 @@ int32_t clock_local_day(int64_t t);
 
 enum clock_local_result {
     CLOCK_OK = 0,
-    CLOCK_AMBIGUOUS = 1,     /* October's repeated hour: first (CEST) chosen */
-    CLOCK_NONEXISTENT = -1,  /* March's skipped hour: *out not set */
-    CLOCK_INVALID = -2       /* fields out of range: *out not set */
+    CLOCK_AMBIGUOUS = 1,    /* October's repeated hour: first (CEST) chosen */
+    CLOCK_NONEXISTENT = -1, /* March's skipped hour: *out not set */
+    CLOCK_INVALID = -2      /* fields out of range: *out not set */
 };
 
 /*

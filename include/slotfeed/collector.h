@@ -52,9 +52,9 @@ enum web_booking {
 const char *collector_web_name(enum web_booking w);
 
 enum clinic_status {
-    CLINIC_OK = 0,      /* last poll succeeded */
-    CLINIC_STALE,       /* last poll failed; older good data kept */
-    CLINIC_ERROR        /* failed and no good data ever (or not polled) */
+    CLINIC_OK = 0, /* last poll succeeded */
+    CLINIC_STALE,  /* last poll failed; older good data kept */
+    CLINIC_ERROR   /* failed and no good data ever (or not polled) */
 };
 
 /* The published name of s: "ok", "stale" or "error" (out of range:
@@ -62,18 +62,18 @@ enum clinic_status {
 const char *collector_status_name(enum clinic_status s);
 
 struct clinic_state {
-    const struct conf_clinic *conf;   /* borrowed from the current region */
+    const struct conf_clinic *conf; /* borrowed from the current region */
     enum web_booking web;
     enum clinic_status status;
-    int64_t checked_at;     /* last poll finished (0 = never) */
-    int64_t valid_at;       /* last successful poll (0 = never) */
-    int64_t changed_at;     /* slots last changed (0 = never) */
-    bool has_data;          /* slots hold a good answer */
-    struct avail_slots slots;         /* last good slots, sorted; owned */
-    enum sf_errclass err_class;       /* last poll's error, NONE if ok */
-    char error[256];                  /* last poll's error message */
+    int64_t checked_at;         /* last poll finished (0 = never) */
+    int64_t valid_at;           /* last successful poll (0 = never) */
+    int64_t changed_at;         /* slots last changed (0 = never) */
+    bool has_data;              /* slots hold a good answer */
+    struct avail_slots slots;   /* last good slots, sorted; owned */
+    enum sf_errclass err_class; /* last poll's error, NONE if ok */
+    char error[256];            /* last poll's error message */
     int consecutive_failures;
-    unsigned long polls, failures;    /* counters since start */
+    unsigned long polls, failures; /* counters since start */
 };
 
 struct event_base;
@@ -111,8 +111,7 @@ int collector_start(struct collector *c);
  * done fires exactly once, from the loop (also when there is nothing to
  * poll) and may start the next pass. Returns -1 while a pass is running.
  */
-int collector_poll_all(struct collector *c, collector_pass_fn done,
-                       void *arg);
+int collector_poll_all(struct collector *c, collector_pass_fn done, void *arg);
 
 /* Borrowed array of region->nclinics states (the current region), valid
  * until collector_free or the next collector_reconfigure. */
@@ -173,13 +172,13 @@ void collector_on_release(struct collector *c, collector_release_fn fn,
 
 /* What collector_reconfigure did, by clinic id. */
 struct collector_diff {
-    size_t added;       /* new ids: start UNKNOWN, first poll at their
+    size_t added;   /* new ids: start UNKNOWN, first poll at their
                          * stagger in the new interval */
-    size_t removed;     /* gone: no more polls, gone from the states */
-    size_t changed;     /* booking block (or the RIV query identity)
+    size_t removed; /* gone: no more polls, gone from the states */
+    size_t changed; /* booking block (or the RIV query identity)
                          * differs: state kept, adapter cache reset,
                          * polled now */
-    size_t kept;        /* identical: state, cache and schedule kept */
+    size_t kept;    /* identical: state, cache and schedule kept */
 };
 
 /*

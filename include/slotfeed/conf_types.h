@@ -20,25 +20,25 @@
 
 /* rivta-scheduling: one local time type of the clinic (booking.time_types). */
 struct conf_time_type {
-    char *id;              /* the producer's local timeTypeID */
-    char *service;         /* published service name, e.g. "Nybesök ..." */
-    bool new_visit;        /* counts for first_free and the guarantee */
+    char *id;       /* the producer's local timeTypeID */
+    char *service;  /* published service name, e.g. "Nybesök ..." */
+    bool new_visit; /* counts for first_free and the guarantee */
 };
 
 /* rivta-scheduling: override of one contract's endpoint (booking.endpoints). */
 struct conf_endpoint {
-    char *contract;        /* "GetAvailableDates", "GetAvailableTimeslots",
+    char *contract;    /* "GetAvailableDates", "GetAvailableTimeslots",
                               "GetAllTimeTypes" */
-    char *url;             /* full endpoint URL, or NULL (default) */
-    char *soap_action;     /* SOAPAction value (unquoted), or NULL */
+    char *url;         /* full endpoint URL, or NULL (default) */
+    char *soap_action; /* SOAPAction value (unquoted), or NULL */
 };
 
 struct conf_booking {
-    char *adapter;         /* "rivta-scheduling", ... (adapter_find name) */
-    char *url;             /* adapter endpoint base */
-    char *booking_url;     /* patient-facing booking page, or NULL */
-    char *time_type_id;    /* RIV timeTypeID to ask for, or NULL */
-    char *time_type_name;  /* published service name, or NULL */
+    char *adapter;        /* "rivta-scheduling", ... (adapter_find name) */
+    char *url;            /* adapter endpoint base */
+    char *booking_url;    /* patient-facing booking page, or NULL */
+    char *time_type_id;   /* RIV timeTypeID to ask for, or NULL */
+    char *time_type_name; /* published service name, or NULL */
     /* fhir-slot: reference whose slots count ("Location/123"); required. */
     char *actor;
     /* smart-bulk: the publisher's Location.id of this clinic; required. */
@@ -71,18 +71,18 @@ struct conf_booking {
 };
 
 struct conf_clinic {
-    char *id;              /* HSA-id, normalised to upper case */
+    char *id; /* HSA-id, normalised to upper case */
     char *name;
     char *municipality;
-    char *locality;        /* may be NULL */
-    char *operator_kind;   /* "private" or "region" */
-    char *phone;           /* may be NULL */
-    char *website;         /* may be NULL */
-    char *address;         /* street address, "Street 1, 123 45 Town"
+    char *locality;              /* may be NULL */
+    char *operator_kind;         /* "private" or "region" */
+    char *phone;                 /* may be NULL */
+    char *website;               /* may be NULL */
+    char *address;               /* street address, "Street 1, 123 45 Town"
                             * by convention; free text; may be NULL */
-    bool has_booking;      /* false: no web booking */
-    struct conf_booking booking;  /* valid when has_booking */
-    char *sim_profile;     /* simulator behaviour, or NULL ("normal") */
+    bool has_booking;            /* false: no web booking */
+    struct conf_booking booking; /* valid when has_booking */
+    char *sim_profile;           /* simulator behaviour, or NULL ("normal") */
 };
 
 /*
@@ -90,13 +90,13 @@ struct conf_clinic {
  * in a region built by hand mean "the default" (CONF_DEFAULT_POLITE_*).
  */
 struct conf_politeness {
-    double rate_per_s;          /* requests per second per host */
-    int burst;                  /* token bucket size */
+    double rate_per_s; /* requests per second per host */
+    int burst;         /* token bucket size */
     int max_concurrent_per_host;
-    int backoff_base_s;         /* full-jitter backoff after failures */
+    int backoff_base_s; /* full-jitter backoff after failures */
     int backoff_max_s;
-    int breaker_failures;       /* consecutive failures opening it */
-    int breaker_cooldown_s;     /* open this long before one probe */
+    int breaker_failures;   /* consecutive failures opening it */
+    int breaker_cooldown_s; /* open this long before one probe */
 };
 
 /*
@@ -106,9 +106,9 @@ struct conf_politeness {
  * applies at once.
  */
 struct conf_plausibility {
-    int min_clinics;            /* fewest clinics of a host emptying */
-    double fraction;            /* share of the host's clinics with slots */
-    int confirm_polls;          /* empty answers in a row then accepted */
+    int min_clinics;   /* fewest clinics of a host emptying */
+    double fraction;   /* share of the host's clinics with slots */
+    int confirm_polls; /* empty answers in a row then accepted */
 };
 
 /* politeness.hosts: "host:port" or "host" (any port), lowercase; every
@@ -120,18 +120,18 @@ struct conf_host_politeness {
 
 struct conf_region {
     char *name;
-    char *timezone;             /* always "Europe/Stockholm" today */
+    char *timezone; /* always "Europe/Stockholm" today */
     struct avail_rule guarantee;
-    int horizon_days;           /* default 28 */
-    int poll_interval_s;        /* default 60 */
+    int horizon_days;    /* default 28 */
+    int poll_interval_s; /* default 60 */
     /* The public snapshot (and its ETags) changes at most this often;
      * 0 = at every change (feed.h feed_cadence). Follows a reload.
      * Default CONF_DEFAULT_PUBLISH_INTERVAL_S = the feed's max-age. */
     int publish_interval_s;
-    int connect_timeout_ms;     /* default 3000 */
-    int timeout_ms;             /* default 10000 */
-    long max_body_bytes;        /* default 4 MiB */
-    char *user_agent;           /* default "slotfeed/<version> (+contact)" */
+    int connect_timeout_ms; /* default 3000 */
+    int timeout_ms;         /* default 10000 */
+    long max_body_bytes;    /* default 4 MiB */
+    char *user_agent;       /* default "slotfeed/<version> (+contact)" */
     /* fetch.max_decompress_ratio: decoded:received cap past 1 MiB
      * (fetch.h); default CONF_DEFAULT_MAX_DECOMPRESS_RATIO. */
     long max_decompress_ratio;
@@ -160,22 +160,22 @@ struct conf_region {
      * demo default). Restart-only.
      */
     char *http_admin_listen;
-    char *riv_subject_of_care;  /* query identity; never logged */
-    char *riv_actor_type;       /* default "subject_of_care" */
-    char *listen;               /* default "127.0.0.1:8080" */
+    char *riv_subject_of_care; /* query identity; never logged */
+    char *riv_actor_type;      /* default "subject_of_care" */
+    char *listen;              /* default "127.0.0.1:8080" */
     struct conf_clinic *clinics;
     size_t nclinics;
     /* History store (store.h): SQLite file path, relative paths resolved
      * against the working directory; default CONF_DEFAULT_STORE. */
     char *store;
-    int retention_days;         /* default 400 (CONF_DEFAULT_RETENTION_DAYS) */
+    int retention_days; /* default 400 (CONF_DEFAULT_RETENTION_DAYS) */
     /* Place table for near= (geo.h). conf_load resolves it against the
      * configuration file's directory and, without the key, uses
      * CONF_DEFAULT_GEO there if it exists; NULL = none. */
     char *geo;
-    struct conf_politeness politeness;          /* defaults filled */
-    struct conf_plausibility plausibility;      /* defaults filled */
-    struct conf_host_politeness *polite_hosts;  /* politeness.hosts */
+    struct conf_politeness politeness;         /* defaults filled */
+    struct conf_plausibility plausibility;     /* defaults filled */
+    struct conf_host_politeness *polite_hosts; /* politeness.hosts */
     size_t npolite_hosts;
 };
 

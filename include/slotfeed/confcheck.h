@@ -45,15 +45,15 @@ struct conf_errors {
 
 /* The state every checker shares; start it as { errs, false, false }. */
 struct confcheck {
-    struct conf_errors *errs;   /* borrowed; lines are appended */
-    bool oom;       /* an allocation failed: the result is unusable */
-    bool full;      /* CONFCHECK_ERRORS_MAX reached: further lines dropped */
+    struct conf_errors *errs; /* borrowed; lines are appended */
+    bool oom;                 /* an allocation failed: the result is unusable */
+    bool full; /* CONFCHECK_ERRORS_MAX reached: further lines dropped */
 };
 
 /* Report "path: message" (path NULL: the message stands alone). Sets
  * cx->oom when the line cannot be stored. */
-void confcheck_err(struct confcheck *cx, const char *path, const char *fmt,
-                   ...) __attribute__((format(printf, 3, 4)));
+void confcheck_err(struct confcheck *cx, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Copy s (n bytes; confcheck_show: up to its NUL) into dst for display,
@@ -69,8 +69,7 @@ void confcheck_show(char *dst, size_t dstlen, const char *s);
 const char *confcheck_type_name(const struct cJSON *v);
 
 /* dst = "<base>.<key>", key shown as confcheck_show() does. */
-void confcheck_path_key(char *dst, size_t n, const char *base,
-                        const char *key);
+void confcheck_path_key(char *dst, size_t n, const char *base, const char *key);
 
 /*
  * Look member `it` of an object up among the NULL-terminated `keys`
@@ -79,8 +78,8 @@ void confcheck_path_key(char *dst, size_t n, const char *base,
  * repeated one; the caller then skips it. *seen collects a bit per key.
  */
 int confcheck_member(struct confcheck *cx, const struct cJSON *it,
-                     const char *base, const char *const *keys,
-                     unsigned *seen, char *path, size_t pathlen);
+                     const char *base, const char *const *keys, unsigned *seen,
+                     char *path, size_t pathlen);
 
 /* Report each key of `required` (indexes into keys, -1 ended) not in
  * seen, as a problem of the object at path. */
@@ -158,15 +157,15 @@ void confcheck_get_readable_file(struct confcheck *cx, const struct cJSON *v,
  * function each, called by the walk.
  */
 enum confcheck_kind {
-    CONFCHECK_INT,      /* int, whole number in lo..hi */
-    CONFCHECK_LONG,     /* long, whole number in lo..hi */
-    CONFCHECK_NUM,      /* double, finite number in lo..hi */
-    CONFCHECK_STR,      /* char *, nonempty string (confcheck_get_str)
+    CONFCHECK_INT,     /* int, whole number in lo..hi */
+    CONFCHECK_LONG,    /* long, whole number in lo..hi */
+    CONFCHECK_NUM,     /* double, finite number in lo..hi */
+    CONFCHECK_STR,     /* char *, nonempty string (confcheck_get_str)
                            that `valid` (if set) accepts */
-    CONFCHECK_CHOICE,   /* char *, one of `choices` */
-    CONFCHECK_SECTION,  /* an object, walked by the table `sub` */
-    CONFCHECK_FN,       /* checked and stored by `fn` */
-    CONFCHECK_KNOWN     /* a known key whose value the caller reads */
+    CONFCHECK_CHOICE,  /* char *, one of `choices` */
+    CONFCHECK_SECTION, /* an object, walked by the table `sub` */
+    CONFCHECK_FN,      /* checked and stored by `fn` */
+    CONFCHECK_KNOWN    /* a known key whose value the caller reads */
 };
 
 /* The key must be given (reported after the walk, in table order). */
@@ -181,51 +180,70 @@ typedef int confcheck_fn(struct confcheck *cx, const struct cJSON *v,
                          const char *path, void *dst);
 
 struct confcheck_field {
-    const char *name;           /* NULL ends the table */
+    const char *name; /* NULL ends the table */
     enum confcheck_kind kind;
-    unsigned flags;             /* CONFCHECK_REQUIRED, CONFCHECK_CROSS */
-    size_t off;                 /* offsetof the value in the section */
-    size_t size;                /* sizeof the value (checked per kind) */
-    double lo, hi;              /* numbers: the accepted range */
-    double def;                 /* numbers: the default */
-    const char *sdef;           /* strings: the default (NULL: none) */
-    const char *const *choices; /* CONFCHECK_CHOICE: NULL-ended */
-    bool (*valid)(const char *s);   /* CONFCHECK_STR: false refuses s, */
-    const char *why;            /* reported as "\"<s>\" <why>" */
-    const struct confcheck_field *sub;  /* CONFCHECK_SECTION */
-    confcheck_fn *fn;           /* CONFCHECK_FN */
+    unsigned flags;                    /* CONFCHECK_REQUIRED, CONFCHECK_CROSS */
+    size_t off;                        /* offsetof the value in the section */
+    size_t size;                       /* sizeof the value (checked per kind) */
+    double lo, hi;                     /* numbers: the accepted range */
+    double def;                        /* numbers: the default */
+    const char *sdef;                  /* strings: the default (NULL: none) */
+    const char *const *choices;        /* CONFCHECK_CHOICE: NULL-ended */
+    bool (*valid)(const char *s);      /* CONFCHECK_STR: false refuses s, */
+    const char *why;                   /* reported as "\"<s>\" <why>" */
+    const struct confcheck_field *sub; /* CONFCHECK_SECTION */
+    confcheck_fn *fn;                  /* CONFCHECK_FN */
 };
 
-#define CONFCHECK_AT_(t, m) \
-    .off = offsetof(t, m), .size = sizeof(((t *)0)->m)
-#define CONFCHECK_INT_AT(key, t, m, l, h, d, fl) \
-    { .name = (key), .kind = CONFCHECK_INT, .flags = (fl), \
-      CONFCHECK_AT_(t, m), .lo = (l), .hi = (h), .def = (d) }
-#define CONFCHECK_LONG_AT(key, t, m, l, h, d) \
-    { .name = (key), .kind = CONFCHECK_LONG, CONFCHECK_AT_(t, m), \
-      .lo = (l), .hi = (h), .def = (d) }
-#define CONFCHECK_NUM_AT(key, t, m, l, h, d) \
-    { .name = (key), .kind = CONFCHECK_NUM, CONFCHECK_AT_(t, m), \
-      .lo = (l), .hi = (h), .def = (d) }
-#define CONFCHECK_STR_AT(key, t, m, d, fl) \
-    { .name = (key), .kind = CONFCHECK_STR, .flags = (fl), \
-      CONFCHECK_AT_(t, m), .sdef = (d) }
-#define CONFCHECK_VALID_AT(key, t, m, ok, w, d) \
-    { .name = (key), .kind = CONFCHECK_STR, CONFCHECK_AT_(t, m), \
-      .valid = (ok), .why = (w), .sdef = (d) }
-#define CONFCHECK_CHOICE_AT(key, t, m, c, d, fl) \
-    { .name = (key), .kind = CONFCHECK_CHOICE, .flags = (fl), \
-      CONFCHECK_AT_(t, m), .choices = (c), .sdef = (d) }
-#define CONFCHECK_SECTION_AT(key, o, s) \
-    { .name = (key), .kind = CONFCHECK_SECTION, .off = (o), .sub = (s) }
-#define CONFCHECK_FN_AT(key, t, m, f, fl) \
-    { .name = (key), .kind = CONFCHECK_FN, .flags = (fl), \
-      CONFCHECK_AT_(t, m), .fn = (f) }
+#define CONFCHECK_AT_(t, m) .off = offsetof(t, m), .size = sizeof(((t *)0)->m)
+#define CONFCHECK_INT_AT(key, t, m, l, h, d, fl)              \
+    {                                                         \
+        .name = (key), .kind = CONFCHECK_INT, .flags = (fl),  \
+        CONFCHECK_AT_(t, m), .lo = (l), .hi = (h), .def = (d) \
+    }
+#define CONFCHECK_LONG_AT(key, t, m, l, h, d)                                  \
+    {                                                                          \
+        .name = (key), .kind = CONFCHECK_LONG, CONFCHECK_AT_(t, m), .lo = (l), \
+        .hi = (h), .def = (d)                                                  \
+    }
+#define CONFCHECK_NUM_AT(key, t, m, l, h, d)                                  \
+    {                                                                         \
+        .name = (key), .kind = CONFCHECK_NUM, CONFCHECK_AT_(t, m), .lo = (l), \
+        .hi = (h), .def = (d)                                                 \
+    }
+#define CONFCHECK_STR_AT(key, t, m, d, fl)                   \
+    {                                                        \
+        .name = (key), .kind = CONFCHECK_STR, .flags = (fl), \
+        CONFCHECK_AT_(t, m), .sdef = (d)                     \
+    }
+#define CONFCHECK_VALID_AT(key, t, m, ok, w, d)                    \
+    {                                                              \
+        .name = (key), .kind = CONFCHECK_STR, CONFCHECK_AT_(t, m), \
+        .valid = (ok), .why = (w), .sdef = (d)                     \
+    }
+#define CONFCHECK_CHOICE_AT(key, t, m, c, d, fl)                \
+    {                                                           \
+        .name = (key), .kind = CONFCHECK_CHOICE, .flags = (fl), \
+        CONFCHECK_AT_(t, m), .choices = (c), .sdef = (d)        \
+    }
+#define CONFCHECK_SECTION_AT(key, o, s)                                  \
+    {                                                                    \
+        .name = (key), .kind = CONFCHECK_SECTION, .off = (o), .sub = (s) \
+    }
+#define CONFCHECK_FN_AT(key, t, m, f, fl)                   \
+    {                                                       \
+        .name = (key), .kind = CONFCHECK_FN, .flags = (fl), \
+        CONFCHECK_AT_(t, m), .fn = (f)                      \
+    }
 /* A CONFCHECK_FN whose fn gets the section itself (maps, lists). */
-#define CONFCHECK_FN_SECTION(key, f, fl) \
-    { .name = (key), .kind = CONFCHECK_FN, .flags = (fl), .fn = (f) }
-#define CONFCHECK_KNOWN_KEY(key) \
-    { .name = (key), .kind = CONFCHECK_KNOWN }
+#define CONFCHECK_FN_SECTION(key, f, fl)                              \
+    {                                                                 \
+        .name = (key), .kind = CONFCHECK_FN, .flags = (fl), .fn = (f) \
+    }
+#define CONFCHECK_KNOWN_KEY(key)               \
+    {                                          \
+        .name = (key), .kind = CONFCHECK_KNOWN \
+    }
 
 /* An sdef for "no default" (a key table's source holds no NULL before
  * its end: tests/cli/man_pages.sh reads the key names from it). */
@@ -236,8 +254,8 @@ struct confcheck_field {
 
 /* What a walk found: bit i is fields[i]. */
 struct confcheck_walk {
-    unsigned seen;  /* given (once) */
-    unsigned bad;   /* given and refused (a section: not an object, or a
+    unsigned seen; /* given (once) */
+    unsigned bad;  /* given and refused (a section: not an object, or a
                        CONFCHECK_CROSS key of it refused) */
 };
 

@@ -20,15 +20,15 @@ struct sbuf;
 
 /* One piece of a document kept as pieces (below). */
 struct doc_seg {
-    const char *p;              /* borrowed from whoever owns the doc */
+    const char *p; /* borrowed from whoever owns the doc */
     size_t len;
 };
 
 struct doc {
-    char *json;                 /* owned bytes: JSON or NDJSON text
+    char *json;              /* owned bytes: JSON or NDJSON text
                                  * (NUL-terminated), or gzip (not) */
-    size_t len;                 /* total length, also when segs is set */
-    char etag[DOC_ETAG_LEN];    /* quoted strong ETag, e.g. "\"9f..-1234\"" */
+    size_t len;              /* total length, also when segs is set */
+    char etag[DOC_ETAG_LEN]; /* quoted strong ETag, e.g. "\"9f..-1234\"" */
     /*
      * A document too large to copy on every rebuild (the SMART files of a
      * large region) is kept as nseg pieces in order instead of json
@@ -78,7 +78,7 @@ void doc_etag_hash(uint64_t h, size_t len, char out[DOC_ETAG_LEN]);
  * crc32 and len the length of the piece's plain bytes.
  */
 struct doc_zpart {
-    unsigned char *z;           /* owned; free() */
+    unsigned char *z; /* owned; free() */
     size_t zlen;
     uint32_t crc;
     size_t len;

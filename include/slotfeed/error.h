@@ -14,14 +14,14 @@
 
 enum sf_errclass {
     SF_ERR_NONE = 0,
-    SF_ERR_CONFIG,        /* bad configuration or arguments */
-    SF_ERR_TRANSPORT,     /* connect/DNS/reset: no HTTP answer at all */
-    SF_ERR_TIMEOUT,       /* connect or total timeout, slow drip */
-    SF_ERR_TOO_LARGE,     /* response over the size cap */
-    SF_ERR_HTTP,          /* HTTP status that is neither 2xx nor a fault */
-    SF_ERR_PARSE,         /* body is not what the protocol says */
-    SF_ERR_HOSTILE,       /* body refused for safety (DTD, entities) */
-    SF_ERR_FAULT,         /* protocol-level error (SOAP Fault, OperationOutcome) */
+    SF_ERR_CONFIG,    /* bad configuration or arguments */
+    SF_ERR_TRANSPORT, /* connect/DNS/reset: no HTTP answer at all */
+    SF_ERR_TIMEOUT,   /* connect or total timeout, slow drip */
+    SF_ERR_TOO_LARGE, /* response over the size cap */
+    SF_ERR_HTTP,      /* HTTP status that is neither 2xx nor a fault */
+    SF_ERR_PARSE,     /* body is not what the protocol says */
+    SF_ERR_HOSTILE,   /* body refused for safety (DTD, entities) */
+    SF_ERR_FAULT,     /* protocol-level error (SOAP Fault, OperationOutcome) */
     SF_ERR_NOT_CONNECTED, /* platform says: unit/contract not connected (VP004/VP007) */
     SF_ERR_NOMEM,
     SF_ERR_INTERNAL,
@@ -38,9 +38,8 @@ struct sf_error {
 };
 
 /* Set code and a printf-style message (truncated to fit). err may be NULL. */
-void sf_error_set(struct sf_error *err, enum sf_errclass code,
-                  const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void sf_error_set(struct sf_error *err, enum sf_errclass code, const char *fmt,
+                  ...) __attribute__((format(printf, 3, 4)));
 
 /* Prefix the existing message with "prefix: " (for adding context). */
 void sf_error_prefix(struct sf_error *err, const char *fmt, ...)

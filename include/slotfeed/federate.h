@@ -37,9 +37,8 @@ struct cJSON;
  * (may be NULL). *out: a new object the caller deletes. 0, or -1 with
  * err set (a manifest or file that could not be read: nothing half done).
  */
-int federate_build(const char *const *urls, size_t n,
-                   const struct cJSON *keep, FILE *warn, struct cJSON **out,
-                   struct sf_error *err);
+int federate_build(const char *const *urls, size_t n, const struct cJSON *keep,
+                   FILE *warn, struct cJSON **out, struct sf_error *err);
 
 /*
  * What changed from config old to config new, clinic by clinic (matched

@@ -29,26 +29,26 @@
 /* What filters and metrics need to know of one clinic (feed.c). */
 struct feed_clinic_info {
     enum web_booking web;
-    enum clinic_status status;  /* as published (age-stale included) */
-    int within;                 /* 1, 0, or -1 = unknown */
-    bool any_free;              /* known and at least one future slot */
-    char *obj;                  /* its object exactly as in all.json
+    enum clinic_status status; /* as published (age-stale included) */
+    int within;                /* 1, 0, or -1 = unknown */
+    bool any_free;             /* known and at least one future slot */
+    char *obj;                 /* its object exactly as in all.json
                                  * (owned by the snapshot's part) */
     size_t obj_len;
-    struct avail_slots slots;   /* future slots (start > generated_at),
+    struct avail_slots slots; /* future slots (start > generated_at),
                                  * sorted; empty when unknown; owned by
                                  * the snapshot's part (read only) */
-    int64_t checked_at;         /* as published; 0 = never polled */
+    int64_t checked_at;       /* as published; 0 = never polled */
 };
 
-struct feed_part;               /* feed.c: one clinic's shared pieces */
+struct feed_part; /* feed.c: one clinic's shared pieces */
 
 struct feed_snapshot {
     int64_t generated_at;
-    struct doc all;             /* GET /v1/availability */
-    struct doc *clinics;        /* GET /v1/clinics/{id}, region order */
+    struct doc all;      /* GET /v1/availability */
+    struct doc *clinics; /* GET /v1/clinics/{id}, region order */
     size_t nclinics;
-    const struct conf_region *region;  /* borrowed */
+    const struct conf_region *region; /* borrowed */
     /* SMART Scheduling Links NDJSON and their content-change time. */
     struct smartpub_docs smart;
     /*
@@ -57,18 +57,18 @@ struct feed_snapshot {
      * filtered document is spliced from the same bytes without
      * re-serializing (feed_summary_format recomputes the summary).
      */
-    char *head;                 /* all.json's first fields, "{...guarantee"
+    char *head; /* all.json's first fields, "{...guarantee"
                                  * without the closing brace; owned */
     size_t head_len;
-    struct feed_clinic_info *info;   /* nclinics entries, region order */
-    struct doc all_gz;          /* gzip of all; ETag "...-gz" */
-    struct doc *clinics_gz;     /* gzip of each clinic doc */
-    int64_t changed_at;         /* content (all.json minus generated_at)
+    struct feed_clinic_info *info; /* nclinics entries, region order */
+    struct doc all_gz;             /* gzip of all; ETag "...-gz" */
+    struct doc *clinics_gz;        /* gzip of each clinic doc */
+    int64_t changed_at;            /* content (all.json minus generated_at)
                                  * last changed: Last-Modified */
-    uint64_t serial;            /* unique per feed_build in this process */
-    size_t parts_built;         /* clinics serialized anew by this build
+    uint64_t serial;               /* unique per feed_build in this process */
+    size_t parts_built;            /* clinics serialized anew by this build
                                  * (the others' parts were reused) */
-    size_t heavy_built;         /* of those, clinics whose slot pieces
+    size_t heavy_built;            /* of those, clinics whose slot pieces
                                  * (slot copy, SMART lines, gzip of the
                                  * detail's days) were made anew: the
                                  * others changed only in checked_at,
@@ -77,7 +77,7 @@ struct feed_snapshot {
      * snapshots that reused it), references besides the builder's */
     struct feed_part **parts;
     unsigned extra_refs;
-    int released;               /* the builder called feed_snapshot_free */
+    int released; /* the builder called feed_snapshot_free */
 };
 
 /*
@@ -218,12 +218,12 @@ size_t feed_summary_format(const struct feed_snapshot *s, const size_t *idx,
  * once per clinic, so it cannot churn the ETags in steady state.
  */
 struct feed_cadence {
-    int64_t interval_ms;    /* publish_interval_s * 1000; 0 = every change */
-    int64_t coalesce_ms;    /* burst window, >= 1 */
-    int64_t published_ms;   /* end of the last publication (if published) */
-    int64_t build_ms;       /* its duration */
-    int64_t dirty_ms;       /* first change not yet published (if dirty) */
-    int64_t urgent_ms;      /* first urgent one (if urgent) */
+    int64_t interval_ms;  /* publish_interval_s * 1000; 0 = every change */
+    int64_t coalesce_ms;  /* burst window, >= 1 */
+    int64_t published_ms; /* end of the last publication (if published) */
+    int64_t build_ms;     /* its duration */
+    int64_t dirty_ms;     /* first change not yet published (if dirty) */
+    int64_t urgent_ms;    /* first urgent one (if urgent) */
     bool published;
     bool dirty;
     bool urgent;
@@ -231,8 +231,7 @@ struct feed_cadence {
 
 /* Start clean and never published (the first touch is due at once +
  * coalesce). interval_s < 0 counts as 0, coalesce_ms < 1 as 1. */
-void feed_cadence_init(struct feed_cadence *c, int interval_s,
-                       int coalesce_ms);
+void feed_cadence_init(struct feed_cadence *c, int interval_s, int coalesce_ms);
 
 /* A reload changed publish_interval_s: applies from the next decision. */
 void feed_cadence_set_interval(struct feed_cadence *c, int interval_s);

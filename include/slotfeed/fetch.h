@@ -22,11 +22,11 @@ struct event_base;
 struct fetch;
 
 struct fetch_opts {
-    long connect_timeout_ms;   /* default 3000 */
-    long timeout_ms;           /* default 10000 */
-    size_t max_body_bytes;     /* default 4 MiB */
-    long max_redirects;        /* default 0 */
-    const char *user_agent;    /* copied; default "slotfeed" */
+    long connect_timeout_ms; /* default 3000 */
+    long timeout_ms;         /* default 10000 */
+    size_t max_body_bytes;   /* default 4 MiB */
+    long max_redirects;      /* default 0 */
+    const char *user_agent;  /* copied; default "slotfeed" */
     /* TLS: verification is always on; these may be NULL. Copied. */
     const char *ca_file;
     /* Decompression-ratio cap (below); 0 = FETCH_DEF_DECOMPRESS_RATIO. */
@@ -59,16 +59,16 @@ void fetch_set_max_decompress_ratio(struct fetch *f, long ratio);
 struct fetch_result {
     struct sf_error err;
     long http_status;
-    const char *body;          /* NUL-terminated (not counted in len) */
+    const char *body; /* NUL-terminated (not counted in len) */
     size_t len;
-    const char *content_type;  /* or NULL */
-    long retry_after_s;        /* Retry-After seconds, or -1 */
+    const char *content_type; /* or NULL */
+    long retry_after_s;       /* Retry-After seconds, or -1 */
     double total_time_s;
     const char *etag;          /* ETag of the answer, or NULL */
     const char *last_modified; /* Last-Modified of the answer, or NULL */
     /* what the transfer cost, also on failure (metrics, caps) */
-    size_t received;           /* decoded body bytes kept (<= the cap) */
-    long long wire_bytes;      /* body bytes received, before decoding */
+    size_t received;      /* decoded body bytes kept (<= the cap) */
+    long long wire_bytes; /* body bytes received, before decoding */
 };
 
 /*
@@ -76,8 +76,7 @@ struct fetch_result {
  * fields not in the config stay zero (= defaults). Borrows the region's
  * strings: the region must outlive fetch_new (which copies them).
  */
-void fetch_opts_from_region(struct fetch_opts *fo,
-                            const struct conf_region *r);
+void fetch_opts_from_region(struct fetch_opts *fo, const struct conf_region *r);
 
 typedef void (*fetch_done_fn)(const struct fetch_result *res, void *arg);
 

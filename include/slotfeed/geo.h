@@ -18,10 +18,10 @@
 #include "slotfeed/error.h"
 
 #define GEO_FILE_MAX (1L * 1024 * 1024)
-#define GEO_NAME_MAX 64          /* longest place name we accept */
+#define GEO_NAME_MAX 64 /* longest place name we accept */
 
 struct geo_point {
-    double lat, lon;             /* WGS84 degrees */
+    double lat, lon; /* WGS84 degrees */
 };
 
 struct geo_table;
@@ -44,9 +44,8 @@ void geo_free(struct geo_table *t);
  * set and *label (may be NULL) pointing at the canonical place name, or -1
  * with err set to a message naming the value ("... is not a known place").
  */
-int geo_resolve(const struct geo_table *t, const char *q,
-                struct geo_point *out, const char **label,
-                struct sf_error *err);
+int geo_resolve(const struct geo_table *t, const char *q, struct geo_point *out,
+                const char **label, struct sf_error *err);
 
 /*
  * A clinic's point: its locality's when the table has it, else its

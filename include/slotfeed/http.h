@@ -50,12 +50,12 @@ struct reportq_opts;
  * /history.js).
  */
 enum http_role {
-    HTTP_ROLE_ALL = 0,      /* everything: the one listener, or the admin one */
-    HTTP_ROLE_PUBLIC        /* the operator's routes answer 404 (as absent) */
+    HTTP_ROLE_ALL = 0, /* everything: the one listener, or the admin one */
+    HTTP_ROLE_PUBLIC   /* the operator's routes answer 404 (as absent) */
 };
 
 struct http_opts {
-    int max_age_s;           /* Cache-Control max-age; default 30 */
+    int max_age_s; /* Cache-Control max-age; default 30 */
     /*
      * Most connections open at once (accepted, not yet closed); at the cap
      * the listener pauses and further clients wait in the kernel's accept
@@ -77,7 +77,7 @@ struct http_opts {
      * then near= answers "not available". The caller loads it before the
      * daemon drops privileges (app.c), never a request. */
     const struct geo_table *geo;
-    enum http_role role;     /* default HTTP_ROLE_ALL */
+    enum http_role role; /* default HTTP_ROLE_ALL */
     /*
      * Report workers (reportq.h; copied): /v1/reports/... are computed
      * off the loop by these threads, started with the first report
@@ -123,8 +123,8 @@ void http_free(struct http_server *s);
  * computes reports on its report workers (reportq.h).
  */
 int http_report_now(const char *path, const char *query, const char *accept,
-                    const char *db_path, int *status,
-                    const char **content_type, char **body, size_t *len);
+                    const char *db_path, int *status, const char **content_type,
+                    char **body, size_t *len);
 
 /*
  * The route the server gives a request path (the part before '?'), by

@@ -20,7 +20,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
-enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
+enum log_level {
+    LOG_LVL_DEBUG = 0,
+    LOG_LVL_INFO,
+    LOG_LVL_WARN,
+    LOG_LVL_ERROR
+};
 
 /* Minimum level printed (default INFO). */
 void log_set_level(enum log_level lvl);
@@ -31,11 +36,14 @@ void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define log_debug(ev, ...) log_msg(LOG_LVL_DEBUG, ev, __VA_ARGS__)
-#define log_info(ev, ...)  log_msg(LOG_LVL_INFO, ev, __VA_ARGS__)
-#define log_warn(ev, ...)  log_msg(LOG_LVL_WARN, ev, __VA_ARGS__)
+#define log_info(ev, ...) log_msg(LOG_LVL_INFO, ev, __VA_ARGS__)
+#define log_warn(ev, ...) log_msg(LOG_LVL_WARN, ev, __VA_ARGS__)
 #define log_error(ev, ...) log_msg(LOG_LVL_ERROR, ev, __VA_ARGS__)
 
-enum log_format { LOG_FMT_KV = 0, LOG_FMT_JSON };
+enum log_format {
+    LOG_FMT_KV = 0,
+    LOG_FMT_JSON
+};
 
 /* Line format (default LOG_FMT_KV). */
 void log_set_format(enum log_format fmt);

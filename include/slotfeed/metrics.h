@@ -23,14 +23,14 @@
 
 /* Routes as labelled in slotfeed_http_requests_total{route=...}. */
 enum metrics_route {
-    METRICS_ROUTE_AVAILABILITY = 0,   /* /v1/availability */
-    METRICS_ROUTE_CLINIC,             /* /v1/clinics/{id} */
-    METRICS_ROUTE_SLOTS,              /* /v1/clinics/{id}/slots */
-    METRICS_ROUTE_HEALTH,             /* /healthz */
-    METRICS_ROUTE_METRICS,            /* /metrics */
-    METRICS_ROUTE_BULK,               /* /$bulk-publish, /bulk/... */
-    METRICS_ROUTE_STATIC,             /* /, /overview, /openapi.json, web/ */
-    METRICS_ROUTE_OTHER,              /* 404s and the like */
+    METRICS_ROUTE_AVAILABILITY = 0, /* /v1/availability */
+    METRICS_ROUTE_CLINIC,           /* /v1/clinics/{id} */
+    METRICS_ROUTE_SLOTS,            /* /v1/clinics/{id}/slots */
+    METRICS_ROUTE_HEALTH,           /* /healthz */
+    METRICS_ROUTE_METRICS,          /* /metrics */
+    METRICS_ROUTE_BULK,             /* /$bulk-publish, /bulk/... */
+    METRICS_ROUTE_STATIC,           /* /, /overview, /openapi.json, web/ */
+    METRICS_ROUTE_OTHER,            /* 404s and the like */
     METRICS_ROUTE_COUNT
 };
 
@@ -56,10 +56,10 @@ void metrics_implausible(const char *host);
 void metrics_breaker(const char *host, int open);
 /* History store failures (slotfeed_store_errors_total{op=...}). */
 enum metrics_store_op {
-    METRICS_STORE_OPEN = 0,     /* store_unavailable: no history at all */
-    METRICS_STORE_FLUSH,        /* a batch of records dropped */
-    METRICS_STORE_SYNC,         /* the daily clinic-table sync */
-    METRICS_STORE_PURGE,        /* the retention purge */
+    METRICS_STORE_OPEN = 0, /* store_unavailable: no history at all */
+    METRICS_STORE_FLUSH,    /* a batch of records dropped */
+    METRICS_STORE_SYNC,     /* the daily clinic-table sync */
+    METRICS_STORE_PURGE,    /* the retention purge */
     METRICS_STORE_OPS
 };
 void metrics_store_error(enum metrics_store_op op);
@@ -92,18 +92,19 @@ void metrics_report_rejected(void);
 unsigned long metrics_reports_rejected_total(void);
 
 /* The served feed's gauges, counted from its snapshot by feed_metrics(). */
-#define METRICS_STATUSES 3      /* enum clinic_status: ok, stale, error */
-#define METRICS_WEB_BOOKINGS 4  /* enum web_booking: unknown, open, none,
+#define METRICS_STATUSES 3 /* enum clinic_status: ok, stale, error */
+#define METRICS_WEB_BOOKINGS \
+    4 /* enum web_booking: unknown, open, none,
                                  * unreachable */
 #define METRICS_UNREACHABLE_MAX 256
 struct metrics_feed {
-    unsigned long status[METRICS_STATUSES];   /* clinics by status */
-    unsigned long web[METRICS_WEB_BOOKINGS];  /* clinics by web_booking */
-    const char *web_name[METRICS_WEB_BOOKINGS];  /* their labels (borrowed,
+    unsigned long status[METRICS_STATUSES];     /* clinics by status */
+    unsigned long web[METRICS_WEB_BOOKINGS];    /* clinics by web_booking */
+    const char *web_name[METRICS_WEB_BOOKINGS]; /* their labels (borrowed,
                                                   * static; NULL: left out) */
-    unsigned long within;       /* with a free slot within the guarantee */
-    int64_t generated_at;       /* when the snapshot was built */
-    int publish_interval_s;     /* the region's publish_interval_s: the
+    unsigned long within;   /* with a free slot within the guarantee */
+    int64_t generated_at;   /* when the snapshot was built */
+    int publish_interval_s; /* the region's publish_interval_s: the
                                  * stale-feed rule scales with it */
     /* Ids of the clinics whose web_booking is unreachable, for the
      * per-clinic series slotfeed_clinic_web_booking_unreachable (borrowed
@@ -120,8 +121,7 @@ struct metrics_feed {
  * NUL-terminated string (caller frees) with its length in *len, or NULL
  * on allocation failure.
  */
-char *metrics_render(const struct metrics_feed *feed, int64_t now,
-                     size_t *len);
+char *metrics_render(const struct metrics_feed *feed, int64_t now, size_t *len);
 
 /* Zero every counter (tests). */
 void metrics_reset(void);

@@ -28,7 +28,7 @@
 #define NEAREST_LIMIT_MAX 10
 
 struct nearest_query {
-    bool has_place;                /* false: the page's empty form */
+    bool has_place; /* false: the page's empty form */
     struct geo_point pt;
     const char *place;             /* the table's spelling (borrowed) */
     int limit;                     /* clinics per list */
@@ -42,18 +42,16 @@ struct nearest_query {
  * "near is not available". 0, or -1 with err as a 400 detail naming the
  * parameter. Pointers in *q borrow from geo.
  */
-int nearest_parse_api(const struct api_params *p,
-                      const struct geo_table *geo, struct nearest_query *q,
-                      struct sf_error *err);
+int nearest_parse_api(const struct api_params *p, const struct geo_table *geo,
+                      struct nearest_query *q, struct sf_error *err);
 
 /*
  * The page's form: nara (optional, once; empty or absent = the form
  * alone, has_place false), nothing else. q->typed keeps the value even
  * on error, so the page can show it back. 0 or -1 with err (Swedish).
  */
-int nearest_parse_page(const struct api_params *p,
-                       const struct geo_table *geo, struct nearest_query *q,
-                       struct sf_error *err);
+int nearest_parse_page(const struct api_params *p, const struct geo_table *geo,
+                       struct nearest_query *q, struct sf_error *err);
 
 /*
  * The JSON document (docs/feed.md "Nearest clinics"): the snapshot's head

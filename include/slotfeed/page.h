@@ -28,13 +28,16 @@
 #include "slotfeed/geo.h"
 #include "slotfeed/sbuf.h"
 
-enum page_lang { PAGE_SV = 0, PAGE_EN = 1 };
+enum page_lang {
+    PAGE_SV = 0,
+    PAGE_EN = 1
+};
 
 /* What a request asks of the page (strings borrowed from the params). */
 struct page_query {
-    const char *kommun;         /* NULL or "" = every municipality */
-    const char *nara;           /* NULL or "" = no near sort */
-    bool guarantee;             /* vy=inom-3-dagar */
+    const char *kommun; /* NULL or "" = every municipality */
+    const char *nara;   /* NULL or "" = no near sort */
+    bool guarantee;     /* vy=inom-3-dagar */
     enum page_lang lang;
 };
 
@@ -59,7 +62,6 @@ void page_query_of(const struct api_params *p, const char *accept_language,
 int page_render(const struct feed_snapshot *s, const struct geo_table *geo,
                 const struct page_query *q, struct doc *out, int *status,
                 bool *cacheable);
-
 
 /*
  * The page's text helpers, shared with the overview (overview.h) so both

@@ -50,15 +50,15 @@
 #define PLAUS_DEFAULT_CONFIRM_POLLS 3
 
 struct plaus_params {
-    int min_clinics;        /* >= 1: fewer drops are never host-wide */
-    double fraction;        /* (0, 1]: share of the host's candidates */
-    int confirm_polls;      /* >= 1: empty answers in a row accepted */
+    int min_clinics;   /* >= 1: fewer drops are never host-wide */
+    double fraction;   /* (0, 1]: share of the host's candidates */
+    int confirm_polls; /* >= 1: empty answers in a row accepted */
 };
 
 enum plaus_verdict {
-    PLAUS_ACCEPT = 0,       /* apply the answer */
-    PLAUS_HELD,             /* held, undecided: keep the last good data */
-    PLAUS_SUSPECT           /* held, part of a host-wide emptying */
+    PLAUS_ACCEPT = 0, /* apply the answer */
+    PLAUS_HELD,       /* held, undecided: keep the last good data */
+    PLAUS_SUSPECT     /* held, part of a host-wide emptying */
 };
 
 struct plaus;
@@ -67,15 +67,15 @@ struct plaus_host;
 /* One clinic's record; zero it, then plaus_attach. Fields are read-only
  * for the caller except `user`. */
 struct plaus_clinic {
-    struct plaus_host *host;    /* NULL: not attached, never held */
-    bool had_free;              /* last accepted answer had a free slot */
-    int held;                   /* consecutive empty answers held */
-    bool flagged;               /* held as part of a host-wide emptying */
-    uint64_t answered_seq;      /* sequence of its last answer (0 never) */
-    uint64_t begin_seq;         /* last sequence when its poll began */
-    struct plaus_clinic *hprev, *hnext;   /* the host's held list */
-    struct plaus_clinic *mprev, *mnext;   /* the host's members */
-    void *user;                 /* the caller's */
+    struct plaus_host *host; /* NULL: not attached, never held */
+    bool had_free;           /* last accepted answer had a free slot */
+    int held;                /* consecutive empty answers held */
+    bool flagged;            /* held as part of a host-wide emptying */
+    uint64_t answered_seq;   /* sequence of its last answer (0 never) */
+    uint64_t begin_seq;      /* last sequence when its poll began */
+    struct plaus_clinic *hprev, *hnext; /* the host's held list */
+    struct plaus_clinic *mprev, *mnext; /* the host's members */
+    void *user;                         /* the caller's */
 };
 
 /*
@@ -121,8 +121,7 @@ void plaus_detach(struct plaus_clinic *pc);
  */
 enum plaus_verdict plaus_answer(struct plaus_clinic *pc, bool empty,
                                 const struct plaus_params *pp,
-                                plaus_change_fn change, void *arg,
-                                bool *event);
+                                plaus_change_fn change, void *arg, bool *event);
 
 /* The host's key ("http://127.0.0.1:8080"), or NULL when unattached. */
 const char *plaus_host_key(const struct plaus_clinic *pc);

@@ -35,14 +35,21 @@
 struct sqlite3;
 struct cJSON;
 
-enum report_kind { REPORT_WEB_BOOKING = 0, REPORT_GUARANTEE };
+enum report_kind {
+    REPORT_WEB_BOOKING = 0,
+    REPORT_GUARANTEE
+};
 enum report_by {
     REPORT_BY_NONE = 0,
     REPORT_BY_MUNICIPALITY,
     REPORT_BY_OPERATOR,
     REPORT_BY_CLINIC
 };
-enum report_per { REPORT_PER_DAY = 0, REPORT_PER_WEEK, REPORT_PER_MONTH };
+enum report_per {
+    REPORT_PER_DAY = 0,
+    REPORT_PER_WEEK,
+    REPORT_PER_MONTH
+};
 
 /* Longest web-booking range, days (bounds memory: clinics x days bytes). */
 #define REPORT_MAX_DAYS 1000
@@ -55,13 +62,13 @@ enum report_per { REPORT_PER_DAY = 0, REPORT_PER_WEEK, REPORT_PER_MONTH };
 
 struct report_params {
     enum report_kind kind;
-    int32_t from_day, to_day;  /* local dates, inclusive; guarantee: month */
+    int32_t from_day, to_day; /* local dates, inclusive; guarantee: month */
     enum report_by by;
-    enum report_per per;       /* web-booking only */
-    int open_from_min;         /* open hours, local minutes after 00:00 */
-    int open_to_min;           /*   [from, to), to > from, <= 24 * 60 */
-    unsigned open_days_mask;   /* bits 1 << ISO weekday counted as open */
-    int64_t now;               /* figures stop here; 0 = clock_now() */
+    enum report_per per;     /* web-booking only */
+    int open_from_min;       /* open hours, local minutes after 00:00 */
+    int open_to_min;         /*   [from, to), to > from, <= 24 * 60 */
+    unsigned open_days_mask; /* bits 1 << ISO weekday counted as open */
+    int64_t now;             /* figures stop here; 0 = clock_now() */
 };
 
 /* Defaults: web-booking, per day, no breakdown, 08:00-17:00 Mon-Fri. */
@@ -69,8 +76,7 @@ void report_params_init(struct report_params *p);
 
 /* Name parsers; each returns 0 or -1 (err names the value and the choices). */
 int report_parse_by(const char *s, enum report_by *out, struct sf_error *err);
-int report_parse_per(const char *s, enum report_per *out,
-                     struct sf_error *err);
+int report_parse_per(const char *s, enum report_per *out, struct sf_error *err);
 /* "YYYY-MM" -> first and last local date of the month. */
 int report_parse_month(const char *s, int32_t *first, int32_t *last,
                        struct sf_error *err);

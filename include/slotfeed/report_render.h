@@ -14,7 +14,11 @@
 
 struct cJSON;
 
-enum report_format { REPORT_FMT_JSON = 0, REPORT_FMT_CSV, REPORT_FMT_HTML };
+enum report_format {
+    REPORT_FMT_JSON = 0,
+    REPORT_FMT_CSV,
+    REPORT_FMT_HTML
+};
 
 /* "json", "csv" or "html" -> *out; 0, or -1 (err names the value and the
  * choices). */
@@ -37,7 +41,7 @@ const char *report_column_label(const char *key);
  * needed); HTML is one self-contained page with escaped text. Returns 0,
  * or -1 with *out NULL (out of memory, or doc is not a report).
  */
-int report_render(const struct cJSON *doc, enum report_format fmt,
-                  char **out, size_t *len, struct sf_error *err);
+int report_render(const struct cJSON *doc, enum report_format fmt, char **out,
+                  size_t *len, struct sf_error *err);
 
 #endif

@@ -40,8 +40,8 @@ struct reportq_job;
 #define REPORTQ_MAX_WORKERS 16
 
 struct reportq_opts {
-    int workers;    /* threads; 0 = REPORTQ_DEFAULT_WORKERS */
-    int queue;      /* jobs waiting for a thread; 0 = default, -1 = none */
+    int workers; /* threads; 0 = REPORTQ_DEFAULT_WORKERS */
+    int queue;   /* jobs waiting for a thread; 0 = default, -1 = none */
     /*
      * Tests only: runs on the worker thread before each job is computed
      * (e.g. blocks until the test releases it). NULL in the daemon.
@@ -64,11 +64,11 @@ struct reportq_opts {
  */
 struct reportq_result {
     int cancelled;
-    int status;                 /* 200, 400, 500, 503; 0 if never run */
-    const char *content_type;   /* 200: static string; else NULL */
-    const char *body;           /* 200: the document; else NULL */
+    int status;               /* 200, 400, 500, 503; 0 if never run */
+    const char *content_type; /* 200: static string; else NULL */
+    const char *body;         /* 200: the document; else NULL */
     size_t len;
-    const char *detail;         /* not 200: the problem's detail */
+    const char *detail; /* not 200: the problem's detail */
 };
 
 /*

@@ -45,11 +45,11 @@ enum riv_contract {
 const char *riv_contract_name(enum riv_contract c);
 
 struct riv_query {
-    const char *logical_address;   /* clinic HSA-id: header and body */
-    const char *subject_of_care;   /* query identity (12 digits) */
-    const char *actor_type;        /* "subject_of_care" by default */
-    int32_t first_day, last_day;   /* inclusive local dates */
-    const char *time_type_id;      /* or NULL */
+    const char *logical_address; /* clinic HSA-id: header and body */
+    const char *subject_of_care; /* query identity (12 digits) */
+    const char *actor_type;      /* "subject_of_care" by default */
+    int32_t first_day, last_day; /* inclusive local dates */
+    const char *time_type_id;    /* or NULL */
 };
 
 /*
@@ -67,8 +67,8 @@ char *riv_build_envelope(enum riv_contract c, const struct riv_query *q,
  * *ndays in/out: capacity in, count out. SOAP Faults map to
  * SF_ERR_NOT_CONNECTED (VP004, VP007) or SF_ERR_FAULT. Returns 0 or -1.
  */
-int riv_parse_dates(const char *body, size_t len, int32_t *days,
-                    size_t *ndays, struct sf_error *err);
+int riv_parse_dates(const char *body, size_t len, int32_t *days, size_t *ndays,
+                    struct sf_error *err);
 
 /*
  * Parse a GetAvailableTimeslots response (SOAP envelope or bare response
@@ -76,18 +76,17 @@ int riv_parse_dates(const char *body, size_t len, int32_t *days,
  * timeslotDetail with missing/invalid times is skipped and counted in
  * *skipped (may be NULL). Returns 0 or -1 (faults as above).
  */
-int riv_parse_timeslots(const char *body, size_t len,
-                        struct avail_slots *slots, size_t *skipped,
-                        struct sf_error *err);
+int riv_parse_timeslots(const char *body, size_t len, struct avail_slots *slots,
+                        size_t *skipped, struct sf_error *err);
 
 /* One entry of a GetAllTimeTypes answer (ListOfTimeTypes). */
 struct riv_time_type {
-    char *id;      /* timeTypeId (note: lower-case "Id" in this type) */
-    char *name;    /* timeTypeName, or NULL when empty */
+    char *id;   /* timeTypeId (note: lower-case "Id" in this type) */
+    char *name; /* timeTypeName, or NULL when empty */
 };
 
 struct riv_time_types {
-    struct riv_time_type *v;   /* owned, with their strings */
+    struct riv_time_type *v; /* owned, with their strings */
     size_t n;
 };
 

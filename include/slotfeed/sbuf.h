@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 struct sbuf {
-    char *p;        /* NULL until the first append */
+    char *p; /* NULL until the first append */
     size_t len, cap;
     int oom;
 };
@@ -35,10 +35,10 @@ void sbuf_free(struct sbuf *b);
 /* Why a whole-file read failed; the caller words the message. */
 enum sbuf_read {
     SBUF_READ_OK = 0,
-    SBUF_READ_OPEN,         /* cannot open: errno says why */
-    SBUF_READ_DIR,          /* the path is a directory */
-    SBUF_READ_TOO_LARGE,    /* more than max bytes */
-    SBUF_READ_IO,           /* read error: errno says why */
+    SBUF_READ_OPEN,      /* cannot open: errno says why */
+    SBUF_READ_DIR,       /* the path is a directory */
+    SBUF_READ_TOO_LARGE, /* more than max bytes */
+    SBUF_READ_IO,        /* read error: errno says why */
     SBUF_READ_NOMEM
 };
 

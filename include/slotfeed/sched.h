@@ -54,29 +54,29 @@
 #define SCHED_KEY_MAX 300
 
 struct sched_params {
-    double rate_per_s;          /* > 0 */
-    int burst;                  /* >= 1 */
-    int max_concurrent;         /* >= 1 */
-    int64_t backoff_base_ms;    /* >= 0 */
-    int64_t backoff_max_ms;     /* >= backoff_base_ms */
-    int breaker_failures;       /* >= 1 */
-    int64_t breaker_cooldown_ms;/* >= 0 */
+    double rate_per_s;           /* > 0 */
+    int burst;                   /* >= 1 */
+    int max_concurrent;          /* >= 1 */
+    int64_t backoff_base_ms;     /* >= 0 */
+    int64_t backoff_max_ms;      /* >= backoff_base_ms */
+    int breaker_failures;        /* >= 1 */
+    int64_t breaker_cooldown_ms; /* >= 0 */
 };
 
 /* The documented defaults (docs/config.md, politeness). */
 void sched_params_default(struct sched_params *p);
 
 enum sched_verdict {
-    SCHED_GO = 0,       /* send now; release the grant exactly once */
-    SCHED_WAIT,         /* ask again after *wait_ms (> 0) */
-    SCHED_OPEN          /* breaker open: do not send; *wait_ms until the
+    SCHED_GO = 0, /* send now; release the grant exactly once */
+    SCHED_WAIT,   /* ask again after *wait_ms (> 0) */
+    SCHED_OPEN    /* breaker open: do not send; *wait_ms until the
                            probe may go, or 0 while a probe is out */
 };
 
 enum sched_outcome {
-    SCHED_SUCCESS = 0,  /* the host answered: resets backoff, closes */
-    SCHED_FAILURE,      /* transport/timeout/429/5xx: backoff, breaker */
-    SCHED_NEUTRAL       /* not sent or no verdict: only frees the slot */
+    SCHED_SUCCESS = 0, /* the host answered: resets backoff, closes */
+    SCHED_FAILURE,     /* transport/timeout/429/5xx: backoff, breaker */
+    SCHED_NEUTRAL      /* not sent or no verdict: only frees the slot */
 };
 
 enum sched_breaker {
@@ -91,18 +91,18 @@ struct sched_host;
 /* What an acquire handed out; pass it back to sched_release. */
 struct sched_grant {
     struct sched_host *host;
-    bool probe;          /* the half-open probe */
-    uint32_t epoch;      /* breaker epoch when granted */
+    bool probe;     /* the half-open probe */
+    uint32_t epoch; /* breaker epoch when granted */
 };
 
 /* Counters since sched_new (for metrics and tests). */
 struct sched_stats {
     unsigned long grants;
-    unsigned long waits;          /* SCHED_WAIT verdicts */
-    unsigned long refusals;       /* SCHED_OPEN verdicts */
-    unsigned long opened;         /* transitions to open */
+    unsigned long waits;    /* SCHED_WAIT verdicts */
+    unsigned long refusals; /* SCHED_OPEN verdicts */
+    unsigned long opened;   /* transitions to open */
     unsigned long half_opened;
-    unsigned long closed;         /* half-open -> closed */
+    unsigned long closed; /* half-open -> closed */
 };
 
 /* New scheduler with *defaults (copied; NULL = sched_params_default). */

@@ -34,9 +34,9 @@
  * parsed slot is filled once (adapter.h). */
 struct share_doc {
     size_t refs;
-    char *body;                 /* NUL-terminated, len bytes before it */
+    char *body; /* NUL-terminated, len bytes before it */
     size_t len;
-    char *content_type, *etag, *last_modified;   /* each may be NULL */
+    char *content_type, *etag, *last_modified; /* each may be NULL */
     struct adapter_parsed parsed;
 };
 
@@ -59,12 +59,12 @@ void share_doc_unref(struct share_doc *d);
 void share_doc_response(struct share_doc *d, struct adapter_response *r);
 
 enum share_verdict {
-    SHARE_HIT,      /* *doc: a fresh body (a reference: unref it) */
-    SHARE_WAIT,     /* `who` waits for the request in flight */
-    SHARE_LEAD,     /* `who` fetches; *e for share_settle/abandon; *doc
+    SHARE_HIT,   /* *doc: a fresh body (a reference: unref it) */
+    SHARE_WAIT,  /* `who` waits for the request in flight */
+    SHARE_LEAD,  /* `who` fetches; *e for share_settle/abandon; *doc
                      * the stale body whose validators to send (borrowed,
                      * NULL when none) */
-    SHARE_BYPASS    /* out of memory or at the entry cap: fetch alone */
+    SHARE_BYPASS /* out of memory or at the entry cap: fetch alone */
 };
 
 /*
@@ -72,10 +72,9 @@ enum share_verdict {
  * the entry wanted (the clinic's booking URL): share_sweep drops entries
  * whose root is gone.
  */
-enum share_verdict share_ask(struct share *s, const char *url,
-                             const char *root, int64_t now, int64_t fresh_s,
-                             void *who, struct share_entry **e,
-                             struct share_doc **doc);
+enum share_verdict share_ask(struct share *s, const char *url, const char *root,
+                             int64_t now, int64_t fresh_s, void *who,
+                             struct share_entry **e, struct share_doc **doc);
 
 /*
  * The leader's answer res arrived. The entry leaves flight; a 200 body

@@ -84,8 +84,7 @@ struct cJSON;
  * fit and made strict UTF-8. The adapter fills ctx->relay with it; the
  * federate command reads it too. Nothing allocated.
  */
-void smart_read_clinic_state(const struct cJSON *loc,
-                             struct adapter_relay *r);
+void smart_read_clinic_state(const struct cJSON *loc, struct adapter_relay *r);
 
 /*
  * The absolute URL of a manifest's output link, by the adapter's own rule

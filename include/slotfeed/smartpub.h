@@ -64,16 +64,16 @@ enum smartpub_type {
 
 /* The three NDJSON files of one rebuild and their content-change time. */
 struct smartpub_docs {
-    struct doc doc[SMARTPUB_NDOCS];   /* each json owned, or kept as
+    struct doc doc[SMARTPUB_NDOCS];      /* each json owned, or kept as
                                        * pieces (doc.h): segs = seg[t] */
-    struct doc_seg *seg[SMARTPUB_NDOCS];   /* owned arrays; the pieces'
+    struct doc_seg *seg[SMARTPUB_NDOCS]; /* owned arrays; the pieces'
                                             * bytes are the feed's parts' */
-    int64_t transaction_time;         /* UTC seconds */
+    int64_t transaction_time;            /* UTC seconds */
 };
 
 /* Paths of the files under the base URL, as the manifest lists them. */
 #define SMARTPUB_MANIFEST_PATH "/$bulk-publish"
-#define SMARTPUB_NDJSON_PREFIX "/bulk/"      /* + "Location.ndjson" ... */
+#define SMARTPUB_NDJSON_PREFIX "/bulk/" /* + "Location.ndjson" ... */
 #define SMARTPUB_CONTENT_TYPE "application/fhir+ndjson"
 
 /* HSA-id identifier system (protocols.md §2.2, §3.5). */

@@ -141,14 +141,14 @@ struct event_base;
 struct sqlite3;
 
 struct store_stats {
-    unsigned long records;        /* store_record_poll() calls accepted */
-    unsigned long records_written;/* records committed */
-    unsigned long records_dropped;/* lost to failed flushes */
+    unsigned long records;         /* store_record_poll() calls accepted */
+    unsigned long records_written; /* records committed */
+    unsigned long records_dropped; /* lost to failed flushes */
     unsigned long runs_inserted, runs_extended;
     unsigned long slots_inserted, slots_closed;
     unsigned long rows_purged;
     unsigned long flushes, flush_errors;
-    uint64_t flush_us_total;      /* wall time spent in flushes */
+    uint64_t flush_us_total; /* wall time spent in flushes */
     uint64_t flush_us_max;
     uint64_t flush_us_last;
 };

@@ -9,9 +9,9 @@
 #include <stddef.h>
 
 struct web_asset {
-    const char *path;           /* "/index.html", "/app.js", ... */
+    const char *path; /* "/index.html", "/app.js", ... */
     const char *content_type;
-    const unsigned char *data;  /* len bytes (plus a NUL not counted) */
+    const unsigned char *data; /* len bytes (plus a NUL not counted) */
     size_t len;
 };
 

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FUZZ_SEP '\x1e'   /* ASCII record separator */
+#define FUZZ_SEP '\x1e' /* ASCII record separator */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

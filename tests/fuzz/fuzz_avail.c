@@ -19,7 +19,7 @@
 #include "slotfeed/availability.h"
 #include "slotfeed/clock.h"
 
-#define BASE INT64_C(1774512000)   /* 2026-03-26 08:00Z */
+#define BASE INT64_C(1774512000) /* 2026-03-26 08:00Z */
 #define MAX_SLOTS 256
 #define DUR 1800
 
@@ -68,8 +68,7 @@ static void check_deadline(int32_t contact, int32_t deadline,
 }
 
 static void check(const struct avail_slots *s, int64_t now,
-                  const struct avail_rule *rule,
-                  const struct avail_result *r)
+                  const struct avail_rule *rule, const struct avail_result *r)
 {
     static int32_t days[MAX_SLOTS];
     bool has_first = false;
@@ -114,8 +113,8 @@ static void check(const struct avail_slots *s, int64_t now,
             abort();
         distinct++;
     }
-    if (r->n_upcoming != (distinct < AVAIL_UPCOMING_MAX ? distinct
-                                                        : AVAIL_UPCOMING_MAX) ||
+    if (r->n_upcoming !=
+            (distinct < AVAIL_UPCOMING_MAX ? distinct : AVAIL_UPCOMING_MAX) ||
         r->n_upcoming + r->more_days != distinct)
         abort();
     for (int i = 1; i < r->n_upcoming; i++)
@@ -154,8 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     clock_set_fake(BASE);
     rule.days = (int)(data[0] % 34) - 2;
-    rule.counting = (data[1] & 1) ? AVAIL_COUNT_WORKING
-                                  : AVAIL_COUNT_CALENDAR;
+    rule.counting = (data[1] & 1) ? AVAIL_COUNT_WORKING : AVAIL_COUNT_CALENDAR;
     now = BASE + rd(data + 2, 4);
     avail_slots_init(&s);
     avail_slots_init(&rev);

@@ -17,16 +17,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct conf_region *r = NULL;
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     int rc;
 
     log_quiet();
     clock_set_fake(INT64_C(1774512000));
     rc = conf_parse((const char *)data, size, &r, &errs);
     if (rc == 0 && (r == NULL || errs.n != 0))
-        abort();                    /* success: a region, no errors */
+        abort(); /* success: a region, no errors */
     if (rc != 0 && (r != NULL || errs.n == 0))
-        abort();                    /* failure: no region, >= 1 error */
+        abort(); /* failure: no region, >= 1 error */
     /* ...and never echoes a personnummer (pnr.h) */
     for (size_t i = 0; i < errs.n; i++)
         if (errs.v[i] == NULL || pnr_contains(errs.v[i]))
@@ -37,9 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The other operator file, the place table behind near=: a table,
      * or NULL with a message. */
     {
-        struct sf_error gerr = {0};
-        struct geo_table *g = geo_parse((const char *)data, size, "fuzz",
-                                        &gerr);
+        struct sf_error gerr = { 0 };
+        struct geo_table *g =
+            geo_parse((const char *)data, size, "fuzz", &gerr);
         if (g == NULL && gerr.msg[0] == '\0')
             abort();
         geo_free(g);

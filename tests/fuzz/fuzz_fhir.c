@@ -30,16 +30,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const long statuses[8] = {200, 200, 200, 404, 500, 429, 304, 401};
+    static const long statuses[8] = { 200, 200, 200, 404, 500, 429, 304, 401 };
     static const char *const ctypes[4] = {
-        "application/fhir+json; charset=utf-8", "application/json",
-        "text/html", NULL};
+        "application/fhir+json; charset=utf-8", "application/json", "text/html",
+        NULL
+    };
     struct fuzz_part parts[MAX_PARTS];
     struct conf_region region;
     struct conf_clinic clinic;
     struct adapter_ctx ctx;
-    struct adapter_request req = {0};
-    struct sf_error err = {0};
+    struct adapter_request req = { 0 };
+    struct sf_error err = { 0 };
     struct avail_slots slots;
     enum adapter_status rc;
     void *st = NULL;
@@ -63,8 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     clinic.booking.adapter = (char *)"fhir-slot";
     clinic.booking.url = (cfg & 1) ? (char *)"http://127.0.0.1:8080/r4/"
                                    : (char *)"https://fhir.example/r4";
-    clinic.booking.actor = (cfg & 2) ? (char *)"PractitionerRole/pr-1"
-                                     : (char *)"Location/123";
+    clinic.booking.actor =
+        (cfg & 2) ? (char *)"PractitionerRole/pr-1" : (char *)"Location/123";
     clinic.booking.page_cap = (cfg & 4) ? 2 : CONF_DEFAULT_PAGE_CAP;
     if (cfg & 8)
         clinic.booking.time_type_name = (char *)"Nybesök fysioterapeut";
@@ -91,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             .content_type = ctypes[(resp_sel >> 6) & 3],
             .etag = (cfg & 64) ? "W/\"1\"" : NULL,
         };
-        struct adapter_request next = {0};
+        struct adapter_request next = { 0 };
         rc = adapter_fhir.step(&ctx, st, &resp, &slots, &next, &err);
         free(body);
         adapter_request_clear(&req);
@@ -101,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == ADAPTER_DONE)
         for (size_t i = 0; i < slots.n; i++)
             if (slots.v[i].end <= slots.v[i].start)
-                abort();            /* avail_slot: end > start */
+                abort(); /* avail_slot: end > start */
     adapter_request_clear(&req);
     adapter_fhir.end(st);
     avail_slots_clear(&slots);

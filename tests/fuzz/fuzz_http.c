@@ -37,7 +37,7 @@
 #include "slotfeed/http_framing.h"
 #include "slotfeed/log.h"
 
-#define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
+#define NOW INT64_C(1774940400) /* 2026-03-31T09:00:00+02:00 */
 #define NCLIN 3
 
 /* Built on the first input and kept for the process (still reachable). */
@@ -48,12 +48,13 @@ static struct geo_table *geo;
 
 static void setup(void)
 {
-    static const char *const ids[NCLIN] = {
-        "SE2321000156-AAA1", "SE2321000156-BBB2", "SE2321000156-CCC3"};
-    static const char *const mun[NCLIN] = {"Karlstad", "Kil", "Hammarö"};
-    static const char *const loc[NCLIN] = {"Karlstad", "Kil", "Skoghall"};
+    static const char *const ids[NCLIN] = { "SE2321000156-AAA1",
+                                            "SE2321000156-BBB2",
+                                            "SE2321000156-CCC3" };
+    static const char *const mun[NCLIN] = { "Karlstad", "Kil", "Hammarö" };
+    static const char *const loc[NCLIN] = { "Karlstad", "Kil", "Skoghall" };
     struct clinic_state states[NCLIN];
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     memset(states, 0, sizeof(states));
     for (int i = 0; i < NCLIN; i++) {
@@ -99,7 +100,7 @@ static void query(const char *q)
 {
     struct api_params p;
     struct api_filter f;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     memset(&p, 0, sizeof(p));
     if (api_params_parse(q, &p, &err) == 0) {
@@ -107,7 +108,7 @@ static void query(const char *q)
             if (p.v[i].name == NULL || p.v[i].value == NULL ||
                 strlen(p.v[i].name) > API_MAX_NAME ||
                 strlen(p.v[i].value) > API_MAX_VALUE)
-                abort();            /* the promised limits */
+                abort(); /* the promised limits */
         memset(&f, 0, sizeof(f));
         if (api_filter_parse(&p, snap, geo, &f, &err) == 0) {
             struct doc doc;
@@ -181,13 +182,14 @@ static void http_date(const char *s)
     if (!strict_shape(s))
         abort();
     /* ... and means what its fields say, computed here apart */
-    m = strstr(months, (char[4]){s[8], s[9], s[10], '\0'});
+    m = strstr(months, (char[4]){ s[8], s[9], s[10], '\0' });
     if (m == NULL || (m - months) % 3 != 0)
         abort();
-    want = (int64_t)clock_days_from_civil(num(s, 12, 4),
-                                          (int)(m - months) / 3 + 1,
-                                          num(s, 5, 2)) * 86400 +
-           num(s, 17, 2) * 3600 + num(s, 20, 2) * 60 + num(s, 23, 2);
+    want =
+        (int64_t)clock_days_from_civil(num(s, 12, 4), (int)(m - months) / 3 + 1,
+                                       num(s, 5, 2)) *
+            86400 +
+        num(s, 17, 2) * 3600 + num(s, 20, 2) * 60 + num(s, 23, 2);
     if (t != want || t < 0)
         abort();
 }
@@ -243,7 +245,7 @@ static void framing(char *head)
         if (next != NULL)
             *next++ = '\0';
         if ((colon = strchr(line, ':')) == NULL)
-            continue;               /* evhttp refuses such a head itself */
+            continue; /* evhttp refuses such a head itself */
         *colon = '\0';
         kv[n].key = line;
         kv[n].value = colon + 1 + strspn(colon + 1, " ");
@@ -261,7 +263,8 @@ static void framing(char *head)
     }
     if (major != 1 || (minor != 0 && minor != 1))
         abort();
-    TAILQ_FOREACH(e, &h, next) {
+    TAILQ_FOREACH(e, &h, next)
+    {
         if (strcasecmp(e->key, "Content-Length") == 0) {
             cls++;
             if (e->value[0] == '\0' ||
@@ -279,8 +282,8 @@ static void framing(char *head)
     }
     if (cls > 1 || hosts > 1 || (minor == 1 && hosts != 1))
         abort();
-    if (tes > 0 && (tes != 1 || cls != 0 || minor != 1 ||
-                    strcasecmp(te, "chunked") != 0))
+    if (tes > 0 &&
+        (tes != 1 || cls != 0 || minor != 1 || strcasecmp(te, "chunked") != 0))
         abort();
 }
 

@@ -23,38 +23,38 @@
 #include "slotfeed/log.h"
 #include "slotfeed/rivta.h"
 
-#define NOW INT64_C(1774512000)    /* 2026-03-26 08:00Z */
+#define NOW INT64_C(1774512000) /* 2026-03-26 08:00Z */
 #define D_0326 20538
 #define D_0408 20551
 #define MAX_PARTS 24
 #define MAX_STEPS 40
 
 static struct conf_time_type tt_map[] = {
-    {(char *)"FYS-NY", (char *)"Nybesök fysioterapeut", true},
-    {(char *)"FYS-NY-RYGG", (char *)"Nybesök fysioterapeut, rygg", true},
-    {(char *)"FYS-ATER", (char *)"Återbesök fysioterapeut", false},
+    { (char *)"FYS-NY", (char *)"Nybesök fysioterapeut", true },
+    { (char *)"FYS-NY-RYGG", (char *)"Nybesök fysioterapeut, rygg", true },
+    { (char *)"FYS-ATER", (char *)"Återbesök fysioterapeut", false },
 };
 
 static void parse_whole(const uint8_t *data, size_t size)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int32_t days[64];
     size_t ndays = sizeof(days) / sizeof(days[0]);
     struct avail_slots slots;
     size_t skipped = 0;
-    struct riv_time_types tt = {NULL, 0};
+    struct riv_time_types tt = { NULL, 0 };
 
     if (riv_parse_dates((const char *)data, size, days, &ndays, &err) == 0) {
         for (size_t i = 1; i < ndays; i++)
             if (days[i] <= days[i - 1])
-                abort();            /* promised sorted and unique */
+                abort(); /* promised sorted and unique */
     }
     avail_slots_init(&slots);
-    if (riv_parse_timeslots((const char *)data, size, &slots, &skipped,
-                            &err) == 0) {
+    if (riv_parse_timeslots((const char *)data, size, &slots, &skipped, &err) ==
+        0) {
         for (size_t i = 0; i < slots.n; i++)
             if (slots.v[i].end <= slots.v[i].start)
-                abort();            /* avail_slot: end > start */
+                abort(); /* avail_slot: end > start */
     }
     avail_slots_clear(&slots);
     riv_parse_time_types((const char *)data, size, &tt, &err);
@@ -65,8 +65,8 @@ static void parse_whole(const uint8_t *data, size_t size)
 static void converse(const struct adapter_ctx *ctx, long status,
                      const struct fuzz_part *parts, size_t nparts)
 {
-    struct sf_error err = {0};
-    struct adapter_request req = {0};
+    struct sf_error err = { 0 };
+    struct adapter_request req = { 0 };
     struct avail_slots slots;
     void *st = NULL;
     enum adapter_status rc;
@@ -83,7 +83,7 @@ static void converse(const struct adapter_ctx *ctx, long status,
             .len = parts[k].n,
             .content_type = "text/xml; charset=UTF-8",
         };
-        struct adapter_request next = {0};
+        struct adapter_request next = { 0 };
         rc = adapter_rivta.step(ctx, st, &resp, &slots, &next, &err);
         free(body);
         adapter_request_clear(&req);
@@ -97,7 +97,7 @@ static void converse(const struct adapter_ctx *ctx, long status,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const long statuses[4] = {200, 500, 200, 503};
+    static const long statuses[4] = { 200, 500, 200, 503 };
     struct fuzz_part parts[MAX_PARTS];
     struct conf_region region;
     struct conf_clinic clinic;
@@ -127,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         clinic.booking.time_type_id = (char *)"FYS-NY";
         break;
     case 1:
-        break;                      /* every time type */
+        break; /* every time type */
     case 2:
         clinic.booking.time_types = tt_map;
         clinic.booking.ntime_types = 3;
@@ -149,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     nparts = fuzz_split(data + 2, size - 2, parts, MAX_PARTS);
     converse(&ctx, statuses[data[1] & 3], parts, nparts);
-    if (data[0] & 4)                /* a second poll with what it cached */
+    if (data[0] & 4) /* a second poll with what it cached */
         converse(&ctx, statuses[(data[1] >> 2) & 3], parts, nparts);
     adapter_rivta.cache_free(cache);
     return 0;

@@ -23,18 +23,18 @@
 #include "slotfeed/log.h"
 #include "slotfeed/smart.h"
 
-#define NOW INT64_C(1774512000)    /* 2026-03-26 08:00Z */
+#define NOW INT64_C(1774512000) /* 2026-03-26 08:00Z */
 #define D_0326 20538
 #define D_0408 20551
 #define MAX_PARTS 32
-#define MAX_STEPS 300   /* > SMART_MAX_OUTPUTS would only repeat parts */
+#define MAX_STEPS 300 /* > SMART_MAX_OUTPUTS would only repeat parts */
 
 static void poll_once(const struct adapter_ctx *ctx, long manifest_status,
                       long file_status, const struct fuzz_part *parts,
                       size_t nparts)
 {
-    struct adapter_request req = {0};
-    struct sf_error err = {0};
+    struct adapter_request req = { 0 };
+    struct sf_error err = { 0 };
     struct avail_slots slots;
     enum adapter_status rc;
     void *st = NULL;
@@ -48,12 +48,12 @@ static void poll_once(const struct adapter_ctx *ctx, long manifest_status,
             .http_status = k == 0 ? manifest_status : file_status,
             .body = body,
             .len = parts[k].n,
-            .content_type = k == 0 ? "application/json"
-                                   : "application/fhir+ndjson",
+            .content_type =
+                k == 0 ? "application/json" : "application/fhir+ndjson",
             .etag = k == 0 ? "\"m1\"" : NULL,
             .last_modified = k == 0 ? "Thu, 26 Mar 2026 06:00:00 GMT" : NULL,
         };
-        struct adapter_request next = {0};
+        struct adapter_request next = { 0 };
         rc = adapter_smart.step(ctx, st, &resp, &slots, &next, &err);
         free(body);
         adapter_request_clear(&req);
@@ -62,9 +62,8 @@ static void poll_once(const struct adapter_ctx *ctx, long manifest_status,
     }
     if (rc == ADAPTER_DONE)
         for (size_t i = 0; i < slots.n; i++)
-            if (slots.v[i].end <= slots.v[i].start ||
-                slots.v[i].capacity < 1)
-                abort();            /* avail_slot invariants */
+            if (slots.v[i].end <= slots.v[i].start || slots.v[i].capacity < 1)
+                abort(); /* avail_slot invariants */
     adapter_request_clear(&req);
     adapter_smart.end(st);
     avail_slots_clear(&slots);
@@ -72,7 +71,7 @@ static void poll_once(const struct adapter_ctx *ctx, long manifest_status,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const long statuses[8] = {200, 200, 200, 304, 404, 500, 429, 200};
+    static const long statuses[8] = { 200, 200, 200, 304, 404, 500, 429, 200 };
     struct fuzz_part parts[MAX_PARTS];
     struct conf_region region;
     struct conf_clinic clinic;
@@ -96,9 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     clinic.name = (char *)"Fysio Fuzz";
     clinic.has_booking = true;
     clinic.booking.adapter = (char *)"smart-bulk";
-    clinic.booking.url = (cfg & 1)
-        ? (char *)"http://127.0.0.1:8080/fhir/$bulk-publish"
-        : (char *)"https://booking.rehab.example/fhir/$bulk-publish";
+    clinic.booking.url =
+        (cfg & 1) ? (char *)"http://127.0.0.1:8080/fhir/$bulk-publish"
+                  : (char *)"https://booking.rehab.example/fhir/$bulk-publish";
     clinic.booking.location = (cfg & 2) ? (char *)"kil-2" : (char *)"kil-1";
     if (cfg & 4)
         clinic.booking.time_type_name = (char *)"Nybesök fysioterapeut";
@@ -112,9 +111,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ctx.cache = (cfg & 16) ? &cache : NULL;
 
     nparts = fuzz_split(data + 2, size - 2, parts, MAX_PARTS);
-    poll_once(&ctx, statuses[sel & 7], statuses[(sel >> 6) & 1 ? 4 : 0],
-              parts, nparts);
-    if (cfg & 16)                   /* again, with the first poll's cache */
+    poll_once(&ctx, statuses[sel & 7], statuses[(sel >> 6) & 1 ? 4 : 0], parts,
+              nparts);
+    if (cfg & 16) /* again, with the first poll's cache */
         poll_once(&ctx, statuses[(sel >> 3) & 7], 200, parts, nparts);
     adapter_smart.cache_free(cache);
     return 0;

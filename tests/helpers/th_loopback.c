@@ -109,7 +109,7 @@ static void th_lo_tick(evutil_socket_t fd, short what, void *arg)
 
 int th_lo_run_until(struct event_base *base, const int *flag, long ms)
 {
-    struct timeval step = {0, 10000};
+    struct timeval step = { 0, 10000 };
     struct timeval start, now;
     struct event *tick = event_new(base, -1, EV_PERSIST, th_lo_tick, base);
 

@@ -14,8 +14,9 @@ int th_time_scale(void)
         char *end;
         long v = s != NULL ? strtol(s, &end, 10) : 1;
 
-        scale = (s != NULL && (*s == '\0' || *end != '\0')) || v < 1 ||
-                v > 100 ? 1 : (int)v;
+        scale = (s != NULL && (*s == '\0' || *end != '\0')) || v < 1 || v > 100
+                    ? 1
+                    : (int)v;
     }
     return scale;
 }

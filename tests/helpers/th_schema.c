@@ -54,8 +54,8 @@ int th_schema_validate(const char *dir, const char *def, const char *name,
                 sizeof(doc));
     write_file(doc, json, strlen(json));
     snprintf(cmd, sizeof(cmd),
-             "/usr/bin/python3 '%s' '%s/docs/feed.schema.json' '%s' '%s'",
-             py, SLOTFEED_SOURCE_DIR, def, doc);
+             "/usr/bin/python3 '%s' '%s/docs/feed.schema.json' '%s' '%s'", py,
+             SLOTFEED_SOURCE_DIR, def, doc);
     rc = system(cmd);
     assert_true(rc != -1 && WIFEXITED(rc));
     return WEXITSTATUS(rc);

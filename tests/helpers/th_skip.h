@@ -20,10 +20,10 @@ extern int th_skipped;
 void th_skip_note(const char *why);
 
 /* Count, say why, and skip the current cmocka test. */
-#define th_skip(why) \
-    do { \
+#define th_skip(why)       \
+    do {                   \
         th_skip_note(why); \
-        skip(); \
+        skip();            \
     } while (0)
 
 /*

@@ -20,5 +20,5 @@ const char th_store_schema[] =
     " last_seen INTEGER, gone_at INTEGER, gone_reason TEXT,"
     " within_at_gone INTEGER);"
     "CREATE INDEX slot_clinic_start ON slot(clinic_id, start);"
-    "PRAGMA application_id = 1397509972;"  /* 0x534c4f54 "SLOT" */
+    "PRAGMA application_id = 1397509972;" /* 0x534c4f54 "SLOT" */
     "PRAGMA user_version = 1;";

@@ -5,7 +5,7 @@
 
 int64_t th_utc(int y, int mo, int d, int h, int mi, int s)
 {
-    struct tm tm = {0};
+    struct tm tm = { 0 };
 
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;

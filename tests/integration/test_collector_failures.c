@@ -51,28 +51,33 @@
 /* fetch's default size cap (4 MiB): the bomb meets the ratio cap first */
 #define MAX_BODY ((size_t)4 << 20)
 
-enum where { SRV, REFUSED, HANG, RAW };
+enum where {
+    SRV,
+    REFUSED,
+    HANG,
+    RAW
+};
 
 struct row {
-    const char *name;       /* path on the server, or the raw URL */
+    const char *name; /* path on the server, or the raw URL */
     enum where where;
     enum sf_errclass want;
-    const char *says;       /* the message names this */
-    enum web_booking web;   /* web state after one failed poll */
+    const char *says;     /* the message names this */
+    enum web_booking web; /* web state after one failed poll */
 };
 
 static const struct row rows[] = {
     /* bad URLs straight into the collector (the config refuses them) */
     { "http://127.0.0.1:65536/$bulk-publish", RAW, SF_ERR_CONFIG,
       "manifest: politeness: URL refused: not a valid URL", WEB_UNKNOWN },
-    { "http://127.0.0.1:-1/$bulk-publish", RAW, SF_ERR_CONFIG,
-      "Port number", WEB_UNKNOWN },
-    { "http://127.0.0.1:abc/$bulk-publish", RAW, SF_ERR_CONFIG,
-      "Port number", WEB_UNKNOWN },
+    { "http://127.0.0.1:-1/$bulk-publish", RAW, SF_ERR_CONFIG, "Port number",
+      WEB_UNKNOWN },
+    { "http://127.0.0.1:abc/$bulk-publish", RAW, SF_ERR_CONFIG, "Port number",
+      WEB_UNKNOWN },
     { "http://127.0.0.1:0/$bulk-publish", RAW, SF_ERR_CONFIG,
       "port 0 is not in 1..65535", WEB_UNKNOWN },
-    { "http://[::1/$bulk-publish", RAW, SF_ERR_CONFIG,
-      "Bad IPv6 address", WEB_UNKNOWN },
+    { "http://[::1/$bulk-publish", RAW, SF_ERR_CONFIG, "Bad IPv6 address",
+      WEB_UNKNOWN },
     { "http://h]/$bulk-publish", RAW, SF_ERR_CONFIG, "Bad hostname",
       WEB_UNKNOWN },
     { "http://" LONG_HOST "/$bulk-publish", RAW, SF_ERR_CONFIG,
@@ -93,14 +98,12 @@ static const struct row rows[] = {
       "response larger than 4194304 bytes", WEB_UNKNOWN },
     { "/bomb/$bulk-publish", SRV, SF_ERR_HOSTILE, "decompression ratio",
       WEB_UNKNOWN },
-    { "/garbage/$bulk-publish", SRV, SF_ERR_PARSE, "manifest",
-      WEB_UNKNOWN },
-    { "/badutf8/$bulk-publish", SRV, SF_ERR_PARSE, "not UTF-8",
-      WEB_UNKNOWN },
+    { "/garbage/$bulk-publish", SRV, SF_ERR_PARSE, "manifest", WEB_UNKNOWN },
+    { "/badutf8/$bulk-publish", SRV, SF_ERR_PARSE, "not UTF-8", WEB_UNKNOWN },
     { "/notmanifest/$bulk-publish", SRV, SF_ERR_PARSE,
       "not a $bulk-publish manifest", WEB_UNKNOWN },
-    { "/empty/$bulk-publish", SRV, SF_ERR_NOT_CONNECTED,
-      "manifest lists no", WEB_NONE },
+    { "/empty/$bulk-publish", SRV, SF_ERR_NOT_CONNECTED, "manifest lists no",
+      WEB_NONE },
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -116,7 +119,7 @@ struct fx {
     char ids[NROWS][32];
     char urls[NROWS][512];
     int passes;
-    unsigned char *bomb;        /* made once: deflate is slow under ASan */
+    unsigned char *bomb; /* made once: deflate is slow under ASan */
     size_t bomb_len;
 };
 
@@ -142,8 +145,8 @@ static unsigned char *gzip_zeros(size_t n, size_t *out_len)
     assert_non_null(in);
     assert_non_null(out);
     memset(&z, 0, sizeof(z));
-    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 31, 9,
-                                  Z_DEFAULT_STRATEGY), Z_OK);
+    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY),
+                     Z_OK);
     z.next_in = in;
     z.avail_in = (uInt)n;
     z.next_out = out;
@@ -172,8 +175,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else if (strncmp(uri, "/h503/", 6) == 0) {
         reply(req, 503, "text/plain", "busy", 4);
     } else if (strncmp(uri, "/h302/", 6) == 0) {
-        evhttp_add_header(evhttp_request_get_output_headers(req),
-                          "Location", "http://127.0.0.1:1/elsewhere");
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Location",
+                          "http://127.0.0.1:1/elsewhere");
         reply(req, 302, "text/plain", "", 0);
     } else if (strncmp(uri, "/big/", 5) == 0) {
         char *big = malloc(MAX_BODY * 2);
@@ -259,8 +262,9 @@ static void add_row(struct fx *fx, size_t i)
 {
     struct conf_clinic *c = &fx->clinics[i];
     const struct row *r = &rows[i];
-    int port = r->where == REFUSED ? fx->refused_port :
-               r->where == HANG ? fx->hang_port : fx->port;
+    int port = r->where == REFUSED ? fx->refused_port
+               : r->where == HANG  ? fx->hang_port
+                                   : fx->port;
 
     snprintf(fx->ids[i], sizeof(fx->ids[i]), "SE2321000156-T%zu", i);
     if (r->where == RAW)
@@ -316,16 +320,15 @@ static void test_failure_table(void **state)
         bool ok;
 
         snprintf(head, sizeof(head), "clinic %s: ", fx->ids[i]);
-        ok = st[i].err_class == rows[i].want &&
-             st[i].status == CLINIC_ERROR && !st[i].has_data &&
-             st[i].consecutive_failures == 1 && st[i].web == rows[i].web &&
-             th_text_clean(st[i].error) &&
+        ok = st[i].err_class == rows[i].want && st[i].status == CLINIC_ERROR &&
+             !st[i].has_data && st[i].consecutive_failures == 1 &&
+             st[i].web == rows[i].web && th_text_clean(st[i].error) &&
              strncmp(st[i].error, head, strlen(head)) == 0 &&
              strstr(st[i].error, rows[i].says) != NULL;
         if (!ok)
             fail_msg("row %zu (%.60s): class %s (want %s), status %d, "
-                     "web %d, error \"%s\" (want \"%s\")", i, rows[i].name,
-                     sf_errclass_name(st[i].err_class),
+                     "web %d, error \"%s\" (want \"%s\")",
+                     i, rows[i].name, sf_errclass_name(st[i].err_class),
                      sf_errclass_name(rows[i].want), (int)st[i].status,
                      (int)st[i].web, st[i].error, rows[i].says);
     }

@@ -38,44 +38,44 @@
 /* Tuesday 31 March 2026, 09:00 CEST (two days after the spring switch). */
 static const char *NOW = "2026-03-31T09:00:00+02:00";
 
-#define REGION_FMT \
-    "{\"name\":\"e2e\",\"timezone\":\"Europe/Stockholm\"," \
-    "\"guarantee\":{\"days\":3,\"counting\":\"calendar\"}," \
-    "\"horizon_days\":28,\"poll_interval_s\":60," \
-    "\"fetch\":{\"connect_timeout_ms\":1000,\"timeout_ms\":1500}," \
-    "\"riv\":{\"subject_of_care\":\"191212121212\"}," \
-    "\"politeness\":{\"rate_per_s\":200,\"burst\":50,\"max_concurrent_per_host\":16}," \
-    "\"listen\":\"127.0.0.1:8080\"," \
-    "\"store\":\"" E2E_DB "\"," \
-    "\"clinics\":[" \
-    "{\"id\":\"SE2321000156-E001\",\"name\":\"Normal\",\"municipality\":\"Karlstad\"," \
-    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
-    " \"url\":\"http://127.0.0.1:%d/vp\",\"time_type_id\":\"NYB\"}}," \
-    "{\"id\":\"SE2321000156-E002\",\"name\":\"Full\",\"municipality\":\"Arvika\"," \
-    " \"operator\":\"private\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
-    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"full\"}}," \
+#define REGION_FMT                                                                      \
+    "{\"name\":\"e2e\",\"timezone\":\"Europe/Stockholm\","                              \
+    "\"guarantee\":{\"days\":3,\"counting\":\"calendar\"},"                             \
+    "\"horizon_days\":28,\"poll_interval_s\":60,"                                       \
+    "\"fetch\":{\"connect_timeout_ms\":1000,\"timeout_ms\":1500},"                      \
+    "\"riv\":{\"subject_of_care\":\"191212121212\"},"                                   \
+    "\"politeness\":{\"rate_per_s\":200,\"burst\":50,\"max_concurrent_per_host\":16},"  \
+    "\"listen\":\"127.0.0.1:8080\","                                                    \
+    "\"store\":\"" E2E_DB "\","                                                         \
+    "\"clinics\":["                                                                     \
+    "{\"id\":\"SE2321000156-E001\",\"name\":\"Normal\",\"municipality\":\"Karlstad\","  \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\","           \
+    " \"url\":\"http://127.0.0.1:%d/vp\",\"time_type_id\":\"NYB\"}},"                   \
+    "{\"id\":\"SE2321000156-E002\",\"name\":\"Full\",\"municipality\":\"Arvika\","      \
+    " \"operator\":\"private\",\"booking\":{\"adapter\":\"rivta-scheduling\","          \
+    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"full\"}},"             \
     "{\"id\":\"SE2321000156-E003\",\"name\":\"NotConnected\",\"municipality\":\"Kil\"," \
-    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
-    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"vp007\"}}," \
-    "{\"id\":\"SE2321000156-E004\",\"name\":\"NoBooking\",\"municipality\":\"Kil\"," \
-    " \"operator\":\"private\",\"phone\":\"070-174 06 05\"}," \
-    "{\"id\":\"SE2321000156-E005\",\"name\":\"Dead\",\"municipality\":\"Sunne\"," \
-    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
-    " \"url\":\"http://127.0.0.1:%d/vp\"}}," \
-    "{\"id\":\"SE2321000156-E006\",\"name\":\"Garbage\",\"municipality\":\"Sunne\"," \
-    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
-    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"garbage\"}}," \
-    "{\"id\":\"SE2321000156-E007\",\"name\":\"Hostile\",\"municipality\":\"Torsby\"," \
-    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
-    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"hostile\"}}," \
-    "{\"id\":\"SE2321000156-E008\",\"name\":\"Hang\",\"municipality\":\"Torsby\"," \
-    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\"," \
-    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"hang\"}}" \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\","           \
+    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"vp007\"}},"            \
+    "{\"id\":\"SE2321000156-E004\",\"name\":\"NoBooking\",\"municipality\":\"Kil\","    \
+    " \"operator\":\"private\",\"phone\":\"070-174 06 05\"},"                           \
+    "{\"id\":\"SE2321000156-E005\",\"name\":\"Dead\",\"municipality\":\"Sunne\","       \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\","           \
+    " \"url\":\"http://127.0.0.1:%d/vp\"}},"                                            \
+    "{\"id\":\"SE2321000156-E006\",\"name\":\"Garbage\",\"municipality\":\"Sunne\","    \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\","           \
+    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"garbage\"}},"          \
+    "{\"id\":\"SE2321000156-E007\",\"name\":\"Hostile\",\"municipality\":\"Torsby\","   \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\","           \
+    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"hostile\"}},"          \
+    "{\"id\":\"SE2321000156-E008\",\"name\":\"Hang\",\"municipality\":\"Torsby\","      \
+    " \"operator\":\"region\",\"booking\":{\"adapter\":\"rivta-scheduling\","           \
+    " \"url\":\"http://127.0.0.1:%d/vp\"},\"sim\":{\"profile\":\"hang\"}}"              \
     "]}"
 
 static struct conf_region *make_region(int sim_port, int dead_port)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
     char buf[8192];
     int n;
@@ -97,7 +97,8 @@ static int dead_port(void)
 {
     struct event_base *b = event_base_new();
     struct evhttp *h = evhttp_new(b);
-    struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(h, "127.0.0.1", 0);
+    struct evhttp_bound_socket *s =
+        evhttp_bind_socket_with_handle(h, "127.0.0.1", 0);
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     int port;
@@ -111,8 +112,8 @@ static int dead_port(void)
 }
 
 struct expect {
-    int64_t first_free;      /* 0 = none */
-    int within;              /* slots within guarantee */
+    int64_t first_free; /* 0 = none */
+    int within;         /* slots within guarantee */
     int total;
     int32_t days[64];
     int ndays;
@@ -184,9 +185,11 @@ static void http_get(struct event_base *base, int port, const char *path,
 
     memset(g, 0, sizeof(*g));
     g->base = base;
-    conn = evhttp_connection_base_new(base, NULL, "127.0.0.1", (unsigned short)port);
+    conn = evhttp_connection_base_new(base, NULL, "127.0.0.1",
+                                      (unsigned short)port);
     req = evhttp_request_new(on_response, g);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", "localhost");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+                      "localhost");
     if (inm)
         evhttp_add_header(evhttp_request_get_output_headers(req),
                           "If-None-Match", inm);
@@ -225,10 +228,10 @@ static void test_loopback_end_to_end(void **state)
     struct event_base *base;
     struct conf_region *sim_region, *region;
     struct sim *sim;
-    struct sim_opts so = {SEED, 0};
-    struct app_opts ao = {0};
+    struct sim_opts so = { SEED, 0 };
+    struct app_opts ao = { 0 };
     struct app *app;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct http_get g, g304, gd;
     struct expect e;
     cJSON *feed, *detail;
@@ -267,7 +270,8 @@ static void test_loopback_end_to_end(void **state)
     assert_true(g.etag[0] == '"');
     feed = cJSON_Parse(g.body);
     assert_non_null(feed);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(feed, "clinics")), 8);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(feed, "clinics")),
+                     8);
 
     /* Normal clinic: every figure matches the simulator's ground truth. */
     expect_for(&region->clinics[0], now, &e);
@@ -279,7 +283,8 @@ static void test_loopback_end_to_end(void **state)
     assert_string_equal(str(c, "first_free"), ts);
     assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(c, "within_guarantee")),
                      e.within > 0);
-    assert_int_equal(cJSON_GetObjectItem(c, "free_slots_within_guarantee")->valueint,
+    assert_int_equal(cJSON_GetObjectItem(c, "free_slots_within_guarantee")
+                         ->valueint,
                      e.within);
     assert_int_equal(cJSON_GetObjectItem(c, "free_slots")->valueint, e.total);
     days = cJSON_GetObjectItem(c, "upcoming_days");
@@ -296,22 +301,34 @@ static void test_loopback_end_to_end(void **state)
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(c, "within_guarantee")));
 
     /* VP007 and no booking config: both "none". */
-    assert_string_equal(str(clinic_by_id(feed, "SE2321000156-E003"), "web_booking"), "none");
-    assert_string_equal(str(clinic_by_id(feed, "SE2321000156-E004"), "web_booking"), "none");
+    assert_string_equal(str(clinic_by_id(feed, "SE2321000156-E003"),
+                            "web_booking"),
+                        "none");
+    assert_string_equal(str(clinic_by_id(feed, "SE2321000156-E004"),
+                            "web_booking"),
+                        "none");
 
     /* Dead address, garbage, hostile XML, hang: errors, never "no times". */
-    for (const char *const *id = (const char *const[]){"SE2321000156-E005",
-             "SE2321000156-E006", "SE2321000156-E007", "SE2321000156-E008", NULL};
+    for (const char *const *id =
+             (const char *const[]){ "SE2321000156-E005", "SE2321000156-E006",
+                                    "SE2321000156-E007", "SE2321000156-E008",
+                                    NULL };
          *id; id++) {
         c = clinic_by_id(feed, *id);
         assert_string_equal(str(c, "status"), "error");
         assert_true(cJSON_IsNull(cJSON_GetObjectItem(c, "within_guarantee")));
         assert_true(cJSON_IsObject(cJSON_GetObjectItem(c, "error")));
     }
-    assert_string_equal(str(cJSON_GetObjectItem(clinic_by_id(feed, "SE2321000156-E007"), "error"),
-                            "class"), "hostile");
-    assert_string_equal(str(cJSON_GetObjectItem(clinic_by_id(feed, "SE2321000156-E008"), "error"),
-                            "class"), "timeout");
+    assert_string_equal(
+        str(cJSON_GetObjectItem(clinic_by_id(feed, "SE2321000156-E007"),
+                                "error"),
+            "class"),
+        "hostile");
+    assert_string_equal(
+        str(cJSON_GetObjectItem(clinic_by_id(feed, "SE2321000156-E008"),
+                                "error"),
+            "class"),
+        "timeout");
 
     /* Conditional GET. */
     http_get(base, port, "/v1/availability", g.etag, &g304);
@@ -329,7 +346,8 @@ static void test_loopback_end_to_end(void **state)
         cJSON_ArrayForEach(day, cJSON_GetObjectItem(detail, "days"))
             nslots += cJSON_GetArraySize(cJSON_GetObjectItem(day, "slots"));
         assert_int_equal(nslots, e.total);
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(detail, "days")),
+        assert_int_equal(cJSON_GetArraySize(
+                             cJSON_GetObjectItem(detail, "days")),
                          e.ndays);
     }
 
@@ -338,7 +356,7 @@ static void test_loopback_end_to_end(void **state)
     free(g.body);
     free(g304.body);
     free(gd.body);
-    app_free(app);   /* flushes the history store */
+    app_free(app); /* flushes the history store */
 
     /* History: one poll run per polled clinic (7 have booking), all at
      * now, and the normal clinic's figures as the feed showed them. */
@@ -347,19 +365,26 @@ static void test_loopback_end_to_end(void **state)
         sqlite3_stmt *st = NULL;
 
         assert_int_equal(sqlite3_open_v2(E2E_DB, &db, SQLITE_OPEN_READONLY,
-                                         NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db,
-            "SELECT count(*), min(t_first), max(t_last) FROM poll", -1, &st,
-            NULL), SQLITE_OK);
+                                         NULL),
+                         SQLITE_OK);
+        assert_int_equal(
+            sqlite3_prepare_v2(
+                db, "SELECT count(*), min(t_first), max(t_last) FROM poll", -1,
+                &st, NULL),
+            SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
         assert_int_equal(sqlite3_column_int(st, 0), 7);
         assert_int_equal(sqlite3_column_int64(st, 1), now);
         assert_int_equal(sqlite3_column_int64(st, 2), now);
         sqlite3_finalize(st);
-        assert_int_equal(sqlite3_prepare_v2(db,
-            "SELECT p.first_free, p.free_slots, p.free_within FROM poll p "
-            "JOIN clinic c ON c.id = p.clinic_id "
-            "WHERE c.hsa_id = 'SE2321000156-E001'", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_prepare_v2(
+                db,
+                "SELECT p.first_free, p.free_slots, p.free_within FROM poll p "
+                "JOIN clinic c ON c.id = p.clinic_id "
+                "WHERE c.hsa_id = 'SE2321000156-E001'",
+                -1, &st, NULL),
+            SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
         assert_int_equal(sqlite3_column_int64(st, 0), e.first_free);
         assert_int_equal(sqlite3_column_int(st, 1), e.total);
@@ -379,31 +404,31 @@ static void test_loopback_end_to_end(void **state)
 #define RELOAD_DB SLOTFEED_BINARY_DIR "/test_e2e_reload.db"
 
 /* One clinic without booking: nothing is polled, only the config counts. */
-#define RELOAD_FMT \
-    "{\"name\":\"reload\",\"timezone\":\"Europe/Stockholm\"," \
-    "\"poll_interval_s\":%d,\"listen\":\"%s\",\"store\":\"%s\"%s," \
-    "\"fetch\":{\"connect_timeout_ms\":%d,\"timeout_ms\":%d," \
-    " \"max_body_bytes\":%d,\"max_decompress_ratio\":%d," \
-    " \"user_agent\":\"%s\"}," \
+#define RELOAD_FMT                                                   \
+    "{\"name\":\"reload\",\"timezone\":\"Europe/Stockholm\","        \
+    "\"poll_interval_s\":%d,\"listen\":\"%s\",\"store\":\"%s\"%s,"   \
+    "\"fetch\":{\"connect_timeout_ms\":%d,\"timeout_ms\":%d,"        \
+    " \"max_body_bytes\":%d,\"max_decompress_ratio\":%d,"            \
+    " \"user_agent\":\"%s\"},"                                       \
     "\"http\":{\"request_timeout_ms\":%d,\"max_connections\":%d%s}," \
-    "\"clinics\":[{\"id\":\"SE2321000156-R001\",\"name\":\"R\"," \
+    "\"clinics\":[{\"id\":\"SE2321000156-R001\",\"name\":\"R\","     \
     " \"municipality\":\"Kil\",\"operator\":\"region\"}]}"
 
 static struct conf_region *reload_region(int changed)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
     char buf[2048];
     int n;
 
     if (!changed)
         n = snprintf(buf, sizeof(buf), RELOAD_FMT, 60, "127.0.0.1:8080",
-                     RELOAD_DB, "",
-                     1000, 1500, 1048576, 50, "slotfeed-test/1", 5000, 256,
-                     "");
+                     RELOAD_DB, "", 1000, 1500, 1048576, 50, "slotfeed-test/1",
+                     5000, 256, "");
     else
         n = snprintf(buf, sizeof(buf), RELOAD_FMT, 120, "127.0.0.1:9090",
-                     RELOAD_DB "-other", ",\"geo\":\"" SLOTFEED_SOURCE_DIR
+                     RELOAD_DB "-other",
+                     ",\"geo\":\"" SLOTFEED_SOURCE_DIR
                      "/conf/geo-varmland.json\"",
                      2000, 2500, 2097152, 60, "slotfeed-test/2", 6000, 300,
                      ",\"admin_listen\":\"127.0.0.1:9091\"");
@@ -438,15 +463,22 @@ static int count_lines(const char *text, const char *needle)
 static void test_reload_needs_restart(void **state)
 {
     static const char *const keys[] = {
-        "listen", "store", "geo", "fetch.user_agent", "http.admin_listen",
-        "fetch.connect_timeout_ms", "fetch.timeout_ms",
-        "fetch.max_body_bytes", "fetch.max_decompress_ratio",
-        "http.request_timeout_ms", "http.max_connections",
+        "listen",
+        "store",
+        "geo",
+        "fetch.user_agent",
+        "http.admin_listen",
+        "fetch.connect_timeout_ms",
+        "fetch.timeout_ms",
+        "fetch.max_body_bytes",
+        "fetch.max_decompress_ratio",
+        "http.request_timeout_ms",
+        "http.max_connections",
     };
     struct event_base *base = event_base_new();
     struct conf_region *r1 = reload_region(0), *r2, *r3;
-    struct app_opts ao = {0};
-    struct sf_error err = {0};
+    struct app_opts ao = { 0 };
+    struct sf_error err = { 0 };
     char *text = NULL, needle[96];
     size_t len = 0, i;
     struct app *app;
@@ -465,7 +497,7 @@ static void test_reload_needs_restart(void **state)
     log_set_level(LOG_LVL_INFO);
 
     r2 = reload_region(1);
-    assert_int_equal(app_reload(app, r2, &err), 0);   /* r2 is the app's */
+    assert_int_equal(app_reload(app, r2, &err), 0); /* r2 is the app's */
     fflush(cap);
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         snprintf(needle, sizeof(needle), "event=reload_needs_restart key=%s ",

@@ -56,7 +56,14 @@
 
 /* Clinics: 0 RIV (collector target), 1 FHIR normal, 2 RIV normal,
  * 3 FHIR (fetch target), 4 FHIR normal (fetch companion). */
-enum { C_RIV, C_FHIR_OK, C_RIV_OK, C_TARGET, C_FHIR_OK2, NCL };
+enum {
+    C_RIV,
+    C_FHIR_OK,
+    C_RIV_OK,
+    C_TARGET,
+    C_FHIR_OK2,
+    NCL
+};
 
 static bool verbose(void)
 {
@@ -81,12 +88,13 @@ static long peak_rss_kib(void)
 
 static struct conf_region *make_region(int port)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
     char buf[4096];
     int len;
 
-    len = snprintf(buf, sizeof(buf),
+    len = snprintf(
+        buf, sizeof(buf),
         "{\"name\":\"hostile\",\"horizon_days\":7,\"poll_interval_s\":60,"
         "\"riv\":{\"subject_of_care\":\"191212121212\"},"
         "\"politeness\":{\"rate_per_s\":200,\"burst\":50,"
@@ -111,7 +119,8 @@ static struct conf_region *make_region(int port)
         "\"municipality\":\"Karlstad\",\"operator\":\"private\","
         "\"booking\":{\"adapter\":\"fhir-slot\","
         "\"url\":\"http://127.0.0.1:%d/fx\",\"actor\":\"Location/h4\"}}"
-        "]}", port, port, port, port, port);
+        "]}",
+        port, port, port, port, port);
     assert_true(len > 0 && (size_t)len < sizeof(buf));
     if (conf_parse(buf, (size_t)len, &r, &errs) != 0 && errs.n > 0)
         fail_msg("config: %s", errs.v[0]);
@@ -124,13 +133,13 @@ static struct conf_region *make_region(int port)
 
 struct fx {
     struct event_base *base;
-    struct conf_region *sim_region;   /* profiles switched here */
-    struct conf_region *region;       /* the collector's, real port */
+    struct conf_region *sim_region; /* profiles switched here */
+    struct conf_region *region;     /* the collector's, real port */
     struct sim *sim;
     struct fetch *f;
     struct collector *coll;
     int passes;
-    int64_t updated_at[NCL];          /* mono ms of each clinic's update */
+    int64_t updated_at[NCL]; /* mono ms of each clinic's update */
     /* the offsite origin: counts hits, optionally bounces back */
     struct evhttp *off;
     int off_port;
@@ -185,7 +194,7 @@ static void set_profile(struct fx *fx, int i, const char *profile)
 
 static void new_fetch(struct fx *fx, long max_redirects, size_t cap)
 {
-    struct fetch_opts fo = {0};
+    struct fetch_opts fo = { 0 };
     struct sf_error err;
 
     fo.connect_timeout_ms = TIMEOUT_MS;
@@ -206,10 +215,10 @@ static void on_offsite(struct evhttp_request *req, void *arg)
 
     fx->off_hits++;
     if (fx->off_bounce) {
-        snprintf(loc, sizeof(loc), "http://127.0.0.1:%d%s",
-                 sim_port(fx->sim), evhttp_request_get_uri(req));
-        evhttp_add_header(evhttp_request_get_output_headers(req),
-                          "Location", loc);
+        snprintf(loc, sizeof(loc), "http://127.0.0.1:%d%s", sim_port(fx->sim),
+                 evhttp_request_get_uri(req));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Location",
+                          loc);
         evhttp_send_reply(req, 302, "Found", b);
     } else {
         evbuffer_add_printf(b, "offsite");
@@ -278,8 +287,10 @@ static void get_fhir(struct fx *fx, int clinic, const char *actor,
 
     (void)clinic;
     memset(&req, 0, sizeof(req));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/fx/Slot?"
-             "schedule.actor=%s&status=free", sim_port(fx->sim), actor);
+    snprintf(url, sizeof(url),
+             "http://127.0.0.1:%d/fx/Slot?"
+             "schedule.actor=%s&status=free",
+             sim_port(fx->sim), actor);
     req.url = url;
     assert_int_equal(fetch_start(fx->f, &req, on_done, g, &err), 0);
 }
@@ -309,16 +320,18 @@ static long fetch_hostile(struct fx *fx, const char *profile, struct got *g,
     assert_int_equal(ok->status, 200);
     assert_true(ok->len > 0);
     if (verbose())
-        fprintf(stderr, "hostile fetch %-16s %5lld ms  class %-9s kept %zu B"
-                "  wire %lld B  | %s\n", profile, (long long)(g->at - t0),
-                sf_errclass_name(g->code), g->received, g->wire, g->msg);
+        fprintf(stderr,
+                "hostile fetch %-16s %5lld ms  class %-9s kept %zu B"
+                "  wire %lld B  | %s\n",
+                profile, (long long)(g->at - t0), sf_errclass_name(g->code),
+                g->received, g->wire, g->msg);
     return (long)(g->at - t0);
 }
 
 static void test_fetch_gzip_bomb_ratio(void **state)
 {
     struct fx *fx = *state;
-    struct got g = {0}, ok = {0};
+    struct got g = { 0 }, ok = { 0 };
     long el, rss0 = peak_rss_kib();
 
     /* size cap far above the ratio floor: the ratio cap must stop it */
@@ -345,7 +358,7 @@ static void test_fetch_gzip_bomb_ratio(void **state)
 static void test_fetch_gzip_bomb_size_cap(void **state)
 {
     struct fx *fx = *state;
-    struct got g = {0}, ok = {0};
+    struct got g = { 0 }, ok = { 0 };
 
     /* ratio cap out of the way: the size cap still bounds the body */
     new_fetch(fx, 0, CAP_BYTES);
@@ -360,7 +373,7 @@ static void test_fetch_gzip_bomb_size_cap(void **state)
 static void test_fetch_gzip_below_floor_is_fine(void **state)
 {
     struct fx *fx = *state;
-    struct got g = {0}, ok = {0};
+    struct got g = { 0 }, ok = { 0 };
     struct sim_faults small = { .body_bytes = 512 * 1024 };
     struct sf_error err;
 
@@ -378,7 +391,7 @@ static void test_fetch_gzip_below_floor_is_fine(void **state)
 static void test_fetch_gzip_bomb_decodes_right(void **state)
 {
     struct fx *fx = *state;
-    struct got g = {0}, ok = {0};
+    struct got g = { 0 }, ok = { 0 };
     struct sim_faults mid = { .body_bytes = 8L << 20 };
     struct sf_error err;
 
@@ -398,7 +411,7 @@ static void test_fetch_gzip_bomb_decodes_right(void **state)
 static void test_fetch_redirect_loop(void **state)
 {
     struct fx *fx = *state;
-    struct got off = {0}, on = {0}, ok = {0}, ok2 = {0};
+    struct got off = { 0 }, on = { 0 }, ok = { 0 }, ok2 = { 0 };
     size_t before;
 
     /* redirects off: the 302 is the answer, nothing followed */
@@ -424,7 +437,7 @@ static void test_fetch_redirect_loop(void **state)
 static void test_fetch_redirect_offsite(void **state)
 {
     struct fx *fx = *state;
-    struct got off = {0}, on = {0}, ok = {0}, ok2 = {0};
+    struct got off = { 0 }, on = { 0 }, ok = { 0 }, ok2 = { 0 };
     size_t before;
 
     start_offsite(fx, true);
@@ -450,7 +463,7 @@ static void test_fetch_redirect_offsite(void **state)
 static void test_fetch_slow_headers(void **state)
 {
     struct fx *fx = *state;
-    struct got g = {0}, ok = {0};
+    struct got g = { 0 }, ok = { 0 };
     long el;
 
     new_fetch(fx, 0, CAP_BYTES);
@@ -478,7 +491,7 @@ static void test_fetch_slow_headers(void **state)
 static void test_fetch_endless(void **state)
 {
     struct fx *fx = *state;
-    struct got g = {0}, ok = {0};
+    struct got g = { 0 }, ok = { 0 };
     long el;
 
     new_fetch(fx, 0, CAP_BYTES);
@@ -493,7 +506,7 @@ static void test_fetch_endless(void **state)
 static void test_fetch_bad_length(void **state)
 {
     struct fx *fx = *state;
-    struct got g = {0}, ok = {0};
+    struct got g = { 0 }, ok = { 0 };
 
     new_fetch(fx, 0, CAP_BYTES);
     fetch_hostile(fx, "bad-length", &g, &ok);
@@ -629,8 +642,7 @@ static void test_poll_slow_headers(void **state)
 {
     struct fx *fx = *state;
     long el = collector_hostile(fx, "slow-headers", 0, CAP_BYTES,
-                                SF_ERR_TIMEOUT,
-                                "total timeout 500 ms");
+                                SF_ERR_TIMEOUT, "total timeout 500 ms");
 
     assert_true(el >= TIMEOUT_MS - 50);
     /* the other clinics finished while clinic 0 was still waiting */
@@ -657,8 +669,7 @@ static void test_offsite_origin_checked(void **state)
 
     assert_int_equal(sim_set_offsite_url(fx->sim, "ftp://x", &err), -1);
     assert_int_equal(sim_set_offsite_url(fx->sim, "http://x/", &err), -1);
-    assert_int_equal(sim_set_offsite_url(fx->sim, "http://a\r\nb", &err),
-                     -1);
+    assert_int_equal(sim_set_offsite_url(fx->sim, "http://a\r\nb", &err), -1);
     assert_int_equal(sim_set_offsite_url(fx->sim, "http://x:1", &err), 0);
 }
 

@@ -65,28 +65,31 @@ struct fx {
  * n clinics; clinic i is served by simulator port[i % 2 ? 1 : 0] when
  * `split`, else all by port0. polite: the body of "politeness" or NULL.
  */
-static struct conf_region *make_region(int n, int port0, int port1,
-                                       bool split, const char *polite)
+static struct conf_region *make_region(int n, int port0, int port1, bool split,
+                                       const char *polite)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
     size_t cap = 4096 + (size_t)n * 300, len;
     char *buf = malloc(cap);
     int i;
 
     assert_non_null(buf);
-    len = (size_t)snprintf(buf, cap,
+    len = (size_t)snprintf(
+        buf, cap,
         "{\"name\":\"polite\",\"horizon_days\":7,\"poll_interval_s\":60,"
         "\"fetch\":{\"connect_timeout_ms\":1000,\"timeout_ms\":3000},"
         "\"riv\":{\"subject_of_care\":\"191212121212\"},"
-        "\"politeness\":{%s},\"clinics\":[", polite ? polite : "");
+        "\"politeness\":{%s},\"clinics\":[",
+        polite ? polite : "");
     for (i = 0; i < n; i++)
-        len += (size_t)snprintf(buf + len, cap - len,
-            "%s{\"id\":\"SE2321000156-P%03d\",\"name\":\"P%d\","
-            "\"municipality\":\"Karlstad\",\"operator\":\"private\","
-            "\"booking\":{\"adapter\":\"rivta-scheduling\","
-            "\"url\":\"http://127.0.0.1:%d/vp\"}}", i ? "," : "", i, i,
-            split && i % 2 ? port1 : port0);
+        len += (size_t)
+            snprintf(buf + len, cap - len,
+                     "%s{\"id\":\"SE2321000156-P%03d\",\"name\":\"P%d\","
+                     "\"municipality\":\"Karlstad\",\"operator\":\"private\","
+                     "\"booking\":{\"adapter\":\"rivta-scheduling\","
+                     "\"url\":\"http://127.0.0.1:%d/vp\"}}",
+                     i ? "," : "", i, i, split && i % 2 ? port1 : port0);
     len += (size_t)snprintf(buf + len, cap - len, "]}");
     assert_true(len < cap);
     if (conf_parse(buf, len, &r, &errs) != 0 && errs.n > 0)
@@ -129,14 +132,14 @@ static void start(struct fx *fx, int n, bool two, int latency_ms,
                   const char *polite)
 {
     struct sim_opts so = { .seed = 7, .latency_ms = latency_ms };
-    struct fetch_opts fo = {0};
+    struct fetch_opts fo = { 0 };
     struct sf_error err;
     int i;
 
     fx->sim_region = make_region(n, 1, 1, false, NULL);
     for (i = 0; i < (two ? 2 : 1); i++) {
-        fx->sim[i] = sim_new(fx->base, fx->sim_region, "127.0.0.1", 0, &so,
-                             &err);
+        fx->sim[i] =
+            sim_new(fx->base, fx->sim_region, "127.0.0.1", 0, &so, &err);
         if (fx->sim[i] == NULL)
             fail_msg("sim_new: %s", err.msg);
     }
@@ -207,7 +210,8 @@ static void test_rate_and_concurrency_at_the_server(void **state)
             if ((int64_t)(j - i + 1) * 1000 >
                 2 * 1000 + 10 * (dt + th_ms(TOL_MS)))
                 fail_msg("%zu requests within %lld ms (limit 10/s, burst "
-                         "2)", j - i + 1, (long long)dt);
+                         "2)",
+                         j - i + 1, (long long)dt);
             if (dt < 1000 && (int64_t)(j - i + 1) > worst_1s)
                 worst_1s = (int64_t)(j - i + 1);
         }
@@ -218,8 +222,9 @@ static void test_rate_and_concurrency_at_the_server(void **state)
     assert_true(dur >= ((int64_t)n - 2) * 100 - 50);
     assert_true(sched_stats(collector_sched(fx->coll))->waits > 0);
     print_message("polite: %zu requests in %lld ms, worst 1 s window %lld "
-                  "(limit 12), max in flight %zu\n", n, (long long)dur,
-                  (long long)worst_1s, sim_max_inflight(fx->sim[0]));
+                  "(limit 12), max in flight %zu\n",
+                  n, (long long)dur, (long long)worst_1s,
+                  sim_max_inflight(fx->sim[0]));
 }
 
 /* --- fairness ---------------------------------------------------------------- */
@@ -254,21 +259,22 @@ static void test_waiters_served_in_order(void **state)
         assert_true(log[i].clinic >= 0 && log[i].clinic < 12);
         if (seen[log[i].clinic]++)
             fail_msg("clinic %d asked twice before every clinic's first "
-                     "request (request %zu)", log[i].clinic, i);
+                     "request (request %zu)",
+                     log[i].clinic, i);
     }
     for (i = 0; i < n; i++) {
         for (j = i + 1; j < n && log[j].clinic != log[i].clinic; j++)
             ;
         if (j == n)
-            continue;           /* the clinic's last request */
+            continue; /* the clinic's last request */
         assert_true(j - i - 1 <= 11);
         memset(seen, 0, sizeof(seen));
         for (k = i + 1; k < j; k++) {
             assert_true(log[k].clinic >= 0 && log[k].clinic < MAXCL);
             if (seen[log[k].clinic]++)
                 fail_msg("clinic %d served twice while clinic %d waited "
-                         "(requests %zu..%zu)", log[k].clinic,
-                         log[i].clinic, i, j);
+                         "(requests %zu..%zu)",
+                         log[k].clinic, log[i].clinic, i, j);
         }
     }
 }
@@ -325,7 +331,7 @@ static void test_retry_after_honoured(void **state)
 static void test_breaker_silences_a_failing_host(void **state)
 {
     struct fx *fx = *state;
-    struct sim_faults bad = { .fail_permille = 1000 }, good = {0};
+    struct sim_faults bad = { .fail_permille = 1000 }, good = { 0 };
     const struct sim_request_entry *log;
     struct sched_host *h;
     struct sf_error err;
@@ -339,10 +345,8 @@ static void test_breaker_silences_a_failing_host(void **state)
           "\"backoff_base_s\":1,\"backoff_max_s\":1,"
           "\"breaker_failures\":3,\"breaker_cooldown_s\":1");
     for (c = 0; c < NB; c++)
-        assert_int_equal(sim_set_faults(fx->sim[0], (size_t)c, &bad, &err),
-                         0);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/vp",
-             sim_port(fx->sim[0]));
+        assert_int_equal(sim_set_faults(fx->sim[0], (size_t)c, &bad, &err), 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/vp", sim_port(fx->sim[0]));
     h = sched_host_get(collector_sched(fx->coll), url, &err);
     assert_non_null(h);
 
@@ -400,8 +404,7 @@ static void test_breaker_silences_a_failing_host(void **state)
     /* 3. the host heals: the next probe closes the breaker, then every
      * clinic is polled again */
     for (c = 0; c < NB; c++)
-        assert_int_equal(sim_set_faults(fx->sim[0], (size_t)c, &good, &err),
-                         0);
+        assert_int_equal(sim_set_faults(fx->sim[0], (size_t)c, &good, &err), 0);
     n1 = n;
     t0 = mono_ms();
     while (sched_host_breaker(h) != SCHED_CLOSED && mono_ms() - t0 < 3000) {
@@ -418,22 +421,22 @@ static void test_breaker_silences_a_failing_host(void **state)
     assert_true(sched_stats(collector_sched(fx->coll))->opened >= 2);
     assert_int_equal(sched_stats(collector_sched(fx->coll))->closed, 1);
     print_message("polite: breaker opened after %zu requests; %zu "
-                  "openings; %zu requests in %lld ms of failing\n", first,
-                  nopen, n1, (long long)(opens[nopen - 1] - opens[0] +
-                                         1000));
+                  "openings; %zu requests in %lld ms of failing\n",
+                  first, nopen, n1,
+                  (long long)(opens[nopen - 1] - opens[0] + 1000));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_rate_and_concurrency_at_the_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_and_concurrency_at_the_server,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiters_served_in_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_honoured, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(
-            test_breaker_silences_a_failing_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_breaker_silences_a_failing_host,
+                                        setup, teardown),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -63,7 +63,7 @@ static int64_t mono_ms(void)
 static struct conf_region *make_region(int n, int port,
                                        const char *lead_profile, bool extra)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
     size_t cap = 4096 + (size_t)n * 400, len;
     char *buf = malloc(cap), sim[64] = "";
@@ -73,19 +73,23 @@ static struct conf_region *make_region(int n, int port,
     if (lead_profile != NULL)
         snprintf(sim, sizeof(sim), ",\"sim\":{\"profile\":\"%s\"}",
                  lead_profile);
-    len = (size_t)snprintf(buf, cap,
+    len = (size_t)snprintf(
+        buf, cap,
         "{\"name\":\"share\",\"horizon_days\":7,\"poll_interval_s\":%d,"
         "\"fetch\":{\"connect_timeout_ms\":1000,\"timeout_ms\":3000},"
         "\"politeness\":{\"rate_per_s\":1000,\"burst\":1000,"
-        "\"max_concurrent_per_host\":8},\"clinics\":[", INTERVAL_S);
+        "\"max_concurrent_per_host\":8},\"clinics\":[",
+        INTERVAL_S);
     for (i = 0; i < n + (extra ? 1 : 0); i++)
-        len += (size_t)snprintf(buf + len, cap - len,
+        len += (size_t)snprintf(
+            buf + len, cap - len,
             "%s{\"id\":\"SE2321000156-S%03d\",\"name\":\"S%d\","
             "\"municipality\":\"Karlstad\",\"operator\":\"private\","
             "\"phone\":\"054-100 %02d\",\"booking\":{\"adapter\":"
             "\"smart-bulk\",\"url\":\"http://127.0.0.1:%d/%s/$bulk-publish\","
-            "\"location\":\"L%02d\"}%s}", i ? "," : "", i, i, i, port,
-            i < n ? "pub" : "other", i, i == 0 ? sim : "");
+            "\"location\":\"L%02d\"}%s}",
+            i ? "," : "", i, i, i, port, i < n ? "pub" : "other", i,
+            i == 0 ? sim : "");
     len += (size_t)snprintf(buf + len, cap - len, "]}");
     assert_true(len < cap);
     if (conf_parse(buf, len, &r, &errs) != 0 && errs.n > 0)
@@ -205,8 +209,7 @@ static struct avail_slots *snapshot(struct fx *fx)
     for (int i = 0; i < NCL; i++) {
         avail_slots_init(&v[i]);
         for (size_t k = 0; k < st[i].slots.n; k++)
-            assert_int_equal(avail_slots_add_slot(&v[i], &st[i].slots.v[k]),
-                             0);
+            assert_int_equal(avail_slots_add_slot(&v[i], &st[i].slots.v[k]), 0);
     }
     return v;
 }
@@ -244,8 +247,7 @@ static void test_forty_locations_one_download_per_file(void **state)
     start_collector(fx, true, NULL);
     parses = smart_parse_count();
     req = pass(fx);
-    print_message("requests per pass, 40 locations: %lu with sharing\n",
-                  req);
+    print_message("requests per pass, 40 locations: %lu with sharing\n", req);
     assert_true(req <= 8);
     assert_int_equal(req, 4);
     assert_int_equal(smart_parse_count() - parses, 4);
@@ -371,8 +373,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_forty_locations_one_download_per_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_unchanged_manifest_costs_one_304, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unchanged_manifest_costs_one_304,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_failed_download_fails_every_clinic_alike, setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -15,7 +15,7 @@
  * (day 18694 = 2021-03-08, 13:00 CET). The poll window is days
  * 18694 .. 18694 + horizon_days(28) - 1 = 18721 (2021-04-04).
  */
-#define _XOPEN_SOURCE 700   /* strptime */
+#define _XOPEN_SOURCE 700 /* strptime */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,7 +44,7 @@
 #include "th_loopback.h"
 
 #define SPEC SLOTFEED_SOURCE_DIR "/tests/fixtures/smart/spec-example/"
-#define UPSTREAM_PREFIX \
+#define UPSTREAM_PREFIX                                                       \
     "https://raw.githubusercontent.com/smart-on-fhir/smart-scheduling-links/" \
     "master/examples/"
 #define NOW 1615204800
@@ -144,7 +144,7 @@ struct want_slot {
 struct want {
     struct want_slot v[512];
     size_t n;
-    size_t slots_total;       /* Slot lines in the feed, for the record */
+    size_t slots_total; /* Slot lines in the feed, for the record */
 };
 
 /* "2021-03-01T14:00:00.000Z" -> instant; asserts the Z form. */
@@ -175,8 +175,7 @@ static int32_t day_of(const char *date)
 }
 
 /* Calls fn for each JSON line of file name. */
-static void each_line(const char *name, void (*fn)(cJSON *, void *),
-                      void *arg)
+static void each_line(const char *name, void (*fn)(cJSON *, void *), void *arg)
 {
     size_t len;
     char *buf = th_read_file(SPEC, name, &len), *line, *save = NULL;
@@ -239,10 +238,12 @@ static void on_slot(cJSON *o, void *arg)
         strcmp(status->valuestring, "free") != 0)
         return;
     memset(&ws, 0, sizeof(ws));
-    ws.start = utc_instant(cJSON_GetObjectItemCaseSensitive(o, "start")
-                               ->valuestring, &hour, date);
-    ws.end = utc_instant(cJSON_GetObjectItemCaseSensitive(o, "end")
-                             ->valuestring, &ehour, edate);
+    ws.start =
+        utc_instant(cJSON_GetObjectItemCaseSensitive(o, "start")->valuestring,
+                    &hour, date);
+    ws.end =
+        utc_instant(cJSON_GetObjectItemCaseSensitive(o, "end")->valuestring,
+                    &ehour, edate);
     /* Stockholm is UTC+1/+2: a start between 00:00Z and 21:59Z has the
      * same local date as its UTC date, so the window test below may use
      * the UTC date. Assert that instead of assuming it. */
@@ -251,8 +252,8 @@ static void on_slot(cJSON *o, void *arg)
         return;
     ws.capacity = 1;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "extension")) {
-        const char *url = cJSON_GetObjectItemCaseSensitive(e, "url")
-                              ->valuestring;
+        const char *url =
+            cJSON_GetObjectItemCaseSensitive(e, "url")->valuestring;
         cJSON *v;
 
         if (strcmp(url, EXT_LINK) == 0 &&
@@ -280,8 +281,8 @@ static int cmp_want(const void *a, const void *b)
  * manifest (read with cJSON here too). */
 static void expected(struct want *w)
 {
-    struct schedules sch = {.n = 0};
-    struct slot_walk sw = {&sch, w};
+    struct schedules sch = { .n = 0 };
+    struct slot_walk sw = { &sch, w };
     size_t len;
     char *m = th_read_file(SPEC, "$bulk-publish", &len);
     cJSON *man, *out;
@@ -292,10 +293,10 @@ static void expected(struct want *w)
     man = cJSON_Parse(m);
     assert_non_null(man);
     cJSON_ArrayForEach(out, cJSON_GetObjectItemCaseSensitive(man, "output")) {
-        const char *type = cJSON_GetObjectItemCaseSensitive(out, "type")
-                               ->valuestring;
-        const char *url = cJSON_GetObjectItemCaseSensitive(out, "url")
-                              ->valuestring;
+        const char *type =
+            cJSON_GetObjectItemCaseSensitive(out, "type")->valuestring;
+        const char *url =
+            cJSON_GetObjectItemCaseSensitive(out, "url")->valuestring;
 
         if (strcmp(type, "Slot") == 0)
             each_line(strrchr(url, '/') + 1, on_slot, &sw);
@@ -318,7 +319,7 @@ static void on_pass(void *arg)
 
 static void run_pass(struct event_base *base, struct collector *c)
 {
-    struct pass_flag p = {0};
+    struct pass_flag p = { 0 };
 
     assert_int_equal(collector_poll_all(c, on_pass, &p), 0);
     th_lo_run_until(base, &p.done, 10000);
@@ -352,14 +353,14 @@ static void test_spec_example_feed(void **state)
     struct evhttp *http;
     struct server srv;
     struct conf_region *region = NULL;
-    struct conf_errors errs = {NULL, 0};
+    struct conf_errors errs = { NULL, 0 };
     struct fetch_opts o;
     struct fetch *f;
     struct collector *c;
     struct sf_error err;
     const struct clinic_state *st;
     struct avail_result res;
-    const struct avail_rule rule = {3, AVAIL_COUNT_CALENDAR};
+    const struct avail_rule rule = { 3, AVAIL_COUNT_CALENDAR };
     struct want *w = calloc(1, sizeof(*w));
     char json[1024];
     size_t n;
@@ -387,7 +388,8 @@ static void test_spec_example_feed(void **state)
              "\"name\":\"SMART Vaccine Clinic Boston\",\"municipality\":"
              "\"Karlstad\",\"operator\":\"private\",\"booking\":{\"adapter\":"
              "\"smart-bulk\",\"url\":\"http://127.0.0.1:%d/examples/"
-             "$bulk-publish\",\"location\":\"" LOCATION "\"}}]}", srv.port);
+             "$bulk-publish\",\"location\":\"" LOCATION "\"}}]}",
+             srv.port);
     if (conf_parse(json, strlen(json), &region, &errs) != 0)
         fail_msg("config: %s", errs.n > 0 ? errs.v[0] : "?");
 
@@ -417,7 +419,7 @@ static void test_spec_example_feed(void **state)
     avail_compute(&st->slots, NOW, &rule, &res);
     assert_true(res.has_first_free);
     assert_int_equal(res.first_free, w->v[0].start);
-    assert_int_equal(res.first_free, 1615212000);   /* 2021-03-08T14:00Z */
+    assert_int_equal(res.first_free, 1615212000); /* 2021-03-08T14:00Z */
     assert_int_equal(res.free_slots_within_guarantee, 4);
 
     /* second pass: the manifest's transactionTime is unchanged, so only

@@ -28,9 +28,9 @@
 #define FILE_B SLOTFEED_SOURCE_DIR "/tests/fixtures/conf/empty.json"
 
 /* The keys every booking has (conf.c); an adapter may not reuse them. */
-static const char *const common_keys[] = {
-    "adapter", "url", "booking_url", "time_type_id", "time_type_name", NULL
-};
+static const char *const common_keys[] = { "adapter",        "url",
+                                           "booking_url",    "time_type_id",
+                                           "time_type_name", NULL };
 
 /*
  * Values (JSON) for each booking key, pairwise different in what a poll
@@ -43,8 +43,8 @@ struct samples {
 
 static const struct samples samples[] = {
     { "url", { "'https://x.example/1'", "'https://x.example/2'" } },
-    { "booking_url", { "null", "'https://b.example/1'",
-                       "'https://b.example/2'" } },
+    { "booking_url",
+      { "null", "'https://b.example/1'", "'https://b.example/2'" } },
     { "time_type_id", { "null", "'T1'", "'T2'" } },
     { "time_type_name", { "null", "'N1'", "'N2'" } },
     /* fhir-slot */
@@ -55,8 +55,8 @@ static const struct samples samples[] = {
     /* smart-bulk */
     { "location", { "'L1'", "'L2'" } },
     /* rivta-scheduling */
-    { "time_types", {
-        "{'A':{'service':'S','new_visit':true}}",
+    { "time_types",
+      { "{'A':{'service':'S','new_visit':true}}",
         "{'B':{'service':'S','new_visit':true}}",
         "{'A':{'service':'T','new_visit':true}}",
         "{'A':{'service':'S','new_visit':true},"
@@ -64,16 +64,16 @@ static const struct samples samples[] = {
         "{'A':{'service':'S','new_visit':true},"
         "'B':{'service':'S','new_visit':false}}" } },
     { "discover_time_types", { "false", "true" } },
-    { "endpoints", {
-        "{'GetAvailableDates':{'url':'https://a.example/d'}}",
+    { "endpoints",
+      { "{'GetAvailableDates':{'url':'https://a.example/d'}}",
         "{'GetAvailableDates':{'url':'https://b.example/d'}}",
         "{'GetAvailableTimeslots':{'url':'https://a.example/d'}}",
         "{'GetAvailableDates':{'url':'https://a.example/d',"
         "'soap_action':'x'}}",
         "{'GetAvailableDates':{'url':'https://a.example/d',"
         "'soap_action':'y'}}" } },
-    { "tls", {
-        "{'cert':'" FILE_A "'}", "{'cert':'" FILE_B "'}",
+    { "tls",
+      { "{'cert':'" FILE_A "'}", "{'cert':'" FILE_B "'}",
         "{'cert':'" FILE_A "','key':'" FILE_B "'}",
         "{'cert':'" FILE_A "','ca':'" FILE_B "'}",
         "{'cert':'" FILE_A "','ca':'" FILE_A "'}" } },
@@ -130,7 +130,7 @@ static struct conf_region *region_with(const char *adapter, const char *key,
 {
     cJSON *root, *clinic, *booking;
     struct conf_region *r = NULL;
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     char *text;
     size_t i;
 
@@ -165,8 +165,10 @@ static void check_key(const char *adapter, const char *key)
     size_t i, j;
 
     if (s == NULL) {
-        fprintf(stderr, "booking key \"%s\" of %s has no samples here: "
-                "add some, so the compare is checked\n", key, adapter);
+        fprintf(stderr,
+                "booking key \"%s\" of %s has no samples here: "
+                "add some, so the compare is checked\n",
+                key, adapter);
         fail();
     }
     for (i = 0; i < 6 && s->v[i] != NULL; i++) {
@@ -178,9 +180,8 @@ static void check_key(const char *adapter, const char *key)
             got = adapter_booking_same(&a->clinics[0].booking,
                                        &b->clinics[0].booking);
             if (got != want)
-                fprintf(stderr, "%s %s: %s vs %s: conf_same says %s\n",
-                        adapter, key, s->v[i], s->v[j],
-                        got ? "same" : "different");
+                fprintf(stderr, "%s %s: %s vs %s: conf_same says %s\n", adapter,
+                        key, s->v[i], s->v[j], got ? "same" : "different");
             assert_true(got == want);
             conf_free(a);
             conf_free(b);
@@ -263,7 +264,8 @@ static void token_fx_init(struct token_fx *x)
              "\"name\":\"C\",\"municipality\":\"M\",\"operator\":"
              "\"region\",\"booking\":{\"adapter\":\"fhir-slot\","
              "\"url\":\"https://f.example/r4\",\"actor\":"
-             "\"Location/1\",\"token_file\":\"%s\"}}]}", x->token);
+             "\"Location/1\",\"token_file\":\"%s\"}}]}",
+             x->token);
     write_text(x->conf, text);
 }
 
@@ -275,10 +277,10 @@ static void token_fx_done(struct token_fx *x)
 }
 
 /* conf_load of x->conf: 0 and *r, or -1 with the one error line in why. */
-static int load(const struct token_fx *x, struct conf_region **r,
-                char *why, size_t whylen)
+static int load(const struct token_fx *x, struct conf_region **r, char *why,
+                size_t whylen)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     int rc = conf_load(x->conf, r, &errs);
 
     why[0] = '\0';
@@ -309,11 +311,11 @@ static void test_token_loaded_with_config(void **state)
     assert_string_equal(r1->clinics[0].booking.token, "tok-1.abc");
     assert_int_equal(load(&x, &r2, why, sizeof(why)), 0);
     assert_string_equal(r2->clinics[0].booking.token, "tok-2.abc");
-    assert_false(adapter_booking_same(&r1->clinics[0].booking,
-                                      &r2->clinics[0].booking));
+    assert_false(
+        adapter_booking_same(&r1->clinics[0].booking, &r2->clinics[0].booking));
     assert_int_equal(load(&x, &r3, why, sizeof(why)), 0);
-    assert_true(adapter_booking_same(&r2->clinics[0].booking,
-                                     &r3->clinics[0].booking));
+    assert_true(
+        adapter_booking_same(&r2->clinics[0].booking, &r3->clinics[0].booking));
 
     /* Bad files fail the load (a reload keeps the running config), by
      * JSON path, quoting neither the token nor the file's path. */
@@ -322,7 +324,7 @@ static void test_token_loaded_with_config(void **state)
     assert_int_equal(load(&x, &r3, why, sizeof(why)), -1);
     assert_null(r3);
     assert_string_equal(why, "$.clinics[0].booking.token_file: the token "
-                        "holds a space, control or non-ASCII byte");
+                             "holds a space, control or non-ASCII byte");
     write_text(x.token, " \n\n");
     assert_int_equal(load(&x, &r3, why, sizeof(why)), -1);
     assert_null(r3);
@@ -330,7 +332,7 @@ static void test_token_loaded_with_config(void **state)
     unlink(x.token);
     assert_int_equal(load(&x, &r3, why, sizeof(why)), -1);
     assert_string_equal(why, "$.clinics[0].booking.token_file: cannot "
-                        "read: No such file or directory");
+                             "read: No such file or directory");
     assert_null(strstr(why, x.dir));
 
     conf_free(r1);
@@ -341,8 +343,8 @@ static void test_token_loaded_with_config(void **state)
 /* conf_parse checks the text only: the token is conf_load's to read. */
 static void test_parse_reads_no_token(void **state)
 {
-    struct conf_region *r = region_with("fhir-slot", "token_file",
-                                        "'/nonexistent/t1'");
+    struct conf_region *r =
+        region_with("fhir-slot", "token_file", "'/nonexistent/t1'");
 
     (void)state;
     assert_string_equal(r->clinics[0].booking.token_file, "/nonexistent/t1");

@@ -26,8 +26,8 @@ static void add(struct avail_slots *s, int64_t start, const char *who)
                      0);
 }
 
-static const struct avail_rule CAL3 = {3, AVAIL_COUNT_CALENDAR};
-static const struct avail_rule WORK3 = {3, AVAIL_COUNT_WORKING};
+static const struct avail_rule CAL3 = { 3, AVAIL_COUNT_CALENDAR };
+static const struct avail_rule WORK3 = { 3, AVAIL_COUNT_WORKING };
 
 /* --- slot list --------------------------------------------------------------- */
 
@@ -40,7 +40,7 @@ static void test_list_basics(void **state)
     avail_slots_init(&b);
     assert_int_equal(a.n, 0);
     assert_null(a.v);
-    for (int i = 0; i < 100; i++)       /* crosses several reallocations */
+    for (int i = 0; i < 100; i++) /* crosses several reallocations */
         add(&a, 1000 + i, i % 2 ? "Dalmo, Jacob" : NULL);
     assert_int_equal(a.n, 100);
     assert_string_equal(a.v[99].practitioner, "Dalmo, Jacob");
@@ -56,7 +56,7 @@ static void test_list_basics(void **state)
     assert_string_equal(b.v[1].service, "Xybesök");
     assert_false(avail_slots_equal(&a, &b));
     assert_string_equal(a.v[1].service, "Nybesök");
-    assert_string_equal(b.v[3].service, "Nybesök");     /* only v[1] moved */
+    assert_string_equal(b.v[3].service, "Nybesök"); /* only v[1] moved */
 
     /* copy over a non-empty list replaces it */
     assert_int_equal(avail_slots_copy(&b, &a), 0);
@@ -68,7 +68,7 @@ static void test_list_basics(void **state)
     assert_null(a.v);
     assert_int_equal(b.n, 100);
     assert_false(avail_slots_equal(&a, &b));
-    avail_slots_move(&b, &b);           /* self-move is a no-op */
+    avail_slots_move(&b, &b); /* self-move is a no-op */
     assert_int_equal(b.n, 100);
 
     avail_slots_clear(&b);
@@ -118,7 +118,7 @@ static void test_list_sort_dedupe(void **state)
     assert_true(avail_slots_equal(&s, &t));
 
     avail_slots_clear(&s);
-    avail_slots_sort(&s);               /* empty: fine */
+    avail_slots_sort(&s); /* empty: fine */
     avail_slots_clear(&t);
 }
 
@@ -138,8 +138,9 @@ static void test_list_interning(void **state)
     for (int i = 0; i < 300; i++) {
         /* A fresh buffer each time: sharing must come from the text. */
         snprintf(name, sizeof(name), "Pract %d", i % 3);
-        assert_int_equal(avail_slots_add(&a, 1000 + i * 60, 1030 + i * 60,
-                                         name, "Nybesök", "NYB"), 0);
+        assert_int_equal(avail_slots_add(&a, 1000 + i * 60, 1030 + i * 60, name,
+                                         "Nybesök", "NYB"),
+                         0);
     }
     assert_ptr_equal(a.v[0].practitioner, a.v[3].practitioner);
     assert_ptr_equal(a.v[0].practitioner, a.v[297].practitioner);
@@ -151,15 +152,14 @@ static void test_list_interning(void **state)
     /* Many distinct strings (a deep link per slot) stay distinct. */
     for (int i = 0; i < 300; i++) {
         snprintf(name, sizeof(name), "https://b.example/%d", i);
-        assert_int_equal(avail_slots_set_str(&a, &a.v[i].booking_url, name),
-                         0);
+        assert_int_equal(avail_slots_set_str(&a, &a.v[i].booking_url, name), 0);
     }
     assert_string_equal(a.v[0].booking_url, "https://b.example/0");
     assert_string_equal(a.v[299].booking_url, "https://b.example/299");
     assert_string_equal(a.v[150].booking_url, "https://b.example/150");
 
     assert_int_equal(avail_slots_copy(&b, &a), 0);
-    avail_slots_clear(&a);              /* b must not lean on a's pool */
+    avail_slots_clear(&a); /* b must not lean on a's pool */
     assert_int_equal(b.n, 300);
     assert_string_equal(b.v[2].practitioner, "Pract 2");
     assert_string_equal(b.v[299].booking_url, "https://b.example/299");
@@ -167,7 +167,7 @@ static void test_list_interning(void **state)
 
     avail_slots_truncate(&b, 10);
     assert_int_equal(b.n, 10);
-    avail_slots_truncate(&b, 20);       /* beyond n: nothing */
+    avail_slots_truncate(&b, 20); /* beyond n: nothing */
     assert_int_equal(b.n, 10);
     avail_slots_shrink(&b);
     assert_int_equal(b.cap, 10);
@@ -185,7 +185,9 @@ static void test_booking_fields(void **state)
 {
     struct avail_slots a, b;
     struct avail_slot tpl = {
-        .start = 5000, .end = 5900, .practitioner = NULL,
+        .start = 5000,
+        .end = 5900,
+        .practitioner = NULL,
         .service = "Nybesök",
         .booking_url = "https://book.example/s?slot=1",
         .booking_phone = "054-10 00 00",
@@ -197,7 +199,7 @@ static void test_booking_fields(void **state)
     avail_slots_init(&b);
     assert_int_equal(avail_slots_add_slot(&a, &tpl), 0);
     assert_int_equal(avail_slots_add(&a, 6000, 6900, NULL, NULL, NULL), 0);
-    tpl.capacity = 0;           /* below 1: stored as 1 */
+    tpl.capacity = 0; /* below 1: stored as 1 */
     tpl.start = 7000;
     tpl.end = 7600;
     assert_int_equal(avail_slots_add_slot(&a, &tpl), 0);
@@ -222,7 +224,8 @@ static void test_booking_fields(void **state)
     assert_false(avail_slots_equal(&a, &b));
     b.v[0].capacity = 4;
     assert_int_equal(avail_slots_set_str(&b, &b.v[0].booking_url,
-                                         "https://Xook.example/s?slot=1"), 0);
+                                         "https://Xook.example/s?slot=1"),
+                     0);
     assert_false(avail_slots_equal(&a, &b));
     assert_int_equal(avail_slots_copy(&b, &a), 0);
     assert_int_equal(avail_slots_set_str(&b, &b.v[0].booking_phone, NULL), 0);
@@ -271,10 +274,10 @@ static void test_deadline(void **state)
     (void)state;
     assert_int_equal(avail_deadline(th_dayn(2026, 1, 15), &CAL3),
                      th_dayn(2026, 1, 18));
-    r = (struct avail_rule){0, AVAIL_COUNT_CALENDAR};
+    r = (struct avail_rule){ 0, AVAIL_COUNT_CALENDAR };
     assert_int_equal(avail_deadline(th_dayn(2026, 1, 15), &r),
                      th_dayn(2026, 1, 15));
-    r = (struct avail_rule){0, AVAIL_COUNT_WORKING};
+    r = (struct avail_rule){ 0, AVAIL_COUNT_WORKING };
     assert_int_equal(avail_deadline(th_dayn(2026, 1, 17), &r),
                      th_dayn(2026, 1, 17));
 
@@ -282,7 +285,7 @@ static void test_deadline(void **state)
     assert_int_equal(avail_deadline(th_dayn(2026, 1, 16), &WORK3),
                      th_dayn(2026, 1, 21));
     /* Saturday, N=1: the next Monday. */
-    r = (struct avail_rule){1, AVAIL_COUNT_WORKING};
+    r = (struct avail_rule){ 1, AVAIL_COUNT_WORKING };
     assert_int_equal(avail_deadline(th_dayn(2026, 1, 17), &r),
                      th_dayn(2026, 1, 19));
     /* Skärtorsdagen 2026-04-02: Fri 3 - Mon 6 closed; Tue 7, Wed 8, Thu 9. */
@@ -328,18 +331,18 @@ static void test_boundary_winter(void **state)
 {
     struct avail_slots s;
     struct avail_result r;
-    int64_t now = th_utc(2026, 1, 15, 10, 0, 0);   /* Thu 11:00 local */
+    int64_t now = th_utc(2026, 1, 15, 10, 0, 0); /* Thu 11:00 local */
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, th_utc(2026, 1, 18, 22, 59, 0), "A");  /* Sun 18 23:59 local */
+    add(&s, th_utc(2026, 1, 18, 22, 59, 0), "A"); /* Sun 18 23:59 local */
     avail_compute(&s, now, &CAL3, &r);
     assert_true(r.within_guarantee);
     assert_int_equal(r.free_slots_within_guarantee, 1);
     assert_int_equal(r.upcoming_days[0], th_dayn(2026, 1, 18));
     avail_slots_clear(&s);
 
-    add(&s, th_utc(2026, 1, 18, 23, 0, 0), "A");   /* Mon 19 00:00 local */
+    add(&s, th_utc(2026, 1, 18, 23, 0, 0), "A"); /* Mon 19 00:00 local */
     avail_compute(&s, now, &CAL3, &r);
     assert_false(r.within_guarantee);
     assert_int_equal(r.free_slots_within_guarantee, 0);
@@ -360,9 +363,9 @@ static void test_boundary_summer(void **state)
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, th_utc(2026, 7, 18, 21, 59, 0), "A");  /* 18th 23:59 local */
-    add(&s, th_utc(2026, 7, 18, 22, 0, 0), "A");   /* 19th 00:00 local */
-    add(&s, th_utc(2026, 7, 18, 22, 30, 0), "B");  /* 19th 00:30 local */
+    add(&s, th_utc(2026, 7, 18, 21, 59, 0), "A"); /* 18th 23:59 local */
+    add(&s, th_utc(2026, 7, 18, 22, 0, 0), "A");  /* 19th 00:00 local */
+    add(&s, th_utc(2026, 7, 18, 22, 30, 0), "B"); /* 19th 00:30 local */
     avail_compute(&s, now, &CAL3, &r);
     assert_int_equal(r.deadline_day, th_dayn(2026, 7, 18));
     assert_int_equal(r.free_slots, 3);
@@ -379,12 +382,12 @@ static void test_contact_day_local_midnight(void **state)
 {
     struct avail_slots s;
     struct avail_result r;
-    int64_t now = th_utc(2026, 1, 15, 23, 30, 0);  /* Fri 16 00:30 local */
+    int64_t now = th_utc(2026, 1, 15, 23, 30, 0); /* Fri 16 00:30 local */
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, th_utc(2026, 1, 19, 22, 59, 0), "A");  /* Mon 19 23:59 local */
-    add(&s, th_utc(2026, 1, 15, 23, 45, 0), "A");  /* day 0 itself */
+    add(&s, th_utc(2026, 1, 19, 22, 59, 0), "A"); /* Mon 19 23:59 local */
+    add(&s, th_utc(2026, 1, 15, 23, 45, 0), "A"); /* day 0 itself */
     avail_compute(&s, now, &CAL3, &r);
     assert_int_equal(r.contact_day, th_dayn(2026, 1, 16));
     assert_int_equal(r.deadline_day, th_dayn(2026, 1, 19));
@@ -408,9 +411,9 @@ static void test_now_and_past(void **state)
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, now - 86400 * 3, "A");              /* long gone */
+    add(&s, now - 86400 * 3, "A"); /* long gone */
     add(&s, now - 1, "A");
-    add(&s, now, "B");                          /* starts exactly now */
+    add(&s, now, "B"); /* starts exactly now */
     avail_compute(&s, now, &CAL3, &r);
     assert_false(r.has_first_free);
     assert_int_equal(r.free_slots, 0);
@@ -435,11 +438,11 @@ static void test_upcoming_days(void **state)
 {
     struct avail_slots s, sorted;
     struct avail_result r, r2;
-    int64_t now = th_utc(2026, 2, 2, 9, 0, 0);     /* Mon 10:00 local */
+    int64_t now = th_utc(2026, 2, 2, 9, 0, 0); /* Mon 10:00 local */
     /* (day of February, local hour) */
     static const int when[][2] = {
-        {10, 8}, {3, 9},  {3, 14}, {9, 13}, {3, 8},  {4, 16},
-        {10, 9}, {1, 12}, {9, 7},  {2, 9},  {4, 0},  {13, 23},
+        { 10, 8 }, { 3, 9 },  { 3, 14 }, { 9, 13 }, { 3, 8 }, { 4, 16 },
+        { 10, 9 }, { 1, 12 }, { 9, 7 },  { 2, 9 },  { 4, 0 }, { 13, 23 },
     };
 
     (void)state;
@@ -452,7 +455,7 @@ static void test_upcoming_days(void **state)
     assert_int_equal(r.free_slots, 10);
     assert_int_equal(r.contact_day, th_dayn(2026, 2, 2));
     assert_int_equal(r.deadline_day, th_dayn(2026, 2, 5));
-    assert_int_equal(r.free_slots_within_guarantee, 5);  /* 3x 3rd, 2x 4th */
+    assert_int_equal(r.free_slots_within_guarantee, 5); /* 3x 3rd, 2x 4th */
     assert_int_equal(r.first_free, th_utc(2026, 2, 3, 7, 0, 0));
     assert_int_equal(r.n_upcoming, 3);
     assert_int_equal(r.upcoming_days[0], th_dayn(2026, 2, 3));
@@ -513,9 +516,9 @@ static void test_working_rule(void **state)
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, th_utc(2026, 4, 8, 8, 0, 0), "A");     /* Wed 8 April */
-    add(&s, th_utc(2026, 4, 9, 21, 59, 0), "A");   /* Thu 9 23:59 local */
-    add(&s, th_utc(2026, 4, 9, 22, 0, 0), "A");    /* Fri 10 00:00 local */
+    add(&s, th_utc(2026, 4, 8, 8, 0, 0), "A");   /* Wed 8 April */
+    add(&s, th_utc(2026, 4, 9, 21, 59, 0), "A"); /* Thu 9 23:59 local */
+    add(&s, th_utc(2026, 4, 9, 22, 0, 0), "A");  /* Fri 10 00:00 local */
     avail_compute(&s, now, &WORK3, &r);
     assert_int_equal(r.deadline_day, th_dayn(2026, 4, 9));
     assert_true(r.within_guarantee);
@@ -528,8 +531,8 @@ static void test_working_rule(void **state)
 
     /* Friday 2026-01-16 14:00 local: Mon, Tue, Wed. */
     now = th_utc(2026, 1, 16, 13, 0, 0);
-    add(&s, th_utc(2026, 1, 21, 15, 0, 0), "A");   /* Wed 16:00 */
-    add(&s, th_utc(2026, 1, 22, 7, 0, 0), "A");    /* Thu 08:00 */
+    add(&s, th_utc(2026, 1, 21, 15, 0, 0), "A"); /* Wed 16:00 */
+    add(&s, th_utc(2026, 1, 22, 7, 0, 0), "A");  /* Thu 08:00 */
     avail_compute(&s, now, &WORK3, &r);
     assert_int_equal(r.deadline_day, th_dayn(2026, 1, 21));
     assert_int_equal(r.free_slots_within_guarantee, 1);
@@ -546,9 +549,9 @@ static void test_dst_contact_day(void **state)
 
     (void)state;
     avail_slots_init(&s);
-    add(&s, th_utc(2026, 4, 1, 21, 59, 0), "A");   /* Wed 1 Apr 23:59 CEST */
-    add(&s, th_utc(2026, 4, 1, 22, 0, 0), "A");    /* Thu 2 Apr 00:00 CEST */
-    add(&s, th_utc(2026, 3, 29, 1, 0, 0), "A");    /* 29th 03:00 CEST */
+    add(&s, th_utc(2026, 4, 1, 21, 59, 0), "A"); /* Wed 1 Apr 23:59 CEST */
+    add(&s, th_utc(2026, 4, 1, 22, 0, 0), "A");  /* Thu 2 Apr 00:00 CEST */
+    add(&s, th_utc(2026, 3, 29, 1, 0, 0), "A");  /* 29th 03:00 CEST */
     avail_compute(&s, now, &CAL3, &r);
     assert_int_equal(r.contact_day, th_dayn(2026, 3, 29));
     assert_int_equal(r.deadline_day, th_dayn(2026, 4, 1));
@@ -578,10 +581,13 @@ static void test_dst_contact_day(void **state)
 static void test_list_scrubs_personnummer(void **state)
 {
     struct avail_slots s, c;
-    struct avail_slot t = {0};
+    struct avail_slot t = { 0 };
     const char *const hostile[] = {
-        "Dr 19811218-9876", "811218\xe2\x80\x93" "9876 Nybes\xc3\xb6k",
-        "8112189876", "https://book.example/p/19811218%209876/slot",
+        "Dr 19811218-9876",
+        "811218\xe2\x80\x93"
+        "9876 Nybes\xc3\xb6k",
+        "8112189876",
+        "https://book.example/p/19811218%209876/slot",
         "tel 19811218 9876",
     };
 
@@ -589,7 +595,8 @@ static void test_list_scrubs_personnummer(void **state)
     avail_slots_init(&s);
     avail_slots_init(&c);
     assert_int_equal(avail_slots_add(&s, 100, 200, hostile[0], hostile[1],
-                                     hostile[2]), 0);
+                                     hostile[2]),
+                     0);
     t.start = 300;
     t.end = 400;
     t.practitioner = hostile[2];
@@ -598,8 +605,8 @@ static void test_list_scrubs_personnummer(void **state)
     t.booking_url = hostile[3];
     t.booking_phone = hostile[4];
     assert_int_equal(avail_slots_add_slot(&s, &t), 0);
-    assert_int_equal(avail_slots_set_str(&s, &s.v[0].booking_url,
-                                         hostile[3]), 0);
+    assert_int_equal(avail_slots_set_str(&s, &s.v[0].booking_url, hostile[3]),
+                     0);
     assert_int_equal(avail_slots_copy(&c, &s), 0);
     assert_string_equal(s.v[0].practitioner, "Dr [personnummer]");
     assert_string_equal(s.v[0].service, "[personnummer] Nybes\xc3\xb6k");
@@ -611,17 +618,18 @@ static void test_list_scrubs_personnummer(void **state)
     assert_ptr_equal(s.v[0].service_id, s.v[1].practitioner);
     assert_ptr_equal(s.v[0].booking_url, s.v[1].booking_url);
     for (size_t i = 0; i < s.n; i++) {
-        const char *f[] = {s.v[i].practitioner, s.v[i].service,
-                           s.v[i].service_id, s.v[i].booking_url,
-                           s.v[i].booking_phone, c.v[i].practitioner,
-                           c.v[i].service, c.v[i].booking_url};
+        const char *f[] = { s.v[i].practitioner,  s.v[i].service,
+                            s.v[i].service_id,    s.v[i].booking_url,
+                            s.v[i].booking_phone, c.v[i].practitioner,
+                            c.v[i].service,       c.v[i].booking_url };
 
         for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
             assert_true(f[k] == NULL || strstr(f[k], "9876") == NULL);
     }
     /* ordinary text is untouched and still shared */
-    assert_int_equal(avail_slots_add(&s, 500, 600, "Dalmo, Jacob", "Nybes\xc3\xb6k",
-                                     "FYS-NY 20260331"), 0);
+    assert_int_equal(avail_slots_add(&s, 500, 600, "Dalmo, Jacob",
+                                     "Nybes\xc3\xb6k", "FYS-NY 20260331"),
+                     0);
     assert_string_equal(s.v[2].service_id, "FYS-NY 20260331");
     avail_slots_clear(&s);
     avail_slots_clear(&c);

@@ -33,7 +33,7 @@ static void assert_civil(const struct clock_civil *c, int y, int mo, int d,
 
 static struct clock_civil civil(int y, int mo, int d, int h, int mi, int s)
 {
-    struct clock_civil c = {y, mo, d, h, mi, s};
+    struct clock_civil c = { y, mo, d, h, mi, s };
     return c;
 }
 
@@ -74,12 +74,12 @@ static void test_days_known(void **state)
     assert_int_equal(y, 2026);
     assert_int_equal(m, 3);
     assert_int_equal(d, 1);
-    clock_civil_from_days(-719468, &y, &m, &d);   /* 0000-03-01 */
+    clock_civil_from_days(-719468, &y, &m, &d); /* 0000-03-01 */
     assert_int_equal(y, 0);
     assert_int_equal(m, 3);
     assert_int_equal(d, 1);
 
-    assert_int_equal(clock_weekday(0), 4);                 /* Thursday */
+    assert_int_equal(clock_weekday(0), 4); /* Thursday */
     assert_int_equal(clock_weekday(-1), 3);
     assert_int_equal(clock_weekday(th_dayn(2026, 3, 29)), 7); /* Sunday */
     assert_int_equal(clock_weekday(th_dayn(2026, 3, 30)), 1);
@@ -122,7 +122,9 @@ static void test_offset_switches(void **state)
 {
     /* Last Sundays of March / October, from a printed calendar. */
     static const int sw[][4] = {
-        {2025, 30, 26, 0}, {2026, 29, 25, 0}, {2027, 28, 31, 0},
+        { 2025, 30, 26, 0 },
+        { 2026, 29, 25, 0 },
+        { 2027, 28, 31, 0 },
     };
 
     (void)state;
@@ -192,8 +194,9 @@ static void test_from_local(void **state)
     assert_int_equal(t, th_utc(2026, 7, 15, 10, 0, 0));
 
     /* March skipped hour 02:00:00-02:59:59 does not exist; *out untouched. */
-    static const int march[][3] = {{2025, 3, 30}, {2026, 3, 29},
-                                   {2027, 3, 28}};
+    static const int march[][3] = { { 2025, 3, 30 },
+                                    { 2026, 3, 29 },
+                                    { 2027, 3, 28 } };
     for (size_t i = 0; i < 3; i++) {
         int y = march[i][0], mo = march[i][1], d = march[i][2];
         c = civil(y, mo, d, 2, 30, 0);
@@ -213,8 +216,9 @@ static void test_from_local(void **state)
     }
 
     /* October repeated hour: first occurrence (+02:00) and AMBIGUOUS. */
-    static const int oct[][3] = {{2025, 10, 26}, {2026, 10, 25},
-                                 {2027, 10, 31}};
+    static const int oct[][3] = { { 2025, 10, 26 },
+                                  { 2026, 10, 25 },
+                                  { 2027, 10, 31 } };
     for (size_t i = 0; i < 3; i++) {
         int y = oct[i][0], mo = oct[i][1], d = oct[i][2];
         c = civil(y, mo, d, 2, 30, 0);
@@ -238,15 +242,15 @@ static void test_from_local(void **state)
 static void test_from_local_invalid(void **state)
 {
     static const struct clock_civil bad[] = {
-        {2026, 0, 1, 0, 0, 0},   {2026, 13, 1, 0, 0, 0},
-        {2026, 4, 31, 0, 0, 0},  {2026, 2, 29, 0, 0, 0},
-        {2026, 1, 0, 0, 0, 0},   {2026, 1, 32, 0, 0, 0},
-        {2026, 1, 1, 24, 0, 0},  {2026, 1, 1, -1, 0, 0},
-        {2026, 1, 1, 0, 60, 0},  {2026, 1, 1, 0, 0, 60},
-        {2026, 1, 1, 0, 0, -1},  {-1, 1, 1, 0, 0, 0},
-        {10000, 1, 1, 0, 0, 0},  {2100, 2, 29, 0, 0, 0},
+        { 2026, 0, 1, 0, 0, 0 },  { 2026, 13, 1, 0, 0, 0 },
+        { 2026, 4, 31, 0, 0, 0 }, { 2026, 2, 29, 0, 0, 0 },
+        { 2026, 1, 0, 0, 0, 0 },  { 2026, 1, 32, 0, 0, 0 },
+        { 2026, 1, 1, 24, 0, 0 }, { 2026, 1, 1, -1, 0, 0 },
+        { 2026, 1, 1, 0, 60, 0 }, { 2026, 1, 1, 0, 0, 60 },
+        { 2026, 1, 1, 0, 0, -1 }, { -1, 1, 1, 0, 0, 0 },
+        { 10000, 1, 1, 0, 0, 0 }, { 2100, 2, 29, 0, 0, 0 },
     };
-    struct clock_civil ok = {2024, 2, 29, 23, 59, 59};
+    struct clock_civil ok = { 2024, 2, 29, 23, 59, 59 };
     int64_t t = 42;
 
     (void)state;
@@ -262,13 +266,14 @@ static void test_from_local_invalid(void **state)
 /* Every 5 minutes of the switch days: local -> UTC -> local round trip. */
 static void test_round_trip_switch_days(void **state)
 {
-    static const int days[][3] = {{2026, 3, 29}, {2026, 10, 25},
-                                  {2027, 3, 28}, {2027, 10, 31}};
+    static const int days[][3] = {
+        { 2026, 3, 29 }, { 2026, 10, 25 }, { 2027, 3, 28 }, { 2027, 10, 31 }
+    };
 
     (void)state;
     for (size_t i = 0; i < 4; i++) {
-        int64_t from = th_utc(days[i][0], days[i][1], days[i][2], 0, 0, 0) -
-                       3 * 3600;
+        int64_t from =
+            th_utc(days[i][0], days[i][1], days[i][2], 0, 0, 0) - 3 * 3600;
         for (int64_t t = from; t < from + 30 * 3600; t += 300) {
             struct clock_civil c;
             int off;
@@ -388,7 +393,7 @@ static void test_vs_glibc_tzdata(void **state)
                          tm.tm_hour, tm.tm_min, tm.tm_sec);
             assert_int_equal(clock_local_day(t),
                              th_dayn(tm.tm_year + 1900, tm.tm_mon + 1,
-                                  tm.tm_mday));
+                                     tm.tm_mday));
             if (clock_from_local(&c, &back) == CLOCK_OK)
                 assert_int_equal(back, t);
             checked++;
@@ -433,18 +438,18 @@ static void test_parse_rfc3339_valid(void **state)
 {
     static const struct {
         const char *s;
-        int y, mo, d, h, mi, sec;   /* expected UTC */
+        int y, mo, d, h, mi, sec; /* expected UTC */
     } ok[] = {
-        {"2026-03-31T10:00:00+02:00", 2026, 3, 31, 8, 0, 0},
-        {"2026-03-31T08:00:00Z", 2026, 3, 31, 8, 0, 0},
-        {"2026-03-31t08:00:00z", 2026, 3, 31, 8, 0, 0},
-        {"2026-03-31T08:00:00.5Z", 2026, 3, 31, 8, 0, 0},
-        {"2026-03-31T08:00:59.999999999+00:00", 2026, 3, 31, 8, 0, 59},
-        {"2026-03-31T08:00:00-00:00", 2026, 3, 31, 8, 0, 0},
-        {"2026-01-15T18:30:00-05:30", 2026, 1, 16, 0, 0, 0},
-        {"2026-01-01T00:30:00+01:00", 2025, 12, 31, 23, 30, 0},
-        {"2024-02-29T23:59:59+23:59", 2024, 2, 29, 0, 0, 59},
-        {"1969-12-31T23:59:59Z", 1969, 12, 31, 23, 59, 59},
+        { "2026-03-31T10:00:00+02:00", 2026, 3, 31, 8, 0, 0 },
+        { "2026-03-31T08:00:00Z", 2026, 3, 31, 8, 0, 0 },
+        { "2026-03-31t08:00:00z", 2026, 3, 31, 8, 0, 0 },
+        { "2026-03-31T08:00:00.5Z", 2026, 3, 31, 8, 0, 0 },
+        { "2026-03-31T08:00:59.999999999+00:00", 2026, 3, 31, 8, 0, 59 },
+        { "2026-03-31T08:00:00-00:00", 2026, 3, 31, 8, 0, 0 },
+        { "2026-01-15T18:30:00-05:30", 2026, 1, 16, 0, 0, 0 },
+        { "2026-01-01T00:30:00+01:00", 2025, 12, 31, 23, 30, 0 },
+        { "2024-02-29T23:59:59+23:59", 2024, 2, 29, 0, 0, 59 },
+        { "1969-12-31T23:59:59Z", 1969, 12, 31, 23, 59, 59 },
     };
     int64_t t;
 
@@ -453,7 +458,7 @@ static void test_parse_rfc3339_valid(void **state)
         t = -42;
         assert_int_equal(clock_parse_rfc3339(ok[i].s, &t), 0);
         assert_int_equal(t, th_utc(ok[i].y, ok[i].mo, ok[i].d, ok[i].h,
-                                ok[i].mi, ok[i].sec));
+                                   ok[i].mi, ok[i].sec));
     }
     /* format -> parse is the identity on whole seconds */
     for (int64_t x = th_utc(2026, 10, 24, 20, 0, 0);
@@ -470,10 +475,10 @@ static void test_parse_rfc3339_invalid(void **state)
     static const char *bad[] = {
         "",
         "2026-03-31",
-        "2026-03-31T10:00:00",          /* offset required */
-        "2026-03-31 10:00:00Z",         /* space separator */
+        "2026-03-31T10:00:00",  /* offset required */
+        "2026-03-31 10:00:00Z", /* space separator */
         " 2026-03-31T10:00:00Z",
-        "2026-03-31T10:00:00Z ",        /* trailing junk */
+        "2026-03-31T10:00:00Z ", /* trailing junk */
         "2026-03-31T10:00:00Zx",
         "2026-03-31T10:00:00+02:00x",
         "2026-03-31T10:00:00+02:00Z",
@@ -482,9 +487,9 @@ static void test_parse_rfc3339_invalid(void **state)
         "2026-03-31T10:00:00+2:00",
         "2026-03-31T10:00:00+24:00",
         "2026-03-31T10:00:00+02:60",
-        "2026-03-31T10:00:00.Z",        /* empty fraction */
+        "2026-03-31T10:00:00.Z", /* empty fraction */
         "2026-03-31T10:00:00,5Z",
-        "2026-03-31T10:00Z",            /* seconds required */
+        "2026-03-31T10:00Z", /* seconds required */
         "2026-3-31T10:00:00Z",
         "2026-03-1T10:00:00Z",
         "26-03-31T10:00:00Z",
@@ -518,13 +523,13 @@ static void test_parse_rfc3339_invalid(void **state)
 static void test_parse_dates(void **state)
 {
     int32_t d = 42;
-    static const char *bad_iso[] = {"2026-02-29", "2026-13-01", "2026-1-01",
-                                    "20260301", "2026-03-01x", "",
-                                    "2026-03-01 ", "2026-03-00"};
-    static const char *bad_riv[] = {"2026033",   "202603311", "2026-03-31",
-                                    "20261301",  "20260230",  "2026033a",
-                                    "",          " 20260331", "20260331 ",
-                                    "20260300"};
+    static const char *bad_iso[] = { "2026-02-29",  "2026-13-01",  "2026-1-01",
+                                     "20260301",    "2026-03-01x", "",
+                                     "2026-03-01 ", "2026-03-00" };
+    static const char *bad_riv[] = { "2026033",  "202603311", "2026-03-31",
+                                     "20261301", "20260230",  "2026033a",
+                                     "",         " 20260331", "20260331 ",
+                                     "20260300" };
 
     (void)state;
     assert_int_equal(clock_parse_date("2026-03-31", &d), 0);
@@ -549,11 +554,12 @@ static void test_parse_dates(void **state)
 
 static void test_parse_riv_ts(void **state)
 {
-    static const char *bad[] = {"2026033110000",   "202603311000000",
-                                "2026-03-31T1000", "2026033110000a",
-                                "20260331240000",  "20260331106000",
-                                "20260331100060",  "20260230100000",
-                                "",                "20260331100000 "};
+    static const char *bad[] = {
+        "2026033110000",  "202603311000000", "2026-03-31T1000",
+        "2026033110000a", "20260331240000",  "20260331106000",
+        "20260331100060", "20260230100000",  "",
+        "20260331100000 "
+    };
     int64_t t = 42;
 
     (void)state;
@@ -561,8 +567,7 @@ static void test_parse_riv_ts(void **state)
     assert_int_equal(t, th_utc(2026, 3, 31, 8, 0, 0));
     assert_int_equal(clock_parse_riv_ts("20260115083000", &t), CLOCK_OK);
     assert_int_equal(t, th_utc(2026, 1, 15, 7, 30, 0));
-    assert_int_equal(clock_parse_riv_ts("20261025023000", &t),
-                     CLOCK_AMBIGUOUS);
+    assert_int_equal(clock_parse_riv_ts("20261025023000", &t), CLOCK_AMBIGUOUS);
     assert_int_equal(t, th_utc(2026, 10, 25, 0, 30, 0));
     t = 42;
     assert_true(clock_parse_riv_ts("20260329023000", &t) < 0);
@@ -583,7 +588,7 @@ static void test_parse_riv_ts(void **state)
  */
 static void check_riv_ts(int y, int m, int d, int hh, int mm, int ss)
 {
-    struct clock_civil c = {y, m, d, hh, mm, ss};
+    struct clock_civil c = { y, m, d, hh, mm, ss };
     char s[32];
     int64_t want = -1, got = -1;
     int wrc, grc;
@@ -592,13 +597,13 @@ static void check_riv_ts(int y, int m, int d, int hh, int mm, int ss)
     wrc = clock_from_local(&c, &want);
     grc = clock_parse_riv_ts(s, &got);
     if (wrc != grc || (wrc >= 0 && want != got))
-        fail_msg("%s: rc %d t %lld, want rc %d t %lld", s, grc,
-                 (long long)got, wrc, (long long)want);
+        fail_msg("%s: rc %d t %lld, want rc %d t %lld", s, grc, (long long)got,
+                 wrc, (long long)want);
 }
 
 static void test_parse_riv_ts_cache(void **state)
 {
-    static const int mins[] = {0, 1, 30, 59};
+    static const int mins[] = { 0, 1, 30, 59 };
     int32_t day, first = clock_days_from_civil(2025, 1, 1);
     int32_t last = clock_days_from_civil(2027, 12, 31);
     int y, m, d;
@@ -615,9 +620,9 @@ static void test_parse_riv_ts_cache(void **state)
     for (day = first; day <= last; day += 37) {
         clock_civil_from_days(day, &y, &m, &d);
         check_riv_ts(y, m, d, 2, 30, 0);
-        check_riv_ts(2026, 3, 29, 2, 30, 0);     /* skipped hour */
+        check_riv_ts(2026, 3, 29, 2, 30, 0); /* skipped hour */
         check_riv_ts(y, m, d, 23, 59, 59);
-        check_riv_ts(2026, 10, 25, 2, 30, 0);    /* repeated hour */
+        check_riv_ts(2026, 10, 25, 2, 30, 0); /* repeated hour */
     }
     /* a cached day does not excuse a bad time, nor another bad date */
     assert_int_equal(clock_parse_riv_ts("20260415100000", &t), CLOCK_OK);
@@ -636,10 +641,18 @@ static void test_parse_riv_ts_cache(void **state)
 static void test_easter(void **state)
 {
     static const int e[][3] = {
-        {2024, 3, 31}, {2025, 4, 20}, {2026, 4, 5},  {2027, 3, 28},
-        {2028, 4, 16}, {2029, 4, 1},  {2030, 4, 21},
+        { 2024, 3, 31 },
+        { 2025, 4, 20 },
+        { 2026, 4, 5 },
+        { 2027, 3, 28 },
+        { 2028, 4, 16 },
+        { 2029, 4, 1 },
+        { 2030, 4, 21 },
         /* extremes of the range: 2285-03-22, 1943-04-25, 2038-04-25 */
-        {2285, 3, 22}, {1943, 4, 25}, {2038, 4, 25}, {2000, 4, 23},
+        { 2285, 3, 22 },
+        { 1943, 4, 25 },
+        { 2038, 4, 25 },
+        { 2000, 4, 23 },
     };
 
     (void)state;
@@ -684,19 +697,20 @@ static void check_year(int y, const struct ymd *hol, size_t nhol,
         if (clock_is_public_holiday(day) != h ||
             clock_is_closed_eve(day) != e ||
             clock_is_working_day(day) != (!weekend && !h && !e))
-            fail_msg("%d-%02d-%02d: holiday %d/%d eve %d/%d", y,
-                     tm.tm_mon + 1, tm.tm_mday, clock_is_public_holiday(day),
-                     h, clock_is_closed_eve(day), e);
+            fail_msg("%d-%02d-%02d: holiday %d/%d eve %d/%d", y, tm.tm_mon + 1,
+                     tm.tm_mday, clock_is_public_holiday(day), h,
+                     clock_is_closed_eve(day), e);
     }
 }
 
 static void test_holidays_2025(void **state)
 {
     static const struct ymd hol[] = {
-        {1, 1},  {1, 6},   {4, 18}, {4, 20},  {4, 21},  {5, 1},  {5, 29},
-        {6, 6},  {6, 8},   {6, 21}, {11, 1},  {12, 25}, {12, 26},
+        { 1, 1 },  { 1, 6 },   { 4, 18 },  { 4, 20 }, { 4, 21 },
+        { 5, 1 },  { 5, 29 },  { 6, 6 },   { 6, 8 },  { 6, 21 },
+        { 11, 1 }, { 12, 25 }, { 12, 26 },
     };
-    static const struct ymd eve[] = {{6, 20}, {12, 24}, {12, 31}};
+    static const struct ymd eve[] = { { 6, 20 }, { 12, 24 }, { 12, 31 } };
 
     (void)state;
     check_year(2025, hol, sizeof(hol) / sizeof(hol[0]), eve, 3);
@@ -705,10 +719,11 @@ static void test_holidays_2025(void **state)
 static void test_holidays_2026(void **state)
 {
     static const struct ymd hol[] = {
-        {1, 1},  {1, 6},   {4, 3},  {4, 5},   {4, 6},   {5, 1},  {5, 14},
-        {5, 24}, {6, 6},   {6, 20}, {10, 31}, {12, 25}, {12, 26},
+        { 1, 1 },   { 1, 6 },   { 4, 3 },   { 4, 5 }, { 4, 6 },
+        { 5, 1 },   { 5, 14 },  { 5, 24 },  { 6, 6 }, { 6, 20 },
+        { 10, 31 }, { 12, 25 }, { 12, 26 },
     };
-    static const struct ymd eve[] = {{6, 19}, {12, 24}, {12, 31}};
+    static const struct ymd eve[] = { { 6, 19 }, { 12, 24 }, { 12, 31 } };
 
     (void)state;
     check_year(2026, hol, sizeof(hol) / sizeof(hol[0]), eve, 3);
@@ -719,10 +734,11 @@ static void test_holidays_2027(void **state)
     /* Midsommardagen on the 26th and alla helgons dag on 6 November: the
      * late ends of their windows. */
     static const struct ymd hol[] = {
-        {1, 1},  {1, 6},   {3, 26}, {3, 28},  {3, 29},  {5, 1},  {5, 6},
-        {5, 16}, {6, 6},   {6, 26}, {11, 6},  {12, 25}, {12, 26},
+        { 1, 1 },  { 1, 6 },   { 3, 26 },  { 3, 28 }, { 3, 29 },
+        { 5, 1 },  { 5, 6 },   { 5, 16 },  { 6, 6 },  { 6, 26 },
+        { 11, 6 }, { 12, 25 }, { 12, 26 },
     };
-    static const struct ymd eve[] = {{6, 25}, {12, 24}, {12, 31}};
+    static const struct ymd eve[] = { { 6, 25 }, { 12, 24 }, { 12, 31 } };
 
     (void)state;
     check_year(2027, hol, sizeof(hol) / sizeof(hol[0]), eve, 3);

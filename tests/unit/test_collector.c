@@ -48,8 +48,16 @@
 
 /* M_EMPTY: a well-formed answer listing no free time (a fully booked
  * clinic, or a platform fault answering empty for everyone). */
-enum mode { M_OK, M_OK_MORE, M_503, M_VP007, M_ECHO_IDENT, M_EMPTY,
-            M_PNR_FAULT, M_PNR_NAMES /* personnummer in srv_clinic.text */ };
+enum mode {
+    M_OK,
+    M_OK_MORE,
+    M_503,
+    M_VP007,
+    M_ECHO_IDENT,
+    M_EMPTY,
+    M_PNR_FAULT,
+    M_PNR_NAMES /* personnummer in srv_clinic.text */
+};
 
 #define MAXC 8
 
@@ -57,8 +65,8 @@ struct srv_clinic {
     const char *id;
     enum mode mode;
     int dates_reqs, slots_reqs;
-    char dates_body[4096];    /* last GetAvailableDates request */
-    const char *text;         /* M_PNR_*: the fault text or the names */
+    char dates_body[4096]; /* last GetAvailableDates request */
+    const char *text;      /* M_PNR_*: the fault text or the names */
 };
 
 struct srv {
@@ -76,26 +84,29 @@ static const char ENV_TAIL[] = "</soap:Body></soap:Envelope>";
 static void add_date(struct evbuffer *b, const char *id, const char *date)
 {
     evbuffer_add_printf(b,
-        "<performerAvailabilityByDate><healthcare_facility>%s"
-        "</healthcare_facility><date>%s</date>"
-        "</performerAvailabilityByDate>", id, date);
+                        "<performerAvailabilityByDate><healthcare_facility>%s"
+                        "</healthcare_facility><date>%s</date>"
+                        "</performerAvailabilityByDate>",
+                        id, date);
 }
 
 static void add_slot(struct evbuffer *b, const char *id, const char *start,
                      const char *end, const char *who)
 {
     evbuffer_add_printf(b,
-        "<timeslotDetail xmlns:c=\"urn:riv:crm:scheduling:1\">"
-        "<c:startTimeInclusive>%s</c:startTimeInclusive>"
-        "<c:endTimeExclusive>%s</c:endTimeExclusive>"
-        "<c:healthcare_facility>%s</c:healthcare_facility>"
-        "<c:performerName>%s</c:performerName>"
-        "</timeslotDetail>", start, end, id, who);
+                        "<timeslotDetail xmlns:c=\"urn:riv:crm:scheduling:1\">"
+                        "<c:startTimeInclusive>%s</c:startTimeInclusive>"
+                        "<c:endTimeExclusive>%s</c:endTimeExclusive>"
+                        "<c:healthcare_facility>%s</c:healthcare_facility>"
+                        "<c:performerName>%s</c:performerName>"
+                        "</timeslotDetail>",
+                        start, end, id, who);
 }
 
 static void fault(struct evbuffer *b, const char *text)
 {
-    evbuffer_add_printf(b, "%s<soap:Fault><faultcode>soap:Server</faultcode>"
+    evbuffer_add_printf(b,
+                        "%s<soap:Fault><faultcode>soap:Server</faultcode>"
                         "<faultstring>%s</faultstring></soap:Fault>%s",
                         ENV_HEAD, text, ENV_TAIL);
 }
@@ -120,8 +131,8 @@ static void logical_address(const char *body, char *out, size_t n)
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct srv *s = arg;
-    const char *action = evhttp_find_header(
-        evhttp_request_get_input_headers(req), "SOAPAction");
+    const char *action =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "SOAPAction");
     struct evbuffer *b = evbuffer_new();
     struct srv_clinic *c = NULL;
     char la[64], *body = th_lo_body(req, NULL);
@@ -167,8 +178,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     evbuffer_add(b, ENV_HEAD, strlen(ENV_HEAD));
     if (dates) {
-        evbuffer_add_printf(b, "<GetAvailableDatesResponse xmlns="
-            "\"urn:riv:crm:scheduling:GetAvailableDatesResponder:1\">");
+        evbuffer_add_printf(
+            b, "<GetAvailableDatesResponse xmlns="
+               "\"urn:riv:crm:scheduling:GetAvailableDatesResponder:1\">");
         if (c->mode != M_EMPTY) {
             add_date(b, c->id, "20260303");
             add_date(b, c->id, "20260302");
@@ -177,14 +189,15 @@ static void on_request(struct evhttp_request *req, void *arg)
             add_date(b, c->id, "20260304");
         evbuffer_add_printf(b, "</GetAvailableDatesResponse>");
     } else {
-        evbuffer_add_printf(b, "<GetAvailableTimeslotsResponse xmlns="
-            "\"urn:riv:crm:scheduling:GetAvailableTimeslotsResponder:1\">");
+        evbuffer_add_printf(
+            b, "<GetAvailableTimeslotsResponse xmlns="
+               "\"urn:riv:crm:scheduling:GetAvailableTimeslotsResponder:1\">");
         /* out of order on purpose: the collector sorts */
         if (c->mode == M_OK_MORE)
-            add_slot(b, c->id, "20260304130000", "20260304134500",
-                     "Anna Berg");
+            add_slot(b, c->id, "20260304130000", "20260304134500", "Anna Berg");
         if (c->mode == M_PNR_NAMES)
-            evbuffer_add_printf(b,
+            evbuffer_add_printf(
+                b,
                 "<timeslotDetail xmlns:c=\"urn:riv:crm:scheduling:1\">"
                 "<c:startTimeInclusive>20260303100000</c:startTimeInclusive>"
                 "<c:endTimeExclusive>20260303103000</c:endTimeExclusive>"
@@ -192,7 +205,8 @@ static void on_request(struct evhttp_request *req, void *arg)
                 "<c:performerName>%s</c:performerName>"
                 "<c:timeTypeName>%s</c:timeTypeName>"
                 "<c:timeTypeID>%s</c:timeTypeID>"
-                "</timeslotDetail>", c->id, c->text, c->text, c->text);
+                "</timeslotDetail>",
+                c->id, c->text, c->text, c->text);
         add_slot(b, c->id, "20260303083000", "20260303091500", "Anna Berg");
         add_slot(b, c->id, "20260302100000", "20260302103000", "Anna Berg");
         evbuffer_add_printf(b, "</GetAvailableTimeslotsResponse>");
@@ -221,7 +235,7 @@ struct fx {
     struct conf_clinic clinics[MAXC];
     char urls[MAXC][64];
     int black_hole_fd;
-    int hang_port;              /* its port, shared by W_HANG clinics */
+    int hang_port; /* its port, shared by W_HANG clinics */
     /* observations */
     size_t upd_idx[MAXUPD];
     long upd_ms[MAXUPD];
@@ -304,7 +318,12 @@ static int teardown(void **state)
     return 0;
 }
 
-enum where { W_SERVER, W_REFUSED, W_HANG, W_NONE };
+enum where {
+    W_SERVER,
+    W_REFUSED,
+    W_HANG,
+    W_NONE
+};
 
 /* Add a clinic; W_SERVER ones are served in `mode`. Returns its index. */
 static size_t add_clinic(struct fx *fx, const char *id, enum where w,
@@ -349,7 +368,7 @@ static struct srv_clinic *srv_clinic(struct fx *fx, const char *id)
         if (strcmp(fx->srv.c[i].id, id) == 0)
             return &fx->srv.c[i];
     fail_msg("no server clinic %s", id);
-    return &fx->srv.c[0];   /* not reached */
+    return &fx->srv.c[0]; /* not reached */
 }
 
 static void make(struct fx *fx, long timeout_ms)
@@ -502,7 +521,8 @@ static void test_never_success_then_unreachable(void **state)
         assert_int_equal(st->checked_at, T0 + 60 * i);
         assert_int_equal(st->valid_at, 0);
         assert_int_equal(st->web, i < COLLECTOR_UNREACHABLE_AFTER
-                                      ? WEB_UNKNOWN : WEB_UNREACHABLE);
+                                      ? WEB_UNKNOWN
+                                      : WEB_UNREACHABLE);
     }
     assert_non_null(strstr(st->error, "clinic SE2321000156-RRRR: "
                                       "GetAvailableDates: 127.0.0.1"));
@@ -542,8 +562,8 @@ static void test_identity_never_in_error(void **state)
  * digits "9876" no other text in these tests has. */
 static bool holds_number(const char *s)
 {
-    return s != NULL && (strstr(s, "9876") != NULL ||
-                         strstr(s, "811218") != NULL);
+    return s != NULL &&
+           (strstr(s, "9876") != NULL || strstr(s, "811218") != NULL);
 }
 
 /* A personnummer in a RIV fault (bare 10 digits, space, en
@@ -554,11 +574,14 @@ static void test_personnummer_never_in_state(void **state)
     static const char *const faults[] = {
         "subject 8112189876 unknown",
         "subject 19811218 9876 unknown",
-        "subject 19811218\xe2\x80\x93" "9876 unknown",
+        "subject 19811218\xe2\x80\x93"
+        "9876 unknown",
         "subject 811218-9876 unknown",
     };
     static const char *const ids[] = {
-        "SE2321000156-PNR1", "SE2321000156-PNR2", "SE2321000156-PNR3",
+        "SE2321000156-PNR1",
+        "SE2321000156-PNR2",
+        "SE2321000156-PNR3",
         "SE2321000156-PNR4",
     };
     struct fx *fx = *state;
@@ -594,7 +617,8 @@ static void test_personnummer_never_in_state(void **state)
     for (k = 0; k < st->slots.n && st->slots.v[k].service == NULL; k++)
         ;
     assert_true(k < st->slots.n);
-    assert_string_equal(st->slots.v[k].service, "leg. Anna [personnummer] Berg");
+    assert_string_equal(st->slots.v[k].service,
+                        "leg. Anna [personnummer] Berg");
     assert_string_equal(st->slots.v[k].practitioner,
                         "Berg, Anna [personnummer]");
 }
@@ -622,9 +646,9 @@ static void test_no_booking_never_polled(void **state)
     assert_int_equal(state_of(fx, a)->web, WEB_OPEN);
     /* every request the server saw was for A */
     assert_int_equal(fx->srv.unknown, 0);
-    assert_int_equal(fx->srv.requests, srv_clinic(fx, "SE2321000156-AAAA")
-                     ->dates_reqs + srv_clinic(fx, "SE2321000156-AAAA")
-                     ->slots_reqs);
+    assert_int_equal(fx->srv.requests,
+                     srv_clinic(fx, "SE2321000156-AAAA")->dates_reqs +
+                         srv_clinic(fx, "SE2321000156-AAAA")->slots_reqs);
 }
 
 static void test_hanging_clinic_isolated(void **state)
@@ -660,7 +684,7 @@ static void test_empty_pass_deferred_once(void **state)
 
     add_clinic(fx, "SE2321000156-NNNN", W_NONE, M_OK);
     make(fx, 2000);
-    pass(fx);          /* asserts: not synchronous, exactly once */
+    pass(fx); /* asserts: not synchronous, exactly once */
     assert_int_equal(fx->nupd, 0);
 }
 
@@ -702,7 +726,7 @@ static void test_free_with_polls_in_flight(void **state)
 static void test_stagger_deterministic_and_spread(void **state)
 {
     char id[32];
-    int buckets[10] = {0}, i;
+    int buckets[10] = { 0 }, i;
     long a, b;
 
     (void)state;
@@ -863,8 +887,8 @@ static void on_idle_count(void *arg)
     ((struct rel *)arg)->idle++;
 }
 
-static void make_on(struct fx *fx, const struct conf_region *r,
-                    long timeout_ms, struct rel *rl)
+static void make_on(struct fx *fx, const struct conf_region *r, long timeout_ms,
+                    struct rel *rl)
 {
     struct fetch_opts o;
     struct sf_error err;
@@ -914,7 +938,7 @@ static void test_reconfigure_keeps_adds_removes(void **state)
     struct conf_region *r1, *r2;
     struct collector_diff d;
     struct sf_error err;
-    struct rel rl = {{0}, 0, 0};
+    struct rel rl = { { 0 }, 0, 0 };
     const struct clinic_state *st;
     size_t a = add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
     size_t b = add_clinic(fx, "SE2321000156-BBBB", W_SERVER, M_OK);
@@ -929,7 +953,7 @@ static void test_reconfigure_keeps_adds_removes(void **state)
     assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), 0);
     run_while(fx, &fx->nupd, 2, 3000);
     assert_int_equal(fx->nupd, 2);
-    assert_int_equal(collector_active(fx->coll), 1);     /* H */
+    assert_int_equal(collector_active(fx->coll), 1); /* H */
     assert_int_equal(fx->passes, 0);
     assert_int_equal(state_n(fx, a, 3)->valid_at, T0);
     assert_int_equal(state_n(fx, a, 3)->slots.n, 2);
@@ -948,9 +972,9 @@ static void test_reconfigure_keeps_adds_removes(void **state)
     assert_int_equal(d.removed, 1);
     assert_int_equal(d.changed, 1);
     assert_int_equal(d.kept, 1);
-    assert_int_equal(rl.n, 0);          /* H's poll still borrows r1 */
+    assert_int_equal(rl.n, 0); /* H's poll still borrows r1 */
 
-    st = state_n(fx, 0, 3);             /* A: kept as it was */
+    st = state_n(fx, 0, 3); /* A: kept as it was */
     assert_ptr_equal(st->conf, &r2->clinics[0]);
     assert_int_equal(st->valid_at, T0);
     assert_int_equal(st->checked_at, T0);
@@ -958,11 +982,11 @@ static void test_reconfigure_keeps_adds_removes(void **state)
     assert_int_equal(st->slots.n, 2);
     assert_int_equal(st->slots.v[0].start, S1_START);
     assert_int_equal(st->web, WEB_OPEN);
-    st = state_n(fx, 1, 3);             /* B: changed, data kept */
+    st = state_n(fx, 1, 3); /* B: changed, data kept */
     assert_true(st->has_data);
     assert_int_equal(st->valid_at, T0);
     assert_int_equal(st->slots.n, 2);
-    st = state_n(fx, 2, 3);             /* D: new */
+    st = state_n(fx, 2, 3); /* D: new */
     assert_int_equal(st->web, WEB_UNKNOWN);
     assert_int_equal(st->status, CLINIC_ERROR);
     assert_int_equal(st->valid_at, 0);
@@ -976,7 +1000,7 @@ static void test_reconfigure_keeps_adds_removes(void **state)
     assert_int_equal(rl.n, 1);
     assert_ptr_equal(rl.released[0], r1);
     assert_int_equal(collector_active(fx->coll), 0);
-    assert_int_equal(fx->nupd, 2);      /* no update for the discarded poll */
+    assert_int_equal(fx->nupd, 2); /* no update for the discarded poll */
     assert_int_equal(state_n(fx, 0, 3)->failures, 0);
 
     pass(fx);
@@ -1008,7 +1032,7 @@ static void test_reconfigure_changed_polled_now(void **state)
     struct conf_region *r1, *r2, *bad;
     struct collector_diff d;
     struct sf_error err;
-    struct rel rl = {{0}, 0, 0};
+    struct rel rl = { { 0 }, 0, 0 };
     int never = 0;
 
     fx->region.poll_interval_s = 3600;
@@ -1033,13 +1057,13 @@ static void test_reconfigure_changed_polled_now(void **state)
     assert_int_equal(collector_reconfigure(fx->coll, r2, &d, &err), 0);
     assert_int_equal(d.changed, 1);
     assert_int_equal(d.kept, 1);
-    assert_int_equal(rl.n, 1);          /* nothing borrowed it */
+    assert_int_equal(rl.n, 1); /* nothing borrowed it */
     assert_ptr_equal(rl.released[0], r1);
     run_while(fx, &fx->nupd, 1, 2000);
     assert_int_equal(fx->nupd, 1);
     assert_int_equal(fx->upd_idx[0], 1);
     th_lo_run_until(fx->base, &never, 300);
-    assert_int_equal(fx->nupd, 1);      /* A keeps its schedule */
+    assert_int_equal(fx->nupd, 1); /* A keeps its schedule */
     assert_int_equal(state_n(fx, 1, 2)->status, CLINIC_OK);
 
     fetch_free(fx->f);
@@ -1061,7 +1085,7 @@ static void test_reconfigure_new_sched_then_stop(void **state)
     struct conf_region *r1, *r2;
     struct collector_diff d;
     struct sf_error err;
-    struct rel rl = {{0}, 0, 0};
+    struct rel rl = { { 0 }, 0, 0 };
     struct sched *old;
     size_t h = add_clinic(fx, "SE2321000156-HHHH", W_HANG, M_OK);
     int never = 0;
@@ -1083,10 +1107,10 @@ static void test_reconfigure_new_sched_then_stop(void **state)
     assert_int_equal(collector_stop(fx->coll, on_idle_count, &rl), 0);
     assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), -1);
     th_lo_run_until(fx->base, &never, 20);
-    assert_int_equal(rl.idle, 0);       /* H still out */
+    assert_int_equal(rl.idle, 0); /* H still out */
     run_while(fx, &rl.idle, 1, 3000);
     assert_int_equal(rl.idle, 1);
-    assert_int_equal(rl.n, 1);          /* r1 released after H */
+    assert_int_equal(rl.n, 1); /* r1 released after H */
     assert_int_equal(state_n(fx, h, 2)->err_class, SF_ERR_TIMEOUT);
     assert_int_equal(state_n(fx, h, 2)->polls, 1);
     assert_int_equal(fx->passes, 1);
@@ -1110,7 +1134,7 @@ static void test_reconfigure_new_sched_then_stop(void **state)
 static void test_stop_cancels_waiters(void **state)
 {
     struct fx *fx = *state;
-    struct rel rl = {{0}, 0, 0};
+    struct rel rl = { { 0 }, 0, 0 };
     const struct clinic_state *st;
     unsigned long polls = 0;
     size_t i, n;
@@ -1123,14 +1147,14 @@ static void test_stop_cancels_waiters(void **state)
     make_on(fx, &fx->region, 500, &rl);
     assert_int_equal(collector_poll_all(fx->coll, on_pass, fx), 0);
     th_lo_run_until(fx->base, &never, 50);
-    assert_int_equal(collector_active(fx->coll), 3);    /* 1 out, 2 wait */
+    assert_int_equal(collector_active(fx->coll), 3); /* 1 out, 2 wait */
 
     nupd = fx->nupd;
     assert_int_equal(collector_stop(fx->coll, on_idle_count, &rl), 0);
     assert_int_equal(collector_active(fx->coll), 1);
-    assert_int_equal(fx->nupd, nupd);   /* no update: nothing to record */
+    assert_int_equal(fx->nupd, nupd); /* no update: nothing to record */
     th_lo_run_until(fx->base, &never, 20);
-    assert_int_equal(rl.idle, 0);                       /* one still out */
+    assert_int_equal(rl.idle, 0); /* one still out */
     run_while(fx, &rl.idle, 1, 3000);
     assert_int_equal(rl.idle, 1);
     assert_int_equal(collector_active(fx->coll), 0);
@@ -1139,7 +1163,7 @@ static void test_stop_cancels_waiters(void **state)
     assert_int_equal(n, 3);
     for (i = 0; i < n; i++) {
         polls += st[i].polls;
-        if (st[i].polls == 0) {         /* a cancelled waiter: untouched */
+        if (st[i].polls == 0) { /* a cancelled waiter: untouched */
             assert_int_equal(st[i].checked_at, 0);
             assert_int_equal(st[i].failures, 0);
         } else {
@@ -1147,9 +1171,8 @@ static void test_stop_cancels_waiters(void **state)
         }
     }
     assert_int_equal(polls, 1);
-    assert_int_equal(fx->nupd, nupd + 1);   /* the timed-out one only */
+    assert_int_equal(fx->nupd, nupd + 1); /* the timed-out one only */
 }
-
 
 /* --- a broken platform must not blank the region (plaus.h) --------------- */
 
@@ -1190,13 +1213,13 @@ static void assert_held(const struct clinic_state *st, const char *host,
     assert_int_equal(st->status, CLINIC_STALE);
     assert_int_equal(st->err_class, SF_ERR_IMPLAUSIBLE);
     assert_true(st->has_data);
-    assert_int_equal(st->slots.n, 2);            /* last good data kept */
+    assert_int_equal(st->slots.n, 2); /* last good data kept */
     assert_int_equal(st->slots.v[0].start, S1_START);
     assert_int_equal(st->valid_at, valid_at);
     assert_int_equal(st->web, WEB_OPEN);
     assert_non_null(strstr(st->error, host));
     assert_non_null(strstr(st->error, st->conf->id));
-    assert_int_equal(st->consecutive_failures, 0);  /* not a failure */
+    assert_int_equal(st->consecutive_failures, 0); /* not a failure */
 }
 
 static void assert_empty_ok(const struct clinic_state *st, int64_t at)
@@ -1224,8 +1247,7 @@ static void test_host_wide_emptying_held_then_accepted(void **state)
     struct fx *fx = *state;
     size_t a = pl_region(fx, 6), b, i;
     int port2 = 0;
-    struct evhttp *http2 = th_lo_http(fx->base, on_request, &fx->srv,
-                                      &port2);
+    struct evhttp *http2 = th_lo_http(fx->base, on_request, &fx->srv, &port2);
     char host[64];
     char *text;
 
@@ -1260,8 +1282,10 @@ static void test_host_wide_emptying_held_then_accepted(void **state)
     {
         char line[128];
 
-        snprintf(line, sizeof(line), "slotfeed_implausible_total{host=\"%s\"}"
-                 " 1\n", host);
+        snprintf(line, sizeof(line),
+                 "slotfeed_implausible_total{host=\"%s\"}"
+                 " 1\n",
+                 host);
         assert_non_null(strstr(text, line));
         assert_non_null(strstr(text, "slotfeed_poll_failures_total{class="
                                      "\"implausible\"} 6\n"));
@@ -1337,7 +1361,7 @@ static void test_few_emptying_accepted_most_held(void **state)
     for (i = a + 1; i < a + 6; i++)
         assert_int_equal(state_of(fx, i)->slots.n, 2);
 
-    pl_set(fx, 1, 2, M_EMPTY);      /* one more: two of the other five */
+    pl_set(fx, 1, 2, M_EMPTY); /* one more: two of the other five */
     pl_pass(fx, 120);
     assert_empty_ok(state_of(fx, a + 1), T0 + 120);
     assert_empty_ok(state_of(fx, a + 2), T0 + 120);
@@ -1376,7 +1400,7 @@ static void test_small_host_accepted_unless_configured(void **state)
 
     pl_set(fx, 0, 4, M_OK);
     pl_pass(fx, 120);
-    fx->region.plausibility.min_clinics = 3;    /* read at each decision */
+    fx->region.plausibility.min_clinics = 3; /* read at each decision */
     pl_set(fx, 0, 4, M_EMPTY);
     pl_pass(fx, 180);
     for (i = a; i < a + 4; i++) {
@@ -1416,10 +1440,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_success_then_unreachable,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_vp007_means_no_web_booking,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_personnummer_never_in_state,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vp007_means_no_web_booking, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_personnummer_never_in_state, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_identity_never_in_error, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_booking_never_polled, setup,
@@ -1430,13 +1454,13 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pass_while_pass_running, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_free_with_polls_in_flight,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_with_polls_in_flight, setup,
+                                        teardown),
         cmocka_unit_test(test_stagger_deterministic_and_spread),
-        cmocka_unit_test_setup_teardown(test_start_periodic_no_overlap,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_polls_back_off,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_periodic_no_overlap, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_polls_back_off, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reconfigure_keeps_adds_removes,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconfigure_changed_polled_now,
@@ -1445,8 +1469,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_host_wide_emptying_held_then_accepted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_host_wide_emptying_recovers,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_wide_emptying_recovers, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_few_emptying_accepted_most_held,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

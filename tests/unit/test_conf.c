@@ -23,17 +23,20 @@
 
 #define FIX SLOTFEED_SOURCE_DIR "/tests/fixtures/conf/"
 #define DEMO SLOTFEED_SOURCE_DIR "/conf/demo-region.json"
-#define CSV SLOTFEED_SOURCE_DIR \
+#define CSV             \
+    SLOTFEED_SOURCE_DIR \
     "/tests/fixtures/data/varmland-fysio-clinics-2023.csv"
 
 /* A valid clinic and a valid region around an extra top-level member. */
-#define CLINIC "{'id':'SE2321000156-A1','name':'C','municipality':'M'," \
-               "'operator':'region'}"
+#define CLINIC                                               \
+    "{'id':'SE2321000156-A1','name':'C','municipality':'M'," \
+    "'operator':'region'}"
 #define TOP(extra) "{'name':'R'," extra "'clinics':[" CLINIC "]}"
 #define CLINICS(list) "{'name':'R','clinics':[" list "]}"
 #define RIV "'riv':{'subject_of_care':'191212121212'},"
-#define BOOKING "'booking':{'adapter':'rivta-scheduling'," \
-                "'url':'http://127.0.0.1:1/vp'}"
+#define BOOKING                                \
+    "'booking':{'adapter':'rivta-scheduling'," \
+    "'url':'http://127.0.0.1:1/vp'}"
 
 /* Copy of s with every ' turned into ". Caller frees. */
 static char *q(const char *s)
@@ -47,8 +50,7 @@ static char *q(const char *s)
     return t;
 }
 
-static int parse_q(const char *s, struct conf_region **r,
-                   struct conf_errors *e)
+static int parse_q(const char *s, struct conf_region **r, struct conf_errors *e)
 {
     char *t = q(s);
     int rc = conf_parse(t, strlen(t), r, e);
@@ -72,7 +74,7 @@ static void dump(const struct conf_errors *e)
 static void expect_errors(const char *s, ...)
 {
     struct conf_region *r = (struct conf_region *)1;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
     const char *want;
     size_t i = 0;
     va_list ap;
@@ -100,7 +102,7 @@ static void expect_errors(const char *s, ...)
 static struct conf_region *parse_ok(const char *s)
 {
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
     int rc = parse_q(s, &r, &e);
 
     if (rc != 0)
@@ -116,7 +118,7 @@ static struct conf_region *parse_ok(const char *s)
 static void test_demo_region(void **state)
 {
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
     size_t i, booking = 0, nonbooking = 0, priv = 0, unreachable = 0;
     int normal = 0, busy = 0, full = 0, vp004 = 0, vp007 = 0, other = 0;
     int riv = 0, fhir = 0, smart = 0;
@@ -151,8 +153,8 @@ static void test_demo_region(void **state)
         assert_true(atoi(c->phone + 11) >= 5);
         assert_non_null(c->website);
         assert_non_null(c->address);
-        assert_non_null(strstr(c->address, c->locality ? c->locality
-                                                       : c->municipality));
+        assert_non_null(
+            strstr(c->address, c->locality ? c->locality : c->municipality));
         if (!c->has_booking) {
             nonbooking++;
             /* fiction range 070-174 06 05 .. 070-174 06 99 */
@@ -165,8 +167,7 @@ static void test_demo_region(void **state)
             continue;
         }
         booking++;
-        assert_string_equal(c->booking.time_type_name,
-                            "Nybesök fysioterapeut");
+        assert_string_equal(c->booking.time_type_name, "Nybesök fysioterapeut");
         assert_non_null(c->booking.booking_url);
         if (strcmp(c->booking.adapter, "rivta-scheduling") == 0) {
             riv++;
@@ -185,7 +186,8 @@ static void test_demo_region(void **state)
             assert_string_equal(c->booking.adapter, "smart-bulk");
             smart++;
             /* one shared publisher for all SMART clinics */
-            assert_string_equal(c->booking.url,
+            assert_string_equal(
+                c->booking.url,
                 "http://127.0.0.1:18471/smart/varmland/$bulk-publish");
             assert_non_null(c->booking.location);
         }
@@ -211,7 +213,7 @@ static void test_demo_region(void **state)
     assert_int_equal(riv, 17);
     assert_int_equal(fhir, 4);
     assert_int_equal(smart, 4);
-    assert_int_equal(normal, 12);   /* includes the unreachable one */
+    assert_int_equal(normal, 12); /* includes the unreachable one */
     assert_int_equal(busy, 6);
     assert_int_equal(full, 3);
     assert_int_equal(vp007, 2);
@@ -227,7 +229,7 @@ static void test_demo_region(void **state)
 static void test_demo_matches_csv(void **state)
 {
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
     char line[512], *f[5], *p;
     size_t i = 0;
     int k;
@@ -235,9 +237,9 @@ static void test_demo_matches_csv(void **state)
 
     (void)state;
     csv = fopen(CSV, "r");
-    assert_non_null(csv);   /* in the repository: never a reason to skip */
+    assert_non_null(csv); /* in the repository: never a reason to skip */
     assert_int_equal(conf_load(DEMO, &r, &e), 0);
-    assert_non_null(fgets(line, sizeof(line), csv));   /* header */
+    assert_non_null(fgets(line, sizeof(line), csv)); /* header */
     while (fgets(line, sizeof(line), csv) != NULL) {
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] == '\0')
@@ -265,7 +267,7 @@ static void test_demo_matches_csv(void **state)
 static void test_find_clinic(void **state)
 {
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
 
     (void)state;
     assert_int_equal(conf_load(DEMO, &r, &e), 0);
@@ -284,7 +286,7 @@ static void test_find_clinic(void **state)
 static void test_defaults(void **state)
 {
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
     const struct conf_clinic *c;
 
     (void)state;
@@ -337,28 +339,29 @@ static void test_all_keys_set(void **state)
     const struct conf_clinic *c;
 
     (void)state;
-    r = parse_ok("\xef\xbb\xbf{'name':'R','timezone':'Europe/Stockholm',"
-                 "'guarantee':{'days':0,'counting':'working'},"
-                 "'horizon_days':90,'poll_interval_s':86400,"
-                 "'publish_interval_s':3600,"
-                 "'fetch':{'connect_timeout_ms':100,'timeout_ms':100,"
-                 "'max_body_bytes':1024,'user_agent':'x/1 (+a@b.example)',"
-                 "'max_decompress_ratio':10},"
-                 "'http':{'request_timeout_ms':500,'max_connections':16,"
-                 "'max_age_s':86400},"
-                 "'riv':{'subject_of_care':'191212121212',"
-                 "'actor_type':'subject_of_care_agent'},"
-                 "'listen':'[::1]:65535','clinics':["
-                 "{'id':'se2321000156-ab1c','name':'C','municipality':'M',"
-                 "'locality':'L','operator':'private','phone':'070-174 06 05',"
-                 "'website':'HTTPS://c.example/',"
-                 "'address':'Storgatan 1, 665 30 Kil','booking':{"
-                 "'adapter':'rivta-scheduling','url':'https://vp.example/x',"
-                 "'booking_url':'https://b.example/','time_type_id':'NYB',"
-                 "'time_type_name':'Nybesök'},'sim':{'profile':'http503'}},"
-                 "{'id':'SE2321000156-B','name':'D','municipality':'M',"
-                 "'operator':'region','phone':null,'booking':null,'address':null,"
-                 "'sim':null}]}");
+    r = parse_ok(
+        "\xef\xbb\xbf{'name':'R','timezone':'Europe/Stockholm',"
+        "'guarantee':{'days':0,'counting':'working'},"
+        "'horizon_days':90,'poll_interval_s':86400,"
+        "'publish_interval_s':3600,"
+        "'fetch':{'connect_timeout_ms':100,'timeout_ms':100,"
+        "'max_body_bytes':1024,'user_agent':'x/1 (+a@b.example)',"
+        "'max_decompress_ratio':10},"
+        "'http':{'request_timeout_ms':500,'max_connections':16,"
+        "'max_age_s':86400},"
+        "'riv':{'subject_of_care':'191212121212',"
+        "'actor_type':'subject_of_care_agent'},"
+        "'listen':'[::1]:65535','clinics':["
+        "{'id':'se2321000156-ab1c','name':'C','municipality':'M',"
+        "'locality':'L','operator':'private','phone':'070-174 06 05',"
+        "'website':'HTTPS://c.example/',"
+        "'address':'Storgatan 1, 665 30 Kil','booking':{"
+        "'adapter':'rivta-scheduling','url':'https://vp.example/x',"
+        "'booking_url':'https://b.example/','time_type_id':'NYB',"
+        "'time_type_name':'Nybesök'},'sim':{'profile':'http503'}},"
+        "{'id':'SE2321000156-B','name':'D','municipality':'M',"
+        "'operator':'region','phone':null,'booking':null,'address':null,"
+        "'sim':null}]}");
     assert_int_equal(r->guarantee.days, 0);
     assert_int_equal(r->guarantee.counting, AVAIL_COUNT_WORKING);
     assert_int_equal(r->horizon_days, 90);
@@ -375,7 +378,7 @@ static void test_all_keys_set(void **state)
     assert_string_equal(r->riv_actor_type, "subject_of_care_agent");
     assert_string_equal(r->listen, "[::1]:65535");
     c = &r->clinics[0];
-    assert_string_equal(c->id, "SE2321000156-AB1C");   /* normalised */
+    assert_string_equal(c->id, "SE2321000156-AB1C"); /* normalised */
     assert_string_equal(c->locality, "L");
     assert_string_equal(c->phone, "070-174 06 05");
     assert_string_equal(c->website, "HTTPS://c.example/");
@@ -428,7 +431,7 @@ static void test_many_errors_fixture(void **state)
         "uses the rivta-scheduling adapter",
     };
     struct conf_region *r = (struct conf_region *)1;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
     size_t i, n = sizeof(want) / sizeof(want[0]);
 
     (void)state;
@@ -448,7 +451,7 @@ static void test_many_errors_fixture(void **state)
 static void test_error_cap(void **state)
 {
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
     char *s = malloc(64 + 2 * 150);
     size_t o, i;
 
@@ -475,7 +478,7 @@ static void test_error_cap(void **state)
 static void test_syntax_error_line_column(void **state)
 {
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
 
     (void)state;
     /* missing comma before "operator": line 4, character 69 (Å counts 1) */
@@ -491,10 +494,12 @@ static void test_syntax_error_line_column(void **state)
                   "line 1, column 15: JSON syntax error near 'x}'", NULL);
     expect_errors(TOP("") "\n\n  x",
                   "line 3, column 3: unexpected text after the JSON value "
-                  "near 'x'", NULL);
+                  "near 'x'",
+                  NULL);
     expect_errors("[1,\n2]]",
                   "line 2, column 3: unexpected text after the JSON value "
-                  "near ']'", NULL);
+                  "near ']'",
+                  NULL);
 }
 
 /* No config error echoes a personnummer, whichever spelling,
@@ -502,8 +507,14 @@ static void test_syntax_error_line_column(void **state)
 static void test_errors_never_echo_personnummer(void **state)
 {
     static const char *const spellings[] = {
-        "+191212121212", "191212121212", "19121212-1212", "1212121212",
-        "19811218 9876", "19811218\xe2\x80\x93" "9876", "811218+9876",
+        "+191212121212",
+        "191212121212",
+        "19121212-1212",
+        "1212121212",
+        "19811218 9876",
+        "19811218\xe2\x80\x93"
+        "9876",
+        "811218+9876",
     };
     char text[512];
 
@@ -522,7 +533,7 @@ static void test_errors_never_echo_personnummer(void **state)
 
         for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
             struct conf_region *r = NULL;
-            struct conf_errors e = {0};
+            struct conf_errors e = { 0 };
 
             const char *at = strchr(forms[f], '@');
 
@@ -543,7 +554,7 @@ static void test_nul_byte(void **state)
 {
     static const char text[] = "{\"name\":\"R\0x\"}";
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
 
     (void)state;
     assert_int_equal(conf_parse(text, sizeof(text) - 1, &r, &e), -1);
@@ -556,7 +567,7 @@ static void test_nul_byte(void **state)
 static void test_invalid_utf8(void **state)
 {
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
 
     (void)state;
     /* the fixture also has an empty clinic list: both reported */
@@ -582,8 +593,8 @@ static void test_invalid_utf8(void **state)
                   "$.n?me: unknown key (did you mean \"name\"?)", NULL);
     /* valid multi-byte text passes: 2, 3 and 4 byte sequences */
     conf_free(parse_ok(TOP("") "\n"));
-    conf_free(parse_ok("{'name':'Å € \xf0\x9f\x98\x80','clinics':[" CLINIC
-                       "]}"));
+    conf_free(
+        parse_ok("{'name':'Å € \xf0\x9f\x98\x80','clinics':[" CLINIC "]}"));
 }
 
 static char *tmpfile_with(const char *content, size_t len, off_t trunc_to)
@@ -605,7 +616,7 @@ static char *tmpfile_with(const char *content, size_t len, off_t trunc_to)
 static void expect_load_error(const char *path, const char *want)
 {
     struct conf_region *r = (struct conf_region *)1;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
 
     assert_int_equal(conf_load(path, &r, &e), -1);
     assert_null(r);
@@ -636,8 +647,7 @@ static void test_files(void **state)
 
     /* one byte over the cap: refused before reading (sparse file) */
     p = tmpfile_with(NULL, 0, CONF_FILE_MAX + 1);
-    snprintf(buf, sizeof(buf),
-             "file is too large (%ld bytes; at most 16 MiB)",
+    snprintf(buf, sizeof(buf), "file is too large (%ld bytes; at most 16 MiB)",
              CONF_FILE_MAX + 1);
     expect_load_error(p, buf);
     unlink(p);
@@ -663,7 +673,8 @@ static void test_unknown_and_duplicate_keys(void **state)
     (void)state;
     expect_errors(TOP("'horizon_dayz':28,"),
                   "$.horizon_dayz: unknown key (did you mean "
-                  "\"horizon_days\"?)", NULL);
+                  "\"horizon_days\"?)",
+                  NULL);
     expect_errors(TOP("'colour':'blue',"), "$.colour: unknown key", NULL);
     /* keys are case-sensitive */
     expect_errors(TOP("'Name':'x',"),
@@ -677,11 +688,16 @@ static void test_unknown_and_duplicate_keys(void **state)
                                "'name':'C','municipality':'M',"
                                "'operator':'region','sim':{'_comment':'s',"
                                "'profile':'normal'}}")));
-    expect_errors(TOP("'_coment':'x',"), "$._coment: unknown key (did you "
-                  "mean \"_comment\"?)", NULL);
-    expect_errors(TOP("'_comment':7,"), "$._comment: expected a string or an "
-                  "array of strings, got a number", NULL);
-    expect_errors(TOP("'_comment':['a',{}],"), "$._comment: expected a string "
+    expect_errors(TOP("'_coment':'x',"),
+                  "$._coment: unknown key (did you "
+                  "mean \"_comment\"?)",
+                  NULL);
+    expect_errors(TOP("'_comment':7,"),
+                  "$._comment: expected a string or an "
+                  "array of strings, got a number",
+                  NULL);
+    expect_errors(TOP("'_comment':['a',{}],"),
+                  "$._comment: expected a string "
                   "or an array of strings, got an array holding an object",
                   NULL);
     expect_errors(TOP("'_comment':'a\\nb',"),
@@ -699,7 +715,8 @@ static void test_unknown_and_duplicate_keys(void **state)
                   "\"profile\"?)",
                   "$.clinics[0].sim: missing required key \"profile\"",
                   "$.riv.subject_of_care: missing; required because "
-                  "$.clinics[0] uses the rivta-scheduling adapter", NULL);
+                  "$.clinics[0] uses the rivta-scheduling adapter",
+                  NULL);
     /* a very long unknown key is cut to 60 bytes + "..." in the message */
     {
         char key[81], json[256], want[128];
@@ -723,13 +740,11 @@ static void test_ranges(void **state)
     expect_errors(TOP("'poll_interval_s':9,"),
                   "$.poll_interval_s: 9 is out of range (10..86400)", NULL);
     expect_errors(TOP("'poll_interval_s':86401,"),
-                  "$.poll_interval_s: 86401 is out of range (10..86400)",
-                  NULL);
+                  "$.poll_interval_s: 86401 is out of range (10..86400)", NULL);
     expect_errors(TOP("'publish_interval_s':-1,"),
                   "$.publish_interval_s: -1 is out of range (0..3600)", NULL);
     expect_errors(TOP("'publish_interval_s':3601,"),
-                  "$.publish_interval_s: 3601 is out of range (0..3600)",
-                  NULL);
+                  "$.publish_interval_s: 3601 is out of range (0..3600)", NULL);
     expect_errors(TOP("'publish_interval_s':'30',"),
                   "$.publish_interval_s: expected an integer, got a string",
                   NULL);
@@ -747,7 +762,8 @@ static void test_ranges(void **state)
                   "$.fetch.connect_timeout_ms: 99 is out of range "
                   "(100..60000)",
                   "$.fetch.max_body_bytes: 1023 is out of range "
-                  "(1024..268435456)", NULL);
+                  "(1024..268435456)",
+                  NULL);
     expect_errors(TOP("'fetch':{'max_decompress_ratio':9},"
                       "'http':{'request_timeout_ms':499,"
                       "'max_connections':15,'max_age_s':0},"),
@@ -760,7 +776,8 @@ static void test_ranges(void **state)
                   "$.http.max_age_s: 0 is out of range (1..86400)", NULL);
     expect_errors(TOP("'http':{'request_timeout':5000},"),
                   "$.http.request_timeout: unknown key", NULL);
-    expect_errors(TOP("'http':[],"), "$.http: expected an object, got an array", NULL);
+    expect_errors(TOP("'http':[],"), "$.http: expected an object, got an array",
+                  NULL);
     /* 7.0 is a whole number */
     conf_free(parse_ok(TOP("'horizon_days':7.0,")));
     /* 0 = publish every change (no cadence) is allowed. */
@@ -794,41 +811,50 @@ static void test_http_public_keys(void **state)
     expect_errors(TOP("'http':{'public_base_url':'ftp://feed.example'},"),
                   "$.http.public_base_url: \"ftp://feed.example\": not an "
                   "absolute http:// or https:// URL (want e.g. "
-                  "https://feed.example.se/vardval)", NULL);
+                  "https://feed.example.se/vardval)",
+                  NULL);
     expect_errors(TOP("'http':{'public_base_url':'/vardval'},"),
                   "$.http.public_base_url: \"/vardval\": not an absolute "
                   "http:// or https:// URL (want e.g. "
-                  "https://feed.example.se/vardval)", NULL);
+                  "https://feed.example.se/vardval)",
+                  NULL);
     /* Port 0 and over-long hosts: url_check's rule, as for every URL key. */
     expect_errors(TOP("'http':{'public_base_url':'http://h:0/'},"),
                   "$.http.public_base_url: \"http://h:0/\": not an "
                   "absolute http:// or https:// URL (want e.g. "
-                  "https://feed.example.se/vardval)", NULL);
+                  "https://feed.example.se/vardval)",
+                  NULL);
     expect_errors(TOP("'http':{'public_base_url':'http://h:65536/'},"),
                   "$.http.public_base_url: \"http://h:65536/\": not an "
                   "absolute http:// or https:// URL (want e.g. "
-                  "https://feed.example.se/vardval)", NULL);
+                  "https://feed.example.se/vardval)",
+                  NULL);
     /* credentials are refused and never echoed */
     expect_errors(TOP("'http':{'public_base_url':"
                       "'https://u:secret@feed.example'},"),
                   "$.http.public_base_url: \"(not shown)\": credentials "
                   "(user@) are not allowed (want e.g. "
-                  "https://feed.example.se/vardval)", NULL);
+                  "https://feed.example.se/vardval)",
+                  NULL);
     expect_errors(TOP("'http':{'public_base_url':'https://f.example/?a=1'},"),
                   "$.http.public_base_url: \"https://f.example/?a=1\": a "
                   "query (?) is not allowed (want e.g. "
-                  "https://feed.example.se/vardval)", NULL);
+                  "https://feed.example.se/vardval)",
+                  NULL);
     expect_errors(TOP("'http':{'public_base_url':'https://f.example/#x'},"),
                   "$.http.public_base_url: \"https://f.example/#x\": a "
                   "fragment (#) is not allowed (want e.g. "
-                  "https://feed.example.se/vardval)", NULL);
+                  "https://feed.example.se/vardval)",
+                  NULL);
     expect_errors(TOP("'http':{'public_base_url':'https://f.example/a b'},"),
                   "$.http.public_base_url: \"https://f.example/a b\": holds "
                   "a space, control or non-ASCII byte (want e.g. "
-                  "https://feed.example.se/vardval)", NULL);
+                  "https://feed.example.se/vardval)",
+                  NULL);
     expect_errors(TOP("'http':{'admin_listen':'9090'},"),
                   "$.http.admin_listen: \"9090\" is not HOST:PORT (port "
-                  "1..65535; IPv6 as [::1]:8081)", NULL);
+                  "1..65535; IPv6 as [::1]:8081)",
+                  NULL);
     expect_errors(TOP("'http':{'admin_listen':''},"),
                   "$.http.admin_listen: must not be empty", NULL);
 }
@@ -846,16 +872,17 @@ static void test_cross_field_rules(void **state)
                   "$.horizon_days: 28 (the default) does not reach the last "
                   "day of the guarantee (guarantee.days 28): polls cover "
                   "today and the next horizon_days - 1 days, so at least 29 "
-                  "is needed", NULL);
+                  "is needed",
+                  NULL);
     expect_errors(TOP("'fetch':{'timeout_ms':4000,"
                       "'connect_timeout_ms':5000},"),
                   "$.fetch.timeout_ms: 4000 is shorter than "
-                  "fetch.connect_timeout_ms (5000)", NULL);
+                  "fetch.connect_timeout_ms (5000)",
+                  NULL);
     /* A side refused on its own: one mistake, one message (the keys
      * marked CONFCHECK_CROSS in conf.c's tables)... */
     expect_errors(TOP("'guarantee':{'days':'5'},'horizon_days':2,"),
-                  "$.guarantee.days: expected an integer, got a string",
-                  NULL);
+                  "$.guarantee.days: expected an integer, got a string", NULL);
     expect_errors(TOP("'guarantee':5,'horizon_days':2,"),
                   "$.guarantee: expected an object, got a number", NULL);
     expect_errors(TOP("'guarantee':{'days':5},'horizon_days':0,"),
@@ -863,7 +890,8 @@ static void test_cross_field_rules(void **state)
     expect_errors(TOP("'fetch':{'timeout_ms':2000,"
                       "'connect_timeout_ms':60001},"),
                   "$.fetch.connect_timeout_ms: 60001 is out of range "
-                  "(100..60000)", NULL);
+                  "(100..60000)",
+                  NULL);
     expect_errors(TOP("'fetch':[],"),
                   "$.fetch: expected an object, got an array", NULL);
     /* ...while another key of the same section refused does not hide
@@ -881,7 +909,8 @@ static void test_cross_field_rules(void **state)
                   "$.fetch.max_body_bytes: 1 is out of range "
                   "(1024..268435456)",
                   "$.fetch.timeout_ms: 4000 is shorter than "
-                  "fetch.connect_timeout_ms (5000)", NULL);
+                  "fetch.connect_timeout_ms (5000)",
+                  NULL);
     /* one day more than N, and equal timeouts, are fine */
     conf_free(parse_ok(TOP("'guarantee':{'days':5},'horizon_days':6,")));
     conf_free(parse_ok(TOP("'guarantee':{'days':27},")));
@@ -909,8 +938,7 @@ static void test_wrong_types(void **state)
                           "'sim':[]}"),
                   "$.clinics[0].id: expected a string, got a number",
                   "$.clinics[0].booking: expected an object, got a string",
-                  "$.clinics[0].sim: expected an object, got an array",
-                  NULL);
+                  "$.clinics[0].sim: expected an object, got an array", NULL);
     expect_errors(CLINICS("'x'"),
                   "$.clinics[0]: expected an object, got a string", NULL);
 }
@@ -922,8 +950,7 @@ static void test_required_and_empty(void **state)
                   "$: missing required key \"clinics\"", NULL);
     expect_errors("{'name':'','clinics':[]}", "$.name: must not be empty",
                   "$.clinics: no clinics: the list must not be empty", NULL);
-    expect_errors(CLINICS("{}"),
-                  "$.clinics[0]: missing required key \"id\"",
+    expect_errors(CLINICS("{}"), "$.clinics[0]: missing required key \"id\"",
                   "$.clinics[0]: missing required key \"name\"",
                   "$.clinics[0]: missing required key \"municipality\"",
                   "$.clinics[0]: missing required key \"operator\"", NULL);
@@ -932,24 +959,23 @@ static void test_required_and_empty(void **state)
                           "'phone':'','booking':{}}"),
                   "$.clinics[0].phone: must not be empty",
                   "$.clinics[0].booking: missing required key \"adapter\"",
-                  "$.clinics[0].booking: missing required key \"url\"",
-                  NULL);
+                  "$.clinics[0].booking: missing required key \"url\"", NULL);
 }
 
 static void test_duplicate_ids(void **state)
 {
     (void)state;
-    expect_errors(CLINICS(
-        "{'id':'SE2321000156-A1','name':'a','municipality':'M',"
-        "'operator':'region'},"
-        "{'id':'SE2321000156-B2','name':'b','municipality':'M',"
-        "'operator':'region'},"
-        "{'id':'se2321000156-a1','name':'c','municipality':'M',"
-        "'operator':'region'},"
-        "{'id':'SE2321000156-b2','name':'d','municipality':'M',"
-        "'operator':'region'},"
-        "{'id':'Se2321000156-A1','name':'e','municipality':'M',"
-        "'operator':'region'}"),
+    expect_errors(
+        CLINICS("{'id':'SE2321000156-A1','name':'a','municipality':'M',"
+                "'operator':'region'},"
+                "{'id':'SE2321000156-B2','name':'b','municipality':'M',"
+                "'operator':'region'},"
+                "{'id':'se2321000156-a1','name':'c','municipality':'M',"
+                "'operator':'region'},"
+                "{'id':'SE2321000156-b2','name':'d','municipality':'M',"
+                "'operator':'region'},"
+                "{'id':'Se2321000156-A1','name':'e','municipality':'M',"
+                "'operator':'region'}"),
         "$.clinics[2]: duplicate id SE2321000156-A1 (first at $.clinics[0])",
         "$.clinics[3]: duplicate id SE2321000156-B2 (first at $.clinics[1])",
         "$.clinics[4]: duplicate id SE2321000156-A1 (first at $.clinics[0])",
@@ -961,17 +987,20 @@ static void test_strings_rules(void **state)
     (void)state;
     expect_errors(TOP("'timezone':'Europe/Oslo',"),
                   "$.timezone: \"Europe/Oslo\" is not supported: only "
-                  "\"Europe/Stockholm\" is", NULL);
+                  "\"Europe/Stockholm\" is",
+                  NULL);
     expect_errors("{'name':'a\\tb','clinics':[" CLINIC "]}",
                   "$.name: contains a control character", NULL);
     expect_errors(TOP("'guarantee':{'counting':'Calendar'},"),
                   "$.guarantee.counting: must be \"calendar\" or "
-                  "\"working\"", NULL);
+                  "\"working\"",
+                  NULL);
     expect_errors(TOP("'riv':{'subject_of_care':'1912121212',"
                       "'actor_type':'agent'},"),
                   "$.riv.subject_of_care: must be 12 digits (YYYYMMDDNNNN)",
                   "$.riv.actor_type: must be \"subject_of_care\" or "
-                  "\"subject_of_care_agent\"", NULL);
+                  "\"subject_of_care_agent\"",
+                  NULL);
     expect_errors(TOP("'riv':{'subject_of_care':'19121212-1212'},"),
                   "$.riv.subject_of_care: must be 12 digits (YYYYMMDDNNNN)",
                   NULL);
@@ -983,13 +1012,12 @@ static void test_strings_rules(void **state)
 
 static void test_listen(void **state)
 {
-    static const char *const good[] = {
-        "127.0.0.1:8080", "localhost:1", "[::1]:65535", "0.0.0.0:80", NULL
-    };
+    static const char *const good[] = { "127.0.0.1:8080", "localhost:1",
+                                        "[::1]:65535", "0.0.0.0:80", NULL };
     static const char *const bad[] = {
-        "127.0.0.1", ":8080", "127.0.0.1:", "127.0.0.1:0",
-        "127.0.0.1:65536", "127.0.0.1:80x", "[::1:80", "[]:80",
-        "::1:80", "host name:80", "127.0.0.1:0000080", NULL
+        "127.0.0.1",       ":8080",         "127.0.0.1:",        "127.0.0.1:0",
+        "127.0.0.1:65536", "127.0.0.1:80x", "[::1:80",           "[]:80",
+        "::1:80",          "host name:80",  "127.0.0.1:0000080", NULL
     };
     char json[256], want[256];
     size_t i;
@@ -1005,8 +1033,10 @@ static void test_listen(void **state)
     }
     for (i = 0; bad[i] != NULL; i++) {
         snprintf(json, sizeof(json), TOP("'listen':'%s',"), bad[i]);
-        snprintf(want, sizeof(want), "$.listen: \"%s\" is not HOST:PORT "
-                 "(port 1..65535; IPv6 as [::1]:8080)", bad[i]);
+        snprintf(want, sizeof(want),
+                 "$.listen: \"%s\" is not HOST:PORT "
+                 "(port 1..65535; IPv6 as [::1]:8080)",
+                 bad[i]);
         expect_errors(json, want, NULL);
     }
 }
@@ -1026,7 +1056,8 @@ static void test_urls(void **state)
                   "$.clinics[0].booking.booking_url: \"https://a b/\" is not "
                   "an http:// or https:// URL",
                   "$.riv.subject_of_care: missing; required because "
-                  "$.clinics[0] uses the rivta-scheduling adapter", NULL);
+                  "$.clinics[0] uses the rivta-scheduling adapter",
+                  NULL);
 }
 
 /*
@@ -1054,7 +1085,8 @@ static void test_urls_runtime_parser(void **state)
           "host longer than 253 characters" },
     };
     static const char *const paths[] = {
-        "$.clinics[0].website", "$.clinics[0].booking.url",
+        "$.clinics[0].website",
+        "$.clinics[0].booking.url",
         "$.clinics[0].booking.booking_url",
         "$.clinics[0].booking.endpoints.GetAvailableDates.url",
     };
@@ -1064,7 +1096,7 @@ static void test_urls_runtime_parser(void **state)
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct conf_region *r = (struct conf_region *)1;
-        struct conf_errors e = {0};
+        struct conf_errors e = { 0 };
         const char *u = bad[i].url;
 
         snprintf(json, sizeof(json),
@@ -1072,7 +1104,8 @@ static void test_urls_runtime_parser(void **state)
                  "'name':'C','municipality':'M','operator':'region',"
                  "'website':'%s','booking':{'adapter':'rivta-scheduling',"
                  "'url':'%s','booking_url':'%s','endpoints':{"
-                 "'GetAvailableDates':{'url':'%s'}}}}]}", u, u, u, u);
+                 "'GetAvailableDates':{'url':'%s'}}}}]}",
+                 u, u, u, u);
         if (parse_q(json, &r, &e) == 0) {
             conf_free(r);
             fail_msg("accepted %s", u);
@@ -1100,8 +1133,10 @@ static void test_urls_runtime_parser(void **state)
 static void test_urls_no_credentials(void **state)
 {
     static const char *const creds[] = {
-        "https://alice:s3cret@vp.example/vp", "https://alice@vp.example/",
-        "http://:s3cret@vp.example/", "http://alice:s3cret@vp.example:99999/",
+        "https://alice:s3cret@vp.example/vp",
+        "https://alice@vp.example/",
+        "http://:s3cret@vp.example/",
+        "http://alice:s3cret@vp.example:99999/",
     };
     char json[1024];
     size_t i, k;
@@ -1109,14 +1144,15 @@ static void test_urls_no_credentials(void **state)
     (void)state;
     for (i = 0; i < sizeof(creds) / sizeof(creds[0]); i++) {
         struct conf_region *r = (struct conf_region *)1;
-        struct conf_errors e = {0};
+        struct conf_errors e = { 0 };
         const char *u = creds[i];
 
         snprintf(json, sizeof(json),
                  "{'name':'R'," RIV "'clinics':[{'id':'SE2321000156-A1',"
                  "'name':'C','municipality':'M','operator':'region',"
                  "'website':'%s','booking':{'adapter':'rivta-scheduling',"
-                 "'url':'%s','booking_url':'%s'}}]}", u, u, u);
+                 "'url':'%s','booking_url':'%s'}}]}",
+                 u, u, u);
         assert_int_equal(parse_q(json, &r, &e), -1);
         assert_null(r);
         if (e.n != 3)
@@ -1124,8 +1160,8 @@ static void test_urls_no_credentials(void **state)
         assert_int_equal(e.n, 3);
         assert_true(strncmp(e.v[0], "$.clinics[0].website: ", 22) == 0);
         assert_true(strncmp(e.v[1], "$.clinics[0].booking.url: ", 26) == 0);
-        assert_true(strncmp(e.v[2], "$.clinics[0].booking.booking_url: ",
-                            34) == 0);
+        assert_true(strncmp(e.v[2], "$.clinics[0].booking.booking_url: ", 34) ==
+                    0);
         for (k = 0; k < e.n; k++) {
             assert_null(strstr(e.v[k], "s3cret"));
             assert_null(strstr(e.v[k], "alice"));
@@ -1163,20 +1199,23 @@ static void test_riv_required(void **state)
     /* no RIV clinic: no riv needed */
     conf_free(parse_ok(TOP("")));
     /* RIV clinic later in the list: named in the message */
-    expect_errors(CLINICS(CLINIC ",{'id':'SE2321000156-A2','name':'C',"
-                          "'municipality':'M','operator':'region',"
-                          BOOKING "}"),
+    expect_errors(CLINICS(CLINIC
+                          ",{'id':'SE2321000156-A2','name':'C',"
+                          "'municipality':'M','operator':'region'," BOOKING
+                          "}"),
                   "$.riv.subject_of_care: missing; required because "
-                  "$.clinics[1] uses the rivta-scheduling adapter", NULL);
+                  "$.clinics[1] uses the rivta-scheduling adapter",
+                  NULL);
     /* riv given but without subject_of_care */
     expect_errors("{'name':'R','riv':{},'clinics':[{'id':'SE2321000156-A2',"
-                  "'name':'C','municipality':'M','operator':'region',"
-                  BOOKING "}]}",
+                  "'name':'C','municipality':'M','operator':'region'," BOOKING
+                  "}]}",
                   "$.riv.subject_of_care: missing; required because "
-                  "$.clinics[0] uses the rivta-scheduling adapter", NULL);
+                  "$.clinics[0] uses the rivta-scheduling adapter",
+                  NULL);
     r = parse_ok("{'name':'R'," RIV "'clinics':[{'id':'SE2321000156-A2',"
-                 "'name':'C','municipality':'M','operator':'region',"
-                 BOOKING "}]}");
+                 "'name':'C','municipality':'M','operator':'region'," BOOKING
+                 "}]}");
     assert_true(r->clinics[0].has_booking);
     assert_string_equal(r->clinics[0].booking.adapter, "rivta-scheduling");
     assert_null(r->clinics[0].booking.booking_url);
@@ -1185,8 +1224,9 @@ static void test_riv_required(void **state)
 }
 
 /* The fhir-slot and smart-bulk keys: values, defaults, per-adapter rules. */
-#define CL(booking) "{'id':'SE2321000156-A1','name':'C','municipality':'M'," \
-                    "'operator':'region','booking':{" booking "}}"
+#define CL(booking)                                          \
+    "{'id':'SE2321000156-A1','name':'C','municipality':'M'," \
+    "'operator':'region','booking':{" booking "}}"
 #define FHIR "'adapter':'fhir-slot','url':'https://fhir.example/r4',"
 #define SMART "'adapter':'smart-bulk','url':'https://p.example/$bulk-publish',"
 
@@ -1196,14 +1236,16 @@ static void test_fhir_smart_keys(void **state)
     const struct conf_booking *b;
 
     (void)state;
-    r = parse_ok(CLINICS(CL(FHIR "'actor':'HealthcareService/abc-1.2',"
-                            "'token_file':'/etc/slotfeed/token',"
-                            "'search':'service-type=http://snomed.info/"
-                            "sct%7C91251008&_elements=start',"
-                            "'page_cap':3") ","
-                         "{'id':'SE2321000156-A2','name':'C','municipality':"
-                         "'M','operator':'region','booking':{" SMART
-                         "'location':'0'}}"));
+    r = parse_ok(CLINICS(
+        CL(FHIR
+           "'actor':'HealthcareService/abc-1.2',"
+           "'token_file':'/etc/slotfeed/token',"
+           "'search':'service-type=http://snomed.info/"
+           "sct%7C91251008&_elements=start',"
+           "'page_cap':3") ","
+                           "{'id':'SE2321000156-A2','name':'C','municipality':"
+                           "'M','operator':'region','booking':{" SMART
+                           "'location':'0'}}"));
     b = &r->clinics[0].booking;
     assert_string_equal(b->adapter, "fhir-slot");
     assert_string_equal(b->actor, "HealthcareService/abc-1.2");
@@ -1218,12 +1260,12 @@ static void test_fhir_smart_keys(void **state)
     assert_null(b->actor);
     assert_null(b->token_file);
     assert_null(b->search);
-    assert_int_equal(b->page_cap, CONF_DEFAULT_PAGE_CAP);   /* default */
+    assert_int_equal(b->page_cap, CONF_DEFAULT_PAGE_CAP); /* default */
     conf_free(r);
 
     /* null optional keys mean absent */
     r = parse_ok(CLINICS(CL(FHIR "'actor':'Location/1','token_file':null,"
-                            "'search':null")));
+                                 "'search':null")));
     assert_null(r->clinics[0].booking.token_file);
     assert_null(r->clinics[0].booking.search);
     conf_free(r);
@@ -1231,64 +1273,79 @@ static void test_fhir_smart_keys(void **state)
     /* required per adapter */
     expect_errors(CLINICS(CL(FHIR "'page_cap':2")),
                   "$.clinics[0].booking: missing required key \"actor\" "
-                  "(the fhir-slot adapter needs it)", NULL);
+                  "(the fhir-slot adapter needs it)",
+                  NULL);
     expect_errors(CLINICS(CL(SMART "'booking_url':'https://b.example/'")),
                   "$.clinics[0].booking: missing required key \"location\" "
-                  "(the smart-bulk adapter needs it)", NULL);
+                  "(the smart-bulk adapter needs it)",
+                  NULL);
     /* keys another adapter reads are refused, not silently ignored */
     expect_errors(CLINICS(CL(SMART "'location':'7','actor':'Location/7',"
-                             "'page_cap':5")),
+                                   "'page_cap':5")),
                   "$.clinics[0].booking.actor: only used by the fhir-slot "
                   "adapter, not by smart-bulk",
                   "$.clinics[0].booking.page_cap: only used by the "
-                  "fhir-slot adapter, not by smart-bulk", NULL);
+                  "fhir-slot adapter, not by smart-bulk",
+                  NULL);
     expect_errors(CLINICS(CL(FHIR "'actor':'Location/7','location':'7'")),
                   "$.clinics[0].booking.location: only used by the "
-                  "smart-bulk adapter, not by fhir-slot", NULL);
+                  "smart-bulk adapter, not by fhir-slot",
+                  NULL);
 
     /* bad values */
     expect_errors(CLINICS(CL(FHIR "'actor':'Location'")),
                   "$.clinics[0].booking.actor: \"Location\" is not a FHIR "
                   "reference Type/id (e.g. \"Location/123\"; id: 1..64 "
-                  "letters, digits, '-', '.')", NULL);
+                  "letters, digits, '-', '.')",
+                  NULL);
     expect_errors(CLINICS(CL(FHIR "'actor':'location/1'")),
                   "$.clinics[0].booking.actor: \"location/1\" is not a FHIR "
                   "reference Type/id (e.g. \"Location/123\"; id: 1..64 "
-                  "letters, digits, '-', '.')", NULL);
+                  "letters, digits, '-', '.')",
+                  NULL);
     expect_errors(CLINICS(CL(FHIR "'actor':'Location/1&status=busy'")),
                   "$.clinics[0].booking.actor: \"Location/1&status=busy\" is "
                   "not a FHIR reference Type/id (e.g. \"Location/123\"; id: "
-                  "1..64 letters, digits, '-', '.')", NULL);
+                  "1..64 letters, digits, '-', '.')",
+                  NULL);
     expect_errors(CLINICS(CL(SMART "'location':'a b'")),
                   "$.clinics[0].booking.location: \"a b\" is not a FHIR id "
-                  "(1..64 letters, digits, '-', '.')", NULL);
-    expect_errors(CLINICS(CL(SMART "'location':"
+                  "(1..64 letters, digits, '-', '.')",
+                  NULL);
+    expect_errors(CLINICS(CL(SMART
+                             "'location':"
                              "'12345678901234567890123456789012345678901234"
                              "567890123456789012345'")),
                   /* a digit run cut short is dropped whole (pnr_cut):
                    * its front could read as a personnummer */
                   "$.clinics[0].booking.location: \"...\" is not a FHIR id "
-                  "(1..64 letters, digits, '-', '.')", NULL);
+                  "(1..64 letters, digits, '-', '.')",
+                  NULL);
     expect_errors(CLINICS(CL(FHIR "'actor':'Location/1',"
-                             "'search':'a=1#frag'")),
+                                  "'search':'a=1#frag'")),
                   "$.clinics[0].booking.search: \"a=1#frag\" is not "
                   "name=value pairs joined by '&' (URL query characters "
-                  "only, no '#' or spaces)", NULL);
+                  "only, no '#' or spaces)",
+                  NULL);
     expect_errors(CLINICS(CL(FHIR "'actor':'Location/1','search':'&a=1'")),
                   "$.clinics[0].booking.search: \"&a=1\" is not "
                   "name=value pairs joined by '&' (URL query characters "
-                  "only, no '#' or spaces)", NULL);
+                  "only, no '#' or spaces)",
+                  NULL);
     expect_errors(CLINICS(CL(FHIR "'actor':'Location/1','search':'novalue'")),
                   "$.clinics[0].booking.search: \"novalue\" is not "
                   "name=value pairs joined by '&' (URL query characters "
-                  "only, no '#' or spaces)", NULL);
+                  "only, no '#' or spaces)",
+                  NULL);
     expect_errors(CLINICS(CL(FHIR "'actor':'Location/1','search':'a=%zz'")),
                   "$.clinics[0].booking.search: \"a=%zz\" is not "
                   "name=value pairs joined by '&' (URL query characters "
-                  "only, no '#' or spaces)", NULL);
+                  "only, no '#' or spaces)",
+                  NULL);
     expect_errors(CLINICS(CL(FHIR "'actor':'Location/1','page_cap':0")),
                   "$.clinics[0].booking.page_cap: 0 is out of range "
-                  "(1..1000)", NULL);
+                  "(1..1000)",
+                  NULL);
     expect_errors(CLINICS(CL(FHIR "'actor':'Location/1','token_file':''")),
                   "$.clinics[0].booking.token_file: must not be empty", NULL);
 }
@@ -1306,13 +1363,13 @@ static void test_hsa_id(void **state)
     assert_false(conf_valid_hsa_id(id32));
     assert_true(conf_valid_hsa_id("SE2321000156-F001"));
     assert_true(conf_valid_hsa_id("SE2321000016-1hz5"));
-    assert_true(conf_valid_hsa_id("se2321000156-f001"));  /* case-free */
+    assert_true(conf_valid_hsa_id("se2321000156-f001")); /* case-free */
     assert_true(conf_valid_hsa_id("SE2321000156-1"));
     assert_false(conf_valid_hsa_id("SE2321000156-Få1"));
-    assert_false(conf_valid_hsa_id("SE2321000156F001"));    /* no dash */
-    assert_false(conf_valid_hsa_id("SE2321000156-"));       /* no suffix */
-    assert_false(conf_valid_hsa_id("SE232100015-F001"));    /* 9 digits */
-    assert_false(conf_valid_hsa_id("SE23210001567-F001"));  /* 11 digits */
+    assert_false(conf_valid_hsa_id("SE2321000156F001"));   /* no dash */
+    assert_false(conf_valid_hsa_id("SE2321000156-"));      /* no suffix */
+    assert_false(conf_valid_hsa_id("SE232100015-F001"));   /* 9 digits */
+    assert_false(conf_valid_hsa_id("SE23210001567-F001")); /* 11 digits */
     assert_false(conf_valid_hsa_id("TST2321000156-102C"));
     assert_false(conf_valid_hsa_id("SE2321000156-F0-1"));
     assert_false(conf_valid_hsa_id("SE2321000156-F001 "));
@@ -1327,12 +1384,14 @@ static void test_hsa_id(void **state)
                           "'operator':'region'}"),
                   "$.clinics[0].id: \"SE2321000156-ABCDEFGHIJ123456789\" is "
                   "not a valid HSA-id (want SE + 10 digits + \"-\" + "
-                  "letters/digits, at most 31 chars)", NULL);
+                  "letters/digits, at most 31 chars)",
+                  NULL);
     expect_errors(CLINICS("{'id':'SE2321000156-Få1','name':'C',"
                           "'municipality':'M','operator':'region'}"),
                   "$.clinics[0].id: \"SE2321000156-Få1\" is not a valid "
                   "HSA-id (want SE + 10 digits + \"-\" + letters/digits, at "
-                  "most 31 chars)", NULL);
+                  "most 31 chars)",
+                  NULL);
 }
 
 /*
@@ -1371,7 +1430,7 @@ static void test_mutations(void **state)
         r = NULL;
         memset(&e, 0, sizeof(e));
         rc = conf_parse(text, i, &r, &e);
-        assert_int_equal(rc, -1);   /* no prefix is a whole object */
+        assert_int_equal(rc, -1); /* no prefix is a whole object */
         assert_null(r);
         assert_true(e.n >= 1);
         conf_errors_free(&e);

@@ -15,13 +15,14 @@
 
 #include "slotfeed/conf.h"
 
-#define HEAD "{\"name\":\"t\",\"clinics\":[{\"id\":\"SE2321000156-A001\"," \
+#define HEAD                                                      \
+    "{\"name\":\"t\",\"clinics\":[{\"id\":\"SE2321000156-A001\"," \
     "\"name\":\"A\",\"municipality\":\"Karlstad\",\"operator\":\"private\"}]"
 
 static struct conf_region *ok(const char *text)
 {
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
 
     if (conf_parse(text, strlen(text), &r, &e) != 0)
         fail_msg("unexpected error: %s", e.n ? e.v[0] : "?");
@@ -33,7 +34,7 @@ static struct conf_region *ok(const char *text)
 static void bad(const char *text, ...)
 {
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
     const char *want;
     size_t i = 0;
     va_list ap;
@@ -72,15 +73,16 @@ static void test_defaults(void **state)
 static void test_values_and_inheritance(void **state)
 {
     /* "hosts" before the keys it inherits, on purpose */
-    struct conf_region *r = ok(HEAD ",\"politeness\":{"
-        "\"hosts\":{\"VP.Example.se:443\":{\"rate_per_s\":0.5},"
-        "\"127.0.0.1\":{\"rate_per_s\":50,\"burst\":10,"
-        "\"max_concurrent_per_host\":8,\"backoff_base_s\":1,"
-        "\"backoff_max_s\":2,\"breaker_failures\":50,"
-        "\"breaker_cooldown_s\":5}},"
-        "\"rate_per_s\":2.5,\"burst\":3,\"max_concurrent_per_host\":4,"
-        "\"backoff_base_s\":10,\"backoff_max_s\":600,"
-        "\"breaker_failures\":7,\"breaker_cooldown_s\":120}}");
+    struct conf_region *r =
+        ok(HEAD ",\"politeness\":{"
+                "\"hosts\":{\"VP.Example.se:443\":{\"rate_per_s\":0.5},"
+                "\"127.0.0.1\":{\"rate_per_s\":50,\"burst\":10,"
+                "\"max_concurrent_per_host\":8,\"backoff_base_s\":1,"
+                "\"backoff_max_s\":2,\"breaker_failures\":50,"
+                "\"breaker_cooldown_s\":5}},"
+                "\"rate_per_s\":2.5,\"burst\":3,\"max_concurrent_per_host\":4,"
+                "\"backoff_base_s\":10,\"backoff_max_s\":600,"
+                "\"breaker_failures\":7,\"breaker_cooldown_s\":120}}");
     const struct conf_politeness *a, *b;
 
     (void)state;
@@ -95,7 +97,7 @@ static void test_values_and_inheritance(void **state)
     assert_string_equal(r->polite_hosts[0].host, "vp.example.se:443");
     a = &r->polite_hosts[0].p;
     assert_true(a->rate_per_s == 0.5);
-    assert_int_equal(a->burst, 3);                  /* inherited */
+    assert_int_equal(a->burst, 3); /* inherited */
     assert_int_equal(a->max_concurrent_per_host, 4);
     assert_int_equal(a->backoff_base_s, 10);
     assert_int_equal(a->backoff_max_s, 600);
@@ -118,7 +120,8 @@ static void test_errors_with_paths(void **state)
     (void)state;
     bad(HEAD ",\"politeness\":[]}",
         "$.politeness: expected an object, got an array", NULL);
-    bad(HEAD ",\"politeness\":{\"rate_per_s\":0,\"burst\":0,"
+    bad(HEAD
+        ",\"politeness\":{\"rate_per_s\":0,\"burst\":0,"
         "\"max_concurrent_per_host\":1.5,\"backoff_base_s\":\"30\","
         "\"breaker_failures\":0,\"breaker_cooldown_s\":86401,\"rate_per_sec\":1}}",
         "$.politeness.rate_per_s: 0 is out of range (0.001..1000)",
@@ -134,12 +137,13 @@ static void test_errors_with_paths(void **state)
         NULL);
     /* a host's max below the base it inherits */
     bad(HEAD ",\"politeness\":{\"hosts\":{\"a.example\":"
-        "{\"backoff_max_s\":10}}}}",
+             "{\"backoff_max_s\":10}}}}",
         "$.politeness.hosts.a.example.backoff_max_s: 10 is shorter than "
-        "backoff_base_s (30)", NULL);
+        "backoff_base_s (30)",
+        NULL);
     bad(HEAD ",\"politeness\":{\"hosts\":{\"http://a.example\":{},"
-        "\"a.example:0\":{},\"b.example\":3,\"c.example\":{\"hosts\":{}},"
-        "\"d.example\":{},\"D.EXAMPLE\":{}}}}",
+             "\"a.example:0\":{},\"b.example\":3,\"c.example\":{\"hosts\":{}},"
+             "\"d.example\":{},\"D.EXAMPLE\":{}}}}",
         "$.politeness.hosts.http://a.example: \"http://a.example\" is not "
         "HOST or HOST:PORT (port 1..65535; IPv6 as [::1]:8080)",
         "$.politeness.hosts.a.example:0: \"a.example:0\" is not HOST or "
@@ -159,7 +163,7 @@ static void test_plausibility(void **state)
     assert_int_equal(r->plausibility.confirm_polls, 3);
     conf_free(r);
     r = ok(HEAD ",\"plausibility\":{\"min_clinics\":8,\"fraction\":1,"
-           "\"confirm_polls\":1}}");
+                "\"confirm_polls\":1}}");
     assert_int_equal(r->plausibility.min_clinics, 8);
     assert_true(r->plausibility.fraction == 1.0);
     assert_int_equal(r->plausibility.confirm_polls, 1);
@@ -171,14 +175,15 @@ static void test_plausibility(void **state)
     bad(HEAD ",\"plausibility\":[]}",
         "$.plausibility: expected an object, got an array", NULL);
     bad(HEAD ",\"plausibility\":{\"min_clinics\":1,\"fraction\":0,"
-        "\"confirm_polls\":0,\"confirm_poll\":3}}",
+             "\"confirm_polls\":0,\"confirm_poll\":3}}",
         "$.plausibility.min_clinics: 1 is out of range (2..100000)",
         "$.plausibility.fraction: 0 is out of range (0.01..1)",
         "$.plausibility.confirm_polls: 0 is out of range (1..100)",
         "$.plausibility.confirm_poll: unknown key (did you mean "
-        "\"confirm_polls\"?)", NULL);
+        "\"confirm_polls\"?)",
+        NULL);
     bad(HEAD ",\"plausibility\":{\"min_clinics\":2.5,\"fraction\":1.5,"
-        "\"confirm_polls\":\"3\"}}",
+             "\"confirm_polls\":\"3\"}}",
         "$.plausibility.min_clinics: 2.5 is not a whole number",
         "$.plausibility.fraction: 1.5 is out of range (0.01..1)",
         "$.plausibility.confirm_polls: expected an integer, got a string",

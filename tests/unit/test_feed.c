@@ -33,7 +33,7 @@
 /* Local wall-clock time to an instant (through clock.c, tested there). */
 static int64_t loc(int y, int mo, int d, int h, int mi)
 {
-    struct clock_civil c = {y, mo, d, h, mi, 0};
+    struct clock_civil c = { y, mo, d, h, mi, 0 };
     int64_t t = 0;
 
     assert_int_equal(clock_from_local(&c, &t), CLOCK_OK);
@@ -42,7 +42,16 @@ static int64_t loc(int y, int mo, int d, int h, int mi)
 
 /* --- fixture: a region of 7 clinics, one per interesting case ----------- */
 
-enum { A, B, C, D, E, F, G, NCLIN };
+enum {
+    A,
+    B,
+    C,
+    D,
+    E,
+    F,
+    G,
+    NCLIN
+};
 
 static char *ids[NCLIN] = {
     "SE2321000156-AAA1", "SE2321000156-BBB2", "SE2321000156-CCC3",
@@ -58,8 +67,9 @@ struct fixture {
 
 static void add(struct avail_slots *s, int64_t start, const char *who)
 {
-    assert_int_equal(avail_slots_add(s, start, start + 30 * MIN, who,
-                                     "Nybesök", "TT1"), 0);
+    assert_int_equal(avail_slots_add(s, start, start + 30 * MIN, who, "Nybesök",
+                                     "TT1"),
+                     0);
 }
 
 static void fixture_init(struct fixture *fx)
@@ -106,8 +116,8 @@ static void fixture_init(struct fixture *fx)
     /* A: open, fresh; added out of order on purpose. */
     add(&fx->st[A].slots, loc(2026, 4, 20, 10, 0), NULL);
     add(&fx->st[A].slots, loc(2026, 3, 31, 10, 30), "Andersson, Eva");
-    add(&fx->st[A].slots, loc(2026, 3, 31, 8, 0), "Dalmo, Jacob");  /* past */
-    add(&fx->st[A].slots, NOW, "Dalmo, Jacob");          /* starts now: gone */
+    add(&fx->st[A].slots, loc(2026, 3, 31, 8, 0), "Dalmo, Jacob"); /* past */
+    add(&fx->st[A].slots, NOW, "Dalmo, Jacob"); /* starts now: gone */
     add(&fx->st[A].slots, loc(2026, 3, 31, 10, 0), "Dalmo, Jacob");
     add(&fx->st[A].slots, loc(2026, 4, 3, 23, 59), "Dalmo, Jacob");
     add(&fx->st[A].slots, loc(2026, 4, 4, 0, 0), "Dalmo, Jacob");
@@ -156,7 +166,7 @@ static void fixture_clear(struct fixture *fx)
 static struct feed_snapshot *build(struct fixture *fx, int64_t now)
 {
     struct feed_snapshot *s = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     assert_int_equal(feed_build(&fx->region, fx->st, now, &s, &err), 0);
     assert_non_null(s);
@@ -270,14 +280,14 @@ static void test_top_level_and_summary(void **state)
     sum = get(doc, "summary");
     expect_int(sum, "clinics", 7);
     w = get(sum, "web_booking");
-    expect_int(w, "open", 3);         /* A E F */
-    expect_int(w, "none", 2);         /* B G */
-    expect_int(w, "unreachable", 1);  /* D */
-    expect_int(w, "unknown", 1);      /* C */
-    expect_int(sum, "with_free_slots", 3);   /* A D E (F known empty) */
-    expect_int(sum, "within_guarantee", 2);  /* A D */
-    expect_int(sum, "stale", 2);             /* D, E by age */
-    expect_int(sum, "error", 1);             /* C */
+    expect_int(w, "open", 3);               /* A E F */
+    expect_int(w, "none", 2);               /* B G */
+    expect_int(w, "unreachable", 1);        /* D */
+    expect_int(w, "unknown", 1);            /* C */
+    expect_int(sum, "with_free_slots", 3);  /* A D E (F known empty) */
+    expect_int(sum, "within_guarantee", 2); /* A D */
+    expect_int(sum, "stale", 2);            /* D, E by age */
+    expect_int(sum, "error", 1);            /* C */
 
     /* Region order, ids as configured. */
     cl = get(doc, "clinics");
@@ -294,9 +304,9 @@ static void test_top_level_and_summary(void **state)
 
 static void test_clinic_fields(void **state)
 {
-    static const char *up_a[] = {"2026-03-31", "2026-04-03", "2026-04-04"};
-    static const char *up_d[] = {"2026-04-01"};
-    static const char *svc[] = {"Nybesök fysioterapeut"};
+    static const char *up_a[] = { "2026-03-31", "2026-04-03", "2026-04-04" };
+    static const char *up_d[] = { "2026-04-01" };
+    static const char *svc[] = { "Nybesök fysioterapeut" };
     struct fixture fx;
     struct feed_snapshot *s;
     cJSON *doc, *cl, *c, *e;
@@ -333,7 +343,7 @@ static void test_clinic_fields(void **state)
     expect_null(c, "website");
     expect_str(c, "address", "Drottninggatan 1, 652 24 Karlstad");
     expect_strs(c, "services", svc, 1);
-    assert_null(cJSON_GetObjectItem(c, "days"));   /* detail only */
+    assert_null(cJSON_GetObjectItem(c, "days")); /* detail only */
 
     /* B: web booking none -> availability null even with old data. */
     c = cJSON_GetArrayItem(cl, B);
@@ -358,8 +368,7 @@ static void test_clinic_fields(void **state)
     expect_str(c, "valid_at", "2026-03-31T08:40:00+02:00");
     e = get(c, "error");
     expect_str(e, "class", "transport");
-    expect_str(e, "message",
-               "clinic SE2321000156-DDD4: connect: refused");
+    expect_str(e, "message", "clinic SE2321000156-DDD4: connect: refused");
     expect_str(c, "first_free", "2026-04-01T14:00:00+02:00");
     expect_bool(c, "within_guarantee", 1);
     expect_strs(c, "upcoming_days", up_d, 1);
@@ -470,8 +479,9 @@ static void test_clinic_detail(void **state)
     days = get(doc, "days");
     assert_int_equal(cJSON_GetArraySize(days), 1);
     expect_str(cJSON_GetArrayItem(days, 0), "date", "2026-04-01");
-    assert_int_equal(
-        cJSON_GetArraySize(get(cJSON_GetArrayItem(days, 0), "slots")), 1);
+    assert_int_equal(cJSON_GetArraySize(
+                         get(cJSON_GetArrayItem(days, 0), "slots")),
+                     1);
     cJSON_Delete(doc);
 
     /* C and B: unknown -> days null, not []. */
@@ -489,7 +499,7 @@ static void test_clinic_detail(void **state)
 /* Later rebuild, same states: passed slots drop out, staleness grows. */
 static void test_rebuild_later(void **state)
 {
-    static const char *up[] = {"2026-03-31", "2026-04-03", "2026-04-04"};
+    static const char *up[] = { "2026-03-31", "2026-04-03", "2026-04-04" };
     struct fixture fx;
     struct feed_snapshot *s;
     cJSON *doc, *cl, *c;
@@ -603,16 +613,16 @@ static void test_refcount(void **state)
     s = build(&fx, NOW);
     feed_snapshot_ref(s);
     feed_snapshot_ref(s);
-    feed_snapshot_free(s);            /* builder lets go: still alive */
+    feed_snapshot_free(s); /* builder lets go: still alive */
     assert_int_equal(s->extra_refs, 2);
     feed_snapshot_unref(s);
-    assert_true(s->all.json[0] == '{');   /* ASan: still readable */
-    feed_snapshot_unref(s);           /* last one frees (ASan: no leak) */
+    assert_true(s->all.json[0] == '{'); /* ASan: still readable */
+    feed_snapshot_unref(s);             /* last one frees (ASan: no leak) */
     /* A snapshot not from feed_build is never freed by unref. */
     memset(&local, 0, sizeof(local));
     feed_snapshot_ref(&local);
     feed_snapshot_unref(&local);
-    feed_snapshot_unref(&local);      /* extra unref is ignored */
+    feed_snapshot_unref(&local); /* extra unref is ignored */
     assert_int_equal(local.extra_refs, 0);
     fixture_clear(&fx);
 }
@@ -622,7 +632,7 @@ static void test_bad_args(void **state)
 {
     struct fixture fx;
     struct feed_snapshot *s = (struct feed_snapshot *)&fx;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     cJSON *o;
 
     (void)state;
@@ -634,8 +644,9 @@ static void test_bad_args(void **state)
     assert_int_equal(feed_add_availability(NULL, NULL, NOW, NULL, 0), -1);
     /* Unknown slots through the shared entry point: nulls, deadline set. */
     o = cJSON_CreateObject();
-    assert_int_equal(feed_add_availability(o, NULL, NOW,
-                                           &fx.region.guarantee, 1), 0);
+    assert_int_equal(feed_add_availability(o, NULL, NOW, &fx.region.guarantee,
+                                           1),
+                     0);
     expect_unknown_availability(o);
     expect_null(o, "days");
     cJSON_Delete(o);
@@ -674,8 +685,10 @@ static char *mutate(const char *json, void (*fn)(cJSON *))
 
 static void add_extra_field(cJSON *o)
 {
-    cJSON_AddNumberToObject(cJSON_GetArrayItem(
-        cJSON_GetObjectItem(o, "clinics"), 0), "surprise", 1);
+    cJSON_AddNumberToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+                                                                   "clinics"),
+                                               0),
+                            "surprise", 1);
 }
 
 static void naive_time(cJSON *o)
@@ -686,23 +699,24 @@ static void naive_time(cJSON *o)
 
 static void bad_enum(cJSON *o)
 {
-    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(
-        cJSON_GetObjectItem(o, "clinics"), 0), "web_booking",
-        cJSON_CreateString("closed"));
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+                                                                     "clinics"),
+                                                 0),
+                              "web_booking", cJSON_CreateString("closed"));
 }
 
 /* Unknown availability with a zero count: the tri-state rule broken. */
 static void half_unknown(cJSON *o)
 {
-    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(
-        cJSON_GetObjectItem(o, "clinics"), C), "free_slots",
-        cJSON_CreateNumber(0));
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+                                                                     "clinics"),
+                                                 C),
+                              "free_slots", cJSON_CreateNumber(0));
 }
 
 static void lower_id(cJSON *o)
 {
-    cJSON_ReplaceItemInObject(o, "id",
-                              cJSON_CreateString("se2321000156-aaa1"));
+    cJSON_ReplaceItemInObject(o, "id", cJSON_CreateString("se2321000156-aaa1"));
 }
 
 static void test_schema(void **state)
@@ -733,9 +747,11 @@ static void test_schema(void **state)
     }
     /* Each document matches its own definition, not the other. */
     assert_int_equal(validate("clinic_detail", "all-as-detail.json",
-                              s->all.json), 1);
+                              s->all.json),
+                     1);
     assert_int_equal(validate("feed", "detail-as-feed.json",
-                              s->clinics[A].json), 1);
+                              s->clinics[A].json),
+                     1);
 
     /* Deliberately broken documents must fail. */
     bad = mutate(s->all.json, add_extra_field);
@@ -771,7 +787,7 @@ static void test_schema(void **state)
 struct pub {
     struct feed_cadence cad;
     struct feed_snapshot *snap;
-    int64_t snap_ms;            /* when snap was published */
+    int64_t snap_ms; /* when snap was published */
     int builds;
 };
 
@@ -788,8 +804,8 @@ static void pub_init(struct pub *p, struct fixture *fx, int interval_s)
 {
     memset(p, 0, sizeof(*p));
     feed_cadence_init(&p->cad, interval_s, COALESCE_MS);
-    assert_int_equal(feed_cadence_wait_ms(&p->cad, 0), -1);   /* clean */
-    pub_build(p, fx, 0);                /* app_new's first build */
+    assert_int_equal(feed_cadence_wait_ms(&p->cad, 0), -1); /* clean */
+    pub_build(p, fx, 0); /* app_new's first build */
 }
 
 /* The timer firing, or a reader asking, at ms. */
@@ -809,10 +825,9 @@ static void poll_same(struct pub *p, struct fixture *fx, size_t i, int64_t ms)
 
 /* Polls every 700 ms over A, D, F (round robin), a reader every second,
  * the timer stepped every 50 ms; from `from` to `to` ms (exclusive). */
-static void churn(struct pub *p, struct fixture *fx, int64_t from,
-                  int64_t to)
+static void churn(struct pub *p, struct fixture *fx, int64_t from, int64_t to)
 {
-    static const size_t who[] = {A, D, F};
+    static const size_t who[] = { A, D, F };
     int64_t ms;
 
     for (ms = from; ms < to; ms += 50) {
@@ -838,7 +853,7 @@ static void test_cadence_one_etag_per_interval(void **state)
     memcpy(first_a, p.snap->clinics[A].etag, sizeof(first_a));
     for (ms = 50; ms < INTERVAL_MS; ms += 50) {
         churn(&p, &fx, ms, ms + 50);
-        if (ms % 1000 == 0) {   /* the once-a-second revalidation */
+        if (ms % 1000 == 0) { /* the once-a-second revalidation */
             assert_string_equal(p.snap->all.etag, first);
             assert_string_equal(p.snap->clinics[A].etag, first_a);
         }
@@ -872,8 +887,7 @@ static void test_cadence_one_etag_per_interval(void **state)
 
 /* (2) A real availability change at `at` ms (polls churning meanwhile) is
  * public no later than the interval after it happened. */
-static void availability_change_at(int64_t at, int quiet,
-                                   int64_t max_delay)
+static void availability_change_at(int64_t at, int quiet, int64_t max_delay)
 {
     struct fixture fx;
     struct pub p;
@@ -881,7 +895,7 @@ static void availability_change_at(int64_t at, int quiet,
 
     fixture_init(&fx);
     pub_init(&p, &fx, INTERVAL_MS / 1000);
-    if (!quiet)                 /* else: the first build, then silence */
+    if (!quiet) /* else: the first build, then silence */
         churn(&p, &fx, 50, at);
     assert_false(p.snap->info[F].any_free);
     /* F had no free slot; a poll finds one. */
@@ -932,7 +946,7 @@ static void test_cadence_stale_on_time(void **state)
     for (ms = 50; p.snap->info[A].status != CLINIC_STALE; ms += 50) {
         assert_true(ms <= 150000 + INTERVAL_MS + COALESCE_MS + 50);
         if (ms % 30000 == 0)
-            feed_cadence_touch(&p.cad, ms);     /* on_refresh */
+            feed_cadence_touch(&p.cad, ms); /* on_refresh */
         pub_step(&p, &fx, ms);
     }
     assert_true(p.snap_ms >= 150000);
@@ -951,10 +965,10 @@ static void test_cadence_spacing(void **state)
     feed_cadence_touch(&c, 1000);
     assert_int_equal(feed_cadence_wait_ms(&c, 1000), 250);
     assert_int_equal(feed_cadence_wait_ms(&c, 1250), 0);
-    feed_cadence_published(&c, 1250, 11250);       /* a 10 s build */
+    feed_cadence_published(&c, 1250, 11250); /* a 10 s build */
     assert_int_equal(feed_cadence_wait_ms(&c, 60000), -1);
     feed_cadence_touch(&c, 12000);
-    feed_cadence_touch(&c, 20000);      /* the first change sets the due */
+    feed_cadence_touch(&c, 20000); /* the first change sets the due */
     assert_int_equal(feed_cadence_wait_ms(&c, 12000), 39250);
     assert_int_equal(feed_cadence_wait_ms(&c, 51250), 0);
     /* A reload to a longer interval applies to the pending publication. */
@@ -965,16 +979,16 @@ static void test_cadence_spacing(void **state)
      * even mid-interval, then the interval starts again from there. */
     feed_cadence_init(&c, 30, 250);
     feed_cadence_published(&c, 0, 0);
-    feed_cadence_touch(&c, 100);                /* churn: due at 30 s */
+    feed_cadence_touch(&c, 100); /* churn: due at 30 s */
     assert_int_equal(feed_cadence_wait_ms(&c, 5000), 25000);
     feed_cadence_touch_urgent(&c, 5000);
-    feed_cadence_touch_urgent(&c, 5100);        /* same burst */
+    feed_cadence_touch_urgent(&c, 5100); /* same burst */
     assert_int_equal(feed_cadence_wait_ms(&c, 5000), 250);
     feed_cadence_published(&c, 5250, 5250);
     feed_cadence_touch(&c, 6000);
     assert_int_equal(feed_cadence_wait_ms(&c, 6000), 29250);
     /* ... and still spaced after a slow build. */
-    feed_cadence_published(&c, 10000, 12000);   /* a 2 s build */
+    feed_cadence_published(&c, 10000, 12000); /* a 2 s build */
     feed_cadence_touch_urgent(&c, 12100);
     assert_int_equal(feed_cadence_wait_ms(&c, 12100), 7900);
 }

@@ -32,13 +32,13 @@
 
 #define NCLIN 24
 #define STEPS 250
-#define KEEP 4                  /* old snapshots held alive, as replies do */
+#define KEEP 4 /* old snapshots held alive, as replies do */
 #define MIN 60
 #define HOUR 3600
 #define DEFAULT_SEED UINT64_C(0x5107feed12)
 
 struct world {
-    struct conf_clinic clinics[2][NCLIN];   /* two configs: reloads swap */
+    struct conf_clinic clinics[2][NCLIN]; /* two configs: reloads swap */
     struct conf_region region[2];
     int cur;
     struct clinic_state st[NCLIN];
@@ -55,7 +55,7 @@ static uint64_t rnd(struct world *w, uint64_t n)
 /* Local wall-clock time to an instant (through clock.c, tested there). */
 static int64_t loc(int y, int mo, int d, int h, int mi)
 {
-    struct clock_civil c = {y, mo, d, h, mi, 0};
+    struct clock_civil c = { y, mo, d, h, mi, 0 };
     int64_t t = 0;
 
     assert_int_equal(clock_from_local(&c, &t), CLOCK_OK);
@@ -87,8 +87,7 @@ static void set_config(struct world *w, int k)
     r->name = "Värmland";
     r->timezone = "Europe/Stockholm";
     r->guarantee.days = 3;
-    r->guarantee.counting = k == 0 ? AVAIL_COUNT_CALENDAR
-                                   : AVAIL_COUNT_WORKING;
+    r->guarantee.counting = k == 0 ? AVAIL_COUNT_CALENDAR : AVAIL_COUNT_WORKING;
     r->poll_interval_s = 60;
     r->clinics = w->clinics[k];
     r->nclinics = NCLIN;
@@ -97,7 +96,7 @@ static void set_config(struct world *w, int k)
 /* New slots for clinic i, as a poll that found them sets them. */
 static void new_slots(struct world *w, struct clinic_state *st)
 {
-    static const char *who[] = {"Dalmo, Jacob", "Berg, Lo", NULL};
+    static const char *who[] = { "Dalmo, Jacob", "Berg, Lo", NULL };
     uint64_t n = rnd(w, 8), k;
 
     avail_slots_clear(&st->slots);
@@ -125,7 +124,8 @@ static void change(struct world *w, size_t i)
     if (!st->conf->has_booking)
         return;
     switch (what) {
-    case 0: case 1:             /* a good answer, maybe new slots */
+    case 0:
+    case 1: /* a good answer, maybe new slots */
         st->polls++;
         st->web = WEB_OPEN;
         st->status = CLINIC_OK;
@@ -138,7 +138,7 @@ static void change(struct world *w, size_t i)
         }
         st->has_data = true;
         break;
-    case 2:                     /* a failure keeps the last good data */
+    case 2: /* a failure keeps the last good data */
         st->failures++;
         st->web = rnd(w, 2) ? WEB_UNREACHABLE : WEB_OPEN;
         st->status = st->has_data ? CLINIC_STALE : CLINIC_ERROR;
@@ -146,19 +146,19 @@ static void change(struct world *w, size_t i)
         snprintf(st->error, sizeof(st->error), "clinic %s: refused %u",
                  st->conf->id, (unsigned)rnd(w, 3));
         break;
-    case 3:                     /* the platform says: no web booking */
+    case 3: /* the platform says: no web booking */
         st->polls++;
         st->web = WEB_NONE;
         st->status = CLINIC_OK;
         st->err_class = SF_ERR_NONE;
         st->error[0] = '\0';
         break;
-    case 4:                     /* a held empty answer released */
+    case 4: /* a held empty answer released */
         avail_slots_clear(&st->slots);
         st->has_data = true;
         st->valid_at = st->changed_at = w->now - (int64_t)rnd(w, 90);
         break;
-    default:                    /* circuit open: message only */
+    default: /* circuit open: message only */
         st->status = st->has_data ? CLINIC_STALE : CLINIC_ERROR;
         st->err_class = SF_ERR_TRANSPORT;
         snprintf(st->error, sizeof(st->error), "clinic %s: circuit open %u",
@@ -294,7 +294,7 @@ static void same_snapshot(const struct feed_snapshot *x,
 
 struct kept {
     struct feed_snapshot *s;
-    uint64_t hash;              /* of all.json + every clinic doc */
+    uint64_t hash; /* of all.json + every clinic doc */
 };
 
 static uint64_t snap_hash(const struct feed_snapshot *s)
@@ -337,12 +337,11 @@ static void tick(struct world *w)
 }
 
 /* The same build as a job of steps of at most `slice` parts. */
-static struct feed_snapshot *build_in_slices(struct world *w,
-                                             struct feed_snapshot *prev,
-                                             size_t slice)
+static struct feed_snapshot *
+build_in_slices(struct world *w, struct feed_snapshot *prev, size_t slice)
 {
     struct feed_job *j;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int rc, steps = 0;
 
     assert_int_equal(feed_job_new(&w->region[w->cur], w->now, prev, &j, &err),
@@ -359,9 +358,9 @@ static void run_sequence(uint64_t seed, size_t *reused, size_t *built,
                          size_t *heavy_kept)
 {
     struct world w;
-    struct kept kept[KEEP] = {{0}};
+    struct kept kept[KEEP] = { { 0 } };
     struct feed_snapshot *prev = NULL, *inc, *full;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int64_t start;
     size_t step, i;
 
@@ -373,18 +372,19 @@ static void run_sequence(uint64_t seed, size_t *reused, size_t *built,
         tick(&w);
         for (i = 0; i < n; i++)
             change(&w, (size_t)rnd(&w, NCLIN));
-        if (rnd(&w, 40) == 0) {     /* a reload: the other config */
+        if (rnd(&w, 40) == 0) { /* a reload: the other config */
             w.cur ^= 1;
             for (i = 0; i < NCLIN; i++)
                 w.st[i].conf = &w.clinics[w.cur][i];
         }
         if (step % 2 == 0)
             assert_int_equal(feed_build_from(&w.region[w.cur], w.st, w.now,
-                                             prev, &inc, &err), 0);
+                                             prev, &inc, &err),
+                             0);
         else
             inc = build_in_slices(&w, prev, 1 + (size_t)rnd(&w, 7));
-        assert_int_equal(feed_build(&w.region[w.cur], w.st, w.now, &full,
-                                    &err), 0);
+        assert_int_equal(feed_build(&w.region[w.cur], w.st, w.now, &full, &err),
+                         0);
         same_snapshot(inc, full);
         assert_int_equal(full->parts_built, NCLIN);
         *built += inc->parts_built;
@@ -422,8 +422,8 @@ static void test_incremental_equals_full(void **state)
     printf("# seed 0x%llx (SLOTFEED_TEST_SEED to replay)\n",
            (unsigned long long)seed);
     run_sequence(seed, &reused, &built, &heavy_kept);
-    printf("# parts reused %zu, built %zu (slot pieces kept in %zu)\n",
-           reused, built, heavy_kept);
+    printf("# parts reused %zu, built %zu (slot pieces kept in %zu)\n", reused,
+           built, heavy_kept);
     /* Incremental really reuses: most parts are kept, and polls that
      * found the same slots keep the slot pieces of the parts they make
      * new (and stay byte-equal to the full build, checked above). */
@@ -437,7 +437,7 @@ static void test_only_changed_rebuilt(void **state)
 {
     struct world w;
     struct feed_snapshot *a, *b, *c;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     size_t i;
 
     (void)state;
@@ -455,11 +455,13 @@ static void test_only_changed_rebuilt(void **state)
     }
     assert_int_equal(feed_build(&w.region[0], w.st, w.now, &a, &err), 0);
     assert_int_equal(feed_build_from(&w.region[0], w.st, w.now + 5, a, &b,
-                                     &err), 0);
+                                     &err),
+                     0);
     assert_int_equal(b->parts_built, 0);
     /* Clinic 3's slot starts: only its part is rebuilt. */
     assert_int_equal(feed_build_from(&w.region[0], w.st, w.now + 10, b, &c,
-                                     &err), 0);
+                                     &err),
+                     0);
     assert_int_equal(c->parts_built, 1);
     assert_string_not_equal(c->clinics[3].etag, b->clinics[3].etag);
     assert_string_equal(c->clinics[4].etag, b->clinics[4].etag);
@@ -479,7 +481,7 @@ static void test_checked_at_keeps_slot_pieces(void **state)
 {
     struct world w;
     struct feed_snapshot *a, *b, *c, *d;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     const struct doc *sa, *sb;
     int64_t t0;
     size_t i;
@@ -502,8 +504,8 @@ static void test_checked_at_keeps_slot_pieces(void **state)
     /* Clinic 2 polled again: same slots. */
     w.st[2].checked_at = w.st[2].valid_at = t0 + 60;
     w.st[2].polls++;
-    assert_int_equal(feed_build_from(&w.region[0], w.st, t0 + 61, a, &b,
-                                     &err), 0);
+    assert_int_equal(feed_build_from(&w.region[0], w.st, t0 + 61, a, &b, &err),
+                     0);
     assert_int_equal(b->parts_built, 1);
     assert_int_equal(b->heavy_built, 0);
     assert_string_not_equal(b->clinics[2].etag, a->clinics[2].etag);
@@ -512,20 +514,22 @@ static void test_checked_at_keeps_slot_pieces(void **state)
     assert_string_equal(sa->etag, sb->etag);
     assert_ptr_equal(sa->segs[2].p, sb->segs[2].p);
     /* A day later every part is new, the slot pieces are not. */
-    assert_int_equal(feed_build_from(&w.region[0], w.st, t0 + 24 * HOUR, b,
-                                     &c, &err), 0);
+    assert_int_equal(feed_build_from(&w.region[0], w.st, t0 + 24 * HOUR, b, &c,
+                                     &err),
+                     0);
     assert_int_equal(c->parts_built, NCLIN);
     assert_int_equal(c->heavy_built, 0);
     /* New slots for clinic 5: its slot pieces are made anew. */
     assert_int_equal(avail_slots_add(&w.st[5].slots, t0 + 2 * 24 * HOUR,
-                                     t0 + 2 * 24 * HOUR + 30 * MIN, NULL,
-                                     NULL, NULL),
+                                     t0 + 2 * 24 * HOUR + 30 * MIN, NULL, NULL,
+                                     NULL),
                      0);
     avail_slots_sort(&w.st[5].slots);
     w.st[5].changed_at = w.st[5].checked_at = t0 + 24 * HOUR + 5;
     w.st[5].polls++;
-    assert_int_equal(feed_build_from(&w.region[0], w.st, t0 + 24 * HOUR + 6,
-                                     c, &d, &err), 0);
+    assert_int_equal(feed_build_from(&w.region[0], w.st, t0 + 24 * HOUR + 6, c,
+                                     &d, &err),
+                     0);
     assert_int_equal(d->parts_built, 1);
     assert_int_equal(d->heavy_built, 1);
     feed_snapshot_free(b);
@@ -543,7 +547,7 @@ static void test_job_lifetime(void **state)
     struct world w;
     struct feed_snapshot *a, *b, *full;
     struct feed_job *j;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     (void)state;
     world_init(&w, DEFAULT_SEED);
@@ -553,7 +557,7 @@ static void test_job_lifetime(void **state)
     assert_int_equal(feed_job_new(&w.region[0], w.now, a, &j, &err), 0);
     assert_int_equal(feed_job_step(j, w.st, NCLIN - 1, 0, 0, &err), -1);
     assert_int_equal(feed_job_step(j, w.st, NCLIN, 5, 0, &err), 1);
-    feed_snapshot_free(a);      /* its owner lets go: the job still reads */
+    feed_snapshot_free(a); /* its owner lets go: the job still reads */
     while (feed_job_step(j, w.st, NCLIN, 5, 0, &err) == 1)
         ;
     b = feed_job_take(j);

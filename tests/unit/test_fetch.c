@@ -44,8 +44,8 @@ struct seen {
 static void copy_hdr(struct evhttp_request *req, const char *name, char *out,
                      size_t n)
 {
-    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                       name);
+    const char *v =
+        evhttp_find_header(evhttp_request_get_input_headers(req), name);
 
     snprintf(out, n, "%s", v ? v : "");
 }
@@ -80,8 +80,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                  sizeof(seen->soap_action));
         copy_hdr(req, "Content-Type", seen->content_type,
                  sizeof(seen->content_type));
-        copy_hdr(req, "User-Agent", seen->user_agent,
-                 sizeof(seen->user_agent));
+        copy_hdr(req, "User-Agent", seen->user_agent, sizeof(seen->user_agent));
         copy_hdr(req, "Accept", seen->accept, sizeof(seen->accept));
         copy_hdr(req, "If-None-Match", seen->if_none_match,
                  sizeof(seen->if_none_match));
@@ -116,8 +115,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_send_reply(req, 503, "Service Unavailable", buf);
     } else if (strcmp(uri, "/busydate") == 0) {
         evhttp_add_header(out, "Date", "Wed, 21 Oct 2015 07:28:00 GMT");
-        evhttp_add_header(out, "Retry-After",
-                          "Wed, 21 Oct 2015 07:30:00 GMT");
+        evhttp_add_header(out, "Retry-After", "Wed, 21 Oct 2015 07:30:00 GMT");
         evhttp_send_reply(req, 503, "Service Unavailable", buf);
     } else if (strncmp(uri, "/gz/", 4) == 0) {
         /* /gz/blank/N: gzip of N blanks (a bomb); /gz/json/N: gzip of N
@@ -133,9 +131,10 @@ static void on_request(struct evhttp_request *req, void *arg)
             memset(plain, ' ', n);
         } else {
             for (i = 0; i < n;)
-                i += (size_t)snprintf(plain + i, 64, "{\"id\":%zu,\"start\":"
-                                      "\"2026-03-%02zuT%02zu:%02zu\"},", i,
-                                      1 + i % 28, 8 + i % 9, i % 60);
+                i += (size_t)snprintf(plain + i, 64,
+                                      "{\"id\":%zu,\"start\":"
+                                      "\"2026-03-%02zuT%02zu:%02zu\"},",
+                                      i, 1 + i % 28, 8 + i % 9, i % 60);
         }
         gz = malloc(gzcap);
         memset(&z, 0, sizeof(z));
@@ -269,7 +268,7 @@ static long ms_since(const struct timeval *a, const struct timeval *b)
 static void test_get_body(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0};
+    struct result r = { 0 };
 
     new_fetch(fx, 2000, 1024);
     start_get(fx, "/hello", &r, fx->port);
@@ -288,7 +287,7 @@ static void test_get_body(void **state)
 static void test_post_headers(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0};
+    struct result r = { 0 };
     struct adapter_request req;
     struct sf_error err;
     char url[128];
@@ -302,7 +301,7 @@ static void test_post_headers(void **state)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", fx->port);
     req.url = url;
     req.body = body;
-    req.body_len = sizeof(body);     /* not NUL-terminated on purpose */
+    req.body_len = sizeof(body); /* not NUL-terminated on purpose */
     req.content_type = "text/xml; charset=UTF-8";
     req.soap_action = "urn:riv:crm:scheduling:GetAvailableDatesResponder:1:"
                       "GetAvailableDates";
@@ -331,7 +330,7 @@ static void test_post_headers(void **state)
 static void test_reuse_leaks_nothing(void **state)
 {
     struct fx *fx = *state;
-    struct result a = {0}, b = {0}, c = {0}, d = {0}, e = {0};
+    struct result a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 }, e = { 0 };
     struct adapter_request req;
     struct sf_error err;
     char url[128];
@@ -359,7 +358,7 @@ static void test_reuse_leaks_nothing(void **state)
     assert_int_equal(fx->seen.body_len, 0);
     assert_string_equal(fx->seen.soap_action, "");
     assert_string_equal(fx->seen.content_type, "");
-    assert_string_equal(fx->seen.accept, "*/*");   /* curl's default */
+    assert_string_equal(fx->seen.accept, "*/*"); /* curl's default */
     assert_string_equal(fx->seen.if_none_match, "");
     assert_string_equal(fx->seen.user_agent, "slotfeed-test/1");
     /* a body, then an empty answer on the reused buffer */
@@ -367,7 +366,7 @@ static void test_reuse_leaks_nothing(void **state)
     assert_int_equal(th_lo_run_until(fx->base, &c.calls, 3000), 1);
     assert_string_equal(c.body, "hello, world");
     assert_string_equal(c.content_type, "text/plain");
-    assert_string_equal(c.etag, "");   /* b's ETag does not stay */
+    assert_string_equal(c.etag, ""); /* b's ETag does not stay */
     start_get(fx, "/busy", &d, fx->port);
     assert_int_equal(th_lo_run_until(fx->base, &d.calls, 3000), 1);
     assert_int_equal(d.status, 503);
@@ -388,11 +387,11 @@ static void test_reuse_leaks_nothing(void **state)
     free(e.body);
 }
 
-#ifdef ADAPTER_MAX_HEADERS  /* adapter.h change in flight */
+#ifdef ADAPTER_MAX_HEADERS /* adapter.h change in flight */
 static void test_extra_headers_and_validators(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0}, plain = {0};
+    struct result r = { 0 }, plain = { 0 };
     struct adapter_request req;
     struct sf_error err;
     char url[128];
@@ -423,7 +422,7 @@ static void test_extra_headers_and_validators(void **state)
 static void test_header_injection_refused(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0};
+    struct result r = { 0 };
     struct adapter_request req;
     struct sf_error err;
     char url[128];
@@ -449,7 +448,7 @@ static void test_header_injection_refused(void **state)
 static void test_500_is_an_answer(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0};
+    struct result r = { 0 };
 
     new_fetch(fx, 2000, 1024);
     start_get(fx, "/fault", &r, fx->port);
@@ -464,7 +463,7 @@ static void test_500_is_an_answer(void **state)
 static void test_size_cap_chunked(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0}, exact = {0};
+    struct result r = { 0 }, exact = { 0 };
 
     new_fetch(fx, 2000, 1000);
     /* exactly the cap is fine, one byte more is not */
@@ -486,7 +485,7 @@ static void test_size_cap_chunked(void **state)
 static void test_decompression_ratio(void **state)
 {
     struct fx *fx = *state;
-    struct result bomb = {0}, json = {0}, small = {0};
+    struct result bomb = { 0 }, json = { 0 }, small = { 0 };
     char path[64];
 
     new_fetch(fx, 5000, 16u << 20);
@@ -534,7 +533,7 @@ static void test_decompression_ratio_from_region(void **state)
     struct conf_region r;
     struct fetch_opts o;
     struct sf_error err;
-    struct result bomb = {0};
+    struct result bomb = { 0 };
     char path[64];
 
     memset(&r, 0, sizeof(r));
@@ -558,7 +557,7 @@ static void test_decompression_ratio_from_region(void **state)
 static void test_timeout(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0};
+    struct result r = { 0 };
     struct timeval t0;
     int port, fd = th_lo_black_hole(&port);
     long el;
@@ -567,8 +566,7 @@ static void test_timeout(void **state)
     new_fetch(fx, 300, 1024);
     gettimeofday(&t0, NULL);
     start_get(fx, "/never", &r, port);
-    assert_int_equal(th_lo_run_until(fx->base, &r.calls, (long)th_ms(3000)),
-                     1);
+    assert_int_equal(th_lo_run_until(fx->base, &r.calls, (long)th_ms(3000)), 1);
     el = ms_since(&t0, &r.at);
     if (getenv("TF_VERBOSE"))
         fprintf(stderr, "timeout: %s (%ld ms)\n", r.msg, el);
@@ -587,7 +585,7 @@ static void test_timeout(void **state)
 static void test_refused(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0};
+    struct result r = { 0 };
     int port = th_lo_refused_port();
 
     assert_true(port > 0);
@@ -605,7 +603,7 @@ static void test_refused(void **state)
 static void test_bad_scheme_deferred(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0};
+    struct result r = { 0 };
     struct adapter_request req;
     struct sf_error err;
 
@@ -638,7 +636,7 @@ static void test_tls_file_error_names_no_path(void **state)
     new_fetch(fx, 2000, 1024);
     snprintf(url, sizeof(url), "https://127.0.0.1:%d/x", fx->port);
     for (k = 0; k < 2; k++) {
-        struct result r = {0};
+        struct result r = { 0 };
 
         memset(&req, 0, sizeof(req));
         req.url = url;
@@ -737,7 +735,7 @@ static char *huge_url(void)
 static void test_setopt_failure_deferred(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0};
+    struct result r = { 0 };
     struct adapter_request req;
     struct sf_error err;
 
@@ -759,7 +757,7 @@ static void test_setopt_failure_deferred(void **state)
 static void test_free_with_deferred_failure(void **state)
 {
     struct fx *fx = *state;
-    struct result r = {0};
+    struct result r = { 0 };
     struct adapter_request req;
     struct sf_error err;
     int never = 0;
@@ -778,7 +776,7 @@ static void test_free_with_deferred_failure(void **state)
 static void test_retry_after(void **state)
 {
     struct fx *fx = *state;
-    struct result secs = {0}, date = {0};
+    struct result secs = { 0 }, date = { 0 };
 
     new_fetch(fx, 2000, 1024);
     start_get(fx, "/busy", &secs, fx->port);
@@ -800,7 +798,7 @@ static void test_bad_args(void **state)
     struct fx *fx = *state;
     struct adapter_request req;
     struct sf_error err;
-    struct result r = {0};
+    struct result r = { 0 };
 
     new_fetch(fx, 2000, 1024);
     memset(&req, 0, sizeof(req));
@@ -823,10 +821,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_injection_refused, setup,
                                         teardown),
 #endif
-        cmocka_unit_test_setup_teardown(test_500_is_an_answer, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_size_cap_chunked, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_500_is_an_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_size_cap_chunked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decompression_ratio_from_region,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_decompression_ratio, setup,
@@ -837,13 +833,12 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_scheme_deferred, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_many_concurrent, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_setopt_failure_deferred, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_free_with_deferred_failure,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_with_deferred_failure, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
     };

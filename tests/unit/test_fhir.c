@@ -99,11 +99,10 @@ static void record(struct run *r, const struct adapter_request *req)
 {
     assert_true(r->nreq < MAX_REQ);
     assert_non_null(req->url);
-    assert_null(req->body);           /* every FHIR request is a GET */
+    assert_null(req->body); /* every FHIR request is a GET */
     r->urls[r->nreq] = strdup(req->url);
     for (int h = 0; h < ADAPTER_MAX_HEADERS; h++)
-        r->hdr[r->nreq][h] = req->headers[h] ? strdup(req->headers[h])
-                                             : NULL;
+        r->hdr[r->nreq][h] = req->headers[h] ? strdup(req->headers[h]) : NULL;
     r->nreq++;
 }
 
@@ -129,7 +128,7 @@ static void converse(struct fx *x, const struct answer *answers, size_t n,
 
         record(r, &req);
         adapter_request_clear(&req);
-        assert_true(i < n);     /* asked for more than the test planned */
+        assert_true(i < n); /* asked for more than the test planned */
         if (answers[i].fixture) {
             body = read_fixture(answers[i].fixture, &len);
         } else {
@@ -151,8 +150,8 @@ static void converse(struct fx *x, const struct answer *answers, size_t n,
         avail_slots_sort(&r->slots);
 }
 
-static void expect_slot(const struct avail_slot *s, int64_t start,
-                        int64_t end, const char *pract, const char *service)
+static void expect_slot(const struct avail_slot *s, int64_t start, int64_t end,
+                        const char *pract, const char *service)
 {
     assert_int_equal(s->start, start);
     assert_int_equal(s->end, end);
@@ -169,9 +168,9 @@ static void expect_slot(const struct avail_slot *s, int64_t start,
 }
 
 static const struct answer three_pages[] = {
-    {200, "page1.json", NULL},
-    {200, "page2.json", NULL},
-    {200, "page3.json", NULL},
+    { 200, "page1.json", NULL },
+    { 200, "page2.json", NULL },
+    { 200, "page3.json", NULL },
 };
 
 /* --- tests ------------------------------------------------------------------- */
@@ -181,7 +180,7 @@ static void test_first_request(void **state)
     struct fx x;
     struct run r;
     static const struct answer empty[] = {
-        {200, NULL, "{\"resourceType\":\"Bundle\",\"type\":\"searchset\"}"},
+        { 200, NULL, "{\"resourceType\":\"Bundle\",\"type\":\"searchset\"}" },
     };
 
     (void)state;
@@ -192,21 +191,21 @@ static void test_first_request(void **state)
     assert_int_equal(r.nreq, 1);
     /* window: 2026-03-26 00:00 CET .. 2026-04-09 00:00 CEST (DST on 29th);
      * '+' escaped, trailing slash of the base not doubled */
-    assert_string_equal(r.urls[0],
-        "https://fhir.example/r4/Slot?schedule.actor=Location/123"
-        "&status=free&start=ge2026-03-26T00:00:00%2B01:00"
-        "&start=lt2026-04-09T00:00:00%2B02:00&_include=Slot:schedule"
-        "&_sort=start&_count=100");
+    assert_string_equal(
+        r.urls[0], "https://fhir.example/r4/Slot?schedule.actor=Location/123"
+                   "&status=free&start=ge2026-03-26T00:00:00%2B01:00"
+                   "&start=lt2026-04-09T00:00:00%2B02:00&_include=Slot:schedule"
+                   "&_sort=start&_count=100");
     assert_string_equal(r.hdr[0][0], "Accept: application/fhir+json");
-    assert_null(r.hdr[0][1]);         /* no token_file: no Authorization */
+    assert_null(r.hdr[0][1]); /* no token_file: no Authorization */
     run_free(&r);
 
     /* booking.search appended verbatim */
     x.clinic.booking.search = (char *)"service-type=NYB&_elements=start";
     converse(&x, empty, 1, &r);
     assert_int_equal(r.rc, ADAPTER_DONE);
-    assert_non_null(strstr(r.urls[0],
-                           "&_count=100&service-type=NYB&_elements=start"));
+    assert_non_null(
+        strstr(r.urls[0], "&_count=100&service-type=NYB&_elements=start"));
     assert_int_equal(strlen(strstr(r.urls[0], "&_count=100")),
                      strlen("&_count=100&service-type=NYB&_elements=start"));
     run_free(&r);
@@ -243,8 +242,7 @@ static void test_paging_to_end(void **state)
                 "Nybesök fysioterapeut");
     /* s2 08:30Z, absolute Schedule reference, PractitionerRole display,
      * Slot.serviceType text wins over the Schedule's */
-    expect_slot(&r.slots.v[1], 1774600200, 1774602900, "Lind, Anna",
-                "Nybesök");
+    expect_slot(&r.slots.v[1], 1774600200, 1774602900, "Lind, Anna", "Nybesök");
     /* s7 10:00+02:00 and s8 08:00Z are the same instant */
     expect_slot(&r.slots.v[2], 1774857600, 1774860300, "Dalmo, Jacob",
                 "Nybesök fysioterapeut");
@@ -303,7 +301,8 @@ static char *page_with_next(const char *link)
              "\"link\":[{\"relation\":\"next\",\"url\":\"%s\"}],"
              "\"entry\":[{\"resource\":{\"resourceType\":\"Slot\","
              "\"status\":\"free\",\"start\":\"2026-03-27T09:00:00+01:00\","
-             "\"end\":\"2026-03-27T09:30:00+01:00\"}}]}", link);
+             "\"end\":\"2026-03-27T09:30:00+01:00\"}}]}",
+             link);
     return s;
 }
 
@@ -312,14 +311,14 @@ static void expect_next_refused(const char *base, const char *link)
     struct fx x;
     struct run r;
     char *body = page_with_next(link);
-    struct answer a[] = {{200, NULL, body}};
+    struct answer a[] = { { 200, NULL, body } };
 
     fx_init(&x, base, "Location/123");
     converse(&x, a, 1, &r);
     assert_int_equal(r.rc, ADAPTER_ERROR);
     assert_int_equal(r.err.code, SF_ERR_PARSE);
     assert_non_null(strstr(r.err.msg, "next link leaves the server"));
-    assert_int_equal(r.nreq, 1);     /* nothing was asked of the other host */
+    assert_int_equal(r.nreq, 1); /* nothing was asked of the other host */
     run_free(&r);
     free(body);
 }
@@ -353,9 +352,10 @@ static void test_next_link_leaves_host(void **state)
     body = page_with_next("/r4?page=2");
     {
         struct answer a[] = {
-            {200, NULL, body},
-            {200, NULL, "{\"resourceType\":\"Bundle\","
-                        "\"type\":\"searchset\"}"},
+            { 200, NULL, body },
+            { 200, NULL,
+              "{\"resourceType\":\"Bundle\","
+              "\"type\":\"searchset\"}" },
         };
 
         fx_init(&x, "http://127.0.0.1:8080/r4", "Location/123");
@@ -371,7 +371,7 @@ static void test_next_link_leaves_host(void **state)
     /* a next link that is not a URL at all */
     body = page_with_next("http://[::1");
     {
-        struct answer a[] = {{200, NULL, body}};
+        struct answer a[] = { { 200, NULL, body } };
 
         fx_init(&x, "https://fhir.example/r4", "Location/123");
         converse(&x, a, 1, &r);
@@ -392,7 +392,7 @@ static void test_http_errors(void **state)
 
     /* 404 + OperationOutcome on the search: the actor has no booking */
     {
-        struct answer a[] = {{404, "outcome_404.json", NULL}};
+        struct answer a[] = { { 404, "outcome_404.json", NULL } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.rc, ADAPTER_ERROR);
@@ -404,7 +404,7 @@ static void test_http_errors(void **state)
     }
     /* 404 with an HTML body is still "not connected" */
     {
-        struct answer a[] = {{404, NULL, "<html>Not Found</html>"}};
+        struct answer a[] = { { 404, NULL, "<html>Not Found</html>" } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_NOT_CONNECTED);
@@ -412,8 +412,8 @@ static void test_http_errors(void **state)
     }
     /* 404 on a later page is an expired paging link, not "no booking" */
     {
-        struct answer a[] = {{200, "page1.json", NULL},
-                             {404, "outcome_404.json", NULL}};
+        struct answer a[] = { { 200, "page1.json", NULL },
+                              { 404, "outcome_404.json", NULL } };
 
         converse(&x, a, 2, &r);
         assert_int_equal(r.rc, ADAPTER_ERROR);
@@ -422,7 +422,7 @@ static void test_http_errors(void **state)
     }
     /* 401 / 403: HTTP, with a hint */
     {
-        struct answer a[] = {{401, NULL, ""}};
+        struct answer a[] = { { 401, NULL, "" } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_HTTP);
@@ -431,7 +431,7 @@ static void test_http_errors(void **state)
         run_free(&r);
     }
     {
-        struct answer a[] = {{403, "outcome_404.json", NULL}};
+        struct answer a[] = { { 403, "outcome_404.json", NULL } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_HTTP);
@@ -439,10 +439,11 @@ static void test_http_errors(void **state)
     }
     /* 500 with an OperationOutcome: a fault; without: HTTP */
     {
-        struct answer a[] = {{500, NULL, "{\"resourceType\":"
-                              "\"OperationOutcome\",\"issue\":[{\"severity\":"
-                              "\"fatal\",\"code\":\"exception\","
-                              "\"diagnostics\":\"db\\ndown\"}]}"}};
+        struct answer a[] = { { 500, NULL,
+                                "{\"resourceType\":"
+                                "\"OperationOutcome\",\"issue\":[{\"severity\":"
+                                "\"fatal\",\"code\":\"exception\","
+                                "\"diagnostics\":\"db\\ndown\"}]}" } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_FAULT);
@@ -450,7 +451,7 @@ static void test_http_errors(void **state)
         run_free(&r);
     }
     {
-        struct answer a[] = {{503, NULL, "busy"}};
+        struct answer a[] = { { 503, NULL, "busy" } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_HTTP);
@@ -459,7 +460,7 @@ static void test_http_errors(void **state)
     }
     /* 200 carrying an OperationOutcome instead of a Bundle */
     {
-        struct answer a[] = {{200, "outcome_404.json", NULL}};
+        struct answer a[] = { { 200, "outcome_404.json", NULL } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_FAULT);
@@ -471,21 +472,21 @@ static void test_http_errors(void **state)
  * a Slot's or Schedule's names never reaches the error or a slot. */
 static bool holds_number(const char *s)
 {
-    return s != NULL && (strstr(s, "9876") != NULL ||
-                         strstr(s, "9873") != NULL ||
-                         strstr(s, "811218") != NULL);
+    return s != NULL &&
+           (strstr(s, "9876") != NULL || strstr(s, "9873") != NULL ||
+            strstr(s, "811218") != NULL);
 }
 
 static void test_personnummer_scrubbed(void **state)
 {
     struct fx x;
     struct run r;
-    static const long statuses[] = {404, 500, 200};
+    static const long statuses[] = { 404, 500, 200 };
 
     (void)state;
     fx_init(&x, "https://fhir.example/r4", "Location/123");
     for (size_t i = 0; i < 3; i++) {
-        struct answer a[] = {{statuses[i], "outcome_pnr.json", NULL}};
+        struct answer a[] = { { statuses[i], "outcome_pnr.json", NULL } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.rc, ADAPTER_ERROR);
@@ -496,7 +497,7 @@ static void test_personnummer_scrubbed(void **state)
         run_free(&r);
     }
     {
-        struct answer a[] = {{200, "page_pnr.json", NULL}};
+        struct answer a[] = { { 200, "page_pnr.json", NULL } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.rc, ADAPTER_DONE);
@@ -524,7 +525,7 @@ static void test_malformed(void **state)
     (void)state;
     fx_init(&x, "https://fhir.example/r4", "Location/123");
     {
-        struct answer a[] = {{200, "truncated.json", NULL}};
+        struct answer a[] = { { 200, "truncated.json", NULL } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.rc, ADAPTER_ERROR);
@@ -536,7 +537,7 @@ static void test_malformed(void **state)
     }
     {
         /* bad UTF-8 (a lone continuation byte) on line 2, column 8 */
-        struct answer a[] = {{200, NULL, "{\n\"id\":\"\x80\"}"}};
+        struct answer a[] = { { 200, NULL, "{\n\"id\":\"\x80\"}" } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_PARSE);
@@ -545,7 +546,8 @@ static void test_malformed(void **state)
         run_free(&r);
     }
     {
-        struct answer a[] = {{200, NULL, "{\"resourceType\":\"Bundle\"} {}"}};
+        struct answer a[] = { { 200, NULL,
+                                "{\"resourceType\":\"Bundle\"} {}" } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_PARSE);
@@ -553,7 +555,7 @@ static void test_malformed(void **state)
         run_free(&r);
     }
     {
-        struct answer a[] = {{200, NULL, "[1,2,3]"}};
+        struct answer a[] = { { 200, NULL, "[1,2,3]" } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_PARSE);
@@ -561,15 +563,16 @@ static void test_malformed(void **state)
         run_free(&r);
     }
     {
-        struct answer a[] = {{200, NULL, "{\"resourceType\":\"Bundle\","
-                              "\"type\":\"searchset\",\"entry\":{}}"}};
+        struct answer a[] = { { 200, NULL,
+                                "{\"resourceType\":\"Bundle\","
+                                "\"type\":\"searchset\",\"entry\":{}}" } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_PARSE);
         run_free(&r);
     }
     {
-        struct answer a[] = {{200, NULL, ""}};
+        struct answer a[] = { { 200, NULL, "" } };
 
         converse(&x, a, 1, &r);
         assert_int_equal(r.err.code, SF_ERR_PARSE);
@@ -621,8 +624,7 @@ static void test_headers_api(void **state)
     (void)state;
     memset(&req, 0, sizeof(req));
     assert_int_equal(adapter_request_add_header(&req, "A", "1"), 0);
-    assert_int_equal(adapter_request_add_header(&req, "B", "x\r\nEvil: 1"),
-                     -1);
+    assert_int_equal(adapter_request_add_header(&req, "B", "x\r\nEvil: 1"), -1);
     assert_int_equal(adapter_request_add_header(&req, "C:", "1"), -1);
     assert_int_equal(adapter_request_add_header(&req, "", "1"), -1);
     for (int i = 1; i < ADAPTER_MAX_HEADERS; i++)

@@ -23,7 +23,7 @@
 
 static struct geo_table *load_shipped(void)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct geo_table *t =
         geo_load(SLOTFEED_SOURCE_DIR "/conf/geo-varmland.json", &err);
 
@@ -58,9 +58,10 @@ static void test_shipped_covers_demo(void **state)
     char *text = slurp(SLOTFEED_SOURCE_DIR "/conf/demo-region.json");
     cJSON *r = cJSON_Parse(text), *c;
     static const char *const muns[] = {
-        "Arvika", "Eda", "Filipstad", "Forshaga", "Grums", "Hagfors",
-        "Hammarö", "Karlstad", "Kil", "Kristinehamn", "Munkfors",
-        "Storfors", "Sunne", "Säffle", "Torsby", "Årjäng",
+        "Arvika", "Eda",          "Filipstad", "Forshaga",
+        "Grums",  "Hagfors",      "Hammarö",   "Karlstad",
+        "Kil",    "Kristinehamn", "Munkfors",  "Storfors",
+        "Sunne",  "Säffle",       "Torsby",    "Årjäng",
     };
     struct geo_point p;
     size_t i;
@@ -77,11 +78,10 @@ static void test_shipped_covers_demo(void **state)
         cJSON *l = cJSON_GetObjectItem(c, "locality");
         struct geo_point q;
 
-        assert_true(geo_place(t, m, cJSON_IsString(l) ? l->valuestring
-                                                      : NULL, &p));
+        assert_true(
+            geo_place(t, m, cJSON_IsString(l) ? l->valuestring : NULL, &p));
         if (cJSON_IsString(l)) {
-            assert_int_equal(geo_resolve(t, l->valuestring, &q, NULL, NULL),
-                             0);
+            assert_int_equal(geo_resolve(t, l->valuestring, &q, NULL, NULL), 0);
             assert_true(p.lat == q.lat && p.lon == q.lon);
         }
         /* Everything lies in Värmland's bounding box. */
@@ -97,7 +97,7 @@ static void test_shipped_covers_demo(void **state)
 static void test_resolve(void **state)
 {
     struct geo_table *t = load_shipped();
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct geo_point p, q;
     const char *label = NULL;
 
@@ -204,12 +204,13 @@ static void test_bad_tables(void **state)
         "\"locality\":\"X\"},{\"prefix\":\"651\",\"locality\":\"X\"}]}",
     };
     static const char *const where[] = {
-        "not valid JSON", "$:", "$.municipalities", "$.municipalities[0]",
-        "$.municipalities[0]", "$.municipalities[1].name",
+        "not valid JSON",          "$:",
+        "$.municipalities",        "$.municipalities[0]",
+        "$.municipalities[0]",     "$.municipalities[1].name",
         "$.postcodes[0].locality", "$.postcodes[0].prefix",
         "$.postcodes[1].prefix",
     };
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct geo_table *t;
     size_t i;
 
@@ -226,34 +227,34 @@ static void test_bad_tables(void **state)
     assert_null(t);
     assert_non_null(strstr(err.msg, "/nonexistent/geo.json"));
     /* Minimal good table. */
-    t = geo_parse("{\"municipalities\":[],\"localities\":[]}", 37, NULL,
-                  &err);
+    t = geo_parse("{\"municipalities\":[],\"localities\":[]}", 37, NULL, &err);
     assert_non_null(t);
     assert_int_equal(geo_count_localities(t), 0);
     geo_free(t);
     geo_free(NULL);
 }
 
-#define CLINICS "[{\"id\":\"SE2321000156-A1\",\"name\":\"C\"," \
-                "\"municipality\":\"Kil\",\"operator\":\"region\"}]"
+#define CLINICS                                    \
+    "[{\"id\":\"SE2321000156-A1\",\"name\":\"C\"," \
+    "\"municipality\":\"Kil\",\"operator\":\"region\"}]"
 
 /* The region's "geo" key: relative to the config file, default beside it. */
 static void test_conf_key(void **state)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct geo_table *t;
     char dir[512], path[700];
     FILE *f;
 
     (void)state;
     /* Demo config without the key: conf/geo-varmland.json beside it. */
-    assert_int_equal(conf_load(SLOTFEED_SOURCE_DIR "/conf/demo-region.json",
-                               &r, &errs), 0);
+    assert_int_equal(conf_load(SLOTFEED_SOURCE_DIR "/conf/demo-region.json", &r,
+                               &errs),
+                     0);
     assert_non_null(r->geo);
-    assert_string_equal(r->geo,
-                        SLOTFEED_SOURCE_DIR "/conf/geo-varmland.json");
+    assert_string_equal(r->geo, SLOTFEED_SOURCE_DIR "/conf/geo-varmland.json");
     t = geo_load(r->geo, &err);
     assert_non_null(t);
     geo_free(t);

@@ -46,7 +46,7 @@
 #include "th_scale.h"
 #include "th_skip.h"
 
-#define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
+#define NOW INT64_C(1774940400) /* 2026-03-31T09:00:00+02:00 */
 
 /* --- a two-clinic region and its snapshot ------------------------------- */
 
@@ -57,7 +57,7 @@ static struct clinic_state states[2];
 static struct feed_snapshot *make_snapshot(void)
 {
     struct feed_snapshot *s = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int i;
 
     memset(clinics, 0, sizeof(clinics));
@@ -77,8 +77,8 @@ static struct feed_snapshot *make_snapshot(void)
     states[0].status = CLINIC_OK;
     states[0].checked_at = states[0].valid_at = NOW - 10;
     states[0].has_data = true;
-    assert_int_equal(avail_slots_add(&states[0].slots, NOW + 3600,
-                                     NOW + 5400, "Dalmo, Jacob", NULL, NULL),
+    assert_int_equal(avail_slots_add(&states[0].slots, NOW + 3600, NOW + 5400,
+                                     "Dalmo, Jacob", NULL, NULL),
                      0);
     states[1].web = WEB_NONE;
     region.name = "Test";
@@ -101,9 +101,9 @@ struct server {
     int pipefd[2];
     pthread_t th;
     pthread_mutex_t mu;
-    struct feed_snapshot *snap;   /* current; NULL = not built yet */
+    struct feed_snapshot *snap; /* current; NULL = not built yet */
     int port;
-    struct http_server *admin;    /* admin listener (admin_setup), or NULL */
+    struct http_server *admin; /* admin listener (admin_setup), or NULL */
     int admin_port;
 };
 
@@ -136,12 +136,12 @@ static void *run_loop(void *arg)
 /* Options of the next server_setup (tests change them before). */
 static struct http_opts server_opts;
 static struct geo_table *test_geo;
-static int want_admin;        /* next server_setup adds an admin listener */
+static int want_admin; /* next server_setup adds an admin listener */
 
 static int server_setup(void **state)
 {
     struct server *sv = calloc(1, sizeof(*sv));
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     assert_non_null(sv);
     clock_set_fake(NOW + 42);
@@ -149,8 +149,8 @@ static int server_setup(void **state)
     assert_int_equal(pipe(sv->pipefd), 0);
     sv->base = event_base_new();
     assert_non_null(sv->base);
-    sv->http = http_new(sv->base, "127.0.0.1", 0, &server_opts, provide, sv,
-                        &err);
+    sv->http =
+        http_new(sv->base, "127.0.0.1", 0, &server_opts, provide, sv, &err);
     if (sv->http == NULL)
         fail_msg("http_new: %s", err.msg);
     sv->port = http_port(sv->http);
@@ -159,14 +159,13 @@ static int server_setup(void **state)
         struct http_opts ao = server_opts;
 
         ao.role = HTTP_ROLE_ALL;
-        sv->admin = http_new(sv->base, "127.0.0.1", 0, &ao, provide, sv,
-                             &err);
+        sv->admin = http_new(sv->base, "127.0.0.1", 0, &ao, provide, sv, &err);
         if (sv->admin == NULL)
             fail_msg("http_new (admin): %s", err.msg);
         sv->admin_port = http_port(sv->admin);
     }
-    sv->stop_ev = event_new(sv->base, sv->pipefd[0], EV_READ, on_stop,
-                            sv->base);
+    sv->stop_ev =
+        event_new(sv->base, sv->pipefd[0], EV_READ, on_stop, sv->base);
     assert_int_equal(event_add(sv->stop_ev, NULL), 0);
     assert_int_equal(pthread_create(&sv->th, NULL, run_loop, sv), 0);
     *state = sv;
@@ -329,8 +328,7 @@ static void expect_header(const struct resp *r, const char *name,
     assert_string_equal(buf, want);
 }
 
-static void expect_problem(const struct resp *r, long status,
-                           const char *title)
+static void expect_problem(const struct resp *r, long status, const char *title)
 {
     cJSON *o, *v;
 
@@ -353,7 +351,7 @@ static void expect_problem(const struct resp *r, long status,
 static char *raw(struct server *sv, const char *text, size_t *len)
 {
     struct sockaddr_in sa;
-    struct timeval tv = {5, 0};
+    struct timeval tv = { 5, 0 };
     size_t cap = 65536, n = 0;
     char *buf = malloc(cap + 1);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -431,9 +429,9 @@ static void test_feed_and_conditional(void **state)
     o = cJSON_Parse(r.body);
     assert_non_null(o);
     assert_string_equal(cJSON_GetObjectItem(o, "status")->valuestring, "ok");
-    assert_string_equal(
-        cJSON_GetObjectItem(o, "feed_generated_at")->valuestring,
-        "2026-03-31T09:00:00+02:00");
+    assert_string_equal(cJSON_GetObjectItem(o, "feed_generated_at")
+                            ->valuestring,
+                        "2026-03-31T09:00:00+02:00");
     assert_int_equal(cJSON_GetObjectItem(o, "feed_age_s")->valueint, 42);
     assert_int_equal(cJSON_GetObjectItem(o, "clinics")->valueint, 2);
     cJSON_Delete(o);
@@ -454,8 +452,8 @@ static void test_feed_and_conditional(void **state)
     /* A filter that keeps both clinics still answers a filtered doc. */
     request(sv, NULL, "/v1/availability?municipality=Karlstad", NULL, &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body,
-                           ",\"filters\":{\"municipality\":[\"Karlstad\"]},"));
+    assert_non_null(
+        strstr(r.body, ",\"filters\":{\"municipality\":[\"Karlstad\"]},"));
     resp_free(&r);
     /* Empty pairs alone are no filter: the pre-serialized bytes. */
     request(sv, NULL, "/v1/availability?&&", NULL, &r);
@@ -471,8 +469,7 @@ static void test_feed_and_conditional(void **state)
     expect_header(&r, "ETag", s->all.etag);
     expect_header(&r, "Cache-Control", "public, max-age=30");
     resp_free(&r);
-    snprintf(hdr, sizeof(hdr), "If-None-Match: \"nope-1\", W/%s",
-             s->all.etag);
+    snprintf(hdr, sizeof(hdr), "If-None-Match: \"nope-1\", W/%s", s->all.etag);
     request(sv, NULL, "/v1/availability", hdr, &r);
     assert_int_equal(r.status, 304);
     resp_free(&r);
@@ -593,8 +590,10 @@ static void test_head(void **state)
     resp_free(&r);
 
     /* On the wire: headers with the GET's Content-Length, then nothing. */
-    out = raw(sv, "HEAD /v1/availability HTTP/1.1\r\nHost: t\r\n"
-                  "Connection: close\r\n\r\n", &len);
+    out = raw(sv,
+              "HEAD /v1/availability HTTP/1.1\r\nHost: t\r\n"
+              "Connection: close\r\n\r\n",
+              &len);
     assert_true(strncmp(out, "HTTP/1.1 200 ", 13) == 0);
     snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n", s->all.len);
     assert_non_null(strstr(out, want));
@@ -604,8 +603,10 @@ static void test_head(void **state)
     free(out);
 
     /* HEAD of a problem: status and type, no body either. */
-    out = raw(sv, "HEAD /nope HTTP/1.1\r\nHost: t\r\n"
-                  "Connection: close\r\n\r\n", &len);
+    out = raw(sv,
+              "HEAD /nope HTTP/1.1\r\nHost: t\r\n"
+              "Connection: close\r\n\r\n",
+              &len);
     assert_true(strncmp(out, "HTTP/1.1 404 ", 13) == 0);
     assert_non_null(strstr(out, "Content-Type: application/problem+json"));
     end = strstr(out, "\r\n\r\n");
@@ -630,19 +631,22 @@ static void test_libevent_limits(void **state)
     strcpy(req + len + n, "\r\nConnection: close\r\n\r\n");
     out = raw(sv, req, &len);
     assert_true(strncmp(out, "HTTP/1.1 400 ", 13) == 0);
-    assert_null(strstr(out + 1, "HTTP/1.1 "));   /* exactly one reply */
+    assert_null(strstr(out + 1, "HTTP/1.1 ")); /* exactly one reply */
     free(out);
     free(req);
 
     /* An unknown method name: libevent 2.1 answers 501 (HTML) itself. */
-    out = raw(sv, "BREW /v1/availability HTTP/1.1\r\nHost: t\r\n"
-                  "Connection: close\r\n\r\n", &len);
+    out = raw(sv,
+              "BREW /v1/availability HTTP/1.1\r\nHost: t\r\n"
+              "Connection: close\r\n\r\n",
+              &len);
     assert_true(strncmp(out, "HTTP/1.1 501 ", 13) == 0);
     free(out);
 
     /* A body over HTTP_MAX_BODY: 413 before our 405. */
-    out = raw(sv, "POST /v1/availability HTTP/1.1\r\nHost: t\r\n"
-                  "Content-Length: 5000\r\nConnection: close\r\n\r\n",
+    out = raw(sv,
+              "POST /v1/availability HTTP/1.1\r\nHost: t\r\n"
+              "Content-Length: 5000\r\nConnection: close\r\n\r\n",
               &len);
     assert_true(strncmp(out, "HTTP/1.1 413 ", 13) == 0);
     free(out);
@@ -652,7 +656,7 @@ static void test_bind_error(void **state)
 {
     struct server *sv = *state;
     struct event_base *b = event_base_new();
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct http_server *h;
 
     /* Port already taken by the running server. */
@@ -671,7 +675,16 @@ static void test_bind_error(void **state)
 
 #define DAY 86400
 
-enum { C_CENTRUM, C_KIL, C_TOCKS, C_SKOG, C_KRIS, C_SAFF, C_AKTIV, NR };
+enum {
+    C_CENTRUM,
+    C_KIL,
+    C_TOCKS,
+    C_SKOG,
+    C_KRIS,
+    C_SAFF,
+    C_AKTIV,
+    NR
+};
 
 static const char *const r_ids[NR] = {
     "SE2321000156-AAA1", "SE2321000156-BBB2", "SE2321000156-CCC3",
@@ -679,29 +692,30 @@ static const char *const r_ids[NR] = {
     "SE2321000156-GGG7",
 };
 static const char *const r_names[NR] = {
-    "Fysio Centrum", "Kilkliniken", "Töcksfors Fysio", "Skoghalls Rehab",
+    "Fysio Centrum",       "Kilkliniken",  "Töcksfors Fysio", "Skoghalls Rehab",
     "Kristinehamns Fysio", "Säffle Fysio", "Aktiv Fysio",
 };
 static const char *const r_mun[NR] = {
-    "Karlstad", "Kil", "Årjäng", "Hammarö", "Kristinehamn", "Säffle",
-    "Karlstad",
+    "Karlstad",     "Kil",    "Årjäng",   "Hammarö",
+    "Kristinehamn", "Säffle", "Karlstad",
 };
 static const char *const r_loc[NR] = {
-    "Karlstad", "Kil", "Töcksfors", "Skoghall", "Kristinehamn", "Säffle",
-    "Karlstad",
+    "Karlstad",     "Kil",    "Töcksfors", "Skoghall",
+    "Kristinehamn", "Säffle", "Karlstad",
 };
 static struct conf_clinic r_clin[NR];
 static struct conf_region r_region;
 static struct clinic_state r_st[NR];
 
 /* Variations of make_region; a test that sets one resets it. */
-static const char *r_tocks_place;  /* TOCKS's municipality and locality */
-static int r_aktiv_extra;          /* extra slots at AKTIV, a day apart */
+static const char *r_tocks_place; /* TOCKS's municipality and locality */
+static int r_aktiv_extra;         /* extra slots at AKTIV, a day apart */
 
 static void r_slot(int i, int64_t start, const char *who)
 {
-    assert_int_equal(avail_slots_add(&r_st[i].slots, start, start + 1800,
-                                     who, "Nybesök", "NYB"), 0);
+    assert_int_equal(avail_slots_add(&r_st[i].slots, start, start + 1800, who,
+                                     "Nybesök", "NYB"),
+                     0);
 }
 
 /*
@@ -712,7 +726,7 @@ static void r_slot(int i, int64_t start, const char *who)
 static struct feed_snapshot *make_region(void)
 {
     struct feed_snapshot *s = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int i;
 
     memset(r_clin, 0, sizeof(r_clin));
@@ -727,21 +741,21 @@ static struct feed_snapshot *make_region(void)
         c->locality = (char *)r_loc[i];
         if (i == C_TOCKS && r_tocks_place != NULL)
             c->municipality = c->locality = (char *)r_tocks_place;
-        c->operator_kind = (i == C_KIL || i == C_SKOG || i == C_SAFF)
-                               ? "region" : "private";
+        c->operator_kind =
+            (i == C_KIL || i == C_SKOG || i == C_SAFF) ? "region" : "private";
         c->has_booking = i != C_SKOG;
         c->booking.booking_url = "https://e-tjanster.1177.se/boka";
-        c->booking.time_type_name = i == C_TOCKS ? "Återbesök"
-                                                 : "Nybesök fysioterapeut";
+        c->booking.time_type_name =
+            i == C_TOCKS ? "Återbesök" : "Nybesök fysioterapeut";
         r_st[i].conf = c;
         r_st[i].web = WEB_OPEN;
         r_st[i].has_data = true;
         r_st[i].checked_at = r_st[i].valid_at = NOW - 10;
         avail_slots_init(&r_st[i].slots);
     }
-    r_slot(C_CENTRUM, NOW + DAY + 3600, "Dalmo, Jacob");       /* 1 apr */
-    r_slot(C_CENTRUM, NOW + 5 * DAY, "Dalmo, Jacob");          /* 5 apr */
-    r_slot(C_CENTRUM, NOW + 40 * DAY, NULL);                   /* 10 maj */
+    r_slot(C_CENTRUM, NOW + DAY + 3600, "Dalmo, Jacob"); /* 1 apr */
+    r_slot(C_CENTRUM, NOW + 5 * DAY, "Dalmo, Jacob");    /* 5 apr */
+    r_slot(C_CENTRUM, NOW + 40 * DAY, NULL);             /* 10 maj */
     r_slot(C_KIL, NOW + 10 * DAY, NULL);
     r_slot(C_KRIS, NOW + DAY, NULL);
     r_slot(C_AKTIV, NOW + 2 * DAY, NULL);
@@ -782,8 +796,7 @@ static void expect_valid(const char *def, const char *json)
     int rc;
 
     if (workdir[0] == '\0')
-        snprintf(workdir, sizeof(workdir), "%s/test-http",
-                 SLOTFEED_BINARY_DIR);
+        snprintf(workdir, sizeof(workdir), "%s/test-http", SLOTFEED_BINARY_DIR);
     if (have_jsonschema == 0)
         return;
     snprintf(doc, sizeof(doc), "doc-%d.json", n++);
@@ -809,7 +822,8 @@ static void expect_ids(const cJSON *doc, const int *want, int n)
     assert_int_equal(cJSON_GetArraySize(arr), n);
     for (i = 0; i < n; i++)
         assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, i),
-                                                "id")->valuestring,
+                                                "id")
+                                ->valuestring,
                             r_ids[want[i]]);
 }
 
@@ -841,8 +855,7 @@ static void expect_summary_consistent(const cJSON *doc)
     assert_int_equal(cJSON_GetObjectItem(wb, "none")->valueint, none);
     assert_int_equal(cJSON_GetObjectItem(wb, "unreachable")->valueint, unr);
     assert_int_equal(cJSON_GetObjectItem(wb, "unknown")->valueint, unk);
-    assert_int_equal(cJSON_GetObjectItem(sum, "with_free_slots")->valueint,
-                     wf);
+    assert_int_equal(cJSON_GetObjectItem(sum, "with_free_slots")->valueint, wf);
     assert_int_equal(cJSON_GetObjectItem(sum, "within_guarantee")->valueint,
                      wg);
     assert_int_equal(cJSON_GetObjectItem(sum, "stale")->valueint, st);
@@ -856,8 +869,7 @@ static cJSON *get_feed(struct server *sv, const char *path, struct resp *r)
 
     request(sv, NULL, path, NULL, r);
     if (r->status != 200)
-        fail_msg("%s: status %ld: %s", path, r->status,
-                 r->body ? r->body : "");
+        fail_msg("%s: status %ld: %s", path, r->status, r->body ? r->body : "");
     o = cJSON_Parse(r->body);
     assert_non_null(o);
     expect_valid("feed", r->body);
@@ -896,52 +908,55 @@ static void test_filters(void **state)
 {
     struct server *sv = *state;
     struct feed_snapshot *s = make_region();
-    static const int karlstad[] = {C_CENTRUM, C_AKTIV};
-    static const int karl_kil[] = {C_CENTRUM, C_KIL, C_AKTIV};
-    static const int tocks[] = {C_TOCKS};
-    static const int by_region[] = {C_KIL, C_SKOG, C_SAFF};
-    static const int within[] = {C_CENTRUM, C_KRIS, C_AKTIV};
-    static const int not_within[] = {C_KIL, C_SAFF};
-    static const int open[] = {C_CENTRUM, C_KIL, C_SAFF, C_AKTIV};
-    static const int none_unr[] = {C_SKOG, C_KRIS};
-    static const int nybesok[] = {C_CENTRUM, C_KIL, C_KRIS, C_SAFF, C_AKTIV};
+    static const int karlstad[] = { C_CENTRUM, C_AKTIV };
+    static const int karl_kil[] = { C_CENTRUM, C_KIL, C_AKTIV };
+    static const int tocks[] = { C_TOCKS };
+    static const int by_region[] = { C_KIL, C_SKOG, C_SAFF };
+    static const int within[] = { C_CENTRUM, C_KRIS, C_AKTIV };
+    static const int not_within[] = { C_KIL, C_SAFF };
+    static const int open[] = { C_CENTRUM, C_KIL, C_SAFF, C_AKTIV };
+    static const int none_unr[] = { C_SKOG, C_KRIS };
+    static const int nybesok[] = { C_CENTRUM, C_KIL, C_KRIS, C_SAFF, C_AKTIV };
     struct resp r, r2;
     cJSON *o, *f;
 
     set_snapshot(sv, s);
-    expect_filtered(sv, "/v1/availability?municipality=Karlstad", karlstad,
-                    2);
+    expect_filtered(sv, "/v1/availability?municipality=Karlstad", karlstad, 2);
     expect_filtered(sv, "/v1/availability?municipality=karlstad,%20KIL",
                     karl_kil, 3);
-    expect_filtered(sv, "/v1/availability?municipality=%C3%85RJ%C3%84NG",
-                    tocks, 1);
+    expect_filtered(sv, "/v1/availability?municipality=%C3%85RJ%C3%84NG", tocks,
+                    1);
     expect_filtered(sv, "/v1/availability?operator=region", by_region, 3);
-    expect_filtered(sv, "/v1/availability?within_guarantee=true", within,
-                    3);
-    expect_filtered(sv, "/v1/availability?within_guarantee=false",
-                    not_within, 2);
+    expect_filtered(sv, "/v1/availability?within_guarantee=true", within, 3);
+    expect_filtered(sv, "/v1/availability?within_guarantee=false", not_within,
+                    2);
     expect_filtered(sv, "/v1/availability?web_booking=open", open, 4);
     expect_filtered(sv, "/v1/availability?web_booking=none,unreachable",
                     none_unr, 2);
     expect_filtered(sv, "/v1/availability?web_booking=unknown", tocks, 1);
-    expect_filtered(sv, "/v1/availability?service=%C3%A5terbes%C3%B6k",
-                    tocks, 1);
+    expect_filtered(sv, "/v1/availability?service=%C3%A5terbes%C3%B6k", tocks,
+                    1);
     expect_filtered(sv, "/v1/availability?service=Nybes%C3%B6k+fysioterapeut",
                     nybesok, 5);
-    expect_filtered(sv, "/v1/availability?municipality=Karlstad,Kil&"
-                    "within_guarantee=true&operator=private", karlstad, 2);
-    expect_filtered(sv, "/v1/availability?municipality=Kil&"
-                    "within_guarantee=true", NULL, 0);
+    expect_filtered(sv,
+                    "/v1/availability?municipality=Karlstad,Kil&"
+                    "within_guarantee=true&operator=private",
+                    karlstad, 2);
+    expect_filtered(sv,
+                    "/v1/availability?municipality=Kil&"
+                    "within_guarantee=true",
+                    NULL, 0);
 
     /* The summary of one subset, by hand: CENTRUM, KRIS, AKTIV. */
     o = get_feed(sv, "/v1/availability?within_guarantee=true", &r);
     f = cJSON_GetObjectItem(o, "summary");
     assert_int_equal(cJSON_GetObjectItem(f, "clinics")->valueint, 3);
-    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(f,
-                     "web_booking"), "unreachable")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(f, "web_booking"),
+                                         "unreachable")
+                         ->valueint,
+                     1);
     assert_int_equal(cJSON_GetObjectItem(f, "stale")->valueint, 1);
-    assert_int_equal(cJSON_GetObjectItem(f, "within_guarantee")->valueint,
-                     3);
+    assert_int_equal(cJSON_GetObjectItem(f, "within_guarantee")->valueint, 3);
     /* Head and clinic objects are the unfiltered document's bytes. */
     assert_memory_equal(r.body, s->all.json, s->head_len);
     assert_non_null(strstr(r.body, s->info[C_CENTRUM].obj));
@@ -952,15 +967,16 @@ static void test_filters(void **state)
 
     /* Repeated and comma forms, any case: one canonical document. */
     request(sv, NULL, "/v1/availability?municipality=Kil,karlstad", NULL, &r);
-    request(sv, NULL, "/v1/availability?municipality=KARLSTAD&municipality="
-            "kil&municipality=Kil", NULL, &r2);
+    request(sv, NULL,
+            "/v1/availability?municipality=KARLSTAD&municipality="
+            "kil&municipality=Kil",
+            NULL, &r2);
     assert_int_equal(r.status, 200);
     assert_int_equal(r2.status, 200);
     assert_int_equal(r.blen, r2.blen);
     assert_memory_equal(r.body, r2.body, r.blen);
     o = cJSON_Parse(r.body);
-    f = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "filters"),
-                            "municipality");
+    f = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "filters"), "municipality");
     assert_int_equal(cJSON_GetArraySize(f), 2);
     assert_string_equal(cJSON_GetArrayItem(f, 0)->valuestring, "Karlstad");
     assert_string_equal(cJSON_GetArrayItem(f, 1)->valuestring, "Kil");
@@ -991,10 +1007,11 @@ static void test_filters(void **state)
     expect_bad(sv, "/v1/availability?municipality=Kil,", "municipality");
     expect_bad(sv, "/v1/availability?municipality=", "municipality");
     expect_bad(sv, "/v1/availability?operator=public", "operator");
-    expect_bad(sv, "/v1/availability?within_guarantee=yes",
+    expect_bad(sv, "/v1/availability?within_guarantee=yes", "within_guarantee");
+    expect_bad(sv,
+               "/v1/availability?within_guarantee=true&"
+               "within_guarantee=false",
                "within_guarantee");
-    expect_bad(sv, "/v1/availability?within_guarantee=true&"
-               "within_guarantee=false", "within_guarantee");
     expect_bad(sv, "/v1/availability?service=Massage", "service");
     expect_bad(sv, "/v1/availability?web_booking=closed", "web_booking");
     expect_bad(sv, "/v1/availability?near=Oslo", "near");
@@ -1036,8 +1053,8 @@ static int exp_cmp(const void *a, const void *b)
  * Expected order from `from` (a locality): spherical law of cosines on the
  * table's coordinates, rounded to 0.1 km, ties by name.
  */
-static void expect_near(struct server *sv, const cJSON *tab,
-                        const char *query, const char *from)
+static void expect_near(struct server *sv, const cJSON *tab, const char *query,
+                        const char *from)
 {
     struct exp_row rows[NR];
     double la, lo, rad = acos(-1.0) / 180.0;
@@ -1071,8 +1088,12 @@ static void expect_near(struct server *sv, const cJSON *tab,
                      r_ids[rows[i].i]);
         assert_true(fabs(d - rows[i].deci / 10.0) < 0.051);
     }
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(
-        cJSON_GetObjectItem(o, "filters"), "near"), "place")->valuestring,
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o,
+                                                                    "filters"),
+                                                "near"),
+                            "place")
+            ->valuestring,
         from);
     cJSON_Delete(o);
     resp_free(&r);
@@ -1083,7 +1104,7 @@ static void test_near(void **state)
     struct server *sv = *state;
     struct feed_snapshot *s = make_region();
     FILE *f = fopen(SLOTFEED_SOURCE_DIR "/conf/geo-varmland.json", "rb");
-    static const int within_near[] = {C_KRIS, C_AKTIV, C_CENTRUM};
+    static const int within_near[] = { C_KRIS, C_AKTIV, C_CENTRUM };
     char buf[16384];
     size_t n;
     cJSON *tab;
@@ -1113,8 +1134,10 @@ static void test_near(void **state)
 
     /* The region's wish: nearest with a slot within the guarantee. From
      * Kristinehamn: KRIS itself (0), then the two Karlstad clinics. */
-    expect_filtered(sv, "/v1/availability?near=Kristinehamn&"
-                    "within_guarantee=true", within_near, 3);
+    expect_filtered(sv,
+                    "/v1/availability?near=Kristinehamn&"
+                    "within_guarantee=true",
+                    within_near, 3);
 }
 
 /*
@@ -1165,7 +1188,7 @@ static void test_near_unplaced_last(void **state)
  */
 static void test_filtered_cache_follows_snapshot(void **state)
 {
-    static const int karlstad[] = {C_CENTRUM, C_AKTIV};
+    static const int karlstad[] = { C_CENTRUM, C_AKTIV };
     static const char path[] = "/v1/availability?municipality=Karlstad";
     struct server *sv = *state;
     struct feed_snapshot *s1, *s2;
@@ -1177,8 +1200,12 @@ static void test_filtered_cache_follows_snapshot(void **state)
     set_snapshot(sv, s1);
     o1 = get_feed(sv, path, &r1);
     expect_ids(o1, karlstad, 2);
-    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
-        cJSON_GetObjectItem(o1, "clinics"), 1), "free_slots")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(
+                         cJSON_GetArrayItem(cJSON_GetObjectItem(o1, "clinics"),
+                                            1),
+                         "free_slots")
+                         ->valueint,
+                     1);
 
     r_aktiv_extra = 2;
     s2 = make_region();
@@ -1188,8 +1215,12 @@ static void test_filtered_cache_follows_snapshot(void **state)
     feed_snapshot_free(s1);
     o2 = get_feed(sv, path, &r2);
     expect_ids(o2, karlstad, 2);
-    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
-        cJSON_GetObjectItem(o2, "clinics"), 1), "free_slots")->valueint, 3);
+    assert_int_equal(cJSON_GetObjectItem(
+                         cJSON_GetArrayItem(cJSON_GetObjectItem(o2, "clinics"),
+                                            1),
+                         "free_slots")
+                         ->valueint,
+                     3);
     assert_non_null(header(&r1, "ETag", e1, sizeof(e1)));
     assert_non_null(header(&r2, "ETag", e2, sizeof(e2)));
     assert_string_not_equal(e1, e2);
@@ -1313,14 +1344,15 @@ static void test_gzip(void **state)
     assert_int_equal(got_gzip(sv, "/v1/availability", "gzip;q=0, *"), 0);
     assert_int_equal(got_gzip(sv, "/v1/availability", "deflate, br"), 0);
     assert_int_equal(got_gzip(sv, "/v1/availability",
-                              "deflate;q=1.0, gzip;q=0.5"), 1);
+                              "deflate;q=1.0, gzip;q=0.5"),
+                     1);
     assert_int_equal(got_gzip(sv, "/v1/availability", "identity"), 0);
     assert_int_equal(got_gzip(sv, "/v1/availability", "gzipx"), 0);
     assert_int_equal(got_gzip(sv, "/v1/availability", ""), 0);
 
     /* Clinic documents and filtered documents gzip too. */
-    request(sv, NULL, "/v1/clinics/SE2321000156-AAA1",
-            "Accept-Encoding: gzip", &r);
+    request(sv, NULL, "/v1/clinics/SE2321000156-AAA1", "Accept-Encoding: gzip",
+            &r);
     plain = gunzip(r.body, r.blen, &len);
     assert_int_equal(len, s->clinics[0].len);
     assert_memory_equal(plain, s->clinics[0].json, len);
@@ -1352,8 +1384,8 @@ static void test_gzip(void **state)
  * start, own ETag per variant, Vary: Accept-Encoding. */
 static void test_asset_gzip(void **state)
 {
-    static const char *const paths[] = {"/app.js", "/common.js",
-                                        "/style.css", "/index.html"};
+    static const char *const paths[] = { "/app.js", "/common.js", "/style.css",
+                                         "/index.html" };
     struct server *sv = *state;
     char hdr[256], etag[128], plain_etag[128];
     struct resp r;
@@ -1374,7 +1406,7 @@ static void test_asset_gzip(void **state)
         assert_int_equal(r.status, 200);
         expect_header(&r, "Content-Encoding", "gzip");
         expect_header(&r, "Vary", "Accept-Encoding");
-        assert_true(r.blen * 2 < a->len);     /* text: at least halved */
+        assert_true(r.blen * 2 < a->len); /* text: at least halved */
         body = gunzip(r.body, r.blen, &len);
         assert_int_equal(len, a->len);
         assert_memory_equal(body, a->data, len);
@@ -1382,8 +1414,10 @@ static void test_asset_gzip(void **state)
         header(&r, "ETag", etag, sizeof(etag));
         assert_string_not_equal(etag, plain_etag);
         resp_free(&r);
-        snprintf(hdr, sizeof(hdr), "Accept-Encoding: gzip\nIf-None-Match: "
-                 "%s", etag);
+        snprintf(hdr, sizeof(hdr),
+                 "Accept-Encoding: gzip\nIf-None-Match: "
+                 "%s",
+                 etag);
         request(sv, NULL, paths[i], hdr, &r);
         assert_int_equal(r.status, 304);
         resp_free(&r);
@@ -1417,8 +1451,7 @@ static void test_last_modified_and_cors(void **state)
             "If-Modified-Since: Tue, 31 Mar 2026 06:59:59 GMT", &r);
     assert_int_equal(r.status, 200);
     resp_free(&r);
-    request(sv, NULL, "/v1/availability",
-            "If-Modified-Since: yesterday", &r);
+    request(sv, NULL, "/v1/availability", "If-Modified-Since: yesterday", &r);
     assert_int_equal(r.status, 200);
     resp_free(&r);
     /* The other two HTTP-date forms of RFC 9110 §5.6.7 (were 200). */
@@ -1461,10 +1494,12 @@ static void test_last_modified_and_cors(void **state)
     /* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2). */
     request(sv, NULL, "/v1/availability",
             "If-None-Match: \"x-1\"\n"
-            "If-Modified-Since: Wed, 01 Apr 2026 00:00:00 GMT", &r);
+            "If-Modified-Since: Wed, 01 Apr 2026 00:00:00 GMT",
+            &r);
     assert_int_equal(r.status, 200);
     resp_free(&r);
-    snprintf(hdr, sizeof(hdr), "If-Modified-Since: Tue, 31 Mar 2026 "
+    snprintf(hdr, sizeof(hdr),
+             "If-Modified-Since: Tue, 31 Mar 2026 "
              "07:00:00 GMT\nAccept-Encoding: gzip");
     request(sv, NULL, "/v1/clinics/SE2321000156-BBB2", hdr, &r);
     assert_int_equal(r.status, 304);
@@ -1474,7 +1509,8 @@ static void test_last_modified_and_cors(void **state)
     request(sv, "OPTIONS", "/v1/availability",
             "Origin: https://portal.example\n"
             "Access-Control-Request-Method: GET\n"
-            "Access-Control-Request-Headers: if-none-match", &r);
+            "Access-Control-Request-Headers: if-none-match",
+            &r);
     assert_int_equal(r.status, 204);
     assert_int_equal(r.blen, 0);
     expect_header(&r, "Access-Control-Allow-Origin", "*");
@@ -1532,30 +1568,36 @@ static void test_slots(void **state)
                         "2026-04-01");
     assert_string_equal(cJSON_GetObjectItem(e, "start")->valuestring,
                         "2026-04-01T10:00:00+02:00");
-    assert_string_equal(cJSON_GetObjectItem(e, "time")->valuestring,
-                        "10:00");
+    assert_string_equal(cJSON_GetObjectItem(e, "time")->valuestring, "10:00");
     assert_string_equal(cJSON_GetObjectItem(e, "practitioner")->valuestring,
                         "Dalmo, Jacob");
     assert_string_equal(cJSON_GetObjectItem(e, "booking_url")->valuestring,
                         "https://e-tjanster.1177.se/boka");
     cJSON_Delete(o);
     /* Inclusive bounds. */
-    cJSON_Delete(get_slots(sv, "/v1/clinics/SE2321000156-AAA1/slots?"
-                           "from=2026-04-01&to=2026-04-01", 1));
-    cJSON_Delete(get_slots(sv, "/v1/clinics/SE2321000156-AAA1/slots?"
-                           "from=2026-04-02&to=2026-04-04", 0));
-    cJSON_Delete(get_slots(sv, "/v1/clinics/SE2321000156-AAA1/slots?"
-                           "from=2026-04-05&to=2026-05-10", 2));
+    cJSON_Delete(get_slots(sv,
+                           "/v1/clinics/SE2321000156-AAA1/slots?"
+                           "from=2026-04-01&to=2026-04-01",
+                           1));
+    cJSON_Delete(get_slots(sv,
+                           "/v1/clinics/SE2321000156-AAA1/slots?"
+                           "from=2026-04-02&to=2026-04-04",
+                           0));
+    cJSON_Delete(get_slots(sv,
+                           "/v1/clinics/SE2321000156-AAA1/slots?"
+                           "from=2026-04-05&to=2026-05-10",
+                           2));
     /* from alone: to = from + 28 days = 2026-04-30 (5 April in, 10 May
      * out); the id case-insensitively. */
-    o = get_slots(sv, "/v1/clinics/se2321000156-aaa1/slots?from=2026-04-02",
-                  1);
+    o = get_slots(sv, "/v1/clinics/se2321000156-aaa1/slots?from=2026-04-02", 1);
     assert_string_equal(cJSON_GetObjectItem(o, "to")->valuestring,
                         "2026-04-30");
     cJSON_Delete(o);
     /* 92 days inclusive is the most. */
-    cJSON_Delete(get_slots(sv, "/v1/clinics/SE2321000156-AAA1/slots?"
-                           "from=2026-03-01&to=2026-05-31", 3));
+    cJSON_Delete(get_slots(sv,
+                           "/v1/clinics/SE2321000156-AAA1/slots?"
+                           "from=2026-03-01&to=2026-05-31",
+                           3));
     /* Unknown availability: slots null, not []. */
     o = get_slots(sv, "/v1/clinics/SE2321000156-CCC3/slots", -1);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "slots")));
@@ -1563,19 +1605,23 @@ static void test_slots(void **state)
     o = get_slots(sv, "/v1/clinics/SE2321000156-FFF6/slots", 0);
     cJSON_Delete(o);
 
-    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-03-01&"
-               "to=2026-06-01", "to");
-    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-04-02&"
-               "to=2026-04-01", "to");
+    expect_bad(sv,
+               "/v1/clinics/SE2321000156-AAA1/slots?from=2026-03-01&"
+               "to=2026-06-01",
+               "to");
+    expect_bad(sv,
+               "/v1/clinics/SE2321000156-AAA1/slots?from=2026-04-02&"
+               "to=2026-04-01",
+               "to");
     expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-02-30",
                "from");
-    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-4-1",
-               "from");
+    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-4-1", "from");
     expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?to=tomorrow", "to");
-    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?from=2026-04-01&"
-               "from=2026-04-02", "from");
-    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?day=2026-04-01",
-               "day");
+    expect_bad(sv,
+               "/v1/clinics/SE2321000156-AAA1/slots?from=2026-04-01&"
+               "from=2026-04-02",
+               "from");
+    expect_bad(sv, "/v1/clinics/SE2321000156-AAA1/slots?day=2026-04-01", "day");
     request(sv, NULL, "/v1/clinics/SE2321000156-ZZZ9/slots", NULL, &r);
     expect_problem(&r, 404, "Not Found");
     resp_free(&r);
@@ -1609,16 +1655,20 @@ static void test_nearest_routes(void **state)
     expect_header(&r, "Content-Type", "application/json; charset=utf-8");
     o = cJSON_Parse(r.body);
     assert_non_null(o);
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
-        cJSON_GetObjectItem(o, "nearest"), 0), "id")->valuestring,
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+                                                                   "nearest"),
+                                               0),
+                            "id")
+            ->valuestring,
         r_ids[C_SKOG]);
     w = cJSON_GetObjectItem(o, "nearest_within_guarantee");
     assert_int_equal(cJSON_GetArraySize(w), 2);
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 0),
-                                            "id")->valuestring,
-                        r_ids[C_AKTIV]);       /* same place: by name */
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 1),
-                                            "id")->valuestring,
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 0), "id")
+                            ->valuestring,
+                        r_ids[C_AKTIV]); /* same place: by name */
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(w, 1), "id")
+                            ->valuestring,
                         r_ids[C_CENTRUM]);
     cJSON_Delete(o);
     resp_free(&r);
@@ -1710,11 +1760,22 @@ static void test_metrics_endpoint(void **state)
 
 /* Every route the server serves, as the OpenAPI document must list it. */
 static const char *const served_routes[] = {
-    "/v1/availability", "/v1/clinics/{id}", "/v1/clinics/{id}/slots",
-    "/healthz", "/metrics", "/$bulk-publish", "/bulk/Location.ndjson",
-    "/bulk/Schedule.ndjson", "/bulk/Slot.ndjson", "/", "/overview",
-    "/openapi.json", "/v1/reports/web-booking", "/v1/reports/guarantee",
-    "/v1/nearest", "/narmast",
+    "/v1/availability",
+    "/v1/clinics/{id}",
+    "/v1/clinics/{id}/slots",
+    "/healthz",
+    "/metrics",
+    "/$bulk-publish",
+    "/bulk/Location.ndjson",
+    "/bulk/Schedule.ndjson",
+    "/bulk/Slot.ndjson",
+    "/",
+    "/overview",
+    "/openapi.json",
+    "/v1/reports/web-booking",
+    "/v1/reports/guarantee",
+    "/v1/nearest",
+    "/narmast",
 };
 
 static void test_openapi_and_static(void **state)
@@ -1749,8 +1810,8 @@ static void test_openapi_and_static(void **state)
         if ((id = strstr(path, "{id}")) != NULL) {
             char rest[64];
             snprintf(rest, sizeof(rest), "%s", id + 4);
-            snprintf(id, sizeof(path) - (size_t)(id - path), "%s%s",
-                     r_ids[0], rest);
+            snprintf(id, sizeof(path) - (size_t)(id - path), "%s%s", r_ids[0],
+                     rest);
         }
         request(sv, NULL, path, NULL, &x);
         /* Reports need parameters and a history store, which this server
@@ -1765,8 +1826,9 @@ static void test_openapi_and_static(void **state)
         resp_free(&x);
     }
     /* The components carry the feed schemas. */
-    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(
-        cJSON_GetObjectItem(o, "components"), "schemas"), "feed"));
+    assert_non_null(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(o, "components"), "schemas"),
+        "feed"));
     cJSON_Delete(o);
     header(&r, "ETag", etag, sizeof(etag));
     resp_free(&r);
@@ -1823,12 +1885,9 @@ static void test_smart_routes(void **state)
     assert_int_equal(r.status, 200);
     o = cJSON_Parse(r.body);
     assert_non_null(o);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "output")),
-                     3);
-    snprintf(want, sizeof(want), "http://127.0.0.1:%d/$bulk-publish",
-             sv->port);
-    assert_string_equal(cJSON_GetObjectItem(o, "request")->valuestring,
-                        want);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "output")), 3);
+    snprintf(want, sizeof(want), "http://127.0.0.1:%d/$bulk-publish", sv->port);
+    assert_string_equal(cJSON_GetObjectItem(o, "request")->valuestring, want);
     cJSON_Delete(o);
     resp_free(&r);
     request(sv, NULL, "/bulk/Location.ndjson", NULL, &r);
@@ -1859,10 +1918,9 @@ static void test_smart_routes(void **state)
  */
 static void test_manifest_ignores_host(void **state)
 {
-    static const char *const hosts[] = {
-        "Host: evil.example", "Host: evil.example:8080",
-        "X-Forwarded-Host: evil.example"
-    };
+    static const char *const hosts[] = { "Host: evil.example",
+                                         "Host: evil.example:8080",
+                                         "X-Forwarded-Host: evil.example" };
     struct server *sv = *state;
     struct feed_snapshot *s = make_region();
     struct resp r;
@@ -1906,8 +1964,7 @@ static void test_manifest_ignores_host(void **state)
         snprintf(want, sizeof(want),
                  "https://feed.example.se/vardval/bulk/%s.ndjson",
                  cJSON_GetObjectItem(it, "type")->valuestring);
-        assert_string_equal(cJSON_GetObjectItem(it, "url")->valuestring,
-                            want);
+        assert_string_equal(cJSON_GetObjectItem(it, "url")->valuestring, want);
     }
     cJSON_Delete(o);
     resp_free(&r);
@@ -1963,12 +2020,10 @@ static void expect_overview(struct server *sv)
     assert_int_equal(r.status, 200);
     expect_header(&r, "Content-Type", "text/html; charset=utf-8");
     assert_null(strstr(r.body, "Hämtar uppgifter"));
-    assert_int_equal(count_rows(r.body, "id=\"table-municipality\""),
-                     nmun + 1);
+    assert_int_equal(count_rows(r.body, "id=\"table-municipality\""), nmun + 1);
     assert_int_equal(count_rows(r.body, "id=\"table-operator\""), 3);
     for (i = 0; i < nmun; i++) {
-        snprintf(hdr, sizeof(hdr), "<tr><th scope=\"row\">%s</th>",
-                 seen[i]);
+        snprintf(hdr, sizeof(hdr), "<tr><th scope=\"row\">%s</th>", seen[i]);
         assert_non_null(strstr(r.body, hdr));
     }
     assert_non_null(strstr(r.body, "id=\"fig-clinics\""));
@@ -1992,14 +2047,18 @@ static void expect_overview(struct server *sv)
 static void test_admin_listener(void **state)
 {
     static const char *const admin_paths[] = {
-        "/metrics", "/v1/reports/guarantee?month=2026-03",
-        "/v1/reports/web-booking", "/overview", "/overview.html",
-        "/overview.js", "/history.js", "/overview.css"
+        "/metrics",
+        "/v1/reports/guarantee?month=2026-03",
+        "/v1/reports/web-booking",
+        "/overview",
+        "/overview.html",
+        "/overview.js",
+        "/history.js",
+        "/overview.css"
     };
     static const char *const public_paths[] = {
-        "/v1/availability", "/healthz", "/$bulk-publish", "/",
-        "/app.js", "/bulk/Slot.ndjson", "/narmast",
-        "/v1/nearest?near=Kil"
+        "/v1/availability",  "/healthz", "/$bulk-publish",      "/", "/app.js",
+        "/bulk/Slot.ndjson", "/narmast", "/v1/nearest?near=Kil"
     };
     struct server *sv = *state;
     struct resp r;
@@ -2091,10 +2150,8 @@ static void test_connection_cap(void **state)
     /* Two keep-alive connections, each answered once: now both count. */
     for (i = 0; i < 2; i++) {
         fd[i] = socket(AF_INET, SOCK_STREAM, 0);
-        assert_int_equal(connect(fd[i], (struct sockaddr *)&sa, sizeof(sa)),
-                         0);
-        assert_int_equal(write(fd[i], req, strlen(req)),
-                         (ssize_t)strlen(req));
+        assert_int_equal(connect(fd[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(write(fd[i], req, strlen(req)), (ssize_t)strlen(req));
         pf.fd = fd[i];
         pf.events = POLLIN;
         assert_int_equal(poll(&pf, 1, 5000), 1);
@@ -2168,11 +2225,11 @@ static void expect_open_conns(struct server *sv, unsigned long want)
 {
     int64_t end = ms_now() + 5000;
     unsigned long v;
-    struct pollfd none = {-1, 0, 0};
+    struct pollfd none = { -1, 0, 0 };
 
     while ((v = metric(sv, "slotfeed_http_connections")) != want &&
            ms_now() < end)
-        poll(&none, 0, 20);  /* let the loop see the closes */
+        poll(&none, 0, 20); /* let the loop see the closes */
     assert_int_equal(v, want);
 }
 
@@ -2183,7 +2240,7 @@ static void expect_open_conns(struct server *sv, unsigned long want)
 static int64_t drip_until_closed(int fd, int64_t t0, long max_ms)
 {
     static const char drip[] = "X-Drip: abcdefghijklmnopqrstuvwxyz\r\n";
-    struct pollfd pf = {fd, POLLIN, 0};
+    struct pollfd pf = { fd, POLLIN, 0 };
     size_t i = 0;
     char buf[256];
     ssize_t k;
@@ -2193,7 +2250,7 @@ static int64_t drip_until_closed(int fd, int64_t t0, long max_ms)
             k = read(fd, buf, sizeof(buf));
             if (k > 0)
                 fail_msg("slow client got an answer: %.*s", (int)k, buf);
-            return ms_now() - t0;       /* EOF or reset */
+            return ms_now() - t0; /* EOF or reset */
         }
         /* The write may fail once the server has closed: then read. */
         (void)!send(fd, &drip[i++ % (sizeof(drip) - 1)], 1, MSG_NOSIGNAL);
@@ -2287,7 +2344,7 @@ static void test_keepalive_deadline(void **state)
     took = ms_now() - t0;
     assert_true(read(fd, buf, sizeof(buf)) <= 0);
     close(fd);
-    assert_true(took >= DEADLINE_MS - 20);   /* reply end is a bit before t0 */
+    assert_true(took >= DEADLINE_MS - 20); /* reply end is a bit before t0 */
     assert_true(took < DEADLINE_MS + th_ms(1500));
 }
 
@@ -2336,21 +2393,21 @@ static void test_accept_out_of_fds(void **state)
                               "Connection: close\r\n\r\n";
     struct sockaddr_in sa;
     struct rlimit old, low;
-    struct pollfd pf, none = {-1, 0, 0};
+    struct pollfd pf, none = { -1, 0, 0 };
     unsigned long before = metrics_http_accept_errors_total(), after;
     int64_t end;
     char buf[4096];
     int fd, probe;
 
     set_snapshot(sv, make_region());
-    fd = socket(AF_INET, SOCK_STREAM, 0);      /* made while fds remain */
+    fd = socket(AF_INET, SOCK_STREAM, 0); /* made while fds remain */
     assert_true(fd >= 0);
-    probe = dup(0);                            /* the lowest free fd */
+    probe = dup(0); /* the lowest free fd */
     assert_true(probe >= 0);
     close(probe);
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
     low = old;
-    low.rlim_cur = (rlim_t)probe;              /* no new fd anywhere */
+    low.rlim_cur = (rlim_t)probe; /* no new fd anywhere */
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
 
     memset(&sa, 0, sizeof(sa));
@@ -2416,8 +2473,7 @@ static void test_hostile_requests(void **state)
     out = raw(sv, "GET /healthz\r\n\r\n", &len);
     assert_true(len == 0 || strncmp(out, "HTTP/1.1 400 ", 13) == 0);
     free(out);
-    out = raw(sv, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
-              &len);
+    out = raw(sv, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", &len);
     assert_true(len == 0 || strncmp(out, "HTTP/1.1 4", 10) == 0);
     free(out);
     free(req);
@@ -2477,7 +2533,9 @@ static void expect_refused(struct server *sv, const char *text,
         fail_msg("want %s for:\n%s\ngot:\n%.300s", status_line, text, out);
     if (strstr(out, "HTTP/1.1 200") != NULL ||
         strstr(out, "slotfeed_http") != NULL)
-        fail_msg("a second (hidden) request was answered for:\n%s\ngot:\n%.600s", text, out);
+        fail_msg(
+            "a second (hidden) request was answered for:\n%s\ngot:\n%.600s",
+            text, out);
     if (!closed)
         fail_msg("connection left open after refusing:\n%s", text);
     /* Ours (a problem body) unless Debian's libevent refused it first. */
@@ -2494,49 +2552,61 @@ static void test_framing_refused(void **state)
         const char *text, *status;
     } cases[] = {
         /* two Content-Length, either order */
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
-         "Content-Length: " HIDDEN_LEN "\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: "
-         HIDDEN_LEN "\r\nContent-Length: 0\r\n\r\n" HIDDEN,
-         "HTTP/1.1 400 "},
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+          "Content-Length: " HIDDEN_LEN "\r\n\r\n" HIDDEN,
+          "HTTP/1.1 400 " },
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: " HIDDEN_LEN
+          "\r\nContent-Length: 0\r\n\r\n" HIDDEN,
+          "HTTP/1.1 400 " },
         /* space before the colon (evhttp: a field "Content-Length ") */
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length : "
-         HIDDEN_LEN "\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length : " HIDDEN_LEN
+          "\r\n\r\n" HIDDEN,
+          "HTTP/1.1 400 " },
         /* transfer codings we do not implement: 501 */
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: xchunked"
-         "\r\n\r\n" HIDDEN, "HTTP/1.1 501 "},
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip"
-         "\r\n\r\n" HIDDEN, "HTTP/1.1 501 "},
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, "
-         "chunked\r\n\r\n0\r\n\r\n" HIDDEN, "HTTP/1.1 501 "},
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: xchunked"
+          "\r\n\r\n" HIDDEN,
+          "HTTP/1.1 501 " },
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip"
+          "\r\n\r\n" HIDDEN,
+          "HTTP/1.1 501 " },
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, "
+          "chunked\r\n\r\n0\r\n\r\n" HIDDEN,
+          "HTTP/1.1 501 " },
         /* chunked, but not as evhttp reads it, or with Content-Length */
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\tchunked"
-         "\r\n\r\n0\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, "
-         "chunked\r\n\r\n0\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
-         "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" HIDDEN,
-         "HTTP/1.1 400 "},
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
-         "\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
-        {"GET /healthz HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
-         "0\r\n\r\n" HIDDEN, "HTTP/1.0 400 "},
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\tchunked"
+          "\r\n\r\n0\r\n\r\n" HIDDEN,
+          "HTTP/1.1 400 " },
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, "
+          "chunked\r\n\r\n0\r\n\r\n" HIDDEN,
+          "HTTP/1.1 400 " },
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+          "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" HIDDEN,
+          "HTTP/1.1 400 " },
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+          "\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" HIDDEN,
+          "HTTP/1.1 400 " },
+        { "GET /healthz HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "0\r\n\r\n" HIDDEN,
+          "HTTP/1.0 400 " },
         /* Content-Length that is not 1*DIGIT, and obs-fold into it */
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: +5\r\n\r\n"
-         "xxxxx" HIDDEN, "HTTP/1.1 400 "},
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length:\r\n 5\r\n\r\n"
-         "xxxxx" HIDDEN, "HTTP/1.1 400 "},
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: +5\r\n\r\n"
+          "xxxxx" HIDDEN,
+          "HTTP/1.1 400 " },
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length:\r\n 5\r\n\r\n"
+          "xxxxx" HIDDEN,
+          "HTTP/1.1 400 " },
         /* Host: missing in 1.1, twice, invalid */
-        {"GET /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 400 "},
-        {"GET /healthz HTTP/1.1\r\nHost: t\r\nHost: evil.example\r\n\r\n",
-         "HTTP/1.1 400 "},
-        {"GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n", "HTTP/1.1 400 "},
+        { "GET /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 400 " },
+        { "GET /healthz HTTP/1.1\r\nHost: t\r\nHost: evil.example\r\n\r\n",
+          "HTTP/1.1 400 " },
+        { "GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n", "HTTP/1.1 400 " },
         /* versions: answered as HTTP/1.1, not echoed */
-        {"GET /healthz HTTP/1.9\r\nHost: t\r\n\r\n", "HTTP/1.1 505 "},
-        {"GET /healthz HTTP/0.9\r\nHost: t\r\n\r\n", "HTTP/1.1 505 "},
+        { "GET /healthz HTTP/1.9\r\nHost: t\r\n\r\n", "HTTP/1.1 505 " },
+        { "GET /healthz HTTP/0.9\r\nHost: t\r\n\r\n", "HTTP/1.1 505 " },
         /* CONNECT: evhttp would keep the connection whatever the reply */
-        {"CONNECT t:80 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
-         "Content-Length: " HIDDEN_LEN "\r\n\r\n" HIDDEN, "HTTP/1.1 400 "},
+        { "CONNECT t:80 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+          "Content-Length: " HIDDEN_LEN "\r\n\r\n" HIDDEN,
+          "HTTP/1.1 400 " },
     };
     size_t i;
 
@@ -2557,10 +2627,11 @@ static void test_framing_valid(void **state)
     char *out;
 
     set_snapshot(sv, make_region());
-    out = raw_close(sv, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
-                        "HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
-                        "GET /v1/availability HTTP/1.1\r\nHost: t:80\r\n"
-                        "Content-Length: 0\r\nConnection: close\r\n\r\n",
+    out = raw_close(sv,
+                    "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+                    "HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+                    "GET /v1/availability HTTP/1.1\r\nHost: t:80\r\n"
+                    "Content-Length: 0\r\nConnection: close\r\n\r\n",
                     &len, &closed);
     assert_true(strncmp(out, "HTTP/1.1 200 ", 13) == 0);
     {
@@ -2572,13 +2643,17 @@ static void test_framing_valid(void **state)
     out = raw_close(sv, "GET /healthz HTTP/1.0\r\n\r\n", &len, &closed);
     assert_true(strncmp(out, "HTTP/1.0 200 ", 13) == 0);
     free(out);
-    out = raw_close(sv, "POST /healthz HTTP/1.1\r\nHost: t\r\n"
-                        "Transfer-Encoding: Chunked\r\nConnection: close"
-                        "\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &len, &closed);
+    out = raw_close(sv,
+                    "POST /healthz HTTP/1.1\r\nHost: t\r\n"
+                    "Transfer-Encoding: Chunked\r\nConnection: close"
+                    "\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                    &len, &closed);
     assert_true(strncmp(out, "HTTP/1.1 405 ", 13) == 0);
     free(out);
-    out = raw_close(sv, "GET /healthz HTTP/1.1\r\nHost:\r\n"
-                        "Connection: close\r\n\r\n", &len, &closed);
+    out = raw_close(sv,
+                    "GET /healthz HTTP/1.1\r\nHost:\r\n"
+                    "Connection: close\r\n\r\n",
+                    &len, &closed);
     assert_true(strncmp(out, "HTTP/1.1 200 ", 13) == 0);
     free(out);
 }
@@ -2643,8 +2718,8 @@ int main(void)
                                         default_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_clinic_routes, default_setup,
                                         server_teardown),
-        cmocka_unit_test_setup_teardown(test_methods_and_limits,
-                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_methods_and_limits, default_setup,
+                                        server_teardown),
         cmocka_unit_test_setup_teardown(test_head, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_libevent_limits, default_setup,
@@ -2655,8 +2730,8 @@ int main(void)
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_near, default_setup,
                                         server_teardown),
-        cmocka_unit_test_setup_teardown(test_near_unplaced_last,
-                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_near_unplaced_last, default_setup,
+                                        server_teardown),
         cmocka_unit_test_setup_teardown(test_filtered_cache_follows_snapshot,
                                         default_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_near_unavailable, nogeo_setup,
@@ -2675,26 +2750,26 @@ int main(void)
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_nearest_routes, default_setup,
                                         server_teardown),
-        cmocka_unit_test_setup_teardown(test_nearest_unavailable,
-                                        nogeo_setup, server_teardown),
-        cmocka_unit_test_setup_teardown(test_openapi_and_static,
-                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_nearest_unavailable, nogeo_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_openapi_and_static, default_setup,
+                                        server_teardown),
         cmocka_unit_test_setup_teardown(test_smart_routes, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_queries, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_connection_cap, cap_setup,
                                         server_teardown),
-        cmocka_unit_test_setup_teardown(test_request_deadline,
-                                        deadline_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_request_deadline, deadline_setup,
+                                        server_teardown),
         cmocka_unit_test_setup_teardown(test_request_deadline_body,
                                         deadline_setup, server_teardown),
-        cmocka_unit_test_setup_teardown(test_keepalive_deadline,
-                                        deadline_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_deadline, deadline_setup,
+                                        server_teardown),
         cmocka_unit_test_setup_teardown(test_cap_counts_silent,
                                         cap_silent_setup, server_teardown),
-        cmocka_unit_test_setup_teardown(test_accept_out_of_fds,
-                                        default_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_accept_out_of_fds, default_setup,
+                                        server_teardown),
         cmocka_unit_test_setup_teardown(test_framing_refused, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_framing_valid, default_setup,
@@ -2704,7 +2779,7 @@ int main(void)
     };
     int rc;
 
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     test_geo = geo_load(SLOTFEED_SOURCE_DIR "/conf/geo-varmland.json", &err);
     if (test_geo == NULL) {

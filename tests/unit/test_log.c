@@ -98,9 +98,9 @@ static void test_kv_one_line_escaped(void **state)
              "HTTP 500: \"oops\"\nline2\\ \ttab");
     s = take();
     assert_int_equal(count_char(s, '\n'), 1);
-    assert_string_equal(after_ts(s),
-                        "level=warn event=poll clinic=se-2 "
-                        "error=\"HTTP 500: \\\"oops\\\"\\nline2\\\\ \\ttab\"\n");
+    assert_string_equal(
+        after_ts(s), "level=warn event=poll clinic=se-2 "
+                     "error=\"HTTP 500: \\\"oops\\\"\\nline2\\\\ \\ttab\"\n");
     free(s);
 
     /* Unquoted caller values with spaces and an empty value. */
@@ -193,8 +193,8 @@ static void test_json_fields(void **state)
 
     (void)state;
     log_set_format(LOG_FMT_JSON);
-    log_warn("poll", "clinic=%s outcome=%s duration_ms=%d error=\"%s\"",
-             "se-2", "http", 12, nasty);
+    log_warn("poll", "clinic=%s outcome=%s duration_ms=%d error=\"%s\"", "se-2",
+             "http", 12, nasty);
     s = take();
     o = json_line(s);
     assert_string_equal(jstr(o, "level"), "warn");
@@ -234,8 +234,8 @@ static void test_log_line_scrubbed(void **state)
     char *s;
 
     (void)state;
-    log_warn("poll", "clinic=%s error=\"fault for %s and %s\" hsa=%s",
-             "se-1", "811218-9876", "198112189876", "SE2321000016-1234");
+    log_warn("poll", "clinic=%s error=\"fault for %s and %s\" hsa=%s", "se-1",
+             "811218-9876", "198112189876", "SE2321000016-1234");
     s = take();
     assert_string_equal(after_ts(s),
                         "level=warn event=poll clinic=se-1 error=\"fault for "
@@ -245,9 +245,12 @@ static void test_log_line_scrubbed(void **state)
 
     /* Every spelling of pnr.h, the space and en dash forms included
      * (they reached the logs before the scrub moved to pnr.c). */
-    log_warn("poll", "error=\"SOAP Fault: %s / %s / %s / %s\"",
-             "8112189876", "19811218 9876", "19811218\xe2\x80\x93" "9876",
-             "811218\xe2\x80\x93" "9876");
+    log_warn("poll", "error=\"SOAP Fault: %s / %s / %s / %s\"", "8112189876",
+             "19811218 9876",
+             "19811218\xe2\x80\x93"
+             "9876",
+             "811218\xe2\x80\x93"
+             "9876");
     s = take();
     assert_string_equal(after_ts(s),
                         "level=warn event=poll error=\"SOAP Fault: "

@@ -22,7 +22,7 @@
 #include "slotfeed/feed.h"
 #include "slotfeed/metrics.h"
 
-#define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
+#define NOW INT64_C(1774940400) /* 2026-03-31T09:00:00+02:00 */
 
 static const char parser_py[] =
     "import re, sys\n"
@@ -114,10 +114,10 @@ static struct feed_snapshot *snapshot(void)
     static struct conf_clinic c[3];
     static struct conf_region r;
     static struct clinic_state st[3];
-    static char *ids[3] = {"SE2321000156-AAA1", "SE2321000156-BBB2",
-                           "SE2321000156-CCC3"};
+    static char *ids[3] = { "SE2321000156-AAA1", "SE2321000156-BBB2",
+                            "SE2321000156-CCC3" };
     struct feed_snapshot *s = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int i;
 
     memset(c, 0, sizeof(c));
@@ -136,8 +136,9 @@ static struct feed_snapshot *snapshot(void)
     st[0].web = WEB_OPEN;
     st[0].has_data = true;
     st[0].checked_at = st[0].valid_at = NOW - 5;
-    assert_int_equal(avail_slots_add(&st[0].slots, NOW + 86400,
-                                     NOW + 88200, NULL, NULL, NULL), 0);
+    assert_int_equal(avail_slots_add(&st[0].slots, NOW + 86400, NOW + 88200,
+                                     NULL, NULL, NULL),
+                     0);
     /* B: unreachable, stale (old data kept, no slots). */
     st[1].web = WEB_UNREACHABLE;
     st[1].status = CLINIC_STALE;
@@ -173,18 +174,18 @@ static void test_counts_and_render(void **state)
     metrics_poll(SF_ERR_TIMEOUT);
     metrics_poll(SF_ERR_TIMEOUT);
     metrics_poll(SF_ERR_PARSE);
-    metrics_poll((enum sf_errclass)999);   /* counted, no class */
-    metrics_feed_rebuild(0.02);                              /* le 0.025 */
-    metrics_feed_rebuild(0.7);                               /* le 1 */
-    metrics_http(METRICS_ROUTE_AVAILABILITY, 200, 0.00005);  /* le 0.0001 */
-    metrics_http(METRICS_ROUTE_AVAILABILITY, 200, 0.003);    /* le 0.005 */
-    metrics_http(METRICS_ROUTE_AVAILABILITY, 304, 0.0001);   /* le 0.0001 */
-    metrics_http(METRICS_ROUTE_CLINIC, 404, 5.0);            /* +Inf only */
-    metrics_http((enum metrics_route)77, 700, -1);           /* other, 0 */
-    metrics_loop_lag(0.0004);                                /* le 0.001 */
-    metrics_loop_lag(0.03);                                  /* le 0.05 */
-    metrics_loop_lag(2.5);                                   /* +Inf only */
-    metrics_loop_lag(-1);                                    /* clock: 0 */
+    metrics_poll((enum sf_errclass)999); /* counted, no class */
+    metrics_feed_rebuild(0.02);          /* le 0.025 */
+    metrics_feed_rebuild(0.7);           /* le 1 */
+    metrics_http(METRICS_ROUTE_AVAILABILITY, 200, 0.00005); /* le 0.0001 */
+    metrics_http(METRICS_ROUTE_AVAILABILITY, 200, 0.003);   /* le 0.005 */
+    metrics_http(METRICS_ROUTE_AVAILABILITY, 304, 0.0001);  /* le 0.0001 */
+    metrics_http(METRICS_ROUTE_CLINIC, 404, 5.0);           /* +Inf only */
+    metrics_http((enum metrics_route)77, 700, -1);          /* other, 0 */
+    metrics_loop_lag(0.0004);                               /* le 0.001 */
+    metrics_loop_lag(0.03);                                 /* le 0.05 */
+    metrics_loop_lag(2.5);                                  /* +Inf only */
+    metrics_loop_lag(-1);                                   /* clock: 0 */
     assert_int_equal(metrics_polls_total(), 9);
     assert_int_equal(metrics_poll_failures(SF_ERR_TIMEOUT), 2);
     assert_int_equal(metrics_rebuilds_total(), 2);
@@ -196,66 +197,73 @@ static void test_counts_and_render(void **state)
     assert_non_null(text);
     assert_int_equal(strlen(text), len);
     assert_true(value_of(text, "slotfeed_polls_total") == 9);
-    assert_true(value_of(text,
-        "slotfeed_poll_failures_total{class=\"timeout\"}") == 2);
-    assert_true(value_of(text,
-        "slotfeed_poll_failures_total{class=\"parse\"}") == 1);
-    assert_true(value_of(text,
-        "slotfeed_poll_failures_total{class=\"transport\"}") == 0);
+    assert_true(
+        value_of(text, "slotfeed_poll_failures_total{class=\"timeout\"}") == 2);
+    assert_true(
+        value_of(text, "slotfeed_poll_failures_total{class=\"parse\"}") == 1);
+    assert_true(
+        value_of(text, "slotfeed_poll_failures_total{class=\"transport\"}") ==
+        0);
     assert_true(value_of(text, "slotfeed_feed_rebuilds_total") == 2);
     assert_true(value_of(text, "slotfeed_feed_age_seconds") == 42);
-    assert_true(value_of(text, "slotfeed_feed_publish_interval_seconds") ==
-                20);
+    assert_true(value_of(text, "slotfeed_feed_publish_interval_seconds") == 20);
     /* A ok, B stale, C error; A open, B unreachable, C unknown. */
     assert_true(value_of(text, "slotfeed_clinics{status=\"ok\"}") == 1);
     assert_true(value_of(text, "slotfeed_clinics{status=\"stale\"}") == 1);
     assert_true(value_of(text, "slotfeed_clinics{status=\"error\"}") == 1);
-    assert_true(value_of(text,
-        "slotfeed_clinics_web_booking{web_booking=\"open\"}") == 1);
-    assert_true(value_of(text,
-        "slotfeed_clinics_web_booking{web_booking=\"none\"}") == 0);
-    assert_true(value_of(text,
-        "slotfeed_clinics_web_booking{web_booking=\"unreachable\"}") == 1);
+    assert_true(
+        value_of(text, "slotfeed_clinics_web_booking{web_booking=\"open\"}") ==
+        1);
+    assert_true(
+        value_of(text, "slotfeed_clinics_web_booking{web_booking=\"none\"}") ==
+        0);
+    assert_true(
+        value_of(text,
+                 "slotfeed_clinics_web_booking{web_booking=\"unreachable\"}") ==
+        1);
     assert_true(value_of(text, "slotfeed_clinics_within_guarantee") == 1);
     assert_true(value_of(text, "slotfeed_http_requests_total{route="
-                         "\"availability\",code=\"200\"}") == 2);
+                               "\"availability\",code=\"200\"}") == 2);
     assert_true(value_of(text, "slotfeed_http_requests_total{route="
-                         "\"clinic\",code=\"404\"}") == 1);
+                               "\"clinic\",code=\"404\"}") == 1);
     /* Cumulative buckets worked out by hand from the five latencies. */
     assert_true(value_of(text, "slotfeed_http_request_duration_seconds_"
-                         "bucket{le=\"0.0001\"}") == 3);
+                               "bucket{le=\"0.0001\"}") == 3);
     assert_true(value_of(text, "slotfeed_http_request_duration_seconds_"
-                         "bucket{le=\"0.0025\"}") == 3);
+                               "bucket{le=\"0.0025\"}") == 3);
     assert_true(value_of(text, "slotfeed_http_request_duration_seconds_"
-                         "bucket{le=\"0.005\"}") == 4);
+                               "bucket{le=\"0.005\"}") == 4);
     assert_true(value_of(text, "slotfeed_http_request_duration_seconds_"
-                         "bucket{le=\"1\"}") == 4);
+                               "bucket{le=\"1\"}") == 4);
     assert_true(value_of(text, "slotfeed_http_request_duration_seconds_"
-                         "bucket{le=\"+Inf\"}") == 5);
-    assert_true(value_of(text,
-        "slotfeed_http_request_duration_seconds_count") == 5);
+                               "bucket{le=\"+Inf\"}") == 5);
+    assert_true(
+        value_of(text, "slotfeed_http_request_duration_seconds_count") == 5);
     /* The loop-lag histogram, under the name the alert rules use. */
-    assert_true(value_of(text,
-        "slotfeed_loop_lag_seconds_bucket{le=\"0.001\"}") == 2);
-    assert_true(value_of(text,
-        "slotfeed_loop_lag_seconds_bucket{le=\"0.025\"}") == 2);
-    assert_true(value_of(text,
-        "slotfeed_loop_lag_seconds_bucket{le=\"0.05\"}") == 3);
-    assert_true(value_of(text,
-        "slotfeed_loop_lag_seconds_bucket{le=\"1\"}") == 3);
-    assert_true(value_of(text,
-        "slotfeed_loop_lag_seconds_bucket{le=\"+Inf\"}") == 4);
+    assert_true(
+        value_of(text, "slotfeed_loop_lag_seconds_bucket{le=\"0.001\"}") == 2);
+    assert_true(
+        value_of(text, "slotfeed_loop_lag_seconds_bucket{le=\"0.025\"}") == 2);
+    assert_true(
+        value_of(text, "slotfeed_loop_lag_seconds_bucket{le=\"0.05\"}") == 3);
+    assert_true(value_of(text, "slotfeed_loop_lag_seconds_bucket{le=\"1\"}") ==
+                3);
+    assert_true(
+        value_of(text, "slotfeed_loop_lag_seconds_bucket{le=\"+Inf\"}") == 4);
     assert_true(value_of(text, "slotfeed_loop_lag_seconds_count") == 4);
     assert_int_equal(metrics_loop_lag_count(), 4);
     /* The snapshot build-time histogram (bench/scale.sh reads it). */
-    assert_true(value_of(text,
-        "slotfeed_feed_rebuild_seconds_bucket{le=\"0.01\"}") == 0);
-    assert_true(value_of(text,
-        "slotfeed_feed_rebuild_seconds_bucket{le=\"0.025\"}") == 1);
-    assert_true(value_of(text,
-        "slotfeed_feed_rebuild_seconds_bucket{le=\"0.5\"}") == 1);
-    assert_true(value_of(text,
-        "slotfeed_feed_rebuild_seconds_bucket{le=\"1\"}") == 2);
+    assert_true(
+        value_of(text, "slotfeed_feed_rebuild_seconds_bucket{le=\"0.01\"}") ==
+        0);
+    assert_true(
+        value_of(text, "slotfeed_feed_rebuild_seconds_bucket{le=\"0.025\"}") ==
+        1);
+    assert_true(
+        value_of(text, "slotfeed_feed_rebuild_seconds_bucket{le=\"0.5\"}") ==
+        1);
+    assert_true(
+        value_of(text, "slotfeed_feed_rebuild_seconds_bucket{le=\"1\"}") == 2);
     assert_true(value_of(text, "slotfeed_feed_rebuild_seconds_count") == 2);
     assert_int_equal(run_parser(text, len), 0);
     free(text);
@@ -291,12 +299,12 @@ static void test_breaker_store_unreachable(void **state)
     metrics_breaker("http://b:80", 0);
     for (i = 0; i < METRICS_IMPLAUSIBLE_HOSTS; i++) {
         snprintf(host, sizeof(host), "http://h%d:80", i);
-        metrics_breaker(host, 0);       /* fills the labelled slots */
+        metrics_breaker(host, 0); /* fills the labelled slots */
     }
     metrics_breaker("http://late1:80", 1);
     metrics_breaker("http://late2:80", 1);
     metrics_breaker("http://late1:80", 0);
-    metrics_breaker("http://late1:80", 0);   /* never below zero */
+    metrics_breaker("http://late1:80", 0); /* never below zero */
     metrics_breaker("http://late2:80", 0);
     metrics_breaker("http://late3:80", 1);
     assert_int_equal(metrics_breaker_open("http://a:80"), 1);
@@ -305,25 +313,25 @@ static void test_breaker_store_unreachable(void **state)
     metrics_store_error(METRICS_STORE_FLUSH);
     metrics_store_error(METRICS_STORE_FLUSH);
     metrics_store_error(METRICS_STORE_OPEN);
-    metrics_store_error((enum metrics_store_op)99);   /* ignored */
+    metrics_store_error((enum metrics_store_op)99); /* ignored */
 
     feed_metrics(s, &gauges);
     assert_int_equal(gauges.nunreachable, 1);
     text = metrics_render(&gauges, NOW, &len);
     assert_non_null(text);
-    assert_true(value_of(text,
-        "slotfeed_breaker_open{host=\"http://a:80\"}") == 1);
-    assert_true(value_of(text,
-        "slotfeed_breaker_open{host=\"http://b:80\"}") == 0);
+    assert_true(value_of(text, "slotfeed_breaker_open{host=\"http://a:80\"}") ==
+                1);
+    assert_true(value_of(text, "slotfeed_breaker_open{host=\"http://b:80\"}") ==
+                0);
     assert_true(value_of(text, "slotfeed_breaker_open{host=\"other\"}") == 1);
-    assert_true(value_of(text,
-        "slotfeed_store_errors_total{op=\"flush\"}") == 2);
-    assert_true(value_of(text,
-        "slotfeed_store_errors_total{op=\"open\"}") == 1);
-    assert_true(value_of(text,
-        "slotfeed_store_errors_total{op=\"purge\"}") == 0);
+    assert_true(value_of(text, "slotfeed_store_errors_total{op=\"flush\"}") ==
+                2);
+    assert_true(value_of(text, "slotfeed_store_errors_total{op=\"open\"}") ==
+                1);
+    assert_true(value_of(text, "slotfeed_store_errors_total{op=\"purge\"}") ==
+                0);
     assert_true(value_of(text, "slotfeed_clinic_web_booking_unreachable"
-                         "{clinic=\"SE2321000156-BBB2\"}") == 1);
+                               "{clinic=\"SE2321000156-BBB2\"}") == 1);
     assert_null(strstr(text, "unreachable{clinic=\"SE2321000156-AAA1\"}"));
     assert_null(strstr(text, "unreachable{clinic=\"SE2321000156-CCC3\"}"));
     assert_int_equal(run_parser(text, len), 0);
@@ -335,16 +343,16 @@ static void test_breaker_store_unreachable(void **state)
 static void test_parser_rejects(void **state)
 {
     static const char *const bad[] = {
-        "slotfeed_x 1\n",                                   /* no TYPE */
-        "# HELP a h\n# TYPE a counter\na{b=c} 1\n",         /* unquoted */
-        "# HELP a h\n# TYPE a counter\na 1",                /* no newline */
+        "slotfeed_x 1\n",                           /* no TYPE */
+        "# HELP a h\n# TYPE a counter\na{b=c} 1\n", /* unquoted */
+        "# HELP a h\n# TYPE a counter\na 1",        /* no newline */
         "# HELP a h\n# TYPE a histogram\n"
         "a_bucket{le=\"1\"} 3\na_bucket{le=\"+Inf\"} 2\n"
-        "a_sum 1\na_count 2\n",                             /* decreasing */
+        "a_sum 1\na_count 2\n", /* decreasing */
         "# HELP a h\n# TYPE a histogram\n"
         "a_bucket{le=\"1\"} 1\na_bucket{le=\"+Inf\"} 2\n"
-        "a_sum 1\na_count 3\n",                             /* +Inf!=count */
-        "# HELP a h\n# TYPE a gauge\na 1\na 2\n",           /* duplicate */
+        "a_sum 1\na_count 3\n",                   /* +Inf!=count */
+        "# HELP a h\n# TYPE a gauge\na 1\na 2\n", /* duplicate */
     };
     size_t i;
 

@@ -23,9 +23,16 @@
 #include "slotfeed/nearest.h"
 #include "th_schema.h"
 
-#define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00 */
+#define NOW INT64_C(1774940400) /* 2026-03-31T09:00:00+02:00 */
 
-enum { KSD, MOLKOM, KIL, ARVIKA, NOWHERE, NCLIN };
+enum {
+    KSD,
+    MOLKOM,
+    KIL,
+    ARVIKA,
+    NOWHERE,
+    NCLIN
+};
 
 static struct geo_table *geo;
 static struct conf_clinic clinics[NCLIN];
@@ -41,13 +48,14 @@ static struct feed_snapshot *snapshot(void)
 {
     static const char *const ids[NCLIN] = {
         "SE2321000156-AAA1", "SE2321000156-BBB2", "SE2321000156-CCC3",
-        "SE2321000156-DDD4", "SE2321000156-EEE5"};
-    static const char *const munis[NCLIN] = {
-        "Karlstad", "Karlstad", "Kil", "Arvika", "Atlantis"};
-    static const char *const locs[NCLIN] = {
-        "Karlstad", "Molkom", NULL, NULL, NULL};
+        "SE2321000156-DDD4", "SE2321000156-EEE5"
+    };
+    static const char *const munis[NCLIN] = { "Karlstad", "Karlstad", "Kil",
+                                              "Arvika", "Atlantis" };
+    static const char *const locs[NCLIN] = { "Karlstad", "Molkom", NULL, NULL,
+                                             NULL };
     struct feed_snapshot *s = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int i;
 
     memset(clinics, 0, sizeof(clinics));
@@ -70,16 +78,19 @@ static struct feed_snapshot *snapshot(void)
         states[i].checked_at = states[i].valid_at = NOW - 10;
         states[i].has_data = i != MOLKOM;
     }
-    clinics[KIL].website = "javascript:alert(1)";   /* never a link */
-    assert_int_equal(avail_slots_add(&states[KSD].slots, NOW + 3600,
-                                     NOW + 5400, NULL, NULL, NULL), 0);
-    assert_int_equal(avail_slots_add(&states[KIL].slots, NOW + 7200,
-                                     NOW + 9000, NULL, NULL, NULL), 0);
+    clinics[KIL].website = "javascript:alert(1)"; /* never a link */
+    assert_int_equal(avail_slots_add(&states[KSD].slots, NOW + 3600, NOW + 5400,
+                                     NULL, NULL, NULL),
+                     0);
+    assert_int_equal(avail_slots_add(&states[KIL].slots, NOW + 7200, NOW + 9000,
+                                     NULL, NULL, NULL),
+                     0);
     assert_int_equal(avail_slots_add(&states[ARVIKA].slots, NOW + 10 * 86400,
-                                     NOW + 10 * 86400 + 1800, NULL, NULL,
-                                     NULL), 0);
+                                     NOW + 10 * 86400 + 1800, NULL, NULL, NULL),
+                     0);
     assert_int_equal(avail_slots_add(&states[NOWHERE].slots, NOW + 3600,
-                                     NOW + 5400, NULL, NULL, NULL), 0);
+                                     NOW + 5400, NULL, NULL, NULL),
+                     0);
     region.name = "Test";
     region.timezone = "Europe/Stockholm";
     region.guarantee.days = 3;
@@ -94,7 +105,7 @@ static struct feed_snapshot *snapshot(void)
 
 static void params(struct api_params *p, const char *query)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     assert_int_equal(api_params_parse(query, p, &err), 0);
 }
@@ -102,9 +113,9 @@ static void params(struct api_params *p, const char *query)
 static void expect_api_bad(const char *query, const char *needle,
                            const struct geo_table *g)
 {
-    struct api_params p = {.n = 0};
+    struct api_params p = { .n = 0 };
     struct nearest_query q;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     params(&p, query);
     if (nearest_parse_api(&p, g, &q, &err) != -1 ||
@@ -116,9 +127,9 @@ static void expect_api_bad(const char *query, const char *needle,
 
 static void test_parse_api(void **state)
 {
-    struct api_params p = {.n = 0};
+    struct api_params p = { .n = 0 };
     struct nearest_query q;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     (void)state;
     expect_api_bad("", "near: required", geo);
@@ -149,14 +160,14 @@ static void test_parse_api(void **state)
 
 static void test_parse_page(void **state)
 {
-    struct api_params p = {.n = 0};
+    struct api_params p = { .n = 0 };
     struct nearest_query q;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     (void)state;
     params(&p, "");
     assert_int_equal(nearest_parse_page(&p, geo, &q, &err), 0);
-    assert_false(q.has_place);                  /* the form alone */
+    assert_false(q.has_place); /* the form alone */
     api_params_clear(&p);
     params(&p, "nara=+");
     assert_int_equal(nearest_parse_page(&p, geo, &q, &err), 0);
@@ -168,7 +179,7 @@ static void test_parse_page(void **state)
     api_params_clear(&p);
     params(&p, "nara=Oslo%22%3E");
     assert_int_equal(nearest_parse_page(&p, geo, &q, &err), -1);
-    assert_string_equal(q.typed, "Oslo\">");    /* kept for the form */
+    assert_string_equal(q.typed, "Oslo\">"); /* kept for the form */
     assert_non_null(strstr(err.msg, "känner inte igen"));
     api_params_clear(&p);
     params(&p, "nara=Kil&near=Kil");
@@ -181,8 +192,8 @@ static void test_parse_page(void **state)
 
 static const char *id_at(const cJSON *doc, const char *list, int i)
 {
-    const cJSON *c = cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(doc, list), i);
+    const cJSON *c =
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, list), i);
 
     assert_non_null(c);
     return cJSON_GetObjectItemCaseSensitive(c, "id")->valuestring;
@@ -190,9 +201,9 @@ static const char *id_at(const cJSON *doc, const char *list, int i)
 
 static char *build(struct feed_snapshot *s, const char *query, cJSON **doc)
 {
-    struct api_params p = {.n = 0};
+    struct api_params p = { .n = 0 };
     struct nearest_query q;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct doc d;
 
     params(&p, query);
@@ -218,27 +229,31 @@ static void test_lists(void **state)
      * (about 25 km), then Karlstad (about 27 km); never the clinic
      * without a known place. */
     assert_int_equal(cJSON_GetArraySize(
-        cJSON_GetObjectItemCaseSensitive(doc, "nearest")), 3);
+                         cJSON_GetObjectItemCaseSensitive(doc, "nearest")),
+                     3);
     assert_string_equal(id_at(doc, "nearest", 0), clinics[MOLKOM].id);
     assert_string_equal(id_at(doc, "nearest", 1), clinics[KIL].id);
     assert_string_equal(id_at(doc, "nearest", 2), clinics[KSD].id);
-    c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "nearest"),
-                           0);
-    assert_true(cJSON_GetObjectItemCaseSensitive(c, "distance_km")
-                    ->valuedouble == 0.0);
+    c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "nearest"), 0);
+    assert_true(
+        cJSON_GetObjectItemCaseSensitive(c, "distance_km")->valuedouble == 0.0);
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(c, "address")
-                            ->valuestring, "Storgatan 1, 652 24 Karlstad");
+                            ->valuestring,
+                        "Storgatan 1, 652 24 Karlstad");
     /* Within the guarantee: only Kil and Karlstad (Arvika's time is
      * later, Atlantis has no place), nearest first. */
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
-                         doc, "nearest_within_guarantee")), 2);
+                         doc, "nearest_within_guarantee")),
+                     2);
     assert_string_equal(id_at(doc, "nearest_within_guarantee", 0),
                         clinics[KIL].id);
     assert_string_equal(id_at(doc, "nearest_within_guarantee", 1),
                         clinics[KSD].id);
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(doc, "near"), "place")->valuestring,
-        "Molkom");
+                            cJSON_GetObjectItemCaseSensitive(doc, "near"),
+                            "place")
+                            ->valuestring,
+                        "Molkom");
     snprintf(dir, sizeof(dir), "%s/test-nearest", SLOTFEED_BINARY_DIR);
     rc = th_schema_validate(dir, "nearest", "nearest.json", json);
     if (rc != TH_SCHEMA_NO_MODULE)
@@ -249,7 +264,8 @@ static void test_lists(void **state)
     /* limit cuts both lists. */
     json = build(s, "near=Arvika&limit=1", &doc);
     assert_int_equal(cJSON_GetArraySize(
-        cJSON_GetObjectItemCaseSensitive(doc, "nearest")), 1);
+                         cJSON_GetObjectItemCaseSensitive(doc, "nearest")),
+                     1);
     assert_string_equal(id_at(doc, "nearest", 0), clinics[ARVIKA].id);
     assert_string_equal(id_at(doc, "nearest_within_guarantee", 0),
                         clinics[KIL].id);
@@ -261,9 +277,9 @@ static void test_lists(void **state)
 static void test_page(void **state)
 {
     struct feed_snapshot *s = snapshot();
-    struct api_params p = {.n = 0};
+    struct api_params p = { .n = 0 };
     struct nearest_query q;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct doc d;
     char *page;
     size_t len = 0;
@@ -312,7 +328,7 @@ static void test_page(void **state)
 
 static int setup(void **state)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     (void)state;
     geo = geo_load(SLOTFEED_SOURCE_DIR "/conf/geo-varmland.json", &err);

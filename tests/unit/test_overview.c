@@ -21,13 +21,21 @@
 #include "slotfeed/overview.h"
 #include "slotfeed/web.h"
 
-#define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00, a Tuesday */
+#define NOW INT64_C(1774940400) /* 2026-03-31T09:00:00+02:00, a Tuesday */
 #define DAY 86400
 
 /* Karlstad: 2 within the guarantee, 1 without web booking; Arvika: 1
  * unreachable (a hostile name and error); Årjäng: 1 open beyond the
  * guarantee, 1 without web booking. */
-enum { C_KARL, C_KARL2, C_ARV, C_NONE, C_ARJ, C_ARJ_NONE, N };
+enum {
+    C_KARL,
+    C_KARL2,
+    C_ARV,
+    C_NONE,
+    C_ARJ,
+    C_ARJ_NONE,
+    N
+};
 
 static struct conf_clinic clinics[N];
 static struct clinic_state states[N];
@@ -40,20 +48,21 @@ static const char hostile_esc[] =
 static void add_slot(int i, int64_t at)
 {
     assert_int_equal(avail_slots_add(&states[i].slots, at, at + 1800, NULL,
-                                     NULL, NULL), 0);
+                                     NULL, NULL),
+                     0);
 }
 
 static struct feed_snapshot *make(int arj_within)
 {
-    static const char *const names[N] = {
-        "Östra Fysio", "Klara Rehab", NULL, "Ängen Fysio", "Årjäng Fysio",
-        "Töcksfors Fysio"};
-    static const char *const muns[N] = {
-        "Karlstad", "Karlstad", "Arvika", "Karlstad", "Årjäng", "Årjäng"};
-    static const char *const ops[N] = {
-        "private", "region", "private", NULL, "region", "private"};
+    static const char *const names[N] = { "Östra Fysio",  "Klara Rehab",
+                                          NULL,           "Ängen Fysio",
+                                          "Årjäng Fysio", "Töcksfors Fysio" };
+    static const char *const muns[N] = { "Karlstad", "Karlstad", "Arvika",
+                                         "Karlstad", "Årjäng",   "Årjäng" };
+    static const char *const ops[N] = { "private", "region", "private",
+                                        NULL,      "region", "private" };
     struct feed_snapshot *s = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int i;
 
     memset(clinics, 0, sizeof(clinics));
@@ -108,8 +117,7 @@ static char *render_shell(const struct feed_snapshot *s)
     struct doc d;
 
     assert_non_null(a);
-    assert_int_equal(overview_render(s, (const char *)a->data, a->len, &d),
-                     0);
+    assert_int_equal(overview_render(s, (const char *)a->data, a->len, &d), 0);
     assert_int_equal(strlen(d.json), d.len);
     return d.json;
 }
@@ -163,7 +171,7 @@ static void test_counts(void **state)
     assert_true(at(h, row("Privata vårdgivare", "3|2|67 %|1|1|1")) > op);
     assert_true(at(h, row("Regionens mottagningar", "2|2|100 %|1|0|0")) >
                 at(h, row("Privata vårdgivare", "3|2|67 %|1|1|1")));
-    assert_true(at(h, row("Okänd driftform", "1|0|0 %|0|0|1")) <  mun);
+    assert_true(at(h, row("Okänd driftform", "1|0|0 %|0|0|1")) < mun);
     /* Municipalities in Swedish order (Å after Z). */
     assert_true(at(h, row("Arvika", "1|1|100 %|0|1|0")) > mun);
     assert_true(at(h, row("Karlstad", "3|2|67 %|2|0|1")) >
@@ -172,7 +180,8 @@ static void test_counts(void **state)
                 at(h, row("Karlstad", "3|2|67 %|2|0|1")));
     assert_true(at(h, row("Årjäng", "2|1|50 %|0|0|1")) < prob);
     /* Both foots: "Totalt" with the region's numbers. */
-    assert_true(at(h, "<tfoot>" "<tr><th scope=\"row\">Totalt</th>") < mun);
+    assert_true(at(h, "<tfoot>"
+                      "<tr><th scope=\"row\">Totalt</th>") < mun);
     assert_true(at(h + mun, row("Totalt", "6|4|67 %|2|1|2")) + mun < prob);
     /* Key figures. */
     at(h, "id=\"fig-clinics\"><span class=\"figure-value\">6</span>");
@@ -233,8 +242,8 @@ static void test_shell(void **state)
 
     (void)state;
     assert_int_equal(overview_render(s, shell, sizeof(shell) - 1, &d), 0);
-    assert_true(strncmp(d.json, "<p id=\"table-none\" class=x><table ", 34)
-                == 0);
+    assert_true(strncmp(d.json, "<p id=\"table-none\" class=x><table ", 34) ==
+                0);
     at(d.json, "</table></p> <b>keep</b><span id=\"region-name\">Värmland "
                "&lt;demo&gt;</span><i id=\"figures\"><li ");
     assert_string_equal(d.json + d.len - 5, "</i>!");
@@ -255,18 +264,18 @@ static void test_cache_per_snapshot(void **state)
     x = overview_cache_get(c, s1, (const char *)a->data, a->len);
     y = overview_cache_get(c, s1, (const char *)a->data, a->len);
     assert_non_null(x);
-    assert_ptr_equal(x, y);                 /* one rendering per snapshot */
+    assert_ptr_equal(x, y); /* one rendering per snapshot */
     assert_non_null(x->gz.json);
     api_entry_unref(y);
-    s2 = make(1);                           /* Årjäng now within 3 days */
+    s2 = make(1); /* Årjäng now within 3 days */
     y = overview_cache_get(c, s2, (const char *)a->data, a->len);
     assert_ptr_not_equal(x, y);
     assert_string_not_equal(x->plain.etag, y->plain.etag);
     at(y->plain.json, row("Årjäng", "2|1|50 %|1|0|1"));
     at(x->plain.json, row("Årjäng", "2|1|50 %|0|0|1"));
-    api_entry_unref(x);                     /* the reply of the old one */
+    api_entry_unref(x); /* the reply of the old one */
     api_entry_unref(y);
-    api_cache_free(c);                      /* frees the kept one */
+    api_cache_free(c); /* frees the kept one */
     feed_snapshot_free(s1);
     feed_snapshot_free(s2);
 }

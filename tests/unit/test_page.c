@@ -20,10 +20,16 @@
 #include "slotfeed/geo.h"
 #include "slotfeed/page.h"
 
-#define NOW INT64_C(1774940400)   /* 2026-03-31T09:00:00+02:00, a Tuesday */
+#define NOW INT64_C(1774940400) /* 2026-03-31T09:00:00+02:00, a Tuesday */
 #define DAY 86400
 
-enum { C_KARL, C_HOSTILE, C_ARV, C_NONE, N };
+enum {
+    C_KARL,
+    C_HOSTILE,
+    C_ARV,
+    C_NONE,
+    N
+};
 
 static struct conf_clinic clinics[N];
 static struct clinic_state states[N];
@@ -34,12 +40,12 @@ static const char hostile[] = "Fysio <img src=x onerror=\"x()\"> & 'Co'";
 
 static struct feed_snapshot *make(int extra_slot)
 {
-    static const char *const names[N] = {
-        "Östra Fysio", NULL, "Arvika Rehab", "Ängen Fysio"};
-    static const char *const muns[N] = {
-        "Karlstad", "Karlstad", "Arvika", "Karlstad"};
+    static const char *const names[N] = { "Östra Fysio", NULL, "Arvika Rehab",
+                                          "Ängen Fysio" };
+    static const char *const muns[N] = { "Karlstad", "Karlstad", "Arvika",
+                                         "Karlstad" };
     struct feed_snapshot *s = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int i;
 
     memset(clinics, 0, sizeof(clinics));
@@ -68,7 +74,8 @@ static struct feed_snapshot *make(int extra_slot)
                                      NOW + 2 * DAY + 1800, NULL, NULL, NULL),
                      0);
     assert_int_equal(avail_slots_add(&states[C_HOSTILE].slots, NOW + 3600,
-                                     NOW + 5400, NULL, NULL, NULL), 0);
+                                     NOW + 5400, NULL, NULL, NULL),
+                     0);
     assert_int_equal(avail_slots_add(&states[C_ARV].slots, NOW + 9 * DAY,
                                      NOW + 9 * DAY + 1800, NULL, NULL, NULL),
                      0);
@@ -93,8 +100,8 @@ static struct feed_snapshot *make(int extra_slot)
 static char *render(const struct feed_snapshot *s, const char *query,
                     const char *accept_language, int *status)
 {
-    struct api_params p = {.n = 0};
-    struct sf_error err = {0};
+    struct api_params p = { .n = 0 };
+    struct sf_error err = { 0 };
     struct page_query pq;
     struct doc d;
     bool cacheable;
@@ -192,7 +199,7 @@ static void test_bad_query(void **state)
     h = render(s, "kommun=%3Cb%3EOslo", NULL, &st);
     assert_int_equal(st, 400);
     at(h, "Kommunen ”&lt;b&gt;Oslo” finns inte i regionen");
-    at(h, "Arvika Rehab");                  /* every clinic still shown */
+    at(h, "Arvika Rehab"); /* every clinic still shown */
     free(h);
     h = render(s, "nara=Atlantis&utm_source=x", NULL, &st);
     assert_int_equal(st, 200);
@@ -223,7 +230,7 @@ static void test_english(void **state)
     h = render(s, NULL, "de, sv;q=0.8, en;q=0.7", &st);
     at(h, "<html lang=\"sv\">");
     free(h);
-    h = render(s, "lang=sv", "en", &st);    /* the parameter wins */
+    h = render(s, "lang=sv", "en", &st); /* the parameter wins */
     at(h, "<html lang=\"sv\">");
     at(h, "tor 2 april kl. 09:00");
     free(h);
@@ -234,7 +241,7 @@ static void test_cache_per_snapshot(void **state)
 {
     struct api_cache *c = api_cache_new(8);
     struct feed_snapshot *s1 = make(0), *s2;
-    struct page_query q = {.kommun = "Arvika", .lang = PAGE_SV};
+    struct page_query q = { .kommun = "Arvika", .lang = PAGE_SV };
     struct api_entry *a, *b;
     int st;
 
@@ -242,11 +249,11 @@ static void test_cache_per_snapshot(void **state)
     assert_non_null(c);
     a = page_cache_get(c, s1, geo, &q, &st);
     b = page_cache_get(c, s1, geo, &q, &st);
-    assert_ptr_equal(a, b);                 /* one rendering per snapshot */
+    assert_ptr_equal(a, b); /* one rendering per snapshot */
     assert_non_null(a->gz.json);
     assert_string_equal(a->plain.etag, b->plain.etag);
     api_entry_unref(b);
-    s2 = make(1);                           /* Arvika now within 3 days */
+    s2 = make(1); /* Arvika now within 3 days */
     b = page_cache_get(c, s2, geo, &q, &st);
     assert_ptr_not_equal(a, b);
     assert_string_not_equal(a->plain.etag, b->plain.etag);
@@ -276,7 +283,7 @@ int main(void)
         cmocka_unit_test(test_english),
         cmocka_unit_test(test_cache_per_snapshot),
     };
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     int rc;
 
     geo = geo_load(SLOTFEED_SOURCE_DIR "/conf/geo-varmland.json", &err);

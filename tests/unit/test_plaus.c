@@ -18,14 +18,13 @@
 struct world {
     struct plaus *pl;
     struct plaus_clinic c[N];
-    bool applied_empty[N];      /* last accepted answer was empty */
-    int released;               /* held answers accepted via the callback */
-    int suspects;               /* flagged via the callback */
+    bool applied_empty[N]; /* last accepted answer was empty */
+    int released;          /* held answers accepted via the callback */
+    int suspects;          /* flagged via the callback */
     int events;
 };
 
-static void on_change(void *arg, struct plaus_clinic *pc,
-                      enum plaus_verdict v)
+static void on_change(void *arg, struct plaus_clinic *pc, enum plaus_verdict v)
 {
     struct world *w = arg;
     size_t i = (size_t)(pc - w->c);
@@ -53,8 +52,8 @@ static void world_init(struct world *w, const char *key)
 static enum plaus_verdict answer(struct world *w, size_t i, bool empty)
 {
     bool ev = false;
-    enum plaus_verdict v = plaus_answer(&w->c[i], empty, NULL, on_change, w,
-                                        &ev);
+    enum plaus_verdict v =
+        plaus_answer(&w->c[i], empty, NULL, on_change, w, &ev);
 
     w->events += ev;
     if (v == PLAUS_ACCEPT)
@@ -130,7 +129,7 @@ static void test_order_independent(void **state)
     (void)state;
     run_drops(1, false);
     run_drops(2, false);
-    run_drops(5, false);    /* below need: released by the end */
+    run_drops(5, false); /* below need: released by the end */
     run_drops(6, true);
     run_drops(10, true);
 }
@@ -144,7 +143,7 @@ static void test_order_independent(void **state)
 static void test_staggered_release_next_cycle(void **state)
 {
     struct world w;
-    size_t order[N] = {5, 6, 7, 8, 9, 0, 1, 2, 3, 4}, k, i;
+    size_t order[N] = { 5, 6, 7, 8, 9, 0, 1, 2, 3, 4 }, k, i;
 
     (void)state;
     world_init(&w, "h");
@@ -157,7 +156,7 @@ static void test_staggered_release_next_cycle(void **state)
     for (k = 0; k < N; k++) {
         plaus_begin(&w.c[order[k]]);
         answer(&w, order[k], order[k] < 5);
-        if (k == 0)     /* one witness: 5 held + 4 unknown >= need 6 */
+        if (k == 0) /* one witness: 5 held + 4 unknown >= need 6 */
             assert_int_equal(w.released, 0);
     }
     for (i = 0; i < N; i++) {
@@ -206,7 +205,7 @@ static void test_hosts_params_detach(void **state)
 {
     struct world w;
     struct plaus_clinic other;
-    struct plaus_params off = {0, 0, 1};
+    struct plaus_params off = { 0, 0, 1 };
     int cand, held, need;
     size_t i;
 

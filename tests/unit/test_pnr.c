@@ -26,7 +26,7 @@
 #include "slotfeed/error.h"
 #include "slotfeed/pnr.h"
 
-#define EN "\xe2\x80\x93"    /* en dash, U+2013 */
+#define EN "\xe2\x80\x93" /* en dash, U+2013 */
 
 static void expect_scrubbed(const char *in, const char *want, size_t nwant)
 {
@@ -35,34 +35,57 @@ static void expect_scrubbed(const char *in, const char *want, size_t nwant)
 
     assert_non_null(got);
     if (strcmp(got, want) != 0 || n != nwant)
-        fail_msg("scrub(\"%s\") = \"%s\" (%zu), want \"%s\" (%zu)", in, got,
-                 n, want, nwant);
+        fail_msg("scrub(\"%s\") = \"%s\" (%zu), want \"%s\" (%zu)", in, got, n,
+                 want, nwant);
     assert_int_equal(pnr_contains(in), nwant > 0);
     assert_false(pnr_contains(got));
     free(got);
 }
 
-static void expect_kept(const char *in) { expect_scrubbed(in, in, 0); }
+static void expect_kept(const char *in)
+{
+    expect_scrubbed(in, in, 0);
+}
 
 static void test_every_spelling(void **state)
 {
     static const char *const forms[] = {
         /* 12 digits */
-        "198112189876", "19811218-9876", "19811218+9876", "19811218 9876",
+        "198112189876",
+        "19811218-9876",
+        "19811218+9876",
+        "19811218 9876",
         "19811218" EN "9876",
         /* 10 digits */
-        "8112189876", "811218-9876", "811218+9876", "811218 9876",
+        "8112189876",
+        "811218-9876",
+        "811218+9876",
+        "811218 9876",
         "811218" EN "9876",
         /* the classic test number */
-        "191212121212", "19121212-1212", "1212121212", "121212-1212",
+        "191212121212",
+        "19121212-1212",
+        "1212121212",
+        "121212-1212",
         /* samordningsnummer: day 18 + 60 = 78 */
-        "198112789873", "19811278-9873", "8112789873", "811278" EN "9873",
+        "198112789873",
+        "19811278-9873",
+        "8112789873",
+        "811278" EN "9873",
         "811278 9873",
         /* less usual separators: minus sign, no-break space, URL escapes */
-        "811218\xe2\x88\x92" "9876", "811218\xc2\xa0" "9876",
-        "811218\t9876", "19811218\n9876", "811218\r9876",
-        "19811218%2D9876", "19811218%2d9876", "811218%209876",
-        "811218%2B9876", "811218%E2%80%939876",
+        "811218\xe2\x88\x92"
+        "9876",
+        "811218\xc2\xa0"
+        "9876",
+        "811218\t9876",
+        "19811218\n9876",
+        "811218\r9876",
+        "19811218%2D9876",
+        "19811218%2d9876",
+        "811218%209876",
+        "811218%2B9876",
+        "811218%E2%80%939876",
     };
     char in[64], want[64];
 
@@ -111,40 +134,40 @@ static void test_more_valid_numbers(void **state)
 static void test_look_alikes_kept(void **state)
 {
     (void)state;
-    expect_kept("19121212-1213");   /* Luhn wants 2 */
+    expect_kept("19121212-1213"); /* Luhn wants 2 */
     expect_kept("191212121213");
     expect_kept("1212121213");
     expect_kept("811218" EN "9875");
     expect_kept("811218 9875");
-    expect_kept("19121312-1211");   /* month 13 (Luhn right) */
-    expect_kept("19121200-1216");   /* day 00 */
-    expect_kept("121292-1215");     /* day 92 = 32 + 60 */
-    expect_kept("19000229-1235");   /* 1900 is not a leap year */
-    expect_kept("17121212-1212");   /* century 17 */
+    expect_kept("19121312-1211"); /* month 13 (Luhn right) */
+    expect_kept("19121200-1216"); /* day 00 */
+    expect_kept("121292-1215");   /* day 92 = 32 + 60 */
+    expect_kept("19000229-1235"); /* 1900 is not a leap year */
+    expect_kept("17121212-1212"); /* century 17 */
     /* a number inside a longer digit run is not a number */
     expect_kept("1191212121212");
     expect_kept("19121212121212");
     expect_kept("1198112189876");
     expect_kept("98112189876");
-    expect_kept("121212-12120");    /* exactly four after the separator */
+    expect_kept("121212-12120"); /* exactly four after the separator */
     expect_kept("121212-121");
     expect_kept("1121212-1212");
-    expect_kept("121212--1212");    /* one separator */
+    expect_kept("121212--1212"); /* one separator */
     expect_kept("121212  1212");
     /* phone numbers */
-    expect_kept("tel 0701234567");  /* Luhn wants 9 */
+    expect_kept("tel 0701234567"); /* Luhn wants 9 */
     expect_kept("tel 070-123 45 67");
     expect_kept("tel +46701234567");
     expect_kept("tel 054-61 00 00");
     /* dates, times, counts, ids */
     expect_kept("date=2026-03-31 t=09:00:00+02:00");
-    expect_kept("20260331-1234");   /* Luhn wants 0 */
+    expect_kept("20260331-1234"); /* Luhn wants 0 */
     expect_kept("20260331 1234");
     expect_kept("ts=20261123101500");
-    expect_kept("hsa=SE2321000016-1234");   /* HSA-id: month 21 */
+    expect_kept("hsa=SE2321000016-1234"); /* HSA-id: month 21 */
     expect_kept("org=232100-0016");
-    expect_kept("duration_ms=1234567890");  /* month 34 */
-    expect_kept("epoch=1763891700");        /* month 63 */
+    expect_kept("duration_ms=1234567890"); /* month 34 */
+    expect_kept("epoch=1763891700");       /* month 63 */
     expect_kept("url=http://127.0.0.1:18471/ port=8080 slots=1212");
     expect_kept("%E2%80%93");
     expect_kept("");
@@ -164,8 +187,8 @@ static void expect_buf(const char *in, size_t cap, const char *want,
     strcpy(buf, in);
     n = pnr_scrub_buf(buf, cap);
     if (strcmp(buf, want) != 0 || n != nwant)
-        fail_msg("scrub_buf(\"%s\", %zu) = \"%s\" (%zu), want \"%s\" (%zu)",
-                 in, cap, buf, n, want, nwant);
+        fail_msg("scrub_buf(\"%s\", %zu) = \"%s\" (%zu), want \"%s\" (%zu)", in,
+                 cap, buf, n, want, nwant);
     assert_true(strlen(buf) < cap);
     assert_false(pnr_contains(buf));
     /* nothing written past the cap */
@@ -197,8 +220,8 @@ static void test_scrub_buf(void **state)
     expect_buf("a" EN "b", 3, "a", 0);
     expect_buf("a" EN "b", 5, "a" EN, 0);
     /* the text may be longer than the cap (the caller's buffer is) */
-    expect_buf("0123456789 abcdefghijklmnopqrstuvwxyz 19811218" EN "9876",
-               30, "0123456789 abcdefghijklmnopqr", 1);
+    expect_buf("0123456789 abcdefghijklmnopqrstuvwxyz 19811218" EN "9876", 30,
+               "0123456789 abcdefghijklmnopqr", 1);
     /* cap 1: only the NUL */
     expect_buf("8112189876", 1, "", 1);
 }
@@ -228,10 +251,10 @@ static void test_cut(void **state)
 
     (void)state;
     strcpy(s, "abc 12345");
-    pnr_cut(s, 7);              /* inside the run: the run goes */
+    pnr_cut(s, 7); /* inside the run: the run goes */
     assert_string_equal(s, "abc ");
     strcpy(s, "abc 12345 x");
-    pnr_cut(s, 9);              /* right after the run: it stays */
+    pnr_cut(s, 9); /* right after the run: it stays */
     assert_string_equal(s, "abc 12345");
     strcpy(s, "a\xc3\xa9");
     pnr_cut(s, 2);
@@ -246,9 +269,23 @@ static void test_cut(void **state)
 static void test_idempotent(void **state)
 {
     static const char *const parts[] = {
-        "811218-9876", "19811218" EN "9876", "1198112189876", "%20",
-        "%", " ", "-", "+", EN, "0701234567", "121212", "1212", "x",
-        "191212121212", "[personnummer]", "\xc3", "9",
+        "811218-9876",
+        "19811218" EN "9876",
+        "1198112189876",
+        "%20",
+        "%",
+        " ",
+        "-",
+        "+",
+        EN,
+        "0701234567",
+        "121212",
+        "1212",
+        "x",
+        "191212121212",
+        "[personnummer]",
+        "\xc3",
+        "9",
     };
     const size_t np = sizeof(parts) / sizeof(parts[0]);
     unsigned seed = 12345;
@@ -294,14 +331,16 @@ static void test_sf_error_scrubbed(void **state)
     char big[600];
 
     (void)state;
-    sf_error_set(&err, SF_ERR_FAULT, "OperationOutcome: \"Patient %s not "
-                 "found\"", "19811218-9876");
+    sf_error_set(&err, SF_ERR_FAULT,
+                 "OperationOutcome: \"Patient %s not "
+                 "found\"",
+                 "19811218-9876");
     assert_int_equal(err.code, SF_ERR_FAULT);
     assert_string_equal(err.msg, "OperationOutcome: \"Patient [personnummer] "
-                        "not found\"");
+                                 "not found\"");
     sf_error_prefix(&err, "clinic %s", "811218 9876");
     assert_string_equal(err.msg, "clinic [personnummer]: OperationOutcome: "
-                        "\"Patient [personnummer] not found\"");
+                                 "\"Patient [personnummer] not found\"");
     /* a number across the 512-byte cut is not left in halves */
     memset(big, 'a', sizeof(big));
     big[505] = '\0';

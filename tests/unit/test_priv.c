@@ -22,11 +22,14 @@
 
 #include "slotfeed/priv.h"
 
-static int is_root(void) { return getuid() == 0 || geteuid() == 0; }
+static int is_root(void)
+{
+    return getuid() == 0 || geteuid() == 0;
+}
 
 static void test_root_without_user_refused(void **state)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     (void)state;
     if (!is_root()) {
@@ -45,7 +48,7 @@ static void test_root_without_user_refused(void **state)
 
 static void test_unknown_user_named(void **state)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     (void)state;
     assert_int_equal(priv_check("nonexistent-user-xyz", &err), -1);
@@ -57,7 +60,7 @@ static void test_unknown_user_named(void **state)
 
 static void test_root_user_refused(void **state)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     (void)state;
     assert_int_equal(priv_check("root", &err), -1);
@@ -68,7 +71,7 @@ static void test_root_user_refused(void **state)
 /* Child exit codes: 0 ok, 10+ which check failed. */
 static int child_drop(const char *user, uid_t want_uid, gid_t want_gid)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     gid_t groups[4];
     int n;
 
@@ -150,7 +153,7 @@ static void test_unprivileged_other_user(void **state)
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-            struct sf_error err = {0};
+            struct sf_error err = { 0 };
 
             if (priv_check("nobody", &err) != 0)
                 _exit(10);
@@ -171,7 +174,7 @@ static void test_unprivileged_other_user(void **state)
         return;
     }
     {
-        struct sf_error err = {0};
+        struct sf_error err = { 0 };
 
         assert_int_equal(priv_check("daemon", &err), -1);
         assert_non_null(strstr(err.msg, "not running as root"));
@@ -189,7 +192,7 @@ static void test_give_store(void **state)
     char dir[] = "/tmp/test_priv.XXXXXX", db[128], wal[128], lnk[128],
          target[128];
     struct passwd *pw = getpwnam("nobody");
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct stat st;
     FILE *f;
 
@@ -220,7 +223,7 @@ static void test_give_store(void **state)
 
     assert_int_equal(priv_give("nobody", lnk, &err), 0);
     assert_int_equal(stat(target, &st), 0);
-    assert_int_equal(st.st_uid, 0);             /* not followed */
+    assert_int_equal(st.st_uid, 0); /* not followed */
 
     assert_int_equal(priv_give("nonexistent-user-xyz", db, &err), -1);
     assert_non_null(strstr(err.msg, "nonexistent-user-xyz"));

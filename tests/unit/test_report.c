@@ -115,12 +115,12 @@ static void exec(sqlite3 *db, const char *sql)
 }
 
 static void clinic(sqlite3 *db, int id, const char *name, const char *muni,
-                   const char *op, int has_booking, int64_t first,
-                   int64_t last)
+                   const char *op, int has_booking, int64_t first, int64_t last)
 {
     char sql[512];
 
-    snprintf(sql, sizeof sql, "INSERT INTO clinic VALUES (%d, "
+    snprintf(sql, sizeof sql,
+             "INSERT INTO clinic VALUES (%d, "
              "'SE2321000156-%04d', '%s', '%s', '%s', %d, %lld, %lld, NULL)",
              id, id, name, muni, op, has_booking, (long long)first,
              (long long)last);
@@ -135,8 +135,9 @@ static void run(sqlite3 *db, int cid, int64_t t0, int64_t t1, int interval,
     char sql[512], ffs[32], ws[8];
     int64_t n = (t1 - t0) / interval + 1;
     int32_t day = (int32_t)((t0 + (t0 >= utc(2026, 3, 29, 1, 0) &&
-                                   t0 < utc(2026, 10, 25, 1, 0) ? 7200
-                                                                : 3600)) /
+                                           t0 < utc(2026, 10, 25, 1, 0)
+                                       ? 7200
+                                       : 3600)) /
                             86400);
 
     if (ff < 0 || status != 0)
@@ -147,7 +148,8 @@ static void run(sqlite3 *db, int cid, int64_t t0, int64_t t1, int interval,
         strcpy(ws, "NULL");
     else
         snprintf(ws, sizeof ws, "%d", within);
-    snprintf(sql, sizeof sql, "INSERT INTO poll (clinic_id, t_first, t_last,"
+    snprintf(sql, sizeof sql,
+             "INSERT INTO poll (clinic_id, t_first, t_last,"
              " n, interval_s, local_day, deadline_day, status, web,"
              " first_free, within_guarantee, free_slots, free_within) VALUES"
              " (%d, %lld, %lld, %lld, %d, %d, %d, %d, %d, %s, %s, %s, %s)",
@@ -163,16 +165,19 @@ static void slot(sqlite3 *db, int cid, int64_t start, int64_t gone,
     char sql[512];
 
     if (reason == NULL)
-        snprintf(sql, sizeof sql, "INSERT INTO slot (clinic_id, start, end,"
-                 " first_seen) VALUES (%d, %lld, %lld, %lld)", cid,
-                 (long long)start, (long long)start + 1800,
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO slot (clinic_id, start, end,"
+                 " first_seen) VALUES (%d, %lld, %lld, %lld)",
+                 cid, (long long)start, (long long)start + 1800,
                  (long long)start - 86400 * 5);
     else
-        snprintf(sql, sizeof sql, "INSERT INTO slot (clinic_id, start, end,"
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO slot (clinic_id, start, end,"
                  " first_seen, last_seen, gone_at, gone_reason,"
                  " within_at_gone) VALUES (%d, %lld, %lld, %lld, %lld, %lld,"
-                 " '%s', %s)", cid, (long long)start, (long long)start +
-                 1800, (long long)start - 86400 * 5, (long long)gone - 600,
+                 " '%s', %s)",
+                 cid, (long long)start, (long long)start + 1800,
+                 (long long)start - 86400 * 5, (long long)gone - 600,
                  (long long)gone, reason,
                  strcmp(reason, "vanished") == 0 ? (within ? "1" : "0")
                                                  : "NULL");
@@ -192,7 +197,7 @@ static cJSON *build(const struct fx *f, const struct report_params *p)
 {
     sqlite3 *db = NULL;
     cJSON *doc = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     if (report_db_open(f->path, &db, &err) != 0)
         fail_msg("open: %s", err.msg);
@@ -275,11 +280,9 @@ static void fill_main(sqlite3 *db)
             run(db, 2, loc(3, d, 8, 0), loc(3, d, 16, 50), 600, 0, 1,
                 loc(3, d, 9, 0) + 2 * 86400, 1);
         else if (d <= 18)
-            run(db, 2, loc(3, d, 8, 0), loc(3, d, 16, 50), 600, 1, 1, -1,
-                -1);
+            run(db, 2, loc(3, d, 8, 0), loc(3, d, 16, 50), 600, 1, 1, -1, -1);
         else if (d <= 27)
-            run(db, 2, loc(3, d, 8, 0), loc(3, d, 16, 50), 600, 2, 3, -1,
-                -1);
+            run(db, 2, loc(3, d, 8, 0), loc(3, d, 16, 50), 600, 2, 3, -1, -1);
     }
     /* Alfa's slots: 3 vanished within the guarantee, 2 vanished later,
      * 4 passed, 1 still open, and two gone outside March. */
@@ -320,13 +323,13 @@ static void test_guarantee_month(void **state)
     NUM(a, "open_s", 712800);
     NUM(a, "covered_s", 712800);
     NUM(a, "coverage", 1);
-    NUM(a, "within_s", 22 * 6 * 3600);       /* 08-14 each day */
-    NUM(a, "share_within", 0.6667);          /* 6 h of 9 */
+    NUM(a, "within_s", 22 * 6 * 3600); /* 08-14 each day */
+    NUM(a, "share_within", 0.6667);    /* 6 h of 9 */
     NUM(a, "share_within_open", 0.6667);
     NUM(a, "stale_s", 0);
     NUM(a, "error_s", 0);
     NUM(a, "gap_s", 0);
-    NUM(a, "polls_expected", 1188);          /* 712800 / 600 */
+    NUM(a, "polls_expected", 1188); /* 712800 / 600 */
     NUM(a, "polls_made", 1188);
     NUM(a, "polls_missed", 0);
     NUM(a, "polls_ok", 1188);
@@ -345,13 +348,13 @@ static void test_guarantee_month(void **state)
     NUM(b, "observed_days", 11);
     NUM(b, "open_s", 712800);
     NUM(b, "covered_s", 11 * 32400);
-    NUM(b, "coverage", 0.5);                 /* shown, never hidden */
+    NUM(b, "coverage", 0.5); /* shown, never hidden */
     NUM(b, "stale_s", 2 * 32400);
     NUM(b, "error_s", 7 * 32400);
     NUM(b, "gap_s", 2 * 32400);
     NUM(b, "within_s", 11 * 32400);
-    NUM(b, "share_within", 1);               /* of the covered time */
-    NUM(b, "share_within_open", 0.5);        /* the gap is not compliance */
+    NUM(b, "share_within", 1);        /* of the covered time */
+    NUM(b, "share_within_open", 0.5); /* the gap is not compliance */
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(b, "reliable")));
     NUM(b, "polls_expected", 1188);
     NUM(b, "polls_made", 20 * 54);
@@ -377,8 +380,8 @@ static void test_guarantee_month(void **state)
     NUM(t, "covered_s", 712800 + 356400);
     NUM(t, "coverage", 0.75);
     NUM(t, "within_s", 475200 + 356400);
-    NUM(t, "share_within", 0.7778);          /* 831600 / 1069200 */
-    NUM(t, "share_within_open", 0.5833);     /* 831600 / 1425600 */
+    NUM(t, "share_within", 0.7778);      /* 831600 / 1069200 */
+    NUM(t, "share_within_open", 0.5833); /* 831600 / 1425600 */
     NUM(t, "gap_s", 64800);
     NUM(t, "polls_missed", 108);
     /* pooled waits 1 x 792, 2 x 594, 5 x 396; ranks 891 and 1604 */
@@ -412,7 +415,7 @@ static void test_guarantee_until_now(void **state)
 
     fill_main(f->db);
     guarantee_params(&p, 3);
-    p.now = loc(3, 4, 12, 0);   /* Mar 2, 3 whole, Mar 4 08-12 */
+    p.now = loc(3, 4, 12, 0); /* Mar 2, 3 whole, Mar 4 08-12 */
     doc = build(f, &p);
     a = find(cJSON_GetObjectItem(doc, "clinics"), "name", "Alfa");
     NUM(a, "open_s", 2 * 32400 + 4 * 3600);
@@ -441,8 +444,7 @@ static void fill_dst(sqlite3 *db, int mo)
         int64_t next = d < nd ? loc(mo, d + 1, 0, 0) : loc(mo + 1, 1, 0, 0);
 
         run(db, 1, mid, noon - 600, 600, 0, 1, next + 9 * 3600, 1);
-        run(db, 1, noon, next - 600, 600, 0, 1,
-            next + 2 * 86400 + 9 * 3600, 0);
+        run(db, 1, noon, next - 600, 600, 0, 1, next + 2 * 86400 + 9 * 3600, 0);
     }
     exec(db, "COMMIT");
 }
@@ -460,7 +462,7 @@ static void test_guarantee_dst(void **state)
     fill_dst(f->db, 10);
 
     guarantee_params(&p, 3);
-    p.open_days_mask = 0xfe;   /* every day, so the Sunday switch counts */
+    p.open_days_mask = 0xfe; /* every day, so the Sunday switch counts */
     doc = build(f, &p);
     a = find(cJSON_GetObjectItem(doc, "clinics"), "name", "Dst");
     NUM(a, "open_s", 31 * 32400);
@@ -502,8 +504,8 @@ static void test_percentiles(void **state)
     clinic(f->db, 2, "H", "Karlstad", "private", 1, t0, t1);
     clinic(f->db, 3, "I", "Karlstad", "private", 1, t0, t1);
     /* G: 0 x1, 1 x2, 2 x3, 7 x4 -> ranks 5 and 9 -> 2 and 7 */
-    run(f->db, 1, loc(3, 2, 8, 0), loc(3, 2, 8, 0), 600, 0, 1,
-        loc(3, 2, 10, 0), 1);
+    run(f->db, 1, loc(3, 2, 8, 0), loc(3, 2, 8, 0), 600, 0, 1, loc(3, 2, 10, 0),
+        1);
     run(f->db, 1, loc(3, 2, 8, 10), loc(3, 2, 8, 20), 600, 0, 1,
         loc(3, 3, 10, 0), 1);
     run(f->db, 1, loc(3, 3, 8, 0), loc(3, 3, 8, 20), 600, 0, 1,
@@ -561,12 +563,10 @@ static void fill_web(sqlite3 *db)
         if (d <= 18)
             run(db, 12, loc(3, d, 8, 0), loc(3, d, 9, 0), 600, 0, 1, -1, 0);
         if (d >= 18)
-            run(db, 12, loc(3, d, 10, 0), loc(3, d, 11, 0), 600, 2, 3, -1,
-                -1);
+            run(db, 12, loc(3, d, 10, 0), loc(3, d, 11, 0), 600, 2, 3, -1, -1);
         run(db, 14, loc(3, d, 8, 0), loc(3, d, 9, 0), 600, 2, 2, -1, -1);
         if (d >= 19)
-            run(db, 15, loc(3, d, 10, 0), loc(3, d, 11, 0), 600, 0, 1, -1,
-                0);
+            run(db, 15, loc(3, d, 10, 0), loc(3, d, 11, 0), 600, 0, 1, -1, 0);
     }
 }
 
@@ -587,9 +587,10 @@ static void test_web_booking(void **state)
     cJSON *doc;
     const cJSON *per, *d, *g, *none;
     /* day: clinics, observed, open, open_all */
-    static const int want[7][4] = {
-        {4, 3, 2, 2}, {4, 3, 2, 2}, {4, 3, 2, 1}, {5, 4, 2, 2},
-        {5, 4, 2, 2}, {5, 4, 2, 2}, {5, 4, 2, 2}};
+    static const int want[7][4] = { { 4, 3, 2, 2 }, { 4, 3, 2, 2 },
+                                    { 4, 3, 2, 1 }, { 5, 4, 2, 2 },
+                                    { 5, 4, 2, 2 }, { 5, 4, 2, 2 },
+                                    { 5, 4, 2, 2 } };
     int i;
 
     fill_web(f->db);
@@ -681,15 +682,44 @@ static int split(char *line, char **cells, int max)
  * heading itself when no key has it. */
 static const char *key_of(const char *label)
 {
-    static const char *const keys[] = {
-        "period", "from", "to", "group", "clinics", "observed", "open",
-        "open_all", "share", "share_all", "hsa_id", "name", "municipality",
-        "operator", "reason", "web_booking", "clinics_with_web",
-        "observed_days", "open_s", "covered_s", "coverage", "stale_s",
-        "error_s", "gap_s", "within_s", "share_within", "share_within_open",
-        "reliable", "polls_expected", "polls_made", "polls_missed",
-        "polls_ok", "median_days", "p90_days", "polls_without_free",
-        "bookings_within", "bookings_later", "slots_passed"};
+    static const char *const keys[] = { "period",
+                                        "from",
+                                        "to",
+                                        "group",
+                                        "clinics",
+                                        "observed",
+                                        "open",
+                                        "open_all",
+                                        "share",
+                                        "share_all",
+                                        "hsa_id",
+                                        "name",
+                                        "municipality",
+                                        "operator",
+                                        "reason",
+                                        "web_booking",
+                                        "clinics_with_web",
+                                        "observed_days",
+                                        "open_s",
+                                        "covered_s",
+                                        "coverage",
+                                        "stale_s",
+                                        "error_s",
+                                        "gap_s",
+                                        "within_s",
+                                        "share_within",
+                                        "share_within_open",
+                                        "reliable",
+                                        "polls_expected",
+                                        "polls_made",
+                                        "polls_missed",
+                                        "polls_ok",
+                                        "median_days",
+                                        "p90_days",
+                                        "polls_without_free",
+                                        "bookings_within",
+                                        "bookings_later",
+                                        "slots_passed" };
     size_t i;
 
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -710,11 +740,9 @@ static void same_row(const cJSON *o, char **head, char **cells, int n)
         if (v == NULL || cJSON_IsNull(v))
             assert_string_equal(cells[i], "");
         else if (cJSON_IsNumber(v))
-            assert_true(fabs(strtod(cells[i], NULL) - v->valuedouble) <
-                        1e-12);
+            assert_true(fabs(strtod(cells[i], NULL) - v->valuedouble) < 1e-12);
         else if (cJSON_IsBool(v))
-            assert_string_equal(cells[i], cJSON_IsTrue(v) ? "true"
-                                                          : "false");
+            assert_string_equal(cells[i], cJSON_IsTrue(v) ? "true" : "false");
         else
             assert_string_equal(cells[i], v->valuestring);
     }
@@ -724,7 +752,7 @@ static void test_csv_equals_json(void **state)
 {
     struct fx *f = *state;
     struct report_params p;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     cJSON *doc;
     char *csv = NULL, *line, *save = NULL, *head[40], *cells[40];
     size_t len;
@@ -733,8 +761,7 @@ static void test_csv_equals_json(void **state)
     fill_main(f->db);
     guarantee_params(&p, 3);
     doc = build(f, &p);
-    assert_int_equal(report_render(doc, REPORT_FMT_CSV, &csv, &len, &err),
-                     0);
+    assert_int_equal(report_render(doc, REPORT_FMT_CSV, &csv, &len, &err), 0);
     assert_int_equal(strlen(csv), len);
     assert_non_null(strstr(csv, "\r\n"));
     line = strtok_r(csv, "\r\n", &save);
@@ -748,12 +775,11 @@ static void test_csv_equals_json(void **state)
         if (strcmp(cells[0], "all") == 0)
             o = cJSON_GetObjectItem(doc, "total");
         else
-            o = find(cJSON_GetObjectItem(doc, "clinics"), "hsa_id",
-                     cells[0]);
+            o = find(cJSON_GetObjectItem(doc, "clinics"), "hsa_id", cells[0]);
         same_row(o, head + 1, cells + 1, nc - 1);
         rows++;
     }
-    assert_int_equal(rows, 4);   /* three clinics and the total */
+    assert_int_equal(rows, 4); /* three clinics and the total */
     free(csv);
     cJSON_Delete(doc);
 
@@ -762,8 +788,7 @@ static void test_csv_equals_json(void **state)
     web_params(&p, REPORT_PER_DAY);
     p.by = REPORT_BY_OPERATOR;
     doc = build(f, &p);
-    assert_int_equal(report_render(doc, REPORT_FMT_CSV, &csv, &len, &err),
-                     0);
+    assert_int_equal(report_render(doc, REPORT_FMT_CSV, &csv, &len, &err), 0);
     save = NULL;
     line = strtok_r(csv, "\n", &save);
     line[strcspn(line, "\r")] = '\0';
@@ -775,14 +800,13 @@ static void test_csv_equals_json(void **state)
 
         line[strcspn(line, "\r")] = '\0';
         if (*line == '\0')
-            break;   /* the list of clinics without web booking follows */
+            break; /* the list of clinics without web booking follows */
         nc = split(line, cells, 40);
         assert_int_equal(nc, nh);
         per = find(cJSON_GetObjectItem(doc, "periods"), "period", cells[0]);
         o = strcmp(cells[3], "all") == 0
                 ? per
-                : find(cJSON_GetObjectItem(per, "groups"), "group",
-                       cells[3]);
+                : find(cJSON_GetObjectItem(per, "groups"), "group", cells[3]);
         same_row(o, head + 4, cells + 4, nc - 4);
         rows++;
     }
@@ -799,7 +823,7 @@ static void test_html(void **state)
 {
     struct fx *f = *state;
     struct report_params p;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     cJSON *doc;
     char *html = NULL;
     size_t len;
@@ -808,8 +832,7 @@ static void test_html(void **state)
            utc(2026, 1, 1, 0, 0), utc(2026, 4, 1, 0, 0));
     web_params(&p, REPORT_PER_DAY);
     doc = build(f, &p);
-    assert_int_equal(report_render(doc, REPORT_FMT_HTML, &html, &len, &err),
-                     0);
+    assert_int_equal(report_render(doc, REPORT_FMT_HTML, &html, &len, &err), 0);
     assert_null(strstr(html, "<b>X"));
     assert_non_null(strstr(html, "&lt;b&gt;X&amp;Y&lt;/b&gt;"));
     assert_non_null(strstr(html, "<table>"));
@@ -825,7 +848,7 @@ static void test_html(void **state)
 static void test_db_refused(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     sqlite3 *db = NULL, *other;
     char path[160];
     FILE *fp;
@@ -833,7 +856,7 @@ static void test_db_refused(void **state)
     snprintf(path, sizeof path, "%s/missing.db", f->dir);
     assert_int_equal(report_db_open(path, &db, &err), -1);
     assert_non_null(strstr(err.msg, "missing.db"));
-    assert_int_equal(access(path, F_OK), -1);   /* never created */
+    assert_int_equal(access(path, F_OK), -1); /* never created */
 
     snprintf(path, sizeof path, "%s/other.db", f->dir);
     assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
@@ -858,7 +881,7 @@ static void test_db_refused(void **state)
 
 static void test_parsers(void **state)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct report_params p;
     int32_t a, b;
     enum report_by by;
@@ -942,14 +965,16 @@ static void test_http_handler(void **state)
     /* CSV by Accept, and by format= (which wins) */
     assert_int_equal(http_report_now("/v1/reports/guarantee", "month=2026-03",
                                      "text/csv", f->path, &status, &ct, &body,
-                                     &len), 0);
+                                     &len),
+                     0);
     assert_int_equal(status, 200);
     assert_non_null(strstr(ct, "text/csv"));
     assert_int_equal(strncmp(body, "HSA-id,", 7), 0);
     free(body);
     assert_int_equal(http_report_now("/v1/reports/guarantee",
                                      "month=2026-03&format=json", "text/csv",
-                                     f->path, &status, &ct, &body, &len), 0);
+                                     f->path, &status, &ct, &body, &len),
+                     0);
     assert_int_equal(body[0], '{');
     free(body);
 
@@ -960,23 +985,27 @@ static void test_http_handler(void **state)
     assert_int_equal(status, 400);
     assert_non_null(strstr(body, "month"));
     free(body);
-    assert_int_equal(http_report_now("/v1/reports/web-booking", "from=2026-03-01",
-                                     NULL, f->path, &status, &ct, &body, &len),
+    assert_int_equal(http_report_now("/v1/reports/web-booking",
+                                     "from=2026-03-01", NULL, f->path, &status,
+                                     &ct, &body, &len),
                      0);
     assert_int_equal(status, 400);
     free(body);
     assert_int_equal(http_report_now("/v1/reports/web-booking",
                                      "from=2026-03-01&to=2026-03-02&x=1", NULL,
-                                     f->path, &status, &ct, &body, &len), 0);
+                                     f->path, &status, &ct, &body, &len),
+                     0);
     assert_int_equal(status, 400);
     assert_non_null(strstr(body, "\\\"x\\\""));
     free(body);
     assert_int_equal(http_report_now("/v1/reports/nope", NULL, NULL, f->path,
-                                     &status, &ct, &body, &len), 0);
+                                     &status, &ct, &body, &len),
+                     0);
     assert_int_equal(status, 404);
     free(body);
     assert_int_equal(http_report_now("/v1/reports/guarantee", "month=2026-03",
-                                     NULL, NULL, &status, &ct, &body, &len), 0);
+                                     NULL, NULL, &status, &ct, &body, &len),
+                     0);
     assert_int_equal(status, 503);
     free(body);
     clock_set_fake(-1);
@@ -991,7 +1020,7 @@ static void test_http_no_path_in_errors(void **state)
 {
     struct fx *f = *state;
     char absent[160], notdb[160], *logged = NULL, *body = NULL;
-    const char *paths[2] = {absent, notdb}, *ct;
+    const char *paths[2] = { absent, notdb }, *ct;
     size_t len, n = 0;
     FILE *logf, *w;
     int status, i;
@@ -1008,7 +1037,8 @@ static void test_http_no_path_in_errors(void **state)
     for (i = 0; i < 2; i++) {
         assert_int_equal(http_report_now("/v1/reports/guarantee",
                                          "month=2026-03", NULL, paths[i],
-                                         &status, &ct, &body, &len), 0);
+                                         &status, &ct, &body, &len),
+                         0);
         assert_int_equal(status, 503);
         assert_non_null(strstr(ct, "problem+json"));
         assert_null(strstr(body, f->dir));
@@ -1043,7 +1073,8 @@ static void test_cli_same_as_http(void **state)
     fill_main(f->db);
     fill_web(f->db);
     clock_set_fake(utc(2026, 12, 1, 0, 0));
-    snprintf(args, sizeof args, "report guarantee --month 2026-03 --by "
+    snprintf(args, sizeof args,
+             "report guarantee --month 2026-03 --by "
              "municipality --db %s --now 2026-12-01T01:00:00+01:00",
              f->path);
     out = run_cli(args);
@@ -1053,7 +1084,8 @@ static void test_cli_same_as_http(void **state)
     assert_non_null(a);
     assert_int_equal(http_report_now("/v1/reports/guarantee",
                                      "month=2026-03&by=municipality", NULL,
-                                     f->path, &status, &ct, &body, &len), 0);
+                                     f->path, &status, &ct, &body, &len),
+                     0);
     b = cJSON_Parse(body);
     assert_non_null(b);
     assert_true(cJSON_Compare(a, b, 1));
@@ -1062,14 +1094,17 @@ static void test_cli_same_as_http(void **state)
     free(out);
     free(body);
 
-    snprintf(args, sizeof args, "report web-booking --from 2026-03-16 --to "
+    snprintf(args, sizeof args,
+             "report web-booking --from 2026-03-16 --to "
              "2026-03-22 --per week --format csv --db %s --now "
-             "2026-12-01T01:00:00+01:00", f->path);
+             "2026-12-01T01:00:00+01:00",
+             f->path);
     out = run_cli(args);
     assert_int_equal(http_report_now("/v1/reports/web-booking",
                                      "from=2026-03-16&to=2026-03-22&per=week",
                                      "text/csv", f->path, &status, &ct, &body,
-                                     &len), 0);
+                                     &len),
+                     0);
     assert_string_equal(out, body);
     free(out);
     free(body);
@@ -1081,20 +1116,26 @@ static void test_cli_same_as_http(void **state)
     assert_int_equal(strncmp(out, "FAIL:", 5), 0);
     assert_non_null(strstr(out, "2026-13"));
     free(out);
-    snprintf(args, sizeof args, "report guarantee --month 2026-03 --format"
-             " xml --db %s", f->path);
+    snprintf(args, sizeof args,
+             "report guarantee --month 2026-03 --format"
+             " xml --db %s",
+             f->path);
     out = run_cli(args);
     assert_int_equal(strncmp(out, "FAIL:", 5), 0);
     assert_non_null(strstr(out, "xml"));
     free(out);
-    snprintf(args, sizeof args, "report web-booking --from 2026-02-30 --to "
-             "2026-03-01 --db %s", f->path);
+    snprintf(args, sizeof args,
+             "report web-booking --from 2026-02-30 --to "
+             "2026-03-01 --db %s",
+             f->path);
     out = run_cli(args);
     assert_int_equal(strncmp(out, "FAIL:", 5), 0);
     assert_non_null(strstr(out, "2026-02-30"));
     free(out);
-    snprintf(args, sizeof args, "report guarantee --month 2026-03 --db "
-             "%s/none.db", f->dir);
+    snprintf(args, sizeof args,
+             "report guarantee --month 2026-03 --db "
+             "%s/none.db",
+             f->dir);
     out = run_cli(args);
     assert_int_equal(strncmp(out, "FAIL:", 5), 0);
     assert_non_null(strstr(out, "none.db"));
@@ -1112,7 +1153,7 @@ struct reply {
     struct event_base *base;
     int done, status;
     char ct[128];
-    char disposition[160];          /* Content-Disposition, or "" */
+    char disposition[160]; /* Content-Disposition, or "" */
     char *body;
 };
 
@@ -1153,7 +1194,7 @@ static void get(struct event_base *base, int port, const char *uri,
         evhttp_connection_base_new(base, NULL, "127.0.0.1",
                                    (unsigned short)port);
     struct evhttp_request *req = evhttp_request_new(on_reply, r);
-    struct timeval tv = {10, 0};
+    struct timeval tv = { 10, 0 };
 
     memset(r, 0, sizeof(*r));
     r->base = base;
@@ -1163,7 +1204,7 @@ static void get(struct event_base *base, int port, const char *uri,
         evhttp_add_header(evhttp_request_get_output_headers(req), "Accept",
                           accept);
     assert_int_equal(evhttp_make_request(c, req, EVHTTP_REQ_GET, uri), 0);
-    event_base_loopexit(base, &tv);   /* bound in time */
+    event_base_loopexit(base, &tv); /* bound in time */
     event_base_dispatch(base);
     assert_true(r->done);
     evhttp_connection_free(c);
@@ -1172,11 +1213,11 @@ static void get(struct event_base *base, int port, const char *uri,
 static void test_http_server(void **state)
 {
     struct fx *f = *state;
-    struct conf_clinic cc = {0};
-    struct conf_region region = {0};
-    struct clinic_state cs = {0};
+    struct conf_clinic cc = { 0 };
+    struct conf_region region = { 0 };
+    struct clinic_state cs = { 0 };
     struct feed_snapshot *snap = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct event_base *base;
     struct http_server *h;
     struct reply r;
@@ -1214,7 +1255,8 @@ static void test_http_server(void **state)
     assert_non_null(strstr(r.ct, "application/json"));
     assert_int_equal(http_report_now("/v1/reports/guarantee",
                                      "month=2026-03&by=operator", NULL, f->path,
-                                     &status, &ct, &body, &len), 0);
+                                     &status, &ct, &body, &len),
+                     0);
     a = cJSON_Parse(r.body);
     b = cJSON_Parse(body);
     assert_non_null(a);
@@ -1225,17 +1267,22 @@ static void test_http_server(void **state)
     free(body);
     free(r.body);
 
-    get(base, http_port(h), "/v1/reports/web-booking?from=2026-03-02&"
-        "to=2026-03-08", "text/csv", &r);
+    get(base, http_port(h),
+        "/v1/reports/web-booking?from=2026-03-02&"
+        "to=2026-03-08",
+        "text/csv", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.ct, "text/csv"));
     assert_int_equal(strncmp(r.body, "Period,", 7), 0);
     /* Saved as a file named after the report and its range. */
-    assert_string_equal(r.disposition, "attachment; filename=\""
+    assert_string_equal(r.disposition,
+                        "attachment; filename=\""
                         "webbokning-2026-03-02--2026-03-08.csv\"");
     free(r.body);
-    get(base, http_port(h), "/v1/reports/guarantee?month=2026-03&"
-        "format=csv", NULL, &r);
+    get(base, http_port(h),
+        "/v1/reports/guarantee?month=2026-03&"
+        "format=csv",
+        NULL, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.disposition,
                         "attachment; filename=\"vardgaranti-2026-03.csv\"");
@@ -1246,7 +1293,7 @@ static void test_http_server(void **state)
         NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "<table>"));
-    assert_string_equal(r.disposition, "");     /* shown, not saved */
+    assert_string_equal(r.disposition, ""); /* shown, not saved */
     free(r.body);
 
     get(base, http_port(h), "/v1/reports/guarantee?month=march", NULL, &r);
@@ -1267,10 +1314,10 @@ static void test_history_generate(void **state)
     struct fx *f = *state;
     char json[2048], db[160];
     struct conf_region *r = NULL;
-    struct conf_errors errs = {0};
-    struct history_opts ho = {0};
+    struct conf_errors errs = { 0 };
+    struct history_opts ho = { 0 };
     struct history_result hr;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct report_params p;
     cJSON *doc;
     const cJSON *a, *b;
@@ -1285,7 +1332,8 @@ static void test_history_generate(void **state)
              "\"booking\": {\"adapter\": \"rivta-scheduling\", \"url\": "
              "\"http://192.0.2.1:1/vp\", \"time_type_id\": \"NYB\"}},"
              "{\"id\": \"SE2321000156-B2\", \"name\": \"B\", "
-             "\"municipality\": \"Kil\", \"operator\": \"private\"}]}", db);
+             "\"municipality\": \"Kil\", \"operator\": \"private\"}]}",
+             db);
     assert_int_equal(conf_parse(json, strlen(json), &r, &errs), 0);
     conf_errors_free(&errs);
     /* Tuesday 3 March 2026: 07:00..17:45 every 900 s = 44 passes. */
@@ -1295,10 +1343,10 @@ static void test_history_generate(void **state)
     if (history_generate(r, &ho, &hr, &err) != 0)
         fail_msg("history: %s", err.msg);
     assert_int_equal(hr.passes, 44);
-    assert_int_equal(hr.polls, 44);          /* only A has booking */
+    assert_int_equal(hr.polls, 44); /* only A has booking */
 
     guarantee_params(&p, 3);
-    p.now = loc(3, 4, 0, 0);   /* later days would be gaps (not polled) */
+    p.now = loc(3, 4, 0, 0); /* later days would be gaps (not polled) */
     {
         sqlite3 *h = NULL;
 
@@ -1313,8 +1361,8 @@ static void test_history_generate(void **state)
      * report stops at midnight. */
     NUM(a, "open_s", 32400);
     NUM(a, "coverage", 1);
-    NUM(a, "polls_expected", 36);            /* 32400 / 900 */
-    NUM(a, "polls_made", 36);                /* 08:00 .. 16:45 */
+    NUM(a, "polls_expected", 36); /* 32400 / 900 */
+    NUM(a, "polls_made", 36);     /* 08:00 .. 16:45 */
     /* Schedules change every hour: some free times vanish early. */
     assert_true(num(a, "bookings_within") + num(a, "bookings_later") > 0);
     b = find(cJSON_GetObjectItem(doc, "clinics"), "name", "B");
@@ -1343,7 +1391,7 @@ static void *oom_malloc(size_t n)
 
 static void oom_hooks(long fail_at)
 {
-    cJSON_Hooks h = {oom_malloc, free};
+    cJSON_Hooks h = { oom_malloc, free };
 
     oom_calls = 0;
     oom_fail_at = fail_at;
@@ -1380,7 +1428,7 @@ static void oom_every_allocation(const struct fx *f,
                                  const struct report_params *p,
                                  enum report_format fmt)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     sqlite3 *db = NULL;
     char *want = NULL, *got = NULL;
     long total, n;
@@ -1394,8 +1442,8 @@ static void oom_every_allocation(const struct fx *f,
         memset(&err, 0, sizeof(err));
         if (oom_run(db, p, fmt, n, &got, &err) == 0)
             fail_msg("allocation %ld of %ld failed, yet the report "
-                     "succeeded (%zu bytes, %zu expected)", n, total,
-                     strlen(got), strlen(want));
+                     "succeeded (%zu bytes, %zu expected)",
+                     n, total, strlen(got), strlen(want));
         assert_null(got);
         assert_int_equal(err.code, SF_ERR_NOMEM);
     }
@@ -1415,9 +1463,9 @@ static void test_oom_guarantee(void **state)
     fill_main(f->db);
     guarantee_params(&p, 3);
     oom_every_allocation(f, &p, REPORT_FMT_JSON);
-    oom_every_allocation(f, &p, REPORT_FMT_CSV);    /* the total row */
+    oom_every_allocation(f, &p, REPORT_FMT_CSV); /* the total row */
     p.by = REPORT_BY_MUNICIPALITY;
-    oom_every_allocation(f, &p, REPORT_FMT_JSON);   /* groups */
+    oom_every_allocation(f, &p, REPORT_FMT_JSON); /* groups */
 }
 
 static void test_oom_web_booking(void **state)
@@ -1429,7 +1477,7 @@ static void test_oom_web_booking(void **state)
     web_params(&p, REPORT_PER_WEEK);
     p.by = REPORT_BY_OPERATOR;
     oom_every_allocation(f, &p, REPORT_FMT_JSON);
-    oom_every_allocation(f, &p, REPORT_FMT_CSV);    /* the "all" rows */
+    oom_every_allocation(f, &p, REPORT_FMT_CSV); /* the "all" rows */
 }
 
 /* Over HTTP (http_report_now, on this thread): out of memory anywhere in the
@@ -1479,28 +1527,23 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parsers),
-        cmocka_unit_test_setup_teardown(test_guarantee_month, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_guarantee_month, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guarantee_until_now, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_guarantee_dst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_percentiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_web_booking, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_csv_equals_json, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_csv_equals_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_no_path_in_errors, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_cli_same_as_http, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cli_same_as_http, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_server, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_history_generate, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_history_generate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom_guarantee, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oom_web_booking, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_oom_web_booking, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom_http, setup, teardown),
     };
 

@@ -79,18 +79,20 @@ static void fill(const char *path)
 {
     sqlite3 *db = NULL;
     char sql[512];
-    int64_t t0 = th_utc(2026, 3, 1, 0, 0, 0) - 3600;   /* local midnight */
+    int64_t t0 = th_utc(2026, 3, 1, 0, 0, 0) - 3600; /* local midnight */
     int c, d, h;
 
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     exec(db, th_store_schema);
     exec(db, "BEGIN");
     for (c = 1; c <= 2; c++) {
-        snprintf(sql, sizeof sql, "INSERT INTO clinic VALUES (%d, "
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO clinic VALUES (%d, "
                  "'SE2321000156-%04d', 'Clinic %d', '%s', '%s', 1, %lld, "
-                 "%lld, NULL)", c, c, c, c == 1 ? "Karlstad" : "Kil",
-                 c == 1 ? "private" : "region",
-                 (long long)(t0 - 86400 * 30), (long long)(t0 + 86400 * 40));
+                 "%lld, NULL)",
+                 c, c, c, c == 1 ? "Karlstad" : "Kil",
+                 c == 1 ? "private" : "region", (long long)(t0 - 86400 * 30),
+                 (long long)(t0 + 86400 * 40));
         exec(db, sql);
         for (d = 0; d < 31; d++)
             for (h = 0; h < 24; h++) {
@@ -98,13 +100,15 @@ static void fill(const char *path)
                 int32_t day = (int32_t)((t0 + d * 86400 + 3600) / 86400);
                 int within = (h + c + d) % 3 != 0;
 
-                snprintf(sql, sizeof sql, "INSERT INTO poll (clinic_id, "
+                snprintf(sql, sizeof sql,
+                         "INSERT INTO poll (clinic_id, "
                          "t_first, t_last, n, interval_s, local_day, "
                          "deadline_day, status, web, first_free, "
                          "within_guarantee, free_slots, free_within) VALUES "
                          "(%d, %lld, %lld, 60, 60, %d, %d, 0, %d, %lld, %d, "
-                         "5, %d)", c, (long long)a, (long long)(a + 3540),
-                         (int)day, (int)day + 3, (h + c) % 5 != 0,
+                         "5, %d)",
+                         c, (long long)a, (long long)(a + 3540), (int)day,
+                         (int)day + 3, (h + c) % 5 != 0,
                          (long long)(a + 86400 * (within ? 1 : 6)), within,
                          within);
                 exec(db, sql);
@@ -163,7 +167,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
  * only makes each round return: it is not what anything waits for. */
 static void run_until(struct fx *f, int (*cond)(void *), void *arg)
 {
-    struct timeval step = {0, 10000};
+    struct timeval step = { 0, 10000 };
     struct event *tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
     int64_t end = mono_ms() + DEADLINE_MS;
 
@@ -198,9 +202,9 @@ static const struct feed_snapshot *provide(void *arg)
 /* gated: install the gate hook; queue: reportq_opts.queue. */
 static void start(struct fx *f, int gated, int queue)
 {
-    struct reportq_opts ro = {0};
-    struct http_opts ho = {0};
-    struct sf_error err = {0};
+    struct reportq_opts ro = { 0 };
+    struct http_opts ho = { 0 };
+    struct sf_error err = { 0 };
 
     ro.workers = 1;
     ro.queue = queue;
@@ -224,7 +228,8 @@ static void start(struct fx *f, int gated, int queue)
     f->region.nclinics = 1;
     f->region.store = f->path;
     assert_int_equal(feed_build(&f->region, &f->cs, clock_now(), &f->snap,
-                                &err), 0);
+                                &err),
+                     0);
     f->base = event_base_new();
     assert_non_null(f->base);
     f->h = http_new(f->base, "127.0.0.1", 0, &ho, provide, f->snap, &err);
@@ -246,7 +251,7 @@ static int setup(void **state)
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
     log_quiet();
-    signal(SIGPIPE, SIG_IGN);   /* as the daemon: replies to gone peers */
+    signal(SIGPIPE, SIG_IGN); /* as the daemon: replies to gone peers */
     clock_set_fake(th_utc(2026, 4, 2, 12, 0, 0));
     *state = f;
     return 0;
@@ -257,7 +262,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     char cmd[160];
 
-    gate_open(f);               /* never leave a worker blocked */
+    gate_open(f); /* never leave a worker blocked */
     http_free(f->h);
     if (f->base != NULL)
         event_base_free(f->base);
@@ -277,13 +282,13 @@ static int teardown(void **state)
 struct reply {
     struct evhttp_connection *c;
     int done, status;
-    int order;                  /* 1 = first reply to arrive, ... */
+    int order; /* 1 = first reply to arrive, ... */
     char ct[128], retry_after[16];
     char *body;
     size_t len;
 };
 
-static int replies;             /* replies arrived, for .order */
+static int replies; /* replies arrived, for .order */
 
 static void on_reply(struct evhttp_request *req, void *arg)
 {
@@ -359,14 +364,15 @@ static char *direct(struct fx *f, const char *path, const char *query,
     char *body = NULL;
 
     assert_int_equal(http_report_now(path, query, accept, f->path, status, &ct,
-                                     &body, len), 0);
+                                     &body, len),
+                     0);
     return body;
 }
 
 /* A raw client: connect and send a request, return the socket. */
 static int raw_send(struct fx *f, const char *uri)
 {
-    struct sockaddr_in sa = {0};
+    struct sockaddr_in sa = { 0 };
     char req[256];
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     int n;
@@ -376,8 +382,7 @@ static int raw_send(struct fx *f, const char *uri)
     sa.sin_port = htons((unsigned short)f->port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
-                 uri);
+    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", uri);
     assert_int_equal(write(fd, req, (size_t)n), n);
     return fd;
 }
@@ -393,15 +398,14 @@ static void test_same_bytes(void **state)
     static const struct {
         const char *path, *query, *accept;
     } cases[] = {
-        {GUAR, "month=2026-03&by=operator", NULL},
-        {GUAR, "month=2026-03", "text/csv"},
-        {GUAR, "month=2026-03&format=html", NULL},
-        {WEB, "from=2026-03-01&to=2026-03-31&per=week&by=municipality",
-         NULL},
-        {WEB, "from=2026-03-01&to=2026-03-31", "text/csv"},
-        {WEB, "from=2026-03-02&to=2026-03-08&format=html", NULL},
-        {GUAR, "month=march", NULL},                /* 400 on the loop */
-        {WEB, "from=2026-01-01&to=2029-01-01", NULL}, /* 400 from a worker */
+        { GUAR, "month=2026-03&by=operator", NULL },
+        { GUAR, "month=2026-03", "text/csv" },
+        { GUAR, "month=2026-03&format=html", NULL },
+        { WEB, "from=2026-03-01&to=2026-03-31&per=week&by=municipality", NULL },
+        { WEB, "from=2026-03-01&to=2026-03-31", "text/csv" },
+        { WEB, "from=2026-03-02&to=2026-03-08&format=html", NULL },
+        { GUAR, "month=march", NULL },                  /* 400 on the loop */
+        { WEB, "from=2026-01-01&to=2029-01-01", NULL }, /* 400 from a worker */
     };
     struct fx *f = *state;
     struct reply r;
@@ -413,8 +417,8 @@ static void test_same_bytes(void **state)
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         snprintf(uri, sizeof uri, "%s?%s", cases[i].path, cases[i].query);
         get(f, uri, cases[i].accept, &r);
-        want = direct(f, cases[i].path, cases[i].query, cases[i].accept,
-                      &len, &status);
+        want = direct(f, cases[i].path, cases[i].query, cases[i].accept, &len,
+                      &status);
         assert_int_equal(r.status, status);
         assert_int_equal(r.len, len);
         assert_memory_equal(r.body, want, len);
@@ -441,11 +445,11 @@ static void test_strict_query_as_v1(void **state)
     static const struct {
         const char *path, *query, *v1;
     } cases[] = {
-        {WEB, "from=2026-03-01&from=2026-03-02&to=2026-03-05",
-         "/v1/clinics/SE2321000156-0001/slots?from=2026-03-01&"
-         "from=2026-03-02"},
-        {GUAR, "month=2026-03&from=%zz",
-         "/v1/clinics/SE2321000156-0001/slots?from=%zz"},
+        { WEB, "from=2026-03-01&from=2026-03-02&to=2026-03-05",
+          "/v1/clinics/SE2321000156-0001/slots?from=2026-03-01&"
+          "from=2026-03-02" },
+        { GUAR, "month=2026-03&from=%zz",
+          "/v1/clinics/SE2321000156-0001/slots?from=%zz" },
     };
     struct fx *f = *state;
     struct reply rep, v1;
@@ -464,8 +468,7 @@ static void test_strict_query_as_v1(void **state)
         assert_string_equal(rep.ct, v1.ct);
         assert_int_equal(rep.len, v1.len);
         assert_memory_equal(rep.body, v1.body, v1.len);
-        want = direct(f, cases[i].path, cases[i].query, NULL, &len,
-                      &status);
+        want = direct(f, cases[i].path, cases[i].query, NULL, &len, &status);
         assert_int_equal(status, 400);
         assert_int_equal(len, v1.len);
         assert_memory_equal(want, v1.body, v1.len);
@@ -582,9 +585,9 @@ static void test_free_while_computing(void **state)
     run_until(f, cond_entered, f);
     fb = raw_send(f, WEB "?from=2026-03-01&to=2026-03-31");
     run_until(f, cond_two_pending, f);
-    gate_open(f);       /* the worker may finish before or after the free */
+    gate_open(f); /* the worker may finish before or after the free */
     h = f->h;
-    f->h = NULL;        /* teardown must not free it again */
+    f->h = NULL; /* teardown must not free it again */
     http_free(h);
     assert_int_equal(read(fa, buf, sizeof buf), 0);
     assert_int_equal(read(fb, buf, sizeof buf), 0);
@@ -616,12 +619,12 @@ static int cond_got(void *arg)
 static void test_queue_cancel(void **state)
 {
     struct fx *f = *state;
-    struct reportq_opts ro = {1, 1, gate_hook, f};
+    struct reportq_opts ro = { 1, 1, gate_hook, f };
     struct report_request rq;
     struct reportq_job *ja, *jb;
-    struct sf_error err = {0};
-    struct got ga = {0}, gb = {0}, gc = {0};
-    struct api_params params = {.n = 0};
+    struct sf_error err = { 0 };
+    struct got ga = { 0 }, gb = { 0 }, gc = { 0 };
+    struct api_params params = { .n = 0 };
     struct reportq *q;
 
     f->base = event_base_new();
@@ -638,11 +641,11 @@ static void test_queue_cancel(void **state)
     assert_int_equal(err.code, SF_ERR_TIMEOUT);
     assert_int_equal(reportq_pending(q), 2);
     reportq_cancel(q, jb);
-    assert_int_equal(gb.n, 0);              /* not from inside cancel */
+    assert_int_equal(gb.n, 0); /* not from inside cancel */
     run_until(f, cond_got, &gb);
     assert_int_equal(gb.n, 1);
     assert_true(gb.cancelled);
-    assert_int_equal(gb.status, 0);         /* never computed */
+    assert_int_equal(gb.status, 0); /* never computed */
     gate_open(f);
     run_until(f, cond_got, &ga);
     assert_false(ga.cancelled);
@@ -671,7 +674,7 @@ static int cond_flag(void *arg)
 static struct conf_region *region_json(struct fx *f)
 {
     struct conf_region *r = NULL;
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     char json[512];
 
     snprintf(json, sizeof json,
@@ -689,10 +692,10 @@ static struct conf_region *region_json(struct fx *f)
 static void test_app_reload_and_drain(void **state)
 {
     struct fx *f = *state;
-    struct reportq_opts ro = {1, 0, gate_hook, f};
-    struct app_opts ao = {0};
+    struct reportq_opts ro = { 1, 0, gate_hook, f };
+    struct app_opts ao = { 0 };
     struct conf_region *r1 = region_json(f), *r2 = region_json(f);
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct reply r;
     struct app *app;
     char buf[64], *want;
@@ -710,7 +713,7 @@ static void test_app_reload_and_drain(void **state)
 
     send_get(f, GUAR "?month=2026-03", NULL, &r);
     run_until(f, cond_entered, f);
-    assert_int_equal(app_reload(app, r2, &err), 0);     /* r2 is app's */
+    assert_int_equal(app_reload(app, r2, &err), 0); /* r2 is app's */
     gate_open(f);
     wait_reply(f, &r);
     assert_int_equal(r.status, 200);
@@ -726,7 +729,7 @@ static void test_app_reload_and_drain(void **state)
     pthread_mutex_unlock(&f->mu);
     fd = raw_send(f, GUAR "?month=2026-03");
     run_until(f, cond_entered, f);
-    gate_open(f);       /* the worker may finish before or after the drain */
+    gate_open(f); /* the worker may finish before or after the drain */
     assert_int_equal(app_drain(app, 1000, on_drained, &drained), 0);
     assert_int_equal(read(fd, buf, sizeof buf), 0);
     close(fd);

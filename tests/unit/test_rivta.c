@@ -87,7 +87,7 @@ static void collect_error(void *arg, xmlErrorPtr e)
 static int validate_node(const char *xsd_path, xmlNodePtr node,
                          struct errbuf *out)
 {
-    struct errbuf local = {{0}};
+    struct errbuf local = { { 0 } };
     struct errbuf *eb = out != NULL ? out : &local;
     xmlSchemaParserCtxtPtr pc;
     xmlSchemaPtr schema;
@@ -245,8 +245,8 @@ static const struct riv_query base_query = {
 static bool slots_mention(const struct avail_slots *s, const char *needle)
 {
     for (size_t i = 0; i < s->n; i++) {
-        const char *f[3] = {s->v[i].practitioner, s->v[i].service,
-                            s->v[i].service_id};
+        const char *f[3] = { s->v[i].practitioner, s->v[i].service,
+                             s->v[i].service_id };
 
         for (int k = 0; k < 3; k++)
             if (f[k] != NULL && strstr(f[k], needle) != NULL)
@@ -278,7 +278,7 @@ static void test_contract_names(void **state)
 static void check_envelope(enum riv_contract c, const struct riv_query *q)
 {
     struct sf_error err;
-    struct errbuf eb = {{0}};
+    struct errbuf eb = { { 0 } };
     struct xq x;
     char *xml, buf[256];
 
@@ -294,15 +294,12 @@ static void check_envelope(enum riv_contract c, const struct riv_query *q)
     assert_string_equal(buf, q->logical_address);
     xq_text(&x, "/s:Envelope/s:Header/ih:Actor/ih:actorId", buf, sizeof(buf));
     assert_string_equal(buf, q->subject_of_care);
-    xq_text(&x, "/s:Envelope/s:Header/ih:Actor/ih:actorType", buf,
-            sizeof(buf));
+    xq_text(&x, "/s:Envelope/s:Header/ih:Actor/ih:actorType", buf, sizeof(buf));
     assert_string_equal(buf, q->actor_type != NULL ? q->actor_type
                                                    : "subject_of_care");
-    snprintf(buf, sizeof(buf), "/s:Envelope/s:Body/q:%s",
-             riv_contract_name(c));
+    snprintf(buf, sizeof(buf), "/s:Envelope/s:Body/q:%s", riv_contract_name(c));
     assert_int_equal(xq_count(&x, buf), 1);
-    xq_text(&x, "/s:Envelope/s:Body/*/q:healthcare_facility", buf,
-            sizeof(buf));
+    xq_text(&x, "/s:Envelope/s:Body/*/q:healthcare_facility", buf, sizeof(buf));
     assert_string_equal(buf, q->logical_address);
     xq_text(&x, "/s:Envelope/s:Body/*/qx:subject_of_care", buf, sizeof(buf));
     assert_string_equal(buf, q->subject_of_care);
@@ -312,15 +309,14 @@ static void check_envelope(enum riv_contract c, const struct riv_query *q)
     } else {
         xq_text(&x, "/s:Envelope/s:Body/*/q:startDateInclusive", buf,
                 sizeof(buf));
-        assert_string_equal(buf, q->first_day == D_0326 ? "20260326"
-                                                        : "20260406");
+        assert_string_equal(buf,
+                            q->first_day == D_0326 ? "20260326" : "20260406");
         xq_text(&x, "/s:Envelope/s:Body/*/q:endDateInclusive", buf,
                 sizeof(buf));
-        assert_string_equal(buf, q->last_day == D_0408 ? "20260408"
-                                                       : "20260406");
+        assert_string_equal(buf,
+                            q->last_day == D_0408 ? "20260408" : "20260406");
         if (q->time_type_id != NULL) {
-            xq_text(&x, "/s:Envelope/s:Body/*/q:timeTypeID", buf,
-                    sizeof(buf));
+            xq_text(&x, "/s:Envelope/s:Body/*/q:timeTypeID", buf, sizeof(buf));
             assert_string_equal(buf, q->time_type_id);
         } else {
             assert_int_equal(xq_count(&x, "//q:timeTypeID"), 0);
@@ -379,24 +375,27 @@ static void test_broken_requests_fail_validation(void **state)
                      0);
     /* date in the wrong format */
     bad = replace(xml, ">20260326<", ">2026-03-26<");
-    assert_int_not_equal(
-        validate_request(bad, RIV_GET_AVAILABLE_TIMESLOTS, NULL), 0);
+    assert_int_not_equal(validate_request(bad, RIV_GET_AVAILABLE_TIMESLOTS,
+                                          NULL),
+                         0);
     free(bad);
     /* mandatory subject_of_care removed */
     bad = replace(xml, "<qx:subject_of_care>191212121212</qx:subject_of_care>",
                   "");
-    assert_int_not_equal(
-        validate_request(bad, RIV_GET_AVAILABLE_TIMESLOTS, NULL), 0);
+    assert_int_not_equal(validate_request(bad, RIV_GET_AVAILABLE_TIMESLOTS,
+                                          NULL),
+                         0);
     free(bad);
     /* actorType outside its enumeration (header schema) */
     bad = replace(xml, ">subject_of_care</hdr:actorType>",
                   ">citizen</hdr:actorType>");
-    assert_int_not_equal(
-        validate_request(bad, RIV_GET_AVAILABLE_TIMESLOTS, NULL), 0);
+    assert_int_not_equal(validate_request(bad, RIV_GET_AVAILABLE_TIMESLOTS,
+                                          NULL),
+                         0);
     free(bad);
     /* wrong contract's schema */
-    assert_int_not_equal(
-        validate_request(xml, RIV_GET_AVAILABLE_DATES, NULL), 0);
+    assert_int_not_equal(validate_request(xml, RIV_GET_AVAILABLE_DATES, NULL),
+                         0);
     free(xml);
 }
 
@@ -453,12 +452,12 @@ static void test_envelope_bad_input(void **state)
     assert_int_equal(err.code, SF_ERR_CONFIG);
 
     q = base_query;
-    q.logical_address = "SE2321000016-\x01";   /* not an XML character */
+    q.logical_address = "SE2321000016-\x01"; /* not an XML character */
     assert_null(riv_build_envelope(RIV_GET_AVAILABLE_DATES, &q, &err));
     assert_int_equal(err.code, SF_ERR_CONFIG);
 
     q = base_query;
-    q.subject_of_care = "19121212\xff\xfe";   /* not UTF-8 */
+    q.subject_of_care = "19121212\xff\xfe"; /* not UTF-8 */
     assert_null(riv_build_envelope(RIV_GET_AVAILABLE_DATES, &q, &err));
     assert_int_equal(err.code, SF_ERR_CONFIG);
 
@@ -483,7 +482,8 @@ static char *tree_envelope(enum riv_contract c, const struct riv_query *q)
 {
     const char *name = riv_contract_name(c);
     const char *at = q->actor_type != NULL && q->actor_type[0] != '\0'
-                         ? q->actor_type : "subject_of_care";
+                         ? q->actor_type
+                         : "subject_of_care";
     char ns1[128], ns11[128], day[9];
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNodePtr env = xmlNewNode(NULL, BAD_CAST "Envelope");
@@ -518,8 +518,7 @@ static char *tree_envelope(enum riv_contract c, const struct riv_query *q)
                     BAD_CAST q->logical_address);
     if (c != RIV_GET_ALL_TIME_TYPES) {
         clock_format_riv_date(q->first_day, day);
-        xmlNewTextChild(req, q_ns, BAD_CAST "startDateInclusive",
-                        BAD_CAST day);
+        xmlNewTextChild(req, q_ns, BAD_CAST "startDateInclusive", BAD_CAST day);
         clock_format_riv_date(q->last_day, day);
         xmlNewTextChild(req, q_ns, BAD_CAST "endDateInclusive", BAD_CAST day);
         if (q->time_type_id != NULL && q->time_type_id[0] != '\0')
@@ -542,16 +541,23 @@ static char *tree_envelope(enum riv_contract c, const struct riv_query *q)
 static void test_envelope_template_equals_tree(void **state)
 {
     static const char *las[] = {
-        "SE2321000016-F1Z1", "SE2321000016-<A&B>\"'x]]>", "&&&", "<>",
-        "a\rb\nc\td", "Vårdcentral Åsa \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
-        "&lt;already&amp;", " lead and trail ", "x"};
-    static const char *ids[] = {"191212121212", "19121212&<1>", "\r\r"};
-    static const char *tts[] = {NULL, "", "FYS-NY", "T<&>", "\xc3\xa5\r"};
-    static const char *actors[] = {NULL, "", "subject_of_care",
-                                   "subject_of_care_agent"};
-    static const enum riv_contract cs[] = {RIV_GET_AVAILABLE_DATES,
-                                           RIV_GET_AVAILABLE_TIMESLOTS,
-                                           RIV_GET_ALL_TIME_TYPES};
+        "SE2321000016-F1Z1",
+        "SE2321000016-<A&B>\"'x]]>",
+        "&&&",
+        "<>",
+        "a\rb\nc\td",
+        "Vårdcentral Åsa \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+        "&lt;already&amp;",
+        " lead and trail ",
+        "x"
+    };
+    static const char *ids[] = { "191212121212", "19121212&<1>", "\r\r" };
+    static const char *tts[] = { NULL, "", "FYS-NY", "T<&>", "\xc3\xa5\r" };
+    static const char *actors[] = { NULL, "", "subject_of_care",
+                                    "subject_of_care_agent" };
+    static const enum riv_contract cs[] = { RIV_GET_AVAILABLE_DATES,
+                                            RIV_GET_AVAILABLE_TIMESLOTS,
+                                            RIV_GET_ALL_TIME_TYPES };
     size_t a, b, t, k, i, cases = 0;
 
     (void)state;
@@ -773,12 +779,12 @@ static void test_faults(void **state)
             "SE2321000016-F1Z1</faultstring></s:Fault></s:Body></s:Envelope>";
 
         avail_slots_init(&s);
-        assert_int_equal(riv_parse_timeslots(e, strlen(e), &s, NULL, &err),
-                         -1);
+        assert_int_equal(riv_parse_timeslots(e, strlen(e), &s, NULL, &err), -1);
         assert_int_equal(err.code, SF_ERR_FAULT);
         assert_null(strstr(err.msg, "1212"));
-        assert_non_null(strstr(err.msg, "bad subject_of_care [personnummer] / "
-                                        "[personnummer] / [personnummer]; unit"));
+        assert_non_null(strstr(err.msg,
+                               "bad subject_of_care [personnummer] / "
+                               "[personnummer] / [personnummer]; unit"));
         assert_non_null(strstr(err.msg, "SE2321000016-F1Z1"));
         assert_non_null(strstr(err.msg, "s:Client"));
     }
@@ -789,13 +795,13 @@ static void test_faults(void **state)
         int n = snprintf(e, sizeof(e),
                          "<s:Fault xmlns:s='" SOAP_NS "'><faultcode>s:Server"
                          "</faultcode><faultstring>%0195d 191212121212 tail"
-                         "</faultstring></s:Fault>", 0);
+                         "</faultstring></s:Fault>",
+                         0);
 
-        assert_int_equal(riv_parse_timeslots(e, (size_t)n, &s, NULL, &err),
-                         -1);
+        assert_int_equal(riv_parse_timeslots(e, (size_t)n, &s, NULL, &err), -1);
         assert_int_equal(err.code, SF_ERR_FAULT);
         assert_null(strstr(err.msg, "1212"));
-        assert_null(strstr(err.msg, "tail"));   /* quote is bounded */
+        assert_null(strstr(err.msg, "tail")); /* quote is bounded */
     }
 
     /* the quoted fault text is one line and bounded */
@@ -811,9 +817,9 @@ static void test_faults(void **state)
  * a fault and in slot names: nothing of the number is left. */
 static bool holds_number(const char *s)
 {
-    return s != NULL && (strstr(s, "9876") != NULL ||
-                         strstr(s, "9873") != NULL ||
-                         strstr(s, "811218") != NULL);
+    return s != NULL &&
+           (strstr(s, "9876") != NULL || strstr(s, "9873") != NULL ||
+            strstr(s, "811218") != NULL);
 }
 
 static void test_personnummer_fixtures(void **state)
@@ -863,8 +869,7 @@ static void test_not_xml_and_truncated(void **state)
 
     (void)state;
     avail_slots_init(&s);
-    assert_int_equal(avail_slots_add(&s, 1, 2, "Kept, Earlier", NULL, NULL),
-                     0);
+    assert_int_equal(avail_slots_add(&s, 1, 2, "Kept, Earlier", NULL, NULL), 0);
 
     body = read_fixture("not_xml.html", &len);
     assert_int_equal(riv_parse_timeslots(body, len, &s, &skipped, &err), -1);
@@ -884,20 +889,20 @@ static void test_not_xml_and_truncated(void **state)
 
     assert_int_equal(riv_parse_timeslots("", 0, &s, NULL, &err), -1);
     assert_int_equal(err.code, SF_ERR_PARSE);
-    assert_int_equal(riv_parse_timeslots("{\"slots\":[]}", 12, &s, NULL,
-                                         &err), -1);
+    assert_int_equal(riv_parse_timeslots("{\"slots\":[]}", 12, &s, NULL, &err),
+                     -1);
     assert_int_equal(err.code, SF_ERR_PARSE);
     /* well-formed but something else entirely */
     assert_int_equal(riv_parse_timeslots("<a xmlns='urn:x'/>", 18, &s, NULL,
-                                         &err), -1);
+                                         &err),
+                     -1);
     assert_int_equal(err.code, SF_ERR_PARSE);
     /* SOAP envelope without a response */
     {
         const char *e = "<s:Envelope xmlns:s='" SOAP_NS "'><s:Body/>"
                         "</s:Envelope>";
 
-        assert_int_equal(riv_parse_timeslots(e, strlen(e), &s, NULL, &err),
-                         -1);
+        assert_int_equal(riv_parse_timeslots(e, strlen(e), &s, NULL, &err), -1);
         assert_int_equal(err.code, SF_ERR_PARSE);
     }
     /* trailing garbage after the root */
@@ -906,8 +911,7 @@ static void test_not_xml_and_truncated(void **state)
                         "crm:scheduling:GetAvailableTimeslotsResponder:1'/>"
                         "<junk/>";
 
-        assert_int_equal(riv_parse_timeslots(e, strlen(e), &s, NULL, &err),
-                         -1);
+        assert_int_equal(riv_parse_timeslots(e, strlen(e), &s, NULL, &err), -1);
         assert_int_equal(err.code, SF_ERR_PARSE);
     }
     assert_int_equal(s.n, 1);
@@ -959,8 +963,8 @@ static char *to_utf16le(const char *s, size_t *len)
 
 static void test_hostile_bodies(void **state)
 {
-    static const char *const files[] = {"xxe.xml", "billion_laughs.xml",
-                                        "dtd_envelope.xml"};
+    static const char *const files[] = { "xxe.xml", "billion_laughs.xml",
+                                         "dtd_envelope.xml" };
     size_t len;
     char *body, *wide;
 
@@ -993,9 +997,9 @@ static void test_hostile_bodies(void **state)
 /* libxml2 must not print anything while we parse bad input. */
 static void test_no_stderr_noise(void **state)
 {
-    static const char *const files[] = {"not_xml.html", "truncated.xml",
-                                        "xxe.xml", "billion_laughs.xml",
-                                        "fault_server.xml"};
+    static const char *const files[] = { "not_xml.html", "truncated.xml",
+                                         "xxe.xml", "billion_laughs.xml",
+                                         "fault_server.xml" };
     FILE *tmp = tmpfile();
     int saved;
     struct avail_slots s;
@@ -1031,7 +1035,9 @@ static void test_no_stderr_noise(void **state)
 
 static void test_large_body(void **state)
 {
-    enum { N = 10000 };
+    enum {
+        N = 10000
+    };
     size_t cap = 512 + (size_t)N * 400, len = 0;
     char *body = malloc(cap);
     struct avail_slots s;
@@ -1040,7 +1046,8 @@ static void test_large_body(void **state)
 
     (void)state;
     assert_non_null(body);
-    len += (size_t)snprintf(body + len, cap - len,
+    len += (size_t)snprintf(
+        body + len, cap - len,
         "<?xml version='1.0' encoding='UTF-8'?>"
         "<s:Envelope xmlns:s='" SOAP_NS "'><s:Body>"
         "<r:GetAvailableTimeslotsResponse xmlns:r='urn:riv:crm:scheduling:"
@@ -1050,7 +1057,8 @@ static void test_large_body(void **state)
         int day = 5 + (i / 20) % 20, month = 1 + (i / 400) % 12;
         int min = 8 * 60 + (i % 20) * 15;
 
-        len += (size_t)snprintf(body + len, cap - len,
+        len += (size_t)snprintf(
+            body + len, cap - len,
             "<r:timeslotDetail><c:startTimeInclusive>2026%02d%02d%02d%02d00"
             "</c:startTimeInclusive><c:endTimeExclusive>2026%02d%02d%02d%02d00"
             "</c:endTimeExclusive><c:healthcare_facility>SE2321000016-F1Z1"
@@ -1078,12 +1086,14 @@ static void test_large_body(void **state)
  * The SAX walk (no tree) decides each element's role from its parent's and
  * collects text in pieces; these pin what the reader-based walk did.
  */
-#define SX_OPEN "<?xml version='1.0' encoding='UTF-8'?>" \
-    "<s:Envelope xmlns:s='" SOAP_NS "'><s:Header/><s:Body>" \
+#define SX_OPEN                                                         \
+    "<?xml version='1.0' encoding='UTF-8'?>"                            \
+    "<s:Envelope xmlns:s='" SOAP_NS "'><s:Header/><s:Body>"             \
     "<r:GetAvailableTimeslotsResponse xmlns:r='urn:riv:crm:scheduling:" \
     "GetAvailableTimeslotsResponder:1' xmlns:c='urn:riv:crm:scheduling:1'>"
 #define SX_CLOSE "</r:GetAvailableTimeslotsResponse></s:Body></s:Envelope>"
-#define SX_TIMES "<c:startTimeInclusive>20260401080000</c:startTimeInclusive>" \
+#define SX_TIMES                                                  \
+    "<c:startTimeInclusive>20260401080000</c:startTimeInclusive>" \
     "<c:endTimeExclusive>20260401083000</c:endTimeExclusive>"
 
 /* One slot parsed from the timeslotDetail children `inner`. */
@@ -1094,8 +1104,8 @@ static void parse_one_slot(const char *inner, struct avail_slots *s)
     struct sf_error err;
 
     assert_non_null(body);
-    snprintf(body, len, "%s<r:timeslotDetail>%s</r:timeslotDetail>%s",
-             SX_OPEN, inner, SX_CLOSE);
+    snprintf(body, len, "%s<r:timeslotDetail>%s</r:timeslotDetail>%s", SX_OPEN,
+             inner, SX_CLOSE);
     avail_slots_init(s);
     if (riv_parse_timeslots(body, strlen(body), s, NULL, &err) != 0)
         fail_msg("parse failed: %s", err.msg);
@@ -1110,10 +1120,12 @@ static void test_text_in_pieces(void **state)
     (void)state;
     /* text, CDATA, references and comments join; a nested element's own
      * text is not the field's, the text around it is */
-    parse_one_slot(SX_TIMES
+    parse_one_slot(
+        SX_TIMES
         "<c:timeTypeName> Ny<![CDATA[bes\xc3\xb6k]]> &amp;&#32;r<!-- c -->"
         "ygg </c:timeTypeName>"
-        "<c:timeTypeID>FYS<c:x>not this</c:x>-NY<c:y/></c:timeTypeID>", &s);
+        "<c:timeTypeID>FYS<c:x>not this</c:x>-NY<c:y/></c:timeTypeID>",
+        &s);
     assert_string_equal(s.v[0].service, "Nybes\xc3\xb6k & rygg");
     assert_string_equal(s.v[0].service_id, "FYS-NY");
     avail_slots_clear(&s);
@@ -1121,7 +1133,9 @@ static void test_text_in_pieces(void **state)
 
 static void test_field_cap_in_pieces(void **state)
 {
-    enum { PAD = 4095 };   /* FIELD_MAX - 1 */
+    enum {
+        PAD = 4095
+    }; /* FIELD_MAX - 1 */
     char *inner = malloc(PAD + 512);
     struct avail_slots s;
     size_t n;
@@ -1159,11 +1173,13 @@ static void test_unbound_prefix(void **state)
     (void)state;
     avail_slots_init(&s);
     assert_int_equal(riv_parse_timeslots(fault, sizeof(fault) - 1, &s, NULL,
-                                         &err), -1);
+                                         &err),
+                     -1);
     assert_int_equal(err.code, SF_ERR_FAULT);
     assert_non_null(strstr(err.msg, "(no faultstring)"));
     assert_int_equal(riv_parse_timeslots(root, sizeof(root) - 1, &s, NULL,
-                                         &err), -1);
+                                         &err),
+                     -1);
     assert_int_equal(err.code, SF_ERR_PARSE);
     assert_non_null(strstr(err.msg, "unexpected root element {}soap:Envelope"));
     avail_slots_clear(&s);
@@ -1192,7 +1208,8 @@ static void test_only_first_body_and_response(void **state)
     (void)state;
     avail_slots_init(&s);
     assert_int_equal(riv_parse_timeslots(body, sizeof(body) - 1, &s, NULL,
-                                         &err), 0);
+                                         &err),
+                     0);
     assert_int_equal(s.n, 1);
     avail_slots_clear(&s);
 }
@@ -1201,7 +1218,10 @@ static void test_only_first_body_and_response(void **state)
  * over 10,000,000 bytes (the reader's text-node limit) are malformed. */
 static void test_depth_and_text_caps(void **state)
 {
-    enum { DEEP = 300, RUN = 10000001 };
+    enum {
+        DEEP = 300,
+        RUN = 10000001
+    };
     size_t cap = 256 + (size_t)DEEP * 8 + RUN, n;
     char *body = malloc(cap);
     struct avail_slots s;
@@ -1256,14 +1276,14 @@ static void world_init(struct world *w)
     w->region.nclinics = 1;
     w->ctx.region = &w->region;
     w->ctx.clinic = &w->clinic;
-    w->ctx.now = 1774512000;   /* 2026-03-26 08:00Z */
+    w->ctx.now = 1774512000; /* 2026-03-26 08:00Z */
     w->ctx.first_day = D_0326;
     w->ctx.last_day = D_0408;
 }
 
-static void check_request(const struct adapter_request *r,
-                          enum riv_contract c, const char *start,
-                          const char *end, const char *time_type)
+static void check_request(const struct adapter_request *r, enum riv_contract c,
+                          const char *start, const char *end,
+                          const char *time_type)
 {
     char want[256], buf[256];
     struct xq x;
@@ -1294,11 +1314,12 @@ static void check_request(const struct adapter_request *r,
     xq_close(&x);
 }
 
-static struct adapter_response canned(long status, const char *body,
-                                      size_t len)
+static struct adapter_response canned(long status, const char *body, size_t len)
 {
     struct adapter_response r = {
-        .http_status = status, .body = body, .len = len,
+        .http_status = status,
+        .body = body,
+        .len = len,
         .content_type = "text/xml",
     };
 
@@ -1397,26 +1418,30 @@ static void test_conversation_spans(void **state)
     (void)state;
     world_init(&w);
     w.clinic.booking.time_type_id = NULL;
-    w.clinic.booking.url = "http://127.0.0.1:1/vp";   /* no slash */
+    w.clinic.booking.url = "http://127.0.0.1:1/vp"; /* no slash */
     w.region.riv_actor_type = NULL;
     avail_slots_init(&slots);
     memset(&req, 0, sizeof(req));
-    len += (size_t)snprintf(body + len, sizeof(body) - len,
-        "<d:GetAvailableDatesResponse xmlns:d='urn:riv:crm:scheduling:"
-        "GetAvailableDatesResponder:1'>");
+    len += (size_t)
+        snprintf(body + len, sizeof(body) - len,
+                 "<d:GetAvailableDatesResponse xmlns:d='urn:riv:crm:scheduling:"
+                 "GetAvailableDatesResponder:1'>");
     /* 2026-03-20 (outside) then 03-26 .. 04-08, then 04-10 (outside) */
     {
-        static const char *const ds[] = {
-            "20260320", "20260326", "20260327", "20260328", "20260329",
-            "20260330", "20260331", "20260401", "20260402", "20260403",
-            "20260404", "20260405", "20260406", "20260407", "20260408",
-            "20260410"};
+        static const char *const ds[] = { "20260320", "20260326", "20260327",
+                                          "20260328", "20260329", "20260330",
+                                          "20260331", "20260401", "20260402",
+                                          "20260403", "20260404", "20260405",
+                                          "20260406", "20260407", "20260408",
+                                          "20260410" };
 
         for (size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++)
-            len += (size_t)snprintf(body + len, sizeof(body) - len,
+            len += (size_t)snprintf(
+                body + len, sizeof(body) - len,
                 "<d:performerAvailabilityByDate><d:healthcare_facility>X"
                 "</d:healthcare_facility><d:date>%s</d:date>"
-                "</d:performerAvailabilityByDate>", ds[i]);
+                "</d:performerAvailabilityByDate>",
+                ds[i]);
     }
     len += (size_t)snprintf(body + len, sizeof(body) - len,
                             "</d:GetAvailableDatesResponse>");
@@ -1424,8 +1449,7 @@ static void test_conversation_spans(void **state)
 
     assert_int_equal(adapter_rivta.begin(&w.ctx, &st, &req, &err),
                      ADAPTER_MORE);
-    check_request(&req, RIV_GET_AVAILABLE_DATES, "20260326", "20260408",
-                  NULL);
+    check_request(&req, RIV_GET_AVAILABLE_DATES, "20260326", "20260408", NULL);
     {
         struct xq x;
         char buf[64];
@@ -1514,8 +1538,7 @@ static enum adapter_status second_step(long status, const char *body,
     world_init(&w);
     avail_slots_init(&slots);
     memset(&req, 0, sizeof(req));
-    assert_int_equal(adapter_rivta.begin(&w.ctx, &st, &req, err),
-                     ADAPTER_MORE);
+    assert_int_equal(adapter_rivta.begin(&w.ctx, &st, &req, err), ADAPTER_MORE);
     adapter_request_clear(&req);
     resp = canned(200, dates, dlen);
     assert_int_equal(adapter_rivta.step(&w.ctx, st, &resp, &slots, &req, err),
@@ -1592,9 +1615,9 @@ static void test_conversation_errors(void **state)
                          ADAPTER_MORE);
         adapter_request_clear(&req);
         resp = canned(500, body, len);
-        assert_int_equal(
-            adapter_rivta.step(&w.ctx, st, &resp, &slots, &req, &err),
-            ADAPTER_ERROR);
+        assert_int_equal(adapter_rivta.step(&w.ctx, st, &resp, &slots, &req,
+                                            &err),
+                         ADAPTER_ERROR);
         assert_int_equal(err.code, SF_ERR_NOT_CONNECTED);
         adapter_rivta.end(st);
 
@@ -1603,9 +1626,9 @@ static void test_conversation_errors(void **state)
                          ADAPTER_MORE);
         adapter_request_clear(&req);
         resp = canned(404, "Not Found", 9);
-        assert_int_equal(
-            adapter_rivta.step(&w.ctx, st, &resp, &slots, &req, &err),
-            ADAPTER_ERROR);
+        assert_int_equal(adapter_rivta.step(&w.ctx, st, &resp, &slots, &req,
+                                            &err),
+                         ADAPTER_ERROR);
         assert_int_equal(err.code, SF_ERR_HTTP);
         assert_non_null(strstr(err.msg, "404"));
         assert_non_null(strstr(err.msg, "GetAvailableDates"));
@@ -1684,9 +1707,9 @@ static void test_conversation_config(void **state)
 
 static void test_parse_time_types(void **state)
 {
-    struct riv_time_types tt = {NULL, 0};
+    struct riv_time_types tt = { NULL, 0 };
     struct sf_error err;
-    struct errbuf eb = {{0}};
+    struct errbuf eb = { { 0 } };
     struct xq x;
     size_t len;
     char *body = read_fixture("time_types_ok.xml", &len);
@@ -1754,9 +1777,9 @@ static void test_parse_time_types(void **state)
 
 /* The clinic's local types: two new-visit types and one follow-up. */
 static struct conf_time_type tt_map[] = {
-    {"FYS-NY", "Nybesök fysioterapeut", true},
-    {"FYS-NY-RYGG", "Nybesök fysioterapeut, rygg", true},
-    {"FYS-ATER", "Återbesök fysioterapeut", false},
+    { "FYS-NY", "Nybesök fysioterapeut", true },
+    { "FYS-NY-RYGG", "Nybesök fysioterapeut, rygg", true },
+    { "FYS-ATER", "Återbesök fysioterapeut", false },
 };
 
 /* One request seen by tt_converse, checked against the XSDs. */
@@ -1764,7 +1787,7 @@ struct seen_req {
     enum riv_contract c;
     char url[160];
     char soap_action[160];
-    char tt[32];          /* timeTypeID sent, "" when none */
+    char tt[32]; /* timeTypeID sent, "" when none */
     char start[9], end[9];
 };
 
@@ -1792,7 +1815,7 @@ static enum riv_contract contract_of(const char *label)
 static void see(struct tt_run *r, const struct adapter_request *req)
 {
     struct seen_req *s;
-    struct errbuf eb = {{0}};
+    struct errbuf eb = { { 0 } };
     struct xq x;
 
     assert_true(r->nreq < TT_MAX_REQ);
@@ -1815,8 +1838,8 @@ static void see(struct tt_run *r, const struct adapter_request *req)
 }
 
 /* Answer the adapter's requests with bodies[] in order (all HTTP 200). */
-static void tt_converse(struct world *w, const char *const *bodies,
-                        int nbodies, struct tt_run *r)
+static void tt_converse(struct world *w, const char *const *bodies, int nbodies,
+                        struct tt_run *r)
 {
     struct adapter_request req;
     struct adapter_response resp;
@@ -1835,8 +1858,8 @@ static void tt_converse(struct world *w, const char *const *bodies,
                      nbodies);
         resp = canned(200, bodies[i], strlen(bodies[i]));
         i++;
-        r->rc = adapter_rivta.step(&w->ctx, st, &resp, &r->slots, &req,
-                                   &r->err);
+        r->rc =
+            adapter_rivta.step(&w->ctx, st, &resp, &r->slots, &req, &r->err);
     }
     assert_null(req.url);
     adapter_rivta.end(st);
@@ -1844,30 +1867,30 @@ static void tt_converse(struct world *w, const char *const *bodies,
         avail_slots_sort(&r->slots);
 }
 
-#define TT_OPEN \
+#define TT_OPEN                                                   \
     "<t:GetAllTimeTypesResponse xmlns:t='urn:riv:crm:scheduling:" \
     "GetAllTimeTypesResponder:1' xmlns:c='urn:riv:crm:scheduling:1'>"
-#define TT_ITEM(id) \
-    "<t:ListOfTimeTypes><c:timeTypeName>x</c:timeTypeName><c:timeTypeId>" \
-    id "</c:timeTypeId></t:ListOfTimeTypes>"
+#define TT_ITEM(id)                                                          \
+    "<t:ListOfTimeTypes><c:timeTypeName>x</c:timeTypeName><c:timeTypeId>" id \
+    "</c:timeTypeId></t:ListOfTimeTypes>"
 #define TT_CLOSE "</t:GetAllTimeTypesResponse>"
-#define DATES_OPEN \
+#define DATES_OPEN                                                  \
     "<d:GetAvailableDatesResponse xmlns:d='urn:riv:crm:scheduling:" \
     "GetAvailableDatesResponder:1' xmlns:c='urn:riv:crm:scheduling:1'>"
-#define DATE(d) \
-    "<d:performerAvailabilityByDate><c:healthcare_facility>" \
+#define DATE(d)                                                       \
+    "<d:performerAvailabilityByDate><c:healthcare_facility>"          \
     "SE2321000016-F1Z1</c:healthcare_facility><c:date>" d "</c:date>" \
     "</d:performerAvailabilityByDate>"
 #define DATES_CLOSE "</d:GetAvailableDatesResponse>"
-#define TS_OPEN \
+#define TS_OPEN                                                         \
     "<r:GetAvailableTimeslotsResponse xmlns:r='urn:riv:crm:scheduling:" \
     "GetAvailableTimeslotsResponder:1' xmlns:c='urn:riv:crm:scheduling:1'>"
 /* a 30-minute slot at local wall time ts, of time type id (or none) */
-#define SLOT(ts, te, extra) \
-    "<r:timeslotDetail><c:startTimeInclusive>" ts "</c:startTimeInclusive>" \
+#define SLOT(ts, te, extra)                                                  \
+    "<r:timeslotDetail><c:startTimeInclusive>" ts "</c:startTimeInclusive>"  \
     "<c:endTimeExclusive>" te "</c:endTimeExclusive><c:healthcare_facility>" \
     "SE2321000016-F1Z1</c:healthcare_facility>" extra "</r:timeslotDetail>"
-#define TT_NAME_ID(name, id) \
+#define TT_NAME_ID(name, id)                                     \
     "<c:timeTypeName>" name "</c:timeTypeName><c:timeTypeID>" id \
     "</c:timeTypeID>"
 #define TS_CLOSE "</r:GetAvailableTimeslotsResponse>"
@@ -1889,24 +1912,21 @@ static void test_time_type_mapping(void **state)
     struct world w;
     struct tt_run r;
     struct avail_result res;
-    const struct avail_rule rule = {3, AVAIL_COUNT_CALENDAR};
+    const struct avail_rule rule = { 3, AVAIL_COUNT_CALENDAR };
     static const char *const bodies[] = {
         /* the unit offers FYS-NY, FYS-ATER and LAB-X, not FYS-NY-RYGG */
-        TT_OPEN TT_ITEM("FYS-NY") TT_ITEM("FYS-ATER") TT_ITEM("LAB-X")
-        TT_CLOSE,
+        TT_OPEN TT_ITEM("FYS-NY") TT_ITEM("FYS-ATER") TT_ITEM("LAB-X") TT_CLOSE,
         DATES_OPEN DATE("20260327") DATES_CLOSE,
         /* the producer returns more than asked (sloppy filter): a
          * follow-up slot before the new-visit one, an unmapped one, and
          * one without timeTypeID (= the type asked for) */
-        TS_OPEN
-        SLOT("20260327080000", "20260327083000",
-             TT_NAME_ID("Återbesök 30", "FYS-ATER"))
-        SLOT("20260327090000", "20260327093000",
-             TT_NAME_ID("Nybesök 60 min lokal text", "FYS-NY"))
-        SLOT("20260327100000", "20260327103000", "")
-        SLOT("20260327110000", "20260327113000",
-             TT_NAME_ID("Provtagning", "LAB-X"))
-        TS_CLOSE,
+        TS_OPEN SLOT("20260327080000", "20260327083000",
+                     TT_NAME_ID("Återbesök 30", "FYS-ATER"))
+            SLOT("20260327090000", "20260327093000",
+                 TT_NAME_ID("Nybesök 60 min lokal text", "FYS-NY"))
+                SLOT("20260327100000", "20260327103000", "")
+                    SLOT("20260327110000", "20260327113000",
+                         TT_NAME_ID("Provtagning", "LAB-X")) TS_CLOSE,
     };
 
     (void)state;
@@ -1922,7 +1942,8 @@ static void test_time_type_mapping(void **state)
     assert_int_equal(r.req[0].c, RIV_GET_ALL_TIME_TYPES);
     assert_string_equal(r.req[0].url, "http://127.0.0.1:1/vp/crm/scheduling/"
                                       "GetAllTimeTypes/1/rivtabp21");
-    assert_string_equal(r.req[0].soap_action, "urn:riv:crm:scheduling:"
+    assert_string_equal(r.req[0].soap_action,
+                        "urn:riv:crm:scheduling:"
                         "GetAllTimeTypesResponder:1:GetAllTimeTypes");
     assert_int_equal(r.req[1].c, RIV_GET_AVAILABLE_DATES);
     assert_string_equal(r.req[1].tt, "FYS-NY");
@@ -1967,22 +1988,20 @@ static void test_time_type_follow_up_only(void **state)
     struct world w;
     struct tt_run r;
     struct avail_result res;
-    const struct avail_rule rule = {3, AVAIL_COUNT_CALENDAR};
+    const struct avail_rule rule = { 3, AVAIL_COUNT_CALENDAR };
     static const char *const bodies[] = {
         DATES_OPEN DATE("20260327") DATE("20260402") DATES_CLOSE,
-        TS_OPEN
-        SLOT("20260327080000", "20260327083000",
-             TT_NAME_ID("Återbesök", "FYS-ATER"))
-        SLOT("20260402100000", "20260402103000",
-             TT_NAME_ID("Nybesök", "FYS-NY"))
-        TS_CLOSE,
+        TS_OPEN SLOT("20260327080000", "20260327083000",
+                     TT_NAME_ID("Återbesök", "FYS-ATER"))
+            SLOT("20260402100000", "20260402103000",
+                 TT_NAME_ID("Nybesök", "FYS-NY")) TS_CLOSE,
     };
     static struct conf_time_type map2[] = {
-        {"FYS-NY", "Nybesök fysioterapeut", true},
+        { "FYS-NY", "Nybesök fysioterapeut", true },
     };
     struct conf_time_type map3[2] = {
-        {"FYS-NY", "Nybesök fysioterapeut", true},
-        {"FYS-ATER", "Återbesök fysioterapeut", false},
+        { "FYS-NY", "Nybesök fysioterapeut", true },
+        { "FYS-ATER", "Återbesök fysioterapeut", false },
     };
 
     (void)state;
@@ -1995,12 +2014,10 @@ static void test_time_type_follow_up_only(void **state)
         static const char *const b3[] = {
             TT_OPEN TT_ITEM("FYS-NY") TT_ITEM("FYS-ATER") TT_CLOSE,
             DATES_OPEN DATE("20260327") DATE("20260402") DATES_CLOSE,
-            TS_OPEN
-            SLOT("20260327080000", "20260327083000",
-                 TT_NAME_ID("Återbesök", "FYS-ATER"))
-            SLOT("20260402100000", "20260402103000",
-                 TT_NAME_ID("Nybesök", "FYS-NY"))
-            TS_CLOSE,
+            TS_OPEN SLOT("20260327080000", "20260327083000",
+                         TT_NAME_ID("Återbesök", "FYS-ATER"))
+                SLOT("20260402100000", "20260402103000",
+                     TT_NAME_ID("Nybesök", "FYS-NY")) TS_CLOSE,
         };
 
         tt_converse(&w, b3, 3, &r);
@@ -2060,7 +2077,7 @@ static void test_time_type_per_type(void **state)
         TT_OPEN TT_ITEM("FYS-NY-RYGG") TT_ITEM("FYS-NY") TT_CLOSE,
         DATES_OPEN DATE("20260327") DATES_CLOSE,
         TS_OPEN SLOT("20260327090000", "20260327093000", "") TS_CLOSE,
-        DATES_OPEN DATES_CLOSE,    /* the second type has no dates */
+        DATES_OPEN DATES_CLOSE, /* the second type has no dates */
     };
     static const char *const fault_body =
         "<s:Envelope xmlns:s='" SOAP_NS "'><s:Body><s:Fault>"
@@ -2087,7 +2104,7 @@ static void test_time_type_per_type(void **state)
 
     /* a platform fault on GetAllTimeTypes fails the poll like the others */
     {
-        const char *const fb[] = {fault_body};
+        const char *const fb[] = { fault_body };
 
         tt_converse(&w, fb, 1, &r);
     }
@@ -2141,11 +2158,11 @@ static void test_time_type_unknown_logged_once(void **state)
     assert_true(saved >= 0);
     assert_int_equal(dup2(fd, 2), 2);
     log_set_level(LOG_LVL_WARN);
-    tt_converse(&w, a, 2, &r);       /* logs LAB-X */
+    tt_converse(&w, a, 2, &r); /* logs LAB-X */
     avail_slots_clear(&r.slots);
-    tt_converse(&w, a, 2, &r);       /* same set: quiet */
+    tt_converse(&w, a, 2, &r); /* same set: quiet */
     avail_slots_clear(&r.slots);
-    tt_converse(&w, b, 2, &r);       /* set changed: logs LAB-X,RTG */
+    tt_converse(&w, b, 2, &r); /* set changed: logs LAB-X,RTG */
     avail_slots_clear(&r.slots);
     tt_converse(&w, b, 2, &r);
     avail_slots_clear(&r.slots);
@@ -2169,9 +2186,9 @@ static void test_endpoints_override(void **state)
     struct world w;
     struct tt_run r;
     struct conf_endpoint ep[] = {
-        {"GetAvailableDates", "https://regional.example/tb/dates/v1",
-         "urn:example:dates"},
-        {"GetAvailableTimeslots", NULL, "urn:example:slots"},
+        { "GetAvailableDates", "https://regional.example/tb/dates/v1",
+          "urn:example:dates" },
+        { "GetAvailableTimeslots", NULL, "urn:example:slots" },
     };
     static const char *const bodies[] = {
         DATES_OPEN DATE("20260327") DATES_CLOSE,
@@ -2239,7 +2256,8 @@ static int parse_region(const char *booking, struct conf_region **out,
              "{\"name\":\"T\",\"riv\":{\"subject_of_care\":\"191212121212\"},"
              "\"clinics\":[{\"id\":\"SE2321000016-F1Z1\",\"name\":\"C\","
              "\"municipality\":\"Kil\",\"operator\":\"region\","
-             "\"booking\":%s}]}", booking);
+             "\"booking\":%s}]}",
+             booking);
     memset(errs, 0, sizeof(*errs));
     *out = NULL;
     return conf_parse(text, strlen(text), out, errs);
@@ -2259,7 +2277,8 @@ static void expect_conf_error(const char *booking, const char *want)
     conf_errors_free(&errs);
 }
 
-#define RIVB "\"adapter\":\"rivta-scheduling\",\"url\":\"https://vp.example/vp\""
+#define RIVB \
+    "\"adapter\":\"rivta-scheduling\",\"url\":\"https://vp.example/vp\""
 #define P "$.clinics[0].booking"
 
 static void test_conf_time_types_endpoints_tls(void **state)
@@ -2268,7 +2287,7 @@ static void test_conf_time_types_endpoints_tls(void **state)
     struct conf_errors errs;
     const struct conf_booking *b;
     char booking[2048], want[512];
-    const char *cert = FIXTURES "time_types_ok.xml";  /* any readable file */
+    const char *cert = FIXTURES "time_types_ok.xml"; /* any readable file */
 
     (void)state;
     snprintf(booking, sizeof(booking),
@@ -2393,7 +2412,7 @@ static void test_conf_time_types_endpoints_tls(void **state)
 struct tls_fx {
     char dir[64];
     pid_t pid;
-    int out;              /* s_server's stdout */
+    int out; /* s_server's stdout */
     int port;
     struct event_base *base;
 };
@@ -2419,24 +2438,34 @@ static void make_pki(const char *d)
 
     assert_int_equal(run_cmd("cd %s && openssl req -x509 %s -keyout ca.key "
                              "-out ca.pem -days 2 -subj /CN=slotfeed-test-ca "
-                             ">/dev/null 2>&1", d, key), 0);
+                             ">/dev/null 2>&1",
+                             d, key),
+                     0);
     assert_int_equal(run_cmd("cd %s && openssl req -x509 %s -keyout "
                              "other.key -out other.pem -days 2 -subj "
-                             "/CN=other-ca >/dev/null 2>&1", d, key), 0);
+                             "/CN=other-ca >/dev/null 2>&1",
+                             d, key),
+                     0);
     assert_int_equal(run_cmd("cd %s && openssl req %s -keyout srv.key -out "
                              "srv.csr -subj /CN=127.0.0.1 >/dev/null 2>&1 && "
                              "printf 'subjectAltName=IP:127.0.0.1\\n' > "
                              "srv.ext && openssl x509 -req -in srv.csr -CA "
                              "ca.pem -CAkey ca.key -CAcreateserial -out "
                              "srv.pem -days 2 -extfile srv.ext >/dev/null "
-                             "2>&1", d, key), 0);
+                             "2>&1",
+                             d, key),
+                     0);
     assert_int_equal(run_cmd("cd %s && openssl req %s -keyout cli.key -out "
                              "cli.csr -subj /CN=slotfeed-client >/dev/null "
                              "2>&1 && openssl x509 -req -in cli.csr -CA "
                              "ca.pem -CAkey ca.key -CAcreateserial -out "
-                             "cli.pem -days 2 >/dev/null 2>&1", d, key), 0);
+                             "cli.pem -days 2 >/dev/null 2>&1",
+                             d, key),
+                     0);
     assert_int_equal(run_cmd("cd %s && printf 'not a certificate\\n' > "
-                             "junk.pem", d), 0);
+                             "junk.pem",
+                             d),
+                     0);
 }
 
 /* Start s_server and read its "ACCEPT 127.0.0.1:PORT" line (<= 10 s). */
@@ -2445,7 +2474,7 @@ static void start_server(struct tls_fx *t)
     int pfd[2];
     char buf[512], path[5][96];
     size_t n = 0;
-    const char *names[] = {"srv.pem", "srv.key", "ca.pem"};
+    const char *names[] = { "srv.pem", "srv.key", "ca.pem" };
 
     for (int i = 0; i < 3; i++)
         snprintf(path[i], sizeof(path[i]), "%s/%s", t->dir, names[i]);
@@ -2460,15 +2489,15 @@ static void start_server(struct tls_fx *t)
         dup2(null, 0);
         close(pfd[0]);
         execlp("openssl", "openssl", "s_server", "-accept", "127.0.0.1:0",
-               "-cert", path[0], "-key", path[1], "-CAfile", path[2],
-               "-Verify", "1", "-verify_return_error", "-www", (char *)NULL);
+               "-cert", path[0], "-key", path[1], "-CAfile", path[2], "-Verify",
+               "1", "-verify_return_error", "-www", (char *)NULL);
         _exit(127);
     }
     close(pfd[1]);
     t->out = pfd[0];
     t->port = 0;
     while (t->port == 0 && n < sizeof(buf) - 1) {
-        struct pollfd p = {t->out, POLLIN, 0};
+        struct pollfd p = { t->out, POLLIN, 0 };
         const char *a;
         ssize_t k;
 

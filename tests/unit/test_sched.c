@@ -90,8 +90,7 @@ static void bucket_property(long rate_milli, int burst, uint64_t seed)
             if (xs(&seed) % 4 == 0) {
                 if (w > 1) {
                     now += w - 1;
-                    assert_int_equal(sched_acquire(h, now, &w, &g),
-                                     SCHED_WAIT);
+                    assert_int_equal(sched_acquire(h, now, &w, &g), SCHED_WAIT);
                     assert_int_equal(w, 1);
                 }
                 now += w;
@@ -106,9 +105,14 @@ static void bucket_property(long rate_milli, int burst, uint64_t seed)
         }
         /* Bursty arrivals: mostly tight clusters, sometimes long gaps. */
         switch (xs(&seed) % 4) {
-        case 0: break;                                   /* same ms */
-        case 1: now += (int64_t)(xs(&seed) % 5); break;
-        case 2: now += (int64_t)(xs(&seed) % (uint64_t)(period + 1)); break;
+        case 0:
+            break; /* same ms */
+        case 1:
+            now += (int64_t)(xs(&seed) % 5);
+            break;
+        case 2:
+            now += (int64_t)(xs(&seed) % (uint64_t)(period + 1));
+            break;
         default:
             now += (int64_t)(xs(&seed) % (uint64_t)(4 * period * burst + 1));
             break;
@@ -122,13 +126,13 @@ static void bucket_property(long rate_milli, int burst, uint64_t seed)
     for (i = 0; i < n; i++)
         for (j = i; j < n; j++) {
             int64_t lhs = (int64_t)(j - i + 1) * 1000000;
-            int64_t rhs = (int64_t)burst * 1000000 +
-                          (t[j] - t[i]) * rate_milli;
+            int64_t rhs = (int64_t)burst * 1000000 + (t[j] - t[i]) * rate_milli;
 
             if (lhs > rhs)
                 fail_msg("rate %ld/1000 burst %d: %zu grants in [%lld, "
-                         "%lld]", rate_milli, burst, j - i + 1,
-                         (long long)t[i], (long long)t[j]);
+                         "%lld]",
+                         rate_milli, burst, j - i + 1, (long long)t[i],
+                         (long long)t[j]);
         }
     free(t);
     sched_free(s);
@@ -137,12 +141,12 @@ static void bucket_property(long rate_milli, int burst, uint64_t seed)
 static void test_bucket_never_exceeds_rate(void **state)
 {
     (void)state;
-    bucket_property(1000, 2, 1);       /* the default: 1/s, burst 2 */
+    bucket_property(1000, 2, 1); /* the default: 1/s, burst 2 */
     bucket_property(5000, 2, 2);
     bucket_property(700, 3, 3);
     bucket_property(2500, 1, 4);
     bucket_property(333, 5, 5);
-    bucket_property(100000, 3, 6);     /* 100/s */
+    bucket_property(100000, 3, 6); /* 100/s */
 }
 
 /* Saturated for T ms: the bucket gives burst + rate*T, not less. */
@@ -202,8 +206,7 @@ static void test_bucket_exact_at_uneven_rate(void **state)
     assert_int_equal(sched_acquire(h, t0 + 1429, &w, &g), SCHED_GO);
     sched_release(&g, SCHED_SUCCESS, -1, t0 + 1429);
     /* Straight to 1428 ms after the grant, no look in between. */
-    assert_int_equal(sched_acquire(h, t0 + 1429 + 1428, &w, &g),
-                     SCHED_WAIT);
+    assert_int_equal(sched_acquire(h, t0 + 1429 + 1428, &w, &g), SCHED_WAIT);
     assert_int_equal(w, 1);
     sched_free(s);
 }
@@ -356,7 +359,6 @@ static void test_host_backoff_grows_and_resets(void **state)
 
 /* --- breaker ---------------------------------------------------------------- */
 
-
 static void test_breaker_transitions(void **state)
 {
     struct sched_params p = quiet();
@@ -385,7 +387,7 @@ static void test_breaker_transitions(void **state)
     fail_once(h, 300);
     fail_once(h, 400);
     assert_int_equal(sched_host_breaker(h), SCHED_CLOSED);
-    fail_once(h, 1000);                      /* the third in a row */
+    fail_once(h, 1000); /* the third in a row */
     assert_int_equal(sched_host_breaker(h), SCHED_OPENED);
     assert_int_equal(sched_host_open_until(h), 11000);
     assert_int_equal(sched_stats(s)->opened, 1);
@@ -450,7 +452,7 @@ static void test_retry_after(void **state)
     (void)state;
     p.rate_per_s = 1000;
     p.burst = 10;
-    p.backoff_base_ms = 100000;       /* would be longer: RA wins */
+    p.backoff_base_ms = 100000; /* would be longer: RA wins */
     p.backoff_max_ms = 100000;
     s = sched_new(&p);
     h = host(s, "http://ra.example/");
@@ -495,8 +497,8 @@ static void test_hosts_keys_and_independence(void **state)
     slow.rate_per_s = 0.5;
     slow.burst = 4;
     any.burst = 7;
-    assert_int_equal(sched_set_host_params(s, "Slow.example:8443", &slow,
-                                           &err), 0);
+    assert_int_equal(sched_set_host_params(s, "Slow.example:8443", &slow, &err),
+                     0);
     assert_int_equal(sched_set_host_params(s, "slow.example", &any, &err), 0);
     assert_int_equal(sched_set_host_params(s, "[::1]:8080", &any, &err), 0);
     assert_int_equal(sched_set_host_params(s, "bad host", &any, &err), -1);
@@ -516,9 +518,10 @@ static void test_hosts_keys_and_independence(void **state)
     c = host(s, "https://slow.example:8443/fhir");
     assert_int_equal(sched_host_params(c)->burst, 4);
     assert_int_equal(sched_host_params(host(s, "http://SLOW.example:81/"))
-                     ->burst, 7);
-    assert_int_equal(sched_host_params(host(s, "http://[::1]:8080/"))
-                     ->burst, 7);
+                         ->burst,
+                     7);
+    assert_int_equal(sched_host_params(host(s, "http://[::1]:8080/"))->burst,
+                     7);
     assert_int_equal(sched_host_params(a)->burst, 1);
 
     /* a's breaker opens; b and c do not care */
@@ -531,7 +534,7 @@ static void test_hosts_keys_and_independence(void **state)
         sched_release(&g, SCHED_SUCCESS, -1, 1);
     }
     assert_int_equal(sched_acquire(c, 1, &w, &g), SCHED_WAIT);
-    assert_int_equal(w, 2000);        /* 0.5/s */
+    assert_int_equal(w, 2000); /* 0.5/s */
     assert_int_equal(sched_host_breaker(b), SCHED_CLOSED);
 
     /* not http(s) or no host: refused with a message */

@@ -67,24 +67,28 @@
 
 /* A region built by hand, so this test does not depend on conf files. */
 static struct conf_clinic clinics[] = {
-    {.id = ID_NORMAL, .name = "Fysio Normal & Söner <AB>",
-     .sim_profile = "normal"},
-    {.id = ID_BUSY, .name = "Fysio Busy", .sim_profile = "busy"},
-    {.id = ID_FULL, .name = "Fysio Full", .sim_profile = "full"},
-    {.id = ID_VP004, .name = "Fysio VP004", .sim_profile = "vp004"},
-    {.id = ID_VP007, .name = "Fysio VP007", .sim_profile = "vp007"},
-    {.id = ID_ERROR, .name = "Fysio Error", .sim_profile = "error"},
-    {.id = ID_GARBAGE, .name = "Fysio Garbage", .sim_profile = "garbage"},
-    {.id = ID_HOSTILE, .name = "Fysio Hostile", .sim_profile = "hostile"},
-    {.id = ID_HANG, .name = "Fysio Hang", .sim_profile = "hang"},
-    {.id = ID_503, .name = "Fysio 503", .sim_profile = "http503"},
-    {.id = ID_OWNTT, .name = "Fysio Own Type", .sim_profile = NULL,
-     .has_booking = true,
-     .booking = {.adapter = "rivta-scheduling", .time_type_id = "FYS-NY"}},
+    { .id = ID_NORMAL,
+      .name = "Fysio Normal & Söner <AB>",
+      .sim_profile = "normal" },
+    { .id = ID_BUSY, .name = "Fysio Busy", .sim_profile = "busy" },
+    { .id = ID_FULL, .name = "Fysio Full", .sim_profile = "full" },
+    { .id = ID_VP004, .name = "Fysio VP004", .sim_profile = "vp004" },
+    { .id = ID_VP007, .name = "Fysio VP007", .sim_profile = "vp007" },
+    { .id = ID_ERROR, .name = "Fysio Error", .sim_profile = "error" },
+    { .id = ID_GARBAGE, .name = "Fysio Garbage", .sim_profile = "garbage" },
+    { .id = ID_HOSTILE, .name = "Fysio Hostile", .sim_profile = "hostile" },
+    { .id = ID_HANG, .name = "Fysio Hang", .sim_profile = "hang" },
+    { .id = ID_503, .name = "Fysio 503", .sim_profile = "http503" },
+    { .id = ID_OWNTT,
+      .name = "Fysio Own Type",
+      .sim_profile = NULL,
+      .has_booking = true,
+      .booking = { .adapter = "rivta-scheduling", .time_type_id = "FYS-NY" } },
 };
-static struct conf_region region = {
-    .name = "test", .clinics = clinics,
-    .nclinics = sizeof(clinics) / sizeof(clinics[0])};
+static struct conf_region region = { .name = "test",
+                                     .clinics = clinics,
+                                     .nclinics =
+                                         sizeof(clinics) / sizeof(clinics[0]) };
 
 /* Tuesday 2026-03-10 10:05 in Stockholm (CET, +01:00). */
 static int64_t test_now(void)
@@ -104,8 +108,8 @@ struct fx {
 static struct fx *fx_new(uint32_t seed, int latency_ms)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    struct sim_opts o = {seed, latency_ms};
-    struct sf_error err = {0};
+    struct sim_opts o = { seed, latency_ms };
+    struct sf_error err = { 0 };
 
     assert_non_null(f);
     f->base = event_base_new();
@@ -184,10 +188,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Run the loop until pred(arg) or ms pass; returns pred's last value. */
-static bool run_until(struct event_base *base, bool (*pred)(void *),
-                      void *arg, long ms)
+static bool run_until(struct event_base *base, bool (*pred)(void *), void *arg,
+                      long ms)
 {
-    struct timeval step = {0, 5000}, t0, t1;
+    struct timeval step = { 0, 5000 }, t0, t1;
     struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     bool ok;
 
@@ -197,8 +201,8 @@ static bool run_until(struct event_base *base, bool (*pred)(void *),
     while (!(ok = pred(arg))) {
         event_base_loop(base, EVLOOP_ONCE);
         gettimeofday(&t1, NULL);
-        if ((t1.tv_sec - t0.tv_sec) * 1000L +
-                (t1.tv_usec - t0.tv_usec) / 1000 > ms)
+        if ((t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_usec - t0.tv_usec) / 1000 >
+            ms)
             break;
     }
     event_free(tick);
@@ -211,11 +215,9 @@ static bool resp_done(void *arg)
 }
 
 /* Send a request on a new connection; returns the connection (free it). */
-static struct evhttp_connection *start_request(struct fx *f,
-                                               enum evhttp_cmd_type cmd,
-                                               const char *path,
-                                               const char *body, size_t len,
-                                               struct resp *out)
+static struct evhttp_connection *
+start_request(struct fx *f, enum evhttp_cmd_type cmd, const char *path,
+              const char *body, size_t len, struct resp *out)
 {
     struct evhttp_connection *conn;
     struct evhttp_request *req;
@@ -252,13 +254,13 @@ static void http_do(struct fx *f, enum evhttp_cmd_type cmd, const char *path,
 /* --- hand-written requests ----------------------------------------------- */
 
 struct q {
-    const char *contract;     /* "GetAvailableTimeslots", ... */
-    const char *la;           /* LogicalAddress header, NULL = none */
-    const char *hf;           /* healthcare_facility, NULL = same as la */
-    const char *d0, *d1;      /* DT */
-    const char *tt;           /* timeTypeID or NULL */
-    const char *soc;          /* subject_of_care or NULL = omit */
-    bool soc_wrong_ns;        /* put subject_of_care in the :1 namespace */
+    const char *contract; /* "GetAvailableTimeslots", ... */
+    const char *la;       /* LogicalAddress header, NULL = none */
+    const char *hf;       /* healthcare_facility, NULL = same as la */
+    const char *d0, *d1;  /* DT */
+    const char *tt;       /* timeTypeID or NULL */
+    const char *soc;      /* subject_of_care or NULL = omit */
+    bool soc_wrong_ns;    /* put subject_of_care in the :1 namespace */
 };
 
 static char *envelope(const struct q *q)
@@ -269,36 +271,37 @@ static char *envelope(const struct q *q)
 
     assert_non_null(buf);
     n = snprintf(buf, 4096,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        "<s:Envelope xmlns:s=\"" SOAP_NS "\""
-        " xmlns:reg=\"urn:riv:itintegration:registry:1\""
-        " xmlns:ih=\"urn:riv:interoperability:headers:1\""
-        " xmlns:m=\"urn:riv:crm:scheduling:%sResponder:1\""
-        " xmlns:mx=\"urn:riv:crm:scheduling:%sResponder:1.1\">"
-        "<s:Header>%s%s%s"
-        "<ih:Actor><ih:actorId>" SOC "</ih:actorId>"
-        "<ih:actorType>subject_of_care</ih:actorType></ih:Actor>"
-        "</s:Header><s:Body><m:%s>"
-        "<m:healthcare_facility>%s</m:healthcare_facility>"
-        "%s%s%s%s%s%s%s%s%s"
-        "%s%s%s%s%s"
-        "</m:%s></s:Body></s:Envelope>",
-        c, c,
-        q->la ? "<reg:LogicalAddress>" : "", q->la ? q->la : "",
-        q->la ? "</reg:LogicalAddress>" : "",
-        c, q->hf ? q->hf : (q->la ? q->la : ""),
-        q->d0 ? "<m:startDateInclusive>" : "", q->d0 ? q->d0 : "",
-        q->d0 ? "</m:startDateInclusive>" : "",
-        q->d1 ? "<m:endDateInclusive>" : "", q->d1 ? q->d1 : "",
-        q->d1 ? "</m:endDateInclusive>" : "",
-        q->tt ? "<m:timeTypeID>" : "", q->tt ? q->tt : "",
-        q->tt ? "</m:timeTypeID>" : "",
-        q->soc ? (q->soc_wrong_ns ? "<m:subject_of_care>"
-                                  : "<mx:subject_of_care>") : "",
-        q->soc ? q->soc : "",
-        q->soc ? (q->soc_wrong_ns ? "</m:subject_of_care>"
-                                  : "</mx:subject_of_care>") : "",
-        "", "", c);
+                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<s:Envelope xmlns:s=\"" SOAP_NS "\""
+                 " xmlns:reg=\"urn:riv:itintegration:registry:1\""
+                 " xmlns:ih=\"urn:riv:interoperability:headers:1\""
+                 " xmlns:m=\"urn:riv:crm:scheduling:%sResponder:1\""
+                 " xmlns:mx=\"urn:riv:crm:scheduling:%sResponder:1.1\">"
+                 "<s:Header>%s%s%s"
+                 "<ih:Actor><ih:actorId>" SOC "</ih:actorId>"
+                 "<ih:actorType>subject_of_care</ih:actorType></ih:Actor>"
+                 "</s:Header><s:Body><m:%s>"
+                 "<m:healthcare_facility>%s</m:healthcare_facility>"
+                 "%s%s%s%s%s%s%s%s%s"
+                 "%s%s%s%s%s"
+                 "</m:%s></s:Body></s:Envelope>",
+                 c, c, q->la ? "<reg:LogicalAddress>" : "", q->la ? q->la : "",
+                 q->la ? "</reg:LogicalAddress>" : "", c,
+                 q->hf ? q->hf : (q->la ? q->la : ""),
+                 q->d0 ? "<m:startDateInclusive>" : "", q->d0 ? q->d0 : "",
+                 q->d0 ? "</m:startDateInclusive>" : "",
+                 q->d1 ? "<m:endDateInclusive>" : "", q->d1 ? q->d1 : "",
+                 q->d1 ? "</m:endDateInclusive>" : "",
+                 q->tt ? "<m:timeTypeID>" : "", q->tt ? q->tt : "",
+                 q->tt ? "</m:timeTypeID>" : "",
+                 q->soc ? (q->soc_wrong_ns ? "<m:subject_of_care>"
+                                           : "<mx:subject_of_care>")
+                        : "",
+                 q->soc ? q->soc : "",
+                 q->soc ? (q->soc_wrong_ns ? "</m:subject_of_care>"
+                                           : "</mx:subject_of_care>")
+                        : "",
+                 "", "", c);
     assert_true(n > 0 && n < 4096);
     return buf;
 }
@@ -320,7 +323,7 @@ static xmlDoc *parse_strict(const struct resp *r)
                               XML_PARSE_NONET | XML_PARSE_NOERROR |
                                   XML_PARSE_NOWARNING);
     assert_non_null(d);
-    assert_null(d->intSubset);   /* the simulator never sends a DTD unasked */
+    assert_null(d->intSubset); /* the simulator never sends a DTD unasked */
     return d;
 }
 
@@ -332,12 +335,15 @@ static xmlXPathObject *xp(xmlDoc *d, const char *expr)
     assert_non_null(ctx);
     xmlXPathRegisterNs(ctx, BAD_CAST "s", BAD_CAST SOAP_NS);
     xmlXPathRegisterNs(ctx, BAD_CAST "c", BAD_CAST CORE_NS);
-    xmlXPathRegisterNs(ctx, BAD_CAST "ts", BAD_CAST
-        "urn:riv:crm:scheduling:GetAvailableTimeslotsResponder:1");
-    xmlXPathRegisterNs(ctx, BAD_CAST "ad", BAD_CAST
-        "urn:riv:crm:scheduling:GetAvailableDatesResponder:1");
-    xmlXPathRegisterNs(ctx, BAD_CAST "tt", BAD_CAST
-        "urn:riv:crm:scheduling:GetAllTimeTypesResponder:1");
+    xmlXPathRegisterNs(
+        ctx, BAD_CAST "ts",
+        BAD_CAST "urn:riv:crm:scheduling:GetAvailableTimeslotsResponder:1");
+    xmlXPathRegisterNs(ctx, BAD_CAST "ad",
+                       BAD_CAST
+                       "urn:riv:crm:scheduling:GetAvailableDatesResponder:1");
+    xmlXPathRegisterNs(ctx, BAD_CAST "tt",
+                       BAD_CAST
+                       "urn:riv:crm:scheduling:GetAllTimeTypesResponder:1");
     o = xmlXPathEvalExpression(BAD_CAST expr, ctx);
     assert_non_null(o);
     xmlXPathFreeContext(ctx);
@@ -402,8 +408,8 @@ static void validate_body(xmlDoc *d, const char *contract)
     assert_non_null(schema);
     vc = xmlSchemaNewValidCtxt(schema);
     assert_non_null(vc);
-    assert_int_equal(xmlSchemaValidateOneElement(vc,
-                         o->nodesetval->nodeTab[0]), 0);
+    assert_int_equal(xmlSchemaValidateOneElement(vc, o->nodesetval->nodeTab[0]),
+                     0);
     xmlSchemaFreeValidCtxt(vc);
     xmlSchemaFree(schema);
     xmlSchemaFreeParserCtxt(pc);
@@ -477,7 +483,13 @@ static void slots_of(xmlDoc *d, const char *clinic_id, struct avail_slots *out)
         disp = display_of(pn);
         assert_int_equal(avail_slots_add(out, a, b, disp, tn, ti), 0);
         free(disp);
-        free(st); free(en); free(hf); free(pn); free(tn); free(ti); free(pf);
+        free(st);
+        free(en);
+        free(hf);
+        free(pn);
+        free(tn);
+        free(ti);
+        free(pf);
     }
     xmlXPathFreeObject(o);
 }
@@ -493,11 +505,11 @@ static void truth(uint32_t seed, const struct conf_clinic *c, int32_t d0,
         assert_int_equal(sim_schedule_day(seed, c, d, &all), 0);
     for (size_t i = 0; i < all.n; i++)
         if (all.v[i].start > now)
-            assert_int_equal(avail_slots_add(out, all.v[i].start,
-                                             all.v[i].end,
+            assert_int_equal(avail_slots_add(out, all.v[i].start, all.v[i].end,
                                              all.v[i].practitioner,
                                              all.v[i].service,
-                                             all.v[i].service_id), 0);
+                                             all.v[i].service_id),
+                             0);
     avail_slots_clear(&all);
 }
 
@@ -543,7 +555,7 @@ static void test_schedule_rules(void **state)
         avail_slots_clear(&again);
         assert_int_equal(sim_schedule_day(7, c, d, &s), 0);
         assert_int_equal(sim_schedule_day(7, c, d, &again), 0);
-        assert_true(avail_slots_equal(&s, &again));   /* pure function */
+        assert_true(avail_slots_equal(&s, &again)); /* pure function */
         if (clock_weekday(d) >= 6 || !clock_is_working_day(d)) {
             assert_int_equal(s.n, 0);
             continue;
@@ -557,14 +569,14 @@ static void test_schedule_rules(void **state)
 
             if (len == 0)
                 len = m1 - m0;
-            assert_int_equal(m1 - m0, len);   /* one slot length per clinic */
+            assert_int_equal(m1 - m0, len); /* one slot length per clinic */
             assert_true(len == 30 || len == 45);
             assert_true(m0 >= 8 * 60 && m1 <= 16 * 60 + 30);
             /* lunch 12:00-13:00 stays empty */
             assert_false(m0 < 13 * 60 && m1 > 12 * 60);
             /* on the slot grid of its half-day */
-            assert_int_equal((m0 < 12 * 60 ? m0 - 8 * 60 : m0 - 13 * 60) %
-                             len, 0);
+            assert_int_equal((m0 < 12 * 60 ? m0 - 8 * 60 : m0 - 13 * 60) % len,
+                             0);
             assert_string_equal(s.v[i].service, "Nybesök fysioterapeut");
             assert_string_equal(s.v[i].service_id, "NYB");
             assert_non_null(strstr(s.v[i].practitioner, ", "));
@@ -598,17 +610,17 @@ static void test_schedule_known_days(void **state)
     const struct conf_clinic *c = clinic(ID_NORMAL);
     /* Worked out by hand for 2026 (Easter Sunday is 5 April). */
     static const int closed[][3] = {
-        {2026, 3, 14},  /* Saturday */
-        {2026, 3, 15},  /* Sunday */
-        {2026, 1, 1},   /* nyårsdagen */
-        {2026, 1, 6},   /* trettondedag jul */
-        {2026, 4, 3},   /* långfredagen */
-        {2026, 4, 6},   /* annandag påsk */
-        {2026, 5, 1},   /* första maj */
-        {2026, 5, 14},  /* Kristi himmelsfärd */
-        {2026, 6, 19},  /* midsommarafton */
-        {2026, 12, 24}, /* julafton */
-        {2026, 12, 31}, /* nyårsafton */
+        { 2026, 3, 14 },  /* Saturday */
+        { 2026, 3, 15 },  /* Sunday */
+        { 2026, 1, 1 },   /* nyårsdagen */
+        { 2026, 1, 6 },   /* trettondedag jul */
+        { 2026, 4, 3 },   /* långfredagen */
+        { 2026, 4, 6 },   /* annandag påsk */
+        { 2026, 5, 1 },   /* första maj */
+        { 2026, 5, 14 },  /* Kristi himmelsfärd */
+        { 2026, 6, 19 },  /* midsommarafton */
+        { 2026, 12, 24 }, /* julafton */
+        { 2026, 12, 31 }, /* nyårsafton */
     };
 
     (void)state;
@@ -616,8 +628,14 @@ static void test_schedule_known_days(void **state)
     for (size_t i = 0; i < sizeof(closed) / sizeof(closed[0]); i++) {
         for (uint32_t seed = 1; seed <= 20; seed++) {
             assert_int_equal(sim_schedule_day(seed, c,
-                clock_days_from_civil(closed[i][0], closed[i][1],
-                                      closed[i][2]), &s), 0);
+                                              clock_days_from_civil(closed[i]
+                                                                          [0],
+                                                                    closed[i]
+                                                                          [1],
+                                                                    closed[i]
+                                                                          [2]),
+                                              &s),
+                             0);
             assert_int_equal(s.n, 0);
         }
     }
@@ -675,7 +693,7 @@ static void test_schedule_seed_and_profile(void **state)
         assert_int_equal(sim_schedule_day(1, clinic(ID_HANG), d, &b), 0);
         assert_int_equal(b.n, 0);
     }
-    assert_true(differ >= 30);      /* 40 working days, nearly all differ */
+    assert_true(differ >= 30); /* 40 working days, nearly all differ */
     assert_true(normal > 0);
     assert_true(busy > 0 && busy * 3 < normal);
     /* Another clinic with the same seed gets another timebook. */
@@ -697,8 +715,14 @@ static void test_schedule_seed_and_profile(void **state)
 static void test_timeslots_match_schedule(void **state)
 {
     struct fx *f = *state;
-    struct q q = {"GetAvailableTimeslots", ID_NORMAL, NULL, "20260309",
-                  "20260320", NULL, SOC, false};
+    struct q q = { "GetAvailableTimeslots",
+                   ID_NORMAL,
+                   NULL,
+                   "20260309",
+                   "20260320",
+                   NULL,
+                   SOC,
+                   false };
     struct resp r;
     struct avail_slots got, want;
     xmlDoc *d;
@@ -711,7 +735,8 @@ static void test_timeslots_match_schedule(void **state)
     /* Clients must skip this: an element of a foreign namespace. */
     assert_int_equal(xp_count(d, "/s:Envelope/s:Body/*/*[namespace-uri() != "
                                  "'urn:riv:crm:scheduling:"
-                                 "GetAvailableTimeslotsResponder:1']"), 1);
+                                 "GetAvailableTimeslotsResponder:1']"),
+                     1);
 
     avail_slots_init(&got);
     avail_slots_init(&want);
@@ -720,7 +745,7 @@ static void test_timeslots_match_schedule(void **state)
           clock_days_from_civil(2026, 3, 20), test_now(), &want);
     assert_true(want.n > 10);
     for (size_t i = 0; i < got.n; i++)
-        assert_true(got.v[i].start > test_now());   /* nothing passed */
+        assert_true(got.v[i].start > test_now()); /* nothing passed */
     avail_slots_sort(&got);
     avail_slots_sort(&want);
     assert_int_equal(got.n, want.n);
@@ -730,8 +755,10 @@ static void test_timeslots_match_schedule(void **state)
         char *a = xp_str(d, "(//ts:timeslotDetail)[1]/c:performer");
         char *an = xp_str(d, "(//ts:timeslotDetail)[1]/c:performerName");
         char expr[300];
-        snprintf(expr, sizeof(expr), "//ts:timeslotDetail[c:performer='%s'"
-                 " and c:performerName!='%s']", a, an);
+        snprintf(expr, sizeof(expr),
+                 "//ts:timeslotDetail[c:performer='%s'"
+                 " and c:performerName!='%s']",
+                 a, an);
         assert_int_equal(xp_count(d, expr), 0);
         free(a);
         free(an);
@@ -746,11 +773,17 @@ static void test_timeslots_match_schedule(void **state)
 static void test_passed_slots_follow_clock(void **state)
 {
     struct fx *f = *state;
-    struct q q = {"GetAvailableTimeslots", ID_NORMAL, NULL, "20260310",
-                  "20260310", NULL, SOC, false};
+    struct q q = { "GetAvailableTimeslots",
+                   ID_NORMAL,
+                   NULL,
+                   "20260310",
+                   "20260310",
+                   NULL,
+                   SOC,
+                   false };
     int32_t day = clock_days_from_civil(2026, 3, 10);
     struct avail_slots all;
-    int64_t times[] = {clock_day_start(day), 0, 0};
+    int64_t times[] = { clock_day_start(day), 0, 0 };
     struct resp r;
 
     avail_slots_init(&all);
@@ -786,8 +819,14 @@ static void test_passed_slots_follow_clock(void **state)
 static void test_dates_match_schedule(void **state)
 {
     struct fx *f = *state;
-    struct q qs = {"GetAvailableTimeslots", ID_NORMAL, NULL, "20260309",
-                   "20260322", NULL, SOC, false};
+    struct q qs = { "GetAvailableTimeslots",
+                    ID_NORMAL,
+                    NULL,
+                    "20260309",
+                    "20260322",
+                    NULL,
+                    SOC,
+                    false };
     struct q qd = qs;
     struct resp r1, r2;
     xmlDoc *ds, *dd;
@@ -846,7 +885,12 @@ static void test_dates_match_schedule(void **state)
         disp = display_of(name);
         assert_true(ngot < 200);
         snprintf(pairs_got[ngot++], 96, "%s|%s", date, disp);
-        free(date); free(perf); free(hf); free(tid); free(name); free(disp);
+        free(date);
+        free(perf);
+        free(hf);
+        free(tid);
+        free(name);
+        free(disp);
     }
     xmlXPathFreeObject(o);
     assert_int_equal(ngot, nwant);
@@ -871,8 +915,9 @@ static void test_dates_match_schedule(void **state)
 static void test_time_types(void **state)
 {
     struct fx *f = *state;
-    struct q q = {"GetAllTimeTypes", ID_NORMAL, NULL, NULL, NULL, NULL, SOC,
-                  false};
+    struct q q = {
+        "GetAllTimeTypes", ID_NORMAL, NULL, NULL, NULL, NULL, SOC, false
+    };
     struct resp r;
     xmlDoc *d;
     char *name;
@@ -893,8 +938,14 @@ static void test_time_types(void **state)
 static void test_time_type_filter(void **state)
 {
     struct fx *f = *state;
-    struct q q = {"GetAvailableTimeslots", ID_NORMAL, NULL, "20260309",
-                  "20260320", NULL, SOC, false};
+    struct q q = { "GetAvailableTimeslots",
+                   ID_NORMAL,
+                   NULL,
+                   "20260309",
+                   "20260320",
+                   NULL,
+                   SOC,
+                   false };
     struct resp r;
     xmlDoc *d;
     int all, nyb;
@@ -916,7 +967,7 @@ static void test_time_type_filter(void **state)
     xmlFreeDoc(d);
     resp_clear(&r);
 
-    q.tt = "ATB";   /* a type with no free times */
+    q.tt = "ATB"; /* a type with no free times */
     soap(f, PATH_SLOTS, &q, &r);
     assert_int_equal(r.status, 200);
     d = parse_strict(&r);
@@ -932,7 +983,8 @@ static void test_time_type_filter(void **state)
     d = parse_strict(&r);
     assert_true(xp_count(d, "//ts:timeslotDetail") > 0);
     assert_int_equal(xp_count(d, "//ts:timeslotDetail[c:timeTypeID!="
-                                 "'FYS-NY']"), 0);
+                                 "'FYS-NY']"),
+                     0);
     xmlFreeDoc(d);
     resp_clear(&r);
 }
@@ -940,8 +992,14 @@ static void test_time_type_filter(void **state)
 static void test_busy_and_full(void **state)
 {
     struct fx *f = *state;
-    struct q q = {"GetAvailableTimeslots", ID_FULL, NULL, "20260309",
-                  "20260405", NULL, SOC, false};
+    struct q q = { "GetAvailableTimeslots",
+                   ID_FULL,
+                   NULL,
+                   "20260309",
+                   "20260405",
+                   NULL,
+                   SOC,
+                   false };
     struct resp r;
     struct avail_slots got, want;
     xmlDoc *d;
@@ -983,15 +1041,22 @@ static void test_busy_and_full(void **state)
 static void test_platform_faults(void **state)
 {
     struct fx *f = *state;
-    struct q q = {"GetAvailableTimeslots", ID_VP004, NULL, "20260309",
-                  "20260320", NULL, SOC, false};
+    struct q q = { "GetAvailableTimeslots",
+                   ID_VP004,
+                   NULL,
+                   "20260309",
+                   "20260320",
+                   NULL,
+                   SOC,
+                   false };
     struct resp r;
 
     soap(f, PATH_SLOTS, &q, &r);
     check_fault(&r, "soap:Server",
                 "VP004 No Logical Adress found for serviceNamespace:"
                 "urn:riv:crm:scheduling:GetAvailableTimeslotsResponder:1, "
-                "receiverId:" ID_VP004, NULL);
+                "receiverId:" ID_VP004,
+                NULL);
     resp_clear(&r);
 
     q.la = ID_VP007;
@@ -999,7 +1064,8 @@ static void test_platform_faults(void **state)
     check_fault(&r, "soap:Server",
                 "VP007 Authorization missing for serviceNamespace: "
                 "urn:riv:crm:scheduling:GetAvailableTimeslotsResponder:1, "
-                "receiverId: " ID_VP007 ", senderId: SE0000000000-SIM", NULL);
+                "receiverId: " ID_VP007 ", senderId: SE0000000000-SIM",
+                NULL);
     resp_clear(&r);
 
     q.contract = "GetAvailableDates";
@@ -1007,7 +1073,8 @@ static void test_platform_faults(void **state)
     check_fault(&r, "soap:Server",
                 "VP007 Authorization missing for serviceNamespace: "
                 "urn:riv:crm:scheduling:GetAvailableDatesResponder:1, "
-                "receiverId: " ID_VP007 ", senderId: SE0000000000-SIM", NULL);
+                "receiverId: " ID_VP007 ", senderId: SE0000000000-SIM",
+                NULL);
     resp_clear(&r);
 
     /* nobody with this HSA-id in the region */
@@ -1017,7 +1084,8 @@ static void test_platform_faults(void **state)
     check_fault(&r, "soap:Server",
                 "VP004 No Logical Adress found for serviceNamespace:"
                 "urn:riv:crm:scheduling:GetAvailableTimeslotsResponder:1, "
-                "receiverId:SE2321000156-NOPE", NULL);
+                "receiverId:SE2321000156-NOPE",
+                NULL);
     resp_clear(&r);
 
     /* no LogicalAddress at all */
@@ -1039,8 +1107,14 @@ static void test_platform_faults(void **state)
 static void test_producer_misbehaviour(void **state)
 {
     struct fx *f = *state;
-    struct q q = {"GetAvailableTimeslots", ID_ERROR, NULL, "20260309",
-                  "20260320", NULL, SOC, false};
+    struct q q = { "GetAvailableTimeslots",
+                   ID_ERROR,
+                   NULL,
+                   "20260309",
+                   "20260320",
+                   NULL,
+                   SOC,
+                   false };
     struct resp r;
     xmlDoc *d;
 
@@ -1055,7 +1129,7 @@ static void test_producer_misbehaviour(void **state)
     d = xmlReadMemory(r.body, (int)r.len, NULL, NULL,
                       XML_PARSE_NONET | XML_PARSE_NOERROR |
                           XML_PARSE_NOWARNING);
-    assert_null(d);   /* not XML */
+    assert_null(d); /* not XML */
     resp_clear(&r);
 
     /* hostile: a DTD with an external entity and nested entities. Parse
@@ -1067,10 +1141,10 @@ static void test_producer_misbehaviour(void **state)
     {
         /* Read only up to the root element: the declarations are parsed,
          * nothing is expanded. */
-        xmlTextReader *rd = xmlReaderForMemory(r.body, (int)r.len, NULL,
-                                               NULL, XML_PARSE_NONET |
-                                               XML_PARSE_NOERROR |
-                                               XML_PARSE_NOWARNING);
+        xmlTextReader *rd =
+            xmlReaderForMemory(r.body, (int)r.len, NULL, NULL,
+                               XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                   XML_PARSE_NOWARNING);
         xmlEntity *x, *b;
         bool saw_doctype = false;
 
@@ -1107,8 +1181,14 @@ static void test_producer_misbehaviour(void **state)
 static void test_request_validation(void **state)
 {
     struct fx *f = *state;
-    struct q q = {"GetAvailableTimeslots", ID_NORMAL, "SE2321000156-T002",
-                  "20260309", "20260320", NULL, SOC, false};
+    struct q q = { "GetAvailableTimeslots",
+                   ID_NORMAL,
+                   "SE2321000156-T002",
+                   "20260309",
+                   "20260320",
+                   NULL,
+                   SOC,
+                   false };
     struct resp r;
     char *env, *big;
 
@@ -1117,7 +1197,7 @@ static void test_request_validation(void **state)
     check_fault(&r, "soap:Server", NULL, "does not match LogicalAddress");
     resp_clear(&r);
 
-    q.hf = "se2321000156-t001";   /* same unit, other case: fine */
+    q.hf = "se2321000156-t001"; /* same unit, other case: fine */
     soap(f, PATH_SLOTS, &q, &r);
     assert_int_equal(r.status, 200);
     resp_clear(&r);
@@ -1129,7 +1209,7 @@ static void test_request_validation(void **state)
     resp_clear(&r);
 
     q.soc = SOC;
-    q.soc_wrong_ns = true;   /* 1.0-style: not in the :1.1 namespace */
+    q.soc_wrong_ns = true; /* 1.0-style: not in the :1.1 namespace */
     soap(f, PATH_SLOTS, &q, &r);
     check_fault(&r, "soap:Client", NULL, "subject_of_care");
     resp_clear(&r);
@@ -1138,7 +1218,7 @@ static void test_request_validation(void **state)
     q.soc = "19121212";
     soap(f, PATH_SLOTS, &q, &r);
     check_fault(&r, "soap:Client", NULL, "subject_of_care");
-    assert_null(strstr(r.body, "19121212"));   /* never echoed */
+    assert_null(strstr(r.body, "19121212")); /* never echoed */
     resp_clear(&r);
 
     q.soc = SOC;
@@ -1256,12 +1336,18 @@ static bool pending_is(void *arg)
 static void test_hang_does_not_block(void **state)
 {
     struct fx *f = *state;
-    struct q qh = {"GetAvailableTimeslots", ID_HANG, NULL, "20260309",
-                   "20260320", NULL, SOC, false};
+    struct q qh = { "GetAvailableTimeslots",
+                    ID_HANG,
+                    NULL,
+                    "20260309",
+                    "20260320",
+                    NULL,
+                    SOC,
+                    false };
     struct q qn = qh;
-    struct resp rh = {0}, rn = {0}, rh2 = {0};
+    struct resp rh = { 0 }, rn = { 0 }, rh2 = { 0 };
     struct evhttp_connection *ch, *ch2;
-    struct pend p = {f->sim, 1};
+    struct pend p = { f->sim, 1 };
     char *eh = envelope(&qh), *en;
     unsigned long before = sim_requests(f->sim);
 
@@ -1301,9 +1387,10 @@ static void test_hang_does_not_block(void **state)
 static void test_latency(void **state)
 {
     struct fx *f;
-    struct q q = {"GetAllTimeTypes", ID_NORMAL, NULL, NULL, NULL, NULL, SOC,
-                  false};
-    struct resp r = {0}, r2 = {0};
+    struct q q = {
+        "GetAllTimeTypes", ID_NORMAL, NULL, NULL, NULL, NULL, SOC, false
+    };
+    struct resp r = { 0 }, r2 = { 0 };
     struct timespec t0, t1;
     struct evhttp_connection *c2;
     struct pend p;
@@ -1317,7 +1404,7 @@ static void test_latency(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     assert_int_equal(r.status, 200);
-    assert_true(ms >= 115);   /* timer granularity: allow a few ms */
+    assert_true(ms >= 115); /* timer granularity: allow a few ms */
     assert_int_equal(sim_requests(f->sim), 1);
     assert_int_equal(sim_pending(f->sim), 0);
 
@@ -1338,10 +1425,10 @@ static void test_latency(void **state)
 static void test_new_errors(void **state)
 {
     struct event_base *base = event_base_new();
-    struct conf_clinic bad[] = {{.id = ID_NORMAL, .sim_profile = "bogus"}};
-    struct conf_region rg = {.clinics = bad, .nclinics = 1};
-    struct sim_opts o = {1, 0};
-    struct sf_error err = {0};
+    struct conf_clinic bad[] = { { .id = ID_NORMAL, .sim_profile = "bogus" } };
+    struct conf_region rg = { .clinics = bad, .nclinics = 1 };
+    struct sim_opts o = { 1, 0 };
+    struct sf_error err = { 0 };
     struct sim *a, *b;
 
     (void)state;
@@ -1370,21 +1457,21 @@ static void test_new_errors(void **state)
 static void test_load_faults_errors(void **state)
 {
     static const struct {
-        const char *sim;     /* the sim object of clinics[1] */
-        const char *path;    /* expected at the start of the error */
+        const char *sim;  /* the sim object of clinics[1] */
+        const char *path; /* expected at the start of the error */
     } bad[] = {
-        {"{\"latency_ms\": -1}", "$.clinics[1].sim.latency_ms:"},
-        {"{\"latency_ms\": 600001}", "$.clinics[1].sim.latency_ms:"},
-        {"{\"drip_bytes_per_s\": 0}", "$.clinics[1].sim.drip_bytes_per_s:"},
-        {"{\"fail_rate\": 1.5}", "$.clinics[1].sim.fail_rate:"},
-        {"{\"fail_rate\": \"half\"}", "$.clinics[1].sim.fail_rate:"},
-        {"{\"retry_after_s\": 86401}", "$.clinics[1].sim.retry_after_s:"},
-        {"{\"body_bytes\": -5}", "$.clinics[1].sim.body_bytes:"},
-        {"{\"change_every_s\": 100000001}",
-         "$.clinics[1].sim.change_every_s:"},
+        { "{\"latency_ms\": -1}", "$.clinics[1].sim.latency_ms:" },
+        { "{\"latency_ms\": 600001}", "$.clinics[1].sim.latency_ms:" },
+        { "{\"drip_bytes_per_s\": 0}", "$.clinics[1].sim.drip_bytes_per_s:" },
+        { "{\"fail_rate\": 1.5}", "$.clinics[1].sim.fail_rate:" },
+        { "{\"fail_rate\": \"half\"}", "$.clinics[1].sim.fail_rate:" },
+        { "{\"retry_after_s\": 86401}", "$.clinics[1].sim.retry_after_s:" },
+        { "{\"body_bytes\": -5}", "$.clinics[1].sim.body_bytes:" },
+        { "{\"change_every_s\": 100000001}",
+          "$.clinics[1].sim.change_every_s:" },
     };
     struct event_base *base = event_base_new();
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct sim *s;
     char json[256];
 
@@ -1399,10 +1486,11 @@ static void test_load_faults_errors(void **state)
         assert_int_equal(sim_load_faults(s, json, strlen(json), &err), -1);
         assert_int_equal(err.code, SF_ERR_CONFIG);
         if (strncmp(err.msg, bad[i].path, strlen(bad[i].path)) != 0)
-            fail_msg("%s: got \"%s\", want it to start with \"%s\"",
-                     bad[i].sim, err.msg, bad[i].path);
+            fail_msg("%s: got \"%s\", want it to start with \"%s\"", bad[i].sim,
+                     err.msg, bad[i].path);
     }
-    snprintf(json, sizeof(json), "{\"clinics\": [{}, {\"sim\": "
+    snprintf(json, sizeof(json),
+             "{\"clinics\": [{}, {\"sim\": "
              "{\"latency_ms\": 5, \"fail_rate\": 0.5, "
              "\"retry_after_s\": 3}}]}");
     assert_int_equal(sim_load_faults(s, json, strlen(json), &err), 0);
@@ -1419,26 +1507,28 @@ static void test_profiles_match_conf(void **state)
 {
     char json[512];
     struct conf_region *r = NULL;
-    struct conf_errors e = {0};
+    struct conf_errors e = { 0 };
     const char *name;
     size_t i;
 
     (void)state;
     for (i = 0; (name = sim_profile_name(i)) != NULL; i++) {
-        snprintf(json, sizeof(json), "{\"name\": \"R\", \"clinics\": "
+        snprintf(json, sizeof(json),
+                 "{\"name\": \"R\", \"clinics\": "
                  "[{\"id\": \"SE2321000156-A1\", \"name\": \"C\", "
                  "\"municipality\": \"Kil\", \"operator\": \"region\", "
-                 "\"sim\": {\"profile\": \"%s\"}}]}", name);
+                 "\"sim\": {\"profile\": \"%s\"}}]}",
+                 name);
         if (conf_parse(json, strlen(json), &r, &e) != 0)
-            fail_msg("profile \"%s\": %s", name,
-                     e.n > 0 ? e.v[0] : "refused");
+            fail_msg("profile \"%s\": %s", name, e.n > 0 ? e.v[0] : "refused");
         assert_string_equal(r->clinics[0].sim_profile, name);
         conf_free(r);
         r = NULL;
         conf_errors_free(&e);
     }
     assert_true(i >= 22);
-    snprintf(json, sizeof(json), "{\"name\": \"R\", \"clinics\": "
+    snprintf(json, sizeof(json),
+             "{\"name\": \"R\", \"clinics\": "
              "[{\"id\": \"SE2321000156-A1\", \"name\": \"C\", "
              "\"municipality\": \"Kil\", \"operator\": \"region\", "
              "\"sim\": {\"profile\": \"sleepy\"}}]}");
@@ -1477,8 +1567,8 @@ static int run_bin(const char *const *args, char *err, size_t errsz)
         _exit(127);
     }
     close(fds[1]);
-    while (got + 1 < errsz && (n = read(fds[0], err + got,
-                                        errsz - 1 - got)) > 0)
+    while (got + 1 < errsz &&
+           (n = read(fds[0], err + got, errsz - 1 - got)) > 0)
         got += (size_t)n;
     err[got] = '\0';
     close(fds[0]);
@@ -1506,27 +1596,28 @@ static void test_cli(void **state)
     ssize_t n;
     size_t got = 0;
     int port = 0;
-    struct fx f = {0};
+    struct fx f = { 0 };
     struct resp r;
-    struct q q = {"GetAllTimeTypes", ID_NORMAL, NULL, NULL, NULL, NULL, SOC,
-                  false};
+    struct q q = {
+        "GetAllTimeTypes", ID_NORMAL, NULL, NULL, NULL, NULL, SOC, false
+    };
 
     (void)state;
     if (bin == NULL || access(bin, X_OK) != 0)
         th_skip("SLOTFEED_SIM_BIN not set or not built (ctest sets it)");
     {
-        const char *a1[] = {"--seed", "x", NULL};
+        const char *a1[] = { "--seed", "x", NULL };
         assert_int_equal(run_bin(a1, err, sizeof(err)), 2);
         assert_non_null(strstr(err, "--seed"));
-        const char *a2[] = {"--listen", "127.0.0.1:0", NULL};
+        const char *a2[] = { "--listen", "127.0.0.1:0", NULL };
         assert_int_equal(run_bin(a2, err, sizeof(err)), 2);
         assert_non_null(strstr(err, "--config"));
-        const char *a3[] = {"--config", "/nonexistent/region.json", NULL};
+        const char *a3[] = { "--config", "/nonexistent/region.json", NULL };
         assert_int_equal(run_bin(a3, err, sizeof(err)), 2);
         assert_non_null(strstr(err, "region.json"));
-        const char *a4[] = {"--bogus", NULL};
+        const char *a4[] = { "--bogus", NULL };
         assert_int_equal(run_bin(a4, err, sizeof(err)), 2);
-        const char *a5[] = {"--help", NULL};
+        const char *a5[] = { "--help", NULL };
         assert_int_equal(run_bin(a5, err, sizeof(err)), 0);
     }
 
@@ -1535,9 +1626,9 @@ static void test_cli(void **state)
     assert_int_equal(write(fd, "{\"clinics\": 5}", 14), 14);
     close(fd);
     {
-        const char *a[] = {"--config", cfg, NULL};
+        const char *a[] = { "--config", cfg, NULL };
         assert_int_equal(run_bin(a, err, sizeof(err)), 2);
-        assert_non_null(strstr(err, "$."));   /* conf_errors lines */
+        assert_non_null(strstr(err, "$.")); /* conf_errors lines */
     }
     fd = open(cfg, O_WRONLY | O_TRUNC);
     assert_true(fd >= 0);
@@ -1551,18 +1642,20 @@ static void test_cli(void **state)
     if (pid == 0) {
         dup2(out[1], 1);
         close(out[0]);
-        execl(bin, bin, "--config", cfg, "--listen", "127.0.0.1:0",
-              "--seed", "7", "--now", "2026-03-10T10:05:00+01:00",
-              (char *)NULL);
+        execl(bin, bin, "--config", cfg, "--listen", "127.0.0.1:0", "--seed",
+              "7", "--now", "2026-03-10T10:05:00+01:00", (char *)NULL);
         _exit(127);
     }
     close(out[1]);
-    while (got + 1 < sizeof(line) &&
-           (n = read(out[0], line + got, 1)) == 1 && line[got] != '\n')
+    while (got + 1 < sizeof(line) && (n = read(out[0], line + got, 1)) == 1 &&
+           line[got] != '\n')
         got++;
     line[got] = '\0';
-    if (sscanf(line, "slotfeed-sim: listening on http://127.0.0.1:%d/vp "
-                     "(2 clinics)", &port) != 1 || port <= 0)
+    if (sscanf(line,
+               "slotfeed-sim: listening on http://127.0.0.1:%d/vp "
+               "(2 clinics)",
+               &port) != 1 ||
+        port <= 0)
         fail_msg("unexpected first line \"%s\"", line);
     {
         char tail[64];
@@ -1607,18 +1700,16 @@ int main(void)
         cmocka_unit_test(test_schedule_rules),
         cmocka_unit_test(test_schedule_known_days),
         cmocka_unit_test(test_schedule_seed_and_profile),
-        cmocka_unit_test_setup_teardown(test_timeslots_match_schedule,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_passed_slots_follow_clock,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeslots_match_schedule, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_passed_slots_follow_clock, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_dates_match_schedule, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_time_types, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_time_type_filter, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_time_type_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_and_full, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_platform_faults, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_platform_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_producer_misbehaviour, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_request_validation, setup,

@@ -46,8 +46,21 @@
 #define NOW "2026-03-30T07:00:00+02:00"
 
 enum {
-    C_F1, C_F2, C_S1, C_S2, C_S3, C_DRIP, C_RESET, C_HUGE, C_429, C_FLAKY,
-    C_TRUNC, C_SLOW, C_CHANGE, C_NORMAL_RIV, NCLIN
+    C_F1,
+    C_F2,
+    C_S1,
+    C_S2,
+    C_S3,
+    C_DRIP,
+    C_RESET,
+    C_HUGE,
+    C_429,
+    C_FLAKY,
+    C_TRUNC,
+    C_SLOW,
+    C_CHANGE,
+    C_NORMAL_RIV,
+    NCLIN
 };
 
 static char urls[NCLIN][160];
@@ -95,20 +108,20 @@ static void region_init(void)
                NULL);
     clinic_set(C_RESET, "SE2321000156-P007", "fhir-slot", "/fx",
                "Location/reset", "reset");
-    clinic_set(C_HUGE, "SE2321000156-P008", "fhir-slot", "/fx",
-               "Location/huge", "huge");
-    clinic_set(C_429, "SE2321000156-P009", "fhir-slot", "/fx",
-               "Location/429", "http429");
+    clinic_set(C_HUGE, "SE2321000156-P008", "fhir-slot", "/fx", "Location/huge",
+               "huge");
+    clinic_set(C_429, "SE2321000156-P009", "fhir-slot", "/fx", "Location/429",
+               "http429");
     clinic_set(C_FLAKY, "SE2321000156-P010", "fhir-slot", "/fx",
                "Location/flaky", NULL);
     clinic_set(C_TRUNC, "SE2321000156-P011", "fhir-slot", "/fx",
                "Location/trunc", "truncated");
-    clinic_set(C_SLOW, "SE2321000156-P012", "fhir-slot", "/fx",
-               "Location/slow", NULL);
+    clinic_set(C_SLOW, "SE2321000156-P012", "fhir-slot", "/fx", "Location/slow",
+               NULL);
     clinic_set(C_CHANGE, "SE2321000156-P013", "fhir-slot", "/fhir/r4",
                "Location/change", NULL);
-    clinic_set(C_NORMAL_RIV, "SE2321000156-P014", "rivta-scheduling", "/vp",
-               "", NULL);
+    clinic_set(C_NORMAL_RIV, "SE2321000156-P014", "rivta-scheduling", "/vp", "",
+               NULL);
     clinics[C_NORMAL_RIV].booking.location = NULL;
     memset(&region, 0, sizeof(region));
     region.name = "test";
@@ -139,17 +152,18 @@ static int64_t parse_now(const char *s)
 static struct fx *fx_new(size_t max_body)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    struct sim_opts so = {SEED, 0};
-    struct fetch_opts fo = {.connect_timeout_ms = 2000, .timeout_ms = 5000,
-                            .max_body_bytes = max_body,
-                            .user_agent = "slotfeed-test"};
-    struct sim_faults drip = {.drip_bytes_per_s = 10000};
-    struct sim_faults huge = {.body_bytes = 48L * 1024 * 1024};
-    struct sim_faults r429 = {.retry_after_s = 7};
-    struct sim_faults flaky = {.fail_permille = 500};
-    struct sim_faults slow = {.latency_ms = 300};
-    struct sim_faults change = {.change_every_s = 600};
-    struct sf_error err = {0};
+    struct sim_opts so = { SEED, 0 };
+    struct fetch_opts fo = { .connect_timeout_ms = 2000,
+                             .timeout_ms = 5000,
+                             .max_body_bytes = max_body,
+                             .user_agent = "slotfeed-test" };
+    struct sim_faults drip = { .drip_bytes_per_s = 10000 };
+    struct sim_faults huge = { .body_bytes = 48L * 1024 * 1024 };
+    struct sim_faults r429 = { .retry_after_s = 7 };
+    struct sim_faults flaky = { .fail_permille = 500 };
+    struct sim_faults slow = { .latency_ms = 300 };
+    struct sim_faults change = { .change_every_s = 600 };
+    struct sf_error err = { 0 };
 
     assert_non_null(f);
     region_init();
@@ -203,8 +217,8 @@ struct poll {
 static void on_step(const struct fetch_result *res, void *arg)
 {
     struct poll *p = arg;
-    struct adapter_response resp = {0};
-    struct adapter_request next = {0};
+    struct adapter_response resp = { 0 };
+    struct adapter_request next = { 0 };
     enum adapter_status st;
 
     p->requests++;
@@ -232,10 +246,10 @@ static void on_step(const struct fetch_result *res, void *arg)
 }
 
 /* Poll clinic ci for local days [d0, d1]; cache may be NULL. */
-static void poll_run(struct fx *f, const struct adapter *a, int ci,
-                     int32_t d0, int32_t d1, void **cache, struct poll *p)
+static void poll_run(struct fx *f, const struct adapter *a, int ci, int32_t d0,
+                     int32_t d1, void **cache, struct poll *p)
 {
-    struct adapter_request first = {0};
+    struct adapter_request first = { 0 };
     enum adapter_status st;
 
     memset(p, 0, sizeof(*p));
@@ -249,8 +263,7 @@ static void poll_run(struct fx *f, const struct adapter *a, int ci,
     p->ctx.cache = cache;
     st = a->begin(&p->ctx, &p->state, &first, &p->err);
     if (st == ADAPTER_MORE) {
-        assert_int_equal(fetch_start(f->fetch, &first, on_step, p, &p->err),
-                         0);
+        assert_int_equal(fetch_start(f->fetch, &first, on_step, p, &p->err), 0);
         while (!p->done)
             event_base_loop(f->base, EVLOOP_ONCE);
     } else {
@@ -280,8 +293,7 @@ static void truth(const struct conf_clinic *c, int every, int64_t at,
     qsort(out->v, out->n, sizeof(out->v[0]), cmp_slot);
 }
 
-static void assert_same_slots(struct avail_slots *got,
-                              struct avail_slots *want)
+static void assert_same_slots(struct avail_slots *got, struct avail_slots *want)
 {
     qsort(got->v, got->n, sizeof(got->v[0]), cmp_slot);
     assert_true(want->n > 0);
@@ -311,7 +323,7 @@ static void test_fhir_paging_matches_truth(void **state)
 {
     struct fx *f = fx_new(0);
     int32_t d0 = clock_local_day(f->now), d1 = d0 + 20;
-    struct avail_slots want = {0};
+    struct avail_slots want = { 0 };
     struct poll p;
     size_t pages;
 
@@ -375,8 +387,8 @@ static void on_got(const struct fetch_result *res, void *arg)
 static void get_start(struct fx *f, const char *url, const char *hdr,
                       struct got *g)
 {
-    struct adapter_request rq = {0};
-    struct sf_error err = {0};
+    struct adapter_request rq = { 0 };
+    struct sf_error err = { 0 };
 
     memset(g, 0, sizeof(*g));
     rq.url = strdup(url);
@@ -401,11 +413,13 @@ static void day_url(struct fx *f, int ci, int32_t day, char *buf, size_t n)
 
     clock_format_rfc3339(clock_day_start(day), a);
     clock_format_rfc3339(clock_day_start(day + 1), b);
-    a[19] = b[19] = '\0';   /* both +02:00 in spring: sent as %2B02:00 */
-    snprintf(buf, n, "http://127.0.0.1:%d%s/Slot?schedule.actor=%s"
+    a[19] = b[19] = '\0'; /* both +02:00 in spring: sent as %2B02:00 */
+    snprintf(buf, n,
+             "http://127.0.0.1:%d%s/Slot?schedule.actor=%s"
              "&status=free&start=ge%s%%2B02:00&start=lt%s%%2B02:00"
-             "&_include=Slot:schedule", sim_port(f->sim),
-             strchr(urls[ci] + 7, '/'), clinics[ci].booking.actor, a, b);
+             "&_include=Slot:schedule",
+             sim_port(f->sim), strchr(urls[ci] + 7, '/'),
+             clinics[ci].booking.actor, a, b);
 }
 
 static void test_fhir_search_details(void **state)
@@ -415,7 +429,7 @@ static void test_fhir_search_details(void **state)
     char url[512];
     struct got g;
     cJSON *doc, *e;
-    struct avail_slots want = {0};
+    struct avail_slots want = { 0 };
     int slots = 0, scheds = 0;
 
     (void)state;
@@ -438,8 +452,9 @@ static void test_fhir_search_details(void **state)
             slots++;
         } else if (strcmp(rt, "Schedule") == 0) {
             cJSON *a0 = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "actor"), 0);
-            assert_non_null(strstr(cJSON_GetObjectItem(a0, "reference")
-                                   ->valuestring, "Practitioner/"));
+            assert_non_null(
+                strstr(cJSON_GetObjectItem(a0, "reference")->valuestring,
+                       "Practitioner/"));
             scheds++;
         }
     }
@@ -450,16 +465,20 @@ static void test_fhir_search_details(void **state)
     avail_slots_clear(&want);
 
     /* Unknown actor on a known base: 404 OperationOutcome. */
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/fhir/r4/Slot?"
-             "schedule.actor=Location/nobody&status=free", sim_port(f->sim));
+    snprintf(url, sizeof(url),
+             "http://127.0.0.1:%d/fhir/r4/Slot?"
+             "schedule.actor=Location/nobody&status=free",
+             sim_port(f->sim));
     get(f, url, NULL, &g);
     assert_int_equal(g.status, 404);
     assert_non_null(strstr(g.body, "\"OperationOutcome\""));
     free(g.body);
 
     /* A status filter without free finds nothing. */
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/fhir/r4/Slot?"
-             "schedule.actor=Location/p1&status=busy", sim_port(f->sim));
+    snprintf(url, sizeof(url),
+             "http://127.0.0.1:%d/fhir/r4/Slot?"
+             "schedule.actor=Location/p1&status=busy",
+             sim_port(f->sim));
     get(f, url, NULL, &g);
     assert_int_equal(g.status, 200);
     assert_non_null(strstr(g.body, "\"total\":0"));
@@ -467,9 +486,11 @@ static void test_fhir_search_details(void **state)
 
     /* Winter instants: +01:00. */
     clock_set_fake(parse_now("2026-01-12T07:00:00+01:00"));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/fhir/r4/Slot?"
+    snprintf(url, sizeof(url),
+             "http://127.0.0.1:%d/fhir/r4/Slot?"
              "schedule.actor=Location/p1&start=ge2026-01-12T00:00:00%%2B01:00"
-             "&start=lt2026-01-13T00:00:00%%2B01:00", sim_port(f->sim));
+             "&start=lt2026-01-13T00:00:00%%2B01:00",
+             sim_port(f->sim));
     get(f, url, NULL, &g);
     assert_int_equal(g.status, 200);
     assert_non_null(strstr(g.body, "\"start\":\"2026-01-12T"));
@@ -484,8 +505,8 @@ static void test_schedule_changes_between_polls(void **state)
 {
     struct fx *f = fx_new(0);
     int32_t d0 = clock_local_day(f->now), d1 = d0 + 4;
-    int64_t t[3] = {f->now, f->now + 599, f->now + 600};
-    struct avail_slots want[3] = {{0}}, got[3] = {{0}};
+    int64_t t[3] = { f->now, f->now + 599, f->now + 600 };
+    struct avail_slots want[3] = { { 0 } }, got[3] = { { 0 } };
     size_t gone = 0;
 
     (void)state;
@@ -507,15 +528,15 @@ static void test_schedule_changes_between_polls(void **state)
     for (size_t k = 0; k < got[0].n; k++) {
         bool found = false;
         for (size_t m = 0; m < got[2].n && !found; m++)
-            found = got[2].v[m].start == got[0].v[k].start &&
-                    strcmp(got[2].v[m].practitioner,
-                           got[0].v[k].practitioner) == 0;
+            found =
+                got[2].v[m].start == got[0].v[k].start &&
+                strcmp(got[2].v[m].practitioner, got[0].v[k].practitioner) == 0;
         gone += !found;
     }
     assert_true(gone > 0 && gone < got[0].n);
     /* Without change_every_s the epoch is ignored. */
     {
-        struct avail_slots a = {0}, b = {0};
+        struct avail_slots a = { 0 }, b = { 0 };
         truth(&clinics[C_F1], 0, t[0], d0, d0 + 3, &a);
         truth(&clinics[C_F1], 0, t[2] + 86400 * 3, d0, d0 + 3, &b);
         assert_same_slots(&a, &b);
@@ -532,15 +553,15 @@ static void test_schedule_changes_between_polls(void **state)
 /* --- SMART bulk ------------------------------------------------------------ */
 
 /* Expected SMART slots: truth grouped by start, capacity = count. */
-static void smart_truth(int ci, int every, int64_t at, int32_t d0,
-                        int32_t d1, struct avail_slots *out)
+static void smart_truth(int ci, int every, int64_t at, int32_t d0, int32_t d1,
+                        struct avail_slots *out)
 {
-    struct avail_slots raw = {0};
+    struct avail_slots raw = { 0 };
 
     truth(&clinics[ci], every, at, d0, d1, &raw);
     for (size_t k = 0; k < raw.n;) {
         size_t k0 = k;
-        struct avail_slot sl = {0};
+        struct avail_slot sl = { 0 };
         char link[160];
         for (; k < raw.n && raw.v[k].start == raw.v[k0].start; k++)
             ;
@@ -569,8 +590,7 @@ static void assert_smart(struct avail_slots *got, struct avail_slots *want)
         assert_int_equal(got->v[k].end, want->v[k].end);
         assert_int_equal(got->v[k].capacity, want->v[k].capacity);
         if (want->v[k].booking_url != NULL)
-            assert_string_equal(got->v[k].booking_url,
-                                want->v[k].booking_url);
+            assert_string_equal(got->v[k].booking_url, want->v[k].booking_url);
         else
             assert_null(got->v[k].booking_url);
         if (want->v[k].booking_phone != NULL)
@@ -585,7 +605,7 @@ static void test_smart_join_and_304(void **state)
 {
     struct fx *f = fx_new(0);
     int32_t d0 = clock_local_day(f->now), d1 = d0 + 6;
-    struct avail_slots want = {0};
+    struct avail_slots want = { 0 };
     void *cache = NULL;
     struct poll p;
     char url[256];
@@ -603,7 +623,7 @@ static void test_smart_join_and_304(void **state)
     poll_run(f, &adapter_smart, C_S1, d0, d1, &cache, &p);
     if (p.status != ADAPTER_DONE)
         fail_msg("smart poll: %s", p.err.msg);
-    assert_int_equal(p.requests, 4);    /* manifest + 3 files */
+    assert_int_equal(p.requests, 4); /* manifest + 3 files */
     assert_smart(&p.slots, &want);
     avail_slots_clear(&p.slots);
     avail_slots_clear(&want);
@@ -677,12 +697,14 @@ static void test_smart_validators(void **state)
     assert_int_equal(g.len, 0);
     free(g.body);
     /* 29 Mar 22:00 UTC is local midnight of the 30th. */
-    snprintf(ims, sizeof(ims), "If-Modified-Since: Sun, 29 Mar 2026 "
+    snprintf(ims, sizeof(ims),
+             "If-Modified-Since: Sun, 29 Mar 2026 "
              "22:00:00 GMT");
     get(f, url, ims, &g);
     assert_int_equal(g.status, 304);
     free(g.body);
-    snprintf(ims, sizeof(ims), "If-Modified-Since: Sun, 29 Mar 2026 "
+    snprintf(ims, sizeof(ims),
+             "If-Modified-Since: Sun, 29 Mar 2026 "
              "21:59:59 GMT");
     get(f, url, ims, &g);
     assert_int_equal(g.status, 200);
@@ -749,7 +771,7 @@ static void on_raw(evutil_socket_t fd, short what, void *arg)
 /* Raw HTTP/1.0 GET (the server closes after the answer). */
 static void raw_get(struct fx *f, const char *pathq, struct raw *r)
 {
-    struct sockaddr_in sa = {0};
+    struct sockaddr_in sa = { 0 };
     char req[1024];
     int n;
 
@@ -759,8 +781,10 @@ static void raw_get(struct fx *f, const char *pathq, struct raw *r)
     sa.sin_port = htons((uint16_t)sim_port(f->sim));
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-                 "\r\n", pathq);
+    n = snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                 "\r\n",
+                 pathq);
     assert_int_equal(send(r->fd, req, (size_t)n, 0), n);
     evutil_make_socket_nonblocking(r->fd);
     r->ev = event_new(f->base, r->fd, EV_READ | EV_PERSIST, on_raw, r);

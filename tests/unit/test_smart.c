@@ -60,7 +60,7 @@ static void fx_init(struct fx *x, const char *url, const char *location)
     x->ctx.clinic = &x->clinic;
     x->ctx.first_day = D_0326;
     x->ctx.last_day = D_0408;
-    x->ctx.cache = &x->cache;     /* what the collector does per clinic */
+    x->ctx.cache = &x->cache; /* what the collector does per clinic */
 }
 
 static void fx_free(struct fx *x)
@@ -74,9 +74,9 @@ static void fx_free(struct fx *x)
  * request not routed gets a 404. An override replaces one file's answer.
  */
 struct route {
-    const char *name;       /* last path segment */
+    const char *name; /* last path segment */
     long status;
-    const char *body;       /* inline body, or NULL: the file `name` */
+    const char *body; /* inline body, or NULL: the file `name` */
     const char *etag, *last_modified;
 };
 
@@ -114,8 +114,7 @@ static const char *header(const struct run *r, int req, const char *name)
     size_t n = strlen(name);
 
     for (int h = 0; h < ADAPTER_MAX_HEADERS && r->hdr[req][h]; h++)
-        if (strncmp(r->hdr[req][h], name, n) == 0 &&
-            r->hdr[req][h][n] == ':')
+        if (strncmp(r->hdr[req][h], name, n) == 0 && r->hdr[req][h][n] == ':')
             return r->hdr[req][h] + n + 2;
     return NULL;
 }
@@ -142,8 +141,7 @@ static void converse(struct fx *x, const char *dir, const struct route *rt,
         assert_null(req.body);
         r->urls[r->nreq] = strdup(req.url);
         for (int h = 0; h < ADAPTER_MAX_HEADERS; h++)
-            r->hdr[r->nreq][h] = req.headers[h] ? strdup(req.headers[h])
-                                                : NULL;
+            r->hdr[r->nreq][h] = req.headers[h] ? strdup(req.headers[h]) : NULL;
         r->nreq++;
         for (size_t i = 0; i < nrt; i++)
             if (strcmp(rt[i].name, name) == 0)
@@ -168,8 +166,8 @@ static void converse(struct fx *x, const char *dir, const struct route *rt,
         resp.body = body;
         resp.len = len;
         adapter_request_clear(&req);
-        r->rc = adapter_smart.step(&x->ctx, state, &resp, &r->slots, &req,
-                                   &r->err);
+        r->rc =
+            adapter_smart.step(&x->ctx, state, &resp, &r->slots, &req, &r->err);
         free(body);
     }
     adapter_request_clear(&req);
@@ -180,17 +178,17 @@ static void converse(struct fx *x, const char *dir, const struct route *rt,
 
 /* The publisher answering normally, with validators on the manifest. */
 static const struct route normal[] = {
-    {"$bulk-publish", 200, NULL, "\"m-1\"", "Thu, 26 Mar 2026 06:00:00 GMT"},
-    {"locations.ndjson", 200, NULL, NULL, NULL},
-    {"schedules.ndjson", 200, NULL, NULL, NULL},
-    {"slots-2026-W13.ndjson", 200, NULL, NULL, NULL},
-    {"slots-2026-W14.ndjson", 200, NULL, NULL, NULL},
+    { "$bulk-publish", 200, NULL, "\"m-1\"", "Thu, 26 Mar 2026 06:00:00 GMT" },
+    { "locations.ndjson", 200, NULL, NULL, NULL },
+    { "schedules.ndjson", 200, NULL, NULL, NULL },
+    { "slots-2026-W13.ndjson", 200, NULL, NULL, NULL },
+    { "slots-2026-W14.ndjson", 200, NULL, NULL, NULL },
 };
 #define NNORMAL (sizeof(normal) / sizeof(normal[0]))
 
-static void expect_slot(const struct avail_slot *s, int64_t start,
-                        int64_t end, const char *service, const char *url,
-                        const char *phone, int capacity)
+static void expect_slot(const struct avail_slot *s, int64_t start, int64_t end,
+                        const char *service, const char *url, const char *phone,
+                        int capacity)
 {
     assert_int_equal(s->start, start);
     assert_int_equal(s->end, end);
@@ -215,18 +213,17 @@ static void expect_kil1(const struct avail_slots *s)
     expect_slot(&s->v[0], 1774594800, 1774597500, "Nybesök fysioterapeut",
                 "https://boka.rehab.example/slot?id=1", "0554-100 00", 2);
     /* id 5: javascript: deep link dropped, capacity 0 read as 1 */
-    expect_slot(&s->v[1], 1774598400, 1774600200, "Nybesök fysioterapeut",
-                NULL, NULL, 1);
+    expect_slot(&s->v[1], 1774598400, 1774600200, "Nybesök fysioterapeut", NULL,
+                NULL, 1);
     /* id 4: sch-c joined through an absolute Location reference; its deep
      * link carries credentials (user:pass@): never published */
-    expect_slot(&s->v[2], 1774616400, 1774619100, "Återbesök", NULL, NULL,
-                1);
+    expect_slot(&s->v[2], 1774616400, 1774619100, "Återbesök", NULL, NULL, 1);
     /* id 10: CEST offset, phone and capacity 5 */
     expect_slot(&s->v[3], 1774934100, 1774936800, "Återbesök", NULL,
                 "0554-100 02", 5);
     /* id 11: 21:30Z = 23:30 local on the window's last day */
-    expect_slot(&s->v[4], 1775683800, 1775686500, "Nybesök fysioterapeut",
-                NULL, NULL, 1);
+    expect_slot(&s->v[4], 1775683800, 1775686500, "Nybesök fysioterapeut", NULL,
+                NULL, 1);
 }
 
 /* --- tests ------------------------------------------------------------------ */
@@ -254,7 +251,7 @@ static void test_end_to_end(void **state)
     assert_string_equal(r.urls[4],
                         "https://cdn.rehab.example/bulk/slots-2026-W14.ndjson");
     assert_string_equal(header(&r, 0, "Accept"), "application/json");
-    assert_null(header(&r, 0, "If-None-Match"));  /* nothing known yet */
+    assert_null(header(&r, 0, "If-None-Match")); /* nothing known yet */
     assert_null(header(&r, 0, "If-Modified-Since"));
     expect_kil1(&r.slots);
     run_free(&r);
@@ -285,10 +282,10 @@ static void test_unchanged_manifest(void **state)
     struct run r;
     /* same manifest body, new validators (e.g. a CDN re-upload) */
     const struct route same[] = {
-        {"$bulk-publish", 200, NULL, "\"m-2\"", NULL},
+        { "$bulk-publish", 200, NULL, "\"m-2\"", NULL },
     };
     const struct route not_modified[] = {
-        {"$bulk-publish", 304, "", NULL, NULL},
+        { "$bulk-publish", 304, "", NULL, NULL },
     };
 
     (void)state;
@@ -324,7 +321,7 @@ static void test_unchanged_manifest(void **state)
     x.ctx.last_day = D_0331 + 13;
     converse(&x, PUB, not_modified, 1, &r);
     assert_int_equal(r.rc, ADAPTER_DONE);
-    assert_int_equal(r.slots.n, 3);      /* ids 10, 11 and 12 */
+    assert_int_equal(r.slots.n, 3); /* ids 10, 11 and 12 */
     assert_int_equal(r.slots.v[0].start, 1774934100);
     assert_int_equal(r.slots.v[1].start, 1775683800);
     assert_int_equal(r.slots.v[2].start, 1775714400);
@@ -347,10 +344,10 @@ static void test_changed_manifest(void **state)
         "\"Schedule/sch-a\"},\"status\":\"free\",\"start\":"
         "\"2026-03-31T07:15:00+02:00\",\"end\":\"2026-03-31T08:00:00+02:00\"}\n";
     struct route changed[] = {
-        {"$bulk-publish", 200, manifest2, NULL, NULL},
-        {"locations.ndjson", 200, NULL, NULL, NULL},
-        {"schedules.ndjson", 200, NULL, NULL, NULL},
-        {"slots-2026-W14.ndjson", 500, "oops", NULL, NULL},
+        { "$bulk-publish", 200, manifest2, NULL, NULL },
+        { "locations.ndjson", 200, NULL, NULL, NULL },
+        { "schedules.ndjson", 200, NULL, NULL, NULL },
+        { "slots-2026-W14.ndjson", 500, "oops", NULL, NULL },
     };
 
     (void)state;
@@ -365,7 +362,7 @@ static void test_changed_manifest(void **state)
     assert_non_null(strstr(r.err.msg, "Slot file 3/3: HTTP 500"));
     assert_int_equal(r.nreq, 4);
     run_free(&r);
-    converse(&x, PUB, normal, NNORMAL, &r);  /* old manifest: from memory */
+    converse(&x, PUB, normal, NNORMAL, &r); /* old manifest: from memory */
     assert_int_equal(r.nreq, 1);
     expect_kil1(&r.slots);
     run_free(&r);
@@ -399,7 +396,7 @@ static void test_changed_manifest(void **state)
 
     /* a 304 with nothing remembered is an HTTP error */
     {
-        const struct route nm[] = {{"$bulk-publish", 304, "", NULL, NULL}};
+        const struct route nm[] = { { "$bulk-publish", 304, "", NULL, NULL } };
 
         converse(&x, PUB, nm, 1, &r);
         assert_int_equal(r.rc, ADAPTER_ERROR);
@@ -420,7 +417,7 @@ static void test_location_not_published(void **state)
     assert_int_equal(r.rc, ADAPTER_ERROR);
     assert_int_equal(r.err.code, SF_ERR_NOT_CONNECTED);
     assert_non_null(strstr(r.err.msg, "Location/kil-10"));
-    assert_int_equal(r.nreq, 2);   /* stopped after the Location file */
+    assert_int_equal(r.nreq, 2); /* stopped after the Location file */
     run_free(&r);
     assert_null(x.cache);
     fx_free(&x);
@@ -431,7 +428,7 @@ static void expect_manifest_error(const char *body, enum sf_errclass code,
 {
     struct fx x;
     struct run r;
-    const struct route rt[] = {{"$bulk-publish", 200, body, NULL, NULL}};
+    const struct route rt[] = { { "$bulk-publish", 200, body, NULL, NULL } };
 
     fx_init(&x, MANIFEST_URL, "kil-1");
     converse(&x, PUB, rt, 1, &r);
@@ -448,8 +445,8 @@ static void expect_manifest_error(const char *body, enum sf_errclass code,
  * the error, and one in a slot's deep link or phone is not kept. */
 static bool holds_number(const char *s)
 {
-    return s != NULL && (strstr(s, "9876") != NULL ||
-                         strstr(s, "811218") != NULL);
+    return s != NULL &&
+           (strstr(s, "9876") != NULL || strstr(s, "811218") != NULL);
 }
 
 static void test_personnummer_scrubbed(void **state)
@@ -458,15 +455,16 @@ static void test_personnummer_scrubbed(void **state)
         "http://cdn.example/19811218-9876/s.ndjson",
         "http://cdn.example/p/8112189876",
         "http://cdn.example/p?who=19811218 9876",
-        "http://cdn.example/p/19811218\xe2\x80\x93" "9876",
+        "http://cdn.example/p/19811218\xe2\x80\x93"
+        "9876",
         "ftp://cdn.example/19811218%209876",
         "http://19811218-9876.example/s.ndjson",
     };
     static const struct route rt[] = {
-        {"$bulk-publish", 200, NULL, NULL, NULL},
-        {"locations.ndjson", 200, NULL, NULL, NULL},
-        {"schedules.ndjson", 200, NULL, NULL, NULL},
-        {"slots-pnr.ndjson", 200, NULL, NULL, NULL},
+        { "$bulk-publish", 200, NULL, NULL, NULL },
+        { "locations.ndjson", 200, NULL, NULL, NULL },
+        { "schedules.ndjson", 200, NULL, NULL, NULL },
+        { "slots-pnr.ndjson", 200, NULL, NULL, NULL },
     };
     char body[512];
     struct fx x;
@@ -474,10 +472,12 @@ static void test_personnummer_scrubbed(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
-        const struct route m[] = {{"$bulk-publish", 200, body, NULL, NULL}};
+        const struct route m[] = { { "$bulk-publish", 200, body, NULL, NULL } };
 
-        snprintf(body, sizeof(body), "{\"transactionTime\":\"t\",\"output\":"
-                 "[{\"type\":\"Slot\",\"url\":\"%s\"}]}", urls[i]);
+        snprintf(body, sizeof(body),
+                 "{\"transactionTime\":\"t\",\"output\":"
+                 "[{\"type\":\"Slot\",\"url\":\"%s\"}]}",
+                 urls[i]);
         fx_init(&x, MANIFEST_URL, "kil-1");
         converse(&x, PUB, m, 1, &r);
         assert_int_equal(r.rc, ADAPTER_ERROR);
@@ -488,8 +488,7 @@ static void test_personnummer_scrubbed(void **state)
         fx_free(&x);
     }
     fx_init(&x, MANIFEST_URL, "kil-1");
-    converse(&x, SLOTFEED_SOURCE_DIR "/tests/fixtures/smart/pnr/", rt, 4,
-             &r);
+    converse(&x, SLOTFEED_SOURCE_DIR "/tests/fixtures/smart/pnr/", rt, 4, &r);
     assert_int_equal(r.rc, ADAPTER_DONE);
     assert_int_equal(r.slots.n, 2);
     for (size_t i = 0; i < r.slots.n; i++) {
@@ -518,19 +517,23 @@ static void test_bad_input(void **state)
                           SF_ERR_NOT_CONNECTED, "no web booking");
     expect_manifest_error("{\"transactionTime\":\"t\",\"output\":[{\"type\":"
                           "\"Slot\",\"url\":\"http://cdn.example/s.ndjson\"}"
-                          "]}", SF_ERR_PARSE, "downgrades from https");
+                          "]}",
+                          SF_ERR_PARSE, "downgrades from https");
     expect_manifest_error("{\"transactionTime\":\"t\",\"output\":[{\"type\":"
                           "\"Slot\",\"url\":\"file:///etc/passwd\"}]}",
                           SF_ERR_PARSE, "not an http(s) URL");
     expect_manifest_error("{\"transactionTime\":\"t\",\"output\":[{\"type\":"
-                          "\"Slot\"}]}", SF_ERR_PARSE, "has no url");
+                          "\"Slot\"}]}",
+                          SF_ERR_PARSE, "has no url");
 
     /* a file with no good line at all */
     {
         const struct route rt[] = {
-            normal[0], normal[1], normal[2],
-            {"slots-2026-W13.ndjson", 200, "garbage\n\n{\"x\":1}\n[", NULL,
-             NULL},
+            normal[0],
+            normal[1],
+            normal[2],
+            { "slots-2026-W13.ndjson", 200, "garbage\n\n{\"x\":1}\n[", NULL,
+              NULL },
             normal[4],
         };
 
@@ -548,9 +551,11 @@ static void test_bad_input(void **state)
      * resource type, so nothing of it counts */
     {
         const struct route rt[] = {
-            normal[0], normal[1], normal[2],
-            {"slots-2026-W13.ndjson", 200,
-             "{\"resourceType\":\"Schedule\",\"id\":\"z\"}", NULL, NULL},
+            normal[0],
+            normal[1],
+            normal[2],
+            { "slots-2026-W13.ndjson", 200,
+              "{\"resourceType\":\"Schedule\",\"id\":\"z\"}", NULL, NULL },
             normal[4],
         };
 
@@ -562,7 +567,7 @@ static void test_bad_input(void **state)
     }
     /* the manifest itself missing */
     {
-        const struct route rt[] = {{"$bulk-publish", 404, "", NULL, NULL}};
+        const struct route rt[] = { { "$bulk-publish", 404, "", NULL, NULL } };
 
         fx_init(&x, MANIFEST_URL, "kil-1");
         converse(&x, PUB, rt, 1, &r);
@@ -586,19 +591,21 @@ static void test_spec_examples(void **state)
     struct fx x;
     struct run r;
     static const struct route rt[] = {
-        {"$bulk-publish", 200, NULL, NULL, NULL},
-        {"locations.ndjson", 200, NULL, NULL, NULL},
-        {"schedules.ndjson", 200, NULL, NULL, NULL},
-        {"slots-2021-W09.ndjson", 200, NULL, NULL, NULL},
-        {"slots-2021-W10.ndjson", 200, NULL, NULL, NULL},
-        {"slots-2021-W11.ndjson", 200, NULL, NULL, NULL},
-        {"slots-2021-W12.ndjson", 200, NULL, NULL, NULL},
-        {"slots-2021-W13.ndjson", 200, NULL, NULL, NULL},
+        { "$bulk-publish", 200, NULL, NULL, NULL },
+        { "locations.ndjson", 200, NULL, NULL, NULL },
+        { "schedules.ndjson", 200, NULL, NULL, NULL },
+        { "slots-2021-W09.ndjson", 200, NULL, NULL, NULL },
+        { "slots-2021-W10.ndjson", 200, NULL, NULL, NULL },
+        { "slots-2021-W11.ndjson", 200, NULL, NULL, NULL },
+        { "slots-2021-W12.ndjson", 200, NULL, NULL, NULL },
+        { "slots-2021-W13.ndjson", 200, NULL, NULL, NULL },
     };
 
     (void)state;
-    fx_init(&x, "https://raw.githubusercontent.com/smart-on-fhir/"
-                "smart-scheduling-links/master/examples/$bulk-publish", "0");
+    fx_init(&x,
+            "https://raw.githubusercontent.com/smart-on-fhir/"
+            "smart-scheduling-links/master/examples/$bulk-publish",
+            "0");
     x.ctx.first_day = 18687;
     x.ctx.last_day = 18717;
     converse(&x, d, rt, sizeof(rt) / sizeof(rt[0]), &r);
@@ -643,7 +650,7 @@ static void test_foreign_relays_nothing(void **state)
     run_free(&r);
     {
         const struct route again[] = {
-            {"$bulk-publish", 304, "", "\"m-1\"", NULL},
+            { "$bulk-publish", 304, "", "\"m-1\"", NULL },
         };
 
         converse(&x, PUB, again, 1, &r);
@@ -656,13 +663,13 @@ static void test_foreign_relays_nothing(void **state)
     fx_free(&x);
 }
 
-#define RELAY_MANIFEST                                                      \
-    "{\"transactionTime\":\"2026-03-26T06:00:00Z\",\"request\":\"x\","        \
-    "\"output\":[{\"type\":\"Location\",\"url\":\"loc.ndjson\"},"              \
-    "{\"type\":\"Schedule\",\"url\":\"sch.ndjson\"},"                         \
+#define RELAY_MANIFEST                                                 \
+    "{\"transactionTime\":\"2026-03-26T06:00:00Z\",\"request\":\"x\"," \
+    "\"output\":[{\"type\":\"Location\",\"url\":\"loc.ndjson\"},"      \
+    "{\"type\":\"Schedule\",\"url\":\"sch.ndjson\"},"                  \
     "{\"type\":\"Slot\",\"url\":\"slot.ndjson\"}],\"error\":[]}"
-#define STATE_EXT(parts)                                                    \
-    "{\"resourceType\":\"Location\",\"id\":\"kil-1\",\"extension\":[{\"url\":"   \
+#define STATE_EXT(parts)                                                       \
+    "{\"resourceType\":\"Location\",\"id\":\"kil-1\",\"extension\":[{\"url\":" \
     "\"" SMART_EXT_CLINIC_STATE "\",\"extension\":[" parts "]}]}\n"
 
 /* One poll of Location kil-1 whose Location line is loc; the relay. */
@@ -670,10 +677,10 @@ static void relay_of(const char *loc, struct adapter_relay *relay,
                      struct run *r, struct fx *x)
 {
     const struct route rt[] = {
-        {"$bulk-publish", 200, RELAY_MANIFEST, "\"r-1\"", NULL},
-        {"loc.ndjson", 200, loc, NULL, NULL},
-        {"sch.ndjson", 200, "", NULL, NULL},
-        {"slot.ndjson", 200, "", NULL, NULL},
+        { "$bulk-publish", 200, RELAY_MANIFEST, "\"r-1\"", NULL },
+        { "loc.ndjson", 200, loc, NULL, NULL },
+        { "sch.ndjson", 200, "", NULL, NULL },
+        { "slot.ndjson", 200, "", NULL, NULL },
     };
 
     fx_init(x, MANIFEST_URL, "kil-1");
@@ -687,28 +694,30 @@ static void relay_of(const char *loc, struct adapter_relay *relay,
 static void test_clinic_state_extension(void **state)
 {
     const struct route again[] = {
-        {"$bulk-publish", 304, "", "\"r-1\"", NULL},
+        { "$bulk-publish", 304, "", "\"r-1\"", NULL },
     };
     struct adapter_relay relay;
     struct fx x;
     struct run r;
 
     (void)state;
-    relay_of(STATE_EXT(
-        "{\"url\":\"web-booking\",\"valueCode\":\"unreachable\"},"
-        "{\"url\":\"status\",\"valueCode\":\"stale\"},"
-        "{\"url\":\"valid-at\",\"valueInstant\":\"2026-03-26T05:00:00Z\"},"
-        "{\"url\":\"checked-at\",\"valueInstant\":\"2026-03-26T07:00:00+02:00\"},"
-        "{\"url\":\"error-class\",\"valueCode\":\"timeout\"},"
-        "{\"url\":\"error-message\",\"valueString\":\"clinic X: a\\u0007b\"},"
-        "{\"url\":\"future-part\",\"valueCode\":\"x\"}"), &relay, &r, &x);
+    relay_of(
+        STATE_EXT(
+            "{\"url\":\"web-booking\",\"valueCode\":\"unreachable\"},"
+            "{\"url\":\"status\",\"valueCode\":\"stale\"},"
+            "{\"url\":\"valid-at\",\"valueInstant\":\"2026-03-26T05:00:00Z\"},"
+            "{\"url\":\"checked-at\",\"valueInstant\":\"2026-03-26T07:00:00+02:00\"},"
+            "{\"url\":\"error-class\",\"valueCode\":\"timeout\"},"
+            "{\"url\":\"error-message\",\"valueString\":\"clinic X: a\\u0007b\"},"
+            "{\"url\":\"future-part\",\"valueCode\":\"x\"}"),
+        &relay, &r, &x);
     assert_true(relay.set);
     assert_string_equal(relay.web, "unreachable");
     assert_string_equal(relay.status, "stale");
-    assert_int_equal(relay.valid_at, 1774501200);    /* timegm */
+    assert_int_equal(relay.valid_at, 1774501200); /* timegm */
     assert_int_equal(relay.checked_at, 1774501200);
     assert_int_equal(relay.err_class, SF_ERR_TIMEOUT);
-    assert_string_equal(relay.error, "clinic X: a?b");  /* BEL made '?' */
+    assert_string_equal(relay.error, "clinic X: a?b"); /* BEL made '?' */
     run_free(&r);
     /* unchanged manifest: the remembered state again */
     memset(&relay, 0, sizeof(relay));
@@ -726,19 +735,19 @@ static void test_clinic_state_extension(void **state)
     assert_false(relay.set);
     run_free(&r);
     fx_free(&x);
-    relay_of(STATE_EXT(
-        "{\"url\":\"web-booking\",\"valueCode\":\"none\"},"
-        "{\"url\":\"status\",\"valueCode\":\"OK<b>\"}"), &relay, &r, &x);
+    relay_of(STATE_EXT("{\"url\":\"web-booking\",\"valueCode\":\"none\"},"
+                       "{\"url\":\"status\",\"valueCode\":\"OK<b>\"}"),
+             &relay, &r, &x);
     assert_false(relay.set);
     run_free(&r);
     fx_free(&x);
     /* an unknown error class is no error; a bad instant no time */
-    relay_of(STATE_EXT(
-        "{\"url\":\"web-booking\",\"valueCode\":\"none\"},"
-        "{\"url\":\"status\",\"valueCode\":\"ok\"},"
-        "{\"url\":\"valid-at\",\"valueInstant\":\"yesterday\"},"
-        "{\"url\":\"error-class\",\"valueCode\":\"gremlins\"},"
-        "{\"url\":\"error-message\",\"valueString\":\"x\"}"), &relay, &r, &x);
+    relay_of(STATE_EXT("{\"url\":\"web-booking\",\"valueCode\":\"none\"},"
+                       "{\"url\":\"status\",\"valueCode\":\"ok\"},"
+                       "{\"url\":\"valid-at\",\"valueInstant\":\"yesterday\"},"
+                       "{\"url\":\"error-class\",\"valueCode\":\"gremlins\"},"
+                       "{\"url\":\"error-message\",\"valueString\":\"x\"}"),
+             &relay, &r, &x);
     assert_true(relay.set);
     assert_string_equal(relay.web, "none");
     assert_int_equal(relay.valid_at, 0);

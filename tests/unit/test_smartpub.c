@@ -31,7 +31,15 @@
 #define MIN 60
 #define HOUR 3600
 
-enum { A, B, C, D, F, G, NCLIN };
+enum {
+    A,
+    B,
+    C,
+    D,
+    F,
+    G,
+    NCLIN
+};
 
 static char *ids[NCLIN] = {
     "SE2321000156-AAA1", "SE2321000156-BBB2", "SE2321000156-CCC3",
@@ -46,8 +54,9 @@ struct fixture {
 
 static void add(struct avail_slots *s, int64_t start, const char *who)
 {
-    assert_int_equal(avail_slots_add(s, start, start + 30 * MIN, who,
-                                     "Nybesök", "TT1"), 0);
+    assert_int_equal(avail_slots_add(s, start, start + 30 * MIN, who, "Nybesök",
+                                     "TT1"),
+                     0);
 }
 
 static void fixture_init(struct fixture *fx)
@@ -94,12 +103,12 @@ static void fixture_init(struct fixture *fx)
     fx->region.nclinics = NCLIN;
 
     /* A: open. Future: 10:00 x2 (two practitioners), 2 April 14:00. */
-    add(&fx->st[A].slots, NOW - HOUR, "Dalmo, Jacob");        /* past */
-    add(&fx->st[A].slots, NOW, "Dalmo, Jacob");               /* now: gone */
-    add(&fx->st[A].slots, NOW + HOUR, "Dalmo, Jacob");        /* 10:00 */
-    add(&fx->st[A].slots, NOW + HOUR, "Andersson, Eva");      /* 10:00 */
+    add(&fx->st[A].slots, NOW - HOUR, "Dalmo, Jacob");   /* past */
+    add(&fx->st[A].slots, NOW, "Dalmo, Jacob");          /* now: gone */
+    add(&fx->st[A].slots, NOW + HOUR, "Dalmo, Jacob");   /* 10:00 */
+    add(&fx->st[A].slots, NOW + HOUR, "Andersson, Eva"); /* 10:00 */
     memset(&rich, 0, sizeof(rich));
-    rich.start = NOW + 2 * 24 * HOUR + 5 * HOUR;              /* 2 Apr 14:00 */
+    rich.start = NOW + 2 * 24 * HOUR + 5 * HOUR; /* 2 Apr 14:00 */
     rich.end = rich.start + 45 * MIN;
     rich.practitioner = "Dalmo, Jacob";
     rich.booking_url = "https://deep.example/slot?id=7";
@@ -138,7 +147,7 @@ static void fixture_clear(struct fixture *fx)
 static struct feed_snapshot *build(struct fixture *fx, int64_t now)
 {
     struct feed_snapshot *s = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     assert_int_equal(feed_build(&fx->region, fx->st, now, &s, &err), 0);
     assert_non_null(s);
@@ -176,7 +185,7 @@ static void parse_file(const struct doc *doc, const char *type,
 
         nl = memchr(p, '\n', (size_t)(end - p));
         assert_non_null(nl);
-        assert_true(nl > p);                      /* no blank line */
+        assert_true(nl > p); /* no blank line */
         assert_true(out->n < MAXRES);
         o = cJSON_ParseWithLength(p, (size_t)(nl - p));
         assert_non_null(o);
@@ -192,10 +201,12 @@ static void parse_file(const struct doc *doc, const char *type,
                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
                                 "qrstuvwxyz0123456789-."),
                          strlen(id->valuestring));
-        for (k = 0; k < out->n; k++)              /* ids unique */
-            assert_string_not_equal(
-                cJSON_GetObjectItemCaseSensitive(out->res[k], "id")
-                    ->valuestring, id->valuestring);
+        for (k = 0; k < out->n; k++) /* ids unique */
+            assert_string_not_equal(cJSON_GetObjectItemCaseSensitive(out->res
+                                                                         [k],
+                                                                     "id")
+                                        ->valuestring,
+                                    id->valuestring);
         out->res[out->n++] = o;
     }
     if (copy)
@@ -213,7 +224,8 @@ static cJSON *by_id(const struct file *f, const char *id)
 {
     for (size_t i = 0; i < f->n; i++)
         if (strcmp(cJSON_GetObjectItemCaseSensitive(f->res[i], "id")
-                       ->valuestring, id) == 0)
+                       ->valuestring,
+                   id) == 0)
             return f->res[i];
     return NULL;
 }
@@ -259,7 +271,7 @@ static int64_t instant(const char *s)
     assert_true(n >= 20);
     assert_true(s[n - 1] == 'Z' ||
                 ((s[n - 6] == '+' || s[n - 6] == '-') && s[n - 3] == ':'));
-    assert_int_equal(s[16], ':');                  /* hh:mm:ss present */
+    assert_int_equal(s[16], ':'); /* hh:mm:ss present */
     assert_int_equal(clock_parse_rfc3339(s, &t), 0);
     return t;
 }
@@ -286,8 +298,8 @@ static void files_free(struct files *f)
  * fails the test when a reference does not resolve within the files. */
 static const char *slot_location(const struct files *f, const cJSON *slot)
 {
-    const char *ref = str(cJSON_GetObjectItemCaseSensitive(slot, "schedule"),
-                          "reference");
+    const char *ref =
+        str(cJSON_GetObjectItemCaseSensitive(slot, "schedule"), "reference");
     const cJSON *sch, *actor;
 
     assert_int_equal(strncmp(ref, "Schedule/", 9), 0);
@@ -321,15 +333,16 @@ static void test_shapes_and_references(void **state)
     assert_int_equal(f.sch.n, 4);
     assert_int_equal(f.slot.n, 4);
     for (i = 0; i < f.sch.n; i++) {
-        const cJSON *actor = cJSON_GetObjectItemCaseSensitive(f.sch.res[i],
-                                                              "actor");
+        const cJSON *actor =
+            cJSON_GetObjectItemCaseSensitive(f.sch.res[i], "actor");
         const char *ref = str(cJSON_GetArrayItem(actor, 0), "reference");
 
         assert_int_equal(cJSON_GetArraySize(actor), 1);
         assert_int_equal(strncmp(ref, "Location/", 9), 0);
         assert_non_null(by_id(&f.loc, ref + 9));
-        assert_true(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
-                        f.sch.res[i], "serviceType")) >= 1);
+        assert_true(cJSON_GetArraySize(
+                        cJSON_GetObjectItemCaseSensitive(f.sch.res[i],
+                                                         "serviceType")) >= 1);
     }
     for (i = 0; i < f.slot.n; i++) {
         const cJSON *sl = f.slot.res[i];
@@ -337,16 +350,19 @@ static void test_shapes_and_references(void **state)
         int64_t end = instant(str(sl, "end"));
 
         assert_string_equal(str(sl, "status"), "free");
-        assert_true(start > NOW);                 /* only future slots */
+        assert_true(start > NOW); /* only future slots */
         assert_true(end > start);
         (void)slot_location(&f, sl);
     }
     /* Clinics without web booking (B: not connected, G: none configured)
      * have a Location and no Schedule. */
     for (i = 0; i < f.sch.n; i++) {
-        const char *ref = str(cJSON_GetArrayItem(
-            cJSON_GetObjectItemCaseSensitive(f.sch.res[i], "actor"), 0),
-            "reference");
+        const char *ref =
+            str(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(f.sch
+                                                                        .res[i],
+                                                                    "actor"),
+                                   0),
+                "reference");
 
         assert_string_not_equal(ref + 9, ids[B]);
         assert_string_not_equal(ref + 9, ids[G]);
@@ -392,8 +408,9 @@ static void test_resource_content(void **state)
     /* The configured address: text, and its street and postcode split. */
     assert_string_equal(str(a, "text"), "Drottninggatan 1, 652 24 Karlstad");
     assert_string_equal(str(a, "postalCode"), "652 24");
-    assert_string_equal(cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(a, "line"), 0)->valuestring,
+    assert_string_equal(
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(a, "line"), 0)
+            ->valuestring,
         "Drottninggatan 1");
     /* G: no locality -> city is the municipality; phone only; an address
      * not in the "street, postcode town" form stays text only. */
@@ -411,20 +428,25 @@ static void test_resource_content(void **state)
     snprintf(id, sizeof(id), "%s-booking", ids[A]);
     o = by_id(&f.sch, id);
     assert_non_null(o);
-    assert_string_equal(ext(o, SMARTPUB_EXT_HAS_AVAILABILITY, num,
-                            sizeof(num)), "some");
-    assert_string_equal(str(cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(o, "serviceType"), 0), "text"),
-        "Nybesök fysioterapeut");
+    assert_string_equal(ext(o, SMARTPUB_EXT_HAS_AVAILABILITY, num, sizeof(num)),
+                        "some");
+    assert_string_equal(str(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+                                                   o, "serviceType"),
+                                               0),
+                            "text"),
+                        "Nybesök fysioterapeut");
     snprintf(id, sizeof(id), "%s-booking", ids[C]);
     assert_string_equal(ext(by_id(&f.sch, id), SMARTPUB_EXT_HAS_AVAILABILITY,
-                            num, sizeof(num)), "unknown");
+                            num, sizeof(num)),
+                        "unknown");
     snprintf(id, sizeof(id), "%s-booking", ids[D]);
     assert_string_equal(ext(by_id(&f.sch, id), SMARTPUB_EXT_HAS_AVAILABILITY,
-                            num, sizeof(num)), "some");
+                            num, sizeof(num)),
+                        "some");
     snprintf(id, sizeof(id), "%s-booking", ids[F]);
     assert_string_equal(ext(by_id(&f.sch, id), SMARTPUB_EXT_HAS_AVAILABILITY,
-                            num, sizeof(num)), "none");
+                            num, sizeof(num)),
+                        "none");
 
     /* A's 10:00 slots: two, told apart by the last id part; local time
      * with the CEST offset; the clinic's deep link and phone. */
@@ -435,7 +457,8 @@ static void test_resource_content(void **state)
     assert_string_equal(str(o, "end"), "2026-03-31T10:30:00+02:00");
     snprintf(id, sizeof(id), "Schedule/%s-booking", ids[A]);
     assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(o, "schedule"),
-                            "reference"), id);
+                            "reference"),
+                        id);
     assert_string_equal(ext(o, SMART_EXT_DEEP_LINK, num, sizeof(num)),
                         "https://e-tjanster.1177.se/boka");
     assert_string_equal(ext(o, SMART_EXT_PHONE, num, sizeof(num)),
@@ -444,8 +467,7 @@ static void test_resource_content(void **state)
     snprintf(id, sizeof(id), "%s-%lld-1", ids[A], (long long)(NOW + HOUR));
     assert_non_null(by_id(&f.slot, id));
     /* The slot with its own deep link, phone and capacity. */
-    snprintf(id, sizeof(id), "%s-%lld-0", ids[A],
-             (long long)(NOW + 53 * HOUR));
+    snprintf(id, sizeof(id), "%s-%lld-0", ids[A], (long long)(NOW + 53 * HOUR));
     o = by_id(&f.slot, id);
     assert_non_null(o);
     assert_string_equal(str(o, "start"), "2026-04-02T14:00:00+02:00");
@@ -455,8 +477,7 @@ static void test_resource_content(void **state)
     assert_string_equal(ext(o, SMART_EXT_PHONE, num, sizeof(num)), "010-1");
     assert_string_equal(ext(o, SMART_EXT_CAPACITY, num, sizeof(num)), "3");
     /* D has no phone anywhere: deep link only. */
-    snprintf(id, sizeof(id), "%s-%lld-0", ids[D],
-             (long long)(NOW + 29 * HOUR));
+    snprintf(id, sizeof(id), "%s-%lld-0", ids[D], (long long)(NOW + 29 * HOUR));
     o = by_id(&f.slot, id);
     assert_non_null(o);
     assert_string_equal(str(o, "start"), "2026-04-01T14:00:00+02:00");
@@ -506,8 +527,8 @@ static void test_manifest(void **state)
 {
     struct fixture fx;
     struct feed_snapshot *s;
-    static const char *types[] = {"Location", "Schedule", "Slot"};
-    const char *bases[] = {"http://127.0.0.1:8080", "http://127.0.0.1:8080/"};
+    static const char *types[] = { "Location", "Schedule", "Slot" };
+    const char *bases[] = { "http://127.0.0.1:8080", "http://127.0.0.1:8080/" };
     char *m, big[SMARTPUB_BASE_URL_MAX + 2];
     size_t len = 0;
     int b, i;
@@ -524,8 +545,7 @@ static void test_manifest(void **state)
         assert_int_equal(strlen(m), len);
         o = cJSON_Parse(m);
         assert_non_null(o);
-        assert_int_equal(clock_parse_rfc3339(str(o, "transactionTime"), &t),
-                         0);
+        assert_int_equal(clock_parse_rfc3339(str(o, "transactionTime"), &t), 0);
         assert_true(t == smartpub_transaction_time(&s->smart));
         (void)instant(str(o, "transactionTime"));
         assert_string_equal(str(o, "request"),
@@ -536,8 +556,8 @@ static void test_manifest(void **state)
         cJSON_ArrayForEach(it, out) {
             char want[128];
 
-            snprintf(want, sizeof(want),
-                     "http://127.0.0.1:8080/bulk/%s.ndjson", types[i]);
+            snprintf(want, sizeof(want), "http://127.0.0.1:8080/bulk/%s.ndjson",
+                     types[i]);
             assert_string_equal(str(it, "type"), types[i]);
             assert_string_equal(str(it, "url"), want);
             i++;
@@ -606,7 +626,7 @@ static void test_empty_region(void **state)
 {
     struct conf_region r;
     struct feed_snapshot *s = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     char *m;
 
     (void)state;
@@ -636,8 +656,7 @@ static void test_empty_region(void **state)
 #define BASE "http://127.0.0.1:8080"
 
 static void consume_relay(const struct feed_snapshot *s, const char *hsa,
-                          struct avail_slots *got,
-                          struct adapter_relay *relay)
+                          struct avail_slots *got, struct adapter_relay *relay)
 {
     struct conf_clinic c;
     struct conf_region r;
@@ -734,7 +753,7 @@ static void test_round_trip_smart_adapter(void **state)
 {
     struct fixture fx;
     struct feed_snapshot *s;
-    int which[] = {A, D};
+    int which[] = { A, D };
 
     (void)state;
     fixture_init(&fx);
@@ -754,8 +773,8 @@ static void test_round_trip_smart_adapter(void **state)
          */
         for (i = 0; i < had->n; i++) {
             const struct avail_slot *h = &had->v[i];
-            const char *link = h->booking_url ? h->booking_url
-                                              : c->booking.booking_url;
+            const char *link =
+                h->booking_url ? h->booking_url : c->booking.booking_url;
             const char *phone = h->booking_phone ? h->booking_phone : c->phone;
             int cap = h->capacity > 1 ? h->capacity : 1;
             size_t j, dup = 0;
@@ -763,8 +782,7 @@ static void test_round_trip_smart_adapter(void **state)
             if (h->start <= NOW)
                 continue;
             for (j = 0; j < i; j++)
-                dup += had->v[j].start == h->start &&
-                       had->v[j].end == h->end &&
+                dup += had->v[j].start == h->start && had->v[j].end == h->end &&
                        had->v[j].booking_url == h->booking_url &&
                        had->v[j].booking_phone == h->booking_phone &&
                        had->v[j].capacity == h->capacity &&
@@ -775,10 +793,10 @@ static void test_round_trip_smart_adapter(void **state)
                 if (got.v[j].start == h->start && got.v[j].end == h->end &&
                     got.v[j].booking_url != NULL &&
                     strcmp(got.v[j].booking_url, link) == 0 &&
-                    (phone == NULL ? got.v[j].booking_phone == NULL
-                                   : (got.v[j].booking_phone != NULL &&
-                                      strcmp(got.v[j].booking_phone,
-                                             phone) == 0)) &&
+                    (phone == NULL
+                         ? got.v[j].booking_phone == NULL
+                         : (got.v[j].booking_phone != NULL &&
+                            strcmp(got.v[j].booking_phone, phone) == 0)) &&
                     got.v[j].capacity == cap &&
                     streq(got.v[j].practitioner, h->practitioner) &&
                     (h->service == NULL ||
@@ -788,7 +806,7 @@ static void test_round_trip_smart_adapter(void **state)
             assert_true(j < got.n);
             k++;
         }
-        assert_int_equal(got.n, k);   /* nothing more than we published */
+        assert_int_equal(got.n, k); /* nothing more than we published */
         /* A: 10:00 x2 and 2 April; D: 1 April. Worked by hand. */
         assert_int_equal(k, which[w] == A ? 3 : 1);
         avail_slots_clear(&got);

@@ -30,7 +30,7 @@
 #include "slotfeed/store.h"
 #include "th_time.h"
 
-static const struct avail_rule CAL3 = {3, AVAIL_COUNT_CALENDAR};
+static const struct avail_rule CAL3 = { 3, AVAIL_COUNT_CALENDAR };
 
 /* --- fixture: a temp directory with one db path -------------------------------- */
 
@@ -107,7 +107,8 @@ static int64_t q1(struct store *st, const char *sql)
                      SQLITE_OK);
     if (sqlite3_step(s) == SQLITE_ROW)
         v = sqlite3_column_type(s, 0) == SQLITE_NULL
-                ? -1 : sqlite3_column_int64(s, 0);
+                ? -1
+                : sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     return v;
 }
@@ -125,7 +126,7 @@ static void record(struct store *st, const struct conf_clinic *cc,
 
 static void flush_ok(struct store *st)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
 
     if (store_flush(st, &err) != 0)
         fail_msg("flush: %s", err.msg);
@@ -136,14 +137,14 @@ static void flush_ok(struct store *st)
 static void test_migrate_and_reopen(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct store *st = store_open(f->path, &err);
 
     assert_non_null(st);
     assert_int_equal(q1(st, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     assert_int_equal(q1(st, "PRAGMA application_id"), STORE_APPLICATION_ID);
     assert_int_equal(q1(st, "PRAGMA foreign_keys"), 1);
-    assert_int_equal(q1(st, "PRAGMA synchronous"), 1);   /* NORMAL */
+    assert_int_equal(q1(st, "PRAGMA synchronous"), 1); /* NORMAL */
     assert_int_equal(q1(st, "SELECT count(*) FROM sqlite_schema WHERE "
                             "type='table' AND name IN "
                             "('clinic','poll','slot')"),
@@ -175,7 +176,7 @@ static void test_migrate_and_reopen(void **state)
 static void test_refuses_foreign_files(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     sqlite3 *db = NULL;
     char p[160];
     FILE *fp;
@@ -220,7 +221,7 @@ static void test_refuses_foreign_files(void **state)
 static void test_bad_path(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     char p[160];
 
     snprintf(p, sizeof p, "%s/no/such/dir/h.db", f->dir);
@@ -239,7 +240,7 @@ static void test_bad_path(void **state)
  */
 static void test_refuses_symlinks(void **state)
 {
-    static const char *const sfx[] = {"", "-wal", "-shm"};
+    static const char *const sfx[] = { "", "-wal", "-shm" };
     struct fx *f = *state;
     struct sf_error err;
     char target[160], link_at[200];
@@ -273,9 +274,9 @@ static void test_refuses_symlinks(void **state)
 /* Files the store creates are owner-only whatever the umask (here 0). */
 static void test_owner_only_modes(void **state)
 {
-    static const char *const sfx[] = {"", "-wal", "-shm"};
+    static const char *const sfx[] = { "", "-wal", "-shm" };
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct store *st;
     struct stat sb;
     char p[200];
@@ -300,17 +301,17 @@ static void test_owner_only_modes(void **state)
 static void test_slot_lifecycle(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct conf_clinic cc;
-    struct clinic_state cs = {0};
+    struct clinic_state cs = { 0 };
     /* Tuesday 2026-03-10, 08:00 CET = 07:00Z; CAL3 deadline = 13 March. */
     int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0);
-    int64_t A = th_utc(2026, 3, 10, 9, 0, 0);     /* 10:00 local, within */
-    int64_t B = th_utc(2026, 3, 20, 9, 0, 0);     /* far: not within */
-    int64_t C = t0 + 1800;                     /* 08:30 local today */
-    int64_t D = th_utc(2026, 3, 13, 23, 30, 0);   /* 14 March 00:30 local:
+    int64_t A = th_utc(2026, 3, 10, 9, 0, 0);   /* 10:00 local, within */
+    int64_t B = th_utc(2026, 3, 20, 9, 0, 0);   /* far: not within */
+    int64_t C = t0 + 1800;                      /* 08:30 local today */
+    int64_t D = th_utc(2026, 3, 13, 23, 30, 0); /* 14 March 00:30 local:
                                                   UTC date 13, not within */
-    int64_t all[] = {A, B, C, D}, bc[] = {B, C}, b[] = {B}, a[] = {A};
+    int64_t all[] = { A, B, C, D }, bc[] = { B, C }, b[] = { B }, a[] = { A };
     struct store *st = store_open(f->path, &err);
 
     assert_non_null(st);
@@ -319,18 +320,18 @@ static void test_slot_lifecycle(void **state)
 
     st_ok(&cs, &cc, all, 4);
     record(st, &cc, &cs, t0);
-    record(st, &cc, &cs, t0 + 60);                 /* same: run extended */
+    record(st, &cc, &cs, t0 + 60); /* same: run extended */
     st_ok(&cs, &cc, bc, 2);
-    record(st, &cc, &cs, t0 + 120);                /* A and D vanish */
-    record(st, &cc, &cs, t0 + 2400);               /* C listed but started */
+    record(st, &cc, &cs, t0 + 120);  /* A and D vanish */
+    record(st, &cc, &cs, t0 + 2400); /* C listed but started */
     st_ok(&cs, &cc, b, 1);
-    cs.status = CLINIC_STALE;                      /* failed poll, old data */
+    cs.status = CLINIC_STALE; /* failed poll, old data */
     cs.err_class = SF_ERR_TIMEOUT;
     record(st, &cc, &cs, t0 + 2460);
     st_ok(&cs, &cc, NULL, 0);
-    record(st, &cc, &cs, t0 + 2520);               /* B vanishes */
+    record(st, &cc, &cs, t0 + 2520); /* B vanishes */
     st_ok(&cs, &cc, a, 1);
-    record(st, &cc, &cs, t0 + 2580);               /* A offered again */
+    record(st, &cc, &cs, t0 + 2580); /* A offered again */
     flush_ok(st);
 
     /* Poll runs: [t0,t0+60]x2, t0+120, t0+2400, stale t0+2460, t0+2520,
@@ -342,8 +343,9 @@ static void test_slot_lifecycle(void **state)
                      t0 + 60);
     /* Figures of the first run: 4 free, A and C within (D is on local
      * 14 March), first free C. */
-    assert_int_equal(q1f(st, "SELECT free_slots*100+free_within*10+"
-                             "within_guarantee FROM poll WHERE t_first=%lld",
+    assert_int_equal(q1f(st,
+                         "SELECT free_slots*100+free_within*10+"
+                         "within_guarantee FROM poll WHERE t_first=%lld",
                          t0),
                      421);
     assert_int_equal(q1f(st, "SELECT first_free FROM poll WHERE t_first=%lld",
@@ -352,29 +354,36 @@ static void test_slot_lifecycle(void **state)
     assert_int_equal(q1f(st, "SELECT local_day FROM poll WHERE t_first=%lld",
                          t0),
                      th_dayn(2026, 3, 10));
-    assert_int_equal(q1f(st, "SELECT deadline_day FROM poll WHERE "
-                             "t_first=%lld", t0),
+    assert_int_equal(q1f(st,
+                         "SELECT deadline_day FROM poll WHERE "
+                         "t_first=%lld",
+                         t0),
                      th_dayn(2026, 3, 13));
     /* At 08:40 C has started: only B is free, nothing within. */
-    assert_int_equal(q1f(st, "SELECT free_slots*100+free_within*10+"
-                             "within_guarantee FROM poll WHERE t_first=%lld",
+    assert_int_equal(q1f(st,
+                         "SELECT free_slots*100+free_within*10+"
+                         "within_guarantee FROM poll WHERE t_first=%lld",
                          t0 + 2400),
                      100);
     assert_int_equal(q1f(st, "SELECT first_free FROM poll WHERE t_first=%lld",
                          t0 + 2400),
                      B);
     /* The stale poll: status 1, error class kept, figures unknown. */
-    assert_int_equal(q1f(st, "SELECT status*10+web FROM poll WHERE "
-                             "t_first=%lld", t0 + 2460),
+    assert_int_equal(q1f(st,
+                         "SELECT status*10+web FROM poll WHERE "
+                         "t_first=%lld",
+                         t0 + 2460),
                      STORE_STATUS_STALE * 10 + STORE_WEB_OPEN);
-    assert_int_equal(q1f(st, "SELECT err_class='timeout' AND free_slots IS "
-                             "NULL AND within_guarantee IS NULL AND "
-                             "first_free IS NULL FROM poll WHERE t_first=%lld",
+    assert_int_equal(q1f(st,
+                         "SELECT err_class='timeout' AND free_slots IS "
+                         "NULL AND within_guarantee IS NULL AND "
+                         "first_free IS NULL FROM poll WHERE t_first=%lld",
                          t0 + 2460),
                      1);
     /* Empty answer: known zero, not unknown. */
-    assert_int_equal(q1f(st, "SELECT free_slots*10+within_guarantee FROM poll"
-                             " WHERE t_first=%lld AND first_free IS NULL",
+    assert_int_equal(q1f(st,
+                         "SELECT free_slots*10+within_guarantee FROM poll"
+                         " WHERE t_first=%lld AND first_free IS NULL",
                          t0 + 2520),
                      0);
 
@@ -383,36 +392,50 @@ static void test_slot_lifecycle(void **state)
     assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE gone_at IS NULL"),
                      1);
     /* A: vanished before its start while within the guarantee. */
-    assert_int_equal(q1f(st, "SELECT gone_reason='vanished' AND within_at_gone"
-                             "=1 FROM slot WHERE start=%lld AND gone_at IS "
-                             "NOT NULL", A),
+    assert_int_equal(q1f(st,
+                         "SELECT gone_reason='vanished' AND within_at_gone"
+                         "=1 FROM slot WHERE start=%lld AND gone_at IS "
+                         "NOT NULL",
+                         A),
                      1);
-    assert_int_equal(q1f(st, "SELECT last_seen FROM slot WHERE start=%lld AND "
-                             "gone_at IS NOT NULL", A),
+    assert_int_equal(q1f(st,
+                         "SELECT last_seen FROM slot WHERE start=%lld AND "
+                         "gone_at IS NOT NULL",
+                         A),
                      t0 + 60);
-    assert_int_equal(q1f(st, "SELECT gone_at FROM slot WHERE start=%lld AND "
-                             "gone_at IS NOT NULL", A),
+    assert_int_equal(q1f(st,
+                         "SELECT gone_at FROM slot WHERE start=%lld AND "
+                         "gone_at IS NOT NULL",
+                         A),
                      t0 + 120);
     /* D: vanished, but local 14 March is past the deadline. */
-    assert_int_equal(q1f(st, "SELECT gone_reason='vanished' AND within_at_gone"
-                             "=0 FROM slot WHERE start=%lld", D),
+    assert_int_equal(q1f(st,
+                         "SELECT gone_reason='vanished' AND within_at_gone"
+                         "=0 FROM slot WHERE start=%lld",
+                         D),
                      1);
     /* C: passed (still listed after its start), no within flag. */
-    assert_int_equal(q1f(st, "SELECT gone_reason='passed' AND within_at_gone "
-                             "IS NULL AND gone_at=%lld FROM slot WHERE start="
-                             "(SELECT min(start) FROM slot)", t0 + 2400),
+    assert_int_equal(q1f(st,
+                         "SELECT gone_reason='passed' AND within_at_gone "
+                         "IS NULL AND gone_at=%lld FROM slot WHERE start="
+                         "(SELECT min(start) FROM slot)",
+                         t0 + 2400),
                      1);
     assert_int_equal(q1f(st, "SELECT last_seen FROM slot WHERE start=%lld", C),
                      t0 + 120);
     /* B: the failed poll changed nothing; last seen by the 08:40 poll. */
-    assert_int_equal(q1f(st, "SELECT last_seen*10+within_at_gone FROM slot "
-                             "WHERE start=%lld", B),
+    assert_int_equal(q1f(st,
+                         "SELECT last_seen*10+within_at_gone FROM slot "
+                         "WHERE start=%lld",
+                         B),
                      (t0 + 2400) * 10 + 0);
     assert_int_equal(q1f(st, "SELECT gone_at FROM slot WHERE start=%lld", B),
                      t0 + 2520);
     /* A again: a new interval, open. */
-    assert_int_equal(q1f(st, "SELECT first_seen FROM slot WHERE start=%lld "
-                             "AND gone_at IS NULL", A),
+    assert_int_equal(q1f(st,
+                         "SELECT first_seen FROM slot WHERE start=%lld "
+                         "AND gone_at IS NULL",
+                         A),
                      t0 + 2580);
     assert_int_equal(q1(st, "SELECT last_ok FROM clinic"), t0 + 2580);
     assert_int_equal(q1(st, "SELECT first_seen FROM clinic"), t0);
@@ -427,16 +450,16 @@ static void test_slot_lifecycle(void **state)
 static void test_within_edges(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct conf_clinic cc;
-    struct clinic_state cs = {0};
-    int64_t p1 = th_utc(2026, 3, 10, 22, 30, 0);  /* 23:30 local 10 March */
-    int64_t p2 = th_utc(2026, 3, 10, 23, 30, 0);  /* 00:30 local 11 March */
-    int64_t G = th_utc(2026, 3, 14, 10, 0, 0);    /* 11:00 local 14 March */
-    int64_t H = th_utc(2026, 3, 14, 23, 30, 0);   /* 00:30 local 15 March */
-    int64_t F = p2;                            /* starts at the 2nd poll */
-    int64_t E = p1 - 600;                      /* already started */
-    int64_t l1[] = {E, F, G, H}, l2[] = {F};
+    struct clinic_state cs = { 0 };
+    int64_t p1 = th_utc(2026, 3, 10, 22, 30, 0); /* 23:30 local 10 March */
+    int64_t p2 = th_utc(2026, 3, 10, 23, 30, 0); /* 00:30 local 11 March */
+    int64_t G = th_utc(2026, 3, 14, 10, 0, 0);   /* 11:00 local 14 March */
+    int64_t H = th_utc(2026, 3, 14, 23, 30, 0);  /* 00:30 local 15 March */
+    int64_t F = p2;                              /* starts at the 2nd poll */
+    int64_t E = p1 - 600;                        /* already started */
+    int64_t l1[] = { E, F, G, H }, l2[] = { F };
     struct store *st = store_open(f->path, &err);
 
     assert_non_null(st);
@@ -453,20 +476,27 @@ static void test_within_edges(void **state)
                      0);
     /* Contact day at p2 is local 11 March, deadline 14 March (inclusive):
      * G is within, H (local 15 March) is not. */
-    assert_int_equal(q1f(st, "SELECT within_at_gone FROM slot WHERE start="
-                             "%lld", G),
+    assert_int_equal(q1f(st,
+                         "SELECT within_at_gone FROM slot WHERE start="
+                         "%lld",
+                         G),
                      1);
-    assert_int_equal(q1f(st, "SELECT within_at_gone FROM slot WHERE start="
-                             "%lld", H),
+    assert_int_equal(q1f(st,
+                         "SELECT within_at_gone FROM slot WHERE start="
+                         "%lld",
+                         H),
                      0);
     /* F starts exactly at p2: passed, even though still listed. */
-    assert_int_equal(q1f(st, "SELECT gone_reason='passed' FROM slot WHERE "
-                             "start=%lld", F),
+    assert_int_equal(q1f(st,
+                         "SELECT gone_reason='passed' FROM slot WHERE "
+                         "start=%lld",
+                         F),
                      1);
     /* At p1 (contact day 10, deadline 13) neither G nor H was within;
      * F was: 3 free, 1 within. */
-    assert_int_equal(q1f(st, "SELECT free_slots*100+free_within*10+"
-                             "within_guarantee FROM poll WHERE t_first=%lld",
+    assert_int_equal(q1f(st,
+                         "SELECT free_slots*100+free_within*10+"
+                         "within_guarantee FROM poll WHERE t_first=%lld",
                          p1),
                      311);
     avail_slots_clear(&cs.slots);
@@ -478,11 +508,11 @@ static void test_within_edges(void **state)
 static void test_restart_continues(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct conf_clinic cc;
-    struct clinic_state cs = {0};
+    struct clinic_state cs = { 0 };
     int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), A = t0 + 86400, B = t0 + 7200;
-    int64_t ab[] = {A, B}, a[] = {A};
+    int64_t ab[] = { A, B }, a[] = { A };
     struct store *st;
 
     mk_clinic(&cc, "SE2321000016-T002", true);
@@ -492,7 +522,7 @@ static void test_restart_continues(void **state)
         st = store_open(f->path, &err);
         assert_non_null(st);
         record(st, &cc, &cs, t0 + 60 * i);
-        store_close(st);                /* flushes */
+        store_close(st); /* flushes */
     }
     st = store_open(f->path, &err);
     assert_non_null(st);
@@ -502,8 +532,10 @@ static void test_restart_continues(void **state)
     record(st, &cc, &cs, t0 + 180);
     store_close(st);
     st = store_open(f->path, &err);
-    assert_int_equal(q1f(st, "SELECT last_seen*10+within_at_gone FROM slot "
-                             "WHERE start=%lld", B),
+    assert_int_equal(q1f(st,
+                         "SELECT last_seen*10+within_at_gone FROM slot "
+                         "WHERE start=%lld",
+                         B),
                      (t0 + 120) * 10 + 1);
     assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE gone_at IS NULL"),
                      1);
@@ -516,9 +548,9 @@ static void test_restart_continues(void **state)
 static void test_run_gaps_and_midnight(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct conf_clinic cc;
-    struct clinic_state cs = {0};
+    struct clinic_state cs = { 0 };
     /* 2026-03-10 12:00 local = 11:00Z */
     int64_t t = th_utc(2026, 3, 10, 11, 0, 0);
     /* 23:58 local on 10 March = 22:58Z */
@@ -531,22 +563,26 @@ static void test_run_gaps_and_midnight(void **state)
     avail_slots_init(&cs.slots);
     st_ok(&cs, &cc, NULL, 0);
     record(st, &cc, &cs, t);
-    record(st, &cc, &cs, t + 90);          /* exactly 1.5 intervals: same */
-    record(st, &cc, &cs, t + 181);         /* 91 s: a missed poll -> new */
+    record(st, &cc, &cs, t + 90);  /* exactly 1.5 intervals: same */
+    record(st, &cc, &cs, t + 181); /* 91 s: a missed poll -> new */
     record(st, &cc, &cs, m);
-    record(st, &cc, &cs, m + 60);          /* 23:59 */
-    record(st, &cc, &cs, m + 120);         /* 00:00 11 March: new day */
+    record(st, &cc, &cs, m + 60);  /* 23:59 */
+    record(st, &cc, &cs, m + 120); /* 00:00 11 March: new day */
     record(st, &cc, &cs, m + 180);
     flush_ok(st);
     assert_int_equal(q1(st, "SELECT count(*) FROM poll"), 4);
     assert_int_equal(q1f(st, "SELECT n FROM poll WHERE t_first=%lld", t), 2);
     assert_int_equal(q1f(st, "SELECT n FROM poll WHERE t_first=%lld", t + 181),
                      1);
-    assert_int_equal(q1f(st, "SELECT n*100000+local_day FROM poll WHERE "
-                             "t_first=%lld", m),
+    assert_int_equal(q1f(st,
+                         "SELECT n*100000+local_day FROM poll WHERE "
+                         "t_first=%lld",
+                         m),
                      2 * 100000 + th_dayn(2026, 3, 10));
-    assert_int_equal(q1f(st, "SELECT n*100000+local_day FROM poll WHERE "
-                             "t_first=%lld", m + 120),
+    assert_int_equal(q1f(st,
+                         "SELECT n*100000+local_day FROM poll WHERE "
+                         "t_first=%lld",
+                         m + 120),
                      2 * 100000 + th_dayn(2026, 3, 11));
     /* A new interval setting starts a new run too. */
     store_set_poll_interval(st, 120);
@@ -561,31 +597,31 @@ static void test_run_gaps_and_midnight(void **state)
 static void test_dst_local_day(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct conf_clinic cc;
-    struct clinic_state cs = {0};
+    struct clinic_state cs = { 0 };
     struct {
         int64_t t;
         int32_t day;
     } cases[] = {
         /* 29 March 2026, CET -> CEST at 01:00Z */
         /* 23:59 CET */
-        {th_utc(2026, 3, 28, 22, 59, 0), th_dayn(2026, 3, 28)},
+        { th_utc(2026, 3, 28, 22, 59, 0), th_dayn(2026, 3, 28) },
         /* 00:30 CET */
-        {th_utc(2026, 3, 28, 23, 30, 0), th_dayn(2026, 3, 29)},
+        { th_utc(2026, 3, 28, 23, 30, 0), th_dayn(2026, 3, 29) },
         /* 23:59 CEST */
-        {th_utc(2026, 3, 29, 21, 59, 0), th_dayn(2026, 3, 29)},
+        { th_utc(2026, 3, 29, 21, 59, 0), th_dayn(2026, 3, 29) },
         /* 00:00 CEST */
-        {th_utc(2026, 3, 29, 22, 0, 0), th_dayn(2026, 3, 30)},
+        { th_utc(2026, 3, 29, 22, 0, 0), th_dayn(2026, 3, 30) },
         /* 25 October 2026, CEST -> CET at 01:00Z */
         /* 23:59 CEST */
-        {th_utc(2026, 10, 24, 21, 59, 0), th_dayn(2026, 10, 24)},
+        { th_utc(2026, 10, 24, 21, 59, 0), th_dayn(2026, 10, 24) },
         /* 00:00 CEST */
-        {th_utc(2026, 10, 24, 22, 0, 0), th_dayn(2026, 10, 25)},
+        { th_utc(2026, 10, 24, 22, 0, 0), th_dayn(2026, 10, 25) },
         /* 23:59 CET */
-        {th_utc(2026, 10, 25, 22, 59, 0), th_dayn(2026, 10, 25)},
+        { th_utc(2026, 10, 25, 22, 59, 0), th_dayn(2026, 10, 25) },
         /* 00:00 CET */
-        {th_utc(2026, 10, 25, 23, 0, 0), th_dayn(2026, 10, 26)},
+        { th_utc(2026, 10, 25, 23, 0, 0), th_dayn(2026, 10, 26) },
     };
     size_t i;
     struct store *st = store_open(f->path, &err);
@@ -598,13 +634,17 @@ static void test_dst_local_day(void **state)
         record(st, &cc, &cs, cases[i].t);
     flush_ok(st);
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        assert_int_equal(q1f(st, "SELECT local_day FROM poll WHERE "
-                                 "t_first=%lld", cases[i].t),
+        assert_int_equal(q1f(st,
+                             "SELECT local_day FROM poll WHERE "
+                             "t_first=%lld",
+                             cases[i].t),
                          cases[i].day);
         /* CAL3: the deadline is three calendar days on, whatever the
          * length of the day. */
-        assert_int_equal(q1f(st, "SELECT deadline_day FROM poll WHERE "
-                                 "t_first=%lld", cases[i].t),
+        assert_int_equal(q1f(st,
+                             "SELECT deadline_day FROM poll WHERE "
+                             "t_first=%lld",
+                             cases[i].t),
                          cases[i].day + 3);
     }
     avail_slots_clear(&cs.slots);
@@ -616,12 +656,13 @@ static void test_dst_local_day(void **state)
 static void test_retention_purge(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct conf_clinic c1, c2;
-    struct clinic_state cs = {0};
+    struct clinic_state cs = { 0 };
     int64_t now = th_utc(2027, 6, 1, 10, 0, 0);
     int64_t told = now - 500 * 86400, tnew = now - 10 * 86400;
-    int64_t s1[] = {told + 7200}, s3[] = {told + 3600}, s2[] = {tnew + 86400};
+    int64_t s1[] = { told + 7200 }, s3[] = { told + 3600 },
+            s2[] = { tnew + 86400 };
     size_t del, total = 0, calls = 0;
     struct store *st = store_open(f->path, &err);
 
@@ -630,13 +671,13 @@ static void test_retention_purge(void **state)
     mk_clinic(&c2, "SE2321000016-T006", true);
     avail_slots_init(&cs.slots);
     st_ok(&cs, &c1, s1, 1);
-    record(st, &c1, &cs, told);            /* old run 1, S1 opens */
+    record(st, &c1, &cs, told); /* old run 1, S1 opens */
     st_ok(&cs, &c1, NULL, 0);
-    record(st, &c1, &cs, told + 60);       /* old run 2, S1 vanishes */
+    record(st, &c1, &cs, told + 60); /* old run 2, S1 vanishes */
     st_ok(&cs, &c2, s3, 1);
-    record(st, &c2, &cs, told);            /* old run 3, S3 open forever */
+    record(st, &c2, &cs, told); /* old run 3, S3 open forever */
     st_ok(&cs, &c1, s2, 1);
-    record(st, &c1, &cs, tnew);            /* recent run, S2 open */
+    record(st, &c1, &cs, tnew); /* recent run, S2 open */
     flush_ok(st);
     assert_int_equal(q1(st, "SELECT count(*) FROM poll"), 4);
     assert_int_equal(q1(st, "SELECT count(*) FROM slot"), 3);
@@ -649,7 +690,7 @@ static void test_retention_purge(void **state)
     } while (del > 0 && calls < 10);
     /* 3 old runs + S1 (closed long ago) + S3 (open, started long ago). */
     assert_int_equal(total, 5);
-    assert_int_equal(calls, 4);            /* 2 + 2 + 1 + 0 */
+    assert_int_equal(calls, 4); /* 2 + 2 + 1 + 0 */
     assert_int_equal(q1f(st, "SELECT count(*) FROM poll WHERE t_first=%lld",
                          tnew),
                      1);
@@ -679,12 +720,12 @@ static int on_commit(void *arg)
 static void test_batching(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct conf_clinic cc[50];
     char ids[50][32];
-    struct clinic_state cs = {0};
+    struct clinic_state cs = { 0 };
     struct store_stats stats;
-    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), sl[] = {t0 + 86400};
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), sl[] = { t0 + 86400 };
     int commits = 0;
     sqlite3 *reader = NULL;
     struct store *st = store_open(f->path, &err);
@@ -706,16 +747,15 @@ static void test_batching(void **state)
     assert_int_equal(sqlite3_open(f->path, &reader), SQLITE_OK);
     {
         sqlite3_stmt *s = NULL;
-        assert_int_equal(sqlite3_prepare_v2(reader,
-                                            "SELECT count(*) FROM poll", -1,
-                                            &s, NULL),
+        assert_int_equal(sqlite3_prepare_v2(reader, "SELECT count(*) FROM poll",
+                                            -1, &s, NULL),
                          SQLITE_OK);
         assert_int_equal(sqlite3_step(s), SQLITE_ROW);
         assert_int_equal(sqlite3_column_int(s, 0), 0);
         sqlite3_finalize(s);
     }
     flush_ok(st);
-    assert_int_equal(commits, 1);          /* 50 records, one transaction */
+    assert_int_equal(commits, 1); /* 50 records, one transaction */
     assert_int_equal(store_pending(st), 0);
     store_get_stats(st, &stats);
     assert_int_equal(stats.records, 50);
@@ -741,7 +781,7 @@ static void test_batching(void **state)
                                             -1, &s, NULL),
                          SQLITE_OK);
         assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(s, 0), 50);    /* extended */
+        assert_int_equal(sqlite3_column_int(s, 0), 50); /* extended */
         assert_int_equal(sqlite3_column_int(s, 1), 100);
         sqlite3_finalize(s);
     }
@@ -754,12 +794,12 @@ static void test_batching(void **state)
 static void test_failing_flush(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct conf_clinic cc;
-    struct clinic_state cs = {0};
+    struct clinic_state cs = { 0 };
     struct store_stats stats;
-    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), a[] = {t0 + 3600},
-            ab[] = {t0 + 3600, t0 + 7200};
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), a[] = { t0 + 3600 },
+            ab[] = { t0 + 3600, t0 + 7200 };
     struct store *st = store_open(f->path, &err);
 
     assert_non_null(st);
@@ -802,7 +842,7 @@ static void test_failing_flush(void **state)
 static void test_sync_region(void **state)
 {
     struct fx *f = *state;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct conf_clinic cl[2];
     struct conf_region r;
     int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0);
@@ -839,10 +879,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_foreign_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refuses_symlinks, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_owner_only_modes, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_symlinks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_only_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_within_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_continues, setup,
@@ -850,8 +888,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_run_gaps_and_midnight, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dst_local_day, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retention_purge, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retention_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_region, setup, teardown),

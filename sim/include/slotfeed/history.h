@@ -25,20 +25,20 @@
 #define HISTORY_DEFAULT_POLL_TO_MIN (18 * 60)
 
 struct history_opts {
-    int32_t from_day;        /* first local date */
-    int days;                /* 1..400 */
-    int interval_s;          /* simulated poll interval; 0 = default */
-    int change_every_s;      /* schedule change epoch; 0 = default */
-    int poll_from_min;       /* polls only in [from, to) local time each */
-    int poll_to_min;         /*   day; both 0 = defaults (07:00-18:00) */
-    uint32_t seed;           /* simulator seed; 0 = 1 */
-    const char *db_path;     /* store file; NULL = region->store */
+    int32_t from_day;    /* first local date */
+    int days;            /* 1..400 */
+    int interval_s;      /* simulated poll interval; 0 = default */
+    int change_every_s;  /* schedule change epoch; 0 = default */
+    int poll_from_min;   /* polls only in [from, to) local time each */
+    int poll_to_min;     /*   day; both 0 = defaults (07:00-18:00) */
+    uint32_t seed;       /* simulator seed; 0 = 1 */
+    const char *db_path; /* store file; NULL = region->store */
 };
 
 struct history_result {
-    long passes;             /* collector passes run */
-    long polls;              /* clinic polls recorded */
-    double seconds;          /* wall time */
+    long passes;    /* collector passes run */
+    long polls;     /* clinic polls recorded */
+    double seconds; /* wall time */
 };
 
 /*
@@ -48,8 +48,7 @@ struct history_result {
  * this purpose. Uses and finally resets the fake clock. Returns 0 or -1
  * with err.
  */
-int history_generate(struct conf_region *region,
-                     const struct history_opts *o,
+int history_generate(struct conf_region *region, const struct history_opts *o,
                      struct history_result *res, struct sf_error *err);
 
 /*

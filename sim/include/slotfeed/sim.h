@@ -47,8 +47,8 @@ struct event_base;
 struct sim;
 
 struct sim_opts {
-    uint32_t seed;          /* schedule seed; 0 = 1 */
-    int latency_ms;         /* added to every answer; 0 = none */
+    uint32_t seed;  /* schedule seed; 0 = 1 */
+    int latency_ms; /* added to every answer; 0 = none */
 };
 
 /* Start serving region (borrowed) on host:port (0 = ephemeral). */
@@ -90,9 +90,9 @@ int sim_schedule_day(uint32_t seed, const struct conf_clinic *clinic,
 
 /* One received request, in arrival order. Strings borrowed from the sim. */
 struct sim_request_entry {
-    int64_t time_ms;     /* arrival, monotonic clock (CLOCK_MONOTONIC) ms */
-    long clinic;         /* index into region->clinics, or -1 (unrouted) */
-    const char *path;    /* request path without the query */
+    int64_t time_ms;  /* arrival, monotonic clock (CLOCK_MONOTONIC) ms */
+    long clinic;      /* index into region->clinics, or -1 (unrouted) */
+    const char *path; /* request path without the query */
 };
 
 /*
@@ -100,8 +100,7 @@ struct sim_request_entry {
  * array and its strings stay valid until the next event-loop turn of the
  * sim (it may grow) or sim_free. Never NULL when *n > 0.
  */
-const struct sim_request_entry *sim_request_log(const struct sim *s,
-                                                size_t *n);
+const struct sim_request_entry *sim_request_log(const struct sim *s, size_t *n);
 /* Most requests ever in flight at once (received, reply not yet done:
  * latency, drip, hang count until the last byte is sent or dropped). */
 size_t sim_max_inflight(const struct sim *s);
@@ -111,12 +110,12 @@ size_t sim_max_inflight(const struct sim *s);
  * Zero fields mean "off". See sim_load_faults for the JSON keys.
  */
 struct sim_faults {
-    int latency_ms;         /* delay before answering, 0..600000 */
-    int drip_bytes_per_s;   /* send the body in small chunks at this rate */
-    int fail_permille;      /* share of requests answered 5xx (fail_rate) */
-    int retry_after_s;      /* > 0: failures are 429 with Retry-After */
-    long body_bytes;        /* > 0: "huge" body of this size, made on the fly */
-    int change_every_s;     /* > 0: free/booked hash mixes this epoch in */
+    int latency_ms;       /* delay before answering, 0..600000 */
+    int drip_bytes_per_s; /* send the body in small chunks at this rate */
+    int fail_permille;    /* share of requests answered 5xx (fail_rate) */
+    int retry_after_s;    /* > 0: failures are 429 with Retry-After */
+    long body_bytes;      /* > 0: "huge" body of this size, made on the fly */
+    int change_every_s;   /* > 0: free/booked hash mixes this epoch in */
 };
 
 /* Set clinic `index`'s faults (copied). Returns 0 or -1 (bad index/range). */
