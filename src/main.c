@@ -138,7 +138,8 @@ static int parse_now(const char *s)
     if (clock_parse_rfc3339(s, &t) != 0) {
         fprintf(stderr,
                 "slotfeed: --now \"%s\": want RFC 3339 with an offset, "
-                "e.g. 2026-03-31T09:00:00+02:00\n", s);
+                "e.g. 2026-03-31T09:00:00+02:00\n",
+                s);
         return -1;
     }
     clock_set_fake(t);
@@ -147,7 +148,7 @@ static int parse_now(const char *s)
 
 static struct conf_region *load_config(const char *path)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
     size_t i;
 
@@ -200,8 +201,8 @@ static int cmd_check_config(int argc, char **argv)
     struct conf_region *r;
     size_t i, booking = 0;
 
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
-                      strcmp(argv[1], "-h") == 0)) {
+    if (argc == 2 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage_check, stdout);
         return 0;
     }
@@ -224,7 +225,7 @@ static int cmd_check_config(int argc, char **argv)
 /* text is a valid region config; else its problems on stderr. */
 static bool federate_valid(const char *text)
 {
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
     size_t i;
     bool ok = conf_parse(text, strlen(text), &r, &errs) == 0;
@@ -247,8 +248,8 @@ static int write_atomic(const char *path, const char *text)
         fprintf(stderr, "slotfeed: %s: %s\n", path, strerror(errno));
         return -1;
     }
-    if (fputs(text, f) == EOF || fputc('\n', f) == EOF ||
-        fclose(f) != 0 || rename(tmp, path) != 0) {
+    if (fputs(text, f) == EOF || fputc('\n', f) == EOF || fclose(f) != 0 ||
+        rename(tmp, path) != 0) {
         fprintf(stderr, "slotfeed: %s: %s\n", path, strerror(errno));
         remove(tmp);
         return -1;
@@ -285,12 +286,11 @@ static cJSON *federate_previous(const char *path, bool *bad)
 
 static int cmd_federate(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "output", required_argument, NULL, 'o' },
-        { "dry-run", no_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
+    static const struct option opts[] = { { "output", required_argument, NULL,
+                                            'o' },
+                                          { "dry-run", no_argument, NULL, 'n' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
     const char *output = NULL;
     bool dry = false, bad;
     cJSON *prev = NULL, *cfg = NULL;
@@ -314,8 +314,8 @@ static int cmd_federate(int argc, char **argv)
         fputs(usage_federate, stderr);
         return EXIT_USAGE;
     }
-    if (output != NULL && ((prev = federate_previous(output, &bad)) ==
-                           NULL) && bad)
+    if (output != NULL && ((prev = federate_previous(output, &bad)) == NULL) &&
+        bad)
         return 1;
     sf_error_clear(&err);
     if (federate_build((const char *const *)argv + optind,
@@ -333,8 +333,9 @@ static int cmd_federate(int argc, char **argv)
     }
     nd = federate_diff(prev, cfg, stdout);
     printf("federate: %s: %zu clinics, %zu %s\n", output,
-           (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
-               cfg, "clinics")), nd,
+           (size_t)cJSON_GetArraySize(
+               cJSON_GetObjectItemCaseSensitive(cfg, "clinics")),
+           nd,
            prev == NULL ? "new (no earlier file)" : "added/removed/changed");
     rc = dry || write_atomic(output, text) == 0 ? 0 : 1;
 out:
@@ -349,15 +350,15 @@ out:
 static int cmd_compute(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"now", required_argument, NULL, 'n'},
-        {"guarantee-days", required_argument, NULL, 'g'},
-        {"counting", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}
+        { "now", required_argument, NULL, 'n' },
+        { "guarantee-days", required_argument, NULL, 'g' },
+        { "counting", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
     };
-    struct avail_rule rule = {3, AVAIL_COUNT_CALENDAR};
+    struct avail_rule rule = { 3, AVAIL_COUNT_CALENDAR };
     struct avail_slots slots;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     const char *now_s = NULL;
     char *body = NULL, *out = NULL, *end;
     cJSON *obj = NULL;
@@ -376,16 +377,20 @@ static int cmd_compute(int argc, char **argv)
             errno = 0;
             v = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || errno || v < 0 || v > 365) {
-                fprintf(stderr, "slotfeed: --guarantee-days \"%s\": want a "
-                        "whole number 0..365\n", optarg);
+                fprintf(stderr,
+                        "slotfeed: --guarantee-days \"%s\": want a "
+                        "whole number 0..365\n",
+                        optarg);
                 return EXIT_USAGE;
             }
             rule.days = (int)v;
             break;
         case 'c':
             if (avail_counting_parse(optarg, &rule.counting) != 0) {
-                fprintf(stderr, "slotfeed: --counting \"%s\": want calendar "
-                        "or working\n", optarg);
+                fprintf(stderr,
+                        "slotfeed: --counting \"%s\": want calendar "
+                        "or working\n",
+                        optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -411,8 +416,10 @@ static int cmd_compute(int argc, char **argv)
         goto out;
     }
     if (skipped > 0)
-        fprintf(stderr, "slotfeed: %s: skipped %zu timeslotDetail element(s)"
-                " with missing or invalid times\n", argv[optind], skipped);
+        fprintf(stderr,
+                "slotfeed: %s: skipped %zu timeslotDetail element(s)"
+                " with missing or invalid times\n",
+                argv[optind], skipped);
     avail_slots_sort(&slots);
     if ((obj = cJSON_CreateObject()) == NULL ||
         feed_add_availability(obj, &slots, clock_now(), &rule, 1) != 0 ||
@@ -445,7 +452,7 @@ static void on_pass_done(void *arg)
 static void record_history(const struct conf_region *region,
                            const struct clinic_state *states, size_t n)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     struct store *st;
     size_t i;
 
@@ -470,11 +477,11 @@ static void record_history(const struct conf_region *region,
 static int cmd_poll(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"once", no_argument, NULL, 'o'},
-        {"config", required_argument, NULL, 'c'},
-        {"now", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}
+        { "once", no_argument, NULL, 'o' },
+        { "config", required_argument, NULL, 'c' },
+        { "now", required_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
     };
     const char *config = NULL, *now_s = NULL;
     struct conf_region *region = NULL;
@@ -482,8 +489,8 @@ static int cmd_poll(int argc, char **argv)
     struct fetch *f = NULL;
     struct collector *coll = NULL;
     struct feed_snapshot *snap = NULL;
-    struct fetch_opts fo = {0};
-    struct sf_error err = {0};
+    struct fetch_opts fo = { 0 };
+    struct sf_error err = { 0 };
     const struct clinic_state *states;
     int c, once = 0, rc = 1;
     size_t n;
@@ -491,9 +498,15 @@ static int cmd_poll(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': once = 1; break;
-        case 'c': config = optarg; break;
-        case 'n': now_s = optarg; break;
+        case 'o':
+            once = 1;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'n':
+            now_s = optarg;
+            break;
         case 'h':
             fputs(usage_poll, stdout);
             return 0;
@@ -544,35 +557,61 @@ out:
 
 /* --- report ------------------------------------------------------------ */
 
+/* The report's days: --month for the guarantee, --from and --to for
+ * web booking. 0, or -1 after saying what is wrong on stderr. */
+static int report_days(struct report_params *p, const char *from,
+                       const char *to, const char *month)
+{
+    struct sf_error err = { 0 };
+
+    if (p->kind == REPORT_GUARANTEE) {
+        if (from != NULL || to != NULL ||
+            report_parse_month(month, &p->from_day, &p->to_day, &err) != 0) {
+            fprintf(stderr, "slotfeed: report guarantee: %s\n",
+                    from || to ? "--from/--to: use --month YYYY-MM" : err.msg);
+            return -1;
+        }
+    } else if (month != NULL || from == NULL || to == NULL ||
+               clock_parse_date(from, &p->from_day) != 0 ||
+               clock_parse_date(to, &p->to_day) != 0) {
+        fprintf(stderr,
+                "slotfeed: report web-booking: want --from and --to "
+                "as YYYY-MM-DD dates (got \"%s\", \"%s\")\n",
+                from ? from : "", to ? to : "");
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_report(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},
-        {"month", required_argument, NULL, 'm'},
-        {"per", required_argument, NULL, 'p'},
-        {"by", required_argument, NULL, 'b'},
-        {"format", required_argument, NULL, 'F'},
-        {"hours", required_argument, NULL, 'H'},
-        {"config", required_argument, NULL, 'c'},
-        {"db", required_argument, NULL, 'd'},
-        {"now", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}
+        { "from", required_argument, NULL, 'f' },
+        { "to", required_argument, NULL, 't' },
+        { "month", required_argument, NULL, 'm' },
+        { "per", required_argument, NULL, 'p' },
+        { "by", required_argument, NULL, 'b' },
+        { "format", required_argument, NULL, 'F' },
+        { "hours", required_argument, NULL, 'H' },
+        { "config", required_argument, NULL, 'c' },
+        { "db", required_argument, NULL, 'd' },
+        { "now", required_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
     };
     const char *from = NULL, *to = NULL, *month = NULL, *config = NULL;
     const char *db = NULL, *kind;
     struct conf_region *region = NULL;
     struct report_params p;
     enum report_format fmt = REPORT_FMT_JSON;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     char *out = NULL;
     size_t len;
     int c, rc = EXIT_USAGE;
 
     report_params_init(&p);
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-                      strcmp(argv[1], "-h") == 0)) {
+    if (argc >= 2 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage_report, stdout);
         return 0;
     }
@@ -582,26 +621,46 @@ static int cmd_report(int argc, char **argv)
         return EXIT_USAGE;
     }
     kind = argv[1];
-    p.kind = strcmp(kind, "guarantee") == 0 ? REPORT_GUARANTEE
-                                            : REPORT_WEB_BOOKING;
+    p.kind =
+        strcmp(kind, "guarantee") == 0 ? REPORT_GUARANTEE : REPORT_WEB_BOOKING;
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
         int bad = 0;
 
         switch (c) {
-        case 'f': from = optarg; break;
-        case 't': to = optarg; break;
-        case 'm': month = optarg; break;
-        case 'c': config = optarg; break;
-        case 'd': db = optarg; break;
-        case 'p': bad = report_parse_per(optarg, &p.per, &err); break;
-        case 'b': bad = report_parse_by(optarg, &p.by, &err); break;
-        case 'F': bad = report_parse_format(optarg, &fmt, &err); break;
-        case 'H': bad = report_parse_hours(optarg, &p, &err); break;
+        case 'f':
+            from = optarg;
+            break;
+        case 't':
+            to = optarg;
+            break;
+        case 'm':
+            month = optarg;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'p':
+            bad = report_parse_per(optarg, &p.per, &err);
+            break;
+        case 'b':
+            bad = report_parse_by(optarg, &p.by, &err);
+            break;
+        case 'F':
+            bad = report_parse_format(optarg, &fmt, &err);
+            break;
+        case 'H':
+            bad = report_parse_hours(optarg, &p, &err);
+            break;
         case 'n':
             if (clock_parse_rfc3339(optarg, &p.now) != 0) {
-                sf_error_set(&err, SF_ERR_CONFIG, "--now \"%s\": want RFC "
-                             "3339 with an offset", optarg);
+                sf_error_set(&err, SF_ERR_CONFIG,
+                             "--now \"%s\": want RFC "
+                             "3339 with an offset",
+                             optarg);
                 bad = -1;
             }
             break;
@@ -618,27 +677,15 @@ static int cmd_report(int argc, char **argv)
         }
     }
     if (optind != argc - 1 || (config == NULL) == (db == NULL)) {
-        fprintf(stderr, "slotfeed: report %s: give exactly one of --config "
-                "FILE and --db PATH\n\n", kind);
+        fprintf(stderr,
+                "slotfeed: report %s: give exactly one of --config "
+                "FILE and --db PATH\n\n",
+                kind);
         fputs(usage_report, stderr);
         return EXIT_USAGE;
     }
-    if (p.kind == REPORT_GUARANTEE) {
-        if (from != NULL || to != NULL ||
-            report_parse_month(month, &p.from_day, &p.to_day, &err) != 0) {
-            fprintf(stderr, "slotfeed: report guarantee: %s\n",
-                    from || to ? "--from/--to: use --month YYYY-MM"
-                               : err.msg);
-            return EXIT_USAGE;
-        }
-    } else if (month != NULL || from == NULL || to == NULL ||
-               clock_parse_date(from, &p.from_day) != 0 ||
-               clock_parse_date(to, &p.to_day) != 0) {
-        fprintf(stderr, "slotfeed: report web-booking: want --from and --to "
-                "as YYYY-MM-DD dates (got \"%s\", \"%s\")\n",
-                from ? from : "", to ? to : "");
+    if (report_days(&p, from, to, month) != 0)
         return EXIT_USAGE;
-    }
     if (config != NULL) {
         if ((region = load_config(config)) == NULL)
             return 1;
@@ -669,18 +716,18 @@ static void warn_unreadable(const struct conf_region *r)
 
     for (i = 0; i < r->nclinics; i++) {
         const struct conf_clinic *c = &r->clinics[i];
-        const char *const f[] = {c->booking.token_file, c->booking.tls_cert,
-                                 c->booking.tls_key, c->booking.tls_ca};
-        static const char *const key[] = {"token_file", "tls.cert",
-                                          "tls.key", "tls.ca"};
+        const char *const f[] = { c->booking.token_file, c->booking.tls_cert,
+                                  c->booking.tls_key, c->booking.tls_ca };
+        static const char *const key[] = { "token_file", "tls.cert", "tls.key",
+                                           "tls.ca" };
 
         if (!c->has_booking)
             continue;
         for (j = 0; j < 4; j++)
             if (f[j] != NULL && access(f[j], R_OK) != 0) {
                 log_warn("unreadable_after_switch",
-                         "clinic=%s key=booking.%s path=%s error=\"%s\"",
-                         c->id, key[j], f[j], strerror(errno));
+                         "clinic=%s key=booking.%s path=%s error=\"%s\"", c->id,
+                         key[j], f[j], strerror(errno));
             }
     }
 }
@@ -729,9 +776,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct run_signals *rs = arg;
-    struct conf_errors errs = {0};
+    struct conf_errors errs = { 0 };
     struct conf_region *r = NULL;
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     size_t i;
 
     (void)sig;
@@ -771,15 +818,15 @@ static int run_args(int argc, char **argv, const char **config,
                     int *code)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"listen", required_argument, NULL, 'l'},
-        {"poll-now", no_argument, NULL, 'p'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"user", required_argument, NULL, 'u'},
-        {"log-format", required_argument, NULL, 'f'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}
+        { "config", required_argument, NULL, 'c' },
+        { "listen", required_argument, NULL, 'l' },
+        { "poll-now", no_argument, NULL, 'p' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "user", required_argument, NULL, 'u' },
+        { "log-format", required_argument, NULL, 'f' },
+        { "log-level", required_argument, NULL, 'L' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
     };
     enum log_format lf;
     enum log_level ll;
@@ -788,11 +835,21 @@ static int run_args(int argc, char **argv, const char **config,
     optind = 1;
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': *config = optarg; break;
-        case 'l': *listen = optarg; break;
-        case 'p': *poll_now = 1; break;
-        case 'v': log_set_level(LOG_LVL_DEBUG); break;
-        case 'u': *user = optarg; break;
+        case 'c':
+            *config = optarg;
+            break;
+        case 'l':
+            *listen = optarg;
+            break;
+        case 'p':
+            *poll_now = 1;
+            break;
+        case 'v':
+            log_set_level(LOG_LVL_DEBUG);
+            break;
+        case 'u':
+            *user = optarg;
+            break;
         case 'f':
             if (log_parse_format(optarg, &lf) != 0) {
                 fprintf(stderr, "slotfeed: --log-format: want kv or json\n");
@@ -804,7 +861,7 @@ static int run_args(int argc, char **argv, const char **config,
         case 'L':
             if (log_parse_level(optarg, &ll) != 0) {
                 fprintf(stderr, "slotfeed: --log-level: want debug, info, "
-                        "warn or error\n");
+                                "warn or error\n");
                 *code = EXIT_USAGE;
                 return -1;
             }
@@ -834,26 +891,27 @@ static int run_args(int argc, char **argv, const char **config,
 static void run_announce(const struct app *app,
                          const struct conf_region *region, const char *host)
 {
-    struct sf_error err = {0};
+    struct sf_error err = { 0 };
     char shown[256];
     int p;
 
     if (host != NULL)
         snprintf(shown, sizeof(shown), "%s", host);
-    else if (app_parse_listen(region->listen, shown, sizeof(shown), &p,
-                              &err) != 0)
+    else if (app_parse_listen(region->listen, shown, sizeof(shown), &p, &err) !=
+             0)
         snprintf(shown, sizeof(shown), "127.0.0.1");
-    log_info("listening", "url=http://%s:%d/ clinics=%zu", shown,
-             app_port(app), region->nclinics);
+    log_info("listening", "url=http://%s:%d/ clinics=%zu", shown, app_port(app),
+             region->nclinics);
     if (app_admin_port(app) >= 0)
-        log_info("listening_admin", "listen=%s port=%d routes=/metrics,"
-                 "/v1/reports/,/overview", region->http_admin_listen,
-                 app_admin_port(app));
+        log_info("listening_admin",
+                 "listen=%s port=%d routes=/metrics,"
+                 "/v1/reports/,/overview",
+                 region->http_admin_listen, app_admin_port(app));
     if (app_admin_port(app) < 0)
         printf("slotfeed: serving %zu clinics at http://%s:%d/ "
                "(page; feed at /v1/availability, overview at /overview; "
-               "Ctrl-C stops)\n", region->nclinics, shown,
-               app_port(app));
+               "Ctrl-C stops)\n",
+               region->nclinics, shown, app_port(app));
     else
         printf("slotfeed: serving %zu clinics at http://%s:%d/ "
                "(page; feed at /v1/availability; overview, metrics and "
@@ -870,10 +928,10 @@ static int cmd_run(int argc, char **argv)
     struct conf_region *region = NULL;
     struct event_base *base = NULL;
     struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
-    struct run_signals rs = {0};
+    struct run_signals rs = { 0 };
     struct app *app = NULL;
-    struct app_opts ao = {0};
-    struct sf_error err = {0};
+    struct app_opts ao = { 0 };
+    struct sf_error err = { 0 };
     char host[256];
     int rc = 1, poll_now = 0;
 
@@ -955,7 +1013,7 @@ out:
         event_free(sigterm);
     if (sighup)
         event_free(sighup);
-    app_free(app);     /* aborts polls still out, then flushes the store */
+    app_free(app); /* aborts polls still out, then flushes the store */
     if (base)
         event_base_free(base);
     conf_free(region);
@@ -970,15 +1028,14 @@ out:
 static void print_version(void)
 {
     const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
-    long xv = strtol(xmlParserVersion, NULL, 10);   /* "20914" = 2.9.14 */
+    long xv = strtol(xmlParserVersion, NULL, 10); /* "20914" = 2.9.14 */
 
     printf("slotfeed %s (commit %s)\n", SLOTFEED_VERSION, SLOTFEED_COMMIT);
     printf("libevent %s\nlibcurl %s (%s)\nlibxml2 %ld.%ld.%ld\ncJSON %s\n"
            "SQLite %s\nzlib %s\n",
            event_get_version(), cv->version,
-           cv->ssl_version ? cv->ssl_version : "no TLS",
-           xv / 10000, xv / 100 % 100, xv % 100, cJSON_Version(),
-           sqlite3_libversion(),
+           cv->ssl_version ? cv->ssl_version : "no TLS", xv / 10000,
+           xv / 100 % 100, xv % 100, cJSON_Version(), sqlite3_libversion(),
            zlibVersion());
 }
 
@@ -1018,10 +1075,9 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "history") == 0) {
         /* The generator runs the simulator, which the daemon leaves out. */
         fprintf(stderr, "slotfeed: \"history generate\" is now "
-                "\"slotfeed-sim history generate\"\n");
+                        "\"slotfeed-sim history generate\"\n");
         rc = EXIT_USAGE;
-    }
-    else if (strcmp(cmd, "report") == 0)
+    } else if (strcmp(cmd, "report") == 0)
         rc = cmd_report(argc - 1, argv + 1);
     else if (strcmp(cmd, "check-config") == 0)
         rc = cmd_check_config(argc - 1, argv + 1);
