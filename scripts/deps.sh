@@ -8,6 +8,8 @@ pkgs=(
     libevent-dev libcurl4-openssl-dev libxml2-dev libxml2-utils
     libcjson-dev libsqlite3-dev zlib1g-dev libcmocka-dev
     curl ca-certificates tzdata python3 python3-jsonschema
+    # the house style (scripts/format.sh, tests/cli/format.sh)
+    clang-format
     # fuzzing (scripts/fuzz.sh): clang 14 and its libFuzzer runtime
     clang libclang-rt-14-dev
     # browser test of the patient page
