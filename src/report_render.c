@@ -381,8 +381,7 @@ int report_render(const cJSON *doc, enum report_format fmt, char **out,
                      "href=\"data:,\"><title>slotfeed: ");
         sbuf_html(&b, kind->valuestring);
         sbuf_str(&b, "</title><style>body{font-family:sans-serif}table{"
-                     "border-collapse:collapse;display:block;overflow-x:auto;"
-                     "max-width:100%}td,th{border:1px solid #ccc;"
+                     "border-collapse:collapse}td,th{border:1px solid #ccc;"
                      "padding:2px 6px;text-align:right}</style></head><body>\n"
                      "<main><h1>");
         sbuf_str(&b, web ? "Webbokning" : "Vårdgaranti (3 dagar)");
