@@ -23,6 +23,7 @@
  *
  * usage: snapshot_bench [N [S [FULL [INCR]]]]   (10000 171 3 200)
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,24 @@ int main(int argc, char **argv)
     printf("parts_built_per_incremental=%.2f\n", built / (double)incr_rounds);
     printf("all_bytes=%zu\nall_gz_bytes=%zu\nsmart_bytes=%zu\n", prev->all.len,
            prev->all_gz.len, smart);
+    {
+        size_t det = 0, detgz = 0;
+
+        for (i = 0; i < prev->nclinics; i++) {
+            det += prev->clinics[i].len;
+            detgz += prev->clinics_gz[i].len;
+        }
+        printf("detail_bytes=%zu\ndetail_gz_bytes=%zu\n", det, detgz);
+        for (i = 0; i < SMARTPUB_NDOCS; i++)
+            printf("smart%zu_bytes=%zu\n", i, prev->smart.doc[i].len);
+        printf("slot_gz_bytes=%zu\n", prev->smart.gz[SMARTPUB_SLOT].len);
+        {
+            struct mallinfo2 mi = mallinfo2();
+
+            printf("heap_in_use_kb=%zu\nheap_free_kb=%zu\nmmap_kb=%zu\n",
+                   mi.uordblks / 1024, mi.fordblks / 1024, mi.hblkhd / 1024);
+        }
+    }
     getrusage(RUSAGE_SELF, &ru);
     printf("rss_peak_kb=%ld\n", ru.ru_maxrss);
     feed_snapshot_free(prev);

@@ -146,21 +146,93 @@ nomem:
     return NULL;
 }
 
+struct avail_share {
+    unsigned refs; /* lists pointing here */
+    struct avail_slot *v;
+    struct avail_strpool *pool;
+};
+
 void avail_slots_init(struct avail_slots *s)
 {
     s->v = NULL;
     s->n = 0;
     s->cap = 0;
     s->pool = NULL;
+    s->share = NULL;
 }
 
 void avail_slots_clear(struct avail_slots *s)
 {
     if (s == NULL)
         return;
-    pool_free(s->pool);
-    free(s->v);
+    if (s->share != NULL) {
+        if (--s->share->refs == 0) {
+            pool_free(s->share->pool);
+            free(s->share->v);
+            free(s->share);
+        }
+    } else {
+        pool_free(s->pool);
+        free(s->v);
+    }
     avail_slots_init(s);
+}
+
+int avail_slots_freeze(struct avail_slots *s)
+{
+    struct avail_share *sh;
+
+    if (s->share != NULL)
+        return 0;
+    if ((sh = calloc(1, sizeof(*sh))) == NULL)
+        return -1;
+    sh->refs = 1;
+    sh->v = s->v;
+    sh->pool = s->pool;
+    s->share = sh;
+    s->cap = 0; /* the array is not s's to grow any more */
+    return 0;
+}
+
+int avail_slots_share(struct avail_slots *dst, const struct avail_slots *src,
+                      size_t from)
+{
+    if (dst == src)
+        return 0;
+    avail_slots_clear(dst);
+    if (from > src->n)
+        from = src->n;
+    if (src->share == NULL) {
+        for (size_t i = from; i < src->n; i++)
+            if (avail_slots_add_slot(dst, &src->v[i]) != 0) {
+                avail_slots_clear(dst);
+                return -1;
+            }
+        return 0;
+    }
+    src->share->refs++; /* the block is shared, not src itself */
+    dst->v = src->n > from ? src->v + from : NULL;
+    dst->n = src->n - from;
+    dst->share = src->share;
+    return 0;
+}
+
+/* A shared list about to change gets its own copy first. */
+static int unshare(struct avail_slots *s)
+{
+    struct avail_slots own;
+
+    if (s->share == NULL)
+        return 0;
+    avail_slots_init(&own);
+    for (size_t i = 0; i < s->n; i++)
+        if (avail_slots_add_slot(&own, &s->v[i]) != 0) {
+            avail_slots_clear(&own);
+            return -1;
+        }
+    avail_slots_clear(s);
+    *s = own;
+    return 0;
 }
 
 int avail_slots_add_slot(struct avail_slots *s, const struct avail_slot *src)
@@ -168,6 +240,8 @@ int avail_slots_add_slot(struct avail_slots *s, const struct avail_slot *src)
     struct avail_slot sl;
     bool ok = true;
 
+    if (unshare(s) != 0)
+        return -1;
     if (s->n == s->cap) {
         size_t ncap = s->cap ? s->cap * 2 : 16;
         struct avail_slot *nv;
@@ -200,8 +274,17 @@ int avail_slots_set_str(struct avail_slots *s, const char **field,
                         const char *value)
 {
     bool ok = true;
-    const char *d = intern(s, value, &ok);
+    const char *d;
 
+    /* field points into s: find its index again after a copy. */
+    if (s->share != NULL) {
+        size_t at = (size_t)((const char *)field - (const char *)s->v);
+
+        if (unshare(s) != 0)
+            return -1;
+        field = (const char **)(void *)((char *)s->v + at);
+    }
+    d = intern(s, value, &ok);
     if (!ok)
         return -1;
     *field = d;
@@ -218,8 +301,8 @@ void avail_slots_shrink(struct avail_slots *s)
 {
     struct avail_slot *nv;
 
-    if (s->cap == s->n)
-        return;
+    if (s->share != NULL || s->cap == s->n)
+        return; /* a shared array is not ours to resize */
     if (s->n == 0) {
         free(s->v);
         s->v = NULL;
@@ -357,12 +440,22 @@ static int slot_qsort_cmp(const void *a, const void *b)
     return slot_cmp(a, b);
 }
 
+bool avail_slots_sorted(const struct avail_slots *s)
+{
+    for (size_t i = 1; i < s->n; i++)
+        if (slot_cmp(&s->v[i - 1], &s->v[i]) >= 0)
+            return false;
+    return true;
+}
+
 void avail_slots_sort(struct avail_slots *s)
 {
     size_t w = 0;
 
     if (s->n < 2)
         return;
+    if (s->share != NULL && (avail_slots_sorted(s) || unshare(s) != 0))
+        return; /* sorted already; or no memory for a copy */
     qsort(s->v, s->n, sizeof(s->v[0]), slot_qsort_cmp);
     for (size_t r = 0; r < s->n; r++) {
         /* A duplicate's strings are the pool's: nothing to free. */

@@ -719,6 +719,8 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *in,
             /* Kept for a poll interval: no spare growth capacity. */
             avail_slots_shrink(&p->acc);
             avail_slots_move(&st->slots, &p->acc);
+            /* The feed shares it (availability.h); unfrozen, it copies. */
+            (void)avail_slots_freeze(&st->slots);
             st->changed_at = now;
         } else {
             avail_slots_clear(&p->acc);

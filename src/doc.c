@@ -23,6 +23,125 @@ void doc_etag(const char *data, size_t len, char out[DOC_ETAG_LEN])
     snprintf(out, DOC_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
 }
 
+/* The gzip header doc_gzip_assemble and doc_gzip_segs write: deflate, no
+ * flags, no mtime, unix (RFC 1952). */
+static const unsigned char gz_head[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+
+/* The trailer of a gzip member: crc32 and ISIZE (the length modulo
+ * 2^32), little-endian. */
+static void gz_tail(unsigned char *p, uLong crc, size_t len)
+{
+    int i;
+
+    for (i = 0; i < 4; i++)
+        p[i] = (unsigned char)(crc >> (8 * i));
+    for (i = 0; i < 4; i++)
+        p[4 + i] = (unsigned char)((uint64_t)len >> (8 * i));
+}
+
+struct doc_unzip {
+    z_stream z;
+    const struct doc *gz;
+    size_t seg; /* the next piece to feed (segs), or 1 once json is fed */
+    int state;  /* 1 running, 0 done, -1 failed */
+};
+
+struct doc_unzip *doc_unzip_new(const struct doc *gz)
+{
+    struct doc_unzip *u = calloc(1, sizeof(*u));
+
+    if (u == NULL)
+        return NULL;
+    /* 15 + 32: a zlib or gzip wrapper, detected. */
+    if (inflateInit2(&u->z, 15 + 32) != Z_OK) {
+        free(u);
+        return NULL;
+    }
+    u->gz = gz;
+    u->state = 1;
+    return u;
+}
+
+/* Give the inflater its next piece of input; 0 when none is left. */
+static int unzip_feed(struct doc_unzip *u)
+{
+    const struct doc *g = u->gz;
+
+    if (g->segs == NULL) {
+        if (u->seg++ > 0 || g->json == NULL)
+            return 0;
+        u->z.next_in = (Bytef *)g->json;
+        u->z.avail_in = (uInt)g->len;
+        return 1;
+    }
+    while (u->seg < g->nseg && g->segs[u->seg].len == 0)
+        u->seg++;
+    if (u->seg >= g->nseg)
+        return 0;
+    u->z.next_in = (Bytef *)(uintptr_t)g->segs[u->seg].p;
+    u->z.avail_in = (uInt)g->segs[u->seg].len;
+    u->seg++;
+    return 1;
+}
+
+int doc_unzip_read(struct doc_unzip *u, char *out, size_t cap, size_t *got)
+{
+    *got = 0;
+    if (u->state <= 0)
+        return u->state;
+    u->z.next_out = (Bytef *)out;
+    u->z.avail_out = (uInt)cap;
+    while (u->z.avail_out > 0) {
+        int rc;
+
+        if (u->z.avail_in == 0 && !unzip_feed(u)) {
+            u->state = -1; /* input ended before the stream did */
+            break;
+        }
+        rc = inflate(&u->z, Z_NO_FLUSH);
+        if (rc == Z_STREAM_END) {
+            /* One member, nothing after it. */
+            u->state = u->z.avail_in == 0 && !unzip_feed(u) ? 0 : -1;
+            break;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            u->state = -1;
+            break;
+        }
+    }
+    *got = cap - u->z.avail_out;
+    return u->state;
+}
+
+void doc_unzip_free(struct doc_unzip *u)
+{
+    if (u == NULL)
+        return;
+    inflateEnd(&u->z);
+    free(u);
+}
+
+/* d's plain bytes inflated from d->zsrc, malloc'd. */
+static const char *unzip_all(const struct doc *d, int *copy)
+{
+    struct doc_unzip *u = doc_unzip_new(d->zsrc);
+    char *p = malloc(d->len + 1), extra;
+    size_t got = 0, more = 0;
+    int rc = -1;
+
+    if (u != NULL && p != NULL &&
+        (rc = doc_unzip_read(u, p, d->len, &got)) == 1 && got == d->len)
+        rc = doc_unzip_read(u, &extra, 1, &more); /* must end here */
+    doc_unzip_free(u);
+    if (rc != 0 || got != d->len || more != 0) {
+        free(p);
+        return NULL;
+    }
+    p[got] = '\0';
+    *copy = 1;
+    return p;
+}
+
 const char *doc_flatten(const struct doc *d, int *copy)
 {
     char *p;
@@ -31,6 +150,8 @@ const char *doc_flatten(const struct doc *d, int *copy)
     *copy = 0;
     if (d == NULL)
         return NULL;
+    if (d->zsrc != NULL)
+        return unzip_all(d, copy);
     if (d->segs == NULL)
         return d->json;
     if ((p = malloc(d->len + 1)) == NULL)
@@ -63,8 +184,10 @@ static void gz_etag(struct doc *out, const char *plain_etag)
 }
 
 struct doc_zctx {
-    z_stream gz, raw;  /* gzip wrapper / raw deflate, level 6 */
-    int gz_ok, raw_ok; /* initialised */
+    z_stream gz, raw, big;     /* gzip wrapper / raw deflate, level 6 */
+    int gz_ok, raw_ok, big_ok; /* initialised */
+    unsigned char *scratch;    /* compressed output before its exact copy */
+    size_t scratch_cap;
 };
 
 struct doc_zctx *doc_zctx_new(void)
@@ -80,20 +203,32 @@ void doc_zctx_free(struct doc_zctx *cx)
         deflateEnd(&cx->gz);
     if (cx->raw_ok)
         deflateEnd(&cx->raw);
+    if (cx->big_ok)
+        deflateEnd(&cx->big);
+    free(cx->scratch);
     free(cx);
 }
 
+/* Kinds of stream a context keeps. */
+enum zkind {
+    ZK_GZIP,
+    ZK_RAW, /* small pieces after their neighbours */
+    ZK_BIG  /* a large piece on its own */
+};
+
 /* A ready stream: cx's (reset) or *tmp (initialised; caller ends it). */
-static z_stream *zstream(struct doc_zctx *cx, int raw, z_stream *tmp)
+static z_stream *zstream(struct doc_zctx *cx, enum zkind k, z_stream *tmp)
 {
     /* windowBits 15 + 16: the gzip wrapper (RFC 1952); -15: raw. */
-    int wbits = raw ? -15 : 15 + 16;
+    int wbits = k == ZK_GZIP ? 15 + 16 : -15;
     z_stream *z = tmp;
     int *ok = NULL;
 
     if (cx != NULL) {
-        z = raw ? &cx->raw : &cx->gz;
-        ok = raw ? &cx->raw_ok : &cx->gz_ok;
+        z = k == ZK_GZIP ? &cx->gz : k == ZK_RAW ? &cx->raw : &cx->big;
+        ok = k == ZK_GZIP  ? &cx->gz_ok
+             : k == ZK_RAW ? &cx->raw_ok
+                           : &cx->big_ok;
         if (*ok)
             return deflateReset(z) == Z_OK ? z : NULL;
     }
@@ -102,7 +237,7 @@ static z_stream *zstream(struct doc_zctx *cx, int raw, z_stream *tmp)
      * them: fixed Huffman codes save a dynamic block's code table per
      * piece (measured: region gzip 36 -> 32 KB at 1,000 clinics). */
     if (deflateInit2(z, 6, Z_DEFLATED, wbits, 8,
-                     raw ? Z_FIXED : Z_DEFAULT_STRATEGY) != Z_OK)
+                     k == ZK_RAW ? Z_FIXED : Z_DEFAULT_STRATEGY) != Z_OK)
         return NULL;
     if (ok != NULL)
         *ok = 1;
@@ -130,7 +265,7 @@ int doc_gzip_cx(struct doc_zctx *cx, const char *data, size_t len,
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((z = zstream(cx, 0, &tmp)) == NULL)
+    if ((z = zstream(cx, ZK_GZIP, &tmp)) == NULL)
         return -1;
     cap = deflateBound(z, (uLong)len) + 32;
     if ((buf = malloc(cap)) == NULL) {
@@ -160,16 +295,17 @@ int doc_zpart_make(const char *data, size_t len, const char *dict,
     return doc_zpart_make_cx(NULL, data, len, dict, dictlen, final, out);
 }
 
-int doc_zpart_make_cx(struct doc_zctx *cx, const char *data, size_t len,
-                      const char *dict, size_t dictlen, int final,
+static int zpart_make(struct doc_zctx *cx, enum zkind k, const char *data,
+                      size_t len, const char *dict, size_t dictlen, int final,
                       struct doc_zpart *out)
 {
     z_stream tmp, *z;
+    unsigned char *buf = NULL;
     size_t cap;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((z = zstream(cx, 1, &tmp)) == NULL)
+    if ((z = zstream(cx, k, &tmp)) == NULL)
         return -1;
     /* The window is 32 KiB: only the dictionary's tail can be used. */
     if (dictlen > 32768) {
@@ -179,26 +315,55 @@ int doc_zpart_make_cx(struct doc_zctx *cx, const char *data, size_t len,
     if (dict != NULL && dictlen > 0 &&
         deflateSetDictionary(z, (const Bytef *)dict, (uInt)dictlen) != Z_OK)
         goto fail;
-    /* deflateBound plus the sync flush's empty stored block. */
+    /* deflateBound plus the sync flush's empty stored block; the piece is
+     * kept for long, so it gets an exact copy, not the bound (text
+     * compresses 5-35 times: the bound would be most of its memory). */
     cap = deflateBound(z, (uLong)len) + 16;
-    if ((out->z = malloc(cap)) == NULL)
+    if (cx != NULL && cx->scratch_cap < cap) {
+        free(cx->scratch);
+        cx->scratch_cap = 0;
+        if ((cx->scratch = malloc(cap)) == NULL)
+            goto fail;
+        cx->scratch_cap = cap;
+    }
+    if ((buf = cx != NULL ? cx->scratch : malloc(cap)) == NULL)
         goto fail;
     z->next_in = (Bytef *)(uintptr_t)data;
     z->avail_in = (uInt)len;
-    z->next_out = out->z;
+    z->next_out = buf;
     z->avail_out = (uInt)cap;
     rc = deflate(z, final ? Z_FINISH : Z_SYNC_FLUSH);
     if (rc != (final ? Z_STREAM_END : Z_OK) || z->avail_in != 0)
         goto fail;
     out->zlen = cap - z->avail_out;
+    if ((out->z = malloc(out->zlen + 1)) == NULL)
+        goto fail;
+    memcpy(out->z, buf, out->zlen);
+    if (cx == NULL)
+        free(buf);
     zdone(cx, z);
     out->crc = (uint32_t)crc32(0L, (const Bytef *)data, (uInt)len);
     out->len = len;
     return 0;
 fail:
+    if (cx == NULL)
+        free(buf);
     zdone(cx, z);
     doc_zpart_free(out);
     return -1;
+}
+
+int doc_zpart_make_cx(struct doc_zctx *cx, const char *data, size_t len,
+                      const char *dict, size_t dictlen, int final,
+                      struct doc_zpart *out)
+{
+    return zpart_make(cx, ZK_RAW, data, len, dict, dictlen, final, out);
+}
+
+int doc_zpart_make_big(struct doc_zctx *cx, const char *data, size_t len,
+                       struct doc_zpart *out)
+{
+    return zpart_make(cx, ZK_BIG, data, len, NULL, 0, 0, out);
 }
 
 void doc_zpart_free(struct doc_zpart *p)
@@ -212,13 +377,10 @@ void doc_zpart_free(struct doc_zpart *p)
 int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
                       const char *plain_etag, struct doc *out)
 {
-    /* RFC 1952 header: deflate, no flags, no mtime, unix. */
-    static const unsigned char head[10] = {
-        0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3
-    };
+    const unsigned char *head = gz_head;
     unsigned char *p;
     uLong crc = crc32(0L, Z_NULL, 0);
-    size_t total = sizeof(head) + 8, len = 0, i;
+    size_t total = sizeof(gz_head) + 8, len = 0, i;
 
     memset(out, 0, sizeof(*out));
     if (n == 0)
@@ -228,21 +390,47 @@ int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
     if ((out->json = malloc(total)) == NULL)
         return -1;
     p = (unsigned char *)out->json;
-    memcpy(p, head, sizeof(head));
-    p += sizeof(head);
+    memcpy(p, head, sizeof(gz_head));
+    p += sizeof(gz_head);
     for (i = 0; i < n; i++) {
         memcpy(p, parts[i]->z, parts[i]->zlen);
         p += parts[i]->zlen;
         crc = crc32_combine(crc, parts[i]->crc, (z_off_t)parts[i]->len);
         len += parts[i]->len;
     }
-    for (i = 0; i < 4; i++)
-        *p++ = (unsigned char)(crc >> (8 * i));
-    for (i = 0; i < 4; i++) /* ISIZE: the length modulo 2^32 */
-        *p++ = (unsigned char)((uint64_t)len >> (8 * i));
+    gz_tail(p, crc, len);
     out->len = total;
     gz_etag(out, plain_etag);
     return 0;
+}
+
+size_t doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
+                     unsigned char tail[8], struct doc_seg *segs,
+                     size_t *plain_len)
+{
+    /* An empty final block with fixed codes: BFINAL 1, BTYPE 01, then
+     * end-of-block (seven zero bits), padded to the byte. */
+    static const unsigned char last[2] = { 0x03, 0x00 };
+    uLong crc = crc32(0L, Z_NULL, 0);
+    size_t len = 0, k = 0, i;
+
+    segs[k].p = (const char *)gz_head;
+    segs[k++].len = sizeof(gz_head);
+    for (i = 0; i < n; i++) {
+        if (parts[i]->len == 0) /* no text: only a sync marker */
+            continue;
+        segs[k].p = (const char *)parts[i]->z;
+        segs[k++].len = parts[i]->zlen;
+        crc = crc32_combine(crc, parts[i]->crc, (z_off_t)parts[i]->len);
+        len += parts[i]->len;
+    }
+    segs[k].p = (const char *)last;
+    segs[k++].len = sizeof(last);
+    gz_tail(tail, crc, len);
+    segs[k].p = (const char *)tail;
+    segs[k++].len = 8;
+    *plain_len = len;
+    return k;
 }
 
 int doc_take_sbuf(struct doc *d, struct sbuf *b)

@@ -319,44 +319,33 @@ static int add_head(cJSON *obj, const struct conf_region *region, int64_t now)
 }
 
 /*
- * Clinic i's detail document: its fields without "days" (serialized
- * here), then days_text, which is `,"days":...}` (the closing brace
- * included; see heavy_days). Its head says as_of (the part's window
- * start, see part_window), not the snapshot's now: the content is the
- * same at both, and so the bytes can be kept until it changes.
- * *days_off gets where days_text starts in doc->json.
+ * Clinic i's detail document is its fields (serialized here, without the
+ * closing brace) followed by the days text `,"days":...}` (heavy_days),
+ * kept only compressed. Its head says as_of (the part's window start,
+ * see part_window), not the snapshot's now: the content is the same at
+ * both, and so the bytes can be kept until it changes. *fields (malloc'd)
+ * gets the fields text, *len its length. 0 or -1.
  */
 static int build_detail(const struct conf_region *region,
                         const struct clinic_state *st, size_t i, int64_t now,
-                        int64_t as_of, const char *days_text, size_t days_len,
-                        struct doc *doc, size_t *days_off)
+                        int64_t as_of, char **fields, size_t *len)
 {
     struct clinic_facts facts;
     cJSON *obj;
-    char *txt = NULL;
-    size_t n;
     int rc = -1;
 
+    *fields = NULL;
     if ((obj = cJSON_CreateObject()) == NULL)
         return -1;
     if (add_head(obj, region, as_of) != 0 ||
         add_guarantee(obj, &region->guarantee, as_of) != 0 ||
         add_clinic_fields(obj, region, &region->clinics[i], st, now, 0,
                           &facts) != 0 ||
-        (txt = cJSON_PrintUnformatted(obj)) == NULL)
+        (*fields = cJSON_PrintUnformatted(obj)) == NULL)
         goto out;
-    n = strlen(txt) - 1; /* drop the closing brace */
-    if ((doc->json = malloc(n + days_len + 1)) == NULL)
-        goto out;
-    memcpy(doc->json, txt, n);
-    memcpy(doc->json + n, days_text, days_len);
-    doc->len = n + days_len;
-    doc->json[doc->len] = '\0';
-    *days_off = n;
-    doc_etag(doc->json, doc->len, doc->etag);
+    *len = strlen(*fields) - 1; /* drop the closing brace */
     rc = 0;
 out:
-    free(txt);
     cJSON_Delete(obj);
     return rc;
 }
@@ -398,16 +387,25 @@ size_t feed_summary_format(const struct feed_snapshot *s, const size_t *idx,
     return (size_t)len;
 }
 
-/* The future slots of a clinic whose availability is published. */
+/* The future slots of a clinic whose availability is published: when
+ * src is sorted (the collector sorts every answer) they are its tail,
+ * shared with the collector's list rather than copied (availability.h). */
 static int copy_future(struct avail_slots *dst, const struct avail_slots *src,
                        int64_t now)
 {
-    size_t i;
+    size_t i, first;
 
+    if (avail_slots_sorted(src)) {
+        for (first = src->n; first > 0 && src->v[first - 1].start > now;
+             first--)
+            ;
+        return avail_slots_share(dst, src, first);
+    }
     for (i = 0; i < src->n; i++)
         if (src->v[i].start > now && avail_slots_add_slot(dst, &src->v[i]) != 0)
             return -1;
     avail_slots_sort(dst);
+    avail_slots_shrink(dst); /* kept for many builds */
     return 0;
 }
 
@@ -439,16 +437,27 @@ struct part_key {
  * so the part is rebuilt, but its heavy pieces are shared with the old
  * part (second reuse key). Immutable once built; refs counts the parts.
  */
+/* Reused by every clinic of one build. */
+struct feed_scratch {
+    struct doc_zctx *zc; /* one compressor for every piece */
+    struct sbuf slots;   /* a clinic's Slot lines before compression */
+};
+
 struct feed_heavy {
     unsigned refs;
     enum web_booking web;
     bool known;               /* availability published */
     struct avail_slots slots; /* future slots at build time, sorted */
-    /* its Schedule and Slot lines (the Location line, which carries the
-     * clinic's state and times, is the part's: loc below) */
+    /* its Schedule line (the Location line, which carries the clinic's
+     * state and times, is the part's: loc below) and the hashes of its
+     * Schedule and Slot lines */
     struct sbuf smart[SMARTPUB_NDOCS];
     uint64_t smart_hash[SMARTPUB_NDOCS];
+    /* Slot lines only compressed: at 10,000 clinics their text would be
+     * most of the daemon's memory (docs/performance.md) */
+    struct doc_zpart slot_z;
     struct doc_zpart days_z; /* `,"days":...}` compressed, final */
+    uint64_t days_hash;      /* FNV-1a of that text */
 };
 
 /*
@@ -469,11 +478,11 @@ struct feed_part {
     uint64_t obj_hash;            /* FNV-1a of the object (entry + 1) */
     struct feed_clinic_info info; /* info.obj = entry + 1; slots are
                                     * heavy->slots' (a view) */
-    struct doc detail, detail_gz;
-    size_t days_off;          /* where `,"days":` starts in detail */
-    struct feed_heavy *heavy; /* shared; never NULL once built */
-    struct doc_zpart z;       /* entry compressed after its neighbours */
-    uint64_t z_prev;          /* hash of the ids of the parts before it */
+    struct doc detail;            /* kept only compressed: zsrc = &detail_gz */
+    struct doc detail_gz;         /* fields piece + heavy->days_z */
+    struct feed_heavy *heavy;     /* shared; never NULL once built */
+    struct doc_zpart z;           /* entry compressed after its neighbours */
+    uint64_t z_prev;              /* hash of the ids of the parts before it */
 };
 
 static void part_key_of(const struct clinic_state *st, struct part_key *k)
@@ -555,6 +564,7 @@ static void part_unref(struct feed_part *p)
         avail_slots_clear(&h->slots);
         for (t = 0; t < SMARTPUB_NDOCS; t++)
             sbuf_free(&h->smart[t]);
+        doc_zpart_free(&h->slot_z);
         doc_zpart_free(&h->days_z);
         free(h);
     }
@@ -640,41 +650,70 @@ out:
     return rc;
 }
 
-/* Clinic i's heavy pieces at now from scratch; *days (malloc'd) gets the
- * days text the detail document ends with. NULL on allocation failure. */
+/* Clinic i's heavy pieces at now from scratch (the days text and the
+ * Slot lines kept only compressed). NULL on allocation failure. */
 static struct feed_heavy *heavy_new(const struct conf_clinic *c,
                                     const struct clinic_state *st, int64_t now,
-                                    struct doc_zctx *zc, char **days,
-                                    size_t *days_len)
+                                    struct feed_scratch *sc)
 {
+    struct doc_zctx *zc = sc->zc;
     struct feed_heavy *h = calloc(1, sizeof(*h));
+    char *days = NULL;
+    size_t dlen = 0;
     int t;
 
-    *days = NULL;
     if (h == NULL)
         return NULL;
     h->refs = 1;
     h->web = st->web;
     h->known = st->has_data && st->web != WEB_NONE;
+    /* The Slot lines go to the job's buffer, kept between clinics (they
+     * are ~100 KB each: growing a new buffer is page faults and munmaps). */
+    sc->slots.len = 0;
+    h->smart[SMARTPUB_SLOT] = sc->slots;
     if ((h->known && copy_future(&h->slots, &st->slots, now) != 0) ||
         smartpub_clinic_schedule_lines(c, st, now, h->smart) != 0 ||
-        heavy_days(st, h->known, now, days, days_len) != 0 ||
-        doc_zpart_make_cx(zc, *days, *days_len, NULL, 0, 1, &h->days_z) != 0)
+        heavy_days(st, h->known, now, &days, &dlen) != 0 ||
+        doc_zpart_make_cx(zc, days, dlen, NULL, 0, 1, &h->days_z) != 0)
         goto fail;
+    sc->slots = h->smart[SMARTPUB_SLOT]; /* grown, or oom */
+    memset(&h->smart[SMARTPUB_SLOT], 0, sizeof(struct sbuf));
+    if (sc->slots.oom ||
+        doc_zpart_make_big(zc, sc->slots.p, sc->slots.len, &h->slot_z) != 0)
+        goto fail;
+    /*
+     * Hashes for the ETags' trees (feed.h): of the compressed days and
+     * Slot lines, which stand for their text (the same text compresses to
+     * the same bytes) and are 5-35 times shorter to read.
+     */
+    h->days_hash = hash_fnv1a(HASH_FNV1A_INIT, h->days_z.z, h->days_z.zlen);
+    h->smart_hash[SMARTPUB_SLOT] =
+        hash_fnv1a(HASH_FNV1A_INIT, h->slot_z.z, h->slot_z.zlen);
     for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        if (t == SMARTPUB_SLOT)
+            continue;
         if (h->smart[t].oom)
             goto fail;
         sbuf_trim(&h->smart[t]);
         h->smart_hash[t] =
             hash_fnv1a(HASH_FNV1A_INIT, h->smart[t].p, h->smart[t].len);
     }
+    free(days);
     return h;
 fail:
-    free(*days);
-    *days = NULL;
+    if (h->smart[SMARTPUB_SLOT].p != NULL) { /* the buffer goes back */
+        sc->slots = h->smart[SMARTPUB_SLOT];
+        memset(&h->smart[SMARTPUB_SLOT], 0, sizeof(struct sbuf));
+    }
+    if (sc->slots.oom) {
+        sbuf_free(&sc->slots);
+        memset(&sc->slots, 0, sizeof(sc->slots));
+    }
+    free(days);
     avail_slots_clear(&h->slots);
     for (t = 0; t < SMARTPUB_NDOCS; t++)
         sbuf_free(&h->smart[t]);
+    doc_zpart_free(&h->slot_z);
     doc_zpart_free(&h->days_z);
     free(h);
     return NULL;
@@ -717,15 +756,15 @@ static bool heavy_valid(const struct feed_heavy *h,
 static struct feed_part *part_new(const struct conf_region *region, size_t i,
                                   const struct clinic_state *st, int64_t now,
                                   int32_t day, const struct feed_part *old,
-                                  struct doc_zctx *zc, size_t *heavy_built)
+                                  struct feed_scratch *sc, size_t *heavy_built)
 {
+    struct doc_zctx *zc = sc->zc;
     static uint64_t ids;
     struct feed_part *p = calloc(1, sizeof(*p));
     struct doc_zpart head = { 0 };
     const struct doc_zpart *z[2];
-    char *days = NULL;
-    const char *dt;
-    size_t dlen = 0;
+    char *fields = NULL;
+    size_t flen = 0;
 
     if (p == NULL)
         return NULL;
@@ -737,14 +776,10 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
     if (old != NULL && heavy_valid(old->heavy, st, now)) {
         p->heavy = old->heavy;
         p->heavy->refs++;
-        dt = old->detail.json + old->days_off;
-        dlen = old->detail.len - old->days_off;
     } else {
-        if ((p->heavy = heavy_new(&region->clinics[i], st, now, zc, &days,
-                                  &dlen)) == NULL)
+        if ((p->heavy = heavy_new(&region->clinics[i], st, now, sc)) == NULL)
             goto fail;
         (*heavy_built)++;
-        dt = days;
     }
     if (part_entry(p, region, i, st, now) != 0 ||
         smartpub_clinic_location_line(&region->clinics[i], st,
@@ -752,24 +787,28 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
                                                        region->poll_interval_s),
                                       &p->loc) != 0 ||
         p->loc.oom ||
-        build_detail(region, st, i, now, p->as_of, dt, dlen, &p->detail,
-                     &p->days_off) != 0 ||
-        doc_zpart_make_cx(zc, p->detail.json, p->days_off, NULL, 0, 0, &head) !=
-            0)
+        build_detail(region, st, i, now, p->as_of, &fields, &flen) != 0 ||
+        doc_zpart_make_cx(zc, fields, flen, NULL, 0, 0, &head) != 0)
         goto fail;
     sbuf_trim(&p->loc);
     p->loc_hash = hash_fnv1a(HASH_FNV1A_INIT, p->loc.p, p->loc.len);
-    /* The detail gzip: a fresh piece for the fields, the kept days. */
+    /* The detail: a tree hash of its two pieces for the ETag, its gzip
+     * from a fresh piece for the fields and the kept days. */
+    p->detail.len = flen + p->heavy->days_z.len;
+    doc_etag_hash(hash_fnv1a(hash_fnv1a(HASH_FNV1A_INIT, fields, flen),
+                             &p->heavy->days_hash, sizeof(uint64_t)),
+                  p->detail.len, p->detail.etag);
+    p->detail.zsrc = &p->detail_gz;
     z[0] = &head;
     z[1] = &p->heavy->days_z;
     if (doc_gzip_assemble(z, 2, p->detail.etag, &p->detail_gz) != 0)
         goto fail;
     doc_zpart_free(&head);
-    free(days);
+    free(fields);
     return p;
 fail:
     doc_zpart_free(&head);
-    free(days);
+    free(fields);
     part_unref(p);
     return NULL;
 }
@@ -960,34 +999,43 @@ static int build_smart(struct feed_snapshot *s, int64_t now)
     struct doc_seg *segs[SMARTPUB_NDOCS] = { NULL };
     size_t nseg[SMARTPUB_NDOCS] = { 0 };
     uint64_t tree[SMARTPUB_NDOCS];
+    const struct doc_zpart **zs;
     size_t i;
-    int t;
+    int t, rc;
 
+    /* One entry more: never a zero-size (possibly NULL) malloc. */
+    if ((zs = calloc(s->nclinics + 1, sizeof(*zs))) == NULL)
+        return -1;
     for (t = 0; t < SMARTPUB_NDOCS; t++) {
         tree[t] = HASH_FNV1A_INIT;
-        /* One entry more: never a zero-size (possibly NULL) malloc. */
-        if ((segs[t] = calloc(s->nclinics + 1, sizeof(*segs[t]))) == NULL)
+        /* Slot: the gzip member's header, final block and trailer too. */
+        if ((segs[t] = calloc(s->nclinics + 3, sizeof(*segs[t]))) == NULL)
             goto oom;
         for (i = 0; i < s->nclinics; i++) {
             const struct feed_part *p = s->parts[i];
-
             const struct sbuf *b =
                 t == SMARTPUB_LOCATION ? &p->loc : &p->heavy->smart[t];
             const uint64_t *bh = t == SMARTPUB_LOCATION
                                      ? &p->loc_hash
                                      : &p->heavy->smart_hash[t];
 
-            if (b->len > 0) {
+            if (t == SMARTPUB_SLOT) {
+                zs[i] = &p->heavy->slot_z;
+            } else if (b->len > 0) {
                 segs[t][nseg[t]].p = b->p;
                 segs[t][nseg[t]++].len = b->len;
             }
             tree[t] = hash_fnv1a(tree[t], bh, sizeof(*bh));
         }
     }
-    return smartpub_docs_set_segs(&s->smart, segs, nseg, tree, now);
+    rc = smartpub_docs_set_segs(&s->smart, segs, nseg, zs, s->nclinics, tree,
+                                now);
+    free(zs);
+    return rc;
 oom:
     for (t = 0; t < SMARTPUB_NDOCS; t++)
         free(segs[t]);
+    free(zs);
     return -1;
 }
 
@@ -1022,7 +1070,7 @@ struct feed_job {
     int32_t day;
     struct feed_snapshot *prev; /* held with feed_snapshot_ref */
     struct feed_snapshot *s;    /* being filled */
-    struct doc_zctx *zc;        /* one compressor for every piece */
+    struct feed_scratch sc;     /* one compressor for every piece */
     size_t next;                /* the next clinic to collect */
 };
 
@@ -1043,7 +1091,7 @@ static int collect_part(struct feed_job *j, const struct clinic_state *st,
         if (prev != NULL && prev->parts != NULL && prev->region == j->region &&
             i < prev->nclinics)
             old = prev->parts[i];
-        if ((p = part_new(j->region, i, st, j->now, j->day, old, j->zc,
+        if ((p = part_new(j->region, i, st, j->now, j->day, old, &j->sc,
                           &s->heavy_built)) == NULL)
             return -1;
         s->parts_built++;
@@ -1053,7 +1101,7 @@ static int collect_part(struct feed_job *j, const struct clinic_state *st,
     s->info[i] = p->info;
     s->clinics[i] = p->detail;
     s->clinics_gz[i] = p->detail_gz;
-    return part_zpiece(s->parts, i, j->zc);
+    return part_zpiece(s->parts, i, j->sc.zc);
 }
 
 void feed_job_free(struct feed_job *j)
@@ -1062,7 +1110,8 @@ void feed_job_free(struct feed_job *j)
         return;
     feed_snapshot_free(j->s);
     feed_snapshot_unref(j->prev);
-    doc_zctx_free(j->zc);
+    doc_zctx_free(j->sc.zc);
+    sbuf_free(&j->sc.slots);
     free(j);
 }
 
@@ -1097,7 +1146,7 @@ int feed_job_new(const struct conf_region *region, int64_t now,
          (s->info = calloc(s->nclinics, sizeof(*s->info))) == NULL ||
          (s->parts = calloc(s->nclinics, sizeof(*s->parts))) == NULL))
         goto oom;
-    if ((j->zc = doc_zctx_new()) == NULL)
+    if ((j->sc.zc = doc_zctx_new()) == NULL)
         goto oom;
     /* prev's parts are read until the job ends: keep it alive even if
      * its owner frees it meanwhile (a newer snapshot published). */
@@ -1142,7 +1191,7 @@ int feed_job_step(struct feed_job *j, const struct clinic_state *states,
     if (done > 0 && (max_parts > 0 || deadline_ms > 0))
         return 1;
     if (s->all.json == NULL) {
-        if (build_all(j->region, j->now, s, &content_hash, j->zc) != 0 ||
+        if (build_all(j->region, j->now, s, &content_hash, j->sc.zc) != 0 ||
             build_smart(s, j->now) != 0)
             goto oom;
         s->changed_at = content_changed_at(s, content_hash, j->now);

@@ -40,6 +40,7 @@
  * its own callback, never from inside one of that connection's.
   */
 #include "slotfeed/http.h"
+#include "slotfeed/http_stream.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -136,6 +137,7 @@ struct http_server {
     struct http_server *next; /* all servers (see on_accept_error) */
     int closing;              /* in http_free: the listener is gone */
     struct api_cache *cache;
+    struct http_streams *streams;      /* replies inflated as they go */
     struct api_cache *pages;           /* the rendered patient page "/" */
     struct api_cache *overview;        /* the filled "/overview" */
     const struct geo_table *geo;       /* borrowed from opts */
@@ -324,6 +326,30 @@ static void send_segs(struct rq *q, const struct doc *d,
     evbuffer_free(buf);
     if (!held)
         cleanup(NULL, 0, arg);
+}
+
+/*
+ * Send a document kept only compressed to a client that does not take
+ * gzip: inflated a piece at a time as the client reads (http_stream.h).
+ * HEAD sends only the length.
+ */
+static void send_unzipped(struct rq *q, const struct doc *d,
+                          evbuffer_ref_cleanup_cb cleanup, void *arg)
+{
+    if (evhttp_request_get_command(q->req) == EVHTTP_REQ_HEAD) {
+        send_copy(q, 200, "OK", NULL, d->len); /* length only */
+        cleanup(NULL, 0, arg);
+        return;
+    }
+    add_header(q->req, "Access-Control-Allow-Origin", "*");
+    if (http_stream_start(q->s->streams, q->req, d, cleanup, arg) != 0) {
+        evhttp_remove_header(evhttp_request_get_output_headers(q->req),
+                             "Access-Control-Allow-Origin"); /* finish's */
+        finish(q, 503, "Service Unavailable", NULL);
+        return;
+    }
+    /* Counted when the head is out, as finish counts a whole reply. */
+    metrics_http(q->route, 200, (double)(clock_mono_us() - q->t0_us) / 1e6);
 }
 
 /*
@@ -538,7 +564,8 @@ static void serve_doc(struct rq *q, const struct doc *doc, const struct doc *gz,
 
     /* The reply's first headers: none is set yet (add_header). */
     cond_scan(q->req, &c);
-    if (gz != NULL && gz->json != NULL && cond_gzip(q->req, &c))
+    if (gz != NULL && (gz->json != NULL || gz->segs != NULL) &&
+        cond_gzip(q->req, &c))
         d = gz;
     add_header(q->req, "ETag", d->etag);
     add_header(q->req, "Cache-Control", q->s->cache_control);
@@ -557,7 +584,9 @@ static void serve_doc(struct rq *q, const struct doc *doc, const struct doc *gz,
     add_header(q->req, "Content-Type", content_type);
     if (d == gz)
         add_header(q->req, "Content-Encoding", "gzip");
-    if (d->segs != NULL)
+    if (d->zsrc != NULL)
+        send_unzipped(q, d, cleanup, holder);
+    else if (d->segs != NULL)
         send_segs(q, d, cleanup, holder);
     else
         send_ref(q, 200, d->json, d->len, cleanup, holder);
@@ -847,6 +876,7 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     struct http_server *s = arg;
 
     reports_conn_gone(s, evcon);
+    http_streams_conn_gone(s->streams, evcon);
     conn_remove(&s->conns, evcon);
     conns_changed(s);
 }
@@ -1630,8 +1660,8 @@ static void serve_ndjson(struct rq *q, const struct feed_snapshot *snap,
         send_problem(q, 404, "Not Found", "no such NDJSON file");
         return;
     }
-    serve_snap_doc(q, snap, d, NULL, snap->smart.transaction_time,
-                   SMARTPUB_CONTENT_TYPE);
+    serve_snap_doc(q, snap, d, smartpub_ndjson_gz(&snap->smart, type),
+                   snap->smart.transaction_time, SMARTPUB_CONTENT_TYPE);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -1817,6 +1847,7 @@ struct http_server *http_new(struct event_base *base, const char *host,
         (s->cache = api_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
         (s->pages = api_cache_new(HTTP_CACHE_ENTRIES)) == NULL ||
         (s->overview = api_cache_new(1)) == NULL ||
+        (s->streams = http_streams_new()) == NULL ||
         (s->http = evhttp_new(base)) == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "http: out of memory");
         goto fail;
@@ -1941,6 +1972,7 @@ void http_free(struct http_server *s)
      * waiting report; this interrupts the running ones, joins the
      * workers and drops the documents (on_report_done, req NULL). */
     reportq_free(s->reports);
+    http_streams_free(s->streams); /* empty: each close ended its own */
     while (s->npend > 0)
         bufferevent_decref(s->pend[--s->npend]);
     if (s->adopt_ev != NULL)

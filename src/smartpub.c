@@ -405,16 +405,6 @@ int smartpub_clinic_location_line(const struct conf_clinic *c,
     return location_line(b, c, st, status);
 }
 
-int smartpub_clinic_lines(const struct conf_clinic *c,
-                          const struct clinic_state *st,
-                          enum clinic_status status, int64_t now,
-                          struct sbuf b[SMARTPUB_NDOCS])
-{
-    if (location_line(&b[SMARTPUB_LOCATION], c, st, status) != 0)
-        return -1;
-    return smartpub_clinic_schedule_lines(c, st, now, b);
-}
-
 int smartpub_clinic_schedule_lines(const struct conf_clinic *c,
                                    const struct clinic_state *st, int64_t now,
                                    struct sbuf b[SMARTPUB_NDOCS])
@@ -459,87 +449,40 @@ static void docs_stamp(struct smartpub_docs *out,
 int smartpub_docs_set_segs(struct smartpub_docs *out,
                            struct doc_seg *segs[SMARTPUB_NDOCS],
                            const size_t nseg[SMARTPUB_NDOCS],
+                           const struct doc_zpart *const *zslot, size_t nz,
                            const uint64_t tree[SMARTPUB_NDOCS], int64_t now)
 {
-    size_t i;
+    struct doc *gz = &out->gz[SMARTPUB_SLOT];
+    size_t i, n;
     int t;
 
     memset(out, 0, sizeof(*out));
     for (t = 0; t < SMARTPUB_NDOCS; t++) {
         out->seg[t] = segs[t];
+        if (t == SMARTPUB_SLOT)
+            continue;
         out->doc[t].segs = segs[t];
         out->doc[t].nseg = nseg[t];
         for (i = 0; i < nseg[t]; i++)
             out->doc[t].len += segs[t][i].len;
     }
+    /* segs[SLOT] has room for nz + 3 entries (smartpub.h). */
+    n = doc_gzip_segs(zslot, nz, out->gz_tail, segs[SMARTPUB_SLOT],
+                      &out->doc[SMARTPUB_SLOT].len);
+    gz->segs = segs[SMARTPUB_SLOT];
+    gz->nseg = n;
+    for (i = 0; i < n; i++)
+        gz->len += gz->segs[i].len;
+    out->doc[SMARTPUB_SLOT].zsrc = gz;
     docs_stamp(out, tree, now);
+    /* The gzip form's tag is the plain one's with "-gz" (doc_gzip's). */
+    {
+        const char *e = out->doc[SMARTPUB_SLOT].etag;
+        size_t el = strlen(e);
+
+        snprintf(gz->etag, sizeof(gz->etag), "%.*s-gz\"", (int)(el - 1), e);
+    }
     return 0;
-}
-
-int smartpub_docs_set(struct smartpub_docs *out, struct sbuf b[SMARTPUB_NDOCS],
-                      const uint64_t tree[SMARTPUB_NDOCS], int64_t now)
-{
-    struct doc *docs = out->doc;
-    int t;
-
-    memset(out, 0, sizeof(*out));
-    for (t = 0; t < SMARTPUB_NDOCS; t++) {
-        /* An empty file is still a document: "" rather than NULL. */
-        if (b[t].p == NULL)
-            sbuf_add(&b[t], "", 0);
-        if (b[t].oom)
-            goto oom;
-    }
-    for (t = 0; t < SMARTPUB_NDOCS; t++) {
-        docs[t].json = b[t].p;
-        docs[t].len = b[t].len;
-        b[t].p = NULL;
-        b[t].len = b[t].cap = 0;
-    }
-    docs_stamp(out, tree, now);
-    return 0;
-oom:
-    for (t = 0; t < SMARTPUB_NDOCS; t++)
-        sbuf_free(&b[t]);
-    return -1;
-}
-
-/* Fold one clinic's lines (bytes from..len of b) into a file's tree hash. */
-uint64_t smartpub_tree_add(uint64_t tree, const char *lines, size_t len)
-{
-    uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, lines, len);
-
-    return hash_fnv1a(tree, &h, sizeof(h));
-}
-
-int smartpub_build(const struct conf_region *region,
-                   const struct clinic_state *states, int64_t now,
-                   struct smartpub_docs *out)
-{
-    struct sbuf b[SMARTPUB_NDOCS];
-    uint64_t tree[SMARTPUB_NDOCS];
-    size_t i, from[SMARTPUB_NDOCS];
-    int t;
-
-    memset(b, 0, sizeof(b));
-    memset(out, 0, sizeof(*out));
-    for (t = 0; t < SMARTPUB_NDOCS; t++)
-        tree[t] = HASH_FNV1A_INIT;
-    for (i = 0; region != NULL && i < region->nclinics; i++) {
-        for (t = 0; t < SMARTPUB_NDOCS; t++)
-            from[t] = b[t].len;
-        if (smartpub_clinic_lines(&region->clinics[i], &states[i],
-                                  states[i].status, now, b) != 0)
-            goto oom;
-        for (t = 0; t < SMARTPUB_NDOCS; t++)
-            tree[t] = smartpub_tree_add(tree[t], b[t].p + from[t],
-                                        b[t].len - from[t]);
-    }
-    return smartpub_docs_set(out, b, tree, now);
-oom:
-    for (t = 0; t < SMARTPUB_NDOCS; t++)
-        sbuf_free(&b[t]);
-    return -1;
 }
 
 void smartpub_docs_free(struct smartpub_docs *d)
@@ -548,10 +491,8 @@ void smartpub_docs_free(struct smartpub_docs *d)
 
     if (d == NULL)
         return;
-    for (t = 0; t < SMARTPUB_NDOCS; t++) {
-        free(d->doc[t].json);
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
         free(d->seg[t]);
-    }
     memset(d, 0, sizeof(*d));
 }
 
@@ -564,8 +505,18 @@ const struct doc *smartpub_ndjson(const struct smartpub_docs *d,
         return NULL;
     for (t = 0; t < SMARTPUB_NDOCS; t++)
         if (strcmp(type, type_names[t]) == 0)
-            return d->doc[t].json || d->doc[t].segs ? &d->doc[t] : NULL;
+            return d->doc[t].json || d->doc[t].segs || d->doc[t].zsrc
+                       ? &d->doc[t]
+                       : NULL;
     return NULL;
+}
+
+const struct doc *smartpub_ndjson_gz(const struct smartpub_docs *d,
+                                     const char *type)
+{
+    const struct doc *p = smartpub_ndjson(d, type);
+
+    return p != NULL && p->zsrc != NULL ? p->zsrc : NULL;
 }
 
 int64_t smartpub_transaction_time(const struct smartpub_docs *d)

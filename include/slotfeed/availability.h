@@ -55,11 +55,15 @@ struct avail_slot {
 
 /* Distinct strings of one list (availability.c); owned by the list. */
 struct avail_strpool;
+/* The array and strings of lists sharing them (avail_slots_share). */
+struct avail_share;
 
 struct avail_slots {
     struct avail_slot *v;
     size_t n, cap;
     struct avail_strpool *pool; /* the slots' strings; NULL while none */
+    struct avail_share *share;  /* NULL, or v and pool are shared: the
+                                 * last list cleared frees them */
 };
 
 /* Empty list; no allocation until the first add. A zeroed struct is an
@@ -89,6 +93,26 @@ int avail_slots_copy(struct avail_slots *dst, const struct avail_slots *src);
 /* Move src's content into dst (dst's old content freed); src left empty. */
 void avail_slots_move(struct avail_slots *dst, struct avail_slots *src);
 /*
+ * Sharing one list's memory instead of copying it (the feed keeps each
+ * clinic's future slots for as long as its snapshots live, the collector
+ * until the next poll: at 10,000 clinics a copy is ~100 MB).
+ *
+ * avail_slots_freeze: s's array and strings become shareable (s stays a
+ * normal list to read; a change makes it copy them first). 0, or -1 on
+ * allocation failure (s unchanged, not shareable).
+ *
+ * avail_slots_share: dst (its old content freed) becomes a view of src's
+ * slots from index `from` on: sharing src's memory when src is frozen,
+ * else a copy of those slots. Every list stays valid in any order of
+ * clearing: the memory goes with the last. A shared list is changed by
+ * avail_slots_add/_add_slot/_set_str/_sort only after it got its own copy
+ * again (which can fail: -1, or for sort, left unsorted). 0, or -1 on
+ * allocation failure (dst left empty).
+ */
+int avail_slots_freeze(struct avail_slots *s);
+int avail_slots_share(struct avail_slots *dst, const struct avail_slots *src,
+                      size_t from);
+/*
  * Point *field, a string field of a slot in s (e.g. &s->v[i].service), at
  * s's copy of value (NULL ok). The old text stays in the pool until the
  * list is cleared. Returns 0, or -1 on allocation failure (*field
@@ -104,6 +128,8 @@ void avail_slots_truncate(struct avail_slots *s, size_t n);
 void avail_slots_shrink(struct avail_slots *s);
 /* Sort by start, then practitioner; removes exact duplicates. */
 void avail_slots_sort(struct avail_slots *s);
+/* True when s is as avail_slots_sort leaves it (sorted, no duplicate). */
+bool avail_slots_sorted(const struct avail_slots *s);
 /*
  * The slots of s that start after now, as pointers into s ordered by
  * start, then practitioner (NULL first): feed and SMART publication both

@@ -38,12 +38,35 @@ struct doc {
      */
     const struct doc_seg *segs;
     size_t nseg;
+    /*
+     * A document kept only compressed (a large region's Slot.ndjson, each
+     * clinic's detail document: the text would be most of the daemon's
+     * memory): json and segs NULL, len and etag those of the plain bytes,
+     * which are the gunzip of *zsrc, a gzip doc (bytes or pieces) owned
+     * with this one. Readers inflate: the HTTP layer streams it
+     * (doc_unzip), doc_flatten copies it out.
+     */
+    const struct doc *zsrc;
 };
 
 /* The bytes of d, contiguous: d->json itself, or for a doc kept as pieces
- * a new malloc'd NUL-terminated copy (*copy = 1: the caller frees it).
- * NULL on allocation failure or d NULL. */
+ * or only compressed a new malloc'd NUL-terminated copy (*copy = 1: the
+ * caller frees it). NULL on allocation failure, corrupt compressed bytes
+ * or d NULL. */
 const char *doc_flatten(const struct doc *d, int *copy);
+
+/*
+ * Reading a gzip doc's plain bytes a bounded piece at a time (to stream
+ * a doc kept only compressed without holding its text). new: NULL on
+ * allocation failure; gz is borrowed and must outlive the reader.
+ * read: up to cap bytes into out, *got set; 1 while more follows, 0 at
+ * the end (with the last bytes or none), -1 on corrupt or truncated
+ * input (then the reader is spent).
+ */
+struct doc_unzip;
+struct doc_unzip *doc_unzip_new(const struct doc *gz);
+int doc_unzip_read(struct doc_unzip *u, char *out, size_t cap, size_t *got);
+void doc_unzip_free(struct doc_unzip *u);
 
 /*
  * d (zeroed first) takes the bytes built in b, with their ETag: 0 and b
@@ -121,5 +144,25 @@ void doc_zpart_free(struct doc_zpart *p);
  */
 int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
                       const char *plain_etag, struct doc *out);
+
+/*
+ * One gzip member by reference from n raw-deflate pieces made with
+ * final == 0 (a document too large to copy, such as the Slot file): segs
+ * (n + 3 entries, caller storage) gets the header, each piece's deflate
+ * bytes (borrowed: the pieces must outlive segs), an empty final block
+ * and the trailer, which is written into tail (8 bytes, caller storage
+ * living as long as segs). Returns the number of entries used; *plain_len
+ * gets the length of the plain bytes. Empty pieces are skipped.
+ */
+size_t doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
+                     unsigned char tail[8], struct doc_seg *segs,
+                     size_t *plain_len);
+
+/* doc_zpart_make_cx for a large piece compressed on its own (a clinic's
+ * Slot lines, ~100 KB): no dictionary, sync-flushed, not final, and with
+ * its own Huffman tables (the small pieces use fixed codes, which lose
+ * about a third on text of this size). cx may be NULL. */
+int doc_zpart_make_big(struct doc_zctx *cx, const char *data, size_t len,
+                       struct doc_zpart *out);
 
 #endif

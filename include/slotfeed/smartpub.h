@@ -31,7 +31,7 @@
  * The manifest ($bulk-publish) holds absolute URLs, so it is built per
  * request from the public base URL (config key or Host header, chosen by
  * the HTTP layer). Its transactionTime is the time the published content
- * last changed (see smartpub_build), not the rebuild time, so a client's
+ * last changed (see smartpub_docs_set_segs), not the rebuild time, so a client's
  * "same transactionTime -> nothing to fetch" check works.
  *
  * HTTP layer (routes, content types):
@@ -62,12 +62,19 @@ enum smartpub_type {
 };
 #define SMARTPUB_NDOCS 3
 
-/* The three NDJSON files of one rebuild and their content-change time. */
+/*
+ * The three NDJSON files of one rebuild and their content-change time.
+ * Location and Schedule are kept as pieces of text (doc.h: segs =
+ * seg[t]); Slot, most of a large region's memory (≈ 100 KB of text per
+ * clinic), only compressed: doc[SLOT] has zsrc = &gz[SLOT], a gzip member
+ * whose pieces (seg[SLOT]) are the clinics' deflate pieces by reference.
+ */
 struct smartpub_docs {
-    struct doc doc[SMARTPUB_NDOCS];      /* each json owned, or kept as
-                                       * pieces (doc.h): segs = seg[t] */
+    struct doc doc[SMARTPUB_NDOCS];
+    struct doc gz[SMARTPUB_NDOCS];       /* gzip forms; only gz[SLOT] set */
     struct doc_seg *seg[SMARTPUB_NDOCS]; /* owned arrays; the pieces'
                                             * bytes are the feed's parts' */
+    unsigned char gz_tail[8];            /* gz[SLOT]'s trailer */
     int64_t transaction_time;            /* UTC seconds */
 };
 
@@ -85,63 +92,42 @@ struct smartpub_docs {
 #define SMARTPUB_BASE_URL_MAX 1024
 
 /*
- * Build the three NDJSON documents (each clinic's status: its collector
- * status, without feed.c's age rule) into out->doc[] (each json owned by the
- * caller afterwards; free with smartpub_docs_free) and the content-change
- * time into out->transaction_time.
+ * The pieces the feed's incremental snapshots are made of (feed.c keeps
+ * each clinic's lines and reuses them):
  *
- * transactionTime: smartpub remembers (one memo per process, event-loop
- * thread only) the hash of the last content it built and the `now` at
- * which that content first appeared; the same content again keeps that
- * time, different content takes `now`. Called by feed_build().
- * Returns 0, or -1 on allocation failure (*out left empty).
- */
-int smartpub_build(const struct conf_region *region,
-                   const struct clinic_state *states, int64_t now,
-                   struct smartpub_docs *out);
-
-/*
- * The pieces smartpub_build is made of, for the feed's incremental
- * snapshots (feed.c keeps each clinic's lines and reuses them):
- *
- * smartpub_clinic_lines appends clinic c's Location line, Schedule line
- * and Slot lines at now to b[SMARTPUB_LOCATION..SLOT]; status is the one
+ * smartpub_clinic_location_line appends clinic c's Location line into *b
+ * (its state and times, so it moves with every poll); status is the one
  * the feed publishes for it at now (feed.c's, the age rule included),
- * relayed in the clinic-state extension. 0 or -1 (OOM). It is the two
- * below together: smartpub_clinic_location_line (the Location line into
- * *b: the clinic's state and times, so it moves with every poll) and
- * smartpub_clinic_schedule_lines (Schedule and Slot lines into
- * b[SCHEDULE], b[SLOT]: they move only with the slots and the web state,
- * which is why the feed keeps them apart).
+ * relayed in the clinic-state extension. smartpub_clinic_schedule_lines
+ * appends its Schedule and Slot lines at now into b[SCHEDULE], b[SLOT]
+ * (they move only with the slots and the web state, which is why the feed
+ * keeps them apart). 0 or -1 (OOM).
  *
- * smartpub_tree_add folds one clinic's lines of one file into that file's
- * tree hash (start from HASH_FNV1A_INIT): a file's ETag is doc_etag_hash
- * of its tree hash and length, so it is computed from per-clinic hashes
- * without reading the whole file again (it still changes with any byte).
- *
- * smartpub_docs_set takes the three assembled files (b[t].p moves into
- * out; b is left empty, or freed on failure) with their tree hashes,
- * sets the ETags and transactionTime (the memo above). 0 or -1 (OOM).
+ * smartpub_docs_set_segs makes the three files: Location and Schedule
+ * from segs[t] (nseg[t] entries, malloc'd, moved into out; their bytes
+ * borrowed: whoever owns them must outlive out, as the feed's parts
+ * outlive their snapshot), Slot from the nz raw-deflate pieces zslot
+ * (doc_zpart_make_big, borrowed likewise) with segs[SLOT] (malloc'd with
+ * room for nz + 3 entries, moved into out) holding the gzip member.
+ * tree[t] is each file's tree hash (FNV-1a over the per-clinic hashes of
+ * its lines, from HASH_FNV1A_INIT): a file's ETag is doc_etag_hash of it
+ * and the plain length, so it is computed without reading the file
+ * (and still changes with any byte); the Slot gzip's is that + "-gz".
+ * transactionTime: smartpub remembers (one memo per process, event-loop
+ * thread only) the hash of the last content it was given and the `now`
+ * at which that content first appeared; the same content again keeps
+ * that time, different content takes `now`. 0.
  */
-int smartpub_clinic_lines(const struct conf_clinic *c,
-                          const struct clinic_state *st,
-                          enum clinic_status status, int64_t now,
-                          struct sbuf b[SMARTPUB_NDOCS]);
 int smartpub_clinic_location_line(const struct conf_clinic *c,
                                   const struct clinic_state *st,
                                   enum clinic_status status, struct sbuf *b);
 int smartpub_clinic_schedule_lines(const struct conf_clinic *c,
                                    const struct clinic_state *st, int64_t now,
                                    struct sbuf b[SMARTPUB_NDOCS]);
-uint64_t smartpub_tree_add(uint64_t tree, const char *lines, size_t len);
-int smartpub_docs_set(struct smartpub_docs *out, struct sbuf b[SMARTPUB_NDOCS],
-                      const uint64_t tree[SMARTPUB_NDOCS], int64_t now);
-/* The same for files kept as pieces: segs[t] (nseg[t] entries, malloc'd,
- * moved into out; their bytes borrowed: whoever owns them must outlive
- * out, as the feed's parts outlive their snapshot). 0. */
 int smartpub_docs_set_segs(struct smartpub_docs *out,
                            struct doc_seg *segs[SMARTPUB_NDOCS],
                            const size_t nseg[SMARTPUB_NDOCS],
+                           const struct doc_zpart *const *zslot, size_t nz,
                            const uint64_t tree[SMARTPUB_NDOCS], int64_t now);
 
 /* Free the documents' bytes and zero them. NULL ok. */
@@ -155,6 +141,10 @@ void smartpub_docs_free(struct smartpub_docs *d);
  */
 const struct doc *smartpub_ndjson(const struct smartpub_docs *d,
                                   const char *type);
+/* Its gzip form when the file is kept compressed (Slot), else NULL;
+ * borrowed likewise. */
+const struct doc *smartpub_ndjson_gz(const struct smartpub_docs *d,
+                                     const char *type);
 
 /* Content-change time of the documents (UTC seconds); 0 for d NULL. */
 int64_t smartpub_transaction_time(const struct smartpub_docs *d);

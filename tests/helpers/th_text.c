@@ -1,7 +1,16 @@
 /* th_text.c - see th_text.h. */
 #include "th_text.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "slotfeed/doc.h"
 
 bool th_text_clean(const char *s)
 {
@@ -43,4 +52,26 @@ bool th_text_clean(const char *s)
         p += k;
     }
     return true;
+}
+
+const char *th_doc_text(const struct doc *d)
+{
+    static char *ring[16];
+    static unsigned at;
+    int copy = 0;
+    const char *t = doc_flatten(d, &copy);
+    char *own;
+
+    assert_non_null(t);
+    if (copy) {
+        own = (char *)(uintptr_t)t;
+    } else {
+        assert_non_null(own = malloc(d->len + 1));
+        memcpy(own, t, d->len);
+        own[d->len] = '\0';
+    }
+    at = (at + 1) % 16;
+    free(ring[at]);
+    ring[at] = own;
+    return own;
 }

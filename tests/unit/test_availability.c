@@ -635,6 +635,66 @@ static void test_list_scrubs_personnummer(void **state)
     avail_slots_clear(&c);
 }
 
+/*
+ * A frozen list shares its memory with views of its tail (the feed's
+ * future slots): the view reads the same slots at the same addresses,
+ * outlives the list it came from (ASan checks the reads), and changing a
+ * shared list gives it its own copy first, leaving the others as they
+ * were. An unfrozen source is copied, not shared.
+ */
+static void test_share(void **state)
+{
+    struct avail_slots a, v, w, c;
+    const char *who = "Dalmo, Jacob";
+
+    (void)state;
+    avail_slots_init(&a);
+    avail_slots_init(&v);
+    avail_slots_init(&w);
+    avail_slots_init(&c);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(avail_slots_add(&a, 1000 + i * 100, 1050 + i * 100,
+                                         i % 2 ? who : NULL, "Nybesök", NULL),
+                         0);
+    assert_true(avail_slots_sorted(&a));
+    /* Not frozen: a copy. */
+    assert_int_equal(avail_slots_share(&c, &a, 2), 0);
+    assert_int_equal(c.n, 3);
+    assert_ptr_not_equal(c.v, a.v + 2);
+    assert_int_equal(c.v[0].start, 1200);
+
+    assert_int_equal(avail_slots_freeze(&a), 0);
+    assert_int_equal(avail_slots_share(&v, &a, 2), 0);
+    assert_ptr_equal(v.v, a.v + 2);
+    assert_int_equal(v.n, 3);
+    assert_int_equal(avail_slots_share(&w, &v, 1), 0); /* a view of a view */
+    assert_ptr_equal(w.v, a.v + 3);
+    assert_int_equal(w.n, 2);
+    assert_true(avail_slots_equal(&v, &c));
+    /* Sorting a sorted shared list changes nothing, not even its array. */
+    avail_slots_sort(&v);
+    assert_ptr_equal(v.v, a.v + 2);
+
+    /* The source goes first: the views still read their slots. */
+    avail_slots_clear(&a);
+    assert_int_equal(v.v[2].start, 1400);
+    assert_string_equal(v.v[1].practitioner, who);
+
+    /* A change to one view copies it; the other is untouched. */
+    assert_int_equal(avail_slots_add(&v, 2000, 2050, NULL, NULL, NULL), 0);
+    assert_int_equal(v.n, 4);
+    assert_null(v.share);
+    assert_int_equal(w.n, 2);
+    assert_int_equal(w.v[0].start, 1300);
+    assert_int_equal(avail_slots_set_str(&w, &w.v[1].service, "Återbesök"), 0);
+    assert_null(w.share);
+    assert_string_equal(w.v[1].service, "Återbesök");
+    assert_string_equal(v.v[2].service, "Nybesök");
+    avail_slots_clear(&v);
+    avail_slots_clear(&w);
+    avail_slots_clear(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_upcoming_exactly_three),
         cmocka_unit_test(test_working_rule),
         cmocka_unit_test(test_dst_contact_day),
+        cmocka_unit_test(test_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 #include "slotfeed/hash.h"
 #include "th_schema.h"
 #include "th_skip.h"
+#include "th_text.h"
 
 /* 2026-03-31T09:00:00+02:00 = 07:00Z; from Python zoneinfo, not clock.c. */
 #define NOW INT64_C(1774940400)
@@ -177,10 +178,11 @@ static struct feed_snapshot *build(struct fixture *fx, int64_t now)
 
 static cJSON *parse_doc(const struct doc *d)
 {
+    const char *t = th_doc_text(d);
     cJSON *o;
 
-    assert_int_equal(strlen(d->json), d->len);
-    o = cJSON_ParseWithLength(d->json, d->len);
+    assert_int_equal(strlen(t), d->len);
+    o = cJSON_ParseWithLength(t, d->len);
     assert_non_null(o);
     return o;
 }
@@ -595,7 +597,8 @@ static void test_etag_tracks_bytes(void **state)
     assert_string_not_equal(s3->all.etag, s1->all.etag);
     assert_string_not_equal(s3->clinics[F].etag, s1->clinics[F].etag);
     assert_string_equal(s3->clinics[A].etag, s1->clinics[A].etag);
-    assert_string_equal(s3->clinics[A].json, s1->clinics[A].json);
+    assert_string_equal(th_doc_text(&s3->clinics[A]),
+                        th_doc_text(&s1->clinics[A]));
     feed_snapshot_free(s1);
     feed_snapshot_free(s2);
     feed_snapshot_free(s3);
@@ -742,7 +745,8 @@ static void test_schema(void **state)
     for (i = 0; i < NCLIN; i++) {
         char name[32];
         snprintf(name, sizeof(name), "clinic-%zu.json", i);
-        assert_int_equal(validate("clinic_detail", name, s->clinics[i].json),
+        assert_int_equal(validate("clinic_detail", name,
+                                  th_doc_text(&s->clinics[i])),
                          0);
     }
     /* Each document matches its own definition, not the other. */
@@ -750,7 +754,7 @@ static void test_schema(void **state)
                               s->all.json),
                      1);
     assert_int_equal(validate("feed", "detail-as-feed.json",
-                              s->clinics[A].json),
+                              th_doc_text(&s->clinics[A])),
                      1);
 
     /* Deliberately broken documents must fail. */
@@ -766,7 +770,7 @@ static void test_schema(void **state)
     bad = mutate(s->all.json, half_unknown);
     assert_int_equal(validate("feed", "bad-tristate.json", bad), 1);
     free(bad);
-    bad = mutate(s->clinics[A].json, lower_id);
+    bad = mutate(th_doc_text(&s->clinics[A]), lower_id);
     assert_int_equal(validate("clinic_detail", "bad-id.json", bad), 1);
     free(bad);
     feed_snapshot_free(s);
@@ -870,7 +874,7 @@ static void test_cadence_one_etag_per_interval(void **state)
 
         clock_format_rfc3339(fx.st[A].checked_at, want);
         snprintf(key, sizeof(key), "\"checked_at\":\"%s\"", want);
-        assert_non_null(strstr(p.snap->clinics[A].json, key));
+        assert_non_null(strstr(th_doc_text(&p.snap->clinics[A]), key));
     }
     /* A minute of churn: three publications (0, 30 s, 60 s), no more. */
     churn(&p, &fx, INTERVAL_MS + 1000, 2 * INTERVAL_MS + 1);

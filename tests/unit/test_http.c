@@ -40,11 +40,13 @@
 #include "slotfeed/feed.h"
 #include "slotfeed/geo.h"
 #include "slotfeed/http.h"
+#include "slotfeed/http_stream.h"
 #include "slotfeed/web.h"
 #include "slotfeed/metrics.h"
 #include "th_schema.h"
 #include "th_scale.h"
 #include "th_skip.h"
+#include "th_text.h"
 
 #define NOW INT64_C(1774940400) /* 2026-03-31T09:00:00+02:00 */
 
@@ -500,7 +502,7 @@ static void test_clinic_routes(void **state)
     request(sv, NULL, "/v1/clinics/se2321000156-aaa1", NULL, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.blen, s->clinics[0].len);
-    assert_memory_equal(r.body, s->clinics[0].json, r.blen);
+    assert_memory_equal(r.body, th_doc_text(&s->clinics[0]), r.blen);
     expect_header(&r, "ETag", s->clinics[0].etag);
     resp_free(&r);
     snprintf(hdr, sizeof(hdr), "If-None-Match: %s", s->clinics[1].etag);
@@ -1355,7 +1357,7 @@ static void test_gzip(void **state)
             &r);
     plain = gunzip(r.body, r.blen, &len);
     assert_int_equal(len, s->clinics[0].len);
-    assert_memory_equal(plain, s->clinics[0].json, len);
+    assert_memory_equal(plain, th_doc_text(&s->clinics[0]), len);
     free(plain);
     resp_free(&r);
     {
@@ -1907,6 +1909,95 @@ static void test_smart_routes(void **state)
     resp_free(&r);
     request(sv, NULL, "/bulk/Patient.ndjson", NULL, &r);
     expect_problem(&r, 404, "Not Found");
+    resp_free(&r);
+}
+
+/* Stops a transfer after its first bytes (a client that goes away). */
+static size_t on_body_abort(char *p, size_t sz, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    (void)sz;
+    (void)n;
+    return 0;
+}
+
+/*
+ * Slot.ndjson is kept only compressed (feed.c): a gzip client gets the
+ * member assembled by reference, a plain client the text inflated as it
+ * reads, in several pieces (the file is made larger than
+ * HTTP_STREAM_PIECE), with Content-Length and no chunked framing; HEAD
+ * gives the length. Both bodies are the file's text byte for byte, and a
+ * client leaving halfway releases the snapshot (teardown checks the
+ * count, LeakSanitizer the rest).
+ */
+static void test_slot_file_streamed(void **state)
+{
+    struct server *sv = *state;
+    struct feed_snapshot *s;
+    const struct doc *d;
+    const char *want;
+    struct resp r;
+    char v[128], clen[32], *plain;
+    size_t len;
+
+    r_aktiv_extra = 1500;
+    s = make_region();
+    r_aktiv_extra = 0;
+    set_snapshot(sv, s);
+    d = smartpub_ndjson(&s->smart, "Slot");
+    assert_non_null(d);
+    assert_non_null(d->zsrc);
+    assert_true(d->len > 2 * HTTP_STREAM_PIECE);
+    want = th_doc_text(d);
+    snprintf(clen, sizeof(clen), "%zu", d->len);
+
+    request(sv, NULL, "/bulk/Slot.ndjson", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Length", clen);
+    expect_header(&r, "ETag", d->etag);
+    expect_header(&r, "Vary", "Accept-Encoding");
+    assert_null(header(&r, "Transfer-Encoding", v, sizeof(v)));
+    assert_null(header(&r, "Content-Encoding", v, sizeof(v)));
+    assert_int_equal(r.blen, d->len);
+    assert_memory_equal(r.body, want, d->len);
+    resp_free(&r);
+
+    request(sv, NULL, "/bulk/Slot.ndjson", "Accept-Encoding: gzip", &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Encoding", "gzip");
+    expect_header(&r, "ETag", d->zsrc->etag);
+    plain = gunzip(r.body, r.blen, &len);
+    assert_int_equal(len, d->len);
+    assert_memory_equal(plain, want, len);
+    free(plain);
+    resp_free(&r);
+
+    request(sv, "HEAD", "/bulk/Slot.ndjson", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Length", clen);
+    assert_int_equal(r.blen, 0);
+    resp_free(&r);
+
+    /* A client that leaves after the first bytes. */
+    {
+        CURL *c = curl_easy_init();
+        char url[128];
+
+        assert_non_null(c);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/bulk/Slot.ndjson",
+                 sv->port);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body_abort);
+        assert_int_equal(curl_easy_perform(c), CURLE_WRITE_ERROR);
+        curl_easy_cleanup(c);
+    }
+    /* The server goes on serving it whole. */
+    request(sv, NULL, "/bulk/Slot.ndjson", NULL, &r);
+    assert_int_equal(r.blen, d->len);
+    assert_memory_equal(r.body, want, d->len);
     resp_free(&r);
 }
 
@@ -2753,6 +2844,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nearest_unavailable, nogeo_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_openapi_and_static, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_slot_file_streamed, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_smart_routes, default_setup,
                                         server_teardown),

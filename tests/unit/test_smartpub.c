@@ -25,6 +25,7 @@
 #include "slotfeed/feed.h"
 #include "slotfeed/smart.h"
 #include "slotfeed/smartpub.h"
+#include "th_text.h"
 
 /* 2026-03-31T09:00:00+02:00 = 07:00Z (from Python zoneinfo). */
 #define NOW INT64_C(1774940400)
@@ -636,10 +637,13 @@ static void test_empty_region(void **state)
     r.poll_interval_s = 60;
     assert_int_equal(feed_build(&r, NULL, NOW, &s, &err), 0);
     for (int t = 0; t < SMARTPUB_NDOCS; t++) {
-        /* A document (pieces: none), not a missing one. */
+        /* A document (pieces: none; Slot: an empty gzip member), not a
+         * missing one. */
         assert_true(s->smart.doc[t].json != NULL ||
-                    s->smart.doc[t].segs != NULL);
+                    s->smart.doc[t].segs != NULL ||
+                    s->smart.doc[t].zsrc != NULL);
         assert_int_equal(s->smart.doc[t].len, 0);
+        assert_string_equal(th_doc_text(&s->smart.doc[t]), "");
         assert_int_equal(s->smart.doc[t].etag[0], '"');
     }
     m = smartpub_manifest(&s->smart, "https://feed.example", NULL);
