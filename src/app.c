@@ -209,8 +209,10 @@ static void job_step(struct app *a)
         return;
     }
     if (rc == 0) {
-        publish(a, feed_job_take(a->job), a->job_busy_ms);
-        a->job = NULL;
+        struct feed_snapshot *snap = feed_job_take(a->job);
+
+        a->job = NULL; /* freed: publish's sweep_regions must not read it */
+        publish(a, snap, a->job_busy_ms);
     } else {
         log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
         job_cancel(a);

@@ -626,7 +626,7 @@ static void on_drained(void *arg)
 static void test_reload_sliced(void **state)
 {
     struct event_base *base = event_base_new();
-    struct conf_region *r1 = many_region(300), *r2 = many_region(301), *r3;
+    struct conf_region *r1 = many_region(300), *r2 = many_region(301), *r3, *r4;
     struct app_opts ao = { 0 };
     struct sf_error err = { 0 };
     struct probe pr = { NULL, 0 };
@@ -692,14 +692,22 @@ static void test_reload_sliced(void **state)
     assert_int_equal(feed_clinics(g2.body), 301);
     free(g2.body);
 
-    /* A drain during a reload's build: abandoned, the drain ends. */
-    r3 = many_region(299);
+    /* Again: r2, replaced, is freed when r3's feed is published (the
+     * sweep at that publication must not look at the finished job). */
+    r3 = many_region(302);
     assert_int_equal(app_reload(app, r3, &err), 0);
+    for (turns = 0; app_snapshot(app)->region != r3 && turns < 10000; turns++)
+        event_base_loop(base, EVLOOP_ONCE);
+    assert_ptr_equal(app_snapshot(app)->region, r3);
+
+    /* A drain during a reload's build: abandoned, the drain ends. */
+    r4 = many_region(299);
+    assert_int_equal(app_reload(app, r4, &err), 0);
     assert_int_equal(app_drain(app, 1000, on_drained, &drained), 0);
     for (turns = 0; !drained && turns < 10000; turns++)
         event_base_loop(base, EVLOOP_ONCE);
     assert_true(drained);
-    assert_ptr_equal(app_snapshot(app)->region, r2);
+    assert_ptr_equal(app_snapshot(app)->region, r3);
 
     log_set_output(NULL);
     log_quiet();
