@@ -97,8 +97,8 @@ struct app {
 
 /*
  * Milliseconds until the next rebuild may start, -1 when the feed is
- * clean. A rebuild blocks the loop for its whole duration (about 1 ms
- * per 10 clinics), so the cadence also spaces rebuilds at least four
+ * clean. A rebuild costs the loop its whole duration (about 1 ms per 10
+ * clinics, in slices), so the cadence also spaces rebuilds at least four
  * durations apart, however fast polls finish.
  */
 static int64_t rebuild_wait_ms(const struct app *a)
@@ -591,8 +591,8 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
         struct timeval tv = { o.refresh_s, 0 };
         event_add(a->refresh_ev, &tv);
     }
-    arm_lag(a);
     rebuild(a);
+    arm_lag(a); /* after: the start-up build is not the loop's lag */
     if (a->snap == NULL) {
         sf_error_set(err, SF_ERR_INTERNAL, "cannot build the initial feed");
         goto fail;
