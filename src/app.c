@@ -78,6 +78,17 @@ struct app {
     int64_t job_start_ms, job_busy_ms;
     int64_t job_dirty_ms; /* first change seen while it ran */
     bool job_dirty, job_urgent;
+    unsigned long job_steps;
+    uint64_t jobs_started; /* the running job is number jobs_started */
+    int64_t slice_ms;      /* loop time per step (APP_BUILD_SLICE_MS) */
+    size_t slice_parts;    /* clinics per step, 0 = no limit (tests) */
+    /* app_poll_now's pass is over: pass_done fires once a job numbered
+     * >= pass_job (begun after the pass ended) is published or fails. */
+    bool pass_waiting;
+    uint64_t pass_job;
+    /* app_reload: the feed still shows the old region until published */
+    bool reload_pending;
+    int64_t reload_ms;
 };
 
 /* Loop time one step of a sliced build may take (the loop-lag budget is
@@ -86,8 +97,8 @@ struct app {
 
 /*
  * Milliseconds until the next rebuild may start, -1 when the feed is
- * clean. A rebuild blocks the loop for its whole duration (about 1 ms
- * per 10 clinics), so the cadence also spaces rebuilds at least four
+ * clean. A rebuild costs the loop its whole duration (about 1 ms per 10
+ * clinics, in slices), so the cadence also spaces rebuilds at least four
  * durations apart, however fast polls finish.
  */
 static int64_t rebuild_wait_ms(const struct app *a)
@@ -115,8 +126,8 @@ static void publish(struct app *a, struct feed_snapshot *snap, int64_t busy_ms)
     metrics_feed_rebuild((double)busy_ms / 1e3);
 }
 
-/* Abandon a sliced build (a synchronous one supersedes it, a reload, the
- * end); what changed while it ran is still to publish. */
+/* Abandon a sliced build (a restart, a reload, a drain, the end); what
+ * changed while it ran is still to publish. */
 static void job_cancel(struct app *a)
 {
     if (a->job == NULL)
@@ -140,7 +151,44 @@ static void job_redirty(struct app *a)
     a->job_dirty = a->job_urgent = false;
 }
 
-/* One step of the sliced build: at most APP_BUILD_SLICE_MS of the loop. */
+/* app_poll_now's caller, once (its pass's results are public, or the
+ * build failed, or the app drains). */
+static void pass_fire(struct app *a)
+{
+    void (*done)(void *) = a->pass_done;
+
+    if (!a->pass_waiting)
+        return;
+    a->pass_waiting = false;
+    a->pass_done = NULL;
+    if (done != NULL)
+        done(a->pass_arg);
+}
+
+/* Job number seq ended (published when ok): tell who waits for it. */
+static void job_ended(struct app *a, uint64_t seq, bool ok)
+{
+    int64_t wall = clock_mono_ms() - a->job_start_ms;
+
+    if (ok && a->reload_pending) {
+        a->reload_pending = false;
+        log_info("reload_published",
+                 "clinics=%zu loop_ms=%lld steps=%lu wall_ms=%lld "
+                 "since_reload_ms=%lld",
+                 a->snap->nclinics, (long long)a->job_busy_ms, a->job_steps,
+                 (long long)wall, (long long)(clock_mono_ms() - a->reload_ms));
+    }
+    if (a->pass_waiting && seq >= a->pass_job) {
+        if (ok)
+            log_info("pass_published",
+                     "clinics=%zu loop_ms=%lld steps=%lu wall_ms=%lld",
+                     a->snap->nclinics, (long long)a->job_busy_ms, a->job_steps,
+                     (long long)wall);
+        pass_fire(a);
+    }
+}
+
+/* One step of the sliced build: at most slice_ms of the loop. */
 static void job_step(struct app *a)
 {
     const struct clinic_state *states;
@@ -148,40 +196,59 @@ static void job_step(struct app *a)
     struct timeval now0 = { 0, 0 };
     size_t n;
     int64_t t0 = clock_mono_ms();
+    uint64_t seq = a->jobs_started;
     int rc;
 
     states = collector_states(a->coll, &n);
-    rc = feed_job_step(a->job, states, n, 0, t0 + APP_BUILD_SLICE_MS, &err);
+    rc = feed_job_step(a->job, states, n, a->slice_parts, t0 + a->slice_ms,
+                       &err);
     a->job_busy_ms += clock_mono_ms() - t0;
+    a->job_steps++;
     if (rc == 1) {
         evtimer_add(a->job_ev, &now0); /* after the pending I/O */
         return;
     }
     if (rc == 0) {
-        publish(a, feed_job_take(a->job), a->job_busy_ms);
-        a->job = NULL;
+        struct feed_snapshot *snap = feed_job_take(a->job);
+
+        a->job = NULL; /* freed: publish's sweep_regions must not read it */
+        publish(a, snap, a->job_busy_ms);
     } else {
         log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
         job_cancel(a);
     }
     job_redirty(a);
+    job_ended(a, seq, rc == 0); /* last: a callback may start a build */
 }
 
-/* Start a sliced build of the current state unless one runs. */
+/* Start a sliced build of the current state unless one runs (or the
+ * app drains: nobody reads the feed any more). */
 static void rebuild_sliced(struct app *a)
 {
     struct sf_error err = { 0 };
 
-    if (a->job != NULL)
+    if (a->job != NULL || a->draining)
         return;
     if (feed_job_new(a->region, clock_now(), a->snap, &a->job, &err) != 0) {
         log_error("feed_rebuild_failed", "error=\"%s\"", err.msg);
+        a->job = NULL;
+        job_ended(a, a->jobs_started + 1, false); /* nothing to wait for */
         return;
     }
+    a->jobs_started++;
     a->job_start_ms = clock_mono_ms();
     a->job_busy_ms = 0;
+    a->job_steps = 0;
     a->job_dirty = a->job_urgent = false;
     job_step(a);
+}
+
+/* A build whose result must show the state as of now: a job begun
+ * earlier (whose parts may predate now) is abandoned for a new one. */
+static void rebuild_restart(struct app *a)
+{
+    job_cancel(a);
+    rebuild_sliced(a);
 }
 
 static void on_job(evutil_socket_t fd, short what, void *arg)
@@ -194,8 +261,8 @@ static void on_job(evutil_socket_t fd, short what, void *arg)
         job_step(a);
 }
 
-/* A build now, in one piece (start-up, a reload, the end of a pass the
- * caller waits for): supersedes a sliced one. */
+/* A build now, in one piece: only at start-up, before the loop runs
+ * (there is no snapshot to serve meanwhile). */
 static void rebuild(struct app *a)
 {
     const struct clinic_state *states;
@@ -473,6 +540,10 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
 
     if (opts != NULL)
         o = *opts;
+    if (o.build_slice_ms <= 0)
+        o.build_slice_ms = APP_BUILD_SLICE_MS;
+    if (o.build_slice_parts < 0)
+        o.build_slice_parts = 0;
     if (o.rebuild_delay_ms <= 0)
         o.rebuild_delay_ms = 250;
     if (o.refresh_s <= 0)
@@ -494,6 +565,8 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     }
     a->base = base;
     a->region = region;
+    a->slice_ms = o.build_slice_ms;
+    a->slice_parts = (size_t)o.build_slice_parts;
     feed_cadence_init(&a->cadence, region->publish_interval_s,
                       o.rebuild_delay_ms);
 
@@ -518,8 +591,8 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
         struct timeval tv = { o.refresh_s, 0 };
         event_add(a->refresh_ev, &tv);
     }
-    arm_lag(a);
     rebuild(a);
+    arm_lag(a); /* after: the start-up build is not the loop's lag */
     if (a->snap == NULL) {
         sf_error_set(err, SF_ERR_INTERNAL, "cannot build the initial feed");
         goto fail;
@@ -577,23 +650,29 @@ int app_start(struct app *a)
 
 /*
  * The pass asked for is over: its results are published now, whatever
- * the cadence (as a reload is), so that the caller -- `run --poll-now`
- * at start-up, a bench, a test -- reads them at once.
+ * the cadence (as a reload is), in slices like any build, so the loop
+ * keeps serving (the old snapshot) and polling meanwhile. The caller --
+ * `run --poll-now` at start-up, a bench, a test -- is told once they
+ * are public. A job already running began before the pass ended, and
+ * may have collected clinics before their last poll: it starts over.
  */
 static void on_pass_done(void *arg)
 {
     struct app *a = arg;
-    void (*done)(void *) = a->pass_done;
 
-    a->pass_done = NULL;
-    if (!a->draining && a->cadence.dirty)
-        rebuild(a);
-    if (done != NULL)
-        done(a->pass_arg);
+    a->pass_waiting = true;
+    if (a->draining || (!a->cadence.dirty && a->job == NULL)) {
+        pass_fire(a);
+        return;
+    }
+    a->pass_job = a->jobs_started + 1; /* the one starting now, or later */
+    rebuild_restart(a);
 }
 
 int app_poll_now(struct app *a, void (*done)(void *), void *arg)
 {
+    if (a->pass_waiting) /* the last pass's results are not public yet */
+        return -1;
     if (collector_poll_all(a->coll, on_pass_done, a) != 0)
         return -1;
     a->pass_done = done;
@@ -760,10 +839,12 @@ int app_reload(struct app *a, struct conf_region *r, struct sf_error *err)
             log_error("store_sync_failed", "path=%s err=\"%s\"",
                       store_path(a->store), e.msg);
     }
-    rebuild(a);
-    if (a->snap == NULL || a->snap->region != r)
-        log_error("reload_feed_stale", "the feed still shows the old "
-                                       "config until the next rebuild");
+    /* Built in slices: the old snapshot (of the old region, kept alive by
+     * sweep_regions while it is public) is served until then. A job of
+     * the old region cannot go on: its states are gone. */
+    a->reload_pending = true;
+    a->reload_ms = clock_mono_ms();
+    rebuild_restart(a);
     sweep_regions(a);
     log_info("reload",
              "ok added=%zu removed=%zu changed=%zu kept=%zu "
@@ -831,10 +912,12 @@ int app_drain(struct app *a, int timeout_ms, void (*done)(void *), void *arg)
     event_del(a->refresh_ev);
     event_del(a->rebuild_ev);
     event_del(a->lag_ev);
+    job_cancel(a); /* no more builds: nobody reads the feed */
     tv.tv_sec = timeout_ms / 1000;
     tv.tv_usec = (timeout_ms % 1000) * 1000;
     evtimer_add(a->drain_ev, &tv);
     collector_stop(a->coll, on_drain_idle, a);
+    pass_fire(a); /* a pass-end build that will not be published */
     return 0;
 }
 

@@ -28,6 +28,12 @@ struct app_opts {
     int listen_port;         /* -1: from region->listen; 0: ephemeral */
     int rebuild_delay_ms;    /* coalescing delay; default 250 */
     int refresh_s;           /* periodic dirty mark; default 30 */
+    /* Sliced builds (every build but app_new's first): loop time one
+     * step may take, default 20 ms (<= 0: default); and clinics per
+     * step, 0 = no limit (default; tests set it to get a known number of
+     * steps whatever the machine's speed). */
+    int build_slice_ms;
+    int build_slice_parts;
     /* Report workers (reportq.h, via http_opts); NULL = defaults. The
      * workers belong to the HTTP server: a reload keeps them, app_drain
      * cancels their reports and joins them (http_free). */
@@ -52,8 +58,15 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
 /* Start periodic polling. */
 int app_start(struct app *a);
 
-/* Poll every clinic once now; done(arg) when all finished (see collector),
- * after their results were published (whatever the publish cadence). */
+/*
+ * Poll every clinic once now; done(arg) when all finished (see collector),
+ * after their results were published (whatever the publish cadence): a
+ * build begun after the last poll ended, in slices (the loop serves the
+ * previous snapshot and keeps polling meanwhile), logged as
+ * pass_published. While draining, or when the build fails, done(arg)
+ * comes without a publication. Returns -1 when the collector cannot
+ * start the pass or the previous pass's done(arg) is still to come.
+ */
 int app_poll_now(struct app *a, void (*done)(void *), void *arg);
 
 /* Port the HTTP server bound (-1 once app_drain closed it). */
@@ -79,8 +92,10 @@ const struct feed_snapshot *app_snapshot(struct app *a);
  * Clinics are matched by id (collector_reconfigure): kept ones keep their
  * state; added, removed and changed ones are handled as collector.h says.
  * Politeness, poll interval, guarantee, horizon, retention and the feed
- * follow r at once; the store gets store_sync_region(r) and the feed is
- * rebuilt before this returns. Keys read only at startup (listen, store,
+ * follow r at once; the store gets store_sync_region(r). The feed of r is
+ * built in slices from here on (a running build is abandoned): until it
+ * is published (logged as reload_published with its loop time and
+ * steps) the previous snapshot, of the previous region, stays public. Keys read only at startup (listen, store,
  * geo, fetch timeouts/body cap/User-Agent, http limits and admin_listen)
  * are logged as reload_needs_restart and keep their running values
  * (written back into r); http.public_base_url follows r. Logs "reload

@@ -555,11 +555,245 @@ static void test_reload_needs_restart(void **state)
     unlink(RELOAD_DB "-shm");
 }
 
+/* A region of n clinics without a booking system (nothing to poll). */
+static struct conf_region *many_region(int n)
+{
+    struct conf_errors errs = { 0 };
+    struct conf_region *r = NULL;
+    size_t cap = 256 + (size_t)n * 160, len;
+    char *buf = malloc(cap);
+    int i;
+
+    assert_non_null(buf);
+    len = (size_t)snprintf(buf, cap,
+                           "{\"name\":\"many\",\"listen\":\"127.0.0.1:8080\","
+                           "\"clinics\":[");
+    for (i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len,
+                                "%s{\"id\":\"SE2321000156-M%04d\",\"name\":"
+                                "\"M%d\",\"municipality\":\"Kil\","
+                                "\"operator\":\"region\"}",
+                                i ? "," : "", i, i);
+    len += (size_t)snprintf(buf + len, cap - len, "]}");
+    assert_true(len < cap);
+    if (conf_parse(buf, len, &r, &errs) != 0)
+        fail_msg("config: %s", errs.n > 0 ? errs.v[0] : "?");
+    conf_errors_free(&errs);
+    free(buf);
+    return r;
+}
+
+struct probe {
+    struct event *ev;
+    int ticks;
+};
+
+/* Another event of the loop: a 0 s timer re-armed from its own run. */
+static void on_probe(evutil_socket_t fd, short what, void *arg)
+{
+    struct probe *p = arg;
+    struct timeval now0 = { 0, 0 };
+
+    (void)fd;
+    (void)what;
+    p->ticks++;
+    evtimer_add(p->ev, &now0);
+}
+
+/* Clinics in the body of a GET /v1/availability, -1 when unparsable. */
+static int feed_clinics(const char *body)
+{
+    cJSON *f = cJSON_Parse(body);
+    int n = f ? cJSON_GetArraySize(cJSON_GetObjectItem(f, "clinics")) : -1;
+
+    cJSON_Delete(f);
+    return n;
+}
+
+static void on_drained(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+/*
+ * issue 12: a reload builds the new region's feed in slices. Right after
+ * app_reload the old snapshot (old region) is still public; the loop runs
+ * other events and answers requests from it between the steps; the new
+ * one is published after a known number of steps (5 clinics each, then
+ * the assembly) and logged as reload_published. A drain abandons a
+ * reload's build (no build while draining) and still ends.
+ */
+static void test_reload_sliced(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct conf_region *r1 = many_region(300), *r2 = many_region(301), *r3, *r4;
+    struct app_opts ao = { 0 };
+    struct sf_error err = { 0 };
+    struct probe pr = { NULL, 0 };
+    struct timeval now0 = { 0, 0 };
+    struct http_get g = { 0 }, g2;
+    struct evhttp_connection *conn;
+    struct evhttp_request *req;
+    const struct feed_snapshot *s;
+    uint64_t serial0;
+    char *text = NULL;
+    size_t len = 0;
+    int turns = 0, old_served = -1, drained = 0;
+    struct app *app;
+    FILE *cap;
+
+    (void)state;
+    ao.listen_host = "127.0.0.1";
+    ao.listen_port = 0;
+    ao.build_slice_parts = 5;
+    app = app_new(base, r1, &ao, &err);
+    if (app == NULL)
+        fail_msg("app_new: %s", err.msg);
+    serial0 = app_snapshot(app)->serial;
+    cap = open_memstream(&text, &len);
+    assert_non_null(cap);
+    log_set_output(cap);
+    log_set_level(LOG_LVL_INFO);
+
+    assert_int_equal(app_reload(app, r2, &err), 0); /* r2 is the app's */
+    s = app_snapshot(app);
+    assert_ptr_equal(s->region, r1); /* not built in one piece */
+    assert_int_equal(s->serial, serial0);
+
+    pr.ev = evtimer_new(base, on_probe, &pr);
+    evtimer_add(pr.ev, &now0);
+    g.base = base;
+    conn = evhttp_connection_base_new(base, NULL, "127.0.0.1",
+                                      (unsigned short)app_port(app));
+    req = evhttp_request_new(on_response, &g);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+                      "localhost");
+    assert_int_equal(evhttp_make_request(conn, req, EVHTTP_REQ_GET,
+                                         "/v1/availability"),
+                     0);
+    while (app_snapshot(app)->region != r2 && turns < 10000) {
+        event_base_loop(base, EVLOOP_ONCE);
+        turns++;
+        if (g.body != NULL && old_served < 0 && app_snapshot(app)->region == r1)
+            old_served = feed_clinics(g.body);
+    }
+    assert_ptr_equal(app_snapshot(app)->region, r2);
+    assert_int_equal(old_served, 300); /* answered meanwhile, old feed */
+    assert_true(turns >= 61);
+    assert_true(pr.ticks >= 61); /* the probe ran between the steps */
+    fflush(cap);
+    if (strstr(text, "event=reload_published clinics=301 ") == NULL ||
+        strstr(text, " steps=62 ") == NULL)
+        fail_msg("no reload_published line with 62 steps:\n%s", text);
+    evhttp_connection_free(conn);
+    free(g.body);
+    event_free(pr.ev);
+    http_get(base, app_port(app), "/v1/availability", NULL, &g2);
+    assert_int_equal(feed_clinics(g2.body), 301);
+    free(g2.body);
+
+    /* Again: r2, replaced, is freed when r3's feed is published (the
+     * sweep at that publication must not look at the finished job). */
+    r3 = many_region(302);
+    assert_int_equal(app_reload(app, r3, &err), 0);
+    for (turns = 0; app_snapshot(app)->region != r3 && turns < 10000; turns++)
+        event_base_loop(base, EVLOOP_ONCE);
+    assert_ptr_equal(app_snapshot(app)->region, r3);
+
+    /* A drain during a reload's build: abandoned, the drain ends. */
+    r4 = many_region(299);
+    assert_int_equal(app_reload(app, r4, &err), 0);
+    assert_int_equal(app_drain(app, 1000, on_drained, &drained), 0);
+    for (turns = 0; !drained && turns < 10000; turns++)
+        event_base_loop(base, EVLOOP_ONCE);
+    assert_true(drained);
+    assert_ptr_equal(app_snapshot(app)->region, r3);
+
+    log_set_output(NULL);
+    log_quiet();
+    fclose(cap);
+    free(text);
+    app_free(app);
+    conf_free(r1);
+    event_base_free(base);
+}
+
+/*
+ * issue 12: the end of app_poll_now's pass is published by a sliced
+ * build too (one clinic per step here: 8 steps and the assembly), and
+ * the caller is told once it is public.
+ */
+static void test_pass_end_sliced(void **state)
+{
+    struct event_base *base;
+    struct conf_region *sim_region, *region;
+    struct sim *sim;
+    struct sim_opts so = { SEED, 0 };
+    struct app_opts ao = { 0 };
+    struct sf_error err = { 0 };
+    const struct feed_snapshot *s;
+    struct app *app;
+    char *text = NULL;
+    size_t len = 0, i;
+    int done = 0;
+    int64_t now;
+    FILE *cap;
+
+    (void)state;
+    unlink(E2E_DB);
+    assert_int_equal(clock_parse_rfc3339(NOW, &now), 0);
+    clock_set_fake(now);
+    base = event_base_new();
+    sim_region = make_region(1, 1);
+    sim = sim_new(base, sim_region, "127.0.0.1", 0, &so, &err);
+    assert_non_null(sim);
+    region = make_region(sim_port(sim), dead_port());
+    ao.listen_host = "127.0.0.1";
+    ao.listen_port = 0;
+    ao.build_slice_parts = 1;
+    app = app_new(base, region, &ao, &err);
+    if (app == NULL)
+        fail_msg("app_new: %s", err.msg);
+    cap = open_memstream(&text, &len);
+    assert_non_null(cap);
+    log_set_output(cap);
+    log_set_level(LOG_LVL_INFO);
+
+    assert_int_equal(app_poll_now(app, on_pass, &done), 0);
+    while (!done)
+        event_base_loop(base, EVLOOP_ONCE);
+    fflush(cap);
+    if (strstr(text, "event=pass_published clinics=8 ") == NULL ||
+        strstr(text, " steps=9 ") == NULL)
+        fail_msg("no pass_published line with 9 steps:\n%s", text);
+    /* Every polled clinic's result is public (E004 has no booking). */
+    s = app_snapshot(app);
+    for (i = 0; i < s->nclinics; i++)
+        if (i != 3)
+            assert_true(s->info[i].checked_at != 0);
+
+    log_set_output(NULL);
+    log_quiet();
+    fclose(cap);
+    free(text);
+    app_free(app);
+    sim_free(sim);
+    conf_free(region);
+    conf_free(sim_region);
+    event_base_free(base);
+    clock_set_fake(-1);
+    unlink(E2E_DB);
+    unlink(E2E_DB "-wal");
+    unlink(E2E_DB "-shm");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loopback_end_to_end),
         cmocka_unit_test(test_reload_needs_restart),
+        cmocka_unit_test(test_reload_sliced),
+        cmocka_unit_test(test_pass_end_sliced),
     };
     int rc;
 
