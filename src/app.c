@@ -195,13 +195,14 @@ static void job_step(struct app *a)
     struct sf_error err = { 0 };
     struct timeval now0 = { 0, 0 };
     size_t n;
-    int64_t t0 = clock_mono_ms();
+    int64_t t0 = clock_mono_ms(), t0us = clock_mono_us();
     uint64_t seq = a->jobs_started;
     int rc;
 
     states = collector_states(a->coll, &n);
     rc = feed_job_step(a->job, states, n, a->slice_parts, t0 + a->slice_ms,
                        &err);
+    metrics_feed_build_step((double)(clock_mono_us() - t0us) / 1e6);
     a->job_busy_ms += clock_mono_ms() - t0;
     a->job_steps++;
     if (rc == 1) {

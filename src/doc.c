@@ -374,8 +374,107 @@ void doc_zpart_free(struct doc_zpart *p)
     memset(p, 0, sizeof(*p));
 }
 
+struct doc_crcsum doc_crcsum_cat(struct doc_crcsum a, struct doc_crcsum b)
+{
+    struct doc_crcsum r;
+
+    r.crc = (uint32_t)crc32_combine(a.crc, b.crc, (z_off_t)b.len);
+    r.len = a.len + b.len;
+    return r;
+}
+
+int doc_crcmemo_init(struct doc_crcmemo *m, size_t cap)
+{
+    size_t nb = cap / DOC_CRC_BLOCK + 1;
+
+    memset(m, 0, sizeof(*m));
+    m->crc = malloc((cap + 1) * sizeof(*m->crc));
+    m->len = malloc((cap + 1) * sizeof(*m->len));
+    m->blk = malloc(nb * sizeof(*m->blk));
+    if (m->crc == NULL || m->len == NULL || m->blk == NULL) {
+        doc_crcmemo_free(m);
+        return -1;
+    }
+    m->cap = cap;
+    return 0;
+}
+
+void doc_crcmemo_free(struct doc_crcmemo *m)
+{
+    if (m == NULL)
+        return;
+    free(m->crc);
+    free(m->len);
+    free(m->blk);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Pieces [lo, hi) of m, summed one by one. */
+static struct doc_crcsum crcmemo_run(const struct doc_crcmemo *m, size_t lo,
+                                     size_t hi)
+{
+    struct doc_crcsum s = { 0, 0 };
+    size_t i;
+
+    for (i = lo; i < hi; i++) {
+        struct doc_crcsum p = { m->crc[i], m->len[i] };
+        s = i == lo ? p : doc_crcsum_cat(s, p);
+    }
+    return s;
+}
+
+void doc_crcmemo_push(struct doc_crcmemo *m, const struct doc_zpart *p,
+                      const struct doc_crcmemo *prev)
+{
+    size_t i = m->n, b, lo;
+
+    if (m->crc == NULL || i >= m->cap) {
+        m->n++; /* remembered as too many: sum reports it */
+        return;
+    }
+    m->crc[i] = p->crc;
+    m->len[i] = p->len;
+    m->n++;
+    if (m->n % DOC_CRC_BLOCK != 0)
+        return;
+    b = i / DOC_CRC_BLOCK;
+    lo = b * DOC_CRC_BLOCK;
+    /* Exact comparison, no hash: a wrong crc would corrupt every gzip
+     * reply of the document. */
+    if (prev != NULL && prev->crc != NULL && prev->n <= prev->cap &&
+        prev->n >= lo + DOC_CRC_BLOCK &&
+        memcmp(prev->crc + lo, m->crc + lo, DOC_CRC_BLOCK * sizeof(*m->crc)) ==
+            0 &&
+        memcmp(prev->len + lo, m->len + lo, DOC_CRC_BLOCK * sizeof(*m->len)) ==
+            0) {
+        m->blk[b] = prev->blk[b];
+        m->reused++;
+        return;
+    }
+    m->blk[b] = crcmemo_run(m, lo, lo + DOC_CRC_BLOCK);
+}
+
+struct doc_crcsum doc_crcmemo_sum(const struct doc_crcmemo *m, int *ok)
+{
+    struct doc_crcsum s = { 0, 0 };
+    size_t nb, b;
+
+    *ok = m->crc != NULL && m->n <= m->cap;
+    if (!*ok)
+        return s;
+    nb = m->n / DOC_CRC_BLOCK;
+    for (b = 0; b < nb; b++)
+        s = b == 0 ? m->blk[0] : doc_crcsum_cat(s, m->blk[b]);
+    if (nb * DOC_CRC_BLOCK < m->n) {
+        struct doc_crcsum t = crcmemo_run(m, nb * DOC_CRC_BLOCK, m->n);
+        s = nb == 0 ? t : doc_crcsum_cat(s, t);
+    }
+    return s;
+}
+
 int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
-                      const char *plain_etag, struct doc *out)
+                      const struct doc_crcsum *sum, const char *plain_etag,
+                      struct doc *out)
 {
     const unsigned char *head = gz_head;
     unsigned char *p;
@@ -395,8 +494,14 @@ int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
     for (i = 0; i < n; i++) {
         memcpy(p, parts[i]->z, parts[i]->zlen);
         p += parts[i]->zlen;
-        crc = crc32_combine(crc, parts[i]->crc, (z_off_t)parts[i]->len);
-        len += parts[i]->len;
+        if (sum == NULL) {
+            crc = crc32_combine(crc, parts[i]->crc, (z_off_t)parts[i]->len);
+            len += parts[i]->len;
+        }
+    }
+    if (sum != NULL) {
+        crc = sum->crc;
+        len = sum->len;
     }
     gz_tail(p, crc, len);
     out->len = total;
@@ -405,8 +510,8 @@ int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
 }
 
 size_t doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
-                     unsigned char tail[8], struct doc_seg *segs,
-                     size_t *plain_len)
+                     const struct doc_crcsum *sum, unsigned char tail[8],
+                     struct doc_seg *segs, size_t *plain_len)
 {
     /* An empty final block with fixed codes: BFINAL 1, BTYPE 01, then
      * end-of-block (seven zero bits), padded to the byte. */
@@ -421,8 +526,14 @@ size_t doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
             continue;
         segs[k].p = (const char *)parts[i]->z;
         segs[k++].len = parts[i]->zlen;
-        crc = crc32_combine(crc, parts[i]->crc, (z_off_t)parts[i]->len);
-        len += parts[i]->len;
+        if (sum == NULL) {
+            crc = crc32_combine(crc, parts[i]->crc, (z_off_t)parts[i]->len);
+            len += parts[i]->len;
+        }
+    }
+    if (sum != NULL) {
+        crc = sum->crc;
+        len = sum->len;
     }
     segs[k].p = (const char *)last;
     segs[k++].len = sizeof(last);

@@ -801,7 +801,7 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
     p->detail.zsrc = &p->detail_gz;
     z[0] = &head;
     z[1] = &p->heavy->days_z;
-    if (doc_gzip_assemble(z, 2, p->detail.etag, &p->detail_gz) != 0)
+    if (doc_gzip_assemble(z, 2, NULL, p->detail.etag, &p->detail_gz) != 0)
         goto fail;
     doc_zpart_free(&head);
     free(fields);
@@ -889,13 +889,13 @@ static int part_zpiece(struct feed_part *const *parts, size_t i,
 }
 
 /* all.json's gzip from the pieces: head, one per clinic, tail. */
-static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len,
-                         struct doc_zctx *zc)
+static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len)
 {
     const struct doc_zpart **v;
     struct doc_zpart head, tail;
+    struct doc_crcsum sum;
     size_t i, n = s->nclinics;
-    int rc = -1;
+    int rc = -1, ok;
 
     memset(&head, 0, sizeof(head));
     memset(&tail, 0, sizeof(tail));
@@ -905,13 +905,16 @@ static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len,
         doc_zpart_make("]}", 2, NULL, 0, 1, &tail) != 0)
         goto out;
     v[0] = &head;
-    for (i = 0; i < n; i++) {
-        if (part_zpiece(s->parts, i, zc) != 0)
-            goto out;
+    /* The pieces were made as the parts were collected (collect_part). */
+    for (i = 0; i < n; i++)
         v[i + 1] = &s->parts[i]->z;
-    }
     v[n + 1] = &tail;
-    rc = doc_gzip_assemble(v, n + 2, s->all.etag, &s->all_gz);
+    sum = doc_crcmemo_sum(&s->crc_all, &ok);
+    if (ok) {
+        struct doc_crcsum h = { head.crc, head.len }, t = { tail.crc, 2 };
+        sum = doc_crcsum_cat(doc_crcsum_cat(h, sum), t);
+    }
+    rc = doc_gzip_assemble(v, n + 2, ok ? &sum : NULL, s->all.etag, &s->all_gz);
 out:
     doc_zpart_free(&head);
     doc_zpart_free(&tail);
@@ -927,8 +930,7 @@ out:
  * *content_hash gets the same over what follows the head (Last-Modified).
  */
 static int build_all(const struct conf_region *region, int64_t now,
-                     struct feed_snapshot *s, uint64_t *content_hash,
-                     struct doc_zctx *zc)
+                     struct feed_snapshot *s, uint64_t *content_hash)
 {
     static const char open_list[] = ",\"clinics\":[";
     char sum[FEED_SUMMARY_MAX];
@@ -981,7 +983,7 @@ static int build_all(const struct conf_region *region, int64_t now,
     h = hash_fnv1a(h, &ch, sizeof(ch));
     doc_etag_hash(h, s->all.len, s->all.etag);
     *content_hash = ch;
-    rc = assemble_gzip(s, prefix, zc);
+    rc = assemble_gzip(s, prefix);
 out:
     free(b.p);
     cJSON_Delete(obj);
@@ -1000,8 +1002,9 @@ static int build_smart(struct feed_snapshot *s, int64_t now)
     size_t nseg[SMARTPUB_NDOCS] = { 0 };
     uint64_t tree[SMARTPUB_NDOCS];
     const struct doc_zpart **zs;
+    struct doc_crcsum slot_sum;
     size_t i;
-    int t, rc;
+    int t, rc, ok;
 
     /* One entry more: never a zero-size (possibly NULL) malloc. */
     if ((zs = calloc(s->nclinics + 1, sizeof(*zs))) == NULL)
@@ -1028,8 +1031,9 @@ static int build_smart(struct feed_snapshot *s, int64_t now)
             tree[t] = hash_fnv1a(tree[t], bh, sizeof(*bh));
         }
     }
-    rc = smartpub_docs_set_segs(&s->smart, segs, nseg, zs, s->nclinics, tree,
-                                now);
+    slot_sum = doc_crcmemo_sum(&s->crc_slot, &ok);
+    rc = smartpub_docs_set_segs(&s->smart, segs, nseg, zs, s->nclinics,
+                                ok ? &slot_sum : NULL, tree, now);
     free(zs);
     return rc;
 oom:
@@ -1072,6 +1076,8 @@ struct feed_job {
     struct feed_snapshot *s;    /* being filled */
     struct feed_scratch sc;     /* one compressor for every piece */
     size_t next;                /* the next clinic to collect */
+    uint64_t content_hash;      /* build_all's, for Last-Modified */
+    bool smart_built;
 };
 
 /* Clinic i's part into j->s: prev's when still valid, else a new one
@@ -1101,7 +1107,12 @@ static int collect_part(struct feed_job *j, const struct clinic_state *st,
     s->info[i] = p->info;
     s->clinics[i] = p->detail;
     s->clinics_gz[i] = p->detail_gz;
-    return part_zpiece(s->parts, i, j->sc.zc);
+    if (part_zpiece(s->parts, i, j->sc.zc) != 0)
+        return -1;
+    doc_crcmemo_push(&s->crc_all, &p->z, prev ? &prev->crc_all : NULL);
+    doc_crcmemo_push(&s->crc_slot, &p->heavy->slot_z,
+                     prev ? &prev->crc_slot : NULL);
+    return 0;
 }
 
 void feed_job_free(struct feed_job *j)
@@ -1146,7 +1157,9 @@ int feed_job_new(const struct conf_region *region, int64_t now,
          (s->info = calloc(s->nclinics, sizeof(*s->info))) == NULL ||
          (s->parts = calloc(s->nclinics, sizeof(*s->parts))) == NULL))
         goto oom;
-    if ((j->sc.zc = doc_zctx_new()) == NULL)
+    if ((j->sc.zc = doc_zctx_new()) == NULL ||
+        doc_crcmemo_init(&s->crc_all, s->nclinics) != 0 ||
+        doc_crcmemo_init(&s->crc_slot, s->nclinics) != 0)
         goto oom;
     /* prev's parts are read until the job ends: keep it alive even if
      * its owner frees it meanwhile (a newer snapshot published). */
@@ -1166,7 +1179,6 @@ int feed_job_step(struct feed_job *j, const struct clinic_state *states,
                   struct sf_error *err)
 {
     struct feed_snapshot *s = j->s;
-    uint64_t content_hash = 0;
     size_t done = 0;
 
     if (nstates != s->nclinics || (states == NULL && nstates > 0)) {
@@ -1186,15 +1198,21 @@ int feed_job_step(struct feed_job *j, const struct clinic_state *states,
         j->next++;
         done++;
     }
-    /* The assembly is O(clinics) on its own: a step of its own when
-     * limited (the parts of this step already took their share). */
+    /* The assembly is O(clinics): all.json and the SMART files are a
+     * step each when limited (the parts of this step took their share). */
     if (done > 0 && (max_parts > 0 || deadline_ms > 0))
         return 1;
     if (s->all.json == NULL) {
-        if (build_all(j->region, j->now, s, &content_hash, j->sc.zc) != 0 ||
-            build_smart(s, j->now) != 0)
+        if (build_all(j->region, j->now, s, &j->content_hash) != 0)
             goto oom;
-        s->changed_at = content_changed_at(s, content_hash, j->now);
+        if (max_parts > 0 || deadline_ms > 0)
+            return 1;
+    }
+    if (!j->smart_built) {
+        if (build_smart(s, j->now) != 0)
+            goto oom;
+        j->smart_built = true;
+        s->changed_at = content_changed_at(s, j->content_hash, j->now);
     }
     return 0;
 oom:
@@ -1262,6 +1280,8 @@ static void snapshot_destroy(struct feed_snapshot *s)
     free(s->clinics);
     free(s->clinics_gz);
     free(s->info);
+    doc_crcmemo_free(&s->crc_all);
+    doc_crcmemo_free(&s->crc_slot);
     smartpub_docs_free(&s->smart);
     free(s);
 }

@@ -50,8 +50,9 @@ static struct {
     unsigned long lat_bucket[METRICS_LATENCY_BUCKETS]; /* not cumulative */
     unsigned long lat_count;
     double lat_sum;
-    struct lag_hist lag;                    /* slotfeed_loop_lag_seconds */
-    struct lag_hist build;                  /* slotfeed_feed_rebuild_seconds */
+    struct lag_hist lag;   /* slotfeed_loop_lag_seconds */
+    struct lag_hist build; /* slotfeed_feed_rebuild_seconds */
+    struct lag_hist step;  /* slotfeed_feed_build_step_seconds */
     unsigned long conns_open, slow_dropped; /* http.c */
     unsigned long accept_errors;            /* http.c */
     unsigned long reports_rejected;         /* http.c, report cap */
@@ -158,6 +159,11 @@ void metrics_feed_rebuild(double seconds)
 {
     m.rebuilds++;
     lag_hist_add(&m.build, seconds);
+}
+
+void metrics_feed_build_step(double seconds)
+{
+    lag_hist_add(&m.step, seconds);
 }
 
 void metrics_loop_lag(double seconds)
@@ -424,6 +430,10 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now, size_t *len)
     lag_hist_render(&o, "slotfeed_feed_rebuild_seconds",
                     "Time of each feed snapshot build (on the event loop).",
                     &m.build);
+    lag_hist_render(&o, "slotfeed_feed_build_step_seconds",
+                    "Loop time of each step of a feed snapshot build (the "
+                    "longest the loop is held by snapshot work at once).",
+                    &m.step);
     head(&o, "slotfeed_http_connections", "gauge",
          "HTTP connections open (from accept to close).");
     sbuf_printf(&o, "slotfeed_http_connections %lu\n", m.conns_open);

@@ -450,6 +450,7 @@ int smartpub_docs_set_segs(struct smartpub_docs *out,
                            struct doc_seg *segs[SMARTPUB_NDOCS],
                            const size_t nseg[SMARTPUB_NDOCS],
                            const struct doc_zpart *const *zslot, size_t nz,
+                           const struct doc_crcsum *slot_sum,
                            const uint64_t tree[SMARTPUB_NDOCS], int64_t now)
 {
     struct doc *gz = &out->gz[SMARTPUB_SLOT];
@@ -467,7 +468,7 @@ int smartpub_docs_set_segs(struct smartpub_docs *out,
             out->doc[t].len += segs[t][i].len;
     }
     /* segs[SLOT] has room for nz + 3 entries (smartpub.h). */
-    n = doc_gzip_segs(zslot, nz, out->gz_tail, segs[SMARTPUB_SLOT],
+    n = doc_gzip_segs(zslot, nz, slot_sum, out->gz_tail, segs[SMARTPUB_SLOT],
                       &out->doc[SMARTPUB_SLOT].len);
     gz->segs = segs[SMARTPUB_SLOT];
     gz->nseg = n;

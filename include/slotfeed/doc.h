@@ -135,15 +135,54 @@ int doc_gzip_cx(struct doc_zctx *cx, const char *data, size_t len,
                 const char *plain_etag, struct doc *out);
 void doc_zpart_free(struct doc_zpart *p);
 
+/* The crc32 and length of a run of plain bytes (of pieces, in order). */
+struct doc_crcsum {
+    uint32_t crc;
+    size_t len;
+};
+
+/* The sum of run a followed by run b (crc32_combine). */
+struct doc_crcsum doc_crcsum_cat(struct doc_crcsum a, struct doc_crcsum b);
+
+/*
+ * The crc32 of a long list of pieces (one per clinic), kept by blocks of
+ * DOC_CRC_BLOCK pieces. crc32_combine costs about a microsecond, so
+ * summing 10,000 pieces per rebuild would be most of a one-clinic
+ * rebuild; a block whose pieces have exactly the crc and length they had
+ * in the previous build's memo (same positions) takes that block's sum.
+ * Fill in order with doc_crcmemo_push (a block is summed when complete),
+ * read with doc_crcmemo_sum. The memo owns its arrays (12 bytes per
+ * piece): doc_crcmemo_free. init: 0, or -1 on OOM (m then stays empty
+ * and push does nothing; sum reports ok == 0).
+ */
+#define DOC_CRC_BLOCK 64
+struct doc_crcmemo {
+    size_t n, cap;
+    uint32_t *crc;          /* per piece */
+    size_t *len;            /* per piece */
+    struct doc_crcsum *blk; /* per complete block */
+    size_t reused;          /* blocks taken from prev (for benches) */
+};
+int doc_crcmemo_init(struct doc_crcmemo *m, size_t cap);
+/* Append piece p; prev (NULL ok) is the previous build's memo. */
+void doc_crcmemo_push(struct doc_crcmemo *m, const struct doc_zpart *p,
+                      const struct doc_crcmemo *prev);
+/* The sum of every piece pushed; *ok = 0 when the memo could not hold
+ * them (init failed or more pushes than cap). */
+struct doc_crcsum doc_crcmemo_sum(const struct doc_crcmemo *m, int *ok);
+void doc_crcmemo_free(struct doc_crcmemo *m);
+
 /*
  * One gzip member (RFC 1952) from n pieces in document order, the last
  * made with final != 0: header, the pieces' deflate data, then the crc32
- * (crc32_combine of the pieces') and length. The result is a doc as
- * doc_gzip makes (its ETag plain_etag + "-gz"), decompressing to the
+ * (crc32_combine of the pieces', or *sum when given: the caller's sum of
+ * exactly these pieces) and length. The result is a doc as doc_gzip
+ * makes (its ETag plain_etag + "-gz"), decompressing to the
  * concatenation of the pieces' plain bytes. 0, or -1 (OOM or n == 0).
  */
 int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
-                      const char *plain_etag, struct doc *out);
+                      const struct doc_crcsum *sum, const char *plain_etag,
+                      struct doc *out);
 
 /*
  * One gzip member by reference from n raw-deflate pieces made with
@@ -151,12 +190,13 @@ int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
  * (n + 3 entries, caller storage) gets the header, each piece's deflate
  * bytes (borrowed: the pieces must outlive segs), an empty final block
  * and the trailer, which is written into tail (8 bytes, caller storage
- * living as long as segs). Returns the number of entries used; *plain_len
+ * living as long as segs); its crc32 is *sum's when given (as for
+ * doc_gzip_assemble). Returns the number of entries used; *plain_len
  * gets the length of the plain bytes. Empty pieces are skipped.
  */
 size_t doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
-                     unsigned char tail[8], struct doc_seg *segs,
-                     size_t *plain_len);
+                     const struct doc_crcsum *sum, unsigned char tail[8],
+                     struct doc_seg *segs, size_t *plain_len);
 
 /* doc_zpart_make_cx for a large piece compressed on its own (a clinic's
  * Slot lines, ~100 KB): no dictionary, sync-flushed, not final, and with

@@ -76,6 +76,9 @@ struct feed_snapshot {
     /* private (feed.c): each clinic's part (bytes shared with the
      * snapshots that reused it), references besides the builder's */
     struct feed_part **parts;
+    /* crc32 of all.json's clinic pieces and of the Slot file's pieces,
+     * by blocks, for the next build to reuse (doc_crcmemo) */
+    struct doc_crcmemo crc_all, crc_slot;
     unsigned extra_refs;
     int released; /* the builder called feed_snapshot_free */
 };

@@ -66,6 +66,9 @@ void metrics_store_error(enum metrics_store_op op);
 /* One feed snapshot built, in seconds (histogram
  * slotfeed_feed_rebuild_seconds, the loop-lag buckets). */
 void metrics_feed_rebuild(double seconds);
+/* One step of a (sliced) build, in seconds of loop time (histogram
+ * slotfeed_feed_build_step_seconds, the same buckets). */
+void metrics_feed_build_step(double seconds);
 /*
  * Event-loop lag: how late a periodic timer ran (the app arms one every
  * METRICS_LOOP_LAG_TICK_MS), i.e. how long something (a feed build, a

@@ -108,7 +108,8 @@ struct smartpub_docs {
  * borrowed: whoever owns them must outlive out, as the feed's parts
  * outlive their snapshot), Slot from the nz raw-deflate pieces zslot
  * (doc_zpart_make_big, borrowed likewise) with segs[SLOT] (malloc'd with
- * room for nz + 3 entries, moved into out) holding the gzip member.
+ * room for nz + 3 entries, moved into out) holding the gzip member;
+ * slot_sum (NULL: computed) is the crc32 sum of the nz pieces.
  * tree[t] is each file's tree hash (FNV-1a over the per-clinic hashes of
  * its lines, from HASH_FNV1A_INIT): a file's ETag is doc_etag_hash of it
  * and the plain length, so it is computed without reading the file
@@ -128,6 +129,7 @@ int smartpub_docs_set_segs(struct smartpub_docs *out,
                            struct doc_seg *segs[SMARTPUB_NDOCS],
                            const size_t nseg[SMARTPUB_NDOCS],
                            const struct doc_zpart *const *zslot, size_t nz,
+                           const struct doc_crcsum *slot_sum,
                            const uint64_t tree[SMARTPUB_NDOCS], int64_t now);
 
 /* Free the documents' bytes and zero them. NULL ok. */

@@ -620,7 +620,7 @@ static void on_drained(void *arg)
  * app_reload the old snapshot (old region) is still public; the loop runs
  * other events and answers requests from it between the steps; the new
  * one is published after a known number of steps (5 clinics each, then
- * the assembly) and logged as reload_published. A drain abandons a
+ * all.json and the SMART files a step each) and logged as reload_published. A drain abandons a
  * reload's build (no build while draining) and still ends.
  */
 static void test_reload_sliced(void **state)
@@ -683,8 +683,8 @@ static void test_reload_sliced(void **state)
     assert_true(pr.ticks >= 61); /* the probe ran between the steps */
     fflush(cap);
     if (strstr(text, "event=reload_published clinics=301 ") == NULL ||
-        strstr(text, " steps=62 ") == NULL)
-        fail_msg("no reload_published line with 62 steps:\n%s", text);
+        strstr(text, " steps=63 ") == NULL)
+        fail_msg("no reload_published line with 63 steps:\n%s", text);
     evhttp_connection_free(conn);
     free(g.body);
     event_free(pr.ev);
@@ -720,7 +720,7 @@ static void test_reload_sliced(void **state)
 
 /*
  * issue 12: the end of app_poll_now's pass is published by a sliced
- * build too (one clinic per step here: 8 steps and the assembly), and
+ * build too (one clinic per step here: 8 steps and the assembly in two: all.json, the SMART files), and
  * the caller is told once it is public.
  */
 static void test_pass_end_sliced(void **state)
@@ -764,8 +764,8 @@ static void test_pass_end_sliced(void **state)
         event_base_loop(base, EVLOOP_ONCE);
     fflush(cap);
     if (strstr(text, "event=pass_published clinics=8 ") == NULL ||
-        strstr(text, " steps=9 ") == NULL)
-        fail_msg("no pass_published line with 9 steps:\n%s", text);
+        strstr(text, " steps=10 ") == NULL)
+        fail_msg("no pass_published line with 10 steps:\n%s", text);
     /* Every polled clinic's result is public (E004 has no booking). */
     s = app_snapshot(app);
     for (i = 0; i < s->nclinics; i++)

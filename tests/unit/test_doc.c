@@ -132,7 +132,7 @@ static void test_gzip_segs(void **state)
     want = malloc(total + 1);
     for (i = 0, at = 0; i < 4; at += tl[i], i++)
         memcpy(want + at, text[i], tl[i]);
-    gz.nseg = doc_gzip_segs(pp, 4, tail, segs, &plen);
+    gz.nseg = doc_gzip_segs(pp, 4, NULL, tail, segs, &plen);
     gz.segs = segs;
     assert_int_equal(gz.nseg, 3 + 3); /* the empty piece is left out */
     assert_int_equal(plen, total);
@@ -196,12 +196,153 @@ static void test_gzip_segs(void **state)
     free(want);
 }
 
+/* The crc32 of n synthetic pieces, one combine at a time (the reference). */
+static struct doc_crcsum crc_direct(const struct doc_zpart *z, size_t n)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+    size_t len = 0, i;
+    struct doc_crcsum s;
+
+    for (i = 0; i < n; i++) {
+        crc = crc32_combine(crc, z[i].crc, (z_off_t)z[i].len);
+        len += z[i].len;
+    }
+    s.crc = (uint32_t)crc;
+    s.len = len;
+    return s;
+}
+
+static void memo_fill(struct doc_crcmemo *m, const struct doc_zpart *z,
+                      size_t n, const struct doc_crcmemo *prev)
+{
+    size_t i;
+
+    assert_int_equal(doc_crcmemo_init(m, n), 0);
+    for (i = 0; i < n; i++)
+        doc_crcmemo_push(m, &z[i], prev);
+}
+
+/*
+ * The block memo sums like one combine per piece, reuses exactly the
+ * blocks whose pieces kept crc and length, and does not reuse a block
+ * where only a length moved (the crc alone would let a wrong trailer
+ * through); a gzip member with the memo's sum inflates.
+ */
+static void test_crcmemo(void **state)
+{
+    enum {
+        N = 5 * DOC_CRC_BLOCK + 17
+    };
+    struct doc_zpart *z = calloc(N, sizeof(*z));
+    struct doc_crcmemo a, b, c, d;
+    struct doc_crcsum want, got;
+    uint32_t x = 12345;
+    size_t i;
+    int ok;
+
+    (void)state;
+    for (i = 0; i < N; i++) {
+        x = x * 1103515245u + 12345u;
+        z[i].crc = x;
+        z[i].len = 1 + (x >> 20) % 3000;
+    }
+    memo_fill(&a, z, N, NULL);
+    want = crc_direct(z, N);
+    got = doc_crcmemo_sum(&a, &ok);
+    assert_true(ok);
+    assert_int_equal(got.crc, want.crc);
+    assert_int_equal(got.len, want.len);
+    assert_int_equal(a.reused, 0);
+
+    /* One piece of block 2 changes: the other four blocks are reused. */
+    z[2 * DOC_CRC_BLOCK + 5].crc ^= 0x5a5a5a5au;
+    memo_fill(&b, z, N, &a);
+    got = doc_crcmemo_sum(&b, &ok);
+    want = crc_direct(z, N);
+    assert_int_equal(got.crc, want.crc);
+    assert_int_equal(b.reused, 4);
+
+    /* Only a length moves (same crc): block 3 must be summed anew. */
+    z[3 * DOC_CRC_BLOCK].len += 1;
+    memo_fill(&c, z, N, &b);
+    got = doc_crcmemo_sum(&c, &ok);
+    want = crc_direct(z, N);
+    assert_int_equal(got.crc, want.crc);
+    assert_int_equal(got.len, want.len);
+    assert_int_equal(c.reused, 4);
+
+    /* More pushes than room: the sum says it cannot answer. */
+    assert_int_equal(doc_crcmemo_init(&d, 3), 0);
+    for (i = 0; i < 4; i++)
+        doc_crcmemo_push(&d, &z[i], NULL);
+    (void)doc_crcmemo_sum(&d, &ok);
+    assert_false(ok);
+    doc_crcmemo_free(&a);
+    doc_crcmemo_free(&b);
+    doc_crcmemo_free(&c);
+    doc_crcmemo_free(&d);
+    free(z);
+}
+
+/* A real member: pieces of text, the memo's sum in the trailer. */
+static void test_crcmemo_gzip(void **state)
+{
+    enum {
+        N = 2 * DOC_CRC_BLOCK + 3
+    };
+    struct doc_zpart zp[N];
+    const struct doc_zpart *pp[N];
+    struct doc_seg segs[N + 3];
+    unsigned char tail[8];
+    struct doc_crcmemo m;
+    struct doc_crcsum sum;
+    struct doc gz = { 0 }, one = { 0 };
+    char *text, *want, *back;
+    size_t tl, total = 0, plen, i;
+    const char *g;
+    int ok, copy = 0;
+
+    (void)state;
+    want = malloc(N * 4096);
+    assert_int_equal(doc_crcmemo_init(&m, N), 0);
+    for (i = 0; i < N; i++) {
+        text = lines(1 + i % 7, (unsigned)i, &tl);
+        assert_int_equal(doc_zpart_make_big(NULL, text, tl, &zp[i]), 0);
+        memcpy(want + total, text, tl);
+        total += tl;
+        free(text);
+        pp[i] = &zp[i];
+        doc_crcmemo_push(&m, &zp[i], NULL);
+    }
+    sum = doc_crcmemo_sum(&m, &ok);
+    assert_true(ok);
+    gz.nseg = doc_gzip_segs(pp, N, &sum, tail, segs, &plen);
+    gz.segs = segs;
+    assert_int_equal(plen, total);
+    for (i = 0; i < gz.nseg; i++)
+        gz.len += segs[i].len;
+    g = doc_flatten(&gz, &copy);
+    assert_non_null(g);
+    one.json = (char *)(uintptr_t)g;
+    one.len = gz.len;
+    back = malloc(total + 1);
+    assert_int_equal(gunzip(&one, back, total + 1), total);
+    assert_memory_equal(back, want, total);
+    free(back);
+    if (copy)
+        free((char *)(uintptr_t)g);
+    for (i = 0; i < N; i++)
+        doc_zpart_free(&zp[i]);
+    doc_crcmemo_free(&m);
+    free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_etag),
-        cmocka_unit_test(test_gzip),
-        cmocka_unit_test(test_gzip_segs),
+        cmocka_unit_test(test_etag),         cmocka_unit_test(test_gzip),
+        cmocka_unit_test(test_gzip_segs),    cmocka_unit_test(test_crcmemo),
+        cmocka_unit_test(test_crcmemo_gzip),
     };
 
     return th_exit(cmocka_run_group_tests(tests, NULL, NULL));

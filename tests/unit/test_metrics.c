@@ -177,6 +177,9 @@ static void test_counts_and_render(void **state)
     metrics_poll((enum sf_errclass)999); /* counted, no class */
     metrics_feed_rebuild(0.02);          /* le 0.025 */
     metrics_feed_rebuild(0.7);           /* le 1 */
+    metrics_feed_build_step(0.004);      /* le 0.005 */
+    metrics_feed_build_step(0.03);       /* le 0.05 */
+    metrics_feed_build_step(0.3);        /* le 0.5 */
     metrics_http(METRICS_ROUTE_AVAILABILITY, 200, 0.00005); /* le 0.0001 */
     metrics_http(METRICS_ROUTE_AVAILABILITY, 200, 0.003);   /* le 0.005 */
     metrics_http(METRICS_ROUTE_AVAILABILITY, 304, 0.0001);  /* le 0.0001 */
@@ -265,6 +268,14 @@ static void test_counts_and_render(void **state)
     assert_true(
         value_of(text, "slotfeed_feed_rebuild_seconds_bucket{le=\"1\"}") == 2);
     assert_true(value_of(text, "slotfeed_feed_rebuild_seconds_count") == 2);
+    /* The per-step histogram: the longest hold of the loop by a build. */
+    assert_true(
+        value_of(text,
+                 "slotfeed_feed_build_step_seconds_bucket{le=\"0.01\"}") == 1);
+    assert_true(
+        value_of(text,
+                 "slotfeed_feed_build_step_seconds_bucket{le=\"0.05\"}") == 2);
+    assert_true(value_of(text, "slotfeed_feed_build_step_seconds_count") == 3);
     assert_int_equal(run_parser(text, len), 0);
     free(text);
 
