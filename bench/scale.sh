@@ -23,7 +23,8 @@
 # smart-bulk grouped 40 locations to a publisher (one manifest URL), spread
 # round-robin over the simulators. Prints the daemon's CPU share (user+sys
 # over wall: collector, snapshots and HTTP together), its peak RSS
-# (VmHWM), snapshot rebuild time p50/p99 and loop lag p99/max from its
+# (VmHWM), snapshot rebuild time p50/p99, the longest build step (the
+# loop held by snapshot work at once) and loop lag p99/max from its
 # /metrics histograms, /healthz p99/max, the 304 share of once-a-second
 # revalidations, the report client's answers, then the nginx ratios.
 # Figures: docs/performance.md ("Scale").
@@ -203,6 +204,7 @@ EOF
 }
 read -r rb50 rb99 _ < <(hist slotfeed_feed_rebuild_seconds)
 read -r _ lag99 lagmax < <(hist slotfeed_loop_lag_seconds)
+read -r _ st99 stmax < <(hist slotfeed_feed_build_step_seconds)
 polls=$(awk '/^slotfeed_polls_total/ {s += $2} END {print s + 0}' \
         "$out/metrics.txt")
 fresh=$(python3 -c '
@@ -226,6 +228,7 @@ results=$out/results.txt
            xargs printf '%.1f %%')" \
         "daemon peak RSS" "$((hwm / 1024)) MB" \
         "rebuild p50 / p99 (ms, bucket)" "$rb50 / $rb99" \
+        "build step p99 / max (ms, bucket)" "$st99 / $stmax" \
         "loop lag p99 / max (ms, bucket)" "$lag99 / $lagmax" \
         "/healthz p99 / max (ms)" "$c_healthz_p99_ms / $c_healthz_max_ms (n $c_healthz_n, failed $c_healthz_fail)" \
         "feed load p99 (ms)" "$c_load_p99_ms (n $c_load_n, failed $c_load_fail)" \

@@ -94,6 +94,8 @@ struct app {
 /* Loop time one step of a sliced build may take (the loop-lag budget is
  * 50 ms for any one piece of work). */
 #define APP_BUILD_SLICE_MS 20
+/* A step longer than this is logged (build_step_slow). */
+#define APP_STEP_WARN_MS 50
 
 /*
  * Milliseconds until the next rebuild may start, -1 when the feed is
@@ -196,13 +198,22 @@ static void job_step(struct app *a)
     struct timeval now0 = { 0, 0 };
     size_t n;
     int64_t t0 = clock_mono_ms(), t0us = clock_mono_us();
+    int64_t c0us = clock_thread_cpu_us(), wall_us;
     uint64_t seq = a->jobs_started;
     int rc;
 
     states = collector_states(a->coll, &n);
     rc = feed_job_step(a->job, states, n, a->slice_parts, t0 + a->slice_ms,
                        &err);
-    metrics_feed_build_step((double)(clock_mono_us() - t0us) / 1e6);
+    wall_us = clock_mono_us() - t0us;
+    metrics_feed_build_step((double)wall_us / 1e6);
+    /* Over the loop-lag budget: say whether it was our work (cpu close
+     * to wall) or the thread waiting for a core. */
+    if (wall_us > APP_STEP_WARN_MS * 1000)
+        log_warn("build_step_slow", "wall_ms=%lld cpu_ms=%lld step=%lu",
+                 (long long)(wall_us / 1000),
+                 (long long)((clock_thread_cpu_us() - c0us) / 1000),
+                 a->job_steps + 1);
     a->job_busy_ms += clock_mono_ms() - t0;
     a->job_steps++;
     if (rc == 1) {
