@@ -170,17 +170,24 @@ void doc_etag_hash(uint64_t h, size_t len, char out[DOC_ETAG_LEN])
     snprintf(out, DOC_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
 }
 
-/* plain_etag with "-gz" inside the quotes, else the tag of the bytes. */
-static void gz_etag(struct doc *out, const char *plain_etag)
+void doc_etag_gz(const char *plain_etag, char out[DOC_ETAG_LEN])
 {
     size_t el = plain_etag != NULL ? strlen(plain_etag) : 0;
 
     if (el >= 2 && el + 3 < DOC_ETAG_LEN) {
-        memcpy(out->etag, plain_etag, el - 1);
-        memcpy(out->etag + el - 1, "-gz\"", 5);
+        memcpy(out, plain_etag, el - 1);
+        memcpy(out + el - 1, "-gz\"", 5);
     } else {
-        doc_etag(out->json, out->len, out->etag);
+        out[0] = '\0';
     }
+}
+
+/* plain_etag with "-gz" inside the quotes, else the tag of the bytes. */
+static void gz_etag(struct doc *out, const char *plain_etag)
+{
+    doc_etag_gz(plain_etag, out->etag);
+    if (out->etag[0] == '\0')
+        doc_etag(out->json, out->len, out->etag);
 }
 
 struct doc_zctx {

@@ -477,12 +477,7 @@ int smartpub_docs_set_segs(struct smartpub_docs *out,
     out->doc[SMARTPUB_SLOT].zsrc = gz;
     docs_stamp(out, tree, now);
     /* The gzip form's tag is the plain one's with "-gz" (doc_gzip's). */
-    {
-        const char *e = out->doc[SMARTPUB_SLOT].etag;
-        size_t el = strlen(e);
-
-        snprintf(gz->etag, sizeof(gz->etag), "%.*s-gz\"", (int)(el - 1), e);
-    }
+    doc_etag_gz(out->doc[SMARTPUB_SLOT].etag, gz->etag);
     return 0;
 }
 

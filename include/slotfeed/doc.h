@@ -91,6 +91,9 @@ int doc_gzip(const char *data, size_t len, const char *plain_etag,
 /* The same tag for a 64-bit hash h of len bytes computed elsewhere (a
  * hash over part hashes: see feed.h "Incremental snapshots"). */
 void doc_etag_hash(uint64_t h, size_t len, char out[DOC_ETAG_LEN]);
+/* The ETag of a document's gzip form: plain_etag (a quoted tag) with
+ * "-gz" inside the quotes, as doc_gzip makes it. */
+void doc_etag_gz(const char *plain_etag, char out[DOC_ETAG_LEN]);
 
 /*
  * One piece of a gzip member compressed on its own, so that a large
