@@ -205,6 +205,7 @@ EOF
 read -r rb50 rb99 _ < <(hist slotfeed_feed_rebuild_seconds)
 read -r _ lag99 lagmax < <(hist slotfeed_loop_lag_seconds)
 read -r _ st99 stmax < <(hist slotfeed_feed_build_step_seconds)
+read -r _ fl99 flmax < <(hist slotfeed_store_flush_seconds)
 polls=$(awk '/^slotfeed_polls_total/ {s += $2} END {print s + 0}' \
         "$out/metrics.txt")
 fresh=$(python3 -c '
@@ -229,6 +230,7 @@ results=$out/results.txt
         "daemon peak RSS" "$((hwm / 1024)) MB" \
         "rebuild p50 / p99 (ms, bucket)" "$rb50 / $rb99" \
         "build step p99 / max (ms, bucket)" "$st99 / $stmax" \
+        "store flush p99 / max (ms, bucket)" "$fl99 / $flmax" \
         "loop lag p99 / max (ms, bucket)" "$lag99 / $lagmax" \
         "/healthz p99 / max (ms)" "$c_healthz_p99_ms / $c_healthz_max_ms (n $c_healthz_n, failed $c_healthz_fail)" \
         "feed load p99 (ms)" "$c_load_p99_ms (n $c_load_n, failed $c_load_fail)" \

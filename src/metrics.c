@@ -53,6 +53,7 @@ static struct {
     struct lag_hist lag;   /* slotfeed_loop_lag_seconds */
     struct lag_hist build; /* slotfeed_feed_rebuild_seconds */
     struct lag_hist step;  /* slotfeed_feed_build_step_seconds */
+    struct lag_hist flush; /* slotfeed_store_flush_seconds */
     unsigned long conns_open, slow_dropped; /* http.c */
     unsigned long accept_errors;            /* http.c */
     unsigned long reports_rejected;         /* http.c, report cap */
@@ -164,6 +165,11 @@ void metrics_feed_rebuild(double seconds)
 void metrics_feed_build_step(double seconds)
 {
     lag_hist_add(&m.step, seconds);
+}
+
+void metrics_store_flush(double seconds)
+{
+    lag_hist_add(&m.flush, seconds);
 }
 
 void metrics_loop_lag(double seconds)
@@ -434,6 +440,10 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now, size_t *len)
                     "Loop time of each step of a feed snapshot build (the "
                     "longest the loop is held by snapshot work at once).",
                     &m.step);
+    lag_hist_render(&o, "slotfeed_store_flush_seconds",
+                    "Time of each history store flush (one transaction, on "
+                    "the event loop).",
+                    &m.flush);
     head(&o, "slotfeed_http_connections", "gauge",
          "HTTP connections open (from accept to close).");
     sbuf_printf(&o, "slotfeed_http_connections %lu\n", m.conns_open);

@@ -781,6 +781,7 @@ int store_flush(struct store *st, struct sf_error *err)
     pending_clear(st);
     st->stats.flushes++;
     st->stats.flush_us_last = (uint64_t)clock_mono_us() - t0;
+    metrics_store_flush((double)st->stats.flush_us_last / 1e6);
     st->stats.flush_us_total += st->stats.flush_us_last;
     if (st->stats.flush_us_last > st->stats.flush_us_max)
         st->stats.flush_us_max = st->stats.flush_us_last;

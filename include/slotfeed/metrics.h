@@ -69,6 +69,9 @@ void metrics_feed_rebuild(double seconds);
 /* One step of a (sliced) build, in seconds of loop time (histogram
  * slotfeed_feed_build_step_seconds, the same buckets). */
 void metrics_feed_build_step(double seconds);
+/* One history store flush, in seconds (histogram
+ * slotfeed_store_flush_seconds, the same buckets). */
+void metrics_store_flush(double seconds);
 /*
  * Event-loop lag: how late a periodic timer ran (the app arms one every
  * METRICS_LOOP_LAG_TICK_MS), i.e. how long something (a feed build, a

@@ -180,6 +180,7 @@ static void test_counts_and_render(void **state)
     metrics_feed_build_step(0.004);      /* le 0.005 */
     metrics_feed_build_step(0.03);       /* le 0.05 */
     metrics_feed_build_step(0.3);        /* le 0.5 */
+    metrics_store_flush(0.2);            /* le 0.25 */
     metrics_http(METRICS_ROUTE_AVAILABILITY, 200, 0.00005); /* le 0.0001 */
     metrics_http(METRICS_ROUTE_AVAILABILITY, 200, 0.003);   /* le 0.005 */
     metrics_http(METRICS_ROUTE_AVAILABILITY, 304, 0.0001);  /* le 0.0001 */
@@ -276,6 +277,11 @@ static void test_counts_and_render(void **state)
         value_of(text,
                  "slotfeed_feed_build_step_seconds_bucket{le=\"0.05\"}") == 2);
     assert_true(value_of(text, "slotfeed_feed_build_step_seconds_count") == 3);
+    assert_true(
+        value_of(text, "slotfeed_store_flush_seconds_bucket{le=\"0.1\"}") == 0);
+    assert_true(
+        value_of(text, "slotfeed_store_flush_seconds_bucket{le=\"0.25\"}") ==
+        1);
     assert_int_equal(run_parser(text, len), 0);
     free(text);
 
