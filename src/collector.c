@@ -867,6 +867,7 @@ static void poll_answer(struct cpoll *p, const struct fetch_result *res,
     memset(&next, 0, sizeof(next));
     sf_error_clear(&err);
     rc = p->ad->step(&p->ctx, p->astate, &resp, &p->acc, &next, &err);
+    share_doc_parsed(d); /* the parsed form stands for the text now */
     /* Free the host's slot before the next request of the conversation
      * asks for one. Retry-After only means something on 429/503. */
     grant_release(p, outcome_of(res, rc, err.code),

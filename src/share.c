@@ -61,12 +61,20 @@ void share_doc_unref(struct share_doc *d)
     free(d);
 }
 
+void share_doc_parsed(struct share_doc *d)
+{
+    if (d != NULL && d->parsed.p != NULL) {
+        free(d->body);
+        d->body = NULL;
+    }
+}
+
 void share_doc_response(struct share_doc *d, struct adapter_response *r)
 {
     memset(r, 0, sizeof(*r));
     r->http_status = 200;
-    r->body = d->body;
-    r->len = d->len;
+    r->body = d->body != NULL ? d->body : "";
+    r->len = d->body != NULL ? d->len : 0;
     r->content_type = d->content_type;
     r->etag = d->etag;
     r->last_modified = d->last_modified;

@@ -34,14 +34,25 @@
  * parsed slot is filled once (adapter.h). */
 struct share_doc {
     size_t refs;
-    char *body; /* NUL-terminated, len bytes before it */
-    size_t len;
+    char *body; /* NUL-terminated, len bytes before it; NULL once the
+                 * parsed form stands for it (share_doc_parsed) */
+    size_t len; /* the body's length, also after it was freed (the
+                 * cache's byte cap counts it) */
     char *content_type, *etag, *last_modified; /* each may be NULL */
     struct adapter_parsed parsed;
 };
 
 struct share;
 struct share_entry;
+
+/*
+ * The adapter filled d's parsed form: the text is not needed any more
+ * (every later reader takes the parsed form), so it is freed; a large
+ * publisher's Slot file is megabytes. A reader that still asks for the
+ * text (another kind of document at the same URL) gets an empty body and
+ * fails to parse it, which names the file; it never gets stale text.
+ */
+void share_doc_parsed(struct share_doc *d);
 
 /* New empty cache; NULL when out of memory. */
 struct share *share_new(size_t max_entries, size_t max_bytes);
