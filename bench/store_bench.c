@@ -335,7 +335,8 @@ static size_t future_slots(const struct bclinic *cl, size_t nc, int64_t t)
  * below STORE_PENDING_MAX (beyond it store_record_poll flushes itself,
  * which would mix open intervals into the pending figure). */
 static void mem_pass(struct store *st, struct bclinic *cl, size_t nc, int64_t t,
-                     long long *pending, size_t *listed, double *flush_cpu)
+                     long long *pending, size_t *listed, double *record_cpu,
+                     double *flush_cpu)
 {
     struct avail_rule rule = { 3, AVAIL_COUNT_CALENDAR };
     struct sf_error err = { 0 };
@@ -345,12 +346,13 @@ static void mem_pass(struct store *st, struct bclinic *cl, size_t nc, int64_t t,
         tick(&cl[i], t);
     *listed = future_slots(cl, nc, t);
     *pending = 0;
-    *flush_cpu = 0;
+    *record_cpu = *flush_cpu = 0;
     for (size_t b = 0; b < nc; b += batch) {
         long long h0 = heap_used();
-        double c0;
+        double c0 = cpu_s();
         for (size_t i = b; i < nc && i < b + batch; i++)
             store_record_poll(st, &cl[i].cc, &cl[i].st, t, &rule);
+        *record_cpu += cpu_s() - c0;
         *pending += heap_used() - h0;
         c0 = cpu_s();
         if (store_flush(st, &err) != 0) {
@@ -370,7 +372,7 @@ static void bench_mem(const char *dir, size_t nc)
     int64_t t0 = clock_day_start(d0) + 10 * 3600;
     long long h0, held, pend1, pend2;
     size_t listed1, listed2;
-    double cpu1, cpu2;
+    double cpu1, cpu2, rcpu1, rcpu2;
     struct store *st;
     struct store_stats ss;
 
@@ -386,11 +388,11 @@ static void bench_mem(const char *dir, size_t nc)
         tick(&cl[i], t0 - 60);
     h0 = heap_used();
     /* First pass: clinic caches and every slot interval opened. */
-    mem_pass(st, cl, nc, t0, &pend1, &listed1, &cpu1);
+    mem_pass(st, cl, nc, t0, &pend1, &listed1, &rcpu1, &cpu1);
     store_get_stats(st, &ss);
     held = heap_used() - h0;
     /* A minute later: a few slots booked, the rest continue. */
-    mem_pass(st, cl, nc, t0 + 60, &pend2, &listed2, &cpu2);
+    mem_pass(st, cl, nc, t0 + 60, &pend2, &listed2, &rcpu2, &cpu2);
     printf("mem: clinics=%zu open_slots=%lu store_heap_MB=%.1f "
            "bytes_per_open_slot=%.1f sqlite_MB=%.1f\n",
            nc, ss.slots_inserted, (double)held / 1e6,
@@ -405,6 +407,9 @@ static void bench_mem(const char *dir, size_t nc)
            "steady pass %.3f s (%.1f us/record)\n",
            ss.slots_inserted, cpu1, cpu1 * 1e6 / (double)ss.slots_inserted,
            cpu2, cpu2 * 1e6 / (double)nc);
+    printf("mem: store_record_poll cpu: first pass %.1f us/record, steady "
+           "%.1f us/record\n",
+           rcpu1 * 1e6 / (double)nc, rcpu2 * 1e6 / (double)nc);
     store_close(st);
     free_clinics(cl, nc);
 }
