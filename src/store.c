@@ -261,17 +261,25 @@ static uint64_t hash_field(uint64_t h, const char *v)
     return v != NULL ? hash_fnv1a(h, v, (size_t)len) : h;
 }
 
-/* The key hash of a slot's (end, practitioner, service); start is kept
- * apart (it orders the keys and decides passed vs vanished). */
+/* The text part of a slot's key hash (practitioner, service). */
+static uint64_t fields_hash(uint64_t seed, const char *prac, const char *svc)
+{
+    return hash_field(hash_field(HASH_FNV1A_INIT ^ seed, prac), svc);
+}
+
+/* The key hash of a slot's (end, practitioner, service) from its text
+ * part; start is kept apart (it orders the keys and decides passed vs
+ * vanished). */
+static uint64_t slot_hash_end(uint64_t seed, uint64_t fh, int64_t end)
+{
+    /* FNV's low bits depend only on low input bits: spread them. */
+    return hash_mix64(hash_fnv1a(fh, &end, sizeof end) ^ seed);
+}
+
 static uint64_t slot_hash(uint64_t seed, int64_t end, const char *prac,
                           const char *svc)
 {
-    uint64_t h = hash_fnv1a(HASH_FNV1A_INIT ^ seed, &end, sizeof end);
-
-    h = hash_field(h, prac);
-    h = hash_field(h, svc);
-    /* FNV's low bits depend only on low input bits: spread them. */
-    return hash_mix64(h ^ seed);
+    return slot_hash_end(seed, fields_hash(seed, prac, svc), end);
 }
 
 static uint64_t id_hash(uint64_t seed, const char *id)
@@ -994,8 +1002,15 @@ int store_attach(struct store *st, struct event_base *base, long flush_ms)
 static int record_keys(struct store *st, struct rec *rc,
                        const struct clinic_state *cs, int64_t now)
 {
+    enum {
+        MEMO_N = 8
+    };
+    struct {
+        const char *prac, *svc;
+        uint64_t fh;
+    } memo[MEMO_N];
     const struct avail_slots *v;
-    size_t i, n = 0;
+    size_t i, n = 0, nmemo = 0, next = 0;
 
     if (avail_slots_share(&rc->view, &cs->slots, 0) != 0)
         return -1;
@@ -1012,10 +1027,23 @@ static int record_keys(struct store *st, struct rec *rc,
     for (i = 0; i < v->n; i++) {
         const struct avail_slot *sl = &v->v[i];
         struct rkey *k = &rc->keys[rc->nkeys];
+        size_t m;
         if (sl->start <= now)
             continue; /* not offered any more: never opened */
+        /* A list holds each distinct text once (availability.h), so a
+         * pointer pair names its text: hash a clinic's few (practitioner,
+         * service) pairs once, not once per slot. */
+        for (m = 0; m < nmemo; m++)
+            if (memo[m].prac == sl->practitioner && memo[m].svc == sl->service)
+                break;
+        if (m == nmemo) {
+            m = nmemo < MEMO_N ? nmemo++ : next++ % MEMO_N;
+            memo[m].prac = sl->practitioner;
+            memo[m].svc = sl->service;
+            memo[m].fh = fields_hash(st->seed, sl->practitioner, sl->service);
+        }
         k->start = sl->start;
-        k->h = slot_hash(st->seed, sl->end, sl->practitioner, sl->service);
+        k->h = slot_hash_end(st->seed, memo[m].fh, sl->end);
         k->idx = i;
         rc->nkeys++;
     }
