@@ -12,12 +12,18 @@
  *     alone) and one per simulated minute (a whole pass per flush), for
  *     41 and 1000 clinics;
  *   - file size after one and two simulated days of 41 clinics at one
- *     poll per minute, and the year extrapolated from the second day.
+ *     poll per minute, and the year extrapolated from the second day;
+ *   - memory (mallinfo2 uordblks less SQLite's own sqlite3_memory_used)
+ *     the store holds per open slot interval and per pending record, and
+ *     the CPU time (getrusage) of the flush that opens every interval and
+ *     of a steady-state flush, for 2000 clinics (argv[2] to change).
  * Build and run with bench/store_bench.sh. Not a test.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,6 +148,8 @@ static void tick(struct bclinic *c, int64_t t)
         if (c->s[k].free && c->s[k].start > t && c->s[k].start < end)
             avail_slots_add(&c->st.slots, c->s[k].start, c->s[k].start + 1800,
                             names[c->s[k].p], "Nybesök fysioterapeut", "NYB");
+    /* As the collector leaves each answer (collector.c): shareable. */
+    avail_slots_freeze(&c->st.slots);
     c->st.checked_at = c->st.valid_at = t;
 }
 
@@ -295,11 +303,125 @@ static void bench_size(const char *dir)
     free_clinics(cl, nc);
 }
 
+/* Heap in use outside SQLite (whose page cache grows on its own). */
+static long long heap_used(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+
+    return (long long)mi.uordblks - (long long)sqlite3_memory_used();
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static size_t future_slots(const struct bclinic *cl, size_t nc, int64_t t)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < nc; i++)
+        for (size_t k = 0; k < cl[i].st.slots.n; k++)
+            n += cl[i].st.slots.v[k].start > t;
+    return n;
+}
+
+/* One pass: every clinic ticked at t (its list replaced, as a poll
+ * does), then every clinic recorded (pending) and flushed, in batches
+ * below STORE_PENDING_MAX (beyond it store_record_poll flushes itself,
+ * which would mix open intervals into the pending figure). */
+static void mem_pass(struct store *st, struct bclinic *cl, size_t nc, int64_t t,
+                     long long *pending, size_t *listed, double *record_cpu,
+                     double *flush_cpu)
+{
+    struct avail_rule rule = { 3, AVAIL_COUNT_CALENDAR };
+    struct sf_error err = { 0 };
+    size_t batch = STORE_PENDING_MAX - 1;
+
+    for (size_t i = 0; i < nc; i++)
+        tick(&cl[i], t);
+    *listed = future_slots(cl, nc, t);
+    *pending = 0;
+    *record_cpu = *flush_cpu = 0;
+    for (size_t b = 0; b < nc; b += batch) {
+        long long h0 = heap_used();
+        double c0 = cpu_s();
+        for (size_t i = b; i < nc && i < b + batch; i++)
+            store_record_poll(st, &cl[i].cc, &cl[i].st, t, &rule);
+        *record_cpu += cpu_s() - c0;
+        *pending += heap_used() - h0;
+        c0 = cpu_s();
+        if (store_flush(st, &err) != 0) {
+            fprintf(stderr, "flush: %s\n", err.msg);
+            exit(1);
+        }
+        *flush_cpu += cpu_s() - c0;
+    }
+}
+
+static void bench_mem(const char *dir, size_t nc)
+{
+    char path[512];
+    struct sf_error err = { 0 };
+    struct bclinic *cl = calloc(nc, sizeof *cl);
+    int32_t d0 = clock_days_from_civil(2026, 3, 9); /* a Monday */
+    int64_t t0 = clock_day_start(d0) + 10 * 3600;
+    long long h0, held, pend1, pend2;
+    size_t listed1, listed2;
+    double cpu1, cpu2, rcpu1, rcpu2;
+    struct store *st;
+    struct store_stats ss;
+
+    snprintf(path, sizeof path, "%s/mem-%zu.db", dir, nc);
+    unlink(path);
+    st = store_open(path, &err);
+    if (st == NULL) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+    mk_clinics(cl, nc, d0, 2);
+    for (size_t i = 0; i < nc; i++)
+        tick(&cl[i], t0 - 60);
+    h0 = heap_used();
+    /* First pass: clinic caches and every slot interval opened. */
+    mem_pass(st, cl, nc, t0, &pend1, &listed1, &rcpu1, &cpu1);
+    store_get_stats(st, &ss);
+    held = heap_used() - h0;
+    /* A minute later: a few slots booked, the rest continue. */
+    mem_pass(st, cl, nc, t0 + 60, &pend2, &listed2, &rcpu2, &cpu2);
+    printf("mem: clinics=%zu open_slots=%lu store_heap_MB=%.1f "
+           "bytes_per_open_slot=%.1f sqlite_MB=%.1f\n",
+           nc, ss.slots_inserted, (double)held / 1e6,
+           (double)held / (double)ss.slots_inserted,
+           (double)sqlite3_memory_used() / 1e6);
+    printf("mem: pending first pass: %.1f MB, %.0f B/record, %.1f B/listed "
+           "slot; steady: %.1f MB, %.0f B/record, %.1f B/listed slot\n",
+           (double)pend1 / 1e6, (double)pend1 / (double)nc,
+           (double)pend1 / (double)listed1, (double)pend2 / 1e6,
+           (double)pend2 / (double)nc, (double)pend2 / (double)listed2);
+    printf("mem: flush cpu: opening %lu intervals %.3f s (%.2f us/slot), "
+           "steady pass %.3f s (%.1f us/record)\n",
+           ss.slots_inserted, cpu1, cpu1 * 1e6 / (double)ss.slots_inserted,
+           cpu2, cpu2 * 1e6 / (double)nc);
+    printf("mem: store_record_poll cpu: first pass %.1f us/record, steady "
+           "%.1f us/record\n",
+           rcpu1 * 1e6 / (double)nc, rcpu2 * 1e6 / (double)nc);
+    store_close(st);
+    free_clinics(cl, nc);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : ".";
+    size_t mem_clinics = argc > 2 ? (size_t)atol(argv[2]) : 2000;
 
     log_quiet();
+    /* First: the heap figures are clearest in a fresh process. */
+    bench_mem(dir, mem_clinics);
     bench_cost(dir, 41, 60, 1);
     bench_cost(dir, 41, 60, 0);
     bench_cost(dir, 1000, 10, 1);

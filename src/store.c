@@ -3,7 +3,8 @@
  * rules it keeps).
  *
  * Shape: store_record_poll() turns a clinic_state into a small owned
- * `struct rec` (figures + the listed slots' keys) on a pending list;
+ * `struct rec` (figures, a shared view of the listed slots and their
+ * keys) on a pending list;
  * store_flush() applies the whole list in one transaction. Per clinic we
  * cache in memory the clinic row id, its last poll run and its open slot
  * intervals, so a typical poll costs one UPDATE of the run, one UPDATE of
@@ -23,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +32,7 @@
 #include <sqlite3.h>
 
 #include "slotfeed/clock.h"
+#include "slotfeed/hash.h"
 #include "slotfeed/log.h"
 #include "slotfeed/metrics.h"
 
@@ -150,16 +153,27 @@ static const char *const sql_text[Q_COUNT] = {
 
 /* --- in-memory model ---------------------------------------------------------- */
 
-struct skey {
-    int64_t start, end;
-    char *prac, *svc; /* owned, may be NULL */
-};
-
+/*
+ * A slot's identity (store.h: clinic, start, end, practitioner, service)
+ * is held as (start, h): h hashes (end, practitioner, service) with the
+ * store's random seed (slot_hash). No strings are kept: at 10,000 clinics
+ * the open intervals are ~1.7 M slots, and their text was most of the
+ * store's heap. A collision (two listed keys with the same start and h)
+ * would merge two intervals into one; with a 64-bit hash keyed by a seed
+ * an upstream cannot see, that is not a practical event.
+ */
 struct open_slot {
-    struct skey k;
+    int64_t start;
+    uint64_t h;
     int64_t id;
     int64_t first_seen;
-    bool fresh; /* inserted by the merge in progress */
+};
+
+/* A listed slot of a pending record: its key and where its text is. */
+struct rkey {
+    int64_t start;
+    uint64_t h;
+    size_t idx; /* into the record's view */
 };
 
 /* One poll run's identity and extent (poll row). */
@@ -178,12 +192,14 @@ struct run {
 
 struct ccache {
     char *hsa_id, *name, *municipality, *operator_kind;
+    uint64_t idh; /* id_hash(hsa_id), for the index */
     bool has_booking;
     int64_t db_id; /* 0: not loaded from / written to the file */
     bool has_run;
     struct run last;
     int64_t last_ok;        /* 0 never */
-    struct open_slot *open; /* sorted by key */
+    struct open_slot *open; /* sorted by (start, h); no spare capacity
+                             * once a load or merge is done */
     size_t nopen, capopen;
 };
 
@@ -192,8 +208,13 @@ struct rec {
     struct run r; /* id, t_last unused */
     bool ok;
     struct avail_rule rule;
-    struct skey *slots; /* sorted by key; only when ok */
-    size_t nslots;
+    /* Only when ok: a view of the poll's slot list (shared with the
+     * collector when it froze the list, availability.h; a copy
+     * otherwise), owned by the record until rec_clear, and the listed
+     * future slots' keys, sorted, one per distinct key. */
+    struct avail_slots view;
+    struct rkey *keys;
+    size_t nkeys;
 };
 
 struct store {
@@ -202,8 +223,14 @@ struct store {
     sqlite3_stmt *q[Q_COUNT];
     int interval_s;
     int retention_days;
+    uint64_t seed; /* random per store: keys of slot_hash and id_hash */
     struct ccache **clinics;
     size_t nclinics, capclinics;
+    /* Index of clinics by hsa_id: open addressing, linear probing, a
+     * power-of-two size at most half full; entries point into clinics
+     * (never removed). */
+    struct ccache **idx;
+    size_t capidx;
     struct rec *pending;
     size_t npending, cappending;
     struct event *flush_ev;
@@ -215,11 +242,6 @@ struct store {
 
 /* --- small helpers ------------------------------------------------------------ */
 
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 static int strcmp_null(const char *a, const char *b)
 {
     if (a == NULL || b == NULL)
@@ -227,35 +249,108 @@ static int strcmp_null(const char *a, const char *b)
     return strcmp(a, b);
 }
 
-static int skey_cmp(const struct skey *a, const struct skey *b)
+/* One text field into the running hash: a tag byte tells NULL from "",
+ * the length ends the field, so no two (prac, svc) pairs share bytes. */
+static uint64_t hash_field(uint64_t h, const char *v)
 {
-    int c;
+    unsigned char tag = v != NULL;
+    uint64_t len = v != NULL ? (uint64_t)strlen(v) : 0;
 
-    if (a->start != b->start)
-        return a->start < b->start ? -1 : 1;
-    if (a->end != b->end)
-        return a->end < b->end ? -1 : 1;
-    if ((c = strcmp_null(a->prac, b->prac)) != 0)
-        return c;
-    return strcmp_null(a->svc, b->svc);
+    h = hash_fnv1a(h, &tag, 1);
+    h = hash_fnv1a(h, &len, sizeof len);
+    return v != NULL ? hash_fnv1a(h, v, (size_t)len) : h;
 }
 
-static int skey_qcmp(const void *a, const void *b)
+/* The text part of a slot's key hash (practitioner, service). */
+static uint64_t fields_hash(uint64_t seed, const char *prac, const char *svc)
 {
-    return skey_cmp(a, b);
+    return hash_field(hash_field(HASH_FNV1A_INIT ^ seed, prac), svc);
+}
+
+/* The key hash of a slot's (end, practitioner, service) from its text
+ * part; start is kept apart (it orders the keys and decides passed vs
+ * vanished). */
+static uint64_t slot_hash_end(uint64_t seed, uint64_t fh, int64_t end)
+{
+    /* FNV's low bits depend only on low input bits: spread them. */
+    return hash_mix64(hash_fnv1a(fh, &end, sizeof end) ^ seed);
+}
+
+static uint64_t slot_hash(uint64_t seed, int64_t end, const char *prac,
+                          const char *svc)
+{
+    return slot_hash_end(seed, fields_hash(seed, prac, svc), end);
+}
+
+static uint64_t id_hash(uint64_t seed, const char *id)
+{
+    return hash_mix64(hash_fnv1a(HASH_FNV1A_INIT ^ seed, id, strlen(id)));
+}
+
+/* Order of keys: (start, h). */
+static int key_cmp(int64_t sa, uint64_t ha, int64_t sb, uint64_t hb)
+{
+    if (sa != sb)
+        return sa < sb ? -1 : 1;
+    if (ha != hb)
+        return ha < hb ? -1 : 1;
+    return 0;
+}
+
+static int rkey_qcmp(const void *a, const void *b)
+{
+    const struct rkey *x = a, *y = b;
+
+    return key_cmp(x->start, x->h, y->start, y->h);
 }
 
 static int open_qcmp(const void *a, const void *b)
 {
-    return skey_cmp(&((const struct open_slot *)a)->k,
-                    &((const struct open_slot *)b)->k);
+    const struct open_slot *x = a, *y = b;
+
+    return key_cmp(x->start, x->h, y->start, y->h);
 }
 
-static void skey_clear(struct skey *k)
+/* Give back an array's spare capacity; keeps the old one if that fails. */
+static void open_fit(struct ccache *c)
 {
-    free(k->prac);
-    free(k->svc);
-    k->prac = k->svc = NULL;
+    if (c->capopen == c->nopen)
+        return;
+    if (c->nopen == 0) {
+        free(c->open);
+        c->open = NULL;
+        c->capopen = 0;
+        return;
+    }
+    {
+        struct open_slot *v = realloc(c->open, c->nopen * sizeof *v);
+        if (v != NULL) {
+            c->open = v;
+            c->capopen = c->nopen;
+        }
+    }
+}
+
+/* A seed nobody outside the process knows (slot keys come from
+ * upstreams that could otherwise choose colliding texts). */
+static uint64_t random_seed(const void *salt)
+{
+    uint64_t v = 0;
+    int fd;
+
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
+        return v;
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t r = read(fd, &v, sizeof v);
+        close(fd);
+        if (r == (ssize_t)sizeof v)
+            return v;
+    }
+    /* No entropy source: at least not a constant. */
+    v = (uint64_t)clock_mono_us() ^ ((uint64_t)getpid() << 32) ^
+        (uint64_t)(uintptr_t)salt;
+    return hash_mix64(v);
 }
 
 static int db_fail(struct store *st, struct sf_error *err, const char *what)
@@ -309,11 +404,10 @@ static const char *errclass_static(const char *name)
 
 static void ccache_drop_db(struct ccache *c)
 {
-    size_t i;
-
-    for (i = 0; i < c->nopen; i++)
-        skey_clear(&c->open[i].k);
-    c->nopen = 0;
+    /* The array goes too: the reload sizes its own. */
+    free(c->open);
+    c->open = NULL;
+    c->nopen = c->capopen = 0;
     c->db_id = 0;
     c->has_run = false;
     c->last_ok = 0;
@@ -324,7 +418,6 @@ static void ccache_free(struct ccache *c)
     if (c == NULL)
         return;
     ccache_drop_db(c);
-    free(c->open);
     free(c->hsa_id);
     free(c->name);
     free(c->municipality);
@@ -332,20 +425,57 @@ static void ccache_free(struct ccache *c)
     free(c);
 }
 
+/* The index slot of id: its entry, or the empty slot where it goes. */
+static size_t idx_find(const struct store *st, const char *id, uint64_t h)
+{
+    size_t mask = st->capidx - 1, i = (size_t)h & mask;
+
+    while (st->idx[i] != NULL &&
+           (st->idx[i]->idh != h || strcmp(st->idx[i]->hsa_id, id) != 0))
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Room in the index for one more clinic (at most half full). */
+static int idx_reserve(struct store *st)
+{
+    struct ccache **v;
+    size_t cap, i, mask;
+
+    if ((st->nclinics + 1) * 2 <= st->capidx)
+        return 0;
+    cap = st->capidx ? st->capidx * 2 : 128;
+    if ((v = calloc(cap, sizeof *v)) == NULL)
+        return -1;
+    mask = cap - 1;
+    for (i = 0; i < st->nclinics; i++) {
+        size_t k = (size_t)st->clinics[i]->idh & mask;
+        while (v[k] != NULL)
+            k = (k + 1) & mask;
+        v[k] = st->clinics[i];
+    }
+    free(st->idx);
+    st->idx = v;
+    st->capidx = cap;
+    return 0;
+}
+
 /* Cache entry for clinic cc (created, with its descriptive fields
  * refreshed from cc). NULL on allocation failure. */
 static struct ccache *ccache_get(struct store *st, const struct conf_clinic *cc)
 {
     struct ccache *c = NULL;
-    size_t i;
     char *n = NULL, *m = NULL, *o = NULL;
+    uint64_t h = id_hash(st->seed, cc->id);
+    size_t slot = 0;
 
-    for (i = 0; i < st->nclinics; i++)
-        if (strcmp(st->clinics[i]->hsa_id, cc->id) == 0) {
-            c = st->clinics[i];
-            break;
-        }
+    if (st->capidx > 0) {
+        slot = idx_find(st, cc->id, h);
+        c = st->idx[slot];
+    }
     if (c == NULL) {
+        if (idx_reserve(st) != 0)
+            return NULL;
         if (st->nclinics == st->capclinics) {
             size_t cap = st->capclinics ? st->capclinics * 2 : 64;
             struct ccache **v = realloc(st->clinics, cap * sizeof *v);
@@ -359,7 +489,9 @@ static struct ccache *ccache_get(struct store *st, const struct conf_clinic *cc)
             free(c);
             return NULL;
         }
+        c->idh = h;
         st->clinics[st->nclinics++] = c;
+        st->idx[idx_find(st, cc->id, h)] = c;
     }
     /* Descriptive fields follow the latest config. */
     if (c->name == NULL || strcmp(c->name, cc->name ? cc->name : "") != 0 ||
@@ -468,16 +600,20 @@ static int ccache_load(struct store *st, struct ccache *c, int64_t t,
     sqlite3_bind_int64(s, 1, c->db_id);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct open_slot o = { 0 };
+        /* Types first: reading the text may convert the value. */
+        bool pnull = sqlite3_column_type(s, 3) == SQLITE_NULL;
+        bool snull = sqlite3_column_type(s, 4) == SQLITE_NULL;
+        const char *prac =
+            pnull ? NULL : (const char *)sqlite3_column_text(s, 3);
+        const char *svc =
+            snull ? NULL : (const char *)sqlite3_column_text(s, 4);
         o.id = sqlite3_column_int64(s, 0);
-        o.k.start = sqlite3_column_int64(s, 1);
-        o.k.end = sqlite3_column_int64(s, 2);
-        o.k.prac = dup_or_null((const char *)sqlite3_column_text(s, 3));
-        o.k.svc = dup_or_null((const char *)sqlite3_column_text(s, 4));
+        o.start = sqlite3_column_int64(s, 1);
+        o.h = slot_hash(st->seed, sqlite3_column_int64(s, 2), prac, svc);
         o.first_seen = sqlite3_column_int64(s, 5);
-        if ((sqlite3_column_type(s, 3) != SQLITE_NULL && o.k.prac == NULL) ||
-            (sqlite3_column_type(s, 4) != SQLITE_NULL && o.k.svc == NULL) ||
+        /* A NULL text for a non-NULL value is SQLite out of memory. */
+        if ((!pnull && prac == NULL) || (!snull && svc == NULL) ||
             open_push(c, &o) != 0) {
-            skey_clear(&o.k);
             sqlite3_reset(s);
             sqlite3_clear_bindings(s);
             ccache_drop_db(c);
@@ -490,6 +626,7 @@ static int ccache_load(struct store *st, struct ccache *c, int64_t t,
     sqlite3_clear_bindings(s);
     if (rc != SQLITE_DONE)
         goto fail;
+    open_fit(c);
     if (c->nopen > 1)
         qsort(c->open, c->nopen, sizeof *c->open, open_qcmp);
     return 0;
@@ -503,13 +640,10 @@ fail:
 
 static void rec_clear(struct rec *r)
 {
-    size_t i;
-
-    for (i = 0; i < r->nslots; i++)
-        skey_clear(&r->slots[i]);
-    free(r->slots);
-    r->slots = NULL;
-    r->nslots = 0;
+    free(r->keys);
+    r->keys = NULL;
+    r->nkeys = 0;
+    avail_slots_clear(&r->view);
 }
 
 static void pending_clear(struct store *st)
@@ -611,7 +745,7 @@ static int close_slot(struct store *st, const struct ccache *c,
                       const struct avail_rule *rule, struct sf_error *err)
 {
     sqlite3_stmt *s = st->q[Q_SLOT_CLOSE];
-    bool passed = o->k.start <= t;
+    bool passed = o->start <= t;
     /* The last poll that listed it is the clinic's previous successful
      * poll (every successful poll since first_seen listed it). */
     int64_t last_seen =
@@ -625,7 +759,7 @@ static int close_slot(struct store *st, const struct ccache *c,
         sqlite3_bind_null(s, 5);
     } else {
         int32_t dl = avail_deadline(clock_local_day(t), rule);
-        sqlite3_bind_int(s, 5, clock_local_day(o->k.start) <= dl);
+        sqlite3_bind_int(s, 5, clock_local_day(o->start) <= dl);
     }
     if (step_done(s) != 0)
         return db_fail(st, err, "close slot");
@@ -642,72 +776,64 @@ static int apply_slots(struct store *st, struct ccache *c, struct rec *rc,
 {
     int64_t t = rc->r.t_first;
     struct open_slot *nv = NULL;
-    size_t i = 0, j = 0, nn = 0, cap = c->nopen + rc->nslots;
+    size_t i = 0, j = 0, nn = 0, cap = c->nopen + rc->nkeys;
     sqlite3_stmt *s = st->q[Q_SLOT_INSERT];
-    int ret = -1;
 
     if (cap > 0 && (nv = malloc(cap * sizeof *nv)) == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "store %s: out of memory", st->path);
         return -1;
     }
-    while (i < c->nopen || j < rc->nslots) {
+    while (i < c->nopen || j < rc->nkeys) {
         int cmp;
         if (i == c->nopen)
             cmp = 1;
-        else if (j == rc->nslots)
+        else if (j == rc->nkeys)
             cmp = -1;
         else
-            cmp = skey_cmp(&c->open[i].k, &rc->slots[j]);
+            cmp = key_cmp(c->open[i].start, c->open[i].h, rc->keys[j].start,
+                          rc->keys[j].h);
         if (cmp == 0) {
             nv[nn++] = c->open[i++];
-            skey_clear(&rc->slots[j++]);
+            j++;
         } else if (cmp < 0) {
             if (close_slot(st, c, &c->open[i], t, &rc->rule, err) != 0)
-                goto out;
-            skey_clear(&c->open[i].k);
+                goto fail;
             i++;
         } else {
-            struct skey *k = &rc->slots[j];
+            const struct rkey *k = &rc->keys[j];
+            /* The view outlives the statement (rec_clear frees it). */
+            const struct avail_slot *sl = &rc->view.v[k->idx];
             sqlite3_bind_int64(s, 1, c->db_id);
-            sqlite3_bind_int64(s, 2, k->start);
-            sqlite3_bind_int64(s, 3, k->end);
-            bind_text_or_null(s, 4, k->prac);
-            bind_text_or_null(s, 5, k->svc);
+            sqlite3_bind_int64(s, 2, sl->start);
+            sqlite3_bind_int64(s, 3, sl->end);
+            bind_text_or_null(s, 4, sl->practitioner);
+            bind_text_or_null(s, 5, sl->service);
             sqlite3_bind_int64(s, 6, t);
             if (step_done(s) != 0) {
                 db_fail(st, err, "insert slot");
-                goto out;
+                goto fail;
             }
-            nv[nn].k = *k; /* ownership of the strings moves */
+            nv[nn].start = k->start;
+            nv[nn].h = k->h;
             nv[nn].id = sqlite3_last_insert_rowid(st->db);
             nv[nn].first_seen = t;
-            nv[nn].fresh = true;
             nn++;
-            k->prac = k->svc = NULL;
             j++;
             st->stats.slots_inserted++;
         }
     }
-    ret = 0;
-out:
-    if (ret != 0) {
-        /* Fresh keys in nv belong to nothing else: free them (the others
-         * still belong to c->open); the caller drops the cache. */
-        size_t x;
-        for (x = 0; x < nn; x++)
-            if (nv[x].fresh)
-                skey_clear(&nv[x].k);
-        free(nv);
-        return -1;
-    }
-    for (i = 0; i < nn; i++)
-        nv[i].fresh = false;
+    /* Kept until the next poll: no spare room (cap counted both lists). */
     free(c->open);
     c->open = nv;
     c->nopen = nn;
     c->capopen = cap;
+    open_fit(c);
     c->last_ok = t;
     return 0;
+fail:
+    /* c->open is untouched; the caller drops the cache. */
+    free(nv);
+    return -1;
 }
 
 static int apply_rec(struct store *st, struct rec *rc, struct sf_error *err)
@@ -870,6 +996,72 @@ int store_attach(struct store *st, struct event_base *base, long flush_ms)
     return 0;
 }
 
+/*
+ * The record's listed future slots: a view of the poll's list (no copy
+ * when the collector froze it) and their keys, sorted, repeats dropped.
+ */
+static int record_keys(struct store *st, struct rec *rc,
+                       const struct clinic_state *cs, int64_t now)
+{
+    enum {
+        MEMO_N = 8
+    };
+    struct {
+        const char *prac, *svc;
+        uint64_t fh;
+    } memo[MEMO_N];
+    const struct avail_slots *v;
+    size_t i, n = 0, nmemo = 0, next = 0;
+
+    if (avail_slots_share(&rc->view, &cs->slots, 0) != 0)
+        return -1;
+    v = &rc->view;
+    for (i = 0; i < v->n; i++)
+        n += v->v[i].start > now;
+    if (n == 0) {
+        /* Nothing to insert from: the view need not live on. */
+        avail_slots_clear(&rc->view);
+        return 0;
+    }
+    if ((rc->keys = malloc(n * sizeof *rc->keys)) == NULL)
+        return -1;
+    for (i = 0; i < v->n; i++) {
+        const struct avail_slot *sl = &v->v[i];
+        struct rkey *k = &rc->keys[rc->nkeys];
+        size_t m;
+        if (sl->start <= now)
+            continue; /* not offered any more: never opened */
+        /* A list holds each distinct text once (availability.h), so a
+         * pointer pair names its text: hash a clinic's few (practitioner,
+         * service) pairs once, not once per slot. */
+        for (m = 0; m < nmemo; m++)
+            if (memo[m].prac == sl->practitioner && memo[m].svc == sl->service)
+                break;
+        if (m == nmemo) {
+            m = nmemo < MEMO_N ? nmemo++ : next++ % MEMO_N;
+            memo[m].prac = sl->practitioner;
+            memo[m].svc = sl->service;
+            memo[m].fh = fields_hash(st->seed, sl->practitioner, sl->service);
+        }
+        k->start = sl->start;
+        k->h = slot_hash_end(st->seed, memo[m].fh, sl->end);
+        k->idx = i;
+        rc->nkeys++;
+    }
+    if (rc->nkeys > 1)
+        qsort(rc->keys, rc->nkeys, sizeof *rc->keys, rkey_qcmp);
+    /* Identical keys (capacity > 1 listed twice, different URLs) are one
+     * observation: drop repeats so the merge stays one-to-one. */
+    if (rc->nkeys > 1) {
+        size_t w = 1;
+        for (i = 1; i < rc->nkeys; i++)
+            if (rkey_qcmp(&rc->keys[w - 1], &rc->keys[i]) != 0)
+                rc->keys[w++] = rc->keys[i];
+        rc->nkeys = w;
+    }
+    return 0;
+}
+
 /* --- public API ---------------------------------------------------------------------- */
 
 int store_record_poll(struct store *st, const struct conf_clinic *cc,
@@ -878,7 +1070,6 @@ int store_record_poll(struct store *st, const struct conf_clinic *cc,
 {
     struct rec rc;
     struct avail_rule defrule = { 3, AVAIL_COUNT_CALENDAR };
-    size_t i;
 
     if (st == NULL || cc == NULL || cs == NULL)
         return -1;
@@ -908,37 +1099,8 @@ int store_record_poll(struct store *st, const struct conf_clinic *cc,
         rc.r.within = ar.within_guarantee ? 1 : 0;
         rc.r.free_slots = ar.free_slots;
         rc.r.free_within = ar.free_slots_within_guarantee;
-        if (cs->slots.n > 0 &&
-            (rc.slots = calloc(cs->slots.n, sizeof *rc.slots)) == NULL)
+        if (record_keys(st, &rc, cs, now) != 0)
             goto nomem;
-        for (i = 0; i < cs->slots.n; i++) {
-            const struct avail_slot *sl = &cs->slots.v[i];
-            struct skey *k = &rc.slots[rc.nslots];
-            if (sl->start <= now)
-                continue; /* not offered any more: never opened */
-            k->start = sl->start;
-            k->end = sl->end;
-            k->prac = dup_or_null(sl->practitioner);
-            k->svc = dup_or_null(sl->service);
-            rc.nslots++;
-            if ((sl->practitioner && k->prac == NULL) ||
-                (sl->service && k->svc == NULL))
-                goto nomem;
-        }
-        if (rc.nslots > 1)
-            qsort(rc.slots, rc.nslots, sizeof *rc.slots, skey_qcmp);
-        /* Identical keys (capacity > 1 listed twice, different URLs) are one
-         * observation: drop repeats so the merge stays one-to-one. */
-        if (rc.nslots > 1) {
-            size_t w = 1;
-            for (i = 1; i < rc.nslots; i++) {
-                if (skey_cmp(&rc.slots[w - 1], &rc.slots[i]) == 0)
-                    skey_clear(&rc.slots[i]);
-                else
-                    rc.slots[w++] = rc.slots[i];
-            }
-            rc.nslots = w;
-        }
     }
     if (st->npending == st->cappending) {
         size_t cap = st->cappending ? st->cappending * 2 : 64;
@@ -1258,6 +1420,7 @@ struct store *store_open(const char *path, struct sf_error *err)
     st->retention_days = 400;
     st->flush_ms = STORE_DEFAULT_FLUSH_MS;
     st->synced_day = st->purged_day = INT32_MIN;
+    st->seed = random_seed(st);
     if (prepare_path(path, err) != 0)
         goto fail;
     /* NOFOLLOW again: the path could be swapped for a link in between. */
@@ -1331,6 +1494,7 @@ void store_close(struct store *st)
     for (i = 0; i < st->nclinics; i++)
         ccache_free(st->clinics[i]);
     free(st->clinics);
+    free(st->idx);
     if (st->db)
         sqlite3_close_v2(st->db);
     free(st->path);

@@ -197,7 +197,10 @@ int store_sync_region(struct store *st, const struct conf_region *r,
 /*
  * Queue the result of a finished poll of clinic cc (state cs at instant
  * now; figures from avail_compute(&cs->slots, now, rule) when the poll
- * succeeded). Copies what it needs; borrows nothing after returning.
+ * succeeded). Borrows nothing after returning: the listed slots are kept
+ * until the flush as a view of cs->slots (avail_slots_share: no copy when
+ * the list is frozen, as the collector leaves it; a copy otherwise), so
+ * the caller may clear or replace its list at once.
  * Never blocks on I/O unless STORE_PENDING_MAX records are pending.
  * Returns 0, or -1 (out of memory; logged).
  */

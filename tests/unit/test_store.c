@@ -871,6 +871,339 @@ static void test_sync_region(void **state)
     store_close(st);
 }
 
+/* --- slot identity without strings in memory ------------------------------------ */
+
+/* A successful poll's state listing one slot per key (start, end, prac,
+ * svc); prac/svc may be NULL. */
+struct tkey {
+    int64_t start, end;
+    const char *prac, *svc;
+};
+
+static void st_keys(struct clinic_state *cs, const struct conf_clinic *cc,
+                    const struct tkey *k, size_t n)
+{
+    st_ok(cs, cc, NULL, 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(avail_slots_add(&cs->slots, k[i].start, k[i].end,
+                                         k[i].prac, k[i].svc, NULL),
+                         0);
+}
+
+/* Keys that differ only in practitioner, in NULL vs "" (either field), or
+ * in where practitioner ends and service begins are distinct intervals,
+ * in memory and after the caches are rebuilt from the file. */
+static void test_key_fields_distinct(void **state)
+{
+    struct fx *f = *state;
+    struct sf_error err = { 0 };
+    struct conf_clinic cc;
+    struct clinic_state cs = { 0 };
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), S = t0 + 86400, E = S + 1800;
+    const struct tkey all[] = {
+        { S, E, "A", "X" },      { S, E, "B", "X" },  { S, E, "A", NULL },
+        { S, E, "A", "" },       { S, E, NULL, "X" }, { S, E, "", "X" },
+        { S, E, "ab", "c" },     { S, E, "a", "bc" }, { S, E, "abc", NULL },
+        { S, E + 60, "A", "X" }, { S, E, "A", "X" }, /* repeat: one */
+    };
+    const size_t nall = sizeof all / sizeof all[0], ndistinct = nall - 1;
+    struct tkey less[sizeof all / sizeof all[0]];
+    size_t nless = 0;
+    struct store *st = store_open(f->path, &err);
+
+    assert_non_null(st);
+    mk_clinic(&cc, "SE2321000016-K001", true);
+    avail_slots_init(&cs.slots);
+    st_keys(&cs, &cc, all, nall);
+    record(st, &cc, &cs, t0);
+    record(st, &cc, &cs, t0 + 60);
+    flush_ok(st);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot"), ndistinct);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE gone_at IS NULL"),
+                     ndistinct);
+    store_close(st);
+
+    /* A new process: the open intervals come back from the file. */
+    st = store_open(f->path, &err);
+    assert_non_null(st);
+    record(st, &cc, &cs, t0 + 120);
+    flush_ok(st);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot"), ndistinct);
+    /* Drop the three keys with a NULL field: exactly those vanish; their
+     * ""-twins stay open. */
+    for (size_t i = 0; i < nall; i++)
+        if (all[i].svc != NULL && all[i].prac != NULL)
+            less[nless++] = all[i];
+    st_keys(&cs, &cc, less, nless);
+    record(st, &cc, &cs, t0 + 180);
+    flush_ok(st);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot"), ndistinct);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE gone_at IS NULL"),
+                     ndistinct - 3);
+    assert_int_equal(q1f(st,
+                         "SELECT count(*) FROM slot WHERE gone_at=%lld AND "
+                         "gone_reason='vanished' AND (service IS NULL OR "
+                         "practitioner IS NULL)",
+                         t0 + 180),
+                     3);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE gone_at IS NULL "
+                            "AND (service='' OR practitioner='')"),
+                     2);
+    store_close(st);
+
+    /* Reopened once more: the survivors continue, nothing is reopened. */
+    st = store_open(f->path, &err);
+    assert_non_null(st);
+    record(st, &cc, &cs, t0 + 240);
+    flush_ok(st);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot"), ndistinct);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE gone_at IS NULL"),
+                     ndistinct - 3);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE gone_at IS NULL "
+                            "AND first_seen <> (SELECT min(first_seen) FROM "
+                            "slot)"),
+                     0);
+    avail_slots_clear(&cs.slots);
+    store_close(st);
+}
+
+/* A pending record keeps the slots it was given although the collector
+ * clears or replaces its own list before the flush (frozen: shared; not
+ * frozen: copied). ASan catches a record that only borrowed them. */
+static void test_record_outlives_list(void **state)
+{
+    struct fx *f = *state;
+    struct sf_error err = { 0 };
+    struct conf_clinic cc[2];
+    struct clinic_state cs = { 0 };
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), S = t0 + 86400;
+    char prac[2][32], svc[32];
+    struct store *st = store_open(f->path, &err);
+
+    assert_non_null(st);
+    mk_clinic(&cc[0], "SE2321000016-V001", true);
+    mk_clinic(&cc[1], "SE2321000016-V002", true);
+    avail_slots_init(&cs.slots);
+    for (int c = 0; c < 2; c++) {
+        /* Text in buffers the test overwrites: the list interned it. */
+        snprintf(prac[c], sizeof prac[c], "Prakt %d", c);
+        snprintf(svc, sizeof svc, "Tjänst %d", c);
+        st_ok(&cs, &cc[c], NULL, 0);
+        assert_int_equal(avail_slots_add(&cs.slots, S, S + 1800, prac[c], svc,
+                                         "ID"),
+                         0);
+        assert_int_equal(avail_slots_add(&cs.slots, S + 3600, S + 5400, NULL,
+                                         svc, NULL),
+                         0);
+        if (c == 0)
+            assert_int_equal(avail_slots_freeze(&cs.slots), 0);
+        record(st, &cc[c], &cs, t0);
+        /* The collector's next answer replaces the list. */
+        avail_slots_clear(&cs.slots);
+        memset(prac[c], 'x', sizeof prac[c] - 1);
+        memset(svc, 'y', sizeof svc - 1);
+        assert_int_equal(avail_slots_add(&cs.slots, S + 7200, S + 9000, prac[c],
+                                         svc, NULL),
+                         0);
+        avail_slots_clear(&cs.slots);
+    }
+    flush_ok(st);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot"), 4);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot s JOIN clinic c ON "
+                            "c.id=s.clinic_id WHERE c.hsa_id="
+                            "'SE2321000016-V001' AND s.practitioner="
+                            "'Prakt 0' AND s.service='Tjänst 0'"),
+                     1);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot s JOIN clinic c ON "
+                            "c.id=s.clinic_id WHERE c.hsa_id="
+                            "'SE2321000016-V002' AND s.practitioner IS NULL "
+                            "AND s.service='Tjänst 1'"),
+                     1);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE practitioner "
+                            "LIKE 'x%' OR service LIKE 'y%'"),
+                     0);
+    /* Two polls of one clinic pending at once, the first list gone. */
+    {
+        int64_t s1[] = { S, S + 3600 }, s2[] = { S + 3600 };
+        st_ok(&cs, &cc[0], s1, 2);
+        assert_int_equal(avail_slots_freeze(&cs.slots), 0);
+        record(st, &cc[0], &cs, t0 + 60);
+        st_ok(&cs, &cc[0], s2, 1);
+        assert_int_equal(avail_slots_freeze(&cs.slots), 0);
+        record(st, &cc[0], &cs, t0 + 120);
+        avail_slots_clear(&cs.slots);
+        flush_ok(st);
+    }
+    /* st_ok lists practitioner "P": the two earlier intervals of clinic
+     * 0 vanished at t0+60, its S interval at t0+120. */
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot s JOIN clinic c ON "
+                            "c.id=s.clinic_id WHERE c.hsa_id="
+                            "'SE2321000016-V001' AND gone_at IS NULL AND "
+                            "practitioner='P'"),
+                     1);
+    assert_int_equal(q1f(st,
+                         "SELECT count(*) FROM slot WHERE practitioner='P' "
+                         "AND gone_reason='vanished' AND gone_at=%lld",
+                         t0 + 120),
+                     1);
+    store_close(st);
+}
+
+/* A flush that fails in the middle of a merge (one slot's insert fails
+ * after others were written and one interval closed) leaves the file as
+ * before that flush, and the next poll continues from the file. */
+static void test_failed_merge_rolls_back(void **state)
+{
+    struct fx *f = *state;
+    struct sf_error err = { 0 };
+    struct conf_clinic cc;
+    struct clinic_state cs = { 0 };
+    struct store_stats stats;
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), S = t0 + 86400;
+    const struct tkey k1[] = { { S, S + 1800, "A", "X" },
+                               { S + 3600, S + 5400, "B", "X" } };
+    const struct tkey k2[] = { { S, S + 1800, "A", "X" },
+                               { S + 7200, S + 9000, "C", NULL },
+                               { S + 9000, S + 10800, "BOOM", "X" } };
+    const struct tkey k3[] = { { S, S + 1800, "A", "X" },
+                               { S + 7200, S + 9000, "C", NULL },
+                               { S + 9000, S + 10800, "D", "" } };
+    struct store *st = store_open(f->path, &err);
+
+    assert_non_null(st);
+    mk_clinic(&cc, "SE2321000016-F001", true);
+    avail_slots_init(&cs.slots);
+    st_keys(&cs, &cc, k1, 2);
+    record(st, &cc, &cs, t0);
+    flush_ok(st);
+    assert_int_equal(sqlite3_exec(store_db(st),
+                                  "CREATE TEMP TRIGGER boom BEFORE INSERT ON "
+                                  "main.slot WHEN NEW.practitioner='BOOM' "
+                                  "BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    st_keys(&cs, &cc, k2, 3);
+    record(st, &cc, &cs, t0 + 60);
+    assert_int_equal(store_flush(st, &err), -1);
+    assert_non_null(strstr(err.msg, "boom"));
+    store_get_stats(st, &stats);
+    assert_int_equal(stats.records_dropped, 1);
+    /* Nothing of the failed flush is in the file. */
+    assert_int_equal(q1(st, "SELECT count(*)*10+sum(n) FROM poll"), 11);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot"), 2);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE gone_at IS NULL"),
+                     2);
+    assert_int_equal(q1(st, "SELECT last_ok FROM clinic"), t0);
+    assert_int_equal(sqlite3_exec(store_db(st), "DROP TRIGGER boom", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    /* The next poll: B vanishes (last seen at t0), C and D open. */
+    st_keys(&cs, &cc, k3, 3);
+    record(st, &cc, &cs, t0 + 120);
+    flush_ok(st);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot"), 4);
+    assert_int_equal(q1f(st,
+                         "SELECT count(*) FROM slot WHERE practitioner='B' "
+                         "AND gone_reason='vanished' AND last_seen=%lld",
+                         t0),
+                     1);
+    assert_int_equal(q1f(st,
+                         "SELECT count(*) FROM slot WHERE gone_at IS NULL "
+                         "AND first_seen=%lld AND ((practitioner='C' AND "
+                         "service IS NULL) OR (practitioner='D' AND "
+                         "service=''))",
+                         t0 + 120),
+                     2);
+    /* And the rebuilt cache agrees with the file: the same list again
+     * changes no slot row. */
+    record(st, &cc, &cs, t0 + 180);
+    flush_ok(st);
+    assert_int_equal(q1(st, "SELECT count(*)*10+sum(gone_at IS NULL) FROM "
+                            "slot"),
+                     43);
+    avail_slots_clear(&cs.slots);
+    store_close(st);
+}
+
+/* Statements run, by the start of their SQL. */
+struct sqlcount {
+    int slot_open, clinic_upsert;
+};
+
+static int on_trace(unsigned type, void *ctx, void *p, void *x)
+{
+    struct sqlcount *n = ctx;
+    const char *sql = sqlite3_sql(p);
+
+    (void)type;
+    (void)x;
+    if (sql != NULL && strncmp(sql, "SELECT id, start, end,", 22) == 0)
+        n->slot_open++;
+    if (sql != NULL && strncmp(sql, "INSERT INTO clinic(", 19) == 0)
+        n->clinic_upsert++;
+    return 0;
+}
+
+/* Many clinics (the index grows several times): each record reaches its
+ * own clinic's cache, found again without reloading it from the file. */
+static void test_many_clinics(void **state)
+{
+    enum {
+        NC = 3000
+    };
+    struct fx *f = *state;
+    struct sf_error err = { 0 };
+    struct conf_clinic *cc = calloc(NC, sizeof *cc);
+    char(*ids)[32] = calloc(NC, sizeof *ids);
+    struct clinic_state cs = { 0 };
+    struct sqlcount n = { 0, 0 };
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), base = t0 + 86400;
+    struct store *st = store_open(f->path, &err);
+
+    assert_non_null(st);
+    assert_non_null(cc);
+    assert_non_null(ids);
+    avail_slots_init(&cs.slots);
+    for (int i = 0; i < NC; i++) {
+        snprintf(ids[i], sizeof ids[i], "SE2321000016-M%05d", i);
+        mk_clinic(&cc[i], ids[i], true);
+    }
+    sqlite3_trace_v2(store_db(st), SQLITE_TRACE_STMT, on_trace, &n);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < NC; i++) {
+            int64_t s[] = { base + (int64_t)i * 60 };
+            st_ok(&cs, &cc[i], s, 1);
+            record(st, &cc[i], &cs, t0 + round * 60 + i % 60);
+        }
+        flush_ok(st);
+        if (round == 0) {
+            /* The counter sees the first load of every clinic. */
+            assert_int_equal(n.slot_open, NC);
+            assert_int_equal(n.clinic_upsert, NC);
+            n.slot_open = n.clinic_upsert = 0;
+        }
+    }
+    sqlite3_trace_v2(store_db(st), 0, NULL, NULL);
+    assert_int_equal(n.slot_open, 0);
+    assert_int_equal(n.clinic_upsert, 0);
+    assert_int_equal(q1(st, "SELECT count(*) FROM clinic"), NC);
+    assert_int_equal(q1(st, "SELECT count(*)*10000+sum(n) FROM poll"),
+                     (int64_t)NC * 10000 + 2 * NC);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE gone_at IS NULL"),
+                     NC);
+    /* Every slot sits with the clinic whose number its start encodes. */
+    assert_int_equal(q1f(st,
+                         "SELECT count(*) FROM slot s JOIN clinic c ON "
+                         "c.id=s.clinic_id WHERE c.hsa_id <> "
+                         "printf('SE2321000016-M%%05d', (s.start-%lld)/60)",
+                         base),
+                     0);
+    avail_slots_clear(&cs.slots);
+    store_close(st);
+    free(cc);
+    free(ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -892,6 +1225,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_region, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_fields_distinct, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_record_outlives_list, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_merge_rolls_back, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_many_clinics, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
