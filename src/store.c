@@ -235,6 +235,9 @@ struct store {
     size_t npending, cappending;
     struct event *flush_ev;
     long flush_ms;
+    long slice_us;    /* loop time of one flush slice (on_flush) */
+    size_t slice_max; /* records per slice, 0 = no cap (tests) */
+    bool flush_cont;  /* the timer continues a sliced flush */
     const struct conf_region *region; /* borrowed, for the daily resync */
     int32_t synced_day, purged_day;
     struct store_stats stats;
@@ -887,7 +890,15 @@ static void tx_rollback(struct store *st)
         step_done(st->q[Q_ROLLBACK]);
 }
 
-int store_flush(struct store *st, struct sf_error *err)
+/*
+ * Apply the pending records in one transaction: all of them, or with a
+ * deadline (monotonic us, > 0) or a cap (max > 0) as many as fit, at
+ * least one. The applied ones leave the list; the rest move to its front
+ * for the next slice. On failure the whole list is dropped (the caches
+ * may be ahead of the file: they are dropped too). 0 or -1.
+ */
+static int flush_some(struct store *st, int64_t deadline_us, size_t max,
+                      struct sf_error *err)
 {
     uint64_t t0;
     size_t i, n;
@@ -898,13 +909,20 @@ int store_flush(struct store *st, struct sf_error *err)
     n = st->npending;
     if (tx_begin(st, err) != 0)
         goto fail;
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
+        if (i > 0 && ((max > 0 && i >= max) ||
+                      (deadline_us > 0 && clock_mono_us() >= deadline_us)))
+            break;
         if (apply_rec(st, &st->pending[i], err) != 0)
             goto fail;
+    }
     if (tx_commit(st, err) != 0)
         goto fail;
-    st->stats.records_written += n;
-    pending_clear(st);
+    st->stats.records_written += i;
+    for (size_t k = 0; k < i; k++)
+        rec_clear(&st->pending[k]);
+    memmove(st->pending, st->pending + i, (n - i) * sizeof(*st->pending));
+    st->npending = n - i;
     st->stats.flushes++;
     st->stats.flush_us_last = (uint64_t)clock_mono_us() - t0;
     metrics_store_flush((double)st->stats.flush_us_last / 1e6);
@@ -922,6 +940,19 @@ fail:
     return -1;
 }
 
+int store_flush(struct store *st, struct sf_error *err)
+{
+    return flush_some(st, 0, 0, err);
+}
+
+void store_set_flush_slice(struct store *st, long slice_us, size_t max_records)
+{
+    if (st == NULL)
+        return;
+    st->slice_us = slice_us > 0 ? slice_us : STORE_FLUSH_SLICE_US;
+    st->slice_max = max_records;
+}
+
 /* --- the loop side ------------------------------------------------------------------ */
 
 static int sync_region_now(struct store *st, int64_t now, struct sf_error *err);
@@ -932,14 +963,21 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     struct sf_error err = { 0 };
     int64_t now = clock_now();
     int32_t today = clock_local_day(now);
-    bool again = false;
+    bool again = false, cont = st->flush_cont;
 
     (void)fd;
     (void)what;
-    if (store_flush(st, &err) != 0)
+    st->flush_cont = false;
+    /* A slice of the loop's time (a first pass at 10,000 clinics queues
+     * thousands of slot rows a second: one transaction of them all held
+     * the loop up to 500 ms); the rest in the next loop turn. */
+    if (flush_some(st, clock_mono_us() + st->slice_us, st->slice_max, &err) !=
+        0)
         log_error("store_flush_failed",
                   "path=%s records_dropped=%lu err=\"%s\"", st->path,
                   st->stats.records_dropped, err.msg);
+    if (cont)
+        goto next; /* the day's sync and purge run on timer ticks only */
     if (st->region != NULL && st->synced_day != today) {
         if (sync_region_now(st, now, &err) != 0) {
             metrics_store_error(METRICS_STORE_SYNC);
@@ -962,7 +1000,15 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
             again = true;
         }
     }
-    if (again || st->npending > 0) {
+next:
+    if (st->npending > 0) {
+        struct timeval now0 = { 0, 0 };
+
+        st->flush_cont = true;
+        evtimer_add(st->flush_ev, &now0);
+        return;
+    }
+    if (again || (st->retention_days > 0 && st->purged_day != today)) {
         struct timeval tv = { st->flush_ms / 1000,
                               (st->flush_ms % 1000) * 1000 };
         evtimer_add(st->flush_ev, &tv);
@@ -1419,6 +1465,7 @@ struct store *store_open(const char *path, struct sf_error *err)
     st->interval_s = 60;
     st->retention_days = 400;
     st->flush_ms = STORE_DEFAULT_FLUSH_MS;
+    st->slice_us = STORE_FLUSH_SLICE_US;
     st->synced_day = st->purged_day = INT32_MIN;
     st->seed = random_seed(st);
     if (prepare_path(path, err) != 0)

@@ -126,6 +126,9 @@
 #define STORE_PURGE_BATCH 2000
 /* store_record_poll() flushes synchronously beyond this many pending. */
 #define STORE_PENDING_MAX 4096
+/* Loop time one flush slice of the timer may take (us): the loop-lag
+ * budget is 50 ms for any one piece of work. */
+#define STORE_FLUSH_SLICE_US 20000
 
 /* Codes of poll.status and poll.web (stable; independent of the C enums). */
 #define STORE_STATUS_OK 0
@@ -173,11 +176,21 @@ void store_close(struct store *st);
 
 /*
  * Flush pending records every flush_ms (<= 0: STORE_DEFAULT_FLUSH_MS) from
- * a timer on base, armed when a record arrives. Also runs one retention
+ * a timer on base, armed when a record arrives, in slices of loop time
+ * (store_set_flush_slice). Also runs one retention
  * purge batch per flush while old rows remain (checked once per local day).
  * Returns 0 or -1.
  */
 int store_attach(struct store *st, struct event_base *base, long flush_ms);
+
+/*
+ * The timer's flush is cut in slices: one transaction of the records
+ * that fit in slice_us of loop time (<= 0: STORE_FLUSH_SLICE_US), and at
+ * most max_records of them (0: no cap; tests), at least one; the rest
+ * in the next loop turn. store_flush() itself (drain, close, the
+ * pending cap) still writes everything at once.
+ */
+void store_set_flush_slice(struct store *st, long slice_us, size_t max_records);
 
 /* Poll interval in force (run gap rule above); default 60. */
 void store_set_poll_interval(struct store *st, int seconds);

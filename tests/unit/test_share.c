@@ -83,8 +83,8 @@ static void test_text_dropped_once_parsed(void **state)
     /* The next poll's hit delivers the same doc with its parsed form;
      * the cache's byte count still holds the body's length. */
     assert_int_equal(share_ask(s, "http://127.0.0.1:1/Slot.ndjson",
-                               "http://127.0.0.1:1/Slot.ndjson", 1010, 60,
-                               &who, &e, &hit),
+                               "http://127.0.0.1:1/Slot.ndjson", 1010, 60, &who,
+                               &e, &hit),
                      SHARE_HIT);
     assert_ptr_equal(hit, d);
     assert_non_null(hit->parsed.p);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <sqlite3.h>
 
 #include "slotfeed/collector.h"
@@ -789,6 +790,88 @@ static void test_batching(void **state)
     avail_slots_clear(&cs.slots);
 }
 
+/*
+ * The timer's flush is cut in slices (issue 12: one transaction of a
+ * first pass's records held the loop up to 500 ms): with a cap of 3
+ * records per slice, 10 pending records take four transactions, one per
+ * loop turn, other events run between them, and every record reaches the
+ * file once.
+ */
+static int turns_seen;
+
+static void on_turn(evutil_socket_t fd, short what, void *arg)
+{
+    struct event *ev = arg;
+    struct timeval zero = { 0, 0 };
+
+    (void)fd;
+    (void)what;
+    turns_seen++;
+    if (turns_seen < 50)
+        evtimer_add(ev, &zero);
+}
+
+static void test_sliced_flush(void **state)
+{
+    struct fx *f = *state;
+    struct sf_error err = { 0 };
+    struct conf_clinic cc[10];
+    char ids[10][32];
+    struct clinic_state cs = { 0 };
+    struct store_stats stats;
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), sl[] = { t0 + 86400 };
+    int commits = 0;
+    size_t seen[5];
+    int nseen = 0;
+    struct event_base *base = event_base_new();
+    struct store *st = store_open(f->path, &err);
+    struct event *tick;
+    struct timeval zero = { 0, 0 };
+
+    assert_non_null(base);
+    assert_non_null(st);
+    store_set_retention(st, 0);
+    assert_int_equal(store_attach(st, base, 1), 0);
+    store_set_flush_slice(st, 0, 3);
+    avail_slots_init(&cs.slots);
+    for (int i = 0; i < 10; i++) {
+        snprintf(ids[i], sizeof ids[i], "SE2321000016-S%03d", i);
+        mk_clinic(&cc[i], ids[i], true);
+        st_ok(&cs, &cc[i], sl, 1);
+        record(st, &cc[i], &cs, t0 + i);
+    }
+    sqlite3_commit_hook(store_db(st), on_commit, &commits);
+    tick = evtimer_new(base, on_turn, NULL);
+    assert_non_null(tick);
+    event_assign(tick, base, -1, 0, on_turn, tick);
+    /* Wait for the timer (1 ms), then watch the slices turn by turn. */
+    while (store_pending(st) == 10)
+        event_base_loop(base, EVLOOP_ONCE);
+    turns_seen = 0;
+    evtimer_add(tick, &zero);
+    while (store_pending(st) > 0 && nseen < 5) {
+        seen[nseen++] = store_pending(st);
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    assert_int_equal(store_pending(st), 0);
+    assert_int_equal(nseen, 3);
+    assert_int_equal(seen[0], 7);
+    assert_int_equal(seen[1], 4);
+    assert_int_equal(seen[2], 1);
+    assert_true(turns_seen >= 2); /* the loop ran other events between */
+    assert_int_equal(commits, 4); /* 3 + 3 + 3 + 1: one per slice */
+    store_get_stats(st, &stats);
+    assert_int_equal(stats.records_written, 10);
+    assert_int_equal(stats.flushes, 4);
+    assert_int_equal(q1(st, "SELECT count(*) FROM poll"), 10);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot"), 10);
+    sqlite3_commit_hook(store_db(st), NULL, NULL);
+    store_close(st);
+    event_free(tick);
+    event_base_free(base);
+    avail_slots_clear(&cs.slots);
+}
+
 /* --- a failing store ----------------------------------------------------------------------- */
 
 static void test_failing_flush(void **state)
@@ -1223,6 +1306,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dst_local_day, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sliced_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_region, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_fields_distinct, setup,
