@@ -238,6 +238,7 @@ struct store {
     long slice_us;    /* loop time of one flush slice (on_flush) */
     size_t slice_max; /* records per slice, 0 = no cap (tests) */
     bool flush_cont;  /* the timer continues a sliced flush */
+    size_t sync_next; /* the daily sync's next clinic (sliced) */
     const struct conf_region *region; /* borrowed, for the daily resync */
     int32_t synced_day, purged_day;
     struct store_stats stats;
@@ -534,6 +535,44 @@ static int open_push(struct ccache *c, const struct open_slot *o)
     return 0;
 }
 
+/*
+ * Inside a transaction: upsert c's clinic row (descriptive fields from
+ * the config, last_seen = t). A cache not loaded yet takes the row's id
+ * and last_ok; a loaded one keeps its run and open slots, which are the
+ * file's (the daily sync refreshes names without reloading them).
+ */
+static int clinic_upsert(struct store *st, struct ccache *c, int64_t t,
+                         struct sf_error *err)
+{
+    sqlite3_stmt *s = st->q[Q_CLINIC_UPSERT];
+    int rc;
+
+    sqlite3_bind_text(s, 1, c->hsa_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, c->municipality, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, c->operator_kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, c->has_booking);
+    sqlite3_bind_int64(s, 6, t);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        return db_fail(st, err, "upsert clinic");
+    }
+    if (c->db_id == 0) {
+        c->db_id = sqlite3_column_int64(s, 0);
+        c->last_ok = sqlite3_column_type(s, 1) == SQLITE_NULL
+                         ? 0
+                         : sqlite3_column_int64(s, 1);
+    }
+    /* Drain to DONE so the upsert completes before the next statement. */
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st, err, "upsert clinic");
+    return 0;
+}
+
 /* Inside a transaction: make sure the clinic row exists (upserting the
  * descriptive fields) and its last run and open slots are in memory. */
 static int ccache_load(struct store *st, struct ccache *c, int64_t t,
@@ -544,27 +583,10 @@ static int ccache_load(struct store *st, struct ccache *c, int64_t t,
 
     if (c->db_id != 0)
         return 0;
-    s = st->q[Q_CLINIC_UPSERT];
-    sqlite3_bind_text(s, 1, c->hsa_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, c->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, c->municipality, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, c->operator_kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 5, c->has_booking);
-    sqlite3_bind_int64(s, 6, t);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_reset(s);
-        return db_fail(st, err, "upsert clinic");
+    if (clinic_upsert(st, c, t, err) != 0) {
+        ccache_drop_db(c);
+        return -1;
     }
-    c->db_id = sqlite3_column_int64(s, 0);
-    c->last_ok = sqlite3_column_type(s, 1) == SQLITE_NULL
-                     ? 0
-                     : sqlite3_column_int64(s, 1);
-    /* Drain to DONE so the upsert completes before the next statement. */
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    if (rc != SQLITE_DONE)
-        goto fail_upsert;
 
     s = st->q[Q_RUN_LAST];
     sqlite3_bind_int64(s, 1, c->db_id);
@@ -633,7 +655,6 @@ static int ccache_load(struct store *st, struct ccache *c, int64_t t,
     if (c->nopen > 1)
         qsort(c->open, c->nopen, sizeof *c->open, open_qcmp);
     return 0;
-fail_upsert:
 fail:
     ccache_drop_db(c);
     return db_fail(st, err, "load clinic");
@@ -955,7 +976,8 @@ void store_set_flush_slice(struct store *st, long slice_us, size_t max_records)
 
 /* --- the loop side ------------------------------------------------------------------ */
 
-static int sync_region_now(struct store *st, int64_t now, struct sf_error *err);
+static int sync_region_now(struct store *st, int64_t now, int64_t deadline_us,
+                           struct sf_error *err);
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
@@ -964,6 +986,8 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     int64_t now = clock_now();
     int32_t today = clock_local_day(now);
     bool again = false, cont = st->flush_cont;
+    int64_t deadline = clock_mono_us() + st->slice_us;
+    int rc;
 
     (void)fd;
     (void)what;
@@ -971,18 +995,20 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     /* A slice of the loop's time (a first pass at 10,000 clinics queues
      * thousands of slot rows a second: one transaction of them all held
      * the loop up to 500 ms); the rest in the next loop turn. */
-    if (flush_some(st, clock_mono_us() + st->slice_us, st->slice_max, &err) !=
-        0)
+    if (flush_some(st, deadline, st->slice_max, &err) != 0)
         log_error("store_flush_failed",
                   "path=%s records_dropped=%lu err=\"%s\"", st->path,
                   st->stats.records_dropped, err.msg);
     if (cont)
         goto next; /* the day's sync and purge run on timer ticks only */
     if (st->region != NULL && st->synced_day != today) {
-        if (sync_region_now(st, now, &err) != 0) {
+        /* What is left of the slice, at least one clinic. */
+        if ((rc = sync_region_now(st, now, deadline, &err)) < 0) {
             metrics_store_error(METRICS_STORE_SYNC);
             log_error("store_sync_failed", "path=%s err=\"%s\"", st->path,
                       err.msg);
+        } else if (rc == 1) {
+            again = true;
         }
     }
     /* One small purge batch per tick until nothing old is left today. */
@@ -1175,24 +1201,41 @@ nomem:
     return -1;
 }
 
-static int sync_region_now(struct store *st, int64_t now, struct sf_error *err)
+/*
+ * Upsert the region's clinics from st->sync_next on, in one transaction:
+ * all of them, or with a deadline (monotonic us, > 0) those that fit
+ * (at least one), the rest on the next tick. 0 when the region is done
+ * (synced_day set), 1 when clinics remain, -1 on failure (caches
+ * dropped, the next tick starts over).
+ */
+static int sync_region_now(struct store *st, int64_t now, int64_t deadline_us,
+                           struct sf_error *err)
 {
-    size_t i;
+    size_t i = st->sync_next;
 
+    if (i >= st->region->nclinics)
+        i = 0;
     if (tx_begin(st, err) != 0)
         return -1;
-    for (i = 0; i < st->region->nclinics; i++) {
+    for (; i < st->region->nclinics; i++) {
         const struct conf_clinic *cc = &st->region->clinics[i];
-        struct ccache *c = ccache_get(st, cc);
+        struct ccache *c;
         sqlite3_stmt *s;
-        if (c == NULL) {
+        if (i > st->sync_next &&
+            ((deadline_us > 0 && clock_mono_us() >= deadline_us) ||
+             (deadline_us > 0 && st->slice_max > 0 &&
+              i - st->sync_next >= st->slice_max)))
+            break;
+        if ((c = ccache_get(st, cc)) == NULL) {
             sf_error_set(err, SF_ERR_NOMEM, "store %s: out of memory",
                          st->path);
             goto fail;
         }
-        /* Force the upsert so changed names/booking reach the file. */
-        ccache_drop_db(c);
-        if (ccache_load(st, c, now, err) != 0)
+        /* The upsert brings changed names/booking to the file; a loaded
+         * cache is not reloaded (at 10,000 clinics that read every open
+         * slot again, seconds on the loop once a day). */
+        if (c->db_id != 0 ? clinic_upsert(st, c, now, err) != 0
+                          : ccache_load(st, c, now, err) != 0)
             goto fail;
         s = st->q[Q_CLINIC_TOUCH];
         sqlite3_bind_int64(s, 1, c->db_id);
@@ -1205,11 +1248,17 @@ static int sync_region_now(struct store *st, int64_t now, struct sf_error *err)
     }
     if (tx_commit(st, err) != 0)
         goto fail;
+    if (i < st->region->nclinics) {
+        st->sync_next = i;
+        return 1;
+    }
+    st->sync_next = 0;
     st->synced_day = clock_local_day(now);
     return 0;
 fail:
     tx_rollback(st);
     drop_caches(st);
+    st->sync_next = 0;
     return -1;
 }
 
@@ -1232,7 +1281,8 @@ int store_sync_region(struct store *st, const struct conf_region *r,
         const struct conf_region *prev = st->region;
 
         st->region = r;
-        if (sync_region_now(st, now, err) != 0) {
+        st->sync_next = 0;
+        if (sync_region_now(st, now, 0, err) != 0) {
             st->region = prev;
             return -1;
         }

@@ -187,7 +187,8 @@ int store_attach(struct store *st, struct event_base *base, long flush_ms);
  * The timer's flush is cut in slices: one transaction of the records
  * that fit in slice_us of loop time (<= 0: STORE_FLUSH_SLICE_US), and at
  * most max_records of them (0: no cap; tests), at least one; the rest
- * in the next loop turn. store_flush() itself (drain, close, the
+ * in the next loop turn. The day's clinic sync is sliced the same way
+ * (max_records clinics), its rest on the next tick. store_flush() itself (drain, close, the
  * pending cap) still writes everything at once.
  */
 void store_set_flush_slice(struct store *st, long slice_us, size_t max_records);

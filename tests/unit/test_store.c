@@ -872,6 +872,72 @@ static void test_sliced_flush(void **state)
     avail_slots_clear(&cs.slots);
 }
 
+/*
+ * The day's clinic sync on the timer is sliced too (3 clinics per tick
+ * here) and refreshes names without dropping a loaded clinic's open
+ * slots: a repeat poll after it opens no new interval.
+ */
+static void test_sync_sliced(void **state)
+{
+    struct fx *f = *state;
+    struct sf_error err = { 0 };
+    struct conf_clinic cl[7];
+    char ids[7][32];
+    struct conf_region r;
+    struct clinic_state cs = { 0 };
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), sl[] = { t0 + 86400 };
+    int64_t seen[4];
+    int nseen = 0;
+    struct event_base *base = event_base_new();
+    struct store *st = store_open(f->path, &err);
+
+    assert_non_null(base);
+    assert_non_null(st);
+    memset(&r, 0, sizeof r);
+    for (int i = 0; i < 7; i++) {
+        snprintf(ids[i], sizeof ids[i], "SE2321000016-Y%03d", i);
+        mk_clinic(&cl[i], ids[i], true);
+    }
+    r.clinics = cl;
+    r.nclinics = 7;
+    /* Synced for t0's day: the timer's first tick (today) syncs again. */
+    assert_int_equal(store_sync_region(st, &r, t0, &err), 0);
+    avail_slots_init(&cs.slots);
+    st_ok(&cs, &cl[0], sl, 1);
+    record(st, &cl[0], &cs, t0);
+    flush_ok(st);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot"), 1);
+    cl[0].name = (char *)"Nytt namn";
+    store_set_retention(st, 0);
+    assert_int_equal(store_attach(st, base, 1), 0);
+    store_set_flush_slice(st, 0, 3);
+    while (nseen < 4) {
+        event_base_loop(base, EVLOOP_ONCE);
+        seen[nseen++] =
+            q1f(st, "SELECT count(*) FROM clinic WHERE last_seen > %lld", t0);
+        if (seen[nseen - 1] == 7)
+            break;
+    }
+    assert_int_equal(nseen, 3);
+    assert_int_equal(seen[0], 3);
+    assert_int_equal(seen[1], 6);
+    assert_int_equal(seen[2], 7);
+    assert_int_equal(q1(st, "SELECT count(*) FROM clinic WHERE name='Nytt "
+                            "namn'"),
+                     1);
+    /* The loaded cache kept its open interval: the same slot again
+     * continues it. */
+    st_ok(&cs, &cl[0], sl, 1);
+    record(st, &cl[0], &cs, t0 + 60);
+    flush_ok(st);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot"), 1);
+    assert_int_equal(q1(st, "SELECT count(*) FROM slot WHERE gone_at IS NULL"),
+                     1);
+    store_close(st);
+    event_base_free(base);
+    avail_slots_clear(&cs.slots);
+}
+
 /* --- a failing store ----------------------------------------------------------------------- */
 
 static void test_failing_flush(void **state)
@@ -1307,6 +1373,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sliced_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_sliced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_region, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_fields_distinct, setup,
