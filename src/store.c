@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "slotfeed/clock.h"
@@ -239,6 +240,7 @@ struct store {
     size_t slice_max; /* records per slice, 0 = no cap (tests) */
     bool flush_cont;  /* the timer continues a sliced flush */
     size_t sync_next; /* the daily sync's next clinic (sliced) */
+    struct ckpt *ck;  /* WAL checkpoints off the loop (store_attach) */
     const struct conf_region *region; /* borrowed, for the daily resync */
     int32_t synced_day, purged_day;
     struct store_stats stats;
@@ -911,6 +913,8 @@ static void tx_rollback(struct store *st)
         step_done(st->q[Q_ROLLBACK]);
 }
 
+static void ckpt_kick(struct store *st);
+
 /*
  * Apply the pending records in one transaction: all of them, or with a
  * deadline (monotonic us, > 0) or a cap (max > 0) as many as fit, at
@@ -939,6 +943,7 @@ static int flush_some(struct store *st, int64_t deadline_us, size_t max,
     }
     if (tx_commit(st, err) != 0)
         goto fail;
+    ckpt_kick(st);
     st->stats.records_written += i;
     for (size_t k = 0; k < i; k++)
         rec_clear(&st->pending[k]);
@@ -972,6 +977,159 @@ void store_set_flush_slice(struct store *st, long slice_us, size_t max_records)
         return;
     st->slice_us = slice_us > 0 ? slice_us : STORE_FLUSH_SLICE_US;
     st->slice_max = max_records;
+}
+
+/* --- WAL checkpoints on their own thread ---------------------------------- */
+
+/*
+ * SQLite's automatic checkpoint runs inside the commit that crosses 1,000
+ * WAL pages: it copies them into the database file and syncs it, on the
+ * event loop (in scale.sh 10000 the flushes over 100 ms). With a loop
+ * (store_attach) the loop's connection turns it off and this thread, with
+ * its own connection, runs PASSIVE checkpoints (never waiting for the
+ * writer) after a commit, at most once a second otherwise idle.
+ */
+struct ckpt {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv, done;
+    sqlite3 *db;
+    bool stop, kick;
+    unsigned long runs;   /* checkpoints run */
+    unsigned long frames; /* WAL frames copied by them */
+};
+
+static void *ckpt_main(void *arg)
+{
+    struct ckpt *k = arg;
+
+    pthread_mutex_lock(&k->mu);
+    while (!k->stop) {
+        int log = 0, copied = 0;
+        if (!k->kick) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&k->cv, &k->mu, &ts);
+            if (k->stop || !k->kick)
+                continue;
+        }
+        k->kick = false;
+        pthread_mutex_unlock(&k->mu);
+        sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+                                  &copied);
+        pthread_mutex_lock(&k->mu);
+        k->runs++;
+        if (copied > 0)
+            k->frames += (unsigned long)copied;
+        pthread_cond_broadcast(&k->done);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
+}
+
+/* Start the thread; on any failure the automatic checkpoint stays. */
+static void ckpt_start(struct store *st)
+{
+    struct ckpt *k = calloc(1, sizeof(*k));
+
+    if (k == NULL)
+        return;
+    /* A read makes the new connection open the file and see it is in
+     * WAL mode; until then its checkpoints do nothing. */
+    if (sqlite3_open_v2(st->path, &k->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW,
+                        NULL) != SQLITE_OK ||
+        sqlite3_exec(k->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        pthread_mutex_init(&k->mu, NULL) != 0) {
+        sqlite3_close_v2(k->db);
+        free(k);
+        return;
+    }
+    pthread_cond_init(&k->cv, NULL);
+    pthread_cond_init(&k->done, NULL);
+    if (sqlite3_exec(st->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL) !=
+            SQLITE_OK ||
+        pthread_create(&k->th, NULL, ckpt_main, k) != 0) {
+        sqlite3_exec(st->db, "PRAGMA wal_autocheckpoint=1000", NULL, NULL,
+                     NULL);
+        pthread_cond_destroy(&k->cv);
+        pthread_cond_destroy(&k->done);
+        pthread_mutex_destroy(&k->mu);
+        sqlite3_close_v2(k->db);
+        free(k);
+        log_warn("store_checkpoint_thread",
+                 "path=%s started=no "
+                 "(checkpoints stay in the commits)",
+                 st->path);
+        return;
+    }
+    st->ck = k;
+}
+
+static void ckpt_kick(struct store *st)
+{
+    if (st->ck == NULL)
+        return;
+    pthread_mutex_lock(&st->ck->mu);
+    st->ck->kick = true;
+    pthread_cond_signal(&st->ck->cv);
+    pthread_mutex_unlock(&st->ck->mu);
+}
+
+static void ckpt_stop(struct store *st)
+{
+    struct ckpt *k = st->ck;
+
+    if (k == NULL)
+        return;
+    pthread_mutex_lock(&k->mu);
+    k->stop = true;
+    pthread_cond_signal(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+    pthread_join(k->th, NULL);
+    pthread_cond_destroy(&k->cv);
+    pthread_cond_destroy(&k->done);
+    pthread_mutex_destroy(&k->mu);
+    sqlite3_close_v2(k->db);
+    free(k);
+    st->ck = NULL;
+    /* Back to SQLite's own checkpoints for what follows (close). */
+    sqlite3_exec(st->db, "PRAGMA wal_autocheckpoint=1000", NULL, NULL, NULL);
+}
+
+int store_checkpoint_wait(struct store *st, unsigned long runs,
+                          unsigned long *frames)
+{
+    struct ckpt *k = st != NULL ? st->ck : NULL;
+    struct timespec ts;
+    int rc = 0;
+
+    if (k == NULL)
+        return -1;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10; /* a bound for a stuck thread, not a pace */
+    pthread_mutex_lock(&k->mu);
+    while (k->runs < runs && rc == 0)
+        rc = pthread_cond_timedwait(&k->done, &k->mu, &ts);
+    if (frames != NULL)
+        *frames = k->frames;
+    rc = k->runs >= runs ? 0 : -1;
+    pthread_mutex_unlock(&k->mu);
+    return rc;
+}
+
+unsigned long store_checkpoint_runs(struct store *st)
+{
+    unsigned long n;
+
+    if (st == NULL || st->ck == NULL)
+        return 0;
+    pthread_mutex_lock(&st->ck->mu);
+    n = st->ck->runs;
+    pthread_mutex_unlock(&st->ck->mu);
+    return n;
 }
 
 /* --- the loop side ------------------------------------------------------------------ */
@@ -1028,10 +1186,16 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     }
 next:
     if (st->npending > 0) {
-        struct timeval now0 = { 0, 0 };
+        /* The rest after as long again (at most half the loop: the
+         * feed's build steps and the polls need their turns), at once
+         * when half the cap is pending (the cap flushes synchronously). */
+        struct timeval tv = { 0, st->npending >= STORE_PENDING_MAX / 2 ||
+                                         st->slice_max > 0
+                                     ? 0
+                                     : st->slice_us };
 
         st->flush_cont = true;
-        evtimer_add(st->flush_ev, &now0);
+        evtimer_add(st->flush_ev, &tv);
         return;
     }
     if (again || (st->retention_days > 0 && st->purged_day != today)) {
@@ -1059,6 +1223,7 @@ int store_attach(struct store *st, struct event_base *base, long flush_ms)
     st->flush_ms = flush_ms > 0 ? flush_ms : STORE_DEFAULT_FLUSH_MS;
     if ((st->flush_ev = evtimer_new(base, on_flush, st)) == NULL)
         return -1;
+    ckpt_start(st);
     /* First tick soon: it runs the day's purge check. */
     {
         struct timeval tv = { st->flush_ms / 1000,
@@ -1584,6 +1749,7 @@ void store_close(struct store *st)
                   err.msg);
     pending_clear(st);
     free(st->pending);
+    ckpt_stop(st);
     if (st->flush_ev)
         event_free(st->flush_ev);
     for (k = 0; k < Q_COUNT; k++)

@@ -193,6 +193,17 @@ int store_attach(struct store *st, struct event_base *base, long flush_ms);
  */
 void store_set_flush_slice(struct store *st, long slice_us, size_t max_records);
 
+/*
+ * With a loop (store_attach) WAL checkpoints run on a thread of the store
+ * with its own connection (PASSIVE, after each commit, at least once a
+ * second), not inside the loop's commits. For tests: wait (bounded, 10 s)
+ * until the thread has run `runs` checkpoints; *frames (NULL ok) gets
+ * the WAL frames they copied. 0, or -1 (no thread, or not reached).
+ */
+int store_checkpoint_wait(struct store *st, unsigned long runs,
+                          unsigned long *frames);
+unsigned long store_checkpoint_runs(struct store *st);
+
 /* Poll interval in force (run gap rule above); default 60. */
 void store_set_poll_interval(struct store *st, int seconds);
 /* Retention in days for the automatic purge; <= 0 disables it. Default 400. */

@@ -938,6 +938,50 @@ static void test_sync_sliced(void **state)
     avail_slots_clear(&cs.slots);
 }
 
+/*
+ * With a loop the WAL is checkpointed by the store's own thread, not in
+ * the loop's commits: the loop's connection has the automatic checkpoint
+ * off, a flush kicks the thread, which copies the WAL's frames; after
+ * close the file reads back complete (and a store without a loop keeps
+ * SQLite's automatic checkpoint).
+ */
+static void test_checkpoint_thread(void **state)
+{
+    struct fx *f = *state;
+    struct sf_error err = { 0 };
+    struct conf_clinic cc[20];
+    char ids[20][32];
+    struct clinic_state cs = { 0 };
+    int64_t t0 = th_utc(2026, 3, 10, 7, 0, 0), sl[] = { t0 + 86400 };
+    unsigned long frames = 0, runs;
+    struct event_base *base = event_base_new();
+    struct store *st = store_open(f->path, &err);
+
+    assert_non_null(base);
+    assert_non_null(st);
+    assert_int_equal(q1(st, "PRAGMA wal_autocheckpoint"), 1000);
+    assert_int_equal(store_checkpoint_wait(st, 1, NULL), -1); /* no thread */
+    assert_int_equal(store_attach(st, base, 1000), 0);
+    assert_int_equal(q1(st, "PRAGMA wal_autocheckpoint"), 0);
+    avail_slots_init(&cs.slots);
+    runs = store_checkpoint_runs(st);
+    for (int i = 0; i < 20; i++) {
+        snprintf(ids[i], sizeof ids[i], "SE2321000016-W%03d", i);
+        mk_clinic(&cc[i], ids[i], true);
+        st_ok(&cs, &cc[i], sl, 1);
+        record(st, &cc[i], &cs, t0 + i);
+    }
+    flush_ok(st);
+    assert_int_equal(store_checkpoint_wait(st, runs + 1, &frames), 0);
+    assert_true(frames > 0);
+    store_close(st);
+    event_base_free(base);
+    assert_non_null(st = store_open(f->path, &err));
+    assert_int_equal(q1(st, "SELECT count(*) FROM poll"), 20);
+    store_close(st);
+    avail_slots_clear(&cs.slots);
+}
+
 /* --- a failing store ----------------------------------------------------------------------- */
 
 static void test_failing_flush(void **state)
@@ -1374,6 +1418,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sliced_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_sliced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_thread, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_failing_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_region, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_fields_distinct, setup,
