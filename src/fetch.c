@@ -67,6 +67,13 @@
 /* A kept buffer larger than this is freed instead (one RIV answer is
  * ~20 KiB; a rare large body must not stay resident in the pool). */
 #define FETCH_KEEP_BYTES ((size_t)64 << 10)
+/* Idle connections curl may keep (CURLMOPT_MAXCONNECTS). curl's default
+ * is 4 x the transfers in flight right now, so whenever few are in flight
+ * (clinics waiting for politeness tokens, a staggered minute) it closes
+ * kept-alive connections that the next burst opens again. A fixed cap
+ * keeps them; per host there are never more than its
+ * max_concurrent_per_host at once. */
+#define FETCH_MAX_CONNECTS 256L
 
 struct fetch;
 
@@ -719,6 +726,7 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts,
     curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
     curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+    curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, FETCH_MAX_CONNECTS);
     return f;
 nomem:
     sf_error_set(err, SF_ERR_NOMEM, "fetch: out of memory");
