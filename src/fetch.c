@@ -71,8 +71,8 @@
  * is 4 x the transfers in flight right now, so whenever few are in flight
  * (clinics waiting for politeness tokens, a staggered minute) it closes
  * kept-alive connections that the next burst opens again. A fixed cap
- * keeps them; per host there are never more than its
- * max_concurrent_per_host at once. */
+ * keeps them; a host never runs more transfers at once than its
+ * max_concurrent_per_host (sched), so it needs no more connections. */
 #define FETCH_MAX_CONNECTS 256L
 
 struct fetch;
