@@ -490,6 +490,8 @@ enum role {
  * refused deeper ones (xmlParserMaxDepth without XML_PARSE_HUGE); its
  * SAX parser alone does not, so we count. */
 #define DEPTH_MAX 256
+/* performerName -> display name pairs remembered per response. */
+#define WHO_MEMO 4
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -533,6 +535,13 @@ struct parse {
     struct avail_slots *slots;
     struct riv_time_types *tts;
     size_t skipped;
+    /* Display names of the last few performerName values (a response
+     * names 2-4 practitioners over dozens of slots); owned, freed at the
+     * end of parse_doc. */
+    struct {
+        char *raw, *who;
+    } names[WHO_MEMO];
+    unsigned names_next;
 };
 
 static void on_xml_error(void *arg, xmlErrorPtr e)
@@ -660,11 +669,38 @@ static int finish_time_type(struct parse *ps)
     return 0;
 }
 
+/* riv_display_name(raw), remembered for the response: the same raw value
+ * gives the same name. NULL as riv_display_name gives it (a NULL from
+ * lack of memory is not remembered). Borrowed from ps. */
+static const char *display_name_memo(struct parse *ps, const char *raw)
+{
+    unsigned k;
+    char *who, *copy;
+
+    if (raw == NULL)
+        return NULL;
+    for (k = 0; k < WHO_MEMO; k++)
+        if (ps->names[k].raw != NULL && strcmp(ps->names[k].raw, raw) == 0)
+            return ps->names[k].who;
+    if ((who = riv_display_name(raw)) == NULL)
+        return NULL;
+    if ((copy = strdup(raw)) == NULL) {
+        free(who); /* no memory: no name, as riv_display_name gives */
+        return NULL;
+    }
+    k = ps->names_next++ % WHO_MEMO;
+    free(ps->names[k].raw);
+    free(ps->names[k].who);
+    ps->names[k].raw = copy;
+    ps->names[k].who = who;
+    return who;
+}
+
 static int finish_item(struct parse *ps)
 {
     const char *s, *e;
     int64_t start, end;
-    char *who;
+    const char *who;
     int rc;
 
     if (ps->contract == RIV_GET_ALL_TIME_TYPES)
@@ -686,11 +722,10 @@ static int finish_item(struct parse *ps)
         ps->skipped++;
         return 0;
     }
-    who = riv_display_name(field_value(&ps->f[F_PERFORMER_NAME]));
+    who = display_name_memo(ps, field_value(&ps->f[F_PERFORMER_NAME]));
     rc = avail_slots_add(ps->slots, start, end, who,
                          field_value(&ps->f[F_TT_NAME]),
                          field_value(&ps->f[F_TT_ID]));
-    free(who);
     if (rc < 0) {
         ps->nomem = true;
         return -1;
@@ -731,12 +766,13 @@ static enum role item_child(struct parse *ps, const xmlChar *uri,
         { "timeTypeId", F_TT_ID, RIV_GET_ALL_TIME_TYPES },
     };
 
-    if (!field_ns_ok(ps, uri))
-        return R_SKIP;
+    /* The local name first: most children are not ours, and a miss costs
+     * less than the namespace comparison. */
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (map[i].c == ps->contract &&
             strcmp((const char *)local, map[i].local) == 0)
-            return open_field(ps, &ps->f[map[i].f]);
+            return field_ns_ok(ps, uri) ? open_field(ps, &ps->f[map[i].f])
+                                        : R_SKIP;
     return R_SKIP;
 }
 
@@ -1094,6 +1130,10 @@ out:
     ps->ctxt = NULL;
     for (size_t i = 0; i < F_COUNT; i++)
         field_free(&ps->f[i]);
+    for (size_t i = 0; i < WHO_MEMO; i++) {
+        free(ps->names[i].raw);
+        free(ps->names[i].who);
+    }
     quiet_end(&quiet);
     return rc;
 }

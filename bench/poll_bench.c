@@ -4,7 +4,7 @@
  * Loads a region (bench/poll_bench.sh writes one with N RIV clinics spread
  * over simulators on 127.0.0.x, each a separate process so their CPU is
  * not counted here), puts fetch + collector on one event base exactly as
- * the daemon does (app.c), runs one collector_poll_all() pass, then one
+ * the daemon does (app.c; the base from app_base_new, as main.c makes it), runs one collector_poll_all() pass, then one
  * feed_build() of the result. Prints key=value lines:
  *
  *   clinics polls ok failures   polls done, clinics with data, failed polls
@@ -41,6 +41,7 @@
 
 #include <event2/event.h>
 
+#include "slotfeed/app.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/collector.h"
 #include "slotfeed/conf.h"
@@ -121,7 +122,8 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    b.base = event_base_new();
+    /* the daemon's base (main.c): epoll changelist, no fast bins */
+    b.base = app_base_new();
     fetch_opts_from_region(&fo, region);
     if (b.base == NULL || (f = fetch_new(b.base, &fo, &err)) == NULL ||
         (c = collector_new(b.base, region, f, &err)) == NULL) {

@@ -67,6 +67,13 @@
 /* A kept buffer larger than this is freed instead (one RIV answer is
  * ~20 KiB; a rare large body must not stay resident in the pool). */
 #define FETCH_KEEP_BYTES ((size_t)64 << 10)
+/* Idle connections curl may keep (CURLMOPT_MAXCONNECTS). curl's default
+ * is 4 x the transfers in flight right now, so whenever few are in flight
+ * (clinics waiting for politeness tokens, a staggered minute) it closes
+ * kept-alive connections that the next burst opens again. A fixed cap
+ * keeps them; a host never runs more transfers at once than its
+ * max_concurrent_per_host (sched), so it needs no more connections. */
+#define FETCH_MAX_CONNECTS 256L
 
 struct fetch;
 
@@ -97,7 +104,8 @@ struct xfer {
     char *etag;
     char *last_modified;
     long retry_after_s;
-    int64_t date_hdr;      /* Date: of the last response, or -1 */
+    int64_t date_hdr;      /* Date: of the last response (>= 0), or -1, */
+    char date_raw[64];     /* ... or DATE_PENDING and its value here */
     char *retry_after_raw; /* HTTP-date form, resolved at the end */
     char errbuf[CURL_ERROR_SIZE];
     fetch_done_fn done;
@@ -265,6 +273,11 @@ out:
 
 /* --- response callbacks ------------------------------------------------- */
 
+/* date_hdr: Date: kept as text in date_raw, parsed only if a Retry-After
+ * HTTP-date needs it (rare); parsing it for every answer cost ~1 % of a
+ * RIV poll. */
+#define DATE_PENDING (-2)
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct xfer *x = userp;
@@ -369,10 +382,23 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
         free(x->last_modified);
         x->last_modified = header_value(v, vn);
     } else if (header_is(line, n, "Date", &v, &vn)) {
-        s = header_value(v, vn);
-        if (s) {
+        const char *d = v;
+        size_t dn = vn;
+
+        /* header_value's trimming, without the copy */
+        while (dn > 0 && (*d == ' ' || *d == '\t')) {
+            d++;
+            dn--;
+        }
+        while (dn > 0 && isspace((unsigned char)d[dn - 1]))
+            dn--;
+        if (dn < sizeof(x->date_raw)) {
+            memcpy(x->date_raw, d, dn);
+            x->date_raw[dn] = '\0';
+            x->date_hdr = DATE_PENDING;
+        } else if ((s = header_value(v, vn)) != NULL) {
             int64_t t;
-            x->date_hdr = clock_parse_http_date(s, &t) == 0 ? t : -1;
+            x->date_hdr = clock_parse_http_date(s, &t) == 0 && t >= 0 ? t : -1;
             free(s);
         }
     } else if (header_is(line, n, "Retry-After", &v, &vn)) {
@@ -430,15 +456,17 @@ static enum sf_errclass classify(CURLcode rc, bool too_large, bool ratio_hit)
 
 static long resolve_retry_after(const struct xfer *x)
 {
-    int64_t when, ref;
+    int64_t when, ref, date = x->date_hdr;
 
     if (x->retry_after_s >= 0 || x->retry_after_raw == NULL)
         return x->retry_after_s;
     if (clock_parse_http_date(x->retry_after_raw, &when) != 0)
         return -1;
+    if (date == DATE_PENDING && clock_parse_http_date(x->date_raw, &date) != 0)
+        date = -1;
     /* Relative to the server's own Date: when given, so clock skew
      * between us and the server does not matter. */
-    ref = x->date_hdr >= 0 ? x->date_hdr : (int64_t)time(NULL);
+    ref = date >= 0 ? date : (int64_t)time(NULL);
     return when > ref ? (long)(when - ref) : 0;
 }
 
@@ -719,6 +747,7 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts,
     curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
     curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+    curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, FETCH_MAX_CONNECTS);
     return f;
 nomem:
     sf_error_set(err, SF_ERR_NOMEM, "fetch: out of memory");

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -692,6 +693,62 @@ static void test_many_concurrent(void **state)
     assert_int_equal(fetch_active(fx->f), 0);
 }
 
+/* evhttp's per-connection hook: counts the connections it accepts. */
+static int conns_accepted;
+
+static struct bufferevent *count_conn(struct event_base *base, void *arg)
+{
+    (void)arg;
+    conns_accepted++;
+    return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* Start n GETs of /n/K at once and run until all are answered. */
+static void burst(struct fx *fx, struct result *r, int n)
+{
+    char path[32];
+    int i, all = 0;
+
+    memset(r, 0, sizeof(*r) * (size_t)n);
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "/n/%d", i);
+        start_get(fx, path, &r[i], fx->port);
+    }
+    for (i = 0; i < 500 && !all; i++) {
+        th_lo_run_until(fx->base, &all, 10);
+        all = 1;
+        for (int k = 0; k < n; k++)
+            if (r[k].calls == 0)
+                all = 0;
+    }
+    assert_true(all);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(r[i].code, SF_ERR_NONE);
+        free(r[i].body);
+    }
+}
+
+/* Kept-alive connections outlive a quiet spell: a burst of 8, three
+ * transfers one at a time, another burst of 8 open 8 connections in all.
+ * (curl's default cache is 4 x the transfers in flight: the quiet spell
+ * used to close half of them and the second burst to reconnect.) */
+static void test_connections_kept_when_quiet(void **state)
+{
+    struct fx *fx = *state;
+    struct result r[8];
+
+    conns_accepted = 0;
+    evhttp_set_bevcb(fx->http, count_conn, NULL);
+    new_fetch(fx, 5000, 1024);
+    burst(fx, r, 8);
+    assert_int_equal(conns_accepted, 8);
+    for (int i = 0; i < 3; i++)
+        burst(fx, r, 1);
+    burst(fx, r, 8);
+    assert_int_equal(fx->seen.requests, 19);
+    assert_int_equal(conns_accepted, 8);
+}
+
 static void test_free_in_flight(void **state)
 {
     struct fx *fx = *state;
@@ -834,6 +891,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_scheme_deferred, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connections_kept_when_quiet, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_free_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_setopt_failure_deferred, setup,
                                         teardown),

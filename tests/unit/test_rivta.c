@@ -1033,6 +1033,12 @@ static void test_no_stderr_noise(void **state)
     avail_slots_clear(&s);
 }
 
+#define SX_OPEN_MEMO                                                    \
+    "<?xml version='1.0' encoding='UTF-8'?>"                            \
+    "<s:Envelope xmlns:s='" SOAP_NS "'><s:Body>"                        \
+    "<r:GetAvailableTimeslotsResponse xmlns:r='urn:riv:crm:scheduling:" \
+    "GetAvailableTimeslotsResponder:1' xmlns:c='urn:riv:crm:scheduling:1'>"
+
 static void test_large_body(void **state)
 {
     enum {
@@ -1078,6 +1084,61 @@ static void test_large_body(void **state)
     assert_int_equal(skipped, 0);
     for (size_t i = 0; i < s.n; i++)
         assert_int_equal(s.v[i].end - s.v[i].start, 15 * 60);
+    avail_slots_clear(&s);
+    free(body);
+}
+
+/* Display names are remembered per response (a few at a time): with more
+ * distinct performers than it remembers, interleaved and repeated, in
+ * spellings that map to the same or to other names, every slot still gets
+ * riv_display_name of its own performerName. */
+static void test_display_name_memo(void **state)
+{
+    static const char *const raw[] = {
+        "Jacob Dalmo",     "Dalmo, Jacob",  " Jacob  Dalmo ", "Anna Berg",
+        "Dr Anna Berg",    "Per Ek",        "leg. Per Ek",    "Eva Lind",
+        "Lind, Eva Maria", "Olof Sjöström",
+    };
+    enum {
+        NR = sizeof(raw) / sizeof(raw[0]),
+        N = 60
+    };
+    size_t cap = 1024 + (size_t)N * 400, len = 0;
+    char *body = malloc(cap);
+    struct avail_slots s;
+    struct sf_error err;
+
+    (void)state;
+    assert_non_null(body);
+    len += (size_t)snprintf(body + len, cap - len, "%s", SX_OPEN_MEMO);
+    for (int i = 0; i < N; i++) {
+        /* a performer order that revisits names after 1..6 others */
+        int k = (i * 7 + i / 5) % NR, min = 8 * 60 + i * 5;
+
+        len += (size_t)snprintf(
+            body + len, cap - len,
+            "<r:timeslotDetail><c:startTimeInclusive>20260401%02d%02d00"
+            "</c:startTimeInclusive><c:endTimeExclusive>20260401%02d%02d00"
+            "</c:endTimeExclusive><c:performerName>%s</c:performerName>"
+            "</r:timeslotDetail>",
+            min / 60, min % 60, (min + 5) / 60, (min + 5) % 60, raw[k]);
+    }
+    len += (size_t)snprintf(body + len, cap - len,
+                            "</r:GetAvailableTimeslotsResponse></s:Body>"
+                            "</s:Envelope>");
+    assert_true(len < cap);
+    avail_slots_init(&s);
+    assert_int_equal(riv_parse_timeslots(body, len, &s, NULL, &err), 0);
+    assert_int_equal(s.n, N);
+    for (size_t i = 0; i < s.n; i++) {
+        int k = ((int)i * 7 + (int)i / 5) % NR;
+        char *want = riv_display_name(raw[k]);
+
+        assert_non_null(want);
+        assert_non_null(s.v[i].practitioner);
+        assert_string_equal(s.v[i].practitioner, want);
+        free(want);
+    }
     avail_slots_clear(&s);
     free(body);
 }
@@ -2651,6 +2712,7 @@ int main(void)
         cmocka_unit_test(test_hostile_bodies),
         cmocka_unit_test(test_no_stderr_noise),
         cmocka_unit_test(test_large_body),
+        cmocka_unit_test(test_display_name_memo),
         cmocka_unit_test(test_text_in_pieces),
         cmocka_unit_test(test_field_cap_in_pieces),
         cmocka_unit_test(test_unbound_prefix),
