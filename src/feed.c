@@ -867,8 +867,10 @@ static int part_zpiece(struct feed_part *const *parts, size_t i,
     char *dict;
     int rc;
 
+    /* Word-wise: run for every part of every build, byte-wise FNV of
+     * the 8 ids was a tenth of a one-clinic rebuild. Internal only. */
     for (k = from; k < i; k++)
-        ctx = hash_fnv1a(ctx, &parts[k]->id, sizeof(parts[k]->id));
+        ctx = hash_mix64(ctx ^ parts[k]->id);
     if (p->z.z != NULL && p->z_prev == ctx)
         return 0;
     doc_zpart_free(&p->z);
