@@ -479,14 +479,31 @@ struct doc_crcsum doc_crcmemo_sum(const struct doc_crcmemo *m, int *ok)
     return s;
 }
 
+/* The crc32 sum of n pieces (an empty piece adds nothing), or *sum when
+ * the caller has it. */
+static struct doc_crcsum pieces_sum(const struct doc_zpart *const *parts,
+                                    size_t n, const struct doc_crcsum *sum)
+{
+    struct doc_crcsum all = { 0, 0 };
+    size_t i;
+
+    if (sum != NULL)
+        return *sum;
+    for (i = 0; i < n; i++) {
+        struct doc_crcsum p = { parts[i]->crc, parts[i]->len };
+        all = doc_crcsum_cat(all, p);
+    }
+    return all;
+}
+
 int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
                       const struct doc_crcsum *sum, const char *plain_etag,
                       struct doc *out)
 {
     const unsigned char *head = gz_head;
     unsigned char *p;
-    uLong crc = crc32(0L, Z_NULL, 0);
-    size_t total = sizeof(gz_head) + 8, len = 0, i;
+    struct doc_crcsum all;
+    size_t total = sizeof(gz_head) + 8, i;
 
     memset(out, 0, sizeof(*out));
     if (n == 0)
@@ -501,16 +518,9 @@ int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
     for (i = 0; i < n; i++) {
         memcpy(p, parts[i]->z, parts[i]->zlen);
         p += parts[i]->zlen;
-        if (sum == NULL) {
-            crc = crc32_combine(crc, parts[i]->crc, (z_off_t)parts[i]->len);
-            len += parts[i]->len;
-        }
     }
-    if (sum != NULL) {
-        crc = sum->crc;
-        len = sum->len;
-    }
-    gz_tail(p, crc, len);
+    all = pieces_sum(parts, n, sum);
+    gz_tail(p, all.crc, all.len);
     out->len = total;
     gz_etag(out, plain_etag);
     return 0;
@@ -523,8 +533,8 @@ size_t doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
     /* An empty final block with fixed codes: BFINAL 1, BTYPE 01, then
      * end-of-block (seven zero bits), padded to the byte. */
     static const unsigned char last[2] = { 0x03, 0x00 };
-    uLong crc = crc32(0L, Z_NULL, 0);
-    size_t len = 0, k = 0, i;
+    struct doc_crcsum all;
+    size_t k = 0, i;
 
     segs[k].p = (const char *)gz_head;
     segs[k++].len = sizeof(gz_head);
@@ -533,21 +543,14 @@ size_t doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
             continue;
         segs[k].p = (const char *)parts[i]->z;
         segs[k++].len = parts[i]->zlen;
-        if (sum == NULL) {
-            crc = crc32_combine(crc, parts[i]->crc, (z_off_t)parts[i]->len);
-            len += parts[i]->len;
-        }
     }
-    if (sum != NULL) {
-        crc = sum->crc;
-        len = sum->len;
-    }
+    all = pieces_sum(parts, n, sum);
     segs[k].p = (const char *)last;
     segs[k++].len = sizeof(last);
-    gz_tail(tail, crc, len);
+    gz_tail(tail, all.crc, all.len);
     segs[k].p = (const char *)tail;
     segs[k++].len = 8;
-    *plain_len = len;
+    *plain_len = all.len;
     return k;
 }
 

@@ -103,6 +103,26 @@ static char *lines(size_t n, unsigned seed, size_t *len)
     return t;
 }
 
+/* gz (bytes or pieces), flattened, is one gzip member of want's total
+ * bytes. */
+static void assert_gunzips_to(const struct doc *gz, const char *want,
+                              size_t total)
+{
+    int copy = 0;
+    const char *g = doc_flatten(gz, &copy);
+    struct doc one = { 0 };
+    char *back = malloc(total + 1);
+
+    assert_non_null(g);
+    one.json = (char *)(uintptr_t)g;
+    one.len = gz->len;
+    assert_int_equal(gunzip(&one, back, total + 1), total);
+    assert_memory_equal(back, want, total);
+    free(back);
+    if (copy)
+        free((char *)(uintptr_t)g);
+}
+
 /*
  * A gzip member assembled by reference from big pieces (empty ones
  * among them) inflates, through zlib itself and through doc_unzip in
@@ -116,7 +136,7 @@ static void test_gzip_segs(void **state)
     struct doc_seg segs[4 + 3];
     unsigned char tail[8];
     struct doc gz = { 0 }, plain = { 0 };
-    char *text[4], *want, *back, buf[777];
+    char *text[4], *want, buf[777];
     size_t tl[4], total = 0, plen = 0, at = 0, got, i;
     struct doc_unzip *u;
     int copy = 0, rc;
@@ -140,21 +160,7 @@ static void test_gzip_segs(void **state)
         gz.len += segs[i].len;
 
     /* zlib on the flattened member: one valid gzip stream. */
-    {
-        int c2 = 0;
-        const char *g = doc_flatten(&gz, &c2);
-        struct doc one = { 0 };
-
-        assert_non_null(g);
-        one.json = (char *)(uintptr_t)g;
-        one.len = gz.len;
-        back = malloc(total + 1);
-        assert_int_equal(gunzip(&one, back, total + 1), total);
-        assert_memory_equal(back, want, total);
-        free(back);
-        if (c2)
-            free((char *)(uintptr_t)g);
-    }
+    assert_gunzips_to(&gz, want, total);
     /* doc_unzip in odd-sized reads. */
     assert_non_null(u = doc_unzip_new(&gz));
     at = 0;
@@ -296,11 +302,10 @@ static void test_crcmemo_gzip(void **state)
     unsigned char tail[8];
     struct doc_crcmemo m;
     struct doc_crcsum sum;
-    struct doc gz = { 0 }, one = { 0 };
-    char *text, *want, *back;
+    struct doc gz = { 0 };
+    char *text, *want;
     size_t tl, total = 0, plen, i;
-    const char *g;
-    int ok, copy = 0;
+    int ok;
 
     (void)state;
     want = malloc(N * 4096);
@@ -321,16 +326,7 @@ static void test_crcmemo_gzip(void **state)
     assert_int_equal(plen, total);
     for (i = 0; i < gz.nseg; i++)
         gz.len += segs[i].len;
-    g = doc_flatten(&gz, &copy);
-    assert_non_null(g);
-    one.json = (char *)(uintptr_t)g;
-    one.len = gz.len;
-    back = malloc(total + 1);
-    assert_int_equal(gunzip(&one, back, total + 1), total);
-    assert_memory_equal(back, want, total);
-    free(back);
-    if (copy)
-        free((char *)(uintptr_t)g);
+    assert_gunzips_to(&gz, want, total);
     for (i = 0; i < N; i++)
         doc_zpart_free(&zp[i]);
     doc_crcmemo_free(&m);
