@@ -104,8 +104,10 @@ struct xfer {
     char *etag;
     char *last_modified;
     long retry_after_s;
-    int64_t date_hdr;      /* Date: of the last response (>= 0), or -1, */
-    char date_raw[64];     /* ... or DATE_PENDING and its value here */
+    char date_raw[64];     /* Date: of the last response, trimmed, or "";
+                            * parsed only if a Retry-After HTTP-date
+                            * needs it (parsing every answer's cost ~1 %
+                            * of a RIV poll) */
     char *retry_after_raw; /* HTTP-date form, resolved at the end */
     char errbuf[CURL_ERROR_SIZE];
     fetch_done_fn done;
@@ -273,11 +275,6 @@ out:
 
 /* --- response callbacks ------------------------------------------------- */
 
-/* date_hdr: Date: kept as text in date_raw, parsed only if a Retry-After
- * HTTP-date needs it (rare); parsing it for every answer cost ~1 % of a
- * RIV poll. */
-#define DATE_PENDING (-2)
-
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct xfer *x = userp;
@@ -326,16 +323,22 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 }
 
 /* Copy of a header value with surrounding whitespace/CRLF removed. */
+/* A header value without its leading blanks and trailing white space. */
+static void header_trim(const char **v, size_t *n)
+{
+    while (*n > 0 && (**v == ' ' || **v == '\t')) {
+        (*v)++;
+        (*n)--;
+    }
+    while (*n > 0 && isspace((unsigned char)(*v)[*n - 1]))
+        (*n)--;
+}
+
 static char *header_value(const char *v, size_t n)
 {
     char *s;
 
-    while (n > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n > 0 && isspace((unsigned char)v[n - 1]))
-        n--;
+    header_trim(&v, &n);
     s = malloc(n + 1);
     if (s == NULL)
         return NULL;
@@ -369,7 +372,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         xfer_forget_response(x);
         x->retry_after_s = -1;
-        x->date_hdr = -1;
+        x->date_raw[0] = '\0';
         return n;
     }
     if (header_is(line, n, "Content-Type", &v, &vn)) {
@@ -382,25 +385,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
         free(x->last_modified);
         x->last_modified = header_value(v, vn);
     } else if (header_is(line, n, "Date", &v, &vn)) {
-        const char *d = v;
-        size_t dn = vn;
-
-        /* header_value's trimming, without the copy */
-        while (dn > 0 && (*d == ' ' || *d == '\t')) {
-            d++;
-            dn--;
-        }
-        while (dn > 0 && isspace((unsigned char)d[dn - 1]))
-            dn--;
-        if (dn < sizeof(x->date_raw)) {
-            memcpy(x->date_raw, d, dn);
-            x->date_raw[dn] = '\0';
-            x->date_hdr = DATE_PENDING;
-        } else if ((s = header_value(v, vn)) != NULL) {
-            int64_t t;
-            x->date_hdr = clock_parse_http_date(s, &t) == 0 && t >= 0 ? t : -1;
-            free(s);
-        }
+        /* An HTTP-date is 29 characters: a longer value is none. */
+        header_trim(&v, &vn);
+        vn = vn < sizeof(x->date_raw) ? vn : 0;
+        memcpy(x->date_raw, v, vn);
+        x->date_raw[vn] = '\0';
     } else if (header_is(line, n, "Retry-After", &v, &vn)) {
         s = header_value(v, vn);
         if (s == NULL)
@@ -456,13 +445,14 @@ static enum sf_errclass classify(CURLcode rc, bool too_large, bool ratio_hit)
 
 static long resolve_retry_after(const struct xfer *x)
 {
-    int64_t when, ref, date = x->date_hdr;
+    int64_t when, ref, date;
 
     if (x->retry_after_s >= 0 || x->retry_after_raw == NULL)
         return x->retry_after_s;
     if (clock_parse_http_date(x->retry_after_raw, &when) != 0)
         return -1;
-    if (date == DATE_PENDING && clock_parse_http_date(x->date_raw, &date) != 0)
+    if (x->date_raw[0] == '\0' ||
+        clock_parse_http_date(x->date_raw, &date) != 0)
         date = -1;
     /* Relative to the server's own Date: when given, so clock skew
      * between us and the server does not matter. */
@@ -934,7 +924,7 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
     x->done = done;
     x->arg = arg;
     x->retry_after_s = -1;
-    x->date_hdr = -1;
+    x->date_raw[0] = '\0';
     if (keep_copy(&x->url, &x->url_cap, req->url, strlen(req->url)) != 0)
         goto nomem;
     if (req->body) {
