@@ -423,9 +423,10 @@ static struct doc_crcsum crcmemo_run(const struct doc_crcmemo *m, size_t lo,
     struct doc_crcsum s = { 0, 0 };
     size_t i;
 
+    /* The empty run is the identity: crc32_combine(0, c, n) is c. */
     for (i = lo; i < hi; i++) {
         struct doc_crcsum p = { m->crc[i], m->len[i] };
-        s = i == lo ? p : doc_crcsum_cat(s, p);
+        s = doc_crcsum_cat(s, p);
     }
     return s;
 }
@@ -471,12 +472,8 @@ struct doc_crcsum doc_crcmemo_sum(const struct doc_crcmemo *m, int *ok)
         return s;
     nb = m->n / DOC_CRC_BLOCK;
     for (b = 0; b < nb; b++)
-        s = b == 0 ? m->blk[0] : doc_crcsum_cat(s, m->blk[b]);
-    if (nb * DOC_CRC_BLOCK < m->n) {
-        struct doc_crcsum t = crcmemo_run(m, nb * DOC_CRC_BLOCK, m->n);
-        s = nb == 0 ? t : doc_crcsum_cat(s, t);
-    }
-    return s;
+        s = doc_crcsum_cat(s, m->blk[b]);
+    return doc_crcsum_cat(s, crcmemo_run(m, nb * DOC_CRC_BLOCK, m->n));
 }
 
 /* The crc32 sum of n pieces (an empty piece adds nothing), or *sum when
@@ -526,9 +523,9 @@ int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
     return 0;
 }
 
-size_t doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
-                     const struct doc_crcsum *sum, unsigned char tail[8],
-                     struct doc_seg *segs, size_t *plain_len)
+void doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
+                   const struct doc_crcsum *sum, unsigned char tail[8],
+                   struct doc_seg *segs, struct doc *gz, size_t *plain_len)
 {
     /* An empty final block with fixed codes: BFINAL 1, BTYPE 01, then
      * end-of-block (seven zero bits), padded to the byte. */
@@ -551,7 +548,11 @@ size_t doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
     segs[k].p = (const char *)tail;
     segs[k++].len = 8;
     *plain_len = all.len;
-    return k;
+    gz->json = NULL;
+    gz->segs = segs;
+    gz->nseg = k;
+    for (gz->len = 0, i = 0; i < k; i++)
+        gz->len += segs[i].len;
 }
 
 int doc_take_sbuf(struct doc *d, struct sbuf *b)

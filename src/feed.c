@@ -770,7 +770,7 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
     struct doc_zpart head = { 0 };
     const struct doc_zpart *z[2];
     char *fields = NULL;
-    size_t flen = 0, plen, k;
+    size_t flen = 0, plen;
 
     if (p == NULL)
         return NULL;
@@ -809,11 +809,8 @@ static struct feed_part *part_new(const struct conf_region *region, size_t i,
     memset(&head, 0, sizeof(head));
     z[0] = &p->detail_head;
     z[1] = &p->heavy->days_z;
-    p->detail_gz.nseg =
-        doc_gzip_segs(z, 2, NULL, p->detail_tail, p->detail_seg, &plen);
-    p->detail_gz.segs = p->detail_seg;
-    for (k = 0; k < p->detail_gz.nseg; k++)
-        p->detail_gz.len += p->detail_seg[k].len;
+    doc_gzip_segs(z, 2, NULL, p->detail_tail, p->detail_seg, &p->detail_gz,
+                  &plen);
     doc_etag_gz(p->detail.etag, p->detail_gz.etag);
     free(fields);
     return p;
@@ -924,7 +921,8 @@ static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len)
     v[n + 1] = &tail;
     sum = doc_crcmemo_sum(&s->crc_all, &ok);
     if (ok) {
-        struct doc_crcsum h = { head.crc, head.len }, t = { tail.crc, 2 };
+        struct doc_crcsum h = { head.crc, head.len },
+                          t = { tail.crc, tail.len };
         sum = doc_crcsum_cat(doc_crcsum_cat(h, sum), t);
     }
     rc = doc_gzip_assemble(v, n + 2, ok ? &sum : NULL, s->all.etag, &s->all_gz);

@@ -454,7 +454,7 @@ int smartpub_docs_set_segs(struct smartpub_docs *out,
                            const uint64_t tree[SMARTPUB_NDOCS], int64_t now)
 {
     struct doc *gz = &out->gz[SMARTPUB_SLOT];
-    size_t i, n;
+    size_t i;
     int t;
 
     memset(out, 0, sizeof(*out));
@@ -468,12 +468,8 @@ int smartpub_docs_set_segs(struct smartpub_docs *out,
             out->doc[t].len += segs[t][i].len;
     }
     /* segs[SLOT] has room for nz + 3 entries (smartpub.h). */
-    n = doc_gzip_segs(zslot, nz, slot_sum, out->gz_tail, segs[SMARTPUB_SLOT],
-                      &out->doc[SMARTPUB_SLOT].len);
-    gz->segs = segs[SMARTPUB_SLOT];
-    gz->nseg = n;
-    for (i = 0; i < n; i++)
-        gz->len += gz->segs[i].len;
+    doc_gzip_segs(zslot, nz, slot_sum, out->gz_tail, segs[SMARTPUB_SLOT], gz,
+                  &out->doc[SMARTPUB_SLOT].len);
     out->doc[SMARTPUB_SLOT].zsrc = gz;
     docs_stamp(out, tree, now);
     /* The gzip form's tag is the plain one's with "-gz" (doc_gzip's). */

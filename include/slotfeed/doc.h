@@ -194,12 +194,14 @@ int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
  * bytes (borrowed: the pieces must outlive segs), an empty final block
  * and the trailer, which is written into tail (8 bytes, caller storage
  * living as long as segs); its crc32 is *sum's when given (as for
- * doc_gzip_assemble). Returns the number of entries used; *plain_len
- * gets the length of the plain bytes. Empty pieces are skipped.
+ * doc_gzip_assemble). *gz becomes the member by reference (json NULL,
+ * segs, nseg entries used, len their total; its etag is the caller's to
+ * set, e.g. doc_etag_gz); *plain_len gets the length of the plain bytes.
+ * Empty pieces are skipped.
  */
-size_t doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
-                     const struct doc_crcsum *sum, unsigned char tail[8],
-                     struct doc_seg *segs, size_t *plain_len);
+void doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,
+                   const struct doc_crcsum *sum, unsigned char tail[8],
+                   struct doc_seg *segs, struct doc *gz, size_t *plain_len);
 
 /* doc_zpart_make_cx for a large piece compressed on its own (a clinic's
  * Slot lines, ~100 KB): no dictionary, sync-flushed, not final, and with

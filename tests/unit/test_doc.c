@@ -152,12 +152,13 @@ static void test_gzip_segs(void **state)
     want = malloc(total + 1);
     for (i = 0, at = 0; i < 4; at += tl[i], i++)
         memcpy(want + at, text[i], tl[i]);
-    gz.nseg = doc_gzip_segs(pp, 4, NULL, tail, segs, &plen);
-    gz.segs = segs;
+    doc_gzip_segs(pp, 4, NULL, tail, segs, &gz, &plen);
+    assert_ptr_equal(gz.segs, segs);
     assert_int_equal(gz.nseg, 3 + 3); /* the empty piece is left out */
     assert_int_equal(plen, total);
-    for (i = 0; i < gz.nseg; i++)
-        gz.len += segs[i].len;
+    for (at = 0, i = 0; i < gz.nseg; i++)
+        at += segs[i].len;
+    assert_int_equal(gz.len, at);
 
     /* zlib on the flattened member: one valid gzip stream. */
     assert_gunzips_to(&gz, want, total);
@@ -321,11 +322,8 @@ static void test_crcmemo_gzip(void **state)
     }
     sum = doc_crcmemo_sum(&m, &ok);
     assert_true(ok);
-    gz.nseg = doc_gzip_segs(pp, N, &sum, tail, segs, &plen);
-    gz.segs = segs;
+    doc_gzip_segs(pp, N, &sum, tail, segs, &gz, &plen);
     assert_int_equal(plen, total);
-    for (i = 0; i < gz.nseg; i++)
-        gz.len += segs[i].len;
     assert_gunzips_to(&gz, want, total);
     for (i = 0; i < N; i++)
         doc_zpart_free(&zp[i]);
