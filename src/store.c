@@ -915,6 +915,14 @@ static void tx_rollback(struct store *st)
 
 static void ckpt_kick(struct store *st);
 
+/* A slice that has done `done` items (at least one) is over once the
+ * deadline (monotonic us, > 0) has passed or max (> 0) items are done. */
+static bool slice_over(size_t done, int64_t deadline_us, size_t max)
+{
+    return done > 0 && ((max > 0 && done >= max) ||
+                        (deadline_us > 0 && clock_mono_us() >= deadline_us));
+}
+
 /*
  * Apply the pending records in one transaction: all of them, or with a
  * deadline (monotonic us, > 0) or a cap (max > 0) as many as fit, at
@@ -935,8 +943,7 @@ static int flush_some(struct store *st, int64_t deadline_us, size_t max,
     if (tx_begin(st, err) != 0)
         goto fail;
     for (i = 0; i < n; i++) {
-        if (i > 0 && ((max > 0 && i >= max) ||
-                      (deadline_us > 0 && clock_mono_us() >= deadline_us)))
+        if (slice_over(i, deadline_us, max))
             break;
         if (apply_rec(st, &st->pending[i], err) != 0)
             goto fail;
@@ -1376,20 +1383,20 @@ nomem:
 static int sync_region_now(struct store *st, int64_t now, int64_t deadline_us,
                            struct sf_error *err)
 {
-    size_t i = st->sync_next;
+    size_t i;
 
-    if (i >= st->region->nclinics)
-        i = 0;
+    if (st->sync_next >= st->region->nclinics)
+        st->sync_next = 0;
+    i = st->sync_next;
     if (tx_begin(st, err) != 0)
         return -1;
     for (; i < st->region->nclinics; i++) {
         const struct conf_clinic *cc = &st->region->clinics[i];
         struct ccache *c;
         sqlite3_stmt *s;
-        if (i > st->sync_next &&
-            ((deadline_us > 0 && clock_mono_us() >= deadline_us) ||
-             (deadline_us > 0 && st->slice_max > 0 &&
-              i - st->sync_next >= st->slice_max)))
+        /* The cap is the timer's (a deadline), not store_sync_region's. */
+        if (slice_over(i - st->sync_next, deadline_us,
+                       deadline_us > 0 ? st->slice_max : 0))
             break;
         if ((c = ccache_get(st, cc)) == NULL) {
             sf_error_set(err, SF_ERR_NOMEM, "store %s: out of memory",
