@@ -215,10 +215,24 @@ static void free_clinics(struct bclinic *cl, size_t nc)
     free(cl);
 }
 
+/* A new, empty store at path (an old file there removed); exits on
+ * failure (a bench, not the product). */
+static struct store *fresh_store(const char *path)
+{
+    struct sf_error err = { 0 };
+    struct store *st;
+
+    unlink(path);
+    if ((st = store_open(path, &err)) == NULL) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+    return st;
+}
+
 static void bench_cost(const char *dir, size_t nc, int minutes, int per_rec)
 {
     char path[512];
-    struct sf_error err = { 0 };
     struct bclinic *cl = calloc(nc, sizeof *cl);
     /* Monday 2026-03-09 10:00 local: bookings happen. */
     int32_t d0 = clock_days_from_civil(2026, 3, 9);
@@ -229,12 +243,7 @@ static void bench_cost(const char *dir, size_t nc, int minutes, int per_rec)
     double spent;
 
     snprintf(path, sizeof path, "%s/cost-%zu-%d.db", dir, nc, per_rec);
-    unlink(path);
-    st = store_open(path, &err);
-    if (st == NULL) {
-        fprintf(stderr, "%s\n", err.msg);
-        exit(1);
-    }
+    st = fresh_store(path);
     mk_clinics(cl, nc, d0, 2);
     /* The first minute opens every slot interval: measured apart. */
     run(st, cl, nc, t0 - 60, 1, 0, &nrec);
@@ -253,7 +262,6 @@ static void bench_cost(const char *dir, size_t nc, int minutes, int per_rec)
 static void bench_size(const char *dir)
 {
     char path[512];
-    struct sf_error err = { 0 };
     size_t nc = 41;
     struct bclinic *cl = calloc(nc, sizeof *cl);
     int32_t d0 = clock_days_from_civil(2026, 3, 9); /* a Monday */
@@ -264,12 +272,7 @@ static void bench_size(const char *dir)
     double spent;
 
     snprintf(path, sizeof path, "%s/size.db", dir);
-    unlink(path);
-    st = store_open(path, &err);
-    if (st == NULL) {
-        fprintf(stderr, "%s\n", err.msg);
-        exit(1);
-    }
+    st = fresh_store(path);
     mk_clinics(cl, nc, d0, 3);
     spent = run(st, cl, nc, clock_day_start(d0), 1440, 1, &nrec);
     s1 = db_size(st, path);
@@ -366,7 +369,6 @@ static void mem_pass(struct store *st, struct bclinic *cl, size_t nc, int64_t t,
 static void bench_mem(const char *dir, size_t nc)
 {
     char path[512];
-    struct sf_error err = { 0 };
     struct bclinic *cl = calloc(nc, sizeof *cl);
     int32_t d0 = clock_days_from_civil(2026, 3, 9); /* a Monday */
     int64_t t0 = clock_day_start(d0) + 10 * 3600;
@@ -377,12 +379,7 @@ static void bench_mem(const char *dir, size_t nc)
     struct store_stats ss;
 
     snprintf(path, sizeof path, "%s/mem-%zu.db", dir, nc);
-    unlink(path);
-    st = store_open(path, &err);
-    if (st == NULL) {
-        fprintf(stderr, "%s\n", err.msg);
-        exit(1);
-    }
+    st = fresh_store(path);
     mk_clinics(cl, nc, d0, 2);
     for (size_t i = 0; i < nc; i++)
         tick(&cl[i], t0 - 60);
