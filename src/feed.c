@@ -1089,6 +1089,7 @@ struct feed_job {
     size_t next;                /* the next clinic to collect */
     uint64_t content_hash;      /* build_all's, for Last-Modified */
     bool smart_built;
+    struct feed_step_stats last; /* of the last step */
 };
 
 /* Clinic i's part into j->s: prev's when still valid, else a new one
@@ -1190,7 +1191,8 @@ int feed_job_step(struct feed_job *j, const struct clinic_state *states,
                   struct sf_error *err)
 {
     struct feed_snapshot *s = j->s;
-    size_t done = 0;
+    size_t done = 0, built0;
+    int64_t t;
 
     if (nstates != s->nclinics || (states == NULL && nstates > 0)) {
         sf_error_set(err, SF_ERR_INTERNAL,
@@ -1198,18 +1200,33 @@ int feed_job_step(struct feed_job *j, const struct clinic_state *states,
                      s->nclinics);
         return -1;
     }
+    memset(&j->last, 0, sizeof(j->last));
+    built0 = s->parts_built;
+    t = clock_mono_us();
     while (j->next < s->nclinics) {
+        int64_t t1;
+
         /* Checked after every part: a new part with a clinic's slots
          * to compress costs 1-3 ms, four of them overshot the slice by
          * more than its budget; the clock read costs nanoseconds. */
         if ((max_parts > 0 && done >= max_parts) ||
-            (deadline_ms > 0 && done > 0 && clock_mono_ms() >= deadline_ms))
-            return 1;
+            (deadline_ms > 0 && done > 0 && t / 1000 >= deadline_ms))
+            break;
         if (collect_part(j, &states[j->next], j->next) != 0)
             goto oom;
+        t1 = clock_mono_us();
+        if (t1 - t > j->last.part_max_us) {
+            j->last.part_max_us = t1 - t;
+            j->last.part_max_index = j->next;
+        }
+        t = t1;
         j->next++;
         done++;
     }
+    j->last.parts = done;
+    j->last.built = s->parts_built - built0;
+    if (j->next < s->nclinics)
+        return 1;
     /* The assembly is O(clinics): all.json and the SMART files are a
      * step each when limited (the parts of this step took their share). */
     if (done > 0 && (max_parts > 0 || deadline_ms > 0))
@@ -1217,20 +1234,28 @@ int feed_job_step(struct feed_job *j, const struct clinic_state *states,
     if (s->all.json == NULL) {
         if (build_all(j->region, j->now, s, &j->content_hash) != 0)
             goto oom;
+        j->last.all_us = clock_mono_us() - t;
         if (max_parts > 0 || deadline_ms > 0)
             return 1;
+        t = clock_mono_us();
     }
     if (!j->smart_built) {
         if (build_smart(s, j->now) != 0)
             goto oom;
         j->smart_built = true;
         s->changed_at = content_changed_at(s, j->content_hash, j->now);
+        j->last.smart_us = clock_mono_us() - t;
     }
     return 0;
 oom:
     sf_error_set(err, SF_ERR_NOMEM, "feed_build: out of memory (%zu clinics)",
                  s->nclinics);
     return -1;
+}
+
+const struct feed_step_stats *feed_job_last_step(const struct feed_job *j)
+{
+    return &j->last;
 }
 
 struct feed_snapshot *feed_job_take(struct feed_job *j)

@@ -45,9 +45,6 @@ int64_t clock_mono_ms(void);
 /* The same clock in microseconds, for durations measured below a
  * millisecond (request latency, store flushes). */
 int64_t clock_mono_us(void);
-/* CPU time of the calling thread in microseconds: tells a piece of work
- * that was slow from one whose thread was not scheduled. */
-int64_t clock_thread_cpu_us(void);
 
 /* --- calendar arithmetic ------------------------------------------------ */
 

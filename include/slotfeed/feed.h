@@ -148,6 +148,17 @@ void feed_job_free(struct feed_job *j);
 /* The region the job builds (borrowed: keep it alive until the end). */
 const struct conf_region *feed_job_region(const struct feed_job *j);
 
+/* What the last feed_job_step did, for the slow-step log: parts
+ * collected (and how many serialized anew), the longest one, and the
+ * assembly steps' times (0 when not run in that step); microseconds. */
+struct feed_step_stats {
+    size_t parts, built;
+    int64_t part_max_us;
+    size_t part_max_index;
+    int64_t all_us, smart_us;
+};
+const struct feed_step_stats *feed_job_last_step(const struct feed_job *j);
+
 /*
  * Drop the builder's reference. The memory is freed now, or, when
  * feed_snapshot_ref() holders remain (replies still being written from
