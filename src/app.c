@@ -97,16 +97,12 @@ struct app {
  * 50 ms for any one piece of work). */
 #define APP_BUILD_SLICE_MS 20
 /*
- * The loop's priorities: 0 unused, 1 (the default: HTTP, timers) and 2,
- * background: the collector's transfers (fetch_opts.background), whose
- * answers are parsed on the loop, the steps of a sliced build and the
- * store's flush slices. These are throughput work that can wait a few
- * milliseconds; a reader waiting behind 128 answers parsed, a build step
- * and a flush slice in one loop round cannot. Background callbacks yield
- * after APP_BACKGROUND_SLICE_US (event_config_set_max_dispatch_interval),
- * so a round holds at most one slice of it. The price: a loop saturated
- * by readers alone would poll and publish nothing (the feed then goes
- * stale, visibly, rather than slow for everyone).
+ * The loop's priorities: 0 unused, 1 (the default: HTTP, timers, builds,
+ * the store) and 2, the collector's transfers (fetch_opts.background),
+ * whose answers are parsed on the loop. Polling is throughput work that
+ * can wait a few milliseconds; a reader waiting behind 128 answers parsed
+ * in one loop round cannot. Background callbacks yield after
+ * APP_BACKGROUND_SLICE_US (event_config_set_max_dispatch_interval).
  */
 #define APP_PRIORITIES 3
 #define APP_BACKGROUND_SLICE_US 5000
@@ -662,9 +658,7 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     a->lag_ev = evtimer_new(base, on_lag, a);
     a->job_ev = evtimer_new(base, on_job, a);
     if (a->rebuild_ev == NULL || a->refresh_ev == NULL || a->lag_ev == NULL ||
-        a->job_ev == NULL ||
-        event_priority_set(a->job_ev, event_base_get_npriorities(base) - 1) !=
-            0) {
+        a->job_ev == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "cannot create timers");
         goto fail;
     }

@@ -1228,10 +1228,7 @@ int store_attach(struct store *st, struct event_base *base, long flush_ms)
     if (st == NULL || base == NULL || st->flush_ev != NULL)
         return -1;
     st->flush_ms = flush_ms > 0 ? flush_ms : STORE_DEFAULT_FLUSH_MS;
-    /* Writes are background work: the base's lowest priority (app.c). */
-    if ((st->flush_ev = evtimer_new(base, on_flush, st)) == NULL ||
-        event_priority_set(st->flush_ev,
-                           event_base_get_npriorities(base) - 1) != 0)
+    if ((st->flush_ev = evtimer_new(base, on_flush, st)) == NULL)
         return -1;
     ckpt_start(st);
     /* First tick soon: it runs the day's purge check. */

@@ -45,8 +45,7 @@ struct app_opts {
  * event changes per loop round (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST), so
  * the enable/disable pairs evhttp makes around every reply cost one
  * epoll_ctl or none instead of two to four, and with priorities: the
- * lowest is background work (the collector's transfers, build steps, the
- * store's flushes), run below readers and timers and giving the loop
+ * collector's transfers run below readers and timers and give the loop
  * back every few milliseconds (app.c). Also sets the process-wide
  * malloc option the HTTP path wants (M_MXFAST 0, see app.c); call once,
  * from main, before other threads exist. NULL when out of memory; the

@@ -177,9 +177,9 @@ void store_close(struct store *st);
 /*
  * Flush pending records every flush_ms (<= 0: STORE_DEFAULT_FLUSH_MS) from
  * a timer on base, armed when a record arrives, in slices of loop time
- * (store_set_flush_slice), at the base's lowest priority (background
- * work: app.h). Also runs one retention purge batch per flush while old
- * rows remain (checked once per local day). Returns 0 or -1.
+ * (store_set_flush_slice). Also runs one retention
+ * purge batch per flush while old rows remain (checked once per local day).
+ * Returns 0 or -1.
  */
 int store_attach(struct store *st, struct event_base *base, long flush_ms);
 
