@@ -898,9 +898,13 @@ static int part_zpiece(struct feed_part *const *parts, size_t i,
     return rc;
 }
 
-/* all.json's gzip from the pieces: head, one per clinic, tail. */
-static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len)
+/* all.json's gzip from the pieces: the prefix, one per clinic, the tail.
+ * Copied together (unlike all.json): it is a few hundred KB, and the
+ * clinics' pieces are ~30 bytes each, so a reply by reference would cost
+ * every request a chain per clinic. */
+static int assemble_gzip(struct feed_snapshot *s, struct doc_zctx *zc)
 {
+    const struct doc_seg *pre = &s->all_segs[0];
     const struct doc_zpart **v;
     struct doc_zpart head, tail;
     struct doc_crcsum sum;
@@ -911,8 +915,8 @@ static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len)
     memset(&tail, 0, sizeof(tail));
     if ((v = calloc(n + 2, sizeof(*v))) == NULL)
         return -1;
-    if (doc_zpart_make(s->all.json, prefix_len, NULL, 0, 0, &head) != 0 ||
-        doc_zpart_make("]}", 2, NULL, 0, 1, &tail) != 0)
+    if (doc_zpart_make_cx(zc, pre->p, pre->len, NULL, 0, 0, &head) != 0 ||
+        doc_zpart_make_cx(zc, "]}", 2, NULL, 0, 1, &tail) != 0)
         goto out;
     v[0] = &head;
     /* The pieces were made as the parts were collected (collect_part). */
@@ -934,20 +938,26 @@ out:
 }
 
 /*
- * The whole-region document: head (version .. guarantee), summary, then
- * every clinic object copied from its part, so that filtered documents
- * (api.c) are spliced from the very same bytes. Its ETag is the tree
- * hash (feed.h): FNV-1a over the prefix's bytes and each object's hash.
- * *content_hash gets the same over what follows the head (Last-Modified).
+ * The whole-region document, by reference (doc.h): the prefix (head,
+ * summary, `,"clinics":[`, owned by the snapshot), every clinic object
+ * in its part (the very bytes filtered documents are spliced from,
+ * api.c), then `]}`. Copying them together was most of a one-clinic
+ * rebuild at 10,000 clinics (6.4 MB: an mmap, its page faults, the
+ * copy). Its ETag is the tree hash (feed.h): FNV-1a over the head's
+ * bytes and each object's hash. *content_hash gets the same over what
+ * follows the head (Last-Modified).
  */
 static int build_all(const struct conf_region *region, int64_t now,
-                     struct feed_snapshot *s, uint64_t *content_hash)
+                     struct feed_snapshot *s, struct doc_zctx *zc,
+                     uint64_t *content_hash)
 {
     static const char open_list[] = ",\"clinics\":[";
+    static const char close_list[] = "]}";
     char sum[FEED_SUMMARY_MAX];
     struct sbuf b = { 0 };
+    struct doc_seg *segs = NULL;
     uint64_t h, ch;
-    size_t i, n, total, prefix;
+    size_t i, n, total;
     cJSON *obj;
     int rc = -1;
 
@@ -962,40 +972,41 @@ static int build_all(const struct conf_region *region, int64_t now,
     s->head[s->head_len] = '\0';
     if ((n = feed_summary_format(s, NULL, s->nclinics, sum, sizeof(sum))) == 0)
         goto out;
-    total = s->head_len + 1 + n + sizeof(open_list) - 1 + 2;
-    for (i = 0; i < s->nclinics; i++)
-        total += s->info[i].obj_len + 1;
-    /* One allocation of the final size: the copy is the whole cost. */
-    if ((b.p = malloc(total + 1)) == NULL)
-        goto out;
-    b.cap = total + 1;
     sbuf_add(&b, s->head, s->head_len);
     sbuf_add(&b, ",", 1);
     sbuf_add(&b, sum, n);
     sbuf_add(&b, open_list, sizeof(open_list) - 1);
-    prefix = b.len;
+    if (b.oom || (segs = malloc((s->nclinics + 2) * sizeof(*segs))) == NULL)
+        goto out;
+    segs[0].p = b.p;
+    segs[0].len = total = b.len;
     ch = hash_fnv1a(HASH_FNV1A_INIT, sum, n);
     for (i = 0; i < s->nclinics; i++) {
         const struct feed_part *p = s->parts[i];
 
-        if (i == 0)
-            sbuf_add(&b, p->info.obj, p->info.obj_len);
-        else
-            sbuf_add(&b, p->entry, p->info.obj_len + 1);
+        /* The first object without the comma its entry starts with. */
+        segs[i + 1].p = i == 0 ? p->info.obj : p->entry;
+        segs[i + 1].len = p->info.obj_len + (i > 0);
+        total += segs[i + 1].len;
         ch = hash_fnv1a(ch, &p->obj_hash, sizeof(p->obj_hash));
     }
-    sbuf_add(&b, "]}", 2);
-    if (b.oom)
-        goto out;
-    s->all.json = b.p;
-    s->all.len = b.len;
+    segs[i + 1].p = close_list;
+    segs[i + 1].len = sizeof(close_list) - 1;
+    total += segs[i + 1].len;
+    s->all_prefix = b.p; /* the snapshot owns both now */
+    s->all_segs = segs;
     b.p = NULL;
+    segs = NULL;
+    s->all.segs = s->all_segs;
+    s->all.nseg = s->nclinics + 2;
+    s->all.len = total;
     h = hash_fnv1a(HASH_FNV1A_INIT, s->head, s->head_len);
     h = hash_fnv1a(h, &ch, sizeof(ch));
     doc_etag_hash(h, s->all.len, s->all.etag);
     *content_hash = ch;
-    rc = assemble_gzip(s, prefix);
+    rc = assemble_gzip(s, zc);
 out:
+    free(segs);
     free(b.p);
     cJSON_Delete(obj);
     return rc;
@@ -1214,8 +1225,8 @@ int feed_job_step(struct feed_job *j, const struct clinic_state *states,
      * step each when limited (the parts of this step took their share). */
     if (done > 0 && (max_parts > 0 || deadline_ms > 0))
         return 1;
-    if (s->all.json == NULL) {
-        if (build_all(j->region, j->now, s, &j->content_hash) != 0)
+    if (s->all_segs == NULL) {
+        if (build_all(j->region, j->now, s, j->sc.zc, &j->content_hash) != 0)
             goto oom;
         if (max_parts > 0 || deadline_ms > 0)
             return 1;
@@ -1282,7 +1293,8 @@ static void snapshot_destroy(struct feed_snapshot *s)
 {
     size_t i;
 
-    free(s->all.json);
+    free(s->all_prefix);
+    free(s->all_segs);
     free(s->all_gz.json);
     free(s->head);
     /* clinics, clinics_gz and info are views of the parts' bytes. */
