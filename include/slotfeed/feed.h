@@ -42,6 +42,7 @@ struct feed_clinic_info {
 };
 
 struct feed_part; /* feed.c: one clinic's shared pieces */
+struct feed_all;  /* feed.c: what all and all_gz reference */
 
 struct feed_snapshot {
     int64_t generated_at;
@@ -63,7 +64,7 @@ struct feed_snapshot {
                                  * without the closing brace; owned */
     size_t head_len;
     struct feed_clinic_info *info; /* nclinics entries, region order */
-    struct doc all_gz;             /* gzip of all, contiguous (owned);
+    struct doc all_gz;             /* gzip of all, also pieces (segs);
                                  * ETag "...-gz" */
     struct doc *clinics_gz;        /* gzip of each clinic doc */
     int64_t changed_at;            /* content (all.json minus generated_at)
@@ -79,11 +80,10 @@ struct feed_snapshot {
     /* private (feed.c): each clinic's part (bytes shared with the
      * snapshots that reused it), references besides the builder's */
     struct feed_part **parts;
-    /* all's pieces (owned; nclinics + 2): all_prefix (owned: head,
-     * summary, "clinics":[), each clinic's object borrowed from its part,
-     * then "]}" (static) */
-    char *all_prefix;
-    struct doc_seg *all_segs;
+    /* what all and all_gz reference besides the parts' bytes: the
+     * piece lists, all.json's prefix (head, summary, "clinics":[), the
+     * gzip's pieces (owned) */
+    struct feed_all *all_pieces;
     /* crc32 of all.json's clinic pieces and of the Slot file's pieces,
      * by blocks, for the next build to reuse (doc_crcmemo) */
     struct doc_crcmemo crc_all, crc_slot;
