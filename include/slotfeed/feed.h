@@ -116,8 +116,9 @@ int feed_build(const struct conf_region *region,
  * all.json and the SMART files are tree hashes: FNV-1a over the prefix
  * and each clinic's piece hash (doc_etag_hash), so that no build reads
  * every byte again. all.json references its parts' objects (no copy);
- * its gzip is assembled from per-clinic deflate pieces
- * (doc_gzip_assemble), each compressed after its neighbours.
+ * its gzip is made of per-clinic deflate pieces, each compressed after
+ * its neighbours and copied into one buffer as the parts are collected,
+ * between the prefix's and the tail's (doc_gzip_segs).
  */
 int feed_build_from(const struct conf_region *region,
                     const struct clinic_state *states, int64_t now,
