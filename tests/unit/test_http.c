@@ -710,8 +710,9 @@ static struct conf_region r_region;
 static struct clinic_state r_st[NR];
 
 /* Variations of make_region; a test that sets one resets it. */
-static const char *r_tocks_place; /* TOCKS's municipality and locality */
-static int r_aktiv_extra;         /* extra slots at AKTIV, a day apart */
+static const char *r_tocks_place;  /* TOCKS's municipality and locality */
+static const char *r_long_address; /* KIL's and SAFF's address */
+static int r_aktiv_extra;          /* extra slots at AKTIV, a day apart */
 
 static void r_slot(int i, int64_t start, const char *who)
 {
@@ -743,6 +744,8 @@ static struct feed_snapshot *make_region(void)
         c->locality = (char *)r_loc[i];
         if (i == C_TOCKS && r_tocks_place != NULL)
             c->municipality = c->locality = (char *)r_tocks_place;
+        if (i == C_KIL || i == C_SAFF)
+            c->address = (char *)r_long_address;
         c->operator_kind =
             (i == C_KIL || i == C_SKOG || i == C_SAFF) ? "region" : "private";
         c->has_booking = i != C_SKOG;
@@ -1933,6 +1936,47 @@ static size_t on_body_abort(char *p, size_t sz, size_t n, void *arg)
 }
 
 /*
+ * all.json is kept as a piece per clinic (feed.c), more than
+ * HTTP_SEGS_REF_MAX: a plain client gets it copied as it reads
+ * (http_stream). Here it is more than two stream pieces long and two
+ * clinics' objects are each longer than a piece, so pieces end inside a
+ * clinic's bytes. The body is the document byte for byte, with its
+ * Content-Length and no chunked framing; HEAD gives the length.
+ */
+static void test_all_streamed(void **state)
+{
+    static char addr[HTTP_STREAM_PIECE + HTTP_STREAM_PIECE / 4];
+    struct server *sv = *state;
+    struct feed_snapshot *s;
+    struct resp r;
+    char clen[32], v[64];
+
+    memset(addr, 'x', sizeof(addr) - 1);
+    r_long_address = addr;
+    s = make_region();
+    r_long_address = NULL;
+    set_snapshot(sv, s);
+    assert_true(s->all.nseg > HTTP_SEGS_REF_MAX);
+    assert_true(s->all.len > 2 * HTTP_STREAM_PIECE);
+    snprintf(clen, sizeof(clen), "%zu", s->all.len);
+
+    request(sv, NULL, "/v1/availability", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Length", clen);
+    expect_header(&r, "ETag", s->all.etag);
+    assert_null(header(&r, "Transfer-Encoding", v, sizeof(v)));
+    assert_int_equal(r.blen, s->all.len);
+    assert_memory_equal(r.body, th_doc_text(&s->all), s->all.len);
+    resp_free(&r);
+
+    request(sv, "HEAD", "/v1/availability", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Length", clen);
+    assert_int_equal(r.blen, 0);
+    resp_free(&r);
+}
+
+/*
  * Slot.ndjson is kept only compressed (feed.c): a gzip client gets the
  * member assembled by reference, a plain client the text inflated as it
  * reads, in several pieces (the file is made larger than
@@ -2854,6 +2898,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nearest_unavailable, nogeo_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_openapi_and_static, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_all_streamed, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_slot_file_streamed, default_setup,
                                         server_teardown),
