@@ -138,8 +138,9 @@ int feed_build_from(const struct conf_region *region,
  * that collected it, the snapshot's clock stays `now`), at most
  * max_parts of them (0: no limit) and until clock_mono_ms() reaches
  * deadline_ms (0: none); after the last part it assembles all.json, its
- * gzip and the SMART files (O(clinics) piece lists and the gzip's copy,
- * no serializing).
+ * gzip and the SMART files (the pieces were noted as the parts were
+ * collected: O(clinics) summing and hashing of compact arrays, no
+ * serializing, no copying).
  * Returns 1 when more steps are needed, 0 when the snapshot is complete
  * (feed_job_take it), -1 with err set (feed_job_free the job). Without
  * limits, or with states unchanged between steps, the result equals
