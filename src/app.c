@@ -578,7 +578,8 @@ static void open_store(struct app *a)
  * The changelist is safe here: no descriptor in the loop is dup()ed.
  *
  * Why a fixed M_MMAP_THRESHOLD of 1 MiB: a build at 10,000 clinics makes
- * a 6.4 MB all.json and arrays of several MB; glibc's sliding threshold
+ * arrays of about a MB (it made a 6.4 MB all.json before that was kept as
+ * pieces, docs/performance.md "Fifth round"); glibc's sliding threshold
  * moves such blocks into the heap after the first one is freed, where
  * they fragment it and its top cannot shrink. mmap'd, they go back to
  * the system when freed (scale.sh 10000: peak RSS 633 -> 591 MB).

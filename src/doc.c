@@ -23,7 +23,7 @@ void doc_etag(const char *data, size_t len, char out[DOC_ETAG_LEN])
     snprintf(out, DOC_ETAG_LEN, "\"%016" PRIx64 "-%zx\"", h, len);
 }
 
-/* The gzip header doc_gzip_assemble and doc_gzip_segs write: deflate, no
+/* The gzip header doc_gzip_segs writes: deflate, no
  * flags, no mtime, unix (RFC 1952). */
 static const unsigned char gz_head[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
 
@@ -491,36 +491,6 @@ static struct doc_crcsum pieces_sum(const struct doc_zpart *const *parts,
         all = doc_crcsum_cat(all, p);
     }
     return all;
-}
-
-int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
-                      const struct doc_crcsum *sum, const char *plain_etag,
-                      struct doc *out)
-{
-    const unsigned char *head = gz_head;
-    unsigned char *p;
-    struct doc_crcsum all;
-    size_t total = sizeof(gz_head) + 8, i;
-
-    memset(out, 0, sizeof(*out));
-    if (n == 0)
-        return -1;
-    for (i = 0; i < n; i++)
-        total += parts[i]->zlen;
-    if ((out->json = malloc(total)) == NULL)
-        return -1;
-    p = (unsigned char *)out->json;
-    memcpy(p, head, sizeof(gz_head));
-    p += sizeof(gz_head);
-    for (i = 0; i < n; i++) {
-        memcpy(p, parts[i]->z, parts[i]->zlen);
-        p += parts[i]->zlen;
-    }
-    all = pieces_sum(parts, n, sum);
-    gz_tail(p, all.crc, all.len);
-    out->len = total;
-    gz_etag(out, plain_etag);
-    return 0;
 }
 
 void doc_gzip_segs(const struct doc_zpart *const *parts, size_t n,

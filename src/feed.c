@@ -898,103 +898,187 @@ static int part_zpiece(struct feed_part *const *parts, size_t i,
     return rc;
 }
 
-/* all.json's gzip from the pieces: head, one per clinic, tail. */
-static int assemble_gzip(struct feed_snapshot *s, size_t prefix_len)
-{
-    const struct doc_zpart **v;
-    struct doc_zpart head, tail;
-    struct doc_crcsum sum;
-    size_t i, n = s->nclinics;
-    int rc = -1, ok;
+/*
+ * What all.json and its gzip reference besides the parts' bytes (feed.h
+ * all_pieces; the snapshot owns it). all is segs: the prefix, each
+ * clinic's object in its part, "]}". all_gz is segs too: the gzip
+ * header, the prefix compressed, zbody, "]}" compressed, an empty final
+ * block, the trailer (doc_gzip_segs). zbody is the clinics' deflate
+ * pieces copied together as they are collected (~270 KB at 10,000
+ * clinics): by reference they would be ~30 bytes each, and a reply would
+ * cost every request a chain per clinic.
+ */
+struct feed_all {
+    char *prefix;           /* head "," summary ",\"clinics\":[" */
+    struct doc_zpart zhead; /* prefix compressed */
+    struct doc_zpart ztail; /* "]}" compressed */
+    struct sbuf zbody;      /* each part's z, in region order */
+    struct doc_zpart body;  /* zbody as one piece (a view: z is zbody's) */
+    struct doc_seg gz_segs[3 + 3];
+    unsigned char gz_tail[8];
+    struct doc_seg segs[]; /* nclinics + 2 */
+};
 
-    memset(&head, 0, sizeof(head));
-    memset(&tail, 0, sizeof(tail));
-    if ((v = calloc(n + 2, sizeof(*v))) == NULL)
-        return -1;
-    if (doc_zpart_make(s->all.json, prefix_len, NULL, 0, 0, &head) != 0 ||
-        doc_zpart_make("]}", 2, NULL, 0, 1, &tail) != 0)
-        goto out;
-    v[0] = &head;
-    /* The pieces were made as the parts were collected (collect_part). */
-    for (i = 0; i < n; i++)
-        v[i + 1] = &s->parts[i]->z;
-    v[n + 1] = &tail;
-    sum = doc_crcmemo_sum(&s->crc_all, &ok);
-    if (ok) {
-        struct doc_crcsum h = { head.crc, head.len },
-                          t = { tail.crc, tail.len };
-        sum = doc_crcsum_cat(doc_crcsum_cat(h, sum), t);
+static void all_pieces_free(struct feed_all *a)
+{
+    if (a == NULL)
+        return;
+    free(a->prefix);
+    doc_zpart_free(&a->zhead);
+    doc_zpart_free(&a->ztail);
+    sbuf_free(&a->zbody);
+    free(a);
+}
+
+/* A build in progress (feed.h "Builds in slices"). */
+struct feed_job {
+    const struct conf_region *region;
+    int64_t now;
+    int32_t day;
+    struct feed_snapshot *prev; /* held with feed_snapshot_ref */
+    struct feed_snapshot *s;    /* being filled */
+    struct feed_scratch sc;     /* one compressor for every piece */
+    size_t next;                /* the next clinic to collect */
+    uint64_t content_hash;      /* build_all's, for Last-Modified */
+    /* Each part's share of the documents, noted as it is collected
+     * (collect_pieces): */
+    uint64_t *objh; /* its object's hash, for all.json's tree */
+    struct doc_seg *smart_segs[SMARTPUB_NDOCS]; /* owned until build_smart
+                                                 * gives them to s->smart */
+    size_t smart_nseg[SMARTPUB_NDOCS];
+    uint64_t smart_tree[SMARTPUB_NDOCS];
+    const struct doc_zpart **zslot; /* the Slot file's pieces */
+    bool all_built;
+    bool smart_built;
+    struct feed_step_stats last; /* of the last step */
+};
+
+/*
+ * Part i's share of all.json, its gzip and the SMART files, noted while
+ * its bytes are in cache: a pass per document over 10,000 parts at the
+ * end of a build (a cache miss per part and pass) was most of a
+ * one-clinic rebuild.
+ */
+static void collect_pieces(struct feed_job *j, const struct feed_part *p,
+                           size_t i)
+{
+    struct feed_all *a = j->s->all_pieces;
+    const struct feed_heavy *h = p->heavy;
+    int t;
+
+    /* The first object without the comma its entry starts with. */
+    a->segs[i + 1].p = i == 0 ? p->info.obj : p->entry;
+    a->segs[i + 1].len = p->info.obj_len + (i > 0);
+    j->objh[i] = p->obj_hash;
+    sbuf_add(&a->zbody, (const char *)p->z.z, p->z.zlen);
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        const struct sbuf *b = t == SMARTPUB_LOCATION ? &p->loc : &h->smart[t];
+        const uint64_t *bh =
+            t == SMARTPUB_LOCATION ? &p->loc_hash : &h->smart_hash[t];
+
+        if (t == SMARTPUB_SLOT) {
+            j->zslot[i] = &h->slot_z;
+        } else if (b->len > 0) {
+            j->smart_segs[t][j->smart_nseg[t]].p = b->p;
+            j->smart_segs[t][j->smart_nseg[t]++].len = b->len;
+        }
+        j->smart_tree[t] = hash_fnv1a(j->smart_tree[t], bh, sizeof(*bh));
     }
-    rc = doc_gzip_assemble(v, n + 2, ok ? &sum : NULL, s->all.etag, &s->all_gz);
-out:
-    doc_zpart_free(&head);
-    doc_zpart_free(&tail);
-    free(v);
-    return rc;
+}
+
+/* all.json's gzip by reference: the prefix and the tail compressed here,
+ * the clinics' pieces (zbody) with the crc32 the memo summed. */
+static int assemble_gzip(struct feed_snapshot *s, struct doc_zctx *zc)
+{
+    struct feed_all *a = s->all_pieces;
+    const struct doc_zpart *v[3];
+    struct doc_crcsum sum, hs, ts;
+    size_t plain;
+    int ok;
+
+    sum = doc_crcmemo_sum(&s->crc_all, &ok);
+    if (!ok || a->zbody.oom ||
+        doc_zpart_make_cx(zc, a->segs[0].p, a->segs[0].len, NULL, 0, 0,
+                          &a->zhead) != 0 ||
+        doc_zpart_make_cx(zc, "]}", 2, NULL, 0, 0, &a->ztail) != 0)
+        return -1;
+    a->body.z = (unsigned char *)a->zbody.p;
+    a->body.zlen = a->zbody.len;
+    a->body.crc = sum.crc;
+    a->body.len = sum.len;
+    hs.crc = a->zhead.crc;
+    hs.len = a->zhead.len;
+    ts.crc = a->ztail.crc;
+    ts.len = a->ztail.len;
+    sum = doc_crcsum_cat(doc_crcsum_cat(hs, sum), ts);
+    v[0] = &a->zhead;
+    v[1] = &a->body;
+    v[2] = &a->ztail;
+    doc_gzip_segs(v, 3, &sum, a->gz_tail, a->gz_segs, &s->all_gz, &plain);
+    doc_etag_gz(s->all.etag, s->all_gz.etag);
+    return 0;
 }
 
 /*
- * The whole-region document: head (version .. guarantee), summary, then
- * every clinic object copied from its part, so that filtered documents
- * (api.c) are spliced from the very same bytes. Its ETag is the tree
- * hash (feed.h): FNV-1a over the prefix's bytes and each object's hash.
- * *content_hash gets the same over what follows the head (Last-Modified).
+ * The whole-region document, by reference (doc.h): the prefix (head,
+ * summary, `,"clinics":[`, owned by the snapshot), every clinic object
+ * in its part (the very bytes filtered documents are spliced from,
+ * api.c), then `]}`. Copying them together was most of a one-clinic
+ * rebuild at 10,000 clinics (6.4 MB: an mmap, its page faults, the
+ * copy). Its ETag is the tree hash (feed.h): FNV-1a over the head's
+ * bytes and each object's hash. *content_hash gets the same over what
+ * follows the head (Last-Modified).
  */
-static int build_all(const struct conf_region *region, int64_t now,
-                     struct feed_snapshot *s, uint64_t *content_hash)
+static int build_all(struct feed_job *j)
 {
     static const char open_list[] = ",\"clinics\":[";
+    static const char close_list[] = "]}";
+    struct feed_snapshot *s = j->s;
+    struct feed_all *a = s->all_pieces;
     char sum[FEED_SUMMARY_MAX];
     struct sbuf b = { 0 };
     uint64_t h, ch;
-    size_t i, n, total, prefix;
+    size_t i, n, total;
     cJSON *obj;
     int rc = -1;
 
     if ((obj = cJSON_CreateObject()) == NULL)
         return -1;
-    if (add_head(obj, region, now) != 0 ||
-        add_str_or_null(obj, "region", region->name) != 0 ||
-        add_guarantee(obj, &region->guarantee, now) != 0 ||
+    if (add_head(obj, j->region, j->now) != 0 ||
+        add_str_or_null(obj, "region", j->region->name) != 0 ||
+        add_guarantee(obj, &j->region->guarantee, j->now) != 0 ||
         (s->head = cJSON_PrintUnformatted(obj)) == NULL)
         goto out;
     s->head_len = strlen(s->head) - 1; /* drop the closing brace */
     s->head[s->head_len] = '\0';
     if ((n = feed_summary_format(s, NULL, s->nclinics, sum, sizeof(sum))) == 0)
         goto out;
-    total = s->head_len + 1 + n + sizeof(open_list) - 1 + 2;
-    for (i = 0; i < s->nclinics; i++)
-        total += s->info[i].obj_len + 1;
-    /* One allocation of the final size: the copy is the whole cost. */
-    if ((b.p = malloc(total + 1)) == NULL)
-        goto out;
-    b.cap = total + 1;
     sbuf_add(&b, s->head, s->head_len);
     sbuf_add(&b, ",", 1);
     sbuf_add(&b, sum, n);
     sbuf_add(&b, open_list, sizeof(open_list) - 1);
-    prefix = b.len;
-    ch = hash_fnv1a(HASH_FNV1A_INIT, sum, n);
-    for (i = 0; i < s->nclinics; i++) {
-        const struct feed_part *p = s->parts[i];
-
-        if (i == 0)
-            sbuf_add(&b, p->info.obj, p->info.obj_len);
-        else
-            sbuf_add(&b, p->entry, p->info.obj_len + 1);
-        ch = hash_fnv1a(ch, &p->obj_hash, sizeof(p->obj_hash));
-    }
-    sbuf_add(&b, "]}", 2);
     if (b.oom)
         goto out;
-    s->all.json = b.p;
-    s->all.len = b.len;
+    a->prefix = b.p; /* the snapshot's now */
+    a->segs[0].p = b.p;
+    a->segs[0].len = total = b.len;
     b.p = NULL;
+    ch = hash_fnv1a(HASH_FNV1A_INIT, sum, n);
+    for (i = 0; i < s->nclinics; i++) {
+        total += a->segs[i + 1].len;
+        ch = hash_fnv1a(ch, &j->objh[i], sizeof(j->objh[i]));
+    }
+    a->segs[i + 1].p = close_list;
+    a->segs[i + 1].len = sizeof(close_list) - 1;
+    total += a->segs[i + 1].len;
+    s->all.segs = a->segs;
+    s->all.nseg = s->nclinics + 2;
+    s->all.len = total;
     h = hash_fnv1a(HASH_FNV1A_INIT, s->head, s->head_len);
     h = hash_fnv1a(h, &ch, sizeof(ch));
     doc_etag_hash(h, s->all.len, s->all.etag);
-    *content_hash = ch;
-    rc = assemble_gzip(s, prefix);
+    j->content_hash = ch;
+    rc = assemble_gzip(s, j->sc.zc);
 out:
     free(b.p);
     cJSON_Delete(obj);
@@ -1003,55 +1087,23 @@ out:
 
 /*
  * The SMART files as pieces: each clinic's lines, by reference into its
- * part (smartpub_docs_set_segs). At 10,000 clinics the Slot file is
- * hundreds of MB; copying it together on every rebuild would be most of
- * the build and a second copy in memory.
+ * part (smartpub_docs_set_segs), noted by collect_pieces. At 10,000
+ * clinics the Slot file is hundreds of MB; copying it together on every
+ * rebuild would be most of the build and a second copy in memory.
  */
-static int build_smart(struct feed_snapshot *s, int64_t now)
+static int build_smart(struct feed_job *j)
 {
-    struct doc_seg *segs[SMARTPUB_NDOCS] = { NULL };
-    size_t nseg[SMARTPUB_NDOCS] = { 0 };
-    uint64_t tree[SMARTPUB_NDOCS];
-    const struct doc_zpart **zs;
+    struct feed_snapshot *s = j->s;
     struct doc_crcsum slot_sum;
-    size_t i;
     int t, rc, ok;
 
-    /* One entry more: never a zero-size (possibly NULL) malloc. */
-    if ((zs = calloc(s->nclinics + 1, sizeof(*zs))) == NULL)
-        return -1;
-    for (t = 0; t < SMARTPUB_NDOCS; t++) {
-        tree[t] = HASH_FNV1A_INIT;
-        /* Slot: the gzip member's header, final block and trailer too. */
-        if ((segs[t] = calloc(s->nclinics + 3, sizeof(*segs[t]))) == NULL)
-            goto oom;
-        for (i = 0; i < s->nclinics; i++) {
-            const struct feed_part *p = s->parts[i];
-            const struct sbuf *b =
-                t == SMARTPUB_LOCATION ? &p->loc : &p->heavy->smart[t];
-            const uint64_t *bh = t == SMARTPUB_LOCATION
-                                     ? &p->loc_hash
-                                     : &p->heavy->smart_hash[t];
-
-            if (t == SMARTPUB_SLOT) {
-                zs[i] = &p->heavy->slot_z;
-            } else if (b->len > 0) {
-                segs[t][nseg[t]].p = b->p;
-                segs[t][nseg[t]++].len = b->len;
-            }
-            tree[t] = hash_fnv1a(tree[t], bh, sizeof(*bh));
-        }
-    }
     slot_sum = doc_crcmemo_sum(&s->crc_slot, &ok);
-    rc = smartpub_docs_set_segs(&s->smart, segs, nseg, zs, s->nclinics,
-                                ok ? &slot_sum : NULL, tree, now);
-    free(zs);
-    return rc;
-oom:
+    rc = smartpub_docs_set_segs(&s->smart, j->smart_segs, j->smart_nseg,
+                                j->zslot, s->nclinics, ok ? &slot_sum : NULL,
+                                j->smart_tree, j->now);
     for (t = 0; t < SMARTPUB_NDOCS; t++)
-        free(segs[t]);
-    free(zs);
-    return -1;
+        j->smart_segs[t] = NULL; /* s->smart's now */
+    return rc;
 }
 
 /* --- content-change time ------------------------------------------------ */
@@ -1077,20 +1129,6 @@ static int64_t content_changed_at(const struct feed_snapshot *s,
     }
     return m_since;
 }
-
-/* A build in progress (feed.h "Builds in slices"). */
-struct feed_job {
-    const struct conf_region *region;
-    int64_t now;
-    int32_t day;
-    struct feed_snapshot *prev; /* held with feed_snapshot_ref */
-    struct feed_snapshot *s;    /* being filled */
-    struct feed_scratch sc;     /* one compressor for every piece */
-    size_t next;                /* the next clinic to collect */
-    uint64_t content_hash;      /* build_all's, for Last-Modified */
-    bool smart_built;
-    struct feed_step_stats last; /* of the last step */
-};
 
 /* Clinic i's part into j->s: prev's when still valid, else a new one
  * (sharing prev's slot pieces when those are), and its all.json gzip
@@ -1124,15 +1162,22 @@ static int collect_part(struct feed_job *j, const struct clinic_state *st,
     doc_crcmemo_push(&s->crc_all, &p->z, prev ? &prev->crc_all : NULL);
     doc_crcmemo_push(&s->crc_slot, &p->heavy->slot_z,
                      prev ? &prev->crc_slot : NULL);
+    collect_pieces(j, p, i);
     return 0;
 }
 
 void feed_job_free(struct feed_job *j)
 {
+    int t;
+
     if (j == NULL)
         return;
     feed_snapshot_free(j->s);
     feed_snapshot_unref(j->prev);
+    free(j->objh);
+    for (t = 0; t < SMARTPUB_NDOCS; t++)
+        free(j->smart_segs[t]);
+    free(j->zslot);
     doc_zctx_free(j->sc.zc);
     sbuf_free(&j->sc.slots);
     free(j);
@@ -1145,6 +1190,7 @@ int feed_job_new(const struct conf_region *region, int64_t now,
     static uint64_t serial;
     struct feed_job *j;
     struct feed_snapshot *s;
+    int t;
 
     *out = NULL;
     if (region == NULL) {
@@ -1173,6 +1219,28 @@ int feed_job_new(const struct conf_region *region, int64_t now,
         doc_crcmemo_init(&s->crc_all, s->nclinics) != 0 ||
         doc_crcmemo_init(&s->crc_slot, s->nclinics) != 0)
         goto oom;
+    /* One entry more: never a zero-size (possibly NULL) malloc. */
+    if ((s->all_pieces = calloc(1, sizeof(*s->all_pieces) +
+                                       (s->nclinics + 2) *
+                                           sizeof(struct doc_seg))) == NULL ||
+        (j->objh = malloc((s->nclinics + 1) * sizeof(*j->objh))) == NULL ||
+        (j->zslot = calloc(s->nclinics + 1, sizeof(*j->zslot))) == NULL)
+        goto oom;
+    for (t = 0; t < SMARTPUB_NDOCS; t++) {
+        j->smart_tree[t] = HASH_FNV1A_INIT;
+        /* Slot: the gzip member's header, final block and trailer too. */
+        if ((j->smart_segs[t] =
+                 calloc(s->nclinics + 3, sizeof(*j->smart_segs[t]))) == NULL)
+            goto oom;
+    }
+    /* The clinics' deflate pieces: about as long as the last build's. */
+    if (prev != NULL && prev->all_pieces != NULL && prev->region == region) {
+        size_t cap = prev->all_pieces->zbody.len + 4096;
+
+        if ((s->all_pieces->zbody.p = malloc(cap)) == NULL)
+            goto oom;
+        s->all_pieces->zbody.cap = cap;
+    }
     /* prev's parts are read until the job ends: keep it alive even if
      * its owner frees it meanwhile (a newer snapshot published). */
     j->prev = prev;
@@ -1231,16 +1299,17 @@ int feed_job_step(struct feed_job *j, const struct clinic_state *states,
      * step each when limited (the parts of this step took their share). */
     if (done > 0 && (max_parts > 0 || deadline_ms > 0))
         return 1;
-    if (s->all.json == NULL) {
-        if (build_all(j->region, j->now, s, &j->content_hash) != 0)
+    if (!j->all_built) {
+        if (build_all(j) != 0)
             goto oom;
+        j->all_built = true;
         j->last.all_us = clock_mono_us() - t;
         if (max_parts > 0 || deadline_ms > 0)
             return 1;
         t = clock_mono_us();
     }
     if (!j->smart_built) {
-        if (build_smart(s, j->now) != 0)
+        if (build_smart(j) != 0)
             goto oom;
         j->smart_built = true;
         s->changed_at = content_changed_at(s, j->content_hash, j->now);
@@ -1307,8 +1376,7 @@ static void snapshot_destroy(struct feed_snapshot *s)
 {
     size_t i;
 
-    free(s->all.json);
-    free(s->all_gz.json);
+    all_pieces_free(s->all_pieces);
     free(s->head);
     /* clinics, clinics_gz and info are views of the parts' bytes. */
     for (i = 0; i < s->nclinics && s->parts != NULL; i++)

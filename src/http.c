@@ -330,10 +330,10 @@ static void send_segs(struct rq *q, const struct doc *d,
 
 /*
  * Send a document kept only compressed to a client that does not take
- * gzip: inflated a piece at a time as the client reads (http_stream.h).
- * HEAD sends only the length.
+ * gzip, or one of many pieces: inflated or copied a bounded piece at a
+ * time as the client reads (http_stream.h). HEAD sends only the length.
  */
-static void send_unzipped(struct rq *q, const struct doc *d,
+static void send_streamed(struct rq *q, const struct doc *d,
                           evbuffer_ref_cleanup_cb cleanup, void *arg)
 {
     if (evhttp_request_get_command(q->req) == EVHTTP_REQ_HEAD) {
@@ -584,8 +584,10 @@ static void serve_doc(struct rq *q, const struct doc *doc, const struct doc *gz,
     add_header(q->req, "Content-Type", content_type);
     if (d == gz)
         add_header(q->req, "Content-Encoding", "gzip");
-    if (d->zsrc != NULL)
-        send_unzipped(q, d, cleanup, holder);
+    /* Pieces by reference cost libevent a 1 KB chain each: all.json and
+     * the SMART files, a piece per clinic, are copied as they go out. */
+    if (d->zsrc != NULL || (d->segs != NULL && d->nseg > HTTP_SEGS_REF_MAX))
+        send_streamed(q, d, cleanup, holder);
     else if (d->segs != NULL)
         send_segs(q, d, cleanup, holder);
     else

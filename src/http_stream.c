@@ -4,14 +4,16 @@
  * evhttp_send_reply_start with a Content-Length set sends the head without
  * chunked framing; each evhttp_send_reply_chunk_with_cb queues one piece
  * and calls us back once the connection's output buffer has drained, and
- * the next piece is inflated then. Pieces are copies (the inflater writes
- * into the evbuffer's own space), so nothing of the document is borrowed
- * by libevent: the holder can go as soon as the last piece is queued.
+ * the next piece is inflated (or copied from a document's pieces) then.
+ * Pieces are copies (written into the evbuffer's own space), so nothing
+ * of the document is borrowed by libevent: the holder can go as soon as
+ * the last piece is queued.
  */
 #include "slotfeed/http_stream.h"
 
 #include <stdlib.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include <event2/event.h>
@@ -22,8 +24,10 @@ struct stream {
     struct http_streams *set;
     struct evhttp_request *req;
     struct evhttp_connection *evcon;
-    struct doc_unzip *u;
-    size_t left; /* plain bytes still to send */
+    struct doc_unzip *u; /* a doc kept only compressed, or */
+    const struct doc *d; /* one kept as pieces (u NULL) */
+    size_t seg, seg_off; /* d's next piece and offset in it */
+    size_t left;         /* plain bytes still to send */
     evbuffer_ref_cleanup_cb cleanup;
     void *holder;
     struct event *kill_ev; /* after a failure: closes the connection */
@@ -87,6 +91,29 @@ static void stream_fail(struct stream *st)
 
 static void on_sent(struct evhttp_connection *evcon, void *arg);
 
+/* Copy up to want bytes of st->d's pieces from where the last call
+ * stopped into out; *got is how many there were. */
+static void segs_read(struct stream *st, char *out, size_t want, size_t *got)
+{
+    const struct doc *d = st->d;
+
+    *got = 0;
+    while (*got < want && st->seg < d->nseg) {
+        const struct doc_seg *g = &d->segs[st->seg];
+        size_t n = g->len - st->seg_off;
+
+        if (n > want - *got)
+            n = want - *got;
+        memcpy(out + *got, g->p + st->seg_off, n);
+        *got += n;
+        st->seg_off += n;
+        if (st->seg_off == g->len) {
+            st->seg++;
+            st->seg_off = 0;
+        }
+    }
+}
+
 /* Inflate and queue the next piece; end the reply after the last. */
 static void pump(struct stream *st)
 {
@@ -98,7 +125,12 @@ static void pump(struct stream *st)
 
     if (buf != NULL && evbuffer_reserve_space(buf, want, &v, 1) == 1 &&
         v.iov_len >= want) {
-        rc = doc_unzip_read(st->u, v.iov_base, want, &got);
+        if (st->u != NULL) {
+            rc = doc_unzip_read(st->u, v.iov_base, want, &got);
+        } else {
+            segs_read(st, v.iov_base, want, &got);
+            rc = 0;
+        }
         v.iov_len = got;
         evbuffer_commit_space(buf, &v, 1);
     }
@@ -132,13 +164,14 @@ int http_stream_start(struct http_streams *set, struct evhttp_request *req,
     struct stream *st = NULL;
     char clen[32];
 
-    if (set == NULL || d == NULL || d->zsrc == NULL || evcon == NULL ||
-        (st = calloc(1, sizeof(*st))) == NULL ||
-        (st->u = doc_unzip_new(d->zsrc)) == NULL) {
+    if (set == NULL || d == NULL || (d->zsrc == NULL && d->segs == NULL) ||
+        evcon == NULL || (st = calloc(1, sizeof(*st))) == NULL ||
+        (d->zsrc != NULL && (st->u = doc_unzip_new(d->zsrc)) == NULL)) {
         free(st);
         cleanup(NULL, 0, holder);
         return -1;
     }
+    st->d = d;
     st->set = set;
     st->req = req;
     st->evcon = evcon;

@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -492,7 +493,8 @@ static int cmd_poll(int argc, char **argv)
     struct fetch_opts fo = { 0 };
     struct sf_error err = { 0 };
     const struct clinic_state *states;
-    int c, once = 0, rc = 1;
+    const char *text;
+    int c, once = 0, rc = 1, copy = 0;
     size_t n;
 
     optind = 1;
@@ -542,8 +544,15 @@ static int cmd_poll(int argc, char **argv)
         fprintf(stderr, "slotfeed: feed: %s\n", err.msg);
         goto out;
     }
-    fwrite(snap->all.json, 1, snap->all.len, stdout);
+    /* all.json is kept as pieces (feed.h): its text copied out. */
+    if ((text = doc_flatten(&snap->all, &copy)) == NULL) {
+        fprintf(stderr, "slotfeed: feed: out of memory\n");
+        goto out;
+    }
+    fwrite(text, 1, snap->all.len, stdout);
     fputc('\n', stdout);
+    if (copy)
+        free((char *)(uintptr_t)text);
     rc = 0;
 out:
     feed_snapshot_free(snap);

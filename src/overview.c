@@ -498,11 +498,18 @@ int overview_render(const struct feed_snapshot *s, const char *tmpl,
     struct sbuf b = { 0 };
     cJSON *doc = NULL;
     const cJSON *g, *days;
-    int rc = -1;
+    const char *text;
+    int rc = -1, copy = 0;
 
     memset(out, 0, sizeof(*out));
     c.b = &b;
-    if ((doc = cJSON_ParseWithLength(s->all.json, s->all.len)) == NULL)
+    /* all.json is kept as pieces (feed.h): parsed from a copy. */
+    if ((text = doc_flatten(&s->all, &copy)) == NULL)
+        goto out;
+    doc = cJSON_ParseWithLength(text, s->all.len);
+    if (copy)
+        free((char *)(uintptr_t)text);
+    if (doc == NULL)
         goto out;
     c.doc = doc;
     c.clinics = cJSON_GetObjectItemCaseSensitive(doc, "clinics");

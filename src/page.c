@@ -1044,10 +1044,12 @@ int page_render(const struct feed_snapshot *s, const struct geo_table *geo,
     struct sbuf b = { 0 };
     struct api_filter f;
     struct doc fd = { 0 };
+    const struct doc *src;
+    const char *text;
     cJSON *doc = NULL, *g;
     struct row *web = NULL, *none = NULL;
     size_t nweb = 0, nnone = 0;
-    int rc = -1;
+    int rc = -1, copy = 0;
 
     memset(out, 0, sizeof(*out));
     *status = 200;
@@ -1059,8 +1061,14 @@ int page_render(const struct feed_snapshot *s, const struct geo_table *geo,
     page_filter(&c, geo, &f, status, cacheable);
     if (!api_filter_empty(&f) && api_filter_build(s, geo, &f, &fd) != 0)
         goto out;
-    doc = fd.json != NULL ? cJSON_ParseWithLength(fd.json, fd.len)
-                          : cJSON_ParseWithLength(s->all.json, s->all.len);
+    /* The filtered document, or all.json (kept as pieces, feed.h: parsed
+     * from a copy). */
+    src = fd.json != NULL ? &fd : &s->all;
+    if ((text = doc_flatten(src, &copy)) == NULL)
+        goto out;
+    doc = cJSON_ParseWithLength(text, src->len);
+    if (copy)
+        free((char *)(uintptr_t)text);
     if (doc == NULL)
         goto out;
     g = cJSON_GetObjectItemCaseSensitive(doc, "guarantee");

@@ -98,7 +98,7 @@ void doc_etag_gz(const char *plain_etag, char out[DOC_ETAG_LEN]);
 /*
  * One piece of a gzip member compressed on its own, so that a large
  * document assembled from cached pieces gets its gzip assembled from
- * cached compressed pieces too (doc_gzip_assemble). z holds raw deflate
+ * cached compressed pieces too (doc_gzip_segs). z holds raw deflate
  * blocks, none of them final, ending byte-aligned (sync flush), or with
  * the final block when the piece was made with final != 0; crc is the
  * crc32 and len the length of the piece's plain bytes.
@@ -176,25 +176,15 @@ struct doc_crcsum doc_crcmemo_sum(const struct doc_crcmemo *m, int *ok);
 void doc_crcmemo_free(struct doc_crcmemo *m);
 
 /*
- * One gzip member (RFC 1952) from n pieces in document order, the last
- * made with final != 0: header, the pieces' deflate data, then the crc32
- * (crc32_combine of the pieces', or *sum when given: the caller's sum of
- * exactly these pieces) and length. The result is a doc as doc_gzip
- * makes (its ETag plain_etag + "-gz"), decompressing to the
- * concatenation of the pieces' plain bytes. 0, or -1 (OOM or n == 0).
- */
-int doc_gzip_assemble(const struct doc_zpart *const *parts, size_t n,
-                      const struct doc_crcsum *sum, const char *plain_etag,
-                      struct doc *out);
-
-/*
  * One gzip member by reference from n raw-deflate pieces made with
- * final == 0 (a document too large to copy, such as the Slot file): segs
+ * final == 0 (a document too large to copy on every build, such as the
+ * Slot file or all.json's gzip): segs
  * (n + 3 entries, caller storage) gets the header, each piece's deflate
  * bytes (borrowed: the pieces must outlive segs), an empty final block
  * and the trailer, which is written into tail (8 bytes, caller storage
- * living as long as segs); its crc32 is *sum's when given (as for
- * doc_gzip_assemble). *gz becomes the member by reference (json NULL,
+ * living as long as segs); its crc32 is *sum's when given (the caller's
+ * sum of exactly these pieces, e.g. from a doc_crcmemo), else the
+ * crc32_combine of the pieces'. *gz becomes the member by reference (json NULL,
  * segs, nseg entries used, len their total; its etag is the caller's to
  * set, e.g. doc_etag_gz); *plain_len gets the length of the plain bytes.
  * Empty pieces are skipped.

@@ -42,10 +42,13 @@ struct feed_clinic_info {
 };
 
 struct feed_part; /* feed.c: one clinic's shared pieces */
+struct feed_all;  /* feed.c: what all and all_gz reference */
 
 struct feed_snapshot {
     int64_t generated_at;
-    struct doc all;      /* GET /v1/availability */
+    struct doc all;      /* GET /v1/availability: kept as pieces
+                                 * (segs: see all_segs; doc_flatten for
+                                 * contiguous text) */
     struct doc *clinics; /* GET /v1/clinics/{id}, region order */
     size_t nclinics;
     const struct conf_region *region; /* borrowed */
@@ -53,15 +56,16 @@ struct feed_snapshot {
     struct smartpub_docs smart;
     /*
      * For filtered answers and gzip (feed.c fills, http.c/api.c read):
-     * all.json is spliced from head + summary + the clinic objects, so a
-     * filtered document is spliced from the same bytes without
-     * re-serializing (feed_summary_format recomputes the summary).
+     * all.json is head + summary + the clinic objects (by reference to
+     * info[i].obj), so a filtered document is spliced from the same bytes
+     * without re-serializing (feed_summary_format recomputes the summary).
      */
     char *head; /* all.json's first fields, "{...guarantee"
                                  * without the closing brace; owned */
     size_t head_len;
     struct feed_clinic_info *info; /* nclinics entries, region order */
-    struct doc all_gz;             /* gzip of all; ETag "...-gz" */
+    struct doc all_gz;             /* gzip of all, also pieces (segs);
+                                 * ETag "...-gz" */
     struct doc *clinics_gz;        /* gzip of each clinic doc */
     int64_t changed_at;            /* content (all.json minus generated_at)
                                  * last changed: Last-Modified */
@@ -76,6 +80,10 @@ struct feed_snapshot {
     /* private (feed.c): each clinic's part (bytes shared with the
      * snapshots that reused it), references besides the builder's */
     struct feed_part **parts;
+    /* what all and all_gz reference besides the parts' bytes: the
+     * piece lists, all.json's prefix (head, summary, "clinics":[), the
+     * gzip's pieces (owned) */
+    struct feed_all *all_pieces;
     /* crc32 of all.json's clinic pieces and of the Slot file's pieces,
      * by blocks, for the next build to reuse (doc_crcmemo) */
     struct doc_crcmemo crc_all, crc_slot;
@@ -107,8 +115,10 @@ int feed_build(const struct conf_region *region,
  * its content has held since (<= now; docs/feed.md), and the ETags of
  * all.json and the SMART files are tree hashes: FNV-1a over the prefix
  * and each clinic's piece hash (doc_etag_hash), so that no build reads
- * every byte again. all.json's gzip is assembled from per-clinic deflate
- * pieces (doc_gzip_assemble), each compressed after its neighbour.
+ * every byte again. all.json references its parts' objects (no copy);
+ * its gzip is made of per-clinic deflate pieces, each compressed after
+ * its neighbours and copied into one buffer as the parts are collected,
+ * between the prefix's and the tail's (doc_gzip_segs).
  */
 int feed_build_from(const struct conf_region *region,
                     const struct clinic_state *states, int64_t now,
@@ -128,7 +138,9 @@ int feed_build_from(const struct conf_region *region,
  * that collected it, the snapshot's clock stays `now`), at most
  * max_parts of them (0: no limit) and until clock_mono_ms() reaches
  * deadline_ms (0: none); after the last part it assembles all.json, its
- * gzip and the SMART files (O(clinics) copying, no serializing).
+ * gzip and the SMART files (the pieces were noted as the parts were
+ * collected: O(clinics) summing and hashing of compact arrays, no
+ * serializing, no copying).
  * Returns 1 when more steps are needed, 0 when the snapshot is complete
  * (feed_job_take it), -1 with err set (feed_job_free the job). Without
  * limits, or with states unchanged between steps, the result equals

@@ -28,14 +28,22 @@ struct doc;
 /* Text made per loop turn and reply (also the largest piece in flight). */
 #define HTTP_STREAM_PIECE (256 * 1024)
 
+/* A document kept as more pieces than this (a piece per clinic: all.json,
+ * the SMART files) is streamed, copied a piece at a time; one of fewer (a
+ * gzip member's framing around a few pieces) is sent by reference. */
+#define HTTP_SEGS_REF_MAX 8
+
 struct http_streams;
 
 /* A new empty set; NULL on allocation failure. */
 struct http_streams *http_streams_new(void);
 
 /*
- * Answer req with 200 and d's plain bytes, inflated from d->zsrc as the
- * client reads (d->zsrc must be set; headers such as Content-Type and
+ * Answer req with 200 and d's plain bytes, inflated from d->zsrc, or
+ * copied from d->segs (a document of many pieces: by reference, libevent
+ * would malloc a 1 KB chain per piece, 10 MB for all.json at 10,000
+ * clinics, per reply), as the client reads (d->zsrc or d->segs must be
+ * set; headers such as Content-Type and
  * ETag are the caller's, set before). cleanup(NULL, 0, holder) runs once
  * whatever happens: the reply is complete, its connection closed, the
  * set freed, or this call failed (returns -1, nothing sent: the caller

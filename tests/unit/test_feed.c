@@ -297,8 +297,8 @@ static void test_top_level_and_summary(void **state)
     for (i = 0; i < NCLIN; i++)
         expect_str(cJSON_GetArrayItem(cl, i), "id", ids[i]);
     /* The summary precedes the clinics in the bytes. */
-    assert_true(strstr(s->all.json, "\"summary\"") <
-                strstr(s->all.json, "\"clinics\""));
+    assert_true(strstr(th_doc_text(&s->all), "\"summary\"") <
+                strstr(th_doc_text(&s->all), "\"clinics\""));
     cJSON_Delete(doc);
     feed_snapshot_free(s);
     fixture_clear(&fx);
@@ -568,14 +568,15 @@ static void test_etag_tracks_bytes(void **state)
     s2 = build(&fx, NOW);
     /* Same input, same bytes, same tags. */
     assert_int_equal(s1->all.len, s2->all.len);
-    assert_memory_equal(s1->all.json, s2->all.json, s1->all.len);
+    assert_memory_equal(th_doc_text(&s1->all), th_doc_text(&s2->all),
+                        s1->all.len);
     assert_string_equal(s1->all.etag, s2->all.etag);
     assert_string_equal(s1->clinics[A].etag, s2->clinics[A].etag);
     /* The tag is the tree hash (feed.h): FNV-1a of the head, then of
      * the hash of (summary, then each clinic object's FNV-1a), + length. */
     {
         char t[DOC_ETAG_LEN];
-        const char *sum = s1->all.json + s1->head_len + 1;
+        const char *sum = th_doc_text(&s1->all) + s1->head_len + 1;
         size_t i, sumlen = strstr(sum, ",\"clinics\":[") - sum;
         uint64_t h, ch = hash_fnv1a(HASH_FNV1A_INIT, sum, sumlen);
 
@@ -584,7 +585,7 @@ static void test_etag_tracks_bytes(void **state)
                                      s1->info[i].obj_len);
             ch = hash_fnv1a(ch, &oh, sizeof(oh));
         }
-        h = hash_fnv1a(HASH_FNV1A_INIT, s1->all.json, s1->head_len);
+        h = hash_fnv1a(HASH_FNV1A_INIT, th_doc_text(&s1->all), s1->head_len);
         h = hash_fnv1a(h, &ch, sizeof(ch));
         doc_etag_hash(h, s1->all.len, t);
         assert_string_equal(t, s1->all.etag);
@@ -592,8 +593,9 @@ static void test_etag_tracks_bytes(void **state)
     /* A changed clinic changes the region doc and its own doc only. */
     add(&fx.st[F].slots, loc(2026, 4, 1, 9, 0), NULL);
     s3 = build(&fx, NOW);
-    assert_true(s3->all.len != s1->all.len ||
-                memcmp(s3->all.json, s1->all.json, s1->all.len) != 0);
+    assert_true(
+        s3->all.len != s1->all.len ||
+        memcmp(th_doc_text(&s3->all), th_doc_text(&s1->all), s1->all.len) != 0);
     assert_string_not_equal(s3->all.etag, s1->all.etag);
     assert_string_not_equal(s3->clinics[F].etag, s1->clinics[F].etag);
     assert_string_equal(s3->clinics[A].etag, s1->clinics[A].etag);
@@ -619,8 +621,8 @@ static void test_refcount(void **state)
     feed_snapshot_free(s); /* builder lets go: still alive */
     assert_int_equal(s->extra_refs, 2);
     feed_snapshot_unref(s);
-    assert_true(s->all.json[0] == '{'); /* ASan: still readable */
-    feed_snapshot_unref(s);             /* last one frees (ASan: no leak) */
+    assert_true(th_doc_text(&s->all)[0] == '{'); /* ASan: still readable */
+    feed_snapshot_unref(s); /* last one frees (ASan: no leak) */
     /* A snapshot not from feed_build is never freed by unref. */
     memset(&local, 0, sizeof(local));
     feed_snapshot_ref(&local);
@@ -734,7 +736,7 @@ static void test_schema(void **state)
     snprintf(workdir, sizeof(workdir), "%s/test-feed", SLOTFEED_BINARY_DIR);
     fixture_init(&fx);
     s = build(&fx, NOW);
-    rc = validate("feed", "all.json", s->all.json);
+    rc = validate("feed", "all.json", th_doc_text(&s->all));
     if (rc == 77) {
         feed_snapshot_free(s);
         fixture_clear(&fx);
@@ -751,23 +753,23 @@ static void test_schema(void **state)
     }
     /* Each document matches its own definition, not the other. */
     assert_int_equal(validate("clinic_detail", "all-as-detail.json",
-                              s->all.json),
+                              th_doc_text(&s->all)),
                      1);
     assert_int_equal(validate("feed", "detail-as-feed.json",
                               th_doc_text(&s->clinics[A])),
                      1);
 
     /* Deliberately broken documents must fail. */
-    bad = mutate(s->all.json, add_extra_field);
+    bad = mutate(th_doc_text(&s->all), add_extra_field);
     assert_int_equal(validate("feed", "bad-extra.json", bad), 1);
     free(bad);
-    bad = mutate(s->all.json, naive_time);
+    bad = mutate(th_doc_text(&s->all), naive_time);
     assert_int_equal(validate("feed", "bad-naive.json", bad), 1);
     free(bad);
-    bad = mutate(s->all.json, bad_enum);
+    bad = mutate(th_doc_text(&s->all), bad_enum);
     assert_int_equal(validate("feed", "bad-enum.json", bad), 1);
     free(bad);
-    bad = mutate(s->all.json, half_unknown);
+    bad = mutate(th_doc_text(&s->all), half_unknown);
     assert_int_equal(validate("feed", "bad-tristate.json", bad), 1);
     free(bad);
     bad = mutate(th_doc_text(&s->clinics[A]), lower_id);

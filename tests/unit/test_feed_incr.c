@@ -309,11 +309,11 @@ struct kept {
 
 static uint64_t snap_hash(const struct feed_snapshot *s)
 {
-    uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, s->all.json, s->all.len);
+    uint64_t h = doc_hash(HASH_FNV1A_INIT, &s->all);
     size_t i;
     int t;
 
-    h = hash_fnv1a(h, s->all_gz.json, s->all_gz.len);
+    h = doc_hash(h, &s->all_gz);
     for (i = 0; i < s->nclinics; i++) {
         h = doc_hash(h, &s->clinics[i]);
         h = doc_hash(h, &s->clinics_gz[i]);
@@ -475,6 +475,21 @@ static void test_only_changed_rebuilt(void **state)
     assert_int_equal(c->parts_built, 1);
     assert_string_not_equal(c->clinics[3].etag, b->clinics[3].etag);
     assert_string_equal(c->clinics[4].etag, b->clinics[4].etag);
+    /* all.json is not copied together: its pieces are the prefix, each
+     * clinic's object in its part (the one after the first with its
+     * comma), "]}"; an unchanged clinic's are the previous snapshot's. */
+    assert_null(c->all.json);
+    assert_int_equal(c->all.nseg, NCLIN + 2);
+    for (i = 0; i < NCLIN; i++) {
+        const struct doc_seg *g = &c->all.segs[i + 1];
+
+        assert_ptr_equal(g->p + (i > 0), c->info[i].obj);
+        assert_int_equal(g->len, c->info[i].obj_len + (i > 0));
+        if (i != 3)
+            assert_ptr_equal(g->p, b->all.segs[i + 1].p);
+    }
+    assert_ptr_not_equal(c->all.segs[4].p, b->all.segs[4].p);
+    assert_memory_equal(c->all.segs[NCLIN + 1].p, "]}", 2);
     /* Freed in build order, then in reverse: shared bytes outlive. */
     feed_snapshot_free(a);
     assert_string_equal(c->clinics[4].etag, b->clinics[4].etag);

@@ -443,7 +443,7 @@ static void test_feed_and_conditional(void **state)
     request(sv, NULL, "/v1/availability", NULL, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.blen, s->all.len);
-    assert_memory_equal(r.body, s->all.json, s->all.len);
+    assert_memory_equal(r.body, th_doc_text(&s->all), s->all.len);
     expect_header(&r, "Content-Type", "application/json; charset=utf-8");
     expect_header(&r, "ETag", s->all.etag);
     expect_header(&r, "Cache-Control", "public, max-age=30");
@@ -710,8 +710,9 @@ static struct conf_region r_region;
 static struct clinic_state r_st[NR];
 
 /* Variations of make_region; a test that sets one resets it. */
-static const char *r_tocks_place; /* TOCKS's municipality and locality */
-static int r_aktiv_extra;         /* extra slots at AKTIV, a day apart */
+static const char *r_tocks_place;  /* TOCKS's municipality and locality */
+static const char *r_long_address; /* KIL's and SAFF's address */
+static int r_aktiv_extra;          /* extra slots at AKTIV, a day apart */
 
 static void r_slot(int i, int64_t start, const char *who)
 {
@@ -743,6 +744,8 @@ static struct feed_snapshot *make_region(void)
         c->locality = (char *)r_loc[i];
         if (i == C_TOCKS && r_tocks_place != NULL)
             c->municipality = c->locality = (char *)r_tocks_place;
+        if (i == C_KIL || i == C_SAFF)
+            c->address = (char *)r_long_address;
         c->operator_kind =
             (i == C_KIL || i == C_SKOG || i == C_SAFF) ? "region" : "private";
         c->has_booking = i != C_SKOG;
@@ -960,9 +963,9 @@ static void test_filters(void **state)
     assert_int_equal(cJSON_GetObjectItem(f, "stale")->valueint, 1);
     assert_int_equal(cJSON_GetObjectItem(f, "within_guarantee")->valueint, 3);
     /* Head and clinic objects are the unfiltered document's bytes. */
-    assert_memory_equal(r.body, s->all.json, s->head_len);
+    assert_memory_equal(r.body, th_doc_text(&s->all), s->head_len);
     assert_non_null(strstr(r.body, s->info[C_CENTRUM].obj));
-    assert_non_null(strstr(s->all.json, s->info[C_CENTRUM].obj));
+    assert_non_null(strstr(th_doc_text(&s->all), s->info[C_CENTRUM].obj));
     expect_header(&r, "Vary", "Accept-Encoding");
     cJSON_Delete(o);
     resp_free(&r);
@@ -996,10 +999,20 @@ static void test_filters(void **state)
     resp_free(&r);
     resp_free(&r2);
 
-    /* Both operators = no operator filter = the pre-serialized bytes. */
+    /* Both operators = no operator filter = the pre-serialized bytes,
+     * here a piece per clinic: streamed, copied from the pieces (the
+     * two-clinic feed above goes by reference). */
+    assert_true(s->all.nseg > HTTP_SEGS_REF_MAX);
     request(sv, NULL, "/v1/availability?operator=private,region", NULL, &r);
+    assert_int_equal(r.status, 200);
+    {
+        char clen[32];
+
+        snprintf(clen, sizeof(clen), "%zu", s->all.len);
+        expect_header(&r, "Content-Length", clen);
+    }
     assert_int_equal(r.blen, s->all.len);
-    assert_memory_equal(r.body, s->all.json, r.blen);
+    assert_memory_equal(r.body, th_doc_text(&s->all), r.blen);
     resp_free(&r);
 
     /* Bad names and values: 400 naming the parameter. */
@@ -1301,7 +1314,7 @@ static void test_gzip(void **state)
     assert_true(r.blen < s->all.len);
     plain = gunzip(r.body, r.blen, &len);
     assert_int_equal(len, s->all.len);
-    assert_memory_equal(plain, s->all.json, len);
+    assert_memory_equal(plain, th_doc_text(&s->all), len);
     free(plain);
     /* Its ETag: the plain one with -gz inside the quotes. */
     snprintf(want, sizeof(want), "%.*s-gz\"", (int)strlen(s->all.etag) - 1,
@@ -1920,6 +1933,47 @@ static size_t on_body_abort(char *p, size_t sz, size_t n, void *arg)
     (void)sz;
     (void)n;
     return 0;
+}
+
+/*
+ * all.json is kept as a piece per clinic (feed.c), more than
+ * HTTP_SEGS_REF_MAX: a plain client gets it copied as it reads
+ * (http_stream). Here it is more than two stream pieces long and two
+ * clinics' objects are each longer than a piece, so pieces end inside a
+ * clinic's bytes. The body is the document byte for byte, with its
+ * Content-Length and no chunked framing; HEAD gives the length.
+ */
+static void test_all_streamed(void **state)
+{
+    static char addr[HTTP_STREAM_PIECE + HTTP_STREAM_PIECE / 4];
+    struct server *sv = *state;
+    struct feed_snapshot *s;
+    struct resp r;
+    char clen[32], v[64];
+
+    memset(addr, 'x', sizeof(addr) - 1);
+    r_long_address = addr;
+    s = make_region();
+    r_long_address = NULL;
+    set_snapshot(sv, s);
+    assert_true(s->all.nseg > HTTP_SEGS_REF_MAX);
+    assert_true(s->all.len > 2 * HTTP_STREAM_PIECE);
+    snprintf(clen, sizeof(clen), "%zu", s->all.len);
+
+    request(sv, NULL, "/v1/availability", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Length", clen);
+    expect_header(&r, "ETag", s->all.etag);
+    assert_null(header(&r, "Transfer-Encoding", v, sizeof(v)));
+    assert_int_equal(r.blen, s->all.len);
+    assert_memory_equal(r.body, th_doc_text(&s->all), s->all.len);
+    resp_free(&r);
+
+    request(sv, "HEAD", "/v1/availability", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Length", clen);
+    assert_int_equal(r.blen, 0);
+    resp_free(&r);
 }
 
 /*
@@ -2844,6 +2898,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nearest_unavailable, nogeo_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_openapi_and_static, default_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_all_streamed, default_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_slot_file_streamed, default_setup,
                                         server_teardown),

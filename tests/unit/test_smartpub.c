@@ -503,7 +503,7 @@ static void test_counts_match_feed(void **state)
     fixture_init(&fx);
     s = build(&fx, NOW);
     parse_all(s, &f);
-    all = cJSON_ParseWithLength(s->all.json, s->all.len);
+    all = cJSON_ParseWithLength(th_doc_text(&s->all), s->all.len);
     assert_non_null(all);
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(all, "clinics")) {
         const cJSON *fs = cJSON_GetObjectItemCaseSensitive(c, "free_slots");
