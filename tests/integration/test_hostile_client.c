@@ -344,7 +344,9 @@ static void test_fetch_gzip_bomb_ratio(void **state)
     assert_non_null(strstr(g.msg, "over cap 100:1"));
     /* Exact, with no read's slack: the body stops one byte past the
      * floor or 100 x the encoded bytes received so far, whichever is
-     * more, and that count is curl's wire count at the abort. */
+     * more. Those are the bytes curl has handed over (16 KiB at most at
+     * a time), never more than its wire count, which may be one read
+     * ahead. */
     {
         const char *p = strrchr(g.msg, '(');
         size_t decoded = 0;
@@ -354,7 +356,7 @@ static void test_fetch_gzip_bomb_ratio(void **state)
         assert_int_equal(sscanf(p, "(%zu bytes decoded from %lld received)",
                                 &decoded, &raw),
                          2);
-        assert_int_equal(raw, g.wire);
+        assert_true(raw > 0 && raw <= g.wire);
         assert_int_equal(g.received, decoded - 1);
         assert_int_equal(g.received, 100 * (size_t)raw > FETCH_RATIO_FLOOR
                                          ? 100 * (size_t)raw
