@@ -467,7 +467,8 @@ static int body_inflate(struct xfer *x, const char *data, size_t n)
                      z->msg ? z->msg : "bad data");
             return -1;
         }
-        if (z->avail_in == 0 && (z->avail_out > 0 || in0 == 0))
+        /* all input used and room left: nothing pending in zlib */
+        if (z->avail_in == 0 && z->avail_out > 0)
             return 0;
         if (z->avail_in == in0 && z->avail_out == room) {
             snprintf(x->decode_err, sizeof(x->decode_err), "no progress");

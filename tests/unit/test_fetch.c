@@ -654,6 +654,26 @@ static void test_content_codings(void **state)
         }
         free(r.body);
     }
+    /* sizes around the body buffer's doublings (4 KiB, 8 KiB, ...):
+     * output that inflate still holds when the input runs out must not
+     * be lost (it would read as a cut stream) */
+    for (i = 0; i < 2 * 8; i++) {
+        static const size_t sizes[] = { 1,    4094, 4095,  4096,
+                                        4097, 8191, 65543, 1000003 };
+        struct result r = { 0 };
+        char path[64];
+        char *want = test_plain(sizes[i % 8], i < 8);
+
+        snprintf(path, sizeof(path), "/gz/%s/%zu", i < 8 ? "blank" : "json",
+                 sizes[i % 8]);
+        start_get(fx, path, &r, fx->port);
+        th_lo_run_until(fx->base, &r.calls, 5000);
+        assert_int_equal(r.code, SF_ERR_NONE);
+        assert_int_equal(r.len, sizes[i % 8]);
+        assert_memory_equal(r.body, want, sizes[i % 8]);
+        free(want);
+        free(r.body);
+    }
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct result r = { 0 };
 
