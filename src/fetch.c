@@ -60,14 +60,13 @@
  * well before the total timeout when the latter is configured large.
  */
 #define FETCH_LOW_SPEED_BPS 16L
-/* curl's receive buffer (default 16 KiB). At 32 KiB a RIV answer
- * (~20 KiB, headers included) is one recvfrom and one readiness poll
- * instead of five of each at 4 KiB (strace of the 1,000-clinic pass:
- * 1.06 recvfrom and 2.1 polls a request, 1.5 and 2.6 at 16 KiB); 4 MiB
- * more for the pool's handles. The ratio check does not depend on it:
- * fetch decodes bodies itself and counts encoded bytes exactly
- * (body_inflate), and curl hands them over 16 KiB at most at a time. */
-#define FETCH_RECV_BUF 32768L
+/* curl's receive buffer: its default, 16 KiB. A ~20 KiB RIV answer is
+ * two recvfrom instead of five at 4 KiB (strace, 1,000-clinic pass: 1.5
+ * recvfrom and 2.6 polls a request). 32 KiB makes it one, but measured
+ * slower (poll bench, 3 alternating rounds: 0.79 vs 0.72 ms a poll at
+ * 10,000). The ratio check does not depend on it: fetch decodes bodies
+ * itself and counts encoded bytes exactly (body_inflate). */
+#define FETCH_RECV_BUF 16384L
 /* Accept-Encoding sent; on_body decodes exactly these (and identity). */
 #define FETCH_CODINGS "gzip, deflate"
 /* Idle transfers kept for reuse: about the transfers in flight at once
