@@ -49,8 +49,9 @@ struct fetch_opts {
 /*
  * Decompression-ratio cap: once a body has decoded to more than
  * FETCH_RATIO_FLOOR bytes, decoded bytes may not exceed `ratio` times the
- * bytes received (plus one 4 KiB receive buffer: curl's count may lag by
- * one read). Over it the transfer aborts with SF_ERR_HOSTILE
+ * encoded bytes received so far, exactly: fetch decodes gzip and deflate
+ * itself (curl only de-chunks), stops output at that bound and aborts on
+ * the first byte past it, with SF_ERR_HOSTILE
  * "HOST:PORT/PATH: decompression ratio N:1 over cap M:1 (...)".
  * ratio <= 0 restores the default (100). Applies to transfers started
  * afterwards. Set at creation by fetch_opts.max_decompress_ratio; the

@@ -342,10 +342,26 @@ static void test_fetch_gzip_bomb_ratio(void **state)
     assert_non_null(strstr(g.msg, "127.0.0.1"));
     assert_non_null(strstr(g.msg, "decompression ratio"));
     assert_non_null(strstr(g.msg, "over cap 100:1"));
-    /* stopped at the floor or at ratio x (wire + one 4 KiB read),
-     * whichever is more */
-    assert_true(g.received <= FETCH_RATIO_FLOOR ||
-                g.received <= 100 * ((size_t)g.wire + 4096));
+    /* Exact, with no read's slack: the body stops one byte past the
+     * floor or 100 x the encoded bytes received so far, whichever is
+     * more. Those are the bytes curl has handed over (16 KiB at most at
+     * a time), never more than its wire count, which may be one read
+     * ahead. */
+    {
+        const char *p = strrchr(g.msg, '(');
+        size_t decoded = 0;
+        long long raw = 0;
+
+        assert_non_null(p);
+        assert_int_equal(sscanf(p, "(%zu bytes decoded from %lld received)",
+                                &decoded, &raw),
+                         2);
+        assert_true(raw > 0 && raw <= g.wire);
+        assert_int_equal(g.received, decoded - 1);
+        assert_int_equal(g.received, 100 * (size_t)raw > FETCH_RATIO_FLOOR
+                                         ? 100 * (size_t)raw
+                                         : FETCH_RATIO_FLOOR);
+    }
     assert_true(g.received < 2 * FETCH_RATIO_FLOOR);
     /* about 1 KiB a MiB: far less than the 256 MiB it would become */
     assert_true(g.wire < 64 * 1024);

@@ -38,6 +38,7 @@ struct seen {
     char content_type[128];
     char user_agent[128];
     char accept[128];
+    char accept_encoding[128];
     char if_none_match[128];
     char *body;
     size_t body_len;
@@ -52,6 +53,50 @@ static void copy_hdr(struct evhttp_request *req, const char *name, char *out,
     snprintf(out, n, "%s", v ? v : "");
 }
 
+/* N bytes of blanks or of slot-like JSON (compresses about 10-30:1). */
+static char *test_plain(size_t n, bool blank)
+{
+    char *plain = malloc(n + 64);
+    size_t i;
+
+    assert_non_null(plain);
+    if (blank) {
+        memset(plain, ' ', n);
+    } else {
+        for (i = 0; i < n;)
+            i += (size_t)snprintf(plain + i, 64,
+                                  "{\"id\":%zu,\"start\":"
+                                  "\"2026-03-%02zuT%02zu:%02zu\"},",
+                                  i, 1 + i % 28, 8 + i % 9, i % 60);
+    }
+    plain[n] = '\0';
+    return plain;
+}
+
+/* n bytes compressed with zlib's windowBits bits (31 gzip, 15 zlib,
+ * -15 raw deflate); *zn gets the size. */
+static unsigned char *test_deflate(const char *plain, size_t n, int bits,
+                                   size_t *zn)
+{
+    z_stream z;
+    size_t cap = n / 4 + 4096;
+    unsigned char *out = malloc(cap);
+
+    assert_non_null(out);
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, bits, 8,
+                                  Z_DEFAULT_STRATEGY),
+                     Z_OK);
+    z.next_in = (unsigned char *)plain;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *zn = cap - z.avail_out;
+    deflateEnd(&z);
+    return out;
+}
+
 /*
  * Routes by path:
  *   /hello          200 "hello, world"
@@ -61,6 +106,10 @@ static void copy_hdr(struct evhttp_request *req, const char *name, char *out,
  *   /busy           503, Retry-After: 120
  *   /busydate       503, Retry-After as HTTP-date 2 min after Date:
  *   /n/K            200 "body-K"
+ *   /gz/blank/N, /gz/json/N   gzip of N blanks or N bytes of JSON
+ *   /enc/MODE/N     N bytes of JSON coded by MODE: zlib and raw (both
+ *                   "deflate"), cut (gzip without its last 100 bytes),
+ *                   br and stacked ("gzip, gzip": unsupported labels)
  */
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -84,6 +133,8 @@ static void on_request(struct evhttp_request *req, void *arg)
                  sizeof(seen->content_type));
         copy_hdr(req, "User-Agent", seen->user_agent, sizeof(seen->user_agent));
         copy_hdr(req, "Accept", seen->accept, sizeof(seen->accept));
+        copy_hdr(req, "Accept-Encoding", seen->accept_encoding,
+                 sizeof(seen->accept_encoding));
         copy_hdr(req, "If-None-Match", seen->if_none_match,
                  sizeof(seen->if_none_match));
         evhttp_add_header(out, "ETag", "\"v42\"");
@@ -119,38 +170,29 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(out, "Date", "Wed, 21 Oct 2015 07:28:00 GMT");
         evhttp_add_header(out, "Retry-After", "Wed, 21 Oct 2015 07:30:00 GMT");
         evhttp_send_reply(req, 503, "Service Unavailable", buf);
-    } else if (strncmp(uri, "/gz/", 4) == 0) {
+    } else if (strncmp(uri, "/gz/", 4) == 0 || strncmp(uri, "/enc/", 5) == 0) {
         /* /gz/blank/N: gzip of N blanks (a bomb); /gz/json/N: gzip of N
          * bytes of slot-like JSON (compresses about 10-30:1) */
-        bool blank = strncmp(uri + 4, "blank/", 6) == 0;
-        size_t n = (size_t)strtoul(strchr(uri + 4, '/') + 1, NULL, 10), i;
-        char *plain = malloc(n + 64);
-        z_stream z;
-        unsigned char *gz;
-        size_t gzcap = n / 4 + 4096;
+        bool gz = uri[1] == 'g';
+        const char *mode = uri + (gz ? 4 : 5);
+        size_t n = (size_t)strtoul(strchr(mode, '/') + 1, NULL, 10);
+        char *plain = test_plain(n, strncmp(mode, "blank/", 6) == 0);
+        int bits = strncmp(mode, "zlib/", 5) == 0  ? 15
+                   : strncmp(mode, "raw/", 4) == 0 ? -15
+                                                   : 31;
+        size_t zn;
+        unsigned char *z = test_deflate(plain, n, bits, &zn);
 
-        if (blank) {
-            memset(plain, ' ', n);
-        } else {
-            for (i = 0; i < n;)
-                i += (size_t)snprintf(plain + i, 64,
-                                      "{\"id\":%zu,\"start\":"
-                                      "\"2026-03-%02zuT%02zu:%02zu\"},",
-                                      i, 1 + i % 28, 8 + i % 9, i % 60);
-        }
-        gz = malloc(gzcap);
-        memset(&z, 0, sizeof(z));
-        deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-        z.next_in = (unsigned char *)plain;
-        z.avail_in = (uInt)n;
-        z.next_out = gz;
-        z.avail_out = (uInt)gzcap;
-        assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-        evbuffer_add(buf, gz, gzcap - z.avail_out);
-        deflateEnd(&z);
-        free(gz);
+        if (strncmp(mode, "cut/", 4) == 0)
+            zn -= 100;
+        evbuffer_add(buf, z, zn);
+        free(z);
         free(plain);
-        evhttp_add_header(out, "Content-Encoding", "gzip");
+        evhttp_add_header(out, "Content-Encoding",
+                          bits != 31                          ? "deflate"
+                          : strncmp(mode, "br/", 3) == 0      ? "br"
+                          : strncmp(mode, "stacked/", 8) == 0 ? "gzip, gzip"
+                                                              : "gzip");
         evhttp_send_reply(req, 200, "OK", buf);
     } else if (strncmp(uri, "/n/", 3) == 0) {
         evbuffer_add_printf(buf, "body-%s", uri + 3);
@@ -363,6 +405,8 @@ static void test_reuse_leaks_nothing(void **state)
     assert_string_equal(fx->seen.accept, "*/*"); /* curl's default */
     assert_string_equal(fx->seen.if_none_match, "");
     assert_string_equal(fx->seen.user_agent, "slotfeed-test/1");
+    /* the codings on_body decodes itself, also on a reused handle */
+    assert_string_equal(fx->seen.accept_encoding, "gzip, deflate");
     /* a body, then an empty answer on the reused buffer */
     start_get(fx, "/hello", &c, fx->port);
     assert_int_equal(th_lo_run_until(fx->base, &c.calls, 3000), 1);
@@ -484,6 +528,17 @@ static void test_size_cap_chunked(void **state)
     free(exact.body);
 }
 
+/* The ratio error's "(D bytes decoded from R received)". */
+static void ratio_numbers(const char *msg, size_t *decoded, long long *raw)
+{
+    const char *p = strrchr(msg, '(');
+
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "(%zu bytes decoded from %lld received)",
+                            decoded, raw),
+                     2);
+}
+
 static void test_decompression_ratio(void **state)
 {
     struct fx *fx = *state;
@@ -509,6 +564,19 @@ static void test_decompression_ratio(void **state)
     assert_non_null(strstr(bomb.msg, "127.0.0.1"));
     assert_non_null(strstr(bomb.msg, "/gz/blank/"));
     assert_non_null(strstr(bomb.msg, "over cap 100:1"));
+    /* exact: stopped one byte past the larger of the floor and 100 x the
+     * encoded bytes received, whatever curl's read size */
+    {
+        size_t decoded;
+        long long raw;
+
+        ratio_numbers(bomb.msg, &decoded, &raw);
+        assert_true(raw > 0 && raw < 64 * 1024);
+        assert_int_equal(decoded, (100 * (size_t)raw > FETCH_RATIO_FLOOR
+                                       ? 100 * (size_t)raw
+                                       : FETCH_RATIO_FLOOR) +
+                                      1);
+    }
     assert_int_equal(json.code, SF_ERR_NONE);
     assert_true(json.len >= (4u << 20));
     assert_int_equal(small.code, SF_ERR_NONE);
@@ -554,6 +622,82 @@ static void test_decompression_ratio_from_region(void **state)
     assert_int_equal(bomb.code, SF_ERR_NONE);
     assert_int_equal(bomb.len, 8u << 20);
     free(bomb.body);
+}
+
+/* gzip, zlib- and raw-"deflate" decode to the same bytes, one after
+ * another on reused handles (an identity answer after a coded one is not
+ * decoded); unknown or stacked codings and a cut stream are refused. */
+static void test_content_codings(void **state)
+{
+    static const char *const ok[] = { "/enc/gzip/300000", "/n/plain",
+                                      "/enc/zlib/300000", "/enc/raw/300000",
+                                      "/gz/json/300000" };
+    static const char *const bad[] = { "/enc/br/3000", "/enc/stacked/3000",
+                                       "/enc/cut/300000" };
+    struct fx *fx = *state;
+    char *plain = test_plain(300000, false);
+    size_t i;
+
+    new_fetch(fx, 5000, 1u << 20);
+    for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct result r = { 0 };
+
+        start_get(fx, ok[i], &r, fx->port);
+        th_lo_run_until(fx->base, &r.calls, 5000);
+        assert_int_equal(r.calls, 1);
+        assert_int_equal(r.code, SF_ERR_NONE);
+        assert_int_equal(r.status, 200);
+        if (strcmp(ok[i], "/n/plain") == 0) {
+            assert_string_equal(r.body, "body-plain");
+        } else {
+            assert_int_equal(r.len, 300000);
+            assert_memory_equal(r.body, plain, 300000);
+        }
+        free(r.body);
+    }
+    /* sizes around the body buffer's doublings (4 KiB, 8 KiB, ...):
+     * output that inflate still holds when the input runs out must not
+     * be lost (it would read as a cut stream) */
+    for (i = 0; i < 2 * 8; i++) {
+        static const size_t sizes[] = { 1,    4094, 4095,  4096,
+                                        4097, 8191, 65543, 1000003 };
+        struct result r = { 0 };
+        char path[64];
+        char *want = test_plain(sizes[i % 8], i < 8);
+
+        snprintf(path, sizeof(path), "/gz/%s/%zu", i < 8 ? "blank" : "json",
+                 sizes[i % 8]);
+        start_get(fx, path, &r, fx->port);
+        th_lo_run_until(fx->base, &r.calls, 5000);
+        assert_int_equal(r.code, SF_ERR_NONE);
+        assert_int_equal(r.len, sizes[i % 8]);
+        assert_memory_equal(r.body, want, sizes[i % 8]);
+        free(want);
+        free(r.body);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct result r = { 0 };
+
+        start_get(fx, bad[i], &r, fx->port);
+        th_lo_run_until(fx->base, &r.calls, 5000);
+        if (getenv("TF_VERBOSE"))
+            fprintf(stderr, "coding: %s\n", r.msg);
+        assert_int_equal(r.calls, 1);
+        assert_int_equal(r.code, SF_ERR_TRANSPORT);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(r.len, 0);
+        assert_non_null(strstr(r.msg, "127.0.0.1"));
+        assert_non_null(strstr(r.msg, "content decoding failed"));
+        if (i == 0)
+            assert_non_null(
+                strstr(r.msg, "unsupported Content-Encoding \"br\""));
+        else if (i == 1)
+            assert_non_null(strstr(r.msg, "\"gzip, gzip\""));
+        else
+            assert_non_null(strstr(r.msg, "ends early"));
+        free(r.body);
+    }
+    free(plain);
 }
 
 static void test_timeout(void **state)
@@ -945,6 +1089,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_decompression_ratio, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_content_codings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_file_error_names_no_path,
