@@ -103,15 +103,9 @@ struct app {
  * can wait a few milliseconds; a reader waiting behind 128 answers parsed
  * in one loop round cannot. Background callbacks yield after
  * APP_BACKGROUND_SLICE_US (event_config_set_max_dispatch_interval).
- * libevent runs a lower priority only in a round where no higher one is
- * ready, so the next build step waits APP_STEP_GAP_US, not 0: a step
- * re-armed at once would be ready every round and stop polling for the
- * whole build (seconds at 10,000 clinics: transfers time out meanwhile).
- * Building and polling then share the loop about 2:1 while a build runs.
  */
 #define APP_PRIORITIES 3
-#define APP_BACKGROUND_SLICE_US 10000
-#define APP_STEP_GAP_US 1000
+#define APP_BACKGROUND_SLICE_US 5000
 /* A step longer than this is logged (build_step_slow). */
 #define APP_STEP_WARN_MS 50
 
@@ -246,10 +240,7 @@ static void job_step(struct app *a)
 {
     const struct clinic_state *states;
     struct sf_error err = { 0 };
-    /* With priorities only (app_base_new; a test's plain base has one). */
-    struct timeval gap = { 0, event_base_get_npriorities(a->base) > 1
-                                  ? APP_STEP_GAP_US
-                                  : 0 };
+    struct timeval now0 = { 0, 0 };
     struct rusage r0;
     size_t n;
     int64_t t0 = clock_mono_ms(), t0us = clock_mono_us(), wall_us;
@@ -268,7 +259,7 @@ static void job_step(struct app *a)
     a->job_busy_ms += clock_mono_ms() - t0;
     a->job_steps++;
     if (rc == 1) {
-        evtimer_add(a->job_ev, &gap); /* after a round of the rest */
+        evtimer_add(a->job_ev, &now0); /* after the pending I/O */
         return;
     }
     if (rc == 0) {
