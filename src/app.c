@@ -96,16 +96,6 @@ struct app {
 /* Loop time one step of a sliced build may take (the loop-lag budget is
  * 50 ms for any one piece of work). */
 #define APP_BUILD_SLICE_MS 20
-/*
- * The loop's priorities: 0 unused, 1 (the default: HTTP, timers, builds,
- * the store) and 2, the collector's transfers (fetch_opts.background),
- * whose answers are parsed on the loop. Polling is throughput work that
- * can wait a few milliseconds; a reader waiting behind 128 answers parsed
- * in one loop round cannot. Background callbacks yield after
- * APP_BACKGROUND_SLICE_US (event_config_set_max_dispatch_interval).
- */
-#define APP_PRIORITIES 3
-#define APP_BACKGROUND_SLICE_US 5000
 /* A step longer than this is logged (build_step_slow). */
 #define APP_STEP_WARN_MS 50
 
@@ -585,21 +575,8 @@ struct event_base *app_base_new(void)
     if (cfg == NULL)
         return NULL;
     event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-    /* Background callbacks give the loop back after this long, so that
-     * timers and readers that came due meanwhile run first. */
-    if (event_config_set_max_dispatch_interval(cfg,
-                                               &(struct timeval){
-                                                   0, APP_BACKGROUND_SLICE_US },
-                                               -1, APP_PRIORITIES - 1) != 0) {
-        event_config_free(cfg);
-        return NULL;
-    }
     base = event_base_new_with_config(cfg);
     event_config_free(cfg);
-    if (base != NULL && event_base_priority_init(base, APP_PRIORITIES) != 0) {
-        event_base_free(base);
-        return NULL;
-    }
     return base;
 }
 
@@ -646,7 +623,6 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
                       o.rebuild_delay_ms);
 
     fetch_opts_from_region(&fo, region);
-    fo.background = true;
     if ((a->fetch = fetch_new(base, &fo, err)) == NULL)
         goto fail;
     if ((a->coll = collector_new(base, region, a->fetch, err)) == NULL)

@@ -155,14 +155,7 @@ struct fetch {
     struct xfer *idle; /* finished, reset, kept for reuse (->next) */
     size_t nidle;
     struct sockev *socks;
-    int prio; /* libevent priority of our events; -1: the default */
 };
-
-/* Give ev (not yet added) fetch's priority. 0 or -1. */
-static int fetch_ev_prio(const struct fetch *f, struct event *ev)
-{
-    return f->prio >= 0 ? event_priority_set(ev, f->prio) : 0;
-}
 
 static void xfer_unlink(struct xfer *x)
 {
@@ -933,8 +926,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
         s->ev = NULL;
     }
     s->ev = event_new(f->base, fd, kind, on_socket_ready, f);
-    if (s->ev == NULL || fetch_ev_prio(f, s->ev) != 0 ||
-        event_add(s->ev, NULL) != 0)
+    if (s->ev == NULL || event_add(s->ev, NULL) != 0)
         return -1;
     return 0;
 }
@@ -979,11 +971,9 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts,
         if (f->ca_file == NULL)
             goto nomem;
     }
-    f->prio =
-        opts && opts->background ? event_base_get_npriorities(base) - 1 : -1;
     f->multi = curl_multi_init();
     f->timer = evtimer_new(base, on_timeout, f);
-    if (f->multi == NULL || f->timer == NULL || fetch_ev_prio(f, f->timer) != 0)
+    if (f->multi == NULL || f->timer == NULL)
         goto nomem;
     curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
@@ -1035,8 +1025,7 @@ static int defer_failure(struct xfer *x, enum sf_errclass cls, const char *what,
         x->easy = NULL;
     }
     x->defer = evtimer_new(x->f->base, on_deferred_fail, x);
-    if (x->defer == NULL || fetch_ev_prio(x->f, x->defer) != 0 ||
-        evtimer_add(x->defer, &zero) != 0) {
+    if (x->defer == NULL || evtimer_add(x->defer, &zero) != 0) {
         sf_error_set(err, SF_ERR_NOMEM, "%s: cannot schedule failure", where);
         xfer_unlink(x);
         xfer_destroy(x);

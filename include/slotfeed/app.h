@@ -44,9 +44,7 @@ struct app_opts {
  * The daemon's event loop: an event base whose epoll backend batches
  * event changes per loop round (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST), so
  * the enable/disable pairs evhttp makes around every reply cost one
- * epoll_ctl or none instead of two to four, and with priorities: the
- * collector's transfers run below readers and timers and give the loop
- * back every few milliseconds (app.c). Also sets the process-wide
+ * epoll_ctl or none instead of two to four. Also sets the process-wide
  * malloc option the HTTP path wants (M_MXFAST 0, see app.c); call once,
  * from main, before other threads exist. NULL when out of memory; the
  * caller frees it with event_base_free.

@@ -31,13 +31,6 @@ struct fetch_opts {
     const char *ca_file;
     /* Decompression-ratio cap (below); 0 = FETCH_DEF_DECOMPRESS_RATIO. */
     long max_decompress_ratio;
-    /*
-     * Run fetch's events (sockets, curl's timer, deferred failures) at
-     * the base's lowest priority (event_base_priority_init by the base's
-     * owner; app_base_new), so that a loop busy collecting serves its
-     * readers first. false: the base's default priority.
-     */
-    bool background;
 };
 
 /* --- decompression-ratio cap (a small gzip body must not decode to GBs) -- */

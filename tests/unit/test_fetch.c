@@ -22,7 +22,6 @@
 #include <event2/keyvalq_struct.h>
 #include <zlib.h>
 
-#include "slotfeed/app.h"
 #include "slotfeed/conf.h"
 #include "slotfeed/fetch.h"
 #include "slotfeed/log.h"
@@ -764,66 +763,6 @@ static void test_bad_scheme_deferred(void **state)
     free(r.body);
 }
 
-/* Who ran first in test_background_after_readers. */
-struct order {
-    char seq[8];
-    int n;
-};
-
-static void on_order_fetch(const struct fetch_result *res, void *arg)
-{
-    struct order *o = arg;
-
-    (void)res;
-    o->seq[o->n++] = 'f';
-}
-
-static void on_order_timer(evutil_socket_t fd, short what, void *arg)
-{
-    struct order *o = arg;
-
-    (void)fd;
-    (void)what;
-    o->seq[o->n++] = 't';
-}
-
-/*
- * On the daemon's base, a background fetch's callbacks run after the
- * loop's other work that came due in the same round (app.c: readers
- * before polls); without background, in due order (the fetch's first:
- * it was armed first).
- */
-static void test_background_after_readers(void **state)
-{
-    struct timeval zero = { 0, 0 };
-    int bg;
-
-    (void)state;
-    for (bg = 0; bg <= 1; bg++) {
-        struct event_base *base = app_base_new();
-        struct fetch_opts fo = { .background = bg == 1 };
-        struct adapter_request req = { .url = "file:///etc/passwd" };
-        struct order o = { { 0 }, 0 };
-        struct sf_error err;
-        struct fetch *f;
-        struct event *t;
-
-        assert_non_null(base);
-        f = fetch_new(base, &fo, &err);
-        assert_non_null(f);
-        /* Refused before it starts: delivered by a zero timer of fetch's. */
-        assert_int_equal(fetch_start(f, &req, on_order_fetch, &o, &err), 0);
-        t = evtimer_new(base, on_order_timer, &o);
-        evtimer_add(t, &zero);
-        while (o.n < 2 && event_base_loop(base, EVLOOP_ONCE) == 0)
-            ;
-        assert_string_equal(o.seq, bg ? "tf" : "ft");
-        event_free(t);
-        fetch_free(f);
-        event_base_free(base);
-    }
-}
-
 /*
  * A TLS file that cannot be loaded (booking.tls.ca / cert)
  * fails the poll, and the message (published as the clinic's error)
@@ -1096,7 +1035,6 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_scheme_deferred, setup,
                                         teardown),
-        cmocka_unit_test(test_background_after_readers),
         cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connections_kept_when_quiet, setup,
                                         teardown),
