@@ -98,6 +98,21 @@ struct app {
 #define APP_BUILD_SLICE_MS 20
 /* A step longer than this is logged (build_step_slow). */
 #define APP_STEP_WARN_MS 50
+/*
+ * The loop's two priorities: 0, the readers' connections (http.c puts
+ * them there) and the loop-lag probe that stands for them; 1, the default,
+ * everything else in arrival order as before (polls, whose answers are
+ * parsed on the loop, build steps, store slices, timers). libevent runs
+ * a lower priority only in a round where no higher one is ready, and the
+ * default yields after APP_WORK_SLICE_US (event_config_set_max_dispatch_
+ * interval), so a reader waits for at most one such slice (or one longer
+ * callback: a build step, a flush slice) instead of a whole round of
+ * answers. Work stays in one priority on purpose: polls below builds
+ * starved builds, builds and flush slices above polls starved polls
+ * (transfers timed out) (docs/performance.md, "Fifth round").
+ */
+#define APP_PRIORITIES 2
+#define APP_WORK_SLICE_US 10000
 
 /*
  * Milliseconds until the next rebuild may start, -1 when the feed is
@@ -575,8 +590,19 @@ struct event_base *app_base_new(void)
     if (cfg == NULL)
         return NULL;
     event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    if (event_config_set_max_dispatch_interval(cfg,
+                                               &(struct timeval){
+                                                   0, APP_WORK_SLICE_US },
+                                               -1, 1) != 0) {
+        event_config_free(cfg);
+        return NULL;
+    }
     base = event_base_new_with_config(cfg);
     event_config_free(cfg);
+    if (base != NULL && event_base_priority_init(base, APP_PRIORITIES) != 0) {
+        event_base_free(base);
+        return NULL;
+    }
     return base;
 }
 
@@ -633,6 +659,8 @@ struct app *app_new(struct event_base *base, const struct conf_region *region,
     a->rebuild_ev = evtimer_new(base, on_rebuild, a);
     a->refresh_ev = event_new(base, -1, EV_PERSIST, on_refresh, a);
     a->lag_ev = evtimer_new(base, on_lag, a);
+    if (a->lag_ev != NULL)
+        event_priority_set(a->lag_ev, 0); /* a reader's (above) */
     a->job_ev = evtimer_new(base, on_job, a);
     if (a->rebuild_ev == NULL || a->refresh_ev == NULL || a->lag_ev == NULL ||
         a->job_ev == NULL) {

@@ -915,6 +915,10 @@ static struct bufferevent *on_accept_bev(struct event_base *base, void *arg)
     struct http_server *s = arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
 
+    /* Readers first: the base's highest priority (app.c; a base with one
+     * priority has only this one). */
+    if (bev != NULL)
+        bufferevent_priority_set(bev, 0);
     if (bev == NULL || s->npend > s->conns.max)
         return bev; /* NULL: evhttp tries its own; else untracked */
     bufferevent_incref(bev);

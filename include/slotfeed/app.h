@@ -44,7 +44,9 @@ struct app_opts {
  * The daemon's event loop: an event base whose epoll backend batches
  * event changes per loop round (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST), so
  * the enable/disable pairs evhttp makes around every reply cost one
- * epoll_ctl or none instead of two to four. Also sets the process-wide
+ * epoll_ctl or none instead of two to four, and with two priorities:
+ * readers' connections (http.c) above all other work, which gives the
+ * loop back every 10 ms (app.c). Also sets the process-wide
  * malloc option the HTTP path wants (M_MXFAST 0, see app.c); call once,
  * from main, before other threads exist. NULL when out of memory; the
  * caller frees it with event_base_free.
