@@ -52,6 +52,9 @@ struct app_opts {
  * caller frees it with event_base_free.
  */
 struct event_base *app_base_new(void);
+/* The process-wide malloc options app_base_new sets, alone (benches that
+ * build snapshots without a loop measure what the daemon does). */
+void app_malloc_setup(void);
 
 /* Build everything and bind the HTTP port. NULL with err set on failure. */
 struct app *app_new(struct event_base *base, const struct conf_region *region,
