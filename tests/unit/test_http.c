@@ -330,6 +330,18 @@ static void expect_header(const struct resp *r, const char *name,
     assert_string_equal(buf, want);
 }
 
+/* HEAD of path: 200, the GET's Content-Length clen, no body. */
+static void expect_head(struct server *sv, const char *path, const char *clen)
+{
+    struct resp r;
+
+    request(sv, "HEAD", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_header(&r, "Content-Length", clen);
+    assert_int_equal(r.blen, 0);
+    resp_free(&r);
+}
+
 static void expect_problem(const struct resp *r, long status, const char *title)
 {
     cJSON *o, *v;
@@ -1969,11 +1981,7 @@ static void test_all_streamed(void **state)
     assert_memory_equal(r.body, th_doc_text(&s->all), s->all.len);
     resp_free(&r);
 
-    request(sv, "HEAD", "/v1/availability", NULL, &r);
-    assert_int_equal(r.status, 200);
-    expect_header(&r, "Content-Length", clen);
-    assert_int_equal(r.blen, 0);
-    resp_free(&r);
+    expect_head(sv, "/v1/availability", clen);
 }
 
 /*
@@ -2027,11 +2035,7 @@ static void test_slot_file_streamed(void **state)
     free(plain);
     resp_free(&r);
 
-    request(sv, "HEAD", "/bulk/Slot.ndjson", NULL, &r);
-    assert_int_equal(r.status, 200);
-    expect_header(&r, "Content-Length", clen);
-    assert_int_equal(r.blen, 0);
-    resp_free(&r);
+    expect_head(sv, "/bulk/Slot.ndjson", clen);
 
     /* A client that leaves after the first bytes. */
     {
