@@ -142,6 +142,12 @@ static const char *unzip_all(const struct doc *d, int *copy)
     return p;
 }
 
+void doc_flatten_free(const char *text, int copy)
+{
+    if (copy)
+        free((char *)(uintptr_t)text); /* ours: made by doc_flatten */
+}
+
 const char *doc_flatten(const struct doc *d, int *copy)
 {
     char *p;

@@ -13,7 +13,6 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -551,8 +550,7 @@ static int cmd_poll(int argc, char **argv)
     }
     fwrite(text, 1, snap->all.len, stdout);
     fputc('\n', stdout);
-    if (copy)
-        free((char *)(uintptr_t)text);
+    doc_flatten_free(text, copy);
     rc = 0;
 out:
     feed_snapshot_free(snap);

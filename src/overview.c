@@ -507,8 +507,7 @@ int overview_render(const struct feed_snapshot *s, const char *tmpl,
     if ((text = doc_flatten(&s->all, &copy)) == NULL)
         goto out;
     doc = cJSON_ParseWithLength(text, s->all.len);
-    if (copy)
-        free((char *)(uintptr_t)text);
+    doc_flatten_free(text, copy);
     if (doc == NULL)
         goto out;
     c.doc = doc;

@@ -1067,8 +1067,7 @@ int page_render(const struct feed_snapshot *s, const struct geo_table *geo,
     if ((text = doc_flatten(src, &copy)) == NULL)
         goto out;
     doc = cJSON_ParseWithLength(text, src->len);
-    if (copy)
-        free((char *)(uintptr_t)text);
+    doc_flatten_free(text, copy);
     if (doc == NULL)
         goto out;
     g = cJSON_GetObjectItemCaseSensitive(doc, "guarantee");

@@ -51,9 +51,11 @@ struct doc {
 
 /* The bytes of d, contiguous: d->json itself, or for a doc kept as pieces
  * or only compressed a new malloc'd NUL-terminated copy (*copy = 1: the
- * caller frees it). NULL on allocation failure, corrupt compressed bytes
- * or d NULL. */
+ * caller frees it, with doc_flatten_free). NULL on allocation failure,
+ * corrupt compressed bytes or d NULL. */
 const char *doc_flatten(const struct doc *d, int *copy);
+/* Release what doc_flatten returned: frees it when it was a copy. */
+void doc_flatten_free(const char *text, int copy);
 
 /*
  * Reading a gzip doc's plain bytes a bounded piece at a time (to stream
