@@ -122,8 +122,7 @@ struct xfer {
     bool z_live;          /* z set up for this response's body */
     bool z_end;           /* its stream ended (later bytes ignored) */
     bool z_raw;           /* "deflate" sent without the zlib wrapper */
-    size_t z_fed;         /* encoded bytes of this response so far */
-    curl_off_t raw;       /* body bytes received, still encoded */
+    curl_off_t raw;       /* this response's body bytes, still encoded */
     char decode_err[96];  /* why decoding failed, or "" */
     char *content_type;   /* from the last response's headers */
     char *etag;
@@ -404,11 +403,10 @@ static int body_inflate(struct xfer *x, const char *data, size_t n)
 {
     size_t lim = body_limit(x);
     z_stream *z;
-    size_t fed = x->z_fed;
+    bool first = x->raw == (curl_off_t)n; /* on_body counted this read */
 
     if (!x->z_live && body_zstart(x, false) != 0)
         return -1;
-    x->z_fed += n;
     if (x->z_end || n == 0)
         return 0; /* bytes after the stream's end: counted, ignored */
     z = x->z;
@@ -454,7 +452,7 @@ static int body_inflate(struct xfer *x, const char *data, size_t n)
         /* "deflate" is zlib-wrapped by the standard, raw by some
          * servers: a first read that is not zlib starts over raw. */
         if (rc == Z_DATA_ERROR && x->coding == CODING_DEFLATE && !x->z_raw &&
-            fed == 0 && z->total_out == 0) {
+            first && z->total_out == 0) {
             if (body_zstart(x, true) != 0)
                 return -1;
             z->next_in = (Bytef *)data;
@@ -591,7 +589,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
         x->date_raw[0] = '\0';
         x->coding = CODING_IDENTITY;
         x->z_live = x->z_end = false;
-        x->z_fed = 0;
+        x->raw = 0;
         return n;
     }
     if (header_is(line, n, "Content-Encoding", &v, &vn)) {
@@ -790,7 +788,7 @@ static void xfer_finish(struct xfer *x, CURLcode rc)
     res.received = x->len;
     res.wire_bytes = (long long)wire;
     /* A compressed body cut short decodes to a prefix: no answer. */
-    if (rc == CURLE_OK && x->z_fed > 0 && !x->z_end &&
+    if (rc == CURLE_OK && x->raw > 0 && !x->z_end &&
         (x->coding == CODING_GZIP || x->coding == CODING_DEFLATE)) {
         snprintf(x->decode_err, sizeof(x->decode_err),
                  "compressed body ends early");
