@@ -992,7 +992,7 @@ static int assemble_gzip(struct feed_snapshot *s, struct doc_zctx *zc)
 {
     struct feed_all *a = s->all_pieces;
     const struct doc_zpart *v[3];
-    struct doc_crcsum sum, hs, ts;
+    struct doc_crcsum sum;
     size_t plain;
     int ok;
 
@@ -1006,15 +1006,12 @@ static int assemble_gzip(struct feed_snapshot *s, struct doc_zctx *zc)
     a->body.zlen = a->zbody.len;
     a->body.crc = sum.crc;
     a->body.len = sum.len;
-    hs.crc = a->zhead.crc;
-    hs.len = a->zhead.len;
-    ts.crc = a->ztail.crc;
-    ts.len = a->ztail.len;
-    sum = doc_crcsum_cat(doc_crcsum_cat(hs, sum), ts);
     v[0] = &a->zhead;
     v[1] = &a->body;
     v[2] = &a->ztail;
-    doc_gzip_segs(v, 3, &sum, a->gz_tail, a->gz_segs, &s->all_gz, &plain);
+    /* Three pieces with their crcs (body's is the memo's): doc_gzip_segs
+     * sums them itself. */
+    doc_gzip_segs(v, 3, NULL, a->gz_tail, a->gz_segs, &s->all_gz, &plain);
     doc_etag_gz(s->all.etag, s->all_gz.etag);
     return 0;
 }
