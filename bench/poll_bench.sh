@@ -12,6 +12,8 @@
 #   SLOTFEED_BENCH_RATE     politeness rate_per_s per simulator host
 #                           (default 1000, the config maximum)
 #   SLOTFEED_BENCH_CONC     max_concurrent_per_host (default 32)
+#   SLOTFEED_BENCH_FEED     0: skip the one-shot feed_build after the
+#                           pass (A/B runs of the collector alone)
 #   SLOTFEED_BENCH_WRAP     command prefix for poll_bench, e.g.
 #                           "perf record -g -o /tmp/perf.data" (profiling)
 #
