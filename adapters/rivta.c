@@ -22,6 +22,7 @@
 #include "slotfeed/rivta.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,7 +32,9 @@
 
 #include <cjson/cJSON.h>
 #include <libxml/chvalid.h>
+#include <libxml/dict.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlreader.h>
@@ -490,6 +493,11 @@ enum role {
  * refused deeper ones (xmlParserMaxDepth without XML_PARSE_HUGE); its
  * SAX parser alone does not, so we count. */
 #define DEPTH_MAX 256
+/* A reused parser context is dropped when its dictionary holds more
+ * names than this (an honest answer has a few dozen). */
+#define DICT_KEEP 512
+/* Distinct item child names remembered per parse (an answer has ~8). */
+#define SEEN_MAX 16
 /* performerName -> display name pairs remembered per response. */
 #define WHO_MEMO 4
 #define STR_(x) #x
@@ -529,6 +537,15 @@ struct parse {
     int xml_err_level;
     int xml_line, xml_col;
     char xml_msg[160];
+    /* Names met in this parse, by libxml2's dictionary pointer: the same
+     * name comes back as the same pointer, so most elements cost a
+     * pointer compare instead of string compares. Only pointers the
+     * context's dictionary owns are kept. */
+    const xmlChar *seen_local[SEEN_MAX];
+    signed char seen_map[SEEN_MAX]; /* item_child's map index, -1: none */
+    unsigned nseen;
+    const xmlChar *ns_ok; /* a namespace URI field_ns_ok accepted */
+    const xmlChar *item_local, *item_uri; /* an item's, once met */
     /* results */
     int32_t *days;
     size_t days_cap, ndays;
@@ -598,12 +615,19 @@ static bool name_is(const xmlChar *uri, const xmlChar *local, const char *ns,
 }
 
 /* Children of an item are in the core namespace; accept the responder's. */
-static bool field_ns_ok(const struct parse *ps, const xmlChar *uri)
+static bool field_ns_ok(struct parse *ps, const xmlChar *uri)
 {
     const char *u = (const char *)uri;
 
-    return u != NULL &&
-           (strcmp(u, CORE_NS) == 0 || strcmp(u, ps->resp_ns) == 0);
+    if (u == NULL)
+        return false;
+    if (uri == ps->ns_ok)
+        return true;
+    if (strcmp(u, CORE_NS) != 0 && strcmp(u, ps->resp_ns) != 0)
+        return false;
+    if (xmlDictOwns(ps->ctxt->dict, uri) == 1)
+        ps->ns_ok = uri;
+    return true;
 }
 
 /* Insert day into the sorted unique array; when full keep the earliest. */
@@ -766,14 +790,30 @@ static enum role item_child(struct parse *ps, const xmlChar *uri,
         { "timeTypeId", F_TT_ID, RIV_GET_ALL_TIME_TYPES },
     };
 
+    int m = -1;
+    unsigned k;
+
+    for (k = 0; k < ps->nseen; k++)
+        if (ps->seen_local[k] == local) {
+            m = ps->seen_map[k];
+            goto known;
+        }
     /* The local name first: most children are not ours, and a miss costs
      * less than the namespace comparison. */
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (map[i].c == ps->contract &&
-            strcmp((const char *)local, map[i].local) == 0)
-            return field_ns_ok(ps, uri) ? open_field(ps, &ps->f[map[i].f])
-                                        : R_SKIP;
-    return R_SKIP;
+            strcmp((const char *)local, map[i].local) == 0) {
+            m = (int)i;
+            break;
+        }
+    if (ps->nseen < SEEN_MAX && xmlDictOwns(ps->ctxt->dict, local) == 1) {
+        ps->seen_local[ps->nseen] = local;
+        ps->seen_map[ps->nseen++] = (signed char)m;
+    }
+known:
+    if (m < 0)
+        return R_SKIP;
+    return field_ns_ok(ps, uri) ? open_field(ps, &ps->f[map[m].f]) : R_SKIP;
 }
 
 static enum role open_response(struct parse *ps)
@@ -845,6 +885,21 @@ static void unbound_root(struct parse *ps, const xmlChar *prefix,
     free(qname);
 }
 
+/* An item of the answer (see struct parse.seen_local). */
+static bool item_is(struct parse *ps, const xmlChar *uri, const xmlChar *local)
+{
+    if (local == ps->item_local && uri == ps->item_uri)
+        return true;
+    if (!name_is(uri, local, ps->resp_ns, ps->item_name))
+        return false;
+    if (xmlDictOwns(ps->ctxt->dict, local) == 1 &&
+        xmlDictOwns(ps->ctxt->dict, uri) == 1) {
+        ps->item_local = local;
+        ps->item_uri = uri;
+    }
+    return true;
+}
+
 /* The role of a new element at depth d > 0 under a parent of role up. */
 static enum role child_role(struct parse *ps, enum role up, const xmlChar *uri,
                             const xmlChar *local)
@@ -865,7 +920,7 @@ static enum role child_role(struct parse *ps, enum role up, const xmlChar *uri,
             return open_response(ps);
         return R_SKIP;
     case R_RESPONSE:
-        if (name_is(uri, local, ps->resp_ns, ps->item_name)) {
+        if (item_is(ps, uri, local)) {
             for (size_t i = 0; i < F_COUNT; i++)
                 field_reset(&ps->f[i]);
             return R_ITEM;
@@ -1066,6 +1121,56 @@ static int parse_result(struct parse *ps, bool bad, struct sf_error *err)
 }
 
 /*
+ * One parser context per thread, reused from parse to parse: a new one is
+ * some thirty allocations and a dictionary that learns the same few dozen
+ * names again. Taken while a parse runs, given back after it.
+ */
+static pthread_key_t ctxt_key;
+static pthread_once_t ctxt_once = PTHREAD_ONCE_INIT;
+static bool ctxt_key_ok;
+
+static void ctxt_destroy(void *c)
+{
+    xmlFreeParserCtxt(c);
+}
+
+static void ctxt_key_make(void)
+{
+    ctxt_key_ok = pthread_key_create(&ctxt_key, ctxt_destroy) == 0;
+}
+
+static xmlParserCtxtPtr ctxt_take(void)
+{
+    xmlParserCtxtPtr c;
+
+    pthread_once(&ctxt_once, ctxt_key_make);
+    if (ctxt_key_ok && (c = pthread_getspecific(ctxt_key)) != NULL) {
+        pthread_setspecific(ctxt_key, NULL);
+        return c;
+    }
+    return xmlNewParserCtxt();
+}
+
+static void ctxt_give(xmlParserCtxtPtr c)
+{
+    /* A body of many distinct names would keep them all: such a context
+     * is dropped, so the dictionary stays the size of an honest answer. */
+    if (!ctxt_key_ok || c->dict == NULL || xmlDictSize(c->dict) > DICT_KEEP ||
+        pthread_setspecific(ctxt_key, c) != 0)
+        xmlFreeParserCtxt(c);
+}
+
+void riv_parse_release(void)
+{
+    xmlParserCtxtPtr c;
+
+    if (!ctxt_key_ok || (c = pthread_getspecific(ctxt_key)) == NULL)
+        return;
+    pthread_setspecific(ctxt_key, NULL);
+    xmlFreeParserCtxt(c);
+}
+
+/*
  * Parse one response of contract c. Results go to ps->days or ps->slots.
  * Returns 0, or -1 with err set (faults included).
  */
@@ -1074,7 +1179,7 @@ static int parse_doc(struct parse *ps, const char *body, size_t len,
 {
     xmlSAXHandler sax;
     struct xml_quiet quiet;
-    int first, rc = -1;
+    int rc = -1;
     bool bad;
 
     ps->name = riv_contract_name(ps->contract);
@@ -1112,21 +1217,29 @@ static int parse_doc(struct parse *ps, const char *body, size_t len,
     sax.serror = on_xml_error;
 
     quiet_begin(&quiet);
-    /* The first bytes go with the context (encoding detection), the rest
-     * in one terminating chunk: parsed straight through. */
-    first = len < 4 ? (int)len : 4;
-    ps->ctxt = xmlCreatePushParserCtxt(&sax, ps, body, first, NULL);
-    if (ps->ctxt == NULL) {
+    ps->ctxt = ctxt_take();
+    if (ps->ctxt == NULL || ps->ctxt->sax == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory", ps->name);
         goto out;
     }
-    xmlCtxtUseOptions(ps->ctxt, XML_PARSE_NONET);
-    bad = xmlParseChunk(ps->ctxt, body + first, (int)len - first, 1) != 0 ||
-          !ps->ctxt->wellFormed;
+    /* The context's own handler becomes ours. The whole body is here:
+     * the pull parser reads it straight through, without the push
+     * parser's per-token bookkeeping (bench/riv_parse_bench). */
+    memcpy(ps->ctxt->sax, &sax, sizeof(sax));
+    ps->ctxt->userData = ps;
+    xmlCtxtReadMemory(ps->ctxt, body, (int)len, NULL, NULL, XML_PARSE_NONET);
+    if (ps->ctxt->input == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory", ps->name);
+        goto out;
+    }
+    /* A stop leaves wellFormed as it was: a cap stop is malformed. */
+    bad = !ps->ctxt->wellFormed || ps->stop != STOP_NONE;
     rc = parse_result(ps, bad, err);
 out:
-    if (ps->ctxt != NULL)
-        xmlFreeParserCtxt(ps->ctxt);
+    if (ps->ctxt != NULL) {
+        ps->ctxt->userData = ps->ctxt;
+        ctxt_give(ps->ctxt);
+    }
     ps->ctxt = NULL;
     for (size_t i = 0; i < F_COUNT; i++)
         field_free(&ps->f[i]);

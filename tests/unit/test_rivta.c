@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -1311,6 +1312,80 @@ static void test_depth_and_text_caps(void **state)
     assert_int_equal(s.n, 0);
     free(body);
     avail_slots_clear(&s);
+}
+
+/* The good fixture's four slots, parsed again (the parser context is
+ * reused: nothing of the previous parse may show). */
+static void expect_fixture_slots(void)
+{
+    struct avail_slots s;
+    struct sf_error err;
+    size_t len, skipped = 0;
+    char *body = read_fixture("timeslots_ok.xml", &len);
+
+    avail_slots_init(&s);
+    assert_int_equal(riv_parse_timeslots(body, len, &s, &skipped, &err), 0);
+    assert_int_equal(s.n, 4);
+    assert_int_equal(skipped, 4);
+    assert_int_equal(s.v[0].start, 1774596600);
+    assert_string_equal(s.v[2].service, "Återbesök");
+    avail_slots_clear(&s);
+    free(body);
+}
+
+static void *parse_in_thread(void *arg)
+{
+    (void)arg;
+    expect_fixture_slots();
+    return NULL;
+}
+
+/* Each thread keeps one parser context between parses. A refused, capped
+ * or stopped parse leaves nothing behind, a context whose dictionary a
+ * body filled is dropped, and a thread's context goes with the thread
+ * (ASan's leak check). */
+static void test_context_reused(void **state)
+{
+    enum {
+        NAMES = 3000
+    };
+    struct avail_slots s;
+    struct sf_error err;
+    size_t len, n;
+    char *body;
+    pthread_t t;
+
+    (void)state;
+    expect_fixture_slots();
+    body = read_fixture("billion_laughs.xml", &len);
+    expect_hostile(body, len, "billion_laughs");
+    free(body);
+    expect_fixture_slots();
+
+    body = read_fixture("truncated.xml", &len);
+    avail_slots_init(&s);
+    assert_int_equal(riv_parse_timeslots(body, len, &s, NULL, &err), -1);
+    assert_int_equal(err.code, SF_ERR_PARSE);
+    free(body);
+    expect_fixture_slots();
+
+    /* Many distinct names, each a new dictionary entry. */
+    body = malloc(256 + (size_t)NAMES * 24);
+    assert_non_null(body);
+    n = (size_t)sprintf(body, "%s", SX_OPEN);
+    for (int i = 0; i < NAMES; i++)
+        n += (size_t)sprintf(body + n, "<c:n%d/>", i);
+    n += (size_t)sprintf(body + n, "%s", SX_CLOSE);
+    assert_int_equal(riv_parse_timeslots(body, n, &s, NULL, &err), 0);
+    assert_int_equal(s.n, 0);
+    free(body);
+    avail_slots_clear(&s);
+    expect_fixture_slots();
+
+    assert_int_equal(pthread_create(&t, NULL, parse_in_thread, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    riv_parse_release();
+    expect_fixture_slots();
 }
 
 /* --- the conversation ------------------------------------------------------ */
@@ -2710,6 +2785,7 @@ int main(void)
         cmocka_unit_test(test_personnummer_fixtures),
         cmocka_unit_test(test_not_xml_and_truncated),
         cmocka_unit_test(test_hostile_bodies),
+        cmocka_unit_test(test_context_reused),
         cmocka_unit_test(test_no_stderr_noise),
         cmocka_unit_test(test_large_body),
         cmocka_unit_test(test_display_name_memo),
