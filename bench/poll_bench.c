@@ -9,7 +9,8 @@
  *
  *   clinics polls ok failures   polls done, clinics with data, failed polls
  *   pass_wall_s                 wall time of the pass
- *   pass_cpu_s                  user+sys CPU of this process in the pass
+ *   pass_cpu_s                  user+sys CPU of this process in the pass,
+ *                               the reference units (below) taken out
  *   cpu_s_per_1000_polls        pass_cpu_s / polls * 1000
  *   share_10k_per_min           CPU share of one core for 10,000 clinics
  *                               polled once a minute: cpu/poll * 10000 / 60
@@ -25,6 +26,19 @@
  *                               gzip, SMART NDJSON, per-clinic objects)
  *   snapshot_slot_copies        slots copied into the snapshot (info[])
  *
+ *   ref_unit_us                 CPU of one reference unit, sampled every
+ *                               REF_EVERY_MS through the pass (below)
+ *   pass_per_ref                pass CPU per poll / ref_unit_us: the
+ *                               collector's cost
+ *                               in units of this host's speed right then
+ *
+ * The reference: this guest's CPU speed moves by a third from run to run
+ * (host stalls and neighbours, docs/performance.md), more than a change
+ * of the collector does. A unit is a fixed piece of work of the same
+ * kinds (libxml2 parsing a 7 KB document into a tree, 16 KiB through a
+ * socket pair), run between the pass's own callbacks, so it sees the
+ * same host at the same moments; two builds compare by pass_per_ref.
+ *
  * Requests are counted by the simulators (the script reads their totals):
  * a RIV poll is GetAvailableDates plus one GetAvailableTimeslots per span
  * of dates. Logging stays at the daemon's default level (info: one line
@@ -39,9 +53,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
+#include <libxml/parser.h>
 
 #include "slotfeed/app.h"
 #include "slotfeed/clock.h"
@@ -86,6 +103,93 @@ static long rss_now_kb(void)
     return res < 0 ? -1 : res * 4;
 }
 
+/* --- the reference -------------------------------------------------- */
+
+#define REF_EVERY_MS 20
+#define REF_ITEMS 100
+#define REF_SOCK_BYTES 16384
+
+struct ref {
+    struct event *tick;
+    char *doc;
+    int doclen;
+    int sv[2];
+    char buf[REF_SOCK_BYTES];
+    double cpu;
+    unsigned long units;
+};
+
+static double thread_cpu_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int ref_init(struct ref *r)
+{
+    size_t cap = 64 + (size_t)REF_ITEMS * 96, n;
+
+    memset(r, 0, sizeof(*r));
+    r->sv[0] = r->sv[1] = -1;
+    if ((r->doc = malloc(cap)) == NULL ||
+        socketpair(AF_UNIX, SOCK_STREAM, 0, r->sv) != 0)
+        return -1;
+    n = (size_t)snprintf(r->doc, cap, "<?xml version=\"1.0\"?><r>");
+    for (int i = 0; i < REF_ITEMS; i++)
+        n += (size_t)snprintf(r->doc + n, cap - n,
+                              "<i n=\"%d\"><a>20260326%06d</a><b>V\xc3\xa5rd"
+                              "centralen Karlstad %d</b><c>NYB</c></i>",
+                              i, i * 7, i % 41);
+    n += (size_t)snprintf(r->doc + n, cap - n, "</r>");
+    r->doclen = (int)n;
+    memset(r->buf, 'x', sizeof(r->buf));
+    return 0;
+}
+
+/* One unit: parse the document into a tree and free it; 16 KiB there and
+ * back through the socket pair. */
+static void ref_unit(struct ref *r)
+{
+    xmlDocPtr d = xmlReadMemory(r->doc, r->doclen, NULL, NULL, XML_PARSE_NONET);
+    size_t got = 0;
+
+    xmlFreeDoc(d);
+    if (write(r->sv[0], r->buf, sizeof(r->buf)) != (ssize_t)sizeof(r->buf))
+        return;
+    while (got < sizeof(r->buf)) {
+        ssize_t k = read(r->sv[1], r->buf, sizeof(r->buf) - got);
+
+        if (k <= 0)
+            return;
+        got += (size_t)k;
+    }
+}
+
+static void on_ref_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct ref *r = arg;
+    double c0 = thread_cpu_s();
+
+    (void)fd;
+    (void)what;
+    ref_unit(r);
+    r->cpu += thread_cpu_s() - c0;
+    r->units++;
+}
+
+static void ref_free(struct ref *r)
+{
+    if (r->tick != NULL)
+        event_free(r->tick);
+    if (r->sv[0] >= 0)
+        close(r->sv[0]);
+    if (r->sv[1] >= 0)
+        close(r->sv[1]);
+    free(r->doc);
+}
+
 static void on_pass(void *arg)
 {
     struct bench *b = arg;
@@ -112,6 +216,8 @@ int main(int argc, char **argv)
     long rss_pass, rss_feed;
     double t0, t1, t2, t3, cpu, per_poll;
     bool no_feed;
+    struct ref ref = { .sv = { -1, -1 } };
+    const struct timeval ref_every = { 0, REF_EVERY_MS * 1000 };
     int rc = 1;
 
     if (argc != 2) {
@@ -134,6 +240,15 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (ref_init(&ref) != 0 ||
+        (ref.tick = event_new(b.base, -1, EV_PERSIST, on_ref_tick, &ref)) ==
+            NULL) {
+        fprintf(stderr, "poll_bench: cannot set up the reference\n");
+        goto out;
+    }
+    ref_unit(&ref); /* warm: the first parse sets libxml2 up */
+    event_add(ref.tick, &ref_every);
+
     getrusage(RUSAGE_SELF, &r0);
     t0 = mono_s();
     if (collector_poll_all(c, on_pass, &b) != 0) {
@@ -143,6 +258,7 @@ int main(int argc, char **argv)
     event_base_dispatch(b.base);
     t1 = mono_s();
     getrusage(RUSAGE_SELF, &r1);
+    event_del(ref.tick);
     if (!b.done) {
         fprintf(stderr, "poll_bench: the loop ended before the pass\n");
         goto out;
@@ -184,7 +300,8 @@ int main(int argc, char **argv)
             snap_bytes += snap->smart.doc[i].len;
     }
 
-    cpu = cpu_s(&r1) - cpu_s(&r0);
+    /* The reference's units are not the collector's. */
+    cpu = cpu_s(&r1) - cpu_s(&r0) - ref.cpu;
     per_poll = polls > 0 ? cpu / (double)polls : 0;
     printf("clinics=%zu\npolls=%lu\nok=%zu\nfailures=%lu\n", n, polls, ok,
            failures);
@@ -195,6 +312,12 @@ int main(int argc, char **argv)
            (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
                (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6);
     printf("cpu_s_per_1000_polls=%.3f\n", per_poll * 1000);
+    if (ref.units > 0 && polls > 0) {
+        double unit = ref.cpu / (double)ref.units;
+
+        printf("ref_units=%lu\nref_unit_us=%.1f\n", ref.units, unit * 1e6);
+        printf("pass_per_ref=%.3f\n", per_poll / unit);
+    }
     printf("share_10k_per_min=%.4f\n", per_poll * 10000 / 60);
     printf("slots=%zu\n", slots);
     printf("sched_grants=%lu\nsched_waits=%lu\n",
@@ -211,6 +334,7 @@ int main(int argc, char **argv)
     printf("rss_now_pass_kb=%ld\nrss_now_feed_kb=%ld\n", rss_pass, rss_feed);
     rc = failures == 0 ? 0 : 3;
 out:
+    ref_free(&ref);
     feed_snapshot_free(snap);
     fetch_free(f); /* before the collector: collector.h */
     collector_free(c);

@@ -66,9 +66,10 @@ results=$out/results.txt
          "slotfeed-sim processes (127.0.0.2..), rate_per_s $RATE," \
          "max_concurrent_per_host $CONC per host"
     echo "$(nproc) CPUs; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    printf '%7s %7s %5s %8s %7s %8s %9s %10s %7s %9s %9s %8s | %9s %8s %9s\n' \
+    printf '%7s %7s %5s %8s %7s %8s %9s %10s %7s %9s %9s %8s %7s %7s | %9s %8s %9s\n' \
         clinics polls fail requests wall_s req/s cpu_s "cpu/1k" share \
-        "waits" "pass_peak" "pass_now" "feed_peak" "feed_s" "feed_KB"
+        "waits" "pass_peak" "pass_now" "ref_us" "per_ref" "feed_peak" \
+        "feed_s" "feed_KB"
 } | tee "$results"
 
 for n in $NS; do
@@ -157,17 +158,22 @@ EOF
         -v k="$b_cpu_s_per_1000_polls" -v share="$b_share_10k_per_min" \
         -v waits="$b_sched_waits" -v ppeak="$b_rss_after_pass_kb" \
         -v pnow="$b_rss_now_pass_kb" -v rss="$b_rss_peak_kb" \
-        -v fs="$b_feed_build_s" -v fb="$b_feed_all_bytes" 'BEGIN {
-        printf "%7d %7d %5d %8d %7.2f %8.0f %9.2f %10.3f %6.1f%% %9d %9.1f %8.1f | %9.1f %8.3f %9.0f\n",
+        -v fs="$b_feed_build_s" -v fb="$b_feed_all_bytes" \
+        -v ru="${b_ref_unit_us:-0}" -v pr="${b_pass_per_ref:-0}" 'BEGIN {
+        printf "%7d %7d %5d %8d %7.2f %8.0f %9.2f %10.3f %6.1f%% %9d %9.1f %8.1f %7.1f %7.3f | %9.1f %8.3f %9.0f\n",
             n, polls, fail, reqs, wall, reqs / wall, cpu, k, share * 100,
-            waits, ppeak / 1024, pnow / 1024, rss / 1024, fs, fb / 1024 }' |
+            waits, ppeak / 1024, pnow / 1024, ru, pr, rss / 1024, fs,
+            fb / 1024 }' |
         tee -a "$results"
 done
 {
     echo "cpu/1k = CPU s (user+sys of the bench process) per 1,000 polls;"
     echo "share = that x 10,000 clinics / 60 s: one core's share for 10,000"
     echo "clinics polled once a minute (target < 20 %); waits = sched WAIT"
-    echo "verdicts. The collector's memory (target < 300 MB): pass_peak ="
+    echo "verdicts. ref_us = CPU of one reference unit sampled through the"
+    echo "pass, per_ref = CPU per poll / ref_us: compare builds by per_ref,"
+    echo "which this guest's speed swings move far less (poll_bench.c)."
+    echo "The collector's memory (target < 300 MB): pass_peak ="
     echo "peak RSS (ru_maxrss, MB) up to the end of the pass, pass_now ="
     echo "resident after the pass (after malloc_trim). Right of '|', NOT the"
     echo "collector: feed_peak = peak RSS including the feed_build done"
