@@ -116,6 +116,12 @@ static void test_list_sort_dedupe(void **state)
     assert_int_equal(avail_slots_add(&t, 100, 200, "Berg, Anna", "A", "1"), 0);
     avail_slots_sort(&t);
     assert_true(avail_slots_equal(&s, &t));
+    /* in order but for a repeat at the end (the shortcut for sorted
+     * lists): the repeat still goes */
+    assert_int_equal(avail_slots_add(&t, 300, 400, "Berg, Anna", "A", "2"), 0);
+    assert_int_equal(t.n, 6);
+    avail_slots_sort(&t);
+    assert_true(avail_slots_equal(&s, &t));
 
     avail_slots_clear(&s);
     avail_slots_sort(&s); /* empty: fine */
