@@ -22,6 +22,7 @@
 #include "slotfeed/rivta.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -377,7 +378,7 @@ static void quiet_end(const struct xml_quiet *q)
 /* --- streaming response parser -------------------------------------------- */
 
 /*
- * One pass of libxml2's pull parser over the whole body with our own SAX2
+ * One pass of libxml2's push parser over the whole body with our own SAX2
  * handler: no tree, no node per element or text run (the xmlTextReader we
  * used before built and freed one for each: most of a poll's CPU). Only
  * the text of the few elements we use is copied, capped at FIELD_MAX. An
@@ -492,6 +493,9 @@ enum role {
  * refused deeper ones (xmlParserMaxDepth without XML_PARSE_HUGE); its
  * SAX parser alone does not, so we count. */
 #define DEPTH_MAX 256
+/* A reused parser context is dropped when its dictionary holds more
+ * names than this (an honest answer has a few dozen). */
+#define DICT_KEEP 512
 /* Distinct item child names remembered per parse (an answer has ~8). */
 #define SEEN_MAX 16
 /* performerName -> display name pairs remembered per response. */
@@ -1117,6 +1121,56 @@ static int parse_result(struct parse *ps, bool bad, struct sf_error *err)
 }
 
 /*
+ * One parser context per thread, reused from parse to parse: a new one is
+ * some thirty allocations and a dictionary that learns the same few dozen
+ * names again. Taken while a parse runs, given back after it.
+ */
+static pthread_key_t ctxt_key;
+static pthread_once_t ctxt_once = PTHREAD_ONCE_INIT;
+static bool ctxt_key_ok;
+
+static void ctxt_destroy(void *c)
+{
+    xmlFreeParserCtxt(c);
+}
+
+static void ctxt_key_make(void)
+{
+    ctxt_key_ok = pthread_key_create(&ctxt_key, ctxt_destroy) == 0;
+}
+
+static xmlParserCtxtPtr ctxt_take(void)
+{
+    xmlParserCtxtPtr c;
+
+    pthread_once(&ctxt_once, ctxt_key_make);
+    if (ctxt_key_ok && (c = pthread_getspecific(ctxt_key)) != NULL) {
+        pthread_setspecific(ctxt_key, NULL);
+        return c;
+    }
+    return xmlNewParserCtxt();
+}
+
+static void ctxt_give(xmlParserCtxtPtr c)
+{
+    /* A body of many distinct names would keep them all: such a context
+     * is dropped, so the dictionary stays the size of an honest answer. */
+    if (!ctxt_key_ok || c->dict == NULL || xmlDictSize(c->dict) > DICT_KEEP ||
+        pthread_setspecific(ctxt_key, c) != 0)
+        xmlFreeParserCtxt(c);
+}
+
+void riv_parse_release(void)
+{
+    xmlParserCtxtPtr c;
+
+    if (!ctxt_key_ok || (c = pthread_getspecific(ctxt_key)) == NULL)
+        return;
+    pthread_setspecific(ctxt_key, NULL);
+    xmlFreeParserCtxt(c);
+}
+
+/*
  * Parse one response of contract c. Results go to ps->days or ps->slots.
  * Returns 0, or -1 with err set (faults included).
  */
@@ -1163,25 +1217,29 @@ static int parse_doc(struct parse *ps, const char *body, size_t len,
     sax.serror = on_xml_error;
 
     quiet_begin(&quiet);
-    /* The whole body is here: the pull parser reads it straight through,
-     * without the push parser's per-token bookkeeping
-     * (bench/riv_parse_bench). */
-    ps->ctxt = xmlCreateMemoryParserCtxt(body, (int)len);
+    ps->ctxt = ctxt_take();
     if (ps->ctxt == NULL || ps->ctxt->sax == NULL) {
         sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory", ps->name);
         goto out;
     }
-    /* The context's own handler becomes ours (freed with the context). */
+    /* The context's own handler becomes ours. The whole body is here:
+     * the pull parser reads it straight through, without the push
+     * parser's per-token bookkeeping (bench/riv_parse_bench). */
     memcpy(ps->ctxt->sax, &sax, sizeof(sax));
     ps->ctxt->userData = ps;
-    xmlCtxtUseOptions(ps->ctxt, XML_PARSE_NONET);
+    xmlCtxtReadMemory(ps->ctxt, body, (int)len, NULL, NULL, XML_PARSE_NONET);
+    if (ps->ctxt->input == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "%s response: out of memory", ps->name);
+        goto out;
+    }
     /* A stop leaves wellFormed as it was: a cap stop is malformed. */
-    bad = xmlParseDocument(ps->ctxt) != 0 || !ps->ctxt->wellFormed ||
-          ps->stop != STOP_NONE;
+    bad = !ps->ctxt->wellFormed || ps->stop != STOP_NONE;
     rc = parse_result(ps, bad, err);
 out:
-    if (ps->ctxt != NULL)
-        xmlFreeParserCtxt(ps->ctxt);
+    if (ps->ctxt != NULL) {
+        ps->ctxt->userData = ps->ctxt;
+        ctxt_give(ps->ctxt);
+    }
     ps->ctxt = NULL;
     for (size_t i = 0; i < F_COUNT; i++)
         field_free(&ps->f[i]);

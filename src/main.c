@@ -1095,6 +1095,7 @@ int main(int argc, char **argv)
         fputs(usage_main, stderr);
         rc = EXIT_USAGE;
     }
+    riv_parse_release();
     xmlCleanupParser();
     curl_global_cleanup();
     return rc;

@@ -106,6 +106,13 @@ int riv_parse_time_types(const char *body, size_t len,
 void riv_time_types_clear(struct riv_time_types *t);
 
 /*
+ * The parsers keep one libxml2 parser context per thread between calls
+ * (freed at the thread's exit). riv_parse_release frees the calling
+ * thread's now: main calls it before xmlCleanupParser.
+ */
+void riv_parse_release(void);
+
+/*
  * "title first [middle] last" or "last, first" -> "last, first" for display.
  * Returns malloc'd string (caller frees), or NULL on NULL/empty input.
  * Lenient rule (rivta.c): a value with a comma is kept (whitespace

@@ -27,6 +27,7 @@
 #include <event2/keyvalq_struct.h>
 #include <libxml/parser.h>
 
+#include "slotfeed/rivta.h"
 #include "slotfeed/app.h"
 #include "slotfeed/clock.h"
 #include "slotfeed/conf.h"
@@ -803,6 +804,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     xmlInitParser();
     rc = cmocka_run_group_tests(tests, NULL, NULL);
+    riv_parse_release();
     xmlCleanupParser();
     curl_global_cleanup();
     return rc;
