@@ -378,7 +378,7 @@ static void quiet_end(const struct xml_quiet *q)
 /* --- streaming response parser -------------------------------------------- */
 
 /*
- * One pass of libxml2's push parser over the whole body with our own SAX2
+ * One pass of libxml2's pull parser over the whole body with our own SAX2
  * handler: no tree, no node per element or text run (the xmlTextReader we
  * used before built and freed one for each: most of a poll's CPU). Only
  * the text of the few elements we use is copied, capped at FIELD_MAX. An
