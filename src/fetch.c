@@ -154,7 +154,6 @@ struct fetch {
     struct xfer *idle; /* finished, reset, kept for reuse (->next) */
     size_t nidle;
     struct sockev *socks;
-    struct url_memo checked; /* URLs that passed url_check (val: f) */
 };
 
 static void xfer_unlink(struct xfer *x)
@@ -1185,11 +1184,8 @@ int fetch_start(struct fetch *f, const struct adapter_request *req,
 
     /* The configuration's own check (url.h): a URL it would refuse is
      * refused here too, whoever made it (an upstream's link). */
-    if (url_memo_get(&f->checked, x->url) == NULL) {
-        if (url_check(x->url, 0, line, sizeof(line)) != 0)
-            return defer_failure(x, SF_ERR_CONFIG, line, err);
-        url_memo_put(&f->checked, x->url, f);
-    }
+    if (url_check(x->url, 0, line, sizeof(line)) != 0)
+        return defer_failure(x, SF_ERR_CONFIG, line, err);
     if (x->easy == NULL)
         x->easy = curl_easy_init();
     if (x->easy == NULL)
@@ -1254,7 +1250,6 @@ void fetch_free(struct fetch *f)
         sockev_free(f->socks);
     if (f->timer)
         event_free(f->timer);
-    url_memo_clear(&f->checked);
     free(f->user_agent);
     free(f->ca_file);
     free(f);

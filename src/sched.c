@@ -56,7 +56,6 @@ struct sched {
     struct sched_host **tab;
     size_t nb, n;
     struct sched_stats st;
-    struct url_memo by_url; /* URL text -> its host (hosts live as long) */
 };
 
 void sched_params_default(struct sched_params *p)
@@ -127,7 +126,6 @@ void sched_free(struct sched *s)
             free(h);
         }
     }
-    url_memo_clear(&s->by_url);
     for (i = 0; i < s->nov; i++)
         free(s->ov[i].host);
     free(s->ov);
@@ -309,8 +307,6 @@ struct sched_host *sched_host_get(struct sched *s, const char *url,
     struct sched_host *h;
     size_t b;
 
-    if (s != NULL && url != NULL && (h = url_memo_get(&s->by_url, url)) != NULL)
-        return h;
     /* url_check first: it bounds the host so every key fits, and its
      * reason names the fault without quoting the URL (which may carry
      * credentials or personal data from an upstream). */
@@ -324,10 +320,8 @@ struct sched_host *sched_host_get(struct sched *s, const char *url,
     }
     b = hash_fnv1a_str(key) & (s->nb - 1);
     for (h = s->tab[b]; h; h = h->next)
-        if (strcmp(h->key, key) == 0) {
-            url_memo_put(&s->by_url, url, h);
+        if (strcmp(h->key, key) == 0)
             return h;
-        }
     if (s->n >= SCHED_MAX_HOSTS) {
         sf_error_set(err, SF_ERR_INTERNAL,
                      "politeness: more than %d "
@@ -356,7 +350,6 @@ struct sched_host *sched_host_get(struct sched *s, const char *url,
     h->next = s->tab[b];
     s->tab[b] = h;
     s->n++;
-    url_memo_put(&s->by_url, url, h);
     return h;
 nomem:
     sf_error_set(err, SF_ERR_NOMEM, "politeness: out of memory");

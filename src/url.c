@@ -11,8 +11,6 @@
 
 #include <curl/curl.h>
 
-#include "slotfeed/hash.h"
-
 int url_check(const char *url, unsigned flags, char *why, size_t whysz)
 {
     CURLU *u = NULL;
@@ -86,43 +84,4 @@ out:
     curl_free(pass);
     curl_url_cleanup(u);
     return rc;
-}
-
-static size_t memo_at(const char *url, unsigned long long *h)
-{
-    *h = hash_fnv1a_str(url);
-    return (size_t)(*h % URL_MEMO_SIZE);
-}
-
-void *url_memo_get(const struct url_memo *m, const char *url)
-{
-    unsigned long long h;
-    size_t i = memo_at(url, &h);
-
-    if (m->e[i].url != NULL && m->e[i].h == h && strcmp(m->e[i].url, url) == 0)
-        return m->e[i].val;
-    return NULL;
-}
-
-void url_memo_put(struct url_memo *m, const char *url, void *val)
-{
-    unsigned long long h;
-    size_t i = memo_at(url, &h);
-    char *copy;
-
-    if (val == NULL || (copy = strdup(url)) == NULL)
-        return;
-    free(m->e[i].url);
-    m->e[i].h = h;
-    m->e[i].url = copy;
-    m->e[i].val = val;
-}
-
-void url_memo_clear(struct url_memo *m)
-{
-    for (size_t i = 0; i < URL_MEMO_SIZE; i++) {
-        free(m->e[i].url);
-        m->e[i].url = NULL;
-        m->e[i].val = NULL;
-    }
 }

@@ -37,28 +37,4 @@ enum {
  */
 int url_check(const char *url, unsigned flags, char *why, size_t whysz);
 
-/*
- * A small memo from exact URL text to a caller's pointer, so that a
- * caller asking about the same few endpoints for every request (fetch:
- * "passed url_check"; sched: the URL's host) parses each once. Direct
- * mapped: a newer URL may push an older one out, which only costs a parse
- * again. The memo owns its copies of the texts, never the values. One
- * owner, one thread; a zeroed struct is empty; url_memo_clear frees.
- */
-#define URL_MEMO_SIZE 64
-
-struct url_memo {
-    struct {
-        unsigned long long h;
-        char *url;
-        void *val;
-    } e[URL_MEMO_SIZE];
-};
-
-/* The value put for exactly this text, or NULL. */
-void *url_memo_get(const struct url_memo *m, const char *url);
-/* Remember val (not NULL) for url; out of memory it is not remembered. */
-void url_memo_put(struct url_memo *m, const char *url, void *val);
-void url_memo_clear(struct url_memo *m);
-
 #endif

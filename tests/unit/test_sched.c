@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "slotfeed/sched.h"
-#include "slotfeed/url.h"
 
 /* The test's own PRNG (xorshift64*), unrelated to the module's. */
 /* Five 63-character labels: 319 characters, over the DNS limit. */
@@ -554,46 +553,6 @@ static void test_hosts_keys_and_independence(void **state)
     sched_free(NULL);
 }
 
-/* The URL memo: exact text only, a newer entry may push an older one
- * out, values are the caller's. */
-static void test_url_memo(void **state)
-{
-    struct url_memo m = { 0 };
-    char url[64];
-    int vals[200], i, kept = 0;
-
-    (void)state;
-    assert_null(url_memo_get(&m, "http://a.example/"));
-    url_memo_put(&m, "http://a.example/", &vals[0]);
-    assert_ptr_equal(url_memo_get(&m, "http://a.example/"), &vals[0]);
-    assert_null(url_memo_get(&m, "http://a.example"));
-    assert_null(url_memo_get(&m, "http://A.example/"));
-    url_memo_put(&m, "http://a.example/", &vals[1]); /* replaced */
-    assert_ptr_equal(url_memo_get(&m, "http://a.example/"), &vals[1]);
-    url_memo_put(&m, "http://b.example/", NULL); /* NULL: not kept */
-    assert_null(url_memo_get(&m, "http://b.example/"));
-    for (i = 0; i < 200; i++) {
-        snprintf(url, sizeof(url), "http://h%d.example/", i);
-        url_memo_put(&m, url, &vals[i]);
-    }
-    /* at most URL_MEMO_SIZE kept; whatever is found is right */
-    for (i = 0; i < 200; i++) {
-        void *v;
-
-        snprintf(url, sizeof(url), "http://h%d.example/", i);
-        if ((v = url_memo_get(&m, url)) != NULL) {
-            assert_ptr_equal(v, &vals[i]);
-            kept++;
-        }
-    }
-    assert_true(kept > 0 && kept <= URL_MEMO_SIZE);
-    snprintf(url, sizeof(url), "http://h%d.example/", 199);
-    assert_ptr_equal(url_memo_get(&m, url), &vals[199]); /* the last put */
-    url_memo_clear(&m);
-    assert_null(url_memo_get(&m, url));
-    url_memo_clear(&m);
-}
-
 /* Many hosts: the table grows and every host stays findable. */
 static void test_many_hosts(void **state)
 {
@@ -611,11 +570,6 @@ static void test_many_hosts(void **state)
         snprintf(url, sizeof(url), "http://H%d.EXAMPLE:%d/x", i, 1000 + i);
         assert_ptr_equal(host(s, url), h[i]);
     }
-    /* the same texts again: the URL memo's answers, the same hosts */
-    for (i = 499; i >= 0; i--) {
-        snprintf(url, sizeof(url), "http://h%d.example:%d/", i, 1000 + i);
-        assert_ptr_equal(host(s, url), h[i]);
-    }
     assert_int_equal(sched_host_count(s), 500);
     /* defaults as documented */
     assert_true(sched_host_params(h[0])->rate_per_s == 1.0);
@@ -631,7 +585,6 @@ static void test_many_hosts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_memo),
         cmocka_unit_test(test_bucket_never_exceeds_rate),
         cmocka_unit_test(test_bucket_is_not_stingy),
         cmocka_unit_test(test_bucket_exact_at_uneven_rate),
