@@ -1156,8 +1156,13 @@ static void ctxt_give(xmlParserCtxtPtr c)
     /* A body of many distinct names would keep them all: such a context
      * is dropped, so the dictionary stays the size of an honest answer. */
     if (!ctxt_key_ok || c->dict == NULL || xmlDictSize(c->dict) > DICT_KEEP ||
-        pthread_setspecific(ctxt_key, c) != 0)
+        pthread_setspecific(ctxt_key, c) != 0) {
         xmlFreeParserCtxt(c);
+        return;
+    }
+    /* The kept context holds no copy of the body (upstream text, up to
+     * the size cap) until the next parse: only the dictionary stays. */
+    xmlCtxtReset(c);
 }
 
 void riv_parse_release(void)
