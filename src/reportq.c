@@ -234,7 +234,8 @@ static void deliver(struct reportq *q, int cancel_all)
                                     NULL,
                                     j->body,
                                     j->len,
-                                    j->detail };
+                                    j->detail,
+                                    j };
 
         if (j->status == 200)
             r.content_type = report_format_content_type(j->rq.fmt);
@@ -242,6 +243,17 @@ static void deliver(struct reportq *q, int cancel_all)
         j->done(&r, j->arg);
         job_free(j);
     }
+}
+
+char *reportq_take_body(const struct reportq_result *r)
+{
+    char *b;
+
+    if (r == NULL || r->job == NULL)
+        return NULL;
+    b = r->job->body;
+    r->job->body = NULL;
+    return b;
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)

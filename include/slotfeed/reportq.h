@@ -60,7 +60,8 @@ struct reportq_opts {
  * (body, len, content_type); any other status carries no body but the
  * detail of the problem the server answers with (its problem body is
  * written on the loop, by the writer every route uses). The callback
- * borrows body and detail; reportq frees them.
+ * borrows body and detail; reportq frees them after it returns, unless
+ * the callback took body with reportq_take_body.
  */
 struct reportq_result {
     int cancelled;
@@ -68,8 +69,16 @@ struct reportq_result {
     const char *content_type; /* 200: static string; else NULL */
     const char *body;         /* 200: the document; else NULL */
     size_t len;
-    const char *detail; /* not 200: the problem's detail */
+    const char *detail;      /* not 200: the problem's detail */
+    struct reportq_job *job; /* for reportq_take_body */
 };
+
+/*
+ * Inside the callback: the document (r->body) becomes the caller's, to
+ * free() when done with it (an HTTP reply sends it by reference instead
+ * of copying it on the loop). NULL when there is none or it was taken.
+ */
+char *reportq_take_body(const struct reportq_result *r);
 
 /*
  * What a worker does with a job, callable on any thread with that
