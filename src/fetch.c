@@ -304,20 +304,21 @@ out:
 
 /* --- response callbacks ------------------------------------------------- */
 
-/* Room for at least one more byte after len (and the NUL), the buffer
- * grown by doubling up to lim + 1 bytes. 0, or -1 out of memory. */
-static int body_room(struct xfer *x, size_t lim)
+/* A buffer of at least need bytes (need <= lim + 1), grown by doubling
+ * from 4 KiB but never past lim + 1 bytes (the body and its NUL). 0, or
+ * -1 out of memory. */
+static int body_grow(struct xfer *x, size_t need, size_t lim)
 {
     size_t cap;
     char *nb;
 
-    if (x->len + 1 < x->cap)
+    if (need <= x->cap)
         return 0;
-    cap = x->cap ? x->cap * 2 : 4096;
+    cap = x->cap ? x->cap : 4096;
+    while (cap < need)
+        cap *= 2;
     if (cap > lim + 1)
         cap = lim + 1;
-    if (cap < x->len + 2)
-        cap = x->len + 2;
     nb = realloc(x->buf, cap);
     if (nb == NULL)
         return -1;
@@ -335,20 +336,8 @@ static size_t body_plain(struct xfer *x, const char *data, size_t n)
         x->too_large = true;
         return 0; /* short count: curl aborts with CURLE_WRITE_ERROR */
     }
-    if (x->len + n + 1 > x->cap) {
-        size_t cap = x->cap ? x->cap : 4096;
-        char *nb;
-
-        while (cap < x->len + n + 1)
-            cap *= 2;
-        if (cap > x->f->max_body_bytes + 1)
-            cap = x->f->max_body_bytes + 1;
-        nb = realloc(x->buf, cap);
-        if (nb == NULL)
-            return 0;
-        x->buf = nb;
-        x->cap = cap;
-    }
+    if (body_grow(x, x->len + n + 1, x->f->max_body_bytes) != 0)
+        return 0;
     memcpy(x->buf + x->len, data, n);
     x->len += n;
     x->buf[x->len] = '\0';
@@ -419,7 +408,8 @@ static int body_inflate(struct xfer *x, const char *data, size_t n)
         int rc;
 
         if (x->len < lim) {
-            if (body_room(x, lim) != 0)
+            /* room for one more byte and the NUL */
+            if (body_grow(x, x->len + 2, lim) != 0)
                 return -1; /* out of memory */
             room =
                 (uInt)(x->cap - 1 - x->len < lim - x->len ? x->cap - 1 - x->len
@@ -536,7 +526,6 @@ static void header_coding(struct xfer *x, const char *v, size_t n)
     }
 }
 
-/* Copy of a header value with surrounding whitespace/CRLF removed. */
 /* A header value without its leading blanks and trailing white space. */
 static void header_trim(const char **v, size_t *n)
 {
@@ -548,6 +537,7 @@ static void header_trim(const char **v, size_t *n)
         (*n)--;
 }
 
+/* Copy of a header value with surrounding whitespace/CRLF removed. */
 static char *header_value(const char *v, size_t n)
 {
     char *s;
