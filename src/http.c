@@ -567,6 +567,7 @@ static void serve_doc(struct rq *q, const struct doc *doc, const struct doc *gz,
 {
     const struct doc *d = doc;
     struct cond_hdrs c;
+    bool many;
 
     /* The reply's first headers: none is set yet (add_header). */
     cond_scan(q->req, &c);
@@ -594,11 +595,10 @@ static void serve_doc(struct rq *q, const struct doc *doc, const struct doc *gz,
      * the SMART files, a piece per clinic, are copied as they go out, in
      * one go when they fit one stream piece (a region's 28 KB feed: the
      * stream's per-reply machinery halved its req/s against nginx). */
-    if (d->segs != NULL && d->nseg > HTTP_SEGS_REF_MAX &&
-        d->len <= HTTP_STREAM_PIECE)
+    many = d->segs != NULL && d->nseg > HTTP_SEGS_REF_MAX;
+    if (many && d->len <= HTTP_STREAM_PIECE)
         send_segs(q, d, true, cleanup, holder);
-    else if (d->zsrc != NULL ||
-             (d->segs != NULL && d->nseg > HTTP_SEGS_REF_MAX))
+    else if (many || d->zsrc != NULL)
         send_streamed(q, d, cleanup, holder);
     else if (d->segs != NULL)
         send_segs(q, d, false, cleanup, holder);
