@@ -439,43 +439,48 @@ int clock_parse_riv_date(const char *s, int32_t *day)
 }
 
 /*
- * The last local day clock_parse_riv_ts saw, when the offset is the same
- * all through it: a poll's timestamps are a few hundred times a few days,
- * and the two offset look-ups per stamp were ~3 % of a poll's CPU. Per
- * thread, so readers on other threads need no lock.
+ * Local days clock_parse_riv_ts saw lately, each while the offset is the
+ * same all through it: a poll's timestamps are a few hundred over a few
+ * weeks, one practitioner's run of days after another's, and the two
+ * offset look-ups per new day were ~3 % of a parse. Direct mapped by day
+ * of month; per thread, so readers on other threads need no lock.
  */
+#define RIV_DAYS 16
+
 struct riv_day_cache {
     bool valid;
     int year, month, day;
     int64_t start; /* local seconds at its midnight */
     int offset;    /* in force all day */
 };
-static _Thread_local struct riv_day_cache riv_day;
+static _Thread_local struct riv_day_cache riv_days[RIV_DAYS];
 
 /*
- * Cache local day y-m-d (valid) when no switch falls in it: the offset
- * is the same at both ends of a window of instants holding the whole day
- * under either offset, and switches are months apart.
+ * Fill e for local day y-m-d (a valid date); false, e unchanged, when a
+ * switch falls in it: the offset differs at the two ends of a window of
+ * instants holding the whole day under either offset (switches are months
+ * apart).
  */
-static void riv_day_fill(int y, int m, int d)
+static bool riv_day_fill(struct riv_day_cache *e, int y, int m, int d)
 {
     int64_t start = days_from_civil64(y, m, d) * SECS_PER_DAY;
     int first = clock_offset_at(start - CEST_OFFSET);
 
-    memset(&riv_day, 0, sizeof(riv_day));
     if (first != clock_offset_at(start + SECS_PER_DAY - CET_OFFSET))
-        return;
-    riv_day.start = start;
-    riv_day.offset = first;
-    riv_day.valid = true;
-    riv_day.year = y;
-    riv_day.month = m;
-    riv_day.day = d;
+        return false;
+    e->start = start;
+    e->offset = first;
+    e->year = y;
+    e->month = m;
+    e->day = d;
+    e->valid = true;
+    return true;
 }
 
 int clock_parse_riv_ts(const char *s, int64_t *out)
 {
     struct clock_civil c = { 0 };
+    struct riv_day_cache *e;
     const char *p = s;
 
     if (s == NULL || !take_digits(&p, 4, &c.year) ||
@@ -483,17 +488,18 @@ int clock_parse_riv_ts(const char *s, int64_t *out)
         !take_digits(&p, 2, &c.hour) || !take_digits(&p, 2, &c.min) ||
         !take_digits(&p, 2, &c.sec) || *p != '\0')
         return CLOCK_INVALID;
-    if (!riv_day.valid || c.year != riv_day.year || c.month != riv_day.month ||
-        c.day != riv_day.day) {
+    e = &riv_days[(unsigned)(c.day + c.month) % RIV_DAYS];
+    if (!e->valid || e->day != c.day || e->month != c.month ||
+        e->year != c.year) {
+        /* Only valid dates are cached: a hit is one. */
         if (!civil_valid(&c))
             return CLOCK_INVALID;
-        riv_day_fill(c.year, c.month, c.day);
-        if (!riv_day.valid) /* a switch day: the full rules */
-            return clock_from_local(&c, out);
+        if (!riv_day_fill(e, c.year, c.month, c.day))
+            return clock_from_local(&c, out); /* a switch day: full rules */
     }
     if (c.hour > 23 || c.min > 59 || c.sec > 59)
         return CLOCK_INVALID;
-    *out = riv_day.start + c.hour * 3600 + c.min * 60 + c.sec - riv_day.offset;
+    *out = e->start + c.hour * 3600 + c.min * 60 + c.sec - e->offset;
     return CLOCK_OK;
 }
 

@@ -581,10 +581,11 @@ static void test_parse_riv_ts(void **state)
 }
 
 /*
- * clock_parse_riv_ts caches the offset of the last local day without a
- * switch: it must agree with clock_from_local for every hour of three
- * years (switch days included), in day order and hopping between days,
- * and a cached day must not let a bad stamp through.
+ * clock_parse_riv_ts caches the offsets of recent local days without a
+ * switch (direct mapped): it must agree with clock_from_local for every
+ * hour of three years (switch days included), in day order, hopping
+ * between days, and between days that share a cache entry, and a cached
+ * day must not let a bad stamp through.
  */
 static void check_riv_ts(int y, int m, int d, int hh, int mm, int ss)
 {
@@ -623,6 +624,24 @@ static void test_parse_riv_ts_cache(void **state)
         check_riv_ts(2026, 3, 29, 2, 30, 0); /* skipped hour */
         check_riv_ts(y, m, d, 23, 59, 59);
         check_riv_ts(2026, 10, 25, 2, 30, 0); /* repeated hour */
+    }
+    /* Runs of days as practitioners come one after another, and pairs
+     * that share an entry with a switch day (29 + 3 = 28 + 4, 25 + 10 =
+     * 24 + 11): each stamp must be its own day's. */
+    for (int rep = 0; rep < 3; rep++) {
+        for (int k = 0; k < 40; k++) {
+            clock_civil_from_days(clock_days_from_civil(2026, 3, 20) + k, &y,
+                                  &m, &d);
+            check_riv_ts(y, m, d, 9 + rep, 15, 0);
+        }
+        check_riv_ts(2026, 4, 28, 2, 30, 0);
+        check_riv_ts(2026, 3, 29, 2, 30, 0);
+        check_riv_ts(2026, 4, 28, 3, 30, 0);
+        check_riv_ts(2026, 3, 29, 3, 30, 0);
+        check_riv_ts(2026, 11, 24, 2, 30, 0);
+        check_riv_ts(2026, 10, 25, 2, 30, 0);
+        check_riv_ts(2026, 11, 24, 2, 30, 0);
+        check_riv_ts(2026, 10, 25, 3, 30, 0);
     }
     /* a cached day does not excuse a bad time, nor another bad date */
     assert_int_equal(clock_parse_riv_ts("20260415100000", &t), CLOCK_OK);
