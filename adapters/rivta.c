@@ -453,9 +453,10 @@ static const char *field_value(struct field *f)
     s = f->p;
     while (is_space((unsigned char)*s))
         s++;
-    e = s + strlen(s);
+    e = f->p + f->n; /* text holds no NUL: XML has none */
     while (e > s && is_space((unsigned char)e[-1]))
         *--e = '\0';
+    f->n = (size_t)(e - f->p);
     return *s != '\0' ? s : NULL;
 }
 
