@@ -799,6 +799,20 @@ static void test_tls_file_error_names_no_path(void **state)
         assert_non_null(strstr(r.msg, "booking.tls"));
         free(r.body);
     }
+    /* The kept handle comes back without the last request's TLS files:
+     * this request fails at the handshake (the server speaks plain
+     * HTTP), not at a client certificate it never named. */
+    {
+        struct result r = { 0 };
+
+        memset(&req, 0, sizeof(req));
+        req.url = url;
+        assert_int_equal(fetch_start(fx->f, &req, on_done, &r, &err), 0);
+        assert_int_equal(th_lo_run_until(fx->base, &r.calls, 3000), 1);
+        assert_int_not_equal(r.code, SF_ERR_NONE);
+        assert_null(strstr(r.msg, "booking.tls"));
+        free(r.body);
+    }
 }
 
 #define NMANY 50
