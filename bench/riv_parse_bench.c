@@ -13,6 +13,10 @@
  * key=value lines: cpu_ms_per_poll (user+sys), bytes_per_poll,
  * slots_per_poll, and envelope_ms_per_poll: building the poll's five
  * request envelopes (riv_build_envelope, as the adapter sends them).
+ * libxml2_sax2_ms_per_poll and libxml2_sax1_ms_per_poll: libxml2 alone on
+ * the same bodies with callbacks that do nothing, through the SAX2
+ * interface the adapter uses and through SAX1 (no namespaces), so the
+ * adapter's own share of a parse is the difference.
  * With DUMP_DIR the five bodies are also written there
  * (for comparing parsers on the same input). Not a test; figures in
  * docs/performance.md ("Collector", the parser section).
@@ -22,6 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+
+#include <libxml/parser.h>
+#include <stdbool.h>
 
 #include "slotfeed/availability.h"
 #include "slotfeed/clock.h"
@@ -185,6 +192,95 @@ static long parse_poll(const struct buf *dates, const struct buf *spans,
     return (long)s->n;
 }
 
+/* Element callbacks that do nothing: libxml2's own share of a parse. */
+static void nop_start_ns(void *ctx, const xmlChar *local, const xmlChar *prefix,
+                         const xmlChar *uri, int nb_namespaces,
+                         const xmlChar **namespaces, int nb_attributes,
+                         int nb_defaulted, const xmlChar **attributes)
+{
+    (void)ctx;
+    (void)local;
+    (void)prefix;
+    (void)uri;
+    (void)nb_namespaces;
+    (void)namespaces;
+    (void)nb_attributes;
+    (void)nb_defaulted;
+    (void)attributes;
+}
+
+static void nop_end_ns(void *ctx, const xmlChar *local, const xmlChar *prefix,
+                       const xmlChar *uri)
+{
+    (void)ctx;
+    (void)local;
+    (void)prefix;
+    (void)uri;
+}
+
+static void nop_start(void *ctx, const xmlChar *name, const xmlChar **atts)
+{
+    (void)ctx;
+    (void)name;
+    (void)atts;
+}
+
+static void nop_end(void *ctx, const xmlChar *name)
+{
+    (void)ctx;
+    (void)name;
+}
+
+static void nop_text(void *ctx, const xmlChar *ch, int len)
+{
+    (void)ctx;
+    (void)ch;
+    (void)len;
+}
+
+/*
+ * CPU ms per poll of libxml2 alone on the same five bodies: the pull
+ * parser on one kept context, as the adapter parses, with callbacks that
+ * do nothing. sax1: libxml2's SAX1 interface (names as written, no
+ * namespace processing), the next step down; -1 on a parse error.
+ */
+static double floor_ms(const struct buf *all, long rounds, bool sax1)
+{
+    xmlParserCtxtPtr c = xmlNewParserCtxt();
+    xmlSAXHandler sax;
+    double t0 = 0;
+
+    if (c == NULL)
+        return -1;
+    memset(&sax, 0, sizeof(sax));
+    if (sax1) {
+        sax.initialized = 1;
+        sax.startElement = nop_start;
+        sax.endElement = nop_end;
+    } else {
+        sax.initialized = XML_SAX2_MAGIC;
+        sax.startElementNs = nop_start_ns;
+        sax.endElementNs = nop_end_ns;
+    }
+    sax.characters = nop_text;
+    for (long r = -1; r < rounds; r++) { /* round -1 warms up */
+        if (r == 0)
+            t0 = cpu_ms();
+        for (int i = 0; i <= SPANS; i++) {
+            memcpy(c->sax, &sax, sizeof(sax));
+            xmlCtxtReadMemory(c, all[i].p, (int)all[i].n, NULL, NULL,
+                              XML_PARSE_NONET);
+            if (!c->wellFormed) {
+                xmlFreeParserCtxt(c);
+                return -1;
+            }
+        }
+    }
+    t0 = (cpu_ms() - t0) / (double)rounds;
+    xmlFreeParserCtxt(c);
+    return t0;
+}
+
 /* CPU ms of building one poll's five request envelopes, over rounds. */
 static double envelopes_ms(long rounds)
 {
@@ -252,6 +348,16 @@ int main(int argc, char **argv)
            SLOTS);
     printf("cpu_ms_per_poll=%.4f\n", (t1 - t0) / (double)rounds);
     printf("envelope_ms_per_poll=%.4f\n", envelopes_ms(rounds));
+    {
+        struct buf all[SPANS + 1];
+
+        all[0] = dates;
+        for (int i = 0; i < SPANS; i++)
+            all[i + 1] = spans[i];
+        /* Our share of a parse = cpu_ms_per_poll - libxml2_sax2_ms. */
+        printf("libxml2_sax2_ms_per_poll=%.4f\n", floor_ms(all, rounds, false));
+        printf("libxml2_sax1_ms_per_poll=%.4f\n", floor_ms(all, rounds, true));
+    }
     avail_slots_clear(&s);
     free(dates.p);
     for (int i = 0; i < SPANS; i++)
