@@ -31,6 +31,7 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
+#include <zlib.h>
 #include <libxml/chvalid.h>
 #include <libxml/dict.h>
 #include <libxml/parser.h>
@@ -42,6 +43,7 @@
 
 #include "slotfeed/clock.h"
 #include "slotfeed/conf_types.h"
+#include "slotfeed/hash.h"
 #include "slotfeed/log.h"
 #include "slotfeed/pnr.h"
 
@@ -1505,6 +1507,40 @@ enum riv_phase {
 /* Most distinct unknown time type ids named in one log line. */
 #define UNKNOWN_LOG_MAX 10
 
+/*
+ * Unchanged answers (adapter.h, ctx.same). A producer's answers a minute
+ * apart are mostly the same bytes (a book changes a few times a day), and
+ * parsing is half of a poll's CPU. Each step's request and answer are
+ * digested (CRC-32 and Adler-32 of both, with the answer's length and
+ * status). While every step so far digests as the last applied poll's
+ * did, nothing is parsed: the time-types and dates steps take their
+ * outcome (the kept types, the spans) from the memo of that poll, and the
+ * timeslot answers are held, unparsed. A poll that ends so sets
+ * *ctx->same and the collector keeps the clinic's slots. The first step
+ * that differs parses what was held and the poll goes on as always. An
+ * upstream can only make its own clinic keep the slots it served before.
+ */
+#define MEMO_STEPS 64       /* a longer conversation is always parsed */
+#define HOLD_MAX (1u << 20) /* bytes of answers held unparsed per poll */
+
+/* One poll's conversation as digests, and what its parses decided. */
+struct riv_memo {
+    size_t n, cap;
+    uint64_t *dig;      /* per step */
+    uint32_t *nsp;      /* per step: spans a dates step made */
+    uint64_t kept;      /* the time-types step: qtypes kept, by index */
+    struct span *spans; /* every dates step's spans, in step order */
+    size_t nspans, spans_cap;
+    bool over; /* more than MEMO_STEPS steps: not kept */
+};
+
+/* A timeslot answer held unparsed, and the type it was asked for. */
+struct held {
+    char *body;
+    size_t len;
+    size_t qi;
+};
+
 struct riv_state {
     enum riv_phase phase;
     /* Time type ids to ask for, one conversation each; borrowed from the
@@ -1517,13 +1553,31 @@ struct riv_state {
     /* Local time types seen that the mapping does not know (owned). */
     char *unknown[UNKNOWN_LOG_MAX];
     size_t nunknown, unknown_more;
+    /* Unchanged answers (above). */
+    uint64_t req_dig;            /* the request in flight */
+    struct riv_memo memo;        /* this poll's, so far */
+    const struct riv_memo *last; /* the applied poll's (cache), or NULL */
+    bool digest;                 /* the caller keeps slots (ctx->same) */
+    bool same;                   /* every step so far as in last */
+    size_t last_spans;           /* of last->spans, taken so far */
+    struct held *held;
+    size_t nheld, held_bytes;
 };
 
 /* Per-clinic memory: the unknown types last logged, to log each change
- * once instead of every poll. */
+ * once instead of every poll, and the last finished poll's memo. */
 struct riv_cache {
     char *unknown_logged; /* "a,b,c" sorted, or NULL */
+    struct riv_memo last;
 };
+
+static void memo_free(struct riv_memo *m)
+{
+    free(m->dig);
+    free(m->nsp);
+    free(m->spans);
+    memset(m, 0, sizeof(*m));
+}
 
 static void riv_cache_free(void *cache)
 {
@@ -1532,7 +1586,181 @@ static void riv_cache_free(void *cache)
     if (c == NULL)
         return;
     free(c->unknown_logged);
+    memo_free(&c->last);
     free(c);
+}
+
+/* The clinic's cache, made on first use; NULL without one. */
+static struct riv_cache *cache_of(const struct adapter_ctx *ctx)
+{
+    if (ctx->cache == NULL)
+        return NULL;
+    if (*ctx->cache == NULL)
+        *ctx->cache = calloc(1, sizeof(struct riv_cache));
+    return *ctx->cache;
+}
+
+/* --- unchanged answers (struct riv_memo) ----------------------------------- */
+
+/* CRC-32 and Adler-32 of n bytes at p, continued from d. */
+struct digest {
+    uLong crc, adl;
+};
+
+static void digest_add(struct digest *d, const void *p, size_t n)
+{
+    const Bytef *b = p;
+
+    while (n > 0) {
+        uInt k = n > (size_t)UINT_MAX ? UINT_MAX : (uInt)n;
+
+        d->crc = crc32(d->crc, b, k);
+        d->adl = adler32(d->adl, b, k);
+        b += k;
+        n -= k;
+    }
+}
+
+static uint64_t digest_start(struct digest *d)
+{
+    d->crc = crc32(0L, Z_NULL, 0);
+    d->adl = adler32(0L, Z_NULL, 0);
+    return 0;
+}
+
+static uint64_t digest_value(const struct digest *d)
+{
+    return ((uint64_t)(d->crc & 0xffffffffUL) << 32) |
+           (uint64_t)(d->adl & 0xffffffffUL);
+}
+
+/* A request: where it goes and what it says (the window, the type). */
+static uint64_t req_digest(const struct adapter_request *r)
+{
+    struct digest d;
+
+    digest_start(&d);
+    if (r->url != NULL)
+        digest_add(&d, r->url, strlen(r->url) + 1);
+    if (r->body != NULL)
+        digest_add(&d, r->body, r->body_len);
+    return digest_value(&d);
+}
+
+/* One step: the request in flight and its whole answer. */
+static uint64_t step_digest(uint64_t req, const struct adapter_response *resp)
+{
+    struct digest d;
+
+    digest_start(&d);
+    digest_add(&d, &req, sizeof(req));
+    if (resp->body != NULL)
+        digest_add(&d, resp->body, resp->len);
+    return digest_value(&d) ^ hash_mix64(((uint64_t)resp->len << 12) ^
+                                         (uint64_t)resp->http_status);
+}
+
+/* Append step digest d; a memo that cannot grow is marked over. */
+static void memo_push(struct riv_memo *m, uint64_t d)
+{
+    if (m->over)
+        return;
+    if (m->n == MEMO_STEPS) {
+        m->over = true;
+        return;
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 8;
+        uint64_t *dig = realloc(m->dig, cap * sizeof(*dig));
+        uint32_t *nsp;
+
+        if (dig == NULL) {
+            m->over = true;
+            return;
+        }
+        m->dig = dig;
+        if ((nsp = realloc(m->nsp, cap * sizeof(*nsp))) == NULL) {
+            m->over = true;
+            return;
+        }
+        m->nsp = nsp;
+        m->cap = cap;
+    }
+    m->dig[m->n] = d;
+    m->nsp[m->n] = 0;
+    m->n++;
+}
+
+/* The spans the last step (a dates step) made. */
+static void memo_spans(struct riv_memo *m, const struct span *sp, size_t k)
+{
+    if (m->over || m->n == 0)
+        return;
+    if (m->nspans + k > m->spans_cap) {
+        size_t cap = (m->nspans + k) * 2;
+        struct span *v = realloc(m->spans, cap * sizeof(*v));
+
+        if (v == NULL) {
+            m->over = true;
+            return;
+        }
+        m->spans = v;
+        m->spans_cap = cap;
+    }
+    if (k > 0)
+        memcpy(m->spans + m->nspans, sp, k * sizeof(*sp));
+    m->nspans += k;
+    m->nsp[m->n - 1] = (uint32_t)k;
+}
+
+static void held_free(struct riv_state *st)
+{
+    for (size_t i = 0; i < st->nheld; i++)
+        free(st->held[i].body);
+    free(st->held);
+    st->held = NULL;
+    st->nheld = st->held_bytes = 0;
+}
+
+/* Keep a copy of a timeslot answer, to parse if a later step differs.
+ * -1 when it would pass HOLD_MAX or memory ran out (then parse now). */
+static int hold(struct riv_state *st, const struct adapter_response *resp)
+{
+    struct held *v;
+    char *b;
+
+    if (resp->len > HOLD_MAX - st->held_bytes)
+        return -1;
+    v = realloc(st->held, (st->nheld + 1) * sizeof(*v));
+    if (v == NULL)
+        return -1;
+    st->held = v;
+    if ((b = malloc(resp->len + 1)) == NULL)
+        return -1;
+    memcpy(b, resp->body, resp->len);
+    b[resp->len] = '\0';
+    v[st->nheld++] = (struct held){ b, resp->len, st->qi };
+    st->held_bytes += resp->len;
+    return 0;
+}
+
+/*
+ * Record this step's digest; true while every step of the poll is as in
+ * the applied poll's memo (and this answer a 200). Once false, false for
+ * the rest of the poll.
+ */
+static bool step_same(struct riv_state *st, const struct adapter_response *resp)
+{
+    size_t k = st->memo.n;
+    uint64_t d;
+
+    if (!st->digest)
+        return false;
+    d = step_digest(st->req_dig, resp);
+    memo_push(&st->memo, d);
+    st->same = st->same && !st->memo.over && resp->http_status == 200 &&
+               st->last != NULL && k < st->last->n && st->last->dig[k] == d;
+    return st->same;
 }
 
 static bool has_mapping(const struct adapter_ctx *ctx)
@@ -1617,16 +1845,10 @@ static void log_unknown(const struct adapter_ctx *ctx, struct riv_state *st)
     line[o] = '\0';
     if (st->unknown_more > 0)
         snprintf(line + o, sizeof(line) - o, ",+%zu", st->unknown_more);
-    if (ctx->cache != NULL) {
-        cache = *ctx->cache;
-        if (cache == NULL) {
-            cache = calloc(1, sizeof(*cache));
-            *ctx->cache = cache;
-        }
-        if (cache != NULL && cache->unknown_logged != NULL &&
-            strcmp(cache->unknown_logged, line) == 0)
-            return; /* said already */
-    }
+    cache = cache_of(ctx);
+    if (cache != NULL && cache->unknown_logged != NULL &&
+        strcmp(cache->unknown_logged, line) == 0)
+        return; /* said already */
     log_warn("riv_time_types_unmapped", "clinic=%s types=%s action=ignored",
              ctx->clinic->id, line);
     if (cache != NULL) {
@@ -1718,6 +1940,11 @@ static enum adapter_status ask_dates(const struct adapter_ctx *ctx,
                         ctx->last_day, st->qtypes[st->qi], req, err);
 }
 
+static enum adapter_status riv_first(const struct adapter_ctx *ctx,
+                                     struct riv_state *st,
+                                     struct adapter_request *first,
+                                     struct sf_error *err);
+
 static enum adapter_status riv_begin(const struct adapter_ctx *ctx,
                                      void **state,
                                      struct adapter_request *first,
@@ -1725,6 +1952,7 @@ static enum adapter_status riv_begin(const struct adapter_ctx *ctx,
 {
     const struct conf_booking *b;
     struct riv_state *st;
+    enum adapter_status rc;
 
     *state = NULL;
     if (adapter_begin_check(ctx, "rivta", err) != 0)
@@ -1749,6 +1977,31 @@ static enum adapter_status riv_begin(const struct adapter_ctx *ctx,
         return ADAPTER_ERROR;
     }
     *state = st;
+    if (ctx->same != NULL && ctx->cache != NULL) {
+        const struct riv_cache *cache = *ctx->cache;
+
+        st->digest = true;
+        /* Only the poll whose slots the clinic shows may be matched. */
+        if (ctx->last_applied && cache != NULL && cache->last.n > 0 &&
+            !cache->last.over) {
+            st->last = &cache->last;
+            st->same = true;
+        }
+    }
+    rc = riv_first(ctx, st, first, err);
+    if (rc == ADAPTER_MORE)
+        st->req_dig = req_digest(first);
+    return rc;
+}
+
+/* riv_begin: the first request, GetAllTimeTypes or GetAvailableDates. */
+static enum adapter_status riv_first(const struct adapter_ctx *ctx,
+                                     struct riv_state *st,
+                                     struct adapter_request *first,
+                                     struct sf_error *err)
+{
+    const struct conf_booking *b = &ctx->clinic->booking;
+
     if (!has_mapping(ctx)) {
         st->qtypes[0] = b->time_type_id;
         st->nq = 1;
@@ -1887,30 +2140,36 @@ static int filter_slots(const struct adapter_ctx *ctx, struct riv_state *st,
 }
 
 /* GetAllTimeTypes answered: keep the new-visit types the unit offers. */
-static enum adapter_status on_time_types(const struct adapter_ctx *ctx,
-                                         struct riv_state *st,
-                                         const struct adapter_response *resp,
-                                         struct adapter_request *next,
-                                         struct sf_error *err)
+static enum adapter_status
+on_time_types(const struct adapter_ctx *ctx, struct riv_state *st,
+              const struct adapter_response *resp, bool same,
+              struct adapter_request *next, struct sf_error *err)
 {
     struct riv_time_types tts = { NULL, 0 };
+    uint64_t kept = 0; /* by index into qtypes (<= CONF_TIME_TYPES_MAX) */
     size_t keep = 0;
 
-    if (!http_ok(resp, RIV_GET_ALL_TIME_TYPES, err) ||
-        riv_parse_time_types(resp->body, resp->len, &tts, err) < 0)
-        return ADAPTER_ERROR;
-    for (size_t i = 0; i < tts.n; i++)
-        if (mapped(ctx, tts.v[i].id) == NULL)
-            note_unknown(st, tts.v[i].id);
-    for (size_t q = 0; q < st->nq; q++) {
-        bool offered = false;
-
-        for (size_t i = 0; i < tts.n && !offered; i++)
-            offered = strcmp(tts.v[i].id, st->qtypes[q]) == 0;
-        if (offered)
-            st->qtypes[keep++] = st->qtypes[q];
+    if (same) {
+        kept = st->last->kept; /* the same answer kept the same types */
+    } else {
+        if (!http_ok(resp, RIV_GET_ALL_TIME_TYPES, err) ||
+            riv_parse_time_types(resp->body, resp->len, &tts, err) < 0)
+            return ADAPTER_ERROR;
+        for (size_t i = 0; i < tts.n; i++)
+            if (mapped(ctx, tts.v[i].id) == NULL)
+                note_unknown(st, tts.v[i].id);
+        for (size_t q = 0; q < st->nq && q < 64; q++)
+            for (size_t i = 0; i < tts.n; i++)
+                if (strcmp(tts.v[i].id, st->qtypes[q]) == 0) {
+                    kept |= (uint64_t)1 << q;
+                    break;
+                }
+        riv_time_types_clear(&tts);
     }
-    riv_time_types_clear(&tts);
+    st->memo.kept = kept;
+    for (size_t q = 0; q < st->nq && q < 64; q++)
+        if (kept & ((uint64_t)1 << q))
+            st->qtypes[keep++] = st->qtypes[q];
     st->nq = keep;
     st->qi = 0;
     if (keep == 0) {
@@ -1936,16 +2195,46 @@ static enum adapter_status next_type(const struct adapter_ctx *ctx,
     return ADAPTER_DONE;
 }
 
+/* The same dates answer as in the applied poll: its spans again. */
+static enum adapter_status dates_again(const struct adapter_ctx *ctx,
+                                       struct riv_state *st,
+                                       struct adapter_request *next,
+                                       struct sf_error *err)
+{
+    size_t k = st->last->nsp[st->memo.n - 1];
+
+    if (st->last_spans + k > st->last->nspans) {
+        sf_error_set(err, SF_ERR_INTERNAL, "rivta: memo out of step");
+        return ADAPTER_ERROR;
+    }
+    memo_spans(&st->memo, st->last->spans + st->last_spans, k);
+    if (k == 0)
+        return next_type(ctx, st, next, err);
+    if ((st->spans = malloc(k * sizeof(*st->spans))) == NULL) {
+        sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
+        return ADAPTER_ERROR;
+    }
+    memcpy(st->spans, st->last->spans + st->last_spans, k * sizeof(*st->spans));
+    st->last_spans += k;
+    st->nspans = k;
+    st->phase = PH_SLOTS;
+    st->cur = 0;
+    return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS, st->spans[0].first,
+                        st->spans[0].last, st->qtypes[st->qi], next, err);
+}
+
 static enum adapter_status on_dates(const struct adapter_ctx *ctx,
                                     struct riv_state *st,
                                     const struct adapter_response *resp,
-                                    struct adapter_request *next,
+                                    bool same, struct adapter_request *next,
                                     struct sf_error *err)
 {
     int32_t span = ctx->last_day - ctx->first_day + 1;
     int32_t *days;
     size_t nd, keep = 0;
 
+    if (same)
+        return dates_again(ctx, st, next, err);
     if (!http_ok(resp, RIV_GET_AVAILABLE_DATES, err))
         return ADAPTER_ERROR;
     /* Room for every date of the window plus strays outside it. */
@@ -1964,6 +2253,7 @@ static enum adapter_status on_dates(const struct adapter_ctx *ctx,
             days[keep++] = days[i];
     if (keep == 0) {
         free(days);
+        memo_spans(&st->memo, NULL, 0);
         return next_type(ctx, st, next, err);
     }
     st->spans = calloc(keep, sizeof(*st->spans));
@@ -1973,11 +2263,96 @@ static enum adapter_status on_dates(const struct adapter_ctx *ctx,
         return ADAPTER_ERROR;
     }
     st->nspans = make_spans(days, keep, st->spans);
+    memo_spans(&st->memo, st->spans, st->nspans);
     free(days);
     st->phase = PH_SLOTS;
     st->cur = 0;
     return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS, st->spans[0].first,
                         st->spans[0].last, st->qtypes[st->qi], next, err);
+}
+
+/* Parse one timeslot answer (asked for qtypes[st->qi]) into slots. */
+static int take_slots(const struct adapter_ctx *ctx, struct riv_state *st,
+                      const char *body, size_t len, struct avail_slots *slots,
+                      struct sf_error *err)
+{
+    size_t n0 = slots->n;
+
+    if (riv_parse_timeslots(body, len, slots, &st->skipped, err) < 0)
+        return -1;
+    if (filter_slots(ctx, st, slots, n0) < 0) {
+        sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* A step differed after answers were held: parse them now, in order. */
+static int catch_up(const struct adapter_ctx *ctx, struct riv_state *st,
+                    struct avail_slots *slots, struct sf_error *err)
+{
+    size_t qi = st->qi;
+    int rc = 0;
+
+    st->same = false;
+    for (size_t i = 0; i < st->nheld && rc == 0; i++) {
+        st->qi = st->held[i].qi;
+        rc = take_slots(ctx, st, st->held[i].body, st->held[i].len, slots, err);
+    }
+    st->qi = qi;
+    held_free(st);
+    return rc;
+}
+
+/* The poll is complete: unchanged, or parsed. Either way this poll's
+ * conversation replaces the memo (one that is not whole, none). */
+static enum adapter_status riv_done(const struct adapter_ctx *ctx,
+                                    struct riv_state *st,
+                                    struct avail_slots *slots,
+                                    struct sf_error *err)
+{
+    struct riv_cache *cache;
+
+    if (st->same && st->memo.n == st->last->n) {
+        held_free(st);
+        *ctx->same = true;
+    } else if (st->nheld > 0 && catch_up(ctx, st, slots, err) < 0) {
+        return ADAPTER_ERROR;
+    }
+    st->last = NULL; /* it goes now */
+    if (st->digest && (cache = cache_of(ctx)) != NULL) {
+        memo_free(&cache->last);
+        if (!st->memo.over) {
+            cache->last = st->memo;
+            memset(&st->memo, 0, sizeof(st->memo));
+        }
+    }
+    return ADAPTER_DONE;
+}
+
+static enum adapter_status step_in(const struct adapter_ctx *ctx,
+                                   struct riv_state *st,
+                                   const struct adapter_response *resp,
+                                   bool same, struct avail_slots *slots,
+                                   struct adapter_request *next,
+                                   struct sf_error *err)
+{
+    if (st->phase == PH_TYPES)
+        return on_time_types(ctx, st, resp, same, next, err);
+    if (st->phase == PH_DATES)
+        return on_dates(ctx, st, resp, same, next, err);
+    if (same && hold(st, resp) != 0 && catch_up(ctx, st, slots, err) < 0)
+        return ADAPTER_ERROR; /* too much to hold: parsed from here on */
+    if (!st->same) {
+        if (!http_ok(resp, RIV_GET_AVAILABLE_TIMESLOTS, err) ||
+            take_slots(ctx, st, resp->body, resp->len, slots, err) < 0)
+            return ADAPTER_ERROR;
+    }
+    if (++st->cur < st->nspans)
+        return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS,
+                            st->spans[st->cur].first, st->spans[st->cur].last,
+                            st->qtypes[st->qi], next, err);
+    return next_type(ctx, st, next, err);
 }
 
 static enum adapter_status riv_step(const struct adapter_ctx *ctx, void *state,
@@ -1987,32 +2362,23 @@ static enum adapter_status riv_step(const struct adapter_ctx *ctx, void *state,
                                     struct sf_error *err)
 {
     struct riv_state *st = state;
-    size_t n0;
+    enum adapter_status rc;
+    bool was, same;
 
     if (st == NULL || resp == NULL || slots == NULL || next == NULL) {
         sf_error_set(err, SF_ERR_INTERNAL, "rivta: bad arguments");
         return ADAPTER_ERROR;
     }
-    if (st->phase == PH_TYPES)
-        return on_time_types(ctx, st, resp, next, err);
-    if (st->phase == PH_DATES)
-        return on_dates(ctx, st, resp, next, err);
-
-    if (!http_ok(resp, RIV_GET_AVAILABLE_TIMESLOTS, err))
+    was = st->same;
+    same = step_same(st, resp);
+    if (was && !same && st->nheld > 0 && catch_up(ctx, st, slots, err) < 0)
         return ADAPTER_ERROR;
-    n0 = slots->n;
-    if (riv_parse_timeslots(resp->body, resp->len, slots, &st->skipped, err) <
-        0)
-        return ADAPTER_ERROR;
-    if (filter_slots(ctx, st, slots, n0) < 0) {
-        sf_error_set(err, SF_ERR_NOMEM, "rivta: out of memory");
-        return ADAPTER_ERROR;
-    }
-    if (++st->cur < st->nspans)
-        return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS,
-                            st->spans[st->cur].first, st->spans[st->cur].last,
-                            st->qtypes[st->qi], next, err);
-    return next_type(ctx, st, next, err);
+    rc = step_in(ctx, st, resp, same, slots, next, err);
+    if (rc == ADAPTER_MORE)
+        st->req_dig = req_digest(next);
+    else if (rc == ADAPTER_DONE)
+        rc = riv_done(ctx, st, slots, err);
+    return rc;
 }
 
 static void riv_end(void *state)
@@ -2021,6 +2387,8 @@ static void riv_end(void *state)
 
     if (st == NULL)
         return;
+    memo_free(&st->memo);
+    held_free(st);
     for (size_t i = 0; i < st->nunknown; i++)
         free(st->unknown[i]);
     free(st->qtypes);

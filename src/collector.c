@@ -51,11 +51,14 @@ struct cpoll {
     bool in_pass;        /* counted in the running pass */
     int unreachable_run; /* consecutive transport/timeout failures */
     void *cache;         /* adapter memory across polls (ctx.cache) */
+    bool applied;        /* the last poll's slots are the clinic's now */
+    bool same;           /* this poll's answers: the last poll's (ctx.same) */
     /* Leads the fetch of a shared document (share.h): its answer goes to
      * the entry's waiters too. NULL otherwise. */
     struct share_entry *sh_lead;
     struct cpoll *qnext;      /* next in its host's wait queue */
     bool queued;              /* in a host's wait queue (struct hostq) */
+    bool cont;                /* its request continues a conversation */
     struct sched_host *rhost; /* host of rurl, resolved once */
     char *rurl;               /* last request URL resolved; owned */
     struct sched_host *home;  /* host of booking.url (params), or NULL */
@@ -87,15 +90,23 @@ struct cpoll {
 /*
  * Clinics waiting for one host, FIFO: a freed concurrency slot or a due
  * token wakes exactly the head, so waiters neither poll the scheduler
- * nor overtake each other. Invariant: while the queue is not empty,
- * either `wake` is pending or the host is at its concurrency limit (then
- * the next grant_release schedules `wake`). Owned by the collector; the
+ * nor overtake each other, with one exception: the next request of a
+ * conversation already under way (RIV's timeslots after its dates) goes
+ * ahead of every first request, after the continuations already there.
+ * A burst of polls (a pass over every clinic) then finishes polls one
+ * after another instead of taking each a step at a time: what a poll
+ * holds between its steps (slots so far, answers kept unparsed) is held
+ * by a few dozen polls at once, not by all of them. The host's rate is
+ * the same either way. Invariant: while the queue is not empty, either
+ * `wake` is pending or the host is at its concurrency limit (then the
+ * next grant_release schedules `wake`). Owned by the collector; the
  * sched_host points at it (sched_host_user).
  */
 struct hostq {
     struct collector *c;
     struct sched_host *h;
     struct cpoll *head, *tail;
+    struct cpoll *ctail; /* the last continuation of the front, or NULL */
     struct event *wake;
     struct hostq *next; /* all queues, for collector_free */
 };
@@ -580,6 +591,7 @@ static void on_plaus_change(void *arg, struct plaus_clinic *pc,
      * it came. A failure since then keeps its own status and message. */
     avail_slots_clear(&st->slots);
     st->has_data = true;
+    p->applied = false; /* the slots are not the last poll's now */
     st->valid_at = p->held_at;
     st->changed_at = p->held_at;
     if (st->err_class == SF_ERR_IMPLAUSIBLE) {
@@ -707,6 +719,21 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *in,
 
     st->checked_at = now;
     st->polls++;
+    /* The adapter found the last poll's answers again: its slots are the
+     * clinic's (ctx.last_applied), so they are this poll's too. */
+    if (ok && p->same) {
+        if (!st->has_data) {
+            ok = false;
+            sf_error_set(&ecopy, SF_ERR_INTERNAL,
+                         "adapter %s: unchanged answers, but no slots kept",
+                         p->ad->name);
+        } else if (avail_slots_share(&p->acc, &st->slots, 0) != 0) {
+            ok = false;
+            sf_error_set(&ecopy, SF_ERR_NOMEM, "out of memory");
+        } else {
+            metrics_poll_same();
+        }
+    }
     if (ok && plaus_hold(p, now, ms)) {
         metrics_poll(SF_ERR_IMPLAUSIBLE);
         poll_close(p, true);
@@ -734,8 +761,9 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *in,
         st->consecutive_failures = 0;
         p->unreachable_run = 0;
         relay_apply(p, st, now);
-        log_info("poll", "clinic=%s outcome=ok duration_ms=%ld slots=%zu",
-                 st->conf->id, ms, st->slots.n);
+        p->applied = !p->relay.set;
+        log_info("poll", "clinic=%s outcome=ok duration_ms=%ld slots=%zu%s",
+                 st->conf->id, ms, st->slots.n, p->same ? " unchanged=1" : "");
     } else {
         avail_slots_clear(&p->acc);
         st->failures++;
@@ -882,6 +910,7 @@ static void poll_answer(struct cpoll *p, const struct fetch_result *res,
     case ADAPTER_MORE:
         adapter_request_clear(&p->req);
         p->req = next;
+        p->cont = true;
         poll_send(p);
         break;
     default:
@@ -1005,6 +1034,8 @@ static void hostq_pump(struct hostq *q)
         q->head = p->qnext;
         if (q->head == NULL)
             q->tail = NULL;
+        if (q->ctail == p)
+            q->ctail = NULL;
         p->qnext = NULL;
         p->queued = false;
         if (v == SCHED_GO)
@@ -1172,13 +1203,23 @@ static void poll_send(struct cpoll *p)
             poll_cancel(p);
             return;
         }
-        p->qnext = NULL;
         p->queued = true;
-        if (q->tail != NULL)
-            q->tail->qnext = p;
-        else
-            q->head = p;
-        q->tail = p;
+        if (p->cont) { /* after the continuations, before first requests */
+            struct cpoll **at = q->ctail != NULL ? &q->ctail->qnext : &q->head;
+
+            p->qnext = *at;
+            *at = p;
+            q->ctail = p;
+            if (p->qnext == NULL)
+                q->tail = p;
+        } else {
+            p->qnext = NULL;
+            if (q->tail != NULL)
+                q->tail->qnext = p;
+            else
+                q->head = p;
+            q->tail = p;
+        }
         if (q->head == p)
             hostq_arm(q, wait);
         log_debug("sched_wait", "clinic=%s host=%s wait_ms=%lld",
@@ -1200,6 +1241,7 @@ static void poll_begin(struct cpoll *p)
     int32_t today;
 
     p->busy = true;
+    p->cont = false;
     c->active++;
     p->t0_ms = clock_mono_ms();
     memset(&p->ctx, 0, sizeof(p->ctx));
@@ -1208,6 +1250,10 @@ static void poll_begin(struct cpoll *p)
     p->ctx.clinic = c->states[p->idx].conf;
     p->ctx.now = clock_now();
     p->ctx.cache = &p->cache;
+    p->ctx.last_applied = p->applied;
+    p->applied = false; /* until this poll's slots are */
+    p->same = false;
+    p->ctx.same = &p->same;
     memset(&p->relay, 0, sizeof(p->relay));
     p->ctx.relay = &p->relay;
     today = clock_local_day(p->ctx.now);
@@ -1634,8 +1680,12 @@ static struct cpoll *unqueue(struct collector *c, bool all)
     struct cpoll *drop = NULL;
     struct hostq *q;
 
-    for (q = c->queues; q != NULL; q = q->next)
+    for (q = c->queues; q != NULL; q = q->next) {
         unqueue_list(&q->head, &q->tail, all, &drop);
+        q->ctail = NULL;
+        for (struct cpoll *p = q->head; p != NULL && p->cont; p = p->qnext)
+            q->ctail = p;
+    }
     unqueue_list(&c->resend_head, &c->resend_tail, all, &drop);
     return drop;
 }
@@ -1684,6 +1734,7 @@ static void swap_sched(struct collector *c, struct sched *ns, struct rsched *o)
         struct hostq *q = c->queues;
 
         c->queues = q->next;
+        q->ctail = NULL;
         while ((p = q->head) != NULL) {
             q->head = p->qnext;
             p->qnext = NULL;

@@ -44,6 +44,7 @@ struct host_table {
 
 static struct {
     unsigned long polls;
+    unsigned long polls_same;
     unsigned long failures[NCLASS];
     unsigned long rebuilds;
     unsigned long http[METRICS_ROUTE_COUNT][NSTATUS];
@@ -242,6 +243,16 @@ unsigned long metrics_polls_total(void)
     return m.polls;
 }
 
+void metrics_poll_same(void)
+{
+    m.polls_same++;
+}
+
+unsigned long metrics_polls_same(void)
+{
+    return m.polls_same;
+}
+
 unsigned long metrics_poll_failures(enum sf_errclass cls)
 {
     return (unsigned)cls < NCLASS ? m.failures[cls] : 0;
@@ -380,6 +391,10 @@ char *metrics_render(const struct metrics_feed *feed, int64_t now, size_t *len)
     head(&o, "slotfeed_polls_total", "counter",
          "Finished polls of booking systems (all clinics).");
     sbuf_printf(&o, "slotfeed_polls_total %lu\n", m.polls);
+    head(&o, "slotfeed_polls_unchanged_total", "counter",
+         "Successful polls whose answers were the last poll's, not parsed "
+         "again.");
+    sbuf_printf(&o, "slotfeed_polls_unchanged_total %lu\n", m.polls_same);
     head(&o, "slotfeed_poll_failures_total", "counter",
          "Failed polls by error class.");
     for (b = 1; b < NCLASS; b++)

@@ -166,6 +166,19 @@ struct adapter_ctx {
     /* Where the adapter puts a relayed state (see above), or NULL: the
      * caller does not want one (tests, the federate command). */
     struct adapter_relay *relay;
+    /*
+     * Unchanged answers. last_applied: the clinic's previous poll ended
+     * DONE and its slots are the clinic's current ones, untouched since
+     * (not held as implausible, not replaced by a relay). An adapter that
+     * then finds every answer of this poll the same as that poll's (its
+     * *cache remembers them) may end DONE with no slots and set *same:
+     * the collector keeps the current slots as this poll's. same is NULL
+     * when the caller cannot keep them (tests, the federate command); an
+     * adapter then parses every answer, as it must whenever last_applied
+     * is false.
+     */
+    bool last_applied;
+    bool *same;
 };
 
 enum adapter_status {

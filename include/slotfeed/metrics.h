@@ -39,6 +39,9 @@ enum metrics_route {
 
 /* One finished poll; cls SF_ERR_NONE for a success. */
 void metrics_poll(enum sf_errclass cls);
+/* One successful poll whose answers were the last one's (adapter.h,
+ * ctx.same): counted besides metrics_poll. */
+void metrics_poll_same(void);
 /*
  * One host-wide emptying detected on host key `host` (plaus.h; the
  * collector calls it once per run). The first METRICS_IMPLAUSIBLE_HOSTS
@@ -134,6 +137,7 @@ void metrics_reset(void);
 
 /* Read-back for tests. */
 unsigned long metrics_polls_total(void);
+unsigned long metrics_polls_same(void);
 unsigned long metrics_poll_failures(enum sf_errclass cls);
 unsigned long metrics_rebuilds_total(void);
 unsigned long metrics_implausible_total(const char *host);

@@ -421,6 +421,7 @@ static void test_success_unchanged_changed_stale(void **state)
     size_t a = add_clinic(fx, "SE2321000156-AAAA", W_SERVER, M_OK);
     const struct clinic_state *st;
     struct srv_clinic *sc;
+    unsigned long same0 = metrics_polls_same();
 
     make(fx, 2000);
     st = state_of(fx, a);
@@ -454,13 +455,18 @@ static void test_success_unchanged_changed_stale(void **state)
     assert_int_equal(fx->nupd, 1);
     assert_int_equal(fx->upd_idx[0], a);
 
-    /* same answer a minute later: only checked/valid move */
+    /* same answer a minute later: only checked/valid move, and the
+     * answers are known, not parsed again (adapter.h, ctx.same) */
+    assert_int_equal(metrics_polls_same(), same0);
     clock_set_fake(T0 + 60);
     pass(fx);
     assert_int_equal(st->checked_at, T0 + 60);
     assert_int_equal(st->valid_at, T0 + 60);
     assert_int_equal(st->changed_at, T0);
     assert_int_equal(st->slots.n, 2);
+    assert_int_equal(st->slots.v[1].start, S2_START);
+    assert_int_equal(st->status, CLINIC_OK);
+    assert_int_equal(metrics_polls_same(), same0 + 1);
 
     /* a new slot appears: changed_at moves */
     sc->mode = M_OK_MORE;
@@ -470,6 +476,7 @@ static void test_success_unchanged_changed_stale(void **state)
     assert_int_equal(st->slots.n, 3);
     assert_int_equal(st->slots.v[2].start, S3_START);
     assert_int_equal(st->slots.v[2].end, S3_END);
+    assert_int_equal(metrics_polls_same(), same0 + 1);
 
     /* the upstream breaks: slots kept, marked stale */
     sc->mode = M_503;
@@ -492,7 +499,8 @@ static void test_success_unchanged_changed_stale(void **state)
     assert_non_null(strstr(st->error, "503"));
     assert_int_equal(fx->nupd, 4);
 
-    /* and recovers */
+    /* and recovers, with the answers of its last good poll: parsed, as
+     * a failed poll came between */
     sc->mode = M_OK_MORE;
     clock_set_fake(T0 + 240);
     pass(fx);
@@ -500,6 +508,17 @@ static void test_success_unchanged_changed_stale(void **state)
     assert_int_equal(st->consecutive_failures, 0);
     assert_int_equal(st->valid_at, T0 + 240);
     assert_int_equal(st->changed_at, T0 + 120);
+    assert_int_equal(st->slots.n, 3);
+    assert_int_equal(metrics_polls_same(), same0 + 1);
+    /* and a minute later they are known again */
+    clock_set_fake(T0 + 300);
+    pass(fx);
+    assert_int_equal(st->status, CLINIC_OK);
+    assert_int_equal(st->valid_at, T0 + 300);
+    assert_int_equal(st->changed_at, T0 + 120);
+    assert_int_equal(st->slots.n, 3);
+    assert_int_equal(st->slots.v[2].start, S3_START);
+    assert_int_equal(metrics_polls_same(), same0 + 2);
 }
 
 static void test_never_success_then_unreachable(void **state)

@@ -191,6 +191,8 @@ static void test_counts_and_render(void **state)
     metrics_loop_lag(2.5);                                  /* +Inf only */
     metrics_loop_lag(-1);                                   /* clock: 0 */
     assert_int_equal(metrics_polls_total(), 9);
+    metrics_poll_same();
+    assert_int_equal(metrics_polls_same(), 1);
     assert_int_equal(metrics_poll_failures(SF_ERR_TIMEOUT), 2);
     assert_int_equal(metrics_rebuilds_total(), 2);
     assert_int_equal(metrics_http_total(METRICS_ROUTE_AVAILABILITY, 200), 2);
@@ -201,6 +203,7 @@ static void test_counts_and_render(void **state)
     assert_non_null(text);
     assert_int_equal(strlen(text), len);
     assert_true(value_of(text, "slotfeed_polls_total") == 9);
+    assert_true(value_of(text, "slotfeed_polls_unchanged_total") == 1);
     assert_true(
         value_of(text, "slotfeed_poll_failures_total{class=\"timeout\"}") == 2);
     assert_true(

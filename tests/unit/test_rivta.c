@@ -1537,6 +1537,142 @@ static void test_conversation(void **state)
     free(dates);
 }
 
+/*
+ * One poll of three answers (dates, then two timeslot spans, as in
+ * test_conversation) into slots; returns the final status and sets *same
+ * as the adapter left it.
+ */
+static enum adapter_status poll3(struct world *w, const char *const *b,
+                                 const size_t *len, struct avail_slots *slots,
+                                 bool *same)
+{
+    struct adapter_request req;
+    struct adapter_response resp;
+    struct sf_error err;
+    enum adapter_status rc;
+    void *st = NULL;
+
+    memset(&req, 0, sizeof(req));
+    avail_slots_truncate(slots, 0);
+    *same = false;
+    rc = adapter_rivta.begin(&w->ctx, &st, &req, &err);
+    for (int i = 0; i < 3 && rc == ADAPTER_MORE; i++) {
+        adapter_request_clear(&req);
+        resp = canned(200, b[i], len[i]);
+        rc = adapter_rivta.step(&w->ctx, st, &resp, slots, &req, &err);
+    }
+    adapter_request_clear(&req);
+    adapter_rivta.end(st);
+    avail_slots_sort(slots);
+    return rc;
+}
+
+/*
+ * Unchanged answers (adapter.h, ctx.same): a poll whose every answer is
+ * the applied poll's ends DONE with no slots and *same set; one that
+ * differs at any step gets exactly the slots a fresh parse gives (answers
+ * held unparsed are parsed then); nothing is skipped when the last poll
+ * was not applied, when the window moved, or when the caller keeps no
+ * slots (ctx.same NULL).
+ */
+static void test_unchanged_answers(void **state)
+{
+    struct world w;
+    struct avail_slots got, want;
+    void *cache = NULL;
+    bool same, fresh_same;
+    size_t len[3], tl;
+    char *dates = read_fixture("dates_ok.xml", &len[0]);
+    char *ts = read_fixture("timeslots_ok.xml", &tl);
+    const char *b[3] = { dates, ts, last_span_body };
+    const char *later[3] = { dates, ts, NULL };
+    const char *first_differs[3] = { dates, NULL, last_span_body };
+    const char *empty = "<r:GetAvailableTimeslotsResponse xmlns:r='urn:riv:"
+                        "crm:scheduling:GetAvailableTimeslotsResponder:1'/>";
+
+    (void)state;
+    len[1] = tl;
+    len[2] = strlen(last_span_body);
+    world_init(&w);
+    avail_slots_init(&got);
+    avail_slots_init(&want);
+    w.ctx.cache = &cache;
+    w.ctx.same = &same;
+
+    /* the first poll parses (nothing to match), 4 slots */
+    assert_int_equal(poll3(&w, b, len, &got, &same), ADAPTER_DONE);
+    assert_false(same);
+    assert_int_equal(got.n, 4);
+    avail_slots_share(&want, &got, 0);
+    avail_slots_clear(&got);
+    /* applied, then the same answers: nothing parsed, nothing added */
+    w.ctx.last_applied = true;
+    assert_int_equal(poll3(&w, b, len, &got, &same), ADAPTER_DONE);
+    assert_true(same);
+    assert_int_equal(got.n, 0);
+    /* not applied (held, failed): parsed again whatever the answers */
+    w.ctx.last_applied = false;
+    assert_int_equal(poll3(&w, b, len, &got, &same), ADAPTER_DONE);
+    assert_false(same);
+    assert_true(avail_slots_equal(&got, &want));
+
+    /* the last answer differs: the held one is parsed, then this one */
+    {
+        size_t l2[3] = { len[0], len[1], strlen(empty) };
+        struct world f;
+
+        later[2] = empty;
+        w.ctx.last_applied = true;
+        assert_int_equal(poll3(&w, later, l2, &got, &same), ADAPTER_DONE);
+        assert_false(same);
+        /* as a caller that keeps nothing parses them */
+        f = w;
+        f.ctx.cache = NULL;
+        f.ctx.same = NULL;
+        f.ctx.last_applied = false;
+        assert_int_equal(poll3(&f, later, l2, &want, &fresh_same),
+                         ADAPTER_DONE);
+        assert_false(fresh_same);
+        assert_int_equal(want.n, 3);
+        assert_true(avail_slots_equal(&got, &want));
+        /* and the memo is now this poll's */
+        assert_int_equal(poll3(&w, later, l2, &got, &same), ADAPTER_DONE);
+        assert_true(same);
+    }
+    /* the first timeslot answer differs: nothing was held yet */
+    {
+        size_t l3[3] = { len[0], strlen(empty), len[2] };
+        struct world f;
+
+        first_differs[1] = empty;
+        assert_int_equal(poll3(&w, first_differs, l3, &got, &same),
+                         ADAPTER_DONE);
+        assert_false(same);
+        f = w;
+        f.ctx.cache = NULL;
+        f.ctx.same = NULL;
+        assert_int_equal(poll3(&f, first_differs, l3, &want, &fresh_same),
+                         ADAPTER_DONE);
+        assert_true(avail_slots_equal(&got, &want));
+        assert_int_equal(got.n, 1);
+    }
+    /* the same answers to another window's questions are not the same */
+    w.ctx.first_day++;
+    assert_int_equal(poll3(&w, b, len, &got, &same), ADAPTER_DONE);
+    assert_false(same);
+    w.ctx.first_day--;
+    /* and without a caller that keeps slots, never */
+    w.ctx.same = NULL;
+    assert_int_equal(poll3(&w, b, len, &got, &fresh_same), ADAPTER_DONE);
+    assert_int_equal(got.n, 4);
+
+    adapter_rivta.cache_free(cache);
+    avail_slots_clear(&got);
+    avail_slots_clear(&want);
+    free(ts);
+    free(dates);
+}
+
 /* Every date of a 14-day window: spans of 7, 7. */
 static void test_conversation_spans(void **state)
 {
@@ -2795,6 +2931,7 @@ int main(void)
         cmocka_unit_test(test_only_first_body_and_response),
         cmocka_unit_test(test_depth_and_text_caps),
         cmocka_unit_test(test_conversation),
+        cmocka_unit_test(test_unchanged_answers),
         cmocka_unit_test(test_conversation_spans),
         cmocka_unit_test(test_conversation_no_dates),
         cmocka_unit_test(test_conversation_errors),
