@@ -66,10 +66,10 @@ results=$out/results.txt
          "slotfeed-sim processes (127.0.0.2..), rate_per_s $RATE," \
          "max_concurrent_per_host $CONC per host"
     echo "$(nproc) CPUs; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    printf '%7s %7s %5s %8s %7s %8s %9s %10s %7s %9s %9s %8s %7s %7s | %9s %8s %9s\n' \
+    printf '%7s %7s %5s %8s %7s %8s %9s %10s %7s %9s %9s %8s %7s %7s %8s %6s | %9s %8s %9s\n' \
         clinics polls fail requests wall_s req/s cpu_s "cpu/1k" share \
-        "waits" "pass_peak" "pass_now" "ref_us" "per_ref" "feed_peak" \
-        "feed_s" "feed_KB"
+        "waits" "pass_peak" "pass_now" "ref_us" "per_ref" "re_cpu/1k" \
+        "same" "feed_peak" "feed_s" "feed_KB"
 } | tee "$results"
 
 for n in $NS; do
@@ -159,11 +159,14 @@ EOF
         -v waits="$b_sched_waits" -v ppeak="$b_rss_after_pass_kb" \
         -v pnow="$b_rss_now_pass_kb" -v rss="$b_rss_peak_kb" \
         -v fs="$b_feed_build_s" -v fb="$b_feed_all_bytes" \
-        -v ru="${b_ref_unit_us:-0}" -v pr="${b_pass_per_ref:-0}" 'BEGIN {
-        printf "%7d %7d %5d %8d %7.2f %8.0f %9.2f %10.3f %6.1f%% %9d %9.1f %8.1f %7.1f %7.3f | %9.1f %8.3f %9.0f\n",
-            n, polls, fail, reqs, wall, reqs / wall, cpu, k, share * 100,
-            waits, ppeak / 1024, pnow / 1024, ru, pr, rss / 1024, fs,
-            fb / 1024 }' |
+        -v ru="${b_ref_unit_us:-0}" -v pr="${b_pass_per_ref:-0}" \
+        -v rk="${b_repoll_cpu_s_per_1000_polls:-0}" \
+        -v rp="${b_repoll_polls:-0}" -v rs="${b_repoll_unchanged:-0}" \
+        -v rw="${b_repoll_wall_s:-0}" 'BEGIN {
+        printf "%7d %7d %5d %8d %7.2f %8.0f %9.2f %10.3f %6.1f%% %9d %9.1f %8.1f %7.1f %7.3f %9.3f %5.1f%% | %9.1f %8.3f %9.0f\n",
+            n, polls, fail, reqs, wall, reqs / (wall + rw), cpu, k,
+            share * 100, waits, ppeak / 1024, pnow / 1024, ru, pr, rk,
+            (rp > 0 ? rs * 100 / rp : 0), rss / 1024, fs, fb / 1024 }' |
         tee -a "$results"
 done
 {
@@ -173,6 +176,11 @@ done
     echo "verdicts. ref_us = CPU of one reference unit sampled through the"
     echo "pass, per_ref = CPU per poll / ref_us: compare builds by per_ref,"
     echo "which this guest's speed swings move far less (poll_bench.c)."
+    echo "re_cpu/1k = the same for a second pass right after the first"
+    echo "(SLOTFEED_BENCH_REPOLL=0: none), as the daemon re-polls in steady"
+    echo "state; same = its polls whose answers were all unchanged (not"
+    echo "parsed again). requests and req/s: both passes; polls, fail,"
+    echo "wall_s, cpu/1k: the first."
     echo "The collector's memory (target < 300 MB): pass_peak ="
     echo "peak RSS (ru_maxrss, MB) up to the end of the pass, pass_now ="
     echo "resident after the pass (after malloc_trim). Right of '|', NOT the"
