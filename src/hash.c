@@ -5,6 +5,10 @@
  */
 #include "slotfeed/hash.h"
 
+#include <string.h>
+
+#define LANES 8
+
 uint64_t hash_fnv1a(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -26,6 +30,33 @@ uint64_t hash_fnv1a_str(const char *s)
         h *= UINT64_C(0x100000001b3);
     }
     return h;
+}
+
+uint64_t hash_bytes64(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = p;
+    uint64_t h[LANES], tail = 0, r;
+    size_t i = 0, k;
+
+    /* Lanes are independent, so the multiplies overlap; each step is a
+     * bijection of its lane for a given word, so one changed word always
+     * changes its lane. */
+    for (k = 0; k < LANES; k++)
+        h[k] = hash_mix64(seed + k);
+    for (; i + 8 * LANES <= n; i += 8 * LANES)
+        for (k = 0; k < LANES; k++) {
+            uint64_t w;
+
+            memcpy(&w, b + i + 8 * k, sizeof(w));
+            h[k] = (h[k] ^ w) * UINT64_C(0xff51afd7ed558ccd);
+            h[k] ^= h[k] >> 29;
+        }
+    r = hash_mix64(seed ^ (uint64_t)n);
+    for (; i < n; i++)
+        tail = hash_fnv1a(tail ^ r, b + i, 1);
+    for (k = 0; k < LANES; k++)
+        r = hash_mix64(r ^ h[k]);
+    return hash_mix64(r ^ tail);
 }
 
 uint64_t hash_mix64(uint64_t z)
