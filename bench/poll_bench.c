@@ -199,6 +199,33 @@ static void on_pass(void *arg)
     event_base_loopbreak(b->base);
 }
 
+/* One collector_poll_all pass with the reference ticking: its wall time
+ * (*t0, *t1) and rusage (*r0, *r1). 0, or -1 with the reason printed. */
+static int run_pass(struct bench *b, struct collector *c, struct ref *ref,
+                    double *t0, double *t1, struct rusage *r0,
+                    struct rusage *r1)
+{
+    const struct timeval ref_every = { 0, REF_EVERY_MS * 1000 };
+
+    event_add(ref->tick, &ref_every);
+    b->done = 0;
+    getrusage(RUSAGE_SELF, r0);
+    *t0 = mono_s();
+    if (collector_poll_all(c, on_pass, b) != 0) {
+        fprintf(stderr, "poll_bench: cannot start a pass\n");
+        return -1;
+    }
+    event_base_dispatch(b->base);
+    *t1 = mono_s();
+    getrusage(RUSAGE_SELF, r1);
+    event_del(ref->tick);
+    if (!b->done) {
+        fprintf(stderr, "poll_bench: the loop ended before the pass\n");
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct conf_errors errs = { 0 };
@@ -220,7 +247,6 @@ int main(int argc, char **argv)
     double ref_cpu1;
     unsigned long ref_units1;
     struct ref ref = { .sv = { -1, -1 } };
-    const struct timeval ref_every = { 0, REF_EVERY_MS * 1000 };
     int rc = 1;
 
     if (argc != 2) {
@@ -250,22 +276,8 @@ int main(int argc, char **argv)
         goto out;
     }
     ref_unit(&ref); /* warm: the first parse sets libxml2 up */
-    event_add(ref.tick, &ref_every);
-
-    getrusage(RUSAGE_SELF, &r0);
-    t0 = mono_s();
-    if (collector_poll_all(c, on_pass, &b) != 0) {
-        fprintf(stderr, "poll_bench: cannot start the pass\n");
+    if (run_pass(&b, c, &ref, &t0, &t1, &r0, &r1) != 0)
         goto out;
-    }
-    event_base_dispatch(b.base);
-    t1 = mono_s();
-    getrusage(RUSAGE_SELF, &r1);
-    event_del(ref.tick);
-    if (!b.done) {
-        fprintf(stderr, "poll_bench: the loop ended before the pass\n");
-        goto out;
-    }
     ref_cpu1 = ref.cpu;
     ref_units1 = ref.units;
 
@@ -292,22 +304,8 @@ int main(int argc, char **argv)
         struct rusage q0, q1;
         double w0, w1, cpu2;
 
-        event_add(ref.tick, &ref_every);
-        b.done = 0;
-        getrusage(RUSAGE_SELF, &q0);
-        w0 = mono_s();
-        if (collector_poll_all(c, on_pass, &b) != 0) {
-            fprintf(stderr, "poll_bench: cannot start the second pass\n");
+        if (run_pass(&b, c, &ref, &w0, &w1, &q0, &q1) != 0)
             goto out;
-        }
-        event_base_dispatch(b.base);
-        w1 = mono_s();
-        getrusage(RUSAGE_SELF, &q1);
-        event_del(ref.tick);
-        if (!b.done) {
-            fprintf(stderr, "poll_bench: the loop ended before the pass\n");
-            goto out;
-        }
         st = collector_states(c, &n);
         for (i = 0; i < n; i++)
             polls2 += st[i].polls;
