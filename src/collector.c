@@ -730,8 +730,6 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *in,
         } else if (avail_slots_share(&p->acc, &st->slots, 0) != 0) {
             ok = false;
             sf_error_set(&ecopy, SF_ERR_NOMEM, "out of memory");
-        } else {
-            metrics_poll_same();
         }
     }
     if (ok && plaus_hold(p, now, ms)) {
@@ -762,6 +760,8 @@ static void poll_finish(struct cpoll *p, bool ok, const struct sf_error *in,
         p->unreachable_run = 0;
         relay_apply(p, st, now);
         p->applied = !p->relay.set;
+        if (p->same)
+            metrics_poll_same();
         log_info("poll", "clinic=%s outcome=ok duration_ms=%ld slots=%zu%s",
                  st->conf->id, ms, st->slots.n, p->same ? " unchanged=1" : "");
     } else {
