@@ -1557,6 +1557,7 @@ struct riv_state {
     struct riv_memo memo;        /* this poll's, so far */
     const struct riv_memo *last; /* the applied poll's (cache), or NULL */
     bool digest;                 /* the caller keeps slots (ctx->same) */
+    bool types_again;            /* the time types taken from the memo */
     bool same;                   /* every step so far as in last */
     size_t last_spans;           /* of last->spans, taken so far */
     struct held *held;
@@ -1780,7 +1781,9 @@ static void log_unknown(const struct adapter_ctx *ctx, struct riv_state *st)
     struct riv_cache *cache = NULL;
     size_t o = 0;
 
-    if (st->nunknown == 0)
+    /* Time types taken from the memo were not read, so this poll knows
+     * only part of the set: the one logged stays. */
+    if (st->nunknown == 0 || st->types_again)
         return;
     qsort(st->unknown, st->nunknown, sizeof(st->unknown[0]), cmp_cstr);
     for (size_t i = 0; i < st->nunknown; i++) {
@@ -2107,6 +2110,7 @@ on_time_types(const struct adapter_ctx *ctx, struct riv_state *st,
 
     if (same) {
         kept = st->last->kept; /* the same answer kept the same types */
+        st->types_again = true;
     } else {
         if (!http_ok(resp, RIV_GET_ALL_TIME_TYPES, err) ||
             riv_parse_time_types(resp->body, resp->len, &tts, err) < 0)

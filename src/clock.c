@@ -442,8 +442,9 @@ int clock_parse_riv_date(const char *s, int32_t *day)
  * Local days clock_parse_riv_ts saw lately, each while the offset is the
  * same all through it: a poll's timestamps are a few hundred over a few
  * weeks, one practitioner's run of days after another's, and the two
- * offset look-ups per new day were ~3 % of a parse. Direct mapped by day
- * of month; per thread, so readers on other threads need no lock.
+ * offset look-ups per new day were ~3 % of a parse. Direct mapped by
+ * (day + month) % RIV_DAYS; per thread, so readers on other threads need
+ * no lock.
  */
 #define RIV_DAYS 16
 

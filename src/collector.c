@@ -303,7 +303,8 @@ static void grant_release(struct cpoll *p, enum sched_outcome o,
                             sched_host_breaker(h) != SCHED_CLOSED);
     }
     /* A slot is free (or the breaker moved): let the head waiter ask, from
-     * the loop, so this clinic's own next request queues behind it. */
+     * the loop, so this clinic's own next request queues first (behind
+     * the conversations under way, ahead of first requests: hostq). */
     q = sched_host_user(h);
     if (q != NULL && q->head != NULL) {
         struct timeval zero = { 0, 0 };
