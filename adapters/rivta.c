@@ -1511,8 +1511,8 @@ enum riv_phase {
  * apart are mostly the same bytes (a book changes a few times a day), and
  * parsing is half of a poll's CPU. Each step's request and answer are
  * digested (hash_bytes64 of both, with the answer's status: CRC-32 and
- * Adler-32 were 9 % of a poll). While every step so far digests as the last applied poll's
- * did, nothing is parsed: the time-types and dates steps take their
+ * Adler-32 were 9 % of a poll). While every step so far digests as the
+ * last applied poll's did, nothing is parsed: the time-types and dates steps take their
  * outcome (the kept types, the spans) from the memo of that poll, and the
  * timeslot answers are held, unparsed. A poll that ends so sets
  * *ctx->same and the collector keeps the clinic's slots. The first step
@@ -2155,6 +2155,17 @@ static enum adapter_status next_type(const struct adapter_ctx *ctx,
     return ADAPTER_DONE;
 }
 
+/* GetAvailableTimeslots for spans[cur] of the current time type. */
+static enum adapter_status ask_span(const struct adapter_ctx *ctx,
+                                    struct riv_state *st,
+                                    struct adapter_request *next,
+                                    struct sf_error *err)
+{
+    return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS,
+                        st->spans[st->cur].first, st->spans[st->cur].last,
+                        st->qtypes[st->qi], next, err);
+}
+
 /* The same dates answer as in the applied poll: its spans again. */
 static enum adapter_status dates_again(const struct adapter_ctx *ctx,
                                        struct riv_state *st,
@@ -2179,8 +2190,7 @@ static enum adapter_status dates_again(const struct adapter_ctx *ctx,
     st->nspans = k;
     st->phase = PH_SLOTS;
     st->cur = 0;
-    return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS, st->spans[0].first,
-                        st->spans[0].last, st->qtypes[st->qi], next, err);
+    return ask_span(ctx, st, next, err);
 }
 
 static enum adapter_status on_dates(const struct adapter_ctx *ctx,
@@ -2212,8 +2222,7 @@ static enum adapter_status on_dates(const struct adapter_ctx *ctx,
         if (days[i] >= ctx->first_day && days[i] <= ctx->last_day)
             days[keep++] = days[i];
     if (keep == 0) {
-        free(days);
-        memo_spans(&st->memo, NULL, 0);
+        free(days); /* the memo's count of spans stays 0 */
         return next_type(ctx, st, next, err);
     }
     st->spans = calloc(keep, sizeof(*st->spans));
@@ -2227,8 +2236,7 @@ static enum adapter_status on_dates(const struct adapter_ctx *ctx,
     free(days);
     st->phase = PH_SLOTS;
     st->cur = 0;
-    return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS, st->spans[0].first,
-                        st->spans[0].last, st->qtypes[st->qi], next, err);
+    return ask_span(ctx, st, next, err);
 }
 
 /* Parse one timeslot answer (asked for qtypes[st->qi]) into slots. */
@@ -2309,9 +2317,7 @@ static enum adapter_status step_in(const struct adapter_ctx *ctx,
             return ADAPTER_ERROR;
     }
     if (++st->cur < st->nspans)
-        return make_request(ctx, RIV_GET_AVAILABLE_TIMESLOTS,
-                            st->spans[st->cur].first, st->spans[st->cur].last,
-                            st->qtypes[st->qi], next, err);
+        return ask_span(ctx, st, next, err);
     return next_type(ctx, st, next, err);
 }
 
@@ -2323,15 +2329,15 @@ static enum adapter_status riv_step(const struct adapter_ctx *ctx, void *state,
 {
     struct riv_state *st = state;
     enum adapter_status rc;
-    bool was, same;
+    bool same;
 
     if (st == NULL || resp == NULL || slots == NULL || next == NULL) {
         sf_error_set(err, SF_ERR_INTERNAL, "rivta: bad arguments");
         return ADAPTER_ERROR;
     }
-    was = st->same;
+    /* Answers are held only while every step was the same. */
     same = step_same(st, resp);
-    if (was && !same && st->nheld > 0 && catch_up(ctx, st, slots, err) < 0)
+    if (!same && st->nheld > 0 && catch_up(ctx, st, slots, err) < 0)
         return ADAPTER_ERROR;
     rc = step_in(ctx, st, resp, same, slots, next, err);
     if (rc == ADAPTER_MORE)
