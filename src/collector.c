@@ -105,8 +105,7 @@ struct cpoll {
 struct hostq {
     struct collector *c;
     struct sched_host *h;
-    struct cpoll *head, *tail;
-    struct cpoll *ctail; /* the last continuation of the front, or NULL */
+    struct cpoll *head, *tail; /* continuations (cont) first, then the rest */
     struct event *wake;
     struct hostq *next; /* all queues, for collector_free */
 };
@@ -1035,8 +1034,6 @@ static void hostq_pump(struct hostq *q)
         q->head = p->qnext;
         if (q->head == NULL)
             q->tail = NULL;
-        if (q->ctail == p)
-            q->ctail = NULL;
         p->qnext = NULL;
         p->queued = false;
         if (v == SCHED_GO)
@@ -1205,12 +1202,15 @@ static void poll_send(struct cpoll *p)
             return;
         }
         p->queued = true;
-        if (p->cont) { /* after the continuations, before first requests */
-            struct cpoll **at = q->ctail != NULL ? &q->ctail->qnext : &q->head;
+        if (p->cont) {
+            /* After the continuations, before first requests: a few
+             * dozen at most (the polls under way), so walked. */
+            struct cpoll **at = &q->head;
 
+            while (*at != NULL && (*at)->cont)
+                at = &(*at)->qnext;
             p->qnext = *at;
             *at = p;
-            q->ctail = p;
             if (p->qnext == NULL)
                 q->tail = p;
         } else {
@@ -1681,12 +1681,8 @@ static struct cpoll *unqueue(struct collector *c, bool all)
     struct cpoll *drop = NULL;
     struct hostq *q;
 
-    for (q = c->queues; q != NULL; q = q->next) {
+    for (q = c->queues; q != NULL; q = q->next)
         unqueue_list(&q->head, &q->tail, all, &drop);
-        q->ctail = NULL;
-        for (struct cpoll *p = q->head; p != NULL && p->cont; p = p->qnext)
-            q->ctail = p;
-    }
     unqueue_list(&c->resend_head, &c->resend_tail, all, &drop);
     return drop;
 }
@@ -1735,7 +1731,6 @@ static void swap_sched(struct collector *c, struct sched *ns, struct rsched *o)
         struct hostq *q = c->queues;
 
         c->queues = q->next;
-        q->ctail = NULL;
         while ((p = q->head) != NULL) {
             q->head = p->qnext;
             p->qnext = NULL;
