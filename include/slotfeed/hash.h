@@ -3,10 +3,13 @@
  * for strings and short bytes, splitmix64 for mixing and jitter, and a
  * word-at-a-time hash for whole documents.
  *
- * Both are stable across runs and machines (no pointers, no random seed):
- * ETags, schedule offsets and the simulator's data must come out the same
- * every time. Neither is fit for anything an attacker may choose to
- * collide on where that matters; none of the users here needs that.
+ * All are stable across runs (no pointers, no random seed), and FNV-1a
+ * and splitmix64 across machines too: ETags, schedule offsets and the
+ * simulator's data must come out the same every time. hash_bytes64 reads
+ * native-endian words, so its values differ between byte orders: it is
+ * for comparing documents within one process, never for output. None is
+ * fit for anything an attacker may choose to collide on where that
+ * matters; none of the users here needs that.
  * A leaf: pure functions, no other module.
  */
 #ifndef SLOTFEED_HASH_H
