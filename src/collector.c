@@ -988,6 +988,19 @@ static struct hostq *hostq_of(struct collector *c, struct sched_host *h)
     return q;
 }
 
+/* Append p to a list of waiters linked by qnext (a host's queue, the
+ * resend list). */
+static void cpoll_append(struct cpoll **head, struct cpoll **tail,
+                         struct cpoll *p)
+{
+    p->qnext = NULL;
+    if (*tail != NULL)
+        (*tail)->qnext = p;
+    else
+        *head = p;
+    *tail = p;
+}
+
 /* sched said "wait" to the head: ask again after wait_ms, unless the host
  * is at its concurrency limit (then the next release wakes the queue). */
 static void hostq_arm(struct hostq *q, int64_t wait_ms)
@@ -1214,12 +1227,7 @@ static void poll_send(struct cpoll *p)
             if (p->qnext == NULL)
                 q->tail = p;
         } else {
-            p->qnext = NULL;
-            if (q->tail != NULL)
-                q->tail->qnext = p;
-            else
-                q->head = p;
-            q->tail = p;
+            cpoll_append(&q->head, &q->tail, p);
         }
         if (q->head == p)
             hostq_arm(q, wait);
@@ -1733,12 +1741,7 @@ static void swap_sched(struct collector *c, struct sched *ns, struct rsched *o)
         c->queues = q->next;
         while ((p = q->head) != NULL) {
             q->head = p->qnext;
-            p->qnext = NULL;
-            if (c->resend_tail != NULL)
-                c->resend_tail->qnext = p;
-            else
-                c->resend_head = p;
-            c->resend_tail = p;
+            cpoll_append(&c->resend_head, &c->resend_tail, p);
         }
         sched_host_set_user(q->h, NULL);
         event_free(q->wake);
